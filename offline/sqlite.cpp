@@ -71,12 +71,19 @@ std::string_view errc_name(Errc c) noexcept {
     case Errc::misuse: return "misuse";
     case Errc::schema: return "schema";
     case Errc::other: return "other";
+    case Errc::not_found: return "not_found";
+    case Errc::invalid_state: return "invalid_state";
+    case Errc::stopped: return "stopped";
   }
   return "other";
 }
 
 settle::Error DbError::to_error() const {
-  return settle::make_error(settle::Reason::storage_failed, "", message);
+  switch (code) {
+    case Errc::not_found: return settle::make_error(settle::Reason::not_found, "", message);
+    case Errc::invalid_state: return settle::make_error(settle::Reason::invalid_state, "", message);
+    default: return settle::make_error(settle::Reason::storage_failed, "", message);
+  }
 }
 
 std::string_view library_version() noexcept { return sqlite3_libversion(); }
@@ -322,6 +329,11 @@ std::int64_t Db::last_insert_rowid() const noexcept { return sqlite3_last_insert
 std::int64_t Db::changes() const noexcept { return sqlite3_changes64(db_); }
 bool Db::in_transaction() const noexcept { return sqlite3_get_autocommit(db_) == 0; }
 bool Db::read_only() const noexcept { return sqlite3_db_readonly(db_, "main") == 1; }
+
+void Db::reset_active_statements() noexcept {
+  for (sqlite3_stmt* s = sqlite3_next_stmt(db_, nullptr); s != nullptr; s = sqlite3_next_stmt(db_, s))
+    if (sqlite3_stmt_busy(s) != 0) sqlite3_reset(s);
+}
 
 // ---- Transaction / Savepoint -------------------------------------------------
 

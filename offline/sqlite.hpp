@@ -46,6 +46,10 @@ enum class Errc : std::uint8_t {
   misuse,             // the API was used wrongly (a bug here)
   schema,             // the schema changed under a prepared statement
   other,              // anything else (message says what)
+  // Not from SQLite: outcomes of this module's own operations.
+  not_found,          // the row an operation names does not exist
+  invalid_state,      // the row's state does not allow the operation
+  stopped,            // the writer is stopped; the job never ran
 };
 
 // The stable lower-case name of an Errc ("unique", "corrupt").
@@ -56,16 +60,17 @@ struct DbError {
   int sqlite_code = 0;  // SQLite's extended result code, for logs only
   std::string message;  // SQLite's message with what was being done
 
-  // As an engine error (STORAGE_FAILED), for answers that leave the ledger.
+  // As an engine error, for answers that leave the ledger: NOT_FOUND,
+  // INVALID_STATE, else STORAGE_FAILED.
   settle::Error to_error() const;
 };
 
-// A value or a DbError (the shape of settle::Result, with this module's error).
-template <class T>
+// A value or an error (the shape of settle::Result, with this module's error).
+template <class T, class E = DbError>
 class [[nodiscard]] Result {
  public:
   Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit by design
-  Result(DbError e) : v_(std::in_place_index<1>, std::move(e)) {}    // NOLINT: implicit by design
+  Result(E e) : v_(std::in_place_index<1>, std::move(e)) {}          // NOLINT: implicit by design
 
   bool ok() const noexcept { return v_.index() == 0; }
   explicit operator bool() const noexcept { return ok(); }
@@ -76,12 +81,13 @@ class [[nodiscard]] Result {
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
-  const DbError& error() const { SETTLE_ASSERT(!ok()); return std::get<1>(v_); }
+  const E& error() const { SETTLE_ASSERT(!ok()); return std::get<1>(v_); }
   // True when this is an error with code c.
-  bool is(Errc c) const noexcept { return !ok() && std::get<1>(v_).code == c; }
+  template <class C>
+  bool is(C c) const noexcept { return !ok() && std::get<1>(v_).code == c; }
 
  private:
-  std::variant<T, DbError> v_;
+  std::variant<T, E> v_;
 };
 
 using Status = Result<settle::Ok>;
@@ -220,6 +226,9 @@ class Db {
   std::int64_t changes() const noexcept;  // rows changed by the last statement
   bool in_transaction() const noexcept;   // false in autocommit mode
   bool read_only() const noexcept;
+  // Resets every statement of this connection that is part-way through its
+  // rows, so none keeps an old read snapshot (or a write) open.
+  void reset_active_statements() noexcept;
 
   // The error SQLite last reported on this connection, translated.
   DbError last_error(std::string_view what) const;

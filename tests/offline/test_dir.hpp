@@ -31,3 +31,28 @@ class TestDir {
 };
 
 }  // namespace settle::test
+
+#include <cstdint>
+#include <fstream>
+#include <iterator>
+#include <vector>
+
+namespace settle::test {
+
+// The whole content of a file (empty if it cannot be read).
+inline std::vector<char> file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::vector<char>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// FNV-1a 64 of a file's bytes: printed in failure messages.
+inline std::uint64_t file_hash(const std::string& path) {
+  std::uint64_t h = 1469598103934665603ull;
+  for (char c : file_bytes(path)) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+}  // namespace settle::test

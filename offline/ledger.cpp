@@ -1,0 +1,292 @@
+// Opening a ledger: lock, inspect an existing file read-only (or create a new
+// one atomically beside it and rename it into place), migrate, configure the
+// writer connection (WAL, synchronous=FULL, foreign keys) and start the
+// group-commit writer.
+#include "offline/ledger.hpp"
+
+#include "offline/schema.hpp"
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <filesystem>
+#include <fstream>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace settle::ledger {
+namespace {
+
+using OpenResult = sql::Result<int, OpenError>;
+
+OpenError fail(OpenProblem p, const std::string& path, std::string_view what) {
+  return OpenError{p, path, fmt::format("ledger file {}: {}", path, what)};
+}
+
+constexpr std::string_view kRestoreAdvice =
+    "it is left exactly as it is; stop, keep a copy of it for analysis, and restore the ledger from the "
+    "last backup (docs/ledger.md, \"A damaged ledger\")";
+
+// Maps an SQLite error met while inspecting an existing file.
+OpenError inspect_error(const std::string& path, const sql::DbError& e) {
+  switch (e.code) {
+    case sql::Errc::not_a_database:
+      return fail(OpenProblem::not_sqlite, path,
+                  fmt::format("is not an SQLite database ({}); {}", e.message, kRestoreAdvice));
+    case sql::Errc::corrupt:
+      return fail(OpenProblem::damaged, path, fmt::format("is damaged ({}); {}", e.message, kRestoreAdvice));
+    case sql::Errc::busy:
+    case sql::Errc::locked:
+      return fail(OpenProblem::in_use, path, fmt::format("is locked by another process ({})", e.message));
+    case sql::Errc::cannot_open:
+      return fail(OpenProblem::cannot_open, path, e.message);
+    default:
+      return fail(OpenProblem::storage, path, e.message);
+  }
+}
+
+std::string printable_prefix(const char* bytes, std::size_t n) {
+  std::string out;
+  for (std::size_t i = 0; i < n && out.size() < 24; ++i) {
+    const auto c = static_cast<unsigned char>(bytes[i]);
+    if (c >= 0x20 && c < 0x7f) out += static_cast<char>(c);
+    else out += fmt::format("\\x{:02x}", c);
+  }
+  return out;
+}
+
+// Decides, without writing a byte, whether an existing file may be opened as
+// a ledger. Returns its schema version.
+OpenResult inspect_existing(const std::string& path, const LedgerOptions& opt) {
+  {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return fail(OpenProblem::cannot_open, path, fmt::format("cannot be read ({})", std::strerror(errno)));
+    char header[100] = {};
+    in.read(header, sizeof header);
+    const auto n = static_cast<std::size_t>(in.gcount());
+    if (n == 0)
+      return fail(OpenProblem::not_sqlite, path,
+                  "is empty (0 bytes), not a ledger; a ledger is never recreated over an existing file: move it "
+                  "away if a new ledger is really wanted, or restore the ledger from backup");
+    static constexpr char kMagic[] = "SQLite format 3";  // 16 bytes with the NUL
+    if (n < sizeof header && n >= sizeof kMagic && std::memcmp(header, kMagic, sizeof kMagic) == 0)
+      return fail(OpenProblem::not_sqlite, path,
+                  fmt::format("is cut short ({} bytes, less than an SQLite header); {}", n, kRestoreAdvice));
+    if (n < sizeof header || std::memcmp(header, kMagic, sizeof kMagic) != 0)
+      return fail(OpenProblem::not_sqlite, path,
+                  fmt::format("is not an SQLite database (it starts with \"{}\"); {}",
+                              printable_prefix(header, n), kRestoreAdvice));
+  }
+  auto db = sql::Db::open(path, {.mode = sql::OpenMode::read_only, .busy_timeout_ms = opt.busy_timeout_ms});
+  if (!db) return inspect_error(path, db.error());
+
+  auto app = db->query_int64("PRAGMA application_id");
+  if (!app) return inspect_error(path, app.error());
+  auto version = db->query_int64("PRAGMA user_version");
+  if (!version) return inspect_error(path, version.error());
+  const std::int64_t app_id = app->value_or(0);
+  const std::int64_t v = version->value_or(0);
+  if (app_id != kApplicationId) {
+    auto tables = db->query_text(
+        "SELECT count(*) || ' table(s): ' || coalesce(group_concat(name, ', '), 'none') FROM "
+        "(SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name LIMIT 5)");
+    return fail(OpenProblem::foreign, path,
+                fmt::format("is an SQLite database of another application, not a settlement ledger "
+                            "(application_id {:#010x}, expected {:#010x}; {}); it is left untouched: check the "
+                            "configured ledger path",
+                            static_cast<std::uint32_t>(app_id), static_cast<std::uint32_t>(kApplicationId),
+                            tables ? tables->value_or("?") : "tables unreadable"));
+  }
+  if (v > current_schema_version())
+    return fail(OpenProblem::newer_version, path,
+                fmt::format("has schema version {}, newer than this build's {}: it was written by a newer "
+                            "version of the program; run that version (a ledger is never downgraded)",
+                            v, current_schema_version()));
+  if (v < 1)
+    return fail(OpenProblem::damaged, path,
+                fmt::format("carries the ledger's application_id but no schema version; {}", kRestoreAdvice));
+
+  const char* check = opt.check == IntegrityCheck::full ? "PRAGMA integrity_check(5)" : "PRAGMA quick_check(5)";
+  auto st = db->prepare(check);
+  if (!st) return inspect_error(path, st.error());
+  std::string problems;
+  for (;;) {
+    auto row = st->step();
+    if (!row) return inspect_error(path, row.error());
+    if (!*row) break;
+    const std::string line = st->column_text(0);
+    if (line == "ok") continue;
+    if (!problems.empty()) problems += "; ";
+    problems += line;
+  }
+  if (!problems.empty())
+    return fail(OpenProblem::damaged, path,
+                fmt::format("failed the integrity check ({}); {}", problems, kRestoreAdvice));
+  return static_cast<int>(v);
+}
+
+sql::Status fsync_path(const std::string& path, bool directory) {
+  const int fd = ::open(path.c_str(), (directory ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
+  if (fd < 0) return sql::DbError{sql::Errc::io, 0, fmt::format("open {}: {}", path, std::strerror(errno))};
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) return sql::DbError{sql::Errc::io, 0, fmt::format("fsync {}: {}", path, std::strerror(err))};
+  return settle::Ok{};
+}
+
+// Builds a new ledger at a temporary name beside `path`, makes it durable,
+// and renames it into place: a crash leaves either no ledger or a whole one.
+sql::Status create_new(const std::string& path, const LedgerOptions& opt) {
+  const std::string tmp = path + ".creating";
+  std::error_code ec;
+  std::filesystem::remove(tmp, ec);  // a leftover of a crash during creation (we hold the lock)
+  std::filesystem::remove(tmp + "-journal", ec);
+  {
+    auto db = sql::Db::open(tmp, {.mode = sql::OpenMode::read_write_create, .busy_timeout_ms = opt.busy_timeout_ms});
+    if (!db) return db.error();
+    SETTLE_SQL_TRY(db->exec("PRAGMA synchronous = FULL"));
+    SETTLE_SQL_TRY(migrate(*db, 0));
+  }
+  SETTLE_SQL_TRY(fsync_path(tmp, false));
+  if (::rename(tmp.c_str(), path.c_str()) != 0)
+    return sql::DbError{sql::Errc::io, 0, fmt::format("rename {} to {}: {}", tmp, path, std::strerror(errno))};
+  const auto dir = std::filesystem::absolute(path).parent_path().string();
+  return fsync_path(dir, true);
+}
+
+// A copy of the ledger before a migration changes it (only for ledgers that
+// already hold data, i.e. from version 1 on).
+sql::Status backup_before_migration(sql::Db& db, const std::string& path, int from) {
+  const std::string bak = fmt::format("{}.v{}.bak", path, from);
+  std::error_code ec;
+  if (std::filesystem::exists(bak, ec)) return settle::Ok{};
+  std::filesystem::remove(bak + ".tmp", ec);  // VACUUM INTO needs a new file  // an earlier attempt already made it
+  auto st = db.prepare("VACUUM INTO ?1");
+  if (!st) return st.error();
+  SETTLE_SQL_TRY(st->bind(1, bak + ".tmp"));
+  SETTLE_SQL_TRY(st->run());
+  SETTLE_SQL_TRY(fsync_path(bak + ".tmp", false));
+  if (::rename((bak + ".tmp").c_str(), bak.c_str()) != 0)
+    return sql::DbError{sql::Errc::io, 0, fmt::format("rename to {}: {}", bak, std::strerror(errno))};
+  return settle::Ok{};
+}
+
+sql::Status configure_writer(sql::Db& db) {
+  auto mode = db.query_text("PRAGMA journal_mode = WAL");
+  if (!mode) return mode.error();
+  if (mode->value_or("") != "wal")
+    return sql::DbError{sql::Errc::io, 0,
+                        fmt::format("the file system refused WAL mode (journal_mode is {})", mode->value_or("?"))};
+  SETTLE_SQL_TRY(db.exec("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"));
+  auto sync = db.query_int64("PRAGMA synchronous");
+  if (!sync) return sync.error();
+  SETTLE_ASSERT(sync->value_or(0) == 2);  // FULL
+  return settle::Ok{};
+}
+
+}  // namespace
+
+std::string_view name(OpenProblem p) noexcept {
+  switch (p) {
+    case OpenProblem::cannot_open: return "cannot_open";
+    case OpenProblem::in_use: return "in_use";
+    case OpenProblem::not_sqlite: return "not_sqlite";
+    case OpenProblem::foreign: return "foreign";
+    case OpenProblem::newer_version: return "newer_version";
+    case OpenProblem::damaged: return "damaged";
+    case OpenProblem::storage: return "storage";
+  }
+  return "storage";
+}
+
+settle::Error OpenError::to_error() const { return settle::make_error(settle::Reason::storage_failed, path, message); }
+
+sql::Result<std::unique_ptr<Ledger>, OpenError> Ledger::open(const std::string& path, const LedgerOptions& opt) {
+  // One process at a time: flock on a sidecar file (never on the ledger
+  // itself, whose POSIX locks belong to SQLite).
+  const std::string lock_path = path + ".lock";
+  const int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock_fd < 0)
+    return fail(OpenProblem::cannot_open, path, fmt::format("cannot create {}: {}", lock_path, std::strerror(errno)));
+  if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(lock_fd);
+    return fail(OpenProblem::in_use, path, "is open in another process (its .lock is held)");
+  }
+  auto give_up = [&](OpenError e) {
+    ::close(lock_fd);
+    return e;
+  };
+
+  int version = 0;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno != ENOENT)
+      return give_up(fail(OpenProblem::cannot_open, path, std::strerror(errno)));
+    if (!opt.create_if_missing) return give_up(fail(OpenProblem::cannot_open, path, "does not exist"));
+    if (auto c = create_new(path, opt); !c)
+      return give_up(fail(OpenProblem::storage, path, fmt::format("could not be created: {}", c.error().message)));
+    version = current_schema_version();
+  } else {
+    if (!S_ISREG(st.st_mode)) return give_up(fail(OpenProblem::cannot_open, path, "is not a regular file"));
+    auto v = inspect_existing(path, opt);
+    if (!v) return give_up(v.error());
+    version = *v;
+  }
+
+  // The file is a sound ledger of a version this build knows: now it may be written.
+  auto db = sql::Db::open(path, {.mode = sql::OpenMode::read_write, .busy_timeout_ms = opt.busy_timeout_ms});
+  if (!db) return give_up(inspect_error(path, db.error()));
+  if (version < current_schema_version()) {
+    if (auto b = backup_before_migration(*db, path, version); !b)
+      return give_up(fail(OpenProblem::storage, path,
+                          fmt::format("backup before migrating from v{} failed: {}", version, b.error().message)));
+    if (auto m = migrate(*db, version); !m)
+      return give_up(fail(OpenProblem::storage, path, fmt::format("migration failed: {}", m.error().message)));
+    version = current_schema_version();
+  }
+  if (auto c = configure_writer(*db); !c)
+    return give_up(fail(OpenProblem::storage, path, fmt::format("configuring failed: {}", c.error().message)));
+
+  auto writer = std::make_unique<Writer>(std::move(db).value(), opt.writer);
+  return std::unique_ptr<Ledger>(new Ledger(path, lock_fd, version, std::move(writer), opt));
+}
+
+Ledger::Ledger(std::string path, int lock_fd, int schema_version, std::unique_ptr<Writer> writer,
+               const LedgerOptions& options)
+    : path_(std::move(path)),
+      lock_fd_(lock_fd),
+      schema_version_(schema_version),
+      options_(options),
+      writer_(std::move(writer)) {}
+
+Ledger::~Ledger() {
+  writer_.reset();  // drains the queue and closes the write connection
+  idle_readers_.clear();
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
+}
+
+sql::Result<std::unique_ptr<sql::Db>> Ledger::borrow_reader() {
+  {
+    std::lock_guard lock(readers_mu_);
+    if (!idle_readers_.empty()) {
+      auto db = std::move(idle_readers_.back());
+      idle_readers_.pop_back();
+      return db;
+    }
+  }
+  auto db = sql::Db::open(path_, {.mode = sql::OpenMode::read_only, .busy_timeout_ms = options_.busy_timeout_ms});
+  if (!db) return db.error();
+  return std::make_unique<sql::Db>(std::move(db).value());
+}
+
+void Ledger::return_reader(std::unique_ptr<sql::Db> db) {
+  db->reset_active_statements();  // no stale snapshot for the next reader
+  std::lock_guard lock(readers_mu_);
+  if (idle_readers_.size() < options_.max_idle_readers) idle_readers_.push_back(std::move(db));
+}
+
+}  // namespace settle::ledger

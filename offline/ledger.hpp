@@ -1,0 +1,134 @@
+// Ledger: the durable SQLite ledger file of the settlement daemon. Opening
+// checks the file before anything is written to it (SQLite magic, the
+// project's application_id, the schema version, PRAGMA quick_check) and
+// refuses a damaged, foreign or newer file with an error naming the file,
+// never recreating it. Writes go through one group-commit Writer; reads go
+// through a small pool of read-only connections (WAL lets them run while the
+// writer commits).
+#pragma once
+
+#include "offline/ledger_ops.hpp"
+#include "offline/sqlite.hpp"
+#include "offline/writer.hpp"
+
+#include <future>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace settle::ledger {
+
+// Why a ledger file could not be opened.
+enum class OpenProblem : std::uint8_t {
+  cannot_open,    // missing (and creation not allowed), not a file, no permission, no such directory
+  in_use,         // another process has this ledger open
+  not_sqlite,     // the file is not an SQLite database at all (or is empty)
+  foreign,        // an SQLite database, but not this project's ledger
+  newer_version,  // a ledger written by a newer build (schema version above this build's)
+  damaged,        // the integrity check failed, or SQLite reports corruption
+  storage,        // the disk failed while opening, migrating or configuring
+};
+std::string_view name(OpenProblem p) noexcept;
+
+struct OpenError {
+  OpenProblem problem = OpenProblem::storage;
+  std::string path;
+  std::string message;  // names the file, what is wrong and what to do
+  settle::Error to_error() const;  // STORAGE_FAILED, field = path
+};
+
+enum class IntegrityCheck : std::uint8_t { quick, full };
+
+struct LedgerOptions {
+  bool create_if_missing = true;
+  IntegrityCheck check = IntegrityCheck::quick;
+  WriterOptions writer{};
+  std::size_t max_idle_readers = 4;  // read-only connections kept open between reads
+  int busy_timeout_ms = 5000;
+};
+
+class Ledger {
+ public:
+  // Opens (or creates) the ledger at `path`. A sidecar `<path>.lock` keeps a
+  // second process out. An existing file that is refused is left untouched.
+  static sql::Result<std::unique_ptr<Ledger>, OpenError> open(const std::string& path,
+                                                              const LedgerOptions& options = {});
+  ~Ledger();  // finishes queued writes, then closes
+  Ledger(const Ledger&) = delete;
+  Ledger& operator=(const Ledger&) = delete;
+
+  const std::string& path() const noexcept { return path_; }
+  int schema_version() const noexcept { return schema_version_; }
+
+  // Queues `fn(db)` (returning sql::Result<T> or sql::Status) as one job of
+  // the group commit; `done(result)` runs on the writer thread once the job
+  // is durable, or with its error. Capture by value: fn runs later.
+  template <class F, class D>
+  void write(F fn, D done);
+  // The same, waiting for the outcome (never call from a job or callback).
+  template <class F>
+  std::invoke_result_t<F&, sql::Db&> write_wait(F fn);
+  // Runs `fn(db)` on a read-only connection and returns its result.
+  template <class F>
+  std::invoke_result_t<F&, sql::Db&> read(F fn);
+
+  WriterStats writer_stats() const { return writer_->stats(); }
+
+ private:
+  Ledger(std::string path, int lock_fd, int schema_version, std::unique_ptr<Writer> writer,
+         const LedgerOptions& options);
+  sql::Result<std::unique_ptr<sql::Db>> borrow_reader();
+  void return_reader(std::unique_ptr<sql::Db> db);
+
+  std::string path_;
+  int lock_fd_ = -1;
+  int schema_version_ = 0;
+  LedgerOptions options_;
+  std::mutex readers_mu_;
+  std::vector<std::unique_ptr<sql::Db>> idle_readers_;
+  std::unique_ptr<Writer> writer_;  // destroyed first: drains before readers close
+};
+
+// ---- templates ----------------------------------------------------------------
+
+template <class F, class D>
+void Ledger::write(F fn, D done) {
+  using R = std::invoke_result_t<F&, sql::Db&>;
+  auto out = std::make_shared<std::optional<R>>();
+  writer_->submit(
+      [fn = std::move(fn), out](sql::Db& db) mutable -> sql::Status {
+        out->emplace(fn(db));
+        if (!(**out).ok()) return (**out).error();
+        return settle::Ok{};
+      },
+      [out, done = std::move(done)](const sql::Status& s) mutable {
+        // The first line deals with the error: a failed job or a failed COMMIT.
+        if (!s) return done(R(s.error()));
+        done(std::move(**out));
+      });
+}
+
+template <class F>
+std::invoke_result_t<F&, sql::Db&> Ledger::write_wait(F fn) {
+  using R = std::invoke_result_t<F&, sql::Db&>;
+  std::promise<R> promise;
+  auto future = promise.get_future();
+  write(std::move(fn), [&promise](R r) { promise.set_value(std::move(r)); });
+  return future.get();
+}
+
+template <class F>
+std::invoke_result_t<F&, sql::Db&> Ledger::read(F fn) {
+  using R = std::invoke_result_t<F&, sql::Db&>;
+  auto db = borrow_reader();
+  if (!db) return R(db.error());
+  R r = fn(**db);
+  return_reader(std::move(*db));
+  return r;
+}
+
+}  // namespace settle::ledger

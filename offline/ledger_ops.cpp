@@ -1,0 +1,708 @@
+// The typed operations over the schema of schema.cpp: SQL text, binding and
+// row mapping live here and nowhere else. Statements come from the
+// connection's cache, so a hot operation compiles its SQL once.
+#include "offline/ledger_ops.hpp"
+
+#include <fmt/format.h>
+
+#include <array>
+#include <utility>
+
+namespace settle::ledger {
+namespace {
+
+template <class E, std::size_t N>
+using Names = std::array<std::pair<E, std::string_view>, N>;
+
+template <class E, std::size_t N>
+std::string_view lookup(const Names<E, N>& names, E e) noexcept {
+  for (const auto& [v, n] : names)
+    if (v == e) return n;
+  return "?";
+}
+
+template <class E, std::size_t N>
+std::optional<E> parse(const Names<E, N>& names, std::string_view s) noexcept {
+  for (const auto& [v, n] : names)
+    if (n == s) return v;
+  return std::nullopt;
+}
+
+constexpr Names<RequestState, 2> kRequestStates{{{RequestState::in_progress, "in_progress"},
+                                                  {RequestState::answered, "answered"}}};
+constexpr Names<MessageState, 5> kMessageStates{{{MessageState::written, "written"},
+                                                  {MessageState::sent, "sent"},
+                                                  {MessageState::answered, "answered"},
+                                                  {MessageState::in_doubt, "in_doubt"},
+                                                  {MessageState::reversed, "reversed"}}};
+constexpr Names<SettlementState, 7> kSettlementStates{{{SettlementState::settled, "settled"},
+                                                        {SettlementState::offline_pending, "offline_pending"},
+                                                        {SettlementState::offline_accepted, "offline_accepted"},
+                                                        {SettlementState::offline_rejected, "offline_rejected"},
+                                                        {SettlementState::refunded, "refunded"},
+                                                        {SettlementState::partly_refunded, "partly_refunded"},
+                                                        {SettlementState::undone, "undone"}}};
+constexpr Names<Mode, 2> kModes{{{Mode::online, "online"}, {Mode::offline, "offline"}}};
+constexpr Names<VisitType, 2> kVisitTypes{{{VisitType::outpatient, "outpatient"},
+                                            {VisitType::inpatient, "inpatient"}}};
+constexpr Names<LineClass, 3> kLineClasses{{{LineClass::a, "A"}, {LineClass::b, "B"}, {LineClass::c, "C"}}};
+constexpr Names<OutboxKind, 2> kOutboxKinds{{{OutboxKind::reversal, "reversal"},
+                                              {OutboxKind::offline_upload, "offline_upload"}}};
+constexpr Names<OutboxState, 4> kOutboxStates{{{OutboxState::pending, "pending"},
+                                                {OutboxState::in_flight, "in_flight"},
+                                                {OutboxState::done, "done"},
+                                                {OutboxState::failed, "failed"}}};
+constexpr Names<AdjustmentKind, 2> kAdjustmentKinds{{{AdjustmentKind::offline_upload, "offline_upload"},
+                                                      {AdjustmentKind::correction, "correction"}}};
+constexpr Names<Entity, 6> kEntities{{{Entity::request, "request"},
+                                       {Entity::message, "message"},
+                                       {Entity::settlement, "settlement"},
+                                       {Entity::refund, "refund"},
+                                       {Entity::outbox, "outbox"},
+                                       {Entity::ledger, "ledger"}}};
+
+// A stored name that the schema's CHECK allows but this build cannot map is
+// a programmer error (schema and code out of step).
+template <class E, std::size_t N>
+E must_parse(const Names<E, N>& names, std::string_view s) {
+  auto v = parse(names, s);
+  SETTLE_ASSERT(v.has_value());
+  return *v;
+}
+
+sql::DbError not_found(std::string_view what) { return sql::DbError{sql::Errc::not_found, 0, std::string(what)}; }
+sql::DbError invalid_state(std::string what) { return sql::DbError{sql::Errc::invalid_state, 0, std::move(what)}; }
+
+std::string join_reasons(const std::vector<std::string>& reasons) {
+  std::string out;
+  for (const auto& r : reasons) {
+    SETTLE_ASSERT(r.find(',') == std::string::npos);
+    if (!out.empty()) out += ',';
+    out += r;
+  }
+  return out;
+}
+
+std::vector<std::string> split_reasons(std::string_view s) {
+  std::vector<std::string> out;
+  while (!s.empty()) {
+    const auto comma = s.find(',');
+    out.emplace_back(s.substr(0, comma));
+    if (comma == std::string_view::npos) break;
+    s.remove_prefix(comma + 1);
+  }
+  return out;
+}
+
+Amount fen_at(const sql::Statement& st, int col) { return Amount::fen(st.column_int64(col)); }
+
+// Inserts one event row (used by every state change).
+sql::Status add_event(sql::Db& db, std::int64_t at_ms, Entity entity, std::string_view entity_id,
+                      std::optional<std::string_view> from, std::string_view to, std::string_view detail = {}) {
+  auto st = db.cached(
+      "INSERT INTO events(at_ms, entity, entity_id, from_state, to_state, detail) VALUES(?1,?2,?3,?4,?5,?6)");
+  if (!st) return st.error();
+  SETTLE_SQL_TRY((*st)->bind_all(at_ms, name(entity), entity_id, from, to, detail));
+  return (*st)->run();
+}
+
+// ---- row mapping --------------------------------------------------------------
+
+constexpr std::string_view kRequestCols =
+    "request_id, method, payload_hash, state, answer, operator_id, window_id, created_at_ms, answered_at_ms";
+Request read_request(const sql::Statement& st) {
+  Request r;
+  r.request_id = st.column_text(0);
+  r.method = st.column_text(1);
+  r.payload_hash = st.column_text(2);
+  r.state = must_parse(kRequestStates, st.column_text_view(3));
+  r.answer = st.column_opt_text(4);
+  r.operator_id = st.column_opt_text(5);
+  r.window_id = st.column_opt_text(6);
+  r.created_at_ms = st.column_int64(7);
+  r.answered_at_ms = st.column_opt_int64(8);
+  return r;
+}
+
+constexpr std::string_view kMessageCols =
+    "msgid, infno, state, request_id, reverses_msgid, infcode, err_msg, created_at_ms, updated_at_ms";
+Message read_message(const sql::Statement& st) {
+  Message m;
+  m.msgid = st.column_text(0);
+  m.infno = st.column_text(1);
+  m.state = must_parse(kMessageStates, st.column_text_view(2));
+  m.request_id = st.column_opt_text(3);
+  m.reverses_msgid = st.column_opt_text(4);
+  m.infcode = st.column_opt_int64(5);
+  m.err_msg = st.column_opt_text(6);
+  m.created_at_ms = st.column_int64(7);
+  m.updated_at_ms = st.column_int64(8);
+  return m;
+}
+
+constexpr std::string_view kSettlementCols =
+    "setl_id, request_id, window_id, operator_id, card_no, card_sn, psn_no, insutype, visit_type, med_type, "
+    "mode, total_fen, fund_fen, account_fen, cash_fen, fulamt_ownpay_fen, preselfpay_fen, inscp_fen, "
+    "deductible_part_fen, reasons, insurer_setl_id, mdtrt_id, msgid, receipt_no, state, created_at_ms, "
+    "clearing_date, offline_reason, resettles_setl_id";
+Settlement read_settlement(const sql::Statement& st) {
+  Settlement s;
+  s.setl_id = st.column_int64(0);
+  s.request_id = st.column_text(1);
+  s.window_id = st.column_text(2);
+  s.operator_id = st.column_text(3);
+  s.card_no = st.column_text(4);
+  s.card_sn = st.column_opt_text(5);
+  s.psn_no = st.column_opt_text(6);
+  s.insutype = st.column_opt_text(7);
+  s.visit_type = must_parse(kVisitTypes, st.column_text_view(8));
+  s.med_type = st.column_text(9);
+  s.mode = must_parse(kModes, st.column_text_view(10));
+  s.total = fen_at(st, 11);
+  s.fund = fen_at(st, 12);
+  s.account = fen_at(st, 13);
+  s.cash = fen_at(st, 14);
+  s.fulamt_ownpay = fen_at(st, 15);
+  s.preselfpay = fen_at(st, 16);
+  s.inscp = fen_at(st, 17);
+  s.deductible_part = fen_at(st, 18);
+  s.reasons = split_reasons(st.column_text_view(19));
+  s.insurer_setl_id = st.column_opt_text(20);
+  s.mdtrt_id = st.column_opt_text(21);
+  s.msgid = st.column_opt_text(22);
+  s.receipt_no = st.column_text(23);
+  s.state = must_parse(kSettlementStates, st.column_text_view(24));
+  s.created_at_ms = st.column_int64(25);
+  s.clearing_date = st.column_text(26);
+  s.offline_reason = st.column_opt_text(27);
+  s.resettles_setl_id = st.column_opt_int64(28);
+  return s;
+}
+
+constexpr std::string_view kRefundCols =
+    "refund_id, request_id, setl_id, window_id, operator_id, refund_total_fen, fund_fen, account_fen, "
+    "cash_fen, insurer_refund_id, msgid, created_at_ms, clearing_date";
+Refund read_refund(const sql::Statement& st) {
+  Refund r;
+  r.refund_id = st.column_int64(0);
+  r.request_id = st.column_text(1);
+  r.setl_id = st.column_int64(2);
+  r.window_id = st.column_text(3);
+  r.operator_id = st.column_text(4);
+  r.total = fen_at(st, 5);
+  r.fund = fen_at(st, 6);
+  r.account = fen_at(st, 7);
+  r.cash = fen_at(st, 8);
+  r.insurer_refund_id = st.column_opt_text(9);
+  r.msgid = st.column_opt_text(10);
+  r.created_at_ms = st.column_int64(11);
+  r.clearing_date = st.column_text(12);
+  return r;
+}
+
+constexpr std::string_view kAdjustmentCols =
+    "adj_id, setl_id, kind, local_fund_fen, insurer_fund_fen, local_account_fen, insurer_account_fen, "
+    "local_cash_fen, insurer_cash_fen, msgid, note, created_at_ms";
+Adjustment read_adjustment(const sql::Statement& st) {
+  Adjustment a;
+  a.adj_id = st.column_int64(0);
+  a.setl_id = st.column_int64(1);
+  a.kind = must_parse(kAdjustmentKinds, st.column_text_view(2));
+  a.local_fund = fen_at(st, 3);
+  a.insurer_fund = fen_at(st, 4);
+  a.local_account = fen_at(st, 5);
+  a.insurer_account = fen_at(st, 6);
+  a.local_cash = fen_at(st, 7);
+  a.insurer_cash = fen_at(st, 8);
+  a.msgid = st.column_opt_text(9);
+  a.note = st.column_text(10);
+  a.created_at_ms = st.column_int64(11);
+  return a;
+}
+
+constexpr std::string_view kOutboxCols =
+    "item_id, kind, setl_id, ref_msgid, payload, state, attempts, next_attempt_at_ms, last_error, "
+    "created_at_ms, updated_at_ms";
+OutboxItem read_outbox(const sql::Statement& st) {
+  OutboxItem o;
+  o.item_id = st.column_int64(0);
+  o.kind = must_parse(kOutboxKinds, st.column_text_view(1));
+  o.setl_id = st.column_opt_int64(2);
+  o.ref_msgid = st.column_opt_text(3);
+  o.payload = st.column_text(4);
+  o.state = must_parse(kOutboxStates, st.column_text_view(5));
+  o.attempts = st.column_int64(6);
+  o.next_attempt_at_ms = st.column_int64(7);
+  o.last_error = st.column_opt_text(8);
+  o.created_at_ms = st.column_int64(9);
+  o.updated_at_ms = st.column_int64(10);
+  return o;
+}
+
+constexpr std::string_view kEventCols = "event_id, at_ms, entity, entity_id, from_state, to_state, detail";
+Event read_event(const sql::Statement& st) {
+  Event e;
+  e.event_id = st.column_int64(0);
+  e.at_ms = st.column_int64(1);
+  e.entity = must_parse(kEntities, st.column_text_view(2));
+  e.entity_id = st.column_text(3);
+  e.from_state = st.column_opt_text(4);
+  e.to_state = st.column_text(5);
+  e.detail = st.column_text(6);
+  return e;
+}
+
+// Runs a cached SELECT bound with args and maps every row.
+template <class Row, class Map, class... Args>
+sql::Result<std::vector<Row>> select_all(sql::Db& db, const std::string& text, Map map, const Args&... args) {
+  auto st = db.cached(text);
+  if (!st) return st.error();
+  SETTLE_SQL_TRY((*st)->bind_all(args...));
+  std::vector<Row> rows;
+  for (;;) {
+    auto more = (*st)->step();
+    if (!more) return more.error();
+    if (!*more) break;
+    rows.push_back(map(**st));
+  }
+  (*st)->reset();
+  return rows;
+}
+
+template <class Row, class Map, class... Args>
+sql::Result<std::optional<Row>> select_one(sql::Db& db, const std::string& text, Map map, const Args&... args) {
+  auto rows = select_all<Row>(db, text, map, args...);
+  if (!rows) return rows.error();
+  if (rows->empty()) return std::optional<Row>{};
+  return std::optional<Row>(std::move(rows->front()));
+}
+
+}  // namespace
+
+std::string_view name(RequestState v) noexcept { return lookup(kRequestStates, v); }
+std::string_view name(MessageState v) noexcept { return lookup(kMessageStates, v); }
+std::string_view name(SettlementState v) noexcept { return lookup(kSettlementStates, v); }
+std::string_view name(Mode v) noexcept { return lookup(kModes, v); }
+std::string_view name(VisitType v) noexcept { return lookup(kVisitTypes, v); }
+std::string_view name(LineClass v) noexcept { return lookup(kLineClasses, v); }
+std::string_view name(OutboxKind v) noexcept { return lookup(kOutboxKinds, v); }
+std::string_view name(OutboxState v) noexcept { return lookup(kOutboxStates, v); }
+std::string_view name(AdjustmentKind v) noexcept { return lookup(kAdjustmentKinds, v); }
+std::string_view name(Entity v) noexcept { return lookup(kEntities, v); }
+std::optional<SettlementState> parse_settlement_state(std::string_view s) noexcept {
+  return parse(kSettlementStates, s);
+}
+std::optional<MessageState> parse_message_state(std::string_view s) noexcept { return parse(kMessageStates, s); }
+
+// ---- requests -----------------------------------------------------------------
+
+sql::Result<RecordedRequest> record_request(sql::Db& db, const Request& r) {
+  auto st = db.cached(
+      "INSERT INTO requests(request_id, method, payload_hash, state, operator_id, window_id, created_at_ms) "
+      "VALUES(?1,?2,?3,'in_progress',?4,?5,?6) ON CONFLICT(request_id) DO NOTHING");
+  if (!st) return st.error();
+  SETTLE_SQL_TRY((*st)->bind_all(r.request_id, r.method, r.payload_hash, r.operator_id, r.window_id,
+                                 r.created_at_ms));
+  SETTLE_SQL_TRY((*st)->run());
+  if (db.changes() == 0) {
+    auto existing = find_request(db, r.request_id);
+    if (!existing) return existing.error();
+    SETTLE_ASSERT(existing->has_value());
+    return RecordedRequest{false, std::move(**existing)};
+  }
+  SETTLE_SQL_TRY(add_event(db, r.created_at_ms, Entity::request, r.request_id, std::nullopt, "in_progress", r.method));
+  Request stored = r;
+  stored.state = RequestState::in_progress;
+  stored.answer.reset();
+  stored.answered_at_ms.reset();
+  return RecordedRequest{true, std::move(stored)};
+}
+
+sql::Status answer_request(sql::Db& db, std::string_view request_id, std::string_view answer, std::int64_t at_ms) {
+  auto st = db.cached(
+      "UPDATE requests SET state = 'answered', answer = ?2, answered_at_ms = ?3 "
+      "WHERE request_id = ?1 AND state = 'in_progress'");
+  if (!st) return st.error();
+  SETTLE_SQL_TRY((*st)->bind_all(request_id, answer, at_ms));
+  SETTLE_SQL_TRY((*st)->run());
+  if (db.changes() == 0) {
+    auto existing = find_request(db, request_id);
+    if (!existing) return existing.error();
+    if (!existing->has_value()) return not_found(fmt::format("request {} is not recorded", request_id));
+    return invalid_state(fmt::format("request {} already has its answer", request_id));
+  }
+  return add_event(db, at_ms, Entity::request, request_id, "in_progress", "answered");
+}
+
+sql::Result<std::optional<Request>> find_request(sql::Db& db, std::string_view request_id) {
+  return select_one<Request>(db, fmt::format("SELECT {} FROM requests WHERE request_id = ?1", kRequestCols),
+                             read_request, request_id);
+}
+
+// ---- insurer messages ---------------------------------------------------------
+
+sql::Status record_message(sql::Db& db, const Message& m) {
+  auto st = db.cached(
+      "INSERT INTO insurer_messages(msgid, infno, state, request_id, reverses_msgid, created_at_ms, updated_at_ms) "
+      "VALUES(?1,?2,'written',?3,?4,?5,?5)");
+  if (!st) return st.error();
+  SETTLE_SQL_TRY((*st)->bind_all(m.msgid, m.infno, m.request_id, m.reverses_msgid, m.created_at_ms));
+  SETTLE_SQL_TRY((*st)->run());
+  return add_event(db, m.created_at_ms, Entity::message, m.msgid, std::nullopt, "written", m.infno);
+}
+
+sql::Status set_message_state(sql::Db& db, std::string_view msgid, MessageState to, std::int64_t at_ms,
+                              std::optional<std::int64_t> infcode, std::optional<std::string_view> err_msg) {
+  auto cur = find_message(db, msgid);
+  if (!cur) return cur.error();
+  if (!cur->has_value()) return not_found(fmt::format("msgid {} is not recorded", msgid));
+  const MessageState from = (*cur)->state;
+  auto st = db.cached(
+      "UPDATE insurer_messages SET state = ?2, updated_at_ms = ?3, infcode = coalesce(?4, infcode), "
+      "err_msg = coalesce(?5, err_msg) WHERE msgid = ?1");
+  if (!st) return st.error();
+  SETTLE_SQL_TRY((*st)->bind_all(msgid, name(to), at_ms, infcode, err_msg));
+  if (auto s = (*st)->run(); !s) {
+    if (s.is(sql::Errc::trigger))
+      return invalid_state(fmt::format("msgid {}: {} -> {} is not allowed", msgid, name(from), name(to)));
+    return s;
+  }
+  return add_event(db, at_ms, Entity::message, msgid, name(from), name(to),
+                   infcode ? fmt::format("infcode {}", *infcode) : std::string());
+}
+
+sql::Result<std::optional<Message>> find_message(sql::Db& db, std::string_view msgid) {
+  return select_one<Message>(db, fmt::format("SELECT {} FROM insurer_messages WHERE msgid = ?1", kMessageCols),
+                             read_message, msgid);
+}
+
+sql::Result<std::vector<Message>> list_messages(sql::Db& db, MessageState state) {
+  return select_all<Message>(
+      db, fmt::format("SELECT {} FROM insurer_messages WHERE state = ?1 ORDER BY msgid", kMessageCols),
+      read_message, name(state));
+}
+
+sql::Result<std::optional<std::string>> highest_msgid(sql::Db& db, std::string_view institution_code) {
+  // msgids are fixed-width digits after the institution code, so the
+  // greatest string is the latest msgid; the range keeps it on the index.
+  auto st = db.cached("SELECT max(msgid) FROM insurer_messages WHERE msgid > ?1 AND msgid < ?1 || '~'");
+  if (!st) return st.error();
+  SETTLE_SQL_TRY((*st)->bind(1, institution_code));
+  auto row = (*st)->step();
+  if (!row) return row.error();
+  auto v = (*st)->column_opt_text(0);
+  (*st)->reset();
+  return v;
+}
+
+// ---- settlements --------------------------------------------------------------
+
+sql::Result<std::int64_t> record_settlement(sql::Db& db, const Settlement& s, std::span<const SettlementLine> lines) {
+  auto st = db.cached(
+      "INSERT INTO settlements(request_id, window_id, operator_id, card_no, card_sn, psn_no, insutype, "
+      "visit_type, med_type, mode, total_fen, fund_fen, account_fen, cash_fen, fulamt_ownpay_fen, "
+      "preselfpay_fen, inscp_fen, deductible_part_fen, reasons, insurer_setl_id, mdtrt_id, msgid, "
+      "receipt_no, state, created_at_ms, clearing_date, offline_reason, resettles_setl_id) "
+      "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28)");
+  if (!st) return st.error();
+  SETTLE_SQL_TRY((*st)->bind_all(s.request_id, s.window_id, s.operator_id, s.card_no, s.card_sn, s.psn_no,
+                                 s.insutype, name(s.visit_type), s.med_type, name(s.mode), s.total.fen(),
+                                 s.fund.fen(), s.account.fen(), s.cash.fen(), s.fulamt_ownpay.fen(),
+                                 s.preselfpay.fen(), s.inscp.fen(), s.deductible_part.fen(),
+                                 join_reasons(s.reasons), s.insurer_setl_id, s.mdtrt_id, s.msgid, s.receipt_no,
+                                 name(s.state), s.created_at_ms, s.clearing_date, s.offline_reason,
+                                 s.resettles_setl_id));
+  SETTLE_SQL_TRY((*st)->run());
+  const std::int64_t id = db.last_insert_rowid();
+  auto line = db.cached(
+      "INSERT INTO settlement_lines(setl_id, line_no, code, name, class, amount_fen, selfpay_ratio_ppm) "
+      "VALUES(?1,?2,?3,?4,?5,?6,?7)");
+  if (!line) return line.error();
+  std::int64_t no = 0;
+  for (const SettlementLine& l : lines) {
+    (*line)->reset();
+    SETTLE_SQL_TRY((*line)->bind_all(id, ++no, l.code, l.name, name(l.cls), l.amount.fen(), l.selfpay_ratio.ppm()));
+    SETTLE_SQL_TRY((*line)->run());
+  }
+  SETTLE_SQL_TRY(add_event(db, s.created_at_ms, Entity::settlement, std::to_string(id), std::nullopt, name(s.state),
+                           fmt::format("{} request {}", name(s.mode), s.request_id)));
+  return id;
+}
+
+sql::Status set_settlement_state(sql::Db& db, std::int64_t setl_id, SettlementState to, std::int64_t at_ms,
+                                 std::string_view detail) {
+  auto cur = db.cached("SELECT state FROM settlements WHERE setl_id = ?1");
+  if (!cur) return cur.error();
+  SETTLE_SQL_TRY((*cur)->bind(1, setl_id));
+  auto row = (*cur)->step();
+  if (!row) return row.error();
+  if (!*row) return not_found(fmt::format("settlement {} is not recorded", setl_id));
+  const SettlementState from = must_parse(kSettlementStates, (*cur)->column_text_view(0));
+  (*cur)->reset();
+  auto st = db.cached("UPDATE settlements SET state = ?2 WHERE setl_id = ?1");
+  if (!st) return st.error();
+  SETTLE_SQL_TRY((*st)->bind_all(setl_id, name(to)));
+  if (auto s = (*st)->run(); !s) {
+    if (s.is(sql::Errc::trigger))
+      return invalid_state(fmt::format("settlement {}: {} -> {} is not allowed", setl_id, name(from), name(to)));
+    return s;
+  }
+  return add_event(db, at_ms, Entity::settlement, std::to_string(setl_id), name(from), name(to), detail);
+}
+
+sql::Status set_settlement_insurer_ids(sql::Db& db, std::int64_t setl_id, std::string_view insurer_setl_id,
+                                       std::optional<std::string_view> mdtrt_id, std::int64_t at_ms) {
+  auto st = db.cached(
+      "UPDATE settlements SET insurer_setl_id = ?2, mdtrt_id = coalesce(?3, mdtrt_id) WHERE setl_id = ?1");
+  if (!st) return st.error();
+  SETTLE_SQL_TRY((*st)->bind_all(setl_id, insurer_setl_id, mdtrt_id));
+  if (auto s = (*st)->run(); !s) {
+    if (s.is(sql::Errc::trigger)) return invalid_state(fmt::format("settlement {}: {}", setl_id, s.error().message));
+    return s;
+  }
+  if (db.changes() == 0) return not_found(fmt::format("settlement {} is not recorded", setl_id));
+  auto cur = db.cached("SELECT state FROM settlements WHERE setl_id = ?1");
+  if (!cur) return cur.error();
+  SETTLE_SQL_TRY((*cur)->bind(1, setl_id));
+  SETTLE_SQL_TRY((*cur)->step());
+  const std::string state = (*cur)->column_text(0);
+  (*cur)->reset();
+  return add_event(db, at_ms, Entity::settlement, std::to_string(setl_id), state, state,
+                   fmt::format("insurer setl_id {}", insurer_setl_id));
+}
+
+// ---- refunds, adjustments, events ----------------------------------------------
+
+sql::Result<std::int64_t> record_refund(sql::Db& db, const Refund& r) {
+  auto st = db.cached(
+      "INSERT INTO refunds(request_id, setl_id, window_id, operator_id, refund_total_fen, fund_fen, account_fen, "
+      "cash_fen, insurer_refund_id, msgid, created_at_ms, clearing_date) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)");
+  if (!st) return st.error();
+  SETTLE_SQL_TRY((*st)->bind_all(r.request_id, r.setl_id, r.window_id, r.operator_id, r.total.fen(), r.fund.fen(),
+                                 r.account.fen(), r.cash.fen(), r.insurer_refund_id, r.msgid, r.created_at_ms,
+                                 r.clearing_date));
+  SETTLE_SQL_TRY((*st)->run());
+  const std::int64_t id = db.last_insert_rowid();
+  auto line = db.cached("INSERT INTO refund_lines(refund_id, line_no, code, amount_fen) VALUES(?1,?2,?3,?4)");
+  if (!line) return line.error();
+  std::int64_t no = 0;
+  for (const RefundLine& l : r.lines) {
+    (*line)->reset();
+    SETTLE_SQL_TRY((*line)->bind_all(id, ++no, l.code, l.amount.fen()));
+    SETTLE_SQL_TRY((*line)->run());
+  }
+  SETTLE_SQL_TRY(add_event(db, r.created_at_ms, Entity::refund, std::to_string(id), std::nullopt, "recorded",
+                           fmt::format("settlement {} refund {} fen", r.setl_id, r.total.fen())));
+  return id;
+}
+
+sql::Result<std::int64_t> record_adjustment(sql::Db& db, const Adjustment& a) {
+  auto st = db.cached(
+      "INSERT INTO adjustments(setl_id, kind, local_fund_fen, insurer_fund_fen, local_account_fen, "
+      "insurer_account_fen, local_cash_fen, insurer_cash_fen, msgid, note, created_at_ms) "
+      "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)");
+  if (!st) return st.error();
+  SETTLE_SQL_TRY((*st)->bind_all(a.setl_id, name(a.kind), a.local_fund.fen(), a.insurer_fund.fen(),
+                                 a.local_account.fen(), a.insurer_account.fen(), a.local_cash.fen(),
+                                 a.insurer_cash.fen(), a.msgid, a.note, a.created_at_ms));
+  SETTLE_SQL_TRY((*st)->run());
+  return db.last_insert_rowid();
+}
+
+sql::Result<std::int64_t> append_event(sql::Db& db, const Event& e) {
+  SETTLE_SQL_TRY(add_event(db, e.at_ms, e.entity, e.entity_id, e.from_state, e.to_state, e.detail));
+  return db.last_insert_rowid();
+}
+
+sql::Result<std::vector<Event>> list_events(sql::Db& db, Entity entity, std::string_view entity_id) {
+  return select_all<Event>(
+      db, fmt::format("SELECT {} FROM events WHERE entity = ?1 AND entity_id = ?2 ORDER BY event_id", kEventCols),
+      read_event, name(entity), entity_id);
+}
+
+// ---- outbox -------------------------------------------------------------------
+
+sql::Result<std::int64_t> enqueue_outbox(sql::Db& db, OutboxKind kind, std::optional<std::int64_t> setl_id,
+                                         std::optional<std::string_view> ref_msgid, std::string_view payload,
+                                         std::int64_t at_ms) {
+  SETTLE_ASSERT(kind != OutboxKind::reversal || ref_msgid.has_value());
+  SETTLE_ASSERT(kind != OutboxKind::offline_upload || setl_id.has_value());
+  auto existing = db.cached(
+      "SELECT item_id FROM outbox WHERE kind = ?1 AND "
+      "((kind = 'reversal' AND ref_msgid = ?2) OR (kind = 'offline_upload' AND setl_id = ?3))");
+  if (!existing) return existing.error();
+  SETTLE_SQL_TRY((*existing)->bind_all(name(kind), ref_msgid, setl_id));
+  auto row = (*existing)->step();
+  if (!row) return row.error();
+  if (*row) {
+    const std::int64_t id = (*existing)->column_int64(0);
+    (*existing)->reset();
+    return id;
+  }
+  auto st = db.cached(
+      "INSERT INTO outbox(kind, priority, setl_id, ref_msgid, payload, state, next_attempt_at_ms, created_at_ms, "
+      "updated_at_ms) VALUES(?1, CASE ?1 WHEN 'reversal' THEN 0 ELSE 1 END, ?2, ?3, ?4, 'pending', ?5, ?5, ?5)");
+  if (!st) return st.error();
+  SETTLE_SQL_TRY((*st)->bind_all(name(kind), setl_id, ref_msgid, payload, at_ms));
+  SETTLE_SQL_TRY((*st)->run());
+  const std::int64_t id = db.last_insert_rowid();
+  SETTLE_SQL_TRY(add_event(db, at_ms, Entity::outbox, std::to_string(id), std::nullopt, "pending",
+                           kind == OutboxKind::reversal ? fmt::format("reversal of {}", *ref_msgid)
+                                                        : fmt::format("upload of settlement {}", *setl_id)));
+  return id;
+}
+
+sql::Result<std::vector<OutboxItem>> claim_outbox(sql::Db& db, std::int64_t now_ms, int limit) {
+  auto items = select_all<OutboxItem>(
+      db,
+      fmt::format("SELECT {} FROM outbox WHERE state = 'pending' AND next_attempt_at_ms <= ?1 "
+                  "ORDER BY priority, item_id LIMIT ?2",
+                  kOutboxCols),
+      read_outbox, now_ms, limit);
+  if (!items) return items.error();
+  auto st = db.cached(
+      "UPDATE outbox SET state = 'in_flight', attempts = attempts + 1, updated_at_ms = ?2 WHERE item_id = ?1");
+  if (!st) return st.error();
+  for (OutboxItem& it : *items) {
+    (*st)->reset();
+    SETTLE_SQL_TRY((*st)->bind_all(it.item_id, now_ms));
+    SETTLE_SQL_TRY((*st)->run());
+    it.state = OutboxState::in_flight;
+    it.attempts += 1;
+    it.updated_at_ms = now_ms;
+  }
+  return items;
+}
+
+sql::Status complete_outbox(sql::Db& db, std::int64_t item_id, OutboxOutcome outcome, std::int64_t at_ms,
+                            std::int64_t next_attempt_at_ms, std::string_view error) {
+  const std::string_view to = outcome == OutboxOutcome::done     ? "done"
+                              : outcome == OutboxOutcome::failed ? "failed"
+                                                                 : "pending";
+  auto st = db.cached(
+      "UPDATE outbox SET state = ?2, updated_at_ms = ?3, "
+      "next_attempt_at_ms = CASE WHEN ?2 = 'pending' THEN ?4 ELSE next_attempt_at_ms END, "
+      "last_error = CASE WHEN ?5 = '' THEN last_error ELSE ?5 END "
+      "WHERE item_id = ?1 AND state = 'in_flight'");
+  if (!st) return st.error();
+  SETTLE_SQL_TRY((*st)->bind_all(item_id, to, at_ms, next_attempt_at_ms, error));
+  SETTLE_SQL_TRY((*st)->run());
+  if (db.changes() == 0) return invalid_state(fmt::format("outbox item {} is not in flight", item_id));
+  return add_event(db, at_ms, Entity::outbox, std::to_string(item_id), "in_flight", to, error);
+}
+
+sql::Result<std::int64_t> requeue_in_flight(sql::Db& db, std::int64_t at_ms) {
+  auto ids = select_all<std::int64_t>(db, "SELECT item_id FROM outbox WHERE state = 'in_flight' ORDER BY item_id",
+                                      [](const sql::Statement& s) { return s.column_int64(0); });
+  if (!ids) return ids.error();
+  for (std::int64_t id : *ids)
+    SETTLE_SQL_TRY(complete_outbox(db, id, OutboxOutcome::retry, at_ms, at_ms, "in flight at start-up"));
+  return static_cast<std::int64_t>(ids->size());
+}
+
+sql::Result<OpenWork> open_work(sql::Db& db) {
+  auto st = db.cached(
+      "SELECT (SELECT count(*) FROM outbox WHERE state IN ('pending','in_flight') AND kind = 'reversal'), "
+      "(SELECT count(*) FROM outbox WHERE state IN ('pending','in_flight') AND kind = 'offline_upload'), "
+      "(SELECT count(*) FROM insurer_messages WHERE state = 'in_doubt')");
+  if (!st) return st.error();
+  auto row = (*st)->step();
+  if (!row) return row.error();
+  OpenWork w{(*st)->column_int64(0), (*st)->column_int64(1), (*st)->column_int64(2)};
+  (*st)->reset();
+  return w;
+}
+
+// ---- settlement reads ---------------------------------------------------------
+
+sql::Result<std::vector<Settlement>> list_settlements(sql::Db& db, const SettlementFilter& f) {
+  std::optional<std::string_view> state;
+  if (f.state) state = name(*f.state);
+  return select_all<Settlement>(
+      db,
+      fmt::format("SELECT {} FROM settlements WHERE created_at_ms >= ?1 AND created_at_ms < ?2 "
+                  "AND (?3 IS NULL OR state = ?3) AND (?4 IS NULL OR window_id = ?4) "
+                  "AND (?5 IS NULL OR operator_id = ?5) AND setl_id > ?6 ORDER BY setl_id LIMIT ?7",
+                  kSettlementCols),
+      read_settlement, f.from_ms, f.to_ms, state, f.window_id, f.operator_id, f.after_setl_id, f.limit);
+}
+
+sql::Result<std::optional<SettlementDetail>> get_settlement(sql::Db& db, std::int64_t setl_id) {
+  auto s = select_one<Settlement>(db, fmt::format("SELECT {} FROM settlements WHERE setl_id = ?1", kSettlementCols),
+                                  read_settlement, setl_id);
+  if (!s) return s.error();
+  if (!s->has_value()) return std::optional<SettlementDetail>{};
+  SettlementDetail d;
+  d.settlement = std::move(**s);
+  auto lines = select_all<SettlementLine>(
+      db, "SELECT code, name, class, amount_fen, selfpay_ratio_ppm FROM settlement_lines WHERE setl_id = ?1 ORDER BY line_no",
+      [](const sql::Statement& st) {
+        return SettlementLine{st.column_text(0), st.column_text(1), must_parse(kLineClasses, st.column_text_view(2)),
+                              Amount::fen(st.column_int64(3)), Ratio::ppm(st.column_int64(4))};
+      },
+      setl_id);
+  if (!lines) return lines.error();
+  d.lines = std::move(*lines);
+  auto refunds = select_all<Refund>(
+      db, fmt::format("SELECT {} FROM refunds WHERE setl_id = ?1 ORDER BY refund_id", kRefundCols), read_refund,
+      setl_id);
+  if (!refunds) return refunds.error();
+  d.refunds = std::move(*refunds);
+  for (Refund& r : d.refunds) {
+    auto rl = select_all<RefundLine>(
+        db, "SELECT code, amount_fen FROM refund_lines WHERE refund_id = ?1 ORDER BY line_no",
+        [](const sql::Statement& st) { return RefundLine{st.column_text(0), Amount::fen(st.column_int64(1))}; },
+        r.refund_id);
+    if (!rl) return rl.error();
+    r.lines = std::move(*rl);
+  }
+  auto adj = select_all<Adjustment>(
+      db, fmt::format("SELECT {} FROM adjustments WHERE setl_id = ?1 ORDER BY adj_id", kAdjustmentCols),
+      read_adjustment, setl_id);
+  if (!adj) return adj.error();
+  d.adjustments = std::move(*adj);
+  auto out = select_all<OutboxItem>(
+      db, fmt::format("SELECT {} FROM outbox WHERE setl_id = ?1 ORDER BY item_id", kOutboxCols), read_outbox,
+      setl_id);
+  if (!out) return out.error();
+  d.outbox = std::move(*out);
+  auto ev = list_events(db, Entity::settlement, std::to_string(setl_id));
+  if (!ev) return ev.error();
+  d.events = std::move(*ev);
+  return std::optional<SettlementDetail>(std::move(d));
+}
+
+sql::Result<std::vector<ClearingTotals>> clearing_totals(sql::Db& db, std::string_view clearing_date) {
+  // One row per insurance type present in either settlements or refunds.
+  return select_all<ClearingTotals>(
+      db,
+      "WITH s AS (SELECT coalesce(insutype, '') AS insutype, count(*) AS n, sum(total_fen) AS t, "
+      "  sum(fund_fen) AS f, sum(account_fen) AS a, sum(cash_fen) AS c FROM settlements "
+      "  WHERE clearing_date = ?1 AND state NOT IN ('offline_pending', 'offline_rejected', 'undone') "
+      "  GROUP BY 1), "
+      "r AS (SELECT coalesce(s.insutype, '') AS insutype, count(*) AS n, sum(r.refund_total_fen) AS t, "
+      "  sum(r.fund_fen) AS f, sum(r.account_fen) AS a, sum(r.cash_fen) AS c "
+      "  FROM refunds r JOIN settlements s ON s.setl_id = r.setl_id WHERE r.clearing_date = ?1 GROUP BY 1), "
+      "k AS (SELECT insutype FROM s UNION SELECT insutype FROM r) "
+      "SELECT k.insutype, coalesce(s.n,0), coalesce(s.t,0), coalesce(s.f,0), coalesce(s.a,0), coalesce(s.c,0), "
+      "  coalesce(r.n,0), coalesce(r.t,0), coalesce(r.f,0), coalesce(r.a,0), coalesce(r.c,0) "
+      "FROM k LEFT JOIN s ON s.insutype = k.insutype LEFT JOIN r ON r.insutype = k.insutype ORDER BY k.insutype",
+      [](const sql::Statement& st) {
+        ClearingTotals t;
+        t.insutype = st.column_text(0);
+        t.settlement_count = st.column_int64(1);
+        t.total = fen_at(st, 2);
+        t.fund = fen_at(st, 3);
+        t.account = fen_at(st, 4);
+        t.cash = fen_at(st, 5);
+        t.refund_count = st.column_int64(6);
+        t.refund_total = fen_at(st, 7);
+        t.refund_fund = fen_at(st, 8);
+        t.refund_account = fen_at(st, 9);
+        t.refund_cash = fen_at(st, 10);
+        return t;
+      },
+      clearing_date);
+}
+
+}  // namespace settle::ledger

@@ -1,0 +1,288 @@
+// The ledger's typed operations: plain functions over one connection, so
+// several can be composed into one atomic write job ("record the outcome,
+// queue the upload, store the answer") and run through the group-commit
+// writer (Ledger::write), while reads run on a read-only connection
+// (Ledger::read). Every state change appends its row to `events` in the same
+// transaction.
+#pragma once
+
+#include "engine/money.hpp"
+#include "offline/sqlite.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace settle::ledger {
+
+// ---- States and kinds, stored by their names ---------------------------------
+
+enum class RequestState : std::uint8_t { in_progress, answered };
+enum class MessageState : std::uint8_t { written, sent, answered, in_doubt, reversed };
+enum class SettlementState : std::uint8_t {
+  settled, offline_pending, offline_accepted, offline_rejected, refunded, partly_refunded, undone
+};
+enum class Mode : std::uint8_t { online, offline };
+enum class VisitType : std::uint8_t { outpatient, inpatient };
+enum class LineClass : std::uint8_t { a, b, c };
+enum class OutboxKind : std::uint8_t { reversal, offline_upload };
+enum class OutboxState : std::uint8_t { pending, in_flight, done, failed };
+enum class AdjustmentKind : std::uint8_t { offline_upload, correction };
+enum class Entity : std::uint8_t { request, message, settlement, refund, outbox, ledger };
+
+std::string_view name(RequestState) noexcept;
+std::string_view name(MessageState) noexcept;
+std::string_view name(SettlementState) noexcept;  // the cashier API's names
+std::string_view name(Mode) noexcept;
+std::string_view name(VisitType) noexcept;
+std::string_view name(LineClass) noexcept;        // "A", "B", "C"
+std::string_view name(OutboxKind) noexcept;
+std::string_view name(OutboxState) noexcept;
+std::string_view name(AdjustmentKind) noexcept;
+std::string_view name(Entity) noexcept;
+std::optional<SettlementState> parse_settlement_state(std::string_view) noexcept;
+std::optional<MessageState> parse_message_state(std::string_view) noexcept;
+
+// ---- Rows --------------------------------------------------------------------
+
+struct Request {
+  std::string request_id;
+  std::string method;
+  std::string payload_hash;  // the caller's hash of the canonical payload
+  RequestState state = RequestState::in_progress;
+  std::optional<std::string> answer;  // the first answer, stored once
+  std::optional<std::string> operator_id;
+  std::optional<std::string> window_id;
+  std::int64_t created_at_ms = 0;
+  std::optional<std::int64_t> answered_at_ms;
+};
+
+// record_request's outcome: inserted, or the row that already had that id
+// (the caller compares payload_hash: same = replay the answer, else conflict).
+struct RecordedRequest {
+  bool inserted = false;
+  Request request;
+};
+
+struct Message {
+  std::string msgid;
+  std::string infno;
+  MessageState state = MessageState::written;
+  std::optional<std::string> request_id;
+  std::optional<std::string> reverses_msgid;  // a 2601 reversal names the original
+  std::optional<std::int64_t> infcode;
+  std::optional<std::string> err_msg;
+  std::int64_t created_at_ms = 0;
+  std::int64_t updated_at_ms = 0;
+};
+
+struct SettlementLine {
+  std::string code;
+  std::string name;
+  LineClass cls = LineClass::a;
+  Amount amount;
+  Ratio selfpay_ratio;  // the ratio applied (class B), 0 otherwise
+};
+
+struct Settlement {
+  std::int64_t setl_id = 0;  // local id; assigned by record_settlement
+  std::string request_id;
+  std::string window_id;
+  std::string operator_id;
+  std::string card_no;
+  std::optional<std::string> card_sn;
+  std::optional<std::string> psn_no;
+  std::optional<std::string> insutype;
+  VisitType visit_type = VisitType::outpatient;
+  std::string med_type = "11";
+  Mode mode = Mode::online;
+  Amount total, fund, account, cash;
+  Amount fulamt_ownpay, preselfpay, inscp, deductible_part;
+  std::vector<std::string> reasons;  // stored comma-separated; names hold no comma
+  std::optional<std::string> insurer_setl_id;
+  std::optional<std::string> mdtrt_id;
+  std::optional<std::string> msgid;
+  std::string receipt_no;
+  SettlementState state = SettlementState::settled;
+  std::int64_t created_at_ms = 0;
+  std::string clearing_date;  // "YYYY-MM-DD"
+  std::optional<std::string> offline_reason;  // set exactly when mode is offline
+  std::optional<std::int64_t> resettles_setl_id;
+};
+
+struct RefundLine {
+  std::string code;
+  Amount amount;
+};
+
+struct Refund {
+  std::int64_t refund_id = 0;  // assigned by record_refund
+  std::string request_id;
+  std::int64_t setl_id = 0;
+  std::string window_id;
+  std::string operator_id;
+  Amount total, fund, account, cash;
+  std::optional<std::string> insurer_refund_id;
+  std::optional<std::string> msgid;
+  std::int64_t created_at_ms = 0;
+  std::string clearing_date;
+  std::vector<RefundLine> lines;
+};
+
+struct Adjustment {
+  std::int64_t adj_id = 0;  // assigned by record_adjustment
+  std::int64_t setl_id = 0;
+  AdjustmentKind kind = AdjustmentKind::offline_upload;
+  Amount local_fund, insurer_fund, local_account, insurer_account, local_cash, insurer_cash;
+  std::optional<std::string> msgid;
+  std::string note;
+  std::int64_t created_at_ms = 0;
+};
+
+struct Event {
+  std::int64_t event_id = 0;  // assigned by append_event
+  std::int64_t at_ms = 0;
+  Entity entity = Entity::ledger;
+  std::string entity_id;
+  std::optional<std::string> from_state;
+  std::string to_state;
+  std::string detail;
+};
+
+struct OutboxItem {
+  std::int64_t item_id = 0;
+  OutboxKind kind = OutboxKind::reversal;
+  std::optional<std::int64_t> setl_id;   // offline_upload: the settlement
+  std::optional<std::string> ref_msgid;  // reversal: the original msgid
+  std::string payload;
+  OutboxState state = OutboxState::pending;
+  std::int64_t attempts = 0;
+  std::int64_t next_attempt_at_ms = 0;
+  std::optional<std::string> last_error;
+  std::int64_t created_at_ms = 0;
+  std::int64_t updated_at_ms = 0;
+};
+
+// ---- Write operations (on the writer's connection, inside a job) -------------
+
+// Inserts the request as in_progress, or returns the existing row.
+sql::Result<RecordedRequest> record_request(sql::Db& db, const Request& r);
+// Stores the first answer (in_progress -> answered). invalid_state if answered.
+sql::Status answer_request(sql::Db& db, std::string_view request_id, std::string_view answer,
+                           std::int64_t at_ms);
+
+// Writes a msgid before it is sent (state written). unique if it exists.
+sql::Status record_message(sql::Db& db, const Message& m);
+// Moves a message along written -> sent -> answered, written|sent -> in_doubt,
+// in_doubt -> reversed; invalid_state for any other move, not_found if absent.
+sql::Status set_message_state(sql::Db& db, std::string_view msgid, MessageState to, std::int64_t at_ms,
+                              std::optional<std::int64_t> infcode = std::nullopt,
+                              std::optional<std::string_view> err_msg = std::nullopt);
+inline sql::Status mark_sent(sql::Db& db, std::string_view msgid, std::int64_t at_ms) {
+  return set_message_state(db, msgid, MessageState::sent, at_ms);
+}
+inline sql::Status mark_answered(sql::Db& db, std::string_view msgid, std::int64_t at_ms, std::int64_t infcode,
+                                 std::optional<std::string_view> err_msg = std::nullopt) {
+  return set_message_state(db, msgid, MessageState::answered, at_ms, infcode, err_msg);
+}
+inline sql::Status mark_in_doubt(sql::Db& db, std::string_view msgid, std::int64_t at_ms) {
+  return set_message_state(db, msgid, MessageState::in_doubt, at_ms);
+}
+inline sql::Status mark_reversed(sql::Db& db, std::string_view msgid, std::int64_t at_ms) {
+  return set_message_state(db, msgid, MessageState::reversed, at_ms);
+}
+
+// Records a settlement with its lines; returns the new setl_id.
+sql::Result<std::int64_t> record_settlement(sql::Db& db, const Settlement& s,
+                                            std::span<const SettlementLine> lines);
+// Moves a settlement's state (allowed moves are the schema's); `detail` goes
+// to the event.
+sql::Status set_settlement_state(sql::Db& db, std::int64_t setl_id, SettlementState to, std::int64_t at_ms,
+                                 std::string_view detail = {});
+// Sets the insurer's ids once known (an offline settlement after upload).
+sql::Status set_settlement_insurer_ids(sql::Db& db, std::int64_t setl_id, std::string_view insurer_setl_id,
+                                       std::optional<std::string_view> mdtrt_id, std::int64_t at_ms);
+
+// Records a refund with its lines; returns the new refund_id.
+sql::Result<std::int64_t> record_refund(sql::Db& db, const Refund& r);
+sql::Result<std::int64_t> record_adjustment(sql::Db& db, const Adjustment& a);
+sql::Result<std::int64_t> append_event(sql::Db& db, const Event& e);
+
+// Queues a reversal (needs ref_msgid) or an offline upload (needs setl_id).
+// Idempotent: a second reversal of the same msgid, or a second upload of
+// the same settlement, returns the existing item's id.
+sql::Result<std::int64_t> enqueue_outbox(sql::Db& db, OutboxKind kind, std::optional<std::int64_t> setl_id,
+                                         std::optional<std::string_view> ref_msgid, std::string_view payload,
+                                         std::int64_t at_ms);
+// Takes up to `limit` pending items due at now_ms, reversals first, then
+// oldest first; marks them in_flight and counts the attempt.
+sql::Result<std::vector<OutboxItem>> claim_outbox(sql::Db& db, std::int64_t now_ms, int limit);
+enum class OutboxOutcome : std::uint8_t { done, retry, failed };
+// Finishes a claimed item: done, failed (final, with error), or retry at
+// next_attempt_at_ms (back to pending).
+sql::Status complete_outbox(sql::Db& db, std::int64_t item_id, OutboxOutcome outcome, std::int64_t at_ms,
+                            std::int64_t next_attempt_at_ms = 0, std::string_view error = {});
+// At start-up: items left in_flight by a crash go back to pending. Returns
+// how many.
+sql::Result<std::int64_t> requeue_in_flight(sql::Db& db, std::int64_t at_ms);
+
+// ---- Read operations (on any connection) -------------------------------------
+
+sql::Result<std::optional<Request>> find_request(sql::Db& db, std::string_view request_id);
+sql::Result<std::optional<Message>> find_message(sql::Db& db, std::string_view msgid);
+// Messages in a state, oldest first (start-up: written/sent are in doubt).
+sql::Result<std::vector<Message>> list_messages(sql::Db& db, MessageState state);
+// The highest msgid recorded for an institution (seeds MsgidAllocator).
+sql::Result<std::optional<std::string>> highest_msgid(sql::Db& db, std::string_view institution_code);
+
+struct SettlementFilter {
+  std::int64_t from_ms = 0;                         // created_at_ms >= from_ms
+  std::int64_t to_ms = INT64_MAX;                   // created_at_ms < to_ms
+  std::optional<SettlementState> state;
+  std::optional<std::string> window_id;
+  std::optional<std::string> operator_id;
+  std::int64_t after_setl_id = 0;                   // paging cursor: the last setl_id seen
+  int limit = 100;
+};
+// Settlements matching the filter, by setl_id ascending (the paging order).
+sql::Result<std::vector<Settlement>> list_settlements(sql::Db& db, const SettlementFilter& f);
+
+struct SettlementDetail {
+  Settlement settlement;
+  std::vector<SettlementLine> lines;
+  std::vector<Refund> refunds;  // with their lines, oldest first
+  std::vector<Adjustment> adjustments;
+  std::vector<OutboxItem> outbox;
+  std::vector<Event> events;    // the settlement's own history, oldest first
+};
+sql::Result<std::optional<SettlementDetail>> get_settlement(sql::Db& db, std::int64_t setl_id);
+
+sql::Result<std::vector<Event>> list_events(sql::Db& db, Entity entity, std::string_view entity_id);
+
+// Totals of one clearing date for one insurance type: settlements recorded
+// that day which the insurer has (online, or offline and accepted; undone
+// ones excluded), refunds recorded that day, and the net.
+struct ClearingTotals {
+  std::string insutype;  // "" when the settlement had none (self-pay offline)
+  std::int64_t settlement_count = 0;
+  Amount total, fund, account, cash;
+  std::int64_t refund_count = 0;
+  Amount refund_total, refund_fund, refund_account, refund_cash;
+  Amount net_total() const { return total - refund_total; }
+  Amount net_fund() const { return fund - refund_fund; }
+  Amount net_account() const { return account - refund_account; }
+  Amount net_cash() const { return cash - refund_cash; }
+};
+sql::Result<std::vector<ClearingTotals>> clearing_totals(sql::Db& db, std::string_view clearing_date);
+
+struct OpenWork {
+  std::int64_t pending_reversals = 0;  // outbox reversals pending or in flight
+  std::int64_t pending_uploads = 0;    // outbox offline uploads pending or in flight
+  std::int64_t in_doubt = 0;           // messages in doubt
+};
+sql::Result<OpenWork> open_work(sql::Db& db);
+
+}  // namespace settle::ledger

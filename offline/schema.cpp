@@ -1,0 +1,291 @@
+// Schema v1 of the ledger and the migration runner. Every table is STRICT
+// (types are enforced), money is INTEGER fen with `_fen` names, times are
+// INTEGER milliseconds since the Unix epoch (`_at_ms`). Triggers make the
+// recorded money and the event history append-only: a correction is a new row.
+#include "offline/schema.hpp"
+
+#include <fmt/format.h>
+
+#include <array>
+
+namespace settle::ledger {
+namespace {
+
+// clang-format off
+constexpr std::string_view kV1 = R"SQL(
+-- The request log: one row per client request_id, forever. The first answer
+-- is stored and returned again for a retry with the same payload hash.
+CREATE TABLE requests (
+  request_id      TEXT PRIMARY KEY NOT NULL CHECK (length(request_id) BETWEEN 1 AND 64),
+  method          TEXT NOT NULL,
+  payload_hash    TEXT NOT NULL,
+  state           TEXT NOT NULL CHECK (state IN ('in_progress', 'answered')),
+  answer          TEXT,
+  operator_id     TEXT,
+  window_id       TEXT,
+  created_at_ms   INTEGER NOT NULL,
+  answered_at_ms  INTEGER,
+  CHECK ((state = 'answered') = (answer IS NOT NULL AND answered_at_ms IS NOT NULL))
+) WITHOUT ROWID, STRICT;
+CREATE INDEX requests_in_progress ON requests(created_at_ms) WHERE state = 'in_progress';
+
+CREATE TRIGGER requests_fixed BEFORE UPDATE ON requests
+WHEN NEW.request_id IS NOT OLD.request_id OR NEW.method IS NOT OLD.method
+  OR NEW.payload_hash IS NOT OLD.payload_hash OR NEW.created_at_ms IS NOT OLD.created_at_ms
+  OR (OLD.state = 'answered' AND (NEW.state IS NOT OLD.state OR NEW.answer IS NOT OLD.answer
+                                  OR NEW.answered_at_ms IS NOT OLD.answered_at_ms))
+BEGIN SELECT RAISE(ABORT, 'requests: a request''s identity and its first answer never change'); END;
+CREATE TRIGGER requests_no_delete BEFORE DELETE ON requests
+BEGIN SELECT RAISE(ABORT, 'requests: the request log is append-only'); END;
+
+-- Every message sent to the insurer, written before it is sent.
+CREATE TABLE insurer_messages (
+  msgid           TEXT PRIMARY KEY NOT NULL CHECK (length(msgid) = 30),
+  infno           TEXT NOT NULL,
+  state           TEXT NOT NULL CHECK (state IN ('written', 'sent', 'answered', 'in_doubt', 'reversed')),
+  request_id      TEXT REFERENCES requests(request_id),
+  reverses_msgid  TEXT REFERENCES insurer_messages(msgid),
+  infcode         INTEGER,
+  err_msg         TEXT,
+  created_at_ms   INTEGER NOT NULL,
+  updated_at_ms   INTEGER NOT NULL
+) WITHOUT ROWID, STRICT;
+CREATE INDEX insurer_messages_open ON insurer_messages(state) WHERE state IN ('written', 'sent', 'in_doubt');
+CREATE INDEX insurer_messages_request ON insurer_messages(request_id) WHERE request_id IS NOT NULL;
+
+CREATE TRIGGER insurer_messages_fixed BEFORE UPDATE ON insurer_messages
+WHEN NEW.msgid IS NOT OLD.msgid OR NEW.infno IS NOT OLD.infno OR NEW.request_id IS NOT OLD.request_id
+  OR NEW.reverses_msgid IS NOT OLD.reverses_msgid OR NEW.created_at_ms IS NOT OLD.created_at_ms
+BEGIN SELECT RAISE(ABORT, 'insurer_messages: msgid, infno and links never change'); END;
+CREATE TRIGGER insurer_messages_transition BEFORE UPDATE OF state ON insurer_messages
+WHEN NEW.state IS NOT OLD.state AND (OLD.state, NEW.state) NOT IN (VALUES
+  ('written', 'sent'), ('written', 'in_doubt'), ('sent', 'answered'), ('sent', 'in_doubt'),
+  ('in_doubt', 'reversed'))
+BEGIN SELECT RAISE(ABORT, 'insurer_messages: state transition not allowed'); END;
+CREATE TRIGGER insurer_messages_no_delete BEFORE DELETE ON insurer_messages
+BEGIN SELECT RAISE(ABORT, 'insurer_messages: append-only'); END;
+
+-- One row per settlement (outpatient visit or inpatient discharge), online or
+-- offline. Its money never changes; its state and insurer ids may.
+CREATE TABLE settlements (
+  setl_id              INTEGER PRIMARY KEY,
+  request_id           TEXT NOT NULL UNIQUE REFERENCES requests(request_id),
+  window_id            TEXT NOT NULL,
+  operator_id          TEXT NOT NULL,
+  card_no              TEXT NOT NULL,
+  card_sn              TEXT,
+  psn_no               TEXT,
+  insutype             TEXT,
+  visit_type           TEXT NOT NULL CHECK (visit_type IN ('outpatient', 'inpatient')),
+  med_type             TEXT NOT NULL,
+  mode                 TEXT NOT NULL CHECK (mode IN ('online', 'offline')),
+  total_fen            INTEGER NOT NULL CHECK (total_fen >= 0),
+  fund_fen             INTEGER NOT NULL CHECK (fund_fen >= 0),
+  account_fen          INTEGER NOT NULL CHECK (account_fen >= 0),
+  cash_fen             INTEGER NOT NULL CHECK (cash_fen >= 0),
+  fulamt_ownpay_fen    INTEGER NOT NULL CHECK (fulamt_ownpay_fen >= 0),
+  preselfpay_fen       INTEGER NOT NULL CHECK (preselfpay_fen >= 0),
+  inscp_fen            INTEGER NOT NULL CHECK (inscp_fen >= 0),
+  deductible_part_fen  INTEGER NOT NULL CHECK (deductible_part_fen >= 0),
+  reasons              TEXT NOT NULL DEFAULT '',
+  insurer_setl_id      TEXT,
+  mdtrt_id             TEXT,
+  msgid                TEXT REFERENCES insurer_messages(msgid),
+  receipt_no           TEXT NOT NULL UNIQUE,
+  state                TEXT NOT NULL CHECK (state IN ('settled', 'offline_pending', 'offline_accepted',
+                         'offline_rejected', 'refunded', 'partly_refunded', 'undone')),
+  created_at_ms        INTEGER NOT NULL,
+  clearing_date        TEXT NOT NULL CHECK (clearing_date GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]'),
+  offline_reason       TEXT,
+  resettles_setl_id    INTEGER REFERENCES settlements(setl_id),
+  CHECK (fund_fen + account_fen + cash_fen = total_fen),
+  CHECK ((mode = 'offline') = (offline_reason IS NOT NULL)),
+  CHECK (mode = 'online' OR account_fen = 0)
+) STRICT;
+CREATE INDEX settlements_created ON settlements(created_at_ms);
+CREATE INDEX settlements_clearing ON settlements(clearing_date);
+CREATE INDEX settlements_state ON settlements(state, created_at_ms);
+
+CREATE TRIGGER settlements_money_fixed BEFORE UPDATE ON settlements
+WHEN NEW.setl_id IS NOT OLD.setl_id OR NEW.request_id IS NOT OLD.request_id
+  OR NEW.window_id IS NOT OLD.window_id OR NEW.operator_id IS NOT OLD.operator_id
+  OR NEW.card_no IS NOT OLD.card_no OR NEW.card_sn IS NOT OLD.card_sn OR NEW.psn_no IS NOT OLD.psn_no
+  OR NEW.insutype IS NOT OLD.insutype OR NEW.visit_type IS NOT OLD.visit_type
+  OR NEW.med_type IS NOT OLD.med_type OR NEW.mode IS NOT OLD.mode
+  OR NEW.total_fen IS NOT OLD.total_fen OR NEW.fund_fen IS NOT OLD.fund_fen
+  OR NEW.account_fen IS NOT OLD.account_fen OR NEW.cash_fen IS NOT OLD.cash_fen
+  OR NEW.fulamt_ownpay_fen IS NOT OLD.fulamt_ownpay_fen OR NEW.preselfpay_fen IS NOT OLD.preselfpay_fen
+  OR NEW.inscp_fen IS NOT OLD.inscp_fen OR NEW.deductible_part_fen IS NOT OLD.deductible_part_fen
+  OR NEW.reasons IS NOT OLD.reasons OR NEW.msgid IS NOT OLD.msgid OR NEW.receipt_no IS NOT OLD.receipt_no
+  OR NEW.created_at_ms IS NOT OLD.created_at_ms OR NEW.clearing_date IS NOT OLD.clearing_date
+  OR NEW.offline_reason IS NOT OLD.offline_reason OR NEW.resettles_setl_id IS NOT OLD.resettles_setl_id
+BEGIN SELECT RAISE(ABORT, 'settlements: the money and facts of a recorded settlement never change; record a correction as a new row'); END;
+CREATE TRIGGER settlements_insurer_ids_once BEFORE UPDATE OF insurer_setl_id, mdtrt_id ON settlements
+WHEN (OLD.insurer_setl_id IS NOT NULL AND NEW.insurer_setl_id IS NOT OLD.insurer_setl_id)
+  OR (OLD.mdtrt_id IS NOT NULL AND NEW.mdtrt_id IS NOT OLD.mdtrt_id)
+BEGIN SELECT RAISE(ABORT, 'settlements: insurer ids are set once'); END;
+CREATE TRIGGER settlements_transition BEFORE UPDATE OF state ON settlements
+WHEN NEW.state IS NOT OLD.state AND (OLD.state, NEW.state) NOT IN (VALUES
+  ('settled', 'partly_refunded'), ('settled', 'refunded'), ('settled', 'undone'),
+  ('partly_refunded', 'refunded'),
+  ('offline_pending', 'offline_accepted'), ('offline_pending', 'offline_rejected'),
+  ('offline_accepted', 'partly_refunded'), ('offline_accepted', 'refunded'), ('offline_accepted', 'undone'),
+  ('offline_rejected', 'undone'))
+BEGIN SELECT RAISE(ABORT, 'settlements: state transition not allowed'); END;
+CREATE TRIGGER settlements_no_delete BEFORE DELETE ON settlements
+BEGIN SELECT RAISE(ABORT, 'settlements: recorded settlements are never deleted'); END;
+
+CREATE TABLE settlement_lines (
+  setl_id            INTEGER NOT NULL REFERENCES settlements(setl_id),
+  line_no            INTEGER NOT NULL CHECK (line_no >= 1),
+  code               TEXT NOT NULL,
+  name               TEXT NOT NULL,
+  class              TEXT NOT NULL CHECK (class IN ('A', 'B', 'C')),
+  amount_fen         INTEGER NOT NULL CHECK (amount_fen >= 0),
+  selfpay_ratio_ppm  INTEGER NOT NULL CHECK (selfpay_ratio_ppm BETWEEN 0 AND 1000000),
+  PRIMARY KEY (setl_id, line_no)
+) WITHOUT ROWID, STRICT;
+CREATE TRIGGER settlement_lines_no_update BEFORE UPDATE ON settlement_lines
+BEGIN SELECT RAISE(ABORT, 'settlement_lines: recorded lines never change'); END;
+CREATE TRIGGER settlement_lines_no_delete BEFORE DELETE ON settlement_lines
+BEGIN SELECT RAISE(ABORT, 'settlement_lines: recorded lines are never deleted'); END;
+
+-- Refunds (online only): the insurer's fund share and the local cash/account split.
+CREATE TABLE refunds (
+  refund_id          INTEGER PRIMARY KEY,
+  request_id         TEXT NOT NULL UNIQUE REFERENCES requests(request_id),
+  setl_id            INTEGER NOT NULL REFERENCES settlements(setl_id),
+  window_id          TEXT NOT NULL,
+  operator_id        TEXT NOT NULL,
+  refund_total_fen   INTEGER NOT NULL CHECK (refund_total_fen >= 0),
+  fund_fen           INTEGER NOT NULL CHECK (fund_fen >= 0),
+  account_fen        INTEGER NOT NULL CHECK (account_fen >= 0),
+  cash_fen           INTEGER NOT NULL CHECK (cash_fen >= 0),
+  insurer_refund_id  TEXT,
+  msgid              TEXT REFERENCES insurer_messages(msgid),
+  created_at_ms      INTEGER NOT NULL,
+  clearing_date      TEXT NOT NULL CHECK (clearing_date GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]'),
+  CHECK (fund_fen + account_fen + cash_fen = refund_total_fen)
+) STRICT;
+CREATE INDEX refunds_setl ON refunds(setl_id);
+CREATE INDEX refunds_clearing ON refunds(clearing_date);
+CREATE TRIGGER refunds_no_update BEFORE UPDATE ON refunds
+BEGIN SELECT RAISE(ABORT, 'refunds: a recorded refund never changes; record a correction as a new row'); END;
+CREATE TRIGGER refunds_no_delete BEFORE DELETE ON refunds
+BEGIN SELECT RAISE(ABORT, 'refunds: recorded refunds are never deleted'); END;
+
+CREATE TABLE refund_lines (
+  refund_id   INTEGER NOT NULL REFERENCES refunds(refund_id),
+  line_no     INTEGER NOT NULL CHECK (line_no >= 1),
+  code        TEXT NOT NULL,
+  amount_fen  INTEGER NOT NULL CHECK (amount_fen >= 0),
+  PRIMARY KEY (refund_id, line_no)
+) WITHOUT ROWID, STRICT;
+CREATE TRIGGER refund_lines_no_update BEFORE UPDATE ON refund_lines
+BEGIN SELECT RAISE(ABORT, 'refund_lines: recorded lines never change'); END;
+CREATE TRIGGER refund_lines_no_delete BEFORE DELETE ON refund_lines
+BEGIN SELECT RAISE(ABORT, 'refund_lines: recorded lines are never deleted'); END;
+
+-- The insurer's final figures for a settlement next to the local estimate
+-- (an offline upload's answer, or a later correction).
+CREATE TABLE adjustments (
+  adj_id               INTEGER PRIMARY KEY,
+  setl_id              INTEGER NOT NULL REFERENCES settlements(setl_id),
+  kind                 TEXT NOT NULL CHECK (kind IN ('offline_upload', 'correction')),
+  local_fund_fen       INTEGER NOT NULL,
+  insurer_fund_fen     INTEGER NOT NULL,
+  local_account_fen    INTEGER NOT NULL,
+  insurer_account_fen  INTEGER NOT NULL,
+  local_cash_fen       INTEGER NOT NULL,
+  insurer_cash_fen     INTEGER NOT NULL,
+  msgid                TEXT REFERENCES insurer_messages(msgid),
+  note                 TEXT NOT NULL DEFAULT '',
+  created_at_ms        INTEGER NOT NULL
+) STRICT;
+CREATE INDEX adjustments_setl ON adjustments(setl_id);
+CREATE TRIGGER adjustments_no_update BEFORE UPDATE ON adjustments
+BEGIN SELECT RAISE(ABORT, 'adjustments: append-only'); END;
+CREATE TRIGGER adjustments_no_delete BEFORE DELETE ON adjustments
+BEGIN SELECT RAISE(ABORT, 'adjustments: append-only'); END;
+
+-- Work to forward to the insurer: reversals first, then offline uploads,
+-- oldest first, with retry bookkeeping.
+CREATE TABLE outbox (
+  item_id             INTEGER PRIMARY KEY,
+  kind                TEXT NOT NULL CHECK (kind IN ('reversal', 'offline_upload')),
+  priority            INTEGER NOT NULL CHECK (priority = CASE kind WHEN 'reversal' THEN 0 ELSE 1 END),
+  setl_id             INTEGER REFERENCES settlements(setl_id),
+  ref_msgid           TEXT REFERENCES insurer_messages(msgid),
+  payload             TEXT NOT NULL DEFAULT '',
+  state               TEXT NOT NULL CHECK (state IN ('pending', 'in_flight', 'done', 'failed')),
+  attempts            INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+  next_attempt_at_ms  INTEGER NOT NULL,
+  last_error          TEXT,
+  created_at_ms       INTEGER NOT NULL,
+  updated_at_ms       INTEGER NOT NULL,
+  CHECK (kind <> 'reversal' OR ref_msgid IS NOT NULL),
+  CHECK (kind <> 'offline_upload' OR setl_id IS NOT NULL)
+) STRICT;
+CREATE INDEX outbox_ready ON outbox(priority, next_attempt_at_ms, item_id) WHERE state = 'pending';
+CREATE INDEX outbox_open ON outbox(state) WHERE state IN ('pending', 'in_flight');
+CREATE UNIQUE INDEX outbox_one_reversal ON outbox(ref_msgid) WHERE kind = 'reversal';
+CREATE UNIQUE INDEX outbox_one_upload ON outbox(setl_id) WHERE kind = 'offline_upload';
+CREATE TRIGGER outbox_fixed BEFORE UPDATE ON outbox
+WHEN NEW.item_id IS NOT OLD.item_id OR NEW.kind IS NOT OLD.kind OR NEW.setl_id IS NOT OLD.setl_id
+  OR NEW.ref_msgid IS NOT OLD.ref_msgid OR NEW.created_at_ms IS NOT OLD.created_at_ms
+  OR OLD.state IN ('done', 'failed')
+BEGIN SELECT RAISE(ABORT, 'outbox: an item''s identity never changes and a finished item is final'); END;
+CREATE TRIGGER outbox_no_delete BEFORE DELETE ON outbox
+BEGIN SELECT RAISE(ABORT, 'outbox: items are never deleted'); END;
+
+-- The append-only history of every state change.
+CREATE TABLE events (
+  event_id    INTEGER PRIMARY KEY AUTOINCREMENT,
+  at_ms       INTEGER NOT NULL,
+  entity      TEXT NOT NULL CHECK (entity IN ('request', 'message', 'settlement', 'refund', 'outbox', 'ledger')),
+  entity_id   TEXT NOT NULL,
+  from_state  TEXT,
+  to_state    TEXT NOT NULL,
+  detail      TEXT NOT NULL DEFAULT ''
+) STRICT;
+CREATE INDEX events_entity ON events(entity, entity_id, event_id);
+CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+BEGIN SELECT RAISE(ABORT, 'events: the history is append-only'); END;
+CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+BEGIN SELECT RAISE(ABORT, 'events: the history is append-only'); END;
+)SQL";
+// clang-format on
+
+constexpr std::array<Migration, 1> kMigrations{{
+    {1, "initial schema: requests, insurer messages, settlements, refunds, adjustments, outbox, events", kV1},
+}};
+
+}  // namespace
+
+std::span<const Migration> migrations() noexcept { return kMigrations; }
+int current_schema_version() noexcept { return kMigrations.back().to_version; }
+
+sql::Status migrate(sql::Db& db, int from_version) {
+  for (const Migration& m : kMigrations) {
+    if (m.to_version <= from_version) continue;
+    auto tx = sql::Transaction::begin(db, sql::TxKind::immediate);
+    if (!tx) return tx.error();
+    // Re-read inside the write lock: another process may have migrated first.
+    auto now = db.query_int64("PRAGMA user_version");
+    if (!now) return now.error();
+    if (now->value_or(0) >= m.to_version) continue;  // tx rolls back (nothing done)
+    if (now->value_or(0) != m.to_version - 1)
+      return sql::DbError{sql::Errc::schema, 0,
+                          fmt::format("migration to v{} expects v{}, found v{}", m.to_version,
+                                      m.to_version - 1, now->value_or(0))};
+    if (auto s = db.exec(m.sql); !s)
+      return sql::DbError{s.error().code, s.error().sqlite_code,
+                          fmt::format("migration to v{} ({}): {}", m.to_version, m.summary, s.error().message)};
+    if (m.to_version == 1) SETTLE_SQL_TRY(db.exec(fmt::format("PRAGMA application_id = {}", kApplicationId)));
+    SETTLE_SQL_TRY(db.exec(fmt::format("PRAGMA user_version = {}", m.to_version)));
+    SETTLE_SQL_TRY(tx->commit());
+  }
+  return settle::Ok{};
+}
+
+}  // namespace settle::ledger

@@ -1,0 +1,36 @@
+// The ledger file's identity and schema: the application_id that marks a file
+// as this project's ledger, the ordered list of migrations (user_version N
+// means migrations 1..N have run), and the checks that decide whether an
+// existing file may be opened at all.
+#pragma once
+
+#include "offline/sqlite.hpp"
+
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+namespace settle::ledger {
+
+// PRAGMA application_id of every ledger file: "SETL" in ASCII.
+inline constexpr std::int32_t kApplicationId = 0x5345544C;
+
+// One step of the schema: migration k takes user_version k-1 to k. Shipped
+// migrations are never edited; a change is a new migration at the end.
+struct Migration {
+  int to_version;
+  std::string_view summary;
+  std::string_view sql;
+};
+
+// All migrations, in order; the last one's to_version is the current schema.
+std::span<const Migration> migrations() noexcept;
+int current_schema_version() noexcept;
+
+// Runs the migrations from `from_version` up to the current version on a
+// read-write connection, each in its own IMMEDIATE transaction that also
+// sets user_version (and, for the first, application_id), so a crash leaves
+// the file at one whole version or the next.
+sql::Status migrate(sql::Db& db, int from_version);
+
+}  // namespace settle::ledger

@@ -1,0 +1,210 @@
+// Opening a ledger: creation, reopening, configuration, and every refusal of
+// a file that is not a sound ledger of this version, with the file's bytes
+// unchanged by the attempt.
+#include "offline/ledger.hpp"
+#include "offline/schema.hpp"
+#include "sample.hpp"
+#include "test_dir.hpp"
+
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+
+using namespace settle;
+using namespace settle::ledger;
+using settle::test::TestDir;
+
+namespace {
+
+std::unique_ptr<Ledger> must_open(const std::string& path) {
+  auto l = Ledger::open(path);
+  if (!l) FAIL(l.error().message);
+  return std::move(l).value();
+}
+
+// A real ledger with `n` settlements, closed cleanly.
+void make_ledger(const std::string& path, int n) {
+  auto l = must_open(path);
+  REQUIRE(l->write_wait([n](sql::Db& db) -> sql::Status {
+                for (int i = 0; i < n; ++i) {
+                  auto id = test::record_sample(db, fmt::format("req-{:05}", i), 1000 + i);
+                  if (!id) return id.error();
+                }
+                return settle::Ok{};
+              }).ok());
+}
+
+// Opens `path`, expects refusal with `problem`, and checks that the file's
+// bytes are exactly what they were and no ledger was made in its place.
+void expect_refused(const std::string& path, OpenProblem problem, std::string_view words) {
+  const auto before = test::file_bytes(path);
+  const auto hash_before = test::file_hash(path);
+  auto l = Ledger::open(path);
+  REQUIRE_FALSE(l.ok());
+  INFO("message: " << l.error().message);
+  CHECK(l.error().problem == problem);
+  CHECK(l.error().path == path);
+  CHECK(l.error().message.find(path) != std::string::npos);
+  CHECK(l.error().message.find(words) != std::string::npos);
+  CHECK(l.error().to_error().reason == Reason::storage_failed);
+  CHECK(test::file_hash(path) == hash_before);
+  CHECK(test::file_bytes(path) == before);
+  CHECK_FALSE(std::filesystem::exists(path + ".creating"));
+  // A second attempt is refused the same way (nothing was "repaired").
+  auto again = Ledger::open(path);
+  REQUIRE_FALSE(again.ok());
+  CHECK(again.error().problem == problem);
+  CHECK(test::file_bytes(path) == before);
+}
+
+}  // namespace
+
+TEST_CASE("a new ledger is created, configured, and reopened with its data") {
+  TestDir d("ledger-open");
+  const std::string path = d.file("ledger.db");
+  {
+    auto l = must_open(path);
+    CHECK(l->schema_version() == current_schema_version());
+    auto cfg = l->write_wait([](sql::Db& db) -> sql::Result<std::string> {
+      auto mode = db.query_text("PRAGMA journal_mode");
+      auto sync = db.query_int64("PRAGMA synchronous");
+      auto fk = db.query_int64("PRAGMA foreign_keys");
+      auto app = db.query_int64("PRAGMA application_id");
+      auto ver = db.query_int64("PRAGMA user_version");
+      if (!mode || !sync || !fk || !app || !ver) return sql::DbError{sql::Errc::other, 0, "pragma failed"};
+      return fmt::format("{} {} {} {} {}", mode->value_or(""), sync->value_or(-1), fk->value_or(-1),
+                         app->value_or(0), ver->value_or(-1));
+    });
+    REQUIRE(cfg.ok());
+    CHECK(*cfg == fmt::format("wal 2 1 {} {}", kApplicationId, current_schema_version()));
+    REQUIRE(l->write_wait([](sql::Db& db) { return test::record_sample(db, "r1"); }).ok());
+  }
+  CHECK_FALSE(std::filesystem::exists(path + ".creating"));
+  auto l = must_open(path);
+  CHECK(l->schema_version() == current_schema_version());
+  auto found = l->read([](sql::Db& db) { return find_request(db, "r1"); });
+  REQUIRE(found.ok());
+  REQUIRE(found->has_value());
+  CHECK((*found)->method == "settle.commit");
+  // Reads run on read-only connections.
+  CHECK(l->read([](sql::Db& db) { return db.exec("DELETE FROM requests"); }).is(sql::Errc::read_only));
+}
+
+TEST_CASE("a second process (or a second open) is refused while the ledger is open") {
+  TestDir d("ledger-inuse");
+  const std::string path = d.file("ledger.db");
+  auto first = must_open(path);
+  auto second = Ledger::open(path);
+  REQUIRE_FALSE(second.ok());
+  CHECK(second.error().problem == OpenProblem::in_use);
+  first.reset();
+  CHECK(Ledger::open(path).ok());
+}
+
+TEST_CASE("a missing ledger is not created when creation is off") {
+  TestDir d("ledger-missing");
+  auto l = Ledger::open(d.file("nope.db"), LedgerOptions{.create_if_missing = false});
+  REQUIRE_FALSE(l.ok());
+  CHECK(l.error().problem == OpenProblem::cannot_open);
+  CHECK_FALSE(std::filesystem::exists(d.file("nope.db")));
+  auto nodir = Ledger::open(d.file("no/such/dir/ledger.db"));
+  REQUIRE_FALSE(nodir.ok());
+  CHECK(nodir.error().problem == OpenProblem::cannot_open);
+}
+
+TEST_CASE("a ledger with corrupt bytes in the middle is refused and left untouched") {
+  TestDir d("ledger-corrupt");
+  const std::string path = d.file("ledger.db");
+  make_ledger(path, 3000);
+  REQUIRE_FALSE(std::filesystem::exists(path + "-wal"));  // checkpointed on close
+  const auto size = std::filesystem::file_size(path);
+  const std::uint64_t page = 4096;
+  REQUIRE(size > 20 * page);
+  {
+    // Scribble over the start of a page in the middle: its b-tree header
+    // and cell pointers become garbage.
+    std::fstream f(path, std::ios::binary | std::ios::in | std::ios::out);
+    f.seekp(static_cast<std::streamoff>((size / page / 2) * page));
+    for (int i = 0; i < 600; ++i) f.put(static_cast<char>(0xA5 ^ (i * 7)));
+  }
+  expect_refused(path, OpenProblem::damaged, "restore the ledger from the last backup");
+}
+
+TEST_CASE("a foreign SQLite file is refused and left untouched") {
+  TestDir d("ledger-foreign");
+  const std::string path = d.file("other.db");
+  {
+    auto db = sql::Db::open(path);
+    REQUIRE(db.ok());
+    REQUIRE(db->exec("CREATE TABLE patients(id INTEGER PRIMARY KEY, name TEXT); INSERT INTO patients VALUES(1,'x')").ok());
+  }
+  expect_refused(path, OpenProblem::foreign, "another application");
+
+  const std::string tagged = d.file("tagged.db");
+  {
+    auto db = sql::Db::open(tagged);
+    REQUIRE(db.ok());
+    REQUIRE(db->exec("PRAGMA application_id = 305419896; CREATE TABLE t(x)").ok());
+  }
+  expect_refused(tagged, OpenProblem::foreign, "0x12345678");
+
+  const std::string empty_db = d.file("empty-sqlite.db");
+  {
+    auto db = sql::Db::open(empty_db);
+    REQUIRE(db.ok());
+    REQUIRE(db->exec("PRAGMA user_version = 1; PRAGMA page_size = 4096; VACUUM").ok());
+  }
+  expect_refused(empty_db, OpenProblem::foreign, "0 table(s)");
+}
+
+TEST_CASE("a ledger of a newer schema version is refused and left untouched") {
+  TestDir d("ledger-newer");
+  const std::string path = d.file("ledger.db");
+  make_ledger(path, 10);
+  {
+    auto db = sql::Db::open(path, {.mode = sql::OpenMode::read_write});
+    REQUIRE(db.ok());
+    REQUIRE(db->exec(fmt::format("PRAGMA user_version = {}", current_schema_version() + 1)).ok());
+  }
+  REQUIRE_FALSE(std::filesystem::exists(path + "-wal"));
+  expect_refused(path, OpenProblem::newer_version, "newer version of the program");
+}
+
+TEST_CASE("files that are not SQLite at all are refused and left untouched") {
+  TestDir d("ledger-notsqlite");
+  const std::string text = d.file("notes.txt");
+  {
+    std::ofstream f(text);
+    for (int i = 0; i < 200; ++i) f << "line " << i << " of a text file that is not a ledger\n";
+  }
+  expect_refused(text, OpenProblem::not_sqlite, "is not an SQLite database");
+
+  const std::string empty = d.file("empty.db");
+  { std::ofstream f(empty); }
+  expect_refused(empty, OpenProblem::not_sqlite, "is empty");
+
+  const std::string truncated = d.file("truncated.db");
+  make_ledger(d.file("whole.db"), 1);
+  {
+    const auto bytes = test::file_bytes(d.file("whole.db"));
+    std::ofstream f(truncated, std::ios::binary);
+    f.write(bytes.data(), 60);
+  }
+  expect_refused(truncated, OpenProblem::not_sqlite, "is cut short (60 bytes");
+}
+
+TEST_CASE("the full integrity check is available and passes on a sound ledger") {
+  TestDir d("ledger-full");
+  const std::string path = d.file("ledger.db");
+  make_ledger(path, 50);
+  auto l = Ledger::open(path, LedgerOptions{.check = IntegrityCheck::full});
+  REQUIRE(l.ok());
+}
+
+TEST_CASE("migrations are ordered, start at 1 and end at the current version") {
+  const auto ms = migrations();
+  REQUIRE_FALSE(ms.empty());
+  for (std::size_t i = 0; i < ms.size(); ++i) CHECK(ms[i].to_version == static_cast<int>(i) + 1);
+  CHECK(current_schema_version() == ms.back().to_version);
+}
