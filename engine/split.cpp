@@ -14,28 +14,55 @@
 namespace settle {
 namespace {
 
-constexpr std::array<std::pair<SplitReason, std::string_view>, 21> kReasonNames{{
-    {SplitReason::status_unit_arrears, "status_unit_arrears"},
-    {SplitReason::status_not_designated, "status_not_designated"},
-    {SplitReason::status_supervised, "status_supervised"},
-    {SplitReason::status_temp_settle_change, "status_temp_settle_change"},
-    {SplitReason::account_frozen, "account_frozen"},
-    {SplitReason::account_zero, "account_zero"},
-    {SplitReason::account_insufficient, "account_insufficient"},
-    {SplitReason::pin_not_verified, "pin_not_verified"},
-    {SplitReason::account_skipped, "account_skipped"},
-    {SplitReason::offline_network_down, "offline_network_down"},
-    {SplitReason::offline_in_doubt, "offline_in_doubt"},
-    {SplitReason::offline_insurer_error, "offline_insurer_error"},
-    {SplitReason::offline_reader_failure, "offline_reader_failure"},
-    {SplitReason::not_on_redlist, "not_on_redlist"},
-    {SplitReason::offline_limit, "offline_limit"},
-    {SplitReason::offline_limit_per_settlement, "offline_limit_per_settlement"},
-    {SplitReason::offline_limit_total, "offline_limit_total"},
-    {SplitReason::offline_limit_count, "offline_limit_count"},
-    {SplitReason::offline_limit_age, "offline_limit_age"},
-    {SplitReason::annual_cap_reached, "annual_cap_reached"},
-    {SplitReason::annual_cap_partly, "annual_cap_partly"},
+struct ReasonRow {
+  SplitReason reason;
+  std::string_view name;
+  std::string_view description;
+};
+
+constexpr std::array<ReasonRow, 21> kReasonNames{{
+    {SplitReason::status_unit_arrears, "status_unit_arrears",
+     "employer in arrears (单位欠费): the fund does not record; account first, cash for the rest"},
+    {SplitReason::status_not_designated, "status_not_designated",
+     "not the person's designated hospital (非本人定点医院): the fund does not record"},
+    {SplitReason::status_supervised, "status_supervised",
+     "person under key supervision (重点监督检查人员): the fund does not record"},
+    {SplitReason::status_temp_settle_change, "status_temp_settle_change",
+     "temporary change of settlement method (临时变化结算方式): the fund does not record"},
+    {SplitReason::account_frozen, "account_frozen",
+     "personal account frozen: the patient's part is cash"},
+    {SplitReason::account_zero, "account_zero",
+     "personal account balance is zero: the patient's part is cash"},
+    {SplitReason::account_insufficient, "account_insufficient",
+     "personal account insufficient: the rest is cash (个人账户不足部分现金支付)"},
+    {SplitReason::pin_not_verified, "pin_not_verified",
+     "PIN not verified: settled without the personal account; may be refunded and re-settled later"},
+    {SplitReason::account_skipped, "account_skipped",
+     "the cashier settled without the personal account; may be refunded and re-settled later"},
+    {SplitReason::offline_network_down, "offline_network_down",
+     "insurer unreachable: settled offline, account not used, uploaded when the line is back"},
+    {SplitReason::offline_in_doubt, "offline_in_doubt",
+     "insurer did not reply: the request is reversed and the charge settled offline"},
+    {SplitReason::offline_insurer_error, "offline_insurer_error",
+     "insurer answered with a system error: settled offline"},
+    {SplitReason::offline_reader_failure, "offline_reader_failure",
+     "the card could not be checked online: settled offline"},
+    {SplitReason::not_on_redlist, "not_on_redlist",
+     "not on the local red list (红名单): offline self-pay, may re-settle later"},
+    {SplitReason::offline_limit, "offline_limit",
+     "an offline limit is reached: offline self-pay, may re-settle later"},
+    {SplitReason::offline_limit_per_settlement, "offline_limit_per_settlement",
+     "the fund estimate is above the per-settlement offline limit"},
+    {SplitReason::offline_limit_total, "offline_limit_total",
+     "the outstanding offline fund total would pass its limit"},
+    {SplitReason::offline_limit_count, "offline_limit_count",
+     "the number of stored offline settlements is at its limit"},
+    {SplitReason::offline_limit_age, "offline_limit_age",
+     "the oldest stored offline settlement is older than the age limit"},
+    {SplitReason::annual_cap_reached, "annual_cap_reached",
+     "the fund's annual cap (封顶线) is reached: no fund payment"},
+    {SplitReason::annual_cap_partly, "annual_cap_partly",
+     "the fund's annual cap (封顶线) is reached in part: fund pays up to the cap"},
 }};
 
 constexpr std::array<std::string_view, person_flag_count> kFlagNames{
@@ -109,14 +136,20 @@ std::vector<std::string_view> PersonFlags::names() const {
 }
 
 std::string_view split_reason_name(SplitReason r) noexcept {
-  for (const auto& [reason, name] : kReasonNames)
-    if (reason == r) return name;
+  for (const auto& row : kReasonNames)
+    if (row.reason == r) return row.name;
   return "unknown";
 }
 
+std::string_view split_reason_description(SplitReason r) noexcept {
+  for (const auto& row : kReasonNames)
+    if (row.reason == r) return row.description;
+  return "";
+}
+
 std::optional<SplitReason> split_reason_from_name(std::string_view s) noexcept {
-  for (const auto& [reason, name] : kReasonNames)
-    if (name == s) return reason;
+  for (const auto& row : kReasonNames)
+    if (row.name == s) return row.reason;
   return std::nullopt;
 }
 

@@ -131,6 +131,8 @@ enum class SplitReason : std::uint16_t {
 
 std::string_view split_reason_name(SplitReason r) noexcept;  // "status_unit_arrears", ...
 std::optional<SplitReason> split_reason_from_name(std::string_view s) noexcept;
+// One sentence for people (receipts, trial calculations, reports).
+std::string_view split_reason_description(SplitReason r) noexcept;
 
 enum class Mode : std::uint8_t { online = 1, offline = 2 };
 std::string_view mode_name(Mode m) noexcept;
