@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The test command: installs what is needed, builds, and runs every test
+# through ctest: the full build (unit, integration, fault, end-to-end), the
+# unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer, and
+# the cashier-parser fuzz target for a bounded time (clang/libFuzzer).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+jobs=$(nproc)
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "packages"
+tools/setup.sh
+
+if [ -x tools/gen-test-pki.sh ]; then
+  step "test certificates"
+  tools/gen-test-pki.sh "$root/build/pki"
+fi
+
+step "build (RelWithDebInfo, warnings are errors)"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j "$jobs"
+
+step "tests"
+ctest --test-dir build --output-on-failure -j "$jobs" --timeout 900
+
+step "unit tests under ASan + UBSan"
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSETTLE_SANITIZE=ON -DSETTLE_UNIT_ONLY=ON >/dev/null
+cmake --build build-asan -j "$jobs"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-asan -L unit --output-on-failure -j "$jobs"
+
+if [ -d tests/fuzz ]; then
+  step "fuzzing the cashier request parser (bounded time)"
+  cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        -DSETTLE_FUZZ=ON -DSETTLE_UNIT_ONLY=ON >/dev/null
+  cmake --build build-fuzz -j "$jobs"
+  ctest --test-dir build-fuzz -L fuzz --output-on-failure
+fi
+
+step "all tests passed"
