@@ -1,0 +1,665 @@
+// Parsers of the cashier API's params, one per method, all built from the
+// same few field readers so every error names its field the same way; and
+// the canonical form of mutating requests (amounts as fen, defaults filled).
+#include "protocol/cashier/params.hpp"
+
+#include "engine/limits.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <initializer_list>
+#include <utility>
+
+namespace settle::cashier {
+namespace {
+
+Error bad(std::string field, std::string message) {
+  return make_error(Reason::invalid_request, std::move(field), std::move(message));
+}
+
+// Unknown members are refused: a misspelt optional field ("use_acount")
+// must not silently fall back to its default.
+Status only_fields(const Json& obj, std::string_view path, std::initializer_list<std::string_view> keys) {
+  if (!obj.is_object()) return bad(std::string(path), fmt::format("{}: expected an object, got {}",
+                                                                   path.empty() ? "params" : path, json::type_name(obj)));
+  for (const auto& [key, value] : obj.items()) {
+    if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
+      const std::string p = json::path_join(path, key.substr(0, 64));
+      return bad(p, fmt::format("{}: unknown field", p));
+    }
+  }
+  return Ok{};
+}
+
+bool has_control_chars(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u < 0x20 || u == 0x7F;
+  });
+}
+
+std::size_t utf8_length(std::string_view s) {
+  return static_cast<std::size_t>(
+      std::count_if(s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+}
+
+// A required text field: non-empty, at most max_len bytes, no control characters.
+Result<std::string> text(const Json& obj, std::string_view key, std::string_view path, std::size_t max_len) {
+  auto s = json::get_string(obj, key, path, max_len);
+  if (!s) return s.error();
+  const std::string p = json::path_join(path, key);
+  if (s->empty()) return bad(p, fmt::format("{}: must not be empty", p));
+  if (has_control_chars(*s)) return bad(p, fmt::format("{}: must not contain control characters", p));
+  return s;
+}
+
+Result<std::optional<std::string>> opt_text(const Json& obj, std::string_view key, std::string_view path,
+                                            std::size_t max_len) {
+  if (const Json* v = json::find(obj, key); v == nullptr || v->is_null()) return std::optional<std::string>{};
+  auto s = text(obj, key, path, max_len);
+  if (!s) return s.error();
+  return std::optional<std::string>{std::move(*s)};
+}
+
+// An identifier (setl_id, adm_id, card_no, cursor): printable ASCII, no spaces.
+Result<std::string> ident(const Json& obj, std::string_view key, std::string_view path) {
+  auto s = text(obj, key, path, max_ident_len);
+  if (!s) return s.error();
+  const bool printable = std::all_of(s->begin(), s->end(), [](char c) { return c > 0x20 && c < 0x7F; });
+  if (!printable) {
+    const std::string p = json::path_join(path, key);
+    return bad(p, fmt::format("{}: must be printable ASCII without spaces", p));
+  }
+  return s;
+}
+
+Result<std::optional<std::string>> opt_ident(const Json& obj, std::string_view key, std::string_view path) {
+  if (const Json* v = json::find(obj, key); v == nullptr || v->is_null()) return std::optional<std::string>{};
+  auto s = ident(obj, key, path);
+  if (!s) return s.error();
+  return std::optional<std::string>{std::move(*s)};
+}
+
+Result<std::string> card_no(const Json& obj, std::string_view key) {
+  auto s = ident(obj, key, "");
+  if (!s) return s.error();
+  const bool alnum = std::all_of(s->begin(), s->end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+  });
+  if (!alnum) return bad(std::string(key), fmt::format("{}: must be letters and digits only", key));
+  return s;
+}
+
+Result<std::optional<std::string>> opt_card_no(const Json& obj, std::string_view key) {
+  if (const Json* v = json::find(obj, key); v == nullptr || v->is_null()) return std::optional<std::string>{};
+  auto s = card_no(obj, key);
+  if (!s) return s.error();
+  return std::optional<std::string>{std::move(*s)};
+}
+
+// request_id: a client-chosen string of 1..64 characters (code points).
+Result<std::string> request_id(const Json& obj) {
+  auto s = json::get_string(obj, "request_id", "", limits::request_id_max_len * 4);
+  if (!s) return s.error();
+  const std::size_t n = utf8_length(*s);
+  if (n < limits::request_id_min_len || n > limits::request_id_max_len)
+    return bad("request_id", fmt::format("request_id: must be {} to {} characters, got {}", limits::request_id_min_len,
+                                         limits::request_id_max_len, n));
+  if (has_control_chars(*s)) return bad("request_id", "request_id: must not contain control characters");
+  return s;
+}
+
+Result<std::optional<std::string>> opt_time(const Json& obj, std::string_view key, bool date_allowed) {
+  auto s = json::get_opt_string(obj, key, "", 64);
+  if (!s) return s.error();
+  if (!s->has_value()) return s;
+  const bool ok = date_allowed ? is_date_or_datetime(**s) : is_iso_datetime_offset(**s);
+  if (!ok)
+    return bad(std::string(key),
+               date_allowed ? fmt::format("{}: expected an ISO 8601 date (2026-03-01) or date-time with offset "
+                                          "(2026-03-01T08:30:00+08:00)", key)
+                            : fmt::format("{}: expected an ISO 8601 date-time with offset (2026-03-01T08:30:00+08:00)",
+                                          key));
+  return s;
+}
+
+Result<std::string> time_field(const Json& obj, std::string_view key) {
+  auto s = opt_time(obj, key, true);
+  if (!s) return s.error();
+  if (!s->has_value()) return bad(std::string(key), fmt::format("{}: required field is missing", key));
+  return std::move(**s);
+}
+
+Result<bool> opt_bool_default(const Json& obj, std::string_view key, bool def) {
+  auto b = json::get_opt_bool(obj, key, "");
+  if (!b) return b.error();
+  return b->value_or(def);
+}
+
+Result<ChargeLine> charge_line(const Json& v, const std::string& path) {
+  if (auto s = only_fields(v, path, {"code", "name", "class", "amount", "selfpay_ratio"}); !s) return s.error();
+  ChargeLine line;
+  auto code = text(v, "code", path, limits::max_code_len);
+  if (!code) return code.error();
+  line.code = std::move(*code);
+  auto name = text(v, "name", path, limits::max_name_len);
+  if (!name) return name.error();
+  line.name = std::move(*name);
+  auto cls = json::get_string(v, "class", path, 8);
+  if (!cls) return cls.error();
+  if (*cls == "A") {
+    line.cls = LineClass::a;
+  } else if (*cls == "B") {
+    line.cls = LineClass::b;
+  } else if (*cls == "C") {
+    line.cls = LineClass::c;
+  } else {
+    const std::string p = json::path_join(path, "class");
+    return bad(p, fmt::format("{}: must be \"A\", \"B\" or \"C\"", p));
+  }
+  auto amount = json::get_amount(v, "amount", path);
+  if (!amount) return amount.error();
+  line.amount = *amount;
+  if (const Json* r = json::find(v, "selfpay_ratio"); r != nullptr && !r->is_null()) {
+    const std::string p = json::path_join(path, "selfpay_ratio");
+    if (line.cls != LineClass::b) return bad(p, fmt::format("{}: only class B lines have a self-pay ratio", p));
+    auto ratio = json::to_ratio(*r, p);
+    if (!ratio) return ratio.error();
+    line.selfpay_ratio = *ratio;
+  }
+  return line;
+}
+
+Result<std::vector<RefundLine>> refund_lines(const Json& arr) {
+  if (!arr.is_array()) return bad("lines", fmt::format("lines: expected an array, got {}", json::type_name(arr)));
+  if (arr.empty()) return bad("lines", "lines: must not be empty (leave lines out to refund everything left)");
+  if (arr.size() > limits::max_lines_per_settlement)
+    return make_error(Reason::limit_exceeded, "lines",
+                      fmt::format("lines: {} lines, at most {} are allowed", arr.size(), limits::max_lines_per_settlement));
+  std::vector<RefundLine> out;
+  out.reserve(arr.size());
+  for (std::size_t i = 0; i < arr.size(); ++i) {
+    const std::string path = fmt::format("lines[{}]", i);
+    const Json& v = arr[i];
+    if (auto s = only_fields(v, path, {"code", "amount"}); !s) return s.error();
+    auto code = text(v, "code", path, limits::max_code_len);
+    if (!code) return code.error();
+    auto amount = json::get_amount(v, "amount", path);
+    if (!amount) return amount.error();
+    if (amount->is_zero()) {
+      const std::string p = json::path_join(path, "amount");
+      return make_error(Reason::invalid_amount, p, fmt::format("{}: a refund line must be above 0.00", p));
+    }
+    out.push_back(RefundLine{std::move(*code), *amount});
+  }
+  return out;
+}
+
+Json canonical_lines(const std::vector<ChargeLine>& lines) {
+  Json arr = Json::array();
+  for (const auto& l : lines) {
+    Json o = Json::object();
+    o["code"] = l.code;
+    o["name"] = l.name;
+    o["class"] = l.cls == LineClass::a ? "A" : l.cls == LineClass::b ? "B" : "C";
+    o["amount_fen"] = l.amount.fen();
+    o["selfpay_ratio_ppm"] = l.selfpay_ratio ? Json(l.selfpay_ratio->ppm()) : Json(nullptr);
+    arr.push_back(std::move(o));
+  }
+  return arr;
+}
+
+bool all_digits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+int to_int(std::string_view s) {
+  int v = 0;
+  for (char c : s) v = v * 10 + (c - '0');
+  return v;
+}
+
+}  // namespace
+
+std::string_view topic_name(Topic t) noexcept {
+  switch (t) {
+    case Topic::card: return "card";
+    case Topic::network: return "network";
+  }
+  return "?";
+}
+
+std::optional<Topic> topic_from_name(std::string_view s) noexcept {
+  if (s == "card") return Topic::card;
+  if (s == "network") return Topic::network;
+  return std::nullopt;
+}
+
+bool is_iso_date(std::string_view s) noexcept {
+  if (s.size() != 10 || s[4] != '-' || s[7] != '-') return false;
+  const auto y = s.substr(0, 4), m = s.substr(5, 2), d = s.substr(8, 2);
+  if (!all_digits(y) || !all_digits(m) || !all_digits(d)) return false;
+  const int year = to_int(y), month = to_int(m), day = to_int(d);
+  if (year < 1900 || month < 1 || month > 12 || day < 1) return false;
+  static constexpr std::array<int, 12> kDays{31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  const int max_day = kDays[static_cast<std::size_t>(month - 1)] + (month == 2 && leap ? 1 : 0);
+  return day <= max_day;
+}
+
+bool is_iso_datetime_offset(std::string_view s) noexcept {
+  // YYYY-MM-DDThh:mm:ss[.f{1,9}](Z|+hh:mm|-hh:mm)
+  if (s.size() < 20 || !is_iso_date(s.substr(0, 10)) || s[10] != 'T') return false;
+  const auto hh = s.substr(11, 2), mm = s.substr(14, 2), ss = s.substr(17, 2);
+  if (s[13] != ':' || s[16] != ':' || !all_digits(hh) || !all_digits(mm) || !all_digits(ss)) return false;
+  if (to_int(hh) > 23 || to_int(mm) > 59 || to_int(ss) > 60) return false;
+  std::string_view rest = s.substr(19);
+  if (!rest.empty() && rest[0] == '.') {
+    std::size_t n = 1;
+    while (n < rest.size() && rest[n] >= '0' && rest[n] <= '9') ++n;
+    if (n == 1 || n > 10) return false;
+    rest.remove_prefix(n);
+  }
+  if (rest == "Z") return true;
+  if (rest.size() != 6 || (rest[0] != '+' && rest[0] != '-') || rest[3] != ':') return false;
+  const auto oh = rest.substr(1, 2), om = rest.substr(4, 2);
+  return all_digits(oh) && all_digits(om) && to_int(oh) <= 14 && to_int(om) <= 59;
+}
+
+bool is_date_or_datetime(std::string_view s) noexcept { return is_iso_date(s) || is_iso_datetime_offset(s); }
+
+Result<std::vector<ChargeLine>> parse_charge_lines(const Json& p, std::string_view key) {
+  const Json* arr = json::find(p, key);
+  const std::string k(key);
+  if (arr == nullptr || arr->is_null()) return bad(k, fmt::format("{}: required field is missing", key));
+  if (!arr->is_array()) return bad(k, fmt::format("{}: expected an array, got {}", key, json::type_name(*arr)));
+  if (arr->empty()) return bad(k, fmt::format("{}: at least one charge line is needed", key));
+  if (arr->size() > limits::max_lines_per_settlement)
+    return make_error(Reason::limit_exceeded, k,
+                      fmt::format("{}: {} lines, at most {} are allowed", key, arr->size(),
+                                  limits::max_lines_per_settlement));
+  std::vector<ChargeLine> out;
+  out.reserve(arr->size());
+  std::int64_t total_fen = 0;
+  for (std::size_t i = 0; i < arr->size(); ++i) {
+    auto line = charge_line((*arr)[i], fmt::format("{}[{}]", key, i));
+    if (!line) return line.error();
+    total_fen += line->amount.fen();  // each <= amount_max_fen, at most 500 of them: no overflow (limits.hpp)
+    out.push_back(std::move(*line));
+  }
+  if (total_fen > limits::amount_max_fen)
+    return make_error(Reason::invalid_amount, k,
+                      fmt::format("{}: the total {} is above the largest amount accepted", key,
+                                  format_amount(Amount::fen(total_fen))));
+  return out;
+}
+
+Result<LoginParams> parse_login(const Json& p) {
+  if (auto s = only_fields(p, "", {"operator", "password", "window"}); !s) return s.error();
+  LoginParams out;
+  auto op = text(p, "operator", "", max_ident_len);
+  if (!op) return op.error();
+  out.operator_name = std::move(*op);
+  // The password's value never appears in an error: get_string names the field only.
+  auto pw = json::get_string(p, "password", "", max_password_len);
+  if (!pw) return pw.error();
+  if (pw->empty()) return bad("password", "password: must not be empty");
+  out.password = std::move(*pw);
+  auto window = text(p, "window", "", max_ident_len);
+  if (!window) return window.error();
+  out.window = std::move(*window);
+  return out;
+}
+
+Result<SubscribeParams> parse_subscribe(const Json& p) {
+  if (auto s = only_fields(p, "", {"topics"}); !s) return s.error();
+  const Json* topics = json::find(p, "topics");
+  if (topics == nullptr || topics->is_null()) return bad("topics", "topics: required field is missing");
+  if (!topics->is_array()) return bad("topics", fmt::format("topics: expected an array, got {}", json::type_name(*topics)));
+  if (topics->size() > 16) return bad("topics", "topics: too many entries");
+  SubscribeParams out;
+  for (std::size_t i = 0; i < topics->size(); ++i) {
+    const Json& t = (*topics)[i];
+    const std::string path = fmt::format("topics[{}]", i);
+    if (!t.is_string()) return bad(path, fmt::format("{}: expected a string, got {}", path, json::type_name(t)));
+    auto topic = topic_from_name(t.get_ref<const std::string&>());
+    if (!topic) return bad(path, fmt::format("{}: unknown topic (known: \"card\", \"network\")", path));
+    if (std::find(out.topics.begin(), out.topics.end(), *topic) == out.topics.end()) out.topics.push_back(*topic);
+  }
+  return out;
+}
+
+Result<CardReadParams> parse_card_read(const Json& p) {
+  if (auto s = only_fields(p, "", {"timeout_ms"}); !s) return s.error();
+  auto t = json::get_opt_int(p, "timeout_ms", "");
+  if (!t) return t.error();
+  CardReadParams out;
+  out.timeout_ms = t->value_or(0);
+  if (out.timeout_ms < 0 || out.timeout_ms > max_card_wait_ms)
+    return bad("timeout_ms", fmt::format("timeout_ms: must be 0 to {}", max_card_wait_ms));
+  return out;
+}
+
+Result<VerifyPinParams> parse_verify_pin(const Json& p) {
+  if (auto s = only_fields(p, "", {"pin", "pinpad"}); !s) return s.error();
+  VerifyPinParams out;
+  auto pinpad = opt_bool_default(p, "pinpad", false);
+  if (!pinpad) return pinpad.error();
+  out.pinpad = *pinpad;
+  // Never echo the PIN: every message below names the field only.
+  auto pin = json::get_opt_string(p, "pin", "", 64);
+  if (!pin) return bad("pin", fmt::format("pin: must be a string of {} to {} digits", min_pin_len, max_pin_len));
+  if (out.pinpad) {
+    if (pin->has_value()) return bad("pin", "pin: give either pin or pinpad: true, not both");
+    return out;
+  }
+  if (!pin->has_value()) return bad("pin", "pin: required field is missing (or ask the PIN pad with pinpad: true)");
+  const std::string& digits = **pin;
+  if (digits.size() < min_pin_len || digits.size() > max_pin_len || !all_digits(digits))
+    return bad("pin", fmt::format("pin: must be {} to {} digits", min_pin_len, max_pin_len));
+  out.pin = digits;
+  return out;
+}
+
+Result<PersonQueryParams> parse_person_query(const Json& p) {
+  if (auto s = only_fields(p, "", {"card_no"}); !s) return s.error();
+  auto c = opt_card_no(p, "card_no");
+  if (!c) return c.error();
+  return PersonQueryParams{std::move(*c)};
+}
+
+Result<AccountHistoryParams> parse_account_history(const Json& p) {
+  if (auto s = only_fields(p, "", {"card_no", "from", "to"}); !s) return s.error();
+  AccountHistoryParams out;
+  auto c = opt_card_no(p, "card_no");
+  if (!c) return c.error();
+  out.card_no = std::move(*c);
+  auto from = opt_time(p, "from", true);
+  if (!from) return from.error();
+  out.from = std::move(*from);
+  auto to = opt_time(p, "to", true);
+  if (!to) return to.error();
+  out.to = std::move(*to);
+  return out;
+}
+
+Result<SettlePreviewParams> parse_settle_preview(const Json& p) {
+  if (auto s = only_fields(p, "", {"lines", "use_account"}); !s) return s.error();
+  SettlePreviewParams out;
+  auto lines = parse_charge_lines(p, "lines");
+  if (!lines) return lines.error();
+  out.lines = std::move(*lines);
+  auto ua = opt_bool_default(p, "use_account", true);
+  if (!ua) return ua.error();
+  out.use_account = *ua;
+  return out;
+}
+
+Result<SettleCommitParams> parse_settle_commit(const Json& p) {
+  if (auto s = only_fields(p, "", {"request_id", "lines", "use_account", "med_type"}); !s) return s.error();
+  SettleCommitParams out;
+  auto rid = request_id(p);
+  if (!rid) return rid.error();
+  out.request_id = std::move(*rid);
+  auto lines = parse_charge_lines(p, "lines");
+  if (!lines) return lines.error();
+  out.lines = std::move(*lines);
+  auto ua = opt_bool_default(p, "use_account", true);
+  if (!ua) return ua.error();
+  out.use_account = *ua;
+  auto mt = json::get_opt_string(p, "med_type", "", 8);
+  if (!mt) return mt.error();
+  if (mt->has_value()) {
+    const std::string& v = **mt;
+    const bool ok = v.size() >= 1 && v.size() <= 6 &&
+                    std::all_of(v.begin(), v.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z'); });
+    if (!ok) return bad("med_type", "med_type: must be 1 to 6 digits or capital letters (e.g. \"11\")");
+    out.med_type = v;
+  }
+  return out;
+}
+
+Result<SettleRefundParams> parse_settle_refund(const Json& p) {
+  if (auto s = only_fields(p, "", {"request_id", "setl_id", "lines"}); !s) return s.error();
+  SettleRefundParams out;
+  auto rid = request_id(p);
+  if (!rid) return rid.error();
+  out.request_id = std::move(*rid);
+  auto setl = ident(p, "setl_id", "");
+  if (!setl) return setl.error();
+  out.setl_id = std::move(*setl);
+  if (const Json* lines = json::find(p, "lines"); lines != nullptr && !lines->is_null()) {
+    auto rl = refund_lines(*lines);
+    if (!rl) return rl.error();
+    out.lines = std::move(*rl);
+  }
+  return out;
+}
+
+Result<SettleResettleParams> parse_settle_resettle(const Json& p) {
+  if (auto s = only_fields(p, "", {"request_id", "setl_id"}); !s) return s.error();
+  auto rid = request_id(p);
+  if (!rid) return rid.error();
+  auto setl = ident(p, "setl_id", "");
+  if (!setl) return setl.error();
+  return SettleResettleParams{std::move(*rid), std::move(*setl)};
+}
+
+Result<SettleGetParams> parse_settle_get(const Json& p) {
+  if (auto s = only_fields(p, "", {"setl_id"}); !s) return s.error();
+  auto setl = ident(p, "setl_id", "");
+  if (!setl) return setl.error();
+  return SettleGetParams{std::move(*setl)};
+}
+
+Result<SettleListParams> parse_settle_list(const Json& p) {
+  if (auto s = only_fields(p, "", {"from", "to", "window", "operator", "state", "cursor", "limit"}); !s)
+    return s.error();
+  SettleListParams out;
+  auto from = time_field(p, "from");
+  if (!from) return from.error();
+  out.from = std::move(*from);
+  auto to = time_field(p, "to");
+  if (!to) return to.error();
+  out.to = std::move(*to);
+  auto window = opt_text(p, "window", "", max_ident_len);
+  if (!window) return window.error();
+  out.window = std::move(*window);
+  auto op = opt_text(p, "operator", "", max_ident_len);
+  if (!op) return op.error();
+  out.operator_name = std::move(*op);
+  auto state = json::get_opt_string(p, "state", "", 32);
+  if (!state) return state.error();
+  if (state->has_value()) {
+    if (std::find(settlement_states.begin(), settlement_states.end(), **state) == settlement_states.end())
+      return bad("state", "state: unknown settlement state (settled, offline_pending, offline_accepted, "
+                          "offline_rejected, refunded, partly_refunded, undone)");
+    out.state = std::move(*state);
+  }
+  auto cursor = opt_ident(p, "cursor", "");
+  if (!cursor) return cursor.error();
+  out.cursor = std::move(*cursor);
+  auto limit = json::get_opt_int(p, "limit", "");
+  if (!limit) return limit.error();
+  out.limit = limit->value_or(default_list_limit);
+  if (out.limit < 1 || out.limit > max_list_limit)
+    return bad("limit", fmt::format("limit: must be 1 to {}", max_list_limit));
+  return out;
+}
+
+Result<InpatientAdmitParams> parse_inpatient_admit(const Json& p) {
+  if (auto s = only_fields(p, "", {"request_id", "dept", "diagnosis", "admit_time"}); !s) return s.error();
+  InpatientAdmitParams out;
+  auto rid = request_id(p);
+  if (!rid) return rid.error();
+  out.request_id = std::move(*rid);
+  auto dept = text(p, "dept", "", max_ident_len);
+  if (!dept) return dept.error();
+  out.dept = std::move(*dept);
+  auto diag = opt_text(p, "diagnosis", "", limits::max_name_len);
+  if (!diag) return diag.error();
+  out.diagnosis = std::move(*diag);
+  auto at = opt_time(p, "admit_time", false);
+  if (!at) return at.error();
+  out.admit_time = std::move(*at);
+  return out;
+}
+
+Result<InpatientAddLinesParams> parse_inpatient_add_lines(const Json& p) {
+  if (auto s = only_fields(p, "", {"request_id", "adm_id", "lines"}); !s) return s.error();
+  InpatientAddLinesParams out;
+  auto rid = request_id(p);
+  if (!rid) return rid.error();
+  out.request_id = std::move(*rid);
+  auto adm = ident(p, "adm_id", "");
+  if (!adm) return adm.error();
+  out.adm_id = std::move(*adm);
+  auto lines = parse_charge_lines(p, "lines");
+  if (!lines) return lines.error();
+  out.lines = std::move(*lines);
+  return out;
+}
+
+Result<InpatientPreviewParams> parse_inpatient_preview(const Json& p) {
+  if (auto s = only_fields(p, "", {"adm_id"}); !s) return s.error();
+  auto adm = ident(p, "adm_id", "");
+  if (!adm) return adm.error();
+  return InpatientPreviewParams{std::move(*adm)};
+}
+
+Result<InpatientDischargeParams> parse_inpatient_discharge(const Json& p) {
+  if (auto s = only_fields(p, "", {"request_id", "adm_id", "use_account"}); !s) return s.error();
+  InpatientDischargeParams out;
+  auto rid = request_id(p);
+  if (!rid) return rid.error();
+  out.request_id = std::move(*rid);
+  auto adm = ident(p, "adm_id", "");
+  if (!adm) return adm.error();
+  out.adm_id = std::move(*adm);
+  auto ua = opt_bool_default(p, "use_account", true);
+  if (!ua) return ua.error();
+  out.use_account = *ua;
+  return out;
+}
+
+Result<InpatientUndoDischargeParams> parse_inpatient_undo_discharge(const Json& p) {
+  if (auto s = only_fields(p, "", {"request_id", "adm_id"}); !s) return s.error();
+  auto rid = request_id(p);
+  if (!rid) return rid.error();
+  auto adm = ident(p, "adm_id", "");
+  if (!adm) return adm.error();
+  return InpatientUndoDischargeParams{std::move(*rid), std::move(*adm)};
+}
+
+Result<ReconRunParams> parse_recon_run(const Json& p) {
+  if (auto s = only_fields(p, "", {"date"}); !s) return s.error();
+  auto date = json::get_string(p, "date", "", 16);
+  if (!date) return date.error();
+  if (!is_iso_date(*date)) return bad("date", "date: expected a calendar date YYYY-MM-DD");
+  return ReconRunParams{std::move(*date)};
+}
+
+namespace {
+
+template <class T>
+Result<MethodParams> widen(Result<T> r) {
+  if (!r) return r.error();
+  return MethodParams{std::move(*r)};
+}
+
+template <class T>
+Result<MethodParams> empty_params(const Json& p) {
+  if (auto s = only_fields(p, "", {}); !s) return s.error();
+  return MethodParams{T{}};
+}
+
+}  // namespace
+
+Result<MethodParams> parse_params(Method m, const Json& p) {
+  switch (m) {
+    case Method::session_login: return widen(parse_login(p));
+    case Method::session_logout: return empty_params<LogoutParams>(p);
+    case Method::engine_status: return empty_params<EngineStatusParams>(p);
+    case Method::events_subscribe: return widen(parse_subscribe(p));
+    case Method::card_read: return widen(parse_card_read(p));
+    case Method::card_verify_pin: return widen(parse_verify_pin(p));
+    case Method::person_query: return widen(parse_person_query(p));
+    case Method::account_history: return widen(parse_account_history(p));
+    case Method::settle_preview: return widen(parse_settle_preview(p));
+    case Method::settle_commit: return widen(parse_settle_commit(p));
+    case Method::settle_refund: return widen(parse_settle_refund(p));
+    case Method::settle_resettle: return widen(parse_settle_resettle(p));
+    case Method::settle_get: return widen(parse_settle_get(p));
+    case Method::settle_list: return widen(parse_settle_list(p));
+    case Method::inpatient_admit: return widen(parse_inpatient_admit(p));
+    case Method::inpatient_add_lines: return widen(parse_inpatient_add_lines(p));
+    case Method::inpatient_preview: return widen(parse_inpatient_preview(p));
+    case Method::inpatient_discharge: return widen(parse_inpatient_discharge(p));
+    case Method::inpatient_undo_discharge: return widen(parse_inpatient_undo_discharge(p));
+    case Method::recon_run: return widen(parse_recon_run(p));
+    case Method::uploads_flush: return empty_params<UploadsFlushParams>(p);
+  }
+  SETTLE_ASSERT(false && "every method has a parser");
+  return make_error(Reason::internal, "", "no parser");
+}
+
+std::optional<std::string> request_id_of(const MethodParams& p) {
+  return std::visit(
+      [](const auto& v) -> std::optional<std::string> {
+        if constexpr (requires { v.request_id; }) {
+          return v.request_id;
+        } else {
+          return std::nullopt;
+        }
+      },
+      p);
+}
+
+std::optional<std::string> canonical_form(const MethodParams& p) {
+  Json params = Json::object();
+  std::string_view method;
+  if (const auto* c = std::get_if<SettleCommitParams>(&p)) {
+    method = "settle.commit";
+    params["lines"] = canonical_lines(c->lines);
+    params["use_account"] = c->use_account;
+    params["med_type"] = c->med_type;
+  } else if (const auto* r = std::get_if<SettleRefundParams>(&p)) {
+    method = "settle.refund";
+    params["setl_id"] = r->setl_id;
+    if (r->lines) {
+      Json arr = Json::array();
+      for (const auto& l : *r->lines) arr.push_back(Json{{"code", l.code}, {"amount_fen", l.amount.fen()}});
+      params["lines"] = std::move(arr);
+    } else {
+      params["lines"] = nullptr;
+    }
+  } else if (const auto* rs = std::get_if<SettleResettleParams>(&p)) {
+    method = "settle.resettle";
+    params["setl_id"] = rs->setl_id;
+  } else if (const auto* a = std::get_if<InpatientAdmitParams>(&p)) {
+    method = "inpatient.admit";
+    params["dept"] = a->dept;
+    params["diagnosis"] = a->diagnosis ? Json(*a->diagnosis) : Json(nullptr);
+    params["admit_time"] = a->admit_time ? Json(*a->admit_time) : Json(nullptr);
+  } else if (const auto* al = std::get_if<InpatientAddLinesParams>(&p)) {
+    method = "inpatient.add_lines";
+    params["adm_id"] = al->adm_id;
+    params["lines"] = canonical_lines(al->lines);
+  } else if (const auto* d = std::get_if<InpatientDischargeParams>(&p)) {
+    method = "inpatient.discharge";
+    params["adm_id"] = d->adm_id;
+    params["use_account"] = d->use_account;
+  } else if (const auto* u = std::get_if<InpatientUndoDischargeParams>(&p)) {
+    method = "inpatient.undo_discharge";
+    params["adm_id"] = u->adm_id;
+  } else {
+    return std::nullopt;
+  }
+  Json doc = Json::object();
+  doc["method"] = std::string(method);
+  doc["params"] = std::move(params);
+  return doc.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+}  // namespace settle::cashier

@@ -1,0 +1,181 @@
+// Typed params of every cashier API method, their parsers (every missing or
+// ill-typed field named in data.field; amounts exact), and the canonical form
+// of a mutating request that the daemon hashes for request_id idempotency.
+#pragma once
+
+#include "engine/money.hpp"
+#include "engine/result.hpp"
+#include "engine/split.hpp"
+#include "protocol/cashier/rpc.hpp"
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace settle::cashier {
+
+// Longest wait card.read accepts (a cashier waits for a patient, not longer).
+inline constexpr std::int64_t max_card_wait_ms = 120'000;
+// Page size of settle.list when not given, and its largest value.
+inline constexpr std::int64_t default_list_limit = 100;
+inline constexpr std::int64_t max_list_limit = 500;
+// Short identifiers taken from clients (operator, window, card_no, setl_id, adm_id, ...).
+inline constexpr std::size_t max_ident_len = 64;
+// Longest password accepted on the wire (longer is refused before any hashing).
+inline constexpr std::size_t max_password_len = 128;
+inline constexpr std::size_t min_pin_len = 4;
+inline constexpr std::size_t max_pin_len = 12;
+
+enum class Topic : std::uint8_t { card = 1, network = 2 };
+std::string_view topic_name(Topic t) noexcept;  // "card", "network"
+std::optional<Topic> topic_from_name(std::string_view s) noexcept;
+
+// The settlement states of cashier-api.md (settle.commit `state`).
+inline constexpr std::array<std::string_view, 7> settlement_states{
+    "settled", "offline_pending", "offline_accepted", "offline_rejected", "refunded", "partly_refunded", "undone"};
+
+struct LoginParams {
+  std::string operator_name;  // wire: "operator"
+  std::string password;       // never logged, never in an error message
+  std::string window;
+};
+struct LogoutParams {};
+struct EngineStatusParams {};
+struct SubscribeParams {
+  std::vector<Topic> topics;  // deduplicated, in the order first given
+};
+struct CardReadParams {
+  std::int64_t timeout_ms = 0;
+};
+struct VerifyPinParams {
+  std::optional<std::string> pin;  // digits, 4..12; absent when pinpad
+  bool pinpad = false;
+};
+struct PersonQueryParams {
+  std::optional<std::string> card_no;
+};
+struct AccountHistoryParams {
+  std::optional<std::string> card_no;
+  std::optional<std::string> from;  // ISO 8601 date or date-time with offset
+  std::optional<std::string> to;
+};
+struct SettlePreviewParams {
+  std::vector<ChargeLine> lines;
+  bool use_account = true;
+};
+struct SettleCommitParams {
+  std::string request_id;
+  std::vector<ChargeLine> lines;
+  bool use_account = true;
+  std::string med_type = "11";
+};
+struct RefundLine {
+  std::string code;
+  Amount amount;  // > 0
+  friend bool operator==(const RefundLine&, const RefundLine&) = default;
+};
+struct SettleRefundParams {
+  std::string request_id;
+  std::string setl_id;
+  std::optional<std::vector<RefundLine>> lines;  // absent = everything left
+};
+struct SettleResettleParams {
+  std::string request_id;
+  std::string setl_id;
+};
+struct SettleGetParams {
+  std::string setl_id;
+};
+struct SettleListParams {
+  std::string from;  // ISO 8601 date or date-time with offset
+  std::string to;
+  std::optional<std::string> window;
+  std::optional<std::string> operator_name;  // wire: "operator"
+  std::optional<std::string> state;          // one of settlement_states
+  std::optional<std::string> cursor;
+  std::int64_t limit = default_list_limit;
+};
+struct InpatientAdmitParams {
+  std::string request_id;
+  std::string dept;
+  std::optional<std::string> diagnosis;
+  std::optional<std::string> admit_time;  // ISO 8601 date-time with offset
+};
+struct InpatientAddLinesParams {
+  std::string request_id;
+  std::string adm_id;
+  std::vector<ChargeLine> lines;
+};
+struct InpatientPreviewParams {
+  std::string adm_id;
+};
+struct InpatientDischargeParams {
+  std::string request_id;
+  std::string adm_id;
+  bool use_account = true;
+};
+struct InpatientUndoDischargeParams {
+  std::string request_id;
+  std::string adm_id;
+};
+struct ReconRunParams {
+  std::string date;  // YYYY-MM-DD
+};
+struct UploadsFlushParams {};
+
+// One alternative per Method, in the order of the Method enum.
+using MethodParams =
+    std::variant<LoginParams, LogoutParams, EngineStatusParams, SubscribeParams, CardReadParams, VerifyPinParams,
+                 PersonQueryParams, AccountHistoryParams, SettlePreviewParams, SettleCommitParams, SettleRefundParams,
+                 SettleResettleParams, SettleGetParams, SettleListParams, InpatientAdmitParams,
+                 InpatientAddLinesParams, InpatientPreviewParams, InpatientDischargeParams,
+                 InpatientUndoDischargeParams, ReconRunParams, UploadsFlushParams>;
+static_assert(std::variant_size_v<MethodParams> == method_count);
+
+// Parses the params object of `m`. Errors: INVALID_REQUEST (data.field names
+// the field; unknown fields are refused too), INVALID_AMOUNT for amounts,
+// LIMIT_EXCEEDED for more than limits::max_lines_per_settlement lines.
+Result<MethodParams> parse_params(Method m, const Json& params);
+
+// Per-method parsers (parse_params dispatches to these).
+Result<LoginParams> parse_login(const Json& p);
+Result<SubscribeParams> parse_subscribe(const Json& p);
+Result<CardReadParams> parse_card_read(const Json& p);
+Result<VerifyPinParams> parse_verify_pin(const Json& p);
+Result<PersonQueryParams> parse_person_query(const Json& p);
+Result<AccountHistoryParams> parse_account_history(const Json& p);
+Result<SettlePreviewParams> parse_settle_preview(const Json& p);
+Result<SettleCommitParams> parse_settle_commit(const Json& p);
+Result<SettleRefundParams> parse_settle_refund(const Json& p);
+Result<SettleResettleParams> parse_settle_resettle(const Json& p);
+Result<SettleGetParams> parse_settle_get(const Json& p);
+Result<SettleListParams> parse_settle_list(const Json& p);
+Result<InpatientAdmitParams> parse_inpatient_admit(const Json& p);
+Result<InpatientAddLinesParams> parse_inpatient_add_lines(const Json& p);
+Result<InpatientPreviewParams> parse_inpatient_preview(const Json& p);
+Result<InpatientDischargeParams> parse_inpatient_discharge(const Json& p);
+Result<InpatientUndoDischargeParams> parse_inpatient_undo_discharge(const Json& p);
+Result<ReconRunParams> parse_recon_run(const Json& p);
+
+// Charge lines (`lines` of settle.preview/commit and inpatient.add_lines).
+Result<std::vector<ChargeLine>> parse_charge_lines(const Json& p, std::string_view key);
+
+// The request_id of a mutating method's params; nullopt for the others.
+std::optional<std::string> request_id_of(const MethodParams& p);
+
+// The canonical form of a mutating request: compact JSON of
+// {"method": ..., "params": {...}} with keys sorted, defaults filled in,
+// amounts as integer fen and ratios as integer ppm, request_id left out.
+// Two requests mean the same thing exactly when their canonical forms are
+// equal ("12.3" and 12.30 give the same). nullopt for read-only methods.
+std::optional<std::string> canonical_form(const MethodParams& p);
+
+// Validators used by the parsers (exposed for tests and the daemon).
+bool is_iso_date(std::string_view s) noexcept;                 // YYYY-MM-DD, a real calendar date
+bool is_iso_datetime_offset(std::string_view s) noexcept;      // YYYY-MM-DDThh:mm:ss[.fff](Z|+hh:mm)
+bool is_date_or_datetime(std::string_view s) noexcept;
+
+}  // namespace settle::cashier

@@ -1,0 +1,747 @@
+// The cashier socket server on Boost.Asio: acceptors for the Unix socket and
+// loopback TCP, and one Connection per client that frames lines, checks
+// sessions and roles, bounds its in-flight calls and queued output, and
+// writes answers in completion order. boost::system errors stop here.
+#include "protocol/cashier/server.hpp"
+
+#include "engine/limits.hpp"
+#include "protocol/cashier/mask.hpp"
+
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/write.hpp>
+
+#include <fmt/format.h>
+#include <openssl/crypto.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <mutex>
+
+namespace asio = boost::asio;
+
+namespace settle::cashier {
+namespace {
+
+using Strand = asio::strand<asio::io_context::executor_type>;
+using GenericSocket = asio::generic::stream_protocol::socket;
+
+constexpr std::size_t kReadChunkBytes = 16 * 1024;
+
+std::string system_message(const boost::system::error_code& ec) { return ec.message(); }
+
+// Is a server accepting on this Unix socket path? (A refused connect means
+// the file is left over from a process that is gone.)
+enum class Probe { listening, stale, error };
+Probe probe_unix_socket(const std::string& path) {
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Probe::error;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  const int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+  const int err = errno;
+  ::close(fd);
+  if (rc == 0) return Probe::listening;
+  if (err == ECONNREFUSED || err == ENOENT) return Probe::stale;
+  return Probe::error;
+}
+
+struct Connection;
+
+}  // namespace
+
+struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
+  Impl(asio::io_context& ioc, ServerConfig cfg, Authenticator& a, Dispatcher& d, asio::thread_pool& pool)
+      : strand(asio::make_strand(ioc)), config(std::move(cfg)), auth(a), dispatcher(d), auth_pool(pool),
+        unix_acceptor(strand), tcp_acceptor(strand) {}
+
+  void log(std::string_view line) const {
+    if (config.log) config.log(line);
+  }
+
+  Status start();
+  void do_accept_unix();
+  void on_accept_unix(const boost::system::error_code& ec, asio::local::stream_protocol::socket socket);
+  void do_accept_tcp();
+  void on_accept_tcp(const boost::system::error_code& ec, asio::ip::tcp::socket socket);
+  void adopt(GenericSocket socket);
+  void connection_closed(std::uint64_t id);
+  void stop_now(StopMode mode, std::function<void()> on_stopped);
+  void maybe_stopped();
+  void remove_socket_file();
+
+  Strand strand;
+  ServerConfig config;
+  Authenticator& auth;
+  Dispatcher& dispatcher;
+  asio::thread_pool& auth_pool;
+  asio::local::stream_protocol::acceptor unix_acceptor;
+  asio::ip::tcp::acceptor tcp_acceptor;
+  std::map<std::uint64_t, std::shared_ptr<Connection>> connections;
+  std::uint64_t next_connection_id = 1;
+  std::atomic<std::size_t> connection_count{0};
+  std::atomic<int> bound_tcp_port{-1};
+  bool stopping = false;
+  std::function<void()> on_stopped;
+  ino_t socket_inode = 0;
+  bool socket_file_ours = false;
+};
+
+namespace {
+
+struct Connection : std::enable_shared_from_this<Connection> {
+  Connection(std::shared_ptr<Server::Impl> s, GenericSocket sock, std::uint64_t id)
+      : server(std::move(s)), socket(std::move(sock)), write_timer(server->strand), idle_timer(server->strand) {
+    session.connection_id = id;
+  }
+
+  void start() {
+    arm_idle_timer();
+    do_read();
+  }
+
+  // --- reading and framing ---------------------------------------------------
+
+  bool paused() const {
+    return login_pending || in_flight >= server->config.max_in_flight_per_connection ||
+           queued_bytes > server->config.max_queued_output_bytes;
+  }
+
+  void do_read() {
+    if (closed || closing || draining || reading || paused() || !pending_input.empty()) return;
+    reading = true;
+    // Deadline of this read: the idle timer, armed at start and after each read.
+    socket.async_read_some(asio::buffer(read_buf),
+                           asio::bind_executor(server->strand, [self = shared_from_this()](
+                                                                   const boost::system::error_code& ec, std::size_t n) {
+                             self->on_read(ec, n);
+                           }));
+  }
+
+  void on_read(const boost::system::error_code& ec, std::size_t n) {
+    reading = false;
+    if (ec) {
+      close();
+      return;
+    }
+    if (closed) return;
+    arm_idle_timer();
+    pending_input.append(read_buf.data(), n);
+    process_input();
+    do_read();
+  }
+
+  // Frames lines from pending_input until it is used up or the connection
+  // has to wait (in-flight bound, output bound, a login in progress).
+  void process_input() {
+    if (framing) return;  // finish() may come back here while a line is handled
+    framing = true;
+    constexpr std::size_t max_line = limits::max_request_line_bytes;
+    std::size_t pos = 0;
+    while (pos < pending_input.size() && !closed && !closing && !draining && !paused()) {
+      const std::size_t nl = pending_input.find('\n', pos);
+      const std::size_t end = nl == std::string::npos ? pending_input.size() : nl;
+      if (discarding) {
+        // The rest of an oversized line: dropped without being kept.
+        pos = nl == std::string::npos ? end : nl + 1;
+        if (nl != std::string::npos) discarding = false;
+        continue;
+      }
+      if (line.size() + (end - pos) > max_line) {
+        line.clear();
+        line.shrink_to_fit();
+        if (nl == std::string::npos) {
+          discarding = true;
+          pos = end;
+        } else {
+          pos = nl + 1;
+        }
+        bad_line(LineError{nullptr, RpcError{limit_code(), make_error(Reason::limit_exceeded, "",
+                                                                      fmt::format("request line longer than {} bytes; "
+                                                                                  "skipped to the next newline",
+                                                                                  max_line)),
+                                             Json{{"limit_bytes", max_line}}}});
+        continue;
+      }
+      line.append(pending_input, pos, end - pos);
+      if (nl == std::string::npos) {
+        pos = end;
+        break;
+      }
+      pos = nl + 1;
+      std::string complete = std::move(line);
+      line.clear();
+      handle_line(complete);
+    }
+    pending_input.erase(0, pos);
+    if (draining || closing) pending_input.clear();
+    framing = false;
+  }
+
+  static int limit_code() { return reason_rpc_code(Reason::limit_exceeded); }
+
+  void handle_line(std::string_view text) {
+    if (text.find_first_not_of(" \t\r") == std::string_view::npos) return;  // blank lines are ignored
+    ParsedLine parsed = parse_request_line(text);
+    if (parsed.error) {
+      bad_line(std::move(*parsed.error));
+      return;
+    }
+    bad_in_row = 0;
+    handle_request(std::move(*parsed.request));
+  }
+
+  void bad_line(LineError e) {
+    ++bad_in_row;
+    enqueue(encode_error(e.id, e.error));
+    if (bad_in_row >= limits::max_bad_lines_in_a_row) {
+      server->log(fmt::format("cashier connection {}: {} bad lines in a row, closing", session.connection_id, bad_in_row));
+      closing = true;  // closes once the last error is written
+      pending_input.clear();
+      if (!writing) close();
+    }
+  }
+
+  // --- requests ------------------------------------------------------------------
+
+  void handle_request(Request req) {
+    ++in_flight;
+    const Method m = req.method;
+    if (!session.logged_in && !allowed_without_login(m)) {
+      finish(req.id, Reply::fail(make_error(Reason::unauthenticated, "",
+                                            fmt::format("{} needs a logged-in session (session.login)", method_name(m)))));
+      return;
+    }
+    if (session.logged_in && !role_may_call(session.role, m)) {
+      finish(req.id, Reply::fail(make_error(Reason::forbidden, "",
+                                            fmt::format("role {} may not call {}", role_name(session.role), method_name(m))),
+                                 Json{{"role", std::string(role_name(session.role))}}));
+      return;
+    }
+    auto params = parse_params(m, req.params);
+    if (!params) {
+      const Error& e = params.error();
+      finish(req.id, Reply{std::nullopt, RpcError{code_for_params_error(e), e, Json::object()}});
+      return;
+    }
+    switch (m) {
+      case Method::session_login:
+        do_login(std::move(req.id), std::get<LoginParams>(std::move(*params)));
+        return;
+      case Method::session_logout:
+        end_session();
+        finish(req.id, Reply::ok(Json::object()));
+        return;
+      case Method::events_subscribe: {
+        topics_mask = 0;
+        for (Topic t : std::get<SubscribeParams>(*params).topics) topics_mask |= topic_bit(t);
+        finish(req.id, Reply::ok(Json::object()));
+        return;
+      }
+      default:
+        break;
+    }
+    Call call;
+    call.id = req.id;
+    call.method = m;
+    call.request_id = request_id_of(*params);
+    call.canonical = canonical_form(*params);
+    call.params = std::move(*params);
+    server->dispatcher.dispatch(session, std::move(call), make_completion(std::move(req.id)));
+  }
+
+  static unsigned topic_bit(Topic t) { return 1U << static_cast<unsigned>(t); }
+
+  // The completion handed to the dispatcher: posts back to the strand; if
+  // dropped uncalled, answers INTERNAL so the in-flight slot is not lost.
+  struct CompletionState {
+    std::shared_ptr<Connection> conn;
+    Json id;
+    std::atomic<bool> called{false};
+    ~CompletionState() {
+      if (!called.load()) {
+        auto c = conn;
+        asio::post(c->server->strand, [c, id = std::move(id)]() mutable {
+          c->finish(id, Reply::fail(make_error(Reason::internal, "", "the request was dropped without an answer")));
+        });
+      }
+    }
+  };
+
+  Completion make_completion(Json id) {
+    auto state = std::make_shared<CompletionState>();
+    state->conn = shared_from_this();
+    state->id = std::move(id);
+    return [state](Reply reply) {
+      const bool first = !state->called.exchange(true);
+      SETTLE_ASSERT(first && "a Completion is called exactly once");
+      auto c = state->conn;
+      asio::post(c->server->strand, [c, id = state->id, reply = std::move(reply)]() mutable {
+        c->finish(id, std::move(reply));
+      });
+    };
+  }
+
+  void do_login(Json id, LoginParams p) {
+    end_session();  // a login attempt ends whatever session the connection had
+    if (server->config.window_known && !server->config.window_known(p.window)) {
+      OPENSSL_cleanse(p.password.data(), p.password.size());
+      finish(id, Reply{std::nullopt, RpcError{rpc_invalid_params,
+                                              make_error(Reason::invalid_request, "window",
+                                                         "window: not a payment window of this daemon"),
+                                              Json::object()}});
+      return;
+    }
+    login_pending = true;  // later lines wait: they may depend on this login
+    asio::post(server->auth_pool, [self = shared_from_this(), id = std::move(id), p = std::move(p)]() mutable {
+      LoginOutcome outcome = self->server->auth.login(p.operator_name, p.password);
+      OPENSSL_cleanse(p.password.data(), p.password.size());
+      auto strand = self->server->strand;
+      asio::post(strand, [self = std::move(self), id = std::move(id), window = std::move(p.window),
+                                        outcome = std::move(outcome)]() mutable {
+        self->on_login(std::move(id), std::move(window), std::move(outcome));
+      });
+    });
+  }
+
+  void on_login(Json id, std::string window, LoginOutcome outcome) {
+    login_pending = false;
+    if (closed) return;
+    if (outcome.error) {
+      server->log(fmt::format("cashier connection {}: login refused ({})", session.connection_id,
+                              reason_name(outcome.error->error.reason)));
+      finish(id, Reply{std::nullopt, std::move(*outcome.error)});
+      return;
+    }
+    SETTLE_ASSERT(outcome.identity.has_value());
+    session.logged_in = true;
+    session.operator_name = outcome.identity->operator_name;
+    session.role = outcome.identity->role;
+    session.window = window;
+    server->log(fmt::format("cashier connection {}: {} logged in as {} at window {}", session.connection_id,
+                            session.operator_name, role_name(session.role), session.window));
+    finish(id, Reply::ok(Json{{"operator", session.operator_name},
+                              {"role", std::string(role_name(session.role))},
+                              {"window", session.window}}));
+  }
+
+  void end_session() {
+    if (!session.logged_in) return;
+    session.logged_in = false;
+    session.operator_name.clear();
+    session.window.clear();
+    topics_mask = 0;
+    server->dispatcher.session_ended(session.connection_id);
+  }
+
+  // Answers one request and frees its in-flight slot.
+  void finish(const Json& id, Reply reply) {
+    SETTLE_ASSERT(in_flight > 0);
+    --in_flight;
+    if (closed) return;
+    if (reply.error) {
+      enqueue(encode_error(id, *reply.error));
+    } else {
+      Json result = reply.result ? std::move(*reply.result) : Json::object();
+      if (!(session.logged_in && session.role == Role::auditor)) mask_id_numbers(result);
+      enqueue(encode_result(id, result));
+    }
+    resume();
+  }
+
+  void resume() {
+    if (closed) return;
+    if (draining && in_flight == 0 && !writing && out_queue.empty()) {
+      close();
+      return;
+    }
+    if (!paused()) {
+      process_input();
+      do_read();
+    }
+  }
+
+  // --- writing ---------------------------------------------------------------------
+
+  void enqueue(std::string bytes) {
+    if (closed) return;
+    queued_bytes += bytes.size();
+    out_queue.push_back(std::move(bytes));
+    do_write();
+  }
+
+  // Notifications do not wait: a client that does not read its socket is closed.
+  void notify(const std::shared_ptr<const std::string>& note, Topic t) {
+    if (closed || closing || !session.logged_in || (topics_mask & topic_bit(t)) == 0) return;
+    if (queued_bytes + note->size() > server->config.max_queued_output_bytes) {
+      server->log(fmt::format("cashier connection {}: not reading its notifications, closing", session.connection_id));
+      close();
+      return;
+    }
+    enqueue(*note);
+  }
+
+  void do_write() {
+    if (writing || out_queue.empty() || closed) return;
+    writing = true;
+    write_timer.expires_after(server->config.write_timeout);  // deadline of this write
+    write_timer.async_wait([self = shared_from_this()](const boost::system::error_code& ec) { self->on_write_timeout(ec); });
+    asio::async_write(socket, asio::buffer(out_queue.front()),
+                      asio::bind_executor(server->strand, [self = shared_from_this()](
+                                                              const boost::system::error_code& ec, std::size_t n) {
+                        self->on_write(ec, n);
+                      }));
+  }
+
+  void on_write(const boost::system::error_code& ec, std::size_t /*n*/) {
+    writing = false;
+    if (ec || closed) {
+      close();
+      return;
+    }
+    write_timer.cancel();
+    queued_bytes -= out_queue.front().size();
+    out_queue.pop_front();
+    if (closed) return;
+    if (!out_queue.empty()) {
+      do_write();
+      return;
+    }
+    if (closing) {
+      close();
+      return;
+    }
+    resume();
+  }
+
+  void on_write_timeout(const boost::system::error_code& ec) {
+    if (ec == asio::error::operation_aborted || closed || !writing) return;
+    server->log(fmt::format("cashier connection {}: write timed out, closing", session.connection_id));
+    close();
+  }
+
+  void arm_idle_timer() {
+    if (server->config.idle_timeout.count() <= 0 || closed) return;
+    idle_timer.expires_after(server->config.idle_timeout);
+    idle_timer.async_wait([self = shared_from_this()](const boost::system::error_code& ec) { self->on_idle(ec); });
+  }
+
+  void on_idle(const boost::system::error_code& ec) {
+    if (ec == asio::error::operation_aborted || closed) return;
+    if (in_flight > 0 || writing) {
+      arm_idle_timer();
+      return;
+    }
+    server->log(fmt::format("cashier connection {}: idle, closing", session.connection_id));
+    close();
+  }
+
+  // --- ending ------------------------------------------------------------------------
+
+  void drain() {
+    draining = true;
+    pending_input.clear();
+    resume();
+  }
+
+  void close() {
+    if (closed) return;
+    closed = true;
+    boost::system::error_code ignored;
+    socket.shutdown(asio::socket_base::shutdown_both, ignored);
+    socket.close(ignored);
+    write_timer.cancel();
+    idle_timer.cancel();
+    out_queue.clear();
+    queued_bytes = 0;
+    end_session();
+    server->connection_closed(session.connection_id);
+  }
+
+  std::shared_ptr<Server::Impl> server;
+  GenericSocket socket;
+  asio::steady_timer write_timer;
+  asio::steady_timer idle_timer;
+  std::array<char, kReadChunkBytes> read_buf{};
+  std::string pending_input;  // read but not yet framed (at most one read chunk)
+  std::string line;           // the line being assembled (at most max_request_line_bytes)
+  bool discarding = false;    // skipping the rest of an oversized line
+  bool reading = false;
+  bool writing = false;
+  bool closing = false;  // close after the queued output is written
+  bool draining = false;
+  bool closed = false;
+  bool login_pending = false;
+  bool framing = false;
+  int bad_in_row = 0;
+  std::size_t in_flight = 0;
+  std::deque<std::string> out_queue;
+  std::size_t queued_bytes = 0;
+  SessionInfo session;
+  unsigned topics_mask = 0;
+};
+
+}  // namespace
+
+// --- Server::Impl ----------------------------------------------------------------------
+
+Status Server::Impl::start() {
+  const auto invalid = [](std::string msg) { return make_error(Reason::invalid_config, "cashier", std::move(msg)); };
+  const auto system = [](std::string what, const boost::system::error_code& ec) {
+    return make_error(Reason::internal, "cashier", fmt::format("{}: {}", what, system_message(ec)));
+  };
+  const std::string& path = config.unix_path;
+  if (path.empty()) return invalid("cashier socket path is empty");
+  if (path.size() >= sizeof(sockaddr_un{}.sun_path))
+    return invalid(fmt::format("cashier socket path is longer than {} bytes: {}", sizeof(sockaddr_un{}.sun_path) - 1, path));
+  SETTLE_ASSERT(config.max_in_flight_per_connection >= 1 && config.max_connections >= 1);
+
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) return invalid(fmt::format("{} exists and is not a socket; not touching it", path));
+    switch (probe_unix_socket(path)) {
+      case Probe::listening:
+        return invalid(fmt::format("another server is listening on {}", path));
+      case Probe::stale:
+        if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+          return make_error(Reason::internal, "cashier",
+                            fmt::format("cannot remove the stale socket {}: {}", path, std::strerror(errno)));
+        log(fmt::format("removed stale cashier socket {}", path));
+        break;
+      case Probe::error:
+        return make_error(Reason::internal, "cashier",
+                          fmt::format("cannot tell whether {} is in use: {}", path, std::strerror(errno)));
+    }
+  }
+
+  boost::system::error_code ec;
+  const asio::local::stream_protocol::endpoint ep(path);
+  unix_acceptor.open(ep.protocol(), ec);
+  if (ec) return system("cashier socket", ec);
+  unix_acceptor.bind(ep, ec);
+  if (ec) return system(fmt::format("binding {}", path), ec);
+  socket_file_ours = true;
+  // The mode is set before listen(): until then nobody can connect.
+  if (::chmod(path.c_str(), 0660) != 0) {
+    const std::string err = std::strerror(errno);
+    unix_acceptor.close(ec);
+    remove_socket_file();
+    return make_error(Reason::internal, "cashier", fmt::format("chmod 0660 {}: {}", path, err));
+  }
+  if (::lstat(path.c_str(), &st) == 0) socket_inode = st.st_ino;
+  unix_acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    unix_acceptor.close(ec);
+    remove_socket_file();
+    return system(fmt::format("listening on {}", path), ec);
+  }
+
+  if (config.tcp_address) {
+    const auto addr = asio::ip::make_address(*config.tcp_address, ec);
+    Error err;
+    bool failed = false;
+    if (ec) {
+      err = invalid(fmt::format("cashier.tcp: \"{}\" is not an IP address", *config.tcp_address));
+      failed = true;
+    } else if (!addr.is_loopback()) {
+      err = invalid(fmt::format("cashier.tcp: {} is not a loopback address; the cashier API listens on loopback only",
+                                *config.tcp_address));
+      failed = true;
+    } else {
+      const asio::ip::tcp::endpoint tep(addr, config.tcp_port);
+      tcp_acceptor.open(tep.protocol(), ec);
+      if (!ec) tcp_acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+      if (!ec) tcp_acceptor.bind(tep, ec);
+      if (!ec) tcp_acceptor.listen(asio::socket_base::max_listen_connections, ec);
+      if (ec) {
+        err = system(fmt::format("cashier.tcp {}:{}", *config.tcp_address, config.tcp_port), ec);
+        failed = true;
+      } else {
+        bound_tcp_port = tcp_acceptor.local_endpoint(ec).port();
+      }
+    }
+    if (failed) {
+      tcp_acceptor.close(ec);
+      unix_acceptor.close(ec);
+      remove_socket_file();
+      return err;
+    }
+  }
+
+  auto self = shared_from_this();
+  asio::post(strand, [self] {
+    self->do_accept_unix();
+    if (self->tcp_acceptor.is_open()) self->do_accept_tcp();
+  });
+  return Ok{};
+}
+
+void Server::Impl::do_accept_unix() {
+  if (stopping || !unix_acceptor.is_open()) return;
+  unix_acceptor.async_accept(
+      [self = shared_from_this()](const boost::system::error_code& ec, asio::local::stream_protocol::socket s) {
+        self->on_accept_unix(ec, std::move(s));
+      });
+}
+
+void Server::Impl::on_accept_unix(const boost::system::error_code& ec, asio::local::stream_protocol::socket socket) {
+  if (ec) {
+    if (ec == asio::error::operation_aborted || stopping) return;
+    log(fmt::format("cashier accept (unix): {}", system_message(ec)));
+    // Out of descriptors and the like: keep accepting, the condition may pass.
+    do_accept_unix();
+    return;
+  }
+  const auto proto = asio::generic::stream_protocol(AF_UNIX, 0);
+  boost::system::error_code err;
+  GenericSocket g(strand);
+  g.assign(proto, socket.release(err), err);
+  if (!err) adopt(std::move(g));
+  do_accept_unix();
+}
+
+void Server::Impl::do_accept_tcp() {
+  if (stopping || !tcp_acceptor.is_open()) return;
+  tcp_acceptor.async_accept([self = shared_from_this()](const boost::system::error_code& ec,
+                                                                asio::ip::tcp::socket s) { self->on_accept_tcp(ec, std::move(s)); });
+}
+
+void Server::Impl::on_accept_tcp(const boost::system::error_code& ec, asio::ip::tcp::socket socket) {
+  if (ec) {
+    if (ec == asio::error::operation_aborted || stopping) return;
+    log(fmt::format("cashier accept (tcp): {}", system_message(ec)));
+    do_accept_tcp();
+    return;
+  }
+  boost::system::error_code err;
+  socket.set_option(asio::ip::tcp::no_delay(true), err);
+  const int family = socket.local_endpoint(err).protocol().family();
+  GenericSocket g(strand);
+  g.assign(asio::generic::stream_protocol(family, IPPROTO_TCP), socket.release(err), err);
+  if (!err) adopt(std::move(g));
+  do_accept_tcp();
+}
+
+void Server::Impl::adopt(GenericSocket socket) {
+  if (stopping) return;
+  if (connections.size() >= config.max_connections) {
+    log(fmt::format("cashier: {} connections already, refusing one more", connections.size()));
+    boost::system::error_code ignored;
+    socket.close(ignored);
+    return;
+  }
+  const std::uint64_t id = next_connection_id++;
+  auto conn = std::make_shared<Connection>(shared_from_this(), std::move(socket), id);
+  connections.emplace(id, conn);
+  connection_count = connections.size();
+  conn->start();
+}
+
+void Server::Impl::connection_closed(std::uint64_t id) {
+  connections.erase(id);
+  connection_count = connections.size();
+  maybe_stopped();
+}
+
+void Server::Impl::remove_socket_file() {
+  if (!socket_file_ours) return;
+  socket_file_ours = false;
+  struct stat st {};
+  // Only our own socket: another server may have replaced it since.
+  if (::lstat(config.unix_path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) &&
+      (socket_inode == 0 || st.st_ino == socket_inode))
+    ::unlink(config.unix_path.c_str());
+}
+
+void Server::Impl::stop_now(StopMode mode, std::function<void()> done) {
+  stopping = true;
+  if (done) on_stopped = std::move(done);
+  boost::system::error_code ignored;
+  unix_acceptor.close(ignored);
+  tcp_acceptor.close(ignored);
+  remove_socket_file();
+  // Copy first: closing a connection erases it from the map.
+  std::vector<std::shared_ptr<Connection>> all;
+  for (auto& [id, c] : connections) all.push_back(c);
+  for (auto& c : all) {
+    if (mode == StopMode::abort) {
+      c->close();
+    } else {
+      c->drain();
+    }
+  }
+  maybe_stopped();
+}
+
+void Server::Impl::maybe_stopped() {
+  if (stopping && connections.empty() && on_stopped) {
+    auto cb = std::move(on_stopped);
+    on_stopped = nullptr;
+    cb();
+  }
+}
+
+// --- Server ------------------------------------------------------------------------------
+
+Server::Server(asio::io_context& ioc, ServerConfig config, Authenticator& auth, Dispatcher& dispatcher)
+    : auth_pool_(std::make_unique<asio::thread_pool>(1)),
+      impl_(std::make_shared<Impl>(ioc, std::move(config), auth, dispatcher, *auth_pool_)) {}
+
+Server::~Server() {
+  // The io_context has stopped running (see the header): nothing else touches
+  // impl_ now. Logins still queued on the auth thread are finished or dropped.
+  boost::system::error_code ignored;
+  impl_->stopping = true;
+  impl_->unix_acceptor.close(ignored);
+  impl_->tcp_acceptor.close(ignored);
+  impl_->remove_socket_file();
+  auth_pool_->join();
+  std::vector<std::shared_ptr<Connection>> all;
+  for (auto& [id, c] : impl_->connections) all.push_back(c);
+  for (auto& c : all) c->close();
+}
+
+Status Server::start() {
+  // Runs on the caller's thread before any handler of this server exists.
+  return impl_->start();
+}
+
+void Server::stop(StopMode mode, std::function<void()> on_stopped) {
+  asio::post(impl_->strand, [impl = impl_, mode, cb = std::move(on_stopped)]() mutable {
+    impl->stop_now(mode, std::move(cb));
+  });
+}
+
+void Server::notify(Topic topic, std::string method, Json params) {
+  auto line = std::make_shared<const std::string>(encode_notification(method, params));
+  asio::post(impl_->strand, [impl = impl_, line, topic] {
+    std::vector<std::shared_ptr<Connection>> all;
+    for (auto& [id, c] : impl->connections) all.push_back(c);
+    for (auto& c : all) c->notify(line, topic);
+  });
+}
+
+std::optional<std::uint16_t> Server::tcp_port() const {
+  const int p = impl_->bound_tcp_port.load();
+  if (p < 0) return std::nullopt;
+  return static_cast<std::uint16_t>(p);
+}
+
+std::size_t Server::connection_count() const { return impl_->connection_count.load(); }
+
+}  // namespace settle::cashier
