@@ -1,0 +1,401 @@
+// The typed operations and the schema's guarantees: request_id and msgid
+// uniqueness, money that cannot be rewritten, an append-only history, state
+// transitions, the outbox's order and retries, and the read side.
+#include "offline/ledger.hpp"
+#include "sample.hpp"
+#include "test_dir.hpp"
+
+#include <doctest/doctest.h>
+
+using namespace settle;
+using namespace settle::ledger;
+using settle::test::TestDir;
+
+namespace {
+
+struct Fixture {
+  TestDir dir{"ledger-ops"};
+  std::unique_ptr<Ledger> ledger;
+  Fixture() {
+    auto l = Ledger::open(dir.file("ledger.db"));
+    REQUIRE(l.ok());
+    ledger = std::move(l).value();
+  }
+  // Runs raw SQL as a write job and returns its outcome.
+  sql::Status exec(std::string text) {
+    return ledger->write_wait([text](sql::Db& db) { return db.exec(text); });
+  }
+  std::int64_t count(std::string text) {
+    auto n = ledger->read([text](sql::Db& db) { return db.query_int64(text); });
+    REQUIRE(n.ok());
+    return n->value_or(-1);
+  }
+  std::int64_t settle(const std::string& id, std::int64_t total = 10'000) {
+    auto r = ledger->write_wait([id, total](sql::Db& db) { return test::record_sample(db, id, total); });
+    REQUIRE(r.ok());
+    return *r;
+  }
+};
+
+constexpr std::string_view kMsgid1 = "H11010500001202611221030450001";
+constexpr std::string_view kMsgid2 = "H11010500001202611221030450002";
+
+}  // namespace
+
+TEST_CASE_FIXTURE(Fixture, "request_id is unique: a retry gets the first row back") {
+  auto first = ledger->write_wait([](sql::Db& db) { return record_request(db, test::sample_request("r1")); });
+  REQUIRE(first.ok());
+  CHECK(first->inserted);
+  auto other = test::sample_request("r1");
+  other.payload_hash = "different";
+  auto second = ledger->write_wait([other](sql::Db& db) { return record_request(db, other); });
+  REQUIRE(second.ok());
+  CHECK_FALSE(second->inserted);
+  CHECK(second->request.payload_hash == "hash-r1");  // the caller sees the conflict
+  CHECK(count("SELECT count(*) FROM requests") == 1);
+  // Bypassing the operation hits the primary key.
+  CHECK(exec("INSERT INTO requests(request_id, method, payload_hash, state, created_at_ms) "
+             "VALUES('r1','m','h','in_progress',1)")
+            .is(sql::Errc::unique));
+
+  // The first answer is stored once and never replaced.
+  REQUIRE(ledger->write_wait([](sql::Db& db) { return answer_request(db, "r1", R"({"ok":1})", 5); }).ok());
+  CHECK(ledger->write_wait([](sql::Db& db) { return answer_request(db, "r1", R"({"ok":2})", 6); })
+            .is(sql::Errc::invalid_state));
+  CHECK(ledger->write_wait([](sql::Db& db) { return answer_request(db, "nope", "{}", 6); })
+            .is(sql::Errc::not_found));
+  CHECK(exec("UPDATE requests SET answer = 'x' WHERE request_id = 'r1'").is(sql::Errc::trigger));
+  auto r = ledger->read([](sql::Db& db) { return find_request(db, "r1"); });
+  REQUIRE(r.ok());
+  REQUIRE(r->has_value());
+  CHECK((*r)->state == RequestState::answered);
+  CHECK((*r)->answer == R"({"ok":1})");
+  CHECK((*r)->answered_at_ms == 5);
+}
+
+TEST_CASE_FIXTURE(Fixture, "msgid is unique and moves only along allowed states") {
+  REQUIRE(ledger->write_wait([](sql::Db& db) { return record_request(db, test::sample_request("r1")); }).ok());
+  Message m;
+  m.msgid = kMsgid1;
+  m.infno = "2207";
+  m.request_id = "r1";
+  m.created_at_ms = 10;
+  REQUIRE(ledger->write_wait([m](sql::Db& db) { return record_message(db, m); }).ok());
+  CHECK(ledger->write_wait([m](sql::Db& db) { return record_message(db, m); }).is(sql::Errc::unique));
+
+  CHECK(ledger->write_wait([](sql::Db& db) { return mark_reversed(db, kMsgid1, 11); }).is(sql::Errc::invalid_state));
+  REQUIRE(ledger->write_wait([](sql::Db& db) { return mark_sent(db, kMsgid1, 11); }).ok());
+  REQUIRE(ledger->write_wait([](sql::Db& db) { return mark_answered(db, kMsgid1, 12, 0); }).ok());
+  CHECK(ledger->write_wait([](sql::Db& db) { return mark_in_doubt(db, kMsgid1, 13); }).is(sql::Errc::invalid_state));
+  CHECK(ledger->write_wait([](sql::Db& db) { return mark_sent(db, kMsgid2, 13); }).is(sql::Errc::not_found));
+  CHECK(exec(fmt::format("UPDATE insurer_messages SET infno = '2208' WHERE msgid = '{}'", kMsgid1))
+            .is(sql::Errc::trigger));
+
+  auto got = ledger->read([](sql::Db& db) { return find_message(db, kMsgid1); });
+  REQUIRE(got.ok());
+  REQUIRE(got->has_value());
+  CHECK((*got)->state == MessageState::answered);
+  CHECK((*got)->infcode == 0);
+  auto history = ledger->read([](sql::Db& db) { return list_events(db, Entity::message, kMsgid1); });
+  REQUIRE(history.ok());
+  REQUIRE(history->size() == 3);
+  CHECK((*history)[0].to_state == "written");
+  CHECK((*history)[1].from_state == "written");
+  CHECK((*history)[2].to_state == "answered");
+
+  // In doubt, then reversed; listed while open.
+  Message m2 = m;
+  m2.msgid = kMsgid2;
+  REQUIRE(ledger->write_wait([m2](sql::Db& db) -> sql::Status {
+                SETTLE_SQL_TRY(record_message(db, m2));
+                SETTLE_SQL_TRY(mark_sent(db, kMsgid2, 20));
+                return mark_in_doubt(db, kMsgid2, 21);
+              }).ok());
+  auto doubt = ledger->read([](sql::Db& db) { return list_messages(db, MessageState::in_doubt); });
+  REQUIRE(doubt.ok());
+  REQUIRE(doubt->size() == 1);
+  CHECK(doubt->front().msgid == kMsgid2);
+  auto work = ledger->read([](sql::Db& db) { return open_work(db); });
+  REQUIRE(work.ok());
+  CHECK(work->in_doubt == 1);
+  REQUIRE(ledger->write_wait([](sql::Db& db) { return mark_reversed(db, kMsgid2, 22); }).ok());
+  auto high = ledger->read([](sql::Db& db) { return highest_msgid(db, "H11010500001"); });
+  REQUIRE(high.ok());
+  CHECK(*high == std::string(kMsgid2));
+  auto none = ledger->read([](sql::Db& db) { return highest_msgid(db, "H99999999999"); });
+  REQUIRE(none.ok());
+  CHECK_FALSE(none->has_value());
+}
+
+TEST_CASE_FIXTURE(Fixture, "money columns of a recorded settlement or refund cannot be updated or deleted") {
+  const std::int64_t id = settle("r1");
+  for (const char* col : {"total_fen", "fund_fen", "account_fen", "cash_fen", "fulamt_ownpay_fen", "preselfpay_fen",
+                          "inscp_fen", "deductible_part_fen"}) {
+    INFO(col);
+    CHECK(exec(fmt::format("UPDATE settlements SET {0} = {0} + 1 WHERE setl_id = {1}", col, id))
+              .is(sql::Errc::trigger));
+  }
+  // Even a consistent rewrite of the split is refused.
+  CHECK(exec(fmt::format("UPDATE settlements SET fund_fen = fund_fen - 1, cash_fen = cash_fen + 1 WHERE setl_id = {}",
+                         id))
+            .is(sql::Errc::trigger));
+  CHECK(exec("UPDATE settlement_lines SET amount_fen = 1").is(sql::Errc::trigger));
+  CHECK(exec("DELETE FROM settlement_lines").is(sql::Errc::trigger));
+  CHECK(exec("DELETE FROM settlements").is(sql::Errc::trigger));
+
+  Refund rf;
+  rf.request_id = "rf1";
+  rf.setl_id = id;
+  rf.window_id = "W1";
+  rf.operator_id = "C007";
+  rf.total = Amount::fen(1000);
+  rf.fund = Amount::fen(600);
+  rf.cash = Amount::fen(400);
+  rf.created_at_ms = 2;
+  rf.clearing_date = "2026-11-22";
+  rf.lines = {{"B001", Amount::fen(1000)}};
+  auto rid = ledger->write_wait([rf](sql::Db& db) -> sql::Result<std::int64_t> {
+    auto r = record_request(db, test::sample_request(rf.request_id));
+    if (!r) return r.error();
+    return record_refund(db, rf);
+  });
+  REQUIRE(rid.ok());
+  CHECK(exec("UPDATE refunds SET cash_fen = 0, fund_fen = 1000").is(sql::Errc::trigger));
+  CHECK(exec("DELETE FROM refunds").is(sql::Errc::trigger));
+  CHECK(exec("UPDATE refund_lines SET amount_fen = 5").is(sql::Errc::trigger));
+  // The state may move; the money stayed.
+  REQUIRE(ledger->write_wait([id](sql::Db& db) {
+                return set_settlement_state(db, id, SettlementState::partly_refunded, 3, "refund 1");
+              }).ok());
+  CHECK(count(fmt::format("SELECT total_fen FROM settlements WHERE setl_id = {}", id)) == 10'000);
+  CHECK(count("SELECT sum(cash_fen) FROM refunds") == 400);
+  // A split that does not add up is refused at insert.
+  auto bad = test::sample_settlement("r2");
+  bad.cash = bad.cash + Amount::fen(1);
+  CHECK(ledger->write_wait([bad](sql::Db& db) -> sql::Result<std::int64_t> {
+                auto r = record_request(db, test::sample_request("r2"));
+                if (!r) return r.error();
+                return record_settlement(db, bad, {});
+              }).is(sql::Errc::constraint));
+}
+
+TEST_CASE_FIXTURE(Fixture, "events cannot be updated or deleted") {
+  settle("r1");
+  CHECK(count("SELECT count(*) FROM events") >= 2);
+  CHECK(exec("UPDATE events SET detail = 'rewritten'").is(sql::Errc::trigger));
+  CHECK(exec("DELETE FROM events").is(sql::Errc::trigger));
+  CHECK(exec("DELETE FROM events WHERE event_id = 1").is(sql::Errc::trigger));
+  auto e = ledger->write_wait([](sql::Db& db) {
+    return append_event(db, Event{0, 5, Entity::ledger, "daemon", std::nullopt, "started", "v0.1"});
+  });
+  REQUIRE(e.ok());
+  CHECK(*e > 0);
+  CHECK(count("SELECT count(*) FROM events WHERE entity = 'ledger'") == 1);
+}
+
+TEST_CASE_FIXTURE(Fixture, "settlement states move only along allowed transitions") {
+  const std::int64_t id = settle("r1");
+  CHECK(ledger->write_wait([id](sql::Db& db) {
+              return set_settlement_state(db, id, SettlementState::offline_accepted, 2);
+            }).is(sql::Errc::invalid_state));
+  REQUIRE(ledger->write_wait([id](sql::Db& db) { return set_settlement_state(db, id, SettlementState::refunded, 2); })
+              .ok());
+  CHECK(ledger->write_wait([id](sql::Db& db) { return set_settlement_state(db, id, SettlementState::settled, 3); })
+            .is(sql::Errc::invalid_state));
+  CHECK(ledger->write_wait([](sql::Db& db) { return set_settlement_state(db, 999, SettlementState::settled, 3); })
+            .is(sql::Errc::not_found));
+}
+
+TEST_CASE_FIXTURE(Fixture, "outbox: reversals first, then uploads oldest first, with retries") {
+  // An offline settlement and a message in doubt.
+  auto off = test::sample_settlement("r-off");
+  off.mode = Mode::offline;
+  off.account = Amount::fen(0);
+  off.cash = off.total - off.fund;
+  off.offline_reason = "network_down";
+  off.state = SettlementState::offline_pending;
+  auto ids = ledger->write_wait([off](sql::Db& db) -> sql::Result<std::int64_t> {
+    auto r = record_request(db, test::sample_request("r-off"));
+    if (!r) return r.error();
+    auto s = record_settlement(db, off, {});
+    if (!s) return s.error();
+    auto up = enqueue_outbox(db, OutboxKind::offline_upload, *s, std::nullopt, "{}", 100);
+    if (!up) return up.error();
+    SETTLE_SQL_TRY(record_message(db, Message{std::string(kMsgid1), "2207", MessageState::written, std::nullopt,
+                                              std::nullopt, std::nullopt, std::nullopt, 101, 101}));
+    SETTLE_SQL_TRY(mark_in_doubt(db, kMsgid1, 102));
+    auto rev = enqueue_outbox(db, OutboxKind::reversal, std::nullopt, kMsgid1, "{}", 103);
+    if (!rev) return rev.error();
+    // Enqueueing again is idempotent.
+    auto again = enqueue_outbox(db, OutboxKind::reversal, std::nullopt, kMsgid1, "{}", 104);
+    if (!again) return again.error();
+    SETTLE_ASSERT(*again == *rev);
+    return *s;
+  });
+  REQUIRE(ids.ok());
+  CHECK(count("SELECT count(*) FROM outbox") == 2);
+  auto work = ledger->read([](sql::Db& db) { return open_work(db); });
+  REQUIRE(work.ok());
+  CHECK(work->pending_reversals == 1);
+  CHECK(work->pending_uploads == 1);
+
+  auto claimed = ledger->write_wait([](sql::Db& db) { return claim_outbox(db, 200, 1); });
+  REQUIRE(claimed.ok());
+  REQUIRE(claimed->size() == 1);
+  CHECK(claimed->front().kind == OutboxKind::reversal);  // though queued later
+  CHECK(claimed->front().attempts == 1);
+  const std::int64_t rev_id = claimed->front().item_id;
+  // Retry in 1 s: not due at 300, due at 1200.
+  REQUIRE(ledger->write_wait([rev_id](sql::Db& db) {
+                return complete_outbox(db, rev_id, OutboxOutcome::retry, 200, 1200, "timeout");
+              }).ok());
+  auto next = ledger->write_wait([](sql::Db& db) { return claim_outbox(db, 300, 10); });
+  REQUIRE(next.ok());
+  REQUIRE(next->size() == 1);
+  CHECK(next->front().kind == OutboxKind::offline_upload);
+  // A crash while in flight: the item comes back.
+  auto requeued = ledger->write_wait([](sql::Db& db) { return requeue_in_flight(db, 400); });
+  REQUIRE(requeued.ok());
+  CHECK(*requeued == 1);
+  auto later = ledger->write_wait([](sql::Db& db) { return claim_outbox(db, 1300, 10); });
+  REQUIRE(later.ok());
+  REQUIRE(later->size() == 2);
+  CHECK(later->at(0).kind == OutboxKind::reversal);
+  CHECK(later->at(0).attempts == 2);
+  CHECK(later->at(0).last_error == "timeout");
+  CHECK(later->at(1).attempts == 2);
+  for (const auto& it : *later)
+    REQUIRE(ledger->write_wait([id = it.item_id](sql::Db& db) {
+                  return complete_outbox(db, id, OutboxOutcome::done, 1400);
+                }).ok());
+  const std::int64_t done_id = later->at(0).item_id;
+  CHECK(ledger->write_wait([done_id](sql::Db& db) {
+              return complete_outbox(db, done_id, OutboxOutcome::retry, 1500, 1500);
+            }).is(sql::Errc::invalid_state));
+  CHECK(exec("UPDATE outbox SET state = 'pending'").is(sql::Errc::trigger));
+  CHECK(exec("DELETE FROM outbox").is(sql::Errc::trigger));
+  work = ledger->read([](sql::Db& db) { return open_work(db); });
+  REQUIRE(work.ok());
+  CHECK(work->pending_reversals == 0);
+  CHECK(work->pending_uploads == 0);
+}
+
+TEST_CASE_FIXTURE(Fixture, "get, list and clearing totals") {
+  const std::int64_t a = settle("r1", 10'000);
+  const std::int64_t b = settle("r2", 20'000);
+  auto off = test::sample_settlement("r3", 5'000, 1'700'000'000'500);
+  off.mode = Mode::offline;
+  off.account = Amount::fen(0);
+  off.cash = off.total - off.fund;
+  off.offline_reason = "network_down";
+  off.state = SettlementState::offline_pending;
+  off.reasons = {"offline_network_down", "not_on_redlist"};
+  auto c = ledger->write_wait([off](sql::Db& db) -> sql::Result<std::int64_t> {
+    auto r = record_request(db, test::sample_request("r3"));
+    if (!r) return r.error();
+    return record_settlement(db, off, {});
+  });
+  REQUIRE(c.ok());
+  Refund rf;
+  rf.request_id = "rf1";
+  rf.setl_id = b;
+  rf.window_id = "W1";
+  rf.operator_id = "C007";
+  rf.total = Amount::fen(2'000);
+  rf.fund = Amount::fen(1'200);
+  rf.cash = Amount::fen(800);
+  rf.created_at_ms = 1'700'000'001'000;
+  rf.clearing_date = "2026-11-22";
+  rf.lines = {{"B001", Amount::fen(2'000)}};
+  REQUIRE(ledger->write_wait([rf](sql::Db& db) -> sql::Result<std::int64_t> {
+                auto r = record_request(db, test::sample_request(rf.request_id));
+                if (!r) return r.error();
+                auto id = record_refund(db, rf);
+                if (!id) return id.error();
+                SETTLE_SQL_TRY(set_settlement_state(db, rf.setl_id, SettlementState::partly_refunded, rf.created_at_ms));
+                return id;
+              }).ok());
+  Adjustment adj;
+  adj.setl_id = *c;
+  adj.local_fund = off.fund;
+  adj.insurer_fund = off.fund - Amount::fen(100);
+  adj.local_cash = off.cash;
+  adj.insurer_cash = off.cash + Amount::fen(100);
+  adj.created_at_ms = 7;
+  REQUIRE(ledger->write_wait([adj, id = *c](sql::Db& db) -> sql::Result<std::int64_t> {
+                SETTLE_SQL_TRY(set_settlement_state(db, id, SettlementState::offline_accepted, 7));
+                SETTLE_SQL_TRY(set_settlement_insurer_ids(db, id, "INS-9", "MD-9", 7));
+                return record_adjustment(db, adj);
+              }).ok());
+  CHECK(exec(fmt::format("UPDATE settlements SET insurer_setl_id = 'other' WHERE setl_id = {}", *c))
+            .is(sql::Errc::trigger));
+
+  auto d = ledger->read([b](sql::Db& db) { return get_settlement(db, b); });
+  REQUIRE(d.ok());
+  REQUIRE(d->has_value());
+  const SettlementDetail& det = **d;
+  CHECK(det.settlement.total == Amount::fen(20'000));
+  CHECK(det.settlement.state == SettlementState::partly_refunded);
+  REQUIRE(det.lines.size() == 2);
+  CHECK(det.lines[1].cls == LineClass::b);
+  CHECK(det.lines[1].selfpay_ratio == Ratio::ppm(100'000));
+  REQUIRE(det.refunds.size() == 1);
+  CHECK(det.refunds[0].cash == Amount::fen(800));
+  REQUIRE(det.refunds[0].lines.size() == 1);
+  REQUIRE(det.events.size() == 2);
+  CHECK(det.events[0].to_state == "settled");
+  CHECK(det.events[1].to_state == "partly_refunded");
+
+  auto dc = ledger->read([id = *c](sql::Db& db) { return get_settlement(db, id); });
+  REQUIRE(dc.ok());
+  REQUIRE(dc->has_value());
+  CHECK((*dc)->settlement.reasons == std::vector<std::string>{"offline_network_down", "not_on_redlist"});
+  CHECK((*dc)->settlement.insurer_setl_id == "INS-9");
+  REQUIRE((*dc)->adjustments.size() == 1);
+  CHECK((*dc)->adjustments[0].insurer_fund - (*dc)->adjustments[0].local_fund == Amount::fen(-100));
+  auto missing = ledger->read([](sql::Db& db) { return get_settlement(db, 12345); });
+  REQUIRE(missing.ok());
+  CHECK_FALSE(missing->has_value());
+
+  auto all = ledger->read([](sql::Db& db) { return list_settlements(db, SettlementFilter{}); });
+  REQUIRE(all.ok());
+  CHECK(all->size() == 3);
+  auto page = ledger->read([a](sql::Db& db) {
+    SettlementFilter f;
+    f.after_setl_id = a;
+    f.limit = 1;
+    return list_settlements(db, f);
+  });
+  REQUIRE(page.ok());
+  REQUIRE(page->size() == 1);
+  CHECK(page->front().setl_id == b);
+  auto by_state = ledger->read([](sql::Db& db) {
+    SettlementFilter f;
+    f.state = SettlementState::offline_accepted;
+    return list_settlements(db, f);
+  });
+  REQUIRE(by_state.ok());
+  REQUIRE(by_state->size() == 1);
+  CHECK(by_state->front().mode == Mode::offline);
+  auto by_time = ledger->read([](sql::Db& db) {
+    SettlementFilter f;
+    f.from_ms = 1'700'000'000'100;
+    return list_settlements(db, f);
+  });
+  REQUIRE(by_time.ok());
+  CHECK(by_time->size() == 1);
+
+  auto totals = ledger->read([](sql::Db& db) { return clearing_totals(db, "2026-11-22"); });
+  REQUIRE(totals.ok());
+  REQUIRE(totals->size() == 1);
+  const ClearingTotals& t = totals->front();
+  CHECK(t.insutype == "310");
+  CHECK(t.settlement_count == 3);
+  CHECK(t.total == Amount::fen(35'000));
+  CHECK(t.refund_count == 1);
+  CHECK(t.net_total() == Amount::fen(33'000));
+  CHECK(t.net_cash() == t.cash - Amount::fen(800));
+  auto other_day = ledger->read([](sql::Db& db) { return clearing_totals(db, "2026-11-23"); });
+  REQUIRE(other_day.ok());
+  CHECK(other_day->empty());
+}
