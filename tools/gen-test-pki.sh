@@ -13,6 +13,10 @@ days=3650
 mkdir -p "$dir"
 chmod 700 "$dir"
 cd "$dir"
+# Test programs started in parallel may all call this: one generates, the
+# others wait and then find the set complete.
+exec 9>.lock
+flock 9
 
 files=(ca.crt ca.key server.crt server.key client.crt client.key
        other-ca.crt other-ca.key other-server.crt other-server.key other-client.crt other-client.key)
