@@ -48,7 +48,9 @@ class TrackingChannel final : public CardChannel {
   explicit TrackingChannel(pcsc::Card& card) : card_(card) {}
   Result<Bytes> transmit(std::span<const std::uint8_t> command) override {
     auto r = card_.transmit(command);
-    if (!r) failed_ = true;
+    // vpcd (and some drivers) answer a pulled card with zero bytes instead of
+    // an error: that is the transport failing too, not the card talking.
+    if (!r || r->size() < 2) failed_ = true;
     return r;
   }
   bool failed() const noexcept { return failed_; }
