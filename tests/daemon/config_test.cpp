@@ -1,0 +1,80 @@
+// The daemon's config file: the documented example loads, and each kind of
+// mistake is refused with the key and the line.
+#include "tools/settled/config.hpp"
+
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+using namespace settle;
+using namespace settle::daemon;
+
+namespace {
+
+std::string example() {
+  std::ifstream f(SETTLE_SOURCE_DIR "/docs/examples/settled.toml");
+  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+}
+
+// The example with its secret file pointing at a file that exists.
+std::string base_dir() {
+  const std::string dir = SETTLE_BINARY_DIR "/tests/daemon/cfg";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/secret") << "s3cret\n";
+  return dir;
+}
+
+std::string with(std::string text, const std::string& from, const std::string& to) {
+  const auto p = text.find(from);
+  REQUIRE(p != std::string::npos);
+  return text.replace(p, from.size(), to);
+}
+
+std::string usable_example() { return with(example(), "\"/etc/settled/pki/secret\"", "\"secret\""); }
+
+}  // namespace
+
+TEST_CASE("the documented example loads") {
+  auto c = parse_config(usable_example(), "settled.toml", base_dir());
+  REQUIRE_MESSAGE(c.ok(), c.error().message);
+  CHECK(c->institution.code == "H11010500001");
+  CHECK(c->insurer.secret == "s3cret");
+  CHECK(c->ledger_path == "/var/lib/settled/ledger.db");
+  CHECK(c->windows.at("W02") == "Virtual PCD 00 01");
+  CHECK(c->metrics_port == 9464);
+  CHECK_FALSE(c->cashier.tcp_address.has_value());
+  CHECK(format_amount(c->offline_limits.per_settlement_fund_max) == "2000.00");
+  CHECK(c->offline_limits.max_age_s == 86400);
+}
+
+TEST_CASE("mistakes name the key and the line") {
+  struct Row { std::string from, to, expect; };
+  const Row rows[] = {
+      {"pool_size = 4", "pool_size = 0", "insurer.pool_size: 0 is out of range"},
+      {"pool_size = 4", "pool_sise = 4", "insurer.pool_sise: unknown key"},
+      {"code = \"H11010500001\"", "code = \"H110\"", "institution.code: the institution code"},
+      {"# tcp = \"127.0.0.1:7700\"", "tcp = \"0.0.0.0:7700\"", "cashier.tcp: \"0.0.0.0\" is not a loopback address"},
+      {"listen = \"127.0.0.1:9464\"", "listen = \"127.0.0.1\"", "metrics.listen: write address:port"},
+      {"per_settlement_fund_max = \"2000.00\"", "per_settlement_fund_max = 2000.5", "offline.per_settlement_fund_max: write amounts as a quoted decimal"},
+      {"retry_max_ms = 60000", "retry_max_ms = 100", "reversal.retry_max_ms: must not be below retry_initial_ms"},
+      {"log_level = \"info\"", "log_level = \"loud\"", "daemon.log_level"},
+      {"port = 443", "port = \"443\"", "insurer.port: expected a whole number"},
+      {"[network]", "[netwrok]", "netwrok: unknown key"},
+      {"\"W01\" = \"Virtual PCD 00 00\"", "\"W01\" = 5", "readers.windows.W01: expected the PC/SC reader name"},
+  };
+  for (const Row& r : rows) {
+    CAPTURE(r.to);
+    auto c = parse_config(with(usable_example(), r.from, r.to), "settled.toml", base_dir());
+    REQUIRE_FALSE(c.ok());
+    CHECK(c.error().reason == Reason::invalid_config);
+    CHECK_MESSAGE(c.error().message.find(r.expect) != std::string::npos, c.error().message);
+    CHECK(c.error().message.find("settled.toml:") == 0);
+  }
+  auto no_secret = parse_config(example(), "settled.toml", base_dir());
+  CHECK(no_secret.error().message.find("insurer.secret_file: cannot read") != std::string::npos);
+  auto missing = parse_config("[daemon]\ndata_dir = \"/x\"\n", "settled.toml", base_dir());
+  CHECK(missing.error().message.find("daemon.policy: required key is missing") != std::string::npos);
+  CHECK(load_config("/nonexistent.toml").error().message.find("cannot open") != std::string::npos);
+}

@@ -1,0 +1,283 @@
+// Reading and validating the daemon's config file. Every key has a default
+// or is required; values are range-checked; paths are resolved against the
+// config file's folder; the insurer secret is read from its own file.
+#include "tools/settled/config.hpp"
+
+#include "protocol/toml_reader.hpp"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace settle::daemon {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string resolve(const std::string& base, const std::string& p) {
+  if (p.empty() || fs::path(p).is_absolute()) return p;
+  return (fs::path(base) / p).lexically_normal().string();
+}
+
+bool all_digits(std::string_view s) {
+  for (char c : s)
+    if (c < '0' || c > '9') return false;
+  return !s.empty();
+}
+
+bool alnum(std::string_view s) {
+  for (char c : s)
+    if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'))) return false;
+  return !s.empty();
+}
+
+// "127.0.0.1:7700" -> address and port; loopback addresses only.
+Status parse_listen(const TomlReader& rd, const toml::table& t, std::string_view k, std::string_view key,
+                    std::optional<std::string>& address, std::uint16_t& port) {
+  auto v = rd.opt_string(t, k, key);
+  if (!v) return v.error();
+  if (!v->has_value() || (*v)->empty()) return Ok{};
+  const std::string& s = **v;
+  const auto colon = s.rfind(':');
+  std::string host = colon == std::string::npos ? s : s.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  const std::string p = colon == std::string::npos ? "" : s.substr(colon + 1);
+  if (host != "127.0.0.1" && host != "::1" && host != "localhost")
+    return rd.error_at(t.get(k), key, fmt::format("\"{}\" is not a loopback address (use 127.0.0.1 or ::1)", host));
+  if (!all_digits(p) || p.size() > 5 || std::stoul(p) > 65535)
+    return rd.error_at(t.get(k), key, fmt::format("write address:port, e.g. \"127.0.0.1:7700\", got \"{}\"", s));
+  address = host == "localhost" ? "127.0.0.1" : host;
+  port = static_cast<std::uint16_t>(std::stoul(p));
+  return Ok{};
+}
+
+template <class T>
+Status read_uint(const TomlReader& rd, const toml::table& t, std::string_view k, std::string_view where, T& out,
+                 std::int64_t min, std::int64_t max) {
+  auto v = rd.opt_int(t, k, toml_key(where, k), min, max);
+  if (!v) return v.error();
+  if (v->has_value()) out = static_cast<T>(**v);
+  return Ok{};
+}
+
+Status read_file_text(const TomlReader& rd, const toml::node* n, std::string_view key, const std::string& path,
+                      std::string& out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return rd.error_at(n, key, fmt::format("cannot read \"{}\"", path));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  out = ss.str();
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r' || out.back() == ' ')) out.pop_back();
+  if (out.empty()) return rd.error_at(n, key, fmt::format("\"{}\" is empty", path));
+  return Ok{};
+}
+
+}  // namespace
+
+Result<Config> parse_config(std::string_view text, std::string_view source, const std::string& base_dir) {
+  const TomlReader rd(source);
+  auto parsed = rd.parse(text);
+  if (!parsed) return parsed.error();
+  const toml::table& root = *parsed;
+  if (Status s = rd.only_keys(root, "", {"daemon", "institution", "insurer", "cashier", "readers", "metrics",
+                                         "reversal", "network", "offline"});
+      !s)
+    return s.error();
+
+  Config c;
+  c.source = std::string(source);
+
+  // [daemon]
+  auto daemon = rd.opt_table(root, "daemon", "daemon");
+  if (!daemon) return daemon.error();
+  if (*daemon == nullptr) return rd.error_at(nullptr, "daemon", "the [daemon] table with data_dir and policy is required");
+  const toml::table& d = **daemon;
+  if (Status s = rd.only_keys(d, "daemon", {"data_dir", "policy", "log_level"}); !s) return s.error();
+  auto data_dir = rd.string(d, "data_dir", "daemon.data_dir");
+  if (!data_dir) return data_dir.error();
+  c.data_dir = resolve(base_dir, *data_dir);
+  c.ledger_path = (fs::path(c.data_dir) / "ledger.db").string();
+  auto policy = rd.string(d, "policy", "daemon.policy");
+  if (!policy) return policy.error();
+  c.policy_file = resolve(base_dir, *policy);
+  auto level = rd.opt_string(d, "log_level", "daemon.log_level");
+  if (!level) return level.error();
+  if (level->has_value()) {
+    const std::string& l = **level;
+    if (l != "trace" && l != "debug" && l != "info" && l != "warn" && l != "error")
+      return rd.error_at(d.get("log_level"), "daemon.log_level", "one of trace, debug, info, warn, error");
+    c.log_level = l;
+  }
+
+  // [institution]
+  auto inst = rd.opt_table(root, "institution", "institution");
+  if (!inst) return inst.error();
+  if (*inst == nullptr) return rd.error_at(nullptr, "institution", "the [institution] table is required");
+  const toml::table& in = **inst;
+  if (Status s = rd.only_keys(in, "institution", {"code", "name", "area", "insurer_area"}); !s) return s.error();
+  for (auto [k, slot] : {std::pair{"code", &c.institution.code}, std::pair{"name", &c.institution.name},
+                         std::pair{"area", &c.institution.area}, std::pair{"insurer_area", &c.institution.insurer_area}}) {
+    auto v = rd.string(in, k, toml_key("institution", k));
+    if (!v) return v.error();
+    *slot = std::move(*v);
+  }
+  if (c.institution.code.size() != 12 || !alnum(c.institution.code))
+    return rd.error_at(in.get("code"), "institution.code", "the institution code (定点医药机构编号) has 12 letters or digits");
+  if (c.institution.area.size() != 6 || !all_digits(c.institution.area))
+    return rd.error_at(in.get("area"), "institution.area", "an area code (医保区划) has 6 digits");
+  if (c.institution.insurer_area.size() != 6 || !all_digits(c.institution.insurer_area))
+    return rd.error_at(in.get("insurer_area"), "institution.insurer_area", "an area code (医保区划) has 6 digits");
+
+  // [insurer]
+  auto ins = rd.opt_table(root, "insurer", "insurer");
+  if (!ins) return ins.error();
+  if (*ins == nullptr) return rd.error_at(nullptr, "insurer", "the [insurer] table is required");
+  const toml::table& is = **ins;
+  if (Status s = rd.only_keys(is, "insurer", {"host", "port", "server_name", "target", "ca_file", "cert_file",
+                                              "key_file", "paasid", "secret_file", "pool_size",
+                                              "connect_timeout_ms", "request_timeout_ms"});
+      !s)
+    return s.error();
+  for (auto [k, slot] : {std::pair{"host", &c.insurer.host}, std::pair{"ca_file", &c.insurer.ca_file},
+                         std::pair{"cert_file", &c.insurer.cert_file}, std::pair{"key_file", &c.insurer.key_file},
+                         std::pair{"paasid", &c.insurer.paasid}}) {
+    auto v = rd.string(is, k, toml_key("insurer", k));
+    if (!v) return v.error();
+    *slot = std::move(*v);
+  }
+  c.insurer.ca_file = resolve(base_dir, c.insurer.ca_file);
+  c.insurer.cert_file = resolve(base_dir, c.insurer.cert_file);
+  c.insurer.key_file = resolve(base_dir, c.insurer.key_file);
+  for (auto [k, slot] : {std::pair{"server_name", &c.insurer.server_name}, std::pair{"target", &c.insurer.target}}) {
+    auto v = rd.opt_string(is, k, toml_key("insurer", k));
+    if (!v) return v.error();
+    if (v->has_value()) *slot = std::move(**v);
+  }
+  auto secret_file = rd.string(is, "secret_file", "insurer.secret_file");
+  if (!secret_file) return secret_file.error();
+  if (Status s = read_file_text(rd, is.get("secret_file"), "insurer.secret_file", resolve(base_dir, *secret_file),
+                                c.insurer.secret);
+      !s)
+    return s.error();
+  if (Status s = read_uint(rd, is, "port", "insurer", c.insurer.port, 1, 65535); !s) return s.error();
+  if (Status s = read_uint(rd, is, "pool_size", "insurer", c.insurer.pool_size, 1, 64); !s) return s.error();
+  if (Status s = read_uint(rd, is, "connect_timeout_ms", "insurer", c.insurer.connect_timeout_ms, 50, 600'000); !s)
+    return s.error();
+  if (Status s = read_uint(rd, is, "request_timeout_ms", "insurer", c.insurer.request_timeout_ms, 50, 600'000); !s)
+    return s.error();
+
+  // [cashier]
+  c.cashier.socket_path = (fs::path(c.data_dir) / "cashier.sock").string();
+  auto cash = rd.opt_table(root, "cashier", "cashier");
+  if (!cash) return cash.error();
+  if (*cash != nullptr) {
+    const toml::table& ct = **cash;
+    if (Status s = rd.only_keys(ct, "cashier", {"socket", "tcp", "max_connections", "lockout_s"}); !s) return s.error();
+    auto sock = rd.opt_string(ct, "socket", "cashier.socket");
+    if (!sock) return sock.error();
+    if (sock->has_value()) c.cashier.socket_path = resolve(base_dir, **sock);
+    if (Status s = parse_listen(rd, ct, "tcp", "cashier.tcp", c.cashier.tcp_address, c.cashier.tcp_port); !s)
+      return s.error();
+    if (Status s = read_uint(rd, ct, "max_connections", "cashier", c.cashier.max_connections, 1, 4096); !s)
+      return s.error();
+    std::int64_t lockout = c.cashier.lockout.count();
+    if (Status s = read_uint(rd, ct, "lockout_s", "cashier", lockout, 1, 86'400); !s) return s.error();
+    c.cashier.lockout = std::chrono::seconds(lockout);
+  }
+
+  // [readers]
+  auto readers = rd.opt_table(root, "readers", "readers");
+  if (!readers) return readers.error();
+  if (*readers != nullptr) {
+    const toml::table& rt = **readers;
+    if (Status s = rd.only_keys(rt, "readers", {"windows", "max_card_wait_ms"}); !s) return s.error();
+    if (Status s = read_uint(rd, rt, "max_card_wait_ms", "readers", c.max_card_wait_ms, 0, 600'000); !s)
+      return s.error();
+    auto windows = rd.opt_table(rt, "windows", "readers.windows");
+    if (!windows) return windows.error();
+    if (*windows != nullptr) {
+      for (const auto& [w, reader] : **windows) {
+        const std::string key = toml_key("readers.windows", w.str());
+        const auto* name = reader.as_string();
+        if (name == nullptr || name->get().empty())
+          return rd.error_at(&reader, key, "expected the PC/SC reader name as pcsc_scan shows it");
+        if (w.str().empty() || w.str().size() > 32)
+          return rd.error_at(&reader, key, "a window name has 1 to 32 characters");
+        c.windows[std::string(w.str())] = name->get();
+      }
+    }
+  }
+
+  // [metrics]
+  auto metrics = rd.opt_table(root, "metrics", "metrics");
+  if (!metrics) return metrics.error();
+  if (*metrics != nullptr) {
+    if (Status s = rd.only_keys(**metrics, "metrics", {"listen"}); !s) return s.error();
+    if (Status s = parse_listen(rd, **metrics, "listen", "metrics.listen", c.metrics_address, c.metrics_port); !s)
+      return s.error();
+  }
+
+  // [reversal]
+  auto rev = rd.opt_table(root, "reversal", "reversal");
+  if (!rev) return rev.error();
+  if (*rev != nullptr) {
+    if (Status s = rd.only_keys(**rev, "reversal", {"retry_initial_ms", "retry_max_ms"}); !s) return s.error();
+    if (Status s = read_uint(rd, **rev, "retry_initial_ms", "reversal", c.reversal.retry_initial_ms, 10, 3'600'000); !s)
+      return s.error();
+    if (Status s = read_uint(rd, **rev, "retry_max_ms", "reversal", c.reversal.retry_max_ms, 10, 3'600'000); !s)
+      return s.error();
+    if (c.reversal.retry_max_ms < c.reversal.retry_initial_ms)
+      return rd.error_at((*rev)->get("retry_max_ms"), "reversal.retry_max_ms", "must not be below retry_initial_ms");
+  }
+
+  // [network]
+  auto net = rd.opt_table(root, "network", "network");
+  if (!net) return net.error();
+  if (*net != nullptr) {
+    if (Status s = rd.only_keys(**net, "network", {"probe_interval_ms", "failures_to_offline", "offline_deadline_ms"}); !s)
+      return s.error();
+    if (Status s = read_uint(rd, **net, "probe_interval_ms", "network", c.network.probe_interval_ms, 100, 600'000); !s)
+      return s.error();
+    if (Status s = read_uint(rd, **net, "failures_to_offline", "network", c.network.failures_to_offline, 1, 100); !s)
+      return s.error();
+    if (Status s = read_uint(rd, **net, "offline_deadline_ms", "network", c.network.offline_deadline_ms, 50, 60'000); !s)
+      return s.error();
+  }
+
+  // [offline]
+  auto off = rd.opt_table(root, "offline", "offline");
+  if (!off) return off.error();
+  if (*off != nullptr) {
+    const toml::table& ot = **off;
+    if (Status s = rd.only_keys(ot, "offline", {"per_settlement_fund_max", "outstanding_fund_max",
+                                                "outstanding_count_max", "max_age_s"});
+        !s)
+      return s.error();
+    for (auto [k, slot] : {std::pair{"per_settlement_fund_max", &c.offline_limits.per_settlement_fund_max},
+                           std::pair{"outstanding_fund_max", &c.offline_limits.outstanding_fund_max}}) {
+      auto a = rd.opt_amount(ot, k, toml_key("offline", k));
+      if (!a) return a.error();
+      if (a->has_value()) *slot = **a;
+    }
+    if (Status s = read_uint(rd, ot, "outstanding_count_max", "offline", c.offline_limits.outstanding_count_max, 0,
+                             10'000'000);
+        !s)
+      return s.error();
+    if (Status s = read_uint(rd, ot, "max_age_s", "offline", c.offline_limits.max_age_s, 0, 30 * 86'400); !s)
+      return s.error();
+  }
+  return c;
+}
+
+Result<Config> load_config(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return make_error(Reason::invalid_config, "config", fmt::format("{}: cannot open the config file", path));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  const std::string base = fs::absolute(fs::path(path)).parent_path().string();
+  return parse_config(ss.str(), path, base);
+}
+
+}  // namespace settle::daemon

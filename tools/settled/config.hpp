@@ -1,0 +1,82 @@
+// The daemon's one config file (TOML): every key documented in
+// docs/examples/settled.toml, validated at start with errors naming the key
+// and line, so a typo stops the daemon instead of changing its behaviour.
+#pragma once
+
+#include "engine/result.hpp"
+#include "engine/split.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace settle::daemon {
+
+struct InstitutionConfig {
+  std::string code;           // fixmedins_code: 12 characters
+  std::string name;           // fixmedins_name
+  std::string area;           // mdtrtarea_admvs (6 digits)
+  std::string insurer_area;   // default insuplc_admdvs (6 digits)
+};
+
+struct InsurerConfig {
+  std::string host;
+  std::uint16_t port = 443;
+  std::string server_name;    // empty: host
+  std::string target = "/";
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+  std::string paasid;
+  std::string secret;         // read from secret_file, never written in the config itself
+  std::size_t pool_size = 4;
+  std::uint32_t connect_timeout_ms = 3000;
+  std::uint32_t request_timeout_ms = 5000;
+};
+
+struct CashierConfig {
+  std::string socket_path;                 // default <data_dir>/cashier.sock
+  std::optional<std::string> tcp_address;  // loopback only
+  std::uint16_t tcp_port = 0;
+  std::size_t max_connections = 64;
+  std::chrono::seconds lockout{900};       // after 3 failed logins
+};
+
+struct ReversalConfig {
+  std::uint32_t retry_initial_ms = 1000;   // first retry after this, doubling
+  std::uint32_t retry_max_ms = 60'000;     // backoff never above this
+};
+
+struct NetworkConfig {
+  std::uint32_t probe_interval_ms = 5000;      // 9001 sign-in probe while offline
+  std::uint32_t failures_to_offline = 2;       // consecutive unreachable/in-doubt outcomes
+  std::uint32_t offline_deadline_ms = 1500;    // longest a cashier waits on a dead line
+};
+
+struct Config {
+  std::string source;        // the file it was read from
+  std::string data_dir;
+  std::string ledger_path;   // <data_dir>/ledger.db
+  std::string log_level = "info";
+  std::string policy_file;
+  InstitutionConfig institution;
+  InsurerConfig insurer;
+  CashierConfig cashier;
+  std::map<std::string, std::string> windows;  // window -> PC/SC reader name
+  std::uint32_t max_card_wait_ms = 60'000;
+  std::optional<std::string> metrics_address;  // loopback "127.0.0.1"
+  std::uint16_t metrics_port = 0;
+  ReversalConfig reversal;
+  NetworkConfig network;
+  OfflineLimits offline_limits;
+};
+
+// Parses config text; relative paths are resolved against `base_dir`.
+// Errors are INVALID_CONFIG: "<source>:<line>: <key>: <what is wrong>".
+Result<Config> parse_config(std::string_view text, std::string_view source, const std::string& base_dir);
+Result<Config> load_config(const std::string& path);
+
+}  // namespace settle::daemon
