@@ -1,0 +1,395 @@
+// Typed params of every cashier method: valid forms, every missing or
+// ill-typed field named in the error, exact amounts, the line limit, and the
+// canonical form used for request_id idempotency.
+#include "protocol/cashier/params.hpp"
+
+#include <doctest/doctest.h>
+
+#include <fmt/format.h>
+
+#include <string>
+
+using namespace settle;
+using namespace settle::cashier;
+
+namespace {
+
+Json doc(std::string_view text) {
+  auto j = json::parse(text);
+  REQUIRE_MESSAGE(j.ok(), text);
+  return *j;
+}
+
+Result<MethodParams> parse(Method m, std::string_view text) { return parse_params(m, doc(text)); }
+
+struct Bad {
+  Method method;
+  const char* params;
+  Reason reason;
+  const char* field;
+};
+
+constexpr const char* kLine = R"({"code":"X1","name":"Aspirin","class":"A","amount":"12.30"})";
+
+std::string lines_of(int n) {
+  std::string s = "[";
+  for (int i = 0; i < n; ++i) {
+    if (i > 0) s += ",";
+    s += fmt::format(R"({{"code":"C{}","name":"n","class":"C","amount":1}})", i);
+  }
+  return s + "]";
+}
+
+}  // namespace
+
+TEST_CASE("valid params of every method") {
+  struct Good {
+    Method method;
+    const char* params;
+  };
+  const Good cases[] = {
+      {Method::session_login, R"({"operator":"op1","password":"pw","window":"W01"})"},
+      {Method::session_logout, "{}"},
+      {Method::engine_status, "{}"},
+      {Method::events_subscribe, R"({"topics":["card","network","card"]})"},
+      {Method::events_subscribe, R"({"topics":[]})"},
+      {Method::card_read, "{}"},
+      {Method::card_read, R"({"timeout_ms":30000})"},
+      {Method::card_verify_pin, R"({"pin":"123456"})"},
+      {Method::card_verify_pin, R"({"pinpad":true})"},
+      {Method::person_query, "{}"},
+      {Method::person_query, R"({"card_no":"A12345678"})"},
+      {Method::account_history, R"({"from":"2026-01-01","to":"2026-03-01T23:59:59+08:00"})"},
+      {Method::settle_preview, R"({"lines":[{"code":"X1","name":"a","class":"B","amount":12.3,"selfpay_ratio":"0.10"}]})"},
+      {Method::settle_commit, R"({"request_id":"r-1","lines":[{"code":"X1","name":"a","class":"A","amount":"1"}],"use_account":false,"med_type":"14"})"},
+      {Method::settle_refund, R"({"request_id":"r-2","setl_id":"S1"})"},
+      {Method::settle_refund, R"({"request_id":"r-2","setl_id":"S1","lines":[{"code":"X1","amount":"1.5"}]})"},
+      {Method::settle_resettle, R"({"request_id":"r-3","setl_id":"S1"})"},
+      {Method::settle_get, R"({"setl_id":"S1"})"},
+      {Method::settle_list, R"({"from":"2026-03-01","to":"2026-03-02","window":"W01","operator":"op1","state":"settled","cursor":"abc","limit":50})"},
+      {Method::inpatient_admit, R"({"request_id":"r-4","dept":"0301","diagnosis":"J18.9","admit_time":"2026-03-01T08:00:00Z"})"},
+      {Method::inpatient_add_lines, R"({"request_id":"r-5","adm_id":"A1","lines":[{"code":"X1","name":"a","class":"C","amount":0}]})"},
+      {Method::inpatient_preview, R"({"adm_id":"A1"})"},
+      {Method::inpatient_discharge, R"({"request_id":"r-6","adm_id":"A1","use_account":true})"},
+      {Method::inpatient_undo_discharge, R"({"request_id":"r-7","adm_id":"A1"})"},
+      {Method::recon_run, R"({"date":"2024-02-29"})"},
+      {Method::uploads_flush, "{}"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(method_name(c.method));
+    CAPTURE(c.params);
+    auto r = parse(c.method, c.params);
+    REQUIRE_MESSAGE(r.ok(), (r.ok() ? std::string() : r.error().message));
+    CHECK(r->index() == static_cast<std::size_t>(c.method));
+  }
+}
+
+TEST_CASE("parsed values are exact and defaults filled in") {
+  auto c = parse_settle_commit(doc(
+      R"({"request_id":"r","lines":[{"code":"X1","name":"a","class":"B","amount":12.3,"selfpay_ratio":"0.125"},)"
+      R"({"code":"X2","name":"b","class":"C","amount":"0.05"}]})"));
+  REQUIRE(c.ok());
+  CHECK(c->use_account);
+  CHECK(c->med_type == "11");
+  REQUIRE(c->lines.size() == 2);
+  CHECK(c->lines[0].amount == Amount::fen(1230));
+  CHECK(c->lines[0].cls == LineClass::b);
+  CHECK(c->lines[0].selfpay_ratio == Ratio::ppm(125'000));
+  CHECK(c->lines[1].amount == Amount::fen(5));
+  CHECK_FALSE(c->lines[1].selfpay_ratio.has_value());
+
+  auto pin = parse_verify_pin(doc(R"({"pin":"0000"})"));
+  REQUIRE(pin.ok());
+  CHECK(pin->pin == "0000");
+  CHECK_FALSE(pin->pinpad);
+
+  auto sub = parse_subscribe(doc(R"({"topics":["network","card","network"]})"));
+  REQUIRE(sub.ok());
+  CHECK(sub->topics == std::vector<Topic>{Topic::network, Topic::card});
+
+  auto list = parse_settle_list(doc(R"({"from":"2026-03-01","to":"2026-03-02"})"));
+  REQUIRE(list.ok());
+  CHECK(list->limit == default_list_limit);
+  CHECK(parse_card_read(doc("{}"))->timeout_ms == 0);
+  auto refund = parse_settle_refund(doc(R"({"request_id":"r","setl_id":"S","lines":[{"code":"a","amount":2}]})"));
+  REQUIRE(refund.ok());
+  REQUIRE(refund->lines.has_value());
+  CHECK((*refund->lines)[0] == RefundLine{"a", Amount::fen(200)});
+}
+
+TEST_CASE("every missing or ill-typed field is named") {
+  const Bad cases[] = {
+      // session.login
+      {Method::session_login, R"({"password":"pw","window":"W"})", Reason::invalid_request, "operator"},
+      {Method::session_login, R"({"operator":"o","window":"W"})", Reason::invalid_request, "password"},
+      {Method::session_login, R"({"operator":"o","password":"pw"})", Reason::invalid_request, "window"},
+      {Method::session_login, R"({"operator":1,"password":"pw","window":"W"})", Reason::invalid_request, "operator"},
+      {Method::session_login, R"({"operator":"o","password":123,"window":"W"})", Reason::invalid_request, "password"},
+      {Method::session_login, R"({"operator":"o","password":"","window":"W"})", Reason::invalid_request, "password"},
+      {Method::session_login, R"({"operator":"","password":"p","window":"W"})", Reason::invalid_request, "operator"},
+      {Method::session_login, R"({"operator":"o","password":"p","window":"W\n"})", Reason::invalid_request, "window"},
+      {Method::session_login, R"({"operator":"o","password":"p","window":"W","role":"auditor"})", Reason::invalid_request, "role"},
+      // session.logout, engine.status, uploads.flush take nothing
+      {Method::session_logout, R"({"x":1})", Reason::invalid_request, "x"},
+      {Method::engine_status, R"({"verbose":true})", Reason::invalid_request, "verbose"},
+      {Method::uploads_flush, R"({"all":true})", Reason::invalid_request, "all"},
+      // events.subscribe
+      {Method::events_subscribe, "{}", Reason::invalid_request, "topics"},
+      {Method::events_subscribe, R"({"topics":"card"})", Reason::invalid_request, "topics"},
+      {Method::events_subscribe, R"({"topics":["card","weather"]})", Reason::invalid_request, "topics[1]"},
+      {Method::events_subscribe, R"({"topics":[1]})", Reason::invalid_request, "topics[0]"},
+      // card.read
+      {Method::card_read, R"({"timeout_ms":"5"})", Reason::invalid_request, "timeout_ms"},
+      {Method::card_read, R"({"timeout_ms":1.5})", Reason::invalid_request, "timeout_ms"},
+      {Method::card_read, R"({"timeout_ms":-1})", Reason::invalid_request, "timeout_ms"},
+      {Method::card_read, R"({"timeout_ms":120001})", Reason::invalid_request, "timeout_ms"},
+      // card.verify_pin
+      {Method::card_verify_pin, "{}", Reason::invalid_request, "pin"},
+      {Method::card_verify_pin, R"({"pin":123456})", Reason::invalid_request, "pin"},
+      {Method::card_verify_pin, R"({"pin":"123"})", Reason::invalid_request, "pin"},
+      {Method::card_verify_pin, R"({"pin":"1234567890123"})", Reason::invalid_request, "pin"},
+      {Method::card_verify_pin, R"({"pin":"12a4"})", Reason::invalid_request, "pin"},
+      {Method::card_verify_pin, R"({"pin":" 1234"})", Reason::invalid_request, "pin"},
+      {Method::card_verify_pin, R"({"pin":"1234","pinpad":true})", Reason::invalid_request, "pin"},
+      {Method::card_verify_pin, R"({"pinpad":"yes"})", Reason::invalid_request, "pinpad"},
+      {Method::card_verify_pin, R"({"pinpad":false})", Reason::invalid_request, "pin"},
+      // person.query, account.history
+      {Method::person_query, R"({"card_no":5})", Reason::invalid_request, "card_no"},
+      {Method::person_query, R"({"card_no":"12 34"})", Reason::invalid_request, "card_no"},
+      {Method::person_query, R"({"card_no":"12-34"})", Reason::invalid_request, "card_no"},
+      {Method::account_history, R"({"from":"2026-13-01"})", Reason::invalid_request, "from"},
+      {Method::account_history, R"({"to":"2026-02-30"})", Reason::invalid_request, "to"},
+      {Method::account_history, R"({"to":"2026-02-01T10:00:00"})", Reason::invalid_request, "to"},
+      {Method::account_history, R"({"from":20260101})", Reason::invalid_request, "from"},
+      // settle.preview / lines
+      {Method::settle_preview, "{}", Reason::invalid_request, "lines"},
+      {Method::settle_preview, R"({"lines":{}})", Reason::invalid_request, "lines"},
+      {Method::settle_preview, R"({"lines":[]})", Reason::invalid_request, "lines"},
+      {Method::settle_preview, R"({"lines":[5]})", Reason::invalid_request, "lines[0]"},
+      {Method::settle_preview, R"({"lines":[{"name":"a","class":"A","amount":1}]})", Reason::invalid_request, "lines[0].code"},
+      {Method::settle_preview, R"({"lines":[{"code":"c","class":"A","amount":1}]})", Reason::invalid_request, "lines[0].name"},
+      {Method::settle_preview, R"({"lines":[{"code":"c","name":"a","amount":1}]})", Reason::invalid_request, "lines[0].class"},
+      {Method::settle_preview, R"({"lines":[{"code":"c","name":"a","class":"D","amount":1}]})", Reason::invalid_request, "lines[0].class"},
+      {Method::settle_preview, R"({"lines":[{"code":"c","name":"a","class":"a","amount":1}]})", Reason::invalid_request, "lines[0].class"},
+      {Method::settle_preview, R"({"lines":[{"code":"c","name":"a","class":"A"}]})", Reason::invalid_amount, "lines[0].amount"},
+      {Method::settle_preview, R"({"lines":[{"code":"c","name":"a","class":"A","amount":1.234}]})", Reason::invalid_amount, "lines[0].amount"},
+      {Method::settle_preview, R"({"lines":[{"code":"c","name":"a","class":"A","amount":"-1"}]})", Reason::invalid_amount, "lines[0].amount"},
+      {Method::settle_preview, R"({"lines":[{"code":"c","name":"a","class":"A","amount":1e2}]})", Reason::invalid_amount, "lines[0].amount"},
+      {Method::settle_preview, R"({"lines":[{"code":"c","name":"a","class":"A","amount":"NaN"}]})", Reason::invalid_amount, "lines[0].amount"},
+      {Method::settle_preview, R"({"lines":[{"code":"c","name":"a","class":"A","amount":true}]})", Reason::invalid_amount, "lines[0].amount"},
+      {Method::settle_preview, R"({"lines":[{"code":"c","name":"a","class":"A","amount":10000000000.01}]})", Reason::invalid_amount, "lines[0].amount"},
+      {Method::settle_preview, R"({"lines":[{"code":"c","name":"a","class":"A","amount":1,"selfpay_ratio":"0.1"}]})", Reason::invalid_request, "lines[0].selfpay_ratio"},
+      {Method::settle_preview, R"({"lines":[{"code":"c","name":"a","class":"B","amount":1,"selfpay_ratio":"1.5"}]})", Reason::invalid_request, "lines[0].selfpay_ratio"},
+      {Method::settle_preview, R"({"lines":[{"code":"c","name":"a","class":"B","amount":1,"selfpay_ratio":true}]})", Reason::invalid_request, "lines[0].selfpay_ratio"},
+      {Method::settle_preview, R"({"lines":[{"code":"c","name":"a","class":"A","amount":1,"qty":2}]})", Reason::invalid_request, "lines[0].qty"},
+      {Method::settle_preview, R"({"lines":[{"code":"c","name":"a","class":"A","amount":1}],"use_account":"no"})", Reason::invalid_request, "use_account"},
+      {Method::settle_preview, R"({"lines":[{"code":"c","name":"a","class":"A","amount":1}],"use_acount":false})", Reason::invalid_request, "use_acount"},
+      // settle.commit
+      {Method::settle_commit, R"({"lines":[{"code":"c","name":"a","class":"A","amount":1}]})", Reason::invalid_request, "request_id"},
+      {Method::settle_commit, R"({"request_id":"","lines":[{"code":"c","name":"a","class":"A","amount":1}]})", Reason::invalid_request, "request_id"},
+      {Method::settle_commit, R"({"request_id":7,"lines":[{"code":"c","name":"a","class":"A","amount":1}]})", Reason::invalid_request, "request_id"},
+      {Method::settle_commit, R"({"request_id":"r"})", Reason::invalid_request, "lines"},
+      {Method::settle_commit, R"({"request_id":"r","lines":[{"code":"c","name":"a","class":"A","amount":1}],"med_type":11})", Reason::invalid_request, "med_type"},
+      {Method::settle_commit, R"({"request_id":"r","lines":[{"code":"c","name":"a","class":"A","amount":1}],"med_type":"1 1"})", Reason::invalid_request, "med_type"},
+      // settle.refund
+      {Method::settle_refund, R"({"request_id":"r"})", Reason::invalid_request, "setl_id"},
+      {Method::settle_refund, R"({"setl_id":"S"})", Reason::invalid_request, "request_id"},
+      {Method::settle_refund, R"({"request_id":"r","setl_id":""})", Reason::invalid_request, "setl_id"},
+      {Method::settle_refund, R"({"request_id":"r","setl_id":"S","lines":[]})", Reason::invalid_request, "lines"},
+      {Method::settle_refund, R"({"request_id":"r","setl_id":"S","lines":"all"})", Reason::invalid_request, "lines"},
+      {Method::settle_refund, R"({"request_id":"r","setl_id":"S","lines":[{"amount":1}]})", Reason::invalid_request, "lines[0].code"},
+      {Method::settle_refund, R"({"request_id":"r","setl_id":"S","lines":[{"code":"c"}]})", Reason::invalid_amount, "lines[0].amount"},
+      {Method::settle_refund, R"({"request_id":"r","setl_id":"S","lines":[{"code":"c","amount":0}]})", Reason::invalid_amount, "lines[0].amount"},
+      {Method::settle_refund, R"({"request_id":"r","setl_id":"S","lines":[{"code":"c","amount":"1.001"}]})", Reason::invalid_amount, "lines[0].amount"},
+      // settle.resettle, settle.get
+      {Method::settle_resettle, R"({"request_id":"r"})", Reason::invalid_request, "setl_id"},
+      {Method::settle_resettle, R"({"setl_id":"S"})", Reason::invalid_request, "request_id"},
+      {Method::settle_get, "{}", Reason::invalid_request, "setl_id"},
+      {Method::settle_get, R"({"setl_id":12})", Reason::invalid_request, "setl_id"},
+      // settle.list
+      {Method::settle_list, R"({"to":"2026-03-02"})", Reason::invalid_request, "from"},
+      {Method::settle_list, R"({"from":"2026-03-01"})", Reason::invalid_request, "to"},
+      {Method::settle_list, R"({"from":"yesterday","to":"2026-03-02"})", Reason::invalid_request, "from"},
+      {Method::settle_list, R"({"from":"2026-03-01","to":"2026-03-02","state":"paid"})", Reason::invalid_request, "state"},
+      {Method::settle_list, R"({"from":"2026-03-01","to":"2026-03-02","limit":0})", Reason::invalid_request, "limit"},
+      {Method::settle_list, R"({"from":"2026-03-01","to":"2026-03-02","limit":501})", Reason::invalid_request, "limit"},
+      {Method::settle_list, R"({"from":"2026-03-01","to":"2026-03-02","window":3})", Reason::invalid_request, "window"},
+      {Method::settle_list, R"({"from":"2026-03-01","to":"2026-03-02","operator":false})", Reason::invalid_request, "operator"},
+      // inpatient.*
+      {Method::inpatient_admit, R"({"request_id":"r"})", Reason::invalid_request, "dept"},
+      {Method::inpatient_admit, R"({"dept":"d"})", Reason::invalid_request, "request_id"},
+      {Method::inpatient_admit, R"({"request_id":"r","dept":"d","diagnosis":1})", Reason::invalid_request, "diagnosis"},
+      {Method::inpatient_admit, R"({"request_id":"r","dept":"d","admit_time":"2026-03-01"})", Reason::invalid_request, "admit_time"},
+      {Method::inpatient_add_lines, R"({"request_id":"r","lines":[{"code":"c","name":"a","class":"A","amount":1}]})", Reason::invalid_request, "adm_id"},
+      {Method::inpatient_add_lines, R"({"request_id":"r","adm_id":"A"})", Reason::invalid_request, "lines"},
+      {Method::inpatient_add_lines, R"({"request_id":"r","adm_id":"A","lines":[{"code":"c","name":"a","class":"A","amount":"x"}]})", Reason::invalid_amount, "lines[0].amount"},
+      {Method::inpatient_preview, "{}", Reason::invalid_request, "adm_id"},
+      {Method::inpatient_discharge, R"({"request_id":"r"})", Reason::invalid_request, "adm_id"},
+      {Method::inpatient_discharge, R"({"request_id":"r","adm_id":"A","use_account":1})", Reason::invalid_request, "use_account"},
+      {Method::inpatient_undo_discharge, R"({"adm_id":"A"})", Reason::invalid_request, "request_id"},
+      // recon.run
+      {Method::recon_run, "{}", Reason::invalid_request, "date"},
+      {Method::recon_run, R"({"date":"2026-3-1"})", Reason::invalid_request, "date"},
+      {Method::recon_run, R"({"date":"2025-02-29"})", Reason::invalid_request, "date"},
+      {Method::recon_run, R"({"date":"2026-03-01T00:00:00+08:00"})", Reason::invalid_request, "date"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(method_name(c.method));
+    CAPTURE(c.params);
+    auto r = parse(c.method, c.params);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().reason == c.reason);
+    CHECK(r.error().field == c.field);
+    CHECK_FALSE(r.error().message.empty());
+  }
+}
+
+TEST_CASE("the PIN never appears in an error message") {
+  const char* pins[] = {R"({"pin":"98765"})", R"({"pin":"987654321098765"})", R"({"pin":"98a765"})",
+                        R"({"pin":"98765","pinpad":true})"};
+  for (const char* p : pins) {
+    CAPTURE(p);
+    auto j = doc(p);
+    auto r = parse_verify_pin(j);
+    if (!r.ok()) CHECK(r.error().message.find("9876") == std::string::npos);
+  }
+  auto login = parse_login(doc(R"({"operator":"o","password":"s3cret-value-xyz","window":1})"));
+  REQUIRE_FALSE(login.ok());
+  CHECK(login.error().message.find("s3cret") == std::string::npos);
+}
+
+TEST_CASE("request_id is 1 to 64 characters") {
+  const std::string ok64(64, 'r');
+  const std::string bad65(65, 'r');
+  const std::string han = "退费";  // two characters, six bytes
+  std::string han64;
+  for (int i = 0; i < 32; ++i) han64 += han;
+  auto mk = [](const std::string& rid) {
+    Json p = Json::object();
+    p["request_id"] = rid;
+    p["setl_id"] = "S1";
+    return p;
+  };
+  CHECK(parse_settle_resettle(mk(ok64)).ok());
+  CHECK(parse_settle_resettle(mk(han64)).ok());
+  auto e = parse_settle_resettle(mk(bad65));
+  REQUIRE_FALSE(e.ok());
+  CHECK(e.error().field == "request_id");
+  CHECK_FALSE(parse_settle_resettle(mk(han64 + "x")).ok());
+  CHECK_FALSE(parse_settle_resettle(mk("a\tb")).ok());
+}
+
+TEST_CASE("at most 500 charge lines") {
+  CHECK(parse(Method::settle_preview, fmt::format(R"({{"lines":{}}})", lines_of(500))).ok());
+  auto r = parse(Method::settle_preview, fmt::format(R"({{"lines":{}}})", lines_of(501)));
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().reason == Reason::limit_exceeded);
+  CHECK(r.error().field == "lines");
+  auto a = parse(Method::inpatient_add_lines, fmt::format(R"({{"request_id":"r","adm_id":"A","lines":{}}})", lines_of(501)));
+  REQUIRE_FALSE(a.ok());
+  CHECK(a.error().reason == Reason::limit_exceeded);
+}
+
+TEST_CASE("a total above the largest amount is refused") {
+  std::string lines = "[";
+  for (int i = 0; i < 2; ++i) {
+    if (i > 0) lines += ",";
+    lines += R"({"code":"c","name":"n","class":"C","amount":"9000000000.00"})";
+  }
+  lines += "]";
+  auto r = parse(Method::settle_preview, fmt::format(R"({{"lines":{}}})", lines));
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().reason == Reason::invalid_amount);
+  CHECK(r.error().field == "lines");
+}
+
+TEST_CASE("canonical form: same meaning, same string") {
+  auto canon = [](Method m, std::string_view text) {
+    auto r = parse_params(m, doc(text));
+    REQUIRE_MESSAGE(r.ok(), text);
+    auto c = canonical_form(*r);
+    REQUIRE(c.has_value());
+    return *c;
+  };
+  const std::string a = canon(Method::settle_commit,
+                              R"({"request_id":"r1","lines":[{"code":"X","name":"n","class":"B","amount":"12.3","selfpay_ratio":"0.10"}]})");
+  const std::string b = canon(Method::settle_commit,
+                              R"({"use_account":true,"med_type":"11","request_id":"r2","lines":[{"selfpay_ratio":0.1,"amount":12.30,"class":"B","name":"n","code":"X"}]})");
+  CHECK(a == b);  // defaults, key order, amount and ratio spelling, request_id: none matter
+  CHECK(a.find("1230") != std::string::npos);
+  CHECK(a.find("r1") == std::string::npos);
+
+  const char* different[] = {
+      R"({"request_id":"r1","lines":[{"code":"X","name":"n","class":"B","amount":"12.31","selfpay_ratio":"0.10"}]})",
+      R"({"request_id":"r1","lines":[{"code":"X","name":"n","class":"B","amount":"12.3"}]})",
+      R"({"request_id":"r1","lines":[{"code":"X","name":"n","class":"B","amount":"12.3","selfpay_ratio":"0.10"}],"use_account":false})",
+      R"({"request_id":"r1","lines":[{"code":"X","name":"n","class":"B","amount":"12.3","selfpay_ratio":"0.10"}],"med_type":"14"})",
+      R"({"request_id":"r1","lines":[{"code":"Y","name":"n","class":"B","amount":"12.3","selfpay_ratio":"0.10"}]})",
+  };
+  for (const char* d : different) {
+    CAPTURE(d);
+    CHECK(canon(Method::settle_commit, d) != a);
+  }
+
+  CHECK(canon(Method::settle_refund, R"({"request_id":"r","setl_id":"S","lines":[{"code":"c","amount":"5"}]})") ==
+        canon(Method::settle_refund, R"({"setl_id":"S","lines":[{"amount":5.00,"code":"c"}],"request_id":"q"})"));
+  CHECK(canon(Method::settle_refund, R"({"request_id":"r","setl_id":"S"})") !=
+        canon(Method::settle_refund, R"({"request_id":"r","setl_id":"S","lines":[{"code":"c","amount":"5"}]})"));
+  // Different methods with the same params never collide.
+  CHECK(canon(Method::settle_resettle, R"({"request_id":"r","setl_id":"S"})") !=
+        canon(Method::settle_refund, R"({"request_id":"r","setl_id":"S"})"));
+  CHECK(canon(Method::inpatient_discharge, R"({"request_id":"r","adm_id":"A"})") ==
+        canon(Method::inpatient_discharge, R"({"request_id":"x","adm_id":"A","use_account":true})"));
+  CHECK(canon(Method::inpatient_admit, R"({"request_id":"r","dept":"d"})") !=
+        canon(Method::inpatient_admit, R"({"request_id":"r","dept":"d","diagnosis":"J18"})"));
+  CHECK(canon(Method::inpatient_add_lines, R"({"request_id":"r","adm_id":"A","lines":[{"code":"c","name":"n","class":"A","amount":"1.5"}]})") ==
+        canon(Method::inpatient_add_lines, R"({"request_id":"z","adm_id":"A","lines":[{"code":"c","name":"n","class":"A","amount":1.50}]})"));
+  CHECK(canon(Method::inpatient_undo_discharge, R"({"request_id":"r","adm_id":"A"})").find("undo_discharge") != std::string::npos);
+
+  // Read-only methods have no canonical form and no request_id.
+  auto get = parse_params(Method::settle_get, doc(R"({"setl_id":"S"})"));
+  REQUIRE(get.ok());
+  CHECK_FALSE(canonical_form(*get).has_value());
+  CHECK_FALSE(request_id_of(*get).has_value());
+  auto commit = parse_params(Method::settle_commit,
+                             doc(R"({"request_id":"rid-9","lines":[{"code":"c","name":"n","class":"A","amount":1}]})"));
+  REQUIRE(commit.ok());
+  CHECK(request_id_of(*commit) == "rid-9");
+}
+
+TEST_CASE("every mutating method has a canonical form") {
+  const std::pair<Method, const char*> cases[] = {
+      {Method::settle_commit, R"({"request_id":"r","lines":[{"code":"c","name":"n","class":"A","amount":1}]})"},
+      {Method::settle_refund, R"({"request_id":"r","setl_id":"S"})"},
+      {Method::settle_resettle, R"({"request_id":"r","setl_id":"S"})"},
+      {Method::inpatient_admit, R"({"request_id":"r","dept":"d"})"},
+      {Method::inpatient_add_lines, R"({"request_id":"r","adm_id":"A","lines":[{"code":"c","name":"n","class":"A","amount":1}]})"},
+      {Method::inpatient_discharge, R"({"request_id":"r","adm_id":"A"})"},
+      {Method::inpatient_undo_discharge, R"({"request_id":"r","adm_id":"A"})"},
+  };
+  for (const auto& [m, text] : cases) {
+    CAPTURE(method_name(m));
+    REQUIRE(is_mutating(m));
+    auto r = parse_params(m, doc(text));
+    REQUIRE(r.ok());
+    CHECK(canonical_form(*r).has_value());
+    CHECK(request_id_of(*r) == "r");
+  }
+}
+
+TEST_CASE("ISO 8601 validators") {
+  CHECK(is_iso_date("2026-03-01"));
+  CHECK(is_iso_date("2000-02-29"));
+  CHECK_FALSE(is_iso_date("1900-02-29"));
+  CHECK_FALSE(is_iso_date("2026-04-31"));
+  CHECK_FALSE(is_iso_date("2026-00-10"));
+  CHECK_FALSE(is_iso_date("26-03-01"));
+  CHECK(is_iso_datetime_offset("2026-03-01T08:30:00+08:00"));
+  CHECK(is_iso_datetime_offset("2026-03-01T08:30:00.125Z"));
+  CHECK(is_iso_datetime_offset("2026-03-01T08:30:00-05:30"));
+  CHECK_FALSE(is_iso_datetime_offset("2026-03-01T08:30:00"));
+  CHECK_FALSE(is_iso_datetime_offset("2026-03-01 08:30:00+08:00"));
+  CHECK_FALSE(is_iso_datetime_offset("2026-03-01T24:00:00Z"));
+  CHECK_FALSE(is_iso_datetime_offset("2026-03-01T08:30:00+0800"));
+  CHECK_FALSE(is_iso_datetime_offset("2026-03-01T08:30:00.Z"));
+}

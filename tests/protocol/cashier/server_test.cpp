@@ -1,0 +1,628 @@
+// The cashier socket server over a real Unix socket and a real loopback TCP
+// port, with a fake dispatcher: pipelining and out-of-order answers, bad and
+// oversized lines, the bad-line disconnect, notifications, socket mode,
+// refusing a second server, sessions, roles, lockout and masking.
+#include "protocol/cashier/server.hpp"
+
+#include "protocol/cashier/mask.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstring>
+#include <fstream>
+#include <future>
+#include <map>
+#include <mutex>
+#include <thread>
+
+using namespace settle;
+using namespace settle::cashier;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr KdfParams kFast{std::uint64_t{1} << 10, 8, 1};
+constexpr const char* kFullId = "11010119900307123X";
+
+// A dispatcher whose answers the test controls: "settle.get" with a setl_id
+// starting with "hold" is held until release(); "drop" drops the completion;
+// everything else is answered at once.
+class FakeDispatcher final : public Dispatcher {
+ public:
+  void dispatch(const SessionInfo& session, Call call, Completion done) override {
+    std::unique_lock lock(mutex_);
+    ++calls_;
+    methods_.push_back(call.method);
+    if (call.method == Method::settle_get) {
+      const auto& p = std::get<SettleGetParams>(call.params);
+      if (p.setl_id.rfind("hold", 0) == 0) {
+        held_[p.setl_id] = std::move(done);
+        cv_.notify_all();
+        return;
+      }
+      if (p.setl_id == "drop") return;  // the Completion dies uncalled
+      if (p.setl_id == "with-id") {
+        lock.unlock();
+        done(Reply::ok(Json{{"setl_id", p.setl_id}, {"person", {{"id_no", kFullId}, {"psn_name", "张三"}}}}));
+        return;
+      }
+      lock.unlock();
+      done(Reply::ok(Json{{"setl_id", p.setl_id}, {"total", json::amount_value(Amount::fen(1230))}}));
+      return;
+    }
+    lock.unlock();
+    switch (call.method) {
+      case Method::engine_status:
+        done(Reply::ok(Json{{"network", "online"}}));
+        return;
+      case Method::person_query:
+        done(Reply::ok(Json{{"psn_name", "张三"}, {"id_no", kFullId}, {"operator", session.operator_name},
+                            {"window", session.window}}));
+        return;
+      case Method::settle_commit:
+        done(Reply::ok(Json{{"request_id", *call.request_id}, {"canonical", *call.canonical}}));
+        return;
+      case Method::card_verify_pin:
+        done(Reply::fail(make_error(Reason::pin_wrong, "", "wrong PIN"), Json{{"retries_left", 2}}));
+        return;
+      default:
+        done(Reply::ok(Json::object()));
+        return;
+    }
+  }
+  void session_ended(std::uint64_t connection_id) override {
+    std::lock_guard lock(mutex_);
+    ended_.push_back(connection_id);
+  }
+
+  // Waits (bounded) until `n` calls are held.
+  bool wait_held(std::size_t n) {
+    std::unique_lock lock(mutex_);
+    return cv_.wait_for(lock, 10s, [&] { return held_.size() >= n; });
+  }
+  void release(const std::string& key) {
+    Completion done;
+    {
+      std::lock_guard lock(mutex_);
+      auto it = held_.find(key);
+      REQUIRE(it != held_.end());
+      done = std::move(it->second);
+      held_.erase(it);
+    }
+    done(Reply::ok(Json{{"setl_id", key}}));  // from the test thread, not the io thread
+  }
+  int calls() {
+    std::lock_guard lock(mutex_);
+    return calls_;
+  }
+  std::size_t sessions_ended() {
+    std::lock_guard lock(mutex_);
+    return ended_.size();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::map<std::string, Completion> held_;
+  std::vector<Method> methods_;
+  std::vector<std::uint64_t> ended_;
+  int calls_ = 0;
+};
+
+std::string temp_dir() {
+  std::string tmpl = "/tmp/settle-cashier-XXXXXX";
+  REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
+  return tmpl;
+}
+
+// A blocking line client over a Unix or TCP socket, with a receive timeout
+// so a broken server fails the test instead of hanging it.
+class Client {
+ public:
+  static Client unix_socket(const std::string& path) {
+    Client c;
+    c.fd_ = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    REQUIRE(c.fd_ >= 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, path.data(), path.size());
+    REQUIRE(::connect(c.fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
+    c.set_timeout();
+    return c;
+  }
+  static Client tcp(std::uint16_t port) {
+    Client c;
+    c.fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(c.fd_ >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(c.fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
+    c.set_timeout();
+    return c;
+  }
+  Client(Client&& o) noexcept : fd_(o.fd_), buf_(std::move(o.buf_)) { o.fd_ = -1; }
+  Client& operator=(Client&&) = delete;
+  ~Client() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  void send(std::string_view bytes) {
+    while (!bytes.empty()) {
+      const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+      REQUIRE(n > 0);
+      bytes.remove_prefix(static_cast<std::size_t>(n));
+    }
+  }
+  void request(const Json& id, std::string_view method, const Json& params = Json::object()) {
+    Json r = Json::object();
+    r["jsonrpc"] = "2.0";
+    r["id"] = id;
+    r["method"] = std::string(method);
+    r["params"] = params;
+    send(r.dump() + "\n");
+  }
+  // The next line, or nullopt at end of stream.
+  std::optional<std::string> read_line() {
+    for (;;) {
+      const auto nl = buf_.find('\n');
+      if (nl != std::string::npos) {
+        std::string line = buf_.substr(0, nl);
+        buf_.erase(0, nl + 1);
+        return line;
+      }
+      char chunk[4096];
+      const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+      if (n == 0) return std::nullopt;
+      if (n < 0) {
+        FAIL("no answer from the server within the receive timeout (", std::strerror(errno), ")");
+        return std::nullopt;
+      }
+      buf_.append(chunk, static_cast<std::size_t>(n));
+    }
+  }
+  Json read_json() {
+    auto line = read_line();
+    REQUIRE_MESSAGE(line.has_value(), "connection closed");
+    auto j = json::parse(*line);
+    REQUIRE_MESSAGE(j.ok(), *line);
+    return *j;
+  }
+  Json call(const Json& id, std::string_view method, const Json& params = Json::object()) {
+    request(id, method, params);
+    Json out = read_json();
+    CHECK(out["id"] == id);
+    return out;
+  }
+  bool closed_by_server() {
+    auto line = read_line();
+    return !line.has_value();
+  }
+
+ private:
+  Client() = default;
+  void set_timeout() {
+    timeval tv{};
+    tv.tv_sec = 20;
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  int fd_ = -1;
+  std::string buf_;
+};
+
+struct Fixture {
+  explicit Fixture(ServerConfig extra = {}, bool tcp = false) {
+    dir = temp_dir();
+    extra.unix_path = dir + "/cashier.sock";
+    if (tcp) extra.tcp_address = "127.0.0.1";
+    if (!extra.window_known) extra.window_known = [](std::string_view w) { return w.rfind("W", 0) == 0; };
+    config = extra;
+    REQUIRE(auth.add_operator("zhang", Role::cashier, "Window42pass").ok());
+    REQUIRE(auth.add_operator("li", Role::supervisor, "Superv1sor!x").ok());
+    REQUIRE(auth.add_operator("wang", Role::auditor, "Aud1tor-pass").ok());
+    server = std::make_unique<Server>(ioc, config, auth, dispatcher);
+    auto s = server->start();
+    REQUIRE_MESSAGE(s.ok(), (s.ok() ? "" : s.error().message));
+    io_thread = std::thread([this] { ioc.run(); });
+  }
+  ~Fixture() {
+    work.reset();
+    server->stop(StopMode::abort);
+    ioc.stop();
+    io_thread.join();
+    server.reset();
+    std::error_code ec;
+    ::unlink(config.unix_path.c_str());
+    ::rmdir(dir.c_str());
+  }
+  Client connect() { return Client::unix_socket(config.unix_path); }
+  Client login(const char* op, const char* pw, const char* window = "W01") {
+    Client c = connect();
+    Json r = c.call("login", "session.login", Json{{"operator", op}, {"password", pw}, {"window", window}});
+    REQUIRE_MESSAGE(r.contains("result"), r.dump());
+    return c;
+  }
+
+  std::string dir;
+  ServerConfig config;
+  boost::asio::io_context ioc;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{ioc.get_executor()};
+  FakeDispatcher dispatcher;
+  MemoryOperatorStore store;
+  Authenticator auth{store, AuthConfig{3, 600s, kFast}};
+  std::unique_ptr<Server> server;
+  std::thread io_thread;
+};
+
+std::string reason_of(const Json& answer) { return answer["error"]["data"]["reason"].get<std::string>(); }
+
+}  // namespace
+
+TEST_CASE("the socket is created with mode 0660") {
+  Fixture f;
+  struct stat st {};
+  REQUIRE(::stat(f.config.unix_path.c_str(), &st) == 0);
+  CHECK(S_ISSOCK(st.st_mode));
+  CHECK((st.st_mode & 0777) == 0660);
+}
+
+TEST_CASE("engine.status needs no login; other methods do") {
+  Fixture f;
+  Client c = f.connect();
+  Json s = c.call(1, "engine.status");
+  CHECK(s["result"]["network"] == "online");
+  Json g = c.call(2, "settle.get", Json{{"setl_id", "S1"}});
+  CHECK(reason_of(g) == "UNAUTHENTICATED");
+  CHECK(g["error"]["code"] == reason_rpc_code(Reason::unauthenticated));
+  Json lo = c.call(3, "session.logout");
+  CHECK(reason_of(lo) == "UNAUTHENTICATED");
+}
+
+TEST_CASE("pipelined requests are answered by id, out of order when they finish so") {
+  Fixture f;
+  Client c = f.login("zhang", "Window42pass");
+  // Three requests in one write: the first is held, the others answered at once.
+  std::string batch;
+  batch += R"({"jsonrpc":"2.0","id":"a","method":"settle.get","params":{"setl_id":"hold-a"}})" "\n";
+  batch += R"({"jsonrpc":"2.0","id":2,"method":"settle.get","params":{"setl_id":"S2"}})" "\n";
+  batch += R"({"jsonrpc":"2.0","id":3.50,"method":"engine.status"})" "\n";
+  c.send(batch);
+  Json first = c.read_json();
+  Json second = c.read_json();
+  CHECK(first["id"] == 2);
+  CHECK(first["result"]["setl_id"] == "S2");
+  CHECK(first["result"]["total"] == "12.30");
+  CHECK(json::raw_number_text(second["id"]) == "3.50");
+  REQUIRE(f.dispatcher.wait_held(1));
+  f.dispatcher.release("hold-a");
+  Json third = c.read_json();
+  CHECK(third["id"] == "a");
+  CHECK(third["result"]["setl_id"] == "hold-a");
+}
+
+TEST_CASE("reading pauses at the in-flight bound") {
+  ServerConfig cfg;
+  cfg.max_in_flight_per_connection = 2;
+  Fixture f(cfg);
+  Client c = f.login("zhang", "Window42pass");
+  c.request(1, "settle.get", Json{{"setl_id", "hold-1"}});
+  c.request(2, "settle.get", Json{{"setl_id", "hold-2"}});
+  c.request(3, "engine.status");
+  REQUIRE(f.dispatcher.wait_held(2));
+  // Request 3 waits for a free slot: the first answer is 1, not 3.
+  f.dispatcher.release("hold-1");
+  CHECK(c.read_json()["id"] == 1);
+  CHECK(c.read_json()["id"] == 3);
+  f.dispatcher.release("hold-2");
+  CHECK(c.read_json()["id"] == 2);
+}
+
+TEST_CASE("a 70 KiB line gets an error and the connection keeps working") {
+  Fixture f;
+  Client c = f.connect();
+  std::string big = R"({"jsonrpc":"2.0","id":1,"method":"engine.status","params":{"pad":")";
+  big += std::string(70 * 1024, 'x');
+  big += "\"}}\n";
+  // In pieces, so the server sees the line grow past the limit across reads.
+  for (std::size_t i = 0; i < big.size(); i += 5000) c.send(std::string_view(big).substr(i, 5000));
+  Json e = c.read_json();
+  CHECK(e["id"].is_null());
+  CHECK(reason_of(e) == "LIMIT_EXCEEDED");
+  CHECK(e["error"]["data"]["limit_bytes"] == 65536);
+  Json ok = c.call(2, "engine.status");
+  CHECK(ok["result"]["network"] == "online");
+  // An oversized line followed by a good one in the same write.
+  c.send(std::string(66 * 1024, 'y') + "\n" + R"({"jsonrpc":"2.0","id":3,"method":"engine.status"})" "\n");
+  CHECK(reason_of(c.read_json()) == "LIMIT_EXCEEDED");
+  CHECK(c.read_json()["id"] == 3);
+  // Exactly 64 KiB is still a line (and here a bad JSON one, not an oversized one).
+  c.send(std::string(64 * 1024, 'z') + "\n");
+  Json z = c.read_json();
+  CHECK(z["error"]["code"] == rpc_parse_error);
+}
+
+TEST_CASE("invalid JSON and wrong types are answered and the connection stays usable") {
+  Fixture f;
+  Client c = f.login("zhang", "Window42pass");
+  c.send("{not json\n");
+  Json a = c.read_json();
+  CHECK(a["id"].is_null());
+  CHECK(a["error"]["code"] == rpc_parse_error);
+  CHECK(reason_of(a) == "INVALID_REQUEST");
+  c.send(R"({"jsonrpc":"2.0","id":"x","method":"no.such"})" "\n");
+  Json b = c.read_json();
+  CHECK(b["id"] == "x");
+  CHECK(b["error"]["code"] == rpc_method_not_found);
+  Json d = c.call("y", "settle.commit", Json{{"request_id", "r1"}, {"lines", "many"}});
+  CHECK(d["error"]["code"] == rpc_invalid_params);
+  CHECK(d["error"]["data"]["field"] == "lines");
+  Json amt = c.call("z", "settle.preview",
+                    Json{{"lines", Json::array({Json{{"code", "c"}, {"name", "n"}, {"class", "A"}, {"amount", "1.234"}}})}});
+  CHECK(reason_of(amt) == "INVALID_AMOUNT");
+  CHECK(amt["error"]["data"]["field"] == "lines[0].amount");
+  c.send("\n   \n");  // blank lines are ignored
+  Json ok = c.call(9, "settle.get", Json{{"setl_id", "S9"}});
+  CHECK(ok["result"]["setl_id"] == "S9");
+}
+
+TEST_CASE("nine bad lines in a row are tolerated, the tenth disconnects") {
+  Fixture f;
+  SUBCASE("nine") {
+    Client c = f.connect();
+    for (int i = 0; i < 9; ++i) {
+      c.send("garbage\n");
+      CHECK(c.read_json()["error"]["code"] == rpc_parse_error);
+    }
+    Json ok = c.call(1, "engine.status");
+    CHECK(ok.contains("result"));
+    // A good line reset the count: nine more are still fine.
+    for (int i = 0; i < 9; ++i) c.send("[]\n");
+    for (int i = 0; i < 9; ++i) CHECK(c.read_json()["error"]["code"] == rpc_invalid_request);
+    CHECK(c.call(2, "engine.status").contains("result"));
+  }
+  SUBCASE("ten") {
+    Client c = f.connect();
+    std::string lines;
+    for (int i = 0; i < 10; ++i) lines += "garbage\n";
+    lines += R"({"jsonrpc":"2.0","id":1,"method":"engine.status"})" "\n";
+    c.send(lines);
+    for (int i = 0; i < 10; ++i) CHECK(c.read_json()["error"]["code"] == rpc_parse_error);
+    CHECK(c.closed_by_server());
+  }
+}
+
+TEST_CASE("notifications reach only logged-in subscribers of the topic") {
+  Fixture f;
+  Client card = f.login("zhang", "Window42pass", "W01");
+  Client net = f.login("li", "Superv1sor!x", "W02");
+  Client none = f.login("wang", "Aud1tor-pass", "W03");
+  Client anon = f.connect();
+  CHECK(card.call(1, "events.subscribe", Json{{"topics", Json::array({"card"})}})["result"] == Json::object());
+  CHECK(net.call(1, "events.subscribe", Json{{"topics", Json::array({"network"})}})["result"] == Json::object());
+  CHECK(reason_of(anon.call(1, "events.subscribe", Json{{"topics", Json::array({"card"})}})) == "UNAUTHENTICATED");
+
+  f.server->notify(Topic::card, "card.inserted", Json{{"window", "W01"}});
+  f.server->notify(Topic::network, "network.changed", Json{{"network", "offline"}});
+
+  Json n1 = card.read_json();
+  CHECK(n1 == Json{{"jsonrpc", "2.0"}, {"method", "card.inserted"}, {"params", {{"window", "W01"}}}});
+  Json n2 = net.read_json();
+  CHECK(n2["method"] == "network.changed");
+  CHECK(n2["params"]["network"] == "offline");
+  // The next line each connection sees is its own answer, not someone else's notification.
+  CHECK(card.call(2, "engine.status").contains("result"));
+  CHECK(net.call(2, "engine.status").contains("result"));
+  CHECK(none.call(2, "engine.status").contains("result"));
+  CHECK(anon.call(2, "engine.status").contains("result"));
+
+  // Logging out drops the subscription.
+  CHECK(card.call(3, "session.logout")["result"] == Json::object());
+  f.server->notify(Topic::card, "card.removed", Json{{"window", "W01"}});
+  CHECK(card.call(4, "engine.status").contains("result"));
+}
+
+TEST_CASE("a second server refuses the path; a stale socket file is replaced; other files are left alone") {
+  Fixture f;
+  {
+    boost::asio::io_context ioc2;
+    FakeDispatcher d2;
+    ServerConfig cfg;
+    cfg.unix_path = f.config.unix_path;
+    Server second(ioc2, cfg, f.auth, d2);
+    auto s = second.start();
+    REQUIRE_FALSE(s.ok());
+    CHECK(s.error().reason == Reason::invalid_config);
+    CHECK(s.error().message.find("another server") != std::string::npos);
+  }
+  // The first server still serves.
+  Client c = f.connect();
+  CHECK(c.call(1, "engine.status").contains("result"));
+
+  const std::string dir = temp_dir();
+  const std::string stale = dir + "/stale.sock";
+  {
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, stale.data(), stale.size());
+    REQUIRE(::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
+    ::close(fd);  // bound, never listening: what a crashed daemon leaves
+  }
+  {
+    boost::asio::io_context ioc3;
+    FakeDispatcher d3;
+    ServerConfig cfg;
+    cfg.unix_path = stale;
+    Server third(ioc3, cfg, f.auth, d3);
+    auto s = third.start();
+    CHECK_MESSAGE(s.ok(), (s.ok() ? "" : s.error().message));
+  }
+  const std::string regular = dir + "/not-a-socket";
+  std::ofstream(regular) << "keep me";
+  {
+    boost::asio::io_context ioc4;
+    FakeDispatcher d4;
+    ServerConfig cfg;
+    cfg.unix_path = regular;
+    Server fourth(ioc4, cfg, f.auth, d4);
+    auto s = fourth.start();
+    REQUIRE_FALSE(s.ok());
+    CHECK(s.error().reason == Reason::invalid_config);
+  }
+  std::ifstream in(regular);
+  std::string content;
+  std::getline(in, content);
+  CHECK(content == "keep me");
+  ::unlink(regular.c_str());
+  ::unlink(stale.c_str());
+  ::rmdir(dir.c_str());
+}
+
+TEST_CASE("loopback TCP serves the same protocol; other addresses are refused") {
+  Fixture f(ServerConfig{}, true);
+  REQUIRE(f.server->tcp_port().has_value());
+  Client c = Client::tcp(*f.server->tcp_port());
+  CHECK(c.call(1, "engine.status")["result"]["network"] == "online");
+  CHECK(reason_of(c.call(2, "settle.get", Json{{"setl_id", "S"}})) == "UNAUTHENTICATED");
+  c.send("oops\n");
+  CHECK(c.read_json()["error"]["code"] == rpc_parse_error);
+  CHECK(c.call(3, "session.login", Json{{"operator", "zhang"}, {"password", "Window42pass"}, {"window", "W01"}})
+            .contains("result"));
+  CHECK(c.call(4, "settle.get", Json{{"setl_id", "S"}})["result"]["setl_id"] == "S");
+
+  for (const char* addr : {"0.0.0.0", "192.168.1.10", "::", "localhost"}) {
+    CAPTURE(addr);
+    const std::string dir = temp_dir();
+    boost::asio::io_context ioc2;
+    FakeDispatcher d2;
+    ServerConfig cfg;
+    cfg.unix_path = dir + "/x.sock";
+    cfg.tcp_address = addr;
+    {
+      Server s(ioc2, cfg, f.auth, d2);
+      auto r = s.start();
+      REQUIRE_FALSE(r.ok());
+      CHECK(r.error().reason == Reason::invalid_config);
+    }
+    struct stat st {};
+    CHECK(::stat(cfg.unix_path.c_str(), &st) != 0);  // nothing left behind
+    ::rmdir(dir.c_str());
+  }
+}
+
+TEST_CASE("login, roles, lockout and unlock over the socket") {
+  Fixture f;
+  Client c = f.connect();
+  Json ok = c.call(1, "session.login", Json{{"operator", "zhang"}, {"password", "Window42pass"}, {"window", "W01"}});
+  CHECK(ok["result"] == Json{{"operator", "zhang"}, {"role", "cashier"}, {"window", "W01"}});
+  // The dispatcher sees the session.
+  Json pq = c.call(2, "person.query");
+  CHECK(pq["result"]["operator"] == "zhang");
+  CHECK(pq["result"]["window"] == "W01");
+  // Cashiers see masked ID numbers.
+  CHECK(pq["result"]["id_no"] == "110101********123X");
+  // Role table.
+  Json recon = c.call(3, "recon.run", Json{{"date", "2026-03-01"}});
+  CHECK(reason_of(recon) == "FORBIDDEN");
+  CHECK(recon["error"]["code"] == reason_rpc_code(Reason::forbidden));
+  CHECK(reason_of(c.call(4, "uploads.flush")) == "FORBIDDEN");
+  // Domain errors from the dispatcher keep their data.
+  Json pin = c.call(5, "card.verify_pin", Json{{"pin", "1234"}});
+  CHECK(reason_of(pin) == "PIN_WRONG");
+  CHECK(pin["error"]["data"]["retries_left"] == 2);
+  // Mutating calls reach the dispatcher with request_id and canonical form.
+  Json commit = c.call(6, "settle.commit",
+                       Json{{"request_id", "r-1"},
+                            {"lines", Json::array({Json{{"code", "c"}, {"name", "n"}, {"class", "A"}, {"amount", "12.3"}}})}});
+  CHECK(commit["result"]["request_id"] == "r-1");
+  CHECK(commit["result"]["canonical"].get<std::string>().find("1230") != std::string::npos);
+  // Logout ends the session.
+  const std::size_t ended = f.dispatcher.sessions_ended();
+  CHECK(c.call(7, "session.logout")["result"] == Json::object());
+  CHECK(f.dispatcher.sessions_ended() == ended + 1);
+  CHECK(reason_of(c.call(8, "person.query")) == "UNAUTHENTICATED");
+
+  // An unknown window is refused without costing a login attempt.
+  Json w = c.call(9, "session.login", Json{{"operator", "zhang"}, {"password", "x"}, {"window", "X9"}});
+  CHECK(reason_of(w) == "INVALID_REQUEST");
+  CHECK(w["error"]["data"]["field"] == "window");
+
+  // Lockout after three failures, with attempts_left and until.
+  Json f1 = c.call(10, "session.login", Json{{"operator", "zhang"}, {"password", "bad"}, {"window", "W01"}});
+  CHECK(reason_of(f1) == "LOGIN_FAILED");
+  CHECK(f1["error"]["data"]["attempts_left"] == 2);
+  CHECK(f1["error"]["message"].get<std::string>().find("bad") == std::string::npos);
+  Json f2 = c.call(11, "session.login", Json{{"operator", "zhang"}, {"password", "bad"}, {"window", "W01"}});
+  CHECK(f2["error"]["data"]["attempts_left"] == 1);
+  Json f3 = c.call(12, "session.login", Json{{"operator", "zhang"}, {"password", "bad"}, {"window", "W01"}});
+  CHECK(reason_of(f3) == "LOCKED_OUT");
+  CHECK(is_iso_datetime_offset(f3["error"]["data"]["until"].get<std::string>()));
+  Json f4 = c.call(13, "session.login", Json{{"operator", "zhang"}, {"password", "Window42pass"}, {"window", "W01"}});
+  CHECK(reason_of(f4) == "LOCKED_OUT");
+  // A supervisor's unlock (through the Authenticator the daemon shares).
+  REQUIRE(f.auth.unlock("zhang").ok());
+  Json again = c.call(14, "session.login", Json{{"operator", "zhang"}, {"password", "Window42pass"}, {"window", "W01"}});
+  CHECK(again["result"]["operator"] == "zhang");
+
+  // Supervisor and auditor.
+  Client sup = f.login("li", "Superv1sor!x");
+  CHECK(sup.call(1, "uploads.flush").contains("result"));
+  CHECK(sup.call(2, "recon.run", Json{{"date", "2026-03-01"}}).contains("result"));
+  Client aud = f.login("wang", "Aud1tor-pass");
+  CHECK(aud.call(1, "recon.run", Json{{"date", "2026-03-01"}}).contains("result"));
+  CHECK(reason_of(aud.call(2, "settle.commit",
+                           Json{{"request_id", "r"},
+                                {"lines", Json::array({Json{{"code", "c"}, {"name", "n"}, {"class", "A"}, {"amount", 1}}})}})) ==
+        "FORBIDDEN");
+  CHECK(reason_of(aud.call(3, "person.query")) == "FORBIDDEN");
+}
+
+TEST_CASE("ID numbers are masked for every role but auditor") {
+  Fixture f;
+  Client cashier = f.login("zhang", "Window42pass");
+  Client supervisor = f.login("li", "Superv1sor!x");
+  Client auditor = f.login("wang", "Aud1tor-pass");
+  CHECK(cashier.call(1, "settle.get", Json{{"setl_id", "with-id"}})["result"]["person"]["id_no"] == "110101********123X");
+  CHECK(supervisor.call(1, "settle.get", Json{{"setl_id", "with-id"}})["result"]["person"]["id_no"] ==
+        "110101********123X");
+  CHECK(auditor.call(1, "settle.get", Json{{"setl_id", "with-id"}})["result"]["person"]["id_no"] == kFullId);
+}
+
+TEST_CASE("a completion dropped by the dispatcher answers INTERNAL and frees the slot") {
+  ServerConfig cfg;
+  cfg.max_in_flight_per_connection = 1;
+  Fixture f(cfg);
+  Client c = f.login("zhang", "Window42pass");
+  Json d = c.call(1, "settle.get", Json{{"setl_id", "drop"}});
+  CHECK(reason_of(d) == "INTERNAL");
+  CHECK(c.call(2, "settle.get", Json{{"setl_id", "S2"}})["result"]["setl_id"] == "S2");
+}
+
+TEST_CASE("a draining stop answers what is in flight, then closes") {
+  Fixture f;
+  Client c = f.login("zhang", "Window42pass");
+  c.request("h", "settle.get", Json{{"setl_id", "hold-x"}});
+  REQUIRE(f.dispatcher.wait_held(1));
+  std::promise<void> stopped;
+  f.server->stop(StopMode::drain, [&] { stopped.set_value(); });
+  f.dispatcher.release("hold-x");
+  Json last = c.read_json();
+  CHECK(last["id"] == "h");
+  CHECK(c.closed_by_server());
+  CHECK(stopped.get_future().wait_for(20s) == std::future_status::ready);
+  struct stat st {};
+  CHECK(::stat(f.config.unix_path.c_str(), &st) != 0);  // the socket file is gone
+}
