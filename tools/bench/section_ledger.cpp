@@ -1,0 +1,201 @@
+// bench ledger: what group commit buys on this disk. In one run, in one
+// scratch directory: raw SQLite one-insert-per-transaction commits (WAL,
+// synchronous=FULL: the physical fsync limit) and the ledger's durable
+// commits (record_request through the group-commit writer) with 1 writer,
+// alternating in short slices, then the ledger with 32 concurrent writer
+// threads. Targets: 32 writers >= 3x the raw commit
+// rate; 1 writer p50 <= 1.5x the raw p50.
+#include "offline/ledger.hpp"
+#include "offline/sqlite.hpp"
+#include "tools/bench/bench.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+namespace settle::bench {
+namespace {
+
+struct Run {
+  std::string name;
+  int threads = 1;
+  std::int64_t commits = 0;
+  double seconds = 0;
+  Latencies lat;
+  std::uint64_t transactions = 0;  // ledger runs: COMMITs the writer made
+  double rate() const { return seconds > 0 ? static_cast<double>(commits) / seconds : 0; }
+};
+
+// Runs op(thread, i) from `threads` threads for `seconds`; each op is one
+// durable commit. Adds to run's totals; returns false if an op failed.
+bool measure(Run& run, double seconds, const std::function<bool(int, std::int64_t)>& op) {
+  std::atomic<bool> ok{true};
+  std::atomic<std::int64_t> commits{0};
+  std::mutex mu;
+  const auto start = Clock::now();
+  const auto end = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  {
+    std::vector<std::jthread> workers;
+    for (int t = 0; t < run.threads; ++t)
+      workers.emplace_back([&, t] {
+        Latencies mine;
+        for (std::int64_t i = 0; ok && Clock::now() < end; ++i) {
+          const auto t0 = Clock::now();
+          if (!op(t, i)) {
+            ok = false;
+            break;
+          }
+          mine.add(Clock::now() - t0);
+          commits++;
+        }
+        std::lock_guard lock(mu);
+        run.lat.us.insert(run.lat.us.end(), mine.us.begin(), mine.us.end());
+      });
+  }
+  run.seconds += std::chrono::duration<double>(Clock::now() - start).count();
+  run.commits += commits;
+  return ok;
+}
+
+using Op = std::function<bool(int, std::int64_t)>;
+
+// Raw SQLite: one INSERT per IMMEDIATE transaction, WAL, synchronous=FULL.
+class RawSqlite {
+ public:
+  bool open(const std::string& path) {
+    auto db = sql::Db::open(path);
+    if (!db) return fmt::print(stderr, "raw: {}\n", db.error().message), false;
+    db_ = std::move(db).value();
+    auto setup = db_.exec(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, request_id TEXT NOT NULL UNIQUE, payload TEXT NOT NULL)");
+    if (!setup) return fmt::print(stderr, "raw: {}\n", setup.error().message), false;
+    for (int i = 0; i < 20; ++i) commit(0, -1 - i);  // warm up (file growth, caches)
+    return true;
+  }
+  bool commit(int, std::int64_t i) {
+    auto tx = sql::Transaction::begin(db_, sql::TxKind::immediate);
+    if (!tx) return false;
+    auto st = db_.cached("INSERT INTO t(request_id, payload) VALUES(?1, ?2)");
+    if (!st || !(*st)->bind_all(fmt::format("raw-{}", i), "payload-hash").ok() || !(*st)->run().ok()) return false;
+    return tx->commit().ok();
+  }
+
+ private:
+  sql::Db db_;
+};
+
+// The ledger: record_request through the group-commit writer, waiting for
+// durability, from any number of threads.
+class LedgerBench {
+ public:
+  bool open(const std::string& path) {
+    auto l = ledger::Ledger::open(path);
+    if (!l) return fmt::print(stderr, "ledger: {}\n", l.error().message), false;
+    ledger_ = std::move(l).value();
+    for (int i = 0; i < 20; ++i) commit(999, i);  // warm up
+    return true;
+  }
+  bool commit(int t, std::int64_t i) {
+    ledger::Request r;
+    r.request_id = fmt::format("w{}-{}", t, i);
+    r.method = "settle.commit";
+    r.payload_hash = "payload-hash";
+    r.created_at_ms = i;
+    auto out = ledger_->write_wait([r](sql::Db& db) { return ledger::record_request(db, r); });
+    if (!out) fmt::print(stderr, "ledger: {}\n", out.error().message);
+    return out.ok();
+  }
+  std::uint64_t transactions() const { return ledger_->writer_stats().transactions; }
+
+ private:
+  std::unique_ptr<ledger::Ledger> ledger_;
+};
+
+int run_ledger(const Context& ctx) {
+  ScratchDir dir(ctx, "bench-ledger");
+  const std::string fs = filesystem_type(dir.path());
+  std::vector<Run> runs(3);
+  runs[0].name = "raw SQLite, 1 insert per transaction";
+  runs[1].name = "ledger, 1 writer";
+  runs[2].name = "ledger, 32 writers";
+  runs[2].threads = 32;
+  RawSqlite raw_db;
+  LedgerBench one, many;
+  if (!raw_db.open(dir.file("raw.db")) || !one.open(dir.file("ledger-1.db")) || !many.open(dir.file("ledger-32.db")))
+    return 2;
+  // Raw and 1 writer alternate in short slices, so that a neighbour's I/O
+  // burst or a drift of the disk weighs on both alike.
+  const int slices = std::max(1, static_cast<int>(ctx.seconds / 0.25));
+  const double slice = ctx.seconds / slices;
+  const std::uint64_t one_before = one.transactions();
+  for (int k = 0; k < slices; ++k) {
+    const std::int64_t base = static_cast<std::int64_t>(k) << 32;  // unique ids across slices
+    if (!measure(runs[0], slice, [&](int t, std::int64_t i) { return raw_db.commit(t, base + i); }) ||
+        !measure(runs[1], slice, [&](int t, std::int64_t i) { return one.commit(t, base + i); }))
+      return 2;
+  }
+  runs[1].transactions = one.transactions() - one_before;
+  const std::uint64_t many_before = many.transactions();
+  if (!measure(runs[2], ctx.seconds, [&](int t, std::int64_t i) { return many.commit(t, i); })) return 2;
+  runs[2].transactions = many.transactions() - many_before;
+  Run& raw = runs[0];
+  const double raw_p50 = raw.lat.percentile_ms(50);
+  std::vector<Target> targets{
+      {"32 writers commits/s vs raw", runs[2].rate() / raw.rate(), ">=", 3.0},
+      {"1 writer p50 vs raw p50", runs[1].lat.percentile_ms(50) / raw_p50, "<=", 1.5},
+  };
+  bool pass = true;
+  for (const auto& t : targets) pass = pass && t.pass();
+
+  if (ctx.json) {
+    std::string out = fmt::format(R"({{"section":"ledger","dir":"{}","fs":"{}","seconds":{},"runs":[)", dir.path(), fs,
+                                  ctx.seconds);
+    for (std::size_t i = 0; i < runs.size(); ++i) {
+      Run& r = runs[i];
+      out += fmt::format(
+          R"({}{{"name":"{}","threads":{},"commits":{},"commits_per_s":{:.1f},"p50_ms":{:.3f},"p99_ms":{:.3f},"transactions":{}}})",
+          i ? "," : "", r.name, r.threads, r.commits, r.rate(), r.lat.percentile_ms(50), r.lat.percentile_ms(99),
+          r.transactions);
+    }
+    out += R"(],"targets":[)";
+    for (std::size_t i = 0; i < targets.size(); ++i)
+      out += fmt::format(R"({}{{"what":"{}","ratio":{:.2f},"op":"{}","limit":{},"pass":{}}})", i ? "," : "",
+                         targets[i].what, targets[i].value, targets[i].op, targets[i].limit, targets[i].pass());
+    out += fmt::format(R"(],"pass":{}}})", pass);
+    fmt::print("{}\n", out);
+    return pass ? 0 : 1;
+  }
+
+  fmt::print("  scratch dir {} ({}), {:.1f} s per measurement, SQLite {}\n\n", dir.path(), fs, ctx.seconds,
+             sql::library_version());
+  std::vector<std::vector<std::string>> rows{
+      {"measurement", "commits", "commits/s", "p50 ms", "p99 ms", "jobs/COMMIT"}};
+  for (Run& r : runs)
+    rows.push_back({r.name, fmt::format("{}", r.commits), fmt::format("{:.0f}", r.rate()),
+                    fmt::format("{:.3f}", r.lat.percentile_ms(50)), fmt::format("{:.3f}", r.lat.percentile_ms(99)),
+                    r.transactions ? fmt::format("{:.1f}", static_cast<double>(r.commits) /
+                                                               static_cast<double>(r.transactions))
+                                   : "1.0"});
+  print_table(rows);
+  fmt::print("\n");
+  std::vector<std::vector<std::string>> trows{{"target", "ratio", "limit", "result"}};
+  for (const auto& t : targets)
+    trows.push_back({t.what, fmt::format("{:.2f}x", t.value), fmt::format("{} {:.1f}x", t.op, t.limit),
+                     t.pass() ? "PASS" : "FAIL"});
+  print_table(trows);
+  fmt::print("\n");
+  return pass ? 0 : 1;
+}
+
+}  // namespace
+
+SETTLE_BENCH_SECTION("ledger", "durable commits: raw SQLite vs the group-commit ledger (1 and 32 writers)",
+                     run_ledger);
+
+}  // namespace settle::bench
