@@ -7,7 +7,8 @@
 // Control commands (one per line on the Unix socket, answered "ok ..." or
 // "error ..."): remove (close the vpcd connection: the card is pulled),
 // insert (connect again), delay <ms> (answer each APDU that much later),
-// status, quit.
+// status ("ok inserted=1 connected=1 seen=1 tries=3"; seen = pcscd has
+// asked for the ATR, i.e. it knows the card is there), quit.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <iconv.h>
@@ -388,9 +389,11 @@ int main(int argc, char** argv) {
   std::printf("virtual-card: port %d control %s\n", o.port, o.control.c_str());
   std::fflush(stdout);
 
+  bool atr_asked = false;  // pcscd asks for the ATR once it has seen the card
   auto pull = [&] {
     if (vpcd >= 0) ::close(vpcd);
     vpcd = -1;
+    atr_asked = false;
     pending.reset();
     card.reset();
   };
@@ -443,7 +446,10 @@ int main(int argc, char** argv) {
         if (len == 1) {
           switch (msg[0]) {
             case 0: case 1: case 2: card.reset(); break;  // power off / on / reset
-            case 4: if (!send_frame(vpcd, atr)) pull(); break;
+            case 4:
+              atr_asked = true;
+              if (!send_frame(vpcd, atr)) pull();
+              break;
             default: break;
           }
           continue;
@@ -470,6 +476,7 @@ int main(int argc, char** argv) {
           delay_ms = std::atoi(line.c_str() + 6);
         } else if (line == "status") {
           reply = "ok inserted=" + std::to_string(inserted ? 1 : 0) + " connected=" + std::to_string(vpcd >= 0 ? 1 : 0) +
+                  " seen=" + std::to_string(atr_asked ? 1 : 0) +
                   " tries=" + std::to_string(card.tries());
         } else if (line == "quit") {
           g_quit = 1;
