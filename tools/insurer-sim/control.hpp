@@ -1,0 +1,39 @@
+// The control endpoint's requests (docs/insurer-sim.md, "Control endpoint"):
+// faults, counters, the money report, persons and injected reconciliation
+// differences. Routing only; the plain-HTTP transport is in server.cpp.
+#pragma once
+
+#include "protocol/json.hpp"
+#include "tools/insurer-sim/faults.hpp"
+#include "tools/insurer-sim/insurer.hpp"
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+
+namespace settle::sim {
+
+// Counters kept by the network side.
+struct NetCounters {
+  std::int64_t connections = 0;
+  std::int64_t refused_connections = 0;
+  std::int64_t refused_signature = 0;
+  std::int64_t bad_requests = 0;
+};
+
+struct ControlAnswer {
+  unsigned status = 200;
+  json::Json body = json::Json::object();
+};
+
+struct ControlContext {
+  Insurer& insurer;
+  FaultSet& faults;
+  NetCounters& net;
+};
+
+ControlAnswer control_handle(ControlContext& ctx, std::string_view method, std::string_view target,
+                             std::string_view body);
+
+}  // namespace settle::sim

@@ -1,0 +1,63 @@
+// Faults the simulator plays on purpose (docs/insurer-sim.md, "Faults"):
+// parsed from "kind:p=0.3,count=5,ms=200", switched at run time from the
+// control endpoint, decided per connection / per request with seeded dice.
+#pragma once
+
+#include "engine/result.hpp"
+#include "protocol/json.hpp"
+
+#include <cstdint>
+#include <map>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace settle::sim {
+
+enum class FaultKind : std::uint8_t { refuse, stall, drop_request, lost_reply, error, garbage, delay };
+std::string_view fault_kind_name(FaultKind k) noexcept;
+
+struct Fault {
+  FaultKind kind = FaultKind::error;
+  std::int64_t p_ppm = 1'000'000;  // probability in parts per million
+  std::int64_t count = -1;         // remaining firings, -1 = unlimited
+  std::int64_t delay_ms = 0;       // delay only
+  std::int64_t fired = 0;
+};
+
+// "lost_reply:p=0.3,count=5" -> Fault. INVALID_REQUEST naming the part at fault.
+Result<Fault> parse_fault(std::string_view spec);
+std::string fault_text(const Fault& f);
+
+// What to do with one request.
+struct RequestFaults {
+  std::optional<FaultKind> action;  // stall, drop_request, lost_reply, error, garbage
+  std::int64_t delay_ms = 0;
+};
+
+class FaultSet {
+ public:
+  explicit FaultSet(std::uint64_t seed) : rng_(seed) {}
+
+  void replace(std::vector<Fault> faults) { faults_ = std::move(faults); }
+  void add(Fault f) { faults_.push_back(f); }
+  void clear() { faults_.clear(); }
+  const std::vector<Fault>& faults() const { return faults_; }
+
+  // Per accepted connection: should it be reset before TLS?
+  bool refuse_connection();
+  // Per request read.
+  RequestFaults for_request();
+
+  json::Json to_json() const;
+  const std::map<std::string, std::int64_t>& fired() const { return fired_; }
+
+ private:
+  bool roll(Fault& f);
+  std::vector<Fault> faults_;
+  std::mt19937_64 rng_;
+  std::map<std::string, std::int64_t> fired_;
+};
+
+}  // namespace settle::sim

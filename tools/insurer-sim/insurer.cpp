@@ -1,0 +1,1344 @@
+// The simulated insurer's transactions: sign-in, person info, visits and
+// lines, preview/settle/undo (outpatient and inpatient), reversal, partial
+// refund, offline upload, reconciliation, account history and red list.
+// Each request runs in one IMMEDIATE transaction that also records the msgid
+// with its first answer, so a repeated msgid gets that answer and no effect.
+#include "tools/insurer-sim/insurer.hpp"
+
+#include "engine/refund.hpp"
+#include "engine/split.hpp"
+#include "protocol/engine_json.hpp"
+#include "protocol/insurer/fields.hpp"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <map>
+#include <vector>
+
+namespace settle::sim {
+namespace {
+
+using insurer::Request;
+using json::Json;
+
+// ---- ids ----
+std::string setl_id_of(std::int64_t id) { return fmt::format("S{:015}", id); }
+std::string mdtrt_id_of(std::int64_t id) { return fmt::format("M{:015}", id); }
+std::string refd_id_of(std::int64_t id) { return fmt::format("R{:015}", id); }
+
+std::optional<std::int64_t> parse_id(std::string_view text, char prefix) {
+  if (text.size() != 16 || text[0] != prefix) return std::nullopt;
+  std::int64_t v = 0;
+  for (char c : text.substr(1)) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + (c - '0');
+  }
+  return v;
+}
+
+// A business refusal: infcode -1 with this message, nothing changed.
+Error refuse(std::string_view field, std::string message) {
+  return make_error(Reason::insurer_rejected, std::string(field), std::move(message));
+}
+bool is_storage(const Error& e) { return e.reason == Reason::storage_failed || e.reason == Reason::internal; }
+
+#define SIM_TRY(var, expr)                \
+  auto var##_r = (expr);                  \
+  if (!var##_r) return var##_r.error();   \
+  auto& var = *var##_r
+
+#define SIM_CHECK(expr)                                         \
+  do {                                                          \
+    auto sim_check_r_ = (expr);                                 \
+    if (!sim_check_r_) return db_error(sim_check_r_.error());   \
+  } while (0)
+
+#define SIM_OK(expr)                             \
+  do {                                           \
+    auto sim_ok_r_ = (expr);                     \
+    if (!sim_ok_r_) return sim_ok_r_.error();    \
+  } while (0)
+
+struct SettlementRow {
+  std::int64_t id = 0;
+  std::string msgid, infno, fixmedins_code, medins_setl_id, psn_no;
+  std::int64_t visit_id = 0;
+  std::string chrg_bchno, insutype;
+  VisitType visit = VisitType::outpatient;
+  bool use_account = false;
+  std::string origin = "online", local_id;
+  Parts parts;
+  Amount fulamt, preselfpay, inscp, deductible_part;
+  Person before;
+  std::string lines_json;
+  std::string state = "effective", setl_time, clr_date;
+};
+
+struct RefundRow {
+  std::int64_t id = 0;
+  std::string kind, msgid, infno;
+  std::int64_t setl_id = 0;
+  std::string medins_refd_id;
+  Parts parts;
+  Amount deductible_back;
+  std::string lines_json = "[]";
+  std::string state = "effective", time;
+};
+
+constexpr std::string_view kSetlColumns =
+    "id, msgid, infno, fixmedins_code, medins_setl_id, psn_no, visit_id, chrg_bchno, insutype, visit, use_account, "
+    "origin, local_id, total, fund, account, cash, fulamt, preselfpay, inscp, deductible_part, balance_before, "
+    "deductible_used_before, fund_paid_ytd_before, flags_before, lines_json, state, setl_time, clr_date";
+
+SettlementRow read_settlement(const sql::Statement& s) {
+  SettlementRow r;
+  r.id = s.column_int64(0);
+  r.msgid = s.column_text(1);
+  r.infno = s.column_text(2);
+  r.fixmedins_code = s.column_text(3);
+  r.medins_setl_id = s.column_text(4);
+  r.psn_no = s.column_text(5);
+  r.visit_id = s.column_int64(6);
+  r.chrg_bchno = s.column_text(7);
+  r.insutype = s.column_text(8);
+  r.visit = s.column_int64(9) == 2 ? VisitType::inpatient : VisitType::outpatient;
+  r.use_account = s.column_int64(10) != 0;
+  r.origin = s.column_text(11);
+  r.local_id = s.column_text(12);
+  r.parts = Parts{Amount::fen(s.column_int64(13)), Amount::fen(s.column_int64(14)), Amount::fen(s.column_int64(15)),
+                  Amount::fen(s.column_int64(16))};
+  r.fulamt = Amount::fen(s.column_int64(17));
+  r.preselfpay = Amount::fen(s.column_int64(18));
+  r.inscp = Amount::fen(s.column_int64(19));
+  r.deductible_part = Amount::fen(s.column_int64(20));
+  r.before.insutype = r.insutype;
+  r.before.balance = Amount::fen(s.column_int64(21));
+  r.before.deductible_used = Amount::fen(s.column_int64(22));
+  r.before.fund_paid_ytd = Amount::fen(s.column_int64(23));
+  r.before.flags = PersonFlags::from_bits(static_cast<std::uint8_t>(s.column_int64(24)));
+  r.lines_json = s.column_text(25);
+  r.state = s.column_text(26);
+  r.setl_time = s.column_text(27);
+  r.clr_date = s.column_text(28);
+  return r;
+}
+
+RefundRow read_refund(const sql::Statement& s) {
+  RefundRow r;
+  r.id = s.column_int64(0);
+  r.kind = s.column_text(1);
+  r.msgid = s.column_text(2);
+  r.infno = s.column_text(3);
+  r.setl_id = s.column_int64(4);
+  r.medins_refd_id = s.column_text(5);
+  r.parts = Parts{Amount::fen(s.column_int64(6)), Amount::fen(s.column_int64(7)), Amount::fen(s.column_int64(8)),
+                  Amount::fen(s.column_int64(9))};
+  r.deductible_back = Amount::fen(s.column_int64(10));
+  r.lines_json = s.column_text(11);
+  r.state = s.column_text(12);
+  r.time = s.column_text(13);
+  return r;
+}
+
+constexpr std::string_view kRefundColumns =
+    "id, kind, msgid, infno, setl_id, medins_refd_id, total, fund, account, cash, deductible_back, lines_json, state, "
+    "time";
+
+// Everything one request needs; lives for one handle() call.
+class Tx {
+ public:
+  Tx(Store& store, const Policy& policy, const Request& req, std::int64_t now_ms)
+      : st_(store), db_(store.db()), policy_(policy), req_(req), now_ms_(now_ms),
+        now_text_(insurer::inf_time_text(now_ms / 1000)) {}
+
+  Result<Json> dispatch();
+  std::string effect_kind = "none";
+  std::int64_t effect_id = 0;
+
+ private:
+  // ---- data access ----
+  Result<SettlementRow> settlement(std::int64_t id);
+  Result<std::vector<RefundRow>> refunds_of(std::int64_t setl_id, bool effective_only);
+  Result<std::int64_t> insert_settlement(const SettlementRow& r);
+  Status set_settlement_state(std::int64_t id, std::string_view state);
+  Result<std::int64_t> insert_refund(const RefundRow& r);
+  Status log_account(const PersonRow& p, std::string_view kind, std::string_view ref_id, Amount amount);
+  Result<PersonRow> person_for(std::string_view psn_no);
+  Status check_cert(const PersonRow& p, std::string_view cert_type, std::string_view cert_no);
+
+  // ---- transactions ----
+  Result<Json> sign_in();
+  Result<Json> sign_out();
+  Result<Json> person_info();
+  Result<Json> open_visit(VisitType visit);
+  Result<Json> upload_lines(VisitType visit);
+  Result<Json> settle(VisitType visit, bool preview);
+  Result<Json> undo(VisitType visit);
+  Result<Json> reversal();
+  Result<Json> daily_totals();
+  Result<Json> detail();
+  Result<Json> account_history();
+  Result<Json> partial_refund();
+  Result<Json> offline_upload();
+  Result<json::Json> red_list();
+
+  Result<insurer::OfflineResult> offline_record(const insurer::OfflineRecord& rec);
+  // Restores the effect of a settlement / refund (reversal).
+  Result<insurer::Reversal::Output> reverse_settlement(SettlementRow s, insurer::Reversal::Output out);
+  Result<insurer::Reversal::Output> reverse_refund(std::int64_t refund_id, insurer::Reversal::Output out);
+
+  Store& st_;
+  sql::Db& db_;
+  const Policy& policy_;
+  const Request& req_;
+  std::int64_t now_ms_;
+  std::string now_text_;
+};
+
+Parts left_of(const SettlementRow& s, const std::vector<RefundRow>& refunds) {
+  std::vector<Parts> r;
+  for (const RefundRow& x : refunds) r.push_back(x.parts);
+  return remaining(s.parts, r);
+}
+
+Result<SettlementRow> Tx::settlement(std::int64_t id) {
+  auto st = db_.cached(fmt::format("SELECT {} FROM settlements WHERE id = ?1", kSetlColumns));
+  if (!st) return db_error(st.error());
+  SIM_CHECK((*st)->bind(1, id));
+  auto row = (*st)->step();
+  if (!row) return db_error(row.error());
+  if (!*row) return refuse("setl_id", fmt::format("settlement \"{}\" does not exist", setl_id_of(id)));
+  SettlementRow r = read_settlement(**st);
+  (*st)->reset();
+  return r;
+}
+
+Result<std::vector<RefundRow>> Tx::refunds_of(std::int64_t setl_id, bool effective_only) {
+  auto st = db_.cached(fmt::format("SELECT {} FROM refunds WHERE setl_id = ?1 ORDER BY id", kRefundColumns));
+  if (!st) return db_error(st.error());
+  SIM_CHECK((*st)->bind(1, setl_id));
+  std::vector<RefundRow> out;
+  for (;;) {
+    auto row = (*st)->step();
+    if (!row) return db_error(row.error());
+    if (!*row) break;
+    RefundRow r = read_refund(**st);
+    if (!effective_only || r.state == "effective") out.push_back(std::move(r));
+  }
+  return out;
+}
+
+Result<std::int64_t> Tx::insert_settlement(const SettlementRow& r) {
+  auto st = db_.cached(fmt::format(
+      "INSERT INTO settlements({}) VALUES (NULL,?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,"
+      "?20,?21,?22,?23,?24,?25,?26,?27,?28)",
+      kSetlColumns));
+  if (!st) return db_error(st.error());
+  SIM_CHECK((*st)->bind_all(r.msgid, r.infno, r.fixmedins_code, r.medins_setl_id, r.psn_no, r.visit_id, r.chrg_bchno,
+                            r.insutype, static_cast<std::int64_t>(r.visit), static_cast<std::int64_t>(r.use_account),
+                            r.origin, r.local_id, r.parts.total.fen(), r.parts.fund.fen(), r.parts.account.fen(),
+                            r.parts.cash.fen(), r.fulamt.fen(), r.preselfpay.fen(), r.inscp.fen(),
+                            r.deductible_part.fen(), r.before.balance.fen(), r.before.deductible_used.fen(),
+                            r.before.fund_paid_ytd.fen(), static_cast<std::int64_t>(r.before.flags.bits()),
+                            r.lines_json, r.state, r.setl_time, r.clr_date));
+  SIM_CHECK((*st)->run());
+  return db_.last_insert_rowid();
+}
+
+Status Tx::set_settlement_state(std::int64_t id, std::string_view state) {
+  auto st = db_.cached("UPDATE settlements SET state = ?2 WHERE id = ?1");
+  if (!st) return db_error(st.error());
+  SIM_CHECK((*st)->bind_all(id, state));
+  SIM_CHECK((*st)->run());
+  return Ok{};
+}
+
+Result<std::int64_t> Tx::insert_refund(const RefundRow& r) {
+  auto st = db_.cached(fmt::format("INSERT INTO refunds({}) VALUES (NULL,?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)",
+                                   kRefundColumns));
+  if (!st) return db_error(st.error());
+  SIM_CHECK((*st)->bind_all(r.kind, r.msgid, r.infno, r.setl_id, r.medins_refd_id, r.parts.total.fen(),
+                            r.parts.fund.fen(), r.parts.account.fen(), r.parts.cash.fen(), r.deductible_back.fen(),
+                            r.lines_json, r.state, r.time));
+  SIM_CHECK((*st)->run());
+  return db_.last_insert_rowid();
+}
+
+Status Tx::log_account(const PersonRow& p, std::string_view kind, std::string_view ref_id, Amount amount) {
+  if (amount.is_zero()) return Ok{};
+  auto st = db_.cached(
+      "INSERT INTO acct_log(psn_no, time, kind, ref_id, msgid, amount, balance_after) VALUES (?1,?2,?3,?4,?5,?6,?7)");
+  if (!st) return db_error(st.error());
+  SIM_CHECK((*st)->bind_all(p.psn_no, now_text_, kind, ref_id, req_.head.msgid, amount.fen(), p.balance.fen()));
+  SIM_CHECK((*st)->run());
+  return Ok{};
+}
+
+Result<PersonRow> Tx::person_for(std::string_view psn_no) {
+  auto p = st_.person_by_psn_no(psn_no);
+  if (!p) return p.error();
+  if (!*p) return refuse("psn_no", fmt::format("person \"{}\" does not exist", psn_no));
+  return std::move(**p);
+}
+
+Status Tx::check_cert(const PersonRow& p, std::string_view cert_type, std::string_view cert_no) {
+  if (cert_type == insurer::cert_type_card && cert_no != p.card_no)
+    return refuse("mdtrt_cert_no", fmt::format("card \"{}\" is not person \"{}\"'s card", cert_no, p.psn_no));
+  if (cert_type == insurer::cert_type_id_no && cert_no != p.certno)
+    return refuse("mdtrt_cert_no", fmt::format("ID number does not belong to person \"{}\"", p.psn_no));
+  return Ok{};
+}
+
+// ---- 9001 / 9002 ----
+Result<Json> Tx::sign_in() {
+  SIM_TRY(in, insurer::SignIn::Input::decode(req_.input));
+  SIM_TRY(n, st_.next("sign_seq"));
+  insurer::SignIn::Output out{fmt::format("{}{:010}", req_.head.fixmedins_code, n), now_text_};
+  auto st = db_.cached("INSERT INTO signs(sign_no, fixmedins_code, opter, signed_in_ms) VALUES (?1,?2,?3,?4)");
+  if (!st) return db_error(st.error());
+  SIM_CHECK((*st)->bind_all(out.sign_no, req_.head.fixmedins_code, in.opter_no, now_ms_));
+  SIM_CHECK((*st)->run());
+  return out.encode();
+}
+
+Result<Json> Tx::sign_out() {
+  SIM_TRY(in, insurer::SignOut::Input::decode(req_.input));
+  auto st = db_.cached("UPDATE signs SET signed_out_ms = ?2 WHERE sign_no = ?1 AND signed_out_ms IS NULL");
+  if (!st) return db_error(st.error());
+  SIM_CHECK((*st)->bind_all(in.sign_no, now_ms_));
+  SIM_CHECK((*st)->run());
+  if (db_.changes() != 1) return refuse("sign_no", fmt::format("sign_no \"{}\" is not signed in", in.sign_no));
+  return insurer::SignOut::Output{now_text_}.encode();
+}
+
+// ---- 1101 ----
+Result<Json> Tx::person_info() {
+  SIM_TRY(in, insurer::PersonInfo::Input::decode(req_.input));
+  auto found = in.mdtrt_cert_type == insurer::cert_type_card ? st_.person_by_card_no(in.mdtrt_cert_no)
+                                                             : st_.person_by_certno(in.mdtrt_cert_no);
+  if (!found) return found.error();
+  if (!*found) return refuse("mdtrt_cert_no", fmt::format("no insured person with {} \"{}\"",
+                                                         in.mdtrt_cert_type == "03" ? "card" : "ID number", in.mdtrt_cert_no));
+  const PersonRow& p = **found;
+  if (in.mdtrt_cert_type == insurer::cert_type_card && in.card_sn != p.card_sn)
+    return refuse("card_sn", fmt::format("card_sn does not match card \"{}\"", p.card_no));
+  insurer::PersonInfo::Output out;
+  out.baseinfo = {p.psn_no, "01", p.certno, p.name, p.gend, p.brdy};
+  out.insuinfo.push_back({p.insutype, p.balance, "1", p.psn_type, p.flags, p.deductible_used, p.fund_paid_ytd});
+  return out.encode();
+}
+
+// ---- 2201 / 2401 ----
+Result<Json> Tx::open_visit(VisitType visit) {
+  insurer::VisitOpen in;
+  if (visit == VisitType::outpatient) {
+    SIM_TRY(d, insurer::OutpatientRegister::Input::decode(req_.input));
+    in = d;
+  } else {
+    SIM_TRY(d, insurer::Admission::Input::decode(req_.input));
+    in = d;
+  }
+  SIM_TRY(p, person_for(in.psn_no));
+  SIM_OK(check_cert(p, in.mdtrt_cert_type, in.mdtrt_cert_no));
+  if (in.insutype != p.insutype)
+    return refuse("insutype", fmt::format("person \"{}\" is insured under \"{}\", not \"{}\"", p.psn_no, p.insutype, in.insutype));
+  if (policy_.find(in.insutype, visit) == nullptr)
+    return refuse("insutype", fmt::format("no policy for insurance type \"{}\", {} visits", in.insutype, visit_type_name(visit)));
+  auto st = db_.cached(
+      "INSERT INTO visits(psn_no, insutype, visit, med_type, ipt_otp_no, begntime, msgid) VALUES (?1,?2,?3,?4,?5,?6,?7)");
+  if (!st) return db_error(st.error());
+  SIM_CHECK((*st)->bind_all(in.psn_no, in.insutype, static_cast<std::int64_t>(visit), in.med_type, in.ipt_otp_no,
+                            in.begntime, req_.head.msgid));
+  SIM_CHECK((*st)->run());
+  insurer::VisitOpened out{mdtrt_id_of(db_.last_insert_rowid()), in.psn_no, in.ipt_otp_no};
+  if (visit == VisitType::outpatient) return insurer::OutpatientRegister::Output{out}.encode();
+  return insurer::Admission::Output{out}.encode();
+}
+
+struct VisitRow {
+  std::int64_t id = 0;
+  std::string psn_no, insutype;
+  VisitType visit = VisitType::outpatient;
+};
+
+Result<VisitRow> load_visit(sql::Db& db, std::string_view mdtrt_id, VisitType expected) {
+  const auto id = parse_id(mdtrt_id, 'M');
+  if (!id) return refuse("mdtrt_id", fmt::format("mdtrt_id \"{}\" does not exist", mdtrt_id));
+  auto st = db.cached("SELECT psn_no, insutype, visit FROM visits WHERE id = ?1");
+  if (!st) return db_error(st.error());
+  SIM_CHECK((*st)->bind(1, *id));
+  auto row = (*st)->step();
+  if (!row) return db_error(row.error());
+  if (!*row) return refuse("mdtrt_id", fmt::format("mdtrt_id \"{}\" does not exist", mdtrt_id));
+  VisitRow v{*id, (*st)->column_text(0), (*st)->column_text(1),
+             (*st)->column_int64(2) == 2 ? VisitType::inpatient : VisitType::outpatient};
+  (*st)->reset();
+  if (v.visit != expected)
+    return refuse("mdtrt_id", fmt::format("mdtrt_id \"{}\" is an {} visit", mdtrt_id, visit_type_name(v.visit)));
+  return v;
+}
+
+// ---- 2204 / 2301 ----
+Result<Json> Tx::upload_lines(VisitType visit) {
+  SIM_TRY(in, insurer::FeeUploadInput::decode(req_.input));
+  SIM_TRY(v, load_visit(db_, in.feedetail.front().mdtrt_id, visit));
+  const PolicyParams* params = policy_.find(v.insutype, visit);
+  if (params == nullptr) return refuse("insutype", "no policy for the visit's insurance type");
+  insurer::FeeUploadOutput out;
+  for (std::size_t i = 0; i < in.feedetail.size(); ++i) {
+    const insurer::FeeDetail& d = in.feedetail[i];
+    if (d.psn_no != v.psn_no)
+      return refuse(fmt::format("feedetail[{}].psn_no", i), fmt::format("line {} names person \"{}\", the visit is \"{}\"'s",
+                                                                     d.feedetl_sn, d.psn_no, v.psn_no));
+    const Json detail = insurer::FeeUploadInput{{d}}.encode();
+    auto find = db_.cached("SELECT detail, setl_id FROM lines WHERE visit_id = ?1 AND feedetl_sn = ?2");
+    if (!find) return db_error(find.error());
+    SIM_CHECK((*find)->bind_all(v.id, d.feedetl_sn));
+    auto row = (*find)->step();
+    if (!row) return db_error(row.error());
+    if (*row) {
+      const bool same = (*find)->column_text(0) == detail.dump();
+      const bool settled = !(*find)->is_null(1);
+      (*find)->reset();
+      if (!same)
+        return refuse(fmt::format("feedetail[{}].feedetl_sn", i),
+                      fmt::format("line \"{}\" was uploaded before with other content", d.feedetl_sn));
+      if (settled)
+        return refuse(fmt::format("feedetail[{}].feedetl_sn", i), fmt::format("line \"{}\" is settled already", d.feedetl_sn));
+    } else {
+      auto ins = db_.cached(
+          "INSERT INTO lines(visit_id, feedetl_sn, chrg_bchno, code, name, cls, amount_fen, selfpay_ppm, detail) "
+          "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)");
+      if (!ins) return db_error(ins.error());
+      std::optional<std::int64_t> ppm;
+      if (d.selfpay_prop) ppm = d.selfpay_prop->ppm();
+      SIM_CHECK((*ins)->bind_all(v.id, d.feedetl_sn, d.chrg_bchno, d.med_list_codg, d.medins_list_name,
+                                 static_cast<std::int64_t>(d.cls), d.det_item_fee_sumamt.fen(), ppm, detail.dump()));
+      SIM_CHECK((*ins)->run());
+    }
+    insurer::FeeResult r;
+    r.feedetl_sn = d.feedetl_sn;
+    r.det_item_fee_sumamt = d.det_item_fee_sumamt;
+    r.cls = d.cls;
+    if (d.cls == LineClass::c) {
+      r.selfpay_prop = Ratio::one();
+      r.fulamt_ownpay_amt = d.det_item_fee_sumamt;
+    } else if (d.cls == LineClass::b) {
+      r.selfpay_prop = policy_.classb_ratio(*params, d.med_list_codg, d.selfpay_prop);
+      r.preselfpay_amt = mul_round_half_up(d.det_item_fee_sumamt, r.selfpay_prop);
+    }
+    r.inscp_scp_amt = d.det_item_fee_sumamt - r.fulamt_ownpay_amt - r.preselfpay_amt;
+    out.result.push_back(r);
+  }
+  return out.encode();
+}
+
+// ---- settle / preview ----
+Result<Json> Tx::settle(VisitType visit, bool preview) {
+  SIM_TRY(in, insurer::SettleInput::decode(req_.input));
+  SIM_TRY(v, load_visit(db_, in.mdtrt_id, visit));
+  if (in.psn_no != v.psn_no) return refuse("psn_no", fmt::format("visit \"{}\" is not person \"{}\"'s", in.mdtrt_id, in.psn_no));
+  if (in.insutype != v.insutype) return refuse("insutype", fmt::format("visit \"{}\" is under insurance type \"{}\"", in.mdtrt_id, v.insutype));
+  SIM_TRY(p, person_for(in.psn_no));
+  SIM_OK(check_cert(p, in.mdtrt_cert_type, in.mdtrt_cert_no));
+
+  // The lines this settlement takes: unsettled lines of the visit (of the batch, outpatient).
+  auto st = db_.cached(
+      "SELECT detail FROM lines WHERE visit_id = ?1 AND setl_id IS NULL AND (?2 = '' OR chrg_bchno = ?2) "
+      "ORDER BY rowid");
+  if (!st) return db_error(st.error());
+  SIM_CHECK((*st)->bind_all(v.id, in.chrg_bchno));
+  std::vector<ChargeLine> lines;
+  std::vector<std::string> sns;
+  for (;;) {
+    auto row = (*st)->step();
+    if (!row) return db_error(row.error());
+    if (!*row) break;
+    auto doc = json::parse((*st)->column_text_view(0), "stored line");
+    if (!doc) return make_error(Reason::internal, "lines", doc.error().message);
+    auto d = insurer::FeeUploadInput::decode(*doc);
+    if (!d) return make_error(Reason::internal, "lines", d.error().message);
+    lines.push_back(insurer::to_charge_line(d->feedetail.front()));
+    sns.push_back(d->feedetail.front().feedetl_sn);
+  }
+  if (lines.empty())
+    return refuse("chrg_bchno", fmt::format("visit \"{}\" has no unsettled lines{}", in.mdtrt_id,
+                                            in.chrg_bchno.empty() ? "" : fmt::format(" in batch \"{}\"", in.chrg_bchno)));
+  Amount sum;
+  for (const ChargeLine& l : lines) sum += l.amount;
+  if (sum != in.medfee_sumamt)
+    return refuse("medfee_sumamt", fmt::format("medfee_sumamt {} is not the {} of the uploaded lines",
+                                               format_amount(in.medfee_sumamt), format_amount(sum)));
+
+  Person person{p.insutype, p.flags, p.balance, p.deductible_used, p.fund_paid_ytd};
+  SplitOptions opt;
+  opt.visit = visit;
+  opt.use_account = in.acct_used_flag == "1";
+  opt.pin_verified = true;  // acct_used_flag "1" is sent only after the hospital verified the PIN
+  auto split_r = split(policy_, person, lines, opt);
+  if (!split_r) return refuse(split_r.error().field, split_r.error().message);
+  const Split& s = *split_r;
+  if (s.account > p.balance)
+    return refuse("acct_pay", fmt::format("account payment {} is above the balance {}", format_amount(s.account),
+                                          format_amount(p.balance)));
+
+  insurer::SetlInfo info;
+  info.mdtrt_id = in.mdtrt_id;
+  info.psn_no = p.psn_no;
+  info.medfee_sumamt = s.total;
+  info.fulamt_ownpay_amt = s.fulamt_ownpay;
+  info.preselfpay_amt = s.preselfpay;
+  info.inscp_scp_amt = s.inscp;
+  info.act_pay_dedc = s.deductible_part;
+  info.hifp_pay = s.fund;
+  info.fund_pay_sumamt = s.fund;
+  info.psn_part_amt = s.total - s.fund;
+  info.acct_pay = s.account;
+  info.psn_cash_pay = s.cash;
+  info.balc = p.balance - s.account;
+  info.medins_setl_id = in.medins_setl_id;
+  info.setl_time = now_text_;
+  if (preview) {
+    SIM_OK(insurer::check_setlinfo(info, "setlinfo", false));
+    return insurer::SettleOutput{info}.encode();
+  }
+
+  SettlementRow row;
+  row.msgid = req_.head.msgid;
+  row.infno = req_.head.infno;
+  row.fixmedins_code = req_.head.fixmedins_code;
+  row.medins_setl_id = in.medins_setl_id;
+  row.psn_no = p.psn_no;
+  row.visit_id = v.id;
+  row.chrg_bchno = in.chrg_bchno;
+  row.insutype = p.insutype;
+  row.visit = visit;
+  row.use_account = opt.use_account;
+  row.parts = parts_of(s);
+  row.fulamt = s.fulamt_ownpay;
+  row.preselfpay = s.preselfpay;
+  row.inscp = s.inscp;
+  row.deductible_part = s.deductible_part;
+  row.before = person;
+  row.lines_json = json::lines_to_json(lines).dump();
+  row.setl_time = now_text_;
+  row.clr_date = now_text_.substr(0, 10);
+  SIM_TRY(id, insert_settlement(row));
+  auto mark = db_.cached("UPDATE lines SET setl_id = ?3 WHERE visit_id = ?1 AND feedetl_sn = ?2");
+  if (!mark) return db_error(mark.error());
+  for (const std::string& sn : sns) {
+    SIM_CHECK((*mark)->bind_all(v.id, sn, id));
+    SIM_CHECK((*mark)->run());
+    (*mark)->reset();
+  }
+  p.balance -= s.account;
+  p.deductible_used += s.deductible_part;
+  p.fund_paid_ytd += s.fund;
+  SIM_OK(st_.update_person_money(p));
+  SIM_OK(log_account(p, "settle", setl_id_of(id), Amount::zero() - s.account));
+  info.setl_id = setl_id_of(id);
+  SIM_OK(insurer::check_setlinfo(info, "setlinfo", true));
+  effect_kind = "settle";
+  effect_id = id;
+  return insurer::SettleOutput{info}.encode();
+}
+
+// Gives back `left` of settlement s to the person (undo and reversal).
+Status give_back(Store& st, PersonRow& p, const Parts& left, Amount deductible_back) {
+  p.balance += left.account;
+  p.fund_paid_ytd = max(Amount::zero(), p.fund_paid_ytd - left.fund);
+  p.deductible_used = max(Amount::zero(), p.deductible_used - deductible_back);
+  return st.update_person_money(p);
+}
+
+Status release_lines(sql::Db& db, std::int64_t setl_id) {
+  auto st = db.cached("UPDATE lines SET setl_id = NULL WHERE setl_id = ?1");
+  if (!st) return db_error(st.error());
+  SIM_CHECK((*st)->bind(1, setl_id));
+  SIM_CHECK((*st)->run());
+  return Ok{};
+}
+
+// ---- 2208 / 2305 ----
+Result<Json> Tx::undo(VisitType visit) {
+  SIM_TRY(in, insurer::UndoInput::decode(req_.input));
+  const auto id = parse_id(in.setl_id, 'S');
+  if (!id) return refuse("setl_id", fmt::format("settlement \"{}\" does not exist", in.setl_id));
+  SIM_TRY(s, settlement(*id));
+  if (s.psn_no != in.psn_no) return refuse("psn_no", fmt::format("settlement \"{}\" is not person \"{}\"'s", in.setl_id, in.psn_no));
+  if (s.visit_id == 0 || mdtrt_id_of(s.visit_id) != in.mdtrt_id)
+    return refuse("mdtrt_id", fmt::format("settlement \"{}\" is not of visit \"{}\"", in.setl_id, in.mdtrt_id));
+  if (s.visit != visit) return refuse("setl_id", fmt::format("settlement \"{}\" is an {} settlement", in.setl_id, visit_type_name(s.visit)));
+  if (s.state != "effective") return refuse("setl_id", fmt::format("settlement \"{}\" is {}", in.setl_id, s.state));
+  SIM_TRY(refunds, refunds_of(s.id, true));
+  const Parts left = left_of(s, refunds);
+  SIM_TRY(p, person_for(s.psn_no));
+  RefundRow r;
+  r.kind = "undo";
+  r.msgid = req_.head.msgid;
+  r.infno = req_.head.infno;
+  r.setl_id = s.id;
+  r.parts = left;
+  r.deductible_back = s.deductible_part;
+  r.time = now_text_;
+  SIM_TRY(rid, insert_refund(r));
+  SIM_OK(set_settlement_state(s.id, "undone"));
+  SIM_OK(release_lines(db_, s.id));
+  SIM_OK(give_back(st_, p, left, s.deductible_part));
+  SIM_OK(log_account(p, "undo", refd_id_of(rid), left.account));
+  effect_kind = "refund";
+  effect_id = rid;
+  insurer::UndoOutput out{refd_id_of(rid), in.setl_id, left.total, left.fund, left.account, left.cash, p.balance};
+  return out.encode();
+}
+
+// ---- 2601 ----
+Result<insurer::Reversal::Output> Tx::reverse_settlement(SettlementRow s, insurer::Reversal::Output out) {
+  if (s.state != "effective") {
+    out.result = insurer::ReversalResult::no_effect;
+    return out;
+  }
+  SIM_TRY(refunds, refunds_of(s.id, true));
+  const Parts left = left_of(s, refunds);
+  SIM_TRY(p, person_for(s.psn_no));
+  SIM_OK(set_settlement_state(s.id, "reversed"));
+  SIM_OK(release_lines(db_, s.id));
+  SIM_OK(give_back(st_, p, left, s.deductible_part));
+  SIM_OK(log_account(p, "reversal", setl_id_of(s.id), left.account));
+  out.result = insurer::ReversalResult::reversed;
+  out.medfee_sumamt = left.total;
+  out.fund_pay_sumamt = left.fund;
+  out.acct_pay = left.account;
+  out.psn_cash_pay = left.cash;
+  return out;
+}
+
+Result<insurer::Reversal::Output> Tx::reverse_refund(std::int64_t refund_id, insurer::Reversal::Output out) {
+  auto st = db_.cached(fmt::format("SELECT {} FROM refunds WHERE id = ?1", kRefundColumns));
+  if (!st) return db_error(st.error());
+  SIM_CHECK((*st)->bind(1, refund_id));
+  auto row = (*st)->step();
+  if (!row) return db_error(row.error());
+  if (!*row) return make_error(Reason::internal, "omsgid", "msgid names a refund that does not exist");
+  RefundRow r = read_refund(**st);
+  (*st)->reset();
+  SIM_TRY(s, settlement(r.setl_id));
+  const bool restorable = r.state == "effective" &&
+                          ((r.kind == "undo" && s.state == "undone") || (r.kind == "refund" && s.state == "effective"));
+  if (!restorable) {
+    out.result = insurer::ReversalResult::no_effect;
+    return out;
+  }
+  SIM_TRY(p, person_for(s.psn_no));
+  if (p.balance < r.parts.account)
+    return refuse("omsgid", fmt::format("the account balance {} no longer covers the {} to take back",
+                                        format_amount(p.balance), format_amount(r.parts.account)));
+  if (r.kind == "undo") {
+    // The lines must not have been settled again since the undo.
+    auto lines = db_.cached("SELECT count(*) FROM lines WHERE visit_id = ?1 AND setl_id IS NOT NULL AND setl_id <> ?2");
+    if (!lines) return db_error(lines.error());
+    SIM_CHECK((*lines)->bind_all(s.visit_id, s.id));
+    auto lr = (*lines)->step();
+    if (!lr) return db_error(lr.error());
+    const std::int64_t n = (*lines)->column_int64(0);
+    (*lines)->reset();
+    if (n > 0 && s.chrg_bchno.empty())
+      return refuse("omsgid", "the undone settlement's lines were settled again; the undo cannot be reversed");
+    SIM_TRY(original_lines, json::lines_from_json(*json::parse(s.lines_json), "lines"));
+    (void)original_lines;
+    auto relink = db_.cached(
+        "UPDATE lines SET setl_id = ?2 WHERE visit_id = ?1 AND setl_id IS NULL AND (?3 = '' OR chrg_bchno = ?3)");
+    if (!relink) return db_error(relink.error());
+    SIM_CHECK((*relink)->bind_all(s.visit_id, s.id, s.chrg_bchno));
+    SIM_CHECK((*relink)->run());
+    SIM_OK(set_settlement_state(s.id, "effective"));
+  }
+  auto upd = db_.cached("UPDATE refunds SET state = 'reversed' WHERE id = ?1");
+  if (!upd) return db_error(upd.error());
+  SIM_CHECK((*upd)->bind(1, r.id));
+  SIM_CHECK((*upd)->run());
+  p.balance -= r.parts.account;
+  p.fund_paid_ytd += r.parts.fund;
+  p.deductible_used += r.deductible_back;
+  SIM_OK(st_.update_person_money(p));
+  SIM_OK(log_account(p, "reversal", refd_id_of(r.id), Amount::zero() - r.parts.account));
+  out.result = insurer::ReversalResult::reversed;
+  out.medfee_sumamt = r.parts.total;
+  out.fund_pay_sumamt = r.parts.fund;
+  out.acct_pay = r.parts.account;
+  out.psn_cash_pay = r.parts.cash;
+  return out;
+}
+
+Result<Json> Tx::reversal() {
+  SIM_TRY(in, insurer::Reversal::Input::decode(req_.input));
+  if (in.omsgid.compare(0, insurer::fixmedins_code_len, req_.head.fixmedins_code) != 0)
+    return refuse("omsgid", "a reversal may name only the institution's own msgids");
+  insurer::Reversal::Output out;
+  out.omsgid = in.omsgid;
+  out.oinfno = in.oinfno;
+  auto st = db_.cached("SELECT infno, effect_kind, effect_id, state FROM msgids WHERE msgid = ?1");
+  if (!st) return db_error(st.error());
+  SIM_CHECK((*st)->bind(1, in.omsgid));
+  auto row = (*st)->step();
+  if (!row) return db_error(row.error());
+  if (!*row) {
+    // Never processed: burn the msgid so that a late original is refused.
+    auto burn = db_.cached(
+        "INSERT INTO msgids(msgid, infno, effect_kind, effect_id, state, infcode, err_msg, output, received_ms) "
+        "VALUES (?1, ?2, 'none', 0, 'burnt', -1, 'msgid was reversed before it arrived', '{}', ?3)");
+    if (!burn) return db_error(burn.error());
+    SIM_CHECK((*burn)->bind_all(in.omsgid, in.oinfno, now_ms_));
+    SIM_CHECK((*burn)->run());
+    out.result = insurer::ReversalResult::not_found;
+  } else {
+    const std::string infno = (*st)->column_text(0), kind = (*st)->column_text(1), state = (*st)->column_text(3);
+    const std::int64_t eid = (*st)->column_int64(2);
+    (*st)->reset();
+    if (infno != in.oinfno)
+      return refuse("oinfno", fmt::format("msgid \"{}\" was a {} request, not {}", in.omsgid, infno, in.oinfno));
+    if (state == "burnt") {
+      out.result = insurer::ReversalResult::not_found;
+    } else if (state == "reversed") {
+      out.result = insurer::ReversalResult::already_reversed;
+    } else {
+      if (kind == "settle") {
+        SIM_TRY(s, settlement(eid));
+        if (!in.psn_no.empty() && in.psn_no != s.psn_no)
+          return refuse("psn_no", fmt::format("msgid \"{}\" is not person \"{}\"'s", in.omsgid, in.psn_no));
+        SIM_TRY(o, reverse_settlement(s, out));
+        out = o;
+      } else if (kind == "refund") {
+        SIM_TRY(o, reverse_refund(eid, out));
+        out = o;
+      } else {
+        out.result = insurer::ReversalResult::no_effect;
+      }
+      auto mark = db_.cached("UPDATE msgids SET state = 'reversed' WHERE msgid = ?1");
+      if (!mark) return db_error(mark.error());
+      SIM_CHECK((*mark)->bind(1, in.omsgid));
+      SIM_CHECK((*mark)->run());
+    }
+  }
+  auto log = db_.cached("INSERT INTO reversals(msgid, omsgid, oinfno, rslt, time) VALUES (?1,?2,?3,?4,?5)");
+  if (!log) return db_error(log.error());
+  SIM_CHECK((*log)->bind_all(req_.head.msgid, in.omsgid, in.oinfno, insurer::reversal_result_name(out.result), now_text_));
+  SIM_CHECK((*log)->run());
+  return out.encode();
+}
+
+// ---- 9301 ----
+Result<Json> Tx::partial_refund() {
+  SIM_TRY(in, insurer::PartialRefund::Input::decode(req_.input));
+  const auto id = parse_id(in.setl_id, 'S');
+  if (!id) return refuse("setl_id", fmt::format("settlement \"{}\" does not exist", in.setl_id));
+  SIM_TRY(s, settlement(*id));
+  if (s.psn_no != in.psn_no) return refuse("psn_no", fmt::format("settlement \"{}\" is not person \"{}\"'s", in.setl_id, in.psn_no));
+  if (s.state != "effective") return refuse("setl_id", fmt::format("settlement \"{}\" is {}", in.setl_id, s.state));
+  SIM_TRY(p, person_for(s.psn_no));
+  if (in.mdtrt_cert_no != p.card_no)
+    return refuse("mdtrt_cert_no", "the card presented is not the card of the original settlement");
+  SIM_TRY(refunds, refunds_of(s.id, true));
+  auto doc = json::parse(s.lines_json, "stored lines");
+  if (!doc) return make_error(Reason::internal, "lines", doc.error().message);
+  SIM_TRY(original_lines, json::lines_from_json(*doc, "lines"));
+  std::vector<LineRefund> before;
+  std::vector<Parts> before_parts;
+  for (const RefundRow& r : refunds) {
+    auto rd = json::parse(r.lines_json, "stored refund lines");
+    if (!rd) return make_error(Reason::internal, "lines", rd.error().message);
+    SIM_TRY(rl, json::line_refunds_from_json(*rd, "lines"));
+    before.insert(before.end(), rl.begin(), rl.end());
+    before_parts.push_back(r.parts);
+  }
+  std::vector<LineRefund> request;
+  for (const insurer::RefundLine& l : in.lines) request.push_back({l.med_list_codg, l.amount});
+  auto plan = plan_line_refund(original_lines, before, request);
+  if (!plan) return refuse(plan.error().field, plan.error().message);
+  if (request.empty()) {
+    // Everything left, code by code, so later refunds see what went.
+    std::map<std::string, Amount> left;
+    for (const ChargeLine& l : original_lines) left[l.code] += l.amount;
+    for (const LineRefund& r : before) left[r.code] -= r.amount;
+    for (const auto& [code, amount] : left)
+      if (amount.fen() > 0) request.push_back({code, amount});
+  }
+  SplitOptions opt;
+  opt.visit = s.visit;
+  opt.use_account = s.use_account;
+  opt.pin_verified = true;
+  const Parts left = remaining(s.parts, before_parts);
+  auto fund_r = fund_share_of_line_refund(policy_, s.before, opt, *plan, left.fund);
+  if (!fund_r) return refuse(fund_r.error().field, fund_r.error().message);
+  auto parts = split_refund(s.parts, before_parts, plan->refund_total, *fund_r);
+  if (!parts) return refuse(parts.error().field, parts.error().message);
+  RefundRow r;
+  r.kind = "refund";
+  r.msgid = req_.head.msgid;
+  r.infno = req_.head.infno;
+  r.setl_id = s.id;
+  r.medins_refd_id = in.medins_refd_id;
+  r.parts = *parts;
+  r.lines_json = json::line_refunds_to_json(request).dump();
+  r.time = now_text_;
+  SIM_TRY(rid, insert_refund(r));
+  p.balance += parts->account;
+  p.fund_paid_ytd = max(Amount::zero(), p.fund_paid_ytd - parts->fund);
+  SIM_OK(st_.update_person_money(p));
+  SIM_OK(log_account(p, "refund", refd_id_of(rid), parts->account));
+  effect_kind = "refund";
+  effect_id = rid;
+  insurer::PartialRefund::Output out{refd_id_of(rid), in.setl_id, parts->total, parts->fund, parts->account,
+                                     parts->cash, p.balance};
+  return out.encode();
+}
+
+// ---- 9302 ----
+Result<insurer::OfflineResult> Tx::offline_record(const insurer::OfflineRecord& rec) {
+  insurer::OfflineResult res;
+  res.local_id = rec.local_id;
+  const auto reject = [&](std::string reason, std::string msg) {
+    res.status = "rejected";
+    res.rej_reason = std::move(reason);
+    res.err_msg = std::move(msg);
+    return res;
+  };
+  auto found = rec.psn_no.empty() ? st_.person_by_card_no(rec.card_no) : st_.person_by_psn_no(rec.psn_no);
+  if (!found) return found.error();
+  if (!*found) return reject("unknown_person", fmt::format("no insured person \"{}\"", rec.psn_no.empty() ? rec.card_no : rec.psn_no));
+  PersonRow p = **found;
+  if (!rec.card_no.empty() && rec.card_no != p.card_no)
+    return reject("card_mismatch", fmt::format("card \"{}\" is not person \"{}\"'s", rec.card_no, p.psn_no));
+  if (rec.insutype != p.insutype)
+    return reject("insutype_mismatch", fmt::format("person \"{}\" is insured under \"{}\"", p.psn_no, p.insutype));
+  std::vector<ChargeLine> lines;
+  for (const insurer::FeeDetail& d : rec.lines) lines.push_back(insurer::to_charge_line(d));
+  SplitOptions opt;
+  opt.visit = rec.med_type == "21" ? VisitType::inpatient : VisitType::outpatient;
+  opt.use_account = false;  // never offline
+  Person person{p.insutype, p.flags, p.balance, p.deductible_used, p.fund_paid_ytd};
+  auto s = split(policy_, person, lines, opt);
+  if (!s) return reject("invalid_record", s.error().message);
+  SettlementRow row;
+  row.msgid = req_.head.msgid;
+  row.infno = req_.head.infno;
+  row.fixmedins_code = req_.head.fixmedins_code;
+  row.medins_setl_id = rec.local_id;
+  row.psn_no = p.psn_no;
+  row.insutype = p.insutype;
+  row.visit = opt.visit;
+  row.origin = "offline_upload";
+  row.local_id = rec.local_id;
+  row.parts = parts_of(*s);
+  row.fulamt = s->fulamt_ownpay;
+  row.preselfpay = s->preselfpay;
+  row.inscp = s->inscp;
+  row.deductible_part = s->deductible_part;
+  row.before = person;
+  row.lines_json = json::lines_to_json(lines).dump();
+  row.setl_time = rec.setl_time;
+  row.clr_date = now_text_.substr(0, 10);
+  SIM_TRY(id, insert_settlement(row));
+  p.deductible_used += s->deductible_part;
+  p.fund_paid_ytd += s->fund;
+  SIM_OK(st_.update_person_money(p));
+  res.status = "accepted";
+  res.setl_id = setl_id_of(id);
+  res.medfee_sumamt = s->total;
+  res.fund_pay_sumamt = s->fund;
+  res.acct_pay = s->account;
+  res.psn_cash_pay = s->cash;
+  return res;
+}
+
+Result<Json> Tx::offline_upload() {
+  SIM_TRY(in, insurer::OfflineUpload::Input::decode(req_.input));
+  insurer::OfflineUpload::Output out;
+  for (const insurer::OfflineRecord& rec : in.records) {
+    auto find = db_.cached("SELECT result FROM offline_uploads WHERE fixmedins_code = ?1 AND local_id = ?2");
+    if (!find) return db_error(find.error());
+    SIM_CHECK((*find)->bind_all(req_.head.fixmedins_code, rec.local_id));
+    auto row = (*find)->step();
+    if (!row) return db_error(row.error());
+    if (*row) {
+      auto doc = json::parse((*find)->column_text_view(0), "stored offline result");
+      (*find)->reset();
+      if (!doc) return make_error(Reason::internal, "records", doc.error().message);
+      auto earlier = insurer::OfflineUpload::Output::decode(*doc);
+      if (!earlier) return make_error(Reason::internal, "records", earlier.error().message);
+      out.results.push_back(earlier->results.front());
+      continue;
+    }
+    SIM_TRY(res, offline_record(rec));
+    auto ins = db_.cached("INSERT INTO offline_uploads(fixmedins_code, local_id, result) VALUES (?1,?2,?3)");
+    if (!ins) return db_error(ins.error());
+    SIM_CHECK((*ins)->bind_all(req_.head.fixmedins_code, rec.local_id,
+                               insurer::OfflineUpload::Output{{res}}.encode().dump()));
+    SIM_CHECK((*ins)->run());
+    out.results.push_back(res);
+  }
+  return out.encode();
+}
+
+// ---- 3201 / 3202 ----
+struct NetRow {
+  SettlementRow s;
+  Parts net;
+  std::string flag;
+};
+
+// Settlements of a clearing period with their amounts net of refunds (3201,
+// 3202 and the report share this).
+Result<std::vector<NetRow>> Tx_rows(Store& store, std::string_view begin, std::string_view end, std::string_view insutype,
+                                   std::string_view clr_type) {
+  auto st = store.db().prepare(fmt::format(
+      "SELECT {} FROM settlements WHERE clr_date >= ?1 AND clr_date <= ?2 AND state <> 'deleted' "
+      "AND (?3 = '' OR insutype = ?3) AND (?4 = 0 OR visit = ?4) ORDER BY id",
+      kSetlColumns));
+  if (!st) return db_error(st.error());
+  const std::int64_t visit = clr_type == "11" ? 1 : clr_type == "21" ? 2 : 0;
+  SIM_CHECK(st->bind_all(begin, end, insutype, visit));
+  std::vector<NetRow> rows;
+  for (;;) {
+    auto row = st->step();
+    if (!row) return db_error(row.error());
+    if (!*row) break;
+    rows.push_back(NetRow{read_settlement(*st), {}, "0"});
+  }
+  auto rs = store.db().cached(fmt::format("SELECT {} FROM refunds WHERE setl_id = ?1 AND state = 'effective'", kRefundColumns));
+  if (!rs) return db_error(rs.error());
+  for (NetRow& r : rows) {
+    if (r.s.state != "effective") {
+      r.flag = "2";
+      continue;  // net zero
+    }
+    SIM_CHECK((*rs)->bind(1, r.s.id));
+    std::vector<Parts> refunds;
+    for (;;) {
+      auto row = (*rs)->step();
+      if (!row) return db_error(row.error());
+      if (!*row) break;
+      refunds.push_back(read_refund(**rs).parts);
+    }
+    (*rs)->reset();
+    r.net = remaining(r.s.parts, refunds);
+    if (!refunds.empty()) r.flag = "1";
+  }
+  return rows;
+}
+
+Result<Json> Tx::daily_totals() {
+  SIM_TRY(in, insurer::DailyTotals::Input::decode(req_.input));
+  SIM_TRY(rows, Tx_rows(st_, in.stmt_begndate, in.stmt_enddate, in.insutype, in.clr_type));
+  insurer::DailyTotals::Output out;
+  for (const NetRow& r : rows) {
+    if (r.s.state != "effective") continue;
+    out.medfee_sumamt += r.net.total;
+    out.fund_pay_sumamt += r.net.fund;
+    out.acct_pay += r.net.account;
+    out.psn_cash_pay += r.net.cash;
+    ++out.setl_cnt;
+  }
+  const bool balanced = out.medfee_sumamt == in.medfee_sumamt && out.fund_pay_sumamt == in.fund_pay_sumamt &&
+                        out.acct_pay == in.acct_pay && out.setl_cnt == in.fixmedins_setl_cnt;
+  out.stmt_rslt = balanced ? "0" : "1";
+  out.stmt_rslt_dscr = balanced ? "balanced"
+                                : fmt::format("insurer: {} settlements, total {}, fund {}, account {}", out.setl_cnt,
+                                              format_amount(out.medfee_sumamt), format_amount(out.fund_pay_sumamt),
+                                              format_amount(out.acct_pay));
+  return out.encode();
+}
+
+Result<Json> Tx::detail() {
+  SIM_TRY(in, insurer::DetailReconcile::Input::decode(req_.input));
+  SIM_TRY(rows, Tx_rows(st_, in.stmt_begndate, in.stmt_enddate, in.insutype, in.clr_type));
+  insurer::DetailReconcile::Output out;
+  out.page_num = in.page_num;
+  out.page_size = in.page_size;
+  out.total = static_cast<std::int64_t>(rows.size());
+  const std::int64_t first = (in.page_num - 1) * in.page_size;
+  for (std::int64_t i = first; i < first + in.page_size && i < out.total; ++i) {
+    const NetRow& r = rows[static_cast<std::size_t>(i)];
+    out.rows.push_back({r.s.psn_no, r.s.visit_id == 0 ? "" : mdtrt_id_of(r.s.visit_id), setl_id_of(r.s.id), r.s.msgid,
+                        r.s.medins_setl_id, r.s.insutype, r.s.setl_time, r.net.total, r.net.fund, r.net.account,
+                        r.net.cash, r.flag, "0"});
+  }
+  return out.encode();
+}
+
+// ---- 5201 ----
+Result<Json> Tx::account_history() {
+  SIM_TRY(in, insurer::AccountHistory::Input::decode(req_.input));
+  SIM_TRY(p, person_for(in.psn_no));
+  auto st = db_.cached(
+      "SELECT time, kind, ref_id, msgid, amount, balance_after FROM acct_log WHERE psn_no = ?1 ORDER BY id DESC LIMIT ?2");
+  if (!st) return db_error(st.error());
+  SIM_CHECK((*st)->bind_all(in.psn_no, in.page_size));
+  insurer::AccountHistory::Output out;
+  out.psn_no = p.psn_no;
+  out.balc = p.balance;
+  for (;;) {
+    auto row = (*st)->step();
+    if (!row) return db_error(row.error());
+    if (!*row) break;
+    out.records.push_back({(*st)->column_text(0), (*st)->column_text(1), (*st)->column_text(2), (*st)->column_text(3),
+                           Amount::fen((*st)->column_int64(4)), Amount::fen((*st)->column_int64(5))});
+  }
+  return out.encode();
+}
+
+// ---- 9303 ----
+Result<Json> Tx::red_list() {
+  SIM_TRY(in, insurer::RedList::Input::decode(req_.input));
+  SIM_TRY(current, st_.current("redlist_version"));
+  const std::int64_t to = in.to_version == 0 ? current : in.to_version;
+  if (to > current) return refuse("to_version", fmt::format("to_version {} is above the current version {}", to, current));
+  insurer::RedList::Output out;
+  out.since_version = in.since_version;
+  out.version = to;
+  out.page_num = in.page_num;
+  auto count = db_.cached(
+      "SELECT (SELECT count(*) FROM persons WHERE version > ?1 AND version <= ?2) + "
+      "(SELECT count(*) FROM redlist_deleted WHERE ?1 > 0 AND version > ?1 AND version <= ?2)");
+  if (!count) return db_error(count.error());
+  SIM_CHECK((*count)->bind_all(in.since_version, to));
+  auto cr = (*count)->step();
+  if (!cr) return db_error(cr.error());
+  out.total = (*count)->column_int64(0);
+  (*count)->reset();
+  auto st = db_.cached(
+      "SELECT card_no, psn_no, insutype, flags, deductible_used_fen, fund_paid_ytd_fen, 'upsert', version FROM persons "
+      "WHERE version > ?1 AND version <= ?2 "
+      "UNION ALL SELECT card_no, psn_no, insutype, 0, 0, 0, 'delete', version FROM redlist_deleted "
+      "WHERE ?1 > 0 AND version > ?1 AND version <= ?2 ORDER BY 8, 2 LIMIT ?3 OFFSET ?4");
+  if (!st) return db_error(st.error());
+  SIM_CHECK((*st)->bind_all(in.since_version, to, in.page_size, (in.page_num - 1) * in.page_size));
+  for (;;) {
+    auto row = (*st)->step();
+    if (!row) return db_error(row.error());
+    if (!*row) break;
+    out.entries.push_back({(*st)->column_text(0), (*st)->column_text(1), (*st)->column_text(2),
+                           PersonFlags::from_bits(static_cast<std::uint8_t>((*st)->column_int64(3))),
+                           Amount::fen((*st)->column_int64(4)), Amount::fen((*st)->column_int64(5)), (*st)->column_text(6)});
+  }
+  out.more = in.page_num * in.page_size < out.total;
+  return out.encode();
+}
+
+Result<Json> Tx::dispatch() {
+  const std::string& n = req_.head.infno;
+  if (n == "9001") return sign_in();
+  if (n == "9002") return sign_out();
+  if (n == "1101") return person_info();
+  if (n == "2201") return open_visit(VisitType::outpatient);
+  if (n == "2204") return upload_lines(VisitType::outpatient);
+  if (n == "2206") return settle(VisitType::outpatient, true);
+  if (n == "2207") return settle(VisitType::outpatient, false);
+  if (n == "2208") return undo(VisitType::outpatient);
+  if (n == "2401") return open_visit(VisitType::inpatient);
+  if (n == "2301") return upload_lines(VisitType::inpatient);
+  if (n == "2303") return settle(VisitType::inpatient, true);
+  if (n == "2304") return settle(VisitType::inpatient, false);
+  if (n == "2305") return undo(VisitType::inpatient);
+  if (n == "2601") return reversal();
+  if (n == "3201") return daily_totals();
+  if (n == "3202") return detail();
+  if (n == "5201") return account_history();
+  if (n == "9301") return partial_refund();
+  if (n == "9302") return offline_upload();
+  if (n == "9303") return red_list();
+  return refuse("infno", fmt::format("transaction \"{}\" is not served", n));
+}
+
+Status record_msgid(sql::Db& db, const Request& req, const Reply& reply, std::string_view kind, std::int64_t id,
+                    std::int64_t now_ms) {
+  auto st = db.cached(
+      "INSERT INTO msgids(msgid, infno, effect_kind, effect_id, state, infcode, err_msg, output, received_ms) "
+      "VALUES (?1,?2,?3,?4,'done',?5,?6,?7,?8)");
+  if (!st) return db_error(st.error());
+  SIM_CHECK((*st)->bind_all(req.head.msgid, req.head.infno, kind, id, reply.infcode, reply.err_msg, reply.output.dump(),
+                            now_ms));
+  SIM_CHECK((*st)->run());
+  return Ok{};
+}
+
+Result<bool> signed_in(sql::Db& db, std::string_view sign_no, std::string_view fixmedins_code) {
+  auto st = db.cached("SELECT 1 FROM signs WHERE sign_no = ?1 AND fixmedins_code = ?2 AND signed_out_ms IS NULL");
+  if (!st) return db_error(st.error());
+  SIM_CHECK((*st)->bind_all(sign_no, fixmedins_code));
+  auto row = (*st)->step();
+  if (!row) return db_error(row.error());
+  (*st)->reset();
+  return *row;
+}
+
+}  // namespace
+
+ClockMs system_clock_ms() {
+  return [] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+}
+
+Insurer::Insurer(Store& store, Policy policy, ClockMs clock)
+    : store_(store), policy_(std::move(policy)), clock_(std::move(clock)) {}
+
+Result<Reply> Insurer::handle(const Request& req) {
+  ++counters_.requests;
+  ++counters_.by_infno[req.head.infno];
+  const std::int64_t now_ms = clock_();
+  sql::Db& db = store_.db();
+
+  // A msgid seen before: its first answer, no effect.
+  {
+    auto st = db.cached("SELECT infno, state, infcode, err_msg, output FROM msgids WHERE msgid = ?1");
+    if (!st) return db_error(st.error());
+    SIM_CHECK((*st)->bind(1, req.head.msgid));
+    auto row = (*st)->step();
+    if (!row) return db_error(row.error());
+    if (*row) {
+      Reply r;
+      const std::string infno = (*st)->column_text(0), state = (*st)->column_text(1);
+      r.infcode = (*st)->column_int64(2);
+      r.err_msg = (*st)->column_text(3);
+      auto out = json::parse((*st)->column_text_view(4), "stored output");
+      (*st)->reset();
+      if (!out) return make_error(Reason::internal, "msgid", out.error().message);
+      r.output = *out;
+      r.replayed = true;
+      if (state == "burnt") {
+        r.infcode = insurer::infcode_error;
+        r.err_msg = fmt::format("msgid \"{}\" was reversed before it arrived; it is not processed", req.head.msgid);
+        r.output = Json::object();
+      } else if (infno != req.head.infno) {
+        r.infcode = insurer::infcode_error;
+        r.err_msg = fmt::format("msgid \"{}\" was used for a {} request already", req.head.msgid, infno);
+        r.output = Json::object();
+      }
+      ++counters_.idempotent_replays;
+      return r;
+    }
+  }
+  if (req.head.infno != insurer::SignIn::infno) {
+    auto ok = signed_in(db, req.head.sign_no, req.head.fixmedins_code);
+    if (!ok) return ok.error();
+    if (!*ok) {
+      ++counters_.refused_sign_no;
+      ++counters_.answered_error;
+      Reply r;
+      r.infcode = insurer::infcode_error;
+      r.err_msg = fmt::format("sign_no \"{}\" is not signed in (9001 first)", req.head.sign_no);
+      return r;  // not recorded: the same msgid may come again after a sign-in
+    }
+  }
+
+  auto tx = sql::Transaction::begin(db, sql::TxKind::immediate);
+  if (!tx) return db_error(tx.error());
+  auto work = sql::Savepoint::begin(db, "work");
+  if (!work) return db_error(work.error());
+  Tx t(store_, policy_, req, now_ms);
+  auto out = t.dispatch();
+  Reply reply;
+  if (out) {
+    reply.output = std::move(*out);
+    if (auto rel = work->release(); !rel) return db_error(rel.error());
+  } else {
+    if (is_storage(out.error())) return out.error();
+    // A refusal: nothing of this request's work stays; the refusal is its first answer.
+    if (auto rb = work->rollback(); !rb) return db_error(rb.error());
+    reply.infcode = insurer::infcode_error;
+    reply.err_msg = out.error().message.empty() ? std::string("refused") : out.error().message;
+    t.effect_kind = "none";
+    t.effect_id = 0;
+  }
+  if (Status s = record_msgid(db, req, reply, t.effect_kind, t.effect_id, now_ms); !s) return s.error();
+  if (auto c = tx->commit(); !c) return db_error(c.error());
+  ++(reply.infcode == insurer::infcode_ok ? counters_.answered_ok : counters_.answered_error);
+  return reply;
+}
+
+Result<Json> Insurer::person_json(std::string_view psn_no) {
+  auto p = store_.person_by_psn_no(psn_no);
+  if (!p) return p.error();
+  if (!*p) return make_error(Reason::not_found, "psn_no", fmt::format("person \"{}\" does not exist", psn_no));
+  Json flags = Json::array();
+  for (std::string_view n : (*p)->flags.names()) flags.push_back(std::string(n));
+  return Json{{"psn_no", (*p)->psn_no},
+              {"card_no", (*p)->card_no},
+              {"insutype", (*p)->insutype},
+              {"name", (*p)->name},
+              {"flags", flags},
+              {"balance", json::amount_value((*p)->balance)},
+              {"deductible_used", json::amount_value((*p)->deductible_used)},
+              {"fund_paid_ytd", json::amount_value((*p)->fund_paid_ytd)},
+              {"version", (*p)->version}};
+}
+
+Result<Json> Insurer::report() {
+  sql::Db& db = store_.db();
+  Json settlements = Json::array();
+  Json refunds = Json::array();
+  Json reversals = Json::array();
+  Parts totals;
+  std::int64_t effective = 0;
+  auto rows = Tx_rows(store_, "0000-00-00", "9999-99-99", "", "");
+  if (!rows) return rows.error();
+  std::map<std::int64_t, std::string> state_of;
+  auto all = db.prepare(fmt::format("SELECT {} FROM settlements ORDER BY id", kSetlColumns));
+  if (!all) return db_error(all.error());
+  for (;;) {
+    auto row = all->step();
+    if (!row) return db_error(row.error());
+    if (!*row) break;
+    const SettlementRow s = read_settlement(*all);
+    state_of[s.id] = s.state;
+  }
+  std::map<std::int64_t, Parts> net_of;
+  for (const NetRow& r : *rows) net_of[r.s.id] = r.net;
+  auto all2 = db.prepare(fmt::format("SELECT {} FROM settlements ORDER BY id", kSetlColumns));
+  if (!all2) return db_error(all2.error());
+  for (;;) {
+    auto row = all2->step();
+    if (!row) return db_error(row.error());
+    if (!*row) break;
+    const SettlementRow s = read_settlement(*all2);
+    const Parts net = s.state == "effective" ? net_of[s.id] : Parts{};
+    Parts refunded;
+    if (s.state == "effective") {
+      refunded = Parts{s.parts.total - net.total, s.parts.fund - net.fund, s.parts.account - net.account,
+                       s.parts.cash - net.cash};
+      totals += net;
+      ++effective;
+    }
+    settlements.push_back(Json{{"setl_id", setl_id_of(s.id)},
+                               {"msgid", s.msgid},
+                               {"infno", s.infno},
+                               {"medins_setl_id", s.medins_setl_id},
+                               {"psn_no", s.psn_no},
+                               {"mdtrt_id", s.visit_id == 0 ? "" : mdtrt_id_of(s.visit_id)},
+                               {"insutype", s.insutype},
+                               {"origin", s.origin},
+                               {"local_id", s.local_id},
+                               {"state", s.state},
+                               {"medfee_sumamt", json::amount_value(s.parts.total)},
+                               {"fund_pay_sumamt", json::amount_value(s.parts.fund)},
+                               {"acct_pay", json::amount_value(s.parts.account)},
+                               {"psn_cash_pay", json::amount_value(s.parts.cash)},
+                               {"refunded", Json{{"total", json::amount_value(refunded.total)},
+                                                 {"fund", json::amount_value(refunded.fund)},
+                                                 {"account", json::amount_value(refunded.account)},
+                                                 {"cash", json::amount_value(refunded.cash)}}},
+                               {"setl_time", s.setl_time}});
+  }
+  auto rs = db.prepare(fmt::format("SELECT {} FROM refunds ORDER BY id", kRefundColumns));
+  if (!rs) return db_error(rs.error());
+  for (;;) {
+    auto row = rs->step();
+    if (!row) return db_error(row.error());
+    if (!*row) break;
+    const RefundRow r = read_refund(*rs);
+    refunds.push_back(Json{{"refd_id", refd_id_of(r.id)},
+                           {"kind", r.kind},
+                           {"msgid", r.msgid},
+                           {"infno", r.infno},
+                           {"setl_id", setl_id_of(r.setl_id)},
+                           {"medins_refd_id", r.medins_refd_id},
+                           {"state", r.state},
+                           {"total", json::amount_value(r.parts.total)},
+                           {"fund", json::amount_value(r.parts.fund)},
+                           {"account", json::amount_value(r.parts.account)},
+                           {"cash", json::amount_value(r.parts.cash)}});
+  }
+  auto vs = db.prepare("SELECT msgid, omsgid, oinfno, rslt, time FROM reversals ORDER BY id");
+  if (!vs) return db_error(vs.error());
+  for (;;) {
+    auto row = vs->step();
+    if (!row) return db_error(row.error());
+    if (!*row) break;
+    reversals.push_back(Json{{"msgid", vs->column_text(0)},
+                             {"omsgid", vs->column_text(1)},
+                             {"oinfno", vs->column_text(2)},
+                             {"rslt", vs->column_text(3)},
+                             {"time", vs->column_text(4)}});
+  }
+  return Json{{"settlements", settlements},
+              {"refunds", refunds},
+              {"reversals", reversals},
+              {"totals", Json{{"effective_settlements", effective},
+                              {"medfee_sumamt", json::amount_value(totals.total)},
+                              {"fund_pay_sumamt", json::amount_value(totals.fund)},
+                              {"acct_pay", json::amount_value(totals.account)},
+                              {"psn_cash_pay", json::amount_value(totals.cash)}}}};
+}
+
+Result<Json> Insurer::inject(const Json& body) {
+  insurer::Fields f(body, "");
+  const std::string op = f.one_of("op", {"alter_amount", "delete", "add_settlement"});
+  if (Status s = f.status(); !s) return s.error();
+  sql::Db& db = store_.db();
+  auto tx = sql::Transaction::begin(db, sql::TxKind::immediate);
+  if (!tx) return db_error(tx.error());
+  Json answer = Json::object();
+  if (op == "alter_amount" || op == "delete") {
+    const std::string setl = f.nonempty("setl_id", 20);
+    const std::string field = op == "alter_amount" ? f.one_of("field", {"fund_pay_sumamt", "acct_pay", "psn_cash_pay"}) : "";
+    const Amount amount = op == "alter_amount" ? f.amount("amount") : Amount::zero();
+    if (Status s = f.status(); !s) return s.error();
+    const auto id = parse_id(setl, 'S');
+    if (!id) return make_error(Reason::not_found, "setl_id", fmt::format("settlement \"{}\" does not exist", setl));
+    std::string sql;
+    if (op == "delete") {
+      sql = "UPDATE settlements SET state = 'deleted' WHERE id = ?1";
+    } else {
+      const std::string col = field == "fund_pay_sumamt" ? "fund" : field == "acct_pay" ? "account" : "cash";
+      sql = fmt::format("UPDATE settlements SET total = total - {0} + ?2, {0} = ?2 WHERE id = ?1", col);
+    }
+    auto st = db.prepare(sql);
+    if (!st) return db_error(st.error());
+    if (op == "delete") {
+      SIM_CHECK(st->bind(1, *id));
+    } else {
+      SIM_CHECK(st->bind_all(*id, amount.fen()));
+    }
+    SIM_CHECK(st->run());
+    if (db.changes() != 1) return make_error(Reason::not_found, "setl_id", fmt::format("settlement \"{}\" does not exist", setl));
+    answer["setl_id"] = setl;
+  } else {
+    SettlementRow row;
+    row.psn_no = f.nonempty("psn_no", 64);
+    row.parts.total = f.amount("medfee_sumamt");
+    row.parts.fund = f.amount("fund_pay_sumamt");
+    row.parts.account = f.amount("acct_pay");
+    row.parts.cash = f.amount("psn_cash_pay");
+    row.setl_time = f.nonempty("setl_time", 19);
+    if (Status s = f.status(); !s) return s.error();
+    if (!row.parts.consistent())
+      return make_error(Reason::invalid_request, "medfee_sumamt", "fund_pay_sumamt + acct_pay + psn_cash_pay must equal medfee_sumamt");
+    auto p = store_.person_by_psn_no(row.psn_no);
+    if (!p) return p.error();
+    if (!*p) return make_error(Reason::not_found, "psn_no", fmt::format("person \"{}\" does not exist", row.psn_no));
+    row.msgid = "";
+    row.infno = "2207";
+    row.insutype = (*p)->insutype;
+    row.origin = "injected";
+    row.lines_json = "[]";
+    row.clr_date = row.setl_time.substr(0, 10);
+    auto st = db.prepare(fmt::format(
+        "INSERT INTO settlements({}) VALUES (NULL,?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,0,0,0,0,0,0,0,0,"
+        "?17,?18,?19,?20)",
+        kSetlColumns));
+    if (!st) return db_error(st.error());
+    SIM_CHECK(st->bind_all(row.msgid, row.infno, std::string(""), row.medins_setl_id, row.psn_no, std::int64_t{0},
+                           row.chrg_bchno, row.insutype, std::int64_t{1}, std::int64_t{0}, row.origin, row.local_id,
+                           row.parts.total.fen(), row.parts.fund.fen(), row.parts.account.fen(), row.parts.cash.fen(),
+                           row.lines_json, row.state, row.setl_time, row.clr_date));
+    SIM_CHECK(st->run());
+    answer["setl_id"] = setl_id_of(db.last_insert_rowid());
+  }
+  if (auto c = tx->commit(); !c) return db_error(c.error());
+  return answer;
+}
+
+}  // namespace settle::sim

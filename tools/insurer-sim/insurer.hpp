@@ -1,0 +1,66 @@
+// The simulated insurer's business logic: one decoded request in, one reply
+// out, every effect committed in one SQLite transaction together with the
+// msgid and its first answer (idempotency). Applies the engine's rules to
+// the insurer's own person data. No networking here: the server calls it.
+#pragma once
+
+#include "engine/policy.hpp"
+#include "engine/result.hpp"
+#include "protocol/insurer/codecs.hpp"
+#include "protocol/json.hpp"
+#include "tools/insurer-sim/store.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+
+namespace settle::sim {
+
+// Unix time in milliseconds (injected for tests).
+using ClockMs = std::function<std::int64_t()>;
+ClockMs system_clock_ms();
+
+struct Reply {
+  std::int64_t infcode = insurer::infcode_ok;
+  std::string err_msg;
+  json::Json output = json::Json::object();
+  bool replayed = false;  // the msgid was seen before: this is its first answer
+};
+
+struct Counters {
+  std::int64_t requests = 0;
+  std::int64_t answered_ok = 0;
+  std::int64_t answered_error = 0;
+  std::int64_t idempotent_replays = 0;
+  std::int64_t refused_sign_no = 0;
+  std::map<std::string, std::int64_t> by_infno;
+};
+
+class Insurer {
+ public:
+  Insurer(Store& store, Policy policy, ClockMs clock = system_clock_ms());
+
+  // Handles one request (already signature-checked). Business refusals are
+  // replies with infcode -1; only a storage failure is an Error.
+  Result<Reply> handle(const insurer::Request& req);
+
+  // The report of the control endpoint (docs/insurer-sim.md).
+  Result<json::Json> report();
+  // Control-endpoint injections of reconciliation differences.
+  Result<json::Json> inject(const json::Json& body);
+  // A person's state as JSON (control endpoint).
+  Result<json::Json> person_json(std::string_view psn_no);
+
+  const Counters& counters() const { return counters_; }
+  Store& store() { return store_; }
+  const Policy& policy() const { return policy_; }
+
+ private:
+  Store& store_;
+  Policy policy_;
+  ClockMs clock_;
+  Counters counters_;
+};
+
+}  // namespace settle::sim
