@@ -1,0 +1,508 @@
+// The simulated insurer's transactions in-process against a real SQLite
+// file: sign-in, person info, the outpatient path, idempotent msgids,
+// refunds, undo, reversal in all its outcomes, reconciliation, offline
+// upload, red list, inpatient, and the control report's totals.
+#include "protocol/policy_file.hpp"
+#include "tests/integration/insurer_sim/sim_fixture.hpp"
+#include "tools/insurer-sim/control.hpp"
+#include "tools/insurer-sim/generator.hpp"
+#include "tools/insurer-sim/insurer.hpp"
+
+#include <doctest/doctest.h>
+
+using namespace settle;
+using namespace settle::sim;
+using namespace settle::simtest;
+using json::Json;
+
+namespace {
+
+Amount yuan(std::string_view s) { return *parse_amount(s, "test"); }
+
+struct World {
+  TempDir dir{"sim-handlers"};
+  Store store = Store::open(dir.file("sim.db")).value();
+  Insurer insurer{store, *load_policy_file(std::string(SETTLE_SOURCE_DIR) + "/docs/examples/policy.toml"),
+                  [] { return std::int64_t{1'795'314'645'000}; }};  // 2026-11-22 10:30:45 UTC+8
+  Headers headers;
+  std::string sign_no;
+
+  World() {
+    REQUIRE(init_demo(store).ok());
+    // A person whose deductible is used up, so the fund pays.
+    PersonRow p;
+    p.psn_no = "11000000000000010";
+    p.card_no = "T00000010";
+    p.card_sn = "AAAA456789ABCDEF0123456789ABCDEF";
+    p.certno = "110105198203030015";
+    p.certno[17] = id_check_char(std::string_view(p.certno).substr(0, 17));
+    p.name = "钱七";
+    p.insutype = "310";
+    p.balance = yuan("500.00");
+    p.deductible_used = yuan("1800.00");
+    REQUIRE(add_person(store, p).ok());
+    auto r = call<insurer::SignIn>({"C007", "", ""});
+    REQUIRE(r.infcode == 0);
+    sign_no = insurer::SignIn::Output::decode(r.output).value().sign_no;
+  }
+
+  Reply raw(const insurer::RequestHeader& h, const Json& input) {
+    auto req = insurer::decode_request(insurer::encode_request(h, input));
+    REQUIRE(req.ok());
+    auto r = insurer.handle(*req);
+    REQUIRE(r.ok());
+    return *r;
+  }
+  template <class T>
+  Reply call(const typename T::Input& in, std::string* msgid = nullptr) {
+    const auto h = headers.next(T::infno, sign_no);
+    if (msgid != nullptr) *msgid = h.msgid;
+    return raw(h, in.encode());
+  }
+  template <class T>
+  typename T::Output ok(const typename T::Input& in, std::string* msgid = nullptr) {
+    const Reply r = call<T>(in, msgid);
+    INFO("err_msg: " << r.err_msg);
+    REQUIRE(r.infcode == 0);
+    auto out = T::Output::decode(r.output);
+    INFO("decode: " << (out.ok() ? "" : out.error().message));
+    REQUIRE(out.ok());
+    return *out;
+  }
+  Amount balance(std::string_view psn) { return (*store.person_by_psn_no(psn)).value().balance; }
+  Json report() { return *insurer.report(); }
+
+  // Registers an outpatient visit for the fund-paying person with lines A 100, B 50 (20 %), C 20.
+  std::string visit_with_lines(const std::string& psn = "11000000000000010", const std::string& card = "T00000010",
+                               const std::string& batch = "B1") {
+    insurer::OutpatientRegister::Input reg;
+    reg.psn_no = psn;
+    reg.insutype = "310";
+    reg.mdtrt_cert_type = "03";
+    reg.mdtrt_cert_no = card;
+    reg.med_type = "11";
+    reg.ipt_otp_no = "OP1";
+    reg.begntime = "2026-11-22 10:00:00";
+    const std::string mdtrt = ok<insurer::OutpatientRegister>(reg).mdtrt_id;
+    add_lines(mdtrt, psn, batch);
+    return mdtrt;
+  }
+  insurer::FeeUploadOutput add_lines(const std::string& mdtrt, const std::string& psn, const std::string& batch) {
+    insurer::FeeUploadInput in;
+    const auto line = [&](const char* sn, const char* code, LineClass cls, const char* amount) {
+      insurer::FeeDetail d;
+      d.feedetl_sn = sn;
+      d.mdtrt_id = mdtrt;
+      d.psn_no = psn;
+      d.chrg_bchno = batch;
+      d.fee_ocur_time = "2026-11-22 10:05:00";
+      d.med_list_codg = code;
+      d.medins_list_codg = code;
+      d.medins_list_name = code;
+      d.det_item_fee_sumamt = yuan(amount);
+      d.cnt = "1";
+      d.pric = yuan(amount);
+      d.cls = cls;
+      in.feedetail.push_back(d);
+    };
+    line((batch + "-1").c_str(), "A001", LineClass::a, "100.00");
+    line((batch + "-2").c_str(), "250310005", LineClass::b, "50.00");
+    line((batch + "-3").c_str(), "C001", LineClass::c, "20.00");
+    return ok<insurer::OutpatientLines>(in);
+  }
+  insurer::SettleInput settle_input(const std::string& mdtrt, const char* total = "170.00", const char* flag = "1",
+                                    const std::string& psn = "11000000000000010", const std::string& card = "T00000010",
+                                    const std::string& batch = "B1") {
+    insurer::SettleInput s;
+    s.psn_no = psn;
+    s.mdtrt_cert_type = "03";
+    s.mdtrt_cert_no = card;
+    s.med_type = "11";
+    s.medfee_sumamt = yuan(total);
+    s.mdtrt_id = mdtrt;
+    s.chrg_bchno = batch;
+    s.insutype = "310";
+    s.acct_used_flag = flag;
+    s.medins_setl_id = "L-" + mdtrt;
+    return s;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("business calls need a signed-in sign_no; sign-out ends it") {
+  World w;
+  const std::string signed_in = w.sign_no;
+  w.sign_no = "nonsense";
+  insurer::PersonInfo::Input in{"03", "D00000001", "0123456789ABCDEF0123456789ABCDEF", "01", "", ""};
+  Reply r = w.call<insurer::PersonInfo>(in);
+  CHECK(r.infcode == -1);
+  CHECK(r.err_msg.find("sign_no") != std::string::npos);
+  w.sign_no = signed_in;
+  CHECK(w.call<insurer::PersonInfo>(in).infcode == 0);
+  w.ok<insurer::SignOut>({signed_in, "C007"});
+  CHECK(w.call<insurer::PersonInfo>(in).infcode == -1);
+}
+
+TEST_CASE("person info by card (with card_sn) and by ID number") {
+  World w;
+  auto out = w.ok<insurer::PersonInfo>({"03", "D00000001", "0123456789ABCDEF0123456789ABCDEF", "01", "", ""});
+  CHECK(out.baseinfo.psn_name == "张三");
+  CHECK(out.baseinfo.certno == "11010519491231002X");
+  REQUIRE(out.insuinfo.size() == 1);
+  CHECK(out.insuinfo[0].insutype == "310");
+  CHECK(out.insuinfo[0].balc == yuan("500.00"));
+  auto by_id = w.ok<insurer::PersonInfo>({"02", "11010519491231002X", "", "01", "", ""});
+  CHECK(by_id.baseinfo.psn_no == out.baseinfo.psn_no);
+  CHECK(w.call<insurer::PersonInfo>({"03", "D00000001", "FFFF456789ABCDEF0123456789ABCDEF", "01", "", ""}).infcode == -1);
+  CHECK(w.call<insurer::PersonInfo>({"03", "X99999999", "0123456789ABCDEF0123456789ABCDEF", "01", "", ""}).infcode == -1);
+  auto flagged = w.ok<insurer::PersonInfo>({"03", "D00000003", "2123456789ABCDEF0123456789ABCDEF", "01", "", ""});
+  CHECK(flagged.insuinfo[0].flags.has(PersonFlag::supervised));
+}
+
+TEST_CASE("outpatient: lines, preview, settle; a repeated msgid returns the first answer with no second charge") {
+  World w;
+  const std::string mdtrt = w.visit_with_lines();
+  // Preview moves no money.
+  auto preview = w.ok<insurer::OutpatientPreview>(w.settle_input(mdtrt));
+  CHECK(preview.setlinfo.setl_id.empty());
+  CHECK(w.balance("11000000000000010") == yuan("500.00"));
+  // Rules: C 20 own pay; B 50 × 20 % = 10 preselfpay; inscp 140; deductible used up;
+  // fund = floor(140 × 0.70) = 98; patient 72 from the account.
+  std::string msgid;
+  const Reply first = w.call<insurer::OutpatientSettle>(w.settle_input(mdtrt), &msgid);
+  REQUIRE(first.infcode == 0);
+  const auto s = insurer::SettleOutput::decode(first.output).value().setlinfo;
+  CHECK(s.medfee_sumamt == yuan("170.00"));
+  CHECK(s.fulamt_ownpay_amt == yuan("20.00"));
+  CHECK(s.preselfpay_amt == yuan("10.00"));
+  CHECK(s.inscp_scp_amt == yuan("140.00"));
+  CHECK(s.act_pay_dedc == yuan("0.00"));
+  CHECK(s.fund_pay_sumamt == yuan("98.00"));
+  CHECK(s.acct_pay == yuan("72.00"));
+  CHECK(s.psn_cash_pay == yuan("0.00"));
+  CHECK(s.balc == yuan("428.00"));
+  CHECK(s.fund_pay_sumamt == preview.setlinfo.fund_pay_sumamt);
+  CHECK(s.acct_pay == preview.setlinfo.acct_pay);
+  CHECK(w.balance("11000000000000010") == yuan("428.00"));
+
+  // The same msgid again: same answer, no effect.
+  insurer::RequestHeader h = w.headers.next("2207", w.sign_no);
+  h.msgid = msgid;
+  const Reply again = w.raw(h, w.settle_input(mdtrt).encode());
+  CHECK(again.replayed);
+  CHECK(again.output == first.output);
+  CHECK(w.balance("11000000000000010") == yuan("428.00"));
+  CHECK(w.insurer.counters().idempotent_replays == 1);
+
+  // A new msgid for the same lines: nothing left to settle.
+  CHECK(w.call<insurer::OutpatientSettle>(w.settle_input(mdtrt)).infcode == -1);
+  // Report: exactly one effective settlement.
+  const Json rep = w.report();
+  CHECK(rep["totals"]["effective_settlements"] == 1);
+  CHECK(rep["totals"]["acct_pay"] == "72.00");
+  CHECK(rep["settlements"][0]["medins_setl_id"] == "L-" + mdtrt);
+}
+
+TEST_CASE("settle refusals leave nothing behind: wrong total, wrong card, unknown visit") {
+  World w;
+  const std::string mdtrt = w.visit_with_lines();
+  CHECK(w.call<insurer::OutpatientSettle>(w.settle_input(mdtrt, "169.99")).infcode == -1);
+  CHECK(w.call<insurer::OutpatientSettle>(w.settle_input(mdtrt, "170.00", "1", "11000000000000010", "D00000001")).infcode == -1);
+  CHECK(w.call<insurer::OutpatientSettle>(w.settle_input("M999999999999999")).infcode == -1);
+  CHECK(w.balance("11000000000000010") == yuan("500.00"));
+  CHECK(w.report()["settlements"].empty());
+  // The lines are still there to settle.
+  CHECK(w.call<insurer::OutpatientSettle>(w.settle_input(mdtrt)).infcode == 0);
+}
+
+TEST_CASE("acct_used_flag 0 and flags: the account is not used / the fund does not pay") {
+  World w;
+  const std::string mdtrt = w.visit_with_lines();
+  auto s = w.ok<insurer::OutpatientSettle>(w.settle_input(mdtrt, "170.00", "0")).setlinfo;
+  CHECK(s.acct_pay == yuan("0.00"));
+  CHECK(s.psn_cash_pay == yuan("72.00"));
+  CHECK(w.balance("11000000000000010") == yuan("500.00"));
+  // Supervised person (王五, balance 300): fund 0, all from the account.
+  const std::string m2 = w.visit_with_lines("11000000000000003", "D00000003", "B9");
+  auto s2 = w.ok<insurer::OutpatientSettle>(w.settle_input(m2, "170.00", "1", "11000000000000003", "D00000003", "B9")).setlinfo;
+  CHECK(s2.fund_pay_sumamt == yuan("0.00"));
+  CHECK(s2.acct_pay == yuan("170.00"));
+  CHECK(s2.balc == yuan("130.00"));
+}
+
+TEST_CASE("partial refund: insurer decides fund_r; cash first then account; wrong card refused") {
+  World w;
+  const std::string mdtrt = w.visit_with_lines();
+  const auto s = w.ok<insurer::OutpatientSettle>(w.settle_input(mdtrt)).setlinfo;
+  insurer::PartialRefund::Input in;
+  in.setl_id = s.setl_id;
+  in.psn_no = "11000000000000010";
+  in.mdtrt_cert_no = "D00000001";  // not the original's card
+  in.medins_refd_id = "RF1";
+  in.lines = {{"C001", yuan("20.00")}};
+  CHECK(w.call<insurer::PartialRefund>(in).infcode == -1);
+  in.mdtrt_cert_no = "T00000010";
+  // Class C line back: the fund share of the rest is unchanged, so fund_r = 0,
+  // and the patient's 20 goes to the account (no cash was paid).
+  auto r = w.ok<insurer::PartialRefund>(in);
+  CHECK(r.refund_total == yuan("20.00"));
+  CHECK(r.fund_r == yuan("0.00"));
+  CHECK(r.acct_r == yuan("20.00"));
+  CHECK(r.cash_r == yuan("0.00"));
+  CHECK(r.balc == yuan("448.00"));
+  // More of C001 than is left: refused whole.
+  in.lines = {{"C001", yuan("0.01")}};
+  CHECK(w.call<insurer::PartialRefund>(in).infcode == -1);
+  // A001 back: remaining B 50 -> inscp 40 -> fund 28; fund_r = 98 - 28 = 70; patient part 30 to the account.
+  in.lines = {{"A001", yuan("100.00")}};
+  auto r2 = w.ok<insurer::PartialRefund>(in);
+  CHECK(r2.fund_r == yuan("70.00"));
+  CHECK(r2.acct_r == yuan("30.00"));
+  CHECK(w.balance("11000000000000010") == yuan("478.00"));
+  const Json rep = w.report();
+  CHECK(rep["totals"]["medfee_sumamt"] == "50.00");
+  CHECK(rep["totals"]["fund_pay_sumamt"] == "28.00");
+  CHECK(rep["totals"]["acct_pay"] == "22.00");
+}
+
+TEST_CASE("undo gives back what is left; reversal of the undo restores the settlement; reversals are idempotent") {
+  World w;
+  const std::string mdtrt = w.visit_with_lines();
+  std::string settle_msgid;
+  const auto s = w.ok<insurer::OutpatientSettle>(w.settle_input(mdtrt), &settle_msgid).setlinfo;
+  std::string undo_msgid;
+  auto u = w.ok<insurer::OutpatientUndo>({s.setl_id, mdtrt, "11000000000000010"}, &undo_msgid);
+  CHECK(u.medfee_sumamt == yuan("170.00"));
+  CHECK(u.acct_pay == yuan("72.00"));
+  CHECK(u.balc == yuan("500.00"));
+  CHECK(w.report()["totals"]["effective_settlements"] == 0);
+  CHECK(w.call<insurer::OutpatientUndo>({s.setl_id, mdtrt, "11000000000000010"}).infcode == -1);  // already undone
+
+  auto rv = w.ok<insurer::Reversal>({"11000000000000010", undo_msgid, "2208"});
+  CHECK(rv.result == insurer::ReversalResult::reversed);
+  CHECK(rv.acct_pay == yuan("72.00"));
+  CHECK(w.balance("11000000000000010") == yuan("428.00"));
+  CHECK(w.report()["totals"]["effective_settlements"] == 1);
+  CHECK(w.ok<insurer::Reversal>({"11000000000000010", undo_msgid, "2208"}).result ==
+        insurer::ReversalResult::already_reversed);
+  CHECK(w.balance("11000000000000010") == yuan("428.00"));
+
+  // Reversal of the settlement itself.
+  auto rs = w.ok<insurer::Reversal>({"11000000000000010", settle_msgid, "2207"});
+  CHECK(rs.result == insurer::ReversalResult::reversed);
+  CHECK(rs.medfee_sumamt == yuan("170.00"));
+  CHECK(w.balance("11000000000000010") == yuan("500.00"));
+  CHECK(w.report()["totals"]["medfee_sumamt"] == "0.00");
+  // The lines are free again: the hospital can settle them anew.
+  CHECK(w.call<insurer::OutpatientSettle>(w.settle_input(mdtrt)).infcode == 0);
+}
+
+TEST_CASE("reversal of a msgid never seen: not_found, and the late original is refused") {
+  World w;
+  const std::string mdtrt = w.visit_with_lines();
+  insurer::RequestHeader late = w.headers.next("2207", w.sign_no);
+  auto rv = w.ok<insurer::Reversal>({"11000000000000010", late.msgid, "2207"});
+  CHECK(rv.result == insurer::ReversalResult::not_found);
+  const Reply r = w.raw(late, w.settle_input(mdtrt).encode());
+  CHECK(r.infcode == -1);
+  CHECK(w.balance("11000000000000010") == yuan("500.00"));
+  // A query msgid reversed: no_effect.
+  std::string qmsgid;
+  w.ok<insurer::PersonInfo>({"03", "D00000001", "0123456789ABCDEF0123456789ABCDEF", "01", "", ""}, &qmsgid);
+  CHECK(w.ok<insurer::Reversal>({"", qmsgid, "1101"}).result == insurer::ReversalResult::no_effect);
+  CHECK(w.report()["reversals"].size() == 2);
+}
+
+TEST_CASE("account history lists account movements, most recent first") {
+  World w;
+  const std::string mdtrt = w.visit_with_lines();
+  const auto s = w.ok<insurer::OutpatientSettle>(w.settle_input(mdtrt)).setlinfo;
+  w.ok<insurer::OutpatientUndo>({s.setl_id, mdtrt, "11000000000000010"});
+  auto h = w.ok<insurer::AccountHistory>({"11000000000000010", 10});
+  CHECK(h.balc == yuan("500.00"));
+  REQUIRE(h.records.size() == 2);
+  CHECK(h.records[0].kind == "undo");
+  CHECK(h.records[0].amount == yuan("72.00"));
+  CHECK(h.records[1].kind == "settle");
+  CHECK(h.records[1].amount == Amount::zero() - yuan("72.00"));
+  CHECK(h.records[1].balc == yuan("428.00"));
+}
+
+TEST_CASE("daily totals and detail: balanced, then an injected difference shows") {
+  World w;
+  const std::string mdtrt = w.visit_with_lines();
+  const auto s = w.ok<insurer::OutpatientSettle>(w.settle_input(mdtrt)).setlinfo;
+  insurer::DailyTotals::Input t{"310", "11", "2026-11-22", "2026-11-22", yuan("170.00"), yuan("98.00"), yuan("72.00"), 1};
+  CHECK(w.ok<insurer::DailyTotals>(t).stmt_rslt == "0");
+  NetCounters net;
+  FaultSet faults(1);
+  ControlContext ctx{w.insurer, faults, net};
+  auto a = control_handle(ctx, "POST", "/inject",
+                          R"({"op":"alter_amount","setl_id":")" + s.setl_id + R"(","field":"fund_pay_sumamt","amount":"90.00"})");
+  CHECK(a.status == 200);
+  auto out = w.ok<insurer::DailyTotals>(t);
+  CHECK(out.stmt_rslt == "1");
+  CHECK(out.fund_pay_sumamt == yuan("90.00"));
+  CHECK(out.medfee_sumamt == yuan("162.00"));
+  auto added = control_handle(ctx, "POST", "/inject",
+                              R"({"op":"add_settlement","psn_no":"11000000000000001","medfee_sumamt":"10.00",)"
+                              R"("fund_pay_sumamt":"0.00","acct_pay":"0.00","psn_cash_pay":"10.00","setl_time":"2026-11-22 11:00:00"})");
+  CHECK(added.status == 200);
+  auto d = w.ok<insurer::DetailReconcile>({"", "", "2026-11-22", "2026-11-22", 1, 1});
+  CHECK(d.total == 2);
+  CHECK(d.rows.size() == 1);
+  CHECK(d.rows[0].setl_id == s.setl_id);
+  auto d2 = w.ok<insurer::DetailReconcile>({"", "", "2026-11-22", "2026-11-22", 2, 1});
+  CHECK(d2.rows.size() == 1);
+  CHECK(d2.rows[0].psn_cash_pay == yuan("10.00"));
+  CHECK(control_handle(ctx, "POST", "/inject", R"({"op":"delete","setl_id":"S999999999999999"})").status == 404);
+  CHECK(control_handle(ctx, "POST", "/inject", R"({"op":"teleport"})").status == 400);
+}
+
+TEST_CASE("offline upload: accepted with the insurer's figures, duplicate local id returns the earlier result, unknown person rejected") {
+  World w;
+  insurer::OfflineRecord rec;
+  rec.local_id = "OFF-1";
+  rec.psn_no = "11000000000000010";
+  rec.card_no = "T00000010";
+  rec.insutype = "310";
+  rec.setl_time = "2026-11-22 09:00:00";
+  rec.reason_code = "offline_network_down";
+  rec.medfee_sumamt = yuan("100.00");
+  rec.est_fund_pay = yuan("60.00");
+  rec.psn_cash_pay = yuan("40.00");
+  insurer::FeeDetail d;
+  d.feedetl_sn = "1";
+  d.med_list_codg = "A001";
+  d.det_item_fee_sumamt = yuan("100.00");
+  d.cnt = "1";
+  d.pric = yuan("100.00");
+  rec.lines = {d};
+  insurer::OfflineRecord unknown = rec;
+  unknown.local_id = "OFF-2";
+  unknown.psn_no = "99999999999999999";
+  unknown.card_no = "";
+  auto out = w.ok<insurer::OfflineUpload>({{rec, unknown}});
+  REQUIRE(out.results.size() == 2);
+  CHECK(out.results[0].status == "accepted");
+  CHECK(out.results[0].fund_pay_sumamt == yuan("70.00"));  // floor(100 × 0.70), not the estimate
+  CHECK(out.results[0].acct_pay == yuan("0.00"));
+  CHECK(out.results[1].status == "rejected");
+  CHECK(out.results[1].rej_reason == "unknown_person");
+  auto again = w.ok<insurer::OfflineUpload>({{rec}});
+  CHECK(again.results[0] == out.results[0]);
+  CHECK(w.report()["totals"]["effective_settlements"] == 1);
+  CHECK(w.balance("11000000000000010") == yuan("500.00"));
+}
+
+TEST_CASE("red list: full snapshot in pages, then a delta after a change") {
+  World w;
+  auto p1 = w.ok<insurer::RedList>({0, 0, 1, 3});
+  CHECK(p1.total == 5);
+  CHECK(p1.entries.size() == 3);
+  CHECK(p1.more);
+  auto p2 = w.ok<insurer::RedList>({0, p1.version, 2, 3});
+  CHECK(p2.entries.size() == 2);
+  CHECK_FALSE(p2.more);
+  const std::string mdtrt = w.visit_with_lines();
+  w.ok<insurer::OutpatientSettle>(w.settle_input(mdtrt));
+  auto delta = w.ok<insurer::RedList>({p1.version, 0, 1, 100});
+  REQUIRE(delta.entries.size() == 1);
+  CHECK(delta.entries[0].psn_no == "11000000000000010");
+  CHECK(delta.entries[0].fund_paid_ytd == yuan("98.00"));
+  CHECK(delta.version > p1.version);
+}
+
+TEST_CASE("inpatient: admission, lines, discharge settlement and its undo") {
+  World w;
+  insurer::Admission::Input adm;
+  adm.psn_no = "11000000000000010";
+  adm.insutype = "310";
+  adm.mdtrt_cert_type = "03";
+  adm.mdtrt_cert_no = "T00000010";
+  adm.med_type = "21";
+  adm.ipt_otp_no = "IP1";
+  adm.begntime = "2026-11-20 08:00:00";
+  const std::string mdtrt = w.ok<insurer::Admission>(adm).mdtrt_id;
+  insurer::FeeUploadInput lines;
+  insurer::FeeDetail d;
+  d.feedetl_sn = "1";
+  d.mdtrt_id = mdtrt;
+  d.psn_no = adm.psn_no;
+  d.chrg_bchno = "D1";
+  d.fee_ocur_time = "2026-11-20 09:00:00";
+  d.med_list_codg = "A001";
+  d.det_item_fee_sumamt = yuan("2000.00");
+  d.cnt = "1";
+  d.pric = yuan("2000.00");
+  lines.feedetail = {d};
+  w.ok<insurer::InpatientLines>(lines);
+  // Outpatient transactions refuse an inpatient visit.
+  CHECK(w.call<insurer::OutpatientSettle>(w.settle_input(mdtrt, "2000.00", "1", adm.psn_no, "T00000010", "")).infcode == -1);
+  insurer::SettleInput s = w.settle_input(mdtrt, "2000.00", "1", adm.psn_no, "T00000010", "");
+  s.med_type = "21";
+  // One deductible accumulator per person: this person's 1800.00 used covers the
+  // inpatient 1300.00 too. Fund floor(2000 × 0.85) = 1700; patient 300 from the account.
+  auto out = w.ok<insurer::InpatientSettle>(s).setlinfo;
+  CHECK(out.act_pay_dedc == yuan("0.00"));
+  CHECK(out.fund_pay_sumamt == yuan("1700.00"));
+  CHECK(out.acct_pay == yuan("300.00"));
+  CHECK(out.psn_cash_pay == yuan("0.00"));
+  CHECK(out.balc == yuan("200.00"));
+  auto u = w.ok<insurer::InpatientUndo>({out.setl_id, mdtrt, adm.psn_no});
+  CHECK(u.acct_pay == yuan("300.00"));
+  CHECK(w.balance(adm.psn_no) == yuan("500.00"));
+}
+
+TEST_CASE("generator: valid ID numbers, repeatable by seed, exact frozen count") {
+  GenOptions opt;
+  opt.persons = 2000;
+  opt.seed = 42;
+  opt.frozen = 7;
+  int frozen = 0;
+  for (std::int64_t n = 0; n < opt.persons; ++n) {
+    const PersonRow p = generated_person(opt.seed, n, opt);
+    INFO("seed " << opt.seed << " n " << n << " id " << p.certno);
+    REQUIRE(valid_id_number(p.certno));
+    REQUIRE(valid_card_no(p.card_no));
+    REQUIRE(valid_card_sn(p.card_sn));
+    if (p.flags.has(PersonFlag::account_frozen)) ++frozen;
+    const PersonRow again = generated_person(opt.seed, n, opt);
+    REQUIRE(again.certno == p.certno);
+    REQUIRE(again.card_sn == p.card_sn);
+    REQUIRE(again.balance == p.balance);
+  }
+  CHECK(frozen == 7);
+  CHECK(generated_person(43, 5, opt).card_sn != generated_person(42, 5, opt).card_sn);
+  CHECK(id_check_char("11010519491231002") == 'X');
+  CHECK_FALSE(valid_id_number("110105194912310021"));
+  TempDir dir("sim-gen");
+  auto st = generate(dir.file("gen.db"), opt);
+  REQUIRE(st.ok());
+  auto store = Store::open(dir.file("gen.db"));
+  REQUIRE(store.ok());
+  auto p = store->person_by_psn_no(psn_no_of(1));
+  REQUIRE(p.ok());
+  REQUIRE(p->has_value());
+  CHECK((*p)->certno == generated_person(42, 0, opt).certno);
+  CHECK_FALSE(generate(dir.file("gen.db"), opt).ok());  // never into a filled file
+}
+
+TEST_CASE("add-person refuses bad input and duplicates, changing nothing") {
+  World w;
+  PersonRow p;
+  p.card_no = "D00000001";  // taken
+  p.card_sn = "0123456789ABCDEF0123456789ABCDEF";
+  p.certno = "110105198203030015";
+  p.certno[17] = id_check_char(std::string_view(p.certno).substr(0, 17));
+  p.name = "x";
+  p.insutype = "310";
+  auto r = add_person(w.store, p);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().field == "card_no");
+  p.card_no = "D00000099";
+  p.certno[17] = p.certno[17] == '0' ? '1' : '0';
+  CHECK(add_person(w.store, p).error().field == "id_no");
+  CHECK(w.report()["settlements"].empty());
+}
