@@ -1,0 +1,408 @@
+// The insurer codecs on bytes: every transaction's input and output make a
+// round trip, and replies that are not JSON, lack a field, carry a wrong
+// type, a negative amount, parts that do not add up, or answer another
+// msgid are typed errors naming the field.
+#include "protocol/insurer/codecs.hpp"
+
+#include <doctest/doctest.h>
+
+#include <string>
+
+using namespace settle;
+using namespace settle::insurer;
+using json::Json;
+
+namespace {
+
+Amount yuan(std::string_view s) { return parse_amount(s, "test").value(); }
+
+const std::string kMsgid = "H11010500001202611221030450001";
+
+RequestHeader header(std::string_view infno) {
+  RequestHeader h;
+  h.infno = std::string(infno);
+  h.msgid = kMsgid;
+  h.mdtrtarea_admvs = "110105";
+  h.insuplc_admdvs = "110105";
+  h.opter = "C007";
+  h.opter_name = "收费员";
+  h.inf_time = "2026-11-22 10:30:45";
+  h.fixmedins_code = "H11010500001";
+  h.fixmedins_name = "测试医院";
+  h.sign_no = "H110105000010000000001";
+  return h;
+}
+
+// Input: request bytes -> decode_request -> T::Input::decode == original.
+template <class T>
+void input_round_trip(const typename T::Input& in) {
+  const std::string body = encode_call<T>(header(T::infno), in);
+  auto req = decode_request(body);
+  REQUIRE(req.ok());
+  CHECK(req->head == header(T::infno));
+  auto back = T::Input::decode(req->input);
+  INFO(T::infno << ": " << (back.ok() ? std::string() : back.error().message));
+  REQUIRE(back.ok());
+  CHECK(*back == in);
+}
+
+// Output: reply bytes -> decode_reply<T> == original.
+template <class T>
+void output_round_trip(const typename T::Output& out) {
+  const std::string body = encode_ok_reply(kMsgid, out.encode(), 0, 1);
+  auto back = decode_reply<T>(body, kMsgid);
+  INFO(T::infno << ": " << (back.ok() ? std::string() : back.error().message));
+  REQUIRE(back.ok());
+  CHECK(*back == out);
+}
+
+// A reply body with `output` replaced.
+std::string reply_with(const Json& output) { return encode_ok_reply(kMsgid, output, 0, 1); }
+
+FeeDetail line(const char* sn, const char* code, LineClass cls, const char* amount) {
+  FeeDetail d;
+  d.feedetl_sn = sn;
+  d.mdtrt_id = "M000000000000001";
+  d.psn_no = "11000000000000001";
+  d.chrg_bchno = "B1";
+  d.fee_ocur_time = "2026-11-22 10:05:00";
+  d.med_list_codg = code;
+  d.medins_list_codg = "H-" + std::string(code);
+  d.medins_list_name = "项目";
+  d.det_item_fee_sumamt = yuan(amount);
+  d.cnt = "2.5";
+  d.pric = yuan("4.00");
+  d.cls = cls;
+  if (cls == LineClass::b) d.selfpay_prop = Ratio::ppm(150'000);
+  return d;
+}
+
+SetlInfo setlinfo() {
+  SetlInfo s;
+  s.setl_id = "S000000000000001";
+  s.mdtrt_id = "M000000000000001";
+  s.psn_no = "11000000000000001";
+  s.medfee_sumamt = yuan("170.00");
+  s.fulamt_ownpay_amt = yuan("20.00");
+  s.preselfpay_amt = yuan("10.00");
+  s.inscp_scp_amt = yuan("140.00");
+  s.act_pay_dedc = yuan("0.00");
+  s.hifp_pay = yuan("98.00");
+  s.fund_pay_sumamt = yuan("98.00");
+  s.psn_part_amt = yuan("72.00");
+  s.acct_pay = yuan("50.00");
+  s.psn_cash_pay = yuan("22.00");
+  s.balc = yuan("0.00");
+  s.medins_setl_id = "L1";
+  s.setl_time = "2026-11-22 10:30:45";
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("envelope: request and response round trip; header checks") {
+  const RequestHeader h = header("2207");
+  const std::string body = encode_request(h, Json{{"data", Json::object()}});
+  auto r = decode_request(body);
+  REQUIRE(r.ok());
+  CHECK(r->head == h);
+  CHECK(r->input == Json{{"data", Json::object()}});
+
+  Json doc = Json::parse(body);
+  doc.erase("fixmedins_code");
+  auto missing = decode_request(doc.dump());
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.error().field == "fixmedins_code");
+
+  doc = Json::parse(body);
+  doc["msgid"] = "H11010500001202613221030450001";  // month 13
+  CHECK(decode_request(doc.dump()).error().field == "msgid");
+  doc["msgid"] = "H11010500002202611221030450001";  // another institution's prefix
+  CHECK(decode_request(doc.dump()).error().field == "msgid");
+  doc = Json::parse(body);
+  doc["input"] = "text";
+  CHECK(decode_request(doc.dump()).error().field == "input");
+  CHECK_FALSE(decode_request("{not json").ok());
+  CHECK(check_msgid(kMsgid).ok());
+  CHECK_FALSE(check_msgid("short").ok());
+}
+
+TEST_CASE("decode_response: msgid match, infcode, output presence") {
+  Response ok;
+  ok.inf_refmsgid = kMsgid;
+  ok.output = Json{{"x", 1}};
+  auto r = decode_response(encode_response(ok), kMsgid);
+  REQUIRE(r.ok());
+  CHECK(r->output == Json{{"x", 1}});
+
+  auto other = decode_response(encode_response(ok), "H11010500001202611221030450002");
+  REQUIRE_FALSE(other.ok());
+  CHECK(other.error().field == "inf_refmsgid");
+
+  Json no_output = Json::parse(encode_response(ok));
+  no_output.erase("output");
+  CHECK(decode_response(no_output.dump(), kMsgid).error().field == "output");
+
+  Json bad_code = Json::parse(encode_response(ok));
+  bad_code["infcode"] = "0";
+  CHECK(decode_response(bad_code.dump(), kMsgid).error().field == "infcode");
+
+  const std::string err = encode_error_reply(kMsgid, "余额不足", 0, 1);
+  auto e = decode_reply<OutpatientSettle>(err, kMsgid);
+  REQUIRE_FALSE(e.ok());
+  CHECK(e.error().reason == Reason::insurer_rejected);
+  CHECK(e.error().message == "余额不足");
+  CHECK(e.error().field == "infcode=-1");
+
+  auto garbage = decode_reply<OutpatientSettle>("<html>502</html>", kMsgid);
+  REQUIRE_FALSE(garbage.ok());
+  CHECK(garbage.error().reason == Reason::invalid_request);
+  CHECK(compact_time_ms(1'795'314'645'123) == "20261122103045123");
+  CHECK(inf_time_text(1'795'314'645) == "2026-11-22 10:30:45");
+}
+
+TEST_CASE("every transaction's input and output round trip") {
+  input_round_trip<SignIn>({"C007", "00:11:22:33:44:55", "10.0.0.7"});
+  output_round_trip<SignIn>({"H110105000010000000001", "2026-11-22 08:00:00"});
+  input_round_trip<SignOut>({"H110105000010000000001", "C007"});
+  output_round_trip<SignOut>({"2026-11-22 18:00:00"});
+
+  input_round_trip<PersonInfo>({"03", "D00000001", "0123456789ABCDEF0123456789ABCDEF", "01", "", ""});
+  input_round_trip<PersonInfo>({"02", "11010519491231002X", "", "01", "11010519491231002X", "张三"});
+  PersonInfo::Output pi;
+  pi.baseinfo = {"11000000000000001", "01", "11010519491231002X", "张三", "1", "1949-12-31"};
+  pi.insuinfo.push_back({"310", yuan("500.00"), "1", "11",
+                         PersonFlags{}.set(PersonFlag::supervised).set(PersonFlag::account_frozen), yuan("12.34"),
+                         yuan("0.01")});
+  output_round_trip<PersonInfo>(pi);
+
+  OutpatientRegister::Input reg;
+  static_cast<VisitOpen&>(reg) = {"11000000000000001", "310", "03", "D00000001", "11", "OP1", "2026-11-22 10:00:00", "D01", "内科"};
+  input_round_trip<OutpatientRegister>(reg);
+  output_round_trip<OutpatientRegister>({VisitOpened{"M000000000000001", "11000000000000001", "OP1"}});
+  Admission::Input adm;
+  static_cast<VisitOpen&>(adm) = {"11000000000000001", "310", "03", "D00000001", "21", "IP1", "2026-11-20 08:00:00", "", ""};
+  input_round_trip<Admission>(adm);
+  output_round_trip<Admission>({VisitOpened{"M000000000000002", "11000000000000001", "IP1"}});
+
+  FeeUploadInput lines{{line("1", "A001", LineClass::a, "100.00"), line("2", "250310005", LineClass::b, "50.00"),
+                        line("3", "C001", LineClass::c, "20.00")}};
+  input_round_trip<OutpatientLines>(lines);
+  input_round_trip<InpatientLines>(lines);
+  FeeUploadOutput fr{{{"2", yuan("50.00"), LineClass::b, Ratio::ppm(200'000), yuan("0.00"), yuan("10.00"), yuan("40.00")}}};
+  output_round_trip<OutpatientLines>(fr);
+  output_round_trip<InpatientLines>(fr);
+
+  SettleInput si{"11000000000000001", "03", "D00000001", "11", yuan("170.00"), "01", "M000000000000001", "B1", "310", "1", "L1"};
+  input_round_trip<OutpatientPreview>(si);
+  input_round_trip<OutpatientSettle>(si);
+  input_round_trip<InpatientPreview>(si);
+  input_round_trip<InpatientSettle>(si);
+  output_round_trip<OutpatientSettle>({setlinfo()});
+  output_round_trip<InpatientSettle>({setlinfo()});
+  SetlInfo preview = setlinfo();
+  preview.setl_id.clear();
+  output_round_trip<OutpatientPreview>({SettleOutput{preview}});
+  output_round_trip<InpatientPreview>({SettleOutput{preview}});
+
+  input_round_trip<OutpatientUndo>({"S000000000000001", "M000000000000001", "11000000000000001"});
+  input_round_trip<InpatientUndo>({"S000000000000001", "M000000000000001", "11000000000000001"});
+  UndoOutput uo{"R000000000000001", "S000000000000001", yuan("170.00"), yuan("98.00"), yuan("50.00"), yuan("22.00"), yuan("50.00")};
+  output_round_trip<OutpatientUndo>(uo);
+  output_round_trip<InpatientUndo>(uo);
+
+  input_round_trip<Reversal>({"11000000000000001", "H11010500001202611221030440009", "2207"});
+  output_round_trip<Reversal>({"H11010500001202611221030440009", "2207", ReversalResult::reversed, yuan("170.00"),
+                               yuan("98.00"), yuan("50.00"), yuan("22.00")});
+  output_round_trip<Reversal>({"H11010500001202611221030440009", "2207", ReversalResult::not_found, {}, {}, {}, {}});
+
+  input_round_trip<DailyTotals>({"310", "11", "2026-11-22", "2026-11-22", yuan("170.00"), yuan("98.00"), yuan("50.00"), 1});
+  output_round_trip<DailyTotals>({"0", "balanced", yuan("170.00"), yuan("98.00"), yuan("50.00"), yuan("22.00"), 1});
+
+  input_round_trip<DetailReconcile>({"310", "11", "2026-11-22", "2026-11-22", 2, 50});
+  DetailReconcile::Output dr;
+  dr.page_num = 1;
+  dr.page_size = 50;
+  dr.total = 1;
+  dr.rows.push_back({"11000000000000001", "M000000000000001", "S000000000000001", kMsgid, "L1", "310",
+                     "2026-11-22 10:30:45", yuan("170.00"), yuan("98.00"), yuan("50.00"), yuan("22.00"), "0", "0"});
+  output_round_trip<DetailReconcile>(dr);
+
+  input_round_trip<AccountHistory>({"11000000000000001", 20});
+  AccountHistory::Output ah{"11000000000000001", yuan("450.00"),
+                            {{"2026-11-22 10:30:45", "settle", "S000000000000001", kMsgid, Amount::fen(-5000), yuan("450.00")}}};
+  output_round_trip<AccountHistory>(ah);
+
+  input_round_trip<PartialRefund>({"S000000000000001", "11000000000000001", "D00000001", "RF1", {{"C001", yuan("20.00")}}});
+  input_round_trip<PartialRefund>({"S000000000000001", "11000000000000001", "D00000001", "", {}});
+  output_round_trip<PartialRefund>({"R000000000000002", "S000000000000001", yuan("20.00"), yuan("0.00"), yuan("0.00"),
+                                    yuan("20.00"), yuan("450.00")});
+
+  OfflineRecord rec;
+  rec.local_id = "OFF-1";
+  rec.psn_no = "11000000000000001";
+  rec.card_no = "D00000001";
+  rec.insutype = "310";
+  rec.setl_time = "2026-11-22 09:00:00";
+  rec.reason_code = "offline_network_down";
+  rec.medfee_sumamt = yuan("100.00");
+  rec.est_fund_pay = yuan("70.00");
+  rec.psn_cash_pay = yuan("30.00");
+  rec.lines = {line("1", "A001", LineClass::a, "100.00")};
+  input_round_trip<OfflineUpload>({{rec}});
+  output_round_trip<OfflineUpload>({{{"OFF-1", "accepted", "S000000000000003", yuan("100.00"), yuan("70.00"), yuan("0.00"), yuan("30.00"), "", ""},
+                                     {"OFF-2", "rejected", "", {}, {}, {}, {}, "unknown_person", "no such person"}}});
+
+  input_round_trip<RedList>({0, 0, 1, 1000});
+  input_round_trip<RedList>({5, 9, 2, 100});
+  output_round_trip<RedList>({5, 9, 1, 2, true,
+                              {{"D00000001", "11000000000000001", "310", PersonFlags{}.set(PersonFlag::unit_arrears),
+                                yuan("100.00"), yuan("0.00"), "upsert"}}});
+}
+
+TEST_CASE("amounts: numbers or strings on input, strings with two decimals on output, never doubles") {
+  Json out = SettleOutput{setlinfo()}.encode();
+  CHECK(out["setlinfo"]["medfee_sumamt"] == "170.00");
+  // A number with its exact text is accepted.
+  std::string body = reply_with(out);
+  const auto pos = body.find("\"medfee_sumamt\":\"170.00\"");
+  REQUIRE(pos != std::string::npos);
+  body.replace(pos, 24, "\"medfee_sumamt\":170.0");
+  auto r = decode_reply<OutpatientSettle>(body, kMsgid);
+  REQUIRE(r.ok());
+  CHECK(r->setlinfo.medfee_sumamt == yuan("170.00"));
+  // Three decimals, exponents, negatives: INVALID_AMOUNT naming the field.
+  for (const char* text : {"170.001", "1.7e2", "-170.00"}) {
+    std::string b = reply_with(out);
+    b.replace(b.find("\"170.00\""), 8, text);
+    auto e = decode_reply<OutpatientSettle>(b, kMsgid);
+    INFO(text);
+    REQUIRE_FALSE(e.ok());
+    CHECK(e.error().reason == Reason::invalid_amount);
+    CHECK(e.error().field == "setlinfo.medfee_sumamt");
+  }
+}
+
+TEST_CASE("settlement replies whose parts do not add up are refused naming the field") {
+  struct Case {
+    const char* what;
+    void (*mutate)(SetlInfo&);
+    const char* field;
+  };
+  const Case cases[] = {
+      {"fund+acct+cash != total", [](SetlInfo& s) { s.psn_cash_pay = yuan("21.99"); }, "setlinfo.medfee_sumamt"},
+      {"class parts != total", [](SetlInfo& s) { s.inscp_scp_amt = yuan("139.00"); }, "setlinfo.medfee_sumamt"},
+      {"psn_part != total - fund",
+       [](SetlInfo& s) { s.psn_part_amt = yuan("71.00"); }, "setlinfo.medfee_sumamt"},
+      {"deductible above inscp", [](SetlInfo& s) { s.act_pay_dedc = yuan("140.01"); }, "setlinfo.act_pay_dedc"},
+      {"hifp above fund", [](SetlInfo& s) { s.hifp_pay = yuan("98.01"); }, "setlinfo.hifp_pay"},
+      {"no setl_id", [](SetlInfo& s) { s.setl_id.clear(); }, "setlinfo.setl_id"},
+  };
+  for (const Case& c : cases) {
+    SetlInfo s = setlinfo();
+    c.mutate(s);
+    auto r = decode_reply<OutpatientSettle>(reply_with(SettleOutput{s}.encode()), kMsgid);
+    INFO(c.what);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().field == c.field);
+  }
+}
+
+TEST_CASE("malformed replies of every kind are typed errors, never half-filled results") {
+  const Json good = SettleOutput{setlinfo()}.encode();
+  // Missing required field.
+  Json missing = good;
+  missing["setlinfo"].erase("acct_pay");
+  auto m = decode_reply<OutpatientSettle>(reply_with(missing), kMsgid);
+  REQUIRE_FALSE(m.ok());
+  CHECK(m.error().field == "setlinfo.acct_pay");
+  // Wrong type.
+  Json typed = good;
+  typed["setlinfo"]["setl_id"] = 12;
+  CHECK(decode_reply<OutpatientSettle>(reply_with(typed), kMsgid).error().field == "setlinfo.setl_id");
+  Json not_object = good;
+  not_object["setlinfo"] = Json::array();
+  CHECK(decode_reply<OutpatientSettle>(reply_with(not_object), kMsgid).error().field == "setlinfo");
+  // Refund parts.
+  Json refund = PartialRefund::Output{"R1", "S1", yuan("20.00"), yuan("5.00"), yuan("5.00"), yuan("9.99"), yuan("1.00")}.encode();
+  CHECK(decode_reply<PartialRefund>(reply_with(refund), kMsgid).error().field == "data.refund_total");
+  // Reversal: figures only when reversed.
+  Json rev = Reversal::Output{kMsgid, "2207", ReversalResult::not_found, {}, {}, {}, {}}.encode();
+  rev["data"]["medfee_sumamt"] = "1.00";
+  rev["data"]["psn_cash_pay"] = "1.00";
+  CHECK(decode_reply<Reversal>(reply_with(rev), kMsgid).error().field == "data.medfee_sumamt");
+  rev["data"]["rslt"] = "maybe";
+  CHECK(decode_reply<Reversal>(reply_with(rev), kMsgid).error().field == "data.rslt");
+  // Person info without insurance.
+  Json person = Json{{"baseinfo", Json{{"psn_no", "1"}, {"psn_cert_type", "01"}, {"certno", "x"}, {"psn_name", "a"},
+                                       {"gend", "1"}, {"brdy", "2000-01-01"}}},
+                     {"insuinfo", Json::array()}};
+  CHECK(decode_reply<PersonInfo>(reply_with(person), kMsgid).error().field == "insuinfo");
+  person["insuinfo"] = Json::array({Json{{"insutype", "310"}, {"balc", "1.00"}, {"psn_insu_stas", "1"}, {"psn_type", "11"},
+                                         {"flags", Json::array({"vip"})}, {"deductible_used", "0"}, {"fund_paid_ytd", "0"}}});
+  CHECK(decode_reply<PersonInfo>(reply_with(person), kMsgid).error().field == "insuinfo[0].flags");
+  // Line results that do not add up.
+  Json fee = FeeUploadOutput{{{"1", yuan("10.00"), LineClass::a, Ratio{}, yuan("0.00"), yuan("0.00"), yuan("9.00")}}}.encode();
+  CHECK(decode_reply<OutpatientLines>(reply_with(fee), kMsgid).error().field == "result[0].det_item_fee_sumamt");
+  // Offline result accepted without setl_id; rejected without reason.
+  Json off = OfflineUpload::Output{{{"L1", "accepted", "", yuan("1.00"), yuan("0.00"), yuan("0.00"), yuan("1.00"), "", ""}}}.encode();
+  CHECK(decode_reply<OfflineUpload>(reply_with(off), kMsgid).error().field == "results[0].setl_id");
+  off["results"][0]["status"] = "rejected";
+  CHECK(decode_reply<OfflineUpload>(reply_with(off), kMsgid).error().field == "results[0].rej_reason");
+  // Detail rows beyond page_size; red list version going back.
+  DetailReconcile::Output dr;
+  dr.page_size = 0;
+  dr.rows.push_back({"p", "", "S1", "", "", "", "", {}, {}, {}, {}, "0", "0"});
+  CHECK(decode_reply<DetailReconcile>(reply_with(dr.encode()), kMsgid).error().field == "data.rows");
+  CHECK(decode_reply<RedList>(reply_with(RedList::Output{9, 5, 1, 0, false, {}}.encode()), kMsgid).error().field ==
+        "data.version");
+  // Daily totals parts.
+  Json totals = DailyTotals::Output{"0", "", yuan("10.00"), yuan("1.00"), yuan("1.00"), yuan("1.00"), 1}.encode();
+  CHECK(decode_reply<DailyTotals>(reply_with(totals), kMsgid).error().field == "stmtinfo.medfee_sumamt");
+}
+
+TEST_CASE("malformed inputs are refused naming the field") {
+  FeeUploadInput dup{{line("1", "A001", LineClass::a, "1.00"), line("1", "A002", LineClass::a, "2.00")}};
+  CHECK(FeeUploadInput::decode(dup.encode()).error().field == "feedetail[1].feedetl_sn");
+  FeeUploadInput ratio_on_a{{line("1", "A001", LineClass::a, "1.00")}};
+  ratio_on_a.feedetail[0].selfpay_prop = Ratio::ppm(1);
+  CHECK(FeeUploadInput::decode(ratio_on_a.encode()).error().field == "feedetail[0].selfpay_prop");
+  Json bad_cnt = FeeUploadInput{{line("1", "A001", LineClass::a, "1.00")}}.encode();
+  bad_cnt["feedetail"][0]["cnt"] = "1e3";
+  CHECK(FeeUploadInput::decode(bad_cnt).error().field == "feedetail[0].cnt");
+  Json bad_lv = FeeUploadInput{{line("1", "A001", LineClass::a, "1.00")}}.encode();
+  bad_lv["feedetail"][0]["chrgitm_lv"] = "04";
+  CHECK(FeeUploadInput::decode(bad_lv).error().field == "feedetail[0].chrgitm_lv");
+  CHECK(FeeUploadInput::decode(Json{{"feedetail", Json::array()}}).error().field == "feedetail");
+
+  Json settle = SettleInput{"p", "03", "c", "11", yuan("1.00"), "01", "M1", "B1", "310", "1", ""}.encode();
+  settle["data"]["acct_used_flag"] = "2";
+  CHECK(SettleInput::decode(settle).error().field == "data.acct_used_flag");
+  CHECK(PersonInfo::Input::decode(Json{{"data", Json{{"mdtrt_cert_type", "03"}, {"mdtrt_cert_no", "D1"}}}}).error().field ==
+        "data.card_sn");
+  CHECK(Reversal::Input::decode(Json{{"data", Json{{"psn_no", ""}, {"omsgid", "x"}, {"oinfno", "2207"}}}}).error().field ==
+        "data.omsgid");
+  Json dt = DailyTotals::Input{"310", "11", "2026-11-22", "2026-11-21", {}, {}, {}, 0}.encode();
+  CHECK(DailyTotals::Input::decode(dt).error().field == "data.stmt_enddate");
+
+  OfflineRecord rec;
+  rec.local_id = "L1";
+  rec.psn_no = "p";
+  rec.insutype = "310";
+  rec.setl_time = "2026-11-22 09:00:00";
+  rec.reason_code = "offline_network_down";
+  rec.medfee_sumamt = yuan("2.00");
+  rec.est_fund_pay = yuan("1.00");
+  rec.psn_cash_pay = yuan("1.00");
+  rec.lines = {line("1", "A001", LineClass::a, "1.00")};
+  CHECK(OfflineUpload::Input::decode(OfflineUpload::Input{{rec}}.encode()).error().field == "records[0].medfee_sumamt");
+  rec.medfee_sumamt = yuan("1.00");
+  rec.est_fund_pay = yuan("0.00");
+  CHECK(OfflineUpload::Input::decode(OfflineUpload::Input{{rec, rec}}.encode()).error().field == "records[1].local_id");
+  CHECK(PartialRefund::Input::decode(
+            PartialRefund::Input{"S1", "p", "c", "", {{"A001", Amount::zero()}}}.encode())
+            .error()
+            .field == "data.lines[0].amount");
+  CHECK(RedList::Input::decode(RedList::Input{5, 3, 1, 10}.encode()).error().field == "data.to_version");
+  CHECK(RedList::Input::decode(RedList::Input{0, 0, 1, 5000}.encode()).error().field == "data.page_size");
+}
