@@ -13,6 +13,8 @@
 
 #include <mutex>
 #include <optional>
+#include <thread>
+#include <vector>
 
 namespace settle::reader {
 namespace {
@@ -66,6 +68,29 @@ struct CardService::Impl {
   ReaderConfig cfg;
   std::map<std::string, std::unique_ptr<std::timed_mutex>, std::less<>> locks;
 
+  // Contexts of threads blocked in wait_for_card, for cancel_waits().
+  std::mutex waiting_mu;
+  std::vector<SCARDCONTEXT> waiting;
+  bool cancelled = false;
+
+  Status wait_registered(SCARDCONTEXT ctx, const std::string& reader, Clock::time_point deadline) {
+    {
+      std::lock_guard lk(waiting_mu);
+      if (cancelled) return reader_error(ReaderErrc::cancelled, "card", "the card service is shutting down");
+      waiting.push_back(ctx);
+    }
+    Status s = wait_for_card(ctx, reader, deadline);
+    std::lock_guard lk(waiting_mu);
+    std::erase(waiting, ctx);
+    return s;
+  }
+
+  void cancel_all() {
+    std::lock_guard lk(waiting_mu);
+    cancelled = true;
+    for (const SCARDCONTEXT c : waiting) SCardCancel(c);
+  }
+
   explicit Impl(ReaderConfig c) : cfg(std::move(c)) {
     SETTLE_ASSERT(cfg.profile != nullptr);
     for (const auto& [window, reader] : cfg.window_readers) {
@@ -82,14 +107,24 @@ struct CardService::Impl {
     return it->second;
   }
 
-  // Waits until the reader shows a card or the deadline passes.
-  static Status wait_for_card(SCARDCONTEXT ctx, const std::string& reader, Clock::time_point deadline) {
+  bool is_cancelled() {
+    std::lock_guard lk(waiting_mu);
+    return cancelled;
+  }
+
+  // Waits until the reader shows a card or the deadline passes. Waits in
+  // slices so a cancel that lands between two SCardGetStatusChange calls is
+  // still seen promptly.
+  Status wait_for_card(SCARDCONTEXT ctx, const std::string& reader, Clock::time_point deadline) {
+    constexpr DWORD slice_ms = 500;
     SCARD_READERSTATE st{};
     st.szReader = reader.c_str();
     st.dwCurrentState = SCARD_STATE_UNAWARE;
     for (;;) {
-      const LONG rc = SCardGetStatusChange(ctx, ms_until(deadline), &st, 1);
+      if (is_cancelled()) return reader_error(ReaderErrc::cancelled, "card", "the card service is shutting down");
+      const LONG rc = SCardGetStatusChange(ctx, std::min(slice_ms, ms_until(deadline)), &st, 1);
       if (rc == SCARD_E_TIMEOUT) {
+        if (Clock::now() < deadline) continue;
         return reader_error(ReaderErrc::timeout, "card", fmt::format("no card inserted in '{}' in time", reader));
       }
       if (rc != SCARD_S_SUCCESS) return pcsc::error_of(rc, "SCardGetStatusChange", reader);
@@ -128,8 +163,42 @@ struct CardService::Impl {
     }
   }
 
+  // Connects to the card in `reader`, waiting for one until `deadline`.
+  Result<pcsc::Card> connect(const std::string& reader, Clock::time_point deadline) {
+    bool context_renewed = false;
+    bool waited = false;
+    for (;;) {
+      auto ctx = thread_context();
+      if (!ctx) return ctx.error();
+      auto c = pcsc::Card::connect(*ctx, reader);
+      if (c) return c;
+      if (is(c.error(), ReaderErrc::service_down) && !context_renewed) {
+        // pcscd restarted since this thread's context was made: renew once.
+        drop_thread_context();
+        context_renewed = true;
+        continue;
+      }
+      if (is(c.error(), ReaderErrc::service_down)) drop_thread_context();
+      if (!is(c.error(), ReaderErrc::absent)) return c.error();
+      if (Clock::now() >= deadline) {
+        return reader_error(ReaderErrc::absent, "card", fmt::format("no card in reader '{}'", reader));
+      }
+      if (waited) std::this_thread::sleep_for(std::chrono::milliseconds{20});  // shown present, not connectable yet
+      if (auto w = wait_registered(*ctx, reader, deadline); !w) return w.error();
+      waited = true;
+    }
+  }
+
+  enum class Retry : std::uint8_t { never, once };
+
+  // Runs `op` on the window's card inside one transaction, under the
+  // reader's lock. A transport failure on a card that has since left is
+  // CARD_REMOVED. With Retry::once (reads only: they change nothing on the
+  // card), a transport failure on a card still shown present is retried
+  // once on a fresh connection: that is how a card swapped faster than
+  // pcscd polls the reader is reached and then recognised by its card_sn.
   template <class T, class F>
-  Result<T> with_card(std::string_view window, std::chrono::milliseconds wait, F&& op) {
+  Result<T> with_card(std::string_view window, std::chrono::milliseconds wait, Retry retry, F&& op) {
     auto reader = reader_of(window);
     if (!reader) return reader.error();
     auto& lock = *locks.find(*reader)->second;
@@ -140,45 +209,28 @@ struct CardService::Impl {
     }
     const auto deadline = Clock::now() + std::min(wait, cfg.max_card_wait);
 
-    std::optional<pcsc::Card> card;
-    bool context_renewed = false;
-    for (;;) {
-      auto ctx = thread_context();
-      if (!ctx) return ctx.error();
-      auto c = pcsc::Card::connect(*ctx, *reader);
-      if (c) {
-        card.emplace(std::move(*c));
-        break;
-      }
-      if (is(c.error(), ReaderErrc::service_down) && !context_renewed) {
-        // pcscd restarted since this thread's context was made: renew once.
+    for (int attempt = 0;; ++attempt) {
+      auto card = connect(*reader, deadline);
+      if (!card) return card.error();
+      if (auto b = card->begin_transaction(); !b) return b.error();
+      TrackingChannel channel(*card);
+      const std::string& name = card->reader();
+      CardApp app(channel, *cfg.profile, [&name](std::string_view line) { spdlog::debug("card '{}': {}", name, line); });
+      Result<T> r = op(app, *card);
+      card->end_transaction();
+      if (r) return r;
+      if (is(r.error(), ReaderErrc::service_down)) {
         drop_thread_context();
-        context_renewed = true;
-        continue;
+        return r;
       }
-      if (is(c.error(), ReaderErrc::service_down)) drop_thread_context();
-      if (!is(c.error(), ReaderErrc::absent)) return c.error();
-      if (Clock::now() >= deadline) {
-        return reader_error(ReaderErrc::absent, "card", fmt::format("no card in reader '{}'", *reader));
-      }
-      if (auto w = wait_for_card(*ctx, *reader, deadline); !w) return w.error();
-    }
-
-    if (auto b = card->begin_transaction(); !b) return b.error();
-    TrackingChannel channel(*card);
-    const std::string& name = card->reader();
-    CardApp app(channel, *cfg.profile, [&name](std::string_view line) { spdlog::debug("card '{}': {}", name, line); });
-    Result<T> r = op(app, *card);
-    card->end_transaction();
-    if (!r && channel.failed() && !is(r.error(), ReaderErrc::removed) && !is(r.error(), ReaderErrc::service_down)) {
+      if (!channel.failed() || is(r.error(), ReaderErrc::removed)) return r;
       auto ctx = thread_context();
       if (ctx && card_gone(*ctx, *card)) {
-        return reader_error(ReaderErrc::removed, "card",
-                            fmt::format("card left reader '{}' during the operation", *reader));
+        return reader_error(ReaderErrc::removed, "card", fmt::format("card left reader '{}' during the operation", *reader));
       }
+      if (retry == Retry::never || attempt == 1) return r;
+      spdlog::info("card '{}': transport failed on a card still present; reconnecting once", *reader);
     }
-    if (!r && is(r.error(), ReaderErrc::service_down)) drop_thread_context();
-    return r;
   }
 };
 
@@ -190,12 +242,12 @@ const ReaderConfig& CardService::config() const noexcept { return impl_->cfg; }
 Result<std::string> CardService::reader_of(std::string_view window) const { return impl_->reader_of(window); }
 
 Result<CardIdentity> CardService::read_card(std::string_view window, std::chrono::milliseconds wait_for_card) {
-  return impl_->with_card<CardIdentity>(window, wait_for_card,
+  return impl_->with_card<CardIdentity>(window, wait_for_card, Impl::Retry::once,
                                         [](CardApp& app, pcsc::Card&) { return app.read_identity(); });
 }
 
 Result<std::string> CardService::read_card_sn(std::string_view window) {
-  return impl_->with_card<std::string>(window, std::chrono::milliseconds{0},
+  return impl_->with_card<std::string>(window, std::chrono::milliseconds{0}, Impl::Retry::once,
                                        [](CardApp& app, pcsc::Card&) { return app.read_card_sn(); });
 }
 
@@ -210,7 +262,8 @@ Status CardService::check_same_card(std::string_view window, std::string_view ca
 }
 
 Result<PinVerdict> CardService::verify_pin(std::string_view window, Pin pin) {
-  return impl_->with_card<PinVerdict>(window, std::chrono::milliseconds{0},
+  // Never retried: a VERIFY that reached the card may have used up a try.
+  return impl_->with_card<PinVerdict>(window, std::chrono::milliseconds{0}, Impl::Retry::never,
                                       [&pin](CardApp& app, pcsc::Card&) { return app.verify_pin(pin); });
 }
 
@@ -232,7 +285,7 @@ Result<ReaderFeatures> query_features(pcsc::Card& card) {
 }  // namespace
 
 Result<bool> CardService::has_pinpad(std::string_view window) {
-  return impl_->with_card<bool>(window, std::chrono::milliseconds{0}, [](CardApp&, pcsc::Card& card) -> Result<bool> {
+  return impl_->with_card<bool>(window, std::chrono::milliseconds{0}, Impl::Retry::never, [](CardApp&, pcsc::Card& card) -> Result<bool> {
     auto f = query_features(card);
     if (!f) return f.error();
     return f->verify_pin_direct.has_value();
@@ -242,7 +295,7 @@ Result<bool> CardService::has_pinpad(std::string_view window) {
 Result<PinVerdict> CardService::verify_pin_on_pinpad(std::string_view window) {
   const ReaderConfig& cfg = impl_->cfg;
   return impl_->with_card<PinVerdict>(
-      window, std::chrono::milliseconds{0}, [&cfg](CardApp& app, pcsc::Card& card) -> Result<PinVerdict> {
+      window, std::chrono::milliseconds{0}, Impl::Retry::never, [&cfg](CardApp& app, pcsc::Card& card) -> Result<PinVerdict> {
         auto f = query_features(card);
         if (!f) return f.error();
         if (!f->verify_pin_direct) {
@@ -264,6 +317,8 @@ Result<PinVerdict> CardService::verify_pin_on_pinpad(std::string_view window) {
         return pin_verdict_from_sw(resp->sw);
       });
 }
+
+void CardService::cancel_waits() { impl_->cancel_all(); }
 
 Result<bool> CardService::card_present(std::string_view window) {
   auto reader = impl_->reader_of(window);

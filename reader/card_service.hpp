@@ -59,6 +59,11 @@ class CardService {
   // Whether a card is in the window's reader now (no APDU sent).
   Result<bool> card_present(std::string_view window);
 
+  // For shutdown: wakes every call waiting for a card (SCardCancel on the
+  // waiting threads' contexts) and makes later waits fail at once; they
+  // return READER_UNAVAILABLE (module code cancelled). Thread-safe.
+  void cancel_waits();
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;

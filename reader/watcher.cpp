@@ -185,9 +185,12 @@ struct ReaderWatcher::Impl {
     pnp.szReader = kPnpReader;
     pnp.dwCurrentState = SCARD_STATE_UNAWARE;
     bool pnp_primed = false;
+    bool pnp_supported = true;
     while (!should_stop()) {
       const LONG rc = SCardGetStatusChange(handle, static_cast<DWORD>(opt.poll_timeout.count()), states.data(),
                                            static_cast<DWORD>(states.size()));
+      // Without PnP notifications, new readers are found by relisting each round.
+      if (rc == SCARD_E_TIMEOUT && !pnp_supported) return SCARD_S_SUCCESS;
       if (rc == SCARD_E_TIMEOUT) continue;
       if (rc == SCARD_E_UNKNOWN_READER) return rc;  // a reader vanished between list and wait: relist
       if (rc != SCARD_S_SUCCESS) return rc;
@@ -216,7 +219,10 @@ struct ReaderWatcher::Impl {
         if (pnp_primed) return SCARD_S_SUCCESS;  // readers came or went: relist
         pnp_primed = true;
       }
-      if (pnp.dwEventState & SCARD_STATE_UNKNOWN) pnp.dwCurrentState = SCARD_STATE_IGNORE;  // no PnP support
+      if (pnp.dwEventState & SCARD_STATE_UNKNOWN) {  // no PnP support in this pcscd
+        pnp.dwCurrentState = SCARD_STATE_IGNORE;
+        pnp_supported = false;
+      }
     }
     return SCARD_E_CANCELLED;
   }

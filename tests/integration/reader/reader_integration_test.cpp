@@ -237,6 +237,25 @@ TEST_CASE("no card: CARD_ABSENT at once, or the card inserted within the wait") 
   CHECK(late.error().reason == Reason::card_absent);
 }
 
+TEST_CASE("cancel_waits wakes a read waiting for a card") {
+  pcscd();
+  auto args = kZhang.args();
+  args.push_back("--removed");
+  VirtualCard card(0, args);
+  CardService service(two_windows());
+  auto waiting = std::async(std::launch::async, [&] { return service.read_card("W1", 30'000ms); });
+  std::this_thread::sleep_for(200ms);
+  service.cancel_waits();
+  // Far less than the 30 s the read would otherwise wait.
+  REQUIRE(waiting.wait_for(10s) == std::future_status::ready);
+  auto r = waiting.get();
+  REQUIRE_FALSE(r.ok());
+  CHECK(errc_of(r.error()) == ReaderErrc::cancelled);
+  auto later = service.read_card("W1", 5'000ms);
+  REQUIRE_FALSE(later.ok());
+  CHECK(errc_of(later.error()) == ReaderErrc::cancelled);
+}
+
 TEST_CASE("a card swapped for another between read and commit is detected") {
   pcscd();
   CardService service(two_windows());
@@ -258,6 +277,31 @@ TEST_CASE("a card swapped for another between read and commit is detected") {
   auto gone = service.check_same_card("W1", kOuyang.card_sn);
   REQUIRE_FALSE(gone.ok());
   CHECK(gone.error().reason == Reason::card_absent);
+}
+
+TEST_CASE("a swap faster than pcscd's poll is still caught by the card_sn re-check") {
+  pcscd();
+  CardService service(two_windows());
+  auto first = std::make_unique<VirtualCard>(0, kZhang.args());
+  auto id = service.read_card("W1", 0ms);
+  REQUIRE(id.ok());
+  // Pull the first card and put the second in without waiting: pcscd (which
+  // polls vpcd about every 400 ms) may never report the reader empty.
+  first->command("remove");
+  auto second_args = kOuyang.args();
+  VirtualCard second(0, second_args);
+  auto same = service.check_same_card("W1", id->card_sn);
+  REQUIRE_FALSE(same.ok());
+  INFO(describe(same.error()));
+  CHECK(same.error().reason == Reason::card_mismatch);
+  // Once pcscd has caught up, the new card reads as itself.
+  bool matched = false;
+  for (int i = 0; i < 20 && !matched; ++i) {
+    matched = service.check_same_card("W1", kOuyang.card_sn).ok();
+    if (!matched) std::this_thread::sleep_for(100ms);
+  }
+  CHECK(matched);
+  first.reset();
 }
 
 TEST_CASE("a window mapped to a reader that does not exist is READER_UNAVAILABLE") {
