@@ -2,7 +2,7 @@
 // vpcd virtual reader (pcscd's vsmartcard driver) over TCP, implementing the
 // card profile (SSSE select, records, PIN) with faults on demand for tests.
 //
-// Usage: virtual-card [--port 35963] [--control PATH] [identity options] ...
+// Usage: virtual-card [--port 35963] [--control PATH] [--seed N] [identity options] ...
 //        virtual-card --control PATH --send remove|insert|quit|delay N|status
 // Control commands (one per line on the Unix socket, answered "ok ..." or
 // "error ..."): remove (close the vpcd connection: the card is pulled),
@@ -27,6 +27,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <map>
 #include <optional>
 #include <random>
@@ -57,6 +58,7 @@ struct Options {
   bool blocked = false;
   std::string malformed = "none";  // none|tlv|id-check|gbk|garbage|no-app|short
   int delay_ms = 0;
+  std::uint32_t seed = 0;  // for --malformed garbage and GET CHALLENGE; 0: from the clock
   bool start_removed = false;
   bool no_61 = false;
 };
@@ -124,7 +126,7 @@ const Bytes kSsse{0x73, 0x78, 0x31, 0x2E, 0x73, 0x68, 0x2E, 0xC9, 0xE7, 0xBB, 0x
 
 class Card {
  public:
-  explicit Card(const Options& o) : o_(o), tries_(o.blocked ? 0 : o.tries), rng_(std::random_device{}()) {
+  explicit Card(const Options& o) : o_(o), tries_(o.blocked ? 0 : o.tries), rng_(o.seed) {
     std::string id = o.id_no;
     if (o.malformed == "id-check") {
       id.back() = id.back() == '0' ? '1' : '0';
@@ -349,6 +351,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--blocked") o.blocked = true;
     else if (a == "--malformed") o.malformed = val();
     else if (a == "--delay-ms") o.delay_ms = std::stoi(val());
+    else if (a == "--seed") o.seed = static_cast<std::uint32_t>(std::stoul(val()));
     else if (a == "--removed") o.start_removed = true;
     else if (a == "--no-61") o.no_61 = true;
     else die("unknown option " + std::string(a));
@@ -358,6 +361,8 @@ Options parse(int argc, char** argv) {
   for (auto k : kinds) known = known || k == o.malformed;
   if (!known) die("unknown --malformed kind " + o.malformed);
   if (o.tries < 0 || o.tries > 15) die("--tries must be 0-15");
+  if (o.id_no.size() != 18 && o.birth_date.empty()) die("--id-no is not 18 characters; give --birth-date");
+  if (o.seed == 0) o.seed = static_cast<std::uint32_t>(Clock::now().time_since_epoch().count());
   return o;
 }
 
@@ -367,7 +372,12 @@ void on_signal(int) { g_quit = 1; }
 }  // namespace
 
 int main(int argc, char** argv) {
-  Options o = parse(argc, argv);
+  Options o;
+  try {
+    o = parse(argc, argv);
+  } catch (const std::exception& e) {
+    die(std::string("bad option value (") + e.what() + ")");
+  }
   if (!o.send.empty()) {
     if (o.control.empty()) die("--send needs --control");
     return client_send(o);
@@ -386,7 +396,7 @@ int main(int argc, char** argv) {
   std::optional<std::pair<Clock::time_point, Bytes>> pending;  // a delayed answer
   auto next_connect = Clock::now();
 
-  std::printf("virtual-card: port %d control %s\n", o.port, o.control.c_str());
+  std::printf("virtual-card: port %d control %s seed %u\n", o.port, o.control.c_str(), o.seed);
   std::fflush(stdout);
 
   bool atr_asked = false;  // pcscd asks for the ATR once it has seen the card

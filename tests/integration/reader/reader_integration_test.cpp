@@ -13,6 +13,7 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <random>
 #include <thread>
 
 using namespace settle;
@@ -324,9 +325,11 @@ TEST_CASE("a window mapped to a reader that does not exist is READER_UNAVAILABLE
 TEST_CASE("malformed records and foreign cards are CARD_UNREADABLE") {
   pcscd();
   CardService service(two_windows());
+  const auto seed = static_cast<unsigned>(std::random_device{}());
+  INFO("virtual-card --seed ", seed);  // printed on failure: reproduces the garbage bytes
   for (const char* kind : {"tlv", "id-check", "gbk", "garbage", "no-app", "short"}) {
     auto args = kZhang.args();
-    args.insert(args.end(), {"--malformed", kind});
+    args.insert(args.end(), {"--malformed", kind, "--seed", std::to_string(seed)});
     VirtualCard card(0, args);
     auto id = service.read_card("W1", 0ms);
     REQUIRE_FALSE_MESSAGE(id.ok(), kind);
