@@ -371,7 +371,7 @@ struct Client::Impl {
     }
   }
 
-  asio::awaitable<Outcome> run(Request request) {
+  asio::awaitable<Outcome> run(LinkRequest request) {
     const auto start = SteadyClock::now();
     auto finish = [&](Outcome o) {
       o.elapsed_ms = elapsed_ms_since(start);
@@ -494,12 +494,12 @@ Result<std::shared_ptr<Client>> Client::create(asio::any_io_executor executor, C
   return std::shared_ptr<Client>(new Client(std::move(impl)));
 }
 
-asio::awaitable<Outcome> Client::post(Request request) {
+asio::awaitable<Outcome> Client::post(LinkRequest request) {
   auto self = shared_from_this();  // keeps the pool alive while the request runs
   co_return co_await impl_->run(std::move(request));
 }
 
-void Client::post(Request request, std::function<void(Outcome)> done) {
+void Client::post(LinkRequest request, std::function<void(Outcome)> done) {
   SETTLE_ASSERT(done);
   asio::co_spawn(
       impl_->executor,
@@ -532,7 +532,7 @@ SyncClient::~SyncClient() {
   if (client_) client_->close();
 }
 
-Outcome SyncClient::post(Request request) {
+Outcome SyncClient::post(LinkRequest request) {
   std::optional<Outcome> out;
   asio::co_spawn(io_, client_->post(std::move(request)),
                  [&out](std::exception_ptr e, Outcome o) {

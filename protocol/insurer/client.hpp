@@ -109,7 +109,7 @@ struct Outcome {
 std::string_view outcome_class_name(OutcomeClass c) noexcept;
 
 // One request: the already-encoded envelope, and its infno/msgid for the log.
-struct Request {
+struct LinkRequest {
   std::string body;
   std::string infno;
   std::string msgid;
@@ -145,9 +145,9 @@ class Client : public std::enable_shared_from_this<Client> {
   Client& operator=(const Client&) = delete;
 
   // Sends one request. Never throws; every failure is an Outcome.
-  boost::asio::awaitable<Outcome> post(Request request);
+  boost::asio::awaitable<Outcome> post(LinkRequest request);
   // The same with a completion callback, called on the client's executor.
-  void post(Request request, std::function<void(Outcome)> done);
+  void post(LinkRequest request, std::function<void(Outcome)> done);
 
   // Closes idle connections and refuses waiting and later requests
   // (unreachable, client_closed). Requests in flight finish by their deadline.
@@ -170,7 +170,7 @@ class SyncClient {
   static Result<std::unique_ptr<SyncClient>> create(ClientConfig config);
   ~SyncClient();
 
-  Outcome post(Request request);
+  Outcome post(LinkRequest request);
   ClientStats stats() const;
 
  private:

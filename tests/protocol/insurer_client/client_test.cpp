@@ -52,8 +52,8 @@ std::unique_ptr<SyncClient> sync_client(const ClientConfig& c) {
   return std::move(*s);
 }
 
-Request req(std::string body = R"({"infno":"9001","msgid":"H11010500001202611221030450001"})") {
-  return Request{std::move(body), "9001", "H11010500001202611221030450001", std::nullopt};
+LinkRequest req(std::string body = R"({"infno":"9001","msgid":"H11010500001202611221030450001"})") {
+  return LinkRequest{std::move(body), "9001", "H11010500001202611221030450001", std::nullopt};
 }
 
 // Waits (bounded) for a counter the server thread updates. Not a timing
@@ -96,7 +96,7 @@ TEST_CASE("answered: a signed POST over mutual TLS returns status and body") {
   TlsTestServer server;
   auto client = sync_client(config_for(server.port()));
   const std::string body = R"({"infno":"2207","input":{"medfee_sumamt":"12.30"}})";
-  auto o = client->post(Request{body, "2207", "H11010500001202611221030450002", std::nullopt});
+  auto o = client->post(LinkRequest{body, "2207", "H11010500001202611221030450002", std::nullopt});
   REQUIRE_MESSAGE(o.kind == OutcomeClass::answered, o.detail);
   CHECK(o.error == LinkError::none);
   CHECK(o.http_status == 200);
