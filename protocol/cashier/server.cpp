@@ -211,8 +211,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
     enqueue(encode_error(e.id, e.error));
     if (bad_in_row >= limits::max_bad_lines_in_a_row) {
       server->log(fmt::format("cashier connection {}: {} bad lines in a row, closing", session.connection_id, bad_in_row));
-      closing = true;  // closes once the last error is written
-      pending_input.clear();
+      closing = true;  // closes once the last error is written; process_input drops the rest
       if (!writing) close();
     }
   }

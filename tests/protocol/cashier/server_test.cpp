@@ -626,3 +626,47 @@ TEST_CASE("a draining stop answers what is in flight, then closes") {
   struct stat st {};
   CHECK(::stat(f.config.unix_path.c_str(), &st) != 0);  // the socket file is gone
 }
+
+TEST_CASE("a subscriber that does not read its notifications is disconnected") {
+  ServerConfig cfg;
+  cfg.max_queued_output_bytes = 64 * 1024;
+  Fixture f(cfg);
+  Client slow = f.login("zhang", "Window42pass");
+  CHECK(slow.call(1, "events.subscribe", Json{{"topics", Json::array({"card"})}}).contains("result"));
+  const std::string pad(1024, 'p');
+  // Far more than the socket buffers and the output bound together.
+  for (int i = 0; i < 4000; ++i) f.server->notify(Topic::card, "card.inserted", Json{{"window", "W01"}, {"pad", pad}});
+  // Reading now: some notifications, then the end of the stream.
+  int seen = 0;
+  while (auto line = slow.read_line()) ++seen;
+  CHECK(seen < 4000);
+  // Other connections are unaffected.
+  Client other = f.connect();
+  CHECK(other.call(1, "engine.status").contains("result"));
+}
+
+TEST_CASE("an idle connection is closed when an idle timeout is set") {
+  ServerConfig cfg;
+  cfg.idle_timeout = 200ms;
+  Fixture f(cfg);
+  Client c = f.login("zhang", "Window42pass");
+  const std::size_t ended = f.dispatcher.sessions_ended();
+  CHECK(c.closed_by_server());
+  // Closing ended the session for the dispatcher (bounded wait: the close
+  // and the callback happen on the server's thread).
+  for (int i = 0; i < 200 && f.dispatcher.sessions_ended() == ended; ++i) std::this_thread::sleep_for(10ms);
+  CHECK(f.dispatcher.sessions_ended() == ended + 1);
+}
+
+TEST_CASE("a client closing its end ends the session") {
+  Fixture f;
+  const std::size_t ended = f.dispatcher.sessions_ended();
+  {
+    Client c = f.login("zhang", "Window42pass");
+    CHECK(c.call(1, "engine.status").contains("result"));
+  }
+  for (int i = 0; i < 200 && f.dispatcher.sessions_ended() == ended; ++i) std::this_thread::sleep_for(10ms);
+  CHECK(f.dispatcher.sessions_ended() == ended + 1);
+  for (int i = 0; i < 200 && f.server->connection_count() != 0; ++i) std::this_thread::sleep_for(10ms);
+  CHECK(f.server->connection_count() == 0);
+}
