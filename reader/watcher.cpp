@@ -47,8 +47,11 @@ struct ReaderWatcher::Impl {
   mutable std::mutex mu;
   std::condition_variable cv;
   bool stopping = false;
+  bool finished = false;  // run() has returned
   bool service_up = false;
   std::optional<pcsc::Context> ctx;  // guarded by mu for SCardCancel from stop()
+  DWORD pnp_state = SCARD_STATE_UNAWARE;  // last PnP state seen (thread only)
+  bool pnp_supported = true;
   std::thread thread;
 
   Impl(const std::map<std::string, std::string>& window_readers, EventSink s, WatcherOptions o)
@@ -104,6 +107,8 @@ struct ReaderWatcher::Impl {
       ctx.reset();
       service_up = false;
     }
+    pnp_state = SCARD_STATE_UNAWARE;
+    pnp_supported = true;
     for (auto& w : watched) {
       set_state(w, false, false);
       w.last_state = SCARD_STATE_UNAWARE;
@@ -141,6 +146,8 @@ struct ReaderWatcher::Impl {
     std::lock_guard lk(mu);
     if (ctx) ctx->release();
     ctx.reset();
+    finished = true;
+    cv.notify_all();
   }
 
   // Returns true when the context is lost (pcscd down), false on stop.
@@ -169,6 +176,12 @@ struct ReaderWatcher::Impl {
         spdlog::warn("reader watcher: pcscd went away ({})", pcsc_stringify_error(rc));
         return true;
       }
+      // A reader vanished between listing and waiting, or pcscd answered
+      // something unexpected: relist after a pause rather than spin.
+      if (rc != SCARD_S_SUCCESS) {
+        if (rc != SCARD_E_UNKNOWN_READER) spdlog::warn("reader watcher: {}", pcsc_stringify_error(rc));
+        if (pause()) return false;
+      }
     }
     return false;
   }
@@ -183,9 +196,7 @@ struct ReaderWatcher::Impl {
     }
     SCARD_READERSTATE& pnp = states.back();
     pnp.szReader = kPnpReader;
-    pnp.dwCurrentState = SCARD_STATE_UNAWARE;
-    bool pnp_primed = false;
-    bool pnp_supported = true;
+    pnp.dwCurrentState = pnp_supported ? pnp_state : SCARD_STATE_IGNORE;
     while (!should_stop()) {
       const LONG rc = SCardGetStatusChange(handle, static_cast<DWORD>(opt.poll_timeout.count()), states.data(),
                                            static_cast<DWORD>(states.size()));
@@ -198,10 +209,17 @@ struct ReaderWatcher::Impl {
         Watched& w = *present[i];
         const DWORD ev = states[i].dwEventState;
         if (!(ev & SCARD_STATE_CHANGED) && w.last_state != SCARD_STATE_UNAWARE) continue;
-        if (ev & (SCARD_STATE_UNKNOWN | SCARD_STATE_UNAVAILABLE | SCARD_STATE_IGNORE)) {
+        if (ev & SCARD_STATE_UNKNOWN) {  // the reader is gone: relist
           set_state(w, false, false);
           w.last_state = SCARD_STATE_UNAWARE;
-          return SCARD_S_SUCCESS;  // relist
+          return SCARD_E_UNKNOWN_READER;
+        }
+        if (ev & (SCARD_STATE_UNAVAILABLE | SCARD_STATE_IGNORE)) {
+          // Listed but failing (driver trouble): unavailable until its state changes.
+          set_state(w, false, false);
+          w.last_state = ev & ~static_cast<DWORD>(SCARD_STATE_CHANGED);
+          states[i].dwCurrentState = w.last_state;
+          continue;
         }
         const bool card = (ev & SCARD_STATE_PRESENT) != 0;
         // The high 16 bits count card events: a change while "present" both
@@ -213,15 +231,15 @@ struct ReaderWatcher::Impl {
         w.last_state = ev & ~static_cast<DWORD>(SCARD_STATE_CHANGED);
         states[i].dwCurrentState = w.last_state;
       }
-      if (pnp.dwEventState & SCARD_STATE_CHANGED) {
-        const DWORD pnp_state = pnp.dwEventState & ~static_cast<DWORD>(SCARD_STATE_CHANGED);
-        pnp.dwCurrentState = pnp_state;
-        if (pnp_primed) return SCARD_S_SUCCESS;  // readers came or went: relist
-        pnp_primed = true;
-      }
-      if (pnp.dwEventState & SCARD_STATE_UNKNOWN) {  // no PnP support in this pcscd
-        pnp.dwCurrentState = SCARD_STATE_IGNORE;
+      if (pnp_supported && (pnp.dwEventState & SCARD_STATE_UNKNOWN)) {  // no PnP support in this pcscd
         pnp_supported = false;
+        return SCARD_S_SUCCESS;
+      }
+      if (pnp_supported && (pnp.dwEventState & SCARD_STATE_CHANGED)) {
+        // The reader set changed (the first round after a new context always
+        // reports once): remember where we are and relist.
+        pnp_state = pnp.dwEventState & ~static_cast<DWORD>(SCARD_STATE_CHANGED);
+        return SCARD_S_SUCCESS;
       }
     }
     return SCARD_E_CANCELLED;
@@ -238,17 +256,24 @@ void ReaderWatcher::start() {
   {
     std::lock_guard lk(impl_->mu);
     impl_->stopping = false;
+    impl_->finished = false;
   }
   impl_->thread = std::thread([this] { impl_->run(); });
 }
 
 void ReaderWatcher::stop() {
   {
-    std::lock_guard lk(impl_->mu);
+    std::unique_lock lk(impl_->mu);
     impl_->stopping = true;
-    if (impl_->ctx && impl_->ctx->valid()) SCardCancel(impl_->ctx->get());
+    // The thread may be between two waits when the first cancel lands, so
+    // cancel again until it has left its loop (each wait also checks
+    // `stopping` before it starts).
+    while (impl_->thread.joinable() && !impl_->finished) {
+      if (impl_->ctx && impl_->ctx->valid()) SCardCancel(impl_->ctx->get());
+      impl_->cv.notify_all();
+      impl_->cv.wait_for(lk, std::chrono::milliseconds{20});
+    }
   }
-  impl_->cv.notify_all();
   if (impl_->thread.joinable()) impl_->thread.join();
 }
 

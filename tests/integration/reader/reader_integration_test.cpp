@@ -349,6 +349,28 @@ TEST_CASE("vpcd has no PIN pad: the pad path says so") {
   CHECK(v.error().reason == Reason::reader_unavailable);
 }
 
+TEST_CASE("the watcher reports a configured reader that does not exist as absent, and stops at once") {
+  pcscd();
+  VirtualCard a(0, kZhang.args());
+  EventLog log;
+  WatcherOptions opt;
+  opt.poll_timeout = 30'000ms;  // stop() must not wait for this
+  ReaderWatcher watcher({{"W1", a.reader()}, {"W9", "No Such Reader 00 00"}}, log.sink(), opt);
+  watcher.start();
+  REQUIRE_MESSAGE(log.wait_for(ReaderEvent::Kind::card_inserted, "W1", 5s), log.dump());
+  auto snap = watcher.snapshot();
+  REQUIRE(snap.size() == 2);
+  CHECK(snap[0].window == "W1");
+  CHECK(snap[0].reader_present);
+  CHECK(snap[0].card_present);
+  CHECK(snap[1].window == "W9");
+  CHECK_FALSE(snap[1].reader_present);
+  CHECK_FALSE(snap[1].card_present);
+  CHECK(watcher.service_up());
+  auto stopping = std::async(std::launch::async, [&] { watcher.stop(); });
+  CHECK(stopping.wait_for(10s) == std::future_status::ready);  // SCardCancel, not the 30 s poll
+}
+
 TEST_CASE("the watcher reports inserts and removals, and survives a pcscd restart") {
   pcscd();
   VirtualCard a(0, kZhang.args());
