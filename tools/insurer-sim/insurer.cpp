@@ -1082,8 +1082,16 @@ ClockMs system_clock_ms() {
   };
 }
 
-Insurer::Insurer(Store& store, Policy policy, ClockMs clock)
-    : store_(store), policy_(std::move(policy)), clock_(std::move(clock)) {}
+Insurer::Insurer(Store& store, Policy policy, ClockMs clock, bool group_commit)
+    : store_(store), policy_(std::move(policy)), clock_(std::move(clock)), group_commit_(group_commit) {}
+
+Status Insurer::commit() {
+  if (!batch_) return Ok{};
+  auto c = batch_->commit();
+  batch_.reset();  // after a failed commit the destructor rolls the batch back
+  if (!c) return db_error(c.error());
+  return Ok{};
+}
 
 Result<Reply> Insurer::handle(const Request& req) {
   ++counters_.requests;
@@ -1134,27 +1142,41 @@ Result<Reply> Insurer::handle(const Request& req) {
     }
   }
 
-  auto tx = sql::Transaction::begin(db, sql::TxKind::immediate);
-  if (!tx) return db_error(tx.error());
-  auto work = sql::Savepoint::begin(db, "work");
-  if (!work) return db_error(work.error());
+  if (!batch_) {
+    auto tx = sql::Transaction::begin(db, sql::TxKind::immediate);
+    if (!tx) return db_error(tx.error());
+    batch_.emplace(std::move(*tx));
+  }
+  std::optional<sql::Savepoint> work;
+  const auto open_work = [&]() -> Status {
+    auto sp = sql::Savepoint::begin(db, "work");
+    if (!sp) return db_error(sp.error());
+    work.emplace(std::move(*sp));
+    return Ok{};
+  };
+  if (Status s = open_work(); !s) return s.error();
   Tx t(store_, policy_, req, now_ms);
   auto out = t.dispatch();
   Reply reply;
   if (out) {
     reply.output = std::move(*out);
-    if (auto rel = work->release(); !rel) return db_error(rel.error());
   } else {
+    // A storage failure: the savepoint's destructor takes this request's work back.
     if (is_storage(out.error())) return out.error();
     // A refusal: nothing of this request's work stays; the refusal is its first answer.
     if (auto rb = work->rollback(); !rb) return db_error(rb.error());
+    work.reset();
+    if (Status s = open_work(); !s) return s.error();
     reply.infcode = insurer::infcode_error;
     reply.err_msg = out.error().message.empty() ? std::string("refused") : out.error().message;
     t.effect_kind = "none";
     t.effect_id = 0;
   }
+  // The msgid and its first answer go with the work, or neither does.
   if (Status s = record_msgid(db, req, reply, t.effect_kind, t.effect_id, now_ms); !s) return s.error();
-  if (auto c = tx->commit(); !c) return db_error(c.error());
+  if (auto rel = work->release(); !rel) return db_error(rel.error());
+  if (!group_commit_)
+    if (Status c = commit(); !c) return c.error();
   ++(reply.infcode == insurer::infcode_ok ? counters_.answered_ok : counters_.answered_error);
   return reply;
 }

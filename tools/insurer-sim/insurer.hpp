@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 
 namespace settle::sim {
@@ -39,11 +40,18 @@ struct Counters {
 
 class Insurer {
  public:
-  Insurer(Store& store, Policy policy, ClockMs clock = system_clock_ms());
+  // With group_commit, handle() leaves its work in an open batch transaction
+  // (each request in its own savepoint) and commit() makes the batch durable
+  // with one fsync; the server answers only after commit() succeeded.
+  // Without it, every handle() commits before returning.
+  Insurer(Store& store, Policy policy, ClockMs clock = system_clock_ms(), bool group_commit = false);
 
   // Handles one request (already signature-checked). Business refusals are
   // replies with infcode -1; only a storage failure is an Error.
   Result<Reply> handle(const insurer::Request& req);
+  // Commits the open batch, if any. On failure the whole batch is rolled back.
+  Status commit();
+  bool batch_open() const { return batch_.has_value(); }
 
   // The report of the control endpoint (docs/insurer-sim.md).
   Result<json::Json> report();
@@ -61,6 +69,8 @@ class Insurer {
   Policy policy_;
   ClockMs clock_;
   Counters counters_;
+  bool group_commit_ = false;
+  std::optional<sql::Transaction> batch_;
 };
 
 }  // namespace settle::sim

@@ -52,6 +52,7 @@ int main(int argc, char** argv) {
                   policy_path, sync = "full";
   std::vector<std::string> fault_specs;
   std::uint64_t seed = 1;
+  std::size_t replay_cache = 2'000'000;
   serve->add_option("--db", db, "SQLite file")->required();
   serve->add_option("--listen", listen, "HOST:PORT of the insurer endpoint (port 0 = any free)");
   serve->add_option("--control", control, "loopback HOST:PORT of the control endpoint");
@@ -63,6 +64,9 @@ int main(int argc, char** argv) {
   serve->add_option("--policy", policy_path, "policy file (TOML)")->required();
   serve->add_option("--sync", sync, "SQLite synchronous: full or normal")->check(CLI::IsMember({"full", "normal"}));
   serve->add_option("--seed", seed, "seed of the fault dice");
+  serve->add_option("--replay-cache", replay_cache,
+                    "nonces remembered for 300 s (bounds the signed requests per 300 s; about 100 bytes each)")
+      ->check(CLI::Range(std::size_t{1000}, std::size_t{50'000'000}));
   serve->add_option("--fault", fault_specs, "fault KIND[:p=P][,count=N][,ms=M] (repeatable)");
 
   // gen
@@ -155,6 +159,8 @@ int main(int argc, char** argv) {
   }
 
   // serve
+  if (secret.empty() || paasid.empty())
+    return fail(make_error(Reason::invalid_config, "secret", "--secret and --paasid must not be empty"));
   auto policy = load_policy_file(policy_path);
   if (!policy) return fail(policy.error());
   auto lp = host_port(listen, "--listen");
@@ -169,8 +175,8 @@ int main(int argc, char** argv) {
   }
   auto store = Store::open(db, sync == "normal" ? SyncMode::normal : SyncMode::full);
   if (!store) return fail(store.error());
-  Insurer insurer(*store, std::move(*policy));
-  insurer::Verifier verifier({insurer::Institution{paasid, secret}});
+  Insurer insurer(*store, std::move(*policy), system_clock_ms(), /*group_commit=*/true);
+  insurer::Verifier verifier({insurer::Institution{paasid, secret}}, insurer::system_clock(), replay_cache);
   boost::asio::io_context ioc(1);
   ServerConfig cfg;
   cfg.listen_host = lp->first;
@@ -192,6 +198,7 @@ int main(int argc, char** argv) {
               sync.c_str(), static_cast<unsigned long long>(seed));
   std::fflush(stdout);
   ioc.run();
+  if (Status s = insurer.commit(); !s) return fail(s.error());
   std::printf("insurer-sim: stopped\n");
   return 0;
 }

@@ -13,6 +13,8 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <functional>
+#include <vector>
 #include <optional>
 
 namespace settle::sim {
@@ -40,9 +42,30 @@ struct Server::Impl {
   tcp::acceptor control_acceptor;
   std::size_t open_connections = 0;
   bool stopped = false;
+  // Answers waiting for the batch that holds their work to be committed
+  // (group commit). At most one per open connection.
+  std::vector<std::function<void(const Status&)>> pending;
+  bool flush_posted = false;
 
   void do_accept();
   void do_accept_control();
+
+  // Queues an answer until the batch is durable; the commit runs once the
+  // requests already read have been handled.
+  void defer(std::function<void(const Status&)> answer) {
+    pending.push_back(std::move(answer));
+    if (flush_posted) return;
+    flush_posted = true;
+    asio::post(ioc, [this] { flush(); });
+  }
+  // Commits the batch and releases the answers waiting for it.
+  void flush() {
+    flush_posted = false;
+    const Status committed = insurer.commit();
+    auto answers = std::move(pending);
+    pending.clear();
+    for (auto& a : answers) a(committed);
+  }
 };
 
 namespace {
@@ -117,21 +140,26 @@ class Session : public std::enable_shared_from_this<Session> {
       return reply(http::status::ok, msgid, "simulated insurer error", received_ms);
     auto r = srv_.insurer.handle(*decoded);
     if (!r) return reply(http::status::internal_server_error, msgid, "insurer storage failure: " + r.error().message, received_ms);
-    if (f.action == FaultKind::lost_reply) return close();  // committed, never answered
-    if (f.action == FaultKind::garbage) return write(http::status::ok, "<html>502 Bad Gateway\x01\x02 garbled");
-    std::string out = r->infcode == insurer::infcode_ok
-                          ? insurer::encode_ok_reply(msgid, r->output, received_ms, now_ms())
-                          : [&] {
-                              insurer::Response resp;
-                              resp.infcode = r->infcode;
-                              resp.inf_refmsgid = msgid;
-                              resp.refmsg_time = insurer::compact_time_ms(received_ms);
-                              resp.respond_time = insurer::compact_time_ms(now_ms());
-                              resp.err_msg = r->err_msg;
-                              resp.output = r->output;
-                              return insurer::encode_response(resp);
-                            }();
-    write(http::status::ok, std::move(out));
+    srv_.defer([self = shared_from_this(), reply = std::move(*r), msgid, received_ms,
+                action = f.action](const Status& committed) { self->answer(committed, reply, msgid, received_ms, action); });
+  }
+
+  // Called once the batch holding this request's work is committed (or failed).
+  void answer(const Status& committed, const Reply& r, const std::string& msgid, std::int64_t received_ms,
+              std::optional<FaultKind> action) {
+    if (!committed)
+      return reply(http::status::internal_server_error, msgid, "insurer storage failure: " + committed.error().message,
+                   received_ms);
+    if (action == FaultKind::lost_reply) return close();  // committed, never answered
+    if (action == FaultKind::garbage) return write(http::status::ok, "<html>502 Bad Gateway\x01\x02 garbled");
+    insurer::Response resp;
+    resp.infcode = r.infcode;
+    resp.inf_refmsgid = msgid;
+    resp.refmsg_time = insurer::compact_time_ms(received_ms);
+    resp.respond_time = insurer::compact_time_ms(now_ms());
+    resp.err_msg = r.err_msg;
+    resp.output = r.output;
+    write(http::status::ok, insurer::encode_response(resp));
   }
 
   void reply(http::status status, const std::string& msgid, std::string_view err, std::int64_t received_ms) {
@@ -213,6 +241,7 @@ class ControlSession : public std::enable_shared_from_this<ControlSession> {
  private:
   void on_read() {
     const auto& req = parser_.get();
+    srv_.flush();  // the control endpoint sees and changes committed state only
     ControlContext ctx{srv_.insurer, srv_.faults, srv_.net};
     ControlAnswer a = control_handle(ctx, std::string_view(req.method_string().data(), req.method_string().size()),
                                      std::string_view(req.target().data(), req.target().size()), req.body());
@@ -310,6 +339,7 @@ Status Server::start() {
 }
 
 void Server::stop() {
+  impl_->flush();
   impl_->stopped = true;
   beast::error_code ignored;
   impl_->acceptor.close(ignored);
