@@ -19,7 +19,11 @@ Writer::~Writer() { stop(); }
 
 void Writer::submit(Job job, Done done) {
   std::unique_lock lock(mu_);
-  not_full_.wait(lock, [&] { return stopping_ || queue_.size() < options_.queue_capacity; });
+  // From a Done callback (the writer thread) waiting for room would wait on
+  // ourselves: such follow-up jobs may exceed the bound by the callbacks of
+  // one batch at most.
+  if (std::this_thread::get_id() != writer_id_)
+    not_full_.wait(lock, [&] { return stopping_ || queue_.size() < options_.queue_capacity; });
   if (stopping_) {
     lock.unlock();
     done(sql::DbError{sql::Errc::stopped, 0, "the ledger writer is stopped"});
@@ -47,7 +51,7 @@ std::future<sql::Status> Writer::submit_future(Job job) {
 }
 
 sql::Status Writer::run(Job job) {
-  SETTLE_ASSERT(std::this_thread::get_id() != thread_.get_id());  // would wait on itself
+  SETTLE_ASSERT(std::this_thread::get_id() != thread_id());  // would wait on itself
   return submit_future(std::move(job)).get();
 }
 
@@ -59,7 +63,7 @@ void Writer::stop() {
   }
   not_empty_.notify_all();
   not_full_.notify_all();
-  if (thread_.joinable() && std::this_thread::get_id() != thread_.get_id()) thread_.join();
+  if (thread_.joinable() && std::this_thread::get_id() != thread_id()) thread_.join();
 }
 
 WriterStats Writer::stats() const {
@@ -67,7 +71,16 @@ WriterStats Writer::stats() const {
   return stats_;
 }
 
+std::thread::id Writer::thread_id() const {
+  std::lock_guard lock(mu_);
+  return writer_id_;
+}
+
 void Writer::loop() {
+  {
+    std::lock_guard lock(mu_);
+    writer_id_ = std::this_thread::get_id();
+  }
   std::deque<Item> batch;
   for (;;) {
     {

@@ -47,8 +47,9 @@ class Writer {
   Writer(const Writer&) = delete;
   Writer& operator=(const Writer&) = delete;
 
-  // Queues a job; waits while the queue is full. After stop() the job is not
-  // run and done gets Errc::stopped at once.
+  // Queues a job; waits while the queue is full (except when called from a
+  // Done callback, which may queue a follow-up job without waiting). After
+  // stop() the job is not run and done gets Errc::stopped at once.
   void submit(Job job, Done done);
   // Queues a job unless the queue is full (returns false, done not called).
   bool try_submit(Job& job, Done& done);
@@ -61,7 +62,7 @@ class Writer {
   void stop();
 
   WriterStats stats() const;
-  std::thread::id thread_id() const noexcept { return thread_.get_id(); }
+  std::thread::id thread_id() const;  // the writer thread's id
 
  private:
   struct Item {
@@ -78,6 +79,7 @@ class Writer {
   std::condition_variable not_full_;
   std::deque<Item> queue_;
   bool stopping_ = false;
+  std::thread::id writer_id_;  // set by the thread itself; guarded by mu_
   WriterStats stats_;
   std::thread thread_;  // last: starts after every member above exists
 };
