@@ -525,7 +525,7 @@ Result<Json> Tx::settle(VisitType visit, bool preview) {
   row.setl_time = now_text_;
   row.clr_date = now_text_.substr(0, 10);
   SIM_TRY(id, insert_settlement(row));
-  auto mark = db_.cached("UPDATE lines SET setl_id = ?3 WHERE visit_id = ?1 AND feedetl_sn = ?2");
+  auto mark = db_.cached("UPDATE lines SET setl_id = ?3, undone_setl_id = NULL WHERE visit_id = ?1 AND feedetl_sn = ?2");
   if (!mark) return db_error(mark.error());
   for (const std::string& sn : sns) {
     SIM_CHECK((*mark)->bind_all(v.id, sn, id));
@@ -553,7 +553,7 @@ Status give_back(Store& st, PersonRow& p, const Parts& left, Amount deductible_b
 }
 
 Status release_lines(sql::Db& db, std::int64_t setl_id) {
-  auto st = db.cached("UPDATE lines SET setl_id = NULL WHERE setl_id = ?1");
+  auto st = db.cached("UPDATE lines SET setl_id = NULL, undone_setl_id = ?1 WHERE setl_id = ?1");
   if (!st) return db_error(st.error());
   SIM_CHECK((*st)->bind(1, setl_id));
   SIM_CHECK((*st)->run());
@@ -636,21 +636,20 @@ Result<insurer::Reversal::Output> Tx::reverse_refund(std::int64_t refund_id, ins
                                         format_amount(p.balance), format_amount(r.parts.account)));
   if (r.kind == "undo") {
     // The lines must not have been settled again since the undo.
-    auto lines = db_.cached("SELECT count(*) FROM lines WHERE visit_id = ?1 AND setl_id IS NOT NULL AND setl_id <> ?2");
-    if (!lines) return db_error(lines.error());
-    SIM_CHECK((*lines)->bind_all(s.visit_id, s.id));
-    auto lr = (*lines)->step();
-    if (!lr) return db_error(lr.error());
-    const std::int64_t n = (*lines)->column_int64(0);
-    (*lines)->reset();
-    if (n > 0 && s.chrg_bchno.empty())
+    auto doc = json::parse(s.lines_json, "stored lines");
+    if (!doc || !doc->is_array()) return make_error(Reason::internal, "lines", "stored lines are not a JSON array");
+    auto free_lines = db_.cached("SELECT count(*) FROM lines WHERE undone_setl_id = ?1 AND setl_id IS NULL");
+    if (!free_lines) return db_error(free_lines.error());
+    SIM_CHECK((*free_lines)->bind(1, s.id));
+    auto fr = (*free_lines)->step();
+    if (!fr) return db_error(fr.error());
+    const std::int64_t n = (*free_lines)->column_int64(0);
+    (*free_lines)->reset();
+    if (n != static_cast<std::int64_t>(doc->size()))
       return refuse("omsgid", "the undone settlement's lines were settled again; the undo cannot be reversed");
-    SIM_TRY(original_lines, json::lines_from_json(*json::parse(s.lines_json), "lines"));
-    (void)original_lines;
-    auto relink = db_.cached(
-        "UPDATE lines SET setl_id = ?2 WHERE visit_id = ?1 AND setl_id IS NULL AND (?3 = '' OR chrg_bchno = ?3)");
+    auto relink = db_.cached("UPDATE lines SET setl_id = ?1, undone_setl_id = NULL WHERE undone_setl_id = ?1");
     if (!relink) return db_error(relink.error());
-    SIM_CHECK((*relink)->bind_all(s.visit_id, s.id, s.chrg_bchno));
+    SIM_CHECK((*relink)->bind(1, s.id));
     SIM_CHECK((*relink)->run());
     SIM_OK(set_settlement_state(s.id, "effective"));
   }
@@ -1207,16 +1206,6 @@ Result<Json> Insurer::report() {
   std::int64_t effective = 0;
   auto rows = Tx_rows(store_, "0000-00-00", "9999-99-99", "", "");
   if (!rows) return rows.error();
-  std::map<std::int64_t, std::string> state_of;
-  auto all = db.prepare(fmt::format("SELECT {} FROM settlements ORDER BY id", kSetlColumns));
-  if (!all) return db_error(all.error());
-  for (;;) {
-    auto row = all->step();
-    if (!row) return db_error(row.error());
-    if (!*row) break;
-    const SettlementRow s = read_settlement(*all);
-    state_of[s.id] = s.state;
-  }
   std::map<std::int64_t, Parts> net_of;
   for (const NetRow& r : *rows) net_of[r.s.id] = r.net;
   auto all2 = db.prepare(fmt::format("SELECT {} FROM settlements ORDER BY id", kSetlColumns));

@@ -55,7 +55,10 @@ CREATE TABLE IF NOT EXISTS lines(
   selfpay_ppm INTEGER,
   detail TEXT NOT NULL,
   setl_id INTEGER,
+  undone_setl_id INTEGER,
   PRIMARY KEY (visit_id, feedetl_sn));
+CREATE INDEX IF NOT EXISTS lines_setl ON lines(setl_id);
+CREATE INDEX IF NOT EXISTS lines_undone ON lines(undone_setl_id);
 CREATE TABLE IF NOT EXISTS settlements(
   id INTEGER PRIMARY KEY,
   msgid TEXT NOT NULL,

@@ -298,6 +298,22 @@ TEST_CASE("undo gives back what is left; reversal of the undo restores the settl
   CHECK(w.call<insurer::OutpatientSettle>(w.settle_input(mdtrt)).infcode == 0);
 }
 
+TEST_CASE("an undo whose lines were settled again cannot be reversed; nothing changes") {
+  World w;
+  const std::string mdtrt = w.visit_with_lines();
+  const auto s = w.ok<insurer::OutpatientSettle>(w.settle_input(mdtrt)).setlinfo;
+  std::string undo_msgid;
+  w.ok<insurer::OutpatientUndo>({s.setl_id, mdtrt, "11000000000000010"}, &undo_msgid);
+  const auto again = w.ok<insurer::OutpatientSettle>(w.settle_input(mdtrt, "170.00", "0")).setlinfo;
+  CHECK(again.psn_cash_pay == yuan("72.00"));
+  const Reply r = w.call<insurer::Reversal>({"11000000000000010", undo_msgid, "2208"});
+  CHECK(r.infcode == -1);
+  CHECK(w.balance("11000000000000010") == yuan("500.00"));
+  const Json rep = w.report();
+  CHECK(rep["totals"]["effective_settlements"] == 1);
+  CHECK(rep["totals"]["psn_cash_pay"] == "72.00");
+}
+
 TEST_CASE("reversal of a msgid never seen: not_found, and the late original is refused") {
   World w;
   const std::string mdtrt = w.visit_with_lines();
