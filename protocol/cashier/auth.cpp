@@ -330,8 +330,8 @@ LoginOutcome Authenticator::login(std::string_view operator_name, std::string_vi
 
   auto ok = verify_password(password, rec.password_hash);
   if (ok && *ok) {
-    if (rec.failed_attempts != 0 || rec.locked_until) {
-      if (auto s = store_.unlock(rec.name); !s) return storage(s.error());
+    if (rec.failed_attempts != 0) {
+      if (auto s = store_.reset_failures(rec.name); !s) return storage(s.error());
     }
     return LoginOutcome{Identity{rec.name, rec.role}, std::nullopt};
   }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "engine/money.hpp"
+#include "engine/refund.hpp"
 #include "engine/result.hpp"
 #include "engine/split.hpp"
 #include "protocol/cashier/rpc.hpp"
@@ -72,11 +73,9 @@ struct SettleCommitParams {
   bool use_account = true;
   std::string med_type = "11";
 };
-struct RefundLine {
-  std::string code;
-  Amount amount;  // > 0
-  friend bool operator==(const RefundLine&, const RefundLine&) = default;
-};
+// A refund by charge line: {code, amount > 0}, the engine's own type, so the
+// daemon hands it to plan_line_refund unchanged.
+using RefundLine = LineRefund;
 struct SettleRefundParams {
   std::string request_id;
   std::string setl_id;

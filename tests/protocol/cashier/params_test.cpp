@@ -29,7 +29,6 @@ struct Bad {
   const char* field;
 };
 
-constexpr const char* kLine = R"({"code":"X1","name":"Aspirin","class":"A","amount":"12.30"})";
 
 std::string lines_of(int n) {
   std::string s = "[";
@@ -367,7 +366,9 @@ TEST_CASE("every mutating method has a canonical form") {
       {Method::inpatient_discharge, R"({"request_id":"r","adm_id":"A"})"},
       {Method::inpatient_undo_discharge, R"({"request_id":"r","adm_id":"A"})"},
   };
-  for (const auto& [m, text] : cases) {
+  for (const auto& c : cases) {
+    const Method m = c.first;
+    const char* text = c.second;
     CAPTURE(method_name(m));
     REQUIRE(is_mutating(m));
     auto r = parse_params(m, doc(text));
