@@ -142,9 +142,9 @@ class Hospital {
   }
 
   template <class T>
-  std::pair<std::string, Request> request(const typename T::Input& in) {
+  std::pair<std::string, LinkRequest> request(const typename T::Input& in) {
     auto h = head(T::infno);
-    return {h.msgid, Request{encode_call<T>(h, in), std::string(T::infno), h.msgid, std::nullopt}};
+    return {h.msgid, LinkRequest{encode_call<T>(h, in), std::string(T::infno), h.msgid, std::nullopt}};
   }
 
   template <class T>
@@ -211,6 +211,15 @@ class Hospital {
   int visits_ = 0;
 };
 
+// An 18-character ID number with a valid GB 11643 check character.
+std::string id_number(const std::string& first17) {
+  static const int weights[17] = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};
+  static const char check[] = "10X98765432";
+  int sum = 0;
+  for (std::size_t i = 0; i < 17; ++i) sum += (first17[i] - '0') * weights[i];
+  return first17 + check[sum % 11];
+}
+
 struct Figures {
   std::size_t requests = 0;
   double seconds = 0;
@@ -230,7 +239,7 @@ Figures settle_rounds(const Context& ctx, const ClientConfig& cfg, Hospital& hos
   Figures f;
   std::size_t person = 0;
   while (f.seconds < ctx.seconds) {
-    std::vector<std::pair<std::string, Request>> batch;
+    std::vector<std::pair<std::string, LinkRequest>> batch;
     for (int i = 0; i < concurrency; ++i) {
       const auto& [psn, card] = persons[person++ % persons.size()];
       batch.push_back(hospital.request<OutpatientSettle>(hospital.prepare(setup, psn, card)));
@@ -267,9 +276,9 @@ int run_insurer(const Context& ctx) {
     Sim sim(scratch.path(), pki);
     std::vector<std::pair<std::string, std::string>> persons;
     for (int i = 0; i < 32; ++i) {
-      const std::string card = fmt::format("B{:010}", i);
+      const std::string card = fmt::format("B{:08}", i);
       auto r = sim.control(http::verb::post, "/persons",
-                           {{"card_no", card}, {"card_sn", "SN" + card}, {"id_no", fmt::format("1101051980010{:05}", i)},
+                           {{"card_no", card}, {"card_sn", fmt::format("{:032x}", i + 1)}, {"id_no", id_number(fmt::format("11010519800101{:03}", i))},
                             {"name", fmt::format("Bench {}", i)}, {"insutype", "310"}, {"balance", "100000.00"},
                             {"flags", nlohmann::json::array()}});
       persons.emplace_back(r.at("psn_no").get<std::string>(), card);
