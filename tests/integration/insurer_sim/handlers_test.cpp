@@ -522,3 +522,68 @@ TEST_CASE("add-person refuses bad input and duplicates, changing nothing") {
   CHECK(add_person(w.store, p).error().field == "id_no");
   CHECK(w.report()["settlements"].empty());
 }
+
+TEST_CASE("fault specs: parsing, counts, probabilities, delay combined with another fault") {
+  CHECK(parse_fault("lost_reply:p=0.3,count=5").ok());
+  CHECK(parse_fault("delay:ms=200").value().delay_ms == 200);
+  CHECK(fault_text(parse_fault("lost_reply:p=0.3,count=5").value()) == "lost_reply:p=0.3,count=5");
+  for (const char* bad : {"", "teleport", "error:p=1.5", "error:count=-1", "delay", "delay:ms=x", "error:q=1", "error:p"}) {
+    INFO(bad);
+    auto f = parse_fault(bad);
+    REQUIRE_FALSE(f.ok());
+    CHECK(f.error().field == "fault");
+  }
+  FaultSet fs(7);
+  fs.add(parse_fault("delay:ms=50").value());
+  fs.add(parse_fault("lost_reply:count=2").value());
+  fs.add(parse_fault("error").value());
+  RequestFaults r = fs.for_request();
+  CHECK(r.delay_ms == 50);
+  CHECK(r.action == FaultKind::lost_reply);
+  CHECK(fs.for_request().action == FaultKind::lost_reply);
+  CHECK(fs.for_request().action == FaultKind::error);  // lost_reply used up
+  CHECK_FALSE(fs.refuse_connection());
+  FaultSet never(7);
+  never.add(parse_fault("refuse:p=0").value());
+  for (int i = 0; i < 1000; ++i) REQUIRE_FALSE(never.refuse_connection());
+  // The same seed gives the same sequence of decisions.
+  const std::uint64_t seed = 12345;
+  FaultSet a(seed), b(seed);
+  a.add(parse_fault("drop_request:p=0.5").value());
+  b.add(parse_fault("drop_request:p=0.5").value());
+  int fired = 0;
+  for (int i = 0; i < 1000; ++i) {
+    const bool x = a.for_request().action.has_value();
+    INFO("seed " << seed << " request " << i);
+    REQUIRE(x == b.for_request().action.has_value());
+    fired += x ? 1 : 0;
+  }
+  CHECK(fired > 400);
+  CHECK(fired < 600);
+}
+
+TEST_CASE("control endpoint: persons, faults and errors") {
+  World w;
+  NetCounters net;
+  FaultSet faults(1);
+  ControlContext ctx{w.insurer, faults, net};
+  std::string id_no = "110105199001010012";
+  id_no[17] = id_check_char(std::string_view(id_no).substr(0, 17));
+  const std::string person = R"({"card_no":"T00000099","card_sn":"ABCDEF0123456789ABCDEF0123456789","id_no":")" + id_no +
+                             R"(","name":"孙八","insutype":"390","balance":"12.34","flags":["not_designated"]})";
+  auto added = control_handle(ctx, "POST", "/persons", person);
+  REQUIRE(added.status == 200);
+  const std::string psn = added.body["psn_no"];
+  auto got = control_handle(ctx, "GET", "/persons/" + psn, "");
+  CHECK(got.body["balance"] == "12.34");
+  CHECK(got.body["flags"] == Json::array({"not_designated"}));
+  CHECK(control_handle(ctx, "POST", "/persons", person).status == 400);  // same card again
+  CHECK(control_handle(ctx, "GET", "/persons/nobody", "").status == 404);
+  CHECK(control_handle(ctx, "POST", "/faults/add", R"({"fault":"garbage:count=1"})").status == 200);
+  CHECK(faults.faults().size() == 1);
+  CHECK(control_handle(ctx, "POST", "/faults", R"({"faults":["error", 3]})").status == 400);
+  CHECK(faults.faults().size() == 1);  // a refused change changes nothing
+  CHECK(control_handle(ctx, "POST", "/faults", "{not json").status == 400);
+  CHECK(control_handle(ctx, "GET", "/nowhere", "").status == 404);
+  CHECK(control_handle(ctx, "GET", "/counters", "").body["requests"] == 1);  // the World's sign-in
+}
