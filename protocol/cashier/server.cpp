@@ -123,7 +123,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
   }
 
   void do_read() {
-    if (closed || closing || draining || reading || paused() || !pending_input.empty()) return;
+    if (closed || closing || draining || peer_done || reading || paused() || !pending_input.empty()) return;
     reading = true;
     // Deadline of this read: the idle timer, armed at start and after each read.
     socket.async_read_some(asio::buffer(read_buf),
@@ -135,6 +135,13 @@ struct Connection : std::enable_shared_from_this<Connection> {
 
   void on_read(const boost::system::error_code& ec, std::size_t n) {
     reading = false;
+    if (ec == asio::error::eof && !closed) {
+      // The client has sent everything: answer what it sent, then close.
+      peer_done = true;
+      process_input();
+      maybe_finish();
+      return;
+    }
     if (ec) {
       close();
       return;
@@ -190,6 +197,13 @@ struct Connection : std::enable_shared_from_this<Connection> {
     }
     pending_input.erase(0, pos);
     if (draining || closing) pending_input.clear();
+    // A last line without its newline, once the client has finished sending.
+    if (peer_done && pending_input.empty() && !line.empty() && !discarding && !closed && !closing && !draining &&
+        !paused()) {
+      std::string last = std::move(line);
+      line.clear();
+      handle_line(last);
+    }
     framing = false;
   }
 
@@ -365,14 +379,18 @@ struct Connection : std::enable_shared_from_this<Connection> {
 
   void resume() {
     if (closed) return;
-    if (draining && in_flight == 0 && !writing && out_queue.empty()) {
-      close();
-      return;
-    }
     if (!paused()) {
       process_input();
       do_read();
     }
+    maybe_finish();
+  }
+
+  // Closes a draining connection, or one whose client has finished sending,
+  // once every answer is written.
+  void maybe_finish() {
+    if (closed || in_flight > 0 || writing || !out_queue.empty() || login_pending) return;
+    if (draining || (peer_done && pending_input.empty())) close();
   }
 
   // --- writing ---------------------------------------------------------------------
@@ -487,6 +505,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
   bool closed = false;
   bool login_pending = false;
   bool framing = false;
+  bool peer_done = false;  // the client shut down its sending side
   int bad_in_row = 0;
   std::size_t in_flight = 0;
   std::deque<std::string> out_queue;

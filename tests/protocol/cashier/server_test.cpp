@@ -24,6 +24,7 @@
 #include <fstream>
 #include <future>
 #include <map>
+#include <set>
 #include <mutex>
 #include <thread>
 
@@ -207,6 +208,7 @@ class Client {
     CHECK(out["id"] == id);
     return out;
   }
+  void shutdown_sending() { REQUIRE(::shutdown(fd_, SHUT_WR) == 0); }
   bool closed_by_server() {
     auto line = read_line();
     return !line.has_value();
@@ -669,4 +671,22 @@ TEST_CASE("a client closing its end ends the session") {
   CHECK(f.dispatcher.sessions_ended() == ended + 1);
   for (int i = 0; i < 200 && f.server->connection_count() != 0; ++i) std::this_thread::sleep_for(10ms);
   CHECK(f.server->connection_count() == 0);
+}
+
+TEST_CASE("a client that stops sending still gets every answer, then the end of the stream") {
+  Fixture f;
+  Client c = f.login("zhang", "Window42pass");
+  c.request(1, "settle.get", Json{{"setl_id", "hold-eof"}});
+  c.request(2, "engine.status");
+  // The last line has no newline: it is still a request once the client is done.
+  c.send(R"({"jsonrpc":"2.0","id":3,"method":"settle.get","params":{"setl_id":"S3"}})");
+  c.shutdown_sending();
+  REQUIRE(f.dispatcher.wait_held(1));
+  std::set<int> ids;
+  ids.insert(c.read_json()["id"].get<int>());
+  ids.insert(c.read_json()["id"].get<int>());
+  f.dispatcher.release("hold-eof");
+  ids.insert(c.read_json()["id"].get<int>());
+  CHECK(ids == std::set<int>{1, 2, 3});
+  CHECK(c.closed_by_server());
 }
