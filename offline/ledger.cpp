@@ -60,6 +60,15 @@ std::string printable_prefix(const char* bytes, std::size_t n) {
 
 // Decides, without writing a byte, whether an existing file may be opened as
 // a ledger. Returns its schema version.
+// The schema version the migrations of `opt` lead to.
+int target_version(const LedgerOptions& opt) {
+  return opt.migrations.empty() ? current_schema_version() : opt.migrations.back().to_version;
+}
+
+std::span<const Migration> migration_list(const LedgerOptions& opt) {
+  return opt.migrations.empty() ? migrations() : opt.migrations;
+}
+
 OpenResult inspect_existing(const std::string& path, const LedgerOptions& opt) {
   {
     std::ifstream in(path, std::ios::binary);
@@ -100,11 +109,11 @@ OpenResult inspect_existing(const std::string& path, const LedgerOptions& opt) {
                             static_cast<std::uint32_t>(app_id), static_cast<std::uint32_t>(kApplicationId),
                             tables ? tables->value_or("?") : "tables unreadable"));
   }
-  if (v > current_schema_version())
+  if (v > target_version(opt))
     return fail(OpenProblem::newer_version, path,
                 fmt::format("has schema version {}, newer than this build's {}: it was written by a newer "
                             "version of the program; run that version (a ledger is never downgraded)",
-                            v, current_schema_version()));
+                            v, target_version(opt)));
   if (v < 1)
     return fail(OpenProblem::damaged, path,
                 fmt::format("carries the ledger's application_id but no schema version; {}", kRestoreAdvice));
@@ -149,7 +158,7 @@ sql::Status create_new(const std::string& path, const LedgerOptions& opt) {
     auto db = sql::Db::open(tmp, {.mode = sql::OpenMode::read_write_create, .busy_timeout_ms = opt.busy_timeout_ms});
     if (!db) return db.error();
     SETTLE_SQL_TRY(db->exec("PRAGMA synchronous = FULL"));
-    SETTLE_SQL_TRY(migrate(*db, 0));
+    SETTLE_SQL_TRY(migrate(*db, 0, migration_list(opt)));
   }
   SETTLE_SQL_TRY(fsync_path(tmp, false));
   if (::rename(tmp.c_str(), path.c_str()) != 0)
@@ -229,7 +238,7 @@ sql::Result<std::unique_ptr<Ledger>, OpenError> Ledger::open(const std::string& 
     if (!opt.create_if_missing) return give_up(fail(OpenProblem::cannot_open, path, "does not exist"));
     if (auto c = create_new(path, opt); !c)
       return give_up(fail(OpenProblem::storage, path, fmt::format("could not be created: {}", c.error().message)));
-    version = current_schema_version();
+    version = target_version(opt);
   } else {
     if (!S_ISREG(st.st_mode)) return give_up(fail(OpenProblem::cannot_open, path, "is not a regular file"));
     auto v = inspect_existing(path, opt);
@@ -240,13 +249,13 @@ sql::Result<std::unique_ptr<Ledger>, OpenError> Ledger::open(const std::string& 
   // The file is a sound ledger of a version this build knows: now it may be written.
   auto db = sql::Db::open(path, {.mode = sql::OpenMode::read_write, .busy_timeout_ms = opt.busy_timeout_ms});
   if (!db) return give_up(inspect_error(path, db.error()));
-  if (version < current_schema_version()) {
+  if (version < target_version(opt)) {
     if (auto b = backup_before_migration(*db, path, version); !b)
       return give_up(fail(OpenProblem::storage, path,
                           fmt::format("backup before migrating from v{} failed: {}", version, b.error().message)));
-    if (auto m = migrate(*db, version); !m)
+    if (auto m = migrate(*db, version, migration_list(opt)); !m)
       return give_up(fail(OpenProblem::storage, path, fmt::format("migration failed: {}", m.error().message)));
-    version = current_schema_version();
+    version = target_version(opt);
   }
   if (auto c = configure_writer(*db); !c)
     return give_up(fail(OpenProblem::storage, path, fmt::format("configuring failed: {}", c.error().message)));

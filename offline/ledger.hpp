@@ -8,6 +8,7 @@
 #pragma once
 
 #include "offline/ledger_ops.hpp"
+#include "offline/schema.hpp"
 #include "offline/sqlite.hpp"
 #include "offline/writer.hpp"
 
@@ -15,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -49,6 +51,9 @@ struct LedgerOptions {
   WriterOptions writer{};
   std::size_t max_idle_readers = 4;  // read-only connections kept open between reads
   int busy_timeout_ms = 5000;
+  // The schema's migrations; empty means the built-in ones (schema.hpp).
+  // Only tests of the migration machinery give their own.
+  std::span<const Migration> migrations{};
 };
 
 class Ledger {

@@ -265,8 +265,8 @@ constexpr std::array<Migration, 1> kMigrations{{
 std::span<const Migration> migrations() noexcept { return kMigrations; }
 int current_schema_version() noexcept { return kMigrations.back().to_version; }
 
-sql::Status migrate(sql::Db& db, int from_version) {
-  for (const Migration& m : kMigrations) {
+sql::Status migrate(sql::Db& db, int from_version, std::span<const Migration> list) {
+  for (const Migration& m : list) {
     if (m.to_version <= from_version) continue;
     auto tx = sql::Transaction::begin(db, sql::TxKind::immediate);
     if (!tx) return tx.error();

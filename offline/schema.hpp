@@ -27,10 +27,11 @@ struct Migration {
 std::span<const Migration> migrations() noexcept;
 int current_schema_version() noexcept;
 
-// Runs the migrations from `from_version` up to the current version on a
+// Runs the migrations of `list` (the built-in ones by default; tests give
+// their own) from `from_version` up to the list's last version on a
 // read-write connection, each in its own IMMEDIATE transaction that also
-// sets user_version (and, for the first, application_id), so a crash leaves
-// the file at one whole version or the next.
-sql::Status migrate(sql::Db& db, int from_version);
+// sets user_version (and, for the first, application_id), so a crash or a
+// failing migration leaves the file at one whole version.
+sql::Status migrate(sql::Db& db, int from_version, std::span<const Migration> list = migrations());
 
 }  // namespace settle::ledger

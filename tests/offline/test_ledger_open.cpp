@@ -208,3 +208,61 @@ TEST_CASE("migrations are ordered, start at 1 and end at the current version") {
   for (std::size_t i = 0; i < ms.size(); ++i) CHECK(ms[i].to_version == static_cast<int>(i) + 1);
   CHECK(current_schema_version() == ms.back().to_version);
 }
+
+TEST_CASE("an older ledger is backed up, then migrated; a build that knows less then refuses it") {
+  TestDir d("ledger-migrate");
+  const std::string path = d.file("ledger.db");
+  make_ledger(path, 5);
+  const Migration v2[] = {migrations()[0], {2, "test: a notes table", "CREATE TABLE notes(x TEXT NOT NULL) STRICT;"}};
+  LedgerOptions newer;
+  newer.migrations = v2;
+  {
+    auto l = Ledger::open(path, newer);
+    if (!l) FAIL(l.error().message);
+    CHECK((*l)->schema_version() == 2);
+    auto n = (*l)->read([](sql::Db& db) { return db.query_int64("SELECT count(*) FROM settlements"); });
+    REQUIRE(n.ok());
+    CHECK(n->value_or(0) == 5);
+    CHECK((*l)->write_wait([](sql::Db& db) { return db.exec("INSERT INTO notes VALUES('after v2')"); }).ok());
+  }
+  // The copy taken before the migration is a whole v1 ledger.
+  const std::string bak = path + ".v1.bak";
+  REQUIRE(std::filesystem::exists(bak));
+  {
+    auto db = sql::Db::open(bak, {.mode = sql::OpenMode::read_only});
+    REQUIRE(db.ok());
+    CHECK(db->query_int64("PRAGMA user_version")->value_or(0) == 1);
+    CHECK(db->query_int64("PRAGMA application_id")->value_or(0) == kApplicationId);
+    CHECK(db->query_int64("SELECT count(*) FROM settlements")->value_or(0) == 5);
+  }
+  const auto bak_bytes = test::file_bytes(bak);
+  // This build (v1 only) refuses the migrated file.
+  expect_refused(path, OpenProblem::newer_version, "has schema version 2, newer than this build's 1");
+  // Opening again with v2 migrates nothing and keeps the first backup.
+  auto again = Ledger::open(path, newer);
+  REQUIRE(again.ok());
+  CHECK((*again)->schema_version() == 2);
+  CHECK(test::file_bytes(bak) == bak_bytes);
+}
+
+TEST_CASE("a failing migration leaves the ledger whole at its old version") {
+  TestDir d("ledger-migrate-fail");
+  const std::string path = d.file("ledger.db");
+  make_ledger(path, 3);
+  const Migration bad[] = {migrations()[0],
+                           {2, "test: broken", "CREATE TABLE extra(x); CREATE TABLE settlements(x);"}};
+  LedgerOptions opt;
+  opt.migrations = bad;
+  auto l = Ledger::open(path, opt);
+  REQUIRE_FALSE(l.ok());
+  CHECK(l.error().problem == OpenProblem::storage);
+  CHECK(l.error().message.find("migration to v2") != std::string::npos);
+  auto ok = Ledger::open(path);
+  if (!ok) FAIL(ok.error().message);
+  CHECK((*ok)->schema_version() == 1);
+  auto extra = (*ok)->read([](sql::Db& db) {
+    return db.query_int64("SELECT count(*) FROM sqlite_schema WHERE name = 'extra'");
+  });
+  REQUIRE(extra.ok());
+  CHECK(extra->value_or(-1) == 0);
+}
