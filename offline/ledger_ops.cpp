@@ -30,11 +30,13 @@ std::optional<E> parse(const Names<E, N>& names, std::string_view s) noexcept {
 
 constexpr Names<RequestState, 2> kRequestStates{{{RequestState::in_progress, "in_progress"},
                                                   {RequestState::answered, "answered"}}};
-constexpr Names<MessageState, 5> kMessageStates{{{MessageState::written, "written"},
+constexpr Names<MessageState, 7> kMessageStates{{{MessageState::written, "written"},
                                                   {MessageState::sent, "sent"},
                                                   {MessageState::answered, "answered"},
                                                   {MessageState::in_doubt, "in_doubt"},
-                                                  {MessageState::reversed, "reversed"}}};
+                                                  {MessageState::reversed, "reversed"},
+                                                  {MessageState::unsent, "unsent"},
+                                                  {MessageState::abandoned, "abandoned"}}};
 constexpr Names<SettlementState, 7> kSettlementStates{{{SettlementState::settled, "settled"},
                                                         {SettlementState::offline_pending, "offline_pending"},
                                                         {SettlementState::offline_accepted, "offline_accepted"},
@@ -611,6 +613,135 @@ sql::Result<OpenWork> open_work(sql::Db& db) {
   OpenWork w{(*st)->column_int64(0), (*st)->column_int64(1), (*st)->column_int64(2)};
   (*st)->reset();
   return w;
+}
+
+sql::Result<std::int64_t> pending_reversals_for(sql::Db& db, std::string_view psn_no) {
+  auto st = db.cached(
+      "SELECT count(*) FROM outbox WHERE kind = 'reversal' AND state IN ('pending','in_flight') "
+      "AND json_valid(payload) AND json_extract(payload, '$.psn_no') = ?1");
+  if (!st) return st.error();
+  SETTLE_SQL_TRY((*st)->bind_all(psn_no));
+  auto row = (*st)->step();
+  if (!row) return row.error();
+  const std::int64_t n = (*st)->column_int64(0);
+  (*st)->reset();
+  return n;
+}
+
+// ---- operators and the audit trail ---------------------------------------------
+
+namespace {
+
+constexpr std::string_view kOperatorCols =
+    "name, role, password_hash, failed_attempts, locked_until_ms, created_at_ms, updated_at_ms";
+
+OperatorRow read_operator(sql::Statement& st) {
+  OperatorRow r;
+  r.name = st.column_text(0);
+  r.role = st.column_text(1);
+  r.password_hash = st.column_text(2);
+  r.failed_attempts = st.column_int64(3);
+  r.locked_until_ms = st.column_opt_int64(4);
+  r.created_at_ms = st.column_int64(5);
+  r.updated_at_ms = st.column_int64(6);
+  return r;
+}
+
+constexpr std::string_view kAuditCols = "audit_id, at_ms, operator_name, window_id, action, detail";
+
+AuditEntry read_audit(sql::Statement& st) {
+  AuditEntry e;
+  e.audit_id = st.column_int64(0);
+  e.at_ms = st.column_int64(1);
+  e.operator_name = st.column_text(2);
+  e.window = st.column_text(3);
+  e.action = st.column_text(4);
+  e.detail = st.column_text(5);
+  return e;
+}
+
+// Runs an UPDATE of one operator; not_found when no row changed.
+template <class... Args>
+sql::Status update_operator(sql::Db& db, std::string_view name, std::string_view sql_text, const Args&... args) {
+  auto st = db.cached(sql_text);
+  if (!st) return st.error();
+  SETTLE_SQL_TRY((*st)->bind_all(name, args...));
+  SETTLE_SQL_TRY((*st)->run());
+  if (db.changes() != 1) return not_found(fmt::format("operator \"{}\" is not known", name));
+  return settle::Ok{};
+}
+
+}  // namespace
+
+sql::Result<std::optional<OperatorRow>> find_operator(sql::Db& db, std::string_view name) {
+  return select_one<OperatorRow>(db, fmt::format("SELECT {} FROM operators WHERE name = ?1", kOperatorCols),
+                                 read_operator, name);
+}
+
+sql::Result<std::vector<OperatorRow>> list_operators(sql::Db& db) {
+  return select_all<OperatorRow>(db, fmt::format("SELECT {} FROM operators ORDER BY name", kOperatorCols),
+                                 read_operator);
+}
+
+sql::Status insert_operator(sql::Db& db, const OperatorRow& r) {
+  auto st = db.cached(
+      "INSERT INTO operators(name, role, password_hash, failed_attempts, locked_until_ms, created_at_ms, "
+      "updated_at_ms) VALUES(?1,?2,?3,?4,?5,?6,?7)");
+  if (!st) return st.error();
+  SETTLE_SQL_TRY((*st)->bind_all(r.name, r.role, r.password_hash, r.failed_attempts, r.locked_until_ms,
+                                 r.created_at_ms, r.updated_at_ms));
+  return (*st)->run();
+}
+
+sql::Result<std::int64_t> add_failed_login(sql::Db& db, std::string_view name, std::int64_t at_ms) {
+  SETTLE_SQL_TRY(update_operator(db, name,
+                                 "UPDATE operators SET failed_attempts = failed_attempts + 1, updated_at_ms = ?2 "
+                                 "WHERE name = ?1",
+                                 at_ms));
+  auto row = find_operator(db, name);
+  if (!row) return row.error();
+  return (*row)->failed_attempts;
+}
+
+sql::Status reset_failed_logins(sql::Db& db, std::string_view name, std::int64_t at_ms) {
+  return update_operator(db, name, "UPDATE operators SET failed_attempts = 0, updated_at_ms = ?2 WHERE name = ?1",
+                         at_ms);
+}
+
+sql::Status lock_operator(sql::Db& db, std::string_view name, std::int64_t until_ms, std::int64_t at_ms) {
+  return update_operator(
+      db, name,
+      "UPDATE operators SET failed_attempts = 0, locked_until_ms = ?2, updated_at_ms = ?3 WHERE name = ?1", until_ms,
+      at_ms);
+}
+
+sql::Status set_operator_password(sql::Db& db, std::string_view name, std::string_view password_hash,
+                                  std::int64_t at_ms) {
+  return update_operator(db, name, "UPDATE operators SET password_hash = ?2, updated_at_ms = ?3 WHERE name = ?1",
+                         password_hash, at_ms);
+}
+
+sql::Status unlock_operator(sql::Db& db, std::string_view name, std::int64_t at_ms) {
+  return update_operator(
+      db, name,
+      "UPDATE operators SET failed_attempts = 0, locked_until_ms = NULL, updated_at_ms = ?2 WHERE name = ?1", at_ms);
+}
+
+sql::Result<std::int64_t> append_audit(sql::Db& db, const AuditEntry& e) {
+  auto st = db.cached(
+      "INSERT INTO audit(at_ms, operator_name, window_id, action, detail) VALUES(?1,?2,?3,?4,?5)");
+  if (!st) return st.error();
+  SETTLE_SQL_TRY((*st)->bind_all(e.at_ms, e.operator_name, e.window, e.action, e.detail));
+  SETTLE_SQL_TRY((*st)->run());
+  return db.last_insert_rowid();
+}
+
+sql::Result<std::vector<AuditEntry>> list_audit(sql::Db& db, std::string_view operator_name, int limit) {
+  return select_all<AuditEntry>(
+      db,
+      fmt::format("SELECT {} FROM audit WHERE (?1 = '' OR operator_name = ?1) ORDER BY audit_id DESC LIMIT ?2",
+                  kAuditCols),
+      read_audit, operator_name, limit);
 }
 
 // ---- settlement reads ---------------------------------------------------------

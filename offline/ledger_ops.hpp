@@ -21,7 +21,7 @@ namespace settle::ledger {
 // ---- States and kinds, stored by their names ---------------------------------
 
 enum class RequestState : std::uint8_t { in_progress, answered };
-enum class MessageState : std::uint8_t { written, sent, answered, in_doubt, reversed };
+enum class MessageState : std::uint8_t { written, sent, answered, in_doubt, reversed, unsent, abandoned };
 enum class SettlementState : std::uint8_t {
   settled, offline_pending, offline_accepted, offline_rejected, refunded, partly_refunded, undone
 };
@@ -194,6 +194,14 @@ inline sql::Status mark_in_doubt(sql::Db& db, std::string_view msgid, std::int64
 inline sql::Status mark_reversed(sql::Db& db, std::string_view msgid, std::int64_t at_ms) {
   return set_message_state(db, msgid, MessageState::reversed, at_ms);
 }
+// The link never sent a byte of it (the insurer was unreachable).
+inline sql::Status mark_unsent(sql::Db& db, std::string_view msgid, std::int64_t at_ms) {
+  return set_message_state(db, msgid, MessageState::unsent, at_ms);
+}
+// A query cut off by a restart: its outcome no longer matters.
+inline sql::Status mark_abandoned(sql::Db& db, std::string_view msgid, std::int64_t at_ms) {
+  return set_message_state(db, msgid, MessageState::abandoned, at_ms);
+}
 
 // Records a settlement with its lines; returns the new setl_id.
 sql::Result<std::int64_t> record_settlement(sql::Db& db, const Settlement& s,
@@ -284,5 +292,46 @@ struct OpenWork {
   std::int64_t in_doubt = 0;           // messages in doubt
 };
 sql::Result<OpenWork> open_work(sql::Db& db);
+
+// Reversals queued (pending or in flight) for one person (the outbox payload's psn_no).
+sql::Result<std::int64_t> pending_reversals_for(sql::Db& db, std::string_view psn_no);
+
+// ---- Operators and the audit trail ---------------------------------------------
+
+struct OperatorRow {
+  std::string name;
+  std::string role;  // cashier, supervisor, auditor
+  std::string password_hash;
+  std::int64_t failed_attempts = 0;
+  std::optional<std::int64_t> locked_until_ms;
+  std::int64_t created_at_ms = 0;
+  std::int64_t updated_at_ms = 0;
+};
+
+sql::Result<std::optional<OperatorRow>> find_operator(sql::Db& db, std::string_view name);
+sql::Result<std::vector<OperatorRow>> list_operators(sql::Db& db);
+// unique if the name exists.
+sql::Status insert_operator(sql::Db& db, const OperatorRow& row);
+// Each returns not_found for an unknown name.
+sql::Result<std::int64_t> add_failed_login(sql::Db& db, std::string_view name, std::int64_t at_ms);
+sql::Status reset_failed_logins(sql::Db& db, std::string_view name, std::int64_t at_ms);
+// Locks until `until_ms` and clears the failure count.
+sql::Status lock_operator(sql::Db& db, std::string_view name, std::int64_t until_ms, std::int64_t at_ms);
+sql::Status set_operator_password(sql::Db& db, std::string_view name, std::string_view password_hash,
+                                  std::int64_t at_ms);
+// Clears the lock and the failure count.
+sql::Status unlock_operator(sql::Db& db, std::string_view name, std::int64_t at_ms);
+
+struct AuditEntry {
+  std::int64_t audit_id = 0;  // assigned by append_audit
+  std::int64_t at_ms = 0;
+  std::string operator_name;
+  std::string window;
+  std::string action;
+  std::string detail;
+};
+sql::Result<std::int64_t> append_audit(sql::Db& db, const AuditEntry& e);
+// The newest `limit` entries, newest first (all operators when name is empty).
+sql::Result<std::vector<AuditEntry>> list_audit(sql::Db& db, std::string_view operator_name, int limit);
 
 }  // namespace settle::ledger

@@ -38,11 +38,15 @@ BEGIN SELECT RAISE(ABORT, 'requests: a request''s identity and its first answer 
 CREATE TRIGGER requests_no_delete BEFORE DELETE ON requests
 BEGIN SELECT RAISE(ABORT, 'requests: the request log is append-only'); END;
 
--- Every message sent to the insurer, written before it is sent.
+-- Every message sent to the insurer, written before it is sent. `unsent`:
+-- the link never sent a byte of it; `abandoned`: a query cut off by a
+-- restart (nothing to undo); `reversed`: a 2601 undid it (an answered one is
+-- reversed when its answer broke the rules and was refused).
 CREATE TABLE insurer_messages (
   msgid           TEXT PRIMARY KEY NOT NULL CHECK (length(msgid) = 30),
   infno           TEXT NOT NULL,
-  state           TEXT NOT NULL CHECK (state IN ('written', 'sent', 'answered', 'in_doubt', 'reversed')),
+  state           TEXT NOT NULL CHECK (state IN ('written', 'sent', 'answered', 'in_doubt', 'reversed',
+                                                 'unsent', 'abandoned')),
   request_id      TEXT REFERENCES requests(request_id),
   reverses_msgid  TEXT REFERENCES insurer_messages(msgid),
   infcode         INTEGER,
@@ -59,8 +63,9 @@ WHEN NEW.msgid IS NOT OLD.msgid OR NEW.infno IS NOT OLD.infno OR NEW.request_id 
 BEGIN SELECT RAISE(ABORT, 'insurer_messages: msgid, infno and links never change'); END;
 CREATE TRIGGER insurer_messages_transition BEFORE UPDATE OF state ON insurer_messages
 WHEN NEW.state IS NOT OLD.state AND (OLD.state, NEW.state) NOT IN (VALUES
-  ('written', 'sent'), ('written', 'in_doubt'), ('sent', 'answered'), ('sent', 'in_doubt'),
-  ('in_doubt', 'reversed'))
+  ('written', 'sent'), ('written', 'answered'), ('written', 'in_doubt'), ('written', 'unsent'),
+  ('written', 'abandoned'), ('sent', 'answered'), ('sent', 'in_doubt'), ('sent', 'abandoned'),
+  ('in_doubt', 'reversed'), ('answered', 'reversed'))
 BEGIN SELECT RAISE(ABORT, 'insurer_messages: state transition not allowed'); END;
 CREATE TRIGGER insurer_messages_no_delete BEFORE DELETE ON insurer_messages
 BEGIN SELECT RAISE(ABORT, 'insurer_messages: append-only'); END;
@@ -237,6 +242,34 @@ WHEN NEW.item_id IS NOT OLD.item_id OR NEW.kind IS NOT OLD.kind OR NEW.setl_id I
 BEGIN SELECT RAISE(ABORT, 'outbox: an item''s identity never changes and a finished item is final'); END;
 CREATE TRIGGER outbox_no_delete BEFORE DELETE ON outbox
 BEGIN SELECT RAISE(ABORT, 'outbox: items are never deleted'); END;
+
+-- Cashier operators: roles, password hashes (scrypt), failed logins and lockout.
+CREATE TABLE operators (
+  name              TEXT PRIMARY KEY NOT NULL CHECK (length(name) BETWEEN 1 AND 64),
+  role              TEXT NOT NULL CHECK (role IN ('cashier', 'supervisor', 'auditor')),
+  password_hash     TEXT NOT NULL,
+  failed_attempts   INTEGER NOT NULL DEFAULT 0 CHECK (failed_attempts >= 0),
+  locked_until_ms   INTEGER,
+  created_at_ms     INTEGER NOT NULL,
+  updated_at_ms     INTEGER NOT NULL
+) WITHOUT ROWID, STRICT;
+CREATE TRIGGER operators_no_delete BEFORE DELETE ON operators
+BEGIN SELECT RAISE(ABORT, 'operators: operators are never deleted (their actions stay attributable)'); END;
+
+-- The audit trail of operator actions, append-only.
+CREATE TABLE audit (
+  audit_id       INTEGER PRIMARY KEY AUTOINCREMENT,
+  at_ms          INTEGER NOT NULL,
+  operator_name  TEXT NOT NULL,
+  window_id      TEXT NOT NULL DEFAULT '',
+  action         TEXT NOT NULL,
+  detail         TEXT NOT NULL DEFAULT ''
+) STRICT;
+CREATE INDEX audit_operator ON audit(operator_name, audit_id);
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'audit: the audit trail is append-only'); END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+BEGIN SELECT RAISE(ABORT, 'audit: the audit trail is append-only'); END;
 
 -- The append-only history of every state change.
 CREATE TABLE events (
