@@ -1,0 +1,212 @@
+// settled: the settlement daemon's main. Reads the config, opens the ledger,
+// wires the insurer link, the card readers and the cashier server into the
+// service, recovers what a crash left in doubt, and runs until SIGTERM.
+#include "offline/ledger.hpp"
+#include "offline/ledger_ops.hpp"
+#include "offline/msgid.hpp"
+#include "protocol/cashier/server.hpp"
+#include "protocol/policy_file.hpp"
+#include "reader/card_service.hpp"
+#include "reader/watcher.hpp"
+#include "tools/settled/clock.hpp"
+#include "tools/settled/config.hpp"
+#include "tools/settled/gateway.hpp"
+#include "tools/settled/logging.hpp"
+#include "tools/settled/metrics.hpp"
+#include "tools/settled/operators.hpp"
+#include "tools/settled/service.hpp"
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <spdlog/spdlog.h>
+
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <iostream>
+
+namespace asio = boost::asio;
+using namespace settle;
+using namespace settle::daemon;
+
+namespace {
+
+int fail_start(const std::string& what) {
+  spdlog::critical("settled: {}", what);
+  std::cerr << "settled: " << what << "\n";
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"settled — the hospital's medical-insurance card settlement daemon"};
+  std::string config_path = "/etc/settled/settled.toml";
+  bool check_only = false;
+  app.add_option("-c,--config", config_path, "config file (see docs/examples/settled.toml)");
+  app.add_flag("--check-config", check_only, "check the config and the policy file, then exit");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+
+  auto config = load_config(config_path);
+  if (!config) return fail_start(config.error().message);
+  auto policy = load_policy_file(config->policy_file);
+  if (!policy) return fail_start(policy.error().message);
+  if (check_only) {
+    std::cout << "settled: " << config_path << " and " << config->policy_file << " are valid\n";
+    return 0;
+  }
+  setup_logging(config->log_level);
+
+  std::error_code ec;
+  std::filesystem::create_directories(config->data_dir, ec);
+  if (ec) return fail_start(fmt::format("cannot create data_dir {}: {}", config->data_dir, ec.message()));
+  ::chmod(config->data_dir.c_str(), 0750);
+
+  auto ledger = ledger::Ledger::open(config->ledger_path);
+  if (!ledger) return fail_start(ledger.error().message);
+  ledger::Ledger& led = **ledger;
+
+  auto highest = led.read([&](sql::Db& db) { return ledger::highest_msgid(db, config->institution.code); });
+  if (!highest) return fail_start(fmt::format("ledger {}: {}", config->ledger_path, highest.error().message));
+  auto msgids = ledger::MsgidAllocator::create(config->institution.code, *highest);
+  if (!msgids) return fail_start(msgids.error().message);
+  // msgids of queries are written to the ledger without waiting: after a
+  // restart, skip the current second so none of them can be issued twice.
+  (void)msgids->next(insurer_civil_time(now_ms() + 1000));
+
+  asio::io_context ioc(1);
+  asio::thread_pool card_pool(std::max<std::size_t>(2, config->windows.size()));
+  asio::thread_pool db_pool(2);
+
+  insurer::ClientConfig cc;
+  cc.host = config->insurer.host;
+  cc.port = config->insurer.port;
+  cc.server_name = config->insurer.server_name;
+  cc.target = config->insurer.target;
+  cc.ca_file = config->insurer.ca_file;
+  cc.cert_file = config->insurer.cert_file;
+  cc.key_file = config->insurer.key_file;
+  cc.pool_size = config->insurer.pool_size;
+  cc.connect_timeout_ms = config->insurer.connect_timeout_ms;
+  cc.request_timeout_ms = config->insurer.request_timeout_ms;
+  cc.pool_wait_timeout_ms = config->insurer.request_timeout_ms;
+  cc.paasid = config->insurer.paasid;
+  cc.secret = config->insurer.secret;
+  auto client = insurer::Client::create(ioc.get_executor(), cc);
+  if (!client) return fail_start(client.error().message);
+
+  reader::ReaderConfig rc;
+  rc.window_readers = config->windows;
+  rc.max_card_wait = std::chrono::milliseconds(config->max_card_wait_ms);
+  reader::CardService cards(rc);
+
+  Metrics metrics;
+  Service* service_ptr = nullptr;
+  InsurerGateway gateway(ioc.get_executor(), *client, led, *msgids, *config, [&service_ptr](LineOutcome o) {
+    if (service_ptr != nullptr) service_ptr->on_line_outcome(o);
+  });
+
+  cashier::Server* server_ptr = nullptr;
+  reader::ReaderWatcher watcher(config->windows, [&ioc, &server_ptr](reader::ReaderEvent ev) {
+    asio::post(ioc, [&server_ptr, ev] {
+      if (server_ptr == nullptr) return;
+      if (ev.kind == reader::ReaderEvent::Kind::card_inserted)
+        server_ptr->notify(cashier::Topic::card, "card.inserted", json::Json{{"window", ev.window}});
+      else if (ev.kind == reader::ReaderEvent::Kind::card_removed)
+        server_ptr->notify(cashier::Topic::card, "card.removed", json::Json{{"window", ev.window}});
+      else
+        spdlog::warn("window {}: reader {} {}", ev.window, ev.reader, reader::event_kind_name(ev.kind));
+    });
+  });
+
+  Service service(ioc, ServiceParts{*config, *policy, led, gateway, cards, watcher, card_pool, db_pool, metrics});
+  service_ptr = &service;
+
+  LedgerOperatorStore operators(led);
+  cashier::AuthConfig ac;
+  ac.lockout_duration = config->cashier.lockout;
+  cashier::Authenticator auth(operators, ac);
+
+  cashier::ServerConfig sc;
+  sc.unix_path = config->cashier.socket_path;
+  sc.tcp_address = config->cashier.tcp_address;
+  sc.tcp_port = config->cashier.tcp_port;
+  sc.max_connections = config->cashier.max_connections;
+  sc.window_known = [&config](std::string_view w) { return config->windows.contains(std::string(w)); };
+  sc.log = [](std::string_view line) { spdlog::info("cashier: {}", line); };
+  cashier::Server server(ioc, sc, auth, service);
+  server_ptr = &server;
+  service.on_network_changed = [&server](NetworkState s) {
+    server.notify(cashier::Topic::network, "network.changed", json::Json{{"network", network_state_name(s)}});
+  };
+  metrics.gauges = [&led, &service, &server]() {
+    Metrics::Gauges g;
+    auto w = led.read([](sql::Db& db) { return ledger::open_work(db); });
+    if (w) {
+      g.in_doubt = w->in_doubt;
+      g.pending_reversals = w->pending_reversals;
+      g.pending_uploads = w->pending_uploads;
+    }
+    g.network_state = static_cast<std::int64_t>(service.network());
+    g.connections = static_cast<std::int64_t>(server.connection_count());
+    return g;
+  };
+
+  // Start-up recovery comes before the first cashier request.
+  bool recovered = false;
+  asio::co_spawn(
+      ioc,
+      [&]() -> asio::awaitable<void> {
+        const Result<std::int64_t> r = co_await service.recover();
+        if (!r) {
+          spdlog::critical("recovery failed: {}", r.error().message);
+          std::cerr << "settled: recovery failed: " << r.error().message << "\n";
+          ioc.stop();
+          co_return;
+        }
+        if (*r > 0) spdlog::warn("recovery: {} request(s) were in doubt; their reversals are queued", *r);
+        recovered = true;
+        if (Status st = server.start(); !st) {
+          spdlog::critical("cashier server: {}", st.error().message);
+          std::cerr << "settled: " << st.error().message << "\n";
+          ioc.stop();
+          co_return;
+        }
+        spdlog::info("settled: serving cashiers on {}{}", config->cashier.socket_path,
+                     server.tcp_port() ? fmt::format(" and 127.0.0.1:{}", *server.tcp_port()) : std::string());
+        std::cout << "settled: ready on " << config->cashier.socket_path << std::endl;
+        asio::co_spawn(ioc, service.run_reversals(), asio::detached);
+      },
+      asio::detached);
+  watcher.start();
+  if (config->metrics_address)
+    asio::co_spawn(ioc, serve_metrics(ioc, *config->metrics_address, config->metrics_port, metrics), asio::detached);
+
+  // SIGTERM / SIGINT: stop taking requests, answer those in flight (their
+  // outcomes are written before they are answered), then stop.
+  asio::signal_set signals(ioc, SIGTERM, SIGINT);
+  signals.async_wait([&](const boost::system::error_code& e, int sig) {
+    if (e) return;
+    spdlog::info("settled: signal {}, finishing the requests in flight", sig);
+    service.stop();
+    watcher.stop();
+    server.stop(cashier::StopMode::drain, [&] {
+      (*client)->close();
+      ioc.stop();
+    });
+  });
+
+  ioc.run();
+  card_pool.join();
+  db_pool.join();
+  spdlog::info("settled: stopped{}", recovered ? "" : " before recovery finished");
+  return recovered ? 0 : 1;
+}

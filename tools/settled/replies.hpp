@@ -1,0 +1,42 @@
+// How the service words its answers: errors with reasons, the JSON of
+// settlements and refunds as the cashier API defines them, and the stored
+// first answer of a request (replayed for a repeated request_id).
+#pragma once
+
+#include "offline/ledger_ops.hpp"
+#include "protocol/cashier/server.hpp"
+#include "tools/settled/gateway.hpp"
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace settle::daemon {
+
+using cashier::Reply;
+
+inline Reply fail(Error e) { return Reply::fail(std::move(e)); }
+inline Reply fail(Reason r, std::string field, std::string message) {
+  return Reply::fail(make_error(r, std::move(field), std::move(message)));
+}
+
+// The answer as stored in the request log, and back.
+std::string answer_text(const Reply& r);
+Reply stored_reply(std::string_view text);
+
+// "answered", "rejected", "unreachable", "in_doubt" for metrics.
+std::string_view outcome_label(const CallResult& r);
+// INSURER_UNREACHABLE (nothing sent) or IN_DOUBT (sent, no reply).
+Error unanswered_error(const CallResult& r);
+// INSURER_REJECTED with the insurer's infcode and err_msg in the message.
+Error rejected_error(const CallResult& r);
+Reply rejected_reply(const CallResult& r);
+
+// The API's settlement ids are the ledger's local ids in decimal.
+std::optional<std::int64_t> parse_setl_id(std::string_view s);
+
+json::Json settlement_summary_json(const ledger::Settlement& s);
+json::Json refund_json(const ledger::Refund& r);
+json::Json settlement_detail_json(const ledger::SettlementDetail& d, bool auditor);
+
+}  // namespace settle::daemon

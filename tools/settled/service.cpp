@@ -1,0 +1,408 @@
+// The settlement service's queries and window operations: engine status,
+// card read and PIN, person and account queries, preview, get and list; the
+// request log (idempotency) shared by the money-moving methods, which live in
+// settle_flow.cpp.
+#include "tools/settled/service.hpp"
+
+#include "offline/ledger_ops.hpp"
+#include "protocol/cashier/mask.hpp"
+#include "protocol/engine_json.hpp"
+#include "tools/settled/clock.hpp"
+#include "tools/settled/replies.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <fmt/format.h>
+#include <openssl/evp.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+namespace settle::daemon {
+
+using json::Json;
+
+namespace {
+
+// How long a 1101 answer is reused within one window session before asking again.
+constexpr std::int64_t person_cache_ms = 120'000;
+
+}  // namespace
+
+std::string payload_hash(std::string_view method, std::string_view canonical) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  const std::string text = fmt::format("{}\n{}", method, canonical);
+  EVP_Digest(text.data(), text.size(), md, &len, EVP_sha256(), nullptr);
+  std::string hex;
+  for (unsigned int i = 0; i < len; ++i) hex += fmt::format("{:02x}", md[i]);
+  return hex;
+}
+
+Person PersonView::engine_person() const {
+  return Person{insu.insutype, insu.flags, insu.balc, insu.deductible_used, insu.fund_paid_ytd};
+}
+
+Service::Service(asio::io_context& ioc, ServiceParts parts)
+    : ioc_(ioc),
+      p_(parts),
+      network_(parts.config.network.failures_to_offline, now_ms()),
+      reversal_wakeup_(ioc) {}
+
+void Service::dispatch(const cashier::SessionInfo& session, cashier::Call call, cashier::Completion done) {
+  asio::co_spawn(
+      ioc_,
+      [this, session, call = std::move(call), done]() mutable -> awaitable<void> {
+        const auto started = std::chrono::steady_clock::now();
+        const std::string method(cashier::method_name(call.method));
+        Reply reply = co_await handle(session, std::move(call));
+        p_.metrics.request(method, std::chrono::duration_cast<std::chrono::microseconds>(
+                                       std::chrono::steady_clock::now() - started)
+                                       .count());
+        done(std::move(reply));
+      },
+      [](const std::exception_ptr& e) {
+        if (!e) return;
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+          spdlog::critical("service: unexpected exception: {}", ex.what());
+        }
+      });
+}
+
+void Service::session_ended(std::uint64_t connection_id) { sessions_.erase(connection_id); }
+
+void Service::on_line_outcome(LineOutcome o) {
+  if (const auto changed = network_.on_outcome(o, now_ms())) {
+    spdlog::warn("insurer line: {}", network_state_name(*changed));
+    if (on_network_changed) on_network_changed(*changed);
+  }
+}
+
+awaitable<Reply> Service::handle(cashier::SessionInfo session, cashier::Call call) {
+  using cashier::Method;
+  switch (call.method) {
+    case Method::engine_status: co_return co_await engine_status();
+    case Method::card_read:
+      co_return co_await card_read(session, std::get<cashier::CardReadParams>(call.params));
+    case Method::card_verify_pin:
+      co_return co_await verify_pin(session, std::get<cashier::VerifyPinParams>(std::move(call.params)));
+    case Method::person_query:
+      co_return co_await person_query(session, std::get<cashier::PersonQueryParams>(call.params));
+    case Method::account_history:
+      co_return co_await account_history(session, std::get<cashier::AccountHistoryParams>(call.params));
+    case Method::settle_preview:
+      co_return co_await settle_preview(session, std::get<cashier::SettlePreviewParams>(call.params));
+    case Method::settle_commit: {
+      const auto params = std::get<cashier::SettleCommitParams>(call.params);
+      co_return co_await settle_commit(session, call, params);
+    }
+    case Method::settle_refund: {
+      const auto params = std::get<cashier::SettleRefundParams>(call.params);
+      co_return co_await settle_refund(session, call, params);
+    }
+    case Method::settle_resettle: {
+      const auto params = std::get<cashier::SettleResettleParams>(call.params);
+      co_return co_await settle_resettle(session, call, params);
+    }
+    case Method::settle_get: co_return co_await settle_get(session, std::get<cashier::SettleGetParams>(call.params));
+    case Method::settle_list:
+      co_return co_await settle_list(session, std::get<cashier::SettleListParams>(call.params));
+    case Method::inpatient_admit:
+    case Method::inpatient_add_lines:
+    case Method::inpatient_preview:
+    case Method::inpatient_discharge:
+    case Method::inpatient_undo_discharge:
+    case Method::recon_run:
+    case Method::uploads_flush:
+      co_return fail(Reason::not_supported, "method",
+                     fmt::format("{} is not served by this version of settled", cashier::method_name(call.method)));
+    case Method::session_login:
+    case Method::session_logout:
+    case Method::events_subscribe:
+      break;  // the server answers these itself
+  }
+  co_return fail(Reason::internal, "method", "method not dispatched");
+}
+
+// ---- engine.status ---------------------------------------------------------------
+
+awaitable<Reply> Service::engine_status() {
+  auto work = co_await ledger_read(p_.ledger, p_.db_pool, [](sql::Db& db) { return ledger::open_work(db); });
+  if (!work) co_return fail(work.error().to_error());
+  Json readers = Json::array();
+  for (const reader::ReaderStatus& r : p_.watcher.snapshot())
+    readers.push_back(Json{{"window", r.window},
+                           {"reader", r.reader},
+                           {"reader_present", r.reader_present},
+                           {"card_present", r.card_present}});
+  co_return Reply::ok(Json{{"network", network_state_name(network_.state())},
+                           {"since", iso_time(network_.since_ms())},
+                           {"pending_reversals", work->pending_reversals},
+                           {"pending_uploads", work->pending_uploads},
+                           {"in_doubt", work->in_doubt},
+                           {"redlist_version", nullptr},
+                           {"redlist_age_s", nullptr},
+                           {"readers", readers}});
+}
+
+// ---- card.read / card.verify_pin ---------------------------------------------------
+
+awaitable<Reply> Service::card_read(const cashier::SessionInfo& s, const cashier::CardReadParams& p) {
+  const std::string window = s.window;
+  const auto wait = std::chrono::milliseconds(std::min<std::int64_t>(p.timeout_ms, p_.config.max_card_wait_ms));
+  auto card = co_await on_pool(p_.card_pool, [this, window, wait] { return p_.cards.read_card(window, wait); });
+  WindowSession& ws = session_of(s.connection_id);
+  if (!card) {
+    ws = WindowSession{};  // whatever was read before is no longer at the window
+    co_return fail(card.error());
+  }
+  const bool same_card = ws.card && ws.card->card_sn == card->card_sn;
+  if (!same_card) ws = WindowSession{};
+  ws.card = *card;
+  spdlog::info("window {}: card {} read", window, cashier::mask_card_no(card->card_no));
+  co_return Reply::ok(Json{{"card_no", card->card_no},
+                           {"card_sn", card->card_sn},
+                           {"psn_name", card->name},
+                           {"id_no_masked", cashier::mask_id_no(card->id_no)},
+                           {"insuplc_admdvs", p_.config.institution.insurer_area}});
+}
+
+awaitable<Reply> Service::verify_pin(const cashier::SessionInfo& s, cashier::VerifyPinParams p) {
+  WindowSession& ws = session_of(s.connection_id);
+  if (!ws.card)
+    co_return fail(Reason::card_absent, "card", "read the card first (card.read), then verify its PIN");
+  const std::string window = s.window;
+  const std::string card_sn = ws.card->card_sn;
+  Result<reader::PinVerdict> verdict = make_error(Reason::internal, "", "");
+  if (p.pinpad) {
+    verdict = co_await on_pool(p_.card_pool, [this, window, card_sn]() -> Result<reader::PinVerdict> {
+      if (Status same = p_.cards.check_same_card(window, card_sn); !same) return same.error();
+      return p_.cards.verify_pin_on_pinpad(window);
+    });
+  } else {
+    auto pin = reader::Pin::take(*p.pin);  // wipes the request's copy
+    if (!pin) co_return fail(pin.error());
+    verdict = co_await on_pool(p_.card_pool,
+                               [this, window, card_sn, pin = std::make_shared<reader::Pin>(std::move(*pin))]() mutable
+                               -> Result<reader::PinVerdict> {
+                                 if (Status same = p_.cards.check_same_card(window, card_sn); !same) return same.error();
+                                 return p_.cards.verify_pin(window, std::move(*pin));
+                               });
+  }
+  WindowSession& after = session_of(s.connection_id);
+  if (!verdict) {
+    if (verdict.error().reason == Reason::card_mismatch || verdict.error().reason == Reason::card_removed ||
+        verdict.error().reason == Reason::card_absent)
+      after = WindowSession{};
+    co_return fail(verdict.error());
+  }
+  switch (verdict->kind) {
+    case reader::PinVerdict::Kind::verified:
+      after.pin_verified = true;
+      co_return Reply::ok(Json{{"verified", true}});
+    case reader::PinVerdict::Kind::wrong:
+      after.pin_verified = false;
+      co_return Reply::fail(make_error(Reason::pin_wrong, "pin",
+                                       verdict->retries_left >= 0
+                                           ? fmt::format("wrong PIN; {} tries left", verdict->retries_left)
+                                           : std::string("wrong PIN")),
+                            Json{{"retries_left", verdict->retries_left >= 0 ? Json(verdict->retries_left) : Json(nullptr)}});
+    case reader::PinVerdict::Kind::blocked:
+      after.pin_verified = false;
+      co_return fail(Reason::pin_blocked, "pin",
+                     "the card's PIN is blocked; settle without the personal account, or unblock it at the issuing office");
+  }
+  co_return fail(Reason::internal, "pin", "unknown PIN verdict");
+}
+
+// ---- person.query / account.history ---------------------------------------------------
+
+awaitable<Result<PersonView>> Service::person_of(const cashier::SessionInfo& s, bool refresh) {
+  WindowSession& ws = session_of(s.connection_id);
+  if (!ws.card) co_return make_error(Reason::card_absent, "card", "read the card first (card.read)");
+  if (!refresh && ws.person && now_ms() - ws.person->as_of_ms < person_cache_ms) co_return *ws.person;
+  const reader::CardIdentity card = *ws.card;
+  insurer::PersonInfo::Input in;
+  in.mdtrt_cert_type = std::string(insurer::cert_type_card);
+  in.mdtrt_cert_no = card.card_no;
+  in.card_sn = card.card_sn;
+  in.certno = card.id_no;
+  in.psn_name = card.name;
+  CallSpec spec;
+  spec.infno = std::string(insurer::PersonInfo::infno);
+  spec.input = in.encode();
+  spec.opter = s.operator_name;
+  spec.opter_name = s.operator_name;
+  const CallResult r = co_await p_.gateway.call(std::move(spec));
+  p_.metrics.insurer_call("1101", outcome_label(r), r.elapsed_ms * 1000LL);
+  if (!r.answered()) co_return unanswered_error(r);
+  if (!r.succeeded()) co_return rejected_error(r);
+  auto out = insurer::PersonInfo::Output::decode(r.response->output);
+  if (!out) co_return make_error(Reason::insurer_rejected, "output", fmt::format("insurer's 1101 reply: {}", out.error().message));
+  PersonView v;
+  v.base = out->baseinfo;
+  v.insu = out->insuinfo.front();
+  v.as_of_ms = now_ms();
+  WindowSession& after = session_of(s.connection_id);
+  if (after.card && after.card->card_sn == card.card_sn) after.person = v;
+  co_return v;
+}
+
+awaitable<Reply> Service::person_query(const cashier::SessionInfo& s, const cashier::PersonQueryParams& p) {
+  const WindowSession& ws = session_of(s.connection_id);
+  if (p.card_no && (!ws.card || ws.card->card_no != *p.card_no))
+    co_return fail(Reason::not_found, "card_no",
+                   "person.query answers for the card read at this window; read that card first");
+  auto v = co_await person_of(s, true);
+  if (!v) co_return fail(v.error());
+  Json flags = Json::array();
+  for (auto n : v->insu.flags.names()) flags.push_back(n);
+  co_return Reply::ok(Json{{"psn_no", v->base.psn_no},
+                           {"psn_name", v->base.psn_name},
+                           {"insutype", v->insu.insutype},
+                           {"flags", flags},
+                           {"balance", json::amount_value(v->insu.balc)},
+                           {"source", "insurer"},
+                           {"as_of", iso_time(v->as_of_ms)}});
+}
+
+awaitable<Reply> Service::account_history(const cashier::SessionInfo& s, const cashier::AccountHistoryParams& p) {
+  const WindowSession& ws = session_of(s.connection_id);
+  if (p.card_no && (!ws.card || ws.card->card_no != *p.card_no))
+    co_return fail(Reason::not_found, "card_no", "account.history answers for the card read at this window");
+  auto v = co_await person_of(s, false);
+  if (!v) co_return fail(v.error());
+  std::optional<std::int64_t> from;
+  std::optional<std::int64_t> to;
+  if (p.from) from = parse_iso_time(*p.from);
+  if (p.to) to = parse_iso_time(*p.to);
+  if (p.from && !from) co_return fail(Reason::invalid_request, "from", "from: expected a date or an ISO 8601 time with offset");
+  if (p.to && !to) co_return fail(Reason::invalid_request, "to", "to: expected a date or an ISO 8601 time with offset");
+  if (to && p.to->size() == 10) *to += 86'400'000;  // a plain date means the whole day
+  insurer::AccountHistory::Input in;
+  in.psn_no = v->base.psn_no;
+  in.page_size = 100;
+  CallSpec spec;
+  spec.infno = std::string(insurer::AccountHistory::infno);
+  spec.input = in.encode();
+  spec.opter = s.operator_name;
+  const CallResult r = co_await p_.gateway.call(std::move(spec));
+  p_.metrics.insurer_call("5201", outcome_label(r), r.elapsed_ms * 1000LL);
+  if (!r.answered()) co_return fail(unanswered_error(r));
+  if (!r.succeeded()) co_return fail(rejected_error(r));
+  auto out = insurer::AccountHistory::Output::decode(r.response->output);
+  if (!out) co_return fail(Reason::insurer_rejected, "output", fmt::format("insurer's 5201 reply: {}", out.error().message));
+  Json txs = Json::array();
+  for (const auto& t : out->records) {
+    // The insurer's times are its local time (UTC+8) "yyyy-MM-dd HH:mm:ss".
+    std::string iso = t.time;
+    if (iso.size() == 19) iso = iso.substr(0, 10) + "T" + iso.substr(11) + "+08:00";
+    const auto at = parse_iso_time(iso);
+    if (at && from && *at < *from) continue;
+    if (at && to && *at >= *to) continue;
+    Json row{{"time", iso}, {"kind", t.kind}, {"amount", json::amount_value(t.amount)},
+             {"balance_after", json::amount_value(t.balc)}};
+    if (!t.ref_id.empty()) row["setl_id"] = t.ref_id;
+    txs.push_back(std::move(row));
+  }
+  co_return Reply::ok(Json{{"balance", json::amount_value(out->balc)}, {"transactions", txs}});
+}
+
+// ---- settle.preview ---------------------------------------------------------------
+
+awaitable<Reply> Service::settle_preview(const cashier::SessionInfo& s, const cashier::SettlePreviewParams& p) {
+  auto v = co_await person_of(s, false);
+  if (!v) co_return fail(v.error());
+  const WindowSession& ws = session_of(s.connection_id);
+  SplitOptions opts;
+  opts.visit = VisitType::outpatient;
+  opts.use_account = p.use_account;
+  opts.pin_verified = ws.pin_verified;
+  auto split_result = split(p_.policy, v->engine_person(), p.lines, opts);
+  if (!split_result) co_return fail(split_result.error());
+  co_return Reply::ok(json::split_to_json(*split_result));
+}
+
+// ---- settle.get / settle.list -------------------------------------------------------
+
+awaitable<Reply> Service::settle_get(const cashier::SessionInfo& s, const cashier::SettleGetParams& p) {
+  const auto id = parse_setl_id(p.setl_id);
+  if (!id) co_return fail(Reason::not_found, "setl_id", fmt::format("no settlement \"{}\"", p.setl_id));
+  auto d = co_await ledger_read(p_.ledger, p_.db_pool, [id = *id](sql::Db& db) { return ledger::get_settlement(db, id); });
+  if (!d) co_return fail(d.error().to_error());
+  if (!d->has_value()) co_return fail(Reason::not_found, "setl_id", fmt::format("no settlement \"{}\"", p.setl_id));
+  co_return Reply::ok(settlement_detail_json(**d, s.role == cashier::Role::auditor));
+}
+
+awaitable<Reply> Service::settle_list(const cashier::SessionInfo& /*s*/, const cashier::SettleListParams& p) {
+  ledger::SettlementFilter f;
+  const auto from = parse_iso_time(p.from);
+  const auto to = parse_iso_time(p.to);
+  if (!from) co_return fail(Reason::invalid_request, "from", "from: expected a date or an ISO 8601 time with offset");
+  if (!to) co_return fail(Reason::invalid_request, "to", "to: expected a date or an ISO 8601 time with offset");
+  f.from_ms = *from;
+  // A plain date as `to` means the whole of that day.
+  f.to_ms = p.to.size() == 10 ? *to + 86'400'000 : *to;
+  if (p.state) f.state = ledger::parse_settlement_state(*p.state);
+  f.window_id = p.window;
+  f.operator_id = p.operator_name;
+  if (p.cursor) {
+    const auto c = parse_setl_id(*p.cursor);
+    if (!c) co_return fail(Reason::invalid_request, "cursor", "cursor: not a cursor returned by settle.list");
+    f.after_setl_id = *c;
+  }
+  f.limit = static_cast<int>(p.limit);
+  auto rows = co_await ledger_read(p_.ledger, p_.db_pool, [f](sql::Db& db) { return ledger::list_settlements(db, f); });
+  if (!rows) co_return fail(rows.error().to_error());
+  Json items = Json::array();
+  for (const auto& st : *rows) items.push_back(settlement_summary_json(st));
+  Json result{{"settlements", items}, {"cursor", nullptr}};
+  if (static_cast<std::int64_t>(rows->size()) == p.limit) result["cursor"] = std::to_string(rows->back().setl_id);
+  co_return Reply::ok(std::move(result));
+}
+
+// ---- request log ------------------------------------------------------------------
+
+awaitable<std::optional<Reply>> Service::claim_request(const cashier::Call& call, const cashier::SessionInfo& s) {
+  SETTLE_ASSERT(call.request_id && call.canonical);
+  const std::string request_id = *call.request_id;
+  const std::string hash = payload_hash(cashier::method_name(call.method), *call.canonical);
+  if (running_requests_.contains(request_id))
+    co_return fail(Reason::invalid_state, "request_id",
+                   fmt::format("request {} is being processed; ask again for its answer in a moment", request_id));
+  ledger::Request r;
+  r.request_id = request_id;
+  r.method = std::string(cashier::method_name(call.method));
+  r.payload_hash = hash;
+  r.operator_id = s.operator_name;
+  r.window_id = s.window;
+  r.created_at_ms = now_ms();
+  // Durable before anything is sent to the insurer.
+  auto rec = co_await ledger_write(p_.ledger, [r](sql::Db& db) { return ledger::record_request(db, r); });
+  if (!rec) co_return fail(rec.error().to_error());
+  if (!rec->inserted) {
+    const ledger::Request& old = rec->request;
+    if (old.payload_hash != hash || old.method != r.method)
+      co_return Reply::fail(make_error(Reason::duplicate_request_conflict, "request_id",
+                                       fmt::format("request_id {} was used for another request", request_id)));
+    if (old.state == ledger::RequestState::answered && old.answer) co_return stored_reply(*old.answer);
+    if (running_requests_.contains(request_id))
+      co_return fail(Reason::invalid_state, "request_id",
+                     fmt::format("request {} is being processed; ask again for its answer in a moment", request_id));
+    // Recorded, never answered, not running: nothing reached the insurer for it
+    // (start-up recovery answered every request whose call was in doubt), so it runs again.
+  }
+  running_requests_.insert(request_id);
+  co_return std::nullopt;
+}
+
+void Service::release_request(const std::string& request_id) { running_requests_.erase(request_id); }
+
+void Service::stop() {
+  stopping_ = true;
+  reversal_wakeup_.cancel();
+}
+
+}  // namespace settle::daemon

@@ -1,0 +1,122 @@
+// The settlement service: the daemon's answer to every cashier API method.
+// Runs on the io_context as coroutines; card operations and ledger reads go
+// to worker pools, ledger writes to the group-commit writer, insurer calls
+// through the gateway. Per-connection state (card read, PIN verified, person)
+// lives here, keyed by the cashier connection.
+#pragma once
+
+#include "engine/network_state.hpp"
+#include "engine/policy.hpp"
+#include "engine/split.hpp"
+#include "offline/ledger.hpp"
+#include "protocol/cashier/server.hpp"
+#include "protocol/insurer/codecs.hpp"
+#include "reader/card_service.hpp"
+#include "reader/watcher.hpp"
+#include "tools/settled/async.hpp"
+#include "tools/settled/config.hpp"
+#include "tools/settled/gateway.hpp"
+#include "tools/settled/metrics.hpp"
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+
+namespace settle::daemon {
+
+using cashier::Reply;
+
+// What the window knows about the person whose card was read.
+struct PersonView {
+  insurer::PersonInfo::BaseInfo base;
+  insurer::PersonInfo::InsuInfo insu;
+  std::int64_t as_of_ms = 0;
+  Person engine_person() const;
+};
+
+// State bound to one cashier connection (one window).
+struct WindowSession {
+  std::optional<reader::CardIdentity> card;  // the card read on this connection
+  bool pin_verified = false;                 // for card->card_sn
+  std::optional<PersonView> person;          // from 1101 for that card
+};
+
+struct ServiceParts {
+  const Config& config;
+  const Policy& policy;
+  ledger::Ledger& ledger;
+  InsurerGateway& gateway;
+  reader::CardService& cards;
+  const reader::ReaderWatcher& watcher;  // readers and cards as last seen
+  asio::thread_pool& card_pool;  // blocking PC/SC calls
+  asio::thread_pool& db_pool;    // ledger reads
+  Metrics& metrics;
+};
+
+class Service final : public cashier::Dispatcher {
+ public:
+  Service(asio::io_context& ioc, ServiceParts parts);
+
+  void dispatch(const cashier::SessionInfo& session, cashier::Call call, cashier::Completion done) override;
+  void session_ended(std::uint64_t connection_id) override;
+
+  // The line's state (fed by the gateway and the probe).
+  void on_line_outcome(LineOutcome o);
+  NetworkState network() const { return network_.state(); }
+  // Called when the line's state changes (network.changed notifications).
+  std::function<void(NetworkState)> on_network_changed;
+
+  // Start-up: every message sent without a recorded outcome is in doubt;
+  // money-moving ones get their reversal queued. Returns how many.
+  awaitable<Result<std::int64_t>> recover();
+  // The reversal worker: forwards queued reversals with backoff until the
+  // insurer acknowledges each. Runs until `stop()`.
+  awaitable<void> run_reversals();
+  // Forwards due reversals now; returns how many are left.
+  awaitable<std::int64_t> flush_reversals();
+  void stop();
+
+ private:
+  awaitable<Reply> handle(cashier::SessionInfo session, cashier::Call call);
+
+  awaitable<Reply> engine_status();
+  awaitable<Reply> card_read(const cashier::SessionInfo& s, const cashier::CardReadParams& p);
+  awaitable<Reply> verify_pin(const cashier::SessionInfo& s, cashier::VerifyPinParams p);
+  awaitable<Reply> person_query(const cashier::SessionInfo& s, const cashier::PersonQueryParams& p);
+  awaitable<Reply> account_history(const cashier::SessionInfo& s, const cashier::AccountHistoryParams& p);
+  awaitable<Reply> settle_preview(const cashier::SessionInfo& s, const cashier::SettlePreviewParams& p);
+  awaitable<Reply> settle_commit(const cashier::SessionInfo& s, const cashier::Call& call,
+                                 const cashier::SettleCommitParams& p);
+  awaitable<Reply> settle_refund(const cashier::SessionInfo& s, const cashier::Call& call,
+                                 const cashier::SettleRefundParams& p);
+  awaitable<Reply> settle_resettle(const cashier::SessionInfo& s, const cashier::Call& call,
+                                   const cashier::SettleResettleParams& p);
+  awaitable<Reply> settle_get(const cashier::SessionInfo& s, const cashier::SettleGetParams& p);
+  awaitable<Reply> settle_list(const cashier::SessionInfo& s, const cashier::SettleListParams& p);
+
+  // 1101 for the session's card (cached for a short while).
+  awaitable<Result<PersonView>> person_of(const cashier::SessionInfo& s, bool refresh);
+  // The request log: nullopt = go ahead (the request is this process's now);
+  // a Reply = answer with it (replay, conflict, or still running).
+  awaitable<std::optional<Reply>> claim_request(const cashier::Call& call, const cashier::SessionInfo& s);
+  void release_request(const std::string& request_id);
+  // Pays out queued reversals of one person before new money-moving work.
+  awaitable<Status> reversals_first(const std::string& psn_no);
+
+  WindowSession& session_of(std::uint64_t connection_id) { return sessions_[connection_id]; }
+
+  asio::io_context& ioc_;
+  ServiceParts p_;
+  std::map<std::uint64_t, WindowSession> sessions_;
+  std::set<std::string> running_requests_;
+  NetworkStateMachine network_;
+  bool stopping_ = false;
+  asio::steady_timer reversal_wakeup_;
+};
+
+// The canonical payload hash of a mutating request (request_id idempotency).
+std::string payload_hash(std::string_view method, std::string_view canonical);
+
+}  // namespace settle::daemon

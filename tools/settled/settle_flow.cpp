@@ -1,0 +1,930 @@
+// The money-moving methods: settle.commit (online outpatient settlement),
+// settle.refund, settle.resettle, and what keeps them safe: the request log,
+// reversals (冲正) of calls left in doubt, and start-up recovery. Every step
+// is durable before the next external one: request and msgid → send →
+// outcome with its consequences in one commit → answer.
+#include "engine/refund.hpp"
+#include "offline/ledger_ops.hpp"
+#include "protocol/cashier/mask.hpp"
+#include "protocol/engine_json.hpp"
+#include "tools/settled/clock.hpp"
+#include "tools/settled/replies.hpp"
+#include "tools/settled/service.hpp"
+
+#include <boost/asio/redirect_error.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace settle::daemon {
+
+using json::Json;
+
+namespace {
+
+// Insurer transactions that move money: their msgid is durable before they
+// are sent, and one left in doubt is reversed (2601).
+bool moves_money(std::string_view infno) {
+  return infno == "2207" || infno == "2208" || infno == "2304" || infno == "2305" || infno == "9301";
+}
+
+// A ledger write started now and awaited later, so the commit overlaps the
+// insurer round trips that do not depend on it.
+template <class R>
+class Pending {
+ public:
+  template <class F>
+  static Pending start(ledger::Ledger& ledger, asio::any_io_executor ex, F fn) {
+    Pending p;
+    p.st_ = std::make_shared<State>(ex);
+    p.st_->timer.expires_at(asio::steady_timer::time_point::max());
+    ledger.write(std::move(fn), [st = p.st_, ex](R r) mutable {
+      asio::post(ex, [st, r = std::move(r)]() mutable {
+        st->value.emplace(std::move(r));
+        st->timer.cancel();
+      });
+    });
+    return p;
+  }
+  awaitable<R> get() {
+    if (!st_->value) {
+      boost::system::error_code ec;
+      co_await st_->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+    co_return std::move(*st_->value);
+  }
+
+ private:
+  struct State {
+    explicit State(asio::any_io_executor ex) : timer(ex) {}
+    std::optional<R> value;
+    asio::steady_timer timer;
+  };
+  std::shared_ptr<State> st_;
+};
+
+ledger::LineClass ledger_class(LineClass c) {
+  switch (c) {
+    case LineClass::a: return ledger::LineClass::a;
+    case LineClass::b: return ledger::LineClass::b;
+    case LineClass::c: return ledger::LineClass::c;
+  }
+  return ledger::LineClass::a;
+}
+
+LineClass engine_class(ledger::LineClass c) {
+  switch (c) {
+    case ledger::LineClass::a: return LineClass::a;
+    case ledger::LineClass::b: return LineClass::b;
+    case ledger::LineClass::c: return LineClass::c;
+  }
+  return LineClass::a;
+}
+
+std::vector<ChargeLine> charge_lines_of(const ledger::SettlementDetail& d) {
+  std::vector<ChargeLine> out;
+  for (const auto& l : d.lines) {
+    ChargeLine c{l.code, l.name, engine_class(l.cls), l.amount, std::nullopt};
+    if (c.cls == LineClass::b) c.selfpay_ratio = l.selfpay_ratio;
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+Parts parts_of(const ledger::Settlement& s) { return Parts{s.total, s.fund, s.account, s.cash}; }
+Parts parts_of(const ledger::Refund& r) { return Parts{r.total, r.fund, r.account, r.cash}; }
+
+std::vector<Parts> refund_parts(const ledger::SettlementDetail& d) {
+  std::vector<Parts> out;
+  for (const auto& r : d.refunds) out.push_back(parts_of(r));
+  return out;
+}
+
+std::vector<LineRefund> refunded_lines(const ledger::SettlementDetail& d) {
+  std::vector<LineRefund> out;
+  for (const auto& r : d.refunds)
+    for (const auto& l : r.lines) out.push_back(LineRefund{l.code, l.amount});
+  return out;
+}
+
+std::string receipt_no_of(std::string_view msgid) { return fmt::format("R{}", msgid.substr(12)); }
+
+Json commit_answer(const ledger::Settlement& s, std::int64_t setl_id, std::optional<Amount> balance_after) {
+  Json reasons = Json::array();
+  for (const auto& r : s.reasons) reasons.push_back(r);
+  Json j{{"setl_id", std::to_string(setl_id)},
+         {"mode", ledger::name(s.mode)},
+         {"total", json::amount_value(s.total)},
+         {"fund", json::amount_value(s.fund)},
+         {"account", json::amount_value(s.account)},
+         {"cash", json::amount_value(s.cash)},
+         {"reasons", reasons},
+         {"receipt_no", s.receipt_no},
+         {"state", ledger::name(s.state)}};
+  if (balance_after) j["balance_after"] = json::amount_value(*balance_after);
+  return j;
+}
+
+
+// Whether a settlement was paid without the personal account (the cases
+// settlement-rules.md allows to be refunded and re-settled with it).
+bool paid_without_account(const ledger::Settlement& s) {
+  if (!s.account.is_zero()) return false;
+  for (const auto& r : s.reasons)
+    if (r == "pin_not_verified" || r == "account_skipped" || r.rfind("offline", 0) == 0 || r == "not_on_redlist")
+      return true;
+  return s.mode == ledger::Mode::offline;
+}
+
+}  // namespace
+
+// ---- the online settlement of one visit -----------------------------------------------
+
+struct OnlineSettlement {
+  bool ok = false;
+  Reply reply;                       // the answer when !ok (already durable when stored)
+  ledger::Settlement settlement;     // when ok: recorded
+  std::int64_t setl_id = 0;
+  Amount balance_after;
+};
+
+// 2201 → 2204 → 2207 for `lines`, recording the outcome with `request_id`'s
+// answer. `pending_msgid` is the 2207 msgid, recorded durably by `msgid_write`.
+// Shared by settle.commit and settle.resettle.
+static awaitable<OnlineSettlement> settle_online(
+    InsurerGateway& gateway, ledger::Ledger& ledger, Metrics& metrics, const Policy& policy,
+    const cashier::SessionInfo& s, const reader::CardIdentity& card, const PersonView& person,
+    const std::vector<ChargeLine>& lines, bool use_account, bool pin_verified, const std::string& med_type,
+    const std::string& request_id, const std::string& msgid_2207, Pending<sql::Status>& msgid_write,
+    std::optional<std::int64_t> resettles, std::function<Json(const ledger::Settlement&, std::int64_t, Amount)> answer_of) {
+  OnlineSettlement out;
+  SplitOptions opts;
+  opts.visit = VisitType::outpatient;
+  opts.use_account = use_account;
+  opts.pin_verified = pin_verified;
+  auto local = split(policy, person.engine_person(), lines, opts);
+  if (!local) {
+    out.reply = fail(local.error());
+    co_return out;
+  }
+
+  const auto call = [&](std::string_view infno, Json input) -> awaitable<CallResult> {
+    CallSpec spec;
+    spec.infno = std::string(infno);
+    spec.input = std::move(input);
+    spec.opter = s.operator_name;
+    spec.opter_name = s.operator_name;
+    spec.request_id = request_id;
+    CallResult r = co_await gateway.call(std::move(spec));
+    metrics.insurer_call(infno, outcome_label(r), r.elapsed_ms * 1000LL);
+    co_return r;
+  };
+
+  // 2201 registration (门诊挂号).
+  insurer::OutpatientRegister::Input reg;
+  reg.psn_no = person.base.psn_no;
+  reg.insutype = person.insu.insutype;
+  reg.mdtrt_cert_type = std::string(insurer::cert_type_card);
+  reg.mdtrt_cert_no = card.card_no;
+  reg.med_type = med_type;
+  reg.ipt_otp_no = msgid_2207.substr(12);
+  reg.begntime = insurer::inf_time_text(now_ms() / 1000);
+  reg.dept_code = "OP";
+  reg.dept_name = "门诊";
+  const CallResult r_reg = co_await call(insurer::OutpatientRegister::infno, reg.encode());
+  const auto unanswered = [&](const CallResult& r) -> Reply {
+    metrics.settlement("online", outcome_label(r));
+    return fail(unanswered_error(r));
+  };
+  if (!r_reg.answered()) co_return out.reply = unanswered(r_reg), out;
+  if (!r_reg.succeeded()) co_return out.reply = rejected_reply(r_reg), out;
+  auto opened = insurer::OutpatientRegister::Output::decode(r_reg.response->output);
+  if (!opened) co_return out.reply = fail(Reason::insurer_rejected, "output", "insurer's 2201 reply: " + opened.error().message), out;
+
+  // 2204 charge lines (费用明细上传).
+  insurer::OutpatientLines::Input up;
+  const std::string batch = "B" + msgid_2207.substr(12);
+  const std::string fee_time = insurer::inf_time_text(now_ms() / 1000);
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    const ChargeLine& l = lines[i];
+    insurer::FeeDetail d;
+    d.feedetl_sn = std::to_string(i + 1);
+    d.mdtrt_id = opened->mdtrt_id;
+    d.psn_no = person.base.psn_no;
+    d.chrg_bchno = batch;
+    d.fee_ocur_time = fee_time;
+    d.med_list_codg = l.code;
+    d.medins_list_codg = l.code;
+    d.medins_list_name = l.name.empty() ? l.code : l.name;
+    d.det_item_fee_sumamt = l.amount;
+    d.cnt = "1";
+    d.pric = l.amount;
+    d.cls = l.cls;
+    if (l.cls == LineClass::b) d.selfpay_prop = policy.classb_ratio(*policy.find(person.insu.insutype, VisitType::outpatient), l.code, l.selfpay_ratio);
+    up.feedetail.push_back(std::move(d));
+  }
+  const CallResult r_up = co_await call(insurer::OutpatientLines::infno, up.encode());
+  if (!r_up.answered()) co_return out.reply = unanswered(r_up), out;
+  if (!r_up.succeeded()) co_return out.reply = rejected_reply(r_up), out;
+
+  // The 2207 msgid must be durable before it is sent.
+  const sql::Status recorded = co_await msgid_write.get();
+  if (!recorded) co_return out.reply = fail(recorded.error().to_error()), out;
+
+  insurer::SettleInput in;
+  in.psn_no = person.base.psn_no;
+  in.mdtrt_cert_type = std::string(insurer::cert_type_card);
+  in.mdtrt_cert_no = card.card_no;
+  in.med_type = med_type;
+  in.medfee_sumamt = local->total;
+  in.mdtrt_id = opened->mdtrt_id;
+  in.chrg_bchno = batch;
+  in.insutype = person.insu.insutype;
+  in.acct_used_flag = use_account && pin_verified ? "1" : "0";
+  in.medins_setl_id = request_id;
+  CallSpec spec;
+  spec.infno = std::string(insurer::OutpatientSettle::infno);
+  spec.input = in.encode();
+  spec.opter = s.operator_name;
+  spec.opter_name = s.operator_name;
+  spec.request_id = request_id;
+  spec.moves_money = true;
+  spec.msgid = msgid_2207;  // already durable
+  const CallResult r = co_await gateway.call(std::move(spec));
+  metrics.insurer_call("2207", outcome_label(r), r.elapsed_ms * 1000LL);
+  const std::int64_t at = now_ms();
+
+  if (r.succeeded()) {
+    auto so = insurer::SettleOutput::decode(r.response->output);
+    if (!so) {
+      // A success we cannot read: reverse it, as if no reply came.
+      CallResult doubtful = r;
+      doubtful.kind = insurer::OutcomeClass::in_doubt;
+      doubtful.detail = so.error().message;
+      Reply reply = fail(unanswered_error(doubtful));
+      const std::string answer = answer_text(reply);
+      const std::string psn = person.base.psn_no;
+      auto w = co_await ledger_write(ledger, [doubtful, psn, answer, request_id, at](sql::Db& db) -> sql::Status {
+        SETTLE_SQL_TRY(ledger::mark_answered(db, doubtful.msgid, at, doubtful.response->infcode));
+        auto id = ledger::enqueue_outbox(db, ledger::OutboxKind::reversal, std::nullopt, doubtful.msgid,
+                                         Json{{"psn_no", psn}, {"oinfno", doubtful.infno}}.dump(), at);
+        if (!id) return id.error();
+        return ledger::answer_request(db, request_id, answer, at);
+      });
+      if (!w) reply = fail(w.error().to_error());
+      metrics.settlement("online", "in_doubt");
+      co_return out.reply = reply, out;
+    }
+    const insurer::SetlInfo& si = so->setlinfo;
+    ledger::Settlement st;
+    st.request_id = request_id;
+    st.window_id = s.window;
+    st.operator_id = s.operator_name;
+    st.card_no = card.card_no;
+    st.card_sn = card.card_sn;
+    st.psn_no = person.base.psn_no;
+    st.insutype = person.insu.insutype;
+    st.visit_type = ledger::VisitType::outpatient;
+    st.med_type = med_type;
+    st.mode = ledger::Mode::online;
+    st.total = si.medfee_sumamt;
+    st.fund = si.fund_pay_sumamt;
+    st.account = si.acct_pay;
+    st.cash = si.psn_cash_pay;
+    st.fulamt_ownpay = si.fulamt_ownpay_amt;
+    st.preselfpay = si.preselfpay_amt;
+    st.inscp = si.inscp_scp_amt;
+    st.deductible_part = si.act_pay_dedc;
+    for (SplitReason reason : local->reasons) st.reasons.emplace_back(split_reason_name(reason));
+    st.insurer_setl_id = si.setl_id;
+    st.mdtrt_id = opened->mdtrt_id;
+    st.msgid = r.msgid;
+    st.receipt_no = receipt_no_of(r.msgid);
+    st.state = ledger::SettlementState::settled;
+    st.created_at_ms = at;
+    st.clearing_date = clearing_date(at);
+    st.resettles_setl_id = resettles;
+    if (si.fund_pay_sumamt != local->fund || si.acct_pay != local->account)
+      spdlog::warn("settlement {}: the insurer's split (fund {}, account {}) differs from the local estimate (fund {}, account {}); the insurer's is recorded",
+                   r.msgid, format_amount(si.fund_pay_sumamt), format_amount(si.acct_pay), format_amount(local->fund),
+                   format_amount(local->account));
+    std::vector<ledger::SettlementLine> rows;
+    const PolicyParams* params = policy.find(person.insu.insutype, VisitType::outpatient);
+    for (const ChargeLine& l : lines)
+      rows.push_back(ledger::SettlementLine{l.code, l.name, ledger_class(l.cls), l.amount,
+                                            l.cls == LineClass::b ? policy.classb_ratio(*params, l.code, l.selfpay_ratio) : Ratio{}});
+    const Amount balc = si.balc;
+    auto id = co_await ledger_write(ledger, [r, st, rows, request_id, at, balc, answer_of](sql::Db& db) -> sql::Result<std::int64_t> {
+      SETTLE_SQL_TRY(record_outcome(db, r, at));
+      auto setl_id = ledger::record_settlement(db, st, rows);
+      if (!setl_id) return setl_id.error();
+      SETTLE_SQL_TRY(ledger::answer_request(db, request_id, answer_text(Reply::ok(answer_of(st, *setl_id, balc))), at));
+      return *setl_id;
+    });
+    if (!id) {
+      // The insurer settled but the ledger cannot say so: the msgid is durable
+      // and unanswered, so the next start reverses it. The cashier is told.
+      spdlog::critical("ledger: could not record settlement msgid {}: {}", r.msgid, id.error().message);
+      metrics.settlement("online", "error");
+      co_return out.reply = fail(id.error().to_error()), out;
+    }
+    metrics.settlement("online", "settled");
+    out.ok = true;
+    out.settlement = st;
+    out.setl_id = *id;
+    out.balance_after = balc;
+    co_return out;
+  }
+
+  Reply reply;
+  if (r.answered()) {
+    reply = rejected_reply(r);
+    metrics.settlement("online", "rejected");
+  } else {
+    reply = fail(unanswered_error(r));
+    metrics.settlement("online", outcome_label(r));
+  }
+  const std::string answer = answer_text(reply);
+  const std::string psn = person.base.psn_no;
+  auto w = co_await ledger_write(ledger, [r, psn, answer, request_id, at](sql::Db& db) -> sql::Status {
+    if (r.in_doubt()) {
+      SETTLE_SQL_TRY(record_in_doubt_with_reversal(db, r, psn, at));
+    } else {
+      SETTLE_SQL_TRY(record_outcome(db, r, at));
+    }
+    // Nothing reached the insurer when it was unreachable: the request may run again.
+    if (r.kind == insurer::OutcomeClass::unreachable) return settle::Ok{};
+    return ledger::answer_request(db, request_id, answer, at);
+  });
+  if (!w) reply = fail(w.error().to_error());
+  co_return out.reply = reply, out;
+}
+
+// Starts the durable write of a request's 2207 msgid (the request row itself
+// is already durable from claim_request).
+static Pending<sql::Status> start_msgid_write(ledger::Ledger& ledger, asio::any_io_executor ex, const std::string& msgid,
+                                              const std::string& request_id) {
+  ledger::Message m;
+  m.msgid = msgid;
+  m.infno = "2207";
+  m.request_id = request_id;
+  m.created_at_ms = now_ms();
+  m.updated_at_ms = m.created_at_ms;
+  return Pending<sql::Status>::start(ledger, ex, [m](sql::Db& db) { return ledger::record_message(db, m); });
+}
+
+awaitable<Reply> Service::settle_commit(const cashier::SessionInfo& s, const cashier::Call& call,
+                                        const cashier::SettleCommitParams& p) {
+  const WindowSession& ws = session_of(s.connection_id);
+  if (!ws.card) co_return fail(Reason::card_absent, "card", "read the card first (card.read)");
+  const reader::CardIdentity card = *ws.card;
+  const bool pin_verified = ws.pin_verified;
+  if (auto early = co_await claim_request(call, s)) co_return *early;
+  const std::string request_id = p.request_id;
+
+  Reply reply = co_await [&]() -> awaitable<Reply> {
+    // The 2207 msgid is issued now and made durable while the window's card
+    // is re-checked and the visit is registered.
+    const std::string msgid = p_.gateway.next_msgid();
+    Pending<sql::Status> msgid_write = start_msgid_write(p_.ledger, ioc_.get_executor(), msgid, request_id);
+    const auto finish_unsent = [&]() -> awaitable<void> {
+      // Nothing was sent with that msgid: close it so it is never taken for in doubt.
+      (void)co_await msgid_write.get();
+      const std::int64_t at = now_ms();
+      (void)co_await ledger_write(p_.ledger, [msgid, at](sql::Db& db) { return ledger::mark_unsent(db, msgid, at); });
+    };
+
+    const std::string window = s.window;
+    const std::string card_sn = card.card_sn;
+    if (Status same = co_await on_pool(p_.card_pool, [this, window, card_sn] { return p_.cards.check_same_card(window, card_sn); });
+        !same) {
+      co_await finish_unsent();
+      if (same.error().reason == Reason::card_mismatch) session_of(s.connection_id) = WindowSession{};
+      co_return fail(same.error());
+    }
+    auto person = co_await person_of(s, false);
+    if (!person) {
+      co_await finish_unsent();
+      co_return fail(person.error());
+    }
+    if (Status first = co_await reversals_first(person->base.psn_no); !first) {
+      co_await finish_unsent();
+      co_return fail(first.error());
+    }
+    OnlineSettlement done = co_await settle_online(
+        p_.gateway, p_.ledger, p_.metrics, p_.policy, s, card, *person, p.lines, p.use_account, pin_verified,
+        p.med_type, request_id, msgid, msgid_write, std::nullopt,
+        [](const ledger::Settlement& st, std::int64_t id, Amount balc) { return commit_answer(st, id, balc); });
+    if (!done.ok) {
+      // If 2207 was never sent (a failure before it), its msgid is closed as unsent.
+      auto m = co_await ledger_read(p_.ledger, p_.db_pool, [msgid](sql::Db& db) { return ledger::find_message(db, msgid); });
+      if (m && m->has_value() && (**m).state == ledger::MessageState::written) co_await finish_unsent();
+      if (done.reply.error && done.reply.error->error.reason == Reason::in_doubt) reversal_wakeup_.cancel();
+      co_return done.reply;
+    }
+    session_of(s.connection_id).person.reset();  // the balance changed
+    spdlog::info("window {}: settlement {} online, total {} (fund {}, account {}, cash {})", s.window, done.setl_id,
+                 format_amount(done.settlement.total), format_amount(done.settlement.fund),
+                 format_amount(done.settlement.account), format_amount(done.settlement.cash));
+    co_return Reply::ok(commit_answer(done.settlement, done.setl_id, done.balance_after));
+  }();
+  release_request(request_id);
+  co_return reply;
+}
+
+// ---- settle.refund ---------------------------------------------------------------
+
+awaitable<Reply> Service::settle_refund(const cashier::SessionInfo& s, const cashier::Call& call,
+                                        const cashier::SettleRefundParams& p) {
+  const WindowSession& ws = session_of(s.connection_id);
+  if (!ws.card) co_return fail(Reason::card_absent, "card", "a refund needs the original card at the window: read it first");
+  const reader::CardIdentity card = *ws.card;
+  const auto id = parse_setl_id(p.setl_id);
+  if (!id) co_return fail(Reason::not_found, "setl_id", fmt::format("no settlement \"{}\"", p.setl_id));
+  if (auto early = co_await claim_request(call, s)) co_return *early;
+  const std::string request_id = p.request_id;
+
+  Reply reply = co_await [&]() -> awaitable<Reply> {
+    // Answers decided here are final for this request_id.
+    const auto final_answer = [&](Reply r) -> awaitable<Reply> {
+      const std::string answer = answer_text(r);
+      const std::int64_t at = now_ms();
+      auto w = co_await ledger_write(p_.ledger, [request_id, answer, at](sql::Db& db) {
+        return ledger::answer_request(db, request_id, answer, at);
+      });
+      if (!w) co_return fail(w.error().to_error());
+      co_return r;
+    };
+    auto d = co_await ledger_read(p_.ledger, p_.db_pool, [id = *id](sql::Db& db) { return ledger::get_settlement(db, id); });
+    if (!d) co_return fail(d.error().to_error());
+    if (!d->has_value()) co_return co_await final_answer(fail(Reason::not_found, "setl_id", fmt::format("no settlement \"{}\"", p.setl_id)));
+    const ledger::SettlementDetail detail = std::move(**d);
+    const ledger::Settlement& orig = detail.settlement;
+    if (orig.card_no != card.card_no)
+      co_return fail(Reason::card_mismatch, "card",
+                     fmt::format("the card at the window ({}) is not the one of settlement {} ({})",
+                                 cashier::mask_card_no(card.card_no), orig.setl_id, cashier::mask_card_no(orig.card_no)));
+    switch (orig.state) {
+      case ledger::SettlementState::settled:
+      case ledger::SettlementState::partly_refunded:
+      case ledger::SettlementState::offline_accepted:
+        break;
+      case ledger::SettlementState::offline_pending:
+        co_return co_await final_answer(fail(Reason::not_refundable_yet, "setl_id",
+                                             "this offline settlement has not been accepted by the insurer yet"));
+      case ledger::SettlementState::refunded:
+      case ledger::SettlementState::undone:
+        co_return co_await final_answer(fail(Reason::refund_exceeds_original, "setl_id",
+                                             fmt::format("settlement {} is {}: nothing is left to refund", orig.setl_id,
+                                                         ledger::name(orig.state))));
+      case ledger::SettlementState::offline_rejected:
+        co_return co_await final_answer(fail(Reason::invalid_state, "setl_id",
+                                             "the insurer rejected this offline settlement; the insurance office handles it"));
+    }
+    if (network_.state() != NetworkState::online)
+      co_return fail(Reason::offline_refund_forbidden, "insurer",
+                     "refunds are made online only, and the insurer is unreachable now; nothing was refunded");
+
+    std::vector<LineRefund> req;
+    if (p.lines)
+      for (const auto& l : *p.lines) req.push_back(LineRefund{l.code, l.amount});
+    const std::vector<ChargeLine> lines = charge_lines_of(detail);
+    auto plan = plan_line_refund(lines, refunded_lines(detail), req);
+    if (!plan) co_return co_await final_answer(fail(plan.error()));
+    const Parts original = parts_of(orig);
+    const std::vector<Parts> before = refund_parts(detail);
+    if (plan->refund_total > remaining(original, before).total)
+      co_return co_await final_answer(fail(Reason::refund_exceeds_original, "lines", "the refund is above what is left of the original"));
+
+    const std::string window = s.window;
+    const std::string card_sn = card.card_sn;
+    if (Status same = co_await on_pool(p_.card_pool, [this, window, card_sn] { return p_.cards.check_same_card(window, card_sn); });
+        !same)
+      co_return fail(same.error());
+    const std::string psn_no = orig.psn_no.value_or("");
+    if (Status first = co_await reversals_first(psn_no); !first) co_return fail(first.error());
+
+    insurer::PartialRefund::Input in;
+    in.setl_id = orig.insurer_setl_id.value_or("");
+    in.psn_no = psn_no;
+    in.mdtrt_cert_no = card.card_no;
+    in.medins_refd_id = request_id;
+    for (const auto& l : req) in.lines.push_back(insurer::RefundLine{l.code, l.amount});
+    CallSpec spec;
+    spec.infno = std::string(insurer::PartialRefund::infno);
+    spec.input = in.encode();
+    spec.opter = s.operator_name;
+    spec.opter_name = s.operator_name;
+    spec.request_id = request_id;
+    spec.moves_money = true;
+    const CallResult r = co_await p_.gateway.call(std::move(spec));
+    p_.metrics.insurer_call("9301", outcome_label(r), r.elapsed_ms * 1000LL);
+    const std::int64_t at = now_ms();
+
+    if (!r.succeeded()) {
+      Reply out = r.answered() ? rejected_reply(r) : fail(unanswered_error(r));
+      if (r.kind == insurer::OutcomeClass::unreachable)
+        out = fail(Reason::offline_refund_forbidden, "insurer",
+                   fmt::format("the insurer is unreachable ({}); refunds are made online only, nothing was refunded", r.detail));
+      p_.metrics.refund(outcome_label(r));
+      const std::string answer = answer_text(out);
+      auto w = co_await ledger_write(p_.ledger, [r, psn_no, answer, request_id, at](sql::Db& db) -> sql::Status {
+        if (r.in_doubt()) {
+          SETTLE_SQL_TRY(record_in_doubt_with_reversal(db, r, psn_no, at));
+        } else {
+          SETTLE_SQL_TRY(record_outcome(db, r, at));
+        }
+        if (r.kind == insurer::OutcomeClass::unreachable) return settle::Ok{};
+        return ledger::answer_request(db, request_id, answer, at);
+      });
+      if (r.in_doubt()) reversal_wakeup_.cancel();
+      if (!w) co_return fail(w.error().to_error());
+      co_return out;
+    }
+
+    auto ro = insurer::PartialRefund::Output::decode(r.response->output);
+    // The insurer's figures are checked against the refund rules; a refund the
+    // rules refuse (or a reply we cannot read) is reversed and refused whole.
+    Result<Parts> checked = ro ? split_refund(original, before, ro->refund_total, ro->fund_r)
+                               : Result<Parts>(make_error(Reason::insurer_rejected, "output", ro.error().message));
+    const bool agrees = ro && checked && ro->refund_total == plan->refund_total && checked->account == ro->acct_r &&
+                        checked->cash == ro->cash_r;
+    if (!agrees) {
+      Error e = !checked ? checked.error()
+                         : make_error(Reason::refund_exceeds_original, "refund",
+                                      "the insurer's refund split breaks the refund rules (cash first, account at most what it paid)");
+      if (e.reason != Reason::refund_exceeds_original && e.reason != Reason::insurer_rejected) e.reason = Reason::refund_exceeds_original;
+      Reply out = fail(e);
+      const std::string answer = answer_text(out);
+      auto w = co_await ledger_write(p_.ledger, [r, psn_no, answer, request_id, at](sql::Db& db) -> sql::Status {
+        SETTLE_SQL_TRY(record_outcome(db, r, at));
+        auto q = ledger::enqueue_outbox(db, ledger::OutboxKind::reversal, std::nullopt, r.msgid,
+                                        Json{{"psn_no", psn_no}, {"oinfno", r.infno}}.dump(), at);
+        if (!q) return q.error();
+        return ledger::answer_request(db, request_id, answer, at);
+      });
+      reversal_wakeup_.cancel();
+      p_.metrics.refund("refused");
+      spdlog::warn("refund {}: {}; the insurer's refund (msgid {}) is being reversed", request_id, e.message, r.msgid);
+      if (!w) co_return fail(w.error().to_error());
+      co_return out;
+    }
+
+    ledger::Refund rf;
+    rf.request_id = request_id;
+    rf.setl_id = orig.setl_id;
+    rf.window_id = s.window;
+    rf.operator_id = s.operator_name;
+    rf.total = checked->total;
+    rf.fund = checked->fund;
+    rf.account = checked->account;
+    rf.cash = checked->cash;
+    rf.insurer_refund_id = ro->refd_id;
+    rf.msgid = r.msgid;
+    rf.created_at_ms = at;
+    rf.clearing_date = clearing_date(at);
+    if (req.empty()) {
+      // Everything left: name each line's rest so later arithmetic sees it.
+      for (const auto& l : lines) {
+        Amount left = l.amount;
+        for (const auto& done : refunded_lines(detail))
+          if (done.code == l.code) left -= min(left, done.amount);
+        if (left.fen() > 0) rf.lines.push_back(ledger::RefundLine{l.code, left});
+      }
+    } else {
+      for (const auto& l : req) rf.lines.push_back(ledger::RefundLine{l.code, l.amount});
+    }
+    const Parts after_left = [&] {
+      std::vector<Parts> all = before;
+      all.push_back(*checked);
+      return remaining(original, all);
+    }();
+    const auto new_state = after_left.total.is_zero() ? ledger::SettlementState::refunded
+                                                      : ledger::SettlementState::partly_refunded;
+    const std::int64_t setl = orig.setl_id;
+    const std::string setl_text = std::to_string(setl);
+    auto rid = co_await ledger_write(p_.ledger, [r, rf, request_id, at, new_state, setl, setl_text](sql::Db& db) -> sql::Result<std::int64_t> {
+      SETTLE_SQL_TRY(record_outcome(db, r, at));
+      auto refund_id = ledger::record_refund(db, rf);
+      if (!refund_id) return refund_id.error();
+      SETTLE_SQL_TRY(ledger::set_settlement_state(db, setl, new_state, at, fmt::format("refund {}", *refund_id)));
+      const Json answer{{"refund_id", std::to_string(*refund_id)},
+                        {"setl_id", setl_text},
+                        {"refund_total", json::amount_value(rf.total)},
+                        {"fund", json::amount_value(rf.fund)},
+                        {"account", json::amount_value(rf.account)},
+                        {"cash", json::amount_value(rf.cash)}};
+      SETTLE_SQL_TRY(ledger::answer_request(db, request_id, answer_text(Reply::ok(answer)), at));
+      return *refund_id;
+    });
+    if (!rid) {
+      spdlog::critical("ledger: could not record refund msgid {}: {}", r.msgid, rid.error().message);
+      co_return fail(rid.error().to_error());
+    }
+    p_.metrics.refund("refunded");
+    spdlog::info("window {}: refund {} of settlement {}: {} (fund {}, account {}, cash {})", s.window, *rid, setl,
+                 format_amount(rf.total), format_amount(rf.fund), format_amount(rf.account), format_amount(rf.cash));
+    co_return Reply::ok(Json{{"refund_id", std::to_string(*rid)},
+                             {"setl_id", setl_text},
+                             {"refund_total", json::amount_value(rf.total)},
+                             {"fund", json::amount_value(rf.fund)},
+                             {"account", json::amount_value(rf.account)},
+                             {"cash", json::amount_value(rf.cash)}});
+  }();
+  release_request(request_id);
+  co_return reply;
+}
+
+// ---- settle.resettle ------------------------------------------------------------
+
+awaitable<Reply> Service::settle_resettle(const cashier::SessionInfo& s, const cashier::Call& call,
+                                          const cashier::SettleResettleParams& p) {
+  const WindowSession& ws = session_of(s.connection_id);
+  if (!ws.card) co_return fail(Reason::card_absent, "card", "re-settlement needs the original card at the window: read it first");
+  if (!ws.pin_verified)
+    co_return fail(Reason::pin_required, "pin", "re-settlement uses the personal account: verify the card's PIN first");
+  const reader::CardIdentity card = *ws.card;
+  const auto id = parse_setl_id(p.setl_id);
+  if (!id) co_return fail(Reason::not_found, "setl_id", fmt::format("no settlement \"{}\"", p.setl_id));
+  if (auto early = co_await claim_request(call, s)) co_return *early;
+  const std::string request_id = p.request_id;
+
+  Reply reply = co_await [&]() -> awaitable<Reply> {
+    const auto final_answer = [&](Reply r) -> awaitable<Reply> {
+      const std::string answer = answer_text(r);
+      const std::int64_t at = now_ms();
+      auto w = co_await ledger_write(p_.ledger, [request_id, answer, at](sql::Db& db) {
+        return ledger::answer_request(db, request_id, answer, at);
+      });
+      if (!w) co_return fail(w.error().to_error());
+      co_return r;
+    };
+    auto d = co_await ledger_read(p_.ledger, p_.db_pool, [id = *id](sql::Db& db) { return ledger::get_settlement(db, id); });
+    if (!d) co_return fail(d.error().to_error());
+    if (!d->has_value()) co_return co_await final_answer(fail(Reason::not_found, "setl_id", fmt::format("no settlement \"{}\"", p.setl_id)));
+    const ledger::SettlementDetail detail = std::move(**d);
+    const ledger::Settlement& orig = detail.settlement;
+    if (orig.card_no != card.card_no)
+      co_return fail(Reason::card_mismatch, "card", "the card at the window is not the one of the original settlement");
+    if (orig.state != ledger::SettlementState::settled && orig.state != ledger::SettlementState::partly_refunded &&
+        orig.state != ledger::SettlementState::offline_accepted)
+      co_return co_await final_answer(fail(orig.state == ledger::SettlementState::offline_pending ? Reason::not_refundable_yet : Reason::invalid_state,
+                                           "setl_id", fmt::format("settlement {} is {}: it cannot be re-settled", orig.setl_id, ledger::name(orig.state))));
+    if (!paid_without_account(orig))
+      co_return co_await final_answer(fail(Reason::invalid_state, "setl_id",
+                                           "re-settlement is for settlements paid without the personal account"));
+    if (network_.state() != NetworkState::online)
+      co_return fail(Reason::offline_refund_forbidden, "insurer", "re-settlement is made online only; nothing was changed");
+
+    const Parts original = parts_of(orig);
+    const std::vector<Parts> before = refund_parts(detail);
+    const Parts left = remaining(original, before);
+    auto plan = plan_line_refund(charge_lines_of(detail), refunded_lines(detail), {});
+    if (!plan) co_return co_await final_answer(fail(plan.error()));
+    const std::vector<ChargeLine> rest = [&] {
+      // The lines still settled: what an undo gives back and the new settlement takes again.
+      std::vector<ChargeLine> out = charge_lines_of(detail);
+      for (auto& l : out)
+        for (const auto& done : refunded_lines(detail))
+          if (done.code == l.code) l.amount -= min(l.amount, done.amount);
+      std::erase_if(out, [](const ChargeLine& l) { return l.amount.is_zero(); });
+      return out;
+    }();
+
+    const std::string window = s.window;
+    const std::string card_sn = card.card_sn;
+    if (Status same = co_await on_pool(p_.card_pool, [this, window, card_sn] { return p_.cards.check_same_card(window, card_sn); });
+        !same)
+      co_return fail(same.error());
+    auto person = co_await person_of(s, true);
+    if (!person) co_return fail(person.error());
+    const std::string psn_no = person->base.psn_no;
+    if (Status first = co_await reversals_first(psn_no); !first) co_return fail(first.error());
+
+    // 1. Undo (2208) everything left of the original.
+    insurer::UndoInput undo_in;
+    undo_in.setl_id = orig.insurer_setl_id.value_or("");
+    undo_in.mdtrt_id = orig.mdtrt_id.value_or("");
+    undo_in.psn_no = psn_no;
+    CallSpec spec;
+    spec.infno = std::string(insurer::OutpatientUndo::infno);
+    spec.input = undo_in.encode();
+    spec.opter = s.operator_name;
+    spec.opter_name = s.operator_name;
+    spec.request_id = request_id;
+    spec.moves_money = true;
+    const CallResult r = co_await p_.gateway.call(std::move(spec));
+    p_.metrics.insurer_call("2208", outcome_label(r), r.elapsed_ms * 1000LL);
+    std::int64_t at = now_ms();
+    if (!r.succeeded()) {
+      Reply out = r.answered() ? rejected_reply(r) : fail(unanswered_error(r));
+      const std::string answer = answer_text(out);
+      auto w = co_await ledger_write(p_.ledger, [r, psn_no, answer, request_id, at](sql::Db& db) -> sql::Status {
+        if (r.in_doubt()) {
+          SETTLE_SQL_TRY(record_in_doubt_with_reversal(db, r, psn_no, at));
+        } else {
+          SETTLE_SQL_TRY(record_outcome(db, r, at));
+        }
+        if (r.kind == insurer::OutcomeClass::unreachable) return settle::Ok{};
+        return ledger::answer_request(db, request_id, answer, at);
+      });
+      if (r.in_doubt()) reversal_wakeup_.cancel();
+      if (!w) co_return fail(w.error().to_error());
+      co_return out;
+    }
+    auto uo = insurer::UndoOutput::decode(r.response->output);
+    ledger::Refund undo;
+    undo.request_id = request_id;
+    undo.setl_id = orig.setl_id;
+    undo.window_id = s.window;
+    undo.operator_id = s.operator_name;
+    undo.total = left.total;
+    undo.fund = left.fund;
+    undo.account = left.account;
+    undo.cash = left.cash;
+    if (uo) undo.insurer_refund_id = uo->setl_id;
+    undo.msgid = r.msgid;
+    undo.created_at_ms = at;
+    undo.clearing_date = clearing_date(at);
+    for (const auto& l : rest) undo.lines.push_back(ledger::RefundLine{l.code, l.amount});
+    const std::int64_t orig_id = orig.setl_id;
+    auto undo_id = co_await ledger_write(p_.ledger, [r, undo, orig_id, at](sql::Db& db) -> sql::Result<std::int64_t> {
+      SETTLE_SQL_TRY(record_outcome(db, r, at));
+      auto rid = ledger::record_refund(db, undo);
+      if (!rid) return rid.error();
+      SETTLE_SQL_TRY(ledger::set_settlement_state(db, orig_id, ledger::SettlementState::undone, at,
+                                                  fmt::format("undone for re-settlement (refund {})", *rid)));
+      return *rid;
+    });
+    if (!undo_id) co_return fail(undo_id.error().to_error());
+    const Json undo_json{{"refund_id", std::to_string(*undo_id)},
+                         {"setl_id", std::to_string(orig_id)},
+                         {"refund_total", json::amount_value(left.total)},
+                         {"fund", json::amount_value(left.fund)},
+                         {"account", json::amount_value(left.account)},
+                         {"cash", json::amount_value(left.cash)}};
+
+    // 2. Settle the same lines again with the account.
+    const std::string msgid = p_.gateway.next_msgid();
+    Pending<sql::Status> msgid_write = start_msgid_write(p_.ledger, ioc_.get_executor(), msgid, request_id);
+    OnlineSettlement done = co_await settle_online(
+        p_.gateway, p_.ledger, p_.metrics, p_.policy, s, card, *person, rest, true, true, orig.med_type, request_id,
+        msgid, msgid_write, orig_id,
+        [undo_json, left](const ledger::Settlement& st, std::int64_t new_id, Amount balc) {
+          return Json{{"undo", undo_json},
+                      {"settlement", commit_answer(st, new_id, balc)},
+                      {"cash_back", json::amount_value(left.cash - st.cash)}};
+        });
+    if (!done.ok) {
+      auto m = co_await ledger_read(p_.ledger, p_.db_pool, [msgid](sql::Db& db) { return ledger::find_message(db, msgid); });
+      if (m && m->has_value() && (**m).state == ledger::MessageState::written) {
+        at = now_ms();
+        (void)co_await ledger_write(p_.ledger, [msgid, at](sql::Db& db) { return ledger::mark_unsent(db, msgid, at); });
+      }
+      // The original is undone: the patient has been paid back; the charge must be settled again.
+      Reply out = done.reply;
+      if (out.error) {
+        out.error->data["undo"] = undo_json;
+        out.error->error.message += "; the original settlement was undone and its money given back: settle the charge again";
+      }
+      co_return out;
+    }
+    session_of(s.connection_id).person.reset();
+    co_return Reply::ok(Json{{"undo", undo_json},
+                             {"settlement", commit_answer(done.settlement, done.setl_id, done.balance_after)},
+                             {"cash_back", json::amount_value(left.cash - done.settlement.cash)}});
+  }();
+  release_request(request_id);
+  co_return reply;
+}
+
+// ---- reversals and recovery ---------------------------------------------------------
+
+awaitable<Result<std::int64_t>> Service::recover() {
+  const std::int64_t at = now_ms();
+  auto requeued = co_await ledger_write(p_.ledger, [at](sql::Db& db) { return ledger::requeue_in_flight(db, at); });
+  if (!requeued) co_return requeued.error().to_error();
+  std::int64_t count = 0;
+  for (auto state : {ledger::MessageState::written, ledger::MessageState::sent}) {
+    auto msgs = co_await ledger_read(p_.ledger, p_.db_pool, [state](sql::Db& db) { return ledger::list_messages(db, state); });
+    if (!msgs) co_return msgs.error().to_error();
+    for (const ledger::Message& m : *msgs) {
+      const bool money = moves_money(m.infno);
+      auto w = co_await ledger_write(p_.ledger, [m, money, at](sql::Db& db) -> sql::Status {
+        if (!money) return ledger::mark_abandoned(db, m.msgid, at);
+        SETTLE_SQL_TRY(ledger::mark_in_doubt(db, m.msgid, at));
+        // The person is found at the insurer by the original msgid; psn_no is informative.
+        auto q = ledger::enqueue_outbox(db, ledger::OutboxKind::reversal, std::nullopt, m.msgid,
+                                        Json{{"psn_no", ""}, {"oinfno", m.infno}}.dump(), at);
+        if (!q) return q.error();
+        if (!m.request_id) return settle::Ok{};
+        auto req = ledger::find_request(db, *m.request_id);
+        if (!req) return req.error();
+        if (!req->has_value() || (**req).state == ledger::RequestState::answered) return settle::Ok{};
+        const Reply reply = fail(Reason::in_doubt, "insurer",
+                                 fmt::format("settled was stopped while the insurer handled {} (msgid {}); it is being reversed",
+                                             m.infno, m.msgid));
+        return ledger::answer_request(db, *m.request_id, answer_text(reply), at);
+      });
+      if (!w) co_return w.error().to_error();
+      if (money) {
+        ++count;
+        spdlog::warn("recovery: msgid {} ({}) was sent without a recorded outcome; its reversal is queued", m.msgid, m.infno);
+      }
+    }
+  }
+  if (*requeued > 0) spdlog::info("recovery: {} queued uploads/reversals were in flight and are queued again", *requeued);
+  co_return count;
+}
+
+awaitable<std::int64_t> Service::flush_reversals() {
+  const std::int64_t now = now_ms();
+  auto items = co_await ledger_write(p_.ledger, [now](sql::Db& db) { return ledger::claim_outbox(db, now, 32); });
+  if (!items) {
+    spdlog::error("reversals: cannot read the outbox: {}", items.error().message);
+    co_return -1;
+  }
+  for (const ledger::OutboxItem& item : *items) {
+    if (item.kind != ledger::OutboxKind::reversal || !item.ref_msgid) {
+      // Not this worker's (offline uploads): put it back untouched.
+      const std::int64_t at = now_ms();
+      (void)co_await ledger_write(p_.ledger, [item, at](sql::Db& db) {
+        return ledger::complete_outbox(db, item.item_id, ledger::OutboxOutcome::retry, at, item.next_attempt_at_ms);
+      });
+      continue;
+    }
+    auto payload = json::parse(item.payload, "outbox payload");
+    insurer::Reversal::Input in;
+    in.omsgid = *item.ref_msgid;
+    in.psn_no = payload ? payload->value("psn_no", std::string()) : std::string();
+    in.oinfno = payload ? payload->value("oinfno", std::string()) : std::string();
+    CallSpec spec;
+    spec.infno = std::string(insurer::Reversal::infno);
+    spec.input = in.encode();
+    spec.reverses_msgid = in.omsgid;
+    const CallResult r = co_await p_.gateway.call(std::move(spec));
+    p_.metrics.insurer_call("2601", outcome_label(r), r.elapsed_ms * 1000LL);
+    const std::int64_t at = now_ms();
+    std::optional<insurer::Reversal::Output> out;
+    if (r.succeeded()) {
+      auto o = insurer::Reversal::Output::decode(r.response->output);
+      if (o) out = *o;
+    }
+    if (out) {
+      const std::string omsgid = in.omsgid;
+      auto w = co_await ledger_write(p_.ledger, [item, omsgid, at](sql::Db& db) -> sql::Status {
+        SETTLE_SQL_TRY(ledger::mark_reversed(db, omsgid, at));
+        return ledger::complete_outbox(db, item.item_id, ledger::OutboxOutcome::done, at);
+      });
+      if (!w) spdlog::error("reversals: recording the reversal of {} failed: {}", omsgid, w.error().message);
+      p_.metrics.reversal(insurer::reversal_result_name(out->result));
+      spdlog::info("reversal of msgid {} acknowledged: {}", omsgid, insurer::reversal_result_name(out->result));
+      continue;
+    }
+    // Not acknowledged: try again later, doubling the wait.
+    const std::int64_t attempt = std::max<std::int64_t>(1, item.attempts);
+    std::int64_t delay = p_.config.reversal.retry_initial_ms;
+    for (std::int64_t k = 1; k < attempt && delay < p_.config.reversal.retry_max_ms; ++k) delay *= 2;
+    delay = std::min<std::int64_t>(delay, p_.config.reversal.retry_max_ms);
+    const std::string why = r.answered() ? (r.response ? fmt::format("infcode {}: {}", r.response->infcode, r.response->err_msg)
+                                                       : std::string("unreadable reply"))
+                                         : fmt::format("{}: {}", outcome_label(r), r.detail);
+    (void)co_await ledger_write(p_.ledger, [item, at, delay, why](sql::Db& db) {
+      return ledger::complete_outbox(db, item.item_id, ledger::OutboxOutcome::retry, at, at + delay, why);
+    });
+    p_.metrics.reversal("retry");
+    spdlog::warn("reversal of msgid {} not acknowledged ({}); retry in {} ms", *item.ref_msgid, why, delay);
+  }
+  auto work = co_await ledger_read(p_.ledger, p_.db_pool, [](sql::Db& db) { return ledger::open_work(db); });
+  co_return work ? work->pending_reversals : -1;
+}
+
+awaitable<void> Service::run_reversals() {
+  while (!stopping_) {
+    (void)co_await flush_reversals();
+    if (stopping_) break;
+    boost::system::error_code ec;
+    reversal_wakeup_.expires_after(std::chrono::milliseconds(std::min<std::uint32_t>(p_.config.reversal.retry_initial_ms, 1000)));
+    co_await reversal_wakeup_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+}
+
+awaitable<Status> Service::reversals_first(const std::string& psn_no) {
+  auto pending = co_await ledger_read(p_.ledger, p_.db_pool, [psn_no](sql::Db& db) {
+    return ledger::pending_reversals_for(db, psn_no);
+  });
+  if (!pending) co_return pending.error().to_error();
+  if (*pending == 0) co_return settle::Ok{};
+  // Reversals go before other work for that person.
+  (void)co_await flush_reversals();
+  auto again = co_await ledger_read(p_.ledger, p_.db_pool, [psn_no](sql::Db& db) {
+    return ledger::pending_reversals_for(db, psn_no);
+  });
+  if (!again) co_return again.error().to_error();
+  if (*again == 0) co_return settle::Ok{};
+  co_return make_error(Reason::in_doubt, "insurer",
+                       "an earlier request of this person is still being reversed (冲正); the insurer has not acknowledged it yet");
+}
+
+}  // namespace settle::daemon
