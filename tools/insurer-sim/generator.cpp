@@ -129,6 +129,7 @@ Result<GenStats> generate(const std::string& path, const GenOptions& opt) {
   // Bulk load: no journal, no fsync; the file is new and useless if this fails.
   if (auto s = db->exec("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-262144"); !s)
     return db_error(s.error());
+  if (auto s = db->exec(person_index_drop()); !s) return db_error(s.error());
   auto ins = db->prepare(
       "INSERT INTO persons(psn_no, card_no, card_sn, certno, name, gend, brdy, insutype, psn_type, flags, balance_fen, "
       "deductible_used_fen, fund_paid_ytd_fen, version) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,1)");
@@ -148,6 +149,8 @@ Result<GenStats> generate(const std::string& path, const GenOptions& opt) {
     }
     if (auto s = db->exec("COMMIT"); !s) return db_error(s.error());
   }
+  // Unique by construction; a clash here would be a generator bug and fails the load.
+  if (auto s = db->exec(person_index_ddl()); !s) return db_error(s.error());
   if (auto s = db->exec("INSERT INTO meta(key, value) VALUES ('redlist_version', 1) "
                         "ON CONFLICT(key) DO UPDATE SET value = max(value, 1)");
       !s)

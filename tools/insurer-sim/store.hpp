@@ -67,6 +67,10 @@ class Store {
   sql::Db db_;
 };
 
+// DDL that creates / drops the person indexes (bulk generation).
+std::string_view person_index_ddl();
+std::string_view person_index_drop();
+
 // The psn_no of the n-th person (fixed width, digits).
 std::string psn_no_of(std::int64_t n);
 
