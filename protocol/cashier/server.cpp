@@ -96,6 +96,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   std::uint64_t next_connection_id = 1;
   std::atomic<std::size_t> connection_count{0};
   std::atomic<int> bound_tcp_port{-1};
+  bool started = false;
   bool stopping = false;
   std::function<void()> on_stopped;
   ino_t socket_inode = 0;
@@ -736,6 +737,8 @@ Server::~Server() {
 
 Status Server::start() {
   // Runs on the caller's thread before any handler of this server exists.
+  SETTLE_ASSERT(!impl_->started && "Server::start is called once");
+  impl_->started = true;
   return impl_->start();
 }
 

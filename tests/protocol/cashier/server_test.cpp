@@ -649,7 +649,7 @@ TEST_CASE("a subscriber that does not read its notifications is disconnected") {
 
 TEST_CASE("an idle connection is closed when an idle timeout is set") {
   ServerConfig cfg;
-  cfg.idle_timeout = 200ms;
+  cfg.idle_timeout = 1000ms;
   Fixture f(cfg);
   Client c = f.login("zhang", "Window42pass");
   const std::size_t ended = f.dispatcher.sessions_ended();
