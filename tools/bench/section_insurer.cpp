@@ -307,9 +307,9 @@ int run_insurer(const Context& ctx) {
     // check (HTTP 401, nothing stored) — TLS record + HTTP + HMAC, no work.
     Latencies raw;
     Figures raw_f;
+    auto unsigned_cfg = cfg;
+    unsigned_cfg.secret = "not-the-bench-secret";
     {
-      auto unsigned_cfg = cfg;
-      unsigned_cfg.secret = "not-the-bench-secret";
       auto raw_client = SyncClient::create(unsigned_cfg);
       if (!raw_client.ok()) throw std::runtime_error(raw_client.error().message);
       while (raw_f.seconds < ctx.seconds / 2) {
@@ -338,15 +338,19 @@ int run_insurer(const Context& ctx) {
       pooled_f.seconds += std::chrono::duration<double>(d).count();
       ++pooled_f.requests;
     }
+    // The same raw request over a fresh connection each time: the difference
+    // is the TCP connect + mutual TLS handshake (EC P-256, TLS 1.3).
     Figures fresh_f;
     while (fresh_f.seconds < ctx.seconds / 2) {
-      auto one = SyncClient::create(cfg);
+      auto one = SyncClient::create(unsigned_cfg);
       if (!one.ok()) throw std::runtime_error(one.error().message);
       auto [msgid, req] = hospital.request<SignIn>(hospital.sign_in_input());
       const auto start = Clock::now();
       auto o = (*one)->post(std::move(req));
       const auto d = Clock::now() - start;
-      if (!o.answered() || o.reused_connection) throw std::runtime_error("9001 fresh: " + o.detail);
+      if (!o.answered() || o.http_status != 401 || o.reused_connection) {
+        throw std::runtime_error("raw link, fresh connection: " + o.detail);
+      }
       fresh.add(d);
       fresh_f.seconds += std::chrono::duration<double>(d).count();
       ++fresh_f.requests;
@@ -359,7 +363,7 @@ int run_insurer(const Context& ctx) {
     const double pooled_p50 = pooled.percentile_ms(50);
     const double fresh_p50 = fresh.percentile_ms(50);
     std::vector<Target> targets = {
-        {"fresh handshake p50 / pooled call p50", fresh_p50 / pooled_p50, ">=", 1.5},
+        {"raw link p50: fresh connection / pooled connection", fresh_p50 / raw_p50, ">=", 2.0},
         {"2207 x32 p99 ms (5000 ms request deadline / 10)", many.p99_ms, "<=", 500},
         {"2207 x32 / 2207 x1 settlements/s", many.per_s() / one.per_s(), ">=", 1.0},
     };
@@ -369,7 +373,7 @@ int run_insurer(const Context& ctx) {
                           {"pool_size", cfg.pool_size},
                           {"raw_link_401", {{"per_s", raw_f.per_s()}, {"p50_ms", raw_p50}, {"p99_ms", raw.percentile_ms(99)}}},
                           {"pooled_9001", {{"per_s", pooled_f.per_s()}, {"p50_ms", pooled_p50}, {"p99_ms", pooled.percentile_ms(99)}}},
-                          {"fresh_9001", {{"per_s", fresh_f.per_s()}, {"p50_ms", fresh_p50}, {"p99_ms", fresh.percentile_ms(99)}}},
+                          {"raw_link_401_fresh_connection", {{"per_s", fresh_f.per_s()}, {"p50_ms", fresh_p50}, {"p99_ms", fresh.percentile_ms(99)}}},
                           {"settle_2207_x1", {{"per_s", one.per_s()}, {"p50_ms", one.p50_ms}, {"p99_ms", one.p99_ms}, {"n", one.requests}}},
                           {"settle_2207_x32", {{"per_s", many.per_s()}, {"p50_ms", many.p50_ms}, {"p99_ms", many.p99_ms}, {"n", many.requests}}}};
       nlohmann::json t = nlohmann::json::array();
@@ -383,15 +387,15 @@ int run_insurer(const Context& ctx) {
                     fmt::format("{:.0f}", raw_f.per_s()), fmt::format("{:.2f}", raw_p50), fmt::format("{:.2f}", raw.percentile_ms(99))},
                    {"9001 sign-in, pooled connection", std::to_string(pooled_f.requests), fmt::format("{:.0f}", pooled_f.per_s()),
                     fmt::format("{:.2f}", pooled_p50), fmt::format("{:.2f}", pooled.percentile_ms(99))},
-                   {"9001 sign-in, fresh TLS handshake", std::to_string(fresh_f.requests), fmt::format("{:.0f}", fresh_f.per_s()),
+                   {"raw link, fresh connection + TLS handshake each time", std::to_string(fresh_f.requests), fmt::format("{:.0f}", fresh_f.per_s()),
                     fmt::format("{:.2f}", fresh_p50), fmt::format("{:.2f}", fresh.percentile_ms(99))},
                    {"2207 settle, 1 at a time", std::to_string(one.requests), fmt::format("{:.0f}", one.per_s()),
                     fmt::format("{:.2f}", one.p50_ms), fmt::format("{:.2f}", one.p99_ms)},
                    {"2207 settle, 32 concurrent", std::to_string(many.requests), fmt::format("{:.0f}", many.per_s()),
                     fmt::format("{:.2f}", many.p50_ms), fmt::format("{:.2f}", many.p99_ms)}});
-      fmt::print("ratios: fresh/pooled 9001 p50 {:.2f}x (a handshake costs about {:.2f} ms); "
-                 "2207 x1 p50 / raw link p50 {:.2f}x; 2207 x32/x1 throughput {:.2f}x\n",
-                 fresh_p50 / pooled_p50, fresh_p50 - pooled_p50, one.p50_ms / raw_p50,
+      fmt::print("ratios: raw link fresh/pooled p50 {:.1f}x (a connect + handshake costs {:.2f} ms); "
+                 "2207 x1 p50 / raw link p50 {:.1f}x; 9001 / raw link p50 {:.1f}x; 2207 x32/x1 throughput {:.2f}x\n",
+                 fresh_p50 / raw_p50, fresh_p50 - raw_p50, one.p50_ms / raw_p50, pooled_p50 / raw_p50,
                  many.per_s() / one.per_s());
       for (const auto& x : targets) {
         fmt::print("{} {}: {:.2f} {} {:.2f}\n", x.pass() ? "PASS" : "FAIL", x.what, x.value, x.op, x.limit);
