@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include <optional>
+
 namespace settle::sim {
 namespace {
 
@@ -89,6 +91,52 @@ ControlAnswer add_person_route(ControlContext& c, const Json& body) {
   return {200, Json{{"psn_no", *id}}};
 }
 
+// The value of `key` in the target's query ("/report?msgid=X&psn_no=Y"), no decoding.
+std::optional<std::string> query_value(std::string_view target, std::string_view key) {
+  const auto q = target.find('?');
+  if (q == std::string_view::npos) return std::nullopt;
+  std::string_view rest = target.substr(q + 1);
+  while (!rest.empty()) {
+    const auto amp = rest.find('&');
+    const std::string_view item = rest.substr(0, amp);
+    rest = amp == std::string_view::npos ? std::string_view{} : rest.substr(amp + 1);
+    const auto eq = item.find('=');
+    if (eq != std::string_view::npos && item.substr(0, eq) == key) return std::string(item.substr(eq + 1));
+  }
+  return std::nullopt;
+}
+
+// Keeps the report's rows that match ?msgid=, ?medins_setl_id=, ?psn_no= or
+// ?setl_id= (totals stay over everything).
+Json filter_report(Json report, std::string_view target) {
+  const auto msgid = query_value(target, "msgid");
+  const auto local = query_value(target, "medins_setl_id");
+  const auto psn = query_value(target, "psn_no");
+  const auto setl = query_value(target, "setl_id");
+  if (!msgid && !local && !psn && !setl) return report;
+  const auto keep = [&](const Json& row, std::initializer_list<std::pair<const std::optional<std::string>*, const char*>> keys) {
+    for (const auto& [want, field] : keys) {
+      if (!*want) continue;
+      const Json* v = json::find(row, field);
+      if (v == nullptr || !v->is_string() || v->get<std::string>() != **want) return false;
+    }
+    return true;
+  };
+  for (const char* table : {"settlements", "refunds", "reversals"}) {
+    Json kept = Json::array();
+    for (const Json& row : report[table]) {
+      const bool match = std::string_view(table) == "settlements"
+                             ? keep(row, {{&msgid, "msgid"}, {&local, "medins_setl_id"}, {&psn, "psn_no"}, {&setl, "setl_id"}})
+                         : std::string_view(table) == "refunds"
+                             ? keep(row, {{&msgid, "msgid"}, {&local, "medins_refd_id"}, {&setl, "setl_id"}}) && !psn
+                             : keep(row, {{&msgid, "omsgid"}}) && !local && !psn && !setl;
+      if (match) kept.push_back(row);
+    }
+    report[table] = std::move(kept);
+  }
+  return report;
+}
+
 }  // namespace
 
 ControlAnswer control_handle(ControlContext& c, std::string_view method, std::string_view target, std::string_view body) {
@@ -109,7 +157,7 @@ ControlAnswer control_handle(ControlContext& c, std::string_view method, std::st
   if (path == "/report" && method == "GET") {
     auto r = c.insurer.report();
     if (!r) return from_error(r.error());
-    return {200, *r};
+    return {200, filter_report(std::move(*r), target)};
   }
   if (path == "/persons" && method == "POST") return add_person_route(c, *doc);
   if (path.starts_with("/persons/") && method == "GET") {

@@ -586,4 +586,14 @@ TEST_CASE("control endpoint: persons, faults and errors") {
   CHECK(control_handle(ctx, "POST", "/faults", "{not json").status == 400);
   CHECK(control_handle(ctx, "GET", "/nowhere", "").status == 404);
   CHECK(control_handle(ctx, "GET", "/counters", "").body["requests"] == 1);  // the World's sign-in
+  // Report filters.
+  const std::string mdtrt = w.visit_with_lines();
+  std::string msgid;
+  w.ok<insurer::OutpatientSettle>(w.settle_input(mdtrt), &msgid);
+  auto by_local = control_handle(ctx, "GET", "/report?medins_setl_id=L-" + mdtrt, "");
+  REQUIRE(by_local.body["settlements"].size() == 1);
+  CHECK(by_local.body["settlements"][0]["msgid"] == msgid);
+  CHECK(control_handle(ctx, "GET", "/report?msgid=" + msgid, "").body["settlements"].size() == 1);
+  CHECK(control_handle(ctx, "GET", "/report?medins_setl_id=none", "").body["settlements"].empty());
+  CHECK(control_handle(ctx, "GET", "/report?medins_setl_id=none", "").body["totals"]["effective_settlements"] == 1);
 }
