@@ -129,10 +129,12 @@ struct ClientStats {
   std::size_t waiting = 0;                // now
 };
 
-// Asynchronous client. Threading: every member function and every completion
-// runs on the executor given to create(); run that io_context on ONE thread
-// (or give a strand). Owned through shared_ptr: operations in flight keep it
-// alive. Requests never retry once a byte has been written; the only second
+// Asynchronous client. Threading: the pool's state lives on the executor
+// given to create(); run that io_context on ONE thread (or give a strand).
+// post(LinkRequest, callback) may be called from any thread (it starts on the
+// executor); co_await post(LinkRequest), close() and stats() only from code
+// running on that executor. Owned through shared_ptr: operations in flight
+// keep it alive. Requests never retry once a byte has been written; the only second
 // attempt is taking another connection when a pooled one is found closed
 // before anything was written (see docs/insurer-link.md).
 class Client : public std::enable_shared_from_this<Client> {
