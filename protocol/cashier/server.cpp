@@ -5,6 +5,7 @@
 #include "protocol/cashier/server.hpp"
 
 #include "engine/limits.hpp"
+#include "protocol/cashier/framer.hpp"
 #include "protocol/cashier/mask.hpp"
 
 #include <boost/asio/bind_executor.hpp>
@@ -124,7 +125,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
   }
 
   void do_read() {
-    if (closed || closing || draining || peer_done || reading || paused() || !pending_input.empty()) return;
+    if (closed || closing || draining || peer_done || reading || paused() || framer.has_pending_input()) return;
     reading = true;
     // Deadline of this read: the idle timer, armed at start and after each read.
     socket.async_read_some(asio::buffer(read_buf),
@@ -149,61 +150,35 @@ struct Connection : std::enable_shared_from_this<Connection> {
     }
     if (closed) return;
     arm_idle_timer();
-    pending_input.append(read_buf.data(), n);
+    framer.feed(std::string_view(read_buf.data(), n));
     process_input();
     do_read();
   }
 
-  // Frames lines from pending_input until it is used up or the connection
-  // has to wait (in-flight bound, output bound, a login in progress).
+  // Frames lines until the input is used up or the connection has to wait
+  // (in-flight bound, output bound, a login in progress).
   void process_input() {
     if (framing) return;  // finish() may come back here while a line is handled
     framing = true;
-    constexpr std::size_t max_line = limits::max_request_line_bytes;
-    std::size_t pos = 0;
-    while (pos < pending_input.size() && !closed && !closing && !draining && !paused()) {
-      const std::size_t nl = pending_input.find('\n', pos);
-      const std::size_t end = nl == std::string::npos ? pending_input.size() : nl;
-      if (discarding) {
-        // The rest of an oversized line: dropped without being kept.
-        pos = nl == std::string::npos ? end : nl + 1;
-        if (nl != std::string::npos) discarding = false;
-        continue;
-      }
-      if (line.size() + (end - pos) > max_line) {
-        line.clear();
-        line.shrink_to_fit();
-        if (nl == std::string::npos) {
-          discarding = true;
-          pos = end;
-        } else {
-          pos = nl + 1;
-        }
-        bad_line(LineError{nullptr, RpcError{limit_code(), make_error(Reason::limit_exceeded, "",
-                                                                      fmt::format("request line longer than {} bytes; "
-                                                                                  "skipped to the next newline",
-                                                                                  max_line)),
+    while (framer.has_pending_input() && !closed && !closing && !draining && !paused()) {
+      auto frame = framer.next();
+      if (!frame) break;
+      if (frame->kind == LineFramer::Frame::Kind::oversized) {
+        const std::size_t max_line = framer.max_line_bytes();
+        bad_line(LineError{nullptr, RpcError{limit_code(),
+                                             make_error(Reason::limit_exceeded, "",
+                                                        fmt::format("request line longer than {} bytes; skipped to "
+                                                                    "the next newline",
+                                                                    max_line)),
                                              Json{{"limit_bytes", max_line}}}});
         continue;
       }
-      line.append(pending_input, pos, end - pos);
-      if (nl == std::string::npos) {
-        pos = end;
-        break;
-      }
-      pos = nl + 1;
-      std::string complete = std::move(line);
-      line.clear();
-      handle_line(complete);
+      handle_line(frame->text);
     }
-    pending_input.erase(0, pos);
-    if (draining || closing) pending_input.clear();
+    if (draining || closing) framer.clear();
     // A last line without its newline, once the client has finished sending.
-    if (peer_done && pending_input.empty() && !line.empty() && !discarding && !closed && !closing && !draining &&
-        !paused()) {
-      std::string last = std::move(line);
-      line.clear();
-      handle_line(last);
+    if (peer_done && !framer.has_pending_input() && !closed && !closing && !draining && !paused()) {
+      if (auto last = framer.finish()) handle_line(last->text);
     }
     framing = false;
   }
@@ -391,7 +366,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
   // once every answer is written.
   void maybe_finish() {
     if (closed || in_flight > 0 || writing || !out_queue.empty() || login_pending) return;
-    if (draining || (peer_done && pending_input.empty())) close();
+    if (draining || (peer_done && !framer.has_pending_input())) close();
   }
 
   // --- writing ---------------------------------------------------------------------
@@ -473,7 +448,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
 
   void drain() {
     draining = true;
-    pending_input.clear();
+    framer.clear();
     resume();
   }
 
@@ -496,9 +471,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
   asio::steady_timer write_timer;
   asio::steady_timer idle_timer;
   std::array<char, kReadChunkBytes> read_buf{};
-  std::string pending_input;  // read but not yet framed (at most one read chunk)
-  std::string line;           // the line being assembled (at most max_request_line_bytes)
-  bool discarding = false;    // skipping the rest of an oversized line
+  LineFramer framer;  // holds at most one read chunk and one line
   bool reading = false;
   bool writing = false;
   bool closing = false;  // close after the queued output is written
