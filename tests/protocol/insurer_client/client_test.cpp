@@ -5,6 +5,7 @@
 #include "protocol/insurer/client.hpp"
 
 #include "protocol/insurer/signing.hpp"
+#include "protocol/insurer/tls_context.hpp"
 #include "test_pki.hpp"
 #include "tls_test_server.hpp"
 
@@ -111,6 +112,22 @@ TEST_CASE("answered: a signed POST over mutual TLS returns status and body") {
                           server.last_header("x-tif-nonce"), body));
   CHECK(server.last_header("Content-Type") == "application/json;charset=utf-8");
   CHECK(server.last_header("Host") == "insurer.test:" + std::to_string(server.port()));
+}
+
+TEST_CASE("TLS context: TLS 1.2 minimum, peer verification on, only the configured CA") {
+  auto ctx = insurer::detail::make_client_tls_context(pki("ca.crt"), pki("client.crt"), pki("client.key"));
+  REQUIRE(ctx.ok());
+  SSL_CTX* native = (*ctx)->native_handle();
+  CHECK(SSL_CTX_get_min_proto_version(native) == TLS1_2_VERSION);
+  CHECK((SSL_CTX_get_verify_mode(native) & SSL_VERIFY_PEER) != 0);
+  CHECK(SSL_CTX_get0_certificate(native) != nullptr);
+}
+
+TEST_CASE("answered: over TLS 1.2 as well as TLS 1.3") {
+  TlsTestServer server(ServerOptions{.tls12_only = true});
+  auto o = sync_client(config_for(server.port()))->post(req());
+  CHECK_MESSAGE(o.answered(), o.detail);
+  CHECK(o.http_status == 200);
 }
 
 TEST_CASE("answered: a non-2xx status is still an answer for the codec to judge") {
