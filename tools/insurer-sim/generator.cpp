@@ -67,9 +67,11 @@ bool valid_id_number(std::string_view id) {
   return id[17] == id_check_char(id.substr(0, 17));
 }
 
+// The card identification code: 16 characters as the card's record holds
+// them (card-profile.md), or 32 hex digits as some issuers print them.
 bool valid_card_sn(std::string_view sn) {
-  return sn.size() == 32 && std::all_of(sn.begin(), sn.end(), [](char c) {
-           return is_digit(c) || (c >= 'A' && c <= 'F') || (c >= 'a' && c <= 'f');
+  return (sn.size() == 16 || sn.size() == 32) && std::all_of(sn.begin(), sn.end(), [](char c) {
+           return is_digit(c) || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
          });
 }
 
@@ -165,7 +167,7 @@ Result<GenStats> generate(const std::string& path, const GenOptions& opt) {
 Result<std::string> add_person(Store& store, PersonRow p) {
   if (!valid_card_no(p.card_no))
     return make_error(Reason::invalid_request, "card_no", "card_no must be 9 characters (digits and capital letters)");
-  if (!valid_card_sn(p.card_sn)) return make_error(Reason::invalid_request, "card_sn", "card_sn must be 32 hex digits");
+  if (!valid_card_sn(p.card_sn)) return make_error(Reason::invalid_request, "card_sn", "card_sn must be 16 or 32 letters or digits");
   if (!valid_id_number(p.certno))
     return make_error(Reason::invalid_request, "id_no",
                       fmt::format("\"{}\" is not a valid 18-character ID number (GB 11643 check character)", p.certno));

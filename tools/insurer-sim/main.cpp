@@ -87,7 +87,7 @@ int main(int argc, char** argv) {
   p.insutype = "310";
   add->add_option("--db", add_db, "SQLite file")->required();
   add->add_option("--card-no", p.card_no, "card number (9 characters)")->required();
-  add->add_option("--card-sn", p.card_sn, "card serial (32 hex digits)")->required();
+  add->add_option("--card-sn", p.card_sn, "card identification code (16 or 32 letters or digits)")->required();
   add->add_option("--id-no", p.certno, "ID number (18 characters)")->required();
   add->add_option("--name", p.name, "name")->required();
   add->add_option("--psn-no", p.psn_no, "person number (allocated when omitted)");
