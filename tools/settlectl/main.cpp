@@ -1,23 +1,111 @@
-// settlectl: the command-line tool of the insurance office, the cashier and
-// the operator. Subcommands are thin: parse options, call the library, print.
+// settlectl: the command-line tool of the insurance office (trial
+// calculations), the cashier (one window transaction per command over the
+// daemon's socket) and the operator (operators on the ledger). Thin: parse
+// options, call the library, print.
+#include "tools/settlectl/cashier_cmds.hpp"
 #include "tools/settlectl/trial.hpp"
 
 #include <CLI/CLI.hpp>
 
+#include <cstdlib>
 #include <iostream>
 
 int main(int argc, char** argv) {
-  CLI::App app{"settlectl — trial calculations and the settlement daemon's command-line client"};
+  CLI::App app{"settlectl — trial calculations, and the settlement daemon's command-line client"};
   app.require_subcommand(1);
 
   settle::tools::TrialOptions trial;
   auto* split = app.add_subcommand("split", "trial calculation of a settlement: {person, lines, options} JSON on stdin");
   split->add_option("--policy", trial.policy_path, "policy file (TOML)")->required();
   split->add_flag("--json", trial.json, "print JSON for programs");
-  auto* refund = app.add_subcommand("refund",
-                                    "trial calculation of a refund: {original, refunds, request} JSON on stdin");
-  refund->add_option("--policy", trial.policy_path, "policy file (TOML)")->required();
-  refund->add_flag("--json", trial.json, "print JSON for programs");
+
+  // Cashier commands over the socket.
+  settle::tools::ClientOptions client;
+  if (const char* s = std::getenv("SETTLED_SOCKET")) client.socket = s;
+  settle::tools::CashierCommand cmd;
+  const auto client_options = [&](CLI::App* sub, bool login) {
+    sub->add_option("--socket", client.socket, "the daemon's socket (env SETTLED_SOCKET)");
+    sub->add_flag("--json", client.json, "print the daemon's JSON answer");
+    if (!login) return;
+    sub->add_option("--operator", client.operator_name, "operator name")->required();
+    sub->add_option("--window", client.window, "payment window (its card reader)")->required();
+    sub->add_option("--password-file", client.password_file, "file whose first line is the password (default: stdin)");
+  };
+  const auto card_options = [&](CLI::App* sub) {
+    sub->add_option("--card-timeout-ms", client.card_timeout_ms, "wait this long for the card to be inserted");
+  };
+  auto* status = app.add_subcommand("status", "the engine's status: insurer line, queues, readers");
+  client_options(status, false);
+  auto* read_card = app.add_subcommand("read-card", "read the card at the window");
+  client_options(read_card, true);
+  card_options(read_card);
+  auto* verify = app.add_subcommand("verify-pin", "read the card and verify its PIN (typed, or one line on stdin with --pin-stdin)");
+  client_options(verify, true);
+  card_options(verify);
+  verify->add_flag("--pin-stdin", client.pin_stdin, "read the PIN from stdin after the password");
+  auto* person = app.add_subcommand("person", "who the card's holder is: insurance type, flags, balance");
+  client_options(person, true);
+  card_options(person);
+  auto* history = app.add_subcommand("history", "the personal account's recent transactions");
+  client_options(history, true);
+  card_options(history);
+  for (const char* name : {"preview", "commit"}) {
+    auto* sub = app.add_subcommand(name, std::string(name) == "commit" ? "settle the charge at the window"
+                                                                      : "the split of a charge, nothing settled");
+    client_options(sub, true);
+    card_options(sub);
+    sub->add_option("--lines", cmd.lines_file, "charge lines JSON ([{code, name, class, amount}] or {\"lines\": [...]})")
+        ->required();
+    sub->add_flag("--no-account", cmd.no_account, "settle without the personal account");
+    sub->add_flag("--pin-stdin", client.pin_stdin, "verify the PIN first (one line on stdin after the password)");
+    if (std::string(name) == "commit") sub->add_option("--request-id", cmd.request_id, "unique id of this charge")->required();
+  }
+  // refund: with --policy, the trial calculation ({original, refunds, request}
+  // JSON on stdin); with --setl-id, a refund at the window over the socket.
+  auto* refund = app.add_subcommand(
+      "refund", "refund a settlement at the window (--setl-id; original card, no PIN), or with --policy the trial "
+                "calculation of a refund ({original, refunds, request} JSON on stdin)");
+  refund->add_option("--policy", trial.policy_path, "trial calculation: the policy file (TOML)");
+  refund->add_option("--socket", client.socket, "the daemon's socket (env SETTLED_SOCKET)");
+  refund->add_flag("--json", client.json, "print JSON for programs");
+  refund->add_option("--operator", client.operator_name, "operator name");
+  refund->add_option("--window", client.window, "payment window (its card reader)");
+  refund->add_option("--password-file", client.password_file, "file whose first line is the password (default: stdin)");
+  card_options(refund);
+  refund->add_option("--setl-id", cmd.setl_id, "the settlement");
+  refund->add_option("--request-id", cmd.request_id, "unique id of this refund");
+  refund->add_option("--lines", cmd.lines_file, "lines to refund: [{code, amount}] (default: everything left)");
+  auto* resettle = app.add_subcommand("resettle", "undo a settlement paid without the account and settle it again with it");
+  client_options(resettle, true);
+  card_options(resettle);
+  resettle->add_option("--setl-id", cmd.setl_id, "the settlement")->required();
+  resettle->add_option("--request-id", cmd.request_id, "unique id of this re-settlement")->required();
+  resettle->add_flag("--pin-stdin", client.pin_stdin, "read the PIN from stdin after the password");
+  auto* get = app.add_subcommand("get", "one settlement with its lines, refunds and history");
+  client_options(get, true);
+  get->add_option("setl_id", cmd.setl_id, "the settlement")->required();
+  auto* list = app.add_subcommand("list", "settlements of a period (default: today)");
+  client_options(list, true);
+  list->add_option("--from", cmd.from, "date or ISO 8601 time");
+  list->add_option("--to", cmd.to, "date or ISO 8601 time");
+  list->add_option("--state", cmd.state, "settled, offline_pending, refunded, ...");
+
+  // Operators on the ledger.
+  settle::tools::OperatorCommand op;
+  auto* oper = app.add_subcommand("operator", "manage cashier operators (on the ledger; settled stopped)");
+  oper->require_subcommand(1);
+  for (const char* action : {"add", "reset", "unlock", "list"}) {
+    auto* sub = oper->add_subcommand(action, std::string(action) == "add"     ? "add an operator (password on stdin)"
+                                             : std::string(action) == "reset" ? "set a new password and unlock"
+                                             : std::string(action) == "unlock" ? "clear a lockout"
+                                                                               : "list operators");
+    sub->add_option("--ledger", op.ledger, "the daemon's ledger file (<data_dir>/ledger.db)")->required();
+    if (std::string(action) != "list") sub->add_option("--name", op.name, "operator name")->required();
+    if (std::string(action) == "add") sub->add_option("--role", op.role, "cashier, supervisor or auditor");
+    if (std::string(action) == "add" || std::string(action) == "reset")
+      sub->add_option("--password-file", op.password_file, "file whose first line is the password (default: stdin)");
+    sub->callback([&op, action] { op.action = action; });
+  }
 
   try {
     app.parse(argc, argv);
@@ -25,6 +113,20 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
   if (split->parsed()) return settle::tools::run_split(trial, std::cin, std::cout, std::cerr);
-  if (refund->parsed()) return settle::tools::run_refund(trial, std::cin, std::cout, std::cerr);
+  if (refund->parsed() && !trial.policy_path.empty()) {
+    trial.json = client.json;
+    return settle::tools::run_refund(trial, std::cin, std::cout, std::cerr);
+  }
+  if (refund->parsed() && (cmd.setl_id.empty() || cmd.request_id.empty() || client.operator_name.empty() ||
+                           client.window.empty())) {
+    std::cerr << "settlectl refund: give --policy FILE for a trial calculation, or --operator, --window, --setl-id "
+                 "and --request-id for a refund at the window\n";
+    return 2;
+  }
+  if (oper->parsed()) return settle::tools::run_operator(op, std::cout, std::cerr);
+  for (CLI::App* sub : app.get_subcommands()) {
+    cmd.name = sub->get_name();
+    return settle::tools::run_cashier(client, cmd, std::cout, std::cerr);
+  }
   return 2;
 }

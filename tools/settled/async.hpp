@@ -2,18 +2,21 @@
 // ledger's group-commit writer (completes on the writer thread), ledger reads
 // and card operations (run on worker pools). Each resumes the coroutine on
 // its own executor, so service state is only touched on the io_context.
+//
+// These are plain functions returning the awaitable (not coroutines): the
+// job travels into the initiation by move, never as a coroutine parameter
+// (GCC 12 destroys temporaries passed by value to a coroutine twice).
 #pragma once
 
 #include "offline/ledger.hpp"
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/this_coro.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <memory>
-#include <optional>
 #include <type_traits>
 #include <utility>
 
@@ -26,10 +29,10 @@ using asio::awaitable;
 // is durable (or failed). R is the job's sql::Result/Status type.
 template <class F, class R = std::invoke_result_t<F&, sql::Db&>>
 awaitable<R> ledger_write(ledger::Ledger& ledger, F fn) {
-  auto ex = co_await asio::this_coro::executor;
-  co_return co_await asio::async_initiate<const asio::use_awaitable_t<>, void(R)>(
-      [&ledger, ex](auto handler, F job) {
+  return asio::async_initiate<const asio::use_awaitable_t<>, void(R)>(
+      [&ledger](auto handler, F job) {
         auto h = std::make_shared<decltype(handler)>(std::move(handler));
+        auto ex = asio::get_associated_executor(*h);
         ledger.write(std::move(job), [h, ex](R r) mutable {
           asio::post(ex, [h, r = std::move(r)]() mutable { std::move (*h)(std::move(r)); });
         });
@@ -50,23 +53,22 @@ void ledger_write_detached(ledger::Ledger& ledger, F fn, E on_error) {
 // Runs `fn()` on `pool` and resumes with its result on the caller's executor.
 template <class F, class R = std::invoke_result_t<F&>>
 awaitable<R> on_pool(asio::thread_pool& pool, F fn) {
-  auto ex = co_await asio::this_coro::executor;
-  std::optional<R> result = co_await asio::async_initiate<const asio::use_awaitable_t<>, void(std::optional<R>)>(
-      [&pool, ex](auto handler, F work) {
+  return asio::async_initiate<const asio::use_awaitable_t<>, void(R)>(
+      [&pool](auto handler, F work) {
         auto h = std::make_shared<decltype(handler)>(std::move(handler));
+        auto ex = asio::get_associated_executor(*h);
         asio::post(pool, [h, ex, work = std::move(work)]() mutable {
-          std::optional<R> r(work());
+          R r = work();
           asio::post(ex, [h, r = std::move(r)]() mutable { std::move (*h)(std::move(r)); });
         });
       },
       asio::use_awaitable, std::move(fn));
-  co_return std::move(*result);
 }
 
 // A ledger read on the worker pool.
 template <class F, class R = std::invoke_result_t<F&, sql::Db&>>
 awaitable<R> ledger_read(ledger::Ledger& ledger, asio::thread_pool& pool, F fn) {
-  co_return co_await on_pool(pool, [&ledger, fn = std::move(fn)]() mutable { return ledger.read(fn); });
+  return on_pool(pool, [&ledger, fn = std::move(fn)]() mutable { return ledger.read(fn); });
 }
 
 }  // namespace settle::daemon

@@ -177,7 +177,8 @@ awaitable<CallResult> InsurerGateway::call(CallSpec spec) {
       SETTLE_ASSERT(spec.moves_money);
     } else if (spec.moves_money) {
       // The msgid is durable before a byte is sent: after a crash it is found and reversed.
-      auto w = co_await ledger_write(ledger_, [m](sql::Db& db) { return ledger::record_message(db, m); });
+      auto job1 = [m](sql::Db& db) { return ledger::record_message(db, m); };
+      auto w = co_await ledger_write(ledger_, std::move(job1));
       if (!w) {
         CallResult r;
         r.kind = insurer::OutcomeClass::unreachable;
@@ -205,7 +206,8 @@ awaitable<CallResult> InsurerGateway::call(CallSpec spec) {
     if (!is_sign_in && attempt == 0 && refused_for_sign_no(r)) {
       if (spec.moves_money) {
         const std::int64_t at = now_ms();
-        (void)co_await ledger_write(ledger_, [r, at](sql::Db& db) { return record_outcome(db, r, at); });
+        auto job2 = [r, at](sql::Db& db) { return record_outcome(db, r, at); };
+        (void)co_await ledger_write(ledger_, std::move(job2));
       }
       sign_no_.clear();
       if (!co_await ensure_signed_in()) co_return r;

@@ -129,7 +129,8 @@ awaitable<Reply> Service::handle(cashier::SessionInfo session, cashier::Call cal
 // ---- engine.status ---------------------------------------------------------------
 
 awaitable<Reply> Service::engine_status() {
-  auto work = co_await ledger_read(p_.ledger, p_.db_pool, [](sql::Db& db) { return ledger::open_work(db); });
+  auto job1 = [](sql::Db& db) { return ledger::open_work(db); };
+  auto work = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job1));
   if (!work) co_return fail(work.error().to_error());
   Json readers = Json::array();
   for (const reader::ReaderStatus& r : p_.watcher.snapshot())
@@ -152,7 +153,8 @@ awaitable<Reply> Service::engine_status() {
 awaitable<Reply> Service::card_read(const cashier::SessionInfo& s, const cashier::CardReadParams& p) {
   const std::string window = s.window;
   const auto wait = std::chrono::milliseconds(std::min<std::int64_t>(p.timeout_ms, p_.config.max_card_wait_ms));
-  auto card = co_await on_pool(p_.card_pool, [this, window, wait] { return p_.cards.read_card(window, wait); });
+  auto job2 = [this, window, wait] { return p_.cards.read_card(window, wait); };
+  auto card = co_await on_pool(p_.card_pool, std::move(job2));
   WindowSession& ws = session_of(s.connection_id);
   if (!card) {
     ws = WindowSession{};  // whatever was read before is no longer at the window
@@ -177,19 +179,21 @@ awaitable<Reply> Service::verify_pin(const cashier::SessionInfo& s, cashier::Ver
   const std::string card_sn = ws.card->card_sn;
   Result<reader::PinVerdict> verdict = make_error(Reason::internal, "", "");
   if (p.pinpad) {
-    verdict = co_await on_pool(p_.card_pool, [this, window, card_sn]() -> Result<reader::PinVerdict> {
+    auto job3 = [this, window, card_sn]() -> Result<reader::PinVerdict> {
       if (Status same = p_.cards.check_same_card(window, card_sn); !same) return same.error();
       return p_.cards.verify_pin_on_pinpad(window);
-    });
+    };
+    verdict = co_await on_pool(p_.card_pool, std::move(job3));
   } else {
     auto pin = reader::Pin::take(*p.pin);  // wipes the request's copy
     if (!pin) co_return fail(pin.error());
-    verdict = co_await on_pool(p_.card_pool,
-                               [this, window, card_sn, pin = std::make_shared<reader::Pin>(std::move(*pin))]() mutable
+    auto job4 = [this, window, card_sn, pin = std::make_shared<reader::Pin>(std::move(*pin))]() mutable
                                -> Result<reader::PinVerdict> {
                                  if (Status same = p_.cards.check_same_card(window, card_sn); !same) return same.error();
                                  return p_.cards.verify_pin(window, std::move(*pin));
-                               });
+                               };
+    verdict = co_await on_pool(p_.card_pool,
+                               std::move(job4));
   }
   WindowSession& after = session_of(s.connection_id);
   if (!verdict) {
@@ -330,7 +334,8 @@ awaitable<Reply> Service::settle_preview(const cashier::SessionInfo& s, const ca
 awaitable<Reply> Service::settle_get(const cashier::SessionInfo& s, const cashier::SettleGetParams& p) {
   const auto id = parse_setl_id(p.setl_id);
   if (!id) co_return fail(Reason::not_found, "setl_id", fmt::format("no settlement \"{}\"", p.setl_id));
-  auto d = co_await ledger_read(p_.ledger, p_.db_pool, [id = *id](sql::Db& db) { return ledger::get_settlement(db, id); });
+  auto job5 = [id = *id](sql::Db& db) { return ledger::get_settlement(db, id); };
+  auto d = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job5));
   if (!d) co_return fail(d.error().to_error());
   if (!d->has_value()) co_return fail(Reason::not_found, "setl_id", fmt::format("no settlement \"{}\"", p.setl_id));
   co_return Reply::ok(settlement_detail_json(**d, s.role == cashier::Role::auditor));
@@ -354,7 +359,8 @@ awaitable<Reply> Service::settle_list(const cashier::SessionInfo& /*s*/, const c
     f.after_setl_id = *c;
   }
   f.limit = static_cast<int>(p.limit);
-  auto rows = co_await ledger_read(p_.ledger, p_.db_pool, [f](sql::Db& db) { return ledger::list_settlements(db, f); });
+  auto job6 = [f](sql::Db& db) { return ledger::list_settlements(db, f); };
+  auto rows = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job6));
   if (!rows) co_return fail(rows.error().to_error());
   Json items = Json::array();
   for (const auto& st : *rows) items.push_back(settlement_summary_json(st));
@@ -380,7 +386,8 @@ awaitable<std::optional<Reply>> Service::claim_request(const cashier::Call& call
   r.window_id = s.window;
   r.created_at_ms = now_ms();
   // Durable before anything is sent to the insurer.
-  auto rec = co_await ledger_write(p_.ledger, [r](sql::Db& db) { return ledger::record_request(db, r); });
+  auto job7 = [r](sql::Db& db) { return ledger::record_request(db, r); };
+  auto rec = co_await ledger_write(p_.ledger, std::move(job7));
   if (!rec) co_return fail(rec.error().to_error());
   if (!rec->inserted) {
     const ledger::Request& old = rec->request;

@@ -157,7 +157,8 @@ static awaitable<OnlineSettlement> settle_online(
     const cashier::SessionInfo& s, const reader::CardIdentity& card, const PersonView& person,
     const std::vector<ChargeLine>& lines, bool use_account, bool pin_verified, const std::string& med_type,
     const std::string& request_id, const std::string& msgid_2207, Pending<sql::Status>& msgid_write,
-    std::optional<std::int64_t> resettles, std::function<Json(const ledger::Settlement&, std::int64_t, Amount)> answer_of) {
+    std::optional<std::int64_t> resettles,
+    const std::function<Json(const ledger::Settlement&, std::int64_t, Amount)>& answer_of) {
   OnlineSettlement out;
   SplitOptions opts;
   opts.visit = VisitType::outpatient;
@@ -169,10 +170,10 @@ static awaitable<OnlineSettlement> settle_online(
     co_return out;
   }
 
-  const auto call = [&](std::string_view infno, Json input) -> awaitable<CallResult> {
+  const auto call = [&](std::string_view infno, const Json& input) -> awaitable<CallResult> {
     CallSpec spec;
     spec.infno = std::string(infno);
-    spec.input = std::move(input);
+    spec.input = input;
     spec.opter = s.operator_name;
     spec.opter_name = s.operator_name;
     spec.request_id = request_id;
@@ -192,7 +193,8 @@ static awaitable<OnlineSettlement> settle_online(
   reg.begntime = insurer::inf_time_text(now_ms() / 1000);
   reg.dept_code = "OP";
   reg.dept_name = "门诊";
-  const CallResult r_reg = co_await call(insurer::OutpatientRegister::infno, reg.encode());
+  const Json reg_input = reg.encode();
+  const CallResult r_reg = co_await call(insurer::OutpatientRegister::infno, reg_input);
   const auto unanswered = [&](const CallResult& r) -> Reply {
     metrics.settlement("online", outcome_label(r));
     return fail(unanswered_error(r));
@@ -224,7 +226,8 @@ static awaitable<OnlineSettlement> settle_online(
     if (l.cls == LineClass::b) d.selfpay_prop = policy.classb_ratio(*policy.find(person.insu.insutype, VisitType::outpatient), l.code, l.selfpay_ratio);
     up.feedetail.push_back(std::move(d));
   }
-  const CallResult r_up = co_await call(insurer::OutpatientLines::infno, up.encode());
+  const Json up_input = up.encode();
+  const CallResult r_up = co_await call(insurer::OutpatientLines::infno, up_input);
   if (!r_up.answered()) co_return out.reply = unanswered(r_up), out;
   if (!r_up.succeeded()) co_return out.reply = rejected_reply(r_up), out;
 
@@ -265,13 +268,14 @@ static awaitable<OnlineSettlement> settle_online(
       Reply reply = fail(unanswered_error(doubtful));
       const std::string answer = answer_text(reply);
       const std::string psn = person.base.psn_no;
-      auto w = co_await ledger_write(ledger, [doubtful, psn, answer, request_id, at](sql::Db& db) -> sql::Status {
+      auto job1 = [doubtful, psn, answer, request_id, at](sql::Db& db) -> sql::Status {
         SETTLE_SQL_TRY(ledger::mark_answered(db, doubtful.msgid, at, doubtful.response->infcode));
         auto id = ledger::enqueue_outbox(db, ledger::OutboxKind::reversal, std::nullopt, doubtful.msgid,
                                          Json{{"psn_no", psn}, {"oinfno", doubtful.infno}}.dump(), at);
         if (!id) return id.error();
         return ledger::answer_request(db, request_id, answer, at);
-      });
+      };
+      auto w = co_await ledger_write(ledger, std::move(job1));
       if (!w) reply = fail(w.error().to_error());
       metrics.settlement("online", "in_doubt");
       co_return out.reply = reply, out;
@@ -315,13 +319,14 @@ static awaitable<OnlineSettlement> settle_online(
       rows.push_back(ledger::SettlementLine{l.code, l.name, ledger_class(l.cls), l.amount,
                                             l.cls == LineClass::b ? policy.classb_ratio(*params, l.code, l.selfpay_ratio) : Ratio{}});
     const Amount balc = si.balc;
-    auto id = co_await ledger_write(ledger, [r, st, rows, request_id, at, balc, answer_of](sql::Db& db) -> sql::Result<std::int64_t> {
+    auto job2 = [r, st, rows, request_id, at, balc, answer_of](sql::Db& db) -> sql::Result<std::int64_t> {
       SETTLE_SQL_TRY(record_outcome(db, r, at));
       auto setl_id = ledger::record_settlement(db, st, rows);
       if (!setl_id) return setl_id.error();
       SETTLE_SQL_TRY(ledger::answer_request(db, request_id, answer_text(Reply::ok(answer_of(st, *setl_id, balc))), at));
       return *setl_id;
-    });
+    };
+    auto id = co_await ledger_write(ledger, std::move(job2));
     if (!id) {
       // The insurer settled but the ledger cannot say so: the msgid is durable
       // and unanswered, so the next start reverses it. The cashier is told.
@@ -347,7 +352,7 @@ static awaitable<OnlineSettlement> settle_online(
   }
   const std::string answer = answer_text(reply);
   const std::string psn = person.base.psn_no;
-  auto w = co_await ledger_write(ledger, [r, psn, answer, request_id, at](sql::Db& db) -> sql::Status {
+  auto job3 = [r, psn, answer, request_id, at](sql::Db& db) -> sql::Status {
     if (r.in_doubt()) {
       SETTLE_SQL_TRY(record_in_doubt_with_reversal(db, r, psn, at));
     } else {
@@ -356,7 +361,8 @@ static awaitable<OnlineSettlement> settle_online(
     // Nothing reached the insurer when it was unreachable: the request may run again.
     if (r.kind == insurer::OutcomeClass::unreachable) return settle::Ok{};
     return ledger::answer_request(db, request_id, answer, at);
-  });
+  };
+  auto w = co_await ledger_write(ledger, std::move(job3));
   if (!w) reply = fail(w.error().to_error());
   co_return out.reply = reply, out;
 }
@@ -392,12 +398,14 @@ awaitable<Reply> Service::settle_commit(const cashier::SessionInfo& s, const cas
       // Nothing was sent with that msgid: close it so it is never taken for in doubt.
       (void)co_await msgid_write.get();
       const std::int64_t at = now_ms();
-      (void)co_await ledger_write(p_.ledger, [msgid, at](sql::Db& db) { return ledger::mark_unsent(db, msgid, at); });
+      auto job4 = [msgid, at](sql::Db& db) { return ledger::mark_unsent(db, msgid, at); };
+      (void)co_await ledger_write(p_.ledger, std::move(job4));
     };
 
     const std::string window = s.window;
     const std::string card_sn = card.card_sn;
-    if (Status same = co_await on_pool(p_.card_pool, [this, window, card_sn] { return p_.cards.check_same_card(window, card_sn); });
+    auto job5 = [this, window, card_sn] { return p_.cards.check_same_card(window, card_sn); };
+    if (Status same = co_await on_pool(p_.card_pool, std::move(job5));
         !same) {
       co_await finish_unsent();
       if (same.error().reason == Reason::card_mismatch) session_of(s.connection_id) = WindowSession{};
@@ -418,7 +426,8 @@ awaitable<Reply> Service::settle_commit(const cashier::SessionInfo& s, const cas
         [](const ledger::Settlement& st, std::int64_t id, Amount balc) { return commit_answer(st, id, balc); });
     if (!done.ok) {
       // If 2207 was never sent (a failure before it), its msgid is closed as unsent.
-      auto m = co_await ledger_read(p_.ledger, p_.db_pool, [msgid](sql::Db& db) { return ledger::find_message(db, msgid); });
+      auto job6 = [msgid](sql::Db& db) { return ledger::find_message(db, msgid); };
+      auto m = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job6));
       if (m && m->has_value() && (**m).state == ledger::MessageState::written) co_await finish_unsent();
       if (done.reply.error && done.reply.error->error.reason == Reason::in_doubt) reversal_wakeup_.cancel();
       co_return done.reply;
@@ -447,18 +456,23 @@ awaitable<Reply> Service::settle_refund(const cashier::SessionInfo& s, const cas
 
   Reply reply = co_await [&]() -> awaitable<Reply> {
     // Answers decided here are final for this request_id.
-    const auto final_answer = [&](Reply r) -> awaitable<Reply> {
+    const auto final_answer = [&](const Reply& r) -> awaitable<Reply> {
       const std::string answer = answer_text(r);
       const std::int64_t at = now_ms();
-      auto w = co_await ledger_write(p_.ledger, [request_id, answer, at](sql::Db& db) {
+      auto job7 = [request_id, answer, at](sql::Db& db) {
         return ledger::answer_request(db, request_id, answer, at);
-      });
+      };
+      auto w = co_await ledger_write(p_.ledger, std::move(job7));
       if (!w) co_return fail(w.error().to_error());
       co_return r;
     };
-    auto d = co_await ledger_read(p_.ledger, p_.db_pool, [id = *id](sql::Db& db) { return ledger::get_settlement(db, id); });
+    auto job8 = [id = *id](sql::Db& db) { return ledger::get_settlement(db, id); };
+    auto d = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job8));
     if (!d) co_return fail(d.error().to_error());
-    if (!d->has_value()) co_return co_await final_answer(fail(Reason::not_found, "setl_id", fmt::format("no settlement \"{}\"", p.setl_id)));
+    if (!d->has_value()) {
+      const Reply refusal = fail(Reason::not_found, "setl_id", fmt::format("no settlement \"{}\"", p.setl_id));
+      co_return co_await final_answer(refusal);
+    }
     const ledger::SettlementDetail detail = std::move(**d);
     const ledger::Settlement& orig = detail.settlement;
     if (orig.card_no != card.card_no)
@@ -471,16 +485,25 @@ awaitable<Reply> Service::settle_refund(const cashier::SessionInfo& s, const cas
       case ledger::SettlementState::offline_accepted:
         break;
       case ledger::SettlementState::offline_pending:
-        co_return co_await final_answer(fail(Reason::not_refundable_yet, "setl_id",
-                                             "this offline settlement has not been accepted by the insurer yet"));
+        {
+      const Reply refusal = fail(Reason::not_refundable_yet, "setl_id",
+                                             "this offline settlement has not been accepted by the insurer yet");
+      co_return co_await final_answer(refusal);
+    }
       case ledger::SettlementState::refunded:
       case ledger::SettlementState::undone:
-        co_return co_await final_answer(fail(Reason::refund_exceeds_original, "setl_id",
+        {
+      const Reply refusal = fail(Reason::refund_exceeds_original, "setl_id",
                                              fmt::format("settlement {} is {}: nothing is left to refund", orig.setl_id,
-                                                         ledger::name(orig.state))));
+                                                         ledger::name(orig.state)));
+      co_return co_await final_answer(refusal);
+    }
       case ledger::SettlementState::offline_rejected:
-        co_return co_await final_answer(fail(Reason::invalid_state, "setl_id",
-                                             "the insurer rejected this offline settlement; the insurance office handles it"));
+        {
+      const Reply refusal = fail(Reason::invalid_state, "setl_id",
+                                             "the insurer rejected this offline settlement; the insurance office handles it");
+      co_return co_await final_answer(refusal);
+    }
     }
     if (network_.state() != NetworkState::online)
       co_return fail(Reason::offline_refund_forbidden, "insurer",
@@ -491,15 +514,22 @@ awaitable<Reply> Service::settle_refund(const cashier::SessionInfo& s, const cas
       for (const auto& l : *p.lines) req.push_back(LineRefund{l.code, l.amount});
     const std::vector<ChargeLine> lines = charge_lines_of(detail);
     auto plan = plan_line_refund(lines, refunded_lines(detail), req);
-    if (!plan) co_return co_await final_answer(fail(plan.error()));
+    if (!plan) {
+      const Reply refusal = fail(plan.error());
+      co_return co_await final_answer(refusal);
+    }
     const Parts original = parts_of(orig);
     const std::vector<Parts> before = refund_parts(detail);
     if (plan->refund_total > remaining(original, before).total)
-      co_return co_await final_answer(fail(Reason::refund_exceeds_original, "lines", "the refund is above what is left of the original"));
+      {
+      const Reply refusal = fail(Reason::refund_exceeds_original, "lines", "the refund is above what is left of the original");
+      co_return co_await final_answer(refusal);
+    }
 
     const std::string window = s.window;
     const std::string card_sn = card.card_sn;
-    if (Status same = co_await on_pool(p_.card_pool, [this, window, card_sn] { return p_.cards.check_same_card(window, card_sn); });
+    auto job9 = [this, window, card_sn] { return p_.cards.check_same_card(window, card_sn); };
+    if (Status same = co_await on_pool(p_.card_pool, std::move(job9));
         !same)
       co_return fail(same.error());
     const std::string psn_no = orig.psn_no.value_or("");
@@ -529,7 +559,7 @@ awaitable<Reply> Service::settle_refund(const cashier::SessionInfo& s, const cas
                    fmt::format("the insurer is unreachable ({}); refunds are made online only, nothing was refunded", r.detail));
       p_.metrics.refund(outcome_label(r));
       const std::string answer = answer_text(out);
-      auto w = co_await ledger_write(p_.ledger, [r, psn_no, answer, request_id, at](sql::Db& db) -> sql::Status {
+      auto job10 = [r, psn_no, answer, request_id, at](sql::Db& db) -> sql::Status {
         if (r.in_doubt()) {
           SETTLE_SQL_TRY(record_in_doubt_with_reversal(db, r, psn_no, at));
         } else {
@@ -537,7 +567,8 @@ awaitable<Reply> Service::settle_refund(const cashier::SessionInfo& s, const cas
         }
         if (r.kind == insurer::OutcomeClass::unreachable) return settle::Ok{};
         return ledger::answer_request(db, request_id, answer, at);
-      });
+      };
+      auto w = co_await ledger_write(p_.ledger, std::move(job10));
       if (r.in_doubt()) reversal_wakeup_.cancel();
       if (!w) co_return fail(w.error().to_error());
       co_return out;
@@ -557,13 +588,14 @@ awaitable<Reply> Service::settle_refund(const cashier::SessionInfo& s, const cas
       if (e.reason != Reason::refund_exceeds_original && e.reason != Reason::insurer_rejected) e.reason = Reason::refund_exceeds_original;
       Reply out = fail(e);
       const std::string answer = answer_text(out);
-      auto w = co_await ledger_write(p_.ledger, [r, psn_no, answer, request_id, at](sql::Db& db) -> sql::Status {
+      auto job11 = [r, psn_no, answer, request_id, at](sql::Db& db) -> sql::Status {
         SETTLE_SQL_TRY(record_outcome(db, r, at));
         auto q = ledger::enqueue_outbox(db, ledger::OutboxKind::reversal, std::nullopt, r.msgid,
                                         Json{{"psn_no", psn_no}, {"oinfno", r.infno}}.dump(), at);
         if (!q) return q.error();
         return ledger::answer_request(db, request_id, answer, at);
-      });
+      };
+      auto w = co_await ledger_write(p_.ledger, std::move(job11));
       reversal_wakeup_.cancel();
       p_.metrics.refund("refused");
       spdlog::warn("refund {}: {}; the insurer's refund (msgid {}) is being reversed", request_id, e.message, r.msgid);
@@ -604,7 +636,7 @@ awaitable<Reply> Service::settle_refund(const cashier::SessionInfo& s, const cas
                                                       : ledger::SettlementState::partly_refunded;
     const std::int64_t setl = orig.setl_id;
     const std::string setl_text = std::to_string(setl);
-    auto rid = co_await ledger_write(p_.ledger, [r, rf, request_id, at, new_state, setl, setl_text](sql::Db& db) -> sql::Result<std::int64_t> {
+    auto job12 = [r, rf, request_id, at, new_state, setl, setl_text](sql::Db& db) -> sql::Result<std::int64_t> {
       SETTLE_SQL_TRY(record_outcome(db, r, at));
       auto refund_id = ledger::record_refund(db, rf);
       if (!refund_id) return refund_id.error();
@@ -617,7 +649,8 @@ awaitable<Reply> Service::settle_refund(const cashier::SessionInfo& s, const cas
                         {"cash", json::amount_value(rf.cash)}};
       SETTLE_SQL_TRY(ledger::answer_request(db, request_id, answer_text(Reply::ok(answer)), at));
       return *refund_id;
-    });
+    };
+    auto rid = co_await ledger_write(p_.ledger, std::move(job12));
     if (!rid) {
       spdlog::critical("ledger: could not record refund msgid {}: {}", r.msgid, rid.error().message);
       co_return fail(rid.error().to_error());
@@ -651,29 +684,40 @@ awaitable<Reply> Service::settle_resettle(const cashier::SessionInfo& s, const c
   const std::string request_id = p.request_id;
 
   Reply reply = co_await [&]() -> awaitable<Reply> {
-    const auto final_answer = [&](Reply r) -> awaitable<Reply> {
+    const auto final_answer = [&](const Reply& r) -> awaitable<Reply> {
       const std::string answer = answer_text(r);
       const std::int64_t at = now_ms();
-      auto w = co_await ledger_write(p_.ledger, [request_id, answer, at](sql::Db& db) {
+      auto job13 = [request_id, answer, at](sql::Db& db) {
         return ledger::answer_request(db, request_id, answer, at);
-      });
+      };
+      auto w = co_await ledger_write(p_.ledger, std::move(job13));
       if (!w) co_return fail(w.error().to_error());
       co_return r;
     };
-    auto d = co_await ledger_read(p_.ledger, p_.db_pool, [id = *id](sql::Db& db) { return ledger::get_settlement(db, id); });
+    auto job14 = [id = *id](sql::Db& db) { return ledger::get_settlement(db, id); };
+    auto d = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job14));
     if (!d) co_return fail(d.error().to_error());
-    if (!d->has_value()) co_return co_await final_answer(fail(Reason::not_found, "setl_id", fmt::format("no settlement \"{}\"", p.setl_id)));
+    if (!d->has_value()) {
+      const Reply refusal = fail(Reason::not_found, "setl_id", fmt::format("no settlement \"{}\"", p.setl_id));
+      co_return co_await final_answer(refusal);
+    }
     const ledger::SettlementDetail detail = std::move(**d);
     const ledger::Settlement& orig = detail.settlement;
     if (orig.card_no != card.card_no)
       co_return fail(Reason::card_mismatch, "card", "the card at the window is not the one of the original settlement");
     if (orig.state != ledger::SettlementState::settled && orig.state != ledger::SettlementState::partly_refunded &&
         orig.state != ledger::SettlementState::offline_accepted)
-      co_return co_await final_answer(fail(orig.state == ledger::SettlementState::offline_pending ? Reason::not_refundable_yet : Reason::invalid_state,
-                                           "setl_id", fmt::format("settlement {} is {}: it cannot be re-settled", orig.setl_id, ledger::name(orig.state))));
+      {
+      const Reply refusal = fail(orig.state == ledger::SettlementState::offline_pending ? Reason::not_refundable_yet : Reason::invalid_state,
+                                           "setl_id", fmt::format("settlement {} is {}: it cannot be re-settled", orig.setl_id, ledger::name(orig.state)));
+      co_return co_await final_answer(refusal);
+    }
     if (!paid_without_account(orig))
-      co_return co_await final_answer(fail(Reason::invalid_state, "setl_id",
-                                           "re-settlement is for settlements paid without the personal account"));
+      {
+      const Reply refusal = fail(Reason::invalid_state, "setl_id",
+                                           "re-settlement is for settlements paid without the personal account");
+      co_return co_await final_answer(refusal);
+    }
     if (network_.state() != NetworkState::online)
       co_return fail(Reason::offline_refund_forbidden, "insurer", "re-settlement is made online only; nothing was changed");
 
@@ -681,7 +725,10 @@ awaitable<Reply> Service::settle_resettle(const cashier::SessionInfo& s, const c
     const std::vector<Parts> before = refund_parts(detail);
     const Parts left = remaining(original, before);
     auto plan = plan_line_refund(charge_lines_of(detail), refunded_lines(detail), {});
-    if (!plan) co_return co_await final_answer(fail(plan.error()));
+    if (!plan) {
+      const Reply refusal = fail(plan.error());
+      co_return co_await final_answer(refusal);
+    }
     const std::vector<ChargeLine> rest = [&] {
       // The lines still settled: what an undo gives back and the new settlement takes again.
       std::vector<ChargeLine> out = charge_lines_of(detail);
@@ -694,7 +741,8 @@ awaitable<Reply> Service::settle_resettle(const cashier::SessionInfo& s, const c
 
     const std::string window = s.window;
     const std::string card_sn = card.card_sn;
-    if (Status same = co_await on_pool(p_.card_pool, [this, window, card_sn] { return p_.cards.check_same_card(window, card_sn); });
+    auto job15 = [this, window, card_sn] { return p_.cards.check_same_card(window, card_sn); };
+    if (Status same = co_await on_pool(p_.card_pool, std::move(job15));
         !same)
       co_return fail(same.error());
     auto person = co_await person_of(s, true);
@@ -720,7 +768,7 @@ awaitable<Reply> Service::settle_resettle(const cashier::SessionInfo& s, const c
     if (!r.succeeded()) {
       Reply out = r.answered() ? rejected_reply(r) : fail(unanswered_error(r));
       const std::string answer = answer_text(out);
-      auto w = co_await ledger_write(p_.ledger, [r, psn_no, answer, request_id, at](sql::Db& db) -> sql::Status {
+      auto job16 = [r, psn_no, answer, request_id, at](sql::Db& db) -> sql::Status {
         if (r.in_doubt()) {
           SETTLE_SQL_TRY(record_in_doubt_with_reversal(db, r, psn_no, at));
         } else {
@@ -728,7 +776,8 @@ awaitable<Reply> Service::settle_resettle(const cashier::SessionInfo& s, const c
         }
         if (r.kind == insurer::OutcomeClass::unreachable) return settle::Ok{};
         return ledger::answer_request(db, request_id, answer, at);
-      });
+      };
+      auto w = co_await ledger_write(p_.ledger, std::move(job16));
       if (r.in_doubt()) reversal_wakeup_.cancel();
       if (!w) co_return fail(w.error().to_error());
       co_return out;
@@ -749,14 +798,15 @@ awaitable<Reply> Service::settle_resettle(const cashier::SessionInfo& s, const c
     undo.clearing_date = clearing_date(at);
     for (const auto& l : rest) undo.lines.push_back(ledger::RefundLine{l.code, l.amount});
     const std::int64_t orig_id = orig.setl_id;
-    auto undo_id = co_await ledger_write(p_.ledger, [r, undo, orig_id, at](sql::Db& db) -> sql::Result<std::int64_t> {
+    auto job17 = [r, undo, orig_id, at](sql::Db& db) -> sql::Result<std::int64_t> {
       SETTLE_SQL_TRY(record_outcome(db, r, at));
       auto rid = ledger::record_refund(db, undo);
       if (!rid) return rid.error();
       SETTLE_SQL_TRY(ledger::set_settlement_state(db, orig_id, ledger::SettlementState::undone, at,
                                                   fmt::format("undone for re-settlement (refund {})", *rid)));
       return *rid;
-    });
+    };
+    auto undo_id = co_await ledger_write(p_.ledger, std::move(job17));
     if (!undo_id) co_return fail(undo_id.error().to_error());
     const Json undo_json{{"refund_id", std::to_string(*undo_id)},
                          {"setl_id", std::to_string(orig_id)},
@@ -777,10 +827,12 @@ awaitable<Reply> Service::settle_resettle(const cashier::SessionInfo& s, const c
                       {"cash_back", json::amount_value(left.cash - st.cash)}};
         });
     if (!done.ok) {
-      auto m = co_await ledger_read(p_.ledger, p_.db_pool, [msgid](sql::Db& db) { return ledger::find_message(db, msgid); });
+      auto job18 = [msgid](sql::Db& db) { return ledger::find_message(db, msgid); };
+      auto m = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job18));
       if (m && m->has_value() && (**m).state == ledger::MessageState::written) {
         at = now_ms();
-        (void)co_await ledger_write(p_.ledger, [msgid, at](sql::Db& db) { return ledger::mark_unsent(db, msgid, at); });
+        auto job19 = [msgid, at](sql::Db& db) { return ledger::mark_unsent(db, msgid, at); };
+        (void)co_await ledger_write(p_.ledger, std::move(job19));
       }
       // The original is undone: the patient has been paid back; the charge must be settled again.
       Reply out = done.reply;
@@ -803,15 +855,17 @@ awaitable<Reply> Service::settle_resettle(const cashier::SessionInfo& s, const c
 
 awaitable<Result<std::int64_t>> Service::recover() {
   const std::int64_t at = now_ms();
-  auto requeued = co_await ledger_write(p_.ledger, [at](sql::Db& db) { return ledger::requeue_in_flight(db, at); });
+  auto job20 = [at](sql::Db& db) { return ledger::requeue_in_flight(db, at); };
+  auto requeued = co_await ledger_write(p_.ledger, std::move(job20));
   if (!requeued) co_return requeued.error().to_error();
   std::int64_t count = 0;
   for (auto state : {ledger::MessageState::written, ledger::MessageState::sent}) {
-    auto msgs = co_await ledger_read(p_.ledger, p_.db_pool, [state](sql::Db& db) { return ledger::list_messages(db, state); });
+    auto job21 = [state](sql::Db& db) { return ledger::list_messages(db, state); };
+    auto msgs = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job21));
     if (!msgs) co_return msgs.error().to_error();
     for (const ledger::Message& m : *msgs) {
       const bool money = moves_money(m.infno);
-      auto w = co_await ledger_write(p_.ledger, [m, money, at](sql::Db& db) -> sql::Status {
+      auto job22 = [m, money, at](sql::Db& db) -> sql::Status {
         if (!money) return ledger::mark_abandoned(db, m.msgid, at);
         SETTLE_SQL_TRY(ledger::mark_in_doubt(db, m.msgid, at));
         // The person is found at the insurer by the original msgid; psn_no is informative.
@@ -826,7 +880,8 @@ awaitable<Result<std::int64_t>> Service::recover() {
                                  fmt::format("settled was stopped while the insurer handled {} (msgid {}); it is being reversed",
                                              m.infno, m.msgid));
         return ledger::answer_request(db, *m.request_id, answer_text(reply), at);
-      });
+      };
+      auto w = co_await ledger_write(p_.ledger, std::move(job22));
       if (!w) co_return w.error().to_error();
       if (money) {
         ++count;
@@ -840,7 +895,8 @@ awaitable<Result<std::int64_t>> Service::recover() {
 
 awaitable<std::int64_t> Service::flush_reversals() {
   const std::int64_t now = now_ms();
-  auto items = co_await ledger_write(p_.ledger, [now](sql::Db& db) { return ledger::claim_outbox(db, now, 32); });
+  auto job23 = [now](sql::Db& db) { return ledger::claim_outbox(db, now, 32); };
+  auto items = co_await ledger_write(p_.ledger, std::move(job23));
   if (!items) {
     spdlog::error("reversals: cannot read the outbox: {}", items.error().message);
     co_return -1;
@@ -849,9 +905,10 @@ awaitable<std::int64_t> Service::flush_reversals() {
     if (item.kind != ledger::OutboxKind::reversal || !item.ref_msgid) {
       // Not this worker's (offline uploads): put it back untouched.
       const std::int64_t at = now_ms();
-      (void)co_await ledger_write(p_.ledger, [item, at](sql::Db& db) {
+      auto job24 = [item, at](sql::Db& db) {
         return ledger::complete_outbox(db, item.item_id, ledger::OutboxOutcome::retry, at, item.next_attempt_at_ms);
-      });
+      };
+      (void)co_await ledger_write(p_.ledger, std::move(job24));
       continue;
     }
     auto payload = json::parse(item.payload, "outbox payload");
@@ -873,10 +930,11 @@ awaitable<std::int64_t> Service::flush_reversals() {
     }
     if (out) {
       const std::string omsgid = in.omsgid;
-      auto w = co_await ledger_write(p_.ledger, [item, omsgid, at](sql::Db& db) -> sql::Status {
+      auto job25 = [item, omsgid, at](sql::Db& db) -> sql::Status {
         SETTLE_SQL_TRY(ledger::mark_reversed(db, omsgid, at));
         return ledger::complete_outbox(db, item.item_id, ledger::OutboxOutcome::done, at);
-      });
+      };
+      auto w = co_await ledger_write(p_.ledger, std::move(job25));
       if (!w) spdlog::error("reversals: recording the reversal of {} failed: {}", omsgid, w.error().message);
       p_.metrics.reversal(insurer::reversal_result_name(out->result));
       spdlog::info("reversal of msgid {} acknowledged: {}", omsgid, insurer::reversal_result_name(out->result));
@@ -890,13 +948,15 @@ awaitable<std::int64_t> Service::flush_reversals() {
     const std::string why = r.answered() ? (r.response ? fmt::format("infcode {}: {}", r.response->infcode, r.response->err_msg)
                                                        : std::string("unreadable reply"))
                                          : fmt::format("{}: {}", outcome_label(r), r.detail);
-    (void)co_await ledger_write(p_.ledger, [item, at, delay, why](sql::Db& db) {
+    auto job26 = [item, at, delay, why](sql::Db& db) {
       return ledger::complete_outbox(db, item.item_id, ledger::OutboxOutcome::retry, at, at + delay, why);
-    });
+    };
+    (void)co_await ledger_write(p_.ledger, std::move(job26));
     p_.metrics.reversal("retry");
     spdlog::warn("reversal of msgid {} not acknowledged ({}); retry in {} ms", *item.ref_msgid, why, delay);
   }
-  auto work = co_await ledger_read(p_.ledger, p_.db_pool, [](sql::Db& db) { return ledger::open_work(db); });
+  auto job27 = [](sql::Db& db) { return ledger::open_work(db); };
+  auto work = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job27));
   co_return work ? work->pending_reversals : -1;
 }
 
@@ -911,16 +971,18 @@ awaitable<void> Service::run_reversals() {
 }
 
 awaitable<Status> Service::reversals_first(const std::string& psn_no) {
-  auto pending = co_await ledger_read(p_.ledger, p_.db_pool, [psn_no](sql::Db& db) {
+  auto job28 = [psn_no](sql::Db& db) {
     return ledger::pending_reversals_for(db, psn_no);
-  });
+  };
+  auto pending = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job28));
   if (!pending) co_return pending.error().to_error();
   if (*pending == 0) co_return settle::Ok{};
   // Reversals go before other work for that person.
   (void)co_await flush_reversals();
-  auto again = co_await ledger_read(p_.ledger, p_.db_pool, [psn_no](sql::Db& db) {
+  auto job29 = [psn_no](sql::Db& db) {
     return ledger::pending_reversals_for(db, psn_no);
-  });
+  };
+  auto again = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job29));
   if (!again) co_return again.error().to_error();
   if (*again == 0) co_return settle::Ok{};
   co_return make_error(Reason::in_doubt, "insurer",

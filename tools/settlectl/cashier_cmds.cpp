@@ -1,0 +1,392 @@
+// The cashier's commands (status, card, PIN, person, history, preview, commit,
+// refund, re-settle, get, list) as tables for people or JSON for programs,
+// and the operator administration on the ledger file.
+#include "tools/settlectl/cashier_cmds.hpp"
+
+#include "offline/ledger.hpp"
+#include "offline/ledger_ops.hpp"
+#include "protocol/cashier/auth.hpp"
+#include "tools/common/table.hpp"
+#include "tools/settled/clock.hpp"
+#include "tools/settled/operators.hpp"
+#include "tools/settlectl/client.hpp"
+
+#include <fmt/format.h>
+
+#include <termios.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <sstream>
+
+namespace settle::tools {
+
+using json::Json;
+
+namespace {
+
+struct Failure {
+  int status;
+  std::string message;
+};
+
+// Reads the first line of a file, or of stdin for "-"; trailing newline removed.
+Result<std::string> read_secret_line(const std::string& path, std::string_view what) {
+  std::string line;
+  if (path == "-") {
+    if (!std::getline(std::cin, line))
+      return make_error(Reason::invalid_request, std::string(what), fmt::format("no {} on standard input", what));
+  } else {
+    std::ifstream f(path);
+    if (!f || !std::getline(f, line))
+      return make_error(Reason::invalid_request, std::string(what), fmt::format("cannot read the {} from {}", what, path));
+  }
+  while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.pop_back();
+  return line;
+}
+
+// The PIN: one line on stdin (scripts), or typed at the terminal without echo.
+Result<std::string> read_pin(bool from_stdin) {
+  std::string pin;
+  if (from_stdin || !::isatty(STDIN_FILENO)) {
+    if (!std::getline(std::cin, pin)) return make_error(Reason::invalid_request, "pin", "no PIN on standard input");
+  } else {
+    std::cerr << "PIN (the patient types it): " << std::flush;
+    termios old{};
+    ::tcgetattr(STDIN_FILENO, &old);
+    termios quiet = old;
+    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    ::tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+    std::getline(std::cin, pin);
+    ::tcsetattr(STDIN_FILENO, TCSANOW, &old);
+    std::cerr << "\n";
+  }
+  while (!pin.empty() && (pin.back() == '\r' || pin.back() == '\n')) pin.pop_back();
+  return pin;
+}
+
+Result<Json> read_json_file(const std::string& path, std::string_view what) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return make_error(Reason::invalid_request, std::string(what), fmt::format("cannot read {} from {}", what, path));
+  const std::string text{std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+  return json::parse(text, path);
+}
+
+std::string str(const Json& j, std::string_view key) {
+  const Json* v = json::find(j, key);
+  if (v == nullptr || v->is_null()) return "";
+  if (v->is_string()) return v->get<std::string>();
+  return v->dump();
+}
+
+std::string reasons_text(const Json& j) {
+  const Json* r = json::find(j, "reasons");
+  if (r == nullptr || !r->is_array() || r->empty()) return "none (the normal split)";
+  std::string out;
+  for (const auto& x : *r) out += (out.empty() ? "" : ", ") + x.get<std::string>();
+  return out;
+}
+
+class Session {
+ public:
+  Session(const ClientOptions& o, std::ostream& err) : o_(o), err_(err) {}
+
+  // Connects (and logs in unless `login` is false).
+  std::optional<Failure> open(bool login) {
+    auto c = CashierClient::connect(o_.socket);
+    if (!c) return Failure{3, c.error().message};
+    client_.emplace(std::move(*c));
+    if (!login) return std::nullopt;
+    if (o_.operator_name.empty() || o_.window.empty())
+      return Failure{2, "--operator and --window are needed (and --password-file, or the password on stdin)"};
+    auto pw = read_secret_line(o_.password_file.empty() ? "-" : o_.password_file, "password");
+    if (!pw) return Failure{2, pw.error().message};
+    auto a = call("session.login", Json{{"operator", o_.operator_name}, {"password", *pw}, {"window", o_.window}});
+    std::fill(pw->begin(), pw->end(), '\0');
+    if (!a) return a.error();
+    return std::nullopt;
+  }
+
+  std::optional<Failure> read_card() {
+    auto a = call("card.read", Json{{"timeout_ms", o_.card_timeout_ms}});
+    if (!a) return a.error();
+    card_ = a.value();
+    return std::nullopt;
+  }
+
+  std::optional<Failure> verify_pin() {
+    auto pin = read_pin(o_.pin_stdin);
+    if (!pin) return Failure{2, pin.error().message};
+    auto a = call("card.verify_pin", Json{{"pin", *pin}});
+    std::fill(pin->begin(), pin->end(), '\0');
+    if (!a) return a.error();
+    return std::nullopt;
+  }
+
+  // The result, or a Failure with the daemon's reason.
+  struct Answer {
+    std::optional<Json> result;
+    std::optional<Failure> failure;
+    explicit operator bool() const { return result.has_value(); }
+    const Json& value() const { return *result; }
+    Failure error() const { return *failure; }
+  };
+  Answer call(std::string_view method, const Json& params) {
+    auto a = client_->call(method, params);
+    if (!a) return Answer{std::nullopt, Failure{3, a.error().message}};
+    if (!a->ok) {
+      std::string msg = fmt::format("{}: {}", a->reason, a->message);
+      if (a->data.is_object() && a->data.contains("retries_left") && !a->data["retries_left"].is_null())
+        msg += fmt::format(" (tries left: {})", a->data["retries_left"].dump());
+      return Answer{std::nullopt, Failure{1, msg}};
+    }
+    return Answer{a->result, std::nullopt};
+  }
+
+  const Json& card() const { return card_; }
+
+ private:
+  const ClientOptions& o_;
+  std::ostream& err_;
+  std::optional<CashierClient> client_;
+  Json card_;
+};
+
+void print_settlement(std::ostream& out, const Json& r) {
+  out << render_pairs({
+      {"settlement (结算号)", str(r, "setl_id")},
+      {"receipt", str(r, "receipt_no")},
+      {"mode", str(r, "mode")},
+      {"state", str(r, "state")},
+      {"total (医疗费总额)", str(r, "total")},
+      {"fund pays (统筹基金)", str(r, "fund")},
+      {"personal account (个人账户)", str(r, "account")},
+      {"cash (现金)", str(r, "cash")},
+      {"account balance after", str(r, "balance_after").empty() ? "-" : str(r, "balance_after")},
+  });
+  out << "reasons: " << reasons_text(r) << "\n";
+}
+
+void print_refund(std::ostream& out, const Json& r) {
+  out << render_pairs({
+      {"refund", str(r, "refund_id")},
+      {"of settlement", str(r, "setl_id")},
+      {"refund total", str(r, "refund_total")},
+      {"fund takes back (统筹基金)", str(r, "fund")},
+      {"back to the account (个人账户)", str(r, "account")},
+      {"cash back (现金)", str(r, "cash")},
+  });
+}
+
+}  // namespace
+
+int run_cashier(const ClientOptions& o, const CashierCommand& c, std::ostream& out, std::ostream& err) {
+  Session s(o, err);
+  const auto done = [&](const std::optional<Failure>& f) {
+    if (!f) return 0;
+    err << "settlectl: " << f->message << "\n";
+    return f->status;
+  };
+  const auto print = [&](const Json& result, auto&& human) {
+    if (o.json) out << result.dump(2) << "\n";
+    else human(result);
+    return 0;
+  };
+
+  if (c.name == "status") {
+    if (auto f = s.open(false)) return done(f);
+    auto a = s.call("engine.status", Json::object());
+    if (!a) return done(a.error());
+    return print(a.value(), [&](const Json& r) {
+      out << render_pairs({{"insurer line", str(r, "network")},
+                           {"since", str(r, "since")},
+                           {"in doubt", str(r, "in_doubt")},
+                           {"reversals pending", str(r, "pending_reversals")},
+                           {"offline uploads pending", str(r, "pending_uploads")},
+                           {"red list version", str(r, "redlist_version").empty() ? "-" : str(r, "redlist_version")}});
+      Table t({{"window"}, {"reader"}, {"reader present"}, {"card present"}});
+      for (const auto& rd : r["readers"])
+        t.add_row({str(rd, "window"), str(rd, "reader"), str(rd, "reader_present"), str(rd, "card_present")});
+      out << "\n" << t.render();
+    });
+  }
+
+  if (auto f = s.open(true)) return done(f);
+
+  if (c.name == "get" || c.name == "list") {
+    if (c.name == "get") {
+      auto a = s.call("settle.get", Json{{"setl_id", c.setl_id}});
+      if (!a) return done(a.error());
+      return print(a.value(), [&](const Json& r) {
+        print_settlement(out, r);
+        out << render_pairs({{"window", str(r, "window")}, {"operator", str(r, "operator")}, {"time", str(r, "time")},
+                             {"card", str(r, "card_no")}, {"insurer setl_id", str(r["insurer"], "setl_id")},
+                             {"msgid", str(r["insurer"], "msgid")}});
+        Table lines({{"code"}, {"name"}, {"class"}, {"amount", Table::Align::right}});
+        for (const auto& l : r["lines"]) lines.add_row({str(l, "code"), str(l, "name"), str(l, "class"), str(l, "amount")});
+        out << "\n" << lines.render();
+        if (!r["refunds"].empty()) {
+          Table rf({{"refund"}, {"time"}, {"total", Table::Align::right}, {"fund", Table::Align::right},
+                    {"account", Table::Align::right}, {"cash", Table::Align::right}});
+          for (const auto& x : r["refunds"])
+            rf.add_row({str(x, "refund_id"), str(x, "time"), str(x, "refund_total"), str(x, "fund"), str(x, "account"), str(x, "cash")});
+          out << "\n" << rf.render();
+        }
+      });
+    }
+    Json params{{"from", c.from.empty() ? daemon::clearing_date(daemon::now_ms()) : c.from}, {"to", c.to.empty() ? daemon::clearing_date(daemon::now_ms()) : c.to}};
+    if (!c.state.empty()) params["state"] = c.state;
+    auto a = s.call("settle.list", params);
+    if (!a) return done(a.error());
+    return print(a.value(), [&](const Json& r) {
+      Table t({{"setl_id"}, {"time"}, {"window"}, {"operator"}, {"mode"}, {"state"}, {"total", Table::Align::right},
+               {"fund", Table::Align::right}, {"account", Table::Align::right}, {"cash", Table::Align::right}});
+      for (const auto& x : r["settlements"])
+        t.add_row({str(x, "setl_id"), str(x, "time"), str(x, "window"), str(x, "operator"), str(x, "mode"), str(x, "state"),
+                   str(x, "total"), str(x, "fund"), str(x, "account"), str(x, "cash")});
+      out << t.render();
+    });
+  }
+
+  // Everything else starts at the card.
+  if (auto f = s.read_card()) return done(f);
+  const bool wants_pin = c.name == "verify-pin" || c.name == "resettle" ||
+                         ((c.name == "commit" || c.name == "preview") && !c.no_account && o.pin_stdin);
+  if (wants_pin)
+    if (auto f = s.verify_pin()) return done(f);
+
+  if (c.name == "read-card" || c.name == "verify-pin") {
+    return print(s.card(), [&](const Json& r) {
+      out << render_pairs({{"card number", str(r, "card_no")},
+                           {"name", str(r, "psn_name")},
+                           {"ID number", str(r, "id_no_masked")},
+                           {"PIN", c.name == "verify-pin" ? "verified" : "not checked"}});
+    });
+  }
+  if (c.name == "person") {
+    auto a = s.call("person.query", Json::object());
+    if (!a) return done(a.error());
+    return print(a.value(), [&](const Json& r) {
+      std::string flags;
+      for (const auto& f : r["flags"]) flags += (flags.empty() ? "" : ", ") + f.get<std::string>();
+      out << render_pairs({{"person number", str(r, "psn_no")}, {"name", str(r, "psn_name")},
+                           {"insurance type", str(r, "insutype")}, {"flags", flags.empty() ? "none" : flags},
+                           {"account balance", str(r, "balance")}, {"source", str(r, "source")}, {"as of", str(r, "as_of")}});
+    });
+  }
+  if (c.name == "history") {
+    auto a = s.call("account.history", Json::object());
+    if (!a) return done(a.error());
+    return print(a.value(), [&](const Json& r) {
+      out << "balance " << str(r, "balance") << "\n\n";
+      Table t({{"time"}, {"kind"}, {"amount", Table::Align::right}, {"balance after", Table::Align::right}, {"settlement"}});
+      for (const auto& x : r["transactions"])
+        t.add_row({str(x, "time"), str(x, "kind"), str(x, "amount"), str(x, "balance_after"), str(x, "setl_id")});
+      out << t.render();
+    });
+  }
+  if (c.name == "preview" || c.name == "commit") {
+    auto doc = read_json_file(c.lines_file, "charge lines");
+    if (!doc) return done(Failure{2, doc.error().message});
+    Json lines = doc->is_object() && doc->contains("lines") ? (*doc)["lines"] : *doc;
+    Json params{{"lines", lines}, {"use_account", !c.no_account}};
+    if (c.name == "commit") params["request_id"] = c.request_id;
+    auto a = s.call(c.name == "commit" ? "settle.commit" : "settle.preview", params);
+    if (!a) return done(a.error());
+    if (c.name == "commit") return print(a.value(), [&](const Json& r) { print_settlement(out, r); });
+    return print(a.value(), [&](const Json& r) {
+      out << render_pairs({{"total", str(r, "total")}, {"fund pays", str(r, "fund")}, {"personal account", str(r, "account")},
+                           {"cash", str(r, "cash")}, {"mode", str(r, "mode")}});
+      out << "reasons: " << reasons_text(r) << "\n";
+    });
+  }
+  if (c.name == "refund") {
+    Json params{{"request_id", c.request_id}, {"setl_id", c.setl_id}};
+    if (!c.lines_file.empty()) {
+      auto doc = read_json_file(c.lines_file, "refund lines");
+      if (!doc) return done(Failure{2, doc.error().message});
+      params["lines"] = doc->is_object() && doc->contains("lines") ? (*doc)["lines"] : *doc;
+    }
+    auto a = s.call("settle.refund", params);
+    if (!a) return done(a.error());
+    return print(a.value(), [&](const Json& r) { print_refund(out, r); });
+  }
+  if (c.name == "resettle") {
+    auto a = s.call("settle.resettle", Json{{"request_id", c.request_id}, {"setl_id", c.setl_id}});
+    if (!a) return done(a.error());
+    return print(a.value(), [&](const Json& r) {
+      out << "undone:\n";
+      print_refund(out, r["undo"]);
+      out << "\nsettled again with the personal account:\n";
+      print_settlement(out, r["settlement"]);
+      out << "\ncash back to the patient: " << str(r, "cash_back") << "\n";
+    });
+  }
+  err << "settlectl: unknown command " << c.name << "\n";
+  return 2;
+}
+
+int run_operator(const OperatorCommand& c, std::ostream& out, std::ostream& err) {
+  ledger::LedgerOptions lo;
+  lo.create_if_missing = c.action == "add";  // the first operator may come before the first start
+  auto led = ledger::Ledger::open(c.ledger, lo);
+  if (!led) {
+    err << "settlectl: " << led.error().message;
+    if (led.error().problem == ledger::OpenProblem::in_use)
+      err << " (operators are managed while settled is stopped: systemctl stop settled)";
+    err << "\n";
+    return 3;
+  }
+  daemon::LedgerOperatorStore store(**led);
+  cashier::Authenticator auth(store, cashier::AuthConfig{});
+  if (c.action == "list") {
+    auto rows = (*led)->read([](sql::Db& db) { return ledger::list_operators(db); });
+    if (!rows) {
+      err << "settlectl: " << rows.error().message << "\n";
+      return 3;
+    }
+    Table t({{"operator"}, {"role"}, {"failed logins", Table::Align::right}, {"locked until"}});
+    for (const auto& r : *rows)
+      t.add_row({r.name, r.role, std::to_string(r.failed_attempts),
+                 r.locked_until_ms ? daemon::iso_time(*r.locked_until_ms) : std::string("-")});
+    out << t.render();
+    return 0;
+  }
+  if (c.name.empty()) {
+    err << "settlectl: --name is needed\n";
+    return 2;
+  }
+  Status st = settle::Ok{};
+  if (c.action == "unlock") {
+    st = auth.unlock(c.name);
+  } else {
+    auto pw = read_secret_line(c.password_file.empty() ? "-" : c.password_file, "password");
+    if (!pw) {
+      err << "settlectl: " << pw.error().message << "\n";
+      return 2;
+    }
+    if (c.action == "add") {
+      const auto role = cashier::role_from_name(c.role);
+      if (!role) {
+        err << "settlectl: --role is cashier, supervisor or auditor\n";
+        return 2;
+      }
+      st = auth.add_operator(c.name, *role, *pw);
+    } else {
+      st = auth.change_password(c.name, *pw);
+      if (st) st = auth.unlock(c.name);
+    }
+    std::fill(pw->begin(), pw->end(), '\0');
+  }
+  if (!st) {
+    err << "settlectl: " << reason_name(st.error().reason) << ": " << st.error().message << "\n";
+    return st.error().reason == Reason::storage_failed ? 3 : 1;
+  }
+  out << "operator " << c.name << ": " << (c.action == "add" ? "added" : c.action == "reset" ? "password reset" : "unlocked")
+      << "\n";
+  return 0;
+}
+
+}  // namespace settle::tools

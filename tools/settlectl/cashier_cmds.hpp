@@ -1,0 +1,44 @@
+// settlectl's cashier and operator commands over the daemon's socket. Each
+// command is one window transaction on one connection: log in, read the card
+// (and verify the PIN when one is given), then the operation itself.
+#pragma once
+
+#include <iosfwd>
+#include <optional>
+#include <string>
+
+namespace settle::tools {
+
+struct ClientOptions {
+  std::string socket = "/var/lib/settled/cashier.sock";
+  std::string operator_name;
+  std::string password_file;  // first line is the password; "-" = stdin
+  std::string window;
+  bool json = false;
+  bool pin_stdin = false;      // read the card's PIN from stdin (one line)
+  std::int64_t card_timeout_ms = 0;
+};
+
+struct CashierCommand {
+  std::string name;  // status, read-card, verify-pin, person, history, preview, commit, refund, resettle, get, list
+  std::string lines_file;     // preview/commit: charge lines JSON ([...] or {"lines": [...]}); refund: [{code, amount}]
+  std::string request_id;
+  std::string setl_id;
+  bool no_account = false;
+  std::string from, to, state;
+};
+
+// Exit status: 0 done, 1 the daemon refused (its reason printed), 2 bad
+// usage or input, 3 the daemon could not be reached.
+int run_cashier(const ClientOptions& o, const CashierCommand& c, std::ostream& out, std::ostream& err);
+
+struct OperatorCommand {
+  std::string action;  // add, reset, unlock, list
+  std::string ledger;  // the daemon's ledger file (settled must be stopped)
+  std::string name;
+  std::string role = "cashier";
+  std::string password_file;  // "-" = stdin
+};
+int run_operator(const OperatorCommand& c, std::ostream& out, std::ostream& err);
+
+}  // namespace settle::tools
