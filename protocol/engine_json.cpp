@@ -20,6 +20,27 @@ Status only_object(const Json& v, std::string_view path) {
   return Ok{};
 }
 
+// An object with no other keys than `allowed` (a misspelt key is an error,
+// not a silently ignored field).
+Status only_keys(const Json& v, std::string_view path, std::initializer_list<std::string_view> allowed) {
+  if (Status s = only_object(v, path); !s) return s;
+  for (const auto& [key, value] : v.items()) {
+    bool ok = false;
+    for (auto a : allowed) ok = ok || key == a;
+    if (!ok) return bad(path_join(path, key.substr(0, 64)), "unknown field");
+  }
+  return Ok{};
+}
+
+// Text from clients: no control characters.
+Status no_control_chars(const std::string& s, std::string_view path) {
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7F) return bad(std::string(path), "control characters are not allowed");
+  }
+  return Ok{};
+}
+
 }  // namespace
 
 std::string_view offline_cause_name(OfflineCause c) noexcept {
@@ -39,7 +60,7 @@ std::optional<OfflineCause> offline_cause_from_name(std::string_view s) noexcept
   return std::nullopt;
 }
 
-Result<std::vector<ChargeLine>> lines_from_json(const Json& v, std::string_view path) {
+Result<std::vector<ChargeLine>> lines_from_json(const Json& v, std::string_view path, bool name_required) {
   if (!v.is_array()) return bad(std::string(path), fmt::format("expected an array of charge lines, got {}", type_name(v)));
   if (v.size() > limits::max_lines_per_settlement)
     return make_error(Reason::limit_exceeded, std::string(path),
@@ -50,14 +71,19 @@ Result<std::vector<ChargeLine>> lines_from_json(const Json& v, std::string_view 
   for (std::size_t i = 0; i < v.size(); ++i) {
     const std::string p = fmt::format("{}[{}]", path, i);
     const Json& o = v[i];
-    if (Status s = only_object(o, p); !s) return s.error();
+    if (Status s = only_keys(o, p, {"code", "name", "class", "amount", "selfpay_ratio"}); !s) return s.error();
     ChargeLine l;
     auto code = get_string(o, "code", p, limits::max_code_len);
     if (!code) return code.error();
+    if (code->empty()) return bad(path_join(p, "code"), "the item code is empty");
+    if (Status s = no_control_chars(*code, path_join(p, "code")); !s) return s.error();
     l.code = std::move(*code);
     auto name = get_opt_string(o, "name", p, limits::max_name_len);
     if (!name) return name.error();
+    if (name_required && !name->has_value())
+      return bad(path_join(p, "name"), "required field is missing");
     l.name = name->value_or("");
+    if (Status s = no_control_chars(l.name, path_join(p, "name")); !s) return s.error();
     auto cls = get_string(o, "class", p, 1);
     if (!cls) return cls.error();
     const auto c = line_class_from_name(*cls);
@@ -67,6 +93,7 @@ Result<std::vector<ChargeLine>> lines_from_json(const Json& v, std::string_view 
     if (!amount) return amount.error();
     l.amount = *amount;
     if (const Json* r = find(o, "selfpay_ratio"); r != nullptr && !r->is_null()) {
+      if (l.cls != LineClass::b) return bad(path_join(p, "selfpay_ratio"), "only class B lines have a self-pay ratio");
       auto ratio = to_ratio(*r, path_join(p, "selfpay_ratio"));
       if (!ratio) return ratio.error();
       l.selfpay_ratio = *ratio;
@@ -94,11 +121,16 @@ Result<std::vector<LineRefund>> line_refunds_from_json(const Json& v, std::strin
   std::vector<LineRefund> out;
   for (std::size_t i = 0; i < v.size(); ++i) {
     const std::string p = fmt::format("{}[{}]", path, i);
-    if (Status s = only_object(v[i], p); !s) return s.error();
+    if (Status s = only_keys(v[i], p, {"code", "amount"}); !s) return s.error();
     auto code = get_string(v[i], "code", p, limits::max_code_len);
     if (!code) return code.error();
+    if (Status s = no_control_chars(*code, path_join(p, "code")); !s) return s.error();
     auto amount = get_amount(v[i], "amount", p);
     if (!amount) return amount.error();
+    if (amount->is_zero()) {
+      const std::string ap = path_join(p, "amount");
+      return make_error(Reason::invalid_amount, ap, fmt::format("{}: a refund line must be above 0.00", ap));
+    }
     out.push_back(LineRefund{std::move(*code), *amount});
   }
   return out;

@@ -12,12 +12,15 @@
 
 namespace settle::json {
 
-// `lines`: [{code, name?, class: "A"|"B"|"C", amount, selfpay_ratio?}], at
-// most limits::max_lines_per_settlement (LIMIT_EXCEEDED above).
-Result<std::vector<ChargeLine>> lines_from_json(const Json& v, std::string_view path);
+// `lines`: [{code, name?, class: "A"|"B"|"C", amount, selfpay_ratio? (class B
+// only)}], at most limits::max_lines_per_settlement (LIMIT_EXCEEDED above);
+// unknown fields and control characters in text are refused.
+// The cashier API requires every line's name (`name_required`); trial input
+// and stored lines may leave it out.
+Result<std::vector<ChargeLine>> lines_from_json(const Json& v, std::string_view path, bool name_required = false);
 Json lines_to_json(const std::vector<ChargeLine>& lines);
 
-// [{code, amount}] for line refunds.
+// [{code, amount > 0}] for line refunds.
 Result<std::vector<LineRefund>> line_refunds_from_json(const Json& v, std::string_view path);
 Json line_refunds_to_json(const std::vector<LineRefund>& v);
 

@@ -3,6 +3,8 @@
 // the canonical form of mutating requests (amounts as fen, defaults filled).
 #include "protocol/cashier/params.hpp"
 
+#include "protocol/engine_json.hpp"
+
 #include "engine/limits.hpp"
 
 #include <fmt/format.h>
@@ -137,63 +139,10 @@ Result<bool> opt_bool_default(const Json& obj, std::string_view key, bool def) {
   return b->value_or(def);
 }
 
-Result<ChargeLine> charge_line(const Json& v, const std::string& path) {
-  if (auto s = only_fields(v, path, {"code", "name", "class", "amount", "selfpay_ratio"}); !s) return s.error();
-  ChargeLine line;
-  auto code = text(v, "code", path, limits::max_code_len);
-  if (!code) return code.error();
-  line.code = std::move(*code);
-  auto name = text(v, "name", path, limits::max_name_len);
-  if (!name) return name.error();
-  line.name = std::move(*name);
-  auto cls = json::get_string(v, "class", path, 8);
-  if (!cls) return cls.error();
-  if (*cls == "A") {
-    line.cls = LineClass::a;
-  } else if (*cls == "B") {
-    line.cls = LineClass::b;
-  } else if (*cls == "C") {
-    line.cls = LineClass::c;
-  } else {
-    const std::string p = json::path_join(path, "class");
-    return bad(p, fmt::format("{}: must be \"A\", \"B\" or \"C\"", p));
-  }
-  auto amount = json::get_amount(v, "amount", path);
-  if (!amount) return amount.error();
-  line.amount = *amount;
-  if (const Json* r = json::find(v, "selfpay_ratio"); r != nullptr && !r->is_null()) {
-    const std::string p = json::path_join(path, "selfpay_ratio");
-    if (line.cls != LineClass::b) return bad(p, fmt::format("{}: only class B lines have a self-pay ratio", p));
-    auto ratio = json::to_ratio(*r, p);
-    if (!ratio) return ratio.error();
-    line.selfpay_ratio = *ratio;
-  }
-  return line;
-}
-
 Result<std::vector<RefundLine>> refund_lines(const Json& arr) {
-  if (!arr.is_array()) return bad("lines", fmt::format("lines: expected an array, got {}", json::type_name(arr)));
-  if (arr.empty()) return bad("lines", "lines: must not be empty (leave lines out to refund everything left)");
-  if (arr.size() > limits::max_lines_per_settlement)
-    return make_error(Reason::limit_exceeded, "lines",
-                      fmt::format("lines: {} lines, at most {} are allowed", arr.size(), limits::max_lines_per_settlement));
-  std::vector<RefundLine> out;
-  out.reserve(arr.size());
-  for (std::size_t i = 0; i < arr.size(); ++i) {
-    const std::string path = fmt::format("lines[{}]", i);
-    const Json& v = arr[i];
-    if (auto s = only_fields(v, path, {"code", "amount"}); !s) return s.error();
-    auto code = text(v, "code", path, limits::max_code_len);
-    if (!code) return code.error();
-    auto amount = json::get_amount(v, "amount", path);
-    if (!amount) return amount.error();
-    if (amount->is_zero()) {
-      const std::string p = json::path_join(path, "amount");
-      return make_error(Reason::invalid_amount, p, fmt::format("{}: a refund line must be above 0.00", p));
-    }
-    out.push_back(RefundLine{std::move(*code), *amount});
-  }
-  return out;
+  if (arr.is_array() && arr.empty())
+    return bad("lines", "lines: must not be empty (leave lines out to refund everything left)");
+  return json::line_refunds_from_json(arr, "lines");
 }
 
 Json canonical_lines(const std::vector<ChargeLine>& lines) {
@@ -275,19 +224,11 @@ Result<std::vector<ChargeLine>> parse_charge_lines(const Json& p, std::string_vi
   if (arr == nullptr || arr->is_null()) return bad(k, fmt::format("{}: required field is missing", key));
   if (!arr->is_array()) return bad(k, fmt::format("{}: expected an array, got {}", key, json::type_name(*arr)));
   if (arr->empty()) return bad(k, fmt::format("{}: at least one charge line is needed", key));
-  if (arr->size() > limits::max_lines_per_settlement)
-    return make_error(Reason::limit_exceeded, k,
-                      fmt::format("{}: {} lines, at most {} are allowed", key, arr->size(),
-                                  limits::max_lines_per_settlement));
-  std::vector<ChargeLine> out;
-  out.reserve(arr->size());
+  auto lines = json::lines_from_json(*arr, key, /*name_required=*/true);
+  if (!lines) return lines.error();
+  std::vector<ChargeLine> out = std::move(*lines);
   std::int64_t total_fen = 0;
-  for (std::size_t i = 0; i < arr->size(); ++i) {
-    auto line = charge_line((*arr)[i], fmt::format("{}[{}]", key, i));
-    if (!line) return line.error();
-    total_fen += line->amount.fen();  // each <= amount_max_fen, at most 500 of them: no overflow (limits.hpp)
-    out.push_back(std::move(*line));
-  }
+  for (const ChargeLine& l : out) total_fen += l.amount.fen();  // at most 500 of at most amount_max_fen (limits.hpp)
   if (total_fen > limits::amount_max_fen)
     return make_error(Reason::invalid_amount, k,
                       fmt::format("{}: the total {} is above the largest amount accepted", key,
