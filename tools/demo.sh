@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 root=$PWD
 
 tools/setup.sh
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j "$(nproc)" --target settled settlectl insurer-sim virtual-card
 tools/gen-test-pki.sh "$root/build/pki" >/dev/null
 
