@@ -432,7 +432,7 @@ void Stack::start_pcscd() {
 }
 
 VirtualCard& Stack::insert_card(int index, const PersonSpec& p, std::vector<std::string> extra) {
-  cards_.erase(index);
+  drop_card(index);  // the reader is seen empty before another card goes in
   std::vector<std::string> args = {"--card-no", p.card_no, "--card-sn", p.card_sn, "--id-no", p.id_no,
                                    "--name", p.name, "--pin", p.pin};
   for (auto& e : extra) args.push_back(std::move(e));
@@ -455,6 +455,7 @@ void Stack::drop_card(int index) {
   wait_card_state(vpcd_reader_name(index), false, std::chrono::seconds(20));
 }
 
+// settlectl refuses while settled holds the ledger: add operators before start_daemon.
 void Stack::add_operator(const Operator& op) {
   const fs::path pw = dir_ / fmt::format("password-{}", op.name);
   write_file(pw, op.password + "\n");
@@ -551,11 +552,12 @@ std::unique_ptr<RpcClient> Stack::session(const Operator& op, const std::string&
   return c;
 }
 
-void Stack::start_all(const std::vector<PersonSpec>& persons) {
+void Stack::start_all(const std::vector<PersonSpec>& persons, const std::vector<Operator>& more) {
   for (const auto& p : persons) add_person(p);
   start_sim();
   start_pcscd();
   for (const auto& op : {cashier, supervisor, auditor}) add_operator(op);
+  for (const auto& op : more) add_operator(op);
   start_daemon();
 }
 

@@ -139,7 +139,8 @@ class Stack {
   static inline const Operator cashier{"c001", "cashier", "Cashier-2026"};
   static inline const Operator supervisor{"s001", "supervisor", "Super-2026"};
   static inline const Operator auditor{"a001", "auditor", "Audit-2026"};
-  void start_all(const std::vector<PersonSpec>& persons);
+  // `more` operators are added too (operators are managed while settled is stopped).
+  void start_all(const std::vector<PersonSpec>& persons, const std::vector<Operator>& more = {});
 
   // Extra lines appended to the generated config's [cashier] table etc.
   std::string extra_config;
