@@ -198,7 +198,7 @@ TEST_CASE("settled under lost replies and SIGKILL: no double charge, nothing ack
   const std::uint64_t seed = seed_from_env();
   MESSAGE("seed " << seed << " (replay: SETTLE_FAULT_SEED=" << seed << ")");
   std::mt19937_64 rng(seed);
-  const int rounds = std::getenv("SETTLE_FAULT_ROUNDS") ? std::atoi(std::getenv("SETTLE_FAULT_ROUNDS")) : 12;
+  const int rounds = std::getenv("SETTLE_FAULT_ROUNDS") ? std::atoi(std::getenv("SETTLE_FAULT_ROUNDS")) : 20;
 
   Stack stack("daemon-crash");
   stack.extra_config = "\n[reversal]\nretry_initial_ms = 100\nretry_max_ms = 800\n";
@@ -213,8 +213,8 @@ TEST_CASE("settled under lost replies and SIGKILL: no double charge, nothing ack
   for (int round = 0; round < rounds; ++round) {
     if (!stack.daemon_running()) stack.start_daemon();  // start-up recovery runs before "ready"
     // Lost replies on every transaction (1101, 2201, 2204, 2207, 9301, 2601, 9001).
-    const int p_lost = 5 + static_cast<int>(rng() % 11);
-    stack.set_faults({fmt::format("lost_reply:p=0.{:02}", p_lost)});
+    const std::string fault = fmt::format("lost_reply:p=0.{:02}", 5 + static_cast<int>(rng() % 11));
+    stack.set_faults({fault});
     const bool kill = rng() % 5 != 0;
     const int kill_after_ms = 150 + static_cast<int>(rng() % 2500);
     std::atomic<bool> alive{true};
@@ -222,12 +222,12 @@ TEST_CASE("settled under lost replies and SIGKILL: no double charge, nothing ack
     std::vector<std::thread> cashiers;
     for (int w = 0; w < 2; ++w)
       cashiers.emplace_back([&, w] {
-        cashier_round(stack, book, w, seed, round, 60, alive);
+        cashier_round(stack, book, w, seed, round, 400, alive);
         ++done;
       });
     const auto start = std::chrono::steady_clock::now();
-    while (done < 2 && (!kill || std::chrono::steady_clock::now() - start < ms(kill_after_ms)))
-      std::this_thread::sleep_for(ms(5));
+    // The round lasts kill_after_ms; it ends with SIGKILL, or (1 in 5) with the cashiers stopping.
+    while (done < 2 && std::chrono::steady_clock::now() - start < ms(kill_after_ms)) std::this_thread::sleep_for(ms(5));
     const bool killed = kill && done < 2;
     if (killed) {
       stack.kill_daemon();
@@ -235,7 +235,7 @@ TEST_CASE("settled under lost replies and SIGKILL: no double charge, nothing ack
     }
     alive = false;
     for (auto& t : cashiers) t.join();
-    MESSAGE("round " << round << ": lost_reply p=0." << p_lost
+    MESSAGE("round " << round << ": " << fault
                      << (killed ? fmt::format(", SIGKILL after {} ms", kill_after_ms) : std::string(", no kill"))
                      << "; answers so far " << book.answers());
   }
@@ -373,9 +373,11 @@ TEST_CASE("settled under lost replies and SIGKILL: no double charge, nothing ack
   const Json counters = stack.sim_control("GET", "/counters").body;
   MESSAGE("seed " << seed << ": " << rounds << " rounds, " << kills << " SIGKILLs, " << all.size() << " requests, "
                   << acked << " settlements acknowledged, " << ledger.size() << " in the ledger, "
-                  << effective_by_setl.size() << " effective at the insurer, " << book.replays_checked()
+                  << effective_by_setl.size() << " effective at the insurer, " << ledger_refunds.size() << " refunds in the ledger and "
+                  << effective_refunds.size() << " at the insurer, " << book.replays_checked()
                   << " retries matched their first answer; insurer faults fired " << counters["faults"].dump()
                   << "; reversals " << report["reversals"].size());
   CHECK(acked > 0);
+  CHECK(!ledger_refunds.empty());
   CHECK(kills > 0);
 }

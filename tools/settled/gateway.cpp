@@ -196,8 +196,14 @@ awaitable<CallResult> InsurerGateway::call(CallSpec spec) {
 
     CallResult r = co_await send(spec, msgid);
     if (!spec.moves_money) {
+      // A query (or a reversal) whose reply was lost has nothing to undo and is
+      // asked again with a new msgid: abandoned, as start-up recovery closes it,
+      // not in doubt (which only a reversal would ever clear).
       const std::int64_t at = now_ms();
-      ledger_write_detached(ledger_, [r, at](sql::Db& db) { return record_outcome(db, r, at); },
+      ledger_write_detached(ledger_,
+                            [r, at](sql::Db& db) {
+                              return r.in_doubt() ? ledger::mark_abandoned(db, r.msgid, at) : record_outcome(db, r, at);
+                            },
                             [msgid](const sql::DbError& e) {
                               spdlog::error("ledger: recording the outcome of msgid {} failed: {}", msgid, e.message);
                             });
