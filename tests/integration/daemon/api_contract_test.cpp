@@ -320,16 +320,36 @@ TEST_CASE("settle.preview, commit, get, refund, CARD_MISMATCH, NOT_FOUND, INSURE
   check_parts_add_up(rf["result"], "refund_total");
   CHECK(check_agrees_with_insurer(*c3, setl_id)["state"] == "partly_refunded");
 
-  // The insurer answers an error: INSURER_REJECTED with its infcode and err_msg.
+  // The insurer answers an error to the visit's registration (2201; the
+  // person's 1101 answer is fresh in the session): INSURER_REJECTED with its
+  // infcode and err_msg, and no settlement at the insurer.
+  REQUIRE(c3->call("person.query").contains("result"));
   s.set_faults({"error:count=1"});
   const Json rej = c3->call("settle.commit", commit_params("api-commit-rejected", visit_lines(), false));
   s.clear_faults();
   check_error(rej, "INSURER_REJECTED");
   INFO("rejected: " << rej.dump());
   REQUIRE(rej["error"].contains("data"));
-  CHECK(data_of(rej).contains("infcode"));
+  CHECK(data_of(rej).value("infcode", Json()) == -1);
   CHECK(data_of(rej).value("err_msg", Json()).is_string());
   CHECK(s.report("medins_setl_id=api-commit-rejected")["settlements"].empty());
+  // Replayed: the same refusal, nothing sent again.
+  CHECK(c3->call("settle.commit", commit_params("api-commit-rejected", visit_lines(), false)) ["error"] == rej["error"]);
+}
+
+TEST_CASE("INSURER_REJECTED on the person query (1101) carries infcode and err_msg") {
+  Stack& s = stack();
+  place_card(0, kMain);
+  auto c = s.session(Stack::cashier);
+  read_card(*c);
+  s.set_faults({"error:count=1"});
+  const Json rej = c->call("person.query");
+  s.clear_faults();
+  check_error(rej, "INSURER_REJECTED");
+  INFO("rejected: " << rej.dump());
+  REQUIRE(rej["error"].contains("data"));
+  CHECK(data_of(rej).value("infcode", Json()) == -1);
+  CHECK(data_of(rej).value("err_msg", Json()).is_string());
 }
 
 TEST_CASE("settle.list pages with a cursor through every settlement once") {
