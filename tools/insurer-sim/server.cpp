@@ -40,7 +40,9 @@ struct Server::Impl {
   ssl::context tls;
   tcp::acceptor acceptor;
   tcp::acceptor control_acceptor;
-  std::size_t open_connections = 0;
+  // Shared with the sessions: a session may be destroyed with the
+  // io_context, after the Server.
+  std::shared_ptr<std::size_t> open_connections = std::make_shared<std::size_t>(0);
   bool stopped = false;
   // Answers waiting for the batch that holds their work to be committed
   // (group commit). At most one per open connection.
@@ -84,10 +86,12 @@ std::string msgid_of(std::string_view body) {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket s, Server::Impl& srv) : stream_(std::move(s), srv.tls), srv_(srv), timer_(srv.ioc) {
-    ++srv_.open_connections;
+  Session(tcp::socket s, Server::Impl& srv)
+      : stream_(std::move(s), srv.tls), srv_(srv), timer_(srv.ioc), open_(srv.open_connections) {
+    ++*open_;
   }
-  ~Session() { --srv_.open_connections; }
+  // Touches nothing of the Server: it may already be gone.
+  ~Session() { --*open_; }
 
   void run() {
     beast::get_lowest_layer(stream_).expires_after(milliseconds(srv_.cfg.handshake_timeout_ms));
@@ -223,6 +227,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool keep_alive_ = true;
   std::int64_t delay_ms_ = 0;
   std::array<char, 64> sink_{};
+  std::shared_ptr<std::size_t> open_;
 };
 
 class ControlSession : public std::enable_shared_from_this<ControlSession> {
@@ -287,7 +292,7 @@ void Server::Impl::do_accept() {
       return;
     }
     ++net.connections;
-    if (faults.refuse_connection() || open_connections >= cfg.max_connections) {
+    if (faults.refuse_connection() || *open_connections >= cfg.max_connections) {
       ++net.refused_connections;
       beast::error_code ignored;
       s.set_option(asio::socket_base::linger(true, 0), ignored);  // RST, before any TLS byte
