@@ -416,19 +416,20 @@ int run_settle(const Context& ctx) {
     fmt::print(stderr, "settle: gen-test-pki.sh failed\n");
     return 2;
   }
+  // bench settle -- [CONNECTIONS [POOL]]: cashier connections of the wide run (32),
+  // settled's pooled TLS connections to the insurer ([insurer] pool_size, 16).
   const int many = ctx.args.empty() ? 32 : std::max(2, std::atoi(ctx.args[0].c_str()));
-  std::vector<Run> runs(5);
+  const int pool = ctx.args.size() < 2 ? 16 : std::max(1, std::atoi(ctx.args[1].c_str()));
+  std::vector<Run> runs(4);
   Run& raw = runs[0];
   Run& direct = runs[1];
   Run& one = runs[2];
   Run& wide = runs[3];
-  Run& pooled = runs[4];  // not printed unless used
   raw.name = "raw SQLite, 1 insert per transaction";
   direct.name = "insurer-sim alone: 1101+2201+2204+2207";
   one.name = "settle.commit, 1 connection";
   wide.name = fmt::format("settle.commit, {} connections", many);
   wide.connections = many;
-  (void)pooled;
   try {
     // ---- the insurer simulator, with one person per window
     std::vector<Person> persons;
@@ -480,12 +481,13 @@ cert_file = "{pki}/client.crt"
 key_file = "{pki}/client.key"
 paasid = "{inst}"
 secret_file = "secret"
+pool_size = {pool}
 [readers.windows]
 "W01" = "{r0}"
 "W02" = "{r1}"
 )",
         fmt::arg("src", SETTLE_SOURCE_DIR), fmt::arg("inst", institution), fmt::arg("port", sim_port),
-        fmt::arg("pki", pki), fmt::arg("r0", testing::vpcd_reader_name(0)), fmt::arg("r1", testing::vpcd_reader_name(1)));
+        fmt::arg("pki", pki), fmt::arg("pool", pool), fmt::arg("r0", testing::vpcd_reader_name(0)), fmt::arg("r1", testing::vpcd_reader_name(1)));
     std::filesystem::create_directories(dir + "/data");
     for (int w = 0; w < windows; ++w)
       run_tool({SETTLE_SETTLECTL_BINARY, "operator", "add", "--ledger", dir + "/data/ledger.db", "--name",
@@ -555,7 +557,6 @@ secret_file = "secret"
   };
   bool pass = true;
   for (const auto& t : targets) pass = pass && t.pass();
-  runs.pop_back();
 
   if (ctx.json) {
     std::string out = fmt::format(R"({{"section":"settle","dir":"{}","fs":"{}","seconds":{},"runs":[)", dir, fs, ctx.seconds);
@@ -573,9 +574,9 @@ secret_file = "secret"
     fmt::print("{}\n", out);
     return pass ? 0 : 1;
   }
-  fmt::print("  scratch dir {} ({}), {:.1f} s per measurement; settled, insurer-sim (--sync full) and this\n"
-             "  process share the machine; connections alternate between windows W01 and W02\n\n",
-             dir, fs, ctx.seconds);
+  fmt::print("  scratch dir {} ({}), {:.1f} s per measurement; settled (insurer pool_size {}), insurer-sim\n"
+             "  (--sync full) and this process share the machine; connections alternate between windows W01 and W02\n\n",
+             dir, fs, ctx.seconds, pool);
   std::vector<std::vector<std::string>> rows{{"measurement", "count", "per s", "p50 ms", "p99 ms"}};
   for (Run& r : runs)
     rows.push_back({r.name, fmt::format("{}", r.count), fmt::format("{:.0f}", r.rate()),
