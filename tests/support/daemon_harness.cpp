@@ -541,6 +541,14 @@ void Stack::stop_daemon() {
   CHECK_MESSAGE((WIFEXITED(status) && WEXITSTATUS(status) == 0), "settled exit status " << status);
 }
 
+bool Stack::daemon_alive() {
+  if (daemon_pid_ <= 0) return false;
+  int status = 0;
+  if (::waitpid(daemon_pid_, &status, WNOHANG) != daemon_pid_) return true;
+  daemon_pid_ = -1;
+  return false;
+}
+
 void Stack::kill_daemon() { end_process(daemon_pid_, SIGKILL, std::chrono::seconds(10)); }
 
 std::unique_ptr<RpcClient> Stack::connect() const { return std::make_unique<RpcClient>(socket_path()); }

@@ -129,6 +129,8 @@ class Stack {
   void kill_daemon();      // SIGKILL
   void restart_daemon() { stop_daemon(); start_daemon(); }
   bool daemon_running() const { return daemon_pid_ > 0; }
+  // False (and the pid forgotten) when settled has exited by itself, e.g. a crash.
+  bool daemon_alive();
   std::string socket_path() const;
   std::string daemon_log() const;
   std::unique_ptr<RpcClient> connect() const;

@@ -50,6 +50,12 @@ Stack& stack() {
       throw;
     }
   }
+  if (!g_stack->daemon_alive()) {
+    // An earlier case brought settled down: say so, and go on with a new start.
+    const std::string log = g_stack->daemon_log();
+    FAIL_CHECK("settled exited during an earlier case; its log ends: " << log.substr(log.size() > 1500 ? log.size() - 1500 : 0));
+    g_stack->start_daemon();
+  }
   return *g_stack;
 }
 
