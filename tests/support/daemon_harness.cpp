@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <regex>
@@ -507,8 +508,14 @@ listen = "127.0.0.1:0"
   conf += extra_config;
   write_file(dir_ / "settled.toml", conf);
   const fs::path out = dir_ / fmt::format("settled.out.{}", ++daemon_starts_);
-  daemon_pid_ = spawn({SETTLE_SETTLED_BINARY, "--config", (dir_ / "settled.toml").string()}, out, dir_ / "settled.log",
-                      dir_);
+  // SETTLED_WRAPPER (e.g. "/usr/bin/gdb -batch -ex run -ex bt --args") runs the daemon under a tool.
+  std::vector<std::string> cmd;
+  if (const char* w = std::getenv("SETTLED_WRAPPER"); w != nullptr && *w != '\0') {
+    std::istringstream words(w);
+    for (std::string word; words >> word;) cmd.push_back(word);
+  }
+  cmd.insert(cmd.end(), {SETTLE_SETTLED_BINARY, "--config", (dir_ / "settled.toml").string()});
+  daemon_pid_ = spawn(cmd, out, dir_ / "settled.log", dir_);
   const auto until = Clock::now() + std::chrono::seconds(60);
   while (Clock::now() < until) {
     if (slurp(out).find("ready on") != std::string::npos) return;
