@@ -29,6 +29,10 @@ bool refused_for_sign_no(const CallResult& r) {
 
 }  // namespace
 
+bool moves_money(std::string_view infno) noexcept {
+  return infno == "2207" || infno == "2208" || infno == "2304" || infno == "2305" || infno == "9301";
+}
+
 sql::Status record_outcome(sql::Db& db, const CallResult& r, std::int64_t at_ms) {
   switch (r.kind) {
     case insurer::OutcomeClass::answered:

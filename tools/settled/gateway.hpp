@@ -21,6 +21,10 @@
 
 namespace settle::daemon {
 
+// Insurer transactions that move money: their msgid is durable before they
+// are sent, and one left in doubt is reversed (2601).
+bool moves_money(std::string_view infno) noexcept;
+
 struct CallSpec {
   std::string infno;
   json::Json input = json::Json::object();

@@ -48,6 +48,11 @@ std::string_view outcome_label(const CallResult& r) {
 }
 
 Error unanswered_error(const CallResult& r) {
+  // Only calls that move money are in doubt; a query without a reply changed nothing.
+  if (r.kind == insurer::OutcomeClass::in_doubt && !moves_money(r.infno))
+    return make_error(Reason::insurer_unreachable, "insurer",
+                      fmt::format("the insurer did not answer {} in time ({}); nothing was charged, ask again", r.infno,
+                                  r.detail));
   if (r.kind == insurer::OutcomeClass::in_doubt)
     return make_error(Reason::in_doubt, "insurer",
                       fmt::format("the insurer did not answer {} (msgid {}): {}; it is being reversed", r.infno,

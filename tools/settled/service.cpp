@@ -223,10 +223,13 @@ awaitable<Reply> Service::verify_pin(const cashier::SessionInfo& s, cashier::Ver
 
 // ---- person.query / account.history ---------------------------------------------------
 
-awaitable<Result<PersonView>> Service::person_of(const cashier::SessionInfo& s, bool refresh) {
+awaitable<std::optional<PersonView>> Service::person_of(const cashier::SessionInfo& s, bool refresh, Reply& refusal) {
   WindowSession& ws = session_of(s.connection_id);
-  if (!ws.card) co_return make_error(Reason::card_absent, "card", "read the card first (card.read)");
-  if (!refresh && ws.person && now_ms() - ws.person->as_of_ms < person_cache_ms) co_return *ws.person;
+  if (!ws.card) {
+    refusal = fail(Reason::card_absent, "card", "read the card first (card.read)");
+    co_return std::nullopt;
+  }
+  if (!refresh && ws.person && now_ms() - ws.person->as_of_ms < person_cache_ms) co_return ws.person;
   const reader::CardIdentity card = *ws.card;
   insurer::PersonInfo::Input in;
   in.mdtrt_cert_type = std::string(insurer::cert_type_card);
@@ -241,10 +244,15 @@ awaitable<Result<PersonView>> Service::person_of(const cashier::SessionInfo& s, 
   spec.opter_name = s.operator_name;
   const CallResult r = co_await p_.gateway.call(std::move(spec));
   p_.metrics.insurer_call("1101", outcome_label(r), r.elapsed_ms * 1000LL);
-  if (!r.answered()) co_return unanswered_error(r);
-  if (!r.succeeded()) co_return rejected_error(r);
+  if (!r.succeeded()) {
+    refusal = r.answered() ? rejected_reply(r) : fail(unanswered_error(r));
+    co_return std::nullopt;
+  }
   auto out = insurer::PersonInfo::Output::decode(r.response->output);
-  if (!out) co_return make_error(Reason::insurer_rejected, "output", fmt::format("insurer's 1101 reply: {}", out.error().message));
+  if (!out) {
+    refusal = fail(Reason::insurer_rejected, "output", fmt::format("insurer's 1101 reply: {}", out.error().message));
+    co_return std::nullopt;
+  }
   PersonView v;
   v.base = out->baseinfo;
   v.insu = out->insuinfo.front();
@@ -259,8 +267,9 @@ awaitable<Reply> Service::person_query(const cashier::SessionInfo& s, const cash
   if (p.card_no && (!ws.card || ws.card->card_no != *p.card_no))
     co_return fail(Reason::not_found, "card_no",
                    "person.query answers for the card read at this window; read that card first");
-  auto v = co_await person_of(s, true);
-  if (!v) co_return fail(v.error());
+  Reply refusal;
+  auto v = co_await person_of(s, true, refusal);
+  if (!v) co_return refusal;
   Json flags = Json::array();
   for (auto n : v->insu.flags.names()) flags.push_back(n);
   co_return Reply::ok(Json{{"psn_no", v->base.psn_no},
@@ -276,8 +285,9 @@ awaitable<Reply> Service::account_history(const cashier::SessionInfo& s, const c
   const WindowSession& ws = session_of(s.connection_id);
   if (p.card_no && (!ws.card || ws.card->card_no != *p.card_no))
     co_return fail(Reason::not_found, "card_no", "account.history answers for the card read at this window");
-  auto v = co_await person_of(s, false);
-  if (!v) co_return fail(v.error());
+  Reply refusal;
+  auto v = co_await person_of(s, false, refusal);
+  if (!v) co_return refusal;
   std::optional<std::int64_t> from;
   std::optional<std::int64_t> to;
   if (p.from) from = parse_iso_time(*p.from);
@@ -317,8 +327,9 @@ awaitable<Reply> Service::account_history(const cashier::SessionInfo& s, const c
 // ---- settle.preview ---------------------------------------------------------------
 
 awaitable<Reply> Service::settle_preview(const cashier::SessionInfo& s, const cashier::SettlePreviewParams& p) {
-  auto v = co_await person_of(s, false);
-  if (!v) co_return fail(v.error());
+  Reply refusal;
+  auto v = co_await person_of(s, false, refusal);
+  if (!v) co_return refusal;
   const WindowSession& ws = session_of(s.connection_id);
   SplitOptions opts;
   opts.visit = VisitType::outpatient;

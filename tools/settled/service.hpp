@@ -96,12 +96,15 @@ class Service final : public cashier::Dispatcher {
   awaitable<Reply> settle_get(const cashier::SessionInfo& s, const cashier::SettleGetParams& p);
   awaitable<Reply> settle_list(const cashier::SessionInfo& s, const cashier::SettleListParams& p);
 
-  // 1101 for the session's card (cached for a short while).
-  awaitable<Result<PersonView>> person_of(const cashier::SessionInfo& s, bool refresh);
+  // 1101 for the session's card (cached for a short while); on failure
+  // `refusal` is the answer for the cashier (with the insurer's infcode).
+  awaitable<std::optional<PersonView>> person_of(const cashier::SessionInfo& s, bool refresh, Reply& refusal);
   // The request log: nullopt = go ahead (the request is this process's now);
   // a Reply = answer with it (replay, conflict, or still running).
   awaitable<std::optional<Reply>> claim_request(const cashier::Call& call, const cashier::SessionInfo& s);
   void release_request(const std::string& request_id);
+  // Stores `r` as the request's final answer (replayed for a repeated request_id) and returns it.
+  awaitable<Reply> answer_final(const std::string& request_id, const Reply& r);
   // Pays out queued reversals of one person before new money-moving work.
   awaitable<Status> reversals_first(const std::string& psn_no);
 

@@ -23,12 +23,6 @@ using json::Json;
 
 namespace {
 
-// Insurer transactions that move money: their msgid is durable before they
-// are sent, and one left in doubt is reversed (2601).
-bool moves_money(std::string_view infno) {
-  return infno == "2207" || infno == "2208" || infno == "2304" || infno == "2305" || infno == "9301";
-}
-
 // A ledger write started now and awaited later, so the commit overlaps the
 // insurer round trips that do not depend on it.
 template <class R>
@@ -137,9 +131,28 @@ bool paid_without_account(const ledger::Settlement& s) {
   return s.mode == ledger::Mode::offline;
 }
 
+// The ledger job recording a money-moving call that did not succeed: its
+// outcome (an in-doubt call with its reversal queued) and, unless nothing was
+// sent (the request may then run again), the request's final answer.
+auto failed_call_job(const CallResult& r, const std::string& psn_no, const std::string& request_id, const Reply& reply,
+                     std::int64_t at) {
+  return [r, psn_no, request_id, answer = answer_text(reply), at](sql::Db& db) -> sql::Status {
+    if (r.in_doubt()) {
+      SETTLE_SQL_TRY(record_in_doubt_with_reversal(db, r, psn_no, at));
+    } else {
+      SETTLE_SQL_TRY(record_outcome(db, r, at));
+    }
+    if (r.kind == insurer::OutcomeClass::unreachable) return settle::Ok{};
+    return ledger::answer_request(db, request_id, answer, at);
+  };
+}
+
 }  // namespace
 
 // ---- the online settlement of one visit -----------------------------------------------
+
+// The answer of a successful settlement (settle.commit's, or settle.resettle's around it).
+using AnswerOf = std::function<Json(const ledger::Settlement&, std::int64_t, Amount)>;
 
 struct OnlineSettlement {
   bool ok = false;
@@ -158,7 +171,7 @@ static awaitable<OnlineSettlement> settle_online(
     const std::vector<ChargeLine>& lines, bool use_account, bool pin_verified, const std::string& med_type,
     const std::string& request_id, const std::string& msgid_2207, Pending<sql::Status>& msgid_write,
     std::optional<std::int64_t> resettles,
-    const std::function<Json(const ledger::Settlement&, std::int64_t, Amount)>& answer_of) {
+    const AnswerOf& answer_of) {
   OnlineSettlement out;
   SplitOptions opts;
   opts.visit = VisitType::outpatient;
@@ -200,7 +213,19 @@ static awaitable<OnlineSettlement> settle_online(
     return fail(unanswered_error(r));
   };
   if (!r_reg.answered()) co_return out.reply = unanswered(r_reg), out;
-  if (!r_reg.succeeded()) co_return out.reply = rejected_reply(r_reg), out;
+  // A refusal is final for the request (a retry with the same request_id gets it again).
+  const auto refused = [&](const CallResult& r) -> awaitable<Reply> {
+    metrics.settlement("online", "rejected");
+    const Reply reply = rejected_reply(r);
+    const std::int64_t at = now_ms();
+    auto job = [request_id, answer = answer_text(reply), at](sql::Db& db) {
+      return ledger::answer_request(db, request_id, answer, at);
+    };
+    auto w = co_await ledger_write(ledger, std::move(job));
+    if (!w) co_return fail(w.error().to_error());
+    co_return reply;
+  };
+  if (!r_reg.succeeded()) co_return out.reply = co_await refused(r_reg), out;
   auto opened = insurer::OutpatientRegister::Output::decode(r_reg.response->output);
   if (!opened) co_return out.reply = fail(Reason::insurer_rejected, "output", "insurer's 2201 reply: " + opened.error().message), out;
 
@@ -229,7 +254,7 @@ static awaitable<OnlineSettlement> settle_online(
   const Json up_input = up.encode();
   const CallResult r_up = co_await call(insurer::OutpatientLines::infno, up_input);
   if (!r_up.answered()) co_return out.reply = unanswered(r_up), out;
-  if (!r_up.succeeded()) co_return out.reply = rejected_reply(r_up), out;
+  if (!r_up.succeeded()) co_return out.reply = co_await refused(r_up), out;
 
   // The 2207 msgid must be durable before it is sent.
   const sql::Status recorded = co_await msgid_write.get();
@@ -350,18 +375,7 @@ static awaitable<OnlineSettlement> settle_online(
     reply = fail(unanswered_error(r));
     metrics.settlement("online", outcome_label(r));
   }
-  const std::string answer = answer_text(reply);
-  const std::string psn = person.base.psn_no;
-  auto job3 = [r, psn, answer, request_id, at](sql::Db& db) -> sql::Status {
-    if (r.in_doubt()) {
-      SETTLE_SQL_TRY(record_in_doubt_with_reversal(db, r, psn, at));
-    } else {
-      SETTLE_SQL_TRY(record_outcome(db, r, at));
-    }
-    // Nothing reached the insurer when it was unreachable: the request may run again.
-    if (r.kind == insurer::OutcomeClass::unreachable) return settle::Ok{};
-    return ledger::answer_request(db, request_id, answer, at);
-  };
+  auto job3 = failed_call_job(r, person.base.psn_no, request_id, reply, at);
   auto w = co_await ledger_write(ledger, std::move(job3));
   if (!w) reply = fail(w.error().to_error());
   co_return out.reply = reply, out;
@@ -411,19 +425,23 @@ awaitable<Reply> Service::settle_commit(const cashier::SessionInfo& s, const cas
       if (same.error().reason == Reason::card_mismatch) session_of(s.connection_id) = WindowSession{};
       co_return fail(same.error());
     }
-    auto person = co_await person_of(s, false);
+    Reply refusal;
+    auto person = co_await person_of(s, false, refusal);
     if (!person) {
       co_await finish_unsent();
-      co_return fail(person.error());
+      co_return refusal;
     }
     if (Status first = co_await reversals_first(person->base.psn_no); !first) {
       co_await finish_unsent();
       co_return fail(first.error());
     }
+    // Named, not a temporary in the co_await (GCC 12 destroys those twice).
+    const AnswerOf answer_of = [](const ledger::Settlement& st, std::int64_t id, Amount balc) {
+      return commit_answer(st, id, balc);
+    };
     OnlineSettlement done = co_await settle_online(
         p_.gateway, p_.ledger, p_.metrics, p_.policy, s, card, *person, p.lines, p.use_account, pin_verified,
-        p.med_type, request_id, msgid, msgid_write, std::nullopt,
-        [](const ledger::Settlement& st, std::int64_t id, Amount balc) { return commit_answer(st, id, balc); });
+        p.med_type, request_id, msgid, msgid_write, std::nullopt, answer_of);
     if (!done.ok) {
       // If 2207 was never sent (a failure before it), its msgid is closed as unsent.
       auto job6 = [msgid](sql::Db& db) { return ledger::find_message(db, msgid); };
@@ -432,7 +450,12 @@ awaitable<Reply> Service::settle_commit(const cashier::SessionInfo& s, const cas
       if (done.reply.error && done.reply.error->error.reason == Reason::in_doubt) reversal_wakeup_.cancel();
       co_return done.reply;
     }
-    session_of(s.connection_id).person.reset();  // the balance changed
+    // The balance and this year's accumulators moved: keep the person with the insurer's new balance.
+    if (WindowSession& after = session_of(s.connection_id); after.person && after.card && after.card->card_sn == card.card_sn) {
+      after.person->insu.balc = done.balance_after;
+      after.person->insu.deductible_used += done.settlement.deductible_part;
+      after.person->insu.fund_paid_ytd += done.settlement.fund;
+    }
     spdlog::info("window {}: settlement {} online, total {} (fund {}, account {}, cash {})", s.window, done.setl_id,
                  format_amount(done.settlement.total), format_amount(done.settlement.fund),
                  format_amount(done.settlement.account), format_amount(done.settlement.cash));
@@ -456,16 +479,7 @@ awaitable<Reply> Service::settle_refund(const cashier::SessionInfo& s, const cas
 
   Reply reply = co_await [&]() -> awaitable<Reply> {
     // Answers decided here are final for this request_id.
-    const auto final_answer = [&](const Reply& r) -> awaitable<Reply> {
-      const std::string answer = answer_text(r);
-      const std::int64_t at = now_ms();
-      auto job7 = [request_id, answer, at](sql::Db& db) {
-        return ledger::answer_request(db, request_id, answer, at);
-      };
-      auto w = co_await ledger_write(p_.ledger, std::move(job7));
-      if (!w) co_return fail(w.error().to_error());
-      co_return r;
-    };
+    const auto final_answer = [&](const Reply& r) { return answer_final(request_id, r); };
     auto job8 = [id = *id](sql::Db& db) { return ledger::get_settlement(db, id); };
     auto d = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job8));
     if (!d) co_return fail(d.error().to_error());
@@ -558,16 +572,7 @@ awaitable<Reply> Service::settle_refund(const cashier::SessionInfo& s, const cas
         out = fail(Reason::offline_refund_forbidden, "insurer",
                    fmt::format("the insurer is unreachable ({}); refunds are made online only, nothing was refunded", r.detail));
       p_.metrics.refund(outcome_label(r));
-      const std::string answer = answer_text(out);
-      auto job10 = [r, psn_no, answer, request_id, at](sql::Db& db) -> sql::Status {
-        if (r.in_doubt()) {
-          SETTLE_SQL_TRY(record_in_doubt_with_reversal(db, r, psn_no, at));
-        } else {
-          SETTLE_SQL_TRY(record_outcome(db, r, at));
-        }
-        if (r.kind == insurer::OutcomeClass::unreachable) return settle::Ok{};
-        return ledger::answer_request(db, request_id, answer, at);
-      };
+      auto job10 = failed_call_job(r, psn_no, request_id, out, at);
       auto w = co_await ledger_write(p_.ledger, std::move(job10));
       if (r.in_doubt()) reversal_wakeup_.cancel();
       if (!w) co_return fail(w.error().to_error());
@@ -684,16 +689,8 @@ awaitable<Reply> Service::settle_resettle(const cashier::SessionInfo& s, const c
   const std::string request_id = p.request_id;
 
   Reply reply = co_await [&]() -> awaitable<Reply> {
-    const auto final_answer = [&](const Reply& r) -> awaitable<Reply> {
-      const std::string answer = answer_text(r);
-      const std::int64_t at = now_ms();
-      auto job13 = [request_id, answer, at](sql::Db& db) {
-        return ledger::answer_request(db, request_id, answer, at);
-      };
-      auto w = co_await ledger_write(p_.ledger, std::move(job13));
-      if (!w) co_return fail(w.error().to_error());
-      co_return r;
-    };
+    // Answers decided here are final for this request_id.
+    const auto final_answer = [&](const Reply& r) { return answer_final(request_id, r); };
     auto job14 = [id = *id](sql::Db& db) { return ledger::get_settlement(db, id); };
     auto d = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job14));
     if (!d) co_return fail(d.error().to_error());
@@ -745,8 +742,9 @@ awaitable<Reply> Service::settle_resettle(const cashier::SessionInfo& s, const c
     if (Status same = co_await on_pool(p_.card_pool, std::move(job15));
         !same)
       co_return fail(same.error());
-    auto person = co_await person_of(s, true);
-    if (!person) co_return fail(person.error());
+    Reply refusal;
+    auto person = co_await person_of(s, true, refusal);
+    if (!person) co_return refusal;
     const std::string psn_no = person->base.psn_no;
     if (Status first = co_await reversals_first(psn_no); !first) co_return fail(first.error());
 
@@ -767,16 +765,7 @@ awaitable<Reply> Service::settle_resettle(const cashier::SessionInfo& s, const c
     std::int64_t at = now_ms();
     if (!r.succeeded()) {
       Reply out = r.answered() ? rejected_reply(r) : fail(unanswered_error(r));
-      const std::string answer = answer_text(out);
-      auto job16 = [r, psn_no, answer, request_id, at](sql::Db& db) -> sql::Status {
-        if (r.in_doubt()) {
-          SETTLE_SQL_TRY(record_in_doubt_with_reversal(db, r, psn_no, at));
-        } else {
-          SETTLE_SQL_TRY(record_outcome(db, r, at));
-        }
-        if (r.kind == insurer::OutcomeClass::unreachable) return settle::Ok{};
-        return ledger::answer_request(db, request_id, answer, at);
-      };
+      auto job16 = failed_call_job(r, psn_no, request_id, out, at);
       auto w = co_await ledger_write(p_.ledger, std::move(job16));
       if (r.in_doubt()) reversal_wakeup_.cancel();
       if (!w) co_return fail(w.error().to_error());
@@ -818,14 +807,14 @@ awaitable<Reply> Service::settle_resettle(const cashier::SessionInfo& s, const c
     // 2. Settle the same lines again with the account.
     const std::string msgid = p_.gateway.next_msgid();
     Pending<sql::Status> msgid_write = start_msgid_write(p_.ledger, ioc_.get_executor(), msgid, request_id);
-    OnlineSettlement done = co_await settle_online(
-        p_.gateway, p_.ledger, p_.metrics, p_.policy, s, card, *person, rest, true, true, orig.med_type, request_id,
-        msgid, msgid_write, orig_id,
-        [undo_json, left](const ledger::Settlement& st, std::int64_t new_id, Amount balc) {
-          return Json{{"undo", undo_json},
-                      {"settlement", commit_answer(st, new_id, balc)},
-                      {"cash_back", json::amount_value(left.cash - st.cash)}};
-        });
+    const AnswerOf answer_of = [undo_json, left](const ledger::Settlement& st, std::int64_t new_id, Amount balc) {
+      return Json{{"undo", undo_json},
+                  {"settlement", commit_answer(st, new_id, balc)},
+                  {"cash_back", json::amount_value(left.cash - st.cash)}};
+    };
+    OnlineSettlement done = co_await settle_online(p_.gateway, p_.ledger, p_.metrics, p_.policy, s, card, *person,
+                                                   rest, true, true, orig.med_type, request_id, msgid, msgid_write,
+                                                   orig_id, answer_of);
     if (!done.ok) {
       auto job18 = [msgid](sql::Db& db) { return ledger::find_message(db, msgid); };
       auto m = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job18));
@@ -849,6 +838,16 @@ awaitable<Reply> Service::settle_resettle(const cashier::SessionInfo& s, const c
   }();
   release_request(request_id);
   co_return reply;
+}
+
+awaitable<Reply> Service::answer_final(const std::string& request_id, const Reply& r) {
+  const std::int64_t at = now_ms();
+  auto job = [request_id, answer = answer_text(r), at](sql::Db& db) {
+    return ledger::answer_request(db, request_id, answer, at);
+  };
+  auto w = co_await ledger_write(p_.ledger, std::move(job));
+  if (!w) co_return fail(w.error().to_error());
+  co_return r;
 }
 
 // ---- reversals and recovery ---------------------------------------------------------
