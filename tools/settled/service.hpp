@@ -103,6 +103,11 @@ class Service final : public cashier::Dispatcher {
   // a Reply = answer with it (replay, conflict, or still running).
   awaitable<std::optional<Reply>> claim_request(const cashier::Call& call, const cashier::SessionInfo& s);
   void release_request(const std::string& request_id);
+  // The original of a refund or re-settlement, checked against the card at
+  // the window; else `refusal` (NOT_FOUND is the request's final answer,
+  // CARD_MISMATCH is not: the right card may still come).
+  awaitable<std::optional<ledger::SettlementDetail>> original_for(std::int64_t setl_id, const reader::CardIdentity& card,
+                                                                  const std::string& request_id, Reply& refusal);
   // Stores `r` as the request's final answer (replayed for a repeated request_id) and returns it.
   awaitable<Reply> answer_final(const std::string& request_id, const Reply& r);
   // Pays out queued reversals of one person before new money-moving work.

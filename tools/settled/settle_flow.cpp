@@ -480,19 +480,11 @@ awaitable<Reply> Service::settle_refund(const cashier::SessionInfo& s, const cas
   Reply reply = co_await [&]() -> awaitable<Reply> {
     // Answers decided here are final for this request_id.
     const auto final_answer = [&](const Reply& r) { return answer_final(request_id, r); };
-    auto job8 = [id = *id](sql::Db& db) { return ledger::get_settlement(db, id); };
-    auto d = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job8));
-    if (!d) co_return fail(d.error().to_error());
-    if (!d->has_value()) {
-      const Reply refusal = fail(Reason::not_found, "setl_id", fmt::format("no settlement \"{}\"", p.setl_id));
-      co_return co_await final_answer(refusal);
-    }
-    const ledger::SettlementDetail detail = std::move(**d);
+    Reply not_it;
+    auto found = co_await original_for(*id, card, request_id, not_it);
+    if (!found) co_return not_it;
+    const ledger::SettlementDetail detail = std::move(*found);
     const ledger::Settlement& orig = detail.settlement;
-    if (orig.card_no != card.card_no)
-      co_return fail(Reason::card_mismatch, "card",
-                     fmt::format("the card at the window ({}) is not the one of settlement {} ({})",
-                                 cashier::mask_card_no(card.card_no), orig.setl_id, cashier::mask_card_no(orig.card_no)));
     switch (orig.state) {
       case ledger::SettlementState::settled:
       case ledger::SettlementState::partly_refunded:
@@ -691,17 +683,11 @@ awaitable<Reply> Service::settle_resettle(const cashier::SessionInfo& s, const c
   Reply reply = co_await [&]() -> awaitable<Reply> {
     // Answers decided here are final for this request_id.
     const auto final_answer = [&](const Reply& r) { return answer_final(request_id, r); };
-    auto job14 = [id = *id](sql::Db& db) { return ledger::get_settlement(db, id); };
-    auto d = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job14));
-    if (!d) co_return fail(d.error().to_error());
-    if (!d->has_value()) {
-      const Reply refusal = fail(Reason::not_found, "setl_id", fmt::format("no settlement \"{}\"", p.setl_id));
-      co_return co_await final_answer(refusal);
-    }
-    const ledger::SettlementDetail detail = std::move(**d);
+    Reply not_it;
+    auto found = co_await original_for(*id, card, request_id, not_it);
+    if (!found) co_return not_it;
+    const ledger::SettlementDetail detail = std::move(*found);
     const ledger::Settlement& orig = detail.settlement;
-    if (orig.card_no != card.card_no)
-      co_return fail(Reason::card_mismatch, "card", "the card at the window is not the one of the original settlement");
     if (orig.state != ledger::SettlementState::settled && orig.state != ledger::SettlementState::partly_refunded &&
         orig.state != ledger::SettlementState::offline_accepted)
       {
@@ -838,6 +824,30 @@ awaitable<Reply> Service::settle_resettle(const cashier::SessionInfo& s, const c
   }();
   release_request(request_id);
   co_return reply;
+}
+
+awaitable<std::optional<ledger::SettlementDetail>> Service::original_for(std::int64_t setl_id,
+                                                                         const reader::CardIdentity& card,
+                                                                         const std::string& request_id, Reply& refusal) {
+  auto job = [setl_id](sql::Db& db) { return ledger::get_settlement(db, setl_id); };
+  auto d = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job));
+  if (!d) {
+    refusal = fail(d.error().to_error());
+    co_return std::nullopt;
+  }
+  if (!d->has_value()) {
+    const Reply unknown = fail(Reason::not_found, "setl_id", fmt::format("no settlement \"{}\"", setl_id));
+    refusal = co_await answer_final(request_id, unknown);
+    co_return std::nullopt;
+  }
+  const ledger::Settlement& orig = (**d).settlement;
+  if (orig.card_no != card.card_no) {
+    refusal = fail(Reason::card_mismatch, "card",
+                   fmt::format("the card at the window ({}) is not the one of settlement {} ({})",
+                               cashier::mask_card_no(card.card_no), orig.setl_id, cashier::mask_card_no(orig.card_no)));
+    co_return std::nullopt;
+  }
+  co_return std::move(**d);
 }
 
 awaitable<Reply> Service::answer_final(const std::string& request_id, const Reply& r) {
