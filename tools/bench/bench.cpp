@@ -89,4 +89,13 @@ void print_table(const std::vector<std::vector<std::string>>& rows) {
   }
 }
 
+void print_targets(const std::vector<Target>& targets, std::string_view unit) {
+  std::vector<std::vector<std::string>> rows{{"target", unit == "x" ? "ratio" : "value", "limit", "result"}};
+  for (const auto& t : targets)
+    rows.push_back({t.what, fmt::format("{:.2f}{}", t.value, unit), fmt::format("{} {:.1f}{}", t.op, t.limit, unit),
+                    t.pass() ? "PASS" : "FAIL"});
+  print_table(rows);
+  fmt::print("\n");
+}
+
 }  // namespace settle::bench

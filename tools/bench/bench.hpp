@@ -78,4 +78,8 @@ struct Target {
 // Prints rows as an aligned text table with a header row.
 void print_table(const std::vector<std::vector<std::string>>& rows);
 
+// Prints the targets as a table (value, limit, PASS/FAIL) and a blank line.
+// `unit` follows each number ("x" for ratios, "" for plain values).
+void print_targets(const std::vector<Target>& targets, std::string_view unit = "x");
+
 }  // namespace settle::bench

@@ -217,12 +217,7 @@ int run_card(const Context& ctx) {
                     fmt::format("{:.1f}x", m->lat.percentile_ms(50) / raw_p50)});
   print_table(rows);
   fmt::print("\n");
-  std::vector<std::vector<std::string>> trows{{"target", "value", "limit", "result"}};
-  for (const auto& t : targets)
-    trows.push_back({t.what, fmt::format("{:.2f}", t.value), fmt::format("{} {:.1f}", t.op, t.limit),
-                     t.pass() ? "PASS" : "FAIL"});
-  print_table(trows);
-  fmt::print("\n");
+  print_targets(targets, "");
   return pass ? 0 : 1;
 }
 

@@ -184,12 +184,7 @@ int run_ledger(const Context& ctx) {
                                    : "1.0"});
   print_table(rows);
   fmt::print("\n");
-  std::vector<std::vector<std::string>> trows{{"target", "ratio", "limit", "result"}};
-  for (const auto& t : targets)
-    trows.push_back({t.what, fmt::format("{:.2f}x", t.value), fmt::format("{} {:.1f}x", t.op, t.limit),
-                     t.pass() ? "PASS" : "FAIL"});
-  print_table(trows);
-  fmt::print("\n");
+  print_targets(targets);
   return pass ? 0 : 1;
 }
 

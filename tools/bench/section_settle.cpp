@@ -584,12 +584,7 @@ pool_size = {pool}
   rows.push_back({"engine share (1 connection p50 - insurer-sim alone p50)", "", "", fmt::format("{:.3f}", engine_p50), ""});
   print_table(rows);
   fmt::print("\n");
-  std::vector<std::vector<std::string>> trows{{"target", "ratio", "limit", "result"}};
-  for (const auto& t : targets)
-    trows.push_back({t.what, fmt::format("{:.2f}x", t.value), fmt::format("{} {:.1f}x", t.op, t.limit),
-                     t.pass() ? "PASS" : "FAIL"});
-  print_table(trows);
-  fmt::print("\n");
+  print_targets(targets);
   return pass ? 0 : 1;
 }
 
