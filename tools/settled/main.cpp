@@ -95,9 +95,11 @@ int main(int argc, char** argv) {
   cc.cert_file = config->insurer.cert_file;
   cc.key_file = config->insurer.key_file;
   cc.pool_size = config->insurer.pool_size;
-  cc.connect_timeout_ms = config->insurer.connect_timeout_ms;
   cc.request_timeout_ms = config->insurer.request_timeout_ms;
-  cc.pool_wait_timeout_ms = config->insurer.request_timeout_ms;
+  // A cashier never waits on a dead line longer than the offline deadline:
+  // neither for a pooled connection nor for a new one.
+  cc.pool_wait_timeout_ms = std::min(config->insurer.request_timeout_ms, config->network.offline_deadline_ms);
+  cc.connect_timeout_ms = std::min(config->insurer.connect_timeout_ms, config->network.offline_deadline_ms);
   cc.paasid = config->insurer.paasid;
   cc.secret = config->insurer.secret;
   auto client = insurer::Client::create(ioc.get_executor(), cc);
@@ -183,7 +185,7 @@ int main(int argc, char** argv) {
         spdlog::info("settled: serving cashiers on {}{}", config->cashier.socket_path,
                      server.tcp_port() ? fmt::format(" and 127.0.0.1:{}", *server.tcp_port()) : std::string());
         std::cout << "settled: ready on " << config->cashier.socket_path << std::endl;
-        asio::co_spawn(ioc, service.run_reversals(), asio::detached);
+        asio::co_spawn(ioc, service.run_line(), asio::detached);
       },
       asio::detached);
   watcher.start();

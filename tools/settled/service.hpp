@@ -9,6 +9,7 @@
 #include "engine/policy.hpp"
 #include "engine/split.hpp"
 #include "offline/ledger.hpp"
+#include "offline/redlist.hpp"
 #include "protocol/cashier/server.hpp"
 #include "protocol/insurer/codecs.hpp"
 #include "reader/card_service.hpp"
@@ -33,6 +34,7 @@ struct PersonView {
   insurer::PersonInfo::BaseInfo base;
   insurer::PersonInfo::InsuInfo insu;
   std::int64_t as_of_ms = 0;
+  bool from_redlist = false;  // the insurer was unreachable: the red list's entry (balance unknown, 0)
   Person engine_person() const;
 };
 
@@ -53,6 +55,7 @@ struct ServiceParts {
   asio::thread_pool& card_pool;  // blocking PC/SC calls
   asio::thread_pool& db_pool;    // ledger reads
   Metrics& metrics;
+  redlist::Store* redlist = nullptr;  // the local red list; none: every offline settlement is self-pay
 };
 
 class Service final : public cashier::Dispatcher {
@@ -71,11 +74,16 @@ class Service final : public cashier::Dispatcher {
   // Start-up: every message sent without a recorded outcome is in doubt;
   // money-moving ones get their reversal queued. Returns how many.
   awaitable<Result<std::int64_t>> recover();
-  // The reversal worker: forwards queued reversals with backoff until the
-  // insurer acknowledges each. Runs until `stop()`.
-  awaitable<void> run_reversals();
+  // The line worker, until `stop()`: while offline it probes the insurer
+  // (9001 sign-in); otherwise it forwards queued reversals (with backoff
+  // until each is acknowledged) and then offline settlements, oldest first;
+  // a draining line goes back online once nothing is left.
+  awaitable<void> run_line();
   // Forwards due reversals now; returns how many are left.
   awaitable<std::int64_t> flush_reversals();
+  // Forwards due offline settlements now (9302 batches, oldest first), unless
+  // a reversal is still pending; returns how many are left (-1: storage error).
+  awaitable<std::int64_t> flush_uploads();
   void stop();
 
  private:
@@ -95,6 +103,19 @@ class Service final : public cashier::Dispatcher {
                                    const cashier::SettleResettleParams& p);
   awaitable<Reply> settle_get(const cashier::SessionInfo& s, const cashier::SettleGetParams& p);
   awaitable<Reply> settle_list(const cashier::SessionInfo& s, const cashier::SettleListParams& p);
+  awaitable<Reply> uploads_flush();
+
+  // settle.commit without the insurer (offline_flow.cpp): the red list's
+  // estimate within the offline limits, or self-pay; durable with its queued
+  // upload (and, when `failed` is the 2207 left in doubt or unsent, that
+  // call's outcome and reversal) before the answer.
+  awaitable<Reply> settle_offline(const cashier::SessionInfo& s, const reader::CardIdentity& card,
+                                  const cashier::SettleCommitParams& p, OfflineCause cause,
+                                  std::optional<CallResult> failed);
+  // The red list's entry for a card as a person (nullopt: not on the list).
+  awaitable<std::optional<PersonView>> redlist_person(const std::string& card_no);
+  // Logs and announces a change of the line's state.
+  void network_moved(std::optional<NetworkState> changed);
 
   // 1101 for the session's card (cached for a short while); on failure
   // `refusal` is the answer for the cashier (with the insurer's infcode).
@@ -122,6 +143,7 @@ class Service final : public cashier::Dispatcher {
   NetworkStateMachine network_;
   bool stopping_ = false;
   asio::steady_timer reversal_wakeup_;
+  std::int64_t last_probe_ms_ = 0;
 };
 
 // The canonical payload hash of a mutating request (request_id idempotency).
