@@ -24,8 +24,13 @@
 #include <set>
 #include <string>
 
+namespace settle::redlist {
+class Store;
+}
+
 namespace settle::daemon {
 
+class RedlistSyncer;
 using cashier::Reply;
 
 // What the window knows about the person whose card was read.
@@ -53,6 +58,8 @@ struct ServiceParts {
   asio::thread_pool& card_pool;  // blocking PC/SC calls
   asio::thread_pool& db_pool;    // ledger reads
   Metrics& metrics;
+  redlist::Store* redlist = nullptr;           // the red list (nullable)
+  RedlistSyncer* redlist_syncer = nullptr;     // redlist.sync (nullable)
 };
 
 class Service final : public cashier::Dispatcher {
@@ -67,6 +74,8 @@ class Service final : public cashier::Dispatcher {
   NetworkState network() const { return network_.state(); }
   // Called when the line's state changes (network.changed notifications).
   std::function<void(NetworkState)> on_network_changed;
+  // Sends a notification to one cashier connection (redlist.progress).
+  std::function<void(std::uint64_t connection_id, std::string method, json::Json params)> notify_connection;
 
   // Start-up: every message sent without a recorded outcome is in doubt;
   // money-moving ones get their reversal queued. Returns how many.
@@ -95,6 +104,7 @@ class Service final : public cashier::Dispatcher {
                                    const cashier::SettleResettleParams& p);
   awaitable<Reply> settle_get(const cashier::SessionInfo& s, const cashier::SettleGetParams& p);
   awaitable<Reply> settle_list(const cashier::SessionInfo& s, const cashier::SettleListParams& p);
+  awaitable<Reply> redlist_sync(const cashier::SessionInfo& s, const cashier::RedlistSyncParams& p);  // service_redlist.cpp
 
   // 1101 for the session's card (cached for a short while); on failure
   // `refusal` is the answer for the cashier (with the insurer's infcode).
