@@ -52,6 +52,9 @@ class RedlistSyncer {
  private:
   awaitable<Result<RedlistSyncOutcome>> sync_once(bool full, const RedlistProgress& progress);
   awaitable<void> drop_sync(std::shared_ptr<redlist::Sync>& sync);
+  struct PendingApply;
+  std::shared_ptr<PendingApply> start_apply(const std::shared_ptr<redlist::Sync>& sync, insurer::RedList::Output page);
+  awaitable<Status> finish_apply(const std::shared_ptr<PendingApply>& p);
 
   asio::io_context& ioc_;
   redlist::Store& store_;
