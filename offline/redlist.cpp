@@ -234,7 +234,11 @@ Info Store::info() const {
 }
 
 Result<std::optional<Entry>> Store::lookup(std::string_view card_no) const {
-  std::shared_lock swap_lock(swap_mu_);
+  std::shared_lock swap_lock(swap_mu_, std::defer_lock);
+  {
+    std::lock_guard gate(gate_);
+    swap_lock.lock();
+  }
   std::unique_ptr<sql::Db> db;
   {
     std::lock_guard lock(pool_mu_);
@@ -292,6 +296,7 @@ Result<std::unique_ptr<Sync>> Store::begin_sync(bool full) {
 }
 
 Status Store::swap_in(const std::string& fresh, const Info& info) {
+  std::lock_guard gate(gate_);
   std::unique_lock lock(swap_mu_);
   {
     std::lock_guard pool_lock(pool_mu_);

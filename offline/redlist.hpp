@@ -131,6 +131,9 @@ class Store {  // lookups are thread-safe (any thread, concurrently)
 
   // Readers hold swap_mu_ shared while they use a connection; a swap takes it
   // exclusively, drops every pooled connection and renames the fresh file in.
+  // Readers pass through gate_ before taking swap_mu_ shared; a swap holds
+  // gate_ while it waits for swap_mu_, so a stream of lookups cannot starve it.
+  mutable std::mutex gate_;
   mutable std::shared_mutex swap_mu_;
   mutable std::mutex pool_mu_;
   mutable std::vector<std::unique_ptr<sql::Db>> pool_;
