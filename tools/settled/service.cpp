@@ -9,6 +9,7 @@
 #include "protocol/engine_json.hpp"
 #include "tools/settled/clock.hpp"
 #include "tools/settled/replies.hpp"
+#include "tools/settled/service_redlist.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -113,6 +114,8 @@ awaitable<Reply> Service::handle(cashier::SessionInfo session, cashier::Call cal
     case Method::recon_run:
       co_return fail(Reason::not_supported, "method",
                      fmt::format("{} is not served by this version of settled", cashier::method_name(call.method)));
+    case Method::redlist_sync:
+      co_return co_await redlist_sync(session, std::get<cashier::RedlistSyncParams>(call.params));
     case Method::session_login:
     case Method::session_logout:
     case Method::events_subscribe:
@@ -138,8 +141,8 @@ awaitable<Reply> Service::engine_status() {
                            {"pending_reversals", work->pending_reversals},
                            {"pending_uploads", work->pending_uploads},
                            {"in_doubt", work->in_doubt},
-                           {"redlist_version", nullptr},
-                           {"redlist_age_s", nullptr},
+                           {"redlist_version", redlist_version_json(p_.redlist)},
+                           {"redlist_age_s", redlist_age_json(p_.redlist, now_ms())},
                            {"readers", readers}});
 }
 

@@ -25,8 +25,13 @@
 #include <set>
 #include <string>
 
+namespace settle::redlist {
+class Store;
+}
+
 namespace settle::daemon {
 
+class RedlistSyncer;
 using cashier::Reply;
 
 // What the window knows about the person whose card was read.
@@ -55,7 +60,8 @@ struct ServiceParts {
   asio::thread_pool& card_pool;  // blocking PC/SC calls
   asio::thread_pool& db_pool;    // ledger reads
   Metrics& metrics;
-  redlist::Store* redlist = nullptr;  // the local red list; none: every offline settlement is self-pay
+  redlist::Store* redlist = nullptr;        // the local red list; none: every offline settlement is self-pay
+  RedlistSyncer* redlist_syncer = nullptr;  // redlist.sync (nullable)
 };
 
 class Service final : public cashier::Dispatcher {
@@ -70,6 +76,8 @@ class Service final : public cashier::Dispatcher {
   NetworkState network() const { return network_.state(); }
   // Called when the line's state changes (network.changed notifications).
   std::function<void(NetworkState)> on_network_changed;
+  // Sends a notification to one cashier connection (redlist.progress).
+  std::function<void(std::uint64_t connection_id, std::string method, json::Json params)> notify_connection;
 
   // Start-up: every message sent without a recorded outcome is in doubt;
   // money-moving ones get their reversal queued. Returns how many.
@@ -116,6 +124,7 @@ class Service final : public cashier::Dispatcher {
   awaitable<std::optional<PersonView>> redlist_person(const std::string& card_no);
   // Logs and announces a change of the line's state.
   void network_moved(std::optional<NetworkState> changed);
+  awaitable<Reply> redlist_sync(const cashier::SessionInfo& s, const cashier::RedlistSyncParams& p);  // service_redlist.cpp
 
   // 1101 for the session's card (cached for a short while); on failure
   // `refusal` is the answer for the cashier (with the insurer's infcode).
