@@ -102,6 +102,12 @@ bool FaultSet::refuse_connection() {
   return false;
 }
 
+bool FaultSet::refusing() const {
+  for (const Fault& f : faults_)
+    if (f.kind == FaultKind::refuse && f.count != 0 && f.p_ppm > 0) return true;
+  return false;
+}
+
 RequestFaults FaultSet::for_request(const std::function<std::string()>& infno_of) {
   RequestFaults r;
   std::optional<std::string> infno;

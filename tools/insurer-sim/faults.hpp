@@ -49,6 +49,10 @@ class FaultSet {
 
   // Per accepted connection: should it be reset before TLS?
   bool refuse_connection();
+  // Whether a refuse fault is active (count not used up): requests on
+  // connections opened before are then closed unanswered, so a line that goes
+  // down does not live on in pooled connections.
+  bool refusing() const;
   // Per request read; `infno_of` is asked (once) only when a fault names a transaction.
   RequestFaults for_request(const std::function<std::string()>& infno_of = {});
 

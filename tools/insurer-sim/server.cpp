@@ -125,6 +125,9 @@ class Session : public std::enable_shared_from_this<Session> {
     const std::int64_t received_ms = now_ms();
     http::request<http::string_body> req = parser_->release();
     keep_alive_ = req.keep_alive();
+    // refuse: the line is down for connections opened before it went down
+    // too; their next request is reset unread (nothing processed).
+    if (srv_.faults.refusing()) return close();
     const std::string& body = req.body();
     const RequestFaults f = srv_.faults.for_request([&body] { return infno_of(body); });
     delay_ms_ = f.delay_ms;
