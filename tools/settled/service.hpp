@@ -95,6 +95,8 @@ class Service final : public cashier::Dispatcher {
                                    const cashier::SettleResettleParams& p);
   awaitable<Reply> settle_get(const cashier::SessionInfo& s, const cashier::SettleGetParams& p);
   awaitable<Reply> settle_list(const cashier::SessionInfo& s, const cashier::SettleListParams& p);
+  // recon.run (tools/settled/recon.cpp).
+  awaitable<Reply> recon_run(const cashier::SessionInfo& s, const cashier::ReconRunParams& p);
 
   // 1101 for the session's card (cached for a short while); on failure
   // `refusal` is the answer for the cashier (with the insurer's infcode).
