@@ -9,8 +9,14 @@
 #include "tools/settled/replies.hpp"
 #include "tools/settled/service.hpp"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+
+#include <algorithm>
 
 #include <map>
 #include <string>
@@ -64,6 +70,82 @@ awaitable<Result<Json>> query(InsurerGateway& gateway, const std::string& infno,
     if (last.answered()) co_return rejected_error(last);
   }
   co_return unanswered_error(last);
+}
+
+// 3202 pages fetched by several workers at once (the insurer and this
+// process then work in parallel); each page lands in its own slot.
+constexpr std::int64_t kPageWorkers = 2;
+struct PageFetch {
+  explicit PageFetch(const asio::any_io_executor& ex) : done(ex) {}
+  std::vector<std::vector<DetailRow>> pages;  // index: page_num - 1
+  std::optional<Error> error;
+  std::int64_t total = 0;
+  int running = 0;
+  asio::steady_timer done;
+};
+
+Error bad_reply(const std::string& infno, const Error& e);
+
+insurer::DetailReconcile::Input page_input(const std::string& date, std::int64_t page) {
+  insurer::DetailReconcile::Input in;
+  in.insutype = "";
+  in.clr_type = "";
+  in.stmt_begndate = date;
+  in.stmt_enddate = date;
+  in.page_num = page;
+  in.page_size = static_cast<std::int64_t>(insurer::max_page_size);
+  return in;
+}
+
+std::vector<DetailRow> rows_of(const insurer::DetailReconcile::Output& out) {
+  std::vector<DetailRow> rows;
+  rows.reserve(out.rows.size());
+  for (const auto& r : out.rows) {
+    DetailRow row;
+    row.setl_id = r.setl_id;
+    row.msgid = r.msgid;
+    row.insutype = r.insutype;
+    row.psn_no = r.psn_no;
+    row.total = r.medfee_sumamt;
+    row.fund = r.fund_pay_sumamt;
+    row.account = r.acct_pay;
+    row.cash = r.psn_cash_pay;
+    row.state = recon::row_state_of_flag(r.refd_setl_flag).value_or(recon::RowState::untouched);
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+// One page: its rows, or the error that ends the run.
+awaitable<Result<insurer::DetailReconcile::Output>> fetch_page(InsurerGateway& gateway, const std::string& date,
+                                                               std::int64_t page, const std::string& opter) {
+  const std::string infno(insurer::DetailReconcile::infno);
+  const Json input = page_input(date, page).encode();
+  auto out = co_await query(gateway, infno, input, opter);
+  if (!out) co_return out.error();
+  auto dr = insurer::DetailReconcile::Output::decode(*out);
+  if (!dr) co_return bad_reply(infno, dr.error());
+  if (dr->page_num != page)
+    co_return make_error(Reason::insurer_rejected, "page_num",
+                         fmt::format("the insurer's 3202 answered page {} for page {}", dr->page_num, page));
+  co_return std::move(*dr);
+}
+
+// Worker: pages first, first + step, ... up to the last.
+awaitable<void> page_worker(InsurerGateway& gateway, const std::string& date, const std::string& opter,
+                            std::int64_t first, std::int64_t last, PageFetch* f) {
+  for (std::int64_t page = first; page <= last && !f->error; page += kPageWorkers) {
+    auto dr = co_await fetch_page(gateway, date, page, opter);
+    if (!dr) {
+      if (!f->error) f->error = dr.error();
+      break;
+    }
+    if (dr->total != f->total && !f->error)
+      f->error = make_error(Reason::insurer_rejected, "total",
+                            fmt::format("the insurer's 3202 total changed from {} to {} while paging", f->total, dr->total));
+    f->pages[static_cast<std::size_t>(page - 1)] = rows_of(*dr);
+  }
+  if (--f->running == 0) f->done.cancel();
 }
 
 Error bad_reply(const std::string& infno, const Error& e) {
@@ -130,36 +212,27 @@ awaitable<Reply> Service::recon_run(const cashier::SessionInfo& s, const cashier
   std::int64_t insurer_rows = 0, local_rows = 0;
   if (!totals_balanced) {
     std::vector<DetailRow> theirs;
-    const std::string infno(insurer::DetailReconcile::infno);
-    for (std::int64_t page = 1;; ++page) {
-      insurer::DetailReconcile::Input in;
-      in.insutype = "";
-      in.clr_type = "";
-      in.stmt_begndate = date;
-      in.stmt_enddate = date;
-      in.page_num = page;
-      in.page_size = static_cast<std::int64_t>(insurer::max_page_size);
-      const Json input = in.encode();
-      auto out = co_await query(p_.gateway, infno, input, opter);
-      if (!out) co_return fail(out.error());
-      auto dr = insurer::DetailReconcile::Output::decode(*out);
-      if (!dr) co_return fail(bad_reply(infno, dr.error()));
-      if (page == 1) theirs.reserve(static_cast<std::size_t>(dr->total));
-      for (const auto& r : dr->rows) {
-        DetailRow row;
-        row.setl_id = r.setl_id;
-        row.msgid = r.msgid;
-        row.insutype = r.insutype;
-        row.psn_no = r.psn_no;
-        row.total = r.medfee_sumamt;
-        row.fund = r.fund_pay_sumamt;
-        row.account = r.acct_pay;
-        row.cash = r.psn_cash_pay;
-        row.state = recon::row_state_of_flag(r.refd_setl_flag).value_or(recon::RowState::untouched);
-        theirs.push_back(std::move(row));
-      }
-      if (dr->rows.empty() || page * in.page_size >= dr->total) break;
+    auto first = co_await fetch_page(p_.gateway, date, 1, opter);
+    if (!first) co_return fail(first.error());
+    const std::int64_t page_size = static_cast<std::int64_t>(insurer::max_page_size);
+    const std::int64_t pages = std::max<std::int64_t>(1, (first->total + page_size - 1) / page_size);
+    PageFetch fetch(ioc_.get_executor());
+    fetch.total = first->total;
+    fetch.pages.resize(static_cast<std::size_t>(pages));
+    fetch.pages[0] = rows_of(*first);
+    for (std::int64_t w = 0; w < kPageWorkers && 2 + w <= pages; ++w) {
+      ++fetch.running;
+      asio::co_spawn(ioc_, page_worker(p_.gateway, date, opter, 2 + w, pages, &fetch), asio::detached);
     }
+    while (fetch.running > 0) {
+      boost::system::error_code ec;
+      fetch.done.expires_at(asio::steady_timer::time_point::max());
+      co_await fetch.done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+    if (fetch.error) co_return fail(*fetch.error);
+    theirs.reserve(static_cast<std::size_t>(first->total));
+    for (auto& page : fetch.pages)
+      for (auto& row : page) theirs.push_back(std::move(row));
     insurer_rows = static_cast<std::int64_t>(theirs.size());
     auto job2 = [date](sql::Db& db) { return ledger::recon_detail(db, date); };
     auto mine = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job2));
