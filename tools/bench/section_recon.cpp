@@ -218,7 +218,7 @@ int run_recon(const Context& ctx) {
   const std::string pki = scratch.file("pki");
   double gen_s = 0, raw_s = 0, totals_s = 0, detail_s = 0, raw_detail_s = 0;
   std::int64_t diff_count = 0, insurer_rows = 0;
-  Json diff_counts;
+  Json diff_counts, timings;
   bool totals_balanced = false, diff_balanced = true;
   try {
     if (std::system(fmt::format("{}/tools/gen-test-pki.sh '{}' >/dev/null", SETTLE_SOURCE_DIR, pki).c_str()) != 0)
@@ -342,6 +342,7 @@ secret_file = "secret"
     diff_balanced = diffs.value("balanced", true);
     diff_count = static_cast<std::int64_t>(diffs["differences"].size());
     diff_counts = diffs["difference_counts"];
+    timings = diffs.value("timings", Json::object());
     insurer_rows = diffs.value("insurer_rows", std::int64_t{0});
     daemon.stop();
     sim.stop();
@@ -360,10 +361,10 @@ secret_file = "secret"
   if (ctx.json) {
     fmt::print(R"({{"section":"recon","dir":"{}","fs":"{}","settlements":{},"generate_s":{:.2f},"raw_aggregate_s":{:.4f},)"
                R"("raw_day_read_s":{:.4f},"totals_path_s":{:.3f},"detail_path_s":{:.3f},"insurer_rows":{},"differences":{},)"
-               R"("expected_differences":{},"classification_right":{},"limit_s":{:.2f},"pass":{}}})"
+               R"("expected_differences":{},"classification_right":{},"timings":{},"limit_s":{:.2f},"pass":{}}})"
                "\n",
                dir, fs, n, gen_s, raw_s, raw_detail_s, totals_s, detail_s, insurer_rows, diff_count, expected, right,
-               limit_s, pass);
+               timings.dump(), limit_s, pass);
     return pass ? 0 : 1;
   }
   fmt::print("  scratch dir {} ({}); {} settlements per day on each side (filled in {:.1f} s), settled and\n"
@@ -378,8 +379,9 @@ secret_file = "secret"
   rows.push_back({fmt::format("recon.run, day with differences (3202 {} rows, both lists)", insurer_rows),
                   fmt::format("{:.3f}", detail_s), fmt::format("{:.1f}x", detail_s / raw_s)});
   print_table(rows);
-  fmt::print("\n  differences found {} (expected {}): {}; balanced day answered balanced: {}\n\n", diff_count, expected,
-             diff_counts.dump(), totals_balanced);
+  fmt::print("\n  differences found {} (expected {}): {}; balanced day answered balanced: {}\n"
+             "  settled's phases of the day with differences (ms): {}\n\n",
+             diff_count, expected, diff_counts.dump(), totals_balanced, timings.dump());
   print_targets(targets, " s");
   return pass ? 0 : 1;
 }

@@ -206,12 +206,18 @@ awaitable<Reply> Service::recon_run(const cashier::SessionInfo& s, const cashier
     if (!(theirs == mine)) totals_balanced = false;
   }
 
+  const auto ms_since = [](std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t).count();
+  };
+  Json timings{{"totals_ms", ms_since(started)}};
+
   // 3. On a mismatch: both detail lists, compared.
   std::vector<recon::Difference> diffs;
   std::vector<ledger::NotUploaded> not_uploaded;
   std::int64_t insurer_rows = 0, local_rows = 0;
   if (!totals_balanced) {
     std::vector<DetailRow> theirs;
+    auto phase = std::chrono::steady_clock::now();
     auto first = co_await fetch_page(p_.gateway, date, 1, opter);
     if (!first) co_return fail(first.error());
     const std::int64_t page_size = static_cast<std::int64_t>(insurer::max_page_size);
@@ -234,11 +240,16 @@ awaitable<Reply> Service::recon_run(const cashier::SessionInfo& s, const cashier
     for (auto& page : fetch.pages)
       for (auto& row : page) theirs.push_back(std::move(row));
     insurer_rows = static_cast<std::int64_t>(theirs.size());
+    timings["insurer_detail_ms"] = ms_since(phase);
+    phase = std::chrono::steady_clock::now();
     auto job2 = [date](sql::Db& db) { return ledger::recon_detail(db, date); };
     auto mine = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job2));
     if (!mine) co_return fail(mine.error().to_error());
     local_rows = static_cast<std::int64_t>(mine->rows.size());
+    timings["local_detail_ms"] = ms_since(phase);
+    phase = std::chrono::steady_clock::now();
     diffs = recon::compare_details(mine->rows, theirs);
+    timings["compare_ms"] = ms_since(phase);
     not_uploaded = std::move(mine->not_uploaded);
     // Insurance types only the insurer has.
     for (const auto& [type, t] : recon::totals_of(theirs))
@@ -295,7 +306,8 @@ awaitable<Reply> Service::recon_run(const cashier::SessionInfo& s, const cashier
               {"difference_counts", by_kind},
               {"not_uploaded", pending},
               {"run_at", iso_time(now_ms())},
-              {"elapsed_ms", elapsed_ms}};
+              {"elapsed_ms", elapsed_ms},
+              {"timings", timings}};
 
   // 4. The summary in the audit trail and the history (not the rows).
   const std::string summary =
