@@ -57,13 +57,29 @@ bool nothing_charged(const DetailRow& r) {
 }  // namespace
 
 std::vector<Difference> compare_details(const std::vector<DetailRow>& local, const std::vector<DetailRow>& insurer) {
-  std::unordered_map<std::string_view, std::size_t> by_setl, by_msgid;
+  // by_setl: insurer rows by setl_id. no_setl: by msgid, the insurer rows
+  // without a setl_id (few). by_msgid: all rows by msgid, built only when a
+  // local row without the insurer's setl_id needs it.
+  using Index = std::unordered_map<std::string_view, std::size_t>;
+  Index by_setl, no_setl, by_msgid;
   by_setl.reserve(insurer.size());
-  by_msgid.reserve(insurer.size());
   for (std::size_t i = 0; i < insurer.size(); ++i) {
-    if (!insurer[i].setl_id.empty()) by_setl.emplace(insurer[i].setl_id, i);
-    if (!insurer[i].msgid.empty()) by_msgid.emplace(insurer[i].msgid, i);
+    if (!insurer[i].setl_id.empty()) {
+      by_setl.emplace(insurer[i].setl_id, i);
+    } else if (!insurer[i].msgid.empty()) {
+      no_setl.emplace(insurer[i].msgid, i);
+    }
   }
+  bool by_msgid_built = false;
+  const auto msgid_index = [&]() -> const Index& {
+    if (!by_msgid_built) {
+      by_msgid.reserve(insurer.size());
+      for (std::size_t i = 0; i < insurer.size(); ++i)
+        if (!insurer[i].msgid.empty()) by_msgid.emplace(insurer[i].msgid, i);
+      by_msgid_built = true;
+    }
+    return by_msgid;
+  };
   std::vector<bool> matched(insurer.size(), false);
   std::vector<Difference> out;
   for (const DetailRow& l : local) {
@@ -72,12 +88,9 @@ std::vector<Difference> compare_details(const std::vector<DetailRow>& local, con
       if (auto it = by_setl.find(l.setl_id); it != by_setl.end()) at = it->second;
     }
     if (!at && !l.msgid.empty()) {
-      // Only when the insurer's row cannot be matched by its setl_id either
-      // (a local row without the insurer's id, or an insurer row without one).
-      if (auto it = by_msgid.find(l.msgid); it != by_msgid.end()) {
-        const DetailRow& cand = insurer[it->second];
-        if (l.setl_id.empty() || cand.setl_id.empty()) at = it->second;
-      }
+      // By msgid only when one of the two has no setl_id.
+      const Index& index = l.setl_id.empty() ? msgid_index() : no_setl;
+      if (auto it = index.find(l.msgid); it != index.end()) at = it->second;
     }
     if (at && matched[*at]) at.reset();  // each insurer row answers one local row
     if (!at) {

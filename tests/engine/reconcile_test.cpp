@@ -165,3 +165,16 @@ TEST_CASE("refd_setl_flag names") {
   CHECK_FALSE(row_state_of_flag("3"));
   CHECK(row_state_name(RowState::undone) == "undone");
 }
+
+TEST_CASE("an insurer row without setl_id is matched by msgid, also to a local row that has one") {
+  auto local = day();
+  auto insurer = day();
+  insurer[0].setl_id.clear();
+  CHECK(compare_details(local, insurer).empty());
+  insurer[0].fund += Amount::fen(1);
+  insurer[0].total += Amount::fen(1);
+  const auto d = compare_details(local, insurer);
+  REQUIRE(d.size() == 1);
+  CHECK(d[0].kind == DiffKind::amount_mismatch);
+  CHECK(d[0].setl_id == "S1");  // the local row's id when the insurer gave none
+}
