@@ -146,6 +146,9 @@ class Stack {
 
   // Extra lines appended to the generated config's [cashier] table etc.
   std::string extra_config;
+  // The [redlist] table's lines: no scheduled sync by default, so that no
+  // background 9303 takes a test's insurer fault or moves the line's state.
+  std::string redlist_config = "sync_interval_s = 0\n";
 
  private:
   std::string pki(const std::string& f) const;
