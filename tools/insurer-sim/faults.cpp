@@ -97,6 +97,12 @@ bool FaultSet::refuse_connection() {
   return false;
 }
 
+bool FaultSet::refusing() const {
+  for (const Fault& f : faults_)
+    if (f.kind == FaultKind::refuse && f.count != 0 && f.p_ppm > 0) return true;
+  return false;
+}
+
 RequestFaults FaultSet::for_request() {
   RequestFaults r;
   for (Fault& f : faults_) {

@@ -47,6 +47,10 @@ class FaultSet {
 
   // Per accepted connection: should it be reset before TLS?
   bool refuse_connection();
+  // Whether a refuse fault is active (count not used up): answers then close
+  // their connection, so a line that goes down does not live on in pooled
+  // connections opened before.
+  bool refusing() const;
   // Per request read.
   RequestFaults for_request();
 

@@ -117,7 +117,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec) return close();
     const std::int64_t received_ms = now_ms();
     http::request<http::string_body> req = parser_->release();
-    keep_alive_ = req.keep_alive();
+    keep_alive_ = req.keep_alive() && !srv_.faults.refusing();  // refuse: this answer closes the connection
     const std::string& body = req.body();
     const RequestFaults f = srv_.faults.for_request();
     delay_ms_ = f.delay_ms;
