@@ -146,10 +146,10 @@ void window_loop(int k, const std::string& window, const Options& o, const std::
     auto timed = [&](const char* method, const Json& params, std::chrono::milliseconds timeout, Call& out) {
       const auto t0 = Clock::now();
       RpcAnswer a = call(*c, method, params, timeout);
-      out.phase = phase;
       out.method = method;
-      out.at_s = seconds(t0 - cut);
-      out.wait_s = seconds(Clock::now() - t0);
+      out.sent = t0;
+      out.answered = Clock::now();
+      out.wait_s = seconds(out.answered - t0);
       out.ok = a.ok;
       out.reason = a.reason;
       return a;
@@ -160,8 +160,8 @@ void window_loop(int k, const std::string& window, const Options& o, const std::
     if (a.ok && !pin.empty()) a = call(*c, "card.verify_pin", Json{{"pin", pin}}, std::chrono::seconds(10));
     if (!a.ok) {
       Call failed;
-      failed.phase = phase;
       failed.method = "card";
+      failed.sent = failed.answered = Clock::now();
       failed.reason = a.reason;
       record(std::move(failed));
     } else {
@@ -267,8 +267,9 @@ void count_adjustments(const Json& detail, FaultResult& f) {
     for (const Json& x : *a) add(x);
 }
 
-void summarise_calls(const std::vector<Call>& calls, FaultResult& f) {
-  for (const Call& c : calls) {
+void summarise_calls(std::vector<Call>& calls, Clock::time_point cut, Clock::time_point restore, FaultResult& f) {
+  for (Call& c : calls) {
+    c.phase = c.answered < cut ? "baseline" : c.sent < restore ? "outage" : "recovery";
     const bool commit = c.method == "settle.commit";
     const bool refund = c.method == "settle.refund";
     if (c.phase == "baseline") {
@@ -485,7 +486,7 @@ Report run(const Options& o) {
           f.failures.push_back("the windows did not finish their visits within 60 s for the reconciliation");
         calls = sh.calls;
       }
-      summarise_calls(calls, f);
+      summarise_calls(calls, cut, restore, f);
       f.reversals_sent = static_cast<int>(reversal_count(*stack) - reversals_before);
       for (const Call& c : calls) {
         if (c.method != "settle.commit" || !c.ok || c.mode != "offline" || c.setl_id.empty()) continue;

@@ -6,6 +6,7 @@
 #include "engine/money.hpp"
 #include "protocol/json.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -36,10 +37,12 @@ struct Options {
 
 // One cashier call as the window saw it.
 struct Call {
-  std::string phase;   // "baseline", "outage", "recovery"
-  std::string method;  // settle.commit, settle.refund
-  double at_s = 0;     // sent, seconds after the fault's cut (negative before)
-  double wait_s = 0;   // until the answer
+  // "baseline" (answered before the cut), "outage" (sent before the restore,
+  // answered after the cut), "recovery" (sent after the restore).
+  std::string phase;
+  std::string method;  // settle.commit, settle.refund, card (card.read / card.verify_pin)
+  std::chrono::steady_clock::time_point sent, answered;
+  double wait_s = 0;   // from sending to the answer
   bool ok = false;
   std::string reason;  // the error's reason
   std::string mode;    // settle.commit: online / offline

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <string_view>
 
 namespace settle::drill {
 
@@ -18,6 +19,24 @@ const char* fault_words(const std::string& kind) {
   if (kind == "stall") return "the insurer reads requests and never answers";
   if (kind == "lost_reply") return "the insurer does the work, the reply is lost (单边账)";
   return "simulator fault";
+}
+
+// Columns on a terminal: CJK characters take two.
+std::size_t display_width(std::string_view s) {
+  std::size_t w = 0;
+  for (std::size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const std::size_t len = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+    w += len >= 3 ? 2 : 1;
+    i += len;
+  }
+  return w;
+}
+
+void row(std::string& t, std::string_view label, const std::string& value) {
+  constexpr std::size_t column = 40;
+  const std::size_t w = display_width(label) + 2;
+  t += fmt::format("  {}{}{}\n", label, std::string(w < column ? column - w : 1, ' '), value);
 }
 
 std::string join(const std::vector<std::string>& v, const char* sep) {
@@ -40,31 +59,32 @@ std::string report_text(const Report& r) {
   t += fmt::format("RESULT    {}\n", r.passed() ? "PASS" : "FAIL");
   for (const FaultResult& f : r.faults) {
     t += fmt::format("\nFault {}: {}\n", f.fault, fault_words(f.fault));
-    t += fmt::format("  cut at                              {}\n", f.started_at);
-    t += fmt::format("  time to detect the outage           {}\n", secs(f.detect_s));
-    t += fmt::format("  longest cashier wait (outage)       {:.2f} s\n", f.longest_wait_s);
-    t += fmt::format("  settlements during the outage       {} (offline {}, online before detection {}, refused {})\n",
-                     f.outage_commits, f.outage_offline, f.outage_online, f.outage_refused);
-    t += fmt::format("  settlements made offline (all)      {} (accepted {}, rejected {}, still pending {}; "
-                     "reasons: network down {}, in doubt {})\n",
-                     f.offline_settled, f.offline_accepted, f.offline_rejected, f.offline_pending,
-                     f.offline_reason_network_down, f.offline_reason_in_doubt);
-    t += fmt::format("  refunds refused while offline       {}\n", f.refunds_refused_offline);
-    t += fmt::format("  reversals sent (冲正, acknowledged)  {}\n", f.reversals_sent);
-    t += fmt::format("  drain time (restore → online, 0 pending) {}\n", secs(f.drain_s));
-    t += fmt::format("  adjustments                         {} (total {})\n", f.adjustments,
-                     format_amount(f.adjustment_total));
-    std::string balanced = f.balanced ? (*f.balanced ? "yes" : "NO") : "not known (" + f.recon_error + ")";
-    t += fmt::format("  day balanced (recon.run)            {}\n", balanced);
-    t += fmt::format("  online before the cut               {} settlements, {} refunds, {} errors\n",
-                     f.baseline_commits, f.baseline_refunds, f.baseline_errors);
+    row(t, "cut at", f.started_at);
+    row(t, "time to detect the outage", secs(f.detect_s));
+    row(t, "longest cashier wait (outage)", fmt::format("{:.2f} s", f.longest_wait_s));
+    row(t, "settlements during the outage",
+        fmt::format("{} (offline {}, online before detection {}, refused {})", f.outage_commits, f.outage_offline,
+                    f.outage_online, f.outage_refused));
+    row(t, "settlements made offline (all)",
+        fmt::format("{} (accepted {}, rejected {}, still pending {}; reasons: network down {}, in doubt {})",
+                    f.offline_settled, f.offline_accepted, f.offline_rejected, f.offline_pending,
+                    f.offline_reason_network_down, f.offline_reason_in_doubt));
+    row(t, "refunds refused while offline", fmt::format("{}", f.refunds_refused_offline));
+    row(t, "reversals sent (冲正)", fmt::format("{}", f.reversals_sent));
+    row(t, "drain time", secs(f.drain_s));
+    row(t, "adjustments", fmt::format("{} (total {})", f.adjustments, format_amount(f.adjustment_total)));
+    row(t, "day balanced (recon.run)",
+        f.balanced ? (*f.balanced ? "yes" : "NO") : "not known (" + f.recon_error + ")");
+    row(t, "online before the cut", fmt::format("{} settlements, {} refunds, {} errors", f.baseline_commits,
+                                                f.baseline_refunds, f.baseline_errors));
     for (const auto& [what, n] : f.baseline_reasons) t += fmt::format("    {} ×{}\n", what, n);
     if (!f.transitions.empty()) {
       std::string tr;
-      for (const auto& [state, at] : f.transitions) tr += fmt::format("{}{} +{:.2f} s", tr.empty() ? "" : ", ", state, at);
-      t += fmt::format("  line states after the cut           {}\n", tr);
+      for (const auto& [state, at] : f.transitions)
+        tr += fmt::format("{}{} +{:.2f} s", tr.empty() ? "" : ", ", state, at);
+      row(t, "line states after the cut", tr);
     }
-    t += fmt::format("  result                              {}\n", f.passed() ? "PASS" : "FAIL");
+    row(t, "result", f.passed() ? "PASS" : "FAIL");
     for (const auto& why : f.failures) t += fmt::format("    - {}\n", why);
   }
   if (!r.failures.empty()) {
