@@ -250,21 +250,19 @@ std::size_t reversal_count(const Stack& stack) {
   return r.contains("reversals") && r["reversals"].is_array() ? r["reversals"].size() : 0;
 }
 
-// The adjustments of one settlement (settle.get): entries of an
-// "adjustments" array, or of the history entries whose kind is an adjustment.
+// The adjustments of one settlement (settle.get's "adjustments": the
+// insurer's fund figure against the local estimate); the total is the sum of
+// insurer_fund − local_fund.
 void count_adjustments(const Json& detail, FaultResult& f) {
-  auto add = [&f](const Json& adj) {
+  const Json* a = json::find(detail, "adjustments");
+  if (a == nullptr || !a->is_array()) return;
+  for (const Json& adj : *a) {
     ++f.adjustments;
-    for (const char* key : {"amount", "fund_difference", "difference", "fund_diff"}) {
-      if (!adj.is_object() || json::find(adj, key) == nullptr) continue;
-      if (auto a = json::get_amount(adj, key, key, Sign::any)) {
-        f.adjustment_total += *a;
-        break;
-      }
-    }
-  };
-  if (const Json* a = json::find(detail, "adjustments"); a != nullptr && a->is_array())
-    for (const Json& x : *a) add(x);
+    if (!adj.is_object()) continue;
+    auto insurer = json::get_amount(adj, "insurer_fund", "insurer_fund", Sign::any);
+    auto local = json::get_amount(adj, "local_fund", "local_fund", Sign::any);
+    if (insurer && local) f.adjustment_total += *insurer - *local;
+  }
 }
 
 void summarise_calls(std::vector<Call>& calls, Clock::time_point cut, Clock::time_point restore, FaultResult& f) {

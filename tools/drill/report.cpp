@@ -72,7 +72,7 @@ std::string report_text(const Report& r) {
     row(t, "refunds refused while offline", fmt::format("{}", f.refunds_refused_offline));
     row(t, "reversals sent (冲正)", fmt::format("{}", f.reversals_sent));
     row(t, "drain time", secs(f.drain_s));
-    row(t, "adjustments", fmt::format("{} (total {})", f.adjustments, format_amount(f.adjustment_total)));
+    row(t, "adjustments", fmt::format("{} (fund, insurer − estimate: {})", f.adjustments, format_amount(f.adjustment_total)));
     row(t, "day balanced (recon.run)",
         f.balanced ? (*f.balanced ? "yes" : "NO") : "not known (" + f.recon_error + ")");
     row(t, "online before the cut", fmt::format("{} settlements, {} refunds, {} errors", f.baseline_commits,
