@@ -384,7 +384,7 @@ Stack::ControlReply Stack::sim_control(const std::string& method, const std::str
   a.sin_port = htons(control_port_);
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)  // NOLINT
-    throw std::runtime_error("cannot reach the simulator's control endpoint");
+    throw std::runtime_error(fmt::format("cannot reach the simulator's control endpoint 127.0.0.1:{}", control_port_));
   const std::string payload = body ? body->dump() : std::string();
   std::string req = fmt::format("{} {} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n", method, target);
   if (body) req += "Content-Type: application/json\r\n";

@@ -54,6 +54,28 @@ TEST_CASE("drill: bad options are refused with exit status 2, naming the option"
   CHECK_FALSE(fs::exists(d / "drill.txt"));
 }
 
+TEST_CASE("drill: attaching to a simulator that is not there fails at once, with a report saying so") {
+  const fs::path d = work_dir("drill-attach");
+  {
+    std::ofstream pw(d / "password");
+    pw << "Cashier-2026\n";
+  }
+  const std::string pw = (d / "password").string();
+  const int rc = drill(fmt::format("--attach --socket '{}' --control 1 --cashier-password-file '{}' "
+                                   "--supervisor-password-file '{}' --out '{}'",
+                                   (d / "none.sock").string(), pw, pw, (d / "drill.txt").string()),
+                       d / "drill.log");
+  CHECK(rc == 2);
+  const std::string text = slurp(d / "drill.txt");
+  CHECK(text.find("RESULT    FAIL") != std::string::npos);
+  CHECK(text.find("cannot reach the simulator's control endpoint 127.0.0.1:1") != std::string::npos);
+  auto j = settle::json::parse(slurp(d / "drill.json"), "drill report");
+  REQUIRE(j);
+  CHECK((*j)["passed"] == false);
+  CHECK((*j)["faults"].empty());
+  CHECK((*j)["failures"].size() == 1);
+}
+
 TEST_CASE("drill: a short drill of all three faults passes, and its reports say why") {
   const fs::path d = work_dir("drill-short");
   const fs::path out = d / "drill.txt";

@@ -1,5 +1,6 @@
 // drill: the outage drill's command line (options, the report files, the
-// exit status: 0 passed, 1 failed, 2 could not run or write the report).
+// exit status: 0 passed, 1 failed, 2 could not run (options, bring-up) or
+// write the report).
 // What a drill does is in drill.cpp; docs/drill.md is the guide.
 #include "tools/drill/drill.hpp"
 
@@ -162,5 +163,6 @@ int main(int argc, char** argv) {
   const bool written = write(o.out, text) && write(json_path(o.out), settle::drill::report_json(r).dump(2) + "\n");
   if (!written) return 2;
   std::cout << fmt::format("\nreport: {} and {}\n", o.out, json_path(o.out));
+  if (r.faults.empty()) return 2;  // nothing was drilled (bring-up failed)
   return r.passed() ? 0 : 1;
 }
