@@ -25,6 +25,7 @@ struct Options {
   std::vector<std::string> faults = {"refuse", "stall", "lost_reply"};
   std::string out;                 // the text report; the JSON next to it (.json)
   std::uint64_t seed = 1;
+  bool flush = true;               // uploads.flush at the restore (and every second of the drain)
   // --attach: a running daemon and simulator instead of starting them.
   bool attach = false;
   std::string socket;              // the daemon's cashier socket

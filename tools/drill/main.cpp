@@ -28,6 +28,8 @@ constexpr const char* usage = R"(usage: drill [options]
   --out FILE               the text report (default drill-YYYYMMDD-HHMMSS.txt); the JSON
                            report is written next to it (FILE with .json)
   --seed N                 charges, refunds and persons of the drill (default 1)
+  --no-flush               after a restore, let the daemon find the line back by itself
+                           (no uploads.flush)
  attaching to a running daemon and insurer simulator instead of starting them:
   --attach --socket PATH --control PORT
   --cashier NAME --cashier-password-file FILE
@@ -83,6 +85,8 @@ Options parse(int argc, char** argv) {
       o.out = value();
     } else if (a == "--seed") {
       o.seed = static_cast<std::uint64_t>(number(a, value(), 0, 1e9));
+    } else if (a == "--no-flush") {
+      o.flush = false;
     } else if (a == "--attach") {
       o.attach = true;
     } else if (a == "--socket") {

@@ -17,7 +17,7 @@ std::string secs(const std::optional<double>& s) { return s ? fmt::format("{:.2f
 const char* fault_words(const std::string& kind) {
   if (kind == "refuse") return "the insurer refuses connections (line down)";
   if (kind == "stall") return "the insurer reads requests and never answers";
-  if (kind == "lost_reply") return "the insurer does the work, the reply is lost (单边账)";
+  if (kind == "lost_reply") return "the insurer settles, the reply is lost (单边账)";
   return "simulator fault";
 }
 
@@ -54,8 +54,9 @@ std::string report_text(const Report& r) {
   t += fmt::format("Started   {}\nFinished  {}\n", r.started_at, r.finished_at);
   t += fmt::format("Stack     {}\n", r.stack.empty() ? "not reached" : r.stack);
   t += fmt::format("Settings  {} window(s), {:.1f} s per phase, faults {}, seed {}, drain limit {:.0f} s, "
-                   "wait limit {:.1f} s\n",
-                   o.windows, o.phase_s, join(o.faults, ","), o.seed, o.drain_s, o.max_wait_s);
+                   "wait limit {:.1f} s, {}\n",
+                   o.windows, o.phase_s, join(o.faults, ","), o.seed, o.drain_s, o.max_wait_s,
+                   o.flush ? "uploads.flush at the restore" : "no uploads.flush");
   t += fmt::format("RESULT    {}\n", r.passed() ? "PASS" : "FAIL");
   for (const FaultResult& f : r.faults) {
     t += fmt::format("\nFault {}: {}\n", f.fault, fault_words(f.fault));
@@ -143,6 +144,7 @@ Json report_json(const Report& r) {
                                {"max_wait_s", o.max_wait_s},
                                {"faults", o.faults},
                                {"seed", o.seed},
+                               {"flush", o.flush},
                                {"attach", o.attach}}},
               {"passed", r.passed()},
               {"faults", faults},
