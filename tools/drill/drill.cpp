@@ -46,6 +46,16 @@ std::string local_time(const char* format) {
   return buf;
 }
 
+// The clearing date (the insurer's calendar day, UTC+8) of now, YYYY-MM-DD.
+std::string clearing_date() {
+  const std::time_t t = std::time(nullptr) + 8 * 3600;
+  std::tm tm{};
+  ::gmtime_r(&t, &tm);
+  char buf[16];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
+  return buf;
+}
+
 std::string iso_now() {
   std::string s = local_time("%Y-%m-%dT%H:%M:%S%z");  // +0800 → +08:00
   if (s.size() > 2) s.insert(s.size() - 2, ":");
@@ -418,6 +428,7 @@ Report run(const Options& o) {
       while (cond.monitor.wait_notification("network.changed", std::chrono::milliseconds(50))) {
       }
       const std::size_t reversals_before = reversal_count(*stack);
+      const std::string first_date = clearing_date();
 
       // The cut.
       const auto cut = Clock::now();
@@ -514,22 +525,29 @@ Report run(const Options& o) {
         if (state == "offline_accepted" || state == "refunded" || state == "partly_refunded") ++f.offline_accepted;
         count_adjustments(d.result, f);
       }
-      const RpcAnswer recon =
-          call(cond.sup, "recon.run", Json{{"date", local_time("%Y-%m-%d")}}, std::chrono::seconds(60));
-      if (recon.ok) {
-        f.recon = recon.result;
+      // Every clearing date the fault touched (normally one).
+      f.recon = Json::array();
+      std::vector<std::string> dates{first_date};
+      if (clearing_date() != first_date) dates.push_back(clearing_date());
+      for (const std::string& date : dates) {
+        const RpcAnswer recon = call(cond.sup, "recon.run", Json{{"date", date}}, std::chrono::seconds(60));
+        if (!recon.ok) {
+          f.recon_error = describe(recon);
+          f.balanced = std::nullopt;
+          f.failures.push_back(fmt::format("recon.run {} did not answer with a reconciliation: {}", date, f.recon_error));
+          break;
+        }
+        f.recon.push_back(recon.result);
         const Json* b = json::find(recon.result, "balanced");
-        f.balanced = b != nullptr && b->is_boolean() && b->get<bool>();
-        if (!*f.balanced) {
+        const bool balanced = b != nullptr && b->is_boolean() && b->get<bool>();
+        f.balanced = f.balanced.value_or(true) && balanced;
+        if (!balanced) {
           const Json* d = json::find(recon.result, "differences");
           f.failures.push_back(fmt::format(
-              "the day did not balance: recon.run lists {} difference(s); the insurance office clears each one "
+              "{} did not balance: recon.run lists {} difference(s); the insurance office clears each one "
               "(docs/drill.md)",
-              d != nullptr && d->is_array() ? d->size() : 0));
+              date, d != nullptr && d->is_array() ? d->size() : 0));
         }
-      } else {
-        f.recon_error = describe(recon);
-        f.failures.push_back("recon.run did not answer with a reconciliation: " + f.recon_error);
       }
       {
         std::lock_guard lk(sh.mu);

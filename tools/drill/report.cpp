@@ -76,6 +76,18 @@ std::string report_text(const Report& r) {
     row(t, "adjustments", fmt::format("{} (fund, insurer − estimate: {})", f.adjustments, format_amount(f.adjustment_total)));
     row(t, "day balanced (recon.run)",
         f.balanced ? (*f.balanced ? "yes" : "NO") : "not known (" + f.recon_error + ")");
+    for (const Json& day : f.recon) {  // the differences of a day that did not balance, up to 10
+      const Json* d = json::find(day, "differences");
+      if (d == nullptr || !d->is_array()) continue;
+      std::size_t shown = 0;
+      for (const Json& x : *d) {
+        if (++shown > 10) {
+          t += fmt::format("    ... {} more in the JSON report\n", d->size() - 10);
+          break;
+        }
+        t += fmt::format("    {}\n", x.dump());
+      }
+    }
     row(t, "online before the cut", fmt::format("{} settlements, {} refunds, {} errors", f.baseline_commits,
                                                 f.baseline_refunds, f.baseline_errors));
     for (const auto& [what, n] : f.baseline_reasons) t += fmt::format("    {} ×{}\n", what, n);
