@@ -137,6 +137,7 @@ void window_loop(int k, const std::string& window, const Options& o, const std::
   std::string refund_tried_for;  // the outage (cut time) a refund was tried in
   const std::string run_tag = fmt::format("{}-{}", ::getpid(), o.seed);
   for (int n = 0;; ++n) {
+    if (n > 0) std::this_thread::sleep_for(std::chrono::milliseconds(pick(50, 250)));  // the next patient steps up
     std::string phase;
     Clock::time_point cut;
     bool offline_seen = false;
@@ -149,6 +150,18 @@ void window_loop(int k, const std::string& window, const Options& o, const std::
       cut = sh.cut;
       offline_seen = sh.offline_seen;
     }
+    // The visit ends here however it ends (also by an exception).
+    struct VisitDone {
+      Shared& sh;
+      ~VisitDone() {
+        {
+          std::lock_guard lk(sh.mu);
+          --sh.busy;
+          ++sh.visits;
+        }
+        sh.cv.notify_all();
+      }
+    } visit_done{sh};
     auto record = [&](Call call) {
       std::lock_guard lk(sh.mu);
       sh.calls.push_back(std::move(call));
@@ -220,14 +233,17 @@ void window_loop(int k, const std::string& window, const Options& o, const std::
         refundable.erase(refundable.begin() + static_cast<std::ptrdiff_t>(i));
       record(std::move(refund));
     }
-    {
-      std::lock_guard lk(sh.mu);
-      --sh.busy;
-      ++sh.visits;
-    }
-    sh.cv.notify_all();
-    // The next patient steps up.
-    std::this_thread::sleep_for(std::chrono::milliseconds(pick(50, 250)));
+  }
+}
+
+// A window's thread: an unexpected error stops that window and is reported.
+void window_thread(int k, const std::string& window, const Options& o, const std::string& socket,
+                   const std::string& pin, Shared& sh) {
+  try {
+    window_loop(k, window, o, socket, pin, sh);
+  } catch (const std::exception& e) {
+    std::lock_guard lk(sh.mu);
+    sh.errors.push_back(fmt::format("window {} stopped: {}", window, e.what()));
   }
 }
 
@@ -410,7 +426,7 @@ Report run(const Options& o) {
         throw std::runtime_error("the insurer line is not online with nothing pending before the drill: " + st.dump());
     }
     for (int k = 0; k < opt.windows; ++k)
-      threads.emplace_back(window_loop, k, windows[static_cast<std::size_t>(k) % windows.size()], std::cref(opt),
+      threads.emplace_back(window_thread, k, windows[static_cast<std::size_t>(k) % windows.size()], std::cref(opt),
                            std::cref(socket), std::cref(pin), std::ref(sh));
 
     for (const std::string& kind : opt.faults) {
