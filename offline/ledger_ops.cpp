@@ -554,13 +554,17 @@ sql::Result<std::int64_t> enqueue_outbox(sql::Db& db, OutboxKind kind, std::opti
   return id;
 }
 
-sql::Result<std::vector<OutboxItem>> claim_outbox(sql::Db& db, std::int64_t now_ms, int limit) {
+sql::Result<std::vector<OutboxItem>> claim_outbox(sql::Db& db, std::int64_t now_ms, int limit,
+                                                  std::optional<OutboxKind> only) {
+  // priority is 0 for reversals, 1 for uploads (the schema's CHECK).
+  const int lo = only == OutboxKind::offline_upload ? 1 : 0;
+  const int hi = only == OutboxKind::reversal ? 0 : 1;
   auto items = select_all<OutboxItem>(
       db,
-      fmt::format("SELECT {} FROM outbox WHERE state = 'pending' AND next_attempt_at_ms <= ?1 "
-                  "ORDER BY priority, item_id LIMIT ?2",
+      fmt::format("SELECT {} FROM outbox WHERE state = 'pending' AND priority BETWEEN ?3 AND ?4 "
+                  "AND next_attempt_at_ms <= ?1 ORDER BY priority, item_id LIMIT ?2",
                   kOutboxCols),
-      read_outbox, now_ms, limit);
+      read_outbox, now_ms, limit, lo, hi);
   if (!items) return items.error();
   auto st = db.cached(
       "UPDATE outbox SET state = 'in_flight', attempts = attempts + 1, updated_at_ms = ?2 WHERE item_id = ?1");
@@ -574,6 +578,30 @@ sql::Result<std::vector<OutboxItem>> claim_outbox(sql::Db& db, std::int64_t now_
     it.updated_at_ms = now_ms;
   }
   return items;
+}
+
+sql::Result<std::vector<UploadItem>> claim_uploads(sql::Db& db, std::int64_t now_ms, int limit) {
+  auto items = claim_outbox(db, now_ms, limit, OutboxKind::offline_upload);
+  if (!items) return items.error();
+  std::vector<UploadItem> out;
+  out.reserve(items->size());
+  for (OutboxItem& it : *items) {
+    SETTLE_ASSERT(it.setl_id.has_value());  // the schema's CHECK for uploads
+    auto s = select_one<Settlement>(db, fmt::format("SELECT {} FROM settlements WHERE setl_id = ?1", kSettlementCols),
+                                    read_settlement, *it.setl_id);
+    if (!s) return s.error();
+    if (!s->has_value()) return not_found(fmt::format("settlement {} of outbox item {}", *it.setl_id, it.item_id));
+    auto lines = select_all<SettlementLine>(
+        db, "SELECT code, name, class, amount_fen, selfpay_ratio_ppm FROM settlement_lines WHERE setl_id = ?1 ORDER BY line_no",
+        [](const sql::Statement& st) {
+          return SettlementLine{st.column_text(0), st.column_text(1), must_parse(kLineClasses, st.column_text_view(2)),
+                                Amount::fen(st.column_int64(3)), Ratio::ppm(st.column_int64(4))};
+        },
+        *it.setl_id);
+    if (!lines) return lines.error();
+    out.push_back(UploadItem{std::move(it), std::move(**s), std::move(*lines)});
+  }
+  return out;
 }
 
 sql::Status complete_outbox(sql::Db& db, std::int64_t item_id, OutboxOutcome outcome, std::int64_t at_ms,
@@ -591,6 +619,22 @@ sql::Status complete_outbox(sql::Db& db, std::int64_t item_id, OutboxOutcome out
   SETTLE_SQL_TRY((*st)->run());
   if (db.changes() == 0) return invalid_state(fmt::format("outbox item {} is not in flight", item_id));
   return add_event(db, at_ms, Entity::outbox, std::to_string(item_id), "in_flight", to, error);
+}
+
+sql::Result<OfflineOutstanding> offline_outstanding(sql::Db& db) {
+  auto st = db.cached(
+      "SELECT count(*), coalesce(sum(fund_fen), 0), min(created_at_ms) FROM settlements "
+      "WHERE state = 'offline_pending'");
+  if (!st) return st.error();
+  (*st)->reset();
+  auto row = (*st)->step();
+  if (!row) return row.error();
+  OfflineOutstanding out;
+  out.count = (*st)->column_int64(0);
+  out.fund = Amount::fen((*st)->column_int64(1));
+  if (!(*st)->is_null(2)) out.oldest_created_ms = (*st)->column_int64(2);
+  (*st)->reset();
+  return out;
 }
 
 sql::Result<std::int64_t> requeue_in_flight(sql::Db& db, std::int64_t at_ms) {

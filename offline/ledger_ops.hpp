@@ -226,9 +226,19 @@ sql::Result<std::int64_t> enqueue_outbox(sql::Db& db, OutboxKind kind, std::opti
                                          std::optional<std::string_view> ref_msgid, std::string_view payload,
                                          std::int64_t at_ms);
 // Takes up to `limit` pending items due at now_ms, reversals first, then
-// oldest first; marks them in_flight and counts the attempt.
-sql::Result<std::vector<OutboxItem>> claim_outbox(sql::Db& db, std::int64_t now_ms, int limit);
+// oldest first (only items of `only` when given); marks them in_flight and
+// counts the attempt.
+sql::Result<std::vector<OutboxItem>> claim_outbox(sql::Db& db, std::int64_t now_ms, int limit,
+                                                  std::optional<OutboxKind> only = std::nullopt);
 enum class OutboxOutcome : std::uint8_t { done, retry, failed };
+// Takes up to `limit` due offline uploads, oldest first, with their
+// settlements and lines (the drain's batch; claimed as claim_outbox does).
+struct UploadItem {
+  OutboxItem item;
+  Settlement settlement;
+  std::vector<SettlementLine> lines;
+};
+sql::Result<std::vector<UploadItem>> claim_uploads(sql::Db& db, std::int64_t now_ms, int limit);
 // Finishes a claimed item: done, failed (final, with error), or retry at
 // next_attempt_at_ms (back to pending).
 sql::Status complete_outbox(sql::Db& db, std::int64_t item_id, OutboxOutcome outcome, std::int64_t at_ms,
@@ -292,6 +302,15 @@ struct OpenWork {
   std::int64_t in_doubt = 0;           // messages in doubt
 };
 sql::Result<OpenWork> open_work(sql::Db& db);
+
+// Offline settlements stored and not yet accepted by the insurer
+// (offline_pending): what the offline limits are measured against.
+struct OfflineOutstanding {
+  std::int64_t count = 0;
+  Amount fund;                                  // their estimated fund parts
+  std::optional<std::int64_t> oldest_created_ms;
+};
+sql::Result<OfflineOutstanding> offline_outstanding(sql::Db& db);
 
 // Reversals queued (pending or in flight) for one person (the outbox payload's psn_no).
 sql::Result<std::int64_t> pending_reversals_for(sql::Db& db, std::string_view psn_no);

@@ -140,6 +140,7 @@ bool role_may_call(Role r, Method m) noexcept {
     case Method::recon_run:  // cashier-api.md: supervisor/auditor
       return supervisor || auditor;
     case Method::uploads_flush:  // cashier-api.md: supervisor
+    case Method::redlist_sync:   // extension (cashier-api-notes.md): supervisor
       return supervisor;
   }
   return false;

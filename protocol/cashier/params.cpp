@@ -501,6 +501,13 @@ Result<ReconRunParams> parse_recon_run(const Json& p) {
   return ReconRunParams{std::move(*date)};
 }
 
+Result<RedlistSyncParams> parse_redlist_sync(const Json& p) {
+  if (auto s = only_fields(p, "", {"full"}); !s) return s.error();
+  auto full = opt_bool_default(p, "full", false);
+  if (!full) return full.error();
+  return RedlistSyncParams{*full};
+}
+
 namespace {
 
 template <class T>
@@ -540,6 +547,7 @@ Result<MethodParams> parse_params(Method m, const Json& p) {
     case Method::inpatient_undo_discharge: return widen(parse_inpatient_undo_discharge(p));
     case Method::recon_run: return widen(parse_recon_run(p));
     case Method::uploads_flush: return empty_params<UploadsFlushParams>(p);
+    case Method::redlist_sync: return widen(parse_redlist_sync(p));
   }
   SETTLE_ASSERT(false && "every method has a parser");
   return make_error(Reason::internal, "", "no parser");

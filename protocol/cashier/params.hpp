@@ -124,6 +124,9 @@ struct ReconRunParams {
   std::string date;  // YYYY-MM-DD
 };
 struct UploadsFlushParams {};
+struct RedlistSyncParams {
+  bool full = false;  // a whole snapshot instead of a delta
+};
 
 // One alternative per Method, in the order of the Method enum.
 using MethodParams =
@@ -131,7 +134,8 @@ using MethodParams =
                  PersonQueryParams, AccountHistoryParams, SettlePreviewParams, SettleCommitParams, SettleRefundParams,
                  SettleResettleParams, SettleGetParams, SettleListParams, InpatientAdmitParams,
                  InpatientAddLinesParams, InpatientPreviewParams, InpatientDischargeParams,
-                 InpatientUndoDischargeParams, ReconRunParams, UploadsFlushParams>;
+                 InpatientUndoDischargeParams, ReconRunParams, UploadsFlushParams,
+                 RedlistSyncParams>;
 static_assert(std::variant_size_v<MethodParams> == method_count);
 
 // Parses the params object of `m`. Errors: INVALID_REQUEST (data.field names
@@ -158,6 +162,7 @@ Result<InpatientPreviewParams> parse_inpatient_preview(const Json& p);
 Result<InpatientDischargeParams> parse_inpatient_discharge(const Json& p);
 Result<InpatientUndoDischargeParams> parse_inpatient_undo_discharge(const Json& p);
 Result<ReconRunParams> parse_recon_run(const Json& p);
+Result<RedlistSyncParams> parse_redlist_sync(const Json& p);
 
 // Charge lines (`lines` of settle.preview/commit and inpatient.add_lines).
 Result<std::vector<ChargeLine>> parse_charge_lines(const Json& p, std::string_view key);

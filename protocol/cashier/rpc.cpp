@@ -39,6 +39,7 @@ constexpr std::array<MethodInfo, method_count> kMethods{{
     {Method::inpatient_undo_discharge, "inpatient.undo_discharge", true},
     {Method::recon_run, "recon.run", false},
     {Method::uploads_flush, "uploads.flush", false},
+    {Method::redlist_sync, "redlist.sync", false},
 }};
 
 // Longest string id echoed back; longer ids are refused (id null).

@@ -44,8 +44,9 @@ enum class Method : std::uint8_t {
   inpatient_undo_discharge,
   recon_run,
   uploads_flush,
+  redlist_sync,  // extension: docs/cashier-api-notes.md
 };
-inline constexpr int method_count = 21;
+inline constexpr int method_count = 22;
 
 std::string_view method_name(Method m) noexcept;  // "settle.commit"
 std::optional<Method> method_from_name(std::string_view name) noexcept;

@@ -379,8 +379,8 @@ struct Connection : std::enable_shared_from_this<Connection> {
   }
 
   // Notifications do not wait: a client that does not read its socket is closed.
-  void notify(const std::shared_ptr<const std::string>& note, Topic t) {
-    if (closed || closing || !session.logged_in || (topics_mask & topic_bit(t)) == 0) return;
+  void notify(const std::shared_ptr<const std::string>& note, std::optional<Topic> t) {
+    if (closed || closing || !session.logged_in || (t && (topics_mask & topic_bit(*t)) == 0)) return;
     if (queued_bytes + note->size() > server->config.max_queued_output_bytes) {
       server->log(fmt::format("cashier connection {}: not reading its notifications, closing", session.connection_id));
       close();
@@ -727,6 +727,16 @@ void Server::notify(Topic topic, std::string method, Json params) {
     std::vector<std::shared_ptr<Connection>> all;
     for (auto& [id, c] : impl->connections) all.push_back(c);
     for (auto& c : all) c->notify(line, topic);
+  });
+}
+
+void Server::notify_connection(std::uint64_t connection_id, std::string method, Json params) {
+  auto line = std::make_shared<const std::string>(encode_notification(method, params));
+  asio::post(impl_->strand, [impl = impl_, line, connection_id] {
+    auto it = impl->connections.find(connection_id);
+    if (it == impl->connections.end()) return;
+    auto c = it->second;
+    c->notify(line, std::nullopt);
   });
 }
 

@@ -109,6 +109,9 @@ class Server {
   void stop(StopMode mode, std::function<void()> on_stopped = {});
   // Sends a notification to every logged-in connection subscribed to topic.
   void notify(Topic topic, std::string method, Json params);
+  // Sends a notification to one logged-in connection (e.g. the progress of a
+  // call it made); nothing if it is gone.
+  void notify_connection(std::uint64_t connection_id, std::string method, Json params);
 
   std::optional<std::uint16_t> tcp_port() const;  // the bound port, after start()
   std::size_t connection_count() const;

@@ -332,6 +332,12 @@ TEST_CASE("settled under lost replies and SIGKILL: no double charge, nothing ack
   for (const auto& [id, d] : ledger) {
     const std::string insurer_setl = d["insurer"]["setl_id"].is_string() ? d["insurer"]["setl_id"].get<std::string>() : "";
     Amount total = amt(d, "total"), fund = amt(d, "fund"), account = amt(d, "account"), cash = amt(d, "cash");
+    // An offline settlement stands at the insurer's figures, kept as its upload's adjustment.
+    for (const Json& adj : d["adjustments"]) {
+      fund = amt(adj, "insurer_fund");
+      account = amt(adj, "insurer_account");
+      cash = amt(adj, "insurer_cash");
+    }
     for (const Json& r : d["refunds"]) {
       total -= amt(r, "refund_total");
       fund -= amt(r, "fund");

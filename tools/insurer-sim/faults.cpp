@@ -66,8 +66,12 @@ Result<Fault> parse_fault(std::string_view spec) {
       auto v = to_int(value);
       if (!v || *v > 600'000) return bad(spec, "ms must be an integer 0..600000");
       f.delay_ms = *v;
+    } else if (key == "infno") {
+      if (value.size() != 4 || value.find_first_not_of("0123456789") != std::string_view::npos)
+        return bad(spec, "infno must be a 4-digit transaction number, e.g. infno=2207");
+      f.infno = std::string(value);
     } else {
-      return bad(spec, fmt::format("unknown option \"{}\" (p, count, ms)", key));
+      return bad(spec, fmt::format("unknown option \"{}\" (p, count, ms, infno)", key));
     }
   }
   if (f.kind == FaultKind::delay && f.delay_ms == 0) return bad(spec, "delay needs ms=N");
@@ -78,6 +82,7 @@ std::string fault_text(const Fault& f) {
   std::string s = fmt::format("{}:p={}", fault_kind_name(f.kind), format_ratio(Ratio::ppm(f.p_ppm)));
   if (f.count >= 0) s += fmt::format(",count={}", f.count);
   if (f.kind == FaultKind::delay) s += fmt::format(",ms={}", f.delay_ms);
+  if (!f.infno.empty()) s += fmt::format(",infno={}", f.infno);
   return s;
 }
 
@@ -103,10 +108,15 @@ bool FaultSet::refusing() const {
   return false;
 }
 
-RequestFaults FaultSet::for_request() {
+RequestFaults FaultSet::for_request(const std::function<std::string()>& infno_of) {
   RequestFaults r;
+  std::optional<std::string> infno;
   for (Fault& f : faults_) {
     if (f.kind == FaultKind::refuse) continue;
+    if (!f.infno.empty()) {
+      if (!infno) infno = infno_of ? infno_of() : std::string();
+      if (*infno != f.infno) continue;
+    }
     if (f.kind == FaultKind::delay) {
       if (roll(f)) r.delay_ms += f.delay_ms;
     } else if (!r.action && roll(f)) {
@@ -123,6 +133,7 @@ json::Json FaultSet::to_json() const {
                            {"p", format_ratio(Ratio::ppm(f.p_ppm))},
                            {"count", f.count},
                            {"ms", f.delay_ms},
+                           {"infno", f.infno},
                            {"fired", f.fired},
                            {"spec", fault_text(f)}});
   return json::Json{{"faults", a}};

@@ -7,6 +7,7 @@
 #include "protocol/json.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <random>
 #include <string>
@@ -23,6 +24,7 @@ struct Fault {
   std::int64_t p_ppm = 1'000'000;  // probability in parts per million
   std::int64_t count = -1;         // remaining firings, -1 = unlimited
   std::int64_t delay_ms = 0;       // delay only
+  std::string infno;               // only requests of this transaction ("" = every request)
   std::int64_t fired = 0;
 };
 
@@ -47,12 +49,12 @@ class FaultSet {
 
   // Per accepted connection: should it be reset before TLS?
   bool refuse_connection();
-  // Whether a refuse fault is active (count not used up): answers then close
-  // their connection, so a line that goes down does not live on in pooled
-  // connections opened before.
+  // Whether a refuse fault is active (count not used up): requests on
+  // connections opened before are then closed unanswered, so a line that goes
+  // down does not live on in pooled connections.
   bool refusing() const;
-  // Per request read.
-  RequestFaults for_request();
+  // Per request read; `infno_of` is asked (once) only when a fault names a transaction.
+  RequestFaults for_request(const std::function<std::string()>& infno_of = {});
 
   json::Json to_json() const;
   const std::map<std::string, std::int64_t>& fired() const { return fired_; }

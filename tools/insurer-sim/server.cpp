@@ -84,6 +84,13 @@ std::string msgid_of(std::string_view body) {
   return m != nullptr && m->is_string() ? m->get<std::string>() : std::string{};
 }
 
+std::string infno_of(std::string_view body) {
+  auto doc = json::parse(body, "request");
+  if (!doc) return {};
+  const json::Json* m = json::find(*doc, "infno");
+  return m != nullptr && m->is_string() ? m->get<std::string>() : std::string{};
+}
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket s, Server::Impl& srv)
@@ -117,9 +124,12 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec) return close();
     const std::int64_t received_ms = now_ms();
     http::request<http::string_body> req = parser_->release();
-    keep_alive_ = req.keep_alive() && !srv_.faults.refusing();  // refuse: this answer closes the connection
+    keep_alive_ = req.keep_alive();
+    // refuse: the line is down for connections opened before it went down
+    // too; their next request is reset unread (nothing processed).
+    if (srv_.faults.refusing()) return close();
     const std::string& body = req.body();
-    const RequestFaults f = srv_.faults.for_request();
+    const RequestFaults f = srv_.faults.for_request([&body] { return infno_of(body); });
     delay_ms_ = f.delay_ms;
     if (req.method() != http::verb::post) return reply(http::status::method_not_allowed, "", "only POST is served", received_ms);
     if (f.action == FaultKind::drop_request) return close();

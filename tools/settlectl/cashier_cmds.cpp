@@ -133,8 +133,8 @@ class Session {
     const Json& value() const { return *result; }
     Failure error() const { return *failure; }
   };
-  Answer call(std::string_view method, const Json& params) {
-    auto a = client_->call(method, params);
+  Answer call(std::string_view method, const Json& params, const CashierClient::NoteHandler& on_note = {}) {
+    auto a = client_->call(method, params, std::chrono::milliseconds(120'000), on_note);
     if (!a) return Answer{std::nullopt, Failure{3, a.error().message}};
     if (!a->ok) {
       std::string msg = fmt::format("{}: {}", a->reason, a->message);
@@ -152,6 +152,39 @@ class Session {
   std::ostream& err_;
   std::optional<CashierClient> client_;
   Json card_;
+};
+
+// redlist.progress on stderr: a bar redrawn in place on a terminal, one line
+// per tenth of the way otherwise (logs, scripts).
+class RedlistProgressBar {
+ public:
+  explicit RedlistProgressBar(std::ostream& err) : err_(err), tty_(::isatty(STDERR_FILENO) != 0) {}
+  void update(const Json& p) {
+    const std::int64_t applied = p.value("applied", std::int64_t{0});
+    const std::int64_t total = p.contains("total") && p["total"].is_number_integer() ? p["total"].get<std::int64_t>() : -1;
+    const int pct = total > 0 ? static_cast<int>(std::min<std::int64_t>(100, applied * 100 / total)) : (total == 0 ? 100 : -1);
+    if (tty_) {
+      const int filled = pct < 0 ? 0 : pct * 30 / 100;
+      err_ << "\rred list  [" << std::string(static_cast<std::size_t>(filled), '#')
+           << std::string(static_cast<std::size_t>(30 - filled), ' ') << "] "
+           << (pct < 0 ? fmt::format("{} entries", applied) : fmt::format("{:3}%  {} / {} entries", pct, applied, total))
+           << std::flush;
+      drawn_ = true;
+    } else if (pct / 10 != last_tenth_ || pct < 0) {
+      last_tenth_ = pct / 10;
+      err_ << (pct < 0 ? fmt::format("red list: {} entries\n", applied)
+                       : fmt::format("red list: {}% ({} / {} entries)\n", pct, applied, total));
+    }
+  }
+  void finish() {
+    if (drawn_) err_ << "\n";
+  }
+
+ private:
+  std::ostream& err_;
+  bool tty_;
+  bool drawn_ = false;
+  int last_tenth_ = -1;
 };
 
 void print_settlement(std::ostream& out, const Json& r) {
@@ -205,7 +238,8 @@ int run_cashier(const ClientOptions& o, const CashierCommand& c, std::ostream& o
                            {"in doubt", str(r, "in_doubt")},
                            {"reversals pending", str(r, "pending_reversals")},
                            {"offline uploads pending", str(r, "pending_uploads")},
-                           {"red list version", str(r, "redlist_version").empty() ? "-" : str(r, "redlist_version")}});
+                           {"red list version", str(r, "redlist_version").empty() ? "-" : str(r, "redlist_version")},
+                           {"red list age (s)", str(r, "redlist_age_s").empty() ? "-" : str(r, "redlist_age_s")}});
       Table t({{"window"}, {"reader"}, {"reader present"}, {"card present"}});
       for (const auto& rd : r["readers"])
         t.add_row({str(rd, "window"), str(rd, "reader"), str(rd, "reader_present"), str(rd, "card_present")});
@@ -247,6 +281,22 @@ int run_cashier(const ClientOptions& o, const CashierCommand& c, std::ostream& o
         t.add_row({str(x, "setl_id"), str(x, "time"), str(x, "window"), str(x, "operator"), str(x, "mode"), str(x, "state"),
                    str(x, "total"), str(x, "fund"), str(x, "account"), str(x, "cash")});
       out << t.render();
+    });
+  }
+
+  if (c.name == "redlist-sync") {
+    RedlistProgressBar bar(err);
+    auto a = s.call("redlist.sync", Json{{"full", c.full}}, [&bar](const std::string& method, const Json& p) {
+      if (method == "redlist.progress") bar.update(p);
+    });
+    bar.finish();
+    if (!a) return done(a.error());
+    return print(a.value(), [&](const Json& r) {
+      out << render_pairs({{"red list version", str(r, "version")},
+                           {"entries on the list", str(r, "entries")},
+                           {"entries received", str(r, "applied")},
+                           {"kind", r.value("full", false) ? "full snapshot" : "delta"},
+                           {"took (ms)", str(r, "took_ms")}});
     });
   }
 

@@ -26,6 +26,7 @@ struct CashierCommand {
   std::string setl_id;
   bool no_account = false;
   std::string from, to, state;
+  bool full = false;  // redlist-sync: a whole snapshot
 };
 
 // Exit status: 0 done, 1 the daemon refused (its reason printed), 2 bad

@@ -76,7 +76,8 @@ Result<std::string> CashierClient::read_line(std::chrono::milliseconds timeout) 
   }
 }
 
-Result<RpcAnswer> CashierClient::call(std::string_view method, const Json& params, std::chrono::milliseconds timeout) {
+Result<RpcAnswer> CashierClient::call(std::string_view method, const Json& params, std::chrono::milliseconds timeout,
+                                      const NoteHandler& on_note) {
   const std::int64_t id = next_id_++;
   const std::string line = Json{{"jsonrpc", "2.0"}, {"id", id}, {"method", method}, {"params", params}}.dump() + "\n";
   std::size_t off = 0;
@@ -91,7 +92,11 @@ Result<RpcAnswer> CashierClient::call(std::string_view method, const Json& param
     if (!text) return text.error();
     auto j = json::parse(*text, "the daemon's answer");
     if (!j) return j.error();
-    if (!j->contains("id")) continue;  // a notification
+    if (!j->contains("id")) {  // a notification
+      if (on_note && j->is_object() && (*j)["method"].is_string())
+        on_note((*j)["method"].get<std::string>(), j->contains("params") ? (*j)["params"] : Json::object());
+      continue;
+    }
     if ((*j)["id"] != Json(id)) continue;
     RpcAnswer a;
     if (const Json* r = json::find(*j, "result")) {

@@ -7,6 +7,7 @@
 #include "protocol/json.hpp"
 
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -31,9 +32,12 @@ class CashierClient {
   CashierClient(const CashierClient&) = delete;
   ~CashierClient();
 
-  // Sends one request and waits for its answer (notifications are skipped).
+  // Sends one request and waits for its answer (notifications are skipped,
+  // or given to on_note). The timeout runs from the last line received.
+  using NoteHandler = std::function<void(const std::string& method, const json::Json& params)>;
   Result<RpcAnswer> call(std::string_view method, const json::Json& params,
-                         std::chrono::milliseconds timeout = std::chrono::milliseconds(120'000));
+                         std::chrono::milliseconds timeout = std::chrono::milliseconds(120'000),
+                         const NoteHandler& on_note = {});
 
  private:
   explicit CashierClient(int fd) : fd_(fd) {}

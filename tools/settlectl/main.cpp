@@ -92,6 +92,11 @@ int main(int argc, char** argv) {
 
   // Operators on the ledger.
   settle::tools::OperatorCommand op;
+  auto* redlist = app.add_subcommand("redlist", "the red list (红名单) of offline settlement");
+  redlist->require_subcommand(1);
+  auto* redlist_sync = redlist->add_subcommand("sync", "download the insurer's red list now (supervisor), progress on stderr");
+  client_options(redlist_sync, true);
+  redlist_sync->add_flag("--full", cmd.full, "the whole snapshot instead of the changes since the current version");
   auto* oper = app.add_subcommand("operator", "manage cashier operators (on the ledger; settled stopped)");
   oper->require_subcommand(1);
   for (const char* action : {"add", "reset", "unlock", "list"}) {
@@ -125,7 +130,7 @@ int main(int argc, char** argv) {
   }
   if (oper->parsed()) return settle::tools::run_operator(op, std::cout, std::cerr);
   for (CLI::App* sub : app.get_subcommands()) {
-    cmd.name = sub->get_name();
+    cmd.name = sub == redlist ? "redlist-sync" : sub->get_name();
     return settle::tools::run_cashier(client, cmd, std::cout, std::cerr);
   }
   return 2;

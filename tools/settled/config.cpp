@@ -82,7 +82,7 @@ Result<Config> parse_config(std::string_view text, std::string_view source, cons
   if (!parsed) return parsed.error();
   const toml::table& root = *parsed;
   if (Status s = rd.only_keys(root, "", {"daemon", "institution", "insurer", "cashier", "readers", "metrics",
-                                         "reversal", "network", "offline"});
+                                         "reversal", "network", "offline", "redlist"});
       !s)
     return s.error();
 
@@ -267,6 +267,26 @@ Result<Config> parse_config(std::string_view text, std::string_view source, cons
       return s.error();
     if (Status s = read_uint(rd, ot, "max_age_s", "offline", c.offline_limits.max_age_s, 0, 30 * 86'400); !s)
       return s.error();
+  }
+
+  // [redlist]
+  c.redlist.path = (fs::path(c.data_dir) / "redlist.db").string();
+  auto red = rd.opt_table(root, "redlist", "redlist");
+  if (!red) return red.error();
+  if (*red != nullptr) {
+    const toml::table& rt = **red;
+    if (Status s = rd.only_keys(rt, "redlist", {"path", "sync_interval_s", "page_size"}); !s) return s.error();
+    auto path = rd.opt_string(rt, "path", "redlist.path");
+    if (!path) return path.error();
+    if (path->has_value()) {
+      if ((*path)->empty()) return rd.error_at(rt.get("path"), "redlist.path", "must not be empty");
+      c.redlist.path = resolve(base_dir, **path);
+      if (c.redlist.path == c.ledger_path)
+        return rd.error_at(rt.get("path"), "redlist.path", "must not be the ledger's file (the red list has its own)");
+    }
+    if (Status s = read_uint(rd, rt, "sync_interval_s", "redlist", c.redlist.sync_interval_s, 0, 7 * 86'400); !s)
+      return s.error();
+    if (Status s = read_uint(rd, rt, "page_size", "redlist", c.redlist.page_size, 1, 1000); !s) return s.error();
   }
   return c;
 }

@@ -56,6 +56,12 @@ struct NetworkConfig {
   std::uint32_t offline_deadline_ms = 1500;    // longest a cashier waits on a dead line
 };
 
+struct RedlistConfig {
+  std::string path;                      // default <data_dir>/redlist.db
+  std::uint32_t sync_interval_s = 3600;  // a delta sync this often (0 = only on demand)
+  std::uint32_t page_size = 1000;        // entries per 9303 page (the insurer's maximum is 1000)
+};
+
 struct Config {
   std::string source;        // the file it was read from
   std::string data_dir;
@@ -72,6 +78,7 @@ struct Config {
   ReversalConfig reversal;
   NetworkConfig network;
   OfflineLimits offline_limits;
+  RedlistConfig redlist;
 };
 
 // Parses config text; relative paths are resolved against `base_dir`.

@@ -2,6 +2,8 @@
 // sign-in handled once for all callers and the line's state fed on the way.
 #include "tools/settled/gateway.hpp"
 
+#include "protocol/insurer/redlist_fast.hpp"
+
 #include "offline/ledger_ops.hpp"
 #include "protocol/insurer/codecs.hpp"
 #include "tools/settled/clock.hpp"
@@ -106,8 +108,11 @@ awaitable<CallResult> InsurerGateway::send(const CallSpec& spec, const std::stri
         r.response->inf_refmsgid = msgid;
         r.response->err_msg = fmt::format("HTTP {} from the insurer", out.http_status);
       }
-    } else if (auto decoded = insurer::decode_response(out.body, msgid); decoded) {
+    } else if (auto decoded = spec.keep_body ? insurer::decode_response_head(out.body, msgid)
+                                             : insurer::decode_response(out.body, msgid);
+               decoded) {
       r.response = std::move(*decoded);
+      if (spec.keep_body) r.body = out.body;
     } else {
       // A reply we cannot read may hide an effect: treat it as no reply.
       r.kind = insurer::OutcomeClass::in_doubt;

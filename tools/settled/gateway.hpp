@@ -36,6 +36,9 @@ struct CallSpec {
   bool moves_money = false;  // msgid durable before sending; the caller records the outcome
   std::optional<std::string> msgid;       // issued and recorded by the caller (moves_money only)
   std::optional<std::uint32_t> timeout_ms;
+  // Large replies (9303): only the envelope is decoded here; the body is kept
+  // in CallResult::body for the caller's own decoder.
+  bool keep_body = false;
 };
 
 struct CallResult {
@@ -45,6 +48,7 @@ struct CallResult {
   std::optional<insurer::Response> response;  // answered with a readable envelope
   std::string detail;                          // why, for logs and errors
   std::uint32_t elapsed_ms = 0;
+  std::string body;  // the reply body, with CallSpec::keep_body
 
   bool answered() const { return kind == insurer::OutcomeClass::answered; }
   bool succeeded() const { return answered() && response && response->infcode == insurer::infcode_ok; }

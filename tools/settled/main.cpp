@@ -3,6 +3,8 @@
 // service, recovers what a crash left in doubt, and runs until SIGTERM.
 #include "offline/ledger.hpp"
 #include "offline/ledger_ops.hpp"
+#include "offline/redlist.hpp"
+#include "tools/settled/redlist_sync.hpp"
 #include "offline/msgid.hpp"
 #include "protocol/cashier/server.hpp"
 #include "protocol/policy_file.hpp"
@@ -73,6 +75,8 @@ int main(int argc, char** argv) {
   auto ledger = ledger::Ledger::open(config->ledger_path);
   if (!ledger) return fail_start(ledger.error().message);
   ledger::Ledger& led = **ledger;
+  auto redlist = redlist::Store::open(config->redlist.path);
+  if (!redlist) return fail_start(redlist.error().message);
 
   auto highest = led.read([&](sql::Db& db) { return ledger::highest_msgid(db, config->institution.code); });
   if (!highest) return fail_start(fmt::format("ledger {}: {}", config->ledger_path, highest.error().message));
@@ -95,9 +99,11 @@ int main(int argc, char** argv) {
   cc.cert_file = config->insurer.cert_file;
   cc.key_file = config->insurer.key_file;
   cc.pool_size = config->insurer.pool_size;
-  cc.connect_timeout_ms = config->insurer.connect_timeout_ms;
   cc.request_timeout_ms = config->insurer.request_timeout_ms;
-  cc.pool_wait_timeout_ms = config->insurer.request_timeout_ms;
+  // A cashier never waits on a dead line longer than the offline deadline:
+  // neither for a pooled connection nor for a new one.
+  cc.pool_wait_timeout_ms = std::min(config->insurer.request_timeout_ms, config->network.offline_deadline_ms);
+  cc.connect_timeout_ms = std::min(config->insurer.connect_timeout_ms, config->network.offline_deadline_ms);
   cc.paasid = config->insurer.paasid;
   cc.secret = config->insurer.secret;
   auto client = insurer::Client::create(ioc.get_executor(), cc);
@@ -127,7 +133,9 @@ int main(int argc, char** argv) {
     });
   });
 
-  Service service(ioc, ServiceParts{*config, *policy, led, gateway, cards, watcher, card_pool, db_pool, metrics});
+  RedlistSyncer redlist_syncer(ioc, **redlist, gateway, *config);
+  Service service(ioc, ServiceParts{*config, *policy, led, gateway, cards, watcher, card_pool, db_pool, metrics,
+                                    redlist->get(), &redlist_syncer});
   service_ptr = &service;
 
   LedgerOperatorStore operators(led);
@@ -144,6 +152,9 @@ int main(int argc, char** argv) {
   sc.log = [](std::string_view line) { spdlog::info("cashier: {}", line); };
   cashier::Server server(ioc, sc, auth, service);
   server_ptr = &server;
+  service.notify_connection = [&server](std::uint64_t id, std::string method, json::Json params) {
+    server.notify_connection(id, std::move(method), std::move(params));
+  };
   service.on_network_changed = [&server](NetworkState s) {
     server.notify(cashier::Topic::network, "network.changed", json::Json{{"network", network_state_name(s)}});
   };
@@ -183,7 +194,8 @@ int main(int argc, char** argv) {
         spdlog::info("settled: serving cashiers on {}{}", config->cashier.socket_path,
                      server.tcp_port() ? fmt::format(" and 127.0.0.1:{}", *server.tcp_port()) : std::string());
         std::cout << "settled: ready on " << config->cashier.socket_path << std::endl;
-        asio::co_spawn(ioc, service.run_reversals(), asio::detached);
+        asio::co_spawn(ioc, service.run_line(), asio::detached);
+        asio::co_spawn(ioc, redlist_syncer.run_schedule(), asio::detached);
       },
       asio::detached);
   watcher.start();
@@ -197,6 +209,7 @@ int main(int argc, char** argv) {
     if (e) return;
     spdlog::info("settled: signal {}, finishing the requests in flight", sig);
     service.stop();
+    redlist_syncer.stop();
     watcher.stop();
     server.stop(cashier::StopMode::drain, [&] {
       (*client)->close();

@@ -59,6 +59,11 @@ void Metrics::reversal(std::string_view outcome) {
   ++counters_[fmt::format("settled_reversals_total{{outcome=\"{}\"}}", outcome)];
 }
 
+void Metrics::upload(std::string_view outcome, std::int64_t n) {
+  const std::lock_guard lock(mu_);
+  counters_[fmt::format("settled_uploads_total{{outcome=\"{}\"}}", outcome)] += static_cast<std::uint64_t>(n);
+}
+
 std::string Metrics::render() const {
   std::string out;
   if (gauges) {

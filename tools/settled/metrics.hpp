@@ -47,6 +47,7 @@ class Metrics {
   // settled_request_duration_ms{method}: cashier requests end to end.
   void request(std::string_view method, std::int64_t elapsed_us);
   void reversal(std::string_view outcome);
+  void upload(std::string_view outcome, std::int64_t n);  // offline settlements forwarded (9302)
 
   // Read at every scrape (must be quick and thread-safe).
   std::function<Gauges()> gauges;

@@ -143,6 +143,10 @@ Json settlement_detail_json(const ledger::SettlementDetail& d, bool /*auditor*/)
     adjustments.push_back(Json{{"kind", ledger::name(a.kind)},
                                {"local_fund", json::amount_value(a.local_fund)},
                                {"insurer_fund", json::amount_value(a.insurer_fund)},
+                               {"local_account", json::amount_value(a.local_account)},
+                               {"insurer_account", json::amount_value(a.insurer_account)},
+                               {"local_cash", json::amount_value(a.local_cash)},
+                               {"insurer_cash", json::amount_value(a.insurer_cash)},
                                {"note", a.note},
                                {"time", iso_time(a.created_at_ms)}});
   j["adjustments"] = adjustments;

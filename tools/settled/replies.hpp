@@ -28,6 +28,8 @@ Reply stored_reply(std::string_view text);
 std::string_view outcome_label(const CallResult& r);
 // INSURER_UNREACHABLE (nothing sent) or IN_DOUBT (sent, no reply).
 Error unanswered_error(const CallResult& r);
+// Whether an error says the insurer did not answer (unreachable, or no reply in time).
+inline bool is_unanswered(Reason r) { return r == Reason::insurer_unreachable || r == Reason::in_doubt; }
 // INSURER_REJECTED with the insurer's infcode and err_msg in the message.
 Error rejected_error(const CallResult& r);
 Reply rejected_reply(const CallResult& r);

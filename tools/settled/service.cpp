@@ -9,6 +9,7 @@
 #include "protocol/engine_json.hpp"
 #include "tools/settled/clock.hpp"
 #include "tools/settled/replies.hpp"
+#include "tools/settled/service_redlist.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -73,12 +74,7 @@ void Service::dispatch(const cashier::SessionInfo& session, cashier::Call call, 
 
 void Service::session_ended(std::uint64_t connection_id) { sessions_.erase(connection_id); }
 
-void Service::on_line_outcome(LineOutcome o) {
-  if (const auto changed = network_.on_outcome(o, now_ms())) {
-    spdlog::warn("insurer line: {}", network_state_name(*changed));
-    if (on_network_changed) on_network_changed(*changed);
-  }
-}
+void Service::on_line_outcome(LineOutcome o) { network_moved(network_.on_outcome(o, now_ms())); }
 
 awaitable<Reply> Service::handle(cashier::SessionInfo session, cashier::Call call) {
   using cashier::Method;
@@ -106,6 +102,7 @@ awaitable<Reply> Service::handle(cashier::SessionInfo session, cashier::Call cal
       const auto params = std::get<cashier::SettleResettleParams>(call.params);
       co_return co_await settle_resettle(session, call, params);
     }
+    case Method::uploads_flush: co_return co_await uploads_flush();
     case Method::settle_get: co_return co_await settle_get(session, std::get<cashier::SettleGetParams>(call.params));
     case Method::settle_list:
       co_return co_await settle_list(session, std::get<cashier::SettleListParams>(call.params));
@@ -115,9 +112,10 @@ awaitable<Reply> Service::handle(cashier::SessionInfo session, cashier::Call cal
     case Method::inpatient_discharge:
     case Method::inpatient_undo_discharge:
     case Method::recon_run:
-    case Method::uploads_flush:
       co_return fail(Reason::not_supported, "method",
                      fmt::format("{} is not served by this version of settled", cashier::method_name(call.method)));
+    case Method::redlist_sync:
+      co_return co_await redlist_sync(session, std::get<cashier::RedlistSyncParams>(call.params));
     case Method::session_login:
     case Method::session_logout:
     case Method::events_subscribe:
@@ -143,8 +141,8 @@ awaitable<Reply> Service::engine_status() {
                            {"pending_reversals", work->pending_reversals},
                            {"pending_uploads", work->pending_uploads},
                            {"in_doubt", work->in_doubt},
-                           {"redlist_version", nullptr},
-                           {"redlist_age_s", nullptr},
+                           {"redlist_version", redlist_version_json(p_.redlist)},
+                           {"redlist_age_s", redlist_age_json(p_.redlist, now_ms())},
                            {"readers", readers}});
 }
 
@@ -229,8 +227,25 @@ awaitable<std::optional<PersonView>> Service::person_of(const cashier::SessionIn
     refusal = fail(Reason::card_absent, "card", "read the card first (card.read)");
     co_return std::nullopt;
   }
-  if (!refresh && ws.person && now_ms() - ws.person->as_of_ms < person_cache_ms) co_return ws.person;
   const reader::CardIdentity card = *ws.card;
+  // The line is down: the red list answers (no cashier waits on the dead line).
+  const auto from_redlist = [&](const Error& why) -> awaitable<std::optional<PersonView>> {
+    auto v = co_await redlist_person(card.card_no);
+    if (!v) {
+      refusal = fail(why.reason, why.field,
+                     fmt::format("{}; card {} is not on the local red list", why.message, cashier::mask_card_no(card.card_no)));
+      co_return std::nullopt;
+    }
+    v->base.psn_name = card.name;
+    co_return v;
+  };
+  if (!network_.accepts_online_work()) {
+    const Error why = make_error(Reason::insurer_unreachable, "insurer",
+                                 fmt::format("the insurer is {}", network_state_name(network_.state())));
+    co_return co_await from_redlist(why);
+  }
+  if (!refresh && ws.person && !ws.person->from_redlist && now_ms() - ws.person->as_of_ms < person_cache_ms)
+    co_return ws.person;
   insurer::PersonInfo::Input in;
   in.mdtrt_cert_type = std::string(insurer::cert_type_card);
   in.mdtrt_cert_no = card.card_no;
@@ -242,10 +257,15 @@ awaitable<std::optional<PersonView>> Service::person_of(const cashier::SessionIn
   spec.input = in.encode();
   spec.opter = s.operator_name;
   spec.opter_name = s.operator_name;
+  spec.timeout_ms = p_.config.network.offline_deadline_ms;
   const CallResult r = co_await p_.gateway.call(std::move(spec));
   p_.metrics.insurer_call("1101", outcome_label(r), r.elapsed_ms * 1000LL);
+  if (!r.answered()) {
+    const Error why = unanswered_error(r);
+    co_return co_await from_redlist(why);
+  }
   if (!r.succeeded()) {
-    refusal = r.answered() ? rejected_reply(r) : fail(unanswered_error(r));
+    refusal = rejected_reply(r);
     co_return std::nullopt;
   }
   auto out = insurer::PersonInfo::Output::decode(r.response->output);
@@ -277,7 +297,7 @@ awaitable<Reply> Service::person_query(const cashier::SessionInfo& s, const cash
                            {"insutype", v->insu.insutype},
                            {"flags", flags},
                            {"balance", json::amount_value(v->insu.balc)},
-                           {"source", "insurer"},
+                           {"source", v->from_redlist ? "redlist" : "insurer"},
                            {"as_of", iso_time(v->as_of_ms)}});
 }
 
@@ -288,6 +308,8 @@ awaitable<Reply> Service::account_history(const cashier::SessionInfo& s, const c
   Reply refusal;
   auto v = co_await person_of(s, false, refusal);
   if (!v) co_return refusal;
+  if (v->from_redlist)
+    co_return fail(Reason::insurer_unreachable, "insurer", "account.history is answered online only; the insurer is unreachable");
   std::optional<std::int64_t> from;
   std::optional<std::int64_t> to;
   if (p.from) from = parse_iso_time(*p.from);
@@ -335,6 +357,16 @@ awaitable<Reply> Service::settle_preview(const cashier::SessionInfo& s, const ca
   opts.visit = VisitType::outpatient;
   opts.use_account = p.use_account;
   opts.pin_verified = ws.pin_verified;
+  if (v->from_redlist) {
+    // What settle.commit would store now: the red list's estimate within the offline limits.
+    auto job = [](sql::Db& db) { return ledger::offline_outstanding(db); };
+    auto out = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job));
+    if (!out) co_return fail(out.error().to_error());
+    const std::int64_t now = now_ms();
+    opts.offline = OfflineContext{OfflineCause::network_down, true, out->fund, out->count,
+                                  out->oldest_created_ms ? std::max<std::int64_t>(0, (now - *out->oldest_created_ms) / 1000) : 0,
+                                  p_.config.offline_limits};
+  }
   auto split_result = split(p_.policy, v->engine_person(), p.lines, opts);
   if (!split_result) co_return fail(split_result.error());
   co_return Reply::ok(json::split_to_json(*split_result));

@@ -9,6 +9,7 @@
 #include "engine/policy.hpp"
 #include "engine/split.hpp"
 #include "offline/ledger.hpp"
+#include "offline/redlist.hpp"
 #include "protocol/cashier/server.hpp"
 #include "protocol/insurer/codecs.hpp"
 #include "reader/card_service.hpp"
@@ -24,8 +25,13 @@
 #include <set>
 #include <string>
 
+namespace settle::redlist {
+class Store;
+}
+
 namespace settle::daemon {
 
+class RedlistSyncer;
 using cashier::Reply;
 
 // What the window knows about the person whose card was read.
@@ -33,6 +39,7 @@ struct PersonView {
   insurer::PersonInfo::BaseInfo base;
   insurer::PersonInfo::InsuInfo insu;
   std::int64_t as_of_ms = 0;
+  bool from_redlist = false;  // the insurer was unreachable: the red list's entry (balance unknown, 0)
   Person engine_person() const;
 };
 
@@ -53,6 +60,8 @@ struct ServiceParts {
   asio::thread_pool& card_pool;  // blocking PC/SC calls
   asio::thread_pool& db_pool;    // ledger reads
   Metrics& metrics;
+  redlist::Store* redlist = nullptr;        // the local red list; none: every offline settlement is self-pay
+  RedlistSyncer* redlist_syncer = nullptr;  // redlist.sync (nullable)
 };
 
 class Service final : public cashier::Dispatcher {
@@ -67,15 +76,22 @@ class Service final : public cashier::Dispatcher {
   NetworkState network() const { return network_.state(); }
   // Called when the line's state changes (network.changed notifications).
   std::function<void(NetworkState)> on_network_changed;
+  // Sends a notification to one cashier connection (redlist.progress).
+  std::function<void(std::uint64_t connection_id, std::string method, json::Json params)> notify_connection;
 
   // Start-up: every message sent without a recorded outcome is in doubt;
   // money-moving ones get their reversal queued. Returns how many.
   awaitable<Result<std::int64_t>> recover();
-  // The reversal worker: forwards queued reversals with backoff until the
-  // insurer acknowledges each. Runs until `stop()`.
-  awaitable<void> run_reversals();
+  // The line worker, until `stop()`: while offline it probes the insurer
+  // (9001 sign-in); otherwise it forwards queued reversals (with backoff
+  // until each is acknowledged) and then offline settlements, oldest first;
+  // a draining line goes back online once nothing is left.
+  awaitable<void> run_line();
   // Forwards due reversals now; returns how many are left.
   awaitable<std::int64_t> flush_reversals();
+  // Forwards due offline settlements now (9302 batches, oldest first), unless
+  // a reversal is still pending; returns how many are left (-1: storage error).
+  awaitable<std::int64_t> flush_uploads();
   void stop();
 
  private:
@@ -95,6 +111,20 @@ class Service final : public cashier::Dispatcher {
                                    const cashier::SettleResettleParams& p);
   awaitable<Reply> settle_get(const cashier::SessionInfo& s, const cashier::SettleGetParams& p);
   awaitable<Reply> settle_list(const cashier::SessionInfo& s, const cashier::SettleListParams& p);
+  awaitable<Reply> uploads_flush();
+
+  // settle.commit without the insurer (offline_flow.cpp): the red list's
+  // estimate within the offline limits, or self-pay; durable with its queued
+  // upload (and, when `failed` is the 2207 left in doubt or unsent, that
+  // call's outcome and reversal) before the answer.
+  awaitable<Reply> settle_offline(const cashier::SessionInfo& s, const reader::CardIdentity& card,
+                                  const cashier::SettleCommitParams& p, OfflineCause cause,
+                                  std::optional<CallResult> failed);
+  // The red list's entry for a card as a person (nullopt: not on the list).
+  awaitable<std::optional<PersonView>> redlist_person(const std::string& card_no);
+  // Logs and announces a change of the line's state.
+  void network_moved(std::optional<NetworkState> changed);
+  awaitable<Reply> redlist_sync(const cashier::SessionInfo& s, const cashier::RedlistSyncParams& p);  // service_redlist.cpp
 
   // 1101 for the session's card (cached for a short while); on failure
   // `refusal` is the answer for the cashier (with the insurer's infcode).
@@ -122,6 +152,7 @@ class Service final : public cashier::Dispatcher {
   NetworkStateMachine network_;
   bool stopping_ = false;
   asio::steady_timer reversal_wakeup_;
+  std::int64_t last_probe_ms_ = 0;
 };
 
 // The canonical payload hash of a mutating request (request_id idempotency).

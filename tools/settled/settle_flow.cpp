@@ -8,6 +8,7 @@
 #include "protocol/cashier/mask.hpp"
 #include "protocol/engine_json.hpp"
 #include "tools/settled/clock.hpp"
+#include "tools/settled/records.hpp"
 #include "tools/settled/replies.hpp"
 #include "tools/settled/service.hpp"
 
@@ -58,35 +59,17 @@ class Pending {
   std::shared_ptr<State> st_;
 };
 
-ledger::LineClass ledger_class(LineClass c) {
-  switch (c) {
-    case LineClass::a: return ledger::LineClass::a;
-    case LineClass::b: return ledger::LineClass::b;
-    case LineClass::c: return ledger::LineClass::c;
-  }
-  return ledger::LineClass::a;
-}
-
-LineClass engine_class(ledger::LineClass c) {
-  switch (c) {
-    case ledger::LineClass::a: return LineClass::a;
-    case ledger::LineClass::b: return LineClass::b;
-    case ledger::LineClass::c: return LineClass::c;
-  }
-  return LineClass::a;
-}
-
-std::vector<ChargeLine> charge_lines_of(const ledger::SettlementDetail& d) {
-  std::vector<ChargeLine> out;
-  for (const auto& l : d.lines) {
-    ChargeLine c{l.code, l.name, engine_class(l.cls), l.amount, std::nullopt};
-    if (c.cls == LineClass::b) c.selfpay_ratio = l.selfpay_ratio;
-    out.push_back(std::move(c));
-  }
-  return out;
-}
+std::vector<ChargeLine> charge_lines_of(const ledger::SettlementDetail& d) { return daemon::charge_lines_of(d.lines); }
 
 Parts parts_of(const ledger::Settlement& s) { return Parts{s.total, s.fund, s.account, s.cash}; }
+// What a settlement stands at with the insurer: its recorded parts, or for an
+// offline settlement the insurer's figures of its upload's adjustment.
+Parts parts_of(const ledger::SettlementDetail& d) {
+  Parts p = parts_of(d.settlement);
+  for (const auto& a : d.adjustments)
+    if (a.kind == ledger::AdjustmentKind::offline_upload) p = Parts{p.total, a.insurer_fund, a.insurer_account, a.insurer_cash};
+  return p;
+}
 Parts parts_of(const ledger::Refund& r) { return Parts{r.total, r.fund, r.account, r.cash}; }
 
 std::vector<Parts> refund_parts(const ledger::SettlementDetail& d) {
@@ -100,24 +83,6 @@ std::vector<LineRefund> refunded_lines(const ledger::SettlementDetail& d) {
   for (const auto& r : d.refunds)
     for (const auto& l : r.lines) out.push_back(LineRefund{l.code, l.amount});
   return out;
-}
-
-std::string receipt_no_of(std::string_view msgid) { return fmt::format("R{}", msgid.substr(12)); }
-
-Json commit_answer(const ledger::Settlement& s, std::int64_t setl_id, std::optional<Amount> balance_after) {
-  Json reasons = Json::array();
-  for (const auto& r : s.reasons) reasons.push_back(r);
-  Json j{{"setl_id", std::to_string(setl_id)},
-         {"mode", ledger::name(s.mode)},
-         {"total", json::amount_value(s.total)},
-         {"fund", json::amount_value(s.fund)},
-         {"account", json::amount_value(s.account)},
-         {"cash", json::amount_value(s.cash)},
-         {"reasons", reasons},
-         {"receipt_no", s.receipt_no},
-         {"state", ledger::name(s.state)}};
-  if (balance_after) j["balance_after"] = json::amount_value(*balance_after);
-  return j;
 }
 
 
@@ -160,18 +125,23 @@ struct OnlineSettlement {
   ledger::Settlement settlement;     // when ok: recorded
   std::int64_t setl_id = 0;
   Amount balance_after;
+  // With offline fallback: the call that went unanswered (nothing recorded
+  // for it yet; the caller settles offline and records it with that).
+  std::optional<CallResult> unanswered;
 };
 
 // 2201 → 2204 → 2207 for `lines`, recording the outcome with `request_id`'s
 // answer. `pending_msgid` is the 2207 msgid, recorded durably by `msgid_write`.
-// Shared by settle.commit and settle.resettle.
+// Each call waits at most `deadline_ms` (the cashier is waiting). With
+// `offline_fallback`, an unanswered call ends the attempt with nothing
+// recorded for it and `unanswered` set. Shared by settle.commit and settle.resettle.
 static awaitable<OnlineSettlement> settle_online(
     InsurerGateway& gateway, ledger::Ledger& ledger, Metrics& metrics, const Policy& policy,
     const cashier::SessionInfo& s, const reader::CardIdentity& card, const PersonView& person,
     const std::vector<ChargeLine>& lines, bool use_account, bool pin_verified, const std::string& med_type,
     const std::string& request_id, const std::string& msgid_2207, Pending<sql::Status>& msgid_write,
-    std::optional<std::int64_t> resettles,
-    const AnswerOf& answer_of) {
+    std::optional<std::int64_t> resettles, const AnswerOf& answer_of, std::uint32_t deadline_ms,
+    bool offline_fallback) {
   OnlineSettlement out;
   SplitOptions opts;
   opts.visit = VisitType::outpatient;
@@ -190,6 +160,7 @@ static awaitable<OnlineSettlement> settle_online(
     spec.opter = s.operator_name;
     spec.opter_name = s.operator_name;
     spec.request_id = request_id;
+    spec.timeout_ms = deadline_ms;
     CallResult r = co_await gateway.call(std::move(spec));
     metrics.insurer_call(infno, outcome_label(r), r.elapsed_ms * 1000LL);
     co_return r;
@@ -209,6 +180,10 @@ static awaitable<OnlineSettlement> settle_online(
   const Json reg_input = reg.encode();
   const CallResult r_reg = co_await call(insurer::OutpatientRegister::infno, reg_input);
   const auto unanswered = [&](const CallResult& r) -> Reply {
+    if (offline_fallback) {
+      out.unanswered = r;
+      return fail(unanswered_error(r));
+    }
     metrics.settlement("online", outcome_label(r));
     return fail(unanswered_error(r));
   };
@@ -232,25 +207,11 @@ static awaitable<OnlineSettlement> settle_online(
   // 2204 charge lines (费用明细上传).
   insurer::OutpatientLines::Input up;
   const std::string batch = "B" + msgid_2207.substr(12);
-  const std::string fee_time = insurer::inf_time_text(now_ms() / 1000);
-  for (std::size_t i = 0; i < lines.size(); ++i) {
-    const ChargeLine& l = lines[i];
-    insurer::FeeDetail d;
-    d.feedetl_sn = std::to_string(i + 1);
-    d.mdtrt_id = opened->mdtrt_id;
-    d.psn_no = person.base.psn_no;
-    d.chrg_bchno = batch;
-    d.fee_ocur_time = fee_time;
-    d.med_list_codg = l.code;
-    d.medins_list_codg = l.code;
-    d.medins_list_name = l.name.empty() ? l.code : l.name;
-    d.det_item_fee_sumamt = l.amount;
-    d.cnt = "1";
-    d.pric = l.amount;
-    d.cls = l.cls;
-    if (l.cls == LineClass::b) d.selfpay_prop = policy.classb_ratio(*policy.find(person.insu.insutype, VisitType::outpatient), l.code, l.selfpay_ratio);
-    up.feedetail.push_back(std::move(d));
-  }
+  const PolicyParams* params = policy.find(person.insu.insutype, VisitType::outpatient);
+  SETTLE_ASSERT(params != nullptr);  // split() above found them
+  up.feedetail = fee_details(lines, FeeContext{opened->mdtrt_id, person.base.psn_no, batch,
+                                               insurer::inf_time_text(now_ms() / 1000)},
+                             policy, *params);
   const Json up_input = up.encode();
   const CallResult r_up = co_await call(insurer::OutpatientLines::infno, up_input);
   if (!r_up.answered()) co_return out.reply = unanswered(r_up), out;
@@ -279,6 +240,7 @@ static awaitable<OnlineSettlement> settle_online(
   spec.request_id = request_id;
   spec.moves_money = true;
   spec.msgid = msgid_2207;  // already durable
+  spec.timeout_ms = deadline_ms;
   const CallResult r = co_await gateway.call(std::move(spec));
   metrics.insurer_call("2207", outcome_label(r), r.elapsed_ms * 1000LL);
   const std::int64_t at = now_ms();
@@ -338,11 +300,7 @@ static awaitable<OnlineSettlement> settle_online(
       spdlog::warn("settlement {}: the insurer's split (fund {}, account {}) differs from the local estimate (fund {}, account {}); the insurer's is recorded",
                    r.msgid, format_amount(si.fund_pay_sumamt), format_amount(si.acct_pay), format_amount(local->fund),
                    format_amount(local->account));
-    std::vector<ledger::SettlementLine> rows;
-    const PolicyParams* params = policy.find(person.insu.insutype, VisitType::outpatient);
-    for (const ChargeLine& l : lines)
-      rows.push_back(ledger::SettlementLine{l.code, l.name, ledger_class(l.cls), l.amount,
-                                            l.cls == LineClass::b ? policy.classb_ratio(*params, l.code, l.selfpay_ratio) : Ratio{}});
+    const std::vector<ledger::SettlementLine> rows = ledger_lines(policy, *params, lines);
     const Amount balc = si.balc;
     auto job2 = [r, st, rows, request_id, at, balc, answer_of](sql::Db& db) -> sql::Result<std::int64_t> {
       SETTLE_SQL_TRY(record_outcome(db, r, at));
@@ -367,6 +325,11 @@ static awaitable<OnlineSettlement> settle_online(
     co_return out;
   }
 
+  if (!r.answered() && offline_fallback) {
+    out.unanswered = r;
+    out.reply = fail(unanswered_error(r));
+    co_return out;
+  }
   Reply reply;
   if (r.answered()) {
     reply = rejected_reply(r);
@@ -404,8 +367,19 @@ awaitable<Reply> Service::settle_commit(const cashier::SessionInfo& s, const cas
   const std::string request_id = p.request_id;
 
   Reply reply = co_await [&]() -> awaitable<Reply> {
-    // The 2207 msgid is issued now and made durable while the window's card
-    // is re-checked and the visit is registered.
+    const std::string window = s.window;
+    const std::string card_sn = card.card_sn;
+    auto job5 = [this, window, card_sn] { return p_.cards.check_same_card(window, card_sn); };
+    if (Status same = co_await on_pool(p_.card_pool, std::move(job5));
+        !same) {
+      if (same.error().reason == Reason::card_mismatch) session_of(s.connection_id) = WindowSession{};
+      co_return fail(same.error());
+    }
+    // The line is down (or its stored work is being forwarded): no cashier waits on it.
+    if (!network_.accepts_online_work())
+      co_return co_await settle_offline(s, card, p, OfflineCause::network_down, std::nullopt);
+
+    // The 2207 msgid is issued now and made durable while the visit is registered.
     const std::string msgid = p_.gateway.next_msgid();
     Pending<sql::Status> msgid_write = start_msgid_write(p_.ledger, ioc_.get_executor(), msgid, request_id);
     const auto finish_unsent = [&]() -> awaitable<void> {
@@ -416,23 +390,21 @@ awaitable<Reply> Service::settle_commit(const cashier::SessionInfo& s, const cas
       (void)co_await ledger_write(p_.ledger, std::move(job4));
     };
 
-    const std::string window = s.window;
-    const std::string card_sn = card.card_sn;
-    auto job5 = [this, window, card_sn] { return p_.cards.check_same_card(window, card_sn); };
-    if (Status same = co_await on_pool(p_.card_pool, std::move(job5));
-        !same) {
-      co_await finish_unsent();
-      if (same.error().reason == Reason::card_mismatch) session_of(s.connection_id) = WindowSession{};
-      co_return fail(same.error());
-    }
     Reply refusal;
     auto person = co_await person_of(s, false, refusal);
-    if (!person) {
+    if (!person || person->from_redlist) {
       co_await finish_unsent();
+      // The insurer did not answer 1101: the charge is settled offline.
+      if (person || (refusal.error && is_unanswered(refusal.error->error.reason)))
+        co_return co_await settle_offline(s, card, p, OfflineCause::network_down, std::nullopt);
       co_return refusal;
     }
     if (Status first = co_await reversals_first(person->base.psn_no); !first) {
       co_await finish_unsent();
+      // An earlier request of this person is still being reversed: it goes
+      // first at the insurer, so this one is stored and forwarded after it.
+      if (first.error().reason == Reason::in_doubt)
+        co_return co_await settle_offline(s, card, p, OfflineCause::network_down, std::nullopt);
       co_return fail(first.error());
     }
     // Named, not a temporary in the co_await (GCC 12 destroys those twice).
@@ -441,12 +413,21 @@ awaitable<Reply> Service::settle_commit(const cashier::SessionInfo& s, const cas
     };
     OnlineSettlement done = co_await settle_online(
         p_.gateway, p_.ledger, p_.metrics, p_.policy, s, card, *person, p.lines, p.use_account, pin_verified,
-        p.med_type, request_id, msgid, msgid_write, std::nullopt, answer_of);
+        p.med_type, request_id, msgid, msgid_write, std::nullopt, answer_of, p_.config.network.offline_deadline_ms,
+        true);
     if (!done.ok) {
+      if (done.unanswered && done.unanswered->infno == "2207") {
+        // 2207 sent without a reply (its reversal is queued with the offline
+        // settlement), or never sent: settle offline.
+        const OfflineCause cause = done.unanswered->in_doubt() ? OfflineCause::in_doubt : OfflineCause::network_down;
+        if (cause == OfflineCause::in_doubt) reversal_wakeup_.cancel();
+        co_return co_await settle_offline(s, card, p, cause, done.unanswered);
+      }
       // If 2207 was never sent (a failure before it), its msgid is closed as unsent.
       auto job6 = [msgid](sql::Db& db) { return ledger::find_message(db, msgid); };
       auto m = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job6));
       if (m && m->has_value() && (**m).state == ledger::MessageState::written) co_await finish_unsent();
+      if (done.unanswered) co_return co_await settle_offline(s, card, p, OfflineCause::network_down, std::nullopt);
       if (done.reply.error && done.reply.error->error.reason == Reason::in_doubt) reversal_wakeup_.cancel();
       co_return done.reply;
     }
@@ -524,7 +505,7 @@ awaitable<Reply> Service::settle_refund(const cashier::SessionInfo& s, const cas
       const Reply refusal = fail(plan.error());
       co_return co_await final_answer(refusal);
     }
-    const Parts original = parts_of(orig);
+    const Parts original = parts_of(detail);
     const std::vector<Parts> before = refund_parts(detail);
     if (plan->refund_total > remaining(original, before).total)
       {
@@ -704,7 +685,7 @@ awaitable<Reply> Service::settle_resettle(const cashier::SessionInfo& s, const c
     if (network_.state() != NetworkState::online)
       co_return fail(Reason::offline_refund_forbidden, "insurer", "re-settlement is made online only; nothing was changed");
 
-    const Parts original = parts_of(orig);
+    const Parts original = parts_of(detail);
     const std::vector<Parts> before = refund_parts(detail);
     const Parts left = remaining(original, before);
     auto plan = plan_line_refund(charge_lines_of(detail), refunded_lines(detail), {});
@@ -800,7 +781,7 @@ awaitable<Reply> Service::settle_resettle(const cashier::SessionInfo& s, const c
     };
     OnlineSettlement done = co_await settle_online(p_.gateway, p_.ledger, p_.metrics, p_.policy, s, card, *person,
                                                    rest, true, true, orig.med_type, request_id, msgid, msgid_write,
-                                                   orig_id, answer_of);
+                                                   orig_id, answer_of, p_.config.network.offline_deadline_ms, false);
     if (!done.ok) {
       auto job18 = [msgid](sql::Db& db) { return ledger::find_message(db, msgid); };
       auto m = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job18));
@@ -904,22 +885,14 @@ awaitable<Result<std::int64_t>> Service::recover() {
 
 awaitable<std::int64_t> Service::flush_reversals() {
   const std::int64_t now = now_ms();
-  auto job23 = [now](sql::Db& db) { return ledger::claim_outbox(db, now, 32); };
+  auto job23 = [now](sql::Db& db) { return ledger::claim_outbox(db, now, 32, ledger::OutboxKind::reversal); };
   auto items = co_await ledger_write(p_.ledger, std::move(job23));
   if (!items) {
     spdlog::error("reversals: cannot read the outbox: {}", items.error().message);
     co_return -1;
   }
   for (const ledger::OutboxItem& item : *items) {
-    if (item.kind != ledger::OutboxKind::reversal || !item.ref_msgid) {
-      // Not this worker's (offline uploads): put it back untouched.
-      const std::int64_t at = now_ms();
-      auto job24 = [item, at](sql::Db& db) {
-        return ledger::complete_outbox(db, item.item_id, ledger::OutboxOutcome::retry, at, item.next_attempt_at_ms);
-      };
-      (void)co_await ledger_write(p_.ledger, std::move(job24));
-      continue;
-    }
+    if (!item.ref_msgid) continue;  // the schema requires it for reversals
     auto payload = json::parse(item.payload, "outbox payload");
     insurer::Reversal::Input in;
     in.omsgid = *item.ref_msgid;
@@ -967,16 +940,6 @@ awaitable<std::int64_t> Service::flush_reversals() {
   auto job27 = [](sql::Db& db) { return ledger::open_work(db); };
   auto work = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job27));
   co_return work ? work->pending_reversals : -1;
-}
-
-awaitable<void> Service::run_reversals() {
-  while (!stopping_) {
-    (void)co_await flush_reversals();
-    if (stopping_) break;
-    boost::system::error_code ec;
-    reversal_wakeup_.expires_after(std::chrono::milliseconds(std::min<std::uint32_t>(p_.config.reversal.retry_initial_ms, 1000)));
-    co_await reversal_wakeup_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-  }
 }
 
 awaitable<Status> Service::reversals_first(const std::string& psn_no) {

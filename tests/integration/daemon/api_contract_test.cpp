@@ -81,7 +81,7 @@ TEST_CASE("LOGIN_FAILED counts down, then LOCKED_OUT with until, even with the r
   CHECK(data_of(u)["attempts_left"] == 2);
 }
 
-TEST_CASE("roles: FORBIDDEN names the role; methods not served yet answer a clear error") {
+TEST_CASE("roles: FORBIDDEN names the role; methods not served yet answer a clear error; uploads.flush answers the counts") {
   Stack& s = stack();
   auto aud = s.session(Stack::auditor);
   const Json f = aud->call("card.read");
@@ -104,7 +104,10 @@ TEST_CASE("roles: FORBIDDEN names the role; methods not served yet answer a clea
   }
   auto sup = s.session(Stack::supervisor);
   check_error(sup->call("recon.run", Json{{"date", "2026-03-01"}}), "NOT_SUPPORTED");
-  check_error(sup->call("uploads.flush"), "NOT_SUPPORTED");
+  const Json flushed = sup->call("uploads.flush");
+  REQUIRE_MESSAGE(flushed.contains("result"), flushed.dump());
+  CHECK(flushed["result"]["pending_uploads"] == 0);
+  CHECK(flushed["result"]["network"] == "online");
   check_error(aud->call("recon.run", Json{{"date", "2026-03-01"}}), "NOT_SUPPORTED");
 }
 

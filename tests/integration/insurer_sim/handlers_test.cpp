@@ -527,7 +527,8 @@ TEST_CASE("fault specs: parsing, counts, probabilities, delay combined with anot
   CHECK(parse_fault("lost_reply:p=0.3,count=5").ok());
   CHECK(parse_fault("delay:ms=200").value().delay_ms == 200);
   CHECK(fault_text(parse_fault("lost_reply:p=0.3,count=5").value()) == "lost_reply:p=0.3,count=5");
-  for (const char* bad : {"", "teleport", "error:p=1.5", "error:count=-1", "delay", "delay:ms=x", "error:q=1", "error:p"}) {
+  for (const char* bad : {"", "teleport", "error:p=1.5", "error:count=-1", "delay", "delay:ms=x", "error:q=1", "error:p",
+                          "error:infno=22", "error:infno=22x7"}) {
     INFO(bad);
     auto f = parse_fault(bad);
     REQUIRE_FALSE(f.ok());
@@ -543,6 +544,16 @@ TEST_CASE("fault specs: parsing, counts, probabilities, delay combined with anot
   CHECK(fs.for_request().action == FaultKind::lost_reply);
   CHECK(fs.for_request().action == FaultKind::error);  // lost_reply used up
   CHECK_FALSE(fs.refuse_connection());
+  // A fault limited to one transaction leaves the others alone.
+  FaultSet only(7);
+  only.add(parse_fault("lost_reply:count=1,infno=2207").value());
+  CHECK(fault_text(only.faults().front()) == "lost_reply:p=1,count=1,infno=2207");
+  int asked = 0;
+  CHECK_FALSE(only.for_request([&] { ++asked; return std::string("2201"); }).action.has_value());
+  CHECK_FALSE(only.for_request([&] { ++asked; return std::string("2204"); }).action.has_value());
+  CHECK(only.for_request([&] { ++asked; return std::string("2207"); }).action == FaultKind::lost_reply);
+  CHECK_FALSE(only.for_request([&] { ++asked; return std::string("2207"); }).action.has_value());  // used up
+  CHECK(asked == 4);
   FaultSet never(7);
   never.add(parse_fault("refuse:p=0").value());
   for (int i = 0; i < 1000; ++i) REQUIRE_FALSE(never.refuse_connection());

@@ -167,6 +167,9 @@ TEST_CASE("role table") {
   CHECK_FALSE(role_may_call(Role::auditor, Method::settle_commit));
   CHECK_FALSE(role_may_call(Role::auditor, Method::card_verify_pin));
   CHECK_FALSE(role_may_call(Role::auditor, Method::uploads_flush));
+  CHECK(role_may_call(Role::supervisor, Method::redlist_sync));
+  CHECK_FALSE(role_may_call(Role::cashier, Method::redlist_sync));
+  CHECK_FALSE(role_may_call(Role::auditor, Method::redlist_sync));
   for (int i = 0; i < method_count; ++i) {
     const auto m = static_cast<Method>(i);
     CAPTURE(method_name(m));

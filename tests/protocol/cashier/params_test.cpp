@@ -73,6 +73,8 @@ TEST_CASE("valid params of every method") {
       {Method::inpatient_undo_discharge, R"({"request_id":"r-7","adm_id":"A1"})"},
       {Method::recon_run, R"({"date":"2024-02-29"})"},
       {Method::uploads_flush, "{}"},
+      {Method::redlist_sync, "{}"},
+      {Method::redlist_sync, R"({"full":true})"},
   };
   for (const auto& c : cases) {
     CAPTURE(method_name(c.method));
@@ -132,6 +134,8 @@ TEST_CASE("every missing or ill-typed field is named") {
       {Method::session_logout, R"({"x":1})", Reason::invalid_request, "x"},
       {Method::engine_status, R"({"verbose":true})", Reason::invalid_request, "verbose"},
       {Method::uploads_flush, R"({"all":true})", Reason::invalid_request, "all"},
+      {Method::redlist_sync, R"({"full":"yes"})", Reason::invalid_request, "full"},
+      {Method::redlist_sync, R"({"since":3})", Reason::invalid_request, "since"},
       // events.subscribe
       {Method::events_subscribe, "{}", Reason::invalid_request, "topics"},
       {Method::events_subscribe, R"({"topics":"card"})", Reason::invalid_request, "topics"},

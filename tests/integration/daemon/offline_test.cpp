@@ -1,0 +1,349 @@
+// The offline fallback end to end (settlement-rules.md "Offline", "Lost
+// replies"): the real daemon, the real insurer-sim with its faults switched at
+// run time, virtual cards. Each fault type takes the line offline within the
+// deadline; stored settlements drain to the insurer exactly once; limits.
+#include "tests/support/daemon_harness.hpp"
+
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <thread>
+#include <tuple>
+
+namespace settle::offline_e2e {
+namespace {
+
+using settle::testing::amount_at;
+using settle::testing::fen;
+using settle::testing::Json;
+using settle::testing::PersonSpec;
+using settle::testing::reason_of;
+using settle::testing::RpcClient;
+using settle::testing::Stack;
+using Clock = std::chrono::steady_clock;
+
+constexpr int kDeadlineMs = 1000;  // [network] offline_deadline_ms below
+constexpr int kPersons = 6;        // persons 1..6 are on the insurer's red list from the start
+
+std::string base_config() {
+  return fmt::format(R"(
+[network]
+probe_interval_ms = 300
+failures_to_offline = 1
+offline_deadline_ms = {}
+[reversal]
+retry_initial_ms = 200
+retry_max_ms = 1000
+)",
+                     kDeadlineMs);
+}
+
+std::unique_ptr<Stack> g_stack;
+int g_card = 0;
+
+Stack& stack() {
+  if (!g_stack) {
+    g_stack = std::make_unique<Stack>("daemon-offline");
+    g_stack->extra_config = base_config();
+    std::vector<PersonSpec> persons;
+    for (int n = 1; n <= kPersons; ++n) persons.push_back(settle::testing::person(n));
+    g_stack->start_all(persons);
+  }
+  REQUIRE_MESSAGE(g_stack->daemon_alive(), "settled exited: " << g_stack->daemon_log());
+  return *g_stack;
+}
+
+void place(int n) {
+  if (g_card != n) {
+    stack().insert_card(0, settle::testing::person(n));
+    g_card = n;
+  }
+}
+
+Json status(RpcClient& c) {
+  const Json r = c.call("engine.status");
+  REQUIRE_MESSAGE(r.contains("result"), r.dump());
+  return r["result"];
+}
+
+// Waits until engine.status satisfies `ok`; FAILs with the last status past the deadline.
+template <class Pred>
+Json wait_status(RpcClient& c, Pred ok, std::chrono::milliseconds deadline, const char* what) {
+  const auto until = Clock::now() + deadline;
+  Json st;
+  while (Clock::now() < until) {
+    st = status(c);
+    if (ok(st)) return st;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  FAIL(what << ": engine.status is still " << st.dump());
+  return st;
+}
+
+Json wait_drained(RpcClient& c, std::chrono::milliseconds deadline = std::chrono::seconds(60)) {
+  return wait_status(
+      c,
+      [](const Json& st) {
+        return st["network"] == "online" && st["pending_uploads"] == 0 && st["pending_reversals"] == 0;
+      },
+      deadline, "not drained");
+}
+
+void sync_redlist() {
+  auto sup = stack().session(Stack::supervisor);
+  const Json r = sup->call("redlist.sync", Json{{"full", true}});
+  REQUIRE_MESSAGE(r.contains("result"), r.dump());
+  CHECK(r["result"]["entries"].get<std::int64_t>() >= kPersons);
+}
+
+Json lines() {
+  return Json::array({Json{{"code", "110200001"}, {"name", "普通门诊诊查费"}, {"class", "A"}, {"amount", "125.00"}},
+                      Json{{"code", "86900001"}, {"name", "阿莫西林胶囊"}, {"class", "B"}, {"amount", "48.60"}},
+                      Json{{"code", "C0001"}, {"name", "自费营养品"}, {"class", "C"}, {"amount", "16.00"}}});
+}
+
+struct Timed {
+  Json response;
+  std::int64_t ms = 0;
+};
+
+Timed commit(RpcClient& c, const std::string& request_id) {
+  const auto t0 = Clock::now();
+  Json r = c.call("settle.commit", Json{{"request_id", request_id}, {"lines", lines()}});
+  return Timed{std::move(r), std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count()};
+}
+
+bool has_reason(const Json& result, const std::string& reason) {
+  for (const auto& r : result["reasons"])
+    if (r == reason) return true;
+  return false;
+}
+
+// The simulator's settlements for a request_id (medins_setl_id online,
+// local_id of an offline upload) that are in force.
+int effective_at_insurer(const std::string& request_id) {
+  const Json rep = stack().report("medins_setl_id=" + request_id);
+  int n = 0;
+  for (const auto& s : rep["settlements"])
+    if (s["medins_setl_id"] == request_id && s["state"] == "effective") ++n;
+  return n;
+}
+
+// The next network.changed notification saying `network` (earlier ones are skipped).
+bool wait_network_note(RpcClient& c, const std::string& network, std::chrono::milliseconds deadline) {
+  const auto until = Clock::now() + deadline;
+  while (Clock::now() < until) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
+    const auto note = c.wait_notification("network.changed", left);
+    if (!note) return false;
+    if ((*note)["params"]["network"] == network) return true;
+  }
+  return false;
+}
+
+Json get(RpcClient& c, const std::string& setl_id) {
+  const Json r = c.call("settle.get", Json{{"setl_id", setl_id}});
+  REQUIRE_MESSAGE(r.contains("result"), r.dump());
+  return r["result"];
+}
+
+TEST_CASE("each fault type takes the line offline within the deadline; stored settlements drain exactly once") {
+  Stack& s = stack();
+  sync_redlist();
+  place(1);
+  auto c = s.session(Stack::cashier);
+  auto watch = s.session(Stack::supervisor);
+  REQUIRE(watch->call("events.subscribe", Json{{"topics", Json::array({"network"})}}).contains("result"));
+  REQUIRE(c->call("card.read").contains("result"));
+  REQUIRE(c->call("card.verify_pin", Json{{"pin", "123456"}}).contains("result"));
+  // An online settlement first: refunds of it are refused while offline.
+  const Timed online = commit(*c, "off-online-1");
+  REQUIRE_MESSAGE(online.response.contains("result"), online.response.dump());
+  REQUIRE(online.response["result"]["mode"] == "online");
+  const std::string online_id = online.response["result"]["setl_id"].get<std::string>();
+
+  // Each fault, with the sign-in probe failing too so that the line stays
+  // offline until the faults are cleared.
+  const std::tuple<const char*, const char*, const char*> faults[] = {
+      {"refuse", "refuse", "offline_network_down"},
+      {"stall", "stall", "offline_network_down"},
+      {"lost_reply:count=1,infno=2207", "drop_request:infno=9001", "offline_in_doubt"}};
+  int round = 0;
+  std::string first_offline_id;
+  for (const auto& [fault, probe_fault, reason] : faults) {
+    ++round;
+    INFO("fault " << fault);
+    wait_drained(*c);
+    s.set_faults({fault, probe_fault});
+    const std::string rid = fmt::format("off-{}-a", round);
+    const Timed first = commit(*c, rid);
+    REQUIRE_MESSAGE(first.response.contains("result"), first.response.dump());
+    const Json& a = first.response["result"];
+    CHECK(a["mode"] == "offline");
+    CHECK(a["state"] == "offline_pending");
+    CHECK(has_reason(a, reason));
+    CHECK(amount_at(a, "account") == fen(0));
+    CHECK(amount_at(a, "fund") + amount_at(a, "cash") == amount_at(a, "total"));
+    CHECK(amount_at(a, "fund") > fen(0));  // on the red list: the fund's estimate
+    // One wait on the dead line at most (plus the machine's scheduling).
+    CHECK_MESSAGE(first.ms < kDeadlineMs + 1500, "the first offline commit took " << first.ms << " ms");
+    CHECK(wait_network_note(*watch, "offline", std::chrono::seconds(5)));
+    CHECK(status(*c)["network"] == "offline");
+    if (round == 1) first_offline_id = a["setl_id"].get<std::string>();
+
+    // While offline nobody waits on the line.
+    const Timed second = commit(*c, fmt::format("off-{}-b", round));
+    REQUIRE_MESSAGE(second.response.contains("result"), second.response.dump());
+    CHECK(has_reason(second.response["result"], "offline_network_down"));
+    CHECK_MESSAGE(second.ms < 500, "an offline commit took " << second.ms << " ms");
+    const Json q = c->call("person.query");
+    REQUIRE_MESSAGE(q.contains("result"), q.dump());
+    CHECK(q["result"]["source"] == "redlist");
+    CHECK(reason_of(c->call("settle.refund", Json{{"request_id", fmt::format("off-{}-r1", round)},
+                                                  {"setl_id", a["setl_id"]}})) == "NOT_REFUNDABLE_YET");
+    CHECK(reason_of(c->call("settle.refund", Json{{"request_id", fmt::format("off-{}-r2", round)},
+                                                  {"setl_id", online_id},
+                                                  {"lines", Json::array({Json{{"code", "C0001"}, {"amount", "1.00"}}})}})) ==
+          "OFFLINE_REFUND_FORBIDDEN");
+    CHECK(status(*c)["pending_uploads"].get<std::int64_t>() >= 2);
+
+    s.clear_faults();
+    wait_drained(*c);
+    CHECK(wait_network_note(*watch, "online", std::chrono::seconds(5)));
+    for (const auto& id : {a["setl_id"], second.response["result"]["setl_id"]}) {
+      const Json d = get(*c, id.get<std::string>());
+      CHECK(d["state"] == "offline_accepted");
+      CHECK_FALSE(d["insurer"]["setl_id"].is_null());
+    }
+    // Exactly one effective charge per request_id at the insurer.
+    CHECK(effective_at_insurer(rid) == 1);
+    CHECK(effective_at_insurer(fmt::format("off-{}-b", round)) == 1);
+    // The same request_id again: the first answer, nothing more.
+    const Timed again = commit(*c, rid);
+    REQUIRE(again.response.contains("result"));
+    CHECK(again.response["result"]["setl_id"] == a["setl_id"]);
+    CHECK(effective_at_insurer(rid) == 1);
+  }
+  // The lost reply's 2207 was reversed at the insurer.
+  const Json rep = s.report("medins_setl_id=off-3-a");
+  int reversed = 0;
+  for (const auto& st : rep["settlements"])
+    if (st["origin"] == "online" && st["state"] == "reversed") ++reversed;
+  CHECK(reversed == 1);
+  // An offline settlement once accepted is refunded online like any other.
+  const Json refund = c->call("settle.refund", Json{{"request_id", "off-1-refund"}, {"setl_id", first_offline_id}});
+  REQUIRE_MESSAGE(refund.contains("result"), refund.dump());
+  CHECK(get(*c, first_offline_id)["state"] == "refunded");
+}
+
+TEST_CASE("a person not on the red list settles offline as self-pay") {
+  Stack& s = stack();
+  auto c = s.session(Stack::cashier);
+  wait_drained(*c);
+  PersonSpec late = settle::testing::person(40);
+  s.add_person(late);  // known to the insurer, not on the daemon's copy of the list
+  s.insert_card(0, late);
+  g_card = 40;
+  REQUIRE(c->call("card.read").contains("result"));
+  s.set_faults({"refuse"});
+  const Timed t = commit(*c, "off-late-1");
+  REQUIRE_MESSAGE(t.response.contains("result"), t.response.dump());
+  const Json& a = t.response["result"];
+  CHECK(has_reason(a, "not_on_redlist"));
+  CHECK(amount_at(a, "fund") == fen(0));
+  CHECK(amount_at(a, "cash") == amount_at(a, "total"));
+  s.clear_faults();
+  wait_drained(*c);
+  const Json d = get(*c, a["setl_id"].get<std::string>());
+  CHECK(d["state"] == "offline_accepted");
+  // The insurer pays its part after all: the difference is an adjustment, reported.
+  REQUIRE(d["adjustments"].size() == 1);
+  CHECK(amount_at(d["adjustments"][0], "insurer_fund") > fen(0));
+  CHECK(effective_at_insurer("off-late-1") == 1);
+}
+
+TEST_CASE("each offline limit makes the settlement self-pay with its reason") {
+  Stack& s = stack();
+  place(2);
+  s.set_faults({"refuse"});
+  const std::pair<const char*, const char*> cases[] = {
+      {"per_settlement_fund_max = \"0.01\"\n", "offline_limit_per_settlement"},
+      {"outstanding_count_max = 0\n", "offline_limit_count"},
+      {"outstanding_fund_max = \"0.01\"\n", "offline_limit_total"},
+      {"max_age_s = 1\n", "offline_limit_age"},
+  };
+  int i = 0;
+  for (const auto& [limit, reason] : cases) {
+    INFO("limit " << limit);
+    s.stop_daemon();
+    s.extra_config = base_config() + "[offline]\n" + limit;
+    s.start_daemon();
+    auto c = s.session(Stack::cashier);
+    REQUIRE(c->call("card.read").contains("result"));
+    if (std::string(reason) == "offline_limit_age") {
+      // Something stored and older than the limit.
+      const Timed older = commit(*c, "off-limit-age-0");
+      REQUIRE(older.response.contains("result"));
+      std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+    }
+    const Timed t = commit(*c, fmt::format("off-limit-{}", ++i));
+    REQUIRE_MESSAGE(t.response.contains("result"), t.response.dump());
+    const Json& a = t.response["result"];
+    CHECK(a["mode"] == "offline");
+    CHECK(has_reason(a, "offline_limit"));
+    CHECK(has_reason(a, reason));
+    CHECK(amount_at(a, "fund") == fen(0));
+    CHECK(amount_at(a, "cash") == amount_at(a, "total"));
+  }
+  s.stop_daemon();
+  s.extra_config = base_config();
+  s.start_daemon();
+  s.clear_faults();
+  auto c = s.session(Stack::cashier);
+  wait_drained(*c);
+  for (int k = 1; k <= i; ++k) CHECK(effective_at_insurer(fmt::format("off-limit-{}", k)) == 1);
+}
+
+TEST_CASE("a drain cut by the insurer failing again and by SIGKILL resumes without duplicates") {
+  Stack& s = stack();
+  place(3);
+  auto c = s.session(Stack::cashier);
+  wait_drained(*c);
+  REQUIRE(c->call("card.read").contains("result"));
+  s.set_faults({"refuse"});
+  constexpr int kStored = 230;  // three 9302 batches
+  for (int k = 0; k < kStored; ++k) {
+    const Timed t = commit(*c, fmt::format("off-drain-{}", k));
+    REQUIRE_MESSAGE(t.response.contains("result"), t.response.dump());
+    REQUIRE(t.response["result"]["state"] == "offline_pending");
+  }
+  CHECK(status(*c)["pending_uploads"].get<std::int64_t>() >= kStored);
+  // Back, but the first upload's reply is lost and the second is refused.
+  s.set_faults({"lost_reply:count=1,infno=9302", "error:count=1,infno=9302"});
+  wait_status(*c, [](const Json& st) { return st["pending_uploads"].get<std::int64_t>() < kStored; },
+              std::chrono::seconds(30), "nothing uploaded");
+  s.kill_daemon();
+  s.start_daemon();
+  s.clear_faults();
+  c = s.session(Stack::cashier);
+  wait_drained(*c);
+  const Json rep = s.report();
+  std::map<std::string, int> effective;
+  for (const auto& st : rep["settlements"])
+    if (st["state"] == "effective") ++effective[st["medins_setl_id"].get<std::string>()];
+  for (int k = 0; k < kStored; ++k) {
+    const std::string rid = fmt::format("off-drain-{}", k);
+    INFO(rid);
+    CHECK(effective[rid] == 1);
+  }
+  const Json list = c->call("settle.list", Json{{"from", "2000-01-01"}, {"to", "2100-01-01"}, {"state", "offline_pending"}});
+  REQUIRE(list.contains("result"));
+  CHECK(list["result"]["settlements"].empty());
+}
+
+}  // namespace
+}  // namespace settle::offline_e2e

@@ -1,0 +1,426 @@
+// The offline fallback (断网持卡本地红名单结算): settle.commit without the
+// insurer against the local red list and the offline limits, the line worker
+// that probes a dead line and forwards stored work once it is back (reversals
+// first, then offline settlements oldest first in 9302 batches), and uploads.flush.
+#include "offline/ledger_ops.hpp"
+#include "protocol/cashier/mask.hpp"
+#include "protocol/engine_json.hpp"
+#include "tools/settled/clock.hpp"
+#include "tools/settled/records.hpp"
+#include "tools/settled/replies.hpp"
+#include "tools/settled/service.hpp"
+
+#include <boost/asio/redirect_error.hpp>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace settle::daemon {
+
+using json::Json;
+
+namespace {
+
+// Records per 9302 call (the protocol's most).
+constexpr int upload_batch = static_cast<int>(insurer::max_offline_batch);
+
+SplitReason cause_reason(OfflineCause c) {
+  switch (c) {
+    case OfflineCause::network_down: return SplitReason::offline_network_down;
+    case OfflineCause::in_doubt: return SplitReason::offline_in_doubt;
+    case OfflineCause::insurer_error: return SplitReason::offline_insurer_error;
+    case OfflineCause::reader_failure: return SplitReason::offline_reader_failure;
+  }
+  return SplitReason::offline_network_down;
+}
+
+std::int64_t age_s(std::optional<std::int64_t> oldest_ms, std::int64_t now) {
+  return oldest_ms ? std::max<std::int64_t>(0, (now - *oldest_ms) / 1000) : 0;
+}
+
+// The insurance type to split a person with who is not on the red list: the
+// one the insurer gave at this window before, else the policy's first.
+std::string fallback_insutype(const Policy& policy, const std::optional<std::string>& seen) {
+  if (seen && policy.find(*seen, VisitType::outpatient) != nullptr) return *seen;
+  for (const auto& [key, params] : policy.entries())
+    if (key.second == VisitType::outpatient) return key.first;
+  return seen.value_or("");
+}
+
+}  // namespace
+
+void Service::network_moved(std::optional<NetworkState> changed) {
+  if (!changed) return;
+  if (*changed == NetworkState::online)
+    spdlog::info("insurer line: online");
+  else
+    spdlog::warn("insurer line: {}", network_state_name(*changed));
+  if (on_network_changed) on_network_changed(*changed);
+  reversal_wakeup_.cancel();  // the line worker looks again at once
+}
+
+awaitable<std::optional<PersonView>> Service::redlist_person(const std::string& card_no) {
+  if (p_.redlist == nullptr) co_return std::nullopt;
+  auto job = [store = p_.redlist, card_no] { return store->lookup(card_no); };
+  auto found = co_await on_pool(p_.db_pool, std::move(job));
+  if (!found) {
+    spdlog::error("red list: lookup of card {} failed: {}", cashier::mask_card_no(card_no), found.error().message);
+    co_return std::nullopt;
+  }
+  if (!found->has_value()) co_return std::nullopt;
+  const redlist::Entry& e = **found;
+  PersonView v;
+  v.base.psn_no = e.psn_no;
+  v.insu.insutype = e.insutype;
+  v.insu.flags = e.flags;
+  v.insu.balc = Amount::zero();  // the red list carries no balance; the account is never used offline
+  v.insu.deductible_used = e.deductible_used;
+  v.insu.fund_paid_ytd = e.fund_paid_ytd;
+  v.as_of_ms = p_.redlist->info().synced_at_ms;
+  v.from_redlist = true;
+  co_return v;
+}
+
+// ---- settle.commit offline ------------------------------------------------------------
+
+awaitable<Reply> Service::settle_offline(const cashier::SessionInfo& s, const reader::CardIdentity& card,
+                                         const cashier::SettleCommitParams& p, OfflineCause cause,
+                                         std::optional<CallResult> failed) {
+  const std::string request_id = p.request_id;
+  const std::optional<PersonView> listed = co_await redlist_person(card.card_no);
+  Person person;
+  std::optional<std::string> psn_no;
+  std::optional<std::string> insutype;
+  if (listed) {
+    person = listed->engine_person();
+    psn_no = listed->base.psn_no;
+    insutype = listed->insu.insutype;
+  } else {
+    const WindowSession& ws = session_of(s.connection_id);
+    if (ws.person && !ws.person->from_redlist && ws.card && ws.card->card_no == card.card_no) {
+      psn_no = ws.person->base.psn_no;
+      insutype = ws.person->insu.insutype;
+    }
+    person.insutype = fallback_insutype(p_.policy, insutype);
+  }
+  const std::int64_t at = now_ms();
+  const OfflineLimits limits = p_.config.offline_limits;
+  SplitOptions opts;
+  opts.visit = VisitType::outpatient;
+  opts.use_account = false;
+  opts.offline = OfflineContext{cause, listed.has_value(), Amount::zero(), 0, 0, limits};
+  // The lines and the policy are checked once here; the limits are applied in
+  // the write below, against the outstanding figures of that moment.
+  const auto checked = split(p_.policy, person, p.lines, opts);
+  const PolicyParams* params = p_.policy.find(person.insutype, VisitType::outpatient);
+  if (!checked || params == nullptr) {
+    const Reply refusal = checked ? fail(Reason::invalid_request, "lines",
+                                         fmt::format("no policy for insurance type \"{}\"", person.insutype))
+                                  : fail(checked.error());
+    auto job0 = [failed, psn = psn_no.value_or(""), request_id, answer = answer_text(refusal), at](sql::Db& db) -> sql::Status {
+      if (failed) {
+        if (failed->in_doubt()) {
+          SETTLE_SQL_TRY(record_in_doubt_with_reversal(db, *failed, psn, at));
+        } else {
+          SETTLE_SQL_TRY(record_outcome(db, *failed, at));
+        }
+      }
+      return ledger::answer_request(db, request_id, answer, at);
+    };
+    auto w = co_await ledger_write(p_.ledger, std::move(job0));
+    if (!w) co_return fail(w.error().to_error());
+    co_return refusal;
+  }
+
+  // A number of its own (never sent) for the receipt. The upload's local id is
+  // the request_id, as 2207's medins_setl_id is online: the insurer keeps one
+  // effective settlement per id.
+  const std::string number = p_.gateway.next_msgid();
+  ledger::Settlement st;
+  st.request_id = request_id;
+  st.window_id = s.window;
+  st.operator_id = s.operator_name;
+  st.card_no = card.card_no;
+  st.card_sn = card.card_sn;
+  st.psn_no = psn_no;
+  st.insutype = insutype ? insutype : std::optional<std::string>(person.insutype);
+  st.visit_type = ledger::VisitType::outpatient;
+  st.med_type = p.med_type;
+  st.mode = ledger::Mode::offline;
+  st.receipt_no = "F" + number.substr(12);
+  st.state = ledger::SettlementState::offline_pending;
+  st.created_at_ms = at;
+  st.clearing_date = clearing_date(at);
+  st.offline_reason = std::string(split_reason_name(cause_reason(cause)));
+  const std::vector<ledger::SettlementLine> rows = ledger_lines(p_.policy, *params, p.lines);
+  const std::string payload = Json{{"local_id", request_id}}.dump();
+  const Policy* policy = &p_.policy;
+  const std::vector<ChargeLine> lines = p.lines;
+  const bool on_redlist = listed.has_value();
+  auto job = [failed, psn = psn_no.value_or(""), st, rows, payload, policy, person, lines, cause, on_redlist, limits,
+              request_id, at](sql::Db& db) mutable -> sql::Result<std::pair<ledger::Settlement, std::int64_t>> {
+    if (failed) {
+      if (failed->in_doubt()) {
+        SETTLE_SQL_TRY(record_in_doubt_with_reversal(db, *failed, psn, at));
+      } else {
+        SETTLE_SQL_TRY(record_outcome(db, *failed, at));
+      }
+    }
+    auto out = ledger::offline_outstanding(db);
+    if (!out) return out.error();
+    SplitOptions o;
+    o.visit = VisitType::outpatient;
+    o.use_account = false;
+    o.offline = OfflineContext{cause, on_redlist, out->fund, out->count, age_s(out->oldest_created_ms, at), limits};
+    auto sp = split(*policy, person, lines, o);
+    if (!sp) return sql::DbError{sql::Errc::invalid_state, 0, sp.error().message};
+    st.total = sp->total;
+    st.fund = sp->fund;
+    st.account = sp->account;
+    st.cash = sp->cash;
+    st.fulamt_ownpay = sp->fulamt_ownpay;
+    st.preselfpay = sp->preselfpay;
+    st.inscp = sp->inscp;
+    st.deductible_part = sp->deductible_part;
+    for (SplitReason r : sp->reasons) st.reasons.emplace_back(split_reason_name(r));
+    auto id = ledger::record_settlement(db, st, rows);
+    if (!id) return id.error();
+    auto q = ledger::enqueue_outbox(db, ledger::OutboxKind::offline_upload, *id, std::nullopt, payload, at);
+    if (!q) return q.error();
+    SETTLE_SQL_TRY(ledger::answer_request(db, st.request_id, answer_text(Reply::ok(commit_answer(st, *id, std::nullopt))), at));
+    return std::pair{st, *id};
+  };
+  auto done = co_await ledger_write(p_.ledger, std::move(job));
+  if (!done) {
+    spdlog::critical("ledger: could not record the offline settlement of request {}: {}", request_id,
+                     done.error().message);
+    p_.metrics.settlement("offline", "error");
+    co_return fail(done.error().to_error());
+  }
+  const auto& [recorded, setl_id] = *done;
+  p_.metrics.settlement("offline", "stored");
+  spdlog::warn("window {}: settlement {} offline ({}), total {} (fund estimate {}, cash {}); stored for upload",
+               s.window, setl_id, fmt::join(recorded.reasons, ","), format_amount(recorded.total),
+               format_amount(recorded.fund), format_amount(recorded.cash));
+  co_return Reply::ok(commit_answer(recorded, setl_id, std::nullopt));
+}
+
+// ---- forwarding stored work -------------------------------------------------------------
+
+awaitable<std::int64_t> Service::flush_uploads() {
+  for (;;) {
+    // Reversals go first: while one is pending nothing is uploaded.
+    auto job0 = [](sql::Db& db) { return ledger::open_work(db); };
+    auto work = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job0));
+    if (!work) co_return -1;
+    if (work->pending_reversals > 0 || work->pending_uploads == 0 || stopping_) co_return work->pending_uploads;
+    if (network_.state() == NetworkState::offline) co_return work->pending_uploads;
+
+    const std::int64_t now = now_ms();
+    auto job1 = [now](sql::Db& db) { return ledger::claim_uploads(db, now, upload_batch); };
+    auto batch = co_await ledger_write(p_.ledger, std::move(job1));
+    if (!batch) {
+      spdlog::error("uploads: cannot read the outbox: {}", batch.error().message);
+      co_return -1;
+    }
+    if (batch->empty()) co_return work->pending_uploads;  // the rest wait for their retry time
+
+    insurer::OfflineUpload::Input in;
+    for (const ledger::UploadItem& u : *batch) {
+      const ledger::Settlement& st = u.settlement;
+      auto payload = json::parse(u.item.payload, "outbox payload");
+      insurer::OfflineRecord rec;
+      rec.local_id = payload ? payload->value("local_id", std::string()) : std::string();
+      if (rec.local_id.empty()) rec.local_id = st.request_id;
+      rec.psn_no = st.psn_no.value_or("");
+      rec.card_no = st.card_no;
+      rec.insutype = st.insutype.value_or("");
+      rec.med_type = st.med_type;
+      rec.setl_time = insurer::inf_time_text(st.created_at_ms / 1000);
+      rec.reason_code = st.offline_reason.value_or("offline_network_down");
+      rec.medfee_sumamt = st.total;
+      rec.est_fund_pay = st.fund;
+      rec.psn_cash_pay = st.cash;
+      const std::vector<ChargeLine> lines = charge_lines_of(u.lines);
+      const PolicyParams* params = p_.policy.find(rec.insutype, VisitType::outpatient);
+      if (params == nullptr) params = &p_.policy.entries().begin()->second;
+      rec.lines = fee_details(lines, FeeContext{"", rec.psn_no, st.receipt_no, rec.setl_time}, p_.policy, *params);
+      in.records.push_back(std::move(rec));
+    }
+    CallSpec spec;
+    spec.infno = std::string(insurer::OfflineUpload::infno);
+    spec.input = in.encode();
+    const CallResult r = co_await p_.gateway.call(std::move(spec));
+    p_.metrics.insurer_call("9302", outcome_label(r), r.elapsed_ms * 1000LL);
+    const std::int64_t at = now_ms();
+
+    std::optional<insurer::OfflineUpload::Output> out;
+    std::string why;
+    if (r.succeeded()) {
+      auto o = insurer::OfflineUpload::Output::decode(r.response->output);
+      if (!o) {
+        why = "unreadable 9302 reply: " + o.error().message;
+      } else if (o->results.size() != in.records.size()) {
+        why = fmt::format("9302 reply has {} results for {} records", o->results.size(), in.records.size());
+      } else {
+        for (std::size_t i = 0; i < in.records.size() && why.empty(); ++i)
+          if (o->results[i].local_id != in.records[i].local_id)
+            why = fmt::format("9302 reply's result {} is for \"{}\", not \"{}\"", i, o->results[i].local_id,
+                              in.records[i].local_id);
+        if (why.empty()) out = std::move(*o);
+      }
+    } else {
+      why = r.answered() ? (r.response ? fmt::format("infcode {}: {}", r.response->infcode, r.response->err_msg)
+                                       : std::string("unreadable reply"))
+                         : fmt::format("{}: {}", outcome_label(r), r.detail);
+    }
+    if (!out) {
+      // Not forwarded: every record of the batch is tried again later (the
+      // insurer answers a repeated local id with its first result).
+      const std::int64_t attempt = std::max<std::int64_t>(1, batch->front().item.attempts);
+      std::int64_t delay = p_.config.reversal.retry_initial_ms;
+      for (std::int64_t k = 1; k < attempt && delay < p_.config.reversal.retry_max_ms; ++k) delay *= 2;
+      delay = std::min<std::int64_t>(delay, p_.config.reversal.retry_max_ms);
+      std::vector<std::int64_t> ids;
+      for (const auto& u : *batch) ids.push_back(u.item.item_id);
+      auto job2 = [ids, at, delay, why](sql::Db& db) -> sql::Status {
+        for (std::int64_t id : ids)
+          SETTLE_SQL_TRY(ledger::complete_outbox(db, id, ledger::OutboxOutcome::retry, at, at + delay, why));
+        return settle::Ok{};
+      };
+      (void)co_await ledger_write(p_.ledger, std::move(job2));
+      p_.metrics.upload("retry", static_cast<std::int64_t>(ids.size()));
+      spdlog::warn("uploads: {} offline settlements not forwarded ({}); retry in {} ms", ids.size(), why, delay);
+      co_return work->pending_uploads;
+    }
+
+    // The insurer's answer is final for each record.
+    struct Outcome {
+      std::int64_t item_id, setl_id;
+      insurer::OfflineResult res;
+      Amount local_fund, local_cash;
+    };
+    std::vector<Outcome> outcomes;
+    for (std::size_t i = 0; i < batch->size(); ++i) {
+      const ledger::UploadItem& u = (*batch)[i];
+      outcomes.push_back(Outcome{u.item.item_id, u.settlement.setl_id, out->results[i], u.settlement.fund,
+                                 u.settlement.cash});
+    }
+    const std::string msgid = r.msgid;
+    auto job3 = [outcomes, msgid, at](sql::Db& db) -> sql::Result<std::pair<std::int64_t, std::int64_t>> {
+      std::int64_t accepted = 0;
+      std::int64_t adjusted = 0;
+      for (const Outcome& o : outcomes) {
+        if (o.res.status == "accepted") {
+          SETTLE_SQL_TRY(ledger::set_settlement_insurer_ids(db, o.setl_id, o.res.setl_id, std::nullopt, at));
+          SETTLE_SQL_TRY(ledger::set_settlement_state(db, o.setl_id, ledger::SettlementState::offline_accepted, at,
+                                                      fmt::format("accepted by the insurer as {} (9302 msgid {})",
+                                                                  o.res.setl_id, msgid)));
+          if (o.res.fund_pay_sumamt != o.local_fund || o.res.psn_cash_pay != o.local_cash || !o.res.acct_pay.is_zero()) {
+            ledger::Adjustment a;
+            a.setl_id = o.setl_id;
+            a.kind = ledger::AdjustmentKind::offline_upload;
+            a.local_fund = o.local_fund;
+            a.insurer_fund = o.res.fund_pay_sumamt;
+            a.local_account = Amount::zero();
+            a.insurer_account = o.res.acct_pay;
+            a.local_cash = o.local_cash;
+            a.insurer_cash = o.res.psn_cash_pay;
+            a.note = fmt::format("offline estimate: fund {}, cash {}; insurer: fund {}, cash {} (9302 msgid {})",
+                                 format_amount(o.local_fund), format_amount(o.local_cash),
+                                 format_amount(o.res.fund_pay_sumamt), format_amount(o.res.psn_cash_pay), msgid);
+            a.created_at_ms = at;
+            auto id = ledger::record_adjustment(db, a);
+            if (!id) return id.error();
+            ++adjusted;
+          }
+          SETTLE_SQL_TRY(ledger::complete_outbox(db, o.item_id, ledger::OutboxOutcome::done, at));
+          ++accepted;
+        } else {
+          SETTLE_SQL_TRY(ledger::set_settlement_state(
+              db, o.setl_id, ledger::SettlementState::offline_rejected, at,
+              fmt::format("rejected by the insurer: {}: {} (9302 msgid {})", o.res.rej_reason, o.res.err_msg, msgid)));
+          SETTLE_SQL_TRY(ledger::complete_outbox(db, o.item_id, ledger::OutboxOutcome::done, at,
+                                                 0, fmt::format("rejected: {}", o.res.rej_reason)));
+        }
+      }
+      return std::pair{accepted, adjusted};
+    };
+    auto recorded = co_await ledger_write(p_.ledger, std::move(job3));
+    if (!recorded) {
+      // The items stay in flight until the next start requeues them; the
+      // insurer answers the repeated local ids with the same results.
+      spdlog::critical("ledger: could not record the insurer's answer to 9302 msgid {}: {}", msgid,
+                       recorded.error().message);
+      co_return -1;
+    }
+    const auto [accepted, adjusted] = *recorded;
+    const auto rejected = static_cast<std::int64_t>(outcomes.size()) - accepted;
+    p_.metrics.upload("accepted", accepted);
+    if (rejected > 0) p_.metrics.upload("rejected", rejected);
+    spdlog::info("uploads: {} offline settlements forwarded: {} accepted ({} with an adjustment), {} rejected",
+                 outcomes.size(), accepted, adjusted, rejected);
+    if (rejected > 0)
+      spdlog::warn("uploads: {} offline settlements were rejected by the insurer; see settle.list state=offline_rejected",
+                   rejected);
+  }
+}
+
+awaitable<void> Service::run_line() {
+  while (!stopping_) {
+    const std::int64_t now = now_ms();
+    std::int64_t wait_ms = 1000;
+    if (network_.state() == NetworkState::offline) {
+      // The probe: a sign-in answered takes the line to draining (the gateway reports it).
+      if (now - last_probe_ms_ >= p_.config.network.probe_interval_ms) {
+        last_probe_ms_ = now;
+        const CallResult r = co_await p_.gateway.sign_in();
+        p_.metrics.insurer_call("9001", outcome_label(r), r.elapsed_ms * 1000LL);
+      }
+      if (network_.state() == NetworkState::offline)
+        wait_ms = std::max<std::int64_t>(1, p_.config.network.probe_interval_ms - (now_ms() - last_probe_ms_));
+      else
+        wait_ms = 0;
+    } else {
+      const std::int64_t reversals = co_await flush_reversals();
+      const std::int64_t uploads = reversals == 0 ? co_await flush_uploads() : -1;
+      if (network_.state() == NetworkState::draining && reversals == 0 && uploads == 0)
+        network_moved(network_.on_drained(now_ms()));
+      if (network_.state() == NetworkState::draining) wait_ms = 200;  // due items come back soon
+      wait_ms = std::min<std::int64_t>(wait_ms, p_.config.reversal.retry_initial_ms);
+    }
+    if (stopping_) break;
+    if (wait_ms <= 0) continue;
+    boost::system::error_code ec;
+    reversal_wakeup_.expires_after(std::chrono::milliseconds(wait_ms));
+    co_await reversal_wakeup_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+}
+
+// ---- uploads.flush --------------------------------------------------------------------
+
+awaitable<Reply> Service::uploads_flush() {
+  if (network_.state() == NetworkState::offline) {
+    const CallResult r = co_await p_.gateway.sign_in();
+    p_.metrics.insurer_call("9001", outcome_label(r), r.elapsed_ms * 1000LL);
+  }
+  std::int64_t reversals = -1;
+  std::int64_t uploads = -1;
+  if (network_.state() != NetworkState::offline) {
+    reversals = co_await flush_reversals();
+    uploads = reversals == 0 ? co_await flush_uploads() : -1;
+    if (network_.state() == NetworkState::draining && reversals == 0 && uploads == 0)
+      network_moved(network_.on_drained(now_ms()));
+  }
+  auto job = [](sql::Db& db) { return ledger::open_work(db); };
+  auto work = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job));
+  if (!work) co_return fail(work.error().to_error());
+  co_return Reply::ok(Json{{"network", network_state_name(network_.state())},
+                           {"pending_reversals", work->pending_reversals},
+                           {"pending_uploads", work->pending_uploads},
+                           {"in_doubt", work->in_doubt}});
+}
+
+}  // namespace settle::daemon

@@ -1,0 +1,96 @@
+// Conversions between engine lines, ledger rows and insurer fee details, and
+// the answer of a recorded settlement (see records.hpp).
+#include "tools/settled/records.hpp"
+
+#include "protocol/engine_json.hpp"
+
+#include <fmt/format.h>
+
+namespace settle::daemon {
+
+using json::Json;
+
+ledger::LineClass ledger_class(LineClass c) {
+  switch (c) {
+    case LineClass::a: return ledger::LineClass::a;
+    case LineClass::b: return ledger::LineClass::b;
+    case LineClass::c: return ledger::LineClass::c;
+  }
+  return ledger::LineClass::a;
+}
+
+LineClass engine_class(ledger::LineClass c) {
+  switch (c) {
+    case ledger::LineClass::a: return LineClass::a;
+    case ledger::LineClass::b: return LineClass::b;
+    case ledger::LineClass::c: return LineClass::c;
+  }
+  return LineClass::a;
+}
+
+std::vector<ledger::SettlementLine> ledger_lines(const Policy& policy, const PolicyParams& params,
+                                                 std::span<const ChargeLine> lines) {
+  std::vector<ledger::SettlementLine> rows;
+  rows.reserve(lines.size());
+  for (const ChargeLine& l : lines)
+    rows.push_back(ledger::SettlementLine{l.code, l.name, ledger_class(l.cls), l.amount,
+                                          l.cls == LineClass::b ? policy.classb_ratio(params, l.code, l.selfpay_ratio)
+                                                                : Ratio{}});
+  return rows;
+}
+
+std::vector<ChargeLine> charge_lines_of(std::span<const ledger::SettlementLine> lines) {
+  std::vector<ChargeLine> out;
+  out.reserve(lines.size());
+  for (const auto& l : lines) {
+    ChargeLine c{l.code, l.name, engine_class(l.cls), l.amount, std::nullopt};
+    if (c.cls == LineClass::b) c.selfpay_ratio = l.selfpay_ratio;
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+std::vector<insurer::FeeDetail> fee_details(std::span<const ChargeLine> lines, const FeeContext& ctx,
+                                            const Policy& policy, const PolicyParams& params) {
+  std::vector<insurer::FeeDetail> out;
+  out.reserve(lines.size());
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    const ChargeLine& l = lines[i];
+    insurer::FeeDetail d;
+    d.feedetl_sn = std::to_string(i + 1);
+    d.mdtrt_id = ctx.mdtrt_id;
+    d.psn_no = ctx.psn_no;
+    d.chrg_bchno = ctx.chrg_bchno;
+    d.fee_ocur_time = ctx.fee_time;
+    d.med_list_codg = l.code;
+    d.medins_list_codg = l.code;
+    d.medins_list_name = l.name.empty() ? l.code : l.name;
+    d.det_item_fee_sumamt = l.amount;
+    d.cnt = std::string(1, '1');  // not a literal: GCC 12 -Wrestrict false positive (PR 105329)
+    d.pric = l.amount;
+    d.cls = l.cls;
+    if (l.cls == LineClass::b) d.selfpay_prop = policy.classb_ratio(params, l.code, l.selfpay_ratio);
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+std::string receipt_no_of(std::string_view msgid) { return fmt::format("R{}", msgid.substr(12)); }
+
+Json commit_answer(const ledger::Settlement& s, std::int64_t setl_id, std::optional<Amount> balance_after) {
+  Json reasons = Json::array();
+  for (const auto& r : s.reasons) reasons.push_back(r);
+  Json j{{"setl_id", std::to_string(setl_id)},
+         {"mode", ledger::name(s.mode)},
+         {"total", json::amount_value(s.total)},
+         {"fund", json::amount_value(s.fund)},
+         {"account", json::amount_value(s.account)},
+         {"cash", json::amount_value(s.cash)},
+         {"reasons", reasons},
+         {"receipt_no", s.receipt_no},
+         {"state", ledger::name(s.state)}};
+  if (balance_after) j["balance_after"] = json::amount_value(*balance_after);
+  return j;
+}
+
+}  // namespace settle::daemon

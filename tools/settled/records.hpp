@@ -1,0 +1,44 @@
+// The daemon's conversions between the engine's charge lines, the ledger's
+// rows and the insurer's fee details, and the answer of a recorded settlement:
+// shared by the online flow (settle_flow.cpp) and the offline one (offline_flow.cpp).
+#pragma once
+
+#include "engine/policy.hpp"
+#include "engine/split.hpp"
+#include "offline/ledger_ops.hpp"
+#include "protocol/insurer/codecs.hpp"
+#include "protocol/json.hpp"
+
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace settle::daemon {
+
+ledger::LineClass ledger_class(LineClass c);
+LineClass engine_class(ledger::LineClass c);
+
+// The ledger's rows of charge lines, with the class B ratio the policy applies.
+std::vector<ledger::SettlementLine> ledger_lines(const Policy& policy, const PolicyParams& params,
+                                                 std::span<const ChargeLine> lines);
+// The charge lines of a recorded settlement.
+std::vector<ChargeLine> charge_lines_of(std::span<const ledger::SettlementLine> lines);
+
+// The insurer's fee details (2204, 9302) of charge lines, numbered from 1.
+struct FeeContext {
+  std::string mdtrt_id;   // empty for an offline upload
+  std::string psn_no;
+  std::string chrg_bchno;
+  std::string fee_time;   // "yyyy-MM-dd HH:mm:ss"
+};
+std::vector<insurer::FeeDetail> fee_details(std::span<const ChargeLine> lines, const FeeContext& ctx,
+                                            const Policy& policy, const PolicyParams& params);
+
+// "R" + the msgid's sequence part: the receipt number of an online settlement.
+std::string receipt_no_of(std::string_view msgid);
+
+// settle.commit's answer for a recorded settlement.
+json::Json commit_answer(const ledger::Settlement& s, std::int64_t setl_id, std::optional<Amount> balance_after);
+
+}  // namespace settle::daemon
