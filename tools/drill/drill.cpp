@@ -457,7 +457,14 @@ Report run(const Options& o) {
       f.started_at = iso_now();
       const auto phase_end = cut + ms(opt.phase_s);
       const auto detect_until = cut + std::max(ms(opt.phase_s), std::chrono::milliseconds(20'000));
+      bool notified = false;
+      std::optional<double> status_offline_s;  // engine.status said offline (a check on the notification)
+      auto last_status = cut;
       while (Clock::now() < phase_end || (!f.detect_s && Clock::now() < detect_until)) {
+        if (!status_offline_s && Clock::now() - last_status >= std::chrono::milliseconds(500)) {
+          last_status = Clock::now();
+          if (str_at(cond.status(), "network") == "offline") status_offline_s = seconds(Clock::now() - cut);
+        }
         const auto n = cond.monitor.wait_notification("network.changed", std::chrono::milliseconds(100));
         if (!n) continue;
         const std::string state = str_at((*n)["params"], "network");
@@ -465,9 +472,17 @@ Report run(const Options& o) {
         f.transitions.emplace_back(state, t);
         if (state == "offline" && !f.detect_s) {
           f.detect_s = t;
+          notified = true;
           std::lock_guard lk(sh.mu);
           sh.offline_seen = true;
         }
+      }
+      if (!notified && status_offline_s) {
+        f.detect_s = status_offline_s;
+        f.failures.push_back(fmt::format(
+            "settled did not send network.changed offline, though engine.status said offline at +{:.2f} s: "
+            "cashier terminals would not show the outage",
+            *status_offline_s));
       }
       if (!f.detect_s)
         f.failures.push_back(fmt::format(
