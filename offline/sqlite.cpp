@@ -295,7 +295,7 @@ Result<Statement> Db::prepare(std::string_view sql) {
 }
 
 Result<Statement*> Db::cached(std::string_view sql) {
-  auto it = cache_.find(std::string(sql));
+  auto it = cache_.find(sql);
   if (it == cache_.end()) {
     auto st = prepare(sql);
     if (!st) return st.error();
@@ -365,8 +365,20 @@ Status Transaction::rollback() {
   return db->exec("ROLLBACK");
 }
 
+namespace {
+// Savepoint statements are prepared once per connection and name (the group-
+// commit writer opens and releases one per job).
+Status run_cached(Db& db, const std::string& sql) {
+  auto st = db.cached(sql);
+  if (!st) return st.error();
+  Status s = (*st)->run();
+  (*st)->reset();
+  return s;
+}
+}  // namespace
+
 Result<Savepoint> Savepoint::begin(Db& db, std::string name) {
-  SETTLE_SQL_TRY(db.exec(fmt::format("SAVEPOINT \"{}\"", name)));
+  SETTLE_SQL_TRY(run_cached(db, fmt::format("SAVEPOINT \"{}\"", name)));
   return Savepoint(db, std::move(name));
 }
 
@@ -376,7 +388,7 @@ Savepoint::~Savepoint() {
 
 Status Savepoint::release() {
   SETTLE_ASSERT(db_ != nullptr);
-  Status s = db_->exec(fmt::format("RELEASE \"{}\"", name_));
+  Status s = run_cached(*db_, fmt::format("RELEASE \"{}\"", name_));
   if (s) db_ = nullptr;
   return s;
 }
@@ -387,8 +399,8 @@ Status Savepoint::rollback() {
   // After an error that rolled back the whole transaction the savepoint is
   // gone; there is nothing left to undo.
   if (!db->in_transaction()) return settle::Ok{};
-  SETTLE_SQL_TRY(db->exec(fmt::format("ROLLBACK TO \"{}\"", name_)));
-  return db->exec(fmt::format("RELEASE \"{}\"", name_));
+  SETTLE_SQL_TRY(run_cached(*db, fmt::format("ROLLBACK TO \"{}\"", name_)));
+  return run_cached(*db, fmt::format("RELEASE \"{}\"", name_));
 }
 
 }  // namespace settle::sql

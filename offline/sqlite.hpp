@@ -13,6 +13,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <functional>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
@@ -238,7 +239,12 @@ class Db {
   sqlite3* db_ = nullptr;
   std::string path_;
   // unique_ptr so Statement* handed out by cached() stay put on rehash.
-  std::unordered_map<std::string, std::unique_ptr<Statement>> cache_;
+  // Looked up by string_view without building a std::string (transparent hash).
+  struct TextHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view v) const noexcept { return std::hash<std::string_view>{}(v); }
+  };
+  std::unordered_map<std::string, std::unique_ptr<Statement>, TextHash, std::equal_to<>> cache_;
 };
 
 enum class TxKind : std::uint8_t { deferred, immediate, exclusive };

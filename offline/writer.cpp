@@ -1,4 +1,4 @@
-// Group commit: the writer thread's loop, the per-job savepoints, and what
+// Group commit: the writer thread's loop, the per-job savepoints (none for a lone job), and what
 // happens when a job's error took the whole transaction down with it.
 #include "offline/writer.hpp"
 
@@ -100,6 +100,17 @@ void Writer::loop() {
   }
 }
 
+sql::Status Writer::run_job(Item& it) {
+  sql::Status outcome = settle::Ok{};
+  try {
+    outcome = it.job(db_);
+  } catch (const std::exception& e) {
+    outcome = sql::DbError{sql::Errc::other, 0, fmt::format("ledger job threw: {}", e.what())};
+  }
+  db_.reset_active_statements();  // a half-read statement must not hold the batch
+  return outcome;
+}
+
 void Writer::run_batch(std::deque<Item>& batch) {
   std::vector<Item> ran;  // jobs whose work is in the open transaction
   std::vector<std::pair<Item, sql::Status>> failed;
@@ -120,17 +131,20 @@ void Writer::run_batch(std::deque<Item>& batch) {
       Item it = std::move(batch.front());
       batch.pop_front();
       sql::Status outcome = settle::Ok{};
-      {
+      if (ran.empty() && batch.empty()) {
+        // The transaction's only job: it needs no savepoint of its own, since
+        // if it fails the transaction is rolled back with nothing else in it.
+        outcome = run_job(it);
+        if (!db_.in_transaction()) {
+          lost = true;
+          if (outcome) outcome = sql::DbError{sql::Errc::interrupted, 0, "ledger job ended the transaction"};
+        }
+      } else {
         auto sp = sql::Savepoint::begin(db_, "job");
         if (!sp) {
           outcome = sp.error();
         } else {
-          try {
-            outcome = it.job(db_);
-          } catch (const std::exception& e) {
-            outcome = sql::DbError{sql::Errc::other, 0, fmt::format("ledger job threw: {}", e.what())};
-          }
-          db_.reset_active_statements();  // a half-read statement must not hold the batch
+          outcome = run_job(it);
           if (!db_.in_transaction()) {
             lost = true;  // SQLite rolled back everything; the savepoint is gone
             (void)sp->rollback();

@@ -70,6 +70,8 @@ class Writer {
     Done done;
   };
   void loop();
+  // Runs one job on the open transaction (an exception is its error).
+  sql::Status run_job(Item& it);
   void run_batch(std::deque<Item>& batch);
 
   sql::Db db_;

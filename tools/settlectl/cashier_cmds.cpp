@@ -154,26 +154,26 @@ class Session {
   Json card_;
 };
 
-// redlist.progress on stderr: a bar redrawn in place on a terminal, one line
-// per tenth of the way otherwise (logs, scripts).
-class RedlistProgressBar {
+// Progress on stderr (redlist.progress, uploads.progress): a bar redrawn in
+// place on a terminal, one line per tenth of the way otherwise (logs, scripts).
+class ProgressBar {
  public:
-  explicit RedlistProgressBar(std::ostream& err) : err_(err), tty_(::isatty(STDERR_FILENO) != 0) {}
-  void update(const Json& p) {
-    const std::int64_t applied = p.value("applied", std::int64_t{0});
-    const std::int64_t total = p.contains("total") && p["total"].is_number_integer() ? p["total"].get<std::int64_t>() : -1;
-    const int pct = total > 0 ? static_cast<int>(std::min<std::int64_t>(100, applied * 100 / total)) : (total == 0 ? 100 : -1);
+  ProgressBar(std::ostream& err, std::string label, std::string unit)
+      : err_(err), tty_(::isatty(STDERR_FILENO) != 0), label_(std::move(label)), unit_(std::move(unit)) {}
+  // `total` < 0: not known yet.
+  void update(std::int64_t done, std::int64_t total) {
+    const int pct = total > 0 ? static_cast<int>(std::min<std::int64_t>(100, done * 100 / total)) : (total == 0 ? 100 : -1);
     if (tty_) {
       const int filled = pct < 0 ? 0 : pct * 30 / 100;
-      err_ << "\rred list  [" << std::string(static_cast<std::size_t>(filled), '#')
+      err_ << "\r" << label_ << "  [" << std::string(static_cast<std::size_t>(filled), '#')
            << std::string(static_cast<std::size_t>(30 - filled), ' ') << "] "
-           << (pct < 0 ? fmt::format("{} entries", applied) : fmt::format("{:3}%  {} / {} entries", pct, applied, total))
+           << (pct < 0 ? fmt::format("{} {}", done, unit_) : fmt::format("{:3}%  {} / {} {}", pct, done, total, unit_))
            << std::flush;
       drawn_ = true;
     } else if (pct / 10 != last_tenth_ || pct < 0) {
       last_tenth_ = pct / 10;
-      err_ << (pct < 0 ? fmt::format("red list: {} entries\n", applied)
-                       : fmt::format("red list: {}% ({} / {} entries)\n", pct, applied, total));
+      err_ << (pct < 0 ? fmt::format("{}: {} {}\n", label_, done, unit_)
+                       : fmt::format("{}: {}% ({} / {} {})\n", label_, pct, done, total, unit_));
     }
   }
   void finish() {
@@ -183,6 +183,7 @@ class RedlistProgressBar {
  private:
   std::ostream& err_;
   bool tty_;
+  std::string label_, unit_;
   bool drawn_ = false;
   int last_tenth_ = -1;
 };
@@ -285,9 +286,11 @@ int run_cashier(const ClientOptions& o, const CashierCommand& c, std::ostream& o
   }
 
   if (c.name == "redlist-sync") {
-    RedlistProgressBar bar(err);
+    ProgressBar bar(err, "red list", "entries");
     auto a = s.call("redlist.sync", Json{{"full", c.full}}, [&bar](const std::string& method, const Json& p) {
-      if (method == "redlist.progress") bar.update(p);
+      if (method != "redlist.progress") return;
+      const bool known = p.contains("total") && p["total"].is_number_integer();
+      bar.update(p.value("applied", std::int64_t{0}), known ? p["total"].get<std::int64_t>() : -1);
     });
     bar.finish();
     if (!a) return done(a.error());
@@ -298,6 +301,29 @@ int run_cashier(const ClientOptions& o, const CashierCommand& c, std::ostream& o
                            {"kind", r.value("full", false) ? "full snapshot" : "delta"},
                            {"took (ms)", str(r, "took_ms")}});
     });
+  }
+
+  if (c.name == "uploads-flush") {
+    // Forwarded so far = the queue at the first report minus what is left.
+    ProgressBar bar(err, "uploads", "forwarded");
+    std::int64_t first = -1;
+    auto a = s.call("uploads.flush", Json::object(), [&bar, &first](const std::string& method, const Json& p) {
+      if (method != "uploads.progress") return;
+      const std::int64_t left = p.value("pending_uploads", std::int64_t{0}) + p.value("pending_reversals", std::int64_t{0});
+      if (first < 0) first = left;
+      bar.update(std::max<std::int64_t>(0, first - left), first);
+    });
+    bar.finish();
+    if (!a) return done(a.error());
+    print(a.value(), [&](const Json& r) {
+      out << render_pairs({{"insurer line", str(r, "network")},
+                           {"reversals pending", str(r, "pending_reversals")},
+                           {"offline uploads pending", str(r, "pending_uploads")},
+                           {"in doubt", str(r, "in_doubt")}});
+    });
+    const Json& r = a.value();
+    // Exit 0 only when nothing is left to forward.
+    return r.value("pending_uploads", std::int64_t{1}) == 0 && r.value("pending_reversals", std::int64_t{1}) == 0 ? 0 : 1;
   }
 
   // Everything else starts at the card.

@@ -97,6 +97,11 @@ int main(int argc, char** argv) {
   auto* redlist_sync = redlist->add_subcommand("sync", "download the insurer's red list now (supervisor), progress on stderr");
   client_options(redlist_sync, true);
   redlist_sync->add_flag("--full", cmd.full, "the whole snapshot instead of the changes since the current version");
+  auto* uploads = app.add_subcommand("uploads", "offline settlements and reversals waiting for the insurer");
+  uploads->require_subcommand(1);
+  auto* uploads_flush = uploads->add_subcommand(
+      "flush", "forward queued reversals and offline settlements now (supervisor), progress on stderr; exit 1 if some are left");
+  client_options(uploads_flush, true);
   auto* oper = app.add_subcommand("operator", "manage cashier operators (on the ledger; settled stopped)");
   oper->require_subcommand(1);
   for (const char* action : {"add", "reset", "unlock", "list"}) {
@@ -130,7 +135,7 @@ int main(int argc, char** argv) {
   }
   if (oper->parsed()) return settle::tools::run_operator(op, std::cout, std::cerr);
   for (CLI::App* sub : app.get_subcommands()) {
-    cmd.name = sub == redlist ? "redlist-sync" : sub->get_name();
+    cmd.name = sub == redlist ? "redlist-sync" : sub == uploads ? "uploads-flush" : sub->get_name();
     return settle::tools::run_cashier(client, cmd, std::cout, std::cerr);
   }
   return 2;

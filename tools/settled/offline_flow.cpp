@@ -10,6 +10,8 @@
 #include "tools/settled/replies.hpp"
 #include "tools/settled/service.hpp"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -401,18 +403,59 @@ awaitable<void> Service::run_line() {
 
 // ---- uploads.flush --------------------------------------------------------------------
 
-awaitable<Reply> Service::uploads_flush() {
+awaitable<Reply> Service::uploads_flush(const cashier::SessionInfo& s) {
+  // uploads.progress {pending_reversals, pending_uploads} on the caller's
+  // connection every 200 ms while the flush runs.
+  auto running = std::make_shared<bool>(true);
+  auto ticker = std::make_shared<asio::steady_timer>(ioc_);
+  const auto report = [this, conn = s.connection_id, running, ticker]() -> awaitable<void> {
+    while (*running) {
+      auto job = [](sql::Db& db) { return ledger::open_work(db); };
+      auto work = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job));
+      if (work && *running && notify_connection)
+        notify_connection(conn, "uploads.progress",
+                          Json{{"pending_reversals", work->pending_reversals}, {"pending_uploads", work->pending_uploads}});
+      boost::system::error_code ec;
+      ticker->expires_after(std::chrono::milliseconds(200));
+      co_await ticker->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+  };
+  asio::co_spawn(ioc_, report, asio::detached);
+  struct Stop {
+    std::shared_ptr<bool> running;
+    std::shared_ptr<asio::steady_timer> ticker;
+    ~Stop() {
+      *running = false;
+      ticker->cancel();
+    }
+  } stop_ticker{running, ticker};
+
   if (network_.state() == NetworkState::offline) {
     const CallResult r = co_await p_.gateway.sign_in();
     p_.metrics.insurer_call("9001", outcome_label(r), r.elapsed_ms * 1000LL);
   }
-  std::int64_t reversals = -1;
-  std::int64_t uploads = -1;
-  if (network_.state() != NetworkState::offline) {
-    reversals = co_await flush_reversals();
-    uploads = reversals == 0 ? co_await flush_uploads() : -1;
+  // Forward until nothing is left, or nothing moved for two seconds (items
+  // the line worker holds in flight finish meanwhile; backoff waits are not
+  // waited out).
+  std::int64_t last_left = -1;
+  auto last_move = std::chrono::steady_clock::now();
+  while (network_.state() != NetworkState::offline && !stopping_) {
+    const std::int64_t reversals = co_await flush_reversals();
+    const std::int64_t uploads = reversals == 0 ? co_await flush_uploads() : -1;
     if (network_.state() == NetworkState::draining && reversals == 0 && uploads == 0)
       network_moved(network_.on_drained(now_ms()));
+    if (reversals < 0 || (reversals == 0 && uploads <= 0)) break;
+    const std::int64_t left = reversals + std::max<std::int64_t>(0, uploads);
+    if (left != last_left) {
+      last_left = left;
+      last_move = std::chrono::steady_clock::now();
+    } else if (std::chrono::steady_clock::now() - last_move > std::chrono::seconds(2)) {
+      break;
+    }
+    boost::system::error_code ec;
+    asio::steady_timer pause(ioc_);
+    pause.expires_after(std::chrono::milliseconds(100));
+    co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
   auto job = [](sql::Db& db) { return ledger::open_work(db); };
   auto work = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job));

@@ -102,7 +102,7 @@ awaitable<Reply> Service::handle(cashier::SessionInfo session, cashier::Call cal
       const auto params = std::get<cashier::SettleResettleParams>(call.params);
       co_return co_await settle_resettle(session, call, params);
     }
-    case Method::uploads_flush: co_return co_await uploads_flush();
+    case Method::uploads_flush: co_return co_await uploads_flush(session);
     case Method::settle_get: co_return co_await settle_get(session, std::get<cashier::SettleGetParams>(call.params));
     case Method::settle_list:
       co_return co_await settle_list(session, std::get<cashier::SettleListParams>(call.params));

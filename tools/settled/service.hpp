@@ -111,7 +111,7 @@ class Service final : public cashier::Dispatcher {
                                    const cashier::SettleResettleParams& p);
   awaitable<Reply> settle_get(const cashier::SessionInfo& s, const cashier::SettleGetParams& p);
   awaitable<Reply> settle_list(const cashier::SessionInfo& s, const cashier::SettleListParams& p);
-  awaitable<Reply> uploads_flush();
+  awaitable<Reply> uploads_flush(const cashier::SessionInfo& s);
 
   // settle.commit without the insurer (offline_flow.cpp): the red list's
   // estimate within the offline limits, or self-pay; durable with its queued

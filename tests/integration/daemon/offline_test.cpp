@@ -8,6 +8,10 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <stdexcept>
@@ -145,6 +149,11 @@ bool wait_network_note(RpcClient& c, const std::string& network, std::chrono::mi
   return false;
 }
 
+std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
 Json get(RpcClient& c, const std::string& setl_id) {
   const Json r = c.call("settle.get", Json{{"setl_id", setl_id}});
   REQUIRE_MESSAGE(r.contains("result"), r.dump());
@@ -257,6 +266,19 @@ TEST_CASE("a person not on the red list settles offline as self-pay") {
   CHECK(amount_at(a, "fund") == fen(0));
   CHECK(amount_at(a, "cash") == amount_at(a, "total"));
   s.clear_faults();
+  // settlectl uploads flush: forwards it now, progress on stderr, the counts left as JSON.
+  const auto out = s.dir() / "uploads-flush.out", err = s.dir() / "uploads-flush.err";
+  const std::string cmd = fmt::format(
+      "{} uploads flush --socket {} --operator {} --window W01 --password-file {} --json > {} 2> {}",
+      SETTLE_SETTLECTL_BINARY, s.socket_path(), Stack::supervisor.name,
+      (s.dir() / fmt::format("password-{}", Stack::supervisor.name)).string(), out.string(), err.string());
+  const int rc = std::system(cmd.c_str());
+  INFO("stdout: " << slurp(out) << "\nstderr: " << slurp(err));
+  CHECK(rc == 0);
+  const auto answer = settle::json::parse(slurp(out), "settlectl output");
+  REQUIRE(answer);
+  CHECK((*answer)["pending_uploads"] == 0);
+  CHECK((*answer)["network"] == "online");
   wait_drained(*c);
   const Json d = get(*c, a["setl_id"].get<std::string>());
   CHECK(d["state"] == "offline_accepted");
