@@ -108,7 +108,7 @@ CREATE TABLE settlements (
   CHECK (mode = 'online' OR account_fen = 0)
 ) STRICT;
 CREATE INDEX settlements_created ON settlements(created_at_ms);
-CREATE INDEX settlements_clearing ON settlements(clearing_date);
+CREATE INDEX settlements_clearing ON settlements(clearing_date, state);
 CREATE INDEX settlements_state ON settlements(state, created_at_ms);
 
 CREATE TRIGGER settlements_money_fixed BEFORE UPDATE ON settlements

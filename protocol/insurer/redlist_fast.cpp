@@ -58,7 +58,10 @@ class Scan {
   bool integer(std::int64_t& out) {
     ws();
     bool neg = false;
-    if (i_ < s_.size() && s_[i_] == '-') neg = true, ++i_;
+    if (i_ < s_.size() && s_[i_] == '-') {
+      neg = true;
+      ++i_;
+    }
     const std::size_t start = i_;
     std::int64_t v = 0;
     while (i_ < s_.size() && s_[i_] >= '0' && s_[i_] <= '9') v = v * 10 + (s_[i_++] - '0');
@@ -70,8 +73,16 @@ class Scan {
   }
   bool boolean(bool& out) {
     ws();
-    if (s_.substr(i_, 4) == "true") return i_ += 4, out = true, true;
-    if (s_.substr(i_, 5) == "false") return i_ += 5, out = false, true;
+    if (s_.substr(i_, 4) == "true") {
+      i_ += 4;
+      out = true;
+      return true;
+    }
+    if (s_.substr(i_, 5) == "false") {
+      i_ += 5;
+      out = false;
+      return true;
+    }
     return false;
   }
   // Any value of the strict subset (validated, discarded).
@@ -107,8 +118,9 @@ class Scan {
     }
     bool b = false;
     if (boolean(b)) return true;
-    if (s_.substr(i_, 4) == "null") return i_ += 4, true;
-    return false;
+    if (s_.substr(i_, 4) != "null") return false;
+    i_ += 4;
+    return true;
   }
   // Walks an object: key(k) is called with the cursor before each value and
   // must consume it (returning false bails out).

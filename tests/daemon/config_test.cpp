@@ -47,6 +47,9 @@ TEST_CASE("the documented example loads") {
   CHECK_FALSE(c->cashier.tcp_address.has_value());
   CHECK(format_amount(c->offline_limits.per_settlement_fund_max) == "2000.00");
   CHECK(c->offline_limits.max_age_s == 86400);
+  CHECK(c->redlist.path == "/var/lib/settled/redlist.db");
+  CHECK(c->redlist.sync_interval_s == 3600);
+  CHECK(c->redlist.page_size == 1000);
 }
 
 TEST_CASE("mistakes name the key and the line") {
@@ -63,6 +66,11 @@ TEST_CASE("mistakes name the key and the line") {
       {"port = 443", "port = \"443\"", "insurer.port: expected a whole number"},
       {"[network]", "[netwrok]", "netwrok: unknown key"},
       {"\"W01\" = \"Virtual PCD 00 00\"", "\"W01\" = 5", "readers.windows.W01: expected the PC/SC reader name"},
+      {"page_size = 1000", "page_size = 1001", "redlist.page_size: 1001 is out of range"},
+      {"sync_interval_s = 3600", "sync_interval_s = -1", "redlist.sync_interval_s"},
+      {"sync_interval_s = 3600", "sync_every = 3600", "redlist.sync_every: unknown key"},
+      {"path = \"/var/lib/settled/redlist.db\"", "path = \"/var/lib/settled/ledger.db\"", "redlist.path: must not be the ledger's file"},
+      {"path = \"/var/lib/settled/redlist.db\"", "path = \"\"", "redlist.path: must not be empty"},
   };
   for (const Row& r : rows) {
     CAPTURE(r.to);

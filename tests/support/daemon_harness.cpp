@@ -511,6 +511,7 @@ listen = "127.0.0.1:0"
                                  fmt::arg("cert", pki("client.crt")), fmt::arg("key", pki("client.key")),
                                  fmt::arg("r0", vpcd_reader_name(0)), fmt::arg("r1", vpcd_reader_name(1)),
                                  fmt::arg("insurer_extra", insurer_extra));
+  conf += "[redlist]\n" + redlist_config;
   conf += extra_config;
   write_file(dir_ / "settled.toml", conf);
   const fs::path out = dir_ / fmt::format("settled.out.{}", ++daemon_starts_);

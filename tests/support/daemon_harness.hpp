@@ -150,6 +150,9 @@ class Stack {
   std::string extra_config;
   // Extra lines inside the generated config's [insurer] table (e.g. timeouts).
   std::string insurer_extra;
+  // The [redlist] table's lines: no scheduled sync by default, so that no
+  // background 9303 takes a test's insurer fault or moves the line's state.
+  std::string redlist_config = "sync_interval_s = 0\n";
 
  private:
   std::string pki(const std::string& f) const;

@@ -12,7 +12,9 @@
 
 #include <fmt/format.h>
 
+#include <atomic>
 #include <chrono>
+#include <mutex>
 #include <map>
 #include <vector>
 
@@ -929,15 +931,32 @@ Result<std::vector<NetRow>> Tx_rows(Store& store, std::string_view begin, std::s
 
 Result<Json> Tx::daily_totals() {
   SIM_TRY(in, insurer::DailyTotals::Input::decode(req_.input));
-  SIM_TRY(rows, Tx_rows(st_, in.stmt_begndate, in.stmt_enddate, in.insutype, in.clr_type));
+  // Two aggregates over the clearing-date index: the effective settlements,
+  // and their effective refunds.
   insurer::DailyTotals::Output out;
-  for (const NetRow& r : rows) {
-    if (r.s.state != "effective") continue;
-    out.medfee_sumamt += r.net.total;
-    out.fund_pay_sumamt += r.net.fund;
-    out.acct_pay += r.net.account;
-    out.psn_cash_pay += r.net.cash;
-    ++out.setl_cnt;
+  const std::int64_t visit = in.clr_type == "11" ? 1 : in.clr_type == "21" ? 2 : 0;
+  constexpr std::string_view kWhere =
+      "s.clr_date >= ?1 AND s.clr_date <= ?2 AND s.state = 'effective' AND (?3 = '' OR s.insutype = ?3) "
+      "AND (?4 = 0 OR s.visit = ?4)";
+  for (int part = 0; part < 2; ++part) {
+    auto st = db_.prepare(
+        part == 0 ? fmt::format("SELECT count(*), coalesce(sum(s.total), 0), coalesce(sum(s.fund), 0), "
+                                "coalesce(sum(s.account), 0), coalesce(sum(s.cash), 0) FROM settlements s WHERE {}",
+                                kWhere)
+                  : fmt::format("SELECT count(*), coalesce(sum(r.total), 0), coalesce(sum(r.fund), 0), "
+                                "coalesce(sum(r.account), 0), coalesce(sum(r.cash), 0) FROM refunds r "
+                                "JOIN settlements s ON s.id = r.setl_id WHERE r.state = 'effective' AND {}",
+                                kWhere));
+    if (!st) return db_error(st.error());
+    SIM_CHECK(st->bind_all(in.stmt_begndate, in.stmt_enddate, in.insutype, visit));
+    auto row = st->step();
+    if (!row) return db_error(row.error());
+    const std::int64_t sign = part == 0 ? 1 : -1;
+    if (part == 0) out.setl_cnt = st->column_int64(0);
+    out.medfee_sumamt += Amount::fen(sign * st->column_int64(1));
+    out.fund_pay_sumamt += Amount::fen(sign * st->column_int64(2));
+    out.acct_pay += Amount::fen(sign * st->column_int64(3));
+    out.psn_cash_pay += Amount::fen(sign * st->column_int64(4));
   }
   const bool balanced = out.medfee_sumamt == in.medfee_sumamt && out.fund_pay_sumamt == in.fund_pay_sumamt &&
                         out.acct_pay == in.acct_pay && out.setl_cnt == in.fixmedins_setl_cnt;
@@ -949,20 +968,86 @@ Result<Json> Tx::daily_totals() {
   return out.encode();
 }
 
+// 3202 reads only the columns it answers with, refunds summed by SQLite; page
+// 1 takes a snapshot of the period that later pages of the same query are cut
+// from while nothing has changed the data (a 9102-style export, without the
+// file), so paging a million rows costs one read, not one per page.
+struct DetailSnapshot {
+  const Store* store = nullptr;
+  std::int64_t generation = -1;
+  std::string key;
+  std::vector<insurer::DetailReconcile::Row> rows;
+};
+std::mutex detail_mu;
+DetailSnapshot detail_snapshot;
+std::atomic<std::int64_t> data_generation{0};
+
+Result<std::vector<insurer::DetailReconcile::Row>> detail_rows(Store& store, std::string_view begin,
+                                                               std::string_view end, std::string_view insutype,
+                                                               std::string_view clr_type) {
+  auto st = store.db().prepare(
+      "SELECT s.id, s.psn_no, coalesce(s.visit_id, 0), s.msgid, s.medins_setl_id, s.insutype, s.setl_time, s.state, "
+      "s.total, s.fund, s.account, s.cash, coalesce(r.n, 0), coalesce(r.t, 0), coalesce(r.f, 0), coalesce(r.a, 0), "
+      "coalesce(r.c, 0) FROM settlements s LEFT JOIN (SELECT setl_id, count(*) AS n, sum(total) AS t, sum(fund) AS f, "
+      "sum(account) AS a, sum(cash) AS c FROM refunds WHERE state = 'effective' GROUP BY setl_id) r ON r.setl_id = s.id "
+      "WHERE s.clr_date >= ?1 AND s.clr_date <= ?2 AND s.state <> 'deleted' AND (?3 = '' OR s.insutype = ?3) "
+      "AND (?4 = 0 OR s.visit = ?4) ORDER BY s.clr_date, s.id");
+  if (!st) return db_error(st.error());
+  const std::int64_t visit = clr_type == "11" ? 1 : clr_type == "21" ? 2 : 0;
+  SIM_CHECK(st->bind_all(begin, end, insutype, visit));
+  std::vector<insurer::DetailReconcile::Row> rows;
+  for (;;) {
+    auto row = st->step();
+    if (!row) return db_error(row.error());
+    if (!*row) break;
+    insurer::DetailReconcile::Row r;
+    const std::int64_t visit_id = st->column_int64(2);
+    r.setl_id = setl_id_of(st->column_int64(0));
+    r.psn_no = st->column_text(1);
+    r.mdtrt_id = visit_id == 0 ? "" : mdtrt_id_of(visit_id);
+    r.msgid = st->column_text(3);
+    r.medins_setl_id = st->column_text(4);
+    r.insutype = st->column_text(5);
+    r.setl_time = st->column_text(6);
+    r.stmt_rslt = "0";
+    if (st->column_text_view(7) != "effective") {
+      r.refd_setl_flag = "2";  // net zero
+    } else {
+      r.refd_setl_flag = st->column_int64(12) > 0 ? "1" : "0";
+      r.medfee_sumamt = Amount::fen(st->column_int64(8) - st->column_int64(13));
+      r.fund_pay_sumamt = Amount::fen(st->column_int64(9) - st->column_int64(14));
+      r.acct_pay = Amount::fen(st->column_int64(10) - st->column_int64(15));
+      r.psn_cash_pay = Amount::fen(st->column_int64(11) - st->column_int64(16));
+    }
+    rows.push_back(std::move(r));
+  }
+  return rows;
+}
+
+bool read_only(std::string_view infno) {
+  return infno == "1101" || infno == "3201" || infno == "3202" || infno == "5201" || infno == "9303" ||
+         infno == "2206" || infno == "2303";
+}
+
 Result<Json> Tx::detail() {
   SIM_TRY(in, insurer::DetailReconcile::Input::decode(req_.input));
-  SIM_TRY(rows, Tx_rows(st_, in.stmt_begndate, in.stmt_enddate, in.insutype, in.clr_type));
+  const std::string key = fmt::format("{}|{}|{}|{}", in.stmt_begndate, in.stmt_enddate, in.insutype, in.clr_type);
+  std::lock_guard lock(detail_mu);
+  DetailSnapshot& snap = detail_snapshot;
+  if (in.page_num == 1 || snap.store != &st_ || snap.generation != data_generation.load() || snap.key != key) {
+    SIM_TRY(rows, detail_rows(st_, in.stmt_begndate, in.stmt_enddate, in.insutype, in.clr_type));
+    snap.store = &st_;
+    snap.generation = data_generation.load();
+    snap.key = key;
+    snap.rows = std::move(rows);
+  }
   insurer::DetailReconcile::Output out;
   out.page_num = in.page_num;
   out.page_size = in.page_size;
-  out.total = static_cast<std::int64_t>(rows.size());
+  out.total = static_cast<std::int64_t>(snap.rows.size());
   const std::int64_t first = (in.page_num - 1) * in.page_size;
-  for (std::int64_t i = first; i < first + in.page_size && i < out.total; ++i) {
-    const NetRow& r = rows[static_cast<std::size_t>(i)];
-    out.rows.push_back({r.s.psn_no, r.s.visit_id == 0 ? "" : mdtrt_id_of(r.s.visit_id), setl_id_of(r.s.id), r.s.msgid,
-                        r.s.medins_setl_id, r.s.insutype, r.s.setl_time, r.net.total, r.net.fund, r.net.account,
-                        r.net.cash, r.flag, "0"});
-  }
+  for (std::int64_t i = first; i < first + in.page_size && i < out.total; ++i)
+    out.rows.push_back(snap.rows[static_cast<std::size_t>(i)]);
   return out.encode();
 }
 
@@ -1154,6 +1239,7 @@ Result<Reply> Insurer::handle(const Request& req) {
     return Ok{};
   };
   if (Status s = open_work(); !s) return s.error();
+  if (!read_only(req.head.infno)) data_generation.fetch_add(1);
   Tx t(store_, policy_, req, now_ms);
   auto out = t.dispatch();
   Reply reply;
@@ -1285,14 +1371,28 @@ Result<Json> Insurer::report() {
 }
 
 Result<Json> Insurer::inject(const Json& body) {
+  data_generation.fetch_add(1);
   insurer::Fields f(body, "");
-  const std::string op = f.one_of("op", {"alter_amount", "delete", "add_settlement"});
+  const std::string op = f.one_of("op", {"alter_amount", "delete", "add_settlement", "set_state"});
   if (Status s = f.status(); !s) return s.error();
   sql::Db& db = store_.db();
   auto tx = sql::Transaction::begin(db, sql::TxKind::immediate);
   if (!tx) return db_error(tx.error());
   Json answer = Json::object();
-  if (op == "alter_amount" || op == "delete") {
+  if (op == "set_state") {
+    // The settlement's state only: nothing goes back to the person's account.
+    const std::string setl = f.nonempty("setl_id", 20);
+    const std::string state = f.one_of("state", {"effective", "undone", "reversed"});
+    if (Status s = f.status(); !s) return s.error();
+    const auto id = parse_id(setl, 'S');
+    if (!id) return make_error(Reason::not_found, "setl_id", fmt::format("settlement \"{}\" does not exist", setl));
+    auto st = db.prepare("UPDATE settlements SET state = ?2 WHERE id = ?1 AND state <> 'deleted'");
+    if (!st) return db_error(st.error());
+    SIM_CHECK(st->bind_all(*id, state));
+    SIM_CHECK(st->run());
+    if (db.changes() != 1) return make_error(Reason::not_found, "setl_id", fmt::format("settlement \"{}\" does not exist", setl));
+    answer["setl_id"] = setl;
+  } else if (op == "alter_amount" || op == "delete") {
     const std::string setl = f.nonempty("setl_id", 20);
     const std::string field = op == "alter_amount" ? f.one_of("field", {"fund_pay_sumamt", "acct_pay", "psn_cash_pay"}) : "";
     const Amount amount = op == "alter_amount" ? f.amount("amount") : Amount::zero();

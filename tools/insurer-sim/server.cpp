@@ -308,6 +308,10 @@ void Server::Impl::do_accept() {
       s.set_option(asio::socket_base::linger(true, 0), ignored);  // RST, before any TLS byte
       s.close(ignored);
     } else {
+      // Replies leave at once (no Nagle wait behind the client's delayed ACK:
+      // a multi-record 3202 page otherwise stalls ~40 ms).
+      beast::error_code nd;
+      s.set_option(tcp::no_delay(true), nd);
       std::make_shared<Session>(std::move(s), *this)->run();
     }
     do_accept();

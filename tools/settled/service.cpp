@@ -106,12 +106,15 @@ awaitable<Reply> Service::handle(cashier::SessionInfo session, cashier::Call cal
     case Method::settle_get: co_return co_await settle_get(session, std::get<cashier::SettleGetParams>(call.params));
     case Method::settle_list:
       co_return co_await settle_list(session, std::get<cashier::SettleListParams>(call.params));
+    case Method::recon_run: {
+      const auto params = std::get<cashier::ReconRunParams>(call.params);
+      co_return co_await recon_run(session, params);
+    }
     case Method::inpatient_admit:
     case Method::inpatient_add_lines:
     case Method::inpatient_preview:
     case Method::inpatient_discharge:
     case Method::inpatient_undo_discharge:
-    case Method::recon_run:
       co_return fail(Reason::not_supported, "method",
                      fmt::format("{} is not served by this version of settled", cashier::method_name(call.method)));
     case Method::redlist_sync:

@@ -125,6 +125,8 @@ class Service final : public cashier::Dispatcher {
   // Logs and announces a change of the line's state.
   void network_moved(std::optional<NetworkState> changed);
   awaitable<Reply> redlist_sync(const cashier::SessionInfo& s, const cashier::RedlistSyncParams& p);  // service_redlist.cpp
+  // recon.run (tools/settled/recon.cpp).
+  awaitable<Reply> recon_run(const cashier::SessionInfo& s, const cashier::ReconRunParams& p);
 
   // 1101 for the session's card (cached for a short while); on failure
   // `refusal` is the answer for the cashier (with the insurer's infcode).

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 namespace {
 
@@ -56,7 +57,7 @@ std::string slurp(const std::filesystem::path& p) {
 
 TEST_CASE("red list: full sync, delta after new persons, insurer failing mid-sync, settlectl") {
   Stack s("redlist");
-  s.extra_config = "\n[redlist]\nsync_interval_s = 0\npage_size = 2\n";
+  s.redlist_config = "sync_interval_s = 0\npage_size = 2\n";
   std::vector<PersonSpec> persons;
   for (int n = 1; n <= 30; ++n) persons.push_back(settle::testing::person(n));
   s.start_all(persons);
@@ -156,9 +157,20 @@ TEST_CASE("red list: full sync, delta after new persons, insurer failing mid-syn
   f = read_list(s);
   CHECK(f.rows == 40);
 
-  // 5. The list survives a restart of the daemon.
-  s.restart_daemon();
+  // 5. The list survives a restart of the daemon; with a schedule
+  // (sync_interval_s = 1) the daemon takes a new person by itself.
+  s.add_person(settle::testing::person(41));
+  s.stop_daemon();
+  s.redlist_config = "sync_interval_s = 1\n";
+  s.start_daemon();
   auto again = s.connect();
   st = again->call("engine.status");
-  CHECK(st["result"]["redlist_version"] == v2 + 5);
+  CHECK(st["result"]["redlist_version"].get<std::int64_t>() >= v2 + 5);
+  std::int64_t seen = 0;
+  for (int i = 0; i < 100 && seen != v2 + 6; ++i) {
+    std::this_thread::sleep_for(200ms);
+    seen = again->call("engine.status")["result"]["redlist_version"].get<std::int64_t>();
+  }
+  CHECK(seen == v2 + 6);
+  CHECK(read_list(s).rows == 41);
 }

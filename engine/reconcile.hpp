@@ -1,0 +1,86 @@
+// Reconciliation (对账) without I/O: a clearing date's totals per insurance
+// type on both sides compared (对总账), and on a mismatch the detail rows
+// matched by the insurer's setl_id (else msgid) and every difference classified.
+#pragma once
+
+#include "engine/money.hpp"
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace settle::recon {
+
+// Totals net of refunds: settlements the insurer holds as effective
+// (fully refunded ones count with amount zero; undone ones do not count).
+struct Totals {
+  std::int64_t count = 0;
+  Amount total, fund, account, cash;
+  friend bool operator==(const Totals&, const Totals&) = default;
+  Totals& operator+=(const Totals& o) {
+    count += o.count;
+    total += o.total;
+    fund += o.fund;
+    account += o.account;
+    cash += o.cash;
+    return *this;
+  }
+};
+
+// The state of a settlement as both sides can say it (3202's refd_setl_flag).
+enum class RowState : std::uint8_t {
+  untouched,  // "0"
+  refunded,   // "1": partly or fully refunded, still effective
+  undone,     // "2": undone or reversed, nothing charged
+};
+std::string_view row_state_name(RowState) noexcept;  // "untouched", "refunded", "undone"
+std::optional<RowState> row_state_of_flag(std::string_view refd_setl_flag) noexcept;
+
+// One settlement of the clearing date, amounts net of refunds.
+struct DetailRow {
+  std::string setl_id;        // the insurer's settlement id ("" when the local row has none)
+  std::string msgid;          // the message that settled it
+  std::string local_setl_id;  // the hospital's id (local rows only)
+  std::string insutype;
+  std::string psn_no;
+  Amount total, fund, account, cash;
+  RowState state = RowState::untouched;
+  friend bool operator==(const DetailRow&, const DetailRow&) = default;
+};
+
+enum class DiffKind : std::uint8_t { only_local, only_insurer, amount_mismatch, state_mismatch };
+std::string_view diff_kind_name(DiffKind) noexcept;
+
+struct Difference {
+  DiffKind kind = DiffKind::only_local;
+  std::string setl_id;  // the insurer's id (either side's)
+  std::string msgid;
+  std::optional<DetailRow> local;
+  std::optional<DetailRow> insurer;
+};
+
+// Totals of both sides for one insurance type.
+struct InsutypeTotals {
+  std::string insutype;
+  Totals local;
+  Totals insurer;
+  bool balanced() const { return local == insurer; }
+};
+
+// Sums of rows per insurance type, by the totals' rule (undone rows do not count).
+std::map<std::string, Totals> totals_of(const std::vector<DetailRow>& rows);
+
+// Matches local rows with the insurer's and classifies every difference:
+//   - matched by the insurer's setl_id; a row without one (either side) by msgid;
+//   - a row on one side only is only_local / only_insurer, except an undone
+//     row (nothing charged) which the other side may have dropped;
+//   - matched rows whose states differ: state_mismatch (even if amounts differ too);
+//   - else rows whose total, fund, account or cash differ: amount_mismatch.
+// Differences come in the order: local rows' order first, then the insurer's
+// unmatched rows in their order.
+std::vector<Difference> compare_details(const std::vector<DetailRow>& local, const std::vector<DetailRow>& insurer);
+
+}  // namespace settle::recon

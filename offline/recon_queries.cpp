@@ -1,0 +1,176 @@
+// Reconciliation reads over the ledger: plain online settlements summed by
+// SQLite over the (clearing_date, state) index, every other settlement of the
+// day (refunded, undone, offline) read one by one with its refunds and the
+// insurer's figures from its latest adjustment.
+#include "offline/recon_queries.hpp"
+
+#include <utility>
+
+namespace settle::ledger {
+namespace {
+
+using recon::DetailRow;
+using recon::RowState;
+
+// Columns of the per-settlement read.
+constexpr std::string_view kRowSql =
+    "SELECT setl_id, coalesce(insutype, ''), state, mode, coalesce(insurer_setl_id, ''), coalesce(msgid, ''), "
+    "coalesce(psn_no, ''), total_fen, fund_fen, account_fen, cash_fen FROM settlements ";
+
+struct Lookups {
+  sql::Statement* refunds = nullptr;
+  sql::Statement* adjustment = nullptr;
+};
+
+sql::Result<Lookups> prepare_lookups(sql::Db& db) {
+  Lookups l;
+  auto r = db.cached(
+      "SELECT coalesce(sum(refund_total_fen), 0), coalesce(sum(fund_fen), 0), coalesce(sum(account_fen), 0), "
+      "coalesce(sum(cash_fen), 0) FROM refunds WHERE setl_id = ?1");
+  if (!r) return r.error();
+  l.refunds = *r;
+  auto a = db.cached(
+      "SELECT insurer_fund_fen, insurer_account_fen, insurer_cash_fen FROM adjustments WHERE setl_id = ?1 "
+      "ORDER BY adj_id DESC LIMIT 1");
+  if (!a) return a.error();
+  l.adjustment = *a;
+  return l;
+}
+
+// Builds the row of the settlement under `st`'s cursor. Returns false for a
+// not-uploaded offline settlement (then `nu` is filled instead).
+sql::Result<bool> build_row(const sql::Statement& st, Lookups& l, DetailRow& row, NotUploaded& nu) {
+  const std::int64_t id = st.column_int64(0);
+  const std::string_view state = st.column_text_view(2);
+  const bool offline = st.column_text_view(3) == "offline";
+  if (state == "offline_pending" || state == "offline_rejected") {
+    nu = NotUploaded{id, std::string(state), st.column_text(1), st.column_text(6), Amount::fen(st.column_int64(7))};
+    return false;
+  }
+  row = DetailRow{};
+  row.local_setl_id = std::to_string(id);
+  row.insutype = st.column_text(1);
+  row.setl_id = st.column_text(4);
+  row.msgid = st.column_text(5);
+  row.psn_no = st.column_text(6);
+  if (state == "undone") {
+    row.state = RowState::undone;  // nothing charged: amounts stay zero
+    return true;
+  }
+  row.state = state == "partly_refunded" || state == "refunded" ? RowState::refunded : RowState::untouched;
+  std::int64_t fund = st.column_int64(8), account = st.column_int64(9), cash = st.column_int64(10);
+  if (offline) {
+    SETTLE_SQL_TRY(l.adjustment->bind(1, id));
+    auto found = l.adjustment->step();
+    if (!found) return found.error();
+    if (*found) {
+      fund = l.adjustment->column_int64(0);
+      account = l.adjustment->column_int64(1);
+      cash = l.adjustment->column_int64(2);
+    }
+    l.adjustment->reset();
+  }
+  std::int64_t total = fund + account + cash;
+  if (row.state == RowState::refunded) {
+    SETTLE_SQL_TRY(l.refunds->bind(1, id));
+    auto found = l.refunds->step();
+    if (!found) return found.error();
+    total -= l.refunds->column_int64(0);
+    fund -= l.refunds->column_int64(1);
+    account -= l.refunds->column_int64(2);
+    cash -= l.refunds->column_int64(3);
+    l.refunds->reset();
+  }
+  row.total = Amount::fen(total);
+  row.fund = Amount::fen(fund);
+  row.account = Amount::fen(account);
+  row.cash = Amount::fen(cash);
+  return true;
+}
+
+}  // namespace
+
+sql::Result<ReconTotals> recon_totals(sql::Db& db, std::string_view clearing_date) {
+  ReconTotals out;
+  // Plain online settlements: one aggregate over the index.
+  {
+    auto st = db.prepare(
+        "SELECT coalesce(insutype, ''), count(*), sum(total_fen), sum(fund_fen), sum(account_fen), sum(cash_fen) "
+        "FROM settlements WHERE clearing_date = ?1 AND state = 'settled' GROUP BY 1");
+    if (!st) return st.error();
+    SETTLE_SQL_TRY(st->bind(1, clearing_date));
+    for (;;) {
+      auto row = st->step();
+      if (!row) return row.error();
+      if (!*row) break;
+      out.by_insutype[st->column_text(0)] += recon::Totals{st->column_int64(1), Amount::fen(st->column_int64(2)),
+                                                           Amount::fen(st->column_int64(3)),
+                                                           Amount::fen(st->column_int64(4)),
+                                                           Amount::fen(st->column_int64(5))};
+    }
+  }
+  // Everything else, one by one (refunds, undos, offline figures).
+  auto lookups = prepare_lookups(db);
+  if (!lookups) return lookups.error();
+  auto st = db.prepare(std::string(kRowSql) + "WHERE clearing_date = ?1 AND state <> 'settled'");
+  if (!st) return st.error();
+  SETTLE_SQL_TRY(st->bind(1, clearing_date));
+  DetailRow r;
+  NotUploaded nu;
+  for (;;) {
+    auto row = st->step();
+    if (!row) return row.error();
+    if (!*row) break;
+    auto counted = build_row(*st, *lookups, r, nu);
+    if (!counted) return counted.error();
+    if (!*counted) {
+      ++out.not_uploaded;
+    } else if (r.state != RowState::undone) {
+      out.by_insutype[r.insutype] += recon::Totals{1, r.total, r.fund, r.account, r.cash};
+    }
+  }
+  return out;
+}
+
+sql::Result<ReconDetail> recon_detail(sql::Db& db, std::string_view clearing_date) {
+  ReconDetail out;
+  auto lookups = prepare_lookups(db);
+  if (!lookups) return lookups.error();
+  auto st = db.prepare(std::string(kRowSql) + "WHERE clearing_date = ?1 ORDER BY setl_id");
+  if (!st) return st.error();
+  SETTLE_SQL_TRY(st->bind(1, clearing_date));
+  DetailRow r;
+  NotUploaded nu;
+  for (;;) {
+    auto row = st->step();
+    if (!row) return row.error();
+    if (!*row) break;
+    auto counted = build_row(*st, *lookups, r, nu);
+    if (!counted) return counted.error();
+    if (*counted) {
+      out.rows.push_back(std::move(r));
+    } else {
+      out.not_uploaded.push_back(std::move(nu));
+    }
+  }
+  return out;
+}
+
+sql::Result<std::vector<NotUploaded>> recon_not_uploaded(sql::Db& db, std::string_view clearing_date) {
+  std::vector<NotUploaded> out;
+  auto st = db.prepare(
+      "SELECT setl_id, state, coalesce(insutype, ''), coalesce(psn_no, ''), total_fen FROM settlements "
+      "WHERE clearing_date = ?1 AND state IN ('offline_pending', 'offline_rejected') ORDER BY setl_id");
+  if (!st) return st.error();
+  SETTLE_SQL_TRY(st->bind(1, clearing_date));
+  for (;;) {
+    auto row = st->step();
+    if (!row) return row.error();
+    if (!*row) break;
+    out.push_back(NotUploaded{st->column_int64(0), st->column_text(1), st->column_text(2), st->column_text(3),
+                              Amount::fen(st->column_int64(4))});
+  }
+  return out;
+}
+
+}  // namespace settle::ledger

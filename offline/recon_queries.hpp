@@ -1,0 +1,47 @@
+// The ledger's side of reconciliation (对账): a clearing date's totals per
+// insurance type and its detail rows, by the rules of docs/reconciliation.md,
+// read through indexes so a day of a million settlements stays cheap.
+#pragma once
+
+#include "engine/reconcile.hpp"
+#include "offline/sqlite.hpp"
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace settle::ledger {
+
+// An offline settlement of the day the insurer has not accepted (yet):
+// offline_pending (not uploaded) or offline_rejected. Listed, never counted.
+struct NotUploaded {
+  std::int64_t setl_id = 0;
+  std::string state;  // offline_pending | offline_rejected
+  std::string insutype;
+  std::string psn_no;
+  Amount total;
+};
+
+struct ReconTotals {
+  std::map<std::string, recon::Totals> by_insutype;  // the day's settlements the insurer should hold
+  std::int64_t not_uploaded = 0;                     // offline_pending + offline_rejected of the day
+};
+
+// Totals of a clearing date: settlements recorded that day (online ones, and
+// offline ones the insurer accepted, with the insurer's figures), each net of
+// all its refunds; undone ones do not count.
+sql::Result<ReconTotals> recon_totals(sql::Db& db, std::string_view clearing_date);
+
+struct ReconDetail {
+  std::vector<recon::DetailRow> rows;  // by local setl_id
+  std::vector<NotUploaded> not_uploaded;
+};
+// The same settlements one by one (undone ones included, with zero amounts).
+sql::Result<ReconDetail> recon_detail(sql::Db& db, std::string_view clearing_date);
+
+// Only the not-uploaded offline settlements of the day.
+sql::Result<std::vector<NotUploaded>> recon_not_uploaded(sql::Db& db, std::string_view clearing_date);
+
+}  // namespace settle::ledger

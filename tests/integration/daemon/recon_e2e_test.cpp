@@ -1,0 +1,230 @@
+// Reconciliation end to end: the real settled, insurer-sim (mutual TLS) and
+// virtual cards; the reconcile program over the socket. A balanced day with
+// a partial refund, then each kind of difference injected at the simulator.
+#include "tests/support/daemon_harness.hpp"
+
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+using settle::Amount;
+using settle::testing::amount_at;
+using settle::testing::Json;
+using settle::testing::PersonSpec;
+using settle::testing::reason_of;
+using settle::testing::RpcClient;
+using settle::testing::Stack;
+
+Json visit_lines() {
+  return Json::array({Json{{"code", "110200001"}, {"name", "普通门诊诊查费"}, {"class", "A"}, {"amount", "25.00"}},
+                      Json{{"code", "86900001"}, {"name", "阿莫西林胶囊"}, {"class", "B"}, {"amount", "48.60"}},
+                      Json{{"code", "C0001"}, {"name", "自费营养品"}, {"class", "C"}, {"amount", "66.00"}}});
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+struct Run {
+  int status = -1;
+  std::string out, err;
+};
+
+// The reconcile program with these arguments; stdout and stderr kept.
+Run reconcile(const Stack& s, const std::string& args) {
+  const std::string out = (s.dir() / "reconcile.out").string(), err = (s.dir() / "reconcile.err").string();
+  const std::string cmd = fmt::format("{} --socket {} {} >{} 2>{}", SETTLE_RECONCILE_BINARY, s.socket_path(), args, out, err);
+  const int rc = std::system(cmd.c_str());
+  Run r;
+  r.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  r.out = slurp(out);
+  r.err = slurp(err);
+  return r;
+}
+
+Json inject(const Stack& s, const Json& body) {
+  const auto r = s.sim_control("POST", "/inject", body);
+  REQUIRE_MESSAGE(r.status == 200, r.body.dump());
+  return r.body;
+}
+
+struct Done {
+  std::string local_id, insurer_id, date;
+  Json detail;
+};
+
+}  // namespace
+
+TEST_CASE("reconciliation: a balanced day, then every kind of difference found, reported and exited 1") {
+  Stack s("recon-e2e");
+  std::vector<PersonSpec> persons{settle::testing::person(41), settle::testing::person(42), settle::testing::person(43)};
+  persons[2].insutype = "390";
+  s.start_all(persons);
+
+  // Three settlements (two insurance types) and a partial refund.
+  std::vector<Done> done;
+  for (const PersonSpec& p : persons) {
+    s.insert_card(0, p);
+    auto c = s.session(Stack::cashier, "W01");
+    Json r = c->call("card.read", Json{{"timeout_ms", 5000}});
+    REQUIRE_MESSAGE(r.contains("result"), r.dump());
+    r = c->call("card.verify_pin", Json{{"pin", p.pin}});
+    REQUIRE_MESSAGE(r.contains("result"), r.dump());
+    r = c->call("settle.commit", Json{{"request_id", "recon-" + p.card_no}, {"lines", visit_lines()}, {"use_account", true}});
+    REQUIRE_MESSAGE(r.contains("result"), r.dump());
+    Done d;
+    d.local_id = r["result"]["setl_id"].get<std::string>();
+    if (done.empty()) {
+      const Json rf = c->call("settle.refund", Json{{"request_id", "recon-refund-1"}, {"setl_id", d.local_id},
+                                                    {"lines", Json::array({Json{{"code", "C0001"}, {"amount", "66.00"}}})}});
+      REQUIRE_MESSAGE(rf.contains("result"), rf.dump());
+    }
+    const Json g = c->call("settle.get", Json{{"setl_id", d.local_id}});
+    REQUIRE_MESSAGE(g.contains("result"), g.dump());
+    d.detail = g["result"];
+    d.insurer_id = d.detail["insurer"]["setl_id"].get<std::string>();
+    d.date = d.detail["clearing_date"].get<std::string>();
+    done.push_back(d);
+  }
+  CHECK(done[0].detail["state"] == "partly_refunded");
+  const std::string date = done[0].date;
+  for (const Done& d : done) REQUIRE(d.date == date);  // (a run across midnight UTC+8 would split the day)
+
+  const std::string creds = (s.dir() / "recon.credentials").string();
+  {
+    std::ofstream f(creds);
+    f << "# nightly reconciliation\noperator=" << Stack::supervisor.name << "\npassword=" << Stack::supervisor.password
+      << "\nwindow=W01\n";
+  }
+  const std::string html = (s.dir() / "recon.html").string(), json_file = (s.dir() / "recon.json").string();
+
+  {
+    // Roles and the date are checked by the daemon.
+    auto cashier = s.session(Stack::cashier, "W01");
+    CHECK(reason_of(cashier->call("recon.run", Json{{"date", date}})) == "FORBIDDEN");
+    auto sup = s.session(Stack::supervisor, "W01");
+    CHECK(reason_of(sup->call("recon.run", Json{{"date", "2026-13-40"}})) == "INVALID_REQUEST");
+    CHECK(reason_of(sup->call("recon.run", Json{{"date", "yesterday"}})) == "INVALID_REQUEST");
+    auto aud = s.session(Stack::auditor, "W01");
+    const Json a = aud->call("recon.run", Json{{"date", date}});
+    REQUIRE_MESSAGE(a.contains("result"), a.dump());
+    CHECK(a["result"]["balanced"] == true);
+  }
+
+  // The balanced day.
+  {
+    const Run r = reconcile(s, fmt::format("--credentials {} --date {} --html {} --json {}", creds, date, html, json_file));
+    INFO("stdout: " << r.out << "\nstderr: " << r.err);
+    CHECK(r.status == 0);
+    CHECK(r.out.find("BALANCED") != std::string::npos);
+    const Json j = Json::parse(slurp(json_file));
+    CHECK(j["date"] == date);
+    CHECK(j["balanced"] == true);
+    CHECK(j["differences"].empty());
+    CHECK(j["local"]["count"] == 3);
+    CHECK(j["local"] == j["insurer"]);
+    CHECK(j["by_insutype"].size() == 2);
+    // The insurer's own totals: the simulator's report (all of it is this day).
+    const Json rep = s.report();
+    CHECK(amount_at(j["insurer"], "total") == amount_at(rep["totals"], "medfee_sumamt"));
+    CHECK(amount_at(j["insurer"], "fund") == amount_at(rep["totals"], "fund_pay_sumamt"));
+    CHECK(amount_at(j["insurer"], "account") == amount_at(rep["totals"], "acct_pay"));
+    CHECK(amount_at(j["insurer"], "cash") == amount_at(rep["totals"], "psn_cash_pay"));
+    // Net of the refund: 66.00 less than three whole visits.
+    Amount whole;
+    for (const Done& d : done) whole += amount_at(d.detail, "total");
+    CHECK(amount_at(j["local"], "total") == whole - settle::Amount::fen(6600));
+    const std::string page = slurp(html);
+    CHECK(page.rfind("<!DOCTYPE html>", 0) == 0);
+    CHECK(page.find("</html>") != std::string::npos);
+    CHECK(page.find("Balanced") != std::string::npos);
+  }
+  // Another day with nothing on either side balances too.
+  {
+    const Run r = reconcile(s, fmt::format("--credentials {} --date 2001-01-01 --json", creds));
+    INFO(r.err);
+    CHECK(r.status == 0);
+    const Json j = Json::parse(r.out);
+    CHECK(j["local"]["count"] == 0);
+  }
+
+  // Every kind of difference, injected at the insurer.
+  const std::string psn_no = done[0].detail["psn_no"].get<std::string>();
+  const Json added = inject(s, Json{{"op", "add_settlement"}, {"psn_no", psn_no}, {"medfee_sumamt", "12.00"},
+                                    {"fund_pay_sumamt", "10.00"}, {"acct_pay", "0.00"}, {"psn_cash_pay", "2.00"},
+                                    {"setl_time", date + " 12:00:00"}});
+  const std::string only_insurer = added["setl_id"].get<std::string>();
+  inject(s, Json{{"op", "delete"}, {"setl_id", done[0].insurer_id}});  // only_local (the refunded one)
+  const Amount fund1 = amount_at(done[1].detail, "fund");
+  inject(s, Json{{"op", "alter_amount"}, {"setl_id", done[1].insurer_id}, {"field", "fund_pay_sumamt"},
+                 {"amount", settle::format_amount(fund1 + Amount::fen(100))}});
+  inject(s, Json{{"op", "set_state"}, {"setl_id", done[2].insurer_id}, {"state", "undone"}});
+
+  const Run r = reconcile(s, fmt::format("--credentials {} --date {} --html {} --json {}", creds, date, html, json_file));
+  INFO("stdout: " << r.out << "\nstderr: " << r.err);
+  CHECK(r.status == 1);
+  CHECK(r.out.find("NOT BALANCED") != std::string::npos);
+  const Json j = Json::parse(slurp(json_file));
+  CHECK(j["balanced"] == false);
+  CHECK(j["detail_compared"] == true);
+  std::map<std::string, Json> by_kind;
+  for (const Json& d : j["differences"]) by_kind[d["kind"].get<std::string>()] = d;
+  REQUIRE(j["differences"].size() == 4);
+  REQUIRE(by_kind.size() == 4);
+  CHECK(by_kind["only_insurer"]["setl_id"] == only_insurer);
+  CHECK(by_kind["only_insurer"]["insurer"]["total"] == "12.00");
+  CHECK_FALSE(by_kind["only_insurer"].contains("local"));
+  CHECK(by_kind["only_local"]["setl_id"] == done[0].insurer_id);
+  CHECK(by_kind["only_local"]["local_setl_id"] == done[0].local_id);
+  CHECK(by_kind["only_local"]["local"]["state"] == "refunded");
+  CHECK(by_kind["amount_mismatch"]["setl_id"] == done[1].insurer_id);
+  CHECK(amount_at(by_kind["amount_mismatch"]["insurer"], "fund") == fund1 + Amount::fen(100));
+  CHECK(amount_at(by_kind["amount_mismatch"]["local"], "fund") == fund1);
+  CHECK(by_kind["state_mismatch"]["setl_id"] == done[2].insurer_id);
+  CHECK(by_kind["state_mismatch"]["insurer"]["state"] == "undone");
+  CHECK(by_kind["state_mismatch"]["local"]["state"] == "untouched");
+  CHECK(j["difference_counts"]["only_local"] == 1);
+  // Totals: the 390 type lost its only settlement at the insurer.
+  for (const Json& t : j["by_insutype"]) {
+    CHECK(t["balanced"] == false);
+    if (t["insutype"] == "390") CHECK(t["insurer"]["count"] == 0);
+  }
+  const std::string page = slurp(html);
+  CHECK(page.rfind("<!DOCTYPE html>", 0) == 0);
+  CHECK(page.find("</html>") != std::string::npos);
+  for (const char* kind : {"only_local", "only_insurer", "amount_mismatch", "state_mismatch"})
+    CHECK_MESSAGE(page.find(kind) != std::string::npos, kind);
+  CHECK(page.find("<script") == std::string::npos);  // self-contained and static
+
+  // The summary is in the audit trail: another run answers the same.
+  auto aud = s.session(Stack::auditor, "W01");
+  const Json again = aud->call("recon.run", Json{{"date", date}});
+  REQUIRE_MESSAGE(again.contains("result"), again.dump());
+  CHECK(again["result"]["differences"] == j["differences"]);
+
+  // Errors: a wrong password, an unknown socket, a bad credentials file: exit 2.
+  {
+    const std::string bad = (s.dir() / "bad.credentials").string();
+    std::ofstream(bad) << "operator=" << Stack::supervisor.name << "\npassword=wrong-one\nwindow=W01\n";
+    const Run w = reconcile(s, fmt::format("--credentials {} --date {}", bad, date));
+    CHECK(w.status == 2);
+    CHECK(w.err.find("refused") != std::string::npos);
+    std::ofstream(bad) << "user=x\n";
+    CHECK(reconcile(s, fmt::format("--credentials {} --date {}", bad, date)).status == 2);
+    const Run u = reconcile(s, fmt::format("--credentials {} --date {} --socket /nonexistent/sock", creds, date));
+    CHECK(u.status == 2);
+  }
+}

@@ -1,0 +1,340 @@
+// recon.run: the nightly reconciliation (对账) of one clearing date. Local
+// totals from the ledger, 3201 per insurance type through the gateway, on a
+// mismatch 3202 paged and the rows compared by engine/reconcile; the summary
+// goes to the audit trail and the history. Rules: docs/reconciliation.md.
+#include "engine/reconcile.hpp"
+#include "offline/recon_queries.hpp"
+#include "protocol/insurer/codecs.hpp"
+#include "tools/settled/clock.hpp"
+#include "tools/settled/replies.hpp"
+#include "tools/settled/service.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace settle::daemon {
+namespace {
+
+using json::Json;
+using recon::DetailRow;
+using recon::Totals;
+
+constexpr int kQueryAttempts = 3;         // a query whose reply was lost is asked again
+constexpr std::uint32_t kPageTimeoutMs = 30'000;
+
+Json totals_json(const Totals& t) {
+  return Json{{"count", t.count},
+              {"total", json::amount_value(t.total)},
+              {"fund", json::amount_value(t.fund)},
+              {"account", json::amount_value(t.account)},
+              {"cash", json::amount_value(t.cash)}};
+}
+
+Json row_json(const DetailRow& r) {
+  Json j{{"setl_id", r.setl_id},
+         {"msgid", r.msgid},
+         {"insutype", r.insutype},
+         {"psn_no", r.psn_no},
+         {"state", recon::row_state_name(r.state)},
+         {"total", json::amount_value(r.total)},
+         {"fund", json::amount_value(r.fund)},
+         {"account", json::amount_value(r.account)},
+         {"cash", json::amount_value(r.cash)}};
+  if (!r.local_setl_id.empty()) j["local_setl_id"] = r.local_setl_id;
+  return j;
+}
+
+// One query to the insurer, asked again (new msgid) when the reply was lost.
+awaitable<Result<Json>> query(InsurerGateway& gateway, const std::string& infno, const Json& input,
+                              const std::string& opter) {
+  CallResult last;
+  for (int attempt = 0; attempt < kQueryAttempts; ++attempt) {
+    CallSpec spec;
+    spec.infno = infno;
+    spec.input = input;
+    spec.opter = opter;
+    spec.opter_name = opter;
+    spec.timeout_ms = kPageTimeoutMs;
+    last = co_await gateway.call(std::move(spec));
+    if (last.succeeded()) co_return last.response->output;
+    if (last.answered()) co_return rejected_error(last);
+  }
+  co_return unanswered_error(last);
+}
+
+// 3202 pages fetched by several workers at once (the insurer and this
+// process then work in parallel); each page lands in its own slot.
+constexpr std::int64_t kPageWorkers = 2;
+struct PageFetch {
+  explicit PageFetch(const asio::any_io_executor& ex) : done(ex) {}
+  std::vector<std::vector<DetailRow>> pages;  // index: page_num - 1
+  std::optional<Error> error;
+  std::int64_t total = 0;
+  int running = 0;
+  asio::steady_timer done;
+};
+
+Error bad_reply(const std::string& infno, const Error& e);
+
+insurer::DetailReconcile::Input page_input(const std::string& date, std::int64_t page) {
+  insurer::DetailReconcile::Input in;
+  in.insutype = "";
+  in.clr_type = "";
+  in.stmt_begndate = date;
+  in.stmt_enddate = date;
+  in.page_num = page;
+  in.page_size = static_cast<std::int64_t>(insurer::max_page_size);
+  return in;
+}
+
+std::vector<DetailRow> rows_of(const insurer::DetailReconcile::Output& out) {
+  std::vector<DetailRow> rows;
+  rows.reserve(out.rows.size());
+  for (const auto& r : out.rows) {
+    DetailRow row;
+    row.setl_id = r.setl_id;
+    row.msgid = r.msgid;
+    row.insutype = r.insutype;
+    row.psn_no = r.psn_no;
+    row.total = r.medfee_sumamt;
+    row.fund = r.fund_pay_sumamt;
+    row.account = r.acct_pay;
+    row.cash = r.psn_cash_pay;
+    row.state = recon::row_state_of_flag(r.refd_setl_flag).value_or(recon::RowState::untouched);
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+// One page: its rows, or the error that ends the run.
+awaitable<Result<insurer::DetailReconcile::Output>> fetch_page(InsurerGateway& gateway, const std::string& date,
+                                                               std::int64_t page, const std::string& opter) {
+  const std::string infno(insurer::DetailReconcile::infno);
+  const Json input = page_input(date, page).encode();
+  auto out = co_await query(gateway, infno, input, opter);
+  if (!out) co_return out.error();
+  auto dr = insurer::DetailReconcile::Output::decode(*out);
+  if (!dr) co_return bad_reply(infno, dr.error());
+  if (dr->page_num != page)
+    co_return make_error(Reason::insurer_rejected, "page_num",
+                         fmt::format("the insurer's 3202 answered page {} for page {}", dr->page_num, page));
+  co_return std::move(*dr);
+}
+
+// Worker: pages first, first + step, ... up to the last.
+awaitable<void> page_worker(InsurerGateway& gateway, const std::string& date, const std::string& opter,
+                            std::int64_t first, std::int64_t last, PageFetch* f) {
+  for (std::int64_t page = first; page <= last && !f->error; page += kPageWorkers) {
+    auto dr = co_await fetch_page(gateway, date, page, opter);
+    if (!dr) {
+      if (!f->error) f->error = dr.error();
+      break;
+    }
+    if (dr->total != f->total && !f->error)
+      f->error = make_error(Reason::insurer_rejected, "total",
+                            fmt::format("the insurer's 3202 total changed from {} to {} while paging", f->total, dr->total));
+    f->pages[static_cast<std::size_t>(page - 1)] = rows_of(*dr);
+  }
+  if (--f->running == 0) f->done.cancel();
+}
+
+Error bad_reply(const std::string& infno, const Error& e) {
+  return make_error(Reason::insurer_rejected, e.field,
+                    fmt::format("the insurer's {} reply is not usable: {}", infno, e.message));
+}
+
+}  // namespace
+
+awaitable<Reply> Service::recon_run(const cashier::SessionInfo& s, const cashier::ReconRunParams& p) {
+  const std::string date = p.date;
+  const std::string opter = s.operator_name;
+  const auto started = std::chrono::steady_clock::now();
+  if (!clearing_day_start_ms(date)) co_return fail(Reason::invalid_request, "date", "date: not a calendar date");
+
+  // 1. Local totals per insurance type.
+  auto job1 = [date](sql::Db& db) { return ledger::recon_totals(db, date); };
+  auto local = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job1));
+  if (!local) co_return fail(local.error().to_error());
+
+  // 2. 3201 per local insurance type, and once over all types (an insurance
+  //    type the hospital has none of shows there).
+  std::map<std::string, recon::InsutypeTotals> by_type;
+  Totals local_all;
+  for (const auto& [type, t] : local->by_insutype) {
+    by_type[type] = recon::InsutypeTotals{type, t, {}};
+    local_all += t;
+  }
+  Totals insurer_all;
+  bool totals_balanced = true;
+  std::vector<std::string> asks;
+  for (const auto& [type, t] : local->by_insutype)
+    if (!type.empty()) asks.push_back(type);
+  asks.push_back("");  // all types
+  for (const std::string& type : asks) {
+    insurer::DailyTotals::Input in;
+    in.insutype = type;
+    in.clr_type = "";
+    in.stmt_begndate = date;
+    in.stmt_enddate = date;
+    const Totals mine = type.empty() ? local_all : local->by_insutype[type];
+    in.medfee_sumamt = mine.total;
+    in.fund_pay_sumamt = mine.fund;
+    in.acct_pay = mine.account;
+    in.fixmedins_setl_cnt = mine.count;
+    const Json input = in.encode();
+    const std::string infno(insurer::DailyTotals::infno);
+    auto out = co_await query(p_.gateway, infno, input, opter);
+    if (!out) co_return fail(out.error());
+    auto dt = insurer::DailyTotals::Output::decode(*out);
+    if (!dt) co_return fail(bad_reply(infno, dt.error()));
+    const Totals theirs{dt->setl_cnt, dt->medfee_sumamt, dt->fund_pay_sumamt, dt->acct_pay, dt->psn_cash_pay};
+    if (type.empty()) {
+      insurer_all = theirs;
+    } else {
+      by_type[type].insurer = theirs;
+    }
+    if (!(theirs == mine)) totals_balanced = false;
+  }
+
+  const auto ms_since = [](std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t).count();
+  };
+  Json timings{{"totals_ms", ms_since(started)}};
+
+  // 3. On a mismatch: both detail lists, compared.
+  std::vector<recon::Difference> diffs;
+  std::vector<ledger::NotUploaded> not_uploaded;
+  std::int64_t insurer_rows = 0, local_rows = 0;
+  if (!totals_balanced) {
+    std::vector<DetailRow> theirs;
+    auto phase = std::chrono::steady_clock::now();
+    auto first = co_await fetch_page(p_.gateway, date, 1, opter);
+    if (!first) co_return fail(first.error());
+    const std::int64_t page_size = static_cast<std::int64_t>(insurer::max_page_size);
+    const std::int64_t pages = std::max<std::int64_t>(1, (first->total + page_size - 1) / page_size);
+    PageFetch fetch(ioc_.get_executor());
+    fetch.total = first->total;
+    fetch.pages.resize(static_cast<std::size_t>(pages));
+    fetch.pages[0] = rows_of(*first);
+    for (std::int64_t w = 0; w < kPageWorkers && 2 + w <= pages; ++w) {
+      ++fetch.running;
+      asio::co_spawn(ioc_, page_worker(p_.gateway, date, opter, 2 + w, pages, &fetch), asio::detached);
+    }
+    while (fetch.running > 0) {
+      boost::system::error_code ec;
+      fetch.done.expires_at(asio::steady_timer::time_point::max());
+      co_await fetch.done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+    if (fetch.error) co_return fail(*fetch.error);
+    theirs.reserve(static_cast<std::size_t>(first->total));
+    for (auto& page : fetch.pages)
+      for (auto& row : page) theirs.push_back(std::move(row));
+    insurer_rows = static_cast<std::int64_t>(theirs.size());
+    timings["insurer_detail_ms"] = ms_since(phase);
+    phase = std::chrono::steady_clock::now();
+    auto job2 = [date](sql::Db& db) { return ledger::recon_detail(db, date); };
+    auto mine = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job2));
+    if (!mine) co_return fail(mine.error().to_error());
+    local_rows = static_cast<std::int64_t>(mine->rows.size());
+    timings["local_detail_ms"] = ms_since(phase);
+    phase = std::chrono::steady_clock::now();
+    diffs = recon::compare_details(mine->rows, theirs);
+    timings["compare_ms"] = ms_since(phase);
+    not_uploaded = std::move(mine->not_uploaded);
+    // Insurance types only the insurer has.
+    for (const auto& [type, t] : recon::totals_of(theirs))
+      if (!by_type.contains(type)) by_type[type] = recon::InsutypeTotals{type, {}, t};
+  } else if (local->not_uploaded > 0) {
+    auto job3 = [date](sql::Db& db) { return ledger::recon_not_uploaded(db, date); };
+    auto nu = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job3));
+    if (!nu) co_return fail(nu.error().to_error());
+    not_uploaded = std::move(*nu);
+  }
+  const bool balanced = totals_balanced && diffs.empty();
+
+  Json types = Json::array();
+  for (const auto& [type, t] : by_type)
+    types.push_back(Json{{"insutype", type},
+                         {"balanced", t.balanced()},
+                         {"local", totals_json(t.local)},
+                         {"insurer", totals_json(t.insurer)}});
+  Json differences = Json::array();
+  std::map<std::string, std::int64_t> counts;
+  for (const recon::Difference& d : diffs) {
+    ++counts[std::string(recon::diff_kind_name(d.kind))];
+    Json j{{"kind", recon::diff_kind_name(d.kind)}};
+    if (!d.setl_id.empty()) j["setl_id"] = d.setl_id;
+    if (!d.msgid.empty()) j["msgid"] = d.msgid;
+    if (d.local) {
+      j["local"] = row_json(*d.local);
+      j["local_setl_id"] = d.local->local_setl_id;
+    }
+    if (d.insurer) j["insurer"] = row_json(*d.insurer);
+    differences.push_back(std::move(j));
+  }
+  Json pending = Json::array();
+  for (const ledger::NotUploaded& n : not_uploaded)
+    pending.push_back(Json{{"local_setl_id", std::to_string(n.setl_id)},
+                           {"state", n.state},
+                           {"insutype", n.insutype},
+                           {"psn_no", n.psn_no},
+                           {"total", json::amount_value(n.total)}});
+  Json by_kind = Json::object();
+  for (const auto& [k, n] : counts) by_kind[k] = n;
+  const auto elapsed_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+  Json answer{{"date", date},
+              {"balanced", balanced},
+              {"totals_balanced", totals_balanced},
+              {"local", totals_json(local_all)},
+              {"insurer", totals_json(insurer_all)},
+              {"by_insutype", types},
+              {"detail_compared", !totals_balanced},
+              {"local_rows", local_rows},
+              {"insurer_rows", insurer_rows},
+              {"differences", differences},
+              {"difference_counts", by_kind},
+              {"not_uploaded", pending},
+              {"run_at", iso_time(now_ms())},
+              {"elapsed_ms", elapsed_ms},
+              {"timings", timings}};
+
+  // 4. The summary in the audit trail and the history (not the rows).
+  const std::string summary =
+      Json{{"date", date},
+           {"balanced", balanced},
+           {"local", totals_json(local_all)},
+           {"insurer", totals_json(insurer_all)},
+           {"differences", static_cast<std::int64_t>(diffs.size())},
+           {"difference_counts", by_kind},
+           {"not_uploaded", static_cast<std::int64_t>(not_uploaded.size())}}
+          .dump();
+  const std::int64_t at = now_ms();
+  const std::string window = s.window;
+  auto job4 = [summary, at, opter, window, date, balanced](sql::Db& db) -> sql::Result<std::int64_t> {
+    auto a = ledger::append_audit(db, ledger::AuditEntry{0, at, opter, window, "recon.run", summary});
+    if (!a) return a.error();
+    return ledger::append_event(db, ledger::Event{0, at, ledger::Entity::ledger, "recon:" + date, std::nullopt,
+                                                  balanced ? "balanced" : "not_balanced", summary});
+  };
+  auto w = co_await ledger_write(p_.ledger, std::move(job4));
+  if (!w) spdlog::error("recon {}: the summary could not be recorded: {}", date, w.error().message);
+  if (balanced) {
+    spdlog::info("recon {}: balanced ({} settlements, {} ms)", date, local_all.count, elapsed_ms);
+  } else {
+    spdlog::warn("recon {}: not balanced, {} differences ({} ms)", date, diffs.size(), elapsed_ms);
+  }
+  co_return Reply::ok(std::move(answer));
+}
+
+}  // namespace settle::daemon
