@@ -425,6 +425,14 @@ Report run(const Options& o) {
       if (!drained(st))
         throw std::runtime_error("the insurer line is not online with nothing pending before the drill: " + st.dump());
     }
+    // The red list as the hospital keeps it: synced before the line is cut.
+    {
+      const RpcAnswer r = call(cond.sup, "redlist.sync", Json::object(), std::chrono::seconds(60));
+      rep.redlist = r.ok ? fmt::format("version {}, {} entries (synced before the first cut)",
+                                       r.result.contains("version") ? r.result["version"].dump() : "?",
+                                       int_at(r.result, "entries"))
+                         : "not synced before the drill: " + describe(r);
+    }
     for (int k = 0; k < opt.windows; ++k)
       threads.emplace_back(window_thread, k, windows[static_cast<std::size_t>(k) % windows.size()], std::cref(opt),
                            std::cref(socket), std::cref(pin), std::ref(sh));

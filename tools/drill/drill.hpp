@@ -82,6 +82,7 @@ struct Report {
   Options options;
   std::string started_at, finished_at;
   std::string stack;  // how the daemon and simulator were reached
+  std::string redlist;  // the red-list sync before the first fault
   std::vector<FaultResult> faults;
   std::vector<std::string> failures;  // of the drill as a whole (bring-up, tool errors)
   std::vector<std::string> not_run;   // faults left out after a line that did not come back

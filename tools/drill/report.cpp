@@ -53,6 +53,7 @@ std::string report_text(const Report& r) {
   t += "Outage drill of card settlement (个人账户持卡实时结算业务应急方案 断网演练)\n";
   t += fmt::format("Started   {}\nFinished  {}\n", r.started_at, r.finished_at);
   t += fmt::format("Stack     {}\n", r.stack.empty() ? "not reached" : r.stack);
+  if (!r.redlist.empty()) t += fmt::format("Red list  {}\n", r.redlist);
   t += fmt::format("Settings  {} window(s), {:.1f} s per phase, faults {}, seed {}, drain limit {:.0f} s, "
                    "wait limit {:.1f} s, {}\n",
                    o.windows, o.phase_s, join(o.faults, ","), o.seed, o.drain_s, o.max_wait_s,
@@ -150,6 +151,7 @@ Json report_json(const Report& r) {
               {"started_at", r.started_at},
               {"finished_at", r.finished_at},
               {"stack", r.stack},
+              {"redlist", r.redlist},
               {"options", Json{{"windows", o.windows},
                                {"phase_s", o.phase_s},
                                {"drain_s", o.drain_s},
