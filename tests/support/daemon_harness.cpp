@@ -3,7 +3,7 @@
 // simulator's control endpoint over loopback HTTP, and the cashier socket.
 #include "tests/support/daemon_harness.hpp"
 
-#include <doctest/doctest.h>
+#include "tests/support/harness_checks.hpp"
 #include <fmt/format.h>
 
 #include <arpa/inet.h>
@@ -361,6 +361,11 @@ void Stack::start_sim() {
   FAIL("insurer-sim did not print its ready line: " << slurp(dir_ / "insurer.err"));
 }
 
+void Stack::attach_sim(std::uint16_t control_port) {
+  REQUIRE(sim_pid_ < 0);
+  control_port_ = control_port;
+}
+
 void Stack::stop_sim() { end_process(sim_pid_, SIGTERM, std::chrono::seconds(20)); }
 
 Stack::ControlReply Stack::sim_control(const std::string& method, const std::string& target,
@@ -379,7 +384,7 @@ Stack::ControlReply Stack::sim_control(const std::string& method, const std::str
   a.sin_port = htons(control_port_);
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)  // NOLINT
-    throw std::runtime_error("cannot reach the simulator's control endpoint");
+    throw std::runtime_error(fmt::format("cannot reach the simulator's control endpoint 127.0.0.1:{}", control_port_));
   const std::string payload = body ? body->dump() : std::string();
   std::string req = fmt::format("{} {} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n", method, target);
   if (body) req += "Content-Type: application/json\r\n";
@@ -491,7 +496,7 @@ cert_file = "{cert}"
 key_file = "{key}"
 paasid = "H11010500001"
 secret_file = "secret"
-[cashier]
+{insurer_extra}[cashier]
 lockout_s = 600
 [readers]
 max_card_wait_ms = 10000
@@ -504,7 +509,8 @@ listen = "127.0.0.1:0"
 )",
                                  fmt::arg("src", src), fmt::arg("port", sim_port_), fmt::arg("ca", pki("ca.crt")),
                                  fmt::arg("cert", pki("client.crt")), fmt::arg("key", pki("client.key")),
-                                 fmt::arg("r0", vpcd_reader_name(0)), fmt::arg("r1", vpcd_reader_name(1)));
+                                 fmt::arg("r0", vpcd_reader_name(0)), fmt::arg("r1", vpcd_reader_name(1)),
+                                 fmt::arg("insurer_extra", insurer_extra));
   conf += "[redlist]\n" + redlist_config;
   conf += extra_config;
   write_file(dir_ / "settled.toml", conf);

@@ -104,6 +104,8 @@ class Stack {
   void add_person(const PersonSpec& p);
   void start_sim();
   void stop_sim();
+  // A simulator started elsewhere: only its control endpoint (loopback port) is used.
+  void attach_sim(std::uint16_t control_port);
   std::uint16_t sim_port() const { return sim_port_; }
   struct ControlReply {
     unsigned status = 0;
@@ -146,6 +148,8 @@ class Stack {
 
   // Extra lines appended to the generated config's [cashier] table etc.
   std::string extra_config;
+  // Extra lines inside the generated config's [insurer] table (e.g. timeouts).
+  std::string insurer_extra;
   // The [redlist] table's lines: no scheduled sync by default, so that no
   // background 9303 takes a test's insurer fault or moves the line's state.
   std::string redlist_config = "sync_interval_s = 0\n";

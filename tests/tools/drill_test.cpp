@@ -1,0 +1,131 @@
+// The outage drill end to end: `drill` started as a process on a short
+// scenario (2 windows, all three faults); its exit status, its text report
+// and its JSON report must agree and show every fault detected, drained and balanced.
+#include "protocol/json.hpp"
+
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+namespace {
+
+namespace fs = std::filesystem;
+using settle::json::Json;
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Runs the drill (bounded by timeout(1)); returns its exit status, output in `log`.
+int drill(const std::string& args, const fs::path& log) {
+  const std::string cmd = fmt::format("timeout -k 5 100 '{}' {} > '{}' 2>&1", DRILL_PATH, args, log.string());
+  const int st = std::system(cmd.c_str());
+  REQUIRE(st != -1);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+fs::path work_dir(const char* name) {
+  const fs::path d = fs::path(SETTLE_BINARY_DIR) / "e2e" / fmt::format("{}-{}", name, ::getpid());
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+}  // namespace
+
+TEST_CASE("drill: bad options are refused with exit status 2, naming the option") {
+  const fs::path d = work_dir("drill-options");
+  CHECK(drill("--faults refuse,flood", d / "a.log") == 2);
+  CHECK(slurp(d / "a.log").find("'flood' is not one of refuse, stall, lost_reply") != std::string::npos);
+  CHECK(drill("--windows 0", d / "b.log") == 2);
+  CHECK(slurp(d / "b.log").find("--windows must be a number from 1 to 16") != std::string::npos);
+  CHECK(drill("--attach --socket /nonexistent.sock", d / "c.log") == 2);
+  CHECK(slurp(d / "c.log").find("--attach needs --control") != std::string::npos);
+  CHECK_FALSE(fs::exists(d / "drill.txt"));
+}
+
+TEST_CASE("drill: attaching to a simulator that is not there fails at once, with a report saying so") {
+  const fs::path d = work_dir("drill-attach");
+  {
+    std::ofstream pw(d / "password");
+    pw << "Cashier-2026\n";
+  }
+  const std::string pw = (d / "password").string();
+  const int rc = drill(fmt::format("--attach --socket '{}' --control 1 --cashier-password-file '{}' "
+                                   "--supervisor-password-file '{}' --out '{}'",
+                                   (d / "none.sock").string(), pw, pw, (d / "drill.txt").string()),
+                       d / "drill.log");
+  CHECK(rc == 2);
+  const std::string text = slurp(d / "drill.txt");
+  CHECK(text.find("RESULT    FAIL") != std::string::npos);
+  CHECK(text.find("cannot reach the simulator's control endpoint 127.0.0.1:1") != std::string::npos);
+  const Json j = Json::parse(slurp(d / "drill.json"));
+  CHECK(j["passed"] == false);
+  CHECK(j["faults"].empty());
+  CHECK(j["failures"].size() == 1);
+}
+
+TEST_CASE("drill: a short drill of all three faults passes, and its reports say why") {
+  const fs::path d = work_dir("drill-short");
+  const fs::path out = d / "drill.txt";
+  const int rc = drill(fmt::format("--windows 2 --phase-seconds 3 --drain-seconds 20 "
+                                   "--faults refuse,stall,lost_reply --seed 7 --out '{}'",
+                                   out.string()),
+                       d / "drill.log");
+  const std::string log = slurp(d / "drill.log");
+  INFO("drill output:\n" << log);
+  REQUIRE(fs::exists(out));
+  REQUIRE(fs::exists(d / "drill.json"));
+  const std::string text = slurp(out);
+  // Plain nlohmann parsing: the report's times are JSON numbers (seconds).
+  const Json j = Json::parse(slurp(d / "drill.json"));
+
+  // The exit status, the text and the JSON say the same.
+  const bool passed = j["passed"].get<bool>();
+  CHECK(rc == (passed ? 0 : 1));
+  CHECK(text.find(passed ? "RESULT    PASS" : "RESULT    FAIL") != std::string::npos);
+  CHECK(j["options"]["windows"] == 2);
+  CHECK(j["options"]["seed"] == 7);
+  REQUIRE(j["faults"].size() == 3);
+  const char* kinds[] = {"refuse", "stall", "lost_reply"};
+  for (std::size_t i = 0; i < 3; ++i) {
+    const Json& f = j["faults"][i];
+    CAPTURE(f.dump(2));
+    CHECK(f["fault"] == kinds[i]);
+    CHECK(text.find(fmt::format("Fault {}:", kinds[i])) != std::string::npos);
+    // Settling online before the cut worked, and the outage was seen.
+    CHECK(f["baseline"]["commits"].get<int>() > 0);
+    CHECK(f["baseline"]["errors"] == 0);
+    REQUIRE(f["detect_s"].is_number());
+    CHECK(f["detect_s"].get<double>() > 0);
+    CHECK(f["detect_s"].get<double>() < 20);
+    // Offline settlement kept the windows going; nobody was sent away.
+    CHECK(f["outage"]["offline"].get<int>() > 0);
+    CHECK(f["outage"]["refused"] == 0);
+    CHECK(f["longest_wait_s"].get<double>() <= 5.0);
+    CHECK(f["outage"]["refunds_not_refused"] == 0);
+    // Restored: drained, nothing pending, and the day balanced.
+    REQUIRE(f["drain_s"].is_number());
+    CHECK(f["status_after_drain"]["network"] == "online");
+    CHECK(f["status_after_drain"]["pending_uploads"] == 0);
+    CHECK(f["status_after_drain"]["pending_reversals"] == 0);
+    CHECK(f["offline_settlements"]["pending"] == 0);
+    CHECK(f["balanced"] == true);
+    CHECK(f["passed"] == true);
+  }
+  // A lost reply is in doubt: reversed at the insurer, the charge settled offline.
+  CHECK(j["faults"][2]["reversals_sent"].get<int>() > 0);
+  CHECK(j["faults"][2]["offline_settlements"]["reason_in_doubt"].get<int>() > 0);
+  CHECK(j["failures"].empty());
+  CHECK(rc == 0);
+}

@@ -1,0 +1,651 @@
+// The outage drill's runner: brings up (or attaches to) insurer-sim, pcscd
+// with virtual cards and settled, keeps N cashier windows settling and
+// refunding, cuts the insurer line with each simulator fault, and measures
+// detection, cashier waits, offline work, drain and the day's reconciliation.
+#include "tools/drill/drill.hpp"
+
+#include "tests/support/daemon_harness.hpp"
+#include "tools/settlectl/client.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <ctime>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <thread>
+
+namespace settle::drill {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using settle::testing::PersonSpec;
+using settle::testing::RpcClient;
+using settle::testing::Stack;
+using settle::tools::CashierClient;
+using settle::tools::RpcAnswer;
+
+double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+std::chrono::milliseconds ms(double s) { return std::chrono::milliseconds(static_cast<std::int64_t>(s * 1000)); }
+
+std::string local_time(const char* format) {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  ::localtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, format, &tm);
+  return buf;
+}
+
+// The clearing date (the insurer's calendar day, UTC+8) of now, YYYY-MM-DD.
+std::string clearing_date() {
+  const std::time_t t = std::time(nullptr) + 8 * 3600;
+  std::tm tm{};
+  ::gmtime_r(&t, &tm);
+  char buf[16];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
+  return buf;
+}
+
+std::string iso_now() {
+  std::string s = local_time("%Y-%m-%dT%H:%M:%S%z");  // +0800 → +08:00
+  if (s.size() > 2) s.insert(s.size() - 2, ":");
+  return s;
+}
+
+// A string field, or "" when absent or not a string.
+std::string str_at(const Json& obj, const char* key) {
+  if (!obj.is_object()) return "";
+  const Json* v = json::find(obj, key);
+  return v != nullptr && v->is_string() ? v->get<std::string>() : std::string();
+}
+
+std::int64_t int_at(const Json& obj, const char* key, std::int64_t otherwise = -1) {
+  if (!obj.is_object() || json::find(obj, key) == nullptr) return otherwise;
+  auto v = json::get_int(obj, key, key);
+  return v ? *v : otherwise;
+}
+
+// A call through settlectl's client; a transport failure becomes an answer
+// with reason TRANSPORT and the client's message.
+RpcAnswer call(CashierClient& c, std::string_view method, const Json& params, std::chrono::milliseconds timeout) {
+  auto a = c.call(method, params, timeout);
+  if (a) return std::move(*a);
+  RpcAnswer failed;
+  failed.reason = "TRANSPORT";
+  failed.message = a.error().message;
+  return failed;
+}
+
+std::string describe(const RpcAnswer& a) {
+  return a.ok ? std::string("ok") : fmt::format("{} ({})", a.reason, a.message);
+}
+
+CashierClient login(const std::string& socket, const std::string& op, const std::string& password,
+                    const std::string& window) {
+  auto c = CashierClient::connect(socket);
+  if (!c) throw std::runtime_error(fmt::format("cannot connect to settled at {}: {}", socket, c.error().message));
+  const RpcAnswer a =
+      call(*c, "session.login", Json{{"operator", op}, {"password", password}, {"window", window}},
+           std::chrono::seconds(10));
+  if (!a.ok) throw std::runtime_error(fmt::format("session.login as {} at {}: {}", op, window, describe(a)));
+  return std::move(*c);
+}
+
+// What the windows share with the conductor (the main thread).
+struct Shared {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::string phase = "baseline";
+  Clock::time_point cut = Clock::now();
+  bool offline_seen = false;  // network.changed offline received for this outage
+  bool paused = false;        // windows hold still (reconciliation)
+  int busy = 0;               // windows inside a visit
+  bool stop = false;
+  std::vector<Call> calls;
+  std::vector<std::string> errors;  // a window that could not work at all
+  std::uint64_t visits = 0;
+};
+
+// One cashier window: card, PIN, settle; now and then a refund of an earlier
+// online settlement; during a detected outage one refund try per window,
+// which the plan says must be refused (断网不能退费).
+void window_loop(int k, const std::string& window, const Options& o, const std::string& socket,
+                 const std::string& pin, Shared& sh) {
+  std::optional<CashierClient> c;
+  try {
+    c.emplace(login(socket, o.cashier, o.cashier_password, window));
+  } catch (const std::exception& e) {
+    std::lock_guard lk(sh.mu);
+    sh.errors.push_back(fmt::format("window {}: {}", window, e.what()));
+    return;
+  }
+  std::mt19937_64 rng(o.seed * 1000 + static_cast<std::uint64_t>(k));
+  auto pick = [&rng](std::int64_t lo, std::int64_t hi) {
+    return std::uniform_int_distribution<std::int64_t>(lo, hi)(rng);
+  };
+  std::vector<std::pair<std::string, Json>> refundable;  // online settlements and their lines
+  std::string refund_tried_for;  // the outage (cut time) a refund was tried in
+  const std::string run_tag = fmt::format("{}-{}", ::getpid(), o.seed);
+  for (int n = 0;; ++n) {
+    if (n > 0) std::this_thread::sleep_for(std::chrono::milliseconds(pick(50, 250)));  // the next patient steps up
+    std::string phase;
+    Clock::time_point cut;
+    bool offline_seen = false;
+    {
+      std::unique_lock lk(sh.mu);
+      sh.cv.wait(lk, [&] { return sh.stop || !sh.paused; });
+      if (sh.stop) return;
+      ++sh.busy;
+      phase = sh.phase;
+      cut = sh.cut;
+      offline_seen = sh.offline_seen;
+    }
+    // The visit ends here however it ends (also by an exception).
+    struct VisitDone {
+      Shared& sh;
+      ~VisitDone() {
+        {
+          std::lock_guard lk(sh.mu);
+          --sh.busy;
+          ++sh.visits;
+        }
+        sh.cv.notify_all();
+      }
+    } visit_done{sh};
+    auto record = [&](Call call) {
+      std::lock_guard lk(sh.mu);
+      sh.calls.push_back(std::move(call));
+    };
+    auto timed = [&](const char* method, const Json& params, std::chrono::milliseconds timeout, Call& out) {
+      const auto t0 = Clock::now();
+      RpcAnswer a = call(*c, method, params, timeout);
+      out.method = method;
+      out.sent = t0;
+      out.answered = Clock::now();
+      out.wait_s = seconds(out.answered - t0);
+      out.ok = a.ok;
+      out.reason = a.reason;
+      return a;
+    };
+
+    // The visit: card, PIN (the account is used when a PIN is known), settle.
+    RpcAnswer a = call(*c, "card.read", Json{{"timeout_ms", 2000}}, std::chrono::seconds(10));
+    if (a.ok && !pin.empty()) a = call(*c, "card.verify_pin", Json{{"pin", pin}}, std::chrono::seconds(10));
+    if (!a.ok) {
+      Call failed;
+      failed.method = "card";
+      failed.sent = failed.answered = Clock::now();
+      failed.reason = a.reason;
+      record(std::move(failed));
+    } else {
+      const std::string drug = fmt::format("{}.{:02d}", pick(5, 120), pick(0, 99));
+      const std::string self = fmt::format("{}.{:02d}", pick(1, 60), pick(0, 99));
+      Json lines = Json::array({Json{{"code", "110200001"}, {"name", "普通门诊诊查费"}, {"class", "A"}, {"amount", "25.00"}},
+                                Json{{"code", "86900001"}, {"name", "阿莫西林胶囊"}, {"class", "B"}, {"amount", drug}}});
+      if (pick(0, 1) == 1)
+        lines.push_back(Json{{"code", "250310005"}, {"name", "血常规检查"}, {"class", "B"}, {"amount", "30.00"}});
+      lines.push_back(Json{{"code", "C0001"}, {"name", "自费营养品"}, {"class", "C"}, {"amount", self}});
+      const Json params{{"request_id", fmt::format("drill-{}-w{}-{}", run_tag, k, n)},
+                        {"lines", lines},
+                        {"use_account", !pin.empty()}};
+      Call commit;
+      const RpcAnswer r = timed("settle.commit", params, std::chrono::seconds(30), commit);
+      if (r.ok) {
+        commit.mode = str_at(r.result, "mode");
+        commit.state = str_at(r.result, "state");
+        commit.setl_id = str_at(r.result, "setl_id");
+        if (const Json* rs = json::find(r.result, "reasons"); rs != nullptr && rs->is_array())
+          for (const Json& x : *rs)
+            if (x.is_string()) commit.reasons.push_back(x.get<std::string>());
+        if (commit.mode == "online" && commit.state == "settled") refundable.emplace_back(commit.setl_id, lines);
+      }
+      record(std::move(commit));
+    }
+
+    // A refund: tried once per detected outage (it must be refused), and
+    // online for about one settlement in three.
+    const std::string outage_key = fmt::format("{}", cut.time_since_epoch().count());
+    const bool outage_try = phase == "outage" && offline_seen && refund_tried_for != outage_key && !refundable.empty();
+    const bool online_try = phase != "outage" && !refundable.empty() && pick(0, 2) == 0;
+    if (outage_try || online_try) {
+      const std::size_t i = static_cast<std::size_t>(pick(0, static_cast<std::int64_t>(refundable.size()) - 1));
+      Json params{{"request_id", fmt::format("drill-{}-w{}-{}-r", run_tag, k, n)}, {"setl_id", refundable[i].first}};
+      if (pick(0, 1) == 1) {  // part of it: the self-paid line
+        const Json& self_line = refundable[i].second.back();
+        params["lines"] = Json::array({Json{{"code", self_line["code"]}, {"amount", self_line["amount"]}}});
+      }
+      Call refund;
+      const RpcAnswer r = timed("settle.refund", params, std::chrono::seconds(30), refund);
+      refund.setl_id = refundable[i].first;
+      if (outage_try) refund_tried_for = outage_key;
+      // A settlement refunded (or one the daemon no longer finds refundable) is not tried again.
+      if (r.ok || (r.reason != "OFFLINE_REFUND_FORBIDDEN" && r.reason != "TRANSPORT"))
+        refundable.erase(refundable.begin() + static_cast<std::ptrdiff_t>(i));
+      record(std::move(refund));
+    }
+  }
+}
+
+// A window's thread: an unexpected error stops that window and is reported.
+void window_thread(int k, const std::string& window, const Options& o, const std::string& socket,
+                   const std::string& pin, Shared& sh) {
+  try {
+    window_loop(k, window, o, socket, pin, sh);
+  } catch (const std::exception& e) {
+    std::lock_guard lk(sh.mu);
+    sh.errors.push_back(fmt::format("window {} stopped: {}", window, e.what()));
+  }
+}
+
+// What the conductor needs of the daemon: a subscribed connection for
+// network.changed, and a supervisor's connection for status, flush, recon.
+struct Conductor {
+  Conductor(const std::string& socket, const Options& o, const std::string& window)
+      : monitor(socket), sup(login(socket, o.supervisor, o.supervisor_password, window)) {
+    const Json in = monitor.login(o.supervisor, o.supervisor_password, window);
+    if (!in.contains("result")) throw std::runtime_error("session.login of the event connection: " + in.dump());
+    const Json r = monitor.call("events.subscribe", Json{{"topics", Json::array({"network"})}}, std::chrono::seconds(10));
+    if (!r.contains("result")) throw std::runtime_error("events.subscribe: " + r.dump());
+  }
+  Json status() {
+    const RpcAnswer a = call(sup, "engine.status", Json::object(), std::chrono::seconds(10));
+    if (!a.ok) throw std::runtime_error("engine.status: " + describe(a));
+    return a.result;
+  }
+  RpcClient monitor;
+  CashierClient sup;
+};
+
+// The simulator faults of one cut. `lost_reply` loses the replies of
+// settlements (2207) and of the sign-in probe (9001): the insurer does the
+// settlement and the hospital never hears of it (单边账), and the line stays
+// down until the restore. Queries before the first lost reply are answered.
+std::vector<std::string> fault_specs(const std::string& kind) {
+  if (kind == "lost_reply") return {"lost_reply:infno=2207", "lost_reply:infno=9001"};
+  return {kind};
+}
+
+bool drained(const Json& st) {
+  return str_at(st, "network") == "online" && int_at(st, "pending_uploads") == 0 &&
+         int_at(st, "pending_reversals") == 0 && int_at(st, "in_doubt") == 0;
+}
+
+std::size_t reversal_count(const Stack& stack) {
+  const Json r = stack.report();
+  return r.contains("reversals") && r["reversals"].is_array() ? r["reversals"].size() : 0;
+}
+
+// The adjustments of one settlement (settle.get's "adjustments": the
+// insurer's fund figure against the local estimate); the total is the sum of
+// insurer_fund − local_fund.
+void count_adjustments(const Json& detail, FaultResult& f) {
+  const Json* a = json::find(detail, "adjustments");
+  if (a == nullptr || !a->is_array()) return;
+  for (const Json& adj : *a) {
+    ++f.adjustments;
+    if (!adj.is_object()) continue;
+    auto insurer = json::get_amount(adj, "insurer_fund", "insurer_fund", Sign::any);
+    auto local = json::get_amount(adj, "local_fund", "local_fund", Sign::any);
+    if (insurer && local) f.adjustment_total += *insurer - *local;
+  }
+}
+
+void summarise_calls(std::vector<Call>& calls, Clock::time_point cut, Clock::time_point restore, FaultResult& f) {
+  for (Call& c : calls) {
+    c.phase = c.answered < cut ? "baseline" : c.sent < restore ? "outage" : "recovery";
+    const bool commit = c.method == "settle.commit";
+    const bool refund = c.method == "settle.refund";
+    if (c.phase == "baseline") {
+      if (commit && c.ok) ++f.baseline_commits;
+      if (refund && c.ok) ++f.baseline_refunds;
+      if (!c.ok) {
+        ++f.baseline_errors;
+        ++f.baseline_reasons[c.method + " " + c.reason];
+      }
+      continue;
+    }
+    if (c.phase == "outage" && (commit || refund)) f.longest_wait_s = std::max(f.longest_wait_s, c.wait_s);
+    if (commit && c.ok && c.mode == "offline") {
+      for (const auto& r : c.reasons) {
+        if (r == "offline_network_down") ++f.offline_reason_network_down;
+        if (r == "offline_in_doubt") ++f.offline_reason_in_doubt;
+      }
+    }
+    if (c.phase != "outage") continue;
+    if (commit) {
+      ++f.outage_commits;
+      if (!c.ok) {
+        ++f.outage_refused;
+        ++f.refused_reasons[c.reason];
+      } else if (c.mode == "offline") {
+        ++f.outage_offline;
+      } else {
+        ++f.outage_online;
+      }
+    } else if (refund) {
+      if (!c.ok && c.reason == "OFFLINE_REFUND_FORBIDDEN")
+        ++f.refunds_refused_offline;
+      else if (c.ok || c.reason != "INSURER_UNREACHABLE")
+        ++f.refunds_other;
+    } else if (c.method == "card") {
+      ++f.refused_reasons["card " + c.reason];
+    }
+  }
+}
+
+std::string join(const std::map<std::string, int>& m) {
+  std::string s;
+  for (const auto& [k, v] : m) s += fmt::format("{}{} ×{}", s.empty() ? "" : ", ", k, v);
+  return s;
+}
+
+}  // namespace
+
+bool Report::passed() const {
+  if (!failures.empty() || faults.empty()) return false;
+  return std::all_of(faults.begin(), faults.end(), [](const FaultResult& f) { return f.passed(); });
+}
+
+Report run(const Options& o) {
+  Report rep;
+  rep.options = o;
+  rep.started_at = iso_now();
+  std::unique_ptr<Stack> stack;
+  std::string socket = o.socket;
+  std::string pin = o.pin;
+  Options opt = o;
+  std::vector<std::string> windows = o.window_names;
+  if (windows.empty()) windows = {"W01", "W02"};
+  try {
+    stack = std::make_unique<Stack>("drill");
+    if (!o.attach) {
+      // Short insurer deadlines and a fast probe and retry, so that a drill of
+      // a few seconds per phase sees detection, offline work and the drain.
+      stack->insurer_extra = "connect_timeout_ms = 1000\nrequest_timeout_ms = 2000\n";
+      stack->extra_config = "\n[reversal]\nretry_initial_ms = 200\nretry_max_ms = 1000\n"
+                            "[network]\nprobe_interval_ms = 300\nfailures_to_offline = 1\n";
+      std::vector<PersonSpec> persons;
+      for (int i = 0; i < 2; ++i) {
+        PersonSpec p = settle::testing::person(9100 + i + static_cast<int>(o.seed % 100) * 2);
+        p.balance = "100000.00";
+        persons.push_back(p);
+      }
+      stack->start_all(persons);
+      for (int i = 0; i < 2; ++i) stack->insert_card(i, persons[static_cast<std::size_t>(i)]);
+      socket = stack->socket_path();
+      pin = persons[0].pin;
+      opt.cashier = Stack::cashier.name;
+      opt.cashier_password = Stack::cashier.password;
+      opt.supervisor = Stack::supervisor.name;
+      opt.supervisor_password = Stack::supervisor.password;
+      rep.stack = fmt::format("started by the drill in {} (insurer-sim, pcscd with virtual cards, settled)",
+                              stack->dir().string());
+    } else {
+      stack->attach_sim(o.control_port);
+      rep.stack = fmt::format("attached: settled at {}, insurer-sim control 127.0.0.1:{}", socket, o.control_port);
+    }
+    stack->clear_faults();
+  } catch (const std::exception& e) {
+    rep.failures.push_back(fmt::format("bring-up failed: {}", e.what()));
+    rep.finished_at = iso_now();
+    return rep;
+  }
+
+  Shared sh;
+  std::vector<std::thread> threads;
+  auto stop_windows = [&] {
+    {
+      std::lock_guard lk(sh.mu);
+      sh.stop = true;
+    }
+    sh.cv.notify_all();
+    for (auto& t : threads) t.join();
+    threads.clear();
+  };
+  try {
+    Conductor cond(socket, opt, windows.front());
+    // The line must be online before the first cut.
+    {
+      const auto until = Clock::now() + ms(opt.drain_s);
+      Json st = cond.status();
+      while (!drained(st) && Clock::now() < until) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        st = cond.status();
+      }
+      if (!drained(st))
+        throw std::runtime_error("the insurer line is not online with nothing pending before the drill: " + st.dump());
+    }
+    // The red list as the hospital keeps it: synced before the line is cut.
+    {
+      const RpcAnswer r = call(cond.sup, "redlist.sync", Json::object(), std::chrono::seconds(60));
+      rep.redlist = r.ok ? fmt::format("version {}, {} entries (synced before the first cut)",
+                                       r.result.contains("version") ? r.result["version"].dump() : "?",
+                                       int_at(r.result, "entries"))
+                         : "not synced before the drill: " + describe(r);
+    }
+    for (int k = 0; k < opt.windows; ++k)
+      threads.emplace_back(window_thread, k, windows[static_cast<std::size_t>(k) % windows.size()], std::cref(opt),
+                           std::cref(socket), std::cref(pin), std::ref(sh));
+
+    for (const std::string& kind : opt.faults) {
+      FaultResult f;
+      f.fault = kind;
+      // Online baseline.
+      {
+        std::lock_guard lk(sh.mu);
+        sh.calls.clear();
+        sh.phase = "baseline";
+        sh.cut = Clock::now() + ms(opt.phase_s);
+        sh.offline_seen = false;
+      }
+      std::this_thread::sleep_for(ms(opt.phase_s));
+      while (cond.monitor.wait_notification("network.changed", std::chrono::milliseconds(50))) {
+      }
+      const std::size_t reversals_before = reversal_count(*stack);
+      const std::string first_date = clearing_date();
+
+      // The cut.
+      const auto cut = Clock::now();
+      {
+        std::lock_guard lk(sh.mu);
+        sh.phase = "outage";
+        sh.cut = cut;
+      }
+      stack->set_faults(fault_specs(kind));
+      f.started_at = iso_now();
+      const auto phase_end = cut + ms(opt.phase_s);
+      const auto detect_until = cut + std::max(ms(opt.phase_s), std::chrono::milliseconds(20'000));
+      bool notified = false;
+      std::optional<double> status_offline_s;  // engine.status said offline (a check on the notification)
+      auto last_status = cut;
+      while (Clock::now() < phase_end || (!f.detect_s && Clock::now() < detect_until)) {
+        if (!status_offline_s && Clock::now() - last_status >= std::chrono::milliseconds(500)) {
+          last_status = Clock::now();
+          if (str_at(cond.status(), "network") == "offline") status_offline_s = seconds(Clock::now() - cut);
+        }
+        const auto n = cond.monitor.wait_notification("network.changed", std::chrono::milliseconds(100));
+        if (!n) continue;
+        const std::string state = str_at((*n)["params"], "network");
+        const double t = seconds(Clock::now() - cut);
+        f.transitions.emplace_back(state, t);
+        if (state == "offline" && !f.detect_s) {
+          f.detect_s = t;
+          notified = true;
+          std::lock_guard lk(sh.mu);
+          sh.offline_seen = true;
+        }
+      }
+      if (!notified && status_offline_s) {
+        f.detect_s = status_offline_s;
+        f.failures.push_back(fmt::format(
+            "settled did not send network.changed offline, though engine.status said offline at +{:.2f} s: "
+            "cashier terminals would not show the outage",
+            *status_offline_s));
+      }
+      if (!f.detect_s)
+        f.failures.push_back(fmt::format(
+            "the outage was not detected: no network.changed offline within {:.0f} s of the cut; check the "
+            "insurer deadlines ([insurer] connect_timeout_ms, request_timeout_ms) and [network] failures_to_offline",
+            seconds(detect_until - cut)));
+
+      // The restore and the drain.
+      stack->clear_faults();
+      const auto restore = Clock::now();
+      {
+        std::lock_guard lk(sh.mu);
+        sh.phase = "recovery";
+      }
+      const auto drain_until = restore + ms(opt.drain_s);
+      auto last_flush = Clock::now() - std::chrono::seconds(10);
+      std::string flush_error;
+      Json st;
+      for (;;) {
+        if (opt.flush && Clock::now() - last_flush >= std::chrono::seconds(1)) {
+          const RpcAnswer a = call(cond.sup, "uploads.flush", Json::object(), std::chrono::seconds(30));
+          if (!a.ok) flush_error = describe(a);
+          last_flush = Clock::now();
+        }
+        st = cond.status();
+        if (drained(st)) {
+          f.drain_s = seconds(Clock::now() - restore);
+          break;
+        }
+        if (Clock::now() >= drain_until) break;
+        if (const auto n = cond.monitor.wait_notification("network.changed", std::chrono::milliseconds(100)))
+          f.transitions.emplace_back(str_at((*n)["params"], "network"), seconds(Clock::now() - cut));
+      }
+      // The notifications of the drain (online comes after engine.status says so, at most a moment later).
+      const auto notes_until = Clock::now() + std::chrono::seconds(1);
+      while (f.drain_s && (f.transitions.empty() || f.transitions.back().first != "online") &&
+             Clock::now() < notes_until) {
+        if (const auto n = cond.monitor.wait_notification("network.changed", std::chrono::milliseconds(50)))
+          f.transitions.emplace_back(str_at((*n)["params"], "network"), seconds(Clock::now() - cut));
+      }
+      f.drain_status = st;
+      if (!f.drain_s)
+        f.failures.push_back(fmt::format(
+            "not drained within {:.0f} s of the restore (engine.status: network {}, pending_uploads {}, "
+            "pending_reversals {}, in_doubt {}){}; see docs/drill.md, \"When the drill fails\"",
+            opt.drain_s, str_at(st, "network"), int_at(st, "pending_uploads"), int_at(st, "pending_reversals"),
+            int_at(st, "in_doubt"), flush_error.empty() ? "" : "; uploads.flush: " + flush_error));
+
+      // The windows close for the reconciliation (as they are at night).
+      std::vector<Call> calls;
+      {
+        std::unique_lock lk(sh.mu);
+        sh.paused = true;
+        if (!sh.cv.wait_for(lk, std::chrono::seconds(60), [&] { return sh.busy == 0; }))
+          f.failures.push_back("the windows did not finish their visits within 60 s for the reconciliation");
+        calls = sh.calls;
+      }
+      summarise_calls(calls, cut, restore, f);
+      f.reversals_sent = static_cast<int>(reversal_count(*stack) - reversals_before);
+      for (const Call& c : calls) {
+        if (c.method != "settle.commit" || !c.ok || c.mode != "offline" || c.setl_id.empty()) continue;
+        ++f.offline_settled;
+        const RpcAnswer d = call(cond.sup, "settle.get", Json{{"setl_id", c.setl_id}}, std::chrono::seconds(10));
+        if (!d.ok) {
+          f.failures.push_back(fmt::format("settle.get {}: {}", c.setl_id, describe(d)));
+          continue;
+        }
+        const std::string state = str_at(d.result, "state");
+        if (state == "offline_pending") ++f.offline_pending;
+        if (state == "offline_rejected") ++f.offline_rejected;
+        if (state == "offline_accepted" || state == "refunded" || state == "partly_refunded") ++f.offline_accepted;
+        count_adjustments(d.result, f);
+      }
+      // Every clearing date the fault touched (normally one).
+      f.recon = Json::array();
+      std::vector<std::string> dates{first_date};
+      if (clearing_date() != first_date) dates.push_back(clearing_date());
+      for (const std::string& date : dates) {
+        const RpcAnswer recon = call(cond.sup, "recon.run", Json{{"date", date}}, std::chrono::seconds(60));
+        if (!recon.ok) {
+          f.recon_error = describe(recon);
+          f.balanced = std::nullopt;
+          f.failures.push_back(fmt::format("recon.run {} did not answer with a reconciliation: {}", date, f.recon_error));
+          break;
+        }
+        f.recon.push_back(recon.result);
+        const Json* b = json::find(recon.result, "balanced");
+        const bool balanced = b != nullptr && b->is_boolean() && b->get<bool>();
+        f.balanced = f.balanced.value_or(true) && balanced;
+        if (!balanced) {
+          const Json* d = json::find(recon.result, "differences");
+          f.failures.push_back(fmt::format(
+              "{} did not balance: recon.run lists {} difference(s); the insurance office clears each one "
+              "(docs/drill.md)",
+              date, d != nullptr && d->is_array() ? d->size() : 0));
+        }
+      }
+      {
+        std::lock_guard lk(sh.mu);
+        sh.paused = false;
+      }
+      sh.cv.notify_all();
+
+      if (f.outage_refused > 0)
+        f.failures.push_back(fmt::format(
+            "{} of {} settlements during the outage were refused ({}): a patient would have been sent away",
+            f.outage_refused, f.outage_commits, join(f.refused_reasons)));
+      if (f.outage_offline == 0 && f.detect_s)
+        f.failures.push_back("no settlement was made offline during the outage");
+      if (f.longest_wait_s > opt.max_wait_s)
+        f.failures.push_back(fmt::format("a cashier waited {:.2f} s during the outage (limit {:.2f} s)",
+                                         f.longest_wait_s, opt.max_wait_s));
+      if (f.refunds_other > 0)
+        f.failures.push_back(fmt::format(
+            "{} refund(s) tried while the line was down were not refused with OFFLINE_REFUND_FORBIDDEN",
+            f.refunds_other));
+      if (f.baseline_errors > 0)
+        f.failures.push_back(fmt::format("{} call(s) failed while the line was up, before the cut ({})",
+                                         f.baseline_errors, join(f.baseline_reasons)));
+      if (f.baseline_commits == 0)
+        f.failures.push_back("no settlement was made online before the cut (are the cards in the readers?)");
+      {
+        std::lock_guard lk(sh.mu);
+        for (const auto& e : sh.errors) rep.failures.push_back(e);
+        sh.errors.clear();
+      }
+      const bool came_back = f.drain_s.has_value();
+      rep.faults.push_back(std::move(f));
+      if (!came_back) {
+        // The next fault would start on a line that is not back: its figures would mean nothing.
+        for (std::size_t i = rep.faults.size(); i < opt.faults.size(); ++i) rep.not_run.push_back(opt.faults[i]);
+        if (!rep.not_run.empty())
+          rep.failures.push_back(fmt::format("not run, the line did not come back after {}: {}", kind,
+                                             fmt::join(rep.not_run, ", ")));
+        break;
+      }
+    }
+    stop_windows();
+  } catch (const std::exception& e) {
+    rep.failures.push_back(fmt::format("the drill stopped: {}", e.what()));
+    try {
+      stack->clear_faults();
+    } catch (const std::exception&) {
+    }
+    stop_windows();
+  }
+  if (!o.attach) {
+    try {
+      stack->stop_daemon();
+    } catch (const std::exception& e) {
+      rep.failures.push_back(fmt::format("settled did not stop cleanly: {}", e.what()));
+    }
+  }
+  rep.finished_at = iso_now();
+  return rep;
+}
+
+}  // namespace settle::drill

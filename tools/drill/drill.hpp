@@ -1,0 +1,99 @@
+// The outage drill (断网应急演练): its options, what it measures per fault of
+// the insurer line, the pass/fail verdict, and the report written for the
+// insurance office (text and JSON). The runner is drill.cpp, the report report.cpp.
+#pragma once
+
+#include "engine/money.hpp"
+#include "protocol/json.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace settle::drill {
+
+using json::Json;
+
+struct Options {
+  int windows = 2;                 // cashier windows (connections) settling
+  double phase_s = 10;             // online baseline and outage, each
+  double drain_s = 60;             // longest wait for the drain after a restore
+  double max_wait_s = 5;           // longest acceptable cashier wait during an outage
+  std::vector<std::string> faults = {"refuse", "stall", "lost_reply"};
+  std::string out;                 // the text report; the JSON next to it (.json)
+  std::uint64_t seed = 1;
+  bool flush = true;               // uploads.flush at the restore (and every second of the drain)
+  // --attach: a running daemon and simulator instead of starting them.
+  bool attach = false;
+  std::string socket;              // the daemon's cashier socket
+  std::uint16_t control_port = 0;  // the simulator's control endpoint on 127.0.0.1
+  std::vector<std::string> window_names;  // default W01, W02 (alternating)
+  std::string cashier = "c001", cashier_password;
+  std::string supervisor = "s001", supervisor_password;
+  std::string pin;                 // the drill cards' PIN ("" settles without the account)
+};
+
+// One cashier call as the window saw it.
+struct Call {
+  // "baseline" (answered before the cut), "outage" (sent before the restore,
+  // answered after the cut), "recovery" (sent after the restore).
+  std::string phase;
+  std::string method;  // settle.commit, settle.refund, card (card.read / card.verify_pin)
+  std::chrono::steady_clock::time_point sent, answered;
+  double wait_s = 0;   // from sending to the answer
+  bool ok = false;
+  std::string reason;  // the error's reason
+  std::string mode;    // settle.commit: online / offline
+  std::string state;
+  std::string setl_id;
+  std::vector<std::string> reasons;  // the settlement's reasons
+};
+
+struct FaultResult {
+  std::string fault;
+  std::string started_at;  // ISO time of the cut
+  std::optional<double> detect_s;    // cut → network.changed offline
+  std::vector<std::pair<std::string, double>> transitions;  // network.changed after the cut
+  double longest_wait_s = 0;         // during the outage (settle.commit and refunds)
+  int outage_commits = 0, outage_offline = 0, outage_online = 0, outage_refused = 0;
+  std::map<std::string, int> refused_reasons;
+  int offline_reason_network_down = 0, offline_reason_in_doubt = 0;
+  int refunds_refused_offline = 0, refunds_other = 0;
+  int reversals_sent = 0;            // acknowledged at the insurer (its report)
+  int baseline_commits = 0, baseline_refunds = 0, baseline_errors = 0;
+  std::map<std::string, int> baseline_reasons;
+  std::optional<double> drain_s;     // restore → online, nothing pending
+  Json drain_status;                 // engine.status at the end of the wait
+  int offline_settled = 0;           // offline settlements of this fault, as settle.get says
+  int offline_accepted = 0, offline_rejected = 0, offline_pending = 0;
+  int adjustments = 0;
+  Amount adjustment_total = Amount::zero();
+  std::optional<bool> balanced;      // recon.run
+  Json recon;                        // its result, or the error
+  std::string recon_error;
+  std::vector<std::string> failures; // why it did not pass, each with what to do
+  bool passed() const { return failures.empty(); }
+};
+
+struct Report {
+  Options options;
+  std::string started_at, finished_at;
+  std::string stack;  // how the daemon and simulator were reached
+  std::string redlist;  // the red-list sync before the first fault
+  std::vector<FaultResult> faults;
+  std::vector<std::string> failures;  // of the drill as a whole (bring-up, tool errors)
+  std::vector<std::string> not_run;   // faults left out after a line that did not come back
+  bool passed() const;
+};
+
+// Runs the drill: brings up (or attaches to) the stack, runs each fault, and
+// fills the report. Errors of the drill itself land in report.failures.
+Report run(const Options& o);
+
+std::string report_text(const Report& r);
+Json report_json(const Report& r);
+
+}  // namespace settle::drill
