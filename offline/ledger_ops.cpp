@@ -659,6 +659,19 @@ sql::Result<OpenWork> open_work(sql::Db& db) {
   return w;
 }
 
+sql::Result<bool> reversal_open(sql::Db& db) {
+  auto st = db.cached(
+      "SELECT EXISTS (SELECT 1 FROM outbox WHERE state = 'pending' AND priority = 0) "
+      "OR EXISTS (SELECT 1 FROM outbox WHERE state = 'in_flight' AND kind = 'reversal')");
+  if (!st) return st.error();
+  (*st)->reset();
+  auto row = (*st)->step();
+  if (!row) return row.error();
+  const bool open = (*st)->column_int64(0) != 0;
+  (*st)->reset();
+  return open;
+}
+
 sql::Result<std::int64_t> pending_reversals_for(sql::Db& db, std::string_view psn_no) {
   auto st = db.cached(
       "SELECT count(*) FROM outbox WHERE kind = 'reversal' AND state IN ('pending','in_flight') "

@@ -302,6 +302,10 @@ struct OpenWork {
   std::int64_t in_doubt = 0;           // messages in doubt
 };
 sql::Result<OpenWork> open_work(sql::Db& db);
+// Whether a reversal is pending or in flight: the drain's check between two
+// 9302 batches, through the outbox's partial indexes (it does not count the
+// open uploads, which open_work does row by row).
+sql::Result<bool> reversal_open(sql::Db& db);
 
 // Offline settlements stored and not yet accepted by the insurer
 // (offline_pending): what the offline limits are measured against.
