@@ -637,6 +637,57 @@ sql::Result<OfflineOutstanding> offline_outstanding(sql::Db& db) {
   return out;
 }
 
+sql::Result<OfflineOutstanding> offline_outstanding_tracked(sql::Db& db) {
+  auto version = db.query_int64("PRAGMA data_version");
+  if (!version) return version.error();
+  const std::int64_t data_version = version->value_or(0);
+  auto made = db.query_int64("SELECT count(*) FROM sqlite_temp_master WHERE type = 'table' AND name = 'offline_totals'");
+  if (!made) return made.error();
+  if (made->value_or(0) == 0) {
+    SETTLE_SQL_TRY(db.exec(
+        "CREATE TEMP TABLE offline_totals (id INTEGER PRIMARY KEY CHECK (id = 1), count INTEGER NOT NULL, "
+        "fund_fen INTEGER NOT NULL, data_version INTEGER NOT NULL);"
+        "INSERT INTO offline_totals VALUES (1, 0, 0, -1);"
+        "CREATE TEMP TRIGGER offline_totals_insert AFTER INSERT ON main.settlements "
+        "WHEN NEW.state = 'offline_pending' BEGIN "
+        "UPDATE offline_totals SET count = count + 1, fund_fen = fund_fen + NEW.fund_fen WHERE id = 1; END;"
+        "CREATE TEMP TRIGGER offline_totals_update AFTER UPDATE OF state, fund_fen ON main.settlements "
+        "WHEN OLD.state = 'offline_pending' OR NEW.state = 'offline_pending' BEGIN "
+        "UPDATE offline_totals SET "
+        "count = count - (OLD.state = 'offline_pending') + (NEW.state = 'offline_pending'), "
+        "fund_fen = fund_fen - (CASE WHEN OLD.state = 'offline_pending' THEN OLD.fund_fen ELSE 0 END) "
+        "+ (CASE WHEN NEW.state = 'offline_pending' THEN NEW.fund_fen ELSE 0 END) WHERE id = 1; END;"
+        "CREATE TEMP TRIGGER offline_totals_delete AFTER DELETE ON main.settlements "
+        "WHEN OLD.state = 'offline_pending' BEGIN "
+        "UPDATE offline_totals SET count = count - 1, fund_fen = fund_fen - OLD.fund_fen WHERE id = 1; END;"));
+  }
+  auto seen = db.query_int64("SELECT data_version FROM offline_totals WHERE id = 1");
+  if (!seen) return seen.error();
+  if (seen->value_or(-1) != data_version) {
+    // First use, or another connection wrote since: count them once.
+    auto st = db.cached(
+        "UPDATE offline_totals SET (count, fund_fen, data_version) = "
+        "(SELECT count(*), coalesce(sum(fund_fen), 0), ?1 FROM settlements WHERE state = 'offline_pending') "
+        "WHERE id = 1");
+    if (!st) return st.error();
+    SETTLE_SQL_TRY((*st)->bind_all(data_version));
+    SETTLE_SQL_TRY((*st)->run());
+  }
+  auto st = db.cached(
+      "SELECT t.count, t.fund_fen, (SELECT min(created_at_ms) FROM settlements WHERE state = 'offline_pending') "
+      "FROM offline_totals t WHERE t.id = 1");
+  if (!st) return st.error();
+  (*st)->reset();
+  auto row = (*st)->step();
+  if (!row) return row.error();
+  OfflineOutstanding out;
+  out.count = (*st)->column_int64(0);
+  out.fund = Amount::fen((*st)->column_int64(1));
+  if (!(*st)->is_null(2)) out.oldest_created_ms = (*st)->column_int64(2);
+  (*st)->reset();
+  return out;
+}
+
 sql::Result<std::int64_t> requeue_in_flight(sql::Db& db, std::int64_t at_ms) {
   auto ids = select_all<std::int64_t>(db, "SELECT item_id FROM outbox WHERE state = 'in_flight' ORDER BY item_id",
                                       [](const sql::Statement& s) { return s.column_int64(0); });

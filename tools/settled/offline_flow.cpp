@@ -168,7 +168,7 @@ awaitable<Reply> Service::settle_offline(const cashier::SessionInfo& s, const re
         SETTLE_SQL_TRY(record_outcome(db, *failed, at));
       }
     }
-    auto out = ledger::offline_outstanding(db);
+    auto out = ledger::offline_outstanding_tracked(db);
     if (!out) return out.error();
     SplitOptions o;
     o.visit = VisitType::outpatient;
