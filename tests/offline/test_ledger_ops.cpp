@@ -429,7 +429,11 @@ TEST_CASE_FIXTURE(Fixture, "tracked offline outstanding figures equal a full cou
   std::vector<std::int64_t> ids;
   for (int i = 0; i < 3; ++i) {
     auto s = offline(fmt::format("t-off-{}", i), 1'000 * (i + 1), 1'000 + i);
-    auto id = ledger->write_wait([s](sql::Db& db) { return record_settlement(db, s, {}); });
+    auto id = ledger->write_wait([s](sql::Db& db) -> sql::Result<std::int64_t> {
+      auto r = record_request(db, test::sample_request(s.request_id));
+      if (!r) return r.error();
+      return record_settlement(db, s, {});
+    });
     REQUIRE(id.ok());
     ids.push_back(*id);
   }
@@ -447,8 +451,11 @@ TEST_CASE_FIXTURE(Fixture, "tracked offline outstanding figures equal a full cou
   CHECK(o.oldest_created_ms == 1'001);
   // A job that fails after storing one: rolled back, the figures with it.
   auto failed = ledger->write_wait([s = offline("t-off-rolled-back", 5'000, 900)](sql::Db& db) -> sql::Status {
+    SETTLE_SQL_TRY(record_request(db, test::sample_request(s.request_id)));
     SETTLE_SQL_TRY(record_settlement(db, s, {}));
-    SETTLE_SQL_TRY(offline_outstanding_tracked(db));
+    auto inside = offline_outstanding_tracked(db);
+    if (!inside) return inside.error();
+    if (inside->count != 3) return sql::DbError{sql::Errc::invalid_state, 0, "not counted inside the job"};
     return sql::DbError{sql::Errc::invalid_state, 0, "fails on purpose"};
   });
   CHECK_FALSE(failed.ok());
