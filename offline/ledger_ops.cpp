@@ -559,12 +559,24 @@ sql::Result<std::vector<OutboxItem>> claim_outbox(sql::Db& db, std::int64_t now_
   // priority is 0 for reversals, 1 for uploads (the schema's CHECK).
   const int lo = only == OutboxKind::offline_upload ? 1 : 0;
   const int hi = only == OutboxKind::reversal ? 0 : 1;
-  auto items = select_all<OutboxItem>(
-      db,
-      fmt::format("SELECT {} FROM outbox WHERE state = 'pending' AND priority BETWEEN ?3 AND ?4 "
-                  "AND next_attempt_at_ms <= ?1 ORDER BY priority, item_id LIMIT ?2",
-                  kOutboxCols),
-      read_outbox, now_ms, limit, lo, hi);
+  // Uploads alone (one priority): the open-items index holds them in item_id
+  // order, so a claim reads about `limit` entries; through outbox_ready
+  // (ordered by next attempt) it would read and sort every due upload.
+  auto items = lo == hi
+                   ? select_all<OutboxItem>(
+                         db,
+                         fmt::format("SELECT {} FROM outbox INDEXED BY outbox_open "
+                                     "WHERE state IN ('pending', 'in_flight') AND state = 'pending' "
+                                     "AND priority = ?3 AND ?4 = ?3 AND next_attempt_at_ms <= ?1 "
+                                     "ORDER BY item_id LIMIT ?2",
+                                     kOutboxCols),
+                         read_outbox, now_ms, limit, lo, hi)
+                   : select_all<OutboxItem>(
+                         db,
+                         fmt::format("SELECT {} FROM outbox WHERE state = 'pending' AND priority BETWEEN ?3 AND ?4 "
+                                     "AND next_attempt_at_ms <= ?1 ORDER BY priority, item_id LIMIT ?2",
+                                     kOutboxCols),
+                         read_outbox, now_ms, limit, lo, hi);
   if (!items) return items.error();
   auto st = db.cached(
       "UPDATE outbox SET state = 'in_flight', attempts = attempts + 1, updated_at_ms = ?2 WHERE item_id = ?1");
