@@ -559,12 +559,24 @@ sql::Result<std::vector<OutboxItem>> claim_outbox(sql::Db& db, std::int64_t now_
   // priority is 0 for reversals, 1 for uploads (the schema's CHECK).
   const int lo = only == OutboxKind::offline_upload ? 1 : 0;
   const int hi = only == OutboxKind::reversal ? 0 : 1;
-  auto items = select_all<OutboxItem>(
-      db,
-      fmt::format("SELECT {} FROM outbox WHERE state = 'pending' AND priority BETWEEN ?3 AND ?4 "
-                  "AND next_attempt_at_ms <= ?1 ORDER BY priority, item_id LIMIT ?2",
-                  kOutboxCols),
-      read_outbox, now_ms, limit, lo, hi);
+  // Uploads alone (one priority): the open-items index holds them in item_id
+  // order, so a claim reads about `limit` entries; through outbox_ready
+  // (ordered by next attempt) it would read and sort every due upload.
+  auto items = lo == hi
+                   ? select_all<OutboxItem>(
+                         db,
+                         fmt::format("SELECT {} FROM outbox INDEXED BY outbox_open "
+                                     "WHERE state IN ('pending', 'in_flight') AND state = 'pending' "
+                                     "AND priority = ?3 AND ?4 = ?3 AND next_attempt_at_ms <= ?1 "
+                                     "ORDER BY item_id LIMIT ?2",
+                                     kOutboxCols),
+                         read_outbox, now_ms, limit, lo, hi)
+                   : select_all<OutboxItem>(
+                         db,
+                         fmt::format("SELECT {} FROM outbox WHERE state = 'pending' AND priority BETWEEN ?3 AND ?4 "
+                                     "AND next_attempt_at_ms <= ?1 ORDER BY priority, item_id LIMIT ?2",
+                                     kOutboxCols),
+                         read_outbox, now_ms, limit, lo, hi);
   if (!items) return items.error();
   auto st = db.cached(
       "UPDATE outbox SET state = 'in_flight', attempts = attempts + 1, updated_at_ms = ?2 WHERE item_id = ?1");
@@ -637,6 +649,57 @@ sql::Result<OfflineOutstanding> offline_outstanding(sql::Db& db) {
   return out;
 }
 
+sql::Result<OfflineOutstanding> offline_outstanding_tracked(sql::Db& db) {
+  auto version = db.query_int64("PRAGMA data_version");
+  if (!version) return version.error();
+  const std::int64_t data_version = version->value_or(0);
+  auto made = db.query_int64("SELECT count(*) FROM sqlite_temp_master WHERE type = 'table' AND name = 'offline_totals'");
+  if (!made) return made.error();
+  if (made->value_or(0) == 0) {
+    SETTLE_SQL_TRY(db.exec(
+        "CREATE TEMP TABLE offline_totals (id INTEGER PRIMARY KEY CHECK (id = 1), count INTEGER NOT NULL, "
+        "fund_fen INTEGER NOT NULL, data_version INTEGER NOT NULL);"
+        "INSERT INTO offline_totals VALUES (1, 0, 0, -1);"
+        "CREATE TEMP TRIGGER offline_totals_insert AFTER INSERT ON main.settlements "
+        "WHEN NEW.state = 'offline_pending' BEGIN "
+        "UPDATE offline_totals SET count = count + 1, fund_fen = fund_fen + NEW.fund_fen WHERE id = 1; END;"
+        "CREATE TEMP TRIGGER offline_totals_update AFTER UPDATE OF state, fund_fen ON main.settlements "
+        "WHEN OLD.state = 'offline_pending' OR NEW.state = 'offline_pending' BEGIN "
+        "UPDATE offline_totals SET "
+        "count = count - (OLD.state = 'offline_pending') + (NEW.state = 'offline_pending'), "
+        "fund_fen = fund_fen - (CASE WHEN OLD.state = 'offline_pending' THEN OLD.fund_fen ELSE 0 END) "
+        "+ (CASE WHEN NEW.state = 'offline_pending' THEN NEW.fund_fen ELSE 0 END) WHERE id = 1; END;"
+        "CREATE TEMP TRIGGER offline_totals_delete AFTER DELETE ON main.settlements "
+        "WHEN OLD.state = 'offline_pending' BEGIN "
+        "UPDATE offline_totals SET count = count - 1, fund_fen = fund_fen - OLD.fund_fen WHERE id = 1; END;"));
+  }
+  auto seen = db.query_int64("SELECT data_version FROM offline_totals WHERE id = 1");
+  if (!seen) return seen.error();
+  if (seen->value_or(-1) != data_version) {
+    // First use, or another connection wrote since: count them once.
+    auto st = db.cached(
+        "UPDATE offline_totals SET (count, fund_fen, data_version) = "
+        "(SELECT count(*), coalesce(sum(fund_fen), 0), ?1 FROM settlements WHERE state = 'offline_pending') "
+        "WHERE id = 1");
+    if (!st) return st.error();
+    SETTLE_SQL_TRY((*st)->bind_all(data_version));
+    SETTLE_SQL_TRY((*st)->run());
+  }
+  auto st = db.cached(
+      "SELECT t.count, t.fund_fen, (SELECT min(created_at_ms) FROM settlements WHERE state = 'offline_pending') "
+      "FROM offline_totals t WHERE t.id = 1");
+  if (!st) return st.error();
+  (*st)->reset();
+  auto row = (*st)->step();
+  if (!row) return row.error();
+  OfflineOutstanding out;
+  out.count = (*st)->column_int64(0);
+  out.fund = Amount::fen((*st)->column_int64(1));
+  if (!(*st)->is_null(2)) out.oldest_created_ms = (*st)->column_int64(2);
+  (*st)->reset();
+  return out;
+}
+
 sql::Result<std::int64_t> requeue_in_flight(sql::Db& db, std::int64_t at_ms) {
   auto ids = select_all<std::int64_t>(db, "SELECT item_id FROM outbox WHERE state = 'in_flight' ORDER BY item_id",
                                       [](const sql::Statement& s) { return s.column_int64(0); });
@@ -657,6 +720,19 @@ sql::Result<OpenWork> open_work(sql::Db& db) {
   OpenWork w{(*st)->column_int64(0), (*st)->column_int64(1), (*st)->column_int64(2)};
   (*st)->reset();
   return w;
+}
+
+sql::Result<bool> reversal_open(sql::Db& db) {
+  auto st = db.cached(
+      "SELECT EXISTS (SELECT 1 FROM outbox WHERE state = 'pending' AND priority = 0) "
+      "OR EXISTS (SELECT 1 FROM outbox WHERE state = 'in_flight' AND kind = 'reversal')");
+  if (!st) return st.error();
+  (*st)->reset();
+  auto row = (*st)->step();
+  if (!row) return row.error();
+  const bool open = (*st)->column_int64(0) != 0;
+  (*st)->reset();
+  return open;
 }
 
 sql::Result<std::int64_t> pending_reversals_for(sql::Db& db, std::string_view psn_no) {

@@ -302,6 +302,10 @@ struct OpenWork {
   std::int64_t in_doubt = 0;           // messages in doubt
 };
 sql::Result<OpenWork> open_work(sql::Db& db);
+// Whether a reversal is pending or in flight: the drain's check between two
+// 9302 batches, through the outbox's partial indexes (it does not count the
+// open uploads, which open_work does row by row).
+sql::Result<bool> reversal_open(sql::Db& db);
 
 // Offline settlements stored and not yet accepted by the insurer
 // (offline_pending): what the offline limits are measured against.
@@ -311,6 +315,13 @@ struct OfflineOutstanding {
   std::optional<std::int64_t> oldest_created_ms;
 };
 sql::Result<OfflineOutstanding> offline_outstanding(sql::Db& db);
+// The same figures on the writer's connection without reading every stored
+// offline settlement: count and fund are kept in a TEMP table by TEMP triggers
+// on settlements (made on first use, inside the caller's transaction, so they
+// roll back with it), filled again from the table whenever another connection
+// has committed since (PRAGMA data_version); the oldest comes from the
+// (state, created_at_ms) index.
+sql::Result<OfflineOutstanding> offline_outstanding_tracked(sql::Db& db);
 
 // Reversals queued (pending or in flight) for one person (the outbox payload's psn_no).
 sql::Result<std::int64_t> pending_reversals_for(sql::Db& db, std::string_view psn_no);

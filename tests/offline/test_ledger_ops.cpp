@@ -6,6 +6,7 @@
 #include "test_dir.hpp"
 
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 
 using namespace settle;
 using namespace settle::ledger;
@@ -398,4 +399,76 @@ TEST_CASE_FIXTURE(Fixture, "get, list and clearing totals") {
   auto other_day = ledger->read([](sql::Db& db) { return clearing_totals(db, "2026-11-23"); });
   REQUIRE(other_day.ok());
   CHECK(other_day->empty());
+}
+
+TEST_CASE_FIXTURE(Fixture, "tracked offline outstanding figures equal a full count (rollbacks, other connections)") {
+  const auto offline = [](const std::string& id, std::int64_t total, std::int64_t at) {
+    auto s = test::sample_settlement(id, total, at);
+    s.mode = Mode::offline;
+    s.account = Amount::fen(0);
+    s.cash = s.total - s.fund;
+    s.offline_reason = "network_down";
+    s.state = SettlementState::offline_pending;
+    return s;
+  };
+  const auto both = [&] {
+    auto r = ledger->write_wait([](sql::Db& db) -> sql::Result<std::pair<OfflineOutstanding, OfflineOutstanding>> {
+      auto tracked = offline_outstanding_tracked(db);
+      if (!tracked) return tracked.error();
+      auto full = offline_outstanding(db);
+      if (!full) return full.error();
+      return std::pair{*tracked, *full};
+    });
+    REQUIRE(r.ok());
+    CHECK(r->first.count == r->second.count);
+    CHECK(r->first.fund == r->second.fund);
+    CHECK(r->first.oldest_created_ms == r->second.oldest_created_ms);
+    return r->first;
+  };
+  CHECK(both().count == 0);
+  std::vector<std::int64_t> ids;
+  for (int i = 0; i < 3; ++i) {
+    auto s = offline(fmt::format("t-off-{}", i), 1'000 * (i + 1), 1'000 + i);
+    auto id = ledger->write_wait([s](sql::Db& db) -> sql::Result<std::int64_t> {
+      auto r = record_request(db, test::sample_request(s.request_id));
+      if (!r) return r.error();
+      return record_settlement(db, s, {});
+    });
+    REQUIRE(id.ok());
+    ids.push_back(*id);
+  }
+  settle("t-online");  // an online settlement does not count
+  OfflineOutstanding o = both();
+  CHECK(o.count == 3);
+  CHECK(o.fund == Amount::fen(600 + 1'200 + 1'800));
+  CHECK(o.oldest_created_ms == 1'000);
+  // Accepted: no longer outstanding.
+  REQUIRE(ledger->write_wait([id = ids[0]](sql::Db& db) {
+                  return set_settlement_state(db, id, SettlementState::offline_accepted, 5'000);
+                }).ok());
+  o = both();
+  CHECK(o.count == 2);
+  CHECK(o.oldest_created_ms == 1'001);
+  // A job that fails after storing one: rolled back, the figures with it.
+  auto failed = ledger->write_wait([s = offline("t-off-rolled-back", 5'000, 900)](sql::Db& db) -> sql::Status {
+    SETTLE_SQL_TRY(record_request(db, test::sample_request(s.request_id)));
+    SETTLE_SQL_TRY(record_settlement(db, s, {}));
+    auto inside = offline_outstanding_tracked(db);
+    if (!inside) return inside.error();
+    if (inside->count != 3) return sql::DbError{sql::Errc::invalid_state, 0, "not counted inside the job"};
+    return sql::DbError{sql::Errc::invalid_state, 0, "fails on purpose"};
+  });
+  CHECK_FALSE(failed.ok());
+  CHECK(both().count == 2);
+  // Another connection writes: the next call counts again.
+  {
+    auto other = sql::Db::open(dir.file("ledger.db"));
+    REQUIRE(other.ok());
+    REQUIRE(other->exec("PRAGMA busy_timeout = 5000").ok());
+    REQUIRE(other->exec(fmt::format("UPDATE settlements SET state = 'offline_accepted' "
+                                    "WHERE setl_id = {}", ids[1])).ok());
+  }
+  o = both();
+  CHECK(o.count == 1);
+  CHECK(o.fund == Amount::fen(1'800));
 }

@@ -170,7 +170,7 @@ awaitable<Reply> Service::settle_offline(const cashier::SessionInfo& s, const re
         SETTLE_SQL_TRY(record_outcome(db, *failed, at));
       }
     }
-    auto out = ledger::offline_outstanding(db);
+    auto out = ledger::offline_outstanding_tracked(db);
     if (!out) return out.error();
     SplitOptions o;
     o.visit = VisitType::outpatient;
@@ -212,22 +212,30 @@ awaitable<Reply> Service::settle_offline(const cashier::SessionInfo& s, const re
 // ---- forwarding stored work -------------------------------------------------------------
 
 awaitable<std::int64_t> Service::flush_uploads() {
-  for (;;) {
-    // Reversals go first: while one is pending nothing is uploaded.
-    auto job0 = [](sql::Db& db) { return ledger::open_work(db); };
-    auto work = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job0));
-    if (!work) co_return -1;
-    if (work->pending_reversals > 0 || work->pending_uploads == 0 || stopping_) co_return work->pending_uploads;
-    if (network_.state() == NetworkState::offline) co_return work->pending_uploads;
+  // Reversals go first: while one is pending nothing is uploaded.
+  auto job0 = [](sql::Db& db) { return ledger::open_work(db); };
+  auto work = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job0));
+  if (!work) co_return -1;
+  if (work->pending_reversals > 0 || work->pending_uploads == 0 || stopping_) co_return work->pending_uploads;
+  if (network_.state() == NetworkState::offline) co_return work->pending_uploads;
 
-    const std::int64_t now = now_ms();
-    auto job1 = [now](sql::Db& db) { return ledger::claim_uploads(db, now, upload_batch); };
-    auto batch = co_await ledger_write(p_.ledger, std::move(job1));
+  // The first batch is claimed on its own; each later one in the same
+  // transaction that records the insurer's answer to the one before (one
+  // ledger commit per batch), unless a reversal has become due meanwhile.
+  const std::int64_t first_at = now_ms();
+  auto job1 = [first_at](sql::Db& db) { return ledger::claim_uploads(db, first_at, upload_batch); };
+  auto batch = co_await ledger_write(p_.ledger, std::move(job1));
+  for (;;) {
     if (!batch) {
       spdlog::error("uploads: cannot read the outbox: {}", batch.error().message);
       co_return -1;
     }
-    if (batch->empty()) co_return work->pending_uploads;  // the rest wait for their retry time
+    if (batch->empty()) {
+      // Drained as far as due items go: the count of what is left (items waiting for their retry time).
+      auto job_left = [](sql::Db& db) { return ledger::open_work(db); };
+      auto left = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job_left));
+      co_return left ? left->pending_uploads : -1;
+    }
 
     insurer::OfflineUpload::Input in;
     for (const ledger::UploadItem& u : *batch) {
@@ -311,7 +319,12 @@ awaitable<std::int64_t> Service::flush_uploads() {
                                  u.settlement.cash});
     }
     const std::string msgid = r.msgid;
-    auto job3 = [outcomes, msgid, at](sql::Db& db) -> sql::Result<std::pair<std::int64_t, std::int64_t>> {
+    const bool go_on = !stopping_ && network_.state() != NetworkState::offline;
+    struct Recorded {
+      std::int64_t accepted = 0, adjusted = 0;
+      std::vector<ledger::UploadItem> next;  // the next batch, claimed in the same transaction
+    };
+    auto job3 = [outcomes, msgid, at, go_on](sql::Db& db) -> sql::Result<Recorded> {
       std::int64_t accepted = 0;
       std::int64_t adjusted = 0;
       for (const Outcome& o : outcomes) {
@@ -348,7 +361,17 @@ awaitable<std::int64_t> Service::flush_uploads() {
                                                  0, fmt::format("rejected: {}", o.res.rej_reason)));
         }
       }
-      return std::pair{accepted, adjusted};
+      Recorded rec{accepted, adjusted, {}};
+      if (go_on) {
+        auto blocked = ledger::reversal_open(db);
+        if (!blocked) return blocked.error();
+        if (!*blocked) {
+          auto next = ledger::claim_uploads(db, at, upload_batch);
+          if (!next) return next.error();
+          rec.next = std::move(*next);
+        }
+      }
+      return rec;
     };
     auto recorded = co_await ledger_write(p_.ledger, std::move(job3));
     if (!recorded) {
@@ -358,7 +381,8 @@ awaitable<std::int64_t> Service::flush_uploads() {
                        recorded.error().message);
       co_return -1;
     }
-    const auto [accepted, adjusted] = *recorded;
+    const std::int64_t accepted = recorded->accepted;
+    const std::int64_t adjusted = recorded->adjusted;
     const auto rejected = static_cast<std::int64_t>(outcomes.size()) - accepted;
     p_.metrics.upload("accepted", accepted);
     if (rejected > 0) p_.metrics.upload("rejected", rejected);
@@ -367,6 +391,13 @@ awaitable<std::int64_t> Service::flush_uploads() {
     if (rejected > 0)
       spdlog::warn("uploads: {} offline settlements were rejected by the insurer; see settle.list state=offline_rejected",
                    rejected);
+    if (!go_on || recorded->next.empty()) {
+      // Stopping, offline again, a reversal due or nothing left that is due: what is left.
+      auto job_left = [](sql::Db& db) { return ledger::open_work(db); };
+      auto left = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job_left));
+      co_return left ? left->pending_uploads : -1;
+    }
+    batch = std::move(recorded->next);
   }
 }
 

@@ -1,0 +1,228 @@
+// Bench section "offline": offline settlements through the real settled while
+// the insurer-sim refuses every connection (32 cashier connections beside raw
+// SQLite commits of the same run), then the drain of N stored settlements
+// (9302 batches) once the line is back, timed until engine.status is drained.
+#include "tools/bench/bench.hpp"
+#include "tools/bench/settle_stack.hpp"
+
+#include <fmt/format.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <memory>
+#include <regex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace settle::bench {
+namespace {
+
+using namespace stack;
+using namespace std::chrono_literals;
+
+struct Args {
+  int connections = 32;
+  std::int64_t queued = 10'000;
+};
+
+bool parse_args(const Context& ctx, Args& a) {
+  for (std::size_t i = 0; i < ctx.args.size(); ++i) {
+    const std::string& k = ctx.args[i];
+    if (i + 1 >= ctx.args.size()) return false;
+    const std::string& v = ctx.args[++i];
+    if (k == "--queued") a.queued = std::atoll(v.c_str());
+    else if (k == "--connections") a.connections = std::atoi(v.c_str());
+    else return false;
+  }
+  return a.queued > 0 && a.connections >= 2;
+}
+
+// Sums "uploads: N offline settlements forwarded: A accepted (...), R rejected" lines of the log.
+std::pair<std::int64_t, std::int64_t> forwarded_in_log(const std::string& log) {
+  static const std::regex re(R"(offline settlements forwarded: (\d+) accepted \((\d+) with an adjustment\), (\d+) rejected)");
+  const std::string text = slurp(log);
+  std::int64_t accepted = 0, rejected = 0;
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), re); it != std::sregex_iterator(); ++it) {
+    accepted += std::stoll((*it)[1].str());
+    rejected += std::stoll((*it)[3].str());
+  }
+  return {accepted, rejected};
+}
+
+std::int64_t infno_count(const Json& counters, const std::string& infno) {
+  if (!counters.contains("by_infno") || !counters["by_infno"].contains(infno)) return 0;
+  return counters["by_infno"][infno].get<std::int64_t>();
+}
+
+int run_offline(const Context& ctx) {
+  Args args;
+  if (!parse_args(ctx, args)) {
+    fmt::print(stderr, "offline: usage: bench offline -- [--queued N] [--connections N]\n");
+    return 2;
+  }
+  ScratchDir scratch(ctx, "bench-offline");
+  const std::string dir = scratch.path();
+  const std::string fs = filesystem_type(dir);
+  const int many = args.connections;
+  std::vector<Run> runs(2);
+  Run& raw = runs[0];
+  Run& wide = runs[1];
+  raw.name = "raw SQLite, 1 insert per transaction";
+  wide.name = fmt::format("settle.commit offline, {} connections", many);
+  wide.connections = many;
+  Run fill;
+  std::int64_t queued = 0;
+  double line_back_s = 0;  // refuse cleared → the probe's sign-in answered (network leaves "offline")
+  double drain_s = 0;      // refuse cleared → pending_uploads 0 and network online
+  std::int64_t batches = 0, accepted = 0, rejected = 0;
+  try {
+    StackOptions opts;
+    opts.supervisor = true;
+    // A quick probe, one failure to go offline, and limits that let every
+    // settlement of the run be an estimate on the red list.
+    opts.extra_config = R"([network]
+probe_interval_ms = 100
+failures_to_offline = 1
+offline_deadline_ms = 1000
+[offline]
+per_settlement_fund_max = "2000.00"
+outstanding_fund_max = "900000000.00"
+outstanding_count_max = 10000000
+max_age_s = 86400
+[redlist]
+sync_interval_s = 0
+)";
+    SettleStack st(dir, opts);
+    const std::string socket = st.socket();
+    auto watch = std::make_unique<Cashier>(socket);
+    watch->call("session.login", Json{{"operator", "s001"}, {"password", password}, {"window", "W01"}});
+    const Json synced = watch->call("redlist.sync", Json{{"full", true}});
+    if (synced.value("entries", std::int64_t{0}) < windows)
+      throw std::runtime_error("red list sync: " + synced.dump());
+
+    RawSqlite raw_db;
+    if (!raw_db.open(scratch.file("raw.db"))) return 2;
+    std::vector<std::unique_ptr<Cashier>> conns;
+    for (int i = 0; i < many; ++i) conns.push_back(open_window(socket, i % windows));
+    std::vector<std::unique_ptr<Cashier>> first;
+    first.push_back(open_window(socket, 0));
+
+    // ---- cut the line: the first commit waits at most the offline deadline
+    std::atomic<std::int64_t> seq{0};
+    st.sim_control("POST", "/faults", Json{{"faults", Json::array({"refuse"})}});
+    {
+      Run cut;
+      commits(cut, first, 0, seq, "offline", 1);
+    }
+    const auto status = [&] { return watch->call("engine.status"); };
+    for (int i = 0; status()["network"] != "offline"; ++i) {
+      if (i > 500) throw std::runtime_error("the line did not go offline: " + status().dump());
+      std::this_thread::sleep_for(10ms);
+    }
+    {
+      Run warm;
+      commits(warm, conns, 0.3, seq, "offline");
+    }
+    // ---- offline settlements beside raw commits, in alternating slices
+    const int slices = std::max(1, static_cast<int>(ctx.seconds / 0.5));
+    const double slice = ctx.seconds / slices;
+    for (int k = 0; k < slices; ++k) {
+      timed(raw, slice, [&] {
+        if (!raw_db.commit()) throw std::runtime_error("raw SQLite commit failed");
+      });
+      commits(wide, conns, slice, seq, "offline");
+    }
+    timed(raw, slice, [&] {
+      if (!raw_db.commit()) throw std::runtime_error("raw SQLite commit failed");
+    });
+
+    // ---- fill the outbox to N through the same connections
+    Json s = status();
+    if (s["network"] != "offline") throw std::runtime_error("the line came back while cut: " + s.dump());
+    const std::int64_t have = s["pending_uploads"].get<std::int64_t>();
+    if (have < args.queued) commits(fill, conns, 0, seq, "offline", args.queued - have);
+    conns.clear();
+    first.clear();
+    s = status();
+    queued = s["pending_uploads"].get<std::int64_t>();
+    if (s["network"] != "offline" || queued < args.queued)
+      throw std::runtime_error("not the expected offline backlog: " + s.dump());
+
+    // ---- restore the line and time the drain
+    const Json before = st.sim_control("GET", "/counters");
+    const auto t0 = Clock::now();
+    st.sim_control("DELETE", "/faults");
+    const auto limit = t0 + std::chrono::seconds(120 + queued / 200);
+    for (;;) {
+      s = status();
+      const double at = std::chrono::duration<double>(Clock::now() - t0).count();
+      if (line_back_s == 0 && s["network"] != "offline") line_back_s = at;
+      if (s["network"] == "online" && s["pending_uploads"] == 0 && s["pending_reversals"] == 0) {
+        drain_s = at;
+        break;
+      }
+      if (Clock::now() > limit) throw std::runtime_error("not drained in time: " + s.dump());
+      std::this_thread::sleep_for(10ms);
+    }
+    const Json after = st.sim_control("GET", "/counters");
+    batches = infno_count(after, "9302") - infno_count(before, "9302");
+    st.stop();
+    std::tie(accepted, rejected) = forwarded_in_log(dir + "/settled.log");
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "offline: {}\n  (files in {})\n", e.what(), dir);
+    return 2;
+  }
+
+  const double drain_rate = drain_s > 0 ? static_cast<double>(queued) / drain_s : 0;
+  std::vector<Target> ratios{
+      {fmt::format("{} connections offline settlements/s vs raw commits/s", many), wide.rate() / raw.rate(), ">=", 3.0}};
+  std::vector<Target> rates{{"drain settlements/s", drain_rate, ">=", 5000}};
+  if (queued >= 100'000) rates.push_back({fmt::format("drain of {} s", queued), drain_s, "<=", 30});
+  rates.push_back({"rejected by the insurer", static_cast<double>(rejected), "<=", 0});
+  bool pass = true;
+  for (const auto& t : ratios) pass = pass && t.pass();
+  for (const auto& t : rates) pass = pass && t.pass();
+
+  if (ctx.json) {
+    std::string out = fmt::format(R"({{"section":"offline","dir":"{}","fs":"{}","seconds":{},"runs":[)", dir, fs,
+                                  ctx.seconds);
+    for (std::size_t i = 0; i < runs.size(); ++i) {
+      Run& r = runs[i];
+      out += fmt::format(R"({}{{"name":"{}","connections":{},"count":{},"per_s":{:.1f},"p50_ms":{:.3f},"p99_ms":{:.3f}}})",
+                         i ? "," : "", r.name, r.connections, r.count, r.rate(), r.lat.percentile_ms(50),
+                         r.lat.percentile_ms(99));
+    }
+    out += fmt::format(R"(],"drain":{{"queued":{},"seconds":{:.3f},"per_s":{:.1f},"line_back_s":{:.3f},"batches_9302":{},"accepted":{},"rejected":{}}},"pass":{}}})",
+                       queued, drain_s, drain_rate, line_back_s, batches, accepted, rejected, pass);
+    fmt::print("{}\n", out);
+    return pass ? 0 : 1;
+  }
+  fmt::print("  scratch dir {} ({}), {:.1f} s per measurement; insurer-sim refuses every connection (fault refuse)\n"
+             "  while offline; connections alternate between windows W01 and W02\n\n",
+             dir, fs, ctx.seconds);
+  std::vector<std::vector<std::string>> rows{{"measurement", "count", "per s", "p50 ms", "p99 ms"}};
+  for (Run& r : runs)
+    rows.push_back({r.name, fmt::format("{}", r.count), fmt::format("{:.0f}", r.rate()),
+                    fmt::format("{:.3f}", r.lat.percentile_ms(50)), fmt::format("{:.3f}", r.lat.percentile_ms(99))});
+  rows.push_back({fmt::format("filling the outbox ({} connections)", many), fmt::format("{}", fill.count),
+                  fmt::format("{:.0f}", fill.rate()), fmt::format("{:.3f}", fill.lat.percentile_ms(50)),
+                  fmt::format("{:.3f}", fill.lat.percentile_ms(99))});
+  print_table(rows);
+  fmt::print("\n  drain: {} offline settlements queued; line answered {:.3f} s after the fault was cleared;\n"
+             "  drained (pending_uploads 0, network online) after {:.3f} s: {:.0f} settlements/s;\n"
+             "  insurer-sim saw {} 9302 calls; settled logged {} accepted, {} rejected\n\n",
+             queued, line_back_s, drain_s, drain_rate, batches, accepted, rejected);
+  print_targets(ratios);
+  print_targets(rates, "");
+  return pass ? 0 : 1;
+}
+
+}  // namespace
+
+SETTLE_BENCH_SECTION("offline",
+                     "offline settlements (insurer cut, 32 connections) vs raw commits; drain of N stored (-- --queued N)",
+                     run_offline);
+
+}  // namespace settle::bench

@@ -1,0 +1,397 @@
+// The settlement stack the bench's end-to-end sections share (see
+// settle_stack.hpp): child processes, pcscd and virtual cards, the cashier
+// client, raw SQLite commits, timed loops and the simulator's control endpoint.
+#include "tools/bench/settle_stack.hpp"
+
+#include "tests/support/pcsc_harness.hpp"
+
+#include <fmt/format.h>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+extern char** environ;
+
+namespace settle::bench::stack {
+
+using namespace std::chrono_literals;
+
+std::string slurp(const std::string& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::int64_t unix_now_s() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+namespace {
+
+std::string id_number(const std::string& first17) {
+  static const int weights[17] = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};
+  static const char check[] = "10X98765432";
+  int sum = 0;
+  for (std::size_t i = 0; i < 17; ++i) sum += (first17[i] - '0') * weights[i];
+  return first17 + check[sum % 11];
+}
+
+}  // namespace
+
+Person person(int n) {
+  return Person{fmt::format("S{:08}", n + 1), fmt::format("5E77{:012X}", n + 1),
+                id_number(fmt::format("11010519700101{:03}", n + 1)), fmt::format("结算{}", n + 1), ""};
+}
+
+// ---- Child ---------------------------------------------------------------------------
+
+Child::Child(std::vector<std::string> args, const std::string& out, const std::string& err, const std::string& cwd) {
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (!cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, cwd.c_str());
+  const int rc = posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) throw std::runtime_error(fmt::format("cannot start {}", args[0]));
+}
+
+int Child::wait_exit(std::chrono::milliseconds wait) {
+  const auto until = Clock::now() + wait;
+  int status = 0;
+  while (::waitpid(pid_, &status, WNOHANG) == 0) {
+    if (Clock::now() > until) return -1;
+    std::this_thread::sleep_for(10ms);
+  }
+  pid_ = -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+bool Child::running() {
+  int status = 0;
+  return pid_ > 0 && ::waitpid(pid_, &status, WNOHANG) == 0;
+}
+
+void Child::stop() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGTERM);
+  if (wait_exit(10s) < 0 && pid_ > 0) {
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+  }
+  pid_ = -1;
+}
+
+int run_tool(std::vector<std::string> args, const std::string& out) {
+  Child c(std::move(args), out, out + ".err");
+  const int rc = c.wait_exit(60s);
+  if (rc != 0) throw std::runtime_error(fmt::format("{} failed: {}", out, slurp(out + ".err")));
+  return rc;
+}
+
+std::smatch wait_for(const std::string& file, const std::regex& re, Child& c, const std::string& what) {
+  for (int i = 0; i < 3000; ++i) {
+    static thread_local std::string text;
+    text = slurp(file);
+    std::smatch m;
+    if (std::regex_search(text, m, re)) return m;
+    if (!c.running()) throw std::runtime_error(what + " exited at start: " + text);
+    std::this_thread::sleep_for(10ms);
+  }
+  throw std::runtime_error(what + " did not become ready");
+}
+
+// ---- Cashier -------------------------------------------------------------------------
+
+Cashier::Cashier(const std::string& path) {
+  fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
+  if (fd_ < 0 || ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
+    throw std::runtime_error("cannot connect to " + path);
+}
+
+Cashier::~Cashier() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Json Cashier::call(const std::string& method, const Json& params) {
+  const std::int64_t id = ++next_id_;
+  const std::string line =
+      Json{{"jsonrpc", "2.0"}, {"id", id}, {"method", method}, {"params", params}}.dump() + "\n";
+  for (std::size_t off = 0; off < line.size();) {
+    const ssize_t n = ::send(fd_, line.data() + off, line.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) throw std::runtime_error("cashier socket closed while sending");
+    off += static_cast<std::size_t>(n);
+  }
+  for (;;) {
+    const auto nl = buf_.find('\n');
+    if (nl != std::string::npos) {
+      auto j = json::parse(std::string_view(buf_).substr(0, nl), "answer");
+      buf_.erase(0, nl + 1);
+      if (!j) throw std::runtime_error("unreadable answer");
+      if (!j->contains("id") || (*j)["id"] != id) continue;  // a notification
+      if (j->contains("error")) throw std::runtime_error(method + ": " + (*j)["error"].dump());
+      return (*j)["result"];
+    }
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, 60'000) <= 0) throw std::runtime_error(method + ": no answer within 60 s");
+    char tmp[8192];
+    const ssize_t n = ::recv(fd_, tmp, sizeof tmp, 0);
+    if (n <= 0) throw std::runtime_error(method + ": connection closed");
+    buf_.append(tmp, static_cast<std::size_t>(n));
+  }
+}
+
+const Json& visit_lines() {
+  static const Json lines = Json::array({Json{{"code", "110200001"}, {"name", "普通门诊诊查费"}, {"class", "A"}, {"amount", "25.00"}},
+                                         Json{{"code", "86900001"}, {"name", "阿莫西林胶囊"}, {"class", "B"}, {"amount", "48.60"}}});
+  return lines;
+}
+
+// ---- RawSqlite -----------------------------------------------------------------------
+
+bool RawSqlite::open(const std::string& path) {
+  auto db = sql::Db::open(path);
+  if (!db) return fmt::print(stderr, "raw: {}\n", db.error().message), false;
+  db_ = std::move(db).value();
+  auto setup = db_.exec(
+      "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+      "CREATE TABLE t(id INTEGER PRIMARY KEY, request_id TEXT NOT NULL UNIQUE, payload TEXT NOT NULL)");
+  if (!setup) return fmt::print(stderr, "raw: {}\n", setup.error().message), false;
+  for (int i = 0; i < 20; ++i) commit();
+  return true;
+}
+
+bool RawSqlite::commit() {
+  auto tx = sql::Transaction::begin(db_, sql::TxKind::immediate);
+  if (!tx) return false;
+  auto st = db_.cached("INSERT INTO t(request_id, payload) VALUES(?1, ?2)");
+  if (!st || !(*st)->bind_all(fmt::format("raw-{}", ++n_), "payload-hash").ok() || !(*st)->run().ok()) return false;
+  return tx->commit().ok();
+}
+
+// ---- loops ---------------------------------------------------------------------------
+
+std::unique_ptr<Cashier> open_window(const std::string& socket, int window) {
+  auto c = std::make_unique<Cashier>(socket);
+  c->call("session.login", Json{{"operator", fmt::format("c{:03}", window + 1)}, {"password", password},
+                                {"window", fmt::format("W{:02}", window + 1)}});
+  c->call("card.read", Json{{"timeout_ms", 2000}});
+  return c;
+}
+
+void commits(Run& run, std::vector<std::unique_ptr<Cashier>>& conns, double seconds, std::atomic<std::int64_t>& seq,
+             const std::string& mode, std::optional<std::int64_t> limit) {
+  std::mutex mu;
+  std::string failure;
+  std::atomic<std::int64_t> left{limit.value_or(0)};
+  const auto start = Clock::now();
+  const auto end = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  {
+    std::vector<std::jthread> threads;
+    for (auto& c : conns)
+      threads.emplace_back([&, cashier = c.get()] {
+        Latencies mine;
+        std::int64_t n = 0;
+        try {
+          while (limit ? left.fetch_sub(1) > 0 : Clock::now() < end) {
+            const auto t0 = Clock::now();
+            const Json r = cashier->call("settle.commit", Json{{"request_id", fmt::format("bench-{}", ++seq)},
+                                                              {"lines", visit_lines()},
+                                                              {"use_account", false}});
+            mine.add(Clock::now() - t0);
+            if (!r.contains("setl_id") || r.value("mode", std::string()) != mode)
+              throw std::runtime_error("unexpected answer " + r.dump());
+            ++n;
+          }
+        } catch (const std::exception& e) {
+          std::lock_guard lock(mu);
+          failure = e.what();
+        }
+        std::lock_guard lock(mu);
+        run.lat.us.insert(run.lat.us.end(), mine.us.begin(), mine.us.end());
+        run.count += n;
+      });
+  }
+  run.seconds += std::chrono::duration<double>(Clock::now() - start).count();
+  if (!failure.empty()) throw std::runtime_error(failure);
+}
+
+void timed(Run& run, double seconds, const std::function<void()>& op) {
+  const auto start = Clock::now();
+  const auto end = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  while (Clock::now() < end) {
+    const auto t0 = Clock::now();
+    op();
+    run.lat.add(Clock::now() - t0);
+    ++run.count;
+  }
+  run.seconds += std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// ---- SettleStack ---------------------------------------------------------------------
+
+SettleStack::SettleStack(const std::string& dir, const StackOptions& opts) : dir_(dir), pki_(dir + "/pki") {
+  if (std::system(fmt::format("{}/tools/gen-test-pki.sh '{}' >/dev/null", SETTLE_SOURCE_DIR, pki_).c_str()) != 0)
+    throw std::runtime_error("gen-test-pki.sh failed");
+  // ---- the insurer simulator, with one person per window
+  for (int w = 0; w < windows; ++w) {
+    persons_.push_back(person(w));
+    const Person& p = persons_.back();
+    run_tool({SETTLE_SIM_BINARY, "add-person", "--db", dir + "/insurer.db", "--card-no", p.card_no, "--card-sn",
+              p.card_sn, "--id-no", p.id_no, "--name", p.name, "--insutype", "310", "--balance", "500.00",
+              "--deductible-used", "1800.00"},
+             dir + "/add-person.out");
+  }
+  sim_ = std::make_unique<Child>(
+      std::vector<std::string>{SETTLE_SIM_BINARY, "serve", "--db", dir + "/insurer.db", "--listen", "127.0.0.1:0",
+                               "--control", "127.0.0.1:0", "--cert", pki_ + "/server.crt", "--key",
+                               pki_ + "/server.key", "--ca", pki_ + "/ca.crt", "--secret", secret, "--paasid",
+                               institution, "--policy", std::string(SETTLE_SOURCE_DIR) + "/docs/examples/policy.toml"},
+      dir + "/insurer.out", dir + "/insurer.err");
+  const auto m = wait_for(dir + "/insurer.out",
+                          std::regex(R"(listening on 127\.0\.0\.1:(\d+) control 127\.0\.0\.1:(\d+))"), *sim_,
+                          "insurer-sim");
+  sim_port_ = std::stoi(m[1].str());
+  control_port_ = std::stoi(m[2].str());
+
+  // ---- pcscd and one virtual card per reader
+  pcscd_ = std::make_unique<testing::Pcscd>();
+  for (int w = 0; w < windows; ++w) {
+    const Person& p = persons_[static_cast<std::size_t>(w)];
+    cards_.push_back(std::make_unique<testing::VirtualCard>(
+        w, std::vector<std::string>{"--card-no", p.card_no, "--card-sn", p.card_sn, "--id-no", p.id_no, "--name",
+                                    p.name, "--pin", "123456"}));
+  }
+
+  // ---- settled
+  std::ofstream(dir + "/secret") << secret << "\n";
+  std::ofstream(dir + "/password") << password << "\n";
+  std::ofstream(dir + "/settled.toml") << fmt::format(
+      R"([daemon]
+data_dir = "data"
+policy = "{src}/docs/examples/policy.toml"
+[institution]
+code = "{inst}"
+name = "Bench Hospital"
+area = "110105"
+insurer_area = "110105"
+[insurer]
+host = "127.0.0.1"
+port = {port}
+server_name = "insurer.test"
+ca_file = "{pki}/ca.crt"
+cert_file = "{pki}/client.crt"
+key_file = "{pki}/client.key"
+paasid = "{inst}"
+secret_file = "secret"
+pool_size = {pool}
+[readers.windows]
+"W01" = "{r0}"
+"W02" = "{r1}"
+{extra}
+)",
+      fmt::arg("src", SETTLE_SOURCE_DIR), fmt::arg("inst", institution), fmt::arg("port", sim_port_),
+      fmt::arg("pki", pki_), fmt::arg("pool", opts.pool), fmt::arg("r0", testing::vpcd_reader_name(0)),
+      fmt::arg("r1", testing::vpcd_reader_name(1)), fmt::arg("extra", opts.extra_config));
+  std::filesystem::create_directories(dir + "/data");
+  std::vector<std::pair<std::string, std::string>> ops;
+  for (int w = 0; w < windows; ++w) ops.emplace_back(fmt::format("c{:03}", w + 1), "cashier");
+  if (opts.supervisor) ops.emplace_back("s001", "supervisor");
+  for (const auto& [name, role] : ops)
+    run_tool({SETTLE_SETTLECTL_BINARY, "operator", "add", "--ledger", dir + "/data/ledger.db", "--name", name,
+              "--role", role, "--password-file", dir + "/password"},
+             dir + "/settlectl.out");
+  daemon_ = std::make_unique<Child>(std::vector<std::string>{SETTLE_SETTLED_BINARY, "--config", dir + "/settled.toml"},
+                                    dir + "/settled.out", dir + "/settled.log", dir);
+  (void)wait_for(dir + "/settled.out", std::regex("ready on"), *daemon_, "settled");
+  socket_ = dir + "/data/cashier.sock";
+}
+
+SettleStack::~SettleStack() { stop(); }
+
+void SettleStack::stop() {
+  if (daemon_) daemon_->stop();
+  cards_.clear();
+  pcscd_.reset();
+  if (sim_) sim_->stop();
+}
+
+Json SettleStack::sim_control(const std::string& method, const std::string& target, const std::optional<Json>& body) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw std::runtime_error("socket failed");
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  timeval tv{30, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(control_port_));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
+    throw std::runtime_error("cannot reach the simulator's control endpoint");
+  const std::string payload = body ? body->dump() : std::string();
+  std::string req = fmt::format("{} {} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n", method, target);
+  if (body) req += "Content-Type: application/json\r\n";
+  req += fmt::format("Content-Length: {}\r\n\r\n", payload.size()) + payload;
+  if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size()))
+    throw std::runtime_error("control request not sent");
+  std::string resp;
+  char tmp[65536];
+  static const std::regex cl(R"([Cc]ontent-[Ll]ength:\s*(\d+))");
+  for (;;) {
+    const ssize_t n = ::recv(fd, tmp, sizeof tmp, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    resp.append(tmp, static_cast<std::size_t>(n));
+    const auto head_end = resp.find("\r\n\r\n");
+    if (head_end != std::string::npos) {
+      std::smatch m;
+      const std::string head = resp.substr(0, head_end);
+      if (std::regex_search(head, m, cl) && resp.size() - head_end - 4 >= std::stoul(m[1].str())) break;
+    }
+  }
+  const auto sp = resp.find(' ');
+  if (sp == std::string::npos) throw std::runtime_error("no HTTP answer from the control endpoint");
+  const int status = std::stoi(resp.substr(sp + 1, 3));
+  const auto head_end = resp.find("\r\n\r\n");
+  const std::string b = head_end == std::string::npos ? "" : resp.substr(head_end + 4);
+  if (status != 200) throw std::runtime_error(fmt::format("{} {}: HTTP {} {}", method, target, status, b));
+  if (b.empty()) return Json();
+  auto j = json::parse(b, "control answer");
+  if (!j) throw std::runtime_error(fmt::format("{} {}: unreadable answer", method, target));
+  return *j;
+}
+
+}  // namespace settle::bench::stack

@@ -1,0 +1,155 @@
+// The settlement stack the bench's end-to-end sections share: child processes
+// (insurer-sim, settled, settlectl), pcscd with one virtual card per window, the
+// cashier socket's JSON-RPC client, raw SQLite commits and timed loops.
+#pragma once
+
+#include "tools/bench/bench.hpp"
+
+#include "offline/sqlite.hpp"
+#include "protocol/json.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include <sys/types.h>
+
+namespace settle::testing {
+class Pcscd;
+class VirtualCard;
+}  // namespace settle::testing
+
+namespace settle::bench::stack {
+
+using json::Json;
+
+inline constexpr const char* institution = "H11010500001";
+inline constexpr const char* secret = "bench-settle-secret";
+inline constexpr const char* password = "Bench-Cashier-2026";
+inline constexpr int windows = 2;  // vpcd offers two readers: W01 and W02
+
+std::string slurp(const std::string& p);
+std::int64_t unix_now_s();
+
+struct Person {
+  std::string card_no, card_sn, id_no, name, psn_no;
+};
+Person person(int n);
+
+// A child process; SIGTERM (then SIGKILL after 10 s) and reaped when dropped.
+class Child {
+ public:
+  Child(std::vector<std::string> args, const std::string& out, const std::string& err, const std::string& cwd = "");
+  ~Child() { stop(); }
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+  // Exit status, or -1 if still running after `wait`.
+  int wait_exit(std::chrono::milliseconds wait);
+  bool running();
+  void stop();
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+// Runs a tool to its end; throws with its stderr when it fails.
+int run_tool(std::vector<std::string> args, const std::string& out);
+
+// Waits until `file` matches `re`; returns the match.
+std::smatch wait_for(const std::string& file, const std::regex& re, Child& c, const std::string& what);
+
+// One cashier connection: newline-delimited JSON-RPC 2.0 over the Unix socket.
+class Cashier {
+ public:
+  explicit Cashier(const std::string& path);
+  ~Cashier();
+  Cashier(const Cashier&) = delete;
+  Cashier& operator=(const Cashier&) = delete;
+  // The result; throws with the error's text otherwise.
+  Json call(const std::string& method, const Json& params = Json::object());
+
+ private:
+  int fd_ = -1;
+  std::string buf_;
+  std::int64_t next_id_ = 0;
+};
+
+// The same lines for every visit: one class A, one class B line.
+const Json& visit_lines();
+
+// Raw SQLite: one INSERT per IMMEDIATE transaction, WAL, synchronous=FULL (as bench ledger).
+class RawSqlite {
+ public:
+  bool open(const std::string& path);
+  bool commit();
+
+ private:
+  sql::Db db_;
+  std::int64_t n_ = 0;
+};
+
+struct Run {
+  std::string name;
+  int connections = 1;
+  std::int64_t count = 0;
+  double seconds = 0;
+  Latencies lat;
+  double rate() const { return seconds > 0 ? static_cast<double>(count) / seconds : 0; }
+};
+
+// A connection logged in at its window with its own card read.
+std::unique_ptr<Cashier> open_window(const std::string& socket, int window);
+
+// settle.commit from every connection (one thread each) for `seconds`, or
+// until `limit` commits were made in all when it is given; every answer must
+// have this mode ("online" or "offline").
+void commits(Run& run, std::vector<std::unique_ptr<Cashier>>& conns, double seconds, std::atomic<std::int64_t>& seq,
+             const std::string& mode, std::optional<std::int64_t> limit = std::nullopt);
+
+// Runs op repeatedly for `seconds`, one at a time.
+void timed(Run& run, double seconds, const std::function<void()>& op);
+
+struct StackOptions {
+  int pool = 16;               // [insurer] pool_size
+  std::string extra_config;    // appended to settled.toml
+  bool supervisor = false;     // also operator s001 (supervisor) with the same password
+};
+
+// insurer-sim (one person per window), pcscd with one virtual card per
+// window, operators c001/c002 (and s001), and settled, all in `dir`; the test
+// PKI in dir/pki. Everything is stopped again when dropped.
+class SettleStack {
+ public:
+  SettleStack(const std::string& dir, const StackOptions& opts);
+  ~SettleStack();
+  SettleStack(const SettleStack&) = delete;
+  SettleStack& operator=(const SettleStack&) = delete;
+
+  const std::string& socket() const { return socket_; }
+  const std::string& pki() const { return pki_; }
+  int sim_port() const { return sim_port_; }
+  const std::vector<Person>& persons() const { return persons_; }
+  pid_t daemon_pid() const { return daemon_->pid(); }
+  pid_t sim_pid() const { return sim_->pid(); }
+  // The simulator's control endpoint (HTTP/1.1 on loopback): the answer's JSON body; throws unless 200.
+  Json sim_control(const std::string& method, const std::string& target, const std::optional<Json>& body = std::nullopt);
+  void stop();  // settled first, then the rest
+
+ private:
+  std::string dir_, pki_, socket_;
+  int sim_port_ = 0, control_port_ = 0;
+  std::vector<Person> persons_;
+  std::unique_ptr<Child> sim_;
+  std::unique_ptr<testing::Pcscd> pcscd_;
+  std::vector<std::unique_ptr<testing::VirtualCard>> cards_;
+  std::unique_ptr<Child> daemon_;
+};
+
+}  // namespace settle::bench::stack
