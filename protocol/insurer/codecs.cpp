@@ -750,7 +750,7 @@ Json DetailReconcile::Output::encode() const {
                      {"psn_cash_pay", amount_value(r.psn_cash_pay)},
                      {"refd_setl_flag", r.refd_setl_flag},
                      {"stmt_rslt", r.stmt_rslt}});
-  return wrap("data", Json{{"page_num", page_num}, {"page_size", page_size}, {"total", total}, {"rows", a}});
+  return wrap("data", Json{{"page_num", page_num}, {"page_size", page_size}, {"total", total}, {"rows", std::move(a)}});
 }
 Result<DetailReconcile::Output> DetailReconcile::Output::decode(const Json& j) {
   return decode_wrapped<Output>(j, "data", [](Fields& f) {

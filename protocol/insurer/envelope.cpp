@@ -136,15 +136,17 @@ Result<Response> decode_response(std::string_view body, std::string_view sent_ms
   r.respond_time = f.opt_str("respond_time", 32).value_or("");
   r.err_msg = f.opt_str("err_msg", 2000).value_or("");
   if (Status s = f.status(); !s) return s.error();
-  const json::Json* out = json::find(*doc, "output");
+  json::Json* out = nullptr;  // moved out of the parsed document, not copied (pages are large)
+  if (doc->is_object())
+    if (auto it = doc->find("output"); it != doc->end()) out = &*it;
   if (r.infcode == infcode_ok) {
     if (out == nullptr || !out->is_object())
       return make_error(Reason::invalid_request, "output",
                         out == nullptr ? std::string("output: required field is missing")
                                        : fmt::format("output: expected an object, got {}", json::type_name(*out)));
-    r.output = *out;
+    r.output = std::move(*out);
   } else if (out != nullptr && out->is_object()) {
-    r.output = *out;
+    r.output = std::move(*out);
   }
   return r;
 }

@@ -1135,13 +1135,14 @@ Result<Json> Tx::dispatch() {
   return refuse("infno", fmt::format("transaction \"{}\" is not served", n));
 }
 
-Status record_msgid(sql::Db& db, const Request& req, const Reply& reply, std::string_view kind, std::int64_t id,
+Status record_msgid(sql::Db& db, const Request& req, Reply& reply, std::string_view kind, std::int64_t id,
                     std::int64_t now_ms) {
   auto st = db.cached(
       "INSERT INTO msgids(msgid, infno, effect_kind, effect_id, state, infcode, err_msg, output, received_ms) "
       "VALUES (?1,?2,?3,?4,'done',?5,?6,?7,?8)");
   if (!st) return db_error(st.error());
-  SIM_CHECK((*st)->bind_all(req.head.msgid, req.head.infno, kind, id, reply.infcode, reply.err_msg, reply.output.dump(),
+  reply.output_text = reply.output.dump();
+  SIM_CHECK((*st)->bind_all(req.head.msgid, req.head.infno, kind, id, reply.infcode, reply.err_msg, reply.output_text,
                             now_ms));
   SIM_CHECK((*st)->run());
   return Ok{};
@@ -1172,7 +1173,9 @@ Insurer::Insurer(Store& store, Policy policy, ClockMs clock, bool group_commit)
 Status Insurer::commit() {
   if (!batch_) return Ok{};
   auto c = batch_->commit();
-  batch_.reset();  // after a failed commit the destructor rolls the batch back
+  batch_.reset();
+  batch_writes_ = false;
+  batch_bytes_ = 0;  // after a failed commit the destructor rolls the batch back
   if (!c) return db_error(c.error());
   return Ok{};
 }
@@ -1239,7 +1242,10 @@ Result<Reply> Insurer::handle(const Request& req) {
     return Ok{};
   };
   if (Status s = open_work(); !s) return s.error();
-  if (!read_only(req.head.infno)) data_generation.fetch_add(1);
+  if (!read_only(req.head.infno)) {
+    data_generation.fetch_add(1);
+    batch_writes_ = true;
+  }
   Tx t(store_, policy_, req, now_ms);
   auto out = t.dispatch();
   Reply reply;
@@ -1259,6 +1265,7 @@ Result<Reply> Insurer::handle(const Request& req) {
   }
   // The msgid and its first answer go with the work, or neither does.
   if (Status s = record_msgid(db, req, reply, t.effect_kind, t.effect_id, now_ms); !s) return s.error();
+  batch_bytes_ += reply.output_text.size();
   if (auto rel = work->release(); !rel) return db_error(rel.error());
   if (!group_commit_)
     if (Status c = commit(); !c) return c.error();

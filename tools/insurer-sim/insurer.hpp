@@ -26,6 +26,9 @@ struct Reply {
   std::int64_t infcode = insurer::infcode_ok;
   std::string err_msg;
   json::Json output = json::Json::object();
+  // `output` as stored with the msgid (its dump), when it was recorded: the
+  // server sends these bytes instead of dumping `output` again.
+  std::string output_text;
   bool replayed = false;  // the msgid was seen before: this is its first answer
 };
 
@@ -52,6 +55,12 @@ class Insurer {
   // Commits the open batch, if any. On failure the whole batch is rolled back.
   Status commit();
   bool batch_open() const { return batch_.has_value(); }
+  // The open batch holds only queries' msgids and answers (nothing a query
+  // answered depends on uncommitted work): such answers need not wait for
+  // the commit (docs/insurer-sim.md, "Durability").
+  bool batch_queries_only() const { return batch_.has_value() && !batch_writes_; }
+  // Bytes of answers recorded in the open batch.
+  std::size_t batch_bytes() const { return batch_bytes_; }
 
   // The report of the control endpoint (docs/insurer-sim.md).
   Result<json::Json> report();
@@ -71,6 +80,8 @@ class Insurer {
   Counters counters_;
   bool group_commit_ = false;
   std::optional<sql::Transaction> batch_;
+  bool batch_writes_ = false;
+  std::size_t batch_bytes_ = 0;
 };
 
 }  // namespace settle::sim

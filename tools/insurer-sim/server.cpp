@@ -29,7 +29,7 @@ using std::chrono::milliseconds;
 struct Server::Impl {
   Impl(asio::io_context& io, ServerConfig c, Insurer& ins, FaultSet& f, insurer::Verifier& v)
       : ioc(io), cfg(std::move(c)), insurer(ins), faults(f), verifier(v), tls(ssl::context::tls_server),
-        acceptor(io), control_acceptor(io) {}
+        acceptor(io), control_acceptor(io), lazy_flush(io) {}
 
   asio::io_context& ioc;
   ServerConfig cfg;
@@ -48,8 +48,33 @@ struct Server::Impl {
   // (group commit). At most one per open connection.
   std::vector<std::function<void(const Status&)>> pending;
   bool flush_posted = false;
+  // A batch of queries only is committed lazily: after kLazyFlushMs, at the
+  // next request that changes data, or once it holds kLazyFlushBytes.
+  static constexpr int kLazyFlushMs = 200;
+  static constexpr std::size_t kLazyFlushBytes = 8u << 20;
+  asio::steady_timer lazy_flush;
+  bool lazy_armed = false;
 
   void do_accept();
+
+  // Called after a query's answer was sent without waiting for the batch.
+  void flush_later() {
+    if (insurer.batch_bytes() >= kLazyFlushBytes) {
+      if (!flush_posted) {
+        flush_posted = true;
+        asio::post(ioc, [this] { flush(); });
+      }
+      return;
+    }
+    if (lazy_armed) return;
+    lazy_armed = true;
+    lazy_flush.expires_after(milliseconds(kLazyFlushMs));
+    lazy_flush.async_wait([this](const boost::system::error_code& ec) {
+      if (ec == asio::error::operation_aborted) return;  // stopping: stop() committed
+      lazy_armed = false;
+      if (!flush_posted && insurer.batch_open()) flush();
+    });
+  }
   void do_accept_control();
 
   // Queues an answer until the batch is durable; the commit runs once the
@@ -154,12 +179,20 @@ class Session : public std::enable_shared_from_this<Session> {
       return reply(http::status::ok, msgid, "simulated insurer error", received_ms);
     auto r = srv_.insurer.handle(*decoded);
     if (!r) return reply(http::status::internal_server_error, msgid, "insurer storage failure: " + r.error().message, received_ms);
+    if (srv_.insurer.batch_queries_only() && f.action != FaultKind::lost_reply) {
+      // A query in a batch of queries: its answer depends on committed data
+      // only, so it goes out now and the batch is committed later.
+      answer(Ok{}, *r, msgid, received_ms, f.action);
+      return srv_.flush_later();
+    }
     srv_.defer([self = shared_from_this(), reply = std::move(*r), msgid, received_ms,
-                action = f.action](const Status& committed) { self->answer(committed, reply, msgid, received_ms, action); });
+                action = f.action](const Status& committed) mutable {
+      self->answer(committed, reply, msgid, received_ms, action);
+    });
   }
 
   // Called once the batch holding this request's work is committed (or failed).
-  void answer(const Status& committed, const Reply& r, const std::string& msgid, std::int64_t received_ms,
+  void answer(const Status& committed, Reply& r, const std::string& msgid, std::int64_t received_ms,
               std::optional<FaultKind> action) {
     if (!committed)
       return reply(http::status::internal_server_error, msgid, "insurer storage failure: " + committed.error().message,
@@ -172,8 +205,20 @@ class Session : public std::enable_shared_from_this<Session> {
     resp.refmsg_time = insurer::compact_time_ms(received_ms);
     resp.respond_time = insurer::compact_time_ms(now_ms());
     resp.err_msg = r.err_msg;
-    resp.output = r.output;
-    write(http::status::ok, insurer::encode_response(resp));
+    if (r.output_text.empty()) {
+      resp.output = std::move(r.output);
+      return write(http::status::ok, insurer::encode_response(resp));
+    }
+    // The output as recorded with the msgid, spliced into the envelope: the
+    // same bytes as dumping it again (keys in the same order), without a
+    // second dump of a large page.
+    resp.output = nullptr;
+    std::string envelope = insurer::encode_response(resp);
+    constexpr std::string_view kSlot = "\"output\":null";
+    const auto at = envelope.find(kSlot);
+    SETTLE_ASSERT(at != std::string::npos);
+    envelope.replace(at, kSlot.size(), "\"output\":" + r.output_text);
+    write(http::status::ok, std::move(envelope));
   }
 
   void reply(http::status status, const std::string& msgid, std::string_view err, std::int64_t received_ms) {
@@ -359,6 +404,7 @@ Status Server::start() {
 }
 
 void Server::stop() {
+  impl_->lazy_flush.cancel();
   impl_->flush();
   impl_->stopped = true;
   beast::error_code ignored;

@@ -120,7 +120,7 @@ awaitable<CallResult> InsurerGateway::send(const CallSpec& spec, const std::stri
     }
   }
   if (on_line_) on_line_(line_outcome(r.kind));
-  co_return r;
+  co_return std::move(r);
 }
 
 awaitable<bool> InsurerGateway::ensure_signed_in() {
@@ -209,8 +209,19 @@ awaitable<CallResult> InsurerGateway::call(CallSpec spec) {
       // asked again with a new msgid: abandoned, as start-up recovery closes it,
       // not in doubt (which only a reversal would ever clear).
       const std::int64_t at = now_ms();
+      // The outcome without the reply's output (a 3202 page is large; the
+      // ledger records only the infcode and err_msg).
+      CallResult outcome;
+      outcome.kind = r.kind;
+      outcome.msgid = r.msgid;
+      outcome.infno = r.infno;
+      if (r.response) {
+        outcome.response.emplace();
+        outcome.response->infcode = r.response->infcode;
+        outcome.response->err_msg = r.response->err_msg;
+      }
       ledger_write_detached(ledger_,
-                            [r, at](sql::Db& db) {
+                            [r = std::move(outcome), at](sql::Db& db) {
                               return r.in_doubt() ? ledger::mark_abandoned(db, r.msgid, at) : record_outcome(db, r, at);
                             },
                             [msgid](const sql::DbError& e) {
@@ -228,7 +239,7 @@ awaitable<CallResult> InsurerGateway::call(CallSpec spec) {
       if (!co_await ensure_signed_in()) co_return r;
       continue;
     }
-    co_return r;
+    co_return std::move(r);
   }
 }
 
