@@ -2,9 +2,10 @@
 // scratch directory: raw SQLite one-insert-per-transaction commits (WAL,
 // synchronous=FULL: the physical fsync limit) and the ledger's durable
 // commits (record_request through the group-commit writer) with 1 writer,
-// alternating in short slices, then the ledger with 32 concurrent writer
-// threads. Targets: 32 writers >= 3x the raw commit
-// rate; 1 writer p50 <= 1.5x the raw p50.
+// alternating in short slices, then 32 concurrent writers: as settled
+// submits them (32 jobs in flight from one thread, completions handed back
+// to it) and as 32 blocking threads. Targets: 32 writers (as settled) >= 3x
+// the raw commit rate; 1 writer p50 <= 1.5x the raw p50.
 #include "offline/ledger.hpp"
 #include "offline/sqlite.hpp"
 #include "tools/bench/bench.hpp"
@@ -13,6 +14,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -113,6 +116,60 @@ class LedgerBench {
   }
   std::uint64_t transactions() const { return ledger_->writer_stats().transactions; }
 
+  // `in_flight` writers as settled runs them: one thread submits, each
+  // completion is handed back to that thread (settled posts it to its
+  // io_context), which records it and submits that writer's next commit.
+  bool in_flight_from_one_thread(Run& run, int in_flight, double seconds) {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<std::pair<int, bool>> done;  // writer, ok
+    std::vector<Clock::time_point> started(static_cast<std::size_t>(in_flight));
+    std::vector<std::int64_t> next(static_cast<std::size_t>(in_flight), 0);
+    const auto submit = [&](int w) {
+      ledger::Request r;
+      r.request_id = fmt::format("f{}-{}", w, next[static_cast<std::size_t>(w)]++);
+      r.method = "settle.commit";
+      r.payload_hash = "payload-hash";
+      r.created_at_ms = next[static_cast<std::size_t>(w)];
+      started[static_cast<std::size_t>(w)] = Clock::now();
+      ledger_->write([r](sql::Db& db) { return ledger::record_request(db, r); },
+                     [&mu, &cv, &done, w](const sql::Result<ledger::RecordedRequest>& out) {
+                       {
+                         std::lock_guard lock(mu);
+                         done.emplace_back(w, out.ok());
+                       }
+                       cv.notify_one();
+                     });
+    };
+    const auto start = Clock::now();
+    const auto end = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+    for (int w = 0; w < in_flight; ++w) submit(w);
+    int outstanding = in_flight;
+    bool ok = true;
+    std::deque<std::pair<int, bool>> mine;
+    while (outstanding > 0) {
+      {
+        std::unique_lock lock(mu);
+        cv.wait(lock, [&] { return !done.empty(); });
+        mine.swap(done);
+      }
+      const auto now = Clock::now();
+      for (const auto& [w, good] : mine) {
+        --outstanding;
+        ok = ok && good;
+        run.lat.add(now - started[static_cast<std::size_t>(w)]);
+        run.commits++;
+        if (ok && now < end) {
+          submit(w);
+          ++outstanding;
+        }
+      }
+      mine.clear();
+    }
+    run.seconds += std::chrono::duration<double>(Clock::now() - start).count();
+    return ok;
+  }
+
  private:
   std::unique_ptr<ledger::Ledger> ledger_;
 };
@@ -120,14 +177,17 @@ class LedgerBench {
 int run_ledger(const Context& ctx) {
   ScratchDir dir(ctx, "bench-ledger");
   const std::string fs = filesystem_type(dir.path());
-  std::vector<Run> runs(3);
+  std::vector<Run> runs(4);
   runs[0].name = "raw SQLite, 1 insert per transaction";
   runs[1].name = "ledger, 1 writer";
-  runs[2].name = "ledger, 32 writers";
+  runs[2].name = "ledger, 32 writers (as settled: 1 thread)";
   runs[2].threads = 32;
+  runs[3].name = "ledger, 32 writers (32 blocking threads)";
+  runs[3].threads = 32;
   RawSqlite raw_db;
-  LedgerBench one, many;
-  if (!raw_db.open(dir.file("raw.db")) || !one.open(dir.file("ledger-1.db")) || !many.open(dir.file("ledger-32.db")))
+  LedgerBench one, many, threads;
+  if (!raw_db.open(dir.file("raw.db")) || !one.open(dir.file("ledger-1.db")) || !many.open(dir.file("ledger-32.db")) ||
+      !threads.open(dir.file("ledger-32t.db")))
     return 2;
   // Raw and 1 writer alternate in short slices, so that a neighbour's I/O
   // burst or a drift of the disk weighs on both alike.
@@ -142,12 +202,15 @@ int run_ledger(const Context& ctx) {
   }
   runs[1].transactions = one.transactions() - one_before;
   const std::uint64_t many_before = many.transactions();
-  if (!measure(runs[2], ctx.seconds, [&](int t, std::int64_t i) { return many.commit(t, i); })) return 2;
+  if (!many.in_flight_from_one_thread(runs[2], 32, ctx.seconds)) return 2;
   runs[2].transactions = many.transactions() - many_before;
+  const std::uint64_t threads_before = threads.transactions();
+  if (!measure(runs[3], ctx.seconds, [&](int t, std::int64_t i) { return threads.commit(t, i); })) return 2;
+  runs[3].transactions = threads.transactions() - threads_before;
   Run& raw = runs[0];
   const double raw_p50 = raw.lat.percentile_ms(50);
   std::vector<Target> targets{
-      {"32 writers commits/s vs raw", runs[2].rate() / raw.rate(), ">=", 3.0},
+      {"32 writers (as settled) commits/s vs raw", runs[2].rate() / raw.rate(), ">=", 3.0},
       {"1 writer p50 vs raw p50", runs[1].lat.percentile_ms(50) / raw_p50, "<=", 1.5},
   };
   bool pass = true;
