@@ -633,20 +633,27 @@ sql::Status complete_outbox(sql::Db& db, std::int64_t item_id, OutboxOutcome out
   return add_event(db, at_ms, Entity::outbox, std::to_string(item_id), "in_flight", to, error);
 }
 
+namespace {
+// One row of (count, fund_fen, oldest created_at_ms) into OfflineOutstanding.
+sql::Result<OfflineOutstanding> read_outstanding(sql::Statement& st) {
+  st.reset();
+  auto row = st.step();
+  if (!row) return row.error();
+  OfflineOutstanding out;
+  out.count = st.column_int64(0);
+  out.fund = Amount::fen(st.column_int64(1));
+  if (!st.is_null(2)) out.oldest_created_ms = st.column_int64(2);
+  st.reset();
+  return out;
+}
+}  // namespace
+
 sql::Result<OfflineOutstanding> offline_outstanding(sql::Db& db) {
   auto st = db.cached(
       "SELECT count(*), coalesce(sum(fund_fen), 0), min(created_at_ms) FROM settlements "
       "WHERE state = 'offline_pending'");
   if (!st) return st.error();
-  (*st)->reset();
-  auto row = (*st)->step();
-  if (!row) return row.error();
-  OfflineOutstanding out;
-  out.count = (*st)->column_int64(0);
-  out.fund = Amount::fen((*st)->column_int64(1));
-  if (!(*st)->is_null(2)) out.oldest_created_ms = (*st)->column_int64(2);
-  (*st)->reset();
-  return out;
+  return read_outstanding(**st);
 }
 
 sql::Result<OfflineOutstanding> offline_outstanding_tracked(sql::Db& db) {
@@ -689,15 +696,7 @@ sql::Result<OfflineOutstanding> offline_outstanding_tracked(sql::Db& db) {
       "SELECT t.count, t.fund_fen, (SELECT min(created_at_ms) FROM settlements WHERE state = 'offline_pending') "
       "FROM offline_totals t WHERE t.id = 1");
   if (!st) return st.error();
-  (*st)->reset();
-  auto row = (*st)->step();
-  if (!row) return row.error();
-  OfflineOutstanding out;
-  out.count = (*st)->column_int64(0);
-  out.fund = Amount::fen((*st)->column_int64(1));
-  if (!(*st)->is_null(2)) out.oldest_created_ms = (*st)->column_int64(2);
-  (*st)->reset();
-  return out;
+  return read_outstanding(**st);
 }
 
 sql::Result<std::int64_t> requeue_in_flight(sql::Db& db, std::int64_t at_ms) {
