@@ -7,7 +7,9 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <netinet/in.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -34,6 +36,14 @@ using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 constexpr const char* kPcscdSocket = "/run/pcscd/pcscd.comm";
+
+// The vpcd readers listen on these TCP ports (reader 0, reader 1). The
+// packaged /etc/reader.conf.d/vpcd uses 35963, inside Linux's ephemeral range
+// (32768-60999): any client socket of another test still in TIME_WAIT on that
+// port makes vpcd's bind fail and pcscd silently lists no reader. The harness
+// runs pcscd with its own reader.conf.d (pcscd -c) on ports below that range.
+constexpr int kVpcdBasePort = 32000;
+constexpr const char* kVpcdDriverDefault = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so";
 
 // Pids this process started; cleaned by atexit and signal handlers.
 std::array<std::atomic<pid_t>, 16> g_children{};
@@ -146,6 +156,67 @@ bool unix_connectable(const char* path) {
 
 std::string log_dir() { return std::string(SETTLE_BINARY_DIR) + "/Testing"; }
 
+// The vpcd driver the package installed (its LIBPATH line), or Debian's path.
+std::string vpcd_driver_path() {
+  std::ifstream in("/etc/reader.conf.d/vpcd");
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto at = line.find("LIBPATH");
+    if (at == std::string::npos) continue;
+    const auto begin = line.find_first_not_of(" \t", at + 7);
+    const auto end = line.find_last_not_of(" \t\r");
+    if (begin != std::string::npos && end >= begin) return line.substr(begin, end - begin + 1);
+  }
+  return kVpcdDriverDefault;
+}
+
+// Writes the harness's reader.conf.d (one vpcd reader = two slots on
+// kVpcdBasePort and +1) and returns its directory for pcscd -c.
+std::string write_reader_conf() {
+  const std::string dir = log_dir() + "/reader.conf.d";
+  ::mkdir(dir.c_str(), 0755);
+  std::ofstream out(dir + "/vpcd", std::ios::trunc);
+  char port_hex[16];
+  std::snprintf(port_hex, sizeof port_hex, "0x%04X", kVpcdBasePort);
+  out << "# written by the test harness: vpcd outside the ephemeral port range\n"
+      << "FRIENDLYNAME \"Virtual PCD\"\n"
+      << "DEVICENAME   /dev/null:" << port_hex << "\n"
+      << "LIBPATH      " << vpcd_driver_path() << "\n"
+      << "CHANNELID    " << port_hex << "\n";
+  if (!out.flush()) throw std::runtime_error("cannot write " + dir + "/vpcd");
+  return dir;
+}
+
+// True when a listening socket could bind the port now, as vpcd binds it
+// (SO_REUSEADDR: its own old connections in TIME_WAIT do not count).
+bool tcp_port_free(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  const int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_ANY);
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;  // NOLINT: sockets API
+  ::close(fd);
+  return ok;
+}
+
+// The lines of pcscd's log that say why a reader did not start.
+std::string pcscd_failure_lines(const std::string& log_path) {
+  std::ifstream in(log_path);
+  std::string line;
+  std::string out;
+  while (std::getline(in, line)) {
+    if (line.find("ifd-vpcd") != std::string::npos || line.find("Failed") != std::string::npos ||
+        line.find("failed") != std::string::npos) {
+      out += "\n  " + line;
+    }
+  }
+  return out;
+}
+
 bool is_ours(pid_t p) {
   for (auto& c : g_children) {
     if (c.load() == p) return true;
@@ -174,7 +245,7 @@ std::vector<std::string> list_readers_now() {
 }  // namespace
 
 std::string vpcd_reader_name(int index) { return index == 0 ? "Virtual PCD 00 00" : "Virtual PCD 00 01"; }
-int vpcd_port(int index) { return 35963 + index; }
+int vpcd_port(int index) { return kVpcdBasePort + index; }
 
 pid_t foreign_pcscd_pid() {
   DIR* d = ::opendir("/proc");
@@ -240,7 +311,20 @@ void Pcscd::start() {
   if (unix_connectable(kPcscdSocket)) {
     throw std::runtime_error(std::string("something answers on ") + kPcscdSocket + " though no pcscd process is visible");
   }
-  pid_ = spawn({"pcscd", "-f"}, log_dir() + "/pcscd.log");
+  // A port still held (TIME_WAIT lasts 60 s) would fail the reader silently.
+  for (int i = 0; i < 2; ++i) {
+    const auto port_deadline = Clock::now() + 65s;
+    while (!tcp_port_free(vpcd_port(i))) {
+      if (Clock::now() >= port_deadline) {
+        throw std::runtime_error("TCP port " + std::to_string(vpcd_port(i)) +
+                                 " for vpcd reader " + std::to_string(i) + " stays in use (ss -tanp | grep " +
+                                 std::to_string(vpcd_port(i)) + ")");
+      }
+      std::this_thread::sleep_for(100ms);
+    }
+  }
+  const std::string log_path = log_dir() + "/pcscd.log";
+  pid_ = spawn({"pcscd", "-f", "-i", "-c", write_reader_conf()}, log_path);
   const auto deadline = Clock::now() + 10s;
   for (;;) {
     if (exited(pid_)) {
@@ -254,7 +338,8 @@ void Pcscd::start() {
     if (vpcd == 2) return;
     if (Clock::now() >= deadline) {
       stop();
-      throw std::runtime_error("pcscd did not list both vpcd readers within 10 s (is vsmartcard-vpcd installed?)");
+      throw std::runtime_error("pcscd did not list both vpcd readers within 10 s (is vsmartcard-vpcd installed?); " +
+                               log_path + " says:" + pcscd_failure_lines(log_path));
     }
     std::this_thread::sleep_for(10ms);
   }

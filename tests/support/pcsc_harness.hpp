@@ -12,7 +12,8 @@
 
 namespace settle::testing {
 
-// "Virtual PCD 00 00" for vpcd reader 0 (TCP 35963), "... 00 01" for 1 (35964).
+// "Virtual PCD 00 00" for vpcd reader 0 (TCP 32000), "... 00 01" for 1 (32001):
+// the harness runs pcscd with its own reader.conf.d, off the ephemeral ports.
 std::string vpcd_reader_name(int index);
 int vpcd_port(int index);
 

@@ -6,7 +6,7 @@
 #   pcscd-harness.sh start                      start pcscd -f (refuses if another pcscd runs)
 #   pcscd-harness.sh stop                       stop the cards and the pcscd started here
 #   pcscd-harness.sh status
-#   pcscd-harness.sh card-start N [options]     virtual card in vpcd reader N (0: TCP 35963, 1: 35964);
+#   pcscd-harness.sh card-start N [options]     virtual card in vpcd reader N (0: TCP 32000, 1: 32001);
 #                                               options as virtual-card's (--name, --id-no, --pin, ...)
 #   pcscd-harness.sh card N remove|insert|status|delay MS
 #   pcscd-harness.sh card-stop N
@@ -58,12 +58,26 @@ wait_readers() {
   return 1
 }
 
+# pcscd runs with this script's own reader.conf.d: the packaged vpcd config
+# listens on 35963, inside the kernel's ephemeral port range, where any
+# client socket in TIME_WAIT on that port makes the reader fail to start.
+vpcd_base_port=32000
+write_reader_conf() {
+  local lib
+  lib="$(sed -n 's/^[[:space:]]*LIBPATH[[:space:]]\+//p' /etc/reader.conf.d/vpcd 2>/dev/null | head -1)"
+  mkdir -p "$run_dir/reader.conf.d"
+  printf 'FRIENDLYNAME "Virtual PCD"\nDEVICENAME   /dev/null:0x%04X\nLIBPATH      %s\nCHANNELID    0x%04X\n' \
+    "$vpcd_base_port" "${lib:-/usr/lib/pcsc/drivers/serial/libifdvpcd.so}" "$vpcd_base_port" \
+    >"$run_dir/reader.conf.d/vpcd"
+}
+
 cmd_start() {
   if pid="$(live_pid "$run_dir/pcscd.pid" pcscd)"; then echo "pcscd already started here (pid $pid)"; return 0; fi
   if other="$(pidof pcscd)"; then
     die "a pcscd not started by this harness is running (pid $other); stop it first"
   fi
-  setsid pcscd -f >"$run_dir/pcscd.log" 2>&1 < /dev/null &
+  write_reader_conf
+  setsid pcscd -f -c "$run_dir/reader.conf.d" >"$run_dir/pcscd.log" 2>&1 < /dev/null &
   echo $! >"$run_dir/pcscd.pid"
   wait_readers || { cmd_stop; die "pcscd did not list the vpcd readers within 10 s; see $run_dir/pcscd.log"; }
   echo "pcscd started (pid $(cat "$run_dir/pcscd.pid")), log $run_dir/pcscd.log"
@@ -79,7 +93,7 @@ cmd_card_start() {
   case "$n" in 0|1) ;; *) die "reader index is 0 or 1" ;; esac
   if pid="$(live_pid "$run_dir/card$n.pid" virtual-card)"; then die "card $n already running (pid $pid)"; fi
   rm -f "$run_dir/card$n.sock"
-  setsid "$(virtual_card_bin)" --port $((35963 + n)) --control "$run_dir/card$n.sock" "$@" \
+  setsid "$(virtual_card_bin)" --port $((vpcd_base_port + n)) --control "$run_dir/card$n.sock" "$@" \
     >"$run_dir/card$n.log" 2>&1 < /dev/null &
   echo $! >"$run_dir/card$n.pid"
   local i removed=0

@@ -2,7 +2,7 @@
 // vpcd virtual reader (pcscd's vsmartcard driver) over TCP, implementing the
 // card profile (SSSE select, records, PIN) with faults on demand for tests.
 //
-// Usage: virtual-card [--port 35963] [--control PATH] [--seed N] [identity options] ...
+// Usage: virtual-card [--port 32000] [--control PATH] [--seed N] [identity options] ...
 //        virtual-card --control PATH --send remove|insert|quit|delay N|status
 // Control commands (one per line on the Unix socket, answered "ok ..." or
 // "error ..."): remove (close the vpcd connection: the card is pulled),
@@ -42,7 +42,7 @@ using Clock = std::chrono::steady_clock;
 
 struct Options {
   std::string host = "127.0.0.1";
-  int port = 35963;
+  int port = 32000;  // the test harness's vpcd reader 0 (pcsc_harness.cpp)
   std::string control;
   std::string send;  // client mode
   std::string card_sn = "110000D156000005";
