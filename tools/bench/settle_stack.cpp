@@ -275,7 +275,8 @@ SettleStack::SettleStack(const std::string& dir, const StackOptions& opts) : dir
       std::vector<std::string>{SETTLE_SIM_BINARY, "serve", "--db", dir + "/insurer.db", "--listen", "127.0.0.1:0",
                                "--control", "127.0.0.1:0", "--cert", pki_ + "/server.crt", "--key",
                                pki_ + "/server.key", "--ca", pki_ + "/ca.crt", "--secret", secret, "--paasid",
-                               institution, "--policy", std::string(SETTLE_SOURCE_DIR) + "/docs/examples/policy.toml"},
+                               institution, "--policy", std::string(SETTLE_SOURCE_DIR) + "/docs/examples/policy.toml",
+                               "--sync", opts.sim_sync},
       dir + "/insurer.out", dir + "/insurer.err");
   const auto m = wait_for(dir + "/insurer.out",
                           std::regex(R"(listening on 127\.0\.0\.1:(\d+) control 127\.0\.0\.1:(\d+))"), *sim_,
@@ -343,6 +344,38 @@ void SettleStack::stop() {
   cards_.clear();
   pcscd_.reset();
   if (sim_) sim_->stop();
+}
+
+namespace {
+
+// utime + stime of a process from /proc/PID/stat, in seconds (0 if gone).
+double cpu_seconds(pid_t pid) {
+  if (pid <= 0) return 0;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  std::getline(in, stat);
+  const auto close = stat.rfind(')');  // the command name may hold spaces
+  if (close == std::string::npos) return 0;
+  std::istringstream fields(stat.substr(close + 2));
+  std::string f;
+  long long ut = 0, st = 0;
+  for (int i = 3; i <= 15 && fields >> f; ++i) {
+    if (i == 14) ut = std::stoll(f);
+    if (i == 15) st = std::stoll(f);
+  }
+  return static_cast<double>(ut + st) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+}  // namespace
+
+SettleStack::Cpu SettleStack::cpu() const {
+  Cpu c;
+  c.settled = daemon_ ? cpu_seconds(daemon_->pid()) : 0;
+  c.sim = sim_ ? cpu_seconds(sim_->pid()) : 0;
+  c.pcscd = pcscd_ ? cpu_seconds(pcscd_->pid()) : 0;
+  for (const auto& card : cards_) c.cards += card ? cpu_seconds(card->pid()) : 0;
+  c.bench = cpu_seconds(::getpid());
+  return c;
 }
 
 Json SettleStack::sim_control(const std::string& method, const std::string& target, const std::optional<Json>& body) {

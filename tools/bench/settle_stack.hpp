@@ -120,6 +120,7 @@ struct StackOptions {
   int pool = 16;               // [insurer] pool_size
   std::string extra_config;    // appended to settled.toml
   bool supervisor = false;     // also operator s001 (supervisor) with the same password
+  std::string sim_sync = "full";  // insurer-sim --sync: full (fsync per batch) or normal
 };
 
 // insurer-sim (one person per window), pcscd with one virtual card per
@@ -138,6 +139,12 @@ class SettleStack {
   const std::vector<Person>& persons() const { return persons_; }
   pid_t daemon_pid() const { return daemon_->pid(); }
   pid_t sim_pid() const { return sim_->pid(); }
+  // CPU seconds (user + system, all threads) used so far by each process of
+  // the stack and by this one: where the time of a run went.
+  struct Cpu {
+    double settled = 0, sim = 0, pcscd = 0, cards = 0, bench = 0;
+  };
+  Cpu cpu() const;
   // The simulator's control endpoint (HTTP/1.1 on loopback): the answer's JSON body; throws unless 200.
   Json sim_control(const std::string& method, const std::string& target, const std::optional<Json>& body = std::nullopt);
   void stop();  // settled first, then the rest

@@ -31,6 +31,9 @@ ControlAnswer counters(ControlContext& c) {
   const Counters& k = c.insurer.counters();
   Json by = Json::object();
   for (const auto& [infno, n] : k.by_infno) by[infno] = n;
+  Json processing = Json::object();
+  for (const auto& [infno, us] : c.net.processing_us)
+    processing[infno] = Json{{"answers", c.net.processed[infno]}, {"us", us}};
   Json fired = Json::object();
   for (const auto& [kind, n] : c.faults.fired()) fired[kind] = n;
   return {200, Json{{"requests", k.requests},
@@ -43,6 +46,7 @@ ControlAnswer counters(ControlContext& c) {
                     {"connections", c.net.connections},
                     {"refused_connections", c.net.refused_connections},
                     {"by_infno", by},
+                    {"processing", processing},
                     {"faults", fired}}};
 }
 

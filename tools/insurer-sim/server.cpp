@@ -148,6 +148,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_read(beast::error_code ec) {
     if (ec) return close();
     const std::int64_t received_ms = now_ms();
+    received_at_ = std::chrono::steady_clock::now();
+    timed_infno_.clear();
     http::request<http::string_body> req = parser_->release();
     keep_alive_ = req.keep_alive();
     // refuse: the line is down for connections opened before it went down
@@ -175,6 +177,7 @@ class Session : public std::enable_shared_from_this<Session> {
       return reply(http::status::bad_request, msgid_of(body), decoded.error().message, received_ms);
     }
     const std::string msgid = decoded->head.msgid;
+    timed_infno_ = decoded->head.infno;
     if (f.action == FaultKind::error)
       return reply(http::status::ok, msgid, "simulated insurer error", received_ms);
     auto r = srv_.insurer.handle(*decoded);
@@ -226,6 +229,12 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void write(http::status status, std::string body) {
+    if (!timed_infno_.empty()) {
+      const auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - received_at_);
+      srv_.net.processing_us[timed_infno_] += us.count();
+      ++srv_.net.processed[timed_infno_];
+      timed_infno_.clear();
+    }
     res_ = {};
     res_.result(status);
     res_.version(11);
@@ -281,6 +290,8 @@ class Session : public std::enable_shared_from_this<Session> {
   http::response<http::string_body> res_;
   bool keep_alive_ = true;
   std::int64_t delay_ms_ = 0;
+  std::chrono::steady_clock::time_point received_at_{};
+  std::string timed_infno_;  // set once the request decoded; its time is counted at write()
   std::array<char, 64> sink_{};
   std::shared_ptr<std::size_t> open_;
 };

@@ -24,8 +24,9 @@ using json::Json;
 
 namespace {
 
-// A ledger write started now and awaited later, so the commit overlaps the
-// insurer round trips that do not depend on it.
+// Work started now and awaited later: a ledger write whose commit overlaps
+// the insurer round trips that do not depend on it, or a card check (on the
+// card pool) that overlaps the request's own commit.
 template <class R>
 class Pending {
  public:
@@ -34,12 +35,15 @@ class Pending {
     Pending p;
     p.st_ = std::make_shared<State>(ex);
     p.st_->timer.expires_at(asio::steady_timer::time_point::max());
-    ledger.write(std::move(fn), [st = p.st_, ex](R r) mutable {
-      asio::post(ex, [st, r = std::move(r)]() mutable {
-        st->value.emplace(std::move(r));
-        st->timer.cancel();
-      });
-    });
+    ledger.write(std::move(fn), [st = p.st_, ex](R r) mutable { deliver(st, ex, std::move(r)); });
+    return p;
+  }
+  template <class F>
+  static Pending start_on(asio::thread_pool& pool, asio::any_io_executor ex, F fn) {
+    Pending p;
+    p.st_ = std::make_shared<State>(ex);
+    p.st_->timer.expires_at(asio::steady_timer::time_point::max());
+    asio::post(pool, [st = p.st_, ex, fn = std::move(fn)]() mutable { deliver(st, ex, fn()); });
     return p;
   }
   awaitable<R> get() {
@@ -56,6 +60,12 @@ class Pending {
     std::optional<R> value;
     asio::steady_timer timer;
   };
+  static void deliver(const std::shared_ptr<State>& st, asio::any_io_executor ex, R r) {
+    asio::post(ex, [st, r = std::move(r)]() mutable {
+      st->value.emplace(std::move(r));
+      st->timer.cancel();
+    });
+  }
   std::shared_ptr<State> st_;
 };
 
@@ -363,15 +373,20 @@ awaitable<Reply> Service::settle_commit(const cashier::SessionInfo& s, const cas
   if (!ws.card) co_return fail(Reason::card_absent, "card", "read the card first (card.read)");
   const reader::CardIdentity card = *ws.card;
   const bool pin_verified = ws.pin_verified;
-  if (auto early = co_await claim_request(call, s)) co_return *early;
+  // The card is checked while the request's claim is made durable: neither
+  // sends anything to the insurer, and both must hold before anything is.
+  const std::string window = s.window;
+  const std::string card_sn = card.card_sn;
+  auto job5 = [this, window, card_sn] { return p_.cards.check_same_card(window, card_sn); };
+  Pending<Status> card_check = Pending<Status>::start_on(p_.card_pool, ioc_.get_executor(), std::move(job5));
+  if (auto early = co_await claim_request(call, s)) {
+    (void)co_await card_check.get();  // the reader is left as it was found
+    co_return *early;
+  }
   const std::string request_id = p.request_id;
 
   Reply reply = co_await [&]() -> awaitable<Reply> {
-    const std::string window = s.window;
-    const std::string card_sn = card.card_sn;
-    auto job5 = [this, window, card_sn] { return p_.cards.check_same_card(window, card_sn); };
-    if (Status same = co_await on_pool(p_.card_pool, std::move(job5));
-        !same) {
+    if (Status same = co_await card_check.get(); !same) {
       if (same.error().reason == Reason::card_mismatch) session_of(s.connection_id) = WindowSession{};
       co_return fail(same.error());
     }

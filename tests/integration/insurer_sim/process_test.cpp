@@ -315,6 +315,11 @@ TEST_CASE("signatures: a bad one, a replayed nonce and a stale timestamp are ref
   auto [st, counters] = control(sim.control_port, http::verb::get, "/counters");
   CHECK(st == 200);
   CHECK(counters["refused_signature"] == 3);
+  // The simulator's own time covers the answered transaction only (refusals are not timed).
+  REQUIRE(counters["processing"].contains("9001"));
+  CHECK(counters["processing"]["9001"]["answers"] == 1);
+  CHECK(counters["processing"]["9001"]["us"].get<std::int64_t>() > 0);
+  CHECK(counters["processing"].size() == 1);
 }
 
 TEST_CASE("TLS: a client certificate from another CA, or none, gets no answer") {
