@@ -333,9 +333,11 @@ void summarise_calls(std::vector<Call>& calls, Clock::time_point cut, Clock::tim
         ++f.outage_online;
       }
     } else if (refund) {
-      if (!c.ok && c.reason == "OFFLINE_REFUND_FORBIDDEN")
+      if (c.ok)
+        ++f.refunds_online;  // no refund is ever made offline: this one the insurer answered
+      else if (c.reason == "OFFLINE_REFUND_FORBIDDEN")
         ++f.refunds_refused_offline;
-      else if (c.ok || c.reason != "INSURER_UNREACHABLE")
+      else if (c.reason != "INSURER_UNREACHABLE")
         ++f.refunds_other;
     } else if (c.method == "card") {
       ++f.refused_reasons["card " + c.reason];

@@ -61,7 +61,10 @@ struct FaultResult {
   int outage_commits = 0, outage_offline = 0, outage_online = 0, outage_refused = 0;
   std::map<std::string, int> refused_reasons;
   int offline_reason_network_down = 0, offline_reason_in_doubt = 0;
-  int refunds_refused_offline = 0, refunds_other = 0;
+  // Refunds sent during the outage: refused as offline (what the plan asks),
+  // done online (the insurer answered it: the daemon had seen the line answer
+  // again, e.g. a reversal during a lost-reply fault), or anything else.
+  int refunds_refused_offline = 0, refunds_online = 0, refunds_other = 0;
   int reversals_sent = 0;            // acknowledged at the insurer (its report)
   int baseline_commits = 0, baseline_refunds = 0, baseline_errors = 0;
   std::map<std::string, int> baseline_reasons;
