@@ -486,26 +486,23 @@ awaitable<Reply> Service::settle_refund(const cashier::SessionInfo& s, const cas
       case ledger::SettlementState::partly_refunded:
       case ledger::SettlementState::offline_accepted:
         break;
-      case ledger::SettlementState::offline_pending:
-        {
-      const Reply refusal = fail(Reason::not_refundable_yet, "setl_id",
-                                             "this offline settlement has not been accepted by the insurer yet");
-      co_return co_await final_answer(refusal);
-    }
+      case ledger::SettlementState::offline_pending: {
+        const Reply refusal = fail(Reason::not_refundable_yet, "setl_id",
+                                   "this offline settlement has not been accepted by the insurer yet");
+        co_return co_await final_answer(refusal);
+      }
       case ledger::SettlementState::refunded:
-      case ledger::SettlementState::undone:
-        {
-      const Reply refusal = fail(Reason::refund_exceeds_original, "setl_id",
-                                             fmt::format("settlement {} is {}: nothing is left to refund", orig.setl_id,
-                                                         ledger::name(orig.state)));
-      co_return co_await final_answer(refusal);
-    }
-      case ledger::SettlementState::offline_rejected:
-        {
-      const Reply refusal = fail(Reason::invalid_state, "setl_id",
-                                             "the insurer rejected this offline settlement; the insurance office handles it");
-      co_return co_await final_answer(refusal);
-    }
+      case ledger::SettlementState::undone: {
+        const Reply refusal = fail(Reason::refund_exceeds_original, "setl_id",
+                                   fmt::format("settlement {} is {}: nothing is left to refund", orig.setl_id,
+                                               ledger::name(orig.state)));
+        co_return co_await final_answer(refusal);
+      }
+      case ledger::SettlementState::offline_rejected: {
+        const Reply refusal = fail(Reason::invalid_state, "setl_id",
+                                   "the insurer rejected this offline settlement; the insurance office handles it");
+        co_return co_await final_answer(refusal);
+      }
     }
     if (network_.state() != NetworkState::online)
       co_return fail(Reason::offline_refund_forbidden, "insurer",
@@ -522,8 +519,7 @@ awaitable<Reply> Service::settle_refund(const cashier::SessionInfo& s, const cas
     }
     const Parts original = parts_of(detail);
     const std::vector<Parts> before = refund_parts(detail);
-    if (plan->refund_total > remaining(original, before).total)
-      {
+    if (plan->refund_total > remaining(original, before).total) {
       const Reply refusal = fail(Reason::refund_exceeds_original, "lines", "the refund is above what is left of the original");
       co_return co_await final_answer(refusal);
     }
@@ -685,16 +681,15 @@ awaitable<Reply> Service::settle_resettle(const cashier::SessionInfo& s, const c
     const ledger::SettlementDetail detail = std::move(*found);
     const ledger::Settlement& orig = detail.settlement;
     if (orig.state != ledger::SettlementState::settled && orig.state != ledger::SettlementState::partly_refunded &&
-        orig.state != ledger::SettlementState::offline_accepted)
-      {
-      const Reply refusal = fail(orig.state == ledger::SettlementState::offline_pending ? Reason::not_refundable_yet : Reason::invalid_state,
-                                           "setl_id", fmt::format("settlement {} is {}: it cannot be re-settled", orig.setl_id, ledger::name(orig.state)));
+        orig.state != ledger::SettlementState::offline_accepted) {
+      const Reply refusal = fail(
+          orig.state == ledger::SettlementState::offline_pending ? Reason::not_refundable_yet : Reason::invalid_state,
+          "setl_id", fmt::format("settlement {} is {}: it cannot be re-settled", orig.setl_id, ledger::name(orig.state)));
       co_return co_await final_answer(refusal);
     }
-    if (!paid_without_account(orig))
-      {
+    if (!paid_without_account(orig)) {
       const Reply refusal = fail(Reason::invalid_state, "setl_id",
-                                           "re-settlement is for settlements paid without the personal account");
+                                 "re-settlement is for settlements paid without the personal account");
       co_return co_await final_answer(refusal);
     }
     if (network_.state() != NetworkState::online)
