@@ -7,7 +7,7 @@ if(TARGET settled AND TARGET settlectl AND TARGET insurer-sim)
   foreach(lib settle_daemon_harness settle_stack)
     add_library(${lib} STATIC ${CMAKE_CURRENT_LIST_DIR}/daemon_harness.cpp)
     target_include_directories(${lib} PUBLIC ${PROJECT_SOURCE_DIR})
-    target_link_libraries(${lib} PUBLIC settle_pcsc_harness settle_json settle_engine fmt::fmt)
+    target_link_libraries(${lib} PUBLIC settle_pcsc_harness settle_json settle_engine insurer_sim_control_client fmt::fmt)
     target_compile_definitions(${lib} PRIVATE
       SETTLE_SOURCE_DIR="${PROJECT_SOURCE_DIR}" SETTLE_BINARY_DIR="${PROJECT_BINARY_DIR}"
       SETTLE_SIM_BINARY="$<TARGET_FILE:insurer-sim>"

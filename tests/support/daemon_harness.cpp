@@ -3,6 +3,8 @@
 // simulator's control endpoint over loopback HTTP, and the cashier socket.
 #include "tests/support/daemon_harness.hpp"
 
+#include "tools/insurer-sim/control_client.hpp"
+
 #include "tests/support/harness_checks.hpp"
 #include <fmt/format.h>
 
@@ -370,50 +372,11 @@ void Stack::stop_sim() { end_process(sim_pid_, SIGTERM, std::chrono::seconds(20)
 
 Stack::ControlReply Stack::sim_control(const std::string& method, const std::string& target,
                                        const std::optional<Json>& body) const {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw std::runtime_error("socket failed");
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
-  timeval tv{30, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(control_port_);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)  // NOLINT
-    throw std::runtime_error(fmt::format("cannot reach the simulator's control endpoint 127.0.0.1:{}", control_port_));
-  const std::string payload = body ? body->dump() : std::string();
-  std::string req = fmt::format("{} {} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n", method, target);
-  if (body) req += "Content-Type: application/json\r\n";
-  req += fmt::format("Content-Length: {}\r\n\r\n", payload.size()) + payload;
-  if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size()))
-    throw std::runtime_error("control request not sent");
-  std::string resp;
-  char tmp[65536];
-  for (;;) {
-    const ssize_t n = ::recv(fd, tmp, sizeof tmp, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    resp.append(tmp, static_cast<std::size_t>(n));
-    // Stop once Content-Length bytes of body are in.
-    const auto head_end = resp.find("\r\n\r\n");
-    if (head_end != std::string::npos) {
-      std::smatch m;
-      const std::string head = resp.substr(0, head_end);
-      static const std::regex cl(R"([Cc]ontent-[Ll]ength:\s*(\d+))");
-      if (std::regex_search(head, m, cl) && resp.size() - head_end - 4 >= std::stoul(m[1].str())) break;
-    }
-  }
+  const sim::ControlHttpReply a =
+      sim::control_request(control_port_, method, target, body ? std::optional<std::string>(body->dump()) : std::nullopt);
   ControlReply r;
-  const auto sp = resp.find(' ');
-  if (sp == std::string::npos) throw std::runtime_error("no HTTP answer from the control endpoint");
-  r.status = static_cast<unsigned>(std::stoi(resp.substr(sp + 1, 3)));
-  const auto head_end = resp.find("\r\n\r\n");
-  const std::string b = head_end == std::string::npos ? "" : resp.substr(head_end + 4);
-  r.body = b.empty() ? Json() : parse_or_throw(b);
+  r.status = a.status;
+  r.body = a.body.empty() ? Json() : parse_or_throw(a.body);
   return r;
 }
 

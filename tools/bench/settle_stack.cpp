@@ -4,6 +4,7 @@
 #include "tools/bench/settle_stack.hpp"
 
 #include "tests/support/pcsc_harness.hpp"
+#include "tools/insurer-sim/control_client.hpp"
 
 #include <fmt/format.h>
 
@@ -379,47 +380,10 @@ SettleStack::Cpu SettleStack::cpu() const {
 }
 
 Json SettleStack::sim_control(const std::string& method, const std::string& target, const std::optional<Json>& body) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw std::runtime_error("socket failed");
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
-  timeval tv{30, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<std::uint16_t>(control_port_));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
-    throw std::runtime_error("cannot reach the simulator's control endpoint");
-  const std::string payload = body ? body->dump() : std::string();
-  std::string req = fmt::format("{} {} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n", method, target);
-  if (body) req += "Content-Type: application/json\r\n";
-  req += fmt::format("Content-Length: {}\r\n\r\n", payload.size()) + payload;
-  if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size()))
-    throw std::runtime_error("control request not sent");
-  std::string resp;
-  char tmp[65536];
-  static const std::regex cl(R"([Cc]ontent-[Ll]ength:\s*(\d+))");
-  for (;;) {
-    const ssize_t n = ::recv(fd, tmp, sizeof tmp, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    resp.append(tmp, static_cast<std::size_t>(n));
-    const auto head_end = resp.find("\r\n\r\n");
-    if (head_end != std::string::npos) {
-      std::smatch m;
-      const std::string head = resp.substr(0, head_end);
-      if (std::regex_search(head, m, cl) && resp.size() - head_end - 4 >= std::stoul(m[1].str())) break;
-    }
-  }
-  const auto sp = resp.find(' ');
-  if (sp == std::string::npos) throw std::runtime_error("no HTTP answer from the control endpoint");
-  const int status = std::stoi(resp.substr(sp + 1, 3));
-  const auto head_end = resp.find("\r\n\r\n");
-  const std::string b = head_end == std::string::npos ? "" : resp.substr(head_end + 4);
+  const sim::ControlHttpReply a = sim::control_request(static_cast<std::uint16_t>(control_port_), method, target,
+                                                       body ? std::optional<std::string>(body->dump()) : std::nullopt);
+  const int status = static_cast<int>(a.status);
+  const std::string& b = a.body;
   if (status != 200) throw std::runtime_error(fmt::format("{} {}: HTTP {} {}", method, target, status, b));
   if (b.empty()) return Json();
   auto j = json::parse(b, "control answer");
