@@ -8,14 +8,17 @@
 #include "engine/refund.hpp"
 #include "engine/split.hpp"
 #include "protocol/engine_json.hpp"
+#include "protocol/insurer/detail_fast.hpp"
 #include "protocol/insurer/fields.hpp"
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <mutex>
 #include <map>
+#include <span>
 #include <vector>
 
 namespace settle::sim {
@@ -157,6 +160,9 @@ class Tx {
   Result<Json> dispatch();
   std::string effect_kind = "none";
   std::int64_t effect_id = 0;
+  // The output's text when the transaction wrote it directly (3202 pages);
+  // dispatch() then answers null.
+  std::string output_text;
 
  private:
   // ---- data access ----
@@ -1041,14 +1047,14 @@ Result<Json> Tx::detail() {
     snap.key = key;
     snap.rows = std::move(rows);
   }
-  insurer::DetailReconcile::Output out;
-  out.page_num = in.page_num;
-  out.page_size = in.page_size;
-  out.total = static_cast<std::int64_t>(snap.rows.size());
-  const std::int64_t first = (in.page_num - 1) * in.page_size;
-  for (std::int64_t i = first; i < first + in.page_size && i < out.total; ++i)
-    out.rows.push_back(snap.rows[static_cast<std::size_t>(i)]);
-  return out.encode();
+  // The page's text written straight from the snapshot: the same bytes as
+  // DetailReconcile::Output::encode().dump(), without the document.
+  const auto total = static_cast<std::int64_t>(snap.rows.size());
+  const std::int64_t first = std::min((in.page_num - 1) * in.page_size, total);
+  const std::int64_t end = std::min(first + in.page_size, total);
+  const std::span<const insurer::DetailReconcile::Row> page(snap.rows.data() + first, snap.rows.data() + end);
+  insurer::append_detail_output(output_text, in.page_num, in.page_size, total, page);
+  return Json(nullptr);
 }
 
 // ---- 5201 ----
@@ -1141,7 +1147,7 @@ Status record_msgid(sql::Db& db, const Request& req, Reply& reply, std::string_v
       "INSERT INTO msgids(msgid, infno, effect_kind, effect_id, state, infcode, err_msg, output, received_ms) "
       "VALUES (?1,?2,?3,?4,'done',?5,?6,?7,?8)");
   if (!st) return db_error(st.error());
-  reply.output_text = reply.output.dump();
+  if (reply.output_text.empty()) reply.output_text = reply.output.dump();
   SIM_CHECK((*st)->bind_all(req.head.msgid, req.head.infno, kind, id, reply.infcode, reply.err_msg, reply.output_text,
                             now_ms));
   SIM_CHECK((*st)->run());
@@ -1251,6 +1257,7 @@ Result<Reply> Insurer::handle(const Request& req) {
   Reply reply;
   if (out) {
     reply.output = std::move(*out);
+    reply.output_text = std::move(t.output_text);
   } else {
     // A storage failure: the savepoint's destructor takes this request's work back.
     if (is_storage(out.error())) return out.error();
