@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include <array>
+#include <charconv>
 #include <cstdint>
 
 namespace settle::insurer {
@@ -111,9 +113,21 @@ void append_string(std::string& out, std::string_view s) {
   out += '"';
 }
 
+// An amount as format_amount() writes it ("12.30"), without fmt for the
+// usual non-negative case.
 void append_amount(std::string& out, Amount a) {
   out += '"';
-  out += format_amount(a);
+  const std::int64_t fen = a.fen();
+  if (fen < 0) {
+    out += format_amount(a);
+  } else {
+    std::array<char, 24> buf{};
+    char* p = std::to_chars(buf.data(), buf.data() + 20, fen / 100).ptr;
+    *p++ = '.';
+    *p++ = static_cast<char>('0' + fen % 100 / 10);
+    *p++ = static_cast<char>('0' + fen % 10);
+    out.append(buf.data(), p);
+  }
   out += '"';
 }
 

@@ -88,6 +88,13 @@ TEST_CASE("3202 writer: the same bytes as the encoder's dump") {
   o.rows[1].medins_setl_id = "x\ny\t\x01";
   o.rows[2].msgid = "张三";
   o.rows[2].insutype = "\x7f";
+  // Amounts of every width, and a negative one (the writer does not judge).
+  o.rows[0].acct_pay = Amount::fen(5);
+  o.rows[0].fund_pay_sumamt = Amount::fen(70);
+  o.rows[0].psn_cash_pay = Amount::fen(100);
+  o.rows[0].medfee_sumamt = Amount::fen(999'999'999'999);
+  o.rows[1].acct_pay = Amount::fen(-1234);
+  o.rows[1].psn_cash_pay = Amount::fen(-5);
   std::string text = "prefix";
   append_detail_output(text, o.page_num, o.page_size, o.total, o.rows);
   CHECK(text == "prefix" + o.encode().dump());
