@@ -155,44 +155,55 @@ Result<DetailReconcile::Output> decode_detail_reply(std::string_view body, std::
   return decode_reply<DetailReconcile>(body, sent_msgid);
 }
 
-void append_detail_output(std::string& out, std::int64_t page_num, std::int64_t page_size, std::int64_t total,
-                          std::span<const DetailReconcile::Row> rows) {
+void append_detail_row(std::string& out, const DetailReconcile::Row& r) {
   // Keys in Json's (sorted) order, as dump() writes them.
-  out.reserve(out.size() + 96 + rows.size() * 360);
+  out += "{\"acct_pay\":";
+  append_amount(out, r.acct_pay);
+  out += ",\"fund_pay_sumamt\":";
+  append_amount(out, r.fund_pay_sumamt);
+  out += ",\"insutype\":";
+  append_string(out, r.insutype);
+  out += ",\"mdtrt_id\":";
+  append_string(out, r.mdtrt_id);
+  out += ",\"medfee_sumamt\":";
+  append_amount(out, r.medfee_sumamt);
+  out += ",\"medins_setl_id\":";
+  append_string(out, r.medins_setl_id);
+  out += ",\"msgid\":";
+  append_string(out, r.msgid);
+  out += ",\"psn_cash_pay\":";
+  append_amount(out, r.psn_cash_pay);
+  out += ",\"psn_no\":";
+  append_string(out, r.psn_no);
+  out += ",\"refd_setl_flag\":";
+  append_string(out, r.refd_setl_flag);
+  out += ",\"setl_id\":";
+  append_string(out, r.setl_id);
+  out += ",\"setl_time\":";
+  append_string(out, r.setl_time);
+  out += ",\"stmt_rslt\":";
+  append_string(out, r.stmt_rslt);
+  out += '}';
+}
+
+void append_detail_page(std::string& out, std::int64_t page_num, std::int64_t page_size, std::int64_t total,
+                        std::string_view rows_text) {
+  out.reserve(out.size() + 96 + rows_text.size());
   fmt::format_to(std::back_inserter(out), R"({{"data":{{"page_num":{},"page_size":{},"rows":[)", page_num,
                  page_size);
-  bool first = true;
-  for (const DetailReconcile::Row& r : rows) {
-    out += first ? "{\"acct_pay\":" : ",{\"acct_pay\":";
-    first = false;
-    append_amount(out, r.acct_pay);
-    out += ",\"fund_pay_sumamt\":";
-    append_amount(out, r.fund_pay_sumamt);
-    out += ",\"insutype\":";
-    append_string(out, r.insutype);
-    out += ",\"mdtrt_id\":";
-    append_string(out, r.mdtrt_id);
-    out += ",\"medfee_sumamt\":";
-    append_amount(out, r.medfee_sumamt);
-    out += ",\"medins_setl_id\":";
-    append_string(out, r.medins_setl_id);
-    out += ",\"msgid\":";
-    append_string(out, r.msgid);
-    out += ",\"psn_cash_pay\":";
-    append_amount(out, r.psn_cash_pay);
-    out += ",\"psn_no\":";
-    append_string(out, r.psn_no);
-    out += ",\"refd_setl_flag\":";
-    append_string(out, r.refd_setl_flag);
-    out += ",\"setl_id\":";
-    append_string(out, r.setl_id);
-    out += ",\"setl_time\":";
-    append_string(out, r.setl_time);
-    out += ",\"stmt_rslt\":";
-    append_string(out, r.stmt_rslt);
-    out += '}';
-  }
+  out += rows_text;
   fmt::format_to(std::back_inserter(out), R"(],"total":{}}}}})", total);
+}
+
+void append_detail_output(std::string& out, std::int64_t page_num, std::int64_t page_size, std::int64_t total,
+                          std::span<const DetailReconcile::Row> rows) {
+  std::string text;
+  text.reserve(rows.size() * 360);
+  for (const DetailReconcile::Row& r : rows) {
+    if (!text.empty()) text += ',';
+    append_detail_row(text, r);
+  }
+  append_detail_page(out, page_num, page_size, total, text);
 }
 
 }  // namespace settle::insurer

@@ -29,5 +29,11 @@ Result<DetailReconcile::Output> decode_detail_reply(std::string_view body, std::
 // building the document.
 void append_detail_output(std::string& out, std::int64_t page_num, std::int64_t page_size, std::int64_t total,
                           std::span<const DetailReconcile::Row> rows);
+// Its two parts, for rows written once and cut into pages later: one row's
+// object, and the page around rows already written (`rows_text`: the rows'
+// objects joined by ',').
+void append_detail_row(std::string& out, const DetailReconcile::Row& r);
+void append_detail_page(std::string& out, std::int64_t page_num, std::int64_t page_size, std::int64_t total,
+                        std::string_view rows_text);
 
 }  // namespace settle::insurer

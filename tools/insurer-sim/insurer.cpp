@@ -18,7 +18,6 @@
 #include <chrono>
 #include <mutex>
 #include <map>
-#include <span>
 #include <vector>
 
 namespace settle::sim {
@@ -977,20 +976,25 @@ Result<Json> Tx::daily_totals() {
 // 3202 reads only the columns it answers with, refunds summed by SQLite; page
 // 1 takes a snapshot of the period that later pages of the same query are cut
 // from while nothing has changed the data (a 9102-style export, without the
-// file), so paging a million rows costs one read, not one per page.
+// file), so paging a million rows costs one read, not one per page. The
+// snapshot holds the rows' JSON text (written once, as the codec's encoder
+// writes it); a page is a slice of it.
+struct DetailText {
+  std::string text;               // every row's object, each followed by ','
+  std::vector<std::size_t> ends;  // row i is text[begin(i), ends[i]); begin(i) = i ? ends[i-1] + 1 : 0
+};
 struct DetailSnapshot {
   const Store* store = nullptr;
   std::int64_t generation = -1;
   std::string key;
-  std::vector<insurer::DetailReconcile::Row> rows;
+  DetailText rows;
 };
 std::mutex detail_mu;
 DetailSnapshot detail_snapshot;
 std::atomic<std::int64_t> data_generation{0};
 
-Result<std::vector<insurer::DetailReconcile::Row>> detail_rows(Store& store, std::string_view begin,
-                                                               std::string_view end, std::string_view insutype,
-                                                               std::string_view clr_type) {
+Result<DetailText> detail_rows(Store& store, std::string_view begin, std::string_view end, std::string_view insutype,
+                               std::string_view clr_type) {
   auto st = store.db().prepare(
       "SELECT s.id, s.psn_no, coalesce(s.visit_id, 0), s.msgid, s.medins_setl_id, s.insutype, s.setl_time, s.state, "
       "s.total, s.fund, s.account, s.cash, coalesce(r.n, 0), coalesce(r.t, 0), coalesce(r.f, 0), coalesce(r.a, 0), "
@@ -1001,12 +1005,12 @@ Result<std::vector<insurer::DetailReconcile::Row>> detail_rows(Store& store, std
   if (!st) return db_error(st.error());
   const std::int64_t visit = clr_type == "11" ? 1 : clr_type == "21" ? 2 : 0;
   SIM_CHECK(st->bind_all(begin, end, insutype, visit));
-  std::vector<insurer::DetailReconcile::Row> rows;
+  DetailText rows;
+  insurer::DetailReconcile::Row r;  // reused: its strings keep their capacity
   for (;;) {
     auto row = st->step();
     if (!row) return db_error(row.error());
     if (!*row) break;
-    insurer::DetailReconcile::Row r;
     const std::int64_t visit_id = st->column_int64(2);
     r.setl_id = setl_id_of(st->column_int64(0));
     r.psn_no = st->column_text(1);
@@ -1018,6 +1022,7 @@ Result<std::vector<insurer::DetailReconcile::Row>> detail_rows(Store& store, std
     r.stmt_rslt = "0";
     if (st->column_text_view(7) != "effective") {
       r.refd_setl_flag = "2";  // net zero
+      r.medfee_sumamt = r.fund_pay_sumamt = r.acct_pay = r.psn_cash_pay = Amount::zero();
     } else {
       r.refd_setl_flag = st->column_int64(12) > 0 ? "1" : "0";
       r.medfee_sumamt = Amount::fen(st->column_int64(8) - st->column_int64(13));
@@ -1025,7 +1030,9 @@ Result<std::vector<insurer::DetailReconcile::Row>> detail_rows(Store& store, std
       r.acct_pay = Amount::fen(st->column_int64(10) - st->column_int64(15));
       r.psn_cash_pay = Amount::fen(st->column_int64(11) - st->column_int64(16));
     }
-    rows.push_back(std::move(r));
+    insurer::append_detail_row(rows.text, r);
+    rows.ends.push_back(rows.text.size());
+    rows.text += ',';
   }
   return rows;
 }
@@ -1041,19 +1048,25 @@ Result<Json> Tx::detail() {
   std::lock_guard lock(detail_mu);
   DetailSnapshot& snap = detail_snapshot;
   if (in.page_num == 1 || snap.store != &st_ || snap.generation != data_generation.load() || snap.key != key) {
+    snap = DetailSnapshot{};  // the old rows go before the new are read
     SIM_TRY(rows, detail_rows(st_, in.stmt_begndate, in.stmt_enddate, in.insutype, in.clr_type));
     snap.store = &st_;
     snap.generation = data_generation.load();
     snap.key = key;
     snap.rows = std::move(rows);
   }
-  // The page's text written straight from the snapshot: the same bytes as
+  // The page's text cut from the snapshot: the same bytes as
   // DetailReconcile::Output::encode().dump(), without the document.
-  const auto total = static_cast<std::int64_t>(snap.rows.size());
-  const std::int64_t first = std::min((in.page_num - 1) * in.page_size, total);
-  const std::int64_t end = std::min(first + in.page_size, total);
-  const std::span<const insurer::DetailReconcile::Row> page(snap.rows.data() + first, snap.rows.data() + end);
-  insurer::append_detail_output(output_text, in.page_num, in.page_size, total, page);
+  const std::vector<std::size_t>& ends = snap.rows.ends;
+  const auto total = static_cast<std::int64_t>(ends.size());
+  const auto first = static_cast<std::size_t>(std::min((in.page_num - 1) * in.page_size, total));
+  const auto last = static_cast<std::size_t>(std::min((in.page_num - 1) * in.page_size + in.page_size, total));
+  std::string_view rows_text;
+  if (first < last) {
+    const std::size_t from = first == 0 ? 0 : ends[first - 1] + 1;
+    rows_text = std::string_view(snap.rows.text).substr(from, ends[last - 1] - from);
+  }
+  insurer::append_detail_page(output_text, in.page_num, in.page_size, total, rows_text);
   return Json(nullptr);
 }
 
