@@ -1,7 +1,6 @@
-// A fast path for 3202 detail pages (up to 1000 rows), the replies a nightly
-// reconciliation with differences reads by the thousand: a decoder that reads
-// the envelope and the page straight into DetailReconcile::Output, and the
-// page's JSON text written directly (the simulator's side), without a DOM.
+// Fast paths for 3202 detail pages (up to 1000 rows, read by the thousand in a
+// reconciliation with differences): the page decoder into
+// DetailReconcile::Output, and the page's JSON text written without a DOM.
 #pragma once
 
 #include "engine/result.hpp"

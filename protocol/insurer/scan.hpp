@@ -1,7 +1,6 @@
-// The strict single-pass JSON scanner shared by the fast decoders of the
-// largest replies (9303 red-list pages, 3202 detail pages): a strict subset of
-// JSON (ASCII strings without escapes, integers without fraction, known keys
-// at most once) read in place; whatever it refuses goes to the generic codecs.
+// The strict single-pass JSON scanner of the fast decoders (9303, 3202 pages):
+// ASCII strings without escapes, integers without fraction, known keys once,
+// read in place; whatever it refuses goes to the generic codecs.
 #pragma once
 
 #include "engine/money.hpp"

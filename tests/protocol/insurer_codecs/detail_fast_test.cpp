@@ -1,8 +1,6 @@
-// The 3202 fast paths (protocol/insurer/detail_fast.*) against the generic
-// codecs: the writer's text is the encoder's dump byte for byte; the decoder
-// takes every page the simulator writes, and for every altered page (each
-// field malformed, wrong types, cut short) gives the very same outcome (value,
-// or error with the same reason, field and message) as decode_reply<DetailReconcile>.
+// The 3202 fast paths (protocol/insurer/detail_fast.*) against the codecs: the
+// writer's bytes are the encoder's; the decoder's outcome (value, or error with
+// the same reason, field, message) is decode_reply<DetailReconcile>'s on every page.
 #include "protocol/insurer/detail_fast.hpp"
 
 #include <doctest/doctest.h>
