@@ -8,10 +8,12 @@
 #include "engine/refund.hpp"
 #include "engine/split.hpp"
 #include "protocol/engine_json.hpp"
+#include "protocol/insurer/detail_fast.hpp"
 #include "protocol/insurer/fields.hpp"
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -157,6 +159,9 @@ class Tx {
   Result<Json> dispatch();
   std::string effect_kind = "none";
   std::int64_t effect_id = 0;
+  // The output's text when the transaction wrote it directly (3202 pages);
+  // dispatch() then answers null.
+  std::string output_text;
 
  private:
   // ---- data access ----
@@ -971,20 +976,25 @@ Result<Json> Tx::daily_totals() {
 // 3202 reads only the columns it answers with, refunds summed by SQLite; page
 // 1 takes a snapshot of the period that later pages of the same query are cut
 // from while nothing has changed the data (a 9102-style export, without the
-// file), so paging a million rows costs one read, not one per page.
+// file), so paging a million rows costs one read, not one per page. The
+// snapshot holds the rows' JSON text (written once, as the codec's encoder
+// writes it); a page is a slice of it.
+struct DetailText {
+  std::string text;               // every row's object, each followed by ','
+  std::vector<std::size_t> ends;  // row i is text[begin(i), ends[i]); begin(i) = i ? ends[i-1] + 1 : 0
+};
 struct DetailSnapshot {
   const Store* store = nullptr;
   std::int64_t generation = -1;
   std::string key;
-  std::vector<insurer::DetailReconcile::Row> rows;
+  DetailText rows;
 };
 std::mutex detail_mu;
 DetailSnapshot detail_snapshot;
 std::atomic<std::int64_t> data_generation{0};
 
-Result<std::vector<insurer::DetailReconcile::Row>> detail_rows(Store& store, std::string_view begin,
-                                                               std::string_view end, std::string_view insutype,
-                                                               std::string_view clr_type) {
+Result<DetailText> detail_rows(Store& store, std::string_view begin, std::string_view end, std::string_view insutype,
+                               std::string_view clr_type) {
   auto st = store.db().prepare(
       "SELECT s.id, s.psn_no, coalesce(s.visit_id, 0), s.msgid, s.medins_setl_id, s.insutype, s.setl_time, s.state, "
       "s.total, s.fund, s.account, s.cash, coalesce(r.n, 0), coalesce(r.t, 0), coalesce(r.f, 0), coalesce(r.a, 0), "
@@ -995,12 +1005,12 @@ Result<std::vector<insurer::DetailReconcile::Row>> detail_rows(Store& store, std
   if (!st) return db_error(st.error());
   const std::int64_t visit = clr_type == "11" ? 1 : clr_type == "21" ? 2 : 0;
   SIM_CHECK(st->bind_all(begin, end, insutype, visit));
-  std::vector<insurer::DetailReconcile::Row> rows;
+  DetailText rows;
+  insurer::DetailReconcile::Row r;  // reused: its strings keep their capacity
   for (;;) {
     auto row = st->step();
     if (!row) return db_error(row.error());
     if (!*row) break;
-    insurer::DetailReconcile::Row r;
     const std::int64_t visit_id = st->column_int64(2);
     r.setl_id = setl_id_of(st->column_int64(0));
     r.psn_no = st->column_text(1);
@@ -1012,6 +1022,7 @@ Result<std::vector<insurer::DetailReconcile::Row>> detail_rows(Store& store, std
     r.stmt_rslt = "0";
     if (st->column_text_view(7) != "effective") {
       r.refd_setl_flag = "2";  // net zero
+      r.medfee_sumamt = r.fund_pay_sumamt = r.acct_pay = r.psn_cash_pay = Amount::zero();
     } else {
       r.refd_setl_flag = st->column_int64(12) > 0 ? "1" : "0";
       r.medfee_sumamt = Amount::fen(st->column_int64(8) - st->column_int64(13));
@@ -1019,7 +1030,9 @@ Result<std::vector<insurer::DetailReconcile::Row>> detail_rows(Store& store, std
       r.acct_pay = Amount::fen(st->column_int64(10) - st->column_int64(15));
       r.psn_cash_pay = Amount::fen(st->column_int64(11) - st->column_int64(16));
     }
-    rows.push_back(std::move(r));
+    insurer::append_detail_row(rows.text, r);
+    rows.ends.push_back(rows.text.size());
+    rows.text += ',';
   }
   return rows;
 }
@@ -1035,20 +1048,26 @@ Result<Json> Tx::detail() {
   std::lock_guard lock(detail_mu);
   DetailSnapshot& snap = detail_snapshot;
   if (in.page_num == 1 || snap.store != &st_ || snap.generation != data_generation.load() || snap.key != key) {
+    snap = DetailSnapshot{};  // the old rows go before the new are read
     SIM_TRY(rows, detail_rows(st_, in.stmt_begndate, in.stmt_enddate, in.insutype, in.clr_type));
     snap.store = &st_;
     snap.generation = data_generation.load();
     snap.key = key;
     snap.rows = std::move(rows);
   }
-  insurer::DetailReconcile::Output out;
-  out.page_num = in.page_num;
-  out.page_size = in.page_size;
-  out.total = static_cast<std::int64_t>(snap.rows.size());
-  const std::int64_t first = (in.page_num - 1) * in.page_size;
-  for (std::int64_t i = first; i < first + in.page_size && i < out.total; ++i)
-    out.rows.push_back(snap.rows[static_cast<std::size_t>(i)]);
-  return out.encode();
+  // The page's text cut from the snapshot: the same bytes as
+  // DetailReconcile::Output::encode().dump(), without the document.
+  const std::vector<std::size_t>& ends = snap.rows.ends;
+  const auto total = static_cast<std::int64_t>(ends.size());
+  const auto first = static_cast<std::size_t>(std::min((in.page_num - 1) * in.page_size, total));
+  const auto last = static_cast<std::size_t>(std::min((in.page_num - 1) * in.page_size + in.page_size, total));
+  std::string_view rows_text;
+  if (first < last) {
+    const std::size_t from = first == 0 ? 0 : ends[first - 1] + 1;
+    rows_text = std::string_view(snap.rows.text).substr(from, ends[last - 1] - from);
+  }
+  insurer::append_detail_page(output_text, in.page_num, in.page_size, total, rows_text);
+  return Json(nullptr);
 }
 
 // ---- 5201 ----
@@ -1141,7 +1160,7 @@ Status record_msgid(sql::Db& db, const Request& req, Reply& reply, std::string_v
       "INSERT INTO msgids(msgid, infno, effect_kind, effect_id, state, infcode, err_msg, output, received_ms) "
       "VALUES (?1,?2,?3,?4,'done',?5,?6,?7,?8)");
   if (!st) return db_error(st.error());
-  reply.output_text = reply.output.dump();
+  if (reply.output_text.empty()) reply.output_text = reply.output.dump();
   SIM_CHECK((*st)->bind_all(req.head.msgid, req.head.infno, kind, id, reply.infcode, reply.err_msg, reply.output_text,
                             now_ms));
   SIM_CHECK((*st)->run());
@@ -1251,6 +1270,7 @@ Result<Reply> Insurer::handle(const Request& req) {
   Reply reply;
   if (out) {
     reply.output = std::move(*out);
+    reply.output_text = std::move(t.output_text);
   } else {
     // A storage failure: the savepoint's destructor takes this request's work back.
     if (is_storage(out.error())) return out.error();

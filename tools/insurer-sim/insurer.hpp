@@ -27,7 +27,8 @@ struct Reply {
   std::string err_msg;
   json::Json output = json::Json::object();
   // `output` as stored with the msgid (its dump), when it was recorded: the
-  // server sends these bytes instead of dumping `output` again.
+  // server sends these bytes instead of dumping `output` again. A 3202 page
+  // is written as text only (`output` is then null).
   std::string output_text;
   bool replayed = false;  // the msgid was seen before: this is its first answer
 };

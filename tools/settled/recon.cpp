@@ -5,6 +5,7 @@
 #include "engine/reconcile.hpp"
 #include "offline/recon_queries.hpp"
 #include "protocol/insurer/codecs.hpp"
+#include "protocol/insurer/detail_fast.hpp"
 #include "tools/settled/clock.hpp"
 #include "tools/settled/replies.hpp"
 #include "tools/settled/service.hpp"
@@ -74,6 +75,30 @@ awaitable<Result<Json>> query(InsurerGateway& gateway, const std::string& infno,
   co_return unanswered_error(last);
 }
 
+// A 3202 page: as query(), but only the envelope is decoded by the gateway;
+// the body comes back for the page's own decoder (insurer/detail_fast.hpp).
+struct PageBody {
+  std::string body;
+  std::string msgid;
+};
+awaitable<Result<PageBody>> query_page(InsurerGateway& gateway, const std::string& infno, const Json& input,
+                                       const std::string& opter) {
+  CallResult last;
+  for (int attempt = 0; attempt < kQueryAttempts; ++attempt) {
+    CallSpec spec;
+    spec.infno = infno;
+    spec.input = input;
+    spec.opter = opter;
+    spec.opter_name = opter;
+    spec.timeout_ms = kPageTimeoutMs;
+    spec.keep_body = true;
+    last = co_await gateway.call(std::move(spec));
+    if (last.succeeded()) co_return PageBody{std::move(last.body), std::move(last.msgid)};
+    if (last.answered()) co_return rejected_error(last);
+  }
+  co_return unanswered_error(last);
+}
+
 // 3202 pages fetched by several workers at once (the insurer and this
 // process then work in parallel); each page lands in its own slot.
 constexpr std::int64_t kPageWorkers = 2;
@@ -123,9 +148,9 @@ awaitable<Result<insurer::DetailReconcile::Output>> fetch_page(InsurerGateway& g
                                                                std::int64_t page, const std::string& opter) {
   const std::string infno(insurer::DetailReconcile::infno);
   const Json input = page_input(date, page).encode();
-  auto out = co_await query(gateway, infno, input, opter);
+  auto out = co_await query_page(gateway, infno, input, opter);
   if (!out) co_return out.error();
-  auto dr = insurer::DetailReconcile::Output::decode(*out);
+  auto dr = insurer::decode_detail_reply(out->body, out->msgid);
   if (!dr) co_return bad_reply(infno, dr.error());
   if (dr->page_num != page)
     co_return make_error(Reason::insurer_rejected, "page_num",

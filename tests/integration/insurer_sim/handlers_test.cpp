@@ -64,7 +64,9 @@ struct World {
     const Reply r = call<T>(in, msgid);
     INFO("err_msg: " << r.err_msg);
     REQUIRE(r.infcode == 0);
-    auto out = T::Output::decode(r.output);
+    // The output as sent: its recorded text (3202 pages are written as text only).
+    const Json output = r.output_text.empty() ? r.output : json::parse(r.output_text).value();
+    auto out = T::Output::decode(output);
     INFO("decode: " << (out.ok() ? "" : out.error().message));
     REQUIRE(out.ok());
     return *out;
@@ -372,6 +374,14 @@ TEST_CASE("daily totals and detail: balanced, then an injected difference shows"
   auto d2 = w.ok<insurer::DetailReconcile>({"", "", "2026-11-22", "2026-11-22", 2, 1});
   CHECK(d2.rows.size() == 1);
   CHECK(d2.rows[0].psn_cash_pay == yuan("10.00"));
+  // Pages cut from the same snapshot: both rows on one page, none past the end.
+  auto both = w.ok<insurer::DetailReconcile>({"", "", "2026-11-22", "2026-11-22", 1, 5});
+  REQUIRE(both.rows.size() == 2);
+  CHECK(both.rows[0] == d.rows[0]);
+  CHECK(both.rows[1] == d2.rows[0]);
+  auto past = w.ok<insurer::DetailReconcile>({"", "", "2026-11-22", "2026-11-22", 3, 1});
+  CHECK(past.total == 2);
+  CHECK(past.rows.empty());
   CHECK(control_handle(ctx, "POST", "/inject", R"({"op":"delete","setl_id":"S999999999999999"})").status == 404);
   CHECK(control_handle(ctx, "POST", "/inject", R"({"op":"teleport"})").status == 400);
 }
