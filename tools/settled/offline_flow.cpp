@@ -297,6 +297,15 @@ awaitable<std::int64_t> Service::flush_uploads() {
     co_return l ? l->pending_uploads : -1;
   };
 
+  // The line worker and uploads.flush both forward: only one of them sends
+  // at a time (the other reports what is left and comes back later).
+  if (uploads_running_) co_return work->pending_uploads;
+  uploads_running_ = true;
+  struct Running {
+    bool& flag;
+    ~Running() { flag = false; }
+  } running{uploads_running_};
+
   const std::int64_t first_at = now_ms();
   auto job1 = [first_at](sql::Db& db) { return ledger::claim_uploads(db, first_at, upload_batch, upload_batch_lines); };
   auto first = co_await ledger_write(p_.ledger, std::move(job1));
