@@ -613,13 +613,15 @@ sql::Result<std::vector<UploadItem>> claim_uploads(sql::Db& db, std::int64_t now
       at = end + 1;
     }
   }
+  // Strictly oldest first: the walk stops at the first item not yet due (one
+  // waiting for its retry), so that nothing stored after it goes before it.
   auto pick = db.cached(fmt::format(
       "SELECT {} FROM outbox o INDEXED BY outbox_open JOIN settlements s ON s.setl_id = o.setl_id "
       "WHERE o.state IN ('pending', 'in_flight') AND o.state = 'pending' AND o.priority = 1 "
-      "AND o.next_attempt_at_ms <= ?1 ORDER BY o.item_id LIMIT ?2",
+      "ORDER BY o.item_id LIMIT ?1",
       cols));
   if (!pick) return pick.error();
-  SETTLE_SQL_TRY((*pick)->bind_all(now_ms, limit));
+  SETTLE_SQL_TRY((*pick)->bind_all(limit));
   std::vector<UploadItem> out;
   out.reserve(static_cast<std::size_t>(std::max(limit, 0)));
   constexpr int kOutboxColumns = 11;
@@ -629,6 +631,7 @@ sql::Result<std::vector<UploadItem>> claim_uploads(sql::Db& db, std::int64_t now
     if (!*more) break;
     UploadItem u;
     u.item = read_outbox(**pick);
+    if (u.item.next_attempt_at_ms > now_ms) break;
     u.settlement = read_settlement_at(**pick, kOutboxColumns);
     out.push_back(std::move(u));
   }

@@ -232,7 +232,8 @@ sql::Result<std::vector<OutboxItem>> claim_outbox(sql::Db& db, std::int64_t now_
                                                   std::optional<OutboxKind> only = std::nullopt);
 enum class OutboxOutcome : std::uint8_t { done, retry, failed };
 // Takes up to `limit` due offline uploads, oldest first, with their
-// settlements and lines (the drain's batch; claimed as claim_outbox does),
+// settlements and lines (the drain's batch; claimed as claim_outbox does):
+// strictly in order, so none once the oldest pending one waits for a retry,
 // stopping before the item whose lines would take the batch past `max_lines`
 // (the first item is always taken).
 struct UploadItem {

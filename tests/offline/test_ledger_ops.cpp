@@ -542,10 +542,15 @@ TEST_CASE_FIXTURE(Fixture, "the drain's batch: lines budget, release, answers as
   CHECK(count(fmt::format("SELECT attempts FROM outbox WHERE item_id = {}", back[0])) == 0);
   CHECK(ledger->write_wait([back](sql::Db& db) { return release_claimed(db, back, 900, 400); })
             .is(sql::Errc::invalid_state));
+  // Strictly oldest first: while the 3rd waits (due at 900) the 4th and 5th wait behind it.
   auto early = ledger->write_wait([](sql::Db& db) { return claim_uploads(db, 500, 10); });
   REQUIRE(early.ok());
-  REQUIRE(early->size() == 2);  // the 4th and 5th; the 3rd is due at 900
-  CHECK(early->at(0).settlement.setl_id == setl[3]);
+  CHECK(early->empty());
+  early = ledger->write_wait([](sql::Db& db) { return claim_uploads(db, 900, 10); });
+  REQUIRE(early.ok());
+  REQUIRE(early->size() == 3);
+  CHECK(early->at(0).settlement.setl_id == setl[2]);
+  CHECK(early->at(2).settlement.setl_id == setl[4]);
 
   // settlement 0 one by one, settlement 1 through record_upload_results: the same rows and events.
   Adjustment adj;
@@ -575,7 +580,7 @@ TEST_CASE_FIXTURE(Fixture, "the drain's batch: lines budget, release, answers as
   accepted.adjustment = adj;
   accepted.adjustment->setl_id = setl[1];
   UploadResult rejected;
-  rejected.item_id = early->at(0).item.item_id;
+  rejected.item_id = early->at(1).item.item_id;
   rejected.setl_id = setl[3];
   rejected.detail = "rejected: unknown_person";
   rejected.outbox_error = "rejected: unknown_person";
@@ -611,7 +616,7 @@ TEST_CASE_FIXTURE(Fixture, "the drain's batch: lines budget, release, answers as
 
   // An answer for a settlement that is no longer waiting: refused, nothing of the batch kept.
   UploadResult late = accepted;
-  late.item_id = early->at(1).item.item_id;
+  late.item_id = early->at(2).item.item_id;
   late.setl_id = setl[4];
   UploadResult twice = accepted;  // setl[1] is accepted already
   const std::vector<UploadResult> bad{late, twice};

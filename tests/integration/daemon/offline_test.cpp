@@ -338,7 +338,7 @@ TEST_CASE("a drain cut by the insurer failing again and by SIGKILL resumes witho
   wait_drained(*c);
   REQUIRE(c->call("card.read").contains("result"));
   s.set_faults({"refuse"});
-  constexpr int kStored = 230;  // three 9302 batches
+  constexpr int kStored = 1100;  // three 9302 batches of at most 500
   for (int k = 0; k < kStored; ++k) {
     const Timed t = commit(*c, fmt::format("off-drain-{}", k));
     REQUIRE_MESSAGE(t.response.contains("result"), t.response.dump());
@@ -356,12 +356,23 @@ TEST_CASE("a drain cut by the insurer failing again and by SIGKILL resumes witho
   wait_drained(*c);
   const Json rep = s.report();
   std::map<std::string, int> effective;
-  for (const auto& st : rep["settlements"])
+  std::vector<int> order;  // as the insurer numbered them on arrival
+  for (const auto& st : rep["settlements"]) {
     if (st["state"] == "effective") ++effective[st["medins_setl_id"].get<std::string>()];
+    const std::string local = st["local_id"].get<std::string>();
+    if (local.rfind("off-drain-", 0) == 0) order.push_back(std::stoi(local.substr(10)));
+  }
   for (int k = 0; k < kStored; ++k) {
     const std::string rid = fmt::format("off-drain-{}", k);
     INFO(rid);
     CHECK(effective[rid] == 1);
+  }
+  // Through the lost reply, the refused batch, the kill and the restart, the
+  // settlements reached the insurer in the order they were made.
+  REQUIRE(order.size() == static_cast<std::size_t>(kStored));
+  for (int k = 0; k < kStored; ++k) {
+    INFO("position " << k);
+    REQUIRE(order[static_cast<std::size_t>(k)] == k);
   }
   const Json list = c->call("settle.list", Json{{"from", "2000-01-01"}, {"to", "2100-01-01"}, {"state", "offline_pending"}});
   REQUIRE(list.contains("result"));
