@@ -147,39 +147,42 @@ constexpr std::string_view kSettlementCols =
     "mode, total_fen, fund_fen, account_fen, cash_fen, fulamt_ownpay_fen, preselfpay_fen, inscp_fen, "
     "deductible_part_fen, reasons, insurer_setl_id, mdtrt_id, msgid, receipt_no, state, created_at_ms, "
     "clearing_date, offline_reason, resettles_setl_id";
-Settlement read_settlement(const sql::Statement& st) {
+// `base`: the index of setl_id (the settlement's columns after others in a join).
+Settlement read_settlement_at(const sql::Statement& st, int base) {
   Settlement s;
-  s.setl_id = st.column_int64(0);
-  s.request_id = st.column_text(1);
-  s.window_id = st.column_text(2);
-  s.operator_id = st.column_text(3);
-  s.card_no = st.column_text(4);
-  s.card_sn = st.column_opt_text(5);
-  s.psn_no = st.column_opt_text(6);
-  s.insutype = st.column_opt_text(7);
-  s.visit_type = must_parse(kVisitTypes, st.column_text_view(8));
-  s.med_type = st.column_text(9);
-  s.mode = must_parse(kModes, st.column_text_view(10));
-  s.total = fen_at(st, 11);
-  s.fund = fen_at(st, 12);
-  s.account = fen_at(st, 13);
-  s.cash = fen_at(st, 14);
-  s.fulamt_ownpay = fen_at(st, 15);
-  s.preselfpay = fen_at(st, 16);
-  s.inscp = fen_at(st, 17);
-  s.deductible_part = fen_at(st, 18);
-  s.reasons = split_reasons(st.column_text_view(19));
-  s.insurer_setl_id = st.column_opt_text(20);
-  s.mdtrt_id = st.column_opt_text(21);
-  s.msgid = st.column_opt_text(22);
-  s.receipt_no = st.column_text(23);
-  s.state = must_parse(kSettlementStates, st.column_text_view(24));
-  s.created_at_ms = st.column_int64(25);
-  s.clearing_date = st.column_text(26);
-  s.offline_reason = st.column_opt_text(27);
-  s.resettles_setl_id = st.column_opt_int64(28);
+  s.setl_id = st.column_int64(base + 0);
+  s.request_id = st.column_text(base + 1);
+  s.window_id = st.column_text(base + 2);
+  s.operator_id = st.column_text(base + 3);
+  s.card_no = st.column_text(base + 4);
+  s.card_sn = st.column_opt_text(base + 5);
+  s.psn_no = st.column_opt_text(base + 6);
+  s.insutype = st.column_opt_text(base + 7);
+  s.visit_type = must_parse(kVisitTypes, st.column_text_view(base + 8));
+  s.med_type = st.column_text(base + 9);
+  s.mode = must_parse(kModes, st.column_text_view(base + 10));
+  s.total = fen_at(st, base + 11);
+  s.fund = fen_at(st, base + 12);
+  s.account = fen_at(st, base + 13);
+  s.cash = fen_at(st, base + 14);
+  s.fulamt_ownpay = fen_at(st, base + 15);
+  s.preselfpay = fen_at(st, base + 16);
+  s.inscp = fen_at(st, base + 17);
+  s.deductible_part = fen_at(st, base + 18);
+  s.reasons = split_reasons(st.column_text_view(base + 19));
+  s.insurer_setl_id = st.column_opt_text(base + 20);
+  s.mdtrt_id = st.column_opt_text(base + 21);
+  s.msgid = st.column_opt_text(base + 22);
+  s.receipt_no = st.column_text(base + 23);
+  s.state = must_parse(kSettlementStates, st.column_text_view(base + 24));
+  s.created_at_ms = st.column_int64(base + 25);
+  s.clearing_date = st.column_text(base + 26);
+  s.offline_reason = st.column_opt_text(base + 27);
+  s.resettles_setl_id = st.column_opt_int64(base + 28);
   return s;
 }
+
+Settlement read_settlement(const sql::Statement& st) { return read_settlement_at(st, 0); }
 
 constexpr std::string_view kRefundCols =
     "refund_id, request_id, setl_id, window_id, operator_id, refund_total_fen, fund_fen, account_fen, "
@@ -592,28 +595,142 @@ sql::Result<std::vector<OutboxItem>> claim_outbox(sql::Db& db, std::int64_t now_
   return items;
 }
 
-sql::Result<std::vector<UploadItem>> claim_uploads(sql::Db& db, std::int64_t now_ms, int limit) {
-  auto items = claim_outbox(db, now_ms, limit, OutboxKind::offline_upload);
-  if (!items) return items.error();
+sql::Result<std::vector<UploadItem>> claim_uploads(sql::Db& db, std::int64_t now_ms, int limit, std::int64_t max_lines) {
+  // The items with their settlements in one walk of the open-items index (as
+  // claim_outbox's uploads-only claim), then each settlement's lines.
+  std::string cols;
+  for (std::string_view c : {kOutboxCols, kSettlementCols}) {
+    const char* prefix = c == kOutboxCols ? "o." : "s.";
+    std::size_t at = 0;
+    while (at < c.size()) {
+      std::size_t end = c.find(',', at);
+      if (end == std::string_view::npos) end = c.size();
+      std::string_view col = c.substr(at, end - at);
+      while (!col.empty() && col.front() == ' ') col.remove_prefix(1);
+      if (!cols.empty()) cols += ", ";
+      cols += prefix;
+      cols += col;
+      at = end + 1;
+    }
+  }
+  // Strictly oldest first: the walk stops at the first item not yet due (one
+  // waiting for its retry), so that nothing stored after it goes before it.
+  auto pick = db.cached(fmt::format(
+      "SELECT {} FROM outbox o INDEXED BY outbox_open JOIN settlements s ON s.setl_id = o.setl_id "
+      "WHERE o.state IN ('pending', 'in_flight') AND o.state = 'pending' AND o.priority = 1 "
+      "ORDER BY o.item_id LIMIT ?1",
+      cols));
+  if (!pick) return pick.error();
+  SETTLE_SQL_TRY((*pick)->bind_all(limit));
   std::vector<UploadItem> out;
-  out.reserve(items->size());
-  for (OutboxItem& it : *items) {
-    SETTLE_ASSERT(it.setl_id.has_value());  // the schema's CHECK for uploads
-    auto s = select_one<Settlement>(db, fmt::format("SELECT {} FROM settlements WHERE setl_id = ?1", kSettlementCols),
-                                    read_settlement, *it.setl_id);
-    if (!s) return s.error();
-    if (!s->has_value()) return not_found(fmt::format("settlement {} of outbox item {}", *it.setl_id, it.item_id));
-    auto lines = select_all<SettlementLine>(
-        db, "SELECT code, name, class, amount_fen, selfpay_ratio_ppm FROM settlement_lines WHERE setl_id = ?1 ORDER BY line_no",
-        [](const sql::Statement& st) {
-          return SettlementLine{st.column_text(0), st.column_text(1), must_parse(kLineClasses, st.column_text_view(2)),
-                                Amount::fen(st.column_int64(3)), Ratio::ppm(st.column_int64(4))};
-        },
-        *it.setl_id);
-    if (!lines) return lines.error();
-    out.push_back(UploadItem{std::move(it), std::move(**s), std::move(*lines)});
+  out.reserve(static_cast<std::size_t>(std::max(limit, 0)));
+  constexpr int kOutboxColumns = 11;
+  for (;;) {
+    auto more = (*pick)->step();
+    if (!more) return more.error();
+    if (!*more) break;
+    UploadItem u;
+    u.item = read_outbox(**pick);
+    if (u.item.next_attempt_at_ms > now_ms) break;
+    u.settlement = read_settlement_at(**pick, kOutboxColumns);
+    out.push_back(std::move(u));
+  }
+  (*pick)->reset();
+  auto claim = db.cached(
+      "UPDATE outbox SET state = 'in_flight', attempts = attempts + 1, updated_at_ms = ?2 WHERE item_id = ?1");
+  if (!claim) return claim.error();
+  auto lines = db.cached(
+      "SELECT code, name, class, amount_fen, selfpay_ratio_ppm FROM settlement_lines WHERE setl_id = ?1 ORDER BY line_no");
+  if (!lines) return lines.error();
+  std::int64_t total_lines = 0;
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    UploadItem& u = out[i];
+    (*lines)->reset();
+    SETTLE_SQL_TRY((*lines)->bind(1, u.settlement.setl_id));
+    for (;;) {
+      auto more = (*lines)->step();
+      if (!more) return more.error();
+      if (!*more) break;
+      const sql::Statement& st = **lines;
+      u.lines.push_back(SettlementLine{st.column_text(0), st.column_text(1), must_parse(kLineClasses, st.column_text_view(2)),
+                                       Amount::fen(st.column_int64(3)), Ratio::ppm(st.column_int64(4))});
+    }
+    (*lines)->reset();
+    total_lines += static_cast<std::int64_t>(u.lines.size());
+    if (i > 0 && total_lines > max_lines) {
+      out.resize(i);  // this one and the rest stay pending for the next batch
+      break;
+    }
+    (*claim)->reset();
+    SETTLE_SQL_TRY((*claim)->bind_all(u.item.item_id, now_ms));
+    SETTLE_SQL_TRY((*claim)->run());
+    u.item.state = OutboxState::in_flight;
+    u.item.attempts += 1;
+    u.item.updated_at_ms = now_ms;
   }
   return out;
+}
+
+sql::Status release_claimed(sql::Db& db, std::span<const std::int64_t> item_ids, std::int64_t next_attempt_at_ms,
+                            std::int64_t at_ms) {
+  auto st = db.cached(
+      "UPDATE outbox SET state = 'pending', attempts = max(attempts - 1, 0), next_attempt_at_ms = ?2, "
+      "updated_at_ms = ?3 WHERE item_id = ?1 AND state = 'in_flight'");
+  if (!st) return st.error();
+  for (std::int64_t id : item_ids) {
+    (*st)->reset();
+    SETTLE_SQL_TRY((*st)->bind_all(id, next_attempt_at_ms, at_ms));
+    SETTLE_SQL_TRY((*st)->run());
+    if (db.changes() == 0) return invalid_state(fmt::format("outbox item {} is not in flight", id));
+  }
+  return settle::Ok{};
+}
+
+sql::Status record_upload_results(sql::Db& db, std::span<const UploadResult> results, std::int64_t at_ms) {
+  auto accept = db.cached(
+      "UPDATE settlements SET insurer_setl_id = ?2, state = 'offline_accepted' "
+      "WHERE setl_id = ?1 AND state = 'offline_pending' AND insurer_setl_id IS NULL");
+  if (!accept) return accept.error();
+  auto reject = db.cached(
+      "UPDATE settlements SET state = 'offline_rejected' WHERE setl_id = ?1 AND state = 'offline_pending'");
+  if (!reject) return reject.error();
+  static constexpr std::string_view pending = "offline_pending";
+  for (const UploadResult& r : results) {
+    const std::string id = std::to_string(r.setl_id);
+    if (r.accepted) {
+      (*accept)->reset();
+      SETTLE_SQL_TRY((*accept)->bind_all(r.setl_id, r.insurer_setl_id));
+      SETTLE_SQL_TRY((*accept)->run());
+      if (db.changes() == 1) {
+        // The same two events as set_settlement_insurer_ids and set_settlement_state write.
+        SETTLE_SQL_TRY(add_event(db, at_ms, Entity::settlement, id, pending, pending,
+                                 fmt::format("insurer setl_id {}", r.insurer_setl_id)));
+        SETTLE_SQL_TRY(add_event(db, at_ms, Entity::settlement, id, pending, name(SettlementState::offline_accepted),
+                                 r.detail));
+      } else {
+        // Not an offline settlement waiting for its answer: the one-at-a-time
+        // operations say why (not recorded, ids set before, or the state).
+        SETTLE_SQL_TRY(set_settlement_insurer_ids(db, r.setl_id, r.insurer_setl_id, std::nullopt, at_ms));
+        SETTLE_SQL_TRY(set_settlement_state(db, r.setl_id, SettlementState::offline_accepted, at_ms, r.detail));
+      }
+      if (r.adjustment) {
+        auto adj = record_adjustment(db, *r.adjustment);
+        if (!adj) return adj.error();
+      }
+    } else {
+      (*reject)->reset();
+      SETTLE_SQL_TRY((*reject)->bind_all(r.setl_id));
+      SETTLE_SQL_TRY((*reject)->run());
+      if (db.changes() == 1) {
+        SETTLE_SQL_TRY(add_event(db, at_ms, Entity::settlement, id, pending, name(SettlementState::offline_rejected),
+                                 r.detail));
+      } else {
+        SETTLE_SQL_TRY(set_settlement_state(db, r.setl_id, SettlementState::offline_rejected, at_ms, r.detail));
+      }
+    }
+    SETTLE_SQL_TRY(complete_outbox(db, r.item_id, OutboxOutcome::done, at_ms, 0, r.outbox_error));
+  }
+  return settle::Ok{};
 }
 
 sql::Status complete_outbox(sql::Db& db, std::int64_t item_id, OutboxOutcome outcome, std::int64_t at_ms,
@@ -709,14 +826,23 @@ sql::Result<std::int64_t> requeue_in_flight(sql::Db& db, std::int64_t at_ms) {
 }
 
 sql::Result<OpenWork> open_work(sql::Db& db) {
+  // Through the outbox's partial indexes, without reading the open items'
+  // rows: all open items (outbox_open alone), pending reversals (outbox_ready,
+  // priority 0) and reversals in flight (the few in-flight rows); the uploads
+  // are the rest. Counting uploads by kind read every open row (tens of ms at
+  // 100,000 queued, for each engine.status).
   auto st = db.cached(
-      "SELECT (SELECT count(*) FROM outbox WHERE state IN ('pending','in_flight') AND kind = 'reversal'), "
-      "(SELECT count(*) FROM outbox WHERE state IN ('pending','in_flight') AND kind = 'offline_upload'), "
+      "SELECT (SELECT count(*) FROM outbox INDEXED BY outbox_open WHERE state IN ('pending','in_flight')), "
+      "(SELECT count(*) FROM outbox INDEXED BY outbox_ready WHERE state = 'pending' AND priority = 0), "
+      "(SELECT count(*) FROM outbox INDEXED BY outbox_open WHERE state IN ('pending','in_flight') "
+      "AND state = 'in_flight' AND kind = 'reversal'), "
       "(SELECT count(*) FROM insurer_messages WHERE state = 'in_doubt')");
   if (!st) return st.error();
   auto row = (*st)->step();
   if (!row) return row.error();
-  OpenWork w{(*st)->column_int64(0), (*st)->column_int64(1), (*st)->column_int64(2)};
+  const std::int64_t open = (*st)->column_int64(0);
+  const std::int64_t reversals = (*st)->column_int64(1) + (*st)->column_int64(2);
+  OpenWork w{reversals, open - reversals, (*st)->column_int64(3)};
   (*st)->reset();
   return w;
 }

@@ -232,13 +232,39 @@ sql::Result<std::vector<OutboxItem>> claim_outbox(sql::Db& db, std::int64_t now_
                                                   std::optional<OutboxKind> only = std::nullopt);
 enum class OutboxOutcome : std::uint8_t { done, retry, failed };
 // Takes up to `limit` due offline uploads, oldest first, with their
-// settlements and lines (the drain's batch; claimed as claim_outbox does).
+// settlements and lines (the drain's batch; claimed as claim_outbox does):
+// strictly in order, so none once the oldest pending one waits for a retry,
+// stopping before the item whose lines would take the batch past `max_lines`
+// (the first item is always taken).
 struct UploadItem {
   OutboxItem item;
   Settlement settlement;
   std::vector<SettlementLine> lines;
 };
-sql::Result<std::vector<UploadItem>> claim_uploads(sql::Db& db, std::int64_t now_ms, int limit);
+sql::Result<std::vector<UploadItem>> claim_uploads(sql::Db& db, std::int64_t now_ms, int limit,
+                                                 std::int64_t max_lines = INT64_MAX);
+// Puts claimed items that were never sent back to pending, due at
+// next_attempt_at_ms, without counting the attempt the claim counted (the
+// drain's next batch, claimed while the one before it was at the insurer,
+// when that one is not forwarded).
+sql::Status release_claimed(sql::Db& db, std::span<const std::int64_t> item_ids, std::int64_t next_attempt_at_ms,
+                            std::int64_t at_ms);
+// The insurer's answer to one record of a 9302 batch.
+struct UploadResult {
+  std::int64_t item_id = 0;
+  std::int64_t setl_id = 0;
+  bool accepted = false;
+  std::string insurer_setl_id;           // accepted: the insurer's id
+  std::string detail;                    // the state change's event text
+  std::optional<Adjustment> adjustment;  // accepted with figures other than the estimate
+  std::string outbox_error;              // rejected: kept as the item's last error
+};
+// Records a batch's answers (inside the caller's transaction): per record the
+// settlement offline_pending -> offline_accepted with the insurer's setl_id
+// (and the adjustment), or -> offline_rejected; the item done. The same rows
+// and events as set_settlement_insurer_ids, set_settlement_state,
+// record_adjustment and complete_outbox one by one, in fewer statements.
+sql::Status record_upload_results(sql::Db& db, std::span<const UploadResult> results, std::int64_t at_ms);
 // Finishes a claimed item: done, failed (final, with error), or retry at
 // next_attempt_at_ms (back to pending).
 sql::Status complete_outbox(sql::Db& db, std::int64_t item_id, OutboxOutcome outcome, std::int64_t at_ms,

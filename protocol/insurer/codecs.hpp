@@ -24,7 +24,7 @@ using json::Json;
 
 // Bounds of lists on the wire.
 inline constexpr std::size_t max_feedetail = 500;           // lines per 2204/2301 call
-inline constexpr std::size_t max_offline_batch = 100;       // records per 9302 call
+inline constexpr std::size_t max_offline_batch = 1000;      // records per 9302 call (docs/offline.md)
 inline constexpr std::size_t max_page_size = 1000;          // rows per 3202/5201/9303 page
 inline constexpr std::size_t max_flags = 8;
 

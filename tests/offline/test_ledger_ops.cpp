@@ -472,3 +472,155 @@ TEST_CASE_FIXTURE(Fixture, "tracked offline outstanding figures equal a full cou
   CHECK(o.count == 1);
   CHECK(o.fund == Amount::fen(1'800));
 }
+
+TEST_CASE_FIXTURE(Fixture, "the drain's batch: lines budget, release, answers as the one-by-one operations record them") {
+  // Five offline settlements of two lines each, queued for upload; a reversal queued too.
+  auto made = ledger->write_wait([](sql::Db& db) -> sql::Result<std::vector<std::int64_t>> {
+    std::vector<std::int64_t> setl;
+    for (int k = 0; k < 5; ++k) {
+      const std::string id = fmt::format("r-drain-{}", k);
+      auto r = record_request(db, test::sample_request(id));
+      if (!r) return r.error();
+      auto off = test::sample_settlement(id);
+      off.mode = Mode::offline;
+      off.account = Amount::fen(0);
+      off.cash = off.total - off.fund;
+      off.offline_reason = "offline_network_down";
+      off.state = SettlementState::offline_pending;
+      const auto lines = test::sample_lines();
+      auto s = record_settlement(db, off, lines);
+      if (!s) return s.error();
+      auto up = enqueue_outbox(db, OutboxKind::offline_upload, *s, std::nullopt, "{}", 100 + k);
+      if (!up) return up.error();
+      setl.push_back(*s);
+    }
+    SETTLE_SQL_TRY(record_message(db, Message{std::string(kMsgid1), "2207", MessageState::written, std::nullopt,
+                                              std::nullopt, std::nullopt, std::nullopt, 101, 101}));
+    SETTLE_SQL_TRY(mark_in_doubt(db, kMsgid1, 102));
+    auto rev = enqueue_outbox(db, OutboxKind::reversal, std::nullopt, kMsgid1, "{}", 103);
+    if (!rev) return rev.error();
+    return setl;
+  });
+  REQUIRE(made.ok());
+  const std::vector<std::int64_t> setl = *made;
+  const auto work = [&] {
+    auto w = ledger->read([](sql::Db& db) { return open_work(db); });
+    REQUIRE(w.ok());
+    return *w;
+  };
+  CHECK(work().pending_reversals == 1);
+  CHECK(work().pending_uploads == 5);
+  // The reversal in flight still counts as a reversal.
+  auto rev = ledger->write_wait([](sql::Db& db) { return claim_outbox(db, 200, 10, OutboxKind::reversal); });
+  REQUIRE(rev.ok());
+  REQUIRE(rev->size() == 1);
+  CHECK(work().pending_reversals == 1);
+  CHECK(work().pending_uploads == 5);
+
+  // A budget of 5 lines: two settlements (4 lines), the third would pass it.
+  auto batch = ledger->write_wait([](sql::Db& db) { return claim_uploads(db, 300, 10, 5); });
+  REQUIRE(batch.ok());
+  REQUIRE(batch->size() == 2);
+  CHECK(batch->at(0).settlement.setl_id == setl[0]);
+  CHECK(batch->at(1).settlement.setl_id == setl[1]);
+  CHECK(batch->at(0).settlement.request_id == "r-drain-0");
+  CHECK(batch->at(0).settlement.state == SettlementState::offline_pending);
+  CHECK(batch->at(0).lines.size() == 2);
+  CHECK(batch->at(0).lines.at(1).code == "B001");
+  CHECK(batch->at(0).item.attempts == 1);
+  CHECK(count("SELECT count(*) FROM outbox WHERE state = 'in_flight' AND kind = 'offline_upload'") == 2);
+  CHECK(work().pending_uploads == 5);
+  // The first item is taken whatever its lines.
+  auto one = ledger->write_wait([](sql::Db& db) { return claim_uploads(db, 300, 10, 1); });
+  REQUIRE(one.ok());
+  REQUIRE(one->size() == 1);
+  CHECK(one->front().settlement.setl_id == setl[2]);
+
+  // Released (never sent): pending again, due later, the attempt not counted.
+  const std::vector<std::int64_t> back{one->front().item.item_id};
+  REQUIRE(ledger->write_wait([back](sql::Db& db) { return release_claimed(db, back, 900, 400); }).ok());
+  CHECK(count(fmt::format("SELECT attempts FROM outbox WHERE item_id = {}", back[0])) == 0);
+  CHECK(ledger->write_wait([back](sql::Db& db) { return release_claimed(db, back, 900, 400); })
+            .is(sql::Errc::invalid_state));
+  // Strictly oldest first: while the 3rd waits (due at 900) the 4th and 5th wait behind it.
+  auto early = ledger->write_wait([](sql::Db& db) { return claim_uploads(db, 500, 10); });
+  REQUIRE(early.ok());
+  CHECK(early->empty());
+  early = ledger->write_wait([](sql::Db& db) { return claim_uploads(db, 900, 10); });
+  REQUIRE(early.ok());
+  REQUIRE(early->size() == 3);
+  CHECK(early->at(0).settlement.setl_id == setl[2]);
+  CHECK(early->at(2).settlement.setl_id == setl[4]);
+
+  // settlement 0 one by one, settlement 1 through record_upload_results: the same rows and events.
+  Adjustment adj;
+  adj.kind = AdjustmentKind::offline_upload;
+  adj.local_fund = Amount::fen(6000);
+  adj.insurer_fund = Amount::fen(5000);
+  adj.local_cash = Amount::fen(4000);
+  adj.insurer_cash = Amount::fen(5000);
+  adj.note = "estimate differs";
+  adj.created_at_ms = 600;
+  const std::int64_t item0 = batch->at(0).item.item_id, item1 = batch->at(1).item.item_id;
+  REQUIRE(ledger->write_wait([&](sql::Db& db) -> sql::Status {
+                SETTLE_SQL_TRY(set_settlement_insurer_ids(db, setl[0], "S0", std::nullopt, 600));
+                SETTLE_SQL_TRY(set_settlement_state(db, setl[0], SettlementState::offline_accepted, 600, "accepted as S0"));
+                Adjustment a = adj;
+                a.setl_id = setl[0];
+                auto id = record_adjustment(db, a);
+                if (!id) return id.error();
+                return complete_outbox(db, item0, OutboxOutcome::done, 600);
+              }).ok());
+  UploadResult accepted;
+  accepted.item_id = item1;
+  accepted.setl_id = setl[1];
+  accepted.accepted = true;
+  accepted.insurer_setl_id = "S1";
+  accepted.detail = "accepted as S1";
+  accepted.adjustment = adj;
+  accepted.adjustment->setl_id = setl[1];
+  UploadResult rejected;
+  rejected.item_id = early->at(1).item.item_id;
+  rejected.setl_id = setl[3];
+  rejected.detail = "rejected: unknown_person";
+  rejected.outbox_error = "rejected: unknown_person";
+  const std::vector<UploadResult> results{accepted, rejected};
+  REQUIRE(ledger->write_wait([results](sql::Db& db) { return record_upload_results(db, results, 600); }).ok());
+
+  const auto detail = [&](std::int64_t id) {
+    auto d = ledger->read([id](sql::Db& db) { return get_settlement(db, id); });
+    REQUIRE(d.ok());
+    REQUIRE(d->has_value());
+    return **d;
+  };
+  const SettlementDetail d0 = detail(setl[0]), d1 = detail(setl[1]), d3 = detail(setl[3]);
+  CHECK(d1.settlement.state == SettlementState::offline_accepted);
+  CHECK(d1.settlement.insurer_setl_id == "S1");
+  REQUIRE(d1.adjustments.size() == 1);
+  CHECK(d1.adjustments[0].insurer_fund == d0.adjustments.at(0).insurer_fund);
+  REQUIRE(d1.events.size() == d0.events.size());
+  for (std::size_t i = 1; i < d0.events.size(); ++i) {
+    CHECK(d1.events[i].from_state == d0.events[i].from_state);
+    CHECK(d1.events[i].to_state == d0.events[i].to_state);
+  }
+  CHECK(d1.events.back().detail == "accepted as S1");
+  REQUIRE(d1.outbox.size() == 1);
+  CHECK(d1.outbox[0].state == OutboxState::done);
+  CHECK(d3.settlement.state == SettlementState::offline_rejected);
+  CHECK(d3.events.back().to_state == "offline_rejected");
+  REQUIRE(d3.outbox.size() == 1);
+  CHECK(d3.outbox[0].state == OutboxState::done);
+  CHECK(d3.outbox[0].last_error == "rejected: unknown_person");
+  CHECK(count(fmt::format("SELECT count(*) FROM events WHERE entity = 'outbox' AND entity_id = '{}'", item1)) ==
+        count(fmt::format("SELECT count(*) FROM events WHERE entity = 'outbox' AND entity_id = '{}'", item0)));
+
+  // An answer for a settlement that is no longer waiting: refused, nothing of the batch kept.
+  UploadResult late = accepted;
+  late.item_id = early->at(2).item.item_id;
+  late.setl_id = setl[4];
+  UploadResult twice = accepted;  // setl[1] is accepted already
+  const std::vector<UploadResult> bad{late, twice};
+  CHECK_FALSE(ledger->write_wait([bad](sql::Db& db) { return record_upload_results(db, bad, 700); }).ok());
+  CHECK(detail(setl[4]).settlement.state == SettlementState::offline_pending);
+  CHECK(count(fmt::format("SELECT count(*) FROM outbox WHERE item_id = {} AND state = 'in_flight'", late.item_id)) == 1);
+}

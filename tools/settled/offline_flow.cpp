@@ -13,6 +13,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
@@ -25,8 +26,12 @@ using json::Json;
 
 namespace {
 
-// Records per 9302 call (the protocol's most).
-constexpr int upload_batch = static_cast<int>(insurer::max_offline_batch);
+// Records per 9302 call (the codec allows insurer::max_offline_batch), and
+// the charge lines of one call: at most ~1 KB of JSON a line, so a batch
+// stays near 2 MB, half the envelope's body limit (docs/offline.md).
+constexpr int upload_batch = 500;
+constexpr std::int64_t upload_batch_lines = 2000;
+static_assert(upload_batch <= static_cast<int>(insurer::max_offline_batch));
 
 SplitReason cause_reason(OfflineCause c) {
   switch (c) {
@@ -219,26 +224,22 @@ awaitable<std::int64_t> Service::flush_uploads() {
   if (work->pending_reversals > 0 || work->pending_uploads == 0 || stopping_) co_return work->pending_uploads;
   if (network_.state() == NetworkState::offline) co_return work->pending_uploads;
 
-  // The first batch is claimed on its own; each later one in the same
-  // transaction that records the insurer's answer to the one before (one
-  // ledger commit per batch), unless a reversal has become due meanwhile.
-  const std::int64_t first_at = now_ms();
-  auto job1 = [first_at](sql::Db& db) { return ledger::claim_uploads(db, first_at, upload_batch); };
-  auto batch = co_await ledger_write(p_.ledger, std::move(job1));
-  for (;;) {
-    if (!batch) {
-      spdlog::error("uploads: cannot read the outbox: {}", batch.error().message);
-      co_return -1;
-    }
-    if (batch->empty()) {
-      // Drained as far as due items go: the count of what is left (items waiting for their retry time).
-      auto job_left = [](sql::Db& db) { return ledger::open_work(db); };
-      auto left = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job_left));
-      co_return left ? left->pending_uploads : -1;
-    }
-
+  // One 9302 batch is at the insurer at a time, so the batches arrive oldest
+  // first and each person's settlements in the order they were made. The
+  // daemon's own work overlaps it: while batch N is at the insurer, one
+  // ledger transaction records the answer to batch N-1 and claims batch N+1,
+  // which is then encoded; N+1 is sent as soon as N's answer is in (after a
+  // check that no reversal has become due meanwhile).
+  struct Prepared {
+    std::vector<ledger::UploadItem> items;
+    std::vector<std::string> local_ids;
+    json::Json input;
+  };
+  const auto prepare = [this](std::vector<ledger::UploadItem> items) {
+    Prepared b;
     insurer::OfflineUpload::Input in;
-    for (const ledger::UploadItem& u : *batch) {
+    in.records.reserve(items.size());
+    for (const ledger::UploadItem& u : items) {
       const ledger::Settlement& st = u.settlement;
       auto payload = json::parse(u.item.payload, "outbox payload");
       insurer::OfflineRecord rec;
@@ -257,12 +258,164 @@ awaitable<std::int64_t> Service::flush_uploads() {
       const PolicyParams* params = p_.policy.find(rec.insutype, VisitType::outpatient);
       if (params == nullptr) params = &p_.policy.entries().begin()->second;
       rec.lines = fee_details(lines, FeeContext{"", rec.psn_no, st.receipt_no, rec.setl_time}, p_.policy, *params);
+      b.local_ids.push_back(rec.local_id);
       in.records.push_back(std::move(rec));
     }
-    CallSpec spec;
-    spec.infno = std::string(insurer::OfflineUpload::infno);
-    spec.input = in.encode();
-    const CallResult r = co_await p_.gateway.call(std::move(spec));
+    b.input = in.encode();
+    b.items = std::move(items);
+    return b;
+  };
+  // The batch at the insurer: its result, and a timer cancelled when it is in.
+  struct Flight {
+    explicit Flight(const asio::any_io_executor& ex) : done(ex) {}
+    asio::steady_timer done;
+    std::optional<CallResult> result;
+  };
+  // Recorded in the transaction that claims the next batch.
+  struct Answered {
+    std::vector<ledger::UploadResult> results;
+    std::string msgid;
+    std::int64_t at = 0;
+  };
+  struct Recorded {
+    std::int64_t accepted = 0, rejected = 0, adjusted = 0;
+    std::vector<ledger::UploadItem> next;  // the next batch, claimed in the same transaction
+  };
+  const auto report = [this](const Answered& a, const Recorded& rec) {
+    p_.metrics.upload("accepted", rec.accepted);
+    if (rec.rejected > 0) p_.metrics.upload("rejected", rec.rejected);
+    spdlog::info("uploads: {} offline settlements forwarded: {} accepted ({} with an adjustment), {} rejected",
+                 a.results.size(), rec.accepted, rec.adjusted, rec.rejected);
+    if (rec.rejected > 0)
+      spdlog::warn("uploads: {} offline settlements were rejected by the insurer; see settle.list state=offline_rejected",
+                   rec.rejected);
+  };
+  const auto left = [this]() -> awaitable<std::int64_t> {
+    // What is left: items waiting for their retry time, or stopped early.
+    auto job_left = [](sql::Db& db) { return ledger::open_work(db); };
+    auto l = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job_left));
+    co_return l ? l->pending_uploads : -1;
+  };
+
+  // The line worker and uploads.flush both forward: only one of them sends
+  // at a time (the other reports what is left and comes back later).
+  if (uploads_running_) co_return work->pending_uploads;
+  uploads_running_ = true;
+  struct Running {
+    bool& flag;
+    ~Running() { flag = false; }
+  } running{uploads_running_};
+
+  const std::int64_t first_at = now_ms();
+  auto job1 = [first_at](sql::Db& db) { return ledger::claim_uploads(db, first_at, upload_batch, upload_batch_lines); };
+  auto first = co_await ledger_write(p_.ledger, std::move(job1));
+  if (!first) {
+    spdlog::error("uploads: cannot read the outbox: {}", first.error().message);
+    co_return -1;
+  }
+  Prepared cur = prepare(std::move(*first));
+  bool checked = true;  // the first batch was claimed after open_work found no reversal
+  std::optional<Answered> answered;
+  for (;;) {
+    if (!cur.items.empty() && !checked) {
+      // Claimed while the batch before was at the insurer: a reversal that
+      // became due since goes first.
+      auto job_rev = [](sql::Db& db) { return ledger::reversal_open(db); };
+      auto blocked = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job_rev));
+      if (!blocked || *blocked || stopping_ || network_.state() == NetworkState::offline) {
+        std::vector<std::int64_t> ids;
+        for (const auto& u : cur.items) ids.push_back(u.item.item_id);
+        const std::int64_t at = now_ms();
+        auto job_back = [ids, at](sql::Db& db) { return ledger::release_claimed(db, ids, at, at); };
+        (void)co_await ledger_write(p_.ledger, std::move(job_back));
+        cur.items.clear();
+      }
+    }
+    if (cur.items.empty()) {
+      if (answered) {
+        auto a = std::move(*answered);
+        answered.reset();
+        const std::int64_t at = a.at;
+        auto job_rec = [results = a.results, at](sql::Db& db) -> sql::Result<Recorded> {
+          SETTLE_SQL_TRY(ledger::record_upload_results(db, results, at));
+          Recorded r;
+          for (const auto& x : results) {
+            (x.accepted ? r.accepted : r.rejected) += 1;
+            if (x.adjustment) ++r.adjusted;
+          }
+          return r;
+        };
+        auto recorded = co_await ledger_write(p_.ledger, std::move(job_rec));
+        if (!recorded) {
+          // The items stay in flight until the next start requeues them; the
+          // insurer answers the repeated local ids with the same results.
+          spdlog::critical("ledger: could not record the insurer's answer to 9302 msgid {}: {}", a.msgid,
+                           recorded.error().message);
+          co_return -1;
+        }
+        report(a, *recorded);
+      }
+      co_return co_await left();
+    }
+
+    // Send this batch; meanwhile record the previous answer and claim the next.
+    auto spec = std::make_shared<CallSpec>();
+    spec->infno = std::string(insurer::OfflineUpload::infno);
+    spec->input = std::move(cur.input);
+    auto flight = std::make_shared<Flight>(ioc_.get_executor());
+    auto send = [this, flight, spec]() -> awaitable<void> {
+      CallSpec call = std::move(*spec);
+      CallResult r = co_await p_.gateway.call(std::move(call));
+      flight->result = std::move(r);
+      flight->done.cancel();
+    };
+    asio::co_spawn(ioc_, send, asio::detached);
+    const auto wait_flight = [flight]() -> awaitable<void> {
+      while (!flight->result) {
+        boost::system::error_code ec;
+        flight->done.expires_at(asio::steady_timer::time_point::max());
+        co_await flight->done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      }
+    };
+
+    const bool go_on = !stopping_ && network_.state() != NetworkState::offline;
+    const std::int64_t claim_at = now_ms();
+    std::optional<Answered> prev = std::move(answered);
+    answered.reset();
+    std::vector<ledger::UploadResult> prev_results = prev ? prev->results : std::vector<ledger::UploadResult>{};
+    const std::int64_t prev_at = prev ? prev->at : claim_at;
+    auto job3 = [results = std::move(prev_results), prev_at, claim_at, go_on](sql::Db& db) -> sql::Result<Recorded> {
+      Recorded rec;
+      if (!results.empty()) {
+        SETTLE_SQL_TRY(ledger::record_upload_results(db, results, prev_at));
+        for (const auto& x : results) {
+          (x.accepted ? rec.accepted : rec.rejected) += 1;
+          if (x.adjustment) ++rec.adjusted;
+        }
+      }
+      if (go_on) {
+        auto blocked = ledger::reversal_open(db);
+        if (!blocked) return blocked.error();
+        if (!*blocked) {
+          auto next = ledger::claim_uploads(db, claim_at, upload_batch, upload_batch_lines);
+          if (!next) return next.error();
+          rec.next = std::move(*next);
+        }
+      }
+      return rec;
+    };
+    auto recorded = co_await ledger_write(p_.ledger, std::move(job3));
+    if (!recorded) {
+      spdlog::critical("ledger: could not record the insurer's answer to 9302 msgid {} or claim the next batch: {}",
+                       prev ? prev->msgid : std::string("-"), recorded.error().message);
+      co_await wait_flight();  // its items stay in flight until the next start, as the earlier ones
+      co_return -1;
+    }
+    if (prev) report(*prev, *recorded);
+    Prepared next = prepare(std::move(recorded->next));
+
+    co_await wait_flight();
+    const CallResult r = std::move(*flight->result);
     p_.metrics.insurer_call("9302", outcome_label(r), r.elapsed_ms * 1000LL);
     const std::int64_t at = now_ms();
 
@@ -272,13 +425,13 @@ awaitable<std::int64_t> Service::flush_uploads() {
       auto o = insurer::OfflineUpload::Output::decode(r.response->output);
       if (!o) {
         why = "unreadable 9302 reply: " + o.error().message;
-      } else if (o->results.size() != in.records.size()) {
-        why = fmt::format("9302 reply has {} results for {} records", o->results.size(), in.records.size());
+      } else if (o->results.size() != cur.local_ids.size()) {
+        why = fmt::format("9302 reply has {} results for {} records", o->results.size(), cur.local_ids.size());
       } else {
-        for (std::size_t i = 0; i < in.records.size() && why.empty(); ++i)
-          if (o->results[i].local_id != in.records[i].local_id)
+        for (std::size_t i = 0; i < cur.local_ids.size() && why.empty(); ++i)
+          if (o->results[i].local_id != cur.local_ids[i])
             why = fmt::format("9302 reply's result {} is for \"{}\", not \"{}\"", i, o->results[i].local_id,
-                              in.records[i].local_id);
+                              cur.local_ids[i]);
         if (why.empty()) out = std::move(*o);
       }
     } else {
@@ -288,17 +441,19 @@ awaitable<std::int64_t> Service::flush_uploads() {
     }
     if (!out) {
       // Not forwarded: every record of the batch is tried again later (the
-      // insurer answers a repeated local id with its first result).
-      const std::int64_t attempt = std::max<std::int64_t>(1, batch->front().item.attempts);
+      // insurer answers a repeated local id with its first result); the next
+      // batch, claimed but not sent, waits as long, so that it does not go first.
+      const std::int64_t attempt = std::max<std::int64_t>(1, cur.items.front().item.attempts);
       std::int64_t delay = p_.config.reversal.retry_initial_ms;
       for (std::int64_t k = 1; k < attempt && delay < p_.config.reversal.retry_max_ms; ++k) delay *= 2;
       delay = std::min<std::int64_t>(delay, p_.config.reversal.retry_max_ms);
-      std::vector<std::int64_t> ids;
-      for (const auto& u : *batch) ids.push_back(u.item.item_id);
-      auto job2 = [ids, at, delay, why](sql::Db& db) -> sql::Status {
+      std::vector<std::int64_t> ids, unsent;
+      for (const auto& u : cur.items) ids.push_back(u.item.item_id);
+      for (const auto& u : next.items) unsent.push_back(u.item.item_id);
+      auto job2 = [ids, unsent, at, delay, why](sql::Db& db) -> sql::Status {
         for (std::int64_t id : ids)
           SETTLE_SQL_TRY(ledger::complete_outbox(db, id, ledger::OutboxOutcome::retry, at, at + delay, why));
-        return settle::Ok{};
+        return ledger::release_claimed(db, unsent, at + delay, at);
       };
       (void)co_await ledger_write(p_.ledger, std::move(job2));
       p_.metrics.upload("retry", static_cast<std::int64_t>(ids.size()));
@@ -306,98 +461,47 @@ awaitable<std::int64_t> Service::flush_uploads() {
       co_return work->pending_uploads;
     }
 
-    // The insurer's answer is final for each record.
-    struct Outcome {
-      std::int64_t item_id, setl_id;
-      insurer::OfflineResult res;
-      Amount local_fund, local_cash;
-    };
-    std::vector<Outcome> outcomes;
-    for (std::size_t i = 0; i < batch->size(); ++i) {
-      const ledger::UploadItem& u = (*batch)[i];
-      outcomes.push_back(Outcome{u.item.item_id, u.settlement.setl_id, out->results[i], u.settlement.fund,
-                                 u.settlement.cash});
-    }
-    const std::string msgid = r.msgid;
-    const bool go_on = !stopping_ && network_.state() != NetworkState::offline;
-    struct Recorded {
-      std::int64_t accepted = 0, adjusted = 0;
-      std::vector<ledger::UploadItem> next;  // the next batch, claimed in the same transaction
-    };
-    auto job3 = [outcomes, msgid, at, go_on](sql::Db& db) -> sql::Result<Recorded> {
-      std::int64_t accepted = 0;
-      std::int64_t adjusted = 0;
-      for (const Outcome& o : outcomes) {
-        if (o.res.status == "accepted") {
-          SETTLE_SQL_TRY(ledger::set_settlement_insurer_ids(db, o.setl_id, o.res.setl_id, std::nullopt, at));
-          SETTLE_SQL_TRY(ledger::set_settlement_state(db, o.setl_id, ledger::SettlementState::offline_accepted, at,
-                                                      fmt::format("accepted by the insurer as {} (9302 msgid {})",
-                                                                  o.res.setl_id, msgid)));
-          if (o.res.fund_pay_sumamt != o.local_fund || o.res.psn_cash_pay != o.local_cash || !o.res.acct_pay.is_zero()) {
-            ledger::Adjustment a;
-            a.setl_id = o.setl_id;
-            a.kind = ledger::AdjustmentKind::offline_upload;
-            a.local_fund = o.local_fund;
-            a.insurer_fund = o.res.fund_pay_sumamt;
-            a.local_account = Amount::zero();
-            a.insurer_account = o.res.acct_pay;
-            a.local_cash = o.local_cash;
-            a.insurer_cash = o.res.psn_cash_pay;
-            a.note = fmt::format("offline estimate: fund {}, cash {}; insurer: fund {}, cash {} (9302 msgid {})",
-                                 format_amount(o.local_fund), format_amount(o.local_cash),
-                                 format_amount(o.res.fund_pay_sumamt), format_amount(o.res.psn_cash_pay), msgid);
-            a.created_at_ms = at;
-            auto id = ledger::record_adjustment(db, a);
-            if (!id) return id.error();
-            ++adjusted;
-          }
-          SETTLE_SQL_TRY(ledger::complete_outbox(db, o.item_id, ledger::OutboxOutcome::done, at));
-          ++accepted;
-        } else {
-          SETTLE_SQL_TRY(ledger::set_settlement_state(
-              db, o.setl_id, ledger::SettlementState::offline_rejected, at,
-              fmt::format("rejected by the insurer: {}: {} (9302 msgid {})", o.res.rej_reason, o.res.err_msg, msgid)));
-          SETTLE_SQL_TRY(ledger::complete_outbox(db, o.item_id, ledger::OutboxOutcome::done, at,
-                                                 0, fmt::format("rejected: {}", o.res.rej_reason)));
+    // The insurer's answer is final for each record; recorded with the next claim.
+    Answered a;
+    a.msgid = r.msgid;
+    a.at = at;
+    a.results.reserve(cur.items.size());
+    for (std::size_t i = 0; i < cur.items.size(); ++i) {
+      const ledger::UploadItem& u = cur.items[i];
+      const insurer::OfflineResult& res = out->results[i];
+      ledger::UploadResult x;
+      x.item_id = u.item.item_id;
+      x.setl_id = u.settlement.setl_id;
+      const Amount local_fund = u.settlement.fund, local_cash = u.settlement.cash;
+      if (res.status == "accepted") {
+        x.accepted = true;
+        x.insurer_setl_id = res.setl_id;
+        x.detail = fmt::format("accepted by the insurer as {} (9302 msgid {})", res.setl_id, a.msgid);
+        if (res.fund_pay_sumamt != local_fund || res.psn_cash_pay != local_cash || !res.acct_pay.is_zero()) {
+          ledger::Adjustment adj;
+          adj.setl_id = u.settlement.setl_id;
+          adj.kind = ledger::AdjustmentKind::offline_upload;
+          adj.local_fund = local_fund;
+          adj.insurer_fund = res.fund_pay_sumamt;
+          adj.local_account = Amount::zero();
+          adj.insurer_account = res.acct_pay;
+          adj.local_cash = local_cash;
+          adj.insurer_cash = res.psn_cash_pay;
+          adj.note = fmt::format("offline estimate: fund {}, cash {}; insurer: fund {}, cash {} (9302 msgid {})",
+                                 format_amount(local_fund), format_amount(local_cash),
+                                 format_amount(res.fund_pay_sumamt), format_amount(res.psn_cash_pay), a.msgid);
+          adj.created_at_ms = at;
+          x.adjustment = std::move(adj);
         }
+      } else {
+        x.detail = fmt::format("rejected by the insurer: {}: {} (9302 msgid {})", res.rej_reason, res.err_msg, a.msgid);
+        x.outbox_error = fmt::format("rejected: {}", res.rej_reason);
       }
-      Recorded rec{accepted, adjusted, {}};
-      if (go_on) {
-        auto blocked = ledger::reversal_open(db);
-        if (!blocked) return blocked.error();
-        if (!*blocked) {
-          auto next = ledger::claim_uploads(db, at, upload_batch);
-          if (!next) return next.error();
-          rec.next = std::move(*next);
-        }
-      }
-      return rec;
-    };
-    auto recorded = co_await ledger_write(p_.ledger, std::move(job3));
-    if (!recorded) {
-      // The items stay in flight until the next start requeues them; the
-      // insurer answers the repeated local ids with the same results.
-      spdlog::critical("ledger: could not record the insurer's answer to 9302 msgid {}: {}", msgid,
-                       recorded.error().message);
-      co_return -1;
+      a.results.push_back(std::move(x));
     }
-    const std::int64_t accepted = recorded->accepted;
-    const std::int64_t adjusted = recorded->adjusted;
-    const auto rejected = static_cast<std::int64_t>(outcomes.size()) - accepted;
-    p_.metrics.upload("accepted", accepted);
-    if (rejected > 0) p_.metrics.upload("rejected", rejected);
-    spdlog::info("uploads: {} offline settlements forwarded: {} accepted ({} with an adjustment), {} rejected",
-                 outcomes.size(), accepted, adjusted, rejected);
-    if (rejected > 0)
-      spdlog::warn("uploads: {} offline settlements were rejected by the insurer; see settle.list state=offline_rejected",
-                   rejected);
-    if (!go_on || recorded->next.empty()) {
-      // Stopping, offline again, a reversal due or nothing left that is due: what is left.
-      auto job_left = [](sql::Db& db) { return ledger::open_work(db); };
-      auto left = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job_left));
-      co_return left ? left->pending_uploads : -1;
-    }
-    batch = std::move(recorded->next);
+    answered = std::move(a);
+    cur = std::move(next);
+    checked = false;
   }
 }
 

@@ -155,6 +155,7 @@ class Service final : public cashier::Dispatcher {
   bool stopping_ = false;
   asio::steady_timer reversal_wakeup_;
   std::int64_t last_probe_ms_ = 0;
+  bool uploads_running_ = false;  // one flush_uploads at a time: one 9302 batch at the insurer
 };
 
 // The canonical payload hash of a mutating request (request_id idempotency).

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <set>
 #include <memory>
 #include <stdexcept>
 #include <thread>
@@ -337,7 +338,7 @@ TEST_CASE("a drain cut by the insurer failing again and by SIGKILL resumes witho
   wait_drained(*c);
   REQUIRE(c->call("card.read").contains("result"));
   s.set_faults({"refuse"});
-  constexpr int kStored = 230;  // three 9302 batches
+  constexpr int kStored = 1100;  // three 9302 batches of at most 500
   for (int k = 0; k < kStored; ++k) {
     const Timed t = commit(*c, fmt::format("off-drain-{}", k));
     REQUIRE_MESSAGE(t.response.contains("result"), t.response.dump());
@@ -355,16 +356,76 @@ TEST_CASE("a drain cut by the insurer failing again and by SIGKILL resumes witho
   wait_drained(*c);
   const Json rep = s.report();
   std::map<std::string, int> effective;
-  for (const auto& st : rep["settlements"])
+  std::vector<int> order;  // as the insurer numbered them on arrival
+  for (const auto& st : rep["settlements"]) {
     if (st["state"] == "effective") ++effective[st["medins_setl_id"].get<std::string>()];
+    const std::string local = st["local_id"].get<std::string>();
+    if (local.rfind("off-drain-", 0) == 0) order.push_back(std::stoi(local.substr(10)));
+  }
   for (int k = 0; k < kStored; ++k) {
     const std::string rid = fmt::format("off-drain-{}", k);
     INFO(rid);
     CHECK(effective[rid] == 1);
   }
+  // Through the lost reply, the refused batch, the kill and the restart, the
+  // settlements reached the insurer in the order they were made.
+  REQUIRE(order.size() == static_cast<std::size_t>(kStored));
+  for (int k = 0; k < kStored; ++k) {
+    INFO("position " << k);
+    REQUIRE(order[static_cast<std::size_t>(k)] == k);
+  }
   const Json list = c->call("settle.list", Json{{"from", "2000-01-01"}, {"to", "2100-01-01"}, {"state", "offline_pending"}});
   REQUIRE(list.contains("result"));
   CHECK(list["result"]["settlements"].empty());
+}
+
+TEST_CASE("one person's offline settlements reach the insurer in the order they were made, in several batches") {
+  Stack& s = stack();
+  place(4);
+  auto c = s.session(Stack::cashier);
+  wait_drained(*c);
+  const std::size_t log_from = s.daemon_log().size();
+  REQUIRE(c->call("card.read").contains("result"));
+  s.set_faults({"refuse"});
+  constexpr int kStored = 1100;  // three 9302 batches of at most 500
+  for (int k = 0; k < kStored; ++k) {
+    const Timed t = commit(*c, fmt::format("off-order-{}", k));
+    REQUIRE_MESSAGE(t.response.contains("result"), t.response.dump());
+    REQUIRE(t.response["result"]["state"] == "offline_pending");
+  }
+  s.clear_faults();
+  wait_drained(*c, std::chrono::seconds(120));
+  // The insurer numbers its settlements as they arrive: ordered by its ids,
+  // the uploads are this person's settlements in the order they were made.
+  const Json rep = s.report();
+  std::vector<int> order;
+  std::set<std::string> persons;
+  for (const auto& st : rep["settlements"]) {
+    const std::string local = st["local_id"].get<std::string>();
+    if (local.rfind("off-order-", 0) != 0) continue;
+    CHECK(st["origin"] == "offline_upload");
+    CHECK(st["state"] == "effective");
+    persons.insert(st["psn_no"].get<std::string>());
+    order.push_back(std::stoi(local.substr(10)));
+  }
+  CHECK(persons.size() == 1);
+  REQUIRE(order.size() == static_cast<std::size_t>(kStored));
+  for (int k = 0; k < kStored; ++k) {
+    INFO("position " << k);
+    REQUIRE(order[static_cast<std::size_t>(k)] == k);
+  }
+  // More than one batch, none larger than the drain's 500.
+  const std::string log = s.daemon_log().substr(log_from);
+  int batches = 0;
+  for (std::size_t at = log.find("offline settlements forwarded"); at != std::string::npos;
+       at = log.find("offline settlements forwarded", at + 1)) {
+    const std::size_t line = log.rfind("uploads: ", at);
+    REQUIRE(line != std::string::npos);
+    const int n = std::stoi(log.substr(line + 9, at - line - 9));
+    CHECK(n <= 500);
+    ++batches;
+  }
+  CHECK(batches >= 3);
 }
 
 }  // namespace
