@@ -337,7 +337,9 @@ void summarise_calls(std::vector<Call>& calls, Clock::time_point cut, Clock::tim
         ++f.refunds_online;  // no refund is ever made offline: this one the insurer answered
       else if (c.reason == "OFFLINE_REFUND_FORBIDDEN")
         ++f.refunds_refused_offline;
-      else if (c.reason != "INSURER_UNREACHABLE")
+      else if (c.reason == "INSURER_UNREACHABLE" || c.reason == "IN_DOUBT")
+        ++f.refunds_unanswered;  // sent before the line was known down: nothing refunded (reversed if sent)
+      else
         ++f.refunds_other;
     } else if (c.method == "card") {
       ++f.refused_reasons["card " + c.reason];

@@ -64,7 +64,9 @@ struct FaultResult {
   // Refunds sent during the outage: refused as offline (what the plan asks),
   // done online (the insurer answered it: the daemon had seen the line answer
   // again, e.g. a reversal during a lost-reply fault), or anything else.
-  int refunds_refused_offline = 0, refunds_online = 0, refunds_other = 0;
+  // Unanswered: tried while the daemon still took the line for up, the call
+  // got no answer (INSURER_UNREACHABLE, or IN_DOUBT and reversed): nothing refunded.
+  int refunds_refused_offline = 0, refunds_online = 0, refunds_unanswered = 0, refunds_other = 0;
   int reversals_sent = 0;            // acknowledged at the insurer (its report)
   int baseline_commits = 0, baseline_refunds = 0, baseline_errors = 0;
   std::map<std::string, int> baseline_reasons;

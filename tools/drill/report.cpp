@@ -71,8 +71,9 @@ std::string report_text(const Report& r) {
         fmt::format("{} (accepted {}, rejected {}, still pending {}; reasons: network down {}, in doubt {})",
                     f.offline_settled, f.offline_accepted, f.offline_rejected, f.offline_pending,
                     f.offline_reason_network_down, f.offline_reason_in_doubt));
-    row(t, "refunds refused while offline", fmt::format("{} (done online, the insurer answering: {})",
-                                                        f.refunds_refused_offline, f.refunds_online));
+    row(t, "refunds refused while offline",
+        fmt::format("{} (done online, the insurer answering: {}; unanswered, nothing refunded: {})",
+                    f.refunds_refused_offline, f.refunds_online, f.refunds_unanswered));
     row(t, "reversals sent (冲正)", fmt::format("{}", f.reversals_sent));
     row(t, "drain time", secs(f.drain_s));
     row(t, "adjustments", fmt::format("{} (fund, insurer − estimate: {})", f.adjustments, format_amount(f.adjustment_total)));
@@ -126,6 +127,7 @@ Json report_json(const Report& r) {
                            {"refused_reasons", f.refused_reasons},
                            {"refunds_refused_offline", f.refunds_refused_offline},
                            {"refunds_online", f.refunds_online},
+                           {"refunds_unanswered", f.refunds_unanswered},
                            {"refunds_not_refused", f.refunds_other}}},
            {"offline_settlements", Json{{"made", f.offline_settled},
                                         {"accepted", f.offline_accepted},
