@@ -73,6 +73,7 @@ int run_offline(const Context& ctx) {
   wide.name = fmt::format("settle.commit offline, {} connections", many);
   wide.connections = many;
   Run fill;
+  SettleStack::Cpu wide_cpu;  // CPU ms per offline settlement, by process
   std::int64_t queued = 0;
   double line_back_s = 0;  // refuse cleared → the probe's sign-in answered (network leaves "offline")
   double drain_s = 0;      // refuse cleared → pending_uploads 0 and network online
@@ -128,12 +129,17 @@ sync_interval_s = 0
     // ---- offline settlements beside raw commits, in alternating slices
     const int slices = std::max(1, static_cast<int>(ctx.seconds / 0.5));
     const double slice = ctx.seconds / slices;
+    // The stack's CPU during the offline slices only: Σ after − Σ before.
+    SettleStack::Cpu cpu_before, cpu_after;
     for (int k = 0; k < slices; ++k) {
       timed(raw, slice, [&] {
         if (!raw_db.commit()) throw std::runtime_error("raw SQLite commit failed");
       });
+      cpu_before += st.cpu();
       commits(wide, conns, slice, seq, "offline");
+      cpu_after += st.cpu();
     }
+    wide_cpu = cpu_per_settlement(cpu_before, cpu_after, wide.count);
     timed(raw, slice, [&] {
       if (!raw_db.commit()) throw std::runtime_error("raw SQLite commit failed");
     });
@@ -194,7 +200,8 @@ sync_interval_s = 0
                          i ? "," : "", r.name, r.connections, r.count, r.rate(), r.lat.percentile_ms(50),
                          r.lat.percentile_ms(99));
     }
-    out += fmt::format(R"(],"drain":{{"queued":{},"seconds":{:.3f},"per_s":{:.1f},"line_back_s":{:.3f},"batches_9302":{},"accepted":{},"rejected":{}}},"pass":{}}})",
+    out += fmt::format(R"(],"wide_cpu_ms_per_settlement":{{{}}})", cpu_json(wide_cpu));
+    out += fmt::format(R"(,"drain":{{"queued":{},"seconds":{:.3f},"per_s":{:.1f},"line_back_s":{:.3f},"batches_9302":{},"accepted":{},"rejected":{}}},"pass":{}}})",
                        queued, drain_s, drain_rate, line_back_s, batches, accepted, rejected, pass);
     fmt::print("{}\n", out);
     return pass ? 0 : 1;
@@ -210,7 +217,9 @@ sync_interval_s = 0
                   fmt::format("{:.0f}", fill.rate()), fmt::format("{:.3f}", fill.lat.percentile_ms(50)),
                   fmt::format("{:.3f}", fill.lat.percentile_ms(99))});
   print_table(rows);
-  fmt::print("\n  drain: {} offline settlements queued; line answered {:.3f} s after the fault was cleared;\n"
+  fmt::print("\n");
+  print_cpu(wide_cpu, fmt::format("offline {}-connection run", many));
+  fmt::print("  drain: {} offline settlements queued; line answered {:.3f} s after the fault was cleared;\n"
              "  drained (pending_uploads 0, network online) after {:.3f} s: {:.0f} settlements/s;\n"
              "  insurer-sim saw {} 9302 calls; settled logged {} accepted, {} rejected\n\n",
              queued, line_back_s, drain_s, drain_rate, batches, accepted, rejected);

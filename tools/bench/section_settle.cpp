@@ -242,13 +242,7 @@ int run_settle(const Context& ctx) {
     for (int i = 0; i < many; ++i) conns.push_back(open_window(socket, i % windows));
     const SettleStack::Cpu cpu_before = st.cpu();
     commits(wide, conns, ctx.seconds, seq, "online");
-    const SettleStack::Cpu cpu_after = st.cpu();
-    if (wide.count > 0) {
-      const double per = 1000.0 / static_cast<double>(wide.count);
-      wide_cpu = {(cpu_after.settled - cpu_before.settled) * per, (cpu_after.sim - cpu_before.sim) * per,
-                  (cpu_after.pcscd - cpu_before.pcscd) * per, (cpu_after.cards - cpu_before.cards) * per,
-                  (cpu_after.bench - cpu_before.bench) * per};
-    }
+    wide_cpu = cpu_per_settlement(cpu_before, st.cpu(), wide.count);
     conns.clear();
     single.clear();
     // One more raw slice after the wide run (the disk may have drifted).
@@ -275,7 +269,6 @@ int run_settle(const Context& ctx) {
   };
   bool pass = true;
   for (const auto& t : targets) pass = pass && t.pass();
-  const double cpu_total = wide_cpu.settled + wide_cpu.sim + wide_cpu.pcscd + wide_cpu.cards + wide_cpu.bench;
 
   if (ctx.json) {
     std::string out = fmt::format(R"({{"section":"settle","dir":"{}","fs":"{}","seconds":{},"runs":[)", dir, fs, ctx.seconds);
@@ -287,8 +280,7 @@ int run_settle(const Context& ctx) {
     }
     out += fmt::format(R"(],"pool":{},"sim_sync":"{}","sim_ms_per_settlement":{:.3f},"sim_calls_per_settlement":{:.2f},"engine_share_p50_ms":{:.3f},)",
                        pool, sim_sync, sim_ms_per_settlement, calls_per_settlement, engine_p50);
-    out += fmt::format(R"("wide_cpu_ms_per_settlement":{{"settled":{:.3f},"insurer_sim":{:.3f},"pcscd":{:.3f},"virtual_cards":{:.3f},"bench":{:.3f}}},"targets":[)",
-                       wide_cpu.settled, wide_cpu.sim, wide_cpu.pcscd, wide_cpu.cards, wide_cpu.bench);
+    out += fmt::format(R"("wide_cpu_ms_per_settlement":{{{}}},"targets":[)", cpu_json(wide_cpu));
     for (std::size_t i = 0; i < targets.size(); ++i)
       out += fmt::format(R"({}{{"what":"{}","ratio":{:.2f},"op":"{}","limit":{},"pass":{}}})", i ? "," : "",
                          targets[i].what, targets[i].value, targets[i].op, targets[i].limit, targets[i].pass());
@@ -307,10 +299,8 @@ int run_settle(const Context& ctx) {
                   "", "", fmt::format("{:.3f}", sim_ms_per_settlement), ""});
   rows.push_back({"engine share (1 connection p50 - insurer-sim's own time)", "", "", fmt::format("{:.3f}", engine_p50), ""});
   print_table(rows);
-  fmt::print("\n  CPU per settlement of the {}-connection run: settled {:.3f} ms, insurer-sim {:.3f} ms, pcscd {:.3f} ms,\n"
-             "  virtual cards {:.3f} ms, this client {:.3f} ms; {:.3f} ms in all (2 cores: at most {:.0f} settlements/s)\n\n",
-             many, wide_cpu.settled, wide_cpu.sim, wide_cpu.pcscd, wide_cpu.cards, wide_cpu.bench, cpu_total,
-             cpu_total > 0 ? 2000.0 / cpu_total : 0.0);
+  fmt::print("\n");
+  print_cpu(wide_cpu, fmt::format("{}-connection run", many));
   print_targets(targets);
   return pass ? 0 : 1;
 }

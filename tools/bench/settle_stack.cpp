@@ -379,6 +379,33 @@ SettleStack::Cpu SettleStack::cpu() const {
   return c;
 }
 
+SettleStack::Cpu& SettleStack::Cpu::operator+=(const Cpu& o) {
+  settled += o.settled;
+  sim += o.sim;
+  pcscd += o.pcscd;
+  cards += o.cards;
+  bench += o.bench;
+  return *this;
+}
+
+SettleStack::Cpu cpu_per_settlement(const SettleStack::Cpu& before, const SettleStack::Cpu& after, std::int64_t count) {
+  if (count <= 0) return {};
+  const double per = 1000.0 / static_cast<double>(count);
+  return {(after.settled - before.settled) * per, (after.sim - before.sim) * per, (after.pcscd - before.pcscd) * per,
+          (after.cards - before.cards) * per, (after.bench - before.bench) * per};
+}
+
+void print_cpu(const SettleStack::Cpu& c, const std::string& run) {
+  fmt::print("  CPU per settlement of the {}: settled {:.3f} ms, insurer-sim {:.3f} ms, pcscd {:.3f} ms,\n"
+             "  virtual cards {:.3f} ms, this client {:.3f} ms; {:.3f} ms in all (2 cores: at most {:.0f} settlements/s)\n\n",
+             run, c.settled, c.sim, c.pcscd, c.cards, c.bench, c.total(), c.total() > 0 ? 2000.0 / c.total() : 0.0);
+}
+
+std::string cpu_json(const SettleStack::Cpu& c) {
+  return fmt::format(R"("settled":{:.3f},"insurer_sim":{:.3f},"pcscd":{:.3f},"virtual_cards":{:.3f},"bench":{:.3f})",
+                     c.settled, c.sim, c.pcscd, c.cards, c.bench);
+}
+
 Json SettleStack::sim_control(const std::string& method, const std::string& target, const std::optional<Json>& body) {
   const sim::ControlHttpReply a = sim::control_request(static_cast<std::uint16_t>(control_port_), method, target,
                                                        body ? std::optional<std::string>(body->dump()) : std::nullopt);

@@ -143,6 +143,8 @@ class SettleStack {
   // the stack and by this one: where the time of a run went.
   struct Cpu {
     double settled = 0, sim = 0, pcscd = 0, cards = 0, bench = 0;
+    double total() const { return settled + sim + pcscd + cards + bench; }
+    Cpu& operator+=(const Cpu& o);
   };
   Cpu cpu() const;
   // The simulator's control endpoint (HTTP/1.1 on loopback): the answer's JSON body; throws unless 200.
@@ -158,5 +160,12 @@ class SettleStack {
   std::vector<std::unique_ptr<testing::VirtualCard>> cards_;
   std::unique_ptr<Child> daemon_;
 };
+
+// The CPU of the stack between two readings, in ms per settlement of `count`.
+SettleStack::Cpu cpu_per_settlement(const SettleStack::Cpu& before, const SettleStack::Cpu& after, std::int64_t count);
+// Prints where a run's CPU went, per settlement, and the rate two cores allow.
+void print_cpu(const SettleStack::Cpu& per_settlement, const std::string& run);
+// The same as JSON fields (without braces): "settled":..,"insurer_sim":..
+std::string cpu_json(const SettleStack::Cpu& per_settlement);
 
 }  // namespace settle::bench::stack
