@@ -4,6 +4,7 @@
 // path on a balanced day, the full detail path on a day with differences,
 // beside the raw SQLite aggregate over the same rows, in one run.
 #include "tools/bench/bench.hpp"
+#include "tools/bench/settle_stack.hpp"
 
 #include "offline/sqlite.hpp"
 #include "protocol/json.hpp"
@@ -11,21 +12,11 @@
 
 #include <fmt/format.h>
 
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <regex>
-#include <sstream>
 #include <stdexcept>
-#include <thread>
-
-extern char** environ;
 
 namespace settle::bench {
 namespace {
@@ -33,78 +24,17 @@ namespace {
 using json::Json;
 using namespace std::chrono_literals;
 
-constexpr const char* kInstitution = "H11010500001";
+constexpr const char* kInstitution = stack::institution;
 constexpr const char* kSecret = "bench-recon-secret";
 constexpr const char* kPassword = "Bench-Super-2026";
 constexpr const char* kBalancedDay = "2026-03-02";
 constexpr const char* kDiffDay = "2026-03-03";
 constexpr int kDiffEvery = 1000;  // one difference of each kind per this many settlements
 
-std::string slurp(const std::string& p) {
-  std::ifstream f(p);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-// A child process with stdout/stderr to files; SIGTERM then SIGKILL at the end.
-class Child {
- public:
-  Child(const std::vector<std::string>& args, const std::string& out, const std::string& err) {
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    std::vector<char*> argv;
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    const int rc = posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) throw std::runtime_error("cannot start " + args[0]);
-  }
-  ~Child() { stop(); }
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-  int wait_exit() {
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-  }
-  bool running() {
-    int status = 0;
-    return pid_ > 0 && ::waitpid(pid_, &status, WNOHANG) == 0;
-  }
-  void stop() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGTERM);
-    for (int i = 0; i < 1000 && running(); ++i) std::this_thread::sleep_for(10ms);
-    if (running()) ::kill(pid_, SIGKILL);
-    int status = 0;
-    if (pid_ > 0) ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-  }
-
- private:
-  pid_t pid_ = -1;
-};
-
-void run_tool(const std::vector<std::string>& args, const std::string& out) {
-  Child c(args, out, out + ".err");
-  if (c.wait_exit() != 0) throw std::runtime_error(fmt::format("{} failed: {}", args[0], slurp(out + ".err")));
-}
-
-std::smatch wait_for(const std::string& file, const std::regex& re, Child& c, const std::string& what) {
-  static std::string text;
-  for (int i = 0; i < 6000; ++i) {
-    text = slurp(file);
-    std::smatch m;
-    if (std::regex_search(text, m, re)) return m;
-    if (!c.running()) throw std::runtime_error(what + " exited at start: " + text);
-    std::this_thread::sleep_for(10ms);
-  }
-  throw std::runtime_error(what + " did not become ready");
-}
+using stack::Child;
+using stack::run_tool;
+using stack::slurp;
+using stack::wait_for;
 
 void check(const sql::Status& s, const char* what) {
   if (!s) throw std::runtime_error(fmt::format("{}: {}", what, s.error().message));
@@ -255,42 +185,12 @@ int run_recon(const Context& ctx) {
       gen_s = seconds_since(t0);
     }
 
-    Child sim({SETTLE_SIM_BINARY, "serve", "--db", dir + "/insurer.db", "--listen", "127.0.0.1:0", "--control",
-               "127.0.0.1:0", "--cert", pki + "/server.crt", "--key", pki + "/server.key", "--ca", pki + "/ca.crt",
-               "--secret", kSecret, "--paasid", kInstitution, "--policy",
-               std::string(SETTLE_SOURCE_DIR) + "/docs/examples/policy.toml", "--sync", sim_sync},
-              dir + "/insurer.out", dir + "/insurer.err");
-    const auto m = wait_for(dir + "/insurer.out", std::regex(R"(listening on 127\.0\.0\.1:(\d+) control)"), sim,
-                            "insurer-sim");
-    const int sim_port = std::stoi(m[1].str());
+    stack::SimProcess sim = stack::start_sim(dir, pki, kSecret, sim_sync);
+    const int sim_port = sim.port;
     std::ofstream(dir + "/secret") << kSecret << "\n";
-    std::ofstream(dir + "/settled.toml") << fmt::format(
-        R"([daemon]
-data_dir = "data"
-policy = "{src}/docs/examples/policy.toml"
-[institution]
-code = "{inst}"
-name = "Bench Hospital"
-area = "110105"
-insurer_area = "110105"
-[insurer]
-host = "127.0.0.1"
-port = {port}
-server_name = "insurer.test"
-ca_file = "{pki}/ca.crt"
-cert_file = "{pki}/client.crt"
-key_file = "{pki}/client.key"
-paasid = "{inst}"
-secret_file = "secret"
-[readers.windows]
-"W01" = "Bench Reader 00 00"
-)",
-        fmt::arg("src", SETTLE_SOURCE_DIR), fmt::arg("inst", kInstitution), fmt::arg("port", sim_port),
-        fmt::arg("pki", pki));
-    const std::string here = std::filesystem::current_path().string();
-    std::filesystem::current_path(dir);
-    Child daemon({SETTLE_SETTLED_BINARY, "--config", dir + "/settled.toml"}, dir + "/settled.out", dir + "/settled.log");
-    std::filesystem::current_path(here);
+    std::ofstream(dir + "/settled.toml") << stack::settled_toml(pki, sim_port, "[readers.windows]\n\"W01\" = \"Bench Reader 00 00\"\n");
+    Child daemon({SETTLE_SETTLED_BINARY, "--config", dir + "/settled.toml"}, dir + "/settled.out", dir + "/settled.log",
+                 dir);
     (void)wait_for(dir + "/settled.out", std::regex("ready on"), daemon, "settled");
 
     auto client = tools::CashierClient::connect(dir + "/data/cashier.sock");
@@ -345,7 +245,7 @@ secret_file = "secret"
     timings = diffs.value("timings", Json::object());
     insurer_rows = diffs.value("insurer_rows", std::int64_t{0});
     daemon.stop();
-    sim.stop();
+    sim.child->stop();
   } catch (const std::exception& e) {
     fmt::print(stderr, "recon: {}\n  (files in {})\n", e.what(), dir);
     return 2;

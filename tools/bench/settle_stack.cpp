@@ -258,46 +258,25 @@ void timed(Run& run, double seconds, const std::function<void()>& op) {
   run.seconds += std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// ---- SettleStack ---------------------------------------------------------------------
-
-SettleStack::SettleStack(const std::string& dir, const StackOptions& opts) : dir_(dir), pki_(dir + "/pki") {
-  if (std::system(fmt::format("{}/tools/gen-test-pki.sh '{}' >/dev/null", SETTLE_SOURCE_DIR, pki_).c_str()) != 0)
-    throw std::runtime_error("gen-test-pki.sh failed");
-  // ---- the insurer simulator, with one person per window
-  for (int w = 0; w < windows; ++w) {
-    persons_.push_back(person(w));
-    const Person& p = persons_.back();
-    run_tool({SETTLE_SIM_BINARY, "add-person", "--db", dir + "/insurer.db", "--card-no", p.card_no, "--card-sn",
-              p.card_sn, "--id-no", p.id_no, "--name", p.name, "--insutype", "310", "--balance", "500.00",
-              "--deductible-used", "1800.00"},
-             dir + "/add-person.out");
-  }
-  sim_ = std::make_unique<Child>(
+SimProcess start_sim(const std::string& dir, const std::string& pki, const std::string& secret_text,
+                     const std::string& sync) {
+  SimProcess s;
+  s.child = std::make_unique<Child>(
       std::vector<std::string>{SETTLE_SIM_BINARY, "serve", "--db", dir + "/insurer.db", "--listen", "127.0.0.1:0",
-                               "--control", "127.0.0.1:0", "--cert", pki_ + "/server.crt", "--key",
-                               pki_ + "/server.key", "--ca", pki_ + "/ca.crt", "--secret", secret, "--paasid",
-                               institution, "--policy", std::string(SETTLE_SOURCE_DIR) + "/docs/examples/policy.toml",
-                               "--sync", opts.sim_sync},
+                               "--control", "127.0.0.1:0", "--cert", pki + "/server.crt", "--key", pki + "/server.key",
+                               "--ca", pki + "/ca.crt", "--secret", secret_text, "--paasid", institution, "--policy",
+                               std::string(SETTLE_SOURCE_DIR) + "/docs/examples/policy.toml", "--sync", sync},
       dir + "/insurer.out", dir + "/insurer.err");
   const auto m = wait_for(dir + "/insurer.out",
-                          std::regex(R"(listening on 127\.0\.0\.1:(\d+) control 127\.0\.0\.1:(\d+))"), *sim_,
+                          std::regex(R"(listening on 127\.0\.0\.1:(\d+) control 127\.0\.0\.1:(\d+))"), *s.child,
                           "insurer-sim");
-  sim_port_ = std::stoi(m[1].str());
-  control_port_ = std::stoi(m[2].str());
+  s.port = std::stoi(m[1].str());
+  s.control_port = std::stoi(m[2].str());
+  return s;
+}
 
-  // ---- pcscd and one virtual card per reader
-  pcscd_ = std::make_unique<testing::Pcscd>();
-  for (int w = 0; w < windows; ++w) {
-    const Person& p = persons_[static_cast<std::size_t>(w)];
-    cards_.push_back(std::make_unique<testing::VirtualCard>(
-        w, std::vector<std::string>{"--card-no", p.card_no, "--card-sn", p.card_sn, "--id-no", p.id_no, "--name",
-                                    p.name, "--pin", "123456"}));
-  }
-
-  // ---- settled
-  std::ofstream(dir + "/secret") << secret << "\n";
-  std::ofstream(dir + "/password") << password << "\n";
-  std::ofstream(dir + "/settled.toml") << fmt::format(
+std::string settled_toml(const std::string& pki, int sim_port, const std::string& rest) {
+  return fmt::format(
       R"([daemon]
 data_dir = "data"
 policy = "{src}/docs/examples/policy.toml"
@@ -315,15 +294,46 @@ cert_file = "{pki}/client.crt"
 key_file = "{pki}/client.key"
 paasid = "{inst}"
 secret_file = "secret"
-pool_size = {pool}
-[readers.windows]
-"W01" = "{r0}"
-"W02" = "{r1}"
-{extra}
-)",
-      fmt::arg("src", SETTLE_SOURCE_DIR), fmt::arg("inst", institution), fmt::arg("port", sim_port_),
-      fmt::arg("pki", pki_), fmt::arg("pool", opts.pool), fmt::arg("r0", testing::vpcd_reader_name(0)),
-      fmt::arg("r1", testing::vpcd_reader_name(1)), fmt::arg("extra", opts.extra_config));
+{rest})",
+      fmt::arg("src", SETTLE_SOURCE_DIR), fmt::arg("inst", institution), fmt::arg("port", sim_port),
+      fmt::arg("pki", pki), fmt::arg("rest", rest));
+}
+
+// ---- SettleStack ---------------------------------------------------------------------
+
+SettleStack::SettleStack(const std::string& dir, const StackOptions& opts) : dir_(dir), pki_(dir + "/pki") {
+  if (std::system(fmt::format("{}/tools/gen-test-pki.sh '{}' >/dev/null", SETTLE_SOURCE_DIR, pki_).c_str()) != 0)
+    throw std::runtime_error("gen-test-pki.sh failed");
+  // ---- the insurer simulator, with one person per window
+  for (int w = 0; w < windows; ++w) {
+    persons_.push_back(person(w));
+    const Person& p = persons_.back();
+    run_tool({SETTLE_SIM_BINARY, "add-person", "--db", dir + "/insurer.db", "--card-no", p.card_no, "--card-sn",
+              p.card_sn, "--id-no", p.id_no, "--name", p.name, "--insutype", "310", "--balance", "500.00",
+              "--deductible-used", "1800.00"},
+             dir + "/add-person.out");
+  }
+  SimProcess sim = start_sim(dir, pki_, secret, opts.sim_sync);
+  sim_ = std::move(sim.child);
+  sim_port_ = sim.port;
+  control_port_ = sim.control_port;
+
+  // ---- pcscd and one virtual card per reader
+  pcscd_ = std::make_unique<testing::Pcscd>();
+  for (int w = 0; w < windows; ++w) {
+    const Person& p = persons_[static_cast<std::size_t>(w)];
+    cards_.push_back(std::make_unique<testing::VirtualCard>(
+        w, std::vector<std::string>{"--card-no", p.card_no, "--card-sn", p.card_sn, "--id-no", p.id_no, "--name",
+                                    p.name, "--pin", "123456"}));
+  }
+
+  // ---- settled
+  std::ofstream(dir + "/secret") << secret << "\n";
+  std::ofstream(dir + "/password") << password << "\n";
+  std::ofstream(dir + "/settled.toml") << settled_toml(
+      pki_, sim_port_,
+      fmt::format("pool_size = {}\n[readers.windows]\n\"W01\" = \"{}\"\n\"W02\" = \"{}\"\n{}\n", opts.pool,
+                  testing::vpcd_reader_name(0), testing::vpcd_reader_name(1), opts.extra_config));
   std::filesystem::create_directories(dir + "/data");
   std::vector<std::pair<std::string, std::string>> ops;
   for (int w = 0; w < windows; ++w) ops.emplace_back(fmt::format("c{:03}", w + 1), "cashier");

@@ -161,6 +161,20 @@ class SettleStack {
   std::unique_ptr<Child> daemon_;
 };
 
+// insurer-sim serving dir/insurer.db (made by add-person before) with the
+// test PKI in `pki`, ready: the child and its HTTPS and control ports.
+struct SimProcess {
+  std::unique_ptr<Child> child;
+  int port = 0, control_port = 0;
+};
+SimProcess start_sim(const std::string& dir, const std::string& pki, const std::string& secret_text,
+                     const std::string& sync);
+
+// settled.toml of a bench stack: data in "data", the example policy, the
+// simulator at `sim_port` over the test PKI, secret_file "secret"; then
+// `rest` (more [insurer] keys, [readers.windows], other sections) verbatim.
+std::string settled_toml(const std::string& pki, int sim_port, const std::string& rest);
+
 // The CPU of the stack between two readings, in ms per settlement of `count`.
 SettleStack::Cpu cpu_per_settlement(const SettleStack::Cpu& before, const SettleStack::Cpu& after, std::int64_t count);
 // Prints where a run's CPU went, per settlement, and the rate two cores allow.
