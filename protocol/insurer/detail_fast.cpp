@@ -135,24 +135,9 @@ void append_amount(std::string& out, Amount a) {
 
 Result<DetailReconcile::Output> decode_detail_reply(std::string_view body, std::string_view sent_msgid,
                                                     bool* fast_path) {
-  if (body.size() <= max_body_bytes) {
-    Scan sc(body);
-    Response r;
-    DetailReconcile::Output o;
-    unsigned seen = 0;
-    const bool ok = envelope(sc, sent_msgid, r, [&] {
-      return sc.object([&](std::string_view k) {
-        if (k == "data") return once(seen, 1) && data(sc, o);
-        return sc.skip();
-      });
-    });
-    if (ok && seen == 1) {
-      if (fast_path != nullptr) *fast_path = true;
-      return o;
-    }
-  }
-  if (fast_path != nullptr) *fast_path = false;
-  return decode_reply<DetailReconcile>(body, sent_msgid);
+  return scan::decode_data_reply<DetailReconcile::Output>(
+      body, sent_msgid, fast_path, [](Scan& sc, DetailReconcile::Output& o) { return data(sc, o); },
+      [&] { return decode_reply<DetailReconcile>(body, sent_msgid); });
 }
 
 void append_detail_row(std::string& out, const DetailReconcile::Row& r) {

@@ -99,24 +99,9 @@ Result<Response> decode_response_head(std::string_view body, std::string_view se
 }
 
 Result<RedList::Output> decode_red_list_reply(std::string_view body, std::string_view sent_msgid, bool* fast_path) {
-  if (body.size() <= max_body_bytes) {
-    Scan sc(body);
-    Response r;
-    RedList::Output o;
-    unsigned seen = 0;
-    const bool ok = envelope(sc, sent_msgid, r, [&] {
-      return sc.object([&](std::string_view k) {
-        if (k == "data") return once(seen, 1) && data(sc, o);
-        return sc.skip();
-      });
-    });
-    if (ok && seen == 1) {
-      if (fast_path != nullptr) *fast_path = true;
-      return o;
-    }
-  }
-  if (fast_path != nullptr) *fast_path = false;
-  return decode_reply<RedList>(body, sent_msgid);
+  return scan::decode_data_reply<RedList::Output>(
+      body, sent_msgid, fast_path, [](Scan& sc, RedList::Output& o) { return data(sc, o); },
+      [&] { return decode_reply<RedList>(body, sent_msgid); });
 }
 
 }  // namespace settle::insurer

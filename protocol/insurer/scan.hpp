@@ -190,4 +190,30 @@ bool envelope(Scan& sc, std::string_view sent_msgid, Response& r, F&& on_output)
   return ok && (seen & 1) && (seen & 2) && (seen & 32) && sc.at_end();
 }
 
+// A reply whose output is {"data": ...} read by `data(sc, out)` in one pass;
+// anything the scanner is unsure of (or an error reply) goes to `fallback()`,
+// the generic decoder, so the result and its errors are the codec's own.
+template <class Out, class Data, class Fallback>
+auto decode_data_reply(std::string_view body, std::string_view sent_msgid, bool* fast_path, Data&& data,
+                       Fallback&& fallback) -> decltype(fallback()) {
+  if (body.size() <= max_body_bytes) {
+    Scan sc(body);
+    Response r;
+    Out o;
+    unsigned seen = 0;
+    const bool ok = envelope(sc, sent_msgid, r, [&] {
+      return sc.object([&](std::string_view k) {
+        if (k == "data") return once(seen, 1) && data(sc, o);
+        return sc.skip();
+      });
+    });
+    if (ok && seen == 1) {
+      if (fast_path != nullptr) *fast_path = true;
+      return o;
+    }
+  }
+  if (fast_path != nullptr) *fast_path = false;
+  return fallback();
+}
+
 }  // namespace settle::insurer::scan
