@@ -57,9 +57,11 @@ Json row_json(const DetailRow& r) {
   return j;
 }
 
-// One query to the insurer, asked again (new msgid) when the reply was lost.
-awaitable<Result<Json>> query(InsurerGateway& gateway, const std::string& infno, const Json& input,
-                              const std::string& opter) {
+// One query to the insurer, asked again (new msgid) when the reply was lost:
+// the answered call, or the error for the supervisor. With keep_body the
+// gateway decodes only the envelope and hands back the body.
+awaitable<Result<CallResult>> ask(InsurerGateway& gateway, const std::string& infno, const Json& input,
+                                  const std::string& opter, bool keep_body) {
   CallResult last;
   for (int attempt = 0; attempt < kQueryAttempts; ++attempt) {
     CallSpec spec;
@@ -68,35 +70,31 @@ awaitable<Result<Json>> query(InsurerGateway& gateway, const std::string& infno,
     spec.opter = opter;
     spec.opter_name = opter;
     spec.timeout_ms = kPageTimeoutMs;
+    spec.keep_body = keep_body;
     last = co_await gateway.call(std::move(spec));
-    if (last.succeeded()) co_return std::move(last.response->output);
+    if (last.succeeded()) co_return std::move(last);
     if (last.answered()) co_return rejected_error(last);
   }
   co_return unanswered_error(last);
 }
 
-// A 3202 page: as query(), but only the envelope is decoded by the gateway;
-// the body comes back for the page's own decoder (insurer/detail_fast.hpp).
+awaitable<Result<Json>> query(InsurerGateway& gateway, const std::string& infno, const Json& input,
+                              const std::string& opter) {
+  Result<CallResult> r = co_await ask(gateway, infno, input, opter, false);
+  if (!r) co_return r.error();
+  co_return std::move(r->response->output);
+}
+
+// A 3202 page: its body, for the page's own decoder (insurer/detail_fast.hpp).
 struct PageBody {
   std::string body;
   std::string msgid;
 };
 awaitable<Result<PageBody>> query_page(InsurerGateway& gateway, const std::string& infno, const Json& input,
                                        const std::string& opter) {
-  CallResult last;
-  for (int attempt = 0; attempt < kQueryAttempts; ++attempt) {
-    CallSpec spec;
-    spec.infno = infno;
-    spec.input = input;
-    spec.opter = opter;
-    spec.opter_name = opter;
-    spec.timeout_ms = kPageTimeoutMs;
-    spec.keep_body = true;
-    last = co_await gateway.call(std::move(spec));
-    if (last.succeeded()) co_return PageBody{std::move(last.body), std::move(last.msgid)};
-    if (last.answered()) co_return rejected_error(last);
-  }
-  co_return unanswered_error(last);
+  Result<CallResult> r = co_await ask(gateway, infno, input, opter, true);
+  if (!r) co_return r.error();
+  co_return PageBody{std::move(r->body), std::move(r->msgid)};
 }
 
 // 3202 pages fetched by several workers at once (the insurer and this
