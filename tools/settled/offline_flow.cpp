@@ -281,6 +281,16 @@ awaitable<std::int64_t> Service::flush_uploads() {
     std::int64_t accepted = 0, rejected = 0, adjusted = 0;
     std::vector<ledger::UploadItem> next;  // the next batch, claimed in the same transaction
   };
+  // Records a batch's answers (inside the caller's transaction) and counts them.
+  const auto record_answers = [](sql::Db& db, const std::vector<ledger::UploadResult>& results, std::int64_t at,
+                                 Recorded& rec) -> sql::Status {
+    SETTLE_SQL_TRY(ledger::record_upload_results(db, results, at));
+    for (const auto& x : results) {
+      (x.accepted ? rec.accepted : rec.rejected) += 1;
+      if (x.adjustment) ++rec.adjusted;
+    }
+    return settle::Ok{};
+  };
   const auto report = [this](const Answered& a, const Recorded& rec) {
     p_.metrics.upload("accepted", rec.accepted);
     if (rec.rejected > 0) p_.metrics.upload("rejected", rec.rejected);
@@ -336,13 +346,9 @@ awaitable<std::int64_t> Service::flush_uploads() {
         auto a = std::move(*answered);
         answered.reset();
         const std::int64_t at = a.at;
-        auto job_rec = [results = a.results, at](sql::Db& db) -> sql::Result<Recorded> {
-          SETTLE_SQL_TRY(ledger::record_upload_results(db, results, at));
+        auto job_rec = [results = a.results, at, record_answers](sql::Db& db) -> sql::Result<Recorded> {
           Recorded r;
-          for (const auto& x : results) {
-            (x.accepted ? r.accepted : r.rejected) += 1;
-            if (x.adjustment) ++r.adjusted;
-          }
+          SETTLE_SQL_TRY(record_answers(db, results, at, r));
           return r;
         };
         auto recorded = co_await ledger_write(p_.ledger, std::move(job_rec));
@@ -384,15 +390,10 @@ awaitable<std::int64_t> Service::flush_uploads() {
     answered.reset();
     std::vector<ledger::UploadResult> prev_results = prev ? prev->results : std::vector<ledger::UploadResult>{};
     const std::int64_t prev_at = prev ? prev->at : claim_at;
-    auto job3 = [results = std::move(prev_results), prev_at, claim_at, go_on](sql::Db& db) -> sql::Result<Recorded> {
+    auto job3 = [results = std::move(prev_results), prev_at, claim_at, go_on,
+                 record_answers](sql::Db& db) -> sql::Result<Recorded> {
       Recorded rec;
-      if (!results.empty()) {
-        SETTLE_SQL_TRY(ledger::record_upload_results(db, results, prev_at));
-        for (const auto& x : results) {
-          (x.accepted ? rec.accepted : rec.rejected) += 1;
-          if (x.adjustment) ++rec.adjusted;
-        }
-      }
+      if (!results.empty()) SETTLE_SQL_TRY(record_answers(db, results, prev_at, rec));
       if (go_on) {
         auto blocked = ledger::reversal_open(db);
         if (!blocked) return blocked.error();
