@@ -88,6 +88,29 @@ sql::Result<bool> build_row(const sql::Statement& st, Lookups& l, DetailRow& row
   return true;
 }
 
+// Builds every row of `where` (bound to the clearing date) and hands each to
+// on_row(row, nu, counted): counted is false for an offline settlement not
+// yet uploaded (nu says which).
+template <class F>
+sql::Status for_each_row(sql::Db& db, const char* where, std::string_view clearing_date, F&& on_row) {
+  auto lookups = prepare_lookups(db);
+  if (!lookups) return lookups.error();
+  auto st = db.prepare(std::string(kRowSql) + where);
+  if (!st) return st.error();
+  SETTLE_SQL_TRY(st->bind(1, clearing_date));
+  DetailRow r;
+  NotUploaded nu;
+  for (;;) {
+    auto row = st->step();
+    if (!row) return row.error();
+    if (!*row) break;
+    auto counted = build_row(*st, *lookups, r, nu);
+    if (!counted) return counted.error();
+    on_row(r, nu, *counted);
+  }
+  return settle::Ok{};
+}
+
 }  // namespace
 
 sql::Result<ReconTotals> recon_totals(sql::Db& db, std::string_view clearing_date) {
@@ -110,49 +133,27 @@ sql::Result<ReconTotals> recon_totals(sql::Db& db, std::string_view clearing_dat
     }
   }
   // Everything else, one by one (refunds, undos, offline figures).
-  auto lookups = prepare_lookups(db);
-  if (!lookups) return lookups.error();
-  auto st = db.prepare(std::string(kRowSql) + "WHERE clearing_date = ?1 AND state <> 'settled'");
-  if (!st) return st.error();
-  SETTLE_SQL_TRY(st->bind(1, clearing_date));
-  DetailRow r;
-  NotUploaded nu;
-  for (;;) {
-    auto row = st->step();
-    if (!row) return row.error();
-    if (!*row) break;
-    auto counted = build_row(*st, *lookups, r, nu);
-    if (!counted) return counted.error();
-    if (!*counted) {
-      ++out.not_uploaded;
-    } else if (r.state != RowState::undone) {
-      out.by_insutype[r.insutype] += recon::Totals{1, r.total, r.fund, r.account, r.cash};
-    }
-  }
+  SETTLE_SQL_TRY(for_each_row(db, "WHERE clearing_date = ?1 AND state <> 'settled'", clearing_date,
+                              [&](const DetailRow& r, const NotUploaded&, bool counted) {
+                                if (!counted) {
+                                  ++out.not_uploaded;
+                                } else if (r.state != RowState::undone) {
+                                  out.by_insutype[r.insutype] += recon::Totals{1, r.total, r.fund, r.account, r.cash};
+                                }
+                              }));
   return out;
 }
 
 sql::Result<ReconDetail> recon_detail(sql::Db& db, std::string_view clearing_date) {
   ReconDetail out;
-  auto lookups = prepare_lookups(db);
-  if (!lookups) return lookups.error();
-  auto st = db.prepare(std::string(kRowSql) + "WHERE clearing_date = ?1 ORDER BY setl_id");
-  if (!st) return st.error();
-  SETTLE_SQL_TRY(st->bind(1, clearing_date));
-  DetailRow r;
-  NotUploaded nu;
-  for (;;) {
-    auto row = st->step();
-    if (!row) return row.error();
-    if (!*row) break;
-    auto counted = build_row(*st, *lookups, r, nu);
-    if (!counted) return counted.error();
-    if (*counted) {
-      out.rows.push_back(std::move(r));
-    } else {
-      out.not_uploaded.push_back(std::move(nu));
-    }
-  }
+  SETTLE_SQL_TRY(for_each_row(db, "WHERE clearing_date = ?1 ORDER BY setl_id", clearing_date,
+                              [&](DetailRow& r, NotUploaded& nu, bool counted) {
+                                if (counted) {
+                                  out.rows.push_back(std::move(r));
+                                } else {
+                                  out.not_uploaded.push_back(std::move(nu));
+                                }
+                              }));
   return out;
 }
 
