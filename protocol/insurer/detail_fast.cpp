@@ -84,15 +84,7 @@ bool data(Scan& sc, DetailReconcile::Output& o) {
       return once(seen, 2) && sc.integer(o.page_size) && o.page_size >= 0 &&
              o.page_size <= static_cast<std::int64_t>(max_page_size);
     if (k == "total") return once(seen, 4) && sc.integer(o.total) && o.total >= 0;
-    if (k == "rows") {
-      if (!once(seen, 8)) return false;
-      o.rows.reserve(max_page_size);
-      return sc.array([&] {
-        if (o.rows.size() >= max_page_size) return false;
-        o.rows.emplace_back();
-        return row(sc, o.rows.back());
-      });
-    }
+    if (k == "rows") return once(seen, 8) && page_array(sc, o.rows, max_page_size, row);
     return sc.skip();
   });
   return ok && seen == 15 && static_cast<std::int64_t>(o.rows.size()) <= o.page_size;

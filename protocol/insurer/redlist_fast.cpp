@@ -71,15 +71,7 @@ bool data(Scan& sc, RedList::Output& o) {
       return once(seen, 4) && sc.integer(o.page_num) && o.page_num >= 1 && o.page_num <= INT32_MAX;
     if (k == "total") return once(seen, 8) && sc.integer(o.total) && o.total >= 0;
     if (k == "more") return once(seen, 16) && sc.boolean(o.more);
-    if (k == "entries") {
-      if (!once(seen, 32)) return false;
-      o.entries.reserve(max_page_size);
-      return sc.array([&] {
-        if (o.entries.size() >= max_page_size) return false;
-        o.entries.emplace_back();
-        return entry(sc, o.entries.back());
-      });
-    }
+    if (k == "entries") return once(seen, 32) && page_array(sc, o.entries, max_page_size, entry);
     return sc.skip();
   });
   return ok && seen == 63 && o.version >= o.since_version;

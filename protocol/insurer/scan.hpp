@@ -6,8 +6,10 @@
 #include "engine/money.hpp"
 #include "protocol/insurer/envelope.hpp"
 
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
+#include <vector>
 
 namespace settle::insurer::scan {
 
@@ -162,6 +164,18 @@ inline bool amount(Scan& sc, Amount& out) {
   if (!a) return false;
   out = *a;
   return true;
+}
+
+// A JSON array of at most `limit` elements into `out`, each read by
+// item(sc, element); more elements than that is a refusal.
+template <class T, class Item>
+bool page_array(Scan& sc, std::vector<T>& out, std::size_t limit, Item&& item) {
+  out.reserve(limit);
+  return sc.array([&] {
+    if (out.size() >= limit) return false;
+    out.emplace_back();
+    return item(sc, out.back());
+  });
 }
 
 // The envelope; `output` is handed to on_output (which must consume it).
