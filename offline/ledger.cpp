@@ -58,8 +58,6 @@ std::string printable_prefix(const char* bytes, std::size_t n) {
   return out;
 }
 
-// Decides, without writing a byte, whether an existing file may be opened as
-// a ledger. Returns its schema version.
 // The schema version the migrations of `opt` lead to.
 int target_version(const LedgerOptions& opt) {
   return opt.migrations.empty() ? current_schema_version() : opt.migrations.back().to_version;
@@ -69,6 +67,8 @@ std::span<const Migration> migration_list(const LedgerOptions& opt) {
   return opt.migrations.empty() ? migrations() : opt.migrations;
 }
 
+// Decides, without writing a byte, whether an existing file may be opened as
+// a ledger. Returns its schema version.
 OpenResult inspect_existing(const std::string& path, const LedgerOptions& opt) {
   {
     std::ifstream in(path, std::ios::binary);
@@ -158,6 +158,8 @@ sql::Status create_new(const std::string& path, const LedgerOptions& opt) {
     auto db = sql::Db::open(tmp, {.mode = sql::OpenMode::read_write_create, .busy_timeout_ms = opt.busy_timeout_ms});
     if (!db) return db.error();
     SETTLE_SQL_TRY(db->exec("PRAGMA synchronous = FULL"));
+    // Before the first table: a page size fixes itself then (docs/ledger.md).
+    SETTLE_SQL_TRY(db->exec(fmt::format("PRAGMA page_size = {}", kLedgerPageSize)));
     SETTLE_SQL_TRY(migrate(*db, 0, migration_list(opt)));
   }
   SETTLE_SQL_TRY(fsync_path(tmp, false));
@@ -172,8 +174,8 @@ sql::Status create_new(const std::string& path, const LedgerOptions& opt) {
 sql::Status backup_before_migration(sql::Db& db, const std::string& path, int from) {
   const std::string bak = fmt::format("{}.v{}.bak", path, from);
   std::error_code ec;
-  if (std::filesystem::exists(bak, ec)) return settle::Ok{};
-  std::filesystem::remove(bak + ".tmp", ec);  // VACUUM INTO needs a new file  // an earlier attempt already made it
+  if (std::filesystem::exists(bak, ec)) return settle::Ok{};  // an earlier attempt already made it
+  std::filesystem::remove(bak + ".tmp", ec);                   // VACUUM INTO needs a new file
   auto st = db.prepare("VACUUM INTO ?1");
   if (!st) return st.error();
   SETTLE_SQL_TRY(st->bind(1, bak + ".tmp"));

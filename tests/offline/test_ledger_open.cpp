@@ -10,6 +10,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <vector>
 
 using namespace settle;
 using namespace settle::ledger;
@@ -72,12 +73,13 @@ TEST_CASE("a new ledger is created, configured, and reopened with its data") {
       auto fk = db.query_int64("PRAGMA foreign_keys");
       auto app = db.query_int64("PRAGMA application_id");
       auto ver = db.query_int64("PRAGMA user_version");
-      if (!mode || !sync || !fk || !app || !ver) return sql::DbError{sql::Errc::other, 0, "pragma failed"};
-      return fmt::format("{} {} {} {} {}", mode->value_or(""), sync->value_or(-1), fk->value_or(-1),
-                         app->value_or(0), ver->value_or(-1));
+      auto page = db.query_int64("PRAGMA page_size");
+      if (!mode || !sync || !fk || !app || !ver || !page) return sql::DbError{sql::Errc::other, 0, "pragma failed"};
+      return fmt::format("{} {} {} {} {} {}", mode->value_or(""), sync->value_or(-1), fk->value_or(-1),
+                         app->value_or(0), ver->value_or(-1), page->value_or(-1));
     });
     REQUIRE(cfg.ok());
-    CHECK(*cfg == fmt::format("wal 2 1 {} {}", kApplicationId, current_schema_version()));
+    CHECK(*cfg == fmt::format("wal 2 1 {} {} {}", kApplicationId, current_schema_version(), kLedgerPageSize));
     REQUIRE(l->write_wait([](sql::Db& db) { return test::record_sample(db, "r1"); }).ok());
   }
   CHECK_FALSE(std::filesystem::exists(path + ".creating"));
@@ -209,57 +211,139 @@ TEST_CASE("migrations are ordered, start at 1 and end at the current version") {
   CHECK(current_schema_version() == ms.back().to_version);
 }
 
+namespace {
+// The built-in migrations and one more, as a later build would ship.
+std::vector<Migration> with_next(std::string_view summary, std::string_view sql) {
+  std::vector<Migration> list(migrations().begin(), migrations().end());
+  list.push_back({current_schema_version() + 1, summary, sql});
+  return list;
+}
+}  // namespace
+
 TEST_CASE("an older ledger is backed up, then migrated; a build that knows less then refuses it") {
   TestDir d("ledger-migrate");
   const std::string path = d.file("ledger.db");
   make_ledger(path, 5);
-  const Migration v2[] = {migrations()[0], {2, "test: a notes table", "CREATE TABLE notes(x TEXT NOT NULL) STRICT;"}};
+  const int now = current_schema_version();
+  const int next = now + 1;
+  const auto newer_list = with_next("test: a notes table", "CREATE TABLE notes(x TEXT NOT NULL) STRICT;");
   LedgerOptions newer;
-  newer.migrations = v2;
+  newer.migrations = newer_list;
   {
     auto l = Ledger::open(path, newer);
     if (!l) FAIL(l.error().message);
-    CHECK((*l)->schema_version() == 2);
+    CHECK((*l)->schema_version() == next);
     auto n = (*l)->read([](sql::Db& db) { return db.query_int64("SELECT count(*) FROM settlements"); });
     REQUIRE(n.ok());
     CHECK(n->value_or(0) == 5);
-    CHECK((*l)->write_wait([](sql::Db& db) { return db.exec("INSERT INTO notes VALUES('after v2')"); }).ok());
+    CHECK((*l)->write_wait([](sql::Db& db) { return db.exec("INSERT INTO notes VALUES('after the migration')"); }).ok());
   }
-  // The copy taken before the migration is a whole v1 ledger.
-  const std::string bak = path + ".v1.bak";
+  // The copy taken before the migration is a whole ledger of the old version.
+  const std::string bak = fmt::format("{}.v{}.bak", path, now);
   REQUIRE(std::filesystem::exists(bak));
   {
     auto db = sql::Db::open(bak, {.mode = sql::OpenMode::read_only});
     REQUIRE(db.ok());
-    CHECK(db->query_int64("PRAGMA user_version")->value_or(0) == 1);
+    CHECK(db->query_int64("PRAGMA user_version")->value_or(0) == now);
     CHECK(db->query_int64("PRAGMA application_id")->value_or(0) == kApplicationId);
     CHECK(db->query_int64("SELECT count(*) FROM settlements")->value_or(0) == 5);
   }
   const auto bak_bytes = test::file_bytes(bak);
-  // This build (v1 only) refuses the migrated file.
-  expect_refused(path, OpenProblem::newer_version, "has schema version 2, newer than this build's 1");
-  // Opening again with v2 migrates nothing and keeps the first backup.
+  // This build refuses the migrated file.
+  expect_refused(path, OpenProblem::newer_version,
+                 fmt::format("has schema version {}, newer than this build's {}", next, now));
+  // Opening again with the longer list migrates nothing and keeps the first backup.
   auto again = Ledger::open(path, newer);
   REQUIRE(again.ok());
-  CHECK((*again)->schema_version() == 2);
+  CHECK((*again)->schema_version() == next);
   CHECK(test::file_bytes(bak) == bak_bytes);
+}
+
+namespace {
+// The ids and rows of the history, in order: what a migration must keep.
+std::vector<std::string> event_rows(sql::Db& db) {
+  std::vector<std::string> rows;
+  auto st = db.prepare("SELECT event_id, at_ms, entity, entity_id, coalesce(from_state, '-'), to_state, detail "
+                       "FROM events ORDER BY event_id");
+  REQUIRE(st.ok());
+  for (auto row = st->step(); row.ok() && *row; row = st->step())
+    rows.push_back(fmt::format("{}|{}|{}|{}|{}|{}|{}", st->column_int64(0), st->column_int64(1), st->column_text(2),
+                               st->column_text(3), st->column_text(4), st->column_text(5), st->column_text(6)));
+  return rows;
+}
+}  // namespace
+
+TEST_CASE("a v1 ledger migrates to v2: the history kept with its ids, two pages fewer per commit") {
+  TestDir d("ledger-v1-v2");
+  const std::string path = d.file("ledger.db");
+  const std::vector<Migration> v1_only(migrations().begin(), migrations().begin() + 1);
+  {
+    LedgerOptions v1;
+    v1.migrations = v1_only;
+    auto l = Ledger::open(path, v1);
+    if (!l) FAIL(l.error().message);
+    REQUIRE((*l)->write_wait([](sql::Db& db) -> sql::Status {
+                  for (int i = 0; i < 40; ++i) {
+                    auto id = test::record_sample(db, fmt::format("req-{:05}", i), 1000 + i);
+                    if (!id) return id.error();
+                  }
+                  return settle::Ok{};
+                }).ok());
+  }
+  std::vector<std::string> before;
+  {
+    auto db = sql::Db::open(path, {.mode = sql::OpenMode::read_only});
+    REQUIRE(db.ok());
+    REQUIRE(db->query_int64("PRAGMA user_version")->value_or(0) == 1);
+    before = event_rows(*db);
+    REQUIRE(before.size() >= 40);
+  }
+  auto l = must_open(path);
+  CHECK(l->schema_version() == 2);
+  CHECK(std::filesystem::exists(path + ".v1.bak"));
+  auto check = l->read([&](sql::Db& db) -> sql::Status {
+    CHECK(event_rows(db) == before);
+    CHECK(db.query_int64("SELECT count(*) FROM sqlite_schema WHERE name = 'requests_in_progress'")->value_or(-1) == 0);
+    CHECK(db.query_int64("SELECT count(*) FROM sqlite_schema WHERE name = 'events' AND sql LIKE '%AUTOINCREMENT%'")
+              ->value_or(-1) == 0);
+    CHECK(db.query_int64("SELECT count(*) FROM sqlite_sequence WHERE name = 'events'")->value_or(-1) == 0);
+    CHECK(db.query_int64("SELECT count(*) FROM sqlite_schema WHERE tbl_name = 'events' AND type IN ('index', 'trigger')")
+              ->value_or(-1) == 3);
+    return settle::Ok{};
+  });
+  REQUIRE(check.ok());
+  const auto last = static_cast<std::int64_t>(before.size());
+  // New events continue after the last id; the history still refuses changes.
+  REQUIRE(l->write_wait([](sql::Db& db) -> sql::Status {
+               auto id = test::record_sample(db, "req-after", 5000);
+               return id ? sql::Status{settle::Ok{}} : sql::Status{id.error()};
+             }).ok());
+  auto next_id = l->read([](sql::Db& db) {
+    return db.query_int64("SELECT min(event_id) FROM events WHERE entity = 'request' AND entity_id = 'req-after'");
+  });
+  REQUIRE(next_id.ok());
+  CHECK(next_id->value_or(0) > last);
+  CHECK_FALSE(l->write_wait([](sql::Db& db) { return db.exec("UPDATE events SET detail = 'x' WHERE event_id = 1"); }).ok());
+  CHECK_FALSE(l->write_wait([](sql::Db& db) { return db.exec("DELETE FROM events WHERE event_id = 1"); }).ok());
+  l.reset();
+  auto full = Ledger::open(path, LedgerOptions{.check = IntegrityCheck::full});
+  if (!full) FAIL(full.error().message);
 }
 
 TEST_CASE("a failing migration leaves the ledger whole at its old version") {
   TestDir d("ledger-migrate-fail");
   const std::string path = d.file("ledger.db");
   make_ledger(path, 3);
-  const Migration bad[] = {migrations()[0],
-                           {2, "test: broken", "CREATE TABLE extra(x); CREATE TABLE settlements(x);"}};
+  const auto bad = with_next("test: broken", "CREATE TABLE extra(x); CREATE TABLE settlements(x);");
   LedgerOptions opt;
   opt.migrations = bad;
   auto l = Ledger::open(path, opt);
   REQUIRE_FALSE(l.ok());
   CHECK(l.error().problem == OpenProblem::storage);
-  CHECK(l.error().message.find("migration to v2") != std::string::npos);
+  CHECK(l.error().message.find(fmt::format("migration to v{}", current_schema_version() + 1)) != std::string::npos);
   auto ok = Ledger::open(path);
   if (!ok) FAIL(ok.error().message);
-  CHECK((*ok)->schema_version() == 1);
+  CHECK((*ok)->schema_version() == current_schema_version());
   auto extra = (*ok)->read([](sql::Db& db) {
     return db.query_int64("SELECT count(*) FROM sqlite_schema WHERE name = 'extra'");
   });
