@@ -315,7 +315,7 @@ sql::Result<RecordedRequest> record_request(sql::Db& db, const Request& r) {
     SETTLE_ASSERT(existing->has_value());
     return RecordedRequest{false, std::move(**existing)};
   }
-  SETTLE_SQL_TRY(add_event(db, r.created_at_ms, Entity::request, r.request_id, std::nullopt, "in_progress", r.method));
+  // No event row: the request log's row is its own history (docs/ledger.md, "v2").
   Request stored = r;
   stored.state = RequestState::in_progress;
   stored.answer.reset();
@@ -336,7 +336,7 @@ sql::Status answer_request(sql::Db& db, std::string_view request_id, std::string
     if (!existing->has_value()) return not_found(fmt::format("request {} is not recorded", request_id));
     return invalid_state(fmt::format("request {} already has its answer", request_id));
   }
-  return add_event(db, at_ms, Entity::request, request_id, "in_progress", "answered");
+  return settle::Ok{};
 }
 
 sql::Result<std::optional<Request>> find_request(sql::Db& db, std::string_view request_id) {

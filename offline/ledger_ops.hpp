@@ -31,6 +31,7 @@ enum class LineClass : std::uint8_t { a, b, c };
 enum class OutboxKind : std::uint8_t { reversal, offline_upload };
 enum class OutboxState : std::uint8_t { pending, in_flight, done, failed };
 enum class AdjustmentKind : std::uint8_t { offline_upload, correction };
+// `request` is found only in events written before schema v2.
 enum class Entity : std::uint8_t { request, message, settlement, refund, outbox, ledger };
 
 std::string_view name(RequestState) noexcept;
@@ -168,7 +169,9 @@ struct OutboxItem {
 
 // ---- Write operations (on the writer's connection, inside a job) -------------
 
-// Inserts the request as in_progress, or returns the existing row.
+// Inserts the request as in_progress, or returns the existing row. Neither
+// this nor answer_request writes an event: the row keeps both of a request's
+// states with their times, and triggers keep it from changing otherwise.
 sql::Result<RecordedRequest> record_request(sql::Db& db, const Request& r);
 // Stores the first answer (in_progress -> answered). invalid_state if answered.
 sql::Status answer_request(sql::Db& db, std::string_view request_id, std::string_view answer,

@@ -319,7 +319,8 @@ TEST_CASE("a v1 ledger migrates to v2: the history kept with its ids, two pages 
                return id ? sql::Status{settle::Ok{}} : sql::Status{id.error()};
              }).ok());
   auto next_id = l->read([](sql::Db& db) {
-    return db.query_int64("SELECT min(event_id) FROM events WHERE entity = 'request' AND entity_id = 'req-after'");
+    return db.query_int64("SELECT min(event_id) FROM events WHERE entity = 'settlement' AND entity_id = "
+                          "(SELECT CAST(setl_id AS TEXT) FROM settlements WHERE request_id = 'req-after')");
   });
   REQUIRE(next_id.ok());
   CHECK(next_id->value_or(0) > last);
