@@ -8,6 +8,9 @@
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <filesystem>
+
 using namespace settle;
 using namespace settle::ledger;
 using settle::test::TestDir;
@@ -628,4 +631,36 @@ TEST_CASE_FIXTURE(Fixture, "the drain's batch: lines budget, release, answers as
   CHECK_FALSE(ledger->write_wait([bad](sql::Db& db) { return record_upload_results(db, bad, 700); }).ok());
   CHECK(detail(setl[4]).settlement.state == SettlementState::offline_pending);
   CHECK(count(fmt::format("SELECT count(*) FROM outbox WHERE item_id = {} AND state = 'in_flight'", late.item_id)) == 1);
+}
+
+TEST_CASE_FIXTURE(Fixture, "a request's commit writes one page: the request row's") {
+  // The WAL grows by one frame (a page and its 24-byte header) per page a
+  // commit writes. The request commit opens every settlement, so what it
+  // writes is what each cashier waits for (docs/ledger.md, "v2").
+  const std::string wal = dir.file("ledger.db") + "-wal";
+  const auto page = count("PRAGMA page_size");
+  REQUIRE(page == kLedgerPageSize);
+  const auto frame = static_cast<std::uintmax_t>(page + 24);
+  const auto record = [&](int i) {
+    const auto id = fmt::format("req-{:06}", i);
+    REQUIRE(ledger->write_wait([id](sql::Db& db) { return record_request(db, test::sample_request(id)); }).ok());
+  };
+  for (int i = 0; i < 5; ++i) record(i);  // the table's first pages exist
+  int one_page = 0;
+  std::uintmax_t most = 0;
+  for (int i = 5; i < 45; ++i) {
+    const auto before = std::filesystem::file_size(wal);
+    record(i);
+    const auto after = std::filesystem::file_size(wal);
+    REQUIRE(after > before);  // no checkpoint rewound the WAL in between
+    REQUIRE((after - before) % frame == 0);
+    const auto frames = (after - before) / frame;
+    if (frames == 1) ++one_page;
+    most = std::max(most, frames);
+  }
+  INFO("commits of one page: " << one_page << " of 40; most pages in one commit: " << most);
+  // The others split a full leaf: the two leaves, their parent, and page 1
+  // (whose header counts the file's pages).
+  CHECK(one_page >= 35);
+  CHECK(most <= 4);
 }
