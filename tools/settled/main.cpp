@@ -26,6 +26,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <spdlog/spdlog.h>
 
+#include <malloc.h>
 #include <sys/stat.h>
 
 #include <filesystem>
@@ -46,6 +47,11 @@ int fail_start(const std::string& what) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Keep up to 16 MiB free per malloc arena instead of handing it back to the
+  // kernel after every burst: with glibc's defaults each settlement gave back
+  // and faulted in again ~70 pages, a fifth of the daemon's CPU
+  // (docs/operations.md, "Memory").
+  ::mallopt(M_TRIM_THRESHOLD, 16 << 20);
   CLI::App app{"settled — the hospital's medical-insurance card settlement daemon"};
   std::string config_path = "/etc/settled/settled.toml";
   bool check_only = false;
