@@ -849,8 +849,8 @@ sql::Result<OpenWork> open_work(sql::Db& db) {
 
 sql::Result<bool> reversal_open(sql::Db& db) {
   auto st = db.cached(
-      "SELECT EXISTS (SELECT 1 FROM outbox WHERE state = 'pending' AND priority = 0) "
-      "OR EXISTS (SELECT 1 FROM outbox WHERE state = 'in_flight' AND kind = 'reversal')");
+      "SELECT EXISTS (SELECT 1 FROM outbox INDEXED BY outbox_open_reversals "
+      "WHERE kind = 'reversal' AND state IN ('pending','in_flight'))");
   if (!st) return st.error();
   (*st)->reset();
   auto row = (*st)->step();
@@ -862,7 +862,8 @@ sql::Result<bool> reversal_open(sql::Db& db) {
 
 sql::Result<std::int64_t> pending_reversals_for(sql::Db& db, std::string_view psn_no) {
   auto st = db.cached(
-      "SELECT count(*) FROM outbox WHERE kind = 'reversal' AND state IN ('pending','in_flight') "
+      "SELECT count(*) FROM outbox INDEXED BY outbox_open_reversals "
+      "WHERE kind = 'reversal' AND state IN ('pending','in_flight') "
       "AND json_valid(payload) AND json_extract(payload, '$.psn_no') = ?1");
   if (!st) return st.error();
   SETTLE_SQL_TRY((*st)->bind_all(psn_no));

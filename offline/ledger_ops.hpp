@@ -332,8 +332,8 @@ struct OpenWork {
 };
 sql::Result<OpenWork> open_work(sql::Db& db);
 // Whether a reversal is pending or in flight: the drain's check between two
-// 9302 batches, through the outbox's partial indexes (it does not count the
-// open uploads, which open_work does row by row).
+// 9302 batches. It reads the index of open reversals only, never the open
+// uploads.
 sql::Result<bool> reversal_open(sql::Db& db);
 
 // Offline settlements stored and not yet accepted by the insurer
@@ -352,7 +352,9 @@ sql::Result<OfflineOutstanding> offline_outstanding(sql::Db& db);
 // (state, created_at_ms) index.
 sql::Result<OfflineOutstanding> offline_outstanding_tracked(sql::Db& db);
 
-// Reversals queued (pending or in flight) for one person (the outbox payload's psn_no).
+// Reversals queued (pending or in flight) for one person (the outbox payload's
+// psn_no); asked before every online settlement and refund, it reads the open
+// reversals only, however many uploads wait.
 sql::Result<std::int64_t> pending_reversals_for(sql::Db& db, std::string_view psn_no);
 
 // ---- Operators and the audit trail ---------------------------------------------

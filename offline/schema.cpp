@@ -296,8 +296,13 @@ BEGIN SELECT RAISE(ABORT, 'events: the history is append-only'); END;
 // page with every event: the history is append-only (no row is ever deleted,
 // and a rolled-back insert takes its id with it), so the largest id plus one
 // is exactly what AUTOINCREMENT gave. Ids, rows, index and triggers are kept.
+// And one index added: the reversals still open, which every online
+// settlement and refund asks about for its person (reversals go first);
+// through outbox_open that question read every open offline upload too,
+// 17 ms per settlement with 100,000 of them waiting to be forwarded.
 constexpr std::string_view kV2 = R"SQL(
 DROP INDEX requests_in_progress;
+CREATE INDEX outbox_open_reversals ON outbox(state) WHERE kind = 'reversal' AND state IN ('pending', 'in_flight');
 
 CREATE TABLE events_v2 (
   event_id    INTEGER PRIMARY KEY,
@@ -323,7 +328,8 @@ BEGIN SELECT RAISE(ABORT, 'events: the history is append-only'); END;
 
 constexpr std::array<Migration, 2> kMigrations{{
     {1, "initial schema: requests, insurer messages, settlements, refunds, adjustments, outbox, events", kV1},
-    {2, "fewer pages per commit: no requests_in_progress index, events without AUTOINCREMENT", kV2},
+    {2, "fewer pages per commit (no requests_in_progress index, events without AUTOINCREMENT); open reversals indexed",
+     kV2},
 }};
 
 }  // namespace

@@ -304,6 +304,7 @@ TEST_CASE("a v1 ledger migrates to v2: the history kept with its ids, two pages 
   auto check = l->read([&](sql::Db& db) -> sql::Status {
     CHECK(event_rows(db) == before);
     CHECK(db.query_int64("SELECT count(*) FROM sqlite_schema WHERE name = 'requests_in_progress'")->value_or(-1) == 0);
+    CHECK(db.query_int64("SELECT count(*) FROM sqlite_schema WHERE name = 'outbox_open_reversals'")->value_or(-1) == 1);
     CHECK(db.query_int64("SELECT count(*) FROM sqlite_schema WHERE name = 'events' AND sql LIKE '%AUTOINCREMENT%'")
               ->value_or(-1) == 0);
     CHECK(db.query_int64("SELECT count(*) FROM sqlite_sequence WHERE name = 'events'")->value_or(-1) == 0);

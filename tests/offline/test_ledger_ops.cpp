@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <filesystem>
 
 using namespace settle;
@@ -663,4 +664,68 @@ TEST_CASE_FIXTURE(Fixture, "a request's commit writes one page: the request row'
   // (whose header counts the file's pages).
   CHECK(one_page >= 35);
   CHECK(most <= 4);
+}
+
+TEST_CASE_FIXTURE(Fixture, "a person's open reversals are counted from the open reversals alone") {
+  // Uploads waiting to be forwarded, and reversals in every state, for two people.
+  const auto made = ledger->write_wait([](sql::Db& db) -> sql::Status {
+    for (int i = 0; i < 30; ++i) {
+      auto off = test::sample_settlement(fmt::format("up-{}", i));
+      off.mode = Mode::offline;
+      off.account = Amount::fen(0);
+      off.cash = off.total - off.fund;
+      off.offline_reason = "network_down";
+      off.state = SettlementState::offline_pending;
+      auto r = record_request(db, test::sample_request(off.request_id));
+      if (!r) return r.error();
+      auto s = record_settlement(db, off, {});
+      if (!s) return s.error();
+      auto up = enqueue_outbox(db, OutboxKind::offline_upload, *s, std::nullopt, "{}", 100 + i);
+      if (!up) return up.error();
+    }
+    const std::array<std::pair<std::string_view, std::string_view>, 3> reversals{{
+        {kMsgid1, R"({"psn_no":"P1","oinfno":"2207"})"},
+        {kMsgid2, R"({"psn_no":"P2","oinfno":"2207"})"},
+        {"H11010500001202611221030450003", R"({"psn_no":"P1","oinfno":"2207"})"},
+    }};
+    for (const auto& [msgid, payload] : reversals) {
+      SETTLE_SQL_TRY(record_message(db, Message{std::string(msgid), "2207", MessageState::written, std::nullopt,
+                                                std::nullopt, std::nullopt, std::nullopt, 200, 200}));
+      SETTLE_SQL_TRY(mark_in_doubt(db, msgid, 201));
+      auto rev = enqueue_outbox(db, OutboxKind::reversal, std::nullopt, msgid, payload, 202);
+      if (!rev) return rev.error();
+    }
+    return settle::Ok{};
+  });
+  REQUIRE(made.ok());
+  const auto for_person = [&](std::string psn) {
+    auto n = ledger->read([psn](sql::Db& db) { return pending_reversals_for(db, psn); });
+    REQUIRE(n.ok());
+    return *n;
+  };
+  const auto any_open = [&] {
+    auto open = ledger->read([](sql::Db& db) { return reversal_open(db); });
+    REQUIRE(open.ok());
+    return *open;
+  };
+  CHECK(for_person("P1") == 2);
+  CHECK(for_person("P2") == 1);
+  CHECK(for_person("P3") == 0);
+  CHECK(any_open());
+  // In flight still counts; done does not.
+  auto claimed = ledger->write_wait([](sql::Db& db) { return claim_outbox(db, 300, 3, OutboxKind::reversal); });
+  REQUIRE(claimed.ok());
+  REQUIRE(claimed->size() == 3);
+  CHECK(for_person("P1") == 2);
+  for (const auto& it : *claimed)
+    REQUIRE(ledger->write_wait([id = it.item_id](sql::Db& db) {
+                  return complete_outbox(db, id, OutboxOutcome::done, 400);
+                }).ok());
+  CHECK(for_person("P1") == 0);
+  CHECK(for_person("P2") == 0);
+  CHECK_FALSE(any_open());
+  // The open uploads are still there, and were never read for this.
+  CHECK(count("SELECT count(*) FROM outbox WHERE kind = 'offline_upload' AND state = 'pending'") == 30);
+  CHECK(count("SELECT count(*) FROM outbox INDEXED BY outbox_open_reversals "
+              "WHERE kind = 'reversal' AND state IN ('pending','in_flight')") == 0);
 }
