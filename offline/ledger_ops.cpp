@@ -381,10 +381,19 @@ sql::Result<std::optional<Message>> find_message(sql::Db& db, std::string_view m
                              read_message, msgid);
 }
 
+// The open states, exactly as the partial index insurer_messages_open names
+// them: a query that repeats this term reads that index (the few messages
+// still open) instead of the whole table, which grows with every call.
+constexpr std::string_view kOpenMessageStates = "state IN ('written', 'sent', 'in_doubt')";
+
 sql::Result<std::vector<Message>> list_messages(sql::Db& db, MessageState state) {
-  return select_all<Message>(
-      db, fmt::format("SELECT {} FROM insurer_messages WHERE state = ?1 ORDER BY msgid", kMessageCols),
-      read_message, name(state));
+  const bool open = state == MessageState::written || state == MessageState::sent || state == MessageState::in_doubt;
+  const std::string sql =
+      open ? fmt::format("SELECT {} FROM insurer_messages INDEXED BY insurer_messages_open WHERE {} AND state = ?1 "
+                         "ORDER BY msgid",
+                         kMessageCols, kOpenMessageStates)
+           : fmt::format("SELECT {} FROM insurer_messages WHERE state = ?1 ORDER BY msgid", kMessageCols);
+  return select_all<Message>(db, sql, read_message, name(state));
 }
 
 sql::Result<std::optional<std::string>> highest_msgid(sql::Db& db, std::string_view institution_code) {
@@ -532,6 +541,8 @@ sql::Result<std::int64_t> enqueue_outbox(sql::Db& db, OutboxKind kind, std::opti
                                          std::int64_t at_ms) {
   SETTLE_ASSERT(kind != OutboxKind::reversal || ref_msgid.has_value());
   SETTLE_ASSERT(kind != OutboxKind::offline_upload || setl_id.has_value());
+  // Only uploads name a settlement (get_settlement finds them by the upload index).
+  SETTLE_ASSERT(kind != OutboxKind::reversal || !setl_id.has_value());
   auto existing = db.cached(
       "SELECT item_id FROM outbox WHERE kind = ?1 AND "
       "((kind = 'reversal' AND ref_msgid = ?2) OR (kind = 'offline_upload' AND setl_id = ?3))");
@@ -817,8 +828,11 @@ sql::Result<OfflineOutstanding> offline_outstanding_tracked(sql::Db& db) {
 }
 
 sql::Result<std::int64_t> requeue_in_flight(sql::Db& db, std::int64_t at_ms) {
-  auto ids = select_all<std::int64_t>(db, "SELECT item_id FROM outbox WHERE state = 'in_flight' ORDER BY item_id",
-                                      [](const sql::Statement& s) { return s.column_int64(0); });
+  auto ids = select_all<std::int64_t>(
+      db,
+      "SELECT item_id FROM outbox INDEXED BY outbox_open WHERE state IN ('pending','in_flight') "
+      "AND state = 'in_flight' ORDER BY item_id",
+      [](const sql::Statement& s) { return s.column_int64(0); });
   if (!ids) return ids.error();
   for (std::int64_t id : *ids)
     SETTLE_SQL_TRY(complete_outbox(db, id, OutboxOutcome::retry, at_ms, at_ms, "in flight at start-up"));
@@ -830,13 +844,16 @@ sql::Result<OpenWork> open_work(sql::Db& db) {
   // rows: all open items (outbox_open alone), pending reversals (outbox_ready,
   // priority 0) and reversals in flight (the few in-flight rows); the uploads
   // are the rest. Counting uploads by kind read every open row (tens of ms at
-  // 100,000 queued, for each engine.status).
-  auto st = db.cached(
+  // 100,000 queued, for each engine.status). The messages in doubt come from
+  // insurer_messages_open: without it, every status read the whole table.
+  static const std::string sql = fmt::format(
       "SELECT (SELECT count(*) FROM outbox INDEXED BY outbox_open WHERE state IN ('pending','in_flight')), "
       "(SELECT count(*) FROM outbox INDEXED BY outbox_ready WHERE state = 'pending' AND priority = 0), "
       "(SELECT count(*) FROM outbox INDEXED BY outbox_open WHERE state IN ('pending','in_flight') "
       "AND state = 'in_flight' AND kind = 'reversal'), "
-      "(SELECT count(*) FROM insurer_messages WHERE state = 'in_doubt')");
+      "(SELECT count(*) FROM insurer_messages INDEXED BY insurer_messages_open WHERE {} AND state = 'in_doubt')",
+      kOpenMessageStates);
+  auto st = db.cached(sql);
   if (!st) return st.error();
   auto row = (*st)->step();
   if (!row) return row.error();
@@ -1039,7 +1056,11 @@ sql::Result<std::optional<SettlementDetail>> get_settlement(sql::Db& db, std::in
   if (!adj) return adj.error();
   d.adjustments = std::move(*adj);
   auto out = select_all<OutboxItem>(
-      db, fmt::format("SELECT {} FROM outbox WHERE setl_id = ?1 ORDER BY item_id", kOutboxCols), read_outbox,
+      db,
+      fmt::format("SELECT {} FROM outbox INDEXED BY outbox_one_upload WHERE kind = 'offline_upload' "
+                  "AND setl_id = ?1 ORDER BY item_id",
+                  kOutboxCols),
+      read_outbox,
       setl_id);
   if (!out) return out.error();
   d.outbox = std::move(*out);

@@ -281,6 +281,7 @@ sql::Result<std::int64_t> requeue_in_flight(sql::Db& db, std::int64_t at_ms);
 sql::Result<std::optional<Request>> find_request(sql::Db& db, std::string_view request_id);
 sql::Result<std::optional<Message>> find_message(sql::Db& db, std::string_view msgid);
 // Messages in a state, oldest first (start-up: written/sent are in doubt).
+// The open states (written, sent, in_doubt) read only the open messages.
 sql::Result<std::vector<Message>> list_messages(sql::Db& db, MessageState state);
 // The highest msgid recorded for an institution (seeds MsgidAllocator).
 sql::Result<std::optional<std::string>> highest_msgid(sql::Db& db, std::string_view institution_code);
