@@ -42,6 +42,19 @@ inline ledger::Settlement sample_settlement(const std::string& request_id, std::
   return s;
 }
 
+// The same settlement made offline (network down): no account part, the
+// rest cash, waiting to be forwarded.
+inline ledger::Settlement sample_offline_settlement(const std::string& request_id, std::int64_t total = 10'000,
+                                                    std::int64_t at_ms = 1'700'000'000'000) {
+  ledger::Settlement s = sample_settlement(request_id, total, at_ms);
+  s.mode = ledger::Mode::offline;
+  s.account = Amount::fen(0);
+  s.cash = s.total - s.fund;
+  s.offline_reason = "network_down";
+  s.state = ledger::SettlementState::offline_pending;
+  return s;
+}
+
 inline std::vector<ledger::SettlementLine> sample_lines(std::int64_t total = 10'000) {
   return {{"A001", "consultation", ledger::LineClass::a, Amount::fen(total / 2), Ratio::ppm(0)},
           {"B001", "medicine", ledger::LineClass::b, Amount::fen(total - total / 2), Ratio::ppm(100'000)}};

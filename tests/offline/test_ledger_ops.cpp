@@ -218,12 +218,7 @@ TEST_CASE_FIXTURE(Fixture, "settlement states move only along allowed transition
 
 TEST_CASE_FIXTURE(Fixture, "outbox: reversals first, then uploads oldest first, with retries") {
   // An offline settlement and a message in doubt.
-  auto off = test::sample_settlement("r-off");
-  off.mode = Mode::offline;
-  off.account = Amount::fen(0);
-  off.cash = off.total - off.fund;
-  off.offline_reason = "network_down";
-  off.state = SettlementState::offline_pending;
+  const auto off = test::sample_offline_settlement("r-off");
   auto ids = ledger->write_wait([off](sql::Db& db) -> sql::Result<std::int64_t> {
     auto r = record_request(db, test::sample_request("r-off"));
     if (!r) return r.error();
@@ -293,12 +288,7 @@ TEST_CASE_FIXTURE(Fixture, "outbox: reversals first, then uploads oldest first, 
 TEST_CASE_FIXTURE(Fixture, "get, list and clearing totals") {
   const std::int64_t a = settle("r1", 10'000);
   const std::int64_t b = settle("r2", 20'000);
-  auto off = test::sample_settlement("r3", 5'000, 1'700'000'000'500);
-  off.mode = Mode::offline;
-  off.account = Amount::fen(0);
-  off.cash = off.total - off.fund;
-  off.offline_reason = "network_down";
-  off.state = SettlementState::offline_pending;
+  auto off = test::sample_offline_settlement("r3", 5'000, 1'700'000'000'500);
   off.reasons = {"offline_network_down", "not_on_redlist"};
   auto c = ledger->write_wait([off](sql::Db& db) -> sql::Result<std::int64_t> {
     auto r = record_request(db, test::sample_request("r3"));
@@ -411,15 +401,6 @@ TEST_CASE_FIXTURE(Fixture, "get, list and clearing totals") {
 }
 
 TEST_CASE_FIXTURE(Fixture, "tracked offline outstanding figures equal a full count (rollbacks, other connections)") {
-  const auto offline = [](const std::string& id, std::int64_t total, std::int64_t at) {
-    auto s = test::sample_settlement(id, total, at);
-    s.mode = Mode::offline;
-    s.account = Amount::fen(0);
-    s.cash = s.total - s.fund;
-    s.offline_reason = "network_down";
-    s.state = SettlementState::offline_pending;
-    return s;
-  };
   const auto both = [&] {
     auto r = ledger->write_wait([](sql::Db& db) -> sql::Result<std::pair<OfflineOutstanding, OfflineOutstanding>> {
       auto tracked = offline_outstanding_tracked(db);
@@ -437,7 +418,7 @@ TEST_CASE_FIXTURE(Fixture, "tracked offline outstanding figures equal a full cou
   CHECK(both().count == 0);
   std::vector<std::int64_t> ids;
   for (int i = 0; i < 3; ++i) {
-    auto s = offline(fmt::format("t-off-{}", i), 1'000 * (i + 1), 1'000 + i);
+    auto s = test::sample_offline_settlement(fmt::format("t-off-{}", i), 1'000 * (i + 1), 1'000 + i);
     auto id = ledger->write_wait([s](sql::Db& db) -> sql::Result<std::int64_t> {
       auto r = record_request(db, test::sample_request(s.request_id));
       if (!r) return r.error();
@@ -459,7 +440,7 @@ TEST_CASE_FIXTURE(Fixture, "tracked offline outstanding figures equal a full cou
   CHECK(o.count == 2);
   CHECK(o.oldest_created_ms == 1'001);
   // A job that fails after storing one: rolled back, the figures with it.
-  auto failed = ledger->write_wait([s = offline("t-off-rolled-back", 5'000, 900)](sql::Db& db) -> sql::Status {
+  auto failed = ledger->write_wait([s = test::sample_offline_settlement("t-off-rolled-back", 5'000, 900)](sql::Db& db) -> sql::Status {
     SETTLE_SQL_TRY(record_request(db, test::sample_request(s.request_id)));
     SETTLE_SQL_TRY(record_settlement(db, s, {}));
     auto inside = offline_outstanding_tracked(db);
@@ -490,12 +471,8 @@ TEST_CASE_FIXTURE(Fixture, "the drain's batch: lines budget, release, answers as
       const std::string id = fmt::format("r-drain-{}", k);
       auto r = record_request(db, test::sample_request(id));
       if (!r) return r.error();
-      auto off = test::sample_settlement(id);
-      off.mode = Mode::offline;
-      off.account = Amount::fen(0);
-      off.cash = off.total - off.fund;
+      auto off = test::sample_offline_settlement(id);
       off.offline_reason = "offline_network_down";
-      off.state = SettlementState::offline_pending;
       const auto lines = test::sample_lines();
       auto s = record_settlement(db, off, lines);
       if (!s) return s.error();
@@ -670,12 +647,7 @@ TEST_CASE_FIXTURE(Fixture, "a person's open reversals are counted from the open 
   // Uploads waiting to be forwarded, and reversals in every state, for two people.
   const auto made = ledger->write_wait([](sql::Db& db) -> sql::Status {
     for (int i = 0; i < 30; ++i) {
-      auto off = test::sample_settlement(fmt::format("up-{}", i));
-      off.mode = Mode::offline;
-      off.account = Amount::fen(0);
-      off.cash = off.total - off.fund;
-      off.offline_reason = "network_down";
-      off.state = SettlementState::offline_pending;
+      const auto off = test::sample_offline_settlement(fmt::format("up-{}", i));
       auto r = record_request(db, test::sample_request(off.request_id));
       if (!r) return r.error();
       auto s = record_settlement(db, off, {});
