@@ -122,6 +122,16 @@ Timed commit(RpcClient& c, const std::string& request_id) {
   return Timed{std::move(r), std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count()};
 }
 
+// Commits `n` charges on `c` while the line is down: each is stored offline
+// (offline_pending), request ids "<prefix>-0" ... "<prefix>-<n-1>".
+void store_offline(RpcClient& c, const std::string& prefix, int n) {
+  for (int k = 0; k < n; ++k) {
+    const Timed t = commit(c, fmt::format("{}-{}", prefix, k));
+    REQUIRE_MESSAGE(t.response.contains("result"), t.response.dump());
+    REQUIRE(t.response["result"]["state"] == "offline_pending");
+  }
+}
+
 bool has_reason(const Json& result, const std::string& reason) {
   for (const auto& r : result["reasons"])
     if (r == reason) return true;
@@ -339,11 +349,7 @@ TEST_CASE("a drain cut by the insurer failing again and by SIGKILL resumes witho
   REQUIRE(c->call("card.read").contains("result"));
   s.set_faults({"refuse"});
   constexpr int kStored = 1100;  // three 9302 batches of at most 500
-  for (int k = 0; k < kStored; ++k) {
-    const Timed t = commit(*c, fmt::format("off-drain-{}", k));
-    REQUIRE_MESSAGE(t.response.contains("result"), t.response.dump());
-    REQUIRE(t.response["result"]["state"] == "offline_pending");
-  }
+  store_offline(*c, "off-drain", kStored);
   CHECK(status(*c)["pending_uploads"].get<std::int64_t>() >= kStored);
   // Back, but the first upload's reply is lost and the second is refused.
   s.set_faults({"lost_reply:count=1,infno=9302", "error:count=1,infno=9302"});
@@ -388,11 +394,7 @@ TEST_CASE("one person's offline settlements reach the insurer in the order they 
   REQUIRE(c->call("card.read").contains("result"));
   s.set_faults({"refuse"});
   constexpr int kStored = 1100;  // three 9302 batches of at most 500
-  for (int k = 0; k < kStored; ++k) {
-    const Timed t = commit(*c, fmt::format("off-order-{}", k));
-    REQUIRE_MESSAGE(t.response.contains("result"), t.response.dump());
-    REQUIRE(t.response["result"]["state"] == "offline_pending");
-  }
+  store_offline(*c, "off-order", kStored);
   s.clear_faults();
   wait_drained(*c, std::chrono::seconds(120));
   // The insurer numbers its settlements as they arrive: ordered by its ids,
