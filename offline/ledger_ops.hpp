@@ -7,6 +7,7 @@
 #pragma once
 
 #include "engine/money.hpp"
+#include "engine/settlement_state.hpp"
 #include "offline/sqlite.hpp"
 
 #include <cstdint>
@@ -22,9 +23,8 @@ namespace settle::ledger {
 
 enum class RequestState : std::uint8_t { in_progress, answered };
 enum class MessageState : std::uint8_t { written, sent, answered, in_doubt, reversed, unsent, abandoned };
-enum class SettlementState : std::uint8_t {
-  settled, offline_pending, offline_accepted, offline_rejected, refunded, partly_refunded, undone
-};
+// The settlement's states and their moves are the engine's (engine/settlement_state.hpp).
+using SettlementState = settle::SettlementState;
 enum class Mode : std::uint8_t { online, offline };
 enum class VisitType : std::uint8_t { outpatient, inpatient };
 enum class LineClass : std::uint8_t { a, b, c };
