@@ -1,0 +1,350 @@
+// The settlement flows' vocabulary, sans I/O: what a flow asks of the outside
+// world (an Action: call the insurer, commit a named ledger change, check the
+// card, ...), what comes back (an Event), and Flow, the coroutine that holds
+// one flow's decisions. A driver (the daemon's, or the simulation's) performs
+// each action through its seams and resumes the flow with the outcome; the
+// flow itself never reads a clock, a socket or a disk.
+#pragma once
+
+#include "engine/money.hpp"
+#include "engine/refund.hpp"
+#include "engine/result.hpp"
+#include "engine/settlement_state.hpp"
+#include "engine/split.hpp"
+
+#include <coroutine>
+#include <cstdint>
+#include <exception>
+#include <optional>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace settle::flow {
+
+using Ms = std::int64_t;
+
+// ---- the insurer -----------------------------------------------------------------
+
+enum class Txn : std::uint8_t {
+  person,          // 1101 the person's information
+  register_visit,  // 2201 outpatient registration
+  upload_lines,    // 2204 charge lines
+  settle,          // 2207 settlement                       (moves money)
+  undo,            // 2208 undo of a settlement             (moves money)
+  refund,          // 9301 refund of lines                  (moves money)
+  reversal,        // 2601 reversal of a call left in doubt
+};
+std::string_view txn_code(Txn t) noexcept;  // "1101", "2201", ...
+constexpr bool moves_money(Txn t) noexcept { return t == Txn::settle || t == Txn::undo || t == Txn::refund; }
+
+struct InsurerCall {
+  Txn txn = Txn::person;
+  std::string msgid;       // money calls: issued by the flow and durable (WriteMsgid) before the call
+  Ms deadline_at = 0;      // the answer must be in by then; past it the call is unanswered
+  std::string request_id;  // the cashier request it serves (medins_setl_id / medins_refd_id)
+  std::string psn_no;
+  std::string card_no;
+  std::string insutype;
+  std::string mdtrt_id;         // 2204, 2207, 2208
+  std::string insurer_setl_id;  // 2208, 9301
+  std::vector<ChargeLine> lines;          // 2204
+  std::vector<LineRefund> refund_lines;   // 9301; empty: everything left
+  Amount total;                           // 2207
+  bool use_account = false;               // 2207
+  std::string reverses_msgid;             // 2601
+  Txn reverses_txn = Txn::settle;         // 2601
+};
+
+// What one call came to. Only a readable refusal proves nothing happened; a
+// reply that cannot be read, or none, after the request left is in doubt.
+enum class CallOutcome : std::uint8_t { ok, refused, unreachable, in_doubt };
+std::string_view call_outcome_name(CallOutcome o) noexcept;
+
+struct InsurerReply {
+  CallOutcome outcome = CallOutcome::unreachable;
+  std::string detail;        // the refusal's message, or why nothing came back
+  std::string mdtrt_id;      // 2201
+  std::string insurer_id;    // 2207 setl_id, 9301 refd_id, 2208 undo id
+  Parts parts;               // 2207 the split; 9301 / 2208 what went back
+  Amount balance_after;      // 2207 the account's balance after it
+};
+
+// ---- the ledger's records, as the flows see them --------------------------------
+
+struct SettlementRecord {
+  std::int64_t setl_id = 0;  // 0 until recorded
+  std::string request_id;
+  std::string window;
+  std::string operator_id;
+  std::string card_no;
+  std::string psn_no;
+  std::string insutype;
+  Mode mode = Mode::online;
+  SettlementState state = SettlementState::settled;
+  Parts parts;                        // what the patient was charged, by payer
+  std::vector<ChargeLine> lines;
+  std::vector<SplitReason> reasons;
+  std::string msgid;                  // the 2207's (online)
+  std::string insurer_setl_id;
+  std::string mdtrt_id;
+  std::optional<OfflineCause> offline_cause;
+  std::optional<std::int64_t> resettles_setl_id;
+  Ms created_at = 0;
+};
+
+struct RefundRecord {
+  std::int64_t refund_id = 0;
+  std::string request_id;
+  std::int64_t setl_id = 0;
+  Parts parts;
+  std::vector<LineRefund> lines;
+  std::string msgid;
+  std::string insurer_id;
+  Ms created_at = 0;
+};
+
+// An original settlement with what happened to it since (refund / re-settle input).
+struct OriginalView {
+  SettlementRecord settlement;
+  std::vector<RefundRecord> refunds;
+  // An accepted offline settlement stands at the insurer's figures.
+  std::optional<Parts> insurer_parts;
+};
+
+// ---- the cashier's answer ---------------------------------------------------------
+
+struct Answer {
+  std::optional<Error> error;  // set: a refusal or failure
+  bool final = true;           // stored as the request's answer (replayed for a retry)
+  std::optional<SettlementRecord> settlement;
+  std::optional<RefundRecord> refund;
+  Amount balance_after;
+  static Answer fail(Error e, bool final_answer = true) {
+    Answer a;
+    a.error = std::move(e);
+    a.final = final_answer;
+    return a;
+  }
+  bool ok() const { return !error.has_value(); }
+};
+
+// ---- named ledger changes: each is one atomic transaction -------------------------
+
+// A money call's msgid, before it is sent (with the person, for its reversal).
+struct WriteMsgid {
+  std::string msgid;
+  Txn txn = Txn::settle;
+  std::string request_id;
+  std::string psn_no;
+};
+// A final answer decided before any money moved (refusal, not found, ...).
+struct StoreAnswer {
+  std::string request_id;
+  Answer answer;
+};
+// A money call that did not succeed: refused (answered), unsent, or in doubt
+// (marked, its reversal queued for psn_no); with the request's final answer
+// unless the request may run again (nothing was sent).
+struct RecordCallFailed {
+  std::string msgid;
+  Txn txn = Txn::settle;
+  CallOutcome outcome = CallOutcome::unreachable;
+  std::string psn_no;
+  std::string request_id;
+  std::optional<Answer> answer;
+};
+// An online settlement: the 2207 answered, the settlement, the answer.
+struct RecordSettlement {
+  SettlementRecord settlement;
+  Answer answer;  // its settlement's setl_id is filled in by the ledger
+};
+// An offline settlement with its queued upload (and, when it replaces a 2207
+// left in doubt, that call marked in doubt with its reversal queued first).
+struct RecordOffline {
+  SettlementRecord settlement;
+  std::optional<std::string> in_doubt_msgid;
+  std::optional<std::string> unsent_msgid;  // a 2207 msgid made durable and never sent: closed
+  Answer answer;
+};
+// A refund (9301 answered) and the original's new state, with the answer.
+struct RecordRefund {
+  RefundRecord refund;
+  SettlementState new_state = SettlementState::partly_refunded;
+  Answer answer;
+};
+// The undo of what was left of an original (2208 answered): the original undone.
+struct RecordUndo {
+  RefundRecord undo;
+};
+
+using LedgerChange =
+    std::variant<WriteMsgid, StoreAnswer, RecordCallFailed, RecordSettlement, RecordOffline, RecordRefund, RecordUndo>;
+std::string_view change_name(const LedgerChange& c) noexcept;
+
+// ---- actions and events --------------------------------------------------------------
+
+// Check that the card at the window is still the one read.
+struct CheckCard {};
+// The person: from the insurer (1101) when online, else from the red list.
+struct FindPerson {
+  bool online = true;
+  Ms deadline_at = 0;
+};
+// Open reversals of this person (they go first at the insurer).
+struct ReversalsOpen {
+  std::string psn_no;
+};
+// Figures the offline limits are measured against.
+struct OfflineOutstanding {};
+struct Commit {
+  LedgerChange change;
+};
+struct Call {
+  InsurerCall call;
+};
+// A fresh msgid (not yet durable).
+struct NewMsgid {};
+
+using Action = std::variant<CheckCard, FindPerson, ReversalsOpen, OfflineOutstanding, NewMsgid, Commit, Call>;
+
+struct CardChecked {
+  Status status;
+};
+struct PersonFound {
+  std::optional<Person> person;  // the split's view
+  std::string psn_no;
+  bool from_redlist = false;
+  bool unanswered = false;  // the insurer did not answer (online)
+  std::optional<Error> refusal;
+};
+struct ReversalsCount {
+  std::int64_t open = 0;
+};
+struct OutstandingFigures {
+  Amount fund;
+  std::int64_t count = 0;
+  std::int64_t oldest_age_s = 0;
+};
+struct MsgidIssued {
+  std::string msgid;
+};
+struct Committed {
+  Status status;
+  std::int64_t id = 0;  // setl_id / refund_id when one was made
+};
+struct Replied {
+  InsurerReply reply;
+};
+
+using Event = std::variant<CardChecked, PersonFound, ReversalsCount, OutstandingFigures, MsgidIssued, Committed, Replied>;
+
+// ---- Flow: a coroutine that yields actions and ends with the answer -------------------
+
+// How a flow ends: the cashier's answer, and, when a money call's outcome could
+// not be made durable, the record the driver must keep retrying while it holds
+// the request in memory (never run again, answered IN_DOUBT to a retry), or
+// stop the daemon so that start-up recovery reverses the call.
+struct Outcome {
+  Answer answer;
+  std::optional<RecordCallFailed> hold;
+};
+
+class Flow {
+ public:
+  struct promise_type {
+    std::optional<Action> action;
+    std::optional<Event> event;
+    std::optional<Outcome> outcome;
+    Ms now = 0;
+    Flow get_return_object() { return Flow(std::coroutine_handle<promise_type>::from_promise(*this)); }
+    std::suspend_always initial_suspend() noexcept { return {}; }
+    std::suspend_always final_suspend() noexcept { return {}; }
+    void return_value(Outcome o) { outcome = std::move(o); }
+    void unhandled_exception() { std::terminate(); }
+  };
+
+  // co_await ask(action) inside a flow: yields it, resumes with its event.
+  struct Ask {
+    Action action;
+    std::coroutine_handle<promise_type> h{};
+    bool await_ready() const noexcept { return false; }
+    void await_suspend(std::coroutine_handle<promise_type> handle) {
+      h = handle;
+      h.promise().action = std::move(action);
+    }
+    Event await_resume() {
+      Event e = std::move(*h.promise().event);
+      h.promise().event.reset();
+      return e;
+    }
+  };
+
+  // co_await current_time() inside a flow: the time the driver gave with the
+  // last event (the flow reads no clock).
+  struct Now {
+    Ms value = 0;
+    bool await_ready() const noexcept { return false; }
+    bool await_suspend(std::coroutine_handle<promise_type> handle) noexcept {
+      value = handle.promise().now;
+      return false;  // not suspended
+    }
+    Ms await_resume() const noexcept { return value; }
+  };
+
+  Flow(Flow&& o) noexcept : h_(std::exchange(o.h_, {})) {}
+  Flow& operator=(Flow&&) = delete;
+  Flow(const Flow&) = delete;
+  ~Flow() {
+    if (h_) h_.destroy();
+  }
+
+  // Runs to the first action (or the end).
+  void start(Ms now) {
+    h_.promise().now = now;
+    resume();
+  }
+  bool done() const { return h_.done(); }
+  // The action to perform now (not done()).
+  const Action& action() const { return *h_.promise().action; }
+  // The outcome of the action; runs to the next action (or the end).
+  void feed(Event e, Ms now) {
+    h_.promise().event = std::move(e);
+    h_.promise().now = now;
+    resume();
+  }
+  // How it ended (done()).
+  const Outcome& outcome() const { return *h_.promise().outcome; }
+
+ private:
+  explicit Flow(std::coroutine_handle<promise_type> h) : h_(h) {}
+  void resume() {
+    h_.promise().action.reset();
+    h_.resume();
+  }
+  std::coroutine_handle<promise_type> h_;
+};
+
+inline Flow::Ask ask(Action a) { return Flow::Ask{std::move(a)}; }
+inline Flow::Now current_time() { return Flow::Now{}; }
+
+// Takes the expected event out of `e` (a driver that feeds another is a bug).
+template <class T>
+T take(Event&& e) {
+  SETTLE_ASSERT(std::holds_alternative<T>(e));
+  return std::get<T>(std::move(e));
+}
+
+}  // namespace settle::flow
+
+namespace settle::flow {
+
+// What an HTTP reply from the insurer proves, for every caller: only a
+// readable envelope refusal proves that nothing happened. A reply that cannot
+// be read (garbage, a proxy's HTTP 502/504 page) may hide an effect: a money
+// call is then in doubt and reversed; any other call is taken as not reaching
+// the insurer (nothing to undo, the line counts a failure).
+CallOutcome classify_reply(int http_status, bool envelope_readable, bool envelope_ok, bool money) noexcept;
+
+}  // namespace settle::flow

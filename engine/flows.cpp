@@ -1,0 +1,568 @@
+// settle.commit and settle.refund as pure flows (see flows.hpp). Awaiters are
+// named before they are awaited: GCC 12 mishandles temporaries in co_await.
+#include "engine/flows.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace settle::flow {
+
+std::string_view txn_code(Txn t) noexcept {
+  switch (t) {
+    case Txn::person: return "1101";
+    case Txn::register_visit: return "2201";
+    case Txn::upload_lines: return "2204";
+    case Txn::settle: return "2207";
+    case Txn::undo: return "2208";
+    case Txn::refund: return "9301";
+    case Txn::reversal: return "2601";
+  }
+  return "?";
+}
+
+std::string_view call_outcome_name(CallOutcome o) noexcept {
+  switch (o) {
+    case CallOutcome::ok: return "ok";
+    case CallOutcome::refused: return "refused";
+    case CallOutcome::unreachable: return "unreachable";
+    case CallOutcome::in_doubt: return "in_doubt";
+  }
+  return "?";
+}
+
+std::string_view change_name(const LedgerChange& c) noexcept {
+  struct V {
+    std::string_view operator()(const WriteMsgid&) const { return "write_msgid"; }
+    std::string_view operator()(const StoreAnswer&) const { return "store_answer"; }
+    std::string_view operator()(const RecordCallFailed&) const { return "record_call_failed"; }
+    std::string_view operator()(const RecordSettlement&) const { return "record_settlement"; }
+    std::string_view operator()(const RecordOffline&) const { return "record_offline"; }
+    std::string_view operator()(const RecordRefund&) const { return "record_refund"; }
+    std::string_view operator()(const RecordUndo&) const { return "record_undo"; }
+  };
+  return std::visit(V{}, c);
+}
+
+Parts standing_parts(const OriginalView& o) {
+  const Parts own = o.settlement.parts;
+  if (!o.insurer_parts) return own;
+  // The fund and account as the insurer settled them; the patient's cash part
+  // is what is left of the total, but never more than the cash really paid.
+  Parts p{own.total, o.insurer_parts->fund, o.insurer_parts->account, Amount::zero()};
+  p.cash = p.total - p.fund - p.account;
+  if (p.cash > own.cash) p.cash = own.cash;
+  return p;
+}
+
+namespace {
+
+Error unanswered_error(const InsurerReply& r, Txn t) {
+  if (r.outcome == CallOutcome::in_doubt)
+    return make_error(Reason::in_doubt, "insurer",
+                      fmt::format("the insurer did not answer {} ({}); it is being reversed (冲正)", txn_code(t), r.detail));
+  return make_error(Reason::insurer_unreachable, "insurer",
+                    fmt::format("the insurer was not reached for {} ({}); nothing was sent", txn_code(t), r.detail));
+}
+
+Error refused_error(const InsurerReply& r, Txn t) {
+  return make_error(Reason::insurer_rejected, "insurer", fmt::format("the insurer refused {}: {}", txn_code(t), r.detail));
+}
+
+bool answered(const InsurerReply& r) { return r.outcome == CallOutcome::ok || r.outcome == CallOutcome::refused; }
+
+// Whether a 2207 success can be recorded as it is: its figures add up, match
+// the charge, and take nothing from the account that was not allowed.
+std::optional<std::string> settle_reply_problem(const InsurerReply& r, Amount local_total, bool account_allowed) {
+  if (!r.parts.consistent()) return "its parts do not add up to its total";
+  if (r.parts.total != local_total)
+    return fmt::format("its total {} is not the charge's {}", format_amount(r.parts.total), format_amount(local_total));
+  if (!account_allowed && !r.parts.account.is_zero()) return "it took from the personal account without a verified PIN";
+  return std::nullopt;
+}
+
+}  // namespace
+
+// ---- settle.commit ----------------------------------------------------------------------
+
+Flow commit_flow(CommitInput in) {
+  SETTLE_ASSERT(in.policy != nullptr);
+  std::optional<OfflineCause> fallback;
+  std::optional<std::string> in_doubt_msgid;  // a 2207 sent without a reply: reversed first, then offline
+  std::optional<std::string> unsent_msgid;    // a 2207 msgid made durable but never sent
+  std::optional<Person> person;
+  std::string psn_no;
+  bool on_redlist = false;
+
+  {
+    auto a = ask(CheckCard{});
+    auto card = take<CardChecked>(co_await a);
+    // Not final: the right card may still come, and the request run then.
+    if (!card.status) co_return Outcome{Answer::fail(card.status.error(), false), std::nullopt};
+  }
+
+  if (!in.line_online) fallback = OfflineCause::network_down;
+
+  if (!fallback) {
+    auto a = ask(FindPerson{true, in.budget.insurer_deadline()});
+    auto found = take<PersonFound>(co_await a);
+    if (found.unanswered) {
+      fallback = OfflineCause::network_down;
+    } else if (!found.person) {
+      co_return Outcome{Answer::fail(found.refusal.value_or(make_error(Reason::not_found, "card", "no such person")), false),
+                        std::nullopt};
+    } else {
+      person = found.person;
+      psn_no = found.psn_no;
+    }
+  }
+
+  if (!fallback) {
+    auto a = ask(ReversalsOpen{psn_no});
+    // An earlier request of this person is still being reversed: it goes
+    // first at the insurer, so this charge is stored and forwarded after it.
+    if (take<ReversalsCount>(co_await a).open > 0) fallback = OfflineCause::network_down;
+  }
+
+  if (!fallback) {
+    SplitOptions opts;
+    opts.visit = VisitType::outpatient;
+    opts.use_account = in.use_account;
+    opts.pin_verified = in.pin_verified;
+    auto local = split(*in.policy, *person, in.lines, opts);
+    if (!local) {
+      auto a = ask(Commit{StoreAnswer{in.request_id, Answer::fail(local.error())}});
+      auto c = take<Committed>(co_await a);
+      if (!c.status) co_return Outcome{Answer::fail(c.status.error(), false), std::nullopt};
+      co_return Outcome{Answer::fail(local.error()), std::nullopt};
+    }
+    const bool account_allowed = in.use_account && in.pin_verified;
+
+    // A refusal before money moved is the request's final answer.
+    const auto refusal = [&](const InsurerReply& r, Txn t) { return Answer::fail(refused_error(r, t)); };
+
+    // 2201 and 2204 move no money: unanswered, they leave nothing to undo.
+    std::string mdtrt_id;
+    for (Txn t : {Txn::register_visit, Txn::upload_lines}) {
+      InsurerCall c;
+      c.txn = t;
+      c.deadline_at = in.budget.insurer_deadline();
+      c.request_id = in.request_id;
+      c.psn_no = psn_no;
+      c.card_no = in.card_no;
+      c.insutype = person->insutype;
+      c.mdtrt_id = mdtrt_id;
+      if (t == Txn::upload_lines) c.lines = in.lines;
+      auto a = ask(Call{std::move(c)});
+      auto r = take<Replied>(co_await a).reply;
+      if (!answered(r)) {
+        fallback = OfflineCause::network_down;
+        break;
+      }
+      if (r.outcome == CallOutcome::refused) {
+        Answer no = refusal(r, t);
+        auto b = ask(Commit{StoreAnswer{in.request_id, no}});
+        auto st = take<Committed>(co_await b);
+        if (!st.status) co_return Outcome{Answer::fail(st.status.error(), false), std::nullopt};
+        co_return Outcome{no, std::nullopt};
+      }
+      if (t == Txn::register_visit) mdtrt_id = r.mdtrt_id;
+    }
+
+    if (!fallback) {
+      // The 2207's msgid is durable before it is sent.
+      std::string msgid;
+      {
+        auto a = ask(NewMsgid{});
+        msgid = take<MsgidIssued>(co_await a).msgid;
+      }
+      {
+        auto a = ask(Commit{WriteMsgid{msgid, Txn::settle, in.request_id, psn_no}});
+        auto w = take<Committed>(co_await a);
+        // Nothing was sent: the request may run again.
+        if (!w.status) co_return Outcome{Answer::fail(w.status.error(), false), std::nullopt};
+      }
+      const Ms now = co_await current_time();
+      if (now >= in.budget.insurer_deadline()) {
+        // No time is left for the insurer: settled offline within the budget.
+        unsent_msgid = msgid;
+        fallback = OfflineCause::network_down;
+      }
+      if (!fallback) {
+        InsurerCall c;
+        c.txn = Txn::settle;
+        c.msgid = msgid;
+        c.deadline_at = in.budget.insurer_deadline();
+        c.request_id = in.request_id;
+        c.psn_no = psn_no;
+        c.card_no = in.card_no;
+        c.insutype = person->insutype;
+        c.mdtrt_id = mdtrt_id;
+        c.total = local->total;
+        c.use_account = account_allowed;
+        auto a = ask(Call{std::move(c)});
+        auto r = take<Replied>(co_await a).reply;
+        const Ms at = co_await current_time();
+
+        if (r.outcome == CallOutcome::unreachable) {
+          unsent_msgid = msgid;
+          fallback = OfflineCause::network_down;
+        } else if (r.outcome == CallOutcome::in_doubt) {
+          in_doubt_msgid = msgid;
+          fallback = OfflineCause::in_doubt;
+        } else if (r.outcome == CallOutcome::refused) {
+          Answer no = refusal(r, Txn::settle);
+          auto b = ask(Commit{RecordCallFailed{msgid, Txn::settle, CallOutcome::refused, psn_no, in.request_id, no}});
+          auto st = take<Committed>(co_await b);
+          if (!st.status) {
+            // Refused: nothing moved, so the request may run again once the
+            // msgid's outcome is recorded (held until then).
+            co_return Outcome{Answer::fail(st.status.error(), false),
+                              RecordCallFailed{msgid, Txn::settle, CallOutcome::refused, psn_no, in.request_id, std::nullopt}};
+          }
+          co_return Outcome{no, std::nullopt};
+        } else if (auto problem = settle_reply_problem(r, local->total, account_allowed)) {
+          // A success that cannot stand as it is: reversed, and refused whole.
+          Answer no = Answer::fail(make_error(Reason::insurer_rejected, "insurer",
+                                              fmt::format("the insurer's 2207 answer is not acceptable ({}); it is being reversed (冲正)", *problem)));
+          RecordCallFailed rec{msgid, Txn::settle, CallOutcome::in_doubt, psn_no, in.request_id, no};
+          auto b = ask(Commit{rec});
+          auto st = take<Committed>(co_await b);
+          if (!st.status) co_return Outcome{Answer::fail(st.status.error()), rec};
+          co_return Outcome{no, std::nullopt};
+        } else {
+          SettlementRecord s;
+          s.request_id = in.request_id;
+          s.window = in.window;
+          s.operator_id = in.operator_id;
+          s.card_no = in.card_no;
+          s.psn_no = psn_no;
+          s.insutype = person->insutype;
+          s.mode = Mode::online;
+          s.state = SettlementState::settled;
+          s.parts = r.parts;
+          s.lines = in.lines;
+          s.reasons = local->reasons;
+          s.msgid = msgid;
+          s.insurer_setl_id = r.insurer_id;
+          s.mdtrt_id = mdtrt_id;
+          s.created_at = at;
+          Answer yes;
+          yes.settlement = s;
+          yes.balance_after = r.balance_after;
+          auto b = ask(Commit{RecordSettlement{s, yes}});
+          auto st = take<Committed>(co_await b);
+          if (!st.status) {
+            // The insurer settled and the ledger cannot say so. The call must
+            // never run again: it is held in doubt and reversed.
+            Answer held = Answer::fail(make_error(
+                Reason::in_doubt, "ledger",
+                fmt::format("the insurer settled but the ledger could not record it ({}); it is being reversed (冲正): "
+                            "settle again with a new request id once the status shows nothing in doubt",
+                            st.status.error().message)));
+            RecordCallFailed rec{msgid, Txn::settle, CallOutcome::in_doubt, psn_no, in.request_id, held};
+            auto c2 = ask(Commit{rec});
+            auto st2 = take<Committed>(co_await c2);
+            if (!st2.status) co_return Outcome{held, rec};
+            co_return Outcome{held, std::nullopt};
+          }
+          yes.settlement->setl_id = st.id;
+          co_return Outcome{yes, std::nullopt};
+        }
+      }
+    }
+  }
+
+  // ---- offline: the red list's estimate within the limits, or self-pay ----
+  {
+    auto a = ask(FindPerson{false, 0});
+    auto found = take<PersonFound>(co_await a);
+    on_redlist = found.person.has_value() && found.from_redlist;
+    if (found.person) {
+      person = found.person;  // the red list's entry decides the estimate
+      if (psn_no.empty()) psn_no = found.psn_no;
+    }
+  }
+  OutstandingFigures figures;
+  {
+    auto a = ask(OfflineOutstanding{});
+    figures = take<OutstandingFigures>(co_await a);
+  }
+  Person who = person.value_or(Person{});
+  if (who.insutype.empty() && !in.policy->entries().empty()) {
+    for (const auto& [key, params] : in.policy->entries())
+      if (key.second == VisitType::outpatient) {
+        who.insutype = key.first;
+        break;
+      }
+  }
+  SplitOptions opts;
+  opts.visit = VisitType::outpatient;
+  opts.use_account = false;
+  opts.pin_verified = false;
+  OfflineContext ctx;
+  ctx.cause = *fallback;
+  ctx.on_redlist = on_redlist;
+  ctx.outstanding_fund = figures.fund;
+  ctx.outstanding_count = figures.count;
+  ctx.oldest_age_s = figures.oldest_age_s;
+  ctx.limits = in.limits;
+  opts.offline = ctx;
+  auto est = split(*in.policy, who, in.lines, opts);
+  const Ms at = co_await current_time();
+  if (!est) {
+    Answer no = Answer::fail(est.error());
+    if (in_doubt_msgid || unsent_msgid) {
+      const bool doubt = in_doubt_msgid.has_value();
+      RecordCallFailed rec{doubt ? *in_doubt_msgid : *unsent_msgid, Txn::settle,
+                           doubt ? CallOutcome::in_doubt : CallOutcome::unreachable, psn_no, in.request_id, no};
+      auto a = ask(Commit{rec});
+      auto st = take<Committed>(co_await a);
+      if (!st.status) co_return Outcome{no, rec};
+      co_return Outcome{no, std::nullopt};
+    }
+    co_return Outcome{no, std::nullopt};
+  }
+  SettlementRecord s;
+  s.request_id = in.request_id;
+  s.window = in.window;
+  s.operator_id = in.operator_id;
+  s.card_no = in.card_no;
+  s.psn_no = psn_no;
+  s.insutype = who.insutype;
+  s.mode = Mode::offline;
+  s.state = SettlementState::offline_pending;
+  s.parts = parts_of(*est);
+  s.lines = in.lines;
+  s.reasons = est->reasons;
+  s.offline_cause = *fallback;
+  s.created_at = at;
+  Answer yes;
+  yes.settlement = s;
+  RecordOffline rec{s, in_doubt_msgid, unsent_msgid, yes};
+  auto a = ask(Commit{rec});
+  auto st = take<Committed>(co_await a);
+  if (!st.status) {
+    if (in_doubt_msgid) {
+      // The 2207 may have settled: held in doubt, reversed, never run again.
+      Answer held = Answer::fail(make_error(Reason::in_doubt, "ledger",
+                                            fmt::format("the insurer did not answer and the ledger could not store the "
+                                                        "offline settlement ({}); the charge is being reversed (冲正)",
+                                                        st.status.error().message)));
+      RecordCallFailed again{*in_doubt_msgid, Txn::settle, CallOutcome::in_doubt, psn_no, in.request_id, held};
+      auto b = ask(Commit{again});
+      auto st2 = take<Committed>(co_await b);
+      if (!st2.status) co_return Outcome{held, again};
+      co_return Outcome{held, std::nullopt};
+    }
+    // Nothing moved: the request may run again, once an unsent msgid is closed.
+    std::optional<RecordCallFailed> close;
+    if (unsent_msgid)
+      close = RecordCallFailed{*unsent_msgid, Txn::settle, CallOutcome::unreachable, psn_no, in.request_id, std::nullopt};
+    co_return Outcome{Answer::fail(st.status.error(), false), close};
+  }
+  yes.settlement->setl_id = st.id;
+  co_return Outcome{yes, std::nullopt};
+}
+
+// ---- settle.refund --------------------------------------------------------------------
+
+Flow refund_flow(RefundInput in) {
+  const SettlementRecord& orig = in.original.settlement;
+  // The line first: it is the first thing the cashier must know.
+  if (!in.line_online)
+    co_return Outcome{Answer::fail(make_error(Reason::offline_refund_forbidden, "insurer",
+                                              "refunds are made online only, and the insurer is unreachable now; nothing was refunded"),
+                                   false),
+                      std::nullopt};
+  if (orig.card_no != in.card_no)
+    co_return Outcome{Answer::fail(make_error(Reason::card_mismatch, "card",
+                                              "the card at the window is not the one of the original settlement"),
+                                   false),
+                      std::nullopt};
+
+  const auto final_refusal = [&](Error e) -> Answer { return Answer::fail(std::move(e)); };
+  std::optional<Answer> refused_now;
+  if (!refundable(orig.state)) {
+    if (orig.state == SettlementState::offline_pending)
+      refused_now = final_refusal(make_error(Reason::not_refundable_yet, "setl_id",
+                                             "this offline settlement has not been accepted by the insurer yet"));
+    else if (orig.state == SettlementState::offline_rejected)
+      refused_now = final_refusal(make_error(Reason::invalid_state, "setl_id",
+                                             "the insurer rejected this offline settlement; the insurance office handles it"));
+    else
+      refused_now = final_refusal(make_error(Reason::refund_exceeds_original, "setl_id",
+                                             fmt::format("settlement {} is {}: nothing is left to refund", orig.setl_id,
+                                                         settlement_state_name(orig.state))));
+  }
+  std::vector<LineRefund> before_lines;
+  std::vector<Parts> before;
+  for (const auto& r : in.original.refunds) {
+    before.push_back(r.parts);
+    for (const auto& l : r.lines) before_lines.push_back(l);
+  }
+  const Parts standing = standing_parts(in.original);
+  std::optional<LineRefundPlan> plan;
+  if (!refused_now) {
+    auto p = plan_line_refund(orig.lines, before_lines, in.lines);
+    if (!p) refused_now = final_refusal(p.error());
+    else plan = *p;
+  }
+  if (!refused_now && plan->refund_total > remaining(standing, before).total)
+    refused_now = final_refusal(make_error(Reason::refund_exceeds_original, "lines", "the refund is above what is left of the original"));
+  if (refused_now) {
+    auto a = ask(Commit{StoreAnswer{in.request_id, *refused_now}});
+    auto st = take<Committed>(co_await a);
+    if (!st.status) co_return Outcome{Answer::fail(st.status.error(), false), std::nullopt};
+    co_return Outcome{*refused_now, std::nullopt};
+  }
+
+  {
+    auto a = ask(CheckCard{});
+    auto card = take<CardChecked>(co_await a);
+    if (!card.status) co_return Outcome{Answer::fail(card.status.error(), false), std::nullopt};
+  }
+  std::string psn_no = orig.psn_no;
+  if (psn_no.empty()) {
+    // Stored offline without the person (not on the red list): ask the insurer now.
+    auto a = ask(FindPerson{true, in.budget.insurer_deadline()});
+    auto found = take<PersonFound>(co_await a);
+    if (!found.person || found.psn_no.empty())
+      co_return Outcome{Answer::fail(found.unanswered ? make_error(Reason::offline_refund_forbidden, "insurer",
+                                                                   "the insurer did not answer the person query; nothing was refunded")
+                                                      : found.refusal.value_or(make_error(Reason::not_found, "card", "the insurer does not know this card")),
+                                     false),
+                        std::nullopt};
+    psn_no = found.psn_no;
+  }
+  {
+    auto a = ask(ReversalsOpen{psn_no});
+    if (take<ReversalsCount>(co_await a).open > 0)
+      co_return Outcome{Answer::fail(make_error(Reason::in_doubt, "insurer",
+                                                "an earlier request of this person is still being reversed (冲正); refund once it is acknowledged"),
+                                     false),
+                        std::nullopt};
+  }
+
+  std::string msgid;
+  {
+    auto a = ask(NewMsgid{});
+    msgid = take<MsgidIssued>(co_await a).msgid;
+  }
+  {
+    auto a = ask(Commit{WriteMsgid{msgid, Txn::refund, in.request_id, psn_no}});
+    auto w = take<Committed>(co_await a);
+    if (!w.status) co_return Outcome{Answer::fail(w.status.error(), false), std::nullopt};
+  }
+  InsurerCall c;
+  c.txn = Txn::refund;
+  c.msgid = msgid;
+  c.deadline_at = in.budget.insurer_deadline();
+  c.request_id = in.request_id;
+  c.psn_no = psn_no;
+  c.card_no = in.card_no;
+  c.insurer_setl_id = orig.insurer_setl_id;
+  c.refund_lines = in.lines;
+  c.total = plan->refund_total;
+  auto a = ask(Call{std::move(c)});
+  auto r = take<Replied>(co_await a).reply;
+  const Ms at = co_await current_time();
+
+  if (r.outcome != CallOutcome::ok) {
+    Answer out = r.outcome == CallOutcome::refused ? Answer::fail(refused_error(r, Txn::refund))
+                 : r.outcome == CallOutcome::unreachable
+                     ? Answer::fail(make_error(Reason::offline_refund_forbidden, "insurer",
+                                               fmt::format("the insurer is unreachable ({}); refunds are made online only, nothing was refunded", r.detail)),
+                                    false)
+                     : Answer::fail(unanswered_error(r, Txn::refund));
+    // Unsent: the request may run again; refused or in doubt: final.
+    RecordCallFailed rec{msgid, Txn::refund, r.outcome, psn_no, in.request_id,
+                         r.outcome == CallOutcome::unreachable ? std::nullopt : std::optional<Answer>(out)};
+    auto b = ask(Commit{rec});
+    auto st = take<Committed>(co_await b);
+    if (!st.status) {
+      if (r.outcome == CallOutcome::in_doubt) co_return Outcome{out, rec};
+      // Nothing moved: held until the msgid's outcome is in, then it may run again.
+      rec.answer.reset();
+      co_return Outcome{Answer::fail(st.status.error(), false), rec};
+    }
+    co_return Outcome{out, std::nullopt};
+  }
+
+  // The insurer's figures are checked against the refund rules: cash first, the
+  // account never above what it paid; a refund that breaks them is reversed.
+  Result<Parts> checked = split_refund(standing, before, r.parts.total, r.parts.fund);
+  const bool agrees = checked && r.parts.total == plan->refund_total && checked->account == r.parts.account &&
+                      checked->cash == r.parts.cash;
+  if (!agrees) {
+    Error e = !checked ? checked.error()
+                       : make_error(Reason::refund_exceeds_original, "refund",
+                                    "the insurer's refund split breaks the refund rules (cash first, account at most what it paid); it is being reversed (冲正)");
+    e.reason = Reason::refund_exceeds_original;
+    Answer no = Answer::fail(e);
+    RecordCallFailed rec{msgid, Txn::refund, CallOutcome::in_doubt, psn_no, in.request_id, no};
+    auto b = ask(Commit{rec});
+    auto st = take<Committed>(co_await b);
+    if (!st.status) co_return Outcome{no, rec};
+    co_return Outcome{no, std::nullopt};
+  }
+
+  RefundRecord rf;
+  rf.request_id = in.request_id;
+  rf.setl_id = orig.setl_id;
+  rf.parts = *checked;
+  rf.msgid = msgid;
+  rf.insurer_id = r.insurer_id;
+  rf.created_at = at;
+  if (in.lines.empty()) {
+    // Everything left: each line's rest, line by line (two lines may share a code).
+    std::vector<LineRefund> left;
+    for (const auto& l : orig.lines) left.push_back(LineRefund{l.code, l.amount});
+    for (const auto& done : before_lines)
+      for (auto& l : left)
+        if (l.code == done.code && !l.amount.is_zero()) {
+          const Amount take_back = min(l.amount, done.amount);
+          l.amount -= take_back;
+          if (take_back == done.amount) break;
+        }
+    for (const auto& l : left)
+      if (l.amount.fen() > 0) rf.lines.push_back(l);
+  } else {
+    rf.lines = in.lines;
+  }
+  std::vector<Parts> all = before;
+  all.push_back(*checked);
+  const SettlementState next =
+      remaining(standing, all).total.is_zero() ? SettlementState::refunded : SettlementState::partly_refunded;
+  SETTLE_ASSERT(next == orig.state || can_move(orig.state, next));
+  Answer yes;
+  yes.refund = rf;
+  auto b = ask(Commit{RecordRefund{rf, next, yes}});
+  auto st = take<Committed>(co_await b);
+  if (!st.status) {
+    Answer held = Answer::fail(make_error(Reason::in_doubt, "ledger",
+                                          fmt::format("the insurer refunded but the ledger could not record it ({}); it is being reversed (冲正)",
+                                                      st.status.error().message)));
+    RecordCallFailed rec{msgid, Txn::refund, CallOutcome::in_doubt, psn_no, in.request_id, held};
+    auto c2 = ask(Commit{rec});
+    auto st2 = take<Committed>(co_await c2);
+    if (!st2.status) co_return Outcome{held, rec};
+    co_return Outcome{held, std::nullopt};
+  }
+  yes.refund->refund_id = st.id;
+  co_return Outcome{yes, std::nullopt};
+}
+
+}  // namespace settle::flow
+
+namespace settle::flow {
+
+CallOutcome classify_reply(int http_status, bool envelope_readable, bool envelope_ok, bool money) noexcept {
+  if (envelope_readable) {
+    if (!envelope_ok) return CallOutcome::refused;
+    return http_status == 200 ? CallOutcome::ok : (money ? CallOutcome::in_doubt : CallOutcome::unreachable);
+  }
+  return money ? CallOutcome::in_doubt : CallOutcome::unreachable;
+}
+
+}  // namespace settle::flow

@@ -1,0 +1,56 @@
+// The money-moving flows as pure coroutines over the vocabulary of flow.hpp:
+// settle.commit (online, falling back to an offline settlement when the line
+// fails it) and settle.refund. Every decision lives here: what is durable
+// before what is sent, what a lost reply or a failed commit leads to, what the
+// cashier is told, and within which time budget.
+#pragma once
+
+#include "engine/flow.hpp"
+#include "engine/policy.hpp"
+
+namespace settle::flow {
+
+// The overall time budget of one cashier call: every insurer call it makes is
+// given what is left of it, less the reserve kept for the offline fallback's
+// own commit, so the answer is in by `deadline_at` whatever the line does.
+struct Budget {
+  Ms deadline_at = 0;
+  Ms offline_reserve_ms = 0;
+  Ms insurer_deadline() const { return deadline_at - offline_reserve_ms; }
+};
+
+struct CommitInput {
+  std::string request_id;
+  std::string window;
+  std::string operator_id;
+  std::string card_no;
+  std::vector<ChargeLine> lines;
+  bool use_account = true;
+  bool pin_verified = false;
+  bool line_online = true;  // the line takes new online work now
+  Budget budget;
+  OfflineLimits limits;
+  const Policy* policy = nullptr;
+};
+
+Flow commit_flow(CommitInput in);
+
+struct RefundInput {
+  std::string request_id;
+  std::string window;
+  std::string operator_id;
+  std::string card_no;     // the card at the window
+  OriginalView original;   // read under the settlement's lock: one refund of it at a time
+  std::vector<LineRefund> lines;  // empty: everything left
+  bool line_online = true;
+  Budget budget;
+};
+
+Flow refund_flow(RefundInput in);
+
+// The parts an original stands at for refunds: its own, or for an accepted
+// offline settlement the insurer's fund and account with the cash the
+// patient really paid (the difference is an adjustment, never paid out as cash).
+Parts standing_parts(const OriginalView& o);
+
+}  // namespace settle::flow
