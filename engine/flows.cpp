@@ -515,18 +515,17 @@ Flow refund_flow(RefundInput in) {
   rf.insurer_id = r.insurer_id;
   rf.created_at = at;
   if (in.lines.empty()) {
-    // Everything left: each line's rest, line by line (two lines may share a code).
-    std::vector<LineRefund> left;
-    for (const auto& l : orig.lines) left.push_back(LineRefund{l.code, l.amount});
+    // Everything left, per item code (several lines may share a code): what
+    // the original had of it less what earlier refunds took of it.
+    for (const auto& l : orig.lines) {
+      auto it = std::find_if(rf.lines.begin(), rf.lines.end(), [&](const LineRefund& x) { return x.code == l.code; });
+      if (it == rf.lines.end()) rf.lines.push_back(LineRefund{l.code, l.amount});
+      else it->amount += l.amount;
+    }
     for (const auto& done : before_lines)
-      for (auto& l : left)
-        if (l.code == done.code && !l.amount.is_zero()) {
-          const Amount take_back = min(l.amount, done.amount);
-          l.amount -= take_back;
-          if (take_back == done.amount) break;
-        }
-    for (const auto& l : left)
-      if (l.amount.fen() > 0) rf.lines.push_back(l);
+      for (auto& x : rf.lines)
+        if (x.code == done.code) x.amount -= done.amount;
+    std::erase_if(rf.lines, [](const LineRefund& x) { return x.amount.fen() <= 0; });
   } else {
     rf.lines = in.lines;
   }

@@ -628,6 +628,16 @@ class Run {
       (void)id;
       ledger_.requests[r.request_id] = LReq{payload, std::nullopt};  // claimed durably (a failure here is answered STORAGE_FAILED)
     }
+    if (r.refund) {
+      // One refund of a settlement at a time: each plans against what the one before left.
+      if (locked_setls_.count(r.setl_id) != 0) {
+        w.queue.insert(w.queue.begin(), r);
+        w.ready_at = now_ + 300;
+        --res_.requests;
+        return;
+      }
+      locked_setls_.insert(r.setl_id);
+    }
     running_.insert(r.request_id);
     Job j{r, make_flow(w, r), now_, now_ + k_.budget_ms};
     j.flow.start(now_);
@@ -745,6 +755,7 @@ class Run {
     Job j = std::move(*w.job);
     w.job.reset();
     running_.erase(j.req.request_id);
+    if (j.req.refund) locked_setls_.erase(j.req.setl_id);
     const Outcome& o = j.flow.outcome();
     if (o.hold && rev_.hold) {
       // The old behaviour: answered STORAGE_FAILED, the request left re-runnable.
@@ -795,6 +806,7 @@ class Run {
       }
     running_.clear();
     held_.clear();
+    locked_setls_.clear();
     line_ = NetworkStateMachine(3, now_);
     // Recovery: a money call sent without a recorded outcome is in doubt, reversed.
     for (auto& [msgid, m] : ledger_.msgs) {
@@ -977,6 +989,7 @@ class Run {
   std::vector<Window> windows_;
   std::map<std::string, RecordCallFailed> held_;
   std::set<std::string> running_;
+  std::set<std::int64_t> locked_setls_;  // settlements with a refund running
   std::map<std::string, Answer> acked_;
   std::vector<std::pair<std::int64_t, int>> done_settlements_;
   std::map<std::string, Amount> initial_balance_;
