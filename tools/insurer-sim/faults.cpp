@@ -13,7 +13,10 @@ namespace {
 constexpr std::pair<FaultKind, std::string_view> kNames[] = {
     {FaultKind::refuse, "refuse"},   {FaultKind::stall, "stall"},     {FaultKind::drop_request, "drop_request"},
     {FaultKind::lost_reply, "lost_reply"}, {FaultKind::error, "error"}, {FaultKind::garbage, "garbage"},
-    {FaultKind::delay, "delay"}};
+    {FaultKind::delay, "delay"}, {FaultKind::http_error_before, "http_error_before"},
+    {FaultKind::http_error_after, "http_error_after"}};
+
+bool is_http_error(FaultKind k) { return k == FaultKind::http_error_before || k == FaultKind::http_error_after; }
 
 Error bad(std::string_view spec, std::string what) {
   return make_error(Reason::invalid_request, "fault", fmt::format("fault \"{}\": {}", spec, what));
@@ -45,8 +48,11 @@ Result<Fault> parse_fault(std::string_view spec) {
       known = true;
     }
   if (!known)
-    return bad(spec, "unknown kind; one of refuse, stall, drop_request, lost_reply, error, garbage, delay");
+    return bad(spec,
+               "unknown kind; one of refuse, stall, drop_request, lost_reply, error, garbage, delay, "
+               "http_error_before, http_error_after");
   std::string_view rest = colon == std::string_view::npos ? std::string_view{} : spec.substr(colon + 1);
+  bool status_given = false;
   while (!rest.empty()) {
     const auto comma = rest.find(',');
     const std::string_view item = rest.substr(0, comma);
@@ -66,14 +72,20 @@ Result<Fault> parse_fault(std::string_view spec) {
       auto v = to_int(value);
       if (!v || *v > 600'000) return bad(spec, "ms must be an integer 0..600000");
       f.delay_ms = *v;
+    } else if (key == "status") {
+      auto v = to_int(value);
+      if (!v || *v < 400 || *v > 599) return bad(spec, "status must be an HTTP error status 400..599");
+      f.http_status = static_cast<int>(*v);
+      status_given = true;
     } else if (key == "infno") {
       if (value.size() != 4 || value.find_first_not_of("0123456789") != std::string_view::npos)
         return bad(spec, "infno must be a 4-digit transaction number, e.g. infno=2207");
       f.infno = std::string(value);
     } else {
-      return bad(spec, fmt::format("unknown option \"{}\" (p, count, ms, infno)", key));
+      return bad(spec, fmt::format("unknown option \"{}\" (p, count, ms, status, infno)", key));
     }
   }
+  if (status_given && !is_http_error(f.kind)) return bad(spec, "status is for http_error_before/after only");
   if (f.kind == FaultKind::delay && f.delay_ms == 0) return bad(spec, "delay needs ms=N");
   return f;
 }
@@ -82,6 +94,7 @@ std::string fault_text(const Fault& f) {
   std::string s = fmt::format("{}:p={}", fault_kind_name(f.kind), format_ratio(Ratio::ppm(f.p_ppm)));
   if (f.count >= 0) s += fmt::format(",count={}", f.count);
   if (f.kind == FaultKind::delay) s += fmt::format(",ms={}", f.delay_ms);
+  if (is_http_error(f.kind)) s += fmt::format(",status={}", f.http_status);
   if (!f.infno.empty()) s += fmt::format(",infno={}", f.infno);
   return s;
 }
@@ -121,6 +134,7 @@ RequestFaults FaultSet::for_request(const std::function<std::string()>& infno_of
       if (roll(f)) r.delay_ms += f.delay_ms;
     } else if (!r.action && roll(f)) {
       r.action = f.kind;
+      if (is_http_error(f.kind)) r.http_status = f.http_status;
     }
   }
   return r;
@@ -128,14 +142,17 @@ RequestFaults FaultSet::for_request(const std::function<std::string()>& infno_of
 
 json::Json FaultSet::to_json() const {
   json::Json a = json::Json::array();
-  for (const Fault& f : faults_)
-    a.push_back(json::Json{{"kind", std::string(fault_kind_name(f.kind))},
-                           {"p", format_ratio(Ratio::ppm(f.p_ppm))},
-                           {"count", f.count},
-                           {"ms", f.delay_ms},
-                           {"infno", f.infno},
-                           {"fired", f.fired},
-                           {"spec", fault_text(f)}});
+  for (const Fault& f : faults_) {
+    json::Json one{{"kind", std::string(fault_kind_name(f.kind))},
+                   {"p", format_ratio(Ratio::ppm(f.p_ppm))},
+                   {"count", f.count},
+                   {"ms", f.delay_ms},
+                   {"infno", f.infno},
+                   {"fired", f.fired},
+                   {"spec", fault_text(f)}};
+    if (is_http_error(f.kind)) one["status"] = f.http_status;
+    a.push_back(std::move(one));
+  }
   return json::Json{{"faults", a}};
 }
 

@@ -1,5 +1,5 @@
 // Faults the simulator plays on purpose (docs/insurer-sim.md, "Faults"):
-// parsed from "kind:p=0.3,count=5,ms=200", switched at run time from the
+// parsed from "kind:p=0.3,count=5,ms=200,status=502", switched at run time from the
 // control endpoint, decided per connection / per request with seeded dice.
 #pragma once
 
@@ -16,7 +16,17 @@
 
 namespace settle::sim {
 
-enum class FaultKind : std::uint8_t { refuse, stall, drop_request, lost_reply, error, garbage, delay };
+enum class FaultKind : std::uint8_t {
+  refuse,
+  stall,
+  drop_request,
+  lost_reply,
+  error,
+  garbage,
+  delay,
+  http_error_before,  // answers HTTP <status> with an HTML page, without processing the request
+  http_error_after,   // processes and commits the request, then answers HTTP <status> with an HTML page
+};
 std::string_view fault_kind_name(FaultKind k) noexcept;
 
 struct Fault {
@@ -24,6 +34,7 @@ struct Fault {
   std::int64_t p_ppm = 1'000'000;  // probability in parts per million
   std::int64_t count = -1;         // remaining firings, -1 = unlimited
   std::int64_t delay_ms = 0;       // delay only
+  int http_status = 502;           // http_error_before / http_error_after only
   std::string infno;               // only requests of this transaction ("" = every request)
   std::int64_t fired = 0;
 };
@@ -34,8 +45,9 @@ std::string fault_text(const Fault& f);
 
 // What to do with one request.
 struct RequestFaults {
-  std::optional<FaultKind> action;  // stall, drop_request, lost_reply, error, garbage
+  std::optional<FaultKind> action;  // any kind but refuse and delay
   std::int64_t delay_ms = 0;
+  int http_status = 0;              // with http_error_before / http_error_after
 };
 
 class FaultSet {

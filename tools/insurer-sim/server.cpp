@@ -161,6 +161,9 @@ class Session : public std::enable_shared_from_this<Session> {
     if (req.method() != http::verb::post) return reply(http::status::method_not_allowed, "", "only POST is served", received_ms);
     if (f.action == FaultKind::drop_request) return close();
     if (f.action == FaultKind::stall) return stall();
+    // A proxy's error page, the request never forwarded (nothing processed).
+    if (f.action == FaultKind::http_error_before) return write_error_page(f.http_status);
+    http_error_status_ = f.http_status;
 
     insurer::SignedHeaders h;
     h.paasid = std::string(req[insurer::header_paasid]);
@@ -202,6 +205,8 @@ class Session : public std::enable_shared_from_this<Session> {
                    received_ms);
     if (action == FaultKind::lost_reply) return close();  // committed, never answered
     if (action == FaultKind::garbage) return write(http::status::ok, "<html>502 Bad Gateway\x01\x02 garbled");
+    // The work is committed; the answer is replaced by a proxy's error page.
+    if (action == FaultKind::http_error_after) return write_error_page(http_error_status_);
     insurer::Response resp;
     resp.infcode = r.infcode;
     resp.inf_refmsgid = msgid;
@@ -228,7 +233,16 @@ class Session : public std::enable_shared_from_this<Session> {
     write(status, insurer::encode_error_reply(msgid, err, received_ms, now_ms()));
   }
 
-  void write(http::status status, std::string body) {
+  // An error page as a reverse proxy in front of the insurer sends it: HTML, not an envelope.
+  void write_error_page(int status) {
+    const auto st = static_cast<http::status>(status);
+    const std::string reason(http::obsolete_reason(st));
+    write(st, fmt::format("<html><head><title>{0} {1}</title></head><body><h1>{0} {1}</h1></body></html>\n", status, reason),
+          "text/html");
+  }
+
+  void write(http::status status, std::string body,
+             std::string_view content_type = "application/json; charset=utf-8") {
     if (!timed_infno_.empty()) {
       const auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - received_at_);
       srv_.net.processing_us[timed_infno_] += us.count();
@@ -238,7 +252,7 @@ class Session : public std::enable_shared_from_this<Session> {
     res_ = {};
     res_.result(status);
     res_.version(11);
-    res_.set(http::field::content_type, "application/json; charset=utf-8");
+    res_.set(http::field::content_type, content_type);
     res_.set(http::field::server, "insurer-sim");
     res_.keep_alive(keep_alive_);
     res_.body() = std::move(body);
@@ -290,6 +304,7 @@ class Session : public std::enable_shared_from_this<Session> {
   http::response<http::string_body> res_;
   bool keep_alive_ = true;
   std::int64_t delay_ms_ = 0;
+  int http_error_status_ = 0;  // the request's http_error_after fault, if any
   std::chrono::steady_clock::time_point received_at_{};
   std::string timed_infno_;  // set once the request decoded; its time is counted at write()
   std::array<char, 64> sink_{};

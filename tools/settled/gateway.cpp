@@ -12,6 +12,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 namespace settle::daemon {
 namespace {
 
@@ -33,6 +35,12 @@ bool refused_for_sign_no(const CallResult& r) {
 
 bool moves_money(std::string_view infno) noexcept {
   return infno == "2207" || infno == "2208" || infno == "2304" || infno == "2305" || infno == "9301";
+}
+
+HttpReplyClass classify_http_reply(unsigned http_status, ReplyEnvelope envelope, bool moves_money) noexcept {
+  if (http_status == 200) return envelope == ReplyEnvelope::none ? HttpReplyClass::in_doubt : HttpReplyClass::envelope;
+  if (envelope == ReplyEnvelope::refusal) return HttpReplyClass::envelope;
+  return moves_money ? HttpReplyClass::in_doubt : HttpReplyClass::refusal;
 }
 
 sql::Status record_outcome(sql::Db& db, const CallResult& r, std::int64_t at_ms) {
@@ -65,8 +73,7 @@ InsurerGateway::InsurerGateway(asio::any_io_executor ex, std::shared_ptr<insurer
       ledger_(ledger),
       msgids_(msgids),
       config_(config),
-      on_line_(std::move(on_line)),
-      sign_in_done_(ex) {}
+      on_line_(std::move(on_line)) {}
 
 std::string InsurerGateway::next_msgid() { return msgids_.next(insurer_civil_time(now_ms())); }
 
@@ -97,47 +104,74 @@ awaitable<CallResult> InsurerGateway::send(const CallSpec& spec, const std::stri
   r.elapsed_ms = out.elapsed_ms;
   r.detail = out.detail;
   if (out.answered()) {
-    if (out.http_status != 200) {
-      // The insurer's front end refused the request (signature, certificate): nothing was processed.
-      auto decoded = insurer::decode_response(out.body, msgid);
-      if (decoded) {
+    auto decoded = spec.keep_body && out.http_status == 200 ? insurer::decode_response_head(out.body, msgid)
+                                                            : insurer::decode_response(out.body, msgid);
+    const ReplyEnvelope envelope = !decoded                                     ? ReplyEnvelope::none
+                                   : decoded->infcode == insurer::infcode_ok ? ReplyEnvelope::ok
+                                                                              : ReplyEnvelope::refusal;
+    switch (classify_http_reply(out.http_status, envelope, spec.moves_money)) {
+      case HttpReplyClass::envelope:
         r.response = std::move(*decoded);
-      } else {
+        if (spec.keep_body) r.body = out.body;
+        break;
+      case HttpReplyClass::refusal:
         r.response = insurer::Response{};
         r.response->infcode = insurer::infcode_error;
         r.response->inf_refmsgid = msgid;
         r.response->err_msg = fmt::format("HTTP {} from the insurer", out.http_status);
-      }
-    } else if (auto decoded = spec.keep_body ? insurer::decode_response_head(out.body, msgid)
-                                             : insurer::decode_response(out.body, msgid);
-               decoded) {
-      r.response = std::move(*decoded);
-      if (spec.keep_body) r.body = out.body;
-    } else {
-      // A reply we cannot read may hide an effect: treat it as no reply.
-      r.kind = insurer::OutcomeClass::in_doubt;
-      r.detail = fmt::format("unreadable reply: {}", decoded.error().message);
+        break;
+      case HttpReplyClass::in_doubt:
+        // A reply we cannot read, or an error status that is not the
+        // insurer's refusal, may hide an effect: treat it as no reply.
+        r.kind = insurer::OutcomeClass::in_doubt;
+        r.detail = !decoded ? fmt::format("HTTP {} with an unreadable reply: {}", out.http_status,
+                                          decoded.error().message)
+                            : fmt::format("HTTP {} with infcode {}", out.http_status, decoded->infcode);
+        break;
     }
   }
   if (on_line_) on_line_(line_outcome(r.kind));
   co_return std::move(r);
 }
 
-awaitable<bool> InsurerGateway::ensure_signed_in() {
-  if (!sign_no_.empty()) co_return true;
-  if (signing_in_) {
-    // Another call is signing in: wait for it (the timer is cancelled when it ends).
-    boost::system::error_code ec;
-    sign_in_done_.expires_at(asio::steady_timer::time_point::max());
-    co_await sign_in_done_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    co_return !sign_no_.empty();
-  }
-  const CallResult r = co_await sign_in();
-  co_return r.succeeded();
+namespace {
+
+// Milliseconds left before `deadline` (0 once it has passed); none without one.
+std::optional<std::uint32_t> remaining_ms(std::optional<std::chrono::steady_clock::time_point> deadline) {
+  if (!deadline) return std::nullopt;
+  const auto left =
+      std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - std::chrono::steady_clock::now()).count();
+  return static_cast<std::uint32_t>(std::max<std::int64_t>(0, left));
 }
 
-awaitable<CallResult> InsurerGateway::sign_in() {
-  signing_in_ = true;
+}  // namespace
+
+awaitable<bool> InsurerGateway::ensure_signed_in(std::optional<Clock::time_point> deadline) {
+  if (!sign_no_.empty()) co_return true;
+  if (signing_in_ > 0) {
+    // A sign-in is under way: wait on a timer of our own, expiring at our
+    // deadline, which the sign-in cancels when it ends. Waiting touches
+    // nothing the other waiters wait on.
+    auto mine = std::make_shared<asio::steady_timer>(ex_, deadline.value_or(Clock::time_point::max()));
+    sign_in_waiters_.push_back(mine);
+    while (signing_in_ > 0 && sign_no_.empty()) {
+      boost::system::error_code ec;
+      co_await mine->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      if (!ec) break;  // our deadline: no time left to wait
+    }
+    std::erase(sign_in_waiters_, mine);
+    co_return !sign_no_.empty();
+  }
+  const std::optional<std::uint32_t> budget = remaining_ms(deadline);
+  if (budget && *budget == 0) co_return false;
+  const CallResult r = co_await do_sign_in(budget);
+  co_return r.succeeded() && !sign_no_.empty();
+}
+
+awaitable<CallResult> InsurerGateway::sign_in() { return do_sign_in(std::nullopt); }
+
+awaitable<CallResult> InsurerGateway::do_sign_in(std::optional<std::uint32_t> timeout_ms) {
+  ++signing_in_;
   CallSpec spec;
   spec.infno = std::string(insurer::SignIn::infno);
   insurer::SignIn::Input in;
@@ -145,6 +179,7 @@ awaitable<CallResult> InsurerGateway::sign_in() {
   in.mac = "00:00:00:00:00:00";
   in.ip = "127.0.0.1";
   spec.input = in.encode();
+  spec.timeout_ms = timeout_ms;
   CallResult r = co_await call(spec);
   if (r.succeeded()) {
     auto out = insurer::SignIn::Output::decode(r.response->output);
@@ -156,22 +191,33 @@ awaitable<CallResult> InsurerGateway::sign_in() {
       r.detail = out.error().message;
     }
   }
-  signing_in_ = false;
-  sign_in_done_.cancel();
+  --signing_in_;
+  // Wake every waiter; each looks at sign_no_ (and at other sign-ins under way).
+  for (const auto& w : sign_in_waiters_) w->cancel();
   co_return r;
 }
 
 awaitable<CallResult> InsurerGateway::call(CallSpec spec) {
   const bool is_sign_in = spec.infno == insurer::SignIn::infno;
-  if (!is_sign_in && !co_await ensure_signed_in()) {
+  const std::optional<Clock::time_point> deadline =
+      spec.timeout_ms ? std::optional(Clock::now() + std::chrono::milliseconds(*spec.timeout_ms)) : std::nullopt;
+  // Nothing sent: the caller's recorded msgid, if any, is reported unsent.
+  const auto not_sent = [&spec](std::string detail) {
     CallResult r;
     r.kind = insurer::OutcomeClass::unreachable;
+    r.msgid = spec.msgid.value_or(std::string());
     r.infno = spec.infno;
-    r.detail = "could not sign in to the insurer (9001)";
-    co_return r;
-  }
+    r.detail = std::move(detail);
+    return r;
+  };
+  if (!is_sign_in && !co_await ensure_signed_in(deadline))
+    co_return not_sent(remaining_ms(deadline) == std::optional<std::uint32_t>(0)
+                           ? "could not sign in to the insurer (9001) within the call's deadline"
+                           : "could not sign in to the insurer (9001)");
 
   for (int attempt = 0;; ++attempt) {
+    if (attempt == 0 && remaining_ms(deadline) == std::optional<std::uint32_t>(0))
+      co_return not_sent(fmt::format("no time left for {} within the call's deadline", spec.infno));
     // A msgid the caller recorded is used for the first attempt only.
     const bool preset = attempt == 0 && spec.msgid.has_value();
     const std::string msgid = preset ? *spec.msgid : next_msgid();
@@ -203,6 +249,10 @@ awaitable<CallResult> InsurerGateway::call(CallSpec spec) {
                             });
     }
 
+    // The request gets what is left of the call's budget (after the sign-in
+    // and the ledger write); the check above keeps it from being spent.
+    if (const auto left = remaining_ms(deadline)) spec.timeout_ms = std::max<std::uint32_t>(1, *left);
+    const std::string sign_no_used = sign_no_;
     CallResult r = co_await send(spec, msgid);
     if (!spec.moves_money) {
       // A query (or a reversal) whose reply was lost has nothing to undo and is
@@ -235,8 +285,11 @@ awaitable<CallResult> InsurerGateway::call(CallSpec spec) {
         auto job2 = [r, at](sql::Db& db) { return record_outcome(db, r, at); };
         (void)co_await ledger_write(ledger_, std::move(job2));
       }
-      sign_no_.clear();
-      if (!co_await ensure_signed_in()) co_return r;
+      // Only the sign-in this request carried is dropped: another call may
+      // already have signed in again.
+      if (sign_no_ == sign_no_used) sign_no_.clear();
+      if (!co_await ensure_signed_in(deadline)) co_return r;
+      if (remaining_ms(deadline) == std::optional<std::uint32_t>(0)) co_return r;
       continue;
     }
     co_return std::move(r);

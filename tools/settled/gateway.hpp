@@ -14,16 +14,42 @@
 
 #include <boost/asio/steady_timer.hpp>
 
+#include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace settle::daemon {
 
 // Insurer transactions that move money: their msgid is durable before they
 // are sent, and one left in doubt is reversed (2601).
 bool moves_money(std::string_view infno) noexcept;
+
+// What the body of an HTTP reply turned out to be.
+enum class ReplyEnvelope : std::uint8_t {
+  none,     // not a decodable envelope (a proxy's HTML page, garbage, nothing)
+  refusal,  // an envelope with a non-zero infcode
+  ok,       // an envelope with infcode 0
+};
+
+// How the gateway takes one HTTP reply.
+enum class HttpReplyClass : std::uint8_t {
+  envelope,  // the decoded envelope is the answer, as it is
+  refusal,   // an answered refusal of the call (infcode -1, "HTTP <status> from the insurer")
+  in_doubt,  // the request may have had its effect: a money-moving call is reversed
+};
+
+// The rule, in one place. HTTP 200: the envelope is the answer; a body that
+// does not decode may hide an effect (in doubt). Any other status: only the
+// insurer's own refusal envelope proves that nothing was processed; anything
+// else (a 502/504 page from a proxy that may have come after the insurer did
+// the work) leaves a money-moving call in doubt, and is a refusal of any
+// other call (a query is asked again; a 2601 reversal or a 9302 upload that
+// did not succeed is retried later, never taken as done).
+HttpReplyClass classify_http_reply(unsigned http_status, ReplyEnvelope envelope, bool moves_money) noexcept;
 
 struct CallSpec {
   std::string infno;
@@ -71,18 +97,25 @@ class InsurerGateway {
                  ledger::MsgidAllocator& msgids, const Config& config, LineListener on_line);
 
   // One call. Never throws; every failure is in the result. A storage failure
-  // before sending is reported as unreachable (nothing was sent).
+  // before sending is reported as unreachable (nothing was sent). With
+  // CallSpec::timeout_ms the whole call keeps to it: waiting for a sign-in,
+  // the sign-in itself and the request share that budget.
   awaitable<CallResult> call(CallSpec spec);
 
-  // 9001 now (the probe, and after a "not signed in" refusal).
+  // 9001 now (the probe). Callers waiting for a sign-in are woken when it ends.
   awaitable<CallResult> sign_in();
 
   std::string next_msgid();
   const std::string& sign_no() const { return sign_no_; }
 
  private:
+  using Clock = std::chrono::steady_clock;
+
   awaitable<CallResult> send(const CallSpec& spec, const std::string& msgid);
-  awaitable<bool> ensure_signed_in();
+  // Signs in unless signed in; joins a sign-in already under way. Gives up at
+  // `deadline` (the caller's budget), which also bounds its own 9001.
+  awaitable<bool> ensure_signed_in(std::optional<Clock::time_point> deadline);
+  awaitable<CallResult> do_sign_in(std::optional<std::uint32_t> timeout_ms);
 
   asio::any_io_executor ex_;
   std::shared_ptr<insurer::Client> client_;
@@ -91,8 +124,12 @@ class InsurerGateway {
   const Config& config_;
   LineListener on_line_;
   std::string sign_no_;
-  bool signing_in_ = false;
-  asio::steady_timer sign_in_done_;
+  // Sign-ins (9001) under way, and one timer per caller waiting for them:
+  // each timer expires at its caller's deadline and is cancelled when a
+  // sign-in ends. Shared with the waiting coroutine so that a cancel never
+  // reaches a timer that is gone. At most one per call in progress.
+  int signing_in_ = 0;
+  std::vector<std::shared_ptr<asio::steady_timer>> sign_in_waiters_;
 };
 
 }  // namespace settle::daemon
