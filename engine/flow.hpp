@@ -340,11 +340,12 @@ T take(Event&& e) {
 
 namespace settle::flow {
 
-// What an HTTP reply from the insurer proves, for every caller: only a
-// readable envelope refusal proves that nothing happened. A reply that cannot
-// be read (garbage, a proxy's HTTP 502/504 page) may hide an effect: a money
-// call is then in doubt and reversed; any other call is taken as not reaching
-// the insurer (nothing to undo, the line counts a failure).
+// What an HTTP reply from the insurer proves, for every caller (the daemon's
+// gateway and the simulation): only a readable envelope refusal proves that
+// nothing happened. A 200 whose body cannot be read may hide an effect: in
+// doubt. Any other status that is not the insurer's refusal (a proxy's
+// 502/504 page): a money call is in doubt and reversed; any other call is a
+// failed call with nothing to undo (refused).
 CallOutcome classify_reply(int http_status, bool envelope_readable, bool envelope_ok, bool money) noexcept;
 
 }  // namespace settle::flow

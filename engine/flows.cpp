@@ -557,11 +557,10 @@ Flow refund_flow(RefundInput in) {
 namespace settle::flow {
 
 CallOutcome classify_reply(int http_status, bool envelope_readable, bool envelope_ok, bool money) noexcept {
-  if (envelope_readable) {
-    if (!envelope_ok) return CallOutcome::refused;
-    return http_status == 200 ? CallOutcome::ok : (money ? CallOutcome::in_doubt : CallOutcome::unreachable);
-  }
-  return money ? CallOutcome::in_doubt : CallOutcome::unreachable;
+  if (envelope_readable && !envelope_ok) return CallOutcome::refused;  // the insurer's own refusal, whatever the status
+  if (http_status == 200) return envelope_readable ? CallOutcome::ok : CallOutcome::in_doubt;
+  // An error page (a proxy's 502/504) or an envelope that says ok under an error status.
+  return money ? CallOutcome::in_doubt : CallOutcome::refused;
 }
 
 }  // namespace settle::flow

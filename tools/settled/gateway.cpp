@@ -4,6 +4,8 @@
 
 #include "protocol/insurer/redlist_fast.hpp"
 
+#include "engine/flow.hpp"
+
 #include "offline/ledger_ops.hpp"
 #include "protocol/insurer/codecs.hpp"
 #include "tools/settled/clock.hpp"
@@ -38,9 +40,16 @@ bool moves_money(std::string_view infno) noexcept {
 }
 
 HttpReplyClass classify_http_reply(unsigned http_status, ReplyEnvelope envelope, bool moves_money) noexcept {
-  if (http_status == 200) return envelope == ReplyEnvelope::none ? HttpReplyClass::in_doubt : HttpReplyClass::envelope;
-  if (envelope == ReplyEnvelope::refusal) return HttpReplyClass::envelope;
-  return moves_money ? HttpReplyClass::in_doubt : HttpReplyClass::refusal;
+  // The rule is the engine's (flow::classify_reply); this maps it onto what the gateway keeps of the reply.
+  const bool readable = envelope != ReplyEnvelope::none;
+  switch (flow::classify_reply(static_cast<int>(http_status), readable, envelope == ReplyEnvelope::ok, moves_money)) {
+    case flow::CallOutcome::ok: return HttpReplyClass::envelope;
+    case flow::CallOutcome::refused: return readable && envelope == ReplyEnvelope::refusal ? HttpReplyClass::envelope
+                                                                                            : HttpReplyClass::refusal;
+    case flow::CallOutcome::in_doubt:
+    case flow::CallOutcome::unreachable: return HttpReplyClass::in_doubt;
+  }
+  return HttpReplyClass::in_doubt;
 }
 
 sql::Status record_outcome(sql::Db& db, const CallResult& r, std::int64_t at_ms) {

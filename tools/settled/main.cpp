@@ -23,6 +23,8 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+
+#include <csignal>
 #include <boost/asio/thread_pool.hpp>
 #include <spdlog/spdlog.h>
 
@@ -211,6 +213,13 @@ int main(int argc, char** argv) {
   // SIGTERM / SIGINT: stop taking requests, answer those in flight (their
   // outcomes are written before they are answered), then stop.
   asio::signal_set signals(ioc, SIGTERM, SIGINT);
+  // A money call whose outcome the ledger cannot take: stop (non-zero, so the
+  // unit restarts) and let start-up recovery reverse it.
+  bool fatal = false;
+  service.on_fatal = [&] {
+    fatal = true;
+    std::raise(SIGTERM);
+  };
   signals.async_wait([&](const boost::system::error_code& e, int sig) {
     if (e) return;
     spdlog::info("settled: signal {}, finishing the requests in flight", sig);
@@ -227,5 +236,9 @@ int main(int argc, char** argv) {
   card_pool.join();
   db_pool.join();
   spdlog::info("settled: stopped{}", recovered ? "" : " before recovery finished");
+  if (fatal) {
+    std::cerr << "settled: stopped: a call's outcome could not be recorded; start again to reverse it\n";
+    return 75;  // EX_TEMPFAIL
+  }
   return recovered ? 0 : 1;
 }

@@ -204,6 +204,9 @@ awaitable<Reply> Service::settle_offline(const cashier::SessionInfo& s, const re
     spdlog::critical("ledger: could not record the offline settlement of request {}: {}", request_id,
                      done.error().message);
     p_.metrics.settlement("offline", "error");
+    // A 2207 that went unanswered may have settled: it must never run again.
+    if (failed && failed->in_doubt())
+      co_return co_await unrecorded_outcome(*failed, psn_no.value_or(""), request_id, done.error().message);
     co_return fail(done.error().to_error());
   }
   const auto& [recorded, setl_id] = *done;

@@ -421,6 +421,11 @@ awaitable<std::optional<Reply>> Service::claim_request(const cashier::Call& call
   SETTLE_ASSERT(call.request_id && call.canonical);
   const std::string request_id = *call.request_id;
   const std::string hash = payload_hash(cashier::method_name(call.method), *call.canonical);
+  if (held_requests_.contains(request_id))
+    co_return fail(Reason::in_doubt, "request_id",
+                   fmt::format("request {} reached the insurer but its outcome could not be recorded; it is being "
+                               "reversed (冲正) and will not run again",
+                               request_id));
   if (running_requests_.contains(request_id))
     co_return fail(Reason::invalid_state, "request_id",
                    fmt::format("request {} is being processed; ask again for its answer in a moment", request_id));

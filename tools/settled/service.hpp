@@ -74,6 +74,9 @@ class Service final : public cashier::Dispatcher {
   // The line's state (fed by the gateway and the probe).
   void on_line_outcome(LineOutcome o);
   NetworkState network() const { return network_.state(); }
+  // Called when a money call's outcome cannot be made durable: the daemon must
+  // stop so that start-up recovery reverses the call (main exits non-zero).
+  std::function<void()> on_fatal;
   // Called when the line's state changes (network.changed notifications).
   std::function<void(NetworkState)> on_network_changed;
   // Sends a notification to one cashier connection (redlist.progress).
@@ -142,6 +145,13 @@ class Service final : public cashier::Dispatcher {
                                                                   const std::string& request_id, Reply& refusal);
   // Stores `r` as the request's final answer (replayed for a repeated request_id) and returns it.
   awaitable<Reply> answer_final(const std::string& request_id, const Reply& r);
+  // A money call that the insurer may have carried out but whose outcome the
+  // ledger refused: records it in doubt with its reversal and `answer` as the
+  // request's final answer; if even that cannot be written, the request is
+  // held (never run again, a retry is answered IN_DOUBT) and the daemon stops
+  // so that start-up recovery reverses the call. Returns the cashier's answer.
+  awaitable<Reply> unrecorded_outcome(const CallResult& r, const std::string& psn_no, const std::string& request_id,
+                                      const std::string& why);
   // Pays out queued reversals of one person before new money-moving work.
   awaitable<Status> reversals_first(const std::string& psn_no);
 
@@ -151,6 +161,7 @@ class Service final : public cashier::Dispatcher {
   ServiceParts p_;
   std::map<std::uint64_t, WindowSession> sessions_;
   std::set<std::string> running_requests_;
+  std::set<std::string> held_requests_;  // outcome not durable: never run again (unrecorded_outcome)
   NetworkStateMachine network_;
   bool stopping_ = false;
   asio::steady_timer reversal_wakeup_;

@@ -138,6 +138,10 @@ struct OnlineSettlement {
   // With offline fallback: the call that went unanswered (nothing recorded
   // for it yet; the caller settles offline and records it with that).
   std::optional<CallResult> unanswered;
+  // The 2207 succeeded and the ledger could not record it: the caller must
+  // never let the request run again (Service::unrecorded_outcome).
+  std::optional<CallResult> unrecorded;
+  std::string unrecorded_why;
 };
 
 // 2201 → 2204 → 2207 for `lines`, recording the outcome with `request_id`'s
@@ -321,10 +325,12 @@ static awaitable<OnlineSettlement> settle_online(
     };
     auto id = co_await ledger_write(ledger, std::move(job2));
     if (!id) {
-      // The insurer settled but the ledger cannot say so: the msgid is durable
-      // and unanswered, so the next start reverses it. The cashier is told.
+      // The insurer settled but the ledger cannot say so: the request must
+      // never run again; the caller records it in doubt (reversed) or holds it.
       spdlog::critical("ledger: could not record settlement msgid {}: {}", r.msgid, id.error().message);
       metrics.settlement("online", "error");
+      out.unrecorded = r;
+      out.unrecorded_why = id.error().message;
       co_return out.reply = fail(id.error().to_error()), out;
     }
     metrics.settlement("online", "settled");
@@ -430,6 +436,8 @@ awaitable<Reply> Service::settle_commit(const cashier::SessionInfo& s, const cas
         p_.gateway, p_.ledger, p_.metrics, p_.policy, s, card, *person, p.lines, p.use_account, pin_verified,
         p.med_type, request_id, msgid, msgid_write, std::nullopt, answer_of, p_.config.network.offline_deadline_ms,
         true);
+    if (done.unrecorded)
+      co_return co_await unrecorded_outcome(*done.unrecorded, person->base.psn_no, request_id, done.unrecorded_why);
     if (!done.ok) {
       if (done.unanswered && done.unanswered->infno == "2207") {
         // 2207 sent without a reply (its reversal is queued with the offline
@@ -559,6 +567,8 @@ awaitable<Reply> Service::settle_refund(const cashier::SessionInfo& s, const cas
       auto job10 = failed_call_job(r, psn_no, request_id, out, at);
       auto w = co_await ledger_write(p_.ledger, std::move(job10));
       if (r.in_doubt()) reversal_wakeup_.cancel();
+      if (!w && r.kind != insurer::OutcomeClass::unreachable)
+        co_return co_await unrecorded_outcome(r, psn_no, request_id, w.error().message);
       if (!w) co_return fail(w.error().to_error());
       co_return out;
     }
@@ -642,7 +652,7 @@ awaitable<Reply> Service::settle_refund(const cashier::SessionInfo& s, const cas
     auto rid = co_await ledger_write(p_.ledger, std::move(job12));
     if (!rid) {
       spdlog::critical("ledger: could not record refund msgid {}: {}", r.msgid, rid.error().message);
-      co_return fail(rid.error().to_error());
+      co_return co_await unrecorded_outcome(r, psn_no, request_id, rid.error().message);
     }
     p_.metrics.refund("refunded");
     spdlog::info("window {}: refund {} of settlement {}: {} (fund {}, account {}, cash {})", s.window, *rid, setl,
@@ -745,6 +755,8 @@ awaitable<Reply> Service::settle_resettle(const cashier::SessionInfo& s, const c
       auto job16 = failed_call_job(r, psn_no, request_id, out, at);
       auto w = co_await ledger_write(p_.ledger, std::move(job16));
       if (r.in_doubt()) reversal_wakeup_.cancel();
+      if (!w && r.kind != insurer::OutcomeClass::unreachable)
+        co_return co_await unrecorded_outcome(r, psn_no, request_id, w.error().message);
       if (!w) co_return fail(w.error().to_error());
       co_return out;
     }
@@ -773,7 +785,7 @@ awaitable<Reply> Service::settle_resettle(const cashier::SessionInfo& s, const c
       return *rid;
     };
     auto undo_id = co_await ledger_write(p_.ledger, std::move(job17));
-    if (!undo_id) co_return fail(undo_id.error().to_error());
+    if (!undo_id) co_return co_await unrecorded_outcome(r, psn_no, request_id, undo_id.error().message);
     const Json undo_json{{"refund_id", std::to_string(*undo_id)},
                          {"setl_id", std::to_string(orig_id)},
                          {"refund_total", json::amount_value(left.total)},
@@ -792,6 +804,8 @@ awaitable<Reply> Service::settle_resettle(const cashier::SessionInfo& s, const c
     OnlineSettlement done = co_await settle_online(p_.gateway, p_.ledger, p_.metrics, p_.policy, s, card, *person,
                                                    rest, true, true, orig.med_type, request_id, msgid, msgid_write,
                                                    orig_id, answer_of, p_.config.network.offline_deadline_ms, false);
+    if (done.unrecorded)
+      co_return co_await unrecorded_outcome(*done.unrecorded, psn_no, request_id, done.unrecorded_why);
     if (!done.ok) {
       auto job18 = [msgid](sql::Db& db) { return ledger::find_message(db, msgid); };
       auto m = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job18));
@@ -839,6 +853,35 @@ awaitable<std::optional<ledger::SettlementDetail>> Service::original_for(std::in
     co_return std::nullopt;
   }
   co_return std::move(**d);
+}
+
+awaitable<Reply> Service::unrecorded_outcome(const CallResult& r, const std::string& psn_no,
+                                             const std::string& request_id, const std::string& why) {
+  held_requests_.insert(request_id);
+  CallResult doubtful = r;
+  doubtful.kind = insurer::OutcomeClass::in_doubt;
+  const Reply reply = fail(Reason::in_doubt, "ledger",
+                           fmt::format("the insurer carried out {} but the ledger could not record it ({}); it is being "
+                                       "reversed (冲正): start again with a new request id once the status shows nothing in doubt",
+                                       r.infno, why));
+  const std::int64_t at = now_ms();
+  auto job = [doubtful, psn_no, request_id, answer = answer_text(reply), at](sql::Db& db) -> sql::Status {
+    SETTLE_SQL_TRY(record_in_doubt_with_reversal(db, doubtful, psn_no, at));
+    return ledger::answer_request(db, request_id, answer, at);
+  };
+  auto w = co_await ledger_write(p_.ledger, std::move(job));
+  if (w) {
+    held_requests_.erase(request_id);  // durable now: a retry is answered from the ledger
+    reversal_wakeup_.cancel();
+    co_return reply;
+  }
+  // Not even that: the msgid is durable without an outcome, so start-up
+  // recovery reverses it. Until then the request is held, never run again.
+  spdlog::critical("ledger: msgid {} ({}) reached the insurer and cannot be recorded ({}); settled stops so that "
+                   "recovery reverses it",
+                   r.msgid, r.infno, w.error().message);
+  if (on_fatal) on_fatal();
+  co_return reply;
 }
 
 awaitable<Reply> Service::answer_final(const std::string& request_id, const Reply& r) {
