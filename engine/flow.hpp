@@ -64,11 +64,13 @@ std::string_view call_outcome_name(CallOutcome o) noexcept;
 
 struct InsurerReply {
   CallOutcome outcome = CallOutcome::unreachable;
+  std::int64_t infcode = -1; // the envelope's infcode when answered (0: success)
   std::string detail;        // the refusal's message, or why nothing came back
   std::string mdtrt_id;      // 2201
   std::string insurer_id;    // 2207 setl_id, 9301 refd_id, 2208 undo id
   Parts parts;               // 2207 the split; 9301 / 2208 what went back
   Amount balance_after;      // 2207 the account's balance after it
+  Amount fulamt_ownpay, preselfpay, inscp, deductible_part;  // 2207 the split's detail
 };
 
 // ---- the ledger's records, as the flows see them --------------------------------
@@ -79,12 +81,15 @@ struct SettlementRecord {
   std::string window;
   std::string operator_id;
   std::string card_no;
+  std::string card_sn;
   std::string psn_no;
   std::string insutype;
+  std::string med_type = "11";
   Mode mode = Mode::online;
   SettlementState state = SettlementState::settled;
   Parts parts;                        // what the patient was charged, by payer
-  std::vector<ChargeLine> lines;
+  Amount fulamt_ownpay, preselfpay, inscp, deductible_part;
+  std::vector<ChargeLine> lines;      // class B lines carry the self-pay ratio applied
   std::vector<SplitReason> reasons;
   std::string msgid;                  // the 2207's (online)
   std::string insurer_setl_id;
@@ -98,6 +103,8 @@ struct RefundRecord {
   std::int64_t refund_id = 0;
   std::string request_id;
   std::int64_t setl_id = 0;
+  std::string window;
+  std::string operator_id;
   Parts parts;
   std::vector<LineRefund> lines;
   std::string msgid;
@@ -154,6 +161,8 @@ struct RecordCallFailed {
   std::string psn_no;
   std::string request_id;
   std::optional<Answer> answer;
+  std::int64_t infcode = -1;  // refused: the insurer's infcode and message
+  std::string detail;
 };
 // An online settlement: the 2207 answered, the settlement, the answer.
 struct RecordSettlement {
@@ -167,6 +176,10 @@ struct RecordOffline {
   std::optional<std::string> in_doubt_msgid;
   std::optional<std::string> unsent_msgid;  // a 2207 msgid made durable and never sent: closed
   Answer answer;
+  // The outstanding offline figures the estimate was limited against: the
+  // ledger refuses the change (Committed::stale) if they moved meanwhile.
+  std::int64_t assumed_count = 0;
+  Amount assumed_fund;
 };
 // A refund (9301 answered) and the original's new state, with the answer.
 struct RecordRefund {
@@ -233,6 +246,7 @@ struct MsgidIssued {
 struct Committed {
   Status status;
   std::int64_t id = 0;  // setl_id / refund_id when one was made
+  bool stale = false;   // RecordOffline: the outstanding figures moved; nothing was written
 };
 struct Replied {
   InsurerReply reply;

@@ -81,7 +81,29 @@ std::optional<std::string> settle_reply_problem(const InsurerReply& r, Amount lo
   return std::nullopt;
 }
 
+RecordCallFailed failed_call(std::string msgid, Txn txn, CallOutcome outcome, std::string psn_no, std::string request_id,
+                             std::optional<Answer> answer, std::int64_t infcode = -1, std::string detail = {}) {
+  RecordCallFailed r;
+  r.msgid = std::move(msgid);
+  r.txn = txn;
+  r.outcome = outcome;
+  r.psn_no = std::move(psn_no);
+  r.request_id = std::move(request_id);
+  r.answer = std::move(answer);
+  r.infcode = infcode;
+  r.detail = std::move(detail);
+  return r;
+}
+
 }  // namespace
+
+std::vector<ChargeLine> applied_lines(const Policy& policy, std::string_view insutype, std::span<const ChargeLine> lines) {
+  std::vector<ChargeLine> out(lines.begin(), lines.end());
+  const PolicyParams* params = policy.find(insutype, VisitType::outpatient);
+  for (auto& l : out)
+    if (l.cls == LineClass::b && params != nullptr) l.selfpay_ratio = policy.classb_ratio(*params, l.code, l.selfpay_ratio);
+  return out;
+}
 
 // ---- settle.commit ----------------------------------------------------------------------
 
@@ -212,20 +234,22 @@ Flow commit_flow(CommitInput in) {
           fallback = OfflineCause::in_doubt;
         } else if (r.outcome == CallOutcome::refused) {
           Answer no = refusal(r, Txn::settle);
-          auto b = ask(Commit{RecordCallFailed{msgid, Txn::settle, CallOutcome::refused, psn_no, in.request_id, no}});
+          auto b = ask(Commit{failed_call(msgid, Txn::settle, CallOutcome::refused, psn_no, in.request_id, no,
+                                               r.infcode, r.detail)});
           auto st = take<Committed>(co_await b);
           if (!st.status) {
             // Refused: nothing moved, so the request may run again once the
             // msgid's outcome is recorded (held until then).
             co_return Outcome{Answer::fail(st.status.error(), false),
-                              RecordCallFailed{msgid, Txn::settle, CallOutcome::refused, psn_no, in.request_id, std::nullopt}};
+                              failed_call(msgid, Txn::settle, CallOutcome::refused, psn_no, in.request_id,
+                                               std::nullopt, r.infcode, r.detail)};
           }
           co_return Outcome{no, std::nullopt};
         } else if (auto problem = settle_reply_problem(r, local->total, account_allowed)) {
           // A success that cannot stand as it is: reversed, and refused whole.
           Answer no = Answer::fail(make_error(Reason::insurer_rejected, "insurer",
                                               fmt::format("the insurer's 2207 answer is not acceptable ({}); it is being reversed (冲正)", *problem)));
-          RecordCallFailed rec{msgid, Txn::settle, CallOutcome::in_doubt, psn_no, in.request_id, no};
+          RecordCallFailed rec = failed_call(msgid, Txn::settle, CallOutcome::in_doubt, psn_no, in.request_id, no);
           auto b = ask(Commit{rec});
           auto st = take<Committed>(co_await b);
           if (!st.status) co_return Outcome{Answer::fail(st.status.error()), rec};
@@ -236,12 +260,18 @@ Flow commit_flow(CommitInput in) {
           s.window = in.window;
           s.operator_id = in.operator_id;
           s.card_no = in.card_no;
+          s.card_sn = in.card_sn;
           s.psn_no = psn_no;
           s.insutype = person->insutype;
+          s.med_type = in.med_type;
           s.mode = Mode::online;
           s.state = SettlementState::settled;
           s.parts = r.parts;
-          s.lines = in.lines;
+          s.fulamt_ownpay = r.fulamt_ownpay;
+          s.preselfpay = r.preselfpay;
+          s.inscp = r.inscp;
+          s.deductible_part = r.deductible_part;
+          s.lines = applied_lines(*in.policy, person->insutype, in.lines);
           s.reasons = local->reasons;
           s.msgid = msgid;
           s.insurer_setl_id = r.insurer_id;
@@ -260,7 +290,7 @@ Flow commit_flow(CommitInput in) {
                 fmt::format("the insurer settled but the ledger could not record it ({}); it is being reversed (冲正): "
                             "settle again with a new request id once the status shows nothing in doubt",
                             st.status.error().message)));
-            RecordCallFailed rec{msgid, Txn::settle, CallOutcome::in_doubt, psn_no, in.request_id, held};
+            RecordCallFailed rec = failed_call(msgid, Txn::settle, CallOutcome::in_doubt, psn_no, in.request_id, held);
             auto c2 = ask(Commit{rec});
             auto st2 = take<Committed>(co_await c2);
             if (!st2.status) co_return Outcome{held, rec};
@@ -283,86 +313,101 @@ Flow commit_flow(CommitInput in) {
       if (psn_no.empty()) psn_no = found.psn_no;
     }
   }
-  OutstandingFigures figures;
-  {
-    auto a = ask(OfflineOutstanding{});
-    figures = take<OutstandingFigures>(co_await a);
-  }
   Person who = person.value_or(Person{});
-  if (who.insutype.empty() && !in.policy->entries().empty()) {
+  if (who.insutype.empty()) {
     for (const auto& [key, params] : in.policy->entries())
       if (key.second == VisitType::outpatient) {
         who.insutype = key.first;
         break;
       }
   }
-  SplitOptions opts;
-  opts.visit = VisitType::outpatient;
-  opts.use_account = false;
-  opts.pin_verified = false;
-  OfflineContext ctx;
-  ctx.cause = *fallback;
-  ctx.on_redlist = on_redlist;
-  ctx.outstanding_fund = figures.fund;
-  ctx.outstanding_count = figures.count;
-  ctx.oldest_age_s = figures.oldest_age_s;
-  ctx.limits = in.limits;
-  opts.offline = ctx;
-  auto est = split(*in.policy, who, in.lines, opts);
-  const Ms at = co_await current_time();
-  if (!est) {
-    Answer no = Answer::fail(est.error());
-    if (in_doubt_msgid || unsent_msgid) {
-      const bool doubt = in_doubt_msgid.has_value();
-      RecordCallFailed rec{doubt ? *in_doubt_msgid : *unsent_msgid, Txn::settle,
-                           doubt ? CallOutcome::in_doubt : CallOutcome::unreachable, psn_no, in.request_id, no};
-      auto a = ask(Commit{rec});
+  // The estimate is limited against the outstanding offline figures; the
+  // ledger refuses it if they moved before it was written (another window
+  // stored one meanwhile), and it is made again against the new ones.
+  for (int attempt = 0;; ++attempt) {
+    OutstandingFigures figures;
+    {
+      auto a = ask(OfflineOutstanding{});
+      figures = take<OutstandingFigures>(co_await a);
+    }
+    SplitOptions opts;
+    opts.visit = VisitType::outpatient;
+    opts.use_account = false;
+    opts.pin_verified = false;
+    OfflineContext ctx;
+    ctx.cause = *fallback;
+    ctx.on_redlist = on_redlist;
+    ctx.outstanding_fund = figures.fund;
+    ctx.outstanding_count = figures.count;
+    ctx.oldest_age_s = figures.oldest_age_s;
+    ctx.limits = in.limits;
+    opts.offline = ctx;
+    auto est = split(*in.policy, who, in.lines, opts);
+    const Ms at = co_await current_time();
+    if (!est) {
+      Answer no = Answer::fail(est.error());
+      if (in_doubt_msgid || unsent_msgid) {
+        const bool doubt = in_doubt_msgid.has_value();
+        RecordCallFailed rec = failed_call(doubt ? *in_doubt_msgid : *unsent_msgid, Txn::settle,
+                             doubt ? CallOutcome::in_doubt : CallOutcome::unreachable, psn_no, in.request_id, no);
+        auto a = ask(Commit{rec});
+        auto st = take<Committed>(co_await a);
+        if (!st.status) co_return Outcome{no, rec};
+        co_return Outcome{no, std::nullopt};
+      }
+      auto a = ask(Commit{StoreAnswer{in.request_id, no}});
       auto st = take<Committed>(co_await a);
-      if (!st.status) co_return Outcome{no, rec};
+      if (!st.status) co_return Outcome{Answer::fail(st.status.error(), false), std::nullopt};
       co_return Outcome{no, std::nullopt};
     }
-    co_return Outcome{no, std::nullopt};
-  }
-  SettlementRecord s;
-  s.request_id = in.request_id;
-  s.window = in.window;
-  s.operator_id = in.operator_id;
-  s.card_no = in.card_no;
-  s.psn_no = psn_no;
-  s.insutype = who.insutype;
-  s.mode = Mode::offline;
-  s.state = SettlementState::offline_pending;
-  s.parts = parts_of(*est);
-  s.lines = in.lines;
-  s.reasons = est->reasons;
-  s.offline_cause = *fallback;
-  s.created_at = at;
-  Answer yes;
-  yes.settlement = s;
-  RecordOffline rec{s, in_doubt_msgid, unsent_msgid, yes};
-  auto a = ask(Commit{rec});
-  auto st = take<Committed>(co_await a);
-  if (!st.status) {
-    if (in_doubt_msgid) {
-      // The 2207 may have settled: held in doubt, reversed, never run again.
-      Answer held = Answer::fail(make_error(Reason::in_doubt, "ledger",
-                                            fmt::format("the insurer did not answer and the ledger could not store the "
-                                                        "offline settlement ({}); the charge is being reversed (冲正)",
-                                                        st.status.error().message)));
-      RecordCallFailed again{*in_doubt_msgid, Txn::settle, CallOutcome::in_doubt, psn_no, in.request_id, held};
-      auto b = ask(Commit{again});
-      auto st2 = take<Committed>(co_await b);
-      if (!st2.status) co_return Outcome{held, again};
-      co_return Outcome{held, std::nullopt};
+    SettlementRecord s;
+    s.request_id = in.request_id;
+    s.window = in.window;
+    s.operator_id = in.operator_id;
+    s.card_no = in.card_no;
+    s.card_sn = in.card_sn;
+    s.psn_no = psn_no;
+    s.insutype = who.insutype;
+    s.med_type = in.med_type;
+    s.mode = Mode::offline;
+    s.state = SettlementState::offline_pending;
+    s.parts = parts_of(*est);
+    s.fulamt_ownpay = est->fulamt_ownpay;
+    s.preselfpay = est->preselfpay;
+    s.inscp = est->inscp;
+    s.deductible_part = est->deductible_part;
+    s.lines = applied_lines(*in.policy, who.insutype, in.lines);
+    s.reasons = est->reasons;
+    s.offline_cause = *fallback;
+    s.created_at = at;
+    Answer yes;
+    yes.settlement = s;
+    RecordOffline rec{s, in_doubt_msgid, unsent_msgid, yes, figures.count, figures.fund};
+    auto a = ask(Commit{rec});
+    auto st = take<Committed>(co_await a);
+    if (st.stale && attempt < 8) continue;
+    if (!st.status) {
+      if (in_doubt_msgid) {
+        // The 2207 may have settled: held in doubt, reversed, never run again.
+        Answer held = Answer::fail(make_error(Reason::in_doubt, "ledger",
+                                              fmt::format("the insurer did not answer and the ledger could not store the "
+                                                          "offline settlement ({}); the charge is being reversed (冲正)",
+                                                          st.status.error().message)));
+        RecordCallFailed again = failed_call(*in_doubt_msgid, Txn::settle, CallOutcome::in_doubt, psn_no, in.request_id, held);
+        auto b = ask(Commit{again});
+        auto st2 = take<Committed>(co_await b);
+        if (!st2.status) co_return Outcome{held, again};
+        co_return Outcome{held, std::nullopt};
+      }
+      // Nothing moved: the request may run again, once an unsent msgid is closed.
+      std::optional<RecordCallFailed> close;
+      if (unsent_msgid)
+        close = failed_call(*unsent_msgid, Txn::settle, CallOutcome::unreachable, psn_no, in.request_id, std::nullopt);
+      co_return Outcome{Answer::fail(st.status.error(), false), close};
     }
-    // Nothing moved: the request may run again, once an unsent msgid is closed.
-    std::optional<RecordCallFailed> close;
-    if (unsent_msgid)
-      close = RecordCallFailed{*unsent_msgid, Txn::settle, CallOutcome::unreachable, psn_no, in.request_id, std::nullopt};
-    co_return Outcome{Answer::fail(st.status.error(), false), close};
+    yes.settlement->setl_id = st.id;
+    co_return Outcome{yes, std::nullopt};
   }
-  yes.settlement->setl_id = st.id;
-  co_return Outcome{yes, std::nullopt};
 }
 
 // ---- settle.refund --------------------------------------------------------------------
@@ -476,8 +521,9 @@ Flow refund_flow(RefundInput in) {
                                     false)
                      : Answer::fail(unanswered_error(r, Txn::refund));
     // Unsent: the request may run again; refused or in doubt: final.
-    RecordCallFailed rec{msgid, Txn::refund, r.outcome, psn_no, in.request_id,
-                         r.outcome == CallOutcome::unreachable ? std::nullopt : std::optional<Answer>(out)};
+    RecordCallFailed rec = failed_call(msgid, Txn::refund, r.outcome, psn_no, in.request_id,
+                         r.outcome == CallOutcome::unreachable ? std::nullopt : std::optional<Answer>(out), r.infcode,
+                         r.detail);
     auto b = ask(Commit{rec});
     auto st = take<Committed>(co_await b);
     if (!st.status) {
@@ -500,7 +546,7 @@ Flow refund_flow(RefundInput in) {
                                     "the insurer's refund split breaks the refund rules (cash first, account at most what it paid); it is being reversed (冲正)");
     e.reason = Reason::refund_exceeds_original;
     Answer no = Answer::fail(e);
-    RecordCallFailed rec{msgid, Txn::refund, CallOutcome::in_doubt, psn_no, in.request_id, no};
+    RecordCallFailed rec = failed_call(msgid, Txn::refund, CallOutcome::in_doubt, psn_no, in.request_id, no);
     auto b = ask(Commit{rec});
     auto st = take<Committed>(co_await b);
     if (!st.status) co_return Outcome{no, rec};
@@ -510,6 +556,8 @@ Flow refund_flow(RefundInput in) {
   RefundRecord rf;
   rf.request_id = in.request_id;
   rf.setl_id = orig.setl_id;
+  rf.window = in.window;
+  rf.operator_id = in.operator_id;
   rf.parts = *checked;
   rf.msgid = msgid;
   rf.insurer_id = r.insurer_id;
@@ -542,7 +590,7 @@ Flow refund_flow(RefundInput in) {
     Answer held = Answer::fail(make_error(Reason::in_doubt, "ledger",
                                           fmt::format("the insurer refunded but the ledger could not record it ({}); it is being reversed (冲正)",
                                                       st.status.error().message)));
-    RecordCallFailed rec{msgid, Txn::refund, CallOutcome::in_doubt, psn_no, in.request_id, held};
+    RecordCallFailed rec = failed_call(msgid, Txn::refund, CallOutcome::in_doubt, psn_no, in.request_id, held);
     auto c2 = ask(Commit{rec});
     auto st2 = take<Committed>(co_await c2);
     if (!st2.status) co_return Outcome{held, rec};

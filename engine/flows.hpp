@@ -24,6 +24,8 @@ struct CommitInput {
   std::string window;
   std::string operator_id;
   std::string card_no;
+  std::string card_sn;
+  std::string med_type = "11";
   std::vector<ChargeLine> lines;
   bool use_account = true;
   bool pin_verified = false;
@@ -34,6 +36,10 @@ struct CommitInput {
 };
 
 Flow commit_flow(CommitInput in);
+
+// The lines as recorded: each class B line with the self-pay ratio the
+// policy applies to it (its own, else its code's, else the insurance type's).
+std::vector<ChargeLine> applied_lines(const Policy& policy, std::string_view insutype, std::span<const ChargeLine> lines);
 
 struct RefundInput {
   std::string request_id;

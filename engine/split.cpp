@@ -75,16 +75,7 @@ constexpr std::array<std::pair<PersonFlag, SplitReason>, 4> kFundStops{{
     {PersonFlag::temp_settle_change, SplitReason::status_temp_settle_change},
 }};
 
-SplitReason offline_reason(OfflineCause c) {
-  switch (c) {
-    case OfflineCause::network_down: return SplitReason::offline_network_down;
-    case OfflineCause::in_doubt: return SplitReason::offline_in_doubt;
-    case OfflineCause::insurer_error: return SplitReason::offline_insurer_error;
-    case OfflineCause::reader_failure: return SplitReason::offline_reader_failure;
-  }
-  SETTLE_ASSERT(false);
-  return SplitReason::offline_network_down;
-}
+SplitReason offline_reason(OfflineCause c) { return offline_cause_reason(c); }
 
 Error line_error(Reason r, std::size_t i, std::string_view key, std::string what) {
   const std::string field = fmt::format("lines[{}].{}", i, key);
@@ -266,6 +257,16 @@ Result<Split> split(const Policy& policy, const Person& person, std::span<const 
   SETTLE_ASSERT(!s.fund.is_negative() && !s.account.is_negative() && !s.cash.is_negative());
   SETTLE_ASSERT(!s.inscp.is_negative() && s.deductible_part <= s.inscp);
   return s;
+}
+
+SplitReason offline_cause_reason(OfflineCause c) noexcept {
+  switch (c) {
+    case OfflineCause::network_down: return SplitReason::offline_network_down;
+    case OfflineCause::in_doubt: return SplitReason::offline_in_doubt;
+    case OfflineCause::insurer_error: return SplitReason::offline_insurer_error;
+    case OfflineCause::reader_failure: return SplitReason::offline_reader_failure;
+  }
+  return SplitReason::offline_network_down;
 }
 
 }  // namespace settle

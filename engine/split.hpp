@@ -129,7 +129,9 @@ enum class SplitReason : std::uint16_t {
   annual_cap_partly = 21,
 };
 
-std::string_view split_reason_name(SplitReason r) noexcept;  // "status_unit_arrears", ...
+std::string_view split_reason_name(SplitReason r) noexcept;
+// The reason code an offline settlement carries for its cause.
+SplitReason offline_cause_reason(OfflineCause c) noexcept;  // "status_unit_arrears", ...
 std::optional<SplitReason> split_reason_from_name(std::string_view s) noexcept;
 // One sentence for people (receipts, trial calculations, reports).
 std::string_view split_reason_description(SplitReason r) noexcept;

@@ -733,6 +733,20 @@ class Run {
       }
       Event operator()(const Commit& c) {
         took = run.rng_.uniform(1, 20);
+        if (const auto* off = std::get_if<RecordOffline>(&c.change)) {
+          // The limits were measured against figures that must still hold.
+          std::int64_t count = 0;
+          Amount fund;
+          for (const auto& s : run.ledger_.setls)
+            if (s.state == SettlementState::offline_pending) {
+              fund += s.parts.fund;
+              ++count;
+            }
+          if (count != off->assumed_count || fund != off->assumed_fund) {
+            ++run.stale_;
+            return Committed{make_error(Reason::storage_failed, "ledger", "the outstanding offline figures moved"), 0, true};
+          }
+        }
         run.ledger_.fail_next = run.rng_.chance(run.k_.commit_fail_ppm);
         std::int64_t id = 0;
         Status s = run.ledger_.apply(c.change, id);
@@ -994,6 +1008,7 @@ class Run {
   std::vector<std::pair<std::int64_t, int>> done_settlements_;
   std::map<std::string, Amount> initial_balance_;
   std::int64_t msgid_seq_ = 0;
+  std::int64_t stale_ = 0;
   Ms now_ = 0;
   RunResult res_;
 

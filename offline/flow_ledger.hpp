@@ -1,0 +1,49 @@
+// The flows' named ledger changes (engine/flow.hpp: WriteMsgid, StoreAnswer,
+// RecordCallFailed, RecordSettlement, RecordOffline, RecordRefund) as ledger
+// transactions, and the reads the flows need (an original with its refunds,
+// the outstanding offline figures). The daemon's Ledger seam and the
+// simulation both apply changes through here.
+#pragma once
+
+#include "engine/flow.hpp"
+#include "offline/ledger_ops.hpp"
+
+#include <functional>
+#include <optional>
+#include <string>
+
+namespace settle::ledger {
+
+// What the ledger stores that only the daemon knows how to write.
+struct FlowConventions {
+  // The request's stored answer (the cashier API's reply text) of an answer
+  // whose settlement / refund ids are filled in.
+  std::function<std::string(const flow::Answer&)> answer_text;
+  // "YYYY-MM-DD" of the insurer's day of a time.
+  std::function<std::string(std::int64_t at_ms)> clearing_date;
+  // The receipt number of a settlement about to be recorded.
+  std::function<std::string(const flow::SettlementRecord&)> receipt_no;
+};
+
+// Applies one named change inside the caller's transaction (a job of the
+// writer). Returns the new setl_id / refund_id when the change makes one,
+// else 0. A RecordOffline whose assumed outstanding figures no longer hold
+// writes nothing and fails with Errc::busy (the flow measures again).
+sql::Result<std::int64_t> apply_change(sql::Db& db, const flow::LedgerChange& change, const FlowConventions& conv,
+                                       std::int64_t at_ms);
+
+// The error apply_change gives for a RecordOffline made against figures that moved.
+bool is_stale_offline(const sql::DbError& e) noexcept;
+
+// The offline figures the limits are measured against, as the flows see them.
+sql::Result<flow::OutstandingFigures> outstanding_figures(sql::Db& db, std::int64_t now_ms);
+
+// A settlement with its refunds and (accepted offline) the insurer's figures.
+sql::Result<std::optional<flow::OriginalView>> original_view(sql::Db& db, std::int64_t setl_id);
+
+// Conversions between the ledger's rows and the flows' records.
+flow::SettlementRecord settlement_record(const Settlement& s, std::span<const SettlementLine> lines);
+Settlement settlement_row(const flow::SettlementRecord& r);
+std::vector<SettlementLine> line_rows(std::span<const ChargeLine> lines);
+
+}  // namespace settle::ledger
