@@ -776,12 +776,26 @@ namespace {
 constexpr std::string_view kParkedTerm = "state = 'parked'";
 }  // namespace
 
-sql::Result<std::vector<OutboxItem>> list_parked(sql::Db& db) {
-  return select_all<OutboxItem>(
+sql::Result<std::vector<ParkedItem>> list_parked(sql::Db& db) {
+  std::string cols;
+  for (std::string_view c = kOutboxCols; !c.empty();) {
+    const std::size_t comma = c.find(',');
+    std::string_view col = c.substr(0, comma);
+    while (!col.empty() && col.front() == ' ') col.remove_prefix(1);
+    cols += fmt::format("{}o.{}", cols.empty() ? "" : ", ", col);
+    c = comma == std::string_view::npos ? std::string_view{} : c.substr(comma + 1);
+  }
+  return select_all<ParkedItem>(
       db,
-      fmt::format("SELECT {} FROM outbox INDEXED BY outbox_parked WHERE {} ORDER BY kind DESC, item_id", kOutboxCols,
-                  kParkedTerm),
-      read_outbox);
+      fmt::format("SELECT {}, coalesce(s.psn_no, CASE WHEN json_valid(o.payload) THEN json_extract(o.payload, "
+                  "'$.psn_no') END) FROM outbox o INDEXED BY outbox_parked LEFT JOIN settlements s ON "
+                  "s.setl_id = o.setl_id WHERE o.{} ORDER BY o.kind DESC, o.item_id",
+                  cols, kParkedTerm),
+      [](const sql::Statement& st) {
+        ParkedItem p{read_outbox(st), st.column_opt_text(12)};
+        if (p.psn_no && p.psn_no->empty()) p.psn_no.reset();
+        return p;
+      });
 }
 
 sql::Result<std::optional<OutboxItem>> find_outbox(sql::Db& db, std::int64_t item_id) {

@@ -282,8 +282,13 @@ sql::Status complete_outbox(sql::Db& db, std::int64_t item_id, OutboxOutcome out
                             std::int64_t next_attempt_at_ms = 0, std::string_view error = {},
                             std::optional<std::int64_t> refusals = std::nullopt);
 // Parked items: reversals first, then uploads, each oldest first (through
-// the index of parked items).
-sql::Result<std::vector<OutboxItem>> list_parked(sql::Db& db);
+// the index of parked items), with the person: an upload's settlement's
+// psn_no, a reversal's payload's.
+struct ParkedItem {
+  OutboxItem item;
+  std::optional<std::string> psn_no;
+};
+sql::Result<std::vector<ParkedItem>> list_parked(sql::Db& db);
 sql::Result<std::optional<OutboxItem>> find_outbox(sql::Db& db, std::int64_t item_id);
 // A supervisor's retry: parked -> pending, due at once, refusals from zero.
 // not_found for no such item, invalid_state if it is not parked.

@@ -116,10 +116,11 @@ TEST_CASE("a refused item is parked, listed, retried or resolved by a supervisor
   auto parked = l->read([](sql::Db& db) { return list_parked(db); });
   REQUIRE(parked.ok());
   REQUIRE(parked->size() == 1);
-  CHECK(parked->front().item_id == rev);
-  CHECK(parked->front().state == OutboxState::parked);
-  CHECK(parked->front().refusals == 2);
-  CHECK(parked->front().last_error == "infcode -1: no such msgid");
+  CHECK(parked->front().item.item_id == rev);
+  CHECK(parked->front().item.state == OutboxState::parked);
+  CHECK(parked->front().item.refusals == 2);
+  CHECK(parked->front().item.last_error == "infcode -1: no such msgid");
+  CHECK(parked->front().psn_no == "P0001");
 
   // Only parked items can be retried or resolved.
   CHECK(l->write_wait([up = up](sql::Db& db) { return retry_parked(db, up, "s001", 400); }).is(sql::Errc::invalid_state));
