@@ -50,10 +50,11 @@ constexpr Names<VisitType, 2> kVisitTypes{{{VisitType::outpatient, "outpatient"}
 constexpr Names<LineClass, 3> kLineClasses{{{LineClass::a, "A"}, {LineClass::b, "B"}, {LineClass::c, "C"}}};
 constexpr Names<OutboxKind, 2> kOutboxKinds{{{OutboxKind::reversal, "reversal"},
                                               {OutboxKind::offline_upload, "offline_upload"}}};
-constexpr Names<OutboxState, 4> kOutboxStates{{{OutboxState::pending, "pending"},
+constexpr Names<OutboxState, 5> kOutboxStates{{{OutboxState::pending, "pending"},
                                                 {OutboxState::in_flight, "in_flight"},
                                                 {OutboxState::done, "done"},
-                                                {OutboxState::failed, "failed"}}};
+                                                {OutboxState::failed, "failed"},
+                                                {OutboxState::parked, "parked"}}};
 constexpr Names<AdjustmentKind, 2> kAdjustmentKinds{{{AdjustmentKind::offline_upload, "offline_upload"},
                                                       {AdjustmentKind::correction, "correction"}}};
 constexpr Names<Entity, 6> kEntities{{{Entity::request, "request"},
@@ -127,7 +128,7 @@ Request read_request(const sql::Statement& st) {
 }
 
 constexpr std::string_view kMessageCols =
-    "msgid, infno, state, request_id, reverses_msgid, infcode, err_msg, created_at_ms, updated_at_ms";
+    "msgid, infno, state, request_id, reverses_msgid, infcode, err_msg, created_at_ms, updated_at_ms, psn_no";
 Message read_message(const sql::Statement& st) {
   Message m;
   m.msgid = st.column_text(0);
@@ -139,6 +140,7 @@ Message read_message(const sql::Statement& st) {
   m.err_msg = st.column_opt_text(6);
   m.created_at_ms = st.column_int64(7);
   m.updated_at_ms = st.column_int64(8);
+  m.psn_no = st.column_opt_text(9);
   return m;
 }
 
@@ -227,7 +229,7 @@ Adjustment read_adjustment(const sql::Statement& st) {
 
 constexpr std::string_view kOutboxCols =
     "item_id, kind, setl_id, ref_msgid, payload, state, attempts, next_attempt_at_ms, last_error, "
-    "created_at_ms, updated_at_ms";
+    "created_at_ms, updated_at_ms, refusals";
 OutboxItem read_outbox(const sql::Statement& st) {
   OutboxItem o;
   o.item_id = st.column_int64(0);
@@ -241,6 +243,7 @@ OutboxItem read_outbox(const sql::Statement& st) {
   o.last_error = st.column_opt_text(8);
   o.created_at_ms = st.column_int64(9);
   o.updated_at_ms = st.column_int64(10);
+  o.refusals = st.column_int64(11);
   return o;
 }
 
@@ -348,10 +351,10 @@ sql::Result<std::optional<Request>> find_request(sql::Db& db, std::string_view r
 
 sql::Status record_message(sql::Db& db, const Message& m) {
   auto st = db.cached(
-      "INSERT INTO insurer_messages(msgid, infno, state, request_id, reverses_msgid, created_at_ms, updated_at_ms) "
-      "VALUES(?1,?2,'written',?3,?4,?5,?5)");
+      "INSERT INTO insurer_messages(msgid, infno, state, request_id, reverses_msgid, created_at_ms, updated_at_ms, "
+      "psn_no) VALUES(?1,?2,'written',?3,?4,?5,?5,?6)");
   if (!st) return st.error();
-  SETTLE_SQL_TRY((*st)->bind_all(m.msgid, m.infno, m.request_id, m.reverses_msgid, m.created_at_ms));
+  SETTLE_SQL_TRY((*st)->bind_all(m.msgid, m.infno, m.request_id, m.reverses_msgid, m.created_at_ms, m.psn_no));
   SETTLE_SQL_TRY((*st)->run());
   return add_event(db, m.created_at_ms, Entity::message, m.msgid, std::nullopt, "written", m.infno);
 }
@@ -635,7 +638,7 @@ sql::Result<std::vector<UploadItem>> claim_uploads(sql::Db& db, std::int64_t now
   SETTLE_SQL_TRY((*pick)->bind_all(limit));
   std::vector<UploadItem> out;
   out.reserve(static_cast<std::size_t>(std::max(limit, 0)));
-  constexpr int kOutboxColumns = 11;
+  constexpr int kOutboxColumns = 12;
   for (;;) {
     auto more = (*pick)->step();
     if (!more) return more.error();
@@ -745,20 +748,97 @@ sql::Status record_upload_results(sql::Db& db, std::span<const UploadResult> res
 }
 
 sql::Status complete_outbox(sql::Db& db, std::int64_t item_id, OutboxOutcome outcome, std::int64_t at_ms,
-                            std::int64_t next_attempt_at_ms, std::string_view error) {
+                            std::int64_t next_attempt_at_ms, std::string_view error,
+                            std::optional<std::int64_t> refusals) {
   const std::string_view to = outcome == OutboxOutcome::done     ? "done"
                               : outcome == OutboxOutcome::failed ? "failed"
+                              : outcome == OutboxOutcome::park   ? "parked"
                                                                  : "pending";
+  // A parked item keeps its reason: the caller must say why.
+  SETTLE_ASSERT(outcome != OutboxOutcome::park || !error.empty());
   auto st = db.cached(
       "UPDATE outbox SET state = ?2, updated_at_ms = ?3, "
       "next_attempt_at_ms = CASE WHEN ?2 = 'pending' THEN ?4 ELSE next_attempt_at_ms END, "
-      "last_error = CASE WHEN ?5 = '' THEN last_error ELSE ?5 END "
+      "last_error = CASE WHEN ?5 = '' THEN last_error ELSE ?5 END, "
+      "refusals = coalesce(?6, refusals) "
       "WHERE item_id = ?1 AND state = 'in_flight'");
   if (!st) return st.error();
-  SETTLE_SQL_TRY((*st)->bind_all(item_id, to, at_ms, next_attempt_at_ms, error));
+  SETTLE_SQL_TRY((*st)->bind_all(item_id, to, at_ms, next_attempt_at_ms, error, refusals));
   SETTLE_SQL_TRY((*st)->run());
   if (db.changes() == 0) return invalid_state(fmt::format("outbox item {} is not in flight", item_id));
-  return add_event(db, at_ms, Entity::outbox, std::to_string(item_id), "in_flight", to, error);
+  const std::string detail =
+      outcome == OutboxOutcome::park ? fmt::format("parked after {} refusals: {}", refusals.value_or(0), error)
+                                     : std::string(error);
+  return add_event(db, at_ms, Entity::outbox, std::to_string(item_id), "in_flight", to, detail);
+}
+
+namespace {
+constexpr std::string_view kParkedTerm = "state = 'parked'";
+}  // namespace
+
+sql::Result<std::vector<ParkedItem>> list_parked(sql::Db& db) {
+  std::string cols;
+  for (std::string_view c = kOutboxCols; !c.empty();) {
+    const std::size_t comma = c.find(',');
+    std::string_view col = c.substr(0, comma);
+    while (!col.empty() && col.front() == ' ') col.remove_prefix(1);
+    cols += fmt::format("{}o.{}", cols.empty() ? "" : ", ", col);
+    c = comma == std::string_view::npos ? std::string_view{} : c.substr(comma + 1);
+  }
+  return select_all<ParkedItem>(
+      db,
+      fmt::format("SELECT {}, coalesce(s.psn_no, CASE WHEN json_valid(o.payload) THEN json_extract(o.payload, "
+                  "'$.psn_no') END) FROM outbox o INDEXED BY outbox_parked LEFT JOIN settlements s ON "
+                  "s.setl_id = o.setl_id WHERE o.{} ORDER BY o.kind DESC, o.item_id",
+                  cols, kParkedTerm),
+      [](const sql::Statement& st) {
+        ParkedItem p{read_outbox(st), st.column_opt_text(12)};
+        if (p.psn_no && p.psn_no->empty()) p.psn_no.reset();
+        return p;
+      });
+}
+
+sql::Result<std::optional<OutboxItem>> find_outbox(sql::Db& db, std::int64_t item_id) {
+  return select_one<OutboxItem>(db, fmt::format("SELECT {} FROM outbox WHERE item_id = ?1", kOutboxCols),
+                                read_outbox, item_id);
+}
+
+namespace {
+// The one check of retry_parked and resolve_parked: the item exists and is parked.
+sql::Status must_be_parked(sql::Db& db, std::int64_t item_id) {
+  auto item = find_outbox(db, item_id);
+  if (!item) return item.error();
+  if (!item->has_value()) return not_found(fmt::format("outbox item {} does not exist", item_id));
+  if ((*item)->state != OutboxState::parked)
+    return invalid_state(fmt::format("outbox item {} is {}, not parked", item_id, name((*item)->state)));
+  return settle::Ok{};
+}
+}  // namespace
+
+sql::Status retry_parked(sql::Db& db, std::int64_t item_id, std::string_view by_operator, std::int64_t at_ms) {
+  SETTLE_SQL_TRY(must_be_parked(db, item_id));
+  // Due now, with its refusals counted from zero again: the supervisor has
+  // seen the reason and asks for new tries.
+  auto st = db.cached(
+      "UPDATE outbox SET state = 'pending', next_attempt_at_ms = ?2, refusals = 0, updated_at_ms = ?2 "
+      "WHERE item_id = ?1 AND state = 'parked'");
+  if (!st) return st.error();
+  SETTLE_SQL_TRY((*st)->bind_all(item_id, at_ms));
+  SETTLE_SQL_TRY((*st)->run());
+  return add_event(db, at_ms, Entity::outbox, std::to_string(item_id), "parked", "pending",
+                   fmt::format("retried by {}", by_operator));
+}
+
+sql::Status resolve_parked(sql::Db& db, std::int64_t item_id, std::string_view by_operator, std::string_view note,
+                           std::int64_t at_ms) {
+  SETTLE_ASSERT(!note.empty());
+  SETTLE_SQL_TRY(must_be_parked(db, item_id));
+  auto st = db.cached("UPDATE outbox SET state = 'done', updated_at_ms = ?2 WHERE item_id = ?1 AND state = 'parked'");
+  if (!st) return st.error();
+  SETTLE_SQL_TRY((*st)->bind_all(item_id, at_ms));
+  SETTLE_SQL_TRY((*st)->run());
+  return add_event(db, at_ms, Entity::outbox, std::to_string(item_id), "parked", "done",
+                   fmt::format("resolved by {}: {}", by_operator, note));
 }
 
 namespace {
@@ -851,15 +931,17 @@ sql::Result<OpenWork> open_work(sql::Db& db) {
       "(SELECT count(*) FROM outbox INDEXED BY outbox_ready WHERE state = 'pending' AND priority = 0), "
       "(SELECT count(*) FROM outbox INDEXED BY outbox_open WHERE state IN ('pending','in_flight') "
       "AND state = 'in_flight' AND kind = 'reversal'), "
-      "(SELECT count(*) FROM insurer_messages INDEXED BY insurer_messages_open WHERE {} AND state = 'in_doubt')",
-      kOpenMessageStates);
+      "(SELECT count(*) FROM insurer_messages INDEXED BY insurer_messages_open WHERE {} AND state = 'in_doubt'), "
+      "(SELECT count(*) FROM outbox INDEXED BY outbox_parked WHERE {} AND kind = 'reversal'), "
+      "(SELECT count(*) FROM outbox INDEXED BY outbox_parked WHERE {} AND kind = 'offline_upload')",
+      kOpenMessageStates, kParkedTerm, kParkedTerm);
   auto st = db.cached(sql);
   if (!st) return st.error();
   auto row = (*st)->step();
   if (!row) return row.error();
   const std::int64_t open = (*st)->column_int64(0);
   const std::int64_t reversals = (*st)->column_int64(1) + (*st)->column_int64(2);
-  OpenWork w{reversals, open - reversals, (*st)->column_int64(3)};
+  OpenWork w{reversals, open - reversals, (*st)->column_int64(3), (*st)->column_int64(4), (*st)->column_int64(5)};
   (*st)->reset();
   return w;
 }

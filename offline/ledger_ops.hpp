@@ -29,7 +29,9 @@ enum class Mode : std::uint8_t { online, offline };
 enum class VisitType : std::uint8_t { outpatient, inpatient };
 enum class LineClass : std::uint8_t { a, b, c };
 enum class OutboxKind : std::uint8_t { reversal, offline_upload };
-enum class OutboxState : std::uint8_t { pending, in_flight, done, failed };
+// parked (schema v3): refused by the insurer too often; out of the queue until
+// a supervisor retries it (-> pending) or resolves it (-> done).
+enum class OutboxState : std::uint8_t { pending, in_flight, done, failed, parked };
 enum class AdjustmentKind : std::uint8_t { offline_upload, correction };
 // `request` is found only in events written before schema v2.
 enum class Entity : std::uint8_t { request, message, settlement, refund, outbox, ledger };
@@ -78,6 +80,7 @@ struct Message {
   std::optional<std::string> err_msg;
   std::int64_t created_at_ms = 0;
   std::int64_t updated_at_ms = 0;
+  std::optional<std::string> psn_no;  // the person a money-moving message is for, when known (v3)
 };
 
 struct SettlementLine {
@@ -162,9 +165,10 @@ struct OutboxItem {
   OutboxState state = OutboxState::pending;
   std::int64_t attempts = 0;
   std::int64_t next_attempt_at_ms = 0;
-  std::optional<std::string> last_error;
+  std::optional<std::string> last_error;  // parked: the insurer's reason
   std::int64_t created_at_ms = 0;
   std::int64_t updated_at_ms = 0;
+  std::int64_t refusals = 0;  // times the insurer answered and refused it (v3)
 };
 
 // ---- Write operations (on the writer's connection, inside a job) -------------
@@ -233,7 +237,9 @@ sql::Result<std::int64_t> enqueue_outbox(sql::Db& db, OutboxKind kind, std::opti
 // counts the attempt.
 sql::Result<std::vector<OutboxItem>> claim_outbox(sql::Db& db, std::int64_t now_ms, int limit,
                                                   std::optional<OutboxKind> only = std::nullopt);
-enum class OutboxOutcome : std::uint8_t { done, retry, failed };
+// park: refused by the insurer too often (engine/store_forward.hpp); kept
+// with its reason in last_error until a supervisor retries or resolves it.
+enum class OutboxOutcome : std::uint8_t { done, retry, failed, park };
 // Takes up to `limit` due offline uploads, oldest first, with their
 // settlements and lines (the drain's batch; claimed as claim_outbox does):
 // strictly in order, so none once the oldest pending one waits for a retry,
@@ -268,10 +274,29 @@ struct UploadResult {
 // and events as set_settlement_insurer_ids, set_settlement_state,
 // record_adjustment and complete_outbox one by one, in fewer statements.
 sql::Status record_upload_results(sql::Db& db, std::span<const UploadResult> results, std::int64_t at_ms);
-// Finishes a claimed item: done, failed (final, with error), or retry at
-// next_attempt_at_ms (back to pending).
+// Finishes a claimed item: done, failed (final, with error), retry at
+// next_attempt_at_ms (back to pending), or park (with the reason in `error`,
+// which must not be empty). `refusals`, when given, is stored as the item's
+// refusal count (retry and park).
 sql::Status complete_outbox(sql::Db& db, std::int64_t item_id, OutboxOutcome outcome, std::int64_t at_ms,
-                            std::int64_t next_attempt_at_ms = 0, std::string_view error = {});
+                            std::int64_t next_attempt_at_ms = 0, std::string_view error = {},
+                            std::optional<std::int64_t> refusals = std::nullopt);
+// Parked items: reversals first, then uploads, each oldest first (through
+// the index of parked items), with the person: an upload's settlement's
+// psn_no, a reversal's payload's.
+struct ParkedItem {
+  OutboxItem item;
+  std::optional<std::string> psn_no;
+};
+sql::Result<std::vector<ParkedItem>> list_parked(sql::Db& db);
+sql::Result<std::optional<OutboxItem>> find_outbox(sql::Db& db, std::int64_t item_id);
+// A supervisor's retry: parked -> pending, due at once, refusals from zero.
+// not_found for no such item, invalid_state if it is not parked.
+sql::Status retry_parked(sql::Db& db, std::int64_t item_id, std::string_view by_operator, std::int64_t at_ms);
+// A supervisor's resolve (the office settled it another way): parked -> done,
+// final, the note (not empty) in the event. Errors as retry_parked.
+sql::Status resolve_parked(sql::Db& db, std::int64_t item_id, std::string_view by_operator, std::string_view note,
+                           std::int64_t at_ms);
 // At start-up: items left in_flight by a crash go back to pending. Returns
 // how many.
 sql::Result<std::int64_t> requeue_in_flight(sql::Db& db, std::int64_t at_ms);
@@ -330,6 +355,8 @@ struct OpenWork {
   std::int64_t pending_reversals = 0;  // outbox reversals pending or in flight
   std::int64_t pending_uploads = 0;    // outbox offline uploads pending or in flight
   std::int64_t in_doubt = 0;           // messages in doubt
+  std::int64_t parked_reversals = 0;   // reversals parked (not counted above: they hold nothing back)
+  std::int64_t parked_uploads = 0;     // offline uploads parked
 };
 sql::Result<OpenWork> open_work(sql::Db& db);
 // Whether a reversal is pending or in flight: the drain's check between two

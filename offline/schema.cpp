@@ -1,13 +1,16 @@
-// The ledger's schema (v1, and what v2 changes of it) and the migration
+// The ledger's schema (v1, and what v2 and v3 change of it) and the migration
 // runner. Every table is STRICT (types are enforced), money is INTEGER fen
 // with `_fen` names, times are INTEGER milliseconds since the Unix epoch
 // (`_at_ms`). Triggers make the recorded money and the event history
 // append-only: a correction is a new row.
 #include "offline/schema.hpp"
 
+#include "engine/settlement_state.hpp"
+
 #include <fmt/format.h>
 
 #include <array>
+#include <string>
 
 namespace settle::ledger {
 namespace {
@@ -324,18 +327,102 @@ BEGIN SELECT RAISE(ABORT, 'events: the history is append-only'); END;
 CREATE TRIGGER events_no_delete BEFORE DELETE ON events
 BEGIN SELECT RAISE(ABORT, 'events: the history is append-only'); END;
 )SQL";
+
+// v3: store-and-forward that one refused item cannot block. The outbox gets
+// the state `parked` (an item the insurer refused park_after_refusals times:
+// out of the queue, its reason in last_error, until a supervisor retries or
+// resolves it) and counts the insurer's refusals; the CHECK on state changes,
+// so the table is rebuilt as v2 rebuilt events: every row with its id, then
+// the indexes and triggers made again, and one trigger more that names every
+// move of an item's state. Insurer messages get the person (psn_no), so a
+// reversal queued by start-up recovery names the person it belongs to. The
+// settlements' transition trigger is replaced by one generated from the
+// engine's table of moves (settlement_transition_trigger_sql, appended below).
+constexpr std::string_view kV3 = R"SQL(
+CREATE TABLE outbox_v3 (
+  item_id             INTEGER PRIMARY KEY,
+  kind                TEXT NOT NULL CHECK (kind IN ('reversal', 'offline_upload')),
+  priority            INTEGER NOT NULL CHECK (priority = CASE kind WHEN 'reversal' THEN 0 ELSE 1 END),
+  setl_id             INTEGER REFERENCES settlements(setl_id),
+  ref_msgid           TEXT REFERENCES insurer_messages(msgid),
+  payload             TEXT NOT NULL DEFAULT '',
+  state               TEXT NOT NULL CHECK (state IN ('pending', 'in_flight', 'done', 'failed', 'parked')),
+  attempts            INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+  next_attempt_at_ms  INTEGER NOT NULL,
+  last_error          TEXT,
+  created_at_ms       INTEGER NOT NULL,
+  updated_at_ms       INTEGER NOT NULL,
+  refusals            INTEGER NOT NULL DEFAULT 0 CHECK (refusals >= 0),
+  CHECK (kind <> 'reversal' OR ref_msgid IS NOT NULL),
+  CHECK (kind <> 'offline_upload' OR setl_id IS NOT NULL)
+) STRICT;
+INSERT INTO outbox_v3(item_id, kind, priority, setl_id, ref_msgid, payload, state, attempts, next_attempt_at_ms,
+                      last_error, created_at_ms, updated_at_ms, refusals)
+  SELECT item_id, kind, priority, setl_id, ref_msgid, payload, state, attempts, next_attempt_at_ms,
+         last_error, created_at_ms, updated_at_ms, 0 FROM outbox ORDER BY item_id;
+DROP TABLE outbox;
+ALTER TABLE outbox_v3 RENAME TO outbox;
+CREATE INDEX outbox_ready ON outbox(priority, next_attempt_at_ms, item_id) WHERE state = 'pending';
+CREATE INDEX outbox_open ON outbox(state) WHERE state IN ('pending', 'in_flight');
+CREATE UNIQUE INDEX outbox_one_reversal ON outbox(ref_msgid) WHERE kind = 'reversal';
+CREATE UNIQUE INDEX outbox_one_upload ON outbox(setl_id) WHERE kind = 'offline_upload';
+CREATE INDEX outbox_open_reversals ON outbox(state) WHERE kind = 'reversal' AND state IN ('pending', 'in_flight');
+CREATE INDEX outbox_parked ON outbox(kind, item_id) WHERE state = 'parked';
+CREATE TRIGGER outbox_fixed BEFORE UPDATE ON outbox
+WHEN NEW.item_id IS NOT OLD.item_id OR NEW.kind IS NOT OLD.kind OR NEW.setl_id IS NOT OLD.setl_id
+  OR NEW.ref_msgid IS NOT OLD.ref_msgid OR NEW.created_at_ms IS NOT OLD.created_at_ms
+  OR OLD.state IN ('done', 'failed')
+BEGIN SELECT RAISE(ABORT, 'outbox: an item''s identity never changes and a finished item is final'); END;
+CREATE TRIGGER outbox_transition BEFORE UPDATE OF state ON outbox
+WHEN NEW.state IS NOT OLD.state AND (OLD.state, NEW.state) NOT IN (VALUES
+  ('pending', 'in_flight'), ('in_flight', 'pending'), ('in_flight', 'done'), ('in_flight', 'failed'),
+  ('in_flight', 'parked'), ('parked', 'pending'), ('parked', 'done'))
+BEGIN SELECT RAISE(ABORT, 'outbox: state transition not allowed'); END;
+CREATE TRIGGER outbox_no_delete BEFORE DELETE ON outbox
+BEGIN SELECT RAISE(ABORT, 'outbox: items are never deleted'); END;
+
+ALTER TABLE insurer_messages ADD COLUMN psn_no TEXT;
+
+DROP TRIGGER settlements_transition;
+)SQL";
 // clang-format on
 
-constexpr std::array<Migration, 2> kMigrations{{
-    {1, "initial schema: requests, insurer messages, settlements, refunds, adjustments, outbox, events", kV1},
-    {2, "fewer pages per commit (no requests_in_progress index, events without AUTOINCREMENT); open reversals indexed",
-     kV2},
-}};
+// v3's SQL: the fixed part above and the settlements' transition trigger
+// generated from the engine's table.
+const std::string& v3_sql() {
+  static const std::string sql = std::string(kV3) + settlement_transition_trigger_sql() + "\n";
+  return sql;
+}
+
+std::span<const Migration> all_migrations() {
+  static const std::array<Migration, 3> list{{
+      {1, "initial schema: requests, insurer messages, settlements, refunds, adjustments, outbox, events", kV1},
+      {2, "fewer pages per commit (no requests_in_progress index, events without AUTOINCREMENT); open reversals indexed",
+       kV2},
+      {3, "outbox items can be parked (state parked, refusals counted); insurer messages name the person; "
+          "settlement moves from the engine's table",
+       v3_sql()},
+  }};
+  return list;
+}
 
 }  // namespace
 
-std::span<const Migration> migrations() noexcept { return kMigrations; }
-int current_schema_version() noexcept { return kMigrations.back().to_version; }
+std::string settlement_transition_trigger_sql() {
+  std::string pairs;
+  for (const SettlementMove& m : settlement_moves) {
+    if (!pairs.empty()) pairs += ", ";
+    pairs += fmt::format("('{}', '{}')", settlement_state_name(m.from), settlement_state_name(m.to));
+  }
+  return fmt::format(
+      "CREATE TRIGGER settlements_transition BEFORE UPDATE OF state ON settlements\n"
+      "WHEN NEW.state IS NOT OLD.state AND (OLD.state, NEW.state) NOT IN (VALUES {})\n"
+      "BEGIN SELECT RAISE(ABORT, 'settlements: state transition not allowed'); END;",
+      pairs);
+}
+
+std::span<const Migration> migrations() noexcept { return all_migrations(); }
+int current_schema_version() noexcept { return migrations().back().to_version; }
 
 sql::Status migrate(sql::Db& db, int from_version, std::span<const Migration> list) {
   for (const Migration& m : list) {

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
 
 namespace settle::ledger {
@@ -29,6 +30,11 @@ struct Migration {
   std::string_view summary;
   std::string_view sql;
 };
+
+// The settlements' transition trigger (CREATE TRIGGER settlements_transition),
+// generated from the engine's table of moves (engine/settlement_state.hpp):
+// the ledger refuses exactly the moves the engine does not make.
+std::string settlement_transition_trigger_sql();
 
 // All migrations, in order; the last one's to_version is the current schema.
 std::span<const Migration> migrations() noexcept;

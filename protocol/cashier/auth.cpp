@@ -141,6 +141,9 @@ bool role_may_call(Role r, Method m) noexcept {
       return supervisor || auditor;
     case Method::uploads_flush:  // cashier-api.md: supervisor
     case Method::redlist_sync:   // extension (cashier-api-notes.md): supervisor
+    case Method::outbox_parked:  // extensions (cashier-api-notes.md, "Parked items"): supervisor
+    case Method::outbox_retry:
+    case Method::outbox_resolve:
       return supervisor;
   }
   return false;

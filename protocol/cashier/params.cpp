@@ -509,6 +509,33 @@ Result<RedlistSyncParams> parse_redlist_sync(const Json& p) {
 }
 
 namespace {
+// An outbox item's id: a positive integer.
+Result<std::int64_t> item_id_of(const Json& p) {
+  auto id = json::get_opt_int(p, "item_id", "");
+  if (!id) return id.error();
+  if (!id->has_value()) return bad("item_id", "item_id: required");
+  if (**id < 1) return bad("item_id", "item_id: must be a positive integer");
+  return **id;
+}
+}  // namespace
+
+Result<OutboxRetryParams> parse_outbox_retry(const Json& p) {
+  if (auto s = only_fields(p, "", {"item_id"}); !s) return s.error();
+  auto id = item_id_of(p);
+  if (!id) return id.error();
+  return OutboxRetryParams{*id};
+}
+
+Result<OutboxResolveParams> parse_outbox_resolve(const Json& p) {
+  if (auto s = only_fields(p, "", {"item_id", "note"}); !s) return s.error();
+  auto id = item_id_of(p);
+  if (!id) return id.error();
+  auto note = text(p, "note", "", 500);
+  if (!note) return note.error();
+  return OutboxResolveParams{*id, std::move(*note)};
+}
+
+namespace {
 
 template <class T>
 Result<MethodParams> widen(Result<T> r) {
@@ -548,6 +575,9 @@ Result<MethodParams> parse_params(Method m, const Json& p) {
     case Method::recon_run: return widen(parse_recon_run(p));
     case Method::uploads_flush: return empty_params<UploadsFlushParams>(p);
     case Method::redlist_sync: return widen(parse_redlist_sync(p));
+    case Method::outbox_parked: return empty_params<OutboxParkedParams>(p);
+    case Method::outbox_retry: return widen(parse_outbox_retry(p));
+    case Method::outbox_resolve: return widen(parse_outbox_resolve(p));
   }
   SETTLE_ASSERT(false && "every method has a parser");
   return make_error(Reason::internal, "", "no parser");

@@ -127,6 +127,14 @@ struct UploadsFlushParams {};
 struct RedlistSyncParams {
   bool full = false;  // a whole snapshot instead of a delta
 };
+struct OutboxParkedParams {};
+struct OutboxRetryParams {
+  std::int64_t item_id = 0;  // a parked outbox item (outbox.parked)
+};
+struct OutboxResolveParams {
+  std::int64_t item_id = 0;
+  std::string note;  // what the office did instead (kept in the item's history); not empty
+};
 
 // One alternative per Method, in the order of the Method enum.
 using MethodParams =
@@ -135,7 +143,7 @@ using MethodParams =
                  SettleResettleParams, SettleGetParams, SettleListParams, InpatientAdmitParams,
                  InpatientAddLinesParams, InpatientPreviewParams, InpatientDischargeParams,
                  InpatientUndoDischargeParams, ReconRunParams, UploadsFlushParams,
-                 RedlistSyncParams>;
+                 RedlistSyncParams, OutboxParkedParams, OutboxRetryParams, OutboxResolveParams>;
 static_assert(std::variant_size_v<MethodParams> == method_count);
 
 // Parses the params object of `m`. Errors: INVALID_REQUEST (data.field names
@@ -163,6 +171,8 @@ Result<InpatientDischargeParams> parse_inpatient_discharge(const Json& p);
 Result<InpatientUndoDischargeParams> parse_inpatient_undo_discharge(const Json& p);
 Result<ReconRunParams> parse_recon_run(const Json& p);
 Result<RedlistSyncParams> parse_redlist_sync(const Json& p);
+Result<OutboxRetryParams> parse_outbox_retry(const Json& p);
+Result<OutboxResolveParams> parse_outbox_resolve(const Json& p);
 
 // Charge lines (`lines` of settle.preview/commit and inpatient.add_lines).
 Result<std::vector<ChargeLine>> parse_charge_lines(const Json& p, std::string_view key);

@@ -40,6 +40,9 @@ constexpr std::array<MethodInfo, method_count> kMethods{{
     {Method::recon_run, "recon.run", false},
     {Method::uploads_flush, "uploads.flush", false},
     {Method::redlist_sync, "redlist.sync", false},
+    {Method::outbox_parked, "outbox.parked", false},
+    {Method::outbox_retry, "outbox.retry", false},
+    {Method::outbox_resolve, "outbox.resolve", false},
 }};
 
 // Longest string id echoed back; longer ids are refused (id null).

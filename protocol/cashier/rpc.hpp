@@ -45,8 +45,11 @@ enum class Method : std::uint8_t {
   recon_run,
   uploads_flush,
   redlist_sync,  // extension: docs/cashier-api-notes.md
+  outbox_parked,   // extension: docs/cashier-api-notes.md (supervisor)
+  outbox_retry,    // extension
+  outbox_resolve,  // extension
 };
-inline constexpr int method_count = 22;
+inline constexpr int method_count = 25;
 
 std::string_view method_name(Method m) noexcept;  // "settle.commit"
 std::optional<Method> method_from_name(std::string_view name) noexcept;

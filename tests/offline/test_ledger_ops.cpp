@@ -227,7 +227,7 @@ TEST_CASE_FIXTURE(Fixture, "outbox: reversals first, then uploads oldest first, 
     auto up = enqueue_outbox(db, OutboxKind::offline_upload, *s, std::nullopt, "{}", 100);
     if (!up) return up.error();
     SETTLE_SQL_TRY(record_message(db, Message{std::string(kMsgid1), "2207", MessageState::written, std::nullopt,
-                                              std::nullopt, std::nullopt, std::nullopt, 101, 101}));
+                                              std::nullopt, std::nullopt, std::nullopt, 101, 101, std::nullopt}));
     SETTLE_SQL_TRY(mark_in_doubt(db, kMsgid1, 102));
     auto rev = enqueue_outbox(db, OutboxKind::reversal, std::nullopt, kMsgid1, "{}", 103);
     if (!rev) return rev.error();
@@ -481,7 +481,7 @@ TEST_CASE_FIXTURE(Fixture, "the drain's batch: lines budget, release, answers as
       setl.push_back(*s);
     }
     SETTLE_SQL_TRY(record_message(db, Message{std::string(kMsgid1), "2207", MessageState::written, std::nullopt,
-                                              std::nullopt, std::nullopt, std::nullopt, 101, 101}));
+                                              std::nullopt, std::nullopt, std::nullopt, 101, 101, std::nullopt}));
     SETTLE_SQL_TRY(mark_in_doubt(db, kMsgid1, 102));
     auto rev = enqueue_outbox(db, OutboxKind::reversal, std::nullopt, kMsgid1, "{}", 103);
     if (!rev) return rev.error();
@@ -662,7 +662,7 @@ TEST_CASE_FIXTURE(Fixture, "a person's open reversals are counted from the open 
     }};
     for (const auto& [msgid, payload] : reversals) {
       SETTLE_SQL_TRY(record_message(db, Message{std::string(msgid), "2207", MessageState::written, std::nullopt,
-                                                std::nullopt, std::nullopt, std::nullopt, 200, 200}));
+                                                std::nullopt, std::nullopt, std::nullopt, 200, 200, std::nullopt}));
       SETTLE_SQL_TRY(mark_in_doubt(db, msgid, 201));
       auto rev = enqueue_outbox(db, OutboxKind::reversal, std::nullopt, msgid, payload, 202);
       if (!rev) return rev.error();

@@ -239,6 +239,8 @@ int run_cashier(const ClientOptions& o, const CashierCommand& c, std::ostream& o
                            {"in doubt", str(r, "in_doubt")},
                            {"reversals pending", str(r, "pending_reversals")},
                            {"offline uploads pending", str(r, "pending_uploads")},
+                           {"reversals parked", str(r, "parked_reversals")},
+                           {"offline uploads parked", str(r, "parked_uploads")},
                            {"red list version", str(r, "redlist_version").empty() ? "-" : str(r, "redlist_version")},
                            {"red list age (s)", str(r, "redlist_age_s").empty() ? "-" : str(r, "redlist_age_s")}});
       Table t({{"window"}, {"reader"}, {"reader present"}, {"card present"}});
@@ -300,6 +302,29 @@ int run_cashier(const ClientOptions& o, const CashierCommand& c, std::ostream& o
                            {"entries received", str(r, "applied")},
                            {"kind", r.value("full", false) ? "full snapshot" : "delta"},
                            {"took (ms)", str(r, "took_ms")}});
+    });
+  }
+
+  if (c.name == "parked-list") {
+    auto a = s.call("outbox.parked", Json::object());
+    if (!a) return done(a.error());
+    return print(a.value(), [&](const Json& r) {
+      Table t({{"item"}, {"kind"}, {"setl_id / msgid"}, {"person"}, {"refusals", Table::Align::right}, {"since"},
+               {"reason"}});
+      for (const auto& x : r["items"])
+        t.add_row({str(x, "item_id"), str(x, "kind"), x.contains("setl_id") ? str(x, "setl_id") : str(x, "msgid"),
+                   str(x, "psn_no_masked"), str(x, "refusals"), str(x, "since"), str(x, "reason")});
+      out << t.render();
+    });
+  }
+  if (c.name == "parked-retry" || c.name == "parked-resolve") {
+    const bool retry = c.name == "parked-retry";
+    Json params{{"item_id", c.item_id}};
+    if (!retry) params["note"] = c.note;
+    auto a = s.call(retry ? "outbox.retry" : "outbox.resolve", params);
+    if (!a) return done(a.error());
+    return print(a.value(), [&](const Json& r) {
+      out << render_pairs({{"outbox item", str(r, "item_id")}, {"state", str(r, "state")}});
     });
   }
 

@@ -3,6 +3,7 @@
 // (and verify the PIN when one is given), then the operation itself.
 #pragma once
 
+#include <cstdint>
 #include <iosfwd>
 #include <optional>
 #include <string>
@@ -27,6 +28,8 @@ struct CashierCommand {
   bool no_account = false;
   std::string from, to, state;
   bool full = false;  // redlist-sync: a whole snapshot
+  std::int64_t item_id = 0;  // parked-retry, parked-resolve: the outbox item
+  std::string note;          // parked-resolve: what the office did instead
 };
 
 // Exit status: 0 done, 1 the daemon refused (its reason printed), 2 bad

@@ -223,10 +223,14 @@ Result<Config> parse_config(std::string_view text, std::string_view source, cons
   auto rev = rd.opt_table(root, "reversal", "reversal");
   if (!rev) return rev.error();
   if (*rev != nullptr) {
-    if (Status s = rd.only_keys(**rev, "reversal", {"retry_initial_ms", "retry_max_ms"}); !s) return s.error();
+    if (Status s = rd.only_keys(**rev, "reversal", {"retry_initial_ms", "retry_max_ms", "park_after_refusals"});
+        !s)
+      return s.error();
     if (Status s = read_uint(rd, **rev, "retry_initial_ms", "reversal", c.reversal.retry_initial_ms, 10, 3'600'000); !s)
       return s.error();
     if (Status s = read_uint(rd, **rev, "retry_max_ms", "reversal", c.reversal.retry_max_ms, 10, 3'600'000); !s)
+      return s.error();
+    if (Status s = read_uint(rd, **rev, "park_after_refusals", "reversal", c.reversal.park_after_refusals, 0, 1000); !s)
       return s.error();
     if (c.reversal.retry_max_ms < c.reversal.retry_initial_ms)
       return rd.error_at((*rev)->get("retry_max_ms"), "reversal.retry_max_ms", "must not be below retry_initial_ms");

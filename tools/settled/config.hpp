@@ -48,6 +48,9 @@ struct CashierConfig {
 struct ReversalConfig {
   std::uint32_t retry_initial_ms = 1000;   // first retry after this, doubling
   std::uint32_t retry_max_ms = 60'000;     // backoff never above this
+  // Refusals (the insurer answered and said no) before a reversal or an
+  // offline upload is parked for a supervisor; 0 = never park.
+  std::uint32_t park_after_refusals = 5;
 };
 
 struct NetworkConfig {

@@ -173,6 +173,8 @@ int main(int argc, char** argv) {
       g.in_doubt = w->in_doubt;
       g.pending_reversals = w->pending_reversals;
       g.pending_uploads = w->pending_uploads;
+      g.parked_reversals = w->parked_reversals;
+      g.parked_uploads = w->parked_uploads;
     }
     g.network_state = static_cast<std::int64_t>(service.network());
     g.connections = static_cast<std::int64_t>(server.connection_count());

@@ -74,6 +74,10 @@ std::string Metrics::render() const {
     out += fmt::format("settled_pending_reversals {}\n", g.pending_reversals);
     out += "# HELP settled_pending_uploads Offline settlements waiting for upload.\n# TYPE settled_pending_uploads gauge\n";
     out += fmt::format("settled_pending_uploads {}\n", g.pending_uploads);
+    out += "# HELP settled_parked_items Reversals and offline uploads the insurer refused too often, parked for a "
+           "supervisor (outbox.parked).\n# TYPE settled_parked_items gauge\n";
+    out += fmt::format("settled_parked_items{{kind=\"reversal\"}} {}\n", g.parked_reversals);
+    out += fmt::format("settled_parked_items{{kind=\"offline_upload\"}} {}\n", g.parked_uploads);
     out += "# HELP settled_network_state The insurer line: 1 online, 2 offline, 3 draining.\n# TYPE settled_network_state gauge\n";
     out += fmt::format("settled_network_state {}\n", g.network_state);
     out += "# HELP settled_cashier_connections Open cashier connections.\n# TYPE settled_cashier_connections gauge\n";

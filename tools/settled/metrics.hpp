@@ -35,6 +35,8 @@ class Metrics {
     std::int64_t in_doubt = 0;
     std::int64_t pending_reversals = 0;
     std::int64_t pending_uploads = 0;
+    std::int64_t parked_reversals = 0;  // refused too often; waiting for a supervisor (outbox.parked)
+    std::int64_t parked_uploads = 0;
     std::int64_t network_state = 1;  // 1 online, 2 offline, 3 draining
     std::int64_t connections = 0;
   };

@@ -119,6 +119,11 @@ awaitable<Reply> Service::handle(cashier::SessionInfo session, cashier::Call cal
                      fmt::format("{} is not served by this version of settled", cashier::method_name(call.method)));
     case Method::redlist_sync:
       co_return co_await redlist_sync(session, std::get<cashier::RedlistSyncParams>(call.params));
+    case Method::outbox_parked: co_return co_await outbox_parked(session);
+    case Method::outbox_retry:
+      co_return co_await outbox_retry(session, std::get<cashier::OutboxRetryParams>(call.params));
+    case Method::outbox_resolve:
+      co_return co_await outbox_resolve(session, std::get<cashier::OutboxResolveParams>(call.params));
     case Method::session_login:
     case Method::session_logout:
     case Method::events_subscribe:
@@ -144,6 +149,8 @@ awaitable<Reply> Service::engine_status() {
                            {"pending_reversals", work->pending_reversals},
                            {"pending_uploads", work->pending_uploads},
                            {"in_doubt", work->in_doubt},
+                           {"parked_reversals", work->parked_reversals},
+                           {"parked_uploads", work->parked_uploads},
                            {"redlist_version", redlist_version_json(p_.redlist)},
                            {"redlist_age_s", redlist_age_json(p_.redlist, now_ms())},
                            {"readers", readers}});

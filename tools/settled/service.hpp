@@ -82,6 +82,7 @@ class Service final : public cashier::Dispatcher {
   // Sends a notification to one cashier connection (redlist.progress).
   std::function<void(std::uint64_t connection_id, std::string method, json::Json params)> notify_connection;
 
+  // Store-and-forward (forwarder.cpp; docs/offline.md, "One owner").
   // Start-up: every message sent without a recorded outcome is in doubt;
   // money-moving ones get their reversal queued. Returns how many.
   awaitable<Result<std::int64_t>> recover();
@@ -115,6 +116,10 @@ class Service final : public cashier::Dispatcher {
   awaitable<Reply> settle_get(const cashier::SessionInfo& s, const cashier::SettleGetParams& p);
   awaitable<Reply> settle_list(const cashier::SessionInfo& s, const cashier::SettleListParams& p);
   awaitable<Reply> uploads_flush(const cashier::SessionInfo& s);
+  // Parked outbox items (forwarder.cpp): list, a supervisor's retry and resolve.
+  awaitable<Reply> outbox_parked(const cashier::SessionInfo& s);
+  awaitable<Reply> outbox_retry(const cashier::SessionInfo& s, const cashier::OutboxRetryParams& p);
+  awaitable<Reply> outbox_resolve(const cashier::SessionInfo& s, const cashier::OutboxResolveParams& p);
 
   // settle.commit without the insurer (offline_flow.cpp): the red list's
   // estimate within the offline limits, or self-pay; durable with its queued
@@ -167,6 +172,10 @@ class Service final : public cashier::Dispatcher {
   asio::steady_timer reversal_wakeup_;
   std::int64_t last_probe_ms_ = 0;
   bool uploads_running_ = false;  // one flush_uploads at a time: one 9302 batch at the insurer
+  // After a 9302 batch refused whole: the uploads up to this outbox item go
+  // one at a time (0: whole batches), so that only the one the insurer
+  // refuses alone is parked (forwarder.cpp).
+  std::int64_t lone_uploads_through_ = 0;
 };
 
 // The canonical payload hash of a mutating request (request_id idempotency).

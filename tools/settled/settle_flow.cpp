@@ -361,13 +361,15 @@ static awaitable<OnlineSettlement> settle_online(
 }
 
 // Starts the durable write of a request's 2207 msgid (the request row itself
-// is already durable from claim_request).
+// is already durable from claim_request), with the person when known: a
+// reversal queued for it by start-up recovery then names that person.
 static Pending<sql::Status> start_msgid_write(ledger::Ledger& ledger, asio::any_io_executor ex, const std::string& msgid,
-                                              const std::string& request_id) {
+                                              const std::string& request_id, std::optional<std::string> psn_no) {
   ledger::Message m;
   m.msgid = msgid;
   m.infno = "2207";
   m.request_id = request_id;
+  m.psn_no = std::move(psn_no);
   m.created_at_ms = now_ms();
   m.updated_at_ms = m.created_at_ms;
   return Pending<sql::Status>::start(ledger, ex, [m](sql::Db& db) { return ledger::record_message(db, m); });
@@ -402,7 +404,14 @@ awaitable<Reply> Service::settle_commit(const cashier::SessionInfo& s, const cas
 
     // The 2207 msgid is issued now and made durable while the visit is registered.
     const std::string msgid = p_.gateway.next_msgid();
-    Pending<sql::Status> msgid_write = start_msgid_write(p_.ledger, ioc_.get_executor(), msgid, request_id);
+    // The person is known here when 1101 was asked for this card at this
+    // window before (person.query); else the msgid is written without one.
+    std::optional<std::string> known_psn;
+    if (const WindowSession& now = session_of(s.connection_id);
+        now.person && !now.person->from_redlist && now.card && now.card->card_no == card.card_no)
+      known_psn = now.person->base.psn_no;
+    Pending<sql::Status> msgid_write =
+        start_msgid_write(p_.ledger, ioc_.get_executor(), msgid, request_id, std::move(known_psn));
     const auto finish_unsent = [&]() -> awaitable<void> {
       // Nothing was sent with that msgid: close it so it is never taken for in doubt.
       (void)co_await msgid_write.get();
@@ -538,7 +547,21 @@ awaitable<Reply> Service::settle_refund(const cashier::SessionInfo& s, const cas
     if (Status same = co_await on_pool(p_.card_pool, std::move(job9));
         !same)
       co_return fail(same.error());
-    const std::string psn_no = orig.psn_no.value_or("");
+    // An offline settlement of a person not on the red list was stored
+    // without the person number: the insurer's person query (1101) of the
+    // card at the window gives it (the card was checked to be the original's).
+    std::string psn_no = orig.psn_no.value_or("");
+    if (psn_no.empty()) {
+      Reply refusal;
+      auto person = co_await person_of(s, false, refusal);
+      if (!person || person->from_redlist || person->base.psn_no.empty()) {
+        if (refusal.error) co_return refusal;
+        co_return fail(Reason::offline_refund_forbidden, "psn_no",
+                       "the insurer's person number of this card cannot be had now (person query unanswered); "
+                       "nothing was refunded");
+      }
+      psn_no = person->base.psn_no;
+    }
     if (Status first = co_await reversals_first(psn_no); !first) co_return fail(first.error());
 
     insurer::PartialRefund::Input in;
@@ -795,7 +818,7 @@ awaitable<Reply> Service::settle_resettle(const cashier::SessionInfo& s, const c
 
     // 2. Settle the same lines again with the account.
     const std::string msgid = p_.gateway.next_msgid();
-    Pending<sql::Status> msgid_write = start_msgid_write(p_.ledger, ioc_.get_executor(), msgid, request_id);
+    Pending<sql::Status> msgid_write = start_msgid_write(p_.ledger, ioc_.get_executor(), msgid, request_id, psn_no);
     const AnswerOf answer_of = [undo_json, left](const ledger::Settlement& st, std::int64_t new_id, Amount balc) {
       return Json{{"undo", undo_json},
                   {"settlement", commit_answer(st, new_id, balc)},
@@ -892,126 +915,6 @@ awaitable<Reply> Service::answer_final(const std::string& request_id, const Repl
   auto w = co_await ledger_write(p_.ledger, std::move(job));
   if (!w) co_return fail(w.error().to_error());
   co_return r;
-}
-
-// ---- reversals and recovery ---------------------------------------------------------
-
-awaitable<Result<std::int64_t>> Service::recover() {
-  const std::int64_t at = now_ms();
-  auto job20 = [at](sql::Db& db) { return ledger::requeue_in_flight(db, at); };
-  auto requeued = co_await ledger_write(p_.ledger, std::move(job20));
-  if (!requeued) co_return requeued.error().to_error();
-  std::int64_t count = 0;
-  for (auto state : {ledger::MessageState::written, ledger::MessageState::sent}) {
-    auto job21 = [state](sql::Db& db) { return ledger::list_messages(db, state); };
-    auto msgs = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job21));
-    if (!msgs) co_return msgs.error().to_error();
-    for (const ledger::Message& m : *msgs) {
-      const bool money = moves_money(m.infno);
-      auto job22 = [m, money, at](sql::Db& db) -> sql::Status {
-        if (!money) return ledger::mark_abandoned(db, m.msgid, at);
-        SETTLE_SQL_TRY(ledger::mark_in_doubt(db, m.msgid, at));
-        // The person is found at the insurer by the original msgid; psn_no is informative.
-        auto q = ledger::enqueue_outbox(db, ledger::OutboxKind::reversal, std::nullopt, m.msgid,
-                                        Json{{"psn_no", ""}, {"oinfno", m.infno}}.dump(), at);
-        if (!q) return q.error();
-        if (!m.request_id) return settle::Ok{};
-        auto req = ledger::find_request(db, *m.request_id);
-        if (!req) return req.error();
-        if (!req->has_value() || (**req).state == ledger::RequestState::answered) return settle::Ok{};
-        const Reply reply = fail(Reason::in_doubt, "insurer",
-                                 fmt::format("settled was stopped while the insurer handled {} (msgid {}); it is being reversed",
-                                             m.infno, m.msgid));
-        return ledger::answer_request(db, *m.request_id, answer_text(reply), at);
-      };
-      auto w = co_await ledger_write(p_.ledger, std::move(job22));
-      if (!w) co_return w.error().to_error();
-      if (money) {
-        ++count;
-        spdlog::warn("recovery: msgid {} ({}) was sent without a recorded outcome; its reversal is queued", m.msgid, m.infno);
-      }
-    }
-  }
-  if (*requeued > 0) spdlog::info("recovery: {} queued uploads/reversals were in flight and are queued again", *requeued);
-  co_return count;
-}
-
-awaitable<std::int64_t> Service::flush_reversals() {
-  const std::int64_t now = now_ms();
-  auto job23 = [now](sql::Db& db) { return ledger::claim_outbox(db, now, 32, ledger::OutboxKind::reversal); };
-  auto items = co_await ledger_write(p_.ledger, std::move(job23));
-  if (!items) {
-    spdlog::error("reversals: cannot read the outbox: {}", items.error().message);
-    co_return -1;
-  }
-  for (const ledger::OutboxItem& item : *items) {
-    if (!item.ref_msgid) continue;  // the schema requires it for reversals
-    auto payload = json::parse(item.payload, "outbox payload");
-    insurer::Reversal::Input in;
-    in.omsgid = *item.ref_msgid;
-    in.psn_no = payload ? payload->value("psn_no", std::string()) : std::string();
-    in.oinfno = payload ? payload->value("oinfno", std::string()) : std::string();
-    CallSpec spec;
-    spec.infno = std::string(insurer::Reversal::infno);
-    spec.input = in.encode();
-    spec.reverses_msgid = in.omsgid;
-    const CallResult r = co_await p_.gateway.call(std::move(spec));
-    p_.metrics.insurer_call("2601", outcome_label(r), r.elapsed_ms * 1000LL);
-    const std::int64_t at = now_ms();
-    std::optional<insurer::Reversal::Output> out;
-    if (r.succeeded()) {
-      auto o = insurer::Reversal::Output::decode(r.response->output);
-      if (o) out = *o;
-    }
-    if (out) {
-      const std::string omsgid = in.omsgid;
-      auto job25 = [item, omsgid, at](sql::Db& db) -> sql::Status {
-        SETTLE_SQL_TRY(ledger::mark_reversed(db, omsgid, at));
-        return ledger::complete_outbox(db, item.item_id, ledger::OutboxOutcome::done, at);
-      };
-      auto w = co_await ledger_write(p_.ledger, std::move(job25));
-      if (!w) spdlog::error("reversals: recording the reversal of {} failed: {}", omsgid, w.error().message);
-      p_.metrics.reversal(insurer::reversal_result_name(out->result));
-      spdlog::info("reversal of msgid {} acknowledged: {}", omsgid, insurer::reversal_result_name(out->result));
-      continue;
-    }
-    // Not acknowledged: try again later, doubling the wait.
-    const std::int64_t attempt = std::max<std::int64_t>(1, item.attempts);
-    std::int64_t delay = p_.config.reversal.retry_initial_ms;
-    for (std::int64_t k = 1; k < attempt && delay < p_.config.reversal.retry_max_ms; ++k) delay *= 2;
-    delay = std::min<std::int64_t>(delay, p_.config.reversal.retry_max_ms);
-    const std::string why = r.answered() ? (r.response ? fmt::format("infcode {}: {}", r.response->infcode, r.response->err_msg)
-                                                       : std::string("unreadable reply"))
-                                         : fmt::format("{}: {}", outcome_label(r), r.detail);
-    auto job26 = [item, at, delay, why](sql::Db& db) {
-      return ledger::complete_outbox(db, item.item_id, ledger::OutboxOutcome::retry, at, at + delay, why);
-    };
-    (void)co_await ledger_write(p_.ledger, std::move(job26));
-    p_.metrics.reversal("retry");
-    spdlog::warn("reversal of msgid {} not acknowledged ({}); retry in {} ms", *item.ref_msgid, why, delay);
-  }
-  auto job27 = [](sql::Db& db) { return ledger::open_work(db); };
-  auto work = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job27));
-  co_return work ? work->pending_reversals : -1;
-}
-
-awaitable<Status> Service::reversals_first(const std::string& psn_no) {
-  auto job28 = [psn_no](sql::Db& db) {
-    return ledger::pending_reversals_for(db, psn_no);
-  };
-  auto pending = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job28));
-  if (!pending) co_return pending.error().to_error();
-  if (*pending == 0) co_return settle::Ok{};
-  // Reversals go before other work for that person.
-  (void)co_await flush_reversals();
-  auto job29 = [psn_no](sql::Db& db) {
-    return ledger::pending_reversals_for(db, psn_no);
-  };
-  auto again = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job29));
-  if (!again) co_return again.error().to_error();
-  if (*again == 0) co_return settle::Ok{};
-  co_return make_error(Reason::in_doubt, "insurer",
-                       "an earlier request of this person is still being reversed (冲正); the insurer has not acknowledged it yet");
 }
 
 }  // namespace settle::daemon
