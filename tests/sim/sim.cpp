@@ -7,10 +7,13 @@
 #include "engine/flows.hpp"
 #include "engine/network_state.hpp"
 #include "engine/store_forward.hpp"
+#include "offline/flow_ledger.hpp"
+#include "offline/schema.hpp"
 
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <chrono>
 #include <cstdlib>
 #include <map>
@@ -19,6 +22,8 @@
 #include <set>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 using namespace settle;
 using namespace settle::flow;
@@ -338,126 +343,234 @@ class SimInsurer {
   const Policy& policy_;
 };
 
-// ---- the ledger ---------------------------------------------------------------------
+// ---- the ledger: the real SQLite ledger (in memory), changed only through
+// offline/flow_ledger's named transactions; a commit fails on demand by
+// rolling its transaction back, as a failed COMMIT leaves the file ----------
 
-enum class MsgState { written, answered, in_doubt, reversed, unsent };
-struct LMsg {
-  Txn txn = Txn::settle;
-  std::string request_id;
-  std::string psn_no;
-  MsgState state = MsgState::written;
-};
-struct LReq {
-  std::string payload;
-  std::optional<Answer> answer;
-};
-enum class ItemState { pending, done, parked };
-struct LItem {
-  bool reversal = true;
-  std::string msgid;        // reversal
-  std::int64_t setl_id = 0; // upload
-  std::string psn_no;
-  ItemState state = ItemState::pending;
-  std::int64_t tries = 0, refusals = 0;
-  Ms next_at = 0;
-};
+// What the simulation stores as a request's answer, and reads back for a replay.
+std::string answer_text(const Answer& a) {
+  if (!a.ok()) return fmt::format("error {}", reason_name(a.error->reason));
+  if (a.refund) return fmt::format("ok R{}", a.refund->refund_id);
+  return fmt::format("ok S{}", a.settlement ? a.settlement->setl_id : 0);
+}
+Answer answer_of_text(const std::string& t) {
+  if (t.rfind("error ", 0) == 0)
+    return Answer::fail(make_error(reason_from_name(t.substr(6)).value_or(Reason::internal), "", "stored answer"));
+  Answer a;
+  if (t.size() > 4 && t[3] == 'S') {
+    a.settlement.emplace();
+    a.settlement->setl_id = std::stoll(t.substr(4));
+  } else if (t.size() > 4 && t[3] == 'R') {
+    a.refund.emplace();
+    a.refund->refund_id = std::stoll(t.substr(4));
+  }
+  return a;
+}
+
+std::string payload_field(const std::string& payload, const std::string& key) {
+  const std::string k = "\"" + key + "\":\"";
+  const auto at = payload.find(k);
+  if (at == std::string::npos) return {};
+  const auto from = at + k.size();
+  return payload.substr(from, payload.find('"', from) - from);
+}
+
+template <class R>
+R must(sql::Result<R> r, const char* what) {
+  if (!r) {
+    fmt::print(stderr, "settle-sim: the ledger failed ({}): {}\n", what, r.error().message);
+    std::abort();
+  }
+  return std::move(r).value();
+}
+inline void must(sql::Status s, const char* what) {
+  if (!s) {
+    fmt::print(stderr, "settle-sim: the ledger failed ({}): {}\n", what, s.error().message);
+    std::abort();
+  }
+}
+
+// A ledger file migrated once per process; each run starts from a copy of
+// it (a migration takes ~13 ms, a copy ~0.1 ms). No fsync: the simulation's
+// crashes drop memory, not the page cache, and its disk faults are its own.
+std::string template_ledger() {
+  static const std::string path = [] {
+    const auto p = std::filesystem::temp_directory_path() / fmt::format("settle-sim-{}.db", ::getpid());
+    std::filesystem::remove(p);
+    auto db = must(sql::Db::open(p.string()), "open template");
+    must(ledger::migrate(db, 0), "migrate");
+    return p.string();
+  }();
+  return path;
+}
 
 class SimLedger {
  public:
-  std::map<std::string, LReq> requests;
-  std::map<std::string, LMsg> msgs;
-  std::vector<SettlementRecord> setls;  // setl_id = index + 1
-  std::vector<RefundRecord> refunds;
-  std::vector<LItem> outbox;
-  std::map<std::int64_t, Parts> insurer_parts;  // accepted offline settlements
+  SimLedger() : path_(copy_template()), db_(must(sql::Db::open(path_), "open")) {
+    must(db_.exec("PRAGMA synchronous = OFF; PRAGMA journal_mode = MEMORY; PRAGMA locking_mode = EXCLUSIVE"), "pragmas");
+    conv_.answer_text = answer_text;
+    conv_.clearing_date = [](std::int64_t) { return std::string("2026-12-02"); };
+    conv_.receipt_no = [](const SettlementRecord& r) { return r.request_id; };
+  }
+
+  ~SimLedger() {
+    std::error_code ec;
+    std::filesystem::remove(path_, ec);
+  }
+  SimLedger(const SimLedger&) = delete;
+  SimLedger& operator=(const SimLedger&) = delete;
+
   bool fail_next = false;
 
-  Status apply(const LedgerChange& c, std::int64_t& id) {
+  // One named change in its own transaction.
+  Committed apply(const LedgerChange& c, Ms at) {
+    auto tx = must(sql::Transaction::begin(db_, sql::TxKind::immediate), "begin");
+    auto id = ledger::apply_change(db_, c, conv_, at);
+    if (!id) {
+      must(tx.rollback(), "rollback");
+      if (ledger::is_stale_offline(id.error())) return Committed{id.error().to_error(), 0, true};
+      // A refusal of the ledger's own rules is a bug of the flows: fail loudly.
+      fmt::print(stderr, "settle-sim: the ledger refused {}: {}\n", change_name(c), id.error().message);
+      std::abort();
+    }
     if (fail_next) {
       fail_next = false;
-      return make_error(Reason::storage_failed, "ledger", "disk I/O error");
+      must(tx.rollback(), "rollback");
+      return Committed{make_error(Reason::storage_failed, "ledger", "disk I/O error"), 0, false};
     }
-    struct V {
-      SimLedger& l;
-      std::int64_t& id;
-      void answer(const std::string& rid, const Answer& a) {
-        auto& r = l.requests[rid];
-        SETTLE_ASSERT(!r.answer.has_value());
-        r.answer = a;
-      }
-      void doubt(const std::string& msgid, const std::string& psn) {
-        l.msgs[msgid].state = MsgState::in_doubt;
-        l.outbox.push_back(LItem{true, msgid, 0, psn});
-      }
-      void operator()(const WriteMsgid& w) { l.msgs[w.msgid] = LMsg{w.txn, w.request_id, w.psn_no, MsgState::written}; }
-      void operator()(const StoreAnswer& s) { answer(s.request_id, s.answer); }
-      void operator()(const RecordCallFailed& f) {
-        if (f.outcome == CallOutcome::in_doubt) doubt(f.msgid, f.psn_no);
-        else l.msgs[f.msgid].state = f.outcome == CallOutcome::refused ? MsgState::answered : MsgState::unsent;
-        if (f.answer) answer(f.request_id, *f.answer);
-      }
-      void operator()(const RecordSettlement& r) {
-        l.msgs[r.settlement.msgid].state = MsgState::answered;
-        l.setls.push_back(r.settlement);
-        id = static_cast<std::int64_t>(l.setls.size());
-        l.setls.back().setl_id = id;
-        Answer a = r.answer;
-        a.settlement->setl_id = id;
-        answer(r.settlement.request_id, a);
-      }
-      void operator()(const RecordOffline& r) {
-        if (r.in_doubt_msgid) doubt(*r.in_doubt_msgid, r.settlement.psn_no);
-        if (r.unsent_msgid) l.msgs[*r.unsent_msgid].state = MsgState::unsent;
-        l.setls.push_back(r.settlement);
-        id = static_cast<std::int64_t>(l.setls.size());
-        l.setls.back().setl_id = id;
-        l.outbox.push_back(LItem{false, "", id, r.settlement.psn_no});
-        Answer a = r.answer;
-        a.settlement->setl_id = id;
-        answer(r.settlement.request_id, a);
-      }
-      void operator()(const RecordRefund& r) {
-        l.msgs[r.refund.msgid].state = MsgState::answered;
-        l.refunds.push_back(r.refund);
-        id = static_cast<std::int64_t>(l.refunds.size());
-        l.refunds.back().refund_id = id;
-        SettlementRecord& s = l.setls.at(static_cast<std::size_t>(r.refund.setl_id - 1));
-        SETTLE_ASSERT(s.state == r.new_state || can_move(s.state, r.new_state));
-        s.state = r.new_state;
-        Answer a = r.answer;
-        a.refund->refund_id = id;
-        answer(r.refund.request_id, a);
-      }
-      void operator()(const RecordUndo&) { SETTLE_ASSERT(false); }
-    };
-    // Each change is atomic: applied to a copy, kept whole.
-    SimLedger copy = *this;
-    V v{copy, id};
-    std::visit(v, c);
-    *this = std::move(copy);
-    return Ok{};
+    must(tx.commit(), "commit");
+    return Committed{Ok{}, *id, false};
+  }
+  // A tracked change (a held record retried): fails on demand, else applied.
+  bool apply_tracked(const LedgerChange& c, Ms at) { return apply(c, at).status.ok(); }
+
+  // The request log: no row; a row without an answer; its answer.
+  std::optional<std::optional<std::string>> request_answer(const std::string& rid) {
+    auto r = must(ledger::find_request(db_, rid), "find_request");
+    if (!r) return std::nullopt;
+    return r->answer;
+  }
+  void claim(const std::string& rid, Ms at) {
+    ledger::Request r;
+    r.request_id = rid;
+    r.method = "settle";
+    r.payload_hash = "h";
+    r.created_at_ms = at;
+    (void)must(ledger::record_request(db_, r), "record_request");
+  }
+  OriginalView view(std::int64_t setl_id) { return *must(ledger::original_view(db_, setl_id), "original_view"); }
+  std::int64_t open_reversals(const std::string& psn) {
+    return must(ledger::pending_reversals_for(db_, psn), "pending_reversals_for");
+  }
+  ledger::OpenWork open_work() { return must(ledger::open_work(db_), "open_work"); }
+  bool reversal_open() { return must(ledger::reversal_open(db_), "reversal_open"); }
+  OutstandingFigures outstanding(Ms at) { return must(ledger::outstanding_figures(db_, at), "outstanding"); }
+
+  std::vector<OriginalView> settlements() {
+    ledger::SettlementFilter f;
+    f.limit = 1'000'000;
+    std::vector<OriginalView> out;
+    for (const auto& s : must(ledger::list_settlements(db_, f), "list_settlements")) out.push_back(view(s.setl_id));
+    return out;
+  }
+  std::vector<ledger::Message> messages(ledger::MessageState st) { return must(ledger::list_messages(db_, st), "list_messages"); }
+  std::set<std::string> parked_persons() {
+    std::set<std::string> out;
+    for (const auto& p : must(ledger::list_parked(db_), "list_parked")) out.insert(p.psn_no.value_or(""));
+    return out;
   }
 
-  OriginalView view(std::int64_t setl_id) const {
-    OriginalView o;
-    o.settlement = setls.at(static_cast<std::size_t>(setl_id - 1));
-    for (const auto& r : refunds)
-      if (r.setl_id == setl_id) o.refunds.push_back(r);
-    if (auto it = insurer_parts.find(setl_id); it != insurer_parts.end()) o.insurer_parts = it->second;
-    return o;
+  // Start-up recovery after a crash: every money call written without an
+  // outcome is in doubt, its reversal queued, its request answered.
+  void recover(Ms at) {
+    auto tx = must(sql::Transaction::begin(db_, sql::TxKind::immediate), "begin");
+    (void)must(ledger::requeue_in_flight(db_, at), "requeue_in_flight");
+    for (auto st : {ledger::MessageState::written, ledger::MessageState::sent})
+      for (const auto& m : messages(st)) {
+        const std::string psn = m.psn_no.value_or("");
+        must(ledger::mark_in_doubt(db_, m.msgid, at), "mark_in_doubt");
+        (void)must(ledger::enqueue_outbox(db_, ledger::OutboxKind::reversal, std::nullopt, m.msgid,
+                                          fmt::format("{{\"psn_no\":\"{}\",\"oinfno\":\"{}\"}}", psn, m.infno), at),
+                   "enqueue_outbox");
+        if (m.request_id) {
+          auto req = must(ledger::find_request(db_, *m.request_id), "find_request");
+          if (req && !req->answer)
+            must(ledger::answer_request(db_, *m.request_id, answer_text(Answer::fail(make_error(Reason::in_doubt, "", ""))), at),
+                 "answer_request");
+        }
+      }
+    must(tx.commit(), "commit");
   }
-  std::int64_t open_reversals(const std::string& psn) const {
-    std::int64_t n = 0;
-    for (const auto& i : outbox)
-      if (i.reversal && i.state == ItemState::pending && (psn.empty() || i.psn_no == psn)) ++n;
-    return n;
+
+  // The forwarder's claims and their outcomes.
+  std::optional<ledger::OutboxItem> claim_reversal(Ms now) {
+    auto v = must(ledger::claim_outbox(db_, now, 1, ledger::OutboxKind::reversal), "claim_outbox");
+    if (v.empty()) return std::nullopt;
+    return v.front();
   }
-  std::int64_t open_uploads() const {
-    std::int64_t n = 0;
-    for (const auto& i : outbox)
-      if (!i.reversal && i.state == ItemState::pending) ++n;
-    return n;
+  std::optional<ledger::UploadItem> claim_upload(Ms now) {
+    auto v = must(ledger::claim_uploads(db_, now, 1), "claim_uploads");
+    if (v.empty()) return std::nullopt;
+    return v.front();
   }
+  void finish(const ledger::OutboxItem& item, const ForwardDecision& d, Ms at) {
+    auto tx = must(sql::Transaction::begin(db_, sql::TxKind::immediate), "begin");
+    switch (d.verdict) {
+      case ForwardVerdict::done:
+        if (item.kind == ledger::OutboxKind::reversal) must(ledger::mark_reversed(db_, *item.ref_msgid, at), "mark_reversed");
+        must(ledger::complete_outbox(db_, item.item_id, ledger::OutboxOutcome::done, at), "complete_outbox");
+        break;
+      case ForwardVerdict::retry:
+        must(ledger::complete_outbox(db_, item.item_id, ledger::OutboxOutcome::retry, at, d.next_attempt_at_ms, "not acknowledged",
+                                     d.refusals),
+             "complete_outbox");
+        break;
+      case ForwardVerdict::park:
+        must(ledger::complete_outbox(db_, item.item_id, ledger::OutboxOutcome::park, at, 0, "refused by the insurer", d.refusals),
+             "complete_outbox");
+        break;
+    }
+    must(tx.commit(), "commit");
+  }
+  void uploaded(const ledger::UploadItem& u, bool accepted, const Parts& insurer, const std::string& insurer_id, Ms at) {
+    auto tx = must(sql::Transaction::begin(db_, sql::TxKind::immediate), "begin");
+    ledger::UploadResult r;
+    r.item_id = u.item.item_id;
+    r.setl_id = u.settlement.setl_id;
+    r.accepted = accepted;
+    r.insurer_setl_id = insurer_id;
+    r.detail = accepted ? "accepted" : "rejected";
+    if (!accepted) r.outbox_error = "rejected by the insurer";
+    if (accepted && (insurer.fund != u.settlement.fund || insurer.cash != u.settlement.cash)) {
+      ledger::Adjustment a;
+      a.setl_id = u.settlement.setl_id;
+      a.kind = ledger::AdjustmentKind::offline_upload;
+      a.local_fund = u.settlement.fund;
+      a.insurer_fund = insurer.fund;
+      a.local_account = u.settlement.account;
+      a.insurer_account = insurer.account;
+      a.local_cash = u.settlement.cash;
+      a.insurer_cash = insurer.cash;
+      a.note = "the insurer's figures";
+      a.created_at_ms = at;
+      r.adjustment = a;
+    }
+    const std::vector<ledger::UploadResult> rs{r};
+    must(ledger::record_upload_results(db_, rs, at), "record_upload_results");
+    must(tx.commit(), "commit");
+  }
+
+ private:
+  static std::string copy_template() {
+    static std::uint64_t n = 0;
+    const std::string from = template_ledger();
+    const std::string to = fmt::format("{}.{}", from, ++n);
+    std::filesystem::copy_file(from, to, std::filesystem::copy_options::overwrite_existing);
+    return to;
+  }
+  std::string path_;
+  sql::Db db_;
+  ledger::FlowConventions conv_;
 };
 
 // ---- one run ---------------------------------------------------------------------------
@@ -499,7 +612,7 @@ class Run {
 
   RunResult go() {
     setup();
-    const Ms faults_end = 600'000;  // ten simulated minutes of faults, then calm
+    const Ms faults_end = 180'000;  // three simulated minutes of faults, then calm
     const Ms horizon = faults_end + 900'000;
     Ms forward_at = 0;
     while (true) {
@@ -508,11 +621,12 @@ class Run {
       for (auto& w : windows_)
         if ((w.job || !w.queue.empty()) && (next == nullptr || w.ready_at < next->ready_at)) next = &w;
       const bool windows_busy = next != nullptr;
-      if (!windows_busy && now_ > faults_end && settled_down()) break;
+      if (!windows_busy && now_ > faults_end && calm_) break;
       if (now_ > horizon) {
+        const ledger::OpenWork open = ledger_.open_work();
         violation(fmt::format("the line is not back online {} s after the faults stopped (state {}, {} reversals, {} uploads open)",
-                              (now_ - faults_end) / 1000, network_state_name(line_.state()), ledger_.open_reversals(""),
-                              ledger_.open_uploads()));
+                              (now_ - faults_end) / 1000, network_state_name(line_.state()), open.pending_reversals,
+                              open.pending_uploads));
         break;
       }
       if (now_ > faults_end && ins_.faults_on) {
@@ -580,7 +694,8 @@ class Run {
           r.setl_id = it->first;
           r.person = it->second;
           r.lines.clear();
-          const SettlementRecord& s = ledger_.setls.at(static_cast<std::size_t>(it->first - 1));
+          const OriginalView ov = ledger_.view(it->first);
+          const SettlementRecord& s = ov.settlement;
           if (rng_.chance(500'000) && !s.lines.empty())
             r.refund_lines.push_back(LineRefund{s.lines[0].code, Amount::fen(std::max<std::int64_t>(1, s.lines[0].amount.fen() / 2))});
           break;
@@ -607,11 +722,10 @@ class Run {
   void start(Window& w, CashierReq r) {
     ++r.tries;
     ++res_.requests;
-    const std::string payload = fmt::format("{}/{}/{}", r.refund, r.setl_id, r.lines.size());
     // The request log.
-    if (auto it = ledger_.requests.find(r.request_id); it != ledger_.requests.end()) {
-      if (it->second.answer) {
-        answered(w, r, *it->second.answer, now_, now_);  // a replay: the first answer again
+    if (auto stored = ledger_.request_answer(r.request_id)) {
+      if (*stored) {
+        answered(w, r, answer_of_text(**stored), now_, now_);  // a replay: the first answer again
         return;
       }
       if (held_.count(r.request_id) != 0 || running_.count(r.request_id) != 0) {
@@ -624,9 +738,7 @@ class Run {
         return;
       }
     } else {
-      std::int64_t id = 0;
-      (void)id;
-      ledger_.requests[r.request_id] = LReq{payload, std::nullopt};  // claimed durably (a failure here is answered STORAGE_FAILED)
+      ledger_.claim(r.request_id, now_);  // durable before anything is sent
     }
     if (r.refund) {
       // One refund of a settlement at a time: each plans against what the one before left.
@@ -719,38 +831,18 @@ class Run {
       }
       Event operator()(const OfflineOutstanding&) {
         took = 1;
-        OutstandingFigures f;
-        for (const auto& s : run.ledger_.setls)
-          if (s.state == SettlementState::offline_pending) {
-            f.fund += s.parts.fund;
-            ++f.count;
-          }
-        return f;
+        return run.ledger_.outstanding(run.now_);
       }
       Event operator()(const NewMsgid&) {
         took = 0;
-        return MsgidIssued{fmt::format("M{}", ++run.msgid_seq_)};
+        return MsgidIssued{fmt::format("H11010800001{:018}", ++run.msgid_seq_)};
       }
       Event operator()(const Commit& c) {
         took = run.rng_.uniform(1, 20);
-        if (const auto* off = std::get_if<RecordOffline>(&c.change)) {
-          // The limits were measured against figures that must still hold.
-          std::int64_t count = 0;
-          Amount fund;
-          for (const auto& s : run.ledger_.setls)
-            if (s.state == SettlementState::offline_pending) {
-              fund += s.parts.fund;
-              ++count;
-            }
-          if (count != off->assumed_count || fund != off->assumed_fund) {
-            ++run.stale_;
-            return Committed{make_error(Reason::storage_failed, "ledger", "the outstanding offline figures moved"), 0, true};
-          }
-        }
         run.ledger_.fail_next = run.rng_.chance(run.k_.commit_fail_ppm);
-        std::int64_t id = 0;
-        Status s = run.ledger_.apply(c.change, id);
-        return Committed{s, id};
+        Committed done = run.ledger_.apply(c.change, run.now_);
+        if (done.stale) ++run.stale_;
+        return done;
       }
       Event operator()(const Call& c) {
         InsurerCall call = c.call;
@@ -784,8 +876,8 @@ class Run {
     ++res_.answered;
     if (at - started > k_.budget_ms)
       violation(fmt::format("request {} answered after {} ms (budget {} ms)", r.request_id, at - started, k_.budget_ms));
-    auto it = ledger_.requests.find(r.request_id);
-    const bool stored = it != ledger_.requests.end() && it->second.answer.has_value();
+    const auto answer = ledger_.request_answer(r.request_id);
+    const bool stored = answer && *answer && (*answer)->rfind("ok", 0) == 0;
     if (a.ok()) {
       if (!stored) violation(fmt::format("request {} was answered done but its answer is not in the ledger", r.request_id));
       if (a.settlement && !r.refund) done_settlements_.emplace_back(a.settlement->setl_id, r.person);
@@ -823,14 +915,7 @@ class Run {
     locked_setls_.clear();
     line_ = NetworkStateMachine(3, now_);
     // Recovery: a money call sent without a recorded outcome is in doubt, reversed.
-    for (auto& [msgid, m] : ledger_.msgs) {
-      if (m.state != MsgState::written) continue;
-      m.state = MsgState::in_doubt;
-      ledger_.outbox.push_back(LItem{true, msgid, 0, m.psn_no});
-      auto r = ledger_.requests.find(m.request_id);
-      if (r != ledger_.requests.end() && !r->second.answer)
-        r->second.answer = Answer::fail(make_error(Reason::in_doubt, "insurer", "stopped while the insurer handled it; reversed"));
-    }
+    ledger_.recover(now_);
   }
 
   void line(CallOutcome o) {
@@ -845,11 +930,9 @@ class Run {
     // Held records are tried again first: the ledger may take them now.
     for (auto it = held_.begin(); it != held_.end();) {
       ledger_.fail_next = rng_.chance(k_.commit_fail_ppm);
-      std::int64_t id = 0;
       RecordCallFailed rec = it->second;
-      auto req = ledger_.requests.find(rec.request_id);
-      if (req != ledger_.requests.end() && req->second.answer) rec.answer.reset();
-      if (ledger_.apply(rec, id)) it = held_.erase(it);
+      if (auto stored = ledger_.request_answer(rec.request_id); stored && *stored) rec.answer.reset();
+      if (ledger_.apply_tracked(rec, now_)) it = held_.erase(it);
       else ++it;
     }
     // Faults: the line is cut now and then.
@@ -862,87 +945,68 @@ class Run {
     }
     const ForwardPolicy fp{1000, 30'000, rev_.parking ? 0 : k_.park_after};
     // Reversals first, oldest first; then uploads, strictly in order.
-    LItem* item = nullptr;
-    for (auto& i : ledger_.outbox)
-      if (i.reversal && i.state == ItemState::pending && i.next_at <= now_) {
-        item = &i;
-        break;
-      }
-    const bool reversal_waiting = ledger_.open_reversals("") > 0;
-    if (item == nullptr && !reversal_waiting) {
-      for (auto& i : ledger_.outbox)
-        if (!i.reversal && i.state == ItemState::pending) {
-          if (i.next_at <= now_) item = &i;
-          break;  // strictly in order: the oldest waits for its retry
-        }
+    std::optional<ledger::OutboxItem> item = ledger_.claim_reversal(now_);
+    std::optional<ledger::UploadItem> upload;
+    if (!item && !ledger_.reversal_open()) {
+      upload = ledger_.claim_upload(now_);  // (claim_uploads stops at the oldest waiting for its retry)
+      if (upload) item = upload->item;
     }
-    if (item == nullptr) {
-      if (line_.state() == NetworkState::draining && drained(ledger_.open_reversals(""), ledger_.open_uploads()))
-        (void)line_.on_drained(now_);
-      return 200;
+    if (!item) {
+      const ledger::OpenWork open = ledger_.open_work();
+      const bool nothing_open = drained(open.pending_reversals, open.pending_uploads);
+      if (line_.state() == NetworkState::draining && nothing_open) (void)line_.on_drained(now_);
+      // Everything forwarded, the line online, no record held: calm.
+      calm_ = nothing_open && line_.state() == NetworkState::online && held_.empty();
+      return nothing_open ? 1000 : 200;  // idle: look again in a second
     }
-    ++item->tries;
+    calm_ = false;
     Ms took = 0;
     ForwardAnswer answer = ForwardAnswer::unanswered;
-    if (item->reversal) {
-      const LMsg& m = ledger_.msgs.at(item->msgid);
+    if (!upload) {
       InsurerCall c;
       c.txn = Txn::reversal;
       c.deadline_at = now_ + 3000;
-      c.psn_no = item->psn_no;
-      c.reverses_msgid = item->msgid;
-      c.reverses_txn = m.txn;
+      c.psn_no = payload_field(item->payload, "psn_no");
+      c.reverses_msgid = *item->ref_msgid;
       auto r = ins_.call(c, now_, took);
       line(r.outcome);
       answer = r.outcome == CallOutcome::ok        ? ForwardAnswer::acknowledged
                : r.outcome == CallOutcome::refused ? ForwardAnswer::refused
                                                    : ForwardAnswer::unanswered;
     } else {
-      SettlementRecord& s = ledger_.setls.at(static_cast<std::size_t>(item->setl_id - 1));
-      auto u = ins_.upload(s, now_, took);
+      const SettlementRecord rec = ledger::settlement_record(upload->settlement, upload->lines);
+      auto u = ins_.upload(rec, now_, took);
       line(u.answer == ForwardAnswer::unanswered ? CallOutcome::unreachable : CallOutcome::ok);
       answer = u.answer;
       if (u.answer == ForwardAnswer::acknowledged) {
-        s.state = u.accepted ? SettlementState::offline_accepted : SettlementState::offline_rejected;
-        if (u.accepted) {
-          s.insurer_setl_id = u.insurer_id;
-          ledger_.insurer_parts[s.setl_id] = u.parts;
-        }
+        ledger_.uploaded(*upload, u.accepted, u.parts, u.insurer_id, now_ + took);
+        return took + 50;
       }
     }
-    const ForwardDecision d = decide_forward(fp, answer, item->tries, item->refusals, now_ + took);
-    item->refusals = d.refusals;
-    if (d.verdict == ForwardVerdict::done) {
-      item->state = ItemState::done;
-      if (item->reversal) ledger_.msgs.at(item->msgid).state = MsgState::reversed;
-    } else if (d.verdict == ForwardVerdict::park) {
-      item->state = ItemState::parked;
-      ++res_.parked;
-    } else {
-      item->next_at = d.next_attempt_at_ms;
-    }
+    const ForwardDecision d = decide_forward(fp, answer, item->attempts, item->refusals, now_ + took);
+    if (d.verdict == ForwardVerdict::park) ++res_.parked;
+    ledger_.finish(*item, d, now_ + took);
     return took + 50;
   }
 
-  bool settled_down() const {
-    return line_.state() == NetworkState::online && ledger_.open_reversals("") == 0 && ledger_.open_uploads() == 0 &&
-           held_.empty();
-  }
 
   // ---- the invariants ----
   void check() {
     // Persons with a parked item: their disagreement is known and reported.
-    std::set<std::string> parked;
-    for (const auto& i : ledger_.outbox)
-      if (i.state == ItemState::parked) parked.insert(i.psn_no);
+    const std::set<std::string> parked = ledger_.parked_persons();
+    const std::vector<OriginalView> setls = ledger_.settlements();
     // 1. Never two effective charges (or refunds) at the insurer for one request_id.
     std::map<std::string, int> effective;
     for (const auto& [msgid, e] : ins_.effects)
       if (!e.reversed && ++effective[e.request_id] > 1)
         violation(fmt::format("request {}: {} effective {} at the insurer", e.request_id, effective[e.request_id], txn_code(e.txn)));
-    // 2. The books agree: every effective insurer settlement is a ledger settlement, and back.
+    // 2. The books agree: every effective insurer settlement or refund is the ledger's, and back.
     std::map<std::string, const SettlementRecord*> by_request;
-    for (const auto& s : ledger_.setls) by_request[s.request_id] = &s;
+    std::map<std::string, const RefundRecord*> refund_by_request;
+    for (const auto& v : setls) {
+      by_request[v.settlement.request_id] = &v.settlement;
+      for (const auto& r : v.refunds) refund_by_request[r.request_id] = &r;
+    }
     for (const auto& [msgid, e] : ins_.effects) {
       if (e.reversed || parked.count(e.psn_no) != 0) continue;
       if (e.txn == Txn::settle) {
@@ -951,41 +1015,52 @@ class Run {
           violation(fmt::format("the insurer settled request {} (msgid {}) and the ledger has no such settlement", e.request_id, msgid));
         else if (!(it->second->parts == e.parts))
           violation(fmt::format("request {}: the insurer's figures differ from the ledger's", e.request_id));
+      } else if (e.txn == Txn::refund) {
+        auto it = refund_by_request.find(e.request_id);
+        if (it == refund_by_request.end() || it->second->msgid != msgid)
+          violation(fmt::format("the insurer refunded request {} (msgid {}) and the ledger has no such refund", e.request_id, msgid));
+        else if (!(it->second->parts == e.parts))
+          violation(fmt::format("refund {}: the insurer's figures differ from the ledger's", e.request_id));
       }
     }
-    for (const auto& s : ledger_.setls) {
+    for (const auto& v : setls) {
+      const SettlementRecord& s = v.settlement;
       if (s.mode != Mode::online || parked.count(s.psn_no) != 0) continue;
       auto it = ins_.effects.find(s.msgid);
       if (it == ins_.effects.end() || it->second.reversed)
         violation(fmt::format("settlement {} (request {}) is in the ledger but not at the insurer", s.setl_id, s.request_id));
+      for (const auto& r : v.refunds) {
+        auto e = ins_.effects.find(r.msgid);
+        if (e == ins_.effects.end() || e->second.reversed)
+          violation(fmt::format("refund {} (request {}) is in the ledger but not at the insurer", r.refund_id, r.request_id));
+      }
     }
     // 3. Per person, the account balance at the insurer is what the ledger says it took and gave back.
     for (const auto& [psn, p] : ins_.persons) {
       if (parked.count(psn) != 0) continue;
       Amount expect = initial_balance_.at(psn);
-      for (const auto& s : ledger_.setls)
-        if (s.psn_no == psn && s.mode == Mode::online) expect -= s.parts.account;
-      for (const auto& r : ledger_.refunds) {
-        const SettlementRecord& s = ledger_.setls.at(static_cast<std::size_t>(r.setl_id - 1));
-        if (s.psn_no == psn) expect += r.parts.account;
+      for (const auto& v : setls) {
+        if (v.settlement.psn_no != psn) continue;
+        if (v.settlement.mode == Mode::online) expect -= v.settlement.parts.account;
+        for (const auto& r : v.refunds) expect += r.parts.account;
       }
       if (expect != p.person.balance)
         violation(fmt::format("person {}: account balance {} at the insurer, the ledger says {}", psn,
                               format_amount(p.person.balance), format_amount(expect)));
     }
     // 4. Never more back to the account than the original took from it.
-    for (const auto& s : ledger_.setls) {
+    for (const auto& v : setls) {
       Amount back;
-      for (const auto& r : ledger_.refunds)
-        if (r.setl_id == s.setl_id) back += r.parts.account;
-      if (back > s.parts.account)
-        violation(fmt::format("settlement {}: {} refunded to the account, it took {}", s.setl_id, format_amount(back),
-                              format_amount(s.parts.account)));
+      for (const auto& r : v.refunds) back += r.parts.account;
+      if (back > v.settlement.parts.account)
+        violation(fmt::format("settlement {}: {} refunded to the account, it took {}", v.settlement.setl_id,
+                              format_amount(back), format_amount(v.settlement.parts.account)));
     }
-    // 5. Nothing left in doubt, held, or waiting (parked items are reported apart).
-    for (const auto& [msgid, m] : ledger_.msgs)
-      if (m.state == MsgState::written || (m.state == MsgState::in_doubt && parked.count(m.psn_no) == 0))
-        violation(fmt::format("msgid {} is still {}", msgid, m.state == MsgState::written ? "written" : "in doubt"));
+    // 5. Nothing left written or in doubt (parked items are reported apart).
+    for (const auto& m : ledger_.messages(ledger::MessageState::written))
+      violation(fmt::format("msgid {} is still written", m.msgid));
+    for (const auto& m : ledger_.messages(ledger::MessageState::in_doubt))
+      if (parked.count(m.psn_no.value_or("")) == 0) violation(fmt::format("msgid {} is still in doubt", m.msgid));
   }
 
  public:
@@ -1009,6 +1084,7 @@ class Run {
   std::map<std::string, Amount> initial_balance_;
   std::int64_t msgid_seq_ = 0;
   std::int64_t stale_ = 0;
+  bool calm_ = false;  // as of the forwarder's last look
   Ms now_ = 0;
   RunResult res_;
 
@@ -1079,6 +1155,7 @@ int main(int argc, char** argv) {
       }
     }
   }
+  std::filesystem::remove(template_ledger());
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   fmt::print("settle-sim: {} seeds from {}, {} cashier requests ({} answered), {} insurer calls, {} crashes, {} items parked; "
              "{:.2f} s, {:.0f} requests/s\n",
