@@ -1,0 +1,106 @@
+// A real write failure after the insurer acted: settled runs with a shim
+// (tests/support/failwrite_shim.cpp) that fails the ledger's writes while a
+// flag file exists. The 2207 is answered by the insurer, the ledger cannot
+// record it: the request must never run again, the daemon stops so that
+// start-up recovery reverses the call, and a retry charges nobody twice.
+#include "tests/support/daemon_harness.hpp"
+
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <thread>
+
+namespace settle::storage_fault_e2e {
+namespace {
+
+using settle::testing::Json;
+using settle::testing::reason_of;
+using settle::testing::RpcClient;
+using settle::testing::Stack;
+using Clock = std::chrono::steady_clock;
+
+Json lines() {
+  return Json::array({Json{{"code", "110200001"}, {"name", "普通门诊诊查费"}, {"class", "A"}, {"amount", "125.00"}},
+                      Json{{"code", "C0001"}, {"name", "自费营养品"}, {"class", "C"}, {"amount", "16.00"}}});
+}
+
+Json result_of(const Json& r) {
+  REQUIRE_MESSAGE(r.contains("result"), r.dump());
+  return r["result"];
+}
+
+int effective_at_insurer(Stack& s, const std::string& request_id) {
+  const Json rep = s.report("medins_setl_id=" + request_id);  // named: the loop reads into it
+  int n = 0;
+  for (const auto& row : rep["settlements"])
+    if (row["medins_setl_id"] == request_id && row["state"] == "effective") ++n;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("a 2207 the ledger cannot record is never run again: settled stops, recovery reverses it") {
+  Stack s("daemon-storage-fault");
+  const std::filesystem::path flag = s.dir() / "fail-writes";
+  // The daemon runs with the shim; the flag file switches the failures on.
+  const std::string wrapper =
+      fmt::format("/usr/bin/env LD_PRELOAD={} SETTLE_FAIL_WRITES={}", SETTLE_FAILWRITE_SHIM, flag.string());
+  ::setenv("SETTLED_WRAPPER", wrapper.c_str(), 1);
+  s.start_all({settle::testing::person(1)});
+  ::unsetenv("SETTLED_WRAPPER");
+  s.insert_card(0, settle::testing::person(1));
+  auto c = s.session(Stack::cashier);
+  REQUIRE(c->call("card.read").contains("result"));
+  const Json params{{"request_id", "sf-1"}, {"lines", lines()}, {"use_account", false}};
+  // Signed in with one settlement first.
+  CHECK(result_of(c->call("settle.commit", Json{{"request_id", "sf-0"}, {"lines", lines()}, {"use_account", false}}))["mode"] ==
+        "online");
+
+  // The insurer holds the 2207 for a while; the disk fails meanwhile.
+  s.set_faults({"delay:ms=1500,infno=2207"});
+  const auto id = c->send("settle.commit", params);
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  { std::ofstream(flag) << "on\n"; }
+  const Json answer = c->wait_id(id, std::chrono::seconds(30));
+  INFO(answer.dump());
+  CHECK(reason_of(answer) == "IN_DOUBT");
+  CHECK(effective_at_insurer(s, "sf-1") == 1);  // the insurer did settle it
+
+  // Neither the settlement nor its in-doubt record could be written: settled stops.
+  const auto until = Clock::now() + std::chrono::seconds(30);
+  while (s.daemon_alive() && Clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  REQUIRE_FALSE(s.daemon_alive());
+  CHECK(s.daemon_log().find("cannot be recorded") != std::string::npos);
+
+  // The disk is back; the start reverses the 2207 and the retry charges nobody.
+  std::filesystem::remove(flag);
+  s.clear_faults();
+  ::setenv("SETTLED_WRAPPER", wrapper.c_str(), 1);
+  s.start_daemon();
+  ::unsetenv("SETTLED_WRAPPER");
+  auto c2 = s.session(Stack::cashier);
+  const auto settled_by = Clock::now() + std::chrono::seconds(20);
+  Json st;
+  while (Clock::now() < settled_by) {
+    st = result_of(c2->call("engine.status"));
+    if (st["in_doubt"] == 0 && st["pending_reversals"] == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  INFO(st.dump());
+  CHECK(st["in_doubt"] == 0);
+  CHECK(st["pending_reversals"] == 0);
+  CHECK(effective_at_insurer(s, "sf-1") == 0);
+  REQUIRE(c2->call("card.read").contains("result"));
+  const Json again = c2->call("settle.commit", params);
+  INFO(again.dump());
+  CHECK(reason_of(again) == "IN_DOUBT");
+  CHECK(effective_at_insurer(s, "sf-1") == 0);
+  s.stop_daemon();
+}
+
+}  // namespace settle::storage_fault_e2e
