@@ -44,8 +44,11 @@ int effective_at_insurer(Stack& s, const std::string& request_id) {
 
 }  // namespace
 
-TEST_CASE("a 2207 the ledger cannot record is never run again: settled stops, recovery reverses it") {
-  Stack s("daemon-storage-fault");
+// The 2207 is held `delay_ms` at the insurer; the disk fails `flag_after_ms`
+// after the request was sent and stays failed until settled has stopped.
+void unrecordable_2207(const std::string& name, int delay_ms, int flag_after_ms) {
+  Stack s(name);
+  s.extra_config = "[network]\noffline_deadline_ms = 2000\n";
   const std::filesystem::path flag = s.dir() / "fail-writes";
   // The daemon runs with the shim; the flag file switches the failures on.
   const std::string wrapper =
@@ -62,16 +65,16 @@ TEST_CASE("a 2207 the ledger cannot record is never run again: settled stops, re
         "online");
 
   // The insurer holds the 2207 for a while; the disk fails meanwhile.
-  s.set_faults({"delay:ms=1500,infno=2207"});
+  s.set_faults({fmt::format("delay:ms={},infno=2207", delay_ms)});
   const auto id = c->send("settle.commit", params);
-  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  std::this_thread::sleep_for(std::chrono::milliseconds(flag_after_ms));
   { std::ofstream(flag) << "on\n"; }
   const Json answer = c->wait_id(id, std::chrono::seconds(30));
   INFO(answer.dump());
   CHECK(reason_of(answer) == "IN_DOUBT");
   CHECK(effective_at_insurer(s, "sf-1") == 1);  // the insurer did settle it
 
-  // Neither the settlement nor its in-doubt record could be written: settled stops.
+  // Neither the outcome nor its in-doubt record could be written: settled stops.
   const auto until = Clock::now() + std::chrono::seconds(30);
   while (s.daemon_alive() && Clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   REQUIRE_FALSE(s.daemon_alive());
@@ -101,6 +104,16 @@ TEST_CASE("a 2207 the ledger cannot record is never run again: settled stops, re
   CHECK(reason_of(again) == "IN_DOUBT");
   CHECK(effective_at_insurer(s, "sf-1") == 0);
   s.stop_daemon();
+}
+
+TEST_CASE("a 2207 settled by the insurer that the ledger cannot record is never run again") {
+  // Answered within the deadline: the settlement's own record fails.
+  unrecordable_2207("daemon-storage-fault-answered", 900, 400);
+}
+
+TEST_CASE("a 2207 left in doubt whose offline settlement the ledger cannot store is never run again") {
+  // Past the deadline: the charge goes offline, and that record fails.
+  unrecordable_2207("daemon-storage-fault-in-doubt", 2600, 700);
 }
 
 }  // namespace settle::storage_fault_e2e
