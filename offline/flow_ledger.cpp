@@ -12,24 +12,6 @@ namespace {
 
 constexpr std::string_view kStaleOffline = "offline figures moved";
 
-LineClass row_class(settle::LineClass c) {
-  switch (c) {
-    case settle::LineClass::a: return LineClass::a;
-    case settle::LineClass::b: return LineClass::b;
-    case settle::LineClass::c: return LineClass::c;
-  }
-  return LineClass::a;
-}
-
-settle::LineClass flow_class(LineClass c) {
-  switch (c) {
-    case LineClass::a: return settle::LineClass::a;
-    case LineClass::b: return settle::LineClass::b;
-    case LineClass::c: return settle::LineClass::c;
-  }
-  return settle::LineClass::a;
-}
-
 std::optional<std::string> opt(const std::string& s) { return s.empty() ? std::nullopt : std::optional<std::string>(s); }
 
 // A JSON string of characters that need no escaping beyond quotes and backslashes.
@@ -77,6 +59,24 @@ Refund refund_row(const flow::RefundRecord& r, const FlowConventions& conv) {
 }
 
 }  // namespace
+
+LineClass row_class(settle::LineClass c) noexcept {
+  switch (c) {
+    case settle::LineClass::a: return LineClass::a;
+    case settle::LineClass::b: return LineClass::b;
+    case settle::LineClass::c: return LineClass::c;
+  }
+  return LineClass::a;
+}
+
+settle::LineClass flow_class(LineClass c) noexcept {
+  switch (c) {
+    case LineClass::a: return settle::LineClass::a;
+    case LineClass::b: return settle::LineClass::b;
+    case LineClass::c: return settle::LineClass::c;
+  }
+  return settle::LineClass::a;
+}
 
 bool is_stale_offline(const sql::DbError& e) noexcept {
   return e.code == sql::Errc::invalid_state && e.message.find(kStaleOffline) != std::string::npos;

@@ -42,6 +42,8 @@ sql::Result<flow::OutstandingFigures> outstanding_figures(sql::Db& db, std::int6
 sql::Result<std::optional<flow::OriginalView>> original_view(sql::Db& db, std::int64_t setl_id);
 
 // Conversions between the ledger's rows and the flows' records.
+LineClass row_class(settle::LineClass c) noexcept;
+settle::LineClass flow_class(LineClass c) noexcept;
 flow::SettlementRecord settlement_record(const Settlement& s, std::span<const SettlementLine> lines);
 Settlement settlement_row(const flow::SettlementRecord& r);
 std::vector<SettlementLine> line_rows(std::span<const ChargeLine> lines);

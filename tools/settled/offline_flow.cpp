@@ -25,16 +25,6 @@ using json::Json;
 
 namespace {
 
-SplitReason cause_reason(OfflineCause c) {
-  switch (c) {
-    case OfflineCause::network_down: return SplitReason::offline_network_down;
-    case OfflineCause::in_doubt: return SplitReason::offline_in_doubt;
-    case OfflineCause::insurer_error: return SplitReason::offline_insurer_error;
-    case OfflineCause::reader_failure: return SplitReason::offline_reader_failure;
-  }
-  return SplitReason::offline_network_down;
-}
-
 std::int64_t age_s(std::optional<std::int64_t> oldest_ms, std::int64_t now) {
   return oldest_ms ? std::max<std::int64_t>(0, (now - *oldest_ms) / 1000) : 0;
 }
@@ -152,7 +142,7 @@ awaitable<Reply> Service::settle_offline(const cashier::SessionInfo& s, const re
   st.state = ledger::SettlementState::offline_pending;
   st.created_at_ms = at;
   st.clearing_date = clearing_date(at);
-  st.offline_reason = std::string(split_reason_name(cause_reason(cause)));
+  st.offline_reason = std::string(split_reason_name(offline_cause_reason(cause)));
   const std::vector<ledger::SettlementLine> rows = ledger_lines(p_.policy, *params, p.lines);
   const std::string payload = Json{{"local_id", request_id}}.dump();
   const Policy* policy = &p_.policy;

@@ -2,6 +2,8 @@
 // the answer of a recorded settlement (see records.hpp).
 #include "tools/settled/records.hpp"
 
+#include "offline/flow_ledger.hpp"
+
 #include "protocol/engine_json.hpp"
 
 #include <fmt/format.h>
@@ -10,23 +12,9 @@ namespace settle::daemon {
 
 using json::Json;
 
-ledger::LineClass ledger_class(LineClass c) {
-  switch (c) {
-    case LineClass::a: return ledger::LineClass::a;
-    case LineClass::b: return ledger::LineClass::b;
-    case LineClass::c: return ledger::LineClass::c;
-  }
-  return ledger::LineClass::a;
-}
+ledger::LineClass ledger_class(LineClass c) { return ledger::row_class(c); }
 
-LineClass engine_class(ledger::LineClass c) {
-  switch (c) {
-    case ledger::LineClass::a: return LineClass::a;
-    case ledger::LineClass::b: return LineClass::b;
-    case ledger::LineClass::c: return LineClass::c;
-  }
-  return LineClass::a;
-}
+LineClass engine_class(ledger::LineClass c) { return ledger::flow_class(c); }
 
 std::vector<ledger::SettlementLine> ledger_lines(const Policy& policy, const PolicyParams& params,
                                                  std::span<const ChargeLine> lines) {

@@ -166,7 +166,8 @@ class Service final : public cashier::Dispatcher {
   ServiceParts p_;
   std::map<std::uint64_t, WindowSession> sessions_;
   std::set<std::string> running_requests_;
-  std::set<std::string> held_requests_;  // outcome not durable: never run again (unrecorded_outcome)
+  std::set<std::string> held_requests_;
+  std::set<std::int64_t> changing_settlements_;  // a refund or re-settlement of each is running  // outcome not durable: never run again (unrecorded_outcome)
   NetworkStateMachine network_;
   bool stopping_ = false;
   asio::steady_timer reversal_wakeup_;

@@ -96,6 +96,44 @@ std::vector<LineRefund> refunded_lines(const ledger::SettlementDetail& d) {
 }
 
 
+// The original's lines less what its refunds took, line by line: a refund
+// of N of an item code takes from that code's lines in order, so lines that
+// share a code are each reduced by their own part, never each by all of it.
+std::vector<ChargeLine> lines_left(const ledger::SettlementDetail& d) {
+  std::vector<ChargeLine> out = charge_lines_of(d);
+  for (const auto& done : refunded_lines(d)) {
+    Amount rest = done.amount;
+    for (auto& l : out) {
+      if (l.code != done.code || rest.is_zero()) continue;
+      const Amount t = min(l.amount, rest);
+      l.amount -= t;
+      rest -= t;
+    }
+  }
+  std::erase_if(out, [](const ChargeLine& l) { return l.amount.is_zero(); });
+  return out;
+}
+
+// One refund or re-settlement of a settlement at a time: each plans against
+// what the one before it left. Held for the life of the guard.
+class SettlementLock {
+ public:
+  SettlementLock(std::set<std::int64_t>& busy, std::int64_t setl_id) : busy_(busy), id_(setl_id) {
+    taken_ = busy_.insert(id_).second;
+  }
+  ~SettlementLock() {
+    if (taken_) busy_.erase(id_);
+  }
+  SettlementLock(const SettlementLock&) = delete;
+  SettlementLock& operator=(const SettlementLock&) = delete;
+  bool taken() const { return taken_; }
+
+ private:
+  std::set<std::int64_t>& busy_;
+  std::int64_t id_;
+  bool taken_ = false;
+};
+
 // Whether a settlement was paid without the personal account (the cases
 // settlement-rules.md allows to be refunded and re-settled with it).
 bool paid_without_account(const ledger::Settlement& s) {
@@ -261,11 +299,21 @@ static awaitable<OnlineSettlement> settle_online(
 
   if (r.succeeded()) {
     auto so = insurer::SettleOutput::decode(r.response->output);
+    // A success we cannot read, or one that settled another total or parts
+    // that do not add up: reverse it, as if no reply came.
+    std::optional<std::string> unacceptable;
     if (!so) {
-      // A success we cannot read: reverse it, as if no reply came.
+      unacceptable = so.error().message;
+    } else if (const insurer::SetlInfo& got = so->setlinfo; got.medfee_sumamt != local->total) {
+      unacceptable = fmt::format("the insurer settled a total of {}, the charge is {}", format_amount(got.medfee_sumamt),
+                                 format_amount(local->total));
+    } else if (!Parts{got.medfee_sumamt, got.fund_pay_sumamt, got.acct_pay, got.psn_cash_pay}.consistent()) {
+      unacceptable = "the insurer's parts do not add up to its total";
+    }
+    if (unacceptable) {
       CallResult doubtful = r;
       doubtful.kind = insurer::OutcomeClass::in_doubt;
-      doubtful.detail = so.error().message;
+      doubtful.detail = *unacceptable;
       Reply reply = fail(unanswered_error(doubtful));
       const std::string answer = answer_text(reply);
       const std::string psn = person.base.psn_no;
@@ -277,7 +325,12 @@ static awaitable<OnlineSettlement> settle_online(
         return ledger::answer_request(db, request_id, answer, at);
       };
       auto w = co_await ledger_write(ledger, std::move(job1));
-      if (!w) reply = fail(w.error().to_error());
+      if (!w) {
+        // Not recorded either: the caller holds the request (never run again).
+        reply = fail(w.error().to_error());
+        out.unrecorded = doubtful;
+        out.unrecorded_why = w.error().message;
+      }
       metrics.settlement("online", "in_doubt");
       co_return out.reply = reply, out;
     }
@@ -487,6 +540,10 @@ awaitable<Reply> Service::settle_refund(const cashier::SessionInfo& s, const cas
   const reader::CardIdentity card = *ws.card;
   const auto id = parse_setl_id(p.setl_id);
   if (!id) co_return fail(Reason::not_found, "setl_id", fmt::format("no settlement \"{}\"", p.setl_id));
+  const SettlementLock lock(changing_settlements_, *id);
+  if (!lock.taken())
+    co_return fail(Reason::invalid_state, "setl_id",
+                   fmt::format("another refund or re-settlement of settlement {} is in progress; ask again in a moment", *id));
   if (auto early = co_await claim_request(call, s)) co_return *early;
   const std::string request_id = p.request_id;
 
@@ -498,6 +555,11 @@ awaitable<Reply> Service::settle_refund(const cashier::SessionInfo& s, const cas
     if (!found) co_return not_it;
     const ledger::SettlementDetail detail = std::move(*found);
     const ledger::Settlement& orig = detail.settlement;
+    // The line first: it is the first thing the cashier must know (it wins
+    // over NOT_REFUNDABLE_YET), and nothing is stored: the refund may come later.
+    if (network_.state() != NetworkState::online)
+      co_return fail(Reason::offline_refund_forbidden, "insurer",
+                     "refunds are made online only, and the insurer is unreachable now; nothing was refunded");
     switch (orig.state) {
       case ledger::SettlementState::settled:
       case ledger::SettlementState::partly_refunded:
@@ -521,9 +583,6 @@ awaitable<Reply> Service::settle_refund(const cashier::SessionInfo& s, const cas
         co_return co_await final_answer(refusal);
       }
     }
-    if (network_.state() != NetworkState::online)
-      co_return fail(Reason::offline_refund_forbidden, "insurer",
-                     "refunds are made online only, and the insurer is unreachable now; nothing was refunded");
 
     std::vector<LineRefund> req;
     if (p.lines)
@@ -640,12 +699,7 @@ awaitable<Reply> Service::settle_refund(const cashier::SessionInfo& s, const cas
     rf.clearing_date = clearing_date(at);
     if (req.empty()) {
       // Everything left: name each line's rest so later arithmetic sees it.
-      for (const auto& l : lines) {
-        Amount left = l.amount;
-        for (const auto& done : refunded_lines(detail))
-          if (done.code == l.code) left -= min(left, done.amount);
-        if (left.fen() > 0) rf.lines.push_back(ledger::RefundLine{l.code, left});
-      }
+      for (const auto& l : lines_left(detail)) rf.lines.push_back(ledger::RefundLine{l.code, l.amount});
     } else {
       for (const auto& l : req) rf.lines.push_back(ledger::RefundLine{l.code, l.amount});
     }
@@ -702,6 +756,10 @@ awaitable<Reply> Service::settle_resettle(const cashier::SessionInfo& s, const c
   const reader::CardIdentity card = *ws.card;
   const auto id = parse_setl_id(p.setl_id);
   if (!id) co_return fail(Reason::not_found, "setl_id", fmt::format("no settlement \"{}\"", p.setl_id));
+  const SettlementLock lock(changing_settlements_, *id);
+  if (!lock.taken())
+    co_return fail(Reason::invalid_state, "setl_id",
+                   fmt::format("another refund or re-settlement of settlement {} is in progress; ask again in a moment", *id));
   if (auto early = co_await claim_request(call, s)) co_return *early;
   const std::string request_id = p.request_id;
 
@@ -736,15 +794,8 @@ awaitable<Reply> Service::settle_resettle(const cashier::SessionInfo& s, const c
       const Reply refusal = fail(plan.error());
       co_return co_await final_answer(refusal);
     }
-    const std::vector<ChargeLine> rest = [&] {
-      // The lines still settled: what an undo gives back and the new settlement takes again.
-      std::vector<ChargeLine> out = charge_lines_of(detail);
-      for (auto& l : out)
-        for (const auto& done : refunded_lines(detail))
-          if (done.code == l.code) l.amount -= min(l.amount, done.amount);
-      std::erase_if(out, [](const ChargeLine& l) { return l.amount.is_zero(); });
-      return out;
-    }();
+    // The lines still settled: what an undo gives back and the new settlement takes again.
+    const std::vector<ChargeLine> rest = lines_left(detail);
 
     const std::string window = s.window;
     const std::string card_sn = card.card_sn;

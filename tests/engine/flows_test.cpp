@@ -1,0 +1,111 @@
+// The flows without a driver: each case feeds the events by hand and checks
+// the actions asked for and the answer (the simulation drives them at scale).
+#include "engine/flows.hpp"
+
+#include <doctest/doctest.h>
+
+using namespace settle;
+using namespace settle::flow;
+
+namespace {
+
+OriginalView original(SettlementState state) {
+  OriginalView o;
+  o.settlement.setl_id = 7;
+  o.settlement.card_no = "C1";
+  o.settlement.psn_no = "P1";
+  o.settlement.state = state;
+  o.settlement.parts = Parts{Amount::fen(10'000), Amount::fen(6'000), Amount::fen(1'000), Amount::fen(3'000)};
+  o.settlement.lines = {ChargeLine{"A1", "a", LineClass::a, Amount::fen(6'000), std::nullopt},
+                        ChargeLine{"A1", "a", LineClass::a, Amount::fen(4'000), std::nullopt}};
+  return o;
+}
+
+RefundInput refund_input(SettlementState state, bool online) {
+  RefundInput in;
+  in.request_id = "r1";
+  in.card_no = "C1";
+  in.original = original(state);
+  in.line_online = online;
+  in.budget = Budget{10'000, 500};
+  return in;
+}
+
+}  // namespace
+
+TEST_CASE("a refund while the line is down is OFFLINE_REFUND_FORBIDDEN whatever the original's state, and not stored") {
+  for (SettlementState st : {SettlementState::settled, SettlementState::offline_pending, SettlementState::refunded}) {
+    CAPTURE(settlement_state_name(st));
+    RefundInput in = refund_input(st, false);
+    Flow f = refund_flow(std::move(in));
+    f.start(0);
+    REQUIRE(f.done());
+    CHECK(f.outcome().answer.error->reason == Reason::offline_refund_forbidden);
+    CHECK_FALSE(f.outcome().answer.final);
+  }
+}
+
+TEST_CASE("a refund of an offline settlement not yet accepted is NOT_REFUNDABLE_YET, stored as the request's answer") {
+  RefundInput in = refund_input(SettlementState::offline_pending, true);
+  Flow f = refund_flow(std::move(in));
+  f.start(0);
+  REQUIRE_FALSE(f.done());
+  const auto* c = std::get_if<Commit>(&f.action());
+  REQUIRE(c != nullptr);
+  const auto* a = std::get_if<StoreAnswer>(&c->change);
+  REQUIRE(a != nullptr);
+  CHECK(a->answer.error->reason == Reason::not_refundable_yet);
+  f.feed(Committed{Ok{}, 0, false}, 1);
+  REQUIRE(f.done());
+  CHECK(f.outcome().answer.error->reason == Reason::not_refundable_yet);
+  CHECK(f.outcome().answer.final);
+}
+
+TEST_CASE("the refund of everything left counts lines that share an item code once each") {
+  RefundInput in = refund_input(SettlementState::partly_refunded, true);
+  // An earlier refund took 5,000 of A1: 5,000 of the two A1 lines are left.
+  RefundRecord before;
+  before.setl_id = 7;
+  before.parts = Parts{Amount::fen(5'000), Amount::fen(3'000), Amount::zero(), Amount::fen(2'000)};
+  before.lines = {LineRefund{"A1", Amount::fen(5'000)}};
+  in.original.refunds.push_back(before);
+  Flow f = refund_flow(std::move(in));
+  f.start(0);
+  f.feed(CardChecked{Ok{}}, 1);                        // the card
+  f.feed(ReversalsCount{0}, 2);                        // nothing being reversed
+  f.feed(MsgidIssued{"M1"}, 3);                        // the 9301's msgid
+  f.feed(Committed{Ok{}, 0, false}, 4);                // durable
+  const auto* call = std::get_if<Call>(&f.action());
+  REQUIRE(call != nullptr);
+  CHECK(call->call.txn == Txn::refund);
+  CHECK(call->call.total == Amount::fen(5'000));
+  InsurerReply r;
+  r.outcome = CallOutcome::ok;
+  r.parts = Parts{Amount::fen(5'000), Amount::fen(3'000), Amount::fen(1'000), Amount::fen(1'000)};
+  f.feed(Replied{r}, 5);
+  const auto* c = std::get_if<Commit>(&f.action());
+  REQUIRE(c != nullptr);
+  const auto* rec = std::get_if<RecordRefund>(&c->change);
+  REQUIRE(rec != nullptr);
+  REQUIRE(rec->refund.lines.size() == 1);
+  CHECK(rec->refund.lines[0].amount == Amount::fen(5'000));
+  CHECK(rec->new_state == SettlementState::refunded);
+}
+
+TEST_CASE("the HTTP reply rule: only a readable refusal proves nothing happened") {
+  struct Row {
+    int status;
+    bool readable, ok, money;
+    CallOutcome expect;
+  };
+  const Row rows[] = {
+      {200, true, true, true, CallOutcome::ok},        {200, true, false, true, CallOutcome::refused},
+      {200, false, false, true, CallOutcome::in_doubt}, {200, false, false, false, CallOutcome::in_doubt},
+      {502, false, false, true, CallOutcome::in_doubt}, {504, false, false, false, CallOutcome::refused},
+      {500, true, false, true, CallOutcome::refused},   {500, true, true, true, CallOutcome::in_doubt},
+  };
+  for (const Row& r : rows) {
+    CAPTURE(r.status);
+    CHECK(classify_reply(r.status, r.readable, r.ok, r.money) == r.expect);
+  }
+}
