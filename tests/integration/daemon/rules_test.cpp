@@ -1,4 +1,4 @@
-// Settlement rules end to end (shared/spec/settlement-rules.md): status flags,
+// Settlement rules end to end (docs/rules.md): status flags,
 // an insufficient account, a skipped PIN, refunds partial/repeated/over the
 // original, re-settlement; after each, the insurer's record equals the ledger's.
 #include "e2e_stack.hpp"
