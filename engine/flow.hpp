@@ -187,13 +187,8 @@ struct RecordRefund {
   SettlementState new_state = SettlementState::partly_refunded;
   Answer answer;
 };
-// The undo of what was left of an original (2208 answered): the original undone.
-struct RecordUndo {
-  RefundRecord undo;
-};
-
 using LedgerChange =
-    std::variant<WriteMsgid, StoreAnswer, RecordCallFailed, RecordSettlement, RecordOffline, RecordRefund, RecordUndo>;
+    std::variant<WriteMsgid, StoreAnswer, RecordCallFailed, RecordSettlement, RecordOffline, RecordRefund>;
 std::string_view change_name(const LedgerChange& c) noexcept;
 
 // ---- actions and events --------------------------------------------------------------

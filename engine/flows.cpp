@@ -39,7 +39,6 @@ std::string_view change_name(const LedgerChange& c) noexcept {
     std::string_view operator()(const RecordSettlement&) const { return "record_settlement"; }
     std::string_view operator()(const RecordOffline&) const { return "record_offline"; }
     std::string_view operator()(const RecordRefund&) const { return "record_refund"; }
-    std::string_view operator()(const RecordUndo&) const { return "record_undo"; }
   };
   return std::visit(V{}, c);
 }

@@ -238,14 +238,6 @@ sql::Result<std::int64_t> apply_change(sql::Db& db, const flow::LedgerChange& ch
     SETTLE_SQL_TRY(answer(db, r->refund.request_id, a, conv, at));
     return *id;
   }
-  if (const auto* u = std::get_if<RecordUndo>(&change)) {
-    SETTLE_SQL_TRY(mark_answered(db, u->undo.msgid, at, 0));
-    auto id = record_refund(db, refund_row(u->undo, conv));
-    if (!id) return id.error();
-    SETTLE_SQL_TRY(set_settlement_state(db, u->undo.setl_id, SettlementState::undone, at,
-                                        fmt::format("undone for re-settlement (refund {})", *id)));
-    return *id;
-  }
   SETTLE_ASSERT(false && "every named change is applied above");
   return std::int64_t{0};
 }
