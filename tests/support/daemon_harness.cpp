@@ -159,6 +159,34 @@ std::string reason_of(const Json& r) {
   return e["data"]["reason"].get<std::string>();
 }
 
+Json result_of(const Json& response) {
+  REQUIRE_MESSAGE(response.contains("result"), response.dump());
+  return response["result"];
+}
+
+Json engine_status(RpcClient& c) { return result_of(c.call("engine.status")); }
+
+Json wait_status(RpcClient& c, const std::function<bool(const Json&)>& ok, std::chrono::milliseconds deadline,
+                 const std::string& what) {
+  const auto until = Clock::now() + deadline;
+  Json st;
+  while (Clock::now() < until) {
+    st = engine_status(c);
+    if (ok(st)) return st;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  FAIL(what << ": engine.status is still " << st.dump());
+  return st;
+}
+
+int effective_at_insurer(const Stack& s, const std::string& request_id) {
+  const Json rep = s.report("medins_setl_id=" + request_id);  // named: the loop reads into it
+  int n = 0;
+  for (const auto& row : rep["settlements"])
+    if (row["medins_setl_id"] == request_id && row["state"] == "effective") ++n;
+  return n;
+}
+
 Amount amount_at(const Json& obj, const std::string& key) {
   auto a = json::get_amount(obj, key, key);
   if (!a) throw std::runtime_error(fmt::format("amount {}: {} in {}", key, a.error().message, obj.dump()));

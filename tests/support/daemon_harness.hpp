@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -167,5 +168,16 @@ class Stack {
   pid_t daemon_pid_ = -1;
   int daemon_starts_ = 0;
 };
+
+// The result of a response (REQUIREs one: an error fails the test with it).
+Json result_of(const Json& response);
+// engine.status's result.
+Json engine_status(RpcClient& c);
+// Waits until engine.status satisfies `ok`; FAILs with the last status past the deadline.
+Json wait_status(RpcClient& c, const std::function<bool(const Json&)>& ok, std::chrono::milliseconds deadline,
+                 const std::string& what);
+// The simulator's settlements in force for a request_id (medins_setl_id
+// online, local_id of an offline upload).
+int effective_at_insurer(const Stack& s, const std::string& request_id);
 
 }  // namespace settle::testing

@@ -24,11 +24,15 @@ namespace {
 
 using settle::testing::amount_at;
 using settle::testing::fen;
+using settle::testing::effective_at_insurer;
+using settle::testing::engine_status;
 using settle::testing::Json;
 using settle::testing::PersonSpec;
 using settle::testing::reason_of;
+using settle::testing::result_of;
 using settle::testing::RpcClient;
 using settle::testing::Stack;
+using settle::testing::wait_status;
 using Clock = std::chrono::steady_clock;
 
 constexpr int kDeadlineMs = 1000;  // [network] offline_deadline_ms below
@@ -67,26 +71,6 @@ void place(int n) {
     stack().insert_card(0, settle::testing::person(n));
     g_card = n;
   }
-}
-
-Json status(RpcClient& c) {
-  const Json r = c.call("engine.status");
-  REQUIRE_MESSAGE(r.contains("result"), r.dump());
-  return r["result"];
-}
-
-// Waits until engine.status satisfies `ok`; FAILs with the last status past the deadline.
-template <class Pred>
-Json wait_status(RpcClient& c, Pred ok, std::chrono::milliseconds deadline, const char* what) {
-  const auto until = Clock::now() + deadline;
-  Json st;
-  while (Clock::now() < until) {
-    st = status(c);
-    if (ok(st)) return st;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  FAIL(what << ": engine.status is still " << st.dump());
-  return st;
 }
 
 Json wait_drained(RpcClient& c, std::chrono::milliseconds deadline = std::chrono::seconds(60)) {
@@ -138,15 +122,6 @@ bool has_reason(const Json& result, const std::string& reason) {
   return false;
 }
 
-// The simulator's settlements for a request_id (medins_setl_id online,
-// local_id of an offline upload) that are in force.
-int effective_at_insurer(const std::string& request_id) {
-  const Json rep = stack().report("medins_setl_id=" + request_id);
-  int n = 0;
-  for (const auto& s : rep["settlements"])
-    if (s["medins_setl_id"] == request_id && s["state"] == "effective") ++n;
-  return n;
-}
 
 // The next network.changed notification saying `network` (earlier ones are skipped).
 bool wait_network_note(RpcClient& c, const std::string& network, std::chrono::milliseconds deadline) {
@@ -212,7 +187,7 @@ TEST_CASE("each fault type takes the line offline within the deadline; stored se
     // One wait on the dead line at most (plus the machine's scheduling).
     CHECK_MESSAGE(first.ms < kDeadlineMs + 1500, "the first offline commit took " << first.ms << " ms");
     CHECK(wait_network_note(*watch, "offline", std::chrono::seconds(5)));
-    CHECK(status(*c)["network"] == "offline");
+    CHECK(engine_status(*c)["network"] == "offline");
     if (round == 1) first_offline_id = a["setl_id"].get<std::string>();
 
     // While offline nobody waits on the line.
@@ -230,7 +205,7 @@ TEST_CASE("each fault type takes the line offline within the deadline; stored se
                                                   {"setl_id", online_id},
                                                   {"lines", Json::array({Json{{"code", "C0001"}, {"amount", "1.00"}}})}})) ==
           "OFFLINE_REFUND_FORBIDDEN");
-    CHECK(status(*c)["pending_uploads"].get<std::int64_t>() >= 2);
+    CHECK(engine_status(*c)["pending_uploads"].get<std::int64_t>() >= 2);
 
     s.clear_faults();
     wait_drained(*c);
@@ -241,13 +216,13 @@ TEST_CASE("each fault type takes the line offline within the deadline; stored se
       CHECK_FALSE(d["insurer"]["setl_id"].is_null());
     }
     // Exactly one effective charge per request_id at the insurer.
-    CHECK(effective_at_insurer(rid) == 1);
-    CHECK(effective_at_insurer(fmt::format("off-{}-b", round)) == 1);
+    CHECK(effective_at_insurer(stack(), rid) == 1);
+    CHECK(effective_at_insurer(stack(), fmt::format("off-{}-b", round)) == 1);
     // The same request_id again: the first answer, nothing more.
     const Timed again = commit(*c, rid);
     REQUIRE(again.response.contains("result"));
     CHECK(again.response["result"]["setl_id"] == a["setl_id"]);
-    CHECK(effective_at_insurer(rid) == 1);
+    CHECK(effective_at_insurer(stack(), rid) == 1);
   }
   // The lost reply's 2207 was reversed at the insurer.
   const Json rep = s.report("medins_setl_id=off-3-a");
@@ -297,7 +272,7 @@ TEST_CASE("a person not on the red list settles offline as self-pay") {
   // The insurer pays its part after all: the difference is an adjustment, reported.
   REQUIRE(d["adjustments"].size() == 1);
   CHECK(amount_at(d["adjustments"][0], "insurer_fund") > fen(0));
-  CHECK(effective_at_insurer("off-late-1") == 1);
+  CHECK(effective_at_insurer(stack(), "off-late-1") == 1);
 }
 
 TEST_CASE("each offline limit makes the settlement self-pay with its reason") {
@@ -339,7 +314,7 @@ TEST_CASE("each offline limit makes the settlement self-pay with its reason") {
   s.clear_faults();
   auto c = s.session(Stack::cashier);
   wait_drained(*c);
-  for (int k = 1; k <= i; ++k) CHECK(effective_at_insurer(fmt::format("off-limit-{}", k)) == 1);
+  for (int k = 1; k <= i; ++k) CHECK(effective_at_insurer(stack(), fmt::format("off-limit-{}", k)) == 1);
 }
 
 TEST_CASE("a drain cut by the insurer failing again and by SIGKILL resumes without duplicates") {
@@ -351,7 +326,7 @@ TEST_CASE("a drain cut by the insurer failing again and by SIGKILL resumes witho
   s.set_faults({"refuse"});
   constexpr int kStored = 1100;  // three 9302 batches of at most 500
   store_offline(*c, "off-drain", kStored);
-  CHECK(status(*c)["pending_uploads"].get<std::int64_t>() >= kStored);
+  CHECK(engine_status(*c)["pending_uploads"].get<std::int64_t>() >= kStored);
   // Back, but the first upload's reply is lost and the second is refused.
   s.set_faults({"lost_reply:count=1,infno=9302", "error:count=1,infno=9302"});
   wait_status(*c, [](const Json& st) { return st["pending_uploads"].get<std::int64_t>() < kStored; },

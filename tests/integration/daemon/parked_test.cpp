@@ -19,11 +19,15 @@
 namespace settle::parked_e2e {
 namespace {
 
+using settle::testing::effective_at_insurer;
+using settle::testing::engine_status;
 using settle::testing::Json;
 using settle::testing::PersonSpec;
 using settle::testing::reason_of;
+using settle::testing::result_of;
 using settle::testing::RpcClient;
 using settle::testing::Stack;
+using settle::testing::wait_status;
 using Clock = std::chrono::steady_clock;
 
 constexpr int kParkAfter = 2;
@@ -53,26 +57,6 @@ park_after_refusals = {}
 Json lines() {
   return Json::array({Json{{"code", "110200001"}, {"name", "普通门诊诊查费"}, {"class", "A"}, {"amount", "125.00"}},
                       Json{{"code", "C0001"}, {"name", "自费营养品"}, {"class", "C"}, {"amount", "16.00"}}});
-}
-
-Json result_of(const Json& r) {
-  REQUIRE_MESSAGE(r.contains("result"), r.dump());
-  return r["result"];
-}
-
-Json status(RpcClient& c) { return result_of(c.call("engine.status")); }
-
-template <class Pred>
-Json wait_status(RpcClient& c, Pred ok, std::chrono::milliseconds deadline, const char* what) {
-  const auto until = Clock::now() + deadline;
-  Json st;
-  while (Clock::now() < until) {
-    st = status(c);
-    if (ok(st)) return st;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  FAIL(what << ": engine.status is still " << st.dump());
-  return st;
 }
 
 std::string slurp(const std::filesystem::path& p) {
@@ -115,7 +99,7 @@ TEST_CASE("a reversal the insurer refuses forever is parked; the uploads and the
     CHECK(r["state"] == "offline_pending");
     stored.push_back(r["setl_id"].get<std::string>());
   }
-  const Json down = status(*c);
+  const Json down = engine_status(*c);
   CHECK(down["network"] == "offline");
   CHECK(down["pending_reversals"].get<std::int64_t>() + down["parked_reversals"].get<std::int64_t>() == 1);
   CHECK(down["pending_uploads"] == 3);
@@ -163,7 +147,7 @@ TEST_CASE("a reversal the insurer refuses forever is parked; the uploads and the
   CHECK(out.find("reversal") != std::string::npos);
   // Resolved by the office: done, never sent again; the note is in its history.
   CHECK(settlectl_parked(s, fmt::format("resolve --item {} --note 'reversed by phone'", item_id), out) == 0);
-  CHECK(status(*c)["parked_reversals"] == 0);
+  CHECK(engine_status(*c)["parked_reversals"] == 0);
   CHECK(result_of(sup->call("outbox.parked"))["items"].empty());
   CHECK(reason_of(sup->call("outbox.retry", Json{{"item_id", item_id}})) == "INVALID_STATE");
   CHECK(reason_of(sup->call("outbox.resolve", Json{{"item_id", 99999}, {"note", "x"}})) == "NOT_FOUND");

@@ -18,28 +18,19 @@
 namespace settle::storage_fault_e2e {
 namespace {
 
+using settle::testing::effective_at_insurer;
+using settle::testing::engine_status;
 using settle::testing::Json;
 using settle::testing::reason_of;
+using settle::testing::result_of;
 using settle::testing::RpcClient;
 using settle::testing::Stack;
+using settle::testing::wait_status;
 using Clock = std::chrono::steady_clock;
 
 Json lines() {
   return Json::array({Json{{"code", "110200001"}, {"name", "普通门诊诊查费"}, {"class", "A"}, {"amount", "125.00"}},
                       Json{{"code", "C0001"}, {"name", "自费营养品"}, {"class", "C"}, {"amount", "16.00"}}});
-}
-
-Json result_of(const Json& r) {
-  REQUIRE_MESSAGE(r.contains("result"), r.dump());
-  return r["result"];
-}
-
-int effective_at_insurer(Stack& s, const std::string& request_id) {
-  const Json rep = s.report("medins_setl_id=" + request_id);  // named: the loop reads into it
-  int n = 0;
-  for (const auto& row : rep["settlements"])
-    if (row["medins_setl_id"] == request_id && row["state"] == "effective") ++n;
-  return n;
 }
 
 }  // namespace
@@ -87,16 +78,9 @@ void unrecordable_2207(const std::string& name, int delay_ms, int flag_after_ms)
   s.start_daemon();
   ::unsetenv("SETTLED_WRAPPER");
   auto c2 = s.session(Stack::cashier);
-  const auto settled_by = Clock::now() + std::chrono::seconds(20);
-  Json st;
-  while (Clock::now() < settled_by) {
-    st = result_of(c2->call("engine.status"));
-    if (st["in_doubt"] == 0 && st["pending_reversals"] == 0) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  INFO(st.dump());
-  CHECK(st["in_doubt"] == 0);
-  CHECK(st["pending_reversals"] == 0);
+  wait_status(
+      *c2, [](const Json& st) { return st["in_doubt"] == 0 && st["pending_reversals"] == 0; }, std::chrono::seconds(20),
+      "the 2207 was not reversed after the restart");
   CHECK(effective_at_insurer(s, "sf-1") == 0);
   REQUIRE(c2->call("card.read").contains("result"));
   const Json again = c2->call("settle.commit", params);
