@@ -48,6 +48,9 @@ struct InsurerCall {
   std::string card_no;
   std::string insutype;
   std::string mdtrt_id;         // 2204, 2207, 2208
+  // 2201, 2204, 2207: the hospital's reference of the visit and its charge
+  // batch, the same in the three calls (the 2207's msgid, issued first).
+  std::string visit_ref;
   std::string insurer_setl_id;  // 2208, 9301
   std::vector<ChargeLine> lines;          // 2204
   std::vector<LineRefund> refund_lines;   // 9301; empty: everything left
@@ -64,6 +67,10 @@ std::string_view call_outcome_name(CallOutcome o) noexcept;
 
 struct InsurerReply {
   CallOutcome outcome = CallOutcome::unreachable;
+  // The msgid that carried a money call, when not the one the flow gave: the
+  // insurer asked for a new sign-in first, the given one was refused (and
+  // recorded so), and the call went again under a new one made durable first.
+  std::string carried_by;
   std::int64_t infcode = -1; // the envelope's infcode when answered (0: success)
   std::string detail;        // the refusal's message, or why nothing came back
   std::string mdtrt_id;      // 2201
@@ -209,13 +216,20 @@ struct OfflineOutstanding {};
 struct Commit {
   LedgerChange change;
 };
+// A commit started now and awaited later (AwaitCommit), while the flow goes
+// on with calls that do not depend on it. One at a time.
+struct StartCommit {
+  LedgerChange change;
+};
+struct AwaitCommit {};
 struct Call {
   InsurerCall call;
 };
 // A fresh msgid (not yet durable).
 struct NewMsgid {};
 
-using Action = std::variant<CheckCard, FindPerson, ReversalsOpen, OfflineOutstanding, NewMsgid, Commit, Call>;
+using Action =
+    std::variant<CheckCard, FindPerson, ReversalsOpen, OfflineOutstanding, NewMsgid, Commit, StartCommit, AwaitCommit, Call>;
 
 struct CardChecked {
   Status status;
@@ -243,11 +257,13 @@ struct Committed {
   std::int64_t id = 0;  // setl_id / refund_id when one was made
   bool stale = false;   // RecordOffline: the outstanding figures moved; nothing was written
 };
+struct CommitStarted {};
 struct Replied {
   InsurerReply reply;
 };
 
-using Event = std::variant<CardChecked, PersonFound, ReversalsCount, OutstandingFigures, MsgidIssued, Committed, Replied>;
+using Event =
+    std::variant<CardChecked, PersonFound, ReversalsCount, OutstandingFigures, MsgidIssued, Committed, CommitStarted, Replied>;
 
 // ---- Flow: a coroutine that yields actions and ends with the answer -------------------
 
@@ -260,52 +276,28 @@ struct Outcome {
   std::optional<RecordCallFailed> hold;
 };
 
-class Flow {
+// A coroutine that yields actions and ends with an R. A flow is a
+// BasicFlow<Outcome>; a part shared by flows (the online settlement of lines)
+// is a BasicFlow of its own result, run by its caller action by action.
+template <class R>
+class BasicFlow {
  public:
   struct promise_type {
     std::optional<Action> action;
     std::optional<Event> event;
-    std::optional<Outcome> outcome;
+    std::optional<R> outcome;
     Ms now = 0;
-    Flow get_return_object() { return Flow(std::coroutine_handle<promise_type>::from_promise(*this)); }
+    BasicFlow get_return_object() { return BasicFlow(std::coroutine_handle<promise_type>::from_promise(*this)); }
     std::suspend_always initial_suspend() noexcept { return {}; }
     std::suspend_always final_suspend() noexcept { return {}; }
-    void return_value(Outcome o) { outcome = std::move(o); }
+    void return_value(R o) { outcome = std::move(o); }
     void unhandled_exception() { std::terminate(); }
   };
 
-  // co_await ask(action) inside a flow: yields it, resumes with its event.
-  struct Ask {
-    Action action;
-    std::coroutine_handle<promise_type> h{};
-    bool await_ready() const noexcept { return false; }
-    void await_suspend(std::coroutine_handle<promise_type> handle) {
-      h = handle;
-      h.promise().action = std::move(action);
-    }
-    Event await_resume() {
-      Event e = std::move(*h.promise().event);
-      h.promise().event.reset();
-      return e;
-    }
-  };
-
-  // co_await current_time() inside a flow: the time the driver gave with the
-  // last event (the flow reads no clock).
-  struct Now {
-    Ms value = 0;
-    bool await_ready() const noexcept { return false; }
-    bool await_suspend(std::coroutine_handle<promise_type> handle) noexcept {
-      value = handle.promise().now;
-      return false;  // not suspended
-    }
-    Ms await_resume() const noexcept { return value; }
-  };
-
-  Flow(Flow&& o) noexcept : h_(std::exchange(o.h_, {})) {}
-  Flow& operator=(Flow&&) = delete;
-  Flow(const Flow&) = delete;
-  ~Flow() {
+  BasicFlow(BasicFlow&& o) noexcept : h_(std::exchange(o.h_, {})) {}
+  BasicFlow& operator=(BasicFlow&&) = delete;
+  BasicFlow(const BasicFlow&) = delete;
+  ~BasicFlow() {
     if (h_) h_.destroy();
   }
 
@@ -324,10 +316,10 @@ class Flow {
     resume();
   }
   // How it ended (done()).
-  const Outcome& outcome() const { return *h_.promise().outcome; }
+  const R& outcome() const { return *h_.promise().outcome; }
 
  private:
-  explicit Flow(std::coroutine_handle<promise_type> h) : h_(h) {}
+  explicit BasicFlow(std::coroutine_handle<promise_type> h) : h_(h) {}
   void resume() {
     h_.promise().action.reset();
     h_.resume();
@@ -335,8 +327,40 @@ class Flow {
   std::coroutine_handle<promise_type> h_;
 };
 
-inline Flow::Ask ask(Action a) { return Flow::Ask{std::move(a)}; }
-inline Flow::Now current_time() { return Flow::Now{}; }
+using Flow = BasicFlow<Outcome>;
+
+// co_await ask(action) inside a flow: yields it, resumes with its event.
+struct Ask {
+  Action action;
+  std::optional<Event>* slot = nullptr;
+  bool await_ready() const noexcept { return false; }
+  template <class P>
+  void await_suspend(std::coroutine_handle<P> h) {
+    slot = &h.promise().event;
+    h.promise().action = std::move(action);
+  }
+  Event await_resume() {
+    Event e = std::move(**slot);
+    slot->reset();
+    return e;
+  }
+};
+
+// co_await current_time() inside a flow: the time the driver gave with the
+// last event (the flow reads no clock).
+struct Now {
+  Ms value = 0;
+  bool await_ready() const noexcept { return false; }
+  template <class P>
+  bool await_suspend(std::coroutine_handle<P> h) noexcept {
+    value = h.promise().now;
+    return false;  // not suspended
+  }
+  Ms await_resume() const noexcept { return value; }
+};
+
+inline Ask ask(Action a) { return Ask{std::move(a)}; }
+inline Now current_time() { return Now{}; }
 
 // Takes the expected event out of `e` (a driver that feeds another is a bug).
 template <class T>

@@ -104,6 +104,129 @@ std::vector<ChargeLine> applied_lines(const Policy& policy, std::string_view ins
   return out;
 }
 
+// ---- the online settlement of lines: 2201 → 2204 → 2207 ----------------------------------
+
+namespace {
+
+// What the online settlement of lines came to. Its calls only: the flow that
+// ran it records the end (a settlement, a refusal, an offline fallback, ...).
+struct OnlineAttempt {
+  enum class End : std::uint8_t {
+    settled,       // the 2207 succeeded with figures that can stand
+    refused,       // `txn` was refused: nothing moved
+    not_answered,  // 2201/2204 unanswered, or the 2207 never sent: nothing moved
+    in_doubt,      // the 2207 left without a readable reply: it may have settled
+    unacceptable,  // the 2207 succeeded with figures that cannot stand (`problem`)
+    no_msgid,      // the 2207's msgid could not be made durable (`error`): nothing sent
+  };
+  End end = End::not_answered;
+  Txn txn = Txn::register_visit;  // the call it ended on
+  InsurerReply reply;             // that call's reply
+  std::string msgid;              // the 2207's msgid when durable (it must be closed, whatever the end)
+  std::string mdtrt_id;
+  std::string problem;
+  std::optional<Error> error;
+};
+
+struct OnlineRequest {
+  std::string request_id;
+  std::string psn_no;
+  std::string card_no;
+  std::string insutype;
+  std::vector<ChargeLine> lines;
+  Amount total;        // the local split's total
+  bool use_account = false;
+  Ms deadline_at = 0;  // every call's answer must be in by then
+};
+
+BasicFlow<OnlineAttempt> online_settle(OnlineRequest in) {
+  OnlineAttempt out;
+  // The 2207's msgid is issued first and made durable while the visit is
+  // registered and its lines uploaded: it is durable before the 2207 is sent.
+  std::string msgid;
+  {
+    auto a = ask(NewMsgid{});
+    msgid = take<MsgidIssued>(co_await a).msgid;
+  }
+  {
+    auto a = ask(StartCommit{WriteMsgid{msgid, Txn::settle, in.request_id, in.psn_no}});
+    (void)take<CommitStarted>(co_await a);
+  }
+  // 2201 and 2204 move no money: unanswered, they leave nothing to undo.
+  bool ended = false;
+  for (Txn t : {Txn::register_visit, Txn::upload_lines}) {
+    InsurerCall c;
+    c.txn = t;
+    c.deadline_at = in.deadline_at;
+    c.request_id = in.request_id;
+    c.psn_no = in.psn_no;
+    c.card_no = in.card_no;
+    c.insutype = in.insutype;
+    c.mdtrt_id = out.mdtrt_id;
+    c.visit_ref = msgid;
+    if (t == Txn::upload_lines) c.lines = in.lines;
+    auto a = ask(Call{std::move(c)});
+    auto r = take<Replied>(co_await a).reply;
+    if (!answered(r) || r.outcome == CallOutcome::refused) {
+      out.end = answered(r) ? OnlineAttempt::End::refused : OnlineAttempt::End::not_answered;
+      out.txn = t;
+      out.reply = std::move(r);
+      ended = true;
+      break;
+    }
+    if (t == Txn::register_visit) out.mdtrt_id = r.mdtrt_id;
+  }
+  {
+    auto a = ask(AwaitCommit{});
+    auto w = take<Committed>(co_await a);
+    if (w.status) {
+      out.msgid = msgid;
+    } else if (!ended) {
+      out.end = OnlineAttempt::End::no_msgid;
+      out.error = w.status.error();
+      co_return out;
+    }
+  }
+  if (ended) co_return out;
+  out.txn = Txn::settle;
+  if (const Ms now = co_await current_time(); now >= in.deadline_at) {
+    out.end = OnlineAttempt::End::not_answered;  // no time is left for the insurer
+    out.reply.detail = "no time left for the 2207 within the call's budget";
+    co_return out;
+  }
+  InsurerCall c;
+  c.txn = Txn::settle;
+  c.msgid = msgid;
+  c.deadline_at = in.deadline_at;
+  c.request_id = in.request_id;
+  c.psn_no = in.psn_no;
+  c.card_no = in.card_no;
+  c.insutype = in.insutype;
+  c.mdtrt_id = out.mdtrt_id;
+  c.visit_ref = msgid;
+  c.total = in.total;
+  c.use_account = in.use_account;
+  auto a = ask(Call{std::move(c)});
+  out.reply = take<Replied>(co_await a).reply;
+  if (!out.reply.carried_by.empty()) out.msgid = out.reply.carried_by;
+  switch (out.reply.outcome) {
+    case CallOutcome::unreachable: out.end = OnlineAttempt::End::not_answered; break;
+    case CallOutcome::in_doubt: out.end = OnlineAttempt::End::in_doubt; break;
+    case CallOutcome::refused: out.end = OnlineAttempt::End::refused; break;
+    case CallOutcome::ok:
+      if (auto problem = settle_reply_problem(out.reply, in.total, in.use_account)) {
+        out.end = OnlineAttempt::End::unacceptable;
+        out.problem = *problem;
+      } else {
+        out.end = OnlineAttempt::End::settled;
+      }
+      break;
+  }
+  co_return out;
+}
+
+}  // namespace
+
 // ---- settle.commit ----------------------------------------------------------------------
 
 Flow commit_flow(CommitInput in) {
@@ -159,145 +282,113 @@ Flow commit_flow(CommitInput in) {
     }
     const bool account_allowed = in.use_account && in.pin_verified;
 
-    // A refusal before money moved is the request's final answer.
-    const auto refusal = [&](const InsurerReply& r, Txn t) { return Answer::fail(refused_error(r, t)); };
-
-    // 2201 and 2204 move no money: unanswered, they leave nothing to undo.
-    std::string mdtrt_id;
-    for (Txn t : {Txn::register_visit, Txn::upload_lines}) {
-      InsurerCall c;
-      c.txn = t;
-      c.deadline_at = in.budget.insurer_deadline();
-      c.request_id = in.request_id;
-      c.psn_no = psn_no;
-      c.card_no = in.card_no;
-      c.insutype = person->insutype;
-      c.mdtrt_id = mdtrt_id;
-      if (t == Txn::upload_lines) c.lines = in.lines;
-      auto a = ask(Call{std::move(c)});
-      auto r = take<Replied>(co_await a).reply;
-      if (!answered(r)) {
+    BasicFlow<OnlineAttempt> sub = online_settle(OnlineRequest{in.request_id, psn_no, in.card_no, person->insutype,
+                                                               in.lines, local->total, account_allowed,
+                                                               in.budget.insurer_deadline()});
+    {
+      const Ms t0 = co_await current_time();
+      sub.start(t0);
+    }
+    while (!sub.done()) {
+      auto a = ask(sub.action());
+      Event e = co_await a;
+      const Ms t = co_await current_time();
+      sub.feed(std::move(e), t);
+    }
+    const OnlineAttempt on = sub.outcome();
+    const Ms at = co_await current_time();
+    using End = OnlineAttempt::End;
+    switch (on.end) {
+      case End::no_msgid:
+        // Nothing was sent: the request may run again.
+        co_return Outcome{Answer::fail(*on.error, false), std::nullopt};
+      case End::not_answered:
+        if (!on.msgid.empty()) unsent_msgid = on.msgid;
         fallback = OfflineCause::network_down;
         break;
-      }
-      if (r.outcome == CallOutcome::refused) {
-        Answer no = refusal(r, t);
-        auto b = ask(Commit{StoreAnswer{in.request_id, no}});
+      case End::in_doubt:
+        in_doubt_msgid = on.msgid;
+        fallback = OfflineCause::in_doubt;
+        break;
+      case End::refused: {
+        // A refusal before money moved is the request's final answer.
+        Answer no = Answer::fail(refused_error(on.reply, on.txn));
+        if (on.msgid.empty()) {
+          auto b = ask(Commit{StoreAnswer{in.request_id, no}});
+          auto st = take<Committed>(co_await b);
+          if (!st.status) co_return Outcome{Answer::fail(st.status.error(), false), std::nullopt};
+          co_return Outcome{no, std::nullopt};
+        }
+        // The 2207 refused, or its msgid closed unsent (2201 / 2204 refused).
+        const bool sent = on.txn == Txn::settle;
+        RecordCallFailed rec = failed_call(on.msgid, Txn::settle, sent ? CallOutcome::refused : CallOutcome::unreachable,
+                                           psn_no, in.request_id, no, on.reply.infcode, on.reply.detail);
+        auto b = ask(Commit{rec});
         auto st = take<Committed>(co_await b);
-        if (!st.status) co_return Outcome{Answer::fail(st.status.error(), false), std::nullopt};
+        if (!st.status) {
+          // Nothing moved, so the request may run again once the msgid's
+          // outcome is recorded (held until then).
+          rec.answer.reset();
+          co_return Outcome{Answer::fail(st.status.error(), false), rec};
+        }
         co_return Outcome{no, std::nullopt};
       }
-      if (t == Txn::register_visit) mdtrt_id = r.mdtrt_id;
-    }
-
-    if (!fallback) {
-      // The 2207's msgid is durable before it is sent.
-      std::string msgid;
-      {
-        auto a = ask(NewMsgid{});
-        msgid = take<MsgidIssued>(co_await a).msgid;
+      case End::unacceptable: {
+        // A success that cannot stand as it is: reversed, and refused whole.
+        Answer no = Answer::fail(make_error(
+            Reason::insurer_rejected, "insurer",
+            fmt::format("the insurer's 2207 answer is not acceptable ({}); it is being reversed (冲正)", on.problem)));
+        RecordCallFailed rec = failed_call(on.msgid, Txn::settle, CallOutcome::in_doubt, psn_no, in.request_id, no);
+        auto b = ask(Commit{rec});
+        auto st = take<Committed>(co_await b);
+        if (!st.status) co_return Outcome{Answer::fail(st.status.error()), rec};
+        co_return Outcome{no, std::nullopt};
       }
-      {
-        auto a = ask(Commit{WriteMsgid{msgid, Txn::settle, in.request_id, psn_no}});
-        auto w = take<Committed>(co_await a);
-        // Nothing was sent: the request may run again.
-        if (!w.status) co_return Outcome{Answer::fail(w.status.error(), false), std::nullopt};
-      }
-      const Ms now = co_await current_time();
-      if (now >= in.budget.insurer_deadline()) {
-        // No time is left for the insurer: settled offline within the budget.
-        unsent_msgid = msgid;
-        fallback = OfflineCause::network_down;
-      }
-      if (!fallback) {
-        InsurerCall c;
-        c.txn = Txn::settle;
-        c.msgid = msgid;
-        c.deadline_at = in.budget.insurer_deadline();
-        c.request_id = in.request_id;
-        c.psn_no = psn_no;
-        c.card_no = in.card_no;
-        c.insutype = person->insutype;
-        c.mdtrt_id = mdtrt_id;
-        c.total = local->total;
-        c.use_account = account_allowed;
-        auto a = ask(Call{std::move(c)});
-        auto r = take<Replied>(co_await a).reply;
-        const Ms at = co_await current_time();
-
-        if (r.outcome == CallOutcome::unreachable) {
-          unsent_msgid = msgid;
-          fallback = OfflineCause::network_down;
-        } else if (r.outcome == CallOutcome::in_doubt) {
-          in_doubt_msgid = msgid;
-          fallback = OfflineCause::in_doubt;
-        } else if (r.outcome == CallOutcome::refused) {
-          Answer no = refusal(r, Txn::settle);
-          auto b = ask(Commit{failed_call(msgid, Txn::settle, CallOutcome::refused, psn_no, in.request_id, no,
-                                               r.infcode, r.detail)});
-          auto st = take<Committed>(co_await b);
-          if (!st.status) {
-            // Refused: nothing moved, so the request may run again once the
-            // msgid's outcome is recorded (held until then).
-            co_return Outcome{Answer::fail(st.status.error(), false),
-                              failed_call(msgid, Txn::settle, CallOutcome::refused, psn_no, in.request_id,
-                                               std::nullopt, r.infcode, r.detail)};
-          }
-          co_return Outcome{no, std::nullopt};
-        } else if (auto problem = settle_reply_problem(r, local->total, account_allowed)) {
-          // A success that cannot stand as it is: reversed, and refused whole.
-          Answer no = Answer::fail(make_error(Reason::insurer_rejected, "insurer",
-                                              fmt::format("the insurer's 2207 answer is not acceptable ({}); it is being reversed (冲正)", *problem)));
-          RecordCallFailed rec = failed_call(msgid, Txn::settle, CallOutcome::in_doubt, psn_no, in.request_id, no);
-          auto b = ask(Commit{rec});
-          auto st = take<Committed>(co_await b);
-          if (!st.status) co_return Outcome{Answer::fail(st.status.error()), rec};
-          co_return Outcome{no, std::nullopt};
-        } else {
-          SettlementRecord s;
-          s.request_id = in.request_id;
-          s.window = in.window;
-          s.operator_id = in.operator_id;
-          s.card_no = in.card_no;
-          s.card_sn = in.card_sn;
-          s.psn_no = psn_no;
-          s.insutype = person->insutype;
-          s.med_type = in.med_type;
-          s.mode = Mode::online;
-          s.state = SettlementState::settled;
-          s.parts = r.parts;
-          s.fulamt_ownpay = r.fulamt_ownpay;
-          s.preselfpay = r.preselfpay;
-          s.inscp = r.inscp;
-          s.deductible_part = r.deductible_part;
-          s.lines = applied_lines(*in.policy, person->insutype, in.lines);
-          s.reasons = local->reasons;
-          s.msgid = msgid;
-          s.insurer_setl_id = r.insurer_id;
-          s.mdtrt_id = mdtrt_id;
-          s.created_at = at;
-          Answer yes;
-          yes.settlement = s;
-          yes.balance_after = r.balance_after;
-          auto b = ask(Commit{RecordSettlement{s, yes}});
-          auto st = take<Committed>(co_await b);
-          if (!st.status) {
-            // The insurer settled and the ledger cannot say so. The call must
-            // never run again: it is held in doubt and reversed.
-            Answer held = Answer::fail(make_error(
-                Reason::in_doubt, "ledger",
-                fmt::format("the insurer settled but the ledger could not record it ({}); it is being reversed (冲正): "
-                            "settle again with a new request id once the status shows nothing in doubt",
-                            st.status.error().message)));
-            RecordCallFailed rec = failed_call(msgid, Txn::settle, CallOutcome::in_doubt, psn_no, in.request_id, held);
-            auto c2 = ask(Commit{rec});
-            auto st2 = take<Committed>(co_await c2);
-            if (!st2.status) co_return Outcome{held, rec};
-            co_return Outcome{held, std::nullopt};
-          }
-          yes.settlement->setl_id = st.id;
-          co_return Outcome{yes, std::nullopt};
+      case End::settled: {
+        const InsurerReply& r = on.reply;
+        SettlementRecord s;
+        s.request_id = in.request_id;
+        s.window = in.window;
+        s.operator_id = in.operator_id;
+        s.card_no = in.card_no;
+        s.card_sn = in.card_sn;
+        s.psn_no = psn_no;
+        s.insutype = person->insutype;
+        s.med_type = in.med_type;
+        s.mode = Mode::online;
+        s.state = SettlementState::settled;
+        s.parts = r.parts;
+        s.fulamt_ownpay = r.fulamt_ownpay;
+        s.preselfpay = r.preselfpay;
+        s.inscp = r.inscp;
+        s.deductible_part = r.deductible_part;
+        s.lines = applied_lines(*in.policy, person->insutype, in.lines);
+        s.reasons = local->reasons;
+        s.msgid = on.msgid;
+        s.insurer_setl_id = r.insurer_id;
+        s.mdtrt_id = on.mdtrt_id;
+        s.created_at = at;
+        Answer yes;
+        yes.settlement = s;
+        yes.balance_after = r.balance_after;
+        auto b = ask(Commit{RecordSettlement{s, yes}});
+        auto st = take<Committed>(co_await b);
+        if (!st.status) {
+          // The insurer settled and the ledger cannot say so. The call must
+          // never run again: it is held in doubt and reversed.
+          Answer held = Answer::fail(make_error(
+              Reason::in_doubt, "ledger",
+              fmt::format("the insurer settled but the ledger could not record it ({}); it is being reversed (冲正): "
+                          "settle again with a new request id once the status shows nothing in doubt",
+                          st.status.error().message)));
+          RecordCallFailed rec = failed_call(on.msgid, Txn::settle, CallOutcome::in_doubt, psn_no, in.request_id, held);
+          auto c2 = ask(Commit{rec});
+          auto st2 = take<Committed>(co_await c2);
+          if (!st2.status) co_return Outcome{held, rec};
+          co_return Outcome{held, std::nullopt};
         }
+        yes.settlement->setl_id = st.id;
+        co_return Outcome{yes, std::nullopt};
       }
     }
   }
@@ -511,6 +602,7 @@ Flow refund_flow(RefundInput in) {
   auto a = ask(Call{std::move(c)});
   auto r = take<Replied>(co_await a).reply;
   const Ms at = co_await current_time();
+  if (!r.carried_by.empty()) msgid = r.carried_by;
 
   if (r.outcome != CallOutcome::ok) {
     Answer out = r.outcome == CallOutcome::refused ? Answer::fail(refused_error(r, Txn::refund))

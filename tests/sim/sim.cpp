@@ -589,6 +589,7 @@ struct Job {
   Flow flow;
   Ms started = 0;
   Ms deadline = 0;
+  std::optional<Committed> started_commit;  // a StartCommit's result, until its AwaitCommit
 };
 
 struct Window {
@@ -620,7 +621,10 @@ class Run {
       for (auto& w : windows_)
         if ((w.job || !w.queue.empty()) && (next == nullptr || w.ready_at < next->ready_at)) next = &w;
       const bool windows_busy = next != nullptr;
-      if (!windows_busy && now_ > faults_end && calm_) break;
+      if (!windows_busy && now_ > faults_end && calm_) {
+        if (trace_) fmt::print("{:>9} calm: the run ends\n", now_);
+        break;
+      }
       if (now_ > horizon) {
         const ledger::OpenWork open = ledger_.open_work();
         violation(fmt::format("the line is not back online {} s after the faults stopped (state {}, {} reversals, {} uploads open)",
@@ -713,9 +717,23 @@ class Run {
     const Action& a = j.flow.action();
     Ms took = 1;
     Event e = perform(w, j, a, took);
+    if (trace_) trace(w, j, a, e);
     w.ready_at = now_ + took;
     j.flow.feed(std::move(e), w.ready_at);
     if (j.flow.done()) finish(w, w.ready_at);
+  }
+
+  // SETTLE_TRACE=1: every action of every window with what came back.
+  void trace(const Window& w, const Job& j, const Action& a, const Event& e) const {
+    std::string what;
+    if (const auto* c = std::get_if<Commit>(&a)) what = fmt::format("commit {}", change_name(c->change));
+    else if (const auto* sc = std::get_if<StartCommit>(&a)) what = fmt::format("start commit {}", change_name(sc->change));
+    else if (const auto* call = std::get_if<Call>(&a)) what = fmt::format("call {} {}", txn_code(call->call.txn), call->call.msgid);
+    else what = fmt::format("action #{}", a.index());
+    std::string got;
+    if (const auto* c = std::get_if<Committed>(&e)) got = c->status ? fmt::format("ok {}", c->id) : "FAILED";
+    else if (const auto* r = std::get_if<Replied>(&e)) got = std::string(call_outcome_name(r->reply.outcome));
+    fmt::print("{:>9} {} {} {} -> {}\n", now_, w.id, j.req.request_id, what, got);
   }
 
   void start(Window& w, CashierReq r) {
@@ -750,7 +768,7 @@ class Run {
       locked_setls_.insert(r.setl_id);
     }
     running_.insert(r.request_id);
-    Job j{r, make_flow(w, r), now_, now_ + k_.budget_ms};
+    Job j{r, make_flow(w, r), now_, now_ + k_.budget_ms, std::nullopt};
     j.flow.start(now_);
     w.job.emplace(std::move(j));
     if (w.job->flow.done()) finish(w, now_);
@@ -843,6 +861,22 @@ class Run {
         if (done.stale) ++run.res_.stale;
         return done;
       }
+      // A commit started now lands while the flow goes on: it is applied at
+      // once (a crash after it keeps it) and its result handed over when awaited.
+      Event operator()(const StartCommit& c) {
+        took = 0;
+        SETTLE_ASSERT(!j.started_commit);
+        run.ledger_.fail_next = run.rng_.chance(run.k_.commit_fail_ppm);
+        j.started_commit = run.ledger_.apply(c.change, run.now_);
+        return CommitStarted{};
+      }
+      Event operator()(const AwaitCommit&) {
+        took = run.rng_.uniform(0, 10);
+        SETTLE_ASSERT(j.started_commit.has_value());
+        Committed done = std::move(*j.started_commit);
+        j.started_commit.reset();
+        return done;
+      }
       Event operator()(const Call& c) {
         InsurerCall call = c.call;
         if (run.rev_.budget) call.deadline_at = run.now_ + run.k_.budget_ms;  // the old per-call deadline
@@ -902,6 +936,7 @@ class Run {
   // A crash: every window's call is cut, all memory is gone; start-up recovery.
   void crash() {
     ++res_.crashes;
+    if (trace_) fmt::print("{:>9} CRASH\n", now_);
     for (auto& w : windows_)
       if (w.job) {
         CashierReq r = w.job->req;
@@ -937,8 +972,10 @@ class Run {
     // Faults: the line is cut now and then.
     if (ins_.faults_on && rng_.chance(20'000)) ins_.down = !ins_.down;
     if (line_.state() == NetworkState::offline) {
+      calm_ = false;  // never calm while the line is down, whatever an earlier look found
       Ms took = 0;
       const bool ok = ins_.sign_in(now_, took);
+      if (trace_) fmt::print("{:>9} probe (9001) -> {}\n", now_, ok ? "signed in" : "no answer");
       (void)line_.on_probe(ok, now_ + took);
       return took + 2000;
     }
@@ -983,6 +1020,10 @@ class Run {
       }
     }
     const ForwardDecision d = decide_forward(fp, answer, item->attempts, item->refusals, now_ + took);
+    if (trace_)
+      fmt::print("{:>9} forward {} {} -> answer {} verdict {}\n", now_, upload ? "upload" : "reversal",
+                 upload ? std::to_string(upload->settlement.setl_id) : item->ref_msgid.value_or(""), static_cast<int>(answer),
+                 static_cast<int>(d.verdict));
     if (d.verdict == ForwardVerdict::park) ++res_.parked;
     ledger_.finish(*item, d, now_ + took);
     return took + 50;
@@ -1083,6 +1124,7 @@ class Run {
   std::map<std::string, Amount> initial_balance_;
   std::int64_t msgid_seq_ = 0;
   bool calm_ = false;  // as of the forwarder's last look
+  bool trace_ = std::getenv("SETTLE_TRACE") != nullptr;
   Ms now_ = 0;
   RunResult res_;
 
