@@ -104,6 +104,7 @@ struct SettlementRecord {
   std::optional<OfflineCause> offline_cause;
   std::optional<std::int64_t> resettles_setl_id;
   Ms created_at = 0;
+  std::string receipt_no;             // given by the ledger when recorded
 };
 
 struct RefundRecord {
@@ -129,10 +130,19 @@ struct OriginalView {
 
 // ---- the cashier's answer ---------------------------------------------------------
 
+// The insurer's own words when it refused: the cashier sees them as they came.
+struct InsurerRefusal {
+  std::int64_t infcode = -1;
+  std::string err_msg;
+};
+
 struct Answer {
   std::optional<Error> error;  // set: a refusal or failure
+  std::optional<InsurerRefusal> refusal;  // the error is the insurer's refusal
   bool final = true;           // stored as the request's answer (replayed for a retry)
   std::optional<SettlementRecord> settlement;
+  // A refund; with a settlement, the undo of a re-settlement (also when the
+  // new settlement failed: the original was undone and its money given back).
   std::optional<RefundRecord> refund;
   Amount balance_after;
   static Answer fail(Error e, bool final_answer = true) {
@@ -194,8 +204,14 @@ struct RecordRefund {
   SettlementState new_state = SettlementState::partly_refunded;
   Answer answer;
 };
+// An undo (2208 answered) for a re-settlement: everything left of the
+// original back (a refund row of it) and the original undone. The request
+// goes on (its answer comes with the new settlement).
+struct RecordUndo {
+  RefundRecord undo;
+};
 using LedgerChange =
-    std::variant<WriteMsgid, StoreAnswer, RecordCallFailed, RecordSettlement, RecordOffline, RecordRefund>;
+    std::variant<WriteMsgid, StoreAnswer, RecordCallFailed, RecordSettlement, RecordOffline, RecordRefund, RecordUndo>;
 std::string_view change_name(const LedgerChange& c) noexcept;
 
 // ---- actions and events --------------------------------------------------------------
@@ -206,6 +222,7 @@ struct CheckCard {};
 struct FindPerson {
   bool online = true;
   Ms deadline_at = 0;
+  bool fresh = false;  // online: asked of the insurer now, not from the window's last answer
 };
 // Open reversals of this person (they go first at the insurer).
 struct ReversalsOpen {
@@ -240,6 +257,7 @@ struct PersonFound {
   bool from_redlist = false;
   bool unanswered = false;  // the insurer did not answer (online)
   std::optional<Error> refusal;
+  std::optional<InsurerRefusal> insurer_refusal;  // the refusal is the insurer's (1101 refused)
 };
 struct ReversalsCount {
   std::int64_t open = 0;
@@ -253,9 +271,10 @@ struct MsgidIssued {
   std::string msgid;
 };
 struct Committed {
-  Status status;
-  std::int64_t id = 0;  // setl_id / refund_id when one was made
-  bool stale = false;   // RecordOffline: the outstanding figures moved; nothing was written
+  Status status = Ok{};
+  std::int64_t id = 0;     // setl_id / refund_id when one was made
+  bool stale = false;      // RecordOffline: the outstanding figures moved; nothing was written
+  std::string receipt_no;  // a settlement recorded: its receipt number
 };
 struct CommitStarted {};
 struct Replied {

@@ -39,6 +39,7 @@ std::string_view change_name(const LedgerChange& c) noexcept {
     std::string_view operator()(const RecordSettlement&) const { return "record_settlement"; }
     std::string_view operator()(const RecordOffline&) const { return "record_offline"; }
     std::string_view operator()(const RecordRefund&) const { return "record_refund"; }
+    std::string_view operator()(const RecordUndo&) const { return "record_undo"; }
   };
   return std::visit(V{}, c);
 }
@@ -64,8 +65,19 @@ Error unanswered_error(const InsurerReply& r, Txn t) {
                     fmt::format("the insurer was not reached for {} ({}); nothing was sent", txn_code(t), r.detail));
 }
 
-Error refused_error(const InsurerReply& r, Txn t) {
-  return make_error(Reason::insurer_rejected, "insurer", fmt::format("the insurer refused {}: {}", txn_code(t), r.detail));
+// The insurer refused `t`: its infcode and message, as they came.
+Answer refused_answer(const InsurerReply& r, Txn t) {
+  Answer a = Answer::fail(make_error(Reason::insurer_rejected, "insurer",
+                                     fmt::format("the insurer refused {} (infcode {}): {}", txn_code(t), r.infcode, r.detail)));
+  a.refusal = InsurerRefusal{r.infcode, r.detail};
+  return a;
+}
+
+// The person could not be had: the insurer's refusal, or `otherwise`.
+Answer person_refused(const PersonFound& found, Error otherwise) {
+  Answer a = Answer::fail(found.refusal.value_or(std::move(otherwise)), false);
+  a.refusal = found.insurer_refusal;
+  return a;
 }
 
 bool answered(const InsurerReply& r) { return r.outcome == CallOutcome::ok || r.outcome == CallOutcome::refused; }
@@ -253,8 +265,7 @@ Flow commit_flow(CommitInput in) {
     if (found.unanswered) {
       fallback = OfflineCause::network_down;
     } else if (!found.person) {
-      co_return Outcome{Answer::fail(found.refusal.value_or(make_error(Reason::not_found, "card", "no such person")), false),
-                        std::nullopt};
+      co_return Outcome{person_refused(found, make_error(Reason::not_found, "card", "no such person")), std::nullopt};
     } else {
       person = found.person;
       psn_no = found.psn_no;
@@ -312,7 +323,7 @@ Flow commit_flow(CommitInput in) {
         break;
       case End::refused: {
         // A refusal before money moved is the request's final answer.
-        Answer no = Answer::fail(refused_error(on.reply, on.txn));
+        Answer no = refused_answer(on.reply, on.txn);
         if (on.msgid.empty()) {
           auto b = ask(Commit{StoreAnswer{in.request_id, no}});
           auto st = take<Committed>(co_await b);
@@ -388,6 +399,7 @@ Flow commit_flow(CommitInput in) {
           co_return Outcome{held, std::nullopt};
         }
         yes.settlement->setl_id = st.id;
+    yes.settlement->receipt_no = st.receipt_no;
         co_return Outcome{yes, std::nullopt};
       }
     }
@@ -496,6 +508,7 @@ Flow commit_flow(CommitInput in) {
       co_return Outcome{Answer::fail(st.status.error(), false), close};
     }
     yes.settlement->setl_id = st.id;
+    yes.settlement->receipt_no = st.receipt_no;
     co_return Outcome{yes, std::nullopt};
   }
 }
@@ -562,12 +575,15 @@ Flow refund_flow(RefundInput in) {
     // Stored offline without the person (not on the red list): ask the insurer now.
     auto a = ask(FindPerson{true, in.budget.insurer_deadline()});
     auto found = take<PersonFound>(co_await a);
-    if (!found.person || found.psn_no.empty())
-      co_return Outcome{Answer::fail(found.unanswered ? make_error(Reason::offline_refund_forbidden, "insurer",
-                                                                   "the insurer did not answer the person query; nothing was refunded")
-                                                      : found.refusal.value_or(make_error(Reason::not_found, "card", "the insurer does not know this card")),
-                                     false),
+    if (!found.person || found.psn_no.empty()) {
+      if (found.unanswered)
+        co_return Outcome{Answer::fail(make_error(Reason::offline_refund_forbidden, "insurer",
+                                                  "the insurer did not answer the person query; nothing was refunded"),
+                                       false),
+                          std::nullopt};
+      co_return Outcome{person_refused(found, make_error(Reason::not_found, "card", "the insurer does not know this card")),
                         std::nullopt};
+    }
     psn_no = found.psn_no;
   }
   {
@@ -605,7 +621,7 @@ Flow refund_flow(RefundInput in) {
   if (!r.carried_by.empty()) msgid = r.carried_by;
 
   if (r.outcome != CallOutcome::ok) {
-    Answer out = r.outcome == CallOutcome::refused ? Answer::fail(refused_error(r, Txn::refund))
+    Answer out = r.outcome == CallOutcome::refused ? refused_answer(r, Txn::refund)
                  : r.outcome == CallOutcome::unreachable
                      ? Answer::fail(make_error(Reason::offline_refund_forbidden, "insurer",
                                                fmt::format("the insurer is unreachable ({}); refunds are made online only, nothing was refunded", r.detail)),
@@ -654,17 +670,14 @@ Flow refund_flow(RefundInput in) {
   rf.insurer_id = r.insurer_id;
   rf.created_at = at;
   if (in.lines.empty()) {
-    // Everything left, per item code (several lines may share a code): what
-    // the original had of it less what earlier refunds took of it.
-    for (const auto& l : orig.lines) {
+    // Everything left, per item code (several lines may share a code).
+    // (The ledger's refunds were planned by these rules: they plan again.)
+    const auto left = lines_left(in.original);
+    for (const ChargeLine& l : left ? *left : std::vector<ChargeLine>{}) {
       auto it = std::find_if(rf.lines.begin(), rf.lines.end(), [&](const LineRefund& x) { return x.code == l.code; });
       if (it == rf.lines.end()) rf.lines.push_back(LineRefund{l.code, l.amount});
       else it->amount += l.amount;
     }
-    for (const auto& done : before_lines)
-      for (auto& x : rf.lines)
-        if (x.code == done.code) x.amount -= done.amount;
-    std::erase_if(rf.lines, [](const LineRefund& x) { return x.amount.fen() <= 0; });
   } else {
     rf.lines = in.lines;
   }
@@ -689,6 +702,329 @@ Flow refund_flow(RefundInput in) {
   }
   yes.refund->refund_id = st.id;
   co_return Outcome{yes, std::nullopt};
+}
+
+// ---- settle.resettle ------------------------------------------------------------------
+
+bool paid_without_account(const SettlementRecord& s) {
+  if (!s.parts.account.is_zero()) return false;
+  for (SplitReason r : s.reasons)
+    if (r == SplitReason::pin_not_verified || r == SplitReason::account_skipped || r == SplitReason::not_on_redlist ||
+        split_reason_name(r).starts_with("offline"))
+      return true;
+  return s.mode == Mode::offline;
+}
+
+Result<std::vector<ChargeLine>> lines_left(const OriginalView& o) {
+  std::vector<LineRefund> taken;
+  for (const auto& r : o.refunds)
+    for (const auto& l : r.lines) taken.push_back(l);
+  if (taken.empty()) return o.settlement.lines;
+  // The refunds so far as one request against the original's lines.
+  auto plan = plan_line_refund(o.settlement.lines, {}, taken);
+  if (!plan) return plan.error();
+  return plan->remaining_after;
+}
+
+namespace {
+
+// What the cashier is told when the original was undone and settling it
+// again did not succeed: the patient has been paid back and the charge must
+// be settled again.
+Answer after_undo(Error e, const RefundRecord& undo) {
+  e.message += "; the original settlement was undone and its money given back: settle the charge again";
+  Answer a = Answer::fail(std::move(e));
+  a.refund = undo;
+  return a;
+}
+
+}  // namespace
+
+Flow resettle_flow(ResettleInput in) {
+  SETTLE_ASSERT(in.policy != nullptr);
+  const SettlementRecord& orig = in.original.settlement;
+  if (orig.card_no != in.card_no)
+    co_return Outcome{Answer::fail(make_error(Reason::card_mismatch, "card",
+                                              "the card at the window is not the one of the original settlement"),
+                                   false),
+                      std::nullopt};
+  // Refusals decided from the ledger alone are the request's final answer.
+  std::optional<Error> refused;
+  if (!resettleable(orig.state))
+    refused = make_error(orig.state == SettlementState::offline_pending ? Reason::not_refundable_yet : Reason::invalid_state,
+                         "setl_id",
+                         fmt::format("settlement {} is {}: it cannot be re-settled", orig.setl_id, settlement_state_name(orig.state)));
+  else if (!paid_without_account(orig))
+    refused = make_error(Reason::invalid_state, "setl_id", "re-settlement is for settlements paid without the personal account");
+  else if (orig.insurer_setl_id.empty() || orig.mdtrt_id.empty())
+    refused = make_error(Reason::invalid_state, "setl_id",
+                         "the insurer gave no settlement or visit id for this settlement, so it cannot be undone (2208): "
+                         "refund it instead");
+  std::vector<Parts> before;
+  for (const auto& r : in.original.refunds) before.push_back(r.parts);
+  const Parts left = remaining(standing_parts(in.original), before);
+  auto rest = lines_left(in.original);
+  if (!refused && !rest) refused = rest.error();
+  if (!refused && (left.total.is_zero() || rest->empty()))
+    refused = make_error(Reason::invalid_state, "setl_id", "the original settlement is fully refunded; nothing to re-settle");
+  if (refused) {
+    Answer no = Answer::fail(*refused);
+    auto a = ask(Commit{StoreAnswer{in.request_id, no}});
+    auto st = take<Committed>(co_await a);
+    if (!st.status) co_return Outcome{Answer::fail(st.status.error(), false), std::nullopt};
+    co_return Outcome{no, std::nullopt};
+  }
+  if (!in.line_online)
+    co_return Outcome{Answer::fail(make_error(Reason::offline_refund_forbidden, "insurer",
+                                              "re-settlement is made online only; nothing was changed"),
+                                   false),
+                      std::nullopt};
+  {
+    auto a = ask(CheckCard{});
+    auto card = take<CardChecked>(co_await a);
+    if (!card.status) co_return Outcome{Answer::fail(card.status.error(), false), std::nullopt};
+  }
+  // The person now (this year's accumulators and balance decide the new split).
+  Person person;
+  std::string psn_no;
+  {
+    auto a = ask(FindPerson{true, in.budget.insurer_deadline(), true});
+    auto found = take<PersonFound>(co_await a);
+    if (found.unanswered)
+      co_return Outcome{Answer::fail(make_error(Reason::insurer_unreachable, "insurer",
+                                                "the insurer did not answer the person query; nothing was changed"),
+                                     false),
+                        std::nullopt};
+    if (!found.person)
+      co_return Outcome{person_refused(found, make_error(Reason::not_found, "card", "the insurer does not know this card")),
+                        std::nullopt};
+    person = *found.person;
+    psn_no = found.psn_no;
+  }
+  {
+    auto a = ask(ReversalsOpen{psn_no});
+    if (take<ReversalsCount>(co_await a).open > 0)
+      co_return Outcome{Answer::fail(make_error(Reason::in_doubt, "insurer",
+                                                "an earlier request of this person is still being reversed (冲正); "
+                                                "re-settle once it is acknowledged"),
+                                     false),
+                        std::nullopt};
+  }
+  // The new settlement is split before anything moves: a split the rules
+  // refuse leaves the original as it is.
+  SplitOptions opts;
+  opts.visit = VisitType::outpatient;
+  opts.use_account = true;
+  opts.pin_verified = true;
+  auto local = split(*in.policy, person, *rest, opts);
+  Result<Resettlement> plan = local ? resettle(standing_parts(in.original), before, *local) : Result<Resettlement>(local.error());
+  if (!plan) {
+    Answer no = Answer::fail(plan.error());
+    auto a = ask(Commit{StoreAnswer{in.request_id, no}});
+    auto st = take<Committed>(co_await a);
+    if (!st.status) co_return Outcome{Answer::fail(st.status.error(), false), std::nullopt};
+    co_return Outcome{no, std::nullopt};
+  }
+
+  // 1. Undo (2208) everything left of the original.
+  std::string msgid;
+  {
+    auto a = ask(NewMsgid{});
+    msgid = take<MsgidIssued>(co_await a).msgid;
+  }
+  {
+    auto a = ask(Commit{WriteMsgid{msgid, Txn::undo, in.request_id, psn_no}});
+    auto w = take<Committed>(co_await a);
+    if (!w.status) co_return Outcome{Answer::fail(w.status.error(), false), std::nullopt};
+  }
+  InsurerReply r;
+  {
+    InsurerCall c;
+    c.txn = Txn::undo;
+    c.msgid = msgid;
+    c.deadline_at = in.budget.insurer_deadline();
+    c.request_id = in.request_id;
+    c.psn_no = psn_no;
+    c.card_no = in.card_no;
+    c.insurer_setl_id = orig.insurer_setl_id;
+    c.mdtrt_id = orig.mdtrt_id;
+    auto a = ask(Call{std::move(c)});
+    r = take<Replied>(co_await a).reply;
+    if (!r.carried_by.empty()) msgid = r.carried_by;
+  }
+  const Ms undone_at = co_await current_time();
+  if (r.outcome != CallOutcome::ok) {
+    Answer out = r.outcome == CallOutcome::refused ? refused_answer(r, Txn::undo)
+                 : r.outcome == CallOutcome::unreachable
+                     ? Answer::fail(make_error(Reason::insurer_unreachable, "insurer",
+                                               fmt::format("the insurer is unreachable ({}); nothing was changed", r.detail)),
+                                    false)
+                     : Answer::fail(unanswered_error(r, Txn::undo));
+    RecordCallFailed rec = failed_call(msgid, Txn::undo, r.outcome, psn_no, in.request_id,
+                                       r.outcome == CallOutcome::unreachable ? std::nullopt : std::optional<Answer>(out),
+                                       r.infcode, r.detail);
+    auto b = ask(Commit{rec});
+    auto st = take<Committed>(co_await b);
+    if (!st.status) {
+      if (r.outcome == CallOutcome::in_doubt) co_return Outcome{out, rec};
+      rec.answer.reset();
+      co_return Outcome{Answer::fail(st.status.error(), false), rec};
+    }
+    co_return Outcome{out, std::nullopt};
+  }
+  // The insurer must have given back what the ledger says is left: its
+  // fund and account exactly (the cash it names may include an offline
+  // adjustment the patient never paid; the patient gets back what is left).
+  if (r.parts.total != left.total || r.parts.fund != left.fund || r.parts.account != left.account) {
+    Answer no = Answer::fail(make_error(
+        Reason::insurer_rejected, "insurer",
+        fmt::format("the insurer's 2208 answer gives back {} (fund {}, account {}), the ledger has {} (fund {}, account {}) "
+                    "left; the undo is being reversed (冲正) and nothing was changed",
+                    format_amount(r.parts.total), format_amount(r.parts.fund), format_amount(r.parts.account),
+                    format_amount(left.total), format_amount(left.fund), format_amount(left.account))));
+    RecordCallFailed rec = failed_call(msgid, Txn::undo, CallOutcome::in_doubt, psn_no, in.request_id, no);
+    auto b = ask(Commit{rec});
+    auto st = take<Committed>(co_await b);
+    if (!st.status) co_return Outcome{no, rec};
+    co_return Outcome{no, std::nullopt};
+  }
+  RefundRecord undo;
+  undo.request_id = in.request_id;
+  undo.setl_id = orig.setl_id;
+  undo.window = in.window;
+  undo.operator_id = in.operator_id;
+  undo.parts = left;
+  for (const ChargeLine& l : *rest) undo.lines.push_back(LineRefund{l.code, l.amount});
+  undo.msgid = msgid;
+  undo.insurer_id = r.insurer_id;
+  undo.created_at = undone_at;
+  {
+    auto b = ask(Commit{RecordUndo{undo}});
+    auto st = take<Committed>(co_await b);
+    if (!st.status) {
+      // The insurer undid it and the ledger cannot say so: the undo is reversed.
+      Answer held = Answer::fail(make_error(Reason::in_doubt, "ledger",
+                                            fmt::format("the insurer undid the settlement but the ledger could not record it "
+                                                        "({}); the undo is being reversed (冲正)",
+                                                        st.status.error().message)));
+      RecordCallFailed rec = failed_call(msgid, Txn::undo, CallOutcome::in_doubt, psn_no, in.request_id, held);
+      auto c2 = ask(Commit{rec});
+      auto st2 = take<Committed>(co_await c2);
+      if (!st2.status) co_return Outcome{held, rec};
+      co_return Outcome{held, std::nullopt};
+    }
+    undo.refund_id = st.id;
+  }
+
+  // 2. The lines left, settled again with the account.
+  BasicFlow<OnlineAttempt> sub = online_settle(
+      OnlineRequest{in.request_id, psn_no, in.card_no, person.insutype, *rest, local->total, true, in.budget.insurer_deadline()});
+  {
+    const Ms t0 = co_await current_time();
+    sub.start(t0);
+  }
+  while (!sub.done()) {
+    auto a = ask(sub.action());
+    Event e = co_await a;
+    const Ms t = co_await current_time();
+    sub.feed(std::move(e), t);
+  }
+  const OnlineAttempt on = sub.outcome();
+  const Ms at = co_await current_time();
+  using End = OnlineAttempt::End;
+  if (on.end == End::settled) {
+    const InsurerReply& s2 = on.reply;
+    SettlementRecord s;
+    s.request_id = in.request_id;
+    s.window = in.window;
+    s.operator_id = in.operator_id;
+    s.card_no = in.card_no;
+    s.card_sn = in.card_sn;
+    s.psn_no = psn_no;
+    s.insutype = person.insutype;
+    s.med_type = orig.med_type;
+    s.mode = Mode::online;
+    s.state = SettlementState::settled;
+    s.parts = s2.parts;
+    s.fulamt_ownpay = s2.fulamt_ownpay;
+    s.preselfpay = s2.preselfpay;
+    s.inscp = s2.inscp;
+    s.deductible_part = s2.deductible_part;
+    s.lines = applied_lines(*in.policy, person.insutype, *rest);
+    s.reasons = local->reasons;
+    s.msgid = on.msgid;
+    s.insurer_setl_id = s2.insurer_id;
+    s.mdtrt_id = on.mdtrt_id;
+    s.resettles_setl_id = orig.setl_id;
+    s.created_at = at;
+    Answer yes;
+    yes.settlement = s;
+    yes.refund = undo;
+    yes.balance_after = s2.balance_after;
+    auto b = ask(Commit{RecordSettlement{s, yes}});
+    auto st = take<Committed>(co_await b);
+    if (!st.status) {
+      Answer held = after_undo(make_error(Reason::in_doubt, "ledger",
+                                          fmt::format("the insurer settled again but the ledger could not record it ({}); "
+                                                      "that settlement is being reversed (冲正)",
+                                                      st.status.error().message)),
+                               undo);
+      RecordCallFailed rec = failed_call(on.msgid, Txn::settle, CallOutcome::in_doubt, psn_no, in.request_id, held);
+      auto c2 = ask(Commit{rec});
+      auto st2 = take<Committed>(co_await c2);
+      if (!st2.status) co_return Outcome{held, rec};
+      co_return Outcome{held, std::nullopt};
+    }
+    yes.settlement->setl_id = st.id;
+    yes.settlement->receipt_no = st.receipt_no;
+    co_return Outcome{yes, std::nullopt};
+  }
+  // The new settlement did not come about: the answer says the original was
+  // undone (final: the request never runs again; the cashier settles anew).
+  std::optional<RecordCallFailed> rec;
+  Answer no;
+  switch (on.end) {
+    case End::settled: break;
+    case End::no_msgid: no = after_undo(*on.error, undo); break;
+    case End::refused:
+      no = after_undo(*refused_answer(on.reply, on.txn).error, undo);
+      no.refusal = InsurerRefusal{on.reply.infcode, on.reply.detail};
+      if (!on.msgid.empty())
+        rec = failed_call(on.msgid, Txn::settle, on.txn == Txn::settle ? CallOutcome::refused : CallOutcome::unreachable,
+                          psn_no, in.request_id, no, on.reply.infcode, on.reply.detail);
+      break;
+    case End::not_answered:
+      no = after_undo(make_error(Reason::insurer_unreachable, "insurer",
+                                 fmt::format("the insurer was not reached for {} ({})", txn_code(on.txn), on.reply.detail)),
+                      undo);
+      if (!on.msgid.empty())
+        rec = failed_call(on.msgid, Txn::settle, CallOutcome::unreachable, psn_no, in.request_id, no);
+      break;
+    case End::in_doubt:
+      no = after_undo(unanswered_error(on.reply, Txn::settle), undo);
+      rec = failed_call(on.msgid, Txn::settle, CallOutcome::in_doubt, psn_no, in.request_id, no);
+      break;
+    case End::unacceptable:
+      no = after_undo(make_error(Reason::insurer_rejected, "insurer",
+                                 fmt::format("the insurer's 2207 answer is not acceptable ({}); it is being reversed (冲正)",
+                                             on.problem)),
+                      undo);
+      rec = failed_call(on.msgid, Txn::settle, CallOutcome::in_doubt, psn_no, in.request_id, no);
+      break;
+  }
+  if (!rec) {
+    auto b = ask(Commit{StoreAnswer{in.request_id, no}});
+    auto st = take<Committed>(co_await b);
+    if (!st.status) co_return Outcome{after_undo(st.status.error(), undo), std::nullopt};
+    co_return Outcome{no, std::nullopt};
+  }
+  auto b = ask(Commit{*rec});
+  auto st = take<Committed>(co_await b);
+  if (!st.status) {
+    // The request must not run again (the original is undone): held until written.
+    co_return Outcome{no, rec};
+  }
+  co_return Outcome{no, std::nullopt};
 }
 
 }  // namespace settle::flow

@@ -54,6 +54,31 @@ struct RefundInput {
 
 Flow refund_flow(RefundInput in);
 
+// Re-settlement (退费重结) of a settlement paid without the personal account:
+// everything left of it is undone (2208) and its lines left settled again
+// with the account (PIN verified at the window).
+struct ResettleInput {
+  std::string request_id;
+  std::string window;
+  std::string operator_id;
+  std::string card_no;  // the card at the window
+  std::string card_sn;
+  OriginalView original;  // read under the settlement's lock
+  bool line_online = true;
+  Budget budget;
+  const Policy* policy = nullptr;
+};
+
+Flow resettle_flow(ResettleInput in);
+
+// Whether a settlement was paid without the personal account for a reason
+// re-settlement may mend (no PIN, the account skipped, offline).
+bool paid_without_account(const SettlementRecord& s);
+
+// The original's lines less what its refunds took, line by line: lines that
+// share an item code are each reduced by their own part, in order.
+Result<std::vector<ChargeLine>> lines_left(const OriginalView& o);
+
 // The parts an original stands at for refunds: its own, or for an accepted
 // offline settlement the insurer's fund and account with the cash the
 // patient really paid (the difference is an adjustment, never paid out as cash).

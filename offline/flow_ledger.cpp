@@ -156,8 +156,8 @@ flow::SettlementRecord settlement_record(const Settlement& s, std::span<const Se
   return r;
 }
 
-sql::Result<std::int64_t> apply_change(sql::Db& db, const flow::LedgerChange& change, const FlowConventions& conv,
-                                       std::int64_t at) {
+sql::Result<Applied> apply_change(sql::Db& db, const flow::LedgerChange& change, const FlowConventions& conv,
+                                  std::int64_t at) {
   using namespace flow;
   if (const auto* w = std::get_if<WriteMsgid>(&change)) {
     Message m;
@@ -168,11 +168,11 @@ sql::Result<std::int64_t> apply_change(sql::Db& db, const flow::LedgerChange& ch
     m.created_at_ms = at;
     m.updated_at_ms = at;
     SETTLE_SQL_TRY(record_message(db, m));
-    return std::int64_t{0};
+    return Applied{};
   }
   if (const auto* a = std::get_if<StoreAnswer>(&change)) {
     SETTLE_SQL_TRY(answer(db, a->request_id, a->answer, conv, at));
-    return std::int64_t{0};
+    return Applied{};
   }
   if (const auto* f = std::get_if<RecordCallFailed>(&change)) {
     switch (f->outcome) {
@@ -184,7 +184,7 @@ sql::Result<std::int64_t> apply_change(sql::Db& db, const flow::LedgerChange& ch
       case CallOutcome::ok: SETTLE_ASSERT(false && "a successful call is recorded with its settlement or refund");
     }
     if (f->answer) SETTLE_SQL_TRY(answer(db, f->request_id, *f->answer, conv, at));
-    return std::int64_t{0};
+    return Applied{};
   }
   if (const auto* r = std::get_if<RecordSettlement>(&change)) {
     SETTLE_SQL_TRY(mark_answered(db, r->settlement.msgid, at, 0));
@@ -195,9 +195,12 @@ sql::Result<std::int64_t> apply_change(sql::Db& db, const flow::LedgerChange& ch
     auto id = record_settlement(db, row, lines);
     if (!id) return id.error();
     Answer a = r->answer;
-    if (a.settlement) a.settlement->setl_id = *id;
+    if (a.settlement) {
+      a.settlement->setl_id = *id;
+      a.settlement->receipt_no = row.receipt_no;
+    }
     SETTLE_SQL_TRY(answer(db, r->settlement.request_id, a, conv, at));
-    return *id;
+    return Applied{*id, row.receipt_no};
   }
   if (const auto* o = std::get_if<RecordOffline>(&change)) {
     // The limits were measured against these figures: they must still hold.
@@ -224,9 +227,10 @@ sql::Result<std::int64_t> apply_change(sql::Db& db, const flow::LedgerChange& ch
     if (a.settlement) {
       a.settlement->setl_id = *id;
       a.settlement->msgid.clear();
+      a.settlement->receipt_no = row.receipt_no;
     }
     SETTLE_SQL_TRY(answer(db, o->settlement.request_id, a, conv, at));
-    return *id;
+    return Applied{*id, row.receipt_no};
   }
   if (const auto* r = std::get_if<RecordRefund>(&change)) {
     SETTLE_SQL_TRY(mark_answered(db, r->refund.msgid, at, 0));
@@ -236,10 +240,31 @@ sql::Result<std::int64_t> apply_change(sql::Db& db, const flow::LedgerChange& ch
     Answer a = r->answer;
     if (a.refund) a.refund->refund_id = *id;
     SETTLE_SQL_TRY(answer(db, r->refund.request_id, a, conv, at));
-    return *id;
+    return Applied{*id, {}};
+  }
+  if (const auto* u = std::get_if<RecordUndo>(&change)) {
+    SETTLE_SQL_TRY(mark_answered(db, u->undo.msgid, at, 0));
+    auto id = record_refund(db, refund_row(u->undo, conv));
+    if (!id) return id.error();
+    SETTLE_SQL_TRY(set_settlement_state(db, u->undo.setl_id, SettlementState::undone, at,
+                                        fmt::format("undone for re-settlement (refund {})", *id)));
+    return Applied{*id, {}};
   }
   SETTLE_ASSERT(false && "every named change is applied above");
-  return std::int64_t{0};
+  return Applied{};
+}
+
+flow::Committed committed(const sql::Result<Applied>& r) {
+  flow::Committed c;
+  if (!r) {
+    c.status = r.error().to_error();
+    c.stale = is_stale_offline(r.error());
+    return c;
+  }
+  c.status = settle::Ok{};
+  c.id = r->id;
+  c.receipt_no = r->receipt_no;
+  return c;
 }
 
 sql::Result<flow::OutstandingFigures> outstanding_figures(sql::Db& db, std::int64_t now_ms) {

@@ -1,5 +1,5 @@
 // The flows' named ledger changes (engine/flow.hpp: WriteMsgid, StoreAnswer,
-// RecordCallFailed, RecordSettlement, RecordOffline, RecordRefund) as ledger
+// RecordCallFailed, RecordSettlement, RecordOffline, RecordRefund, RecordUndo) as ledger
 // transactions, and the reads the flows need (an original with its refunds,
 // the outstanding offline figures). The daemon's Ledger seam and the
 // simulation both apply changes through here.
@@ -25,12 +25,22 @@ struct FlowConventions {
   std::function<std::string(const flow::SettlementRecord&)> receipt_no;
 };
 
+// What applying a change made: the new setl_id / refund_id (0: none) and a
+// recorded settlement's receipt number.
+struct Applied {
+  std::int64_t id = 0;
+  std::string receipt_no;
+};
+
 // Applies one named change inside the caller's transaction (a job of the
-// writer). Returns the new setl_id / refund_id when the change makes one,
-// else 0. A RecordOffline whose assumed outstanding figures no longer hold
-// writes nothing and fails with Errc::busy (the flow measures again).
-sql::Result<std::int64_t> apply_change(sql::Db& db, const flow::LedgerChange& change, const FlowConventions& conv,
-                                       std::int64_t at_ms);
+// writer). A RecordOffline whose assumed outstanding figures no longer hold
+// writes nothing and fails (is_stale_offline: the flow measures again).
+sql::Result<Applied> apply_change(sql::Db& db, const flow::LedgerChange& change, const FlowConventions& conv,
+                                  std::int64_t at_ms);
+
+// The flow's event for a change the writer applied and committed, or not (a
+// stale RecordOffline is told apart from a failure).
+flow::Committed committed(const sql::Result<Applied>& r);
 
 // The error apply_change gives for a RecordOffline made against figures that moved.
 bool is_stale_offline(const sql::DbError& e) noexcept;

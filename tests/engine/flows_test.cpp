@@ -55,7 +55,7 @@ TEST_CASE("a refund of an offline settlement not yet accepted is NOT_REFUNDABLE_
   const auto* a = std::get_if<StoreAnswer>(&c->change);
   REQUIRE(a != nullptr);
   CHECK(a->answer.error->reason == Reason::not_refundable_yet);
-  f.feed(Committed{Ok{}, 0, false}, 1);
+  f.feed(Committed{Ok{}, 0, false, {}}, 1);
   REQUIRE(f.done());
   CHECK(f.outcome().answer.error->reason == Reason::not_refundable_yet);
   CHECK(f.outcome().answer.final);
@@ -74,7 +74,7 @@ TEST_CASE("the refund of everything left counts lines that share an item code on
   f.feed(CardChecked{Ok{}}, 1);                        // the card
   f.feed(ReversalsCount{0}, 2);                        // nothing being reversed
   f.feed(MsgidIssued{"M1"}, 3);                        // the 9301's msgid
-  f.feed(Committed{Ok{}, 0, false}, 4);                // durable
+  f.feed(Committed{Ok{}, 0, false, {}}, 4);                // durable
   const auto* call = std::get_if<Call>(&f.action());
   REQUIRE(call != nullptr);
   CHECK(call->call.txn == Txn::refund);

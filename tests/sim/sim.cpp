@@ -425,21 +425,23 @@ class SimLedger {
   // One named change in its own transaction.
   Committed apply(const LedgerChange& c, Ms at) {
     auto tx = must(sql::Transaction::begin(db_, sql::TxKind::immediate), "begin");
-    auto id = ledger::apply_change(db_, c, conv_, at);
-    if (!id) {
+    auto applied = ledger::apply_change(db_, c, conv_, at);
+    if (!applied) {
       must(tx.rollback(), "rollback");
-      if (ledger::is_stale_offline(id.error())) return Committed{id.error().to_error(), 0, true};
+      if (ledger::is_stale_offline(applied.error())) return ledger::committed(applied);
       // A refusal of the ledger's own rules is a bug of the flows: fail loudly.
-      fmt::print(stderr, "settle-sim: the ledger refused {}: {}\n", change_name(c), id.error().message);
+      fmt::print(stderr, "settle-sim: the ledger refused {}: {}\n", change_name(c), applied.error().message);
       std::abort();
     }
     if (fail_next) {
       fail_next = false;
       must(tx.rollback(), "rollback");
-      return Committed{make_error(Reason::storage_failed, "ledger", "disk I/O error"), 0, false};
+      Committed failed;
+      failed.status = make_error(Reason::storage_failed, "ledger", "disk I/O error");
+      return failed;
     }
     must(tx.commit(), "commit");
-    return Committed{Ok{}, *id, false};
+    return ledger::committed(applied);
   }
 
   // The request log: no row; a row without an answer; its answer.

@@ -13,10 +13,13 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <memory>
+#include <optional>
 #include <type_traits>
 #include <utility>
 
@@ -70,5 +73,50 @@ template <class F, class R = std::invoke_result_t<F&, sql::Db&>>
 awaitable<R> ledger_read(ledger::Ledger& ledger, asio::thread_pool& pool, F fn) {
   return on_pool(pool, [&ledger, fn = std::move(fn)]() mutable { return ledger.read(fn); });
 }
+
+// Work started now and awaited later: a ledger write whose commit overlaps
+// the insurer round trips that do not depend on it, or a card check (on the
+// card pool) that overlaps the request's own claim.
+template <class R>
+class Pending {
+ public:
+  template <class F>
+  static Pending start(ledger::Ledger& ledger, asio::any_io_executor ex, F fn) {
+    Pending p;
+    p.st_ = std::make_shared<State>(ex);
+    p.st_->timer.expires_at(asio::steady_timer::time_point::max());
+    ledger.write(std::move(fn), [st = p.st_, ex](R r) mutable { deliver(st, ex, std::move(r)); });
+    return p;
+  }
+  template <class F>
+  static Pending start_on(asio::thread_pool& pool, asio::any_io_executor ex, F fn) {
+    Pending p;
+    p.st_ = std::make_shared<State>(ex);
+    p.st_->timer.expires_at(asio::steady_timer::time_point::max());
+    asio::post(pool, [st = p.st_, ex, fn = std::move(fn)]() mutable { deliver(st, ex, fn()); });
+    return p;
+  }
+  awaitable<R> get() {
+    if (!st_->value) {
+      boost::system::error_code ec;
+      co_await st_->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+    co_return std::move(*st_->value);
+  }
+
+ private:
+  struct State {
+    explicit State(asio::any_io_executor ex) : timer(ex) {}
+    std::optional<R> value;
+    asio::steady_timer timer;
+  };
+  static void deliver(const std::shared_ptr<State>& st, asio::any_io_executor ex, R r) {
+    asio::post(ex, [st, r = std::move(r)]() mutable {
+      st->value.emplace(std::move(r));
+      st->timer.cancel();
+    });
+  }
+  std::shared_ptr<State> st_;
+};
 
 }  // namespace settle::daemon

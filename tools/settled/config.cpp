@@ -240,13 +240,17 @@ Result<Config> parse_config(std::string_view text, std::string_view source, cons
   auto net = rd.opt_table(root, "network", "network");
   if (!net) return net.error();
   if (*net != nullptr) {
-    if (Status s = rd.only_keys(**net, "network", {"probe_interval_ms", "failures_to_offline", "offline_deadline_ms"}); !s)
+    if (Status s = rd.only_keys(**net, "network", {"probe_interval_ms", "failures_to_offline", "offline_deadline_ms",
+                                                 "offline_reserve_ms"});
+        !s)
       return s.error();
     if (Status s = read_uint(rd, **net, "probe_interval_ms", "network", c.network.probe_interval_ms, 100, 600'000); !s)
       return s.error();
     if (Status s = read_uint(rd, **net, "failures_to_offline", "network", c.network.failures_to_offline, 1, 100); !s)
       return s.error();
     if (Status s = read_uint(rd, **net, "offline_deadline_ms", "network", c.network.offline_deadline_ms, 50, 60'000); !s)
+      return s.error();
+    if (Status s = read_uint(rd, **net, "offline_reserve_ms", "network", c.network.offline_reserve_ms, 50, 10'000); !s)
       return s.error();
   }
 

@@ -56,7 +56,11 @@ struct ReversalConfig {
 struct NetworkConfig {
   std::uint32_t probe_interval_ms = 5000;      // 9001 sign-in probe while offline
   std::uint32_t failures_to_offline = 2;       // consecutive unreachable/in-doubt outcomes
-  std::uint32_t offline_deadline_ms = 1500;    // longest a cashier waits on a dead line
+  // One cashier call's insurer calls (1101, 2201, 2204, 2207, 9301, ...) all
+  // answer within this of the call's start, together; then the offline
+  // fallback has offline_reserve_ms more to store its settlement and answer.
+  std::uint32_t offline_deadline_ms = 1500;
+  std::uint32_t offline_reserve_ms = 500;
 };
 
 struct RedlistConfig {

@@ -234,6 +234,7 @@ awaitable<CallResult> InsurerGateway::call(CallSpec spec) {
     m.msgid = msgid;
     m.infno = spec.infno;
     m.request_id = spec.request_id;
+    m.psn_no = spec.psn_no;
     m.reverses_msgid = spec.reverses_msgid;
     m.created_at_ms = now_ms();
     m.updated_at_ms = m.created_at_ms;

@@ -58,6 +58,7 @@ struct CallSpec {
   std::string opter = "settled";          // operator number in the envelope
   std::string opter_name = "settled";
   std::optional<std::string> request_id;  // the cashier request this call serves
+  std::optional<std::string> psn_no;      // the person it is for (kept with a money call's msgid, for its reversal)
   std::optional<std::string> reverses_msgid;
   bool moves_money = false;  // msgid durable before sending; the caller records the outcome
   std::optional<std::string> msgid;       // issued and recorded by the caller (moves_money only)

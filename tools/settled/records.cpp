@@ -3,7 +3,6 @@
 #include "tools/settled/records.hpp"
 
 #include "offline/flow_ledger.hpp"
-
 #include "protocol/engine_json.hpp"
 
 #include <fmt/format.h>
@@ -79,6 +78,31 @@ Json commit_answer(const ledger::Settlement& s, std::int64_t setl_id, std::optio
          {"state", ledger::name(s.state)}};
   if (balance_after) j["balance_after"] = json::amount_value(*balance_after);
   return j;
+}
+
+Json refund_answer(const flow::RefundRecord& r) {
+  return Json{{"refund_id", std::to_string(r.refund_id)},
+              {"setl_id", std::to_string(r.setl_id)},
+              {"refund_total", json::amount_value(r.parts.total)},
+              {"fund", json::amount_value(r.parts.fund)},
+              {"account", json::amount_value(r.parts.account)},
+              {"cash", json::amount_value(r.parts.cash)}};
+}
+
+cashier::Reply reply_of(const flow::Answer& a) {
+  if (a.error) {
+    // The insurer's refusal carries its own words as the error's data.
+    if (a.refusal) return cashier::Reply::fail(*a.error, Json{{"infcode", a.refusal->infcode}, {"err_msg", a.refusal->err_msg}});
+    return cashier::Reply::fail(*a.error);
+  }
+  if (a.settlement) {
+    ledger::Settlement row = ledger::settlement_row(*a.settlement);
+    row.receipt_no = a.settlement->receipt_no;
+    const bool online = a.settlement->mode == Mode::online;
+    return cashier::Reply::ok(commit_answer(row, a.settlement->setl_id, online ? std::optional<Amount>(a.balance_after) : std::nullopt));
+  }
+  SETTLE_ASSERT(a.refund.has_value());
+  return cashier::Reply::ok(refund_answer(*a.refund));
 }
 
 }  // namespace settle::daemon

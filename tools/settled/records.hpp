@@ -1,11 +1,13 @@
 // The daemon's conversions between the engine's charge lines, the ledger's
-// rows and the insurer's fee details, and the answer of a recorded settlement:
-// shared by the online flow (settle_flow.cpp) and the offline one (offline_flow.cpp).
+// rows and the insurer's fee details, and the cashier's answer of a flow (a
+// recorded settlement or refund, or the refusal): shared by every flow's driver.
 #pragma once
 
+#include "engine/flow.hpp"
 #include "engine/policy.hpp"
 #include "engine/split.hpp"
 #include "offline/ledger_ops.hpp"
+#include "protocol/cashier/server.hpp"
 #include "protocol/insurer/codecs.hpp"
 #include "protocol/json.hpp"
 
@@ -40,5 +42,9 @@ std::string receipt_no_of(std::string_view msgid);
 
 // settle.commit's answer for a recorded settlement.
 json::Json commit_answer(const ledger::Settlement& s, std::int64_t setl_id, std::optional<Amount> balance_after);
+// settle.refund's answer for a recorded refund.
+json::Json refund_answer(const flow::RefundRecord& r);
+// A flow's answer as the cashier API words it (and the request log stores it).
+cashier::Reply reply_of(const flow::Answer& a);
 
 }  // namespace settle::daemon

@@ -47,6 +47,18 @@ std::string_view outcome_label(const CallResult& r) {
   return "unknown";
 }
 
+std::string_view failure_label(Reason r) {
+  switch (r) {
+    case Reason::insurer_rejected: return "rejected";
+    case Reason::in_doubt: return "in_doubt";
+    case Reason::insurer_unreachable:
+    case Reason::offline_refund_forbidden: return "unreachable";
+    case Reason::storage_failed:
+    case Reason::internal: return "error";
+    default: return "refused";
+  }
+}
+
 Error unanswered_error(const CallResult& r) {
   // Only calls that move money are in doubt; a query without a reply changed nothing.
   if (r.kind == insurer::OutcomeClass::in_doubt && !moves_money(r.infno))

@@ -26,6 +26,10 @@ Reply stored_reply(std::string_view text);
 
 // "answered", "rejected", "unreachable", "in_doubt" for metrics.
 std::string_view outcome_label(const CallResult& r);
+// The metrics label of a flow's failure: "rejected" (the insurer refused),
+// "in_doubt", "unreachable", "error" (the ledger or the daemon failed), or
+// "refused" (the rules refused it here).
+std::string_view failure_label(Reason r);
 // INSURER_UNREACHABLE (nothing sent) or IN_DOUBT (sent, no reply).
 Error unanswered_error(const CallResult& r);
 // Whether an error says the insurer did not answer (unreachable, or no reply in time).

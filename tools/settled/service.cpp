@@ -8,6 +8,7 @@
 #include "protocol/cashier/mask.hpp"
 #include "protocol/engine_json.hpp"
 #include "tools/settled/clock.hpp"
+#include "tools/settled/records.hpp"
 #include "tools/settled/replies.hpp"
 #include "tools/settled/service_redlist.hpp"
 
@@ -48,7 +49,17 @@ Service::Service(asio::io_context& ioc, ServiceParts parts)
     : ioc_(ioc),
       p_(parts),
       network_(parts.config.network.failures_to_offline, now_ms()),
-      reversal_wakeup_(ioc) {}
+      reversal_wakeup_(ioc) {
+  // The flows' answers are stored as the cashier API words them; an online
+  // settlement's receipt number is its 2207 msgid's sequence, an offline
+  // one's a number of its own (never sent).
+  conventions_.answer_text = [](const flow::Answer& a) { return answer_text(reply_of(a)); };
+  conventions_.clearing_date = [](std::int64_t at) { return clearing_date(at); };
+  conventions_.receipt_no = [gateway = &p_.gateway](const flow::SettlementRecord& r) {
+    if (r.mode == Mode::online) return receipt_no_of(r.msgid);
+    return "F" + gateway->next_msgid().substr(12);
+  };
+}
 
 void Service::dispatch(const cashier::SessionInfo& session, cashier::Call call, cashier::Completion done) {
   asio::co_spawn(
@@ -231,7 +242,8 @@ awaitable<Reply> Service::verify_pin(const cashier::SessionInfo& s, cashier::Ver
 
 // ---- person.query / account.history ---------------------------------------------------
 
-awaitable<std::optional<PersonView>> Service::person_of(const cashier::SessionInfo& s, bool refresh, Reply& refusal) {
+awaitable<std::optional<PersonView>> Service::person_of(const cashier::SessionInfo& s, bool refresh, Reply& refusal,
+                                                        std::optional<std::int64_t> deadline_at_ms) {
   WindowSession& ws = session_of(s.connection_id);
   if (!ws.card) {
     refusal = fail(Reason::card_absent, "card", "read the card first (card.read)");
@@ -267,7 +279,13 @@ awaitable<std::optional<PersonView>> Service::person_of(const cashier::SessionIn
   spec.input = in.encode();
   spec.opter = s.operator_name;
   spec.opter_name = s.operator_name;
-  spec.timeout_ms = p_.config.network.offline_deadline_ms;
+  std::int64_t timeout = p_.config.network.offline_deadline_ms;
+  if (deadline_at_ms) timeout = std::min(timeout, *deadline_at_ms - now_ms());
+  if (timeout <= 0) {
+    const Error why = make_error(Reason::insurer_unreachable, "insurer", "no time left for the person query (1101)");
+    co_return co_await from_redlist(why);
+  }
+  spec.timeout_ms = static_cast<std::uint32_t>(timeout);
   const CallResult r = co_await p_.gateway.call(std::move(spec));
   p_.metrics.insurer_call("1101", outcome_label(r), r.elapsed_ms * 1000LL);
   if (!r.answered()) {

@@ -7,7 +7,9 @@
 
 #include "engine/network_state.hpp"
 #include "engine/policy.hpp"
+#include "engine/flow.hpp"
 #include "engine/split.hpp"
+#include "offline/flow_ledger.hpp"
 #include "offline/ledger.hpp"
 #include "offline/redlist.hpp"
 #include "protocol/cashier/server.hpp"
@@ -32,6 +34,7 @@ class Store;
 namespace settle::daemon {
 
 class RedlistSyncer;
+class CallSeams;
 using cashier::Reply;
 
 // What the window knows about the person whose card was read.
@@ -65,6 +68,8 @@ struct ServiceParts {
 };
 
 class Service final : public cashier::Dispatcher {
+  friend class CallSeams;  // the flows' seams for one cashier call (call_seams.hpp)
+
  public:
   Service(asio::io_context& ioc, ServiceParts parts);
 
@@ -121,13 +126,6 @@ class Service final : public cashier::Dispatcher {
   awaitable<Reply> outbox_retry(const cashier::SessionInfo& s, const cashier::OutboxRetryParams& p);
   awaitable<Reply> outbox_resolve(const cashier::SessionInfo& s, const cashier::OutboxResolveParams& p);
 
-  // settle.commit without the insurer (offline_flow.cpp): the red list's
-  // estimate within the offline limits, or self-pay; durable with its queued
-  // upload (and, when `failed` is the 2207 left in doubt or unsent, that
-  // call's outcome and reversal) before the answer.
-  awaitable<Reply> settle_offline(const cashier::SessionInfo& s, const reader::CardIdentity& card,
-                                  const cashier::SettleCommitParams& p, OfflineCause cause,
-                                  std::optional<CallResult> failed);
   // The red list's entry for a card as a person (nullopt: not on the list).
   awaitable<std::optional<PersonView>> redlist_person(const std::string& card_no);
   // Logs and announces a change of the line's state.
@@ -138,7 +136,9 @@ class Service final : public cashier::Dispatcher {
 
   // 1101 for the session's card (cached for a short while); on failure
   // `refusal` is the answer for the cashier (with the insurer's infcode).
-  awaitable<std::optional<PersonView>> person_of(const cashier::SessionInfo& s, bool refresh, Reply& refusal);
+  // With `deadline_at_ms`, the 1101 answers by then (else the red list, as unanswered).
+  awaitable<std::optional<PersonView>> person_of(const cashier::SessionInfo& s, bool refresh, Reply& refusal,
+                                                 std::optional<std::int64_t> deadline_at_ms = std::nullopt);
   // The request log: nullopt = go ahead (the request is this process's now);
   // a Reply = answer with it (replay, conflict, or still running).
   awaitable<std::optional<Reply>> claim_request(const cashier::Call& call, const cashier::SessionInfo& s);
@@ -157,6 +157,11 @@ class Service final : public cashier::Dispatcher {
   // so that start-up recovery reverses the call. Returns the cashier's answer.
   awaitable<Reply> unrecorded_outcome(const CallResult& r, const std::string& psn_no, const std::string& request_id,
                                       const std::string& why);
+  // How a flow ended, for the cashier. A held record (a money call's outcome
+  // the ledger refused) is written once more; if it still cannot be, the
+  // request is held (never run again, a retry is answered IN_DOUBT) and the
+  // daemon stops so that start-up recovery reverses the call.
+  awaitable<Reply> flow_answer(const flow::Outcome& o, const std::string& request_id);
   // Pays out queued reversals of one person before new money-moving work.
   awaitable<Status> reversals_first(const std::string& psn_no);
 
@@ -166,8 +171,9 @@ class Service final : public cashier::Dispatcher {
   ServiceParts p_;
   std::map<std::uint64_t, WindowSession> sessions_;
   std::set<std::string> running_requests_;
-  std::set<std::string> held_requests_;
-  std::set<std::int64_t> changing_settlements_;  // a refund or re-settlement of each is running  // outcome not durable: never run again (unrecorded_outcome)
+  std::set<std::string> held_requests_;          // outcome not durable: never run again (flow_answer)
+  std::set<std::int64_t> changing_settlements_;  // a refund or re-settlement of each is running
+  ledger::FlowConventions conventions_;          // how the flows' answers and receipts are written
   NetworkStateMachine network_;
   bool stopping_ = false;
   asio::steady_timer reversal_wakeup_;

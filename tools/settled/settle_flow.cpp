@@ -3,10 +3,13 @@
 // reversals (冲正) of calls left in doubt, and start-up recovery. Every step
 // is durable before the next external one: request and msgid → send →
 // outcome with its consequences in one commit → answer.
+#include "engine/flows.hpp"
 #include "engine/refund.hpp"
+#include "offline/flow_ledger.hpp"
 #include "offline/ledger_ops.hpp"
 #include "protocol/cashier/mask.hpp"
 #include "protocol/engine_json.hpp"
+#include "tools/settled/call_seams.hpp"
 #include "tools/settled/clock.hpp"
 #include "tools/settled/records.hpp"
 #include "tools/settled/replies.hpp"
@@ -14,6 +17,7 @@
 
 #include <boost/asio/redirect_error.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -23,51 +27,6 @@ namespace settle::daemon {
 using json::Json;
 
 namespace {
-
-// Work started now and awaited later: a ledger write whose commit overlaps
-// the insurer round trips that do not depend on it, or a card check (on the
-// card pool) that overlaps the request's own commit.
-template <class R>
-class Pending {
- public:
-  template <class F>
-  static Pending start(ledger::Ledger& ledger, asio::any_io_executor ex, F fn) {
-    Pending p;
-    p.st_ = std::make_shared<State>(ex);
-    p.st_->timer.expires_at(asio::steady_timer::time_point::max());
-    ledger.write(std::move(fn), [st = p.st_, ex](R r) mutable { deliver(st, ex, std::move(r)); });
-    return p;
-  }
-  template <class F>
-  static Pending start_on(asio::thread_pool& pool, asio::any_io_executor ex, F fn) {
-    Pending p;
-    p.st_ = std::make_shared<State>(ex);
-    p.st_->timer.expires_at(asio::steady_timer::time_point::max());
-    asio::post(pool, [st = p.st_, ex, fn = std::move(fn)]() mutable { deliver(st, ex, fn()); });
-    return p;
-  }
-  awaitable<R> get() {
-    if (!st_->value) {
-      boost::system::error_code ec;
-      co_await st_->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    }
-    co_return std::move(*st_->value);
-  }
-
- private:
-  struct State {
-    explicit State(asio::any_io_executor ex) : timer(ex) {}
-    std::optional<R> value;
-    asio::steady_timer timer;
-  };
-  static void deliver(const std::shared_ptr<State>& st, asio::any_io_executor ex, R r) {
-    asio::post(ex, [st, r = std::move(r)]() mutable {
-      st->value.emplace(std::move(r));
-      st->timer.cancel();
-    });
-  }
-  std::shared_ptr<State> st_;
-};
 
 std::vector<ChargeLine> charge_lines_of(const ledger::SettlementDetail& d) { return daemon::charge_lines_of(d.lines); }
 
@@ -432,101 +391,63 @@ awaitable<Reply> Service::settle_commit(const cashier::SessionInfo& s, const cas
                                         const cashier::SettleCommitParams& p) {
   const WindowSession& ws = session_of(s.connection_id);
   if (!ws.card) co_return fail(Reason::card_absent, "card", "read the card first (card.read)");
-  const reader::CardIdentity card = *ws.card;
   const bool pin_verified = ws.pin_verified;
+  CallSeams seams(*this, s, *ws.card);
   // The card is checked while the request's claim is made durable: neither
   // sends anything to the insurer, and both must hold before anything is.
-  const std::string window = s.window;
-  const std::string card_sn = card.card_sn;
-  auto job5 = [this, window, card_sn] { return p_.cards.check_same_card(window, card_sn); };
-  Pending<Status> card_check = Pending<Status>::start_on(p_.card_pool, ioc_.get_executor(), std::move(job5));
+  seams.start_card_check();
   if (auto early = co_await claim_request(call, s)) {
-    (void)co_await card_check.get();  // the reader is left as it was found
+    (void)co_await seams.check_card();  // the reader is left as it was found
     co_return *early;
   }
   const std::string request_id = p.request_id;
+  const reader::CardIdentity card = *session_of(s.connection_id).card;
 
-  Reply reply = co_await [&]() -> awaitable<Reply> {
-    if (Status same = co_await card_check.get(); !same) {
-      if (same.error().reason == Reason::card_mismatch) session_of(s.connection_id) = WindowSession{};
-      co_return fail(same.error());
-    }
-    // The line is down (or its stored work is being forwarded): no cashier waits on it.
-    if (!network_.accepts_online_work())
-      co_return co_await settle_offline(s, card, p, OfflineCause::network_down, std::nullopt);
+  flow::CommitInput in;
+  in.request_id = request_id;
+  in.window = s.window;
+  in.operator_id = s.operator_name;
+  in.card_no = card.card_no;
+  in.card_sn = card.card_sn;
+  in.med_type = p.med_type;
+  in.lines = p.lines;
+  in.use_account = p.use_account;
+  in.pin_verified = pin_verified;
+  // The line is down (or its stored work is being forwarded): no cashier waits on it.
+  in.line_online = network_.accepts_online_work();
+  in.budget = seams.budget();
+  in.limits = p_.config.offline_limits;
+  in.policy = &p_.policy;
+  flow::Flow f = flow::commit_flow(std::move(in));
+  const flow::Outcome out = co_await drive(f, seams.seams());
+  const Reply reply = co_await flow_answer(out, request_id);
 
-    // The 2207 msgid is issued now and made durable while the visit is registered.
-    const std::string msgid = p_.gateway.next_msgid();
-    // The person is known here when 1101 was asked for this card at this
-    // window before (person.query); else the msgid is written without one.
-    std::optional<std::string> known_psn;
-    if (const WindowSession& now = session_of(s.connection_id);
-        now.person && !now.person->from_redlist && now.card && now.card->card_no == card.card_no)
-      known_psn = now.person->base.psn_no;
-    Pending<sql::Status> msgid_write =
-        start_msgid_write(p_.ledger, ioc_.get_executor(), msgid, request_id, std::move(known_psn));
-    const auto finish_unsent = [&]() -> awaitable<void> {
-      // Nothing was sent with that msgid: close it so it is never taken for in doubt.
-      (void)co_await msgid_write.get();
-      const std::int64_t at = now_ms();
-      auto job4 = [msgid, at](sql::Db& db) { return ledger::mark_unsent(db, msgid, at); };
-      (void)co_await ledger_write(p_.ledger, std::move(job4));
-    };
-
-    Reply refusal;
-    auto person = co_await person_of(s, false, refusal);
-    if (!person || person->from_redlist) {
-      co_await finish_unsent();
-      // The insurer did not answer 1101: the charge is settled offline.
-      if (person || (refusal.error && is_unanswered(refusal.error->error.reason)))
-        co_return co_await settle_offline(s, card, p, OfflineCause::network_down, std::nullopt);
-      co_return refusal;
-    }
-    if (Status first = co_await reversals_first(person->base.psn_no); !first) {
-      co_await finish_unsent();
-      // An earlier request of this person is still being reversed: it goes
-      // first at the insurer, so this one is stored and forwarded after it.
-      if (first.error().reason == Reason::in_doubt)
-        co_return co_await settle_offline(s, card, p, OfflineCause::network_down, std::nullopt);
-      co_return fail(first.error());
-    }
-    // Named, not a temporary in the co_await (GCC 12 destroys those twice).
-    const AnswerOf answer_of = [](const ledger::Settlement& st, std::int64_t id, Amount balc) {
-      return commit_answer(st, id, balc);
-    };
-    OnlineSettlement done = co_await settle_online(
-        p_.gateway, p_.ledger, p_.metrics, p_.policy, s, card, *person, p.lines, p.use_account, pin_verified,
-        p.med_type, request_id, msgid, msgid_write, std::nullopt, answer_of, p_.config.network.offline_deadline_ms,
-        true);
-    if (done.unrecorded)
-      co_return co_await unrecorded_outcome(*done.unrecorded, person->base.psn_no, request_id, done.unrecorded_why);
-    if (!done.ok) {
-      if (done.unanswered && done.unanswered->infno == "2207") {
-        // 2207 sent without a reply (its reversal is queued with the offline
-        // settlement), or never sent: settle offline.
-        const OfflineCause cause = done.unanswered->in_doubt() ? OfflineCause::in_doubt : OfflineCause::network_down;
-        if (cause == OfflineCause::in_doubt) reversal_wakeup_.cancel();
-        co_return co_await settle_offline(s, card, p, cause, done.unanswered);
+  const flow::Answer& a = out.answer;
+  if (a.settlement && a.ok()) {
+    const flow::SettlementRecord& st = *a.settlement;
+    if (st.mode == Mode::online) {
+      p_.metrics.settlement("online", "settled");
+      // The balance and this year's accumulators moved: keep the person with the insurer's new balance.
+      if (WindowSession& after = session_of(s.connection_id);
+          after.person && after.card && after.card->card_sn == card.card_sn) {
+        after.person->insu.balc = a.balance_after;
+        after.person->insu.deductible_used += st.deductible_part;
+        after.person->insu.fund_paid_ytd += st.parts.fund;
       }
-      // If 2207 was never sent (a failure before it), its msgid is closed as unsent.
-      auto job6 = [msgid](sql::Db& db) { return ledger::find_message(db, msgid); };
-      auto m = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job6));
-      if (m && m->has_value() && (**m).state == ledger::MessageState::written) co_await finish_unsent();
-      if (done.unanswered) co_return co_await settle_offline(s, card, p, OfflineCause::network_down, std::nullopt);
-      if (done.reply.error && done.reply.error->error.reason == Reason::in_doubt) reversal_wakeup_.cancel();
-      co_return done.reply;
+      spdlog::info("window {}: settlement {} online, total {} (fund {}, account {}, cash {})", s.window, st.setl_id,
+                   format_amount(st.parts.total), format_amount(st.parts.fund), format_amount(st.parts.account),
+                   format_amount(st.parts.cash));
+    } else {
+      p_.metrics.settlement("offline", "stored");
+      std::vector<std::string_view> why;
+      for (SplitReason r : st.reasons) why.push_back(split_reason_name(r));
+      spdlog::warn("window {}: settlement {} offline ({}), total {} (fund estimate {}, cash {}); stored for upload",
+                   s.window, st.setl_id, fmt::join(why, ","), format_amount(st.parts.total), format_amount(st.parts.fund),
+                   format_amount(st.parts.cash));
     }
-    // The balance and this year's accumulators moved: keep the person with the insurer's new balance.
-    if (WindowSession& after = session_of(s.connection_id); after.person && after.card && after.card->card_sn == card.card_sn) {
-      after.person->insu.balc = done.balance_after;
-      after.person->insu.deductible_used += done.settlement.deductible_part;
-      after.person->insu.fund_paid_ytd += done.settlement.fund;
-    }
-    spdlog::info("window {}: settlement {} online, total {} (fund {}, account {}, cash {})", s.window, done.setl_id,
-                 format_amount(done.settlement.total), format_amount(done.settlement.fund),
-                 format_amount(done.settlement.account), format_amount(done.settlement.cash));
-    co_return Reply::ok(commit_answer(done.settlement, done.setl_id, done.balance_after));
-  }();
+  } else if (a.error) {
+    p_.metrics.settlement("online", failure_label(a.error->reason));
+  }
   release_request(request_id);
   co_return reply;
 }
@@ -537,209 +458,51 @@ awaitable<Reply> Service::settle_refund(const cashier::SessionInfo& s, const cas
                                         const cashier::SettleRefundParams& p) {
   const WindowSession& ws = session_of(s.connection_id);
   if (!ws.card) co_return fail(Reason::card_absent, "card", "a refund needs the original card at the window: read it first");
-  const reader::CardIdentity card = *ws.card;
   const auto id = parse_setl_id(p.setl_id);
   if (!id) co_return fail(Reason::not_found, "setl_id", fmt::format("no settlement \"{}\"", p.setl_id));
+  // One refund or re-settlement of a settlement at a time: each plans against what the one before it left.
   const SettlementLock lock(changing_settlements_, *id);
   if (!lock.taken())
     co_return fail(Reason::invalid_state, "setl_id",
                    fmt::format("another refund or re-settlement of settlement {} is in progress; ask again in a moment", *id));
+  CallSeams seams(*this, s, *ws.card);
+  const std::string card_no = ws.card->card_no;
   if (auto early = co_await claim_request(call, s)) co_return *early;
   const std::string request_id = p.request_id;
 
   Reply reply = co_await [&]() -> awaitable<Reply> {
-    // Answers decided here are final for this request_id.
-    const auto final_answer = [&](const Reply& r) { return answer_final(request_id, r); };
-    Reply not_it;
-    auto found = co_await original_for(*id, card, request_id, not_it);
-    if (!found) co_return not_it;
-    const ledger::SettlementDetail detail = std::move(*found);
-    const ledger::Settlement& orig = detail.settlement;
-    // The line first: it is the first thing the cashier must know (it wins
-    // over NOT_REFUNDABLE_YET), and nothing is stored: the refund may come later.
-    if (network_.state() != NetworkState::online)
-      co_return fail(Reason::offline_refund_forbidden, "insurer",
-                     "refunds are made online only, and the insurer is unreachable now; nothing was refunded");
-    switch (orig.state) {
-      case ledger::SettlementState::settled:
-      case ledger::SettlementState::partly_refunded:
-      case ledger::SettlementState::offline_accepted:
-        break;
-      case ledger::SettlementState::offline_pending: {
-        const Reply refusal = fail(Reason::not_refundable_yet, "setl_id",
-                                   "this offline settlement has not been accepted by the insurer yet");
-        co_return co_await final_answer(refusal);
-      }
-      case ledger::SettlementState::refunded:
-      case ledger::SettlementState::undone: {
-        const Reply refusal = fail(Reason::refund_exceeds_original, "setl_id",
-                                   fmt::format("settlement {} is {}: nothing is left to refund", orig.setl_id,
-                                               ledger::name(orig.state)));
-        co_return co_await final_answer(refusal);
-      }
-      case ledger::SettlementState::offline_rejected: {
-        const Reply refusal = fail(Reason::invalid_state, "setl_id",
-                                   "the insurer rejected this offline settlement; the insurance office handles it");
-        co_return co_await final_answer(refusal);
-      }
+    const std::int64_t setl_id = *id;
+    auto job = [setl_id](sql::Db& db) { return ledger::original_view(db, setl_id); };
+    auto original = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job));
+    if (!original) co_return fail(original.error().to_error());
+    if (!original->has_value()) {
+      const Reply unknown = fail(Reason::not_found, "setl_id", fmt::format("no settlement \"{}\"", setl_id));
+      co_return co_await answer_final(request_id, unknown);
     }
-
-    std::vector<LineRefund> req;
+    flow::RefundInput in;
+    in.request_id = request_id;
+    in.window = s.window;
+    in.operator_id = s.operator_name;
+    in.card_no = card_no;
+    in.original = std::move(**original);
     if (p.lines)
-      for (const auto& l : *p.lines) req.push_back(LineRefund{l.code, l.amount});
-    const std::vector<ChargeLine> lines = charge_lines_of(detail);
-    auto plan = plan_line_refund(lines, refunded_lines(detail), req);
-    if (!plan) {
-      const Reply refusal = fail(plan.error());
-      co_return co_await final_answer(refusal);
+      for (const auto& l : *p.lines) in.lines.push_back(LineRefund{l.code, l.amount});
+    // Refunds are made online only: not while the line is down or its stored work is being forwarded.
+    in.line_online = network_.state() == NetworkState::online;
+    in.budget = seams.budget();
+    flow::Flow f = flow::refund_flow(std::move(in));
+    const flow::Outcome out = co_await drive(f, seams.seams());
+    Reply r = co_await flow_answer(out, request_id);
+    if (out.answer.refund && out.answer.ok()) {
+      const flow::RefundRecord& rf = *out.answer.refund;
+      p_.metrics.refund("refunded");
+      spdlog::info("window {}: refund {} of settlement {}: {} (fund {}, account {}, cash {})", s.window, rf.refund_id,
+                   rf.setl_id, format_amount(rf.parts.total), format_amount(rf.parts.fund), format_amount(rf.parts.account),
+                   format_amount(rf.parts.cash));
+    } else if (out.answer.error) {
+      p_.metrics.refund(failure_label(out.answer.error->reason));
     }
-    const Parts original = parts_of(detail);
-    const std::vector<Parts> before = refund_parts(detail);
-    if (plan->refund_total > remaining(original, before).total) {
-      const Reply refusal = fail(Reason::refund_exceeds_original, "lines", "the refund is above what is left of the original");
-      co_return co_await final_answer(refusal);
-    }
-
-    const std::string window = s.window;
-    const std::string card_sn = card.card_sn;
-    auto job9 = [this, window, card_sn] { return p_.cards.check_same_card(window, card_sn); };
-    if (Status same = co_await on_pool(p_.card_pool, std::move(job9));
-        !same)
-      co_return fail(same.error());
-    // An offline settlement of a person not on the red list was stored
-    // without the person number: the insurer's person query (1101) of the
-    // card at the window gives it (the card was checked to be the original's).
-    std::string psn_no = orig.psn_no.value_or("");
-    if (psn_no.empty()) {
-      Reply refusal;
-      auto person = co_await person_of(s, false, refusal);
-      if (!person || person->from_redlist || person->base.psn_no.empty()) {
-        if (refusal.error) co_return refusal;
-        co_return fail(Reason::offline_refund_forbidden, "psn_no",
-                       "the insurer's person number of this card cannot be had now (person query unanswered); "
-                       "nothing was refunded");
-      }
-      psn_no = person->base.psn_no;
-    }
-    if (Status first = co_await reversals_first(psn_no); !first) co_return fail(first.error());
-
-    insurer::PartialRefund::Input in;
-    in.setl_id = orig.insurer_setl_id.value_or("");
-    in.psn_no = psn_no;
-    in.mdtrt_cert_no = card.card_no;
-    in.medins_refd_id = request_id;
-    for (const auto& l : req) in.lines.push_back(insurer::RefundLine{l.code, l.amount});
-    CallSpec spec;
-    spec.infno = std::string(insurer::PartialRefund::infno);
-    spec.input = in.encode();
-    spec.opter = s.operator_name;
-    spec.opter_name = s.operator_name;
-    spec.request_id = request_id;
-    spec.moves_money = true;
-    const CallResult r = co_await p_.gateway.call(std::move(spec));
-    p_.metrics.insurer_call("9301", outcome_label(r), r.elapsed_ms * 1000LL);
-    const std::int64_t at = now_ms();
-
-    if (!r.succeeded()) {
-      Reply out = r.answered() ? rejected_reply(r) : fail(unanswered_error(r));
-      if (r.kind == insurer::OutcomeClass::unreachable)
-        out = fail(Reason::offline_refund_forbidden, "insurer",
-                   fmt::format("the insurer is unreachable ({}); refunds are made online only, nothing was refunded", r.detail));
-      p_.metrics.refund(outcome_label(r));
-      auto job10 = failed_call_job(r, psn_no, request_id, out, at);
-      auto w = co_await ledger_write(p_.ledger, std::move(job10));
-      if (r.in_doubt()) reversal_wakeup_.cancel();
-      if (!w && r.kind != insurer::OutcomeClass::unreachable)
-        co_return co_await unrecorded_outcome(r, psn_no, request_id, w.error().message);
-      if (!w) co_return fail(w.error().to_error());
-      co_return out;
-    }
-
-    auto ro = insurer::PartialRefund::Output::decode(r.response->output);
-    // The insurer's figures are checked against the refund rules; a refund the
-    // rules refuse (or a reply we cannot read) is reversed and refused whole.
-    Result<Parts> checked = ro ? split_refund(original, before, ro->refund_total, ro->fund_r)
-                               : Result<Parts>(make_error(Reason::insurer_rejected, "output", ro.error().message));
-    const bool agrees = ro && checked && ro->refund_total == plan->refund_total && checked->account == ro->acct_r &&
-                        checked->cash == ro->cash_r;
-    if (!agrees) {
-      Error e = !checked ? checked.error()
-                         : make_error(Reason::refund_exceeds_original, "refund",
-                                      "the insurer's refund split breaks the refund rules (cash first, account at most what it paid)");
-      if (e.reason != Reason::refund_exceeds_original && e.reason != Reason::insurer_rejected) e.reason = Reason::refund_exceeds_original;
-      Reply out = fail(e);
-      const std::string answer = answer_text(out);
-      auto job11 = [r, psn_no, answer, request_id, at](sql::Db& db) -> sql::Status {
-        SETTLE_SQL_TRY(record_outcome(db, r, at));
-        auto q = ledger::enqueue_outbox(db, ledger::OutboxKind::reversal, std::nullopt, r.msgid,
-                                        Json{{"psn_no", psn_no}, {"oinfno", r.infno}}.dump(), at);
-        if (!q) return q.error();
-        return ledger::answer_request(db, request_id, answer, at);
-      };
-      auto w = co_await ledger_write(p_.ledger, std::move(job11));
-      reversal_wakeup_.cancel();
-      p_.metrics.refund("refused");
-      spdlog::warn("refund {}: {}; the insurer's refund (msgid {}) is being reversed", request_id, e.message, r.msgid);
-      if (!w) co_return fail(w.error().to_error());
-      co_return out;
-    }
-
-    ledger::Refund rf;
-    rf.request_id = request_id;
-    rf.setl_id = orig.setl_id;
-    rf.window_id = s.window;
-    rf.operator_id = s.operator_name;
-    rf.total = checked->total;
-    rf.fund = checked->fund;
-    rf.account = checked->account;
-    rf.cash = checked->cash;
-    rf.insurer_refund_id = ro->refd_id;
-    rf.msgid = r.msgid;
-    rf.created_at_ms = at;
-    rf.clearing_date = clearing_date(at);
-    if (req.empty()) {
-      // Everything left: name each line's rest so later arithmetic sees it.
-      for (const auto& l : lines_left(detail)) rf.lines.push_back(ledger::RefundLine{l.code, l.amount});
-    } else {
-      for (const auto& l : req) rf.lines.push_back(ledger::RefundLine{l.code, l.amount});
-    }
-    const Parts after_left = [&] {
-      std::vector<Parts> all = before;
-      all.push_back(*checked);
-      return remaining(original, all);
-    }();
-    const auto new_state = after_left.total.is_zero() ? ledger::SettlementState::refunded
-                                                      : ledger::SettlementState::partly_refunded;
-    const std::int64_t setl = orig.setl_id;
-    const std::string setl_text = std::to_string(setl);
-    auto job12 = [r, rf, request_id, at, new_state, setl, setl_text](sql::Db& db) -> sql::Result<std::int64_t> {
-      SETTLE_SQL_TRY(record_outcome(db, r, at));
-      auto refund_id = ledger::record_refund(db, rf);
-      if (!refund_id) return refund_id.error();
-      SETTLE_SQL_TRY(ledger::set_settlement_state(db, setl, new_state, at, fmt::format("refund {}", *refund_id)));
-      const Json answer{{"refund_id", std::to_string(*refund_id)},
-                        {"setl_id", setl_text},
-                        {"refund_total", json::amount_value(rf.total)},
-                        {"fund", json::amount_value(rf.fund)},
-                        {"account", json::amount_value(rf.account)},
-                        {"cash", json::amount_value(rf.cash)}};
-      SETTLE_SQL_TRY(ledger::answer_request(db, request_id, answer_text(Reply::ok(answer)), at));
-      return *refund_id;
-    };
-    auto rid = co_await ledger_write(p_.ledger, std::move(job12));
-    if (!rid) {
-      spdlog::critical("ledger: could not record refund msgid {}: {}", r.msgid, rid.error().message);
-      co_return co_await unrecorded_outcome(r, psn_no, request_id, rid.error().message);
-    }
-    p_.metrics.refund("refunded");
-    spdlog::info("window {}: refund {} of settlement {}: {} (fund {}, account {}, cash {})", s.window, *rid, setl,
-                 format_amount(rf.total), format_amount(rf.fund), format_amount(rf.account), format_amount(rf.cash));
-    co_return Reply::ok(Json{{"refund_id", std::to_string(*rid)},
-                             {"setl_id", setl_text},
-                             {"refund_total", json::amount_value(rf.total)},
-                             {"fund", json::amount_value(rf.fund)},
-                             {"account", json::amount_value(rf.account)},
-                             {"cash", json::amount_value(rf.cash)}});
+    co_return r;
   }();
   release_request(request_id);
   co_return reply;
@@ -927,6 +690,28 @@ awaitable<std::optional<ledger::SettlementDetail>> Service::original_for(std::in
     co_return std::nullopt;
   }
   co_return std::move(**d);
+}
+
+awaitable<Reply> Service::flow_answer(const flow::Outcome& o, const std::string& request_id) {
+  if (!o.hold) co_return reply_of(o.answer);
+  // The request never runs again while its money call's outcome is not durable.
+  held_requests_.insert(request_id);
+  const flow::RecordCallFailed rec = *o.hold;
+  auto job = [rec, conv = &conventions_, at = now_ms()](sql::Db& db) {
+    return ledger::apply_change(db, flow::LedgerChange(rec), *conv, at);
+  };
+  auto w = co_await ledger_write(p_.ledger, std::move(job));
+  if (w) {
+    held_requests_.erase(request_id);  // durable now: a retry is answered from the ledger
+    if (rec.outcome == flow::CallOutcome::in_doubt) reversal_wakeup_.cancel();
+    co_return reply_of(o.answer);
+  }
+  // Not even that: the msgid is durable without an outcome, so start-up
+  // recovery reverses it. Until then the request is held, never run again.
+  spdlog::critical("ledger: msgid {} ({}) cannot be recorded ({}); settled stops so that recovery reverses it",
+                   rec.msgid, flow::txn_code(rec.txn), w.error().message);
+  if (on_fatal) on_fatal();
+  co_return reply_of(o.answer);
 }
 
 awaitable<Reply> Service::unrecorded_outcome(const CallResult& r, const std::string& psn_no,

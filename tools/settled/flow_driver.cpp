@@ -1,0 +1,43 @@
+// The driver loop (see flow_driver.hpp): one action at a time, each through
+// its seam; the flow decides everything, the driver only does what it names.
+#include "tools/settled/flow_driver.hpp"
+
+namespace settle::daemon {
+
+namespace {
+
+// One action through its seam.
+awaitable<flow::Event> perform(const flow::Action& action, FlowSeams& s) {
+  if (std::holds_alternative<flow::CheckCard>(action)) {
+    Status st = co_await s.cards.check_card();
+    co_return flow::CardChecked{std::move(st)};
+  }
+  if (const auto* f = std::get_if<flow::FindPerson>(&action)) co_return co_await s.insurer.person(*f);
+  if (const auto* r = std::get_if<flow::ReversalsOpen>(&action)) {
+    const std::int64_t open = co_await s.ledger.reversals_open(r->psn_no);
+    co_return flow::ReversalsCount{open};
+  }
+  if (std::holds_alternative<flow::OfflineOutstanding>(action)) co_return co_await s.ledger.outstanding(s.clock.now());
+  if (std::holds_alternative<flow::NewMsgid>(action)) co_return flow::MsgidIssued{s.insurer.new_msgid()};
+  if (const auto* c = std::get_if<flow::Commit>(&action)) co_return co_await s.ledger.commit(c->change);
+  if (const auto* c = std::get_if<flow::StartCommit>(&action)) {
+    s.ledger.start(c->change);
+    co_return flow::CommitStarted{};
+  }
+  if (std::holds_alternative<flow::AwaitCommit>(action)) co_return co_await s.ledger.finish_started();
+  flow::InsurerReply reply = co_await s.insurer.call(std::get<flow::Call>(action).call);
+  co_return flow::Replied{std::move(reply)};
+}
+
+}  // namespace
+
+awaitable<flow::Outcome> drive(flow::Flow& flow, FlowSeams seams) {
+  flow.start(seams.clock.now());
+  while (!flow.done()) {
+    flow::Event e = co_await perform(flow.action(), seams);
+    flow.feed(std::move(e), seams.clock.now());
+  }
+  co_return flow.outcome();
+}
+
+}  // namespace settle::daemon
