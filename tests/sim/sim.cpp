@@ -101,6 +101,8 @@ struct InsSettlement {
   std::string request_id;
   Parts parts;
   std::vector<Parts> refunds;
+  std::string mdtrt_id;  // the visit it settled (an accepted offline upload gets one of its own)
+  bool undone = false;
 };
 
 enum class Fault { none, refuse, drop_request, lost_reply, garbage, http_after, http_before, stall, slow };
@@ -218,7 +220,7 @@ class SimInsurer {
     u.insurer_id = key;
     it->second.person.deductible_used += sp->deductible_part;
     it->second.person.fund_paid_ytd += sp->fund;
-    setls[key] = InsSettlement{s.psn_no, s.request_id, u.parts, {}};
+    setls[key] = InsSettlement{s.psn_no, s.request_id, u.parts, {}, "V" + key, false};
     (void)now;
     return u;
   }
@@ -270,7 +272,7 @@ class SimInsurer {
         r.balance_after = p.person.balance;
         r.insurer_id = "S" + c.msgid;
         effects[c.msgid] = Effect{Txn::settle, c.request_id, c.psn_no, r.insurer_id, r.parts, false};
-        setls[r.insurer_id] = InsSettlement{c.psn_no, c.request_id, r.parts, {}};
+        setls[r.insurer_id] = InsSettlement{c.psn_no, c.request_id, r.parts, {}, c.mdtrt_id, false};
         return r;
       }
       case Txn::refund: {
@@ -281,6 +283,11 @@ class SimInsurer {
           return r;
         }
         InsSettlement& s = it->second;
+        if (s.undone) {
+          r.outcome = CallOutcome::refused;
+          r.detail = "the settlement is undone";
+          return r;
+        }
         // The fund's share: in proportion to the refund, never above what the fund has left.
         const Parts left = remaining(s.parts, s.refunds);
         Amount fund_r = s.parts.total.is_zero() ? Amount::zero()
@@ -299,7 +306,26 @@ class SimInsurer {
         effects[c.msgid] = Effect{Txn::refund, c.request_id, s.psn_no, c.insurer_setl_id, *parts, false};
         return r;
       }
-      case Txn::undo: r.outcome = CallOutcome::refused; r.detail = "not simulated"; return r;
+      case Txn::undo: {
+        // Everything left of the settlement back to the person, the settlement undone.
+        auto it = setls.find(c.insurer_setl_id);
+        if (it == setls.end() || it->second.mdtrt_id != c.mdtrt_id || it->second.psn_no != c.psn_no || it->second.undone) {
+          r.outcome = CallOutcome::refused;
+          r.detail = it == setls.end() ? "no such settlement" : it->second.undone ? "already undone" : "not this visit's or person's";
+          return r;
+        }
+        InsSettlement& s = it->second;
+        const Parts left = remaining(s.parts, s.refunds);
+        s.undone = true;
+        InsPerson& p = persons[s.psn_no];
+        p.person.balance += left.account;
+        p.person.fund_paid_ytd -= left.fund;
+        r.parts = left;
+        r.balance_after = p.person.balance;
+        r.insurer_id = "U" + c.msgid;
+        effects[c.msgid] = Effect{Txn::undo, c.request_id, s.psn_no, c.insurer_setl_id, left, false};
+        return r;
+      }
       case Txn::reversal: {
         if (refuse_reversals_of.count(c.psn_no) != 0) {
           r.outcome = CallOutcome::refused;
@@ -315,6 +341,11 @@ class SimInsurer {
           p.person.balance += e.parts.account;
           p.person.fund_paid_ytd -= e.parts.fund;
           setls.erase(e.insurer_id);
+        } else if (e.txn == Txn::undo) {
+          // The settlement stands again.
+          p.person.balance -= e.parts.account;
+          p.person.fund_paid_ytd += e.parts.fund;
+          if (auto s = setls.find(e.insurer_id); s != setls.end()) s->second.undone = false;
         } else if (e.txn == Txn::refund) {
           p.person.balance -= e.parts.account;
           auto s = setls.find(e.insurer_id);
@@ -576,7 +607,8 @@ class SimLedger {
 // ---- one run ---------------------------------------------------------------------------
 
 struct CashierReq {
-  bool refund = false;
+  bool refund = false;    // of settlement setl_id (with resettle: a re-settlement of it)
+  bool resettle = false;
   std::string request_id;
   int person = 0;
   std::vector<ChargeLine> lines;
@@ -605,6 +637,7 @@ struct RunResult {
   std::vector<std::string> violations;
   std::int64_t answered = 0, requests = 0, crashes = 0, insurer_calls = 0, parked = 0;
   std::int64_t stale = 0;  // offline estimates made again: the outstanding figures had moved
+  std::int64_t resettled = 0, refunded = 0;  // answered done
 };
 
 class Run {
@@ -701,6 +734,11 @@ class Run {
           r.lines.clear();
           const OriginalView ov = ledger_.view(it->first);
           const SettlementRecord& s = ov.settlement;
+          // Paid without the account: now and then re-settled with it instead.
+          if (paid_without_account(s) && rng_.chance(400'000)) {
+            r.resettle = true;
+            break;
+          }
           if (rng_.chance(500'000) && !s.lines.empty())
             r.refund_lines.push_back(LineRefund{s.lines[0].code, Amount::fen(std::max<std::int64_t>(1, s.lines[0].amount.fen() / 2))});
           break;
@@ -779,6 +817,18 @@ class Run {
   Flow make_flow(const Window& w, const CashierReq& r) {
     const InsPerson& p = ins_.persons.at(psn_of(r.person));
     Budget b{now_ + k_.budget_ms, rev_.budget ? 0 : k_.reserve_ms};
+    if (r.resettle) {
+      ResettleInput in;
+      in.request_id = r.request_id;
+      in.window = w.id;
+      in.operator_id = "c001";
+      in.card_no = p.card_no;
+      in.original = ledger_.view(r.setl_id);
+      in.line_online = line_.accepts_online_work() && line_.state() == NetworkState::online;
+      in.budget = b;
+      in.policy = &policy_;
+      return resettle_flow(std::move(in));
+    }
     if (r.refund) {
       RefundInput in;
       in.request_id = r.request_id;
@@ -916,6 +966,8 @@ class Run {
     if (a.ok()) {
       if (!stored) violation(fmt::format("request {} was answered done but its answer is not in the ledger", r.request_id));
       if (a.settlement && !r.refund) done_settlements_.emplace_back(a.settlement->setl_id, r.person);
+      if (r.resettle) ++res_.resettled;
+      else if (r.refund) ++res_.refunded;
       acked_[r.request_id] = a;
       // Sometimes the cashier's terminal sends it again (its own reply was lost).
       if (rng_.chance(100'000) && r.tries < 3) {
@@ -1038,10 +1090,12 @@ class Run {
     const std::set<std::string> parked = ledger_.parked_persons();
     const std::vector<OriginalView> setls = ledger_.settlements();
     // 1. Never two effective charges (or refunds) at the insurer for one request_id.
-    std::map<std::string, int> effective;
+    // (A re-settlement's request has one undo and one settlement.)
+    std::map<std::pair<std::string, Txn>, int> effective;
     for (const auto& [msgid, e] : ins_.effects)
-      if (!e.reversed && ++effective[e.request_id] > 1)
-        violation(fmt::format("request {}: {} effective {} at the insurer", e.request_id, effective[e.request_id], txn_code(e.txn)));
+      if (!e.reversed && ++effective[{e.request_id, e.txn}] > 1)
+        violation(fmt::format("request {}: {} effective {} at the insurer", e.request_id, effective[{e.request_id, e.txn}],
+                              txn_code(e.txn)));
     // 2. The books agree: every effective insurer settlement or refund is the ledger's, and back.
     std::map<std::string, const SettlementRecord*> by_request;
     std::map<std::string, const RefundRecord*> refund_by_request;
@@ -1057,7 +1111,7 @@ class Run {
           violation(fmt::format("the insurer settled request {} (msgid {}) and the ledger has no such settlement", e.request_id, msgid));
         else if (!(it->second->parts == e.parts))
           violation(fmt::format("request {}: the insurer's figures differ from the ledger's", e.request_id));
-      } else if (e.txn == Txn::refund) {
+      } else if (e.txn == Txn::refund || e.txn == Txn::undo) {
         auto it = refund_by_request.find(e.request_id);
         if (it == refund_by_request.end() || it->second->msgid != msgid)
           violation(fmt::format("the insurer refunded request {} (msgid {}) and the ledger has no such refund", e.request_id, msgid));
@@ -1179,7 +1233,7 @@ int main(int argc, char** argv) {
     seeds = 1;
   }
   const auto t0 = std::chrono::steady_clock::now();
-  std::int64_t requests = 0, answered = 0, crashes = 0, calls = 0, parked = 0, stale = 0;
+  std::int64_t requests = 0, answered = 0, crashes = 0, calls = 0, parked = 0, stale = 0, refunded = 0, resettled = 0;
   std::uint64_t failed = 0;
   for (std::uint64_t s = first; s < first + seeds; ++s) {
     Run run(s, k, rev);
@@ -1190,6 +1244,8 @@ int main(int argc, char** argv) {
     calls += r.insurer_calls;
     parked += r.parked;
     stale += r.stale;
+    refunded += r.refunded;
+    resettled += r.resettled;
     if (!r.violations.empty()) {
       ++failed;
       if (failed <= 5) {
@@ -1200,9 +1256,9 @@ int main(int argc, char** argv) {
   }
   std::filesystem::remove(template_ledger());
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  fmt::print("settle-sim: {} seeds from {}, {} cashier requests ({} answered), {} insurer calls, {} crashes, {} items parked, "
-             "{} offline estimates made again; {:.2f} s, {:.0f} requests/s\n",
-             seeds, first, requests, answered, calls, crashes, parked, stale, secs,
+  fmt::print("settle-sim: {} seeds from {}, {} cashier requests ({} answered; {} refunds and {} re-settlements done), "
+             "{} insurer calls, {} crashes, {} items parked, {} offline estimates made again; {:.2f} s, {:.0f} requests/s\n",
+             seeds, first, requests, answered, refunded, resettled, calls, crashes, parked, stale, secs,
              secs > 0 ? static_cast<double>(requests) / secs : 0.0);
   fmt::print("{} passed, {} failed\n", seeds - failed, failed);
   return failed == 0 ? 0 : 1;

@@ -181,6 +181,7 @@ std::string CallSeams::new_msgid() { return svc_.p_.gateway.next_msgid(); }
 
 awaitable<flow::PersonFound> CallSeams::person(const flow::FindPerson& f) {
   const bool online = f.online;
+  const bool fresh = f.fresh;
   const flow::Ms deadline = f.deadline_at;
   flow::PersonFound found;
   if (!online) {
@@ -199,7 +200,7 @@ awaitable<flow::PersonFound> CallSeams::person(const flow::FindPerson& f) {
     co_return found;
   }
   Reply refusal;
-  auto v = co_await svc_.person_of(session_, false, refusal, deadline);
+  auto v = co_await svc_.person_of(session_, fresh, refusal, deadline);
   if (v && !v->from_redlist) {
     found.person = v->engine_person();
     found.psn_no = v->base.psn_no;

@@ -157,25 +157,6 @@ awaitable<std::int64_t> Service::flush_reversals() {
   co_return work ? work->pending_reversals : -1;
 }
 
-awaitable<Status> Service::reversals_first(const std::string& psn_no) {
-  auto job28 = [psn_no](sql::Db& db) {
-    return ledger::pending_reversals_for(db, psn_no);
-  };
-  auto pending = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job28));
-  if (!pending) co_return pending.error().to_error();
-  if (*pending == 0) co_return settle::Ok{};
-  // Reversals go before other work for that person.
-  (void)co_await flush_reversals();
-  auto job29 = [psn_no](sql::Db& db) {
-    return ledger::pending_reversals_for(db, psn_no);
-  };
-  auto again = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job29));
-  if (!again) co_return again.error().to_error();
-  if (*again == 0) co_return settle::Ok{};
-  co_return make_error(Reason::in_doubt, "insurer",
-                       "an earlier request of this person is still being reversed (冲正); the insurer has not acknowledged it yet");
-}
-
 // ---- forwarding stored work -------------------------------------------------------------
 
 awaitable<std::int64_t> Service::flush_uploads() {

@@ -91,15 +91,25 @@ Json refund_answer(const flow::RefundRecord& r) {
 
 cashier::Reply reply_of(const flow::Answer& a) {
   if (a.error) {
-    // The insurer's refusal carries its own words as the error's data.
-    if (a.refusal) return cashier::Reply::fail(*a.error, Json{{"infcode", a.refusal->infcode}, {"err_msg", a.refusal->err_msg}});
-    return cashier::Reply::fail(*a.error);
+    // The insurer's refusal carries its own words; a failed re-settlement the undo made.
+    Json data = Json::object();
+    if (a.refusal) {
+      data["infcode"] = a.refusal->infcode;
+      data["err_msg"] = a.refusal->err_msg;
+    }
+    if (a.refund) data["undo"] = refund_answer(*a.refund);
+    return cashier::Reply::fail(*a.error, std::move(data));
   }
   if (a.settlement) {
     ledger::Settlement row = ledger::settlement_row(*a.settlement);
     row.receipt_no = a.settlement->receipt_no;
     const bool online = a.settlement->mode == Mode::online;
-    return cashier::Reply::ok(commit_answer(row, a.settlement->setl_id, online ? std::optional<Amount>(a.balance_after) : std::nullopt));
+    Json settled = commit_answer(row, a.settlement->setl_id, online ? std::optional<Amount>(a.balance_after) : std::nullopt);
+    if (!a.refund) return cashier::Reply::ok(std::move(settled));
+    // A re-settlement: the undo, the new settlement, and the cash back (negative: the patient pays).
+    return cashier::Reply::ok(Json{{"undo", refund_answer(*a.refund)},
+                                   {"settlement", std::move(settled)},
+                                   {"cash_back", json::amount_value(a.refund->parts.cash - a.settlement->parts.cash)}});
   }
   SETTLE_ASSERT(a.refund.has_value());
   return cashier::Reply::ok(refund_answer(*a.refund));

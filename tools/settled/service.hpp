@@ -143,27 +143,17 @@ class Service final : public cashier::Dispatcher {
   // a Reply = answer with it (replay, conflict, or still running).
   awaitable<std::optional<Reply>> claim_request(const cashier::Call& call, const cashier::SessionInfo& s);
   void release_request(const std::string& request_id);
-  // The original of a refund or re-settlement, checked against the card at
-  // the window; else `refusal` (NOT_FOUND is the request's final answer,
-  // CARD_MISMATCH is not: the right card may still come).
-  awaitable<std::optional<ledger::SettlementDetail>> original_for(std::int64_t setl_id, const reader::CardIdentity& card,
-                                                                  const std::string& request_id, Reply& refusal);
+  // The original of a refund or re-settlement with its refunds; else
+  // `refusal` (NOT_FOUND is the request's final answer).
+  awaitable<std::optional<flow::OriginalView>> original_of(std::int64_t setl_id, const std::string& request_id,
+                                                           Reply& refusal);
   // Stores `r` as the request's final answer (replayed for a repeated request_id) and returns it.
   awaitable<Reply> answer_final(const std::string& request_id, const Reply& r);
-  // A money call that the insurer may have carried out but whose outcome the
-  // ledger refused: records it in doubt with its reversal and `answer` as the
-  // request's final answer; if even that cannot be written, the request is
-  // held (never run again, a retry is answered IN_DOUBT) and the daemon stops
-  // so that start-up recovery reverses the call. Returns the cashier's answer.
-  awaitable<Reply> unrecorded_outcome(const CallResult& r, const std::string& psn_no, const std::string& request_id,
-                                      const std::string& why);
   // How a flow ended, for the cashier. A held record (a money call's outcome
   // the ledger refused) is written once more; if it still cannot be, the
   // request is held (never run again, a retry is answered IN_DOUBT) and the
   // daemon stops so that start-up recovery reverses the call.
   awaitable<Reply> flow_answer(const flow::Outcome& o, const std::string& request_id);
-  // Pays out queued reversals of one person before new money-moving work.
-  awaitable<Status> reversals_first(const std::string& psn_no);
 
   WindowSession& session_of(std::uint64_t connection_id) { return sessions_[connection_id]; }
 
