@@ -295,20 +295,47 @@ struct Outcome {
   std::optional<RecordCallFailed> hold;
 };
 
+// What every flow's promise holds: its pending action and event, the time,
+// and its place in a chain of flows awaiting one another.
+struct PromiseBase {
+  std::optional<Action> action;
+  std::optional<Event> event;
+  Ms now = 0;
+  std::coroutine_handle<> self;
+  PromiseBase* parent = nullptr;  // a sub-flow's: the flow awaiting it
+  std::coroutine_handle<> parent_handle;
+  PromiseBase* child = nullptr;   // the sub-flow this one awaits
+};
+
 // A coroutine that yields actions and ends with an R. A flow is a
 // BasicFlow<Outcome>; a part shared by flows (the online settlement of lines)
-// is a BasicFlow of its own result, run by its caller action by action.
+// is a BasicFlow of its own result that a flow awaits (`auto r = sub.run();
+// co_await r`): the driver then sees the sub-flow's actions as the flow's,
+// and the flow goes on with the sub-flow's result.
 template <class R>
 class BasicFlow {
  public:
-  struct promise_type {
-    std::optional<Action> action;
-    std::optional<Event> event;
+  struct promise_type : PromiseBase {
     std::optional<R> outcome;
-    Ms now = 0;
-    BasicFlow get_return_object() { return BasicFlow(std::coroutine_handle<promise_type>::from_promise(*this)); }
+    BasicFlow get_return_object() {
+      auto h = std::coroutine_handle<promise_type>::from_promise(*this);
+      self = h;
+      return BasicFlow(h);
+    }
     std::suspend_always initial_suspend() noexcept { return {}; }
-    std::suspend_always final_suspend() noexcept { return {}; }
+    // At its end a sub-flow hands control back to the flow awaiting it.
+    struct Final {
+      bool await_ready() const noexcept { return false; }
+      std::coroutine_handle<> await_suspend(std::coroutine_handle<promise_type> h) noexcept {
+        PromiseBase& p = h.promise();
+        if (p.parent == nullptr) return std::noop_coroutine();
+        p.parent->child = nullptr;
+        p.parent->now = p.now;
+        return p.parent_handle;
+      }
+      void await_resume() const noexcept {}
+    };
+    Final final_suspend() noexcept { return {}; }
     void return_value(R o) { outcome = std::move(o); }
     void unhandled_exception() { std::terminate(); }
   };
@@ -323,25 +350,50 @@ class BasicFlow {
   // Runs to the first action (or the end).
   void start(Ms now) {
     h_.promise().now = now;
-    resume();
+    h_.resume();
   }
   bool done() const { return h_.done(); }
-  // The action to perform now (not done()).
-  const Action& action() const { return *h_.promise().action; }
+  // The action to perform now (not done()): the innermost sub-flow's.
+  const Action& action() const { return *leaf().action; }
   // The outcome of the action; runs to the next action (or the end).
   void feed(Event e, Ms now) {
-    h_.promise().event = std::move(e);
-    h_.promise().now = now;
-    resume();
+    PromiseBase* p = &h_.promise();
+    for (;;) {
+      p->now = now;
+      if (p->child == nullptr) break;
+      p = p->child;
+    }
+    p->event = std::move(e);
+    p->action.reset();
+    p->self.resume();
   }
   // How it ended (done()).
   const R& outcome() const { return *h_.promise().outcome; }
 
+  // Inside another flow: `auto r = sub.run(); R result = co_await r;`.
+  struct Run {
+    BasicFlow* sub;
+    bool await_ready() const noexcept { return false; }
+    template <class P>
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<P> parent) noexcept {
+      PromiseBase& c = sub->h_.promise();
+      PromiseBase& pp = parent.promise();
+      c.parent = &pp;
+      c.parent_handle = parent;
+      c.now = pp.now;
+      pp.child = &c;
+      return sub->h_;
+    }
+    R await_resume() { return std::move(*sub->h_.promise().outcome); }
+  };
+  Run run() { return Run{this}; }
+
  private:
   explicit BasicFlow(std::coroutine_handle<promise_type> h) : h_(h) {}
-  void resume() {
-    h_.promise().action.reset();
-    h_.resume();
+  const PromiseBase& leaf() const {
+    const PromiseBase* p = &h_.promise();
+    while (p->child != nullptr) p = p->child;
+    return *p;
   }
   std::coroutine_handle<promise_type> h_;
 };

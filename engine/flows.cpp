@@ -106,6 +106,79 @@ RecordCallFailed failed_call(std::string msgid, Txn txn, CallOutcome outcome, st
   return r;
 }
 
+// The request's final answer, stored. When the ledger cannot store it the
+// cashier gets the ledger's error, not final: nothing was done, the request
+// may run again.
+BasicFlow<Outcome> store_final(std::string request_id, Answer answer) {
+  auto a = ask(Commit{StoreAnswer{request_id, answer}});
+  auto st = take<Committed>(co_await a);
+  if (!st.status) co_return Outcome{Answer::fail(st.status.error(), false), std::nullopt};
+  co_return Outcome{std::move(answer), std::nullopt};
+}
+
+// A money call that did not succeed, recorded (with rec.answer as the
+// request's answer); the cashier gets `answer`. When the ledger refuses the
+// record the flow ends holding it: the driver keeps the request from running
+// again until it is written. If nothing moved and the request may run again
+// then, the cashier gets the ledger's error and the record is held without
+// an answer.
+BasicFlow<Outcome> record_failed(RecordCallFailed rec, Answer answer, bool may_run_again) {
+  auto a = ask(Commit{rec});
+  auto st = take<Committed>(co_await a);
+  if (st.status) co_return Outcome{std::move(answer), std::nullopt};
+  if (!may_run_again) co_return Outcome{std::move(answer), std::move(rec)};
+  rec.answer.reset();
+  co_return Outcome{Answer::fail(st.status.error(), false), std::move(rec)};
+}
+
+// A money call (9301, 2208) that did not succeed, recorded: unsent, the
+// request may run again; refused or in doubt (reversed), `out` is final.
+BasicFlow<Outcome> call_failed(std::string msgid, Txn txn, InsurerReply r, std::string psn_no, std::string request_id,
+                               Answer out) {
+  const bool sent = r.outcome != CallOutcome::unreachable;
+  RecordCallFailed rec = failed_call(std::move(msgid), txn, r.outcome, std::move(psn_no), std::move(request_id),
+                                     sent ? std::optional<Answer>(out) : std::nullopt, r.infcode, r.detail);
+  auto fin = record_failed(std::move(rec), std::move(out), r.outcome != CallOutcome::in_doubt);
+  auto done = fin.run();
+  co_return co_await done;
+}
+
+// What the cashier is told when the original was undone and settling it
+// again did not succeed: the patient has been paid back and the charge must
+// be settled again.
+Answer after_undo(Error e, const RefundRecord& undo) {
+  e.message += "; the original settlement was undone and its money given back: settle the charge again";
+  Answer a = Answer::fail(std::move(e));
+  a.refund = undo;
+  return a;
+}
+
+// A new settlement record of the charge at the window.
+struct RecordOf {
+  std::string request_id;
+  std::string window;
+  std::string operator_id;
+  std::string card_no;
+  std::string card_sn;
+  std::string med_type;
+};
+SettlementRecord new_record(const RecordOf& of, std::string psn_no, std::string insutype, std::vector<ChargeLine> lines,
+                            std::vector<SplitReason> reasons, Ms at) {
+  SettlementRecord s;
+  s.request_id = of.request_id;
+  s.window = of.window;
+  s.operator_id = of.operator_id;
+  s.card_no = of.card_no;
+  s.card_sn = of.card_sn;
+  s.med_type = of.med_type;
+  s.psn_no = std::move(psn_no);
+  s.insutype = std::move(insutype);
+  s.lines = std::move(lines);
+  s.reasons = std::move(reasons);
+  s.created_at = at;
+  return s;
+}
+
 }  // namespace
 
 std::vector<ChargeLine> applied_lines(const Policy& policy, std::string_view insutype, std::span<const ChargeLine> lines) {
@@ -237,12 +310,50 @@ BasicFlow<OnlineAttempt> online_settle(OnlineRequest in) {
   co_return out;
 }
 
+// The settlement the 2207 made, as the insurer split it.
+void settled_by(SettlementRecord& s, const OnlineAttempt& on) {
+  const InsurerReply& r = on.reply;
+  s.mode = Mode::online;
+  s.state = SettlementState::settled;
+  s.parts = r.parts;
+  s.fulamt_ownpay = r.fulamt_ownpay;
+  s.preselfpay = r.preselfpay;
+  s.inscp = r.inscp;
+  s.deductible_part = r.deductible_part;
+  s.msgid = on.msgid;
+  s.insurer_setl_id = r.insurer_id;
+  s.mdtrt_id = on.mdtrt_id;
+}
+
+// An online settlement recorded with its answer. If the ledger cannot record
+// it, the 2207 must never run again: it is held in doubt and reversed. `undo`:
+// a re-settlement's undo of the original, which the cashier is told of then.
+BasicFlow<Outcome> record_settled(SettlementRecord s, Answer yes, std::optional<RefundRecord> undo) {
+  auto a = ask(Commit{RecordSettlement{s, yes}});
+  auto st = take<Committed>(co_await a);
+  if (st.status) {
+    yes.settlement->setl_id = st.id;
+    yes.settlement->receipt_no = st.receipt_no;
+    co_return Outcome{std::move(yes), std::nullopt};
+  }
+  Error e = make_error(Reason::in_doubt, "ledger",
+                       fmt::format("the insurer settled but the ledger could not record it ({}); it is being reversed (冲正): "
+                                   "settle again with a new request id once the status shows nothing in doubt",
+                                   st.status.error().message));
+  Answer held = undo ? after_undo(std::move(e), *undo) : Answer::fail(std::move(e));
+  RecordCallFailed rec = failed_call(s.msgid, Txn::settle, CallOutcome::in_doubt, s.psn_no, s.request_id, held);
+  auto fin = record_failed(std::move(rec), std::move(held), false);
+  auto r = fin.run();
+  co_return co_await r;
+}
+
 }  // namespace
 
 // ---- settle.commit ----------------------------------------------------------------------
 
 Flow commit_flow(CommitInput in) {
   SETTLE_ASSERT(in.policy != nullptr);
+  const RecordOf of{in.request_id, in.window, in.operator_id, in.card_no, in.card_sn, in.med_type};
   std::optional<OfflineCause> fallback;
   std::optional<std::string> in_doubt_msgid;  // a 2207 sent without a reply: reversed first, then offline
   std::optional<std::string> unsent_msgid;    // a 2207 msgid made durable but never sent
@@ -286,27 +397,18 @@ Flow commit_flow(CommitInput in) {
     opts.pin_verified = in.pin_verified;
     auto local = split(*in.policy, *person, in.lines, opts);
     if (!local) {
-      auto a = ask(Commit{StoreAnswer{in.request_id, Answer::fail(local.error())}});
-      auto c = take<Committed>(co_await a);
-      if (!c.status) co_return Outcome{Answer::fail(c.status.error(), false), std::nullopt};
-      co_return Outcome{Answer::fail(local.error()), std::nullopt};
+      Answer no = Answer::fail(local.error());
+      auto fin = store_final(in.request_id, std::move(no));
+      auto r = fin.run();
+      co_return co_await r;
     }
     const bool account_allowed = in.use_account && in.pin_verified;
 
     BasicFlow<OnlineAttempt> sub = online_settle(OnlineRequest{in.request_id, psn_no, in.card_no, person->insutype,
                                                                in.lines, local->total, account_allowed,
                                                                in.budget.insurer_deadline()});
-    {
-      const Ms t0 = co_await current_time();
-      sub.start(t0);
-    }
-    while (!sub.done()) {
-      auto a = ask(sub.action());
-      Event e = co_await a;
-      const Ms t = co_await current_time();
-      sub.feed(std::move(e), t);
-    }
-    const OnlineAttempt on = sub.outcome();
+    auto settling = sub.run();
+    const OnlineAttempt on = co_await settling;
     const Ms at = co_await current_time();
     using End = OnlineAttempt::End;
     switch (on.end) {
@@ -325,24 +427,18 @@ Flow commit_flow(CommitInput in) {
         // A refusal before money moved is the request's final answer.
         Answer no = refused_answer(on.reply, on.txn);
         if (on.msgid.empty()) {
-          auto b = ask(Commit{StoreAnswer{in.request_id, no}});
-          auto st = take<Committed>(co_await b);
-          if (!st.status) co_return Outcome{Answer::fail(st.status.error(), false), std::nullopt};
-          co_return Outcome{no, std::nullopt};
+          auto fin = store_final(in.request_id, std::move(no));
+          auto r = fin.run();
+          co_return co_await r;
         }
-        // The 2207 refused, or its msgid closed unsent (2201 / 2204 refused).
+        // The 2207 refused, or its msgid closed unsent (2201 / 2204 refused):
+        // nothing moved, so the request may run again once that is recorded.
         const bool sent = on.txn == Txn::settle;
         RecordCallFailed rec = failed_call(on.msgid, Txn::settle, sent ? CallOutcome::refused : CallOutcome::unreachable,
                                            psn_no, in.request_id, no, on.reply.infcode, on.reply.detail);
-        auto b = ask(Commit{rec});
-        auto st = take<Committed>(co_await b);
-        if (!st.status) {
-          // Nothing moved, so the request may run again once the msgid's
-          // outcome is recorded (held until then).
-          rec.answer.reset();
-          co_return Outcome{Answer::fail(st.status.error(), false), rec};
-        }
-        co_return Outcome{no, std::nullopt};
+        auto fin = record_failed(std::move(rec), std::move(no), true);
+        auto r = fin.run();
+        co_return co_await r;
       }
       case End::unacceptable: {
         // A success that cannot stand as it is: reversed, and refused whole.
@@ -350,57 +446,20 @@ Flow commit_flow(CommitInput in) {
             Reason::insurer_rejected, "insurer",
             fmt::format("the insurer's 2207 answer is not acceptable ({}); it is being reversed (冲正)", on.problem)));
         RecordCallFailed rec = failed_call(on.msgid, Txn::settle, CallOutcome::in_doubt, psn_no, in.request_id, no);
-        auto b = ask(Commit{rec});
-        auto st = take<Committed>(co_await b);
-        if (!st.status) co_return Outcome{Answer::fail(st.status.error()), rec};
-        co_return Outcome{no, std::nullopt};
+        auto fin = record_failed(std::move(rec), std::move(no), false);
+        auto r = fin.run();
+        co_return co_await r;
       }
       case End::settled: {
-        const InsurerReply& r = on.reply;
-        SettlementRecord s;
-        s.request_id = in.request_id;
-        s.window = in.window;
-        s.operator_id = in.operator_id;
-        s.card_no = in.card_no;
-        s.card_sn = in.card_sn;
-        s.psn_no = psn_no;
-        s.insutype = person->insutype;
-        s.med_type = in.med_type;
-        s.mode = Mode::online;
-        s.state = SettlementState::settled;
-        s.parts = r.parts;
-        s.fulamt_ownpay = r.fulamt_ownpay;
-        s.preselfpay = r.preselfpay;
-        s.inscp = r.inscp;
-        s.deductible_part = r.deductible_part;
-        s.lines = applied_lines(*in.policy, person->insutype, in.lines);
-        s.reasons = local->reasons;
-        s.msgid = on.msgid;
-        s.insurer_setl_id = r.insurer_id;
-        s.mdtrt_id = on.mdtrt_id;
-        s.created_at = at;
+        SettlementRecord st = new_record(of, psn_no, person->insutype, applied_lines(*in.policy, person->insutype, in.lines),
+                                         local->reasons, at);
+        settled_by(st, on);
         Answer yes;
-        yes.settlement = s;
-        yes.balance_after = r.balance_after;
-        auto b = ask(Commit{RecordSettlement{s, yes}});
-        auto st = take<Committed>(co_await b);
-        if (!st.status) {
-          // The insurer settled and the ledger cannot say so. The call must
-          // never run again: it is held in doubt and reversed.
-          Answer held = Answer::fail(make_error(
-              Reason::in_doubt, "ledger",
-              fmt::format("the insurer settled but the ledger could not record it ({}); it is being reversed (冲正): "
-                          "settle again with a new request id once the status shows nothing in doubt",
-                          st.status.error().message)));
-          RecordCallFailed rec = failed_call(on.msgid, Txn::settle, CallOutcome::in_doubt, psn_no, in.request_id, held);
-          auto c2 = ask(Commit{rec});
-          auto st2 = take<Committed>(co_await c2);
-          if (!st2.status) co_return Outcome{held, rec};
-          co_return Outcome{held, std::nullopt};
-        }
-        yes.settlement->setl_id = st.id;
-    yes.settlement->receipt_no = st.receipt_no;
-        co_return Outcome{yes, std::nullopt};
+        yes.settlement = st;
+        yes.balance_after = on.reply.balance_after;
+        auto fin = record_settled(std::move(st), std::move(yes), std::nullopt);
+        auto r = fin.run();
+        co_return co_await r;
       }
     }
   }
@@ -451,26 +510,16 @@ Flow commit_flow(CommitInput in) {
       if (in_doubt_msgid || unsent_msgid) {
         const bool doubt = in_doubt_msgid.has_value();
         RecordCallFailed rec = failed_call(doubt ? *in_doubt_msgid : *unsent_msgid, Txn::settle,
-                             doubt ? CallOutcome::in_doubt : CallOutcome::unreachable, psn_no, in.request_id, no);
-        auto a = ask(Commit{rec});
-        auto st = take<Committed>(co_await a);
-        if (!st.status) co_return Outcome{no, rec};
-        co_return Outcome{no, std::nullopt};
+                                           doubt ? CallOutcome::in_doubt : CallOutcome::unreachable, psn_no, in.request_id, no);
+        auto fin = record_failed(std::move(rec), std::move(no), !doubt);
+        auto r = fin.run();
+        co_return co_await r;
       }
-      auto a = ask(Commit{StoreAnswer{in.request_id, no}});
-      auto st = take<Committed>(co_await a);
-      if (!st.status) co_return Outcome{Answer::fail(st.status.error(), false), std::nullopt};
-      co_return Outcome{no, std::nullopt};
+      auto fin = store_final(in.request_id, std::move(no));
+      auto r = fin.run();
+      co_return co_await r;
     }
-    SettlementRecord s;
-    s.request_id = in.request_id;
-    s.window = in.window;
-    s.operator_id = in.operator_id;
-    s.card_no = in.card_no;
-    s.card_sn = in.card_sn;
-    s.psn_no = psn_no;
-    s.insutype = who.insutype;
-    s.med_type = in.med_type;
+    SettlementRecord s = new_record(of, psn_no, who.insutype, applied_lines(*in.policy, who.insutype, in.lines), est->reasons, at);
     s.mode = Mode::offline;
     s.state = SettlementState::offline_pending;
     s.parts = parts_of(*est);
@@ -478,10 +527,7 @@ Flow commit_flow(CommitInput in) {
     s.preselfpay = est->preselfpay;
     s.inscp = est->inscp;
     s.deductible_part = est->deductible_part;
-    s.lines = applied_lines(*in.policy, who.insutype, in.lines);
-    s.reasons = est->reasons;
     s.offline_cause = *fallback;
-    s.created_at = at;
     Answer yes;
     yes.settlement = s;
     RecordOffline rec{s, in_doubt_msgid, unsent_msgid, yes, figures.count, figures.fund};
@@ -496,10 +542,9 @@ Flow commit_flow(CommitInput in) {
                                                           "offline settlement ({}); the charge is being reversed (冲正)",
                                                           st.status.error().message)));
         RecordCallFailed again = failed_call(*in_doubt_msgid, Txn::settle, CallOutcome::in_doubt, psn_no, in.request_id, held);
-        auto b = ask(Commit{again});
-        auto st2 = take<Committed>(co_await b);
-        if (!st2.status) co_return Outcome{held, again};
-        co_return Outcome{held, std::nullopt};
+        auto fin = record_failed(std::move(again), std::move(held), false);
+        auto r = fin.run();
+        co_return co_await r;
       }
       // Nothing moved: the request may run again, once an unsent msgid is closed.
       std::optional<RecordCallFailed> close;
@@ -559,10 +604,9 @@ Flow refund_flow(RefundInput in) {
   if (!refused_now && plan->refund_total > remaining(standing, before).total)
     refused_now = final_refusal(make_error(Reason::refund_exceeds_original, "lines", "the refund is above what is left of the original"));
   if (refused_now) {
-    auto a = ask(Commit{StoreAnswer{in.request_id, *refused_now}});
-    auto st = take<Committed>(co_await a);
-    if (!st.status) co_return Outcome{Answer::fail(st.status.error(), false), std::nullopt};
-    co_return Outcome{*refused_now, std::nullopt};
+    auto fin = store_final(in.request_id, std::move(*refused_now));
+    auto done = fin.run();
+    co_return co_await done;
   }
 
   {
@@ -627,19 +671,9 @@ Flow refund_flow(RefundInput in) {
                                                fmt::format("the insurer is unreachable ({}); refunds are made online only, nothing was refunded", r.detail)),
                                     false)
                      : Answer::fail(unanswered_error(r, Txn::refund));
-    // Unsent: the request may run again; refused or in doubt: final.
-    RecordCallFailed rec = failed_call(msgid, Txn::refund, r.outcome, psn_no, in.request_id,
-                         r.outcome == CallOutcome::unreachable ? std::nullopt : std::optional<Answer>(out), r.infcode,
-                         r.detail);
-    auto b = ask(Commit{rec});
-    auto st = take<Committed>(co_await b);
-    if (!st.status) {
-      if (r.outcome == CallOutcome::in_doubt) co_return Outcome{out, rec};
-      // Nothing moved: held until the msgid's outcome is in, then it may run again.
-      rec.answer.reset();
-      co_return Outcome{Answer::fail(st.status.error(), false), rec};
-    }
-    co_return Outcome{out, std::nullopt};
+    auto fin = call_failed(msgid, Txn::refund, r, psn_no, in.request_id, std::move(out));
+    auto done = fin.run();
+    co_return co_await done;
   }
 
   // The insurer's figures are checked against the refund rules: cash first, the
@@ -654,10 +688,9 @@ Flow refund_flow(RefundInput in) {
     e.reason = Reason::refund_exceeds_original;
     Answer no = Answer::fail(e);
     RecordCallFailed rec = failed_call(msgid, Txn::refund, CallOutcome::in_doubt, psn_no, in.request_id, no);
-    auto b = ask(Commit{rec});
-    auto st = take<Committed>(co_await b);
-    if (!st.status) co_return Outcome{no, rec};
-    co_return Outcome{no, std::nullopt};
+    auto fin = record_failed(std::move(rec), std::move(no), false);
+    auto done = fin.run();
+    co_return co_await done;
   }
 
   RefundRecord rf;
@@ -695,10 +728,9 @@ Flow refund_flow(RefundInput in) {
                                           fmt::format("the insurer refunded but the ledger could not record it ({}); it is being reversed (冲正)",
                                                       st.status.error().message)));
     RecordCallFailed rec = failed_call(msgid, Txn::refund, CallOutcome::in_doubt, psn_no, in.request_id, held);
-    auto c2 = ask(Commit{rec});
-    auto st2 = take<Committed>(co_await c2);
-    if (!st2.status) co_return Outcome{held, rec};
-    co_return Outcome{held, std::nullopt};
+    auto fin = record_failed(std::move(rec), std::move(held), false);
+    auto done = fin.run();
+    co_return co_await done;
   }
   yes.refund->refund_id = st.id;
   co_return Outcome{yes, std::nullopt};
@@ -726,19 +758,6 @@ Result<std::vector<ChargeLine>> lines_left(const OriginalView& o) {
   return plan->remaining_after;
 }
 
-namespace {
-
-// What the cashier is told when the original was undone and settling it
-// again did not succeed: the patient has been paid back and the charge must
-// be settled again.
-Answer after_undo(Error e, const RefundRecord& undo) {
-  e.message += "; the original settlement was undone and its money given back: settle the charge again";
-  Answer a = Answer::fail(std::move(e));
-  a.refund = undo;
-  return a;
-}
-
-}  // namespace
 
 Flow resettle_flow(ResettleInput in) {
   SETTLE_ASSERT(in.policy != nullptr);
@@ -769,10 +788,9 @@ Flow resettle_flow(ResettleInput in) {
     refused = make_error(Reason::invalid_state, "setl_id", "the original settlement is fully refunded; nothing to re-settle");
   if (refused) {
     Answer no = Answer::fail(*refused);
-    auto a = ask(Commit{StoreAnswer{in.request_id, no}});
-    auto st = take<Committed>(co_await a);
-    if (!st.status) co_return Outcome{Answer::fail(st.status.error(), false), std::nullopt};
-    co_return Outcome{no, std::nullopt};
+    auto fin = store_final(in.request_id, std::move(no));
+    auto done = fin.run();
+    co_return co_await done;
   }
   if (!in.line_online)
     co_return Outcome{Answer::fail(make_error(Reason::offline_refund_forbidden, "insurer",
@@ -820,10 +838,9 @@ Flow resettle_flow(ResettleInput in) {
   Result<Resettlement> plan = local ? resettle(standing_parts(in.original), before, *local) : Result<Resettlement>(local.error());
   if (!plan) {
     Answer no = Answer::fail(plan.error());
-    auto a = ask(Commit{StoreAnswer{in.request_id, no}});
-    auto st = take<Committed>(co_await a);
-    if (!st.status) co_return Outcome{Answer::fail(st.status.error(), false), std::nullopt};
-    co_return Outcome{no, std::nullopt};
+    auto fin = store_final(in.request_id, std::move(no));
+    auto done = fin.run();
+    co_return co_await done;
   }
 
   // 1. Undo (2208) everything left of the original.
@@ -860,17 +877,9 @@ Flow resettle_flow(ResettleInput in) {
                                                fmt::format("the insurer is unreachable ({}); nothing was changed", r.detail)),
                                     false)
                      : Answer::fail(unanswered_error(r, Txn::undo));
-    RecordCallFailed rec = failed_call(msgid, Txn::undo, r.outcome, psn_no, in.request_id,
-                                       r.outcome == CallOutcome::unreachable ? std::nullopt : std::optional<Answer>(out),
-                                       r.infcode, r.detail);
-    auto b = ask(Commit{rec});
-    auto st = take<Committed>(co_await b);
-    if (!st.status) {
-      if (r.outcome == CallOutcome::in_doubt) co_return Outcome{out, rec};
-      rec.answer.reset();
-      co_return Outcome{Answer::fail(st.status.error(), false), rec};
-    }
-    co_return Outcome{out, std::nullopt};
+    auto fin = call_failed(msgid, Txn::undo, r, psn_no, in.request_id, std::move(out));
+    auto done = fin.run();
+    co_return co_await done;
   }
   // The insurer must have given back what the ledger says is left: its
   // fund and account exactly (the cash it names may include an offline
@@ -883,10 +892,9 @@ Flow resettle_flow(ResettleInput in) {
                     format_amount(r.parts.total), format_amount(r.parts.fund), format_amount(r.parts.account),
                     format_amount(left.total), format_amount(left.fund), format_amount(left.account))));
     RecordCallFailed rec = failed_call(msgid, Txn::undo, CallOutcome::in_doubt, psn_no, in.request_id, no);
-    auto b = ask(Commit{rec});
-    auto st = take<Committed>(co_await b);
-    if (!st.status) co_return Outcome{no, rec};
-    co_return Outcome{no, std::nullopt};
+    auto fin = record_failed(std::move(rec), std::move(no), false);
+    auto done = fin.run();
+    co_return co_await done;
   }
   RefundRecord undo;
   undo.request_id = in.request_id;
@@ -908,10 +916,9 @@ Flow resettle_flow(ResettleInput in) {
                                                         "({}); the undo is being reversed (冲正)",
                                                         st.status.error().message)));
       RecordCallFailed rec = failed_call(msgid, Txn::undo, CallOutcome::in_doubt, psn_no, in.request_id, held);
-      auto c2 = ask(Commit{rec});
-      auto st2 = take<Committed>(co_await c2);
-      if (!st2.status) co_return Outcome{held, rec};
-      co_return Outcome{held, std::nullopt};
+      auto fin = record_failed(std::move(rec), std::move(held), false);
+      auto done = fin.run();
+      co_return co_await done;
     }
     undo.refund_id = st.id;
   }
@@ -919,65 +926,23 @@ Flow resettle_flow(ResettleInput in) {
   // 2. The lines left, settled again with the account.
   BasicFlow<OnlineAttempt> sub = online_settle(
       OnlineRequest{in.request_id, psn_no, in.card_no, person.insutype, *rest, local->total, true, in.budget.insurer_deadline()});
-  {
-    const Ms t0 = co_await current_time();
-    sub.start(t0);
-  }
-  while (!sub.done()) {
-    auto a = ask(sub.action());
-    Event e = co_await a;
-    const Ms t = co_await current_time();
-    sub.feed(std::move(e), t);
-  }
-  const OnlineAttempt on = sub.outcome();
+  auto settling = sub.run();
+  const OnlineAttempt on = co_await settling;
   const Ms at = co_await current_time();
   using End = OnlineAttempt::End;
   if (on.end == End::settled) {
-    const InsurerReply& s2 = on.reply;
-    SettlementRecord s;
-    s.request_id = in.request_id;
-    s.window = in.window;
-    s.operator_id = in.operator_id;
-    s.card_no = in.card_no;
-    s.card_sn = in.card_sn;
-    s.psn_no = psn_no;
-    s.insutype = person.insutype;
-    s.med_type = orig.med_type;
-    s.mode = Mode::online;
-    s.state = SettlementState::settled;
-    s.parts = s2.parts;
-    s.fulamt_ownpay = s2.fulamt_ownpay;
-    s.preselfpay = s2.preselfpay;
-    s.inscp = s2.inscp;
-    s.deductible_part = s2.deductible_part;
-    s.lines = applied_lines(*in.policy, person.insutype, *rest);
-    s.reasons = local->reasons;
-    s.msgid = on.msgid;
-    s.insurer_setl_id = s2.insurer_id;
-    s.mdtrt_id = on.mdtrt_id;
-    s.resettles_setl_id = orig.setl_id;
-    s.created_at = at;
+    const RecordOf of{in.request_id, in.window, in.operator_id, in.card_no, in.card_sn, orig.med_type};
+    SettlementRecord st = new_record(of, psn_no, person.insutype, applied_lines(*in.policy, person.insutype, *rest),
+                                     local->reasons, at);
+    settled_by(st, on);
+    st.resettles_setl_id = orig.setl_id;
     Answer yes;
-    yes.settlement = s;
+    yes.settlement = st;
     yes.refund = undo;
-    yes.balance_after = s2.balance_after;
-    auto b = ask(Commit{RecordSettlement{s, yes}});
-    auto st = take<Committed>(co_await b);
-    if (!st.status) {
-      Answer held = after_undo(make_error(Reason::in_doubt, "ledger",
-                                          fmt::format("the insurer settled again but the ledger could not record it ({}); "
-                                                      "that settlement is being reversed (冲正)",
-                                                      st.status.error().message)),
-                               undo);
-      RecordCallFailed rec = failed_call(on.msgid, Txn::settle, CallOutcome::in_doubt, psn_no, in.request_id, held);
-      auto c2 = ask(Commit{rec});
-      auto st2 = take<Committed>(co_await c2);
-      if (!st2.status) co_return Outcome{held, rec};
-      co_return Outcome{held, std::nullopt};
-    }
-    yes.settlement->setl_id = st.id;
-    yes.settlement->receipt_no = st.receipt_no;
-    co_return Outcome{yes, std::nullopt};
+    yes.balance_after = on.reply.balance_after;
+    auto fin = record_settled(std::move(st), std::move(yes), undo);
+    auto done = fin.run();
+    co_return co_await done;
   }
   // The new settlement did not come about: the answer says the original was
   // undone (final: the request never runs again; the cashier settles anew).
@@ -1013,18 +978,16 @@ Flow resettle_flow(ResettleInput in) {
       break;
   }
   if (!rec) {
-    auto b = ask(Commit{StoreAnswer{in.request_id, no}});
-    auto st = take<Committed>(co_await b);
-    if (!st.status) co_return Outcome{after_undo(st.status.error(), undo), std::nullopt};
-    co_return Outcome{no, std::nullopt};
+    auto fin = store_final(in.request_id, no);
+    auto done = fin.run();
+    Outcome o = co_await done;
+    if (!o.answer.ok() && !o.answer.final) o.answer = after_undo(*o.answer.error, undo);
+    co_return o;
   }
-  auto b = ask(Commit{*rec});
-  auto st = take<Committed>(co_await b);
-  if (!st.status) {
-    // The request must not run again (the original is undone): held until written.
-    co_return Outcome{no, rec};
-  }
-  co_return Outcome{no, std::nullopt};
+  // The request must not run again (the original is undone): held until written.
+  auto fin = record_failed(std::move(*rec), std::move(no), false);
+  auto done = fin.run();
+  co_return co_await done;
 }
 
 }  // namespace settle::flow
