@@ -702,8 +702,8 @@ sql::Status release_claimed(sql::Db& db, std::span<const std::int64_t> item_ids,
 
 sql::Status record_upload_results(sql::Db& db, std::span<const UploadResult> results, std::int64_t at_ms) {
   auto accept = db.cached(
-      "UPDATE settlements SET insurer_setl_id = ?2, state = 'offline_accepted' "
-      "WHERE setl_id = ?1 AND state = 'offline_pending' AND insurer_setl_id IS NULL");
+      "UPDATE settlements SET insurer_setl_id = ?2, mdtrt_id = coalesce(?3, mdtrt_id), state = 'offline_accepted' "
+      "WHERE setl_id = ?1 AND state = 'offline_pending' AND insurer_setl_id IS NULL AND mdtrt_id IS NULL");
   if (!accept) return accept.error();
   auto reject = db.cached(
       "UPDATE settlements SET state = 'offline_rejected' WHERE setl_id = ?1 AND state = 'offline_pending'");
@@ -712,8 +712,11 @@ sql::Status record_upload_results(sql::Db& db, std::span<const UploadResult> res
   for (const UploadResult& r : results) {
     const std::string id = std::to_string(r.setl_id);
     if (r.accepted) {
+      // An insurer that gives no visit leaves the column NULL (not re-settleable).
+      const std::optional<std::string_view> mdtrt_id =
+          r.mdtrt_id.empty() ? std::nullopt : std::optional<std::string_view>(r.mdtrt_id);
       (*accept)->reset();
-      SETTLE_SQL_TRY((*accept)->bind_all(r.setl_id, r.insurer_setl_id));
+      SETTLE_SQL_TRY((*accept)->bind_all(r.setl_id, r.insurer_setl_id, mdtrt_id));
       SETTLE_SQL_TRY((*accept)->run());
       if (db.changes() == 1) {
         // The same two events as set_settlement_insurer_ids and set_settlement_state write.
@@ -724,7 +727,7 @@ sql::Status record_upload_results(sql::Db& db, std::span<const UploadResult> res
       } else {
         // Not an offline settlement waiting for its answer: the one-at-a-time
         // operations say why (not recorded, ids set before, or the state).
-        SETTLE_SQL_TRY(set_settlement_insurer_ids(db, r.setl_id, r.insurer_setl_id, std::nullopt, at_ms));
+        SETTLE_SQL_TRY(set_settlement_insurer_ids(db, r.setl_id, r.insurer_setl_id, mdtrt_id, at_ms));
         SETTLE_SQL_TRY(set_settlement_state(db, r.setl_id, SettlementState::offline_accepted, at_ms, r.detail));
       }
       if (r.adjustment) {

@@ -264,15 +264,18 @@ struct UploadResult {
   std::int64_t setl_id = 0;
   bool accepted = false;
   std::string insurer_setl_id;           // accepted: the insurer's id
+  std::string mdtrt_id;                  // accepted: the visit the insurer opened for it (2208 names it);
+                                         // empty when the insurer gave none (the column stays NULL)
   std::string detail;                    // the state change's event text
   std::optional<Adjustment> adjustment;  // accepted with figures other than the estimate
   std::string outbox_error;              // rejected: kept as the item's last error
 };
 // Records a batch's answers (inside the caller's transaction): per record the
 // settlement offline_pending -> offline_accepted with the insurer's setl_id
-// (and the adjustment), or -> offline_rejected; the item done. The same rows
-// and events as set_settlement_insurer_ids, set_settlement_state,
-// record_adjustment and complete_outbox one by one, in fewer statements.
+// and mdtrt_id (and the adjustment), or -> offline_rejected; the item done.
+// The same rows and events as set_settlement_insurer_ids,
+// set_settlement_state, record_adjustment and complete_outbox one by one, in
+// fewer statements.
 sql::Status record_upload_results(sql::Db& db, std::span<const UploadResult> results, std::int64_t at_ms);
 // Finishes a claimed item: done, failed (final, with error), retry at
 // next_attempt_at_ms (back to pending), or park (with the reason in `error`,

@@ -943,6 +943,7 @@ Json OfflineUpload::Output::encode() const {
     a.push_back(Json{{"local_id", r.local_id},
                      {"status", r.status},
                      {"setl_id", r.setl_id},
+                     {"mdtrt_id", r.mdtrt_id},
                      {"medfee_sumamt", amount_value(r.medfee_sumamt)},
                      {"fund_pay_sumamt", amount_value(r.fund_pay_sumamt)},
                      {"acct_pay", amount_value(r.acct_pay)},
@@ -959,6 +960,7 @@ Result<OfflineUpload::Output> OfflineUpload::Output::decode(const Json& j) {
     r.local_id = rf.nonempty("local_id", id_len);
     r.status = rf.one_of("status", {"accepted", "rejected"});
     r.setl_id = rf.str("setl_id", id_len);
+    r.mdtrt_id = rf.opt_str("mdtrt_id", id_len).value_or("");  // absent from an older insurer's answer
     r.medfee_sumamt = rf.amount("medfee_sumamt");
     r.fund_pay_sumamt = rf.amount("fund_pay_sumamt");
     r.acct_pay = rf.amount("acct_pay");

@@ -495,6 +495,8 @@ struct OfflineResult {
   std::string local_id;
   std::string status;         // "accepted" or "rejected"
   std::string setl_id;        // accepted
+  std::string mdtrt_id;       // accepted: the visit the insurer opened for the record (2208 names it);
+                              // empty when an older insurer omits it
   Amount medfee_sumamt;
   Amount fund_pay_sumamt;     // authoritative
   Amount acct_pay;            // always 0

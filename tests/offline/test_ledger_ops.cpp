@@ -549,7 +549,7 @@ TEST_CASE_FIXTURE(Fixture, "the drain's batch: lines budget, release, answers as
   adj.created_at_ms = 600;
   const std::int64_t item0 = batch->at(0).item.item_id, item1 = batch->at(1).item.item_id;
   REQUIRE(ledger->write_wait([&](sql::Db& db) -> sql::Status {
-                SETTLE_SQL_TRY(set_settlement_insurer_ids(db, setl[0], "S0", std::nullopt, 600));
+                SETTLE_SQL_TRY(set_settlement_insurer_ids(db, setl[0], "S0", "M0", 600));
                 SETTLE_SQL_TRY(set_settlement_state(db, setl[0], SettlementState::offline_accepted, 600, "accepted as S0"));
                 Adjustment a = adj;
                 a.setl_id = setl[0];
@@ -562,6 +562,7 @@ TEST_CASE_FIXTURE(Fixture, "the drain's batch: lines budget, release, answers as
   accepted.setl_id = setl[1];
   accepted.accepted = true;
   accepted.insurer_setl_id = "S1";
+  accepted.mdtrt_id = "M1";
   accepted.detail = "accepted as S1";
   accepted.adjustment = adj;
   accepted.adjustment->setl_id = setl[1];
@@ -582,6 +583,10 @@ TEST_CASE_FIXTURE(Fixture, "the drain's batch: lines budget, release, answers as
   const SettlementDetail d0 = detail(setl[0]), d1 = detail(setl[1]), d3 = detail(setl[3]);
   CHECK(d1.settlement.state == SettlementState::offline_accepted);
   CHECK(d1.settlement.insurer_setl_id == "S1");
+  // The visit the insurer opened for it, which its undo (2208) names.
+  CHECK(d0.settlement.mdtrt_id == "M0");
+  CHECK(d1.settlement.mdtrt_id == "M1");
+  CHECK_FALSE(d3.settlement.mdtrt_id.has_value());
   REQUIRE(d1.adjustments.size() == 1);
   CHECK(d1.adjustments[0].insurer_fund == d0.adjustments.at(0).insurer_fund);
   REQUIRE(d1.events.size() == d0.events.size());
@@ -609,6 +614,25 @@ TEST_CASE_FIXTURE(Fixture, "the drain's batch: lines budget, release, answers as
   CHECK_FALSE(ledger->write_wait([bad](sql::Db& db) { return record_upload_results(db, bad, 700); }).ok());
   CHECK(detail(setl[4]).settlement.state == SettlementState::offline_pending);
   CHECK(count(fmt::format("SELECT count(*) FROM outbox WHERE item_id = {} AND state = 'in_flight'", late.item_id)) == 1);
+  // The insurer ids are set once: the visit of an accepted settlement stays.
+  CHECK(ledger->write_wait([&](sql::Db& db) { return set_settlement_insurer_ids(db, setl[1], "S1", "M9", 700); })
+            .is(sql::Errc::invalid_state));
+  CHECK(detail(setl[1]).settlement.mdtrt_id == "M1");
+
+  // An insurer that gives no visit: accepted, mdtrt_id left NULL.
+  UploadResult older = accepted;
+  older.item_id = early->at(0).item.item_id;
+  older.setl_id = setl[2];
+  older.insurer_setl_id = "S2";
+  older.mdtrt_id.clear();
+  older.adjustment.reset();
+  const std::vector<UploadResult> olders{older};
+  REQUIRE(ledger->write_wait([olders](sql::Db& db) { return record_upload_results(db, olders, 800); }).ok());
+  const SettlementDetail d2 = detail(setl[2]);
+  CHECK(d2.settlement.state == SettlementState::offline_accepted);
+  CHECK(d2.settlement.insurer_setl_id == "S2");
+  CHECK_FALSE(d2.settlement.mdtrt_id.has_value());
+  CHECK(count(fmt::format("SELECT count(*) FROM settlements WHERE setl_id = {} AND mdtrt_id IS NULL", setl[2])) == 1);
 }
 
 TEST_CASE_FIXTURE(Fixture, "a request's commit writes one page: the request row's") {

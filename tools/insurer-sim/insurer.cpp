@@ -18,6 +18,7 @@
 #include <chrono>
 #include <mutex>
 #include <map>
+#include <set>
 #include <vector>
 
 namespace settle::sim {
@@ -191,6 +192,8 @@ class Tx {
   Result<json::Json> red_list();
 
   Result<insurer::OfflineResult> offline_record(const insurer::OfflineRecord& rec);
+  // Opens the visit of an accepted 9302 record with its lines; its id.
+  Result<std::int64_t> open_offline_visit(const insurer::OfflineRecord& rec, const PersonRow& p, VisitType visit);
   // Restores the effect of a settlement / refund (reversal).
   Result<insurer::Reversal::Output> reverse_settlement(SettlementRow s, insurer::Reversal::Output out);
   Result<insurer::Reversal::Output> reverse_refund(std::int64_t refund_id, insurer::Reversal::Output out);
@@ -819,19 +822,28 @@ Result<insurer::OfflineResult> Tx::offline_record(const insurer::OfflineRecord& 
   if (rec.insutype != p.insutype)
     return reject("insutype_mismatch", fmt::format("person \"{}\" is insured under \"{}\"", p.psn_no, p.insutype));
   std::vector<ChargeLine> lines;
-  for (const insurer::FeeDetail& d : rec.lines) lines.push_back(insurer::to_charge_line(d));
+  std::set<std::string> sns;
+  for (const insurer::FeeDetail& d : rec.lines) {
+    if (!sns.insert(d.feedetl_sn).second)
+      return reject("invalid_record", fmt::format("line \"{}\" appears twice in the record", d.feedetl_sn));
+    lines.push_back(insurer::to_charge_line(d));
+  }
   SplitOptions opt;
   opt.visit = rec.med_type == "21" ? VisitType::inpatient : VisitType::outpatient;
   opt.use_account = false;  // never offline
   Person person{p.insutype, p.flags, p.balance, p.deductible_used, p.fund_paid_ytd};
   auto s = split(policy_, person, lines, opt);
   if (!s) return reject("invalid_record", s.error().message);
+  // The visit the record was settled in, opened as 2201/2401 would and holding
+  // its lines as 2204/2301 would, so that 2208/2305 undo it like any other.
+  SIM_TRY(visit_id, open_offline_visit(rec, p, opt.visit));
   SettlementRow row;
   row.msgid = req_.head.msgid;
   row.infno = req_.head.infno;
   row.fixmedins_code = req_.head.fixmedins_code;
   row.medins_setl_id = rec.local_id;
   row.psn_no = p.psn_no;
+  row.visit_id = visit_id;
   row.insutype = p.insutype;
   row.visit = opt.visit;
   row.origin = "offline_upload";
@@ -846,16 +858,51 @@ Result<insurer::OfflineResult> Tx::offline_record(const insurer::OfflineRecord& 
   row.setl_time = rec.setl_time;
   row.clr_date = now_text_.substr(0, 10);
   SIM_TRY(id, insert_settlement(row));
+  auto mark = db_.cached("UPDATE lines SET setl_id = ?2 WHERE visit_id = ?1");
+  if (!mark) return db_error(mark.error());
+  SIM_CHECK((*mark)->bind_all(visit_id, id));
+  SIM_CHECK((*mark)->run());
   p.deductible_used += s->deductible_part;
   p.fund_paid_ytd += s->fund;
   SIM_OK(st_.update_person_money(p));
   res.status = "accepted";
   res.setl_id = setl_id_of(id);
+  res.mdtrt_id = mdtrt_id_of(visit_id);
   res.medfee_sumamt = s->total;
   res.fund_pay_sumamt = s->fund;
   res.acct_pay = s->account;
   res.psn_cash_pay = s->cash;
   return res;
+}
+
+Result<std::int64_t> Tx::open_offline_visit(const insurer::OfflineRecord& rec, const PersonRow& p, VisitType visit) {
+  auto st = db_.cached(
+      "INSERT INTO visits(psn_no, insutype, visit, med_type, ipt_otp_no, begntime, msgid) VALUES (?1,?2,?3,?4,?5,?6,?7)");
+  if (!st) return db_error(st.error());
+  SIM_CHECK((*st)->bind_all(p.psn_no, p.insutype, static_cast<std::int64_t>(visit), rec.med_type, rec.local_id,
+                            rec.setl_time, req_.head.msgid));
+  SIM_CHECK((*st)->run());
+  const std::int64_t visit_id = db_.last_insert_rowid();
+  auto ins = db_.cached(
+      "INSERT INTO lines(visit_id, feedetl_sn, chrg_bchno, code, name, cls, amount_fen, selfpay_ppm, detail) "
+      "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)");
+  if (!ins) return db_error(ins.error());
+  for (insurer::FeeDetail d : rec.lines) {
+    // Stored as a 2204 upload to this visit would be (a record's lines may
+    // leave the visit, person, batch and time out).
+    d.mdtrt_id = mdtrt_id_of(visit_id);
+    d.psn_no = p.psn_no;
+    if (d.chrg_bchno.empty()) d.chrg_bchno = rec.local_id;
+    if (d.fee_ocur_time.empty()) d.fee_ocur_time = rec.setl_time;
+    std::optional<std::int64_t> ppm;
+    if (d.selfpay_prop) ppm = d.selfpay_prop->ppm();
+    (*ins)->reset();
+    SIM_CHECK((*ins)->bind_all(visit_id, d.feedetl_sn, d.chrg_bchno, d.med_list_codg, d.medins_list_name,
+                               static_cast<std::int64_t>(d.cls), d.det_item_fee_sumamt.fen(), ppm,
+                               insurer::FeeUploadInput{{d}}.encode().dump()));
+    SIM_CHECK((*ins)->run());
+  }
+  return visit_id;
 }
 
 Result<Json> Tx::offline_upload() {

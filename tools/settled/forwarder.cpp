@@ -464,7 +464,13 @@ awaitable<std::int64_t> Service::flush_uploads() {
       if (res.status == "accepted") {
         x.accepted = true;
         x.insurer_setl_id = res.setl_id;
-        x.detail = fmt::format("accepted by the insurer as {} (9302 msgid {})", res.setl_id, a.msgid);
+        x.mdtrt_id = res.mdtrt_id;  // its undo (2208, re-settlement) names it; none from an older insurer
+        x.detail = res.mdtrt_id.empty()
+                       ? fmt::format("accepted by the insurer as {} (9302 msgid {}), without a visit id: it can be "
+                                     "refunded, not re-settled",
+                                     res.setl_id, a.msgid)
+                       : fmt::format("accepted by the insurer as {} in visit {} (9302 msgid {})", res.setl_id,
+                                     res.mdtrt_id, a.msgid);
         if (res.fund_pay_sumamt != local_fund || res.psn_cash_pay != local_cash || !res.acct_pay.is_zero()) {
           ledger::Adjustment adj;
           adj.setl_id = u.settlement.setl_id;

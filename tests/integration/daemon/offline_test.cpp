@@ -1,7 +1,8 @@
 // The offline fallback end to end (settlement-rules.md "Offline", "Lost
 // replies"): the real daemon, the real insurer-sim with its faults switched at
 // run time, virtual cards. Each fault type takes the line offline within the
-// deadline; stored settlements drain to the insurer exactly once; limits.
+// deadline; stored settlements drain to the insurer exactly once; limits; an
+// accepted offline settlement is re-settled (退费重结) like an online one.
 #include "tests/support/daemon_harness.hpp"
 
 #include <doctest/doctest.h>
@@ -234,6 +235,94 @@ TEST_CASE("each fault type takes the line offline within the deadline; stored se
   const Json refund = c->call("settle.refund", Json{{"request_id", "off-1-refund"}, {"setl_id", first_offline_id}});
   REQUIRE_MESSAGE(refund.contains("result"), refund.dump());
   CHECK(get(*c, first_offline_id)["state"] == "refunded");
+}
+
+TEST_CASE("an accepted offline settlement is re-settled with the account (退费重结): undone at the insurer, settled again") {
+  Stack& s = stack();
+  sync_redlist();
+  place(5);
+  auto c = s.session(Stack::cashier);
+  wait_drained(*c);
+  REQUIRE(c->call("card.read").contains("result"));  // no PIN: the account is not used
+  s.set_faults({"refuse"});
+  const Timed off = commit(*c, "off-resettle-1");
+  REQUIRE_MESSAGE(off.response.contains("result"), off.response.dump());
+  const Json& a = off.response["result"];
+  REQUIRE(a["state"] == "offline_pending");
+  CHECK(amount_at(a, "account") == fen(0));
+  const std::string orig = a["setl_id"].get<std::string>();
+
+  // The line back: the upload is accepted, with the visit the insurer opened for it.
+  s.clear_faults();
+  wait_drained(*c);
+  const Json accepted = get(*c, orig);
+  REQUIRE(accepted["state"] == "offline_accepted");
+  REQUIRE(accepted["insurer"]["setl_id"].is_string());
+  const std::string insurer_orig = accepted["insurer"]["setl_id"].get<std::string>();
+  Json at_insurer;
+  const Json before = s.report("setl_id=" + insurer_orig);  // named: the loop reads into it
+  for (const auto& st : before["settlements"]) at_insurer = st;
+  REQUIRE_MESSAGE(at_insurer.is_object(), "the insurer has no settlement " << insurer_orig);
+  CHECK(at_insurer["origin"] == "offline_upload");
+  CHECK(at_insurer["state"] == "effective");
+  CHECK_FALSE(at_insurer["mdtrt_id"].get<std::string>().empty());
+  CHECK(accepted["insurer"]["mdtrt_id"] == at_insurer["mdtrt_id"]);
+  const Amount cash_paid = amount_at(at_insurer, "psn_cash_pay");  // the insurer's figure, which the undo gives back
+
+  // Re-settled with the personal account once the PIN is verified.
+  const Json v = c->call("card.verify_pin", Json{{"pin", "123456"}});
+  REQUIRE_MESSAGE(v.contains("result"), v.dump());
+  const Json rs = c->call("settle.resettle", Json{{"request_id", "off-resettle-2"}, {"setl_id", orig}});
+  REQUIRE_MESSAGE(rs.contains("result"), rs.dump());
+  const Json& undo = rs["result"]["undo"];
+  const Json& again = rs["result"]["settlement"];
+  CHECK(undo["setl_id"] == orig);
+  CHECK(amount_at(undo, "refund_total") == amount_at(a, "total"));
+  CHECK(amount_at(undo, "cash") == cash_paid);
+  CHECK(amount_at(again, "total") == amount_at(a, "total"));
+  CHECK(again["mode"] == "online");
+  CHECK(again["state"] == "settled");
+  CHECK(amount_at(again, "account") > fen(0));
+  CHECK(amount_at(again, "fund") + amount_at(again, "account") + amount_at(again, "cash") == amount_at(again, "total"));
+  CHECK(amount_at(rs["result"], "cash_back") == cash_paid - amount_at(again, "cash"));
+  const std::string fresh = again["setl_id"].get<std::string>();
+
+  // The insurer's books: the offline settlement undone by a 2208, the new one in force.
+  const Json rep = s.report();
+  Json old_row, new_row;
+  std::size_t undos = 0;
+  const Json fresh_detail = get(*c, fresh);
+  REQUIRE(fresh_detail["insurer"]["setl_id"].is_string());
+  for (const auto& st : rep["settlements"]) {
+    if (st["setl_id"] == insurer_orig) old_row = st;
+    if (st["setl_id"] == fresh_detail["insurer"]["setl_id"]) new_row = st;
+  }
+  for (const auto& r : rep["refunds"])
+    if (r["setl_id"] == insurer_orig && r["kind"] == "undo" && r["state"] == "effective") {
+      ++undos;
+      CHECK(amount_at(r, "total") == amount_at(a, "total"));
+    }
+  REQUIRE(old_row.is_object());
+  REQUIRE(new_row.is_object());
+  CHECK(old_row["state"] == "undone");
+  CHECK(undos == 1);
+  CHECK(new_row["state"] == "effective");
+  CHECK(new_row["origin"] == "online");
+  CHECK(amount_at(new_row, "medfee_sumamt") == amount_at(again, "total"));
+  CHECK(amount_at(new_row, "fund_pay_sumamt") == amount_at(again, "fund"));
+  CHECK(amount_at(new_row, "acct_pay") == amount_at(again, "account"));
+  CHECK(amount_at(new_row, "psn_cash_pay") == amount_at(again, "cash"));
+  CHECK(effective_at_insurer(s, "off-resettle-1") == 0);
+  CHECK(effective_at_insurer(s, "off-resettle-2") == 1);
+
+  // The ledger: the original undone (its undo recorded), the new one settled and linked to it.
+  const Json od = get(*c, orig);
+  CHECK(od["state"] == "undone");
+  REQUIRE(od["refunds"].size() == 1);
+  CHECK(amount_at(od["refunds"][0], "refund_total") == amount_at(a, "total"));
+  CHECK(fresh_detail["state"] == "settled");
+  CHECK(fresh_detail["resettles_setl_id"] == orig);
+  CHECK(fresh_detail["insurer"]["mdtrt_id"] == new_row["mdtrt_id"]);
 }
 
 TEST_CASE("a person not on the red list settles offline as self-pay") {

@@ -414,12 +414,101 @@ TEST_CASE("offline upload: accepted with the insurer's figures, duplicate local 
   CHECK(out.results[0].status == "accepted");
   CHECK(out.results[0].fund_pay_sumamt == yuan("70.00"));  // floor(100 × 0.70), not the estimate
   CHECK(out.results[0].acct_pay == yuan("0.00"));
+  CHECK_FALSE(out.results[0].mdtrt_id.empty());
   CHECK(out.results[1].status == "rejected");
+  CHECK(out.results[1].mdtrt_id.empty());
   CHECK(out.results[1].rej_reason == "unknown_person");
   auto again = w.ok<insurer::OfflineUpload>({{rec}});
   CHECK(again.results[0] == out.results[0]);
   CHECK(w.report()["totals"]["effective_settlements"] == 1);
   CHECK(w.balance("11000000000000010") == yuan("500.00"));
+}
+
+TEST_CASE("an accepted offline record is settled in a visit of its own: 2208 undoes it, reconciliation sees it") {
+  World w;
+  insurer::OfflineRecord rec;
+  rec.local_id = "OFF-V1";
+  rec.psn_no = "11000000000000010";
+  rec.card_no = "T00000010";
+  rec.insutype = "310";
+  rec.setl_time = "2026-11-22 09:00:00";
+  rec.reason_code = "offline_network_down";
+  rec.medfee_sumamt = yuan("120.00");
+  rec.est_fund_pay = yuan("70.00");
+  rec.psn_cash_pay = yuan("50.00");
+  const auto line = [](const char* sn, const char* code, LineClass cls, const char* amount) {
+    insurer::FeeDetail d;
+    d.feedetl_sn = sn;
+    d.med_list_codg = code;
+    d.det_item_fee_sumamt = yuan(amount);
+    d.cnt = "1";
+    d.pric = yuan(amount);
+    d.cls = cls;
+    return d;
+  };
+  rec.lines = {line("1", "A001", LineClass::a, "100.00"), line("2", "C001", LineClass::c, "20.00")};
+  const auto out = w.ok<insurer::OfflineUpload>({{rec}});
+  REQUIRE(out.results.size() == 1);
+  const insurer::OfflineResult& res = out.results[0];
+  REQUIRE(res.status == "accepted");
+  CHECK(res.fund_pay_sumamt == yuan("70.00"));
+  CHECK(res.psn_cash_pay == yuan("50.00"));
+  REQUIRE_FALSE(res.mdtrt_id.empty());
+  // The same answer again, visit included; no second visit or settlement.
+  CHECK(w.ok<insurer::OfflineUpload>({{rec}}).results[0] == res);
+  CHECK(w.report()["totals"]["effective_settlements"] == 1);
+
+  // Reconciliation counts it with its visit, as an online settlement.
+  insurer::DailyTotals::Input t{"310", "11", "2026-11-22", "2026-11-22", yuan("120.00"), yuan("70.00"), yuan("0.00"), 1};
+  CHECK(w.ok<insurer::DailyTotals>(t).stmt_rslt == "0");
+  auto d = w.ok<insurer::DetailReconcile>({"", "", "2026-11-22", "2026-11-22", 1, 10});
+  REQUIRE(d.rows.size() == 1);
+  CHECK(d.rows[0].setl_id == res.setl_id);
+  CHECK(d.rows[0].mdtrt_id == res.mdtrt_id);
+  CHECK(d.rows[0].medins_setl_id == "OFF-V1");
+  CHECK(w.report()["settlements"][0]["mdtrt_id"] == res.mdtrt_id);
+
+  // 2208 names the settlement and its visit, as for an online one.
+  const std::string other_visit = w.visit_with_lines();
+  CHECK(w.call<insurer::OutpatientUndo>({res.setl_id, other_visit, "11000000000000010"}).infcode == -1);
+  std::string undo_msgid;
+  const auto u = w.ok<insurer::OutpatientUndo>({res.setl_id, res.mdtrt_id, "11000000000000010"}, &undo_msgid);
+  CHECK(u.medfee_sumamt == yuan("120.00"));
+  CHECK(u.fund_pay_sumamt == yuan("70.00"));
+  CHECK(u.acct_pay == yuan("0.00"));
+  CHECK(u.psn_cash_pay == yuan("50.00"));
+  CHECK(u.balc == yuan("500.00"));
+  CHECK(w.report()["totals"]["effective_settlements"] == 0);
+  CHECK(w.report()["settlements"][0]["state"] == "undone");
+  t.medfee_sumamt = t.fund_pay_sumamt = Amount::zero();
+  t.fixmedins_setl_cnt = 0;
+  CHECK(w.ok<insurer::DailyTotals>(t).stmt_rslt == "0");
+  d = w.ok<insurer::DetailReconcile>({"", "", "2026-11-22", "2026-11-22", 1, 10});
+  REQUIRE(d.rows.size() == 1);
+  CHECK(d.rows[0].refd_setl_flag == "2");
+
+  // The undo reverses (its lines were not settled again), then goes again.
+  CHECK(w.ok<insurer::Reversal>({"11000000000000010", undo_msgid, "2208"}).result == insurer::ReversalResult::reversed);
+  CHECK(w.report()["settlements"][0]["state"] == "effective");
+  w.ok<insurer::OutpatientUndo>({res.setl_id, res.mdtrt_id, "11000000000000010"});
+  // Its lines are free in its visit, stored as a 2204 upload would be (the
+  // record's id as their batch): they settle again, now with the account.
+  const auto again = w.ok<insurer::OutpatientSettle>(
+                          w.settle_input(res.mdtrt_id, "120.00", "1", "11000000000000010", "T00000010", "OFF-V1"))
+                         .setlinfo;
+  CHECK(again.fund_pay_sumamt == yuan("70.00"));
+  CHECK(again.acct_pay == yuan("50.00"));
+  CHECK(w.balance("11000000000000010") == yuan("450.00"));
+
+  // A record naming one line twice is rejected and opens nothing.
+  insurer::OfflineRecord twice = rec;
+  twice.local_id = "OFF-V2";
+  twice.lines = {line("1", "A001", LineClass::a, "100.00"), line("1", "C001", LineClass::c, "20.00")};
+  const auto bad = w.ok<insurer::OfflineUpload>({{twice}});
+  CHECK(bad.results[0].status == "rejected");
+  CHECK(bad.results[0].rej_reason == "invalid_record");
+  CHECK(bad.results[0].mdtrt_id.empty());
+  CHECK(w.report()["settlements"].size() == 2);
 }
 
 TEST_CASE("red list: full snapshot in pages, then a delta after a change") {

@@ -250,14 +250,39 @@ TEST_CASE("every transaction's input and output round trip") {
   rec.psn_cash_pay = yuan("30.00");
   rec.lines = {line("1", "A001", LineClass::a, "100.00")};
   input_round_trip<OfflineUpload>({{rec}});
-  output_round_trip<OfflineUpload>({{{"OFF-1", "accepted", "S000000000000003", yuan("100.00"), yuan("70.00"), yuan("0.00"), yuan("30.00"), "", ""},
-                                     {"OFF-2", "rejected", "", {}, {}, {}, {}, "unknown_person", "no such person"}}});
+  output_round_trip<OfflineUpload>({{{"OFF-1", "accepted", "S000000000000003", "M000000000000007", yuan("100.00"), yuan("70.00"), yuan("0.00"), yuan("30.00"), "", ""},
+                                     {"OFF-2", "rejected", "", "", {}, {}, {}, {}, "unknown_person", "no such person"}}});
 
   input_round_trip<RedList>({0, 0, 1, 1000});
   input_round_trip<RedList>({5, 9, 2, 100});
   output_round_trip<RedList>({5, 9, 1, 2, true,
                               {{"D00000001", "11000000000000001", "310", PersonFlags{}.set(PersonFlag::unit_arrears),
                                 yuan("100.00"), yuan("0.00"), "upsert"}}});
+}
+
+TEST_CASE("9302: an accepted record carries the visit's mdtrt_id; an older insurer's answer without it still decodes") {
+  const OfflineUpload::Output out{{{"OFF-1", "accepted", "S000000000000003", "M000000000000007", yuan("100.00"),
+                                    yuan("70.00"), yuan("0.00"), yuan("30.00"), "", ""}}};
+  Json j = out.encode();
+  CHECK(j["results"][0]["mdtrt_id"] == "M000000000000007");
+  auto back = decode_reply<OfflineUpload>(reply_with(j), kMsgid);
+  REQUIRE(back.ok());
+  CHECK(back->results[0].mdtrt_id == "M000000000000007");
+  // The field is new: an insurer that does not send it is still understood,
+  // its accepted record without a visit (not re-settleable, refundable).
+  j["results"][0].erase("mdtrt_id");
+  back = decode_reply<OfflineUpload>(reply_with(j), kMsgid);
+  REQUIRE(back.ok());
+  CHECK(back->results[0].status == "accepted");
+  CHECK(back->results[0].setl_id == "S000000000000003");
+  CHECK(back->results[0].mdtrt_id.empty());
+  j["results"][0]["mdtrt_id"] = nullptr;
+  back = decode_reply<OfflineUpload>(reply_with(j), kMsgid);
+  REQUIRE(back.ok());
+  CHECK(back->results[0].mdtrt_id.empty());
+  // Present, it is a string like every id.
+  j["results"][0]["mdtrt_id"] = 7;
+  CHECK(decode_reply<OfflineUpload>(reply_with(j), kMsgid).error().field == "results[0].mdtrt_id");
 }
 
 TEST_CASE("amounts: numbers or strings on input, strings with two decimals on output, never doubles") {
@@ -345,7 +370,7 @@ TEST_CASE("malformed replies of every kind are typed errors, never half-filled r
   Json fee = FeeUploadOutput{{{"1", yuan("10.00"), LineClass::a, Ratio{}, yuan("0.00"), yuan("0.00"), yuan("9.00")}}}.encode();
   CHECK(decode_reply<OutpatientLines>(reply_with(fee), kMsgid).error().field == "result[0].det_item_fee_sumamt");
   // Offline result accepted without setl_id; rejected without reason.
-  Json off = OfflineUpload::Output{{{"L1", "accepted", "", yuan("1.00"), yuan("0.00"), yuan("0.00"), yuan("1.00"), "", ""}}}.encode();
+  Json off = OfflineUpload::Output{{{"L1", "accepted", "", "M1", yuan("1.00"), yuan("0.00"), yuan("0.00"), yuan("1.00"), "", ""}}}.encode();
   CHECK(decode_reply<OfflineUpload>(reply_with(off), kMsgid).error().field == "results[0].setl_id");
   off["results"][0]["status"] = "rejected";
   CHECK(decode_reply<OfflineUpload>(reply_with(off), kMsgid).error().field == "results[0].rej_reason");
