@@ -186,6 +186,7 @@ class SimInsurer {
     bool accepted = false;
     Parts parts;
     std::string insurer_id;
+    std::string mdtrt_id;  // the visit the insurer opened for it
   };
   UploadAnswer upload(const SettlementRecord& s, Ms now, Ms& took) {
     ++calls;
@@ -209,6 +210,7 @@ class SimInsurer {
       u.accepted = true;
       u.parts = e->second.parts;
       u.insurer_id = key;
+      u.mdtrt_id = e->second.mdtrt_id;
       return u;
     }
     SplitOptions o;
@@ -218,9 +220,10 @@ class SimInsurer {
     u.accepted = true;
     u.parts = parts_of(*sp);
     u.insurer_id = key;
+    u.mdtrt_id = "V" + key;
     it->second.person.deductible_used += sp->deductible_part;
     it->second.person.fund_paid_ytd += sp->fund;
-    setls[key] = InsSettlement{s.psn_no, s.request_id, u.parts, {}, "V" + key, false};
+    setls[key] = InsSettlement{s.psn_no, s.request_id, u.parts, {}, u.mdtrt_id, false};
     (void)now;
     return u;
   }
@@ -563,13 +566,15 @@ class SimLedger {
     }
     must(tx.commit(), "commit");
   }
-  void uploaded(const ledger::UploadItem& u, bool accepted, const Parts& insurer, const std::string& insurer_id, Ms at) {
+  void uploaded(const ledger::UploadItem& u, bool accepted, const Parts& insurer, const std::string& insurer_id,
+                const std::string& mdtrt_id, Ms at) {
     auto tx = must(sql::Transaction::begin(db_, sql::TxKind::immediate), "begin");
     ledger::UploadResult r;
     r.item_id = u.item.item_id;
     r.setl_id = u.settlement.setl_id;
     r.accepted = accepted;
     r.insurer_setl_id = insurer_id;
+    r.mdtrt_id = mdtrt_id;
     r.detail = accepted ? "accepted" : "rejected";
     if (!accepted) r.outbox_error = "rejected by the insurer";
     if (accepted && (insurer.fund != u.settlement.fund || insurer.cash != u.settlement.cash)) {
@@ -1069,7 +1074,7 @@ class Run {
       line(u.answer == ForwardAnswer::unanswered ? CallOutcome::unreachable : CallOutcome::ok);
       answer = u.answer;
       if (u.answer == ForwardAnswer::acknowledged) {
-        ledger_.uploaded(*upload, u.accepted, u.parts, u.insurer_id, now_ + took);
+        ledger_.uploaded(*upload, u.accepted, u.parts, u.insurer_id, u.mdtrt_id, now_ + took);
         return took + 50;
       }
     }
