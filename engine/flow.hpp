@@ -38,6 +38,10 @@ enum class Txn : std::uint8_t {
 };
 std::string_view txn_code(Txn t) noexcept;  // "1101", "2201", ...
 constexpr bool moves_money(Txn t) noexcept { return t == Txn::settle || t == Txn::undo || t == Txn::refund; }
+// The same by transaction number (outpatient and inpatient settle and undo, refund).
+constexpr bool moves_money(std::string_view infno) noexcept {
+  return infno == "2207" || infno == "2208" || infno == "2304" || infno == "2305" || infno == "9301";
+}
 
 struct InsurerCall {
   Txn txn = Txn::person;

@@ -31,10 +31,10 @@ sql::Status answer(sql::Db& db, const std::string& request_id, const flow::Answe
 }
 
 // The money call in doubt with its reversal queued (for the person, when known).
-sql::Status in_doubt_with_reversal(sql::Db& db, const std::string& msgid, flow::Txn txn, const std::string& psn_no,
+sql::Status in_doubt_with_reversal(sql::Db& db, const std::string& msgid, std::string_view oinfno, const std::string& psn_no,
                                    std::int64_t at) {
   SETTLE_SQL_TRY(mark_in_doubt(db, msgid, at));
-  const std::string payload = fmt::format("{{\"psn_no\":{},\"oinfno\":{}}}", json_text(psn_no), json_text(flow::txn_code(txn)));
+  const std::string payload = fmt::format("{{\"psn_no\":{},\"oinfno\":{}}}", json_text(psn_no), json_text(oinfno));
   auto id = enqueue_outbox(db, OutboxKind::reversal, std::nullopt, msgid, payload, at);
   if (!id) return id.error();
   return settle::Ok{};
@@ -176,7 +176,7 @@ sql::Result<Applied> apply_change(sql::Db& db, const flow::LedgerChange& change,
   }
   if (const auto* f = std::get_if<RecordCallFailed>(&change)) {
     switch (f->outcome) {
-      case CallOutcome::in_doubt: SETTLE_SQL_TRY(in_doubt_with_reversal(db, f->msgid, f->txn, f->psn_no, at)); break;
+      case CallOutcome::in_doubt: SETTLE_SQL_TRY(in_doubt_with_reversal(db, f->msgid, txn_code(f->txn), f->psn_no, at)); break;
       case CallOutcome::refused:
         SETTLE_SQL_TRY(mark_answered(db, f->msgid, at, f->infcode, std::optional<std::string_view>(f->detail)));
         break;
@@ -210,7 +210,8 @@ sql::Result<Applied> apply_change(sql::Db& db, const flow::LedgerChange& change,
       return sql::DbError{sql::Errc::invalid_state, 0,
                           fmt::format("{}: {} stored for {} (the estimate assumed {} for {})", kStaleOffline, now->count,
                                       format_amount(now->fund), o->assumed_count, format_amount(o->assumed_fund))};
-    if (o->in_doubt_msgid) SETTLE_SQL_TRY(in_doubt_with_reversal(db, *o->in_doubt_msgid, Txn::settle, o->settlement.psn_no, at));
+    if (o->in_doubt_msgid)
+      SETTLE_SQL_TRY(in_doubt_with_reversal(db, *o->in_doubt_msgid, txn_code(Txn::settle), o->settlement.psn_no, at));
     if (o->unsent_msgid) SETTLE_SQL_TRY(mark_unsent(db, *o->unsent_msgid, at));
     Settlement row = settlement_row(o->settlement);
     row.receipt_no = conv.receipt_no(o->settlement);
@@ -265,6 +266,24 @@ flow::Committed committed(const sql::Result<Applied>& r) {
   c.id = r->id;
   c.receipt_no = r->receipt_no;
   return c;
+}
+
+sql::Result<bool> recover_message(sql::Db& db, const Message& m, const FlowConventions& conv, std::int64_t at) {
+  if (!flow::moves_money(m.infno)) {
+    // A query whose reply was lost has nothing to undo.
+    SETTLE_SQL_TRY(mark_abandoned(db, m.msgid, at));
+    return false;
+  }
+  SETTLE_SQL_TRY(in_doubt_with_reversal(db, m.msgid, m.infno, m.psn_no.value_or(""), at));
+  if (!m.request_id) return true;
+  auto req = find_request(db, *m.request_id);
+  if (!req) return req.error();
+  if (!req->has_value() || (**req).state == RequestState::answered) return true;
+  const flow::Answer a = flow::Answer::fail(make_error(
+      Reason::in_doubt, "insurer",
+      fmt::format("settled was stopped while the insurer handled {} (msgid {}); it is being reversed", m.infno, m.msgid)));
+  SETTLE_SQL_TRY(answer(db, *m.request_id, a, conv, at));
+  return true;
 }
 
 sql::Result<flow::OutstandingFigures> outstanding_figures(sql::Db& db, std::int64_t now_ms) {

@@ -45,6 +45,12 @@ flow::Committed committed(const sql::Result<Applied>& r);
 // The error apply_change gives for a RecordOffline made against figures that moved.
 bool is_stale_offline(const sql::DbError& e) noexcept;
 
+// Start-up recovery of one message written or sent without a recorded
+// outcome: a money call is in doubt, its reversal queued (for its person),
+// and its request, if still unanswered, answered IN_DOUBT; any other call is
+// abandoned. Returns whether a reversal was queued.
+sql::Result<bool> recover_message(sql::Db& db, const Message& m, const FlowConventions& conv, std::int64_t at);
+
 // The offline figures the limits are measured against, as the flows see them.
 sql::Result<flow::OutstandingFigures> outstanding_figures(sql::Db& db, std::int64_t now_ms);
 

@@ -520,19 +520,7 @@ class SimLedger {
     auto tx = must(sql::Transaction::begin(db_, sql::TxKind::immediate), "begin");
     (void)must(ledger::requeue_in_flight(db_, at), "requeue_in_flight");
     for (auto st : {ledger::MessageState::written, ledger::MessageState::sent})
-      for (const auto& m : messages(st)) {
-        const std::string psn = m.psn_no.value_or("");
-        must(ledger::mark_in_doubt(db_, m.msgid, at), "mark_in_doubt");
-        (void)must(ledger::enqueue_outbox(db_, ledger::OutboxKind::reversal, std::nullopt, m.msgid,
-                                          fmt::format("{{\"psn_no\":\"{}\",\"oinfno\":\"{}\"}}", psn, m.infno), at),
-                   "enqueue_outbox");
-        if (m.request_id) {
-          auto req = must(ledger::find_request(db_, *m.request_id), "find_request");
-          if (req && !req->answer)
-            must(ledger::answer_request(db_, *m.request_id, answer_text(Answer::fail(make_error(Reason::in_doubt, "", ""))), at),
-                 "answer_request");
-        }
-      }
+      for (const auto& m : messages(st)) (void)must(ledger::recover_message(db_, m, conv_, at), "recover_message");
     must(tx.commit(), "commit");
   }
 

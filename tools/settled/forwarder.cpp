@@ -53,28 +53,13 @@ awaitable<Result<std::int64_t>> Service::recover() {
     auto msgs = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job21));
     if (!msgs) co_return msgs.error().to_error();
     for (const ledger::Message& m : *msgs) {
-      const bool money = moves_money(m.infno);
-      auto job22 = [m, money, at](sql::Db& db) -> sql::Status {
-        if (!money) return ledger::mark_abandoned(db, m.msgid, at);
-        SETTLE_SQL_TRY(ledger::mark_in_doubt(db, m.msgid, at));
-        // The person is found at the insurer by the original msgid; psn_no
-        // (recorded with the message since v3) lets that person's next
-        // request find this reversal and send it first.
-        auto q = ledger::enqueue_outbox(db, ledger::OutboxKind::reversal, std::nullopt, m.msgid,
-                                        Json{{"psn_no", m.psn_no.value_or("")}, {"oinfno", m.infno}}.dump(), at);
-        if (!q) return q.error();
-        if (!m.request_id) return settle::Ok{};
-        auto req = ledger::find_request(db, *m.request_id);
-        if (!req) return req.error();
-        if (!req->has_value() || (**req).state == ledger::RequestState::answered) return settle::Ok{};
-        const Reply reply = fail(Reason::in_doubt, "insurer",
-                                 fmt::format("settled was stopped while the insurer handled {} (msgid {}); it is being reversed",
-                                             m.infno, m.msgid));
-        return ledger::answer_request(db, *m.request_id, answer_text(reply), at);
-      };
+      // The person is found at the insurer by the original msgid; psn_no
+      // (recorded with the message) lets that person's next request find
+      // this reversal first.
+      auto job22 = [m, conv = &conventions_, at](sql::Db& db) { return ledger::recover_message(db, m, *conv, at); };
       auto w = co_await ledger_write(p_.ledger, std::move(job22));
       if (!w) co_return w.error().to_error();
-      if (money) {
+      if (*w) {
         ++count;
         spdlog::warn("recovery: msgid {} ({}) was sent without a recorded outcome; its reversal is queued", m.msgid, m.infno);
       }

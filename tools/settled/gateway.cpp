@@ -35,9 +35,7 @@ bool refused_for_sign_no(const CallResult& r) {
 
 }  // namespace
 
-bool moves_money(std::string_view infno) noexcept {
-  return infno == "2207" || infno == "2208" || infno == "2304" || infno == "2305" || infno == "9301";
-}
+bool moves_money(std::string_view infno) noexcept { return flow::moves_money(infno); }
 
 HttpReplyClass classify_http_reply(unsigned http_status, ReplyEnvelope envelope, bool moves_money) noexcept {
   // The rule is the engine's (flow::classify_reply); this maps it onto what the gateway keeps of the reply.

@@ -495,5 +495,28 @@ TEST_CASE("one person's offline settlements reach the insurer in the order they 
   CHECK(batches >= 3);
 }
 
+// Every insurer call answered just under the deadline: the calls of one
+// cashier call share one budget, so the commit is answered offline within it
+// instead of online after three or four deadlines' worth of waiting.
+TEST_CASE("a slow insurer: one cashier call's insurer calls share one budget") {
+  Stack& s = stack();
+  auto c = s.session(Stack::cashier);
+  wait_drained(*c);
+  place(2);
+  REQUIRE(c->call("card.read").contains("result"));
+  const int each_ms = kDeadlineMs * 9 / 10;
+  s.set_faults({fmt::format("delay:ms={}", each_ms)});
+  const Timed t = commit(*c, "off-slow-1");
+  s.clear_faults();
+  REQUIRE_MESSAGE(t.response.contains("result"), t.response.dump());
+  // 2201, 2204 and 2207 (and 1101 unless the window's answer is fresh) at
+  // 900 ms each would take 2.7-3.6 s; the budget is 1,000 ms for the
+  // insurer and 500 ms for the offline commit (plus the machine's scheduling).
+  CHECK_MESSAGE(t.ms < 3 * each_ms - 500, "the commit took " << t.ms << " ms");
+  CHECK(t.response["result"]["mode"] == "offline");
+  wait_drained(*c);
+  CHECK(effective_at_insurer(s, "off-slow-1") == 1);
+}
+
 }  // namespace
 }  // namespace settle::offline_e2e
