@@ -3,27 +3,23 @@
 // call's seams (call_seams.hpp) and answers how it ended; a held record
 // (an outcome the ledger refused twice) stops the daemon for recovery.
 #include "engine/flows.hpp"
-#include "engine/refund.hpp"
 #include "offline/flow_ledger.hpp"
 #include "offline/ledger_ops.hpp"
-#include "protocol/cashier/mask.hpp"
-#include "protocol/engine_json.hpp"
 #include "tools/settled/call_seams.hpp"
 #include "tools/settled/clock.hpp"
 #include "tools/settled/records.hpp"
 #include "tools/settled/replies.hpp"
 #include "tools/settled/service.hpp"
 
-#include <boost/asio/redirect_error.hpp>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
-#include <algorithm>
+#include <set>
+#include <string_view>
+#include <vector>
 
 namespace settle::daemon {
-
-using json::Json;
 
 namespace {
 
