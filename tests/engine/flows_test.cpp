@@ -1,4 +1,5 @@
-// The flows without a driver: each case feeds the events by hand and checks
+// The flows without a driver (settle.commit, settle.refund, re-settlement):
+// each case feeds the events by hand and checks
 // the actions asked for and the answer (the simulation drives them at scale).
 #include "engine/flows.hpp"
 
@@ -108,4 +109,117 @@ TEST_CASE("the HTTP reply rule: only a readable refusal proves nothing happened"
     CAPTURE(r.status);
     CHECK(classify_reply(r.status, r.readable, r.ok, r.money) == r.expect);
   }
+}
+
+namespace {
+
+Policy resettle_policy() {
+  Policy p;
+  p.set("310", VisitType::outpatient,
+        PolicyParams{Amount::zero(), Ratio::ppm(700'000), Amount::fen(100'000'000), Ratio::ppm(100'000)});
+  return p;
+}
+
+// An accepted offline settlement paid without the account, ready to re-settle.
+ResettleInput resettle_input(const Policy& policy) {
+  ResettleInput in;
+  in.request_id = "rs1";
+  in.card_no = "C1";
+  in.original = original(SettlementState::offline_accepted);
+  in.original.settlement.mode = Mode::offline;
+  in.original.settlement.parts = Parts{Amount::fen(10'000), Amount::fen(7'000), Amount::zero(), Amount::fen(3'000)};
+  in.original.settlement.insutype = "310";
+  in.original.settlement.insurer_setl_id = "S9";
+  in.original.settlement.mdtrt_id = "V9";
+  in.budget = Budget{10'000, 500};
+  in.policy = &policy;
+  return in;
+}
+
+Person resettle_person() {
+  Person p;
+  p.insutype = "310";
+  p.balance = Amount::fen(50'000);
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("re-settlement of an offline settlement the insurer gave no visit id is refused before any call") {
+  const Policy policy = resettle_policy();
+  ResettleInput in = resettle_input(policy);
+  in.original.settlement.mdtrt_id.clear();
+  Flow f = resettle_flow(std::move(in));
+  f.start(0);
+  REQUIRE_FALSE(f.done());
+  const auto* c = std::get_if<Commit>(&f.action());
+  REQUIRE(c != nullptr);
+  const auto* a = std::get_if<StoreAnswer>(&c->change);
+  REQUIRE(a != nullptr);
+  CHECK(a->answer.error->reason == Reason::invalid_state);
+  CHECK(a->answer.error->message.find("refund it instead") != std::string::npos);
+  f.feed(Committed{}, 1);
+  REQUIRE(f.done());
+  CHECK(f.outcome().answer.final);
+}
+
+TEST_CASE("a 2208 that gives back other figures than the ledger has left is reversed and nothing is recorded as undone") {
+  const Policy policy = resettle_policy();
+  Flow f = resettle_flow(resettle_input(policy));
+  f.start(0);
+  f.feed(CardChecked{Ok{}}, 1);
+  PersonFound found;
+  found.person = resettle_person();
+  found.psn_no = "P1";
+  REQUIRE(std::get<FindPerson>(f.action()).fresh);
+  f.feed(found, 2);
+  f.feed(ReversalsCount{0}, 3);
+  f.feed(MsgidIssued{"M1"}, 4);
+  REQUIRE(std::holds_alternative<WriteMsgid>(std::get<Commit>(f.action()).change));
+  f.feed(Committed{}, 5);
+  const auto* call = std::get_if<Call>(&f.action());
+  REQUIRE(call != nullptr);
+  CHECK(call->call.txn == Txn::undo);
+  CHECK(call->call.mdtrt_id == "V9");
+  InsurerReply r;
+  r.outcome = CallOutcome::ok;
+  // The insurer gives back more of the fund than the ledger says is left.
+  r.parts = Parts{Amount::fen(10'000), Amount::fen(8'000), Amount::zero(), Amount::fen(2'000)};
+  f.feed(Replied{r}, 6);
+  const auto* c = std::get_if<Commit>(&f.action());
+  REQUIRE(c != nullptr);
+  const auto* rec = std::get_if<RecordCallFailed>(&c->change);
+  REQUIRE(rec != nullptr);  // not RecordUndo
+  CHECK(rec->outcome == CallOutcome::in_doubt);  // its reversal is queued
+  CHECK(rec->txn == Txn::undo);
+  f.feed(Committed{}, 7);
+  REQUIRE(f.done());
+  CHECK(f.outcome().answer.error->reason == Reason::insurer_rejected);
+  CHECK(f.outcome().answer.final);
+}
+
+TEST_CASE("a 2208 that gives back what is left is recorded as the undo, then the lines are settled again") {
+  const Policy policy = resettle_policy();
+  Flow f = resettle_flow(resettle_input(policy));
+  f.start(0);
+  f.feed(CardChecked{Ok{}}, 1);
+  PersonFound found;
+  found.person = resettle_person();
+  found.psn_no = "P1";
+  f.feed(found, 2);
+  f.feed(ReversalsCount{0}, 3);
+  f.feed(MsgidIssued{"M1"}, 4);
+  f.feed(Committed{}, 5);
+  InsurerReply r;
+  r.outcome = CallOutcome::ok;
+  r.parts = Parts{Amount::fen(10'000), Amount::fen(7'000), Amount::zero(), Amount::fen(3'000)};
+  f.feed(Replied{r}, 6);
+  const auto* c = std::get_if<Commit>(&f.action());
+  REQUIRE(c != nullptr);
+  const auto* undo = std::get_if<RecordUndo>(&c->change);
+  REQUIRE(undo != nullptr);
+  CHECK(undo->undo.parts.total == Amount::fen(10'000));
+  f.feed(Committed{Ok{}, 41, false, {}}, 7);
+  // The online settlement of the lines left, as a sub-flow: its msgid first.
+  CHECK(std::holds_alternative<NewMsgid>(f.action()));
 }
