@@ -1,6 +1,6 @@
 // The flows without a driver (settle.commit, settle.refund, re-settlement):
-// each case feeds the events by hand and checks
-// the actions asked for and the answer (the simulation drives them at scale).
+// each case feeds the events by hand and checks the actions asked for and
+// the answer (the simulation drives them at scale).
 #include "engine/flows.hpp"
 
 #include <doctest/doctest.h>
