@@ -762,6 +762,12 @@ Result<std::vector<ChargeLine>> lines_left(const OriginalView& o) {
 Flow resettle_flow(ResettleInput in) {
   SETTLE_ASSERT(in.policy != nullptr);
   const SettlementRecord& orig = in.original.settlement;
+  // The line first, as for a refund (it wins over the original's state), and not stored.
+  if (!in.line_online)
+    co_return Outcome{Answer::fail(make_error(Reason::offline_refund_forbidden, "insurer",
+                                              "re-settlement is made online only; nothing was changed"),
+                                   false),
+                      std::nullopt};
   if (orig.card_no != in.card_no)
     co_return Outcome{Answer::fail(make_error(Reason::card_mismatch, "card",
                                               "the card at the window is not the one of the original settlement"),
@@ -792,11 +798,6 @@ Flow resettle_flow(ResettleInput in) {
     auto done = fin.run();
     co_return co_await done;
   }
-  if (!in.line_online)
-    co_return Outcome{Answer::fail(make_error(Reason::offline_refund_forbidden, "insurer",
-                                              "re-settlement is made online only; nothing was changed"),
-                                   false),
-                      std::nullopt};
   {
     auto a = ask(CheckCard{});
     auto card = take<CardChecked>(co_await a);
