@@ -41,6 +41,7 @@ struct Knobs {
   std::int64_t fault_ppm = 120'000;       // per insurer call
   std::int64_t commit_fail_ppm = 30'000;  // per ledger commit
   std::int64_t crash_ppm = 4'000;         // per action
+  std::int64_t card_fault_ppm = 30'000;   // per card check: pulled, or another card in the reader
   std::int64_t park_after = 3;
 };
 
@@ -665,6 +666,7 @@ class Run {
         ins_.down = false;
         k_.crash_ppm = 0;
         k_.commit_fail_ppm = 0;
+        k_.card_fault_ppm = 0;
       }
       if (!windows_busy || forward_at <= next->ready_at) {
         now_ = std::max(now_, forward_at);
@@ -858,6 +860,11 @@ class Run {
       Ms& took;
       Event operator()(const CheckCard&) {
         took = 5;
+        // The card pulled out, or swapped for another one, while the cashier works.
+        if (run.ins_.faults_on && run.rng_.chance(run.k_.card_fault_ppm))
+          return CardChecked{run.rng_.chance(500'000)
+                                 ? make_error(Reason::card_removed, "card", "the card was taken out of the reader")
+                                 : make_error(Reason::card_mismatch, "card", "another card is in the reader")};
         return CardChecked{Ok{}};
       }
       Event operator()(const FindPerson& f) {
