@@ -190,6 +190,17 @@ struct RecordSettlement {
   SettlementRecord settlement;
   Answer answer;  // its settlement's setl_id is filled in by the ledger
 };
+// What an offline settlement's estimate is made from, but the outstanding
+// offline figures the limits are measured against (estimate_offline below).
+struct OfflineEstimate {
+  const Policy* policy = nullptr;
+  Person who;
+  std::vector<ChargeLine> lines;
+  OfflineCause cause = OfflineCause::network_down;
+  bool on_redlist = false;
+  OfflineLimits limits;
+};
+
 // An offline settlement with its queued upload (and, when it replaces a 2207
 // left in doubt, that call marked in doubt with its reversal queued first).
 struct RecordOffline {
@@ -197,10 +208,14 @@ struct RecordOffline {
   std::optional<std::string> in_doubt_msgid;
   std::optional<std::string> unsent_msgid;  // a 2207 msgid made durable and never sent: closed
   Answer answer;
-  // The outstanding offline figures the estimate was limited against: the
-  // ledger refuses the change (Committed::stale) if they moved meanwhile.
+  // The outstanding offline figures the estimate was limited against. If
+  // they moved meanwhile (another window stored one), the ledger makes the
+  // estimate again against the figures of the moment it writes: it stands if
+  // it comes out the same, else the change is refused (Committed::stale) and
+  // the flow estimates again.
   std::int64_t assumed_count = 0;
   Amount assumed_fund;
+  std::optional<OfflineEstimate> estimate;
 };
 // A refund (9301 answered) and the original's new state, with the answer.
 struct RecordRefund {
@@ -271,6 +286,9 @@ struct OutstandingFigures {
   std::int64_t count = 0;
   std::int64_t oldest_age_s = 0;
 };
+// The offline split (the red list's estimate within the limits, or self-pay)
+// against the outstanding figures `f`.
+Result<Split> estimate_offline(const OfflineEstimate& e, const OutstandingFigures& f);
 struct MsgidIssued {
   std::string msgid;
 };

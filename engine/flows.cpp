@@ -349,6 +349,23 @@ BasicFlow<Outcome> record_settled(SettlementRecord s, Answer yes, std::optional<
 
 }  // namespace
 
+Result<Split> estimate_offline(const OfflineEstimate& e, const OutstandingFigures& f) {
+  SETTLE_ASSERT(e.policy != nullptr);
+  SplitOptions opts;
+  opts.visit = VisitType::outpatient;
+  opts.use_account = false;
+  opts.pin_verified = false;
+  OfflineContext ctx;
+  ctx.cause = e.cause;
+  ctx.on_redlist = e.on_redlist;
+  ctx.outstanding_fund = f.fund;
+  ctx.outstanding_count = f.count;
+  ctx.oldest_age_s = f.oldest_age_s;
+  ctx.limits = e.limits;
+  opts.offline = ctx;
+  return split(*e.policy, e.who, e.lines, opts);
+}
+
 // ---- settle.commit ----------------------------------------------------------------------
 
 Flow commit_flow(CommitInput in) {
@@ -491,19 +508,8 @@ Flow commit_flow(CommitInput in) {
       auto a = ask(OfflineOutstanding{});
       figures = take<OutstandingFigures>(co_await a);
     }
-    SplitOptions opts;
-    opts.visit = VisitType::outpatient;
-    opts.use_account = false;
-    opts.pin_verified = false;
-    OfflineContext ctx;
-    ctx.cause = *fallback;
-    ctx.on_redlist = on_redlist;
-    ctx.outstanding_fund = figures.fund;
-    ctx.outstanding_count = figures.count;
-    ctx.oldest_age_s = figures.oldest_age_s;
-    ctx.limits = in.limits;
-    opts.offline = ctx;
-    auto est = split(*in.policy, who, in.lines, opts);
+    const OfflineEstimate inputs{in.policy, who, in.lines, *fallback, on_redlist, in.limits};
+    auto est = estimate_offline(inputs, figures);
     const Ms at = co_await current_time();
     if (!est) {
       Answer no = Answer::fail(est.error());
@@ -530,9 +536,11 @@ Flow commit_flow(CommitInput in) {
     s.offline_cause = *fallback;
     Answer yes;
     yes.settlement = s;
-    RecordOffline rec{s, in_doubt_msgid, unsent_msgid, yes, figures.count, figures.fund};
+    RecordOffline rec{s, in_doubt_msgid, unsent_msgid, yes, figures.count, figures.fund, inputs};
     auto a = ask(Commit{rec});
     auto st = take<Committed>(co_await a);
+    // Made again against figures that moved and came out otherwise (a limit
+    // reached meanwhile): estimated anew.
     if (st.stale && attempt < 8) continue;
     if (!st.status) {
       if (in_doubt_msgid) {
