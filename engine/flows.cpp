@@ -131,16 +131,62 @@ BasicFlow<Outcome> record_failed(RecordCallFailed rec, Answer answer, bool may_r
   co_return Outcome{Answer::fail(st.status.error(), false), std::move(rec)};
 }
 
-// A money call (9301, 2208) that did not succeed, recorded: unsent, the
-// request may run again; refused or in doubt (reversed), `out` is final.
+// A money call (9301, 2208) that did not succeed, recorded: unsent (the
+// cashier is told `unsent`), the request may run again; refused, or in doubt
+// (reversed): the answer is final.
 BasicFlow<Outcome> call_failed(std::string msgid, Txn txn, InsurerReply r, std::string psn_no, std::string request_id,
-                               Answer out) {
+                               Error unsent) {
   const bool sent = r.outcome != CallOutcome::unreachable;
+  Answer out = r.outcome == CallOutcome::refused ? refused_answer(r, txn)
+               : sent                            ? Answer::fail(unanswered_error(r, txn))
+                                                 : Answer::fail(std::move(unsent), false);
   RecordCallFailed rec = failed_call(std::move(msgid), txn, r.outcome, std::move(psn_no), std::move(request_id),
                                      sent ? std::optional<Answer>(out) : std::nullopt, r.infcode, r.detail);
   auto fin = record_failed(std::move(rec), std::move(out), r.outcome != CallOutcome::in_doubt);
   auto done = fin.run();
   co_return co_await done;
+}
+
+// Why a change of an original (a refund, a re-settlement) cannot be made
+// now: the line is down (it wins over the original's state) or the card at
+// the window is another. Not final, not stored: it may be made later.
+std::optional<Answer> not_now(const OriginalView& o, const std::string& card_no, bool line_online,
+                              std::string_view line_down) {
+  if (!line_online) return Answer::fail(make_error(Reason::offline_refund_forbidden, "insurer", std::string(line_down)), false);
+  if (o.settlement.card_no != card_no)
+    return Answer::fail(make_error(Reason::card_mismatch, "card", "the card at the window is not the one of the original settlement"),
+                        false);
+  return std::nullopt;
+}
+
+// A money call's msgid, issued and durable before the call is sent; or the
+// ledger's error (nothing was sent).
+struct DurableMsgid {
+  std::string msgid;
+  std::optional<Error> error;
+};
+BasicFlow<DurableMsgid> durable_msgid(Txn txn, std::string request_id, std::string psn_no) {
+  DurableMsgid out;
+  {
+    auto a = ask(NewMsgid{});
+    out.msgid = take<MsgidIssued>(co_await a).msgid;
+  }
+  auto a = ask(Commit{WriteMsgid{out.msgid, txn, std::move(request_id), std::move(psn_no)}});
+  auto w = take<Committed>(co_await a);
+  if (!w.status) out.error = w.status.error();
+  co_return out;
+}
+
+// The person's earlier requests still being reversed go first at the
+// insurer: while one is open, `what` waits (IN_DOUBT, not final).
+BasicFlow<std::optional<Answer>> reversals_first(std::string psn_no, std::string what) {
+  auto a = ask(ReversalsOpen{std::move(psn_no)});
+  if (take<ReversalsCount>(co_await a).open == 0) co_return std::nullopt;
+  co_return Answer::fail(make_error(Reason::in_doubt, "insurer",
+                                    fmt::format("an earlier request of this person is still being reversed (冲正); {} once it "
+                                                "is acknowledged",
+                                                what)),
+                         false);
 }
 
 // What the cashier is told when the original was undone and settling it
@@ -571,16 +617,9 @@ Flow commit_flow(CommitInput in) {
 Flow refund_flow(RefundInput in) {
   const SettlementRecord& orig = in.original.settlement;
   // The line first: it is the first thing the cashier must know.
-  if (!in.line_online)
-    co_return Outcome{Answer::fail(make_error(Reason::offline_refund_forbidden, "insurer",
-                                              "refunds are made online only, and the insurer is unreachable now; nothing was refunded"),
-                                   false),
-                      std::nullopt};
-  if (orig.card_no != in.card_no)
-    co_return Outcome{Answer::fail(make_error(Reason::card_mismatch, "card",
-                                              "the card at the window is not the one of the original settlement"),
-                                   false),
-                      std::nullopt};
+  if (auto no = not_now(in.original, in.card_no, in.line_online,
+                        "refunds are made online only, and the insurer is unreachable now; nothing was refunded"))
+    co_return Outcome{std::move(*no), std::nullopt};
 
   const auto final_refusal = [&](Error e) -> Answer { return Answer::fail(std::move(e)); };
   std::optional<Answer> refused_now;
@@ -639,24 +678,15 @@ Flow refund_flow(RefundInput in) {
     psn_no = found.psn_no;
   }
   {
-    auto a = ask(ReversalsOpen{psn_no});
-    if (take<ReversalsCount>(co_await a).open > 0)
-      co_return Outcome{Answer::fail(make_error(Reason::in_doubt, "insurer",
-                                                "an earlier request of this person is still being reversed (冲正); refund once it is acknowledged"),
-                                     false),
-                        std::nullopt};
+    auto first = reversals_first(psn_no, "refund");
+    auto waiting = first.run();
+    if (auto no = co_await waiting) co_return Outcome{std::move(*no), std::nullopt};
   }
-
-  std::string msgid;
-  {
-    auto a = ask(NewMsgid{});
-    msgid = take<MsgidIssued>(co_await a).msgid;
-  }
-  {
-    auto a = ask(Commit{WriteMsgid{msgid, Txn::refund, in.request_id, psn_no}});
-    auto w = take<Committed>(co_await a);
-    if (!w.status) co_return Outcome{Answer::fail(w.status.error(), false), std::nullopt};
-  }
+  auto issue = durable_msgid(Txn::refund, in.request_id, psn_no);
+  auto issuing = issue.run();
+  DurableMsgid durable = co_await issuing;
+  if (durable.error) co_return Outcome{Answer::fail(*durable.error, false), std::nullopt};
+  std::string msgid = durable.msgid;
   InsurerCall c;
   c.txn = Txn::refund;
   c.msgid = msgid;
@@ -673,13 +703,9 @@ Flow refund_flow(RefundInput in) {
   if (!r.carried_by.empty()) msgid = r.carried_by;
 
   if (r.outcome != CallOutcome::ok) {
-    Answer out = r.outcome == CallOutcome::refused ? refused_answer(r, Txn::refund)
-                 : r.outcome == CallOutcome::unreachable
-                     ? Answer::fail(make_error(Reason::offline_refund_forbidden, "insurer",
-                                               fmt::format("the insurer is unreachable ({}); refunds are made online only, nothing was refunded", r.detail)),
-                                    false)
-                     : Answer::fail(unanswered_error(r, Txn::refund));
-    auto fin = call_failed(msgid, Txn::refund, r, psn_no, in.request_id, std::move(out));
+    Error unsent = make_error(Reason::offline_refund_forbidden, "insurer",
+                              fmt::format("the insurer is unreachable ({}); refunds are made online only, nothing was refunded", r.detail));
+    auto fin = call_failed(msgid, Txn::refund, r, psn_no, in.request_id, std::move(unsent));
     auto done = fin.run();
     co_return co_await done;
   }
@@ -771,16 +797,8 @@ Flow resettle_flow(ResettleInput in) {
   SETTLE_ASSERT(in.policy != nullptr);
   const SettlementRecord& orig = in.original.settlement;
   // The line first, as for a refund (it wins over the original's state), and not stored.
-  if (!in.line_online)
-    co_return Outcome{Answer::fail(make_error(Reason::offline_refund_forbidden, "insurer",
-                                              "re-settlement is made online only; nothing was changed"),
-                                   false),
-                      std::nullopt};
-  if (orig.card_no != in.card_no)
-    co_return Outcome{Answer::fail(make_error(Reason::card_mismatch, "card",
-                                              "the card at the window is not the one of the original settlement"),
-                                   false),
-                      std::nullopt};
+  if (auto no = not_now(in.original, in.card_no, in.line_online, "re-settlement is made online only; nothing was changed"))
+    co_return Outcome{std::move(*no), std::nullopt};
   // Refusals decided from the ledger alone are the request's final answer.
   std::optional<Error> refused;
   if (!resettleable(orig.state))
@@ -829,13 +847,9 @@ Flow resettle_flow(ResettleInput in) {
     psn_no = found.psn_no;
   }
   {
-    auto a = ask(ReversalsOpen{psn_no});
-    if (take<ReversalsCount>(co_await a).open > 0)
-      co_return Outcome{Answer::fail(make_error(Reason::in_doubt, "insurer",
-                                                "an earlier request of this person is still being reversed (冲正); "
-                                                "re-settle once it is acknowledged"),
-                                     false),
-                        std::nullopt};
+    auto first = reversals_first(psn_no, "re-settle");
+    auto waiting = first.run();
+    if (auto no = co_await waiting) co_return Outcome{std::move(*no), std::nullopt};
   }
   // The new settlement is split before anything moves: a split the rules
   // refuse leaves the original as it is.
@@ -853,16 +867,11 @@ Flow resettle_flow(ResettleInput in) {
   }
 
   // 1. Undo (2208) everything left of the original.
-  std::string msgid;
-  {
-    auto a = ask(NewMsgid{});
-    msgid = take<MsgidIssued>(co_await a).msgid;
-  }
-  {
-    auto a = ask(Commit{WriteMsgid{msgid, Txn::undo, in.request_id, psn_no}});
-    auto w = take<Committed>(co_await a);
-    if (!w.status) co_return Outcome{Answer::fail(w.status.error(), false), std::nullopt};
-  }
+  auto issue = durable_msgid(Txn::undo, in.request_id, psn_no);
+  auto issuing = issue.run();
+  DurableMsgid durable = co_await issuing;
+  if (durable.error) co_return Outcome{Answer::fail(*durable.error, false), std::nullopt};
+  std::string msgid = durable.msgid;
   InsurerReply r;
   {
     InsurerCall c;
@@ -880,13 +889,9 @@ Flow resettle_flow(ResettleInput in) {
   }
   const Ms undone_at = co_await current_time();
   if (r.outcome != CallOutcome::ok) {
-    Answer out = r.outcome == CallOutcome::refused ? refused_answer(r, Txn::undo)
-                 : r.outcome == CallOutcome::unreachable
-                     ? Answer::fail(make_error(Reason::insurer_unreachable, "insurer",
-                                               fmt::format("the insurer is unreachable ({}); nothing was changed", r.detail)),
-                                    false)
-                     : Answer::fail(unanswered_error(r, Txn::undo));
-    auto fin = call_failed(msgid, Txn::undo, r, psn_no, in.request_id, std::move(out));
+    Error unsent = make_error(Reason::insurer_unreachable, "insurer",
+                              fmt::format("the insurer is unreachable ({}); nothing was changed", r.detail));
+    auto fin = call_failed(msgid, Txn::undo, r, psn_no, in.request_id, std::move(unsent));
     auto done = fin.run();
     co_return co_await done;
   }
