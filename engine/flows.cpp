@@ -189,6 +189,16 @@ BasicFlow<std::optional<Answer>> reversals_first(std::string psn_no, std::string
                          false);
 }
 
+// A money call whose success cannot stand (figures that break the rules) or
+// cannot be recorded: it is reversed (in doubt, its reversal queued) and the
+// cashier gets `answer`, final; held when even that cannot be written.
+BasicFlow<Outcome> reverse_call(std::string msgid, Txn txn, std::string psn_no, std::string request_id, Answer answer) {
+  RecordCallFailed rec = failed_call(std::move(msgid), txn, CallOutcome::in_doubt, std::move(psn_no), std::move(request_id), answer);
+  auto fin = record_failed(std::move(rec), std::move(answer), false);
+  auto done = fin.run();
+  co_return co_await done;
+}
+
 // What the cashier is told when the original was undone and settling it
 // again did not succeed: the patient has been paid back and the charge must
 // be settled again.
@@ -223,6 +233,36 @@ SettlementRecord new_record(const RecordOf& of, std::string psn_no, std::string 
   s.reasons = std::move(reasons);
   s.created_at = at;
   return s;
+}
+
+// A money call on a settlement the insurer made (9301 refund, 2208 undo).
+InsurerCall call_on(const SettlementRecord& s, Txn txn, const std::string& msgid, Ms deadline_at, const std::string& request_id,
+                    const std::string& psn_no, const std::string& card_no) {
+  InsurerCall c;
+  c.txn = txn;
+  c.msgid = msgid;
+  c.deadline_at = deadline_at;
+  c.request_id = request_id;
+  c.psn_no = psn_no;
+  c.card_no = card_no;
+  c.insurer_setl_id = s.insurer_setl_id;
+  c.mdtrt_id = s.mdtrt_id;
+  return c;
+}
+
+// Money given back of settlement `setl_id` (a refund, or a re-settlement's undo).
+RefundRecord money_back(const RecordOf& of, std::int64_t setl_id, const Parts& parts, std::string msgid, std::string insurer_id,
+                        Ms at) {
+  RefundRecord r;
+  r.request_id = of.request_id;
+  r.setl_id = setl_id;
+  r.window = of.window;
+  r.operator_id = of.operator_id;
+  r.parts = parts;
+  r.msgid = std::move(msgid);
+  r.insurer_id = std::move(insurer_id);
+  r.created_at = at;
+  return r;
 }
 
 }  // namespace
@@ -285,7 +325,8 @@ BasicFlow<OnlineAttempt> online_settle(OnlineRequest in) {
   }
   // 2201 and 2204 move no money: unanswered, they leave nothing to undo.
   bool ended = false;
-  for (Txn t : {Txn::register_visit, Txn::upload_lines}) {
+  // One call of the visit (2201, 2204, 2207), all under the same reference.
+  const auto visit_call = [&](Txn t) {
     InsurerCall c;
     c.txn = t;
     c.deadline_at = in.deadline_at;
@@ -295,6 +336,10 @@ BasicFlow<OnlineAttempt> online_settle(OnlineRequest in) {
     c.insutype = in.insutype;
     c.mdtrt_id = out.mdtrt_id;
     c.visit_ref = msgid;
+    return c;
+  };
+  for (Txn t : {Txn::register_visit, Txn::upload_lines}) {
+    InsurerCall c = visit_call(t);
     if (t == Txn::upload_lines) c.lines = in.lines;
     auto a = ask(Call{std::move(c)});
     auto r = take<Replied>(co_await a).reply;
@@ -325,16 +370,8 @@ BasicFlow<OnlineAttempt> online_settle(OnlineRequest in) {
     out.reply.detail = "no time left for the 2207 within the call's budget";
     co_return out;
   }
-  InsurerCall c;
-  c.txn = Txn::settle;
+  InsurerCall c = visit_call(Txn::settle);
   c.msgid = msgid;
-  c.deadline_at = in.deadline_at;
-  c.request_id = in.request_id;
-  c.psn_no = in.psn_no;
-  c.card_no = in.card_no;
-  c.insutype = in.insutype;
-  c.mdtrt_id = out.mdtrt_id;
-  c.visit_ref = msgid;
   c.total = in.total;
   c.use_account = in.use_account;
   auto a = ask(Call{std::move(c)});
@@ -387,8 +424,7 @@ BasicFlow<Outcome> record_settled(SettlementRecord s, Answer yes, std::optional<
                                    "settle again with a new request id once the status shows nothing in doubt",
                                    st.status.error().message));
   Answer held = undo ? after_undo(std::move(e), *undo) : Answer::fail(std::move(e));
-  RecordCallFailed rec = failed_call(s.msgid, Txn::settle, CallOutcome::in_doubt, s.psn_no, s.request_id, held);
-  auto fin = record_failed(std::move(rec), std::move(held), false);
+  auto fin = reverse_call(s.msgid, Txn::settle, s.psn_no, s.request_id, std::move(held));
   auto r = fin.run();
   co_return co_await r;
 }
@@ -508,8 +544,7 @@ Flow commit_flow(CommitInput in) {
         Answer no = Answer::fail(make_error(
             Reason::insurer_rejected, "insurer",
             fmt::format("the insurer's 2207 answer is not acceptable ({}); it is being reversed (冲正)", on.problem)));
-        RecordCallFailed rec = failed_call(on.msgid, Txn::settle, CallOutcome::in_doubt, psn_no, in.request_id, no);
-        auto fin = record_failed(std::move(rec), std::move(no), false);
+        auto fin = reverse_call(on.msgid, Txn::settle, psn_no, in.request_id, std::move(no));
         auto r = fin.run();
         co_return co_await r;
       }
@@ -595,8 +630,7 @@ Flow commit_flow(CommitInput in) {
                                               fmt::format("the insurer did not answer and the ledger could not store the "
                                                           "offline settlement ({}); the charge is being reversed (冲正)",
                                                           st.status.error().message)));
-        RecordCallFailed again = failed_call(*in_doubt_msgid, Txn::settle, CallOutcome::in_doubt, psn_no, in.request_id, held);
-        auto fin = record_failed(std::move(again), std::move(held), false);
+        auto fin = reverse_call(*in_doubt_msgid, Txn::settle, psn_no, in.request_id, std::move(held));
         auto r = fin.run();
         co_return co_await r;
       }
@@ -687,14 +721,7 @@ Flow refund_flow(RefundInput in) {
   DurableMsgid durable = co_await issuing;
   if (durable.error) co_return Outcome{Answer::fail(*durable.error, false), std::nullopt};
   std::string msgid = durable.msgid;
-  InsurerCall c;
-  c.txn = Txn::refund;
-  c.msgid = msgid;
-  c.deadline_at = in.budget.insurer_deadline();
-  c.request_id = in.request_id;
-  c.psn_no = psn_no;
-  c.card_no = in.card_no;
-  c.insurer_setl_id = orig.insurer_setl_id;
+  InsurerCall c = call_on(orig, Txn::refund, msgid, in.budget.insurer_deadline(), in.request_id, psn_no, in.card_no);
   c.refund_lines = in.lines;
   c.total = plan->refund_total;
   auto a = ask(Call{std::move(c)});
@@ -721,21 +748,13 @@ Flow refund_flow(RefundInput in) {
                                     "the insurer's refund split breaks the refund rules (cash first, account at most what it paid); it is being reversed (冲正)");
     e.reason = Reason::refund_exceeds_original;
     Answer no = Answer::fail(e);
-    RecordCallFailed rec = failed_call(msgid, Txn::refund, CallOutcome::in_doubt, psn_no, in.request_id, no);
-    auto fin = record_failed(std::move(rec), std::move(no), false);
+    auto fin = reverse_call(msgid, Txn::refund, psn_no, in.request_id, std::move(no));
     auto done = fin.run();
     co_return co_await done;
   }
 
-  RefundRecord rf;
-  rf.request_id = in.request_id;
-  rf.setl_id = orig.setl_id;
-  rf.window = in.window;
-  rf.operator_id = in.operator_id;
-  rf.parts = *checked;
-  rf.msgid = msgid;
-  rf.insurer_id = r.insurer_id;
-  rf.created_at = at;
+  RefundRecord rf = money_back(RecordOf{in.request_id, in.window, in.operator_id, {}, {}, {}}, orig.setl_id, *checked, msgid,
+                               r.insurer_id, at);
   if (in.lines.empty()) {
     // Everything left, per item code (several lines may share a code).
     // (The ledger's refunds were planned by these rules: they plan again.)
@@ -761,8 +780,7 @@ Flow refund_flow(RefundInput in) {
     Answer held = Answer::fail(make_error(Reason::in_doubt, "ledger",
                                           fmt::format("the insurer refunded but the ledger could not record it ({}); it is being reversed (冲正)",
                                                       st.status.error().message)));
-    RecordCallFailed rec = failed_call(msgid, Txn::refund, CallOutcome::in_doubt, psn_no, in.request_id, held);
-    auto fin = record_failed(std::move(rec), std::move(held), false);
+    auto fin = reverse_call(msgid, Txn::refund, psn_no, in.request_id, std::move(held));
     auto done = fin.run();
     co_return co_await done;
   }
@@ -874,15 +892,7 @@ Flow resettle_flow(ResettleInput in) {
   std::string msgid = durable.msgid;
   InsurerReply r;
   {
-    InsurerCall c;
-    c.txn = Txn::undo;
-    c.msgid = msgid;
-    c.deadline_at = in.budget.insurer_deadline();
-    c.request_id = in.request_id;
-    c.psn_no = psn_no;
-    c.card_no = in.card_no;
-    c.insurer_setl_id = orig.insurer_setl_id;
-    c.mdtrt_id = orig.mdtrt_id;
+    InsurerCall c = call_on(orig, Txn::undo, msgid, in.budget.insurer_deadline(), in.request_id, psn_no, in.card_no);
     auto a = ask(Call{std::move(c)});
     r = take<Replied>(co_await a).reply;
     if (!r.carried_by.empty()) msgid = r.carried_by;
@@ -905,21 +915,13 @@ Flow resettle_flow(ResettleInput in) {
                     "left; the undo is being reversed (冲正) and nothing was changed",
                     format_amount(r.parts.total), format_amount(r.parts.fund), format_amount(r.parts.account),
                     format_amount(left.total), format_amount(left.fund), format_amount(left.account))));
-    RecordCallFailed rec = failed_call(msgid, Txn::undo, CallOutcome::in_doubt, psn_no, in.request_id, no);
-    auto fin = record_failed(std::move(rec), std::move(no), false);
+    auto fin = reverse_call(msgid, Txn::undo, psn_no, in.request_id, std::move(no));
     auto done = fin.run();
     co_return co_await done;
   }
-  RefundRecord undo;
-  undo.request_id = in.request_id;
-  undo.setl_id = orig.setl_id;
-  undo.window = in.window;
-  undo.operator_id = in.operator_id;
-  undo.parts = left;
+  RefundRecord undo = money_back(RecordOf{in.request_id, in.window, in.operator_id, {}, {}, {}}, orig.setl_id, left, msgid,
+                                 r.insurer_id, undone_at);
   for (const ChargeLine& l : *rest) undo.lines.push_back(LineRefund{l.code, l.amount});
-  undo.msgid = msgid;
-  undo.insurer_id = r.insurer_id;
-  undo.created_at = undone_at;
   {
     auto b = ask(Commit{RecordUndo{undo}});
     auto st = take<Committed>(co_await b);
@@ -929,8 +931,7 @@ Flow resettle_flow(ResettleInput in) {
                                             fmt::format("the insurer undid the settlement but the ledger could not record it "
                                                         "({}); the undo is being reversed (冲正)",
                                                         st.status.error().message)));
-      RecordCallFailed rec = failed_call(msgid, Txn::undo, CallOutcome::in_doubt, psn_no, in.request_id, held);
-      auto fin = record_failed(std::move(rec), std::move(held), false);
+      auto fin = reverse_call(msgid, Txn::undo, psn_no, in.request_id, std::move(held));
       auto done = fin.run();
       co_return co_await done;
     }

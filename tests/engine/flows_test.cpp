@@ -163,8 +163,11 @@ TEST_CASE("re-settlement of an offline settlement the insurer gave no visit id i
   CHECK(f.outcome().answer.final);
 }
 
-TEST_CASE("a 2208 that gives back other figures than the ledger has left is reversed and nothing is recorded as undone") {
-  const Policy policy = resettle_policy();
+namespace {
+
+// A re-settlement fed up to its 2208 (the card, a fresh 1101, no reversals
+// open, the undo's msgid durable), the 2208 asked for.
+Flow resettle_to_undo(const Policy& policy) {
   Flow f = resettle_flow(resettle_input(policy));
   f.start(0);
   f.feed(CardChecked{Ok{}}, 1);
@@ -181,6 +184,14 @@ TEST_CASE("a 2208 that gives back other figures than the ledger has left is reve
   REQUIRE(call != nullptr);
   CHECK(call->call.txn == Txn::undo);
   CHECK(call->call.mdtrt_id == "V9");
+  return f;
+}
+
+}  // namespace
+
+TEST_CASE("a 2208 that gives back other figures than the ledger has left is reversed and nothing is recorded as undone") {
+  const Policy policy = resettle_policy();
+  Flow f = resettle_to_undo(policy);
   InsurerReply r;
   r.outcome = CallOutcome::ok;
   // The insurer gives back more of the fund than the ledger says is left.
@@ -200,16 +211,7 @@ TEST_CASE("a 2208 that gives back other figures than the ledger has left is reve
 
 TEST_CASE("a 2208 that gives back what is left is recorded as the undo, then the lines are settled again") {
   const Policy policy = resettle_policy();
-  Flow f = resettle_flow(resettle_input(policy));
-  f.start(0);
-  f.feed(CardChecked{Ok{}}, 1);
-  PersonFound found;
-  found.person = resettle_person();
-  found.psn_no = "P1";
-  f.feed(found, 2);
-  f.feed(ReversalsCount{0}, 3);
-  f.feed(MsgidIssued{"M1"}, 4);
-  f.feed(Committed{}, 5);
+  Flow f = resettle_to_undo(policy);
   InsurerReply r;
   r.outcome = CallOutcome::ok;
   r.parts = Parts{Amount::fen(10'000), Amount::fen(7'000), Amount::zero(), Amount::fen(3'000)};
