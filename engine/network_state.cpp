@@ -27,7 +27,10 @@ std::optional<NetworkState> NetworkStateMachine::move(NetworkState to, std::int6
   return to;
 }
 
-std::optional<NetworkState> NetworkStateMachine::on_outcome(LineOutcome o, std::int64_t now_ms) {
+std::optional<NetworkState> NetworkStateMachine::on_outcome(LineOutcome o, std::int64_t now_ms,
+                                                            std::optional<std::int64_t> sent_at_ms) {
+  if (o != LineOutcome::answered && state_ != NetworkState::offline && sent_at_ms && *sent_at_ms < since_ms_)
+    return std::nullopt;
   if (o == LineOutcome::answered) {
     consecutive_failures_ = 0;
     // An answer while offline is as good as a probe.

@@ -28,8 +28,12 @@ class NetworkStateMachine {
   NetworkState state() const noexcept { return state_; }
   std::int64_t since_ms() const noexcept { return since_ms_; }
 
-  // Each returns the new state when it changed.
-  std::optional<NetworkState> on_outcome(LineOutcome o, std::int64_t now_ms);
+  // Each returns the new state when it changed. `sent_at_ms`: when the call
+  // left; a failure of a call sent before the line's present state began
+  // (online, or draining) says nothing of the line now (a probe sent during
+  // the outage that times out after it) and is not counted.
+  std::optional<NetworkState> on_outcome(LineOutcome o, std::int64_t now_ms,
+                                         std::optional<std::int64_t> sent_at_ms = std::nullopt);
   // A sign-in probe while offline: answered → draining (the stored work is
   // forwarded before new work goes online again).
   std::optional<NetworkState> on_probe(bool answered, std::int64_t now_ms);

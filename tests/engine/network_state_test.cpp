@@ -1,5 +1,6 @@
 // The line's state machine: failures take it offline, answers and probes
-// bring it to draining, a finished drain brings it online.
+// bring it to draining, a finished drain brings it online; a failure of a
+// call sent before the present state began is not counted.
 #include "engine/network_state.hpp"
 
 #include <doctest/doctest.h>
@@ -37,4 +38,18 @@ TEST_CASE("threshold of one") {
   NetworkStateMachine m(1, 0);
   CHECK(m.on_outcome(LineOutcome::in_doubt, 5) == NetworkState::offline);
   CHECK(network_state_name(m.state()) == "offline");
+}
+
+TEST_CASE("a call sent during the outage that fails after the line came back does not take it offline again") {
+  NetworkStateMachine m(1, 0);
+  CHECK(m.on_outcome(LineOutcome::unreachable, 100, 90) == NetworkState::offline);
+  CHECK(m.on_probe(true, 1000) == NetworkState::draining);
+  // A probe sent at 500, while offline, times out now: it says nothing of the line.
+  CHECK_FALSE(m.on_outcome(LineOutcome::in_doubt, 1500, 500).has_value());
+  CHECK(m.state() == NetworkState::draining);
+  CHECK(m.on_drained(2000) == NetworkState::online);
+  CHECK_FALSE(m.on_outcome(LineOutcome::in_doubt, 2600, 600).has_value());
+  CHECK(m.state() == NetworkState::online);
+  // A call sent since it came back that fails counts.
+  CHECK(m.on_outcome(LineOutcome::in_doubt, 3000, 2500) == NetworkState::offline);
 }

@@ -85,6 +85,7 @@ InsurerGateway::InsurerGateway(asio::any_io_executor ex, std::shared_ptr<insurer
 std::string InsurerGateway::next_msgid() { return msgids_.next(insurer_civil_time(now_ms())); }
 
 awaitable<CallResult> InsurerGateway::send(const CallSpec& spec, const std::string& msgid) {
+  const std::int64_t sent_at = now_ms();
   insurer::RequestHeader head;
   head.infno = spec.infno;
   head.msgid = msgid;
@@ -137,7 +138,7 @@ awaitable<CallResult> InsurerGateway::send(const CallSpec& spec, const std::stri
         break;
     }
   }
-  if (on_line_) on_line_(line_outcome(r.kind));
+  if (on_line_) on_line_(line_outcome(r.kind), sent_at);
   co_return std::move(r);
 }
 

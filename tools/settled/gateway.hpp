@@ -92,7 +92,8 @@ sql::Status record_in_doubt_with_reversal(sql::Db& db, const CallResult& r, std:
 
 class InsurerGateway {
  public:
-  using LineListener = std::function<void(LineOutcome)>;
+  // Each call's outcome for the line, with the time it was sent.
+  using LineListener = std::function<void(LineOutcome, std::int64_t sent_at_ms)>;
 
   InsurerGateway(asio::any_io_executor ex, std::shared_ptr<insurer::Client> client, ledger::Ledger& ledger,
                  ledger::MsgidAllocator& msgids, const Config& config, LineListener on_line);

@@ -124,8 +124,8 @@ int main(int argc, char** argv) {
 
   Metrics metrics;
   Service* service_ptr = nullptr;
-  InsurerGateway gateway(ioc.get_executor(), *client, led, *msgids, *config, [&service_ptr](LineOutcome o) {
-    if (service_ptr != nullptr) service_ptr->on_line_outcome(o);
+  InsurerGateway gateway(ioc.get_executor(), *client, led, *msgids, *config, [&service_ptr](LineOutcome o, std::int64_t sent_at_ms) {
+    if (service_ptr != nullptr) service_ptr->on_line_outcome(o, sent_at_ms);
   });
 
   cashier::Server* server_ptr = nullptr;

@@ -85,7 +85,9 @@ void Service::dispatch(const cashier::SessionInfo& session, cashier::Call call, 
 
 void Service::session_ended(std::uint64_t connection_id) { sessions_.erase(connection_id); }
 
-void Service::on_line_outcome(LineOutcome o) { network_moved(network_.on_outcome(o, now_ms())); }
+void Service::on_line_outcome(LineOutcome o, std::int64_t sent_at_ms) {
+  network_moved(network_.on_outcome(o, now_ms(), sent_at_ms));
+}
 
 awaitable<Reply> Service::handle(cashier::SessionInfo session, cashier::Call call) {
   using cashier::Method;

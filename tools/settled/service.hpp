@@ -77,7 +77,7 @@ class Service final : public cashier::Dispatcher {
   void session_ended(std::uint64_t connection_id) override;
 
   // The line's state (fed by the gateway and the probe).
-  void on_line_outcome(LineOutcome o);
+  void on_line_outcome(LineOutcome o, std::int64_t sent_at_ms);
   NetworkState network() const { return network_.state(); }
   // Called when a money call's outcome cannot be made durable: the daemon must
   // stop so that start-up recovery reverses the call (main exits non-zero).

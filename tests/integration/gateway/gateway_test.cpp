@@ -70,7 +70,7 @@ struct Stack {
     REQUIRE_MESSAGE(c.ok(), c.error().message);
     client = std::move(*c);
     gateway = std::make_unique<daemon::InsurerGateway>(ioc.get_executor(), client, *ledger, *msgids, config,
-                                                       [](settle::LineOutcome) {});
+                                                       [](settle::LineOutcome, std::int64_t) {});
   }
   ~Stack() {
     gateway.reset();
@@ -151,7 +151,7 @@ TEST_CASE("sign-in: concurrent first calls on a fresh gateway share one slow 900
     if (!timeout) {
       // A second fresh gateway (not signed in), the same simulator: calls without a deadline.
       s.gateway = std::make_unique<daemon::InsurerGateway>(s.ioc.get_executor(), s.client, *s.ledger, *s.msgids,
-                                                           s.config, [](settle::LineOutcome) {});
+                                                           s.config, [](settle::LineOutcome, std::int64_t) {});
     }
     const std::int64_t sign_ins_before = by_infno(s.sim.counters(), "9001");
     std::vector<CallSpec> specs(kCalls, person_query("C00000001", timeout));
