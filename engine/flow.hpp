@@ -51,6 +51,7 @@ struct InsurerCall {
   std::string psn_no;
   std::string card_no;
   std::string insutype;
+  std::string med_type;         // 2201, 2207: the visit's medical type ("11" outpatient)
   std::string mdtrt_id;         // 2204, 2207, 2208
   // 2201, 2204, 2207: the hospital's reference of the visit and its charge
   // batch, the same in the three calls (the 2207's msgid, issued first).

@@ -304,6 +304,7 @@ struct OnlineRequest {
   std::string psn_no;
   std::string card_no;
   std::string insutype;
+  std::string med_type;
   std::vector<ChargeLine> lines;
   Amount total;        // the local split's total
   bool use_account = false;
@@ -334,6 +335,7 @@ BasicFlow<OnlineAttempt> online_settle(OnlineRequest in) {
     c.psn_no = in.psn_no;
     c.card_no = in.card_no;
     c.insutype = in.insutype;
+    c.med_type = in.med_type;
     c.mdtrt_id = out.mdtrt_id;
     c.visit_ref = msgid;
     return c;
@@ -503,7 +505,7 @@ Flow commit_flow(CommitInput in) {
     }
     const bool account_allowed = in.use_account && in.pin_verified;
 
-    BasicFlow<OnlineAttempt> sub = online_settle(OnlineRequest{in.request_id, psn_no, in.card_no, person->insutype,
+    BasicFlow<OnlineAttempt> sub = online_settle(OnlineRequest{in.request_id, psn_no, in.card_no, person->insutype, in.med_type,
                                                                in.lines, local->total, account_allowed,
                                                                in.budget.insurer_deadline()});
     auto settling = sub.run();
@@ -940,7 +942,8 @@ Flow resettle_flow(ResettleInput in) {
 
   // 2. The lines left, settled again with the account.
   BasicFlow<OnlineAttempt> sub = online_settle(
-      OnlineRequest{in.request_id, psn_no, in.card_no, person.insutype, *rest, local->total, true, in.budget.insurer_deadline()});
+      OnlineRequest{in.request_id, psn_no, in.card_no, person.insutype, orig.med_type, *rest, local->total, true,
+                    in.budget.insurer_deadline()});
   auto settling = sub.run();
   const OnlineAttempt on = co_await settling;
   const Ms at = co_await current_time();

@@ -225,3 +225,40 @@ TEST_CASE("a 2208 that gives back what is left is recorded as the undo, then the
   // The online settlement of the lines left, as a sub-flow: its msgid first.
   CHECK(std::holds_alternative<NewMsgid>(f.action()));
 }
+
+TEST_CASE("the visit's medical type goes to the insurer with the registration and the settlement") {
+  const Policy policy = resettle_policy();
+  CommitInput in;
+  in.request_id = "c1";
+  in.card_no = "C1";
+  in.med_type = "14";  // 门诊慢特病
+  in.lines = {ChargeLine{"A1", "a", LineClass::a, Amount::fen(10'000), std::nullopt}};
+  in.budget = Budget{10'000, 500};
+  in.policy = &policy;
+  Flow f = commit_flow(std::move(in));
+  f.start(0);
+  f.feed(CardChecked{Ok{}}, 1);
+  PersonFound found;
+  found.person = resettle_person();
+  found.psn_no = "P1";
+  f.feed(found, 2);
+  f.feed(ReversalsCount{0}, 3);
+  f.feed(MsgidIssued{"M1"}, 4);
+  REQUIRE(std::holds_alternative<StartCommit>(f.action()));
+  f.feed(CommitStarted{}, 5);
+  const auto* reg = std::get_if<Call>(&f.action());
+  REQUIRE(reg != nullptr);
+  CHECK(reg->call.txn == Txn::register_visit);
+  CHECK(reg->call.med_type == "14");
+  InsurerReply ok;
+  ok.outcome = CallOutcome::ok;
+  ok.mdtrt_id = "V1";
+  f.feed(Replied{ok}, 6);
+  f.feed(Replied{ok}, 7);                  // 2204
+  f.feed(Committed{}, 8);                  // the 2207's msgid is durable
+  const auto* settle = std::get_if<Call>(&f.action());
+  REQUIRE(settle != nullptr);
+  CHECK(settle->call.txn == Txn::settle);
+  CHECK(settle->call.med_type == "14");
+  CHECK(settle->call.mdtrt_id == "V1");
+}

@@ -246,7 +246,7 @@ awaitable<flow::InsurerReply> CallSeams::call(const flow::InsurerCall& in) {
       reg.insutype = c.insutype;
       reg.mdtrt_cert_type = std::string(insurer::cert_type_card);
       reg.mdtrt_cert_no = c.card_no;
-      reg.med_type = "11";
+      reg.med_type = c.med_type.empty() ? "11" : c.med_type;
       reg.ipt_otp_no = visit_no;
       reg.begntime = at_text;
       reg.dept_code = "OP";
@@ -274,7 +274,7 @@ awaitable<flow::InsurerReply> CallSeams::call(const flow::InsurerCall& in) {
       s.psn_no = c.psn_no;
       s.mdtrt_cert_type = std::string(insurer::cert_type_card);
       s.mdtrt_cert_no = c.card_no;
-      s.med_type = "11";
+      s.med_type = c.med_type.empty() ? "11" : c.med_type;
       s.medfee_sumamt = c.total;
       s.mdtrt_id = c.mdtrt_id;
       s.chrg_bchno = batch;
