@@ -148,13 +148,12 @@ std::string_view mode_name(Mode m) noexcept { return m == Mode::offline ? "offli
 
 bool Split::has_reason(SplitReason r) const { return std::find(reasons.begin(), reasons.end(), r) != reasons.end(); }
 
-Status validate_lines(std::span<const ChargeLine> lines) {
+Status validate_lines(std::span<const ChargeLine> lines, std::size_t max_lines) {
   if (lines.empty())
     return make_error(Reason::invalid_request, "lines", "lines: a settlement needs at least one charge line");
-  if (lines.size() > limits::max_lines_per_settlement)
+  if (lines.size() > max_lines)
     return make_error(Reason::limit_exceeded, "lines",
-                      fmt::format("lines: {} charge lines, at most {} per settlement", lines.size(),
-                                  limits::max_lines_per_settlement));
+                      fmt::format("lines: {} charge lines, at most {} per settlement", lines.size(), max_lines));
   std::int64_t total = 0;
   for (std::size_t i = 0; i < lines.size(); ++i) {
     const ChargeLine& l = lines[i];
@@ -170,7 +169,7 @@ Status validate_lines(std::span<const ChargeLine> lines) {
       return line_error(Reason::invalid_request, i, "selfpay_ratio", "selfpay_ratio applies to class B lines only");
     if (l.selfpay_ratio && (l.selfpay_ratio->ppm() < 0 || l.selfpay_ratio->ppm() > Ratio::one().ppm()))
       return line_error(Reason::invalid_request, i, "selfpay_ratio", "ratio must be between 0 and 1");
-    total += l.amount.fen();  // cannot overflow: 500 lines of at most 10^12 (limits.hpp)
+    total += l.amount.fen();  // cannot overflow: max_lines_per_admission lines of at most 10^12 (limits.hpp)
   }
   if (total > limits::amount_max_fen)
     return make_error(Reason::limit_exceeded, "lines",
@@ -181,7 +180,10 @@ Status validate_lines(std::span<const ChargeLine> lines) {
 
 Result<Split> split(const Policy& policy, const Person& person, std::span<const ChargeLine> lines,
                     const SplitOptions& options) {
-  if (Status v = validate_lines(lines); !v) return v.error();
+  // An inpatient discharge settles every line of the stay.
+  const std::size_t max_lines =
+      options.visit == VisitType::inpatient ? limits::max_lines_per_admission : limits::max_lines_per_settlement;
+  if (Status v = validate_lines(lines, max_lines); !v) return v.error();
   const PolicyParams* params = policy.find(person.insutype, options.visit);
   if (params == nullptr)
     return make_error(Reason::invalid_config, "insutype",
@@ -215,8 +217,10 @@ Result<Split> split(const Policy& policy, const Person& person, std::span<const 
   }
 
   if (fund_allowed) {
-    // Rule 4: deductible (起付线).
-    const Amount deductible_left = max(Amount::zero(), params->deductible - person.deductible_used);
+    // Rule 4: deductible (起付线): per year for outpatient visits, per stay for
+    // an inpatient discharge (what earlier visits paid does not count).
+    const Amount used = options.visit == VisitType::inpatient ? Amount::zero() : person.deductible_used;
+    const Amount deductible_left = max(Amount::zero(), params->deductible - used);
     s.deductible_part = min(s.inscp, deductible_left);
     // Rule 5: fund share, floored, within the annual cap (封顶线).
     const Amount uncapped = mul_floor(s.inscp - s.deductible_part, params->fund_ratio);

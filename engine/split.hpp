@@ -3,6 +3,7 @@
 // over values, with a reason for every deviation from the normal split.
 #pragma once
 
+#include "engine/limits.hpp"
 #include "engine/money.hpp"
 #include "engine/policy.hpp"
 #include "engine/result.hpp"
@@ -155,10 +156,11 @@ struct Split {
   friend bool operator==(const Split&, const Split&) = default;
 };
 
-// Checks the lines themselves: at least one, at most
-// limits::max_lines_per_settlement, codes and names present and bounded, class
-// B ratios within 0..1, the total within limits::amount_max_fen.
-Status validate_lines(std::span<const ChargeLine> lines);
+// Checks the lines themselves: at least one, at most `max_lines` (one
+// outpatient settlement's, or a whole stay's for an inpatient discharge),
+// codes and names present and bounded, class B ratios within 0..1, the total
+// within limits::amount_max_fen.
+Status validate_lines(std::span<const ChargeLine> lines, std::size_t max_lines = limits::max_lines_per_settlement);
 
 // The split. Errors: INVALID_REQUEST / LIMIT_EXCEEDED for bad lines,
 // INVALID_CONFIG when the policy has no entry for the person's insurance type

@@ -19,6 +19,7 @@ using json::amount_value;
 constexpr std::size_t id_len = 64;     // setl_id, mdtrt_id, psn_no, local ids
 constexpr std::size_t time_len = 19;   // "yyyy-MM-dd HH:mm:ss"
 constexpr std::size_t date_len = 10;   // "yyyy-MM-dd"
+constexpr std::size_t feedetl_sn_len = 30;
 
 template <class T>
 Result<T> finish(const Fields& f, T value) {
@@ -189,7 +190,7 @@ Json encode_fee_detail(const FeeDetail& d) {
 // `in_offline`: the lines of a 9302 record carry no visit of their own.
 FeeDetail decode_fee_detail(Fields& f, bool in_offline) {
   FeeDetail d;
-  d.feedetl_sn = f.nonempty("feedetl_sn", 30);
+  d.feedetl_sn = f.nonempty("feedetl_sn", feedetl_sn_len);
   if (in_offline) {
     d.mdtrt_id = f.opt_str("mdtrt_id", id_len).value_or("");
     d.psn_no = f.opt_str("psn_no", id_len).value_or("");
@@ -461,9 +462,20 @@ Json OutpatientRegister::Output::encode() const { return encode_visit_opened(*th
 Result<OutpatientRegister::Output> OutpatientRegister::Output::decode(const Json& j) {
   return decode_wrapped<Output>(j, "data", [](Fields& f) { return Output{decode_visit_opened(f)}; });
 }
-Json Admission::Input::encode() const { return wrap("mdtrtinfo", encode_visit_open(*this)); }
+Json Admission::Input::encode() const {
+  Json j = encode_visit_open(*this);
+  j["dise_codg"] = dise_codg;
+  j["dise_name"] = dise_name;
+  return wrap("mdtrtinfo", std::move(j));
+}
 Result<Admission::Input> Admission::Input::decode(const Json& j) {
-  return decode_wrapped<Input>(j, "mdtrtinfo", [](Fields& f) { return Input{decode_visit_open(f)}; });
+  return decode_wrapped<Input>(j, "mdtrtinfo", [](Fields& f) {
+    Input in;
+    static_cast<VisitOpen&>(in) = decode_visit_open(f);
+    in.dise_codg = f.nonempty("dise_codg", limits::max_code_len);
+    in.dise_name = f.opt_str("dise_name", limits::max_name_len).value_or("");
+    return in;
+  });
 }
 Json Admission::Output::encode() const { return encode_visit_opened(*this); }
 Result<Admission::Output> Admission::Output::decode(const Json& j) {
@@ -505,7 +517,7 @@ Result<FeeUploadOutput> FeeUploadOutput::decode(const Json& j) {
   FeeUploadOutput o;
   o.result = each<FeeResult>(f, "result", max_feedetail, true, [](Fields& ef) {
     FeeResult r;
-    r.feedetl_sn = ef.nonempty("feedetl_sn", 30);
+    r.feedetl_sn = ef.nonempty("feedetl_sn", feedetl_sn_len);
     r.det_item_fee_sumamt = ef.amount("det_item_fee_sumamt");
     r.cls = class_of(ef, "chrgitm_lv");
     r.selfpay_prop = ef.opt_ratio("selfpay_prop").value_or(Ratio{});
@@ -522,6 +534,96 @@ Result<FeeUploadOutput> FeeUploadOutput::decode(const Json& j) {
     return r;
   });
   return finish(f, std::move(o));
+}
+
+// ---- 2302 ----
+Json CancelLines::Input::encode() const {
+  return wrap("data", Json{{"mdtrt_id", mdtrt_id}, {"psn_no", psn_no}, {"feedetl_sn", feedetl_sn}});
+}
+Result<CancelLines::Input> CancelLines::Input::decode(const Json& j) {
+  return decode_wrapped<Input>(j, "data", [](Fields& f) {
+    Input in;
+    in.mdtrt_id = f.nonempty("mdtrt_id", id_len);
+    in.psn_no = f.nonempty("psn_no", id_len);
+    in.feedetl_sn = f.string_array("feedetl_sn", max_feedetail, feedetl_sn_len);
+    if (f.ok() && in.feedetl_sn.empty())
+      f.fail(Reason::invalid_request, "feedetl_sn", "at least one line number is required (\"0000\": every live line)");
+    std::set<std::string_view> seen;
+    for (std::size_t i = 0; i < in.feedetl_sn.size() && f.ok(); ++i) {
+      const std::string& sn = in.feedetl_sn[i];
+      const std::string key = index_path("feedetl_sn", i);
+      if (sn.empty())
+        f.fail(Reason::invalid_request, key, "required field is empty");
+      else if (sn == feedetl_sn_all && in.feedetl_sn.size() > 1)
+        f.fail(Reason::invalid_request, key, "\"0000\" (every live line) must be the only line number");
+      else if (!seen.insert(sn).second)
+        f.fail(Reason::invalid_request, key, fmt::format("\"{}\" appears twice in this request", sn));
+    }
+    return in;
+  });
+}
+Json CancelLines::Output::encode() const { return wrap("data", Json{{"mdtrt_id", mdtrt_id}, {"cancelled", cancelled}}); }
+Result<CancelLines::Output> CancelLines::Output::decode(const Json& j) {
+  return decode_wrapped<Output>(j, "data", [](Fields& f) {
+    Output o;
+    o.mdtrt_id = f.nonempty("mdtrt_id", id_len);
+    o.cancelled = f.string_array("cancelled", limits::max_lines_per_admission, feedetl_sn_len);
+    for (std::size_t i = 0; i < o.cancelled.size() && f.ok(); ++i)
+      if (o.cancelled[i].empty()) f.fail(Reason::invalid_request, index_path("cancelled", i), "required field is empty");
+    return o;
+  });
+}
+
+// ---- 2402 ----
+Json Discharge::Input::encode() const {
+  return wrap("dscginfo", Json{{"mdtrt_id", mdtrt_id},
+                               {"psn_no", psn_no},
+                               {"insutype", insutype},
+                               {"endtime", endtime},
+                               {"dscg_way", dscg_way}});
+}
+Result<Discharge::Input> Discharge::Input::decode(const Json& j) {
+  return decode_wrapped<Input>(j, "dscginfo", [](Fields& f) {
+    Input in;
+    in.mdtrt_id = f.nonempty("mdtrt_id", id_len);
+    in.psn_no = f.nonempty("psn_no", id_len);
+    in.insutype = f.nonempty("insutype", 6);
+    in.endtime = datetime(f, "endtime");
+    // Absent or empty: "1" (discharged on medical advice).
+    std::string way = f.opt_str("dscg_way", 2).value_or("");
+    if (!way.empty()) in.dscg_way = std::move(way);
+    if (f.ok() && (in.dscg_way.size() != 1 || std::string_view("123459").find(in.dscg_way[0]) == std::string_view::npos))
+      f.fail(Reason::invalid_request, "dscg_way",
+             fmt::format("\"{}\" is not one of \"1\", \"2\", \"3\", \"4\", \"5\", \"9\"", in.dscg_way));
+    return in;
+  });
+}
+Json Discharge::Output::encode() const { return wrap("data", Json{{"mdtrt_id", mdtrt_id}}); }
+Result<Discharge::Output> Discharge::Output::decode(const Json& j) {
+  return decode_wrapped<Output>(j, "data", [](Fields& f) {
+    Output o;
+    o.mdtrt_id = f.nonempty("mdtrt_id", id_len);
+    return o;
+  });
+}
+
+// ---- 2404 ----
+Json UndoAdmission::Input::encode() const { return wrap("data", Json{{"mdtrt_id", mdtrt_id}, {"psn_no", psn_no}}); }
+Result<UndoAdmission::Input> UndoAdmission::Input::decode(const Json& j) {
+  return decode_wrapped<Input>(j, "data", [](Fields& f) {
+    Input in;
+    in.mdtrt_id = f.nonempty("mdtrt_id", id_len);
+    in.psn_no = f.nonempty("psn_no", id_len);
+    return in;
+  });
+}
+Json UndoAdmission::Output::encode() const { return wrap("data", Json{{"mdtrt_id", mdtrt_id}}); }
+Result<UndoAdmission::Output> UndoAdmission::Output::decode(const Json& j) {
+  return decode_wrapped<Output>(j, "data", [](Fields& f) {
+    Output o;
+    o.mdtrt_id = f.nonempty("mdtrt_id", id_len);
+    return o;
+  });
 }
 
 // ---- settle / preview ----
@@ -672,7 +774,7 @@ Result<DailyTotals::Input> DailyTotals::Input::decode(const Json& j) {
   return decode_wrapped<Input>(j, "data", [](Fields& f) {
     Input in;
     in.insutype = f.str("insutype", 6);
-    in.clr_type = f.str("clr_type", 6);
+    in.clr_type = f.one_of("clr_type", {"11", "21", ""});
     in.stmt_begndate = date(f, "stmt_begndate");
     in.stmt_enddate = date(f, "stmt_enddate");
     in.medfee_sumamt = f.amount("medfee_sumamt");
@@ -727,6 +829,8 @@ Result<DetailReconcile::Input> DetailReconcile::Input::decode(const Json& j) {
     Input in;
     in.insutype = f.opt_str("insutype", 6).value_or("");
     in.clr_type = f.opt_str("clr_type", 6).value_or("");
+    if (f.ok() && in.clr_type != "" && in.clr_type != "11" && in.clr_type != "21")
+      f.fail(Reason::invalid_request, "clr_type", fmt::format("\"{}\" is not one of \"11\", \"21\", \"\"", in.clr_type));
     in.stmt_begndate = date(f, "stmt_begndate");
     in.stmt_enddate = date(f, "stmt_enddate");
     in.page_num = f.integer("page_num", 1, INT32_MAX);
@@ -889,6 +993,7 @@ Json OfflineUpload::Input::encode() const {
                      {"card_no", r.card_no},
                      {"insutype", r.insutype},
                      {"med_type", r.med_type},
+                     {"mdtrt_id", r.mdtrt_id},
                      {"setl_time", r.setl_time},
                      {"reason_code", r.reason_code},
                      {"medfee_sumamt", amount_value(r.medfee_sumamt)},
@@ -907,19 +1012,30 @@ Result<OfflineUpload::Input> OfflineUpload::Input::decode(const Json& j) {
     r.card_no = rf.str("card_no", id_len);
     r.insutype = rf.nonempty("insutype", 6);
     r.med_type = rf.nonempty("med_type", 6);
+    r.mdtrt_id = rf.opt_str("mdtrt_id", id_len).value_or("");  // absent from an older hospital's outpatient record
     r.setl_time = datetime(rf, "setl_time");
     r.reason_code = rf.nonempty("reason_code", 40);
     r.medfee_sumamt = rf.amount("medfee_sumamt");
     r.est_fund_pay = rf.amount("est_fund_pay");
     r.psn_cash_pay = rf.amount("psn_cash_pay");
     r.lines = each<FeeDetail>(rf, "lines", max_feedetail, true, [](Fields& lf) { return decode_fee_detail(lf, true); });
+    const bool inpatient = r.med_type == med_type_inpatient;
     if (rf.ok() && r.psn_no.empty() && r.card_no.empty())
       rf.fail(Reason::invalid_request, "psn_no", "psn_no or card_no is required");
-    if (rf.ok() && r.lines.empty()) rf.fail(Reason::invalid_request, "lines", "at least one line is required");
+    if (rf.ok() && inpatient && r.mdtrt_id.empty())
+      rf.fail(Reason::invalid_request, "mdtrt_id",
+              "required for an inpatient record (med_type \"21\"): the admission settled");
+    if (rf.ok() && !inpatient && !r.mdtrt_id.empty())
+      rf.fail(Reason::invalid_request, "mdtrt_id",
+              "must be empty for an outpatient record (only med_type \"21\" names an admission)");
+    if (rf.ok() && inpatient && !r.lines.empty())
+      rf.fail(Reason::invalid_request, "lines",
+              "must be empty for an inpatient record (med_type \"21\"): the insurer has the stay's lines from 2301");
+    if (rf.ok() && !inpatient && r.lines.empty()) rf.fail(Reason::invalid_request, "lines", "at least one line is required");
     if (rf.ok()) {
       Amount sum;
       for (const FeeDetail& d : r.lines) sum += d.det_item_fee_sumamt;
-      if (sum != r.medfee_sumamt)
+      if (!inpatient && sum != r.medfee_sumamt)
         rf.fail(Reason::invalid_request, "medfee_sumamt",
                 fmt::format("{} is not the sum of the lines {}", format_amount(r.medfee_sumamt), format_amount(sum)));
       else if (Status s = parts_add_up(rf.path(), "medfee_sumamt", r.medfee_sumamt,

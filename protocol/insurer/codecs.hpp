@@ -32,6 +32,11 @@ inline constexpr std::size_t max_flags = 8;
 inline constexpr std::string_view cert_type_id_no = "02";  // 居民身份证 (ID number)
 inline constexpr std::string_view cert_type_card = "03";   // 社会保障卡 (card number + card_sn)
 
+// med_type of a visit: "11" outpatient (门诊; emergency and others also count as
+// outpatient), "21" inpatient (住院).
+inline constexpr std::string_view med_type_outpatient = "11";
+inline constexpr std::string_view med_type_inpatient = "21";
+
 // ---- 9001 签到 sign-in ----
 struct SignIn {
   static constexpr std::string_view infno = "9001";
@@ -145,8 +150,11 @@ struct OutpatientRegister {
 struct Admission {
   static constexpr std::string_view infno = "2401";
   struct Input : VisitOpen {
+    std::string dise_codg;  // the admission diagnosis (病种/诊断编码), required
+    std::string dise_name;  // optional
     Json encode() const;
     static Result<Input> decode(const Json& input);
+    friend bool operator==(const Input&, const Input&) = default;
   };
   struct Output : VisitOpened {
     Json encode() const;
@@ -206,6 +214,68 @@ struct InpatientLines {
   static constexpr std::string_view infno = "2301";
   using Input = FeeUploadInput;
   using Output = FeeUploadOutput;
+};
+
+// ---- 2302 住院费用明细撤销 cancel inpatient lines ----
+// The single value "0000" in feedetl_sn cancels every live line of the stay.
+inline constexpr std::string_view feedetl_sn_all = "0000";
+struct CancelLines {
+  static constexpr std::string_view infno = "2302";
+  struct Input {
+    std::string mdtrt_id;
+    std::string psn_no;
+    std::vector<std::string> feedetl_sn;  // 1..max_feedetail, unique; or exactly {"0000"}
+    Json encode() const;
+    static Result<Input> decode(const Json& input);
+    friend bool operator==(const Input&, const Input&) = default;
+  };
+  struct Output {
+    std::string mdtrt_id;
+    std::vector<std::string> cancelled;  // the lines cancelled (now or before) by this call
+    Json encode() const;
+    static Result<Output> decode(const Json& output);
+    friend bool operator==(const Output&, const Output&) = default;
+  };
+};
+
+// ---- 2402 出院办理 discharge ----
+struct Discharge {
+  static constexpr std::string_view infno = "2402";
+  struct Input {
+    std::string mdtrt_id;
+    std::string psn_no;
+    std::string insutype;
+    std::string endtime;         // "yyyy-MM-dd HH:mm:ss"
+    // dscg_way: 1 on medical advice (default), 2 transfer, 3 to community care, 4 against advice, 5 death, 9 other.
+    std::string dscg_way = "1";
+    Json encode() const;
+    static Result<Input> decode(const Json& input);
+    friend bool operator==(const Input&, const Input&) = default;
+  };
+  struct Output {
+    std::string mdtrt_id;
+    Json encode() const;
+    static Result<Output> decode(const Json& output);
+    friend bool operator==(const Output&, const Output&) = default;
+  };
+};
+
+// ---- 2404 入院办理撤销 undo of an admission ----
+struct UndoAdmission {
+  static constexpr std::string_view infno = "2404";
+  struct Input {
+    std::string mdtrt_id;
+    std::string psn_no;
+    Json encode() const;
+    static Result<Input> decode(const Json& input);
+    friend bool operator==(const Input&, const Input&) = default;
+  };
+  struct Output {
+    std::string mdtrt_id;
+    Json encode() const;
+    static Result<Output> decode(const Json& output);
+    friend bool operator==(const Output&, const Output&) = default;
+  };
 };
 
 // ---- 2206/2207 门诊预结算/结算, 2303/2304 住院预结算/结算 ----
@@ -379,7 +449,7 @@ struct DetailReconcile {
   static constexpr std::string_view infno = "3202";
   struct Input {
     std::string insutype;  // "" all
-    std::string clr_type;  // "" all
+    std::string clr_type;  // "11" outpatient, "21" inpatient, "" all
     std::string stmt_begndate;
     std::string stmt_enddate;
     std::int64_t page_num = 1;
@@ -482,13 +552,16 @@ struct OfflineRecord {
   std::string psn_no;        // may be empty when only the card number is known
   std::string card_no;
   std::string insutype;
-  std::string med_type = "11";
+  std::string med_type = "11";  // "21": an inpatient discharge settled offline
+  std::string mdtrt_id;      // med_type "21": the admission settled (its lines are the insurer's, from 2301);
+                             // empty for outpatient records
   std::string setl_time;     // original time, "yyyy-MM-dd HH:mm:ss"
   std::string reason_code;   // offline_network_down, offline_in_doubt, ...
   Amount medfee_sumamt;
   Amount est_fund_pay;       // the hospital's estimate
   Amount psn_cash_pay;       // what the patient paid locally (medfee − est_fund)
-  std::vector<FeeDetail> lines;  // mdtrt_id/psn_no/chrg_bchno of lines may be empty
+  std::vector<FeeDetail> lines;  // outpatient: 1..max_feedetail (mdtrt_id/psn_no/chrg_bchno may be empty);
+                                 // inpatient: none
   friend bool operator==(const OfflineRecord&, const OfflineRecord&) = default;
 };
 struct OfflineResult {

@@ -1,6 +1,6 @@
 // Routing of control-endpoint requests to the fault set, the counters and
-// the insurer's report/injection functions. Errors answer 4xx with
-// {"error": "..."}; nothing is changed by a refused request.
+// the insurer's report, person/visit queries and injections. Errors answer
+// 4xx with {"error": "..."}; nothing is changed by a refused request.
 #include "tools/insurer-sim/control.hpp"
 
 #include "protocol/insurer/fields.hpp"
@@ -166,6 +166,11 @@ ControlAnswer control_handle(ControlContext& c, std::string_view method, std::st
   if (path == "/persons" && method == "POST") return add_person_route(c, *doc);
   if (path.starts_with("/persons/") && method == "GET") {
     auto r = c.insurer.person_json(path.substr(9));
+    if (!r) return from_error(r.error());
+    return {200, *r};
+  }
+  if (path.starts_with("/visits/") && method == "GET") {
+    auto r = c.insurer.visit_json(path.substr(8));
     if (!r) return from_error(r.error());
     return {200, *r};
   }

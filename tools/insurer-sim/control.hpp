@@ -1,6 +1,6 @@
 // The control endpoint's requests (docs/insurer-sim.md, "Control endpoint"):
-// faults, counters, the money report, persons and injected reconciliation
-// differences. Routing only; the plain-HTTP transport is in server.cpp.
+// faults, counters, the money report, persons, visits and injected
+// reconciliation differences. Routing only; the transport is in server.cpp.
 #pragma once
 
 #include "protocol/json.hpp"

@@ -1,10 +1,11 @@
 // The simulated insurer's transactions: sign-in, person info, visits and
-// lines, preview/settle/undo (outpatient and inpatient), reversal, partial
-// refund, offline upload, reconciliation, account history and red list.
+// lines, stays (admission, line cancel, discharge, undo), preview/settle/undo,
+// reversal, partial refund, offline upload, reconciliation, history, red list.
 // Each request runs in one IMMEDIATE transaction that also records the msgid
 // with its first answer, so a repeated msgid gets that answer and no effect.
 #include "tools/insurer-sim/insurer.hpp"
 
+#include "engine/limits.hpp"
 #include "engine/refund.hpp"
 #include "engine/split.hpp"
 #include "protocol/engine_json.hpp"
@@ -150,6 +151,83 @@ constexpr std::string_view kRefundColumns =
     "id, kind, msgid, infno, setl_id, medins_refd_id, total, fund, account, cash, deductible_back, lines_json, state, "
     "time";
 
+// States of an inpatient visit (an outpatient visit stays "open"):
+// admitted -> discharged (2402) -> settled (2304, 9302); settled -> admitted
+// (2305); admitted/discharged -> undone (2404) or reversed (2601 of its 2401).
+constexpr std::string_view kOpen = "open";
+constexpr std::string_view kAdmitted = "admitted";
+constexpr std::string_view kDischarged = "discharged";
+constexpr std::string_view kSettled = "settled";
+constexpr std::string_view kUndone = "undone";
+constexpr std::string_view kReversed = "reversed";
+
+struct VisitRow {
+  std::int64_t id = 0;
+  std::string psn_no, insutype;
+  VisitType visit = VisitType::outpatient;
+  std::string state, med_type, ipt_otp_no, begntime, endtime;
+};
+
+constexpr std::string_view kVisitColumns = "id, psn_no, insutype, visit, state, med_type, ipt_otp_no, begntime, endtime";
+
+VisitRow read_visit(const sql::Statement& s) {
+  VisitRow v;
+  v.id = s.column_int64(0);
+  v.psn_no = s.column_text(1);
+  v.insutype = s.column_text(2);
+  v.visit = s.column_int64(3) == 2 ? VisitType::inpatient : VisitType::outpatient;
+  v.state = s.column_text(4);
+  v.med_type = s.column_text(5);
+  v.ipt_otp_no = s.column_text(6);
+  v.begntime = s.column_text(7);
+  v.endtime = s.column_text(8);
+  return v;
+}
+
+// The visit named by `mdtrt_id`, if it exists.
+Result<std::optional<VisitRow>> find_visit(sql::Db& db, std::string_view mdtrt_id) {
+  const auto id = parse_id(mdtrt_id, 'M');
+  if (!id) return std::optional<VisitRow>{};
+  auto st = db.cached(fmt::format("SELECT {} FROM visits WHERE id = ?1", kVisitColumns));
+  if (!st) return db_error(st.error());
+  SIM_CHECK((*st)->bind(1, *id));
+  auto row = (*st)->step();
+  if (!row) return db_error(row.error());
+  if (!*row) return std::optional<VisitRow>{};
+  std::optional<VisitRow> v = read_visit(**st);
+  (*st)->reset();
+  return v;
+}
+
+Result<VisitRow> load_visit(sql::Db& db, std::string_view mdtrt_id, VisitType expected) {
+  SIM_TRY(v, find_visit(db, mdtrt_id));
+  if (!v) return refuse("mdtrt_id", fmt::format("mdtrt_id \"{}\" does not exist", mdtrt_id));
+  if (v->visit != expected)
+    return refuse("mdtrt_id", fmt::format("mdtrt_id \"{}\" is an {} visit", mdtrt_id, visit_type_name(v->visit)));
+  return std::move(*v);
+}
+
+// The lines of a visit a settlement takes: live (not cancelled) and not settled.
+struct OpenLines {
+  std::vector<ChargeLine> lines;
+  std::vector<std::string> sns;
+  Amount total;
+};
+
+// Live lines of a visit (settled or not): how many and their total.
+struct LiveLines {
+  std::int64_t count = 0;
+  Amount total;
+  std::int64_t cancelled = 0;
+};
+
+// What a settlement took from the deductible accumulator: an outpatient
+// settlement adds its deductible part to the year's; an inpatient one does
+// not (its deductible is per stay), so undo and reversal give back only that.
+Amount deductible_taken(const SettlementRow& s) {
+  return s.visit == VisitType::inpatient ? Amount::zero() : s.deductible_part;
+}
+
 // Everything one request needs; lives for one handle() call.
 class Tx {
  public:
@@ -163,6 +241,9 @@ class Tx {
   // The output's text when the transaction wrote it directly (3202 pages);
   // dispatch() then answers null.
   std::string output_text;
+  // err_msg of a successful answer: why it changed nothing (an idempotent
+  // repeat, a reversal with no effect).
+  std::string note;
 
  private:
   // ---- data access ----
@@ -174,6 +255,16 @@ class Tx {
   Status log_account(const PersonRow& p, std::string_view kind, std::string_view ref_id, Amount amount);
   Result<PersonRow> person_for(std::string_view psn_no);
   Status check_cert(const PersonRow& p, std::string_view cert_type, std::string_view cert_no);
+  Status set_visit_state(std::int64_t visit_id, std::string_view state);
+  // The effective settlement of a visit, if any.
+  Result<std::optional<std::int64_t>> standing_settlement(std::int64_t visit_id);
+  Result<OpenLines> open_lines(std::int64_t visit_id, std::string_view chrg_bchno);
+  Result<LiveLines> live_lines(std::int64_t visit_id);
+  // Why an inpatient visit cannot change any more (settled, undone, reversed).
+  Result<std::string> closed_reason(const VisitRow& v);
+  // Inserts the settlement, marks its lines and moves the person's money.
+  Result<std::int64_t> book_settlement(const SettlementRow& row, const std::vector<std::string>& sns, PersonRow& p,
+                                       const Split& s);
 
   // ---- transactions ----
   Result<Json> sign_in();
@@ -181,6 +272,9 @@ class Tx {
   Result<Json> person_info();
   Result<Json> open_visit(VisitType visit);
   Result<Json> upload_lines(VisitType visit);
+  Result<Json> cancel_lines();
+  Result<Json> discharge();
+  Result<Json> undo_admission();
   Result<Json> settle(VisitType visit, bool preview);
   Result<Json> undo(VisitType visit);
   Result<Json> reversal();
@@ -192,11 +286,14 @@ class Tx {
   Result<json::Json> red_list();
 
   Result<insurer::OfflineResult> offline_record(const insurer::OfflineRecord& rec);
+  // A med_type "21" record: the admission it names discharged and settled over its live lines.
+  Result<insurer::OfflineResult> offline_stay(const insurer::OfflineRecord& rec, PersonRow p, insurer::OfflineResult res);
   // Opens the visit of an accepted 9302 record with its lines; its id.
   Result<std::int64_t> open_offline_visit(const insurer::OfflineRecord& rec, const PersonRow& p, VisitType visit);
   // Restores the effect of a settlement / refund (reversal).
   Result<insurer::Reversal::Output> reverse_settlement(SettlementRow s, insurer::Reversal::Output out);
   Result<insurer::Reversal::Output> reverse_refund(std::int64_t refund_id, insurer::Reversal::Output out);
+  Result<insurer::Reversal::Output> reverse_admission(std::int64_t visit_id, insurer::Reversal::Output out);
 
   Store& st_;
   sql::Db& db_;
@@ -300,6 +397,93 @@ Status Tx::check_cert(const PersonRow& p, std::string_view cert_type, std::strin
   return Ok{};
 }
 
+Status Tx::set_visit_state(std::int64_t visit_id, std::string_view state) {
+  auto st = db_.cached("UPDATE visits SET state = ?2 WHERE id = ?1");
+  if (!st) return db_error(st.error());
+  SIM_CHECK((*st)->bind_all(visit_id, state));
+  SIM_CHECK((*st)->run());
+  return Ok{};
+}
+
+Result<std::optional<std::int64_t>> Tx::standing_settlement(std::int64_t visit_id) {
+  auto st = db_.cached("SELECT id FROM settlements WHERE visit_id = ?1 AND state = 'effective' ORDER BY id DESC LIMIT 1");
+  if (!st) return db_error(st.error());
+  SIM_CHECK((*st)->bind(1, visit_id));
+  auto row = (*st)->step();
+  if (!row) return db_error(row.error());
+  std::optional<std::int64_t> id;
+  if (*row) id = (*st)->column_int64(0);
+  (*st)->reset();
+  return id;
+}
+
+Result<OpenLines> Tx::open_lines(std::int64_t visit_id, std::string_view chrg_bchno) {
+  auto st = db_.cached(
+      "SELECT detail FROM lines WHERE visit_id = ?1 AND setl_id IS NULL AND cancelled = 0 AND (?2 = '' OR chrg_bchno = ?2) "
+      "ORDER BY rowid");
+  if (!st) return db_error(st.error());
+  SIM_CHECK((*st)->bind_all(visit_id, chrg_bchno));
+  OpenLines out;
+  for (;;) {
+    auto row = (*st)->step();
+    if (!row) return db_error(row.error());
+    if (!*row) break;
+    auto doc = json::parse((*st)->column_text_view(0), "stored line");
+    if (!doc) return make_error(Reason::internal, "lines", doc.error().message);
+    auto d = insurer::FeeUploadInput::decode(*doc);
+    if (!d) return make_error(Reason::internal, "lines", d.error().message);
+    out.lines.push_back(insurer::to_charge_line(d->feedetail.front()));
+    out.sns.push_back(d->feedetail.front().feedetl_sn);
+    out.total += out.lines.back().amount;
+  }
+  return out;
+}
+
+Result<LiveLines> Tx::live_lines(std::int64_t visit_id) {
+  auto st = db_.cached(
+      "SELECT coalesce(sum(cancelled = 0), 0), coalesce(sum(CASE WHEN cancelled = 0 THEN amount_fen ELSE 0 END), 0), "
+      "coalesce(sum(cancelled <> 0), 0) FROM lines WHERE visit_id = ?1");
+  if (!st) return db_error(st.error());
+  SIM_CHECK((*st)->bind(1, visit_id));
+  auto row = (*st)->step();
+  if (!row) return db_error(row.error());
+  LiveLines out{(*st)->column_int64(0), Amount::fen((*st)->column_int64(1)), (*st)->column_int64(2)};
+  (*st)->reset();
+  return out;
+}
+
+Result<std::string> Tx::closed_reason(const VisitRow& v) {
+  const std::string mdtrt_id = mdtrt_id_of(v.id);
+  if (v.state == kSettled) {
+    SIM_TRY(setl, standing_settlement(v.id));
+    return fmt::format("admission \"{}\" is settled (setl_id \"{}\"); undo the settlement (2305) first", mdtrt_id,
+                       setl ? setl_id_of(*setl) : std::string("?"));
+  }
+  if (v.state == kUndone) return fmt::format("admission \"{}\" was undone (2404)", mdtrt_id);
+  if (v.state == kReversed) return fmt::format("admission \"{}\" was reversed (2601)", mdtrt_id);
+  return fmt::format("admission \"{}\" is {}", mdtrt_id, v.state);
+}
+
+Result<std::int64_t> Tx::book_settlement(const SettlementRow& row, const std::vector<std::string>& sns, PersonRow& p,
+                                         const Split& s) {
+  SIM_TRY(id, insert_settlement(row));
+  auto mark = db_.cached("UPDATE lines SET setl_id = ?3, undone_setl_id = NULL WHERE visit_id = ?1 AND feedetl_sn = ?2");
+  if (!mark) return db_error(mark.error());
+  for (const std::string& sn : sns) {
+    SIM_CHECK((*mark)->bind_all(row.visit_id, sn, id));
+    SIM_CHECK((*mark)->run());
+    (*mark)->reset();
+  }
+  p.balance -= s.account;
+  // The year's deductible accumulator counts outpatient settlements only: an
+  // inpatient stay pays its own deductible (settlement-rules.md, "Inpatient").
+  if (row.visit == VisitType::outpatient) p.deductible_used += s.deductible_part;
+  p.fund_paid_ytd += s.fund;  // one annual cap for both
+  SIM_OK(st_.update_person_money(p));
+  SIM_OK(log_account(p, "settle", setl_id_of(id), Amount::zero() - s.account));
+  return id;
+}
+
 // ---- 9001 / 9002 ----
 Result<Json> Tx::sign_in() {
   SIM_TRY(in, insurer::SignIn::Input::decode(req_.input));
@@ -342,12 +526,15 @@ Result<Json> Tx::person_info() {
 // ---- 2201 / 2401 ----
 Result<Json> Tx::open_visit(VisitType visit) {
   insurer::VisitOpen in;
+  std::string dise_codg, dise_name;
   if (visit == VisitType::outpatient) {
     SIM_TRY(d, insurer::OutpatientRegister::Input::decode(req_.input));
     in = d;
   } else {
     SIM_TRY(d, insurer::Admission::Input::decode(req_.input));
     in = d;
+    dise_codg = d.dise_codg;
+    dise_name = d.dise_name;
   }
   SIM_TRY(p, person_for(in.psn_no));
   SIM_OK(check_cert(p, in.mdtrt_cert_type, in.mdtrt_cert_no));
@@ -355,38 +542,43 @@ Result<Json> Tx::open_visit(VisitType visit) {
     return refuse("insutype", fmt::format("person \"{}\" is insured under \"{}\", not \"{}\"", p.psn_no, p.insutype, in.insutype));
   if (policy_.find(in.insutype, visit) == nullptr)
     return refuse("insutype", fmt::format("no policy for insurance type \"{}\", {} visits", in.insutype, visit_type_name(visit)));
+  if (visit == VisitType::inpatient) {
+    // One open admission (admitted, or discharged and not settled) per person;
+    // the same admission number again is that admission (idempotent).
+    auto open = db_.cached(
+        "SELECT id, ipt_otp_no, state FROM visits WHERE psn_no = ?1 AND visit = 2 AND state IN ('admitted', 'discharged') "
+        "ORDER BY id LIMIT 1");
+    if (!open) return db_error(open.error());
+    SIM_CHECK((*open)->bind(1, in.psn_no));
+    auto row = (*open)->step();
+    if (!row) return db_error(row.error());
+    if (*row) {
+      const std::string mdtrt_id = mdtrt_id_of((*open)->column_int64(0));
+      const std::string ipt_otp_no = (*open)->column_text(1), state = (*open)->column_text(2);
+      (*open)->reset();
+      if (ipt_otp_no != in.ipt_otp_no)
+        return refuse("psn_no", fmt::format("person \"{}\" has an open admission \"{}\" (ipt_otp_no \"{}\", {}): "
+                                            "settle or undo it before another admission",
+                                            p.psn_no, mdtrt_id, ipt_otp_no, state));
+      note = fmt::format("admission \"{}\" of ipt_otp_no \"{}\" is open already ({}): the same mdtrt_id again",
+                         mdtrt_id, ipt_otp_no, state);
+      return insurer::Admission::Output{insurer::VisitOpened{mdtrt_id, p.psn_no, ipt_otp_no}}.encode();
+    }
+  }
   auto st = db_.cached(
-      "INSERT INTO visits(psn_no, insutype, visit, med_type, ipt_otp_no, begntime, msgid) VALUES (?1,?2,?3,?4,?5,?6,?7)");
+      "INSERT INTO visits(psn_no, insutype, visit, med_type, ipt_otp_no, begntime, msgid, state, dept_code, dept_name, "
+      "dise_codg, dise_name) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)");
   if (!st) return db_error(st.error());
   SIM_CHECK((*st)->bind_all(in.psn_no, in.insutype, static_cast<std::int64_t>(visit), in.med_type, in.ipt_otp_no,
-                            in.begntime, req_.head.msgid));
+                            in.begntime, req_.head.msgid, visit == VisitType::inpatient ? kAdmitted : kOpen,
+                            in.dept_code, in.dept_name, dise_codg, dise_name));
   SIM_CHECK((*st)->run());
-  insurer::VisitOpened out{mdtrt_id_of(db_.last_insert_rowid()), in.psn_no, in.ipt_otp_no};
+  const std::int64_t id = db_.last_insert_rowid();
+  insurer::VisitOpened out{mdtrt_id_of(id), in.psn_no, in.ipt_otp_no};
   if (visit == VisitType::outpatient) return insurer::OutpatientRegister::Output{out}.encode();
+  effect_kind = "admission";  // a reversal of this msgid takes the admission back
+  effect_id = id;
   return insurer::Admission::Output{out}.encode();
-}
-
-struct VisitRow {
-  std::int64_t id = 0;
-  std::string psn_no, insutype;
-  VisitType visit = VisitType::outpatient;
-};
-
-Result<VisitRow> load_visit(sql::Db& db, std::string_view mdtrt_id, VisitType expected) {
-  const auto id = parse_id(mdtrt_id, 'M');
-  if (!id) return refuse("mdtrt_id", fmt::format("mdtrt_id \"{}\" does not exist", mdtrt_id));
-  auto st = db.cached("SELECT psn_no, insutype, visit FROM visits WHERE id = ?1");
-  if (!st) return db_error(st.error());
-  SIM_CHECK((*st)->bind(1, *id));
-  auto row = (*st)->step();
-  if (!row) return db_error(row.error());
-  if (!*row) return refuse("mdtrt_id", fmt::format("mdtrt_id \"{}\" does not exist", mdtrt_id));
-  VisitRow v{*id, (*st)->column_text(0), (*st)->column_text(1),
-             (*st)->column_int64(2) == 2 ? VisitType::inpatient : VisitType::outpatient};
-  (*st)->reset();
-  if (v.visit != expected)
-    return refuse("mdtrt_id", fmt::format("mdtrt_id \"{}\" is an {} visit", mdtrt_id, visit_type_name(v.visit)));
-  return v;
 }
 
 // ---- 2204 / 2301 ----
@@ -395,14 +587,32 @@ Result<Json> Tx::upload_lines(VisitType visit) {
   SIM_TRY(v, load_visit(db_, in.feedetail.front().mdtrt_id, visit));
   const PolicyParams* params = policy_.find(v.insutype, visit);
   if (params == nullptr) return refuse("insutype", "no policy for the visit's insurance type");
+  const bool stay = visit == VisitType::inpatient;
+  // A stay discharged without a settlement (its 2304 refused, or reversed) is
+  // open again for lines: the hospital corrects it before settling.
+  if (stay && v.state == kDischarged) {
+    SIM_OK(set_visit_state(v.id, kAdmitted));
+    v.state = std::string(kAdmitted);
+  }
+  if (stay && v.state != kAdmitted) {
+    SIM_TRY(why, closed_reason(v));
+    return refuse("mdtrt_id", why + ": no lines may be added");
+  }
   insurer::FeeUploadOutput out;
   for (std::size_t i = 0; i < in.feedetail.size(); ++i) {
     const insurer::FeeDetail& d = in.feedetail[i];
+    const std::string sn_field = fmt::format("feedetail[{}].feedetl_sn", i);
     if (d.psn_no != v.psn_no)
       return refuse(fmt::format("feedetail[{}].psn_no", i), fmt::format("line {} names person \"{}\", the visit is \"{}\"'s",
                                                                      d.feedetl_sn, d.psn_no, v.psn_no));
+    if (stay && d.feedetl_sn == insurer::feedetl_sn_all)
+      return refuse(sn_field, "line number \"0000\" is reserved (2302: every live line)");
     const Json detail = insurer::FeeUploadInput{{d}}.encode();
-    auto find = db_.cached("SELECT detail, setl_id FROM lines WHERE visit_id = ?1 AND feedetl_sn = ?2");
+    std::optional<std::int64_t> ppm;
+    if (d.selfpay_prop) ppm = d.selfpay_prop->ppm();
+    auto find = db_.cached(
+        "SELECT detail, setl_id, code, cls, amount_fen, selfpay_ppm, cancelled FROM lines WHERE visit_id = ?1 AND "
+        "feedetl_sn = ?2");
     if (!find) return db_error(find.error());
     SIM_CHECK((*find)->bind_all(v.id, d.feedetl_sn));
     auto row = (*find)->step();
@@ -410,19 +620,31 @@ Result<Json> Tx::upload_lines(VisitType visit) {
     if (*row) {
       const bool same = (*find)->column_text(0) == detail.dump();
       const bool settled = !(*find)->is_null(1);
+      // A stay's line is the same line when what is charged is the same
+      // (code, class, amount, ratio), whatever batch or time it came with.
+      const bool same_charge = (*find)->column_text_view(2) == d.med_list_codg &&
+                               (*find)->column_int64(3) == static_cast<std::int64_t>(d.cls) &&
+                               (*find)->column_int64(4) == d.det_item_fee_sumamt.fen() && (*find)->column_opt_int64(5) == ppm;
+      const bool cancelled = (*find)->column_int64(6) != 0;
       (*find)->reset();
-      if (!same)
-        return refuse(fmt::format("feedetail[{}].feedetl_sn", i),
-                      fmt::format("line \"{}\" was uploaded before with other content", d.feedetl_sn));
-      if (settled)
-        return refuse(fmt::format("feedetail[{}].feedetl_sn", i), fmt::format("line \"{}\" is settled already", d.feedetl_sn));
+      if (stay) {
+        if (cancelled)
+          return refuse(sn_field, fmt::format("line \"{}\" of admission \"{}\" was cancelled (2302); its number is not "
+                                              "used again",
+                                              d.feedetl_sn, mdtrt_id_of(v.id)));
+        if (!same_charge)
+          return refuse(sn_field, fmt::format("line \"{}\" of admission \"{}\" is held already with other content "
+                                              "(code, class, amount or ratio); nothing of this upload is stored",
+                                              d.feedetl_sn, mdtrt_id_of(v.id)));
+      } else if (!same) {
+        return refuse(sn_field, fmt::format("line \"{}\" was uploaded before with other content", d.feedetl_sn));
+      }
+      if (settled) return refuse(sn_field, fmt::format("line \"{}\" is settled already", d.feedetl_sn));
     } else {
       auto ins = db_.cached(
           "INSERT INTO lines(visit_id, feedetl_sn, chrg_bchno, code, name, cls, amount_fen, selfpay_ppm, detail) "
           "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)");
       if (!ins) return db_error(ins.error());
-      std::optional<std::int64_t> ppm;
-      if (d.selfpay_prop) ppm = d.selfpay_prop->ppm();
       SIM_CHECK((*ins)->bind_all(v.id, d.feedetl_sn, d.chrg_bchno, d.med_list_codg, d.medins_list_name,
                                  static_cast<std::int64_t>(d.cls), d.det_item_fee_sumamt.fen(), ppm, detail.dump()));
       SIM_CHECK((*ins)->run());
@@ -441,7 +663,116 @@ Result<Json> Tx::upload_lines(VisitType visit) {
     r.inscp_scp_amt = d.det_item_fee_sumamt - r.fulamt_ownpay_amt - r.preselfpay_amt;
     out.result.push_back(r);
   }
+  if (stay) {
+    SIM_TRY(live, live_lines(v.id));
+    if (live.count > static_cast<std::int64_t>(limits::max_lines_per_admission))
+      return refuse("feedetail", fmt::format("admission \"{}\" would hold {} live lines, at most {} per stay",
+                                             mdtrt_id_of(v.id), live.count, limits::max_lines_per_admission));
+  }
   return out.encode();
+}
+
+// ---- 2302 ----
+Result<Json> Tx::cancel_lines() {
+  SIM_TRY(in, insurer::CancelLines::Input::decode(req_.input));
+  SIM_TRY(v, load_visit(db_, in.mdtrt_id, VisitType::inpatient));
+  if (in.psn_no != v.psn_no) return refuse("psn_no", fmt::format("visit \"{}\" is not person \"{}\"'s", in.mdtrt_id, in.psn_no));
+  if (v.state == kDischarged) {  // not settled: open again for corrections (as 2301)
+    SIM_OK(set_visit_state(v.id, kAdmitted));
+    v.state = std::string(kAdmitted);
+  }
+  if (v.state != kAdmitted) {
+    SIM_TRY(why, closed_reason(v));
+    return refuse("mdtrt_id", why + ": no line may be cancelled");
+  }
+  insurer::CancelLines::Output out;
+  out.mdtrt_id = in.mdtrt_id;
+  if (in.feedetl_sn.size() == 1 && in.feedetl_sn.front() == insurer::feedetl_sn_all) {
+    auto all = db_.cached("SELECT feedetl_sn FROM lines WHERE visit_id = ?1 AND cancelled = 0 AND setl_id IS NULL ORDER BY rowid");
+    if (!all) return db_error(all.error());
+    SIM_CHECK((*all)->bind(1, v.id));
+    for (;;) {
+      auto row = (*all)->step();
+      if (!row) return db_error(row.error());
+      if (!*row) break;
+      out.cancelled.push_back((*all)->column_text(0));
+    }
+  } else {
+    // Every line named must be the stay's; one already cancelled is listed again.
+    auto find = db_.cached("SELECT setl_id FROM lines WHERE visit_id = ?1 AND feedetl_sn = ?2");
+    if (!find) return db_error(find.error());
+    for (std::size_t i = 0; i < in.feedetl_sn.size(); ++i) {
+      const std::string& sn = in.feedetl_sn[i];
+      SIM_CHECK((*find)->bind_all(v.id, sn));
+      auto row = (*find)->step();
+      if (!row) return db_error(row.error());
+      const bool found = *row, settled = found && !(*find)->is_null(0);
+      (*find)->reset();
+      if (!found)
+        return refuse(fmt::format("feedetl_sn[{}]", i),
+                      fmt::format("line \"{}\" does not exist in admission \"{}\"; nothing was cancelled", sn, in.mdtrt_id));
+      if (settled)
+        return refuse(fmt::format("feedetl_sn[{}]", i), fmt::format("line \"{}\" is settled; nothing was cancelled", sn));
+      out.cancelled.push_back(sn);
+    }
+  }
+  auto cancel = db_.cached("UPDATE lines SET cancelled = 1 WHERE visit_id = ?1 AND feedetl_sn = ?2");
+  if (!cancel) return db_error(cancel.error());
+  for (const std::string& sn : out.cancelled) {
+    SIM_CHECK((*cancel)->bind_all(v.id, sn));
+    SIM_CHECK((*cancel)->run());
+    (*cancel)->reset();
+  }
+  return out.encode();
+}
+
+// ---- 2402 ----
+Result<Json> Tx::discharge() {
+  SIM_TRY(in, insurer::Discharge::Input::decode(req_.input));
+  SIM_TRY(v, load_visit(db_, in.mdtrt_id, VisitType::inpatient));
+  if (in.psn_no != v.psn_no) return refuse("psn_no", fmt::format("visit \"{}\" is not person \"{}\"'s", in.mdtrt_id, in.psn_no));
+  if (in.insutype != v.insutype)
+    return refuse("insutype", fmt::format("visit \"{}\" is under insurance type \"{}\"", in.mdtrt_id, v.insutype));
+  if (v.state == kDischarged) {
+    note = fmt::format("admission \"{}\" is discharged already (endtime {})", in.mdtrt_id, v.endtime);
+    return insurer::Discharge::Output{in.mdtrt_id}.encode();
+  }
+  if (v.state != kAdmitted) {
+    SIM_TRY(why, closed_reason(v));
+    return refuse("mdtrt_id", why + ": it cannot be discharged");
+  }
+  if (in.endtime < v.begntime)
+    return refuse("endtime", fmt::format("endtime {} is before the admission's begntime {}", in.endtime, v.begntime));
+  auto st = db_.cached("UPDATE visits SET state = ?2, endtime = ?3, dscg_way = ?4 WHERE id = ?1");
+  if (!st) return db_error(st.error());
+  SIM_CHECK((*st)->bind_all(v.id, kDischarged, in.endtime, in.dscg_way));
+  SIM_CHECK((*st)->run());
+  return insurer::Discharge::Output{in.mdtrt_id}.encode();
+}
+
+// ---- 2404 ----
+Result<Json> Tx::undo_admission() {
+  SIM_TRY(in, insurer::UndoAdmission::Input::decode(req_.input));
+  SIM_TRY(v, load_visit(db_, in.mdtrt_id, VisitType::inpatient));
+  if (in.psn_no != v.psn_no) return refuse("psn_no", fmt::format("visit \"{}\" is not person \"{}\"'s", in.mdtrt_id, in.psn_no));
+  if (v.state == kUndone) {
+    note = fmt::format("admission \"{}\" was undone already", in.mdtrt_id);
+    return insurer::UndoAdmission::Output{in.mdtrt_id}.encode();
+  }
+  if (v.state != kAdmitted && v.state != kDischarged) {
+    SIM_TRY(why, closed_reason(v));
+    return refuse("mdtrt_id", why + ": it cannot be undone");
+  }
+  SIM_TRY(setl, standing_settlement(v.id));
+  if (setl)
+    return refuse("mdtrt_id", fmt::format("admission \"{}\" has a standing settlement \"{}\": undo it (2305) first",
+                                          in.mdtrt_id, setl_id_of(*setl)));
+  SIM_TRY(live, live_lines(v.id));
+  if (live.count > 0)
+    return refuse("mdtrt_id", fmt::format("admission \"{}\" has {} live lines (total {}): cancel them (2302) first",
+                                          in.mdtrt_id, live.count, format_amount(live.total)));
+  SIM_OK(set_visit_state(v.id, kUndone));
+  return insurer::UndoAdmission::Output{in.mdtrt_id}.encode();
 }
 
 // ---- settle / preview ----
@@ -452,35 +783,34 @@ Result<Json> Tx::settle(VisitType visit, bool preview) {
   if (in.insutype != v.insutype) return refuse("insutype", fmt::format("visit \"{}\" is under insurance type \"{}\"", in.mdtrt_id, v.insutype));
   SIM_TRY(p, person_for(in.psn_no));
   SIM_OK(check_cert(p, in.mdtrt_cert_type, in.mdtrt_cert_no));
-
-  // The lines this settlement takes: unsettled lines of the visit (of the batch, outpatient).
-  auto st = db_.cached(
-      "SELECT detail FROM lines WHERE visit_id = ?1 AND setl_id IS NULL AND (?2 = '' OR chrg_bchno = ?2) "
-      "ORDER BY rowid");
-  if (!st) return db_error(st.error());
-  SIM_CHECK((*st)->bind_all(v.id, in.chrg_bchno));
-  std::vector<ChargeLine> lines;
-  std::vector<std::string> sns;
-  for (;;) {
-    auto row = (*st)->step();
-    if (!row) return db_error(row.error());
-    if (!*row) break;
-    auto doc = json::parse((*st)->column_text_view(0), "stored line");
-    if (!doc) return make_error(Reason::internal, "lines", doc.error().message);
-    auto d = insurer::FeeUploadInput::decode(*doc);
-    if (!d) return make_error(Reason::internal, "lines", d.error().message);
-    lines.push_back(insurer::to_charge_line(d->feedetail.front()));
-    sns.push_back(d->feedetail.front().feedetl_sn);
+  const bool stay = visit == VisitType::inpatient;
+  if (stay) {
+    // A discharge settlement takes every live line of the stay, once, after 2402.
+    if (!in.chrg_bchno.empty())
+      return refuse("chrg_bchno", "an inpatient settlement takes every live line of the stay: chrg_bchno must be empty");
+    if (v.state != kAdmitted && v.state != kDischarged) {
+      SIM_TRY(why, closed_reason(v));
+      return refuse("mdtrt_id", why);
+    }
+    if (!preview && v.state != kDischarged)
+      return refuse("mdtrt_id", fmt::format("admission \"{}\" is not discharged: discharge (2402) first", in.mdtrt_id));
   }
-  if (lines.empty())
-    return refuse("chrg_bchno", fmt::format("visit \"{}\" has no unsettled lines{}", in.mdtrt_id,
-                                            in.chrg_bchno.empty() ? "" : fmt::format(" in batch \"{}\"", in.chrg_bchno)));
-  Amount sum;
-  for (const ChargeLine& l : lines) sum += l.amount;
-  if (sum != in.medfee_sumamt)
-    return refuse("medfee_sumamt", fmt::format("medfee_sumamt {} is not the {} of the uploaded lines",
-                                               format_amount(in.medfee_sumamt), format_amount(sum)));
 
+  // The lines this settlement takes: live unsettled lines of the visit (of the batch, outpatient).
+  SIM_TRY(taken, open_lines(v.id, in.chrg_bchno));
+  const std::vector<ChargeLine>& lines = taken.lines;
+  if (lines.empty())
+    return refuse("chrg_bchno", fmt::format("visit \"{}\" has no {} lines{}", in.mdtrt_id, stay ? "live" : "unsettled",
+                                            in.chrg_bchno.empty() ? "" : fmt::format(" in batch \"{}\"", in.chrg_bchno)));
+  if (taken.total != in.medfee_sumamt)
+    return refuse("medfee_sumamt", stay ? fmt::format("medfee_sumamt {} is not the total {} of the stay's {} live (not "
+                                                      "cancelled) lines",
+                                                      format_amount(in.medfee_sumamt), format_amount(taken.total),
+                                                      lines.size())
+                                        : fmt::format("medfee_sumamt {} is not the {} of the uploaded lines",
+                                                      format_amount(in.medfee_sumamt), format_amount(taken.total)));
+
+  // The person as stored: for a stay the engine takes the deductible per stay.
   Person person{p.insutype, p.flags, p.balance, p.deductible_used, p.fund_paid_ytd};
   SplitOptions opt;
   opt.visit = visit;
@@ -534,19 +864,8 @@ Result<Json> Tx::settle(VisitType visit, bool preview) {
   row.lines_json = json::lines_to_json(lines).dump();
   row.setl_time = now_text_;
   row.clr_date = now_text_.substr(0, 10);
-  SIM_TRY(id, insert_settlement(row));
-  auto mark = db_.cached("UPDATE lines SET setl_id = ?3, undone_setl_id = NULL WHERE visit_id = ?1 AND feedetl_sn = ?2");
-  if (!mark) return db_error(mark.error());
-  for (const std::string& sn : sns) {
-    SIM_CHECK((*mark)->bind_all(v.id, sn, id));
-    SIM_CHECK((*mark)->run());
-    (*mark)->reset();
-  }
-  p.balance -= s.account;
-  p.deductible_used += s.deductible_part;
-  p.fund_paid_ytd += s.fund;
-  SIM_OK(st_.update_person_money(p));
-  SIM_OK(log_account(p, "settle", setl_id_of(id), Amount::zero() - s.account));
+  SIM_TRY(id, book_settlement(row, taken.sns, p, s));
+  if (stay) SIM_OK(set_visit_state(v.id, kSettled));
   info.setl_id = setl_id_of(id);
   SIM_OK(insurer::check_setlinfo(info, "setlinfo", true));
   effect_kind = "settle";
@@ -590,12 +909,14 @@ Result<Json> Tx::undo(VisitType visit) {
   r.infno = req_.head.infno;
   r.setl_id = s.id;
   r.parts = left;
-  r.deductible_back = s.deductible_part;
+  r.deductible_back = deductible_taken(s);
   r.time = now_text_;
   SIM_TRY(rid, insert_refund(r));
   SIM_OK(set_settlement_state(s.id, "undone"));
   SIM_OK(release_lines(db_, s.id));
-  SIM_OK(give_back(st_, p, left, s.deductible_part));
+  // The stay is open again: lines may be added or cancelled, then 2402 and 2304.
+  if (s.visit == VisitType::inpatient) SIM_OK(set_visit_state(s.visit_id, kAdmitted));
+  SIM_OK(give_back(st_, p, left, r.deductible_back));
   SIM_OK(log_account(p, "undo", refd_id_of(rid), left.account));
   effect_kind = "refund";
   effect_id = rid;
@@ -614,7 +935,9 @@ Result<insurer::Reversal::Output> Tx::reverse_settlement(SettlementRow s, insure
   SIM_TRY(p, person_for(s.psn_no));
   SIM_OK(set_settlement_state(s.id, "reversed"));
   SIM_OK(release_lines(db_, s.id));
-  SIM_OK(give_back(st_, p, left, s.deductible_part));
+  // A stay whose settlement is reversed is discharged and unsettled again.
+  if (s.visit == VisitType::inpatient && s.visit_id != 0) SIM_OK(set_visit_state(s.visit_id, kDischarged));
+  SIM_OK(give_back(st_, p, left, deductible_taken(s)));
   SIM_OK(log_account(p, "reversal", setl_id_of(s.id), left.account));
   out.result = insurer::ReversalResult::reversed;
   out.medfee_sumamt = left.total;
@@ -648,6 +971,37 @@ Result<insurer::Reversal::Output> Tx::reverse_refund(std::int64_t refund_id, ins
     // The lines must not have been settled again since the undo.
     auto doc = json::parse(s.lines_json, "stored lines");
     if (!doc || !doc->is_array()) return make_error(Reason::internal, "lines", "stored lines are not a JSON array");
+    const bool stay = s.visit == VisitType::inpatient && s.visit_id != 0;
+    if (stay) {
+      // The stay must be as the undo left it: not settled again, not closed,
+      // its live lines exactly the settlement's (none cancelled or added since).
+      SIM_TRY(v, find_visit(db_, mdtrt_id_of(s.visit_id)));
+      if (!v) return make_error(Reason::internal, "mdtrt_id", "a settlement names a visit that does not exist");
+      if (v->state == kSettled) {
+        SIM_TRY(again, standing_settlement(v->id));
+        return refuse("omsgid", fmt::format("admission \"{}\" was settled again (setl_id \"{}\") since the undo; the "
+                                            "undo cannot be reversed",
+                                            mdtrt_id_of(v->id), again ? setl_id_of(*again) : std::string("?")));
+      }
+      if (v->state != kAdmitted && v->state != kDischarged) {
+        SIM_TRY(why, closed_reason(*v));
+        return refuse("omsgid", why + "; the undo of its settlement cannot be reversed");
+      }
+      SIM_TRY(live, live_lines(v->id));
+      auto kept = db_.cached(
+          "SELECT count(*) FROM lines WHERE undone_setl_id = ?1 AND setl_id IS NULL AND cancelled = 0");
+      if (!kept) return db_error(kept.error());
+      SIM_CHECK((*kept)->bind(1, s.id));
+      auto kr = (*kept)->step();
+      if (!kr) return db_error(kr.error());
+      const std::int64_t k = (*kept)->column_int64(0);
+      (*kept)->reset();
+      const auto n = static_cast<std::int64_t>(doc->size());
+      if (k != n || live.count != n)
+        return refuse("omsgid", fmt::format("the lines of admission \"{}\" changed since the undo ({} live, {} of the "
+                                            "settlement's {} kept); the undo cannot be reversed",
+                                            mdtrt_id_of(v->id), live.count, k, n));
+    }
     auto free_lines = db_.cached("SELECT count(*) FROM lines WHERE undone_setl_id = ?1 AND setl_id IS NULL");
     if (!free_lines) return db_error(free_lines.error());
     SIM_CHECK((*free_lines)->bind(1, s.id));
@@ -662,6 +1016,7 @@ Result<insurer::Reversal::Output> Tx::reverse_refund(std::int64_t refund_id, ins
     SIM_CHECK((*relink)->bind(1, s.id));
     SIM_CHECK((*relink)->run());
     SIM_OK(set_settlement_state(s.id, "effective"));
+    if (stay) SIM_OK(set_visit_state(s.visit_id, kSettled));
   }
   auto upd = db_.cached("UPDATE refunds SET state = 'reversed' WHERE id = ?1");
   if (!upd) return db_error(upd.error());
@@ -677,6 +1032,30 @@ Result<insurer::Reversal::Output> Tx::reverse_refund(std::int64_t refund_id, ins
   out.fund_pay_sumamt = r.parts.fund;
   out.acct_pay = r.parts.account;
   out.psn_cash_pay = r.parts.cash;
+  return out;
+}
+
+Result<insurer::Reversal::Output> Tx::reverse_admission(std::int64_t visit_id, insurer::Reversal::Output out) {
+  const std::string mdtrt_id = mdtrt_id_of(visit_id);
+  SIM_TRY(v, find_visit(db_, mdtrt_id));
+  if (!v) return make_error(Reason::internal, "omsgid", "msgid names a visit that does not exist");
+  out.result = insurer::ReversalResult::no_effect;
+  if (v->state != kAdmitted && v->state != kDischarged) {
+    SIM_TRY(why, closed_reason(*v));
+    note = why + ": the admission stands as it is";
+    return out;
+  }
+  SIM_TRY(setl, standing_settlement(v->id));
+  SIM_TRY(live, live_lines(v->id));
+  if (setl || live.count > 0) {
+    note = setl ? fmt::format("admission \"{}\" has a standing settlement \"{}\": it is not reversed", mdtrt_id,
+                              setl_id_of(*setl))
+                : fmt::format("admission \"{}\" has {} live lines (total {}): it is not reversed", mdtrt_id, live.count,
+                              format_amount(live.total));
+    return out;
+  }
+  SIM_OK(set_visit_state(v->id, kReversed));
+  out.result = insurer::ReversalResult::reversed;
   return out;
 }
 
@@ -721,8 +1100,20 @@ Result<Json> Tx::reversal() {
       } else if (kind == "refund") {
         SIM_TRY(o, reverse_refund(eid, out));
         out = o;
+      } else if (kind == "admission") {
+        SIM_TRY(v, find_visit(db_, mdtrt_id_of(eid)));
+        if (v && !in.psn_no.empty() && in.psn_no != v->psn_no)
+          return refuse("psn_no", fmt::format("msgid \"{}\" is not person \"{}\"'s", in.omsgid, in.psn_no));
+        SIM_TRY(o, reverse_admission(eid, out));
+        out = o;
       } else {
         out.result = insurer::ReversalResult::no_effect;
+        // The stay's other calls are idempotent: the hospital repeats them (or
+        // undoes them by their own transaction) instead.
+        if (infno == "2301" || infno == "2302" || infno == "2402" || infno == "2404")
+          note = fmt::format("a {} is not reversed: repeat it (it is idempotent) or undo it by its own transaction", infno);
+        else if (infno == "2401")
+          note = fmt::format("msgid \"{}\" opened no admission (it was refused, or answered an open one again)", in.omsgid);
       }
       auto mark = db_.cached("UPDATE msgids SET state = 'reversed' WHERE msgid = ?1");
       if (!mark) return db_error(mark.error());
@@ -745,6 +1136,10 @@ Result<Json> Tx::partial_refund() {
   SIM_TRY(s, settlement(*id));
   if (s.psn_no != in.psn_no) return refuse("psn_no", fmt::format("settlement \"{}\" is not person \"{}\"'s", in.setl_id, in.psn_no));
   if (s.state != "effective") return refuse("setl_id", fmt::format("settlement \"{}\" is {}", in.setl_id, s.state));
+  if (s.visit == VisitType::inpatient)
+    return refuse("setl_id", fmt::format("settlement \"{}\" is an inpatient settlement: it is refunded only whole, by "
+                                         "undo (2305) and settling again",
+                                         in.setl_id));
   SIM_TRY(p, person_for(s.psn_no));
   if (in.mdtrt_cert_no != p.card_no)
     return refuse("mdtrt_cert_no", "the card presented is not the card of the original settlement");
@@ -821,6 +1216,7 @@ Result<insurer::OfflineResult> Tx::offline_record(const insurer::OfflineRecord& 
     return reject("card_mismatch", fmt::format("card \"{}\" is not person \"{}\"'s", rec.card_no, p.psn_no));
   if (rec.insutype != p.insutype)
     return reject("insutype_mismatch", fmt::format("person \"{}\" is insured under \"{}\"", p.psn_no, p.insutype));
+  if (rec.med_type == insurer::med_type_inpatient) return offline_stay(rec, std::move(p), std::move(res));
   std::vector<ChargeLine> lines;
   std::set<std::string> sns;
   for (const insurer::FeeDetail& d : rec.lines) {
@@ -829,7 +1225,7 @@ Result<insurer::OfflineResult> Tx::offline_record(const insurer::OfflineRecord& 
     lines.push_back(insurer::to_charge_line(d));
   }
   SplitOptions opt;
-  opt.visit = rec.med_type == "21" ? VisitType::inpatient : VisitType::outpatient;
+  opt.visit = VisitType::outpatient;
   opt.use_account = false;  // never offline
   Person person{p.insutype, p.flags, p.balance, p.deductible_used, p.fund_paid_ytd};
   auto s = split(policy_, person, lines, opt);
@@ -868,6 +1264,72 @@ Result<insurer::OfflineResult> Tx::offline_record(const insurer::OfflineRecord& 
   res.status = "accepted";
   res.setl_id = setl_id_of(id);
   res.mdtrt_id = mdtrt_id_of(visit_id);
+  res.medfee_sumamt = s->total;
+  res.fund_pay_sumamt = s->fund;
+  res.acct_pay = s->account;
+  res.psn_cash_pay = s->cash;
+  return res;
+}
+
+Result<insurer::OfflineResult> Tx::offline_stay(const insurer::OfflineRecord& rec, PersonRow p,
+                                                insurer::OfflineResult res) {
+  const auto reject = [&](std::string msg) {
+    res.status = "rejected";
+    res.rej_reason = "invalid_record";
+    res.err_msg = std::move(msg);
+    return res;
+  };
+  SIM_TRY(v, find_visit(db_, rec.mdtrt_id));
+  if (!v) return reject(fmt::format("admission \"{}\" does not exist", rec.mdtrt_id));
+  if (v->visit != VisitType::inpatient || v->psn_no != p.psn_no)
+    return reject(fmt::format("\"{}\" is not an inpatient visit of person \"{}\"", rec.mdtrt_id, p.psn_no));
+  if (v->state != kAdmitted && v->state != kDischarged) {
+    SIM_TRY(why, closed_reason(*v));
+    return reject(why);
+  }
+  SIM_TRY(taken, open_lines(v->id, ""));
+  if (taken.total != rec.medfee_sumamt)
+    return reject(fmt::format("medfee_sumamt {} is not the total {} of admission \"{}\"'s {} live lines",
+                              format_amount(rec.medfee_sumamt), format_amount(taken.total), rec.mdtrt_id,
+                              taken.lines.size()));
+  // Settled as 2402 + 2304 would, without the account: the insurer's figures.
+  SplitOptions opt;
+  opt.visit = VisitType::inpatient;
+  opt.use_account = false;  // never offline
+  Person person{p.insutype, p.flags, p.balance, p.deductible_used, p.fund_paid_ytd};
+  auto s = split(policy_, person, taken.lines, opt);
+  if (!s) return reject(s.error().message);
+  if (v->state == kAdmitted) {
+    auto st = db_.cached("UPDATE visits SET endtime = ?2, dscg_way = '1' WHERE id = ?1");
+    if (!st) return db_error(st.error());
+    SIM_CHECK((*st)->bind_all(v->id, rec.setl_time));
+    SIM_CHECK((*st)->run());
+  }
+  SettlementRow row;
+  row.msgid = req_.head.msgid;
+  row.infno = req_.head.infno;
+  row.fixmedins_code = req_.head.fixmedins_code;
+  row.medins_setl_id = rec.local_id;
+  row.psn_no = p.psn_no;
+  row.visit_id = v->id;
+  row.insutype = p.insutype;
+  row.visit = VisitType::inpatient;
+  row.origin = "offline_upload";
+  row.local_id = rec.local_id;
+  row.parts = parts_of(*s);
+  row.fulamt = s->fulamt_ownpay;
+  row.preselfpay = s->preselfpay;
+  row.inscp = s->inscp;
+  row.deductible_part = s->deductible_part;
+  row.before = person;
+  row.lines_json = json::lines_to_json(taken.lines).dump();
+  row.setl_time = rec.setl_time;
+  row.clr_date = now_text_.substr(0, 10);
+  SIM_TRY(id, book_settlement(row, taken.sns, p, *s));
+  SIM_OK(set_visit_state(v->id, kSettled));
+  res.status = "accepted";
+  res.setl_id = setl_id_of(id);
+  res.mdtrt_id = rec.mdtrt_id;
   res.medfee_sumamt = s->total;
   res.fund_pay_sumamt = s->fund;
   res.acct_pay = s->account;
@@ -1188,6 +1650,9 @@ Result<Json> Tx::dispatch() {
   if (n == "2208") return undo(VisitType::outpatient);
   if (n == "2401") return open_visit(VisitType::inpatient);
   if (n == "2301") return upload_lines(VisitType::inpatient);
+  if (n == "2302") return cancel_lines();
+  if (n == "2402") return discharge();
+  if (n == "2404") return undo_admission();
   if (n == "2303") return settle(VisitType::inpatient, true);
   if (n == "2304") return settle(VisitType::inpatient, false);
   if (n == "2305") return undo(VisitType::inpatient);
@@ -1318,6 +1783,7 @@ Result<Reply> Insurer::handle(const Request& req) {
   if (out) {
     reply.output = std::move(*out);
     reply.output_text = std::move(t.output_text);
+    reply.err_msg = std::move(t.note);
   } else {
     // A storage failure: the savepoint's destructor takes this request's work back.
     if (is_storage(out.error())) return out.error();
@@ -1355,6 +1821,69 @@ Result<Json> Insurer::person_json(std::string_view psn_no) {
               {"deductible_used", json::amount_value((*p)->deductible_used)},
               {"fund_paid_ytd", json::amount_value((*p)->fund_paid_ytd)},
               {"version", (*p)->version}};
+}
+
+Result<Json> Insurer::visit_json(std::string_view mdtrt_id) {
+  sql::Db& db = store_.db();
+  auto v = find_visit(db, mdtrt_id);
+  if (!v) return v.error();
+  if (!*v) return make_error(Reason::not_found, "mdtrt_id", fmt::format("visit \"{}\" does not exist", mdtrt_id));
+  const VisitRow& row = **v;
+  auto lines = db.prepare(
+      "SELECT coalesce(sum(cancelled = 0), 0), coalesce(sum(CASE WHEN cancelled = 0 THEN amount_fen ELSE 0 END), 0), "
+      "coalesce(sum(cancelled <> 0), 0), coalesce(sum(cancelled = 0 AND setl_id IS NOT NULL), 0) FROM lines "
+      "WHERE visit_id = ?1");
+  if (!lines) return db_error(lines.error());
+  SIM_CHECK(lines->bind(1, row.id));
+  auto lr = lines->step();
+  if (!lr) return db_error(lr.error());
+  const std::int64_t live = lines->column_int64(0), cancelled = lines->column_int64(2), settled = lines->column_int64(3);
+  const Amount live_total = Amount::fen(lines->column_int64(1));
+  auto extra = db.prepare("SELECT dept_code, dept_name, dise_codg, dise_name, dscg_way FROM visits WHERE id = ?1");
+  if (!extra) return db_error(extra.error());
+  SIM_CHECK(extra->bind(1, row.id));
+  auto er = extra->step();
+  if (!er) return db_error(er.error());
+  Json settlements = Json::array();
+  auto ss = db.prepare(fmt::format("SELECT {} FROM settlements WHERE visit_id = ?1 ORDER BY id", kSetlColumns));
+  if (!ss) return db_error(ss.error());
+  SIM_CHECK(ss->bind(1, row.id));
+  for (;;) {
+    auto r = ss->step();
+    if (!r) return db_error(r.error());
+    if (!*r) break;
+    const SettlementRow s = read_settlement(*ss);
+    settlements.push_back(Json{{"setl_id", setl_id_of(s.id)},
+                               {"msgid", s.msgid},
+                               {"infno", s.infno},
+                               {"origin", s.origin},
+                               {"state", s.state},
+                               {"medfee_sumamt", json::amount_value(s.parts.total)},
+                               {"fund_pay_sumamt", json::amount_value(s.parts.fund)},
+                               {"acct_pay", json::amount_value(s.parts.account)},
+                               {"psn_cash_pay", json::amount_value(s.parts.cash)},
+                               {"act_pay_dedc", json::amount_value(s.deductible_part)},
+                               {"setl_time", s.setl_time}});
+  }
+  return Json{{"mdtrt_id", mdtrt_id_of(row.id)},
+              {"psn_no", row.psn_no},
+              {"insutype", row.insutype},
+              {"visit", std::string(visit_type_name(row.visit))},
+              {"med_type", row.med_type},
+              {"ipt_otp_no", row.ipt_otp_no},
+              {"state", row.state},
+              {"begntime", row.begntime},
+              {"endtime", row.endtime},
+              {"dept_code", extra->column_text(0)},
+              {"dept_name", extra->column_text(1)},
+              {"dise_codg", extra->column_text(2)},
+              {"dise_name", extra->column_text(3)},
+              {"dscg_way", extra->column_text(4)},
+              {"lines", Json{{"live", live},
+                             {"live_total", json::amount_value(live_total)},
+                             {"settled", settled},
+                             {"cancelled", cancelled}}},
+              {"settlements", settlements}};
 }
 
 Result<Json> Insurer::report() {

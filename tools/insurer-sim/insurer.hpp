@@ -69,6 +69,8 @@ class Insurer {
   Result<json::Json> inject(const json::Json& body);
   // A person's state as JSON (control endpoint).
   Result<json::Json> person_json(std::string_view psn_no);
+  // A visit's state as JSON (control endpoint, read-only): state, lines, settlements.
+  Result<json::Json> visit_json(std::string_view mdtrt_id);
 
   const Counters& counters() const { return counters_; }
   Store& store() { return store_; }

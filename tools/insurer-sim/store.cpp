@@ -1,6 +1,6 @@
-// The simulator's SQLite schema and its person rows. Every money column is
-// an integer number of fen with a CHECK that it is not negative where the
-// rules forbid it, so a bug cannot store a negative balance.
+// The simulator's SQLite schema (later columns added to older files at open)
+// and its person rows. Every money column is integer fen with a CHECK that it
+// is not negative where the rules forbid it, so a bug cannot store one.
 #include "tools/insurer-sim/store.hpp"
 
 #include <fmt/format.h>
@@ -46,7 +46,14 @@ CREATE TABLE IF NOT EXISTS visits(
   med_type TEXT NOT NULL,
   ipt_otp_no TEXT NOT NULL,
   begntime TEXT NOT NULL,
-  msgid TEXT NOT NULL);
+  msgid TEXT NOT NULL,
+  state TEXT NOT NULL DEFAULT 'open',
+  dept_code TEXT NOT NULL DEFAULT '',
+  dept_name TEXT NOT NULL DEFAULT '',
+  dise_codg TEXT NOT NULL DEFAULT '',
+  dise_name TEXT NOT NULL DEFAULT '',
+  endtime TEXT NOT NULL DEFAULT '',
+  dscg_way TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS lines(
   visit_id INTEGER NOT NULL,
   feedetl_sn TEXT NOT NULL,
@@ -59,6 +66,7 @@ CREATE TABLE IF NOT EXISTS lines(
   detail TEXT NOT NULL,
   setl_id INTEGER,
   undone_setl_id INTEGER,
+  cancelled INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (visit_id, feedetl_sn));
 CREATE INDEX IF NOT EXISTS lines_setl ON lines(setl_id);
 CREATE INDEX IF NOT EXISTS lines_undone ON lines(undone_setl_id);
@@ -150,6 +158,29 @@ CREATE TABLE IF NOT EXISTS redlist_deleted(
   version INTEGER NOT NULL);
 )sql";
 
+// Columns added since the first schema, for files written before them
+// (table, column, declaration); indexes on them come after.
+struct AddedColumn {
+  std::string_view table, column, decl;
+};
+constexpr AddedColumn kAddedColumns[] = {
+    {"visits", "state", "TEXT NOT NULL DEFAULT 'open'"},
+    {"visits", "dept_code", "TEXT NOT NULL DEFAULT ''"},
+    {"visits", "dept_name", "TEXT NOT NULL DEFAULT ''"},
+    {"visits", "dise_codg", "TEXT NOT NULL DEFAULT ''"},
+    {"visits", "dise_name", "TEXT NOT NULL DEFAULT ''"},
+    {"visits", "endtime", "TEXT NOT NULL DEFAULT ''"},
+    {"visits", "dscg_way", "TEXT NOT NULL DEFAULT ''"},
+    {"lines", "cancelled", "INTEGER NOT NULL DEFAULT 0"},
+};
+// An inpatient visit of an older file: settled if it holds an effective
+// settlement, else admitted.
+constexpr std::string_view kVisitStateBackfill =
+    "UPDATE visits SET state = CASE WHEN EXISTS (SELECT 1 FROM settlements s WHERE s.visit_id = visits.id AND "
+    "s.state = 'effective') THEN 'settled' ELSE 'admitted' END WHERE visit = 2 AND state = 'open'";
+constexpr std::string_view kLateIndexes =
+    "CREATE INDEX IF NOT EXISTS visits_psn ON visits(psn_no, visit, state);";
+
 constexpr std::string_view kPersonColumns =
     "psn_no, card_no, card_sn, certno, name, gend, brdy, insutype, psn_type, flags, balance_fen, "
     "deductible_used_fen, fund_paid_ytd_fen, version";
@@ -198,6 +229,19 @@ Result<Store> Store::open(const std::string& path, SyncMode sync) {
     return db_error(s.error());
   if (auto s = db->exec("PRAGMA foreign_keys=ON"); !s) return db_error(s.error());
   if (auto s = db->exec(kSchema); !s) return db_error(s.error());
+  bool added_state = false;
+  for (const AddedColumn& c : kAddedColumns) {
+    auto n = db->query_int64(
+        fmt::format("SELECT count(*) FROM pragma_table_info('{}') WHERE name = '{}'", c.table, c.column));
+    if (!n) return db_error(n.error());
+    if (n->value_or(0) != 0) continue;
+    if (auto s = db->exec(fmt::format("ALTER TABLE {} ADD COLUMN {} {}", c.table, c.column, c.decl)); !s)
+      return db_error(s.error());
+    added_state = added_state || (c.table == "visits" && c.column == "state");
+  }
+  if (added_state)
+    if (auto s = db->exec(kVisitStateBackfill); !s) return db_error(s.error());
+  if (auto s = db->exec(kLateIndexes); !s) return db_error(s.error());
   return Store(std::move(*db));
 }
 

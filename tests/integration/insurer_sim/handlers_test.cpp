@@ -1,7 +1,7 @@
 // The simulated insurer's transactions in-process against a real SQLite
-// file: sign-in, person info, the outpatient path, idempotent msgids,
-// refunds, undo, reversal in all its outcomes, reconciliation, offline
-// upload, red list, inpatient, and the control report's totals.
+// file: sign-in, person info, the outpatient path, idempotent msgids, refunds,
+// undo, reversal in all its outcomes, reconciliation, offline upload, red
+// list, inpatient stays (2401..2404, 2301..2305), and the control endpoint.
 #include "protocol/policy_file.hpp"
 #include "tests/integration/insurer_sim/sim_fixture.hpp"
 #include "tools/insurer-sim/control.hpp"
@@ -72,7 +72,77 @@ struct World {
     return *out;
   }
   Amount balance(std::string_view psn) { return (*store.person_by_psn_no(psn)).value().balance; }
+  PersonRow person(std::string_view psn) { return (*store.person_by_psn_no(psn)).value(); }
   Json report() { return *insurer.report(); }
+  // GET /visits/<mdtrt_id> of the control endpoint.
+  Json visit(const std::string& mdtrt) {
+    NetCounters net;
+    FaultSet faults(1);
+    ControlContext ctx{insurer, faults, net};
+    const ControlAnswer a = control_handle(ctx, "GET", "/visits/" + mdtrt, "");
+    INFO(a.body.dump());
+    REQUIRE(a.status == 200);
+    return a.body;
+  }
+
+  // ---- inpatient stays of the fund-paying person ----
+  insurer::Admission::Input admission(const std::string& ipt = "IP1", const std::string& psn = "11000000000000010",
+                                      const std::string& card = "T00000010") {
+    insurer::Admission::Input adm;
+    adm.psn_no = psn;
+    adm.insutype = "310";
+    adm.mdtrt_cert_type = "03";
+    adm.mdtrt_cert_no = card;
+    adm.med_type = "21";
+    adm.ipt_otp_no = ipt;
+    adm.begntime = "2026-11-20 08:00:00";
+    adm.dept_code = "D03";
+    adm.dept_name = "心内科";
+    adm.dise_codg = "I21.9";
+    adm.dise_name = "急性心肌梗死";
+    return adm;
+  }
+  static insurer::FeeDetail stay_line(const std::string& mdtrt, const char* batch, const char* sn, const char* code,
+                                      LineClass cls, const char* amount,
+                                      const std::string& psn = "11000000000000010") {
+    insurer::FeeDetail d;
+    d.feedetl_sn = sn;
+    d.mdtrt_id = mdtrt;
+    d.psn_no = psn;
+    d.chrg_bchno = batch;
+    d.fee_ocur_time = "2026-11-21 09:00:00";
+    d.med_list_codg = code;
+    d.medins_list_codg = code;
+    d.medins_list_name = code;
+    d.det_item_fee_sumamt = yuan(amount);
+    d.cnt = "1";
+    d.pric = yuan(amount);
+    d.cls = cls;
+    return d;
+  }
+  insurer::SettleInput stay_settle(const std::string& mdtrt, const char* total, const char* flag = "1",
+                                   const std::string& psn = "11000000000000010", const std::string& card = "T00000010") {
+    insurer::SettleInput s = settle_input(mdtrt, total, flag, psn, card, "");
+    s.med_type = "21";
+    s.medins_setl_id = "IPL-" + mdtrt;
+    return s;
+  }
+  static insurer::Discharge::Input discharge(const std::string& mdtrt, const std::string& psn = "11000000000000010") {
+    return {mdtrt, psn, "310", "2026-11-25 10:00:00", "1"};
+  }
+  // The engine's inpatient split of `lines` for the person as stored now.
+  Split engine_split(std::string_view psn, const std::vector<insurer::FeeDetail>& lines, bool use_account) {
+    const PersonRow p = person(psn);
+    std::vector<ChargeLine> charge;
+    for (const insurer::FeeDetail& d : lines) charge.push_back(insurer::to_charge_line(d));
+    SplitOptions opt;
+    opt.visit = VisitType::inpatient;
+    opt.use_account = use_account;
+    opt.pin_verified = true;
+    return split(insurer.policy(), Person{p.insutype, p.flags, p.balance, p.deductible_used, p.fund_paid_ytd}, charge,
+                 opt)
+        .value();
+  }
 
   // Registers an outpatient visit for the fund-paying person with lines A 100, B 50 (20 %), C 20.
   std::string visit_with_lines(const std::string& psn = "11000000000000010", const std::string& card = "T00000010",
@@ -529,45 +599,418 @@ TEST_CASE("red list: full snapshot in pages, then a delta after a change") {
   CHECK(delta.version > p1.version);
 }
 
-TEST_CASE("inpatient: admission, lines, discharge settlement and its undo") {
+// The figures of a discharge settlement as the engine's split gives them.
+void check_setlinfo_is_split(const insurer::SetlInfo& info, const Split& s) {
+  CHECK(info.medfee_sumamt == s.total);
+  CHECK(info.fulamt_ownpay_amt == s.fulamt_ownpay);
+  CHECK(info.preselfpay_amt == s.preselfpay);
+  CHECK(info.inscp_scp_amt == s.inscp);
+  CHECK(info.act_pay_dedc == s.deductible_part);
+  CHECK(info.fund_pay_sumamt == s.fund);
+  CHECK(info.acct_pay == s.account);
+  CHECK(info.psn_cash_pay == s.cash);
+}
+
+TEST_CASE("inpatient: a whole stay, lines corrected after an undo, settled again to the fen") {
   World w;
-  insurer::Admission::Input adm;
-  adm.psn_no = "11000000000000010";
-  adm.insutype = "310";
-  adm.mdtrt_cert_type = "03";
-  adm.mdtrt_cert_no = "T00000010";
-  adm.med_type = "21";
-  adm.ipt_otp_no = "IP1";
-  adm.begntime = "2026-11-20 08:00:00";
-  const std::string mdtrt = w.ok<insurer::Admission>(adm).mdtrt_id;
-  insurer::FeeUploadInput lines;
-  insurer::FeeDetail d;
-  d.feedetl_sn = "1";
-  d.mdtrt_id = mdtrt;
-  d.psn_no = adm.psn_no;
-  d.chrg_bchno = "D1";
-  d.fee_ocur_time = "2026-11-20 09:00:00";
-  d.med_list_codg = "A001";
-  d.det_item_fee_sumamt = yuan("2000.00");
-  d.cnt = "1";
-  d.pric = yuan("2000.00");
-  lines.feedetail = {d};
-  w.ok<insurer::InpatientLines>(lines);
-  // Outpatient transactions refuse an inpatient visit.
-  CHECK(w.call<insurer::OutpatientSettle>(w.settle_input(mdtrt, "2000.00", "1", adm.psn_no, "T00000010", "")).infcode == -1);
-  insurer::SettleInput s = w.settle_input(mdtrt, "2000.00", "1", adm.psn_no, "T00000010", "");
-  s.med_type = "21";
-  // One deductible accumulator per person: this person's 1800.00 used covers the
-  // inpatient 1300.00 too. Fund floor(2000 × 0.85) = 1700; patient 300 from the account.
-  auto out = w.ok<insurer::InpatientSettle>(s).setlinfo;
-  CHECK(out.act_pay_dedc == yuan("0.00"));
-  CHECK(out.fund_pay_sumamt == yuan("1700.00"));
-  CHECK(out.acct_pay == yuan("300.00"));
-  CHECK(out.psn_cash_pay == yuan("0.00"));
-  CHECK(out.balc == yuan("200.00"));
-  auto u = w.ok<insurer::InpatientUndo>({out.setl_id, mdtrt, adm.psn_no});
-  CHECK(u.acct_pay == yuan("300.00"));
-  CHECK(w.balance(adm.psn_no) == yuan("500.00"));
+  const std::string psn = "11000000000000010";
+  // 2401: the admission; the same admission number again is the same mdtrt_id.
+  const std::string mdtrt = w.ok<insurer::Admission>(w.admission()).mdtrt_id;
+  const Reply again = w.call<insurer::Admission>(w.admission());
+  REQUIRE(again.infcode == 0);
+  CHECK(insurer::Admission::Output::decode(again.output).value().mdtrt_id == mdtrt);
+  CHECK(again.err_msg.find(mdtrt) != std::string::npos);
+  // Another admission for this person while this one is open: refused, naming it.
+  const Reply second = w.call<insurer::Admission>(w.admission("IP2"));
+  CHECK(second.infcode == -1);
+  CHECK(second.err_msg.find(mdtrt) != std::string::npos);
+
+  // 2301 in two batches; the first again, identical, is answered as before.
+  using insurer::FeeUploadInput;
+  const FeeUploadInput d1{{World::stay_line(mdtrt, "D1", "1", "A001", LineClass::a, "2000.00"),
+                           World::stay_line(mdtrt, "D1", "2", "250310005", LineClass::b, "500.00"),
+                           World::stay_line(mdtrt, "D1", "3", "C001", LineClass::c, "300.00")}};
+  const FeeUploadInput d2{{World::stay_line(mdtrt, "D2", "4", "A002", LineClass::a, "1000.00"),
+                           World::stay_line(mdtrt, "D2", "5", "A003", LineClass::a, "200.00")}};
+  const auto r1 = w.ok<insurer::InpatientLines>(d1);
+  CHECK(r1.result[1].preselfpay_amt == yuan("100.00"));  // 250310005: 20 %
+  w.ok<insurer::InpatientLines>(d2);
+  CHECK(w.ok<insurer::InpatientLines>(d1) == r1);
+  // A batch holding a new line and line 1 with another amount: refused whole, naming line 1.
+  const FeeUploadInput conflict{{World::stay_line(mdtrt, "D3", "6", "A004", LineClass::a, "50.00"),
+                                 World::stay_line(mdtrt, "D3", "1", "A001", LineClass::a, "2100.00")}};
+  const Reply refused = w.call<insurer::InpatientLines>(conflict);
+  CHECK(refused.infcode == -1);
+  CHECK(refused.err_msg.find("\"1\"") != std::string::npos);
+  Json v = w.visit(mdtrt);
+  CHECK(v["state"] == "admitted");
+  CHECK(v["psn_no"] == psn);
+  CHECK(v["dise_codg"] == "I21.9");
+  CHECK(v["lines"]["live"] == 5);  // line 6 was not stored
+  CHECK(v["lines"]["live_total"] == "4000.00");
+
+  // 2302: line 5 cancelled; again, it is listed again; an unknown line refuses the call.
+  CHECK(w.ok<insurer::CancelLines>({mdtrt, psn, {"5"}}).cancelled == std::vector<std::string>{"5"});
+  CHECK(w.ok<insurer::CancelLines>({mdtrt, psn, {"5"}}).cancelled == std::vector<std::string>{"5"});
+  const Reply unknown = w.call<insurer::CancelLines>({mdtrt, psn, {"4", "99"}});
+  CHECK(unknown.infcode == -1);
+  CHECK(unknown.err_msg.find("\"99\"") != std::string::npos);
+  // A cancelled line's number is not used again.
+  CHECK(w.call<insurer::InpatientLines>({{World::stay_line(mdtrt, "D4", "5", "A003", LineClass::a, "200.00")}}).infcode == -1);
+  v = w.visit(mdtrt);
+  CHECK(v["lines"]["live"] == 4);
+  CHECK(v["lines"]["live_total"] == "3800.00");
+  CHECK(v["lines"]["cancelled"] == 1);
+
+  // 2303 over the live lines: the total must be theirs (the cancelled line's 200.00 is not).
+  const Reply wrong_total = w.call<insurer::InpatientPreview>(w.stay_settle(mdtrt, "4000.00"));
+  CHECK(wrong_total.infcode == -1);
+  CHECK(wrong_total.err_msg.find("4000.00") != std::string::npos);
+  CHECK(wrong_total.err_msg.find("3800.00") != std::string::npos);
+  const auto preview = w.ok<insurer::InpatientPreview>(w.stay_settle(mdtrt, "3800.00")).setlinfo;
+  CHECK(preview.setl_id.empty());
+  // 2304 before 2402: refused.
+  const Reply early = w.call<insurer::InpatientSettle>(w.stay_settle(mdtrt, "3800.00"));
+  CHECK(early.infcode == -1);
+  CHECK(early.err_msg.find("2402") != std::string::npos);
+  // 2402, twice: the second answers ok.
+  w.ok<insurer::Discharge>(World::discharge(mdtrt));
+  CHECK(w.ok<insurer::Discharge>(World::discharge(mdtrt)).mdtrt_id == mdtrt);
+  CHECK(w.visit(mdtrt)["state"] == "discharged");
+  // A line added to a visit discharged without a settlement opens it again
+  // (the hospital corrects it before settling): 2402 is asked again after it.
+  w.ok<insurer::InpatientLines>({{World::stay_line(mdtrt, "D5", "7", "A005", LineClass::a, "1.00")}});
+  CHECK(w.visit(mdtrt)["state"] == "admitted");
+  w.ok<insurer::CancelLines>({mdtrt, psn, {"7"}});
+  w.ok<insurer::Discharge>(World::discharge(mdtrt));
+
+  // 2304: the engine's inpatient split. This person's year has 1800.00 of
+  // outpatient deductible used, yet the stay pays its own 1300.00:
+  // C 300 own pay; B 500 x 20 % = 100; inscp 3400; deductible 1300;
+  // fund floor(2100 x 0.85) = 1785; patient 2015: account 500, cash 1515.
+  const std::vector<insurer::FeeDetail> live1 = {d1.feedetail[0], d1.feedetail[1], d1.feedetail[2], d2.feedetail[0]};
+  const Split expect1 = w.engine_split(psn, live1, true);
+  const auto s1 = w.ok<insurer::InpatientSettle>(w.stay_settle(mdtrt, "3800.00")).setlinfo;
+  check_setlinfo_is_split(s1, expect1);
+  CHECK(s1.act_pay_dedc == yuan("1300.00"));
+  CHECK(s1.fund_pay_sumamt == yuan("1785.00"));
+  CHECK(s1.acct_pay == yuan("500.00"));
+  CHECK(s1.psn_cash_pay == yuan("1515.00"));
+  CHECK(s1.balc == yuan("0.00"));
+  CHECK(preview.fund_pay_sumamt == s1.fund_pay_sumamt);
+  PersonRow p = w.person(psn);
+  CHECK(p.balance == yuan("0.00"));
+  CHECK(p.fund_paid_ytd == yuan("1785.00"));     // the shared annual cap counts it
+  CHECK(p.deductible_used == yuan("1800.00"));   // the stay's deductible is not the year's
+  CHECK(w.visit(mdtrt)["state"] == "settled");
+  CHECK(w.call<insurer::InpatientSettle>(w.stay_settle(mdtrt, "3800.00")).infcode == -1);  // once
+  CHECK(w.call<insurer::UndoAdmission>({mdtrt, psn}).infcode == -1);                      // a standing settlement
+  // An inpatient settlement is refunded only whole (2305), never in part.
+  CHECK(w.call<insurer::PartialRefund>({s1.setl_id, psn, "T00000010", "RF1", {{"C001", yuan("300.00")}}}).infcode == -1);
+
+  // 2305: everything back; the stay is open again.
+  const auto u = w.ok<insurer::InpatientUndo>({s1.setl_id, mdtrt, psn});
+  CHECK(u.medfee_sumamt == yuan("3800.00"));
+  CHECK(u.fund_pay_sumamt == yuan("1785.00"));
+  CHECK(u.acct_pay == yuan("500.00"));
+  CHECK(u.psn_cash_pay == yuan("1515.00"));
+  p = w.person(psn);
+  CHECK(p.balance == yuan("500.00"));
+  CHECK(p.fund_paid_ytd == yuan("0.00"));
+  CHECK(p.deductible_used == yuan("1800.00"));
+  CHECK(w.visit(mdtrt)["state"] == "admitted");
+
+  // The stay corrected: line 4 cancelled, then 2402 and 2304 again over 2800.00:
+  // inscp 2400; deductible 1300; fund floor(1100 x 0.85) = 935; patient 1865: account 500, cash 1365.
+  CHECK(w.ok<insurer::CancelLines>({mdtrt, psn, {"4"}}).cancelled == std::vector<std::string>{"4"});
+  w.ok<insurer::Discharge>(World::discharge(mdtrt));
+  const std::vector<insurer::FeeDetail> live2 = {d1.feedetail[0], d1.feedetail[1], d1.feedetail[2]};
+  const Split expect2 = w.engine_split(psn, live2, true);
+  const auto s2 = w.ok<insurer::InpatientSettle>(w.stay_settle(mdtrt, "2800.00")).setlinfo;
+  check_setlinfo_is_split(s2, expect2);
+  CHECK(s2.act_pay_dedc == yuan("1300.00"));
+  CHECK(s2.fund_pay_sumamt == yuan("935.00"));
+  CHECK(s2.acct_pay == yuan("500.00"));
+  CHECK(s2.psn_cash_pay == yuan("1365.00"));
+  CHECK(s2.setl_id != s1.setl_id);
+  CHECK(w.person(psn).fund_paid_ytd == yuan("935.00"));
+
+  // The control endpoint's view of the stay.
+  v = w.visit(mdtrt);
+  CHECK(v["state"] == "settled");
+  CHECK(v["visit"] == "inpatient");
+  CHECK(v["ipt_otp_no"] == "IP1");
+  CHECK(v["lines"]["live"] == 3);
+  CHECK(v["lines"]["live_total"] == "2800.00");
+  CHECK(v["lines"]["cancelled"] == 3);  // two corrections and line 7, cancelled after it reopened the visit
+  REQUIRE(v["settlements"].size() == 2);
+  CHECK(v["settlements"][0]["setl_id"] == s1.setl_id);
+  CHECK(v["settlements"][0]["state"] == "undone");
+  CHECK(v["settlements"][1]["setl_id"] == s2.setl_id);
+  CHECK(v["settlements"][1]["state"] == "effective");
+  CHECK(v["settlements"][1]["fund_pay_sumamt"] == "935.00");
+  // Settled, the stay is no longer open: a new admission is allowed.
+  CHECK(w.call<insurer::Admission>(w.admission("IP2")).infcode == 0);
+  NetCounters net;
+  FaultSet faults(1);
+  ControlContext ctx{w.insurer, faults, net};
+  CHECK(control_handle(ctx, "GET", "/visits/M999999999999999", "").status == 404);
+}
+
+TEST_CASE("inpatient: 2404 is refused while lines live, allowed once none is left; a second admission is refused") {
+  World w;
+  const std::string psn = "11000000000000010";
+  const std::string mdtrt = w.ok<insurer::Admission>(w.admission()).mdtrt_id;
+  w.ok<insurer::InpatientLines>({{World::stay_line(mdtrt, "D1", "1", "A001", LineClass::a, "100.00"),
+                                  World::stay_line(mdtrt, "D1", "2", "A002", LineClass::a, "50.00")}});
+  const Reply refused = w.call<insurer::UndoAdmission>({mdtrt, psn});
+  CHECK(refused.infcode == -1);
+  CHECK(refused.err_msg.find("2302") != std::string::npos);
+  CHECK(w.visit(mdtrt)["state"] == "admitted");
+  // Discharged and not settled, the admission is still open: another is refused.
+  w.ok<insurer::Discharge>(World::discharge(mdtrt));
+  const Reply second = w.call<insurer::Admission>(w.admission("IP2"));
+  CHECK(second.infcode == -1);
+  CHECK(second.err_msg.find(mdtrt) != std::string::npos);
+  // Lines cancelled after 2402 (not settled) open the visit again.
+  w.ok<insurer::CancelLines>({mdtrt, psn, {"0000"}});
+  CHECK(w.visit(mdtrt)["state"] == "admitted");
+  // Another person's admission is theirs.
+  CHECK(w.call<insurer::Admission>(w.admission("IP9", "11000000000000001", "D00000001")).infcode == 0);
+
+  // A fresh admission, its lines all cancelled ("0000"), then undone; twice.
+  World w2;
+  const std::string m2 = w2.ok<insurer::Admission>(w2.admission()).mdtrt_id;
+  w2.ok<insurer::InpatientLines>({{World::stay_line(m2, "D1", "1", "A001", LineClass::a, "100.00"),
+                                   World::stay_line(m2, "D1", "2", "A002", LineClass::a, "50.00")}});
+  w2.ok<insurer::CancelLines>({m2, psn, {"1"}});
+  CHECK(w2.ok<insurer::CancelLines>({m2, psn, {"0000"}}).cancelled == std::vector<std::string>{"2"});
+  CHECK(w2.ok<insurer::UndoAdmission>({m2, psn}).mdtrt_id == m2);
+  const Reply twice = w2.call<insurer::UndoAdmission>({m2, psn});
+  CHECK(twice.infcode == 0);
+  CHECK_FALSE(twice.err_msg.empty());
+  const Json v = w2.visit(m2);
+  CHECK(v["state"] == "undone");
+  CHECK(v["lines"]["live"] == 0);
+  CHECK(v["lines"]["cancelled"] == 2);
+  // Undone: nothing more happens in it, and the person may be admitted again.
+  CHECK(w2.call<insurer::InpatientLines>({{World::stay_line(m2, "D2", "3", "A003", LineClass::a, "1.00")}}).infcode == -1);
+  CHECK(w2.call<insurer::Discharge>(World::discharge(m2)).infcode == -1);
+  CHECK(w2.call<insurer::Admission>(w2.admission("IP2")).infcode == 0);
+}
+
+TEST_CASE("inpatient reversals: of 2401 (only while empty), of 2304 (money back, discharged again), of 2305") {
+  World w;
+  const std::string psn = "11000000000000010";
+  // 2401 with a live line: no_effect, saying why; once the line is cancelled: reversed.
+  std::string adm_msgid;
+  const std::string mdtrt = w.ok<insurer::Admission>(w.admission(), &adm_msgid).mdtrt_id;
+  w.ok<insurer::InpatientLines>({{World::stay_line(mdtrt, "D1", "1", "A001", LineClass::a, "2000.00")}});
+  std::string rev_msgid;
+  const Reply busy = w.call<insurer::Reversal>({psn, adm_msgid, "2401"}, &rev_msgid);
+  REQUIRE(busy.infcode == 0);
+  CHECK(insurer::Reversal::Output::decode(busy.output).value().result == insurer::ReversalResult::no_effect);
+  CHECK(busy.err_msg.find("live line") != std::string::npos);
+  CHECK(w.visit(mdtrt)["state"] == "admitted");
+
+  World w1;
+  std::string m1_msgid;
+  const std::string m1 = w1.ok<insurer::Admission>(w1.admission(), &m1_msgid).mdtrt_id;
+  CHECK(w1.ok<insurer::Reversal>({psn, m1_msgid, "2401"}).result == insurer::ReversalResult::reversed);
+  CHECK(w1.visit(m1)["state"] == "reversed");
+  CHECK(w1.ok<insurer::Reversal>({psn, m1_msgid, "2401"}).result == insurer::ReversalResult::already_reversed);
+  CHECK(w1.call<insurer::InpatientLines>({{World::stay_line(m1, "D1", "1", "A001", LineClass::a, "1.00")}}).infcode == -1);
+  // The same admission number opens a new admission now.
+  CHECK(w1.ok<insurer::Admission>(w1.admission()).mdtrt_id != m1);
+
+  // 2304 reversed: money and the annual accumulator back, the stay discharged and unsettled.
+  w.ok<insurer::Discharge>(World::discharge(mdtrt));
+  std::string settle_msgid;
+  const auto s = w.ok<insurer::InpatientSettle>(w.stay_settle(mdtrt, "2000.00"), &settle_msgid).setlinfo;
+  // inscp 2000; deductible 1300; fund floor(700 x 0.85) = 595; patient 1405: account 500, cash 905.
+  CHECK(s.fund_pay_sumamt == yuan("595.00"));
+  CHECK(s.acct_pay == yuan("500.00"));
+  CHECK(w.person(psn).fund_paid_ytd == yuan("595.00"));
+  const auto rs = w.ok<insurer::Reversal>({psn, settle_msgid, "2304"});
+  CHECK(rs.result == insurer::ReversalResult::reversed);
+  CHECK(rs.medfee_sumamt == yuan("2000.00"));
+  CHECK(rs.fund_pay_sumamt == yuan("595.00"));
+  CHECK(rs.acct_pay == yuan("500.00"));
+  CHECK(rs.psn_cash_pay == yuan("905.00"));
+  PersonRow p = w.person(psn);
+  CHECK(p.balance == yuan("500.00"));
+  CHECK(p.fund_paid_ytd == yuan("0.00"));
+  CHECK(p.deductible_used == yuan("1800.00"));
+  Json v = w.visit(mdtrt);
+  CHECK(v["state"] == "discharged");
+  CHECK(v["settlements"][0]["state"] == "reversed");
+  // Settled again (2304 without a new 2402), then undone, then the undo reversed.
+  const auto s2 = w.ok<insurer::InpatientSettle>(w.stay_settle(mdtrt, "2000.00")).setlinfo;
+  CHECK(s2.fund_pay_sumamt == yuan("595.00"));
+  std::string undo_msgid;
+  w.ok<insurer::InpatientUndo>({s2.setl_id, mdtrt, psn}, &undo_msgid);
+  CHECK(w.visit(mdtrt)["state"] == "admitted");
+  const auto ru = w.ok<insurer::Reversal>({psn, undo_msgid, "2305"});
+  CHECK(ru.result == insurer::ReversalResult::reversed);
+  CHECK(ru.acct_pay == yuan("500.00"));
+  v = w.visit(mdtrt);
+  CHECK(v["state"] == "settled");
+  CHECK(v["settlements"][1]["state"] == "effective");
+  p = w.person(psn);
+  CHECK(p.balance == yuan("0.00"));
+  CHECK(p.fund_paid_ytd == yuan("595.00"));
+  CHECK(p.deductible_used == yuan("1800.00"));
+
+  // Undone again, then settled again: that undo can no longer be reversed; nothing changes.
+  std::string undo2_msgid;
+  w.ok<insurer::InpatientUndo>({s2.setl_id, mdtrt, psn}, &undo2_msgid);
+  w.ok<insurer::Discharge>(World::discharge(mdtrt));
+  const auto s3 = w.ok<insurer::InpatientSettle>(w.stay_settle(mdtrt, "2000.00", "0")).setlinfo;
+  CHECK(s3.acct_pay == yuan("0.00"));
+  const Reply late = w.call<insurer::Reversal>({psn, undo2_msgid, "2305"});
+  CHECK(late.infcode == -1);
+  CHECK(late.err_msg.find(s3.setl_id) != std::string::npos);
+  v = w.visit(mdtrt);
+  CHECK(v["state"] == "settled");
+  CHECK(v["settlements"][1]["state"] == "undone");
+  CHECK(v["settlements"][2]["state"] == "effective");
+  CHECK(w.balance(psn) == yuan("500.00"));
+}
+
+TEST_CASE("9302 inpatient record: the stay discharged and settled with the insurer's figures; a wrong total rejected") {
+  World w;
+  const std::string psn = "11000000000000010";
+  const std::string mdtrt = w.ok<insurer::Admission>(w.admission()).mdtrt_id;
+  const std::vector<insurer::FeeDetail> lines = {World::stay_line(mdtrt, "D1", "1", "A001", LineClass::a, "2000.00"),
+                                                 World::stay_line(mdtrt, "D1", "2", "C001", LineClass::c, "100.00")};
+  w.ok<insurer::InpatientLines>({lines});
+  insurer::OfflineRecord rec;
+  rec.local_id = "OFF-IP1";
+  rec.psn_no = psn;
+  rec.card_no = "T00000010";
+  rec.insutype = "310";
+  rec.med_type = "21";
+  rec.mdtrt_id = mdtrt;
+  rec.setl_time = "2026-11-22 09:00:00";
+  rec.reason_code = "offline_network_down";
+  rec.medfee_sumamt = yuan("2099.00");  // not the stay's 2100.00
+  rec.est_fund_pay = yuan("600.00");
+  rec.psn_cash_pay = yuan("1499.00");
+  insurer::OfflineRecord unknown = rec;
+  unknown.local_id = "OFF-IP0";
+  unknown.mdtrt_id = "M999999999999999";
+  auto bad = w.ok<insurer::OfflineUpload>({{rec, unknown}});
+  REQUIRE(bad.results.size() == 2);
+  CHECK(bad.results[0].status == "rejected");
+  CHECK(bad.results[0].rej_reason == "invalid_record");
+  CHECK(bad.results[0].err_msg.find("2099.00") != std::string::npos);
+  CHECK(bad.results[0].err_msg.find("2100.00") != std::string::npos);
+  CHECK(bad.results[1].rej_reason == "invalid_record");
+  CHECK(w.visit(mdtrt)["state"] == "admitted");
+
+  // The right total (no 2402 was possible offline): accepted with the
+  // insurer's split, no account: C 100; inscp 2000; deductible 1300;
+  // fund floor(700 x 0.85) = 595 (the estimate said 600).
+  rec.local_id = "OFF-IP2";
+  rec.medfee_sumamt = yuan("2100.00");
+  rec.psn_cash_pay = yuan("1500.00");
+  const Split expect = w.engine_split(psn, lines, false);
+  const auto out = w.ok<insurer::OfflineUpload>({{rec}});
+  REQUIRE(out.results.size() == 1);
+  const insurer::OfflineResult& res = out.results[0];
+  REQUIRE(res.status == "accepted");
+  CHECK(res.mdtrt_id == mdtrt);
+  CHECK(res.medfee_sumamt == expect.total);
+  CHECK(res.fund_pay_sumamt == expect.fund);
+  CHECK(res.fund_pay_sumamt == yuan("595.00"));
+  CHECK(res.acct_pay == yuan("0.00"));
+  CHECK(res.psn_cash_pay == yuan("1505.00"));
+  CHECK(w.ok<insurer::OfflineUpload>({{rec}}).results[0] == res);  // idempotent per local_id
+  const PersonRow p = w.person(psn);
+  CHECK(p.balance == yuan("500.00"));
+  CHECK(p.fund_paid_ytd == yuan("595.00"));
+  CHECK(p.deductible_used == yuan("1800.00"));
+  const Json v = w.visit(mdtrt);
+  CHECK(v["state"] == "settled");
+  CHECK(v["endtime"] == "2026-11-22 09:00:00");
+  REQUIRE(v["settlements"].size() == 1);
+  CHECK(v["settlements"][0]["origin"] == "offline_upload");
+  CHECK(v["settlements"][0]["setl_id"] == res.setl_id);
+  // The same stay again under another local id: already settled, rejected.
+  rec.local_id = "OFF-IP3";
+  const auto twice = w.ok<insurer::OfflineUpload>({{rec}});
+  CHECK(twice.results[0].status == "rejected");
+  CHECK(twice.results[0].rej_reason == "invalid_record");
+  CHECK(twice.results[0].err_msg.find(res.setl_id) != std::string::npos);
+  // Another person's record naming this stay: rejected.
+  rec.local_id = "OFF-IP4";
+  rec.psn_no = "11000000000000001";
+  rec.card_no = "D00000001";
+  CHECK(w.ok<insurer::OfflineUpload>({{rec}}).results[0].rej_reason == "invalid_record");
+  // 2305 undoes the offline discharge settlement like an online one.
+  const auto u = w.ok<insurer::InpatientUndo>({res.setl_id, mdtrt, psn});
+  CHECK(u.fund_pay_sumamt == yuan("595.00"));
+  CHECK(w.visit(mdtrt)["state"] == "admitted");
+}
+
+TEST_CASE("3201/3202 by clearing type: 21 counts inpatient settlements only, 11 outpatient only, empty both") {
+  World w;
+  const std::string psn = "11000000000000010";
+  const std::string op = w.visit_with_lines();
+  const auto out_s = w.ok<insurer::OutpatientSettle>(w.settle_input(op)).setlinfo;  // 170.00, fund 98.00, account 72.00
+  const std::string mdtrt = w.ok<insurer::Admission>(w.admission()).mdtrt_id;
+  w.ok<insurer::InpatientLines>({{World::stay_line(mdtrt, "D1", "1", "A001", LineClass::a, "2000.00")}});
+  w.ok<insurer::Discharge>(World::discharge(mdtrt));
+  const auto in_s = w.ok<insurer::InpatientSettle>(w.stay_settle(mdtrt, "2000.00")).setlinfo;
+  CHECK(in_s.fund_pay_sumamt == yuan("595.00"));
+  CHECK(in_s.acct_pay == yuan("428.00"));  // what the outpatient settlement left
+
+  using T = insurer::DailyTotals::Input;
+  const auto totals = [&](const char* clr) {
+    return w.ok<insurer::DailyTotals>(T{"310", clr, "2026-11-22", "2026-11-22", {}, {}, {}, 0});
+  };
+  const auto inpatient = totals("21");
+  CHECK(inpatient.setl_cnt == 1);
+  CHECK(inpatient.medfee_sumamt == yuan("2000.00"));
+  CHECK(inpatient.fund_pay_sumamt == yuan("595.00"));
+  CHECK(inpatient.acct_pay == yuan("428.00"));
+  const auto outpatient = totals("11");
+  CHECK(outpatient.setl_cnt == 1);
+  CHECK(outpatient.medfee_sumamt == yuan("170.00"));
+  CHECK(outpatient.fund_pay_sumamt == yuan("98.00"));
+  const auto all = totals("");
+  CHECK(all.setl_cnt == 2);
+  CHECK(all.medfee_sumamt == yuan("2170.00"));
+  CHECK(w.ok<insurer::DailyTotals>(T{"310", "21", "2026-11-22", "2026-11-22", yuan("2000.00"), yuan("595.00"),
+                                     yuan("428.00"), 1})
+            .stmt_rslt == "0");
+  CHECK(w.ok<insurer::DailyTotals>(T{"310", "11", "2026-11-22", "2026-11-22", yuan("2000.00"), yuan("595.00"),
+                                     yuan("428.00"), 1})
+            .stmt_rslt == "1");
+  // Any other clearing type is refused, naming the field.
+  insurer::RequestHeader h = w.headers.next("3201", w.sign_no);
+  Json bad = T{"310", "21", "2026-11-22", "2026-11-22", {}, {}, {}, 0}.encode();
+  bad["data"]["clr_type"] = "41";
+  const Reply refused = w.raw(h, bad);
+  CHECK(refused.infcode == -1);
+  CHECK(refused.err_msg.find("clr_type") != std::string::npos);
+
+  const auto rows = [&](const char* clr) {
+    return w.ok<insurer::DetailReconcile>({"", clr, "2026-11-22", "2026-11-22", 1, 10}).rows;
+  };
+  const auto in_rows = rows("21");
+  REQUIRE(in_rows.size() == 1);
+  CHECK(in_rows[0].setl_id == in_s.setl_id);
+  CHECK(in_rows[0].mdtrt_id == mdtrt);
+  const auto out_rows = rows("11");
+  REQUIRE(out_rows.size() == 1);
+  CHECK(out_rows[0].setl_id == out_s.setl_id);
+  CHECK(rows("").size() == 2);
+  // An undone inpatient settlement leaves 3201's inpatient totals, and shows as "2" in 3202.
+  w.ok<insurer::InpatientUndo>({in_s.setl_id, mdtrt, psn});
+  CHECK(totals("21").setl_cnt == 0);
+  CHECK(totals("11").setl_cnt == 1);
+  CHECK(rows("21")[0].refd_setl_flag == "2");
 }
 
 TEST_CASE("generator: valid ID numbers, repeatable by seed, exact frozen count") {

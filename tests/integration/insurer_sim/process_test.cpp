@@ -380,6 +380,78 @@ TEST_CASE("lost reply: the charge is committed, a reversal undoes it, and the re
   CHECK(rep["reversals"].size() == 2);
 }
 
+TEST_CASE("an inpatient stay over TLS: faults apply to its calls; lost replies are reversed; the control shows the visit") {
+  TempDir dir("sim-process");
+  SimProcess sim(init_db(dir));
+  Hospital h(sim.port);
+  h.sign_in();
+  const std::string psn = "11000000000000001";
+  insurer::Admission::Input adm;
+  static_cast<insurer::VisitOpen&>(adm) = {psn, "310", "03", "D00000001", "21", "IP-1", "2026-11-20 08:00:00", "D03", ""};
+  adm.dise_codg = "I21.9";
+  const auto visit_of = [&](const std::string& mdtrt) {
+    auto [st, body] = control(sim.control_port, http::verb::get, "/visits/" + mdtrt);
+    REQUIRE(st == 200);
+    return body;
+  };
+  // The admission's reply is lost: it is reversed, and the admission made again.
+  REQUIRE(control(sim.control_port, http::verb::post, "/faults", R"({"faults":["lost_reply:count=1,infno=2401"]})").first == 200);
+  std::string lost_msgid;
+  auto lost = h.call<insurer::Admission>(adm, &lost_msgid);
+  REQUIRE_FALSE(lost.ok());
+  CHECK(lost.error().reason == Reason::in_doubt);
+  CHECK(h.ok<insurer::Reversal>({psn, lost_msgid, "2401"}).result == insurer::ReversalResult::reversed);
+  const std::string mdtrt = h.ok<insurer::Admission>(adm).mdtrt_id;
+  CHECK(visit_of(mdtrt)["state"] == "admitted");
+  insurer::FeeDetail d;
+  d.feedetl_sn = "1";
+  d.mdtrt_id = mdtrt;
+  d.psn_no = psn;
+  d.chrg_bchno = "D1";
+  d.fee_ocur_time = "2026-11-21 09:00:00";
+  d.med_list_codg = "A001";
+  d.det_item_fee_sumamt = yuan("2000.00");
+  d.cnt = "1";
+  d.pric = yuan("2000.00");
+  h.ok<insurer::InpatientLines>({{d}});
+
+  // An error answer to 2402 changes nothing; the retry discharges.
+  REQUIRE(control(sim.control_port, http::verb::post, "/faults", R"({"faults":["error:count=1,infno=2402"]})").first == 200);
+  const insurer::Discharge::Input dscg{mdtrt, psn, "310", "2026-11-25 10:00:00", "1"};
+  auto refused = h.call<insurer::Discharge>(dscg);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().reason == Reason::insurer_rejected);
+  CHECK(visit_of(mdtrt)["state"] == "admitted");
+  h.ok<insurer::Discharge>(dscg);
+  CHECK(visit_of(mdtrt)["state"] == "discharged");
+
+  // The discharge settlement's reply is lost: committed, reversed, settled again once.
+  REQUIRE(control(sim.control_port, http::verb::post, "/faults", R"({"faults":["lost_reply:count=1,infno=2304"]})").first == 200);
+  insurer::SettleInput si{psn, "03", "D00000001", "21", yuan("2000.00"), "01", mdtrt, "", "310", "1", "IPL-1"};
+  std::string settle_msgid;
+  REQUIRE_FALSE(h.call<insurer::InpatientSettle>(si, &settle_msgid).ok());
+  CHECK(visit_of(mdtrt)["state"] == "settled");
+  const auto rev = h.ok<insurer::Reversal>({psn, settle_msgid, "2304"});
+  CHECK(rev.result == insurer::ReversalResult::reversed);
+  CHECK(visit_of(mdtrt)["state"] == "discharged");
+  // inscp 2000; the stay's deductible 1300; fund floor(700 x 0.85) = 595; account 500, cash 905.
+  const auto s = h.ok<insurer::InpatientSettle>(si).setlinfo;
+  CHECK(s.act_pay_dedc == yuan("1300.00"));
+  CHECK(s.fund_pay_sumamt == yuan("595.00"));
+  CHECK(s.acct_pay == yuan("500.00"));
+  CHECK(s.psn_cash_pay == yuan("905.00"));
+  const Json v = visit_of(mdtrt);
+  CHECK(v["state"] == "settled");
+  CHECK(v["lines"]["live"] == 1);
+  CHECK(v["lines"]["live_total"] == "2000.00");
+  REQUIRE(v["settlements"].size() == 2);
+  CHECK(v["settlements"][0]["state"] == "reversed");
+  CHECK(v["settlements"][1]["state"] == "effective");
+  CHECK(report(sim)["totals"]["effective_settlements"] == 1);
+  CHECK(control(sim.control_port, http::verb::get, "/visits/M999999999999999").first == 404);
+  CHECK(sim.stop() == 0);
+}
+
 TEST_CASE("faults: error answers infcode -1 with no effect; drop_request and refuse give no answer; garbage is not JSON") {
   TempDir dir("sim-process");
   SimProcess sim(init_db(dir), {"--fault", "error:count=1"});

@@ -182,6 +182,10 @@ TEST_CASE("every transaction's input and output round trip") {
   output_round_trip<OutpatientRegister>({VisitOpened{"M000000000000001", "11000000000000001", "OP1"}});
   Admission::Input adm;
   static_cast<VisitOpen&>(adm) = {"11000000000000001", "310", "03", "D00000001", "21", "IP1", "2026-11-20 08:00:00", "", ""};
+  adm.dise_codg = "I21.9";
+  input_round_trip<Admission>(adm);
+  adm.dise_name = "急性心肌梗死";
+  adm.dept_code = "D03";
   input_round_trip<Admission>(adm);
   output_round_trip<Admission>({VisitOpened{"M000000000000002", "11000000000000001", "IP1"}});
 
@@ -192,6 +196,16 @@ TEST_CASE("every transaction's input and output round trip") {
   FeeUploadOutput fr{{{"2", yuan("50.00"), LineClass::b, Ratio::ppm(200'000), yuan("0.00"), yuan("10.00"), yuan("40.00")}}};
   output_round_trip<OutpatientLines>(fr);
   output_round_trip<InpatientLines>(fr);
+
+  input_round_trip<CancelLines>({"M000000000000002", "11000000000000001", {"7", "8"}});
+  input_round_trip<CancelLines>({"M000000000000002", "11000000000000001", {"0000"}});
+  output_round_trip<CancelLines>({"M000000000000002", {"7", "8"}});
+  output_round_trip<CancelLines>({"M000000000000002", {}});
+  input_round_trip<Discharge>({"M000000000000002", "11000000000000001", "310", "2026-11-25 10:00:00", "1"});
+  input_round_trip<Discharge>({"M000000000000002", "11000000000000001", "310", "2026-11-25 10:00:00", "2"});
+  output_round_trip<Discharge>({"M000000000000002"});
+  input_round_trip<UndoAdmission>({"M000000000000002", "11000000000000001"});
+  output_round_trip<UndoAdmission>({"M000000000000002"});
 
   SettleInput si{"11000000000000001", "03", "D00000001", "11", yuan("170.00"), "01", "M000000000000001", "B1", "310", "1", "L1"};
   input_round_trip<OutpatientPreview>(si);
@@ -250,6 +264,12 @@ TEST_CASE("every transaction's input and output round trip") {
   rec.psn_cash_pay = yuan("30.00");
   rec.lines = {line("1", "A001", LineClass::a, "100.00")};
   input_round_trip<OfflineUpload>({{rec}});
+  OfflineRecord stay = rec;  // an inpatient discharge settled offline: the admission, no lines
+  stay.local_id = "OFF-IP1";
+  stay.med_type = "21";
+  stay.mdtrt_id = "M000000000000002";
+  stay.lines.clear();
+  input_round_trip<OfflineUpload>({{rec, stay}});
   output_round_trip<OfflineUpload>({{{"OFF-1", "accepted", "S000000000000003", "M000000000000007", yuan("100.00"), yuan("70.00"), yuan("0.00"), yuan("30.00"), "", ""},
                                      {"OFF-2", "rejected", "", "", {}, {}, {}, {}, "unknown_person", "no such person"}}});
 
@@ -430,4 +450,129 @@ TEST_CASE("malformed inputs are refused naming the field") {
             .field == "data.lines[0].amount");
   CHECK(RedList::Input::decode(RedList::Input{5, 3, 1, 10}.encode()).error().field == "data.to_version");
   CHECK(RedList::Input::decode(RedList::Input{0, 0, 1, 5000}.encode()).error().field == "data.page_size");
+}
+
+TEST_CASE("inpatient calls: 2401's diagnosis, 2302, 2402, 2404 and 9302's mdtrt_id on the wire, errors naming the field") {
+  // 2401: the diagnosis sits in mdtrtinfo with the visit; dise_codg required, dise_name optional.
+  Admission::Input adm;
+  static_cast<VisitOpen&>(adm) = {"11000000000000001", "310", "03", "D00000001", "21", "IP1", "2026-11-20 08:00:00", "D03", "心内科"};
+  adm.dise_codg = "I21.9";
+  Json j = adm.encode();
+  CHECK(j["mdtrtinfo"]["dise_codg"] == "I21.9");
+  CHECK(j["mdtrtinfo"]["dise_name"] == "");
+  j["mdtrtinfo"].erase("dise_name");
+  CHECK(Admission::Input::decode(j).value() == adm);
+  j["mdtrtinfo"]["dise_codg"] = "";
+  CHECK(Admission::Input::decode(j).error().field == "mdtrtinfo.dise_codg");
+  j["mdtrtinfo"].erase("dise_codg");
+  CHECK(Admission::Input::decode(j).error().field == "mdtrtinfo.dise_codg");
+  j["mdtrtinfo"]["dise_codg"] = 21;
+  CHECK(Admission::Input::decode(j).error().field == "mdtrtinfo.dise_codg");
+  // The same visit fields as 2201 (without a diagnosis 2201 stays valid).
+  OutpatientRegister::Input reg;
+  static_cast<VisitOpen&>(reg) = static_cast<const VisitOpen&>(adm);
+  CHECK(OutpatientRegister::Input::decode(reg.encode()).ok());
+
+  // 2302: data {mdtrt_id, psn_no, feedetl_sn[]}; "0000" alone means every live line.
+  const CancelLines::Input cancel{"M000000000000002", "11000000000000001", {"7", "8"}};
+  j = cancel.encode();
+  CHECK(j["data"]["feedetl_sn"] == Json::array({"7", "8"}));
+  const auto cancel_error = [](Json in) { return CancelLines::Input::decode(in).error().field; };
+  j["data"]["feedetl_sn"] = Json::array();
+  CHECK(cancel_error(j) == "data.feedetl_sn");
+  j["data"]["feedetl_sn"] = Json::array({"7", "0000"});
+  CHECK(cancel_error(j) == "data.feedetl_sn[1]");
+  j["data"]["feedetl_sn"] = Json::array({"7", "7"});
+  CHECK(cancel_error(j) == "data.feedetl_sn[1]");
+  j["data"]["feedetl_sn"] = Json::array({""});
+  CHECK(cancel_error(j) == "data.feedetl_sn[0]");
+  j["data"]["feedetl_sn"] = Json::array({7});
+  CHECK(cancel_error(j) == "data.feedetl_sn[0]");
+  j["data"]["feedetl_sn"] = "7";
+  CHECK(cancel_error(j) == "data.feedetl_sn");
+  j = cancel.encode();
+  j["data"].erase("mdtrt_id");
+  CHECK(cancel_error(j) == "data.mdtrt_id");
+  Json cancelled = CancelLines::Output{"M000000000000002", {"7"}}.encode();
+  CHECK(cancelled["data"]["cancelled"] == Json::array({"7"}));
+  cancelled["data"]["cancelled"] = Json::array({""});
+  CHECK(decode_reply<CancelLines>(reply_with(cancelled), kMsgid).error().field == "data.cancelled[0]");
+  cancelled["data"].erase("cancelled");
+  CHECK(decode_reply<CancelLines>(reply_with(cancelled), kMsgid).error().field == "data.cancelled");
+
+  // 2402: dscginfo {mdtrt_id, psn_no, insutype, endtime, dscg_way (default "1")}.
+  const Discharge::Input dscg{"M000000000000002", "11000000000000001", "310", "2026-11-25 10:00:00", "1"};
+  j = dscg.encode();
+  CHECK(j["dscginfo"]["endtime"] == "2026-11-25 10:00:00");
+  j["dscginfo"].erase("dscg_way");
+  CHECK(Discharge::Input::decode(j).value().dscg_way == "1");
+  j["dscginfo"]["dscg_way"] = "";
+  CHECK(Discharge::Input::decode(j).value().dscg_way == "1");
+  j["dscginfo"]["dscg_way"] = "7";
+  CHECK(Discharge::Input::decode(j).error().field == "dscginfo.dscg_way");
+  j = dscg.encode();
+  j["dscginfo"]["endtime"] = "2026-11-25";
+  CHECK(Discharge::Input::decode(j).error().field == "dscginfo.endtime");
+  j = dscg.encode();
+  j["dscginfo"].erase("insutype");
+  CHECK(Discharge::Input::decode(j).error().field == "dscginfo.insutype");
+  CHECK(decode_reply<Discharge>(reply_with(Json{{"data", Json::object()}}), kMsgid).error().field == "data.mdtrt_id");
+
+  // 2404: data {mdtrt_id, psn_no}.
+  j = UndoAdmission::Input{"M000000000000002", "11000000000000001"}.encode();
+  j["data"]["psn_no"] = "";
+  CHECK(UndoAdmission::Input::decode(j).error().field == "data.psn_no");
+  CHECK(decode_reply<UndoAdmission>(reply_with(Json{{"data", Json{{"mdtrt_id", 2}}}}), kMsgid).error().field ==
+        "data.mdtrt_id");
+
+  // 9302: an inpatient record (med_type "21") names its admission and carries no lines.
+  OfflineRecord rec;
+  rec.local_id = "OFF-IP1";
+  rec.psn_no = "11000000000000001";
+  rec.card_no = "D00000001";
+  rec.insutype = "310";
+  rec.med_type = "21";
+  rec.mdtrt_id = "M000000000000002";
+  rec.setl_time = "2026-11-25 10:00:00";
+  rec.reason_code = "offline_network_down";
+  rec.medfee_sumamt = yuan("2000.00");
+  rec.est_fund_pay = yuan("595.00");
+  rec.psn_cash_pay = yuan("1405.00");
+  j = OfflineUpload::Input{{rec}}.encode();
+  CHECK(j["records"][0]["mdtrt_id"] == "M000000000000002");
+  CHECK(OfflineUpload::Input::decode(j).value().records[0] == rec);
+  const auto record_error = [](const OfflineRecord& r) {
+    return OfflineUpload::Input::decode(OfflineUpload::Input{{r}}.encode()).error().field;
+  };
+  OfflineRecord no_visit = rec;
+  no_visit.mdtrt_id.clear();
+  CHECK(record_error(no_visit) == "records[0].mdtrt_id");
+  OfflineRecord with_lines = rec;
+  with_lines.lines = {line("1", "A001", LineClass::a, "2000.00")};
+  CHECK(record_error(with_lines) == "records[0].lines");
+  OfflineRecord parts = rec;
+  parts.psn_cash_pay = yuan("1404.99");
+  CHECK(record_error(parts) == "records[0].medfee_sumamt");
+  // An outpatient record names no admission; one from an older hospital has no mdtrt_id at all.
+  OfflineRecord outpatient = rec;
+  outpatient.med_type = "11";
+  outpatient.medfee_sumamt = yuan("100.00");
+  outpatient.est_fund_pay = yuan("70.00");
+  outpatient.psn_cash_pay = yuan("30.00");
+  outpatient.lines = {line("1", "A001", LineClass::a, "100.00")};
+  CHECK(record_error(outpatient) == "records[0].mdtrt_id");
+  outpatient.mdtrt_id.clear();
+  j = OfflineUpload::Input{{outpatient}}.encode();
+  j["records"][0].erase("mdtrt_id");
+  CHECK(OfflineUpload::Input::decode(j).value().records[0] == outpatient);
+
+  // 3201/3202: clr_type "11", "21" or "" (all), nothing else.
+  Json totals = DailyTotals::Input{"310", "21", "2026-11-22", "2026-11-22", {}, {}, {}, 0}.encode();
+  CHECK(DailyTotals::Input::decode(totals).ok());
+  totals["data"]["clr_type"] = "41";
+  CHECK(DailyTotals::Input::decode(totals).error().field == "data.clr_type");
+  Json detail = DetailReconcile::Input{"", "21", "2026-11-22", "2026-11-22", 1, 10}.encode();
+  CHECK(DetailReconcile::Input::decode(detail).ok());
+  detail["data"]["clr_type"] = "12";
+  CHECK(DetailReconcile::Input::decode(detail).error().field == "data.clr_type");
 }
