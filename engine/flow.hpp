@@ -35,13 +35,34 @@ enum class Txn : std::uint8_t {
   undo,            // 2208 undo of a settlement             (moves money)
   refund,          // 9301 refund of lines                  (moves money)
   reversal,        // 2601 reversal of a call left in doubt
+  admit,           // 2401 admission                        (opens a visit)
+  stay_lines,      // 2301 a stay's charge lines
+  cancel_lines,    // 2302 a stay's lines cancelled
+  discharge,       // 2402 discharge, before its settlement
+  stay_settle,     // 2304 discharge settlement             (moves money)
+  stay_undo,       // 2305 undo of a discharge settlement   (moves money)
+  undo_admit,      // 2404 undo of an admission
+  upload_offline,  // 9302 one stored offline settlement (a stay's discharge)
 };
 std::string_view txn_code(Txn t) noexcept;  // "1101", "2201", ...
-constexpr bool moves_money(Txn t) noexcept { return t == Txn::settle || t == Txn::undo || t == Txn::refund; }
+constexpr bool moves_money(Txn t) noexcept {
+  return t == Txn::settle || t == Txn::undo || t == Txn::refund || t == Txn::stay_settle || t == Txn::stay_undo;
+}
 // The same by transaction number (outpatient and inpatient settle and undo, refund).
 constexpr bool moves_money(std::string_view infno) noexcept {
   return infno == "2207" || infno == "2208" || infno == "2304" || infno == "2305" || infno == "9301";
 }
+// Calls whose effect must be undone when their reply is lost: the money
+// calls, and the admission (it opens a visit the person can have only one of).
+constexpr bool reversed_when_lost(std::string_view infno) noexcept { return moves_money(infno) || infno == "2401"; }
+constexpr bool reversed_when_lost(Txn t) noexcept { return moves_money(t) || t == Txn::admit; }
+
+// One charge line of a stay, with the hospital's line number (feedetl_sn).
+struct StayLine {
+  std::string feedetl_sn;
+  ChargeLine line;
+  friend bool operator==(const StayLine&, const StayLine&) = default;
+};
 
 struct InsurerCall {
   Txn txn = Txn::person;
@@ -63,6 +84,18 @@ struct InsurerCall {
   bool use_account = false;               // 2207
   std::string reverses_msgid;             // 2601
   Txn reverses_txn = Txn::settle;         // 2601
+  // Inpatient: the stay (adm_id as the hospital's visit number), its
+  // admission's facts (2401), its lines (2301), the lines cancelled (2302),
+  // the admission or discharge time (2401, 2402).
+  std::int64_t adm_id = 0;
+  std::string dept, dept_name, diagnosis, diagnosis_name;
+  Ms at = 0;
+  std::vector<StayLine> stay_lines;        // 2301
+  std::vector<std::string> feedetl_sns;    // 2302
+  // 9302: the stored offline settlement (`total`, `at` its time, the local
+  // estimate and what the patient paid, the reason code).
+  Parts estimate;
+  std::string reason_code;
 };
 
 // What one call came to. Only a readable refusal proves nothing happened; a
@@ -83,6 +116,7 @@ struct InsurerReply {
   Parts parts;               // 2207 the split; 9301 / 2208 what went back
   Amount balance_after;      // 2207 the account's balance after it
   Amount fulamt_ownpay, preselfpay, inscp, deductible_part;  // 2207 the split's detail
+  std::string rejected;      // 9302: the record was rejected on its merits (the reason)
 };
 
 // ---- the ledger's records, as the flows see them --------------------------------
@@ -97,6 +131,8 @@ struct SettlementRecord {
   std::string psn_no;
   std::string insutype;
   std::string med_type = "11";
+  VisitType visit = VisitType::outpatient;
+  std::int64_t adm_id = 0;            // inpatient: the stay it settles
   Mode mode = Mode::online;
   SettlementState state = SettlementState::settled;
   Parts parts;                        // what the patient was charged, by payer
@@ -133,6 +169,59 @@ struct OriginalView {
   std::optional<Parts> insurer_parts;
 };
 
+// ---- stays (inpatient) ------------------------------------------------------------
+
+enum class StayState : std::uint8_t {
+  admitted,    // open: lines may be added and cancelled
+  discharged,  // a discharge settlement stands
+  undone,      // the admission was undone
+};
+std::string_view stay_state_name(StayState s) noexcept;
+std::optional<StayState> stay_state_from_name(std::string_view s) noexcept;
+
+struct StayRecord {
+  std::int64_t adm_id = 0;  // 0 until recorded
+  std::string request_id;   // the admission's; also its visit number at the insurer
+  std::string window;
+  std::string operator_id;
+  std::string card_no;
+  std::string card_sn;
+  std::string psn_no;       // may be empty: admitted offline, not on the red list
+  std::string insutype;
+  std::string dept, dept_name, diagnosis, diagnosis_name;
+  Ms admit_at = 0;
+  Ms discharge_at = 0;      // the last discharge's
+  Mode mode = Mode::online; // how it was admitted
+  StayState state = StayState::admitted;
+  std::string mdtrt_id;     // the insurer's visit id, once it has the admission
+  std::string msgid;        // the online 2401's
+  std::string flag;         // set when the insurer refused the admission stored offline
+};
+
+// A stay as a flow sees it before changing it (read under the stay's lock).
+struct StayView {
+  StayRecord stay;
+  std::int64_t live_count = 0;      // lines not cancelled
+  Amount live_total;
+  std::int64_t cancelled_count = 0;
+  // The stay's items not yet taken by the insurer (its admission, batches,
+  // cancellations, offline discharge), parked ones included.
+  std::int64_t open_items = 0;
+  std::optional<OriginalView> settlement;  // the standing discharge settlement
+  std::vector<StayLine> live_lines;        // filled for a discharge only
+};
+
+// What a stay request answers (with the stay as recorded).
+struct StayAnswer {
+  enum class Kind : std::uint8_t { admitted, lines_added, lines_cancelled, reopened, undone };
+  Kind kind = Kind::admitted;
+  StayRecord stay;
+  std::int64_t lines_count = 0;   // live lines after the request
+  Amount total_so_far;            // their total
+  std::int64_t changed = 0;       // lines added / cancelled by the request
+  bool sent = false;              // the insurer has the request's lines (or admission)
+};
+
 // ---- the cashier's answer ---------------------------------------------------------
 
 // The insurer's own words when it refused: the cashier sees them as they came.
@@ -149,6 +238,7 @@ struct Answer {
   // A refund; with a settlement, the undo of a re-settlement (also when the
   // new settlement failed: the original was undone and its money given back).
   std::optional<RefundRecord> refund;
+  std::optional<StayAnswer> stay;  // an inpatient request's stay
   Amount balance_after;
   static Answer fail(Error e, bool final_answer = true) {
     Answer a;
@@ -195,6 +285,7 @@ struct RecordSettlement {
 // offline figures the limits are measured against (estimate_offline below).
 struct OfflineEstimate {
   const Policy* policy = nullptr;
+  VisitType visit = VisitType::outpatient;  // an inpatient discharge: the inpatient policy, limits and figures
   Person who;
   std::vector<ChargeLine> lines;
   OfflineCause cause = OfflineCause::network_down;
@@ -227,11 +318,50 @@ struct RecordRefund {
 // An undo (2208 answered) for a re-settlement: everything left of the
 // original back (a refund row of it) and the original undone. The request
 // goes on (its answer comes with the new settlement).
+// An undo of a discharge settlement also opens its stay again, with the answer.
 struct RecordUndo {
   RefundRecord undo;
+  std::int64_t reopens_adm_id = 0;
+  std::optional<Answer> answer;
 };
-using LedgerChange =
-    std::variant<WriteMsgid, StoreAnswer, RecordCallFailed, RecordSettlement, RecordOffline, RecordRefund, RecordUndo>;
+// A stay admitted: online (the 2401 answered, its msgid closed) or stored
+// offline with its admission queued (and, when it replaces a 2401 left in
+// doubt, that call marked in doubt with its reversal queued first).
+struct RecordAdmission {
+  StayRecord stay;
+  std::optional<std::string> in_doubt_msgid;
+  std::optional<std::string> unsent_msgid;
+  Answer answer;  // its stay's adm_id is filled in by the ledger
+};
+// A batch of lines added to a stay (add), or lines of it cancelled (cancel),
+// with the item that forwards it to the insurer. `sending`: the flow sends it
+// now itself (StayItemSent says whether the insurer took it; until then the
+// item is queued for the forwarder as any other).
+struct RecordStayLines {
+  std::int64_t adm_id = 0;
+  std::string request_id;
+  std::vector<StayLine> added;
+  std::vector<std::string> cancelled;
+  bool sending = false;
+  Ms sending_until = 0;  // sending: the forwarder leaves the item to the flow until then
+  Answer answer;
+};
+// What the flow's own sending of a stay item came to: taken by the insurer
+// (done), or left in the queue for the forwarder.
+struct StayItemSent {
+  std::int64_t item_id = 0;
+  bool taken = false;
+  std::string detail;
+};
+// A stay's admission undone (2404 answered, or never forwarded: its queued
+// admission closed).
+struct RecordUndoAdmission {
+  std::int64_t adm_id = 0;
+  std::string request_id;
+  Answer answer;
+};
+using LedgerChange = std::variant<WriteMsgid, StoreAnswer, RecordCallFailed, RecordSettlement, RecordOffline, RecordRefund,
+                                  RecordUndo, RecordAdmission, RecordStayLines, StayItemSent, RecordUndoAdmission>;
 std::string_view change_name(const LedgerChange& c) noexcept;
 
 // ---- actions and events --------------------------------------------------------------
@@ -248,8 +378,21 @@ struct FindPerson {
 struct ReversalsOpen {
   std::string psn_no;
 };
-// Figures the offline limits are measured against.
-struct OfflineOutstanding {};
+// Figures the offline limits are measured against (of the visit type's settlements).
+struct OfflineOutstanding {
+  VisitType visit = VisitType::outpatient;
+};
+// The person's open stay (admitted) at this hospital, if any: by person
+// number, or by card when the person is not known.
+struct OpenStay {
+  std::string psn_no;
+  std::string card_no;
+};
+// Which of these line numbers a stay holds already.
+struct LinesHeld {
+  std::int64_t adm_id = 0;
+  std::vector<std::string> feedetl_sns;
+};
 struct Commit {
   LedgerChange change;
 };
@@ -265,8 +408,8 @@ struct Call {
 // A fresh msgid (not yet durable).
 struct NewMsgid {};
 
-using Action =
-    std::variant<CheckCard, FindPerson, ReversalsOpen, OfflineOutstanding, NewMsgid, Commit, StartCommit, AwaitCommit, Call>;
+using Action = std::variant<CheckCard, FindPerson, ReversalsOpen, OfflineOutstanding, NewMsgid, Commit, StartCommit,
+                            AwaitCommit, Call, OpenStay, LinesHeld>;
 
 struct CardChecked {
   Status status;
@@ -293,9 +436,21 @@ Result<Split> estimate_offline(const OfflineEstimate& e, const OutstandingFigure
 struct MsgidIssued {
   std::string msgid;
 };
+struct OpenStayFound {
+  std::optional<std::int64_t> adm_id;  // negative: the ledger could not be read
+};
+// The held ones, with whether each is cancelled and its amount.
+struct HeldLine {
+  std::string feedetl_sn;
+  bool cancelled = false;
+  Amount amount;
+};
+struct LinesFound {
+  std::vector<HeldLine> held;
+};
 struct Committed {
   Status status = Ok{};
-  std::int64_t id = 0;     // setl_id / refund_id when one was made
+  std::int64_t id = 0;     // setl_id / refund_id / adm_id / outbox item id when one was made
   bool stale = false;      // RecordOffline: the outstanding figures moved; nothing was written
   std::string receipt_no;  // a settlement recorded: its receipt number
 };
@@ -304,8 +459,8 @@ struct Replied {
   InsurerReply reply;
 };
 
-using Event =
-    std::variant<CardChecked, PersonFound, ReversalsCount, OutstandingFigures, MsgidIssued, Committed, CommitStarted, Replied>;
+using Event = std::variant<CardChecked, PersonFound, ReversalsCount, OutstandingFigures, MsgidIssued, Committed,
+                           CommitStarted, Replied, OpenStayFound, LinesFound>;
 
 // ---- Flow: a coroutine that yields actions and ends with the answer -------------------
 

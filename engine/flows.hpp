@@ -39,7 +39,8 @@ Flow commit_flow(CommitInput in);
 
 // The lines as recorded: each class B line with the self-pay ratio the
 // policy applies to it (its own, else its code's, else the insurance type's).
-std::vector<ChargeLine> applied_lines(const Policy& policy, std::string_view insutype, std::span<const ChargeLine> lines);
+std::vector<ChargeLine> applied_lines(const Policy& policy, std::string_view insutype, std::span<const ChargeLine> lines,
+                                      VisitType visit = VisitType::outpatient);
 
 struct RefundInput {
   std::string request_id;

@@ -20,6 +20,10 @@ inline constexpr std::size_t max_lines_per_settlement = 500;
 // Charge lines over a whole inpatient stay.
 inline constexpr std::size_t max_lines_per_admission = 20'000;
 
+// A stay's line number (feedetl_sn): the insurer's field holds 30 characters;
+// a longer one could never be forwarded.
+inline constexpr std::size_t max_feedetl_sn_len = 30;
+
 // Ratios are exact fractions with this denominator (parts per million):
 // enough for any published ratio ("0.125", "0.0835").
 inline constexpr std::int64_t ratio_denominator = 1'000'000;

@@ -1,9 +1,11 @@
-// Reconciliation rules: per-type totals of detail rows, row matching by the
-// insurer's setl_id or msgid, and the classification of each difference.
+// Reconciliation rules: per-type (and per clearing type) totals of detail
+// rows, row matching by the insurer's setl_id or msgid, the insurer rows'
+// clearing types, and the classification of each difference.
 #include "engine/reconcile.hpp"
 
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace settle::recon {
 
@@ -23,12 +25,19 @@ std::optional<RowState> row_state_of_flag(std::string_view f) noexcept {
   return std::nullopt;
 }
 
+std::string_view clearing_type_name(std::string_view clr_type) noexcept {
+  if (clr_type == clr_outpatient) return "outpatient";
+  if (clr_type == clr_inpatient) return "inpatient";
+  return "";
+}
+
 std::string_view diff_kind_name(DiffKind k) noexcept {
   switch (k) {
     case DiffKind::only_local: return "only_local";
     case DiffKind::only_insurer: return "only_insurer";
     case DiffKind::amount_mismatch: return "amount_mismatch";
     case DiffKind::state_mismatch: return "state_mismatch";
+    case DiffKind::clearing_type_mismatch: return "clearing_type_mismatch";
   }
   return "only_local";
 }
@@ -41,6 +50,31 @@ std::map<std::string, Totals> totals_of(const std::vector<DetailRow>& rows) {
     t += Totals{1, r.total, r.fund, r.account, r.cash};
   }
   return out;
+}
+
+std::map<TotalsKey, Totals> totals_by_clearing(const std::vector<DetailRow>& rows) {
+  std::map<TotalsKey, Totals> out;
+  for (const DetailRow& r : rows) {
+    if (r.state == RowState::undone) continue;
+    out[TotalsKey{r.insutype, r.clr_type}] += Totals{1, r.total, r.fund, r.account, r.cash};
+  }
+  return out;
+}
+
+void mark_clearing_types(std::vector<DetailRow>& all, const std::vector<DetailRow>& inpatient) {
+  std::unordered_set<std::string_view> setl_ids, msgids;  // msgids: of rows without a setl_id
+  for (const DetailRow& r : inpatient) {
+    if (!r.setl_id.empty()) {
+      setl_ids.insert(r.setl_id);
+    } else if (!r.msgid.empty()) {
+      msgids.insert(r.msgid);
+    }
+  }
+  for (DetailRow& r : all) {
+    const bool in =
+        (!r.setl_id.empty() && setl_ids.contains(r.setl_id)) || (!r.msgid.empty() && msgids.contains(r.msgid));
+    r.clr_type = std::string(in ? clr_inpatient : clr_outpatient);  // (a temporary: GCC 12 warns on the view)
+  }
 }
 
 namespace {
@@ -101,6 +135,9 @@ std::vector<Difference> compare_details(const std::vector<DetailRow>& local, con
     const DetailRow& i = insurer[*at];
     if (l.state != i.state) {
       out.push_back(Difference{DiffKind::state_mismatch, i.setl_id.empty() ? l.setl_id : i.setl_id,
+                               l.msgid.empty() ? i.msgid : l.msgid, l, i});
+    } else if (!l.clr_type.empty() && !i.clr_type.empty() && l.clr_type != i.clr_type) {
+      out.push_back(Difference{DiffKind::clearing_type_mismatch, i.setl_id.empty() ? l.setl_id : i.setl_id,
                                l.msgid.empty() ? i.msgid : l.msgid, l, i});
     } else if (!same_amounts(l, i)) {
       out.push_back(Difference{DiffKind::amount_mismatch, i.setl_id.empty() ? l.setl_id : i.setl_id,

@@ -1,10 +1,13 @@
 // Reconciliation (对账) without I/O: a clearing date's totals per insurance
-// type on both sides compared (对总账), and on a mismatch the detail rows
-// matched by the insurer's setl_id (else msgid) and every difference classified.
+// type and clearing type (outpatient, inpatient) on both sides compared (对总账),
+// and on a mismatch the detail rows matched by the insurer's setl_id (else
+// msgid) and every difference classified.
 #pragma once
 
 #include "engine/money.hpp"
 
+#include <array>
+#include <compare>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -30,6 +33,21 @@ struct Totals {
   }
 };
 
+// Clearing types (3201/3202's clr_type): the visit type of a settlement.
+inline constexpr std::string_view clr_outpatient = "11";  // 门诊
+inline constexpr std::string_view clr_inpatient = "21";   // 住院
+inline constexpr std::array<std::string_view, 2> clearing_types{clr_outpatient, clr_inpatient};
+// "outpatient" for "11", "inpatient" for "21", "" for anything else.
+std::string_view clearing_type_name(std::string_view clr_type) noexcept;
+
+// One bucket of the day's totals: an insurance type ("" none) and a clearing type.
+struct TotalsKey {
+  std::string insutype;
+  std::string clr_type;
+  friend auto operator<=>(const TotalsKey&, const TotalsKey&) = default;
+  friend bool operator==(const TotalsKey&, const TotalsKey&) = default;
+};
+
 // The state of a settlement as both sides can say it (3202's refd_setl_flag).
 enum class RowState : std::uint8_t {
   untouched,  // "0"
@@ -45,13 +63,14 @@ struct DetailRow {
   std::string msgid;          // the message that settled it
   std::string local_setl_id;  // the hospital's id (local rows only)
   std::string insutype;
+  std::string clr_type;       // "11" / "21"; "" when not known
   std::string psn_no;
   Amount total, fund, account, cash;
   RowState state = RowState::untouched;
   friend bool operator==(const DetailRow&, const DetailRow&) = default;
 };
 
-enum class DiffKind : std::uint8_t { only_local, only_insurer, amount_mismatch, state_mismatch };
+enum class DiffKind : std::uint8_t { only_local, only_insurer, amount_mismatch, state_mismatch, clearing_type_mismatch };
 std::string_view diff_kind_name(DiffKind) noexcept;
 
 struct Difference {
@@ -62,22 +81,46 @@ struct Difference {
   std::optional<DetailRow> insurer;
 };
 
-// Totals of both sides for one insurance type.
-struct InsutypeTotals {
-  std::string insutype;
+// Totals of both sides.
+struct SideTotals {
   Totals local;
   Totals insurer;
   bool balanced() const { return local == insurer; }
 };
 
+// Totals of both sides for one insurance type: per clearing type ("11",
+// "21"), and over both (the sums of its clearing types).
+struct InsutypeTotals {
+  std::string insutype;
+  Totals local;
+  Totals insurer;
+  std::map<std::string, SideTotals> by_clr_type;
+  // Balanced when every clearing type is (equal sums alone are not enough:
+  // a settlement counted under the other clearing type leaves them equal).
+  bool balanced() const {
+    for (const auto& [clr, t] : by_clr_type)
+      if (!t.balanced()) return false;
+    return local == insurer;
+  }
+};
+
 // Sums of rows per insurance type, by the totals' rule (undone rows do not count).
 std::map<std::string, Totals> totals_of(const std::vector<DetailRow>& rows);
+// The same per insurance type and clearing type.
+std::map<TotalsKey, Totals> totals_by_clearing(const std::vector<DetailRow>& rows);
+
+// The insurer's 3202 over every clearing type does not say a row's clearing
+// type: `all` (those rows) get "21" when the same settlement (setl_id, else
+// msgid) is among `inpatient` (3202 with clr_type "21"), else "11".
+void mark_clearing_types(std::vector<DetailRow>& all, const std::vector<DetailRow>& inpatient);
 
 // Matches local rows with the insurer's and classifies every difference:
 //   - matched by the insurer's setl_id; a row without one (either side) by msgid;
 //   - a row on one side only is only_local / only_insurer, except an undone
 //     row (nothing charged) which the other side may have dropped;
 //   - matched rows whose states differ: state_mismatch (even if amounts differ too);
+//   - else rows whose clearing types differ (both known): clearing_type_mismatch
+//     (even if amounts differ too);
 //   - else rows whose total, fund, account or cash differ: amount_mismatch.
 // Differences come in the order: local rows' order first, then the insurer's
 // unmatched rows in their order.

@@ -3,6 +3,8 @@
 // answer inside the caller's transaction, so all of it is durable or none.
 #include "offline/flow_ledger.hpp"
 
+#include "offline/stay_ops.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -101,7 +103,7 @@ Settlement settlement_row(const flow::SettlementRecord& r) {
   s.card_sn = opt(r.card_sn);
   s.psn_no = opt(r.psn_no);
   s.insutype = opt(r.insutype);
-  s.visit_type = VisitType::outpatient;
+  s.visit_type = r.visit == settle::VisitType::inpatient ? VisitType::inpatient : VisitType::outpatient;
   s.med_type = r.med_type;
   s.mode = r.mode == settle::Mode::offline ? Mode::offline : Mode::online;
   s.total = r.parts.total;
@@ -120,6 +122,7 @@ Settlement settlement_row(const flow::SettlementRecord& r) {
   s.created_at_ms = r.created_at;
   if (r.offline_cause) s.offline_reason = std::string(split_reason_name(offline_cause_reason(*r.offline_cause)));
   s.resettles_setl_id = r.resettles_setl_id;
+  if (r.adm_id != 0) s.adm_id = r.adm_id;
   return s;
 }
 
@@ -134,6 +137,8 @@ flow::SettlementRecord settlement_record(const Settlement& s, std::span<const Se
   r.psn_no = s.psn_no.value_or("");
   r.insutype = s.insutype.value_or("");
   r.med_type = s.med_type;
+  r.visit = s.visit_type == VisitType::inpatient ? settle::VisitType::inpatient : settle::VisitType::outpatient;
+  r.adm_id = s.adm_id.value_or(0);
   r.mode = s.mode == Mode::offline ? settle::Mode::offline : settle::Mode::online;
   r.state = s.state;
   r.parts = Parts{s.total, s.fund, s.account, s.cash};
@@ -194,6 +199,9 @@ sql::Result<Applied> apply_change(sql::Db& db, const flow::LedgerChange& change,
     const std::vector<SettlementLine> lines = line_rows(r->settlement.lines);
     auto id = record_settlement(db, row, lines);
     if (!id) return id.error();
+    if (r->settlement.adm_id != 0)
+      SETTLE_SQL_TRY(set_stay_state(db, r->settlement.adm_id, StayState::discharged, at,
+                                    fmt::format("discharge settlement {} (online)", *id)));
     Answer a = r->answer;
     if (a.settlement) {
       a.settlement->setl_id = *id;
@@ -204,13 +212,14 @@ sql::Result<Applied> apply_change(sql::Db& db, const flow::LedgerChange& change,
   }
   if (const auto* o = std::get_if<RecordOffline>(&change)) {
     // The limits were measured against these figures: they must still hold.
-    auto now = offline_outstanding_tracked(db);
+    const bool inpatient = o->settlement.visit == settle::VisitType::inpatient;
+    auto now = inpatient ? offline_outstanding(db, VisitType::inpatient) : offline_outstanding_tracked(db);
     if (!now) return now.error();
     if (now->count != o->assumed_count || now->fund != o->assumed_fund) {
       // Made again against the figures of now: it stands if it comes out the same.
       bool same = false;
       if (o->estimate) {
-        auto figures = outstanding_figures(db, at);
+        auto figures = outstanding_figures(db, at, o->settlement.visit);
         if (!figures) return figures.error();
         auto again = flow::estimate_offline(*o->estimate, *figures);
         same = again && parts_of(*again) == o->settlement.parts && again->reasons == o->settlement.reasons;
@@ -221,7 +230,8 @@ sql::Result<Applied> apply_change(sql::Db& db, const flow::LedgerChange& change,
                                         format_amount(now->fund), o->assumed_count, format_amount(o->assumed_fund))};
     }
     if (o->in_doubt_msgid)
-      SETTLE_SQL_TRY(in_doubt_with_reversal(db, *o->in_doubt_msgid, txn_code(Txn::settle), o->settlement.psn_no, at));
+      SETTLE_SQL_TRY(in_doubt_with_reversal(db, *o->in_doubt_msgid, txn_code(inpatient ? Txn::stay_settle : Txn::settle),
+                                            o->settlement.psn_no, at));
     if (o->unsent_msgid) SETTLE_SQL_TRY(mark_unsent(db, *o->unsent_msgid, at));
     Settlement row = settlement_row(o->settlement);
     row.receipt_no = conv.receipt_no(o->settlement);
@@ -229,11 +239,19 @@ sql::Result<Applied> apply_change(sql::Db& db, const flow::LedgerChange& change,
     const std::vector<SettlementLine> lines = line_rows(o->settlement.lines);
     auto id = record_settlement(db, row, lines);
     if (!id) return id.error();
-    // The upload's local id is the request id, as 2207's medins_setl_id is
-    // online: the insurer keeps one effective settlement per id.
-    const std::string payload = fmt::format("{{\"local_id\":{}}}", json_text(o->settlement.request_id));
-    auto q = enqueue_outbox(db, OutboxKind::offline_upload, *id, std::nullopt, payload, at);
-    if (!q) return q.error();
+    if (inpatient) {
+      // A stay's discharge goes to the insurer after its admission and lines (a stay item).
+      SETTLE_SQL_TRY(set_stay_state(db, o->settlement.adm_id, StayState::discharged, at,
+                                    fmt::format("discharge settlement {} (offline)", *id)));
+      auto q = enqueue_stay_item(db, o->settlement.adm_id, StayItemKind::discharge, std::nullopt, *id, false, at, at);
+      if (!q) return q.error();
+    } else {
+      // The upload's local id is the request id, as 2207's medins_setl_id is
+      // online: the insurer keeps one effective settlement per id.
+      const std::string payload = fmt::format("{{\"local_id\":{}}}", json_text(o->settlement.request_id));
+      auto q = enqueue_outbox(db, OutboxKind::offline_upload, *id, std::nullopt, payload, at);
+      if (!q) return q.error();
+    }
     Answer a = o->answer;
     if (a.settlement) {
       a.settlement->setl_id = *id;
@@ -258,8 +276,57 @@ sql::Result<Applied> apply_change(sql::Db& db, const flow::LedgerChange& change,
     auto id = record_refund(db, refund_row(u->undo, conv));
     if (!id) return id.error();
     SETTLE_SQL_TRY(set_settlement_state(db, u->undo.setl_id, SettlementState::undone, at,
-                                        fmt::format("undone for re-settlement (refund {})", *id)));
+                                        u->reopens_adm_id != 0 ? fmt::format("discharge undone (refund {})", *id)
+                                                               : fmt::format("undone for re-settlement (refund {})", *id)));
+    if (u->reopens_adm_id != 0)
+      SETTLE_SQL_TRY(set_stay_state(db, u->reopens_adm_id, StayState::admitted, at,
+                                    fmt::format("settlement {} undone (refund {}): open again", u->undo.setl_id, *id)));
+    if (u->answer) {
+      Answer a = *u->answer;
+      if (a.refund) a.refund->refund_id = *id;
+      SETTLE_SQL_TRY(answer(db, u->undo.request_id, a, conv, at));
+    }
     return Applied{*id, {}};
+  }
+  if (const auto* ad = std::get_if<RecordAdmission>(&change)) {
+    const bool online = ad->stay.mode == settle::Mode::online;
+    if (online) SETTLE_SQL_TRY(mark_answered(db, ad->stay.msgid, at, 0));
+    if (ad->in_doubt_msgid)
+      SETTLE_SQL_TRY(in_doubt_with_reversal(db, *ad->in_doubt_msgid, txn_code(Txn::admit), ad->stay.psn_no, at));
+    if (ad->unsent_msgid) SETTLE_SQL_TRY(mark_unsent(db, *ad->unsent_msgid, at));
+    auto id = insert_stay(db, ad->stay, at);
+    if (!id) return id.error();
+    if (!online) {
+      auto q = enqueue_stay_item(db, *id, StayItemKind::admission, std::nullopt, std::nullopt, false, at, at);
+      if (!q) return q.error();
+    }
+    Answer a = ad->answer;
+    if (a.stay) a.stay->stay.adm_id = *id;
+    SETTLE_SQL_TRY(answer(db, ad->stay.request_id, a, conv, at));
+    return Applied{*id, {}};
+  }
+  if (const auto* ln = std::get_if<RecordStayLines>(&change)) {
+    const bool adding = !ln->added.empty();
+    if (adding) SETTLE_SQL_TRY(add_stay_lines(db, ln->adm_id, ln->request_id, ln->added, at));
+    else SETTLE_SQL_TRY(cancel_stay_lines(db, ln->adm_id, ln->request_id, ln->cancelled, at));
+    // Pending even when the flow sends it now, due only when the flow's
+    // budget is over: if its word that the insurer took it never comes, the
+    // forwarder sends it then (2301 and 2302 may be sent again).
+    auto q = enqueue_stay_item(db, ln->adm_id, adding ? StayItemKind::lines : StayItemKind::cancel, ln->request_id,
+                               std::nullopt, false, at, ln->sending ? std::max(at, ln->sending_until) : at);
+    if (!q) return q.error();
+    SETTLE_SQL_TRY(answer(db, ln->request_id, ln->answer, conv, at));
+    return Applied{*q, {}};
+  }
+  if (const auto* sent = std::get_if<StayItemSent>(&change)) {
+    SETTLE_SQL_TRY(mark_stay_item_sent(db, sent->item_id, sent->taken, at));
+    return Applied{};
+  }
+  if (const auto* ua = std::get_if<RecordUndoAdmission>(&change)) {
+    SETTLE_SQL_TRY(close_stay_items(db, ua->adm_id, "the admission was undone", at));
+    SETTLE_SQL_TRY(set_stay_state(db, ua->adm_id, StayState::undone, at, fmt::format("admission undone by request {}", ua->request_id)));
+    SETTLE_SQL_TRY(answer(db, ua->request_id, ua->answer, conv, at));
+    return Applied{ua->adm_id, {}};
   }
   SETTLE_ASSERT(false && "every named change is applied above");
   return Applied{};
@@ -279,7 +346,7 @@ flow::Committed committed(const sql::Result<Applied>& r) {
 }
 
 sql::Result<bool> recover_message(sql::Db& db, const Message& m, const FlowConventions& conv, std::int64_t at) {
-  if (!flow::moves_money(m.infno)) {
+  if (!flow::reversed_when_lost(m.infno)) {
     // A query whose reply was lost has nothing to undo.
     SETTLE_SQL_TRY(mark_abandoned(db, m.msgid, at));
     return false;
@@ -296,14 +363,172 @@ sql::Result<bool> recover_message(sql::Db& db, const Message& m, const FlowConve
   return true;
 }
 
-sql::Result<flow::OutstandingFigures> outstanding_figures(sql::Db& db, std::int64_t now_ms) {
-  auto o = offline_outstanding_tracked(db);
+sql::Result<flow::OutstandingFigures> outstanding_figures(sql::Db& db, std::int64_t now_ms, settle::VisitType visit) {
+  auto o = visit == settle::VisitType::inpatient ? offline_outstanding(db, VisitType::inpatient) : offline_outstanding_tracked(db);
   if (!o) return o.error();
   flow::OutstandingFigures f;
   f.fund = o->fund;
   f.count = o->count;
   f.oldest_age_s = o->oldest_created_ms ? std::max<std::int64_t>(0, (now_ms - *o->oldest_created_ms) / 1000) : 0;
   return f;
+}
+
+sql::Result<std::optional<flow::StayView>> stay_view(sql::Db& db, std::int64_t adm_id, bool with_lines) {
+  auto row = find_stay(db, adm_id);
+  if (!row) return row.error();
+  if (!row->has_value()) return std::optional<flow::StayView>{};
+  flow::StayView v;
+  v.stay = (**row).stay;
+  v.live_count = (**row).live_count;
+  v.live_total = (**row).live_total;
+  v.cancelled_count = (**row).cancelled_count;
+  auto open = open_stay_items(db, adm_id);
+  if (!open) return open.error();
+  v.open_items = *open;
+  auto setls = stay_settlements(db, adm_id);
+  if (!setls) return setls.error();
+  for (auto it = setls->rbegin(); it != setls->rend(); ++it) {
+    auto o = original_view(db, *it);
+    if (!o) return o.error();
+    if (o->has_value() && (**o).settlement.state != SettlementState::undone) {
+      v.settlement = std::move(**o);
+      break;
+    }
+  }
+  if (with_lines) {
+    auto lines = live_lines(db, adm_id);
+    if (!lines) return lines.error();
+    v.live_lines = std::move(*lines);
+  }
+  return std::optional<flow::StayView>(std::move(v));
+}
+
+sql::Result<std::optional<StayWork>> claim_stay_work(sql::Db& db, std::int64_t now_ms) {
+  auto item = claim_stay_item(db, now_ms);
+  if (!item) return item.error();
+  if (!item->has_value()) return std::optional<StayWork>{};
+  StayWork w;
+  w.item = **item;
+  auto row = find_stay(db, w.item.adm_id);
+  if (!row) return row.error();
+  SETTLE_ASSERT(row->has_value());
+  const flow::StayRecord& st = (**row).stay;
+  flow::InsurerCall& c = w.call;
+  c.request_id = st.request_id;
+  c.psn_no = st.psn_no;
+  c.card_no = st.card_no;
+  c.insutype = st.insutype;
+  c.med_type = "21";
+  c.mdtrt_id = st.mdtrt_id;
+  c.adm_id = st.adm_id;
+  c.visit_ref = st.request_id;
+  switch (w.item.kind) {
+    case StayItemKind::admission:
+      c.txn = flow::Txn::admit;
+      c.dept = st.dept;
+      c.dept_name = st.dept_name;
+      c.diagnosis = st.diagnosis;
+      c.diagnosis_name = st.diagnosis_name;
+      c.at = st.admit_at;
+      break;
+    case StayItemKind::lines: {
+      c.txn = flow::Txn::stay_lines;
+      c.request_id = *w.item.request_id;
+      auto lines = batch_lines(db, st.adm_id, *w.item.request_id);
+      if (!lines) return lines.error();
+      c.stay_lines = std::move(*lines);
+      break;
+    }
+    case StayItemKind::cancel: {
+      c.txn = flow::Txn::cancel_lines;
+      c.request_id = *w.item.request_id;
+      auto sns = batch_cancelled(db, st.adm_id, *w.item.request_id);
+      if (!sns) return sns.error();
+      c.feedetl_sns = std::move(*sns);
+      break;
+    }
+    case StayItemKind::discharge: {
+      c.txn = flow::Txn::upload_offline;
+      auto d = get_settlement(db, *w.item.setl_id);
+      if (!d) return d.error();
+      SETTLE_ASSERT(d->has_value());
+      const Settlement& s = (**d).settlement;
+      c.request_id = s.request_id;
+      if (s.psn_no) c.psn_no = *s.psn_no;
+      if (s.insutype) c.insutype = *s.insutype;
+      c.total = s.total;
+      c.estimate = Parts{s.total, s.fund, s.account, s.cash};
+      c.reason_code = s.offline_reason.value_or("offline_network_down");
+      c.at = s.created_at_ms;
+      break;
+    }
+  }
+  return std::optional<StayWork>(std::move(w));
+}
+
+sql::Status finish_stay_work(sql::Db& db, const StayWork& work, const flow::InsurerReply& reply, const ForwardPolicy& policy,
+                             std::int64_t at_ms) {
+  const StayItem& it = work.item;
+  const ForwardAnswer answer = reply.outcome == flow::CallOutcome::ok        ? ForwardAnswer::acknowledged
+                               : reply.outcome == flow::CallOutcome::refused ? ForwardAnswer::refused
+                                                                             : ForwardAnswer::unanswered;
+  const ForwardDecision d = decide_forward(policy, answer, it.attempts, it.refusals, at_ms);
+  const std::string why = answer == ForwardAnswer::refused
+                              ? fmt::format("the insurer refused {} (infcode {}): {}", flow::txn_code(work.call.txn),
+                                            reply.infcode, reply.detail)
+                              : fmt::format("{} not answered: {}", flow::txn_code(work.call.txn), reply.detail);
+  switch (d.verdict) {
+    case ForwardVerdict::retry:
+      return finish_stay_item(db, it.item_id, StayItemOutcome::retry, at_ms, d.next_attempt_at_ms, why, d.refusals);
+    case ForwardVerdict::park:
+      SETTLE_SQL_TRY(finish_stay_item(db, it.item_id, StayItemOutcome::park, at_ms, 0, why, d.refusals));
+      if (it.kind == StayItemKind::admission)
+        SETTLE_SQL_TRY(set_stay_flag(db, it.adm_id,
+                                     fmt::format("admission_rejected: {}; the stay's lines and settlement wait for the "
+                                                 "insurance office",
+                                                 why),
+                                     at_ms));
+      return settle::Ok{};
+    case ForwardVerdict::done: break;
+  }
+  // Taken by the insurer.
+  if (it.kind == StayItemKind::admission) {
+    if (reply.mdtrt_id.empty())
+      return finish_stay_item(db, it.item_id, StayItemOutcome::retry, at_ms, at_ms + retry_delay_ms(policy, it.attempts),
+                              "2401 answered without a visit id (mdtrt_id)", d.refusals);
+    SETTLE_SQL_TRY(set_stay_visit(db, it.adm_id, reply.mdtrt_id, at_ms));
+  }
+  if (it.kind == StayItemKind::discharge) {
+    UploadResult r;
+    r.item_id = 0;
+    r.setl_id = *it.setl_id;
+    r.accepted = reply.rejected.empty();
+    r.insurer_setl_id = reply.insurer_id;
+    r.mdtrt_id = reply.mdtrt_id.empty() ? work.call.mdtrt_id : reply.mdtrt_id;
+    if (r.accepted) {
+      r.detail = fmt::format("accepted by the insurer: fund {}", format_amount(reply.parts.fund));
+      if (reply.parts.fund != work.call.estimate.fund || reply.parts.cash != work.call.estimate.cash) {
+        Adjustment a;
+        a.setl_id = r.setl_id;
+        a.kind = AdjustmentKind::offline_upload;
+        a.local_fund = work.call.estimate.fund;
+        a.insurer_fund = reply.parts.fund;
+        a.local_account = work.call.estimate.account;
+        a.insurer_account = reply.parts.account;
+        a.local_cash = work.call.estimate.cash;
+        a.insurer_cash = reply.parts.cash;
+        a.note = "the insurer's figures for the stay's offline discharge settlement";
+        a.created_at_ms = at_ms;
+        r.adjustment = a;
+      }
+    } else {
+      r.detail = fmt::format("rejected by the insurer: {}", reply.rejected);
+    }
+    const std::array<UploadResult, 1> one{r};
+    SETTLE_SQL_TRY(record_upload_results(db, one, at_ms));
+  }
+  return finish_stay_item(db, it.item_id, StayItemOutcome::done, at_ms, 0,
+                          it.kind == StayItemKind::discharge && !reply.rejected.empty() ? reply.rejected : std::string());
 }
 
 sql::Result<std::optional<flow::OriginalView>> original_view(sql::Db& db, std::int64_t setl_id) {

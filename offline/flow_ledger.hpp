@@ -6,7 +6,9 @@
 #pragma once
 
 #include "engine/flow.hpp"
+#include "engine/store_forward.hpp"
 #include "offline/ledger_ops.hpp"
+#include "offline/stay_ops.hpp"
 
 #include <functional>
 #include <optional>
@@ -51,11 +53,36 @@ bool is_stale_offline(const sql::DbError& e) noexcept;
 // abandoned. Returns whether a reversal was queued.
 sql::Result<bool> recover_message(sql::Db& db, const Message& m, const FlowConventions& conv, std::int64_t at);
 
-// The offline figures the limits are measured against, as the flows see them.
-sql::Result<flow::OutstandingFigures> outstanding_figures(sql::Db& db, std::int64_t now_ms);
+// The offline figures the limits are measured against, as the flows see them
+// (of the visit type's offline settlements).
+sql::Result<flow::OutstandingFigures> outstanding_figures(sql::Db& db, std::int64_t now_ms,
+                                                          settle::VisitType visit = settle::VisitType::outpatient);
 
 // A settlement with its refunds and (accepted offline) the insurer's figures.
 sql::Result<std::optional<flow::OriginalView>> original_view(sql::Db& db, std::int64_t setl_id);
+
+// A stay as the flows see it: its row, open items, the standing discharge
+// settlement (with its refunds) and, `with_lines`, its live lines.
+sql::Result<std::optional<flow::StayView>> stay_view(sql::Db& db, std::int64_t adm_id, bool with_lines);
+
+// ---- forwarding a stay to the insurer, in order ------------------------------------
+
+// A stay item taken to be sent: the call that tells the insurer of it.
+struct StayWork {
+  StayItem item;
+  flow::InsurerCall call;
+};
+// The oldest due item whose stay has nothing open before it, taken, with its
+// call: its admission (2401 under the admission's request id as visit
+// number: the insurer admits it once), a batch (2301) or cancellation (2302),
+// or the offline discharge settlement (9302, one record).
+sql::Result<std::optional<StayWork>> claim_stay_work(sql::Db& db, std::int64_t now_ms);
+// What the insurer's reply does to the item, by the forwarding policy: taken
+// (the admission's visit id kept, the discharge accepted or rejected on its
+// merits), tried again later, or parked (a parked admission flags the stay
+// for the insurance office: everything of it waits behind it).
+sql::Status finish_stay_work(sql::Db& db, const StayWork& work, const flow::InsurerReply& reply, const ForwardPolicy& policy,
+                             std::int64_t at_ms);
 
 // Conversions between the ledger's rows and the flows' records.
 LineClass row_class(settle::LineClass c) noexcept;

@@ -3,6 +3,8 @@
 // connection's cache, so a hot operation compiles its SQL once.
 #include "offline/ledger_ops.hpp"
 
+#include "offline/stay_ops.hpp"
+
 #include <fmt/format.h>
 
 #include <array>
@@ -57,12 +59,13 @@ constexpr Names<OutboxState, 5> kOutboxStates{{{OutboxState::pending, "pending"}
                                                 {OutboxState::parked, "parked"}}};
 constexpr Names<AdjustmentKind, 2> kAdjustmentKinds{{{AdjustmentKind::offline_upload, "offline_upload"},
                                                       {AdjustmentKind::correction, "correction"}}};
-constexpr Names<Entity, 6> kEntities{{{Entity::request, "request"},
+constexpr Names<Entity, 7> kEntities{{{Entity::request, "request"},
                                        {Entity::message, "message"},
                                        {Entity::settlement, "settlement"},
                                        {Entity::refund, "refund"},
                                        {Entity::outbox, "outbox"},
-                                       {Entity::ledger, "ledger"}}};
+                                       {Entity::ledger, "ledger"},
+                                       {Entity::stay, "stay"}}};
 
 // A stored name that the schema's CHECK allows but this build cannot map is
 // a programmer error (schema and code out of step).
@@ -148,7 +151,7 @@ constexpr std::string_view kSettlementCols =
     "setl_id, request_id, window_id, operator_id, card_no, card_sn, psn_no, insutype, visit_type, med_type, "
     "mode, total_fen, fund_fen, account_fen, cash_fen, fulamt_ownpay_fen, preselfpay_fen, inscp_fen, "
     "deductible_part_fen, reasons, insurer_setl_id, mdtrt_id, msgid, receipt_no, state, created_at_ms, "
-    "clearing_date, offline_reason, resettles_setl_id";
+    "clearing_date, offline_reason, resettles_setl_id, adm_id";
 // `base`: the index of setl_id (the settlement's columns after others in a join).
 Settlement read_settlement_at(const sql::Statement& st, int base) {
   Settlement s;
@@ -181,6 +184,7 @@ Settlement read_settlement_at(const sql::Statement& st, int base) {
   s.clearing_date = st.column_text(base + 26);
   s.offline_reason = st.column_opt_text(base + 27);
   s.resettles_setl_id = st.column_opt_int64(base + 28);
+  s.adm_id = st.column_opt_int64(base + 29);
   return s;
 }
 
@@ -415,12 +419,21 @@ sql::Result<std::optional<std::string>> highest_msgid(sql::Db& db, std::string_v
 // ---- settlements --------------------------------------------------------------
 
 sql::Result<std::int64_t> record_settlement(sql::Db& db, const Settlement& s, std::span<const SettlementLine> lines) {
+  // adm_id (v4) is named only for a stay's settlement: an outpatient one is
+  // the same row as before v4 (and can still be written to an older file).
   auto st = db.cached(
-      "INSERT INTO settlements(request_id, window_id, operator_id, card_no, card_sn, psn_no, insutype, "
-      "visit_type, med_type, mode, total_fen, fund_fen, account_fen, cash_fen, fulamt_ownpay_fen, "
-      "preselfpay_fen, inscp_fen, deductible_part_fen, reasons, insurer_setl_id, mdtrt_id, msgid, "
-      "receipt_no, state, created_at_ms, clearing_date, offline_reason, resettles_setl_id) "
-      "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28)");
+      s.adm_id ? "INSERT INTO settlements(request_id, window_id, operator_id, card_no, card_sn, psn_no, insutype, "
+                 "visit_type, med_type, mode, total_fen, fund_fen, account_fen, cash_fen, fulamt_ownpay_fen, "
+                 "preselfpay_fen, inscp_fen, deductible_part_fen, reasons, insurer_setl_id, mdtrt_id, msgid, "
+                 "receipt_no, state, created_at_ms, clearing_date, offline_reason, resettles_setl_id, adm_id) "
+                 "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,"
+                 "?26,?27,?28,?29)"
+               : "INSERT INTO settlements(request_id, window_id, operator_id, card_no, card_sn, psn_no, insutype, "
+                 "visit_type, med_type, mode, total_fen, fund_fen, account_fen, cash_fen, fulamt_ownpay_fen, "
+                 "preselfpay_fen, inscp_fen, deductible_part_fen, reasons, insurer_setl_id, mdtrt_id, msgid, "
+                 "receipt_no, state, created_at_ms, clearing_date, offline_reason, resettles_setl_id) "
+                 "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,"
+                 "?26,?27,?28)");
   if (!st) return st.error();
   SETTLE_SQL_TRY((*st)->bind_all(s.request_id, s.window_id, s.operator_id, s.card_no, s.card_sn, s.psn_no,
                                  s.insutype, name(s.visit_type), s.med_type, name(s.mode), s.total.fen(),
@@ -429,6 +442,7 @@ sql::Result<std::int64_t> record_settlement(sql::Db& db, const Settlement& s, st
                                  join_reasons(s.reasons), s.insurer_setl_id, s.mdtrt_id, s.msgid, s.receipt_no,
                                  name(s.state), s.created_at_ms, s.clearing_date, s.offline_reason,
                                  s.resettles_setl_id));
+  if (s.adm_id) SETTLE_SQL_TRY((*st)->bind(29, *s.adm_id));
   SETTLE_SQL_TRY((*st)->run());
   const std::int64_t id = db.last_insert_rowid();
   auto line = db.cached(
@@ -745,7 +759,8 @@ sql::Status record_upload_results(sql::Db& db, std::span<const UploadResult> res
         SETTLE_SQL_TRY(set_settlement_state(db, r.setl_id, SettlementState::offline_rejected, at_ms, r.detail));
       }
     }
-    SETTLE_SQL_TRY(complete_outbox(db, r.item_id, OutboxOutcome::done, at_ms, 0, r.outbox_error));
+    // A stay's discharge is forwarded as a stay item (stay_ops), not through the outbox.
+    if (r.item_id != 0) SETTLE_SQL_TRY(complete_outbox(db, r.item_id, OutboxOutcome::done, at_ms, 0, r.outbox_error));
   }
   return settle::Ok{};
 }
@@ -859,11 +874,12 @@ sql::Result<OfflineOutstanding> read_outstanding(sql::Statement& st) {
 }
 }  // namespace
 
-sql::Result<OfflineOutstanding> offline_outstanding(sql::Db& db) {
+sql::Result<OfflineOutstanding> offline_outstanding(sql::Db& db, VisitType visit) {
   auto st = db.cached(
       "SELECT count(*), coalesce(sum(fund_fen), 0), min(created_at_ms) FROM settlements "
-      "WHERE state = 'offline_pending'");
+      "WHERE state = 'offline_pending' AND visit_type = ?1");
   if (!st) return st.error();
+  SETTLE_SQL_TRY((*st)->bind_all(name(visit)));
   return read_outstanding(**st);
 }
 
@@ -879,16 +895,16 @@ sql::Result<OfflineOutstanding> offline_outstanding_tracked(sql::Db& db) {
         "fund_fen INTEGER NOT NULL, data_version INTEGER NOT NULL);"
         "INSERT INTO offline_totals VALUES (1, 0, 0, -1);"
         "CREATE TEMP TRIGGER offline_totals_insert AFTER INSERT ON main.settlements "
-        "WHEN NEW.state = 'offline_pending' BEGIN "
+        "WHEN NEW.state = 'offline_pending' AND NEW.visit_type = 'outpatient' BEGIN "
         "UPDATE offline_totals SET count = count + 1, fund_fen = fund_fen + NEW.fund_fen WHERE id = 1; END;"
         "CREATE TEMP TRIGGER offline_totals_update AFTER UPDATE OF state, fund_fen ON main.settlements "
-        "WHEN OLD.state = 'offline_pending' OR NEW.state = 'offline_pending' BEGIN "
+        "WHEN NEW.visit_type = 'outpatient' AND (OLD.state = 'offline_pending' OR NEW.state = 'offline_pending') BEGIN "
         "UPDATE offline_totals SET "
         "count = count - (OLD.state = 'offline_pending') + (NEW.state = 'offline_pending'), "
         "fund_fen = fund_fen - (CASE WHEN OLD.state = 'offline_pending' THEN OLD.fund_fen ELSE 0 END) "
         "+ (CASE WHEN NEW.state = 'offline_pending' THEN NEW.fund_fen ELSE 0 END) WHERE id = 1; END;"
         "CREATE TEMP TRIGGER offline_totals_delete AFTER DELETE ON main.settlements "
-        "WHEN OLD.state = 'offline_pending' BEGIN "
+        "WHEN OLD.state = 'offline_pending' AND OLD.visit_type = 'outpatient' BEGIN "
         "UPDATE offline_totals SET count = count - 1, fund_fen = fund_fen - OLD.fund_fen WHERE id = 1; END;"));
   }
   auto seen = db.query_int64("SELECT data_version FROM offline_totals WHERE id = 1");
@@ -897,14 +913,16 @@ sql::Result<OfflineOutstanding> offline_outstanding_tracked(sql::Db& db) {
     // First use, or another connection wrote since: count them once.
     auto st = db.cached(
         "UPDATE offline_totals SET (count, fund_fen, data_version) = "
-        "(SELECT count(*), coalesce(sum(fund_fen), 0), ?1 FROM settlements WHERE state = 'offline_pending') "
+        "(SELECT count(*), coalesce(sum(fund_fen), 0), ?1 FROM settlements "
+        "WHERE state = 'offline_pending' AND visit_type = 'outpatient') "
         "WHERE id = 1");
     if (!st) return st.error();
     SETTLE_SQL_TRY((*st)->bind_all(data_version));
     SETTLE_SQL_TRY((*st)->run());
   }
   auto st = db.cached(
-      "SELECT t.count, t.fund_fen, (SELECT min(created_at_ms) FROM settlements WHERE state = 'offline_pending') "
+      "SELECT t.count, t.fund_fen, (SELECT min(created_at_ms) FROM settlements WHERE state = 'offline_pending' "
+      "AND visit_type = 'outpatient') "
       "FROM offline_totals t WHERE t.id = 1");
   if (!st) return st.error();
   return read_outstanding(**st);
@@ -919,7 +937,10 @@ sql::Result<std::int64_t> requeue_in_flight(sql::Db& db, std::int64_t at_ms) {
   if (!ids) return ids.error();
   for (std::int64_t id : *ids)
     SETTLE_SQL_TRY(complete_outbox(db, id, OutboxOutcome::retry, at_ms, at_ms, "in flight at start-up"));
-  return static_cast<std::int64_t>(ids->size());
+  // And the stays' items (stay_ops).
+  auto stays = requeue_stay_items(db, at_ms);
+  if (!stays) return stays.error();
+  return static_cast<std::int64_t>(ids->size()) + *stays;
 }
 
 sql::Result<OpenWork> open_work(sql::Db& db) {
@@ -936,7 +957,11 @@ sql::Result<OpenWork> open_work(sql::Db& db) {
       "AND state = 'in_flight' AND kind = 'reversal'), "
       "(SELECT count(*) FROM insurer_messages INDEXED BY insurer_messages_open WHERE {} AND state = 'in_doubt'), "
       "(SELECT count(*) FROM outbox INDEXED BY outbox_parked WHERE {} AND kind = 'reversal'), "
-      "(SELECT count(*) FROM outbox INDEXED BY outbox_parked WHERE {} AND kind = 'offline_upload')",
+      "(SELECT count(*) FROM outbox INDEXED BY outbox_parked WHERE {} AND kind = 'offline_upload'), "
+      "(SELECT count(*) FROM stay_items INDEXED BY stay_items_open WHERE state IN ('pending', 'in_flight', 'parked') "
+      "AND state <> 'parked'), "
+      "(SELECT count(*) FROM stay_items INDEXED BY stay_items_open WHERE state IN ('pending', 'in_flight', 'parked') "
+      "AND state = 'parked')",
       kOpenMessageStates, kParkedTerm, kParkedTerm);
   auto st = db.cached(sql);
   if (!st) return st.error();
@@ -944,7 +969,9 @@ sql::Result<OpenWork> open_work(sql::Db& db) {
   if (!row) return row.error();
   const std::int64_t open = (*st)->column_int64(0);
   const std::int64_t reversals = (*st)->column_int64(1) + (*st)->column_int64(2);
-  OpenWork w{reversals, open - reversals, (*st)->column_int64(3), (*st)->column_int64(4), (*st)->column_int64(5)};
+  // A stay's items (its admission, lines, offline discharge) are uploads too.
+  OpenWork w{reversals, open - reversals + (*st)->column_int64(6), (*st)->column_int64(3), (*st)->column_int64(4),
+             (*st)->column_int64(5) + (*st)->column_int64(7)};
   (*st)->reset();
   return w;
 }
@@ -1156,33 +1183,38 @@ sql::Result<std::optional<SettlementDetail>> get_settlement(sql::Db& db, std::in
 }
 
 sql::Result<std::vector<ClearingTotals>> clearing_totals(sql::Db& db, std::string_view clearing_date) {
-  // One row per insurance type present in either settlements or refunds.
+  // One row per (insurance type, clearing type) present in either settlements
+  // or refunds; a refund counts under its settlement's clearing type.
   return select_all<ClearingTotals>(
       db,
-      "WITH s AS (SELECT coalesce(insutype, '') AS insutype, count(*) AS n, sum(total_fen) AS t, "
+      "WITH s AS (SELECT coalesce(insutype, '') AS insutype, "
+      "  CASE visit_type WHEN 'inpatient' THEN '21' ELSE '11' END AS clr, count(*) AS n, sum(total_fen) AS t, "
       "  sum(fund_fen) AS f, sum(account_fen) AS a, sum(cash_fen) AS c FROM settlements "
       "  WHERE clearing_date = ?1 AND state NOT IN ('offline_pending', 'offline_rejected', 'undone') "
-      "  GROUP BY 1), "
-      "r AS (SELECT coalesce(s.insutype, '') AS insutype, count(*) AS n, sum(r.refund_total_fen) AS t, "
-      "  sum(r.fund_fen) AS f, sum(r.account_fen) AS a, sum(r.cash_fen) AS c "
-      "  FROM refunds r JOIN settlements s ON s.setl_id = r.setl_id WHERE r.clearing_date = ?1 GROUP BY 1), "
-      "k AS (SELECT insutype FROM s UNION SELECT insutype FROM r) "
-      "SELECT k.insutype, coalesce(s.n,0), coalesce(s.t,0), coalesce(s.f,0), coalesce(s.a,0), coalesce(s.c,0), "
+      "  GROUP BY 1, 2), "
+      "r AS (SELECT coalesce(s.insutype, '') AS insutype, "
+      "  CASE s.visit_type WHEN 'inpatient' THEN '21' ELSE '11' END AS clr, count(*) AS n, "
+      "  sum(r.refund_total_fen) AS t, sum(r.fund_fen) AS f, sum(r.account_fen) AS a, sum(r.cash_fen) AS c "
+      "  FROM refunds r JOIN settlements s ON s.setl_id = r.setl_id WHERE r.clearing_date = ?1 GROUP BY 1, 2), "
+      "k AS (SELECT insutype, clr FROM s UNION SELECT insutype, clr FROM r) "
+      "SELECT k.insutype, k.clr, coalesce(s.n,0), coalesce(s.t,0), coalesce(s.f,0), coalesce(s.a,0), coalesce(s.c,0), "
       "  coalesce(r.n,0), coalesce(r.t,0), coalesce(r.f,0), coalesce(r.a,0), coalesce(r.c,0) "
-      "FROM k LEFT JOIN s ON s.insutype = k.insutype LEFT JOIN r ON r.insutype = k.insutype ORDER BY k.insutype",
+      "FROM k LEFT JOIN s ON s.insutype = k.insutype AND s.clr = k.clr "
+      "LEFT JOIN r ON r.insutype = k.insutype AND r.clr = k.clr ORDER BY k.insutype, k.clr",
       [](const sql::Statement& st) {
         ClearingTotals t;
         t.insutype = st.column_text(0);
-        t.settlement_count = st.column_int64(1);
-        t.total = fen_at(st, 2);
-        t.fund = fen_at(st, 3);
-        t.account = fen_at(st, 4);
-        t.cash = fen_at(st, 5);
-        t.refund_count = st.column_int64(6);
-        t.refund_total = fen_at(st, 7);
-        t.refund_fund = fen_at(st, 8);
-        t.refund_account = fen_at(st, 9);
-        t.refund_cash = fen_at(st, 10);
+        t.clr_type = st.column_text(1);
+        t.settlement_count = st.column_int64(2);
+        t.total = fen_at(st, 3);
+        t.fund = fen_at(st, 4);
+        t.account = fen_at(st, 5);
+        t.cash = fen_at(st, 6);
+        t.refund_count = st.column_int64(7);
+        t.refund_total = fen_at(st, 8);
+        t.refund_fund = fen_at(st, 9);
+        t.refund_account = fen_at(st, 10);
+        t.refund_cash = fen_at(st, 11);
         return t;
       },
       clearing_date);

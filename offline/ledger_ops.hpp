@@ -34,7 +34,7 @@ enum class OutboxKind : std::uint8_t { reversal, offline_upload };
 enum class OutboxState : std::uint8_t { pending, in_flight, done, failed, parked };
 enum class AdjustmentKind : std::uint8_t { offline_upload, correction };
 // `request` is found only in events written before schema v2.
-enum class Entity : std::uint8_t { request, message, settlement, refund, outbox, ledger };
+enum class Entity : std::uint8_t { request, message, settlement, refund, outbox, ledger, stay };
 
 std::string_view name(RequestState) noexcept;
 std::string_view name(MessageState) noexcept;
@@ -115,6 +115,7 @@ struct Settlement {
   std::string clearing_date;  // "YYYY-MM-DD"
   std::optional<std::string> offline_reason;  // set exactly when mode is offline
   std::optional<std::int64_t> resettles_setl_id;
+  std::optional<std::int64_t> adm_id;  // an inpatient discharge settlement: its stay (v4)
 };
 
 struct RefundLine {
@@ -260,7 +261,7 @@ sql::Status release_claimed(sql::Db& db, std::span<const std::int64_t> item_ids,
                             std::int64_t at_ms);
 // The insurer's answer to one record of a 9302 batch.
 struct UploadResult {
-  std::int64_t item_id = 0;
+  std::int64_t item_id = 0;  // the outbox item; 0 for a stay's discharge (a stay item)
   std::int64_t setl_id = 0;
   bool accepted = false;
   std::string insurer_setl_id;           // accepted: the insurer's id
@@ -338,11 +339,13 @@ sql::Result<std::optional<SettlementDetail>> get_settlement(sql::Db& db, std::in
 
 sql::Result<std::vector<Event>> list_events(sql::Db& db, Entity entity, std::string_view entity_id);
 
-// Totals of one clearing date for one insurance type: settlements recorded
-// that day which the insurer has (online, or offline and accepted; undone
-// ones excluded), refunds recorded that day, and the net.
+// Totals of one clearing date for one insurance type and clearing type:
+// settlements recorded that day which the insurer has (online, or offline and
+// accepted; undone ones excluded), refunds recorded that day (under their
+// settlement's clearing type), and the net.
 struct ClearingTotals {
   std::string insutype;  // "" when the settlement had none (self-pay offline)
+  std::string clr_type;  // "11" outpatient, "21" inpatient (the settlement's visit_type)
   std::int64_t settlement_count = 0;
   Amount total, fund, account, cash;
   std::int64_t refund_count = 0;
@@ -368,14 +371,15 @@ sql::Result<OpenWork> open_work(sql::Db& db);
 sql::Result<bool> reversal_open(sql::Db& db);
 
 // Offline settlements stored and not yet accepted by the insurer
-// (offline_pending): what the offline limits are measured against.
+// (offline_pending) of one visit type: what its offline limits are measured
+// against (outpatient and inpatient have limits of their own).
 struct OfflineOutstanding {
   std::int64_t count = 0;
   Amount fund;                                  // their estimated fund parts
   std::optional<std::int64_t> oldest_created_ms;
 };
-sql::Result<OfflineOutstanding> offline_outstanding(sql::Db& db);
-// The same figures on the writer's connection without reading every stored
+sql::Result<OfflineOutstanding> offline_outstanding(sql::Db& db, VisitType visit = VisitType::outpatient);
+// The outpatient figures on the writer's connection without reading every stored
 // offline settlement: count and fund are kept in a TEMP table by TEMP triggers
 // on settlements (made on first use, inside the caller's transaction, so they
 // roll back with it), filled again from the table whenever another connection

@@ -1,7 +1,7 @@
 // Reconciliation reads over the ledger: plain online settlements summed by
-// SQLite over the (clearing_date, state) index, every other settlement of the
-// day (refunded, undone, offline) read one by one with its refunds and the
-// insurer's figures from its latest adjustment.
+// SQLite over the (clearing_date, state) index per insurance type and visit
+// type, every other settlement of the day (refunded, undone, offline) read one
+// by one with its refunds and the insurer's figures from its latest adjustment.
 #include "offline/recon_queries.hpp"
 
 #include <utility>
@@ -15,7 +15,7 @@ using recon::RowState;
 // Columns of the per-settlement read.
 constexpr std::string_view kRowSql =
     "SELECT setl_id, coalesce(insutype, ''), state, mode, coalesce(insurer_setl_id, ''), coalesce(msgid, ''), "
-    "coalesce(psn_no, ''), total_fen, fund_fen, account_fen, cash_fen FROM settlements ";
+    "coalesce(psn_no, ''), total_fen, fund_fen, account_fen, cash_fen, visit_type FROM settlements ";
 
 struct Lookups {
   sql::Statement* refunds = nullptr;
@@ -43,13 +43,16 @@ sql::Result<bool> build_row(const sql::Statement& st, Lookups& l, DetailRow& row
   const std::int64_t id = st.column_int64(0);
   const std::string_view state = st.column_text_view(2);
   const bool offline = st.column_text_view(3) == "offline";
+  const std::string_view clr_type = clr_type_of_visit(st.column_text_view(11));
   if (state == "offline_pending" || state == "offline_rejected") {
-    nu = NotUploaded{id, std::string(state), st.column_text(1), st.column_text(6), Amount::fen(st.column_int64(7))};
+    nu = NotUploaded{id, std::string(state), st.column_text(1), std::string(clr_type), st.column_text(6),
+                     Amount::fen(st.column_int64(7))};
     return false;
   }
   row = DetailRow{};
   row.local_setl_id = std::to_string(id);
   row.insutype = st.column_text(1);
+  row.clr_type = clr_type;
   row.setl_id = st.column_text(4);
   row.msgid = st.column_text(5);
   row.psn_no = st.column_text(6);
@@ -113,23 +116,27 @@ sql::Status for_each_row(sql::Db& db, const char* where, std::string_view cleari
 
 }  // namespace
 
+std::string_view clr_type_of_visit(std::string_view visit_type) noexcept {
+  return visit_type == "inpatient" ? recon::clr_inpatient : recon::clr_outpatient;
+}
+
 sql::Result<ReconTotals> recon_totals(sql::Db& db, std::string_view clearing_date) {
   ReconTotals out;
   // Plain online settlements: one aggregate over the index.
   {
     auto st = db.prepare(
-        "SELECT coalesce(insutype, ''), count(*), sum(total_fen), sum(fund_fen), sum(account_fen), sum(cash_fen) "
-        "FROM settlements WHERE clearing_date = ?1 AND state = 'settled' GROUP BY 1");
+        "SELECT coalesce(insutype, ''), visit_type, count(*), sum(total_fen), sum(fund_fen), sum(account_fen), "
+        "sum(cash_fen) FROM settlements WHERE clearing_date = ?1 AND state = 'settled' GROUP BY 1, 2");
     if (!st) return st.error();
     SETTLE_SQL_TRY(st->bind(1, clearing_date));
     for (;;) {
       auto row = st->step();
       if (!row) return row.error();
       if (!*row) break;
-      out.by_insutype[st->column_text(0)] += recon::Totals{st->column_int64(1), Amount::fen(st->column_int64(2)),
-                                                           Amount::fen(st->column_int64(3)),
-                                                           Amount::fen(st->column_int64(4)),
-                                                           Amount::fen(st->column_int64(5))};
+      const recon::Totals t{st->column_int64(2), Amount::fen(st->column_int64(3)), Amount::fen(st->column_int64(4)),
+                            Amount::fen(st->column_int64(5)), Amount::fen(st->column_int64(6))};
+      out.by_clearing[recon::TotalsKey{st->column_text(0), std::string(clr_type_of_visit(st->column_text_view(1)))}] +=
+          t;
     }
   }
   // Everything else, one by one (refunds, undos, offline figures).
@@ -138,9 +145,11 @@ sql::Result<ReconTotals> recon_totals(sql::Db& db, std::string_view clearing_dat
                                 if (!counted) {
                                   ++out.not_uploaded;
                                 } else if (r.state != RowState::undone) {
-                                  out.by_insutype[r.insutype] += recon::Totals{1, r.total, r.fund, r.account, r.cash};
+                                  out.by_clearing[recon::TotalsKey{r.insutype, r.clr_type}] +=
+                                      recon::Totals{1, r.total, r.fund, r.account, r.cash};
                                 }
                               }));
+  for (const auto& [key, t] : out.by_clearing) out.by_insutype[key.insutype] += t;
   return out;
 }
 
@@ -160,7 +169,7 @@ sql::Result<ReconDetail> recon_detail(sql::Db& db, std::string_view clearing_dat
 sql::Result<std::vector<NotUploaded>> recon_not_uploaded(sql::Db& db, std::string_view clearing_date) {
   std::vector<NotUploaded> out;
   auto st = db.prepare(
-      "SELECT setl_id, state, coalesce(insutype, ''), coalesce(psn_no, ''), total_fen FROM settlements "
+      "SELECT setl_id, state, coalesce(insutype, ''), coalesce(psn_no, ''), total_fen, visit_type FROM settlements "
       "WHERE clearing_date = ?1 AND state IN ('offline_pending', 'offline_rejected') ORDER BY setl_id");
   if (!st) return st.error();
   SETTLE_SQL_TRY(st->bind(1, clearing_date));
@@ -168,7 +177,8 @@ sql::Result<std::vector<NotUploaded>> recon_not_uploaded(sql::Db& db, std::strin
     auto row = st->step();
     if (!row) return row.error();
     if (!*row) break;
-    out.push_back(NotUploaded{st->column_int64(0), st->column_text(1), st->column_text(2), st->column_text(3),
+    out.push_back(NotUploaded{st->column_int64(0), st->column_text(1), st->column_text(2),
+                              std::string(clr_type_of_visit(st->column_text_view(5))), st->column_text(3),
                               Amount::fen(st->column_int64(4))});
   }
   return out;

@@ -1,6 +1,8 @@
 // The ledger's side of reconciliation (对账): a clearing date's totals per
-// insurance type and its detail rows, by the rules of docs/reconciliation.md,
-// read through indexes so a day of a million settlements stays cheap.
+// insurance type and clearing type (outpatient 11, inpatient 21, from the
+// settlement's visit_type) and its detail rows, by the rules of
+// docs/reconciliation.md, read through indexes so a day of a million
+// settlements stays cheap.
 #pragma once
 
 #include "engine/reconcile.hpp"
@@ -20,18 +22,26 @@ struct NotUploaded {
   std::int64_t setl_id = 0;
   std::string state;  // offline_pending | offline_rejected
   std::string insutype;
+  std::string clr_type;  // "11" outpatient, "21" inpatient
   std::string psn_no;
   Amount total;
 };
 
+// A settlement's clearing type from its visit_type.
+std::string_view clr_type_of_visit(std::string_view visit_type) noexcept;
+
 struct ReconTotals {
-  std::map<std::string, recon::Totals> by_insutype;  // the day's settlements the insurer should hold
-  std::int64_t not_uploaded = 0;                     // offline_pending + offline_rejected of the day
+  // The day's settlements the insurer should hold, per insurance type and
+  // clearing type; by_insutype is the same over both clearing types.
+  std::map<recon::TotalsKey, recon::Totals> by_clearing;
+  std::map<std::string, recon::Totals> by_insutype;
+  std::int64_t not_uploaded = 0;  // offline_pending + offline_rejected of the day
 };
 
 // Totals of a clearing date: settlements recorded that day (online ones, and
 // offline ones the insurer accepted, with the insurer's figures), each net of
-// all its refunds; undone ones do not count.
+// all its refunds (a refund counts under its settlement's clearing type);
+// undone ones do not count.
 sql::Result<ReconTotals> recon_totals(sql::Db& db, std::string_view clearing_date);
 
 struct ReconDetail {

@@ -385,6 +385,144 @@ ALTER TABLE insurer_messages ADD COLUMN psn_no TEXT;
 
 DROP TRIGGER settlements_transition;
 )SQL";
+// v4: inpatient stays (住院). A stay is admitted (online, or stored offline
+// and forwarded), collects charge lines (never deleted; a cancellation marks
+// the line once), and is settled at discharge by a settlement that names it
+// (settlements.adm_id). What the insurer must still be told of a stay — its
+// admission, each batch of lines, each cancellation, an offline discharge
+// settlement — is a stay item, forwarded strictly in order within the stay;
+// the stay's live count and total are kept on its row in the same
+// transaction as its lines. When an item is parked, the stay's later items
+// are parked behind it (they wait for the insurance office, and never hold
+// the line in draining). Events may name a stay (the events table is
+// rebuilt as v2 did, its CHECK widened).
+constexpr std::string_view kV4 = R"SQL(
+CREATE TABLE stays (
+  adm_id            INTEGER PRIMARY KEY,
+  request_id        TEXT NOT NULL UNIQUE REFERENCES requests(request_id),
+  window_id         TEXT NOT NULL,
+  operator_id       TEXT NOT NULL,
+  card_no           TEXT NOT NULL,
+  card_sn           TEXT,
+  psn_no            TEXT,
+  insutype          TEXT,
+  dept              TEXT NOT NULL,
+  dept_name         TEXT NOT NULL DEFAULT '',
+  diagnosis         TEXT NOT NULL,
+  diagnosis_name    TEXT NOT NULL DEFAULT '',
+  admit_at_ms       INTEGER NOT NULL,
+  discharge_at_ms   INTEGER,
+  mode              TEXT NOT NULL CHECK (mode IN ('online', 'offline')),
+  state             TEXT NOT NULL CHECK (state IN ('admitted', 'discharged', 'undone')),
+  mdtrt_id          TEXT,
+  msgid             TEXT REFERENCES insurer_messages(msgid),
+  flag              TEXT,
+  live_count        INTEGER NOT NULL DEFAULT 0 CHECK (live_count >= 0),
+  live_total_fen    INTEGER NOT NULL DEFAULT 0 CHECK (live_total_fen >= 0),
+  cancelled_count   INTEGER NOT NULL DEFAULT 0 CHECK (cancelled_count >= 0),
+  created_at_ms     INTEGER NOT NULL,
+  updated_at_ms     INTEGER NOT NULL
+) STRICT;
+CREATE INDEX stays_open_person ON stays(psn_no) WHERE state = 'admitted';
+-- One open stay per card: two admissions at two windows cannot both stand.
+CREATE UNIQUE INDEX stays_open_card ON stays(card_no) WHERE state = 'admitted';
+CREATE INDEX stays_admitted_at ON stays(admit_at_ms);
+CREATE TRIGGER stays_fixed BEFORE UPDATE ON stays
+WHEN NEW.adm_id IS NOT OLD.adm_id OR NEW.request_id IS NOT OLD.request_id OR NEW.window_id IS NOT OLD.window_id
+  OR NEW.operator_id IS NOT OLD.operator_id OR NEW.card_no IS NOT OLD.card_no OR NEW.card_sn IS NOT OLD.card_sn
+  OR NEW.dept IS NOT OLD.dept OR NEW.diagnosis IS NOT OLD.diagnosis OR NEW.admit_at_ms IS NOT OLD.admit_at_ms
+  OR NEW.mode IS NOT OLD.mode OR NEW.msgid IS NOT OLD.msgid OR NEW.created_at_ms IS NOT OLD.created_at_ms
+  OR (OLD.mdtrt_id IS NOT NULL AND NEW.mdtrt_id IS NOT OLD.mdtrt_id)
+BEGIN SELECT RAISE(ABORT, 'stays: a stay''s admission facts never change and its visit id is set once'); END;
+CREATE TRIGGER stays_transition BEFORE UPDATE OF state ON stays
+WHEN NEW.state IS NOT OLD.state AND (OLD.state, NEW.state) NOT IN (VALUES
+  ('admitted', 'discharged'), ('discharged', 'admitted'), ('admitted', 'undone'))
+BEGIN SELECT RAISE(ABORT, 'stays: state transition not allowed'); END;
+CREATE TRIGGER stays_no_delete BEFORE DELETE ON stays
+BEGIN SELECT RAISE(ABORT, 'stays: stays are never deleted'); END;
+
+CREATE TABLE stay_lines (
+  adm_id             INTEGER NOT NULL REFERENCES stays(adm_id),
+  feedetl_sn         TEXT NOT NULL CHECK (length(feedetl_sn) BETWEEN 1 AND 64),
+  line_no            INTEGER NOT NULL CHECK (line_no >= 1),
+  code               TEXT NOT NULL,
+  name               TEXT NOT NULL,
+  class              TEXT NOT NULL CHECK (class IN ('A', 'B', 'C')),
+  amount_fen         INTEGER NOT NULL CHECK (amount_fen >= 0),
+  selfpay_ratio_ppm  INTEGER CHECK (selfpay_ratio_ppm BETWEEN 0 AND 1000000),
+  added_by           TEXT NOT NULL,
+  cancelled_by       TEXT,
+  PRIMARY KEY (adm_id, feedetl_sn)
+) WITHOUT ROWID, STRICT;
+CREATE UNIQUE INDEX stay_lines_order ON stay_lines(adm_id, line_no);
+CREATE INDEX stay_lines_batch ON stay_lines(adm_id, added_by);
+CREATE TRIGGER stay_lines_fixed BEFORE UPDATE ON stay_lines
+WHEN NEW.adm_id IS NOT OLD.adm_id OR NEW.feedetl_sn IS NOT OLD.feedetl_sn OR NEW.line_no IS NOT OLD.line_no
+  OR NEW.code IS NOT OLD.code OR NEW.name IS NOT OLD.name OR NEW.class IS NOT OLD.class
+  OR NEW.amount_fen IS NOT OLD.amount_fen OR NEW.selfpay_ratio_ppm IS NOT OLD.selfpay_ratio_ppm
+  OR NEW.added_by IS NOT OLD.added_by OR OLD.cancelled_by IS NOT NULL
+BEGIN SELECT RAISE(ABORT, 'stay_lines: a line never changes; it is cancelled once'); END;
+CREATE TRIGGER stay_lines_no_delete BEFORE DELETE ON stay_lines
+BEGIN SELECT RAISE(ABORT, 'stay_lines: lines are never deleted'); END;
+
+CREATE TABLE stay_items (
+  item_id             INTEGER PRIMARY KEY,
+  adm_id              INTEGER NOT NULL REFERENCES stays(adm_id),
+  kind                TEXT NOT NULL CHECK (kind IN ('admission', 'lines', 'cancel', 'discharge')),
+  request_id          TEXT,
+  setl_id             INTEGER REFERENCES settlements(setl_id),
+  state               TEXT NOT NULL CHECK (state IN ('pending', 'in_flight', 'done', 'parked', 'closed')),
+  attempts            INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+  refusals            INTEGER NOT NULL DEFAULT 0 CHECK (refusals >= 0),
+  next_attempt_at_ms  INTEGER NOT NULL,
+  last_error          TEXT,
+  created_at_ms       INTEGER NOT NULL,
+  updated_at_ms       INTEGER NOT NULL,
+  CHECK ((kind IN ('lines', 'cancel')) = (request_id IS NOT NULL)),
+  CHECK ((kind = 'discharge') = (setl_id IS NOT NULL))
+) STRICT;
+CREATE INDEX stay_items_open ON stay_items(adm_id, item_id) WHERE state IN ('pending', 'in_flight', 'parked');
+CREATE INDEX stay_items_ready ON stay_items(next_attempt_at_ms, item_id) WHERE state = 'pending';
+CREATE INDEX stay_items_request ON stay_items(adm_id, request_id) WHERE request_id IS NOT NULL;
+CREATE TRIGGER stay_items_fixed BEFORE UPDATE ON stay_items
+WHEN NEW.item_id IS NOT OLD.item_id OR NEW.adm_id IS NOT OLD.adm_id OR NEW.kind IS NOT OLD.kind
+  OR NEW.request_id IS NOT OLD.request_id OR NEW.setl_id IS NOT OLD.setl_id OR NEW.created_at_ms IS NOT OLD.created_at_ms
+  OR OLD.state IN ('done', 'closed')
+BEGIN SELECT RAISE(ABORT, 'stay_items: an item''s identity never changes and a finished item is final'); END;
+CREATE TRIGGER stay_items_transition BEFORE UPDATE OF state ON stay_items
+WHEN NEW.state IS NOT OLD.state AND (OLD.state, NEW.state) NOT IN (VALUES
+  ('pending', 'in_flight'), ('in_flight', 'pending'), ('in_flight', 'done'), ('in_flight', 'parked'),
+  ('pending', 'parked'), ('pending', 'done'), ('parked', 'pending'), ('parked', 'done'), ('pending', 'closed'),
+  ('parked', 'closed'))
+BEGIN SELECT RAISE(ABORT, 'stay_items: state transition not allowed'); END;
+CREATE TRIGGER stay_items_no_delete BEFORE DELETE ON stay_items
+BEGIN SELECT RAISE(ABORT, 'stay_items: items are never deleted'); END;
+
+ALTER TABLE settlements ADD COLUMN adm_id INTEGER REFERENCES stays(adm_id);
+CREATE INDEX settlements_stay ON settlements(adm_id) WHERE adm_id IS NOT NULL;
+CREATE TRIGGER settlements_stay_fixed BEFORE UPDATE OF adm_id ON settlements
+WHEN NEW.adm_id IS NOT OLD.adm_id
+BEGIN SELECT RAISE(ABORT, 'settlements: the stay a settlement settles never changes'); END;
+
+CREATE TABLE events_v4 (
+  event_id    INTEGER PRIMARY KEY,
+  at_ms       INTEGER NOT NULL,
+  entity      TEXT NOT NULL CHECK (entity IN ('request', 'message', 'settlement', 'refund', 'outbox', 'ledger', 'stay')),
+  entity_id   TEXT NOT NULL,
+  from_state  TEXT,
+  to_state    TEXT NOT NULL,
+  detail      TEXT NOT NULL DEFAULT ''
+) STRICT;
+INSERT INTO events_v4(event_id, at_ms, entity, entity_id, from_state, to_state, detail)
+  SELECT event_id, at_ms, entity, entity_id, from_state, to_state, detail FROM events ORDER BY event_id;
+DROP TABLE events;
+ALTER TABLE events_v4 RENAME TO events;
+CREATE INDEX events_entity ON events(entity, entity_id, event_id);
+CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+BEGIN SELECT RAISE(ABORT, 'events: the history is append-only'); END;
+CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+BEGIN SELECT RAISE(ABORT, 'events: the history is append-only'); END;
+)SQL";
 // clang-format on
 
 // v3's SQL: the fixed part above and the settlements' transition trigger
@@ -395,13 +533,16 @@ const std::string& v3_sql() {
 }
 
 std::span<const Migration> all_migrations() {
-  static const std::array<Migration, 3> list{{
+  static const std::array<Migration, 4> list{{
       {1, "initial schema: requests, insurer messages, settlements, refunds, adjustments, outbox, events", kV1},
       {2, "fewer pages per commit (no requests_in_progress index, events without AUTOINCREMENT); open reversals indexed",
        kV2},
       {3, "outbox items can be parked (state parked, refusals counted); insurer messages name the person; "
           "settlement moves from the engine's table",
        v3_sql()},
+      {4, "inpatient stays: stays, their lines and the items that forward them in order; settlements name their stay; "
+          "events may name a stay",
+       kV4},
   }};
   return list;
 }

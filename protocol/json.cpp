@@ -257,4 +257,57 @@ Result<Ratio> to_ratio(const Json& v, std::string_view path) {
   return type_error(path, "a ratio (decimal string like \"0.10\")", v);
 }
 
+namespace {
+
+// A value as dump(indent) writes it, raw numbers as their own text.
+void write(const Json& v, int indent, int level, std::string& out) {
+  if (is_raw_number(v)) {
+    out += raw_number_text(v);
+    return;
+  }
+  const bool pretty = indent >= 0;
+  const auto newline = [&](int lvl) {
+    if (!pretty) return;
+    out += '\n';
+    out.append(static_cast<std::size_t>(indent) * static_cast<std::size_t>(lvl), ' ');
+  };
+  if (v.is_object() && !v.empty()) {
+    out += '{';
+    bool first = true;
+    for (const auto& [k, member] : v.items()) {
+      if (!first) out += ',';
+      first = false;
+      newline(level + 1);
+      out += Json(k).dump(-1, ' ', false, Json::error_handler_t::replace);
+      out += pretty ? ": " : ":";
+      write(member, indent, level + 1, out);
+    }
+    newline(level);
+    out += '}';
+    return;
+  }
+  if (v.is_array() && !v.empty()) {
+    out += '[';
+    bool first = true;
+    for (const auto& member : v) {
+      if (!first) out += ',';
+      first = false;
+      newline(level + 1);
+      write(member, indent, level + 1, out);
+    }
+    newline(level);
+    out += ']';
+    return;
+  }
+  out += v.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+}  // namespace
+
+std::string dump_exact(const Json& j, int indent) {
+  std::string out;
+  write(j, indent, 0, out);
+  return out;
+}
+
 }  // namespace settle::json

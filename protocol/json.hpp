@@ -28,6 +28,9 @@ Result<Json> parse(std::string_view text, std::string_view what = "document");
 
 // A raw number made by parse(), and its text.
 bool is_raw_number(const Json& j);
+// JSON as nlohmann's dump(indent) writes it, except that raw numbers are
+// written as their own text (12.30 stays 12.30): what goes back on a wire.
+std::string dump_exact(const Json& j, int indent = -1);
 std::string_view raw_number_text(const Json& j);
 // Makes a raw number from exact text (for tests and writers).
 Json make_raw_number(std::string_view text);

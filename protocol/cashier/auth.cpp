@@ -121,6 +121,8 @@ bool role_may_call(Role r, Method m) noexcept {
     case Method::events_subscribe:
     case Method::settle_get:
     case Method::settle_list:
+    case Method::inpatient_get:
+    case Method::inpatient_list:
       return true;
     // Work at a payment window: cashiers and supervisors.
     case Method::card_read:
@@ -136,6 +138,8 @@ bool role_may_call(Role r, Method m) noexcept {
     case Method::inpatient_preview:
     case Method::inpatient_discharge:
     case Method::inpatient_undo_discharge:
+    case Method::inpatient_cancel_lines:
+    case Method::inpatient_undo_admit:
       return cashier || supervisor;
     case Method::recon_run:  // cashier-api.md: supervisor/auditor
       return supervisor || auditor;

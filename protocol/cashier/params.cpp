@@ -430,22 +430,64 @@ Result<SettleListParams> parse_settle_list(const Json& p) {
 }
 
 Result<InpatientAdmitParams> parse_inpatient_admit(const Json& p) {
-  if (auto s = only_fields(p, "", {"request_id", "dept", "diagnosis", "admit_time"}); !s) return s.error();
+  if (auto s = only_fields(p, "", {"request_id", "dept", "dept_name", "diagnosis", "diagnosis_name", "admit_time"}); !s)
+    return s.error();
   InpatientAdmitParams out;
   auto rid = request_id(p);
   if (!rid) return rid.error();
   out.request_id = std::move(*rid);
   auto dept = text(p, "dept", "", max_ident_len);
   if (!dept) return dept.error();
+  if (dept->empty()) return bad("dept", "dept: the department's code must not be empty");
   out.dept = std::move(*dept);
-  auto diag = opt_text(p, "diagnosis", "", limits::max_name_len);
+  auto dept_name = opt_text(p, "dept_name", "", limits::max_name_len);
+  if (!dept_name) return dept_name.error();
+  out.dept_name = std::move(*dept_name);
+  auto diag = text(p, "diagnosis", "", max_ident_len);
   if (!diag) return diag.error();
+  if (diag->empty()) return bad("diagnosis", "diagnosis: the admission diagnosis code must not be empty");
   out.diagnosis = std::move(*diag);
+  auto diag_name = opt_text(p, "diagnosis_name", "", limits::max_name_len);
+  if (!diag_name) return diag_name.error();
+  out.diagnosis_name = std::move(*diag_name);
   auto at = opt_time(p, "admit_time", false);
   if (!at) return at.error();
   out.admit_time = std::move(*at);
   return out;
 }
+
+namespace {
+
+// A stay's line numbers: 1..max_lines_per_settlement, each once; the i-th
+// is named `key[i]suffix` in an error.
+Result<std::vector<std::string>> line_numbers(const Json& p, std::string_view key, std::string_view suffix = {}) {
+  const Json* arr = json::find(p, key);
+  const std::string k(key);
+  if (arr == nullptr || arr->is_null()) return bad(k, fmt::format("{}: required field is missing", key));
+  if (!arr->is_array()) return bad(k, fmt::format("{}: expected an array, got {}", key, json::type_name(*arr)));
+  if (arr->empty()) return bad(k, fmt::format("{}: at least one line number is needed", key));
+  if (arr->size() > limits::max_lines_per_settlement)
+    return make_error(Reason::limit_exceeded, k,
+                      fmt::format("{}: {} line numbers, at most {} per request", key, arr->size(),
+                                  limits::max_lines_per_settlement));
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < arr->size(); ++i) {
+    const std::string path = fmt::format("{}[{}]{}", key, i, suffix);
+    const Json& v = (*arr)[i];
+    if (!v.is_string()) return bad(path, fmt::format("{}: expected a line number (string), got {}", path, json::type_name(v)));
+    const std::string sn = v.get<std::string>();
+    const bool printable = std::all_of(sn.begin(), sn.end(), [](char c) { return c > 0x20 && c < 0x7F; });
+    if (sn.empty() || sn.size() > limits::max_feedetl_sn_len || !printable)
+      return bad(path, fmt::format("{}: a line number is 1 to {} printable characters without spaces", path,
+                                   limits::max_feedetl_sn_len));
+    if (std::find(out.begin(), out.end(), sn) != out.end())
+      return bad(path, fmt::format("{}: line number \"{}\" is given twice", path, sn));
+    out.push_back(sn);
+  }
+  return out;
+}
+
+}  // namespace
 
 Result<InpatientAddLinesParams> parse_inpatient_add_lines(const Json& p) {
   if (auto s = only_fields(p, "", {"request_id", "adm_id", "lines"}); !s) return s.error();
@@ -456,21 +498,70 @@ Result<InpatientAddLinesParams> parse_inpatient_add_lines(const Json& p) {
   auto adm = ident(p, "adm_id", "");
   if (!adm) return adm.error();
   out.adm_id = std::move(*adm);
+  // Each line is a charge line with its feedetl_sn: the numbers are taken
+  // out and the rest read as settle.commit's lines.
+  const Json* arr = json::find(p, "lines");
+  if (arr != nullptr && arr->is_array() && arr->size() > limits::max_lines_per_settlement)
+    return make_error(Reason::limit_exceeded, "lines",
+                      fmt::format("lines: {} charge lines, at most {} per batch", arr->size(),
+                                  limits::max_lines_per_settlement));
+  if (arr != nullptr && arr->is_array()) {
+    Json numbers = Json::array();
+    Json rest = Json::array();
+    for (std::size_t i = 0; i < arr->size(); ++i) {
+      const Json& l = (*arr)[i];
+      if (!l.is_object()) break;  // parse_charge_lines names it
+      const Json* sn = json::find(l, "feedetl_sn");
+      if (sn == nullptr || sn->is_null())
+        return bad(fmt::format("lines[{}].feedetl_sn", i), fmt::format("lines[{}].feedetl_sn: required field is missing", i));
+      numbers.push_back(*sn);
+      Json copy = l;
+      copy.erase("feedetl_sn");
+      rest.push_back(std::move(copy));
+    }
+    if (numbers.size() == arr->size()) {
+      auto sns = line_numbers(Json{{"lines", numbers}}, "lines", ".feedetl_sn");
+      if (!sns) return sns.error();
+      auto lines = parse_charge_lines(Json{{"lines", rest}}, "lines");
+      if (!lines) return lines.error();
+      for (std::size_t i = 0; i < lines->size(); ++i) out.lines.push_back(StayLineParam{(*sns)[i], (*lines)[i]});
+      return out;
+    }
+  }
   auto lines = parse_charge_lines(p, "lines");
   if (!lines) return lines.error();
-  out.lines = std::move(*lines);
+  return bad("lines", "lines: each line needs its feedetl_sn");
+}
+
+Result<InpatientCancelLinesParams> parse_inpatient_cancel_lines(const Json& p) {
+  if (auto s = only_fields(p, "", {"request_id", "adm_id", "feedetl_sn"}); !s) return s.error();
+  InpatientCancelLinesParams out;
+  auto rid = request_id(p);
+  if (!rid) return rid.error();
+  out.request_id = std::move(*rid);
+  auto adm = ident(p, "adm_id", "");
+  if (!adm) return adm.error();
+  out.adm_id = std::move(*adm);
+  auto sns = line_numbers(p, "feedetl_sn");
+  if (!sns) return sns.error();
+  out.feedetl_sn = std::move(*sns);
   return out;
 }
 
 Result<InpatientPreviewParams> parse_inpatient_preview(const Json& p) {
-  if (auto s = only_fields(p, "", {"adm_id"}); !s) return s.error();
+  if (auto s = only_fields(p, "", {"adm_id", "use_account"}); !s) return s.error();
+  InpatientPreviewParams out;
   auto adm = ident(p, "adm_id", "");
   if (!adm) return adm.error();
-  return InpatientPreviewParams{std::move(*adm)};
+  out.adm_id = std::move(*adm);
+  auto ua = opt_bool_default(p, "use_account", true);
+  if (!ua) return ua.error();
+  out.use_account = *ua;
+  return out;
 }
 
 Result<InpatientDischargeParams> parse_inpatient_discharge(const Json& p) {
-  if (auto s = only_fields(p, "", {"request_id", "adm_id", "use_account"}); !s) return s.error();
+  if (auto s = only_fields(p, "", {"request_id", "adm_id", "use_account", "discharge_time"}); !s) return s.error();
   InpatientDischargeParams out;
   auto rid = request_id(p);
   if (!rid) return rid.error();
@@ -481,6 +572,9 @@ Result<InpatientDischargeParams> parse_inpatient_discharge(const Json& p) {
   auto ua = opt_bool_default(p, "use_account", true);
   if (!ua) return ua.error();
   out.use_account = *ua;
+  auto at = opt_time(p, "discharge_time", false);
+  if (!at) return at.error();
+  out.discharge_time = std::move(*at);
   return out;
 }
 
@@ -491,6 +585,62 @@ Result<InpatientUndoDischargeParams> parse_inpatient_undo_discharge(const Json& 
   auto adm = ident(p, "adm_id", "");
   if (!adm) return adm.error();
   return InpatientUndoDischargeParams{std::move(*rid), std::move(*adm)};
+}
+
+Result<InpatientUndoAdmitParams> parse_inpatient_undo_admit(const Json& p) {
+  if (auto s = only_fields(p, "", {"request_id", "adm_id"}); !s) return s.error();
+  auto rid = request_id(p);
+  if (!rid) return rid.error();
+  auto adm = ident(p, "adm_id", "");
+  if (!adm) return adm.error();
+  return InpatientUndoAdmitParams{std::move(*rid), std::move(*adm)};
+}
+
+Result<InpatientGetParams> parse_inpatient_get(const Json& p) {
+  if (auto s = only_fields(p, "", {"adm_id", "cursor", "limit"}); !s) return s.error();
+  InpatientGetParams out;
+  auto adm = ident(p, "adm_id", "");
+  if (!adm) return adm.error();
+  out.adm_id = std::move(*adm);
+  auto cursor = opt_ident(p, "cursor", "");
+  if (!cursor) return cursor.error();
+  out.cursor = std::move(*cursor);
+  auto limit = json::get_opt_int(p, "limit", "");
+  if (!limit) return limit.error();
+  out.limit = limit->value_or(default_list_limit);
+  if (out.limit < 1 || out.limit > max_list_limit)
+    return bad("limit", fmt::format("limit: must be 1 to {}", max_list_limit));
+  return out;
+}
+
+Result<InpatientListParams> parse_inpatient_list(const Json& p) {
+  if (auto s = only_fields(p, "", {"state", "dept", "from", "to", "cursor", "limit"}); !s) return s.error();
+  InpatientListParams out;
+  auto state = json::get_opt_string(p, "state", "", 32);
+  if (!state) return state.error();
+  if (state->has_value()) {
+    if (**state != "admitted" && **state != "discharged" && **state != "undone")
+      return bad("state", "state: unknown stay state (admitted, discharged, undone)");
+    out.state = std::move(*state);
+  }
+  auto dept = opt_text(p, "dept", "", max_ident_len);
+  if (!dept) return dept.error();
+  out.dept = std::move(*dept);
+  auto from = opt_time(p, "from", true);
+  if (!from) return from.error();
+  out.from = std::move(*from);
+  auto to = opt_time(p, "to", true);
+  if (!to) return to.error();
+  out.to = std::move(*to);
+  auto cursor = opt_ident(p, "cursor", "");
+  if (!cursor) return cursor.error();
+  out.cursor = std::move(*cursor);
+  auto limit = json::get_opt_int(p, "limit", "");
+  if (!limit) return limit.error();
+  out.limit = limit->value_or(default_list_limit);
+  if (out.limit < 1 || out.limit > max_list_limit)
+    return bad("limit", fmt::format("limit: must be 1 to {}", max_list_limit));
+  return out;
 }
 
 Result<ReconRunParams> parse_recon_run(const Json& p) {
@@ -572,6 +722,10 @@ Result<MethodParams> parse_params(Method m, const Json& p) {
     case Method::inpatient_preview: return widen(parse_inpatient_preview(p));
     case Method::inpatient_discharge: return widen(parse_inpatient_discharge(p));
     case Method::inpatient_undo_discharge: return widen(parse_inpatient_undo_discharge(p));
+    case Method::inpatient_cancel_lines: return widen(parse_inpatient_cancel_lines(p));
+    case Method::inpatient_undo_admit: return widen(parse_inpatient_undo_admit(p));
+    case Method::inpatient_get: return widen(parse_inpatient_get(p));
+    case Method::inpatient_list: return widen(parse_inpatient_list(p));
     case Method::recon_run: return widen(parse_recon_run(p));
     case Method::uploads_flush: return empty_params<UploadsFlushParams>(p);
     case Method::redlist_sync: return widen(parse_redlist_sync(p));
@@ -619,19 +773,36 @@ std::optional<std::string> canonical_form(const MethodParams& p) {
   } else if (const auto* a = std::get_if<InpatientAdmitParams>(&p)) {
     method = "inpatient.admit";
     params["dept"] = a->dept;
-    params["diagnosis"] = a->diagnosis ? Json(*a->diagnosis) : Json(nullptr);
+    params["dept_name"] = a->dept_name ? Json(*a->dept_name) : Json(nullptr);
+    params["diagnosis"] = a->diagnosis;
+    params["diagnosis_name"] = a->diagnosis_name ? Json(*a->diagnosis_name) : Json(nullptr);
     params["admit_time"] = a->admit_time ? Json(*a->admit_time) : Json(nullptr);
   } else if (const auto* al = std::get_if<InpatientAddLinesParams>(&p)) {
     method = "inpatient.add_lines";
     params["adm_id"] = al->adm_id;
-    params["lines"] = canonical_lines(al->lines);
+    std::vector<ChargeLine> lines;
+    Json sns = Json::array();
+    for (const auto& l : al->lines) {
+      lines.push_back(l.line);
+      sns.push_back(l.feedetl_sn);
+    }
+    params["lines"] = canonical_lines(lines);
+    params["feedetl_sn"] = std::move(sns);
+  } else if (const auto* cl = std::get_if<InpatientCancelLinesParams>(&p)) {
+    method = "inpatient.cancel_lines";
+    params["adm_id"] = cl->adm_id;
+    params["feedetl_sn"] = cl->feedetl_sn;
   } else if (const auto* d = std::get_if<InpatientDischargeParams>(&p)) {
     method = "inpatient.discharge";
     params["adm_id"] = d->adm_id;
     params["use_account"] = d->use_account;
+    params["discharge_time"] = d->discharge_time ? Json(*d->discharge_time) : Json(nullptr);
   } else if (const auto* u = std::get_if<InpatientUndoDischargeParams>(&p)) {
     method = "inpatient.undo_discharge";
     params["adm_id"] = u->adm_id;
+  } else if (const auto* ua = std::get_if<InpatientUndoAdmitParams>(&p)) {
+    method = "inpatient.undo_admit";
+    params["adm_id"] = ua->adm_id;
   } else {
     return std::nullopt;
   }

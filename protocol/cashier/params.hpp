@@ -100,25 +100,55 @@ struct SettleListParams {
 struct InpatientAdmitParams {
   std::string request_id;
   std::string dept;
-  std::optional<std::string> diagnosis;
+  std::optional<std::string> dept_name;
+  std::string diagnosis;
+  std::optional<std::string> diagnosis_name;
   std::optional<std::string> admit_time;  // ISO 8601 date-time with offset
+};
+// A charge line of a stay: a charge line with the hospital's line number.
+struct StayLineParam {
+  std::string feedetl_sn;
+  ChargeLine line;
 };
 struct InpatientAddLinesParams {
   std::string request_id;
   std::string adm_id;
-  std::vector<ChargeLine> lines;
+  std::vector<StayLineParam> lines;
+};
+struct InpatientCancelLinesParams {
+  std::string request_id;
+  std::string adm_id;
+  std::vector<std::string> feedetl_sn;
 };
 struct InpatientPreviewParams {
   std::string adm_id;
+  bool use_account = true;
 };
 struct InpatientDischargeParams {
   std::string request_id;
   std::string adm_id;
   bool use_account = true;
+  std::optional<std::string> discharge_time;  // ISO 8601 date-time with offset
 };
 struct InpatientUndoDischargeParams {
   std::string request_id;
   std::string adm_id;
+};
+struct InpatientUndoAdmitParams {
+  std::string request_id;
+  std::string adm_id;
+};
+struct InpatientGetParams {
+  std::string adm_id;
+  std::optional<std::string> cursor;  // the last line number of the page before
+  std::int64_t limit = default_list_limit;
+};
+struct InpatientListParams {
+  std::optional<std::string> state;  // admitted, discharged, undone
+  std::optional<std::string> dept;
+  std::optional<std::string> from, to;
+  std::optional<std::string> cursor;
+  std::int64_t limit = default_list_limit;
 };
 struct ReconRunParams {
   std::string date;  // YYYY-MM-DD
@@ -142,7 +172,8 @@ using MethodParams =
                  PersonQueryParams, AccountHistoryParams, SettlePreviewParams, SettleCommitParams, SettleRefundParams,
                  SettleResettleParams, SettleGetParams, SettleListParams, InpatientAdmitParams,
                  InpatientAddLinesParams, InpatientPreviewParams, InpatientDischargeParams,
-                 InpatientUndoDischargeParams, ReconRunParams, UploadsFlushParams,
+                 InpatientUndoDischargeParams, InpatientCancelLinesParams, InpatientUndoAdmitParams, InpatientGetParams,
+                 InpatientListParams, ReconRunParams, UploadsFlushParams,
                  RedlistSyncParams, OutboxParkedParams, OutboxRetryParams, OutboxResolveParams>;
 static_assert(std::variant_size_v<MethodParams> == method_count);
 
@@ -169,6 +200,10 @@ Result<InpatientAddLinesParams> parse_inpatient_add_lines(const Json& p);
 Result<InpatientPreviewParams> parse_inpatient_preview(const Json& p);
 Result<InpatientDischargeParams> parse_inpatient_discharge(const Json& p);
 Result<InpatientUndoDischargeParams> parse_inpatient_undo_discharge(const Json& p);
+Result<InpatientCancelLinesParams> parse_inpatient_cancel_lines(const Json& p);
+Result<InpatientUndoAdmitParams> parse_inpatient_undo_admit(const Json& p);
+Result<InpatientGetParams> parse_inpatient_get(const Json& p);
+Result<InpatientListParams> parse_inpatient_list(const Json& p);
 Result<ReconRunParams> parse_recon_run(const Json& p);
 Result<RedlistSyncParams> parse_redlist_sync(const Json& p);
 Result<OutboxRetryParams> parse_outbox_retry(const Json& p);

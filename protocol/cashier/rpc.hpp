@@ -42,6 +42,10 @@ enum class Method : std::uint8_t {
   inpatient_preview,
   inpatient_discharge,
   inpatient_undo_discharge,
+  inpatient_cancel_lines,
+  inpatient_undo_admit,
+  inpatient_get,
+  inpatient_list,
   recon_run,
   uploads_flush,
   redlist_sync,  // extension: docs/cashier-api-notes.md
@@ -49,7 +53,7 @@ enum class Method : std::uint8_t {
   outbox_retry,    // extension
   outbox_resolve,  // extension
 };
-inline constexpr int method_count = 25;
+inline constexpr int method_count = 29;
 
 std::string_view method_name(Method m) noexcept;  // "settle.commit"
 std::optional<Method> method_from_name(std::string_view name) noexcept;

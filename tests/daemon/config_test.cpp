@@ -47,6 +47,10 @@ TEST_CASE("the documented example loads") {
   CHECK_FALSE(c->cashier.tcp_address.has_value());
   CHECK(format_amount(c->offline_limits.per_settlement_fund_max) == "2000.00");
   CHECK(c->offline_limits.max_age_s == 86400);
+  // The inpatient limits apart from the outpatient ones.
+  CHECK(format_amount(c->inpatient_offline_limits.per_settlement_fund_max) == "10000.00");
+  CHECK(c->inpatient_offline_limits.outstanding_count_max == 100);
+  CHECK(c->inpatient_offline_limits.max_age_s == 259200);
   CHECK(c->redlist.path == "/var/lib/settled/redlist.db");
   CHECK(c->redlist.sync_interval_s == 3600);
   CHECK(c->redlist.page_size == 1000);
@@ -57,6 +61,7 @@ TEST_CASE("mistakes name the key and the line") {
   const Row rows[] = {
       {"pool_size = 4", "pool_size = 0", "insurer.pool_size: 0 is out of range"},
       {"pool_size = 4", "pool_sise = 4", "insurer.pool_sise: unknown key"},
+      {"max_age_s = 259200", "max_age = 259200", "offline.inpatient.max_age: unknown key"},
       {"code = \"H11010500001\"", "code = \"H110\"", "institution.code: the institution code"},
       {"# tcp = \"127.0.0.1:7700\"", "tcp = \"0.0.0.0:7700\"", "cashier.tcp: \"0.0.0.0\" is not a loopback address"},
       {"listen = \"127.0.0.1:9464\"", "listen = \"127.0.0.1\"", "metrics.listen: write address:port"},

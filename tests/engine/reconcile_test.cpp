@@ -178,3 +178,95 @@ TEST_CASE("an insurer row without setl_id is matched by msgid, also to a local r
   CHECK(d[0].kind == DiffKind::amount_mismatch);
   CHECK(d[0].setl_id == "S1");  // the local row's id when the insurer gave none
 }
+
+TEST_CASE("clearing types: outpatient and inpatient totals apart per insurance type") {
+  CHECK(clearing_type_name(clr_outpatient) == "outpatient");
+  CHECK(clearing_type_name(clr_inpatient) == "inpatient");
+  CHECK(clearing_type_name("") == "");
+  auto rows = day();  // S1, S2 (310), S3, S4 (390): outpatient
+  for (DetailRow& r : rows) r.clr_type = clr_outpatient;
+  DetailRow stay = row("S5", "M5", "310", 30'000, 5'000, 9'000);
+  stay.clr_type = clr_inpatient;
+  rows.push_back(stay);
+  const auto t = totals_by_clearing(rows);
+  REQUIRE(t.size() == 3);
+  CHECK(t.at(TotalsKey{"310", "11"}) == Totals{2, Amount::fen(2000), Amount::fen(1000), Amount::fen(200), Amount::fen(800)});
+  CHECK(t.at(TotalsKey{"310", "21"}) ==
+        Totals{1, Amount::fen(44'000), Amount::fen(30'000), Amount::fen(5'000), Amount::fen(9'000)});
+  CHECK(t.at(TotalsKey{"390", "11"}).count == 1);  // S4 undone: not counted
+  CHECK(totals_of(rows).at("310").count == 3);     // over both clearing types
+
+  // An insurance type's totals balance only when each clearing type does.
+  InsutypeTotals it;
+  it.by_clr_type["11"] = SideTotals{t.at(TotalsKey{"310", "11"}), t.at(TotalsKey{"310", "11"})};
+  it.by_clr_type["21"] = SideTotals{t.at(TotalsKey{"310", "21"}), t.at(TotalsKey{"310", "21"})};
+  it.local = it.insurer = totals_of(rows).at("310");
+  CHECK(it.balanced());
+  it.by_clr_type["21"].insurer.fund += Amount::fen(100);
+  it.by_clr_type["11"].insurer.fund -= Amount::fen(100);  // the sums still agree
+  CHECK_FALSE(it.balanced());
+}
+
+TEST_CASE("the insurer's rows get their clearing type from the inpatient query (setl_id, else msgid)") {
+  auto all = day();
+  all.push_back(row("S5", "M5", "310", 30'000, 5'000, 9'000));
+  all.push_back(row("", "M6", "390", 100, 0, 0));
+  std::vector<DetailRow> inpatient{all[4], all[5]};
+  mark_clearing_types(all, inpatient);
+  CHECK(all[0].clr_type == "11");
+  CHECK(all[3].clr_type == "11");
+  CHECK(all[4].clr_type == "21");
+  CHECK(all[5].clr_type == "21");  // no setl_id: by msgid
+  mark_clearing_types(all, {});
+  for (const DetailRow& r : all) CHECK(r.clr_type == "11");
+}
+
+TEST_CASE("a settlement counted under the other clearing type is a clearing_type_mismatch; unknown types match") {
+  auto local = day();
+  auto insurer = day();
+  for (DetailRow& r : local) r.clr_type = clr_outpatient;
+  for (DetailRow& r : insurer) r.clr_type = clr_outpatient;
+  local[2].clr_type = clr_inpatient;  // S3: the hospital has it as inpatient
+  auto d = compare_details(local, insurer);
+  REQUIRE(d.size() == 1);
+  CHECK(d[0].kind == DiffKind::clearing_type_mismatch);
+  CHECK(diff_kind_name(d[0].kind) == "clearing_type_mismatch");
+  CHECK(d[0].setl_id == "S3");
+  CHECK(d[0].local->clr_type == "21");
+  CHECK(d[0].insurer->clr_type == "11");
+  // Amounts differing too: still the clearing type (both rows are shown).
+  insurer[2].fund += Amount::fen(5);
+  insurer[2].total += Amount::fen(5);
+  d = compare_details(local, insurer);
+  REQUIRE(d.size() == 1);
+  CHECK(d[0].kind == DiffKind::clearing_type_mismatch);
+  // A state difference wins over it.
+  insurer[2] = row("S3", "M3", "390", 0, 0, 0, RowState::undone);
+  insurer[2].clr_type = clr_outpatient;
+  d = compare_details(local, insurer);
+  REQUIRE(d.size() == 1);
+  CHECK(d[0].kind == DiffKind::state_mismatch);
+  // A side whose clearing type is not known never makes a clearing difference.
+  insurer = day();
+  CHECK(compare_details(local, insurer).empty());
+}
+
+TEST_CASE("a difference in an inpatient settlement keeps its clearing type; outpatient totals still agree") {
+  std::vector<DetailRow> local{row("S1", "M1", "310", 1000, 0, 100), row("S2", "M2", "390", 2000, 0, 0),
+                               row("S3", "M3", "310", 50'000, 3'000, 7'000), row("S4", "M4", "390", 40'000, 0, 0)};
+  local[0].clr_type = local[1].clr_type = clr_outpatient;
+  local[2].clr_type = local[3].clr_type = clr_inpatient;
+  auto insurer = local;
+  insurer[3].fund = Amount::fen(39'000);  // the insurer paid less on the 390 stay
+  insurer[3].cash = Amount::fen(1'000);
+  const auto lt = totals_by_clearing(local), it = totals_by_clearing(insurer);
+  CHECK(lt.at(TotalsKey{"310", "11"}) == it.at(TotalsKey{"310", "11"}));
+  CHECK(lt.at(TotalsKey{"390", "11"}) == it.at(TotalsKey{"390", "11"}));
+  CHECK(lt.at(TotalsKey{"310", "21"}) == it.at(TotalsKey{"310", "21"}));
+  CHECK_FALSE(lt.at(TotalsKey{"390", "21"}) == it.at(TotalsKey{"390", "21"}));
+  const auto d = compare_details(local, insurer);
+  REQUIRE(d.size() == 1);
+  CHECK(d[0].kind == DiffKind::amount_mismatch);
+  CHECK(d[0].local->clr_type == "21");
+  CHECK(d[0].insurer->clr_type == "21");
+}

@@ -390,6 +390,7 @@ TEST_CASE_FIXTURE(Fixture, "get, list and clearing totals") {
   REQUIRE(totals->size() == 1);
   const ClearingTotals& t = totals->front();
   CHECK(t.insutype == "310");
+  CHECK(t.clr_type == "11");  // outpatient
   CHECK(t.settlement_count == 3);
   CHECK(t.total == Amount::fen(35'000));
   CHECK(t.refund_count == 1);

@@ -1,6 +1,7 @@
 // The ledger's side of reconciliation over a real ledger file: which
 // settlements of a clearing date count, net of all their refunds, undone ones
-// out, offline ones with the insurer's figures once accepted, pending listed.
+// out, offline ones with the insurer's figures once accepted, pending listed;
+// outpatient and inpatient (clearing types 11, 21) apart per insurance type.
 #include "offline/ledger.hpp"
 #include "offline/recon_queries.hpp"
 #include "sample.hpp"
@@ -22,9 +23,10 @@ struct Day {
     REQUIRE(l.ok());
     ledger = std::move(l).value();
   }
-  // A settlement of `total` fen (60/30/10) on `date`.
+  // A settlement of `total` fen (60/30/10) on `date`; an inpatient one
+  // settles a stay of its own (a discharged stays row, schema v4).
   std::int64_t settle(const std::string& id, std::int64_t total, const std::string& date, const std::string& insutype,
-                      Mode mode = Mode::online) {
+                      Mode mode = Mode::online, VisitType visit = VisitType::outpatient) {
     auto r = ledger->write_wait([=](sql::Db& db) -> sql::Result<std::int64_t> {
       auto q = record_request(db, test::sample_request(id));
       if (!q) return q.error();
@@ -33,6 +35,20 @@ struct Day {
       s.insutype = insutype;
       s.insurer_setl_id = "S-" + id;
       s.mode = mode;
+      s.visit_type = visit;
+      if (visit == VisitType::inpatient) {
+        auto a = record_request(db, test::sample_request("adm-" + id));
+        if (!a) return a.error();
+        auto st = db.prepare(
+            "INSERT INTO stays(request_id, window_id, operator_id, card_no, insutype, dept, diagnosis, admit_at_ms, "
+            "discharge_at_ms, mode, state, created_at_ms, updated_at_ms) "
+            "VALUES(?1, 'W1', 'C007', ?2, ?3, '0301', 'K35.8', 1699990000000, 1700000000000, 'online', 'discharged', "
+            "1699990000000, 1700000000000)");
+        if (!st) return st.error();
+        SETTLE_SQL_TRY(st->bind_all("adm-" + id, "card-" + id, insutype));
+        SETTLE_SQL_TRY(st->run());
+        s.adm_id = db.last_insert_rowid();
+      }
       if (mode == Mode::offline) {
         s.offline_reason = "network_down";
         s.cash += s.account;
@@ -160,4 +176,81 @@ TEST_CASE("offline settlements: listed while not accepted, then counted with the
   CHECK(det.rows[1].fund == Amount::fen(5'500));
   CHECK(det.rows[1].cash == Amount::fen(4'500));
   CHECK(recon::totals_of(det.rows) == t.by_insutype);
+}
+
+TEST_CASE("outpatient and inpatient apart per insurance type; a refund counts under its settlement's clearing type") {
+  Day d;
+  const auto o310 = d.settle("o310", 10'000, kDay, "310");                                          // 6000/3000/1000
+  d.settle("o390", 4'000, kDay, "390");                                                              // 2400/1200/400
+  const auto i310 = d.settle("i310", 50'000, kDay, "310", Mode::online, VisitType::inpatient);      // 30000/15000/5000
+  const auto i390 = d.settle("i390", 30'000, kDay, "390", Mode::online, VisitType::inpatient);
+  d.settle("i390b", 28'000, kDay, "390", Mode::online, VisitType::inpatient);                        // 16800/8400/2800
+  const auto pending = d.settle("i310off", 20'000, kDay, "310", Mode::offline, VisitType::inpatient);
+  d.refund(o310, "r-o310", 600, 300, 100, kDay, SettlementState::partly_refunded);
+  // (The flows give a stay's money back only whole; the ledger's rule holds for any refund.)
+  d.refund(i310, "r-i310", 1'000, 500, 0, "2026-11-23", SettlementState::partly_refunded);
+  d.refund(i390, "r-i390", 18'000, 9'000, 3'000, kDay, SettlementState::undone);  // undone, settled again as i390b
+
+  const ReconTotals t = d.totals(kDay);
+  using recon::TotalsKey;
+  REQUIRE(t.by_clearing.size() == 4);
+  CHECK(t.by_clearing.at(TotalsKey{"310", "11"}) ==
+        recon::Totals{1, Amount::fen(9'000), Amount::fen(5'400), Amount::fen(2'700), Amount::fen(900)});
+  CHECK(t.by_clearing.at(TotalsKey{"310", "21"}) ==
+        recon::Totals{1, Amount::fen(48'500), Amount::fen(29'000), Amount::fen(14'500), Amount::fen(5'000)});
+  CHECK(t.by_clearing.at(TotalsKey{"390", "11"}) ==
+        recon::Totals{1, Amount::fen(4'000), Amount::fen(2'400), Amount::fen(1'200), Amount::fen(400)});
+  CHECK(t.by_clearing.at(TotalsKey{"390", "21"}) ==
+        recon::Totals{1, Amount::fen(28'000), Amount::fen(16'800), Amount::fen(8'400), Amount::fen(2'800)});
+  // Per insurance type: both clearing types together.
+  REQUIRE(t.by_insutype.size() == 2);
+  CHECK(t.by_insutype.at("310") ==
+        recon::Totals{2, Amount::fen(57'500), Amount::fen(34'400), Amount::fen(17'200), Amount::fen(5'900)});
+  CHECK(t.by_insutype.at("390").count == 2);
+  CHECK(t.not_uploaded == 1);
+
+  // The rows carry their clearing type and sum to the same totals.
+  const ReconDetail det = d.detail(kDay);
+  REQUIRE(det.rows.size() == 5);  // the undone i390 included, with zero amounts
+  CHECK(recon::totals_by_clearing(det.rows) == t.by_clearing);
+  CHECK(recon::totals_of(det.rows) == t.by_insutype);
+  for (const recon::DetailRow& r : det.rows) {
+    INFO(r.local_setl_id);
+    CHECK(r.clr_type == (r.setl_id.starts_with("S-i") ? "21" : "11"));
+  }
+  REQUIRE(det.not_uploaded.size() == 1);
+  CHECK(det.not_uploaded[0].setl_id == pending);
+  CHECK(det.not_uploaded[0].clr_type == "21");
+  auto nu = d.ledger->read([](sql::Db& db) { return recon_not_uploaded(db, kDay); });
+  REQUIRE(nu.ok());
+  REQUIRE(nu->size() == 1);
+  CHECK(nu->front().clr_type == "21");
+
+  // clearing_totals (the ledger's day view: that day's refunds) is apart the same way.
+  auto ct = d.ledger->read([](sql::Db& db) { return clearing_totals(db, kDay); });
+  REQUIRE(ct.ok());
+  REQUIRE(ct->size() == 4);
+  CHECK((*ct)[0].insutype == "310");
+  CHECK((*ct)[0].clr_type == "11");
+  CHECK((*ct)[0].settlement_count == 1);
+  CHECK((*ct)[0].refund_count == 1);
+  CHECK((*ct)[0].net_total() == Amount::fen(9'000));
+  CHECK((*ct)[1].insutype == "310");
+  CHECK((*ct)[1].clr_type == "21");
+  CHECK((*ct)[1].total == Amount::fen(50'000));
+  CHECK((*ct)[1].refund_count == 0);  // its refund belongs to the next day here
+  CHECK((*ct)[2].clr_type == "11");
+  CHECK((*ct)[2].refund_count == 0);
+  CHECK((*ct)[3].insutype == "390");
+  CHECK((*ct)[3].clr_type == "21");
+  CHECK((*ct)[3].settlement_count == 1);  // i390 undone: out; i390b in
+  CHECK((*ct)[3].total == Amount::fen(28'000));
+  CHECK((*ct)[3].refund_count == 1);  // the undo's refund, under inpatient
+  CHECK((*ct)[3].refund_total == Amount::fen(30'000));
+  auto next = d.ledger->read([](sql::Db& db) { return clearing_totals(db, "2026-11-23"); });
+  REQUIRE(next.ok());
+  REQUIRE(next->size() == 1);
+  CHECK(next->front().clr_type == "21");
+  CHECK(next->front().settlement_count == 0);
+  CHECK(next->front().refund_total == Amount::fen(1'500));
 }

@@ -1,11 +1,13 @@
 // The deterministic simulation: many windows drive the real settlement flows
-// (engine/flows.hpp) and the store-and-forward policy (engine/store_forward.hpp)
+// (engine/flows.hpp, the inpatient ones of engine/stay_flows.hpp) and the
+// store-and-forward policy (engine/store_forward.hpp)
 // through simulated seams — a clock, an insurer that keeps its own books, a
 // ledger whose commits fail on demand, cards — with faults at every step and
 // crashes that drop all memory. Seeded and replayable (SETTLE_SEED=…); after
 // every run the invariants that matter are checked and a failure names its seed.
 #include "engine/flows.hpp"
 #include "engine/network_state.hpp"
+#include "engine/stay_flows.hpp"
 #include "engine/store_forward.hpp"
 #include "offline/flow_ledger.hpp"
 #include "offline/schema.hpp"
@@ -73,6 +75,8 @@ Policy sim_policy() {
   Policy p;
   p.set("310", VisitType::outpatient, PolicyParams{Amount::fen(10'000), Ratio::ppm(700'000), Amount::fen(2'000'000), Ratio::ppm(100'000)});
   p.set("390", VisitType::outpatient, PolicyParams{Amount::fen(5'000), Ratio::ppm(500'000), Amount::fen(300'000), Ratio::ppm(100'000)});
+  p.set("310", VisitType::inpatient, PolicyParams{Amount::fen(30'000), Ratio::ppm(850'000), Amount::fen(2'000'000), Ratio::ppm(100'000)});
+  p.set("390", VisitType::inpatient, PolicyParams{Amount::fen(20'000), Ratio::ppm(700'000), Amount::fen(300'000), Ratio::ppm(100'000)});
   return p;
 }
 
@@ -106,6 +110,16 @@ struct InsSettlement {
   bool undone = false;
 };
 
+// A stay at the insurer (a visit opened by 2401).
+struct InsStay {
+  std::string psn_no;
+  std::string ref;  // the hospital's admission number (the admission's request id)
+  enum class State { admitted, discharged, settled, undone, reversed } state = State::admitted;
+  std::map<std::string, ChargeLine> lines;  // live, by feedetl_sn
+  std::set<std::string> cancelled;
+  std::string setl_id;  // settled: its settlement
+};
+
 enum class Fault { none, refuse, drop_request, lost_reply, garbage, http_after, http_before, stall, slow };
 
 class SimInsurer {
@@ -116,7 +130,8 @@ class SimInsurer {
   std::map<std::string, Effect> effects;     // by msgid
   std::map<std::string, InsSettlement> setls;
   std::set<std::string> refuse_reversals_of;  // persons whose reversals are refused for ever
-  std::set<std::string> refuse_uploads_of;    // persons whose uploads are refused for ever
+  std::set<std::string> refuse_uploads_of;    // persons whose uploads (and stays' items) are refused for ever
+  std::map<std::string, InsStay> stays;       // by mdtrt_id
   bool down = false;                          // the line is cut
   bool faults_on = true;
   std::int64_t calls = 0;
@@ -330,6 +345,14 @@ class SimInsurer {
         effects[c.msgid] = Effect{Txn::undo, c.request_id, s.psn_no, c.insurer_setl_id, left, false};
         return r;
       }
+      case Txn::admit:
+      case Txn::stay_lines:
+      case Txn::cancel_lines:
+      case Txn::discharge:
+      case Txn::stay_settle:
+      case Txn::stay_undo:
+      case Txn::undo_admit:
+      case Txn::upload_offline: return perform_stay(c);
       case Txn::reversal: {
         if (refuse_reversals_of.count(c.psn_no) != 0) {
           r.outcome = CallOutcome::refused;
@@ -339,8 +362,46 @@ class SimInsurer {
         auto it = effects.find(c.reverses_msgid);
         if (it == effects.end() || it->second.reversed) return r;  // nothing (more) to reverse: acknowledged
         Effect& e = it->second;
+        if (e.txn == Txn::admit) {
+          // An admission with nothing on it is reversed; else the reversal has no effect.
+          InsStay& st = stays.at(e.insurer_id);
+          if (st.state == InsStay::State::admitted && st.lines.empty()) {
+            st.state = InsStay::State::reversed;
+            e.reversed = true;
+          }
+          return r;
+        }
         e.reversed = true;
         InsPerson& p = persons[e.psn_no];
+        if (e.txn == Txn::stay_settle) {
+          p.person.balance += e.parts.account;
+          p.person.fund_paid_ytd -= e.parts.fund;
+          for (auto& [id, st] : stays)
+            if (st.setl_id == e.insurer_id) {
+              st.state = InsStay::State::discharged;
+              st.setl_id.clear();
+            }
+          setls.erase(e.insurer_id);
+          return r;
+        }
+        if (e.txn == Txn::stay_undo) {
+          auto sit = setls.find(e.insurer_id);
+          for (auto& [id, st] : stays)
+            if (sit != setls.end() && id == sit->second.mdtrt_id) {
+              if (st.state != InsStay::State::admitted && st.state != InsStay::State::discharged) {
+                e.reversed = false;  // settled again meanwhile: the undo stands
+                r.outcome = CallOutcome::refused;
+                r.detail = "the stay was settled again; the undo cannot be reversed";
+                return r;
+              }
+              st.state = InsStay::State::settled;
+              st.setl_id = e.insurer_id;
+            }
+          p.person.balance -= e.parts.account;
+          p.person.fund_paid_ytd += e.parts.fund;
+          if (sit != setls.end()) sit->second.undone = false;
+          return r;
+        }
         if (e.txn == Txn::settle) {
           p.person.balance += e.parts.account;
           p.person.fund_paid_ytd -= e.parts.fund;
@@ -368,6 +429,161 @@ class SimInsurer {
     return r;
   }
 
+  InsurerReply refused(std::string why) {
+    InsurerReply r;
+    r.outcome = CallOutcome::refused;
+    r.detail = std::move(why);
+    return r;
+  }
+
+  // The inpatient transactions, by the same rules as the real simulator.
+  InsurerReply perform_stay(const InsurerCall& c) {
+    InsurerReply r;
+    r.outcome = CallOutcome::ok;
+    if (refuse_uploads_of.count(c.psn_no) != 0 && c.msgid.empty() && c.txn != Txn::discharge &&
+        c.txn != Txn::stay_settle)
+      return refused("this person's stays are under review");  // the forwarder's items park
+    if (c.txn == Txn::admit) {
+      if (c.psn_no.empty() || persons.count(c.psn_no) == 0) return refused("no such person");
+      for (const auto& [id, st] : stays)
+        if (st.psn_no == c.psn_no && (st.state == InsStay::State::admitted || st.state == InsStay::State::discharged)) {
+          if (st.ref == c.request_id) {
+            r.mdtrt_id = id;  // the same admission again
+            return r;
+          }
+          return refused(fmt::format("the person has an open admission {}", id));
+        }
+      const std::string id = fmt::format("V{}#{}", c.request_id, stays.size());
+      stays[id] = InsStay{c.psn_no, c.request_id, InsStay::State::admitted, {}, {}, {}};
+      r.mdtrt_id = id;
+      if (!c.msgid.empty()) effects[c.msgid] = Effect{Txn::admit, c.request_id, c.psn_no, id, Parts{}, false};
+      return r;
+    }
+    if (c.txn == Txn::upload_offline) return upload_stay(c);
+    auto it = stays.find(c.mdtrt_id);
+    if (it == stays.end()) return refused("no such visit");
+    InsStay& st = it->second;
+    // Lines and cancellations reopen a visit discharged without a settlement
+    // (its 2304 refused or reversed).
+    if ((c.txn == Txn::stay_lines || c.txn == Txn::cancel_lines) && st.state == InsStay::State::discharged)
+      st.state = InsStay::State::admitted;
+    const bool admitted = st.state == InsStay::State::admitted;
+    switch (c.txn) {
+      case Txn::stay_lines: {
+        if (!admitted) return refused("the stay is not open");
+        for (const StayLine& l : c.stay_lines) {
+          if (st.cancelled.count(l.feedetl_sn) != 0) return refused("line " + l.feedetl_sn + " was cancelled");
+          if (auto h = st.lines.find(l.feedetl_sn); h != st.lines.end() && !(h->second == l.line))
+            return refused("line " + l.feedetl_sn + " is held with other content");
+        }
+        for (const StayLine& l : c.stay_lines) st.lines[l.feedetl_sn] = l.line;
+        return r;
+      }
+      case Txn::cancel_lines: {
+        if (!admitted) return refused("the stay is not open");
+        for (const std::string& sn : c.feedetl_sns)
+          if (st.lines.count(sn) == 0 && st.cancelled.count(sn) == 0) return refused("no line " + sn);
+        for (const std::string& sn : c.feedetl_sns) {
+          st.lines.erase(sn);
+          st.cancelled.insert(sn);
+        }
+        return r;
+      }
+      case Txn::discharge:
+        if (admitted) st.state = InsStay::State::discharged;
+        else if (st.state != InsStay::State::discharged) return refused("the stay cannot be discharged");
+        return r;
+      case Txn::stay_settle: {
+        if (st.state != InsStay::State::discharged) return refused("discharge (2402) first");
+        auto sp = settle_stay(st, c.use_account, c.total);
+        if (!sp) return refused(sp.error().message);
+        InsPerson& p = persons.at(st.psn_no);
+        p.person.balance -= sp->account;
+        p.person.fund_paid_ytd += sp->fund;
+        r.parts = parts_of(*sp);
+        r.balance_after = p.person.balance;
+        r.insurer_id = "S" + c.msgid;
+        st.state = InsStay::State::settled;
+        st.setl_id = r.insurer_id;
+        effects[c.msgid] = Effect{Txn::stay_settle, c.request_id, st.psn_no, r.insurer_id, r.parts, false};
+        setls[r.insurer_id] = InsSettlement{st.psn_no, c.request_id, r.parts, {}, c.mdtrt_id, false};
+        return r;
+      }
+      case Txn::stay_undo: {
+        auto s = setls.find(c.insurer_setl_id);
+        if (s == setls.end() || s->second.undone || st.setl_id != c.insurer_setl_id) return refused("no such settlement of the stay");
+        const Parts left = remaining(s->second.parts, s->second.refunds);
+        s->second.undone = true;
+        InsPerson& p = persons.at(st.psn_no);
+        p.person.balance += left.account;
+        p.person.fund_paid_ytd -= left.fund;
+        st.state = InsStay::State::admitted;
+        st.setl_id.clear();
+        r.parts = left;
+        r.balance_after = p.person.balance;
+        r.insurer_id = "U" + c.msgid;
+        effects[c.msgid] = Effect{Txn::stay_undo, c.request_id, st.psn_no, c.insurer_setl_id, left, false};
+        return r;
+      }
+      case Txn::undo_admit:
+        if (st.state == InsStay::State::undone) return r;
+        if (!admitted || !st.lines.empty()) return refused("the stay has lines or a settlement");
+        st.state = InsStay::State::undone;
+        return r;
+      default: break;
+    }
+    return r;
+  }
+
+  // The split of a discharged stay's live lines (the inpatient policy).
+  Result<Split> settle_stay(const InsStay& st, bool use_account, Amount total) {
+    std::vector<ChargeLine> lines;
+    for (const auto& [sn, l] : st.lines) lines.push_back(l);
+    Amount live;
+    for (const auto& l : lines) live += l.amount;
+    if (live != total)
+      return make_error(Reason::insurer_rejected, "medfee_sumamt",
+                        fmt::format("the total {} is not the stay's live lines' {}", format_amount(total), format_amount(live)));
+    SplitOptions o;
+    o.visit = VisitType::inpatient;
+    o.use_account = use_account;
+    o.pin_verified = use_account;
+    return split(policy_, persons.at(st.psn_no).person, lines, o);
+  }
+
+  // 9302 of one stay's offline discharge: settled over the insurer's lines, final.
+  InsurerReply upload_stay(const InsurerCall& c) {
+    InsurerReply r;
+    r.outcome = CallOutcome::ok;
+    const std::string key = "U" + c.request_id;
+    if (auto e = setls.find(key); e != setls.end()) {
+      r.parts = e->second.parts;
+      r.insurer_id = key;
+      r.mdtrt_id = e->second.mdtrt_id;
+      return r;
+    }
+    auto it = stays.find(c.mdtrt_id);
+    if (it == stays.end() || (it->second.state != InsStay::State::admitted && it->second.state != InsStay::State::discharged)) {
+      r.rejected = "invalid_record: no open stay for the record";
+      return r;
+    }
+    InsStay& st = it->second;
+    auto sp = settle_stay(st, false, c.total);
+    if (!sp) {
+      r.rejected = "invalid_record: " + sp.error().message;
+      return r;
+    }
+    InsPerson& p = persons.at(st.psn_no);
+    p.person.fund_paid_ytd += sp->fund;
+    r.parts = parts_of(*sp);
+    r.insurer_id = key;
+    r.mdtrt_id = c.mdtrt_id;
+    st.state = InsStay::State::settled;
+    st.setl_id = key;
+    setls[key] = InsSettlement{st.psn_no, c.request_id, r.parts, {}, c.mdtrt_id, false};
+    return r;
+  }
+
  public:
   std::map<std::string, std::vector<ChargeLine>> lines_of_;  // 2204's lines by request_id
 
@@ -385,7 +601,8 @@ class SimInsurer {
 // What the simulation stores as a request's answer, and reads back for a replay.
 std::string answer_text(const Answer& a) {
   if (!a.ok()) return fmt::format("error {}", reason_name(a.error->reason));
-  if (a.refund) return fmt::format("ok R{}", a.refund->refund_id);
+  if (a.refund && !a.stay) return fmt::format("ok R{}", a.refund->refund_id);
+  if (a.stay && !a.settlement) return fmt::format("ok A{}", a.stay->stay.adm_id);
   return fmt::format("ok S{}", a.settlement ? a.settlement->setl_id : 0);
 }
 Answer answer_of_text(const std::string& t) {
@@ -398,6 +615,9 @@ Answer answer_of_text(const std::string& t) {
   } else if (t.size() > 4 && t[3] == 'R') {
     a.refund.emplace();
     a.refund->refund_id = std::stoll(t.substr(4));
+  } else if (t.size() > 4 && t[3] == 'A') {
+    a.stay.emplace();
+    a.stay->stay.adm_id = std::stoll(t.substr(4));
   }
   return a;
 }
@@ -499,7 +719,33 @@ class SimLedger {
   }
   ledger::OpenWork open_work() { return must(ledger::open_work(db_), "open_work"); }
   bool reversal_open() { return must(ledger::reversal_open(db_), "reversal_open"); }
-  OutstandingFigures outstanding(Ms at) { return must(ledger::outstanding_figures(db_, at), "outstanding"); }
+  OutstandingFigures outstanding(Ms at, VisitType visit) {
+    return must(ledger::outstanding_figures(db_, at, visit), "outstanding");
+  }
+  std::optional<std::int64_t> open_stay(const std::string& psn, const std::string& card) {
+    return must(ledger::open_stay_of(db_, psn, card), "open_stay_of");
+  }
+  std::vector<HeldLine> lines_held(std::int64_t adm, const std::vector<std::string>& sns) {
+    return must(ledger::lines_held(db_, adm, sns), "lines_held");
+  }
+  std::optional<StayView> stay(std::int64_t adm, bool with_lines) { return must(ledger::stay_view(db_, adm, with_lines), "stay_view"); }
+  std::vector<ledger::StayRow> stays() {
+    ledger::StayFilter f;
+    f.limit = 1'000'000;
+    return must(ledger::list_stays(db_, f), "list_stays");
+  }
+  std::optional<ledger::StayWork> claim_stay(Ms now) {
+    auto tx = must(sql::Transaction::begin(db_, sql::TxKind::immediate), "begin");
+    auto w = must(ledger::claim_stay_work(db_, now), "claim_stay_work");
+    must(tx.commit(), "commit");
+    return w;
+  }
+  void finish_stay(const ledger::StayWork& w, const InsurerReply& r, const ForwardPolicy& fp, Ms at) {
+    auto tx = must(sql::Transaction::begin(db_, sql::TxKind::immediate), "begin");
+    must(ledger::finish_stay_work(db_, w, r, fp, at), "finish_stay_work");
+    must(tx.commit(), "commit");
+  }
+  std::vector<ledger::StayItem> stay_items(std::int64_t adm) { return must(ledger::stay_items_of(db_, adm), "stay_items_of"); }
 
   std::vector<OriginalView> settlements() {
     ledger::SettlementFilter f;
@@ -512,6 +758,10 @@ class SimLedger {
   std::set<std::string> parked_persons() {
     std::set<std::string> out;
     for (const auto& p : must(ledger::list_parked(db_), "list_parked")) out.insert(p.psn_no.value_or(""));
+    // A stay's parked item: everything of the stay waits for the insurance office.
+    for (const auto& st : stays())
+      for (const auto& i : stay_items(st.stay.adm_id))
+        if (i.state == ledger::StayItemState::parked) out.insert(st.stay.psn_no);
     return out;
   }
 
@@ -600,9 +850,27 @@ class SimLedger {
 
 // ---- one run ---------------------------------------------------------------------------
 
+enum class StayOp { none, admit, add_lines, cancel_lines, discharge, undo_discharge, undo_admit };
+std::string_view stay_op_name(StayOp o) {
+  switch (o) {
+    case StayOp::none: return "settle";
+    case StayOp::admit: return "admit";
+    case StayOp::add_lines: return "add_lines";
+    case StayOp::cancel_lines: return "cancel_lines";
+    case StayOp::discharge: return "discharge";
+    case StayOp::undo_discharge: return "undo_discharge";
+    case StayOp::undo_admit: return "undo_admit";
+  }
+  return "?";
+}
+
 struct CashierReq {
   bool refund = false;    // of settlement setl_id (with resettle: a re-settlement of it)
   bool resettle = false;
+  StayOp stay_op = StayOp::none;  // an inpatient request of stay adm_id (admit: a new one)
+  std::int64_t adm_id = 0;
+  std::vector<StayLine> stay_lines;       // add_lines
+  std::vector<std::string> feedetl_sns;   // cancel_lines
   std::string request_id;
   int person = 0;
   std::vector<ChargeLine> lines;
@@ -632,6 +900,7 @@ struct RunResult {
   std::int64_t answered = 0, requests = 0, crashes = 0, insurer_calls = 0, parked = 0;
   std::int64_t stale = 0;  // offline estimates made again: the outstanding figures had moved
   std::int64_t resettled = 0, refunded = 0;  // answered done
+  std::int64_t stay_requests = 0, stays_done = 0;  // inpatient requests, and those answered done
 };
 
 class Run {
@@ -739,6 +1008,7 @@ class Run {
           break;
         }
       }
+      if (!r.refund && r.tries == 0 && r.stay_op == StayOp::none && rng_.chance(350'000)) pick_stay_op(r);
       start(w, r);
       return;
     }
@@ -768,7 +1038,7 @@ class Run {
     std::string got;
     if (const auto* c = std::get_if<Committed>(&e)) got = c->status ? fmt::format("ok {}", c->id) : "FAILED";
     else if (const auto* r = std::get_if<Replied>(&e)) got = std::string(call_outcome_name(r->reply.outcome));
-    fmt::print("{:>9} {} {} {} -> {}\n", now_, w.id, j.req.request_id, what, got);
+    fmt::print("{:>9} {} {} ({}) {} -> {}\n", now_, w.id, j.req.request_id, stay_op_name(j.req.stay_op), what, got);
   }
 
   void start(Window& w, CashierReq r) {
@@ -802,6 +1072,18 @@ class Run {
       }
       locked_setls_.insert(r.setl_id);
     }
+    if (r.stay_op == StayOp::admit) r.adm_id = -1 - r.person;  // one admission of a card at a time
+    if (r.stay_op != StayOp::none) {
+      // One request of a stay at a time (the daemon's stay lock).
+      if (locked_stays_.count(r.adm_id) != 0) {
+        w.queue.insert(w.queue.begin(), r);
+        w.ready_at = now_ + 300;
+        --res_.requests;
+        return;
+      }
+      locked_stays_.insert(r.adm_id);
+    }
+    if (r.stay_op != StayOp::none) ++res_.stay_requests;
     running_.insert(r.request_id);
     Job j{r, make_flow(w, r), now_, now_ + k_.budget_ms, std::nullopt};
     j.flow.start(now_);
@@ -809,9 +1091,121 @@ class Run {
     if (w.job->flow.done()) finish(w, now_);
   }
 
+  // An inpatient request in place of a settlement: what the person's stays allow now.
+  void pick_stay_op(CashierReq& r) {
+    const InsPerson& p = ins_.persons.at(psn_of(r.person));
+    const auto open = ledger_.open_stay(p.psn_no, p.card_no);
+    if (!open) {
+      // A discharged stay of the person is undone now and then; else a new admission.
+      for (const auto& st : ledger_.stays())
+        if (st.stay.card_no == p.card_no && st.stay.state == StayState::discharged && rng_.chance(400'000)) {
+          r.stay_op = StayOp::undo_discharge;
+          r.adm_id = st.stay.adm_id;
+          return;
+        }
+      r.stay_op = StayOp::admit;
+      return;
+    }
+    r.adm_id = *open;
+    const StayView v = *ledger_.stay(*open, true);
+    const std::int64_t roll = rng_.uniform(0, 99);
+    if (v.live_count == 0) {
+      r.stay_op = roll < 15 ? StayOp::undo_admit : StayOp::add_lines;
+    } else if (roll < 50) {
+      r.stay_op = StayOp::add_lines;
+    } else if (roll < 65) {
+      r.stay_op = StayOp::cancel_lines;
+      const auto& l = v.live_lines[static_cast<std::size_t>(rng_.uniform(0, static_cast<std::int64_t>(v.live_lines.size()) - 1))];
+      r.feedetl_sns.push_back(l.feedetl_sn);
+    } else {
+      r.stay_op = StayOp::discharge;
+    }
+    if (r.stay_op == StayOp::add_lines) {
+      const int n = static_cast<int>(rng_.uniform(1, 6));
+      for (int k = 0; k < n; ++k)
+        r.stay_lines.push_back(StayLine{fmt::format("{}-{}", r.request_id, k),
+                                        ChargeLine{fmt::format("I{}", rng_.uniform(1, 3)), "item",
+                                                   static_cast<LineClass>(rng_.uniform(1, 3)),
+                                                   Amount::fen(rng_.uniform(100, 60'000)), std::nullopt}});
+      // Now and then a line number the stay holds already: refused whole.
+      if (!v.live_lines.empty() && rng_.chance(100'000)) r.stay_lines.back().feedetl_sn = v.live_lines.front().feedetl_sn;
+    }
+  }
+
+  Flow make_stay_flow(const Window& w, const CashierReq& r, const InsPerson& p, Budget b) {
+    if (r.stay_op == StayOp::admit) {
+      AdmitInput in;
+      in.request_id = r.request_id;
+      in.window = w.id;
+      in.operator_id = "c001";
+      in.card_no = p.card_no;
+      in.dept = "D01";
+      in.diagnosis = "K35.8";
+      in.admit_at = now_;
+      in.line_online = line_.accepts_online_work();
+      in.budget = b;
+      return admit_flow(std::move(in));
+    }
+    const bool discharge = r.stay_op == StayOp::discharge;
+    StayView v = *ledger_.stay(r.adm_id, discharge);
+    switch (r.stay_op) {
+      case StayOp::add_lines:
+      case StayOp::cancel_lines: {
+        StayLinesInput in;
+        in.request_id = r.request_id;
+        in.stay = std::move(v);
+        in.added = r.stay_lines;
+        in.cancelled = r.feedetl_sns;
+        in.line_online = line_.accepts_online_work();
+        in.budget = b;
+        return stay_lines_flow(std::move(in));
+      }
+      case StayOp::discharge: {
+        DischargeInput in;
+        in.request_id = r.request_id;
+        in.window = w.id;
+        in.operator_id = "c001";
+        in.card_no = p.card_no;
+        in.stay = std::move(v);
+        in.use_account = r.use_account;
+        in.pin_verified = r.use_account;
+        in.discharge_at = now_;
+        in.line_online = line_.accepts_online_work();
+        in.budget = b;
+        in.limits = OfflineLimits{Amount::fen(1'000'000), Amount::fen(3'000'000), 6, 72 * 3600};
+        in.policy = &policy_;
+        return discharge_flow(std::move(in));
+      }
+      case StayOp::undo_discharge: {
+        UndoDischargeInput in;
+        in.request_id = r.request_id;
+        in.window = w.id;
+        in.operator_id = "c001";
+        in.card_no = p.card_no;
+        in.stay = std::move(v);
+        in.line_online = line_.state() == NetworkState::online;
+        in.budget = b;
+        return undo_discharge_flow(std::move(in));
+      }
+      case StayOp::undo_admit: {
+        UndoAdmitInput in;
+        in.request_id = r.request_id;
+        in.stay = std::move(v);
+        in.line_online = line_.state() == NetworkState::online;
+        in.budget = b;
+        return undo_admit_flow(std::move(in));
+      }
+      case StayOp::none:
+      case StayOp::admit: break;
+    }
+    SETTLE_ASSERT(false && "a stay op");
+    return admit_flow(AdmitInput{});
+  }
+
   Flow make_flow(const Window& w, const CashierReq& r) {
     const InsPerson& p = ins_.persons.at(psn_of(r.person));
     Budget b{now_ + k_.budget_ms, rev_.budget ? 0 : k_.reserve_ms};
+    if (r.stay_op != StayOp::none) return make_stay_flow(w, r, p, b);
     if (r.resettle) {
       ResettleInput in;
       in.request_id = r.request_id;
@@ -898,9 +1292,17 @@ class Run {
         took = 1;
         return ReversalsCount{run.ledger_.open_reversals(r.psn_no)};
       }
-      Event operator()(const OfflineOutstanding&) {
+      Event operator()(const OfflineOutstanding& o) {
         took = 1;
-        return run.ledger_.outstanding(run.now_);
+        return run.ledger_.outstanding(run.now_, o.visit);
+      }
+      Event operator()(const OpenStay& o) {
+        took = 1;
+        return OpenStayFound{run.ledger_.open_stay(o.psn_no, o.card_no)};
+      }
+      Event operator()(const LinesHeld& l) {
+        took = 1;
+        return LinesFound{run.ledger_.lines_held(l.adm_id, l.feedetl_sns)};
       }
       Event operator()(const NewMsgid&) {
         took = 0;
@@ -947,6 +1349,7 @@ class Run {
     w.job.reset();
     running_.erase(j.req.request_id);
     if (j.req.refund) locked_setls_.erase(j.req.setl_id);
+    if (j.req.stay_op != StayOp::none) locked_stays_.erase(j.req.adm_id);
     const Outcome& o = j.flow.outcome();
     if (o.hold && rev_.hold) {
       // The old behaviour: answered STORAGE_FAILED, the request left re-runnable.
@@ -968,6 +1371,7 @@ class Run {
       if (a.settlement && !r.refund) done_settlements_.emplace_back(a.settlement->setl_id, r.person);
       if (r.resettle) ++res_.resettled;
       else if (r.refund) ++res_.refunded;
+      if (r.stay_op != StayOp::none) ++res_.stays_done;
       acked_[r.request_id] = a;
       // Sometimes the cashier's terminal sends it again (its own reply was lost).
       if (rng_.chance(100'000) && r.tries < 3) {
@@ -1001,6 +1405,7 @@ class Run {
     running_.clear();
     held_.clear();
     locked_setls_.clear();
+    locked_stays_.clear();
     line_ = NetworkStateMachine(3, now_);
     // Recovery: a money call sent without a recorded outcome is in doubt, reversed.
     ledger_.recover(now_);
@@ -1040,6 +1445,22 @@ class Run {
     if (!item && !ledger_.reversal_open()) {
       upload = ledger_.claim_upload(now_);  // (claim_uploads stops at the oldest waiting for its retry)
       if (upload) item = upload->item;
+    }
+    // Then the stays' items, in order within each stay.
+    if (!item && !ledger_.reversal_open()) {
+      if (auto work = ledger_.claim_stay(now_)) {
+        calm_ = false;
+        Ms took = 0;
+        InsurerCall c = work->call;
+        c.deadline_at = now_ + 3000;
+        const InsurerReply r = ins_.call(c, now_, took);
+        line(r.outcome);
+        if (trace_)
+          fmt::print("{:>9} forward stay {} item {} ({}) -> {}\n", now_, work->item.adm_id, work->item.item_id,
+                     txn_code(c.txn), call_outcome_name(r.outcome));
+        ledger_.finish_stay(*work, r, fp, now_ + took);
+        return took + 50;
+      }
     }
     if (!item) {
       const ledger::OpenWork open = ledger_.open_work();
@@ -1105,13 +1526,13 @@ class Run {
     }
     for (const auto& [msgid, e] : ins_.effects) {
       if (e.reversed || parked.count(e.psn_no) != 0) continue;
-      if (e.txn == Txn::settle) {
+      if (e.txn == Txn::settle || e.txn == Txn::stay_settle) {
         auto it = by_request.find(e.request_id);
         if (it == by_request.end() || it->second->mode != Mode::online || it->second->msgid != msgid)
           violation(fmt::format("the insurer settled request {} (msgid {}) and the ledger has no such settlement", e.request_id, msgid));
         else if (!(it->second->parts == e.parts))
           violation(fmt::format("request {}: the insurer's figures differ from the ledger's", e.request_id));
-      } else if (e.txn == Txn::refund || e.txn == Txn::undo) {
+      } else if (e.txn == Txn::refund || e.txn == Txn::undo || e.txn == Txn::stay_undo) {
         auto it = refund_by_request.find(e.request_id);
         if (it == refund_by_request.end() || it->second->msgid != msgid)
           violation(fmt::format("the insurer refunded request {} (msgid {}) and the ledger has no such refund", e.request_id, msgid));
@@ -1152,7 +1573,61 @@ class Run {
         violation(fmt::format("settlement {}: {} refunded to the account, it took {}", v.settlement.setl_id,
                               format_amount(back), format_amount(v.settlement.parts.account)));
     }
-    // 5. Nothing left written or in doubt (parked items are reported apart).
+    // 5. Stays: the insurer holds exactly the ledger's live lines (each once),
+    // and the stay's state and settlement agree with it to the fen.
+    std::map<std::string, int> admitted_of;
+    for (const auto& row : ledger_.stays()) {
+      const StayRecord& st = row.stay;
+      if (st.state == StayState::admitted && ++admitted_of[st.card_no] > 1)
+        violation(fmt::format("card {} has {} admitted stays", st.card_no, admitted_of[st.card_no]));
+      if (parked.count(st.psn_no) != 0) continue;
+      const StayView v = *ledger_.stay(st.adm_id, true);
+      if (v.open_items != 0) {
+        violation(fmt::format("stay {}: {} item(s) not forwarded after the calm", st.adm_id, v.open_items));
+        continue;
+      }
+      if (st.mdtrt_id.empty()) {
+        if (st.state != StayState::undone) violation(fmt::format("stay {} ({}) never reached the insurer", st.adm_id, stay_state_name(st.state)));
+        continue;
+      }
+      auto it = ins_.stays.find(st.mdtrt_id);
+      if (it == ins_.stays.end()) {
+        violation(fmt::format("stay {}: the insurer has no visit {}", st.adm_id, st.mdtrt_id));
+        continue;
+      }
+      const InsStay& is = it->second;
+      if (st.state == StayState::undone) {
+        if (is.state != InsStay::State::undone)
+          violation(fmt::format("stay {} is undone; the insurer's visit {} is not", st.adm_id, st.mdtrt_id));
+        continue;
+      }
+      std::map<std::string, Amount> mine;
+      for (const auto& l : v.live_lines) mine[l.feedetl_sn] = l.line.amount;
+      std::map<std::string, Amount> theirs;
+      for (const auto& [sn, l] : is.lines) theirs[sn] = l.amount;
+      if (mine != theirs)
+        violation(fmt::format("stay {}: the ledger has {} live lines ({}), the insurer {} ({})", st.adm_id, mine.size(),
+                              format_amount(v.live_total), theirs.size(), st.mdtrt_id));
+      const bool ins_open = is.state == InsStay::State::admitted || is.state == InsStay::State::discharged;
+      if (st.state == StayState::admitted && !ins_open)
+        violation(fmt::format("stay {} is open again; the insurer's visit is settled or closed", st.adm_id));
+      if (st.state == StayState::discharged && v.settlement) {
+        const SettlementRecord& ss = v.settlement->settlement;
+        if (ss.state == SettlementState::offline_pending || ss.state == SettlementState::offline_rejected) continue;
+        if (is.state != InsStay::State::settled || is.setl_id != ss.insurer_setl_id) {
+          violation(fmt::format("stay {} is settled by {} ({}); the insurer's visit is not settled by it", st.adm_id,
+                                ss.setl_id, ss.insurer_setl_id));
+          continue;
+        }
+        const Parts standing = standing_parts(*v.settlement);
+        const Parts& at_insurer = ins_.setls.at(is.setl_id).parts;
+        if (standing.fund != at_insurer.fund || standing.account != at_insurer.account || standing.total != at_insurer.total)
+          violation(fmt::format("stay {}: the settlement stands at fund {} account {} here, {} {} at the insurer", st.adm_id,
+                                format_amount(standing.fund), format_amount(standing.account), format_amount(at_insurer.fund),
+                                format_amount(at_insurer.account)));
+      }
+    }
+    // 6. Nothing left written or in doubt (parked items are reported apart).
     for (const auto& m : ledger_.messages(ledger::MessageState::written))
       violation(fmt::format("msgid {} is still written", m.msgid));
     for (const auto& m : ledger_.messages(ledger::MessageState::in_doubt))
@@ -1175,6 +1650,7 @@ class Run {
   std::map<std::string, RecordCallFailed> held_;
   std::set<std::string> running_;
   std::set<std::int64_t> locked_setls_;  // settlements with a refund running
+  std::set<std::int64_t> locked_stays_;  // stays with a request running
   std::map<std::string, Answer> acked_;
   std::vector<std::pair<std::int64_t, int>> done_settlements_;
   std::map<std::string, Amount> initial_balance_;
@@ -1234,6 +1710,7 @@ int main(int argc, char** argv) {
   }
   const auto t0 = std::chrono::steady_clock::now();
   std::int64_t requests = 0, answered = 0, crashes = 0, calls = 0, parked = 0, stale = 0, refunded = 0, resettled = 0;
+  std::int64_t stay_requests = 0, stays_done = 0;
   std::uint64_t failed = 0;
   for (std::uint64_t s = first; s < first + seeds; ++s) {
     Run run(s, k, rev);
@@ -1246,6 +1723,8 @@ int main(int argc, char** argv) {
     stale += r.stale;
     refunded += r.refunded;
     resettled += r.resettled;
+    stay_requests += r.stay_requests;
+    stays_done += r.stays_done;
     if (!r.violations.empty()) {
       ++failed;
       if (failed <= 5) {
@@ -1256,9 +1735,11 @@ int main(int argc, char** argv) {
   }
   std::filesystem::remove(template_ledger());
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  fmt::print("settle-sim: {} seeds from {}, {} cashier requests ({} answered; {} refunds and {} re-settlements done), "
-             "{} insurer calls, {} crashes, {} items parked, {} offline estimates made again; {:.2f} s, {:.0f} requests/s\n",
-             seeds, first, requests, answered, refunded, resettled, calls, crashes, parked, stale, secs,
+  fmt::print("settle-sim: {} seeds from {}, {} cashier requests ({} answered; {} refunds and {} re-settlements done; "
+             "{} inpatient, {} of them done), {} insurer calls, {} crashes, {} items parked, {} offline estimates made "
+             "again; {:.2f} s, {:.0f} requests/s\n",
+             seeds, first, requests, answered, refunded, resettled, stay_requests, stays_done, calls, crashes, parked, stale,
+             secs,
              secs > 0 ? static_cast<double>(requests) / secs : 0.0);
   fmt::print("{} passed, {} failed\n", seeds - failed, failed);
   return failed == 0 ? 0 : 1;

@@ -10,10 +10,11 @@
 #include "tools/settled/clock.hpp"
 #include "tools/settled/operators.hpp"
 #include "tools/settlectl/client.hpp"
+#include "tools/settlectl/format.hpp"
+#include "tools/settlectl/session.hpp"
 
 #include <fmt/format.h>
 
-#include <termios.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -27,132 +28,12 @@ using json::Json;
 
 namespace {
 
-struct Failure {
-  int status;
-  std::string message;
-};
-
-// Reads the first line of a file, or of stdin for "-"; trailing newline removed.
-Result<std::string> read_secret_line(const std::string& path, std::string_view what) {
-  std::string line;
-  if (path == "-") {
-    if (!std::getline(std::cin, line))
-      return make_error(Reason::invalid_request, std::string(what), fmt::format("no {} on standard input", what));
-  } else {
-    std::ifstream f(path);
-    if (!f || !std::getline(f, line))
-      return make_error(Reason::invalid_request, std::string(what), fmt::format("cannot read the {} from {}", what, path));
-  }
-  while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.pop_back();
-  return line;
-}
-
-// The PIN: one line on stdin (scripts), or typed at the terminal without echo.
-Result<std::string> read_pin(bool from_stdin) {
-  std::string pin;
-  if (from_stdin || !::isatty(STDIN_FILENO)) {
-    if (!std::getline(std::cin, pin)) return make_error(Reason::invalid_request, "pin", "no PIN on standard input");
-  } else {
-    std::cerr << "PIN (the patient types it): " << std::flush;
-    termios old{};
-    ::tcgetattr(STDIN_FILENO, &old);
-    termios quiet = old;
-    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
-    ::tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
-    std::getline(std::cin, pin);
-    ::tcsetattr(STDIN_FILENO, TCSANOW, &old);
-    std::cerr << "\n";
-  }
-  while (!pin.empty() && (pin.back() == '\r' || pin.back() == '\n')) pin.pop_back();
-  return pin;
-}
-
 Result<Json> read_json_file(const std::string& path, std::string_view what) {
   std::ifstream f(path, std::ios::binary);
   if (!f) return make_error(Reason::invalid_request, std::string(what), fmt::format("cannot read {} from {}", what, path));
   const std::string text{std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
   return json::parse(text, path);
 }
-
-std::string str(const Json& j, std::string_view key) {
-  const Json* v = json::find(j, key);
-  if (v == nullptr || v->is_null()) return "";
-  if (v->is_string()) return v->get<std::string>();
-  return v->dump();
-}
-
-std::string reasons_text(const Json& j) {
-  const Json* r = json::find(j, "reasons");
-  if (r == nullptr || !r->is_array() || r->empty()) return "none (the normal split)";
-  std::string out;
-  for (const auto& x : *r) out += (out.empty() ? "" : ", ") + x.get<std::string>();
-  return out;
-}
-
-class Session {
- public:
-  Session(const ClientOptions& o, std::ostream& err) : o_(o), err_(err) {}
-
-  // Connects (and logs in unless `login` is false).
-  std::optional<Failure> open(bool login) {
-    auto c = CashierClient::connect(o_.socket);
-    if (!c) return Failure{3, c.error().message};
-    client_.emplace(std::move(*c));
-    if (!login) return std::nullopt;
-    if (o_.operator_name.empty() || o_.window.empty())
-      return Failure{2, "--operator and --window are needed (and --password-file, or the password on stdin)"};
-    auto pw = read_secret_line(o_.password_file.empty() ? "-" : o_.password_file, "password");
-    if (!pw) return Failure{2, pw.error().message};
-    auto a = call("session.login", Json{{"operator", o_.operator_name}, {"password", *pw}, {"window", o_.window}});
-    std::fill(pw->begin(), pw->end(), '\0');
-    if (!a) return a.error();
-    return std::nullopt;
-  }
-
-  std::optional<Failure> read_card() {
-    auto a = call("card.read", Json{{"timeout_ms", o_.card_timeout_ms}});
-    if (!a) return a.error();
-    card_ = a.value();
-    return std::nullopt;
-  }
-
-  std::optional<Failure> verify_pin() {
-    auto pin = read_pin(o_.pin_stdin);
-    if (!pin) return Failure{2, pin.error().message};
-    auto a = call("card.verify_pin", Json{{"pin", *pin}});
-    std::fill(pin->begin(), pin->end(), '\0');
-    if (!a) return a.error();
-    return std::nullopt;
-  }
-
-  // The result, or a Failure with the daemon's reason.
-  struct Answer {
-    std::optional<Json> result;
-    std::optional<Failure> failure;
-    explicit operator bool() const { return result.has_value(); }
-    const Json& value() const { return *result; }
-    Failure error() const { return *failure; }
-  };
-  Answer call(std::string_view method, const Json& params, const CashierClient::NoteHandler& on_note = {}) {
-    auto a = client_->call(method, params, std::chrono::milliseconds(120'000), on_note);
-    if (!a) return Answer{std::nullopt, Failure{3, a.error().message}};
-    if (!a->ok) {
-      std::string msg = fmt::format("{}: {}", a->reason, a->message);
-      if (a->data.is_object() && a->data.contains("retries_left") && !a->data["retries_left"].is_null())
-        msg += fmt::format(" (tries left: {})", a->data["retries_left"].dump());
-      return Answer{std::nullopt, Failure{1, msg}};
-    }
-    return Answer{a->result, std::nullopt};
-  }
-
-  const Json& card() const { return card_; }
-
- private:
-  const ClientOptions& o_;
-  std::ostream& err_;
-  std::optional<CashierClient> client_;
-  Json card_;
-};
 
 // Progress on stderr (redlist.progress, uploads.progress): a bar redrawn in
 // place on a terminal, one line per tenth of the way otherwise (logs, scripts).
@@ -188,43 +69,17 @@ class ProgressBar {
   int last_tenth_ = -1;
 };
 
-void print_settlement(std::ostream& out, const Json& r) {
-  out << render_pairs({
-      {"settlement (结算号)", str(r, "setl_id")},
-      {"receipt", str(r, "receipt_no")},
-      {"mode", str(r, "mode")},
-      {"state", str(r, "state")},
-      {"total (医疗费总额)", str(r, "total")},
-      {"fund pays (统筹基金)", str(r, "fund")},
-      {"personal account (个人账户)", str(r, "account")},
-      {"cash (现金)", str(r, "cash")},
-      {"account balance after", str(r, "balance_after").empty() ? "-" : str(r, "balance_after")},
-  });
-  out << "reasons: " << reasons_text(r) << "\n";
-}
-
-void print_refund(std::ostream& out, const Json& r) {
-  out << render_pairs({
-      {"refund", str(r, "refund_id")},
-      {"of settlement", str(r, "setl_id")},
-      {"refund total", str(r, "refund_total")},
-      {"fund takes back (统筹基金)", str(r, "fund")},
-      {"back to the account (个人账户)", str(r, "account")},
-      {"cash back (现金)", str(r, "cash")},
-  });
-}
-
 }  // namespace
 
 int run_cashier(const ClientOptions& o, const CashierCommand& c, std::ostream& out, std::ostream& err) {
-  Session s(o, err);
+  Session s(o);
   const auto done = [&](const std::optional<Failure>& f) {
     if (!f) return 0;
     err << "settlectl: " << f->message << "\n";
     return f->status;
   };
   const auto print = [&](const Json& result, auto&& human) {
-    if (o.json) out << result.dump(2) << "\n";
+    if (o.json) out << dump_exact(result) << "\n";
     else human(result);
     return 0;
   };
@@ -257,7 +112,7 @@ int run_cashier(const ClientOptions& o, const CashierCommand& c, std::ostream& o
       auto a = s.call("settle.get", Json{{"setl_id", c.setl_id}});
       if (!a) return done(a.error());
       return print(a.value(), [&](const Json& r) {
-        print_settlement(out, r);
+        out << settlement_text(r);
         out << render_pairs({{"window", str(r, "window")}, {"operator", str(r, "operator")}, {"time", str(r, "time")},
                              {"card", str(r, "card_no")}, {"insurer setl_id", str(r["insurer"], "setl_id")},
                              {"msgid", str(r["insurer"], "msgid")}});
@@ -396,7 +251,7 @@ int run_cashier(const ClientOptions& o, const CashierCommand& c, std::ostream& o
     if (c.name == "commit") params["request_id"] = c.request_id;
     auto a = s.call(c.name == "commit" ? "settle.commit" : "settle.preview", params);
     if (!a) return done(a.error());
-    if (c.name == "commit") return print(a.value(), [&](const Json& r) { print_settlement(out, r); });
+    if (c.name == "commit") return print(a.value(), [&](const Json& r) { out << settlement_text(r); });
     return print(a.value(), [&](const Json& r) {
       out << render_pairs({{"total", str(r, "total")}, {"fund pays", str(r, "fund")}, {"personal account", str(r, "account")},
                            {"cash", str(r, "cash")}, {"mode", str(r, "mode")}});
@@ -412,16 +267,16 @@ int run_cashier(const ClientOptions& o, const CashierCommand& c, std::ostream& o
     }
     auto a = s.call("settle.refund", params);
     if (!a) return done(a.error());
-    return print(a.value(), [&](const Json& r) { print_refund(out, r); });
+    return print(a.value(), [&](const Json& r) { out << refund_text(r); });
   }
   if (c.name == "resettle") {
     auto a = s.call("settle.resettle", Json{{"request_id", c.request_id}, {"setl_id", c.setl_id}});
     if (!a) return done(a.error());
     return print(a.value(), [&](const Json& r) {
       out << "undone:\n";
-      print_refund(out, r["undo"]);
+      out << refund_text(r["undo"]);
       out << "\nsettled again with the personal account:\n";
-      print_settlement(out, r["settlement"]);
+      out << settlement_text(r["settlement"]);
       out << "\ncash back to the patient: " << str(r, "cash_back") << "\n";
     });
   }

@@ -36,6 +36,11 @@ struct CashierCommand {
 // usage or input, 3 the daemon could not be reached.
 int run_cashier(const ClientOptions& o, const CashierCommand& c, std::ostream& out, std::ostream& err);
 
+// settlectl inpatient ACTION (inpatient.hpp): the same exit statuses; bad
+// options or lines files are refused (2) before anything is sent.
+struct InpatientCommand;
+int run_inpatient(const ClientOptions& o, const InpatientCommand& c, std::ostream& out, std::ostream& err);
+
 struct OperatorCommand {
   std::string action;  // add, reset, unlock, list
   std::string ledger;  // the daemon's ledger file (settled must be stopped)

@@ -79,7 +79,9 @@ Result<std::string> CashierClient::read_line(std::chrono::milliseconds timeout) 
 Result<RpcAnswer> CashierClient::call(std::string_view method, const Json& params, std::chrono::milliseconds timeout,
                                       const NoteHandler& on_note) {
   const std::int64_t id = next_id_++;
-  const std::string line = Json{{"jsonrpc", "2.0"}, {"id", id}, {"method", method}, {"params", params}}.dump() + "\n";
+  // Exact numbers read from a file (an amount 12.30) go out as their own text.
+  const std::string line =
+      json::dump_exact(Json{{"jsonrpc", "2.0"}, {"id", id}, {"method", method}, {"params", params}}) + "\n";
   std::size_t off = 0;
   while (off < line.size()) {
     const ssize_t n = ::send(fd_, line.data() + off, line.size() - off, MSG_NOSIGNAL);

@@ -3,12 +3,15 @@
 // daemon's socket) and the operator (operators on the ledger). Thin: parse
 // options, call the library, print.
 #include "tools/settlectl/cashier_cmds.hpp"
+#include "tools/settlectl/inpatient.hpp"
 #include "tools/settlectl/trial.hpp"
 
 #include <CLI/CLI.hpp>
 
+#include <cstdint>
 #include <cstdlib>
 #include <iostream>
+#include <string>
 
 int main(int argc, char** argv) {
   CLI::App app{"settlectl — trial calculations, and the settlement daemon's command-line client"};
@@ -90,6 +93,66 @@ int main(int argc, char** argv) {
   list->add_option("--to", cmd.to, "date or ISO 8601 time");
   list->add_option("--state", cmd.state, "settled, offline_pending, refunded, ...");
 
+  // Inpatient stays (住院): settlectl inpatient ACTION.
+  settle::tools::InpatientCommand ip;
+  std::int64_t ip_limit = 0;
+  auto* inpatient = app.add_subcommand("inpatient", "inpatient stays (住院): admit, charge lines, discharge");
+  inpatient->require_subcommand(1);
+  const auto ip_sub = [&](const char* action, const char* help) {
+    auto* sub = inpatient->add_subcommand(action, help);
+    client_options(sub, true);
+    if (settle::tools::inpatient_needs_card(action)) card_options(sub);
+    sub->callback([&ip, action] { ip.action = action; });
+    return sub;
+  };
+  const auto request_id = [&](CLI::App* sub, const char* what) {
+    sub->add_option("--request-id", ip.request_id, std::string("unique id of this ") + what)->required();
+  };
+  const auto adm_id = [&](CLI::App* sub) { sub->add_option("--adm-id", ip.adm_id, "the stay (adm_id)")->required(); };
+  auto* ip_admit = ip_sub("admit", "admit the patient whose card is at the window");
+  request_id(ip_admit, "admission");
+  ip_admit->add_option("--dept", ip.dept, "department code")->required();
+  ip_admit->add_option("--dept-name", ip.dept_name, "department name");
+  ip_admit->add_option("--diagnosis", ip.diagnosis, "diagnosis code")->required();
+  ip_admit->add_option("--diagnosis-name", ip.diagnosis_name, "diagnosis name");
+  ip_admit->add_option("--admit-time", ip.admit_time, "ISO 8601 date-time with offset (default: now)");
+  auto* ip_add = ip_sub("add-lines", "add a batch of charge lines to a stay");
+  request_id(ip_add, "batch");
+  adm_id(ip_add);
+  ip_add->add_option("--lines", ip.lines_file,
+                     "JSON [{feedetl_sn, code, name, class, amount, selfpay_ratio?}] or {\"lines\": [...]}; - = stdin "
+                     "(then the password from --password-file)")
+      ->required();
+  auto* ip_cancel = ip_sub("cancel-lines", "cancel charge lines of a stay by their numbers");
+  request_id(ip_cancel, "cancellation");
+  adm_id(ip_cancel);
+  ip_cancel->add_option("--feedetl-sn", ip.feedetl_sn, "a line's number (repeat for more)")->required();
+  auto* ip_preview = ip_sub("preview", "the split of the stay's live lines, nothing settled");
+  adm_id(ip_preview);
+  ip_preview->add_flag("--no-account", ip.no_account, "without the personal account");
+  auto* ip_discharge = ip_sub("discharge", "settle the stay at discharge (the patient's card at the window)");
+  request_id(ip_discharge, "discharge");
+  adm_id(ip_discharge);
+  ip_discharge->add_flag("--no-account", ip.no_account, "settle without the personal account");
+  ip_discharge->add_option("--discharge-time", ip.discharge_time, "ISO 8601 date-time with offset (default: now)");
+  ip_discharge->add_flag("--pin-stdin", client.pin_stdin, "verify the PIN first (one line on stdin after the password)");
+  auto* ip_undo_discharge = ip_sub("undo-discharge", "undo the discharge settlement; the stay is open again (online)");
+  request_id(ip_undo_discharge, "undo");
+  adm_id(ip_undo_discharge);
+  auto* ip_undo_admit = ip_sub("undo-admit", "undo an admission without live lines or settlement");
+  request_id(ip_undo_admit, "undo");
+  adm_id(ip_undo_admit);
+  auto* ip_get = ip_sub("get", "one stay with its charge lines");
+  adm_id(ip_get);
+  ip_get->add_option("--cursor", ip.cursor, "the page of lines to start at (next_cursor of the previous one)");
+  auto* ip_get_limit = ip_get->add_option("--limit", ip_limit, "lines per page (default 100)");
+  ip_get->add_flag("--all", ip.all, "every line: follow next_cursor to the end");
+  auto* ip_list = ip_sub("list", "stays, every page");
+  ip_list->add_option("--state", ip.state, "admitted, discharged, undone or admission_rejected");
+  ip_list->add_option("--dept", ip.dept, "department code");
+  ip_list->add_option("--from", ip.from, "date or ISO 8601 date-time");
+  ip_list->add_option("--to", ip.to, "date or ISO 8601 date-time");
+
   // Operators on the ledger.
   settle::tools::OperatorCommand op;
   auto* redlist = app.add_subcommand("redlist", "the red list (红名单) of offline settlement");
@@ -146,6 +209,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (oper->parsed()) return settle::tools::run_operator(op, std::cout, std::cerr);
+  if (inpatient->parsed()) {
+    if (ip_get_limit->count() > 0) ip.limit = ip_limit;
+    return settle::tools::run_inpatient(client, ip, std::cout, std::cerr);
+  }
   for (CLI::App* sub : app.get_subcommands()) {
     cmd.name = sub == redlist   ? "redlist-sync"
                : sub == uploads ? "uploads-flush"

@@ -6,6 +6,7 @@
 #include "offline/flow_ledger.hpp"
 #include "protocol/cashier/mask.hpp"
 #include "tools/settled/clock.hpp"
+#include "tools/settled/insurer_calls.hpp"
 #include "tools/settled/records.hpp"
 #include "tools/settled/replies.hpp"
 
@@ -21,82 +22,16 @@ using json::Json;
 
 namespace {
 
-// Whether a change queues a reversal (the line worker is woken for it).
+// Whether a change queues work for the line worker (a reversal, a stay's
+// item): it is woken for it.
 bool queues_reversal(const flow::LedgerChange& c) {
   if (const auto* f = std::get_if<flow::RecordCallFailed>(&c)) return f->outcome == flow::CallOutcome::in_doubt;
-  if (const auto* o = std::get_if<flow::RecordOffline>(&c)) return o->in_doubt_msgid.has_value();
+  if (const auto* o = std::get_if<flow::RecordOffline>(&c))
+    return o->in_doubt_msgid.has_value() || o->settlement.visit == VisitType::inpatient;
+  if (const auto* a = std::get_if<flow::RecordAdmission>(&c)) return a->stay.mode == Mode::offline;
+  if (const auto* l = std::get_if<flow::RecordStayLines>(&c)) return !l->sending;
+  if (const auto* t = std::get_if<flow::StayItemSent>(&c)) return !t->taken;
   return false;
-}
-
-// What one gateway call came to, as the flow reads it: the reply's output
-// decoded for the call that was made. An output that cannot be read proves
-// nothing: a money call is then in doubt (reversed), any other is refused.
-flow::InsurerReply reply_of(flow::Txn txn, const CallResult& r, const std::string& given_msgid) {
-  flow::InsurerReply out;
-  out.detail = r.detail;
-  const bool money = flow::moves_money(txn);
-  if (money && !r.msgid.empty() && r.msgid != given_msgid) out.carried_by = r.msgid;
-  switch (r.kind) {
-    case insurer::OutcomeClass::unreachable: out.outcome = flow::CallOutcome::unreachable; return out;
-    case insurer::OutcomeClass::in_doubt: out.outcome = flow::CallOutcome::in_doubt; return out;
-    case insurer::OutcomeClass::answered: break;
-  }
-  if (!r.response || r.response->infcode != insurer::infcode_ok) {
-    out.outcome = flow::CallOutcome::refused;
-    out.infcode = r.response ? r.response->infcode : insurer::infcode_error;
-    out.detail = r.response ? r.response->err_msg : r.detail;
-    return out;
-  }
-  out.infcode = insurer::infcode_ok;
-  out.outcome = flow::CallOutcome::ok;
-  const auto unreadable = [&](const std::string& why) {
-    out.outcome = money ? flow::CallOutcome::in_doubt : flow::CallOutcome::refused;
-    out.detail = fmt::format("the insurer's {} answer cannot be read: {}", flow::txn_code(txn), why);
-    return out;
-  };
-  const Json& output = r.response->output;
-  switch (txn) {
-    case flow::Txn::register_visit: {
-      auto o = insurer::OutpatientRegister::Output::decode(output);
-      if (!o) return unreadable(o.error().message);
-      out.mdtrt_id = o->mdtrt_id;
-      return out;
-    }
-    case flow::Txn::upload_lines: return out;
-    case flow::Txn::settle: {
-      auto o = insurer::SettleOutput::decode(output);
-      if (!o) return unreadable(o.error().message);
-      const insurer::SetlInfo& si = o->setlinfo;
-      out.insurer_id = si.setl_id;
-      out.parts = Parts{si.medfee_sumamt, si.fund_pay_sumamt, si.acct_pay, si.psn_cash_pay};
-      out.balance_after = si.balc;
-      out.fulamt_ownpay = si.fulamt_ownpay_amt;
-      out.preselfpay = si.preselfpay_amt;
-      out.inscp = si.inscp_scp_amt;
-      out.deductible_part = si.act_pay_dedc;
-      return out;
-    }
-    case flow::Txn::undo: {
-      auto o = insurer::UndoOutput::decode(output);
-      if (!o) return unreadable(o.error().message);
-      out.insurer_id = o->setl_id;
-      out.parts = Parts{o->medfee_sumamt, o->fund_pay_sumamt, o->acct_pay, o->psn_cash_pay};
-      out.balance_after = o->balc;
-      return out;
-    }
-    case flow::Txn::refund: {
-      auto o = insurer::PartialRefund::Output::decode(output);
-      if (!o) return unreadable(o.error().message);
-      out.insurer_id = o->refd_id;
-      out.parts = Parts{o->refund_total, o->fund_r, o->acct_r, o->cash_r};
-      out.balance_after = o->balc;
-      return out;
-    }
-    case flow::Txn::person:
-    case flow::Txn::reversal: break;
-  }
-  SETTLE_ASSERT(false && "person queries and reversals do not go through the flows' calls");
-  return out;
 }
 
 }  // namespace
@@ -162,8 +97,8 @@ awaitable<std::int64_t> CallSeams::reversals_open(const std::string& psn_no) {
   co_return *n;
 }
 
-awaitable<flow::OutstandingFigures> CallSeams::outstanding(flow::Ms now) {
-  auto job = [now](sql::Db& db) { return ledger::outstanding_figures(db, now); };
+awaitable<flow::OutstandingFigures> CallSeams::outstanding(flow::Ms now, VisitType visit) {
+  auto job = [now, visit](sql::Db& db) { return ledger::outstanding_figures(db, now, visit); };
   auto f = co_await ledger_read(svc_.p_.ledger, svc_.p_.db_pool, std::move(job));
   if (!f) {
     // Figures that never match: the writer refuses an estimate made against them.
@@ -173,6 +108,28 @@ awaitable<flow::OutstandingFigures> CallSeams::outstanding(flow::Ms now) {
     co_return unknown;
   }
   co_return *f;
+}
+
+awaitable<flow::OpenStayFound> CallSeams::open_stay(const flow::OpenStay& q) {
+  auto job = [psn = q.psn_no, card = q.card_no](sql::Db& db) { return ledger::open_stay_of(db, psn, card); };
+  auto r = co_await ledger_read(svc_.p_.ledger, svc_.p_.db_pool, std::move(job));
+  if (!r) {
+    // Unknown: as if one were open (a second admission must never be made).
+    spdlog::error("ledger: reading the person's open stay failed: {}", r.error().message);
+    co_return flow::OpenStayFound{std::int64_t{-1}};
+  }
+  co_return flow::OpenStayFound{*r};
+}
+
+awaitable<flow::LinesFound> CallSeams::lines_held(const flow::LinesHeld& q) {
+  auto job = [adm = q.adm_id, sns = q.feedetl_sns](sql::Db& db) { return ledger::lines_held(db, adm, sns); };
+  auto r = co_await ledger_read(svc_.p_.ledger, svc_.p_.db_pool, std::move(job));
+  if (!r) {
+    // Unknown: the ledger's own checks refuse a duplicate when the lines are written.
+    spdlog::error("ledger: reading the stay's lines failed: {}", r.error().message);
+    co_return flow::LinesFound{};
+  }
+  co_return flow::LinesFound{std::move(*r)};
 }
 
 // ---- the insurer ----
@@ -229,86 +186,22 @@ awaitable<flow::InsurerReply> CallSeams::call(const flow::InsurerCall& in) {
     none.detail = fmt::format("no time left for {} within the cashier call's budget", flow::txn_code(c.txn));
     co_return none;
   }
-  const Policy& policy = svc_.p_.policy;
+  EncodedCall enc = encode_call(c, svc_.p_.policy, now_ms());
+  if (enc.cannot) {
+    flow::InsurerReply no;
+    no.outcome = flow::CallOutcome::refused;
+    no.detail = *enc.cannot;
+    co_return no;
+  }
   CallSpec spec;
   spec.opter = session_.operator_name;
   spec.opter_name = session_.operator_name;
   if (!c.request_id.empty()) spec.request_id = c.request_id;
   if (!c.psn_no.empty()) spec.psn_no = c.psn_no;
   spec.timeout_ms = static_cast<std::uint32_t>(std::min<flow::Ms>(left, std::numeric_limits<std::uint32_t>::max()));
-  const std::string visit_no = c.visit_ref.size() > 12 ? c.visit_ref.substr(12) : c.visit_ref;
-  const std::string batch = "B" + visit_no;
-  const std::string at_text = insurer::inf_time_text(now_ms() / 1000);
-  switch (c.txn) {
-    case flow::Txn::register_visit: {
-      insurer::OutpatientRegister::Input reg;
-      reg.psn_no = c.psn_no;
-      reg.insutype = c.insutype;
-      reg.mdtrt_cert_type = std::string(insurer::cert_type_card);
-      reg.mdtrt_cert_no = c.card_no;
-      reg.med_type = c.med_type.empty() ? "11" : c.med_type;
-      reg.ipt_otp_no = visit_no;
-      reg.begntime = at_text;
-      reg.dept_code = "OP";
-      reg.dept_name = "门诊";
-      spec.infno = std::string(insurer::OutpatientRegister::infno);
-      spec.input = reg.encode();
-      break;
-    }
-    case flow::Txn::upload_lines: {
-      const PolicyParams* params = policy.find(c.insutype, VisitType::outpatient);
-      if (params == nullptr) {
-        flow::InsurerReply no;
-        no.outcome = flow::CallOutcome::refused;
-        no.detail = fmt::format("no policy for insurance type \"{}\"", c.insutype);
-        co_return no;
-      }
-      insurer::OutpatientLines::Input up;
-      up.feedetail = fee_details(c.lines, FeeContext{c.mdtrt_id, c.psn_no, batch, at_text}, policy, *params);
-      spec.infno = std::string(insurer::OutpatientLines::infno);
-      spec.input = up.encode();
-      break;
-    }
-    case flow::Txn::settle: {
-      insurer::SettleInput s;
-      s.psn_no = c.psn_no;
-      s.mdtrt_cert_type = std::string(insurer::cert_type_card);
-      s.mdtrt_cert_no = c.card_no;
-      s.med_type = c.med_type.empty() ? "11" : c.med_type;
-      s.medfee_sumamt = c.total;
-      s.mdtrt_id = c.mdtrt_id;
-      s.chrg_bchno = batch;
-      s.insutype = c.insutype;
-      s.acct_used_flag = c.use_account ? "1" : "0";
-      s.medins_setl_id = c.request_id;
-      spec.infno = std::string(insurer::OutpatientSettle::infno);
-      spec.input = s.encode();
-      break;
-    }
-    case flow::Txn::undo: {
-      insurer::UndoInput u;
-      u.setl_id = c.insurer_setl_id;
-      u.mdtrt_id = c.mdtrt_id;
-      u.psn_no = c.psn_no;
-      spec.infno = std::string(insurer::OutpatientUndo::infno);
-      spec.input = u.encode();
-      break;
-    }
-    case flow::Txn::refund: {
-      insurer::PartialRefund::Input r;
-      r.setl_id = c.insurer_setl_id;
-      r.psn_no = c.psn_no;
-      r.mdtrt_cert_no = c.card_no;
-      r.medins_refd_id = c.request_id;
-      for (const auto& l : c.refund_lines) r.lines.push_back(insurer::RefundLine{l.code, l.amount});
-      spec.infno = std::string(insurer::PartialRefund::infno);
-      spec.input = r.encode();
-      break;
-    }
-    case flow::Txn::person:
-    case flow::Txn::reversal: SETTLE_ASSERT(false && "not a flow's call"); break;
-  }
-  if (flow::moves_money(c.txn)) {
+  spec.infno = std::move(enc.infno);
+  spec.input = std::move(enc.input);
+  if (flow::reversed_when_lost(c.txn)) {
     spec.moves_money = true;
     spec.msgid = c.msgid;  // made durable by the flow
   }

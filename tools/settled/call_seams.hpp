@@ -30,7 +30,9 @@ class CallSeams final : public LedgerSeam, public InsurerSeam, public CardsSeam,
   void start(const flow::LedgerChange& change) override;
   awaitable<flow::Committed> finish_started() override;
   awaitable<std::int64_t> reversals_open(const std::string& psn_no) override;
-  awaitable<flow::OutstandingFigures> outstanding(flow::Ms now) override;
+  awaitable<flow::OutstandingFigures> outstanding(flow::Ms now, VisitType visit) override;
+  awaitable<flow::OpenStayFound> open_stay(const flow::OpenStay& q) override;
+  awaitable<flow::LinesFound> lines_held(const flow::LinesHeld& q) override;
 
   std::string new_msgid() override;
   awaitable<flow::PersonFound> person(const flow::FindPerson& f) override;

@@ -257,24 +257,33 @@ Result<Config> parse_config(std::string_view text, std::string_view source, cons
   // [offline]
   auto off = rd.opt_table(root, "offline", "offline");
   if (!off) return off.error();
-  if (*off != nullptr) {
-    const toml::table& ot = **off;
-    if (Status s = rd.only_keys(ot, "offline", {"per_settlement_fund_max", "outstanding_fund_max",
-                                                "outstanding_count_max", "max_age_s"});
-        !s)
-      return s.error();
-    for (auto [k, slot] : {std::pair{"per_settlement_fund_max", &c.offline_limits.per_settlement_fund_max},
-                           std::pair{"outstanding_fund_max", &c.offline_limits.outstanding_fund_max}}) {
-      auto a = rd.opt_amount(ot, k, toml_key("offline", k));
+  // The limits of one table: [offline] (outpatient), [offline.inpatient].
+  const auto read_limits = [&](const toml::table& t, const char* where, OfflineLimits& l, bool outer) -> Status {
+    const Status keys = outer ? rd.only_keys(t, where,
+                                             {"per_settlement_fund_max", "outstanding_fund_max", "outstanding_count_max",
+                                              "max_age_s", "inpatient"})
+                              : rd.only_keys(t, where,
+                                             {"per_settlement_fund_max", "outstanding_fund_max", "outstanding_count_max",
+                                              "max_age_s"});
+    if (!keys) return keys.error();
+    for (auto [k, slot] : {std::pair{"per_settlement_fund_max", &l.per_settlement_fund_max},
+                           std::pair{"outstanding_fund_max", &l.outstanding_fund_max}}) {
+      auto a = rd.opt_amount(t, k, toml_key(where, k));
       if (!a) return a.error();
       if (a->has_value()) *slot = **a;
     }
-    if (Status s = read_uint(rd, ot, "outstanding_count_max", "offline", c.offline_limits.outstanding_count_max, 0,
-                             10'000'000);
-        !s)
+    if (Status s = read_uint(rd, t, "outstanding_count_max", where, l.outstanding_count_max, 0, 10'000'000); !s)
       return s.error();
-    if (Status s = read_uint(rd, ot, "max_age_s", "offline", c.offline_limits.max_age_s, 0, 30 * 86'400); !s)
-      return s.error();
+    if (Status s = read_uint(rd, t, "max_age_s", where, l.max_age_s, 0, 30 * 86'400); !s) return s.error();
+    return Ok{};
+  };
+  if (*off != nullptr) {
+    const toml::table& ot = **off;
+    if (Status s = read_limits(ot, "offline", c.offline_limits, true); !s) return s.error();
+    auto inp = rd.opt_table(ot, "inpatient", "offline.inpatient");
+    if (!inp) return inp.error();
+    if (*inp != nullptr)
+      if (Status s = read_limits(**inp, "offline.inpatient", c.inpatient_offline_limits, false); !s) return s.error();
   }
 
   // [redlist]

@@ -85,6 +85,9 @@ struct Config {
   ReversalConfig reversal;
   NetworkConfig network;
   OfflineLimits offline_limits;
+  // [offline.inpatient]: an inpatient discharge's estimate is larger and
+  // rarer; its limits are its own (docs/inpatient.md).
+  OfflineLimits inpatient_offline_limits{Amount::fen(1'000'000), Amount::fen(10'000'000), 100, 72 * 3600};
   RedlistConfig redlist;
 };
 

@@ -17,7 +17,10 @@ awaitable<flow::Event> perform(const flow::Action& action, FlowSeams& s) {
     const std::int64_t open = co_await s.ledger.reversals_open(r->psn_no);
     co_return flow::ReversalsCount{open};
   }
-  if (std::holds_alternative<flow::OfflineOutstanding>(action)) co_return co_await s.ledger.outstanding(s.clock.now());
+  if (const auto* o = std::get_if<flow::OfflineOutstanding>(&action))
+    co_return co_await s.ledger.outstanding(s.clock.now(), o->visit);
+  if (const auto* o = std::get_if<flow::OpenStay>(&action)) co_return co_await s.ledger.open_stay(*o);
+  if (const auto* l = std::get_if<flow::LinesHeld>(&action)) co_return co_await s.ledger.lines_held(*l);
   if (std::holds_alternative<flow::NewMsgid>(action)) co_return flow::MsgidIssued{s.insurer.new_msgid()};
   if (const auto* c = std::get_if<flow::Commit>(&action)) co_return co_await s.ledger.commit(c->change);
   if (const auto* c = std::get_if<flow::StartCommit>(&action)) {

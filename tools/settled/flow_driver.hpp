@@ -1,4 +1,4 @@
-// The settlement flows' driver: runs one flow of engine/flows.hpp to its end,
+// The settlement flows' driver: runs one flow (engine/flows.hpp, engine/stay_flows.hpp) to its end,
 // doing each action it asks for through four seams (the ledger, the insurer,
 // the card at the window, the clock) and feeding the outcome back. The
 // daemon's seams are call_seams.hpp's; a test may give its own.
@@ -26,8 +26,12 @@ class LedgerSeam {
   virtual awaitable<flow::Committed> finish_started() = 0;
   // This person's reversals not yet acknowledged (they go first at the insurer).
   virtual awaitable<std::int64_t> reversals_open(const std::string& psn_no) = 0;
-  // The offline figures the limits are measured against.
-  virtual awaitable<flow::OutstandingFigures> outstanding(flow::Ms now) = 0;
+  // The offline figures the limits are measured against (of a visit type).
+  virtual awaitable<flow::OutstandingFigures> outstanding(flow::Ms now, VisitType visit) = 0;
+  // The person's (or card's) open stay.
+  virtual awaitable<flow::OpenStayFound> open_stay(const flow::OpenStay& q) = 0;
+  // Which of a stay's line numbers are held already.
+  virtual awaitable<flow::LinesFound> lines_held(const flow::LinesHeld& q) = 0;
 };
 
 // The insurer: its calls, the card holder (its 1101 online, or its red list

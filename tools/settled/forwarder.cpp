@@ -9,6 +9,7 @@
 #include "protocol/cashier/mask.hpp"
 #include "protocol/engine_json.hpp"
 #include "tools/settled/clock.hpp"
+#include "tools/settled/insurer_calls.hpp"
 #include "tools/settled/records.hpp"
 #include "tools/settled/replies.hpp"
 #include "tools/settled/service.hpp"
@@ -487,6 +488,69 @@ awaitable<std::int64_t> Service::flush_uploads() {
   }
 }
 
+// ---- stays, in order within each stay --------------------------------------------
+
+awaitable<std::int64_t> Service::flush_stay_items() {
+  const auto open = [this]() -> awaitable<std::int64_t> {
+    auto job = [](sql::Db& db) { return ledger::stay_item_counts(db); };
+    auto c = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job));
+    co_return c ? c->open : -1;
+  };
+  if (stays_running_ || stopping_ || network_.state() == NetworkState::offline) co_return co_await open();
+  stays_running_ = true;
+  struct Running {
+    bool& flag;
+    ~Running() { flag = false; }
+  } running{stays_running_};
+  const ForwardPolicy policy = forward_policy(p_.config.reversal);
+  while (!stopping_ && network_.state() != NetworkState::offline) {
+    // Reversals go first: an admission left in doubt is reversed before it is sent again.
+    auto job_rev = [](sql::Db& db) { return ledger::reversal_open(db); };
+    auto rev = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job_rev));
+    if (!rev || *rev) break;
+    auto job = [at = now_ms()](sql::Db& db) { return ledger::claim_stay_work(db, at); };
+    auto work = co_await ledger_write(p_.ledger, std::move(job));
+    if (!work) {
+      spdlog::error("ledger: claiming a stay's item failed: {}", work.error().message);
+      co_return -1;
+    }
+    if (!work->has_value()) break;
+    const ledger::StayWork w = std::move(**work);
+    EncodedCall enc = encode_call(w.call, p_.policy, now_ms());
+    flow::InsurerReply reply;
+    if (enc.cannot) {
+      reply.outcome = flow::CallOutcome::refused;
+      reply.detail = *enc.cannot;
+    } else {
+      CallSpec spec;
+      spec.infno = std::move(enc.infno);
+      spec.input = std::move(enc.input);
+      spec.request_id = w.call.request_id;
+      if (!w.call.psn_no.empty()) spec.psn_no = w.call.psn_no;
+      const CallResult r = co_await p_.gateway.call(std::move(spec));
+      p_.metrics.insurer_call(r.infno, outcome_label(r), r.elapsed_ms * 1000LL);
+      reply = reply_of(w.call.txn, r, {});
+    }
+    const std::int64_t at = now_ms();
+    auto done = [w, reply, policy, at](sql::Db& db) { return ledger::finish_stay_work(db, w, reply, policy, at); };
+    auto f = co_await ledger_write(p_.ledger, std::move(done));
+    if (!f) {
+      spdlog::critical("ledger: could not record the insurer's answer to stay {}'s item {} ({}): {}", w.item.adm_id,
+                       w.item.item_id, flow::txn_code(w.call.txn), f.error().message);
+      co_return -1;
+    }
+    if (reply.outcome == flow::CallOutcome::ok) {
+      spdlog::info("stays: stay {}'s {} forwarded ({}){}", w.item.adm_id, ledger::name(w.item.kind),
+                   flow::txn_code(w.call.txn), reply.rejected.empty() ? "" : "; rejected: " + reply.rejected);
+    } else {
+      spdlog::warn("stays: stay {}'s {} not forwarded ({} {}: {})", w.item.adm_id, ledger::name(w.item.kind),
+                   flow::txn_code(w.call.txn), flow::call_outcome_name(reply.outcome), reply.detail);
+      if (reply.outcome != flow::CallOutcome::refused) break;  // the line's problem: later
+    }
+  }
+  co_return co_await open();
+}
+
 awaitable<void> Service::run_line() {
   while (!stopping_) {
     const std::int64_t now = now_ms();
@@ -505,8 +569,9 @@ awaitable<void> Service::run_line() {
     } else {
       const std::int64_t reversals = co_await flush_reversals();
       const std::int64_t uploads = reversals == 0 ? co_await flush_uploads() : -1;
+      const std::int64_t stays = reversals == 0 ? co_await flush_stay_items() : -1;
       // Parked items are not counted: they never hold the line in draining.
-      if (network_.state() == NetworkState::draining && drained(reversals, uploads))
+      if (network_.state() == NetworkState::draining && drained(reversals, uploads) && stays == 0)
         network_moved(network_.on_drained(now_ms()));
       if (network_.state() == NetworkState::draining) wait_ms = 200;  // due items come back soon
       wait_ms = std::min<std::int64_t>(wait_ms, p_.config.reversal.retry_initial_ms);
@@ -560,10 +625,11 @@ awaitable<Reply> Service::uploads_flush(const cashier::SessionInfo& s) {
   while (network_.state() != NetworkState::offline && !stopping_) {
     const std::int64_t reversals = co_await flush_reversals();
     const std::int64_t uploads = reversals == 0 ? co_await flush_uploads() : -1;
-    if (network_.state() == NetworkState::draining && drained(reversals, uploads))
+    const std::int64_t stays = reversals == 0 ? co_await flush_stay_items() : -1;
+    if (network_.state() == NetworkState::draining && drained(reversals, uploads) && stays == 0)
       network_moved(network_.on_drained(now_ms()));
-    if (reversals < 0 || (reversals == 0 && uploads <= 0)) break;
-    const std::int64_t left = reversals + std::max<std::int64_t>(0, uploads);
+    if (reversals < 0 || (reversals == 0 && uploads <= 0 && stays <= 0)) break;
+    const std::int64_t left = reversals + std::max<std::int64_t>(0, uploads) + std::max<std::int64_t>(0, stays);
     if (left != last_left) {
       last_left = left;
       last_move = std::chrono::steady_clock::now();

@@ -1,7 +1,8 @@
 // recon.run: the nightly reconciliation (对账) of one clearing date. Local
-// totals from the ledger, 3201 per insurance type through the gateway, on a
-// mismatch 3202 paged and the rows compared by engine/reconcile; the summary
-// goes to the audit trail and the history. Rules: docs/reconciliation.md.
+// totals from the ledger, 3201 per insurance type and clearing type
+// (outpatient, inpatient) through the gateway, on a mismatch 3202 paged and
+// the rows compared by engine/reconcile; the summary goes to the audit trail
+// and the history. Rules: docs/reconciliation.md.
 #include "engine/reconcile.hpp"
 #include "offline/recon_queries.hpp"
 #include "protocol/insurer/codecs.hpp"
@@ -30,7 +31,9 @@ namespace {
 
 using json::Json;
 using recon::DetailRow;
+using recon::SideTotals;
 using recon::Totals;
+using recon::TotalsKey;
 
 constexpr int kQueryAttempts = 3;         // a query whose reply was lost is asked again
 constexpr std::uint32_t kPageTimeoutMs = 30'000;
@@ -43,10 +46,28 @@ Json totals_json(const Totals& t) {
               {"cash", json::amount_value(t.cash)}};
 }
 
+// Both sides of one clearing type: {"clr_type", "balanced", "local", "insurer"}.
+Json side_json(std::string_view clr_type, const SideTotals& t) {
+  return Json{{"clr_type", clr_type},
+              {"balanced", t.balanced()},
+              {"local", totals_json(t.local)},
+              {"insurer", totals_json(t.insurer)}};
+}
+
+// "outpatient" and "inpatient" (always both, zero when neither side has any)
+// added to `j` from a map by clearing type.
+void add_clearing_types(Json& j, const std::map<std::string, SideTotals>& by_clr) {
+  for (std::string_view clr : recon::clearing_types) {
+    const auto it = by_clr.find(std::string(clr));
+    j[std::string(recon::clearing_type_name(clr))] = side_json(clr, it == by_clr.end() ? SideTotals{} : it->second);
+  }
+}
+
 Json row_json(const DetailRow& r) {
   Json j{{"setl_id", r.setl_id},
          {"msgid", r.msgid},
          {"insutype", r.insutype},
+         {"clr_type", r.clr_type},
          {"psn_no", r.psn_no},
          {"state", recon::row_state_name(r.state)},
          {"total", json::amount_value(r.total)},
@@ -111,10 +132,10 @@ struct PageFetch {
 
 Error bad_reply(const std::string& infno, const Error& e);
 
-insurer::DetailReconcile::Input page_input(const std::string& date, std::int64_t page) {
+insurer::DetailReconcile::Input page_input(const std::string& date, std::string_view clr_type, std::int64_t page) {
   insurer::DetailReconcile::Input in;
   in.insutype = "";
-  in.clr_type = "";
+  in.clr_type = clr_type;
   in.stmt_begndate = date;
   in.stmt_enddate = date;
   in.page_num = page;
@@ -143,9 +164,10 @@ std::vector<DetailRow> rows_of(insurer::DetailReconcile::Output& out) {
 
 // One page: its rows, or the error that ends the run.
 awaitable<Result<insurer::DetailReconcile::Output>> fetch_page(InsurerGateway& gateway, const std::string& date,
-                                                               std::int64_t page, const std::string& opter) {
+                                                               std::string_view clr_type, std::int64_t page,
+                                                               const std::string& opter) {
   const std::string infno(insurer::DetailReconcile::infno);
-  const Json input = page_input(date, page).encode();
+  const Json input = page_input(date, clr_type, page).encode();
   auto out = co_await query_page(gateway, infno, input, opter);
   if (!out) co_return out.error();
   auto dr = insurer::decode_detail_reply(out->body, out->msgid);
@@ -157,10 +179,10 @@ awaitable<Result<insurer::DetailReconcile::Output>> fetch_page(InsurerGateway& g
 }
 
 // Worker: pages first, first + step, ... up to the last.
-awaitable<void> page_worker(InsurerGateway& gateway, const std::string& date, const std::string& opter,
-                            std::int64_t first, std::int64_t last, PageFetch* f) {
+awaitable<void> page_worker(InsurerGateway& gateway, const std::string& date, std::string_view clr_type,
+                            const std::string& opter, std::int64_t first, std::int64_t last, PageFetch* f) {
   for (std::int64_t page = first; page <= last && !f->error; page += kPageWorkers) {
-    auto dr = co_await fetch_page(gateway, date, page, opter);
+    auto dr = co_await fetch_page(gateway, date, clr_type, page, opter);
     if (!dr) {
       if (!f->error) f->error = dr.error();
       break;
@@ -171,6 +193,36 @@ awaitable<void> page_worker(InsurerGateway& gateway, const std::string& date, co
     f->pages[static_cast<std::size_t>(page - 1)] = rows_of(*dr);
   }
   if (--f->running == 0) f->done.cancel();
+}
+
+// Every 3202 row of the date for one clearing type ("" all): page 1, then
+// the other pages by kPageWorkers workers.
+awaitable<Result<std::vector<DetailRow>>> fetch_detail(InsurerGateway& gateway, const asio::any_io_executor& ex,
+                                                       const std::string& date, std::string_view clr_type,
+                                                       const std::string& opter) {
+  auto first = co_await fetch_page(gateway, date, clr_type, 1, opter);
+  if (!first) co_return first.error();
+  const std::int64_t page_size = static_cast<std::int64_t>(insurer::max_page_size);
+  const std::int64_t pages = std::max<std::int64_t>(1, (first->total + page_size - 1) / page_size);
+  PageFetch fetch(ex);
+  fetch.total = first->total;
+  fetch.pages.resize(static_cast<std::size_t>(pages));
+  fetch.pages[0] = rows_of(*first);
+  for (std::int64_t w = 0; w < kPageWorkers && 2 + w <= pages; ++w) {
+    ++fetch.running;
+    asio::co_spawn(ex, page_worker(gateway, date, clr_type, opter, 2 + w, pages, &fetch), asio::detached);
+  }
+  while (fetch.running > 0) {
+    boost::system::error_code ec;
+    fetch.done.expires_at(asio::steady_timer::time_point::max());
+    co_await fetch.done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  if (fetch.error) co_return *fetch.error;
+  std::vector<DetailRow> rows;
+  rows.reserve(static_cast<std::size_t>(first->total));
+  for (auto& page : fetch.pages)
+    for (auto& row : page) rows.push_back(std::move(row));
+  co_return rows;
 }
 
 // The ledger's rows of the day, read on the pool while the insurer's pages
@@ -207,49 +259,50 @@ awaitable<Reply> Service::recon_run(const cashier::SessionInfo& s, const cashier
   const auto started = std::chrono::steady_clock::now();
   if (!clearing_day_start_ms(date)) co_return fail(Reason::invalid_request, "date", "date: not a calendar date");
 
-  // 1. Local totals per insurance type.
+  // 1. Local totals per insurance type and clearing type.
   auto job1 = [date](sql::Db& db) { return ledger::recon_totals(db, date); };
   auto local = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job1));
   if (!local) co_return fail(local.error().to_error());
 
-  // 2. 3201 per local insurance type, and once over all types (an insurance
-  //    type the hospital has none of shows there).
+  // 2. 3201 per (insurance type, clearing type) the hospital has, per
+  //    clearing type over all insurance types, and once over everything (an
+  //    insurance type or clearing type the hospital has none of shows there).
   std::map<std::string, recon::InsutypeTotals> by_type;
-  Totals local_all;
-  for (const auto& [type, t] : local->by_insutype) {
-    by_type[type] = recon::InsutypeTotals{type, t, {}};
-    local_all += t;
+  std::map<std::string, SideTotals> by_clr;  // over all insurance types
+  SideTotals all;
+  for (const auto& [key, t] : local->by_clearing) {
+    by_type[key.insutype].insutype = key.insutype;
+    by_type[key.insutype].by_clr_type[key.clr_type].local = t;
+    by_clr[key.clr_type].local += t;
+    all.local += t;
   }
-  Totals insurer_all;
+  std::vector<TotalsKey> asks;
+  for (const auto& [key, t] : local->by_clearing)
+    if (!key.insutype.empty()) asks.push_back(key);  // "" asks over all types: a type-less one is in the sums
+  for (std::string_view clr : recon::clearing_types) asks.push_back(TotalsKey{"", std::string(clr)});
+  asks.push_back(TotalsKey{"", ""});
   bool totals_balanced = true;
-  std::vector<std::string> asks;
-  for (const auto& [type, t] : local->by_insutype)
-    if (!type.empty()) asks.push_back(type);
-  asks.push_back("");  // all types
-  for (const std::string& type : asks) {
+  for (const TotalsKey& key : asks) {
+    SideTotals& side = !key.insutype.empty() ? by_type[key.insutype].by_clr_type[key.clr_type]
+                       : !key.clr_type.empty() ? by_clr[key.clr_type]
+                                               : all;
     insurer::DailyTotals::Input in;
-    in.insutype = type;
-    in.clr_type = "";
+    in.insutype = key.insutype;
+    in.clr_type = key.clr_type;
     in.stmt_begndate = date;
     in.stmt_enddate = date;
-    const Totals mine = type.empty() ? local_all : local->by_insutype[type];
-    in.medfee_sumamt = mine.total;
-    in.fund_pay_sumamt = mine.fund;
-    in.acct_pay = mine.account;
-    in.fixmedins_setl_cnt = mine.count;
+    in.medfee_sumamt = side.local.total;
+    in.fund_pay_sumamt = side.local.fund;
+    in.acct_pay = side.local.account;
+    in.fixmedins_setl_cnt = side.local.count;
     const Json input = in.encode();
     const std::string infno(insurer::DailyTotals::infno);
     auto out = co_await query(p_.gateway, infno, input, opter);
     if (!out) co_return fail(out.error());
     auto dt = insurer::DailyTotals::Output::decode(*out);
     if (!dt) co_return fail(bad_reply(infno, dt.error()));
-    const Totals theirs{dt->setl_cnt, dt->medfee_sumamt, dt->fund_pay_sumamt, dt->acct_pay, dt->psn_cash_pay};
-    if (type.empty()) {
-      insurer_all = theirs;
-    } else {
-      by_type[type].insurer = theirs;
-    }
-    if (!(theirs == mine)) totals_balanced = false;
+    side.insurer = Totals{dt->setl_cnt, dt->medfee_sumamt, dt->fund_pay_sumamt, dt->acct_pay, dt->psn_cash_pay};
+    if (!side.balanced()) totals_balanced = false;
   }
 
   const auto ms_since = [](std::chrono::steady_clock::time_point t) {
@@ -262,31 +315,17 @@ awaitable<Reply> Service::recon_run(const cashier::SessionInfo& s, const cashier
   std::vector<ledger::NotUploaded> not_uploaded;
   std::int64_t insurer_rows = 0, local_rows = 0;
   if (!totals_balanced) {
-    std::vector<DetailRow> theirs;
     auto phase = std::chrono::steady_clock::now();
     auto local_fetch = std::make_shared<LocalFetch>(ioc_.get_executor(), date);
     asio::co_spawn(ioc_, local_worker(p_.ledger, p_.db_pool, local_fetch), asio::detached);
-    auto first = co_await fetch_page(p_.gateway, date, 1, opter);
-    if (!first) co_return fail(first.error());
-    const std::int64_t page_size = static_cast<std::int64_t>(insurer::max_page_size);
-    const std::int64_t pages = std::max<std::int64_t>(1, (first->total + page_size - 1) / page_size);
-    PageFetch fetch(ioc_.get_executor());
-    fetch.total = first->total;
-    fetch.pages.resize(static_cast<std::size_t>(pages));
-    fetch.pages[0] = rows_of(*first);
-    for (std::int64_t w = 0; w < kPageWorkers && 2 + w <= pages; ++w) {
-      ++fetch.running;
-      asio::co_spawn(ioc_, page_worker(p_.gateway, date, opter, 2 + w, pages, &fetch), asio::detached);
-    }
-    while (fetch.running > 0) {
-      boost::system::error_code ec;
-      fetch.done.expires_at(asio::steady_timer::time_point::max());
-      co_await fetch.done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    }
-    if (fetch.error) co_return fail(*fetch.error);
-    theirs.reserve(static_cast<std::size_t>(first->total));
-    for (auto& page : fetch.pages)
-      for (auto& row : page) theirs.push_back(std::move(row));
+    // Every row, then the inpatient ones again (their setl_ids say which rows
+    // are inpatient: 3202's rows do not carry their clearing type).
+    auto every = co_await fetch_detail(p_.gateway, ioc_.get_executor(), date, "", opter);
+    if (!every) co_return fail(every.error());
+    auto inpatient = co_await fetch_detail(p_.gateway, ioc_.get_executor(), date, recon::clr_inpatient, opter);
+    if (!inpatient) co_return fail(inpatient.error());
+    std::vector<DetailRow> theirs = std::move(*every);
+    recon::mark_clearing_types(theirs, *inpatient);
     insurer_rows = static_cast<std::int64_t>(theirs.size());
     timings["insurer_detail_ms"] = ms_since(phase);
     phase = std::chrono::steady_clock::now();
@@ -304,9 +343,12 @@ awaitable<Reply> Service::recon_run(const cashier::SessionInfo& s, const cashier
     diffs = recon::compare_details(mine->rows, theirs);
     timings["compare_ms"] = ms_since(phase);
     not_uploaded = std::move(mine->not_uploaded);
-    // Insurance types only the insurer has.
-    for (const auto& [type, t] : recon::totals_of(theirs))
-      if (!by_type.contains(type)) by_type[type] = recon::InsutypeTotals{type, {}, t};
+    // Insurance types and clearing types not asked (only the insurer has them): from its rows.
+    for (const auto& [key, t] : recon::totals_by_clearing(theirs)) {
+      recon::InsutypeTotals& type = by_type[key.insutype];
+      type.insutype = key.insutype;
+      if (!type.by_clr_type.contains(key.clr_type)) type.by_clr_type[key.clr_type].insurer = t;
+    }
   } else if (local->not_uploaded > 0) {
     auto job3 = [date](sql::Db& db) { return ledger::recon_not_uploaded(db, date); };
     auto nu = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job3));
@@ -316,16 +358,30 @@ awaitable<Reply> Service::recon_run(const cashier::SessionInfo& s, const cashier
   const bool balanced = totals_balanced && diffs.empty();
 
   Json types = Json::array();
-  for (const auto& [type, t] : by_type)
-    types.push_back(Json{{"insutype", type},
-                         {"balanced", t.balanced()},
-                         {"local", totals_json(t.local)},
-                         {"insurer", totals_json(t.insurer)}});
+  for (auto& [type, t] : by_type) {
+    for (const auto& [clr, side] : t.by_clr_type) {
+      t.local += side.local;
+      t.insurer += side.insurer;
+    }
+    Json j{{"insutype", type},
+           {"balanced", t.balanced()},
+           {"local", totals_json(t.local)},
+           {"insurer", totals_json(t.insurer)}};
+    add_clearing_types(j, t.by_clr_type);
+    types.push_back(std::move(j));
+  }
   Json differences = Json::array();
   std::map<std::string, std::int64_t> counts;
   for (const recon::Difference& d : diffs) {
     ++counts[std::string(recon::diff_kind_name(d.kind))];
     Json j{{"kind", recon::diff_kind_name(d.kind)}};
+    // The clearing type: the hospital's when it has the row (a
+    // clearing_type_mismatch shows the insurer's in its "insurer" row).
+    const DetailRow* side = d.local ? &*d.local : d.insurer ? &*d.insurer : nullptr;
+    if (side != nullptr && !side->clr_type.empty()) {
+      j["clr_type"] = side->clr_type;
+      j["visit_type"] = recon::clearing_type_name(side->clr_type);
+    }
     if (!d.setl_id.empty()) j["setl_id"] = d.setl_id;
     if (!d.msgid.empty()) j["msgid"] = d.msgid;
     if (d.local) {
@@ -340,6 +396,7 @@ awaitable<Reply> Service::recon_run(const cashier::SessionInfo& s, const cashier
     pending.push_back(Json{{"local_setl_id", std::to_string(n.setl_id)},
                            {"state", n.state},
                            {"insutype", n.insutype},
+                           {"clr_type", n.clr_type},
                            {"psn_no", n.psn_no},
                            {"total", json::amount_value(n.total)}});
   Json by_kind = Json::object();
@@ -349,8 +406,8 @@ awaitable<Reply> Service::recon_run(const cashier::SessionInfo& s, const cashier
   Json answer{{"date", date},
               {"balanced", balanced},
               {"totals_balanced", totals_balanced},
-              {"local", totals_json(local_all)},
-              {"insurer", totals_json(insurer_all)},
+              {"local", totals_json(all.local)},
+              {"insurer", totals_json(all.insurer)},
               {"by_insutype", types},
               {"detail_compared", !totals_balanced},
               {"local_rows", local_rows},
@@ -361,17 +418,18 @@ awaitable<Reply> Service::recon_run(const cashier::SessionInfo& s, const cashier
               {"run_at", iso_time(now_ms())},
               {"elapsed_ms", elapsed_ms},
               {"timings", timings}};
+  add_clearing_types(answer, by_clr);
 
   // 4. The summary in the audit trail and the history (not the rows).
-  const std::string summary =
-      Json{{"date", date},
-           {"balanced", balanced},
-           {"local", totals_json(local_all)},
-           {"insurer", totals_json(insurer_all)},
-           {"differences", static_cast<std::int64_t>(diffs.size())},
-           {"difference_counts", by_kind},
-           {"not_uploaded", static_cast<std::int64_t>(not_uploaded.size())}}
-          .dump();
+  Json summary_json{{"date", date},
+                    {"balanced", balanced},
+                    {"local", totals_json(all.local)},
+                    {"insurer", totals_json(all.insurer)},
+                    {"differences", static_cast<std::int64_t>(diffs.size())},
+                    {"difference_counts", by_kind},
+                    {"not_uploaded", static_cast<std::int64_t>(not_uploaded.size())}};
+  add_clearing_types(summary_json, by_clr);
+  const std::string summary = summary_json.dump();
   const std::int64_t at = now_ms();
   const std::string window = s.window;
   auto job4 = [summary, at, opter, window, date, balanced](sql::Db& db) -> sql::Result<std::int64_t> {
@@ -383,7 +441,7 @@ awaitable<Reply> Service::recon_run(const cashier::SessionInfo& s, const cashier
   auto w = co_await ledger_write(p_.ledger, std::move(job4));
   if (!w) spdlog::error("recon {}: the summary could not be recorded: {}", date, w.error().message);
   if (balanced) {
-    spdlog::info("recon {}: balanced ({} settlements, {} ms)", date, local_all.count, elapsed_ms);
+    spdlog::info("recon {}: balanced ({} settlements, {} ms)", date, all.local.count, elapsed_ms);
   } else {
     spdlog::warn("recon {}: not balanced, {} differences ({} ms)", date, diffs.size(), elapsed_ms);
   }

@@ -3,6 +3,7 @@
 #include "tools/settled/records.hpp"
 
 #include "offline/flow_ledger.hpp"
+#include "protocol/cashier/mask.hpp"
 #include "protocol/engine_json.hpp"
 
 #include <fmt/format.h>
@@ -89,6 +90,22 @@ Json refund_answer(const flow::RefundRecord& r) {
               {"cash", json::amount_value(r.parts.cash)}};
 }
 
+Json stay_answer(const flow::StayRecord& s) {
+  Json j{{"adm_id", std::to_string(s.adm_id)},
+         {"state", flow::stay_state_name(s.state)},
+         {"mode", mode_name(s.mode)},
+         {"psn_no", s.psn_no},
+         {"insutype", s.insutype},
+         {"card_no", cashier::mask_card_no(s.card_no)},
+         {"dept", s.dept},
+         {"dept_name", s.dept_name},
+         {"diagnosis", s.diagnosis},
+         {"diagnosis_name", s.diagnosis_name}};
+  j["mdtrt_id"] = s.mdtrt_id.empty() ? Json(nullptr) : Json(s.mdtrt_id);
+  j["flag"] = s.flag.empty() ? Json(nullptr) : Json(s.flag);
+  return j;
+}
+
 cashier::Reply reply_of(const flow::Answer& a) {
   if (a.error) {
     // The insurer's refusal carries its own words; a failed re-settlement the undo made.
@@ -100,11 +117,35 @@ cashier::Reply reply_of(const flow::Answer& a) {
     if (a.refund) data["undo"] = refund_answer(*a.refund);
     return cashier::Reply::fail(*a.error, std::move(data));
   }
+  if (a.stay && !a.settlement) {
+    const flow::StayAnswer& st = *a.stay;
+    using Kind = flow::StayAnswer::Kind;
+    switch (st.kind) {
+      case Kind::admitted: return cashier::Reply::ok(stay_answer(st.stay));
+      case Kind::lines_added:
+      case Kind::lines_cancelled:
+        return cashier::Reply::ok(Json{{"adm_id", std::to_string(st.stay.adm_id)},
+                                       {st.kind == Kind::lines_added ? "added" : "cancelled", st.changed},
+                                       {"lines_count", st.lines_count},
+                                       {"total_so_far", json::amount_value(st.total_so_far)},
+                                       {"upload", st.sent ? "sent" : "queued"}});
+      case Kind::reopened: {
+        Json j{{"adm_id", std::to_string(st.stay.adm_id)}, {"state", "admitted"}};
+        if (a.refund) j["undo"] = refund_answer(*a.refund);
+        return cashier::Reply::ok(std::move(j));
+      }
+      case Kind::undone: return cashier::Reply::ok(Json{{"adm_id", std::to_string(st.stay.adm_id)}, {"state", "undone"}});
+    }
+  }
   if (a.settlement) {
     ledger::Settlement row = ledger::settlement_row(*a.settlement);
     row.receipt_no = a.settlement->receipt_no;
     const bool online = a.settlement->mode == Mode::online;
     Json settled = commit_answer(row, a.settlement->setl_id, online ? std::optional<Amount>(a.balance_after) : std::nullopt);
+    if (a.settlement->visit == VisitType::inpatient) {
+      settled["visit"] = "inpatient";
+      settled["adm_id"] = std::to_string(a.settlement->adm_id);
+    }
     if (!a.refund) return cashier::Reply::ok(std::move(settled));
     // A re-settlement: the undo, the new settlement, and the cash back (negative: the patient pays).
     return cashier::Reply::ok(Json{{"undo", refund_answer(*a.refund)},

@@ -44,6 +44,8 @@ std::string receipt_no_of(std::string_view msgid);
 json::Json commit_answer(const ledger::Settlement& s, std::int64_t setl_id, std::optional<Amount> balance_after);
 // settle.refund's answer for a recorded refund.
 json::Json refund_answer(const flow::RefundRecord& r);
+// A stay as an answer names it (inpatient.admit; the head of inpatient.get).
+json::Json stay_answer(const flow::StayRecord& s);
 // A flow's answer as the cashier API words it (and the request log stores it).
 cashier::Reply reply_of(const flow::Answer& a);
 

@@ -123,13 +123,39 @@ awaitable<Reply> Service::handle(cashier::SessionInfo session, cashier::Call cal
       const auto params = std::get<cashier::ReconRunParams>(call.params);
       co_return co_await recon_run(session, params);
     }
-    case Method::inpatient_admit:
-    case Method::inpatient_add_lines:
+    case Method::inpatient_admit: {
+      const auto params = std::get<cashier::InpatientAdmitParams>(call.params);
+      co_return co_await inpatient_admit(session, call, params);
+    }
+    case Method::inpatient_add_lines: {
+      const auto params = std::get<cashier::InpatientAddLinesParams>(call.params);
+      std::vector<flow::StayLine> added;
+      for (const auto& l : params.lines) added.push_back(flow::StayLine{l.feedetl_sn, l.line});
+      const std::vector<std::string> none;
+      co_return co_await inpatient_lines(session, call, params.request_id, params.adm_id, added, none);
+    }
+    case Method::inpatient_cancel_lines: {
+      const auto params = std::get<cashier::InpatientCancelLinesParams>(call.params);
+      const std::vector<flow::StayLine> none;
+      co_return co_await inpatient_lines(session, call, params.request_id, params.adm_id, none, params.feedetl_sn);
+    }
     case Method::inpatient_preview:
-    case Method::inpatient_discharge:
-    case Method::inpatient_undo_discharge:
-      co_return fail(Reason::not_supported, "method",
-                     fmt::format("{} is not served by this version of settled", cashier::method_name(call.method)));
+      co_return co_await inpatient_preview(session, std::get<cashier::InpatientPreviewParams>(call.params));
+    case Method::inpatient_discharge: {
+      const auto params = std::get<cashier::InpatientDischargeParams>(call.params);
+      co_return co_await inpatient_discharge(session, call, params);
+    }
+    case Method::inpatient_undo_discharge: {
+      const auto params = std::get<cashier::InpatientUndoDischargeParams>(call.params);
+      co_return co_await inpatient_undo_discharge(session, call, params);
+    }
+    case Method::inpatient_undo_admit: {
+      const auto params = std::get<cashier::InpatientUndoAdmitParams>(call.params);
+      co_return co_await inpatient_undo_admit(session, call, params);
+    }
+    case Method::inpatient_get: co_return co_await inpatient_get(session, std::get<cashier::InpatientGetParams>(call.params));
+    case Method::inpatient_list:
+      co_return co_await inpatient_list(session, std::get<cashier::InpatientListParams>(call.params));
     case Method::redlist_sync:
       co_return co_await redlist_sync(session, std::get<cashier::RedlistSyncParams>(call.params));
     case Method::outbox_parked: co_return co_await outbox_parked(session);

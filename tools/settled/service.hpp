@@ -101,6 +101,10 @@ class Service final : public cashier::Dispatcher {
   // Forwards due offline settlements now (9302 batches, oldest first), unless
   // a reversal is still pending; returns how many are left (-1: storage error).
   awaitable<std::int64_t> flush_uploads();
+  // Forwards the stays' items (admissions, batches of lines, cancellations,
+  // offline discharges) in order within each stay, unless a reversal is
+  // pending; returns how many are open (-1: storage error).
+  awaitable<std::int64_t> flush_stay_items();
   void stop();
 
  private:
@@ -121,6 +125,25 @@ class Service final : public cashier::Dispatcher {
   awaitable<Reply> settle_get(const cashier::SessionInfo& s, const cashier::SettleGetParams& p);
   awaitable<Reply> settle_list(const cashier::SessionInfo& s, const cashier::SettleListParams& p);
   awaitable<Reply> uploads_flush(const cashier::SessionInfo& s);
+  // Inpatient (stay_flow.cpp).
+  awaitable<Reply> inpatient_admit(const cashier::SessionInfo& s, const cashier::Call& call,
+                                   const cashier::InpatientAdmitParams& p);
+  awaitable<Reply> inpatient_lines(const cashier::SessionInfo& s, const cashier::Call& call, const std::string& request_id,
+                                   const std::string& adm_id, const std::vector<flow::StayLine>& added,
+                                   const std::vector<std::string>& cancelled);
+  awaitable<Reply> inpatient_preview(const cashier::SessionInfo& s, const cashier::InpatientPreviewParams& p);
+  awaitable<Reply> inpatient_discharge(const cashier::SessionInfo& s, const cashier::Call& call,
+                                       const cashier::InpatientDischargeParams& p);
+  awaitable<Reply> inpatient_undo_discharge(const cashier::SessionInfo& s, const cashier::Call& call,
+                                            const cashier::InpatientUndoDischargeParams& p);
+  awaitable<Reply> inpatient_undo_admit(const cashier::SessionInfo& s, const cashier::Call& call,
+                                        const cashier::InpatientUndoAdmitParams& p);
+  awaitable<Reply> inpatient_get(const cashier::SessionInfo& s, const cashier::InpatientGetParams& p);
+  awaitable<Reply> inpatient_list(const cashier::SessionInfo& s, const cashier::InpatientListParams& p);
+  // The stay `adm_id` names, read under its lock (`with_lines`: its live lines);
+  // else `refusal` (NOT_FOUND is the request's final answer when there is one).
+  awaitable<std::optional<flow::StayView>> stay_of(const std::string& adm_id, bool with_lines, const std::string& request_id,
+                                                   Reply& refusal);
   // Parked outbox items (forwarder.cpp): list, a supervisor's retry and resolve.
   awaitable<Reply> outbox_parked(const cashier::SessionInfo& s);
   awaitable<Reply> outbox_retry(const cashier::SessionInfo& s, const cashier::OutboxRetryParams& p);
@@ -163,12 +186,15 @@ class Service final : public cashier::Dispatcher {
   std::set<std::string> running_requests_;
   std::set<std::string> held_requests_;          // outcome not durable: never run again (flow_answer)
   std::set<std::int64_t> changing_settlements_;  // a refund or re-settlement of each is running
+  std::set<std::int64_t> changing_stays_;        // a request that changes each stay is running
+  std::set<std::int64_t> admitting_cards_;       // an admission of each card (by hash) is running
   ledger::FlowConventions conventions_;          // how the flows' answers and receipts are written
   NetworkStateMachine network_;
   bool stopping_ = false;
   asio::steady_timer reversal_wakeup_;
   std::int64_t last_probe_ms_ = 0;
   bool uploads_running_ = false;  // one flush_uploads at a time: one 9302 batch at the insurer
+  bool stays_running_ = false;    // one flush_stay_items at a time
   // After a 9302 batch refused whole: the uploads up to this outbox item go
   // one at a time (0: whole batches), so that only the one the insurer
   // refuses alone is parked (forwarder.cpp).

@@ -9,6 +9,7 @@
 #include <regex>
 #include <set>
 #include <thread>
+#include <tuple>
 
 namespace settle::e2e {
 namespace {
@@ -81,7 +82,7 @@ TEST_CASE("LOGIN_FAILED counts down, then LOCKED_OUT with until, even with the r
   CHECK(data_of(u)["attempts_left"] == 2);
 }
 
-TEST_CASE("roles: FORBIDDEN names the role; methods not served yet answer a clear error; uploads.flush answers the counts") {
+TEST_CASE("roles: FORBIDDEN names the role; inpatient methods name what is wrong; uploads.flush answers the counts") {
   Stack& s = stack();
   auto aud = s.session(Stack::auditor);
   const Json f = aud->call("card.read");
@@ -93,14 +94,17 @@ TEST_CASE("roles: FORBIDDEN names the role; methods not served yet answer a clea
   auto cash = s.session(Stack::cashier);
   check_error(cash->call("recon.run", Json{{"date", "2026-03-01"}}), "FORBIDDEN");
   check_error(cash->call("uploads.flush"), "FORBIDDEN");
-  for (const auto& [method, params] : std::vector<std::pair<std::string, Json>>{
-           {"inpatient.admit", Json{{"request_id", "adm-1"}, {"dept", "内科"}}},
-           {"inpatient.add_lines", Json{{"request_id", "adm-2"}, {"adm_id", "1"}, {"lines", visit_lines()}}},
-           {"inpatient.preview", Json{{"adm_id", "1"}}},
-           {"inpatient.discharge", Json{{"request_id", "adm-3"}, {"adm_id", "1"}}},
-           {"inpatient.undo_discharge", Json{{"request_id", "adm-4"}, {"adm_id", "1"}}}}) {
+  // The inpatient methods are served (tests/integration/daemon/inpatient_test.cpp): each names what is wrong.
+  for (const auto& [method, params, reason] : std::vector<std::tuple<std::string, Json, std::string>>{
+           {"inpatient.admit", Json{{"request_id", "adm-1"}, {"dept", "内科"}}, "INVALID_REQUEST"},
+           {"inpatient.add_lines", Json{{"request_id", "adm-2"}, {"adm_id", "1"}, {"lines", visit_lines()}}, "INVALID_REQUEST"},
+           {"inpatient.preview", Json{{"adm_id", "1"}}, "NOT_FOUND"},
+           {"inpatient.discharge", Json{{"request_id", "adm-3"}, {"adm_id", "1"}}, "CARD_ABSENT"},
+           {"inpatient.undo_discharge", Json{{"request_id", "adm-4"}, {"adm_id", "1"}}, "CARD_ABSENT"},
+           {"inpatient.undo_admit", Json{{"request_id", "adm-5"}, {"adm_id", "99"}}, "NOT_FOUND"},
+           {"inpatient.get", Json{{"adm_id", "99"}}, "NOT_FOUND"}}) {
     INFO(method);
-    check_error(cash->call(method, params), "NOT_SUPPORTED");
+    check_error(cash->call(method, params), reason);
   }
   auto sup = s.session(Stack::supervisor);
   // recon.run is served (tests/integration/daemon/recon_e2e_test.cpp): a day with nothing balances.

@@ -1,6 +1,8 @@
 // Reconciliation end to end: the real settled, insurer-sim (mutual TLS) and
 // virtual cards; the reconcile program over the socket. A balanced day with
-// a partial refund, then each kind of difference injected at the simulator.
+// a partial refund and an inpatient stay, outpatient and inpatient totals
+// apart; a difference in the stay's settlement alone; then each kind of
+// difference injected at the simulator.
 #include "tests/support/daemon_harness.hpp"
 
 #include <doctest/doctest.h>
@@ -72,7 +74,11 @@ TEST_CASE("reconciliation: a balanced day, then every kind of difference found, 
   Stack s("recon-e2e");
   std::vector<PersonSpec> persons{settle::testing::person(41), settle::testing::person(42), settle::testing::person(43)};
   persons[2].insutype = "390";
-  s.start_all(persons);
+  PersonSpec patient = settle::testing::person(44);  // an inpatient stay, insurance type 390
+  patient.insutype = "390";
+  std::vector<PersonSpec> everyone = persons;
+  everyone.push_back(patient);
+  s.start_all(everyone);
 
   // Three settlements (two insurance types) and a partial refund.
   std::vector<Done> done;
@@ -100,8 +106,37 @@ TEST_CASE("reconciliation: a balanced day, then every kind of difference found, 
     done.push_back(d);
   }
   CHECK(done[0].detail["state"] == "partly_refunded");
+
+  // A stay: admitted, charged, discharged (settled at the insurer by 2401, 2301, 2402, 2304).
+  Done stay;
+  {
+    s.insert_card(0, patient);
+    auto c = s.session(Stack::cashier, "W01");
+    Json r = c->call("card.read", Json{{"timeout_ms", 5000}});
+    REQUIRE_MESSAGE(r.contains("result"), r.dump());
+    r = c->call("card.verify_pin", Json{{"pin", patient.pin}});
+    REQUIRE_MESSAGE(r.contains("result"), r.dump());
+    const Json adm = c->call("inpatient.admit", Json{{"request_id", "recon-adm-1"}, {"dept", "0301"}, {"diagnosis", "K35.8"}});
+    REQUIRE_MESSAGE(adm.contains("result"), adm.dump());
+    const std::string adm_id = adm["result"]["adm_id"].get<std::string>();
+    const Json lines = Json::array(
+        {Json{{"feedetl_sn", "0001"}, {"code", "250101001"}, {"name", "住院床位费"}, {"class", "A"}, {"amount", "300.00"}},
+         Json{{"feedetl_sn", "0002"}, {"code", "86900001"}, {"name", "阿莫西林胶囊"}, {"class", "B"}, {"amount", "1200.50"}}});
+    r = c->call("inpatient.add_lines", Json{{"request_id", "recon-adm-1-l1"}, {"adm_id", adm_id}, {"lines", lines}});
+    REQUIRE_MESSAGE(r.contains("result"), r.dump());
+    r = c->call("inpatient.discharge", Json{{"request_id", "recon-adm-1-d"}, {"adm_id", adm_id}, {"use_account", true}});
+    REQUIRE_MESSAGE(r.contains("result"), r.dump());
+    CHECK(r["result"]["visit"] == "inpatient");
+    stay.local_id = r["result"]["setl_id"].get<std::string>();
+    const Json g = c->call("settle.get", Json{{"setl_id", stay.local_id}});
+    REQUIRE_MESSAGE(g.contains("result"), g.dump());
+    stay.detail = g["result"];
+    stay.insurer_id = stay.detail["insurer"]["setl_id"].get<std::string>();
+    stay.date = stay.detail["clearing_date"].get<std::string>();
+  }
   const std::string date = done[0].date;
   for (const Done& d : done) REQUIRE(d.date == date);  // (a run across midnight UTC+8 would split the day)
+  REQUIRE(stay.date == date);
 
   const std::string creds = (s.dir() / "recon.credentials").string();
   {
@@ -134,9 +169,31 @@ TEST_CASE("reconciliation: a balanced day, then every kind of difference found, 
     CHECK(j["date"] == date);
     CHECK(j["balanced"] == true);
     CHECK(j["differences"].empty());
-    CHECK(j["local"]["count"] == 3);
+    CHECK(j["local"]["count"] == 4);
     CHECK(j["local"] == j["insurer"]);
     CHECK(j["by_insutype"].size() == 2);
+    // Outpatient and inpatient apart: over all types and per insurance type.
+    CHECK(j["outpatient"]["clr_type"] == "11");
+    CHECK(j["outpatient"]["local"]["count"] == 3);
+    CHECK(j["inpatient"]["clr_type"] == "21");
+    CHECK(j["inpatient"]["local"]["count"] == 1);
+    CHECK(j["inpatient"]["balanced"] == true);
+    CHECK(amount_at(j["inpatient"]["local"], "total") == amount_at(stay.detail, "total"));
+    CHECK(j["inpatient"]["local"] == j["inpatient"]["insurer"]);
+    for (const Json& t : j["by_insutype"]) {
+      INFO(t.dump());
+      CHECK(t["balanced"] == true);
+      CHECK(t["outpatient"]["balanced"] == true);
+      CHECK(t["inpatient"]["balanced"] == true);
+      if (t["insutype"] == "390") {
+        CHECK(t["outpatient"]["local"]["count"] == 1);
+        CHECK(t["inpatient"]["local"]["count"] == 1);
+        CHECK(t["local"]["count"] == 2);
+      } else {
+        CHECK(t["inpatient"]["local"]["count"] == 0);
+      }
+    }
+    CHECK(r.out.find("inpatient") != std::string::npos);
     // The insurer's own totals: the simulator's report (all of it is this day).
     const Json rep = s.report();
     CHECK(amount_at(j["insurer"], "total") == amount_at(rep["totals"], "medfee_sumamt"));
@@ -144,7 +201,7 @@ TEST_CASE("reconciliation: a balanced day, then every kind of difference found, 
     CHECK(amount_at(j["insurer"], "account") == amount_at(rep["totals"], "acct_pay"));
     CHECK(amount_at(j["insurer"], "cash") == amount_at(rep["totals"], "psn_cash_pay"));
     // Net of the refund: 66.00 less than three whole visits.
-    Amount whole;
+    Amount whole = amount_at(stay.detail, "total");
     for (const Done& d : done) whole += amount_at(d.detail, "total");
     CHECK(amount_at(j["local"], "total") == whole - settle::Amount::fen(6600));
     const std::string page = slurp(html);
@@ -159,6 +216,50 @@ TEST_CASE("reconciliation: a balanced day, then every kind of difference found, 
     CHECK(r.status == 0);
     const Json j = Json::parse(r.out);
     CHECK(j["local"]["count"] == 0);
+  }
+
+  // A difference in the stay's settlement alone: the inpatient totals differ,
+  // the outpatient ones agree; the detail names the settlement as inpatient.
+  {
+    const Amount fund = amount_at(stay.detail, "fund");
+    inject(s, Json{{"op", "alter_amount"}, {"setl_id", stay.insurer_id}, {"field", "fund_pay_sumamt"},
+                   {"amount", settle::format_amount(fund + Amount::fen(100))}});
+    const Run r = reconcile(s, fmt::format("--credentials {} --date {} --json {}", creds, date, json_file));
+    INFO("stdout: " << r.out << "\nstderr: " << r.err);
+    CHECK(r.status == 1);
+    const Json j = Json::parse(slurp(json_file));
+    CHECK(j["balanced"] == false);
+    CHECK(j["totals_balanced"] == false);
+    CHECK(j["outpatient"]["balanced"] == true);
+    CHECK(j["inpatient"]["balanced"] == false);
+    CHECK(amount_at(j["inpatient"]["insurer"], "fund") == amount_at(j["inpatient"]["local"], "fund") + Amount::fen(100));
+    for (const Json& t : j["by_insutype"]) {
+      INFO(t.dump());
+      CHECK(t["outpatient"]["balanced"] == true);
+      CHECK(t["inpatient"]["balanced"] == (t["insutype"] != "390"));
+      CHECK(t["balanced"] == (t["insutype"] != "390"));
+    }
+    REQUIRE(j["differences"].size() == 1);
+    const Json& d = j["differences"][0];
+    CHECK(d["kind"] == "amount_mismatch");
+    CHECK(d["setl_id"] == stay.insurer_id);
+    CHECK(d["visit_type"] == "inpatient");
+    CHECK(d["clr_type"] == "21");
+    CHECK(d["local"]["clr_type"] == "21");
+    CHECK(d["insurer"]["clr_type"] == "21");
+    // The text report: the 390 inpatient line differs, the outpatient ones do not.
+    bool inpatient_differs = false, outpatient_differs = false;
+    std::istringstream lines(r.out);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.find("DIFFERS") == std::string::npos) continue;
+      if (line.find("inpatient") != std::string::npos) inpatient_differs = true;
+      if (line.find("outpatient") != std::string::npos) outpatient_differs = true;
+    }
+    CHECK(inpatient_differs);
+    CHECK_FALSE(outpatient_differs);
+    inject(s, Json{{"op", "alter_amount"}, {"setl_id", stay.insurer_id}, {"field", "fund_pay_sumamt"},
+                   {"amount", settle::format_amount(fund)}});
+    CHECK(reconcile(s, fmt::format("--credentials {} --date {} --json", creds, date)).status == 0);
   }
 
   // Every kind of difference, injected at the insurer.
@@ -197,10 +298,15 @@ TEST_CASE("reconciliation: a balanced day, then every kind of difference found, 
   CHECK(by_kind["state_mismatch"]["insurer"]["state"] == "undone");
   CHECK(by_kind["state_mismatch"]["local"]["state"] == "untouched");
   CHECK(j["difference_counts"]["only_local"] == 1);
-  // Totals: the 390 type lost its only settlement at the insurer.
+  for (const Json& d : j["differences"]) CHECK(d["visit_type"] == "outpatient");
+  // Totals: the 390 type lost its only outpatient settlement at the insurer; its stay still agrees.
+  CHECK(j["inpatient"]["balanced"] == true);
+  CHECK(j["outpatient"]["balanced"] == false);
   for (const Json& t : j["by_insutype"]) {
     CHECK(t["balanced"] == false);
-    if (t["insutype"] == "390") CHECK(t["insurer"]["count"] == 0);
+    CHECK(t["outpatient"]["balanced"] == false);
+    CHECK(t["inpatient"]["balanced"] == true);
+    if (t["insutype"] == "390") CHECK(t["outpatient"]["insurer"]["count"] == 0);
   }
   const std::string page = slurp(html);
   CHECK(page.rfind("<!DOCTYPE html>", 0) == 0);

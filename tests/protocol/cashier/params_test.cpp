@@ -67,10 +67,14 @@ TEST_CASE("valid params of every method") {
       {Method::settle_get, R"({"setl_id":"S1"})"},
       {Method::settle_list, R"({"from":"2026-03-01","to":"2026-03-02","window":"W01","operator":"op1","state":"settled","cursor":"abc","limit":50})"},
       {Method::inpatient_admit, R"({"request_id":"r-4","dept":"0301","diagnosis":"J18.9","admit_time":"2026-03-01T08:00:00Z"})"},
-      {Method::inpatient_add_lines, R"({"request_id":"r-5","adm_id":"A1","lines":[{"code":"X1","name":"a","class":"C","amount":0}]})"},
+      {Method::inpatient_add_lines, R"({"request_id":"r-5","adm_id":"A1","lines":[{"feedetl_sn":"0001","code":"X1","name":"a","class":"C","amount":0}]})"},
       {Method::inpatient_preview, R"({"adm_id":"A1"})"},
-      {Method::inpatient_discharge, R"({"request_id":"r-6","adm_id":"A1","use_account":true})"},
+      {Method::inpatient_discharge, R"({"request_id":"r-6","adm_id":"A1","use_account":true,"discharge_time":"2026-03-05T10:00:00+08:00"})"},
       {Method::inpatient_undo_discharge, R"({"request_id":"r-7","adm_id":"A1"})"},
+      {Method::inpatient_cancel_lines, R"({"request_id":"r-8","adm_id":"A1","feedetl_sn":["0001","0002"]})"},
+      {Method::inpatient_undo_admit, R"({"request_id":"r-9","adm_id":"A1"})"},
+      {Method::inpatient_get, R"({"adm_id":"A1","cursor":"100","limit":50})"},
+      {Method::inpatient_list, R"({"state":"admitted","dept":"0301","from":"2026-03-01","to":"2026-03-02"})"},
       {Method::recon_run, R"({"date":"2024-02-29"})"},
       {Method::uploads_flush, "{}"},
       {Method::redlist_sync, "{}"},
@@ -222,10 +226,18 @@ TEST_CASE("every missing or ill-typed field is named") {
       {Method::inpatient_admit, R"({"request_id":"r"})", Reason::invalid_request, "dept"},
       {Method::inpatient_admit, R"({"dept":"d"})", Reason::invalid_request, "request_id"},
       {Method::inpatient_admit, R"({"request_id":"r","dept":"d","diagnosis":1})", Reason::invalid_request, "diagnosis"},
-      {Method::inpatient_admit, R"({"request_id":"r","dept":"d","admit_time":"2026-03-01"})", Reason::invalid_request, "admit_time"},
-      {Method::inpatient_add_lines, R"({"request_id":"r","lines":[{"code":"c","name":"a","class":"A","amount":1}]})", Reason::invalid_request, "adm_id"},
+      {Method::inpatient_admit, R"({"request_id":"r","dept":"d"})", Reason::invalid_request, "diagnosis"},
+      {Method::inpatient_admit, R"({"request_id":"r","dept":"d","diagnosis":"K35.8","admit_time":"2026-03-01"})", Reason::invalid_request, "admit_time"},
+      {Method::inpatient_add_lines, R"({"request_id":"r","lines":[{"feedetl_sn":"1","code":"c","name":"a","class":"A","amount":1}]})", Reason::invalid_request, "adm_id"},
       {Method::inpatient_add_lines, R"({"request_id":"r","adm_id":"A"})", Reason::invalid_request, "lines"},
-      {Method::inpatient_add_lines, R"({"request_id":"r","adm_id":"A","lines":[{"code":"c","name":"a","class":"A","amount":"x"}]})", Reason::invalid_amount, "lines[0].amount"},
+      {Method::inpatient_add_lines, R"({"request_id":"r","adm_id":"A","lines":[{"feedetl_sn":"1","code":"c","name":"a","class":"A","amount":"x"}]})", Reason::invalid_amount, "lines[0].amount"},
+      {Method::inpatient_add_lines, R"({"request_id":"r","adm_id":"A","lines":[{"code":"c","name":"a","class":"A","amount":"1"}]})", Reason::invalid_request, "lines[0].feedetl_sn"},
+      {Method::inpatient_add_lines, R"({"request_id":"r","adm_id":"A","lines":[{"feedetl_sn":"1","code":"c","name":"a","class":"A","amount":"1"},{"feedetl_sn":"1","code":"c","name":"a","class":"A","amount":"2"}]})", Reason::invalid_request, "lines[1].feedetl_sn"},
+      {Method::inpatient_add_lines, R"({"request_id":"r","adm_id":"A","lines":[{"feedetl_sn":"0123456789012345678901234567890","code":"c","name":"a","class":"A","amount":"1"}]})", Reason::invalid_request, "lines[0].feedetl_sn"},
+      {Method::inpatient_cancel_lines, R"({"request_id":"r","adm_id":"A","feedetl_sn":[]})", Reason::invalid_request, "feedetl_sn"},
+      {Method::inpatient_cancel_lines, R"({"request_id":"r","adm_id":"A","feedetl_sn":["1",2]})", Reason::invalid_request, "feedetl_sn[1]"},
+      {Method::inpatient_list, R"({"state":"open"})", Reason::invalid_request, "state"},
+      {Method::inpatient_get, R"({"adm_id":"A","limit":0})", Reason::invalid_request, "limit"},
       {Method::inpatient_preview, "{}", Reason::invalid_request, "adm_id"},
       {Method::inpatient_discharge, R"({"request_id":"r"})", Reason::invalid_request, "adm_id"},
       {Method::inpatient_discharge, R"({"request_id":"r","adm_id":"A","use_account":1})", Reason::invalid_request, "use_account"},
@@ -343,10 +355,13 @@ TEST_CASE("canonical form: same meaning, same string") {
         canon(Method::settle_refund, R"({"request_id":"r","setl_id":"S"})"));
   CHECK(canon(Method::inpatient_discharge, R"({"request_id":"r","adm_id":"A"})") ==
         canon(Method::inpatient_discharge, R"({"request_id":"x","adm_id":"A","use_account":true})"));
-  CHECK(canon(Method::inpatient_admit, R"({"request_id":"r","dept":"d"})") !=
-        canon(Method::inpatient_admit, R"({"request_id":"r","dept":"d","diagnosis":"J18"})"));
-  CHECK(canon(Method::inpatient_add_lines, R"({"request_id":"r","adm_id":"A","lines":[{"code":"c","name":"n","class":"A","amount":"1.5"}]})") ==
-        canon(Method::inpatient_add_lines, R"({"request_id":"z","adm_id":"A","lines":[{"code":"c","name":"n","class":"A","amount":1.50}]})"));
+  CHECK(canon(Method::inpatient_admit, R"({"request_id":"r","dept":"d","diagnosis":"J18"})") !=
+        canon(Method::inpatient_admit, R"({"request_id":"r","dept":"d","diagnosis":"J19"})"));
+  CHECK(canon(Method::inpatient_add_lines, R"({"request_id":"r","adm_id":"A","lines":[{"feedetl_sn":"1","code":"c","name":"n","class":"A","amount":"1.5"}]})") ==
+        canon(Method::inpatient_add_lines, R"({"request_id":"z","adm_id":"A","lines":[{"feedetl_sn":"1","code":"c","name":"n","class":"A","amount":1.50}]})"));
+  // Another line number is another batch.
+  CHECK(canon(Method::inpatient_add_lines, R"({"request_id":"r","adm_id":"A","lines":[{"feedetl_sn":"1","code":"c","name":"n","class":"A","amount":"1.5"}]})") !=
+        canon(Method::inpatient_add_lines, R"({"request_id":"r","adm_id":"A","lines":[{"feedetl_sn":"2","code":"c","name":"n","class":"A","amount":"1.5"}]})"));
   CHECK(canon(Method::inpatient_undo_discharge, R"({"request_id":"r","adm_id":"A"})").find("undo_discharge") != std::string::npos);
 
   // Read-only methods have no canonical form and no request_id.
@@ -365,10 +380,12 @@ TEST_CASE("every mutating method has a canonical form") {
       {Method::settle_commit, R"({"request_id":"r","lines":[{"code":"c","name":"n","class":"A","amount":1}]})"},
       {Method::settle_refund, R"({"request_id":"r","setl_id":"S"})"},
       {Method::settle_resettle, R"({"request_id":"r","setl_id":"S"})"},
-      {Method::inpatient_admit, R"({"request_id":"r","dept":"d"})"},
-      {Method::inpatient_add_lines, R"({"request_id":"r","adm_id":"A","lines":[{"code":"c","name":"n","class":"A","amount":1}]})"},
+      {Method::inpatient_admit, R"({"request_id":"r","dept":"d","diagnosis":"K35.8"})"},
+      {Method::inpatient_add_lines, R"({"request_id":"r","adm_id":"A","lines":[{"feedetl_sn":"1","code":"c","name":"n","class":"A","amount":1}]})"},
+      {Method::inpatient_cancel_lines, R"({"request_id":"r","adm_id":"A","feedetl_sn":["1"]})"},
       {Method::inpatient_discharge, R"({"request_id":"r","adm_id":"A"})"},
       {Method::inpatient_undo_discharge, R"({"request_id":"r","adm_id":"A"})"},
+      {Method::inpatient_undo_admit, R"({"request_id":"r","adm_id":"A"})"},
   };
   for (const auto& c : cases) {
     const Method m = c.first;

@@ -1,0 +1,165 @@
+// The steps the flows are made of, shared by the outpatient flows (flows.cpp)
+// and the inpatient ones (stay_flows.cpp): storing a final answer, recording
+// a failed or unrecordable money call, making a msgid durable, the online
+// settlement of lines and the offline one. Internal to the engine's flows.
+#pragma once
+
+#include "engine/flow.hpp"
+#include "engine/policy.hpp"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace settle::flow {
+
+// ---- answers ---------------------------------------------------------------------
+
+// The call went unanswered: in doubt (being reversed) or never sent.
+Error unanswered_error(const InsurerReply& r, Txn t);
+// The insurer refused `t`: its infcode and message, as they came.
+Answer refused_answer(const InsurerReply& r, Txn t);
+// The person could not be had: the insurer's refusal, or `otherwise`.
+Answer person_refused(const PersonFound& found, Error otherwise);
+bool answered(const InsurerReply& r);
+// The original was undone and settling it again did not succeed.
+Answer after_undo(Error e, const RefundRecord& undo);
+// Why a change of an original (refund, re-settlement, undo of a discharge)
+// cannot be made now: the line is down, or the card at the window is another.
+std::optional<Answer> not_now(const OriginalView& o, const std::string& card_no, bool line_online, std::string_view line_down);
+
+RecordCallFailed failed_call(std::string msgid, Txn txn, CallOutcome outcome, std::string psn_no, std::string request_id,
+                             std::optional<Answer> answer, std::int64_t infcode = -1, std::string detail = {});
+
+// ---- records ---------------------------------------------------------------------
+
+// A new settlement record of the charge at the window.
+struct RecordOf {
+  std::string request_id;
+  std::string window;
+  std::string operator_id;
+  std::string card_no;
+  std::string card_sn;
+  std::string med_type;
+  VisitType visit = VisitType::outpatient;
+  std::int64_t adm_id = 0;
+};
+SettlementRecord new_record(const RecordOf& of, std::string psn_no, std::string insutype, std::vector<ChargeLine> lines,
+                            std::vector<SplitReason> reasons, Ms at);
+// A money call on a settlement the insurer made (9301 refund, 2208 / 2305 undo).
+InsurerCall call_on(const SettlementRecord& s, Txn txn, const std::string& msgid, Ms deadline_at, const std::string& request_id,
+                    const std::string& psn_no, const std::string& card_no);
+// Money given back of settlement `setl_id` (a refund, or an undo).
+RefundRecord money_back(const RecordOf& of, std::int64_t setl_id, const Parts& parts, std::string msgid, std::string insurer_id,
+                        Ms at);
+
+// ---- sub-flows -------------------------------------------------------------------
+
+// The request's final answer, stored (the ledger's error, not final, if it cannot be).
+BasicFlow<Outcome> store_final(std::string request_id, Answer answer);
+// A money call that did not succeed, recorded; held when the ledger refuses.
+BasicFlow<Outcome> record_failed(RecordCallFailed rec, Answer answer, bool may_run_again);
+// A money call that did not succeed (unsent: `unsent` told, may run again).
+BasicFlow<Outcome> call_failed(std::string msgid, Txn txn, InsurerReply r, std::string psn_no, std::string request_id,
+                               Error unsent);
+// A money call's msgid, issued and durable before the call is sent.
+struct DurableMsgid {
+  std::string msgid;
+  std::optional<Error> error;
+};
+BasicFlow<DurableMsgid> durable_msgid(Txn txn, std::string request_id, std::string psn_no);
+// The person's earlier requests still being reversed go first.
+BasicFlow<std::optional<Answer>> reversals_first(std::string psn_no, std::string what);
+// A success that cannot stand or cannot be recorded: reversed, `answer` final.
+BasicFlow<Outcome> reverse_call(std::string msgid, Txn txn, std::string psn_no, std::string request_id, Answer answer);
+
+// What the online settlement of lines came to. Its calls only: the flow that
+// ran it records the end (a settlement, a refusal, an offline fallback, ...).
+struct OnlineAttempt {
+  enum class End : std::uint8_t {
+    settled,       // the settle call succeeded with figures that can stand
+    refused,       // `txn` was refused: nothing moved
+    not_answered,  // a call before it unanswered, or the settle call never sent: nothing moved
+    in_doubt,      // the settle call left without a readable reply: it may have settled
+    unacceptable,  // it succeeded with figures that cannot stand (`problem`)
+    no_msgid,      // its msgid could not be made durable (`error`): nothing sent
+  };
+  End end = End::not_answered;
+  Txn txn = Txn::register_visit;  // the call it ended on
+  InsurerReply reply;             // that call's reply
+  std::string msgid;              // the settle call's msgid when durable (it must be closed, whatever the end)
+  std::string mdtrt_id;
+  std::string problem;
+  std::optional<Error> error;
+};
+
+// Outpatient: 2201 → 2204 → 2207 (a new visit). Inpatient: 2402 → 2304 on
+// the stay's visit (`mdtrt_id`), over the lines the insurer holds.
+struct OnlineRequest {
+  std::string request_id;
+  std::string psn_no;
+  std::string card_no;
+  std::string insutype;
+  std::string med_type;
+  std::vector<ChargeLine> lines;
+  Amount total;        // the local split's total
+  bool use_account = false;
+  Ms deadline_at = 0;  // every call's answer must be in by then
+  VisitType visit = VisitType::outpatient;
+  std::string mdtrt_id;      // inpatient: the stay's visit
+  std::int64_t adm_id = 0;   // inpatient: the stay
+  Ms at = 0;                 // inpatient: the discharge time
+};
+BasicFlow<OnlineAttempt> online_settle(OnlineRequest in);
+// The settlement the settle call made, as the insurer split it.
+void settled_by(SettlementRecord& s, const OnlineAttempt& on);
+// An online settlement recorded with its answer; reversed and held if it cannot be.
+BasicFlow<Outcome> record_settled(SettlementRecord s, Answer yes, std::optional<RefundRecord> undo);
+// What a failed online settlement leaves the flow: the request's outcome now
+// (a refusal, a ledger error), or the offline fallback with the settle
+// call's msgid to close (in doubt: reversed first; unsent: closed).
+struct OnlineFallback {
+  std::optional<Outcome> ends;
+  OfflineCause cause = OfflineCause::network_down;
+  std::optional<std::string> in_doubt_msgid;
+  std::optional<std::string> unsent_msgid;
+};
+BasicFlow<OnlineFallback> after_online(OnlineAttempt on, RecordOf of, std::string psn_no, std::string insutype,
+                                       std::vector<ChargeLine> lines, std::vector<SplitReason> reasons, const Policy* policy);
+
+// The offline settlement of a charge: the person from the red list, the
+// estimate within the limits (or self-pay), stored with its upload.
+struct OfflineRequest {
+  RecordOf of;
+  std::string psn_no;               // known from the insurer before the line failed, or empty
+  std::optional<Person> person;     // the same
+  std::vector<ChargeLine> lines;
+  OfflineCause cause = OfflineCause::network_down;
+  std::optional<std::string> in_doubt_msgid;
+  std::optional<std::string> unsent_msgid;
+  OfflineLimits limits;
+  const Policy* policy = nullptr;
+};
+BasicFlow<Outcome> offline_settle(OfflineRequest in);
+
+// The undo (2208 / 2305) of everything left of a settlement the insurer
+// made, recorded (with `answer` as the request's answer when the undo is the
+// request's end; a stay reopened). Ends the request when it fails.
+struct UndoRequest {
+  RecordOf of;
+  SettlementRecord original;
+  std::string psn_no;
+  std::string card_no;
+  Parts left;                     // what the ledger says is left of it
+  std::vector<ChargeLine> rest;   // its lines left
+  Ms deadline_at = 0;
+  std::int64_t reopens_adm_id = 0;
+  std::optional<Answer> answer;
+};
+struct UndoDone {
+  std::optional<Outcome> ends;
+  RefundRecord undo;  // recorded (refund_id set) unless it ended
+};
+BasicFlow<UndoDone> undo_settlement(UndoRequest in);
+
+}  // namespace settle::flow

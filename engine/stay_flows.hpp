@@ -1,0 +1,90 @@
+// The inpatient flows (住院) as pure flows over the vocabulary of flow.hpp,
+// made of the same steps as the outpatient ones: admission, lines added and
+// cancelled during the stay, the discharge settlement (online, or offline
+// within the inpatient limits), its undo, and the undo of an admission.
+#pragma once
+
+#include "engine/flows.hpp"
+
+namespace settle::flow {
+
+// inpatient.admit: card at the window, the person from 1101 (or the red list
+// offline), one open stay per person; the 2401 made durable before it is
+// sent, reversed when its reply is lost (the stay is then stored offline).
+struct AdmitInput {
+  std::string request_id;
+  std::string window;
+  std::string operator_id;
+  std::string card_no;
+  std::string card_sn;
+  std::string dept, dept_name, diagnosis, diagnosis_name;
+  Ms admit_at = 0;
+  bool line_online = true;
+  Budget budget;
+};
+Flow admit_flow(AdmitInput in);
+
+// inpatient.add_lines (`added`) and inpatient.cancel_lines (`cancelled`):
+// stored with the item that forwards them, in order after the stay's earlier
+// items; sent at once (2301 / 2302) when the line is up and nothing of the
+// stay waits before them.
+struct StayLinesInput {
+  std::string request_id;
+  StayView stay;  // read under the stay's lock (without its lines)
+  std::vector<StayLine> added;
+  std::vector<std::string> cancelled;
+  bool line_online = true;
+  Budget budget;
+};
+Flow stay_lines_flow(StayLinesInput in);
+
+// inpatient.discharge: the split of every live line with the inpatient
+// policy; online 2402 → 2304 on the stay's visit when the insurer has all of
+// the stay, else offline within the inpatient limits.
+struct DischargeInput {
+  std::string request_id;
+  std::string window;
+  std::string operator_id;
+  std::string card_no;
+  std::string card_sn;
+  StayView stay;  // read under the stay's lock, with its live lines
+  bool use_account = true;
+  bool pin_verified = false;
+  Ms discharge_at = 0;
+  bool line_online = true;
+  Budget budget;
+  OfflineLimits limits;  // the inpatient ones
+  const Policy* policy = nullptr;
+};
+Flow discharge_flow(DischargeInput in);
+
+// inpatient.undo_discharge: online, card present, the whole settlement (2305);
+// the stay is open again.
+struct UndoDischargeInput {
+  std::string request_id;
+  std::string window;
+  std::string operator_id;
+  std::string card_no;
+  StayView stay;
+  bool line_online = true;
+  Budget budget;
+};
+Flow undo_discharge_flow(UndoDischargeInput in);
+
+// inpatient.undo_admit: only while no line is live and nothing is settled;
+// 2404 when the insurer has the admission, else the queued admission closed.
+struct UndoAdmitInput {
+  std::string request_id;
+  StayView stay;
+  bool line_online = true;
+  Budget budget;
+};
+Flow undo_admit_flow(UndoAdmitInput in);
+
+// inpatient.preview: the split of the stay's live lines (nothing is stored).
+Result<Split> stay_preview(const Policy& policy, const Person& person, const StayView& stay, const SplitOptions& options);
+
+// The charge lines of a stay's lines.
+std::vector<ChargeLine> charge_lines(const std::vector<StayLine>& lines);
+
+}  // namespace settle::flow

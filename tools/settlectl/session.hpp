@@ -1,0 +1,60 @@
+// settlectl's window transaction on one connection to the daemon: connect,
+// log in (password from a file or stdin), read the card, verify the PIN, call;
+// a refused or failed call becomes a Failure carrying settlectl's exit status.
+#pragma once
+
+#include "protocol/json.hpp"
+#include "tools/settlectl/client.hpp"
+
+#include <iosfwd>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace settle::tools {
+
+struct ClientOptions;
+
+// Why a command stops: the exit status (1 the daemon refused, 2 bad usage or
+// input, 3 the daemon could not be reached) and a sentence for people.
+struct Failure {
+  int status;
+  std::string message;
+};
+
+// A call's result, or a Failure with the daemon's reason.
+struct Answer {
+  std::optional<json::Json> result;
+  std::optional<Failure> failure;
+  explicit operator bool() const { return result.has_value(); }
+  const json::Json& value() const { return *result; }
+  Failure error() const { return *failure; }
+};
+
+// Reads the first line of a file, or of stdin for "-"; trailing newline removed.
+Result<std::string> read_secret_line(const std::string& path, std::string_view what);
+
+// The PIN: one line on stdin (scripts), or typed at the terminal without echo.
+Result<std::string> read_pin(bool from_stdin);
+
+class Session {
+ public:
+  explicit Session(const ClientOptions& o) : o_(o) {}
+
+  // Connects (and logs in unless `login` is false).
+  std::optional<Failure> open(bool login);
+  // card.read at the operator's window; the card is kept for card().
+  std::optional<Failure> read_card();
+  // card.verify_pin with the PIN read by read_pin.
+  std::optional<Failure> verify_pin();
+  Answer call(std::string_view method, const json::Json& params, const CashierClient::NoteHandler& on_note = {});
+
+  const json::Json& card() const { return card_; }
+
+ private:
+  const ClientOptions& o_;
+  std::optional<CashierClient> client_;
+  json::Json card_;
+};
+
+}  // namespace settle::tools
