@@ -678,6 +678,83 @@ BasicFlow<UndoDone> undo_settlement(UndoRequest in) {
 }
 
 
+// ---- a charge settled: online, else offline ---------------------------------------------
+
+BasicFlow<Outcome> settle_charge(ChargeRequest in) {
+  SETTLE_ASSERT(in.policy != nullptr);
+  const RecordOf& of = in.of;
+  OnlineFallback fallback;
+  bool online = in.online;
+  std::optional<Person> person;
+  std::string psn_no = in.psn_no;
+  if (online) {
+    auto a = ask(FindPerson{true, in.budget.insurer_deadline(), in.fresh_person});
+    auto found = take<PersonFound>(co_await a);
+    if (found.unanswered) {
+      online = false;
+    } else if (!found.person) {
+      co_return Outcome{person_refused(found, make_error(Reason::not_found, "card", "no such person")), std::nullopt};
+    } else {
+      person = found.person;
+      psn_no = found.psn_no;
+    }
+  }
+  if (online) {
+    auto a = ask(ReversalsOpen{psn_no});
+    // An earlier request of this person is still being reversed: it goes
+    // first at the insurer, so this charge is stored and forwarded after it.
+    if (take<ReversalsCount>(co_await a).open > 0) online = false;
+  }
+  if (online) {
+    SplitOptions opts;
+    opts.visit = of.visit;
+    opts.use_account = in.use_account;
+    opts.pin_verified = in.pin_verified;
+    auto local = split(*in.policy, *person, in.lines, opts);
+    if (!local) {
+      Answer no = Answer::fail(local.error());
+      auto fin = store_final(of.request_id, std::move(no));
+      auto r = fin.run();
+      co_return co_await r;
+    }
+    OnlineRequest req;
+    req.request_id = of.request_id;
+    req.psn_no = psn_no;
+    req.card_no = of.card_no;
+    req.insutype = person->insutype;
+    req.med_type = of.med_type;
+    req.lines = in.lines;
+    req.total = local->total;
+    req.use_account = in.use_account && in.pin_verified;
+    req.deadline_at = in.budget.insurer_deadline();
+    req.visit = of.visit;
+    req.mdtrt_id = in.mdtrt_id;
+    req.adm_id = of.adm_id;
+    req.at = in.at;
+    BasicFlow<OnlineAttempt> sub = online_settle(std::move(req));
+    auto settling = sub.run();
+    OnlineAttempt on = co_await settling;
+    auto after = after_online(std::move(on), of, psn_no, person->insutype, in.lines, local->reasons, in.policy);
+    auto deciding = after.run();
+    fallback = co_await deciding;
+    if (fallback.ends) co_return std::move(*fallback.ends);
+  }
+  OfflineRequest off;
+  off.of = of;
+  off.psn_no = psn_no;
+  off.person = person;
+  off.lines = in.lines;
+  off.cause = fallback.cause;
+  off.in_doubt_msgid = fallback.in_doubt_msgid;
+  off.unsent_msgid = fallback.unsent_msgid;
+  off.limits = in.limits;
+  off.policy = in.policy;
+  auto offline = offline_settle(std::move(off));
+  auto storing = offline.run();
+  co_return co_await storing;
+}
+
+
 bool paid_without_account(const SettlementRecord& s) {
   if (!s.parts.account.is_zero()) return false;
   for (SplitReason r : s.reasons)

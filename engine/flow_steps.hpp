@@ -5,6 +5,7 @@
 #pragma once
 
 #include "engine/flow.hpp"
+#include "engine/flows.hpp"
 #include "engine/policy.hpp"
 
 #include <optional>
@@ -141,6 +142,25 @@ struct OfflineRequest {
   const Policy* policy = nullptr;
 };
 BasicFlow<Outcome> offline_settle(OfflineRequest in);
+
+// A charge at the window settled (settle.commit, inpatient.discharge): the
+// person from the insurer, the split, the online settlement, and when the
+// line fails it the offline one. The card was checked by the caller.
+struct ChargeRequest {
+  RecordOf of;                 // its visit type decides the policy, limits and calls
+  std::vector<ChargeLine> lines;
+  bool use_account = true;
+  bool pin_verified = false;
+  bool online = true;          // the line takes online work (and, for a stay, the insurer has all of it)
+  bool fresh_person = false;   // ask the insurer now, not the window's last answer
+  std::string psn_no;          // known before (a stay's), for the offline record
+  std::string mdtrt_id;        // inpatient: the stay's visit
+  Ms at = 0;                   // inpatient: the discharge time
+  Budget budget;
+  OfflineLimits limits;
+  const Policy* policy = nullptr;
+};
+BasicFlow<Outcome> settle_charge(ChargeRequest in);
 
 // The undo (2208 / 2305) of everything left of a settlement the insurer
 // made, recorded (with `answer` as the request's answer when the undo is the

@@ -15,85 +15,24 @@ namespace settle::flow {
 
 Flow commit_flow(CommitInput in) {
   SETTLE_ASSERT(in.policy != nullptr);
-  const RecordOf of{in.request_id, in.window, in.operator_id, in.card_no, in.card_sn, in.med_type};
-  OnlineFallback fallback;
-  bool online = in.line_online;
-  std::optional<Person> person;
-  std::string psn_no;
-
   {
     auto a = ask(CheckCard{});
     auto card = take<CardChecked>(co_await a);
     // Not final: the right card may still come, and the request run then.
     if (!card.status) co_return Outcome{Answer::fail(card.status.error(), false), std::nullopt};
   }
-
-  if (online) {
-    auto a = ask(FindPerson{true, in.budget.insurer_deadline()});
-    auto found = take<PersonFound>(co_await a);
-    if (found.unanswered) {
-      online = false;
-    } else if (!found.person) {
-      co_return Outcome{person_refused(found, make_error(Reason::not_found, "card", "no such person")), std::nullopt};
-    } else {
-      person = found.person;
-      psn_no = found.psn_no;
-    }
-  }
-
-  if (online) {
-    auto a = ask(ReversalsOpen{psn_no});
-    // An earlier request of this person is still being reversed: it goes
-    // first at the insurer, so this charge is stored and forwarded after it.
-    if (take<ReversalsCount>(co_await a).open > 0) online = false;
-  }
-
-  if (online) {
-    SplitOptions opts;
-    opts.visit = VisitType::outpatient;
-    opts.use_account = in.use_account;
-    opts.pin_verified = in.pin_verified;
-    auto local = split(*in.policy, *person, in.lines, opts);
-    if (!local) {
-      Answer no = Answer::fail(local.error());
-      auto fin = store_final(in.request_id, std::move(no));
-      auto r = fin.run();
-      co_return co_await r;
-    }
-    const bool account_allowed = in.use_account && in.pin_verified;
-
-    OnlineRequest req;
-    req.request_id = in.request_id;
-    req.psn_no = psn_no;
-    req.card_no = in.card_no;
-    req.insutype = person->insutype;
-    req.med_type = in.med_type;
-    req.lines = in.lines;
-    req.total = local->total;
-    req.use_account = account_allowed;
-    req.deadline_at = in.budget.insurer_deadline();
-    BasicFlow<OnlineAttempt> sub = online_settle(std::move(req));
-    auto settling = sub.run();
-    OnlineAttempt on = co_await settling;
-    auto after = after_online(std::move(on), of, psn_no, person->insutype, in.lines, local->reasons, in.policy);
-    auto deciding = after.run();
-    fallback = co_await deciding;
-    if (fallback.ends) co_return std::move(*fallback.ends);
-  }
-
-  OfflineRequest off;
-  off.of = of;
-  off.psn_no = psn_no;
-  off.person = person;
-  off.lines = in.lines;
-  off.cause = fallback.cause;
-  off.in_doubt_msgid = fallback.in_doubt_msgid;
-  off.unsent_msgid = fallback.unsent_msgid;
-  off.limits = in.limits;
-  off.policy = in.policy;
-  auto offline = offline_settle(std::move(off));
-  auto storing = offline.run();
-  co_return co_await storing;
+  ChargeRequest charge;
+  charge.of = RecordOf{in.request_id, in.window, in.operator_id, in.card_no, in.card_sn, in.med_type};
+  charge.lines = in.lines;
+  charge.use_account = in.use_account;
+  charge.pin_verified = in.pin_verified;
+  charge.online = in.line_online;
+  charge.budget = in.budget;
+  charge.limits = in.limits;
+  charge.policy = in.policy;
+  auto settling = settle_charge(std::move(charge));
+  auto r = settling.run();
+  co_return co_await r;
 }
 
 // ---- settle.refund --------------------------------------------------------------------

@@ -367,76 +367,24 @@ Flow discharge_flow(DischargeInput in) {
     co_return Outcome{Answer::fail(make_error(Reason::card_mismatch, "card", "the card at the window is not the stay's"), false),
                       std::nullopt};
 
-  const std::vector<ChargeLine> lines = charge_lines(v.live_lines);
-  RecordOf of{in.request_id, in.window, in.operator_id, in.card_no, in.card_sn, "21", VisitType::inpatient, v.stay.adm_id};
+  ChargeRequest charge;
+  charge.of = RecordOf{in.request_id, in.window, in.operator_id, in.card_no, in.card_sn, "21", VisitType::inpatient,
+                       v.stay.adm_id};
+  charge.lines = charge_lines(v.live_lines);
+  charge.use_account = in.use_account;
+  charge.pin_verified = in.pin_verified;
   // Online only when the insurer has the whole stay: its admission and every batch.
-  bool online = in.line_online && !v.stay.mdtrt_id.empty() && v.open_items == 0;
-  std::optional<Person> person;
-  std::string psn_no = v.stay.psn_no;
-  OnlineFallback fallback;
-  if (online) {
-    auto a = ask(FindPerson{true, in.budget.insurer_deadline(), true});
-    auto found = take<PersonFound>(co_await a);
-    if (found.unanswered) {
-      online = false;
-    } else if (!found.person) {
-      co_return Outcome{person_refused(found, make_error(Reason::not_found, "card", "no such person")), std::nullopt};
-    } else {
-      person = found.person;
-      psn_no = found.psn_no;
-    }
-  }
-  if (online) {
-    auto a = ask(ReversalsOpen{psn_no});
-    if (take<ReversalsCount>(co_await a).open > 0) online = false;
-  }
-  if (online) {
-    SplitOptions opts;
-    opts.visit = VisitType::inpatient;
-    opts.use_account = in.use_account;
-    opts.pin_verified = in.pin_verified;
-    auto local = split(*in.policy, *person, lines, opts);
-    if (!local) {
-      auto fin = refuse(in.request_id, local.error());
-      auto done = fin.run();
-      co_return co_await done;
-    }
-    OnlineRequest req;
-    req.request_id = in.request_id;
-    req.psn_no = psn_no;
-    req.card_no = in.card_no;
-    req.insutype = person->insutype;
-    req.med_type = "21";
-    req.lines = lines;
-    req.total = local->total;
-    req.use_account = in.use_account && in.pin_verified;
-    req.deadline_at = in.budget.insurer_deadline();
-    req.visit = VisitType::inpatient;
-    req.mdtrt_id = v.stay.mdtrt_id;
-    req.adm_id = v.stay.adm_id;
-    req.at = in.discharge_at;
-    BasicFlow<OnlineAttempt> sub = online_settle(std::move(req));
-    auto settling = sub.run();
-    OnlineAttempt on = co_await settling;
-    auto after = after_online(std::move(on), of, psn_no, person->insutype, lines, local->reasons, in.policy);
-    auto deciding = after.run();
-    fallback = co_await deciding;
-    if (fallback.ends) co_return std::move(*fallback.ends);
-  }
-
-  OfflineRequest off;
-  off.of = of;
-  off.psn_no = psn_no;
-  off.person = person;
-  off.lines = lines;
-  off.cause = fallback.cause;
-  off.in_doubt_msgid = fallback.in_doubt_msgid;
-  off.unsent_msgid = fallback.unsent_msgid;
-  off.limits = in.limits;
-  off.policy = in.policy;
-  auto offline = offline_settle(std::move(off));
-  auto storing = offline.run();
-  co_return co_await storing;
+  charge.online = in.line_online && !v.stay.mdtrt_id.empty() && v.open_items == 0;
+  charge.fresh_person = true;
+  charge.psn_no = v.stay.psn_no;
+  charge.mdtrt_id = v.stay.mdtrt_id;
+  charge.at = in.discharge_at;
+  charge.budget = in.budget;
+  charge.limits = in.limits;
+  charge.policy = in.policy;
+  auto settling = settle_charge(std::move(charge));
+  auto r = settling.run();
+  co_return co_await r;
 }
 
 // ---- inpatient.undo_discharge -------------------------------------------------------------
