@@ -1,14 +1,36 @@
 #!/usr/bin/env bash
 # The test command: installs what is needed, builds, and runs every test
-# through ctest: the full build (unit, integration, fault, end-to-end), the
-# unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer, and
-# the cashier-parser fuzz target for a bounded time (clang/libFuzzer).
+# through ctest: the full build's integration, fault and end-to-end tests and
+# the simulation; the unit tests and the simulation under AddressSanitizer +
+# UndefinedBehaviorSanitizer; the fuzz targets for a bounded time (clang).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 jobs=$(nproc)
 
 step() { printf '\n==> %s\n' "$*"; }
+
+# The ctest names of the tests with a label, as build targets.
+tests_labelled() { ctest --test-dir "$1" -N -L "$2" | sed -n 's/.*Test *#[0-9]*: //p'; }
+
+# The sanitizer and fuzz builds. They compile while the full build's tests run
+# (those mostly wait on pcscd, the daemon and the simulator), at the lowest
+# priority so that the tests keep their CPU.
+side_builds() {
+  # -g1: line tables for the sanitizers' stack traces, not the full debug info.
+  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-g1" \
+        -DSETTLE_SANITIZE=ON -DSETTLE_UNIT_ONLY=ON >/dev/null
+  # Only the unit tests (and what they link): the rest is covered by the full build.
+  cmake --build build-asan -j "$jobs" --target $(tests_labelled build-asan unit)
+  if [ -d tests/fuzz ]; then
+    cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Release \
+          -DSETTLE_FUZZ=ON -DSETTLE_UNIT_ONLY=ON -DSETTLE_FUZZ_SECONDS=20 >/dev/null
+    # Only the fuzz targets: the rest of this clang build is not needed here.
+    cmake --build build-fuzz -j "$jobs" --target $(tests_labelled build-fuzz fuzz)
+  fi
+}
+export -f side_builds tests_labelled
+export jobs
 
 step "packages"
 tools/setup.sh
@@ -19,26 +41,34 @@ if [ -x tools/gen-test-pki.sh ]; then
 fi
 
 step "build (Release with assertions on, warnings are errors)"
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+# The unit tests are left to the sanitizer tree (they run there, not twice);
+# the simulation runs in both, with more seeds here.
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DSETTLE_UNIT_TESTS=OFF >/dev/null
 cmake --build build -j "$jobs"
 
-step "tests"
+step "tests (the sanitizer and fuzz builds compile meanwhile, output below)"
+side_log=$root/build/side-builds.log
+# A session of its own, so that a failed test run stops the whole build.
+setsid nice -n 19 bash -c 'set -euo pipefail; side_builds' >"$side_log" 2>&1 &
+side=$!
+trap 'kill -- -"$side" 2>/dev/null || true' EXIT
 ctest --test-dir build --output-on-failure -j "$jobs" --timeout 900
 
+step "sanitizer and fuzz builds (ASan + UBSan, clang/libFuzzer)"
+side_rc=0
+wait "$side" || side_rc=$?
+trap - EXIT
+cat "$side_log"
+[ "$side_rc" -eq 0 ] || { echo "test.sh: the sanitizer or fuzz build failed" >&2; exit "$side_rc"; }
+
 step "unit tests under ASan + UBSan"
-cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSETTLE_SANITIZE=ON -DSETTLE_UNIT_ONLY=ON >/dev/null
-# Only the unit tests (and what they link): the rest is covered by the full build.
-cmake --build build-asan -j "$jobs" --target $(ctest --test-dir build-asan -N -L unit | sed -n 's/.*Test *#[0-9]*: //p')
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan -L unit --output-on-failure -j "$jobs"
 
 if [ -d tests/fuzz ]; then
   step "fuzzing the cashier request parser (bounded time)"
-  cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Release \
-        -DSETTLE_FUZZ=ON -DSETTLE_UNIT_ONLY=ON -DSETTLE_FUZZ_SECONDS=20 >/dev/null
-  # Only the fuzz targets: the rest of this clang build is not needed here.
-  cmake --build build-fuzz -j "$jobs" --target $(ctest --test-dir build-fuzz -N -L fuzz | sed -n 's/.*Test *#[0-9]*: //p')
-  ctest --test-dir build-fuzz -L fuzz --output-on-failure
+  # One fuzz target per core: each still runs its full time on a core of its own.
+  ctest --test-dir build-fuzz -L fuzz --output-on-failure -j "$jobs"
 fi
 
 step "all tests passed"
