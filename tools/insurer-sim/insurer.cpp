@@ -260,6 +260,8 @@ class Tx {
   Result<std::optional<std::int64_t>> standing_settlement(std::int64_t visit_id);
   Result<OpenLines> open_lines(std::int64_t visit_id, std::string_view chrg_bchno);
   Result<LiveLines> live_lines(std::int64_t visit_id);
+  // How many lines of a visit are live: the index alone (lines_live), no row read.
+  Result<std::int64_t> live_count(std::int64_t visit_id);
   // Why an inpatient visit cannot change any more (settled, undone, reversed).
   Result<std::string> closed_reason(const VisitRow& v);
   // Inserts the settlement, marks its lines and moves the person's money.
@@ -418,9 +420,12 @@ Result<std::optional<std::int64_t>> Tx::standing_settlement(std::int64_t visit_i
 }
 
 Result<OpenLines> Tx::open_lines(std::int64_t visit_id, std::string_view chrg_bchno) {
+  // The columns as stored by 2204/2301 (the detail text is what was sent,
+  // kept for the books; parsing it again per line would cost a stay of
+  // thousands of lines most of its settlement time).
   auto st = db_.cached(
-      "SELECT detail FROM lines WHERE visit_id = ?1 AND setl_id IS NULL AND cancelled = 0 AND (?2 = '' OR chrg_bchno = ?2) "
-      "ORDER BY rowid");
+      "SELECT feedetl_sn, code, name, cls, amount_fen, selfpay_ppm FROM lines WHERE visit_id = ?1 AND setl_id IS NULL "
+      "AND cancelled = 0 AND (?2 = '' OR chrg_bchno = ?2) ORDER BY rowid");
   if (!st) return db_error(st.error());
   SIM_CHECK((*st)->bind_all(visit_id, chrg_bchno));
   OpenLines out;
@@ -428,13 +433,18 @@ Result<OpenLines> Tx::open_lines(std::int64_t visit_id, std::string_view chrg_bc
     auto row = (*st)->step();
     if (!row) return db_error(row.error());
     if (!*row) break;
-    auto doc = json::parse((*st)->column_text_view(0), "stored line");
-    if (!doc) return make_error(Reason::internal, "lines", doc.error().message);
-    auto d = insurer::FeeUploadInput::decode(*doc);
-    if (!d) return make_error(Reason::internal, "lines", d.error().message);
-    out.lines.push_back(insurer::to_charge_line(d->feedetail.front()));
-    out.sns.push_back(d->feedetail.front().feedetl_sn);
-    out.total += out.lines.back().amount;
+    const std::int64_t cls = (*st)->column_int64(3);
+    if (cls < static_cast<std::int64_t>(LineClass::a) || cls > static_cast<std::int64_t>(LineClass::c))
+      return make_error(Reason::internal, "lines", fmt::format("stored line \"{}\" has class {}", (*st)->column_text(0), cls));
+    ChargeLine l;
+    l.code = (*st)->column_text(1);
+    l.name = (*st)->column_text(2);
+    l.cls = static_cast<LineClass>(cls);
+    l.amount = Amount::fen((*st)->column_int64(4));
+    if (const auto ppm = (*st)->column_opt_int64(5)) l.selfpay_ratio = Ratio::ppm(*ppm);
+    out.total += l.amount;
+    out.sns.push_back((*st)->column_text(0));
+    out.lines.push_back(std::move(l));
   }
   return out;
 }
@@ -452,6 +462,17 @@ Result<LiveLines> Tx::live_lines(std::int64_t visit_id) {
   return out;
 }
 
+Result<std::int64_t> Tx::live_count(std::int64_t visit_id) {
+  auto st = db_.cached("SELECT count(*) FROM lines INDEXED BY lines_live WHERE visit_id = ?1 AND cancelled = 0");
+  if (!st) return db_error(st.error());
+  SIM_CHECK((*st)->bind(1, visit_id));
+  auto row = (*st)->step();
+  if (!row) return db_error(row.error());
+  const std::int64_t n = (*st)->column_int64(0);
+  (*st)->reset();
+  return n;
+}
+
 Result<std::string> Tx::closed_reason(const VisitRow& v) {
   const std::string mdtrt_id = mdtrt_id_of(v.id);
   if (v.state == kSettled) {
@@ -467,13 +488,18 @@ Result<std::string> Tx::closed_reason(const VisitRow& v) {
 Result<std::int64_t> Tx::book_settlement(const SettlementRow& row, const std::vector<std::string>& sns, PersonRow& p,
                                          const Split& s) {
   SIM_TRY(id, insert_settlement(row));
-  auto mark = db_.cached("UPDATE lines SET setl_id = ?3, undone_setl_id = NULL WHERE visit_id = ?1 AND feedetl_sn = ?2");
+  // The lines open_lines took, in one statement (same transaction, same
+  // predicate): a stay of thousands of lines is one pass, not one per line.
+  auto mark = db_.cached(
+      "UPDATE lines SET setl_id = ?3, undone_setl_id = NULL WHERE visit_id = ?1 AND setl_id IS NULL AND cancelled = 0 "
+      "AND (?2 = '' OR chrg_bchno = ?2)");
   if (!mark) return db_error(mark.error());
-  for (const std::string& sn : sns) {
-    SIM_CHECK((*mark)->bind_all(row.visit_id, sn, id));
-    SIM_CHECK((*mark)->run());
-    (*mark)->reset();
-  }
+  SIM_CHECK((*mark)->bind_all(row.visit_id, row.chrg_bchno, id));
+  SIM_CHECK((*mark)->run());
+  (*mark)->reset();
+  if (db_.changes() != static_cast<std::int64_t>(sns.size()))
+    return make_error(Reason::internal, "lines",
+                      fmt::format("settlement took {} lines, {} were open", sns.size(), db_.changes()));
   p.balance -= s.account;
   // The year's deductible accumulator counts outpatient settlements only: an
   // inpatient stay pays its own deductible (settlement-rules.md, "Inpatient").
@@ -664,10 +690,10 @@ Result<Json> Tx::upload_lines(VisitType visit) {
     out.result.push_back(r);
   }
   if (stay) {
-    SIM_TRY(live, live_lines(v.id));
-    if (live.count > static_cast<std::int64_t>(limits::max_lines_per_admission))
+    SIM_TRY(live, live_count(v.id));
+    if (live > static_cast<std::int64_t>(limits::max_lines_per_admission))
       return refuse("feedetail", fmt::format("admission \"{}\" would hold {} live lines, at most {} per stay",
-                                             mdtrt_id_of(v.id), live.count, limits::max_lines_per_admission));
+                                             mdtrt_id_of(v.id), live, limits::max_lines_per_admission));
   }
   return out.encode();
 }

@@ -70,6 +70,7 @@ CREATE TABLE IF NOT EXISTS lines(
   PRIMARY KEY (visit_id, feedetl_sn));
 CREATE INDEX IF NOT EXISTS lines_setl ON lines(setl_id);
 CREATE INDEX IF NOT EXISTS lines_undone ON lines(undone_setl_id);
+CREATE INDEX IF NOT EXISTS lines_live ON lines(visit_id, cancelled);
 CREATE TABLE IF NOT EXISTS settlements(
   id INTEGER PRIMARY KEY,
   msgid TEXT NOT NULL,
