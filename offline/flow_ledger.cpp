@@ -413,6 +413,7 @@ sql::Result<std::optional<StayWork>> claim_stay_work(sql::Db& db, std::int64_t n
   if (!row) return row.error();
   SETTLE_ASSERT(row->has_value());
   const flow::StayRecord& st = (**row).stay;
+  w.card_sn = st.card_sn;
   flow::InsurerCall& c = w.call;
   c.request_id = st.request_id;
   c.psn_no = st.psn_no;

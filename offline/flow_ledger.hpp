@@ -71,6 +71,7 @@ sql::Result<std::optional<flow::StayView>> stay_view(sql::Db& db, std::int64_t a
 struct StayWork {
   StayItem item;
   flow::InsurerCall call;
+  std::string card_sn;  // the stay's card, for the person query (1101) of a stay admitted by card alone
 };
 // The oldest due item whose stay has nothing open before it, taken, with its
 // call: its admission (2401 under the admission's request id as visit

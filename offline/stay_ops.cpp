@@ -221,6 +221,26 @@ sql::Status set_stay_flag(sql::Db& db, std::int64_t adm_id, std::optional<std::s
                std::string(flag.value_or("")));
 }
 
+sql::Status set_stay_person(sql::Db& db, std::int64_t adm_id, std::string_view psn_no, std::string_view insutype,
+                            std::int64_t at_ms) {
+  SETTLE_ASSERT(!psn_no.empty());
+  auto cur = find_stay(db, adm_id);
+  if (!cur) return cur.error();
+  if (!cur->has_value()) return not_found(fmt::format("no stay {}", adm_id));
+  const flow::StayRecord& st = (**cur).stay;
+  if (st.psn_no == psn_no && st.insutype == insutype) return settle::Ok{};
+  if (!st.psn_no.empty())
+    return invalid_state(fmt::format("stay {} is person {}'s, the insurer names person {} for card {}", adm_id, st.psn_no,
+                                     psn_no, st.card_no));
+  auto up = db.cached("UPDATE stays SET psn_no = ?2, insutype = ?3, updated_at_ms = ?4 WHERE adm_id = ?1");
+  if (!up) return up.error();
+  (*up)->reset();
+  SETTLE_SQL_TRY((*up)->bind_all(adm_id, psn_no, insutype, at_ms));
+  SETTLE_SQL_TRY((*up)->run());
+  return event(db, at_ms, Entity::stay, std::to_string(adm_id), std::nullopt, "person",
+               fmt::format("the insurer names person {} (insurance type {}) for card {}", psn_no, insutype, st.card_no));
+}
+
 sql::Status add_stay_lines(sql::Db& db, std::int64_t adm_id, std::string_view request_id,
                            std::span<const flow::StayLine> lines, std::int64_t at_ms) {
   auto cur = find_stay(db, adm_id);
@@ -520,6 +540,111 @@ sql::Result<std::int64_t> requeue_stay_items(sql::Db& db, std::int64_t at_ms) {
   for (std::int64_t id : *ids)
     SETTLE_SQL_TRY(finish_stay_item(db, id, StayItemOutcome::retry, at_ms, at_ms, "in flight at start-up"));
   return static_cast<std::int64_t>(ids->size());
+}
+
+// ---- parked items (supervisors) --------------------------------------------------
+
+namespace {
+// The stay's earliest open item before `item_id`, if any: what it waits behind.
+sql::Result<std::optional<std::int64_t>> open_item_before(sql::Db& db, std::int64_t adm_id, std::int64_t item_id) {
+  auto r = rows<std::int64_t>(db,
+                              "SELECT item_id FROM stay_items INDEXED BY stay_items_open WHERE adm_id = ?1 AND item_id < ?2 "
+                              "AND state IN ('pending', 'in_flight', 'parked') ORDER BY item_id LIMIT 1",
+                              [](const sql::Statement& s) { return s.column_int64(0); }, adm_id, item_id);
+  if (!r) return r.error();
+  if (r->empty()) return std::optional<std::int64_t>{};
+  return std::optional<std::int64_t>(r->front());
+}
+
+// The item, parked and first of its stay's open items, for a supervisor to act on.
+sql::Result<StayItem> head_parked(sql::Db& db, std::int64_t item_id) {
+  auto r = rows<StayItem>(db, fmt::format("SELECT {} FROM stay_items WHERE item_id = ?1", kItemCols), read_item, item_id);
+  if (!r) return r.error();
+  if (r->empty()) return not_found(fmt::format("no stay item {}", item_id));
+  const StayItem it = r->front();
+  if (it.state != StayItemState::parked)
+    return invalid_state(fmt::format("stay item {} is {}, not parked", item_id, name(it.state)));
+  auto before = open_item_before(db, it.adm_id, item_id);
+  if (!before) return before.error();
+  if (*before)
+    return invalid_state(fmt::format("stay item {} waits behind item {} of the same stay: act on that one first", item_id,
+                                     **before));
+  return it;
+}
+
+// The stay's items parked behind `item_id` go back to pending, due now.
+sql::Status release_behind(sql::Db& db, const StayItem& head, std::int64_t at_ms) {
+  auto st = db.cached(
+      "UPDATE stay_items SET state = 'pending', next_attempt_at_ms = ?3, refusals = 0, updated_at_ms = ?3 "
+      "WHERE adm_id = ?1 AND item_id > ?2 AND state = 'parked'");
+  if (!st) return st.error();
+  (*st)->reset();
+  SETTLE_SQL_TRY((*st)->bind_all(head.adm_id, head.item_id, at_ms));
+  SETTLE_SQL_TRY((*st)->run());
+  if (db.changes() == 0) return settle::Ok{};
+  return event(db, at_ms, Entity::stay, std::to_string(head.adm_id), "parked", "pending",
+               fmt::format("{} later item(s) no longer wait behind item {}", db.changes(), head.item_id));
+}
+}  // namespace
+
+sql::Result<std::vector<ParkedStayItem>> list_parked_stay_items(sql::Db& db) {
+  auto items = rows<StayItem>(
+      db,
+      fmt::format("SELECT {} FROM stay_items i INDEXED BY stay_items_open WHERE i.state IN ('pending', 'in_flight', "
+                  "'parked') AND i.state = 'parked' ORDER BY i.updated_at_ms, i.item_id",
+                  kItemCols),
+      read_item);
+  if (!items) return items.error();
+  std::vector<ParkedStayItem> out;
+  out.reserve(items->size());
+  for (StayItem& it : *items) {
+    ParkedStayItem p;
+    auto stay = find_stay(db, it.adm_id);
+    if (!stay) return stay.error();
+    if (stay->has_value()) p.psn_no = (**stay).stay.psn_no;
+    auto before = open_item_before(db, it.adm_id, it.item_id);
+    if (!before) return before.error();
+    p.behind = *before;
+    p.item = std::move(it);
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+sql::Status retry_parked_stay_item(sql::Db& db, std::int64_t item_id, std::string_view by_operator, std::int64_t at_ms) {
+  auto head = head_parked(db, item_id);
+  if (!head) return head.error();
+  auto st = db.cached(
+      "UPDATE stay_items SET state = 'pending', next_attempt_at_ms = ?2, refusals = 0, updated_at_ms = ?2 "
+      "WHERE item_id = ?1 AND state = 'parked'");
+  if (!st) return st.error();
+  (*st)->reset();
+  SETTLE_SQL_TRY((*st)->bind_all(item_id, at_ms));
+  SETTLE_SQL_TRY((*st)->run());
+  SETTLE_SQL_TRY(event(db, at_ms, Entity::stay, std::to_string(head->adm_id), "parked", "pending",
+                       fmt::format("item {} ({}) retried by {}", item_id, name(head->kind), by_operator)));
+  return release_behind(db, *head, at_ms);
+}
+
+sql::Status resolve_parked_stay_item(sql::Db& db, std::int64_t item_id, std::string_view by_operator,
+                                     std::string_view note, std::int64_t at_ms) {
+  SETTLE_ASSERT(!note.empty());
+  auto head = head_parked(db, item_id);
+  if (!head) return head.error();
+  if (head->kind == StayItemKind::admission)
+    return invalid_state(fmt::format(
+        "stay item {} is stay {}'s admission: everything after it needs the insurer's visit id, so it is not resolved "
+        "without the insurer; retry it once the person's registration is corrected at the insurer",
+        item_id, head->adm_id));
+  auto st = db.cached("UPDATE stay_items SET state = 'done', updated_at_ms = ?2 WHERE item_id = ?1 AND state = 'parked'");
+  if (!st) return st.error();
+  (*st)->reset();
+  SETTLE_SQL_TRY((*st)->bind_all(item_id, at_ms));
+  SETTLE_SQL_TRY((*st)->run());
+  SETTLE_SQL_TRY(event(db, at_ms, Entity::stay, std::to_string(head->adm_id), "parked", "done",
+                       fmt::format("item {} ({}) resolved by {} without the insurer: {}", item_id, name(head->kind),
+                                   by_operator, note)));
+  return release_behind(db, *head, at_ms);
 }
 
 // ---- lists ---------------------------------------------------------------------

@@ -60,6 +60,11 @@ sql::Result<std::optional<std::int64_t>> open_stay_of(sql::Db& db, std::string_v
 sql::Status set_stay_state(sql::Db& db, std::int64_t adm_id, flow::StayState to, std::int64_t at_ms, std::string_view detail);
 sql::Status set_stay_visit(sql::Db& db, std::int64_t adm_id, std::string_view mdtrt_id, std::int64_t at_ms);
 sql::Status set_stay_flag(sql::Db& db, std::int64_t adm_id, std::optional<std::string_view> flag, std::int64_t at_ms);
+// The person of a stay admitted offline by card alone (not on the red list),
+// as the insurer's 1101 names it before its admission is forwarded. Set once:
+// invalid_state if the stay names another person already.
+sql::Status set_stay_person(sql::Db& db, std::int64_t adm_id, std::string_view psn_no, std::string_view insutype,
+                            std::int64_t at_ms);
 
 // Adds a batch (numbered after the stay's last line) and moves the counters.
 sql::Status add_stay_lines(sql::Db& db, std::int64_t adm_id, std::string_view request_id,
@@ -110,6 +115,25 @@ sql::Status close_stay_items(sql::Db& db, std::int64_t adm_id, std::string_view 
 sql::Result<std::vector<StayItem>> stay_items_of(sql::Db& db, std::int64_t adm_id);
 // In-flight items back to pending at start-up.
 sql::Result<std::int64_t> requeue_stay_items(sql::Db& db, std::int64_t at_ms);
+
+// Parked items of every stay, oldest first (outbox.parked). An item parked
+// only because an earlier item of its stay is names that item (`behind`).
+struct ParkedStayItem {
+  StayItem item;
+  std::string psn_no;                   // the stay's person ("" if not known yet)
+  std::optional<std::int64_t> behind;   // the stay's earlier parked item it waits for
+};
+sql::Result<std::vector<ParkedStayItem>> list_parked_stay_items(sql::Db& db);
+// A supervisor's retry of a stay's first parked item: it and the items parked
+// behind it go back to pending, due now, refusals from zero. not_found for no
+// such item; invalid_state if it is not parked or waits behind another item.
+sql::Status retry_parked_stay_item(sql::Db& db, std::int64_t item_id, std::string_view by_operator, std::int64_t at_ms);
+// A supervisor's resolve (the insurer was told another way): the item done
+// with the note in the stay's history, the items behind it pending again.
+// Errors as retry; an admission is not resolved this way (everything after it
+// needs the insurer's visit id): invalid_state.
+sql::Status resolve_parked_stay_item(sql::Db& db, std::int64_t item_id, std::string_view by_operator,
+                                     std::string_view note, std::int64_t at_ms);
 
 // ---- lists -----------------------------------------------------------------
 

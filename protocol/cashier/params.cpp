@@ -667,22 +667,35 @@ Result<std::int64_t> item_id_of(const Json& p) {
   if (**id < 1) return bad("item_id", "item_id: must be a positive integer");
   return **id;
 }
+
+// "queue": "outbox" (the default) or "stay"; true for "stay".
+Result<bool> stay_queue_of(const Json& p) {
+  auto q = opt_text(p, "queue", "", 10);
+  if (!q) return q.error();
+  if (!q->has_value() || **q == "outbox") return false;
+  if (**q == "stay") return true;
+  return bad("queue", fmt::format("queue: \"{}\" is not a queue (outbox or stay)", **q));
+}
 }  // namespace
 
 Result<OutboxRetryParams> parse_outbox_retry(const Json& p) {
-  if (auto s = only_fields(p, "", {"item_id"}); !s) return s.error();
+  if (auto s = only_fields(p, "", {"item_id", "queue"}); !s) return s.error();
   auto id = item_id_of(p);
   if (!id) return id.error();
-  return OutboxRetryParams{*id};
+  auto stay = stay_queue_of(p);
+  if (!stay) return stay.error();
+  return OutboxRetryParams{*id, *stay};
 }
 
 Result<OutboxResolveParams> parse_outbox_resolve(const Json& p) {
-  if (auto s = only_fields(p, "", {"item_id", "note"}); !s) return s.error();
+  if (auto s = only_fields(p, "", {"item_id", "note", "queue"}); !s) return s.error();
   auto id = item_id_of(p);
   if (!id) return id.error();
   auto note = text(p, "note", "", 500);
   if (!note) return note.error();
-  return OutboxResolveParams{*id, std::move(*note)};
+  auto stay = stay_queue_of(p);
+  if (!stay) return stay.error();
+  return OutboxResolveParams{*id, std::move(*note), *stay};
 }
 
 namespace {

@@ -158,12 +158,17 @@ struct RedlistSyncParams {
   bool full = false;  // a whole snapshot instead of a delta
 };
 struct OutboxParkedParams {};
+// A parked item (outbox.parked) is named by its queue and item_id: "outbox"
+// (reversals, offline settlements and refunds; the default) or "stay" (what a
+// stay forwards in order: its admission, batches, cancellations, discharge).
 struct OutboxRetryParams {
-  std::int64_t item_id = 0;  // a parked outbox item (outbox.parked)
+  std::int64_t item_id = 0;
+  bool stay = false;  // queue "stay"
 };
 struct OutboxResolveParams {
   std::int64_t item_id = 0;
   std::string note;  // what the office did instead (kept in the item's history); not empty
+  bool stay = false;  // queue "stay"
 };
 
 // One alternative per Method, in the order of the Method enum.

@@ -33,14 +33,14 @@ namespace settle::testing {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-namespace {
-
 std::string slurp(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
 }
+
+namespace {
 
 void write_file(const fs::path& p, const std::string& text) {
   std::ofstream out(p, std::ios::binary | std::ios::trunc);
@@ -460,6 +460,19 @@ void Stack::add_operator(const Operator& op) {
                       "--name", op.name, "--role", op.role, "--password-file", pw.string()},
                      dir_ / "settlectl.out", dir_ / "settlectl.err");
   if (rc != 0) throw std::runtime_error("settlectl operator add failed: " + slurp(dir_ / "settlectl.err"));
+}
+
+ProgramRun Stack::settlectl_as(const Operator& op, const std::string& args) const {
+  const fs::path out = dir_ / "settlectl-as.out", err = dir_ / "settlectl-as.err";
+  const std::string cmd = fmt::format("{} {} --socket {} --operator {} --window W01 --password-file {} --json > {} 2> {}",
+                                      SETTLE_SETTLECTL_BINARY, args, socket_path(), op.name,
+                                      (dir_ / fmt::format("password-{}", op.name)).string(), out.string(), err.string());
+  const int rc = std::system(cmd.c_str());
+  ProgramRun r;
+  r.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  r.out = slurp(out);
+  r.err = slurp(err);
+  return r;
 }
 
 std::string Stack::socket_path() const { return (dir_ / "data" / "cashier.sock").string(); }

@@ -90,6 +90,15 @@ struct Operator {
   std::string name, role, password;
 };
 
+// A file's whole content ("" if it cannot be read).
+std::string slurp(const std::filesystem::path& p);
+
+// A program run to its end: exit status (-1 if killed), stdout, stderr.
+struct ProgramRun {
+  int status = -1;
+  std::string out, err;
+};
+
 class Stack {
  public:
   // `name` names the temp dir (build-tree/e2e/<name>-<pid>), kept for reading.
@@ -127,6 +136,9 @@ class Stack {
 
   // ---- settled
   void add_operator(const Operator& op);  // settlectl operator add (before or after start)
+  // settlectl <args> over the socket as `op` (window W01, --json); `args` go
+  // through the shell (quote a note with spaces).
+  ProgramRun settlectl_as(const Operator& op, const std::string& args) const;
   void start_daemon();
   void stop_daemon();      // SIGTERM, waits for the exit
   void kill_daemon();      // SIGKILL

@@ -164,11 +164,19 @@ int run_cashier(const ClientOptions& o, const CashierCommand& c, std::ostream& o
     auto a = s.call("outbox.parked", Json::object());
     if (!a) return done(a.error());
     return print(a.value(), [&](const Json& r) {
-      Table t({{"item"}, {"kind"}, {"setl_id / msgid"}, {"person"}, {"refusals", Table::Align::right}, {"since"},
-               {"reason"}});
-      for (const auto& x : r["items"])
-        t.add_row({str(x, "item_id"), str(x, "kind"), x.contains("setl_id") ? str(x, "setl_id") : str(x, "msgid"),
-                   str(x, "psn_no_masked"), str(x, "refusals"), str(x, "since"), str(x, "reason")});
+      // A stay's item shows its stay (and what it waits behind); retry and
+      // resolve it with --stay.
+      Table t({{"queue"}, {"item"}, {"kind"}, {"setl_id / msgid / stay"}, {"person"}, {"refusals", Table::Align::right},
+               {"since"}, {"reason"}});
+      for (const auto& x : r["items"]) {
+        const bool stay = x.value("queue", "") == "stay";
+        std::string ref = x.contains("setl_id") ? str(x, "setl_id") : str(x, "msgid");
+        if (stay) ref = "stay " + str(x, "adm_id") + (x.contains("setl_id") ? ", settlement " + str(x, "setl_id") : "");
+        std::string reason = str(x, "reason");
+        if (stay && x.contains("behind") && !x["behind"].is_null()) reason = "waits behind item " + str(x, "behind");
+        t.add_row({str(x, "queue"), str(x, "item_id"), str(x, "kind"), ref, str(x, "psn_no_masked"), str(x, "refusals"),
+                   str(x, "since"), reason});
+      }
       out << t.render();
     });
   }
@@ -176,10 +184,11 @@ int run_cashier(const ClientOptions& o, const CashierCommand& c, std::ostream& o
     const bool retry = c.name == "parked-retry";
     Json params{{"item_id", c.item_id}};
     if (!retry) params["note"] = c.note;
+    if (c.stay_queue) params["queue"] = "stay";
     auto a = s.call(retry ? "outbox.retry" : "outbox.resolve", params);
     if (!a) return done(a.error());
     return print(a.value(), [&](const Json& r) {
-      out << render_pairs({{"outbox item", str(r, "item_id")}, {"state", str(r, "state")}});
+      out << render_pairs({{"queue", str(r, "queue")}, {"item", str(r, "item_id")}, {"state", str(r, "state")}});
     });
   }
 

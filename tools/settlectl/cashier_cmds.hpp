@@ -30,6 +30,7 @@ struct CashierCommand {
   bool full = false;  // redlist-sync: a whole snapshot
   std::int64_t item_id = 0;  // parked-retry, parked-resolve: the outbox item
   std::string note;          // parked-resolve: what the office did instead
+  bool stay_queue = false;   // parked-retry, parked-resolve: the item is a stay's (queue "stay")
 };
 
 // Exit status: 0 done, 1 the daemon refused (its reason printed), 2 bad

@@ -165,17 +165,19 @@ int main(int argc, char** argv) {
   auto* uploads_flush = uploads->add_subcommand(
       "flush", "forward queued reversals and offline settlements now (supervisor), progress on stderr; exit 1 if some are left");
   client_options(uploads_flush, true);
-  auto* parked = app.add_subcommand("parked", "reversals and offline uploads the insurer refused too often (supervisor)");
+  auto* parked = app.add_subcommand("parked", "reversals, offline uploads and stays' items the insurer refused too often (supervisor)");
   parked->require_subcommand(1);
   auto* parked_list = parked->add_subcommand("list", "list the parked items with the insurer's reason");
   client_options(parked_list, true);
   auto* parked_retry = parked->add_subcommand("retry", "send a parked item again (its refusals counted from zero)");
   client_options(parked_retry, true);
-  parked_retry->add_option("--item", cmd.item_id, "the outbox item (settlectl parked list)")->required();
+  parked_retry->add_option("--item", cmd.item_id, "the parked item (settlectl parked list)")->required();
+  parked_retry->add_flag("--stay", cmd.stay_queue, "the item is a stay's (queue \"stay\" in the list)");
   auto* parked_resolve =
       parked->add_subcommand("resolve", "close a parked item the insurance office settled another way");
   client_options(parked_resolve, true);
-  parked_resolve->add_option("--item", cmd.item_id, "the outbox item (settlectl parked list)")->required();
+  parked_resolve->add_option("--item", cmd.item_id, "the parked item (settlectl parked list)")->required();
+  parked_resolve->add_flag("--stay", cmd.stay_queue, "the item is a stay's (queue \"stay\" in the list)");
   parked_resolve->add_option("--note", cmd.note, "what was done instead (kept in the item's history)")->required();
   auto* oper = app.add_subcommand("operator", "manage cashier operators (on the ledger; settled stopped)");
   oper->require_subcommand(1);

@@ -490,6 +490,43 @@ awaitable<std::int64_t> Service::flush_uploads() {
 
 // ---- stays, in order within each stay --------------------------------------------
 
+awaitable<flow::InsurerReply> Service::stay_person(ledger::StayWork& w) {
+  insurer::PersonInfo::Input in;
+  in.mdtrt_cert_type = std::string(insurer::cert_type_card);
+  in.mdtrt_cert_no = w.call.card_no;
+  in.card_sn = w.card_sn;
+  CallSpec spec;
+  spec.infno = std::string(insurer::PersonInfo::infno);
+  spec.input = in.encode();
+  spec.request_id = w.call.request_id;
+  const CallResult r = co_await p_.gateway.call(std::move(spec));
+  p_.metrics.insurer_call("1101", outcome_label(r), r.elapsed_ms * 1000LL);
+  flow::InsurerReply out;
+  if (!r.answered()) {
+    out.outcome = flow::CallOutcome::unreachable;
+    out.detail = fmt::format("the person query (1101) for card {}: {}", cashier::mask_card_no(w.call.card_no),
+                             unanswered_error(r).message);
+    co_return out;
+  }
+  out.outcome = flow::CallOutcome::refused;
+  if (!r.succeeded()) {
+    const Reply why = rejected_reply(r);
+    out.detail = fmt::format("the insurer knows no person for card {} (1101): {}", cashier::mask_card_no(w.call.card_no),
+                             why.error ? why.error->error.message : std::string("refused"));
+    co_return out;
+  }
+  auto o = insurer::PersonInfo::Output::decode(r.response->output);
+  if (!o || o->insuinfo.empty()) {
+    out.detail = fmt::format("the insurer's 1101 reply for card {}: {}", cashier::mask_card_no(w.call.card_no),
+                             o ? std::string("no insurance record") : o.error().message);
+    co_return out;
+  }
+  w.call.psn_no = o->baseinfo.psn_no;
+  w.call.insutype = o->insuinfo.front().insutype;
+  out.outcome = flow::CallOutcome::ok;
+  co_return out;
+}
+
 awaitable<std::int64_t> Service::flush_stay_items() {
   const auto open = [this]() -> awaitable<std::int64_t> {
     auto job = [](sql::Db& db) { return ledger::stay_item_counts(db); };
@@ -515,10 +552,32 @@ awaitable<std::int64_t> Service::flush_stay_items() {
       co_return -1;
     }
     if (!work->has_value()) break;
-    const ledger::StayWork w = std::move(**work);
-    EncodedCall enc = encode_call(w.call, p_.policy, now_ms());
+    ledger::StayWork w = std::move(**work);
     flow::InsurerReply reply;
-    if (enc.cannot) {
+    // A stay admitted offline by card alone: the insurer names its person
+    // (1101) before the admission goes, and the stay keeps that person.
+    bool person_known = !(w.call.txn == flow::Txn::admit && w.call.psn_no.empty());
+    if (!person_known) {
+      const flow::InsurerReply who = co_await stay_person(w);
+      if (who.outcome == flow::CallOutcome::ok) {
+        auto set = [adm_id = w.item.adm_id, psn_no = w.call.psn_no, insutype = w.call.insutype, at = now_ms()](sql::Db& db) {
+          return ledger::set_stay_person(db, adm_id, psn_no, insutype, at);
+        };
+        auto stored = co_await ledger_write(p_.ledger, std::move(set));
+        if (stored) {
+          person_known = true;
+        } else {
+          reply.outcome = flow::CallOutcome::refused;
+          reply.detail = stored.error().message;
+        }
+      } else {
+        reply = who;
+      }
+    }
+    EncodedCall enc = person_known ? encode_call(w.call, p_.policy, now_ms()) : EncodedCall{};
+    if (!person_known) {
+      // reply says why: the 1101 went unanswered or named nobody
+    } else if (enc.cannot) {
       reply.outcome = flow::CallOutcome::refused;
       reply.detail = *enc.cannot;
     } else {
@@ -652,6 +711,10 @@ awaitable<Reply> Service::uploads_flush(const cashier::SessionInfo& s) {
 
 // ---- parked items (supervisors) ---------------------------------------------------------
 
+namespace {
+std::string_view queue_name(bool stay) { return stay ? "stay" : "outbox"; }
+}  // namespace
+
 awaitable<Reply> Service::outbox_parked(const cashier::SessionInfo&) {
   auto job = [](sql::Db& db) { return ledger::list_parked(db); };
   auto parked = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job));
@@ -670,6 +733,26 @@ awaitable<Reply> Service::outbox_parked(const cashier::SessionInfo&) {
       j["msgid"] = it.ref_msgid.value_or("");
     else
       j["setl_id"] = std::to_string(it.setl_id.value_or(0));
+    j["queue"] = "outbox";
+    items.push_back(std::move(j));
+  }
+  auto job_stays = [](sql::Db& db) { return ledger::list_parked_stay_items(db); };
+  auto stays = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job_stays));
+  if (!stays) co_return fail(stays.error().to_error());
+  for (const ledger::ParkedStayItem& p : *stays) {
+    const ledger::StayItem& it = p.item;
+    Json j{{"queue", "stay"},
+           {"item_id", it.item_id},
+           {"kind", fmt::format("stay_{}", ledger::name(it.kind))},
+           {"adm_id", std::to_string(it.adm_id)},
+           {"psn_no_masked", p.psn_no.empty() ? Json(nullptr) : Json(cashier::mask_card_no(p.psn_no))},
+           {"refusals", it.refusals},
+           {"attempts", it.attempts},
+           {"reason", it.last_error.value_or("")},
+           {"since", iso_time(it.updated_at_ms)},
+           {"behind", p.behind ? Json(*p.behind) : Json(nullptr)}};
+    if (it.request_id) j["request_id"] = *it.request_id;
+    if (it.setl_id) j["setl_id"] = std::to_string(*it.setl_id);
     items.push_back(std::move(j));
   }
   co_return Reply::ok(Json{{"items", std::move(items)}});
@@ -677,23 +760,27 @@ awaitable<Reply> Service::outbox_parked(const cashier::SessionInfo&) {
 
 awaitable<Reply> Service::outbox_retry(const cashier::SessionInfo& s, const cashier::OutboxRetryParams& p) {
   const std::int64_t at = now_ms();
-  auto job = [id = p.item_id, who = s.operator_name, at](sql::Db& db) { return ledger::retry_parked(db, id, who, at); };
+  auto job = [id = p.item_id, stay = p.stay, who = s.operator_name, at](sql::Db& db) {
+    return stay ? ledger::retry_parked_stay_item(db, id, who, at) : ledger::retry_parked(db, id, who, at);
+  };
   auto w = co_await ledger_write(p_.ledger, std::move(job));
   if (!w) co_return fail(w.error().to_error());
-  spdlog::info("outbox item {}: retried by supervisor {}", p.item_id, s.operator_name);
+  spdlog::info("{} item {}: retried by supervisor {}", queue_name(p.stay), p.item_id, s.operator_name);
   reversal_wakeup_.cancel();  // the line worker sends it at once
-  co_return Reply::ok(Json{{"item_id", p.item_id}, {"state", "pending"}});
+  co_return Reply::ok(Json{{"queue", queue_name(p.stay)}, {"item_id", p.item_id}, {"state", "pending"}});
 }
 
 awaitable<Reply> Service::outbox_resolve(const cashier::SessionInfo& s, const cashier::OutboxResolveParams& p) {
   const std::int64_t at = now_ms();
-  auto job = [id = p.item_id, who = s.operator_name, note = p.note, at](sql::Db& db) {
-    return ledger::resolve_parked(db, id, who, note, at);
+  auto job = [id = p.item_id, stay = p.stay, who = s.operator_name, note = p.note, at](sql::Db& db) {
+    return stay ? ledger::resolve_parked_stay_item(db, id, who, note, at) : ledger::resolve_parked(db, id, who, note, at);
   };
   auto w = co_await ledger_write(p_.ledger, std::move(job));
   if (!w) co_return fail(w.error().to_error());
-  spdlog::warn("outbox item {}: resolved by supervisor {} without the insurer: {}", p.item_id, s.operator_name, p.note);
-  co_return Reply::ok(Json{{"item_id", p.item_id}, {"state", "done"}});
+  spdlog::warn("{} item {}: resolved by supervisor {} without the insurer: {}", queue_name(p.stay), p.item_id,
+               s.operator_name, p.note);
+  if (p.stay) reversal_wakeup_.cancel();  // the stay's later items go now
+  co_return Reply::ok(Json{{"queue", queue_name(p.stay)}, {"item_id", p.item_id}, {"state", "done"}});
 }
 
 }  // namespace settle::daemon

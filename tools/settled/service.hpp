@@ -105,6 +105,9 @@ class Service final : public cashier::Dispatcher {
   // offline discharges) in order within each stay, unless a reversal is
   // pending; returns how many are open (-1: storage error).
   awaitable<std::int64_t> flush_stay_items();
+  // The person of a stay admitted by card alone (1101), into w.call (psn_no,
+  // insutype) when the insurer names one; else why not (unreachable/refused).
+  awaitable<flow::InsurerReply> stay_person(ledger::StayWork& w);
   void stop();
 
  private:

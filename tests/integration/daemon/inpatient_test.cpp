@@ -247,6 +247,58 @@ TEST_CASE("a stay admitted while the line is down is forwarded with its lines wh
   CHECK(visit_at_insurer(st["mdtrt_id"].get<std::string>())["state"] == "undone");
 }
 
+TEST_CASE("a stay admitted offline by card alone gets its person from the insurer; a refused batch is parked and retried") {
+  Stack& s = stack();
+  s.clear_faults();
+  PersonSpec late = settle::testing::person(41);
+  s.add_person(late);  // known to the insurer, not on the daemon's copy of the red list
+  s.set_faults({"refuse"});
+  s.insert_card(0, late);
+  auto c = s.session(Stack::cashier);
+  REQUIRE(c->call("card.read").contains("result"));
+  const Json adm = result_of(c->call("inpatient.admit", Json{{"request_id", "late-adm"}, {"dept", "0601"}, {"diagnosis", "S72.0"}}));
+  CHECK(adm["mode"] == "offline");
+  const std::string adm_id = adm["adm_id"].get<std::string>();
+  Json r = result_of(c->call("inpatient.add_lines", Json{{"request_id", "late-b1"}, {"adm_id", adm_id},
+                                                         {"lines", Json::array({line("L1", "320.00")})}}));
+  CHECK(r["upload"] == "queued");
+  // The line is back, but the insurer refuses every 2301: the admission goes
+  // (the person named by 1101 first), the batch is refused until parked.
+  s.set_faults({"error:infno=2301"});
+  wait_status(
+      *c, [](const Json& j) { return j["network"] == "online" && j["parked_uploads"] == 1 && j["pending_uploads"] == 0; },
+      std::chrono::seconds(30), "the refused batch was not parked");
+  Json st = get_stay(*c, adm_id);
+  REQUIRE(st["mdtrt_id"].is_string());
+  const std::string mdtrt_id = st["mdtrt_id"].get<std::string>();
+  CHECK(visit_at_insurer(mdtrt_id)["state"] == "admitted");
+  CHECK(visit_at_insurer(mdtrt_id)["lines"]["live"] == 0);
+
+  auto sup = s.session(Stack::supervisor);
+  const Json parked = result_of(sup->call("outbox.parked"));
+  REQUIRE(parked["items"].size() == 1);
+  const Json item = parked["items"][0];
+  CHECK(item["queue"] == "stay");
+  CHECK(item["kind"] == "stay_lines");
+  CHECK(item["adm_id"] == adm_id);
+  CHECK(item["request_id"] == "late-b1");
+  CHECK(item["behind"].is_null());
+  CHECK_FALSE(item["psn_no_masked"].is_null());
+  CHECK(item["reason"].get<std::string>().find("2301") != std::string::npos);
+  const std::int64_t item_id = item["item_id"].get<std::int64_t>();
+  // The supervisor retries it once the insurer takes 2301 again (settlectl parked retry --stay).
+  s.clear_faults();
+  const settle::testing::ProgramRun ctl = s.settlectl_as(Stack::supervisor, fmt::format("parked retry --stay --item {}", item_id));
+  CHECK_MESSAGE(ctl.status == 0, ctl.out << ctl.err);
+  wait_drained(*c);
+  st = get_stay(*c, adm_id);
+  CHECK(st["pending_uploads"] == 0);
+  CHECK(visit_at_insurer(mdtrt_id)["lines"]["live"] == 1);
+  CHECK(result_of(sup->call("outbox.parked"))["items"].empty());
+  // Done is final: neither queue takes it again.
+  CHECK(reason_of(sup->call("outbox.retry", Json{{"item_id", item_id}, {"queue", "stay"}})) == "INVALID_STATE");
+}
+
 TEST_CASE("a stay of 5,000 lines is charged in batches and settled over every line") {
   auto c = window(4, false);
   const Json adm = result_of(c->call("inpatient.admit", Json{{"request_id", "big-adm"}, {"dept", "0601"}, {"diagnosis", "C34.9"}}));

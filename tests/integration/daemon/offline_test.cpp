@@ -136,11 +136,6 @@ bool wait_network_note(RpcClient& c, const std::string& network, std::chrono::mi
   return false;
 }
 
-std::string slurp(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 Json get(RpcClient& c, const std::string& setl_id) {
   const Json r = c.call("settle.get", Json{{"setl_id", setl_id}});
   REQUIRE_MESSAGE(r.contains("result"), r.dump());
@@ -343,15 +338,10 @@ TEST_CASE("a person not on the red list settles offline as self-pay") {
   CHECK(amount_at(a, "cash") == amount_at(a, "total"));
   s.clear_faults();
   // settlectl uploads flush: forwards it now, progress on stderr, the counts left as JSON.
-  const auto out = s.dir() / "uploads-flush.out", err = s.dir() / "uploads-flush.err";
-  const std::string cmd = fmt::format(
-      "{} uploads flush --socket {} --operator {} --window W01 --password-file {} --json > {} 2> {}",
-      SETTLE_SETTLECTL_BINARY, s.socket_path(), Stack::supervisor.name,
-      (s.dir() / fmt::format("password-{}", Stack::supervisor.name)).string(), out.string(), err.string());
-  const int rc = std::system(cmd.c_str());
-  INFO("stdout: " << slurp(out) << "\nstderr: " << slurp(err));
-  CHECK(rc == 0);
-  const auto answer = settle::json::parse(slurp(out), "settlectl output");
+  const settle::testing::ProgramRun ctl = s.settlectl_as(Stack::supervisor, "uploads flush");
+  INFO("stdout: " << ctl.out << "\nstderr: " << ctl.err);
+  CHECK(ctl.status == 0);
+  const auto answer = settle::json::parse(ctl.out, "settlectl output");
   REQUIRE(answer);
   CHECK((*answer)["pending_uploads"] == 0);
   CHECK((*answer)["network"] == "online");

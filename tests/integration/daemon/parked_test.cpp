@@ -59,21 +59,11 @@ Json lines() {
                       Json{{"code", "C0001"}, {"name", "自费营养品"}, {"class", "C"}, {"amount", "16.00"}}});
 }
 
-std::string slurp(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-// settlectl parked ... as the supervisor; returns the exit status, stdout in `out`.
+// settlectl parked ... as the supervisor; returns the exit status, its output in `out`.
 int settlectl_parked(Stack& s, const std::string& args, std::string& out) {
-  const auto o = s.dir() / "parked.out", e = s.dir() / "parked.err";
-  const std::string cmd =
-      fmt::format("{} parked {} --socket {} --operator {} --window W01 --password-file {} --json > {} 2> {}",
-                  SETTLE_SETTLECTL_BINARY, args, s.socket_path(), Stack::supervisor.name,
-                  (s.dir() / fmt::format("password-{}", Stack::supervisor.name)).string(), o.string(), e.string());
-  const int rc = std::system(cmd.c_str());
-  out = slurp(o) + slurp(e);
-  return WEXITSTATUS(rc);
+  const settle::testing::ProgramRun r = s.settlectl_as(Stack::supervisor, "parked " + args);
+  out = r.out + r.err;
+  return r.status;
 }
 
 }  // namespace

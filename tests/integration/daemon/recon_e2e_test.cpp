@@ -33,17 +33,8 @@ Json visit_lines() {
                       Json{{"code", "C0001"}, {"name", "自费营养品"}, {"class", "C"}, {"amount", "66.00"}}});
 }
 
-std::string slurp(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-struct Run {
-  int status = -1;
-  std::string out, err;
-};
+using Run = settle::testing::ProgramRun;
+using settle::testing::slurp;
 
 // The reconcile program with these arguments; stdout and stderr kept.
 Run reconcile(const Stack& s, const std::string& args) {

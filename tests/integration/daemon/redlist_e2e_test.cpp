@@ -46,13 +46,6 @@ bool on_list(const Stack& s, const std::string& card_no) {
   return st->column_int64(0) == 1;
 }
 
-std::string slurp(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 }  // namespace
 
 TEST_CASE("red list: full sync, delta after new persons, insurer failing mid-sync, settlectl") {
@@ -139,20 +132,15 @@ TEST_CASE("red list: full sync, delta after new persons, insurer failing mid-syn
   }
 
   // 4. settlectl redlist sync: progress on stderr, the answer as JSON.
-  const auto out = s.dir() / "redlist-sync.out", err = s.dir() / "redlist-sync.err";
-  const std::string cmd = fmt::format(
-      "{} redlist sync --socket {} --operator {} --window W01 --password-file {} --json > {} 2> {}",
-      SETTLE_SETTLECTL_BINARY, s.socket_path(), Stack::supervisor.name,
-      (s.dir() / fmt::format("password-{}", Stack::supervisor.name)).string(), out.string(), err.string());
-  const int rc = std::system(cmd.c_str());
-  INFO("stdout: " << slurp(out) << "\nstderr: " << slurp(err));
-  REQUIRE(rc == 0);
-  auto answer = settle::json::parse(slurp(out), "settlectl output");
+  const settle::testing::ProgramRun ctl = s.settlectl_as(Stack::supervisor, "redlist sync");
+  INFO("stdout: " << ctl.out << "\nstderr: " << ctl.err);
+  REQUIRE(ctl.status == 0);
+  auto answer = settle::json::parse(ctl.out, "settlectl output");
   REQUIRE(answer);
   CHECK((*answer)["version"] == v2 + 5);
   CHECK((*answer)["entries"] == 40);
   CHECK((*answer)["applied"] == 5);
-  CHECK(slurp(err).find("red list: 100% (5 / 5 entries)") != std::string::npos);
+  CHECK(ctl.err.find("red list: 100% (5 / 5 entries)") != std::string::npos);
   CHECK(on_list(s, settle::testing::person(38).card_no));
   f = read_list(s);
   CHECK(f.rows == 40);

@@ -415,3 +415,24 @@ TEST_CASE("ISO 8601 validators") {
   CHECK_FALSE(is_iso_datetime_offset("2026-03-01T08:30:00+0800"));
   CHECK_FALSE(is_iso_datetime_offset("2026-03-01T08:30:00.Z"));
 }
+
+TEST_CASE("a parked item is named by its queue: outbox by default, or stay") {
+  auto r = parse(Method::outbox_retry, R"({"item_id":7})");
+  REQUIRE(r.ok());
+  CHECK(std::get<OutboxRetryParams>(*r).item_id == 7);
+  CHECK_FALSE(std::get<OutboxRetryParams>(*r).stay);
+  r = parse(Method::outbox_retry, R"({"item_id":7,"queue":"stay"})");
+  REQUIRE(r.ok());
+  CHECK(std::get<OutboxRetryParams>(*r).stay);
+  r = parse(Method::outbox_resolve, R"({"item_id":7,"note":"entered at the portal","queue":"outbox"})");
+  REQUIRE(r.ok());
+  CHECK_FALSE(std::get<OutboxResolveParams>(*r).stay);
+  CHECK(std::get<OutboxResolveParams>(*r).note == "entered at the portal");
+  r = parse(Method::outbox_resolve, R"({"item_id":7,"note":"n","queue":"stays"})");
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().reason == Reason::invalid_request);
+  CHECK(r.error().field == "queue");
+  r = parse(Method::outbox_retry, R"({"item_id":7,"queue":1})");
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().field == "queue");
+}
