@@ -75,7 +75,7 @@ TEST_CASE("drill: attaching to a simulator that is not there fails at once, with
   CHECK(j["failures"].size() == 1);
 }
 
-TEST_CASE("drill: a short drill of all three faults passes, and its reports say why") {
+TEST_CASE("drill: a short drill of all three faults and the inpatient stay passes, and its reports say why") {
   const fs::path d = work_dir("drill-short");
   const fs::path out = d / "drill.txt";
   const int rc = drill(fmt::format("--windows 2 --phase-seconds 3 --drain-seconds 20 "
@@ -126,6 +126,24 @@ TEST_CASE("drill: a short drill of all three faults passes, and its reports say 
   // A lost reply is in doubt: reversed at the insurer, the charge settled offline.
   CHECK(j["faults"][2]["reversals_sent"].get<int>() > 0);
   CHECK(j["faults"][2]["offline_settlements"]["reason_in_doubt"].get<int>() > 0);
+  // The inpatient stay: admitted online, 20 lines sent, 20 stored and one
+  // cancelled while down, discharged offline, drained in order, the insurer
+  // holding exactly the 39 live lines, the day balanced.
+  const Json& st = j["stay"];
+  CAPTURE(st.dump(2));
+  REQUIRE(st.is_object());
+  CHECK(text.find("Inpatient stay:") != std::string::npos);
+  CHECK(st["admit_mode"] == "online");
+  CHECK(st["lines_sent"] == 20);
+  CHECK(st["lines_queued"] == 20);
+  CHECK(st["cancelled"] == 1);
+  CHECK(st["discharge"]["mode"] == "offline");
+  CHECK(st["discharge"]["wait_s"].get<double>() <= 5.0);
+  REQUIRE(st["drain_s"].is_number());
+  CHECK(st["settlement_state"] == "offline_accepted");
+  CHECK(st["insurer_live_lines"] == 39);
+  CHECK(st["balanced"] == true);
+  CHECK(st["passed"] == true);
   CHECK(j["failures"].empty());
   CHECK(rc == 0);
 }

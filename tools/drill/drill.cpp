@@ -1,7 +1,8 @@
 // The outage drill's runner: brings up (or attaches to) insurer-sim, pcscd
 // with virtual cards and settled, keeps N cashier windows settling and
 // refunding, cuts the insurer line with each simulator fault, and measures
-// detection, cashier waits, offline work, drain and the day's reconciliation.
+// detection, cashier waits, offline work, drain and the day's reconciliation;
+// then a stay across an outage (admitted online, discharged offline, drained).
 #include "tools/drill/drill.hpp"
 
 #include "tests/support/daemon_harness.hpp"
@@ -357,8 +358,133 @@ std::string join(const std::map<std::string, int>& m) {
 
 bool Report::passed() const {
   if (!failures.empty() || faults.empty()) return false;
+  if (options.inpatient && !stay.passed()) return false;
   return std::all_of(faults.begin(), faults.end(), [](const FaultResult& f) { return f.passed(); });
 }
+
+namespace {
+
+// A batch of n stay lines numbered from `first` (bed, nursing, drugs).
+Json stay_lines(int first, int n) {
+  Json lines = Json::array();
+  for (int i = first; i < first + n; ++i)
+    lines.push_back(Json{{"feedetl_sn", fmt::format("{:04}", i)},
+                         {"code", i % 3 == 0 ? "86900001" : "250101001"},
+                         {"name", i % 3 == 0 ? "阿莫西林胶囊" : "住院床位费"},
+                         {"class", i % 3 == 0 ? "B" : "A"},
+                         {"amount", fmt::format("{}.{:02}", 40 + i % 50, i % 100)}});
+  return lines;
+}
+
+// Polls engine.status until `ok` or the deadline; the last status.
+template <class Ok>
+Json wait_for(Conductor& cond, Ok ok, Clock::duration limit) {
+  const auto until = Clock::now() + limit;
+  Json st = cond.status();
+  while (!ok(st) && Clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    st = cond.status();
+  }
+  return st;
+}
+
+StayResult run_stay(Stack& stack, Conductor& cond, const std::string& socket, const Options& o, const std::string& pin,
+                    const std::string& window) {
+  StayResult s;
+  s.run = true;
+  const auto failed = [&s](std::string why) {
+    s.failures.push_back(std::move(why));
+    return s;
+  };
+  CashierClient c = login(socket, o.cashier, o.cashier_password, window);
+  RpcAnswer a = call(c, "card.read", Json::object(), std::chrono::seconds(10));
+  if (!a.ok) return failed("card.read at " + window + ": " + describe(a));
+  if (!pin.empty()) {
+    a = call(c, "card.verify_pin", Json{{"pin", pin}}, std::chrono::seconds(10));
+    if (!a.ok) return failed("card.verify_pin: " + describe(a));
+  }
+  // Request ids of their own per run: an attached daemon keeps its ledger.
+  const std::string tag = fmt::format("drill-{}-{}-{}", o.seed, ::getpid(), std::time(nullptr));
+  a = call(c, "inpatient.admit", Json{{"request_id", tag + "-adm"}, {"dept", "0301"}, {"diagnosis", "K35.8"}}, std::chrono::seconds(30));
+  if (!a.ok) return failed("inpatient.admit: " + describe(a) + " (a stay still open for this card is discharged first)");
+  s.adm_id = str_at(a.result, "adm_id");
+  s.admit_mode = str_at(a.result, "mode");
+  if (s.admit_mode != "online") s.failures.push_back("the stay was admitted " + s.admit_mode + " while the line was up");
+  a = call(c, "inpatient.add_lines", Json{{"request_id", tag + "-b1"}, {"adm_id", s.adm_id}, {"lines", stay_lines(1, 20)}},
+           std::chrono::seconds(30));
+  if (!a.ok) return failed("inpatient.add_lines (line up): " + describe(a));
+  if (str_at(a.result, "upload") == "sent") s.lines_sent = 20;
+  else s.failures.push_back("a batch added while the line was up was " + str_at(a.result, "upload") + ", not sent");
+
+  // The cut: the insurer refuses connections; the next batch finds the line
+  // down (no other traffic runs now) and is stored and queued.
+  stack.set_faults({"refuse"});
+  a = call(c, "inpatient.add_lines", Json{{"request_id", tag + "-b2"}, {"adm_id", s.adm_id}, {"lines", stay_lines(21, 20)}},
+           std::chrono::seconds(30));
+  if (a.ok && str_at(a.result, "upload") == "queued") s.lines_queued = 20;
+  else s.failures.push_back("a batch added while the line was down: " + (a.ok ? str_at(a.result, "upload") : describe(a)));
+  a = call(c, "inpatient.cancel_lines",
+           Json{{"request_id", tag + "-c1"}, {"adm_id", s.adm_id}, {"feedetl_sn", Json::array({"0003"})}}, std::chrono::seconds(30));
+  if (a.ok) s.cancelled = 1;
+  else s.failures.push_back("inpatient.cancel_lines while the line was down: " + describe(a));
+  const auto t0 = Clock::now();
+  a = call(c, "inpatient.discharge", Json{{"request_id", tag + "-dis"}, {"adm_id", s.adm_id}}, std::chrono::seconds(30));
+  s.discharge_wait_s = seconds(Clock::now() - t0);
+  if (!a.ok) {
+    stack.clear_faults();
+    return failed("inpatient.discharge while the line was down: " + describe(a) + ": the patient could not leave");
+  }
+  s.discharge_mode = str_at(a.result, "mode");
+  s.total = str_at(a.result, "total");
+  s.fund = str_at(a.result, "fund");
+  s.cash = str_at(a.result, "cash");
+  if (s.discharge_mode != "offline") s.failures.push_back("the discharge was settled " + s.discharge_mode + " while the line was down");
+  if (s.discharge_wait_s > o.max_wait_s)
+    s.failures.push_back(fmt::format("the discharge window waited {:.2f} s (limit {:.2f} s)", s.discharge_wait_s, o.max_wait_s));
+
+  // The restore and the drain, the stay in order: admission, batches, cancellation, settlement.
+  stack.clear_faults();
+  const auto restore = Clock::now();
+  if (o.flush) call(cond.sup, "uploads.flush", Json::object(), std::chrono::seconds(30));
+  const Json st = wait_for(cond, drained, std::chrono::milliseconds(static_cast<std::int64_t>(o.drain_s * 1000)));
+  if (drained(st)) s.drain_s = seconds(Clock::now() - restore);
+  else s.failures.push_back(fmt::format("the stay was not drained within {:.0f} s: {}", o.drain_s, st.dump()));
+  a = call(c, "inpatient.get", Json{{"adm_id", s.adm_id}, {"limit", 1}}, std::chrono::seconds(10));
+  if (!a.ok) return failed("inpatient.get: " + describe(a));
+  s.mdtrt_id = str_at(a.result, "mdtrt_id");
+  if (int_at(a.result, "pending_uploads") != 0)
+    s.failures.push_back(fmt::format("{} item(s) of the stay still wait for the insurer", int_at(a.result, "pending_uploads")));
+  const Json* setls = json::find(a.result, "settlements");
+  if (setls != nullptr && setls->is_array() && !setls->empty()) s.settlement_state = str_at(setls->back(), "state");
+  if (s.settlement_state != "offline_accepted")
+    s.failures.push_back("the offline discharge settlement is " + (s.settlement_state.empty() ? std::string("missing") : s.settlement_state) +
+                         " after the drain, not offline_accepted");
+  // The insurer's own view of the visit: the lines it holds are the stay's live lines.
+  if (!s.mdtrt_id.empty()) {
+    const auto v = stack.sim_control("GET", "/visits/" + s.mdtrt_id);
+    const Json* lines = v.status == 200 ? json::find(v.body, "lines") : nullptr;
+    if (lines != nullptr) {
+      s.insurer_live_lines = int_at(*lines, "live");
+      s.insurer_live_total = str_at(*lines, "live_total");
+    }
+    if (s.insurer_live_lines != s.lines_sent + s.lines_queued - s.cancelled)
+      s.failures.push_back(fmt::format("the insurer holds {} live line(s) of the stay, the ledger {}", s.insurer_live_lines,
+                                       s.lines_sent + s.lines_queued - s.cancelled));
+  } else {
+    s.failures.push_back("the stay has no visit id at the insurer after the drain");
+  }
+  const RpcAnswer recon = call(cond.sup, "recon.run", Json{{"date", clearing_date()}}, std::chrono::seconds(60));
+  if (recon.ok) {
+    const Json* b = json::find(recon.result, "balanced");
+    s.balanced = b != nullptr && b->is_boolean() && b->get<bool>();
+    if (!*s.balanced) s.failures.push_back("the day did not balance after the stay (recon.run lists the differences)");
+  } else {
+    s.failures.push_back("recon.run after the stay: " + describe(recon));
+  }
+  return s;
+}
+
+}  // namespace
 
 Report run(const Options& o) {
   Report rep;
@@ -633,6 +759,8 @@ Report run(const Options& o) {
       }
     }
     stop_windows();
+    // The inpatient scenario, on a line that came back from every fault.
+    if (opt.inpatient && rep.not_run.empty()) rep.stay = run_stay(*stack, cond, socket, opt, pin, windows.front());
   } catch (const std::exception& e) {
     rep.failures.push_back(fmt::format("the drill stopped: {}", e.what()));
     try {

@@ -26,6 +26,7 @@ struct Options {
   std::string out;                 // the text report; the JSON next to it (.json)
   std::uint64_t seed = 1;
   bool flush = true;               // uploads.flush at the restore (and every second of the drain)
+  bool inpatient = true;           // the inpatient scenario after the faults (--no-inpatient: left out)
   // --attach: a running daemon and simulator instead of starting them.
   bool attach = false;
   std::string socket;              // the daemon's cashier socket
@@ -83,6 +84,29 @@ struct FaultResult {
   bool passed() const { return failures.empty(); }
 };
 
+// The inpatient scenario: a stay admitted online at the first window, a
+// batch of lines online, the line cut, a batch and a cancellation stored,
+// the discharge settled offline, the line back, the stay drained in order,
+// the insurer's visit checked against the ledger, the day reconciled.
+struct StayResult {
+  bool run = false;
+  std::string adm_id, mdtrt_id;
+  std::string admit_mode;          // online expected
+  int lines_sent = 0;              // taken by the insurer at once (line up)
+  int lines_queued = 0;            // stored while the line was down
+  int cancelled = 0;
+  std::string discharge_mode;      // offline expected
+  double discharge_wait_s = 0;     // the discharge window's wait, line down
+  std::string total, fund, cash;   // the offline discharge settlement
+  std::string settlement_state;    // after the drain: offline_accepted expected
+  std::optional<double> drain_s;   // restore → the stay with nothing pending
+  std::int64_t insurer_live_lines = -1;
+  std::string insurer_live_total;
+  std::optional<bool> balanced;    // recon.run of the day
+  std::vector<std::string> failures;
+  bool passed() const { return run && failures.empty(); }
+};
+
 struct Report {
   Options options;
   std::string started_at, finished_at;
@@ -91,6 +115,7 @@ struct Report {
   std::vector<FaultResult> faults;
   std::vector<std::string> failures;  // of the drill as a whole (bring-up, tool errors)
   std::vector<std::string> not_run;   // faults left out after a line that did not come back
+  StayResult stay;                    // run unless --no-inpatient
   bool passed() const;
 };
 

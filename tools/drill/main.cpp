@@ -30,6 +30,8 @@ constexpr const char* usage = R"(usage: drill [options]
   --seed N                 charges, refunds and persons of the drill (default 1)
   --no-flush               after a restore, let the daemon find the line back by itself
                            (no uploads.flush)
+  --no-inpatient           leave out the inpatient stay (admitted online, lines across
+                           an outage, discharged offline, drained, reconciled)
  attaching to a running daemon and insurer simulator instead of starting them:
   --attach --socket PATH --control PORT
   --cashier NAME --cashier-password-file FILE
@@ -87,6 +89,8 @@ Options parse(int argc, char** argv) {
       o.seed = static_cast<std::uint64_t>(number(a, value(), 0, 1e9));
     } else if (a == "--no-flush") {
       o.flush = false;
+    } else if (a == "--no-inpatient") {
+      o.inpatient = false;
     } else if (a == "--attach") {
       o.attach = true;
     } else if (a == "--socket") {

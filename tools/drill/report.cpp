@@ -1,6 +1,7 @@
 // The drill's report for the insurance office: one text page (per fault:
 // detection, longest wait, offline settlements, reversals, drain,
-// adjustments, whether the day balanced, and why a fault failed) and JSON.
+// adjustments, whether the day balanced, and why a fault failed; then the
+// inpatient stay across an outage) and JSON.
 #include "tools/drill/drill.hpp"
 
 #include <fmt/format.h>
@@ -103,12 +104,56 @@ std::string report_text(const Report& r) {
     row(t, "result", f.passed() ? "PASS" : "FAIL");
     for (const auto& why : f.failures) t += fmt::format("    - {}\n", why);
   }
+  if (r.stay.run) {
+    const StayResult& st = r.stay;
+    t += "\nInpatient stay: admitted online, lines across the outage, discharged offline, drained, reconciled\n";
+    row(t, "stay (adm_id / insurer visit)", fmt::format("{} / {}", st.adm_id, st.mdtrt_id.empty() ? "—" : st.mdtrt_id));
+    row(t, "admission", st.admit_mode);
+    row(t, "lines", fmt::format("{} sent at once, {} stored while down, {} cancelled while down", st.lines_sent,
+                                st.lines_queued, st.cancelled));
+    row(t, "discharge (line down)", fmt::format("{}, total {} = fund {} + cash {}; the window waited {:.2f} s",
+                                                st.discharge_mode, st.total, st.fund, st.cash, st.discharge_wait_s));
+    row(t, "drain after the restore", secs(st.drain_s));
+    row(t, "settlement after the drain", st.settlement_state.empty() ? "—" : st.settlement_state);
+    row(t, "the insurer's live lines", st.insurer_live_lines < 0 ? std::string("—")
+                                                                 : fmt::format("{} ({})", st.insurer_live_lines,
+                                                                               st.insurer_live_total));
+    row(t, "the day balanced (recon.run)", st.balanced ? (*st.balanced ? "yes" : "NO") : "—");
+    row(t, "result", st.passed() ? "PASS" : "FAIL");
+    for (const auto& why : st.failures) t += fmt::format("    - {}\n", why);
+  } else if (o.inpatient) {
+    t += "\nInpatient stay: not run (the drill stopped before it)\n";
+  }
   if (!r.failures.empty()) {
     t += "\nThe drill itself:\n";
     for (const auto& why : r.failures) t += fmt::format("  - {}\n", why);
   }
   return t;
 }
+
+namespace {
+Json stay_json(const StayResult& st) {
+  if (!st.run) return Json();
+  return Json{{"adm_id", st.adm_id},
+              {"mdtrt_id", st.mdtrt_id},
+              {"admit_mode", st.admit_mode},
+              {"lines_sent", st.lines_sent},
+              {"lines_queued", st.lines_queued},
+              {"cancelled", st.cancelled},
+              {"discharge", Json{{"mode", st.discharge_mode},
+                                 {"wait_s", st.discharge_wait_s},
+                                 {"total", st.total},
+                                 {"fund", st.fund},
+                                 {"cash", st.cash}}},
+              {"drain_s", st.drain_s ? Json(*st.drain_s) : Json()},
+              {"settlement_state", st.settlement_state},
+              {"insurer_live_lines", st.insurer_live_lines},
+              {"insurer_live_total", st.insurer_live_total},
+              {"balanced", st.balanced ? Json(*st.balanced) : Json()},
+              {"passed", st.passed()},
+              {"failures", st.failures}};
+}
+}  // namespace
 
 Json report_json(const Report& r) {
   const Options& o = r.options;
@@ -163,10 +208,12 @@ Json report_json(const Report& r) {
                                {"faults", o.faults},
                                {"seed", o.seed},
                                {"flush", o.flush},
+                               {"inpatient", o.inpatient},
                                {"attach", o.attach}}},
               {"passed", r.passed()},
               {"faults", faults},
               {"not_run", r.not_run},
+              {"stay", stay_json(r.stay)},
               {"failures", r.failures}};
 }
 
