@@ -462,17 +462,22 @@ void Stack::add_operator(const Operator& op) {
   if (rc != 0) throw std::runtime_error("settlectl operator add failed: " + slurp(dir_ / "settlectl.err"));
 }
 
-ProgramRun Stack::settlectl_as(const Operator& op, const std::string& args) const {
-  const fs::path out = dir_ / "settlectl-as.out", err = dir_ / "settlectl-as.err";
-  const std::string cmd = fmt::format("{} {} --socket {} --operator {} --window W01 --password-file {} --json > {} 2> {}",
-                                      SETTLE_SETTLECTL_BINARY, args, socket_path(), op.name,
-                                      (dir_ / fmt::format("password-{}", op.name)).string(), out.string(), err.string());
+ProgramRun run_shell(const std::string& command, const fs::path& dir, const std::string& name) {
+  const fs::path out = dir / (name + ".out"), err = dir / (name + ".err");
+  const std::string cmd = fmt::format("{} > '{}' 2> '{}'", command, out.string(), err.string());
   const int rc = std::system(cmd.c_str());
   ProgramRun r;
   r.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
   r.out = slurp(out);
   r.err = slurp(err);
   return r;
+}
+
+ProgramRun Stack::settlectl_as(const Operator& op, const std::string& args) const {
+  return run_shell(fmt::format("{} {} --socket {} --operator {} --window W01 --password-file {} --json",
+                               SETTLE_SETTLECTL_BINARY, args, socket_path(), op.name,
+                               (dir_ / fmt::format("password-{}", op.name)).string()),
+                   dir_, "settlectl-as");
 }
 
 std::string Stack::socket_path() const { return (dir_ / "data" / "cashier.sock").string(); }

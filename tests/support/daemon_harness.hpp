@@ -98,6 +98,9 @@ struct ProgramRun {
   int status = -1;
   std::string out, err;
 };
+// Runs a shell command line to its end, its output kept in <dir>/<name>.out
+// and .err as well as in the result.
+ProgramRun run_shell(const std::string& command, const std::filesystem::path& dir, const std::string& name);
 
 class Stack {
  public:

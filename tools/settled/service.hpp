@@ -190,7 +190,7 @@ class Service final : public cashier::Dispatcher {
   std::set<std::string> held_requests_;          // outcome not durable: never run again (flow_answer)
   std::set<std::int64_t> changing_settlements_;  // a refund or re-settlement of each is running
   std::set<std::int64_t> changing_stays_;        // a request that changes each stay is running
-  std::set<std::int64_t> admitting_cards_;       // an admission of each card (by hash) is running
+  std::set<std::string> admitting_cards_;        // an admission of each card (card_no) is running
   ledger::FlowConventions conventions_;          // how the flows' answers and receipts are written
   NetworkStateMachine network_;
   bool stopping_ = false;

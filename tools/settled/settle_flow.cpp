@@ -7,6 +7,7 @@
 #include "offline/ledger_ops.hpp"
 #include "tools/settled/call_seams.hpp"
 #include "tools/settled/clock.hpp"
+#include "tools/settled/key_lock.hpp"
 #include "tools/settled/records.hpp"
 #include "tools/settled/replies.hpp"
 #include "tools/settled/service.hpp"
@@ -24,24 +25,8 @@ namespace settle::daemon {
 namespace {
 
 // One refund or re-settlement of a settlement at a time: each plans against
-// what the one before it left. Held for the life of the guard.
-class SettlementLock {
- public:
-  SettlementLock(std::set<std::int64_t>& busy, std::int64_t setl_id) : busy_(busy), id_(setl_id) {
-    taken_ = busy_.insert(id_).second;
-  }
-  ~SettlementLock() {
-    if (taken_) busy_.erase(id_);
-  }
-  SettlementLock(const SettlementLock&) = delete;
-  SettlementLock& operator=(const SettlementLock&) = delete;
-  bool taken() const { return taken_; }
-
- private:
-  std::set<std::int64_t>& busy_;
-  std::int64_t id_;
-  bool taken_ = false;
-};
+// what the one before it left.
+using SettlementLock = KeyLock<std::int64_t>;
 
 }  // namespace
 

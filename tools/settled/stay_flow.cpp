@@ -8,6 +8,7 @@
 #include "protocol/engine_json.hpp"
 #include "tools/settled/call_seams.hpp"
 #include "tools/settled/clock.hpp"
+#include "tools/settled/key_lock.hpp"
 #include "tools/settled/records.hpp"
 #include "tools/settled/replies.hpp"
 #include "tools/settled/service.hpp"
@@ -22,22 +23,8 @@ using json::Json;
 namespace {
 
 // One request that changes a stay at a time: each decides on what the one
-// before it left. Held for the life of the guard.
-class StayLock {
- public:
-  StayLock(std::set<std::int64_t>& busy, std::int64_t adm_id) : busy_(busy), id_(adm_id) { taken_ = busy_.insert(id_).second; }
-  ~StayLock() {
-    if (taken_) busy_.erase(id_);
-  }
-  StayLock(const StayLock&) = delete;
-  StayLock& operator=(const StayLock&) = delete;
-  bool taken() const { return taken_; }
-
- private:
-  std::set<std::int64_t>& busy_;
-  std::int64_t id_;
-  bool taken_ = false;
-};
+// before it left.
+using StayLock = KeyLock<std::int64_t>;
 
 Reply busy(std::int64_t adm_id) {
   return fail(Reason::invalid_state, "adm_id",
@@ -113,8 +100,7 @@ awaitable<Reply> Service::inpatient_admit(const cashier::SessionInfo& s, const c
   const auto admit_at = time_or_now(p.admit_time);
   if (!admit_at) co_return fail(Reason::invalid_request, "admit_time", "admit_time: expected an ISO 8601 time with offset");
   // One admission of a card at a time: each checks that the person has no open stay.
-  const std::int64_t card_key = static_cast<std::int64_t>(std::hash<std::string>{}(ws.card->card_no) >> 1);
-  const StayLock admitting(admitting_cards_, card_key);
+  const KeyLock<std::string> admitting(admitting_cards_, ws.card->card_no);
   if (!admitting.taken())
     co_return fail(Reason::invalid_state, "card", "another admission of this card is in progress; ask again in a moment");
   CallSeams seams(*this, s, *ws.card);

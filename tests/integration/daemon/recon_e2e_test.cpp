@@ -38,14 +38,8 @@ using settle::testing::slurp;
 
 // The reconcile program with these arguments; stdout and stderr kept.
 Run reconcile(const Stack& s, const std::string& args) {
-  const std::string out = (s.dir() / "reconcile.out").string(), err = (s.dir() / "reconcile.err").string();
-  const std::string cmd = fmt::format("{} --socket {} {} >{} 2>{}", SETTLE_RECONCILE_BINARY, s.socket_path(), args, out, err);
-  const int rc = std::system(cmd.c_str());
-  Run r;
-  r.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
+  return settle::testing::run_shell(fmt::format("{} --socket {} {}", SETTLE_RECONCILE_BINARY, s.socket_path(), args), s.dir(),
+                                    "reconcile");
 }
 
 Json inject(const Stack& s, const Json& body) {
