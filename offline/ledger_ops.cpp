@@ -3,6 +3,7 @@
 // connection's cache, so a hot operation compiles its SQL once.
 #include "offline/ledger_ops.hpp"
 
+#include "offline/rows.hpp"
 #include "offline/stay_ops.hpp"
 
 #include <fmt/format.h>
@@ -262,31 +263,6 @@ Event read_event(const sql::Statement& st) {
   e.to_state = st.column_text(5);
   e.detail = st.column_text(6);
   return e;
-}
-
-// Runs a cached SELECT bound with args and maps every row.
-template <class Row, class Map, class... Args>
-sql::Result<std::vector<Row>> select_all(sql::Db& db, const std::string& text, Map map, const Args&... args) {
-  auto st = db.cached(text);
-  if (!st) return st.error();
-  SETTLE_SQL_TRY((*st)->bind_all(args...));
-  std::vector<Row> rows;
-  for (;;) {
-    auto more = (*st)->step();
-    if (!more) return more.error();
-    if (!*more) break;
-    rows.push_back(map(**st));
-  }
-  (*st)->reset();
-  return rows;
-}
-
-template <class Row, class Map, class... Args>
-sql::Result<std::optional<Row>> select_one(sql::Db& db, const std::string& text, Map map, const Args&... args) {
-  auto rows = select_all<Row>(db, text, map, args...);
-  if (!rows) return rows.error();
-  if (rows->empty()) return std::optional<Row>{};
-  return std::optional<Row>(std::move(rows->front()));
 }
 
 }  // namespace

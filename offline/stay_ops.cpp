@@ -4,6 +4,7 @@
 #include "offline/stay_ops.hpp"
 
 #include "offline/flow_ledger.hpp"
+#include "offline/rows.hpp"
 
 #include <fmt/format.h>
 
@@ -103,25 +104,6 @@ StayItem read_item(const sql::Statement& st) {
   return i;
 }
 
-template <class Row, class Map, class... Args>
-sql::Result<std::vector<Row>> rows(sql::Db& db, const std::string& text, Map map, const Args&... args) {
-  auto st = db.cached(text);
-  if (!st) return st.error();
-  (*st)->reset();
-  SETTLE_SQL_TRY((*st)->bind_all(args...));
-  std::vector<Row> out;
-  for (;;) {
-    auto more = (*st)->step();
-    if (!more) {
-      (*st)->reset();
-      return more.error();
-    }
-    if (!*more) break;
-    out.push_back(map(**st));
-  }
-  (*st)->reset();
-  return out;
-}
 
 flow::StayLine read_line_at(const sql::Statement& st, int base) {
   flow::StayLine l;
@@ -168,14 +150,14 @@ sql::Result<std::int64_t> insert_stay(sql::Db& db, const flow::StayRecord& s, st
 }
 
 sql::Result<std::optional<StayRow>> find_stay(sql::Db& db, std::int64_t adm_id) {
-  auto r = rows<StayRow>(db, fmt::format("SELECT {} FROM stays WHERE adm_id = ?1", kStayCols), read_stay, adm_id);
+  auto r = select_all<StayRow>(db, fmt::format("SELECT {} FROM stays WHERE adm_id = ?1", kStayCols), read_stay, adm_id);
   if (!r) return r.error();
   if (r->empty()) return std::optional<StayRow>{};
   return std::optional<StayRow>(std::move(r->front()));
 }
 
 sql::Result<std::optional<std::int64_t>> open_stay_of(sql::Db& db, std::string_view psn_no, std::string_view card_no) {
-  auto r = rows<std::int64_t>(
+  auto r = select_all<std::int64_t>(
       db,
       "SELECT adm_id FROM stays WHERE state = 'admitted' AND ((?1 <> '' AND psn_no = ?1) OR card_no = ?2) "
       "ORDER BY adm_id LIMIT 1",
@@ -330,7 +312,7 @@ sql::Result<std::vector<flow::HeldLine>> lines_held(sql::Db& db, std::int64_t ad
 
 sql::Result<std::vector<StayLineRow>> stay_lines_page(sql::Db& db, std::int64_t adm_id, std::int64_t after_line_no,
                                                       std::int64_t limit) {
-  return rows<StayLineRow>(
+  return select_all<StayLineRow>(
       db,
       "SELECT l.feedetl_sn, l.code, l.name, l.class, l.amount_fen, l.selfpay_ratio_ppm, l.line_no, l.added_by, "
       "l.cancelled_by, (SELECT i.state = 'done' FROM stay_items i INDEXED BY stay_items_request "
@@ -349,7 +331,7 @@ sql::Result<std::vector<StayLineRow>> stay_lines_page(sql::Db& db, std::int64_t 
 }
 
 sql::Result<std::vector<flow::StayLine>> live_lines(sql::Db& db, std::int64_t adm_id) {
-  return rows<flow::StayLine>(
+  return select_all<flow::StayLine>(
       db,
       fmt::format("SELECT {} FROM stay_lines INDEXED BY stay_lines_order WHERE adm_id = ?1 AND cancelled_by IS NULL "
                   "ORDER BY line_no",
@@ -358,13 +340,13 @@ sql::Result<std::vector<flow::StayLine>> live_lines(sql::Db& db, std::int64_t ad
 }
 
 sql::Result<std::vector<flow::StayLine>> batch_lines(sql::Db& db, std::int64_t adm_id, std::string_view request_id) {
-  return rows<flow::StayLine>(
+  return select_all<flow::StayLine>(
       db, fmt::format("SELECT {} FROM stay_lines WHERE adm_id = ?1 AND added_by = ?2 ORDER BY line_no", kLineCols),
       [](const sql::Statement& st) { return read_line_at(st, 0); }, adm_id, request_id);
 }
 
 sql::Result<std::vector<std::string>> batch_cancelled(sql::Db& db, std::int64_t adm_id, std::string_view request_id) {
-  return rows<std::string>(
+  return select_all<std::string>(
       db, "SELECT feedetl_sn FROM stay_lines WHERE adm_id = ?1 AND cancelled_by = ?2 ORDER BY line_no",
       [](const sql::Statement& st) { return st.column_text(0); }, adm_id, request_id);
 }
@@ -375,7 +357,7 @@ sql::Result<std::int64_t> enqueue_stay_item(sql::Db& db, std::int64_t adm_id, St
                                             std::optional<std::string_view> request_id, std::optional<std::int64_t> setl_id,
                                             bool in_flight, std::int64_t at_ms, std::int64_t due_at_ms) {
   // Behind a parked item of the stay, a new one waits parked too.
-  auto behind = rows<std::int64_t>(
+  auto behind = select_all<std::int64_t>(
       db,
       "SELECT item_id FROM stay_items INDEXED BY stay_items_open WHERE adm_id = ?1 "
       "AND state IN ('pending', 'in_flight', 'parked') AND state = 'parked' ORDER BY item_id LIMIT 1",
@@ -403,7 +385,7 @@ sql::Result<std::int64_t> enqueue_stay_item(sql::Db& db, std::int64_t adm_id, St
 }
 
 sql::Result<std::int64_t> open_stay_items(sql::Db& db, std::int64_t adm_id) {
-  auto r = rows<std::int64_t>(
+  auto r = select_all<std::int64_t>(
       db,
       "SELECT count(*) FROM stay_items INDEXED BY stay_items_open WHERE adm_id = ?1 "
       "AND state IN ('pending', 'in_flight', 'parked')",
@@ -413,7 +395,7 @@ sql::Result<std::int64_t> open_stay_items(sql::Db& db, std::int64_t adm_id) {
 }
 
 sql::Result<StayItemCounts> stay_item_counts(sql::Db& db) {
-  auto r = rows<StayItemCounts>(
+  auto r = select_all<StayItemCounts>(
       db,
       "SELECT (SELECT count(*) FROM stay_items INDEXED BY stay_items_open WHERE state IN ('pending', 'in_flight', 'parked') "
       "AND state <> 'parked'), "
@@ -425,7 +407,7 @@ sql::Result<StayItemCounts> stay_item_counts(sql::Db& db) {
 }
 
 sql::Result<std::optional<StayItem>> claim_stay_item(sql::Db& db, std::int64_t now_ms) {
-  auto r = rows<StayItem>(
+  auto r = select_all<StayItem>(
       db,
       fmt::format("SELECT {} FROM stay_items i INDEXED BY stay_items_ready WHERE i.state = 'pending' "
                   "AND i.next_attempt_at_ms <= ?1 AND NOT EXISTS (SELECT 1 FROM stay_items e INDEXED BY stay_items_open "
@@ -529,12 +511,12 @@ sql::Status close_stay_items(sql::Db& db, std::int64_t adm_id, std::string_view 
 }
 
 sql::Result<std::vector<StayItem>> stay_items_of(sql::Db& db, std::int64_t adm_id) {
-  return rows<StayItem>(db, fmt::format("SELECT {} FROM stay_items WHERE adm_id = ?1 ORDER BY item_id", kItemCols), read_item,
+  return select_all<StayItem>(db, fmt::format("SELECT {} FROM stay_items WHERE adm_id = ?1 ORDER BY item_id", kItemCols), read_item,
                         adm_id);
 }
 
 sql::Result<std::int64_t> requeue_stay_items(sql::Db& db, std::int64_t at_ms) {
-  auto ids = rows<std::int64_t>(db, "SELECT item_id FROM stay_items WHERE state = 'in_flight' ORDER BY item_id",
+  auto ids = select_all<std::int64_t>(db, "SELECT item_id FROM stay_items WHERE state = 'in_flight' ORDER BY item_id",
                                 [](const sql::Statement& s) { return s.column_int64(0); });
   if (!ids) return ids.error();
   for (std::int64_t id : *ids)
@@ -547,7 +529,7 @@ sql::Result<std::int64_t> requeue_stay_items(sql::Db& db, std::int64_t at_ms) {
 namespace {
 // The stay's earliest open item before `item_id`, if any: what it waits behind.
 sql::Result<std::optional<std::int64_t>> open_item_before(sql::Db& db, std::int64_t adm_id, std::int64_t item_id) {
-  auto r = rows<std::int64_t>(db,
+  auto r = select_all<std::int64_t>(db,
                               "SELECT item_id FROM stay_items INDEXED BY stay_items_open WHERE adm_id = ?1 AND item_id < ?2 "
                               "AND state IN ('pending', 'in_flight', 'parked') ORDER BY item_id LIMIT 1",
                               [](const sql::Statement& s) { return s.column_int64(0); }, adm_id, item_id);
@@ -558,7 +540,7 @@ sql::Result<std::optional<std::int64_t>> open_item_before(sql::Db& db, std::int6
 
 // The item, parked and first of its stay's open items, for a supervisor to act on.
 sql::Result<StayItem> head_parked(sql::Db& db, std::int64_t item_id) {
-  auto r = rows<StayItem>(db, fmt::format("SELECT {} FROM stay_items WHERE item_id = ?1", kItemCols), read_item, item_id);
+  auto r = select_all<StayItem>(db, fmt::format("SELECT {} FROM stay_items WHERE item_id = ?1", kItemCols), read_item, item_id);
   if (!r) return r.error();
   if (r->empty()) return not_found(fmt::format("no stay item {}", item_id));
   const StayItem it = r->front();
@@ -588,7 +570,7 @@ sql::Status release_behind(sql::Db& db, const StayItem& head, std::int64_t at_ms
 }  // namespace
 
 sql::Result<std::vector<ParkedStayItem>> list_parked_stay_items(sql::Db& db) {
-  auto items = rows<StayItem>(
+  auto items = select_all<StayItem>(
       db,
       fmt::format("SELECT {} FROM stay_items i INDEXED BY stay_items_open WHERE i.state IN ('pending', 'in_flight', "
                   "'parked') AND i.state = 'parked' ORDER BY i.updated_at_ms, i.item_id",
@@ -650,7 +632,7 @@ sql::Status resolve_parked_stay_item(sql::Db& db, std::int64_t item_id, std::str
 // ---- lists ---------------------------------------------------------------------
 
 sql::Result<std::vector<StayRow>> list_stays(sql::Db& db, const StayFilter& f) {
-  return rows<StayRow>(
+  return select_all<StayRow>(
       db,
       fmt::format("SELECT {} FROM stays WHERE adm_id > ?1 AND (?2 IS NULL OR state = ?2) AND (?3 IS NULL OR dept = ?3) "
                   "AND (?4 IS NULL OR admit_at_ms >= ?4) AND (?5 IS NULL OR admit_at_ms < ?5) ORDER BY adm_id LIMIT ?6",
@@ -659,7 +641,7 @@ sql::Result<std::vector<StayRow>> list_stays(sql::Db& db, const StayFilter& f) {
 }
 
 sql::Result<std::vector<std::int64_t>> stay_settlements(sql::Db& db, std::int64_t adm_id) {
-  return rows<std::int64_t>(db, "SELECT setl_id FROM settlements WHERE adm_id = ?1 ORDER BY setl_id",
+  return select_all<std::int64_t>(db, "SELECT setl_id FROM settlements WHERE adm_id = ?1 ORDER BY setl_id",
                             [](const sql::Statement& s) { return s.column_int64(0); }, adm_id);
 }
 

@@ -1,0 +1,42 @@
+// Reading rows with a cached statement: every row of a query mapped to a
+// value (select_all), or at most one (select_one). The statement is reset
+// however the read ends, so that it holds no read transaction open.
+#pragma once
+
+#include "offline/sqlite.hpp"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace settle::ledger {
+
+template <class Row, class Map, class... Args>
+sql::Result<std::vector<Row>> select_all(sql::Db& db, const std::string& text, Map map, const Args&... args) {
+  auto st = db.cached(text);
+  if (!st) return st.error();
+  (*st)->reset();
+  SETTLE_SQL_TRY((*st)->bind_all(args...));
+  std::vector<Row> out;
+  for (;;) {
+    auto more = (*st)->step();
+    if (!more) {
+      (*st)->reset();
+      return more.error();
+    }
+    if (!*more) break;
+    out.push_back(map(**st));
+  }
+  (*st)->reset();
+  return out;
+}
+
+template <class Row, class Map, class... Args>
+sql::Result<std::optional<Row>> select_one(sql::Db& db, const std::string& text, Map map, const Args&... args) {
+  auto rows = select_all<Row>(db, text, map, args...);
+  if (!rows) return rows.error();
+  if (rows->empty()) return std::optional<Row>{};
+  return std::optional<Row>(std::move(rows->front()));
+}
+
+}  // namespace settle::ledger
