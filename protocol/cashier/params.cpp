@@ -394,6 +394,17 @@ Result<SettleGetParams> parse_settle_get(const Json& p) {
   return SettleGetParams{std::move(*setl)};
 }
 
+namespace {
+// A list's "limit": 1 to max_list_limit, default_list_limit when absent.
+Result<std::int64_t> list_limit(const Json& p) {
+  auto limit = json::get_opt_int(p, "limit", "");
+  if (!limit) return limit.error();
+  const std::int64_t n = limit->value_or(default_list_limit);
+  if (n < 1 || n > max_list_limit) return bad("limit", fmt::format("limit: must be 1 to {}", max_list_limit));
+  return n;
+}
+}  // namespace
+
 Result<SettleListParams> parse_settle_list(const Json& p) {
   if (auto s = only_fields(p, "", {"from", "to", "window", "operator", "state", "cursor", "limit"}); !s)
     return s.error();
@@ -421,11 +432,9 @@ Result<SettleListParams> parse_settle_list(const Json& p) {
   auto cursor = opt_ident(p, "cursor", "");
   if (!cursor) return cursor.error();
   out.cursor = std::move(*cursor);
-  auto limit = json::get_opt_int(p, "limit", "");
+  auto limit = list_limit(p);
   if (!limit) return limit.error();
-  out.limit = limit->value_or(default_list_limit);
-  if (out.limit < 1 || out.limit > max_list_limit)
-    return bad("limit", fmt::format("limit: must be 1 to {}", max_list_limit));
+  out.limit = *limit;
   return out;
 }
 
@@ -605,11 +614,9 @@ Result<InpatientGetParams> parse_inpatient_get(const Json& p) {
   auto cursor = opt_ident(p, "cursor", "");
   if (!cursor) return cursor.error();
   out.cursor = std::move(*cursor);
-  auto limit = json::get_opt_int(p, "limit", "");
+  auto limit = list_limit(p);
   if (!limit) return limit.error();
-  out.limit = limit->value_or(default_list_limit);
-  if (out.limit < 1 || out.limit > max_list_limit)
-    return bad("limit", fmt::format("limit: must be 1 to {}", max_list_limit));
+  out.limit = *limit;
   return out;
 }
 
@@ -635,11 +642,9 @@ Result<InpatientListParams> parse_inpatient_list(const Json& p) {
   auto cursor = opt_ident(p, "cursor", "");
   if (!cursor) return cursor.error();
   out.cursor = std::move(*cursor);
-  auto limit = json::get_opt_int(p, "limit", "");
+  auto limit = list_limit(p);
   if (!limit) return limit.error();
-  out.limit = limit->value_or(default_list_limit);
-  if (out.limit < 1 || out.limit > max_list_limit)
-    return bad("limit", fmt::format("limit: must be 1 to {}", max_list_limit));
+  out.limit = *limit;
   return out;
 }
 
