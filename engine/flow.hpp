@@ -15,6 +15,7 @@
 #include <coroutine>
 #include <cstdint>
 #include <exception>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -121,6 +122,20 @@ struct InsurerReply {
 
 // ---- the ledger's records, as the flows see them --------------------------------
 
+// The lines of a stay a discharge settlement took, by reference instead of a
+// copy: the stay's lines numbered up to `lines_upto`, less its first
+// `cancels_upto` cancelled ones (a stay's lines are never deleted and each is
+// cancelled once, numbered in order). The ledger records it only if that is
+// the stay's live lines at that moment, their total the settlement's.
+struct StayLinesRef {
+  std::int64_t lines_upto = 0;
+  std::int64_t cancels_upto = 0;
+  // The self-pay ratio the policy applied, by item code, to the class B lines
+  // that did not carry their own (filled when the settlement is made).
+  std::map<std::string, Ratio, std::less<>> classb_ratios;
+  friend bool operator==(const StayLinesRef&, const StayLinesRef&) = default;
+};
+
 struct SettlementRecord {
   std::int64_t setl_id = 0;  // 0 until recorded
   std::string request_id;
@@ -138,6 +153,7 @@ struct SettlementRecord {
   Parts parts;                        // what the patient was charged, by payer
   Amount fulamt_ownpay, preselfpay, inscp, deductible_part;
   std::vector<ChargeLine> lines;      // class B lines carry the self-pay ratio applied
+  std::optional<StayLinesRef> stay_lines;  // a discharge: its lines by reference (`lines` is empty)
   std::vector<SplitReason> reasons;
   std::string msgid;                  // the 2207's (online)
   std::string insurer_setl_id;
@@ -208,7 +224,9 @@ struct StayView {
   // cancellations, offline discharge), parked ones included.
   std::int64_t open_items = 0;
   std::optional<OriginalView> settlement;  // the standing discharge settlement
-  std::vector<StayLine> live_lines;        // filled for a discharge only
+  // Filled for a discharge and a preview only: the live lines as the split
+  // needs them (code, class, amount, own ratio; no names), in line order.
+  std::vector<ChargeLine> live_lines;
 };
 
 // What a stay request answers (with the stay as recorded).

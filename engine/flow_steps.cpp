@@ -237,8 +237,8 @@ Answer after_undo(Error e, const RefundRecord& undo) {
   return a;
 }
 
-SettlementRecord new_record(const RecordOf& of, std::string psn_no, std::string insutype, std::vector<ChargeLine> lines,
-                            std::vector<SplitReason> reasons, Ms at) {
+SettlementRecord new_record(const RecordOf& of, std::string psn_no, std::string insutype, const Policy& policy,
+                            std::span<const ChargeLine> lines, std::vector<SplitReason> reasons, Ms at) {
   SettlementRecord s;
   s.request_id = of.request_id;
   s.window = of.window;
@@ -250,7 +250,15 @@ SettlementRecord new_record(const RecordOf& of, std::string psn_no, std::string 
   s.adm_id = of.adm_id;
   s.psn_no = std::move(psn_no);
   s.insutype = std::move(insutype);
-  s.lines = std::move(lines);
+  if (of.stay_lines) {
+    s.stay_lines = *of.stay_lines;
+    if (const PolicyParams* params = policy.find(s.insutype, of.visit))
+      for (const ChargeLine& l : lines)
+        if (l.cls == LineClass::b && !l.selfpay_ratio && !s.stay_lines->classb_ratios.contains(l.code))
+          s.stay_lines->classb_ratios.emplace(l.code, policy.classb_ratio(*params, l.code, std::nullopt));
+  } else {
+    s.lines = applied_lines(policy, s.insutype, lines, of.visit);
+  }
   s.reasons = std::move(reasons);
   s.created_at = at;
   return s;
@@ -474,7 +482,7 @@ BasicFlow<OnlineFallback> after_online(OnlineAttempt on, RecordOf of, std::strin
       co_return out;
     }
     case End::settled: {
-      SettlementRecord st = new_record(of, psn_no, insutype, applied_lines(*policy, insutype, lines, of.visit), std::move(reasons), at);
+      SettlementRecord st = new_record(of, psn_no, insutype, *policy, lines, std::move(reasons), at);
       settled_by(st, on);
       Answer yes;
       yes.settlement = st;
@@ -566,7 +574,7 @@ BasicFlow<Outcome> offline_settle(OfflineRequest in) {
       co_return co_await r;
     }
     SettlementRecord s =
-        new_record(of, psn_no, who.insutype, applied_lines(*in.policy, who.insutype, in.lines, of.visit), est->reasons, at);
+        new_record(of, psn_no, who.insutype, *in.policy, in.lines, est->reasons, at);
     s.mode = Mode::offline;
     s.state = SettlementState::offline_pending;
     s.parts = parts_of(*est);

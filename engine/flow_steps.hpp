@@ -44,9 +44,14 @@ struct RecordOf {
   std::string med_type;
   VisitType visit = VisitType::outpatient;
   std::int64_t adm_id = 0;
+  // A discharge: the stay's live lines being settled, recorded by reference.
+  std::optional<StayLinesRef> stay_lines = std::nullopt;
 };
-SettlementRecord new_record(const RecordOf& of, std::string psn_no, std::string insutype, std::vector<ChargeLine> lines,
-                            std::vector<SplitReason> reasons, Ms at);
+// A new settlement record of `lines` as the policy applied them: copied with
+// each class B line's ratio (applied_lines), or, for a discharge, named by
+// reference with the ratios the policy gave by item code.
+SettlementRecord new_record(const RecordOf& of, std::string psn_no, std::string insutype, const Policy& policy,
+                            std::span<const ChargeLine> lines, std::vector<SplitReason> reasons, Ms at);
 // A money call on a settlement the insurer made (9301 refund, 2208 / 2305 undo).
 InsurerCall call_on(const SettlementRecord& s, Txn txn, const std::string& msgid, Ms deadline_at, const std::string& request_id,
                     const std::string& psn_no, const std::string& card_no);

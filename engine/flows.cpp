@@ -296,8 +296,7 @@ Flow resettle_flow(ResettleInput in) {
   using End = OnlineAttempt::End;
   if (on.end == End::settled) {
     const RecordOf of{in.request_id, in.window, in.operator_id, in.card_no, in.card_sn, orig.med_type};
-    SettlementRecord st = new_record(of, psn_no, person.insutype, applied_lines(*in.policy, person.insutype, *rest),
-                                     local->reasons, at);
+    SettlementRecord st = new_record(of, psn_no, person.insutype, *in.policy, *rest, local->reasons, at);
     settled_by(st, on);
     st.resettles_setl_id = orig.setl_id;
     Answer yes;

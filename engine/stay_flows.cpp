@@ -51,7 +51,7 @@ Result<Split> stay_preview(const Policy& policy, const Person& person, const Sta
     return make_error(Reason::invalid_state, "adm_id", fmt::format("stay {} has no live charge line", stay.stay.adm_id));
   SplitOptions o = options;
   o.visit = VisitType::inpatient;
-  return split(policy, person, charge_lines(stay.live_lines), o);
+  return split(policy, person, stay.live_lines, o);
 }
 
 // ---- inpatient.admit -------------------------------------------------------------------
@@ -370,7 +370,10 @@ Flow discharge_flow(DischargeInput in) {
   ChargeRequest charge;
   charge.of = RecordOf{in.request_id, in.window, in.operator_id, in.card_no, in.card_sn, "21", VisitType::inpatient,
                        v.stay.adm_id};
-  charge.lines = charge_lines(v.live_lines);
+  // Settled by reference to the stay's lines: those numbered up to its last,
+  // less the cancelled ones so far (the ledger checks they are still that).
+  charge.of.stay_lines = StayLinesRef{v.live_count + v.cancelled_count, v.cancelled_count, {}};
+  charge.lines = v.live_lines;
   charge.use_account = in.use_account;
   charge.pin_verified = in.pin_verified;
   // Online only when the insurer has the whole stay: its admission and every batch.

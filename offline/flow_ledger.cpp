@@ -123,6 +123,7 @@ Settlement settlement_row(const flow::SettlementRecord& r) {
   if (r.offline_cause) s.offline_reason = std::string(split_reason_name(offline_cause_reason(*r.offline_cause)));
   s.resettles_setl_id = r.resettles_setl_id;
   if (r.adm_id != 0) s.adm_id = r.adm_id;
+  if (r.stay_lines) s.stay_lines = StayLinesRef{r.stay_lines->lines_upto, r.stay_lines->cancels_upto, r.stay_lines->classb_ratios};
   return s;
 }
 
@@ -157,6 +158,8 @@ flow::SettlementRecord settlement_record(const Settlement& s, std::span<const Se
   r.insurer_setl_id = s.insurer_setl_id.value_or("");
   r.mdtrt_id = s.mdtrt_id.value_or("");
   r.resettles_setl_id = s.resettles_setl_id;
+  if (s.stay_lines)
+    r.stay_lines = flow::StayLinesRef{s.stay_lines->lines_upto, s.stay_lines->cancels_upto, s.stay_lines->classb_ratios};
   r.created_at = s.created_at_ms;
   return r;
 }

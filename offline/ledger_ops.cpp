@@ -152,7 +152,7 @@ constexpr std::string_view kSettlementCols =
     "setl_id, request_id, window_id, operator_id, card_no, card_sn, psn_no, insutype, visit_type, med_type, "
     "mode, total_fen, fund_fen, account_fen, cash_fen, fulamt_ownpay_fen, preselfpay_fen, inscp_fen, "
     "deductible_part_fen, reasons, insurer_setl_id, mdtrt_id, msgid, receipt_no, state, created_at_ms, "
-    "clearing_date, offline_reason, resettles_setl_id, adm_id";
+    "clearing_date, offline_reason, resettles_setl_id, adm_id, stay_lines_upto, stay_cancels_upto";
 // `base`: the index of setl_id (the settlement's columns after others in a join).
 Settlement read_settlement_at(const sql::Statement& st, int base) {
   Settlement s;
@@ -186,6 +186,8 @@ Settlement read_settlement_at(const sql::Statement& st, int base) {
   s.offline_reason = st.column_opt_text(base + 27);
   s.resettles_setl_id = st.column_opt_int64(base + 28);
   s.adm_id = st.column_opt_int64(base + 29);
+  if (const auto upto = st.column_opt_int64(base + 30))
+    s.stay_lines = StayLinesRef{*upto, st.column_opt_int64(base + 31).value_or(0), {}};
   return s;
 }
 
@@ -394,22 +396,48 @@ sql::Result<std::optional<std::string>> highest_msgid(sql::Db& db, std::string_v
 
 // ---- settlements --------------------------------------------------------------
 
+namespace {
+
+// A discharge settlement by reference must name exactly its stay's live
+// lines of the moment, whose total is the settlement's.
+sql::Status check_stay_lines(sql::Db& db, const Settlement& s) {
+  auto st = db.cached("SELECT live_count, cancelled_count, live_total_fen FROM stays WHERE adm_id = ?1");
+  if (!st) return st.error();
+  SETTLE_SQL_TRY((*st)->bind(1, *s.adm_id));
+  auto row = (*st)->step();
+  if (!row) return row.error();
+  if (!*row) return invalid_state(fmt::format("settlement of stay {}: no such stay", *s.adm_id));
+  const std::int64_t live = (*st)->column_int64(0), cancelled = (*st)->column_int64(1), total = (*st)->column_int64(2);
+  (*st)->reset();
+  const StayLinesRef& r = *s.stay_lines;
+  if (r.lines_upto != live + cancelled || r.cancels_upto != cancelled || total != s.total.fen())
+    return invalid_state(fmt::format("settlement of stay {} names lines up to {} less {} cancelled for {}; the stay holds {} "
+                                     "lines, {} cancelled, {} live for {}",
+                                     *s.adm_id, r.lines_upto, r.cancels_upto, format_amount(s.total), live + cancelled,
+                                     cancelled, live, format_amount(Amount::fen(total))));
+  return Ok{};
+}
+
+}  // namespace
+
 sql::Result<std::int64_t> record_settlement(sql::Db& db, const Settlement& s, std::span<const SettlementLine> lines) {
-  // adm_id (v4) is named only for a stay's settlement: an outpatient one is
-  // the same row as before v4 (and can still be written to an older file).
-  auto st = db.cached(
-      s.adm_id ? "INSERT INTO settlements(request_id, window_id, operator_id, card_no, card_sn, psn_no, insutype, "
-                 "visit_type, med_type, mode, total_fen, fund_fen, account_fen, cash_fen, fulamt_ownpay_fen, "
-                 "preselfpay_fen, inscp_fen, deductible_part_fen, reasons, insurer_setl_id, mdtrt_id, msgid, "
-                 "receipt_no, state, created_at_ms, clearing_date, offline_reason, resettles_setl_id, adm_id) "
-                 "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,"
-                 "?26,?27,?28,?29)"
-               : "INSERT INTO settlements(request_id, window_id, operator_id, card_no, card_sn, psn_no, insutype, "
-                 "visit_type, med_type, mode, total_fen, fund_fen, account_fen, cash_fen, fulamt_ownpay_fen, "
-                 "preselfpay_fen, inscp_fen, deductible_part_fen, reasons, insurer_setl_id, mdtrt_id, msgid, "
-                 "receipt_no, state, created_at_ms, clearing_date, offline_reason, resettles_setl_id) "
-                 "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,"
-                 "?26,?27,?28)");
+  // adm_id (v4) is named only for a stay's settlement, and its lines by
+  // reference (v5) only when given: an outpatient one is the same row as
+  // before v4 (and can still be written to an older file).
+  SETTLE_ASSERT(!s.stay_lines || (s.adm_id && lines.empty()));
+  if (s.stay_lines) SETTLE_SQL_TRY(check_stay_lines(db, s));
+  static constexpr std::string_view kCols =
+      "request_id, window_id, operator_id, card_no, card_sn, psn_no, insutype, visit_type, med_type, mode, total_fen, "
+      "fund_fen, account_fen, cash_fen, fulamt_ownpay_fen, preselfpay_fen, inscp_fen, deductible_part_fen, reasons, "
+      "insurer_setl_id, mdtrt_id, msgid, receipt_no, state, created_at_ms, clearing_date, offline_reason, "
+      "resettles_setl_id";
+  static constexpr std::string_view kValues =
+      "?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28";
+  static const std::string plain = fmt::format("INSERT INTO settlements({}) VALUES({})", kCols, kValues);
+  static const std::string of_stay = fmt::format("INSERT INTO settlements({}, adm_id) VALUES({},?29)", kCols, kValues);
+  static const std::string by_ref = fmt::format(
+      "INSERT INTO settlements({}, adm_id, stay_lines_upto, stay_cancels_upto) VALUES({},?29,?30,?31)", kCols, kValues);
+  auto st = db.cached(s.stay_lines ? by_ref : s.adm_id ? of_stay : plain);
   if (!st) return st.error();
   SETTLE_SQL_TRY((*st)->bind_all(s.request_id, s.window_id, s.operator_id, s.card_no, s.card_sn, s.psn_no,
                                  s.insutype, name(s.visit_type), s.med_type, name(s.mode), s.total.fen(),
@@ -419,6 +447,10 @@ sql::Result<std::int64_t> record_settlement(sql::Db& db, const Settlement& s, st
                                  name(s.state), s.created_at_ms, s.clearing_date, s.offline_reason,
                                  s.resettles_setl_id));
   if (s.adm_id) SETTLE_SQL_TRY((*st)->bind(29, *s.adm_id));
+  if (s.stay_lines) {
+    SETTLE_SQL_TRY((*st)->bind(30, s.stay_lines->lines_upto));
+    SETTLE_SQL_TRY((*st)->bind(31, s.stay_lines->cancels_upto));
+  }
   SETTLE_SQL_TRY((*st)->run());
   const std::int64_t id = db.last_insert_rowid();
   auto line = db.cached(
@@ -430,6 +462,15 @@ sql::Result<std::int64_t> record_settlement(sql::Db& db, const Settlement& s, st
     (*line)->reset();
     SETTLE_SQL_TRY((*line)->bind_all(id, ++no, l.code, l.name, name(l.cls), l.amount.fen(), l.selfpay_ratio.ppm()));
     SETTLE_SQL_TRY((*line)->run());
+  }
+  if (s.stay_lines && !s.stay_lines->classb_ratios.empty()) {
+    auto ratio = db.cached("INSERT INTO settlement_classb_ratios(setl_id, code, selfpay_ratio_ppm) VALUES(?1,?2,?3)");
+    if (!ratio) return ratio.error();
+    for (const auto& [code, r] : s.stay_lines->classb_ratios) {
+      (*ratio)->reset();
+      SETTLE_SQL_TRY((*ratio)->bind_all(id, code, r.ppm()));
+      SETTLE_SQL_TRY((*ratio)->run());
+    }
   }
   SETTLE_SQL_TRY(add_event(db, s.created_at_ms, Entity::settlement, std::to_string(id), std::nullopt, name(s.state),
                            fmt::format("{} request {}", name(s.mode), s.request_id)));
@@ -1109,6 +1150,27 @@ sql::Result<std::vector<Settlement>> list_settlements(sql::Db& db, const Settlem
       read_settlement, f.from_ms, f.to_ms, state, f.window_id, f.operator_id, f.after_setl_id, f.limit);
 }
 
+sql::Result<std::vector<SettlementLine>> settlement_lines_of(sql::Db& db, const Settlement& s) {
+  auto read = [](const sql::Statement& st) {
+    return SettlementLine{st.column_text(0), st.column_text(1), must_parse(kLineClasses, st.column_text_view(2)),
+                          Amount::fen(st.column_int64(3)), Ratio::ppm(st.column_int64(4))};
+  };
+  if (!s.stay_lines)
+    return select_all<SettlementLine>(
+        db, "SELECT code, name, class, amount_fen, selfpay_ratio_ppm FROM settlement_lines WHERE setl_id = ?1 ORDER BY line_no",
+        read, s.setl_id);
+  // By reference (v5): the stay's lines as they stood when it was settled,
+  // each class B line with its own ratio or the one the policy applied.
+  SETTLE_ASSERT(s.adm_id.has_value());
+  return select_all<SettlementLine>(
+      db,
+      "SELECT l.code, l.name, l.class, l.amount_fen, CASE WHEN l.class = 'B' THEN coalesce(l.selfpay_ratio_ppm, "
+      "(SELECT r.selfpay_ratio_ppm FROM settlement_classb_ratios r WHERE r.setl_id = ?1 AND r.code = l.code), 0) "
+      "ELSE 0 END FROM stay_lines l INDEXED BY stay_lines_order WHERE l.adm_id = ?2 AND l.line_no <= ?3 "
+      "AND (l.cancel_no IS NULL OR l.cancel_no > ?4) ORDER BY l.line_no",
+      read, s.setl_id, *s.adm_id, s.stay_lines->lines_upto, s.stay_lines->cancels_upto);
+}
+
 sql::Result<std::optional<SettlementDetail>> get_settlement(sql::Db& db, std::int64_t setl_id) {
   auto s = select_one<Settlement>(db, fmt::format("SELECT {} FROM settlements WHERE setl_id = ?1", kSettlementCols),
                                   read_settlement, setl_id);
@@ -1116,14 +1178,15 @@ sql::Result<std::optional<SettlementDetail>> get_settlement(sql::Db& db, std::in
   if (!s->has_value()) return std::optional<SettlementDetail>{};
   SettlementDetail d;
   d.settlement = std::move(**s);
-  auto lines = select_all<SettlementLine>(
-      db, "SELECT code, name, class, amount_fen, selfpay_ratio_ppm FROM settlement_lines WHERE setl_id = ?1 ORDER BY line_no",
-      [](const sql::Statement& st) {
-        return SettlementLine{st.column_text(0), st.column_text(1), must_parse(kLineClasses, st.column_text_view(2)),
-                              Amount::fen(st.column_int64(3)), Ratio::ppm(st.column_int64(4))};
-      },
-      setl_id);
+  auto lines = settlement_lines_of(db, d.settlement);
   if (!lines) return lines.error();
+  if (d.settlement.stay_lines) {
+    auto ratios = select_all<std::pair<std::string, Ratio>>(
+        db, "SELECT code, selfpay_ratio_ppm FROM settlement_classb_ratios WHERE setl_id = ?1 ORDER BY code",
+        [](const sql::Statement& st) { return std::pair{st.column_text(0), Ratio::ppm(st.column_int64(1))}; }, setl_id);
+    if (!ratios) return ratios.error();
+    d.settlement.stay_lines->classb_ratios.insert(ratios->begin(), ratios->end());
+  }
   d.lines = std::move(*lines);
   auto refunds = select_all<Refund>(
       db, fmt::format("SELECT {} FROM refunds WHERE setl_id = ?1 ORDER BY refund_id", kRefundCols), read_refund,

@@ -11,6 +11,7 @@
 #include "offline/sqlite.hpp"
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -91,6 +92,15 @@ struct SettlementLine {
   Ratio selfpay_ratio;  // the ratio applied (class B), 0 otherwise
 };
 
+// A discharge settlement's lines by reference to its stay's (v5): the stay's
+// lines numbered up to `lines_upto`, less its first `cancels_upto` cancelled
+// ones; class B lines without their own ratio took `classb_ratios`' (by code).
+struct StayLinesRef {
+  std::int64_t lines_upto = 0;
+  std::int64_t cancels_upto = 0;
+  std::map<std::string, Ratio, std::less<>> classb_ratios;
+};
+
 struct Settlement {
   std::int64_t setl_id = 0;  // local id; assigned by record_settlement
   std::string request_id;
@@ -116,6 +126,7 @@ struct Settlement {
   std::optional<std::string> offline_reason;  // set exactly when mode is offline
   std::optional<std::int64_t> resettles_setl_id;
   std::optional<std::int64_t> adm_id;  // an inpatient discharge settlement: its stay (v4)
+  std::optional<StayLinesRef> stay_lines;  // its lines by reference (v5; none in settlement_lines)
 };
 
 struct RefundLine {
@@ -211,7 +222,9 @@ inline sql::Status mark_abandoned(sql::Db& db, std::string_view msgid, std::int6
   return set_message_state(db, msgid, MessageState::abandoned, at_ms);
 }
 
-// Records a settlement with its lines; returns the new setl_id.
+// Records a settlement with its lines (none when it names its stay's lines:
+// they must be the stay's live lines now, whose total is the settlement's,
+// else invalid_state); returns the new setl_id.
 sql::Result<std::int64_t> record_settlement(sql::Db& db, const Settlement& s,
                                             std::span<const SettlementLine> lines);
 // Moves a settlement's state (allowed moves are the schema's); `detail` goes
@@ -336,6 +349,8 @@ struct SettlementDetail {
   std::vector<Event> events;    // the settlement's own history, oldest first
 };
 sql::Result<std::optional<SettlementDetail>> get_settlement(sql::Db& db, std::int64_t setl_id);
+// A settlement's lines: its own rows, or its stay's it names by reference (v5).
+sql::Result<std::vector<SettlementLine>> settlement_lines_of(sql::Db& db, const Settlement& s);
 
 sql::Result<std::vector<Event>> list_events(sql::Db& db, Entity entity, std::string_view entity_id);
 

@@ -1,4 +1,4 @@
-// The ledger's schema (v1, and what v2 and v3 change of it) and the migration
+// The ledger's schema (v1, and what v2 to v5 change of it) and the migration
 // runner. Every table is STRICT (types are enforced), money is INTEGER fen
 // with `_fen` names, times are INTEGER milliseconds since the Unix epoch
 // (`_at_ms`). Triggers make the recorded money and the event history
@@ -523,6 +523,48 @@ BEGIN SELECT RAISE(ABORT, 'events: the history is append-only'); END;
 CREATE TRIGGER events_no_delete BEFORE DELETE ON events
 BEGIN SELECT RAISE(ABORT, 'events: the history is append-only'); END;
 )SQL";
+
+// v5: a discharge settlement names the stay's lines it took instead of
+// copying them (a stay of thousands of lines is settled without writing a row
+// per line): the stay's lines numbered up to `stay_lines_upto` that were not
+// among its first `stay_cancels_upto` cancelled ones. Each cancelled line
+// gets its number in the stay's order of cancellation (`cancel_no`); lines
+// cancelled before v5 are numbered in line order. The class B ratios the
+// policy applied to lines without their own are kept by item code.
+constexpr std::string_view kV5 = R"SQL(
+ALTER TABLE stay_lines ADD COLUMN cancel_no INTEGER CHECK (cancel_no >= 1);
+DROP TRIGGER stay_lines_fixed;
+UPDATE stay_lines SET cancel_no = (SELECT count(*) FROM stay_lines c WHERE c.adm_id = stay_lines.adm_id
+  AND c.cancelled_by IS NOT NULL AND c.line_no <= stay_lines.line_no) WHERE cancelled_by IS NOT NULL;
+CREATE UNIQUE INDEX stay_lines_cancel_order ON stay_lines(adm_id, cancel_no) WHERE cancel_no IS NOT NULL;
+CREATE TRIGGER stay_lines_fixed BEFORE UPDATE ON stay_lines
+WHEN NEW.adm_id IS NOT OLD.adm_id OR NEW.feedetl_sn IS NOT OLD.feedetl_sn OR NEW.line_no IS NOT OLD.line_no
+  OR NEW.code IS NOT OLD.code OR NEW.name IS NOT OLD.name OR NEW.class IS NOT OLD.class
+  OR NEW.amount_fen IS NOT OLD.amount_fen OR NEW.selfpay_ratio_ppm IS NOT OLD.selfpay_ratio_ppm
+  OR NEW.added_by IS NOT OLD.added_by OR OLD.cancelled_by IS NOT NULL
+  OR (NEW.cancelled_by IS NULL) <> (NEW.cancel_no IS NULL)
+BEGIN SELECT RAISE(ABORT, 'stay_lines: a line never changes; it is cancelled once, with its number'); END;
+CREATE TRIGGER stay_lines_cancel_numbered BEFORE INSERT ON stay_lines
+WHEN NEW.cancelled_by IS NOT NULL OR NEW.cancel_no IS NOT NULL
+BEGIN SELECT RAISE(ABORT, 'stay_lines: a line is added live'); END;
+
+ALTER TABLE settlements ADD COLUMN stay_lines_upto INTEGER CHECK (stay_lines_upto >= 1);
+ALTER TABLE settlements ADD COLUMN stay_cancels_upto INTEGER CHECK (stay_cancels_upto >= 0);
+CREATE TRIGGER settlements_stay_lines_fixed BEFORE UPDATE OF stay_lines_upto, stay_cancels_upto ON settlements
+WHEN NEW.stay_lines_upto IS NOT OLD.stay_lines_upto OR NEW.stay_cancels_upto IS NOT OLD.stay_cancels_upto
+BEGIN SELECT RAISE(ABORT, 'settlements: the lines a settlement took never change'); END;
+
+CREATE TABLE settlement_classb_ratios (
+  setl_id            INTEGER NOT NULL REFERENCES settlements(setl_id),
+  code               TEXT NOT NULL,
+  selfpay_ratio_ppm  INTEGER NOT NULL CHECK (selfpay_ratio_ppm BETWEEN 0 AND 1000000),
+  PRIMARY KEY (setl_id, code)
+) WITHOUT ROWID, STRICT;
+CREATE TRIGGER settlement_classb_ratios_no_update BEFORE UPDATE ON settlement_classb_ratios
+BEGIN SELECT RAISE(ABORT, 'settlement_classb_ratios: recorded ratios never change'); END;
+CREATE TRIGGER settlement_classb_ratios_no_delete BEFORE DELETE ON settlement_classb_ratios
+BEGIN SELECT RAISE(ABORT, 'settlement_classb_ratios: recorded ratios are never deleted'); END;
+)SQL";
 // clang-format on
 
 // v3's SQL: the fixed part above and the settlements' transition trigger
@@ -533,7 +575,7 @@ const std::string& v3_sql() {
 }
 
 std::span<const Migration> all_migrations() {
-  static const std::array<Migration, 4> list{{
+  static const std::array<Migration, 5> list{{
       {1, "initial schema: requests, insurer messages, settlements, refunds, adjustments, outbox, events", kV1},
       {2, "fewer pages per commit (no requests_in_progress index, events without AUTOINCREMENT); open reversals indexed",
        kV2},
@@ -543,6 +585,9 @@ std::span<const Migration> all_migrations() {
       {4, "inpatient stays: stays, their lines and the items that forward them in order; settlements name their stay; "
           "events may name a stay",
        kV4},
+      {5, "a discharge settlement names its stay's lines by reference (cancelled lines numbered in order; the class B "
+          "ratios applied kept by item code) instead of copying them",
+       kV5},
   }};
   return list;
 }

@@ -260,9 +260,15 @@ sql::Status add_stay_lines(sql::Db& db, std::int64_t adm_id, std::string_view re
 
 sql::Status cancel_stay_lines(sql::Db& db, std::int64_t adm_id, std::string_view request_id,
                               std::span<const std::string> feedetl_sns, std::int64_t at_ms) {
+  auto cur = find_stay(db, adm_id);
+  if (!cur) return cur.error();
+  if (!cur->has_value()) return not_found(fmt::format("no stay {}", adm_id));
+  // Each cancelled line is numbered in the stay's order of cancellation (a
+  // settlement names the cancellations before it by that number).
+  std::int64_t cancel_no = (**cur).cancelled_count;
   auto find = db.cached("SELECT amount_fen, cancelled_by FROM stay_lines WHERE adm_id = ?1 AND feedetl_sn = ?2");
   if (!find) return find.error();
-  auto mark = db.cached("UPDATE stay_lines SET cancelled_by = ?3 WHERE adm_id = ?1 AND feedetl_sn = ?2");
+  auto mark = db.cached("UPDATE stay_lines SET cancelled_by = ?3, cancel_no = ?4 WHERE adm_id = ?1 AND feedetl_sn = ?2");
   if (!mark) return mark.error();
   std::int64_t total = 0;
   for (const std::string& sn : feedetl_sns) {
@@ -279,7 +285,7 @@ sql::Status cancel_stay_lines(sql::Db& db, std::int64_t adm_id, std::string_view
     (*find)->reset();
     if (cancelled) return invalid_state(fmt::format("line number \"{}\" of stay {} is cancelled already", sn, adm_id));
     (*mark)->reset();
-    SETTLE_SQL_TRY((*mark)->bind_all(adm_id, sn, request_id));
+    SETTLE_SQL_TRY((*mark)->bind_all(adm_id, sn, request_id, ++cancel_no));
     SETTLE_SQL_TRY((*mark)->run());
     total += amount;
   }
@@ -330,13 +336,21 @@ sql::Result<std::vector<StayLineRow>> stay_lines_page(sql::Db& db, std::int64_t 
       adm_id, after_line_no, limit);
 }
 
-sql::Result<std::vector<flow::StayLine>> live_lines(sql::Db& db, std::int64_t adm_id) {
-  return select_all<flow::StayLine>(
+sql::Result<std::vector<settle::ChargeLine>> live_lines(sql::Db& db, std::int64_t adm_id) {
+  // What the split needs only: a discharge reads every live line of the stay.
+  return select_all<settle::ChargeLine>(
       db,
-      fmt::format("SELECT {} FROM stay_lines INDEXED BY stay_lines_order WHERE adm_id = ?1 AND cancelled_by IS NULL "
-                  "ORDER BY line_no",
-                  kLineCols),
-      [](const sql::Statement& st) { return read_line_at(st, 0); }, adm_id);
+      "SELECT code, class, amount_fen, selfpay_ratio_ppm FROM stay_lines INDEXED BY stay_lines_order "
+      "WHERE adm_id = ?1 AND cancelled_by IS NULL ORDER BY line_no",
+      [](const sql::Statement& st) {
+        settle::ChargeLine l;
+        l.code = st.column_text(0);
+        l.cls = line_class_from_name(st.column_text_view(1)).value_or(settle::LineClass::a);
+        l.amount = Amount::fen(st.column_int64(2));
+        if (auto ppm = st.column_opt_int64(3)) l.selfpay_ratio = Ratio::ppm(*ppm);
+        return l;
+      },
+      adm_id);
 }
 
 sql::Result<std::vector<flow::StayLine>> batch_lines(sql::Db& db, std::int64_t adm_id, std::string_view request_id) {

@@ -78,7 +78,8 @@ sql::Result<std::vector<flow::HeldLine>> lines_held(sql::Db& db, std::int64_t ad
 // Lines in the order added, after line number `after_line_no`, at most `limit`.
 sql::Result<std::vector<StayLineRow>> stay_lines_page(sql::Db& db, std::int64_t adm_id, std::int64_t after_line_no,
                                                       std::int64_t limit);
-sql::Result<std::vector<flow::StayLine>> live_lines(sql::Db& db, std::int64_t adm_id);
+// The live lines as the split takes them (no names), in line order.
+sql::Result<std::vector<settle::ChargeLine>> live_lines(sql::Db& db, std::int64_t adm_id);
 // The lines a batch added, or cancelled.
 sql::Result<std::vector<flow::StayLine>> batch_lines(sql::Db& db, std::int64_t adm_id, std::string_view request_id);
 sql::Result<std::vector<std::string>> batch_cancelled(sql::Db& db, std::int64_t adm_id, std::string_view request_id);

@@ -319,9 +319,10 @@ TEST_CASE("cancelling: an unknown line is NOT_FOUND, a cancelled one refused, a 
 TEST_CASE("an online discharge: 2402 then 2304 on the stay's visit, its msgid durable first, the inpatient split") {
   const Policy policy = stay_policy();
   StayView v = stay();
-  v.live_lines = {line("1", 100'000), line("2", 50'000, LineClass::c)};
-  v.live_count = 2;
-  v.live_total = Amount::fen(150'000);
+  v.live_lines = charge_lines({line("1", 100'000), line("2", 50'000, LineClass::c), line("4", 20'000, LineClass::b)});
+  v.live_count = 3;
+  v.cancelled_count = 1;  // line 3
+  v.live_total = Amount::fen(170'000);
   Script s;
   Split expected;
   s.insurer = [&](const InsurerCall& c) {
@@ -332,7 +333,7 @@ TEST_CASE("an online discharge: 2402 then 2304 on the stay's visit, its msgid du
       o.visit = VisitType::inpatient;
       o.use_account = c.use_account;
       o.pin_verified = c.use_account;
-      expected = *split(policy, person(), charge_lines(v.live_lines), o);
+      expected = *split(policy, person(), v.live_lines, o);
       r.parts = parts_of(expected);
       r.insurer_id = "S9";
     }
@@ -344,7 +345,7 @@ TEST_CASE("an online discharge: 2402 then 2304 on the stay's visit, its msgid du
   CHECK(pos(s.log, "commit write_msgid") < pos(s.log, "call 2304"));
   const InsurerCall& settle_call = s.calls.back();
   CHECK(settle_call.mdtrt_id == "V1");
-  CHECK(settle_call.total == Amount::fen(150'000));
+  CHECK(settle_call.total == Amount::fen(170'000));
   CHECK(settle_call.use_account);
   // The deductible is the stay's own (300.00), whatever this year's outpatient visits paid.
   CHECK(expected.deductible_part == Amount::fen(30'000));
@@ -354,7 +355,16 @@ TEST_CASE("an online discharge: 2402 then 2304 on the stay's visit, its msgid du
   CHECK(rec->settlement.adm_id == 5);
   CHECK(rec->settlement.med_type == "21");
   CHECK(rec->settlement.parts == parts_of(expected));
-  CHECK(rec->settlement.lines.size() == 2);
+  // Its lines by reference: the stay's four lines less its first cancelled
+  // one, the class B line with the ratio the policy gave its code.
+  CHECK(rec->settlement.lines.empty());
+  REQUIRE(rec->settlement.stay_lines.has_value());
+  CHECK(rec->settlement.stay_lines->lines_upto == 4);
+  CHECK(rec->settlement.stay_lines->cancels_upto == 1);
+  const PolicyParams* params = policy.find(person().insutype, VisitType::inpatient);
+  REQUIRE(params != nullptr);
+  CHECK(rec->settlement.stay_lines->classb_ratios ==
+        std::map<std::string, Ratio, std::less<>>{{"I1", policy.classb_ratio(*params, "I1", std::nullopt)}});
 }
 
 TEST_CASE("a discharge of a stay whose items wait, or with the line down, is settled offline within the inpatient limits") {
@@ -362,7 +372,7 @@ TEST_CASE("a discharge of a stay whose items wait, or with the line down, is set
   for (bool pending : {true, false}) {
     CAPTURE(pending);
     StayView v = stay();
-    v.live_lines = {line("1", 100'000)};
+    v.live_lines = charge_lines({line("1", 100'000)});
     v.live_count = 1;
     v.open_items = pending ? 1 : 0;
     DischargeInput in = discharge_input(v, policy);
@@ -385,7 +395,7 @@ TEST_CASE("a discharge of a stay whose items wait, or with the line down, is set
 TEST_CASE("a discharge whose 2304 reply is lost is reversed and settled offline; the stay's estimate is capped by its limit") {
   const Policy policy = stay_policy();
   StayView v = stay();
-  v.live_lines = {line("1", 2'000'000)};
+  v.live_lines = charge_lines({line("1", 2'000'000)});
   v.live_count = 1;
   DischargeInput in = discharge_input(v, policy);
   in.limits.per_settlement_fund_max = Amount::fen(100'000);  // 1,000.00: the estimate is above it

@@ -729,6 +729,25 @@ class SimLedger {
     return must(ledger::lines_held(db_, adm, sns), "lines_held");
   }
   std::optional<StayView> stay(std::int64_t adm, bool with_lines) { return must(ledger::stay_view(db_, adm, with_lines), "stay_view"); }
+  // Each settlement of a stay with the total of the lines it names (by
+  // reference to the stay's lines: as they stood when it was made).
+  std::vector<std::pair<ledger::Settlement, Amount>> stay_settlements(std::int64_t adm) {
+    std::vector<std::pair<ledger::Settlement, Amount>> out;
+    for (std::int64_t id : must(ledger::stay_settlements(db_, adm), "stay_settlements")) {
+      auto d = must(ledger::get_settlement(db_, id), "get_settlement");
+      Amount sum;
+      for (const ledger::SettlementLine& l : d->lines) sum += l.amount;
+      out.emplace_back(d->settlement, sum);
+    }
+    return out;
+  }
+  // The stay's live lines with their numbers, in line order.
+  std::vector<StayLine> live_stay_lines(std::int64_t adm) {
+    std::vector<StayLine> out;
+    for (ledger::StayLineRow& r : must(ledger::stay_lines_page(db_, adm, 0, 1'000'000), "stay_lines_page"))
+      if (!r.cancelled_by) out.push_back(std::move(r.line));
+    return out;
+  }
   std::vector<ledger::StayRow> stays() {
     ledger::StayFilter f;
     f.limit = 1'000'000;
@@ -1107,7 +1126,8 @@ class Run {
       return;
     }
     r.adm_id = *open;
-    const StayView v = *ledger_.stay(*open, true);
+    const StayView v = *ledger_.stay(*open, false);
+    const std::vector<StayLine> live = ledger_.live_stay_lines(*open);
     const std::int64_t roll = rng_.uniform(0, 99);
     if (v.live_count == 0) {
       r.stay_op = roll < 15 ? StayOp::undo_admit : StayOp::add_lines;
@@ -1115,7 +1135,7 @@ class Run {
       r.stay_op = StayOp::add_lines;
     } else if (roll < 65) {
       r.stay_op = StayOp::cancel_lines;
-      const auto& l = v.live_lines[static_cast<std::size_t>(rng_.uniform(0, static_cast<std::int64_t>(v.live_lines.size()) - 1))];
+      const auto& l = live[static_cast<std::size_t>(rng_.uniform(0, static_cast<std::int64_t>(live.size()) - 1))];
       r.feedetl_sns.push_back(l.feedetl_sn);
     } else {
       r.stay_op = StayOp::discharge;
@@ -1128,7 +1148,7 @@ class Run {
                                                    static_cast<LineClass>(rng_.uniform(1, 3)),
                                                    Amount::fen(rng_.uniform(100, 60'000)), std::nullopt}});
       // Now and then a line number the stay holds already: refused whole.
-      if (!v.live_lines.empty() && rng_.chance(100'000)) r.stay_lines.back().feedetl_sn = v.live_lines.front().feedetl_sn;
+      if (!live.empty() && rng_.chance(100'000)) r.stay_lines.back().feedetl_sn = live.front().feedetl_sn;
     }
   }
 
@@ -1580,8 +1600,12 @@ class Run {
       const StayRecord& st = row.stay;
       if (st.state == StayState::admitted && ++admitted_of[st.card_no] > 1)
         violation(fmt::format("card {} has {} admitted stays", st.card_no, admitted_of[st.card_no]));
+      for (const auto& [setl, lines_total] : ledger_.stay_settlements(st.adm_id))
+        if (lines_total != setl.total)
+          violation(fmt::format("stay {}: settlement {} of {} names lines of {}", st.adm_id, setl.setl_id,
+                                format_amount(setl.total), format_amount(lines_total)));
       if (parked.count(st.psn_no) != 0) continue;
-      const StayView v = *ledger_.stay(st.adm_id, true);
+      const StayView v = *ledger_.stay(st.adm_id, false);
       if (v.open_items != 0) {
         violation(fmt::format("stay {}: {} item(s) not forwarded after the calm", st.adm_id, v.open_items));
         continue;
@@ -1602,7 +1626,7 @@ class Run {
         continue;
       }
       std::map<std::string, Amount> mine;
-      for (const auto& l : v.live_lines) mine[l.feedetl_sn] = l.line.amount;
+      for (const auto& l : ledger_.live_stay_lines(st.adm_id)) mine[l.feedetl_sn] = l.line.amount;
       std::map<std::string, Amount> theirs;
       for (const auto& [sn, l] : is.lines) theirs[sn] = l.amount;
       if (mine != theirs)
