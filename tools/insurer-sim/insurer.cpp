@@ -259,14 +259,22 @@ class Tx {
   // The effective settlement of a visit, if any.
   Result<std::optional<std::int64_t>> standing_settlement(std::int64_t visit_id);
   Result<OpenLines> open_lines(std::int64_t visit_id, std::string_view chrg_bchno);
+  // A stay's live lines as the split takes them (no names, no numbers): a
+  // discharge settles thousands of them.
+  Result<OpenLines> stay_lines(std::int64_t visit_id);
+  // A stay's line changes (2301 lines added, 2302 lines cancelled) counted on
+  // its visit: a settlement keeps the count it saw.
+  Status count_line_changes(std::int64_t visit_id, std::int64_t n);
   Result<LiveLines> live_lines(std::int64_t visit_id);
   // How many lines of a visit are live: the index alone (lines_live), no row read.
   Result<std::int64_t> live_count(std::int64_t visit_id);
   // Why an inpatient visit cannot change any more (settled, undone, reversed).
   Result<std::string> closed_reason(const VisitRow& v);
   // Inserts the settlement, marks its lines and moves the person's money.
-  Result<std::int64_t> book_settlement(const SettlementRow& row, const std::vector<std::string>& sns, PersonRow& p,
-                                       const Split& s);
+  // Books a settlement of `lines_taken` lines: an outpatient batch's lines
+  // marked with it; a stay's not (the visit's state says it is settled), the
+  // visit's count of line changes kept with it instead.
+  Result<std::int64_t> book_settlement(const SettlementRow& row, std::size_t lines_taken, PersonRow& p, const Split& s);
 
   // ---- transactions ----
   Result<Json> sign_in();
@@ -449,6 +457,40 @@ Result<OpenLines> Tx::open_lines(std::int64_t visit_id, std::string_view chrg_bc
   return out;
 }
 
+Result<OpenLines> Tx::stay_lines(std::int64_t visit_id) {
+  auto st = db_.cached(
+      "SELECT code, cls, amount_fen, selfpay_ppm FROM lines INDEXED BY lines_live WHERE visit_id = ?1 AND cancelled = 0");
+  if (!st) return db_error(st.error());
+  SIM_CHECK((*st)->bind(1, visit_id));
+  OpenLines out;
+  for (;;) {
+    auto row = (*st)->step();
+    if (!row) return db_error(row.error());
+    if (!*row) break;
+    const std::int64_t cls = (*st)->column_int64(1);
+    if (cls < static_cast<std::int64_t>(LineClass::a) || cls > static_cast<std::int64_t>(LineClass::c))
+      return make_error(Reason::internal, "lines", fmt::format("a stored line of visit {} has class {}", visit_id, cls));
+    ChargeLine l;
+    l.code = (*st)->column_text(0);
+    l.cls = static_cast<LineClass>(cls);
+    l.amount = Amount::fen((*st)->column_int64(2));
+    if (const auto ppm = (*st)->column_opt_int64(3)) l.selfpay_ratio = Ratio::ppm(*ppm);
+    out.total += l.amount;
+    out.lines.push_back(std::move(l));
+  }
+  return out;
+}
+
+Status Tx::count_line_changes(std::int64_t visit_id, std::int64_t n) {
+  if (n == 0) return Ok{};
+  auto st = db_.cached("UPDATE visits SET line_changes = line_changes + ?2 WHERE id = ?1");
+  if (!st) return db_error(st.error());
+  SIM_CHECK((*st)->bind_all(visit_id, n));
+  SIM_CHECK((*st)->run());
+  (*st)->reset();
+  return Ok{};
+}
+
 Result<LiveLines> Tx::live_lines(std::int64_t visit_id) {
   auto st = db_.cached(
       "SELECT coalesce(sum(cancelled = 0), 0), coalesce(sum(CASE WHEN cancelled = 0 THEN amount_fen ELSE 0 END), 0), "
@@ -485,21 +527,28 @@ Result<std::string> Tx::closed_reason(const VisitRow& v) {
   return fmt::format("admission \"{}\" is {}", mdtrt_id, v.state);
 }
 
-Result<std::int64_t> Tx::book_settlement(const SettlementRow& row, const std::vector<std::string>& sns, PersonRow& p,
-                                         const Split& s) {
+Result<std::int64_t> Tx::book_settlement(const SettlementRow& row, std::size_t lines_taken, PersonRow& p, const Split& s) {
   SIM_TRY(id, insert_settlement(row));
-  // The lines open_lines took, in one statement (same transaction, same
-  // predicate): a stay of thousands of lines is one pass, not one per line.
-  auto mark = db_.cached(
-      "UPDATE lines SET setl_id = ?3, undone_setl_id = NULL WHERE visit_id = ?1 AND setl_id IS NULL AND cancelled = 0 "
-      "AND (?2 = '' OR chrg_bchno = ?2)");
-  if (!mark) return db_error(mark.error());
-  SIM_CHECK((*mark)->bind_all(row.visit_id, row.chrg_bchno, id));
-  SIM_CHECK((*mark)->run());
-  (*mark)->reset();
-  if (db_.changes() != static_cast<std::int64_t>(sns.size()))
-    return make_error(Reason::internal, "lines",
-                      fmt::format("settlement took {} lines, {} were open", sns.size(), db_.changes()));
+  if (row.visit == VisitType::inpatient) {
+    auto keep = db_.cached(
+        "UPDATE settlements SET visit_line_changes = (SELECT line_changes FROM visits WHERE id = ?2) WHERE id = ?1");
+    if (!keep) return db_error(keep.error());
+    SIM_CHECK((*keep)->bind_all(id, row.visit_id));
+    SIM_CHECK((*keep)->run());
+    (*keep)->reset();
+  } else {
+    // The lines open_lines took, in one statement (same transaction, same predicate).
+    auto mark = db_.cached(
+        "UPDATE lines SET setl_id = ?3, undone_setl_id = NULL WHERE visit_id = ?1 AND setl_id IS NULL AND cancelled = 0 "
+        "AND (?2 = '' OR chrg_bchno = ?2)");
+    if (!mark) return db_error(mark.error());
+    SIM_CHECK((*mark)->bind_all(row.visit_id, row.chrg_bchno, id));
+    SIM_CHECK((*mark)->run());
+    (*mark)->reset();
+    if (db_.changes() != static_cast<std::int64_t>(lines_taken))
+      return make_error(Reason::internal, "lines",
+                        fmt::format("settlement took {} lines, {} were open", lines_taken, db_.changes()));
+  }
   p.balance -= s.account;
   // The year's deductible accumulator counts outpatient settlements only: an
   // inpatient stay pays its own deductible (settlement-rules.md, "Inpatient").
@@ -625,6 +674,7 @@ Result<Json> Tx::upload_lines(VisitType visit) {
     return refuse("mdtrt_id", why + ": no lines may be added");
   }
   insurer::FeeUploadOutput out;
+  std::int64_t added = 0;
   for (std::size_t i = 0; i < in.feedetail.size(); ++i) {
     const insurer::FeeDetail& d = in.feedetail[i];
     const std::string sn_field = fmt::format("feedetail[{}].feedetl_sn", i);
@@ -674,6 +724,7 @@ Result<Json> Tx::upload_lines(VisitType visit) {
       SIM_CHECK((*ins)->bind_all(v.id, d.feedetl_sn, d.chrg_bchno, d.med_list_codg, d.medins_list_name,
                                  static_cast<std::int64_t>(d.cls), d.det_item_fee_sumamt.fen(), ppm, detail.dump()));
       SIM_CHECK((*ins)->run());
+      ++added;
     }
     insurer::FeeResult r;
     r.feedetl_sn = d.feedetl_sn;
@@ -689,6 +740,7 @@ Result<Json> Tx::upload_lines(VisitType visit) {
     r.inscp_scp_amt = d.det_item_fee_sumamt - r.fulamt_ownpay_amt - r.preselfpay_amt;
     out.result.push_back(r);
   }
+  SIM_OK(count_line_changes(v.id, added));
   if (stay) {
     SIM_TRY(live, live_count(v.id));
     if (live > static_cast<std::int64_t>(limits::max_lines_per_admission))
@@ -742,13 +794,16 @@ Result<Json> Tx::cancel_lines() {
       out.cancelled.push_back(sn);
     }
   }
-  auto cancel = db_.cached("UPDATE lines SET cancelled = 1 WHERE visit_id = ?1 AND feedetl_sn = ?2");
+  auto cancel = db_.cached("UPDATE lines SET cancelled = 1 WHERE visit_id = ?1 AND feedetl_sn = ?2 AND cancelled = 0");
   if (!cancel) return db_error(cancel.error());
+  std::int64_t changed = 0;
   for (const std::string& sn : out.cancelled) {
     SIM_CHECK((*cancel)->bind_all(v.id, sn));
     SIM_CHECK((*cancel)->run());
+    changed += db_.changes();
     (*cancel)->reset();
   }
+  SIM_OK(count_line_changes(v.id, changed));
   return out.encode();
 }
 
@@ -822,8 +877,9 @@ Result<Json> Tx::settle(VisitType visit, bool preview) {
       return refuse("mdtrt_id", fmt::format("admission \"{}\" is not discharged: discharge (2402) first", in.mdtrt_id));
   }
 
-  // The lines this settlement takes: live unsettled lines of the visit (of the batch, outpatient).
-  SIM_TRY(taken, open_lines(v.id, in.chrg_bchno));
+  // The lines this settlement takes: the stay's live lines, or the visit's
+  // unsettled lines (of the batch) for an outpatient visit.
+  SIM_TRY(taken, stay ? stay_lines(v.id) : open_lines(v.id, in.chrg_bchno));
   const std::vector<ChargeLine>& lines = taken.lines;
   if (lines.empty())
     return refuse("chrg_bchno", fmt::format("visit \"{}\" has no {} lines{}", in.mdtrt_id, stay ? "live" : "unsettled",
@@ -887,10 +943,12 @@ Result<Json> Tx::settle(VisitType visit, bool preview) {
   row.inscp = s.inscp;
   row.deductible_part = s.deductible_part;
   row.before = person;
-  row.lines_json = json::lines_to_json(lines).dump();
+  // A stay's settlement takes the visit's live lines as they stand (none can
+  // change while it is settled); an outpatient one keeps its batch's lines.
+  row.lines_json = stay ? "[]" : json::lines_to_json(lines).dump();
   row.setl_time = now_text_;
   row.clr_date = now_text_.substr(0, 10);
-  SIM_TRY(id, book_settlement(row, taken.sns, p, s));
+  SIM_TRY(id, book_settlement(row, lines.size(), p, s));
   if (stay) SIM_OK(set_visit_state(v.id, kSettled));
   info.setl_id = setl_id_of(id);
   SIM_OK(insurer::check_setlinfo(info, "setlinfo", true));
@@ -1000,7 +1058,8 @@ Result<insurer::Reversal::Output> Tx::reverse_refund(std::int64_t refund_id, ins
     const bool stay = s.visit == VisitType::inpatient && s.visit_id != 0;
     if (stay) {
       // The stay must be as the undo left it: not settled again, not closed,
-      // its live lines exactly the settlement's (none cancelled or added since).
+      // its live lines the settlement's (none added or cancelled since: the
+      // visit counts its line changes, the settlement kept the count it saw).
       SIM_TRY(v, find_visit(db_, mdtrt_id_of(s.visit_id)));
       if (!v) return make_error(Reason::internal, "mdtrt_id", "a settlement names a visit that does not exist");
       if (v->state == kSettled) {
@@ -1013,34 +1072,35 @@ Result<insurer::Reversal::Output> Tx::reverse_refund(std::int64_t refund_id, ins
         SIM_TRY(why, closed_reason(*v));
         return refuse("omsgid", why + "; the undo of its settlement cannot be reversed");
       }
-      SIM_TRY(live, live_lines(v->id));
-      auto kept = db_.cached(
-          "SELECT count(*) FROM lines WHERE undone_setl_id = ?1 AND setl_id IS NULL AND cancelled = 0");
-      if (!kept) return db_error(kept.error());
-      SIM_CHECK((*kept)->bind(1, s.id));
-      auto kr = (*kept)->step();
-      if (!kr) return db_error(kr.error());
-      const std::int64_t k = (*kept)->column_int64(0);
-      (*kept)->reset();
-      const auto n = static_cast<std::int64_t>(doc->size());
-      if (k != n || live.count != n)
-        return refuse("omsgid", fmt::format("the lines of admission \"{}\" changed since the undo ({} live, {} of the "
-                                            "settlement's {} kept); the undo cannot be reversed",
-                                            mdtrt_id_of(v->id), live.count, k, n));
+      auto seen = db_.cached(
+          "SELECT s.visit_line_changes, v.line_changes FROM settlements s JOIN visits v ON v.id = s.visit_id "
+          "WHERE s.id = ?1");
+      if (!seen) return db_error(seen.error());
+      SIM_CHECK((*seen)->bind(1, s.id));
+      auto sr = (*seen)->step();
+      if (!sr) return db_error(sr.error());
+      const std::int64_t then = (*seen)->column_int64(0), now = (*seen)->column_int64(1);
+      (*seen)->reset();
+      if (then != now)
+        return refuse("omsgid", fmt::format("the lines of admission \"{}\" changed since the undo ({} line(s) added or "
+                                            "cancelled); the undo cannot be reversed",
+                                            mdtrt_id_of(v->id), now - then));
+    } else {
+      // An outpatient batch: its lines, marked with the settlement again.
+      auto free_lines = db_.cached("SELECT count(*) FROM lines WHERE undone_setl_id = ?1 AND setl_id IS NULL");
+      if (!free_lines) return db_error(free_lines.error());
+      SIM_CHECK((*free_lines)->bind(1, s.id));
+      auto fr = (*free_lines)->step();
+      if (!fr) return db_error(fr.error());
+      const std::int64_t n = (*free_lines)->column_int64(0);
+      (*free_lines)->reset();
+      if (n != static_cast<std::int64_t>(doc->size()))
+        return refuse("omsgid", "the undone settlement's lines were settled again; the undo cannot be reversed");
+      auto relink = db_.cached("UPDATE lines SET setl_id = ?1, undone_setl_id = NULL WHERE undone_setl_id = ?1");
+      if (!relink) return db_error(relink.error());
+      SIM_CHECK((*relink)->bind(1, s.id));
+      SIM_CHECK((*relink)->run());
     }
-    auto free_lines = db_.cached("SELECT count(*) FROM lines WHERE undone_setl_id = ?1 AND setl_id IS NULL");
-    if (!free_lines) return db_error(free_lines.error());
-    SIM_CHECK((*free_lines)->bind(1, s.id));
-    auto fr = (*free_lines)->step();
-    if (!fr) return db_error(fr.error());
-    const std::int64_t n = (*free_lines)->column_int64(0);
-    (*free_lines)->reset();
-    if (n != static_cast<std::int64_t>(doc->size()))
-      return refuse("omsgid", "the undone settlement's lines were settled again; the undo cannot be reversed");
-    auto relink = db_.cached("UPDATE lines SET setl_id = ?1, undone_setl_id = NULL WHERE undone_setl_id = ?1");
-    if (!relink) return db_error(relink.error());
-    SIM_CHECK((*relink)->bind(1, s.id));
-    SIM_CHECK((*relink)->run());
     SIM_OK(set_settlement_state(s.id, "effective"));
     if (stay) SIM_OK(set_visit_state(s.visit_id, kSettled));
   }
@@ -1313,7 +1373,7 @@ Result<insurer::OfflineResult> Tx::offline_stay(const insurer::OfflineRecord& re
     SIM_TRY(why, closed_reason(*v));
     return reject(why);
   }
-  SIM_TRY(taken, open_lines(v->id, ""));
+  SIM_TRY(taken, stay_lines(v->id));
   if (taken.total != rec.medfee_sumamt)
     return reject(fmt::format("medfee_sumamt {} is not the total {} of admission \"{}\"'s {} live lines",
                               format_amount(rec.medfee_sumamt), format_amount(taken.total), rec.mdtrt_id,
@@ -1348,10 +1408,10 @@ Result<insurer::OfflineResult> Tx::offline_stay(const insurer::OfflineRecord& re
   row.inscp = s->inscp;
   row.deductible_part = s->deductible_part;
   row.before = person;
-  row.lines_json = json::lines_to_json(taken.lines).dump();
+  row.lines_json = "[]";
   row.setl_time = rec.setl_time;
   row.clr_date = now_text_.substr(0, 10);
-  SIM_TRY(id, book_settlement(row, taken.sns, p, *s));
+  SIM_TRY(id, book_settlement(row, taken.lines.size(), p, *s));
   SIM_OK(set_visit_state(v->id, kSettled));
   res.status = "accepted";
   res.setl_id = setl_id_of(id);
@@ -1857,10 +1917,11 @@ Result<Json> Insurer::visit_json(std::string_view mdtrt_id) {
   const VisitRow& row = **v;
   auto lines = db.prepare(
       "SELECT coalesce(sum(cancelled = 0), 0), coalesce(sum(CASE WHEN cancelled = 0 THEN amount_fen ELSE 0 END), 0), "
-      "coalesce(sum(cancelled <> 0), 0), coalesce(sum(cancelled = 0 AND setl_id IS NOT NULL), 0) FROM lines "
+      "coalesce(sum(cancelled <> 0), 0), coalesce(sum(cancelled = 0 AND (setl_id IS NOT NULL OR ?2)), 0) FROM lines "
       "WHERE visit_id = ?1");
   if (!lines) return db_error(lines.error());
-  SIM_CHECK(lines->bind(1, row.id));
+  // A stay's lines are settled with its visit (they are not marked one by one).
+  SIM_CHECK(lines->bind_all(row.id, static_cast<std::int64_t>(row.visit == VisitType::inpatient && row.state == kSettled)));
   auto lr = lines->step();
   if (!lr) return db_error(lr.error());
   const std::int64_t live = lines->column_int64(0), cancelled = lines->column_int64(2), settled = lines->column_int64(3);

@@ -53,7 +53,8 @@ CREATE TABLE IF NOT EXISTS visits(
   dise_codg TEXT NOT NULL DEFAULT '',
   dise_name TEXT NOT NULL DEFAULT '',
   endtime TEXT NOT NULL DEFAULT '',
-  dscg_way TEXT NOT NULL DEFAULT '');
+  dscg_way TEXT NOT NULL DEFAULT '',
+  line_changes INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS lines(
   visit_id INTEGER NOT NULL,
   feedetl_sn TEXT NOT NULL,
@@ -101,6 +102,7 @@ CREATE TABLE IF NOT EXISTS settlements(
   state TEXT NOT NULL,
   setl_time TEXT NOT NULL,
   clr_date TEXT NOT NULL,
+  visit_line_changes INTEGER NOT NULL DEFAULT 0,
   CHECK (fund + account + cash = total));
 CREATE INDEX IF NOT EXISTS settlements_clr ON settlements(clr_date);
 CREATE TABLE IF NOT EXISTS refunds(
@@ -173,6 +175,8 @@ constexpr AddedColumn kAddedColumns[] = {
     {"visits", "endtime", "TEXT NOT NULL DEFAULT ''"},
     {"visits", "dscg_way", "TEXT NOT NULL DEFAULT ''"},
     {"lines", "cancelled", "INTEGER NOT NULL DEFAULT 0"},
+    {"visits", "line_changes", "INTEGER NOT NULL DEFAULT 0"},
+    {"settlements", "visit_line_changes", "INTEGER NOT NULL DEFAULT 0"},
 };
 // An inpatient visit of an older file: settled if it holds an effective
 // settlement, else admitted.
