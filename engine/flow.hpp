@@ -225,7 +225,7 @@ struct StayView {
   std::int64_t open_items = 0;
   std::optional<OriginalView> settlement;  // the standing discharge settlement
   // Filled for a discharge and a preview only: the live lines as the split
-  // needs them (code, class, amount, own ratio; no names), in line order.
+  // needs them (code, class, amount, own ratio; no names), in no set order.
   std::vector<ChargeLine> live_lines;
 };
 

@@ -434,7 +434,7 @@ BasicFlow<Outcome> record_settled(SettlementRecord s, Answer yes, std::optional<
 }
 
 BasicFlow<OnlineFallback> after_online(OnlineAttempt on, RecordOf of, std::string psn_no, std::string insutype,
-                                       std::vector<ChargeLine> lines, std::vector<SplitReason> reasons, const Policy* policy) {
+                                       std::span<const ChargeLine> lines, std::vector<SplitReason> reasons, const Policy* policy) {
   OnlineFallback out;
   const Ms at = co_await current_time();
   using End = OnlineAttempt::End;
@@ -731,7 +731,8 @@ BasicFlow<Outcome> settle_charge(ChargeRequest in) {
     req.card_no = of.card_no;
     req.insutype = person->insutype;
     req.med_type = of.med_type;
-    req.lines = in.lines;
+    // A stay's lines are at the insurer already (2301): only an outpatient charge uploads them.
+    if (of.visit == VisitType::outpatient) req.lines = in.lines;
     req.total = local->total;
     req.use_account = in.use_account && in.pin_verified;
     req.deadline_at = in.budget.insurer_deadline();
@@ -751,7 +752,7 @@ BasicFlow<Outcome> settle_charge(ChargeRequest in) {
   off.of = of;
   off.psn_no = psn_no;
   off.person = person;
-  off.lines = in.lines;
+  off.lines = std::move(in.lines);
   off.cause = fallback.cause;
   off.in_doubt_msgid = fallback.in_doubt_msgid;
   off.unsent_msgid = fallback.unsent_msgid;

@@ -130,8 +130,9 @@ struct OnlineFallback {
   std::optional<std::string> in_doubt_msgid;
   std::optional<std::string> unsent_msgid;
 };
+// `lines` are the caller's, who awaits this flow to its end.
 BasicFlow<OnlineFallback> after_online(OnlineAttempt on, RecordOf of, std::string psn_no, std::string insutype,
-                                       std::vector<ChargeLine> lines, std::vector<SplitReason> reasons, const Policy* policy);
+                                       std::span<const ChargeLine> lines, std::vector<SplitReason> reasons, const Policy* policy);
 
 // The offline settlement of a charge: the person from the red list, the
 // estimate within the limits (or self-pay), stored with its upload.

@@ -178,29 +178,82 @@ Status validate_lines(std::span<const ChargeLine> lines, std::size_t max_lines) 
   return Ok{};
 }
 
+LineFigures& LineFigures::operator+=(const LineFigures& o) {
+  total += o.total;
+  fulamt_ownpay += o.fulamt_ownpay;
+  preselfpay += o.preselfpay;
+  return *this;
+}
+LineFigures& LineFigures::operator-=(const LineFigures& o) {
+  total -= o.total;
+  fulamt_ownpay -= o.fulamt_ownpay;
+  preselfpay -= o.preselfpay;
+  return *this;
+}
+
+LineFigures line_figures(const Policy& policy, const PolicyParams& params, const ChargeLine& l) {
+  LineFigures f;
+  f.total = l.amount;
+  if (l.cls == LineClass::c) f.fulamt_ownpay = l.amount;
+  if (l.cls == LineClass::b) f.preselfpay = mul_round_half_up(l.amount, policy.classb_ratio(params, l.code, l.selfpay_ratio));
+  return f;
+}
+
+namespace {
+
+Result<const PolicyParams*> params_for(const Policy& policy, const Person& person, VisitType visit) {
+  const PolicyParams* params = policy.find(person.insutype, visit);
+  if (params == nullptr)
+    return make_error(Reason::invalid_config, "insutype",
+                      fmt::format("policy has no entry for insurance type \"{}\", {} visits", person.insutype,
+                                  visit_type_name(visit)));
+  return params;
+}
+
+Split split_of(const PolicyParams& params, const Person& person, const LineFigures& f, const SplitOptions& options);
+
+}  // namespace
+
 Result<Split> split(const Policy& policy, const Person& person, std::span<const ChargeLine> lines,
                     const SplitOptions& options) {
   // An inpatient discharge settles every line of the stay.
   const std::size_t max_lines =
       options.visit == VisitType::inpatient ? limits::max_lines_per_admission : limits::max_lines_per_settlement;
   if (Status v = validate_lines(lines, max_lines); !v) return v.error();
-  const PolicyParams* params = policy.find(person.insutype, options.visit);
-  if (params == nullptr)
-    return make_error(Reason::invalid_config, "insutype",
-                      fmt::format("policy has no entry for insurance type \"{}\", {} visits", person.insutype,
-                                  visit_type_name(options.visit)));
+  auto params = params_for(policy, person, options.visit);
+  if (!params) return params.error();
+  // Rules 1-3: class C, class B self-paid part, policy range.
+  LineFigures f;
+  for (const ChargeLine& l : lines) f += line_figures(policy, **params, l);
+  return split_of(**params, person, f, options);
+}
 
+Result<Split> split_figures(const Policy& policy, const Person& person, const LineFigures& figures,
+                            const SplitOptions& options) {
+  if (figures.total.is_negative() || figures.total.fen() > limits::amount_max_fen)
+    return make_error(Reason::limit_exceeded, "lines",
+                      fmt::format("lines: total {} is outside 0 to {} per settlement", format_amount(figures.total),
+                                  format_amount(Amount::fen(limits::amount_max_fen))));
+  if (figures.fulamt_ownpay.is_negative() || figures.preselfpay.is_negative() ||
+      figures.fulamt_ownpay + figures.preselfpay > figures.total)
+    return make_error(Reason::internal, "lines",
+                      fmt::format("line figures do not add up: class C {} and class B self-paid {} of a total {}",
+                                  format_amount(figures.fulamt_ownpay), format_amount(figures.preselfpay),
+                                  format_amount(figures.total)));
+  auto params = params_for(policy, person, options.visit);
+  if (!params) return params.error();
+  return split_of(**params, person, figures, options);
+}
+
+namespace {
+
+Split split_of(const PolicyParams& params, const Person& person, const LineFigures& f, const SplitOptions& options) {
   Split s;
   s.mode = options.offline ? Mode::offline : Mode::online;
   if (options.offline) s.reasons.push_back(offline_reason(options.offline->cause));
-
-  // Rules 1-3: class C, class B self-paid part, policy range.
-  for (const ChargeLine& l : lines) {
-    s.total += l.amount;
-    if (l.cls == LineClass::c) s.fulamt_ownpay += l.amount;
-    if (l.cls == LineClass::b)
-      s.preselfpay += mul_round_half_up(l.amount, policy.classb_ratio(*params, l.code, l.selfpay_ratio));
-  }
+  s.total = f.total;
+  s.fulamt_ownpay = f.fulamt_ownpay;
+  s.preselfpay = f.preselfpay;
   s.inscp = s.total - s.fulamt_ownpay - s.preselfpay;
 
   // Status flags that stop the fund (基金不记账): no fund, no deductible consumed.
@@ -220,11 +273,11 @@ Result<Split> split(const Policy& policy, const Person& person, std::span<const 
     // Rule 4: deductible (起付线): per year for outpatient visits, per stay for
     // an inpatient discharge (what earlier visits paid does not count).
     const Amount used = options.visit == VisitType::inpatient ? Amount::zero() : person.deductible_used;
-    const Amount deductible_left = max(Amount::zero(), params->deductible - used);
+    const Amount deductible_left = max(Amount::zero(), params.deductible - used);
     s.deductible_part = min(s.inscp, deductible_left);
     // Rule 5: fund share, floored, within the annual cap (封顶线).
-    const Amount uncapped = mul_floor(s.inscp - s.deductible_part, params->fund_ratio);
-    const Amount cap_left = max(Amount::zero(), params->annual_cap - person.fund_paid_ytd);
+    const Amount uncapped = mul_floor(s.inscp - s.deductible_part, params.fund_ratio);
+    const Amount cap_left = max(Amount::zero(), params.annual_cap - person.fund_paid_ytd);
     s.fund = min(uncapped, cap_left);
     if (uncapped > cap_left && uncapped.fen() > 0)
       s.reasons.push_back(cap_left.is_zero() ? SplitReason::annual_cap_reached : SplitReason::annual_cap_partly);
@@ -262,6 +315,8 @@ Result<Split> split(const Policy& policy, const Person& person, std::span<const 
   SETTLE_ASSERT(!s.inscp.is_negative() && s.deductible_part <= s.inscp);
   return s;
 }
+
+}  // namespace
 
 SplitReason offline_cause_reason(OfflineCause c) noexcept {
   switch (c) {

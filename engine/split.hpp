@@ -168,4 +168,23 @@ Status validate_lines(std::span<const ChargeLine> lines, std::size_t max_lines =
 Result<Split> split(const Policy& policy, const Person& person, std::span<const ChargeLine> lines,
                     const SplitOptions& options);
 
+// Rules 1-3 of lines: their total, the class C part (自费) and the class B
+// self-paid part (先行自付, each line's rounded on its own). They add up line
+// by line, so whoever keeps a stay's lines can keep their figures as the
+// lines come and go and split the sum (split_figures) without reading them.
+struct LineFigures {
+  Amount total, fulamt_ownpay, preselfpay;
+  LineFigures& operator+=(const LineFigures& o);
+  LineFigures& operator-=(const LineFigures& o);
+  friend bool operator==(const LineFigures&, const LineFigures&) = default;
+};
+// One line's figures under the policy's entry `params` (its class B ratio:
+// the line's own, else its code's, else the entry's).
+LineFigures line_figures(const Policy& policy, const PolicyParams& params, const ChargeLine& line);
+// The split of lines given by their summed figures (lines checked when they
+// were taken). Errors: LIMIT_EXCEEDED for a total above
+// limits::amount_max_fen, INVALID_CONFIG as split.
+Result<Split> split_figures(const Policy& policy, const Person& person, const LineFigures& figures,
+                            const SplitOptions& options);
+
 }  // namespace settle

@@ -373,7 +373,7 @@ Flow discharge_flow(DischargeInput in) {
   // Settled by reference to the stay's lines: those numbered up to its last,
   // less the cancelled ones so far (the ledger checks they are still that).
   charge.of.stay_lines = StayLinesRef{v.live_count + v.cancelled_count, v.cancelled_count, {}};
-  charge.lines = v.live_lines;
+  charge.lines = std::move(in.stay.live_lines);  // (v is in.stay: not read after this)
   charge.use_account = in.use_account;
   charge.pin_verified = in.pin_verified;
   // Online only when the insurer has the whole stay: its admission and every batch.

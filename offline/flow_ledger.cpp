@@ -388,15 +388,14 @@ sql::Result<std::optional<flow::StayView>> stay_view(sql::Db& db, std::int64_t a
   auto open = open_stay_items(db, adm_id);
   if (!open) return open.error();
   v.open_items = *open;
-  auto setls = stay_settlements(db, adm_id);
-  if (!setls) return setls.error();
-  for (auto it = setls->rbegin(); it != setls->rend(); ++it) {
-    auto o = original_view(db, *it);
+  // The standing settlement, without its lines (a discharge's are the
+  // stay's, named by reference; an undo takes the whole of it).
+  auto standing = standing_stay_settlement(db, adm_id);
+  if (!standing) return standing.error();
+  if (standing->has_value()) {
+    auto o = original_view(db, **standing, false);
     if (!o) return o.error();
-    if (o->has_value() && (**o).settlement.state != SettlementState::undone) {
-      v.settlement = std::move(**o);
-      break;
-    }
+    if (o->has_value()) v.settlement = std::move(**o);
   }
   if (with_lines) {
     auto lines = live_lines(db, adm_id);
@@ -535,8 +534,8 @@ sql::Status finish_stay_work(sql::Db& db, const StayWork& work, const flow::Insu
                           it.kind == StayItemKind::discharge && !reply.rejected.empty() ? reply.rejected : std::string());
 }
 
-sql::Result<std::optional<flow::OriginalView>> original_view(sql::Db& db, std::int64_t setl_id) {
-  auto d = get_settlement(db, setl_id);
+sql::Result<std::optional<flow::OriginalView>> original_view(sql::Db& db, std::int64_t setl_id, bool with_lines) {
+  auto d = get_settlement(db, setl_id, with_lines);
   if (!d) return d.error();
   if (!d->has_value()) return std::optional<flow::OriginalView>{};
   const SettlementDetail& detail = **d;

@@ -58,8 +58,9 @@ sql::Result<bool> recover_message(sql::Db& db, const Message& m, const FlowConve
 sql::Result<flow::OutstandingFigures> outstanding_figures(sql::Db& db, std::int64_t now_ms,
                                                           settle::VisitType visit = settle::VisitType::outpatient);
 
-// A settlement with its refunds and (accepted offline) the insurer's figures.
-sql::Result<std::optional<flow::OriginalView>> original_view(sql::Db& db, std::int64_t setl_id);
+// A settlement with its refunds and (accepted offline) the insurer's figures;
+// its lines unless `with_lines` is false.
+sql::Result<std::optional<flow::OriginalView>> original_view(sql::Db& db, std::int64_t setl_id, bool with_lines = true);
 
 // A stay as the flows see it: its row, open items, the standing discharge
 // settlement (with its refunds) and, `with_lines`, its live lines.

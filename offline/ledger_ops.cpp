@@ -1171,14 +1171,15 @@ sql::Result<std::vector<SettlementLine>> settlement_lines_of(sql::Db& db, const 
       read, s.setl_id, *s.adm_id, s.stay_lines->lines_upto, s.stay_lines->cancels_upto);
 }
 
-sql::Result<std::optional<SettlementDetail>> get_settlement(sql::Db& db, std::int64_t setl_id) {
+sql::Result<std::optional<SettlementDetail>> get_settlement(sql::Db& db, std::int64_t setl_id, bool with_lines) {
   auto s = select_one<Settlement>(db, fmt::format("SELECT {} FROM settlements WHERE setl_id = ?1", kSettlementCols),
                                   read_settlement, setl_id);
   if (!s) return s.error();
   if (!s->has_value()) return std::optional<SettlementDetail>{};
   SettlementDetail d;
   d.settlement = std::move(**s);
-  auto lines = settlement_lines_of(db, d.settlement);
+  auto lines = with_lines ? settlement_lines_of(db, d.settlement)
+                          : sql::Result<std::vector<SettlementLine>>(std::vector<SettlementLine>{});
   if (!lines) return lines.error();
   if (d.settlement.stay_lines) {
     auto ratios = select_all<std::pair<std::string, Ratio>>(

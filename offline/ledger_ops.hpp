@@ -348,7 +348,8 @@ struct SettlementDetail {
   std::vector<OutboxItem> outbox;
   std::vector<Event> events;    // the settlement's own history, oldest first
 };
-sql::Result<std::optional<SettlementDetail>> get_settlement(sql::Db& db, std::int64_t setl_id);
+// A settlement with its refunds, and its lines unless `with_lines` is false.
+sql::Result<std::optional<SettlementDetail>> get_settlement(sql::Db& db, std::int64_t setl_id, bool with_lines = true);
 // A settlement's lines: its own rows, or its stay's it names by reference (v5).
 sql::Result<std::vector<SettlementLine>> settlement_lines_of(sql::Db& db, const Settlement& s);
 

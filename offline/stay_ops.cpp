@@ -337,11 +337,13 @@ sql::Result<std::vector<StayLineRow>> stay_lines_page(sql::Db& db, std::int64_t 
 }
 
 sql::Result<std::vector<settle::ChargeLine>> live_lines(sql::Db& db, std::int64_t adm_id) {
-  // What the split needs only: a discharge reads every live line of the stay.
+  // What the split needs only: a discharge reads every live line of the stay,
+  // in the table's own order (one pass over the stay's range of rows, not a
+  // lookup per line through the line-number index; the split does not depend
+  // on the order).
   return select_all<settle::ChargeLine>(
       db,
-      "SELECT code, class, amount_fen, selfpay_ratio_ppm FROM stay_lines INDEXED BY stay_lines_order "
-      "WHERE adm_id = ?1 AND cancelled_by IS NULL ORDER BY line_no",
+      "SELECT code, class, amount_fen, selfpay_ratio_ppm FROM stay_lines WHERE adm_id = ?1 AND cancelled_by IS NULL",
       [](const sql::Statement& st) {
         settle::ChargeLine l;
         l.code = st.column_text(0);
@@ -652,6 +654,12 @@ sql::Result<std::vector<StayRow>> list_stays(sql::Db& db, const StayFilter& f) {
                   "AND (?4 IS NULL OR admit_at_ms >= ?4) AND (?5 IS NULL OR admit_at_ms < ?5) ORDER BY adm_id LIMIT ?6",
                   kStayCols),
       read_stay, f.after_adm_id, f.state, f.dept, f.from_ms, f.to_ms, f.limit);
+}
+
+sql::Result<std::optional<std::int64_t>> standing_stay_settlement(sql::Db& db, std::int64_t adm_id) {
+  return select_one<std::int64_t>(
+      db, "SELECT setl_id FROM settlements WHERE adm_id = ?1 AND state <> 'undone' ORDER BY setl_id DESC LIMIT 1",
+      [](const sql::Statement& s) { return s.column_int64(0); }, adm_id);
 }
 
 sql::Result<std::vector<std::int64_t>> stay_settlements(sql::Db& db, std::int64_t adm_id) {

@@ -78,7 +78,7 @@ sql::Result<std::vector<flow::HeldLine>> lines_held(sql::Db& db, std::int64_t ad
 // Lines in the order added, after line number `after_line_no`, at most `limit`.
 sql::Result<std::vector<StayLineRow>> stay_lines_page(sql::Db& db, std::int64_t adm_id, std::int64_t after_line_no,
                                                       std::int64_t limit);
-// The live lines as the split takes them (no names), in line order.
+// The live lines as the split takes them (no names), in no set order.
 sql::Result<std::vector<settle::ChargeLine>> live_lines(sql::Db& db, std::int64_t adm_id);
 // The lines a batch added, or cancelled.
 sql::Result<std::vector<flow::StayLine>> batch_lines(sql::Db& db, std::int64_t adm_id, std::string_view request_id);
@@ -146,6 +146,8 @@ struct StayFilter {
   std::int64_t limit = 100;
 };
 sql::Result<std::vector<StayRow>> list_stays(sql::Db& db, const StayFilter& f);
+// The stay's settlement that is not undone (the latest), if any.
+sql::Result<std::optional<std::int64_t>> standing_stay_settlement(sql::Db& db, std::int64_t adm_id);
 // The stay's settlements (setl_ids), oldest first.
 sql::Result<std::vector<std::int64_t>> stay_settlements(sql::Db& db, std::int64_t adm_id);
 

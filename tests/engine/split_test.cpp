@@ -190,6 +190,44 @@ TEST_CASE("500 lines are accepted, 501 are not") {
   CHECK(bad.error().field == "lines");
 }
 
+TEST_CASE("lines split by their summed figures as they split line by line; a sum that cannot be is refused") {
+  const Policy policy = worked_policy();
+  const PolicyParams* params = policy.find("310", VisitType::inpatient);
+  REQUIRE(params != nullptr);
+  // Odd amounts: each class B line's self-paid part rounds on its own.
+  std::vector<ChargeLine> lines;
+  for (int i = 0; i < 40; ++i) {
+    const LineClass c = i % 3 == 0 ? LC::a : i % 3 == 1 ? LC::b : LC::c;
+    ChargeLine l{i % 2 == 0 ? "B7" : "A1", "item", c, Amount::fen(101 + 37 * i), std::nullopt};
+    if (c == LC::b && i % 4 == 1) l.selfpay_ratio = Ratio::ppm(333'333);
+    lines.push_back(l);
+  }
+  LineFigures f;
+  for (const ChargeLine& l : lines) f += line_figures(policy, *params, l);
+  SplitOptions o = online();
+  o.visit = VisitType::inpatient;
+  for (const Person& who : {Person{"310", {}, yuan("50.00"), yuan("0"), yuan("0")},
+                            Person{"310", flag(PersonFlag::unit_arrears), yuan("0"), yuan("0"), yuan("0")}}) {
+    auto by_lines = split(policy, who, lines, o);
+    auto by_sum = split_figures(policy, who, f, o);
+    REQUIRE(by_lines.ok());
+    REQUIRE(by_sum.ok());
+    CHECK(*by_sum == *by_lines);
+  }
+  // Taking a line's figures out is the split without it.
+  LineFigures less = f;
+  less -= line_figures(policy, *params, lines.back());
+  const std::vector<ChargeLine> fewer(lines.begin(), lines.end() - 1);
+  const Person who{"310", {}, yuan("50.00"), yuan("0"), yuan("0")};
+  CHECK(*split_figures(policy, who, less, o) == *split(policy, who, fewer, o));
+
+  LineFigures broken = f;
+  broken.preselfpay = broken.total;
+  CHECK(split_figures(policy, who, broken, o).error().reason == Reason::internal);
+  LineFigures huge{Amount::fen(limits::amount_max_fen + 1), Amount::zero(), Amount::zero()};
+  CHECK(split_figures(policy, who, huge, o).error().reason == Reason::limit_exceeded);
+}
+
 TEST_CASE("bad input is refused with the field named") {
   const Policy policy = worked_policy();
   const Person p{"310", {}, yuan("10.00"), yuan("0"), yuan("0")};

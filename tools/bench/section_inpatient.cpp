@@ -1,8 +1,9 @@
 // Bench section "inpatient": a stay of 10,000 lines added through the real
 // settled in batches of 100 (each batch stored, then sent to insurer-sim as a
 // 2301), beside raw SQLite commits in the same run; then the discharge
-// settlement (2402 → 2304 over every line, recorded with its lines) of that
-// stay against the discharge of a 10-line stay in the same run.
+// settlement (2402 → 2304 over every line, recorded naming them) of that
+// stay, three times with its undo (2305) between, against the discharge of a
+// 10-line stay in the same run.
 #include "tools/bench/bench.hpp"
 #include "tools/bench/settle_stack.hpp"
 
@@ -23,6 +24,7 @@ struct Args {
   std::int64_t lines = 10'000;
   std::int64_t batch = 100;
   int small_stays = 5;  // 10-line stays discharged for the reference latency
+  int big_rounds = 3;   // discharges of the big stay (undone between): the median is compared
 };
 
 bool parse_args(const Context& ctx, Args& a) {
@@ -63,6 +65,14 @@ void add_lines(Cashier& c, const std::string& adm_id, const std::string& tag, st
   if (r["upload"] != "sent") throw std::runtime_error("a batch was not sent at once: " + r.dump());
 }
 
+double undo_ms(Cashier& c, const std::string& adm_id, const std::string& tag) {
+  const auto t0 = Clock::now();
+  const Json u = c.call("inpatient.undo_discharge", Json{{"request_id", tag + "-undo"}, {"adm_id", adm_id}});
+  const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  if (u["state"] != "admitted") throw std::runtime_error("the undo did not open the stay again: " + u.dump());
+  return ms;
+}
+
 double discharge_ms(Cashier& c, const std::string& adm_id, const std::string& tag, std::int64_t expect_lines) {
   const auto t0 = Clock::now();
   const Json d = c.call("inpatient.discharge", Json{{"request_id", tag + "-dis"}, {"adm_id", adm_id}, {"use_account", false}});
@@ -85,8 +95,7 @@ int run_inpatient(const Context& ctx) {
   Run raw, batches;
   raw.name = "raw SQLite, 1 insert per transaction";
   batches.name = fmt::format("inpatient.add_lines, {} lines per batch", args.batch);
-  double big_ms = 0;
-  Latencies small;
+  Latencies bigs, undos, small;
   try {
     StackOptions opts;
     SettleStack st(dir, opts);
@@ -120,7 +129,11 @@ int run_inpatient(const Context& ctx) {
       const double ms = discharge_ms(*other, small_id, tag, 10);
       if (k > 0) small.us.push_back(static_cast<std::int64_t>(ms * 1000));
     }
-    big_ms = discharge_ms(*big, adm_id, "big", args.lines);
+    for (int k = 0; k < args.big_rounds; ++k) {
+      const std::string tag = fmt::format("big{}", k);
+      if (k > 0) undos.us.push_back(static_cast<std::int64_t>(undo_ms(*big, adm_id, tag) * 1000));
+      bigs.us.push_back(static_cast<std::int64_t>(discharge_ms(*big, adm_id, tag, args.lines) * 1000));
+    }
     st.stop();
   } catch (const std::exception& e) {
     fmt::print(stderr, "inpatient: {}\n  (files in {})\n", e.what(), dir);
@@ -128,18 +141,19 @@ int run_inpatient(const Context& ctx) {
   }
   const double lines_per_s = batches.rate();
   const double small_ms = small.percentile_ms(50);
+  const double big_ms = bigs.percentile_ms(50);
   std::vector<Target> targets{
       {fmt::format("{} lines/s vs raw commits/s", args.lines), lines_per_s / raw.rate(), ">=", 1.0},
-      {fmt::format("discharge of {} lines / of 10 lines (latency)", args.lines), big_ms / small_ms, "<=", 3.0}};
+      {fmt::format("discharge of {} lines / of 10 lines (latency p50)", args.lines), big_ms / small_ms, "<=", 3.0}};
   bool pass = true;
   for (const auto& t : targets) pass = pass && t.pass();
   if (ctx.json) {
     fmt::print(R"({{"section":"inpatient","dir":"{}","fs":"{}","lines":{},"batch":{},"raw_commits_per_s":{:.1f},)"
-               R"("lines_per_s":{:.1f},"batch_p50_ms":{:.3f},"batch_p99_ms":{:.3f},"discharge_big_ms":{:.3f},)"
-               R"("discharge_small_p50_ms":{:.3f},"pass":{}}})"
+               R"("lines_per_s":{:.1f},"batch_p50_ms":{:.3f},"batch_p99_ms":{:.3f},"discharge_big_p50_ms":{:.3f},)"
+               R"("undo_big_p50_ms":{:.3f},"discharge_small_p50_ms":{:.3f},"pass":{}}})"
                "\n",
                dir, fs, args.lines, args.batch, raw.rate(), lines_per_s, batches.lat.percentile_ms(50),
-               batches.lat.percentile_ms(99), big_ms, small_ms, pass);
+               batches.lat.percentile_ms(99), big_ms, undos.percentile_ms(50), small_ms, pass);
     return pass ? 0 : 1;
   }
   fmt::print("  scratch dir {} ({}); a stay of {} lines in batches of {}, each stored and sent (2301) at once\n\n", dir, fs,
@@ -149,7 +163,10 @@ int run_inpatient(const Context& ctx) {
                   fmt::format("{:.3f}", raw.lat.percentile_ms(50)), fmt::format("{:.3f}", raw.lat.percentile_ms(99))});
   rows.push_back({batches.name + " (lines)", fmt::format("{}", batches.count), fmt::format("{:.0f}", lines_per_s),
                   fmt::format("{:.3f}", batches.lat.percentile_ms(50)), fmt::format("{:.3f}", batches.lat.percentile_ms(99))});
-  rows.push_back({fmt::format("inpatient.discharge, {} lines", args.lines), "1", "", fmt::format("{:.3f}", big_ms), ""});
+  rows.push_back({fmt::format("inpatient.discharge, {} lines", args.lines), fmt::format("{}", bigs.us.size()), "",
+                  fmt::format("{:.3f}", big_ms), fmt::format("{:.3f}", bigs.percentile_ms(100))});
+  rows.push_back({fmt::format("inpatient.undo_discharge, {} lines", args.lines), fmt::format("{}", undos.us.size()), "",
+                  fmt::format("{:.3f}", undos.percentile_ms(50)), fmt::format("{:.3f}", undos.percentile_ms(100))});
   rows.push_back({"inpatient.discharge, 10 lines", fmt::format("{}", small.us.size()), "", fmt::format("{:.3f}", small_ms),
                   ""});
   print_table(rows);

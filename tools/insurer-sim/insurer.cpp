@@ -262,9 +262,18 @@ class Tx {
   // A stay's live lines as the split takes them (no names, no numbers): a
   // discharge settles thousands of them.
   Result<OpenLines> stay_lines(std::int64_t visit_id);
-  // A stay's line changes (2301 lines added, 2302 lines cancelled) counted on
-  // its visit: a settlement keeps the count it saw.
-  Status count_line_changes(std::int64_t visit_id, std::int64_t n);
+  // A stay's lines added (2301) or cancelled (2302): counted on its visit (a
+  // settlement keeps the count it saw) and, when the visit keeps them, its
+  // live lines' count and figures moved.
+  Status lines_changed(std::int64_t visit_id, std::int64_t n, std::int64_t live_delta, const LineFigures& added,
+                       const LineFigures& taken);
+  // The stay's live lines' count and figures as its visit keeps them (each
+  // line's figures taken when it was uploaded); none for a visit of a file
+  // written before visits kept them.
+  Result<std::optional<std::pair<std::int64_t, LineFigures>>> kept_figures(std::int64_t visit_id);
+  // What a stay's settlement splits: its live lines' count and figures (kept,
+  // or summed from its lines for an older visit).
+  Result<std::pair<std::int64_t, LineFigures>> stay_figures(std::int64_t visit_id, const PolicyParams& params);
   Result<LiveLines> live_lines(std::int64_t visit_id);
   // How many lines of a visit are live: the index alone (lines_live), no row read.
   Result<std::int64_t> live_count(std::int64_t visit_id);
@@ -481,14 +490,44 @@ Result<OpenLines> Tx::stay_lines(std::int64_t visit_id) {
   return out;
 }
 
-Status Tx::count_line_changes(std::int64_t visit_id, std::int64_t n) {
+Status Tx::lines_changed(std::int64_t visit_id, std::int64_t n, std::int64_t live_delta, const LineFigures& added,
+                         const LineFigures& taken) {
   if (n == 0) return Ok{};
-  auto st = db_.cached("UPDATE visits SET line_changes = line_changes + ?2 WHERE id = ?1");
+  auto st = db_.cached(
+      "UPDATE visits SET line_changes = line_changes + ?2, live_lines = live_lines + ?3, "
+      "live_total_fen = live_total_fen + ?4, live_fulamt_fen = live_fulamt_fen + ?5, "
+      "live_preselfpay_fen = live_preselfpay_fen + ?6 WHERE id = ?1");
   if (!st) return db_error(st.error());
-  SIM_CHECK((*st)->bind_all(visit_id, n));
+  LineFigures d = added;
+  d -= taken;
+  SIM_CHECK((*st)->bind_all(visit_id, n, live_delta, d.total.fen(), d.fulamt_ownpay.fen(), d.preselfpay.fen()));
   SIM_CHECK((*st)->run());
   (*st)->reset();
   return Ok{};
+}
+
+Result<std::optional<std::pair<std::int64_t, LineFigures>>> Tx::kept_figures(std::int64_t visit_id) {
+  auto st = db_.cached(
+      "SELECT figures_kept, live_lines, live_total_fen, live_fulamt_fen, live_preselfpay_fen FROM visits WHERE id = ?1");
+  if (!st) return db_error(st.error());
+  SIM_CHECK((*st)->bind(1, visit_id));
+  auto row = (*st)->step();
+  if (!row) return db_error(row.error());
+  std::optional<std::pair<std::int64_t, LineFigures>> out;
+  if (*row && (*st)->column_int64(0) != 0)
+    out.emplace((*st)->column_int64(1), LineFigures{Amount::fen((*st)->column_int64(2)), Amount::fen((*st)->column_int64(3)),
+                                                    Amount::fen((*st)->column_int64(4))});
+  (*st)->reset();
+  return out;
+}
+
+Result<std::pair<std::int64_t, LineFigures>> Tx::stay_figures(std::int64_t visit_id, const PolicyParams& params) {
+  SIM_TRY(kept, kept_figures(visit_id));
+  if (kept) return *kept;
+  SIM_TRY(taken, stay_lines(visit_id));
+  LineFigures f;
+  for (const ChargeLine& l : taken.lines) f += line_figures(policy_, params, l);
+  return std::pair{static_cast<std::int64_t>(taken.lines.size()), f};
 }
 
 Result<LiveLines> Tx::live_lines(std::int64_t visit_id) {
@@ -642,7 +681,7 @@ Result<Json> Tx::open_visit(VisitType visit) {
   }
   auto st = db_.cached(
       "INSERT INTO visits(psn_no, insutype, visit, med_type, ipt_otp_no, begntime, msgid, state, dept_code, dept_name, "
-      "dise_codg, dise_name) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)");
+      "dise_codg, dise_name, figures_kept) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,1)");
   if (!st) return db_error(st.error());
   SIM_CHECK((*st)->bind_all(in.psn_no, in.insutype, static_cast<std::int64_t>(visit), in.med_type, in.ipt_otp_no,
                             in.begntime, req_.head.msgid, visit == VisitType::inpatient ? kAdmitted : kOpen,
@@ -675,6 +714,7 @@ Result<Json> Tx::upload_lines(VisitType visit) {
   }
   insurer::FeeUploadOutput out;
   std::int64_t added = 0;
+  LineFigures added_figures;
   for (std::size_t i = 0; i < in.feedetail.size(); ++i) {
     const insurer::FeeDetail& d = in.feedetail[i];
     const std::string sn_field = fmt::format("feedetail[{}].feedetl_sn", i);
@@ -693,7 +733,8 @@ Result<Json> Tx::upload_lines(VisitType visit) {
     SIM_CHECK((*find)->bind_all(v.id, d.feedetl_sn));
     auto row = (*find)->step();
     if (!row) return db_error(row.error());
-    if (*row) {
+    const bool held = *row;
+    if (held) {
       const bool same = (*find)->column_text(0) == detail.dump();
       const bool settled = !(*find)->is_null(1);
       // A stay's line is the same line when what is charged is the same
@@ -716,15 +757,6 @@ Result<Json> Tx::upload_lines(VisitType visit) {
         return refuse(sn_field, fmt::format("line \"{}\" was uploaded before with other content", d.feedetl_sn));
       }
       if (settled) return refuse(sn_field, fmt::format("line \"{}\" is settled already", d.feedetl_sn));
-    } else {
-      auto ins = db_.cached(
-          "INSERT INTO lines(visit_id, feedetl_sn, chrg_bchno, code, name, cls, amount_fen, selfpay_ppm, detail) "
-          "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)");
-      if (!ins) return db_error(ins.error());
-      SIM_CHECK((*ins)->bind_all(v.id, d.feedetl_sn, d.chrg_bchno, d.med_list_codg, d.medins_list_name,
-                                 static_cast<std::int64_t>(d.cls), d.det_item_fee_sumamt.fen(), ppm, detail.dump()));
-      SIM_CHECK((*ins)->run());
-      ++added;
     }
     insurer::FeeResult r;
     r.feedetl_sn = d.feedetl_sn;
@@ -738,11 +770,31 @@ Result<Json> Tx::upload_lines(VisitType visit) {
       r.preselfpay_amt = mul_round_half_up(d.det_item_fee_sumamt, r.selfpay_prop);
     }
     r.inscp_scp_amt = d.det_item_fee_sumamt - r.fulamt_ownpay_amt - r.preselfpay_amt;
+    if (!held) {
+      // Stored with its figures as answered: a stay's settlement sums them.
+      auto ins = db_.cached(
+          "INSERT INTO lines(visit_id, feedetl_sn, chrg_bchno, code, name, cls, amount_fen, selfpay_ppm, detail, "
+          "fulamt_fen, preselfpay_fen) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)");
+      if (!ins) return db_error(ins.error());
+      SIM_CHECK((*ins)->bind_all(v.id, d.feedetl_sn, d.chrg_bchno, d.med_list_codg, d.medins_list_name,
+                                 static_cast<std::int64_t>(d.cls), d.det_item_fee_sumamt.fen(), ppm, detail.dump(),
+                                 r.fulamt_ownpay_amt.fen(), r.preselfpay_amt.fen()));
+      SIM_CHECK((*ins)->run());
+      ++added;
+      added_figures += LineFigures{d.det_item_fee_sumamt, r.fulamt_ownpay_amt, r.preselfpay_amt};
+    }
     out.result.push_back(r);
   }
-  SIM_OK(count_line_changes(v.id, added));
+  if (stay) SIM_OK(lines_changed(v.id, added, added, added_figures, LineFigures{}));
   if (stay) {
-    SIM_TRY(live, live_count(v.id));
+    SIM_TRY(kept, kept_figures(v.id));
+    std::int64_t live = 0;
+    if (kept) {
+      live = kept->first;
+    } else {
+      SIM_TRY(counted, live_count(v.id));
+      live = counted;
+    }
     if (live > static_cast<std::int64_t>(limits::max_lines_per_admission))
       return refuse("feedetail", fmt::format("admission \"{}\" would hold {} live lines, at most {} per stay",
                                              mdtrt_id_of(v.id), live, limits::max_lines_per_admission));
@@ -794,16 +846,35 @@ Result<Json> Tx::cancel_lines() {
       out.cancelled.push_back(sn);
     }
   }
-  auto cancel = db_.cached("UPDATE lines SET cancelled = 1 WHERE visit_id = ?1 AND feedetl_sn = ?2 AND cancelled = 0");
+  auto cancel = db_.cached(
+      "UPDATE lines SET cancelled = 1 WHERE visit_id = ?1 AND feedetl_sn = ?2 AND cancelled = 0 "
+      "RETURNING amount_fen, fulamt_fen, preselfpay_fen");
   if (!cancel) return db_error(cancel.error());
   std::int64_t changed = 0;
+  bool figured = true;  // every line cancelled has the figures it was uploaded with
+  LineFigures taken;
   for (const std::string& sn : out.cancelled) {
     SIM_CHECK((*cancel)->bind_all(v.id, sn));
-    SIM_CHECK((*cancel)->run());
-    changed += db_.changes();
+    auto row = (*cancel)->step();
+    if (!row) return db_error(row.error());
+    if (*row) {
+      ++changed;
+      figured = figured && !(*cancel)->is_null(1) && !(*cancel)->is_null(2);
+      taken += LineFigures{Amount::fen((*cancel)->column_int64(0)), Amount::fen((*cancel)->column_int64(1)),
+                           Amount::fen((*cancel)->column_int64(2))};
+      SIM_CHECK((*cancel)->step());  // to its end: the change is made
+    }
     (*cancel)->reset();
   }
-  SIM_OK(count_line_changes(v.id, changed));
+  SIM_OK(lines_changed(v.id, changed, -changed, LineFigures{}, taken));
+  if (!figured) {
+    // A line of an older file: the visit's figures are summed from its lines from now on.
+    auto stop = db_.cached("UPDATE visits SET figures_kept = 0 WHERE id = ?1");
+    if (!stop) return db_error(stop.error());
+    SIM_CHECK((*stop)->bind(1, v.id));
+    SIM_CHECK((*stop)->run());
+    (*stop)->reset();
+  }
   return out.encode();
 }
 
@@ -877,28 +948,41 @@ Result<Json> Tx::settle(VisitType visit, bool preview) {
       return refuse("mdtrt_id", fmt::format("admission \"{}\" is not discharged: discharge (2402) first", in.mdtrt_id));
   }
 
-  // The lines this settlement takes: the stay's live lines, or the visit's
-  // unsettled lines (of the batch) for an outpatient visit.
-  SIM_TRY(taken, stay ? stay_lines(v.id) : open_lines(v.id, in.chrg_bchno));
-  const std::vector<ChargeLine>& lines = taken.lines;
-  if (lines.empty())
-    return refuse("chrg_bchno", fmt::format("visit \"{}\" has no {} lines{}", in.mdtrt_id, stay ? "live" : "unsettled",
-                                            in.chrg_bchno.empty() ? "" : fmt::format(" in batch \"{}\"", in.chrg_bchno)));
-  if (taken.total != in.medfee_sumamt)
-    return refuse("medfee_sumamt", stay ? fmt::format("medfee_sumamt {} is not the total {} of the stay's {} live (not "
-                                                      "cancelled) lines",
-                                                      format_amount(in.medfee_sumamt), format_amount(taken.total),
-                                                      lines.size())
-                                        : fmt::format("medfee_sumamt {} is not the {} of the uploaded lines",
-                                                      format_amount(in.medfee_sumamt), format_amount(taken.total)));
-
   // The person as stored: for a stay the engine takes the deductible per stay.
   Person person{p.insutype, p.flags, p.balance, p.deductible_used, p.fund_paid_ytd};
   SplitOptions opt;
   opt.visit = visit;
   opt.use_account = in.acct_used_flag == "1";
   opt.pin_verified = true;  // acct_used_flag "1" is sent only after the hospital verified the PIN
-  auto split_r = split(policy_, person, lines, opt);
+  const PolicyParams* params = policy_.find(p.insutype, visit);
+  if (params == nullptr)
+    return refuse("insutype", fmt::format("no {} policy for insurance type \"{}\"", visit_type_name(visit), p.insutype));
+
+  // What this settlement takes: the stay's live lines (by the figures each
+  // line was uploaded with, kept on the visit), or the visit's unsettled
+  // lines (of the batch) for an outpatient visit.
+  std::int64_t count = 0;
+  LineFigures figures;
+  std::vector<ChargeLine> lines;
+  if (stay) {
+    SIM_TRY(kept, stay_figures(v.id, *params));
+    std::tie(count, figures) = kept;
+  } else {
+    SIM_TRY(taken, open_lines(v.id, in.chrg_bchno));
+    lines = std::move(taken.lines);
+    count = static_cast<std::int64_t>(lines.size());
+    figures.total = taken.total;
+  }
+  if (count == 0)
+    return refuse("chrg_bchno", fmt::format("visit \"{}\" has no {} lines{}", in.mdtrt_id, stay ? "live" : "unsettled",
+                                            in.chrg_bchno.empty() ? "" : fmt::format(" in batch \"{}\"", in.chrg_bchno)));
+  if (figures.total != in.medfee_sumamt)
+    return refuse("medfee_sumamt", stay ? fmt::format("medfee_sumamt {} is not the total {} of the stay's {} live (not "
+                                                      "cancelled) lines",
+                                                      format_amount(in.medfee_sumamt), format_amount(figures.total), count)
+                                        : fmt::format("medfee_sumamt {} is not the {} of the uploaded lines",
+                                                      format_amount(in.medfee_sumamt), format_amount(figures.total)));
+  auto split_r = stay ? split_figures(policy_, person, figures, opt) : split(policy_, person, lines, opt);
   if (!split_r) return refuse(split_r.error().field, split_r.error().message);
   const Split& s = *split_r;
   if (s.account > p.balance)
@@ -948,7 +1032,7 @@ Result<Json> Tx::settle(VisitType visit, bool preview) {
   row.lines_json = stay ? "[]" : json::lines_to_json(lines).dump();
   row.setl_time = now_text_;
   row.clr_date = now_text_.substr(0, 10);
-  SIM_TRY(id, book_settlement(row, lines.size(), p, s));
+  SIM_TRY(id, book_settlement(row, static_cast<std::size_t>(count), p, s));
   if (stay) SIM_OK(set_visit_state(v.id, kSettled));
   info.setl_id = setl_id_of(id);
   SIM_OK(insurer::check_setlinfo(info, "setlinfo", true));
@@ -1373,17 +1457,20 @@ Result<insurer::OfflineResult> Tx::offline_stay(const insurer::OfflineRecord& re
     SIM_TRY(why, closed_reason(*v));
     return reject(why);
   }
-  SIM_TRY(taken, stay_lines(v->id));
-  if (taken.total != rec.medfee_sumamt)
-    return reject(fmt::format("medfee_sumamt {} is not the total {} of admission \"{}\"'s {} live lines",
-                              format_amount(rec.medfee_sumamt), format_amount(taken.total), rec.mdtrt_id,
-                              taken.lines.size()));
   // Settled as 2402 + 2304 would, without the account: the insurer's figures.
   SplitOptions opt;
   opt.visit = VisitType::inpatient;
   opt.use_account = false;  // never offline
   Person person{p.insutype, p.flags, p.balance, p.deductible_used, p.fund_paid_ytd};
-  auto s = split(policy_, person, taken.lines, opt);
+  const PolicyParams* params = policy_.find(p.insutype, VisitType::inpatient);
+  if (params == nullptr) return reject(fmt::format("no inpatient policy for insurance type \"{}\"", p.insutype));
+  SIM_TRY(kept, stay_figures(v->id, *params));
+  const auto& [count, figures] = kept;
+  if (count == 0) return reject(fmt::format("admission \"{}\" has no live lines", rec.mdtrt_id));
+  if (figures.total != rec.medfee_sumamt)
+    return reject(fmt::format("medfee_sumamt {} is not the total {} of admission \"{}\"'s {} live lines",
+                              format_amount(rec.medfee_sumamt), format_amount(figures.total), rec.mdtrt_id, count));
+  auto s = split_figures(policy_, person, figures, opt);
   if (!s) return reject(s.error().message);
   if (v->state == kAdmitted) {
     auto st = db_.cached("UPDATE visits SET endtime = ?2, dscg_way = '1' WHERE id = ?1");
@@ -1411,7 +1498,7 @@ Result<insurer::OfflineResult> Tx::offline_stay(const insurer::OfflineRecord& re
   row.lines_json = "[]";
   row.setl_time = rec.setl_time;
   row.clr_date = now_text_.substr(0, 10);
-  SIM_TRY(id, book_settlement(row, taken.lines.size(), p, *s));
+  SIM_TRY(id, book_settlement(row, static_cast<std::size_t>(count), p, *s));
   SIM_OK(set_visit_state(v->id, kSettled));
   res.status = "accepted";
   res.setl_id = setl_id_of(id);

@@ -54,7 +54,12 @@ CREATE TABLE IF NOT EXISTS visits(
   dise_name TEXT NOT NULL DEFAULT '',
   endtime TEXT NOT NULL DEFAULT '',
   dscg_way TEXT NOT NULL DEFAULT '',
-  line_changes INTEGER NOT NULL DEFAULT 0);
+  line_changes INTEGER NOT NULL DEFAULT 0,
+  figures_kept INTEGER NOT NULL DEFAULT 0,
+  live_lines INTEGER NOT NULL DEFAULT 0,
+  live_total_fen INTEGER NOT NULL DEFAULT 0,
+  live_fulamt_fen INTEGER NOT NULL DEFAULT 0,
+  live_preselfpay_fen INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS lines(
   visit_id INTEGER NOT NULL,
   feedetl_sn TEXT NOT NULL,
@@ -65,6 +70,8 @@ CREATE TABLE IF NOT EXISTS lines(
   amount_fen INTEGER NOT NULL CHECK (amount_fen >= 0),
   selfpay_ppm INTEGER,
   detail TEXT NOT NULL,
+  fulamt_fen INTEGER,
+  preselfpay_fen INTEGER,
   setl_id INTEGER,
   undone_setl_id INTEGER,
   cancelled INTEGER NOT NULL DEFAULT 0,
@@ -176,6 +183,13 @@ constexpr AddedColumn kAddedColumns[] = {
     {"visits", "dscg_way", "TEXT NOT NULL DEFAULT ''"},
     {"lines", "cancelled", "INTEGER NOT NULL DEFAULT 0"},
     {"visits", "line_changes", "INTEGER NOT NULL DEFAULT 0"},
+    {"visits", "figures_kept", "INTEGER NOT NULL DEFAULT 0"},
+    {"visits", "live_lines", "INTEGER NOT NULL DEFAULT 0"},
+    {"visits", "live_total_fen", "INTEGER NOT NULL DEFAULT 0"},
+    {"visits", "live_fulamt_fen", "INTEGER NOT NULL DEFAULT 0"},
+    {"visits", "live_preselfpay_fen", "INTEGER NOT NULL DEFAULT 0"},
+    {"lines", "fulamt_fen", "INTEGER"},
+    {"lines", "preselfpay_fen", "INTEGER"},
     {"settlements", "visit_line_changes", "INTEGER NOT NULL DEFAULT 0"},
 };
 // An inpatient visit of an older file: settled if it holds an effective

@@ -875,6 +875,20 @@ TEST_CASE("inpatient reversals: of 2401 (only while empty), of 2304 (money back,
   CHECK(v["settlements"][1]["state"] == "undone");
   CHECK(v["settlements"][2]["state"] == "effective");
   CHECK(w.balance(psn) == yuan("500.00"));
+
+  // Undone once more and a line added since: that undo cannot be reversed
+  // either (the stay's lines are no longer the settlement's); nothing changes.
+  std::string undo3_msgid;
+  w.ok<insurer::InpatientUndo>({s3.setl_id, mdtrt, psn}, &undo3_msgid);
+  w.ok<insurer::InpatientLines>({{World::stay_line(mdtrt, "D2", "2", "A001", LineClass::a, "1.00")}});
+  const Reply changed = w.call<insurer::Reversal>({psn, undo3_msgid, "2305"});
+  CHECK(changed.infcode == -1);
+  CHECK(changed.err_msg.find("changed since the undo") != std::string::npos);
+  v = w.visit(mdtrt);
+  CHECK(v["state"] == "admitted");
+  CHECK(v["settlements"][2]["state"] == "undone");
+  CHECK(v["lines"]["live"] == 2);
+  CHECK(w.balance(psn) == yuan("500.00"));
 }
 
 TEST_CASE("9302 inpatient record: the stay discharged and settled with the insurer's figures; a wrong total rejected") {
