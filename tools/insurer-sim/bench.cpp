@@ -1,16 +1,15 @@
-// insurer-sim-bench: load for the simulator over mutual TLS. Opens C
-// connections, prepares N outpatient visits with their lines, then times N
-// settlements (2207), one outstanding per connection, and prints the rate.
-// It measures the simulator; the figures are printed, never asserted.
+// insurer-sim-bench: load for the simulator over mutual TLS, through the
+// daemon's own insurer client (a pool of C connections). Prepares N
+// outpatient visits with their lines, then times N settlements (2207), one
+// outstanding per connection, and prints the rate. It measures the
+// simulator; the figures are printed, never asserted.
+#include "protocol/insurer/client.hpp"
 #include "protocol/insurer/codecs.hpp"
-#include "protocol/insurer/signing.hpp"
 
 #include <CLI/CLI.hpp>
-#include <boost/asio.hpp>
-#include <boost/asio/ssl.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
 #include <fmt/format.h>
 
 #include <chrono>
@@ -21,10 +20,6 @@ namespace {
 
 using namespace settle;
 namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-namespace ssl = asio::ssl;
-using tcp = asio::ip::tcp;
 using json::Json;
 
 struct Options {
@@ -37,7 +32,7 @@ struct Options {
 
 struct Shared {
   const Options& opt;
-  insurer::Signer signer;
+  std::shared_ptr<insurer::Client> client;
   std::int64_t msg_seq = 0;
   std::int64_t base_s = 0;
   std::string sign_no;
@@ -61,35 +56,19 @@ struct Shared {
   }
 };
 
+// One lane of calls, one outstanding at a time (the client gives it a pooled connection).
 class Conn {
  public:
-  Conn(asio::io_context& ioc, ssl::context& ctx, Shared& sh) : stream_(ioc, ctx), sh_(sh) {}
-
-  asio::awaitable<void> open() {
-    co_await beast::get_lowest_layer(stream_).async_connect(
-        tcp::endpoint(asio::ip::make_address("127.0.0.1"), sh_.opt.port), asio::use_awaitable);
-    co_await stream_.async_handshake(ssl::stream_base::client, asio::use_awaitable);
-  }
+  explicit Conn(Shared& sh) : sh_(sh) {}
 
   // One call; the decoded output, or nullopt (counted as a failure).
   template <class T>
   asio::awaitable<std::optional<typename T::Output>> call(const typename T::Input& in) {
     const auto h = sh_.next(T::infno);
-    const std::string body = insurer::encode_request(h, in.encode());
-    const insurer::SignedHeaders sig = sh_.signer.sign(body).value();
-    http::request<http::string_body> req(http::verb::post, "/", 11);
-    req.set(http::field::host, "insurer.test");
-    req.set(insurer::header_paasid, sig.paasid);
-    req.set(insurer::header_timestamp, sig.timestamp);
-    req.set(insurer::header_nonce, sig.nonce);
-    req.set(insurer::header_signature, sig.signature);
-    req.body() = body;
-    req.prepare_payload();
-    beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(10));
-    co_await http::async_write(stream_, req, asio::use_awaitable);
-    http::response<http::string_body> res;
-    co_await http::async_read(stream_, buf_, res, asio::use_awaitable);
-    auto out = insurer::decode_reply<T>(res.body(), h.msgid);
+    insurer::LinkRequest req{insurer::encode_request(h, in.encode()), std::string(T::infno), h.msgid, std::nullopt};
+    const insurer::Outcome o = co_await sh_.client->post(std::move(req));
+    auto out = o.answered() ? insurer::decode_reply<T>(o.body, h.msgid)
+                            : Result<typename T::Output>(make_error(Reason::insurer_unreachable, "link", o.detail));
     if (!out) {
       ++sh_.failures;
       if (sh_.failures <= 3) std::fprintf(stderr, "insurer-sim-bench: %s\n", out.error().message.c_str());
@@ -101,8 +80,6 @@ class Conn {
   std::vector<std::string> visits;
 
  private:
-  beast::ssl_stream<beast::tcp_stream> stream_;
-  beast::flat_buffer buf_;
   Shared& sh_;
 };
 
@@ -173,28 +150,37 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   asio::io_context ioc(1);
-  ssl::context ctx(ssl::context::tls_client);
-  ctx.load_verify_file(opt.ca);
-  ctx.set_verify_mode(ssl::verify_peer);
-  ctx.use_certificate_chain_file(opt.cert);
-  ctx.use_private_key_file(opt.key, ssl::context::pem);
-  Shared sh{opt, insurer::Signer(opt.paasid, opt.secret), 0,
+  insurer::ClientConfig cfg;
+  cfg.host = "127.0.0.1";
+  cfg.port = opt.port;
+  cfg.server_name = "insurer.test";
+  cfg.ca_file = opt.ca;
+  cfg.cert_file = opt.cert;
+  cfg.key_file = opt.key;
+  cfg.pool_size = static_cast<std::size_t>(opt.connections);
+  cfg.request_timeout_ms = 10'000;
+  cfg.paasid = opt.paasid;
+  cfg.secret = opt.secret;
+  auto client = insurer::Client::create(ioc.get_executor(), cfg);
+  if (!client) {
+    std::fprintf(stderr, "insurer-sim-bench: %s\n", client.error().message.c_str());
+    return 2;
+  }
+  Shared sh{opt, *client, 0,
             std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count(),
             "", "", 0};
   std::vector<std::unique_ptr<Conn>> conns;
-  for (int i = 0; i < opt.connections; ++i) conns.push_back(std::make_unique<Conn>(ioc, ctx, sh));
+  for (int i = 0; i < opt.connections; ++i) conns.push_back(std::make_unique<Conn>(sh));
 
   const auto run_phase = [&](auto make) {
     for (auto& c : conns) asio::co_spawn(ioc, make(*c), asio::detached);
     ioc.restart();
     ioc.run();
   };
-  run_phase([&](Conn& c) { return c.open(); });
   asio::co_spawn(ioc, [&]() -> asio::awaitable<void> {
     const insurer::SignIn::Input si = sign_in_input();
     auto s = co_await conns[0]->call<insurer::SignIn>(si);
     if (s) sh.sign_no = s->sign_no;
-    sh.signer = insurer::Signer(opt.paasid, opt.secret);
     const insurer::PersonInfo::Input pi = person_input(opt);
     auto p = co_await conns[0]->call<insurer::PersonInfo>(pi);
     if (p) sh.psn_no = p->baseinfo.psn_no;
@@ -220,5 +206,6 @@ int main(int argc, char** argv) {
               "%zu settlements (2207) in %.2f s = %.0f/s; failures %lld\n",
               opt.connections, settled, prep_s, 2.0 * static_cast<double>(settled) / prep_s, settled, settle_s,
               static_cast<double>(settled) / settle_s, static_cast<long long>(sh.failures));
+  (*client)->close();
   return sh.failures == 0 && prep_failures == 0 ? 0 : 1;
 }
