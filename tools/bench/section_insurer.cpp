@@ -6,12 +6,9 @@
 #include "offline/msgid.hpp"
 #include "protocol/insurer/client.hpp"
 #include "protocol/insurer/codecs.hpp"
+#include "tools/insurer-sim/control_client.hpp"
 
-#include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -36,8 +33,6 @@ namespace settle::bench {
 namespace {
 
 namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
 using namespace settle::insurer;
 
 constexpr const char* institution = "H11010500001";
@@ -96,22 +91,10 @@ class Sim {
   Sim(const Sim&) = delete;
   Sim& operator=(const Sim&) = delete;
 
-  nlohmann::json control(http::verb verb, const std::string& target, const nlohmann::json& body) const {
-    asio::io_context io;
-    beast::tcp_stream stream(io);
-    stream.expires_after(std::chrono::seconds(10));
-    stream.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), control_port));
-    http::request<http::string_body> req{verb, target, 11};
-    req.set(http::field::host, "127.0.0.1");
-    req.set(http::field::content_type, "application/json");
-    req.body() = body.dump();
-    req.prepare_payload();
-    http::write(stream, req);
-    beast::flat_buffer buf;
-    http::response<http::string_body> res;
-    http::read(stream, buf, res);
-    if (res.result_int() != 200) throw std::runtime_error("control " + target + ": " + res.body());
-    return nlohmann::json::parse(res.body());
+  nlohmann::json control(std::string_view method, const std::string& target, const nlohmann::json& body) const {
+    const sim::ControlHttpReply res = sim::control_request(control_port, method, target, body.dump());
+    if (res.status != 200) throw std::runtime_error("control " + target + ": " + res.body);
+    return nlohmann::json::parse(res.body);
   }
 
   std::uint16_t port = 0;
@@ -277,7 +260,7 @@ int run_insurer(const Context& ctx) {
     std::vector<std::pair<std::string, std::string>> persons;
     for (int i = 0; i < 32; ++i) {
       const std::string card = fmt::format("B{:08}", i);
-      auto r = sim.control(http::verb::post, "/persons",
+      auto r = sim.control("POST", "/persons",
                            {{"card_no", card}, {"card_sn", fmt::format("{:032x}", i + 1)}, {"id_no", id_number(fmt::format("11010519800101{:03}", i))},
                             {"name", fmt::format("Bench {}", i)}, {"insutype", "310"}, {"balance", "100000.00"},
                             {"flags", nlohmann::json::array()}});
