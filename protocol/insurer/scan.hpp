@@ -65,9 +65,12 @@ class Scan {
     }
     const std::size_t start = i_;
     std::int64_t v = 0;
-    while (i_ < s_.size() && s_[i_] >= '0' && s_[i_] <= '9') v = v * 10 + (s_[i_++] - '0');
+    while (i_ < s_.size() && s_[i_] >= '0' && s_[i_] <= '9') {
+      if (i_ - start == 18) return false;  // a 19th digit: beyond what is read here (and near int64's end)
+      v = v * 10 + (s_[i_++] - '0');
+    }
     const std::size_t n = i_ - start;
-    if (n == 0 || n > 18 || (n > 1 && s_[start] == '0') || (neg && v == 0)) return false;
+    if (n == 0 || (n > 1 && s_[start] == '0') || (neg && v == 0)) return false;
     if (i_ < s_.size() && (s_[i_] == '.' || s_[i_] == 'e' || s_[i_] == 'E')) return false;
     out = neg ? -v : v;
     return true;
