@@ -80,6 +80,18 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   void on_accept_unix(const boost::system::error_code& ec, asio::local::stream_protocol::socket socket);
   void do_accept_tcp();
   void on_accept_tcp(const boost::system::error_code& ec, asio::ip::tcp::socket socket);
+  // An accept that failed (out of descriptors and the like) is tried again
+  // after a pause, not at once: the condition may last, and retrying at once
+  // would spin a core. The pause doubles from 10 ms to 1 s and is reset by
+  // the next success; the first failure of a run is logged, then one line a
+  // minute at most.
+  struct AcceptRetry {
+    explicit AcceptRetry(Strand& s) : timer(s) {}
+    asio::steady_timer timer;
+    std::chrono::milliseconds pause{0};
+    std::chrono::steady_clock::time_point last_log{};
+  };
+  void accept_failed(AcceptRetry& r, const boost::system::error_code& ec, std::string_view kind, void (Impl::*again)());
   void adopt(GenericSocket socket);
   void connection_closed(std::uint64_t id);
   void stop_now(StopMode mode, std::function<void()> on_stopped);
@@ -93,6 +105,8 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   asio::thread_pool& auth_pool;
   asio::local::stream_protocol::acceptor unix_acceptor;
   asio::ip::tcp::acceptor tcp_acceptor;
+  AcceptRetry unix_retry{strand}, tcp_retry{strand};
+  std::atomic<std::uint64_t> accept_failures{0};
   std::map<std::uint64_t, std::shared_ptr<Connection>> connections;
   std::uint64_t next_connection_id = 1;
   std::atomic<std::size_t> connection_count{0};
@@ -594,11 +608,10 @@ void Server::Impl::do_accept_unix() {
 void Server::Impl::on_accept_unix(const boost::system::error_code& ec, asio::local::stream_protocol::socket socket) {
   if (ec) {
     if (ec == asio::error::operation_aborted || stopping) return;
-    log(fmt::format("cashier accept (unix): {}", system_message(ec)));
-    // Out of descriptors and the like: keep accepting, the condition may pass.
-    do_accept_unix();
+    accept_failed(unix_retry, ec, "unix", &Impl::do_accept_unix);
     return;
   }
+  unix_retry.pause = std::chrono::milliseconds(0);
   const auto proto = asio::generic::stream_protocol(AF_UNIX, 0);
   boost::system::error_code err;
   GenericSocket g(strand);
@@ -616,10 +629,10 @@ void Server::Impl::do_accept_tcp() {
 void Server::Impl::on_accept_tcp(const boost::system::error_code& ec, asio::ip::tcp::socket socket) {
   if (ec) {
     if (ec == asio::error::operation_aborted || stopping) return;
-    log(fmt::format("cashier accept (tcp): {}", system_message(ec)));
-    do_accept_tcp();
+    accept_failed(tcp_retry, ec, "tcp", &Impl::do_accept_tcp);
     return;
   }
+  tcp_retry.pause = std::chrono::milliseconds(0);
   boost::system::error_code err;
   socket.set_option(asio::ip::tcp::no_delay(true), err);
   const int family = socket.local_endpoint(err).protocol().family();
@@ -627,6 +640,24 @@ void Server::Impl::on_accept_tcp(const boost::system::error_code& ec, asio::ip::
   g.assign(asio::generic::stream_protocol(family, IPPROTO_TCP), socket.release(err), err);
   if (!err) adopt(std::move(g));
   do_accept_tcp();
+}
+
+void Server::Impl::accept_failed(AcceptRetry& r, const boost::system::error_code& ec, std::string_view kind,
+                                 void (Impl::*again)()) {
+  ++accept_failures;
+  const bool first = r.pause.count() == 0;
+  r.pause = first ? std::chrono::milliseconds(10) : std::min(r.pause * 2, std::chrono::milliseconds(1000));
+  const auto now = std::chrono::steady_clock::now();
+  if (first || now - r.last_log >= std::chrono::minutes(1)) {
+    r.last_log = now;
+    log(fmt::format("cashier accept ({}): {}; accepting again in {} ms, backing off to 1 s while it lasts", kind,
+                    system_message(ec), r.pause.count()));
+  }
+  r.timer.expires_after(r.pause);
+  r.timer.async_wait([self = shared_from_this(), again](const boost::system::error_code& wait_ec) {
+    if (wait_ec) return;  // cancelled: the server is stopping
+    ((*self).*again)();
+  });
 }
 
 void Server::Impl::adopt(GenericSocket socket) {
@@ -666,6 +697,8 @@ void Server::Impl::stop_now(StopMode mode, std::function<void()> done) {
   boost::system::error_code ignored;
   unix_acceptor.close(ignored);
   tcp_acceptor.close(ignored);
+  unix_retry.timer.cancel();
+  tcp_retry.timer.cancel();
   remove_socket_file();
   // Copy first: closing a connection erases it from the map.
   std::vector<std::shared_ptr<Connection>> all;
@@ -747,5 +780,6 @@ std::optional<std::uint16_t> Server::tcp_port() const {
 }
 
 std::size_t Server::connection_count() const { return impl_->connection_count.load(); }
+std::uint64_t Server::accept_failures() const { return impl_->accept_failures.load(); }
 
 }  // namespace settle::cashier

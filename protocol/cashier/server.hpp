@@ -115,6 +115,8 @@ class Server {
 
   std::optional<std::uint16_t> tcp_port() const;  // the bound port, after start()
   std::size_t connection_count() const;
+  // Accepts that failed (out of descriptors and the like), since start().
+  std::uint64_t accept_failures() const;
 
   struct Impl;
 

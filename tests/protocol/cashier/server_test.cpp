@@ -13,6 +13,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -133,9 +134,14 @@ std::string temp_dir() {
 class Client {
  public:
   static Client unix_socket(const std::string& path) {
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    return unix_socket_on(fd, path);
+  }
+  // Connects a socket made before (connect needs no new descriptor).
+  static Client unix_socket_on(int fd, const std::string& path) {
     Client c;
-    c.fd_ = ::socket(AF_UNIX, SOCK_STREAM, 0);
-    REQUIRE(c.fd_ >= 0);
+    c.fd_ = fd;
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     std::memcpy(addr.sun_path, path.data(), path.size());
@@ -658,6 +664,46 @@ TEST_CASE("an idle connection is closed when an idle timeout is set") {
   // and the callback happen on the server's thread).
   for (int i = 0; i < 200 && f.dispatcher.sessions_ended() == ended; ++i) std::this_thread::sleep_for(10ms);
   CHECK(f.dispatcher.sessions_ended() == ended + 1);
+}
+
+TEST_CASE("an accept failing for want of descriptors backs off instead of spinning, then recovers") {
+  std::mutex m;
+  std::vector<std::string> logs;
+  ServerConfig cfg;
+  cfg.log = [&](std::string_view line) {
+    std::lock_guard lock(m);
+    logs.emplace_back(line);
+  };
+  Fixture f(cfg);
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);  // made while descriptors are left
+  REQUIRE(fd >= 0);
+  rlimit before{};
+  REQUIRE(::getrlimit(RLIMIT_NOFILE, &before) == 0);
+  // The lowest free descriptor number becomes the limit: accept gets EMFILE.
+  const int lowest_free = ::dup(0);
+  REQUIRE(lowest_free >= 0);
+  ::close(lowest_free);
+  rlimit none = before;
+  none.rlim_cur = static_cast<rlim_t>(lowest_free);
+  REQUIRE(::setrlimit(RLIMIT_NOFILE, &none) == 0);
+  Client c = Client::unix_socket_on(fd, f.config.unix_path);  // waits in the backlog
+  std::this_thread::sleep_for(400ms);
+  const std::uint64_t failures = f.server->accept_failures();
+  REQUIRE(::setrlimit(RLIMIT_NOFILE, &before) == 0);
+  // Pauses of 10, 20, 40, 80, 160 ms: a handful of attempts, not thousands.
+  CHECK(failures >= 1);
+  CHECK(failures <= 10);
+  {
+    std::lock_guard lock(m);
+    std::size_t accept_lines = 0;
+    for (const std::string& l : logs)
+      if (l.find("cashier accept (unix)") != std::string::npos) ++accept_lines;
+    CHECK(accept_lines == 1);
+  }
+  // Descriptors back: the waiting connection is taken and served.
+  for (int i = 0; i < 300 && f.server->connection_count() == 0; ++i) std::this_thread::sleep_for(10ms);
+  CHECK(f.server->connection_count() == 1);
+  CHECK(c.call(1, "engine.status").contains("result"));
 }
 
 TEST_CASE("a client closing its end ends the session") {
