@@ -287,6 +287,7 @@ struct Client::Impl {
     if (hec) {
       auto ctx = context(cfg.connect_timeout_ms);
       ctx.verify_result = SSL_get_verify_result(conn->stream.native_handle());
+      ctx.server_certificate_seen = SSL_get0_peer_certificate(conn->stream.native_handle()) != nullptr;
       conn->close();
       co_return detail::translate(Phase::handshake, hec, ctx);
     }

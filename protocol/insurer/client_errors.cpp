@@ -100,6 +100,13 @@ Translated translate(Phase phase, const boost::system::error_code& ec, const Err
                            fmt::format("the certificate of {} was refused: {}", where,
                                        X509_verify_cert_error_string(ctx.verify_result)));
       }
+      if (is_certificate_alert(ec) && !ctx.server_certificate_seen) {
+        return unreachable(LinkError::tls_handshake_failed,
+                           fmt::format("TLS handshake with {} failed before its certificate: no TLS version or cipher "
+                                       "suite in common ({}; this link offers TLS 1.3, and TLS 1.2 with ECDHE and "
+                                       "AES-GCM or ChaCha20-Poly1305 only)",
+                                       where, ec.message()));
+      }
       if (is_certificate_alert(ec)) {
         return unreachable(LinkError::client_cert_rejected,
                            fmt::format("{} refused this institution's certificate: {}", where,

@@ -20,6 +20,10 @@ struct ErrorContext {
   std::string_view server_name;
   std::uint32_t timeout_ms = 0;  // the deadline that applied to the phase
   long verify_result = 0;        // SSL_get_verify_result after a handshake (X509_V_OK = 0)
+  // The server's certificate had arrived when the handshake failed: only then
+  // can an alert be about ours (before it, a handshake_failure alert means no
+  // TLS version or cipher suite in common).
+  bool server_certificate_seen = true;
   // The connection was just made and this is its first request. Only then can
   // a TLS alert refusing our certificate arrive after the request was written
   // (TLS 1.3 finishes the client's side before the server checks it), and such

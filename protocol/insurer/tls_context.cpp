@@ -39,6 +39,12 @@ Result<std::shared_ptr<ssl::context>> make_client_tls_context(const std::string&
     return config_error("", "OpenSSL refused to set TLS 1.2 as the minimum version");
   }
   ctx->set_options(ssl::context::default_workarounds | ssl::context::no_compression);
+  // TLS 1.2 with forward-secret AEAD suites only (no CBC, no SHA-1 MAC, no
+  // static RSA key exchange, which OpenSSL's defaults still offer); TLS 1.3
+  // keeps OpenSSL's suites, all AEAD.
+  if (SSL_CTX_set_cipher_list(native, kTls12CipherSuites) != 1) {
+    return config_error("", "OpenSSL refused the TLS 1.2 cipher suites");
+  }
 
   boost::system::error_code ec;
   if (ca_file.empty()) return config_error("ca_file", "ca_file is required");

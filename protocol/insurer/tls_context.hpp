@@ -14,6 +14,12 @@
 
 namespace settle::insurer::detail {
 
+// The TLS 1.2 suites the insurer link offers: ECDHE with AES-GCM or
+// ChaCha20-Poly1305, for ECDSA or RSA certificates.
+inline constexpr const char* kTls12CipherSuites =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+
 // INVALID_CONFIG naming the field whose file is missing or unusable.
 // cert_file and key_file may both be empty (no client certificate: tests only).
 Result<std::shared_ptr<boost::asio::ssl::context>> make_client_tls_context(

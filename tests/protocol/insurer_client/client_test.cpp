@@ -130,6 +130,21 @@ TEST_CASE("answered: over TLS 1.2 as well as TLS 1.3") {
   CHECK(o.http_status == 200);
 }
 
+TEST_CASE("TLS 1.2 only with forward-secret AEAD suites: a server offering only CBC or SHA-1 suites is refused") {
+  for (const char* legacy : {"ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA384", "AES128-GCM-SHA256"}) {
+    CAPTURE(legacy);
+    TlsTestServer server(ServerOptions{.tls12_only = true, .tls12_ciphers = legacy});
+    auto o = sync_client(config_for(server.port()))->post(req());
+    CHECK(o.kind == OutcomeClass::unreachable);
+    CHECK(o.error == LinkError::tls_handshake_failed);
+    CHECK(server.requests == 0);
+  }
+  // The same server with an AEAD suite of the list is answered.
+  TlsTestServer gcm(ServerOptions{.tls12_only = true, .tls12_ciphers = "ECDHE-ECDSA-AES256-GCM-SHA384"});
+  auto o = sync_client(config_for(gcm.port()))->post(req());
+  CHECK_MESSAGE(o.answered(), o.detail);
+}
+
 TEST_CASE("answered: a non-2xx status is still an answer for the codec to judge") {
   TlsTestServer server;
   auto c = config_for(server.port());

@@ -44,6 +44,7 @@ struct TlsTestServer::Impl {
     tls.load_verify_file(pki(options.client_ca + ".crt"));
     tls.set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
     if (options.tls12_only) SSL_CTX_set_max_proto_version(tls.native_handle(), TLS1_2_VERSION);
+    if (!options.tls12_ciphers.empty()) SSL_CTX_set_cipher_list(tls.native_handle(), options.tls12_ciphers.c_str());
   }
 
   TlsTestServer& owner;

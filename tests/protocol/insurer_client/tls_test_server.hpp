@@ -28,6 +28,7 @@ struct ServerOptions {
   std::string cert = "server";  // server.crt/.key or other-server.crt/.key
   std::string client_ca = "ca"; // CA that client certificates must chain to
   bool tls12_only = false;
+  std::string tls12_ciphers = {};  // TLS 1.2 suites the server accepts (OpenSSL's list); empty = its defaults
   std::string paasid = "H11010500001";
   std::string secret = "test-secret";
 };
