@@ -11,6 +11,8 @@
 
 #include <fmt/format.h>
 
+#include <sys/stat.h>
+
 #include <fstream>
 
 namespace settle::insurer::detail {
@@ -71,6 +73,14 @@ Result<std::shared_ptr<ssl::context>> make_client_tls_context(const std::string&
     }
     if (!readable(key_file)) {
       return config_error("key_file", fmt::format("cannot read key file '{}'", key_file));
+    }
+    // The institution's private key: its owner (and the service's group) only.
+    struct stat st {};
+    if (::stat(key_file.c_str(), &st) == 0 && (st.st_mode & S_IRWXO) != 0) {
+      return config_error("key_file", fmt::format("key file '{}' is open to other users (mode {:04o}): it is this "
+                                                  "institution's private key; chmod o-rwx it (600, or 640 with the "
+                                                  "service's group)",
+                                                  key_file, st.st_mode & 07777));
     }
     ctx->use_private_key_file(key_file, ssl::context::pem, ec);
     if (ec && ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == X509_R_KEY_VALUES_MISMATCH) {

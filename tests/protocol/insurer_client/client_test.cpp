@@ -16,7 +16,12 @@
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <chrono>
+#include <filesystem>
 #include <thread>
 #include <vector>
 
@@ -447,6 +452,27 @@ TEST_CASE("config errors name the field") {
     auto r = bad(k);
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().field == "cert_file");
+  }
+  {
+    // The private key open to other users is refused; to the owner and a group, it is taken.
+    const std::string copy = std::filesystem::temp_directory_path() / fmt::format("settle-key-{}.key", ::getpid());
+    std::filesystem::copy_file(c.key_file, copy, std::filesystem::copy_options::overwrite_existing);
+    auto k = c;
+    k.key_file = copy;
+    for (const auto mode : {0644, 0604, 0602}) {
+      CAPTURE(mode);
+      REQUIRE(::chmod(copy.c_str(), static_cast<mode_t>(mode)) == 0);
+      auto r = bad(k);
+      REQUIRE_FALSE(r.ok());
+      CHECK(r.error().field == "key_file");
+      CHECK(r.error().message.find("open to other users") != std::string::npos);
+    }
+    for (const auto mode : {0600, 0640}) {
+      CAPTURE(mode);
+      REQUIRE(::chmod(copy.c_str(), static_cast<mode_t>(mode)) == 0);
+      CHECK(bad(k).ok());
+    }
+    std::filesystem::remove(copy);
   }
   {
     auto k = c;
