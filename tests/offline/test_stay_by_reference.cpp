@@ -7,6 +7,7 @@
 #include "offline/schema.hpp"
 #include "offline/stay_ops.hpp"
 #include "sample.hpp"
+#include "sample_stay.hpp"
 #include "test_dir.hpp"
 
 #include <doctest/doctest.h>
@@ -38,19 +39,7 @@ sql::Result<std::int64_t> stay_with_lines(sql::Db& db) {
     auto req = record_request(db, test::sample_request(id));
     if (!req) return req.error();
   }
-  settle::flow::StayRecord st;
-  st.request_id = "adm-1";
-  st.window = "W1";
-  st.operator_id = "C007";
-  st.card_no = "E00000009";
-  st.card_sn = "SN0009";
-  st.psn_no = "P0001";
-  st.insutype = "310";
-  st.dept = "0301";
-  st.diagnosis = "K35.8";
-  st.admit_at = 1'000;
-  st.mode = settle::Mode::online;
-  auto adm = insert_stay(db, st, 1'000);
+  auto adm = insert_stay(db, test::sample_stay("adm-1", "P0001"), 1'000);
   if (!adm) return adm.error();
   const std::vector<settle::flow::StayLine> lines{
       stay_line("L1", "A1", settle::LineClass::a, 10'000), stay_line("L2", "A1", settle::LineClass::a, 7'000),
@@ -221,15 +210,7 @@ TEST_CASE("a v4 ledger migrates to v5: its cancelled lines numbered in line orde
                    auto req = record_request(db, test::sample_request(id));
                    if (!req) return req.error();
                  }
-                 settle::flow::StayRecord st;
-                 st.request_id = "adm-1";
-                 st.window = "W1";
-                 st.operator_id = "C007";
-                 st.card_no = "E00000009";
-                 st.dept = "0301";
-                 st.diagnosis = "K35.8";
-                 st.admit_at = 1'000;
-                 auto a = insert_stay(db, st, 1'000);
+                 auto a = insert_stay(db, test::sample_stay("adm-1", "P0001"), 1'000);
                  if (!a) return a.error();
                  adm = *a;
                  for (int i = 1; i <= 4; ++i)

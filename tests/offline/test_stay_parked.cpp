@@ -7,6 +7,7 @@
 #include "offline/ledger.hpp"
 #include "offline/stay_ops.hpp"
 #include "sample.hpp"
+#include "sample_stay.hpp"
 #include "test_dir.hpp"
 
 #include <doctest/doctest.h>
@@ -40,17 +41,7 @@ Queued offline_stay(Ledger& l) {
       auto req = record_request(db, test::sample_request(id));
       if (!req) return req.error();
     }
-    settle::flow::StayRecord st;
-    st.request_id = "adm-1";
-    st.window = "W1";
-    st.operator_id = "C007";
-    st.card_no = "E00000009";
-    st.card_sn = "SN0009";
-    st.dept = "0301";
-    st.diagnosis = "K35.8";
-    st.admit_at = 1'000;
-    st.mode = settle::Mode::offline;
-    auto adm = insert_stay(db, st, 1'000);
+    auto adm = insert_stay(db, test::sample_stay("adm-1"), 1'000);
     if (!adm) return adm.error();
     q.adm_id = *adm;
     auto a = enqueue_stay_item(db, q.adm_id, StayItemKind::admission, std::nullopt, std::nullopt, false, 1'000, 1'000);
