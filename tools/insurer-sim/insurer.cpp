@@ -259,9 +259,6 @@ class Tx {
   // The effective settlement of a visit, if any.
   Result<std::optional<std::int64_t>> standing_settlement(std::int64_t visit_id);
   Result<OpenLines> open_lines(std::int64_t visit_id, std::string_view chrg_bchno);
-  // A stay's live lines as the split takes them (no names, no numbers): a
-  // discharge settles thousands of them.
-  Result<OpenLines> stay_lines(std::int64_t visit_id);
   // A stay's lines added (2301) or cancelled (2302): counted on its visit (a
   // settlement keeps the count it saw) and, when the visit keeps them, its
   // live lines' count and figures moved.
@@ -466,30 +463,6 @@ Result<OpenLines> Tx::open_lines(std::int64_t visit_id, std::string_view chrg_bc
   return out;
 }
 
-Result<OpenLines> Tx::stay_lines(std::int64_t visit_id) {
-  auto st = db_.cached(
-      "SELECT code, cls, amount_fen, selfpay_ppm FROM lines INDEXED BY lines_live WHERE visit_id = ?1 AND cancelled = 0");
-  if (!st) return db_error(st.error());
-  SIM_CHECK((*st)->bind(1, visit_id));
-  OpenLines out;
-  for (;;) {
-    auto row = (*st)->step();
-    if (!row) return db_error(row.error());
-    if (!*row) break;
-    const std::int64_t cls = (*st)->column_int64(1);
-    if (cls < static_cast<std::int64_t>(LineClass::a) || cls > static_cast<std::int64_t>(LineClass::c))
-      return make_error(Reason::internal, "lines", fmt::format("a stored line of visit {} has class {}", visit_id, cls));
-    ChargeLine l;
-    l.code = (*st)->column_text(0);
-    l.cls = static_cast<LineClass>(cls);
-    l.amount = Amount::fen((*st)->column_int64(2));
-    if (const auto ppm = (*st)->column_opt_int64(3)) l.selfpay_ratio = Ratio::ppm(*ppm);
-    out.total += l.amount;
-    out.lines.push_back(std::move(l));
-  }
-  return out;
-}
-
 Status Tx::lines_changed(std::int64_t visit_id, std::int64_t n, std::int64_t live_delta, const LineFigures& added,
                          const LineFigures& taken) {
   if (n == 0) return Ok{};
@@ -524,7 +497,8 @@ Result<std::optional<std::pair<std::int64_t, LineFigures>>> Tx::kept_figures(std
 Result<std::pair<std::int64_t, LineFigures>> Tx::stay_figures(std::int64_t visit_id, const PolicyParams& params) {
   SIM_TRY(kept, kept_figures(visit_id));
   if (kept) return *kept;
-  SIM_TRY(taken, stay_lines(visit_id));
+  // A visit of an older file: its live lines (a stay's are never marked settled).
+  SIM_TRY(taken, open_lines(visit_id, ""));
   LineFigures f;
   for (const ChargeLine& l : taken.lines) f += line_figures(policy_, params, l);
   return std::pair{static_cast<std::int64_t>(taken.lines.size()), f};
