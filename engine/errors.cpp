@@ -8,7 +8,7 @@
 namespace settle {
 namespace {
 
-constexpr std::array<std::pair<Reason, std::string_view>, 29> kNames{{
+constexpr std::array<std::pair<Reason, std::string_view>, 30> kNames{{
     {Reason::internal, "INTERNAL"},
     {Reason::invalid_request, "INVALID_REQUEST"},
     {Reason::invalid_amount, "INVALID_AMOUNT"},
@@ -38,6 +38,7 @@ constexpr std::array<std::pair<Reason, std::string_view>, 29> kNames{{
     {Reason::pin_required, "PIN_REQUIRED"},
     {Reason::storage_failed, "STORAGE_FAILED"},
     {Reason::invalid_config, "INVALID_CONFIG"},
+    {Reason::password_change_required, "PASSWORD_CHANGE_REQUIRED"},
 }};
 
 }  // namespace

@@ -39,6 +39,7 @@ enum class Reason : std::uint16_t {
   pin_required = 27,               // PIN_REQUIRED: the operation needs a PIN verified on this connection
   storage_failed = 28,             // STORAGE_FAILED: the ledger could not make the write durable
   invalid_config = 29,             // INVALID_CONFIG: a config or policy file is malformed
+  password_change_required = 30,   // PASSWORD_CHANGE_REQUIRED: the session must change its password first
 };
 
 // The API name of a reason ("REFUND_EXCEEDS_ORIGINAL").

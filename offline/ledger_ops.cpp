@@ -1025,21 +1025,36 @@ sql::Result<std::int64_t> pending_reversals_for(sql::Db& db, std::string_view ps
 namespace {
 
 constexpr std::string_view kOperatorCols =
-    "name, role, password_hash, failed_attempts, locked_until_ms, created_at_ms, updated_at_ms";
+    "name, role, password_hash, disabled, must_change_password, created_at_ms, updated_at_ms";
 
 OperatorRow read_operator(sql::Statement& st) {
   OperatorRow r;
   r.name = st.column_text(0);
   r.role = st.column_text(1);
   r.password_hash = st.column_text(2);
-  r.failed_attempts = st.column_int64(3);
-  r.locked_until_ms = st.column_opt_int64(4);
+  r.disabled = st.column_int64(3) != 0;
+  r.must_change_password = st.column_int64(4) != 0;
   r.created_at_ms = st.column_int64(5);
   r.updated_at_ms = st.column_int64(6);
   return r;
 }
 
-constexpr std::string_view kAuditCols = "audit_id, at_ms, operator_name, window_id, action, detail";
+constexpr std::string_view kLoginSourceCols =
+    "operator_name, source, failed_attempts, locked_since_ms, locked_until_ms, updated_at_ms";
+
+LoginSourceRow read_login_source(sql::Statement& st) {
+  LoginSourceRow r;
+  r.operator_name = st.column_text(0);
+  r.source = st.column_text(1);
+  r.failed_attempts = st.column_int64(2);
+  r.locked_since_ms = st.column_opt_int64(3);
+  r.locked_until_ms = st.column_opt_int64(4);
+  r.updated_at_ms = st.column_int64(5);
+  return r;
+}
+
+constexpr std::string_view kAuditCols =
+    "audit_id, at_ms, operator_name, window_id, action, detail, object, outcome, source";
 
 AuditEntry read_audit(sql::Statement& st) {
   AuditEntry e;
@@ -1049,6 +1064,9 @@ AuditEntry read_audit(sql::Statement& st) {
   e.window = st.column_text(3);
   e.action = st.column_text(4);
   e.detail = st.column_text(5);
+  e.object = st.column_text(6);
+  e.outcome = st.column_text(7);
+  e.source = st.column_text(8);
   return e;
 }
 
@@ -1077,63 +1095,101 @@ sql::Result<std::vector<OperatorRow>> list_operators(sql::Db& db) {
 
 sql::Status insert_operator(sql::Db& db, const OperatorRow& r) {
   auto st = db.cached(
-      "INSERT INTO operators(name, role, password_hash, failed_attempts, locked_until_ms, created_at_ms, "
+      "INSERT INTO operators(name, role, password_hash, disabled, must_change_password, created_at_ms, "
       "updated_at_ms) VALUES(?1,?2,?3,?4,?5,?6,?7)");
   if (!st) return st.error();
-  SETTLE_SQL_TRY((*st)->bind_all(r.name, r.role, r.password_hash, r.failed_attempts, r.locked_until_ms,
-                                 r.created_at_ms, r.updated_at_ms));
+  SETTLE_SQL_TRY((*st)->bind_all(r.name, r.role, r.password_hash, std::int64_t{r.disabled ? 1 : 0},
+                                 std::int64_t{r.must_change_password ? 1 : 0}, r.created_at_ms, r.updated_at_ms));
   return (*st)->run();
 }
 
-sql::Result<std::int64_t> add_failed_login(sql::Db& db, std::string_view name, std::int64_t at_ms) {
-  SETTLE_SQL_TRY(update_operator(db, name,
-                                 "UPDATE operators SET failed_attempts = failed_attempts + 1, updated_at_ms = ?2 "
-                                 "WHERE name = ?1",
-                                 at_ms));
-  auto row = find_operator(db, name);
-  if (!row) return row.error();
-  return (*row)->failed_attempts;
-}
-
-sql::Status reset_failed_logins(sql::Db& db, std::string_view name, std::int64_t at_ms) {
-  return update_operator(db, name, "UPDATE operators SET failed_attempts = 0, updated_at_ms = ?2 WHERE name = ?1",
-                         at_ms);
-}
-
-sql::Status lock_operator(sql::Db& db, std::string_view name, std::int64_t until_ms, std::int64_t at_ms) {
-  return update_operator(
-      db, name,
-      "UPDATE operators SET failed_attempts = 0, locked_until_ms = ?2, updated_at_ms = ?3 WHERE name = ?1", until_ms,
-      at_ms);
-}
-
 sql::Status set_operator_password(sql::Db& db, std::string_view name, std::string_view password_hash,
-                                  std::int64_t at_ms) {
-  return update_operator(db, name, "UPDATE operators SET password_hash = ?2, updated_at_ms = ?3 WHERE name = ?1",
-                         password_hash, at_ms);
+                                  bool must_change, std::int64_t at_ms) {
+  return update_operator(
+      db, name, "UPDATE operators SET password_hash = ?2, must_change_password = ?3, updated_at_ms = ?4 WHERE name = ?1",
+      password_hash, std::int64_t{must_change ? 1 : 0}, at_ms);
+}
+
+sql::Status set_operator_role(sql::Db& db, std::string_view name, std::string_view role, std::int64_t at_ms) {
+  return update_operator(db, name, "UPDATE operators SET role = ?2, updated_at_ms = ?3 WHERE name = ?1", role, at_ms);
+}
+
+sql::Status set_operator_disabled(sql::Db& db, std::string_view name, bool disabled, std::int64_t at_ms) {
+  return update_operator(db, name, "UPDATE operators SET disabled = ?2, updated_at_ms = ?3 WHERE name = ?1",
+                         std::int64_t{disabled ? 1 : 0}, at_ms);
 }
 
 sql::Status unlock_operator(sql::Db& db, std::string_view name, std::int64_t at_ms) {
-  return update_operator(
-      db, name,
-      "UPDATE operators SET failed_attempts = 0, locked_until_ms = NULL, updated_at_ms = ?2 WHERE name = ?1", at_ms);
+  SETTLE_SQL_TRY(update_operator(db, name, "UPDATE operators SET updated_at_ms = ?2 WHERE name = ?1", at_ms));
+  auto st = db.cached("DELETE FROM login_sources WHERE operator_name = ?1");
+  if (!st) return st.error();
+  SETTLE_SQL_TRY((*st)->bind_all(name));
+  return (*st)->run();
+}
+
+sql::Result<std::optional<LoginSourceRow>> find_login_source(sql::Db& db, std::string_view name,
+                                                             std::string_view source) {
+  return select_one<LoginSourceRow>(
+      db, fmt::format("SELECT {} FROM login_sources WHERE operator_name = ?1 AND source = ?2", kLoginSourceCols),
+      read_login_source, name, source);
+}
+
+sql::Result<std::vector<LoginSourceRow>> list_login_sources(sql::Db& db) {
+  return select_all<LoginSourceRow>(
+      db, fmt::format("SELECT {} FROM login_sources ORDER BY operator_name, source", kLoginSourceCols),
+      read_login_source);
+}
+
+sql::Result<std::int64_t> add_failed_login(sql::Db& db, std::string_view name, std::string_view source,
+                                           std::int64_t at_ms) {
+  auto st = db.cached(
+      "INSERT INTO login_sources(operator_name, source, failed_attempts, updated_at_ms) VALUES(?1, ?2, 1, ?3) "
+      "ON CONFLICT(operator_name, source) DO UPDATE SET failed_attempts = failed_attempts + 1, updated_at_ms = ?3");
+  if (!st) return st.error();
+  SETTLE_SQL_TRY((*st)->bind_all(name, source, at_ms));
+  SETTLE_SQL_TRY((*st)->run());
+  auto row = find_login_source(db, name, source);
+  if (!row) return row.error();
+  if (!row->has_value()) return not_found(fmt::format("operator \"{}\" is not known", name));
+  return (*row)->failed_attempts;
+}
+
+sql::Status lock_login_source(sql::Db& db, std::string_view name, std::string_view source,
+                              std::optional<std::int64_t> until_ms, std::int64_t at_ms) {
+  auto st = db.cached(
+      "INSERT INTO login_sources(operator_name, source, failed_attempts, locked_since_ms, locked_until_ms, "
+      "updated_at_ms) VALUES(?1, ?2, 0, ?4, ?3, ?4) ON CONFLICT(operator_name, source) DO UPDATE SET "
+      "failed_attempts = 0, locked_since_ms = ?4, locked_until_ms = ?3, updated_at_ms = ?4");
+  if (!st) return st.error();
+  SETTLE_SQL_TRY((*st)->bind_all(name, source, until_ms, at_ms));
+  return (*st)->run();
+}
+
+sql::Status clear_login_source(sql::Db& db, std::string_view name, std::string_view source) {
+  auto st = db.cached("DELETE FROM login_sources WHERE operator_name = ?1 AND source = ?2");
+  if (!st) return st.error();
+  SETTLE_SQL_TRY((*st)->bind_all(name, source));
+  return (*st)->run();
 }
 
 sql::Result<std::int64_t> append_audit(sql::Db& db, const AuditEntry& e) {
   auto st = db.cached(
-      "INSERT INTO audit(at_ms, operator_name, window_id, action, detail) VALUES(?1,?2,?3,?4,?5)");
+      "INSERT INTO audit(at_ms, operator_name, window_id, action, detail, object, outcome, source) "
+      "VALUES(?1,?2,?3,?4,?5,?6,?7,?8)");
   if (!st) return st.error();
-  SETTLE_SQL_TRY((*st)->bind_all(e.at_ms, e.operator_name, e.window, e.action, e.detail));
+  SETTLE_SQL_TRY((*st)->bind_all(e.at_ms, e.operator_name, e.window, e.action, e.detail, e.object, e.outcome, e.source));
   SETTLE_SQL_TRY((*st)->run());
   return db.last_insert_rowid();
 }
 
-sql::Result<std::vector<AuditEntry>> list_audit(sql::Db& db, std::string_view operator_name, int limit) {
+sql::Result<std::vector<AuditEntry>> list_audit(sql::Db& db, const AuditQuery& q) {
   return select_all<AuditEntry>(
       db,
-      fmt::format("SELECT {} FROM audit WHERE (?1 = '' OR operator_name = ?1) ORDER BY audit_id DESC LIMIT ?2",
+      fmt::format("SELECT {} FROM audit WHERE (?1 IS NULL OR at_ms >= ?1) AND (?2 IS NULL OR at_ms < ?2) "
+                  "AND (?3 = '' OR operator_name = ?3) AND (?4 = '' OR action = ?4) "
+                  "AND (?5 IS NULL OR audit_id < ?5) ORDER BY audit_id DESC LIMIT ?6",
                   kAuditCols),
-      read_audit, operator_name, limit);
+      read_audit, q.from_ms, q.to_ms, q.operator_name, q.action, q.before_id, q.limit);
 }
 
 // ---- settlement reads ---------------------------------------------------------

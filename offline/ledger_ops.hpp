@@ -412,11 +412,21 @@ sql::Result<std::int64_t> pending_reversals_for(sql::Db& db, std::string_view ps
 
 struct OperatorRow {
   std::string name;
-  std::string role;  // cashier, supervisor, auditor
+  std::string role;  // cashier, supervisor, auditor, admin
   std::string password_hash;
-  std::int64_t failed_attempts = 0;
-  std::optional<std::int64_t> locked_until_ms;
+  bool disabled = false;
+  bool must_change_password = true;
   std::int64_t created_at_ms = 0;
+  std::int64_t updated_at_ms = 0;
+};
+
+// Failed logins and the lock of one operator from one source.
+struct LoginSourceRow {
+  std::string operator_name;
+  std::string source;
+  std::int64_t failed_attempts = 0;
+  std::optional<std::int64_t> locked_since_ms;  // set: locked
+  std::optional<std::int64_t> locked_until_ms;  // unset with locked_since: until unlocked
   std::int64_t updated_at_ms = 0;
 };
 
@@ -425,25 +435,48 @@ sql::Result<std::vector<OperatorRow>> list_operators(sql::Db& db);
 // unique if the name exists.
 sql::Status insert_operator(sql::Db& db, const OperatorRow& row);
 // Each returns not_found for an unknown name.
-sql::Result<std::int64_t> add_failed_login(sql::Db& db, std::string_view name, std::int64_t at_ms);
-sql::Status reset_failed_logins(sql::Db& db, std::string_view name, std::int64_t at_ms);
-// Locks until `until_ms` and clears the failure count.
-sql::Status lock_operator(sql::Db& db, std::string_view name, std::int64_t until_ms, std::int64_t at_ms);
 sql::Status set_operator_password(sql::Db& db, std::string_view name, std::string_view password_hash,
-                                  std::int64_t at_ms);
-// Clears the lock and the failure count.
+                                  bool must_change, std::int64_t at_ms);
+sql::Status set_operator_role(sql::Db& db, std::string_view name, std::string_view role, std::int64_t at_ms);
+sql::Status set_operator_disabled(sql::Db& db, std::string_view name, bool disabled, std::int64_t at_ms);
+// Clears the locks and failures of every source of the operator.
 sql::Status unlock_operator(sql::Db& db, std::string_view name, std::int64_t at_ms);
+
+sql::Result<std::optional<LoginSourceRow>> find_login_source(sql::Db& db, std::string_view name,
+                                                             std::string_view source);
+// Every source with failures or a lock (by operator, then source).
+sql::Result<std::vector<LoginSourceRow>> list_login_sources(sql::Db& db);
+// One more failed attempt from the source; returns the new count.
+sql::Result<std::int64_t> add_failed_login(sql::Db& db, std::string_view name, std::string_view source,
+                                           std::int64_t at_ms);
+// Locks the operator for the source (until unset: until unlocked); clears its count.
+sql::Status lock_login_source(sql::Db& db, std::string_view name, std::string_view source,
+                              std::optional<std::int64_t> until_ms, std::int64_t at_ms);
+// A login from the source succeeded: its failures are forgotten.
+sql::Status clear_login_source(sql::Db& db, std::string_view name, std::string_view source);
 
 struct AuditEntry {
   std::int64_t audit_id = 0;  // assigned by append_audit
   std::int64_t at_ms = 0;
   std::string operator_name;
   std::string window;
-  std::string action;
-  std::string detail;
+  std::string action;   // a method name ("settle.commit") or an operator event ("login_failed")
+  std::string detail;   // for people: what was done
+  std::string object = {};   // what it was done to: "setl_id 12", "operator c002", "psn_no 1101..."
+  std::string outcome = {};  // "ok" or the error reason
+  std::string source = {};   // the client ("uid:1000"), when known
 };
 sql::Result<std::int64_t> append_audit(sql::Db& db, const AuditEntry& e);
-// The newest `limit` entries, newest first (all operators when name is empty).
-sql::Result<std::vector<AuditEntry>> list_audit(sql::Db& db, std::string_view operator_name, int limit);
+
+struct AuditQuery {
+  std::optional<std::int64_t> from_ms;  // at_ms >= from
+  std::optional<std::int64_t> to_ms;    // at_ms < to
+  std::string operator_name = {};       // empty: every operator
+  std::string action = {};              // empty: every action
+  std::optional<std::int64_t> before_id;  // audit_id < before (the next page)
+  int limit = 100;
+};
+// Entries matching the query, newest first, at most `limit`.
+sql::Result<std::vector<AuditEntry>> list_audit(sql::Db& db, const AuditQuery& q);
 
 }  // namespace settle::ledger

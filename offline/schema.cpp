@@ -565,6 +565,47 @@ BEGIN SELECT RAISE(ABORT, 'settlement_classb_ratios: recorded ratios never chang
 CREATE TRIGGER settlement_classb_ratios_no_delete BEFORE DELETE ON settlement_classb_ratios
 BEGIN SELECT RAISE(ABORT, 'settlement_classb_ratios: recorded ratios are never deleted'); END;
 )SQL";
+
+// v6: the office's day. Operators gain the admin role, can be disabled, and
+// carry whether their password is an initial one to change at the next login
+// (operators migrated from v5 keep theirs). Failed logins and locks are kept
+// per operator and source (the peer the kernel names), so a client that
+// guesses locks an operator out of that client only; a lock without an end
+// lasts until an administrator unlocks. Failure counts of v5 are not carried
+// over. Audit entries name their object, outcome and source.
+constexpr std::string_view kV6 = R"SQL(
+CREATE TABLE operators_v6 (
+  name                  TEXT PRIMARY KEY NOT NULL CHECK (length(name) BETWEEN 1 AND 64),
+  role                  TEXT NOT NULL CHECK (role IN ('cashier', 'supervisor', 'auditor', 'admin')),
+  password_hash         TEXT NOT NULL,
+  disabled              INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),
+  must_change_password  INTEGER NOT NULL DEFAULT 1 CHECK (must_change_password IN (0, 1)),
+  created_at_ms         INTEGER NOT NULL,
+  updated_at_ms         INTEGER NOT NULL
+) WITHOUT ROWID, STRICT;
+INSERT INTO operators_v6(name, role, password_hash, disabled, must_change_password, created_at_ms, updated_at_ms)
+  SELECT name, role, password_hash, 0, 0, created_at_ms, updated_at_ms FROM operators;
+DROP TABLE operators;
+ALTER TABLE operators_v6 RENAME TO operators;
+CREATE TRIGGER operators_no_delete BEFORE DELETE ON operators
+BEGIN SELECT RAISE(ABORT, 'operators: operators are never deleted (their actions stay attributable)'); END;
+
+CREATE TABLE login_sources (
+  operator_name    TEXT NOT NULL REFERENCES operators(name),
+  source           TEXT NOT NULL CHECK (length(source) BETWEEN 1 AND 64),
+  failed_attempts  INTEGER NOT NULL DEFAULT 0 CHECK (failed_attempts >= 0),
+  locked_since_ms  INTEGER,
+  locked_until_ms  INTEGER CHECK (locked_until_ms IS NULL OR locked_since_ms IS NOT NULL),
+  updated_at_ms    INTEGER NOT NULL,
+  PRIMARY KEY (operator_name, source)
+) WITHOUT ROWID, STRICT;
+
+ALTER TABLE audit ADD COLUMN object TEXT NOT NULL DEFAULT '';
+ALTER TABLE audit ADD COLUMN outcome TEXT NOT NULL DEFAULT '';
+ALTER TABLE audit ADD COLUMN source TEXT NOT NULL DEFAULT '';
+CREATE INDEX audit_time ON audit(at_ms);
+CREATE INDEX audit_action ON audit(action, audit_id);
+)SQL";
 // clang-format on
 
 // v3's SQL: the fixed part above and the settlements' transition trigger
@@ -575,7 +616,7 @@ const std::string& v3_sql() {
 }
 
 std::span<const Migration> all_migrations() {
-  static const std::array<Migration, 5> list{{
+  static const std::array<Migration, 6> list{{
       {1, "initial schema: requests, insurer messages, settlements, refunds, adjustments, outbox, events", kV1},
       {2, "fewer pages per commit (no requests_in_progress index, events without AUTOINCREMENT); open reversals indexed",
        kV2},
@@ -588,6 +629,9 @@ std::span<const Migration> all_migrations() {
       {5, "a discharge settlement names its stay's lines by reference (cancelled lines numbered in order; the class B "
           "ratios applied kept by item code) instead of copying them",
        kV5},
+      {6, "operators: the admin role, disabled operators, initial passwords changed at first login; failed logins and "
+          "locks per operator and source; audit entries name object, outcome and source",
+       kV6},
   }};
   return list;
 }

@@ -76,12 +76,16 @@ secret_file = "secret"
 listen = "127.0.0.1:0"
 CONF
 printf 'Cashier-2026\n' > "$demo/password"
-"$ctl" operator add --ledger "$demo/data/ledger.db" --name c001 --role cashier --password-file "$demo/password"
+printf 'Initial-2026!\n' > "$demo/initial-password"
+"$ctl" operator add --ledger "$demo/data/ledger.db" --name c001 --role cashier --initial-password-file "$demo/initial-password"
 ${SETTLED_WRAPPER:-} build/tools/settled/settled --config "$demo/settled.toml" > "$demo/settled.log" 2>&1 &
 pids+=($!)
 wait_for "$demo/settled.log" "ready on" 15
 export SETTLED_SOCKET=$demo/data/cashier.sock
 as_cashier=(--operator c001 --window W01 --password-file "$demo/password")
+
+say "the cashier's first login: the initial password is changed"
+"$ctl" password --operator c001 --window W01 --password-file "$demo/initial-password" --new-password-file "$demo/password"
 
 say "status"
 "$ctl" status

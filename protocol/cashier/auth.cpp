@@ -98,6 +98,7 @@ std::string_view role_name(Role r) noexcept {
     case Role::cashier: return "cashier";
     case Role::supervisor: return "supervisor";
     case Role::auditor: return "auditor";
+    case Role::admin: return "admin";
   }
   return "?";
 }
@@ -106,24 +107,36 @@ std::optional<Role> role_from_name(std::string_view s) noexcept {
   if (s == "cashier") return Role::cashier;
   if (s == "supervisor") return Role::supervisor;
   if (s == "auditor") return Role::auditor;
+  if (s == "admin") return Role::admin;
   return std::nullopt;
 }
 
 bool allowed_without_login(Method m) noexcept { return m == Method::engine_status || m == Method::session_login; }
 
+bool allowed_before_password_change(Method m) noexcept {
+  return m == Method::engine_status || m == Method::session_login || m == Method::session_logout ||
+         m == Method::session_change_password;
+}
+
 bool role_may_call(Role r, Method m) noexcept {
-  const bool cashier = r == Role::cashier, supervisor = r == Role::supervisor, auditor = r == Role::auditor;
+  const bool cashier = r == Role::cashier, supervisor = r == Role::supervisor, auditor = r == Role::auditor,
+             admin = r == Role::admin;
   switch (m) {
-    // Every role: the session itself, status, events, reading the ledger.
+    // Every role: the session itself and the daemon's status.
     case Method::session_login:
     case Method::session_logout:
+    case Method::session_change_password:
     case Method::engine_status:
     case Method::events_subscribe:
+      return true;
+    // Reading the ledger: everyone who works with settlements (not the
+    // administrator of operators, who has no need to see patients' data).
     case Method::settle_get:
     case Method::settle_list:
+    case Method::settle_sheet:
     case Method::inpatient_get:
     case Method::inpatient_list:
-      return true;
+      return !admin;
     // Work at a payment window: cashiers and supervisors.
     case Method::card_read:
     case Method::card_verify_pin:
@@ -149,6 +162,18 @@ bool role_may_call(Role r, Method m) noexcept {
     case Method::outbox_retry:
     case Method::outbox_resolve:
       return supervisor;
+    // Operators: the administrator only.
+    case Method::operator_list:
+    case Method::operator_add:
+    case Method::operator_reset_password:
+    case Method::operator_unlock:
+    case Method::operator_set_role:
+    case Method::operator_disable:
+    case Method::operator_enable:
+      return admin;
+    // The audit trail: auditors and the administrator.
+    case Method::audit_list:
+      return auditor || admin;
   }
   return false;
 }
@@ -191,39 +216,29 @@ Result<bool> verify_password(std::string_view password, std::string_view encoded
   return CRYPTO_memcmp(got.data(), want->data(), got.size()) == 0;
 }
 
-Status check_password_policy(std::string_view operator_name, std::string_view password) {
-  const auto bad = [](std::string msg) { return make_error(Reason::invalid_request, "password", std::move(msg)); };
-  if (password.size() < 10) return bad("password: must be at least 10 characters");
-  if (password.size() > 128) return bad("password: must be at most 128 bytes");
-  const bool letter = std::any_of(password.begin(), password.end(),
-                                  [](char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0; });
-  const bool digit = std::any_of(password.begin(), password.end(), [](char c) { return c >= '0' && c <= '9'; });
-  if (!letter || !digit) return bad("password: must contain at least one letter and one digit");
+Status check_password_policy(std::string_view operator_name, std::string_view password, std::string_view field) {
+  const auto bad = [field](std::string_view rule) {
+    return make_error(Reason::invalid_request, std::string(field), fmt::format("{}: {}", field, rule));
+  };
+  if (password.size() < 10) return bad("must be at least 10 characters");
+  if (password.size() > 128) return bad("must be at most 128 bytes");
+  const auto any = [&](auto pred) {
+    return std::any_of(password.begin(), password.end(), [&](char c) { return pred(static_cast<unsigned char>(c)); });
+  };
+  if (any([](unsigned char u) { return u < 0x20 || u == 0x7F; })) return bad("must not contain control characters");
+  const bool upper = any([](unsigned char u) { return u >= 'A' && u <= 'Z'; });
+  const bool lower = any([](unsigned char u) { return u >= 'a' && u <= 'z'; });
+  const bool digit = any([](unsigned char u) { return u >= '0' && u <= '9'; });
+  const bool special = any([](unsigned char u) { return u >= 0x21 && u < 0x7F && std::isalnum(u) == 0; });
+  if (!upper || !lower || !digit || !special)
+    return bad("must contain an upper-case letter, a lower-case letter, a digit and a special character");
   if (std::all_of(password.begin(), password.end(), [&](char c) { return c == password.front(); }))
-    return bad("password: must not be one repeated character");
-  if (operator_name.size() >= 3 && contains_ci(password, operator_name))
-    return bad("password: must not contain the operator name");
-  const bool control = std::any_of(password.begin(), password.end(), [](char c) {
-    const auto u = static_cast<unsigned char>(c);
-    return u < 0x20 || u == 0x7F;
-  });
-  if (control) return bad("password: must not contain control characters");
+    return bad("must not be one repeated character");
+  if (operator_name.size() >= 3 && contains_ci(password, operator_name)) return bad("must not contain the operator name");
   return Ok{};
 }
 
 // --- MemoryOperatorStore ------------------------------------------------------
-
-OperatorRecord* MemoryOperatorStore::lookup(std::string_view name) {
-  const auto it = records_.find(name);
-  return it == records_.end() ? nullptr : &it->second;
-}
-
-Result<std::optional<OperatorRecord>> MemoryOperatorStore::find(std::string_view name) {
-  std::lock_guard lock(mutex_);
-  const OperatorRecord* r = lookup(name);
-  if (r == nullptr) return std::optional<OperatorRecord>{};
-  return std::optional<OperatorRecord>{*r};
-}
 
 namespace {
 Error unknown_operator(std::string_view name) {
@@ -231,52 +246,111 @@ Error unknown_operator(std::string_view name) {
 }
 }  // namespace
 
-Result<int> MemoryOperatorStore::record_failed_attempt(std::string_view name) {
-  std::lock_guard lock(mutex_);
-  OperatorRecord* r = lookup(name);
-  if (r == nullptr) return unknown_operator(name);
-  return ++r->failed_attempts;
+MemoryOperatorStore::Entry* MemoryOperatorStore::lookup(std::string_view name) {
+  const auto it = records_.find(name);
+  return it == records_.end() ? nullptr : &it->second;
 }
 
-Status MemoryOperatorStore::reset_failures(std::string_view name) {
+Result<std::optional<OperatorRecord>> MemoryOperatorStore::find(std::string_view name) {
   std::lock_guard lock(mutex_);
-  OperatorRecord* r = lookup(name);
-  if (r == nullptr) return unknown_operator(name);
-  r->failed_attempts = 0;
+  const Entry* e = lookup(name);
+  if (e == nullptr) return std::optional<OperatorRecord>{};
+  return std::optional<OperatorRecord>{e->record};
+}
+
+Result<std::vector<OperatorSummary>> MemoryOperatorStore::list() {
+  std::lock_guard lock(mutex_);
+  std::vector<OperatorSummary> out;
+  for (const auto& [name, e] : records_) {
+    OperatorSummary s;
+    s.name = name;
+    s.role = e.record.role;
+    s.disabled = e.record.disabled;
+    s.must_change_password = e.record.must_change_password;
+    for (const auto& [src, l] : e.sources) s.sources.push_back(l);
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+Result<SourceLock> MemoryOperatorStore::source_state(std::string_view name, std::string_view source) {
+  std::lock_guard lock(mutex_);
+  Entry* e = lookup(name);
+  if (e == nullptr) return unknown_operator(name);
+  const auto it = e->sources.find(source);
+  if (it == e->sources.end()) return SourceLock{std::string(source)};
+  return it->second;
+}
+
+Result<int> MemoryOperatorStore::record_failed_attempt(std::string_view name, const Actor& at) {
+  std::lock_guard lock(mutex_);
+  Entry* e = lookup(name);
+  if (e == nullptr) return unknown_operator(name);
+  SourceLock& l = e->sources[at.source];
+  l.source = at.source;
+  return ++l.failed_attempts;
+}
+
+Status MemoryOperatorStore::lock(std::string_view name, const Actor& at, std::optional<SystemTime> until) {
+  std::lock_guard lock(mutex_);
+  Entry* e = lookup(name);
+  if (e == nullptr) return unknown_operator(name);
+  SourceLock& l = e->sources[at.source];
+  l.source = at.source;
+  l.failed_attempts = 0;
+  l.locked = true;
+  l.locked_since = std::chrono::system_clock::now();
+  l.locked_until = until;
   return Ok{};
 }
 
-Status MemoryOperatorStore::set_locked_until(std::string_view name, SystemTime until) {
+Status MemoryOperatorStore::login_succeeded(std::string_view name, const Actor& at) {
   std::lock_guard lock(mutex_);
-  OperatorRecord* r = lookup(name);
-  if (r == nullptr) return unknown_operator(name);
-  r->locked_until = until;
-  r->failed_attempts = 0;
+  Entry* e = lookup(name);
+  if (e == nullptr) return unknown_operator(name);
+  e->sources.erase(at.source);
   return Ok{};
 }
 
-Status MemoryOperatorStore::add(const OperatorRecord& record) {
+Status MemoryOperatorStore::add(const OperatorRecord& record, const Actor& /*by*/) {
   std::lock_guard lock(mutex_);
   if (lookup(record.name) != nullptr)
     return make_error(Reason::invalid_request, "operator", fmt::format("operator \"{}\" already exists", record.name));
-  records_.emplace(record.name, record);
+  records_.emplace(record.name, Entry{record, {}});
   return Ok{};
 }
 
-Status MemoryOperatorStore::set_password(std::string_view name, std::string password_hash) {
+Status MemoryOperatorStore::set_password(std::string_view name, std::string password_hash, bool must_change,
+                                         const Actor& /*by*/) {
   std::lock_guard lock(mutex_);
-  OperatorRecord* r = lookup(name);
-  if (r == nullptr) return unknown_operator(name);
-  r->password_hash = std::move(password_hash);
+  Entry* e = lookup(name);
+  if (e == nullptr) return unknown_operator(name);
+  e->record.password_hash = std::move(password_hash);
+  e->record.must_change_password = must_change;
   return Ok{};
 }
 
-Status MemoryOperatorStore::unlock(std::string_view name) {
+Status MemoryOperatorStore::unlock(std::string_view name, const Actor& /*by*/) {
   std::lock_guard lock(mutex_);
-  OperatorRecord* r = lookup(name);
-  if (r == nullptr) return unknown_operator(name);
-  r->locked_until.reset();
-  r->failed_attempts = 0;
+  Entry* e = lookup(name);
+  if (e == nullptr) return unknown_operator(name);
+  e->sources.clear();
+  return Ok{};
+}
+
+Status MemoryOperatorStore::set_role(std::string_view name, Role role, const Actor& /*by*/) {
+  std::lock_guard lock(mutex_);
+  Entry* e = lookup(name);
+  if (e == nullptr) return unknown_operator(name);
+  e->record.role = role;
+  return Ok{};
+}
+
+Status MemoryOperatorStore::set_disabled(std::string_view name, bool disabled, const Actor& /*by*/) {
+  std::lock_guard lock(mutex_);
+  Entry* e = lookup(name);
+  if (e == nullptr) return unknown_operator(name);
+  e->record.disabled = disabled;
   return Ok{};
 }
 
@@ -284,23 +358,24 @@ Status MemoryOperatorStore::unlock(std::string_view name) {
 
 Authenticator::Authenticator(OperatorStore& store, AuthConfig config, Clock clock)
     : store_(store), config_(std::move(config)), clock_(std::move(clock)) {
-  SETTLE_ASSERT(config_.max_failed_logins >= 1);
+  SETTLE_ASSERT(config_.max_failed_logins >= 1 && config_.source_failures_per_minute >= 1);
   auto dummy = hash_password("not a password of anybody", config_.kdf);
   SETTLE_ASSERT(dummy.ok());
   dummy_hash_ = std::move(*dummy);
 }
 
-LoginOutcome Authenticator::locked(SystemTime until) const {
+LoginOutcome Authenticator::locked(std::optional<SystemTime> until) const {
   Json data = Json::object();
-  data["until"] = format_iso8601_local(until);
-  return LoginOutcome{std::nullopt,
-                      domain_error(make_error(Reason::locked_out, "operator",
-                                              fmt::format("too many failed logins: locked until {}",
-                                                          format_iso8601_local(until))),
-                                   std::move(data))};
+  data["until"] = until ? Json(format_iso8601_local(*until)) : Json(nullptr);
+  const std::string msg =
+      until ? fmt::format("locked after {} failed logins from this client, until {}", config_.max_failed_logins,
+                          format_iso8601_local(*until))
+            : fmt::format("locked after {} failed logins from this client; an administrator must unlock it",
+                          config_.max_failed_logins);
+  return LoginOutcome{std::nullopt, domain_error(make_error(Reason::locked_out, "operator", msg), std::move(data))};
 }
 
-LoginOutcome Authenticator::failed(std::string_view /*name*/, int attempts, bool /*known*/) {
+LoginOutcome Authenticator::failed(int attempts) const {
   const int left = std::max(0, config_.max_failed_logins - attempts);
   Json data = Json::object();
   data["attempts_left"] = left;
@@ -310,65 +385,187 @@ LoginOutcome Authenticator::failed(std::string_view /*name*/, int attempts, bool
                    std::move(data))};
 }
 
-LoginOutcome Authenticator::login(std::string_view operator_name, std::string_view password) {
+bool Authenticator::source_throttled(SystemTime now, std::string_view source) {
+  std::lock_guard lock(memory_mutex_);
+  const auto it = source_failures_.find(source);
+  if (it == source_failures_.end()) return false;
+  auto& times = it->second;
+  std::erase_if(times, [&](SystemTime t) { return now - t >= std::chrono::minutes(1); });
+  if (times.empty()) {
+    source_failures_.erase(it);
+    return false;
+  }
+  return static_cast<int>(times.size()) >= config_.source_failures_per_minute;
+}
+
+void Authenticator::note_source_failure(SystemTime now, std::string_view source) {
+  std::lock_guard lock(memory_mutex_);
+  if (source_failures_.size() >= kMaxUnknownNames && source_failures_.find(source) == source_failures_.end())
+    source_failures_.clear();
+  source_failures_[std::string(source)].push_back(now);
+}
+
+LoginOutcome Authenticator::throttled(SystemTime now, std::string_view source) {
+  SystemTime oldest = now;
+  {
+    std::lock_guard lock(memory_mutex_);
+    const auto it = source_failures_.find(source);
+    if (it != source_failures_.end() && !it->second.empty()) oldest = it->second.front();
+  }
+  const auto wait = std::chrono::duration_cast<std::chrono::seconds>(oldest + std::chrono::minutes(1) - now).count();
+  Json data = Json::object();
+  data["retry_after_s"] = std::max<std::int64_t>(1, wait);
+  return LoginOutcome{
+      std::nullopt,
+      domain_error(make_error(Reason::limit_exceeded, "",
+                              fmt::format("too many failed logins from this client in a minute; try again in {} s",
+                                          std::max<std::int64_t>(1, wait))),
+                   std::move(data))};
+}
+
+LoginOutcome Authenticator::login(std::string_view operator_name, std::string_view password, const LoginContext& ctx) {
   const auto storage = [](const Error& e) {
     return LoginOutcome{std::nullopt, domain_error(make_error(Reason::storage_failed, "", e.message))};
   };
   const SystemTime now = clock_();
+  // A source that keeps failing is slowed before any password is checked:
+  // its guesses then cost it time, and count against nobody.
+  if (source_throttled(now, ctx.source)) return throttled(now, ctx.source);
+  const Actor at{std::string(operator_name), ctx.window, ctx.source};
+  const auto lock_until = [&]() -> std::optional<SystemTime> {
+    if (!config_.lockout_duration) return std::nullopt;
+    return now + *config_.lockout_duration;
+  };
+
   auto found = store_.find(operator_name);
   if (!found) return storage(found.error());
 
   if (!found->has_value()) {
     // Unknown name: same cost, same answers, same lockout as a known one.
     (void)verify_password(password, dummy_hash_);
-    std::lock_guard lock(unknown_mutex_);
-    if (unknown_.size() >= kMaxUnknownNames && unknown_.find(operator_name) == unknown_.end()) unknown_.clear();
-    auto& [count, until] = unknown_[std::string(operator_name)];
-    if (until > now) return locked(until);
-    if (++count >= config_.max_failed_logins) {
-      count = 0;
-      until = now + config_.lockout_duration;
-      return locked(until);
+    note_source_failure(now, ctx.source);
+    std::lock_guard lock(memory_mutex_);
+    const auto key = std::make_pair(std::string(operator_name), ctx.source);
+    if (unknown_.size() >= kMaxUnknownNames && unknown_.find(key) == unknown_.end()) unknown_.clear();
+    UnknownState& u = unknown_[key];
+    if (u.locked && (!u.until || *u.until > now)) return locked(u.until);
+    if (++u.failures >= config_.max_failed_logins) {
+      u = UnknownState{0, true, lock_until()};
+      return locked(u.until);
     }
-    return failed(operator_name, count, false);
+    return failed(u.failures);
   }
 
   const OperatorRecord& rec = **found;
-  if (rec.locked_until && *rec.locked_until > now) return locked(*rec.locked_until);
+  auto state = store_.source_state(rec.name, ctx.source);
+  if (!state) return storage(state.error());
+  if (state->locked && (!state->locked_until || *state->locked_until > now)) return locked(state->locked_until);
 
   auto ok = verify_password(password, rec.password_hash);
   if (ok && *ok) {
-    if (rec.failed_attempts != 0) {
-      if (auto s = store_.reset_failures(rec.name); !s) return storage(s.error());
+    if (state->failed_attempts != 0 || state->locked) {
+      if (auto s = store_.login_succeeded(rec.name, at); !s) return storage(s.error());
     }
-    return LoginOutcome{Identity{rec.name, rec.role}, std::nullopt};
+    if (rec.disabled)
+      return LoginOutcome{std::nullopt,
+                          domain_error(make_error(Reason::forbidden, "operator",
+                                                  fmt::format("operator \"{}\" is disabled", rec.name)))};
+    return LoginOutcome{Identity{rec.name, rec.role, rec.must_change_password}, std::nullopt};
   }
   // A damaged stored hash counts as a failed attempt (and is the daemon's to log).
-  auto attempts = store_.record_failed_attempt(rec.name);
+  note_source_failure(now, ctx.source);
+  auto attempts = store_.record_failed_attempt(rec.name, at);
   if (!attempts) return storage(attempts.error());
   if (*attempts >= config_.max_failed_logins) {
-    const SystemTime until = now + config_.lockout_duration;
-    if (auto s = store_.set_locked_until(rec.name, until); !s) return storage(s.error());
+    const auto until = lock_until();
+    if (auto s = store_.lock(rec.name, at, until); !s) return storage(s.error());
     return locked(until);
   }
-  return failed(rec.name, *attempts, true);
+  return failed(*attempts);
 }
 
-Status Authenticator::add_operator(std::string_view name, Role role, std::string_view password) {
+LoginOutcome Authenticator::change_own_password(std::string_view operator_name, std::string_view current,
+                                                std::string_view new_password, const LoginContext& ctx) {
+  if (auto s = check_password_policy(operator_name, new_password, "new_password"); !s)
+    return LoginOutcome{std::nullopt, RpcError{rpc_invalid_params, s.error(), Json::object()}};
+  if (current == new_password)
+    return LoginOutcome{std::nullopt, RpcError{rpc_invalid_params,
+                                               make_error(Reason::invalid_request, "new_password",
+                                                          "new_password: must differ from the current password"),
+                                               Json::object()}};
+  LoginOutcome checked = login(operator_name, current, ctx);
+  if (checked.error) return checked;
+  auto hash = hash_password(new_password, config_.kdf);
+  if (!hash) return LoginOutcome{std::nullopt, domain_error(hash.error())};
+  const Actor by{std::string(operator_name), ctx.window, ctx.source};
+  if (auto s = store_.set_password(operator_name, std::move(*hash), false, by); !s)
+    return LoginOutcome{std::nullopt, domain_error(make_error(Reason::storage_failed, "", s.error().message))};
+  checked.identity->must_change_password = false;
+  return checked;
+}
+
+namespace {
+Status valid_name(std::string_view name) {
   if (name.empty() || name.size() > 64) return make_error(Reason::invalid_request, "operator", "operator: must be 1 to 64 bytes");
+  const bool printable = std::all_of(name.begin(), name.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u > 0x20 && u != 0x7F;
+  });
+  if (!printable) return make_error(Reason::invalid_request, "operator", "operator: no spaces or control characters");
+  return Ok{};
+}
+}  // namespace
+
+Status Authenticator::add_operator(std::string_view name, Role role, std::string_view password, const Actor& by) {
+  if (auto s = valid_name(name); !s) return s;
   if (auto s = check_password_policy(name, password); !s) return s;
   auto hash = hash_password(password, config_.kdf);
   if (!hash) return hash.error();
-  return store_.add(OperatorRecord{std::string(name), role, std::move(*hash), 0, std::nullopt});
+  return store_.add(OperatorRecord{std::string(name), role, std::move(*hash), false, true}, by);
 }
 
-Status Authenticator::change_password(std::string_view name, std::string_view new_password) {
-  if (auto s = check_password_policy(name, new_password); !s) return s;
-  auto hash = hash_password(new_password, config_.kdf);
+Status Authenticator::reset_password(std::string_view name, std::string_view password, const Actor& by) {
+  if (auto s = check_password_policy(name, password); !s) return s;
+  auto hash = hash_password(password, config_.kdf);
   if (!hash) return hash.error();
-  return store_.set_password(name, std::move(*hash));
+  if (auto s = store_.set_password(name, std::move(*hash), true, by); !s) return s;
+  return store_.unlock(name, by);
 }
 
-Status Authenticator::unlock(std::string_view name) { return store_.unlock(name); }
+Status Authenticator::unlock(std::string_view name, const Actor& by) { return store_.unlock(name, by); }
+
+Status Authenticator::keeps_an_admin(std::string_view name, std::optional<Role> new_role, bool disabling) {
+  auto all = store_.list();
+  if (!all) return all.error();
+  int others = 0;
+  bool target_is_enabled_admin = false;
+  for (const auto& o : *all) {
+    if (o.role != Role::admin || o.disabled) continue;
+    if (o.name == name) {
+      target_is_enabled_admin = true;
+    } else {
+      ++others;
+    }
+  }
+  const bool loses = disabling || (new_role && *new_role != Role::admin);
+  if (target_is_enabled_admin && loses && others == 0)
+    return make_error(Reason::invalid_state, "operator",
+                      fmt::format("operator \"{}\" is the last enabled administrator", name));
+  return Ok{};
+}
+
+Status Authenticator::set_role(std::string_view name, Role role, const Actor& by) {
+  if (auto s = keeps_an_admin(name, role, false); !s) return s;
+  return store_.set_role(name, role, by);
+}
+
+Status Authenticator::set_disabled(std::string_view name, bool disabled, const Actor& by) {
+  if (disabled) {
+    if (auto s = keeps_an_admin(name, std::nullopt, true); !s) return s;
+  }
+  return store_.set_disabled(name, disabled, by);
+}
+
+Result<std::vector<OperatorSummary>> Authenticator::list() { return store_.list(); }
 
 }  // namespace settle::cashier

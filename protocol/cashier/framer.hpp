@@ -27,6 +27,8 @@ class LineFramer {
   // is held besides the line being assembled (at most max_line_bytes).
   void feed(std::string_view bytes);
   bool has_pending_input() const { return pos_ < pending_.size(); }
+  // A line has begun and its newline has not come yet.
+  bool has_partial_line() const { return !line_.empty() || discarding_; }
 
   // The next frame, or nullopt when more bytes are needed. An over-long
   // line gives one `oversized` frame as soon as it passes the limit.

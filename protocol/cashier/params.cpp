@@ -704,6 +704,113 @@ Result<OutboxResolveParams> parse_outbox_resolve(const Json& p) {
 }
 
 namespace {
+// A password on the wire: 1..max_password_len bytes; errors name the field only.
+Result<std::string> password_field(const Json& p, std::string_view key) {
+  auto pw = json::get_string(p, key, "", max_password_len);
+  if (!pw) return pw.error();
+  if (pw->empty()) return bad(std::string(key), fmt::format("{}: must not be empty", key));
+  return std::move(*pw);
+}
+
+Result<std::string> role_field(const Json& p) {
+  auto role = text(p, "role", "", 16);
+  if (!role) return role.error();
+  if (*role != "cashier" && *role != "supervisor" && *role != "auditor" && *role != "admin")
+    return bad("role", fmt::format("role: \"{}\" is not a role (cashier, supervisor, auditor, admin)", *role));
+  return std::move(*role);
+}
+
+template <int Kind>
+Result<MethodParams> operator_named(const Json& p) {
+  if (auto s = only_fields(p, "", {"operator"}); !s) return s.error();
+  auto op = text(p, "operator", "", max_ident_len);
+  if (!op) return op.error();
+  return MethodParams{OperatorNamedParams<Kind>{std::move(*op)}};
+}
+}  // namespace
+
+Result<ChangePasswordParams> parse_change_password(const Json& p) {
+  if (auto s = only_fields(p, "", {"password", "new_password"}); !s) return s.error();
+  auto pw = password_field(p, "password");
+  if (!pw) return pw.error();
+  auto next = password_field(p, "new_password");
+  if (!next) return next.error();
+  return ChangePasswordParams{std::move(*pw), std::move(*next)};
+}
+
+Result<OperatorAddParams> parse_operator_add(const Json& p) {
+  if (auto s = only_fields(p, "", {"operator", "role", "password"}); !s) return s.error();
+  auto op = text(p, "operator", "", max_ident_len);
+  if (!op) return op.error();
+  auto role = role_field(p);
+  if (!role) return role.error();
+  auto pw = password_field(p, "password");
+  if (!pw) return pw.error();
+  return OperatorAddParams{std::move(*op), std::move(*role), std::move(*pw)};
+}
+
+Result<OperatorResetPasswordParams> parse_operator_reset_password(const Json& p) {
+  if (auto s = only_fields(p, "", {"operator", "password"}); !s) return s.error();
+  auto op = text(p, "operator", "", max_ident_len);
+  if (!op) return op.error();
+  auto pw = password_field(p, "password");
+  if (!pw) return pw.error();
+  return OperatorResetPasswordParams{std::move(*op), std::move(*pw)};
+}
+
+Result<OperatorSetRoleParams> parse_operator_set_role(const Json& p) {
+  if (auto s = only_fields(p, "", {"operator", "role"}); !s) return s.error();
+  auto op = text(p, "operator", "", max_ident_len);
+  if (!op) return op.error();
+  auto role = role_field(p);
+  if (!role) return role.error();
+  return OperatorSetRoleParams{std::move(*op), std::move(*role)};
+}
+
+Result<AuditListParams> parse_audit_list(const Json& p) {
+  if (auto s = only_fields(p, "", {"from", "to", "operator", "action", "cursor", "limit"}); !s) return s.error();
+  AuditListParams out;
+  auto from = opt_time(p, "from", true);
+  if (!from) return from.error();
+  out.from = std::move(*from);
+  auto to = opt_time(p, "to", true);
+  if (!to) return to.error();
+  out.to = std::move(*to);
+  auto op = opt_text(p, "operator", "", max_ident_len);
+  if (!op) return op.error();
+  out.operator_name = std::move(*op);
+  auto action = opt_text(p, "action", "", max_ident_len);
+  if (!action) return action.error();
+  out.action = std::move(*action);
+  auto cursor = json::get_opt_int(p, "cursor", "");
+  if (!cursor) return cursor.error();
+  if (cursor->has_value() && **cursor < 1) return bad("cursor", "cursor: must be a positive integer");
+  out.cursor = *cursor;
+  auto limit = list_limit(p);
+  if (!limit) return limit.error();
+  out.limit = *limit;
+  return out;
+}
+
+Result<SettleSheetParams> parse_settle_sheet(const Json& p) {
+  if (auto s = only_fields(p, "", {"setl_id", "refund_id", "paper"}); !s) return s.error();
+  SettleSheetParams out;
+  auto setl = ident(p, "setl_id", "");
+  if (!setl) return setl.error();
+  out.setl_id = std::move(*setl);
+  auto refund = opt_ident(p, "refund_id", "");
+  if (!refund) return refund.error();
+  out.refund_id = std::move(*refund);
+  auto paper = opt_text(p, "paper", "", 4);
+  if (!paper) return paper.error();
+  if (paper->has_value()) {
+    if (**paper != "A5" && **paper != "A4") return bad("paper", "paper: A5 or A4");
+    out.paper = **paper;
+  }
+  return out;
+}
+
+namespace {
 
 template <class T>
 Result<MethodParams> widen(Result<T> r) {
@@ -750,6 +857,16 @@ Result<MethodParams> parse_params(Method m, const Json& p) {
     case Method::outbox_parked: return empty_params<OutboxParkedParams>(p);
     case Method::outbox_retry: return widen(parse_outbox_retry(p));
     case Method::outbox_resolve: return widen(parse_outbox_resolve(p));
+    case Method::session_change_password: return widen(parse_change_password(p));
+    case Method::operator_list: return empty_params<OperatorListParams>(p);
+    case Method::operator_add: return widen(parse_operator_add(p));
+    case Method::operator_reset_password: return widen(parse_operator_reset_password(p));
+    case Method::operator_unlock: return operator_named<0>(p);
+    case Method::operator_set_role: return widen(parse_operator_set_role(p));
+    case Method::operator_disable: return operator_named<1>(p);
+    case Method::operator_enable: return operator_named<2>(p);
+    case Method::audit_list: return widen(parse_audit_list(p));
+    case Method::settle_sheet: return widen(parse_settle_sheet(p));
   }
   SETTLE_ASSERT(false && "every method has a parser");
   return make_error(Reason::internal, "", "no parser");

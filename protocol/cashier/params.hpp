@@ -171,6 +171,54 @@ struct OutboxResolveParams {
   bool stay = false;  // queue "stay"
 };
 
+// session.change_password: the current password and the new one (never
+// logged, never quoted in an error).
+struct ChangePasswordParams {
+  std::string password;
+  std::string new_password;
+};
+struct OperatorListParams {};
+// operator.add and operator.reset_password: an initial password, changed by
+// the operator at the next login.
+struct OperatorAddParams {
+  std::string operator_name;  // wire: "operator"
+  std::string role;           // cashier, supervisor, auditor, admin
+  std::string password;
+};
+struct OperatorResetPasswordParams {
+  std::string operator_name;
+  std::string password;
+};
+struct OperatorSetRoleParams {
+  std::string operator_name;
+  std::string role;
+};
+// operator.unlock, .disable, .enable: one operator by name (a distinct type
+// per method, as the variant below needs).
+template <int Kind>
+struct OperatorNamedParams {
+  std::string operator_name;
+};
+using OperatorUnlockParams = OperatorNamedParams<0>;
+using OperatorDisableParams = OperatorNamedParams<1>;
+using OperatorEnableParams = OperatorNamedParams<2>;
+// audit.list: entries by time (from/to as settle.list), operator and action,
+// newest first; `cursor` is the audit_id to continue below.
+struct AuditListParams {
+  std::optional<std::string> from;
+  std::optional<std::string> to;
+  std::optional<std::string> operator_name;  // wire: "operator"
+  std::optional<std::string> action;
+  std::optional<std::int64_t> cursor;
+  std::int64_t limit = default_list_limit;
+};
+// settle.sheet: the printable sheet of a settlement or of one of its refunds.
+struct SettleSheetParams {
+  std::string setl_id;
+  std::optional<std::string> refund_id;
+  std::string paper = "A5";  // A5 or A4
+};
+
 // One alternative per Method, in the order of the Method enum.
 using MethodParams =
     std::variant<LoginParams, LogoutParams, EngineStatusParams, SubscribeParams, CardReadParams, VerifyPinParams,
@@ -179,7 +227,10 @@ using MethodParams =
                  InpatientAddLinesParams, InpatientPreviewParams, InpatientDischargeParams,
                  InpatientUndoDischargeParams, InpatientCancelLinesParams, InpatientUndoAdmitParams, InpatientGetParams,
                  InpatientListParams, ReconRunParams, UploadsFlushParams,
-                 RedlistSyncParams, OutboxParkedParams, OutboxRetryParams, OutboxResolveParams>;
+                 RedlistSyncParams, OutboxParkedParams, OutboxRetryParams, OutboxResolveParams,
+                 ChangePasswordParams, OperatorListParams, OperatorAddParams, OperatorResetPasswordParams,
+                 OperatorUnlockParams, OperatorSetRoleParams, OperatorDisableParams, OperatorEnableParams,
+                 AuditListParams, SettleSheetParams>;
 static_assert(std::variant_size_v<MethodParams> == method_count);
 
 // Parses the params object of `m`. Errors: INVALID_REQUEST (data.field names
@@ -213,6 +264,12 @@ Result<ReconRunParams> parse_recon_run(const Json& p);
 Result<RedlistSyncParams> parse_redlist_sync(const Json& p);
 Result<OutboxRetryParams> parse_outbox_retry(const Json& p);
 Result<OutboxResolveParams> parse_outbox_resolve(const Json& p);
+Result<ChangePasswordParams> parse_change_password(const Json& p);
+Result<OperatorAddParams> parse_operator_add(const Json& p);
+Result<OperatorResetPasswordParams> parse_operator_reset_password(const Json& p);
+Result<OperatorSetRoleParams> parse_operator_set_role(const Json& p);
+Result<AuditListParams> parse_audit_list(const Json& p);
+Result<SettleSheetParams> parse_settle_sheet(const Json& p);
 
 // Charge lines (`lines` of settle.preview/commit and inpatient.add_lines).
 Result<std::vector<ChargeLine>> parse_charge_lines(const Json& p, std::string_view key);

@@ -47,6 +47,16 @@ constexpr std::array<MethodInfo, method_count> kMethods{{
     {Method::outbox_parked, "outbox.parked", false},
     {Method::outbox_retry, "outbox.retry", false},
     {Method::outbox_resolve, "outbox.resolve", false},
+    {Method::session_change_password, "session.change_password", false},
+    {Method::operator_list, "operator.list", false},
+    {Method::operator_add, "operator.add", false},
+    {Method::operator_reset_password, "operator.reset_password", false},
+    {Method::operator_unlock, "operator.unlock", false},
+    {Method::operator_set_role, "operator.set_role", false},
+    {Method::operator_disable, "operator.disable", false},
+    {Method::operator_enable, "operator.enable", false},
+    {Method::audit_list, "audit.list", false},
+    {Method::settle_sheet, "settle.sheet", false},
 }};
 
 // Longest string id echoed back; longer ids are refused (id null).

@@ -52,8 +52,18 @@ enum class Method : std::uint8_t {
   outbox_parked,   // extension: docs/cashier-api-notes.md (supervisor)
   outbox_retry,    // extension
   outbox_resolve,  // extension
+  session_change_password,  // the office's day: docs/cashier-api.md "Operators"
+  operator_list,
+  operator_add,
+  operator_reset_password,
+  operator_unlock,
+  operator_set_role,
+  operator_disable,
+  operator_enable,
+  audit_list,
+  settle_sheet,
 };
-inline constexpr int method_count = 29;
+inline constexpr int method_count = 39;
 
 std::string_view method_name(Method m) noexcept;  // "settle.commit"
 std::optional<Method> method_from_name(std::string_view name) noexcept;

@@ -23,15 +23,18 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include <array>
 #include <atomic>
+#include <fstream>
 #include <cerrno>
 #include <cstring>
 #include <deque>
 #include <map>
 #include <mutex>
+#include <sstream>
 
 namespace asio = boost::asio;
 
@@ -62,7 +65,135 @@ Probe probe_unix_socket(const std::string& path) {
   return Probe::error;
 }
 
+// The peer of a Unix socket as the kernel tells it: "uid:<n>".
+std::string unix_peer_source(int fd) {
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return "unix:unknown";
+  return fmt::format("uid:{}", cred.uid);
+}
+
+// /proc/net/tcp's text of an address: each 32-bit word as the kernel holds
+// it (host order), then the port.
+std::string proc_net_address(const asio::ip::tcp::endpoint& ep) {
+  std::string out;
+  const auto add_words = [&out](const unsigned char* bytes, std::size_t n) {
+    for (std::size_t i = 0; i + 4 <= n; i += 4) {
+      std::uint32_t word = 0;
+      std::memcpy(&word, bytes + i, 4);
+      out += fmt::format("{:08X}", word);
+    }
+  };
+  if (ep.address().is_v4()) {
+    const auto b = ep.address().to_v4().to_bytes();
+    add_words(b.data(), b.size());
+  } else {
+    const auto b = ep.address().to_v6().to_bytes();
+    add_words(b.data(), b.size());
+  }
+  return fmt::format("{}:{:04X}", out, ep.port());
+}
+
+// The peer of a loopback TCP connection: the user owning the client's end,
+// read from /proc/net/tcp{,6} (the client's socket is the row whose local
+// address is our remote one). "tcp:unknown" when it cannot be found.
+std::string tcp_peer_source(const asio::ip::tcp::endpoint& local, const asio::ip::tcp::endpoint& remote) {
+  const std::string want_local = proc_net_address(remote), want_remote = proc_net_address(local);
+  std::ifstream in(local.address().is_v4() ? "/proc/net/tcp" : "/proc/net/tcp6");
+  std::string line;
+  std::getline(in, line);  // the header
+  while (std::getline(in, line)) {
+    // sl local rem st tx:rx tr:when retrnsmt uid ...
+    std::istringstream fields(line);
+    std::string sl, loc, rem, st, q, tr, retr, uid;
+    if (!(fields >> sl >> loc >> rem >> st >> q >> tr >> retr >> uid)) continue;
+    if (loc == want_local && rem == want_remote) return "uid:" + uid;
+  }
+  return "tcp:unknown";
+}
+
 struct Connection;
+
+Json source_lock_json(const SourceLock& l) {
+  return Json{{"source", l.source},
+              {"failed_attempts", l.failed_attempts},
+              {"locked", l.locked},
+              {"locked_since", l.locked_since ? Json(format_iso8601_local(*l.locked_since)) : Json(nullptr)},
+              {"until", l.locked_until ? Json(format_iso8601_local(*l.locked_until)) : Json(nullptr)}};
+}
+
+Json operator_json(const OperatorSummary& o) {
+  Json sources = Json::array();
+  for (const auto& l : o.sources) sources.push_back(source_lock_json(l));
+  const bool locked = std::any_of(o.sources.begin(), o.sources.end(), [](const SourceLock& l) { return l.locked; });
+  return Json{{"operator", o.name},
+              {"role", std::string(role_name(o.role))},
+              {"disabled", o.disabled},
+              {"password_change_required", o.must_change_password},
+              {"locked", locked},
+              {"sources", std::move(sources)},
+              {"created", format_iso8601_local(o.created)},
+              {"updated", format_iso8601_local(o.updated)}};
+}
+
+// One operator.* call through the Authenticator (blocking: the auth thread).
+// `target` gets the operator it named. The answer of a change is the
+// operator as listed after it.
+Reply run_admin(Authenticator& auth, Method m, const MethodParams& params, const Actor& by, std::string& target) {
+  const auto role_of = [](const std::string& name) { return role_from_name(name).value_or(Role::cashier); };
+  Status done = Ok{};
+  switch (m) {
+    case Method::operator_list: {
+      auto all = auth.list();
+      if (!all) return Reply::fail(all.error());
+      Json ops = Json::array();
+      for (const auto& o : *all) ops.push_back(operator_json(o));
+      return Reply::ok(Json{{"operators", std::move(ops)}});
+    }
+    case Method::operator_add: {
+      const auto& p = std::get<OperatorAddParams>(params);
+      target = p.operator_name;
+      done = auth.add_operator(p.operator_name, role_of(p.role), p.password, by);
+      break;
+    }
+    case Method::operator_reset_password: {
+      const auto& p = std::get<OperatorResetPasswordParams>(params);
+      target = p.operator_name;
+      done = auth.reset_password(p.operator_name, p.password, by);
+      break;
+    }
+    case Method::operator_unlock:
+      target = std::get<OperatorUnlockParams>(params).operator_name;
+      done = auth.unlock(target, by);
+      break;
+    case Method::operator_set_role: {
+      const auto& p = std::get<OperatorSetRoleParams>(params);
+      target = p.operator_name;
+      done = auth.set_role(p.operator_name, role_of(p.role), by);
+      break;
+    }
+    case Method::operator_disable:
+      target = std::get<OperatorDisableParams>(params).operator_name;
+      done = auth.set_disabled(target, true, by);
+      break;
+    case Method::operator_enable:
+      target = std::get<OperatorEnableParams>(params).operator_name;
+      done = auth.set_disabled(target, false, by);
+      break;
+    default:
+      return Reply::fail(make_error(Reason::internal, "", "not an operator method"));
+  }
+  if (!done) {
+    Error e = done.error();
+    if (e.reason == Reason::invalid_request) return Reply{std::nullopt, RpcError{rpc_invalid_params, e, Json::object()}};
+    return Reply::fail(std::move(e));
+  }
+  auto all = auth.list();
+  if (!all) return Reply::fail(all.error());
+  for (const auto& o : *all)
+    if (o.name == target) return Reply::ok(operator_json(o));
+  return Reply::ok(Json{{"operator", target}});
+}
 
 }  // namespace
 
@@ -92,8 +223,12 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     std::chrono::steady_clock::time_point last_log{};
   };
   void accept_failed(AcceptRetry& r, const boost::system::error_code& ec, std::string_view kind, void (Impl::*again)());
-  void adopt(GenericSocket socket);
+  void adopt(GenericSocket socket, std::string source);
   void connection_closed(std::uint64_t id);
+  // Ends the sessions of an operator (disabled, role changed, password reset).
+  void end_sessions_of(const std::string& operator_name, std::string_view why);
+  // Once a second: logins not made in time, idle sessions, unfinished lines.
+  void sweep();
   void stop_now(StopMode mode, std::function<void()> on_stopped);
   void maybe_stopped();
   void remove_socket_file();
@@ -107,6 +242,8 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   asio::ip::tcp::acceptor tcp_acceptor;
   AcceptRetry unix_retry{strand}, tcp_retry{strand};
   std::atomic<std::uint64_t> accept_failures{0};
+  std::atomic<std::uint64_t> evictions{0};
+  asio::steady_timer sweep_timer{strand};
   std::map<std::uint64_t, std::shared_ptr<Connection>> connections;
   std::uint64_t next_connection_id = 1;
   std::atomic<std::size_t> connection_count{0};
@@ -121,12 +258,16 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
 namespace {
 
 struct Connection : std::enable_shared_from_this<Connection> {
-  Connection(std::shared_ptr<Server::Impl> s, GenericSocket sock, std::uint64_t id)
+  Connection(std::shared_ptr<Server::Impl> s, GenericSocket sock, std::uint64_t id, std::string source)
       : server(std::move(s)), socket(std::move(sock)), write_timer(server->strand), idle_timer(server->strand) {
     session.connection_id = id;
+    session.source = std::move(source);
   }
 
+  using SteadyTime = std::chrono::steady_clock::time_point;
+
   void start() {
+    unauth_since = last_request = std::chrono::steady_clock::now();
     arm_idle_timer();
     do_read();
   }
@@ -166,7 +307,17 @@ struct Connection : std::enable_shared_from_this<Connection> {
     arm_idle_timer();
     framer.feed(std::string_view(read_buf.data(), n));
     process_input();
+    note_partial_line();
     do_read();
+  }
+
+  // When the line being assembled began (for the sweep's partial-line limit).
+  void note_partial_line() {
+    if (!framer.has_partial_line()) {
+      partial_since.reset();
+    } else if (!partial_since) {
+      partial_since = std::chrono::steady_clock::now();
+    }
   }
 
   // Frames lines until the input is used up or the connection has to wait
@@ -225,9 +376,16 @@ struct Connection : std::enable_shared_from_this<Connection> {
   void handle_request(Request req) {
     ++in_flight;
     const Method m = req.method;
+    last_request = std::chrono::steady_clock::now();
     if (!session.logged_in && !allowed_without_login(m)) {
       finish(req.id, Reply::fail(make_error(Reason::unauthenticated, "",
                                             fmt::format("{} needs a logged-in session (session.login)", method_name(m)))));
+      return;
+    }
+    if (session.logged_in && session.must_change_password && !allowed_before_password_change(m)) {
+      finish(req.id, Reply::fail(make_error(Reason::password_change_required, "",
+                                            "the password is an initial one: change it first "
+                                            "(session.change_password)")));
       return;
     }
     if (session.logged_in && !role_may_call(session.role, m)) {
@@ -256,6 +414,18 @@ struct Connection : std::enable_shared_from_this<Connection> {
         finish(req.id, Reply::ok(Json::object()));
         return;
       }
+      case Method::session_change_password:
+        do_change_password(std::move(req.id), std::get<ChangePasswordParams>(std::move(*params)));
+        return;
+      case Method::operator_list:
+      case Method::operator_add:
+      case Method::operator_reset_password:
+      case Method::operator_unlock:
+      case Method::operator_set_role:
+      case Method::operator_disable:
+      case Method::operator_enable:
+        do_admin(std::move(req.id), m, std::move(*params));
+        return;
       default:
         break;
     }
@@ -312,7 +482,8 @@ struct Connection : std::enable_shared_from_this<Connection> {
     }
     login_pending = true;  // later lines wait: they may depend on this login
     asio::post(server->auth_pool, [self = shared_from_this(), id = std::move(id), p = std::move(p)]() mutable {
-      LoginOutcome outcome = self->server->auth.login(p.operator_name, p.password);
+      LoginOutcome outcome =
+          self->server->auth.login(p.operator_name, p.password, LoginContext{self->session.source, p.window});
       OPENSSL_cleanse(p.password.data(), p.password.size());
       auto strand = self->server->strand;
       asio::post(strand, [self = std::move(self), id = std::move(id), window = std::move(p.window),
@@ -326,26 +497,143 @@ struct Connection : std::enable_shared_from_this<Connection> {
     login_pending = false;
     if (closed) return;
     if (outcome.error) {
-      server->log(fmt::format("cashier connection {}: login refused ({})", session.connection_id,
-                              reason_name(outcome.error->error.reason)));
-      finish(id, Reply{std::nullopt, std::move(*outcome.error)});
+      login_refused(id, std::move(*outcome.error));
       return;
     }
     SETTLE_ASSERT(outcome.identity.has_value());
+    failed_logins = 0;
     session.logged_in = true;
     session.operator_name = outcome.identity->operator_name;
     session.role = outcome.identity->role;
     session.window = window;
-    server->log(fmt::format("cashier connection {}: {} logged in as {} at window {}", session.connection_id,
-                            session.operator_name, role_name(session.role), session.window));
-    finish(id, Reply::ok(Json{{"operator", session.operator_name},
-                              {"role", std::string(role_name(session.role))},
-                              {"window", session.window}}));
+    session.must_change_password = outcome.identity->must_change_password;
+    server->log(fmt::format("cashier connection {}: {} logged in as {} at window {} from {}{}", session.connection_id,
+                            session.operator_name, role_name(session.role), session.window, session.source,
+                            session.must_change_password ? " (must change the initial password)" : ""));
+    finish(id, Reply::ok(session_json()));
+  }
+
+  Json session_json() const {
+    return Json{{"operator", session.operator_name},
+                {"role", std::string(role_name(session.role))},
+                {"window", session.window},
+                {"password_change_required", session.must_change_password}};
+  }
+
+  // A refused login or password check: answered; a connection that keeps
+  // failing is closed after the answer (its next guesses need a new one, and
+  // the source's throttle counts them all).
+  void login_refused(const Json& id, RpcError error) {
+    const Reason r = error.error.reason;
+    server->log(fmt::format("cashier connection {}: login refused ({}) from {}", session.connection_id, reason_name(r),
+                            session.source));
+    const bool counts = r == Reason::login_failed || r == Reason::locked_out || r == Reason::limit_exceeded;
+    if (r == Reason::locked_out) end_session();
+    finish(id, Reply{std::nullopt, std::move(error)});
+    if (counts && ++failed_logins >= server->config.max_failed_logins_per_connection && !closed) {
+      server->log(fmt::format("cashier connection {}: {} failed logins, closing", session.connection_id, failed_logins));
+      closing = true;
+      if (!writing) close();
+    }
+  }
+
+  void do_change_password(Json id, ChangePasswordParams p) {
+    login_pending = true;
+    asio::post(server->auth_pool, [self = shared_from_this(), id = std::move(id), p = std::move(p),
+                                   name = session.operator_name, ctx = LoginContext{session.source, session.window}]() mutable {
+      LoginOutcome outcome = self->server->auth.change_own_password(name, p.password, p.new_password, ctx);
+      OPENSSL_cleanse(p.password.data(), p.password.size());
+      OPENSSL_cleanse(p.new_password.data(), p.new_password.size());
+      asio::post(self->server->strand, [self, id = std::move(id), outcome = std::move(outcome)]() mutable {
+        self->login_pending = false;
+        if (self->closed) return;
+        if (outcome.error) {
+          if (outcome.error->error.reason == Reason::invalid_request) {
+            self->finish(id, Reply{std::nullopt, std::move(*outcome.error)});
+          } else {
+            self->login_refused(id, std::move(*outcome.error));
+          }
+          return;
+        }
+        self->session.must_change_password = false;
+        self->server->log(fmt::format("cashier connection {}: {} changed the password", self->session.connection_id,
+                                      self->session.operator_name));
+        self->finish(id, Reply::ok(self->session_json()));
+      });
+    });
+  }
+
+  // operator.* on the auth thread (the KDF and the store block); sessions of
+  // an operator disabled, given another role or a new password end.
+  void do_admin(Json id, Method m, MethodParams params) {
+    login_pending = true;
+    const Actor by{session.operator_name, session.window, session.source};
+    asio::post(server->auth_pool, [self = shared_from_this(), id = std::move(id), m, params = std::move(params),
+                                   by]() mutable {
+      std::string target;
+      Reply reply = run_admin(self->server->auth, m, params, by, target);
+      std::visit(
+          [](auto& v) {
+            if constexpr (requires { v.password; }) OPENSSL_cleanse(v.password.data(), v.password.size());
+          },
+          params);
+      asio::post(self->server->strand, [self, id = std::move(id), m, reply = std::move(reply),
+                                        target = std::move(target)]() mutable {
+        self->login_pending = false;
+        const bool ends = m == Method::operator_disable || m == Method::operator_set_role ||
+                          m == Method::operator_reset_password;
+        if (ends && !reply.error) self->server->end_sessions_of(target, method_name(m));
+        if (self->closed) return;
+        self->finish(id, std::move(reply));
+        self->resume();
+      });
+    });
+  }
+
+  // Called by the sweep once a second.
+  void sweep(SteadyTime now) {
+    if (closed) return;
+    const ServerConfig& c = server->config;
+    const bool busy = login_pending || in_flight > 0;
+    if (partial_since && c.partial_line_timeout.count() > 0 && now - *partial_since >= c.partial_line_timeout) {
+      server->log(fmt::format("cashier connection {}: a request line begun {} s ago is not finished, closing",
+                              session.connection_id, c.partial_line_timeout.count() / 1000));
+      close();
+      return;
+    }
+    if (!session.logged_in && !busy && c.login_timeout.count() > 0 &&
+        now - std::max(unauth_since, last_request) >= c.login_timeout) {
+      server->log(fmt::format("cashier connection {}: not logged in and idle for {} s, closing", session.connection_id,
+                              c.login_timeout.count() / 1000));
+      close();
+      return;
+    }
+    if (session.logged_in && !busy && c.session_idle_timeout.count() > 0 &&
+        now - last_request >= c.session_idle_timeout) {
+      server->log(fmt::format("cashier connection {}: the session of {} was idle for {} s and has ended",
+                              session.connection_id, session.operator_name, c.session_idle_timeout.count() / 1000));
+      notify(std::make_shared<const std::string>(encode_notification(
+                 "session.expired", Json{{"operator", session.operator_name}, {"reason", "idle"}})),
+             std::nullopt);
+      end_session();
+      return;
+    }
+  }
+
+  // An administrator changed this session's operator: the session ends.
+  void end_by_admin(std::string_view why) {
+    if (closed || !session.logged_in) return;
+    notify(std::make_shared<const std::string>(encode_notification(
+               "session.expired", Json{{"operator", session.operator_name}, {"reason", std::string(why)}})),
+           std::nullopt);
+    end_session();
   }
 
   void end_session() {
     if (!session.logged_in) return;
     session.logged_in = false;
+    session.must_change_password = false;
+    unauth_since = std::chrono::steady_clock::now();
     session.operator_name.clear();
     session.window.clear();
     topics_mask = 0;
@@ -495,6 +783,10 @@ struct Connection : std::enable_shared_from_this<Connection> {
   bool framing = false;
   bool peer_done = false;  // the client shut down its sending side
   int bad_in_row = 0;
+  int failed_logins = 0;  // on this connection
+  SteadyTime unauth_since{};  // not logged in since (the login deadline)
+  SteadyTime last_request{};  // the session's idle clock
+  std::optional<SteadyTime> partial_since;  // a request line begun, not finished
   std::size_t in_flight = 0;
   std::deque<std::string> out_queue;
   std::size_t queued_bytes = 0;
@@ -593,6 +885,7 @@ Status Server::Impl::start() {
   asio::post(strand, [self] {
     self->do_accept_unix();
     if (self->tcp_acceptor.is_open()) self->do_accept_tcp();
+    self->sweep();
   });
   return Ok{};
 }
@@ -614,9 +907,10 @@ void Server::Impl::on_accept_unix(const boost::system::error_code& ec, asio::loc
   unix_retry.pause = std::chrono::milliseconds(0);
   const auto proto = asio::generic::stream_protocol(AF_UNIX, 0);
   boost::system::error_code err;
+  std::string source = unix_peer_source(socket.native_handle());
   GenericSocket g(strand);
   g.assign(proto, socket.release(err), err);
-  if (!err) adopt(std::move(g));
+  if (!err) adopt(std::move(g), std::move(source));
   do_accept_unix();
 }
 
@@ -635,10 +929,13 @@ void Server::Impl::on_accept_tcp(const boost::system::error_code& ec, asio::ip::
   tcp_retry.pause = std::chrono::milliseconds(0);
   boost::system::error_code err;
   socket.set_option(asio::ip::tcp::no_delay(true), err);
-  const int family = socket.local_endpoint(err).protocol().family();
+  const auto local = socket.local_endpoint(err);
+  const auto remote = socket.remote_endpoint(err);
+  std::string source = err ? std::string("tcp:unknown") : tcp_peer_source(local, remote);
+  const int family = local.protocol().family();
   GenericSocket g(strand);
   g.assign(asio::generic::stream_protocol(family, IPPROTO_TCP), socket.release(err), err);
-  if (!err) adopt(std::move(g));
+  if (!err) adopt(std::move(g), std::move(source));
   do_accept_tcp();
 }
 
@@ -660,19 +957,57 @@ void Server::Impl::accept_failed(AcceptRetry& r, const boost::system::error_code
   });
 }
 
-void Server::Impl::adopt(GenericSocket socket) {
+void Server::Impl::adopt(GenericSocket socket, std::string source) {
   if (stopping) return;
   if (connections.size() >= config.max_connections) {
-    log(fmt::format("cashier: {} connections already, refusing one more", connections.size()));
-    boost::system::error_code ignored;
-    socket.close(ignored);
-    return;
+    // Room for a cashier: the oldest connection nobody has logged in on (and
+    // that waits for nothing) gives way. Only when every one is a session or
+    // busy is the new one refused.
+    std::shared_ptr<Connection> oldest;
+    for (auto& [cid, c] : connections) {
+      if (!c->session.logged_in && !c->login_pending && c->in_flight == 0 && !c->closed) {
+        oldest = c;
+        break;  // the map is ordered by id: the first is the oldest
+      }
+    }
+    if (!oldest) {
+      log(fmt::format("cashier: {} connections already, all logged in or busy; refusing one more", connections.size()));
+      boost::system::error_code ignored;
+      socket.close(ignored);
+      return;
+    }
+    ++evictions;
+    log(fmt::format("cashier: {} connections already; closing connection {} (not logged in) to make room",
+                    connections.size(), oldest->session.connection_id));
+    oldest->close();
   }
   const std::uint64_t id = next_connection_id++;
-  auto conn = std::make_shared<Connection>(shared_from_this(), std::move(socket), id);
+  auto conn = std::make_shared<Connection>(shared_from_this(), std::move(socket), id, std::move(source));
   connections.emplace(id, conn);
   connection_count = connections.size();
   conn->start();
+}
+
+void Server::Impl::end_sessions_of(const std::string& operator_name, std::string_view why) {
+  std::vector<std::shared_ptr<Connection>> all;
+  for (auto& [id, c] : connections)
+    if (c->session.logged_in && c->session.operator_name == operator_name) all.push_back(c);
+  for (auto& c : all) {
+    log(fmt::format("cashier connection {}: the session of {} ends ({})", c->session.connection_id, operator_name, why));
+    c->end_by_admin(why);
+  }
+}
+
+void Server::Impl::sweep() {
+  if (stopping) return;
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<std::shared_ptr<Connection>> all;
+  for (auto& [id, c] : connections) all.push_back(c);
+  for (auto& c : all) c->sweep(now);
+  sweep_timer.expires_after(std::chrono::seconds(1));
+  sweep_timer.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (!ec) self->sweep();
+  });
 }
 
 void Server::Impl::connection_closed(std::uint64_t id) {
@@ -699,6 +1034,7 @@ void Server::Impl::stop_now(StopMode mode, std::function<void()> done) {
   tcp_acceptor.close(ignored);
   unix_retry.timer.cancel();
   tcp_retry.timer.cancel();
+  sweep_timer.cancel();
   remove_socket_file();
   // Copy first: closing a connection erases it from the map.
   std::vector<std::shared_ptr<Connection>> all;
@@ -732,6 +1068,7 @@ Server::~Server() {
   // impl_ now. Logins still queued on the auth thread are finished or dropped.
   boost::system::error_code ignored;
   impl_->stopping = true;
+  impl_->sweep_timer.cancel();
   impl_->unix_acceptor.close(ignored);
   impl_->tcp_acceptor.close(ignored);
   impl_->remove_socket_file();
@@ -781,5 +1118,6 @@ std::optional<std::uint16_t> Server::tcp_port() const {
 
 std::size_t Server::connection_count() const { return impl_->connection_count.load(); }
 std::uint64_t Server::accept_failures() const { return impl_->accept_failures.load(); }
+std::uint64_t Server::evictions() const { return impl_->evictions.load(); }
 
 }  // namespace settle::cashier

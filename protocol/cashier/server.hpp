@@ -29,7 +29,9 @@ struct SessionInfo {
   std::string operator_name;
   Role role = Role::cashier;
   std::string window;
+  std::string source;  // the peer as the kernel names it ("uid:1000")
   bool logged_in = false;
+  bool must_change_password = false;  // only session.change_password until changed
 };
 
 // One validated request for the daemon.
@@ -57,7 +59,8 @@ struct Reply {
 using Completion = std::function<void(Reply)>;
 
 // The daemon's side. Methods handled by the server itself never reach it:
-// session.login, session.logout, events.subscribe.
+// session.login, session.logout, session.change_password, events.subscribe
+// and operator.* (they run on the server's auth thread).
 class Dispatcher {
  public:
   virtual ~Dispatcher() = default;
@@ -78,6 +81,17 @@ struct ServerConfig {
   std::size_t max_queued_output_bytes = 1024 * 1024;  // reading pauses above; notifications close a slow reader
   std::chrono::milliseconds write_timeout{10'000};    // a write not done by then closes the connection
   std::chrono::milliseconds idle_timeout{0};          // 0 = connections may stay idle
+  // A connection nobody is logged in on is closed once it has sent no request
+  // for this long (0 = never); the clock starts again when a session ends.
+  std::chrono::milliseconds login_timeout{30'000};
+  // A logged-in session with no request for this long is ended, with a
+  // session.expired notification (0 = never).
+  std::chrono::milliseconds session_idle_timeout{0};
+  // A request line begun and not finished within this closes the connection.
+  std::chrono::milliseconds partial_line_timeout{10'000};
+  // Failed logins (wrong password, locked) one connection may make; the
+  // connection is closed after answering the last.
+  int max_failed_logins_per_connection = 3;
   // Checks the window of session.login (nullptr = any window).
   std::function<bool(std::string_view)> window_known;
   // Operating events worth a log line (never a PIN, password or ID number).
@@ -117,6 +131,8 @@ class Server {
   std::size_t connection_count() const;
   // Accepts that failed (out of descriptors and the like), since start().
   std::uint64_t accept_failures() const;
+  // Connections closed to make room for a new one (the oldest not logged in).
+  std::uint64_t evictions() const;
 
   struct Impl;
 

@@ -1,6 +1,7 @@
 // The settlement sheet printed by a real browser: headless Chromium prints
 // the HTML to PDF, poppler reads the text back, and every figure, the title,
 // the hospital and the offline sentence must be on the page (A5: one page).
+#include "tests/support/pdf_print.hpp"
 #include "tools/settled/sheet.hpp"
 
 #include <doctest/doctest.h>
@@ -15,110 +16,13 @@
 using namespace settle;
 using namespace settle::daemon;
 using json::Json;
+using namespace settle::testing;
 
 namespace fs = std::filesystem;
 
 namespace {
 
 const std::string kDir = SETTLE_BINARY_DIR "/tests/daemon/sheet_browser";
-
-std::string chromium() {
-  const char* c = std::getenv("SETTLE_CHROMIUM");
-  return c != nullptr && *c != '\0' ? c : "/usr/bin/chromium";
-}
-
-std::string read(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::ostringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
-// The page count pdfinfo gives ("Pages:           1"); -1 if none.
-int pages(const std::string& info) {
-  const auto at = info.find("Pages:");
-  if (at == std::string::npos) return -1;
-  return std::atoi(info.c_str() + at + 6);
-}
-
-// Runs a shell command; its exit status.
-int run(const std::string& cmd) { return std::system(cmd.c_str()); }
-
-// Prints `html` to PDF with headless Chromium; the PDF's path.
-fs::path print_pdf(const std::string& name, const std::string& html) {
-  fs::create_directories(kDir + "/home");
-  const fs::path html_path = fs::path(kDir) / (name + ".html");
-  const fs::path pdf_path = fs::path(kDir) / (name + ".pdf");
-  std::ofstream(html_path, std::ios::binary) << html;
-  fs::remove(pdf_path);
-  // A profile and HOME of its own; no sandbox (tests may run as root); the
-  // page as the document's @page says, without the date and URL header/footer.
-  const std::string cmd = "HOME='" + kDir + "/home' timeout 120 '" + chromium() +
-                          "' --headless --no-sandbox --disable-gpu --no-first-run --user-data-dir='" + kDir +
-                          "/profile-" + name + "' --no-pdf-header-footer --print-to-pdf='" + pdf_path.string() +
-                          "' 'file://" + html_path.string() + "' >'" + kDir + "/" + name + ".log' 2>&1";
-  const int rc = run(cmd);
-  const std::string log = cmd + "\n" + read(kDir + "/" + name + ".log");
-  REQUIRE_MESSAGE(rc == 0, log);
-  REQUIRE_MESSAGE(fs::exists(pdf_path), "chromium wrote no PDF");
-  return pdf_path;
-}
-
-std::string pdf_text(const fs::path& pdf) {
-  const fs::path txt = pdf.string() + ".txt";
-  const std::string cmd = "pdftotext -layout -enc UTF-8 '" + pdf.string() + "' '" + txt.string() + "'";
-  REQUIRE_MESSAGE(run(cmd) == 0, cmd);
-  return read(txt);
-}
-
-std::string pdf_info(const fs::path& pdf) {
-  const fs::path info = pdf.string() + ".info";
-  const std::string cmd = "pdfinfo '" + pdf.string() + "' >'" + info.string() + "'";
-  REQUIRE_MESSAGE(run(cmd) == 0, cmd);
-  return read(info);
-}
-
-// The fonts the PDF embeds, as pdffonts lists them.
-std::string pdf_fonts(const fs::path& pdf) {
-  const fs::path fonts = pdf.string() + ".fonts";
-  const std::string cmd = "pdffonts '" + pdf.string() + "' >'" + fonts.string() + "'";
-  REQUIRE_MESSAGE(run(cmd) == 0, cmd);
-  return read(fonts);
-}
-
-// Whether the Chinese was drawn with a CJK font. Without one Chromium draws
-// boxes, yet pdftotext still reads most characters back from the PDF's
-// Unicode map: the text alone does not tell.
-bool cjk_font_used(const std::string& fonts) {
-  for (const char* family : {"WenQuanYi", "NotoSansCJK", "NotoSerifCJK", "SourceHan", "DroidSansFallback", "UMing",
-                             "UKai", "MicrosoftYaHei", "SimSun", "PingFang"})
-    if (fonts.find(family) != std::string::npos) return true;
-  return false;
-}
-
-// The text without white space: a sentence wrapped at the end of a line, or
-// spaced out by the layout, still reads as one.
-std::string squeezed(const std::string& s) {
-  std::string out;
-  for (const char c : s)
-    if (c != ' ' && c != '\n' && c != '\t' && c != '\f' && c != '\r') out += c;
-  return out;
-}
-
-bool has_text(const std::string& text, const std::string& what) {
-  return squeezed(text).find(squeezed(what)) != std::string::npos;
-}
-
-// An amount as a figure of its own: not part of a longer number.
-bool has_amount(const std::string& text, const std::string& amount) {
-  const auto digit = [](char c) { return (c >= '0' && c <= '9') || c == '.'; };
-  for (auto at = text.find(amount); at != std::string::npos; at = text.find(amount, at + 1)) {
-    const bool left = at == 0 || !digit(text[at - 1]);
-    const bool right = at + amount.size() >= text.size() || !digit(text[at + amount.size()]);
-    if (left && right) return true;
-  }
-  return false;
-}
 
 // An offline settlement of ten lines; the figures of the split differ from
 // every line amount (a figure missing from the split cannot be mistaken for
@@ -185,10 +89,10 @@ TEST_CASE("the A5 sheet of an offline settlement of ten lines prints on one page
   const Json d = offline_detail();
   auto html = settlement_sheet_html(d, options());
   REQUIRE_MESSAGE(html.ok(), html.error().message);
-  const fs::path pdf = print_pdf("offline_a5", *html);
+  const fs::path pdf = print_pdf(kDir, "offline_a5", *html);
 
   const std::string info = pdf_info(pdf);
-  CHECK_MESSAGE(pages(info) == 1, info);
+  CHECK_MESSAGE(pdf_pages(info) == 1, info);
   CHECK_MESSAGE(info.find("(A5)") != std::string::npos, info);
 
   const std::string fonts = pdf_fonts(pdf);
@@ -245,11 +149,11 @@ TEST_CASE("the A4 refund sheet prints its figures cash first") {
   o.refund_id = "88";
   auto html = settlement_sheet_html(d, o);
   REQUIRE_MESSAGE(html.ok(), html.error().message);
-  const fs::path pdf = print_pdf("refund_a4", *html);
+  const fs::path pdf = print_pdf(kDir, "refund_a4", *html);
 
   const std::string info = pdf_info(pdf);
   CHECK_MESSAGE(info.find("(A4)") != std::string::npos, info);
-  CHECK_MESSAGE(pages(info) == 1, info);
+  CHECK_MESSAGE(pdf_pages(info) == 1, info);
 
   CHECK(cjk_font_used(pdf_fonts(pdf)));
 

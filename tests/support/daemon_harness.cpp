@@ -452,14 +452,43 @@ void Stack::drop_card(int index) {
   wait_card_state(vpcd_reader_name(index), false, std::chrono::seconds(20));
 }
 
-// settlectl refuses while settled holds the ledger: add operators before start_daemon.
+// An operator's initial password, changed to its own at the first login.
+std::string initial_password(const Operator& op) { return "Init-" + op.password; }
+
+// settlectl works on the ledger file while settled is stopped, and over the
+// socket as the administrator while it runs. The first login of each new
+// operator changes its initial password, as a cashier would.
 void Stack::add_operator(const Operator& op) {
   const fs::path pw = dir_ / fmt::format("password-{}", op.name);
   write_file(pw, op.password + "\n");
-  const int rc = run({SETTLE_SETTLECTL_BINARY, "operator", "add", "--ledger", (dir_ / "data" / "ledger.db").string(),
-                      "--name", op.name, "--role", op.role, "--password-file", pw.string()},
-                     dir_ / "settlectl.out", dir_ / "settlectl.err");
+  const fs::path initial = dir_ / fmt::format("initial-password-{}", op.name);
+  write_file(initial, initial_password(op) + "\n");
+  int rc = 0;
+  if (daemon_pid_ < 0) {
+    rc = run({SETTLE_SETTLECTL_BINARY, "operator", "add", "--ledger", (dir_ / "data" / "ledger.db").string(), "--name",
+              op.name, "--role", op.role, "--initial-password-file", initial.string()},
+             dir_ / "settlectl.out", dir_ / "settlectl.err");
+  } else {
+    rc = run({SETTLE_SETTLECTL_BINARY, "operator", "add", "--socket", socket_path(), "--operator", admin.name,
+              "--window", "W01", "--password-file", (dir_ / fmt::format("password-{}", admin.name)).string(), "--name",
+              op.name, "--role", op.role, "--initial-password-file", initial.string()},
+             dir_ / "settlectl.out", dir_ / "settlectl.err");
+  }
   if (rc != 0) throw std::runtime_error("settlectl operator add failed: " + slurp(dir_ / "settlectl.err"));
+  first_login_.push_back(op);
+  if (daemon_pid_ > 0) first_logins();
+}
+
+void Stack::first_logins() {
+  for (const auto& op : first_login_) {
+    RpcClient c(socket_path());
+    const Json in = c.login(op.name, initial_password(op), "W01");
+    REQUIRE_MESSAGE(in.contains("result"), in.dump());
+    const Json changed =
+        c.call("session.change_password", Json{{"password", initial_password(op)}, {"new_password", op.password}});
+    REQUIRE_MESSAGE(changed.contains("result"), changed.dump());
+  }
+  first_login_.clear();
 }
 
 ProgramRun run_shell(const std::string& command, const fs::path& dir, const std::string& name) {
@@ -506,7 +535,7 @@ key_file = "{key}"
 paasid = "H11010500001"
 secret_file = "secret"
 {insurer_extra}[cashier]
-lockout_s = 600
+lockout_s = 0
 [readers]
 max_card_wait_ms = 10000
 [readers.windows]
@@ -534,7 +563,10 @@ listen = "127.0.0.1:0"
   daemon_pid_ = spawn(cmd, out, dir_ / "settled.log", dir_);
   const auto until = Clock::now() + std::chrono::seconds(60);
   while (Clock::now() < until) {
-    if (slurp(out).find("ready on") != std::string::npos) return;
+    if (slurp(out).find("ready on") != std::string::npos) {
+      first_logins();
+      return;
+    }
     int status = 0;
     if (::waitpid(daemon_pid_, &status, WNOHANG) == daemon_pid_) {
       daemon_pid_ = -1;
@@ -587,7 +619,7 @@ void Stack::start_all(const std::vector<PersonSpec>& persons, const std::vector<
   for (const auto& p : persons) add_person(p);
   start_sim();
   start_pcscd();
-  for (const auto& op : {cashier, supervisor, auditor}) add_operator(op);
+  for (const auto& op : {cashier, supervisor, auditor, admin}) add_operator(op);
   for (const auto& op : more) add_operator(op);
   start_daemon();
 }

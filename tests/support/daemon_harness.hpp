@@ -138,7 +138,9 @@ class Stack {
   void drop_card(int index);  // stops the card's process (reader empty)
 
   // ---- settled
-  void add_operator(const Operator& op);  // settlectl operator add (before or after start)
+  // settlectl operator add (on the ledger before start, as the administrator
+  // after); the operator's first login changes its initial password.
+  void add_operator(const Operator& op);
   // settlectl <args> over the socket as `op` (window W01, --json); `args` go
   // through the shell (quote a note with spaces).
   ProgramRun settlectl_as(const Operator& op, const std::string& args) const;
@@ -159,7 +161,8 @@ class Stack {
   static inline const Operator cashier{"c001", "cashier", "Cashier-2026"};
   static inline const Operator supervisor{"s001", "supervisor", "Super-2026"};
   static inline const Operator auditor{"a001", "auditor", "Audit-2026"};
-  // `more` operators are added too (operators are managed while settled is stopped).
+  static inline const Operator admin{"adm1", "admin", "Admin-2026!"};
+  // `more` operators are added too (with the standard ones, before settled starts).
   void start_all(const std::vector<PersonSpec>& persons, const std::vector<Operator>& more = {});
 
   // Extra lines appended to the generated config's [cashier] table etc.
@@ -175,6 +178,8 @@ class Stack {
   std::filesystem::path dir_;
   std::filesystem::path pki_dir_;
   std::vector<PersonSpec> pending_persons_;
+  std::vector<Operator> first_login_;  // added, not logged in yet
+  void first_logins();
   pid_t sim_pid_ = -1;
   std::uint16_t sim_port_ = 0;
   std::uint16_t control_port_ = 0;

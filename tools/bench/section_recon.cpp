@@ -161,8 +161,9 @@ int run_recon(const Context& ctx) {
              dir + "/add-person.out");
     std::filesystem::create_directories(dir + "/data");
     std::ofstream(dir + "/password") << kPassword << "\n";
+    std::ofstream(dir + "/initial-password") << "Init-" << kPassword << "\n";
     run_tool({SETTLE_SETTLECTL_BINARY, "operator", "add", "--ledger", dir + "/data/ledger.db", "--name", "s001", "--role",
-              "supervisor", "--password-file", dir + "/password"},
+              "supervisor", "--initial-password-file", dir + "/initial-password"},
              dir + "/settlectl.out");
     {
       const auto t0 = Clock::now();
@@ -192,6 +193,7 @@ int run_recon(const Context& ctx) {
     Child daemon({SETTLE_SETTLED_BINARY, "--config", dir + "/settled.toml"}, dir + "/settled.out", dir + "/settled.log",
                  dir);
     (void)wait_for(dir + "/settled.out", std::regex("ready on"), daemon, "settled");
+    stack::first_login(dir, dir + "/data/cashier.sock", "s001");
 
     auto client = tools::CashierClient::connect(dir + "/data/cashier.sock");
     if (!client) throw std::runtime_error(client.error().message);

@@ -199,6 +199,12 @@ bool RawSqlite::commit() {
   return tx->commit().ok();
 }
 
+void first_login(const std::string& dir, const std::string& socket, const std::string& name) {
+  run_tool({SETTLE_SETTLECTL_BINARY, "password", "--socket", socket, "--operator", name, "--window", "W01",
+            "--password-file", dir + "/initial-password", "--new-password-file", dir + "/password"},
+           dir + "/settlectl.out");
+}
+
 // ---- loops ---------------------------------------------------------------------------
 
 std::unique_ptr<Cashier> open_window(const std::string& socket, int window) {
@@ -330,6 +336,7 @@ SettleStack::SettleStack(const std::string& dir, const StackOptions& opts) : dir
   // ---- settled
   std::ofstream(dir + "/secret") << secret << "\n";
   std::ofstream(dir + "/password") << password << "\n";
+  std::ofstream(dir + "/initial-password") << "Init-" << password << "\n";
   std::ofstream(dir + "/settled.toml") << settled_toml(
       pki_, sim_port_,
       fmt::format("pool_size = {}\n[readers.windows]\n\"W01\" = \"{}\"\n\"W02\" = \"{}\"\n{}\n", opts.pool,
@@ -340,12 +347,13 @@ SettleStack::SettleStack(const std::string& dir, const StackOptions& opts) : dir
   if (opts.supervisor) ops.emplace_back("s001", "supervisor");
   for (const auto& [name, role] : ops)
     run_tool({SETTLE_SETTLECTL_BINARY, "operator", "add", "--ledger", dir + "/data/ledger.db", "--name", name,
-              "--role", role, "--password-file", dir + "/password"},
+              "--role", role, "--initial-password-file", dir + "/initial-password"},
              dir + "/settlectl.out");
   daemon_ = std::make_unique<Child>(std::vector<std::string>{SETTLE_SETTLED_BINARY, "--config", dir + "/settled.toml"},
                                     dir + "/settled.out", dir + "/settled.log", dir);
   (void)wait_for(dir + "/settled.out", std::regex("ready on"), *daemon_, "settled");
   socket_ = dir + "/data/cashier.sock";
+  for (const auto& [name, role] : ops) first_login(dir, socket_, name);
 }
 
 SettleStack::~SettleStack() { stop(); }

@@ -66,6 +66,10 @@ int run_tool(std::vector<std::string> args, const std::string& out);
 std::smatch wait_for(const std::string& file, const std::regex& re, Child& c, const std::string& what);
 
 // One cashier connection: newline-delimited JSON-RPC 2.0 over the Unix socket.
+// An operator's first login: settlectl password changes the initial password
+// (<dir>/initial-password) to its own (<dir>/password).
+void first_login(const std::string& dir, const std::string& socket, const std::string& name);
+
 class Cashier {
  public:
   explicit Cashier(const std::string& path);

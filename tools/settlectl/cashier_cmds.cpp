@@ -1,6 +1,5 @@
 // The cashier's commands (status, card, PIN, person, history, preview, commit,
-// refund, re-settle, get, list) as tables for people or JSON for programs,
-// and the operator administration on the ledger file.
+// refund, re-settle, get, list) as tables for people or JSON for programs.
 #include "tools/settlectl/cashier_cmds.hpp"
 
 #include "offline/ledger.hpp"
@@ -291,67 +290,6 @@ int run_cashier(const ClientOptions& o, const CashierCommand& c, std::ostream& o
   }
   err << "settlectl: unknown command " << c.name << "\n";
   return 2;
-}
-
-int run_operator(const OperatorCommand& c, std::ostream& out, std::ostream& err) {
-  ledger::LedgerOptions lo;
-  lo.create_if_missing = c.action == "add";  // the first operator may come before the first start
-  auto led = ledger::Ledger::open(c.ledger, lo);
-  if (!led) {
-    err << "settlectl: " << led.error().message;
-    if (led.error().problem == ledger::OpenProblem::in_use)
-      err << " (operators are managed while settled is stopped: systemctl stop settled)";
-    err << "\n";
-    return 3;
-  }
-  daemon::LedgerOperatorStore store(**led);
-  cashier::Authenticator auth(store, cashier::AuthConfig{});
-  if (c.action == "list") {
-    auto rows = (*led)->read([](sql::Db& db) { return ledger::list_operators(db); });
-    if (!rows) {
-      err << "settlectl: " << rows.error().message << "\n";
-      return 3;
-    }
-    Table t({{"operator"}, {"role"}, {"failed logins", Table::Align::right}, {"locked until"}});
-    for (const auto& r : *rows)
-      t.add_row({r.name, r.role, std::to_string(r.failed_attempts),
-                 r.locked_until_ms ? daemon::iso_time(*r.locked_until_ms) : std::string("-")});
-    out << t.render();
-    return 0;
-  }
-  if (c.name.empty()) {
-    err << "settlectl: --name is needed\n";
-    return 2;
-  }
-  Status st = settle::Ok{};
-  if (c.action == "unlock") {
-    st = auth.unlock(c.name);
-  } else {
-    auto pw = read_secret_line(c.password_file.empty() ? "-" : c.password_file, "password");
-    if (!pw) {
-      err << "settlectl: " << pw.error().message << "\n";
-      return 2;
-    }
-    if (c.action == "add") {
-      const auto role = cashier::role_from_name(c.role);
-      if (!role) {
-        err << "settlectl: --role is cashier, supervisor or auditor\n";
-        return 2;
-      }
-      st = auth.add_operator(c.name, *role, *pw);
-    } else {
-      st = auth.change_password(c.name, *pw);
-      if (st) st = auth.unlock(c.name);
-    }
-    std::fill(pw->begin(), pw->end(), '\0');
-  }
-  if (!st) {
-    err << "settlectl: " << reason_name(st.error().reason) << ": " << st.error().message << "\n";
-    return st.error().reason == Reason::storage_failed ? 3 : 1;
-  }
-  out << "operator " << c.name << ": " << (c.action == "add" ? "added" : c.action == "reset" ? "password reset" : "unlocked")
-      << "\n";
-  return 0;
 }
 
 }  // namespace settle::tools

@@ -42,13 +42,4 @@ int run_cashier(const ClientOptions& o, const CashierCommand& c, std::ostream& o
 struct InpatientCommand;
 int run_inpatient(const ClientOptions& o, const InpatientCommand& c, std::ostream& out, std::ostream& err);
 
-struct OperatorCommand {
-  std::string action;  // add, reset, unlock, list
-  std::string ledger;  // the daemon's ledger file (settled must be stopped)
-  std::string name;
-  std::string role = "cashier";
-  std::string password_file;  // "-" = stdin
-};
-int run_operator(const OperatorCommand& c, std::ostream& out, std::ostream& err);
-
 }  // namespace settle::tools

@@ -4,6 +4,7 @@
 // options, call the library, print.
 #include "tools/settlectl/cashier_cmds.hpp"
 #include "tools/settlectl/inpatient.hpp"
+#include "tools/settlectl/office_cmds.hpp"
 #include "tools/settlectl/trial.hpp"
 
 #include <CLI/CLI.hpp>
@@ -12,6 +13,8 @@
 #include <cstdlib>
 #include <iostream>
 #include <string>
+#include <utility>
+#include <vector>
 
 int main(int argc, char** argv) {
   CLI::App app{"settlectl — trial calculations, and the settlement daemon's command-line client"};
@@ -179,20 +182,49 @@ int main(int argc, char** argv) {
   parked_resolve->add_option("--item", cmd.item_id, "the parked item (settlectl parked list)")->required();
   parked_resolve->add_flag("--stay", cmd.stay_queue, "the item is a stay's (queue \"stay\" in the list)");
   parked_resolve->add_option("--note", cmd.note, "what was done instead (kept in the item's history)")->required();
-  auto* oper = app.add_subcommand("operator", "manage cashier operators (on the ledger; settled stopped)");
+  auto* oper = app.add_subcommand(
+      "operator", "manage operators: over the socket as an administrator (settled running), or with --ledger on the "
+                  "ledger file (settled stopped)");
   oper->require_subcommand(1);
-  for (const char* action : {"add", "reset", "unlock", "list"}) {
-    auto* sub = oper->add_subcommand(action, std::string(action) == "add"     ? "add an operator (password on stdin)"
-                                             : std::string(action) == "reset" ? "set a new password and unlock"
-                                             : std::string(action) == "unlock" ? "clear a lockout"
-                                                                               : "list operators");
-    sub->add_option("--ledger", op.ledger, "the daemon's ledger file (<data_dir>/ledger.db)")->required();
-    if (std::string(action) != "list") sub->add_option("--name", op.name, "operator name")->required();
-    if (std::string(action) == "add") sub->add_option("--role", op.role, "cashier, supervisor or auditor");
-    if (std::string(action) == "add" || std::string(action) == "reset")
-      sub->add_option("--password-file", op.password_file, "file whose first line is the password (default: stdin)");
-    sub->callback([&op, action] { op.action = action; });
+  const std::vector<std::pair<std::string, std::string>> oper_actions{
+      {"add", "add an operator with an initial password (changed at the first login)"},
+      {"reset", "give an operator a new initial password and unlock it"},
+      {"unlock", "clear an operator's locks after failed logins"},
+      {"disable", "stop an operator from logging in (its sessions end)"},
+      {"enable", "let a disabled operator log in again"},
+      {"role", "give an operator another role (its sessions end)"},
+      {"list", "operators, their roles, state and locks"}};
+  for (const auto& [action, help] : oper_actions) {
+    auto* sub = oper->add_subcommand(action, help);
+    sub->add_option("--ledger", op.ledger, "work on the ledger file (<data_dir>/ledger.db) while settled is stopped");
+    sub->add_option("--socket", client.socket, "the daemon's socket (env SETTLED_SOCKET)");
+    sub->add_flag("--json", client.json, "print the daemon's JSON answer");
+    sub->add_option("--operator", client.operator_name, "the administrator logging in (over the socket)");
+    sub->add_option("--window", client.window, "the administrator's window (over the socket)");
+    sub->add_option("--password-file", client.password_file,
+                    "the administrator's password, first line (default: stdin)");
+    if (action != "list") sub->add_option("--name", op.name, "the operator acted on")->required();
+    if (action == "add" || action == "role")
+      sub->add_option("--role", op.role, "cashier, supervisor, auditor or admin")->required(action == "role");
+    if (action == "add" || action == "reset")
+      sub->add_option("--initial-password-file", op.initial_password_file,
+                      "the operator's initial password, first line (default: stdin, after the administrator's)");
+    sub->callback([&op, a = action] { op.action = a; });
   }
+  settle::tools::PasswordCommand pw_cmd;
+  auto* password = app.add_subcommand("password", "change your own password (also the initial one given to you)");
+  client_options(password, true);
+  password->add_option("--new-password-file", pw_cmd.new_password_file,
+                       "the new password, first line (default: stdin, after the current one)");
+  settle::tools::AuditCommand audit_cmd;
+  auto* audit = app.add_subcommand("audit", "the audit trail (auditor or administrator): a table, --csv or --json");
+  client_options(audit, true);
+  audit->add_option("--from", audit_cmd.from, "date or ISO 8601 date-time (inclusive)");
+  audit->add_option("--to", audit_cmd.to, "date (the whole day) or ISO 8601 date-time (exclusive)");
+  audit->add_option("--by", audit_cmd.by, "only this operator's actions");
+  audit->add_option("--action", audit_cmd.action, "only this action (settle.commit, card.verify_pin, login_failed, ...)");
+  audit->add_option("--limit", audit_cmd.limit, "at most this many entries, newest first");
+  audit->add_flag("--csv", audit_cmd.csv, "CSV for a spreadsheet (UTF-8)");
 
   try {
     app.parse(argc, argv);
@@ -210,7 +242,9 @@ int main(int argc, char** argv) {
                  "and --request-id for a refund at the window\n";
     return 2;
   }
-  if (oper->parsed()) return settle::tools::run_operator(op, std::cout, std::cerr);
+  if (oper->parsed()) return settle::tools::run_operator(client, op, std::cout, std::cerr);
+  if (password->parsed()) return settle::tools::run_password(client, pw_cmd, std::cout, std::cerr);
+  if (audit->parsed()) return settle::tools::run_audit(client, audit_cmd, std::cout, std::cerr);
   if (inpatient->parsed()) {
     if (ip_get_limit->count() > 0) ip.limit = ip_limit;
     return settle::tools::run_inpatient(client, ip, std::cout, std::cerr);

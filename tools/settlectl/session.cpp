@@ -51,7 +51,7 @@ Result<std::string> read_pin(bool from_stdin) {
   return pin;
 }
 
-std::optional<Failure> Session::open(bool login) {
+std::optional<Failure> Session::open(bool login, bool initial_ok) {
   auto c = CashierClient::connect(o_.socket);
   if (!c) return Failure{3, c.error().message};
   client_.emplace(std::move(*c));
@@ -63,6 +63,11 @@ std::optional<Failure> Session::open(bool login) {
   auto a = call("session.login", Json{{"operator", o_.operator_name}, {"password", *pw}, {"window", o_.window}});
   std::fill(pw->begin(), pw->end(), '\0');
   if (!a) return a.error();
+  const auto change = a.value().find("password_change_required");
+  if (!initial_ok && change != a.value().end() && change->is_boolean() && change->get<bool>())
+    return Failure{1, fmt::format("PASSWORD_CHANGE_REQUIRED: the password of {} is an initial one; change it first "
+                                  "(settlectl password)",
+                                  o_.operator_name)};
   return std::nullopt;
 }
 

@@ -41,8 +41,10 @@ class Session {
  public:
   explicit Session(const ClientOptions& o) : o_(o) {}
 
-  // Connects (and logs in unless `login` is false).
-  std::optional<Failure> open(bool login);
+  // Connects (and logs in unless `login` is false). A login with an initial
+  // password (password_change_required) is a Failure unless `initial_ok`:
+  // only settlectl password may go on with it.
+  std::optional<Failure> open(bool login, bool initial_ok = false);
   // card.read at the operator's window; the card is kept for card().
   std::optional<Failure> read_card();
   // card.verify_pin with the PIN read by read_pin.

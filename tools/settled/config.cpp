@@ -174,7 +174,8 @@ Result<Config> parse_config(std::string_view text, std::string_view source, cons
   if (!cash) return cash.error();
   if (*cash != nullptr) {
     const toml::table& ct = **cash;
-    if (Status s = rd.only_keys(ct, "cashier", {"socket", "tcp", "max_connections", "lockout_s"}); !s) return s.error();
+    if (Status s = rd.only_keys(ct, "cashier", {"socket", "tcp", "max_connections", "lockout_s", "login_timeout_s", "session_idle_s",
+                                         "source_failures_per_minute"}); !s) return s.error();
     auto sock = rd.opt_string(ct, "socket", "cashier.socket");
     if (!sock) return sock.error();
     if (sock->has_value()) c.cashier.socket_path = resolve(base_dir, **sock);
@@ -183,8 +184,18 @@ Result<Config> parse_config(std::string_view text, std::string_view source, cons
     if (Status s = read_uint(rd, ct, "max_connections", "cashier", c.cashier.max_connections, 1, 4096); !s)
       return s.error();
     std::int64_t lockout = c.cashier.lockout.count();
-    if (Status s = read_uint(rd, ct, "lockout_s", "cashier", lockout, 1, 86'400); !s) return s.error();
+    if (Status s = read_uint(rd, ct, "lockout_s", "cashier", lockout, 0, 86'400); !s) return s.error();
     c.cashier.lockout = std::chrono::seconds(lockout);
+    std::int64_t login_timeout = c.cashier.login_timeout.count();
+    if (Status s = read_uint(rd, ct, "login_timeout_s", "cashier", login_timeout, 1, 3600); !s) return s.error();
+    c.cashier.login_timeout = std::chrono::seconds(login_timeout);
+    std::int64_t idle = c.cashier.session_idle.count();
+    if (Status s = read_uint(rd, ct, "session_idle_s", "cashier", idle, 0, 86'400); !s) return s.error();
+    c.cashier.session_idle = std::chrono::seconds(idle);
+    if (Status s = read_uint(rd, ct, "source_failures_per_minute", "cashier", c.cashier.source_failures_per_minute, 1,
+                             1000);
+        !s)
+      return s.error();
   }
 
   // [readers]

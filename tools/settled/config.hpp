@@ -42,7 +42,12 @@ struct CashierConfig {
   std::optional<std::string> tcp_address;  // loopback only
   std::uint16_t tcp_port = 0;
   std::size_t max_connections = 64;
-  std::chrono::seconds lockout{900};       // after 3 failed logins
+  // How long 3 failed logins lock an operator (for the source that failed);
+  // 0 (the default): until an administrator unlocks.
+  std::chrono::seconds lockout{0};
+  std::chrono::seconds login_timeout{30};         // a connection not logged in by then is closed
+  std::chrono::seconds session_idle{30 * 60};     // a session with no request this long ends (0 = never)
+  std::uint32_t source_failures_per_minute = 6;  // failed logins one source may make in a minute
 };
 
 struct ReversalConfig {

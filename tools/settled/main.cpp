@@ -148,7 +148,8 @@ int main(int argc, char** argv) {
 
   LedgerOperatorStore operators(led);
   cashier::AuthConfig ac;
-  ac.lockout_duration = config->cashier.lockout;
+  if (config->cashier.lockout.count() > 0) ac.lockout_duration = config->cashier.lockout;
+  ac.source_failures_per_minute = static_cast<int>(config->cashier.source_failures_per_minute);
   cashier::Authenticator auth(operators, ac);
 
   cashier::ServerConfig sc;
@@ -156,6 +157,8 @@ int main(int argc, char** argv) {
   sc.tcp_address = config->cashier.tcp_address;
   sc.tcp_port = config->cashier.tcp_port;
   sc.max_connections = config->cashier.max_connections;
+  sc.login_timeout = config->cashier.login_timeout;
+  sc.session_idle_timeout = config->cashier.session_idle;
   sc.window_known = [&config](std::string_view w) { return config->windows.contains(std::string(w)); };
   sc.log = [](std::string_view line) { spdlog::info("cashier: {}", line); };
   cashier::Server server(ioc, sc, auth, service);

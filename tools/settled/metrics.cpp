@@ -64,6 +64,11 @@ void Metrics::upload(std::string_view outcome, std::int64_t n) {
   counters_[fmt::format("settled_uploads_total{{outcome=\"{}\"}}", outcome)] += static_cast<std::uint64_t>(n);
 }
 
+void Metrics::audit_failed() {
+  const std::lock_guard lock(mu_);
+  ++counters_["settled_audit_failures_total"];
+}
+
 std::string Metrics::render() const {
   std::string out;
   if (gauges) {

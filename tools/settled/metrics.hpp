@@ -50,6 +50,7 @@ class Metrics {
   void request(std::string_view method, std::int64_t elapsed_us);
   void reversal(std::string_view outcome);
   void upload(std::string_view outcome, std::int64_t n);  // offline settlements forwarded (9302)
+  void audit_failed();  // settled_audit_failures_total: audit entries that could not be written
 
   // Read at every scrape (must be quick and thread-safe).
   std::function<Gauges()> gauges;

@@ -6,6 +6,7 @@
 #include "offline/ledger.hpp"
 #include "protocol/cashier/auth.hpp"
 
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -16,19 +17,26 @@ class LedgerOperatorStore final : public cashier::OperatorStore {
   explicit LedgerOperatorStore(ledger::Ledger& ledger) : ledger_(ledger) {}
 
   Result<std::optional<cashier::OperatorRecord>> find(std::string_view name) override;
-  Result<int> record_failed_attempt(std::string_view name) override;
-  Status reset_failures(std::string_view name) override;
-  Status set_locked_until(std::string_view name, cashier::SystemTime until) override;
-  Status add(const cashier::OperatorRecord& record) override;
-  Status set_password(std::string_view name, std::string password_hash) override;
-  Status unlock(std::string_view name) override;
+  Result<std::vector<cashier::OperatorSummary>> list() override;
+  Result<cashier::SourceLock> source_state(std::string_view name, std::string_view source) override;
+  Result<int> record_failed_attempt(std::string_view name, const cashier::Actor& at) override;
+  Status lock(std::string_view name, const cashier::Actor& at, std::optional<cashier::SystemTime> until) override;
+  Status login_succeeded(std::string_view name, const cashier::Actor& at) override;
+  Status add(const cashier::OperatorRecord& record, const cashier::Actor& by) override;
+  Status set_password(std::string_view name, std::string password_hash, bool must_change,
+                      const cashier::Actor& by) override;
+  Status unlock(std::string_view name, const cashier::Actor& by) override;
+  Status set_role(std::string_view name, cashier::Role role, const cashier::Actor& by) override;
+  Status set_disabled(std::string_view name, bool disabled, const cashier::Actor& by) override;
 
  private:
+  // Runs one change and its audit entry in one durable write.
+  Status change(std::function<sql::Status(sql::Db&, std::int64_t)> fn, const cashier::Actor& by,
+                std::string_view action, std::string object, std::string detail);
   ledger::Ledger& ledger_;
 };
 
-// Appends one operator action to the audit trail (waits until durable).
-Status audit(ledger::Ledger& ledger, std::string_view operator_name, std::string_view window, std::string_view action,
-             std::string_view detail);
+// Appends one entry to the audit trail (waits until durable; at_ms 0 = now).
+Status audit(ledger::Ledger& ledger, ledger::AuditEntry e);
 
 }  // namespace settle::daemon

@@ -7,10 +7,12 @@
 #include "offline/ledger_ops.hpp"
 #include "protocol/cashier/mask.hpp"
 #include "protocol/engine_json.hpp"
+#include "tools/settled/call_audit.hpp"
 #include "tools/settled/clock.hpp"
 #include "tools/settled/records.hpp"
 #include "tools/settled/replies.hpp"
 #include "tools/settled/service_redlist.hpp"
+#include "tools/settled/sheet.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -66,11 +68,14 @@ void Service::dispatch(const cashier::SessionInfo& session, cashier::Call call, 
       ioc_,
       [this, session, call = std::move(call), done]() mutable -> awaitable<void> {
         const auto started = std::chrono::steady_clock::now();
-        const std::string method(cashier::method_name(call.method));
+        const cashier::Method m = call.method;
+        const std::string method(cashier::method_name(m));
+        cashier::MethodParams params = call.params;
         Reply reply = co_await handle(session, std::move(call));
         p_.metrics.request(method, std::chrono::duration_cast<std::chrono::microseconds>(
                                        std::chrono::steady_clock::now() - started)
                                        .count());
+        audit_call(session, m, params, reply);
         done(std::move(reply));
       },
       [](const std::exception_ptr& e) {
@@ -84,6 +89,22 @@ void Service::dispatch(const cashier::SessionInfo& session, cashier::Call call, 
 }
 
 void Service::session_ended(std::uint64_t connection_id) { sessions_.erase(connection_id); }
+
+// Queued before the answer goes out and written by the ledger's group
+// commit: the window does not wait for it. An entry that cannot be written
+// is logged and counted (settled_audit_failures_total).
+void Service::audit_call(const cashier::SessionInfo& session, cashier::Method m, const cashier::MethodParams& params,
+                         const Reply& reply) {
+  auto entry = call_audit_entry(session, m, params, reply, now_ms());
+  if (!entry) return;
+  auto job = [e = std::move(*entry)](sql::Db& db) { return ledger::append_audit(db, e); };
+  p_.ledger.write(std::move(job), [metrics = &p_.metrics, action = std::string(cashier::method_name(m))](
+                                      const sql::Result<std::int64_t>& r) {
+    if (r) return;
+    metrics->audit_failed();
+    spdlog::error("audit: the entry of a {} call could not be written: {}", action, r.error().message);
+  });
+}
 
 void Service::on_line_outcome(LineOutcome o, std::int64_t sent_at_ms) {
   network_moved(network_.on_outcome(o, now_ms(), sent_at_ms));
@@ -163,9 +184,20 @@ awaitable<Reply> Service::handle(cashier::SessionInfo session, cashier::Call cal
       co_return co_await outbox_retry(session, std::get<cashier::OutboxRetryParams>(call.params));
     case Method::outbox_resolve:
       co_return co_await outbox_resolve(session, std::get<cashier::OutboxResolveParams>(call.params));
+    case Method::audit_list: co_return co_await audit_list(std::get<cashier::AuditListParams>(call.params));
+    case Method::settle_sheet:
+      co_return co_await settle_sheet(session, std::get<cashier::SettleSheetParams>(call.params));
     case Method::session_login:
     case Method::session_logout:
+    case Method::session_change_password:
     case Method::events_subscribe:
+    case Method::operator_list:
+    case Method::operator_add:
+    case Method::operator_reset_password:
+    case Method::operator_unlock:
+    case Method::operator_set_role:
+    case Method::operator_disable:
+    case Method::operator_enable:
       break;  // the server answers these itself
   }
   co_return fail(Reason::internal, "method", "method not dispatched");
@@ -466,6 +498,66 @@ awaitable<Reply> Service::settle_list(const cashier::SessionInfo& /*s*/, const c
   Json result{{"settlements", items}, {"cursor", nullptr}};
   if (static_cast<std::int64_t>(rows->size()) == p.limit) result["cursor"] = std::to_string(rows->back().setl_id);
   co_return Reply::ok(std::move(result));
+}
+
+// ---- audit.list and settle.sheet ------------------------------------------------------
+
+awaitable<Reply> Service::audit_list(const cashier::AuditListParams& p) {
+  ledger::AuditQuery q;
+  if (p.from) {
+    const auto from = parse_iso_time(*p.from);
+    if (!from) co_return fail(Reason::invalid_request, "from", "from: expected a date or an ISO 8601 time with offset");
+    q.from_ms = *from;
+  }
+  if (p.to) {
+    const auto to = parse_iso_time(*p.to);
+    if (!to) co_return fail(Reason::invalid_request, "to", "to: expected a date or an ISO 8601 time with offset");
+    q.to_ms = p.to->size() == 10 ? *to + 86'400'000 : *to;  // a plain date: the whole day
+  }
+  q.operator_name = p.operator_name.value_or("");
+  q.action = p.action.value_or("");
+  q.before_id = p.cursor;
+  q.limit = static_cast<int>(p.limit) + 1;  // one more says whether more exist
+  auto job = [q](sql::Db& db) { return ledger::list_audit(db, q); };
+  auto rows = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job));
+  if (!rows) co_return fail(rows.error().to_error());
+  const bool more = static_cast<std::int64_t>(rows->size()) > p.limit;
+  if (more) rows->pop_back();
+  Json entries = Json::array();
+  for (const auto& e : *rows)
+    entries.push_back(Json{{"audit_id", e.audit_id},
+                           {"time", iso_time(e.at_ms)},
+                           {"operator", e.operator_name},
+                           {"window", e.window},
+                           {"source", e.source},
+                           {"action", e.action},
+                           {"object", e.object},
+                           {"outcome", e.outcome},
+                           {"detail", e.detail}});
+  Json result{{"entries", std::move(entries)}, {"more", more}, {"cursor", nullptr}};
+  if (more) result["cursor"] = rows->back().audit_id;
+  co_return Reply::ok(std::move(result));
+}
+
+awaitable<Reply> Service::settle_sheet(const cashier::SessionInfo& s, const cashier::SettleSheetParams& p) {
+  const cashier::SettleGetParams get{p.setl_id};  // named: GCC 12 must not pass a temporary to a coroutine
+  Reply got = co_await settle_get(s, get);
+  if (got.error) co_return got;
+  Json detail = std::move(*got.result);
+  cashier::mask_id_numbers(detail);  // the sheet is printed for the patient
+  SheetOptions o;
+  o.hospital_name = p_.config.institution.name;
+  o.hospital_code = p_.config.institution.code;
+  o.paper = p.paper;
+  o.refund_id = p.refund_id;
+  o.printed_at = iso_time(now_ms());
+  auto html = settlement_sheet_html(detail, o);
+  if (!html) co_return Reply::fail(html.error());
+  co_return Reply::ok(Json{{"setl_id", p.setl_id},
+                           {"refund_id", p.refund_id ? Json(*p.refund_id) : Json(nullptr)},
+                           {"paper", p.paper},
+                           {"content_type", "text/html; charset=utf-8"},
+                           {"html", std::move(*html)}});
 }
 
 // ---- request log ------------------------------------------------------------------

@@ -127,6 +127,11 @@ class Service final : public cashier::Dispatcher {
                                    const cashier::SettleResettleParams& p);
   awaitable<Reply> settle_get(const cashier::SessionInfo& s, const cashier::SettleGetParams& p);
   awaitable<Reply> settle_list(const cashier::SessionInfo& s, const cashier::SettleListParams& p);
+  awaitable<Reply> audit_list(const cashier::AuditListParams& p);
+  awaitable<Reply> settle_sheet(const cashier::SessionInfo& s, const cashier::SettleSheetParams& p);
+  // The call's entry in the audit trail (queued, not waited for).
+  void audit_call(const cashier::SessionInfo& session, cashier::Method m, const cashier::MethodParams& params,
+                  const Reply& reply);
   awaitable<Reply> uploads_flush(const cashier::SessionInfo& s);
   // Inpatient (stay_flow.cpp).
   awaitable<Reply> inpatient_admit(const cashier::SessionInfo& s, const cashier::Call& call,

@@ -1,11 +1,13 @@
-// Operators and logins: scrypt hashes, the password policy, lockout after
-// three failures with its expiry, unlock, the role table, and masking.
+// Operators and logins: scrypt hashes, the password policy, the initial
+// password changed at first login, lockout per source until unlocked, the
+// per-source throttle, administration, the role table, and masking.
 #include "protocol/cashier/auth.hpp"
 #include "protocol/cashier/mask.hpp"
 #include "protocol/cashier/params.hpp"
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <string>
 
 using namespace settle;
@@ -17,16 +19,35 @@ namespace {
 // Cheap parameters: the tests check behaviour, not cost.
 constexpr KdfParams kFast{std::uint64_t{1} << 10, 8, 1};
 
+const Actor kAdmin{"root-admin", "", "local:test"};
+const LoginContext kTerminal{"uid:1000", "W01"};  // the cashier's own terminal
+const LoginContext kOther{"uid:2000", "W02"};     // another client of the socket
+
+AuthConfig config(std::optional<std::chrono::seconds> lockout = std::nullopt) {
+  AuthConfig c;
+  c.max_failed_logins = 3;
+  c.lockout_duration = lockout;
+  c.source_failures_per_minute = 6;
+  c.kdf = kFast;
+  return c;
+}
+
 struct Fixture {
   MemoryOperatorStore store;
   SystemTime now = SystemTime{} + 1'000'000h;
-  Authenticator auth{store, AuthConfig{3, 600s, kFast}, [this] { return now; }};
+  Authenticator auth;
 
-  Fixture() {
-    REQUIRE(auth.add_operator("zhang", Role::cashier, "Window42pass").ok());
-    REQUIRE(auth.add_operator("li", Role::supervisor, "Superv1sor!x").ok());
-    REQUIRE(auth.add_operator("wang", Role::auditor, "Aud1tor-pass").ok());
+  explicit Fixture(AuthConfig c = config()) : auth{store, c, [this] { return now; }} {
+    REQUIRE(auth.add_operator("zhang", Role::cashier, "Window42pass!", kAdmin).ok());
+    REQUIRE(auth.add_operator("li", Role::supervisor, "Superv1sor!x", kAdmin).ok());
+    REQUIRE(auth.add_operator("wang", Role::auditor, "Aud1tor-pass", kAdmin).ok());
+    REQUIRE(auth.add_operator("root", Role::admin, "Adm1n#secret", kAdmin).ok());
   }
+  LoginOutcome login(std::string_view name, std::string_view pw, const LoginContext& ctx = kTerminal) {
+    return auth.login(name, pw, ctx);
+  }
+  // The next minute (the per-source throttle forgets older failures).
+  void later() { now += 61s; }
 };
 
 }  // namespace
@@ -58,9 +79,11 @@ TEST_CASE("damaged stored hashes are errors, not crashes or matches") {
   }
 }
 
-TEST_CASE("password policy for new passwords") {
-  CHECK(check_password_policy("zhang", "Window42pass").ok());
-  const char* weak[] = {"short1", "onlyletterslong", "1234567890123", "aaaaaaaaaaaa", "myZhang2026pw", "tab\there12345"};
+TEST_CASE("password policy: upper and lower case, a digit and a special character") {
+  CHECK(check_password_policy("zhang", "Window42pass!").ok());
+  CHECK(check_password_policy("zhang", "Cashier-2026").ok());
+  const char* weak[] = {"Short1!",        "onlyletterslong", "1234567890123", "aaaaaaaaaaaa", "myZhang2026pw!",
+                        "tab\there12345A!", "window42pass!",  "WINDOW42PASS!", "Window42passx", "Window!!pass"};
   for (const char* pw : weak) {
     CAPTURE(pw);
     auto s = check_password_policy("zhang", pw);
@@ -68,84 +91,163 @@ TEST_CASE("password policy for new passwords") {
     CHECK(s.error().field == "password");
     CHECK(s.error().message.find(pw) == std::string::npos);
   }
-  CHECK_FALSE(check_password_policy("zhang", std::string(129, 'a') + "1").ok());
+  CHECK_FALSE(check_password_policy("zhang", std::string(129, 'a') + "A1!").ok());
+  CHECK(check_password_policy("zhang", "short", "new_password").error().field == "new_password");
   MemoryOperatorStore store;
-  Authenticator auth{store, AuthConfig{3, 600s, kFast}};
-  CHECK(auth.add_operator("zhao", Role::cashier, "weak").error().field == "password");
+  Authenticator auth{store, config()};
+  CHECK(auth.add_operator("zhao", Role::cashier, "weak", kAdmin).error().field == "password");
   CHECK_FALSE(store.find("zhao").value().has_value());
+}
+
+TEST_CASE("a new operator must change the initial password at the first login") {
+  Fixture f;
+  auto first = f.login("zhang", "Window42pass!");
+  REQUIRE(first.identity.has_value());
+  CHECK(first.identity->must_change_password);
+  // The change checks the current password, the policy, and that it differs.
+  auto same = f.auth.change_own_password("zhang", "Window42pass!", "Window42pass!", kTerminal);
+  REQUIRE(same.error.has_value());
+  CHECK(same.error->error.field == "new_password");
+  auto weak = f.auth.change_own_password("zhang", "Window42pass!", "password", kTerminal);
+  REQUIRE(weak.error.has_value());
+  CHECK(weak.error->error.field == "new_password");
+  auto wrong = f.auth.change_own_password("zhang", "not-it", "Fresh-Pass-77", kTerminal);
+  REQUIRE(wrong.error.has_value());
+  CHECK(wrong.error->error.reason == Reason::login_failed);
+  auto ok = f.auth.change_own_password("zhang", "Window42pass!", "Fresh-Pass-77", kTerminal);
+  REQUIRE(ok.identity.has_value());
+  CHECK_FALSE(ok.identity->must_change_password);
+  CHECK(f.login("zhang", "Window42pass!").error.has_value());
+  auto again = f.login("zhang", "Fresh-Pass-77");
+  REQUIRE(again.identity.has_value());
+  CHECK_FALSE(again.identity->must_change_password);
+  // An administrator's reset gives an initial password again.
+  REQUIRE(f.auth.reset_password("zhang", "Reset-Pass-88", kAdmin).ok());
+  auto after_reset = f.login("zhang", "Reset-Pass-88");
+  REQUIRE(after_reset.identity.has_value());
+  CHECK(after_reset.identity->must_change_password);
 }
 
 TEST_CASE("login succeeds with the right password and gives the role") {
   Fixture f;
-  auto ok = f.auth.login("li", "Superv1sor!x");
+  auto ok = f.login("li", "Superv1sor!x");
   REQUIRE(ok.identity.has_value());
   CHECK(ok.identity->operator_name == "li");
   CHECK(ok.identity->role == Role::supervisor);
   CHECK_FALSE(ok.error.has_value());
 }
 
-TEST_CASE("three failures lock the operator; the lock expires; success resets the count") {
+TEST_CASE("three failures lock the operator until an administrator unlocks it (the default)") {
   Fixture f;
-  auto r1 = f.auth.login("zhang", "wrong-1");
+  auto r1 = f.login("zhang", "wrong-1");
   REQUIRE(r1.error.has_value());
   CHECK(r1.error->error.reason == Reason::login_failed);
   CHECK(r1.error->data["attempts_left"] == 2);
-  auto r2 = f.auth.login("zhang", "wrong-2");
-  CHECK(r2.error->data["attempts_left"] == 1);
-  auto r3 = f.auth.login("zhang", "wrong-3");
+  CHECK(f.login("zhang", "wrong-2").error->data["attempts_left"] == 1);
+  auto r3 = f.login("zhang", "wrong-3");
   REQUIRE(r3.error.has_value());
   CHECK(r3.error->error.reason == Reason::locked_out);
-  const std::string until = r3.error->data["until"].get<std::string>();
-  CHECK(is_iso_datetime_offset(until));
-  // Locked: even the right password is refused, and says until when.
-  auto r4 = f.auth.login("zhang", "Window42pass");
-  REQUIRE(r4.error.has_value());
-  CHECK(r4.error->error.reason == Reason::locked_out);
-  CHECK(r4.error->data["until"] == until);
-  // After the lockout time the right password works again.
-  f.now += 601s;
-  auto r5 = f.auth.login("zhang", "Window42pass");
-  REQUIRE(r5.identity.has_value());
-  auto rec = f.store.find("zhang").value();
-  CHECK(rec->failed_attempts == 0);
-  // The expired lock does not count: one more failure leaves two attempts.
-  CHECK(f.auth.login("zhang", "nope").error->data["attempts_left"] == 2);
-  CHECK(f.auth.login("zhang", "Window42pass").identity.has_value());
-  CHECK(f.store.find("zhang").value()->failed_attempts == 0);
-  // One failure, then success: the count starts again from zero.
-  CHECK(f.auth.login("zhang", "nope").error->data["attempts_left"] == 2);
-  CHECK(f.auth.login("zhang", "Window42pass").identity.has_value());
-  CHECK(f.auth.login("zhang", "nope").error->data["attempts_left"] == 2);
+  CHECK(r3.error->data["until"].is_null());
+  // Locked: even the right password is refused, days later too.
+  f.now += 72h;
+  CHECK(f.login("zhang", "Window42pass!").error->error.reason == Reason::locked_out);
+  // The administrator's unlock ends it at once.
+  REQUIRE(f.auth.unlock("zhang", kAdmin).ok());
+  CHECK(f.login("zhang", "Window42pass!").identity.has_value());
+  CHECK(f.auth.unlock("nobody", kAdmin).error().reason == Reason::not_found);
 }
 
-TEST_CASE("a supervisor unlock ends the lockout at once") {
+TEST_CASE("a configured lock duration ends by itself; success resets the count") {
+  Fixture f(config(600s));
+  for (int i = 0; i < 2; ++i) (void)f.login("zhang", "bad");
+  auto r3 = f.login("zhang", "bad");
+  REQUIRE(r3.error->error.reason == Reason::locked_out);
+  const std::string until = r3.error->data["until"].get<std::string>();
+  CHECK(is_iso_datetime_offset(until));
+  CHECK(f.login("zhang", "Window42pass!").error->data["until"] == until);
+  f.now += 601s;
+  REQUIRE(f.login("zhang", "Window42pass!").identity.has_value());
+  CHECK(f.store.source_state("zhang", kTerminal.source).value().failed_attempts == 0);
+  // One failure, then success: the count starts again from zero.
+  CHECK(f.login("zhang", "nope").error->data["attempts_left"] == 2);
+  CHECK(f.login("zhang", "Window42pass!").identity.has_value());
+  CHECK(f.login("zhang", "nope").error->data["attempts_left"] == 2);
+}
+
+TEST_CASE("a lock holds for the source that failed: another client cannot lock a cashier out of her terminal") {
   Fixture f;
-  for (int i = 0; i < 3; ++i) (void)f.auth.login("zhang", "bad");
-  CHECK(f.auth.login("zhang", "Window42pass").error->error.reason == Reason::locked_out);
-  REQUIRE(f.auth.unlock("zhang").ok());
-  CHECK(f.auth.login("zhang", "Window42pass").identity.has_value());
-  CHECK(f.auth.unlock("nobody").error().reason == Reason::not_found);
+  // The other client guesses zhang's password three times and locks zhang for itself.
+  for (int i = 0; i < 2; ++i) CHECK(f.login("zhang", "guess", kOther).error->error.reason == Reason::login_failed);
+  CHECK(f.login("zhang", "guess", kOther).error->error.reason == Reason::locked_out);
+  CHECK(f.login("zhang", "Window42pass!", kOther).error->error.reason == Reason::locked_out);
+  // Zhang at her own terminal logs in as usual.
+  CHECK(f.login("zhang", "Window42pass!", kTerminal).identity.has_value());
+  // The administrator sees the lock, with its source.
+  auto all = f.auth.list().value();
+  const auto z = std::find_if(all.begin(), all.end(), [](const OperatorSummary& o) { return o.name == "zhang"; });
+  REQUIRE(z != all.end());
+  REQUIRE(z->sources.size() == 1);
+  CHECK(z->sources[0].source == kOther.source);
+  CHECK(z->sources[0].locked);
+}
+
+TEST_CASE("a source that keeps failing is throttled: its guesses count against nobody") {
+  Fixture f;
+  const char* names[] = {"zhang", "li", "wang"};
+  // Six failures in a minute across names (two each: nobody is locked yet).
+  for (const char* n : names)
+    for (int i = 0; i < 2; ++i) CHECK(f.login(n, "guess", kOther).error->error.reason == Reason::login_failed);
+  // The seventh is refused unchecked, even with the right password, and counts for nobody.
+  auto t = f.login("zhang", "guess", kOther);
+  REQUIRE(t.error.has_value());
+  CHECK(t.error->error.reason == Reason::limit_exceeded);
+  CHECK(t.error->data["retry_after_s"].get<int>() >= 1);
+  CHECK(f.login("li", "Superv1sor!x", kOther).error->error.reason == Reason::limit_exceeded);
+  CHECK(f.store.source_state("zhang", kOther.source).value().failed_attempts == 2);
+  // Other sources are not slowed.
+  CHECK(f.login("li", "Superv1sor!x", kTerminal).identity.has_value());
+  // A minute later the source may try again.
+  f.later();
+  CHECK(f.login("li", "Superv1sor!x", kOther).identity.has_value());
 }
 
 TEST_CASE("unknown operators answer like known ones") {
   Fixture f;
-  auto a = f.auth.login("ghost", "whatever");
+  auto a = f.login("ghost", "whatever");
   REQUIRE(a.error.has_value());
   CHECK(a.error->error.reason == Reason::login_failed);
   CHECK(a.error->data["attempts_left"] == 2);
-  CHECK(a.error->error.message == f.auth.login("zhang", "bad").error->error.message);
-  (void)f.auth.login("ghost", "whatever");
-  CHECK(f.auth.login("ghost", "whatever").error->error.reason == Reason::locked_out);
+  CHECK(a.error->error.message == f.login("zhang", "bad").error->error.message);
+  (void)f.login("ghost", "whatever");
+  const auto locked = f.login("ghost", "whatever");
+  CHECK(locked.error->error.reason == Reason::locked_out);
+  CHECK(locked.error->data["until"].is_null());
 }
 
-TEST_CASE("changing a password applies the policy and takes effect") {
+TEST_CASE("administration: disable, enable, roles, and the last administrator stays") {
   Fixture f;
-  CHECK(f.auth.change_password("zhang", "short").error().field == "password");
-  REQUIRE(f.auth.change_password("zhang", "Another9pass").ok());
-  CHECK(f.auth.login("zhang", "Window42pass").error.has_value());
-  CHECK(f.auth.login("zhang", "Another9pass").identity.has_value());
-  CHECK(f.auth.change_password("nobody", "Another9pass").error().reason == Reason::not_found);
-  CHECK(f.auth.add_operator("zhang", Role::cashier, "Window42pass").error().reason == Reason::invalid_request);
+  REQUIRE(f.auth.set_disabled("zhang", true, kAdmin).ok());
+  auto d = f.login("zhang", "Window42pass!");
+  REQUIRE(d.error.has_value());
+  CHECK(d.error->error.reason == Reason::forbidden);
+  // A wrong password of a disabled operator is just a wrong password.
+  CHECK(f.login("zhang", "bad").error->error.reason == Reason::login_failed);
+  REQUIRE(f.auth.set_disabled("zhang", false, kAdmin).ok());
+  CHECK(f.login("zhang", "Window42pass!").identity.has_value());
+
+  REQUIRE(f.auth.set_role("zhang", Role::supervisor, kAdmin).ok());
+  CHECK(f.login("zhang", "Window42pass!").identity->role == Role::supervisor);
+
+  // root is the only administrator: it cannot be disabled or demoted...
+  CHECK(f.auth.set_disabled("root", true, kAdmin).error().reason == Reason::invalid_state);
+  CHECK(f.auth.set_role("root", Role::cashier, kAdmin).error().reason == Reason::invalid_state);
+  // ...until there is another.
+  REQUIRE(f.auth.set_role("li", Role::admin, kAdmin).ok());
+  CHECK(f.auth.set_disabled("root", true, kAdmin).ok());
+  CHECK(f.auth.set_role("nobody", Role::cashier, kAdmin).error().reason == Reason::not_found);
+  CHECK(f.auth.add_operator("zhang", Role::cashier, "Window42pass!", kAdmin).error().reason ==
+        Reason::invalid_request);
+  CHECK(f.auth.add_operator("has space", Role::cashier, "Window42pass!", kAdmin).error().field == "operator");
 }
 
 TEST_CASE("role table") {
@@ -170,12 +272,36 @@ TEST_CASE("role table") {
   CHECK(role_may_call(Role::supervisor, Method::redlist_sync));
   CHECK_FALSE(role_may_call(Role::cashier, Method::redlist_sync));
   CHECK_FALSE(role_may_call(Role::auditor, Method::redlist_sync));
+  // Operators: the administrator only; the audit trail: auditors and the administrator.
+  for (Method m : {Method::operator_list, Method::operator_add, Method::operator_reset_password, Method::operator_unlock,
+                   Method::operator_set_role, Method::operator_disable, Method::operator_enable}) {
+    CAPTURE(method_name(m));
+    CHECK(role_may_call(Role::admin, m));
+    CHECK_FALSE(role_may_call(Role::supervisor, m));
+    CHECK_FALSE(role_may_call(Role::cashier, m));
+    CHECK_FALSE(role_may_call(Role::auditor, m));
+  }
+  CHECK(role_may_call(Role::auditor, Method::audit_list));
+  CHECK(role_may_call(Role::admin, Method::audit_list));
+  CHECK_FALSE(role_may_call(Role::supervisor, Method::audit_list));
+  CHECK_FALSE(role_may_call(Role::cashier, Method::audit_list));
+  // The administrator of operators reads no patient's data and moves no money.
+  CHECK_FALSE(role_may_call(Role::admin, Method::settle_get));
+  CHECK_FALSE(role_may_call(Role::admin, Method::settle_commit));
+  CHECK_FALSE(role_may_call(Role::admin, Method::card_read));
+  // Before an initial password is changed only the session's own methods.
+  CHECK(allowed_before_password_change(Method::session_change_password));
+  CHECK(allowed_before_password_change(Method::session_logout));
+  CHECK_FALSE(allowed_before_password_change(Method::settle_commit));
+  CHECK_FALSE(allowed_before_password_change(Method::operator_list));
   for (int i = 0; i < method_count; ++i) {
     const auto m = static_cast<Method>(i);
     CAPTURE(method_name(m));
-    // Every method is callable by someone; the supervisor can do everything but nothing the table forgets.
-    CHECK((role_may_call(Role::cashier, m) || role_may_call(Role::supervisor, m) || role_may_call(Role::auditor, m)));
+    // Every method is callable by someone.
+    CHECK((role_may_call(Role::cashier, m) || role_may_call(Role::supervisor, m) || role_may_call(Role::auditor, m) ||
+           role_may_call(Role::admin, m)));
   }
+  CHECK(role_from_name("admin") == Role::admin);
   CHECK(role_from_name("auditor") == Role::auditor);
   CHECK_FALSE(role_from_name("root").has_value());
 }

@@ -28,6 +28,7 @@
 #include <set>
 #include <mutex>
 #include <thread>
+#include <tuple>
 
 using namespace settle;
 using namespace settle::cashier;
@@ -231,6 +232,17 @@ class Client {
   std::string buf_;
 };
 
+const Actor kSetup{"setup", "", "local:test"};
+
+AuthConfig fixture_auth() {
+  AuthConfig c;
+  c.max_failed_logins = 3;
+  c.lockout_duration = 600s;
+  c.source_failures_per_minute = 100;  // the throttle has its own unit tests
+  c.kdf = kFast;
+  return c;
+}
+
 struct Fixture {
   explicit Fixture(ServerConfig extra = {}, bool tcp = false) {
     dir = temp_dir();
@@ -238,9 +250,14 @@ struct Fixture {
     if (tcp) extra.tcp_address = "127.0.0.1";
     if (!extra.window_known) extra.window_known = [](std::string_view w) { return w.rfind("W", 0) == 0; };
     config = extra;
-    REQUIRE(auth.add_operator("zhang", Role::cashier, "Window42pass").ok());
-    REQUIRE(auth.add_operator("li", Role::supervisor, "Superv1sor!x").ok());
-    REQUIRE(auth.add_operator("wang", Role::auditor, "Aud1tor-pass").ok());
+    // Operators past their first login (the initial password changed).
+    for (const auto& [name, role, pw] : {std::tuple{"zhang", Role::cashier, "Window42pass!"},
+                                         std::tuple{"li", Role::supervisor, "Superv1sor!x"},
+                                         std::tuple{"wang", Role::auditor, "Aud1tor-pass"},
+                                         std::tuple{"root", Role::admin, "Adm1n#secret"}}) {
+      REQUIRE(auth.add_operator(name, role, std::string("Init-") + pw, kSetup).ok());
+      REQUIRE(auth.change_own_password(name, std::string("Init-") + pw, pw, LoginContext{"setup", ""}).identity);
+    }
     server = std::make_unique<Server>(ioc, config, auth, dispatcher);
     auto s = server->start();
     REQUIRE_MESSAGE(s.ok(), (s.ok() ? "" : s.error().message));
@@ -270,7 +287,7 @@ struct Fixture {
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{ioc.get_executor()};
   FakeDispatcher dispatcher;
   MemoryOperatorStore store;
-  Authenticator auth{store, AuthConfig{3, 600s, kFast}};
+  Authenticator auth{store, fixture_auth()};
   std::unique_ptr<Server> server;
   std::thread io_thread;
 };
@@ -301,7 +318,7 @@ TEST_CASE("engine.status needs no login; other methods do") {
 
 TEST_CASE("pipelined requests are answered by id, out of order when they finish so") {
   Fixture f;
-  Client c = f.login("zhang", "Window42pass");
+  Client c = f.login("zhang", "Window42pass!");
   // Three requests in one write: the first is held, the others answered at once.
   std::string batch;
   batch += R"({"jsonrpc":"2.0","id":"a","method":"settle.get","params":{"setl_id":"hold-a"}})" "\n";
@@ -325,7 +342,7 @@ TEST_CASE("reading pauses at the in-flight bound") {
   ServerConfig cfg;
   cfg.max_in_flight_per_connection = 2;
   Fixture f(cfg);
-  Client c = f.login("zhang", "Window42pass");
+  Client c = f.login("zhang", "Window42pass!");
   c.request(1, "settle.get", Json{{"setl_id", "hold-1"}});
   c.request(2, "settle.get", Json{{"setl_id", "hold-2"}});
   c.request(3, "engine.status");
@@ -364,7 +381,7 @@ TEST_CASE("a 70 KiB line gets an error and the connection keeps working") {
 
 TEST_CASE("invalid JSON and wrong types are answered and the connection stays usable") {
   Fixture f;
-  Client c = f.login("zhang", "Window42pass");
+  Client c = f.login("zhang", "Window42pass!");
   c.send("{not json\n");
   Json a = c.read_json();
   CHECK(a["id"].is_null());
@@ -414,7 +431,7 @@ TEST_CASE("nine bad lines in a row are tolerated, the tenth disconnects") {
 
 TEST_CASE("notifications reach only logged-in subscribers of the topic") {
   Fixture f;
-  Client card = f.login("zhang", "Window42pass", "W01");
+  Client card = f.login("zhang", "Window42pass!", "W01");
   Client net = f.login("li", "Superv1sor!x", "W02");
   Client none = f.login("wang", "Aud1tor-pass", "W03");
   Client anon = f.connect();
@@ -507,7 +524,7 @@ TEST_CASE("loopback TCP serves the same protocol; other addresses are refused") 
   CHECK(reason_of(c.call(2, "settle.get", Json{{"setl_id", "S"}})) == "UNAUTHENTICATED");
   c.send("oops\n");
   CHECK(c.read_json()["error"]["code"] == rpc_parse_error);
-  CHECK(c.call(3, "session.login", Json{{"operator", "zhang"}, {"password", "Window42pass"}, {"window", "W01"}})
+  CHECK(c.call(3, "session.login", Json{{"operator", "zhang"}, {"password", "Window42pass!"}, {"window", "W01"}})
             .contains("result"));
   CHECK(c.call(4, "settle.get", Json{{"setl_id", "S"}})["result"]["setl_id"] == "S");
 
@@ -534,8 +551,9 @@ TEST_CASE("loopback TCP serves the same protocol; other addresses are refused") 
 TEST_CASE("login, roles, lockout and unlock over the socket") {
   Fixture f;
   Client c = f.connect();
-  Json ok = c.call(1, "session.login", Json{{"operator", "zhang"}, {"password", "Window42pass"}, {"window", "W01"}});
-  CHECK(ok["result"] == Json{{"operator", "zhang"}, {"role", "cashier"}, {"window", "W01"}});
+  Json ok = c.call(1, "session.login", Json{{"operator", "zhang"}, {"password", "Window42pass!"}, {"window", "W01"}});
+  CHECK(ok["result"] ==
+        Json{{"operator", "zhang"}, {"role", "cashier"}, {"window", "W01"}, {"password_change_required", false}});
   // The dispatcher sees the session.
   Json pq = c.call(2, "person.query");
   CHECK(pq["result"]["operator"] == "zhang");
@@ -568,7 +586,8 @@ TEST_CASE("login, roles, lockout and unlock over the socket") {
   CHECK(reason_of(w) == "INVALID_REQUEST");
   CHECK(w["error"]["data"]["field"] == "window");
 
-  // Lockout after three failures, with attempts_left and until.
+  // Lockout after three failures, with attempts_left and until; the
+  // connection that failed three times is closed after the third answer.
   Json f1 = c.call(10, "session.login", Json{{"operator", "zhang"}, {"password", "bad"}, {"window", "W01"}});
   CHECK(reason_of(f1) == "LOGIN_FAILED");
   CHECK(f1["error"]["data"]["attempts_left"] == 2);
@@ -578,11 +597,13 @@ TEST_CASE("login, roles, lockout and unlock over the socket") {
   Json f3 = c.call(12, "session.login", Json{{"operator", "zhang"}, {"password", "bad"}, {"window", "W01"}});
   CHECK(reason_of(f3) == "LOCKED_OUT");
   CHECK(is_iso_datetime_offset(f3["error"]["data"]["until"].get<std::string>()));
-  Json f4 = c.call(13, "session.login", Json{{"operator", "zhang"}, {"password", "Window42pass"}, {"window", "W01"}});
+  CHECK(c.closed_by_server());
+  Client c2 = f.connect();
+  Json f4 = c2.call(13, "session.login", Json{{"operator", "zhang"}, {"password", "Window42pass!"}, {"window", "W01"}});
   CHECK(reason_of(f4) == "LOCKED_OUT");
-  // A supervisor's unlock (through the Authenticator the daemon shares).
-  REQUIRE(f.auth.unlock("zhang").ok());
-  Json again = c.call(14, "session.login", Json{{"operator", "zhang"}, {"password", "Window42pass"}, {"window", "W01"}});
+  // The administrator's unlock (through the Authenticator the daemon shares).
+  REQUIRE(f.auth.unlock("zhang", kSetup).ok());
+  Json again = c2.call(14, "session.login", Json{{"operator", "zhang"}, {"password", "Window42pass!"}, {"window", "W01"}});
   CHECK(again["result"]["operator"] == "zhang");
 
   // Supervisor and auditor.
@@ -600,7 +621,7 @@ TEST_CASE("login, roles, lockout and unlock over the socket") {
 
 TEST_CASE("ID numbers are masked for every role but auditor") {
   Fixture f;
-  Client cashier = f.login("zhang", "Window42pass");
+  Client cashier = f.login("zhang", "Window42pass!");
   Client supervisor = f.login("li", "Superv1sor!x");
   Client auditor = f.login("wang", "Aud1tor-pass");
   CHECK(cashier.call(1, "settle.get", Json{{"setl_id", "with-id"}})["result"]["person"]["id_no"] == "110101********123X");
@@ -613,7 +634,7 @@ TEST_CASE("a completion dropped by the dispatcher answers INTERNAL and frees the
   ServerConfig cfg;
   cfg.max_in_flight_per_connection = 1;
   Fixture f(cfg);
-  Client c = f.login("zhang", "Window42pass");
+  Client c = f.login("zhang", "Window42pass!");
   Json d = c.call(1, "settle.get", Json{{"setl_id", "drop"}});
   CHECK(reason_of(d) == "INTERNAL");
   CHECK(c.call(2, "settle.get", Json{{"setl_id", "S2"}})["result"]["setl_id"] == "S2");
@@ -621,7 +642,7 @@ TEST_CASE("a completion dropped by the dispatcher answers INTERNAL and frees the
 
 TEST_CASE("a draining stop answers what is in flight, then closes") {
   Fixture f;
-  Client c = f.login("zhang", "Window42pass");
+  Client c = f.login("zhang", "Window42pass!");
   c.request("h", "settle.get", Json{{"setl_id", "hold-x"}});
   REQUIRE(f.dispatcher.wait_held(1));
   std::promise<void> stopped;
@@ -639,7 +660,7 @@ TEST_CASE("a subscriber that does not read its notifications is disconnected") {
   ServerConfig cfg;
   cfg.max_queued_output_bytes = 64 * 1024;
   Fixture f(cfg);
-  Client slow = f.login("zhang", "Window42pass");
+  Client slow = f.login("zhang", "Window42pass!");
   CHECK(slow.call(1, "events.subscribe", Json{{"topics", Json::array({"card"})}}).contains("result"));
   const std::string pad(1024, 'p');
   // Far more than the socket buffers and the output bound together.
@@ -657,7 +678,7 @@ TEST_CASE("an idle connection is closed when an idle timeout is set") {
   ServerConfig cfg;
   cfg.idle_timeout = 1000ms;
   Fixture f(cfg);
-  Client c = f.login("zhang", "Window42pass");
+  Client c = f.login("zhang", "Window42pass!");
   const std::size_t ended = f.dispatcher.sessions_ended();
   CHECK(c.closed_by_server());
   // Closing ended the session for the dispatcher (bounded wait: the close
@@ -710,7 +731,7 @@ TEST_CASE("a client closing its end ends the session") {
   Fixture f;
   const std::size_t ended = f.dispatcher.sessions_ended();
   {
-    Client c = f.login("zhang", "Window42pass");
+    Client c = f.login("zhang", "Window42pass!");
     CHECK(c.call(1, "engine.status").contains("result"));
   }
   for (int i = 0; i < 200 && f.dispatcher.sessions_ended() == ended; ++i) std::this_thread::sleep_for(10ms);
@@ -721,7 +742,7 @@ TEST_CASE("a client closing its end ends the session") {
 
 TEST_CASE("a client that stops sending still gets every answer, then the end of the stream") {
   Fixture f;
-  Client c = f.login("zhang", "Window42pass");
+  Client c = f.login("zhang", "Window42pass!");
   c.request(1, "settle.get", Json{{"setl_id", "hold-eof"}});
   c.request(2, "engine.status");
   // The last line has no newline: it is still a request once the client is done.
@@ -735,4 +756,128 @@ TEST_CASE("a client that stops sending still gets every answer, then the end of 
   ids.insert(c.read_json()["id"].get<int>());
   CHECK(ids == std::set<int>{1, 2, 3});
   CHECK(c.closed_by_server());
+}
+
+TEST_CASE("an initial password must be changed before anything else") {
+  Fixture f;
+  REQUIRE(f.auth.add_operator("zhao", Role::cashier, "Initial-Pw-1", kSetup).ok());
+  Client c = f.connect();
+  Json in = c.call(1, "session.login", Json{{"operator", "zhao"}, {"password", "Initial-Pw-1"}, {"window", "W01"}});
+  CHECK(in["result"]["password_change_required"] == true);
+  Json pq = c.call(2, "person.query");
+  CHECK(reason_of(pq) == "PASSWORD_CHANGE_REQUIRED");
+  CHECK(pq["error"]["code"] == reason_rpc_code(Reason::password_change_required));
+  CHECK(c.call(3, "engine.status").contains("result"));
+  // A new password that breaks the rules is refused, naming the field only.
+  Json weak = c.call(4, "session.change_password", Json{{"password", "Initial-Pw-1"}, {"new_password", "alllower12"}});
+  CHECK(reason_of(weak) == "INVALID_REQUEST");
+  CHECK(weak["error"]["data"]["field"] == "new_password");
+  CHECK(weak["error"]["message"].get<std::string>().find("alllower12") == std::string::npos);
+  Json changed =
+      c.call(5, "session.change_password", Json{{"password", "Initial-Pw-1"}, {"new_password", "Chosen-Pw-22"}});
+  REQUIRE_MESSAGE(changed.contains("result"), changed.dump());
+  CHECK(changed["result"]["password_change_required"] == false);
+  CHECK(c.call(6, "person.query").contains("result"));
+  // The next login uses the new password and asks nothing.
+  Client d = f.connect();
+  Json next = d.call(1, "session.login", Json{{"operator", "zhao"}, {"password", "Chosen-Pw-22"}, {"window", "W02"}});
+  CHECK(next["result"]["password_change_required"] == false);
+}
+
+TEST_CASE("operator administration over the socket; the sessions it changes end") {
+  Fixture f;
+  Client admin = f.login("root", "Adm1n#secret");
+  Client cashier = f.login("zhang", "Window42pass!");
+  // A cashier may not administer; the administrator reads no settlements.
+  CHECK(reason_of(cashier.call(1, "operator.list")) == "FORBIDDEN");
+  CHECK(reason_of(admin.call(1, "settle.get", Json{{"setl_id", "S1"}})) == "FORBIDDEN");
+
+  Json added = admin.call(2, "operator.add", Json{{"operator", "c002"}, {"role", "cashier"}, {"password", "Start-Pw-01"}});
+  REQUIRE_MESSAGE(added.contains("result"), added.dump());
+  CHECK(added["result"]["operator"] == "c002");
+  CHECK(added["result"]["password_change_required"] == true);
+  Json weak = admin.call(3, "operator.add", Json{{"operator", "c003"}, {"role", "cashier"}, {"password", "weak"}});
+  CHECK(reason_of(weak) == "INVALID_REQUEST");
+  CHECK(weak["error"]["data"]["field"] == "password");
+  CHECK(reason_of(admin.call(4, "operator.add",
+                             Json{{"operator", "c004"}, {"role", "king"}, {"password", "Start-Pw-01"}})) ==
+        "INVALID_REQUEST");
+  CHECK(reason_of(admin.call(5, "operator.unlock", Json{{"operator", "nobody"}})) == "NOT_FOUND");
+
+  // Disabling zhang ends her session at once, with a notification.
+  Json dis = admin.call(6, "operator.disable", Json{{"operator", "zhang"}});
+  REQUIRE_MESSAGE(dis.contains("result"), dis.dump());
+  CHECK(dis["result"]["disabled"] == true);
+  Json note = cashier.read_json();
+  CHECK(note["method"] == "session.expired");
+  CHECK(note["params"]["reason"] == "operator.disable");
+  CHECK(reason_of(cashier.call(2, "person.query")) == "UNAUTHENTICATED");
+  Json refused = cashier.call(3, "session.login", Json{{"operator", "zhang"}, {"password", "Window42pass!"}, {"window", "W01"}});
+  CHECK(reason_of(refused) == "FORBIDDEN");
+  CHECK(admin.call(7, "operator.enable", Json{{"operator", "zhang"}})["result"]["disabled"] == false);
+  CHECK(cashier.call(4, "session.login", Json{{"operator", "zhang"}, {"password", "Window42pass!"}, {"window", "W01"}})
+            .contains("result"));
+
+  // A role change ends the session too; the next login has the new role.
+  CHECK(admin.call(8, "operator.set_role", Json{{"operator", "zhang"}, {"role", "supervisor"}})["result"]["role"] ==
+        "supervisor");
+  CHECK(cashier.read_json()["method"] == "session.expired");
+  Json relog = cashier.call(5, "session.login", Json{{"operator", "zhang"}, {"password", "Window42pass!"}, {"window", "W01"}});
+  CHECK(relog["result"]["role"] == "supervisor");
+
+  // The last administrator cannot remove itself.
+  CHECK(reason_of(admin.call(9, "operator.disable", Json{{"operator", "root"}})) == "INVALID_STATE");
+
+  // A lock is listed with its source, and the administrator's unlock clears it.
+  Client guesser = f.connect();
+  for (int i = 0; i < 3; ++i)
+    (void)guesser.call(i, "session.login", Json{{"operator", "li"}, {"password", "guess"}, {"window", "W02"}});
+  Json list = admin.call(10, "operator.list");
+  bool li_locked = false;
+  for (const auto& o : list["result"]["operators"])
+    if (o["operator"] == "li") li_locked = o["locked"].get<bool>() && o["sources"][0]["source"].get<std::string>().rfind("uid:", 0) == 0;
+  CHECK(li_locked);
+  CHECK(admin.call(11, "operator.unlock", Json{{"operator", "li"}})["result"]["locked"] == false);
+}
+
+TEST_CASE("70 idle connections nobody logs in on do not keep a cashier out") {
+  Fixture f;  // max_connections 64
+  std::vector<Client> idle;
+  for (int i = 0; i < 70; ++i) idle.push_back(f.connect());
+  // The newest idle ones were taken in by closing the oldest.
+  Client c = f.connect();
+  Json in = c.call(1, "session.login", Json{{"operator", "zhang"}, {"password", "Window42pass!"}, {"window", "W01"}});
+  CHECK(in["result"]["operator"] == "zhang");
+  CHECK(f.server->evictions() >= 7);
+  CHECK(f.server->connection_count() <= 64);
+  // Logged-in sessions are never the ones closed to make room.
+  std::vector<Client> more;
+  for (int i = 0; i < 80; ++i) more.push_back(f.connect());
+  CHECK(c.call(2, "person.query").contains("result"));
+}
+
+TEST_CASE("no login in time, an unfinished line, an idle session: each has its limit") {
+  ServerConfig cfg;
+  cfg.login_timeout = 1500ms;
+  cfg.partial_line_timeout = 1000ms;
+  cfg.session_idle_timeout = 3000ms;
+  Fixture f(cfg);
+  const auto t0 = std::chrono::steady_clock::now();
+  Client silent = f.connect();
+  Client halfway = f.login("zhang", "Window42pass!");
+  halfway.send(R"({"jsonrpc":"2.0","id":1,"method":"engine.st)");
+  Client idle = f.login("li", "Superv1sor!x");
+  // The half-written line closes its connection (logged in or not).
+  const auto half_line = halfway.read_line();
+  CHECK_MESSAGE(!half_line.has_value(), half_line.value_or(""));
+  // The connection that never logged in is closed.
+  CHECK(silent.closed_by_server());
+  CHECK(std::chrono::steady_clock::now() - t0 >= 1000ms);
+  // The idle session ends with a notice; the connection stays for a new login.
+  Json note = idle.read_json();
+  CHECK(note["method"] == "session.expired");
+  CHECK(note["params"]["reason"] == "idle");
+  CHECK(reason_of(idle.call(2, "person.query")) == "UNAUTHENTICATED");
+  CHECK(idle.call(3, "session.login", Json{{"operator", "li"}, {"password", "Superv1sor!x"}, {"window", "W01"}})
+            .contains("result"));
 }

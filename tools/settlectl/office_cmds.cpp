@@ -1,0 +1,246 @@
+// Operators, the own password and the audit trail for settlectl: socket calls
+// as the daemon's API words them, the ledger file directly only when the
+// daemon is stopped (its lock keeps a running daemon's file out of reach).
+#include "tools/settlectl/office_cmds.hpp"
+
+#include "offline/ledger.hpp"
+#include "protocol/cashier/auth.hpp"
+#include "tools/common/csv.hpp"
+#include "tools/common/table.hpp"
+#include "tools/settled/operators.hpp"
+#include "tools/settlectl/client.hpp"
+#include "tools/settlectl/format.hpp"
+#include "tools/settlectl/session.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <iostream>
+
+namespace settle::tools {
+
+using json::Json;
+
+namespace {
+
+int fail(std::ostream& err, const Failure& f) {
+  err << "settlectl: " << f.message << "\n";
+  return f.status;
+}
+
+std::string locks_text(const Json& sources) {
+  std::string out;
+  for (const auto& l : sources) {
+    if (!out.empty()) out += "; ";
+    if (l.value("locked", false)) {
+      out += fmt::format("locked from {}{}", str(l, "source"),
+                         str(l, "until").empty() ? " until unlocked" : " until " + str(l, "until"));
+    } else {
+      out += fmt::format("{} failed from {}", str(l, "failed_attempts"), str(l, "source"));
+    }
+  }
+  return out.empty() ? "-" : out;
+}
+
+void print_operators(const Json& ops, std::ostream& out) {
+  Table t({{"operator"}, {"role"}, {"state"}, {"password"}, {"logins"}});
+  for (const auto& o : ops)
+    t.add_row({str(o, "operator"), str(o, "role"), o.value("disabled", false) ? "disabled" : "enabled",
+               o.value("password_change_required", false) ? "initial (to change)" : "set", locks_text(o["sources"])});
+  out << t.render();
+}
+
+// The same JSON operator.list gives, read from the ledger file.
+Json operators_json(const std::vector<cashier::OperatorSummary>& all) {
+  Json ops = Json::array();
+  for (const auto& o : all) {
+    Json sources = Json::array();
+    for (const auto& l : o.sources)
+      sources.push_back(Json{{"source", l.source},
+                             {"failed_attempts", l.failed_attempts},
+                             {"locked", l.locked},
+                             {"until", l.locked_until ? Json(cashier::format_iso8601_local(*l.locked_until))
+                                                      : Json(nullptr)}});
+    ops.push_back(Json{{"operator", o.name},
+                       {"role", std::string(cashier::role_name(o.role))},
+                       {"disabled", o.disabled},
+                       {"password_change_required", o.must_change_password},
+                       {"sources", std::move(sources)}});
+  }
+  return ops;
+}
+
+int operator_on_ledger(const ClientOptions& o, const OperatorCommand& c, std::ostream& out, std::ostream& err) {
+  ledger::LedgerOptions lo;
+  lo.create_if_missing = c.action == "add";  // the first operator may come before the first start
+  auto led = ledger::Ledger::open(c.ledger, lo);
+  if (!led) {
+    err << "settlectl: " << led.error().message;
+    if (led.error().problem == ledger::OpenProblem::in_use)
+      err << " (settled is running: leave out --ledger to manage operators over its socket as an administrator)";
+    err << "\n";
+    return 3;
+  }
+  daemon::LedgerOperatorStore store(**led);
+  cashier::Authenticator auth(store, cashier::AuthConfig{});
+  const cashier::Actor by{"settlectl", "", fmt::format("local:uid:{}", ::getuid())};
+  if (c.action == "list") {
+    auto all = auth.list();
+    if (!all) return fail(err, Failure{3, all.error().message});
+    if (o.json) {
+      out << dump_exact(Json{{"operators", operators_json(*all)}}) << "\n";
+    } else {
+      print_operators(operators_json(*all), out);
+    }
+    return 0;
+  }
+  Status st = settle::Ok{};
+  if (c.action == "add" || c.action == "reset") {
+    auto pw = read_secret_line(c.initial_password_file.empty() ? "-" : c.initial_password_file, "password");
+    if (!pw) return fail(err, Failure{2, pw.error().message});
+    if (c.action == "add") {
+      const auto role = cashier::role_from_name(c.role);
+      if (!role) return fail(err, Failure{2, "--role is cashier, supervisor, auditor or admin"});
+      st = auth.add_operator(c.name, *role, *pw, by);
+    } else {
+      st = auth.reset_password(c.name, *pw, by);
+    }
+    std::fill(pw->begin(), pw->end(), '\0');
+  } else if (c.action == "unlock") {
+    st = auth.unlock(c.name, by);
+  } else if (c.action == "disable" || c.action == "enable") {
+    st = auth.set_disabled(c.name, c.action == "disable", by);
+  } else if (c.action == "role") {
+    const auto role = cashier::role_from_name(c.role);
+    if (!role) return fail(err, Failure{2, "--role is cashier, supervisor, auditor or admin"});
+    st = auth.set_role(c.name, *role, by);
+  }
+  if (!st) {
+    err << "settlectl: " << reason_name(st.error().reason) << ": " << st.error().message << "\n";
+    return st.error().reason == Reason::storage_failed ? 3 : 1;
+  }
+  out << "operator " << c.name << ": " << c.action << " done (on the ledger file)\n";
+  return 0;
+}
+
+}  // namespace
+
+int run_operator(const ClientOptions& o, const OperatorCommand& c, std::ostream& out, std::ostream& err) {
+  if (c.action != "list" && c.name.empty()) return fail(err, Failure{2, "--name is needed"});
+  if (!c.ledger.empty()) return operator_on_ledger(o, c, out, err);
+
+  Session s(o);
+  if (auto f = s.open(true)) return fail(err, *f);
+  Json params = Json::object();
+  std::string method;
+  if (c.action == "list") {
+    method = "operator.list";
+  } else if (c.action == "add" || c.action == "reset") {
+    auto pw = read_secret_line(c.initial_password_file.empty() ? "-" : c.initial_password_file, "initial password");
+    if (!pw) return fail(err, Failure{2, pw.error().message});
+    method = c.action == "add" ? "operator.add" : "operator.reset_password";
+    params = Json{{"operator", c.name}, {"password", *pw}};
+    if (c.action == "add") params["role"] = c.role;
+    std::fill(pw->begin(), pw->end(), '\0');
+  } else if (c.action == "role") {
+    method = "operator.set_role";
+    params = Json{{"operator", c.name}, {"role", c.role}};
+  } else {
+    method = "operator." + c.action;  // unlock, disable, enable
+    params = Json{{"operator", c.name}};
+  }
+  auto a = s.call(method, params);
+  if (!a) return fail(err, a.error());
+  if (o.json) {
+    out << dump_exact(a.value()) << "\n";
+  } else if (c.action == "list") {
+    print_operators(a.value()["operators"], out);
+  } else {
+    print_operators(Json::array({a.value()}), out);
+  }
+  return 0;
+}
+
+int run_password(const ClientOptions& o, const PasswordCommand& c, std::ostream& out, std::ostream& err) {
+  if (o.operator_name.empty() || o.window.empty())
+    return fail(err, Failure{2, "--operator and --window are needed (and --password-file, or the password on stdin)"});
+  auto current = read_secret_line(o.password_file.empty() ? "-" : o.password_file, "password");
+  if (!current) return fail(err, Failure{2, current.error().message});
+  auto next = read_secret_line(c.new_password_file.empty() ? "-" : c.new_password_file, "new password");
+  if (!next) return fail(err, Failure{2, next.error().message});
+  // The current password is needed twice (login, then the change): read
+  // once here, since stdin cannot be read again.
+  auto client = CashierClient::connect(o.socket);
+  if (!client) return fail(err, Failure{3, client.error().message});
+  const auto call = [&](std::string_view method, const Json& params) -> Answer {
+    auto r = client->call(method, params);
+    if (!r) return Answer{std::nullopt, Failure{3, r.error().message}};
+    if (!r->ok) return Answer{std::nullopt, Failure{1, fmt::format("{}: {}", r->reason, r->message)}};
+    return Answer{r->result, std::nullopt};
+  };
+  auto login = call("session.login", Json{{"operator", o.operator_name}, {"password", *current}, {"window", o.window}});
+  if (!login) {
+    std::fill(current->begin(), current->end(), '\0');
+    std::fill(next->begin(), next->end(), '\0');
+    return fail(err, login.error());
+  }
+  auto changed = call("session.change_password", Json{{"password", *current}, {"new_password", *next}});
+  std::fill(current->begin(), current->end(), '\0');
+  std::fill(next->begin(), next->end(), '\0');
+  if (!changed) return fail(err, changed.error());
+  if (o.json) {
+    out << dump_exact(changed.value()) << "\n";
+  } else {
+    out << "operator " << o.operator_name << ": password changed\n";
+  }
+  return 0;
+}
+
+int run_audit(const ClientOptions& o, const AuditCommand& c, std::ostream& out, std::ostream& err) {
+  Session s(o);
+  if (auto f = s.open(true)) return fail(err, *f);
+  Json entries = Json::array();
+  Json cursor = nullptr;
+  for (;;) {
+    Json params = Json::object();
+    if (!c.from.empty()) params["from"] = c.from;
+    if (!c.to.empty()) params["to"] = c.to;
+    if (!c.by.empty()) params["operator"] = c.by;
+    if (!c.action.empty()) params["action"] = c.action;
+    if (!cursor.is_null()) params["cursor"] = cursor;
+    params["limit"] = 500;
+    auto a = s.call("audit.list", params);
+    if (!a) return fail(err, a.error());
+    for (const auto& e : a.value()["entries"]) {
+      if (c.limit > 0 && static_cast<std::int64_t>(entries.size()) >= c.limit) break;
+      entries.push_back(e);
+    }
+    cursor = a.value().value("cursor", Json(nullptr));
+    if (!a.value().value("more", false) || cursor.is_null()) break;
+    if (c.limit > 0 && static_cast<std::int64_t>(entries.size()) >= c.limit) break;
+  }
+  static const std::vector<std::string> cols{"audit_id", "time",   "operator", "window", "source",
+                                             "action",   "object", "outcome",  "detail"};
+  if (o.json) {
+    out << dump_exact(Json{{"entries", entries}}) << "\n";
+  } else if (c.csv) {
+    out << csv_bom << csv_row(cols);
+    for (const auto& e : entries) {
+      std::vector<std::string> cells;
+      for (const auto& k : cols) cells.push_back(str(e, k));
+      out << csv_row(cells);
+    }
+  } else {
+    Table t({{"id", Table::Align::right}, {"time"}, {"operator"}, {"window"}, {"action"}, {"object"}, {"outcome"},
+             {"detail"}});
+    for (const auto& e : entries)
+      t.add_row({str(e, "audit_id"), str(e, "time"), str(e, "operator"), str(e, "window"), str(e, "action"),
+                 str_or_dash(e, "object"), str(e, "outcome"), str_or_dash(e, "detail")});
+    out << t.render();
+    out << fmt::format("{} entries\n", entries.size());
+  }
+  return 0;
+}
+
+}  // namespace settle::tools

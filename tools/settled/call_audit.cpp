@@ -1,0 +1,134 @@
+// The audit entry of each cashier call: the object is taken from the params
+// (what was asked for) and the result (what was made: setl_id, refund_id,
+// adm_id), amounts from the result; an error keeps its reason and, for a
+// PIN, only the tries left.
+#include "tools/settled/call_audit.hpp"
+
+#include <fmt/format.h>
+
+#include <variant>
+
+namespace settle::daemon {
+namespace {
+
+using cashier::Method;
+using json::Json;
+
+std::string text_at(const Json& obj, const char* key) {
+  if (!obj.is_object()) return "";
+  const auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return "";
+  if (it->is_string()) return it->get<std::string>();
+  return it->dump();
+}
+
+// "key value" pairs of the result that name what the call made or touched.
+std::string object_of(Method m, const cashier::MethodParams& params, const Json& result) {
+  std::vector<std::string> parts;
+  const auto add = [&parts](std::string_view key, const std::string& value) {
+    if (!value.empty()) parts.push_back(fmt::format("{} {}", key, value));
+  };
+  std::visit(
+      [&](const auto& p) {
+        if constexpr (requires { p.setl_id; }) add("setl_id", std::string(p.setl_id));
+        if constexpr (requires { p.adm_id; }) add("adm_id", std::string(p.adm_id));
+        if constexpr (requires { p.request_id; }) add("request_id", std::string(p.request_id));
+        if constexpr (requires { p.item_id; }) add("item_id", std::to_string(p.item_id));
+      },
+      params);
+  if (m == Method::settle_commit || m == Method::settle_resettle || m == Method::inpatient_discharge)
+    add("setl_id", text_at(result, "setl_id"));
+  if (m == Method::inpatient_admit) add("adm_id", text_at(result, "adm_id"));
+  if (m == Method::settle_refund) add("refund_id", text_at(result, "refund_id"));
+  if (m == Method::card_read) add("card_no", text_at(result, "card_no"));
+  if (m == Method::person_query || m == Method::account_history) add("psn_no", text_at(result, "psn_no"));
+  if (m == Method::recon_run) add("date", std::get<cashier::ReconRunParams>(params).date);
+  std::string out;
+  for (const auto& p : parts) {
+    if (out.find(p) != std::string::npos) continue;
+    if (!out.empty()) out += ", ";
+    out += p;
+  }
+  return out;
+}
+
+// The money of a result, for people ("total 169.60 = fund 120.00 + ...").
+std::string money_of(const Json& r) {
+  const std::string total = !text_at(r, "total").empty() ? text_at(r, "total") : text_at(r, "refund_total");
+  if (total.empty()) return "";
+  return fmt::format("total {} = fund {} + account {} + cash {}{}", total, text_at(r, "fund"), text_at(r, "account"),
+                     text_at(r, "cash"), text_at(r, "mode").empty() ? "" : fmt::format(" ({})", text_at(r, "mode")));
+}
+
+std::string detail_of(Method m, const cashier::MethodParams& params, const cashier::Reply& reply) {
+  if (reply.error) {
+    const Json& data = reply.error->data;
+    std::string d = reply.error->error.message;
+    if (m == Method::card_verify_pin) {
+      // The message may say more than needed; keep the tries left only.
+      const std::string left = text_at(data, "retries_left");
+      d = left.empty() ? "PIN not verified" : fmt::format("PIN not verified; {} tries left", left);
+    }
+    if (d.size() > 300) d = d.substr(0, 300);
+    return d;
+  }
+  const Json& r = *reply.result;
+  switch (m) {
+    case Method::card_verify_pin: return "PIN verified";
+    case Method::settle_commit:
+    case Method::settle_resettle:
+    case Method::settle_refund:
+    case Method::inpatient_discharge: return money_of(r);
+    case Method::inpatient_undo_discharge: return r.contains("undo") ? money_of(r["undo"]) : "";
+    case Method::inpatient_add_lines: return fmt::format("{} lines added", text_at(r, "added"));
+    case Method::inpatient_cancel_lines: return fmt::format("{} lines cancelled", text_at(r, "cancelled"));
+    case Method::settle_list:
+    case Method::inpatient_list: {
+      const auto it = r.find(m == Method::settle_list ? "settlements" : "stays");
+      return it != r.end() && it->is_array() ? fmt::format("{} rows read", it->size()) : "";
+    }
+    case Method::audit_list: {
+      const auto& p = std::get<cashier::AuditListParams>(params);
+      return fmt::format("from {} to {}, operator {}, action {}", p.from.value_or("-"), p.to.value_or("-"),
+                         p.operator_name.value_or("-"), p.action.value_or("-"));
+    }
+    case Method::outbox_resolve: return std::get<cashier::OutboxResolveParams>(params).note;
+    default: return "";
+  }
+}
+
+}  // namespace
+
+std::optional<ledger::AuditEntry> call_audit_entry(const cashier::SessionInfo& session, cashier::Method method,
+                                                   const cashier::MethodParams& params, const cashier::Reply& reply,
+                                                   std::int64_t at_ms) {
+  switch (method) {
+    case Method::engine_status:
+    case Method::session_login:
+    case Method::session_logout:
+    case Method::session_change_password:
+    case Method::events_subscribe:
+    case Method::operator_list:
+    case Method::operator_add:
+    case Method::operator_reset_password:
+    case Method::operator_unlock:
+    case Method::operator_set_role:
+    case Method::operator_disable:
+    case Method::operator_enable:
+      return std::nullopt;
+    default:
+      break;
+  }
+  ledger::AuditEntry e;
+  e.at_ms = at_ms;
+  e.operator_name = session.operator_name;
+  e.window = session.window;
+  e.source = session.source;
+  e.action = std::string(cashier::method_name(method));
+  e.object = object_of(method, params, reply.result ? *reply.result : Json::object());
+  e.outcome = reply.error ? std::string(reason_name(reply.error->error.reason)) : "ok";
+  e.detail = detail_of(method, params, reply);
+  return e;
+}
+
+}  // namespace settle::daemon
