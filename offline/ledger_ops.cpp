@@ -77,8 +77,6 @@ E must_parse(const Names<E, N>& names, std::string_view s) {
   return *v;
 }
 
-sql::DbError not_found(std::string_view what) { return sql::DbError{sql::Errc::not_found, 0, std::string(what)}; }
-sql::DbError invalid_state(std::string what) { return sql::DbError{sql::Errc::invalid_state, 0, std::move(what)}; }
 
 std::string join_reasons(const std::vector<std::string>& reasons) {
   std::string out;

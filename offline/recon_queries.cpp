@@ -1,7 +1,8 @@
 // Reconciliation reads over the ledger: plain online settlements summed by
 // SQLite over the (clearing_date, state) index per insurance type and visit
 // type, every other settlement of the day (refunded, undone, offline) read one
-// by one with its refunds and the insurer's figures from its latest adjustment.
+// by one with its refunds and the figures of its latest adjustment (the
+// insurer's answer to an upload, or an approved correction).
 #include "offline/recon_queries.hpp"
 
 #include <utility>
@@ -42,7 +43,6 @@ sql::Result<Lookups> prepare_lookups(sql::Db& db) {
 sql::Result<bool> build_row(const sql::Statement& st, Lookups& l, DetailRow& row, NotUploaded& nu) {
   const std::int64_t id = st.column_int64(0);
   const std::string_view state = st.column_text_view(2);
-  const bool offline = st.column_text_view(3) == "offline";
   const std::string_view clr_type = clr_type_of_visit(st.column_text_view(11));
   if (state == "offline_pending" || state == "offline_rejected") {
     nu = NotUploaded{id, std::string(state), st.column_text(1), std::string(clr_type), st.column_text(6),
@@ -62,7 +62,9 @@ sql::Result<bool> build_row(const sql::Statement& st, Lookups& l, DetailRow& row
   }
   row.state = state == "partly_refunded" || state == "refunded" ? RowState::refunded : RowState::untouched;
   std::int64_t fund = st.column_int64(8), account = st.column_int64(9), cash = st.column_int64(10);
-  if (offline) {
+  // The insurer's figures from an offline upload's answer, or those of an
+  // approved correction (either kind of settlement): the latest counts.
+  {
     SETTLE_SQL_TRY(l.adjustment->bind(1, id));
     auto found = l.adjustment->step();
     if (!found) return found.error();
@@ -139,8 +141,33 @@ sql::Result<ReconTotals> recon_totals(sql::Db& db, std::string_view clearing_dat
           t;
     }
   }
-  // Everything else, one by one (refunds, undos, offline figures).
-  SETTLE_SQL_TRY(for_each_row(db, "WHERE clearing_date = ?1 AND state <> 'settled'", clearing_date,
+  // Plain online settlements a correction adjusted (few): their own figures
+  // out of the aggregate; they are counted one by one below.
+  {
+    auto st = db.prepare(
+        "SELECT coalesce(insutype, ''), visit_type, count(*), sum(total_fen), sum(fund_fen), sum(account_fen), "
+        "sum(cash_fen) FROM settlements WHERE clearing_date = ?1 AND state = 'settled' "
+        "AND setl_id IN (SELECT setl_id FROM adjustments) GROUP BY 1, 2");
+    if (!st) return st.error();
+    SETTLE_SQL_TRY(st->bind(1, clearing_date));
+    for (;;) {
+      auto row = st->step();
+      if (!row) return row.error();
+      if (!*row) break;
+      recon::Totals& t =
+          out.by_clearing[recon::TotalsKey{st->column_text(0), std::string(clr_type_of_visit(st->column_text_view(1)))}];
+      t.count -= st->column_int64(2);
+      t.total -= Amount::fen(st->column_int64(3));
+      t.fund -= Amount::fen(st->column_int64(4));
+      t.account -= Amount::fen(st->column_int64(5));
+      t.cash -= Amount::fen(st->column_int64(6));
+    }
+  }
+  // Everything else, one by one (refunds, undos, offline figures, corrections).
+  SETTLE_SQL_TRY(for_each_row(db,
+                              "WHERE clearing_date = ?1 AND (state <> 'settled' OR setl_id IN (SELECT setl_id FROM "
+                              "adjustments))",
+                              clearing_date,
                               [&](const DetailRow& r, const NotUploaded&, bool counted) {
                                 if (!counted) {
                                   ++out.not_uploaded;

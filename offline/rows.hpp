@@ -1,5 +1,6 @@
 // Reading rows with a cached statement: every row of a query mapped to a
-// value (select_all), or at most one (select_one). The statement is reset
+// value (select_all), or at most one (select_one), and the operations' own
+// refusals (not_found, invalid_state). The statement is reset
 // however the read ends, so that it holds no read transaction open.
 #pragma once
 
@@ -7,9 +8,19 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace settle::ledger {
+
+// The ledger operations' own refusals: a row that does not exist, a row
+// whose state does not allow the operation.
+inline sql::DbError not_found(std::string_view what) {
+  return sql::DbError{sql::Errc::not_found, 0, std::string(what)};
+}
+inline sql::DbError invalid_state(std::string_view what) {
+  return sql::DbError{sql::Errc::invalid_state, 0, std::string(what)};
+}
 
 template <class Row, class Map, class... Args>
 sql::Result<std::vector<Row>> select_all(sql::Db& db, const std::string& text, Map map, const Args&... args) {

@@ -572,7 +572,8 @@ BEGIN SELECT RAISE(ABORT, 'settlement_classb_ratios: recorded ratios are never d
 // per operator and source (the peer the kernel names), so a client that
 // guesses locks an operator out of that client only; a lock without an end
 // lasts until an administrator unlocks. Failure counts of v5 are not carried
-// over. Audit entries name their object, outcome and source.
+// over. Audit entries name their object, outcome and source. Close-outs of
+// cashiers' shifts and corrections with two-person review.
 constexpr std::string_view kV6 = R"SQL(
 CREATE TABLE operators_v6 (
   name                  TEXT PRIMARY KEY NOT NULL CHECK (length(name) BETWEEN 1 AND 64),
@@ -605,6 +606,80 @@ ALTER TABLE audit ADD COLUMN outcome TEXT NOT NULL DEFAULT '';
 ALTER TABLE audit ADD COLUMN source TEXT NOT NULL DEFAULT '';
 CREATE INDEX audit_time ON audit(at_ms);
 CREATE INDEX audit_action ON audit(action, audit_id);
+
+-- A cashier's close-out (收费员日结): the settlements, refunds and approved
+-- corrections of one operator at one window not closed before, summed and
+-- signed off by the cashier. `document` is the close-out as answered (JSON),
+-- `digest` its SHA-256; neither ever changes. An item is in one close-out.
+CREATE TABLE closeouts (
+  closeout_id     INTEGER PRIMARY KEY AUTOINCREMENT,
+  request_id      TEXT NOT NULL UNIQUE,
+  operator_name   TEXT NOT NULL,
+  window_id       TEXT NOT NULL,
+  from_ms         INTEGER,
+  to_ms           INTEGER NOT NULL,
+  recorded_at_ms  INTEGER NOT NULL,
+  source          TEXT NOT NULL DEFAULT '',
+  document        TEXT NOT NULL,
+  digest          TEXT NOT NULL CHECK (length(digest) = 64)
+) STRICT;
+CREATE INDEX closeouts_operator ON closeouts(operator_name, window_id, closeout_id);
+CREATE TRIGGER closeouts_no_update BEFORE UPDATE ON closeouts
+BEGIN SELECT RAISE(ABORT, 'closeouts: a close-out never changes; late corrections go into the next one'); END;
+CREATE TRIGGER closeouts_no_delete BEFORE DELETE ON closeouts
+BEGIN SELECT RAISE(ABORT, 'closeouts: close-outs are never deleted'); END;
+CREATE TABLE closeout_items (
+  kind         TEXT NOT NULL CHECK (kind IN ('settlement', 'refund', 'correction')),
+  ref_id       INTEGER NOT NULL,
+  closeout_id  INTEGER NOT NULL REFERENCES closeouts(closeout_id),
+  PRIMARY KEY (kind, ref_id)
+) WITHOUT ROWID, STRICT;
+CREATE INDEX closeout_items_of ON closeout_items(closeout_id);
+CREATE TRIGGER closeout_items_no_update BEFORE UPDATE ON closeout_items
+BEGIN SELECT RAISE(ABORT, 'closeout_items: a close-out never changes'); END;
+CREATE TRIGGER closeout_items_no_delete BEFORE DELETE ON closeout_items
+BEGIN SELECT RAISE(ABORT, 'closeout_items: a close-out never changes'); END;
+
+-- Corrections (更正) with two-person review: recorded by one person with a
+-- reason, approved (or refused) by another; only an approved one changes
+-- anything: `amounts` records an adjustment with the figures to count for a
+-- settlement, `undo` moves a rejected offline settlement to undone, `resolve`
+-- closes a parked outbox or stay item.
+CREATE TABLE corrections (
+  correction_id   INTEGER PRIMARY KEY AUTOINCREMENT,
+  target          TEXT NOT NULL CHECK (target IN ('settlement', 'outbox', 'stay')),
+  setl_id         INTEGER REFERENCES settlements(setl_id),
+  item_id         INTEGER,
+  action          TEXT NOT NULL CHECK (action IN ('amounts', 'undo', 'resolve')),
+  fund_fen        INTEGER CHECK (fund_fen >= 0),
+  account_fen     INTEGER CHECK (account_fen >= 0),
+  cash_fen        INTEGER CHECK (cash_fen >= 0),
+  reason          TEXT NOT NULL CHECK (length(reason) BETWEEN 1 AND 2000),
+  recorded_by     TEXT NOT NULL,
+  recorded_at_ms  INTEGER NOT NULL,
+  state           TEXT NOT NULL DEFAULT 'recorded' CHECK (state IN ('recorded', 'approved', 'refused')),
+  decided_by      TEXT,
+  decided_at_ms   INTEGER,
+  decision_note   TEXT,
+  adj_id          INTEGER REFERENCES adjustments(adj_id),
+  CHECK ((target = 'settlement') = (setl_id IS NOT NULL)),
+  CHECK ((target = 'settlement') = (item_id IS NULL)),
+  CHECK ((action = 'amounts') = (fund_fen IS NOT NULL AND account_fen IS NOT NULL AND cash_fen IS NOT NULL)),
+  CHECK ((action = 'resolve') = (target <> 'settlement')),
+  CHECK ((state = 'recorded') = (decided_by IS NULL)),
+  CHECK (decided_by IS NULL OR decided_by <> recorded_by)
+) STRICT;
+CREATE INDEX corrections_open ON corrections(state) WHERE state = 'recorded';
+CREATE INDEX corrections_setl ON corrections(setl_id) WHERE setl_id IS NOT NULL;
+CREATE TRIGGER corrections_decided_once BEFORE UPDATE ON corrections
+WHEN OLD.state <> 'recorded' OR NEW.correction_id IS NOT OLD.correction_id OR NEW.target IS NOT OLD.target
+  OR NEW.setl_id IS NOT OLD.setl_id OR NEW.item_id IS NOT OLD.item_id OR NEW.action IS NOT OLD.action
+  OR NEW.fund_fen IS NOT OLD.fund_fen OR NEW.account_fen IS NOT OLD.account_fen OR NEW.cash_fen IS NOT OLD.cash_fen
+  OR NEW.reason IS NOT OLD.reason OR NEW.recorded_by IS NOT OLD.recorded_by
+  OR NEW.recorded_at_ms IS NOT OLD.recorded_at_ms
+BEGIN SELECT RAISE(ABORT, 'corrections: a correction is decided once, and what was recorded never changes'); END;
+CREATE TRIGGER corrections_no_delete BEFORE DELETE ON corrections
+BEGIN SELECT RAISE(ABORT, 'corrections: corrections are never deleted'); END;
 )SQL";
 // clang-format on
 
@@ -630,7 +705,8 @@ std::span<const Migration> all_migrations() {
           "ratios applied kept by item code) instead of copying them",
        kV5},
       {6, "operators: the admin role, disabled operators, initial passwords changed at first login; failed logins and "
-          "locks per operator and source; audit entries name object, outcome and source",
+          "locks per operator and source; audit entries name object, outcome and source; shift close-outs; "
+          "corrections with two-person review",
        kV6},
   }};
   return list;

@@ -11,8 +11,6 @@
 namespace settle::ledger {
 namespace {
 
-sql::DbError not_found(std::string what) { return sql::DbError{sql::Errc::not_found, 0, std::move(what)}; }
-sql::DbError invalid_state(std::string what) { return sql::DbError{sql::Errc::invalid_state, 0, std::move(what)}; }
 
 sql::Status event(sql::Db& db, std::int64_t at, Entity entity, std::string id, std::optional<std::string> from,
                   std::string to, std::string detail) {

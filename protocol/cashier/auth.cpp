@@ -174,6 +174,23 @@ bool role_may_call(Role r, Method m) noexcept {
     // The audit trail: auditors and the administrator.
     case Method::audit_list:
       return auditor || admin;
+    // A cashier's own shift (the session's operator and window).
+    case Method::closeout_preview:
+    case Method::closeout_record:
+      return cashier || supervisor;
+    // Close-outs: a cashier sees its own, the office every one.
+    case Method::closeout_get:
+    case Method::closeout_list:
+    case Method::closeout_sheet:
+      return cashier || supervisor || auditor;
+    // Corrections and the work list: the insurance office (a second person
+    // of these roles approves what one records).
+    case Method::correction_record:
+    case Method::correction_approve:
+    case Method::correction_refuse:
+    case Method::correction_list:
+    case Method::work_list:
+      return supervisor || auditor;
   }
   return false;
 }

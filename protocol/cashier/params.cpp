@@ -175,6 +175,7 @@ std::string_view topic_name(Topic t) noexcept {
   switch (t) {
     case Topic::card: return "card";
     case Topic::network: return "network";
+    case Topic::work: return "work";
   }
   return "?";
 }
@@ -182,6 +183,7 @@ std::string_view topic_name(Topic t) noexcept {
 std::optional<Topic> topic_from_name(std::string_view s) noexcept {
   if (s == "card") return Topic::card;
   if (s == "network") return Topic::network;
+  if (s == "work") return Topic::work;
   return std::nullopt;
 }
 
@@ -810,6 +812,139 @@ Result<SettleSheetParams> parse_settle_sheet(const Json& p) {
   return out;
 }
 
+Result<CloseoutPreviewParams> parse_closeout_preview(const Json& p) {
+  if (auto s = only_fields(p, "", {"date"}); !s) return s.error();
+  auto date = json::get_opt_string(p, "date", "", 16);
+  if (!date) return date.error();
+  if (date->has_value() && !is_iso_date(**date)) return bad("date", "date: expected a calendar date YYYY-MM-DD");
+  return CloseoutPreviewParams{std::move(*date)};
+}
+
+Result<CloseoutRecordParams> parse_closeout_record(const Json& p) {
+  if (auto s = only_fields(p, "", {"request_id"}); !s) return s.error();
+  auto rid = request_id(p);
+  if (!rid) return rid.error();
+  return CloseoutRecordParams{std::move(*rid)};
+}
+
+Result<CloseoutGetParams> parse_closeout_get(const Json& p) {
+  if (auto s = only_fields(p, "", {"closeout_id"}); !s) return s.error();
+  auto id = ident(p, "closeout_id", "");
+  if (!id) return id.error();
+  return CloseoutGetParams{std::move(*id)};
+}
+
+Result<CloseoutListParams> parse_closeout_list(const Json& p) {
+  if (auto s = only_fields(p, "", {"from", "to", "operator", "window", "cursor", "limit"}); !s) return s.error();
+  CloseoutListParams out;
+  auto from = opt_time(p, "from", true);
+  if (!from) return from.error();
+  out.from = std::move(*from);
+  auto to = opt_time(p, "to", true);
+  if (!to) return to.error();
+  out.to = std::move(*to);
+  auto op = opt_text(p, "operator", "", max_ident_len);
+  if (!op) return op.error();
+  out.operator_name = std::move(*op);
+  auto window = opt_text(p, "window", "", max_ident_len);
+  if (!window) return window.error();
+  out.window = std::move(*window);
+  auto cursor = json::get_opt_int(p, "cursor", "");
+  if (!cursor) return cursor.error();
+  if (cursor->has_value() && **cursor < 1) return bad("cursor", "cursor: must be a positive integer");
+  out.cursor = *cursor;
+  auto limit = list_limit(p);
+  if (!limit) return limit.error();
+  out.limit = *limit;
+  return out;
+}
+
+Result<CloseoutSheetParams> parse_closeout_sheet(const Json& p) {
+  if (auto s = only_fields(p, "", {"closeout_id", "paper"}); !s) return s.error();
+  CloseoutSheetParams out;
+  auto id = opt_ident(p, "closeout_id", "");
+  if (!id) return id.error();
+  out.closeout_id = std::move(*id);
+  auto paper = opt_text(p, "paper", "", 4);
+  if (!paper) return paper.error();
+  if (paper->has_value()) {
+    if (**paper != "A5" && **paper != "A4") return bad("paper", "paper: A5 or A4");
+    out.paper = **paper;
+  }
+  return out;
+}
+
+Result<CorrectionRecordParams> parse_correction_record(const Json& p) {
+  if (auto s = only_fields(p, "", {"target", "setl_id", "item_id", "action", "fund", "account", "cash", "reason"}); !s)
+    return s.error();
+  CorrectionRecordParams out;
+  auto target = text(p, "target", "", 16);
+  if (!target) return target.error();
+  if (*target != "settlement" && *target != "outbox" && *target != "stay")
+    return bad("target", "target: settlement, outbox or stay");
+  out.target = std::move(*target);
+  auto action = text(p, "action", "", 16);
+  if (!action) return action.error();
+  const bool on_settlement = out.target == "settlement";
+  if (on_settlement && *action != "amounts" && *action != "undo")
+    return bad("action", "action: a settlement's correction is amounts or undo");
+  if (!on_settlement && *action != "resolve") return bad("action", "action: a parked item's correction is resolve");
+  out.action = std::move(*action);
+  if (on_settlement) {
+    auto setl = ident(p, "setl_id", "");
+    if (!setl) return setl.error();
+    out.setl_id = std::move(*setl);
+    if (json::find(p, "item_id") != nullptr) return bad("item_id", "item_id: only for an outbox or stay item");
+  } else {
+    auto id = json::get_opt_int(p, "item_id", "");
+    if (!id) return id.error();
+    if (!id->has_value() || **id < 1) return bad("item_id", "item_id: required, a positive integer");
+    out.item_id = **id;
+    if (json::find(p, "setl_id") != nullptr) return bad("setl_id", "setl_id: only for a settlement");
+  }
+  for (const char* key : {"fund", "account", "cash"}) {
+    auto a = json::get_opt_amount(p, key, "");
+    if (!a) return a.error();
+    if (out.action == "amounts" && !a->has_value())
+      return bad(key, fmt::format("{}: required for a correction of amounts", key));
+    if (out.action != "amounts" && a->has_value()) return bad(key, fmt::format("{}: only for a correction of amounts", key));
+    (std::string_view(key) == "fund" ? out.fund : std::string_view(key) == "account" ? out.account : out.cash) = *a;
+  }
+  auto reason = text(p, "reason", "", 2000);
+  if (!reason) return reason.error();
+  out.reason = std::move(*reason);
+  return out;
+}
+
+Result<CorrectionListParams> parse_correction_list(const Json& p) {
+  if (auto s = only_fields(p, "", {"state", "limit"}); !s) return s.error();
+  CorrectionListParams out;
+  auto state = json::get_opt_string(p, "state", "", 16);
+  if (!state) return state.error();
+  if (state->has_value() && **state != "recorded" && **state != "approved" && **state != "refused")
+    return bad("state", "state: recorded, approved or refused");
+  out.state = std::move(*state);
+  auto limit = list_limit(p);
+  if (!limit) return limit.error();
+  out.limit = *limit;
+  return out;
+}
+
+namespace {
+
+template <int Kind>
+Result<MethodParams> correction_decide(const Json& p) {
+  if (auto s = only_fields(p, "", {"correction_id", "note"}); !s) return s.error();
+  auto id = json::get_opt_int(p, "correction_id", "");
+  if (!id) return id.error();
+  if (!id->has_value() || **id < 1) return bad("correction_id", "correction_id: required, a positive integer");
+  auto note = opt_text(p, "note", "", 2000);
+  if (!note) return note.error();
+  return MethodParams{CorrectionDecideParams<Kind>{**id, note->value_or("")}};
+}
+
+}  // namespace
+
 namespace {
 
 template <class T>
@@ -867,6 +1002,16 @@ Result<MethodParams> parse_params(Method m, const Json& p) {
     case Method::operator_enable: return operator_named<2>(p);
     case Method::audit_list: return widen(parse_audit_list(p));
     case Method::settle_sheet: return widen(parse_settle_sheet(p));
+    case Method::closeout_preview: return widen(parse_closeout_preview(p));
+    case Method::closeout_record: return widen(parse_closeout_record(p));
+    case Method::closeout_get: return widen(parse_closeout_get(p));
+    case Method::closeout_list: return widen(parse_closeout_list(p));
+    case Method::closeout_sheet: return widen(parse_closeout_sheet(p));
+    case Method::correction_record: return widen(parse_correction_record(p));
+    case Method::correction_approve: return correction_decide<0>(p);
+    case Method::correction_refuse: return correction_decide<1>(p);
+    case Method::correction_list: return widen(parse_correction_list(p));
+    case Method::work_list: return empty_params<WorkListParams>(p);
   }
   SETTLE_ASSERT(false && "every method has a parser");
   return make_error(Reason::internal, "", "no parser");

@@ -30,8 +30,8 @@ inline constexpr std::size_t max_password_len = 128;
 inline constexpr std::size_t min_pin_len = 4;
 inline constexpr std::size_t max_pin_len = 12;
 
-enum class Topic : std::uint8_t { card = 1, network = 2 };
-std::string_view topic_name(Topic t) noexcept;  // "card", "network"
+enum class Topic : std::uint8_t { card = 1, network = 2, work = 3 };
+std::string_view topic_name(Topic t) noexcept;  // "card", "network", "work"
 std::optional<Topic> topic_from_name(std::string_view s) noexcept;
 
 // The settlement states of cashier-api.md (settle.commit `state`).
@@ -219,6 +219,56 @@ struct SettleSheetParams {
   std::string paper = "A5";  // A5 or A4
 };
 
+// closeout.preview: the session's own unclosed shift, or with `date` the
+// report of that day (closed or not), which is not recorded.
+struct CloseoutPreviewParams {
+  std::optional<std::string> date;  // YYYY-MM-DD
+};
+// closeout.record: the cashier signs off the shift; a repeated request_id
+// answers the close-out it made.
+struct CloseoutRecordParams {
+  std::string request_id;
+};
+struct CloseoutGetParams {
+  std::string closeout_id;
+};
+struct CloseoutListParams {
+  std::optional<std::string> from;
+  std::optional<std::string> to;
+  std::optional<std::string> operator_name;  // wire: "operator"
+  std::optional<std::string> window;
+  std::optional<std::int64_t> cursor;
+  std::int64_t limit = default_list_limit;
+};
+// closeout.sheet: a recorded close-out, or (no closeout_id) the preview of
+// the session's own shift, as printable HTML.
+struct CloseoutSheetParams {
+  std::optional<std::string> closeout_id;
+  std::string paper = "A4";  // A4 or A5
+};
+// correction.record: what the office corrects, with its reason; it changes
+// nothing until a second person approves it.
+struct CorrectionRecordParams {
+  std::string target;  // settlement, outbox, stay
+  std::optional<std::string> setl_id;
+  std::optional<std::int64_t> item_id;
+  std::string action;  // amounts, undo (settlement); resolve (outbox, stay)
+  std::optional<Amount> fund, account, cash;  // amounts: the figures to count
+  std::string reason;
+};
+template <int Kind>
+struct CorrectionDecideParams {
+  std::int64_t correction_id = 0;
+  std::string note;  // optional on the wire: ""
+};
+using CorrectionApproveParams = CorrectionDecideParams<0>;
+using CorrectionRefuseParams = CorrectionDecideParams<1>;
+struct CorrectionListParams {
+  std::optional<std::string> state;  // recorded, approved, refused
+  std::int64_t limit = default_list_limit;
+};
+struct WorkListParams {};
+
 // One alternative per Method, in the order of the Method enum.
 using MethodParams =
     std::variant<LoginParams, LogoutParams, EngineStatusParams, SubscribeParams, CardReadParams, VerifyPinParams,
@@ -230,7 +280,9 @@ using MethodParams =
                  RedlistSyncParams, OutboxParkedParams, OutboxRetryParams, OutboxResolveParams,
                  ChangePasswordParams, OperatorListParams, OperatorAddParams, OperatorResetPasswordParams,
                  OperatorUnlockParams, OperatorSetRoleParams, OperatorDisableParams, OperatorEnableParams,
-                 AuditListParams, SettleSheetParams>;
+                 AuditListParams, SettleSheetParams, CloseoutPreviewParams, CloseoutRecordParams,
+                 CloseoutGetParams, CloseoutListParams, CloseoutSheetParams, CorrectionRecordParams,
+                 CorrectionApproveParams, CorrectionRefuseParams, CorrectionListParams, WorkListParams>;
 static_assert(std::variant_size_v<MethodParams> == method_count);
 
 // Parses the params object of `m`. Errors: INVALID_REQUEST (data.field names
@@ -270,6 +322,13 @@ Result<OperatorResetPasswordParams> parse_operator_reset_password(const Json& p)
 Result<OperatorSetRoleParams> parse_operator_set_role(const Json& p);
 Result<AuditListParams> parse_audit_list(const Json& p);
 Result<SettleSheetParams> parse_settle_sheet(const Json& p);
+Result<CloseoutPreviewParams> parse_closeout_preview(const Json& p);
+Result<CloseoutRecordParams> parse_closeout_record(const Json& p);
+Result<CloseoutGetParams> parse_closeout_get(const Json& p);
+Result<CloseoutListParams> parse_closeout_list(const Json& p);
+Result<CloseoutSheetParams> parse_closeout_sheet(const Json& p);
+Result<CorrectionRecordParams> parse_correction_record(const Json& p);
+Result<CorrectionListParams> parse_correction_list(const Json& p);
 
 // Charge lines (`lines` of settle.preview/commit and inpatient.add_lines).
 Result<std::vector<ChargeLine>> parse_charge_lines(const Json& p, std::string_view key);

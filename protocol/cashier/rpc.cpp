@@ -57,6 +57,16 @@ constexpr std::array<MethodInfo, method_count> kMethods{{
     {Method::operator_enable, "operator.enable", false},
     {Method::audit_list, "audit.list", false},
     {Method::settle_sheet, "settle.sheet", false},
+    {Method::closeout_preview, "closeout.preview", false},
+    {Method::closeout_record, "closeout.record", false},
+    {Method::closeout_get, "closeout.get", false},
+    {Method::closeout_list, "closeout.list", false},
+    {Method::closeout_sheet, "closeout.sheet", false},
+    {Method::correction_record, "correction.record", false},
+    {Method::correction_approve, "correction.approve", false},
+    {Method::correction_refuse, "correction.refuse", false},
+    {Method::correction_list, "correction.list", false},
+    {Method::work_list, "work.list", false},
 }};
 
 // Longest string id echoed back; longer ids are refused (id null).

@@ -62,8 +62,18 @@ enum class Method : std::uint8_t {
   operator_enable,
   audit_list,
   settle_sheet,
+  closeout_preview,
+  closeout_record,
+  closeout_get,
+  closeout_list,
+  closeout_sheet,
+  correction_record,
+  correction_approve,
+  correction_refuse,
+  correction_list,
+  work_list,
 };
-inline constexpr int method_count = 39;
+inline constexpr int method_count = 49;
 
 std::string_view method_name(Method m) noexcept;  // "settle.commit"
 std::optional<Method> method_from_name(std::string_view name) noexcept;

@@ -5,6 +5,7 @@
 #include "offline/ledger.hpp"
 #include "offline/ledger_ops.hpp"
 #include "protocol/cashier/auth.hpp"
+#include "tools/common/csv.hpp"
 #include "tools/common/table.hpp"
 #include "tools/settled/clock.hpp"
 #include "tools/settled/operators.hpp"
@@ -127,17 +128,64 @@ int run_cashier(const ClientOptions& o, const CashierCommand& c, std::ostream& o
         }
       });
     }
-    Json params{{"from", c.from.empty() ? daemon::clearing_date(daemon::now_ms()) : c.from}, {"to", c.to.empty() ? daemon::clearing_date(daemon::now_ms()) : c.to}};
+    // Every page of the period: the totals are the period's, the table shows
+    // the first `limit` rows and says how many more there are.
+    Json params{{"from", c.from.empty() ? daemon::clearing_date(daemon::now_ms()) : c.from},
+                {"to", c.to.empty() ? daemon::clearing_date(daemon::now_ms()) : c.to},
+                {"limit", 500}};
     if (!c.state.empty()) params["state"] = c.state;
-    auto a = s.call("settle.list", params);
-    if (!a) return done(a.error());
-    return print(a.value(), [&](const Json& r) {
+    Json rows = Json::array();
+    for (;;) {
+      auto a = s.call("settle.list", params);
+      if (!a) return done(a.error());
+      for (const auto& x : a.value()["settlements"]) rows.push_back(x);
+      const Json& cursor = a.value()["cursor"];
+      if (cursor.is_null()) break;
+      params["cursor"] = cursor;
+    }
+    Amount total, fund, account, cash;
+    for (const auto& x : rows) {
+      for (const auto& [key, sum] : {std::pair{"total", &total}, std::pair{"fund", &fund},
+                                     std::pair{"account", &account}, std::pair{"cash", &cash}}) {
+        auto a = json::to_amount(x[key], key);
+        if (!a) return done(Failure{1, fmt::format("the daemon answered an unreadable amount: {}", a.error().message)});
+        *sum += *a;
+      }
+    }
+    static const std::vector<std::string> cols{"setl_id", "time", "window", "operator", "mode", "state",
+                                               "total",   "fund", "account", "cash",     "receipt_no"};
+    if (c.csv) {
+      out << csv_bom << csv_row(cols);
+      for (const auto& x : rows) {
+        std::vector<std::string> cells;
+        for (const auto& k : cols) cells.push_back(str(x, k));
+        out << csv_row(cells);
+      }
+      return 0;
+    }
+    const Json result{{"settlements", rows},
+                      {"count", rows.size()},
+                      {"totals", Json{{"total", json::amount_value(total)},
+                                      {"fund", json::amount_value(fund)},
+                                      {"account", json::amount_value(account)},
+                                      {"cash", json::amount_value(cash)}}}};
+    return print(result, [&](const Json&) {
       Table t({{"setl_id"}, {"time"}, {"window"}, {"operator"}, {"mode"}, {"state"}, {"total", Table::Align::right},
                {"fund", Table::Align::right}, {"account", Table::Align::right}, {"cash", Table::Align::right}});
-      for (const auto& x : r["settlements"])
-        t.add_row({str(x, "setl_id"), str(x, "time"), str(x, "window"), str(x, "operator"), str(x, "mode"), str(x, "state"),
-                   str(x, "total"), str(x, "fund"), str(x, "account"), str(x, "cash")});
+      std::int64_t shown = 0;
+      for (const auto& x : rows) {
+        if (c.limit > 0 && shown == c.limit) break;
+        ++shown;
+        t.add_row({str(x, "setl_id"), str(x, "time"), str(x, "window"), str(x, "operator"), str(x, "mode"),
+                   str(x, "state"), str(x, "total"), str(x, "fund"), str(x, "account"), str(x, "cash")});
+      }
+      t.add_rule();
+      t.add_row({fmt::format("{} in all", rows.size()), "", "", "", "", "", format_amount(total), format_amount(fund),
+                 format_amount(account), format_amount(cash)});
       out << t.render();
+      const auto more = static_cast<std::int64_t>(rows.size()) - shown;
+      if (more > 0)
+        out << fmt::format("{} more settlements not shown (--limit 0 shows all; --csv exports them)\n", more);
     });
   }
 
@@ -188,6 +236,10 @@ int run_cashier(const ClientOptions& o, const CashierCommand& c, std::ostream& o
     if (!a) return done(a.error());
     return print(a.value(), [&](const Json& r) {
       out << render_pairs({{"queue", str(r, "queue")}, {"item", str(r, "item_id")}, {"state", str(r, "state")}});
+      if (!retry)
+        out << fmt::format("correction {} recorded: the item is resolved when another person approves it "
+                           "(settlectl correction approve --id {}); it waits for approval\n",
+                           str(r["correction"], "correction_id"), str(r["correction"], "correction_id"));
     });
   }
 
@@ -237,7 +289,7 @@ int run_cashier(const ClientOptions& o, const CashierCommand& c, std::ostream& o
       for (const auto& f : r["flags"]) flags += (flags.empty() ? "" : ", ") + f.get<std::string>();
       out << render_pairs({{"person number", str(r, "psn_no")}, {"name", str(r, "psn_name")},
                            {"insurance type", str(r, "insutype")}, {"flags", flags.empty() ? "none" : flags},
-                           {"account balance", str(r, "balance")}, {"source", str(r, "source")}, {"as of", str(r, "as_of")}});
+                           {"account balance", r.value("balance_known", true) ? str(r, "balance") : std::string("unknown offline (not used)")}, {"source", str(r, "source")}, {"as of", str(r, "as_of")}});
     });
   }
   if (c.name == "history") {

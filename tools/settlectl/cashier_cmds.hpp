@@ -31,6 +31,8 @@ struct CashierCommand {
   std::int64_t item_id = 0;  // parked-retry, parked-resolve: the outbox item
   std::string note;          // parked-resolve: what the office did instead
   bool stay_queue = false;   // parked-retry, parked-resolve: the item is a stay's (queue "stay")
+  bool csv = false;          // list: CSV of every row
+  std::int64_t limit = 200;  // list: rows shown in the table (0 = all)
 };
 
 // Exit status: 0 done, 1 the daemon refused (its reason printed), 2 bad

@@ -95,6 +95,8 @@ int main(int argc, char** argv) {
   list->add_option("--from", cmd.from, "date or ISO 8601 time");
   list->add_option("--to", cmd.to, "date or ISO 8601 time");
   list->add_option("--state", cmd.state, "settled, offline_pending, refunded, ...");
+  list->add_option("--limit", cmd.limit, "rows shown (default 200; 0 = all); the totals are the whole period's");
+  list->add_flag("--csv", cmd.csv, "every row as CSV for a spreadsheet (UTF-8)");
 
   // Inpatient stays (住院): settlectl inpatient ACTION.
   settle::tools::InpatientCommand ip;
@@ -225,6 +227,65 @@ int main(int argc, char** argv) {
   audit->add_option("--action", audit_cmd.action, "only this action (settle.commit, card.verify_pin, login_failed, ...)");
   audit->add_option("--limit", audit_cmd.limit, "at most this many entries, newest first");
   audit->add_flag("--csv", audit_cmd.csv, "CSV for a spreadsheet (UTF-8)");
+  settle::tools::CloseoutCommand co;
+  auto* closeout = app.add_subcommand("closeout", "the cashier's close-out (收费员日结) of the shift at this window");
+  closeout->require_subcommand(1);
+  const std::vector<std::pair<std::string, std::string>> co_actions{
+      {"preview", "what the close-out would hold now (or --date: the day's report)"},
+      {"record", "close the shift: record and sign off its figures (they never change)"},
+      {"get", "a recorded close-out with every item"},
+      {"list", "recorded close-outs (a cashier sees its own)"},
+      {"sheet", "the printable close-out (HTML), recorded (--id) or the preview"}};
+  for (const auto& [action, help] : co_actions) {
+    auto* sub = closeout->add_subcommand(action, help);
+    client_options(sub, true);
+    if (action == "preview") sub->add_option("--date", co.date, "a day's report (YYYY-MM-DD), closed or not");
+    if (action == "record") sub->add_option("--request-id", co.request_id, "unique id of this close-out")->required();
+    if (action == "get") sub->add_option("--id", co.id, "the close-out")->required();
+    if (action == "sheet") {
+      sub->add_option("--id", co.id, "the close-out (default: the preview of the shift)");
+      sub->add_option("--paper", co.paper, "A4 (default) or A5");
+      sub->add_option("--out", co.out_file, "the HTML file to write (default: stdout)");
+    }
+    if (action == "list") {
+      sub->add_option("--from", co.from, "recorded from (date or ISO 8601 time)");
+      sub->add_option("--to", co.to, "recorded until (a date: the whole day)");
+      sub->add_option("--by", co.by, "one operator's");
+      sub->add_option("--for-window", co.window, "one window's");
+    }
+    if (action != "sheet") sub->add_flag("--csv", co.csv, "CSV for a spreadsheet (the items; the list)");
+    sub->callback([&co, a = action] { co.action = a; });
+  }
+  settle::tools::CorrectionCommand corr;
+  auto* correction = app.add_subcommand("correction", "corrections (更正) with two-person review (supervisor, auditor)");
+  correction->require_subcommand(1);
+  auto* corr_record = correction->add_subcommand("record", "record a correction (it changes nothing until approved)");
+  client_options(corr_record, true);
+  corr_record->add_option("--target", corr.target, "settlement (default), outbox or stay");
+  corr_record->add_option("--setl-id", corr.setl_id, "the settlement (target settlement)");
+  corr_record->add_option("--item", corr.item_id, "the parked item (target outbox or stay)");
+  corr_record->add_option("--action", corr.kind, "amounts or undo (a settlement), resolve (a parked item)")->required();
+  corr_record->add_option("--fund", corr.fund, "amounts: the fund's part to count");
+  corr_record->add_option("--account", corr.account, "amounts: the personal account's part to count");
+  corr_record->add_option("--cash", corr.cash, "amounts: the cash part to count");
+  corr_record->add_option("--reason", corr.reason, "why (kept with the correction and in the audit trail)")->required();
+  corr_record->callback([&corr] { corr.action = "record"; });
+  for (const char* action : {"approve", "refuse"}) {
+    auto* sub = correction->add_subcommand(action, std::string(action) == "approve"
+                                                       ? "approve another person's correction (it is applied now)"
+                                                       : "refuse another person's correction");
+    client_options(sub, true);
+    sub->add_option("--id", corr.id, "the correction")->required();
+    sub->add_option("--note", corr.note, "a note kept with the decision");
+    sub->callback([&corr, action] { corr.action = action; });
+  }
+  auto* corr_list = correction->add_subcommand("list", "corrections, newest first");
+  client_options(corr_list, true);
+  corr_list->add_option("--state", corr.state, "recorded, approved or refused");
+  corr_list->callback([&corr] { corr.action = "list"; });
+  auto* work = app.add_subcommand("work", "the insurance office's work list: parked items, rejected offline "
+                                          "settlements, corrections waiting for approval");
+  client_options(work, true);
 
   try {
     app.parse(argc, argv);
@@ -245,6 +306,9 @@ int main(int argc, char** argv) {
   if (oper->parsed()) return settle::tools::run_operator(client, op, std::cout, std::cerr);
   if (password->parsed()) return settle::tools::run_password(client, pw_cmd, std::cout, std::cerr);
   if (audit->parsed()) return settle::tools::run_audit(client, audit_cmd, std::cout, std::cerr);
+  if (closeout->parsed()) return settle::tools::run_closeout(client, co, std::cout, std::cerr);
+  if (correction->parsed()) return settle::tools::run_correction(client, corr, std::cout, std::cerr);
+  if (work->parsed()) return settle::tools::run_work(client, std::cout, std::cerr);
   if (inpatient->parsed()) {
     if (ip_get_limit->count() > 0) ip.limit = ip_limit;
     return settle::tools::run_inpatient(client, ip, std::cout, std::cerr);

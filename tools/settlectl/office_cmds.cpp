@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <fstream>
 #include <iostream>
 
 namespace settle::tools {
@@ -240,6 +241,212 @@ int run_audit(const ClientOptions& o, const AuditCommand& c, std::ostream& out, 
     out << t.render();
     out << fmt::format("{} entries\n", entries.size());
   }
+  return 0;
+}
+
+// ---- close-outs ---------------------------------------------------------------------
+
+namespace {
+
+void print_closeout(const Json& r, std::ostream& out) {
+  const bool recorded = !r["closeout_id"].is_null();
+  out << render_pairs({{"close-out", recorded ? str(r, "closeout_id") : std::string("preview (not recorded)")},
+                       {"operator", str(r, "operator")},
+                       {"window", str(r, "window")},
+                       {"from", str_or_dash(r, "from")},
+                       {"to", str(r, "to")},
+                       {"digest", str_or_dash(r, "digest")}});
+  Table t({{""}, {"count", Table::Align::right}, {"total", Table::Align::right}, {"fund", Table::Align::right},
+           {"account", Table::Align::right}, {"cash", Table::Align::right}});
+  for (const auto& [label, key] : {std::pair{"online", "online"}, std::pair{"offline", "offline"},
+                                   std::pair{"settlements", "settlements"}, std::pair{"refunds", "refunds"}}) {
+    const Json& g = r[key];
+    t.add_row({label, str(g, "count"), str(g, "total"), str(g, "fund"), str(g, "account"), str(g, "cash")});
+  }
+  out << "\n" << t.render();
+  out << "\n"
+      << render_pairs({{"cash taken", str(r, "cash_taken")},
+                       {"cash paid back", str(r, "cash_paid_back")},
+                       {"cash to hand over", str(r, "cash_to_hand_over")}});
+  if (!r["corrections"].empty()) {
+    Table ct({{"correction"}, {"setl_id"}, {"action"}, {"fund", Table::Align::right}, {"account", Table::Align::right},
+              {"cash", Table::Align::right}, {"approved by"}, {"reason"}});
+    for (const auto& x : r["corrections"])
+      ct.add_row({str(x, "correction_id"), str(x, "setl_id"), str(x, "action"), str(x, "fund_delta"),
+                  str(x, "account_delta"), str(x, "cash_delta"), str(x, "approved_by"), str(x, "reason")});
+    out << "\ncorrections (they change the ledger's figures, not the cash handed over):\n" << ct.render();
+  }
+}
+
+void closeout_csv(const Json& r, std::ostream& out) {
+  static const std::vector<std::string> cols{"kind", "id", "setl_id", "time", "mode", "state", "receipt_no",
+                                             "total", "fund", "account", "cash"};
+  out << csv_bom << csv_row(cols);
+  for (const auto& x : r["items"]) {
+    std::vector<std::string> cells;
+    for (const auto& k : cols) cells.push_back(str(x, k));
+    out << csv_row(cells);
+  }
+}
+
+}  // namespace
+
+int run_closeout(const ClientOptions& o, const CloseoutCommand& c, std::ostream& out, std::ostream& err) {
+  Session s(o);
+  if (auto f = s.open(true)) return fail(err, *f);
+  const auto show = [&](const Json& r) {
+    if (o.json) {
+      out << dump_exact(r) << "\n";
+    } else if (c.csv) {
+      closeout_csv(r, out);
+    } else {
+      print_closeout(r, out);
+    }
+    return 0;
+  };
+  if (c.action == "preview" || c.action == "record" || c.action == "get") {
+    Json params = Json::object();
+    std::string method = "closeout." + c.action;
+    if (c.action == "preview" && !c.date.empty()) params["date"] = c.date;
+    if (c.action == "record") params["request_id"] = c.request_id;
+    if (c.action == "get") params["closeout_id"] = c.id;
+    auto a = s.call(method, params);
+    if (!a) return fail(err, a.error());
+    return show(a.value());
+  }
+  if (c.action == "sheet") {
+    Json params{{"paper", c.paper}};
+    if (!c.id.empty()) params["closeout_id"] = c.id;
+    auto a = s.call("closeout.sheet", params);
+    if (!a) return fail(err, a.error());
+    const std::string html = str(a.value(), "html");
+    if (c.out_file.empty() || c.out_file == "-") {
+      out << html;
+    } else {
+      std::ofstream f(c.out_file, std::ios::binary);
+      f << html;
+      if (!f) return fail(err, Failure{2, fmt::format("cannot write {}", c.out_file)});
+      out << "close-out sheet written to " << c.out_file << " (print it, sign it, hand it over with the cash)\n";
+    }
+    return 0;
+  }
+  // list: every page.
+  Json params{{"limit", 500}};
+  if (!c.from.empty()) params["from"] = c.from;
+  if (!c.to.empty()) params["to"] = c.to;
+  if (!c.by.empty()) params["operator"] = c.by;
+  if (!c.window.empty()) params["window"] = c.window;
+  Json rows = Json::array();
+  for (;;) {
+    auto a = s.call("closeout.list", params);
+    if (!a) return fail(err, a.error());
+    for (const auto& x : a.value()["closeouts"]) rows.push_back(x);
+    if (!a.value().value("more", false)) break;
+    params["cursor"] = a.value()["cursor"];
+  }
+  static const std::vector<std::string> cols{"closeout_id", "operator", "window", "from", "to", "recorded_at",
+                                             "cash_to_hand_over", "digest"};
+  if (o.json) {
+    out << dump_exact(Json{{"closeouts", rows}}) << "\n";
+  } else if (c.csv) {
+    out << csv_bom << csv_row(cols);
+    for (const auto& x : rows) {
+      std::vector<std::string> cells;
+      for (const auto& k : cols) cells.push_back(str(x, k));
+      out << csv_row(cells);
+    }
+  } else {
+    Table t({{"close-out"}, {"operator"}, {"window"}, {"from"}, {"to"}, {"settlements", Table::Align::right},
+             {"refunds", Table::Align::right}, {"cash to hand over", Table::Align::right}});
+    for (const auto& x : rows)
+      t.add_row({str(x, "closeout_id"), str(x, "operator"), str(x, "window"), str_or_dash(x, "from"), str(x, "to"),
+                 str(x["settlements"], "count"), str(x["refunds"], "count"), str(x, "cash_to_hand_over")});
+    out << t.render() << fmt::format("{} close-outs\n", rows.size());
+  }
+  return 0;
+}
+
+// ---- corrections and the work list -------------------------------------------------
+
+namespace {
+
+void print_corrections(const Json& list, std::ostream& out) {
+  Table t({{"correction"}, {"target"}, {"action"}, {"fund", Table::Align::right}, {"account", Table::Align::right},
+           {"cash", Table::Align::right}, {"state"}, {"recorded by"}, {"decided by"}, {"reason"}});
+  for (const auto& c : list) {
+    const std::string target = str(c, "target") == "settlement" ? "settlement " + str(c, "setl_id")
+                                                                 : str(c, "target") + " item " + str(c, "item_id");
+    t.add_row({str(c, "correction_id"), target, str(c, "action"), str_or_dash(c, "fund"), str_or_dash(c, "account"),
+               str_or_dash(c, "cash"), str(c, "state"), str(c, "recorded_by"), str_or_dash(c, "decided_by"),
+               str(c, "reason")});
+  }
+  out << t.render();
+}
+
+}  // namespace
+
+int run_correction(const ClientOptions& o, const CorrectionCommand& c, std::ostream& out, std::ostream& err) {
+  Session s(o);
+  if (auto f = s.open(true)) return fail(err, *f);
+  std::string method;
+  Json params = Json::object();
+  if (c.action == "record") {
+    method = "correction.record";
+    params = Json{{"target", c.target}, {"action", c.kind}, {"reason", c.reason}};
+    if (c.target == "settlement") {
+      params["setl_id"] = c.setl_id;
+    } else {
+      params["item_id"] = c.item_id;
+    }
+    if (c.kind == "amounts") {
+      params["fund"] = c.fund;
+      params["account"] = c.account;
+      params["cash"] = c.cash;
+    }
+  } else if (c.action == "approve" || c.action == "refuse") {
+    method = "correction." + c.action;
+    params = Json{{"correction_id", c.id}};
+    if (!c.note.empty()) params["note"] = c.note;
+  } else {
+    method = "correction.list";
+    if (!c.state.empty()) params["state"] = c.state;
+    params["limit"] = 500;
+  }
+  auto a = s.call(method, params);
+  if (!a) return fail(err, a.error());
+  if (o.json) {
+    out << dump_exact(a.value()) << "\n";
+  } else if (c.action == "list") {
+    print_corrections(a.value()["corrections"], out);
+  } else {
+    print_corrections(Json::array({a.value()}), out);
+    if (c.action == "record") out << "recorded: it changes nothing until another person approves it\n";
+  }
+  return 0;
+}
+
+int run_work(const ClientOptions& o, std::ostream& out, std::ostream& err) {
+  Session s(o);
+  if (auto f = s.open(true)) return fail(err, *f);
+  auto a = s.call("work.list", Json::object());
+  if (!a) return fail(err, a.error());
+  if (o.json) {
+    out << dump_exact(a.value()) << "\n";
+    return 0;
+  }
+  for (const auto& w : a.value()["items"]) {
+    std::string what = str(w, "kind");
+    if (w.contains("item_id") && !w["item_id"].is_null()) what += " item " + str(w, "item_id");
+    if (w.contains("setl_id") && !w["setl_id"].is_null()) what += " settlement " + str(w, "setl_id");
+    if (w.contains("correction_id") && !w["correction_id"].is_null() && str(w, "kind") == "correction_waiting")
+      what += " " + str(w, "correction_id");
+    out << what << "  (since " << str(w, "since") << ")\n";
+    if (!str(w, "reason").empty()) out << "  reason: " << str(w, "reason") << "\n";
+    if (w.contains("correction") && !w["correction"].is_null())
+      out << "  correction " << str(w, "correction") << " waits for approval\n";
+    out << "  what to do: " << str(w, "what_to_do") << "\n";
+  }
+  out << fmt::format("{} items\n", a.value()["items"].size());
   return 0;
 }
 

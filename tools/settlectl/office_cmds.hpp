@@ -41,4 +41,36 @@ struct AuditCommand {
 };
 int run_audit(const ClientOptions& o, const AuditCommand& c, std::ostream& out, std::ostream& err);
 
+// settlectl closeout ACTION: the cashier's close-out (preview, record, get,
+// list, sheet); a table, --csv (the items) or --json.
+struct CloseoutCommand {
+  std::string action;      // preview, record, get, list, sheet
+  std::string date;        // preview: a day's report
+  std::string request_id;  // record
+  std::string id;          // get, sheet (sheet without: the preview)
+  std::string from, to, by, window;  // list
+  std::string paper = "A4";
+  std::string out_file;    // sheet: where the HTML goes ("-" = stdout)
+  bool csv = false;
+};
+int run_closeout(const ClientOptions& o, const CloseoutCommand& c, std::ostream& out, std::ostream& err);
+
+// settlectl correction ACTION: record, approve, refuse, list.
+struct CorrectionCommand {
+  std::string action;
+  std::string target = "settlement";  // settlement, outbox, stay
+  std::string setl_id;
+  std::int64_t item_id = 0;
+  std::string kind;  // amounts, undo, resolve (the correction's action)
+  std::string fund, account, cash;
+  std::string reason;
+  std::int64_t id = 0;  // approve, refuse
+  std::string note;
+  std::string state;  // list
+};
+int run_correction(const ClientOptions& o, const CorrectionCommand& c, std::ostream& out, std::ostream& err);
+
+// settlectl work: the insurance office's work list.
+int run_work(const ClientOptions& o, std::ostream& out, std::ostream& err);
+
 }  // namespace settle::tools

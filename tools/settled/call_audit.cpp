@@ -22,6 +22,13 @@ std::string text_at(const Json& obj, const char* key) {
   return it->dump();
 }
 
+std::string text_of(const std::string& s) { return s; }
+std::string text_of(std::int64_t n) { return std::to_string(n); }
+template <class T>
+std::string text_of(const std::optional<T>& v) {
+  return v ? text_of(*v) : std::string();
+}
+
 // "key value" pairs of the result that name what the call made or touched.
 std::string object_of(Method m, const cashier::MethodParams& params, const Json& result) {
   std::vector<std::string> parts;
@@ -30,10 +37,12 @@ std::string object_of(Method m, const cashier::MethodParams& params, const Json&
   };
   std::visit(
       [&](const auto& p) {
-        if constexpr (requires { p.setl_id; }) add("setl_id", std::string(p.setl_id));
-        if constexpr (requires { p.adm_id; }) add("adm_id", std::string(p.adm_id));
-        if constexpr (requires { p.request_id; }) add("request_id", std::string(p.request_id));
-        if constexpr (requires { p.item_id; }) add("item_id", std::to_string(p.item_id));
+        if constexpr (requires { p.setl_id; }) add("setl_id", text_of(p.setl_id));
+        if constexpr (requires { p.adm_id; }) add("adm_id", text_of(p.adm_id));
+        if constexpr (requires { p.request_id; }) add("request_id", text_of(p.request_id));
+        if constexpr (requires { p.item_id; }) add("item_id", text_of(p.item_id));
+        if constexpr (requires { p.closeout_id; }) add("closeout_id", text_of(p.closeout_id));
+        if constexpr (requires { p.correction_id; }) add("correction_id", text_of(p.correction_id));
       },
       params);
   if (m == Method::settle_commit || m == Method::settle_resettle || m == Method::inpatient_discharge)
@@ -43,6 +52,10 @@ std::string object_of(Method m, const cashier::MethodParams& params, const Json&
   if (m == Method::card_read) add("card_no", text_at(result, "card_no"));
   if (m == Method::person_query || m == Method::account_history) add("psn_no", text_at(result, "psn_no"));
   if (m == Method::recon_run) add("date", std::get<cashier::ReconRunParams>(params).date);
+  if (m == Method::closeout_record) add("closeout_id", text_at(result, "closeout_id"));
+  if (m == Method::correction_record) add("correction_id", text_at(result, "correction_id"));
+  if (m == Method::outbox_resolve && result.contains("correction"))
+    add("correction_id", text_at(result["correction"], "correction_id"));
   std::string out;
   for (const auto& p : parts) {
     if (out.find(p) != std::string::npos) continue;
@@ -93,6 +106,15 @@ std::string detail_of(Method m, const cashier::MethodParams& params, const cashi
                          p.operator_name.value_or("-"), p.action.value_or("-"));
     }
     case Method::outbox_resolve: return std::get<cashier::OutboxResolveParams>(params).note;
+    case Method::closeout_record:
+      return fmt::format("{} settlements, {} refunds, cash to hand over {}", text_at(r["settlements"], "count"),
+                         text_at(r["refunds"], "count"), text_at(r, "cash_to_hand_over"));
+    case Method::correction_record: {
+      const auto& p = std::get<cashier::CorrectionRecordParams>(params);
+      return fmt::format("{} of {}: {}", p.action, p.target, p.reason);
+    }
+    case Method::correction_approve:
+    case Method::correction_refuse: return fmt::format("{} (recorded by {})", text_at(r, "state"), text_at(r, "recorded_by"));
     default: return "";
   }
 }

@@ -127,6 +127,8 @@ awaitable<std::int64_t> Service::flush_reversals() {
       spdlog::warn("reversal of msgid {} parked after {} refusals by the insurer ({}); outbox item {} waits for a "
                    "supervisor (settlectl parked list)",
                    omsgid, d.refusals, why, item.item_id);
+      work_added("parked_reversal",
+                 Json{{"queue", "outbox"}, {"item_id", item.item_id}, {"msgid", omsgid}, {"reason", why}});
       continue;
     }
     // Not acknowledged: try again later, doubling the wait.
@@ -221,6 +223,10 @@ awaitable<std::int64_t> Service::flush_uploads() {
     return settle::Ok{};
   };
   const auto report = [this](const Answered& a, const Recorded& rec) {
+    for (const auto& x : a.results)
+      if (!x.accepted)
+        work_added("rejected_offline_settlement",
+                   Json{{"setl_id", std::to_string(x.setl_id)}, {"reason", x.outbox_error}});
     p_.metrics.upload("accepted", rec.accepted);
     if (rec.rejected > 0) p_.metrics.upload("rejected", rec.rejected);
     spdlog::info("uploads: {} offline settlements forwarded: {} accepted ({} with an adjustment), {} rejected",
@@ -424,6 +430,8 @@ awaitable<std::int64_t> Service::flush_uploads() {
         spdlog::warn("uploads: the offline settlement {} parked after {} refusals by the insurer ({}); outbox item {} "
                      "waits for a supervisor (settlectl parked list); the uploads behind it go on",
                      v.setl_id, v.d.refusals, why, v.item_id);
+        work_added("parked_upload", Json{{"queue", "outbox"}, {"item_id", v.item_id},
+                                         {"setl_id", std::to_string(v.setl_id)}, {"reason", why}});
         if (v.item_id >= lone_uploads_through_) lone_uploads_through_ = 0;  // the suspects are through
       }
       if (retried > 0) {
@@ -601,7 +609,21 @@ awaitable<std::int64_t> Service::flush_stay_items() {
     if (reply.outcome == flow::CallOutcome::ok) {
       spdlog::info("stays: stay {}'s {} forwarded ({}){}", w.item.adm_id, ledger::name(w.item.kind),
                    flow::txn_code(w.call.txn), reply.rejected.empty() ? "" : "; rejected: " + reply.rejected);
+      if (!reply.rejected.empty() && w.item.setl_id)
+        work_added("rejected_offline_settlement",
+                   Json{{"setl_id", std::to_string(*w.item.setl_id)}, {"reason", reply.rejected}});
     } else {
+      if (reply.outcome == flow::CallOutcome::refused) {
+        // Parked now? (The ledger decided it from the item's refusals.)
+        auto job_items = [adm_id = w.item.adm_id](sql::Db& db) { return ledger::stay_items_of(db, adm_id); };
+        auto items = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job_items));
+        if (items)
+          for (const auto& i : *items)
+            if (i.item_id == w.item.item_id && i.state == ledger::StayItemState::parked)
+              work_added(fmt::format("parked_stay_{}", ledger::name(i.kind)),
+                         Json{{"queue", "stay"}, {"item_id", i.item_id}, {"adm_id", std::to_string(i.adm_id)},
+                              {"reason", i.last_error.value_or("")}});
+      }
       spdlog::warn("stays: stay {}'s {} not forwarded ({} {}: {})", w.item.adm_id, ledger::name(w.item.kind),
                    flow::txn_code(w.call.txn), flow::call_outcome_name(reply.outcome), reply.detail);
       if (reply.outcome != flow::CallOutcome::refused) break;  // the line's problem: later
@@ -770,17 +792,24 @@ awaitable<Reply> Service::outbox_retry(const cashier::SessionInfo& s, const cash
   co_return Reply::ok(Json{{"queue", queue_name(p.stay)}, {"item_id", p.item_id}, {"state", "pending"}});
 }
 
+// A parked item is closed without the insurer only by a correction: this
+// records one (target outbox or stay, action resolve) with the note as its
+// reason; a second person's correction.approve resolves the item.
 awaitable<Reply> Service::outbox_resolve(const cashier::SessionInfo& s, const cashier::OutboxResolveParams& p) {
-  const std::int64_t at = now_ms();
-  auto job = [id = p.item_id, stay = p.stay, who = s.operator_name, note = p.note, at](sql::Db& db) {
-    return stay ? ledger::resolve_parked_stay_item(db, id, who, note, at) : ledger::resolve_parked(db, id, who, note, at);
-  };
-  auto w = co_await ledger_write(p_.ledger, std::move(job));
-  if (!w) co_return fail(w.error().to_error());
-  spdlog::warn("{} item {}: resolved by supervisor {} without the insurer: {}", queue_name(p.stay), p.item_id,
-               s.operator_name, p.note);
-  if (p.stay) reversal_wakeup_.cancel();  // the stay's later items go now
-  co_return Reply::ok(Json{{"queue", queue_name(p.stay)}, {"item_id", p.item_id}, {"state", "done"}});
+  cashier::CorrectionRecordParams c;
+  c.target = p.stay ? "stay" : "outbox";
+  c.item_id = p.item_id;
+  c.action = "resolve";
+  c.reason = p.note;
+  Reply r = co_await correction_record(s, c);
+  if (r.error) {
+    if (r.error->error.field.empty()) r.error->error.field = "item_id";
+    co_return r;
+  }
+  co_return Reply::ok(Json{{"queue", queue_name(p.stay)},
+                           {"item_id", p.item_id},
+                           {"state", "parked"},
+                           {"correction", std::move(*r.result)}});
 }
 
 }  // namespace settle::daemon

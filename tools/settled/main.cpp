@@ -3,6 +3,7 @@
 // service, recovers what a crash left in doubt, and runs until SIGTERM.
 #include "offline/ledger.hpp"
 #include "offline/ledger_ops.hpp"
+#include "offline/office_ops.hpp"
 #include "offline/redlist.hpp"
 #include "tools/settled/redlist_sync.hpp"
 #include "offline/msgid.hpp"
@@ -169,6 +170,9 @@ int main(int argc, char** argv) {
   service.on_network_changed = [&server](NetworkState s) {
     server.notify(cashier::Topic::network, "network.changed", json::Json{{"network", network_state_name(s)}});
   };
+  service.on_work_added = [&server](json::Json item) {
+    server.notify(cashier::Topic::work, "work.added", std::move(item));
+  };
   metrics.gauges = [&led, &service, &server]() {
     Metrics::Gauges g;
     auto w = led.read([](sql::Db& db) { return ledger::open_work(db); });
@@ -179,6 +183,7 @@ int main(int argc, char** argv) {
       g.parked_reversals = w->parked_reversals;
       g.parked_uploads = w->parked_uploads;
     }
+    if (auto n = led.read([](sql::Db& db) { return ledger::work_count(db); })) g.work_items = *n;
     g.network_state = static_cast<std::int64_t>(service.network());
     g.connections = static_cast<std::int64_t>(server.connection_count());
     return g;

@@ -69,6 +69,11 @@ void Metrics::audit_failed() {
   ++counters_["settled_audit_failures_total"];
 }
 
+void Metrics::work_added(std::string_view kind) {
+  const std::lock_guard lock(mu_);
+  ++counters_[fmt::format("settled_work_items_added_total{{kind=\"{}\"}}", kind)];
+}
+
 std::string Metrics::render() const {
   std::string out;
   if (gauges) {
@@ -87,6 +92,9 @@ std::string Metrics::render() const {
     out += fmt::format("settled_network_state {}\n", g.network_state);
     out += "# HELP settled_cashier_connections Open cashier connections.\n# TYPE settled_cashier_connections gauge\n";
     out += fmt::format("settled_cashier_connections {}\n", g.connections);
+    out += "# HELP settled_work_items Items on the insurance office's work list (parked, rejected, corrections "
+           "waiting for approval).\n# TYPE settled_work_items gauge\n";
+    out += fmt::format("settled_work_items {}\n", g.work_items);
   }
   const std::lock_guard lock(mu_);
   std::string last_family;

@@ -39,6 +39,7 @@ class Metrics {
     std::int64_t parked_uploads = 0;
     std::int64_t network_state = 1;  // 1 online, 2 offline, 3 draining
     std::int64_t connections = 0;
+    std::int64_t work_items = 0;  // the office's work list: parked, rejected, corrections waiting
   };
 
   // settled_settlements_total{mode, outcome}: outcome is settled, rejected, in_doubt, unreachable, error.
@@ -51,6 +52,8 @@ class Metrics {
   void reversal(std::string_view outcome);
   void upload(std::string_view outcome, std::int64_t n);  // offline settlements forwarded (9302)
   void audit_failed();  // settled_audit_failures_total: audit entries that could not be written
+  // settled_work_items_added_total{kind}: items added to the office's work list.
+  void work_added(std::string_view kind);
 
   // Read at every scrape (must be quick and thread-safe).
   std::function<Gauges()> gauges;

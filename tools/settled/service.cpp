@@ -9,6 +9,7 @@
 #include "protocol/engine_json.hpp"
 #include "tools/settled/call_audit.hpp"
 #include "tools/settled/clock.hpp"
+#include "tools/settled/closeout_doc.hpp"
 #include "tools/settled/records.hpp"
 #include "tools/settled/replies.hpp"
 #include "tools/settled/service_redlist.hpp"
@@ -17,7 +18,6 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <fmt/format.h>
-#include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -34,13 +34,7 @@ constexpr std::int64_t person_cache_ms = 120'000;
 }  // namespace
 
 std::string payload_hash(std::string_view method, std::string_view canonical) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  const std::string text = fmt::format("{}\n{}", method, canonical);
-  EVP_Digest(text.data(), text.size(), md, &len, EVP_sha256(), nullptr);
-  std::string hex;
-  for (unsigned int i = 0; i < len; ++i) hex += fmt::format("{:02x}", md[i]);
-  return hex;
+  return sha256_hex(fmt::format("{}\n{}", method, canonical));
 }
 
 Person PersonView::engine_person() const {
@@ -185,6 +179,29 @@ awaitable<Reply> Service::handle(cashier::SessionInfo session, cashier::Call cal
     case Method::outbox_resolve:
       co_return co_await outbox_resolve(session, std::get<cashier::OutboxResolveParams>(call.params));
     case Method::audit_list: co_return co_await audit_list(std::get<cashier::AuditListParams>(call.params));
+    case Method::closeout_preview:
+      co_return co_await closeout_preview(session, std::get<cashier::CloseoutPreviewParams>(call.params));
+    case Method::closeout_record:
+      co_return co_await closeout_record(session, std::get<cashier::CloseoutRecordParams>(call.params));
+    case Method::closeout_get:
+      co_return co_await closeout_get(session, std::get<cashier::CloseoutGetParams>(call.params));
+    case Method::closeout_list:
+      co_return co_await closeout_list(session, std::get<cashier::CloseoutListParams>(call.params));
+    case Method::closeout_sheet:
+      co_return co_await closeout_sheet(session, std::get<cashier::CloseoutSheetParams>(call.params));
+    case Method::correction_record:
+      co_return co_await correction_record(session, std::get<cashier::CorrectionRecordParams>(call.params));
+    case Method::correction_approve: {
+      const auto params = std::get<cashier::CorrectionApproveParams>(call.params);
+      co_return co_await correction_decide(session, params.correction_id, true, params.note);
+    }
+    case Method::correction_refuse: {
+      const auto params = std::get<cashier::CorrectionRefuseParams>(call.params);
+      co_return co_await correction_decide(session, params.correction_id, false, params.note);
+    }
+    case Method::correction_list:
+      co_return co_await correction_list(std::get<cashier::CorrectionListParams>(call.params));
+    case Method::work_list: co_return co_await work_list();
     case Method::settle_sheet:
       co_return co_await settle_sheet(session, std::get<cashier::SettleSheetParams>(call.params));
     case Method::session_login:
@@ -384,7 +401,10 @@ awaitable<Reply> Service::person_query(const cashier::SessionInfo& s, const cash
                            {"psn_name", v->base.psn_name},
                            {"insutype", v->insu.insutype},
                            {"flags", flags},
-                           {"balance", json::amount_value(v->insu.balc)},
+                           // Offline the account's balance is not known (the red list does not
+                           // carry it, and the account is not used offline): null, never "0.00".
+                           {"balance", v->from_redlist ? Json(nullptr) : json::amount_value(v->insu.balc)},
+                           {"balance_known", !v->from_redlist},
                            {"source", v->from_redlist ? "redlist" : "insurer"},
                            {"as_of", iso_time(v->as_of_ms)}});
 }

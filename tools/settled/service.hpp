@@ -84,6 +84,9 @@ class Service final : public cashier::Dispatcher {
   std::function<void()> on_fatal;
   // Called when the line's state changes (network.changed notifications).
   std::function<void(NetworkState)> on_network_changed;
+  // A new item on the insurance office's work list (work.added notifications
+  // to connections subscribed to "work").
+  std::function<void(json::Json item)> on_work_added;
   // Sends a notification to one cashier connection (redlist.progress).
   std::function<void(std::uint64_t connection_id, std::string method, json::Json params)> notify_connection;
 
@@ -128,6 +131,21 @@ class Service final : public cashier::Dispatcher {
   awaitable<Reply> settle_get(const cashier::SessionInfo& s, const cashier::SettleGetParams& p);
   awaitable<Reply> settle_list(const cashier::SessionInfo& s, const cashier::SettleListParams& p);
   awaitable<Reply> audit_list(const cashier::AuditListParams& p);
+  // The office's day (office.cpp): close-outs, corrections, the work list.
+  awaitable<Reply> closeout_preview(const cashier::SessionInfo& s, const cashier::CloseoutPreviewParams& p);
+  awaitable<Reply> closeout_record(const cashier::SessionInfo& s, const cashier::CloseoutRecordParams& p);
+  awaitable<Reply> closeout_get(const cashier::SessionInfo& s, const cashier::CloseoutGetParams& p);
+  awaitable<Reply> closeout_list(const cashier::SessionInfo& s, const cashier::CloseoutListParams& p);
+  awaitable<Reply> closeout_sheet(const cashier::SessionInfo& s, const cashier::CloseoutSheetParams& p);
+  awaitable<Reply> correction_record(const cashier::SessionInfo& s, const cashier::CorrectionRecordParams& p);
+  awaitable<Reply> correction_decide(const cashier::SessionInfo& s, std::int64_t id, bool approve,
+                                     const std::string& note);
+  awaitable<Reply> correction_list(const cashier::CorrectionListParams& p);
+  awaitable<Reply> work_list();
+  // The close-out of a recorded id or the session's own preview (answer JSON).
+  awaitable<Reply> closeout_of(const cashier::SessionInfo& s, const std::optional<std::string>& closeout_id);
+  // Announces a new work item (event and metric).
+  void work_added(std::string_view kind, json::Json item);
   awaitable<Reply> settle_sheet(const cashier::SessionInfo& s, const cashier::SettleSheetParams& p);
   // The call's entry in the audit trail (queued, not waited for).
   void audit_call(const cashier::SessionInfo& session, cashier::Method m, const cashier::MethodParams& params,

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <memory>
@@ -35,8 +36,15 @@ std::unique_ptr<Stack> g_stack;
 Stack& stack() {
   if (!g_stack) {
     g_stack = std::make_unique<Stack>("daemon-office");
-    g_stack->start_all({settle::testing::person(1)});
+    g_stack->extra_config = R"(
+[network]
+probe_interval_ms = 200
+failures_to_offline = 1
+offline_deadline_ms = 1000
+)";
+    g_stack->start_all({settle::testing::person(1), settle::testing::person(2)});
     g_stack->insert_card(0, settle::testing::person(1));
+    g_stack->insert_card(1, settle::testing::person(2));
   }
   REQUIRE_MESSAGE(g_stack->daemon_alive(), "settled exited: " << g_stack->daemon_log());
   return *g_stack;
@@ -342,6 +350,212 @@ TEST_CASE("settle.sheet: the daemon's sheet of a real settlement, printed by hea
   CHECK(reason_of(bad_refund) == "NOT_FOUND");
   CHECK(bad_refund["error"]["data"]["field"] == "refund_id");
   CHECK(reason_of(w.c->call("settle.sheet", Json{{"setl_id", setl}, {"paper", "B5"}})) == "INVALID_REQUEST");
+}
+
+namespace {
+
+// Sums of settlements or refunds as the close-out counts them.
+struct Sums {
+  std::int64_t count = 0;
+  Amount total, fund, account, cash;
+  void add(const Json& r, const char* total_key = "total") {
+    ++count;
+    total += settle::testing::amount_at(r, total_key);
+    fund += settle::testing::amount_at(r, "fund");
+    account += settle::testing::amount_at(r, "account");
+    cash += settle::testing::amount_at(r, "cash");
+  }
+  void check(const Json& g) const {
+    CHECK(g["count"] == count);
+    CHECK(settle::testing::amount_at(g, "total") == total);
+    CHECK(settle::testing::amount_at(g, "fund") == fund);
+    CHECK(settle::testing::amount_at(g, "account") == account);
+    CHECK(settle::testing::amount_at(g, "cash") == cash);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a shift's close-out is the sum of its settlements and refunds to the fen, is signed once, never changes; "
+          "a late correction goes into the next one") {
+  Stack& s = stack();
+  // The cashier at window W02 (person 2's card), a shift of its own.
+  auto c = s.session(Stack::cashier, "W02");
+  auto sup = s.session(Stack::supervisor);
+  auto aud = s.session(Stack::auditor);
+  REQUIRE(c->call("card.read").contains("result"));
+  // Whatever this window held before is closed first.
+  (void)result_of(c->call("closeout.record", Json{{"request_id", "co-before"}}));
+  CHECK(result_of(c->call("closeout.preview"))["items"].empty());
+
+  Sums online, offline, refunds;
+  std::vector<Json> made;
+  for (int i = 0; i < 2; ++i) {
+    const Json r = result_of(c->call("settle.commit", Json{{"request_id", fmt::format("co-on-{}", i)}, {"lines", lines()}}));
+    online.add(r);
+    made.push_back(r);
+  }
+  REQUIRE(c->call("card.verify_pin", Json{{"pin", "123456"}}).contains("result"));
+  const Json with_account = result_of(c->call("settle.commit", Json{{"request_id", "co-acct"}, {"lines", lines()}}));
+  CHECK(settle::testing::amount_at(with_account, "account") > settle::testing::fen(0));
+  online.add(with_account);
+  // The line goes down: one offline settlement.
+  s.set_faults({"refuse"});
+  const Json off = result_of(c->call("settle.commit", Json{{"request_id", "co-off"}, {"lines", lines()}}));
+  CHECK(off["mode"] == "offline");
+  offline.add(off);
+  s.clear_faults();
+  settle::testing::wait_status(
+      *sup, [](const Json& j) { return j["network"] == "online" && j["pending_uploads"] == 0; },
+      std::chrono::seconds(30), "the offline settlement was not uploaded");
+  // A refund of the self-paid line of the first settlement.
+  const Json refund = result_of(c->call(
+      "settle.refund", Json{{"request_id", "co-ref"}, {"setl_id", made[0]["setl_id"]},
+                            {"lines", Json::array({Json{{"code", "C0001"}, {"amount", "16.00"}}})}}));
+  refunds.add(refund, "refund_total");
+
+  Sums all = online;
+  all.count += offline.count;
+  all.total += offline.total;
+  all.fund += offline.fund;
+  all.account += offline.account;
+  all.cash += offline.cash;
+  const Json preview = result_of(c->call("closeout.preview"));
+  CHECK(preview["closeout_id"].is_null());
+  all.check(preview["settlements"]);
+  online.check(preview["online"]);
+  offline.check(preview["offline"]);
+  refunds.check(preview["refunds"]);
+  CHECK(settle::testing::amount_at(preview, "cash_taken") == all.cash);
+  CHECK(settle::testing::amount_at(preview, "cash_paid_back") == refunds.cash);
+  CHECK(settle::testing::amount_at(preview, "cash_to_hand_over") == all.cash - refunds.cash);
+  CHECK(preview["items"].size() == 5);  // four settlements, one refund
+
+  // Recorded: the same figures, a digest; the same request again is the same close-out.
+  const Json rec = result_of(c->call("closeout.record", Json{{"request_id", "co-shift-1"}}));
+  for (const char* k : {"settlements", "online", "offline", "refunds", "cash_to_hand_over", "items"})
+    CHECK_MESSAGE(rec[k] == preview[k], k);
+  CHECK(rec["digest"].get<std::string>().size() == 64);
+  const std::string co_id = rec["closeout_id"].get<std::string>();
+  CHECK(result_of(c->call("closeout.record", Json{{"request_id", "co-shift-1"}}))["closeout_id"] == co_id);
+  CHECK(result_of(c->call("closeout.preview"))["items"].empty());
+
+  // The ledger refuses to change it.
+  const auto tamper = settle::testing::run_shell(
+      fmt::format("sqlite3 '{}' \"UPDATE closeouts SET document = '{{}}' WHERE closeout_id = {}\"",
+                  (s.dir() / "data" / "ledger.db").string(), co_id),
+      s.dir(), "sqlite-tamper");
+  CHECK(tamper.status != 0);
+  CHECK(tamper.err.find("never changes") != std::string::npos);
+
+  // A correction: recorded by the supervisor, refused when the same person approves it.
+  const std::string setl = made[1]["setl_id"].get<std::string>();
+  const Json corr = result_of(sup->call(
+      "correction.record",
+      Json{{"target", "settlement"}, {"setl_id", setl}, {"action", "amounts"},
+           {"fund", format_amount(settle::testing::amount_at(made[1], "fund") - settle::testing::fen(100))},
+           {"account", format_amount(settle::testing::amount_at(made[1], "account"))},
+           {"cash", format_amount(settle::testing::amount_at(made[1], "cash") + settle::testing::fen(100))},
+           {"reason", "the insurer's record counts 1.00 more as self-paid"}}));
+  CHECK(corr["state"] == "recorded");
+  const std::int64_t corr_id = std::stoll(corr["correction_id"].get<std::string>());
+  CHECK(reason_of(sup->call("correction.approve", Json{{"correction_id", corr_id}})) == "INVALID_STATE");
+  // Figures that do not add up to the total are refused at once.
+  CHECK(reason_of(sup->call("correction.record",
+                            Json{{"target", "settlement"}, {"setl_id", setl}, {"action", "amounts"}, {"fund", "0.00"},
+                                 {"account", "0.00"}, {"cash", "0.01"}, {"reason", "x"}})) == "INVALID_STATE");
+  // Until approved it changes nothing, and it waits on the work list.
+  CHECK(result_of(c->call("closeout.preview"))["corrections"].empty());
+  bool listed = false;
+  const Json work = result_of(sup->call("work.list"));
+  for (const auto& w : work["items"])
+    listed |= w["kind"] == "correction_waiting" && w["correction_id"] == corr["correction_id"];
+  CHECK_MESSAGE(listed, work.dump());
+  const Json ok = result_of(aud->call("correction.approve", Json{{"correction_id", corr_id}}));
+  CHECK(ok["state"] == "approved");
+  const Json detail = result_of(sup->call("settle.get", Json{{"setl_id", setl}}));
+  bool adjusted = false;
+  for (const auto& a : detail["adjustments"]) adjusted |= a["kind"] == "correction";
+  CHECK(adjusted);
+  // The next close-out carries the correction; the recorded one is as it was.
+  const Json next = result_of(c->call("closeout.preview"));
+  REQUIRE(next["corrections"].size() == 1);
+  CHECK(next["corrections"][0]["cash_delta"] == "1.00");
+  CHECK(next["corrections"][0]["fund_delta"] == "-1.00");
+  CHECK(next["settlements"]["count"] == 0);
+  CHECK(next["cash_to_hand_over"] == "0.00");
+  const Json again = result_of(c->call("closeout.get", Json{{"closeout_id", co_id}}));
+  CHECK(again["digest"] == rec["digest"]);
+  CHECK(again["items"] == rec["items"]);
+  // The reconciliation counts the corrected figures for that settlement.
+  const Json recon = result_of(sup->call("recon.run", Json{{"date", detail["clearing_date"]}}));
+  bool seen = false;
+  for (const auto& d : recon["differences"])
+    if (d.contains("local") && d["local"].is_object() && d["local"].value("local_setl_id", "") == setl)
+      seen = settle::testing::amount_at(d["local"], "cash") == settle::testing::amount_at(made[1], "cash") + settle::testing::fen(100);
+  CHECK_MESSAGE(seen, recon.dump());
+
+  // The printed close-out, its CSV, and who may see it.
+  const Json sheet = result_of(c->call("closeout.sheet", Json{{"closeout_id", co_id}}));
+  const auto pdf = settle::testing::print_pdf(s.dir() / "sheets", "closeout-" + co_id, sheet["html"].get<std::string>());
+  const std::string text = settle::testing::pdf_text(pdf);
+  INFO(text);
+  CHECK(settle::testing::has_text(text, "收费员日结单"));
+  CHECK(settle::testing::has_amount(text, rec["cash_to_hand_over"].get<std::string>()));
+  CHECK(settle::testing::has_amount(text, rec["settlements"]["total"].get<std::string>()));
+  const auto csv = settle::testing::run_shell(
+      fmt::format("{} closeout get --id {} --csv --socket {} --operator {} --window W02 --password-file {}",
+                  SETTLE_SETTLECTL_BINARY, co_id, s.socket_path(), Stack::cashier.name,
+                  (s.dir() / ("password-" + Stack::cashier.name)).string()),
+      s.dir(), "settlectl-closeout-csv");
+  REQUIRE_MESSAGE(csv.status == 0, csv.err);
+  CHECK(std::count(csv.out.begin(), csv.out.end(), '\n') == 6);  // header and five items
+  bool sup_sees = false;
+  const Json cos = result_of(sup->call("closeout.list", Json{{"operator", Stack::cashier.name}}));
+  for (const auto& x : cos["closeouts"]) sup_sees |= x["closeout_id"] == co_id;
+  CHECK_MESSAGE(sup_sees, cos.dump());
+  // A day's report of today holds the shift's items too.
+  const Json day = result_of(c->call("closeout.preview", Json{{"date", detail["clearing_date"]}}));
+  CHECK(day["settlements"]["count"].get<std::int64_t>() >= 4);
+}
+
+TEST_CASE("corrections of parked items and the work list: events, two people, what to do") {
+  Stack& s = stack();
+  auto sup = s.session(Stack::supervisor);
+  auto aud = s.session(Stack::auditor);
+  REQUIRE(sup->call("events.subscribe", Json{{"topics", Json::array({"work"})}}).contains("result"));
+  // A correction of something that is not parked, or does not exist, is named.
+  CHECK(reason_of(sup->call("correction.record", Json{{"target", "outbox"}, {"item_id", 99999}, {"action", "resolve"},
+                                                      {"reason", "x"}})) == "NOT_FOUND");
+  CHECK(reason_of(sup->call("correction.record", Json{{"target", "settlement"}, {"setl_id", "1"}, {"action", "undo"},
+                                                      {"reason", "not rejected"}})) == "INVALID_STATE");
+  const Json bad = sup->call("correction.record", Json{{"target", "settlement"}, {"setl_id", "1"}, {"action", "resolve"},
+                                                      {"reason", "x"}});
+  CHECK(reason_of(bad) == "INVALID_REQUEST");
+  CHECK(bad["error"]["data"]["field"] == "action");
+  // A recorded correction is announced to the office's consoles.
+  const Json first = result_of(sup->call("settle.get", Json{{"setl_id", "1"}}));
+  const Json corr = result_of(sup->call(
+      "correction.record", Json{{"target", "settlement"}, {"setl_id", "1"}, {"action", "amounts"}, {"fund", "0.00"},
+                                {"account", "0.00"}, {"cash", first["total"]}, {"reason", "paid in cash after all"}}));
+  const std::int64_t corr_id = std::stoll(corr["correction_id"].get<std::string>());
+  const auto note = sup->wait_notification("work.added", std::chrono::seconds(10));
+  REQUIRE(note.has_value());
+  CHECK((*note)["params"]["kind"] == "correction");
+  // Refused by a second person: nothing changes, and it leaves the work list.
+  const Json refused = result_of(aud->call("correction.refuse", Json{{"correction_id", corr_id}, {"note", "no evidence"}}));
+  CHECK(refused["state"] == "refused");
+  for (const auto& w : result_of(sup->call("work.list"))["items"]) CHECK(w["correction_id"] != corr["correction_id"]);
+  CHECK(reason_of(aud->call("correction.approve", Json{{"correction_id", corr_id}})) == "INVALID_STATE");
+  // A refused correction left the settlement as it was.
+  bool adjusted = false;
+  for (const auto& a : result_of(sup->call("settle.get", Json{{"setl_id", "1"}}))["adjustments"])
+    adjusted |= a["kind"] == "correction";
+  CHECK_FALSE(adjusted);
+  // Cashiers may not record or decide corrections.
+  auto c = s.session(Stack::cashier);
+  CHECK(reason_of(c->call("correction.list")) == "FORBIDDEN");
+  CHECK(reason_of(c->call("work.list")) == "FORBIDDEN");
 }
 
 }  // namespace settle::office_e2e

@@ -194,6 +194,9 @@ TEST_CASE("each fault type takes the line offline within the deadline; stored se
     const Json q = c->call("person.query");
     REQUIRE_MESSAGE(q.contains("result"), q.dump());
     CHECK(q["result"]["source"] == "redlist");
+    // Offline the balance is unknown, not zero.
+    CHECK(q["result"]["balance"].is_null());
+    CHECK(q["result"]["balance_known"] == false);
     // The line wins over the settlement's state (cashier API: OFFLINE_REFUND_FORBIDDEN before NOT_REFUNDABLE_YET).
     CHECK(reason_of(c->call("settle.refund", Json{{"request_id", fmt::format("off-{}-r1", round)},
                                                   {"setl_id", a["setl_id"]}})) == "OFFLINE_REFUND_FORBIDDEN");

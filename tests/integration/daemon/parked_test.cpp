@@ -1,8 +1,9 @@
 // Parked items end to end: a reversal (冲正) the insurer refuses every time is
 // parked after [reversal] park_after_refusals refusals, the line comes back
 // online, the stored uploads reach the insurer past it, engine.status counts
-// it, and only a supervisor retries or resolves it (outbox.*, settlectl
-// parked). Also: a refund of an offline settlement stored without psn_no.
+// it, and only a supervisor retries it or records its resolution, which a
+// second person approves (outbox.*, correction.*, settlectl parked). Also:
+// a refund of an offline settlement stored without psn_no.
 #include "tests/support/daemon_harness.hpp"
 
 #include <doctest/doctest.h>
@@ -135,8 +136,23 @@ TEST_CASE("a reversal the insurer refuses forever is parked; the uploads and the
       std::chrono::seconds(10), "the retried reversal was not parked again");
   CHECK(settlectl_parked(s, "list", out) == 0);
   CHECK(out.find("reversal") != std::string::npos);
-  // Resolved by the office: done, never sent again; the note is in its history.
+  // Resolved by the office: a correction one supervisor records and another
+  // person approves; until then the item stays parked.
   CHECK(settlectl_parked(s, fmt::format("resolve --item {} --note 'reversed by phone'", item_id), out) == 0);
+  INFO(out);
+  CHECK(out.find("\"recorded\"") != std::string::npos);  // the correction, waiting for approval
+  CHECK(engine_status(*c)["parked_reversals"] == 1);
+  const Json waiting = result_of(sup->call("correction.list", Json{{"state", "recorded"}}));
+  REQUIRE(waiting["corrections"].size() == 1);
+  const std::int64_t corr = std::stoll(waiting["corrections"][0]["correction_id"].get<std::string>());
+  CHECK(waiting["corrections"][0]["item_id"] == item_id);
+  // The recorder may not approve it; a second person (the auditor) does.
+  CHECK(reason_of(sup->call("correction.approve", Json{{"correction_id", corr}})) == "INVALID_STATE");
+  CHECK(engine_status(*c)["parked_reversals"] == 1);
+  auto aud = s.session(Stack::auditor);
+  const Json approved = result_of(aud->call("correction.approve", Json{{"correction_id", corr}, {"note", "checked"}}));
+  CHECK(approved["state"] == "approved");
+  CHECK(approved["decided_by"] == Stack::auditor.name);
   CHECK(engine_status(*c)["parked_reversals"] == 0);
   CHECK(result_of(sup->call("outbox.parked"))["items"].empty());
   CHECK(reason_of(sup->call("outbox.retry", Json{{"item_id", item_id}})) == "INVALID_STATE");

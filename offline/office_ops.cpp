@@ -1,0 +1,458 @@
+// Close-outs and corrections on the ledger: the shift's items found by the
+// operator's and window's rows not yet held by a close-out, the close-out
+// written with its items in one write, and a correction's approval applied
+// in the same write as its decision.
+#include "offline/office_ops.hpp"
+
+#include "offline/rows.hpp"
+#include "offline/stay_ops.hpp"
+
+#include <fmt/format.h>
+
+namespace settle::ledger {
+namespace {
+
+// Items older than the operator's last close-out at this window by more than
+// this are not looked for again (a settlement is written within seconds of
+// its start; the margin covers one being written while the close-out was).
+constexpr std::int64_t kLateWriteMarginMs = 10 * 60 * 1000;
+
+ShiftSettlement read_shift_settlement(sql::Statement& st) {
+  ShiftSettlement s;
+  s.setl_id = st.column_int64(0);
+  s.at_ms = st.column_int64(1);
+  s.mode = st.column_text(2);
+  s.state = st.column_text(3);
+  s.visit = st.column_text(4);
+  s.receipt_no = st.column_text(5);
+  s.total = Amount::fen(st.column_int64(6));
+  s.fund = Amount::fen(st.column_int64(7));
+  s.account = Amount::fen(st.column_int64(8));
+  s.cash = Amount::fen(st.column_int64(9));
+  return s;
+}
+
+ShiftRefund read_shift_refund(sql::Statement& st) {
+  ShiftRefund r;
+  r.refund_id = st.column_int64(0);
+  r.setl_id = st.column_int64(1);
+  r.at_ms = st.column_int64(2);
+  r.total = Amount::fen(st.column_int64(3));
+  r.fund = Amount::fen(st.column_int64(4));
+  r.account = Amount::fen(st.column_int64(5));
+  r.cash = Amount::fen(st.column_int64(6));
+  return r;
+}
+
+// An approved correction of a settlement as the close-out shows it: the
+// adjustment's new figures less the ones counted before it.
+ShiftCorrection read_shift_correction(sql::Statement& st) {
+  ShiftCorrection c;
+  c.correction_id = st.column_int64(0);
+  c.setl_id = st.column_int64(1);
+  c.action = st.column_text(2);
+  c.reason = st.column_text(3);
+  c.recorded_by = st.column_text(4);
+  c.approved_by = st.column_text(5);
+  c.approved_at_ms = st.column_int64(6);
+  c.fund_delta = Amount::fen(st.column_int64(7));
+  c.account_delta = Amount::fen(st.column_int64(8));
+  c.cash_delta = Amount::fen(st.column_int64(9));
+  return c;
+}
+
+constexpr std::string_view kShiftSettlementCols =
+    "s.setl_id, s.created_at_ms, s.mode, s.state, s.visit_type, s.receipt_no, s.total_fen, s.fund_fen, "
+    "s.account_fen, s.cash_fen";
+constexpr std::string_view kShiftRefundCols =
+    "r.refund_id, r.setl_id, r.created_at_ms, r.refund_total_fen, r.fund_fen, r.account_fen, r.cash_fen";
+// An amounts correction's deltas come from its adjustment; an undo takes the
+// settlement's counted figures away.
+constexpr std::string_view kShiftCorrectionCols =
+    "c.correction_id, c.setl_id, c.action, c.reason, c.recorded_by, c.decided_by, c.decided_at_ms, "
+    "CASE WHEN c.action = 'amounts' THEN a.insurer_fund_fen - a.local_fund_fen ELSE -s.fund_fen END, "
+    "CASE WHEN c.action = 'amounts' THEN a.insurer_account_fen - a.local_account_fen ELSE -s.account_fen END, "
+    "CASE WHEN c.action = 'amounts' THEN a.insurer_cash_fen - a.local_cash_fen ELSE -s.cash_fen END";
+
+sql::Result<std::optional<std::int64_t>> last_closeout_end(sql::Db& db, std::string_view op, std::string_view window) {
+  auto st = db.cached(
+      "SELECT max(to_ms) FROM closeouts INDEXED BY closeouts_operator WHERE operator_name = ?1 AND window_id = ?2");
+  if (!st) return st.error();
+  (*st)->reset();
+  SETTLE_SQL_TRY((*st)->bind_all(op, window));
+  auto row = (*st)->step();
+  if (!row) return row.error();
+  std::optional<std::int64_t> out;
+  if (*row && !(*st)->is_null(0)) out = (*st)->column_int64(0);
+  (*st)->reset();
+  return out;
+}
+
+// The figures a settlement counts now: its latest adjustment's (the insurer's
+// or a correction's), else its own.
+struct Counted {
+  Amount total, fund, account, cash;
+  std::string state;
+};
+sql::Result<std::optional<Counted>> counted_figures(sql::Db& db, std::int64_t setl_id) {
+  auto st = db.cached(
+      "SELECT s.total_fen, coalesce(a.insurer_fund_fen, s.fund_fen), coalesce(a.insurer_account_fen, s.account_fen), "
+      "coalesce(a.insurer_cash_fen, s.cash_fen), s.state FROM settlements s LEFT JOIN adjustments a ON a.adj_id = "
+      "(SELECT max(adj_id) FROM adjustments WHERE setl_id = s.setl_id) WHERE s.setl_id = ?1");
+  if (!st) return st.error();
+  (*st)->reset();
+  SETTLE_SQL_TRY((*st)->bind_all(setl_id));
+  auto row = (*st)->step();
+  if (!row) return row.error();
+  std::optional<Counted> out;
+  if (*row) {
+    Counted c;
+    c.fund = Amount::fen((*st)->column_int64(1));
+    c.account = Amount::fen((*st)->column_int64(2));
+    c.cash = Amount::fen((*st)->column_int64(3));
+    c.total = c.fund + c.account + c.cash;
+    c.state = (*st)->column_text(4);
+    out = c;
+  }
+  (*st)->reset();
+  return out;
+}
+
+sql::Result<std::string> item_state(sql::Db& db, std::string_view table, std::int64_t item_id) {
+  auto row = select_one<std::string>(db, fmt::format("SELECT state FROM {} WHERE item_id = ?1", table),
+                                     [](sql::Statement& st) { return st.column_text(0); }, item_id);
+  if (!row) return row.error();
+  if (!row->has_value()) return not_found(fmt::format("{} item {} does not exist", table == "outbox" ? "outbox" : "stay", item_id));
+  return **row;
+}
+
+constexpr std::string_view kCloseoutCols =
+    "closeout_id, request_id, operator_name, window_id, from_ms, to_ms, recorded_at_ms, source, document, digest";
+
+CloseoutRow read_closeout(sql::Statement& st) {
+  CloseoutRow c;
+  c.closeout_id = st.column_int64(0);
+  c.request_id = st.column_text(1);
+  c.operator_name = st.column_text(2);
+  c.window = st.column_text(3);
+  c.from_ms = st.column_opt_int64(4);
+  c.to_ms = st.column_int64(5);
+  c.recorded_at_ms = st.column_int64(6);
+  c.source = st.column_text(7);
+  c.document = st.column_text(8);
+  c.digest = st.column_text(9);
+  return c;
+}
+
+constexpr std::string_view kCorrectionCols =
+    "correction_id, target, setl_id, item_id, action, fund_fen, account_fen, cash_fen, reason, recorded_by, "
+    "recorded_at_ms, state, decided_by, decided_at_ms, decision_note, adj_id";
+
+CorrectionRow read_correction(sql::Statement& st) {
+  CorrectionRow c;
+  c.correction_id = st.column_int64(0);
+  c.target = st.column_text(1);
+  c.setl_id = st.column_opt_int64(2);
+  c.item_id = st.column_opt_int64(3);
+  c.action = st.column_text(4);
+  if (auto f = st.column_opt_int64(5)) c.fund = Amount::fen(*f);
+  if (auto a = st.column_opt_int64(6)) c.account = Amount::fen(*a);
+  if (auto k = st.column_opt_int64(7)) c.cash = Amount::fen(*k);
+  c.reason = st.column_text(8);
+  c.recorded_by = st.column_text(9);
+  c.recorded_at_ms = st.column_int64(10);
+  c.state = st.column_text(11);
+  if (!st.is_null(12)) c.decided_by = st.column_text(12);
+  c.decided_at_ms = st.column_opt_int64(13);
+  if (!st.is_null(14)) c.decision_note = st.column_text(14);
+  c.adj_id = st.column_opt_int64(15);
+  return c;
+}
+
+sql::Status mark_closed(sql::Db& db, std::string_view kind, std::int64_t ref_id, std::int64_t closeout_id) {
+  auto st = db.cached("INSERT INTO closeout_items(kind, ref_id, closeout_id) VALUES(?1, ?2, ?3)");
+  if (!st) return st.error();
+  SETTLE_SQL_TRY((*st)->bind_all(kind, ref_id, closeout_id));
+  return (*st)->run();
+}
+
+}  // namespace
+
+sql::Result<ShiftItems> unclosed_shift_items(sql::Db& db, std::string_view op, std::string_view window) {
+  auto last = last_closeout_end(db, op, window);
+  if (!last) return last.error();
+  const std::int64_t since = last->has_value() ? **last - kLateWriteMarginMs : 0;
+  ShiftItems out;
+  auto s = select_all<ShiftSettlement>(
+      db,
+      fmt::format("SELECT {} FROM settlements s INDEXED BY settlements_created WHERE s.created_at_ms >= ?3 "
+                  "AND s.operator_id = ?1 AND s.window_id = ?2 AND NOT EXISTS (SELECT 1 FROM closeout_items i "
+                  "WHERE i.kind = 'settlement' AND i.ref_id = s.setl_id) ORDER BY s.setl_id",
+                  kShiftSettlementCols),
+      read_shift_settlement, op, window, since);
+  if (!s) return s.error();
+  out.settlements = std::move(*s);
+  auto r = select_all<ShiftRefund>(
+      db,
+      fmt::format("SELECT {} FROM refunds r WHERE r.created_at_ms >= ?3 AND r.operator_id = ?1 AND r.window_id = ?2 "
+                  "AND NOT EXISTS (SELECT 1 FROM closeout_items i WHERE i.kind = 'refund' AND i.ref_id = r.refund_id) "
+                  "ORDER BY r.refund_id",
+                  kShiftRefundCols),
+      read_shift_refund, op, window, since);
+  if (!r) return r.error();
+  out.refunds = std::move(*r);
+  // Corrections are approved whenever the office gets to them: any approved
+  // correction of a settlement made here that no close-out holds.
+  auto c = select_all<ShiftCorrection>(
+      db,
+      fmt::format("SELECT {} FROM corrections c JOIN settlements s ON s.setl_id = c.setl_id LEFT JOIN adjustments a "
+                  "ON a.adj_id = c.adj_id WHERE c.state = 'approved' AND c.target = 'settlement' "
+                  "AND s.operator_id = ?1 AND s.window_id = ?2 AND NOT EXISTS (SELECT 1 FROM closeout_items i "
+                  "WHERE i.kind = 'correction' AND i.ref_id = c.correction_id) ORDER BY c.correction_id",
+                  kShiftCorrectionCols),
+      read_shift_correction, op, window);
+  if (!c) return c.error();
+  out.corrections = std::move(*c);
+  return out;
+}
+
+sql::Result<ShiftItems> shift_items_between(sql::Db& db, std::string_view op, std::string_view window,
+                                            std::int64_t from_ms, std::int64_t to_ms) {
+  ShiftItems out;
+  auto s = select_all<ShiftSettlement>(
+      db,
+      fmt::format("SELECT {} FROM settlements s INDEXED BY settlements_created WHERE s.created_at_ms >= ?3 "
+                  "AND s.created_at_ms < ?4 AND s.operator_id = ?1 AND s.window_id = ?2 ORDER BY s.setl_id",
+                  kShiftSettlementCols),
+      read_shift_settlement, op, window, from_ms, to_ms);
+  if (!s) return s.error();
+  out.settlements = std::move(*s);
+  auto r = select_all<ShiftRefund>(
+      db,
+      fmt::format("SELECT {} FROM refunds r WHERE r.created_at_ms >= ?3 AND r.created_at_ms < ?4 "
+                  "AND r.operator_id = ?1 AND r.window_id = ?2 ORDER BY r.refund_id",
+                  kShiftRefundCols),
+      read_shift_refund, op, window, from_ms, to_ms);
+  if (!r) return r.error();
+  out.refunds = std::move(*r);
+  auto c = select_all<ShiftCorrection>(
+      db,
+      fmt::format("SELECT {} FROM corrections c JOIN settlements s ON s.setl_id = c.setl_id LEFT JOIN adjustments a "
+                  "ON a.adj_id = c.adj_id WHERE c.state = 'approved' AND c.target = 'settlement' "
+                  "AND s.operator_id = ?1 AND s.window_id = ?2 AND c.decided_at_ms >= ?3 AND c.decided_at_ms < ?4 "
+                  "ORDER BY c.correction_id",
+                  kShiftCorrectionCols),
+      read_shift_correction, op, window, from_ms, to_ms);
+  if (!c) return c.error();
+  out.corrections = std::move(*c);
+  return out;
+}
+
+sql::Result<CloseoutRow> record_closeout(sql::Db& db, CloseoutRow head, const MakeCloseout& make) {
+  auto existing = select_one<CloseoutRow>(db, fmt::format("SELECT {} FROM closeouts WHERE request_id = ?1", kCloseoutCols),
+                                          read_closeout, head.request_id);
+  if (!existing) return existing.error();
+  if (existing->has_value()) {
+    const CloseoutRow& e = **existing;
+    if (e.operator_name != head.operator_name || e.window != head.window)
+      return invalid_state(fmt::format("request_id {} made another operator's or window's close-out", head.request_id));
+    return e;
+  }
+  auto items = unclosed_shift_items(db, head.operator_name, head.window);
+  if (!items) return items.error();
+  make(*items, head);
+  auto st = db.cached(
+      "INSERT INTO closeouts(request_id, operator_name, window_id, from_ms, to_ms, recorded_at_ms, source, document, "
+      "digest) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)");
+  if (!st) return st.error();
+  SETTLE_SQL_TRY((*st)->bind_all(head.request_id, head.operator_name, head.window, head.from_ms, head.to_ms,
+                                 head.recorded_at_ms, head.source, head.document, head.digest));
+  SETTLE_SQL_TRY((*st)->run());
+  head.closeout_id = db.last_insert_rowid();
+  for (const auto& s : items->settlements) SETTLE_SQL_TRY(mark_closed(db, "settlement", s.setl_id, head.closeout_id));
+  for (const auto& r : items->refunds) SETTLE_SQL_TRY(mark_closed(db, "refund", r.refund_id, head.closeout_id));
+  for (const auto& c : items->corrections) SETTLE_SQL_TRY(mark_closed(db, "correction", c.correction_id, head.closeout_id));
+  return head;
+}
+
+sql::Result<std::optional<CloseoutRow>> find_closeout(sql::Db& db, std::int64_t closeout_id) {
+  return select_one<CloseoutRow>(db, fmt::format("SELECT {} FROM closeouts WHERE closeout_id = ?1", kCloseoutCols),
+                                 read_closeout, closeout_id);
+}
+
+sql::Result<std::vector<CloseoutRow>> list_closeouts(sql::Db& db, const CloseoutFilter& f) {
+  return select_all<CloseoutRow>(
+      db,
+      fmt::format("SELECT {} FROM closeouts WHERE (?1 = '' OR operator_name = ?1) AND (?2 = '' OR window_id = ?2) "
+                  "AND (?3 IS NULL OR recorded_at_ms >= ?3) AND (?4 IS NULL OR recorded_at_ms < ?4) "
+                  "AND (?5 IS NULL OR closeout_id < ?5) ORDER BY closeout_id DESC LIMIT ?6",
+                  kCloseoutCols),
+      read_closeout, f.operator_name, f.window, f.from_ms, f.to_ms, f.before_id, f.limit);
+}
+
+// ---- corrections ------------------------------------------------------------------
+
+sql::Result<std::int64_t> insert_correction(sql::Db& db, const CorrectionRow& c) {
+  std::string open_clause;
+  if (c.target == "settlement") {
+    SETTLE_ASSERT(c.setl_id.has_value());
+    auto counted = counted_figures(db, *c.setl_id);
+    if (!counted) return counted.error();
+    if (!counted->has_value()) return not_found(fmt::format("settlement {} does not exist", *c.setl_id));
+    const Counted& now = **counted;
+    if (c.action == "undo" && now.state != "offline_rejected")
+      return invalid_state(fmt::format("settlement {} is {}: only an offline settlement the insurer rejected is undone "
+                                       "by a correction (a settled one is refunded)",
+                                       *c.setl_id, now.state));
+    if (c.action == "amounts") {
+      SETTLE_ASSERT(c.fund && c.account && c.cash);
+      if (*c.fund + *c.account + *c.cash != now.total)
+        return invalid_state(fmt::format("settlement {}: fund + account + cash must be its total {} fen", *c.setl_id,
+                                         now.total.fen()));
+      if (now.state == "undone" || now.state == "offline_pending" || now.state == "offline_rejected")
+        return invalid_state(fmt::format("settlement {} is {}: its figures are corrected once the insurer holds it "
+                                         "(a rejected offline settlement is undone instead)",
+                                         *c.setl_id, now.state));
+    }
+    open_clause = fmt::format("target = 'settlement' AND setl_id = {}", *c.setl_id);
+  } else {
+    SETTLE_ASSERT(c.item_id.has_value());
+    auto state = item_state(db, c.target == "outbox" ? "outbox" : "stay_items", *c.item_id);
+    if (!state) return state.error();
+    if (*state != "parked")
+      return invalid_state(fmt::format("{} item {} is {}, not parked", c.target, *c.item_id, *state));
+    if (c.target == "stay") {
+      auto kind = select_one<std::string>(db, "SELECT kind FROM stay_items WHERE item_id = ?1",
+                                          [](sql::Statement& st) { return st.column_text(0); }, *c.item_id);
+      if (!kind) return kind.error();
+      if (kind->value_or("") == "admission")
+        return invalid_state(fmt::format("stay item {} is an admission: everything after it needs the insurer's visit "
+                                         "id, so it is not resolved without the insurer (retry it)",
+                                         *c.item_id));
+    }
+    open_clause = fmt::format("target = '{}' AND item_id = {}", c.target, *c.item_id);
+  }
+  auto open = select_one<std::int64_t>(
+      db, fmt::format("SELECT correction_id FROM corrections WHERE state = 'recorded' AND {}", open_clause),
+      [](sql::Statement& st) { return st.column_int64(0); });
+  if (!open) return open.error();
+  if (open->has_value())
+    return invalid_state(fmt::format("correction {} of the same {} waits for approval", **open, c.target));
+  auto st = db.cached(
+      "INSERT INTO corrections(target, setl_id, item_id, action, fund_fen, account_fen, cash_fen, reason, recorded_by, "
+      "recorded_at_ms) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)");
+  if (!st) return st.error();
+  const auto fen_of = [](const std::optional<Amount>& a) -> std::optional<std::int64_t> {
+    if (!a) return std::nullopt;
+    return a->fen();
+  };
+  SETTLE_SQL_TRY((*st)->bind_all(c.target, c.setl_id, c.item_id, c.action, fen_of(c.fund), fen_of(c.account),
+                                 fen_of(c.cash), c.reason, c.recorded_by, c.recorded_at_ms));
+  SETTLE_SQL_TRY((*st)->run());
+  return db.last_insert_rowid();
+}
+
+sql::Result<CorrectionRow> decide_correction(sql::Db& db, std::int64_t correction_id, bool approve,
+                                             std::string_view by, std::string_view note, std::int64_t at_ms) {
+  auto found = find_correction(db, correction_id);
+  if (!found) return found.error();
+  if (!found->has_value()) return not_found(fmt::format("correction {} does not exist", correction_id));
+  CorrectionRow c = **found;
+  if (c.state != "recorded") return invalid_state(fmt::format("correction {} is {} already", correction_id, c.state));
+  if (c.recorded_by == by)
+    return invalid_state(fmt::format("correction {} was recorded by {}: a second person decides it", correction_id, by));
+  std::optional<std::int64_t> adj_id;
+  if (approve) {
+    const std::string why = fmt::format("correction {}: {} (recorded by {}, approved by {})", correction_id, c.reason,
+                                        c.recorded_by, by);
+    if (c.action == "amounts") {
+      auto counted = counted_figures(db, *c.setl_id);
+      if (!counted) return counted.error();
+      if (!counted->has_value()) return not_found(fmt::format("settlement {} does not exist", *c.setl_id));
+      Adjustment a;
+      a.setl_id = *c.setl_id;
+      a.kind = AdjustmentKind::correction;
+      a.local_fund = (*counted)->fund;
+      a.local_account = (*counted)->account;
+      a.local_cash = (*counted)->cash;
+      a.insurer_fund = *c.fund;
+      a.insurer_account = *c.account;
+      a.insurer_cash = *c.cash;
+      a.note = why;
+      a.created_at_ms = at_ms;
+      auto id = record_adjustment(db, a);
+      if (!id) return id.error();
+      adj_id = *id;
+    } else if (c.action == "undo") {
+      SETTLE_SQL_TRY(set_settlement_state(db, *c.setl_id, SettlementState::undone, at_ms, why));
+    } else if (c.target == "outbox") {
+      SETTLE_SQL_TRY(resolve_parked(db, *c.item_id, by, why, at_ms));
+    } else {
+      SETTLE_SQL_TRY(resolve_parked_stay_item(db, *c.item_id, by, why, at_ms));
+    }
+  }
+  auto st = db.cached(
+      "UPDATE corrections SET state = ?2, decided_by = ?3, decided_at_ms = ?4, decision_note = ?5, adj_id = ?6 "
+      "WHERE correction_id = ?1 AND state = 'recorded'");
+  if (!st) return st.error();
+  SETTLE_SQL_TRY((*st)->bind_all(correction_id, std::string_view(approve ? "approved" : "refused"), by, at_ms, note, adj_id));
+  SETTLE_SQL_TRY((*st)->run());
+  c.state = approve ? "approved" : "refused";
+  c.decided_by = std::string(by);
+  c.decided_at_ms = at_ms;
+  c.decision_note = std::string(note);
+  c.adj_id = adj_id;
+  return c;
+}
+
+sql::Result<std::optional<CorrectionRow>> find_correction(sql::Db& db, std::int64_t correction_id) {
+  return select_one<CorrectionRow>(
+      db, fmt::format("SELECT {} FROM corrections WHERE correction_id = ?1", kCorrectionCols), read_correction,
+      correction_id);
+}
+
+sql::Result<std::vector<CorrectionRow>> list_corrections(sql::Db& db, std::string_view state, int limit) {
+  return select_all<CorrectionRow>(
+      db,
+      fmt::format("SELECT {} FROM corrections WHERE (?1 = '' OR state = ?1) ORDER BY correction_id DESC LIMIT ?2",
+                  kCorrectionCols),
+      read_correction, state, limit);
+}
+
+sql::Result<std::vector<RejectedSettlement>> rejected_settlements(sql::Db& db) {
+  return select_all<RejectedSettlement>(
+      db,
+      "SELECT s.setl_id, coalesce(o.updated_at_ms, s.created_at_ms), coalesce(o.last_error, ''), "
+      "coalesce(s.psn_no, ''), s.total_fen, s.fund_fen, s.cash_fen, "
+      "(SELECT correction_id FROM corrections c WHERE c.target = 'settlement' AND c.setl_id = s.setl_id "
+      "AND c.state = 'recorded') FROM settlements s INDEXED BY settlements_state "
+      "LEFT JOIN outbox o ON o.setl_id = s.setl_id AND o.kind = 'offline_upload' "
+      "WHERE s.state = 'offline_rejected' AND NOT EXISTS (SELECT 1 FROM corrections c WHERE c.target = 'settlement' "
+      "AND c.setl_id = s.setl_id AND c.state = 'approved') ORDER BY s.setl_id",
+      [](sql::Statement& st) {
+        RejectedSettlement r;
+        r.setl_id = st.column_int64(0);
+        r.at_ms = st.column_int64(1);
+        r.reason = st.column_text(2);
+        r.psn_no = st.column_text(3);
+        r.total = Amount::fen(st.column_int64(4));
+        r.fund = Amount::fen(st.column_int64(5));
+        r.cash = Amount::fen(st.column_int64(6));
+        r.open_correction = st.column_opt_int64(7);
+        return r;
+      });
+}
+
+sql::Result<std::int64_t> work_count(sql::Db& db) {
+  auto n = select_one<std::int64_t>(
+      db,
+      "SELECT (SELECT count(*) FROM outbox WHERE state = 'parked') + (SELECT count(*) FROM stay_items WHERE state = "
+      "'parked') + (SELECT count(*) FROM settlements s INDEXED BY settlements_state WHERE s.state = 'offline_rejected' "
+      "AND NOT EXISTS (SELECT 1 FROM corrections c WHERE c.target = 'settlement' AND c.setl_id = s.setl_id AND "
+      "c.state = 'approved')) + (SELECT count(*) FROM corrections INDEXED BY corrections_open WHERE state = 'recorded')",
+      [](sql::Statement& st) { return st.column_int64(0); });
+  if (!n) return n.error();
+  return n->value_or(0);
+}
+
+}  // namespace settle::ledger
