@@ -118,6 +118,11 @@ struct InsurerReply {
   Amount balance_after;      // 2207 the account's balance after it
   Amount fulamt_ownpay, preselfpay, inscp, deductible_part;  // 2207 the split's detail
   std::string rejected;      // 9302: the record was rejected on its merits (the reason)
+  // Refused by an error page instead of the insurer's answer (a gateway's
+  // 5xx, the insurer's system failing): nothing was done, and the insurer
+  // cannot take the call now. Only for calls that move no money (a money
+  // call's error page is in doubt).
+  bool system_error = false;
 };
 
 // ---- the ledger's records, as the flows see them --------------------------------

@@ -452,6 +452,14 @@ BasicFlow<OnlineFallback> after_online(OnlineAttempt on, RecordOf of, std::strin
       out.cause = OfflineCause::in_doubt;
       co_return out;
     case End::refused: {
+      if (on.reply.system_error && !moves_money(on.txn)) {
+        // The insurer's system failed on a call before the settlement (an
+        // error page, not its answer): nothing moved, and the window goes on
+        // offline like a line that is down, with the reason said.
+        if (!on.msgid.empty()) out.unsent_msgid = on.msgid;
+        out.cause = OfflineCause::insurer_error;
+        co_return out;
+      }
       // A refusal before money moved is the request's final answer.
       Answer no = refused_answer(on.reply, on.txn);
       if (on.msgid.empty()) {
@@ -692,6 +700,7 @@ BasicFlow<Outcome> settle_charge(ChargeRequest in) {
   SETTLE_ASSERT(in.policy != nullptr);
   const RecordOf& of = in.of;
   OnlineFallback fallback;
+  fallback.cause = in.offline_cause;
   bool online = in.online;
   std::optional<Person> person;
   std::string psn_no = in.psn_no;

@@ -158,6 +158,9 @@ struct ChargeRequest {
   bool use_account = true;
   bool pin_verified = false;
   bool online = true;          // the line takes online work (and, for a stay, the insurer has all of it)
+  // Why it is settled offline when `online` is false from the start (the
+  // line is down, or the window's reader failed after the card was read).
+  OfflineCause offline_cause = OfflineCause::network_down;
   bool fresh_person = false;   // ask the insurer now, not the window's last answer
   std::string psn_no;          // known before (a stay's), for the offline record
   std::string mdtrt_id;        // inpatient: the stay's visit

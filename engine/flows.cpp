@@ -15,18 +15,28 @@ namespace settle::flow {
 
 Flow commit_flow(CommitInput in) {
   SETTLE_ASSERT(in.policy != nullptr);
+  bool reader_failed = false;
   {
     auto a = ask(CheckCard{});
     auto card = take<CardChecked>(co_await a);
-    // Not final: the right card may still come, and the request run then.
-    if (!card.status) co_return Outcome{Answer::fail(card.status.error(), false), std::nullopt};
+    // The window's reader failed after the card was read here: the card
+    // cannot be checked for the online settlement, so the window goes on
+    // offline (no account, the red list's estimate), the reason said. A card
+    // taken out or swapped is not settled: not final, the right card may
+    // still come and the request run then.
+    if (!card.status) {
+      if (card.status.error().reason != Reason::reader_unavailable || in.card_no.empty())
+        co_return Outcome{Answer::fail(card.status.error(), false), std::nullopt};
+      reader_failed = true;
+    }
   }
   ChargeRequest charge;
   charge.of = RecordOf{in.request_id, in.window, in.operator_id, in.card_no, in.card_sn, in.med_type};
   charge.lines = in.lines;
   charge.use_account = in.use_account;
   charge.pin_verified = in.pin_verified;
-  charge.online = in.line_online;
+  charge.online = in.line_online && !reader_failed;
+  if (reader_failed) charge.offline_cause = OfflineCause::reader_failure;
   charge.budget = in.budget;
   charge.limits = in.limits;
   charge.policy = in.policy;

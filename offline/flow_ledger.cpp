@@ -555,8 +555,11 @@ sql::Result<std::optional<flow::OriginalView>> original_view(sql::Db& db, std::i
     rr.created_at = r.created_at_ms;
     v.refunds.push_back(std::move(rr));
   }
+  // The figures the settlement counts now: the latest adjustment's, whether
+  // the insurer's answer to an offline upload or an approved correction (the
+  // same rule as reconciliation and close-outs).
   for (const Adjustment& a : detail.adjustments)
-    if (a.kind == AdjustmentKind::offline_upload) v.insurer_parts = Parts{v.settlement.parts.total, a.insurer_fund, a.insurer_account, a.insurer_cash};
+    v.insurer_parts = Parts{v.settlement.parts.total, a.insurer_fund, a.insurer_account, a.insurer_cash};
   return std::optional<flow::OriginalView>(std::move(v));
 }
 

@@ -1181,13 +1181,19 @@ sql::Result<std::int64_t> append_audit(sql::Db& db, const AuditEntry& e) {
 }
 
 sql::Result<std::vector<AuditEntry>> list_audit(sql::Db& db, const AuditQuery& q) {
+  // Only the filters given, as plain terms, so that SQLite can use the
+  // indexes by time, operator and action (an "?1 IS NULL OR ..." term cannot).
+  std::string where;
+  const auto term = [&where](std::string_view t) { where += where.empty() ? " WHERE " : " AND "; where += t; };
+  if (q.from_ms) term("at_ms >= ?1");
+  if (q.to_ms) term("at_ms < ?2");
+  if (!q.operator_name.empty()) term("operator_name = ?3");
+  if (!q.action.empty()) term("action = ?4");
+  if (q.before_id) term("audit_id < ?5");
+  // Unused parameters are bound too (numbered parameters may go unused).
   return select_all<AuditEntry>(
-      db,
-      fmt::format("SELECT {} FROM audit WHERE (?1 IS NULL OR at_ms >= ?1) AND (?2 IS NULL OR at_ms < ?2) "
-                  "AND (?3 = '' OR operator_name = ?3) AND (?4 = '' OR action = ?4) "
-                  "AND (?5 IS NULL OR audit_id < ?5) ORDER BY audit_id DESC LIMIT ?6",
-                  kAuditCols),
-      read_audit, q.from_ms, q.to_ms, q.operator_name, q.action, q.before_id, q.limit);
+      db, fmt::format("SELECT {} FROM audit{} ORDER BY audit_id DESC LIMIT ?6", kAuditCols, where), read_audit,
+      q.from_ms, q.to_ms, q.operator_name, q.action, q.before_id, q.limit);
 }
 
 // ---- settlement reads ---------------------------------------------------------

@@ -12,11 +12,6 @@
 namespace settle::ledger {
 namespace {
 
-// Items older than the operator's last close-out at this window by more than
-// this are not looked for again (a settlement is written within seconds of
-// its start; the margin covers one being written while the close-out was).
-constexpr std::int64_t kLateWriteMarginMs = 10 * 60 * 1000;
-
 ShiftSettlement read_shift_settlement(sql::Statement& st) {
   ShiftSettlement s;
   s.setl_id = st.column_int64(0);
@@ -74,30 +69,46 @@ constexpr std::string_view kShiftCorrectionCols =
     "CASE WHEN c.action = 'amounts' THEN a.insurer_account_fen - a.local_account_fen ELSE -s.account_fen END, "
     "CASE WHEN c.action = 'amounts' THEN a.insurer_cash_fen - a.local_cash_fen ELSE -s.cash_fen END";
 
-sql::Result<std::optional<std::int64_t>> last_closeout_end(sql::Db& db, std::string_view op, std::string_view window) {
-  auto st = db.cached(
-      "SELECT max(to_ms) FROM closeouts INDEXED BY closeouts_operator WHERE operator_name = ?1 AND window_id = ?2");
-  if (!st) return st.error();
-  (*st)->reset();
-  SETTLE_SQL_TRY((*st)->bind_all(op, window));
-  auto row = (*st)->step();
+// Where the next close-out of `op` at `window` starts: the ledger's last
+// settlement and refund when the previous one was recorded (or when the
+// ledger gained close-outs).
+struct Upto {
+  std::int64_t setl_id = 0;
+  std::int64_t refund_id = 0;
+};
+sql::Result<Upto> closeout_start(sql::Db& db, std::string_view op, std::string_view window) {
+  auto last = select_one<Upto>(
+      db,
+      "SELECT upto_setl_id, upto_refund_id FROM closeouts INDEXED BY closeouts_operator WHERE operator_name = ?1 "
+      "AND window_id = ?2 ORDER BY closeout_id DESC LIMIT 1",
+      [](sql::Statement& st) { return Upto{st.column_int64(0), st.column_int64(1)}; }, op, window);
+  if (!last) return last.error();
+  if (last->has_value()) return **last;
+  auto first = select_one<Upto>(db, "SELECT upto_setl_id, upto_refund_id FROM closeout_start WHERE one = 1",
+                                [](sql::Statement& st) { return Upto{st.column_int64(0), st.column_int64(1)}; });
+  if (!first) return first.error();
+  return first->value_or(Upto{});
+}
+
+sql::Result<Upto> ledger_upto(sql::Db& db) {
+  auto row = select_one<Upto>(
+      db, "SELECT (SELECT coalesce(max(setl_id), 0) FROM settlements), (SELECT coalesce(max(refund_id), 0) FROM refunds)",
+      [](sql::Statement& st) { return Upto{st.column_int64(0), st.column_int64(1)}; });
   if (!row) return row.error();
-  std::optional<std::int64_t> out;
-  if (*row && !(*st)->is_null(0)) out = (*st)->column_int64(0);
-  (*st)->reset();
-  return out;
+  return row->value_or(Upto{});
 }
 
 // The figures a settlement counts now: its latest adjustment's (the insurer's
 // or a correction's), else its own.
 struct Counted {
   Amount total, fund, account, cash;
+  Amount charged_cash;  // the cash taken at the window
   std::string state;
 };
 sql::Result<std::optional<Counted>> counted_figures(sql::Db& db, std::int64_t setl_id) {
   auto st = db.cached(
       "SELECT s.total_fen, coalesce(a.insurer_fund_fen, s.fund_fen), coalesce(a.insurer_account_fen, s.account_fen), "
-      "coalesce(a.insurer_cash_fen, s.cash_fen), s.state FROM settlements s LEFT JOIN adjustments a ON a.adj_id = "
+      "coalesce(a.insurer_cash_fen, s.cash_fen), s.state, s.cash_fen FROM settlements s LEFT JOIN adjustments a ON a.adj_id = "
       "(SELECT max(adj_id) FROM adjustments WHERE setl_id = s.setl_id) WHERE s.setl_id = ?1");
   if (!st) return st.error();
   (*st)->reset();
@@ -112,6 +123,7 @@ sql::Result<std::optional<Counted>> counted_figures(sql::Db& db, std::int64_t se
     c.cash = Amount::fen((*st)->column_int64(3));
     c.total = c.fund + c.account + c.cash;
     c.state = (*st)->column_text(4);
+    c.charged_cash = Amount::fen((*st)->column_int64(5));
     out = c;
   }
   (*st)->reset();
@@ -127,7 +139,8 @@ sql::Result<std::string> item_state(sql::Db& db, std::string_view table, std::in
 }
 
 constexpr std::string_view kCloseoutCols =
-    "closeout_id, request_id, operator_name, window_id, from_ms, to_ms, recorded_at_ms, source, document, digest";
+    "closeout_id, request_id, operator_name, window_id, from_ms, to_ms, recorded_at_ms, source, document, digest, "
+    "upto_setl_id, upto_refund_id";
 
 CloseoutRow read_closeout(sql::Statement& st) {
   CloseoutRow c;
@@ -141,6 +154,8 @@ CloseoutRow read_closeout(sql::Statement& st) {
   c.source = st.column_text(7);
   c.document = st.column_text(8);
   c.digest = st.column_text(9);
+  c.upto_setl_id = st.column_int64(10);
+  c.upto_refund_id = st.column_int64(11);
   return c;
 }
 
@@ -179,26 +194,25 @@ sql::Status mark_closed(sql::Db& db, std::string_view kind, std::int64_t ref_id,
 }  // namespace
 
 sql::Result<ShiftItems> unclosed_shift_items(sql::Db& db, std::string_view op, std::string_view window) {
-  auto last = last_closeout_end(db, op, window);
-  if (!last) return last.error();
-  const std::int64_t since = last->has_value() ? **last - kLateWriteMarginMs : 0;
+  auto start = closeout_start(db, op, window);
+  if (!start) return start.error();
   ShiftItems out;
   auto s = select_all<ShiftSettlement>(
       db,
-      fmt::format("SELECT {} FROM settlements s INDEXED BY settlements_created WHERE s.created_at_ms >= ?3 "
-                  "AND s.operator_id = ?1 AND s.window_id = ?2 AND NOT EXISTS (SELECT 1 FROM closeout_items i "
-                  "WHERE i.kind = 'settlement' AND i.ref_id = s.setl_id) ORDER BY s.setl_id",
+      fmt::format("SELECT {} FROM settlements s WHERE s.setl_id > ?3 AND s.operator_id = ?1 AND s.window_id = ?2 "
+                  "AND NOT EXISTS (SELECT 1 FROM closeout_items i WHERE i.kind = 'settlement' AND i.ref_id = s.setl_id) "
+                  "ORDER BY s.setl_id",
                   kShiftSettlementCols),
-      read_shift_settlement, op, window, since);
+      read_shift_settlement, op, window, start->setl_id);
   if (!s) return s.error();
   out.settlements = std::move(*s);
   auto r = select_all<ShiftRefund>(
       db,
-      fmt::format("SELECT {} FROM refunds r WHERE r.created_at_ms >= ?3 AND r.operator_id = ?1 AND r.window_id = ?2 "
+      fmt::format("SELECT {} FROM refunds r WHERE r.refund_id > ?3 AND r.operator_id = ?1 AND r.window_id = ?2 "
                   "AND NOT EXISTS (SELECT 1 FROM closeout_items i WHERE i.kind = 'refund' AND i.ref_id = r.refund_id) "
                   "ORDER BY r.refund_id",
                   kShiftRefundCols),
-      read_shift_refund, op, window, since);
+      read_shift_refund, op, window, start->refund_id);
   if (!r) return r.error();
   out.refunds = std::move(*r);
   // Corrections are approved whenever the office gets to them: any approved
@@ -260,13 +274,18 @@ sql::Result<CloseoutRow> record_closeout(sql::Db& db, CloseoutRow head, const Ma
   }
   auto items = unclosed_shift_items(db, head.operator_name, head.window);
   if (!items) return items.error();
+  auto upto = ledger_upto(db);
+  if (!upto) return upto.error();
+  head.upto_setl_id = upto->setl_id;
+  head.upto_refund_id = upto->refund_id;
   make(*items, head);
   auto st = db.cached(
-      "INSERT INTO closeouts(request_id, operator_name, window_id, from_ms, to_ms, recorded_at_ms, source, document, "
-      "digest) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)");
+      "INSERT INTO closeouts(request_id, operator_name, window_id, from_ms, to_ms, upto_setl_id, upto_refund_id, "
+      "recorded_at_ms, source, document, digest) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)");
   if (!st) return st.error();
   SETTLE_SQL_TRY((*st)->bind_all(head.request_id, head.operator_name, head.window, head.from_ms, head.to_ms,
-                                 head.recorded_at_ms, head.source, head.document, head.digest));
+                                 head.upto_setl_id, head.upto_refund_id, head.recorded_at_ms, head.source,
+                                 head.document, head.digest));
   SETTLE_SQL_TRY((*st)->run());
   head.closeout_id = db.last_insert_rowid();
   for (const auto& s : items->settlements) SETTLE_SQL_TRY(mark_closed(db, "settlement", s.setl_id, head.closeout_id));
@@ -292,8 +311,11 @@ sql::Result<std::vector<CloseoutRow>> list_closeouts(sql::Db& db, const Closeout
 
 // ---- corrections ------------------------------------------------------------------
 
-sql::Result<std::int64_t> insert_correction(sql::Db& db, const CorrectionRow& c) {
-  std::string open_clause;
+namespace {
+
+// Whether the correction's target can take it now; the clause naming its
+// target (for the one-open-correction check).
+sql::Result<std::string> check_target(sql::Db& db, const CorrectionRow& c) {
   if (c.target == "settlement") {
     SETTLE_ASSERT(c.setl_id.has_value());
     auto counted = counted_figures(db, *c.setl_id);
@@ -306,32 +328,42 @@ sql::Result<std::int64_t> insert_correction(sql::Db& db, const CorrectionRow& c)
                                        *c.setl_id, now.state));
     if (c.action == "amounts") {
       SETTLE_ASSERT(c.fund && c.account && c.cash);
-      if (*c.fund + *c.account + *c.cash != now.total)
-        return invalid_state(fmt::format("settlement {}: fund + account + cash must be its total {} fen", *c.setl_id,
-                                         now.total.fen()));
       if (now.state == "undone" || now.state == "offline_pending" || now.state == "offline_rejected")
         return invalid_state(fmt::format("settlement {} is {}: its figures are corrected once the insurer holds it "
                                          "(a rejected offline settlement is undone instead)",
                                          *c.setl_id, now.state));
+      if (*c.fund + *c.account + *c.cash != now.total)
+        return invalid_state(fmt::format("settlement {}: fund + account + cash must be its total {} fen", *c.setl_id,
+                                         now.total.fen()));
+      if (*c.cash > now.charged_cash)
+        return invalid_state(fmt::format("settlement {}: the cash part cannot be above the {} fen charged at the window "
+                                         "(a correction never says the patient paid more than was taken)",
+                                         *c.setl_id, now.charged_cash.fen()));
     }
-    open_clause = fmt::format("target = 'settlement' AND setl_id = {}", *c.setl_id);
-  } else {
-    SETTLE_ASSERT(c.item_id.has_value());
-    auto state = item_state(db, c.target == "outbox" ? "outbox" : "stay_items", *c.item_id);
-    if (!state) return state.error();
-    if (*state != "parked")
-      return invalid_state(fmt::format("{} item {} is {}, not parked", c.target, *c.item_id, *state));
-    if (c.target == "stay") {
-      auto kind = select_one<std::string>(db, "SELECT kind FROM stay_items WHERE item_id = ?1",
-                                          [](sql::Statement& st) { return st.column_text(0); }, *c.item_id);
-      if (!kind) return kind.error();
-      if (kind->value_or("") == "admission")
-        return invalid_state(fmt::format("stay item {} is an admission: everything after it needs the insurer's visit "
-                                         "id, so it is not resolved without the insurer (retry it)",
-                                         *c.item_id));
-    }
-    open_clause = fmt::format("target = '{}' AND item_id = {}", c.target, *c.item_id);
+    return fmt::format("target = 'settlement' AND setl_id = {}", *c.setl_id);
   }
+  SETTLE_ASSERT(c.item_id.has_value());
+  auto state = item_state(db, c.target == "outbox" ? "outbox" : "stay_items", *c.item_id);
+  if (!state) return state.error();
+  if (*state != "parked") return invalid_state(fmt::format("{} item {} is {}, not parked", c.target, *c.item_id, *state));
+  if (c.target == "stay") {
+    auto kind = select_one<std::string>(db, "SELECT kind FROM stay_items WHERE item_id = ?1",
+                                        [](sql::Statement& st) { return st.column_text(0); }, *c.item_id);
+    if (!kind) return kind.error();
+    if (kind->value_or("") == "admission")
+      return invalid_state(fmt::format("stay item {} is an admission: everything after it needs the insurer's visit "
+                                       "id, so it is not resolved without the insurer (retry it)",
+                                       *c.item_id));
+  }
+  return fmt::format("target = '{}' AND item_id = {}", c.target, *c.item_id);
+}
+
+}  // namespace
+
+sql::Result<std::int64_t> insert_correction(sql::Db& db, const CorrectionRow& c) {
+  auto clause = check_target(db, c);
+  if (!clause) return clause.error();
+  const std::string open_clause = std::move(*clause);
   auto open = select_one<std::int64_t>(
       db, fmt::format("SELECT correction_id FROM corrections WHERE state = 'recorded' AND {}", open_clause),
       [](sql::Statement& st) { return st.column_int64(0); });
@@ -363,6 +395,9 @@ sql::Result<CorrectionRow> decide_correction(sql::Db& db, std::int64_t correctio
     return invalid_state(fmt::format("correction {} was recorded by {}: a second person decides it", correction_id, by));
   std::optional<std::int64_t> adj_id;
   if (approve) {
+    // The target may have moved since it was recorded (refunded, undone, retried).
+    auto still = check_target(db, c);
+    if (!still) return still.error();
     const std::string why = fmt::format("correction {}: {} (recorded by {}, approved by {})", correction_id, c.reason,
                                         c.recorded_by, by);
     if (c.action == "amounts") {

@@ -52,7 +52,10 @@ struct ShiftItems {
   std::vector<ShiftCorrection> corrections;
 };
 
-// What operator `op` did at `window` and no close-out holds yet.
+// What operator `op` did at `window` and no close-out holds yet: the
+// settlements and refunds after the ledger's last ones when the previous
+// close-out of this operator and window was recorded (or when the ledger
+// gained close-outs), by id (ids grow in commit order; no clock decides it).
 sql::Result<ShiftItems> unclosed_shift_items(sql::Db& db, std::string_view op, std::string_view window);
 // What operator `op` did at `window` in [from_ms, to_ms), closed or not (a day's report).
 sql::Result<ShiftItems> shift_items_between(sql::Db& db, std::string_view op, std::string_view window,
@@ -65,6 +68,8 @@ struct CloseoutRow {
   std::string window;
   std::optional<std::int64_t> from_ms;  // the first item's time (none: an empty shift)
   std::int64_t to_ms = 0;
+  std::int64_t upto_setl_id = 0;    // the ledger's last settlement and refund when recorded
+  std::int64_t upto_refund_id = 0;
   std::int64_t recorded_at_ms = 0;
   std::string source;
   std::string document;  // the close-out as answered (JSON)
@@ -113,13 +118,16 @@ struct CorrectionRow {
 
 // Records a correction (state recorded; nothing else changes). Checks that
 // its target can take it now: not_found for an unknown settlement or item;
-// invalid_state for an item that is not parked, an undo of a settlement
-// that is not offline_rejected, amounts whose sum is not the settlement's
-// total, or a second open correction of the same target.
+// invalid_state for an item that is not parked (or a stay's admission), an
+// undo of a settlement that is not offline_rejected, amounts of a settlement
+// the insurer does not hold, amounts whose sum is not its total or whose cash
+// is above the cash charged at the window, or a second open correction of
+// the same target.
 sql::Result<std::int64_t> insert_correction(sql::Db& db, const CorrectionRow& c);
 // Approves or refuses a recorded correction as `by` (not its recorder:
-// invalid_state otherwise, and the schema refuses it too). Approving applies
-// it in the same write: the adjustment, the undo, or the item resolved.
+// invalid_state otherwise, and the schema refuses it too). Approving checks
+// the target again (it may have moved since) and applies it in the same
+// write: the adjustment, the undo, or the item resolved.
 sql::Result<CorrectionRow> decide_correction(sql::Db& db, std::int64_t correction_id, bool approve,
                                              std::string_view by, std::string_view note, std::int64_t at_ms);
 sql::Result<std::optional<CorrectionRow>> find_correction(sql::Db& db, std::int64_t correction_id);

@@ -618,6 +618,8 @@ CREATE TABLE closeouts (
   window_id       TEXT NOT NULL,
   from_ms         INTEGER,
   to_ms           INTEGER NOT NULL,
+  upto_setl_id    INTEGER NOT NULL,  -- the ledger's last settlement and refund when it was recorded:
+  upto_refund_id  INTEGER NOT NULL,  -- the next close-out looks past them (ids grow in commit order)
   recorded_at_ms  INTEGER NOT NULL,
   source          TEXT NOT NULL DEFAULT '',
   document        TEXT NOT NULL,
@@ -628,6 +630,17 @@ CREATE TRIGGER closeouts_no_update BEFORE UPDATE ON closeouts
 BEGIN SELECT RAISE(ABORT, 'closeouts: a close-out never changes; late corrections go into the next one'); END;
 CREATE TRIGGER closeouts_no_delete BEFORE DELETE ON closeouts
 BEGIN SELECT RAISE(ABORT, 'closeouts: close-outs are never deleted'); END;
+-- Where close-outs start: the settlements and refunds up to these ids, made
+-- before this ledger had close-outs, belong to no close-out.
+CREATE TABLE closeout_start (
+  one             INTEGER PRIMARY KEY CHECK (one = 1),
+  upto_setl_id    INTEGER NOT NULL,
+  upto_refund_id  INTEGER NOT NULL
+) STRICT;
+INSERT INTO closeout_start(one, upto_setl_id, upto_refund_id)
+  VALUES(1, (SELECT coalesce(max(setl_id), 0) FROM settlements), (SELECT coalesce(max(refund_id), 0) FROM refunds));
+CREATE TRIGGER closeout_start_fixed BEFORE UPDATE ON closeout_start
+BEGIN SELECT RAISE(ABORT, 'closeout_start: fixed when the ledger gained close-outs'); END;
 CREATE TABLE closeout_items (
   kind         TEXT NOT NULL CHECK (kind IN ('settlement', 'refund', 'correction')),
   ref_id       INTEGER NOT NULL,

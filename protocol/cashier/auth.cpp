@@ -255,6 +255,33 @@ Status check_password_policy(std::string_view operator_name, std::string_view pa
   return Ok{};
 }
 
+// --- Operators as the API shows them ---------------------------------------------
+
+namespace {
+Json source_lock_json(const SourceLock& l) {
+  return Json{{"source", l.source},
+              {"failed_attempts", l.failed_attempts},
+              {"locked", l.locked},
+              {"locked_since", l.locked_since ? Json(format_iso8601_local(*l.locked_since)) : Json(nullptr)},
+              {"until", l.locked_until ? Json(format_iso8601_local(*l.locked_until)) : Json(nullptr)}};
+}
+
+}  // namespace
+
+Json operator_json(const OperatorSummary& o) {
+  Json sources = Json::array();
+  for (const auto& l : o.sources) sources.push_back(source_lock_json(l));
+  const bool locked = std::any_of(o.sources.begin(), o.sources.end(), [](const SourceLock& l) { return l.locked; });
+  return Json{{"operator", o.name},
+              {"role", std::string(role_name(o.role))},
+              {"disabled", o.disabled},
+              {"password_change_required", o.must_change_password},
+              {"locked", locked},
+              {"sources", std::move(sources)},
+              {"created", format_iso8601_local(o.created)},
+              {"updated", format_iso8601_local(o.updated)}};
+}
+
 // --- MemoryOperatorStore ------------------------------------------------------
 
 namespace {
@@ -476,7 +503,10 @@ LoginOutcome Authenticator::login(std::string_view operator_name, std::string_vi
   const OperatorRecord& rec = **found;
   auto state = store_.source_state(rec.name, ctx.source);
   if (!state) return storage(state.error());
-  if (state->locked && (!state->locked_until || *state->locked_until > now)) return locked(state->locked_until);
+  if (state->locked && (!state->locked_until || *state->locked_until > now)) {
+    (void)verify_password(password, dummy_hash_);  // the same cost as every other answer
+    return locked(state->locked_until);
+  }
 
   auto ok = verify_password(password, rec.password_hash);
   if (ok && *ok) {

@@ -92,6 +92,11 @@ struct OperatorSummary {
   SystemTime updated{};
 };
 
+// An operator as operator.list answers it: {operator, role, disabled,
+// password_change_required, locked, sources: [{source, failed_attempts,
+// locked, locked_since, until}], created, updated}.
+Json operator_json(const OperatorSummary& o);
+
 // Who made a change, for the audit trail: an operator at a window, from a
 // source; settlectl on a stopped daemon is "settlectl" at no window.
 struct Actor {

@@ -26,6 +26,7 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <fstream>
@@ -95,8 +96,9 @@ std::string proc_net_address(const asio::ip::tcp::endpoint& ep) {
 }
 
 // The peer of a loopback TCP connection: the user owning the client's end,
-// read from /proc/net/tcp{,6} (the client's socket is the row whose local
-// address is our remote one). "tcp:unknown" when it cannot be found.
+// read from /proc/net/tcp{,6} (the client's socket is the established row
+// whose local address is our remote one). "tcp:unknown" when it cannot be
+// found; such a connection may not log in.
 std::string tcp_peer_source(const asio::ip::tcp::endpoint& local, const asio::ip::tcp::endpoint& remote) {
   const std::string want_local = proc_net_address(remote), want_remote = proc_net_address(local);
   std::ifstream in(local.address().is_v4() ? "/proc/net/tcp" : "/proc/net/tcp6");
@@ -107,34 +109,14 @@ std::string tcp_peer_source(const asio::ip::tcp::endpoint& local, const asio::ip
     std::istringstream fields(line);
     std::string sl, loc, rem, st, q, tr, retr, uid;
     if (!(fields >> sl >> loc >> rem >> st >> q >> tr >> retr >> uid)) continue;
-    if (loc == want_local && rem == want_remote) return "uid:" + uid;
+    // Established rows only: a client that closed at once leaves a TIME_WAIT
+    // row, which the kernel shows as uid 0 (not who it was).
+    if (loc == want_local && rem == want_remote && st == "01") return "uid:" + uid;
   }
   return "tcp:unknown";
 }
 
 struct Connection;
-
-Json source_lock_json(const SourceLock& l) {
-  return Json{{"source", l.source},
-              {"failed_attempts", l.failed_attempts},
-              {"locked", l.locked},
-              {"locked_since", l.locked_since ? Json(format_iso8601_local(*l.locked_since)) : Json(nullptr)},
-              {"until", l.locked_until ? Json(format_iso8601_local(*l.locked_until)) : Json(nullptr)}};
-}
-
-Json operator_json(const OperatorSummary& o) {
-  Json sources = Json::array();
-  for (const auto& l : o.sources) sources.push_back(source_lock_json(l));
-  const bool locked = std::any_of(o.sources.begin(), o.sources.end(), [](const SourceLock& l) { return l.locked; });
-  return Json{{"operator", o.name},
-              {"role", std::string(role_name(o.role))},
-              {"disabled", o.disabled},
-              {"password_change_required", o.must_change_password},
-              {"locked", locked},
-              {"sources", std::move(sources)},
-              {"created", format_iso8601_local(o.created)},
-              {"updated", format_iso8601_local(o.updated)}};
-}
 
 // One operator.* call through the Authenticator (blocking: the auth thread).
 // `target` gets the operator it named. The answer of a change is the
@@ -378,20 +360,19 @@ struct Connection : std::enable_shared_from_this<Connection> {
     const Method m = req.method;
     last_request = std::chrono::steady_clock::now();
     if (!session.logged_in && !allowed_without_login(m)) {
-      finish(req.id, Reply::fail(make_error(Reason::unauthenticated, "",
-                                            fmt::format("{} needs a logged-in session (session.login)", method_name(m)))));
+      refuse(req.id, m, make_error(Reason::unauthenticated, "",
+                                   fmt::format("{} needs a logged-in session (session.login)", method_name(m))));
       return;
     }
     if (session.logged_in && session.must_change_password && !allowed_before_password_change(m)) {
-      finish(req.id, Reply::fail(make_error(Reason::password_change_required, "",
-                                            "the password is an initial one: change it first "
-                                            "(session.change_password)")));
+      refuse(req.id, m, make_error(Reason::password_change_required, "",
+                                   "the password is an initial one: change it first (session.change_password)"));
       return;
     }
     if (session.logged_in && !role_may_call(session.role, m)) {
-      finish(req.id, Reply::fail(make_error(Reason::forbidden, "",
-                                            fmt::format("role {} may not call {}", role_name(session.role), method_name(m))),
-                                 Json{{"role", std::string(role_name(session.role))}}));
+      refuse(req.id, m,
+             make_error(Reason::forbidden, "", fmt::format("role {} may not call {}", role_name(session.role), method_name(m))),
+             Json{{"role", std::string(role_name(session.role))}});
       return;
     }
     auto params = parse_params(m, req.params);
@@ -409,8 +390,19 @@ struct Connection : std::enable_shared_from_this<Connection> {
         finish(req.id, Reply::ok(Json::object()));
         return;
       case Method::events_subscribe: {
+        const auto& topics = std::get<SubscribeParams>(*params).topics;
+        // The office's work list is the office's: its events carry the
+        // insurer's reasons and settlement ids.
+        const bool office = session.role == Role::supervisor || session.role == Role::auditor;
+        if (!office && std::find(topics.begin(), topics.end(), Topic::work) != topics.end()) {
+          finish(req.id, Reply::fail(make_error(Reason::forbidden, "topics",
+                                                fmt::format("role {} may not subscribe to work",
+                                                            role_name(session.role))),
+                                     Json{{"role", std::string(role_name(session.role))}}));
+          return;
+        }
         topics_mask = 0;
-        for (Topic t : std::get<SubscribeParams>(*params).topics) topics_mask |= topic_bit(t);
+        for (Topic t : topics) topics_mask |= topic_bit(t);
         finish(req.id, Reply::ok(Json::object()));
         return;
       }
@@ -439,6 +431,12 @@ struct Connection : std::enable_shared_from_this<Connection> {
   }
 
   static unsigned topic_bit(Topic t) { return 1U << static_cast<unsigned>(t); }
+
+  // A call the server refuses itself: answered, and told to the audit trail.
+  void refuse(const Json& id, Method m, Error e, Json data = Json::object()) {
+    if (server->config.refused) server->config.refused(session, method_name(m), e, "");
+    finish(id, Reply::fail(std::move(e), std::move(data)));
+  }
 
   // The completion handed to the dispatcher: posts back to the strand; if
   // dropped uncalled, answers INTERNAL so the in-flight slot is not lost.
@@ -472,6 +470,17 @@ struct Connection : std::enable_shared_from_this<Connection> {
 
   void do_login(Json id, LoginParams p) {
     end_session();  // a login attempt ends whatever session the connection had
+    if (session.source.ends_with(":unknown")) {
+      // Locks and the throttle are kept per client: one the kernel cannot name
+      // would share them with every other such client.
+      OPENSSL_cleanse(p.password.data(), p.password.size());
+      login_refused(id,
+                    domain_error(make_error(Reason::forbidden, "",
+                                            "the daemon cannot tell which user this connection belongs to; log in "
+                                            "over the Unix socket")),
+                    p.operator_name, p.window);
+      return;
+    }
     if (server->config.window_known && !server->config.window_known(p.window)) {
       OPENSSL_cleanse(p.password.data(), p.password.size());
       finish(id, Reply{std::nullopt, RpcError{rpc_invalid_params,
@@ -481,23 +490,23 @@ struct Connection : std::enable_shared_from_this<Connection> {
       return;
     }
     login_pending = true;  // later lines wait: they may depend on this login
-    asio::post(server->auth_pool, [self = shared_from_this(), id = std::move(id), p = std::move(p)]() mutable {
-      LoginOutcome outcome =
-          self->server->auth.login(p.operator_name, p.password, LoginContext{self->session.source, p.window});
+    asio::post(server->auth_pool, [self = shared_from_this(), id = std::move(id), p = std::move(p),
+                                   source = session.source]() mutable {
+      LoginOutcome outcome = self->server->auth.login(p.operator_name, p.password, LoginContext{source, p.window});
       OPENSSL_cleanse(p.password.data(), p.password.size());
       auto strand = self->server->strand;
       asio::post(strand, [self = std::move(self), id = std::move(id), window = std::move(p.window),
-                                        outcome = std::move(outcome)]() mutable {
-        self->on_login(std::move(id), std::move(window), std::move(outcome));
+                          name = std::move(p.operator_name), outcome = std::move(outcome)]() mutable {
+        self->on_login(std::move(id), std::move(window), name, std::move(outcome));
       });
     });
   }
 
-  void on_login(Json id, std::string window, LoginOutcome outcome) {
+  void on_login(Json id, std::string window, std::string_view operator_given, LoginOutcome outcome) {
     login_pending = false;
     if (closed) return;
     if (outcome.error) {
-      login_refused(id, std::move(*outcome.error));
+      login_refused(id, std::move(*outcome.error), operator_given, window);
       return;
     }
     SETTLE_ASSERT(outcome.identity.has_value());
@@ -523,10 +532,16 @@ struct Connection : std::enable_shared_from_this<Connection> {
   // A refused login or password check: answered; a connection that keeps
   // failing is closed after the answer (its next guesses need a new one, and
   // the source's throttle counts them all).
-  void login_refused(const Json& id, RpcError error) {
+  void login_refused(const Json& id, RpcError error, std::string_view operator_given = "",
+                     std::string_view window_given = "") {
     const Reason r = error.error.reason;
     server->log(fmt::format("cashier connection {}: login refused ({}) from {}", session.connection_id, reason_name(r),
                             session.source));
+    if (server->config.refused) {
+      SessionInfo at = session;
+      if (!window_given.empty()) at.window = std::string(window_given);
+      server->config.refused(at, "session.login", error.error, operator_given);
+    }
     const bool counts = r == Reason::login_failed || r == Reason::locked_out || r == Reason::limit_exceeded;
     if (r == Reason::locked_out) end_session();
     finish(id, Reply{std::nullopt, std::move(error)});
@@ -551,7 +566,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
           if (outcome.error->error.reason == Reason::invalid_request) {
             self->finish(id, Reply{std::nullopt, std::move(*outcome.error)});
           } else {
-            self->login_refused(id, std::move(*outcome.error));
+            self->login_refused(id, std::move(*outcome.error), self->session.operator_name);
           }
           return;
         }

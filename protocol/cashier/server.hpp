@@ -96,6 +96,12 @@ struct ServerConfig {
   std::function<bool(std::string_view)> window_known;
   // Operating events worth a log line (never a PIN, password or ID number).
   std::function<void(std::string_view)> log;
+  // A call the server refused itself (no session, a role that may not call
+  // it, an initial password to change) and every refused login, for the
+  // audit trail: the session, the method, the error, and for a login the
+  // operator name given.
+  std::function<void(const SessionInfo&, std::string_view method, const Error&, std::string_view operator_given)>
+      refused;
 };
 
 enum class StopMode {

@@ -5,6 +5,8 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+
 using namespace settle;
 using namespace settle::flow;
 
@@ -261,4 +263,113 @@ TEST_CASE("the visit's medical type goes to the insurer with the registration an
   CHECK(settle->call.txn == Txn::settle);
   CHECK(settle->call.med_type == "14");
   CHECK(settle->call.mdtrt_id == "V1");
+}
+
+namespace {
+
+CommitInput offline_reason_input(const Policy& policy) {
+  CommitInput in;
+  in.request_id = "c-off";
+  in.card_no = "C1";
+  in.lines = {ChargeLine{"A1", "a", LineClass::a, Amount::fen(10'000), std::nullopt}};
+  in.budget = Budget{10'000, 500};
+  in.policy = &policy;
+  return in;
+}
+
+// Feeds the offline settlement's steps (the red list's person, the
+// outstanding figures) and returns what it asks the ledger to record.
+const RecordOffline& recorded_offline(Flow& f, Ms at) {
+  PersonFound red;
+  red.person = resettle_person();
+  red.psn_no = "P1";
+  red.from_redlist = true;
+  f.feed(red, at);
+  f.feed(OutstandingFigures{}, at + 1);
+  const auto* c = std::get_if<Commit>(&f.action());
+  REQUIRE(c != nullptr);
+  const auto* rec = std::get_if<RecordOffline>(&c->change);
+  REQUIRE(rec != nullptr);
+  return *rec;
+}
+
+bool has(const std::vector<SplitReason>& reasons, SplitReason r) {
+  return std::find(reasons.begin(), reasons.end(), r) != reasons.end();
+}
+
+}  // namespace
+
+TEST_CASE("the insurer's system failing on the registration (an error page): settled offline, reason insurer error") {
+  const Policy policy = resettle_policy();
+  Flow f = commit_flow(offline_reason_input(policy));
+  f.start(0);
+  f.feed(CardChecked{Ok{}}, 1);
+  PersonFound found;
+  found.person = resettle_person();
+  found.psn_no = "P1";
+  f.feed(found, 2);
+  f.feed(ReversalsCount{0}, 3);
+  f.feed(MsgidIssued{"M1"}, 4);
+  f.feed(CommitStarted{}, 5);
+  REQUIRE(std::holds_alternative<Call>(f.action()));
+  InsurerReply page;
+  page.outcome = CallOutcome::refused;
+  page.system_error = true;
+  page.detail = "HTTP 503";
+  f.feed(Replied{page}, 6);
+  f.feed(Committed{}, 7);  // the 2207's msgid, durable and never sent
+  const RecordOffline& rec = recorded_offline(f, 8);
+  CHECK(rec.settlement.mode == Mode::offline);
+  CHECK(rec.settlement.offline_cause == OfflineCause::insurer_error);
+  CHECK(has(rec.settlement.reasons, SplitReason::offline_insurer_error));
+  CHECK(rec.settlement.parts.account.is_zero());
+  REQUIRE(rec.unsent_msgid.has_value());
+  CHECK(*rec.unsent_msgid == "M1");
+}
+
+TEST_CASE("the insurer's own refusal of the registration stays a refusal (not offline)") {
+  const Policy policy = resettle_policy();
+  Flow f = commit_flow(offline_reason_input(policy));
+  f.start(0);
+  f.feed(CardChecked{Ok{}}, 1);
+  PersonFound found;
+  found.person = resettle_person();
+  found.psn_no = "P1";
+  f.feed(found, 2);
+  f.feed(ReversalsCount{0}, 3);
+  f.feed(MsgidIssued{"M1"}, 4);
+  f.feed(CommitStarted{}, 5);
+  InsurerReply no;
+  no.outcome = CallOutcome::refused;
+  no.infcode = -1;
+  no.detail = "not insured on that day";
+  f.feed(Replied{no}, 6);
+  f.feed(Committed{}, 7);
+  // The refusal is recorded as the request's answer: no offline settlement.
+  const auto* c = std::get_if<Commit>(&f.action());
+  REQUIRE(c != nullptr);
+  CHECK(std::get_if<RecordOffline>(&c->change) == nullptr);
+}
+
+TEST_CASE("the window's reader failing after the card was read: settled offline, reason reader failure; a card "
+          "taken out is not settled") {
+  const Policy policy = resettle_policy();
+  {
+    Flow f = commit_flow(offline_reason_input(policy));
+    f.start(0);
+    f.feed(CardChecked{make_error(Reason::reader_unavailable, "reader", "reader 'W01' is not available")}, 1);
+    // Nothing online: straight to the red list.
+    const RecordOffline& rec = recorded_offline(f, 2);
+    CHECK(rec.settlement.offline_cause == OfflineCause::reader_failure);
+    CHECK(has(rec.settlement.reasons, SplitReason::offline_reader_failure));
+    CHECK(rec.settlement.parts.account.is_zero());
+    CHECK_FALSE(rec.unsent_msgid.has_value());
+  }
+  {
+    Flow f = commit_flow(offline_reason_input(policy));
+    f.start(0);
+    f.feed(CardChecked{make_error(Reason::card_removed, "card", "the card was taken out")}, 1);
+    REQUIRE(f.done());
+    CHECK(f.outcome().answer.error->reason == Reason::card_removed);
+  }
 }

@@ -162,7 +162,10 @@ TEST_CASE("a correction is decided once, by a second person; approved amounts co
   auto undo_settled = o.ledger->write_wait([undo](sql::Db& db) { return insert_correction(db, undo); });
   CHECK(undo_settled.error().code == sql::Errc::invalid_state);
 
-  auto id = o.ledger->write_wait([a](sql::Db& db) { return insert_correction(db, amounts(a, 5'900, 3'000, 1'100)); });
+  // A cash part above the cash charged at the window is refused.
+  auto more_cash = o.ledger->write_wait([a](sql::Db& db) { return insert_correction(db, amounts(a, 5'900, 3'000, 1'100)); });
+  CHECK(more_cash.error().code == sql::Errc::invalid_state);
+  auto id = o.ledger->write_wait([a](sql::Db& db) { return insert_correction(db, amounts(a, 6'100, 3'000, 900)); });
   REQUIRE(id.ok());
   // One open correction per target.
   auto second = o.ledger->write_wait([a](sql::Db& db) { return insert_correction(db, amounts(a, 6'000, 3'000, 1'000)); });
@@ -192,28 +195,40 @@ TEST_CASE("a correction is decided once, by a second person; approved amounts co
   CHECK_FALSE(o.exec("DELETE FROM corrections").ok());
 
   // The reconciliation counts the corrected figures, in totals and detail.
-  CHECK(totals().fund == Amount::fen(5'900));
-  CHECK(totals().cash == Amount::fen(1'100));
+  CHECK(totals().fund == Amount::fen(6'100));
+  CHECK(totals().cash == Amount::fen(900));
   CHECK(totals().count == 1);
   auto detail = o.ledger->read([](sql::Db& db) { return recon_detail(db, "2026-11-22"); });
   REQUIRE(detail.ok());
   REQUIRE(detail->rows.size() == 1);
-  CHECK(detail->rows[0].fund == Amount::fen(5'900));
+  CHECK(detail->rows[0].fund == Amount::fen(6'100));
   // The next close-out of the window lists it with what it changed.
   const ShiftItems next = o.unclosed();
   CHECK(next.settlements.empty());
   REQUIRE(next.corrections.size() == 1);
-  CHECK(next.corrections[0].fund_delta == Amount::fen(-100));
-  CHECK(next.corrections[0].cash_delta == Amount::fen(100));
+  CHECK(next.corrections[0].fund_delta == Amount::fen(100));
+  CHECK(next.corrections[0].cash_delta == Amount::fen(-100));
   CHECK(next.corrections[0].approved_by == "A001");
   REQUIRE(o.close("after").ok());
   CHECK(o.unclosed().corrections.empty());
 }
 
+TEST_CASE("approval checks the target again: a settlement undone since is not corrected") {
+  Office o;
+  const auto a = o.settle("re-a", 10'000);
+  auto id = o.ledger->write_wait([a](sql::Db& db) { return insert_correction(db, amounts(a, 7'000, 3'000, 0)); });
+  REQUIRE(id.ok());
+  REQUIRE(o.ledger->write_wait([a](sql::Db& db) {
+            return set_settlement_state(db, a, SettlementState::undone, kAt + 5);
+          }).ok());
+  auto late = o.ledger->write_wait([id = *id](sql::Db& db) { return decide_correction(db, id, true, "A001", "", kAt + 6); });
+  CHECK(late.error().code == sql::Errc::invalid_state);
+}
+
 TEST_CASE("a refused correction changes nothing; a resolve needs a parked item") {
   Office o;
   const auto a = o.settle("rf-a", 10'000);
-  auto id = o.ledger->write_wait([a](sql::Db& db) { return insert_correction(db, amounts(a, 0, 0, 10'000)); });
+  auto id = o.ledger->write_wait([a](sql::Db& db) { return insert_correction(db, amounts(a, 7'000, 3'000, 0)); });
   REQUIRE(id.ok());
   auto no = o.ledger->write_wait([id = *id](sql::Db& db) { return decide_correction(db, id, false, "A001", "no", kAt); });
   REQUIRE(no.ok());

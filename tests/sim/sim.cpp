@@ -168,6 +168,7 @@ class SimInsurer {
       case Fault::drop_request: r.outcome = CallOutcome::unreachable; r.detail = "reset before sending"; return r;
       case Fault::http_before: {
         r.outcome = reply_outcome(502, moves_money(c.txn));
+        r.system_error = r.outcome == CallOutcome::refused;
         r.detail = "HTTP 502 before the insurer";
         return r;
       }
@@ -190,6 +191,7 @@ class SimInsurer {
     if (f == Fault::http_after) {
       InsurerReply proxy;
       proxy.outcome = reply_outcome(504, moves_money(c.txn));
+      proxy.system_error = proxy.outcome == CallOutcome::refused;
       proxy.detail = "HTTP 504 after the insurer";
       return proxy;
     }
@@ -1274,11 +1276,15 @@ class Run {
       Ms& took;
       Event operator()(const CheckCard&) {
         took = 5;
-        // The card pulled out, or swapped for another one, while the cashier works.
-        if (run.ins_.faults_on && run.rng_.chance(run.k_.card_fault_ppm))
-          return CardChecked{run.rng_.chance(500'000)
-                                 ? make_error(Reason::card_removed, "card", "the card was taken out of the reader")
-                                 : make_error(Reason::card_mismatch, "card", "another card is in the reader")};
+        // The card pulled out, swapped for another one, or the window's
+        // reader failing while the cashier works.
+        if (run.ins_.faults_on && run.rng_.chance(run.k_.card_fault_ppm)) {
+          switch (run.rng_.uniform(0, 2)) {
+            case 0: return CardChecked{make_error(Reason::card_removed, "card", "the card was taken out of the reader")};
+            case 1: return CardChecked{make_error(Reason::card_mismatch, "card", "another card is in the reader")};
+            default: return CardChecked{make_error(Reason::reader_unavailable, "reader", "the window's reader failed")};
+          }
+        }
         return CardChecked{Ok{}};
       }
       Event operator()(const FindPerson& f) {

@@ -53,22 +53,9 @@ void print_operators(const Json& ops, std::ostream& out) {
 }
 
 // The same JSON operator.list gives, read from the ledger file.
-Json operators_json(const std::vector<cashier::OperatorSummary>& all) {
+Json operators_of(const std::vector<cashier::OperatorSummary>& all) {
   Json ops = Json::array();
-  for (const auto& o : all) {
-    Json sources = Json::array();
-    for (const auto& l : o.sources)
-      sources.push_back(Json{{"source", l.source},
-                             {"failed_attempts", l.failed_attempts},
-                             {"locked", l.locked},
-                             {"until", l.locked_until ? Json(cashier::format_iso8601_local(*l.locked_until))
-                                                      : Json(nullptr)}});
-    ops.push_back(Json{{"operator", o.name},
-                       {"role", std::string(cashier::role_name(o.role))},
-                       {"disabled", o.disabled},
-                       {"password_change_required", o.must_change_password},
-                       {"sources", std::move(sources)}});
-  }
+  for (const auto& o : all) ops.push_back(cashier::operator_json(o));
   return ops;
 }
 
@@ -90,9 +77,9 @@ int operator_on_ledger(const ClientOptions& o, const OperatorCommand& c, std::os
     auto all = auth.list();
     if (!all) return fail(err, Failure{3, all.error().message});
     if (o.json) {
-      out << dump_exact(Json{{"operators", operators_json(*all)}}) << "\n";
+      out << dump_exact(Json{{"operators", operators_of(*all)}}) << "\n";
     } else {
-      print_operators(operators_json(*all), out);
+      print_operators(operators_of(*all), out);
     }
     return 0;
   }

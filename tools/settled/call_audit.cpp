@@ -4,6 +4,8 @@
 // PIN, only the tries left.
 #include "tools/settled/call_audit.hpp"
 
+#include "protocol/cashier/mask.hpp"
+
 #include <fmt/format.h>
 
 #include <variant>
@@ -49,8 +51,11 @@ std::string object_of(Method m, const cashier::MethodParams& params, const Json&
     add("setl_id", text_at(result, "setl_id"));
   if (m == Method::inpatient_admit) add("adm_id", text_at(result, "adm_id"));
   if (m == Method::settle_refund) add("refund_id", text_at(result, "refund_id"));
-  if (m == Method::card_read) add("card_no", text_at(result, "card_no"));
-  if (m == Method::person_query || m == Method::account_history) add("psn_no", text_at(result, "psn_no"));
+  // Masked as in the logs: the trail names the card and person, an
+  // auditor finds them whole through the settlement.
+  if (m == Method::card_read) add("card_no", cashier::mask_card_no(text_at(result, "card_no")));
+  if (m == Method::person_query || m == Method::account_history)
+    add("psn_no", cashier::mask_card_no(text_at(result, "psn_no")));
   if (m == Method::recon_run) add("date", std::get<cashier::ReconRunParams>(params).date);
   if (m == Method::closeout_record) add("closeout_id", text_at(result, "closeout_id"));
   if (m == Method::correction_record) add("correction_id", text_at(result, "correction_id"));

@@ -127,6 +127,7 @@ awaitable<CallResult> InsurerGateway::send(const CallSpec& spec, const std::stri
         r.response->infcode = insurer::infcode_error;
         r.response->inf_refmsgid = msgid;
         r.response->err_msg = fmt::format("HTTP {} from the insurer", out.http_status);
+        r.error_page = true;
         break;
       case HttpReplyClass::in_doubt:
         // A reply we cannot read, or an error status that is not the

@@ -76,6 +76,9 @@ struct CallResult {
   std::string detail;                          // why, for logs and errors
   std::uint32_t elapsed_ms = 0;
   std::string body;  // the reply body, with CallSpec::keep_body
+  // Answered by an HTTP error page instead of the insurer's envelope (a
+  // gateway's 5xx): refused, nothing done, the insurer's system failing.
+  bool error_page = false;
 
   bool answered() const { return kind == insurer::OutcomeClass::answered; }
   bool succeeded() const { return answered() && response && response->infcode == insurer::infcode_ok; }

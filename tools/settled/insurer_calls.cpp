@@ -184,6 +184,7 @@ flow::InsurerReply reply_of(flow::Txn txn, const CallResult& r, const std::strin
   }
   if (!r.response || r.response->infcode != insurer::infcode_ok) {
     out.outcome = flow::CallOutcome::refused;
+    out.system_error = r.error_page;  // an error page, not the insurer's answer
     out.infcode = r.response ? r.response->infcode : insurer::infcode_error;
     out.detail = r.response ? r.response->err_msg : r.detail;
     return out;

@@ -162,6 +162,8 @@ int main(int argc, char** argv) {
   sc.session_idle_timeout = config->cashier.session_idle;
   sc.window_known = [&config](std::string_view w) { return config->windows.contains(std::string(w)); };
   sc.log = [](std::string_view line) { spdlog::info("cashier: {}", line); };
+  sc.refused = [&service](const cashier::SessionInfo& s, std::string_view method, const Error& e,
+                          std::string_view operator_given) { service.audit_refusal(s, method, e, operator_given); };
   cashier::Server server(ioc, sc, auth, service);
   server_ptr = &server;
   service.notify_connection = [&server](std::uint64_t id, std::string method, json::Json params) {

@@ -206,7 +206,7 @@ awaitable<Reply> Service::correction_record(const cashier::SessionInfo& s, const
   spdlog::info("correction {} recorded by {}: {} of {} {}; waits for a second person's approval", c.correction_id,
                s.operator_name, c.action, c.target,
                c.setl_id ? std::to_string(*c.setl_id) : std::to_string(c.item_id.value_or(0)));
-  work_added("correction", Json{{"kind", "correction"}, {"correction_id", out["correction_id"]}, {"reason", c.reason}});
+  work_added("correction_waiting", Json{{"correction_id", out["correction_id"]}, {"reason", c.reason}});
   co_return Reply::ok(std::move(out));
 }
 
@@ -320,7 +320,8 @@ awaitable<Reply> Service::work_list() {
     j["what_to_do"] = kCorrectionWhatToDo;
     items.push_back(std::move(j));
   }
-  co_return Reply::ok(Json{{"items", std::move(items)}, {"count", items.size()}});
+  const std::size_t count = items.size();
+  co_return Reply::ok(Json{{"items", std::move(items)}, {"count", count}});
 }
 
 void Service::work_added(std::string_view kind, Json item) {

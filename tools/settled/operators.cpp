@@ -153,7 +153,9 @@ Status LedgerOperatorStore::add(const cashier::OperatorRecord& record, const cas
 
 Status LedgerOperatorStore::set_password(std::string_view name, std::string password_hash, bool must_change,
                                          const cashier::Actor& by) {
-  const bool own = by.operator_name == name;
+  // The operator's own change (session.change_password) clears the initial
+  // flag; an administrator's reset sets it, even of the administrator's own.
+  const bool own = by.operator_name == name && !must_change;
   return change(
       [n = std::string(name), h = std::move(password_hash), must_change](sql::Db& db, std::int64_t now) {
         return ledger::set_operator_password(db, n, h, must_change, now);

@@ -18,6 +18,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <fmt/format.h>
+#include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -64,7 +65,12 @@ void Service::dispatch(const cashier::SessionInfo& session, cashier::Call call, 
         const auto started = std::chrono::steady_clock::now();
         const cashier::Method m = call.method;
         const std::string method(cashier::method_name(m));
+        // The audit's copy of the params: never a PIN (wiped from the copy at once).
         cashier::MethodParams params = call.params;
+        if (auto* pin = std::get_if<cashier::VerifyPinParams>(&params); pin != nullptr && pin->pin) {
+          OPENSSL_cleanse(pin->pin->data(), pin->pin->size());
+          pin->pin.reset();
+        }
         Reply reply = co_await handle(session, std::move(call));
         p_.metrics.request(method, std::chrono::duration_cast<std::chrono::microseconds>(
                                        std::chrono::steady_clock::now() - started)
@@ -83,6 +89,24 @@ void Service::dispatch(const cashier::SessionInfo& session, cashier::Call call, 
 }
 
 void Service::session_ended(std::uint64_t connection_id) { sessions_.erase(connection_id); }
+
+void Service::audit_refusal(const cashier::SessionInfo& session, std::string_view method, const Error& e,
+                            std::string_view operator_given) {
+  ledger::AuditEntry entry;
+  entry.at_ms = now_ms();
+  entry.operator_name = session.logged_in ? session.operator_name : std::string(operator_given.substr(0, 64));
+  entry.window = session.window;
+  entry.source = session.source;
+  entry.action = std::string(method);
+  entry.outcome = std::string(reason_name(e.reason));
+  entry.detail = e.message.substr(0, 300);
+  auto job = [entry = std::move(entry)](sql::Db& db) { return ledger::append_audit(db, entry); };
+  p_.ledger.write(std::move(job), [metrics = &p_.metrics](const sql::Result<std::int64_t>& r) {
+    if (r) return;
+    metrics->audit_failed();
+    spdlog::error("audit: a refusal's entry could not be written: {}", r.error().message);
+  });
+}
 
 // Queued before the answer goes out and written by the ledger's group
 // commit: the window does not wait for it. An entry that cannot be written

@@ -87,6 +87,10 @@ class Service final : public cashier::Dispatcher {
   // A new item on the insurance office's work list (work.added notifications
   // to connections subscribed to "work").
   std::function<void(json::Json item)> on_work_added;
+  // A call the cashier server refused itself, or a refused login, in the
+  // audit trail (queued).
+  void audit_refusal(const cashier::SessionInfo& session, std::string_view method, const Error& e,
+                     std::string_view operator_given);
   // Sends a notification to one cashier connection (redlist.progress).
   std::function<void(std::uint64_t connection_id, std::string method, json::Json params)> notify_connection;
 

@@ -72,7 +72,7 @@ class FakeDispatcher final : public Dispatcher {
         return;
       case Method::person_query:
         done(Reply::ok(Json{{"psn_name", "张三"}, {"id_no", kFullId}, {"operator", session.operator_name},
-                            {"window", session.window}}));
+                            {"window", session.window}, {"source", session.source}}));
         return;
       case Method::settle_commit:
         done(Reply::ok(Json{{"request_id", *call.request_id}, {"canonical", *call.canonical}}));
@@ -527,6 +527,11 @@ TEST_CASE("loopback TCP serves the same protocol; other addresses are refused") 
   CHECK(c.call(3, "session.login", Json{{"operator", "zhang"}, {"password", "Window42pass!"}, {"window", "W01"}})
             .contains("result"));
   CHECK(c.call(4, "settle.get", Json{{"setl_id", "S"}})["result"]["setl_id"] == "S");
+  // The client is named by the user owning its end of the connection, as on the Unix socket.
+  const std::string me = fmt::format("uid:{}", ::getuid());
+  CHECK(c.call(5, "person.query")["result"]["source"] == me);
+  Client u = f.login("li", "Superv1sor!x");
+  CHECK(u.call(1, "person.query")["result"]["source"] == me);
 
   for (const char* addr : {"0.0.0.0", "192.168.1.10", "::", "localhost"}) {
     CAPTURE(addr);
@@ -788,6 +793,8 @@ TEST_CASE("operator administration over the socket; the sessions it changes end"
   Fixture f;
   Client admin = f.login("root", "Adm1n#secret");
   Client cashier = f.login("zhang", "Window42pass!");
+  // The office's work events are the office's.
+  CHECK(reason_of(cashier.call(9, "events.subscribe", Json{{"topics", Json::array({"network", "work"})}})) == "FORBIDDEN");
   // A cashier may not administer; the administrator reads no settlements.
   CHECK(reason_of(cashier.call(1, "operator.list")) == "FORBIDDEN");
   CHECK(reason_of(admin.call(1, "settle.get", Json{{"setl_id", "S1"}})) == "FORBIDDEN");
