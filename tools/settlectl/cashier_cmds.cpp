@@ -189,6 +189,23 @@ int run_cashier(const ClientOptions& o, const CashierCommand& c, std::ostream& o
     });
   }
 
+  if (c.name == "sheet") {
+    Json params{{"setl_id", c.setl_id}, {"paper", c.paper}};
+    if (!c.refund_id.empty()) params["refund_id"] = c.refund_id;
+    auto a = s.call("settle.sheet", params);
+    if (!a) return done(a.error());
+    const std::string html = str(a.value(), "html");
+    if (c.out_file.empty() || c.out_file == "-") {
+      out << html;
+      return 0;
+    }
+    std::ofstream f(c.out_file, std::ios::binary);
+    f << html;
+    if (!f) return done(Failure{2, fmt::format("cannot write {}", c.out_file)});
+    out << "settlement sheet written to " << c.out_file << "\n";
+    return 0;
+  }
+
   if (c.name == "redlist-sync") {
     ProgressBar bar(err, "red list", "entries");
     auto a = s.call("redlist.sync", Json{{"full", c.full}}, [&bar](const std::string& method, const Json& p) {

@@ -32,6 +32,9 @@ struct CashierCommand {
   std::string note;          // parked-resolve: what the office did instead
   bool stay_queue = false;   // parked-retry, parked-resolve: the item is a stay's (queue "stay")
   bool csv = false;          // list: CSV of every row
+  std::string refund_id;     // sheet: that refund's sheet
+  std::string paper = "A5";  // sheet: A5 or A4
+  std::string out_file;      // sheet: where the HTML goes ("-" or empty: stdout)
   std::int64_t limit = 200;  // list: rows shown in the table (0 = all)
 };
 

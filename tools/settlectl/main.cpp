@@ -90,6 +90,12 @@ int main(int argc, char** argv) {
   auto* get = app.add_subcommand("get", "one settlement with its lines, refunds and history");
   client_options(get, true);
   get->add_option("setl_id", cmd.setl_id, "the settlement")->required();
+  auto* sheet = app.add_subcommand("sheet", "the patient's settlement sheet (结算单) or refund sheet, HTML to print");
+  client_options(sheet, true);
+  sheet->add_option("setl_id", cmd.setl_id, "the settlement")->required();
+  sheet->add_option("--refund-id", cmd.refund_id, "the sheet of this refund of it");
+  sheet->add_option("--paper", cmd.paper, "A5 (default) or A4");
+  sheet->add_option("--out", cmd.out_file, "the HTML file to write (default: stdout)");
   auto* list = app.add_subcommand("list", "settlements of a period (default: today)");
   client_options(list, true);
   list->add_option("--from", cmd.from, "date or ISO 8601 time");

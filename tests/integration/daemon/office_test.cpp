@@ -357,6 +357,11 @@ TEST_CASE("settle.sheet: the daemon's sheet of a real settlement, printed by hea
   for (const char* key : {"total", "fund", "account", "cash"})
     CHECK_MESSAGE(settle::testing::has_amount(text, got[key].get<std::string>()), key);
   for (const auto& l : lines()) CHECK(settle::testing::has_text(text, l["name"].get<std::string>()));
+  // settlectl writes the same sheet to a file for the terminal's printer.
+  const auto file = s.dir() / "sheets" / ("settlectl-" + setl + ".html");
+  const auto run = s.settlectl_as(Stack::cashier, fmt::format("sheet {} --out '{}'", setl, file.string()));
+  CHECK_MESSAGE(run.status == 0, run.err);
+  CHECK(settle::testing::slurp(file).find("医疗保险结算单") != std::string::npos);
   // Unknown settlements and refunds are named.
   CHECK(reason_of(w.c->call("settle.sheet", Json{{"setl_id", "99999"}})) == "NOT_FOUND");
   const Json bad_refund = w.c->call("settle.sheet", Json{{"setl_id", setl}, {"refund_id", "99999"}});
