@@ -5,6 +5,8 @@
 // insurer's answer to an upload, or an approved correction).
 #include "offline/recon_queries.hpp"
 
+#include <fmt/format.h>
+
 #include <utility>
 
 namespace settle::ledger {
@@ -116,6 +118,30 @@ sql::Status for_each_row(sql::Db& db, const char* where, std::string_view cleari
   return settle::Ok{};
 }
 
+// Adds (sign 1) or takes out (sign -1) the sums of the day's plain online
+// settlements matching `extra`, per insurance type and clearing type.
+sql::Status add_settled(sql::Db& db, std::string_view clearing_date, std::string_view extra, int sign, ReconTotals& out) {
+  auto st = db.prepare(fmt::format(
+      "SELECT coalesce(insutype, ''), visit_type, count(*), sum(total_fen), sum(fund_fen), sum(account_fen), "
+      "sum(cash_fen) FROM settlements WHERE clearing_date = ?1 AND state = 'settled'{} GROUP BY 1, 2",
+      extra));
+  if (!st) return st.error();
+  SETTLE_SQL_TRY(st->bind(1, clearing_date));
+  for (;;) {
+    auto row = st->step();
+    if (!row) return row.error();
+    if (!*row) break;
+    recon::Totals& t =
+        out.by_clearing[recon::TotalsKey{st->column_text(0), std::string(clr_type_of_visit(st->column_text_view(1)))}];
+    t.count += sign * st->column_int64(2);
+    t.total += Amount::fen(sign * st->column_int64(3));
+    t.fund += Amount::fen(sign * st->column_int64(4));
+    t.account += Amount::fen(sign * st->column_int64(5));
+    t.cash += Amount::fen(sign * st->column_int64(6));
+  }
+  return settle::Ok{};
+}
+
 }  // namespace
 
 std::string_view clr_type_of_visit(std::string_view visit_type) noexcept {
@@ -124,45 +150,11 @@ std::string_view clr_type_of_visit(std::string_view visit_type) noexcept {
 
 sql::Result<ReconTotals> recon_totals(sql::Db& db, std::string_view clearing_date) {
   ReconTotals out;
-  // Plain online settlements: one aggregate over the index.
-  {
-    auto st = db.prepare(
-        "SELECT coalesce(insutype, ''), visit_type, count(*), sum(total_fen), sum(fund_fen), sum(account_fen), "
-        "sum(cash_fen) FROM settlements WHERE clearing_date = ?1 AND state = 'settled' GROUP BY 1, 2");
-    if (!st) return st.error();
-    SETTLE_SQL_TRY(st->bind(1, clearing_date));
-    for (;;) {
-      auto row = st->step();
-      if (!row) return row.error();
-      if (!*row) break;
-      const recon::Totals t{st->column_int64(2), Amount::fen(st->column_int64(3)), Amount::fen(st->column_int64(4)),
-                            Amount::fen(st->column_int64(5)), Amount::fen(st->column_int64(6))};
-      out.by_clearing[recon::TotalsKey{st->column_text(0), std::string(clr_type_of_visit(st->column_text_view(1)))}] +=
-          t;
-    }
-  }
-  // Plain online settlements a correction adjusted (few): their own figures
-  // out of the aggregate; they are counted one by one below.
-  {
-    auto st = db.prepare(
-        "SELECT coalesce(insutype, ''), visit_type, count(*), sum(total_fen), sum(fund_fen), sum(account_fen), "
-        "sum(cash_fen) FROM settlements WHERE clearing_date = ?1 AND state = 'settled' "
-        "AND setl_id IN (SELECT setl_id FROM adjustments) GROUP BY 1, 2");
-    if (!st) return st.error();
-    SETTLE_SQL_TRY(st->bind(1, clearing_date));
-    for (;;) {
-      auto row = st->step();
-      if (!row) return row.error();
-      if (!*row) break;
-      recon::Totals& t =
-          out.by_clearing[recon::TotalsKey{st->column_text(0), std::string(clr_type_of_visit(st->column_text_view(1)))}];
-      t.count -= st->column_int64(2);
-      t.total -= Amount::fen(st->column_int64(3));
-      t.fund -= Amount::fen(st->column_int64(4));
-      t.account -= Amount::fen(st->column_int64(5));
-      t.cash -= Amount::fen(st->column_int64(6));
-    }
-  }
+  // Plain online settlements: one aggregate over the index; those a
+  // correction adjusted (few) are taken out again, their own figures, and
+  // counted one by one below.
+  SETTLE_SQL_TRY(add_settled(db, clearing_date, "", 1, out));
+  SETTLE_SQL_TRY(add_settled(db, clearing_date, " AND setl_id IN (SELECT setl_id FROM adjustments)", -1, out));
   // Everything else, one by one (refunds, undos, offline figures, corrections).
   SETTLE_SQL_TRY(for_each_row(db,
                               "WHERE clearing_date = ?1 AND (state <> 'settled' OR setl_id IN (SELECT setl_id FROM "

@@ -769,9 +769,16 @@ Result<OperatorSetRoleParams> parse_operator_set_role(const Json& p) {
   return OperatorSetRoleParams{std::move(*op), std::move(*role)};
 }
 
-Result<AuditListParams> parse_audit_list(const Json& p) {
-  if (auto s = only_fields(p, "", {"from", "to", "operator", "action", "cursor", "limit"}); !s) return s.error();
-  AuditListParams out;
+namespace {
+// What audit.list and closeout.list share: from, to, operator, a numeric
+// cursor (the id to continue below) and limit.
+struct PagedFilter {
+  std::optional<std::string> from, to, operator_name;
+  std::optional<std::int64_t> cursor;
+  std::int64_t limit = default_list_limit;
+};
+Result<PagedFilter> paged_filter(const Json& p) {
+  PagedFilter out;
   auto from = opt_time(p, "from", true);
   if (!from) return from.error();
   out.from = std::move(*from);
@@ -781,9 +788,6 @@ Result<AuditListParams> parse_audit_list(const Json& p) {
   auto op = opt_text(p, "operator", "", max_ident_len);
   if (!op) return op.error();
   out.operator_name = std::move(*op);
-  auto action = opt_text(p, "action", "", max_ident_len);
-  if (!action) return action.error();
-  out.action = std::move(*action);
   auto cursor = json::get_opt_int(p, "cursor", "");
   if (!cursor) return cursor.error();
   if (cursor->has_value() && **cursor < 1) return bad("cursor", "cursor: must be a positive integer");
@@ -791,6 +795,19 @@ Result<AuditListParams> parse_audit_list(const Json& p) {
   auto limit = list_limit(p);
   if (!limit) return limit.error();
   out.limit = *limit;
+  return out;
+}
+}  // namespace
+
+Result<AuditListParams> parse_audit_list(const Json& p) {
+  if (auto s = only_fields(p, "", {"from", "to", "operator", "action", "cursor", "limit"}); !s) return s.error();
+  auto f = paged_filter(p);
+  if (!f) return f.error();
+  AuditListParams out{std::move(f->from), std::move(f->to), std::move(f->operator_name), std::nullopt, f->cursor,
+                      f->limit};
+  auto action = opt_text(p, "action", "", max_ident_len);
+  if (!action) return action.error();
+  out.action = std::move(*action);
   return out;
 }
 
@@ -836,26 +853,13 @@ Result<CloseoutGetParams> parse_closeout_get(const Json& p) {
 
 Result<CloseoutListParams> parse_closeout_list(const Json& p) {
   if (auto s = only_fields(p, "", {"from", "to", "operator", "window", "cursor", "limit"}); !s) return s.error();
-  CloseoutListParams out;
-  auto from = opt_time(p, "from", true);
-  if (!from) return from.error();
-  out.from = std::move(*from);
-  auto to = opt_time(p, "to", true);
-  if (!to) return to.error();
-  out.to = std::move(*to);
-  auto op = opt_text(p, "operator", "", max_ident_len);
-  if (!op) return op.error();
-  out.operator_name = std::move(*op);
+  auto f = paged_filter(p);
+  if (!f) return f.error();
+  CloseoutListParams out{std::move(f->from), std::move(f->to), std::move(f->operator_name), std::nullopt, f->cursor,
+                         f->limit};
   auto window = opt_text(p, "window", "", max_ident_len);
   if (!window) return window.error();
   out.window = std::move(*window);
-  auto cursor = json::get_opt_int(p, "cursor", "");
-  if (!cursor) return cursor.error();
-  if (cursor->has_value() && **cursor < 1) return bad("cursor", "cursor: must be a positive integer");
-  out.cursor = *cursor;
-  auto limit = list_limit(p);
-  if (!limit) return limit.error();
-  out.limit = *limit;
   return out;
 }
 

@@ -436,3 +436,47 @@ TEST_CASE("a parked item is named by its queue: outbox by default, or stay") {
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().field == "queue");
 }
+
+TEST_CASE("the office's methods: every wrong field named, amounts exact, passwords never quoted") {
+  // correction.record: the target decides which fields belong.
+  auto r = parse(Method::correction_record,
+                 R"({"target":"settlement","setl_id":"12","action":"amounts","fund":"60.00","account":0,"cash":"40.10","reason":"r"})");
+  REQUIRE(r.ok());
+  const auto& c = std::get<CorrectionRecordParams>(*r);
+  CHECK(c.fund == Amount::fen(6'000));
+  CHECK(c.cash == Amount::fen(4'010));
+  const std::pair<const char*, const char*> bad[] = {
+      {R"({"target":"till","setl_id":"1","action":"undo","reason":"r"})", "target"},
+      {R"({"target":"settlement","setl_id":"1","action":"resolve","reason":"r"})", "action"},
+      {R"({"target":"outbox","item_id":3,"action":"undo","reason":"r"})", "action"},
+      {R"({"target":"settlement","setl_id":"1","action":"amounts","fund":"1.00","account":"0","reason":"r"})", "cash"},
+      {R"({"target":"settlement","setl_id":"1","action":"undo","cash":"1.00","reason":"r"})", "cash"},
+      {R"({"target":"outbox","item_id":0,"action":"resolve","reason":"r"})", "item_id"},
+      {R"({"target":"outbox","item_id":3,"setl_id":"1","action":"resolve","reason":"r"})", "setl_id"},
+      {R"({"target":"settlement","setl_id":"1","action":"undo"})", "reason"},
+      {R"({"target":"settlement","setl_id":"1","action":"amounts","fund":"1.001","account":"0","cash":"0","reason":"r"})",
+       "fund"}};
+  for (const auto& [text, field] : bad) {
+    CAPTURE(text);
+    auto e = parse(Method::correction_record, text);
+    REQUIRE_FALSE(e.ok());
+    CHECK(e.error().field == field);
+  }
+  CHECK(parse(Method::correction_approve, R"({"correction_id":0})").error().field == "correction_id");
+  CHECK(parse(Method::correction_refuse, R"({"correction_id":4,"note":"no"})").ok());
+  // Lists: a cursor is a positive id; dates as settle.list takes them.
+  CHECK(parse(Method::audit_list, R"({"cursor":0})").error().field == "cursor");
+  CHECK(parse(Method::audit_list, R"({"from":"2026-13-01"})").error().field == "from");
+  CHECK(parse(Method::closeout_list, R"({"cursor":-2})").error().field == "cursor");
+  CHECK(parse(Method::closeout_list, R"({"window":"W01","operator":"c001","limit":500})").ok());
+  CHECK(parse(Method::closeout_preview, R"({"date":"2026-02-30"})").error().field == "date");
+  CHECK(parse(Method::closeout_record, R"({})").error().field == "request_id");
+  CHECK(parse(Method::closeout_sheet, R"({"paper":"B5"})").error().field == "paper");
+  // Operators: the role named; a password's text is never in the message.
+  CHECK(parse(Method::operator_add, R"({"operator":"c9","role":"king","password":"Sekret-12345"})").error().field ==
+        "role");
+  auto pw = parse(Method::session_change_password, R"({"password":"Old-Secret-1","new_password":""})");
+  REQUIRE_FALSE(pw.ok());
+  CHECK(pw.error().field == "new_password");
+  CHECK(pw.error().message.find("Old-Secret-1") == std::string::npos);
+}
