@@ -469,7 +469,7 @@ sql::Result<std::optional<StayWork>> claim_stay_work(sql::Db& db, std::int64_t n
   return std::optional<StayWork>(std::move(w));
 }
 
-sql::Status finish_stay_work(sql::Db& db, const StayWork& work, const flow::InsurerReply& reply, const ForwardPolicy& policy,
+sql::Result<ForwardVerdict> finish_stay_work(sql::Db& db, const StayWork& work, const flow::InsurerReply& reply, const ForwardPolicy& policy,
                              std::int64_t at_ms) {
   const StayItem& it = work.item;
   const ForwardAnswer answer = reply.outcome == flow::CallOutcome::ok        ? ForwardAnswer::acknowledged
@@ -482,7 +482,8 @@ sql::Status finish_stay_work(sql::Db& db, const StayWork& work, const flow::Insu
                               : fmt::format("{} not answered: {}", flow::txn_code(work.call.txn), reply.detail);
   switch (d.verdict) {
     case ForwardVerdict::retry:
-      return finish_stay_item(db, it.item_id, StayItemOutcome::retry, at_ms, d.next_attempt_at_ms, why, d.refusals);
+      SETTLE_SQL_TRY(finish_stay_item(db, it.item_id, StayItemOutcome::retry, at_ms, d.next_attempt_at_ms, why, d.refusals));
+      return ForwardVerdict::retry;
     case ForwardVerdict::park:
       SETTLE_SQL_TRY(finish_stay_item(db, it.item_id, StayItemOutcome::park, at_ms, 0, why, d.refusals));
       if (it.kind == StayItemKind::admission)
@@ -491,14 +492,17 @@ sql::Status finish_stay_work(sql::Db& db, const StayWork& work, const flow::Insu
                                                  "insurance office",
                                                  why),
                                      at_ms));
-      return settle::Ok{};
+      return ForwardVerdict::park;
     case ForwardVerdict::done: break;
   }
   // Taken by the insurer.
   if (it.kind == StayItemKind::admission) {
-    if (reply.mdtrt_id.empty())
-      return finish_stay_item(db, it.item_id, StayItemOutcome::retry, at_ms, at_ms + retry_delay_ms(policy, it.attempts),
-                              "2401 answered without a visit id (mdtrt_id)", d.refusals);
+    if (reply.mdtrt_id.empty()) {
+      SETTLE_SQL_TRY(finish_stay_item(db, it.item_id, StayItemOutcome::retry, at_ms,
+                                      at_ms + retry_delay_ms(policy, it.attempts),
+                                      "2401 answered without a visit id (mdtrt_id)", d.refusals));
+      return ForwardVerdict::retry;
+    }
     SETTLE_SQL_TRY(set_stay_visit(db, it.adm_id, reply.mdtrt_id, at_ms));
   }
   if (it.kind == StayItemKind::discharge) {
@@ -530,8 +534,10 @@ sql::Status finish_stay_work(sql::Db& db, const StayWork& work, const flow::Insu
     const std::array<UploadResult, 1> one{r};
     SETTLE_SQL_TRY(record_upload_results(db, one, at_ms));
   }
-  return finish_stay_item(db, it.item_id, StayItemOutcome::done, at_ms, 0,
-                          it.kind == StayItemKind::discharge && !reply.rejected.empty() ? reply.rejected : std::string());
+  SETTLE_SQL_TRY(finish_stay_item(db, it.item_id, StayItemOutcome::done, at_ms, 0,
+                                  it.kind == StayItemKind::discharge && !reply.rejected.empty() ? reply.rejected
+                                                                                                 : std::string()));
+  return ForwardVerdict::done;
 }
 
 sql::Result<std::optional<flow::OriginalView>> original_view(sql::Db& db, std::int64_t setl_id, bool with_lines) {

@@ -82,8 +82,8 @@ sql::Result<std::optional<StayWork>> claim_stay_work(sql::Db& db, std::int64_t n
 // What the insurer's reply does to the item, by the forwarding policy: taken
 // (the admission's visit id kept, the discharge accepted or rejected on its
 // merits), tried again later, or parked (a parked admission flags the stay
-// for the insurance office: everything of it waits behind it).
-sql::Status finish_stay_work(sql::Db& db, const StayWork& work, const flow::InsurerReply& reply, const ForwardPolicy& policy,
+// for the insurance office: everything of it waits behind it). Returns which.
+sql::Result<ForwardVerdict> finish_stay_work(sql::Db& db, const StayWork& work, const flow::InsurerReply& reply, const ForwardPolicy& policy,
                              std::int64_t at_ms);
 
 // Conversions between the ledger's rows and the flows' records.

@@ -811,6 +811,18 @@ Result<AuditListParams> parse_audit_list(const Json& p) {
   return out;
 }
 
+namespace {
+// A sheet's "paper": A5 or A4; `paper` keeps its default when absent.
+Status paper_into(const Json& p, std::string& paper) {
+  auto given = opt_text(p, "paper", "", 4);
+  if (!given) return given.error();
+  if (!given->has_value()) return Ok{};
+  if (**given != "A5" && **given != "A4") return bad("paper", "paper: A5 or A4");
+  paper = **given;
+  return Ok{};
+}
+}  // namespace
+
 Result<SettleSheetParams> parse_settle_sheet(const Json& p) {
   if (auto s = only_fields(p, "", {"setl_id", "refund_id", "paper"}); !s) return s.error();
   SettleSheetParams out;
@@ -820,12 +832,7 @@ Result<SettleSheetParams> parse_settle_sheet(const Json& p) {
   auto refund = opt_ident(p, "refund_id", "");
   if (!refund) return refund.error();
   out.refund_id = std::move(*refund);
-  auto paper = opt_text(p, "paper", "", 4);
-  if (!paper) return paper.error();
-  if (paper->has_value()) {
-    if (**paper != "A5" && **paper != "A4") return bad("paper", "paper: A5 or A4");
-    out.paper = **paper;
-  }
+  if (auto st = paper_into(p, out.paper); !st) return st.error();
   return out;
 }
 
@@ -869,12 +876,7 @@ Result<CloseoutSheetParams> parse_closeout_sheet(const Json& p) {
   auto id = opt_ident(p, "closeout_id", "");
   if (!id) return id.error();
   out.closeout_id = std::move(*id);
-  auto paper = opt_text(p, "paper", "", 4);
-  if (!paper) return paper.error();
-  if (paper->has_value()) {
-    if (**paper != "A5" && **paper != "A4") return bad("paper", "paper: A5 or A4");
-    out.paper = **paper;
-  }
+  if (auto st = paper_into(p, out.paper); !st) return st.error();
   return out;
 }
 

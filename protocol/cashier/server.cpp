@@ -1074,6 +1074,25 @@ void Server::Impl::maybe_stopped() {
 
 // --- Server ------------------------------------------------------------------------------
 
+bool answered_by_server(Method m) noexcept {
+  switch (m) {
+    case Method::session_login:
+    case Method::session_logout:
+    case Method::session_change_password:
+    case Method::events_subscribe:
+    case Method::operator_list:
+    case Method::operator_add:
+    case Method::operator_reset_password:
+    case Method::operator_unlock:
+    case Method::operator_set_role:
+    case Method::operator_disable:
+    case Method::operator_enable:
+      return true;
+    default:
+      return false;
+  }
+}
+
 Server::Server(asio::io_context& ioc, ServerConfig config, Authenticator& auth, Dispatcher& dispatcher)
     : auth_pool_(std::make_unique<asio::thread_pool>(1)),
       impl_(std::make_shared<Impl>(ioc, std::move(config), auth, dispatcher, *auth_pool_)) {}

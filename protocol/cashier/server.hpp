@@ -58,9 +58,12 @@ struct Reply {
 // is destroyed without being called, the client gets INTERNAL.
 using Completion = std::function<void(Reply)>;
 
-// The daemon's side. Methods handled by the server itself never reach it:
+// Methods the server answers itself (they never reach the Dispatcher):
 // session.login, session.logout, session.change_password, events.subscribe
-// and operator.* (they run on the server's auth thread).
+// and operator.* (these run on the server's auth thread).
+bool answered_by_server(Method m) noexcept;
+
+// The daemon's side: every method answered_by_server does not answer.
 class Dispatcher {
  public:
   virtual ~Dispatcher() = default;

@@ -763,7 +763,8 @@ class SimLedger {
   }
   void finish_stay(const ledger::StayWork& w, const InsurerReply& r, const ForwardPolicy& fp, Ms at) {
     auto tx = must(sql::Transaction::begin(db_, sql::TxKind::immediate), "begin");
-    must(ledger::finish_stay_work(db_, w, r, fp, at), "finish_stay_work");
+    auto finished = ledger::finish_stay_work(db_, w, r, fp, at);
+    must(finished ? sql::Status(settle::Ok{}) : sql::Status(finished.error()), "finish_stay_work");
     must(tx.commit(), "commit");
   }
   std::vector<ledger::StayItem> stay_items(std::int64_t adm) { return must(ledger::stay_items_of(db_, adm), "stay_items_of"); }

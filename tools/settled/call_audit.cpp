@@ -31,22 +31,13 @@ std::string text_of(const std::optional<T>& v) {
   return v ? text_of(*v) : std::string();
 }
 
-// "key value" pairs of the result that name what the call made or touched.
-std::string object_of(Method m, const cashier::MethodParams& params, const Json& result) {
-  std::vector<std::string> parts;
+// The ids the result adds to the seed's: what the call made or touched.
+std::string object_of(const CallAuditSeed& seed, const Json& result) {
+  std::vector<std::string> parts = seed.object;
   const auto add = [&parts](std::string_view key, const std::string& value) {
     if (!value.empty()) parts.push_back(fmt::format("{} {}", key, value));
   };
-  std::visit(
-      [&](const auto& p) {
-        if constexpr (requires { p.setl_id; }) add("setl_id", text_of(p.setl_id));
-        if constexpr (requires { p.adm_id; }) add("adm_id", text_of(p.adm_id));
-        if constexpr (requires { p.request_id; }) add("request_id", text_of(p.request_id));
-        if constexpr (requires { p.item_id; }) add("item_id", text_of(p.item_id));
-        if constexpr (requires { p.closeout_id; }) add("closeout_id", text_of(p.closeout_id));
-        if constexpr (requires { p.correction_id; }) add("correction_id", text_of(p.correction_id));
-      },
-      params);
+  const Method m = seed.method;
   if (m == Method::settle_commit || m == Method::settle_resettle || m == Method::inpatient_discharge)
     add("setl_id", text_at(result, "setl_id"));
   if (m == Method::inpatient_admit) add("adm_id", text_at(result, "adm_id"));
@@ -56,7 +47,6 @@ std::string object_of(Method m, const cashier::MethodParams& params, const Json&
   if (m == Method::card_read) add("card_no", cashier::mask_card_no(text_at(result, "card_no")));
   if (m == Method::person_query || m == Method::account_history)
     add("psn_no", cashier::mask_card_no(text_at(result, "psn_no")));
-  if (m == Method::recon_run) add("date", std::get<cashier::ReconRunParams>(params).date);
   if (m == Method::closeout_record) add("closeout_id", text_at(result, "closeout_id"));
   if (m == Method::correction_record) add("correction_id", text_at(result, "correction_id"));
   if (m == Method::outbox_resolve && result.contains("correction"))
@@ -78,7 +68,8 @@ std::string money_of(const Json& r) {
                      text_at(r, "cash"), text_at(r, "mode").empty() ? "" : fmt::format(" ({})", text_at(r, "mode")));
 }
 
-std::string detail_of(Method m, const cashier::MethodParams& params, const cashier::Reply& reply) {
+std::string detail_of(const CallAuditSeed& seed, const cashier::Reply& reply) {
+  const Method m = seed.method;
   if (reply.error) {
     const Json& data = reply.error->data;
     std::string d = reply.error->error.message;
@@ -105,56 +96,55 @@ std::string detail_of(Method m, const cashier::MethodParams& params, const cashi
       const auto it = r.find(m == Method::settle_list ? "settlements" : "stays");
       return it != r.end() && it->is_array() ? fmt::format("{} rows read", it->size()) : "";
     }
-    case Method::audit_list: {
-      const auto& p = std::get<cashier::AuditListParams>(params);
-      return fmt::format("from {} to {}, operator {}, action {}", p.from.value_or("-"), p.to.value_or("-"),
-                         p.operator_name.value_or("-"), p.action.value_or("-"));
-    }
-    case Method::outbox_resolve: return std::get<cashier::OutboxResolveParams>(params).note;
     case Method::closeout_record:
       return fmt::format("{} settlements, {} refunds, cash to hand over {}", text_at(r["settlements"], "count"),
                          text_at(r["refunds"], "count"), text_at(r, "cash_to_hand_over"));
-    case Method::correction_record: {
-      const auto& p = std::get<cashier::CorrectionRecordParams>(params);
-      return fmt::format("{} of {}: {}", p.action, p.target, p.reason);
-    }
     case Method::correction_approve:
     case Method::correction_refuse: return fmt::format("{} (recorded by {})", text_at(r, "state"), text_at(r, "recorded_by"));
-    default: return "";
+    default: return seed.detail;  // what the params said (audit.list's filters, a note, a correction)
   }
 }
 
 }  // namespace
 
-std::optional<ledger::AuditEntry> call_audit_entry(const cashier::SessionInfo& session, cashier::Method method,
-                                                   const cashier::MethodParams& params, const cashier::Reply& reply,
-                                                   std::int64_t at_ms) {
-  switch (method) {
-    case Method::engine_status:
-    case Method::session_login:
-    case Method::session_logout:
-    case Method::session_change_password:
-    case Method::events_subscribe:
-    case Method::operator_list:
-    case Method::operator_add:
-    case Method::operator_reset_password:
-    case Method::operator_unlock:
-    case Method::operator_set_role:
-    case Method::operator_disable:
-    case Method::operator_enable:
-      return std::nullopt;
-    default:
-      break;
-  }
+std::optional<CallAuditSeed> call_audit_seed(cashier::Method method, const cashier::MethodParams& params) {
+  if (method == Method::engine_status || cashier::answered_by_server(method)) return std::nullopt;
+  CallAuditSeed seed;
+  seed.method = method;
+  const auto add = [&seed](std::string_view key, const std::string& value) {
+    if (!value.empty()) seed.object.push_back(fmt::format("{} {}", key, value));
+  };
+  std::visit(
+      [&](const auto& p) {
+        if constexpr (requires { p.setl_id; }) add("setl_id", text_of(p.setl_id));
+        if constexpr (requires { p.adm_id; }) add("adm_id", text_of(p.adm_id));
+        if constexpr (requires { p.request_id; }) add("request_id", text_of(p.request_id));
+        if constexpr (requires { p.item_id; }) add("item_id", text_of(p.item_id));
+        if constexpr (requires { p.closeout_id; }) add("closeout_id", text_of(p.closeout_id));
+        if constexpr (requires { p.correction_id; }) add("correction_id", text_of(p.correction_id));
+      },
+      params);
+  if (const auto* r = std::get_if<cashier::ReconRunParams>(&params)) add("date", r->date);
+  if (const auto* a = std::get_if<cashier::AuditListParams>(&params))
+    seed.detail = fmt::format("from {} to {}, operator {}, action {}", a->from.value_or("-"), a->to.value_or("-"),
+                              a->operator_name.value_or("-"), a->action.value_or("-"));
+  if (const auto* o = std::get_if<cashier::OutboxResolveParams>(&params)) seed.detail = o->note;
+  if (const auto* c = std::get_if<cashier::CorrectionRecordParams>(&params))
+    seed.detail = fmt::format("{} of {}: {}", c->action, c->target, c->reason);
+  return seed;
+}
+
+ledger::AuditEntry call_audit_entry(const cashier::SessionInfo& session, const CallAuditSeed& seed,
+                                    const cashier::Reply& reply, std::int64_t at_ms) {
   ledger::AuditEntry e;
   e.at_ms = at_ms;
   e.operator_name = session.operator_name;
   e.window = session.window;
   e.source = session.source;
-  e.action = std::string(cashier::method_name(method));
-  e.object = object_of(method, params, reply.result ? *reply.result : Json::object());
+  e.action = std::string(cashier::method_name(seed.method));
+  e.object = object_of(seed, reply.result ? *reply.result : Json::object());
   e.outcome = reply.error ? std::string(reason_name(reply.error->error.reason)) : "ok";
-  e.detail = detail_of(method, params, reply);
+  e.detail = detail_of(seed, reply);
   return e;
 }
 

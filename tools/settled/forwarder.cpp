@@ -613,17 +613,10 @@ awaitable<std::int64_t> Service::flush_stay_items() {
         work_added("rejected_offline_settlement",
                    Json{{"setl_id", std::to_string(*w.item.setl_id)}, {"reason", reply.rejected}});
     } else {
-      if (reply.outcome == flow::CallOutcome::refused) {
-        // Parked now? (The ledger decided it from the item's refusals.)
-        auto job_items = [adm_id = w.item.adm_id](sql::Db& db) { return ledger::stay_items_of(db, adm_id); };
-        auto items = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job_items));
-        if (items)
-          for (const auto& i : *items)
-            if (i.item_id == w.item.item_id && i.state == ledger::StayItemState::parked)
-              work_added(fmt::format("parked_stay_{}", ledger::name(i.kind)),
-                         Json{{"queue", "stay"}, {"item_id", i.item_id}, {"adm_id", std::to_string(i.adm_id)},
-                              {"reason", i.last_error.value_or("")}});
-      }
+      if (*f == ForwardVerdict::park)
+        work_added(fmt::format("parked_stay_{}", ledger::name(w.item.kind)),
+                   Json{{"queue", "stay"}, {"item_id", w.item.item_id}, {"adm_id", std::to_string(w.item.adm_id)},
+                        {"reason", reply.detail}});
       spdlog::warn("stays: stay {}'s {} not forwarded ({} {}: {})", w.item.adm_id, ledger::name(w.item.kind),
                    flow::txn_code(w.call.txn), flow::call_outcome_name(reply.outcome), reply.detail);
       if (reply.outcome != flow::CallOutcome::refused) break;  // the line's problem: later

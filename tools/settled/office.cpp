@@ -138,16 +138,12 @@ awaitable<Reply> Service::closeout_of(const cashier::SessionInfo& s, const std::
 
 awaitable<Reply> Service::closeout_list(const cashier::SessionInfo& s, const cashier::CloseoutListParams& p) {
   ledger::CloseoutFilter f;
-  if (p.from) {
-    const auto from = parse_iso_time(*p.from);
-    if (!from) co_return fail(Reason::invalid_request, "from", "from: expected a date or an ISO 8601 time with offset");
-    f.from_ms = *from;
-  }
-  if (p.to) {
-    const auto to = parse_iso_time(*p.to);
-    if (!to) co_return fail(Reason::invalid_request, "to", "to: expected a date or an ISO 8601 time with offset");
-    f.to_ms = p.to->size() == 10 ? *to + 86'400'000 : *to;
-  }
+  const auto from = list_bound(p.from, "from", false);
+  if (!from) co_return fail(from.error());
+  const auto to = list_bound(p.to, "to", true);
+  if (!to) co_return fail(to.error());
+  f.from_ms = *from;
+  f.to_ms = *to;
   f.operator_name = s.role == cashier::Role::cashier ? s.operator_name : p.operator_name.value_or("");
   f.window = p.window.value_or("");
   f.before_id = p.cursor;

@@ -199,13 +199,4 @@ Status LedgerOperatorStore::change(std::function<sql::Status(sql::Db&, std::int6
   return to_status(s);
 }
 
-Status audit(ledger::Ledger& ledger, ledger::AuditEntry e) {
-  if (e.at_ms == 0) e.at_ms = now_ms();
-  return to_status(ledger.write_wait([e](sql::Db& db) -> sql::Status {
-    auto a = ledger::append_audit(db, e);
-    if (!a) return a.error();
-    return settle::Ok{};
-  }));
-}
-
 }  // namespace settle::daemon

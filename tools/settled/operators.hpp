@@ -1,6 +1,6 @@
-// The cashier operators and the audit trail, kept in the ledger: the
-// OperatorStore the cashier server's logins use, and the append-only record
-// of operator actions (logins, lockouts, settlements, refunds, changes).
+// The cashier operators kept in the ledger: the OperatorStore the cashier
+// server's logins and administration use, each change written with its
+// audit entry.
 #pragma once
 
 #include "offline/ledger.hpp"
@@ -35,8 +35,5 @@ class LedgerOperatorStore final : public cashier::OperatorStore {
                 std::string_view action, std::string object, std::string detail);
   ledger::Ledger& ledger_;
 };
-
-// Appends one entry to the audit trail (waits until durable; at_ms 0 = now).
-Status audit(ledger::Ledger& ledger, ledger::AuditEntry e);
 
 }  // namespace settle::daemon

@@ -124,6 +124,16 @@ Json refund_json(const ledger::Refund& r) {
               {"lines", lines}};
 }
 
+Result<std::optional<std::int64_t>> list_bound(const std::optional<std::string>& text, std::string_view field,
+                                               bool end) {
+  if (!text) return std::optional<std::int64_t>{};
+  const auto at = parse_iso_time(*text);
+  if (!at)
+    return make_error(Reason::invalid_request, std::string(field),
+                      fmt::format("{}: expected a date or an ISO 8601 time with offset", field));
+  return std::optional<std::int64_t>(end && text->size() == 10 ? *at + 86'400'000 : *at);
+}
+
 Json settlement_detail_json(const ledger::SettlementDetail& d, bool /*auditor*/) {
   const ledger::Settlement& s = d.settlement;
   Json j = settlement_summary_json(s);

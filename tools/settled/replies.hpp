@@ -40,6 +40,10 @@ Reply rejected_reply(const CallResult& r);
 
 // The API's settlement ids are the ledger's local ids in decimal.
 std::optional<std::int64_t> parse_setl_id(std::string_view s);
+// A list's `from` or `to` (a date or an ISO 8601 time with offset) as unix
+// ms; a plain date as `to` (`end`) means the whole of that day. Absent:
+// nullopt. Errors: INVALID_REQUEST naming the field.
+Result<std::optional<std::int64_t>> list_bound(const std::optional<std::string>& text, std::string_view field, bool end);
 
 json::Json settlement_summary_json(const ledger::Settlement& s);
 json::Json refund_json(const ledger::Refund& r);

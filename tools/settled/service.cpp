@@ -18,7 +18,6 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <fmt/format.h>
-#include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -63,19 +62,14 @@ void Service::dispatch(const cashier::SessionInfo& session, cashier::Call call, 
       ioc_,
       [this, session, call = std::move(call), done]() mutable -> awaitable<void> {
         const auto started = std::chrono::steady_clock::now();
-        const cashier::Method m = call.method;
-        const std::string method(cashier::method_name(m));
-        // The audit's copy of the params: never a PIN (wiped from the copy at once).
-        cashier::MethodParams params = call.params;
-        if (auto* pin = std::get_if<cashier::VerifyPinParams>(&params); pin != nullptr && pin->pin) {
-          OPENSSL_cleanse(pin->pin->data(), pin->pin->size());
-          pin->pin.reset();
-        }
+        const std::string method(cashier::method_name(call.method));
+        // What the audit keeps of the params (ids and a line; never a PIN).
+        const auto seed = call_audit_seed(call.method, call.params);
         Reply reply = co_await handle(session, std::move(call));
         p_.metrics.request(method, std::chrono::duration_cast<std::chrono::microseconds>(
                                        std::chrono::steady_clock::now() - started)
                                        .count());
-        audit_call(session, m, params, reply);
+        if (seed) queue_audit(call_audit_entry(session, *seed, reply, now_ms()));
         done(std::move(reply));
       },
       [](const std::exception_ptr& e) {
@@ -100,27 +94,18 @@ void Service::audit_refusal(const cashier::SessionInfo& session, std::string_vie
   entry.action = std::string(method);
   entry.outcome = std::string(reason_name(e.reason));
   entry.detail = e.message.substr(0, 300);
-  auto job = [entry = std::move(entry)](sql::Db& db) { return ledger::append_audit(db, entry); };
-  p_.ledger.write(std::move(job), [metrics = &p_.metrics](const sql::Result<std::int64_t>& r) {
-    if (r) return;
-    metrics->audit_failed();
-    spdlog::error("audit: a refusal's entry could not be written: {}", r.error().message);
-  });
+  queue_audit(std::move(entry));
 }
 
 // Queued before the answer goes out and written by the ledger's group
 // commit: the window does not wait for it. An entry that cannot be written
 // is logged and counted (settled_audit_failures_total).
-void Service::audit_call(const cashier::SessionInfo& session, cashier::Method m, const cashier::MethodParams& params,
-                         const Reply& reply) {
-  auto entry = call_audit_entry(session, m, params, reply, now_ms());
-  if (!entry) return;
-  auto job = [e = std::move(*entry)](sql::Db& db) { return ledger::append_audit(db, e); };
-  p_.ledger.write(std::move(job), [metrics = &p_.metrics, action = std::string(cashier::method_name(m))](
-                                      const sql::Result<std::int64_t>& r) {
+void Service::queue_audit(ledger::AuditEntry entry) {
+  auto job = [entry = std::move(entry)](sql::Db& db) { return ledger::append_audit(db, entry); };
+  p_.ledger.write(std::move(job), [metrics = &p_.metrics](const sql::Result<std::int64_t>& r) {
     if (r) return;
     metrics->audit_failed();
-    spdlog::error("audit: the entry of a {} call could not be written: {}", action, r.error().message);
+    spdlog::error("audit: an entry could not be written: {}", r.error().message);
   });
 }
 
@@ -548,16 +533,12 @@ awaitable<Reply> Service::settle_list(const cashier::SessionInfo& /*s*/, const c
 
 awaitable<Reply> Service::audit_list(const cashier::AuditListParams& p) {
   ledger::AuditQuery q;
-  if (p.from) {
-    const auto from = parse_iso_time(*p.from);
-    if (!from) co_return fail(Reason::invalid_request, "from", "from: expected a date or an ISO 8601 time with offset");
-    q.from_ms = *from;
-  }
-  if (p.to) {
-    const auto to = parse_iso_time(*p.to);
-    if (!to) co_return fail(Reason::invalid_request, "to", "to: expected a date or an ISO 8601 time with offset");
-    q.to_ms = p.to->size() == 10 ? *to + 86'400'000 : *to;  // a plain date: the whole day
-  }
+  const auto from = list_bound(p.from, "from", false);
+  if (!from) co_return fail(from.error());
+  const auto to = list_bound(p.to, "to", true);
+  if (!to) co_return fail(to.error());
+  q.from_ms = *from;
+  q.to_ms = *to;
   q.operator_name = p.operator_name.value_or("");
   q.action = p.action.value_or("");
   q.before_id = p.cursor;

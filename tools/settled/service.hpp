@@ -11,6 +11,7 @@
 #include "engine/split.hpp"
 #include "offline/flow_ledger.hpp"
 #include "offline/ledger.hpp"
+#include "offline/ledger_ops.hpp"
 #include "offline/redlist.hpp"
 #include "protocol/cashier/server.hpp"
 #include "protocol/insurer/codecs.hpp"
@@ -151,9 +152,8 @@ class Service final : public cashier::Dispatcher {
   // Announces a new work item (event and metric).
   void work_added(std::string_view kind, json::Json item);
   awaitable<Reply> settle_sheet(const cashier::SessionInfo& s, const cashier::SettleSheetParams& p);
-  // The call's entry in the audit trail (queued, not waited for).
-  void audit_call(const cashier::SessionInfo& session, cashier::Method m, const cashier::MethodParams& params,
-                  const Reply& reply);
+  // An entry of the audit trail, queued (not waited for).
+  void queue_audit(ledger::AuditEntry entry);
   awaitable<Reply> uploads_flush(const cashier::SessionInfo& s);
   // Inpatient (stay_flow.cpp).
   awaitable<Reply> inpatient_admit(const cashier::SessionInfo& s, const cashier::Call& call,

@@ -398,16 +398,12 @@ awaitable<Reply> Service::inpatient_list(const cashier::SessionInfo& /*s*/, cons
   ledger::StayFilter f;
   f.state = p.state;
   f.dept = p.dept;
-  if (p.from) {
-    const auto from = parse_iso_time(*p.from);
-    if (!from) co_return fail(Reason::invalid_request, "from", "from: expected a date or an ISO 8601 time with offset");
-    f.from_ms = *from;
-  }
-  if (p.to) {
-    const auto to = parse_iso_time(*p.to);
-    if (!to) co_return fail(Reason::invalid_request, "to", "to: expected a date or an ISO 8601 time with offset");
-    f.to_ms = p.to->size() == 10 ? *to + 86'400'000 : *to;  // a plain date: the whole of that day
-  }
+  const auto from = list_bound(p.from, "from", false);
+  if (!from) co_return fail(from.error());
+  const auto to = list_bound(p.to, "to", true);
+  if (!to) co_return fail(to.error());
+  f.from_ms = *from;
+  f.to_ms = *to;
   if (p.cursor) {
     const auto c = parse_setl_id(*p.cursor);
     if (!c) co_return fail(Reason::invalid_request, "cursor", "cursor: not a cursor this method gave");
