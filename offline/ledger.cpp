@@ -4,6 +4,8 @@
 // group-commit writer.
 #include "offline/ledger.hpp"
 
+#include "offline/chain.hpp"
+
 #include "offline/schema.hpp"
 
 #include <fmt/format.h>
@@ -89,7 +91,7 @@ OpenResult inspect_existing(const std::string& path, const LedgerOptions& opt) {
                   fmt::format("is not an SQLite database (it starts with \"{}\"); {}",
                               printable_prefix(header, n), kRestoreAdvice));
   }
-  auto db = sql::Db::open(path, {.mode = sql::OpenMode::read_only, .busy_timeout_ms = opt.busy_timeout_ms});
+  auto db = open_connection(path, sql::OpenMode::read_only, opt.busy_timeout_ms);
   if (!db) return inspect_error(path, db.error());
 
   auto app = db->query_int64("PRAGMA application_id");
@@ -155,7 +157,7 @@ sql::Status create_new(const std::string& path, const LedgerOptions& opt) {
   std::filesystem::remove(tmp, ec);  // a leftover of a crash during creation (we hold the lock)
   std::filesystem::remove(tmp + "-journal", ec);
   {
-    auto db = sql::Db::open(tmp, {.mode = sql::OpenMode::read_write_create, .busy_timeout_ms = opt.busy_timeout_ms});
+    auto db = open_connection(tmp, sql::OpenMode::read_write_create, opt.busy_timeout_ms);
     if (!db) return db.error();
     SETTLE_SQL_TRY(db->exec("PRAGMA synchronous = FULL"));
     // Before the first table: a page size fixes itself then (docs/ledger.md).
@@ -200,6 +202,13 @@ sql::Status configure_writer(sql::Db& db) {
 }
 
 }  // namespace
+
+sql::Result<sql::Db> open_connection(const std::string& path, sql::OpenMode mode, int busy_timeout_ms) {
+  auto db = sql::Db::open(path, {.mode = mode, .busy_timeout_ms = busy_timeout_ms});
+  if (!db) return db.error();
+  SETTLE_SQL_TRY(chain::register_functions(*db));
+  return db;
+}
 
 std::string_view name(OpenProblem p) noexcept {
   switch (p) {
@@ -249,7 +258,7 @@ sql::Result<std::unique_ptr<Ledger>, OpenError> Ledger::open(const std::string& 
   }
 
   // The file is a sound ledger of a version this build knows: now it may be written.
-  auto db = sql::Db::open(path, {.mode = sql::OpenMode::read_write, .busy_timeout_ms = opt.busy_timeout_ms});
+  auto db = open_connection(path, sql::OpenMode::read_write, opt.busy_timeout_ms);
   if (!db) return give_up(inspect_error(path, db.error()));
   if (version < target_version(opt)) {
     if (auto b = backup_before_migration(*db, path, version); !b)
@@ -289,7 +298,7 @@ sql::Result<std::unique_ptr<sql::Db>> Ledger::borrow_reader() {
       return db;
     }
   }
-  auto db = sql::Db::open(path_, {.mode = sql::OpenMode::read_only, .busy_timeout_ms = options_.busy_timeout_ms});
+  auto db = open_connection(path_, sql::OpenMode::read_only, options_.busy_timeout_ms);
   if (!db) return db.error();
   return std::make_unique<sql::Db>(std::move(db).value());
 }

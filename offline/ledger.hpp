@@ -56,6 +56,11 @@ struct LedgerOptions {
   std::span<const Migration> migrations{};
 };
 
+// A connection to a ledger file with the ledger's SQL functions (the hash
+// chain's digest): every connection that writes the ledger needs them, and
+// tools reading a ledger beside a running daemon open it this way.
+sql::Result<sql::Db> open_connection(const std::string& path, sql::OpenMode mode, int busy_timeout_ms = 5000);
+
 class Ledger {
  public:
   // Opens (or creates) the ledger at `path`. A sidecar `<path>.lock` keeps a

@@ -6,6 +6,7 @@
 #include "offline/schema.hpp"
 
 #include "engine/settlement_state.hpp"
+#include "offline/chain.hpp"
 
 #include <fmt/format.h>
 
@@ -704,7 +705,7 @@ const std::string& v3_sql() {
 }
 
 std::span<const Migration> all_migrations() {
-  static const std::array<Migration, 6> list{{
+  static const std::array<Migration, 7> list{{
       {1, "initial schema: requests, insurer messages, settlements, refunds, adjustments, outbox, events", kV1},
       {2, "fewer pages per commit (no requests_in_progress index, events without AUTOINCREMENT); open reversals indexed",
        kV2},
@@ -721,6 +722,10 @@ std::span<const Migration> all_migrations() {
           "locks per operator and source; audit entries name object, outcome and source; shift close-outs; "
           "corrections with two-person review",
        kV6},
+      {7, "the hash chain over the money history (settlements, lines, refunds, adjustments, corrections, stored "
+          "answers, audit, events, stays, close-outs) and its signed checkpoints; rows written before are chained "
+          "in table order",
+       chain::schema_sql(), chain::backfill},
   }};
   return list;
 }
@@ -756,7 +761,9 @@ sql::Status migrate(sql::Db& db, int from_version, std::span<const Migration> li
       return sql::DbError{sql::Errc::schema, 0,
                           fmt::format("migration to v{} expects v{}, found v{}", m.to_version,
                                       m.to_version - 1, now->value_or(0))};
-    if (auto s = db.exec(m.sql); !s)
+    auto s = db.exec(m.sql);
+    if (s && m.then != nullptr) s = m.then(db);
+    if (!s)
       return sql::DbError{s.error().code, s.error().sqlite_code,
                           fmt::format("migration to v{} ({}): {}", m.to_version, m.summary, s.error().message)};
     if (m.to_version == 1) SETTLE_SQL_TRY(db.exec(fmt::format("PRAGMA application_id = {}", kApplicationId)));

@@ -29,6 +29,8 @@ struct Migration {
   int to_version;
   std::string_view summary;
   std::string_view sql;
+  // Run after `sql` in the same transaction (a back-fill SQL cannot say).
+  sql::Status (*then)(sql::Db&) = nullptr;
 };
 
 // The settlements' transition trigger (CREATE TRIGGER settlements_transition),

@@ -210,6 +210,9 @@ class Db {
 
   bool valid() const noexcept { return db_ != nullptr; }
   const std::string& path() const noexcept { return path_; }
+  // The SQLite handle, for what this wrapper does not cover (application
+  // functions); offline/ sources only.
+  sqlite3* handle() const noexcept { return db_; }
 
   // Runs one or more statements with no results (DDL, PRAGMA setters).
   Status exec(std::string_view sql);

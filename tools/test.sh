@@ -8,7 +8,9 @@ cd "$(dirname "$0")/.."
 root=$PWD
 jobs=$(nproc)
 
-step() { printf '\n==> %s\n' "$*"; }
+started=$SECONDS
+# Each step with the minutes and seconds since the start, so a slow step shows.
+step() { printf '\n==> [%d:%02d] %s\n' $(((SECONDS - started) / 60)) $(((SECONDS - started) % 60)) "$*"; }
 
 # The ctest names of the tests with a label, as build targets.
 tests_labelled() { ctest --test-dir "$1" -N -L "$2" | sed -n 's/.*Test *#[0-9]*: //p'; }
@@ -22,11 +24,13 @@ side_builds() {
         -DSETTLE_SANITIZE=ON -DSETTLE_UNIT_ONLY=ON >/dev/null
   # Only the unit tests (and what they link): the rest is covered by the full build.
   cmake --build build-asan -j "$jobs" --target $(tests_labelled build-asan unit)
+  echo "side builds: the sanitizer tree built after ${SECONDS} s"
   if [ -d tests/fuzz ]; then
     cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Release \
           -DSETTLE_FUZZ=ON -DSETTLE_UNIT_ONLY=ON -DSETTLE_FUZZ_SECONDS=20 >/dev/null
     # Only the fuzz targets: the rest of this clang build is not needed here.
     cmake --build build-fuzz -j "$jobs" --target $(tests_labelled build-fuzz fuzz)
+    echo "side builds: the fuzz targets built after ${SECONDS} s"
   fi
 }
 export -f side_builds tests_labelled

@@ -453,11 +453,11 @@ TEST_CASE_FIXTURE(Fixture, "tracked offline outstanding figures equal a full cou
   CHECK(both().count == 2);
   // Another connection writes: the next call counts again.
   {
-    auto other = sql::Db::open(dir.file("ledger.db"));
+    auto other = open_connection(dir.file("ledger.db"), sql::OpenMode::read_write);  // with the chain's function
     REQUIRE(other.ok());
     REQUIRE(other->exec("PRAGMA busy_timeout = 5000").ok());
-    REQUIRE(other->exec(fmt::format("UPDATE settlements SET state = 'offline_accepted' "
-                                    "WHERE setl_id = {}", ids[1])).ok());
+    auto up = other->exec(fmt::format("UPDATE settlements SET state = 'offline_accepted' WHERE setl_id = {}", ids[1]));
+    REQUIRE_MESSAGE(up.ok(), (up.ok() ? "" : up.error().message));
   }
   o = both();
   CHECK(o.count == 1);

@@ -10,6 +10,7 @@
 #include "engine/stay_flows.hpp"
 #include "engine/store_forward.hpp"
 #include "offline/flow_ledger.hpp"
+#include "offline/ledger.hpp"
 #include "offline/schema.hpp"
 
 #include <fmt/format.h>
@@ -654,7 +655,7 @@ std::string template_ledger() {
   static const std::string path = [] {
     const auto p = std::filesystem::temp_directory_path() / fmt::format("settle-sim-{}.db", ::getpid());
     std::filesystem::remove(p);
-    auto db = must(sql::Db::open(p.string()), "open template");
+    auto db = must(ledger::open_connection(p.string(), sql::OpenMode::read_write_create), "open template");
     must(ledger::migrate(db, 0), "migrate");
     return p.string();
   }();
@@ -663,7 +664,7 @@ std::string template_ledger() {
 
 class SimLedger {
  public:
-  SimLedger() : path_(copy_template()), db_(must(sql::Db::open(path_), "open")) {
+  SimLedger() : path_(copy_template()), db_(must(ledger::open_connection(path_, sql::OpenMode::read_write), "open")) {
     must(db_.exec("PRAGMA synchronous = OFF; PRAGMA journal_mode = MEMORY; PRAGMA locking_mode = EXCLUSIVE"), "pragmas");
     conv_.answer_text = answer_text;
     conv_.clearing_date = [](std::int64_t) { return std::string("2026-12-02"); };

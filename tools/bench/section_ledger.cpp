@@ -5,7 +5,10 @@
 // alternating in short slices, then 32 concurrent writers: as settled
 // submits them (32 jobs in flight from one thread, completions handed back
 // to it) and as 32 blocking threads. Targets: 32 writers (as settled) >= 3x
-// the raw commit rate; 1 writer p50 <= 1.5x the raw p50.
+// the raw commit rate; 1 writer p50 <= 1.5x the raw p50. And what the hash
+// chain costs: a settlement's commit (request, settlement with 5 lines,
+// answer, audit entry) with its chain entries against the same commit in a
+// ledger whose chain triggers were dropped, alternating: <= 1.25x at p50.
 #include "offline/ledger.hpp"
 #include "offline/sqlite.hpp"
 #include "tools/bench/bench.hpp"
@@ -170,6 +173,72 @@ class LedgerBench {
     return ok;
   }
 
+  // A settlement as settled commits it: request, settlement with 5 lines,
+  // stored answer, audit entry (and their chain entries unless dropped).
+  bool settle(int, std::int64_t i) {
+    auto out = ledger_->write_wait([i](sql::Db& db) -> sql::Result<std::int64_t> {
+      ledger::Request r;
+      r.request_id = fmt::format("s-{}", i);
+      r.method = "settle.commit";
+      r.payload_hash = "payload-hash";
+      r.operator_id = "c001";
+      r.window_id = "W01";
+      r.created_at_ms = 1'700'000'000'000 + i;
+      auto q = ledger::record_request(db, r);
+      if (!q) return q.error();
+      ledger::Settlement st;
+      st.request_id = r.request_id;
+      st.window_id = "W01";
+      st.operator_id = "c001";
+      st.card_no = "110101199001011234";
+      st.psn_no = "11000019900101123400";
+      st.insutype = "310";
+      st.total = Amount::fen(50'000);
+      st.fund = Amount::fen(30'000);
+      st.account = Amount::fen(15'000);
+      st.cash = Amount::fen(5'000);
+      st.inscp = st.total;
+      st.receipt_no = "R-" + r.request_id;
+      st.created_at_ms = r.created_at_ms;
+      st.clearing_date = "2026-12-03";
+      std::vector<ledger::SettlementLine> lines;
+      for (int k = 0; k < 5; ++k)
+        lines.push_back({fmt::format("A00{}", k), "item", ledger::LineClass::a, Amount::fen(10'000), Ratio::ppm(0)});
+      auto setl = ledger::record_settlement(db, st, lines);
+      if (!setl) return setl.error();
+      SETTLE_SQL_TRY(ledger::answer_request(db, r.request_id, R"({"setl_id":"1","total":"500.00"})",
+                                            r.created_at_ms + 1));
+      ledger::AuditEntry a;
+      a.at_ms = r.created_at_ms + 1;
+      a.operator_name = "c001";
+      a.window = "W01";
+      a.action = "settle.commit";
+      a.detail = "settled 500.00";
+      return ledger::append_audit(db, a);
+    });
+    if (!out) fmt::print(stderr, "ledger: {}\n", out.error().message);
+    return out.ok();
+  }
+
+  // The same ledger without its chain: the chain's triggers dropped.
+  bool drop_chain(const std::string& path) {
+    auto db = sql::Db::open(path, {.mode = sql::OpenMode::read_write});
+    if (!db) return false;
+    auto names = db->prepare("SELECT name FROM sqlite_schema WHERE type = 'trigger' AND name GLOB 'chain_*'");
+    if (!names) return false;
+    std::vector<std::string> all;
+    while (true) {
+      auto r = names->step();
+      if (!r) return false;
+      if (!*r) break;
+      all.push_back(names->column_text(0));
+    }
+    names = db->prepare("SELECT 1");
+    for (const auto& n : all)
+      if (!db->exec("DROP TRIGGER " + n)) return false;
+    return !all.empty();
+  }
+
  private:
   std::unique_ptr<ledger::Ledger> ledger_;
 };
@@ -177,17 +246,20 @@ class LedgerBench {
 int run_ledger(const Context& ctx) {
   ScratchDir dir(ctx, "bench-ledger");
   const std::string fs = filesystem_type(dir.path());
-  std::vector<Run> runs(4);
+  std::vector<Run> runs(6);
   runs[0].name = "raw SQLite, 1 insert per transaction";
   runs[1].name = "ledger, 1 writer";
   runs[2].name = "ledger, 32 writers (as settled: 1 thread)";
   runs[2].threads = 32;
   runs[3].name = "ledger, 32 writers (32 blocking threads)";
   runs[3].threads = 32;
+  runs[4].name = "settlement commit, hash chain";
+  runs[5].name = "settlement commit, chain triggers dropped";
   RawSqlite raw_db;
-  LedgerBench one, many, threads;
+  LedgerBench one, many, threads, chained, unchained;
   if (!raw_db.open(dir.file("raw.db")) || !one.open(dir.file("ledger-1.db")) || !many.open(dir.file("ledger-32.db")) ||
-      !threads.open(dir.file("ledger-32t.db")))
+      !threads.open(dir.file("ledger-32t.db")) || !chained.open(dir.file("ledger-chain.db")) || !unchained.open(dir.file("ledger-nochain.db")) ||
+      !unchained.drop_chain(dir.file("ledger-nochain.db")))
     return 2;
   // Raw and 1 writer alternate in short slices, so that a neighbour's I/O
   // burst or a drift of the disk weighs on both alike.
@@ -207,11 +279,19 @@ int run_ledger(const Context& ctx) {
   const std::uint64_t threads_before = threads.transactions();
   if (!measure(runs[3], ctx.seconds, [&](int t, std::int64_t i) { return threads.commit(t, i); })) return 2;
   runs[3].transactions = threads.transactions() - threads_before;
+  for (int k = 0; k < slices; ++k) {
+    const std::int64_t base = static_cast<std::int64_t>(k) << 32;
+    if (!measure(runs[4], slice, [&](int t, std::int64_t i) { return chained.settle(t, base + i); }) ||
+        !measure(runs[5], slice, [&](int t, std::int64_t i) { return unchained.settle(t, base + i); }))
+      return 2;
+  }
   Run& raw = runs[0];
   const double raw_p50 = raw.lat.percentile_ms(50);
   std::vector<Target> targets{
       {"32 writers (as settled) commits/s vs raw", runs[2].rate() / raw.rate(), ">=", 3.0},
       {"1 writer p50 vs raw p50", runs[1].lat.percentile_ms(50) / raw_p50, "<=", 1.5},
+      {"settlement commit p50, chain vs none", runs[4].lat.percentile_ms(50) / runs[5].lat.percentile_ms(50), "<=",
+       1.25},
   };
   bool pass = true;
   for (const auto& t : targets) pass = pass && t.pass();

@@ -6,6 +6,7 @@
 #include "tools/bench/bench.hpp"
 #include "tools/bench/settle_stack.hpp"
 
+#include "offline/ledger.hpp"
 #include "offline/sqlite.hpp"
 #include "protocol/json.hpp"
 #include "tools/settlectl/client.hpp"
@@ -167,7 +168,8 @@ int run_recon(const Context& ctx) {
              dir + "/settlectl.out");
     {
       const auto t0 = Clock::now();
-      auto ledger = sql::Db::open(dir + "/data/ledger.db");
+      // With the ledger's functions: its rows are chained as the daemon's would be.
+      auto ledger = ledger::open_connection(dir + "/data/ledger.db", sql::OpenMode::read_write);
       auto sim = sql::Db::open(dir + "/insurer.db");
       if (!ledger || !sim) throw std::runtime_error("cannot open the bench databases");
       // Bench rows only: the requests and messages they would reference are not written.

@@ -4,6 +4,7 @@
 // options, call the library, print.
 #include "tools/settlectl/cashier_cmds.hpp"
 #include "tools/settlectl/inpatient.hpp"
+#include "tools/settlectl/ledger_cmds.hpp"
 #include "tools/settlectl/office_cmds.hpp"
 #include "tools/settlectl/trial.hpp"
 
@@ -293,6 +294,22 @@ int main(int argc, char** argv) {
                                           "settlements, corrections waiting for approval");
   client_options(work, true);
 
+  // The ledger file itself (IT and the auditor): no socket, no login.
+  auto* ledger_cmd = app.add_subcommand("ledger", "the ledger file: verify its hash chain, make the checkpoint key");
+  ledger_cmd->require_subcommand(1);
+  settle::tools::LedgerVerifyCommand lv;
+  auto* ledger_verify = ledger_cmd->add_subcommand(
+      "verify", "walk the hash chain and the signed checkpoints; name the first row edited, deleted, inserted or "
+                "reordered (exit 1 when broken)");
+  ledger_verify->add_option("--ledger", lv.ledger, "the ledger file (it may be in use by settled)")->required();
+  ledger_verify->add_option("--key", lv.key, "the checkpoints' key, public or private PEM (default: checkpoint.key "
+                                             "beside the ledger)");
+  ledger_verify->add_flag("--json", lv.json, "print JSON for programs");
+  settle::tools::LedgerKeygenCommand lk;
+  auto* ledger_keygen = ledger_cmd->add_subcommand("keygen", "make a new Ed25519 checkpoint key");
+  ledger_keygen->add_option("--out", lk.out, "the private key file to create (mode 0600)")->required();
+  ledger_keygen->add_option("--public-out", lk.public_out, "also write its public key here");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -309,6 +326,8 @@ int main(int argc, char** argv) {
                  "and --request-id for a refund at the window\n";
     return 2;
   }
+  if (ledger_verify->parsed()) return settle::tools::run_ledger_verify(lv, std::cout, std::cerr);
+  if (ledger_keygen->parsed()) return settle::tools::run_ledger_keygen(lk, std::cout, std::cerr);
   if (oper->parsed()) return settle::tools::run_operator(client, op, std::cout, std::cerr);
   if (password->parsed()) return settle::tools::run_password(client, pw_cmd, std::cout, std::cerr);
   if (audit->parsed()) return settle::tools::run_audit(client, audit_cmd, std::cout, std::cerr);

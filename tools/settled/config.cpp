@@ -82,7 +82,7 @@ Result<Config> parse_config(std::string_view text, std::string_view source, cons
   if (!parsed) return parsed.error();
   const toml::table& root = *parsed;
   if (Status s = rd.only_keys(root, "", {"daemon", "institution", "insurer", "cashier", "readers", "metrics",
-                                         "reversal", "network", "offline", "redlist"});
+                                         "reversal", "network", "offline", "redlist", "ledger"});
       !s)
     return s.error();
 
@@ -315,6 +315,23 @@ Result<Config> parse_config(std::string_view text, std::string_view source, cons
     if (Status s = read_uint(rd, rt, "sync_interval_s", "redlist", c.redlist.sync_interval_s, 0, 7 * 86'400); !s)
       return s.error();
     if (Status s = read_uint(rd, rt, "page_size", "redlist", c.redlist.page_size, 1, 1000); !s) return s.error();
+  }
+
+  // [ledger]: the hash chain's checkpoints (docs/ledger-integrity.md).
+  auto lt = rd.opt_table(root, "ledger", "ledger");
+  if (!lt) return lt.error();
+  if (*lt != nullptr) {
+    const toml::table& l = **lt;
+    if (Status s = rd.only_keys(l, "ledger", {"checkpoint_key", "checkpoint_interval_s"}); !s) return s.error();
+    auto key = rd.opt_string(l, "checkpoint_key", "ledger.checkpoint_key");
+    if (!key) return key.error();
+    if (key->has_value()) {
+      if ((*key)->empty()) return rd.error_at(l.get("checkpoint_key"), "ledger.checkpoint_key", "must not be empty");
+      c.ledger.checkpoint_key = resolve(base_dir, **key);
+    }
+    if (Status s = read_uint(rd, l, "checkpoint_interval_s", "ledger", c.ledger.checkpoint_interval_s, 10, 86'400);
+        !s)
+      return s.error();
   }
   return c;
 }

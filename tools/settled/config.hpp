@@ -74,6 +74,14 @@ struct RedlistConfig {
   std::uint32_t page_size = 1000;        // entries per 9303 page (the insurer's maximum is 1000)
 };
 
+// [ledger]: the hash chain's signed checkpoints. The key: this file, else the
+// systemd credential "checkpoint-key", else <data_dir>/checkpoint.key
+// (made at the first start).
+struct LedgerConfig {
+  std::string checkpoint_key;                 // "" = the credential or the default file
+  std::uint32_t checkpoint_interval_s = 300;  // a checkpoint this often when the chain grew
+};
+
 struct Config {
   std::string source;        // the file it was read from
   std::string data_dir;
@@ -94,6 +102,7 @@ struct Config {
   // rarer; its limits are its own (docs/inpatient.md).
   OfflineLimits inpatient_offline_limits{Amount::fen(1'000'000), Amount::fen(10'000'000), 100, 72 * 3600};
   RedlistConfig redlist;
+  LedgerConfig ledger;
 };
 
 // Parses config text; relative paths are resolved against `base_dir`.

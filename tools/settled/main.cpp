@@ -11,6 +11,7 @@
 #include "protocol/policy_file.hpp"
 #include "reader/card_service.hpp"
 #include "reader/watcher.hpp"
+#include "tools/settled/chain_keeper.hpp"
 #include "tools/settled/clock.hpp"
 #include "tools/settled/config.hpp"
 #include "tools/settled/gateway.hpp"
@@ -96,6 +97,11 @@ int main(int argc, char** argv) {
   (void)msgids->next(insurer_civil_time(now_ms() + 1000));
 
   asio::io_context ioc(1);
+  // The hash chain's checkpoint key, and a checkpoint of the chain as this
+  // start finds it (a crash leaves the last writes after the last checkpoint).
+  auto chain_keeper = ChainKeeper::open(ioc, *config, led);
+  if (!chain_keeper) return fail_start(chain_keeper.error().message);
+  (*chain_keeper)->checkpoint_now("start");
   asio::thread_pool card_pool(std::max<std::size_t>(2, config->windows.size()));
   asio::thread_pool db_pool(2);
 
@@ -144,7 +150,7 @@ int main(int argc, char** argv) {
 
   RedlistSyncer redlist_syncer(ioc, **redlist, gateway, *config);
   Service service(ioc, ServiceParts{*config, *policy, led, gateway, cards, watcher, card_pool, db_pool, metrics,
-                                    redlist->get(), &redlist_syncer});
+                                    redlist->get(), &redlist_syncer, chain_keeper->get()});
   service_ptr = &service;
 
   LedgerOperatorStore operators(led);
@@ -216,6 +222,7 @@ int main(int argc, char** argv) {
         std::cout << "settled: ready on " << config->cashier.socket_path << std::endl;
         asio::co_spawn(ioc, service.run_line(), asio::detached);
         asio::co_spawn(ioc, redlist_syncer.run_schedule(), asio::detached);
+        asio::co_spawn(ioc, (*chain_keeper)->run_schedule(), asio::detached);
       },
       asio::detached);
   watcher.start();
@@ -237,6 +244,7 @@ int main(int argc, char** argv) {
     spdlog::info("settled: signal {}, finishing the requests in flight", sig);
     service.stop();
     redlist_syncer.stop();
+    (*chain_keeper)->stop();
     watcher.stop();
     server.stop(cashier::StopMode::drain, [&] {
       (*client)->close();
@@ -247,6 +255,7 @@ int main(int argc, char** argv) {
   ioc.run();
   card_pool.join();
   db_pool.join();
+  (*chain_keeper)->checkpoint_now("stop");
   spdlog::info("settled: stopped{}", recovered ? "" : " before recovery finished");
   if (fatal) {
     std::cerr << "settled: stopped: a call's outcome could not be recorded; start again to reverse it\n";

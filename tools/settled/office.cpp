@@ -5,6 +5,7 @@
 #include "offline/office_ops.hpp"
 #include "offline/stay_ops.hpp"
 #include "protocol/cashier/mask.hpp"
+#include "tools/settled/chain_keeper.hpp"
 #include "tools/settled/clock.hpp"
 #include "tools/settled/closeout_doc.hpp"
 #include "tools/settled/closeout_sheet.hpp"
@@ -95,14 +96,18 @@ awaitable<Reply> Service::closeout_record(const cashier::SessionInfo& s, const c
   head.window = s.window;
   head.source = s.source;
   head.recorded_at_ms = now_ms();
-  auto job = [head](sql::Db& db) {
-    return ledger::record_closeout(db, head, [](const ledger::ShiftItems& items, ledger::CloseoutRow& row) {
+  const ChainKeeper* chain = p_.chain;
+  auto job = [head, chain](sql::Db& db) {
+    auto recorded = ledger::record_closeout(db, head, [](const ledger::ShiftItems& items, ledger::CloseoutRow& row) {
       const CloseoutHead h{row.operator_name, row.window, std::nullopt, row.recorded_at_ms, row.recorded_at_ms};
       row.document = closeout_document(items, h).dump();
       row.digest = sha256_hex(row.document);
       row.from_ms = first_item_ms(items);
       row.to_ms = row.recorded_at_ms;
     });
+    // The close-out signed into the chain's record (docs/ledger-integrity.md).
+    if (recorded && chain != nullptr) chain->checkpoint_in(db, "closeout");
+    return recorded;
   };
   auto row = co_await ledger_write(p_.ledger, std::move(job));
   if (!row) co_return fail(row.error().to_error());

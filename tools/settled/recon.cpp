@@ -7,6 +7,7 @@
 #include "offline/recon_queries.hpp"
 #include "protocol/insurer/codecs.hpp"
 #include "protocol/insurer/detail_fast.hpp"
+#include "tools/settled/chain_keeper.hpp"
 #include "tools/settled/clock.hpp"
 #include "tools/settled/replies.hpp"
 #include "tools/settled/service.hpp"
@@ -259,6 +260,31 @@ awaitable<Reply> Service::recon_run(const cashier::SessionInfo& s, const cashier
   const auto started = std::chrono::steady_clock::now();
   if (!clearing_day_start_ms(date)) co_return fail(Reason::invalid_request, "date", "date: not a calendar date");
 
+  // 0. The ledger's hash chain first: what was written since the last
+  // reconciliation still is as it was chained (docs/ledger-integrity.md).
+  Json chain_json = nullptr;
+  if (p_.chain != nullptr) {
+    const ChainKeeper* keeper = p_.chain;
+    auto job0 = [keeper](sql::Db& db) { return keeper->verify_since_last_reconciliation(db); };
+    const auto t0 = std::chrono::steady_clock::now();
+    auto walked = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job0));
+    if (!walked) co_return fail(walked.error().to_error());
+    Json problems = Json::array();
+    for (const auto& pr : walked->problems) problems.push_back(pr.message);
+    chain_json = Json{{"intact", walked->ok()},
+                      {"from_entry", walked->from_seq},
+                      {"entries", walked->entries},
+                      {"head_entry", walked->head_seq},
+                      {"checkpoints", walked->checkpoints},
+                      {"checkpoints_signed", walked->checkpoints_signed},
+                      {"problems", problems},
+                      {"elapsed_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
+                                         std::chrono::steady_clock::now() - t0)
+                                         .count()}};
+    if (!walked->ok())
+      spdlog::error("recon {}: the ledger's hash chain is broken: {}", date, walked->problems.front().message);
+  }
+
   // 1. Local totals per insurance type and clearing type.
   auto job1 = [date](sql::Db& db) { return ledger::recon_totals(db, date); };
   auto local = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job1));
@@ -417,7 +443,8 @@ awaitable<Reply> Service::recon_run(const cashier::SessionInfo& s, const cashier
               {"not_uploaded", pending},
               {"run_at", iso_time(now_ms())},
               {"elapsed_ms", elapsed_ms},
-              {"timings", timings}};
+              {"timings", timings},
+              {"ledger_chain", chain_json}};
   add_clearing_types(answer, by_clr);
 
   // 4. The summary in the audit trail and the history (not the rows).
@@ -429,14 +456,21 @@ awaitable<Reply> Service::recon_run(const cashier::SessionInfo& s, const cashier
                     {"difference_counts", by_kind},
                     {"not_uploaded", static_cast<std::int64_t>(not_uploaded.size())}};
   add_clearing_types(summary_json, by_clr);
+  const bool chain_intact = chain_json.is_null() || chain_json.value("intact", false);
+  if (!chain_json.is_null()) summary_json["ledger_chain_intact"] = chain_intact;
   const std::string summary = summary_json.dump();
   const std::int64_t at = now_ms();
   const std::string window = s.window;
-  auto job4 = [summary, at, opter, window, date, balanced](sql::Db& db) -> sql::Result<std::int64_t> {
+  const ChainKeeper* keeper = p_.chain;
+  auto job4 = [summary, at, opter, window, date, balanced, keeper, chain_intact](sql::Db& db) -> sql::Result<std::int64_t> {
     auto a = ledger::append_audit(db, ledger::AuditEntry{0, at, opter, window, "recon.run", summary});
     if (!a) return a.error();
-    return ledger::append_event(db, ledger::Event{0, at, ledger::Entity::ledger, "recon:" + date, std::nullopt,
-                                                  balanced ? "balanced" : "not_balanced", summary});
+    auto e = ledger::append_event(db, ledger::Event{0, at, ledger::Entity::ledger, "recon:" + date, std::nullopt,
+                                                    balanced ? "balanced" : "not_balanced", summary});
+    // The next reconciliation's walk starts here (after a break, it walks
+    // from the same place again, so the break stays in its report).
+    if (e && keeper != nullptr && chain_intact) keeper->checkpoint_in(db, "reconciliation");
+    return e;
   };
   auto w = co_await ledger_write(p_.ledger, std::move(job4));
   if (!w) spdlog::error("recon {}: the summary could not be recorded: {}", date, w.error().message);

@@ -54,6 +54,8 @@ struct WindowSession {
   std::optional<PersonView> person;          // from 1101 for that card
 };
 
+class ChainKeeper;
+
 struct ServiceParts {
   const Config& config;
   const Policy& policy;
@@ -66,6 +68,7 @@ struct ServiceParts {
   Metrics& metrics;
   redlist::Store* redlist = nullptr;        // the local red list; none: every offline settlement is self-pay
   RedlistSyncer* redlist_syncer = nullptr;  // redlist.sync (nullable)
+  ChainKeeper* chain = nullptr;             // checkpoints at close-outs and reconciliations (nullable)
 };
 
 class Service final : public cashier::Dispatcher {
