@@ -24,7 +24,7 @@ side_builds() {
   cmake --build build-asan -j "$jobs" --target $(tests_labelled build-asan unit)
   if [ -d tests/fuzz ]; then
     cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Release \
-          -DSETTLE_FUZZ=ON -DSETTLE_UNIT_ONLY=ON -DSETTLE_FUZZ_SECONDS=10 >/dev/null
+          -DSETTLE_FUZZ=ON -DSETTLE_UNIT_ONLY=ON -DSETTLE_FUZZ_SECONDS=8 >/dev/null
     # Only the fuzz targets: the rest of this clang build is not needed here.
     cmake --build build-fuzz -j "$jobs" --target $(tests_labelled build-fuzz fuzz)
   fi
@@ -66,7 +66,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
   ctest --test-dir build-asan -L unit --output-on-failure -j "$jobs"
 
 if [ -d tests/fuzz ]; then
-  step "fuzz targets (bounded time: 10 s each, two at a time)"
+  step "fuzz targets (bounded time: 8 s each, two at a time)"
   # One fuzz target per core: each still runs its full time on a core of its own.
   ctest --test-dir build-fuzz -L fuzz --output-on-failure -j "$jobs"
 fi

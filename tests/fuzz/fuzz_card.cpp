@@ -1,8 +1,6 @@
-// Fuzz target for what the card says: the SSSE application (CardApp) over a
-// scripted channel whose every answer comes from the input (61xx/6Cxx chains,
-// TLV records, GBK names, ID numbers, BCD dates), and the record parsers and
-// the reader's feature list on raw bytes. An identity handed out must pass
-// every rule; the name must be clean UTF-8.
+// Fuzz target for what the card says: CardApp over a scripted channel fed
+// by the input, and the record parsers (TLV, GBK, ID, dates) and the
+// reader's feature list on raw bytes (docs/fuzzing.md).
 #include "reader/card_app.hpp"
 #include "reader/errors.hpp"
 #include "reader/part10.hpp"

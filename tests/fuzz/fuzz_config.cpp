@@ -1,7 +1,6 @@
-// Fuzz target for the daemon's config file (tools/settled/config.*) parsed
-// from a buffer: any text gives a Config that keeps every documented rule, or
-// an INVALID_CONFIG error naming the file; never an exception or a crash.
-// Relative paths resolve into a scratch folder holding the secret file.
+// Fuzz target for the daemon's config file parsed from a buffer: a Config
+// keeping every documented rule, or an INVALID_CONFIG error naming the file;
+// never an exception or a crash (docs/fuzzing.md).
 #include "tools/settled/config.hpp"
 
 #include <cstddef>

@@ -1,9 +1,6 @@
-// Differential fuzz target for the fast page scanners (scan.hpp,
-// redlist_fast.*, detail_fast.*): the same body is read as a 9303 red-list
-// page and as a 3202 detail page by the fast decoder and by the generic
-// codecs, and as an envelope by decode_response_head and decode_response.
-// Any difference in outcome, value, or error (reason, field, message) aborts;
-// so does a 3202 page whose fast writer's text differs from Json::dump().
+// Differential fuzz target: a body read by the fast 9303/3202 scanners and by
+// the generic codecs must give the same outcome, value or error; the fast
+// 3202 writer must give Json::dump()'s bytes (docs/fuzzing.md).
 #include "protocol/insurer/codecs.hpp"
 #include "protocol/insurer/detail_fast.hpp"
 #include "protocol/insurer/redlist_fast.hpp"

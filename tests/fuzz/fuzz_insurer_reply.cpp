@@ -1,9 +1,6 @@
-// Fuzz target for the insurer link's content codecs: the reply envelope and
-// every transaction's output decoder (and, on the simulator's side, the
-// request envelope and every input decoder). The first byte picks the
-// transaction and the side; the rest is the body. Whatever a decoder accepts
-// must be what its own rules allow: it re-encodes and decodes to the same
-// value, amounts stay within the wire's limits, parts add up.
+// Fuzz target for the insurer envelope and every transaction's output (and
+// input) decoder: byte 0 picks one, the rest is the body; what is accepted
+// keeps its rules and re-encodes to the same value (docs/fuzzing.md).
 #include "engine/limits.hpp"
 #include "protocol/insurer/codecs.hpp"
 #include "protocol/insurer/envelope.hpp"

@@ -1,8 +1,6 @@
-// Fuzz target for the policy file (protocol/policy_file.*, engine/policy.*)
-// parsed from a buffer: any text gives a Policy within the rules (amounts
-// within the wire's limits, ratios 0..1, at least one entry) or an
-// INVALID_CONFIG error naming the file; never an exception or a crash. An
-// accepted policy written back as TOML reads back the same.
+// Fuzz target for the policy file parsed from a buffer: a Policy within the
+// rules that reads back the same once written, or an INVALID_CONFIG error
+// naming the file; never an exception or a crash (docs/fuzzing.md).
 #include "engine/limits.hpp"
 #include "protocol/policy_file.hpp"
 
