@@ -45,6 +45,9 @@ Result<Policy> parse_policy(std::string_view text, std::string_view source) {
     const toml::table* vt = visits.as_table();
     if (vt == nullptr) return rd.error_at(&visits, where, "expected a table with outpatient/inpatient tables");
     if (Status s = rd.only_keys(*vt, where, {"outpatient", "inpatient"}); !s) return s.error();
+    if (vt->empty())
+      return rd.error_at(&visits, where,
+                         fmt::format("at least one [{}.<outpatient|inpatient>] table is required", where));
     for (const auto& [visit_name, params] : *vt) {
       const std::string key = toml_key(where, visit_name.str());
       const toml::table* pt = params.as_table();

@@ -8,6 +8,15 @@
 #include <fmt/format.h>
 
 namespace settle::reader {
+namespace {
+
+// ISO 7816-3 cases 2 and 4 (an Le after the header, or after Lc and the
+// data): the only commands 6Cxx may ask to send again with another Le.
+bool has_le(std::span<const std::uint8_t> command) {
+  return command.size() == 5 || (command.size() > 5 && command.size() == 6u + command[4]);
+}
+
+}  // namespace
 
 CardApp::CardApp(CardChannel& channel, const CardProfile& profile, ApduLog log)
     : channel_(channel), profile_(profile), log_(std::move(log)) {}
@@ -19,8 +28,9 @@ Result<Response> CardApp::exchange(std::span<const std::uint8_t> command) {
   if (!resp) return resp.error();
   if (log_) log_(redacted_exchange(command, resp->sw));
 
-  // 6Cxx: wrong Le, the card tells the right one; resend once.
-  if (resp->sw1() == sw::wrong_le_sw1 && command.size() >= 5) {
+  // 6Cxx: wrong Le, the card tells the right one; resend once. A command
+  // without Le (SELECT) has none to change: 6Cxx is then its answer.
+  if (resp->sw1() == sw::wrong_le_sw1 && has_le(command)) {
     Bytes again(command.begin(), command.end());
     again.back() = resp->sw2();
     auto raw2 = channel_.transmit(again);

@@ -14,7 +14,6 @@
 namespace settle::insurer::scan {
 
 inline constexpr std::size_t kIdLen = 64;  // codecs.cpp id_len
-inline constexpr int kMaxDepth = 64;
 
 class Scan {
  public:
@@ -90,8 +89,7 @@ class Scan {
     return false;
   }
   // Any value of the strict subset (validated, discarded).
-  bool skip(int depth = 0) {
-    if (depth > kMaxDepth) return false;
+  bool skip() {
     ws();
     if (i_ >= s_.size()) return false;
     const char c = s_[i_];
@@ -99,23 +97,8 @@ class Scan {
       std::string_view v;
       return str(v);
     }
-    if (c == '{') {
-      ++i_;
-      if (eat('}')) return true;
-      do {
-        std::string_view k;
-        if (!str(k) || !eat(':') || !skip(depth + 1)) return false;
-      } while (eat(','));
-      return eat('}');
-    }
-    if (c == '[') {
-      ++i_;
-      if (eat(']')) return true;
-      do {
-        if (!skip(depth + 1)) return false;
-      } while (eat(','));
-      return eat(']');
-    }
+    if (c == '{') return object([&](std::string_view) { return skip(); });
+    if (c == '[') return array([&] { return skip(); });
     if (c == '-' || (c >= '0' && c <= '9')) {
       std::int64_t v = 0;
       return integer(v);
@@ -128,29 +111,38 @@ class Scan {
   }
   // Walks an object: key(k) is called with the cursor before each value and
   // must consume it (returning false bails out).
+  // The nesting counts from the document's root, as json::parse counts it:
+  // a document nested deeper than json::max_depth is refused here too.
   template <class F>
   bool object(F&& key) {
-    if (!eat('{')) return false;
-    if (eat('}')) return true;
+    if (!eat('{') || !enter()) return false;
+    if (eat('}')) return leave();
     do {
       std::string_view k;
       if (!str(k) || !eat(':') || !key(k)) return false;
     } while (eat(','));
-    return eat('}');
+    return eat('}') && leave();
   }
   template <class F>
   bool array(F&& item) {
-    if (!eat('[')) return false;
-    if (eat(']')) return true;
+    if (!eat('[') || !enter()) return false;
+    if (eat(']')) return leave();
     do {
       if (!item()) return false;
     } while (eat(','));
-    return eat(']');
+    return eat(']') && leave();
   }
 
  private:
+  bool enter() { return ++depth_ <= json::max_depth; }
+  bool leave() {
+    --depth_;
+    return true;
+  }
+
   std::string_view s_;
   std::size_t i_ = 0;
+  int depth_ = 0;  // objects and arrays open at the cursor
 };
 
 // Marks a known key as seen; false when it was seen already.

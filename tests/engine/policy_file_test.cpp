@@ -38,6 +38,13 @@ TEST_CASE("mistakes are errors with line and key") {
        "policy.toml:6: insutype.310.outpatient.fund_ration: unknown key"},
       {"[insutype.310.outpatent]\ndeductible = \"1\"\n", "insutype.310.outpatent: unknown key"},
       {"name = \"x\"\n", "insutype: at least one"},
+      // An insurance type without a visit type's table gave a policy with no
+      // parameters at all (or none for that type) and was accepted.
+      {"[insutype.310]\n", "policy.toml:1: insutype.310: at least one [insutype.310.<outpatient|inpatient>] table"},
+      {"[insutype.3metricsatient]#key_filed10\"\n", "insutype.3metricsatient: at least one"},
+      {std::string(head) + "deductible = \"1\"\nfund_ratio = \"0.7\"\nannual_cap = \"1\"\nclassb_selfpay_ratio = \"0.1\"\n"
+                           "[insutype.390]\n",
+       "policy.toml:6: insutype.390: at least one"},
       {"[insutype.310.outpatient\n", "policy.toml:1:"},
       {"[classb_ratios]\n\"X1\" = \"2\"\n[insutype.310.outpatient]\n", "policy.toml:2: classb_ratios.X1: ratio \"2\" is above 1"},
   };

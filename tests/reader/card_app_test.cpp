@@ -265,3 +265,38 @@ TEST_CASE("PIN verification interrupted by removal is an error, not a verdict") 
   REQUIRE_FALSE(v.ok());
   CHECK(v.error().reason == Reason::card_removed);
 }
+
+TEST_CASE("6Cxx to a command without Le (SELECT) is its answer: the command is never sent again changed") {
+  // The fix's reason: the resend wrote the card's xx over the command's last
+  // byte, the last byte of the DF name or of the EF's id (SELECT EF05 became
+  // SELECT EF06 on a 6C06).
+  struct SixC final : CardChannel {
+    std::vector<Bytes> sent;
+    std::size_t answer_6c_to = 0;  // the command (0-based) answered 6C06
+    Result<Bytes> transmit(std::span<const std::uint8_t> c) override {
+      sent.emplace_back(c.begin(), c.end());
+      if (sent.size() - 1 == answer_6c_to) return Bytes{0x6C, 0x06};
+      return Bytes{0x90, 0x00};
+    }
+  };
+  SUBCASE("SELECT by DF name") {
+    SixC card;
+    CardApp app(card, kDefaultProfile);
+    auto id = app.read_identity();
+    REQUIRE_FALSE(id.ok());
+    CHECK(id.error().reason == Reason::card_unreadable);
+    CHECK(id.error().message.find("6C06") != std::string::npos);
+    REQUIRE(card.sent.size() == 1);
+    CHECK(card.sent[0] == select_by_df_name(kSsseDfName));
+  }
+  SUBCASE("SELECT EF05") {
+    SixC card;
+    card.answer_6c_to = 1;
+    CardApp app(card, kDefaultProfile);
+    auto id = app.read_identity();
+    REQUIRE_FALSE(id.ok());
+    CHECK(id.error().message.find("SELECT EF EF05 answered 6C06") != std::string::npos);
+    REQUIRE(card.sent.size() == 2);
+    CHECK(card.sent[1] == select_by_fid(0xEF05));
+  }
+}

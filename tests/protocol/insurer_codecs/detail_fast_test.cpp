@@ -241,6 +241,15 @@ TEST_CASE("3202 fast path: every malformed field has exactly the codecs' outcome
   same_outcome(replace("\"page_num\":3", "\"page_num\":3,\"page_num\":4"));
   same_outcome(replace("\"page_num\":3", "\"page_num\":03"));
   same_outcome(replace("\"psn_no\":", "\"psn_no\":\"1\",\"psn_no\":"));
+  // Nesting inside a row (itself 5 levels down): arrays to 64 levels from the
+  // document's root (json::max_depth) are read, to 65 refused by the codecs;
+  // the fast path took pages nested deeper than that.
+  for (int levels : {57, 58, 59, 60, 61}) {
+    CAPTURE(levels);
+    const std::string nest =
+        std::string(static_cast<std::size_t>(levels), '[') + std::string(static_cast<std::size_t>(levels), ']');
+    CHECK(same_outcome(replace("\"psn_no\":", "\"x\":" + nest + ",\"psn_no\":")) == (levels <= 59));
+  }
   // Random byte flips.
   std::mt19937 rng(3202);
   for (int k = 0; k < 400; ++k) {

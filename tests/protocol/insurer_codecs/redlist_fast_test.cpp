@@ -152,6 +152,17 @@ TEST_CASE("9303 fast path: every altered page has exactly the codecs' outcome") 
   std::string lead = body;
   lead.replace(lead.find("\"page_num\":2"), 12, "\"page_num\":02");
   same_outcome(lead);
+  // Nesting: an extra key inside output holding arrays nested to 64 levels
+  // from the document's root (json::max_depth, read) and to 65 (refused by
+  // the codecs; the fast path refused it only past 66 and took the page).
+  for (int levels : {61, 62, 63, 64}) {
+    CAPTURE(levels);
+    std::string deep = body;
+    deep.insert(deep.find("{\"data\":") + 1,
+                "\"x\":" + std::string(static_cast<std::size_t>(levels), '[') +
+                    std::string(static_cast<std::size_t>(levels), ']') + ",");
+    same_outcome(deep);
+  }
   // Random byte flips.
   std::mt19937 rng(11);
   for (int k = 0; k < 400; ++k) {
