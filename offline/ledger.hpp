@@ -33,6 +33,7 @@ enum class OpenProblem : std::uint8_t {
   newer_version,  // a ledger written by a newer build (schema version above this build's)
   damaged,        // the integrity check failed, or SQLite reports corruption
   storage,        // the disk failed while opening, migrating or configuring
+  key,            // encrypted and no key (or another key) given, or plain and a key given
 };
 std::string_view name(OpenProblem p) noexcept;
 
@@ -54,6 +55,9 @@ struct LedgerOptions {
   // The schema's migrations; empty means the built-in ones (schema.hpp).
   // Only tests of the migration machinery give their own.
   std::span<const Migration> migrations{};
+  // Encryption at rest (docs/encryption.md): every connection of the ledger
+  // (writer, readers, the copy before a migration) opens with this key.
+  sql::Key key{};
 };
 
 class Ledger {
