@@ -72,6 +72,8 @@ class Ledger {
 
   const std::string& path() const noexcept { return path_; }
   int schema_version() const noexcept { return schema_version_; }
+  // True when the ledger is encrypted at rest (opened with a key).
+  bool encrypted() const noexcept { return options_.key != nullptr; }
 
   // Queues `fn(db)` (returning sql::Result<T> or sql::Status) as one job of
   // the group commit; `done(result)` runs on the writer thread once the job

@@ -74,6 +74,13 @@ struct RedlistConfig {
   std::uint32_t page_size = 1000;        // entries per 9303 page (the insurer's maximum is 1000)
 };
 
+// [storage]: encryption at rest of the ledger and the red list
+// (docs/encryption.md). Without key_file, $CREDENTIALS_DIRECTORY/ledger-key
+// is used when it exists; without either the files are plain.
+struct StorageConfig {
+  std::string key_file;
+};
+
 struct Config {
   std::string source;        // the file it was read from
   std::string data_dir;
@@ -94,6 +101,7 @@ struct Config {
   // rarer; its limits are its own (docs/inpatient.md).
   OfflineLimits inpatient_offline_limits{Amount::fen(1'000'000), Amount::fen(10'000'000), 100, 72 * 3600};
   RedlistConfig redlist;
+  StorageConfig storage;
 };
 
 // Parses config text; relative paths are resolved against `base_dir`.
