@@ -100,17 +100,23 @@ int run_storage(const StorageCommand& c, std::ostream& out, std::ostream& err) {
   }
   int status = 0;
   for (const auto& [what, path] : files->list) {
-    const auto look = sql::look_at(path, from.get());
+    // encrypt: plain files, with the key; rekey: files encrypted with the old key.
+    const auto look = sql::look_at(path, c.action == "encrypt" ? to.get() : from.get());
     if (look == sql::FileLook::missing) {
       out << fmt::format("{} {}: missing, nothing to do\n", what, path);
       continue;
     }
     if (c.action == "encrypt" && look == sql::FileLook::encrypted) {
-      out << fmt::format("{} {}: already encrypted\n", what, path);
+      out << fmt::format("{} {}: already encrypted with this key\n", what, path);
       continue;
     }
-    if (auto problem = sql::key_problem(path, from.get())) {
+    if (auto problem = sql::key_problem(path, c.action == "encrypt" && look == sql::FileLook::plain ? nullptr : from.get())) {
       err << "settlectl: " << *problem << "\n";
+      status = 1;
+      continue;
+    }
+    if (c.action == "encrypt" && look != sql::FileLook::plain) {
+      err << "settlectl: " << path << " is not a plain SQLite file (encrypted with another key?); it is left as it is\n";
       status = 1;
       continue;
     }
