@@ -25,6 +25,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
@@ -191,7 +192,14 @@ int x_read(sqlite3_file* file, void* out, int n, sqlite3_int64 off) {
     case Kind::plain: return raw_read(f, out, n, off);
     case Kind::temp: {
       const int rc = raw_read(f, out, n, off);
-      if (rc != SQLITE_OK) return rc;  // a short read is zeros past the end
+      if (rc == SQLITE_IOERR_SHORT_READ) {  // the bytes before the end, then zeros
+        sqlite3_int64 size = 0;
+        if (f->real()->pMethods->xFileSize(f->real(), &size) != SQLITE_OK) return SQLITE_IOERR_READ;
+        const auto have = static_cast<int>(std::clamp<sqlite3_int64>(size - off, 0, n));
+        if (have > 0 && !f->ctr->run(off, buf, have)) return SQLITE_IOERR_READ;
+        return rc;
+      }
+      if (rc != SQLITE_OK) return rc;
       return f->ctr->run(off, buf, n) ? SQLITE_OK : SQLITE_IOERR_READ;
     }
     case Kind::journal: {
