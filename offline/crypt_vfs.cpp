@@ -541,8 +541,12 @@ FileLook look_at(const std::string& path, const StorageKey* key) {
   ::close(fd);
   if (n <= 0) return FileLook::missing;
   if (n >= 16 && std::memcmp(head, kMagic, sizeof kMagic) == 0) return FileLook::plain;
-  if (key == nullptr)
-    return sized && st.st_size >= 512 && st.st_size % 512 == 0 ? FileLook::encrypted : FileLook::other;
+  if (key == nullptr) {
+    // An encrypted file is whole pages of what looks random: a header wiped
+    // to zeros is a damaged file, not an encrypted one.
+    const bool zeros = std::all_of(head, head + 16, [](unsigned char c) { return c == 0; });
+    return sized && !zeros && st.st_size >= 512 && st.st_size % 512 == 0 ? FileLook::encrypted : FileLook::other;
+  }
   if (n < static_cast<ssize_t>(sizeof head)) return FileLook::wrong_key;
   Xts x;
   if (!x.init(key->db_key()) || !x.run(false, 1, head, sizeof head)) return FileLook::wrong_key;

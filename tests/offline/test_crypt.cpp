@@ -375,6 +375,18 @@ TEST_CASE("crypt: the wrong key, no key, or a key for a plain file: each its mes
   CHECK(red.error().message.find("is encrypted: the key is missing") != std::string::npos);
   CHECK(file_hash(enc) == enc_hash);
   CHECK(file_hash(plain) == plain_hash);
+
+  // A plain file whose header was wiped is damaged, not encrypted.
+  const auto wiped = dir.file("wiped.db");
+  std::filesystem::copy_file(plain, wiped);
+  {
+    std::fstream f(wiped, std::ios::in | std::ios::out | std::ios::binary);
+    f.write(std::string(16, '\0').data(), 16);
+  }
+  CHECK(sql::look_at(wiped, nullptr) == sql::FileLook::other);
+  const auto led3 = ledger::Ledger::open(wiped, {.create_if_missing = false});
+  REQUIRE_FALSE(led3.ok());
+  CHECK(led3.error().problem == ledger::OpenProblem::not_sqlite);
 }
 
 TEST_CASE("crypt: a key file open to other users, or too short, is refused") {
