@@ -7,6 +7,7 @@
 #include "offline/chain.hpp"
 
 #include "offline/schema.hpp"
+#include "offline/storage_key.hpp"
 
 #include <fmt/format.h>
 
@@ -45,6 +46,8 @@ OpenError inspect_error(const std::string& path, const sql::DbError& e) {
       return fail(OpenProblem::in_use, path, fmt::format("is locked by another process ({})", e.message));
     case sql::Errc::cannot_open:
       return fail(OpenProblem::cannot_open, path, e.message);
+    case sql::Errc::key:
+      return OpenError{OpenProblem::key, path, e.message};
     default:
       return fail(OpenProblem::storage, path, e.message);
   }
@@ -72,12 +75,14 @@ std::span<const Migration> migration_list(const LedgerOptions& opt) {
 // Decides, without writing a byte, whether an existing file may be opened as
 // a ledger. Returns its schema version.
 OpenResult inspect_existing(const std::string& path, const LedgerOptions& opt) {
+  if (auto problem = sql::key_problem(path, opt.key.get())) return OpenError{OpenProblem::key, path, *problem};
   {
     std::ifstream in(path, std::ios::binary);
     if (!in) return fail(OpenProblem::cannot_open, path, fmt::format("cannot be read ({})", std::strerror(errno)));
+    const std::string head = sql::file_head(path, opt.key.get());
     char header[100] = {};
-    in.read(header, sizeof header);
-    const auto n = static_cast<std::size_t>(in.gcount());
+    std::memcpy(header, head.data(), head.size());
+    const auto n = head.size();
     if (n == 0)
       return fail(OpenProblem::not_sqlite, path,
                   "is empty (0 bytes), not a ledger; a ledger is never recreated over an existing file: move it "
@@ -91,7 +96,7 @@ OpenResult inspect_existing(const std::string& path, const LedgerOptions& opt) {
                   fmt::format("is not an SQLite database (it starts with \"{}\"); {}",
                               printable_prefix(header, n), kRestoreAdvice));
   }
-  auto db = open_connection(path, sql::OpenMode::read_only, opt.busy_timeout_ms);
+  auto db = open_connection(path, sql::OpenMode::read_only, opt.busy_timeout_ms, opt.key);
   if (!db) return inspect_error(path, db.error());
 
   auto app = db->query_int64("PRAGMA application_id");
@@ -157,7 +162,7 @@ sql::Status create_new(const std::string& path, const LedgerOptions& opt) {
   std::filesystem::remove(tmp, ec);  // a leftover of a crash during creation (we hold the lock)
   std::filesystem::remove(tmp + "-journal", ec);
   {
-    auto db = open_connection(tmp, sql::OpenMode::read_write_create, opt.busy_timeout_ms);
+    auto db = open_connection(tmp, sql::OpenMode::read_write_create, opt.busy_timeout_ms, opt.key);
     if (!db) return db.error();
     SETTLE_SQL_TRY(db->exec("PRAGMA synchronous = FULL"));
     // Before the first table: a page size fixes itself then (docs/ledger.md).
@@ -203,8 +208,9 @@ sql::Status configure_writer(sql::Db& db) {
 
 }  // namespace
 
-sql::Result<sql::Db> open_connection(const std::string& path, sql::OpenMode mode, int busy_timeout_ms) {
-  auto db = sql::Db::open(path, {.mode = mode, .busy_timeout_ms = busy_timeout_ms});
+sql::Result<sql::Db> open_connection(const std::string& path, sql::OpenMode mode, int busy_timeout_ms,
+                                     const sql::Key& key) {
+  auto db = sql::Db::open(path, {.mode = mode, .busy_timeout_ms = busy_timeout_ms, .key = key});
   if (!db) return db.error();
   SETTLE_SQL_TRY(chain::register_functions(*db));
   return db;
@@ -219,6 +225,7 @@ std::string_view name(OpenProblem p) noexcept {
     case OpenProblem::newer_version: return "newer_version";
     case OpenProblem::damaged: return "damaged";
     case OpenProblem::storage: return "storage";
+    case OpenProblem::key: return "key";
   }
   return "storage";
 }
@@ -258,7 +265,7 @@ sql::Result<std::unique_ptr<Ledger>, OpenError> Ledger::open(const std::string& 
   }
 
   // The file is a sound ledger of a version this build knows: now it may be written.
-  auto db = open_connection(path, sql::OpenMode::read_write, opt.busy_timeout_ms);
+  auto db = open_connection(path, sql::OpenMode::read_write, opt.busy_timeout_ms, opt.key);
   if (!db) return give_up(inspect_error(path, db.error()));
   if (version < target_version(opt)) {
     if (auto b = backup_before_migration(*db, path, version); !b)
@@ -298,7 +305,7 @@ sql::Result<std::unique_ptr<sql::Db>> Ledger::borrow_reader() {
       return db;
     }
   }
-  auto db = open_connection(path_, sql::OpenMode::read_only, options_.busy_timeout_ms);
+  auto db = open_connection(path_, sql::OpenMode::read_only, options_.busy_timeout_ms, options_.key);
   if (!db) return db.error();
   return std::make_unique<sql::Db>(std::move(db).value());
 }

@@ -33,6 +33,7 @@ enum class OpenProblem : std::uint8_t {
   newer_version,  // a ledger written by a newer build (schema version above this build's)
   damaged,        // the integrity check failed, or SQLite reports corruption
   storage,        // the disk failed while opening, migrating or configuring
+  key,            // encrypted and no key (or another key) given, or plain and a key given
 };
 std::string_view name(OpenProblem p) noexcept;
 
@@ -54,12 +55,17 @@ struct LedgerOptions {
   // The schema's migrations; empty means the built-in ones (schema.hpp).
   // Only tests of the migration machinery give their own.
   std::span<const Migration> migrations{};
+  // Encryption at rest (docs/encryption.md): every connection of the ledger
+  // (writer, readers, the copy before a migration) opens with this key.
+  sql::Key key{};
 };
 
 // A connection to a ledger file with the ledger's SQL functions (the hash
 // chain's digest): every connection that writes the ledger needs them, and
 // tools reading a ledger beside a running daemon open it this way.
-sql::Result<sql::Db> open_connection(const std::string& path, sql::OpenMode mode, int busy_timeout_ms = 5000);
+// `key`: the storage key of an encrypted ledger (docs/encryption.md).
+sql::Result<sql::Db> open_connection(const std::string& path, sql::OpenMode mode, int busy_timeout_ms = 5000,
+                                     const sql::Key& key = {});
 
 class Ledger {
  public:
@@ -73,6 +79,8 @@ class Ledger {
 
   const std::string& path() const noexcept { return path_; }
   int schema_version() const noexcept { return schema_version_; }
+  // True when the ledger is encrypted at rest (opened with a key).
+  bool encrypted() const noexcept { return options_.key != nullptr; }
 
   // Queues `fn(db)` (returning sql::Result<T> or sql::Status) as one job of
   // the group commit; `done(result)` runs on the writer thread once the job

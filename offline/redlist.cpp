@@ -3,6 +3,8 @@
 // a fresh file and renamed over the live one; a delta in one transaction).
 #include "offline/redlist.hpp"
 
+#include "offline/storage_key.hpp"
+
 #include <fmt/format.h>
 
 #include <cerrno>
@@ -77,12 +79,14 @@ std::uint32_t be32(const unsigned char* p) {
 
 // Decides from the file's first 100 bytes, without SQLite, whether it is a
 // red list at all (a foreign file is never opened read-write).
-Status inspect_header(const std::string& path) {
+Status inspect_header(const std::string& path, const sql::Key& key) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return storage(path, fmt::format("cannot be read ({}); {}", std::strerror(errno), kAdvice));
+  if (auto problem = sql::key_problem(path, key.get())) return make_error(Reason::storage_failed, path, *problem);
+  const std::string head = sql::file_head(path, key.get());
   unsigned char h[100] = {};
-  in.read(reinterpret_cast<char*>(h), sizeof h);
-  const auto n = static_cast<std::size_t>(in.gcount());
+  std::memcpy(h, head.data(), head.size());
+  const auto n = head.size();
   static constexpr char kMagic[] = "SQLite format 3";
   if (n == 0) return storage(path, fmt::format("is empty (0 bytes), not a red list; {}", kAdvice));
   if (n < sizeof h || std::memcmp(h, kMagic, sizeof kMagic) != 0)
@@ -131,9 +135,9 @@ Status write_info(sql::Db& db, const Info& info) {
 
 // A fresh file at `file` with the schema and identity, configured for a bulk
 // load (no journal, no fsync: a crash leaves a file that is thrown away).
-Result<std::unique_ptr<sql::Db>> create_fresh(const std::string& file) {
+Result<std::unique_ptr<sql::Db>> create_fresh(const std::string& file, const sql::Key& key) {
   remove_with_sidecars(file);
-  auto db = sql::Db::open(file, {.mode = sql::OpenMode::read_write_create});
+  auto db = sql::Db::open(file, {.mode = sql::OpenMode::read_write_create, .key = key});
   if (!db) return storage(file, db.error());
   auto p = std::make_unique<sql::Db>(std::move(*db));
   const std::string setup = fmt::format(
@@ -160,7 +164,8 @@ std::string fresh_path(const std::string& path) { return path + ".new"; }
 
 // ---- Store -----------------------------------------------------------------------
 
-Store::Store(std::string path, int lock_fd) : path_(std::move(path)), lock_fd_(lock_fd) {}
+Store::Store(std::string path, int lock_fd, sql::Key key)
+    : path_(std::move(path)), lock_fd_(lock_fd), key_(std::move(key)) {}
 
 Store::~Store() {
   pool_.clear();
@@ -168,7 +173,7 @@ Store::~Store() {
   if (lock_fd_ >= 0) ::close(lock_fd_);
 }
 
-Result<std::unique_ptr<Store>> Store::open(const std::string& path) {
+Result<std::unique_ptr<Store>> Store::open(const std::string& path, sql::Key key) {
   const std::string lock_path = path + ".lock";
   const int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) return storage(path, fmt::format("cannot create its lock file {}: {}", lock_path, std::strerror(errno)));
@@ -176,12 +181,12 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path) {
     ::close(fd);
     return storage(path, "is open in another process (its .lock is held)");
   }
-  std::unique_ptr<Store> store(new Store(path, fd));
+  std::unique_ptr<Store> store(new Store(path, fd, std::move(key)));
   remove_with_sidecars(fresh_path(path));  // an interrupted full sync (we hold the lock)
 
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) {
-    auto fresh = create_fresh(fresh_path(path));
+    auto fresh = create_fresh(fresh_path(path), store->key_);
     if (!fresh) return fresh.error();
     if (auto s = write_info(**fresh, Info{}); !s) return s.error();
     if (auto s = finish_fresh(std::move(*fresh)); !s) return s.error();
@@ -190,7 +195,7 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path) {
     if (auto s = fsync_path(dir_of(path), true); !s) return s.error();
   } else if (!std::filesystem::is_regular_file(path, ec)) {
     return storage(path, fmt::format("is not a regular file; {}", kAdvice));
-  } else if (auto h = inspect_header(path); !h) {
+  } else if (auto h = inspect_header(path, store->key_); !h) {
     return h.error();
   }
   if (auto s = store->open_writer(); !s) return s.error();
@@ -213,7 +218,7 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path) {
 }
 
 Status Store::open_writer() {
-  auto db = sql::Db::open(path_, {.mode = sql::OpenMode::read_write});
+  auto db = sql::Db::open(path_, {.mode = sql::OpenMode::read_write, .key = key_});
   if (!db) return storage(path_, fmt::format("cannot be opened ({}); {}", db.error().message, kAdvice));
   writer_ = std::make_unique<sql::Db>(std::move(*db));
   // journal_mode first: it reads the header, so a damaged file fails here.
@@ -248,10 +253,12 @@ Result<std::optional<Entry>> Store::lookup(std::string_view card_no) const {
     }
   }
   if (!db) {
-    auto opened = sql::Db::open(path_, {.mode = sql::OpenMode::read_write});
+    auto opened = sql::Db::open(path_, {.mode = sql::OpenMode::read_write, .key = key_});
     if (!opened) return storage(path_, opened.error());
     db = std::make_unique<sql::Db>(std::move(*opened));
-    if (auto s = db->exec(fmt::format("PRAGMA query_only=1; PRAGMA cache_size=-512; PRAGMA mmap_size={}", kMmapBytes));
+    // An encrypted list is never mapped (its pages are ciphertext on disk).
+    const std::int64_t mmap_bytes = key_ ? 0 : kMmapBytes;
+    if (auto s = db->exec(fmt::format("PRAGMA query_only=1; PRAGMA cache_size=-512; PRAGMA mmap_size={}", mmap_bytes));
         !s)
       return storage(path_, s.error());
   }
@@ -282,7 +289,7 @@ Result<std::unique_ptr<Sync>> Store::begin_sync(bool full) {
   const Info now = info();
   std::unique_ptr<Sync> sync(new Sync(*this, full, full ? 0 : now.version, full ? 0 : now.entries));
   if (full) {
-    auto fresh = create_fresh(fresh_path(path_));
+    auto fresh = create_fresh(fresh_path(path_), key_);
     if (!fresh) return fresh.error();  // ~Sync clears syncing_
     sync->fresh_ = std::move(*fresh);
     sync->db_ = sync->fresh_.get();

@@ -100,7 +100,9 @@ class Store {  // lookups are thread-safe (any thread, concurrently)
   // message says what is wrong) and leaves it untouched. A sidecar
   // `<path>.lock` keeps a second process out; a leftover `<path>.new` of an
   // interrupted full sync is removed.
-  static Result<std::unique_ptr<Store>> open(const std::string& path);
+  // With a key the list is encrypted at rest (docs/encryption.md): every
+  // connection, and the fresh file of a full sync, opens with it.
+  static Result<std::unique_ptr<Store>> open(const std::string& path, sql::Key key = {});
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
@@ -116,13 +118,14 @@ class Store {  // lookups are thread-safe (any thread, concurrently)
 
  private:
   friend class Sync;
-  explicit Store(std::string path, int lock_fd);
+  Store(std::string path, int lock_fd, sql::Key key);
   Status open_writer();
   Status swap_in(const std::string& fresh, const Info& info);
   void set_info(const Info& info);
 
   std::string path_;
   int lock_fd_ = -1;
+  sql::Key key_;
   std::unique_ptr<sql::Db> writer_;  // the live file, read-write (deltas)
   std::atomic<bool> syncing_{false};
 

@@ -3,6 +3,8 @@
 // statements, transactions and savepoints.
 #include "offline/sqlite.hpp"
 
+#include "offline/storage_key.hpp"
+
 #include <sqlite3.h>
 
 #include <fmt/format.h>
@@ -70,6 +72,7 @@ std::string_view errc_name(Errc c) noexcept {
     case Errc::too_big: return "too_big";
     case Errc::misuse: return "misuse";
     case Errc::schema: return "schema";
+    case Errc::key: return "key";
     case Errc::other: return "other";
     case Errc::not_found: return "not_found";
     case Errc::invalid_state: return "invalid_state";
@@ -226,8 +229,12 @@ Result<Db> Db::open(const std::string& path, const OpenOptions& opt) {
   }
   if (opt.uri) flags |= SQLITE_OPEN_URI;
   flags |= opt.no_mutex ? SQLITE_OPEN_NOMUTEX : SQLITE_OPEN_FULLMUTEX;
+  // Before SQLite reads a byte: an encrypted file without its key (or with
+  // another), or a plain file given a key, is refused with its own message.
+  if (!opt.uri && !path.empty() && path != ":memory:")
+    if (auto problem = key_problem(path, opt.key.get())) return DbError{Errc::key, SQLITE_NOTADB, *problem};
   sqlite3* raw = nullptr;
-  const int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
+  const int rc = sqlite3_open_v2(path.c_str(), &raw, flags, opt.key ? opt.key->vfs_name().c_str() : nullptr);
   if (rc != SQLITE_OK) {
     DbError e = make_db_error(raw, rc, fmt::format("open {}", path));
     sqlite3_close_v2(raw);  // a handle is returned even on failure
@@ -238,19 +245,25 @@ Result<Db> Db::open(const std::string& path, const OpenOptions& opt) {
   Db db;
   db.db_ = raw;
   db.path_ = path;
+  db.key_ = opt.key;
+  if (opt.key) {
+    // Never a memory map of an encrypted file (the VFS has no xFetch either).
+    if (Status s = db.exec("PRAGMA mmap_size = 0"); !s) return s.error();
+  }
   return db;
 }
 
 Db::~Db() { close(); }
 
 Db::Db(Db&& o) noexcept
-    : db_(std::exchange(o.db_, nullptr)), path_(std::move(o.path_)), cache_(std::move(o.cache_)) {}
+    : db_(std::exchange(o.db_, nullptr)), path_(std::move(o.path_)), key_(std::move(o.key_)), cache_(std::move(o.cache_)) {}
 
 Db& Db::operator=(Db&& o) noexcept {
   if (this != &o) {
     close();
     db_ = std::exchange(o.db_, nullptr);
     path_ = std::move(o.path_);
+    key_ = std::move(o.key_);
     cache_ = std::move(o.cache_);
   }
   return *this;
@@ -333,6 +346,17 @@ bool Db::read_only() const noexcept { return sqlite3_db_readonly(db_, "main") ==
 void Db::reset_active_statements() noexcept {
   for (sqlite3_stmt* s = sqlite3_next_stmt(db_, nullptr); s != nullptr; s = sqlite3_next_stmt(db_, s))
     if (sqlite3_stmt_busy(s) != 0) sqlite3_reset(s);
+}
+
+Status backup(Db& from, Db& to) {
+  sqlite3_backup* b = sqlite3_backup_init(to.db_, "main", from.db_, "main");
+  if (b == nullptr) return to.last_error(fmt::format("backup {} to {}", from.path(), to.path()));
+  const int step = sqlite3_backup_step(b, -1);
+  const int fin = sqlite3_backup_finish(b);
+  const int rc = step != SQLITE_DONE ? step : fin;
+  if (rc != SQLITE_OK && rc != SQLITE_DONE)
+    return make_db_error(to.db_, rc, fmt::format("backup {} to {}", from.path(), to.path()));
+  return settle::Ok{};
 }
 
 // ---- Transaction / Savepoint -------------------------------------------------

@@ -46,6 +46,7 @@ enum class Errc : std::uint8_t {
   too_big,            // a string or blob over SQLite's limit
   misuse,             // the API was used wrongly (a bug here)
   schema,             // the schema changed under a prepared statement
+  key,                // encrypted with another key, encrypted without a key given, or plain with one
   other,              // anything else (message says what)
   // Not from SQLite: outcomes of this module's own operations.
   not_found,          // the row an operation names does not exist
@@ -108,6 +109,9 @@ using BytesView = std::span<const std::byte>;
 enum class ColumnType : std::uint8_t { integer, real, text, blob, null };
 
 class Db;
+class StorageKey;  // offline/storage_key.hpp
+// A storage key shared by every connection opened with it.
+using Key = std::shared_ptr<const StorageKey>;
 
 // One prepared statement. Indexes for bind are 1-based (as in SQL `?1`),
 // for column 0-based (as SQLite). Move-only; finalized by the destructor.
@@ -193,6 +197,11 @@ struct OpenOptions {
   // The connection may be used from one thread at a time (SQLITE_OPEN_NOMUTEX);
   // that is this wrapper's contract, so the default is true.
   bool no_mutex = true;
+  // Encryption at rest: with a key the file (and its WAL, journal and temp
+  // files) is read and written through the "settle-xts" VFS; an existing file
+  // must be encrypted with this key, and without a key it must be plain
+  // (Errc::key, the message says which). See docs/encryption.md.
+  Key key{};
 };
 
 // One connection. Move-only; closed by the destructor (outstanding
@@ -213,6 +222,7 @@ class Db {
   // The SQLite handle, for what this wrapper does not cover (application
   // functions); offline/ sources only.
   sqlite3* handle() const noexcept { return db_; }
+  const Key& key() const noexcept { return key_; }
 
   // Runs one or more statements with no results (DDL, PRAGMA setters).
   Status exec(std::string_view sql);
@@ -238,9 +248,11 @@ class Db {
   DbError last_error(std::string_view what) const;
 
  private:
+  friend Status backup(Db& from, Db& to);
   void close() noexcept;
   sqlite3* db_ = nullptr;
   std::string path_;
+  Key key_;  // keeps the key's VFS registered while the connection lives
   // unique_ptr so Statement* handed out by cached() stay put on rehash.
   // Looked up by string_view without building a std::string (transparent hash).
   struct TextHash {
@@ -249,6 +261,10 @@ class Db {
   };
   std::unordered_map<std::string, std::unique_ptr<Statement>, TextHash, std::equal_to<>> cache_;
 };
+
+// Copies every page of `from` into `to` (SQLite's backup API, in one step),
+// whatever either's key: the way a file is encrypted, decrypted or rekeyed.
+Status backup(Db& from, Db& to);
 
 enum class TxKind : std::uint8_t { deferred, immediate, exclusive };
 

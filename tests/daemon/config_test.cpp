@@ -54,6 +54,13 @@ TEST_CASE("the documented example loads") {
   CHECK(c->redlist.path == "/var/lib/settled/redlist.db");
   CHECK(c->redlist.sync_interval_s == 3600);
   CHECK(c->redlist.page_size == 1000);
+  CHECK(c->storage.key_file.empty());  // no key: plain files
+
+  // [storage] key_file, resolved against the config's folder.
+  auto k = parse_config(with(usable_example(), "# key_file = ", "key_file = \"ledger.key\" # "), "settled.toml",
+                        base_dir());
+  REQUIRE_MESSAGE(k.ok(), k.error().message);
+  CHECK(k->storage.key_file == base_dir() + "/ledger.key");
 }
 
 TEST_CASE("mistakes name the key and the line") {
@@ -76,6 +83,8 @@ TEST_CASE("mistakes name the key and the line") {
       {"sync_interval_s = 3600", "sync_every = 3600", "redlist.sync_every: unknown key"},
       {"path = \"/var/lib/settled/redlist.db\"", "path = \"/var/lib/settled/ledger.db\"", "redlist.path: must not be the ledger's file"},
       {"path = \"/var/lib/settled/redlist.db\"", "path = \"\"", "redlist.path: must not be empty"},
+      {"# key_file = ", "key_file = \"\" # ", "storage.key_file: must not be empty"},
+      {"# key_file = ", "keyfile = \"k\" # ", "storage.keyfile: unknown key"},
   };
   for (const Row& r : rows) {
     CAPTURE(r.to);

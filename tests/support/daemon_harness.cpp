@@ -465,9 +465,11 @@ void Stack::add_operator(const Operator& op) {
   write_file(initial, initial_password(op) + "\n");
   int rc = 0;
   if (daemon_pid_ < 0) {
-    rc = run({SETTLE_SETTLECTL_BINARY, "operator", "add", "--ledger", (dir_ / "data" / "ledger.db").string(), "--name",
-              op.name, "--role", op.role, "--initial-password-file", initial.string()},
-             dir_ / "settlectl.out", dir_ / "settlectl.err");
+    std::vector<std::string> args{SETTLE_SETTLECTL_BINARY, "operator", "add", "--ledger",
+                                  (dir_ / "data" / "ledger.db").string(), "--name", op.name, "--role", op.role,
+                                  "--initial-password-file", initial.string()};
+    if (!storage_key_file.empty()) args.insert(args.end(), {"--key-file", storage_key_file});
+    rc = run(args, dir_ / "settlectl.out", dir_ / "settlectl.err");
   } else {
     rc = run({SETTLE_SETTLECTL_BINARY, "operator", "add", "--socket", socket_path(), "--operator", admin.name,
               "--window", "W01", "--password-file", (dir_ / fmt::format("password-{}", admin.name)).string(), "--name",
@@ -550,6 +552,7 @@ listen = "127.0.0.1:0"
                                  fmt::arg("r0", vpcd_reader_name(0)), fmt::arg("r1", vpcd_reader_name(1)),
                                  fmt::arg("insurer_extra", insurer_extra));
   conf += "[redlist]\n" + redlist_config;
+  if (!storage_key_file.empty()) conf += fmt::format("[storage]\nkey_file = \"{}\"\n", storage_key_file);
   conf += extra_config;
   write_file(dir_ / "settled.toml", conf);
   const fs::path out = dir_ / fmt::format("settled.out.{}", ++daemon_starts_);

@@ -172,6 +172,9 @@ class Stack {
   // The [redlist] table's lines: no scheduled sync by default, so that no
   // background 9303 takes a test's insurer fault or moves the line's state.
   std::string redlist_config = "sync_interval_s = 0\n";
+  // Set: the ledger and the red list are encrypted with this key file
+  // ([storage] key_file; settlectl operator add gets --key-file).
+  std::string storage_key_file;
 
  private:
   std::string pki(const std::string& f) const;

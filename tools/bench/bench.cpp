@@ -2,9 +2,12 @@
 // scratch directory and its file-system check, the table printer.
 #include "tools/bench/bench.hpp"
 
+#include "offline/storage_key.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <random>
 #include <filesystem>
 #include <linux/magic.h>
 #include <sys/vfs.h>
@@ -26,6 +29,18 @@ bool register_section(const Section& s) {
 }
 
 const std::vector<Section>& sections() { return registry(); }
+
+std::shared_ptr<const sql::StorageKey> bench_storage_key() {
+  std::random_device rd;
+  std::vector<std::byte> secret(32);
+  for (auto& b : secret) b = static_cast<std::byte>(rd());
+  auto key = sql::StorageKey::from_secret(secret, "bench key");
+  if (!key) {
+    fmt::print(stderr, "bench: {}\n", key.error().message);
+    return nullptr;
+  }
+  return *key;
+}
 
 double Latencies::percentile_ms(double p) {
   if (us.empty()) return 0;

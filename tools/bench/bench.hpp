@@ -5,10 +5,15 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
+
+namespace settle::sql {
+class StorageKey;
+}
 
 namespace settle::bench {
 
@@ -51,6 +56,10 @@ struct Latencies {
 std::string filesystem_type(const std::string& dir);
 // True for memory-backed file systems where fsync costs nothing.
 bool is_memory_filesystem(const std::string& dir);
+
+// A storage key of 32 random bytes for the encrypted measurements (null and
+// a message on stderr when it cannot be made).
+std::shared_ptr<const settle::sql::StorageKey> bench_storage_key();
 
 // A fresh directory under ctx.dir, removed by the destructor.
 class ScratchDir {

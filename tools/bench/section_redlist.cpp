@@ -7,7 +7,8 @@
 // lookups of random cards through Store::lookup against a raw primary-key
 // SELECT on the same file; then the process's anonymous RSS with the list
 // open and looked up. Targets: sync <= 1.5x raw, lookup p50 and p99 <= 2x
-// raw, RssAnon <= 64 MiB.
+// raw, RssAnon <= 64 MiB. Last, the same sync and lookups on a list encrypted
+// at rest: the encryption's cost beside the plain figures (no target).
 #include "offline/redlist.hpp"
 #include "offline/sqlite.hpp"
 #include "protocol/insurer/codecs.hpp"
@@ -79,8 +80,8 @@ struct SyncFigures {
 // thread (the daemon's io thread) while page n is applied on another (its
 // red-list worker), at most one page waiting. The bodies are built (the
 // insurer's work, untimed) in batches of 64 pages before each timed batch.
-Result<SyncFigures> store_sync(const std::string& path, std::int64_t n) {
-  auto store = redlist::Store::open(path);
+Result<SyncFigures> store_sync(const std::string& path, std::int64_t n, sql::Key key = {}) {
+  auto store = redlist::Store::open(path, std::move(key));
   if (!store) return store.error();
   SyncFigures f;
   auto sync = (*store)->begin_sync(true);
@@ -270,6 +271,30 @@ int run_redlist(const Context& ctx) {
   const std::int64_t rss = rss_anon_kib();
   if (misses > 0) return fmt::print(stderr, "bench redlist: {} lookups found nothing\n", misses), 2;
 
+  // 3. The same list encrypted at rest: its full sync and its lookups.
+  const sql::Key key = bench_storage_key();
+  if (!key) return 2;
+  const std::string enc_path = dir.file("redlist-enc.db");
+  auto enc_figs = store_sync(enc_path, n, key);
+  if (!enc_figs) return fmt::print(stderr, "encrypted store sync: {}\n", enc_figs.error().message), 2;
+  auto enc_store = redlist::Store::open(enc_path, key);
+  if (!enc_store) return fmt::print(stderr, "encrypted store open: {}\n", enc_store.error().message), 2;
+  std::vector<std::int64_t> enc_ns;
+  {
+    const auto end = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(ctx.seconds / 2));
+    while (Clock::now() < end) {
+      card = fmt::format("G{:08}", pick(rng));
+      const auto a = Clock::now();
+      auto r = (*enc_store)->lookup(card);
+      enc_ns.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - a).count());
+      if (!r || !r->has_value()) ++misses;
+    }
+  }
+  if (misses > 0) return fmt::print(stderr, "bench redlist: {} encrypted lookups found nothing\n", misses), 2;
+  const std::size_t enc_count = enc_ns.size();
+  const double e50 = pct_us(enc_ns, 50), e99 = pct_us(enc_ns, 99);
+  const double enc_sync = enc_figs->wall_s;
+
   std::vector<Target> targets{
       {"full sync (decode + apply) vs raw bulk load", *sync_s / *raw_s, "<=", 1.5},
       {"lookup p50 vs raw primary-key SELECT p50", s50 / r50, "<=", 2.0},
@@ -282,9 +307,10 @@ int run_redlist(const Context& ctx) {
     fmt::print(
         R"({{"section":"redlist","dir":"{}","fs":"{}","entries":{},"sync_s":{:.3f},"decode_s":{:.3f},"raw_load_s":{:.3f},)"
         R"("apply_s":{:.3f},"commit_s":{:.3f},"store_bytes":{},"raw_bytes":{},"open_s":{:.3f},"lookups":{},"lookup_p50_us":{:.2f},"lookup_p99_us":{:.2f},)"
-        R"("raw_p50_us":{:.2f},"raw_p99_us":{:.2f},"rss_anon_kib":{},"rss_anon_start_kib":{},"targets":[)",
+        R"("raw_p50_us":{:.2f},"raw_p99_us":{:.2f},"rss_anon_kib":{},"rss_anon_start_kib":{},)"
+        R"("encrypted":{{"sync_s":{:.3f},"lookups":{},"lookup_p50_us":{:.2f},"lookup_p99_us":{:.2f},"sync_ratio":{:.2f},"p50_ratio":{:.2f}}},"targets":[)",
         dir.path(), fs, n, *sync_s, figs->decode_s, *raw_s, figs->apply_s, figs->commit_s, store_bytes, raw_bytes, open_s, lookups, s50, s99, r50, r99, rss,
-        rss_start);
+        rss_start, enc_sync, enc_count, e50, e99, enc_sync / *sync_s, e50 / s50);
     for (std::size_t i = 0; i < targets.size(); ++i)
       fmt::print(R"({}{{"what":"{}","ratio":{:.2f},"op":"{}","limit":{},"pass":{}}})", i ? "," : "", targets[i].what,
                  targets[i].value, targets[i].op, targets[i].limit, targets[i].pass());
@@ -307,7 +333,11 @@ int run_redlist(const Context& ctx) {
                {"lookups store / raw", fmt::format("{} / {}", store_count, raw_count)},
                {"lookup p50 / p99 store", fmt::format("{:.2f} / {:.2f} us", s50, s99)},
                {"lookup p50 / p99 raw SELECT", fmt::format("{:.2f} / {:.2f} us", r50, r99)},
-               {"RssAnon at start / after", fmt::format("{:.1f} / {:.1f} MiB", static_cast<double>(rss_start) / 1024.0, static_cast<double>(rss) / 1024.0)}});
+               {"RssAnon at start / after", fmt::format("{:.1f} / {:.1f} MiB", static_cast<double>(rss_start) / 1024.0, static_cast<double>(rss) / 1024.0)},
+               {"encrypted: full sync", fmt::format("{:.2f} s ({:.0f} rows/s), {:.2f}x plain", enc_sync,
+                                                    static_cast<double>(n) / enc_sync, enc_sync / *sync_s)},
+               {"encrypted: lookups, p50 / p99", fmt::format("{}, {:.2f} / {:.2f} us, p50 {:.2f}x plain", enc_count, e50,
+                                                             e99, e50 / s50)}});
   fmt::print("\n");
   print_targets(targets);
   print_targets({rss_target}, " MiB");

@@ -5,6 +5,7 @@
 
 #include "offline/chain.hpp"
 #include "offline/ledger.hpp"
+#include "offline/storage_key.hpp"
 #include "protocol/json.hpp"
 
 #include <fmt/format.h>
@@ -79,7 +80,13 @@ int run_ledger_verify(const LedgerVerifyCommand& c, std::ostream& out, std::ostr
     if (!k) return fail(3, k.error().message);
     key.emplace(std::move(k).value());
   }
-  auto db = ledger::open_connection(c.ledger, sql::OpenMode::read_only);
+  sql::Key storage;
+  if (auto source = sql::key_source(c.storage_key)) {
+    auto k = sql::StorageKey::load(*source);
+    if (!k) return fail(3, k.error().message);
+    storage = std::move(k).value();
+  }
+  auto db = ledger::open_connection(c.ledger, sql::OpenMode::read_only, 5000, storage);
   if (!db) return fail(3, fmt::format("{}: {}", c.ledger, db.error().message));
   auto version = db->query_int64("PRAGMA user_version");
   if (!version) return fail(3, fmt::format("{}: {}", c.ledger, version.error().message));
@@ -108,7 +115,7 @@ int run_ledger_verify(const LedgerVerifyCommand& c, std::ostream& out, std::ostr
   out << fmt::format("ledger {}: {} chain entries, head {} ({}), {:.1f} s\n", c.ledger, r->entries, r->head_seq,
                      ledger::chain::hex(r->head_hash).substr(0, 16), secs);
   if (!key)
-    out << fmt::format("checkpoints: {}, signatures NOT checked (no key: give --key, the public key of the "
+    out << fmt::format("checkpoints: {}, signatures NOT checked (no key: give --checkpoint-key, the public key of the "
                        "checkpoints)\n",
                        r->checkpoints);
   else

@@ -11,6 +11,7 @@ namespace settle::tools {
 struct LedgerVerifyCommand {
   std::string ledger;  // the ledger file (read beside a running daemon)
   std::string key;     // the checkpoint key (public or private PEM); "" = <ledger dir>/checkpoint.key if there
+  std::string storage_key;  // the storage key of an encrypted ledger; "" = the ledger-key credential if any
   bool json = false;
 };
 // 0: intact; 1: broken (the problems are printed); 3: the file or key cannot be read.

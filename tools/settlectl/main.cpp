@@ -6,6 +6,7 @@
 #include "tools/settlectl/inpatient.hpp"
 #include "tools/settlectl/ledger_cmds.hpp"
 #include "tools/settlectl/office_cmds.hpp"
+#include "tools/settlectl/storage_cmds.hpp"
 #include "tools/settlectl/trial.hpp"
 
 #include <CLI/CLI.hpp>
@@ -206,6 +207,8 @@ int main(int argc, char** argv) {
   for (const auto& [action, help] : oper_actions) {
     auto* sub = oper->add_subcommand(action, help);
     sub->add_option("--ledger", op.ledger, "work on the ledger file (<data_dir>/ledger.db) while settled is stopped");
+    sub->add_option("--key-file", op.key_file,
+                    "with --ledger: the storage key of an encrypted ledger (default: the ledger-key credential)");
     sub->add_option("--socket", client.socket, "the daemon's socket (env SETTLED_SOCKET)");
     sub->add_flag("--json", client.json, "print the daemon's JSON answer");
     sub->add_option("--operator", client.operator_name, "the administrator logging in (over the socket)");
@@ -219,6 +222,25 @@ int main(int argc, char** argv) {
       sub->add_option("--initial-password-file", op.initial_password_file,
                       "the operator's initial password, first line (default: stdin, after the administrator's)");
     sub->callback([&op, a = action] { op.action = a; });
+  }
+  // Encryption at rest of the ledger and the red list (settled stopped).
+  settle::tools::StorageCommand sc;
+  auto* ledger_cmd = app.add_subcommand("ledger", "the ledger's and the red list's files: encryption at rest (settled "
+                                                  "stopped), the hash chain's verify and key");
+  ledger_cmd->require_subcommand(1);
+  const std::vector<std::pair<std::string, std::string>> storage_actions{
+      {"encrypt", "encrypt the plain ledger, its pre-migration copies and the red list with the storage key"},
+      {"rekey", "re-encrypt the ledger and the red list from the storage key to --new-key"},
+      {"status", "whether each file is plain, encrypted with this key, or with another"}};
+  for (const auto& [action, help] : storage_actions) {
+    auto* sub = ledger_cmd->add_subcommand(action, help);
+    sub->add_option("-c,--config", sc.config, "the daemon's config: the files and [storage] key_file");
+    sub->add_option("--ledger", sc.ledger, "the ledger file (default: the config's; then the red list is left alone)");
+    sub->add_option("--redlist", sc.redlist, "the red-list file (default: the config's)");
+    sub->add_option("--key-file", sc.key_file,
+                    "the storage key (default: [storage] key_file, else $CREDENTIALS_DIRECTORY/ledger-key)");
+    if (action == "rekey") sub->add_option("--new-key", sc.new_key_file, "the new key file")->required();
+    sub->callback([&sc, a = action] { sc.action = a; });
   }
   settle::tools::PasswordCommand pw_cmd;
   auto* password = app.add_subcommand("password", "change your own password (also the initial one given to you)");
@@ -295,15 +317,15 @@ int main(int argc, char** argv) {
   client_options(work, true);
 
   // The ledger file itself (IT and the auditor): no socket, no login.
-  auto* ledger_cmd = app.add_subcommand("ledger", "the ledger file: verify its hash chain, make the checkpoint key");
-  ledger_cmd->require_subcommand(1);
   settle::tools::LedgerVerifyCommand lv;
   auto* ledger_verify = ledger_cmd->add_subcommand(
       "verify", "walk the hash chain and the signed checkpoints; name the first row edited, deleted, inserted or "
                 "reordered (exit 1 when broken)");
   ledger_verify->add_option("--ledger", lv.ledger, "the ledger file (it may be in use by settled)")->required();
-  ledger_verify->add_option("--key", lv.key, "the checkpoints' key, public or private PEM (default: checkpoint.key "
-                                             "beside the ledger)");
+  ledger_verify->add_option("--checkpoint-key", lv.key, "the checkpoints' key, public or private PEM (default: "
+                                                        "checkpoint.key beside the ledger)");
+  ledger_verify->add_option("--key-file", lv.storage_key,
+                            "the storage key of an encrypted ledger (default: $CREDENTIALS_DIRECTORY/ledger-key)");
   ledger_verify->add_flag("--json", lv.json, "print JSON for programs");
   settle::tools::LedgerKeygenCommand lk;
   auto* ledger_keygen = ledger_cmd->add_subcommand("keygen", "make a new Ed25519 checkpoint key");
@@ -329,6 +351,8 @@ int main(int argc, char** argv) {
   if (ledger_verify->parsed()) return settle::tools::run_ledger_verify(lv, std::cout, std::cerr);
   if (ledger_keygen->parsed()) return settle::tools::run_ledger_keygen(lk, std::cout, std::cerr);
   if (oper->parsed()) return settle::tools::run_operator(client, op, std::cout, std::cerr);
+  if (ledger_cmd->parsed() && !ledger_verify->parsed() && !ledger_keygen->parsed())
+    return settle::tools::run_storage(sc, std::cout, std::cerr);
   if (password->parsed()) return settle::tools::run_password(client, pw_cmd, std::cout, std::cerr);
   if (audit->parsed()) return settle::tools::run_audit(client, audit_cmd, std::cout, std::cerr);
   if (closeout->parsed()) return settle::tools::run_closeout(client, co, std::cout, std::cerr);

@@ -4,6 +4,7 @@
 #include "tools/settlectl/office_cmds.hpp"
 
 #include "offline/ledger.hpp"
+#include "offline/storage_key.hpp"
 #include "protocol/cashier/auth.hpp"
 #include "tools/common/csv.hpp"
 #include "tools/common/table.hpp"
@@ -62,6 +63,11 @@ Json operators_of(const std::vector<cashier::OperatorSummary>& all) {
 int operator_on_ledger(const ClientOptions& o, const OperatorCommand& c, std::ostream& out, std::ostream& err) {
   ledger::LedgerOptions lo;
   lo.create_if_missing = c.action == "add";  // the first operator may come before the first start
+  if (auto source = sql::key_source(c.key_file)) {
+    auto key = sql::StorageKey::load(*source);
+    if (!key) return fail(err, Failure{2, key.error().message});
+    lo.key = *key;
+  }
   auto led = ledger::Ledger::open(c.ledger, lo);
   if (!led) {
     err << "settlectl: " << led.error().message;

@@ -14,6 +14,7 @@ namespace settle::tools {
 struct OperatorCommand {
   std::string action;  // add, reset, unlock, disable, enable, role, list
   std::string ledger;  // set: work on this ledger file (settled must be stopped)
+  std::string key_file;  // the ledger's storage key (default: the ledger-key credential, if any)
   std::string name;    // the operator acted on
   std::string role = "cashier";
   // add, reset: the initial password, first line of this file; "-" (the

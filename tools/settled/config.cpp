@@ -82,7 +82,7 @@ Result<Config> parse_config(std::string_view text, std::string_view source, cons
   if (!parsed) return parsed.error();
   const toml::table& root = *parsed;
   if (Status s = rd.only_keys(root, "", {"daemon", "institution", "insurer", "cashier", "readers", "metrics",
-                                         "reversal", "network", "offline", "redlist", "ledger"});
+                                         "reversal", "network", "offline", "redlist", "ledger", "storage"});
       !s)
     return s.error();
 
@@ -332,6 +332,20 @@ Result<Config> parse_config(std::string_view text, std::string_view source, cons
     if (Status s = read_uint(rd, l, "checkpoint_interval_s", "ledger", c.ledger.checkpoint_interval_s, 10, 86'400);
         !s)
       return s.error();
+  }
+
+  // [storage]
+  auto sto = rd.opt_table(root, "storage", "storage");
+  if (!sto) return sto.error();
+  if (*sto != nullptr) {
+    const toml::table& stt = **sto;
+    if (Status s = rd.only_keys(stt, "storage", {"key_file"}); !s) return s.error();
+    auto key = rd.opt_string(stt, "key_file", "storage.key_file");
+    if (!key) return key.error();
+    if (key->has_value()) {
+      if ((*key)->empty()) return rd.error_at(stt.get("key_file"), "storage.key_file", "must not be empty");
+      c.storage.key_file = resolve(base_dir, **key);
+    }
   }
   return c;
 }

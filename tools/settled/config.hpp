@@ -82,6 +82,13 @@ struct LedgerConfig {
   std::uint32_t checkpoint_interval_s = 300;  // a checkpoint this often when the chain grew
 };
 
+// [storage]: encryption at rest of the ledger and the red list
+// (docs/encryption.md). Without key_file, $CREDENTIALS_DIRECTORY/ledger-key
+// is used when it exists; without either the files are plain.
+struct StorageConfig {
+  std::string key_file;
+};
+
 struct Config {
   std::string source;        // the file it was read from
   std::string data_dir;
@@ -103,6 +110,7 @@ struct Config {
   OfflineLimits inpatient_offline_limits{Amount::fen(1'000'000), Amount::fen(10'000'000), 100, 72 * 3600};
   RedlistConfig redlist;
   LedgerConfig ledger;
+  StorageConfig storage;
 };
 
 // Parses config text; relative paths are resolved against `base_dir`.

@@ -5,6 +5,7 @@
 #include "offline/ledger_ops.hpp"
 #include "offline/office_ops.hpp"
 #include "offline/redlist.hpp"
+#include "offline/storage_key.hpp"
 #include "tools/settled/redlist_sync.hpp"
 #include "offline/msgid.hpp"
 #include "protocol/cashier/server.hpp"
@@ -71,21 +72,34 @@ int main(int argc, char** argv) {
   if (!config) return fail_start(config.error().message);
   auto policy = load_policy_file(config->policy_file);
   if (!policy) return fail_start(policy.error().message);
+  // The storage key: [storage] key_file, else the ledger-key credential.
+  sql::Key storage_key;
+  if (auto source = sql::key_source(config->storage.key_file)) {
+    auto key = sql::StorageKey::load(*source);
+    if (!key) return fail_start(key.error().message);
+    storage_key = *key;
+  }
   if (check_only) {
-    std::cout << "settled: " << config_path << " and " << config->policy_file << " are valid\n";
+    std::cout << "settled: " << config_path << " and " << config->policy_file << " are valid"
+              << (storage_key ? fmt::format("; the storage key {} is usable", storage_key->source()) : "") << "\n";
     return 0;
   }
   setup_logging(config->log_level);
+  if (!storage_key)
+    spdlog::warn("the ledger and the red list are not encrypted at rest: no [storage] key_file and no ledger-key "
+                 "credential (docs/encryption.md)");
 
   std::error_code ec;
   std::filesystem::create_directories(config->data_dir, ec);
   if (ec) return fail_start(fmt::format("cannot create data_dir {}: {}", config->data_dir, ec.message()));
   ::chmod(config->data_dir.c_str(), 0750);
 
-  auto ledger = ledger::Ledger::open(config->ledger_path);
+  ledger::LedgerOptions ledger_options;
+  ledger_options.key = storage_key;
+  auto ledger = ledger::Ledger::open(config->ledger_path, ledger_options);
   if (!ledger) return fail_start(ledger.error().message);
   ledger::Ledger& led = **ledger;
-  auto redlist = redlist::Store::open(config->redlist.path);
+  auto redlist = redlist::Store::open(config->redlist.path, storage_key);
   if (!redlist) return fail_start(redlist.error().message);
 
   auto highest = led.read([&](sql::Db& db) { return ledger::highest_msgid(db, config->institution.code); });
@@ -193,6 +207,7 @@ int main(int argc, char** argv) {
     }
     if (auto n = led.read([](sql::Db& db) { return ledger::work_count(db); })) g.work_items = *n;
     g.network_state = static_cast<std::int64_t>(service.network());
+    g.storage_encrypted = led.encrypted() ? 1 : 0;
     g.connections = static_cast<std::int64_t>(server.connection_count());
     return g;
   };

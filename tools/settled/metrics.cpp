@@ -95,6 +95,9 @@ std::string Metrics::render() const {
     out += "# HELP settled_work_items Items on the insurance office's work list (parked, rejected, corrections "
            "waiting for approval).\n# TYPE settled_work_items gauge\n";
     out += fmt::format("settled_work_items {}\n", g.work_items);
+    out += "# HELP settled_storage_encrypted 1 when the ledger and the red list are encrypted at rest "
+           "(docs/encryption.md), 0 when they are plain files.\n# TYPE settled_storage_encrypted gauge\n";
+    out += fmt::format("settled_storage_encrypted {}\n", g.storage_encrypted);
   }
   const std::lock_guard lock(mu_);
   std::string last_family;

@@ -40,6 +40,7 @@ class Metrics {
     std::int64_t network_state = 1;  // 1 online, 2 offline, 3 draining
     std::int64_t connections = 0;
     std::int64_t work_items = 0;  // the office's work list: parked, rejected, corrections waiting
+    std::int64_t storage_encrypted = 0;  // 1 when the ledger and the red list are encrypted at rest
   };
 
   // settled_settlements_total{mode, outcome}: outcome is settled, rejected, in_doubt, unreachable, error.

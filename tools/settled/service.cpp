@@ -250,6 +250,7 @@ awaitable<Reply> Service::engine_status() {
                            {"parked_uploads", work->parked_uploads},
                            {"redlist_version", redlist_version_json(p_.redlist)},
                            {"redlist_age_s", redlist_age_json(p_.redlist, now_ms())},
+                           {"storage_encrypted", p_.ledger.encrypted()},
                            {"readers", readers}});
 }
 
