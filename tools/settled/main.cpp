@@ -84,6 +84,24 @@ int main(int argc, char** argv) {
   auto ledger = ledger::Ledger::open(config->ledger_path);
   if (!ledger) return fail_start(ledger.error().message);
   ledger::Ledger& led = **ledger;
+  // The ledger must take a write before any cashier is served: a full disk
+  // or a read-only file is found now, at start, not at a patient's charge.
+  // The write is the start's own line in the ledger's history.
+  {
+    auto started = led.write_wait([at = now_ms()](sql::Db& db) {
+      return ledger::append_event(db, ledger::Event{0, at, ledger::Entity::ledger, "settled", std::nullopt, "started", ""});
+    });
+    if (!started) {
+      const sql::Errc code = started.error().code;
+      const std::string what = code == sql::Errc::disk_full ? "the disk holding it is full; free space on it, then start again"
+                               : code == sql::Errc::read_only
+                                   ? "it is read-only (the file, its folder or the file system); make it writable for "
+                                     "the daemon's user, then start again"
+                                   : "the disk failed; check the disk and the system log, then start again";
+      return fail_start(fmt::format("ledger {} cannot be written: {} ({})", config->ledger_path, what,
+                                    started.error().message));
+    }
+  }
   auto redlist = redlist::Store::open(config->redlist.path);
   if (!redlist) return fail_start(redlist.error().message);
 
@@ -175,7 +193,7 @@ int main(int argc, char** argv) {
   service.on_work_added = [&server](json::Json item) {
     server.notify(cashier::Topic::work, "work.added", std::move(item));
   };
-  metrics.gauges = [&led, &service, &server]() {
+  metrics.gauges = [&led, &service, &server, &gateway]() {
     Metrics::Gauges g;
     auto w = led.read([](sql::Db& db) { return ledger::open_work(db); });
     if (w) {
@@ -188,6 +206,8 @@ int main(int argc, char** argv) {
     if (auto n = led.read([](sql::Db& db) { return ledger::work_count(db); })) g.work_items = *n;
     g.network_state = static_cast<std::int64_t>(service.network());
     g.connections = static_cast<std::int64_t>(server.connection_count());
+    g.clock_skew_s = gateway.clock_skew().offset_s();
+    g.clock_refused = gateway.clock_skew().refusing() ? 1 : 0;
     return g;
   };
 
