@@ -8,6 +8,7 @@
 
 #include "offline/ledger_ops.hpp"
 #include "protocol/insurer/codecs.hpp"
+#include "protocol/insurer/signing.hpp"
 #include "tools/settled/clock.hpp"
 
 #include <boost/asio/redirect_error.hpp>
