@@ -53,7 +53,7 @@ class Disk {
       real_ = m.status == 0;
       if (!real_) MESSAGE("no tmpfs of its own (" << m.err << "): the shim plays the disk");
     }
-    MESSAGE("disk: " << (real_ ? "a real 8 MiB tmpfs" : "the write-failure shim"));
+    MESSAGE("disk: " << std::string(real_ ? "a real 8 MiB tmpfs" : "the write-failure shim"));
   }
   ~Disk() {
     if (real_) (void)run_shell(fmt::format("umount -l {}", data_.string()), s_.dir(), "umount");
@@ -108,11 +108,18 @@ class Disk {
   bool real_ = false;
 };
 
-// The standard stack, settled under the disk's wrapper.
-void start(Stack& s, const Disk& d) {
+// The simulator and settled under the disk's wrapper; with `window`, pcscd
+// and the cashier too (the other operators are not needed here).
+void start(Stack& s, const Disk& d, bool window) {
+  s.add_person(settle::testing::person(1));
+  s.start_sim();
+  if (window) {
+    s.start_pcscd();
+    s.add_operator(Stack::cashier);
+  }
   const std::string w = d.wrapper();
   if (!w.empty()) ::setenv("SETTLED_WRAPPER", w.c_str(), 1);
-  s.start_all({settle::testing::person(1)});
+  s.start_daemon();
   ::unsetenv("SETTLED_WRAPPER");
 }
 
@@ -148,7 +155,7 @@ std::vector<std::string> rows(const std::string& dump_text, const std::string& t
 TEST_CASE("start-up on a full disk is refused, naming the ledger and the cause; it starts once there is space") {
   Stack s("fault-disk-full-start");
   Disk d(s, true);
-  start(s, d);
+  start(s, d, false);
   s.stop_daemon();
   d.fill();
   const ProgramRun r = start_refused(s, d);
@@ -162,14 +169,14 @@ TEST_CASE("start-up on a full disk is refused, naming the ledger and the cause; 
   if (!w.empty()) ::setenv("SETTLED_WRAPPER", w.c_str(), 1);
   s.start_daemon();
   ::unsetenv("SETTLED_WRAPPER");
-  CHECK(engine_status(*s.session(Stack::cashier))["network"].is_string());
+  CHECK(engine_status(*s.connect())["network"].is_string());  // engine.status needs no login
   s.stop_daemon();
 }
 
 TEST_CASE("start-up on a read-only ledger is refused, naming the ledger and the cause") {
   Stack s("fault-ledger-read-only");
   Disk d(s, true);
-  start(s, d);
+  start(s, d, false);
   s.stop_daemon();
   d.read_only();
   const ProgramRun r = start_refused(s, d);
@@ -185,7 +192,7 @@ TEST_CASE("the disk full during service: STORAGE_FAILED, status answers, nothing
           "twice; service resumes without a restart once there is space") {
   Stack s("fault-disk-full-service");
   Disk d(s, false);  // the shim: every write refused (see the top of this file)
-  start(s, d);
+  start(s, d, true);
   s.insert_card(0, settle::testing::person(1));
   auto c = s.session(Stack::cashier);
   REQUIRE(c->call("card.read").contains("result"));
