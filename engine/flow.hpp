@@ -123,6 +123,11 @@ struct InsurerReply {
   // cannot take the call now. Only for calls that move no money (a money
   // call's error page is in doubt).
   bool system_error = false;
+  // Refused by the insurer for the request's timestamp (this host's clock is
+  // off by more than the insurer's window): nothing was done, and no request
+  // from this host will be taken until its clock is right. Reported as
+  // `unreachable` (nothing done, the line not usable from here).
+  bool clock_refused = false;
 };
 
 // ---- the ledger's records, as the flows see them --------------------------------
@@ -442,6 +447,7 @@ struct PersonFound {
   std::string psn_no;
   bool from_redlist = false;
   bool unanswered = false;  // the insurer did not answer (online)
+  bool clock_refused = false;  // unanswered because the insurer refuses this host's timestamps
   std::optional<Error> refusal;
   std::optional<InsurerRefusal> insurer_refusal;  // the refusal is the insurer's (1101 refused)
 };

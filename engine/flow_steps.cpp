@@ -445,7 +445,8 @@ BasicFlow<OnlineFallback> after_online(OnlineAttempt on, RecordOf of, std::strin
       co_return out;
     case End::not_answered:
       if (!on.msgid.empty()) out.unsent_msgid = on.msgid;
-      out.cause = OfflineCause::network_down;
+      // Refused for this host's clock: nothing was done, as with a line that is down.
+      out.cause = on.reply.clock_refused ? OfflineCause::clock_skew : OfflineCause::network_down;
       co_return out;
     case End::in_doubt:
       out.in_doubt_msgid = on.msgid;
@@ -709,6 +710,7 @@ BasicFlow<Outcome> settle_charge(ChargeRequest in) {
     auto found = take<PersonFound>(co_await a);
     if (found.unanswered) {
       online = false;
+      if (found.clock_refused) fallback.cause = OfflineCause::clock_skew;
     } else if (!found.person) {
       co_return Outcome{person_refused(found, make_error(Reason::not_found, "card", "no such person")), std::nullopt};
     } else {

@@ -36,7 +36,10 @@ Flow commit_flow(CommitInput in) {
   charge.use_account = in.use_account;
   charge.pin_verified = in.pin_verified;
   charge.online = in.line_online && !reader_failed;
-  if (reader_failed) charge.offline_cause = OfflineCause::reader_failure;
+  if (reader_failed)
+    charge.offline_cause = OfflineCause::reader_failure;
+  else if (!in.line_online)
+    charge.offline_cause = in.line_cause;
   charge.budget = in.budget;
   charge.limits = in.limits;
   charge.policy = in.policy;

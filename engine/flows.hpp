@@ -30,6 +30,8 @@ struct CommitInput {
   bool use_account = true;
   bool pin_verified = false;
   bool line_online = true;  // the line takes new online work now
+  // Why the line takes none, when it does not: the offline settlement's cause.
+  OfflineCause line_cause = OfflineCause::network_down;
   Budget budget;
   OfflineLimits limits;
   const Policy* policy = nullptr;

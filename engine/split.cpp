@@ -20,7 +20,7 @@ struct ReasonRow {
   std::string_view description;
 };
 
-constexpr std::array<ReasonRow, 21> kReasonNames{{
+constexpr std::array<ReasonRow, 22> kReasonNames{{
     {SplitReason::status_unit_arrears, "status_unit_arrears",
      "employer in arrears (单位欠费): the fund does not record; account first, cash for the rest"},
     {SplitReason::status_not_designated, "status_not_designated",
@@ -63,6 +63,8 @@ constexpr std::array<ReasonRow, 21> kReasonNames{{
      "the fund's annual cap (封顶线) is reached: no fund payment"},
     {SplitReason::annual_cap_partly, "annual_cap_partly",
      "the fund's annual cap (封顶线) is reached in part: fund pays up to the cap"},
+    {SplitReason::offline_clock_skew, "offline_clock_skew",
+     "this host's clock is too far from the insurer's, which refuses its requests: settled offline"},
 }};
 
 constexpr std::array<std::string_view, person_flag_count> kFlagNames{
@@ -324,6 +326,7 @@ SplitReason offline_cause_reason(OfflineCause c) noexcept {
     case OfflineCause::in_doubt: return SplitReason::offline_in_doubt;
     case OfflineCause::insurer_error: return SplitReason::offline_insurer_error;
     case OfflineCause::reader_failure: return SplitReason::offline_reader_failure;
+    case OfflineCause::clock_skew: return SplitReason::offline_clock_skew;
   }
   return SplitReason::offline_network_down;
 }

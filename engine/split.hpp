@@ -79,6 +79,7 @@ enum class OfflineCause : std::uint8_t {
   in_doubt = 2,        // offline_in_doubt: sent, no reply; a reversal is queued
   insurer_error = 3,   // offline_insurer_error: the insurer answered with a system error
   reader_failure = 4,  // offline_reader_failure: the card could not be checked online
+  clock_skew = 5,      // offline_clock_skew: the insurer refuses this host's request timestamps
 };
 
 // Limits on what may be settled against the red list (all configurable).
@@ -128,6 +129,7 @@ enum class SplitReason : std::uint16_t {
   offline_limit_age = 19,
   annual_cap_reached = 20,
   annual_cap_partly = 21,
+  offline_clock_skew = 22,
 };
 
 std::string_view split_reason_name(SplitReason r) noexcept;

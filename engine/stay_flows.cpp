@@ -378,6 +378,7 @@ Flow discharge_flow(DischargeInput in) {
   charge.pin_verified = in.pin_verified;
   // Online only when the insurer has the whole stay: its admission and every batch.
   charge.online = in.line_online && !v.stay.mdtrt_id.empty() && v.open_items == 0;
+  if (!in.line_online) charge.offline_cause = in.line_cause;
   charge.fresh_person = true;
   charge.psn_no = v.stay.psn_no;
   charge.mdtrt_id = v.stay.mdtrt_id;

@@ -52,6 +52,7 @@ struct DischargeInput {
   bool pin_verified = false;
   Ms discharge_at = 0;
   bool line_online = true;
+  OfflineCause line_cause = OfflineCause::network_down;  // why the line takes no online work, when it does not
   Budget budget;
   OfflineLimits limits;  // the inpatient ones
   const Policy* policy = nullptr;

@@ -49,13 +49,14 @@ std::string_view offline_cause_name(OfflineCause c) noexcept {
     case OfflineCause::in_doubt: return "in_doubt";
     case OfflineCause::insurer_error: return "insurer_error";
     case OfflineCause::reader_failure: return "reader_failure";
+    case OfflineCause::clock_skew: return "clock_skew";
   }
   return "network_down";
 }
 
 std::optional<OfflineCause> offline_cause_from_name(std::string_view s) noexcept {
   for (auto c : {OfflineCause::network_down, OfflineCause::in_doubt, OfflineCause::insurer_error,
-                 OfflineCause::reader_failure})
+                 OfflineCause::reader_failure, OfflineCause::clock_skew})
     if (offline_cause_name(c) == s) return c;
   return std::nullopt;
 }
@@ -204,7 +205,7 @@ Result<SplitOptions> options_from_json(const Json& v, std::string_view path) {
     if (!cause) return cause.error();
     if (cause->has_value()) {
       const auto cc = offline_cause_from_name(**cause);
-      if (!cc) return bad(path_join(op, "cause"), "cause must be network_down, in_doubt, insurer_error or reader_failure");
+      if (!cc) return bad(path_join(op, "cause"), "cause must be network_down, in_doubt, insurer_error, reader_failure or clock_skew");
       c.cause = *cc;
     }
     auto listed = get_opt_bool(*off, "on_redlist", op);

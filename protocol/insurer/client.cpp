@@ -462,6 +462,12 @@ struct Client::Impl {
     Outcome o;
     o.kind = OutcomeClass::answered;
     o.http_status = res.result_int();
+    if (const auto date = parse_http_date(res[http::field::date])) {
+      const auto here_s = std::chrono::duration_cast<std::chrono::seconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+      o.clock_offset_s = *date - here_s;
+    }
     o.body = std::move(res.body());
     o.reused_connection = reused;
     co_return finish(std::move(o));

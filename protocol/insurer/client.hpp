@@ -102,6 +102,9 @@ struct Outcome {
   std::string body;                   // answered only
   bool reused_connection = false;     // the request went over a pooled connection
   std::uint32_t elapsed_ms = 0;       // from post() to the outcome
+  // answered only, when the reply carried a readable Date header: the
+  // insurer's clock less this host's, in seconds, when the reply was read.
+  std::optional<std::int64_t> clock_offset_s;
 
   bool answered() const noexcept { return kind == OutcomeClass::answered; }
 };

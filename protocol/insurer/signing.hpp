@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -39,6 +40,13 @@ inline constexpr std::size_t default_replay_cache_entries = 100'000;
 // Seconds since the Unix epoch. Injected so tests can move time.
 using Clock = std::function<std::int64_t()>;
 Clock system_clock();
+
+// The HTTP Date header (IMF-fixdate, "Sun, 06 Nov 1994 08:49:37 GMT"): the
+// insurer's clock as every reply carries it. The client measures this host's
+// clock against it, since the signature window is measured against that clock.
+std::string http_date(std::int64_t unix_s);
+// Seconds since the epoch, or none when the text is not an IMF-fixdate.
+std::optional<std::int64_t> parse_http_date(std::string_view text);
 
 // The four x-tif-* header values of one request.
 struct SignedHeaders {

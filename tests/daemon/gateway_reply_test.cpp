@@ -68,3 +68,12 @@ TEST_CASE("classify_http_reply: only an envelope refusal proves a money-moving c
     CHECK(classify_http_reply(row.status, row.envelope, row.moves_money) == row.expected);
   }
 }
+
+TEST_CASE("a refusal of the request's timestamp is told apart from the insurer's other refusals") {
+  using settle::daemon::refused_for_timestamp;
+  CHECK(refused_for_timestamp(401, "x-tif-timestamp is 400 s in the future (at most 300 s allowed)"));
+  CHECK(refused_for_timestamp(401, "x-tif-timestamp is 301 s in the past (at most 300 s allowed)"));
+  CHECK_FALSE(refused_for_timestamp(401, "x-tif-signature does not match the request"));
+  CHECK_FALSE(refused_for_timestamp(401, "x-tif-nonce was already used (replayed request)"));
+  CHECK_FALSE(refused_for_timestamp(200, "x-tif-timestamp is 400 s in the future"));
+}

@@ -327,6 +327,117 @@ TEST_CASE("the insurer's system failing on the registration (an error page): set
   CHECK(*rec.unsent_msgid == "M1");
 }
 
+// The insurer refused the request's timestamp (this host's clock is off past
+// its window): nothing was done, as the driver reports it (unreachable, clock_refused).
+InsurerReply refused_for_clock() {
+  InsurerReply r;
+  r.outcome = CallOutcome::unreachable;
+  r.clock_refused = true;
+  r.infcode = -1;
+  r.detail = "x-tif-timestamp is 400 s in the future (at most 300 s allowed)";
+  return r;
+}
+
+TEST_CASE("the registration refused for this host's clock: settled offline, reason clock skew, not a refusal") {
+  const Policy policy = resettle_policy();
+  Flow f = commit_flow(offline_reason_input(policy));
+  f.start(0);
+  f.feed(CardChecked{Ok{}}, 1);
+  PersonFound found;
+  found.person = resettle_person();
+  found.psn_no = "P1";
+  f.feed(found, 2);
+  f.feed(ReversalsCount{0}, 3);
+  f.feed(MsgidIssued{"M1"}, 4);
+  f.feed(CommitStarted{}, 5);
+  REQUIRE(std::holds_alternative<Call>(f.action()));
+  f.feed(Replied{refused_for_clock()}, 6);
+  f.feed(Committed{}, 7);  // the 2207's msgid, durable and never sent
+  const RecordOffline& rec = recorded_offline(f, 8);
+  CHECK(rec.settlement.mode == Mode::offline);
+  CHECK(rec.settlement.offline_cause == OfflineCause::clock_skew);
+  CHECK(has(rec.settlement.reasons, SplitReason::offline_clock_skew));
+  CHECK_FALSE(has(rec.settlement.reasons, SplitReason::offline_network_down));
+  CHECK(rec.settlement.parts.account.is_zero());
+  REQUIRE(rec.unsent_msgid.has_value());
+  CHECK(*rec.unsent_msgid == "M1");
+  CHECK_FALSE(rec.in_doubt_msgid.has_value());
+}
+
+TEST_CASE("the 2207 refused for this host's clock: its msgid closed unsent, settled offline for the clock") {
+  const Policy policy = resettle_policy();
+  Flow f = commit_flow(offline_reason_input(policy));
+  f.start(0);
+  f.feed(CardChecked{Ok{}}, 1);
+  PersonFound found;
+  found.person = resettle_person();
+  found.psn_no = "P1";
+  f.feed(found, 2);
+  f.feed(ReversalsCount{0}, 3);
+  f.feed(MsgidIssued{"M1"}, 4);
+  f.feed(CommitStarted{}, 5);
+  InsurerReply reg;
+  reg.outcome = CallOutcome::ok;
+  reg.infcode = 0;
+  reg.mdtrt_id = "V1";
+  f.feed(Replied{reg}, 6);  // 2201
+  InsurerReply up;
+  up.outcome = CallOutcome::ok;
+  up.infcode = 0;
+  f.feed(Replied{up}, 7);   // 2204
+  f.feed(Committed{}, 8);   // the 2207's msgid durable
+  const auto* call = std::get_if<Call>(&f.action());
+  REQUIRE(call != nullptr);
+  CHECK(call->call.txn == Txn::settle);
+  f.feed(Replied{refused_for_clock()}, 9);
+  const RecordOffline& rec = recorded_offline(f, 10);
+  CHECK(rec.settlement.offline_cause == OfflineCause::clock_skew);
+  CHECK(has(rec.settlement.reasons, SplitReason::offline_clock_skew));
+  // Nothing was done at the insurer: closed as unsent, no reversal.
+  REQUIRE(rec.unsent_msgid.has_value());
+  CHECK(*rec.unsent_msgid == "M1");
+  CHECK_FALSE(rec.in_doubt_msgid.has_value());
+}
+
+TEST_CASE("the person's 1101 refused for this host's clock, or the line offline for it: settled offline, reason clock skew") {
+  const Policy policy = resettle_policy();
+  {
+    Flow f = commit_flow(offline_reason_input(policy));
+    f.start(0);
+    f.feed(CardChecked{Ok{}}, 1);
+    PersonFound found;
+    found.unanswered = true;
+    found.clock_refused = true;
+    f.feed(found, 2);
+    const RecordOffline& rec = recorded_offline(f, 3);
+    CHECK(rec.settlement.offline_cause == OfflineCause::clock_skew);
+    CHECK(has(rec.settlement.reasons, SplitReason::offline_clock_skew));
+    CHECK_FALSE(rec.unsent_msgid.has_value());
+  }
+  {
+    CommitInput in = offline_reason_input(policy);
+    in.line_online = false;
+    in.line_cause = OfflineCause::clock_skew;
+    Flow f = commit_flow(std::move(in));
+    f.start(0);
+    f.feed(CardChecked{Ok{}}, 1);
+    const RecordOffline& rec = recorded_offline(f, 2);
+    CHECK(rec.settlement.offline_cause == OfflineCause::clock_skew);
+    CHECK(has(rec.settlement.reasons, SplitReason::offline_clock_skew));
+  }
+  {
+    // A person unanswered for another reason stays network_down.
+    Flow f = commit_flow(offline_reason_input(policy));
+    f.start(0);
+    f.feed(CardChecked{Ok{}}, 1);
+    PersonFound found;
+    found.unanswered = true;
+    f.feed(found, 2);
+    const RecordOffline& rec = recorded_offline(f, 3);
+    CHECK(rec.settlement.offline_cause == OfflineCause::network_down);
+  }
+}
+
 TEST_CASE("the insurer's own refusal of the registration stays a refusal (not offline)") {
   const Policy policy = resettle_policy();
   Flow f = commit_flow(offline_reason_input(policy));

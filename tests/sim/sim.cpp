@@ -134,6 +134,12 @@ class SimInsurer {
   std::set<std::string> refuse_uploads_of;    // persons whose uploads (and stays' items) are refused for ever
   std::map<std::string, InsStay> stays;       // by mdtrt_id
   bool down = false;                          // the line is cut
+  // This host's clock is off past the insurer's window: every request is
+  // refused for its timestamp before anything is done.
+  bool clock_off = false;
+  // What the daemon's gateway believes of its clock: the last request was
+  // refused for its timestamp (set by a refusal, cleared by any answer).
+  bool seen_clock_refused = false;
   bool faults_on = true;
   std::int64_t calls = 0;
 
@@ -161,6 +167,14 @@ class SimInsurer {
       }
       return r;
     }
+    if (clock_off) {
+      seen_clock_refused = true;
+      r.outcome = CallOutcome::unreachable;
+      r.clock_refused = true;
+      r.detail = "HTTP 401: x-tif-timestamp is 400 s in the future (at most 300 s allowed)";
+      return r;
+    }
+    seen_clock_refused = false;
     Fault f = Fault::none;
     if (faults_on && rng_.chance(k_.fault_ppm)) f = static_cast<Fault>(rng_.uniform(1, 8));
     if (left < 20) f = Fault::stall;  // no time for an answer
@@ -212,6 +226,11 @@ class SimInsurer {
     UploadAnswer u;
     took = rng_.uniform(20, 300);
     if (down) return u;
+    if (clock_off) {
+      seen_clock_refused = true;
+      return u;  // refused for its timestamp: nothing done
+    }
+    seen_clock_refused = false;
     if (faults_on && rng_.chance(k_.fault_ppm / 2)) return u;  // lost on the way
     if (refuse_uploads_of.count(s.psn_no) != 0) {
       u.answer = ForwardAnswer::refused;
@@ -251,7 +270,9 @@ class SimInsurer {
     ++calls;
     took = rng_.uniform(20, 200);
     (void)now;
-    return !down;
+    if (down) return false;
+    seen_clock_refused = clock_off;
+    return !clock_off;
   }
 
  private:
@@ -924,12 +945,13 @@ struct RunResult {
   std::int64_t stale = 0;  // offline estimates made again: the outstanding figures had moved
   std::int64_t resettled = 0, refunded = 0;  // answered done
   std::int64_t stay_requests = 0, stays_done = 0;  // inpatient requests, and those answered done
+  std::int64_t clock_skew_offline = 0;  // settled offline for the clock (offline_clock_skew)
 };
 
 class Run {
  public:
   Run(std::uint64_t seed, const Knobs& k, const Reverted& rev)
-      : seed_(seed), k_(k), rev_(rev), rng_(seed), policy_(sim_policy()), ins_(rng_, k_, rev_, policy_), line_(3, 0) {}
+      : seed_(seed), k_(k), rev_(rev), rng_(seed), clock_rng_(seed ^ 0x5eed'c10cULL), policy_(sim_policy()), ins_(rng_, k_, rev_, policy_), line_(3, 0) {}
 
   RunResult go() {
     setup();
@@ -956,6 +978,7 @@ class Run {
       if (now_ > faults_end && ins_.faults_on) {
         ins_.faults_on = false;
         ins_.down = false;
+        ins_.clock_off = false;
         k_.crash_ppm = 0;
         k_.commit_fail_ppm = 0;
         k_.card_fault_ppm = 0;
@@ -1195,6 +1218,7 @@ class Run {
         in.pin_verified = r.use_account;
         in.discharge_at = now_;
         in.line_online = line_.accepts_online_work();
+        in.line_cause = ins_.seen_clock_refused ? OfflineCause::clock_skew : OfflineCause::network_down;
         in.budget = b;
         in.limits = OfflineLimits{Amount::fen(1'000'000), Amount::fen(3'000'000), 6, 72 * 3600};
         in.policy = &policy_;
@@ -1263,6 +1287,7 @@ class Run {
     in.use_account = r.use_account;
     in.pin_verified = r.use_account;
     in.line_online = line_.accepts_online_work();
+    in.line_cause = ins_.seen_clock_refused ? OfflineCause::clock_skew : OfflineCause::network_down;
     in.budget = b;
     in.policy = &policy_;
     return commit_flow(std::move(in));
@@ -1313,6 +1338,7 @@ class Run {
           found.refusal = make_error(Reason::insurer_rejected, "insurer", r.detail);
         } else {
           found.unanswered = true;
+          found.clock_refused = r.clock_refused;
         }
         return found;
       }
@@ -1397,6 +1423,11 @@ class Run {
     if (a.ok()) {
       if (!stored) violation(fmt::format("request {} was answered done but its answer is not in the ledger", r.request_id));
       if (a.settlement && !r.refund) done_settlements_.emplace_back(a.settlement->setl_id, r.person);
+      if (a.settlement && !r.refund &&
+          std::find(a.settlement->reasons.begin(), a.settlement->reasons.end(), SplitReason::offline_clock_skew) !=
+              a.settlement->reasons.end()) {
+        ++res_.clock_skew_offline;
+      }
       if (r.resettle) ++res_.resettled;
       else if (r.refund) ++res_.refunded;
       if (r.stay_op != StayOp::none) ++res_.stays_done;
@@ -1458,6 +1489,9 @@ class Run {
     }
     // Faults: the line is cut now and then.
     if (ins_.faults_on && rng_.chance(20'000)) ins_.down = !ins_.down;
+    // ... and this host's clock is off now and then (the insurer refuses every request).
+    // (its own dice: the runs without it are the same as before it was added)
+    if (ins_.faults_on && clock_rng_.chance(5'000)) ins_.clock_off = !ins_.clock_off;
     if (line_.state() == NetworkState::offline) {
       calm_ = false;  // never calm while the line is down, whatever an earlier look found
       Ms took = 0;
@@ -1674,6 +1708,7 @@ class Run {
   Knobs k_;
   Reverted rev_;
   Rng rng_;
+  Rng clock_rng_;  // when this host's clock is off and right again
   Policy policy_;
   SimInsurer ins_;
   SimLedger ledger_;
@@ -1742,7 +1777,7 @@ int main(int argc, char** argv) {
   }
   const auto t0 = std::chrono::steady_clock::now();
   std::int64_t requests = 0, answered = 0, crashes = 0, calls = 0, parked = 0, stale = 0, refunded = 0, resettled = 0;
-  std::int64_t stay_requests = 0, stays_done = 0;
+  std::int64_t stay_requests = 0, stays_done = 0, clock_skew_offline = 0;
   std::uint64_t failed = 0;
   for (std::uint64_t s = first; s < first + seeds; ++s) {
     Run run(s, k, rev);
@@ -1757,6 +1792,7 @@ int main(int argc, char** argv) {
     resettled += r.resettled;
     stay_requests += r.stay_requests;
     stays_done += r.stays_done;
+    clock_skew_offline += r.clock_skew_offline;
     if (!r.violations.empty()) {
       ++failed;
       if (failed <= 5) {
@@ -1769,9 +1805,9 @@ int main(int argc, char** argv) {
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   fmt::print("settle-sim: {} seeds from {}, {} cashier requests ({} answered; {} refunds and {} re-settlements done; "
              "{} inpatient, {} of them done), {} insurer calls, {} crashes, {} items parked, {} offline estimates made "
-             "again; {:.2f} s, {:.0f} requests/s\n",
+             "again, {} settled offline for the clock; {:.2f} s, {:.0f} requests/s\n",
              seeds, first, requests, answered, refunded, resettled, stay_requests, stays_done, calls, crashes, parked, stale,
-             secs,
+             clock_skew_offline, secs,
              secs > 0 ? static_cast<double>(requests) / secs : 0.0);
   fmt::print("{} passed, {} failed\n", seeds - failed, failed);
   return failed == 0 ? 0 : 1;

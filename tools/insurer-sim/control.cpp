@@ -157,6 +157,16 @@ ControlAnswer control_handle(ControlContext& c, std::string_view method, std::st
     }
   }
   if (path == "/faults/add" && method == "POST") return set_faults(c, *doc, true);
+  if (path == "/clock") {
+    if (method == "POST") {
+      const Json* off = json::find(*doc, "offset_s");
+      if (off == nullptr || !off->is_number_integer() || off->get<std::int64_t>() < -86'400'000 ||
+          off->get<std::int64_t>() > 86'400'000)
+        return fail(400, "body must be {\"offset_s\": N}, N whole seconds within ±1000 days");
+      c.faults.set_clock_offset_s(off->get<std::int64_t>());
+    }
+    if (method == "GET" || method == "POST") return {200, Json{{"offset_s", c.faults.clock_offset_s()}}};
+  }
   if (path == "/counters" && method == "GET") return counters(c);
   if (path == "/report" && method == "GET") {
     auto r = c.insurer.report();

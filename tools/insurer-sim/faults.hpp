@@ -71,11 +71,18 @@ class FaultSet {
   json::Json to_json() const;
   const std::map<std::string, std::int64_t>& fired() const { return fired_; }
 
+  // The simulator's clock less the real one, in seconds (--clock-offset-s,
+  // POST /clock): a simulator whose clock is off. Its signature check, its
+  // replies' Date header and its records all use the moved clock.
+  std::int64_t clock_offset_s() const { return clock_offset_s_; }
+  void set_clock_offset_s(std::int64_t s) { clock_offset_s_ = s; }
+
  private:
   bool roll(Fault& f);
   std::vector<Fault> faults_;
   std::mt19937_64 rng_;
   std::map<std::string, std::int64_t> fired_;
+  std::int64_t clock_offset_s_ = 0;
 };
 
 }  // namespace settle::sim

@@ -53,6 +53,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> fault_specs;
   std::uint64_t seed = 1;
   std::size_t replay_cache = 2'000'000;
+  std::int64_t clock_offset_s = 0;
   serve->add_option("--db", db, "SQLite file")->required();
   serve->add_option("--listen", listen, "HOST:PORT of the insurer endpoint (port 0 = any free)");
   serve->add_option("--control", control, "loopback HOST:PORT of the control endpoint");
@@ -67,6 +68,9 @@ int main(int argc, char** argv) {
   serve->add_option("--replay-cache", replay_cache,
                     "nonces remembered for 300 s (bounds the signed requests per 300 s; about 100 bytes each)")
       ->check(CLI::Range(std::size_t{1000}, std::size_t{50'000'000}));
+  serve->add_option("--clock-offset-s", clock_offset_s,
+                    "run the simulator's clock this many seconds ahead (negative: behind) of the real one")
+      ->check(CLI::Range(std::int64_t{-86'400'000}, std::int64_t{86'400'000}));
   serve->add_option("--fault", fault_specs, "fault KIND[:p=P][,count=N][,ms=M] (repeatable)");
 
   // gen
@@ -175,8 +179,14 @@ int main(int argc, char** argv) {
   }
   auto store = Store::open(db, sync == "normal" ? SyncMode::normal : SyncMode::full);
   if (!store) return fail(store.error());
-  Insurer insurer(*store, std::move(*policy), system_clock_ms(), /*group_commit=*/true);
-  insurer::Verifier verifier({insurer::Institution{paasid, secret}}, insurer::system_clock(), replay_cache);
+  faults.set_clock_offset_s(clock_offset_s);
+  // Every clock of the simulator is the real one moved by the clock offset.
+  Insurer insurer(*store, std::move(*policy),
+                  [&faults, real = system_clock_ms()] { return real() + faults.clock_offset_s() * 1000; },
+                  /*group_commit=*/true);
+  insurer::Verifier verifier({insurer::Institution{paasid, secret}},
+                             [&faults, real = insurer::system_clock()] { return real() + faults.clock_offset_s(); },
+                             replay_cache);
   boost::asio::io_context ioc(1);
   ServerConfig cfg;
   cfg.listen_host = lp->first;

@@ -147,7 +147,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void on_read(beast::error_code ec) {
     if (ec) return close();
-    const std::int64_t received_ms = now_ms();
+    const std::int64_t received_ms = now_ms() + srv_.faults.clock_offset_s() * 1000;
     received_at_ = std::chrono::steady_clock::now();
     timed_infno_.clear();
     http::request<http::string_body> req = parser_->release();
@@ -211,7 +211,7 @@ class Session : public std::enable_shared_from_this<Session> {
     resp.infcode = r.infcode;
     resp.inf_refmsgid = msgid;
     resp.refmsg_time = insurer::compact_time_ms(received_ms);
-    resp.respond_time = insurer::compact_time_ms(now_ms());
+    resp.respond_time = insurer::compact_time_ms(now_ms() + srv_.faults.clock_offset_s() * 1000);
     resp.err_msg = r.err_msg;
     if (r.output_text.empty()) {
       resp.output = std::move(r.output);
@@ -230,7 +230,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void reply(http::status status, const std::string& msgid, std::string_view err, std::int64_t received_ms) {
-    write(status, insurer::encode_error_reply(msgid, err, received_ms, now_ms()));
+    write(status, insurer::encode_error_reply(msgid, err, received_ms, now_ms() + srv_.faults.clock_offset_s() * 1000));
   }
 
   // An error page as a reverse proxy in front of the insurer sends it: HTML, not an envelope.
@@ -254,6 +254,9 @@ class Session : public std::enable_shared_from_this<Session> {
     res_.version(11);
     res_.set(http::field::content_type, content_type);
     res_.set(http::field::server, "insurer-sim");
+    // The simulator's clock, as every HTTP server with a clock says it (the
+    // hospital's side measures its own clock against it).
+    res_.set(http::field::date, insurer::http_date(now_ms() / 1000 + srv_.faults.clock_offset_s()));
     res_.keep_alive(keep_alive_);
     res_.body() = std::move(body);
     res_.prepare_payload();

@@ -98,7 +98,9 @@ int run_cashier(const ClientOptions& o, const CashierCommand& c, std::ostream& o
                            {"offline uploads parked", str(r, "parked_uploads")},
                            {"red list version", str(r, "redlist_version").empty() ? "-" : str(r, "redlist_version")},
                            {"red list age (s)", str(r, "redlist_age_s").empty() ? "-" : str(r, "redlist_age_s")},
-                           {"storage encrypted", str(r, "storage_encrypted").empty() ? "-" : str(r, "storage_encrypted")}});
+                           {"storage encrypted", str(r, "storage_encrypted").empty() ? "-" : str(r, "storage_encrypted")},
+                           {"insurer clock", str_or_dash(r, "clock_skew")},
+                           {"insurer clock less ours (s)", str_or_dash(r, "clock_skew_s")}});
       Table t({{"window"}, {"reader"}, {"reader present"}, {"card present"}});
       for (const auto& rd : r["readers"])
         t.add_row({str(rd, "window"), str(rd, "reader"), str(rd, "reader_present"), str(rd, "card_present")});

@@ -166,6 +166,7 @@ awaitable<flow::PersonFound> CallSeams::person(const flow::FindPerson& f) {
   // From the red list: the insurer was not reached.
   if (v || (refusal.error && is_unanswered(refusal.error->error.reason))) {
     found.unanswered = true;
+    found.clock_refused = svc_.p_.gateway.clock_skew().refusing();
     co_return found;
   }
   if (refusal.error) {

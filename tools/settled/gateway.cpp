@@ -8,6 +8,7 @@
 
 #include "offline/ledger_ops.hpp"
 #include "protocol/insurer/codecs.hpp"
+#include "protocol/insurer/signing.hpp"
 #include "tools/settled/clock.hpp"
 
 #include <boost/asio/redirect_error.hpp>
@@ -36,6 +37,10 @@ bool refused_for_sign_no(const CallResult& r) {
 }  // namespace
 
 bool moves_money(std::string_view infno) noexcept { return flow::moves_money(infno); }
+
+bool refused_for_timestamp(unsigned http_status, std::string_view err_msg) noexcept {
+  return http_status == 401 && err_msg.find(insurer::header_timestamp) != std::string_view::npos;
+}
 
 HttpReplyClass classify_http_reply(unsigned http_status, ReplyEnvelope envelope, bool moves_money) noexcept {
   // The rule is the engine's (flow::classify_reply); this maps it onto what the gateway keeps of the reply.
@@ -139,6 +144,18 @@ awaitable<CallResult> InsurerGateway::send(const CallSpec& spec, const std::stri
         break;
     }
   }
+  if (out.clock_offset_s) clock_skew_.measured(*out.clock_offset_s, now_ms());
+  if (r.answered() && r.response && r.response->infcode != insurer::infcode_ok &&
+      refused_for_timestamp(out.http_status, r.response->err_msg)) {
+    // Not processed: the line is not usable from this host until its clock is right.
+    r.kind = insurer::OutcomeClass::unreachable;
+    r.clock_refused = true;
+    r.detail = fmt::format("the insurer refused the request's timestamp (this host's clock is off): {}",
+                           r.response->err_msg);
+    clock_skew_.refused(true, r.response->err_msg);
+  } else if (r.answered()) {
+    clock_skew_.refused(false);
+  }
   if (on_line_) on_line_(line_outcome(r.kind), sent_at);
   co_return std::move(r);
 }
@@ -219,10 +236,15 @@ awaitable<CallResult> InsurerGateway::call(CallSpec spec) {
     r.detail = std::move(detail);
     return r;
   };
-  if (!is_sign_in && !co_await ensure_signed_in(deadline))
-    co_return not_sent(remaining_ms(deadline) == std::optional<std::uint32_t>(0)
-                           ? "could not sign in to the insurer (9001) within the call's deadline"
-                           : "could not sign in to the insurer (9001)");
+  if (!is_sign_in && !co_await ensure_signed_in(deadline)) {
+    CallResult r = not_sent(clock_skew_.refusing()
+                                ? "could not sign in to the insurer (9001): it refuses this host's request timestamps"
+                            : remaining_ms(deadline) == std::optional<std::uint32_t>(0)
+                                ? "could not sign in to the insurer (9001) within the call's deadline"
+                                : "could not sign in to the insurer (9001)");
+    r.clock_refused = clock_skew_.refusing();
+    co_return r;
+  }
 
   for (int attempt = 0;; ++attempt) {
     if (attempt == 0 && remaining_ms(deadline) == std::optional<std::uint32_t>(0))

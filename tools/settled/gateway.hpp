@@ -10,6 +10,7 @@
 #include "protocol/insurer/client.hpp"
 #include "protocol/insurer/envelope.hpp"
 #include "tools/settled/async.hpp"
+#include "tools/settled/clock_skew.hpp"
 #include "tools/settled/config.hpp"
 
 #include <boost/asio/steady_timer.hpp>
@@ -34,6 +35,11 @@ enum class ReplyEnvelope : std::uint8_t {
   refusal,  // an envelope with a non-zero infcode
   ok,       // an envelope with infcode 0
 };
+
+// Whether an answered reply is the insurer's refusal of the request's
+// timestamp: HTTP 401 with its refusal naming x-tif-timestamp (the signature
+// window, insurer-link.md). Such a request was not processed.
+bool refused_for_timestamp(unsigned http_status, std::string_view err_msg) noexcept;
 
 // How the gateway takes one HTTP reply.
 enum class HttpReplyClass : std::uint8_t {
@@ -79,6 +85,11 @@ struct CallResult {
   // Answered by an HTTP error page instead of the insurer's envelope (a
   // gateway's 5xx): refused, nothing done, the insurer's system failing.
   bool error_page = false;
+  // The insurer refused the request for its timestamp (HTTP 401 naming
+  // x-tif-timestamp: this host's clock is off by more than its window), or
+  // the sign-in the call waited for was refused so. Nothing was done: the
+  // result is `unreachable`, the line not usable from this host.
+  bool clock_refused = false;
 
   bool answered() const { return kind == insurer::OutcomeClass::answered; }
   bool succeeded() const { return answered() && response && response->infcode == insurer::infcode_ok; }
@@ -112,6 +123,8 @@ class InsurerGateway {
 
   std::string next_msgid();
   const std::string& sign_no() const { return sign_no_; }
+  // This host's clock against the insurer's, from its replies.
+  const ClockSkew& clock_skew() const { return clock_skew_; }
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -128,6 +141,7 @@ class InsurerGateway {
   ledger::MsgidAllocator& msgids_;
   const Config& config_;
   LineListener on_line_;
+  ClockSkew clock_skew_;
   std::string sign_no_;
   // Sign-ins (9001) under way, and one timer per caller waiting for them:
   // each timer expires at its caller's deadline and is cancelled when a

@@ -178,7 +178,10 @@ flow::InsurerReply reply_of(flow::Txn txn, const CallResult& r, const std::strin
   const bool money = flow::reversed_when_lost(txn);
   if (money && !r.msgid.empty() && r.msgid != given_msgid) out.carried_by = r.msgid;
   switch (r.kind) {
-    case insurer::OutcomeClass::unreachable: out.outcome = flow::CallOutcome::unreachable; return out;
+    case insurer::OutcomeClass::unreachable:
+      out.outcome = flow::CallOutcome::unreachable;
+      out.clock_refused = r.clock_refused;
+      return out;
     case insurer::OutcomeClass::in_doubt: out.outcome = flow::CallOutcome::in_doubt; return out;
     case insurer::OutcomeClass::answered: break;
   }

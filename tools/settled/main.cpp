@@ -33,9 +33,11 @@
 
 #include <malloc.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include <filesystem>
 #include <iostream>
+#include <optional>
 
 namespace asio = boost::asio;
 using namespace settle;
@@ -47,6 +49,25 @@ int fail_start(const std::string& what) {
   spdlog::critical("settled: {}", what);
   std::cerr << "settled: " << what << "\n";
   return 1;
+}
+
+// Why the ledger cannot be written, in the office's words: what its file
+// system says (read-only, or no space left) first, else SQLite's error class.
+std::optional<std::string> storage_cause(const std::string& ledger_path, std::optional<sql::Errc> code) {
+  struct statvfs fs {};
+  std::string probe = ledger_path;
+  if (::statvfs(probe.c_str(), &fs) != 0) {
+    probe = std::filesystem::path(ledger_path).parent_path().string();
+    if (probe.empty() || ::statvfs(probe.c_str(), &fs) != 0) fs = {};
+  }
+  const bool read_only = (fs.f_flag & ST_RDONLY) != 0 || code == sql::Errc::read_only;
+  const bool full = (fs.f_frsize > 0 && fs.f_bavail * fs.f_frsize < 64 * 1024) || code == sql::Errc::disk_full;
+  if (read_only)
+    return std::string("it is read-only (the file, its folder or the file system); make it writable for the daemon's "
+                       "user, then start again");
+  if (full) return std::string("the disk holding it is full; free space on it, then start again");
+  if (code) return std::string("the disk failed; check the disk and the system log, then start again");
+  return std::nullopt;
 }
 
 }  // namespace
@@ -97,8 +118,28 @@ int main(int argc, char** argv) {
   ledger::LedgerOptions ledger_options;
   ledger_options.key = storage_key;
   auto ledger = ledger::Ledger::open(config->ledger_path, ledger_options);
-  if (!ledger) return fail_start(ledger.error().message);
+  if (!ledger) {
+    const ledger::OpenProblem problem = ledger.error().problem;
+    if (problem == ledger::OpenProblem::storage || problem == ledger::OpenProblem::cannot_open) {
+      if (const auto cause = storage_cause(config->ledger_path, std::nullopt))
+        return fail_start(fmt::format("ledger {} cannot be written: {} ({})", config->ledger_path, *cause,
+                                      ledger.error().message));
+    }
+    return fail_start(ledger.error().message);
+  }
   ledger::Ledger& led = **ledger;
+  // The ledger must take a write before any cashier is served: a full disk
+  // or a read-only file is found now, at start, not at a patient's charge.
+  // The write is the start's own line in the ledger's history.
+  {
+    auto started = led.write_wait([at = now_ms()](sql::Db& db) {
+      return ledger::append_event(db, ledger::Event{0, at, ledger::Entity::ledger, "settled", std::nullopt, "started", ""});
+    });
+    if (!started)
+      return fail_start(fmt::format("ledger {} cannot be written: {} ({})", config->ledger_path,
+                                    storage_cause(config->ledger_path, started.error().code).value_or("?"),
+                                    started.error().message));
+  }
   auto redlist = redlist::Store::open(config->redlist.path, storage_key);
   if (!redlist) return fail_start(redlist.error().message);
 
@@ -195,7 +236,7 @@ int main(int argc, char** argv) {
   service.on_work_added = [&server](json::Json item) {
     server.notify(cashier::Topic::work, "work.added", std::move(item));
   };
-  metrics.gauges = [&led, &service, &server]() {
+  metrics.gauges = [&led, &service, &server, &gateway]() {
     Metrics::Gauges g;
     auto w = led.read([](sql::Db& db) { return ledger::open_work(db); });
     if (w) {
@@ -209,6 +250,8 @@ int main(int argc, char** argv) {
     g.network_state = static_cast<std::int64_t>(service.network());
     g.storage_encrypted = led.encrypted() ? 1 : 0;
     g.connections = static_cast<std::int64_t>(server.connection_count());
+    g.clock_skew_s = gateway.clock_skew().offset_s();
+    g.clock_refused = gateway.clock_skew().refusing() ? 1 : 0;
     return g;
   };
 

@@ -98,6 +98,15 @@ std::string Metrics::render() const {
     out += "# HELP settled_storage_encrypted 1 when the ledger and the red list are encrypted at rest "
            "(docs/encryption.md), 0 when they are plain files.\n# TYPE settled_storage_encrypted gauge\n";
     out += fmt::format("settled_storage_encrypted {}\n", g.storage_encrypted);
+    if (g.clock_skew_s) {
+      out += "# HELP settled_insurer_clock_skew_seconds The insurer's clock less this host's (from its replies' Date): "
+             "past 60 s an alert, past 300 s the insurer refuses every request.\n"
+             "# TYPE settled_insurer_clock_skew_seconds gauge\n";
+      out += fmt::format("settled_insurer_clock_skew_seconds {}\n", *g.clock_skew_s);
+    }
+    out += "# HELP settled_insurer_clock_refused 1 while the insurer refuses this host's request timestamps (the line "
+           "is offline for it).\n# TYPE settled_insurer_clock_refused gauge\n";
+    out += fmt::format("settled_insurer_clock_refused {}\n", g.clock_refused);
   }
   const std::lock_guard lock(mu_);
   std::string last_family;

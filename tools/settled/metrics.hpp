@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -41,6 +42,10 @@ class Metrics {
     std::int64_t connections = 0;
     std::int64_t work_items = 0;  // the office's work list: parked, rejected, corrections waiting
     std::int64_t storage_encrypted = 0;  // 1 when the ledger and the red list are encrypted at rest
+    // The insurer's clock less this host's, in seconds (from its replies'
+    // Date); absent before any reply. 1 while the insurer refuses our timestamps.
+    std::optional<std::int64_t> clock_skew_s;
+    std::int64_t clock_refused = 0;
   };
 
   // settled_settlements_total{mode, outcome}: outcome is settled, rejected, in_doubt, unreachable, error.

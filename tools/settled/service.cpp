@@ -231,6 +231,20 @@ awaitable<Reply> Service::handle(cashier::SessionInfo session, cashier::Call cal
 
 // ---- engine.status ---------------------------------------------------------------
 
+OfflineCause Service::line_cause() const {
+  return p_.gateway.clock_skew().refusing() ? OfflineCause::clock_skew : OfflineCause::network_down;
+}
+
+namespace {
+
+// The insurer's clock less ours, in seconds, as last measured; null before any reply.
+Json clock_skew_json(const ClockSkew& c) {
+  if (const auto off = c.offset_s()) return *off;
+  return nullptr;
+}
+
+}  // namespace
+
 awaitable<Reply> Service::engine_status() {
   auto job1 = [](sql::Db& db) { return ledger::open_work(db); };
   auto work = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job1));
@@ -251,6 +265,8 @@ awaitable<Reply> Service::engine_status() {
                            {"redlist_version", redlist_version_json(p_.redlist)},
                            {"redlist_age_s", redlist_age_json(p_.redlist, now_ms())},
                            {"storage_encrypted", p_.ledger.encrypted()},
+                           {"clock_skew", clock_skew_state_name(p_.gateway.clock_skew().state())},
+                           {"clock_skew_s", clock_skew_json(p_.gateway.clock_skew())},
                            {"readers", readers}});
 }
 

@@ -83,6 +83,8 @@ class Service final : public cashier::Dispatcher {
   // The line's state (fed by the gateway and the probe).
   void on_line_outcome(LineOutcome o, std::int64_t sent_at_ms);
   NetworkState network() const { return network_.state(); }
+  // Why the line takes no online work, for an offline settlement made because of it.
+  OfflineCause line_cause() const;
   // Called when a money call's outcome cannot be made durable: the daemon must
   // stop so that start-up recovery reverses the call (main exits non-zero).
   std::function<void()> on_fatal;

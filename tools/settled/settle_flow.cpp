@@ -60,6 +60,7 @@ awaitable<Reply> Service::settle_commit(const cashier::SessionInfo& s, const cas
   in.pin_verified = pin_verified;
   // The line is down (or its stored work is being forwarded): no cashier waits on it.
   in.line_online = network_.accepts_online_work();
+  in.line_cause = line_cause();
   in.budget = seams.budget();
   in.limits = p_.config.offline_limits;
   in.policy = &p_.policy;

@@ -31,7 +31,7 @@ struct ReasonRow {
 };
 
 // Every reason code engine/split.hpp names (SplitReason), in its order.
-constexpr std::array<ReasonRow, 21> kReasons{{
+constexpr std::array<ReasonRow, 22> kReasons{{
     {"status_unit_arrears", "参保单位欠费：本次统筹基金不予支付，先由个人账户支付，不足部分现金支付。"},
     {"status_not_designated", "本院不是您的定点医疗机构：本次统筹基金不予支付。"},
     {"status_supervised", "按医保规定（重点监督检查人员），本次统筹基金不予支付。"},
@@ -53,6 +53,7 @@ constexpr std::array<ReasonRow, 21> kReasons{{
     {"offline_limit_age", "最早一笔待上传的离线结算已超过时限。"},
     {"annual_cap_reached", "本年度统筹基金支付已达封顶线：本次统筹基金不予支付。"},
     {"annual_cap_partly", "本年度统筹基金支付达到封顶线：统筹基金仅支付至封顶线。"},
+    {"offline_clock_skew", "本院系统时间与医保中心不一致，暂无法联网，本次为离线结算；时间校准后上传医保中心。"},
 }};
 
 constexpr std::string_view kOfflineEstimate = "离线结算：统筹基金支付金额为估算，以医保中心确认为准。";

@@ -236,6 +236,7 @@ awaitable<Reply> Service::inpatient_discharge(const cashier::SessionInfo& s, con
     in.pin_verified = pin_verified;
     in.discharge_at = *discharge_at;
     in.line_online = network_.accepts_online_work();
+    in.line_cause = line_cause();
     in.budget = seams.budget();
     in.limits = p_.config.inpatient_offline_limits;
     in.policy = &p_.policy;

@@ -1164,3 +1164,20 @@ TEST_CASE("control endpoint: persons, faults and errors") {
   CHECK(control_handle(ctx, "GET", "/report?medins_setl_id=none", "").body["settlements"].empty());
   CHECK(control_handle(ctx, "GET", "/report?medins_setl_id=none", "").body["totals"]["effective_settlements"] == 1);
 }
+
+TEST_CASE("the control endpoint moves the simulator's clock: read, set, and bad offsets refused unchanged") {
+  World w;
+  NetCounters net;
+  FaultSet faults(1);
+  ControlContext ctx{w.insurer, faults, net};
+  CHECK(control_handle(ctx, "GET", "/clock", "").body["offset_s"] == 0);
+  const ControlAnswer set = control_handle(ctx, "POST", "/clock", R"({"offset_s": 400})");
+  CHECK(set.status == 200);
+  CHECK(set.body["offset_s"] == 400);
+  CHECK(faults.clock_offset_s() == 400);
+  CHECK(control_handle(ctx, "POST", "/clock", R"({"offset_s": "400"})").status == 400);
+  CHECK(control_handle(ctx, "POST", "/clock", R"({"offset_s": 1.5})").status == 400);
+  CHECK(control_handle(ctx, "POST", "/clock", R"({})").status == 400);
+  CHECK(faults.clock_offset_s() == 400);
+  CHECK(control_handle(ctx, "POST", "/clock", R"({"offset_s": -30})").body["offset_s"] == -30);
+}

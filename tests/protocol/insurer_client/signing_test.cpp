@@ -214,3 +214,17 @@ TEST_CASE("replay cache is bounded and forgets entries older than the window") {
   CHECK(verifier.verify(signer.sign("e").value(), "e").ok());
   CHECK(verifier.cache_size() == 1);
 }
+
+TEST_CASE("the HTTP Date header: IMF-fixdate both ways, anything else refused") {
+  CHECK(http_date(784111777) == "Sun, 06 Nov 1994 08:49:37 GMT");  // RFC 9110's example
+  CHECK(http_date(0) == "Thu, 01 Jan 1970 00:00:00 GMT");
+  CHECK(http_date(951782400) == "Tue, 29 Feb 2000 00:00:00 GMT");
+  CHECK(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT") == std::optional<std::int64_t>(784111777));
+  for (std::int64_t t : {std::int64_t{0}, std::int64_t{951782399}, std::int64_t{1'763'800'000}, std::int64_t{4'102'444'800}})
+    CHECK(parse_http_date(http_date(t)) == std::optional<std::int64_t>(t));
+  CHECK_FALSE(parse_http_date("").has_value());
+  CHECK_FALSE(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT").has_value());  // RFC 850: obsolete
+  CHECK_FALSE(parse_http_date("Sun, 06 Nov 1994 08:49:37 UTC").has_value());
+  CHECK_FALSE(parse_http_date("Sun, 06 Xyz 1994 08:49:37 GMT").has_value());
+  CHECK_FALSE(parse_http_date("Sun, 06 Nov 1994 25:49:37 GMT").has_value());
+}
