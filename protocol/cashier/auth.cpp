@@ -533,10 +533,13 @@ LoginOutcome Authenticator::login(std::string_view operator_name, std::string_vi
   auto state = store_.source_state(rec.name, ctx.source);
   if (!state) return storage(state.error());
   if (state->locked && (!state->locked_until || *state->locked_until > now)) {
-    (void)verify_password(password, dummy_hash_);  // the same cost as every other answer
-    // A refused attempt all the same: it counts against the source's throttle,
-    // so a source cannot keep the KDF busy with logins of a name it locked.
-    source_failures_.note(now, ctx.source);
+    // Checked against the operator's own hash (the same cost as every other
+    // answer; the answer is LOCKED_OUT either way): a guess at a locked name
+    // counts against the source's throttle, so that a source cannot keep the
+    // KDF busy with logins of a name it locked; the operator's own password
+    // does not (a locked cashier trying again does not slow her terminal).
+    const auto right = verify_password(password, rec.password_hash);
+    if (!(right && *right)) source_failures_.note(now, ctx.source);
     return locked(state->locked_until);
   }
 

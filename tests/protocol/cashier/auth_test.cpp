@@ -214,6 +214,9 @@ TEST_CASE("a source that keeps failing is throttled: its guesses count against n
 TEST_CASE("logins of a name the source has locked count against its throttle: they cannot keep the KDF busy") {
   Fixture f;
   for (int i = 0; i < 3; ++i) (void)f.login("zhang", "guess", kOther);  // locked for kOther (3 failures)
+  // Her own password while locked is refused, and does not count.
+  for (int i = 0; i < 5; ++i)
+    CHECK(f.login("zhang", "Window42pass!", kOther).error->error.reason == Reason::locked_out);
   for (int i = 0; i < 3; ++i) CHECK(f.login("zhang", "guess", kOther).error->error.reason == Reason::locked_out);
   // Six refused in the minute: the next is refused unchecked.
   CHECK(f.login("zhang", "guess", kOther).error->error.reason == Reason::limit_exceeded);
