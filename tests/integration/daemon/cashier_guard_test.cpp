@@ -1,8 +1,6 @@
-// The cashier socket under abuse, end to end on the real stack: floods of
-// connections, slowloris clients, login floods and lockout attempts from
-// other users while a real cashier logs in and settles; engine.status before
-// a login (limited per client); error replies masked; a cashier reading only
-// its own window's settlements and stays.
+// The cashier socket under abuse on the real stack (floods of connections,
+// slowloris, login floods and lockouts from other users while a cashier
+// settles), engine.status before a login, masked errors, a window's own reads.
 #include "tests/support/daemon_harness.hpp"
 
 #include <doctest/doctest.h>
