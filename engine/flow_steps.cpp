@@ -93,10 +93,12 @@ Error unanswered_error(const InsurerReply& r, Txn t) {
                     fmt::format("the insurer was not reached for {} ({}); nothing was sent", txn_code(t), r.detail));
 }
 
-// The insurer refused `t`: its infcode and message, as they came.
+// The insurer refused `t`: our words, and its infcode and message as they
+// came in the refusal (the cashier server cleans and masks them on the way out).
 Answer refused_answer(const InsurerReply& r, Txn t) {
   Answer a = Answer::fail(make_error(Reason::insurer_rejected, "insurer",
-                                     fmt::format("the insurer refused {} (infcode {}): {}", txn_code(t), r.infcode, r.detail)));
+                                     fmt::format("the insurer refused {} (infcode {}); its message is in err_msg",
+                                                 txn_code(t), r.infcode)));
   a.refusal = InsurerRefusal{r.infcode, r.detail};
   return a;
 }

@@ -649,9 +649,10 @@ sql::Result<std::vector<StayRow>> list_stays(sql::Db& db, const StayFilter& f) {
   return select_all<StayRow>(
       db,
       fmt::format("SELECT {} FROM stays WHERE adm_id > ?1 AND (?2 IS NULL OR state = ?2) AND (?3 IS NULL OR dept = ?3) "
-                  "AND (?4 IS NULL OR admit_at_ms >= ?4) AND (?5 IS NULL OR admit_at_ms < ?5) ORDER BY adm_id LIMIT ?6",
+                  "AND (?4 IS NULL OR admit_at_ms >= ?4) AND (?5 IS NULL OR admit_at_ms < ?5) "
+                  "AND (?7 IS NULL OR window_id = ?7) ORDER BY adm_id LIMIT ?6",
                   kStayCols),
-      read_stay, f.after_adm_id, f.state, f.dept, f.from_ms, f.to_ms, f.limit);
+      read_stay, f.after_adm_id, f.state, f.dept, f.from_ms, f.to_ms, f.limit, f.window_id);
 }
 
 sql::Result<std::optional<std::int64_t>> standing_stay_settlement(sql::Db& db, std::int64_t adm_id) {

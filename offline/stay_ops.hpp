@@ -142,6 +142,7 @@ struct StayFilter {
   std::optional<std::string> state;
   std::optional<std::string> dept;
   std::optional<std::int64_t> from_ms, to_ms;  // admitted within
+  std::optional<std::string> window_id;        // admitted at this window
   std::int64_t after_adm_id = 0;
   std::int64_t limit = 100;
 };

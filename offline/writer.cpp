@@ -194,6 +194,14 @@ void Writer::run_batch(std::deque<Item>& batch) {
     stats_.jobs_failed += failed.size();
   }
   // COMMIT has returned: the jobs in `ran` are durable.
+  if (!ran.empty() && options_.after_commit) {
+    try {
+      options_.after_commit(db_);
+    } catch (const std::exception&) {
+      // A reader of the committed state failing changes nothing stored.
+    }
+    db_.reset_active_statements();
+  }
   const sql::Status ok = settle::Ok{};
   for (Item& it : ran) it.done(ok);
   for (auto& [it, status] : failed) it.done(status);

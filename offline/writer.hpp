@@ -21,6 +21,10 @@ namespace settle::ledger {
 struct WriterOptions {
   std::size_t queue_capacity = 4096;  // submit() waits while this many jobs are queued
   std::size_t max_batch = 1024;       // jobs in one transaction at most
+  // Runs on the writer thread after every COMMIT that made jobs durable, and
+  // before their callbacks: what it reads on the writer's connection is
+  // current when a caller learns its job is done. Reads only; keep it short.
+  std::function<void(sql::Db&)> after_commit = {};
 };
 
 struct WriterStats {

@@ -398,10 +398,64 @@ Status MemoryOperatorStore::set_disabled(std::string_view name, bool disabled, c
   return Ok{};
 }
 
+// --- SourceRate -------------------------------------------------------------------
+
+SourceRate::SourceRate(int limit, std::chrono::milliseconds window, std::size_t max_sources)
+    : limit_(limit), window_(window), max_sources_(max_sources) {
+  SETTLE_ASSERT(limit_ >= 1 && window_.count() > 0 && max_sources_ >= 1);
+}
+
+bool SourceRate::limited_locked(SystemTime now, std::string_view source) {
+  const auto it = events_.find(source);
+  if (it == events_.end()) return false;
+  auto& times = it->second;
+  std::erase_if(times, [&](SystemTime t) { return now - t >= window_; });
+  if (times.empty()) {
+    events_.erase(it);
+    return false;
+  }
+  return static_cast<int>(times.size()) >= limit_;
+}
+
+bool SourceRate::limited(SystemTime now, std::string_view source) {
+  std::lock_guard lock(mutex_);
+  return limited_locked(now, source);
+}
+
+void SourceRate::note(SystemTime now, std::string_view source) {
+  std::lock_guard lock(mutex_);
+  auto it = events_.find(source);
+  if (it == events_.end()) {
+    if (events_.size() >= max_sources_) events_.clear();
+    it = events_.emplace(std::string(source), std::vector<SystemTime>{}).first;
+  }
+  it->second.push_back(now);
+}
+
+bool SourceRate::take(SystemTime now, std::string_view source) {
+  {
+    std::lock_guard lock(mutex_);
+    if (limited_locked(now, source)) return false;
+  }
+  note(now, source);
+  return true;
+}
+
+std::chrono::milliseconds SourceRate::retry_after(SystemTime now, std::string_view source) {
+  std::lock_guard lock(mutex_);
+  const auto it = events_.find(source);
+  if (it == events_.end() || it->second.empty()) return std::chrono::milliseconds(0);
+  const auto left = it->second.front() + window_ - now;
+  return std::max(std::chrono::milliseconds(0), std::chrono::duration_cast<std::chrono::milliseconds>(left));
+}
+
 // --- Authenticator ----------------------------------------------------------------
 
 Authenticator::Authenticator(OperatorStore& store, AuthConfig config, Clock clock)
-    : store_(store), config_(std::move(config)), clock_(std::move(clock)) {
+    : store_(store),
+      config_(std::move(config)),
+      clock_(std::move(clock)),
+      source_failures_(std::max(1, config_.source_failures_per_minute), std::chrono::minutes(1), kMaxUnknownNames) {
   SETTLE_ASSERT(config_.max_failed_logins >= 1 && config_.source_failures_per_minute >= 1);
   auto dummy = hash_password("not a password of anybody", config_.kdf);
   SETTLE_ASSERT(dummy.ok());
@@ -429,41 +483,16 @@ LoginOutcome Authenticator::failed(int attempts) const {
                    std::move(data))};
 }
 
-bool Authenticator::source_throttled(SystemTime now, std::string_view source) {
-  std::lock_guard lock(memory_mutex_);
-  const auto it = source_failures_.find(source);
-  if (it == source_failures_.end()) return false;
-  auto& times = it->second;
-  std::erase_if(times, [&](SystemTime t) { return now - t >= std::chrono::minutes(1); });
-  if (times.empty()) {
-    source_failures_.erase(it);
-    return false;
-  }
-  return static_cast<int>(times.size()) >= config_.source_failures_per_minute;
-}
-
-void Authenticator::note_source_failure(SystemTime now, std::string_view source) {
-  std::lock_guard lock(memory_mutex_);
-  if (source_failures_.size() >= kMaxUnknownNames && source_failures_.find(source) == source_failures_.end())
-    source_failures_.clear();
-  source_failures_[std::string(source)].push_back(now);
-}
-
 LoginOutcome Authenticator::throttled(SystemTime now, std::string_view source) {
-  SystemTime oldest = now;
-  {
-    std::lock_guard lock(memory_mutex_);
-    const auto it = source_failures_.find(source);
-    if (it != source_failures_.end() && !it->second.empty()) oldest = it->second.front();
-  }
-  const auto wait = std::chrono::duration_cast<std::chrono::seconds>(oldest + std::chrono::minutes(1) - now).count();
+  const auto wait_ms = source_failures_.retry_after(now, source).count();
+  const std::int64_t wait = std::max<std::int64_t>(1, (wait_ms + 999) / 1000);
   Json data = Json::object();
-  data["retry_after_s"] = std::max<std::int64_t>(1, wait);
+  data["retry_after_s"] = wait;
   return LoginOutcome{
       std::nullopt,
       domain_error(make_error(Reason::limit_exceeded, "",
                               fmt::format("too many failed logins from this client in a minute; try again in {} s",
-                                          std::max<std::int64_t>(1, wait))),
+                                          wait)),
                    std::move(data))};
 }
 
@@ -474,7 +503,7 @@ LoginOutcome Authenticator::login(std::string_view operator_name, std::string_vi
   const SystemTime now = clock_();
   // A source that keeps failing is slowed before any password is checked:
   // its guesses then cost it time, and count against nobody.
-  if (source_throttled(now, ctx.source)) return throttled(now, ctx.source);
+  if (source_failures_.limited(now, ctx.source)) return throttled(now, ctx.source);
   const Actor at{std::string(operator_name), ctx.window, ctx.source};
   const auto lock_until = [&]() -> std::optional<SystemTime> {
     if (!config_.lockout_duration) return std::nullopt;
@@ -487,7 +516,7 @@ LoginOutcome Authenticator::login(std::string_view operator_name, std::string_vi
   if (!found->has_value()) {
     // Unknown name: same cost, same answers, same lockout as a known one.
     (void)verify_password(password, dummy_hash_);
-    note_source_failure(now, ctx.source);
+    source_failures_.note(now, ctx.source);
     std::lock_guard lock(memory_mutex_);
     const auto key = std::make_pair(std::string(operator_name), ctx.source);
     if (unknown_.size() >= kMaxUnknownNames && unknown_.find(key) == unknown_.end()) unknown_.clear();
@@ -504,7 +533,13 @@ LoginOutcome Authenticator::login(std::string_view operator_name, std::string_vi
   auto state = store_.source_state(rec.name, ctx.source);
   if (!state) return storage(state.error());
   if (state->locked && (!state->locked_until || *state->locked_until > now)) {
-    (void)verify_password(password, dummy_hash_);  // the same cost as every other answer
+    // Checked against the operator's own hash (the same cost as every other
+    // answer; the answer is LOCKED_OUT either way): a guess at a locked name
+    // counts against the source's throttle, so that a source cannot keep the
+    // KDF busy with logins of a name it locked; the operator's own password
+    // does not (a locked cashier trying again does not slow her terminal).
+    const auto right = verify_password(password, rec.password_hash);
+    if (!(right && *right)) source_failures_.note(now, ctx.source);
     return locked(state->locked_until);
   }
 
@@ -520,7 +555,7 @@ LoginOutcome Authenticator::login(std::string_view operator_name, std::string_vi
     return LoginOutcome{Identity{rec.name, rec.role, rec.must_change_password}, std::nullopt};
   }
   // A damaged stored hash counts as a failed attempt (and is the daemon's to log).
-  note_source_failure(now, ctx.source);
+  source_failures_.note(now, ctx.source);
   auto attempts = store_.record_failed_attempt(rec.name, at);
   if (!attempts) return storage(attempts.error());
   if (*attempts >= config_.max_failed_logins) {

@@ -157,6 +157,35 @@ class MemoryOperatorStore final : public OperatorStore {
   std::map<std::string, Entry, std::less<>> records_;
 };
 
+// --- Per-source rates ---------------------------------------------------------
+
+// Events of each source (the peer as the kernel names it) within a sliding
+// window: failed logins in a minute, calls before a login in a second. A
+// source at its limit is refused until its oldest event leaves the window;
+// one source's events never count against another. At most max_sources
+// sources are remembered (past it, all are forgotten at once). Thread-safe.
+class SourceRate {
+ public:
+  SourceRate(int limit, std::chrono::milliseconds window, std::size_t max_sources = 4096);
+  // Whether the source has `limit` events within the window now.
+  bool limited(SystemTime now, std::string_view source);
+  // Counts one event of the source.
+  void note(SystemTime now, std::string_view source);
+  // Counts one event unless the source is at its limit; false when it is.
+  bool take(SystemTime now, std::string_view source);
+  // How long until the source's oldest event leaves the window (0 if none).
+  std::chrono::milliseconds retry_after(SystemTime now, std::string_view source);
+  int limit() const noexcept { return limit_; }
+
+ private:
+  bool limited_locked(SystemTime now, std::string_view source);
+  const int limit_;
+  const std::chrono::milliseconds window_;
+  const std::size_t max_sources_;
+  std::mutex mutex_;
+  std::map<std::string, std::vector<SystemTime>, std::less<>> events_;
+};
+
 // --- Logins -----------------------------------------------------------------
 
 struct AuthConfig {
@@ -224,8 +253,6 @@ class Authenticator {
   LoginOutcome failed(int attempts) const;
   LoginOutcome locked(std::optional<SystemTime> until) const;
   LoginOutcome throttled(SystemTime now, std::string_view source);
-  bool source_throttled(SystemTime now, std::string_view source);
-  void note_source_failure(SystemTime now, std::string_view source);
   Status keeps_an_admin(std::string_view name, std::optional<Role> new_role, bool disabling);
 
   OperatorStore& store_;
@@ -240,7 +267,7 @@ class Authenticator {
     std::optional<SystemTime> until = std::nullopt;
   };
   std::map<std::pair<std::string, std::string>, UnknownState> unknown_;
-  std::map<std::string, std::vector<SystemTime>, std::less<>> source_failures_;  // the last minute's
+  SourceRate source_failures_;  // failed logins of each source in the last minute
 };
 
 }  // namespace settle::cashier

@@ -182,7 +182,8 @@ Reply run_admin(Authenticator& auth, Method m, const MethodParams& params, const
 struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   Impl(asio::io_context& ioc, ServerConfig cfg, Authenticator& a, Dispatcher& d, asio::thread_pool& pool)
       : strand(asio::make_strand(ioc)), config(std::move(cfg)), auth(a), dispatcher(d), auth_pool(pool),
-        unix_acceptor(strand), tcp_acceptor(strand) {}
+        unix_acceptor(strand), tcp_acceptor(strand),
+        unauthenticated_rate(std::max(1, config.unauthenticated_calls_per_second), std::chrono::seconds(1)) {}
 
   void log(std::string_view line) const {
     if (config.log) config.log(line);
@@ -225,6 +226,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   AcceptRetry unix_retry{strand}, tcp_retry{strand};
   std::atomic<std::uint64_t> accept_failures{0};
   std::atomic<std::uint64_t> evictions{0};
+  std::atomic<std::uint64_t> unauthenticated_limited{0};
   asio::steady_timer sweep_timer{strand};
   std::map<std::uint64_t, std::shared_ptr<Connection>> connections;
   std::uint64_t next_connection_id = 1;
@@ -235,6 +237,11 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   std::function<void()> on_stopped;
   ino_t socket_inode = 0;
   bool socket_file_ours = false;
+  // Calls on connections nobody is logged in on, per source (the uid).
+  SourceRate unauthenticated_rate;
+  // Throttled logins (LIMIT_EXCEEDED) audited and logged: one a minute per source.
+  SourceRate throttled_login_audit{1, std::chrono::minutes(1)};
+  SourceRate throttled_login_log{1, std::chrono::minutes(1)};
 };
 
 namespace {
@@ -345,6 +352,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
 
   void bad_line(LineError e) {
     ++bad_in_row;
+    mask_error(e.error);
     enqueue(encode_error(e.id, e.error));
     if (bad_in_row >= limits::max_bad_lines_in_a_row) {
       server->log(fmt::format("cashier connection {}: {} bad lines in a row, closing", session.connection_id, bad_in_row));
@@ -359,6 +367,23 @@ struct Connection : std::enable_shared_from_this<Connection> {
     ++in_flight;
     const Method m = req.method;
     last_request = std::chrono::steady_clock::now();
+    if (!session.logged_in && m != Method::session_login) {
+      // Before a login, a source's calls are few: a flood of engine.status or
+      // of refused calls costs the daemon nothing past this (no audit entry,
+      // no log line), and sessions are never limited.
+      SourceRate& rate = server->unauthenticated_rate;
+      const auto now = std::chrono::system_clock::now();
+      if (!rate.take(now, session.source)) {
+        ++server->unauthenticated_limited;
+        const auto wait = std::max<std::int64_t>(1, rate.retry_after(now, session.source).count());
+        finish(req.id, Reply::fail(make_error(Reason::limit_exceeded, "",
+                                              fmt::format("more than {} calls in a second from this client before a "
+                                                          "login; try again in {} ms",
+                                                          rate.limit(), wait)),
+                                   Json{{"retry_after_ms", wait}}));
+        return;
+      }
+    }
     if (!session.logged_in && !allowed_without_login(m)) {
       refuse(req.id, m, make_error(Reason::unauthenticated, "",
                                    fmt::format("{} needs a logged-in session (session.login)", method_name(m))));
@@ -535,9 +560,15 @@ struct Connection : std::enable_shared_from_this<Connection> {
   void login_refused(const Json& id, RpcError error, std::string_view operator_given = "",
                      std::string_view window_given = "") {
     const Reason r = error.error.reason;
-    server->log(fmt::format("cashier connection {}: login refused ({}) from {}", session.connection_id, reason_name(r),
-                            session.source));
-    if (server->config.refused) {
+    if (r != Reason::limit_exceeded || server->throttled_login_log.take(std::chrono::system_clock::now(), session.source))
+      server->log(fmt::format("cashier connection {}: login refused ({}) from {}", session.connection_id,
+                              reason_name(r), session.source));
+    // A throttled source's logins are refused unchecked, as fast as it sends
+    // them: the first of each minute is audited, not every one (the trail
+    // would otherwise grow as fast as a client can reconnect).
+    const bool audited = r != Reason::limit_exceeded ||
+                         server->throttled_login_audit.take(std::chrono::system_clock::now(), session.source);
+    if (server->config.refused && audited) {
       SessionInfo at = session;
       if (!window_given.empty()) at.window = std::string(window_given);
       server->config.refused(at, "session.login", error.error, operator_given);
@@ -661,6 +692,9 @@ struct Connection : std::enable_shared_from_this<Connection> {
     --in_flight;
     if (closed) return;
     if (reply.error) {
+      // Every error, for every role: an echoed or foreign personal number is
+      // masked, the insurer's words cleaned and bounded (mask_error).
+      mask_error(*reply.error);
       enqueue(encode_error(id, *reply.error));
     } else {
       Json result = reply.result ? std::move(*reply.result) : Json::object();
@@ -1153,5 +1187,6 @@ std::optional<std::uint16_t> Server::tcp_port() const {
 std::size_t Server::connection_count() const { return impl_->connection_count.load(); }
 std::uint64_t Server::accept_failures() const { return impl_->accept_failures.load(); }
 std::uint64_t Server::evictions() const { return impl_->evictions.load(); }
+std::uint64_t Server::unauthenticated_limited() const { return impl_->unauthenticated_limited.load(); }
 
 }  // namespace settle::cashier

@@ -95,6 +95,12 @@ struct ServerConfig {
   // Failed logins (wrong password, locked) one connection may make; the
   // connection is closed after answering the last.
   int max_failed_logins_per_connection = 3;
+  // Calls a source (the peer's uid) may make in a second on connections
+  // nobody is logged in on, session.login aside (logins have their own
+  // throttle): engine.status, and calls refused as UNAUTHENTICATED. Past it
+  // they are answered LIMIT_EXCEEDED (retry_after_ms), unaudited. Sessions
+  // are not limited.
+  int unauthenticated_calls_per_second = 10;
   // Checks the window of session.login (nullptr = any window).
   std::function<bool(std::string_view)> window_known;
   // Operating events worth a log line (never a PIN, password or ID number).
@@ -142,6 +148,8 @@ class Server {
   std::uint64_t accept_failures() const;
   // Connections closed to make room for a new one (the oldest not logged in).
   std::uint64_t evictions() const;
+  // Calls before a login answered LIMIT_EXCEEDED (unauthenticated_calls_per_second).
+  std::uint64_t unauthenticated_limited() const;
 
   struct Impl;
 

@@ -222,3 +222,29 @@ TEST_CASE("stop finishes queued jobs; later submissions are refused") {
   REQUIRE(check.ok());
   CHECK(check->query_int64("SELECT count(*) FROM t")->value_or(0) == 50);
 }
+
+TEST_CASE("after_commit reads what a batch committed before the batch's jobs complete") {
+  TestDir d("writer-after-commit");
+  std::atomic<std::int64_t> seen{-1};
+  std::atomic<int> runs{0};
+  LedgerOptions o;
+  o.writer.after_commit = [&](sql::Db& db) {
+    ++runs;
+    auto n = db.query_int64("SELECT count(*) FROM requests");
+    if (n && *n) seen = **n;
+  };
+  auto opened = Ledger::open(d.file("ledger.db"), o);
+  REQUIRE(opened.ok());
+  auto& l = **opened;
+  for (int i = 1; i <= 3; ++i) {
+    auto r = l.write_wait([i](sql::Db& db) { return test::record_sample(db, fmt::format("after-{}", i)); });
+    REQUIRE(r.ok());
+    // write_wait returns after the job's callback: the count was taken before it.
+    CHECK(seen.load() == i);
+  }
+  // A job that fails commits nothing: no count is taken for it.
+  const int before = runs.load();
+  auto bad = l.write_wait([](sql::Db&) -> sql::Status { return sql::DbError{sql::Errc::other, 0, "refused"}; });
+  CHECK_FALSE(bad.ok());
+  CHECK(runs.load() == before);
+}

@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -164,7 +165,18 @@ Json result_of(const Json& response) {
   return response["result"];
 }
 
-Json engine_status(RpcClient& c) { return result_of(c.call("engine.status")); }
+Json engine_status(RpcClient& c) {
+  // Before a login a client may ask a few times a second: past it, it waits
+  // as the answer says and asks again.
+  for (int i = 0; i < 20; ++i) {
+    const Json r = c.call("engine.status");
+    if (reason_of(r) != "LIMIT_EXCEEDED") return result_of(r);
+    const std::int64_t wait = r["error"]["data"].value("retry_after_ms", std::int64_t{100});
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::clamp<std::int64_t>(wait, 10, 1000)));
+  }
+  FAIL("engine.status is still refused LIMIT_EXCEEDED");
+  return Json();
+}
 
 Json wait_status(RpcClient& c, const std::function<bool(const Json&)>& ok, std::chrono::milliseconds deadline,
                  const std::string& what) {

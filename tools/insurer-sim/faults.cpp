@@ -54,6 +54,12 @@ Result<Fault> parse_fault(std::string_view spec) {
   std::string_view rest = colon == std::string_view::npos ? std::string_view{} : spec.substr(colon + 1);
   bool status_given = false;
   while (!rest.empty()) {
+    if (rest.starts_with("msg=")) {
+      if (f.kind != FaultKind::error) return bad(spec, "msg is for error only");
+      f.message = std::string(rest.substr(4));
+      if (f.message.empty() || f.message.size() > 4096) return bad(spec, "msg must be 1 to 4096 bytes");
+      break;
+    }
     const auto comma = rest.find(',');
     const std::string_view item = rest.substr(0, comma);
     rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
@@ -82,7 +88,7 @@ Result<Fault> parse_fault(std::string_view spec) {
         return bad(spec, "infno must be a 4-digit transaction number, e.g. infno=2207");
       f.infno = std::string(value);
     } else {
-      return bad(spec, fmt::format("unknown option \"{}\" (p, count, ms, status, infno)", key));
+      return bad(spec, fmt::format("unknown option \"{}\" (p, count, ms, status, infno, msg)", key));
     }
   }
   if (status_given && !is_http_error(f.kind)) return bad(spec, "status is for http_error_before/after only");
@@ -96,6 +102,7 @@ std::string fault_text(const Fault& f) {
   if (f.kind == FaultKind::delay) s += fmt::format(",ms={}", f.delay_ms);
   if (is_http_error(f.kind)) s += fmt::format(",status={}", f.http_status);
   if (!f.infno.empty()) s += fmt::format(",infno={}", f.infno);
+  if (!f.message.empty()) s += fmt::format(",msg={}", f.message);
   return s;
 }
 
@@ -135,6 +142,7 @@ RequestFaults FaultSet::for_request(const std::function<std::string()>& infno_of
     } else if (!r.action && roll(f)) {
       r.action = f.kind;
       if (is_http_error(f.kind)) r.http_status = f.http_status;
+      if (f.kind == FaultKind::error) r.error_msg = f.message.empty() ? "simulated insurer error" : f.message;
     }
   }
   return r;

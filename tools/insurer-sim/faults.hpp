@@ -36,10 +36,13 @@ struct Fault {
   std::int64_t delay_ms = 0;       // delay only
   int http_status = 502;           // http_error_before / http_error_after only
   std::string infno;               // only requests of this transaction ("" = every request)
+  std::string message;             // error only: the err_msg answered ("" = "simulated insurer error")
   std::int64_t fired = 0;
 };
 
 // "lost_reply:p=0.3,count=5" -> Fault. INVALID_REQUEST naming the part at fault.
+// `msg=` (error only) comes last and takes the rest of the spec as it is,
+// commas and control characters included.
 Result<Fault> parse_fault(std::string_view spec);
 std::string fault_text(const Fault& f);
 
@@ -48,6 +51,7 @@ struct RequestFaults {
   std::optional<FaultKind> action;  // any kind but refuse and delay
   std::int64_t delay_ms = 0;
   int http_status = 0;              // with http_error_before / http_error_after
+  std::string error_msg;            // with error: the err_msg to answer
 };
 
 class FaultSet {

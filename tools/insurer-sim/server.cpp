@@ -182,7 +182,7 @@ class Session : public std::enable_shared_from_this<Session> {
     const std::string msgid = decoded->head.msgid;
     timed_infno_ = decoded->head.infno;
     if (f.action == FaultKind::error)
-      return reply(http::status::ok, msgid, "simulated insurer error", received_ms);
+      return reply(http::status::ok, msgid, f.error_msg, received_ms);
     auto r = srv_.insurer.handle(*decoded);
     if (!r) return reply(http::status::internal_server_error, msgid, "insurer storage failure: " + r.error().message, received_ms);
     if (srv_.insurer.batch_queries_only() && f.action != FaultKind::lost_reply) {

@@ -73,13 +73,14 @@ std::string detail_of(const CallAuditSeed& seed, const cashier::Reply& reply) {
   if (reply.error) {
     const Json& data = reply.error->data;
     std::string d = reply.error->error.message;
+    if (const std::string said = text_at(data, "err_msg"); !said.empty()) d += ": " + said;
     if (m == Method::card_verify_pin) {
       // The message may say more than needed; keep the tries left only.
       const std::string left = text_at(data, "retries_left");
       d = left.empty() ? "PIN not verified" : fmt::format("PIN not verified; {} tries left", left);
     }
-    if (d.size() > 300) d = d.substr(0, 300);
-    return d;
+    // As on the wire: no personal number, no control character, bounded.
+    return cashier::clean_foreign_text(d, 300);
   }
   const Json& r = *reply.result;
   switch (m) {
@@ -142,7 +143,8 @@ ledger::AuditEntry call_audit_entry(const cashier::SessionInfo& session, const C
   e.window = session.window;
   e.source = session.source;
   e.action = std::string(cashier::method_name(seed.method));
-  e.object = object_of(seed, reply.result ? *reply.result : Json::object());
+  // The ids a caller sent are its own words: masked as an error's are.
+  e.object = cashier::clean_foreign_text(object_of(seed, reply.result ? *reply.result : Json::object()), 300);
   e.outcome = reply.error ? std::string(reason_name(reply.error->error.reason)) : "ok";
   e.detail = detail_of(seed, reply);
   return e;

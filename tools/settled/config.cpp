@@ -175,7 +175,7 @@ Result<Config> parse_config(std::string_view text, std::string_view source, cons
   if (*cash != nullptr) {
     const toml::table& ct = **cash;
     if (Status s = rd.only_keys(ct, "cashier", {"socket", "tcp", "max_connections", "lockout_s", "login_timeout_s", "session_idle_s",
-                                         "source_failures_per_minute"}); !s) return s.error();
+                                         "source_failures_per_minute", "unauthenticated_calls_per_second"}); !s) return s.error();
     auto sock = rd.opt_string(ct, "socket", "cashier.socket");
     if (!sock) return sock.error();
     if (sock->has_value()) c.cashier.socket_path = resolve(base_dir, **sock);
@@ -194,6 +194,10 @@ Result<Config> parse_config(std::string_view text, std::string_view source, cons
     c.cashier.session_idle = std::chrono::seconds(idle);
     if (Status s = read_uint(rd, ct, "source_failures_per_minute", "cashier", c.cashier.source_failures_per_minute, 1,
                              1000);
+        !s)
+      return s.error();
+    if (Status s = read_uint(rd, ct, "unauthenticated_calls_per_second", "cashier",
+                             c.cashier.unauthenticated_calls_per_second, 1, 10'000);
         !s)
       return s.error();
   }

@@ -48,6 +48,9 @@ struct CashierConfig {
   std::chrono::seconds login_timeout{30};         // a connection not logged in by then is closed
   std::chrono::seconds session_idle{30 * 60};     // a session with no request this long ends (0 = never)
   std::uint32_t source_failures_per_minute = 6;  // failed logins one source may make in a minute
+  // Calls one source may make in a second before a login (engine.status,
+  // refused calls); session.login has its own throttle, sessions none.
+  std::uint32_t unauthenticated_calls_per_second = 10;
 };
 
 struct ReversalConfig {

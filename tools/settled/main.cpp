@@ -16,6 +16,7 @@
 #include "tools/settled/clock.hpp"
 #include "tools/settled/config.hpp"
 #include "tools/settled/gateway.hpp"
+#include "tools/settled/live_work.hpp"
 #include "tools/settled/logging.hpp"
 #include "tools/settled/metrics.hpp"
 #include "tools/settled/operators.hpp"
@@ -115,8 +116,12 @@ int main(int argc, char** argv) {
   if (ec) return fail_start(fmt::format("cannot create data_dir {}: {}", config->data_dir, ec.message()));
   ::chmod(config->data_dir.c_str(), 0750);
 
+  // The open work is counted after every commit, on the writer: engine.status
+  // and the metrics read it from memory.
+  LiveWork live_work;
   ledger::LedgerOptions ledger_options;
   ledger_options.key = storage_key;
+  ledger_options.writer.after_commit = [&live_work](sql::Db& db) { live_work.refresh(db); };
   auto ledger = ledger::Ledger::open(config->ledger_path, ledger_options);
   if (!ledger) {
     const ledger::OpenProblem problem = ledger.error().problem;
@@ -128,6 +133,12 @@ int main(int argc, char** argv) {
     return fail_start(ledger.error().message);
   }
   ledger::Ledger& led = **ledger;
+  if (auto counted = led.read([&live_work](sql::Db& db) -> sql::Status {
+        live_work.refresh(db);
+        return Ok{};
+      });
+      !counted)
+    return fail_start(fmt::format("ledger {}: {}", config->ledger_path, counted.error().message));
   // The ledger must take a write before any cashier is served: a full disk
   // or a read-only file is found now, at start, not at a patient's charge.
   // The write is the start's own line in the ledger's history.
@@ -205,7 +216,7 @@ int main(int argc, char** argv) {
 
   RedlistSyncer redlist_syncer(ioc, **redlist, gateway, *config);
   Service service(ioc, ServiceParts{*config, *policy, led, gateway, cards, watcher, card_pool, db_pool, metrics,
-                                    redlist->get(), &redlist_syncer, chain_keeper->get()});
+                                    redlist->get(), &redlist_syncer, chain_keeper->get(), &live_work});
   service_ptr = &service;
 
   LedgerOperatorStore operators(led);
@@ -221,6 +232,7 @@ int main(int argc, char** argv) {
   sc.max_connections = config->cashier.max_connections;
   sc.login_timeout = config->cashier.login_timeout;
   sc.session_idle_timeout = config->cashier.session_idle;
+  sc.unauthenticated_calls_per_second = static_cast<int>(config->cashier.unauthenticated_calls_per_second);
   sc.window_known = [&config](std::string_view w) { return config->windows.contains(std::string(w)); };
   sc.log = [](std::string_view line) { spdlog::info("cashier: {}", line); };
   sc.refused = [&service](const cashier::SessionInfo& s, std::string_view method, const Error& e,
@@ -236,16 +248,14 @@ int main(int argc, char** argv) {
   service.on_work_added = [&server](json::Json item) {
     server.notify(cashier::Topic::work, "work.added", std::move(item));
   };
-  metrics.gauges = [&led, &service, &server, &gateway]() {
+  metrics.gauges = [&led, &service, &server, &gateway, &live_work]() {
     Metrics::Gauges g;
-    auto w = led.read([](sql::Db& db) { return ledger::open_work(db); });
-    if (w) {
-      g.in_doubt = w->in_doubt;
-      g.pending_reversals = w->pending_reversals;
-      g.pending_uploads = w->pending_uploads;
-      g.parked_reversals = w->parked_reversals;
-      g.parked_uploads = w->parked_uploads;
-    }
+    const ledger::OpenWork w = live_work.get();
+    g.in_doubt = w.in_doubt;
+    g.pending_reversals = w.pending_reversals;
+    g.pending_uploads = w.pending_uploads;
+    g.parked_reversals = w.parked_reversals;
+    g.parked_uploads = w.parked_uploads;
     if (auto n = led.read([](sql::Db& db) { return ledger::work_count(db); })) g.work_items = *n;
     g.network_state = static_cast<std::int64_t>(service.network());
     g.storage_encrypted = led.encrypted() ? 1 : 0;

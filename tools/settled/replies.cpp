@@ -74,14 +74,20 @@ Error unanswered_error(const CallResult& r) {
 }
 
 Error rejected_error(const CallResult& r) {
+  // Our words first, then the insurer's, cleaned, masked and bounded.
   const std::int64_t code = r.response ? r.response->infcode : insurer::infcode_error;
-  const std::string msg = r.response ? r.response->err_msg : r.detail;
-  return make_error(Reason::insurer_rejected, "insurer", fmt::format("the insurer refused {} (infcode {}): {}", r.infno, code, msg));
+  const std::string said = cashier::clean_foreign_text(r.response ? r.response->err_msg : r.detail, 200);
+  return make_error(Reason::insurer_rejected, "insurer",
+                    fmt::format("the insurer refused {} (infcode {}): {}", r.infno, code, said));
 }
 
 Reply rejected_reply(const CallResult& r) {
-  return Reply::fail(rejected_error(r), Json{{"infcode", r.response ? r.response->infcode : insurer::infcode_error},
-                                             {"err_msg", r.response ? r.response->err_msg : r.detail}});
+  // The insurer's own words go in err_msg only (the server cleans and masks them).
+  const std::int64_t code = r.response ? r.response->infcode : insurer::infcode_error;
+  return Reply::fail(make_error(Reason::insurer_rejected, "insurer",
+                                fmt::format("the insurer refused {} (infcode {}); its message is in err_msg", r.infno,
+                                            code)),
+                     Json{{"infcode", code}, {"err_msg", r.response ? r.response->err_msg : r.detail}});
 }
 
 std::optional<std::int64_t> parse_setl_id(std::string_view s) {

@@ -34,8 +34,11 @@ std::string_view failure_label(Reason r);
 Error unanswered_error(const CallResult& r);
 // Whether an error says the insurer did not answer (unreachable, or no reply in time).
 inline bool is_unanswered(Reason r) { return r == Reason::insurer_unreachable || r == Reason::in_doubt; }
-// INSURER_REJECTED with the insurer's infcode and err_msg in the message.
+// INSURER_REJECTED: our words, then the insurer's err_msg cleaned, masked and
+// bounded (cashier::clean_foreign_text) in the message.
 Error rejected_error(const CallResult& r);
+// INSURER_REJECTED with our words as the message and the insurer's infcode and
+// err_msg in the data (cleaned and masked by the server on the way out).
 Reply rejected_reply(const CallResult& r);
 
 // The API's settlement ids are the ledger's local ids in decimal.

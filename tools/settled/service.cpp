@@ -20,6 +20,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 
 namespace settle::daemon {
@@ -93,7 +94,7 @@ void Service::audit_refusal(const cashier::SessionInfo& session, std::string_vie
   entry.source = session.source;
   entry.action = std::string(method);
   entry.outcome = std::string(reason_name(e.reason));
-  entry.detail = e.message.substr(0, 300);
+  entry.detail = cashier::clean_foreign_text(e.message, 300);
   queue_audit(std::move(entry));
 }
 
@@ -246,9 +247,11 @@ Json clock_skew_json(const ClockSkew& c) {
 }  // namespace
 
 awaitable<Reply> Service::engine_status() {
-  auto job1 = [](sql::Db& db) { return ledger::open_work(db); };
-  auto work = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job1));
-  if (!work) co_return fail(work.error().to_error());
+  // From memory only: the line's state, the open work as counted after the
+  // ledger's last commit, the red list's info and the readers as last seen.
+  // It may be asked before a login, and is never a read of the ledger.
+  SETTLE_ASSERT(p_.work != nullptr);
+  const ledger::OpenWork work = p_.work->get();
   Json readers = Json::array();
   for (const reader::ReaderStatus& r : p_.watcher.snapshot())
     readers.push_back(Json{{"window", r.window},
@@ -257,11 +260,11 @@ awaitable<Reply> Service::engine_status() {
                            {"card_present", r.card_present}});
   co_return Reply::ok(Json{{"network", network_state_name(network_.state())},
                            {"since", iso_time(network_.since_ms())},
-                           {"pending_reversals", work->pending_reversals},
-                           {"pending_uploads", work->pending_uploads},
-                           {"in_doubt", work->in_doubt},
-                           {"parked_reversals", work->parked_reversals},
-                           {"parked_uploads", work->parked_uploads},
+                           {"pending_reversals", work.pending_reversals},
+                           {"pending_uploads", work.pending_uploads},
+                           {"in_doubt", work.in_doubt},
+                           {"parked_reversals", work.parked_reversals},
+                           {"parked_uploads", work.parked_uploads},
                            {"redlist_version", redlist_version_json(p_.redlist)},
                            {"redlist_age_s", redlist_age_json(p_.redlist, now_ms())},
                            {"storage_encrypted", p_.ledger.encrypted()},
@@ -461,7 +464,7 @@ awaitable<Reply> Service::account_history(const cashier::SessionInfo& s, const c
   const CallResult r = co_await p_.gateway.call(std::move(spec));
   p_.metrics.insurer_call("5201", outcome_label(r), r.elapsed_ms * 1000LL);
   if (!r.answered()) co_return fail(unanswered_error(r));
-  if (!r.succeeded()) co_return fail(rejected_error(r));
+  if (!r.succeeded()) co_return rejected_reply(r);
   auto out = insurer::AccountHistory::Output::decode(r.response->output);
   if (!out) co_return fail(Reason::insurer_rejected, "output", fmt::format("insurer's 5201 reply: {}", out.error().message));
   Json txs = Json::array();
@@ -508,17 +511,29 @@ awaitable<Reply> Service::settle_preview(const cashier::SessionInfo& s, const ca
 
 // ---- settle.get / settle.list -------------------------------------------------------
 
+bool cashier_sees(const cashier::SessionInfo& s, const ledger::SettlementDetail& d) {
+  if (s.role != cashier::Role::cashier) return true;
+  if (d.settlement.window_id == s.window) return true;
+  // A patient who came back to this window with the card: the refund made
+  // here shows the settlement it refunded.
+  return std::any_of(d.refunds.begin(), d.refunds.end(),
+                     [&](const ledger::Refund& r) { return r.window_id == s.window; });
+}
+
 awaitable<Reply> Service::settle_get(const cashier::SessionInfo& s, const cashier::SettleGetParams& p) {
   const auto id = parse_setl_id(p.setl_id);
   if (!id) co_return fail(Reason::not_found, "setl_id", fmt::format("no settlement \"{}\"", p.setl_id));
   auto job5 = [id = *id](sql::Db& db) { return ledger::get_settlement(db, id); };
   auto d = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job5));
   if (!d) co_return fail(d.error().to_error());
-  if (!d->has_value()) co_return fail(Reason::not_found, "setl_id", fmt::format("no settlement \"{}\"", p.setl_id));
+  // Another window's settlement is, for a cashier, one that does not exist:
+  // the same answer, so that ids cannot be probed.
+  if (!d->has_value() || !cashier_sees(s, **d))
+    co_return fail(Reason::not_found, "setl_id", fmt::format("no settlement \"{}\"", p.setl_id));
   co_return Reply::ok(settlement_detail_json(**d, s.role == cashier::Role::auditor));
 }
 
-awaitable<Reply> Service::settle_list(const cashier::SessionInfo& /*s*/, const cashier::SettleListParams& p) {
+awaitable<Reply> Service::settle_list(const cashier::SessionInfo& s, const cashier::SettleListParams& p) {
   ledger::SettlementFilter f;
   const auto from = parse_iso_time(p.from);
   const auto to = parse_iso_time(p.to);
@@ -530,6 +545,12 @@ awaitable<Reply> Service::settle_list(const cashier::SessionInfo& /*s*/, const c
   if (p.state) f.state = ledger::parse_settlement_state(*p.state);
   f.window_id = p.window;
   f.operator_id = p.operator_name;
+  // A cashier lists the settlements of its own window only; another
+  // window's list is empty, as for a window with none.
+  if (s.role == cashier::Role::cashier) {
+    if (p.window && *p.window != s.window) co_return Reply::ok(Json{{"settlements", Json::array()}, {"cursor", nullptr}});
+    f.window_id = s.window;
+  }
   if (p.cursor) {
     const auto c = parse_setl_id(*p.cursor);
     if (!c) co_return fail(Reason::invalid_request, "cursor", "cursor: not a cursor returned by settle.list");

@@ -20,6 +20,7 @@
 #include "tools/settled/async.hpp"
 #include "tools/settled/config.hpp"
 #include "tools/settled/gateway.hpp"
+#include "tools/settled/live_work.hpp"
 #include "tools/settled/metrics.hpp"
 
 #include <map>
@@ -69,6 +70,7 @@ struct ServiceParts {
   redlist::Store* redlist = nullptr;        // the local red list; none: every offline settlement is self-pay
   RedlistSyncer* redlist_syncer = nullptr;  // redlist.sync (nullable)
   ChainKeeper* chain = nullptr;             // checkpoints at close-outs and reconciliations (nullable)
+  const LiveWork* work = nullptr;           // the open work as last committed (engine.status)
 };
 
 class Service final : public cashier::Dispatcher {
@@ -235,6 +237,10 @@ class Service final : public cashier::Dispatcher {
   // refuses alone is parked (forwarder.cpp).
   std::int64_t lone_uploads_through_ = 0;
 };
+
+// Whether the session may read this settlement: every role but a cashier;
+// a cashier, one made at its window or refunded there.
+bool cashier_sees(const cashier::SessionInfo& s, const ledger::SettlementDetail& d);
 
 // The canonical payload hash of a mutating request (request_id idempotency).
 std::string payload_hash(std::string_view method, std::string_view canonical);

@@ -318,7 +318,7 @@ awaitable<Reply> Service::inpatient_undo_admit(const cashier::SessionInfo& s, co
 
 // ---- inpatient.get / inpatient.list -------------------------------------------------------
 
-awaitable<Reply> Service::inpatient_get(const cashier::SessionInfo& /*s*/, const cashier::InpatientGetParams& p) {
+awaitable<Reply> Service::inpatient_get(const cashier::SessionInfo& s, const cashier::InpatientGetParams& p) {
   const auto id = parse_setl_id(p.adm_id);
   if (!id) co_return no_stay(p.adm_id);
   std::int64_t after = 0;
@@ -356,7 +356,9 @@ awaitable<Reply> Service::inpatient_get(const cashier::SessionInfo& /*s*/, const
   };
   auto r = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job));
   if (!r) co_return fail(r.error().to_error());
-  if (!r->row) co_return no_stay(p.adm_id);
+  // A cashier reads the stays admitted at its window; another window's is,
+  // for it, one that does not exist.
+  if (!r->row || (s.role == cashier::Role::cashier && r->row->stay.window != s.window)) co_return no_stay(p.adm_id);
   Json j = stay_summary(*r->row);
   Json lines = Json::array();
   for (const ledger::StayLineRow& l : r->lines) {
@@ -395,7 +397,7 @@ awaitable<Reply> Service::inpatient_get(const cashier::SessionInfo& /*s*/, const
   co_return Reply::ok(std::move(j));
 }
 
-awaitable<Reply> Service::inpatient_list(const cashier::SessionInfo& /*s*/, const cashier::InpatientListParams& p) {
+awaitable<Reply> Service::inpatient_list(const cashier::SessionInfo& s, const cashier::InpatientListParams& p) {
   ledger::StayFilter f;
   f.state = p.state;
   f.dept = p.dept;
@@ -411,6 +413,7 @@ awaitable<Reply> Service::inpatient_list(const cashier::SessionInfo& /*s*/, cons
     f.after_adm_id = *c;
   }
   f.limit = p.limit;
+  if (s.role == cashier::Role::cashier) f.window_id = s.window;  // its own window's stays only
   auto job = [f](sql::Db& db) { return ledger::list_stays(db, f); };
   auto rows = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job));
   if (!rows) co_return fail(rows.error().to_error());

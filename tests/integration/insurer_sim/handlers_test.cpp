@@ -1090,6 +1090,18 @@ TEST_CASE("fault specs: parsing, counts, probabilities, delay combined with anot
     REQUIRE_FALSE(f.ok());
     CHECK(f.error().field == "fault");
   }
+  // msg= (error only) takes the rest of the spec as it is, commas and control characters included.
+  const auto with_msg = parse_fault("error:count=1,infno=1101,msg=card E00000001, id 110101199003071234\x01");
+  REQUIRE(with_msg.ok());
+  CHECK(with_msg.value().message == "card E00000001, id 110101199003071234\x01");
+  CHECK(with_msg.value().infno == "1101");
+  CHECK_FALSE(parse_fault("lost_reply:msg=x").ok());
+  CHECK_FALSE(parse_fault("error:msg=").ok());
+  FaultSet said(7);
+  said.add(with_msg.value());
+  CHECK(said.for_request([] { return std::string("1101"); }).error_msg == "card E00000001, id 110101199003071234\x01");
+  said.add(parse_fault("error").value());
+  CHECK(said.for_request([] { return std::string("1101"); }).error_msg == "simulated insurer error");
   FaultSet fs(7);
   fs.add(parse_fault("delay:ms=50").value());
   fs.add(parse_fault("lost_reply:count=2").value());

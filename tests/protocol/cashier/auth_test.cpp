@@ -211,6 +211,18 @@ TEST_CASE("a source that keeps failing is throttled: its guesses count against n
   CHECK(f.login("li", "Superv1sor!x", kOther).identity.has_value());
 }
 
+TEST_CASE("logins of a name the source has locked count against its throttle: they cannot keep the KDF busy") {
+  Fixture f;
+  for (int i = 0; i < 3; ++i) (void)f.login("zhang", "guess", kOther);  // locked for kOther (3 failures)
+  // Her own password while locked is refused, and does not count.
+  for (int i = 0; i < 5; ++i)
+    CHECK(f.login("zhang", "Window42pass!", kOther).error->error.reason == Reason::locked_out);
+  for (int i = 0; i < 3; ++i) CHECK(f.login("zhang", "guess", kOther).error->error.reason == Reason::locked_out);
+  // Six refused in the minute: the next is refused unchecked.
+  CHECK(f.login("zhang", "guess", kOther).error->error.reason == Reason::limit_exceeded);
+  CHECK(f.login("zhang", "Window42pass!", kTerminal).identity.has_value());
+}
+
 TEST_CASE("unknown operators answer like known ones") {
   Fixture f;
   auto a = f.login("ghost", "whatever");
@@ -325,4 +337,54 @@ TEST_CASE("ID and card number masking") {
   CHECK(r["list"][0]["certno"] == "110101********1234");
   CHECK(r["list"][0]["note"] == "11010119900307123X");  // not an ID field: left alone
   CHECK(r["card_no"] == "A12345678");
+}
+
+TEST_CASE("free text and error replies: personal numbers masked, control characters dropped, bounded") {
+  // An ID number, a card number and a person number inside text; a msgid and short ids are kept.
+  CHECK(mask_text("id 11010119900307123X card E00000001, psn 1100000012345678 ok") ==
+        "id 110101********123X card E0*****01, psn 11************78 ok");
+  CHECK(mask_text("msgid H110105000012026030108300000001 setl 12 r-0001") ==
+        "msgid H110105000012026030108300000001 setl 12 r-0001");
+  CHECK(mask_text("abcdefgh12") == "abcdefgh12");  // fewer than 6 digits
+  CHECK(mask_text("") == "");
+
+  const std::string raw = "refused\x01 card A12345678\r\n\tline two\x7f \xff end";
+  CHECK(clean_foreign_text(raw) == "refused card A1*****78 line two \xEF\xBF\xBD end");
+  const std::string longer = std::string(300, 'x') + "\xE4\xB8\xAD";
+  const std::string cut = clean_foreign_text(longer, 200);
+  CHECK(cut.size() <= 200);
+  CHECK(cut.ends_with("\xE2\x80\xA6"));
+  // A cut never splits a character.
+  const std::string han = clean_foreign_text(std::string(100, 'a') + std::string(60, 'b') + "\xE4\xB8\xAD\xE4\xB8\xAD" +
+                                             std::string(100, 'c'), 162);
+  CHECK(han.size() <= 162);
+  CHECK(json::parse(Json(han).dump(), "t").ok());
+
+  RpcError e{1020, make_error(Reason::insurer_rejected, "insurer", "the insurer refused 1101 for 110101199003071234\x1b[0m"),
+             Json{{"err_msg", "person 1100000012345678\n" + std::string(500, 'q')},
+                  {"card_no", "E00000001"},
+                  {"undo", {{"id_no", "110101199003071234"}}}}};
+  mask_error(e);
+  CHECK(e.error.message == "the insurer refused 1101 for 110101********1234[0m");
+  CHECK(e.data["err_msg"].get<std::string>().rfind("person 11************78 qqq", 0) == 0);
+  CHECK(e.data["err_msg"].get<std::string>().size() <= 200);
+  CHECK(e.data["card_no"] == "E0*****01");
+  CHECK(e.data["undo"]["id_no"] == "110101********1234");
+}
+
+TEST_CASE("a source's rate: a sliding window per source, one source never counts against another") {
+  SourceRate rate(3, std::chrono::seconds(1), 2);
+  const SystemTime t0{};
+  CHECK(rate.take(t0, "uid:1"));
+  CHECK(rate.take(t0 + 100ms, "uid:1"));
+  CHECK(rate.take(t0 + 200ms, "uid:1"));
+  CHECK_FALSE(rate.take(t0 + 300ms, "uid:1"));
+  CHECK(rate.limited(t0 + 300ms, "uid:1"));
+  CHECK(rate.retry_after(t0 + 300ms, "uid:1") == 700ms);
+  CHECK(rate.take(t0 + 300ms, "uid:2"));  // another source
+  CHECK(rate.take(t0 + 1000ms, "uid:1"));  // the first event left the window
+  CHECK_FALSE(rate.take(t0 + 1050ms, "uid:1"));
+  // Past max_sources, everything is forgotten at once (bounded memory).
+  rate.note(t0 + 1060ms, "uid:3");
+  CHECK(rate.take(t0 + 1060ms, "uid:1"));
 }

@@ -56,6 +56,13 @@ class FakeDispatcher final : public Dispatcher {
         return;
       }
       if (p.setl_id == "drop") return;  // the Completion dies uncalled
+      if (p.setl_id == "refused") {
+        lock.unlock();
+        done(Reply::fail(make_error(Reason::insurer_rejected, "insurer",
+                                    fmt::format("the insurer refused 2207 for {}", kFullId)),
+                         Json{{"infcode", -1}, {"err_msg", fmt::format("card A12345678\x01 of {}\n", kFullId)}}));
+        return;
+      }
       if (p.setl_id == "with-id") {
         lock.unlock();
         done(Reply::ok(Json{{"setl_id", p.setl_id}, {"person", {{"id_no", kFullId}, {"psn_name", "张三"}}}}));
@@ -887,4 +894,52 @@ TEST_CASE("no login in time, an unfinished line, an idle session: each has its l
   CHECK(reason_of(idle.call(2, "person.query")) == "UNAUTHENTICATED");
   CHECK(idle.call(3, "session.login", Json{{"operator", "li"}, {"password", "Superv1sor!x"}, {"window", "W01"}})
             .contains("result"));
+}
+
+TEST_CASE("error replies are masked for every role: an echoed ID, the insurer's message, a bad line") {
+  Fixture f;
+  for (const char* who : {"zhang", "wang"}) {  // a cashier and an auditor (whose results are not masked)
+    Client c = std::string(who) == "zhang" ? f.login("zhang", "Window42pass!") : f.login("wang", "Aud1tor-pass");
+    const Json r = c.call(1, "settle.get", Json{{"setl_id", "refused"}});
+    INFO(r.dump());
+    CHECK(r.dump().find(kFullId) == std::string::npos);
+    CHECK(r.dump().find("A12345678") == std::string::npos);
+    CHECK(r["error"]["data"]["err_msg"] == "card A1*****78 of 110101********123X");
+  }
+  // A line the server refuses itself quotes nothing whole either.
+  Client c = f.connect();
+  c.send(std::string(R"({"jsonrpc":"2.0","id":1,"method":"no.such","params":{}})") + "\n");
+  CHECK(c.read_json().contains("error"));
+}
+
+TEST_CASE("calls before a login are limited per source; sessions are not") {
+  ServerConfig cfg;
+  cfg.unauthenticated_calls_per_second = 5;
+  Fixture f(cfg);
+  Client a = f.connect();
+  int answered = 0, limited = 0;
+  Json refusal;
+  for (int i = 0; i < 12; ++i) {
+    const Json r = a.call(i, "engine.status");
+    if (r.contains("result")) {
+      ++answered;
+    } else {
+      ++limited;
+      refusal = r;
+    }
+  }
+  CHECK(answered == 5);
+  CHECK(limited == 7);
+  CHECK(reason_of(refusal) == "LIMIT_EXCEEDED");
+  CHECK(refusal["error"]["data"]["retry_after_ms"].get<std::int64_t>() >= 1);
+  // The same source on another connection; a refused call counts too.
+  Client b = f.connect();
+  CHECK(reason_of(b.call(1, "engine.status")) == "LIMIT_EXCEEDED");
+  CHECK(reason_of(b.call(2, "settle.list")) == "LIMIT_EXCEEDED");
+  CHECK(f.server->unauthenticated_limited() == 9);
+  // A login is not limited by it, nor is the session.
+  Client s = f.login("zhang", "Window42pass!");
+  for (int i = 0; i < 12; ++i) CHECK(s.call(i, "engine.status").contains("result"));
+  std::this_thread::sleep_for(1100ms);
+  CHECK(b.call(3, "engine.status").contains("result"));
 }
