@@ -73,6 +73,12 @@ TEST_CASE("encryption at rest: settled with a storage key settles, and the files
     const std::filesystem::path wal = f.string() + "-wal";
     if (std::filesystem::exists(wal)) CHECK_FALSE(holds(wal, holder.card_no));
   }
+  // As someone with a copy of the files would look: strings(1) finds no card number.
+  for (const auto& f : {ledger, redlist}) {
+    const auto found = settle::testing::run_shell(
+        fmt::format("strings -n 6 '{}' | grep -c -F '{}'", f.string(), holder.card_no), s.dir(), "strings");
+    CHECK_MESSAGE(found.out.find('0') == 0, found.out);  // grep -c prints 0 (and exits 1) when nothing matches
+  }
   const auto shell = settle::testing::run_shell(fmt::format("sqlite3 '{}' .tables", ledger.string()), s.dir(), "sqlite3");
   CHECK(shell.status != 0);
   CHECK_MESSAGE(shell.err.find("file is not a database") != std::string::npos, shell.err);
