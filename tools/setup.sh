@@ -11,6 +11,7 @@ packages=(
   libsqlite3-dev sqlite3
   libssl-dev openssl
   libpcsclite-dev pcscd vsmartcard-vpcd pcsc-tools
+  libsystemd-dev
   procps iproute2 chromium poppler-utils fonts-wqy-zenhei
 )
 

@@ -1024,6 +1024,9 @@ Result<MethodParams> parse_params(Method m, const Json& p) {
 }
 
 std::optional<std::string> request_id_of(const MethodParams& p) {
+  // closeout.record has a request_id of its own (a repeated one answers the
+  // close-out it made) but is not one of the settlement table's requests.
+  if (!is_mutating(static_cast<Method>(p.index()))) return std::nullopt;
   return std::visit(
       [](const auto& v) -> std::optional<std::string> {
         if constexpr (requires { v.request_id; }) {

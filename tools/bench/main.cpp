@@ -3,6 +3,7 @@
 // Each section lives in its own section_<name>.cpp and registers itself.
 // Exit status: 0 every target passed, 1 a target failed, 2 usage or error.
 #include "tools/bench/bench.hpp"
+#include "tools/common/version.hpp"
 
 #include <fmt/format.h>
 
@@ -32,7 +33,10 @@ int main(int argc, char** argv) {
   std::vector<std::string> names;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--json") {
+    if (a == "--version") {
+      fmt::print("bench {}\n", settle::version);
+      return 0;
+    } else if (a == "--json") {
       ctx.json = true;
     } else if (a == "--dir" && i + 1 < argc) {
       ctx.dir = argv[++i];

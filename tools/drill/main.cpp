@@ -2,11 +2,13 @@
 // exit status: 0 passed, 1 failed, 2 could not run (options, bring-up) or
 // write the report).
 // What a drill does is in drill.cpp; docs/drill.md is the guide.
+#include "tools/common/version.hpp"
 #include "tools/drill/drill.hpp"
 
 #include <fmt/format.h>
 
 #include <charconv>
+#include <cstdlib>
 #include <cstdio>
 #include <ctime>
 #include <fstream>
@@ -72,7 +74,10 @@ Options parse(int argc, char** argv) {
       if (i + 1 >= argc) throw std::invalid_argument(a + " needs a value");
       return argv[++i];
     };
-    if (a == "--windows") {
+    if (a == "--version") {
+      fmt::print("drill {}\n", settle::version);
+      std::exit(0);
+    } else if (a == "--windows") {
       o.windows = static_cast<int>(number(a, value(), 1, 16));
     } else if (a == "--phase-seconds") {
       o.phase_s = number(a, value(), 0.5, 3600);

@@ -1,6 +1,7 @@
 // insurer-sim's command line: serve (the insurer over mutual TLS plus the
 // control endpoint), gen (synthetic persons), add-person and init-demo.
 // Thin: options in, library calls, exit status out.
+#include "tools/common/version.hpp"
 #include "protocol/policy_file.hpp"
 #include "tools/insurer-sim/generator.hpp"
 #include "tools/insurer-sim/server.hpp"
@@ -44,6 +45,7 @@ Result<Amount> amount_opt(const std::string& text, std::string_view what) { retu
 
 int main(int argc, char** argv) {
   CLI::App app{"insurer-sim: a simulated medical-insurance centre for tests and drills"};
+  app.set_version_flag("--version", std::string("insurer-sim ") + settle::version);
   app.require_subcommand(1);
 
   // serve

@@ -1,6 +1,7 @@
 // reconcile: the nightly reconciliation (对账). Logs in to settled over its
 // socket (settlectl's client), calls recon.run for a clearing date, prints a
 // text report, optionally writes HTML and JSON. Exit 0 balanced, 1 not, 2 error.
+#include "tools/common/version.hpp"
 #include "tools/reconcile/report.hpp"
 #include "tools/settlectl/client.hpp"
 
@@ -85,6 +86,7 @@ bool write_file(const std::string& path, const std::string& text, std::string& e
 
 int main(int argc, char** argv) {
   CLI::App app{"reconcile — the nightly reconciliation of a clearing date with the insurer (recon.run)"};
+  app.set_version_flag("--version", std::string("reconcile ") + settle::version);
   Options o;
   if (const char* s = std::getenv("SETTLED_SOCKET")) o.socket = s;
   if (const char* c = std::getenv("SETTLE_RECON_CREDENTIALS")) o.credentials = c;

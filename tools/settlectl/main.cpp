@@ -2,6 +2,7 @@
 // calculations), the cashier (one window transaction per command over the
 // daemon's socket) and the operator (operators on the ledger). Thin: parse
 // options, call the library, print.
+#include "tools/common/version.hpp"
 #include "tools/settlectl/cashier_cmds.hpp"
 #include "tools/settlectl/inpatient.hpp"
 #include "tools/settlectl/ledger_cmds.hpp"
@@ -20,6 +21,7 @@
 
 int main(int argc, char** argv) {
   CLI::App app{"settlectl — trial calculations, and the settlement daemon's command-line client"};
+  app.set_version_flag("--version", std::string("settlectl ") + settle::version);
   app.require_subcommand(1);
 
   settle::tools::TrialOptions trial;

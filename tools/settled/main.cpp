@@ -20,6 +20,7 @@
 #include "tools/settled/logging.hpp"
 #include "tools/settled/metrics.hpp"
 #include "tools/settled/operators.hpp"
+#include "tools/common/version.hpp"
 #include "tools/settled/service.hpp"
 
 #include <CLI/CLI.hpp>
@@ -80,6 +81,7 @@ int main(int argc, char** argv) {
   // (docs/operations.md, "Memory").
   ::mallopt(M_TRIM_THRESHOLD, 16 << 20);
   CLI::App app{"settled — the hospital's medical-insurance card settlement daemon"};
+  app.set_version_flag("--version", std::string("settled ") + settle::version);
   std::string config_path = "/etc/settled/settled.toml";
   bool check_only = false;
   app.add_option("-c,--config", config_path, "config file (see docs/examples/settled.toml)");

@@ -373,6 +373,12 @@ TEST_CASE("canonical form: same meaning, same string") {
                              doc(R"({"request_id":"rid-9","lines":[{"code":"c","name":"n","class":"A","amount":1}]})"));
   REQUIRE(commit.ok());
   CHECK(request_id_of(*commit) == "rid-9");
+  // closeout.record's request_id is its own (a repeat answers the close-out it
+  // made), not a settlement request's: the settlement table never sees it.
+  auto closeout = parse_params(Method::closeout_record, doc(R"({"request_id":"a-0Z"})"));
+  REQUIRE(closeout.ok());
+  CHECK_FALSE(request_id_of(*closeout).has_value());
+  CHECK_FALSE(canonical_form(*closeout).has_value());
 }
 
 TEST_CASE("every mutating method has a canonical form") {
