@@ -127,6 +127,7 @@ struct Kind {
   std::vector<std::string_view> cols;   // the content, in this order (the key is among them)
   On on = On::insert;
   std::string_view when;                // a condition on the row ({r}.col ...), "" for every row
+  int since = 7;                        // the schema version whose migration chains it
 };
 
 // Every chained kind. The columns are the ones the ledger's triggers keep
@@ -192,6 +193,12 @@ const std::vector<Kind>& kinds() {
       {"checkpoint", "chain_checkpoints", {{"checkpoint_id", true}},
        {"checkpoint_id", "at_ms", "reason", "head_seq", "head_hash", "counts", "key_id", "signature"}, On::insert,
        ""},
+      // v8: outage records.
+      {"outage", "outages", {{"outage_id", true}}, {"outage_id", "kind", "cause", "started_at_ms"}, On::insert, "", 8},
+      {"outage_end", "outages", {{"outage_id", true}}, {"outage_id", "ended_at_ms", "end_note"}, On::once,
+       "{r}.ended_at_ms IS NOT NULL", 8},
+      {"outage_note", "outage_notes", {{"note_id", true}},
+       {"note_id", "outage_id", "at_ms", "kind", "target", "detail", "by"}, On::insert, "", 8},
   };
   return all;
 }
@@ -409,14 +416,23 @@ BEGIN SELECT RAISE(ABORT, 'chain_checkpoints: append-only'); END;
 CREATE TRIGGER chain_checkpoints_no_delete BEFORE DELETE ON chain_checkpoints
 BEGIN SELECT RAISE(ABORT, 'chain_checkpoints: append-only'); END;
 )SQL";
-    for (const Kind& k : kinds()) s += trigger_sql(k);
+    for (const Kind& k : kinds())
+      if (k.since == 7) s += trigger_sql(k);
     return s;
   }();
   return sql;
 }
 
+std::string kinds_sql(int version) {
+  std::string s;
+  for (const Kind& k : kinds())
+    if (k.since == version) s += trigger_sql(k);
+  return s;
+}
+
 sql::Status backfill(sql::Db& db) {
   for (const Kind& k : kinds()) {
+    if (k.since != 7) continue;  // later kinds' tables are made with their triggers
     std::string order;
     for (const KeyCol& c : k.key) order += (order.empty() ? "" : ", ") + fmt::format("t.{}", c.name);
     const std::string where = k.when.empty() ? "" : " WHERE " + replace_row(k.when, "t");
@@ -664,6 +680,10 @@ class Walk {
   Walk(sql::Db& db, const VerifyOptions& opt) : db_(db), opt_(opt) {}
 
   sql::Result<VerifyReport> run() {
+    // A file of an older schema has only the kinds chained up to its version.
+    auto version = db_.query_int64("PRAGMA user_version");
+    if (!version) return version.error();
+    version_ = version->value_or(0);
     SETTLE_SQL_TRY(prepare());
     auto cps = load_checkpoints();
     if (!cps) return cps.error();
@@ -680,8 +700,11 @@ class Walk {
           Problem{seq, std::string(kind), std::string(ref), std::string(what), std::move(message)});
   }
 
+  bool present(const Kind& k) const { return k.since <= version_; }
+
   sql::Status prepare() {
     for (const Kind& k : kinds()) {
+      if (!present(k)) continue;
       std::string where;
       for (std::size_t i = 0; i < k.key.size(); ++i)
         where += fmt::format("{}t.{} = ?{}", i == 0 ? "" : " AND ", k.key[i].name, i + 1);
@@ -858,6 +881,7 @@ class Walk {
   // change whose latest entry is not their content now (edited).
   sql::Status rows_without_entries() {
     for (const Kind& k : kinds()) {
+      if (!present(k)) continue;
       const std::string ref = ref_sql(k, "t");
       const std::string where = k.when.empty() ? "" : " WHERE " + replace_row(k.when, "t");
       if (k.on == On::every_change) {
@@ -929,6 +953,7 @@ class Walk {
   }
 
   sql::Db& db_;
+  std::int64_t version_ = 0;  // the file's schema version
   const VerifyOptions& opt_;
   VerifyReport report_;
   std::map<std::string, KindCheck> checks_;

@@ -31,6 +31,9 @@ sql::Status register_functions(sql::Db& db);
 // The schema v7 SQL: the chain and checkpoint tables and the triggers that
 // chain each kind (generated from the table of kinds in chain.cpp).
 const std::string& schema_sql();
+// The triggers that chain the kinds a later migration adds (`version` > 7),
+// for that migration's SQL after its tables.
+std::string kinds_sql(int version);
 // Chains the rows written before v7, kind by kind in key order (run by the
 // migration after schema_sql, on a connection with register_functions).
 sql::Status backfill(sql::Db& db);

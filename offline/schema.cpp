@@ -697,6 +697,48 @@ BEGIN SELECT RAISE(ABORT, 'corrections: corrections are never deleted'); END;
 )SQL";
 // clang-format on
 
+// v8: outage records (offline/outage_ops.hpp). An outage's kind, cause and
+// start never change; its end is recorded once. Notes are append-only.
+constexpr std::string_view kV8 = R"SQL(
+CREATE TABLE outages (
+  outage_id      INTEGER PRIMARY KEY,
+  kind           TEXT NOT NULL CHECK (kind IN ('line', 'crash', 'drill', 'storage', 'reader', 'network')),
+  cause          TEXT NOT NULL,
+  started_at_ms  INTEGER NOT NULL,
+  ended_at_ms    INTEGER,
+  end_note       TEXT NOT NULL DEFAULT '',
+  CHECK (ended_at_ms IS NULL OR ended_at_ms >= started_at_ms)
+) STRICT;
+CREATE INDEX outages_open ON outages(kind) WHERE ended_at_ms IS NULL;
+CREATE TRIGGER outages_fixed BEFORE UPDATE ON outages
+WHEN OLD.ended_at_ms IS NOT NULL OR NEW.outage_id IS NOT OLD.outage_id OR NEW.kind IS NOT OLD.kind
+  OR NEW.cause IS NOT OLD.cause OR NEW.started_at_ms IS NOT OLD.started_at_ms
+BEGIN SELECT RAISE(ABORT, 'outages: only the end of an open outage may be recorded'); END;
+CREATE TRIGGER outages_no_delete BEFORE DELETE ON outages
+BEGIN SELECT RAISE(ABORT, 'outages: the record is kept'); END;
+
+CREATE TABLE outage_notes (
+  note_id    INTEGER PRIMARY KEY,
+  outage_id  INTEGER NOT NULL REFERENCES outages(outage_id),
+  at_ms      INTEGER NOT NULL,
+  kind       TEXT NOT NULL CHECK (kind IN ('notified', 'notify_failed', 'told', 'note')),
+  target     TEXT NOT NULL,
+  detail     TEXT NOT NULL,
+  by         TEXT NOT NULL
+) STRICT;
+CREATE INDEX outage_notes_outage ON outage_notes(outage_id, note_id);
+CREATE TRIGGER outage_notes_no_update BEFORE UPDATE ON outage_notes
+BEGIN SELECT RAISE(ABORT, 'outage_notes: append-only'); END;
+CREATE TRIGGER outage_notes_no_delete BEFORE DELETE ON outage_notes
+BEGIN SELECT RAISE(ABORT, 'outage_notes: append-only'); END;
+)SQL";
+
+// v8's SQL: its tables, then the triggers that chain them.
+const std::string& v8_sql() {
+  static const std::string sql = std::string(kV8) + chain::kinds_sql(8);
+  return sql;
+}
+
 // v3's SQL: the fixed part above and the settlements' transition trigger
 // generated from the engine's table.
 const std::string& v3_sql() {
@@ -705,7 +747,7 @@ const std::string& v3_sql() {
 }
 
 std::span<const Migration> all_migrations() {
-  static const std::array<Migration, 7> list{{
+  static const std::array<Migration, 8> list{{
       {1, "initial schema: requests, insurer messages, settlements, refunds, adjustments, outbox, events", kV1},
       {2, "fewer pages per commit (no requests_in_progress index, events without AUTOINCREMENT); open reversals indexed",
        kV2},
@@ -726,6 +768,9 @@ std::span<const Migration> all_migrations() {
           "answers, audit, events, stays, close-outs) and its signed checkpoints; rows written before are chained "
           "in table order",
        chain::schema_sql(), chain::backfill},
+      {8, "outage records: each outage's kind, cause, start and end, and what was done about it (notifications, "
+          "people told, notes), chained",
+       v8_sql()},
   }};
   return list;
 }
