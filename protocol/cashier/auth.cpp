@@ -191,6 +191,11 @@ bool role_may_call(Role r, Method m) noexcept {
     case Method::correction_list:
     case Method::work_list:
       return supervisor || auditor;
+    // Outage records: the office reads them and notes who was told.
+    case Method::outage_list:
+    case Method::outage_get:
+    case Method::outage_note:
+      return supervisor || auditor;
   }
   return false;
 }

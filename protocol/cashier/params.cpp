@@ -949,6 +949,53 @@ Result<MethodParams> correction_decide(const Json& p) {
   return MethodParams{CorrectionDecideParams<Kind>{**id, note->value_or("")}};
 }
 
+Result<OutageListParams> parse_outage_list(const Json& p) {
+  if (auto s = only_fields(p, "", {"from", "to", "kind", "cursor", "limit"}); !s) return s.error();
+  auto f = paged_filter(p);
+  if (!f) return f.error();
+  OutageListParams out{std::move(f->from), std::move(f->to), std::nullopt, f->cursor, f->limit};
+  auto kind = opt_text(p, "kind", "", 16);
+  if (!kind) return kind.error();
+  static constexpr std::string_view kinds[] = {"line", "crash", "drill", "storage", "reader", "network"};
+  if (kind->has_value() && std::find(std::begin(kinds), std::end(kinds), **kind) == std::end(kinds))
+    return bad("kind", "kind: line, crash, drill, storage, reader or network");
+  out.kind = std::move(*kind);
+  return out;
+}
+
+Result<std::int64_t> outage_id(const Json& p) {
+  auto id = json::get_opt_int(p, "outage_id", "");
+  if (!id) return id.error();
+  if (!id->has_value() || **id < 1) return bad("outage_id", "outage_id: required, a positive integer");
+  return **id;
+}
+
+Result<OutageGetParams> parse_outage_get(const Json& p) {
+  if (auto s = only_fields(p, "", {"outage_id"}); !s) return s.error();
+  auto id = outage_id(p);
+  if (!id) return id.error();
+  return OutageGetParams{*id};
+}
+
+Result<OutageNoteParams> parse_outage_note(const Json& p) {
+  if (auto s = only_fields(p, "", {"outage_id", "kind", "target", "detail"}); !s) return s.error();
+  OutageNoteParams out;
+  auto id = outage_id(p);
+  if (!id) return id.error();
+  out.outage_id = *id;
+  auto kind = opt_text(p, "kind", "", 16);
+  if (!kind) return kind.error();
+  if (kind->has_value() && **kind != "told" && **kind != "note") return bad("kind", "kind: told or note");
+  out.kind = kind->value_or("told");
+  auto target = text(p, "target", "", 200);
+  if (!target) return target.error();
+  out.target = std::move(*target);
+  auto detail = opt_text(p, "detail", "", 2000);
+  if (!detail) return detail.error();
+  out.detail = detail->value_or("");
+  return out;
+}
+
 }  // namespace
 
 namespace {
@@ -1018,6 +1065,9 @@ Result<MethodParams> parse_params(Method m, const Json& p) {
     case Method::correction_refuse: return correction_decide<1>(p);
     case Method::correction_list: return widen(parse_correction_list(p));
     case Method::work_list: return empty_params<WorkListParams>(p);
+    case Method::outage_list: return widen(parse_outage_list(p));
+    case Method::outage_get: return widen(parse_outage_get(p));
+    case Method::outage_note: return widen(parse_outage_note(p));
   }
   SETTLE_ASSERT(false && "every method has a parser");
   return make_error(Reason::internal, "", "no parser");

@@ -268,6 +268,25 @@ struct CorrectionListParams {
   std::int64_t limit = default_list_limit;
 };
 struct WorkListParams {};
+// outage.list: outage records (docs/outages.md) overlapping a period, newest
+// first; outage.get: one with its figures and notes; outage.note: the office
+// records who was told or what was done.
+struct OutageListParams {
+  std::optional<std::string> from;
+  std::optional<std::string> to;
+  std::optional<std::string> kind;  // line, crash, drill, storage, reader, network
+  std::optional<std::int64_t> cursor;
+  std::int64_t limit = default_list_limit;
+};
+struct OutageGetParams {
+  std::int64_t outage_id = 0;
+};
+struct OutageNoteParams {
+  std::int64_t outage_id = 0;
+  std::string kind = "told";  // told or note
+  std::string target;         // who was told, or what the note is about
+  std::string detail;
+};
 
 // One alternative per Method, in the order of the Method enum.
 using MethodParams =
@@ -282,7 +301,8 @@ using MethodParams =
                  OperatorUnlockParams, OperatorSetRoleParams, OperatorDisableParams, OperatorEnableParams,
                  AuditListParams, SettleSheetParams, CloseoutPreviewParams, CloseoutRecordParams,
                  CloseoutGetParams, CloseoutListParams, CloseoutSheetParams, CorrectionRecordParams,
-                 CorrectionApproveParams, CorrectionRefuseParams, CorrectionListParams, WorkListParams>;
+                 CorrectionApproveParams, CorrectionRefuseParams, CorrectionListParams, WorkListParams,
+                 OutageListParams, OutageGetParams, OutageNoteParams>;
 static_assert(std::variant_size_v<MethodParams> == method_count);
 
 // Parses the params object of `m`. Errors: INVALID_REQUEST (data.field names

@@ -67,6 +67,9 @@ constexpr std::array<MethodInfo, method_count> kMethods{{
     {Method::correction_refuse, "correction.refuse", false},
     {Method::correction_list, "correction.list", false},
     {Method::work_list, "work.list", false},
+    {Method::outage_list, "outage.list", false},
+    {Method::outage_get, "outage.get", false},
+    {Method::outage_note, "outage.note", false},
 }};
 
 // Longest string id echoed back; longer ids are refused (id null).

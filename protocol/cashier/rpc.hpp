@@ -72,8 +72,11 @@ enum class Method : std::uint8_t {
   correction_refuse,
   correction_list,
   work_list,
+  outage_list,
+  outage_get,
+  outage_note,
 };
-inline constexpr int method_count = 49;
+inline constexpr int method_count = 52;
 
 std::string_view method_name(Method m) noexcept;  // "settle.commit"
 std::optional<Method> method_from_name(std::string_view name) noexcept;

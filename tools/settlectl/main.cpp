@@ -7,6 +7,7 @@
 #include "tools/settlectl/inpatient.hpp"
 #include "tools/settlectl/ledger_cmds.hpp"
 #include "tools/settlectl/office_cmds.hpp"
+#include "tools/settlectl/outage_cmds.hpp"
 #include "tools/settlectl/storage_cmds.hpp"
 #include "tools/settlectl/trial.hpp"
 
@@ -317,6 +318,35 @@ int main(int argc, char** argv) {
   auto* work = app.add_subcommand("work", "the insurance office's work list: parked items, rejected offline "
                                           "settlements, corrections waiting for approval");
   client_options(work, true);
+  settle::tools::OutageCommand outage_cmd;
+  auto* outage = app.add_subcommand("outage", "outage records (停机/断网记录): the line offline, starts after a crash, "
+                                              "drills; who was told (supervisor, auditor)");
+  outage->require_subcommand(1);
+  for (const char* action : {"list", "show", "note", "export"}) {
+    const std::string a = action;
+    auto* sub = outage->add_subcommand(
+        a, a == "list"   ? "outages overlapping a period, newest first"
+           : a == "show" ? "one outage: its period, cause, offline work, uploads, reversals, adjustments, notes"
+           : a == "note" ? "record who was told (or a note) about an outage"
+                         : "a period's outages with their figures and who was told, for the insurance centre (CSV)");
+    client_options(sub, true);
+    if (a == "list" || a == "export") {
+      sub->add_option("--from", outage_cmd.from, "from (date or ISO 8601 time)");
+      sub->add_option("--to", outage_cmd.to, "until (a date: the whole day)");
+      sub->add_option("--kind", outage_cmd.kind, "line, crash, drill, storage, reader or network");
+    }
+    if (a == "list") {
+      sub->add_option("--limit", outage_cmd.limit, "at most this many, newest first");
+      sub->add_flag("--csv", outage_cmd.csv, "CSV for a spreadsheet (UTF-8)");
+    }
+    if (a == "show" || a == "note") sub->add_option("--id", outage_cmd.id, "the outage")->required();
+    if (a == "note") {
+      sub->add_option("--kind", outage_cmd.note_kind, "told (default) or note");
+      sub->add_option("--target", outage_cmd.target, "who was told (信息科, 首信, 医保中心, 全院各科室) or what")->required();
+      sub->add_option("--detail", outage_cmd.detail, "how and what was said");
+    }
+    sub->callback([&outage_cmd, a] { outage_cmd.action = a; });
+  }
 
   // The ledger file itself (IT and the auditor): no socket, no login.
   settle::tools::LedgerVerifyCommand lv;
@@ -360,6 +390,7 @@ int main(int argc, char** argv) {
   if (closeout->parsed()) return settle::tools::run_closeout(client, co, std::cout, std::cerr);
   if (correction->parsed()) return settle::tools::run_correction(client, corr, std::cout, std::cerr);
   if (work->parsed()) return settle::tools::run_work(client, std::cout, std::cerr);
+  if (outage->parsed()) return settle::tools::run_outage(client, outage_cmd, std::cout, std::cerr);
   if (inpatient->parsed()) {
     if (ip_get_limit->count() > 0) ip.limit = ip_limit;
     return settle::tools::run_inpatient(client, ip, std::cout, std::cerr);

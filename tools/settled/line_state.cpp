@@ -1,8 +1,11 @@
 // What the offline fallback (断网持卡本地红名单结算) needs of the daemon: the
-// red list's entry for a card, and the line's state changes. The fallback's
-// decisions are engine/flows.cpp's; forwarding the stored work is forwarder.cpp's.
+// red list's entry for a card, the line's state changes and the outage
+// records they make. The fallback's decisions are engine/flows.cpp's;
+// forwarding the stored work is forwarder.cpp's.
+#include "offline/outage_ops.hpp"
 #include "offline/redlist.hpp"
 #include "protocol/cashier/mask.hpp"
+#include "tools/settled/clock.hpp"
 #include "tools/settled/service.hpp"
 
 #include <spdlog/spdlog.h>
@@ -15,8 +18,39 @@ void Service::network_moved(std::optional<NetworkState> changed) {
     spdlog::info("insurer line: online");
   else
     spdlog::warn("insurer line: {}", network_state_name(*changed));
+  record_line_outage(*changed);
   if (on_network_changed) on_network_changed(*changed);
   reversal_wakeup_.cancel();  // the line worker looks again at once
+}
+
+// The outage record (docs/outages.md): opened when the line goes offline,
+// ended when it is back online (draining is still part of it: new work
+// settles offline until the stored work is through). Queued to the ledger's
+// writer: the window that moved the line does not wait for it.
+void Service::record_line_outage(NetworkState now) {
+  const std::int64_t at = now_ms();
+  std::function<sql::Status(sql::Db&)> job;
+  if (now == NetworkState::offline) {
+    const std::string cause = line_cause() == OfflineCause::clock_skew
+                                  ? "the insurer refuses this host's request times (clock skew)"
+                                  : "the insurer is unreachable (no answer to calls or sign-in)";
+    job = [at, cause](sql::Db& db) -> sql::Status {
+      auto id = ledger::open_outage(db, ledger::OutageKind::line, cause, at);
+      if (!id) return id.error();
+      return Ok{};
+    };
+  } else if (now == NetworkState::online) {
+    job = [at](sql::Db& db) -> sql::Status {
+      auto ended = ledger::end_outages(db, ledger::OutageKind::line, at, "the line is back and the stored work is through");
+      if (!ended) return ended.error();
+      return Ok{};
+    };
+  } else {
+    return;
+  }
+  p_.ledger.write(std::move(job), [](const sql::Status& r) {
+    if (!r) spdlog::error("outage record: the line's outage could not be written: {}", r.error().message);
+  });
 }
 
 awaitable<std::optional<PersonView>> Service::redlist_person(const std::string& card_no) {

@@ -4,6 +4,7 @@
 #include "offline/ledger.hpp"
 #include "offline/ledger_ops.hpp"
 #include "offline/office_ops.hpp"
+#include "offline/outage_ops.hpp"
 #include "offline/redlist.hpp"
 #include "offline/storage_key.hpp"
 #include "tools/settled/redlist_sync.hpp"
@@ -144,9 +145,26 @@ int main(int argc, char** argv) {
   // The ledger must take a write before any cashier is served: a full disk
   // or a read-only file is found now, at start, not at a patient's charge.
   // The write is the start's own line in the ledger's history.
+  // A run before this one that ended without a clean stop is an outage of
+  // its own (docs/outages.md), from its last sign of life to this start.
+  auto unclean = led.read([](sql::Db& db) { return ledger::unclean_stop(db); });
+  if (!unclean) return fail_start(fmt::format("ledger {}: {}", config->ledger_path, unclean.error().message));
+  if (*unclean)
+    spdlog::warn("settled: the last run ended without a clean stop (last seen working {} ms ago); recorded as an outage",
+                 now_ms() - **unclean);
   {
-    auto started = led.write_wait([at = now_ms()](sql::Db& db) {
-      return ledger::append_event(db, ledger::Event{0, at, ledger::Entity::ledger, "settled", std::nullopt, "started", ""});
+    auto started = led.write_wait([at = now_ms(), last = *unclean](sql::Db& db) -> sql::Status {
+      if (last) {
+        auto ended = ledger::end_outages(db, ledger::OutageKind::line, *last, "settled stopped while the line was offline");
+        if (!ended) return ended.error();
+        auto crash = ledger::record_outage(db, ledger::OutageKind::crash,
+                                           "settled stopped without a clean stop (crash, kill or power loss)", *last, at,
+                                           "started again; start-up recovery reverses the calls left in doubt");
+        if (!crash) return crash.error();
+      }
+      auto e = ledger::append_event(db, ledger::Event{0, at, ledger::Entity::ledger, "settled", std::nullopt, "started", ""});
+      if (!e) return e.error();
+      return Ok{};
     });
     if (!started)
       return fail_start(fmt::format("ledger {} cannot be written: {} ({})", config->ledger_path,
@@ -325,6 +343,17 @@ int main(int argc, char** argv) {
   ioc.run();
   card_pool.join();
   db_pool.join();
+  // A clean stop, in the ledger: the next start finds no crash. An outage of
+  // the line still open ends here (the next start cannot know when it ended).
+  if (auto stopped = led.write_wait([at = now_ms()](sql::Db& db) -> sql::Status {
+        auto ended = ledger::end_outages(db, ledger::OutageKind::line, at, "settled stopped while the line was offline");
+        if (!ended) return ended.error();
+        auto e = ledger::append_event(db, ledger::Event{0, at, ledger::Entity::ledger, "settled", std::nullopt, "stopped", ""});
+        if (!e) return e.error();
+        return Ok{};
+      });
+      !stopped)
+    spdlog::error("settled: the clean stop could not be recorded: {}", stopped.error().message);
   (*chain_keeper)->checkpoint_now("stop");
   spdlog::info("settled: stopped{}", recovered ? "" : " before recovery finished");
   if (fatal) {

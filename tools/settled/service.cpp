@@ -212,6 +212,10 @@ awaitable<Reply> Service::handle(cashier::SessionInfo session, cashier::Call cal
     case Method::correction_list:
       co_return co_await correction_list(std::get<cashier::CorrectionListParams>(call.params));
     case Method::work_list: co_return co_await work_list();
+    case Method::outage_list: co_return co_await outage_list(std::get<cashier::OutageListParams>(call.params));
+    case Method::outage_get: co_return co_await outage_get(std::get<cashier::OutageGetParams>(call.params));
+    case Method::outage_note:
+      co_return co_await outage_note(session, std::get<cashier::OutageNoteParams>(call.params));
     case Method::settle_sheet:
       co_return co_await settle_sheet(session, std::get<cashier::SettleSheetParams>(call.params));
     case Method::session_login:

@@ -127,6 +127,7 @@ class Service final : public cashier::Dispatcher {
 
  private:
   awaitable<Reply> handle(cashier::SessionInfo session, cashier::Call call);
+  void record_line_outage(NetworkState now);
 
   awaitable<Reply> engine_status();
   awaitable<Reply> card_read(const cashier::SessionInfo& s, const cashier::CardReadParams& p);
@@ -154,6 +155,9 @@ class Service final : public cashier::Dispatcher {
                                      const std::string& note);
   awaitable<Reply> correction_list(const cashier::CorrectionListParams& p);
   awaitable<Reply> work_list();
+  awaitable<Reply> outage_list(const cashier::OutageListParams& p);
+  awaitable<Reply> outage_get(const cashier::OutageGetParams& p);
+  awaitable<Reply> outage_note(const cashier::SessionInfo& s, const cashier::OutageNoteParams& p);
   // The close-out of a recorded id or the session's own preview (answer JSON).
   awaitable<Reply> closeout_of(const cashier::SessionInfo& s, const std::optional<std::string>& closeout_id);
   // Announces a new work item (event and metric).

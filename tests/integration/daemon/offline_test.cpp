@@ -23,6 +23,7 @@
 namespace settle::offline_e2e {
 namespace {
 
+using settle::Amount;
 using settle::testing::amount_at;
 using settle::testing::fen;
 using settle::testing::effective_at_insurer;
@@ -512,6 +513,98 @@ TEST_CASE("a slow insurer: one cashier call's insurer calls share one budget") {
   CHECK(t.response["result"]["mode"] == "offline");
   wait_drained(*c);
   CHECK(effective_at_insurer(s, "off-slow-1") == 1);
+}
+
+// The outage records (docs/outages.md): the line's outage opened when it goes
+// offline and ended when the stored work is through, with that work counted;
+// a note of who was told; a run killed without a clean stop found at the next
+// start as an outage of its own, from its last sign of life.
+TEST_CASE("each outage is on record: the line's with its offline work, a kill's at the next start") {
+  Stack& s = stack();
+  place(4);
+  auto c = s.session(Stack::cashier);
+  auto office = s.session(Stack::supervisor);
+  wait_drained(*c);
+  auto outages = [&](const std::string& kind) {
+    const Json r = office->call("outage.list", Json{{"from", "2000-01-01"}, {"to", "2100-01-01"}, {"kind", kind}});
+    REQUIRE_MESSAGE(r.contains("result"), r.dump());
+    return r["result"]["outages"];
+  };
+  // A cashier does not read them.
+  CHECK(reason_of(c->call("outage.list", Json::object())) == "FORBIDDEN");
+  const std::size_t lines_before = outages("line").size();
+  for (const auto& o : outages("line")) CHECK(o["open"] == false);  // every earlier case ended its outage
+
+  REQUIRE(c->call("card.read").contains("result"));
+  s.set_faults({"refuse", "refuse"});
+  const Timed first = commit(*c, "off-outage-1");
+  REQUIRE_MESSAGE(first.response.contains("result"), first.response.dump());
+  REQUIRE(first.response["result"]["mode"] == "offline");
+  REQUIRE(commit(*c, "off-outage-2").response.contains("result"));
+  Json open_line;
+  wait_status(
+      *office,
+      [&](const Json&) {
+        const Json l = outages("line");
+        if (l.size() != lines_before + 1 || l[0]["open"] != true) return false;
+        open_line = l[0];
+        return true;
+      },
+      std::chrono::seconds(10), "no open line outage");
+  CHECK(open_line["ended_at"].is_null());
+  CHECK(open_line["cause"].get<std::string>().find("unreachable") != std::string::npos);
+  const std::int64_t id = open_line["outage_id"].get<std::int64_t>();
+  Json got = office->call("outage.get", Json{{"outage_id", id}});
+  REQUIRE_MESSAGE(got.contains("result"), got.dump());
+  CHECK(got["result"]["figures"]["offline_settlements"] == 2);
+  CHECK(got["result"]["figures"]["uploads"]["waiting"] == 2);
+  const Amount total = amount_at(first.response["result"], "total");
+  CHECK(amount_at(got["result"]["figures"], "offline_total") == total + total);
+
+  // Who was told, in the record and the audit trail.
+  const Json note = office->call("outage.note", Json{{"outage_id", id}, {"target", "信息科"}, {"detail", "电话 8801"}});
+  REQUIRE_MESSAGE(note.contains("result"), note.dump());
+  CHECK(reason_of(office->call("outage.note", Json{{"outage_id", id + 1000}, {"target", "x"}})) == "NOT_FOUND");
+
+  s.clear_faults();
+  wait_drained(*c);
+  wait_status(
+      *office, [&](const Json&) { return outages("line")[0]["open"] == false; }, std::chrono::seconds(10),
+      "the line's outage did not end");
+  got = office->call("outage.get", Json{{"outage_id", id}});
+  REQUIRE(got.contains("result"));
+  const Json& g = got["result"];
+  CHECK(g["figures"]["uploads"]["done"] == 2);
+  CHECK(g["figures"]["uploads"]["waiting"] == 0);
+  CHECK(g["ended_at"].get<std::string>() >= g["started_at"].get<std::string>());  // whole seconds
+  REQUIRE(g["notes"].size() == 1);
+  CHECK(g["notes"][0]["target"] == "信息科");
+  CHECK(g["notes"][0]["by"] == Stack::supervisor.name);
+  // The office's export: one CSV row per outage with its figures and notes.
+  const auto exported = s.settlectl_as(Stack::supervisor, "outage export --from 2000-01-01 --to 2100-01-01 --kind line");
+  REQUIRE_MESSAGE(exported.status == 0, exported.err);
+  const Json rows = Json::parse(exported.out)["outages"];
+  REQUIRE(rows.size() == lines_before + 1);
+  CHECK(rows[0]["notes"][0]["target"] == "信息科");
+  const auto shown = s.settlectl_as(Stack::supervisor, fmt::format("outage show --id {}", id));
+  REQUIRE_MESSAGE(shown.status == 0, shown.err);
+  CHECK(Json::parse(shown.out)["figures"]["uploads"]["done"] == 2);
+
+  // Killed: the next start records the run's end as a crash outage, over by
+  // the time the daemon serves again.
+  const std::size_t crashes_before = outages("crash").size();
+  s.kill_daemon();
+  s.start_daemon();
+  office = s.session(Stack::supervisor);
+  const Json crashes = outages("crash");
+  REQUIRE(crashes.size() == crashes_before + 1);
+  CHECK(crashes[0]["open"] == false);
+  CHECK(crashes[0]["ended_at"].get<std::string>() >= crashes[0]["started_at"].get<std::string>());
+  // A clean stop and start adds none.
+  s.stop_daemon();
+  s.start_daemon();
+  office = s.session(Stack::supervisor);
+  CHECK(outages("crash").size() == crashes_before + 1);
 }
 
 }  // namespace
