@@ -116,3 +116,15 @@ if command -v systemd-analyze >/dev/null 2>&1; then
   echo "ok: systemd-analyze verify of the units (commands from the unpacked tree)"
 fi
 echo "ok: the unpacked tree runs: every program's --version, man pages, units"
+
+# -- a real dpkg install, upgrade, remove and purge, thrown away afterwards
+if [ "$(id -u)" != 0 ] || ! command -v unshare >/dev/null 2>&1; then
+  echo "note: not root or no unshare: the install into a throwaway overlay was not tried"
+  exit 0
+fi
+if ! unshare --mount --propagation private true 2>/dev/null; then
+  echo "note: no private mount namespace here: the install into a throwaway overlay was not tried"
+  exit 0
+fi
+unshare --mount --propagation private "$(dirname "$0")/install_in_overlay.sh" "$deb" "$tmp/overlay" \
+  || fail "the install into a throwaway overlay"
