@@ -90,7 +90,9 @@ int main(int argc, char** argv) {
   std::string config_path = "/etc/settled/settled.toml";
   bool check_only = false;
   app.add_option("-c,--config", config_path, "config file (see docs/examples/settled.toml)");
-  app.add_flag("--check-config", check_only, "check the config and every file it names (policy, TLS certificates and keys, key files' modes, the data folder), then exit");
+  app.add_flag("--check-config", check_only,
+               "check the config and every file it names (policy, TLS certificates and keys, key files' modes, the "
+               "data folder), then exit");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -194,10 +196,11 @@ int main(int argc, char** argv) {
   // thread, between two requests' steps. A file that does not load changes
   // nothing: the running config and policy stay, and the log says why.
   asio::signal_set reload_signal(ioc, SIGHUP);
+  bool serving = false;  // READY=1 sent: a reload before it (during recovery) must not announce readiness
   std::function<void(const boost::system::error_code&, int)> on_reload;
   on_reload = [&](const boost::system::error_code& e, int) {
     if (e) return;
-    ::sd_notify(0, "RELOADING=1");
+    if (serving) ::sd_notify(0, "RELOADING=1");
     auto fresh = load_config(config_path);
     auto fresh_policy = fresh ? load_policy_file(fresh->policy_file) : Result<Policy>(fresh.error());
     if (!fresh) {
@@ -217,7 +220,7 @@ int main(int argc, char** argv) {
         spdlog::warn("reload: changed in {} but in force only after a restart (systemctl restart settled): {}",
                      config_path, fmt::join(plan.restart_needed, ", "));
     }
-    ::sd_notify(0, "READY=1");
+    if (serving) ::sd_notify(0, "READY=1");
     reload_signal.async_wait(on_reload);
   };
   reload_signal.async_wait(on_reload);
@@ -348,6 +351,7 @@ int main(int argc, char** argv) {
         std::cout << "settled: ready on " << config->cashier.socket_path << std::endl;
         // systemd (Type=notify): ready once the socket listens.
         ::sd_notifyf(0, "READY=1\nSTATUS=serving cashiers on %s", config->cashier.socket_path.c_str());
+        serving = true;
         asio::co_spawn(ioc, service.run_line(), asio::detached);
         asio::co_spawn(ioc, redlist_syncer.run_schedule(), asio::detached);
         asio::co_spawn(ioc, (*chain_keeper)->run_schedule(), asio::detached);
