@@ -97,7 +97,9 @@ int main(int argc, char** argv) {
   app.add_option("--credentials", o.credentials,
                  "file of KEY=VALUE lines: operator, password, window[, socket] (env SETTLE_RECON_CREDENTIALS)");
   app.add_option("--operator", o.operator_name, "operator (supervisor or auditor)");
-  app.add_option("--password-file", o.password_file, "file whose first line is the password");
+  app.add_option("--password-file", o.password_file,
+                 "file whose first line is the password (else, under systemd, the credential reconcile-password: "
+                 "$CREDENTIALS_DIRECTORY/reconcile-password)");
   app.add_option("--window", o.window, "a window of the daemon to log in at");
   app.add_option("--html", o.html, "also write the report as a self-contained HTML page");
   app.add_option("--json", o.json_file, "also write the daemon's JSON answer to FILE (\"-\": stdout, no text report)")
