@@ -56,6 +56,8 @@ cat > "$demo/settled.toml" <<CONF
 [daemon]
 data_dir = "data"
 policy = "$root/docs/examples/policy.toml"
+[cashier]
+socket = "data/cashier.sock"
 [institution]
 code = "H11010500001"
 name = "示例市第一人民医院"

@@ -12,6 +12,7 @@ packages=(
   libssl-dev openssl
   libpcsclite-dev pcscd vsmartcard-vpcd pcsc-tools
   libsystemd-dev
+  help2man shellcheck
   procps iproute2 chromium poppler-utils fonts-wqy-zenhei
 )
 

@@ -1,12 +1,14 @@
 // The daemon's config file: the documented example loads, and each kind of
 // mistake is refused with the key and the line.
 #include "tools/settled/config.hpp"
+#include "tools/settled/reload.hpp"
 
 #include <doctest/doctest.h>
 
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 using namespace settle;
 using namespace settle::daemon;
@@ -99,4 +101,50 @@ TEST_CASE("mistakes name the key and the line") {
   auto missing = parse_config("[daemon]\ndata_dir = \"/x\"\n", "settled.toml", base_dir());
   CHECK(missing.error().message.find("daemon.policy: required key is missing") != std::string::npos);
   CHECK(load_config("/nonexistent.toml").error().message.find("cannot open") != std::string::npos);
+}
+
+TEST_CASE("the socket's default is /run/settled/cashier.sock; an explicit socket is kept") {
+  auto c = parse_config(with(usable_example(), "socket = \"/run/settled/cashier.sock\"", "# no socket"), "settled.toml",
+                        base_dir());
+  REQUIRE_MESSAGE(c.ok(), c.error().message);
+  CHECK(c->cashier.socket_path == "/run/settled/cashier.sock");
+  auto old = parse_config(with(usable_example(), "socket = \"/run/settled/cashier.sock\"",
+                               "socket = \"/var/lib/settled/cashier.sock\""),
+                          "settled.toml", base_dir());
+  REQUIRE_MESSAGE(old.ok(), old.error().message);
+  CHECK(old->cashier.socket_path == "/var/lib/settled/cashier.sock");
+}
+
+TEST_CASE("reload: keys read at each use are taken, the others wait for a restart") {
+  auto running = parse_config(usable_example(), "settled.toml", base_dir());
+  REQUIRE(running.ok());
+  SUBCASE("the same file changes nothing") {
+    auto same = parse_config(usable_example(), "settled.toml", base_dir());
+    REQUIRE(same.ok());
+    const ReloadPlan p = apply_reloadable(*running, *same);
+    CHECK(p.applied.empty());
+    CHECK(p.restart_needed.empty());
+  }
+  SUBCASE("limits, deadlines and the log level change; the insurer and the socket do not") {
+    std::string text = usable_example();
+    text = with(text, "max_age_s = 86400", "max_age_s = 3600");
+    text = with(text, "offline_deadline_ms = 1500", "offline_deadline_ms = 2500");
+    text = with(text, "log_level = \"info\"", "log_level = \"debug\"");
+    text = with(text, "host = \"insurer.example.gov.cn\"", "host = \"insurer2.example.gov.cn\"");
+    text = with(text, "socket = \"/run/settled/cashier.sock\"", "socket = \"/run/settled/other.sock\"");
+    text = with(text, "failures_to_offline = 2", "failures_to_offline = 3");
+    auto fresh = parse_config(text, "settled.toml", base_dir());
+    REQUIRE_MESSAGE(fresh.ok(), fresh.error().message);
+    const ReloadPlan p = apply_reloadable(*running, *fresh);
+    CHECK(p.applied == std::vector<std::string>{"daemon.log_level", "offline.max_age_s", "network.offline_deadline_ms"});
+    CHECK(p.restart_needed ==
+          std::vector<std::string>{"insurer.host", "cashier.socket", "network.failures_to_offline"});
+    CHECK(running->offline_limits.max_age_s == 3600);
+    CHECK(running->network.offline_deadline_ms == 2500);
+    CHECK(running->log_level == "debug");
+    // Taken at start: still the old values.
+    CHECK(running->insurer.host == "insurer.example.gov.cn");
+    CHECK(running->cashier.socket_path == "/run/settled/cashier.sock");
+    CHECK(running->network.failures_to_offline == 2);
+  }
 }

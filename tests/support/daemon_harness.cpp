@@ -549,6 +549,7 @@ key_file = "{key}"
 paasid = "H11010500001"
 secret_file = "secret"
 {insurer_extra}[cashier]
+socket = "data/cashier.sock"
 lockout_s = 0
 [readers]
 max_card_wait_ms = 10000

@@ -291,6 +291,8 @@ code = "{inst}"
 name = "Bench Hospital"
 area = "110105"
 insurer_area = "110105"
+[cashier]
+socket = "data/cashier.sock"
 [insurer]
 host = "127.0.0.1"
 port = {port}

@@ -1,6 +1,7 @@
 // reconcile: the nightly reconciliation (对账). Logs in to settled over its
 // socket (settlectl's client), calls recon.run for a clearing date, prints a
 // text report, optionally writes HTML and JSON. Exit 0 balanced, 1 not, 2 error.
+#include "tools/common/paths.hpp"
 #include "tools/common/version.hpp"
 #include "tools/reconcile/report.hpp"
 #include "tools/settlectl/client.hpp"
@@ -21,10 +22,10 @@ namespace {
 using settle::json::Json;
 
 struct Options {
-  std::string socket = "/var/lib/settled/cashier.sock";
+  std::string socket = settle::default_cashier_socket;
   std::string credentials;  // KEY=VALUE lines: operator, password, window, socket
   std::string operator_name;
-  std::string password_file;
+  std::string password_file;  // else $CREDENTIALS_DIRECTORY/reconcile-password
   std::string window;
   std::string date;
   std::string html;
@@ -96,7 +97,9 @@ int main(int argc, char** argv) {
   app.add_option("--credentials", o.credentials,
                  "file of KEY=VALUE lines: operator, password, window[, socket] (env SETTLE_RECON_CREDENTIALS)");
   app.add_option("--operator", o.operator_name, "operator (supervisor or auditor)");
-  app.add_option("--password-file", o.password_file, "file whose first line is the password");
+  app.add_option("--password-file", o.password_file,
+                 "file whose first line is the password (else, under systemd, the credential reconcile-password: "
+                 "$CREDENTIALS_DIRECTORY/reconcile-password)");
   app.add_option("--window", o.window, "a window of the daemon to log in at");
   app.add_option("--html", o.html, "also write the report as a self-contained HTML page");
   app.add_option("--json", o.json_file, "also write the daemon's JSON answer to FILE (\"-\": stdout, no text report)")
@@ -122,17 +125,31 @@ int main(int argc, char** argv) {
     o.socket = creds["socket"];
   }
   std::string password = creds["password"];
-  if (!o.password_file.empty()) {
-    std::ifstream f(o.password_file);
-    if (!f || !std::getline(f, password)) return error(fmt::format("cannot read the password from {}", o.password_file));
+  // The password's file: --password-file, else (no password in a --credentials
+  // file) the systemd credential reconcile-password (LoadCredential=).
+  std::string password_file = o.password_file;
+  if (password_file.empty() && password.empty()) {
+    if (const char* dir = std::getenv("CREDENTIALS_DIRECTORY"); dir != nullptr && *dir != '\0')
+      password_file = std::string(dir) + "/reconcile-password";
+  }
+  if (!password_file.empty()) {
+    std::ifstream f(password_file);
+    if (!f || !std::getline(f, password)) return error(fmt::format("cannot read the password from {}", password_file));
     while (!password.empty() && (password.back() == '\r' || password.back() == '\n')) password.pop_back();
   }
   if (o.operator_name.empty() || o.window.empty() || password.empty())
-    return error("operator, window and password are needed (--credentials FILE, or --operator, --window and --password-file)");
+    return error(
+        "operator, window and password are needed (--credentials FILE, or --operator, --window and --password-file, "
+        "or the credential reconcile-password)");
   if (o.date.empty()) o.date = yesterday_local();
 
   auto client = settle::tools::CashierClient::connect(o.socket);
-  if (!client) return error(client.error().message);
+  if (!client) {
+    // reconcile never starts the daemon: a stopped settled is the operator's to start.
+    return error(fmt::format("settled is not running or not reachable ({}); reconcile does not start it: start it "
+                             "(systemctl start settled) and run reconcile again",
+                             client.error().message));
+  }
   auto login = client->call("session.login", Json{{"operator", o.operator_name}, {"password", password}, {"window", o.window}},
                             std::chrono::seconds(30));
   std::fill(password.begin(), password.end(), '\0');

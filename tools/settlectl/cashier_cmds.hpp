@@ -3,6 +3,8 @@
 // (and verify the PIN when one is given), then the operation itself.
 #pragma once
 
+#include "tools/common/paths.hpp"
+
 #include <cstdint>
 #include <iosfwd>
 #include <optional>
@@ -11,7 +13,7 @@
 namespace settle::tools {
 
 struct ClientOptions {
-  std::string socket = "/var/lib/settled/cashier.sock";
+  std::string socket = default_cashier_socket;
   std::string operator_name;
   std::string password_file;  // first line is the password; "-" = stdin
   std::string window;

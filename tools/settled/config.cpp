@@ -4,6 +4,7 @@
 #include "tools/settled/config.hpp"
 
 #include "protocol/toml_reader.hpp"
+#include "tools/common/paths.hpp"
 
 #include <fmt/format.h>
 
@@ -161,6 +162,7 @@ Result<Config> parse_config(std::string_view text, std::string_view source, cons
                                 c.insurer.secret);
       !s)
     return s.error();
+  c.insurer.secret_file = resolve(base_dir, *secret_file);
   if (Status s = read_uint(rd, is, "port", "insurer", c.insurer.port, 1, 65535); !s) return s.error();
   if (Status s = read_uint(rd, is, "pool_size", "insurer", c.insurer.pool_size, 1, 64); !s) return s.error();
   if (Status s = read_uint(rd, is, "connect_timeout_ms", "insurer", c.insurer.connect_timeout_ms, 50, 600'000); !s)
@@ -169,7 +171,7 @@ Result<Config> parse_config(std::string_view text, std::string_view source, cons
     return s.error();
 
   // [cashier]
-  c.cashier.socket_path = (fs::path(c.data_dir) / "cashier.sock").string();
+  c.cashier.socket_path = default_cashier_socket;
   auto cash = rd.opt_table(root, "cashier", "cashier");
   if (!cash) return cash.error();
   if (*cash != nullptr) {

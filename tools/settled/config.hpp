@@ -32,13 +32,14 @@ struct InsurerConfig {
   std::string key_file;
   std::string paasid;
   std::string secret;         // read from secret_file, never written in the config itself
+  std::string secret_file;    // where it was read from (--check-config looks at its mode)
   std::size_t pool_size = 4;
   std::uint32_t connect_timeout_ms = 3000;
   std::uint32_t request_timeout_ms = 5000;
 };
 
 struct CashierConfig {
-  std::string socket_path;                 // default <data_dir>/cashier.sock
+  std::string socket_path;                 // default /run/settled/cashier.sock (tools/common/paths.hpp)
   std::optional<std::string> tcp_address;  // loopback only
   std::uint16_t tcp_port = 0;
   std::size_t max_connections = 64;

@@ -14,6 +14,7 @@
 #include "reader/card_service.hpp"
 #include "reader/watcher.hpp"
 #include "tools/settled/chain_keeper.hpp"
+#include "tools/settled/check_files.hpp"
 #include "tools/settled/clock.hpp"
 #include "tools/settled/config.hpp"
 #include "tools/settled/gateway.hpp"
@@ -21,6 +22,7 @@
 #include "tools/settled/logging.hpp"
 #include "tools/settled/metrics.hpp"
 #include "tools/settled/operators.hpp"
+#include "tools/settled/reload.hpp"
 #include "tools/common/version.hpp"
 #include "tools/settled/service.hpp"
 
@@ -32,13 +34,16 @@
 
 #include <csignal>
 #include <boost/asio/thread_pool.hpp>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <malloc.h>
+#include <systemd/sd-daemon.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <optional>
 
@@ -86,7 +91,9 @@ int main(int argc, char** argv) {
   std::string config_path = "/etc/settled/settled.toml";
   bool check_only = false;
   app.add_option("-c,--config", config_path, "config file (see docs/examples/settled.toml)");
-  app.add_flag("--check-config", check_only, "check the config and the policy file, then exit");
+  app.add_flag("--check-config", check_only,
+               "check the config and every file it names (policy, TLS certificates and keys, key files' modes, the "
+               "data folder), then exit");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -95,6 +102,22 @@ int main(int argc, char** argv) {
 
   auto config = load_config(config_path);
   if (!config) return fail_start(config.error().message);
+  if (check_only) {
+    // Every problem at once, each naming the option and the file.
+    std::vector<std::string> problems;
+    auto checked_policy = load_policy_file(config->policy_file);
+    if (!checked_policy) problems.push_back(fmt::format("daemon.policy: {}", checked_policy.error().message));
+    for (const FileProblem& p : check_config_files(*config)) problems.push_back(p.text());
+    if (auto source = sql::key_source(config->storage.key_file)) {
+      if (auto key = sql::StorageKey::load(*source); !key)
+        problems.push_back(fmt::format("storage.key_file: {}", key.error().message));
+    }
+    if (!problems.empty()) {
+      for (const std::string& p : problems) std::cerr << "settled: " << config_path << ": " << p << "\n";
+      std::cerr << "settled: " << config_path << ": " << problems.size() << " problem(s); the daemon would not start\n";
+      return 1;
+    }
+  }
   auto policy = load_policy_file(config->policy_file);
   if (!policy) return fail_start(policy.error().message);
   // The storage key: [storage] key_file, else the ledger-key credential.
@@ -105,7 +128,7 @@ int main(int argc, char** argv) {
     storage_key = *key;
   }
   if (check_only) {
-    std::cout << "settled: " << config_path << " and " << config->policy_file << " are valid"
+    std::cout << "settled: " << config_path << ", " << config->policy_file << " and the files they name are valid"
               << (storage_key ? fmt::format("; the storage key {} is usable", storage_key->source()) : "") << "\n";
     return 0;
   }
@@ -114,10 +137,13 @@ int main(int argc, char** argv) {
     spdlog::warn("the ledger and the red list are not encrypted at rest: no [storage] key_file and no ledger-key "
                  "credential (docs/encryption.md)");
 
+  // data_dir is the daemon's alone: made 0700 when it does not exist (the
+  // package and the unit's StateDirectory= make it so too); an existing
+  // folder keeps the mode the site gave it.
   std::error_code ec;
-  std::filesystem::create_directories(config->data_dir, ec);
+  const bool made_data_dir = std::filesystem::create_directories(config->data_dir, ec);
   if (ec) return fail_start(fmt::format("cannot create data_dir {}: {}", config->data_dir, ec.message()));
-  ::chmod(config->data_dir.c_str(), 0750);
+  if (made_data_dir) ::chmod(config->data_dir.c_str(), 0700);
 
   // The open work is counted after every commit, on the writer: engine.status
   // and the metrics read it from memory.
@@ -183,6 +209,39 @@ int main(int argc, char** argv) {
   (void)msgids->next(insurer_civil_time(now_ms() + 1000));
 
   asio::io_context ioc(1);
+  // SIGHUP (systemctl reload settled): the policy file and the config keys
+  // that may change while running (reload.hpp) are read again, on this
+  // thread, between two requests' steps. A file that does not load changes
+  // nothing: the running config and policy stay, and the log says why.
+  asio::signal_set reload_signal(ioc, SIGHUP);
+  bool serving = false;  // READY=1 sent: a reload before it (during recovery) must not announce readiness
+  std::function<void(const boost::system::error_code&, int)> on_reload;
+  on_reload = [&](const boost::system::error_code& e, int) {
+    if (e) return;
+    if (serving) ::sd_notify(0, "RELOADING=1");
+    auto fresh = load_config(config_path);
+    auto fresh_policy = fresh ? load_policy_file(fresh->policy_file) : Result<Policy>(fresh.error());
+    if (!fresh) {
+      spdlog::error("reload: {}; nothing was changed: the running config and policy stay in force", fresh.error().message);
+    } else if (!fresh_policy) {
+      spdlog::error("reload: policy {}: {}; nothing was changed: the running config and policy stay in force",
+                    fresh->policy_file, fresh_policy.error().message);
+    } else {
+      *policy = std::move(*fresh_policy);
+      const ReloadPlan plan = apply_reloadable(*config, *fresh);
+      spdlog::set_level(spdlog::level::from_str(config->log_level));
+      spdlog::info("reload: policy {} (\"{}\", version {}) in force; config {}: {}", config->policy_file, policy->name,
+                   policy->version, config_path,
+                   plan.applied.empty() ? std::string("no reloadable key changed")
+                                        : fmt::format("changed {}", fmt::join(plan.applied, ", ")));
+      if (!plan.restart_needed.empty())
+        spdlog::warn("reload: changed in {} but in force only after a restart (systemctl restart settled): {}",
+                     config_path, fmt::join(plan.restart_needed, ", "));
+    }
+    if (serving) ::sd_notify(0, "READY=1");
+    reload_signal.async_wait(on_reload);
+  };
+  reload_signal.async_wait(on_reload);
   // The hash chain's checkpoint key, and a checkpoint of the chain as this
   // start finds it (a crash leaves the last writes after the last checkpoint).
   auto chain_keeper = ChainKeeper::open(ioc, *config, led);
@@ -308,6 +367,9 @@ int main(int argc, char** argv) {
         spdlog::info("settled: serving cashiers on {}{}", config->cashier.socket_path,
                      server.tcp_port() ? fmt::format(" and 127.0.0.1:{}", *server.tcp_port()) : std::string());
         std::cout << "settled: ready on " << config->cashier.socket_path << std::endl;
+        // systemd (Type=notify): ready once the socket listens.
+        ::sd_notifyf(0, "READY=1\nSTATUS=serving cashiers on %s", config->cashier.socket_path.c_str());
+        serving = true;
         asio::co_spawn(ioc, service.run_line(), asio::detached);
         asio::co_spawn(ioc, redlist_syncer.run_schedule(), asio::detached);
         asio::co_spawn(ioc, (*chain_keeper)->run_schedule(), asio::detached);
@@ -330,6 +392,8 @@ int main(int argc, char** argv) {
   signals.async_wait([&](const boost::system::error_code& e, int sig) {
     if (e) return;
     spdlog::info("settled: signal {}, finishing the requests in flight", sig);
+    ::sd_notify(0, "STOPPING=1\nSTATUS=finishing the requests in flight");
+    reload_signal.cancel();
     service.stop();
     redlist_syncer.stop();
     (*chain_keeper)->stop();

@@ -246,6 +246,17 @@ TEST_CASE("reconciliation: a balanced day, then every kind of difference found, 
                    {"amount", settle::format_amount(fund)}});
     CHECK(reconcile(s, fmt::format("--credentials {} --date {} --json", creds, date)).status == 0);
   }
+  // Under systemd: the password from the credential reconcile-password
+  // ($CREDENTIALS_DIRECTORY, LoadCredential=), the operator and window as options.
+  {
+    const auto cred_dir = s.dir() / "credentials";
+    std::filesystem::create_directories(cred_dir);
+    std::ofstream(cred_dir / "reconcile-password") << Stack::supervisor.password << "\n";
+    ::setenv("CREDENTIALS_DIRECTORY", cred_dir.c_str(), 1);
+    const Run r = reconcile(s, fmt::format("--operator {} --window W01 --date {} --json", Stack::supervisor.name, date));
+    ::unsetenv("CREDENTIALS_DIRECTORY");
+    CHECK_MESSAGE(r.status == 0, r.err);
+  }
 
   // Every kind of difference, injected at the insurer.
   const std::string psn_no = done[0].detail["psn_no"].get<std::string>();
@@ -317,5 +328,12 @@ TEST_CASE("reconciliation: a balanced day, then every kind of difference found, 
     CHECK(reconcile(s, fmt::format("--credentials {} --date {}", bad, date)).status == 2);
     const Run u = reconcile(s, fmt::format("--credentials {} --date {} --socket /nonexistent/sock", creds, date));
     CHECK(u.status == 2);
+    // A stopped daemon (no socket): exit 2, saying so; reconcile starts nothing.
+    const Run down = settle::testing::run_shell(
+        fmt::format("{} --socket {} --credentials {} --date {}", SETTLE_RECONCILE_BINARY,
+                    (s.dir() / "no-daemon.sock").string(), creds, date),
+        s.dir(), "reconcile-down");
+    CHECK(down.status == 2);
+    CHECK_MESSAGE(down.err.find("settled is not running or not reachable") != std::string::npos, down.err);
   }
 }
