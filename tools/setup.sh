@@ -13,6 +13,7 @@ packages=(
   libpcsclite-dev pcscd vsmartcard-vpcd pcsc-tools
   libsystemd-dev
   procps iproute2 chromium poppler-utils fonts-wqy-zenhei
+  python3-prometheus-client
 )
 
 missing=()
