@@ -42,6 +42,7 @@ TEST_CASE("before any traffic: every counter family and its labelled series at 0
   CHECK(has_line(page, "settled_redlist_age_seconds +Inf"));
   CHECK(has_line(page, "settled_insurer_clock_skew_seconds NaN"));
   CHECK(page.find("_ms") == std::string::npos);
+  CHECK(page.find("method=\"?\"") == std::string::npos);  // every cashier method by its name
 
   // Every sample's family has a HELP (non-empty) and a TYPE line, once each.
   std::set<std::string> helped, typed;

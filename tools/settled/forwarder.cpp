@@ -3,7 +3,6 @@
 // engine/store_forward.hpp (backoff, parking after refusals, one at a time
 // after a refused batch), the line worker, uploads.flush and the parked
 // items' methods (outbox.parked, outbox.retry, outbox.resolve).
-#include "tools/settled/logging.hpp"
 #include "tools/settled/forwarder.hpp"
 
 #include "offline/ledger_ops.hpp"
@@ -11,6 +10,7 @@
 #include "protocol/engine_json.hpp"
 #include "tools/settled/clock.hpp"
 #include "tools/settled/insurer_calls.hpp"
+#include "tools/settled/logging.hpp"
 #include "tools/settled/records.hpp"
 #include "tools/settled/replies.hpp"
 #include "tools/settled/service.hpp"
