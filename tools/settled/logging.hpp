@@ -75,7 +75,8 @@ std::string format_line(std::chrono::system_clock::time_point at, spdlog::level:
                         std::string_view message);
 
 // Sends one event's fields to the journal; returns < 0 (-errno) on failure.
-// The default is sd_journal_sendv; tests pass their own to see what is sent.
+// The default is sd_journal_sendv (which drops the entry and returns 0 when
+// no journal socket exists); tests pass their own to see what is sent.
 using JournalSend = std::function<int(const std::vector<std::string>& fields)>;
 int send_to_journal(const std::vector<std::string>& fields);
 
@@ -84,7 +85,7 @@ std::shared_ptr<spdlog::sinks::sink> make_journal_sink(JournalSend send, std::FI
 std::shared_ptr<spdlog::sinks::sink> make_line_sink(std::FILE* out);
 
 // Installs the daemon's logger as spdlog's default, at `level`, to the
-// journal or to stderr (detect_log_target). Called again, it only sets the level.
+// journal or to stderr (detect_log_target).
 void setup_logging(const std::string& level);
 
 // A start-up failure, logged once as critical (the logger set up at info if
