@@ -68,7 +68,10 @@ struct ReaderWatcher::Impl {
 
   void emit(ReaderEvent::Kind kind, const Watched& w) {
     for (const auto& window : w.windows) {
-      spdlog::info("reader '{}' window '{}': {}", w.reader, window, event_kind_name(kind));
+      // Cards coming and going, a reader appearing: routine, at debug. A
+      // window losing its reader is a fault the office must see.
+      spdlog::log(kind == ReaderEvent::Kind::reader_unavailable ? spdlog::level::warn : spdlog::level::debug,
+                  "reader '{}' window '{}': {}", w.reader, window, event_kind_name(kind));
       sink(ReaderEvent{kind, window, w.reader});
     }
   }

@@ -14,6 +14,7 @@ packages=(
   libsystemd-dev
   help2man shellcheck
   procps iproute2 chromium poppler-utils fonts-wqy-zenhei
+  python3-prometheus-client
 )
 
 missing=()

@@ -10,6 +10,7 @@
 #include "protocol/engine_json.hpp"
 #include "tools/settled/clock.hpp"
 #include "tools/settled/insurer_calls.hpp"
+#include "tools/settled/logging.hpp"
 #include "tools/settled/records.hpp"
 #include "tools/settled/replies.hpp"
 #include "tools/settled/service.hpp"
@@ -111,7 +112,8 @@ awaitable<std::int64_t> Service::flush_reversals() {
       auto w = co_await ledger_write(p_.ledger, std::move(job25));
       if (!w) spdlog::error("reversals: recording the reversal of {} failed: {}", omsgid, w.error().message);
       p_.metrics.reversal(insurer::reversal_result_name(out->result));
-      spdlog::info("reversal of msgid {} acknowledged: {}", omsgid, insurer::reversal_result_name(out->result));
+      log_with(spdlog::level::info, LogFields{.infno = "2601", .msgid = omsgid}, "reversal of msgid {} acknowledged: {}",
+               omsgid, insurer::reversal_result_name(out->result));
       continue;
     }
     const std::string why = r.succeeded() ? std::string("unreadable 2601 reply") : failure_reason(r);
@@ -124,9 +126,10 @@ awaitable<std::int64_t> Service::flush_reversals() {
       auto w = co_await ledger_write(p_.ledger, std::move(job_park));
       if (!w) spdlog::error("reversals: parking the reversal of {} failed: {}", omsgid, w.error().message);
       p_.metrics.reversal("parked");
-      spdlog::warn("reversal of msgid {} parked after {} refusals by the insurer ({}); outbox item {} waits for a "
-                   "supervisor (settlectl parked list)",
-                   omsgid, d.refusals, why, item.item_id);
+      log_with(spdlog::level::warn, LogFields{.infno = "2601", .msgid = omsgid},
+               "reversal of msgid {} parked after {} refusals by the insurer ({}); outbox item {} waits for a "
+               "supervisor (settlectl parked list)",
+               omsgid, d.refusals, why, item.item_id);
       work_added("parked_reversal",
                  Json{{"queue", "outbox"}, {"item_id", item.item_id}, {"msgid", omsgid}, {"reason", why}});
       continue;
@@ -138,7 +141,8 @@ awaitable<std::int64_t> Service::flush_reversals() {
     };
     (void)co_await ledger_write(p_.ledger, std::move(job26));
     p_.metrics.reversal("retry");
-    spdlog::warn("reversal of msgid {} not acknowledged ({}); retry in {} ms", omsgid, why, d.next_attempt_at_ms - at);
+    log_with(spdlog::level::warn, LogFields{.infno = "2601", .msgid = omsgid},
+             "reversal of msgid {} not acknowledged ({}); retry in {} ms", omsgid, why, d.next_attempt_at_ms - at);
   }
   auto job27 = [](sql::Db& db) { return ledger::open_work(db); };
   auto work = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job27));
@@ -427,18 +431,20 @@ awaitable<std::int64_t> Service::flush_uploads() {
           continue;
         }
         p_.metrics.upload("parked", 1);
-        spdlog::warn("uploads: the offline settlement {} parked after {} refusals by the insurer ({}); outbox item {} "
-                     "waits for a supervisor (settlectl parked list); the uploads behind it go on",
-                     v.setl_id, v.d.refusals, why, v.item_id);
+        log_with(spdlog::level::warn, LogFields{.setl_id = std::to_string(v.setl_id), .infno = "9302", .msgid = r.msgid},
+                 "uploads: the offline settlement {} parked after {} refusals by the insurer ({}); outbox item {} "
+                 "waits for a supervisor (settlectl parked list); the uploads behind it go on",
+                 v.setl_id, v.d.refusals, why, v.item_id);
         work_added("parked_upload", Json{{"queue", "outbox"}, {"item_id", v.item_id},
                                          {"setl_id", std::to_string(v.setl_id)}, {"reason", why}});
         if (v.item_id >= lone_uploads_through_) lone_uploads_through_ = 0;  // the suspects are through
       }
       if (retried > 0) {
         p_.metrics.upload("retry", retried);
-        spdlog::warn("uploads: {} offline settlements not forwarded ({}){}; retry in {} ms", retried, why,
-                     answer == ForwardAnswer::refused && !counts ? ", refused whole: one at a time from now on" : "",
-                     release_at - at);
+        log_with(spdlog::level::warn, LogFields{.infno = "9302", .msgid = r.msgid},
+                 "uploads: {} offline settlements not forwarded ({}){}; retry in {} ms", retried, why,
+                 answer == ForwardAnswer::refused && !counts ? ", refused whole: one at a time from now on" : "",
+                 release_at - at);
       }
       co_return co_await left();
     }

@@ -14,10 +14,10 @@ namespace settle::daemon {
 
 void Service::network_moved(std::optional<NetworkState> changed) {
   if (!changed) return;
-  if (*changed == NetworkState::online)
-    spdlog::info("insurer line: online");
-  else
-    spdlog::warn("insurer line: {}", network_state_name(*changed));
+  // Offline is what the office must see; back online and draining the
+  // stored work are the way back.
+  spdlog::log(*changed == NetworkState::offline ? spdlog::level::warn : spdlog::level::info, "insurer line: {}",
+              network_state_name(*changed));
   record_line_outage(*changed);
   if (on_network_changed) on_network_changed(*changed);
   reversal_wakeup_.cancel();  // the line worker looks again at once

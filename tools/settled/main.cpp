@@ -53,9 +53,9 @@ using namespace settle::daemon;
 
 namespace {
 
+// Logged once: to the journal under systemd (as critical), else on stderr.
 int fail_start(const std::string& what) {
-  spdlog::critical("settled: {}", what);
-  std::cerr << "settled: " << what << "\n";
+  log_start_failure(what);
   return 1;
 }
 
@@ -288,8 +288,7 @@ int main(int argc, char** argv) {
         server_ptr->notify(cashier::Topic::card, "card.inserted", json::Json{{"window", ev.window}});
       else if (ev.kind == reader::ReaderEvent::Kind::card_removed)
         server_ptr->notify(cashier::Topic::card, "card.removed", json::Json{{"window", ev.window}});
-      else
-        spdlog::warn("window {}: reader {} {}", ev.window, ev.reader, reader::event_kind_name(ev.kind));
+      // Reader events are logged once, by the watcher.
     });
   });
 
@@ -327,7 +326,8 @@ int main(int argc, char** argv) {
   service.on_work_added = [&server](json::Json item) {
     server.notify(cashier::Topic::work, "work.added", std::move(item));
   };
-  metrics.gauges = [&led, &service, &server, &gateway, &live_work]() {
+  redlist_syncer.on_synced = [&metrics](bool full, bool ok) { metrics.redlist_sync(full, ok); };
+  metrics.gauges = [&led, &service, &server, &gateway, &live_work, &store = **redlist]() {
     Metrics::Gauges g;
     const ledger::OpenWork w = live_work.get();
     g.in_doubt = w.in_doubt;
@@ -341,6 +341,11 @@ int main(int argc, char** argv) {
     g.connections = static_cast<std::int64_t>(server.connection_count());
     g.clock_skew_s = gateway.clock_skew().offset_s();
     g.clock_refused = gateway.clock_skew().refusing() ? 1 : 0;
+    const redlist::Info list = store.info();
+    g.redlist_version = list.version;
+    g.redlist_entries = list.entries;
+    g.redlist_synced_at_ms = list.synced_at_ms;
+    g.now_ms = now_ms();
     return g;
   };
 
@@ -351,16 +356,14 @@ int main(int argc, char** argv) {
       [&]() -> asio::awaitable<void> {
         const Result<std::int64_t> r = co_await service.recover();
         if (!r) {
-          spdlog::critical("recovery failed: {}", r.error().message);
-          std::cerr << "settled: recovery failed: " << r.error().message << "\n";
+          spdlog::critical("settled: recovery failed: {}", r.error().message);
           ioc.stop();
           co_return;
         }
         if (*r > 0) spdlog::warn("recovery: {} request(s) were in doubt; their reversals are queued", *r);
         recovered = true;
         if (Status st = server.start(); !st) {
-          spdlog::critical("cashier server: {}", st.error().message);
-          std::cerr << "settled: " << st.error().message << "\n";
+          spdlog::critical("settled: cashier server: {}", st.error().message);
           ioc.stop();
           co_return;
         }
@@ -421,7 +424,7 @@ int main(int argc, char** argv) {
   (*chain_keeper)->checkpoint_now("stop");
   spdlog::info("settled: stopped{}", recovered ? "" : " before recovery finished");
   if (fatal) {
-    std::cerr << "settled: stopped: a call's outcome could not be recorded; start again to reverse it\n";
+    spdlog::critical("settled: stopped: a call's outcome could not be recorded; start again to reverse it");
     return 75;  // EX_TEMPFAIL
   }
   return recovered ? 0 : 1;

@@ -1,6 +1,7 @@
-// The daemon's metrics in Prometheus text format, served on a loopback port:
-// settlements by mode and outcome, insurer calls, latency histograms, and
-// gauges read at scrape time (in doubt, pending reversals, network state).
+// The daemon's metrics in Prometheus text format (docs/monitoring/README.md),
+// served over HTTP on a loopback port: settlements by mode and outcome,
+// insurer calls, latency histograms in seconds, and gauges read at scrape
+// time (in doubt, queues, parked items, the line, the red list).
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -19,13 +20,15 @@ namespace settle::daemon {
 
 class Histogram {
  public:
-  // Upper bounds in milliseconds.
-  static constexpr std::array<std::int64_t, 14> bounds_ms{1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000};
+  // Upper bounds in microseconds (rendered in seconds: 0.001 … 30).
+  static constexpr std::array<std::int64_t, 14> bounds_us{1'000,   2'500,   5'000,     10'000,    25'000,
+                                                          50'000,  100'000, 250'000,   500'000,   1'000'000,
+                                                          2'500'000, 5'000'000, 10'000'000, 30'000'000};
   void observe_us(std::int64_t us);
   void render(std::string& out, std::string_view name, std::string_view labels) const;
 
  private:
-  std::array<std::uint64_t, bounds_ms.size()> counts_{};
+  std::array<std::uint64_t, bounds_us.size()> counts_{};
   std::uint64_t count_ = 0;
   std::int64_t sum_us_ = 0;
 };
@@ -43,23 +46,37 @@ class Metrics {
     std::int64_t work_items = 0;  // the office's work list: parked, rejected, corrections waiting
     std::int64_t storage_encrypted = 0;  // 1 when the ledger and the red list are encrypted at rest
     // The insurer's clock less this host's, in seconds (from its replies'
-    // Date); absent before any reply. 1 while the insurer refuses our timestamps.
+    // Date); absent (NaN) before any reply. 1 while the insurer refuses our timestamps.
     std::optional<std::int64_t> clock_skew_s;
     std::int64_t clock_refused = 0;
+    // The red list held: its version (0 = never synced), persons on it, and
+    // when it was last downloaded (Unix ms, 0 = never).
+    std::int64_t redlist_version = 0;
+    std::int64_t redlist_entries = 0;
+    std::int64_t redlist_synced_at_ms = 0;
+    std::int64_t now_ms = 0;  // the scrape's time, for the red list's age
   };
 
-  // settled_settlements_total{mode, outcome}: outcome is settled, rejected, in_doubt, unreachable, error.
+  // Every family's series are registered at 0 here, so a scrape before any
+  // traffic shows them all.
+  Metrics();
+
+  // settled_settlements_total{mode, outcome}: outcome is settled, stored
+  // (offline), rejected, in_doubt, unreachable, refused, error.
   void settlement(std::string_view mode, std::string_view outcome);
   void refund(std::string_view outcome);
   // settled_insurer_calls_total{infno, outcome} and its latency.
   void insurer_call(std::string_view infno, std::string_view outcome, std::int64_t elapsed_us);
-  // settled_request_duration_ms{method}: cashier requests end to end.
+  // settled_request_duration_seconds{method}: cashier requests end to end.
   void request(std::string_view method, std::int64_t elapsed_us);
   void reversal(std::string_view outcome);
   void upload(std::string_view outcome, std::int64_t n);  // offline settlements forwarded (9302)
   void audit_failed();  // settled_audit_failures_total: audit entries that could not be written
   // settled_work_items_added_total{kind}: items added to the office's work list.
   void work_added(std::string_view kind);
+  // settled_redlist_syncs_total{kind = full|delta, outcome = ok|failed}.
+  void redlist_sync(bool full, bool ok);
+  void closeout_recorded();  // settled_closeouts_total
 
   // Read at every scrape (must be quick and thread-safe).
   std::function<Gauges()> gauges;
@@ -67,12 +84,24 @@ class Metrics {
   std::string render() const;
 
  private:
+  void add(std::string_view family, const std::string& labels, std::uint64_t n);
+
   mutable std::mutex mu_;
-  std::map<std::string, std::uint64_t> counters_;  // full series name with labels -> value
-  std::map<std::string, Histogram> histograms_;    // "name{labels}" -> histogram
+  // family -> labels ("mode=\"online\",outcome=\"settled\"") -> value
+  std::map<std::string, std::map<std::string, std::uint64_t>, std::less<>> counters_;
+  std::map<std::string, std::map<std::string, Histogram>, std::less<>> histograms_;
 };
 
-// Serves GET /metrics on address:port (loopback only) until the io_context stops.
+// The HTTP answer to one request line: GET /metrics gives the page (200),
+// anything else 404. Exposed for tests of the routing.
+struct MetricsReply {
+  unsigned status = 404;
+  std::string body;
+};
+MetricsReply answer_metrics_request(std::string_view method, std::string_view target, const Metrics& metrics);
+
+// Serves GET /metrics on address:port (loopback only) with Boost.Beast until
+// the io_context stops; a request's head is limited to 8 KiB, bodies refused.
 boost::asio::awaitable<void> serve_metrics(boost::asio::io_context& ioc, std::string address, std::uint16_t port,
                                            const Metrics& metrics);
 

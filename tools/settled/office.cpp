@@ -112,6 +112,7 @@ awaitable<Reply> Service::closeout_record(const cashier::SessionInfo& s, const c
   auto row = co_await ledger_write(p_.ledger, std::move(job));
   if (!row) co_return fail(row.error().to_error());
   Json doc = closeout_answer(*row);
+  p_.metrics.closeout_recorded();
   spdlog::info("window {}: close-out {} of {} recorded: {} settlements, {} refunds, cash to hand over {}", s.window,
                row->closeout_id, s.operator_name, doc["settlements"].value("count", 0), doc["refunds"].value("count", 0),
                doc.value("cash_to_hand_over", std::string()));

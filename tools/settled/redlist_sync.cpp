@@ -43,6 +43,7 @@ awaitable<Result<RedlistSyncOutcome>> RedlistSyncer::sync(bool full, const Redli
   else
     spdlog::warn("red list: {} sync failed, version {} kept: {}", whole ? "full" : "delta", store_.info().version,
                  r.error().message);
+  if (on_synced) on_synced(whole, static_cast<bool>(r));
   co_return r;
 }
 

@@ -49,6 +49,9 @@ class RedlistSyncer {
   awaitable<void> run_schedule();
   void stop();
 
+  // Told after every sync, done or failed (the metrics count them).
+  std::function<void(bool full, bool ok)> on_synced;
+
  private:
   awaitable<Result<RedlistSyncOutcome>> sync_once(bool full, const RedlistProgress& progress);
   awaitable<void> drop_sync(std::shared_ptr<redlist::Sync>& sync);

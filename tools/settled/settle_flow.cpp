@@ -8,6 +8,7 @@
 #include "tools/settled/call_seams.hpp"
 #include "tools/settled/clock.hpp"
 #include "tools/settled/key_lock.hpp"
+#include "tools/settled/logging.hpp"
 #include "tools/settled/records.hpp"
 #include "tools/settled/replies.hpp"
 #include "tools/settled/service.hpp"
@@ -80,16 +81,19 @@ awaitable<Reply> Service::settle_commit(const cashier::SessionInfo& s, const cas
         after.person->insu.deductible_used += st.deductible_part;
         after.person->insu.fund_paid_ytd += st.parts.fund;
       }
-      spdlog::info("window {}: settlement {} online, total {} (fund {}, account {}, cash {})", s.window, st.setl_id,
-                   format_amount(st.parts.total), format_amount(st.parts.fund), format_amount(st.parts.account),
-                   format_amount(st.parts.cash));
+      log_with(spdlog::level::info,
+               LogFields{s.window, s.operator_name, request_id, std::to_string(st.setl_id), "2207", st.msgid},
+               "window {}: settlement {} online, total {} (fund {}, account {}, cash {})", s.window, st.setl_id,
+               format_amount(st.parts.total), format_amount(st.parts.fund), format_amount(st.parts.account),
+               format_amount(st.parts.cash));
     } else {
       p_.metrics.settlement("offline", "stored");
       std::vector<std::string_view> why;
       for (SplitReason r : st.reasons) why.push_back(split_reason_name(r));
-      spdlog::warn("window {}: settlement {} offline ({}), total {} (fund estimate {}, cash {}); stored for upload",
-                   s.window, st.setl_id, fmt::join(why, ","), format_amount(st.parts.total), format_amount(st.parts.fund),
-                   format_amount(st.parts.cash));
+      log_with(spdlog::level::warn, LogFields{s.window, s.operator_name, request_id, std::to_string(st.setl_id), "", ""},
+               "window {}: settlement {} offline ({}), total {} (fund estimate {}, cash {}); stored for upload",
+               s.window, st.setl_id, fmt::join(why, ","), format_amount(st.parts.total), format_amount(st.parts.fund),
+               format_amount(st.parts.cash));
     }
   } else if (a.error) {
     p_.metrics.settlement("online", failure_label(a.error->reason));
@@ -137,9 +141,11 @@ awaitable<Reply> Service::settle_refund(const cashier::SessionInfo& s, const cas
     if (out.answer.refund && out.answer.ok()) {
       const flow::RefundRecord& rf = *out.answer.refund;
       p_.metrics.refund("refunded");
-      spdlog::info("window {}: refund {} of settlement {}: {} (fund {}, account {}, cash {})", s.window, rf.refund_id,
-                   rf.setl_id, format_amount(rf.parts.total), format_amount(rf.parts.fund), format_amount(rf.parts.account),
-                   format_amount(rf.parts.cash));
+      log_with(spdlog::level::info,
+               LogFields{s.window, s.operator_name, request_id, std::to_string(rf.setl_id), "2208", rf.msgid},
+               "window {}: refund {} of settlement {}: {} (fund {}, account {}, cash {})", s.window, rf.refund_id,
+               rf.setl_id, format_amount(rf.parts.total), format_amount(rf.parts.fund), format_amount(rf.parts.account),
+               format_amount(rf.parts.cash));
     } else if (out.answer.error) {
       p_.metrics.refund(failure_label(out.answer.error->reason));
     }

@@ -9,6 +9,7 @@
 #include "tools/settled/call_seams.hpp"
 #include "tools/settled/clock.hpp"
 #include "tools/settled/key_lock.hpp"
+#include "tools/settled/logging.hpp"
 #include "tools/settled/records.hpp"
 #include "tools/settled/replies.hpp"
 #include "tools/settled/service.hpp"
@@ -245,9 +246,12 @@ awaitable<Reply> Service::inpatient_discharge(const cashier::SessionInfo& s, con
     if (out.answer.ok() && out.answer.settlement) {
       const flow::SettlementRecord& st = *out.answer.settlement;
       p_.metrics.settlement(std::string(mode_name(st.mode)), st.mode == Mode::online ? "settled" : "stored");
-      spdlog::info("window {}: stay {} discharged, settlement {} {} total {} (fund {}, account {}, cash {})", s.window,
-                   st.adm_id, st.setl_id, mode_name(st.mode), format_amount(st.parts.total), format_amount(st.parts.fund),
-                   format_amount(st.parts.account), format_amount(st.parts.cash));
+      log_with(spdlog::level::info,
+               LogFields{s.window, s.operator_name, p.request_id, std::to_string(st.setl_id),
+                         st.mode == Mode::online ? "2304" : "", st.msgid},
+               "window {}: stay {} discharged, settlement {} {} total {} (fund {}, account {}, cash {})", s.window,
+               st.adm_id, st.setl_id, mode_name(st.mode), format_amount(st.parts.total), format_amount(st.parts.fund),
+               format_amount(st.parts.account), format_amount(st.parts.cash));
       if (st.mode == Mode::online) session_of(s.connection_id).person.reset();  // the balance moved
     }
     co_return co_await flow_answer(out, p.request_id);
