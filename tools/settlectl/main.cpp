@@ -2,10 +2,12 @@
 // calculations), the cashier (one window transaction per command over the
 // daemon's socket) and the operator (operators on the ledger). Thin: parse
 // options, call the library, print.
+#include "tools/common/exit_codes.hpp"
 #include "tools/common/version.hpp"
 #include "tools/settlectl/cashier_cmds.hpp"
 #include "tools/settlectl/inpatient.hpp"
 #include "tools/settlectl/ledger_cmds.hpp"
+#include "tools/settlectl/session.hpp"
 #include "tools/settlectl/office_cmds.hpp"
 #include "tools/settlectl/storage_cmds.hpp"
 #include "tools/settlectl/trial.hpp"
@@ -337,7 +339,12 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;
+    // --help and --version exit 0; a usage error exits 2, as JSON when --json was asked for.
+    bool json = false;
+    for (int i = 1; i < argc; ++i) json = json || std::string(argv[i]) == "--json";
+    if (json && e.get_exit_code() != 0)
+      return settle::tools::report_failure({settle::exit_code::usage, e.what(), "USAGE", ""}, true, std::cout, std::cerr);
+    return app.exit(e) == 0 ? settle::exit_code::ok : settle::exit_code::usage;
   }
   if (split->parsed()) return settle::tools::run_split(trial, std::cin, std::cout, std::cerr);
   if (refund->parsed() && !trial.policy_path.empty()) {
@@ -346,9 +353,12 @@ int main(int argc, char** argv) {
   }
   if (refund->parsed() && (cmd.setl_id.empty() || cmd.request_id.empty() || client.operator_name.empty() ||
                            client.window.empty())) {
-    std::cerr << "settlectl refund: give --policy FILE for a trial calculation, or --operator, --window, --setl-id "
-                 "and --request-id for a refund at the window\n";
-    return 2;
+    return settle::tools::report_failure(
+        {settle::exit_code::usage,
+         "settlectl refund: give --policy FILE for a trial calculation, or --operator, --window, --setl-id and "
+         "--request-id for a refund at the window",
+         "USAGE", cmd.setl_id.empty() ? "--setl-id" : "--request-id"},
+        client.json, std::cout, std::cerr);
   }
   if (ledger_verify->parsed()) return settle::tools::run_ledger_verify(lv, std::cout, std::cerr);
   if (ledger_keygen->parsed()) return settle::tools::run_ledger_keygen(lk, std::cout, std::cerr);
@@ -371,5 +381,5 @@ int main(int argc, char** argv) {
                                 : sub->get_name();
     return settle::tools::run_cashier(client, cmd, std::cout, std::cerr);
   }
-  return 2;
+  return settle::exit_code::usage;
 }
