@@ -4,6 +4,7 @@
 // options, call the library, print.
 #include "tools/common/exit_codes.hpp"
 #include "tools/common/version.hpp"
+#include "tools/settlectl/backup_cmds.hpp"
 #include "tools/settlectl/cashier_cmds.hpp"
 #include "tools/settlectl/inpatient.hpp"
 #include "tools/settlectl/ledger_cmds.hpp"
@@ -336,6 +337,32 @@ int main(int argc, char** argv) {
   ledger_keygen->add_option("--out", lk.out, "the private key file to create (mode 0600)")->required();
   ledger_keygen->add_option("--public-out", lk.public_out, "also write its public key here");
 
+  // Backups of the ledger and the red list (settled running), and their restore (settled stopped).
+  settle::tools::BackupCommand bk;
+  auto* backup = app.add_subcommand(
+      "backup", "copy the ledger and the red list while settled runs (encrypted as they are), check the copies "
+                "(integrity, hash chain) and write manifest.json");
+  auto* restore = app.add_subcommand(
+      "restore", "put a backup in place of the ledger and the red list (settled stopped); the files replaced are "
+                 "kept aside");
+  for (CLI::App* sub : {backup, restore}) {
+    const bool is_backup = sub == backup;
+    sub->add_option(is_backup ? "--to" : "--from", bk.dir,
+                    is_backup ? "the backup directory to create (refused when it holds a backup already)"
+                              : "the backup directory (written by settlectl backup)")
+        ->required();
+    sub->add_option("-c,--config", bk.config, "the daemon's config: the files, the socket and [storage] key_file");
+    sub->add_option("--ledger", bk.ledger, "the ledger file (default: the config's; then the red list is left out)");
+    sub->add_option("--redlist", bk.redlist, "the red-list file (default: the config's)");
+    sub->add_option("--key-file", bk.key_file,
+                    "the storage key (default: [storage] key_file, else $CREDENTIALS_DIRECTORY/ledger-key)");
+    sub->add_option("--checkpoint-key", bk.checkpoint_key,
+                    "the checkpoints' key for the chain's verify (default: checkpoint.key beside the ledger)");
+    if (!is_backup) sub->add_option("--socket", bk.socket, "the daemon's socket, to see it is stopped (default: the config's)");
+    sub->add_flag("--json", bk.json, "print JSON for programs");
+    sub->callback([&bk, is_backup] { bk.action = is_backup ? "backup" : "restore"; });
+  }
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -360,6 +387,8 @@ int main(int argc, char** argv) {
          "USAGE", cmd.setl_id.empty() ? "--setl-id" : "--request-id"},
         client.json, std::cout, std::cerr);
   }
+  if (backup->parsed()) return settle::tools::run_backup(bk, std::cout, std::cerr);
+  if (restore->parsed()) return settle::tools::run_restore(bk, std::cout, std::cerr);
   if (ledger_verify->parsed()) return settle::tools::run_ledger_verify(lv, std::cout, std::cerr);
   if (ledger_keygen->parsed()) return settle::tools::run_ledger_keygen(lk, std::cout, std::cerr);
   if (oper->parsed()) return settle::tools::run_operator(client, op, std::cout, std::cerr);

@@ -11,6 +11,7 @@
 #include "tools/common/table.hpp"
 #include "tools/settled/operators.hpp"
 #include "tools/settlectl/client.hpp"
+#include "tools/settlectl/file_owner.hpp"
 #include "tools/settlectl/format.hpp"
 #include "tools/settlectl/session.hpp"
 
@@ -122,7 +123,16 @@ int operator_on_ledger(const ClientOptions& o, const OperatorCommand& c, std::os
 
 int run_operator(const ClientOptions& o, const OperatorCommand& c, std::ostream& out, std::ostream& err) {
   if (c.action != "list" && c.name.empty()) return fail(o, out, err, Failure{exit_code::usage, "--name is needed", "USAGE", "--name"});
-  if (!c.ledger.empty()) return operator_on_ledger(o, c, out, err);
+  if (!c.ledger.empty()) {
+    // Run as root on a ledger that settled's user owns: the files written
+    // (the ledger, -wal, -shm, .lock) are given back to that user.
+    const auto owner = owner_of(c.ledger);
+    const int rc = operator_on_ledger(o, c, out, err);  // the ledger is closed when it returns
+    if (owner)
+      if (auto problem = keep_owner(c.ledger, *owner))
+        return fail(o, out, err, Failure{exit_code::local, *problem, "LOCAL_FILE", "--ledger"});
+    return rc;
+  }
 
   Session s(o);
   if (auto f = s.open(true)) return fail(o, out, err, *f);

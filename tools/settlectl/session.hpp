@@ -21,9 +21,9 @@ struct ClientOptions;
 // daemon's reason and the field it names.
 struct Failure {
   int status = 0;
-  std::string message;
-  std::string reason;  // the daemon's reason (INVALID_REQUEST, ...), or settlectl's own word for it
-  std::string field;   // the option or field at fault, when one is named
+  std::string message{};
+  std::string reason{};  // the daemon's reason (INVALID_REQUEST, ...), or settlectl's own word for it
+  std::string field{};   // the option or field at fault, when one is named
 };
 
 // The reason settlectl gives a failure of its own, by exit status

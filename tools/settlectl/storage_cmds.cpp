@@ -5,6 +5,7 @@
 
 #include "offline/storage_key.hpp"
 #include "tools/common/exit_codes.hpp"
+#include "tools/settlectl/file_owner.hpp"
 #include "tools/settled/config.hpp"
 
 #include <fmt/format.h>
@@ -121,7 +122,11 @@ int run_storage(const StorageCommand& c, std::ostream& out, std::ostream& err) {
       status = exit_code::not_right;
       continue;
     }
+    const auto owner = owner_of(path);
     auto pages = sql::rewrite_file(path, from, to);
+    // rewrite_file keeps the file's owner; the .lock it may have made, too.
+    if (owner)
+      if (auto problem = keep_owner(path, *owner)) err << "settlectl: " << *problem << "\n";
     if (!pages) {
       err << "settlectl: " << what << " " << path << ": " << pages.error().message << "; the file is unchanged\n";
       status = exit_code::local;  // in use by a running settled (busy), or not written
