@@ -5,6 +5,7 @@
 #include "offline/ledger.hpp"
 #include "offline/ledger_ops.hpp"
 #include "protocol/cashier/auth.hpp"
+#include "protocol/cashier/params.hpp"
 #include "tools/common/csv.hpp"
 #include "tools/common/exit_codes.hpp"
 #include "tools/common/table.hpp"
@@ -135,7 +136,7 @@ int run_cashier(const ClientOptions& o, const CashierCommand& c, std::ostream& o
     // the first `limit` rows and says how many more there are.
     Json params{{"from", c.from.empty() ? daemon::clearing_date(daemon::now_ms()) : c.from},
                 {"to", c.to.empty() ? daemon::clearing_date(daemon::now_ms()) : c.to},
-                {"limit", 500}};
+                {"limit", cashier::max_list_limit}};
     if (!c.state.empty()) params["state"] = c.state;
     Json rows = Json::array();
     for (;;) {
@@ -186,9 +187,13 @@ int run_cashier(const ClientOptions& o, const CashierCommand& c, std::ostream& o
       t.add_row({fmt::format("{} in all", rows.size()), "", "", "", "", "", format_amount(total), format_amount(fund),
                  format_amount(account), format_amount(cash)});
       out << t.render();
+      out << fmt::format("{} settlements, totals: total {}, fund {}, account {}, cash {}\n", rows.size(),
+                         format_amount(total), format_amount(fund), format_amount(account), format_amount(cash));
       const auto more = static_cast<std::int64_t>(rows.size()) - shown;
       if (more > 0)
-        out << fmt::format("{} more settlements not shown (--limit 0 shows all; --csv exports them)\n", more);
+        out << fmt::format("output cut at --limit {}: {} more settlements not shown (the totals count them; --limit "
+                           "0 shows all, --csv exports them)\n",
+                           c.limit, more);
     });
   }
 

@@ -6,6 +6,7 @@
 #include "offline/ledger.hpp"
 #include "offline/storage_key.hpp"
 #include "protocol/cashier/auth.hpp"
+#include "protocol/cashier/params.hpp"
 #include "tools/common/csv.hpp"
 #include "tools/common/exit_codes.hpp"
 #include "tools/common/table.hpp"
@@ -209,6 +210,7 @@ int run_audit(const ClientOptions& o, const AuditCommand& c, std::ostream& out, 
   if (auto f = s.open(true)) return fail(o, out, err, *f);
   Json entries = Json::array();
   Json cursor = nullptr;
+  bool cut = false;  // stopped at --limit with more entries at the daemon
   for (;;) {
     Json params = Json::object();
     if (!c.from.empty()) params["from"] = c.from;
@@ -216,21 +218,29 @@ int run_audit(const ClientOptions& o, const AuditCommand& c, std::ostream& out, 
     if (!c.by.empty()) params["operator"] = c.by;
     if (!c.action.empty()) params["action"] = c.action;
     if (!cursor.is_null()) params["cursor"] = cursor;
-    params["limit"] = 500;
+    params["limit"] = cashier::max_list_limit;
     auto a = s.call("audit.list", params);
     if (!a) return fail(o, out, err, a.error());
     for (const auto& e : a.value()["entries"]) {
-      if (c.limit > 0 && static_cast<std::int64_t>(entries.size()) >= c.limit) break;
+      if (c.limit > 0 && static_cast<std::int64_t>(entries.size()) >= c.limit) {
+        cut = true;
+        break;
+      }
       entries.push_back(e);
     }
     cursor = a.value().value("cursor", Json(nullptr));
     if (!a.value().value("more", false) || cursor.is_null()) break;
-    if (c.limit > 0 && static_cast<std::int64_t>(entries.size()) >= c.limit) break;
+    if (c.limit > 0 && static_cast<std::int64_t>(entries.size()) >= c.limit) {
+      cut = true;
+      break;
+    }
   }
+  const std::string cut_note =
+      cut ? fmt::format("output cut at --limit {}: older entries exist (--limit 0 shows all)\n", c.limit) : "";
   static const std::vector<std::string> cols{"audit_id", "time",   "operator", "window", "source",
                                              "action",   "object", "outcome",  "detail"};
   if (o.json) {
-    out << dump_exact(Json{{"entries", entries}}) << "\n";
+    out << dump_exact(Json{{"entries", entries}, {"count", entries.size()}, {"cut_by_limit", cut}}) << "\n";
   } else if (c.csv) {
     out << csv_bom << csv_row(cols);
     for (const auto& e : entries) {
@@ -238,6 +248,7 @@ int run_audit(const ClientOptions& o, const AuditCommand& c, std::ostream& out, 
       for (const auto& k : cols) cells.push_back(str(e, k));
       out << csv_row(cells);
     }
+    err << cut_note;
   } else {
     Table t({{"id", Table::Align::right}, {"time"}, {"operator"}, {"window"}, {"action"}, {"object"}, {"outcome"},
              {"detail"}});
@@ -245,7 +256,7 @@ int run_audit(const ClientOptions& o, const AuditCommand& c, std::ostream& out, 
       t.add_row({str(e, "audit_id"), str(e, "time"), str(e, "operator"), str(e, "window"), str(e, "action"),
                  str_or_dash(e, "object"), str(e, "outcome"), str_or_dash(e, "detail")});
     out << t.render();
-    out << fmt::format("{} entries\n", entries.size());
+    out << fmt::format("{} entries\n", entries.size()) << cut_note;
   }
   return 0;
 }
@@ -337,7 +348,7 @@ int run_closeout(const ClientOptions& o, const CloseoutCommand& c, std::ostream&
     return 0;
   }
   // list: every page.
-  Json params{{"limit", 500}};
+  Json params{{"limit", cashier::max_list_limit}};
   if (!c.from.empty()) params["from"] = c.from;
   if (!c.to.empty()) params["to"] = c.to;
   if (!c.by.empty()) params["operator"] = c.by;
@@ -416,14 +427,20 @@ int run_correction(const ClientOptions& o, const CorrectionCommand& c, std::ostr
   } else {
     method = "correction.list";
     if (!c.state.empty()) params["state"] = c.state;
-    params["limit"] = 500;
+    params["limit"] = cashier::max_list_limit;
   }
   auto a = s.call(method, params);
   if (!a) return fail(o, out, err, a.error());
   if (o.json) {
     out << dump_exact(a.value()) << "\n";
   } else if (c.action == "list") {
-    print_corrections(a.value()["corrections"], out);
+    const Json& list = a.value()["corrections"];
+    print_corrections(list, out);
+    out << fmt::format("{} corrections\n", list.size());
+    // correction.list has no cursor: it answers the newest max_list_limit.
+    if (static_cast<std::int64_t>(list.size()) >= cashier::max_list_limit)
+      out << fmt::format("only the newest {} are shown (the daemon lists no more at once): narrow with --state\n",
+                         cashier::max_list_limit);
   } else {
     print_corrections(Json::array({a.value()}), out);
     if (c.action == "record") out << "recorded: it changes nothing until another person approves it\n";
