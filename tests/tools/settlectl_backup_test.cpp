@@ -70,8 +70,10 @@ TEST_CASE("settlectl backup while a writer runs, restore refused while the ledge
     std::ofstream(dir + "/pw") << "Init-Password-1\n";
   }
   ::unsetenv("CREDENTIALS_DIRECTORY");
-  const std::string files = " -c " + dir + "/none.toml --ledger " + ledger + " --redlist " + redlist + " --key-file " + key;
-  const std::string on_ledger = " --ledger " + ledger + " --key-file " + key + " --initial-password-file " + dir + "/pw";
+  const std::string files =
+      " -c " + dir + "/none.toml --ledger " + ledger + " --redlist " + redlist + " --key-file " + key;
+  const std::string on_ledger =
+      " --ledger " + ledger + " --key-file " + key + " --initial-password-file " + dir + "/pw";
   REQUIRE(sh(ctl + " operator add --name supervisor1 --role supervisor" + on_ledger, dir).status == 0);
   {
     auto k = settle::sql::StorageKey::load(key);
@@ -86,8 +88,8 @@ TEST_CASE("settlectl backup while a writer runs, restore refused while the ledge
   REQUIRE(writer >= 0);
   if (writer == 0) {
     for (int i = 0; i < 400 && !std::filesystem::exists(dir + "/stop"); ++i) {
-      const std::string cmd = ctl + " operator add --name writer" + std::to_string(i) + " --role cashier" + on_ledger +
-                              " > /dev/null 2>&1";
+      const std::string cmd =
+          ctl + " operator add --name writer" + std::to_string(i) + " --role cashier" + on_ledger + " > /dev/null 2>&1";
       if (std::system(cmd.c_str()) != 0) {
       }
     }

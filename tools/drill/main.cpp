@@ -61,29 +61,39 @@ struct Args {
 
 void add_options(CLI::App& app, Options& o, Args& a) {
   app.add_option("--windows", a.windows, "cashier windows settling at once (1-16, default 2)")->type_name("N");
-  app.add_option("--phase-seconds", a.phase_s, "length of the online baseline and of each outage (0.5-3600, default 10)")->type_name("S");
-  app.add_option("--faults", a.faults, "insurer faults to drill, in order (default refuse,stall,lost_reply)")->type_name("LIST");
-  app.add_option("--drain-seconds", a.drain_s, "longest wait for the drain after a restore (1-3600, default 60)")->type_name("S");
+  app.add_option("--phase-seconds", a.phase_s, "length of the online baseline and of each outage (0.5-3600, default 10)")
+      ->type_name("S");
+  app.add_option("--faults", a.faults, "insurer faults to drill, in order (default refuse,stall,lost_reply)")
+      ->type_name("LIST");
+  app.add_option("--drain-seconds", a.drain_s, "longest wait for the drain after a restore (1-3600, default 60)")
+      ->type_name("S");
   app.add_option("--max-wait-seconds", a.max_wait_s,
                  "longest acceptable cashier wait during an outage (0.1-600, default 5)")->type_name("S");
   app.add_option("--out", o.out,
                  "the text report (default drill-YYYYMMDD-HHMMSS.txt); the JSON report is written next to it "
                  "(FILE with .json)")
       ->type_name("FILE");
-  app.add_option("--seed", a.seed, "charges, refunds and persons of the drill (0-1000000000, default 1)")->type_name("N");
-  app.add_flag("--no-flush", a.no_flush, "after a restore, let the daemon find the line back by itself (no uploads.flush)");
+  app.add_option("--seed", a.seed, "charges, refunds and persons of the drill (0-1000000000, default 1)")
+      ->type_name("N");
+  app.add_flag("--no-flush", a.no_flush,
+               "after a restore, let the daemon find the line back by itself (no uploads.flush)");
   app.add_flag("--no-inpatient", a.no_inpatient,
                "leave out the inpatient stay (admitted online, lines across an outage, discharged offline, drained, "
                "reconciled)");
   const char* attach = "Attaching to a running daemon and insurer simulator instead of starting them";
   app.add_flag("--attach", o.attach, "attach: needs --socket, --control and both password files")->group(attach);
   app.add_option("--socket", o.socket, "the daemon's cashier socket")->type_name("PATH")->group(attach);
-  app.add_option("--control", a.control, "the simulator's control port on 127.0.0.1 (1-65535)")->type_name("PORT")->group(attach);
+  app.add_option("--control", a.control, "the simulator's control port on 127.0.0.1 (1-65535)")
+      ->type_name("PORT")->group(attach);
   app.add_option("--cashier", o.cashier, "the cashier operator (default c001)")->type_name("NAME")->group(attach);
-  app.add_option("--cashier-password-file", a.cashier_password_file, "its password, first line")->type_name("FILE")->group(attach);
-  app.add_option("--supervisor", o.supervisor, "the supervisor operator (default s001)")->type_name("NAME")->group(attach);
-  app.add_option("--supervisor-password-file", a.supervisor_password_file, "its password, first line")->type_name("FILE")->group(attach);
-  app.add_option("--window-names", a.window_names, "the windows to settle at (default W01,W02)")->type_name("W01,W02")->group(attach);
+  app.add_option("--cashier-password-file", a.cashier_password_file, "its password, first line")
+      ->type_name("FILE")->group(attach);
+  app.add_option("--supervisor", o.supervisor, "the supervisor operator (default s001)")
+      ->type_name("NAME")->group(attach);
+  app.add_option("--supervisor-password-file", a.supervisor_password_file, "its password, first line")
+      ->type_name("FILE")->group(attach);
+  app.add_option("--window-names", a.window_names, "the windows to settle at (default W01,W02)")
+      ->type_name("W01,W02")->group(attach);
   app.add_option("--pin-file", a.pin_file, "the drill cards' PIN, first line (none: settle without the account)")
       ->type_name("FILE")->group(attach);
 }

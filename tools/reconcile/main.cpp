@@ -82,7 +82,8 @@ class Ticker {
     }
     cv_.notify_all();
     thread_.join();
-    if (!outcome.empty()) std::cerr << fmt::format("reconcile: {} {} in {:.1f} s\n", what_, outcome, seconds()) << std::flush;
+    if (!outcome.empty())
+      std::cerr << fmt::format("reconcile: {} {} in {:.1f} s\n", what_, outcome, seconds()) << std::flush;
   }
 
  private:
@@ -193,7 +194,8 @@ int main(int argc, char** argv) {
   }
   if (o.operator_name.empty() || o.window.empty() || password.empty())
     return error(settle::exit_code::usage,
-                 "operator, window and password are needed (--credentials FILE, or --operator, --window and --password-file)",
+                 "operator, window and password are needed (--credentials FILE, or --operator, --window and "
+                 "--password-file)",
                  "USAGE", o.operator_name.empty() ? "--operator" : o.window.empty() ? "--window" : "--password-file");
   if (o.date.empty()) o.date = yesterday_local();
 
@@ -206,15 +208,16 @@ int main(int argc, char** argv) {
   if (!login) return error(settle::exit_code::unreachable, login.error().message, "UNREACHABLE");
   if (!login->ok)
     return error(settle::exit_code::refused,
-                 fmt::format("login as {} refused: {} ({})", o.operator_name, login->message, login->reason), login->reason);
+                 fmt::format("login as {} refused: {} ({})", o.operator_name, login->message, login->reason),
+                 login->reason);
   Ticker ticker(fmt::format("reconciling {} with the insurer (recon.run)", o.date));
   auto run = client->call("recon.run", Json{{"date", o.date}}, std::chrono::seconds(o.timeout_s));
   ticker.stop(!run ? "got no answer" : run->ok ? (run->result.value("balanced", false) ? "balanced" : "NOT balanced")
                                                : "refused");
   if (!run) return error(settle::exit_code::unreachable, run.error().message, "UNREACHABLE");
   if (!run->ok)
-    return error(settle::exit_code::refused, fmt::format("recon.run {} failed: {} ({})", o.date, run->message, run->reason),
-                 run->reason);
+    return error(settle::exit_code::refused,
+                 fmt::format("recon.run {} failed: {} ({})", o.date, run->message, run->reason), run->reason);
   (void)client->call("session.logout", Json::object(), std::chrono::seconds(5));
 
   const Json& result = run->result;

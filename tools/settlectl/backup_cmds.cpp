@@ -85,7 +85,8 @@ std::optional<Stop> setup(const BackupCommand& c, Setup& s) {
       if (key.empty()) key = config->storage.key_file;
       if (s.socket.empty()) s.socket = config->cashier.socket_path;
     } else if (ledger.empty()) {
-      return Stop{exit_code::usage, config.error().message + " (or give --ledger, --redlist and --key-file)", "--config"};
+      return Stop{exit_code::usage, config.error().message + " (or give --ledger, --redlist and --key-file)",
+                  "--config"};
     }
   }
   s.targets.push_back(Target{"ledger.db", "ledger", ledger, true});
@@ -210,8 +211,9 @@ Checked check_copy(const Target& t, const std::string& copy, const Setup& s) {
 // snapshot of what was committed when it began (settled goes on writing),
 // through the same key, then made a standalone file (no -wal).
 std::optional<std::string> copy_out(const Target& t, const std::string& dest, const Setup& s) {
-  auto src = t.ledger ? ledger::open_connection(t.path, sql::OpenMode::read_only, 10000, s.key)
-                      : sql::Db::open(t.path, {.mode = sql::OpenMode::read_only, .busy_timeout_ms = 10000, .key = s.key});
+  auto src = t.ledger
+                 ? ledger::open_connection(t.path, sql::OpenMode::read_only, 10000, s.key)
+                 : sql::Db::open(t.path, {.mode = sql::OpenMode::read_only, .busy_timeout_ms = 10000, .key = s.key});
   if (!src) return fmt::format("{} {}: {}", t.what, t.path, src.error().message);
   auto dst = sql::Db::open(dest, {.mode = sql::OpenMode::read_write_create, .key = s.key});
   if (!dst) return fmt::format("{}: {}", dest, dst.error().message);
@@ -267,7 +269,8 @@ int run_backup(const BackupCommand& c, std::ostream& out, std::ostream& err) {
       return stop(c, {exit_code::local, *problem, t.ledger ? "--ledger" : "--redlist"}, out, err);
     }
     ::chmod(dest.c_str(), 0600);
-    if (auto st = fsync_path(dest, false); !st) return stop(c, {exit_code::local, st.error().message, "--to"}, out, err);
+    if (auto st = fsync_path(dest, false); !st)
+      return stop(c, {exit_code::local, st.error().message, "--to"}, out, err);
     err << fmt::format("settlectl backup: checking the copy {} (integrity{}) ...\n", dest,
                        t.ledger ? ", hash chain" : "")
         << std::flush;
@@ -300,11 +303,13 @@ int run_backup(const BackupCommand& c, std::ostream& out, std::ostream& err) {
   ::chmod(tmp.c_str(), 0600);
   if (auto st = fsync_path(tmp, false); !st) return stop(c, {exit_code::local, st.error().message, "--to"}, out, err);
   fs::rename(tmp, fs::path(c.dir) / kManifest, ec);
-  if (ec) return stop(c, {exit_code::local, fmt::format("cannot write the manifest: {}", ec.message()), "--to"}, out, err);
+  if (ec)
+    return stop(c, {exit_code::local, fmt::format("cannot write the manifest: {}", ec.message()), "--to"}, out, err);
   (void)fsync_path(c.dir, true);
   if (!not_right.empty())
-    return stop(c, {exit_code::not_right, "the copy is not right: " + not_right + " (kept for a look; do not restore it)", ""},
-                out, err);
+    return stop(
+        c, {exit_code::not_right, "the copy is not right: " + not_right + " (kept for a look; do not restore it)", ""},
+        out, err);
   if (c.json) {
     out << manifest.dump(2) << "\n";
   } else {
@@ -330,18 +335,25 @@ int run_restore(const BackupCommand& c, std::ostream& out, std::ostream& err) {
   const std::string manifest_path = (fs::path(c.dir) / kManifest).string();
   std::ifstream mf(manifest_path, std::ios::binary);
   if (!mf)
-    return stop(c, {exit_code::usage, fmt::format("{} has no {}: not a backup of settlectl backup", c.dir, kManifest), "--from"},
-                out, err);
+    return stop(
+        c,
+        {exit_code::usage, fmt::format("{} has no {}: not a backup of settlectl backup", c.dir, kManifest), "--from"},
+        out, err);
   const std::string text{std::istreambuf_iterator<char>(mf), std::istreambuf_iterator<char>()};
   auto manifest = json::parse(text, manifest_path);
-  if (!manifest || !manifest->is_object() || manifest->value("format", "") != kFormat || !(*manifest)["files"].is_array())
+  if (!manifest || !manifest->is_object() || manifest->value("format", "") != kFormat ||
+      !(*manifest)["files"].is_array())
     return stop(c, {exit_code::usage, fmt::format("{} is not a manifest of settlectl backup", manifest_path), "--from"},
                 out, err);
 
   // settled must be stopped: its socket does not answer and its locks are free.
   if (daemon_answers(s.socket))
-    return stop(c, {exit_code::local, fmt::format("settled is running (its socket {} answers): stop it first "
-                                                  "(systemctl stop settled), then restore", s.socket), ""},
+    return stop(c,
+                {exit_code::local,
+                 fmt::format("settled is running (its socket {} answers): stop it first "
+                             "(systemctl stop settled), then restore",
+                             s.socket),
+                 ""},
                 out, err);
   std::vector<std::unique_ptr<Lock>> locks;
   for (const Target& t : s.targets) {
@@ -349,9 +361,11 @@ int run_restore(const BackupCommand& c, std::ostream& out, std::ostream& err) {
     const std::string lock_path = t.path + ".lock";
     lock->fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (lock->fd >= 0 && ::flock(lock->fd, LOCK_EX | LOCK_NB) != 0)
-      return stop(c, {exit_code::local, fmt::format("{} is open in another process ({} is held): stop settled first",
-                                                    t.path, lock_path), ""},
-                  out, err);
+      return stop(
+          c,
+          {exit_code::local,
+           fmt::format("{} is open in another process ({} is held): stop settled first", t.path, lock_path), ""},
+          out, err);
     locks.push_back(std::move(lock));
   }
 
@@ -366,7 +380,8 @@ int run_restore(const BackupCommand& c, std::ostream& out, std::ostream& err) {
     for (const auto& f : (*manifest)["files"])
       if (f.value("file", "") == t.file) entry = &f;
     if (entry == nullptr) {
-      if (t.ledger) return stop(c, {exit_code::not_right, fmt::format("{} holds no ledger", c.dir), "--from"}, out, err);
+      if (t.ledger)
+        return stop(c, {exit_code::not_right, fmt::format("{} holds no ledger", c.dir), "--from"}, out, err);
       err << fmt::format("settlectl restore: the backup holds no {}: {} is left as it is\n", t.what, t.path);
       continue;
     }
@@ -398,9 +413,11 @@ int run_restore(const BackupCommand& c, std::ostream& out, std::ostream& err) {
     const std::string tmp = t.path + ".restore-tmp";
     fs::copy_file(p.copy, tmp, fs::copy_options::overwrite_existing, ec);
     if (ec)
-      return stop(c, {exit_code::local, fmt::format("cannot copy {} to {}: {} (the live file is kept as {})", p.copy, tmp,
-                                                    ec.message(), aside), ""},
-                  out, err);
+      return stop(
+          c,
+          {exit_code::local,
+           fmt::format("cannot copy {} to {}: {} (the live file is kept as {})", p.copy, tmp, ec.message(), aside), ""},
+          out, err);
     if (::geteuid() == 0 && ::chown(tmp.c_str(), owner.uid, owner.gid) != 0)
       return stop(c, {exit_code::local, fmt::format("chown {}: {}", tmp, std::strerror(errno)), ""}, out, err);
     ::chmod(tmp.c_str(), owner.mode);
@@ -410,7 +427,8 @@ int run_restore(const BackupCommand& c, std::ostream& out, std::ostream& err) {
     (void)fsync_path(fs::absolute(t.path).parent_path().string(), true);
     if (auto problem = keep_owner(t.path, owner)) return stop(c, {exit_code::local, *problem, ""}, out, err);
     if (!c.json)
-      out << fmt::format("{} {}: restored from {} (the file it replaces is kept as {})\n", t.what, t.path, p.copy, aside);
+      out << fmt::format("{} {}: restored from {} (the file it replaces is kept as {})\n", t.what, t.path, p.copy,
+                         aside);
   }
   if (c.json) {
     Json restored = Json::array();

@@ -10,14 +10,15 @@
 namespace settle::tools {
 
 struct BackupCommand {
-  std::string action;        // backup, restore
+  std::string action;                                // backup, restore
   std::string config = "/etc/settled/settled.toml";  // the files, the socket and the key
-  std::string ledger;        // default: the config's
-  std::string redlist;       // default: the config's (none when --ledger is given without --redlist)
-  std::string key_file;      // default: [storage] key_file, else $CREDENTIALS_DIRECTORY/ledger-key
-  std::string checkpoint_key;  // the checkpoints' key for the chain's verify (default: checkpoint.key beside the ledger)
-  std::string socket;        // restore: the daemon's socket, to see it runs (default: the config's)
-  std::string dir;           // backup --to, restore --from
+  std::string ledger;                                // default: the config's
+  std::string redlist;   // default: the config's (none when --ledger is given without --redlist)
+  std::string key_file;  // default: [storage] key_file, else $CREDENTIALS_DIRECTORY/ledger-key
+  std::string
+      checkpoint_key;  // the checkpoints' key for the chain's verify (default: checkpoint.key beside the ledger)
+  std::string socket;  // restore: the daemon's socket, to see it runs (default: the config's)
+  std::string dir;     // backup --to, restore --from
   bool json = false;
 };
 

@@ -152,7 +152,10 @@ int run_cashier(const ClientOptions& o, const CashierCommand& c, std::ostream& o
       for (const auto& [key, sum] : {std::pair{"total", &total}, std::pair{"fund", &fund},
                                      std::pair{"account", &account}, std::pair{"cash", &cash}}) {
         auto a = json::to_amount(x[key], key);
-        if (!a) return done(Failure{exit_code::unreachable, fmt::format("the daemon answered an unreadable amount: {}", a.error().message), "BAD_ANSWER", key});
+        if (!a)
+          return done(Failure{exit_code::unreachable,
+                              fmt::format("the daemon answered an unreadable amount: {}", a.error().message),
+                              "BAD_ANSWER", key});
         *sum += *a;
       }
     }

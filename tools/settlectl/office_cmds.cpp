@@ -34,6 +34,11 @@ int fail(const ClientOptions& o, std::ostream& out, std::ostream& err, const Fai
   return report_failure(f, o.json, out, err);
 }
 
+const Failure bad_role{exit_code::usage, "--role is cashier, supervisor, auditor or admin", "USAGE", "--role"};
+const Failure no_login{exit_code::usage,
+                       "--operator and --window are needed (and --password-file, or the password on stdin)", "USAGE",
+                       ""};
+
 std::string locks_text(const Json& sources) {
   std::string out;
   for (const auto& l : sources) {
@@ -97,7 +102,7 @@ int operator_on_ledger(const ClientOptions& o, const OperatorCommand& c, std::os
     if (!pw) return fail(o, out, err, Failure{exit_code::usage, pw.error().message, "USAGE", "--initial-password-file"});
     if (c.action == "add") {
       const auto role = cashier::role_from_name(c.role);
-      if (!role) return fail(o, out, err, Failure{exit_code::usage, "--role is cashier, supervisor, auditor or admin", "USAGE", "--role"});
+      if (!role) return fail(o, out, err, bad_role);
       st = auth.add_operator(c.name, *role, *pw, by);
     } else {
       st = auth.reset_password(c.name, *pw, by);
@@ -109,7 +114,7 @@ int operator_on_ledger(const ClientOptions& o, const OperatorCommand& c, std::os
     st = auth.set_disabled(c.name, c.action == "disable", by);
   } else if (c.action == "role") {
     const auto role = cashier::role_from_name(c.role);
-    if (!role) return fail(o, out, err, Failure{exit_code::usage, "--role is cashier, supervisor, auditor or admin", "USAGE", "--role"});
+    if (!role) return fail(o, out, err, bad_role);
     st = auth.set_role(c.name, *role, by);
   }
   if (!st)
@@ -123,7 +128,8 @@ int operator_on_ledger(const ClientOptions& o, const OperatorCommand& c, std::os
 }  // namespace
 
 int run_operator(const ClientOptions& o, const OperatorCommand& c, std::ostream& out, std::ostream& err) {
-  if (c.action != "list" && c.name.empty()) return fail(o, out, err, Failure{exit_code::usage, "--name is needed", "USAGE", "--name"});
+  if (c.action != "list" && c.name.empty())
+    return fail(o, out, err, Failure{exit_code::usage, "--name is needed", "USAGE", "--name"});
   if (!c.ledger.empty()) {
     // Run as root on a ledger that settled's user owns: the files written
     // (the ledger, -wal, -shm, .lock) are given back to that user.
@@ -169,8 +175,7 @@ int run_operator(const ClientOptions& o, const OperatorCommand& c, std::ostream&
 
 int run_password(const ClientOptions& o, const PasswordCommand& c, std::ostream& out, std::ostream& err) {
   if (o.operator_name.empty() || o.window.empty())
-    return fail(o, out, err, Failure{exit_code::usage, "--operator and --window are needed (and --password-file, or the password on stdin)",
-                             "USAGE", o.operator_name.empty() ? "--operator" : "--window"});
+    return fail(o, out, err, no_login);
   auto current = read_secret_line(o.password_file.empty() ? "-" : o.password_file, "password");
   if (!current) return fail(o, out, err, Failure{exit_code::usage, current.error().message, "USAGE", "--password-file"});
   auto next = read_secret_line(c.new_password_file.empty() ? "-" : c.new_password_file, "new password");
