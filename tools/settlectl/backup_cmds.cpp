@@ -359,7 +359,12 @@ int run_restore(const BackupCommand& c, std::ostream& out, std::ostream& err) {
   for (const Target& t : s.targets) {
     auto lock = std::make_unique<Lock>();
     const std::string lock_path = t.path + ".lock";
+    std::error_code ec;
+    const bool existed = fs::exists(lock_path, ec);
     lock->fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    // A .lock made here belongs to the data's owner, or settled could not take it.
+    if (const auto owner = owner_of(t.path); lock->fd >= 0 && !existed && owner && ::geteuid() == 0)
+      (void)::fchown(lock->fd, owner->uid, owner->gid);
     if (lock->fd >= 0 && ::flock(lock->fd, LOCK_EX | LOCK_NB) != 0)
       return stop(
           c,
