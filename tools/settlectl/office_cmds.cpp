@@ -183,7 +183,7 @@ int run_password(const ClientOptions& o, const PasswordCommand& c, std::ostream&
   // The current password is needed twice (login, then the change): read
   // once here, since stdin cannot be read again.
   auto client = CashierClient::connect(o.socket);
-  if (!client) return fail(o, out, err, Failure{exit_code::unreachable, client.error().message, "UNREACHABLE", "socket"});
+  if (!client) return fail(o, out, err, Failure{exit_code::unreachable, client.error().message, "UNREACHABLE", "--socket"});
   const auto call = [&](std::string_view method, const Json& params) -> Answer {
     auto r = client->call(method, params);
     if (!r) return Answer{std::nullopt, Failure{exit_code::unreachable, r.error().message, "UNREACHABLE", ""}};

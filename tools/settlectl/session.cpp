@@ -79,7 +79,7 @@ Result<std::string> read_pin(bool from_stdin) {
 
 std::optional<Failure> Session::open(bool login, bool initial_ok) {
   auto c = CashierClient::connect(o_.socket);
-  if (!c) return Failure{exit_code::unreachable, c.error().message, "UNREACHABLE", "socket"};
+  if (!c) return Failure{exit_code::unreachable, c.error().message, "UNREACHABLE", "--socket"};
   client_.emplace(std::move(*c));
   if (!login) return std::nullopt;
   if (o_.operator_name.empty() || o_.window.empty())
