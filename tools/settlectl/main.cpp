@@ -108,7 +108,8 @@ int main(int argc, char** argv) {
   list->add_option("--from", cmd.from, "date or ISO 8601 time");
   list->add_option("--to", cmd.to, "date or ISO 8601 time");
   list->add_option("--state", cmd.state, "settled, offline_pending, refunded, ...");
-  list->add_option("--limit", cmd.limit, "rows shown (default 200; 0 = all); the totals are the whole period's");
+  list->add_option("--limit", cmd.limit, "rows shown (default 200; 0 = all); the totals are the whole period's")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{100000000}));
   list->add_flag("--csv", cmd.csv, "every row as CSV for a spreadsheet (UTF-8)");
 
   // Inpatient stays (住院): settlectl inpatient ACTION.
@@ -259,7 +260,8 @@ int main(int argc, char** argv) {
   audit->add_option("--to", audit_cmd.to, "date (the whole day) or ISO 8601 date-time (exclusive)");
   audit->add_option("--by", audit_cmd.by, "only this operator's actions");
   audit->add_option("--action", audit_cmd.action, "only this action (settle.commit, card.verify_pin, login_failed, ...)");
-  audit->add_option("--limit", audit_cmd.limit, "at most this many entries, newest first");
+  audit->add_option("--limit", audit_cmd.limit, "at most this many entries, newest first (0 = all)")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{100000000}));
   audit->add_flag("--csv", audit_cmd.csv, "CSV for a spreadsheet (UTF-8)");
   settle::tools::CloseoutCommand co;
   auto* closeout = app.add_subcommand("closeout", "the cashier's close-out (收费员日结) of the shift at this window");
