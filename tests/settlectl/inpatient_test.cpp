@@ -327,7 +327,8 @@ TEST_CASE("the pager stops on a failed page, a repeated cursor or a page without
   }, "lines");
   REQUIRE_FALSE(a);
   CHECK(calls == 2);
-  CHECK(a.error().status == 1);
+  CHECK(a.error().status == 3);  // the daemon did not answer properly
+  CHECK(a.error().reason == "BAD_ANSWER");
   CHECK(a.error().message == "page 2 gave the cursor \"c2\" again: stopped instead of going round forever");
 
   calls = 0;

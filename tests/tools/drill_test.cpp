@@ -43,12 +43,16 @@ fs::path work_dir(const char* name) {
 
 }  // namespace
 
-TEST_CASE("drill: bad options are refused with exit status 2, naming the option") {
+TEST_CASE("drill: bad options are refused with exit status 2, naming the option; --help lists them") {
   const fs::path d = work_dir("drill-options");
   CHECK(drill("--faults refuse,flood", d / "a.log") == 2);
   CHECK(slurp(d / "a.log").find("'flood' is not one of refuse, stall, lost_reply") != std::string::npos);
   CHECK(drill("--windows 0", d / "b.log") == 2);
   CHECK(slurp(d / "b.log").find("--windows must be a number from 1 to 16") != std::string::npos);
+  CHECK(drill("--windows=17", d / "b2.log") == 2);  // --opt=value is the same option
+  CHECK(slurp(d / "b2.log").find("--windows must be a number from 1 to 16, not '17'") != std::string::npos);
+  CHECK(drill("--help", d / "h.log") == 0);
+  CHECK(slurp(d / "h.log").find("--max-wait-seconds") != std::string::npos);
   CHECK(drill("--attach --socket /nonexistent.sock", d / "c.log") == 2);
   CHECK(slurp(d / "c.log").find("--attach needs --control") != std::string::npos);
   CHECK_FALSE(fs::exists(d / "drill.txt"));
@@ -65,7 +69,8 @@ TEST_CASE("drill: attaching to a simulator that is not there fails at once, with
                                    "--supervisor-password-file '{}' --out '{}'",
                                    (d / "none.sock").string(), pw, pw, (d / "drill.txt").string()),
                        d / "drill.log");
-  CHECK(rc == 2);
+  CHECK(rc == 3);  // the simulator attached to cannot be reached
+  CHECK(slurp(d / "drill.log").find("drill: bring-up failed") != std::string::npos);  // progress on stderr
   const std::string text = slurp(d / "drill.txt");
   CHECK(text.find("RESULT    FAIL") != std::string::npos);
   CHECK(text.find("cannot reach the simulator's control endpoint 127.0.0.1:1") != std::string::npos);
@@ -84,6 +89,10 @@ TEST_CASE("drill: a short drill of all three faults and the inpatient stay passe
                        d / "drill.log");
   const std::string log = slurp(d / "drill.log");
   INFO("drill output:\n" << log);
+  // A live line per phase on stderr, with its counts.
+  CHECK(log.find("drill: fault 1/3 refuse: online baseline") != std::string::npos);
+  CHECK(log.find("drill: fault 3/3 lost_reply: outage done, detected") != std::string::npos);
+  CHECK(log.find("drill: inpatient stay: ") != std::string::npos);
   REQUIRE(fs::exists(out));
   REQUIRE(fs::exists(d / "drill.json"));
   const std::string text = slurp(out);

@@ -130,12 +130,12 @@ TEST_CASE("refund: partial, repeated, then refused whole") {
   CHECK((*j)["left_after"]["total"] == "50.00");
   // The insurer claims too little for the fund: the account would get more than it paid: refused whole.
   r = settlectl("refund " + policy, "{" + original + R"(, "request": {"refund_total": "120.00", "fund": "10.00"}})");
-  CHECK(r.status == 3);
+  CHECK(r.status == 4);
   CHECK(has(r.out, "Refund REFUSED: REFUND_EXCEEDS_ORIGINAL"));
   CHECK(has(r.out, "nothing was changed"));
   // More than is left of a line.
   r = settlectl("refund " + policy, "{" + original + R"(, "request": {"lines": [{"code": "A1", "amount": "100.01"}]}})");
-  CHECK(r.status == 3);
+  CHECK(r.status == 4);
   // Table output for people.
   r = settlectl("refund " + policy, "{" + original + R"(, "request": {}})");
   CHECK(r.status == 0);

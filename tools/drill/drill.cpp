@@ -486,7 +486,10 @@ StayResult run_stay(Stack& stack, Conductor& cond, const std::string& socket, co
 
 }  // namespace
 
-Report run(const Options& o) {
+Report run(const Options& o, const Progress& progress) {
+  const auto say = [&progress](const std::string& line) {
+    if (progress) progress(line);
+  };
   Report rep;
   rep.options = o;
   rep.started_at = iso_now();
@@ -496,6 +499,7 @@ Report run(const Options& o) {
   Options opt = o;
   std::vector<std::string> windows = o.window_names;
   if (windows.empty()) windows = {"W01", "W02"};
+  say(o.attach ? "attaching to the running daemon and simulator" : "starting the stack (insurer-sim, pcscd, settled)");
   try {
     stack = std::make_unique<Stack>("drill");
     if (!o.attach) {
@@ -527,6 +531,7 @@ Report run(const Options& o) {
     stack->clear_faults();
   } catch (const std::exception& e) {
     rep.failures.push_back(fmt::format("bring-up failed: {}", e.what()));
+    say(rep.failures.back());
     rep.finished_at = iso_now();
     return rep;
   }
@@ -544,6 +549,7 @@ Report run(const Options& o) {
   };
   try {
     Conductor cond(socket, opt, windows.front());
+    say("waiting for the insurer line to be online with nothing pending");
     // The line must be online before the first cut.
     {
       const auto until = Clock::now() + ms(opt.drain_s);
@@ -562,6 +568,7 @@ Report run(const Options& o) {
                                        r.result.contains("version") ? r.result["version"].dump() : "?",
                                        int_at(r.result, "entries"))
                          : "not synced before the drill: " + describe(r);
+      say("red list " + rep.redlist);
     }
     for (int k = 0; k < opt.windows; ++k)
       threads.emplace_back(window_thread, k, windows[static_cast<std::size_t>(k) % windows.size()], std::cref(opt),
@@ -570,6 +577,19 @@ Report run(const Options& o) {
     for (const std::string& kind : opt.faults) {
       FaultResult f;
       f.fault = kind;
+      const std::string label = fmt::format("fault {}/{} {}", rep.faults.size() + 1, opt.faults.size(), kind);
+      const auto counts = [&sh] {
+        std::lock_guard lk(sh.mu);
+        int ok = 0, offline = 0, failed = 0;
+        for (const Call& c : sh.calls) {
+          if (!c.ok) ++failed;
+          else if (c.mode == "offline") ++offline;
+          else ++ok;
+        }
+        return fmt::format("{} calls: {} answered online, {} settled offline, {} failed", sh.calls.size(), ok, offline,
+                           failed);
+      };
+      say(fmt::format("{}: online baseline, {:.0f} s, {} window(s) settling", label, opt.phase_s, opt.windows));
       // Online baseline.
       {
         std::lock_guard lk(sh.mu);
@@ -583,6 +603,7 @@ Report run(const Options& o) {
       }
       const std::size_t reversals_before = reversal_count(*stack);
       const std::string first_date = clearing_date();
+      say(fmt::format("{}: baseline done ({}); cutting the line", label, counts()));
 
       // The cut.
       const auto cut = Clock::now();
@@ -628,6 +649,9 @@ Report run(const Options& o) {
             "insurer deadlines ([insurer] connect_timeout_ms, request_timeout_ms) and [network] failures_to_offline",
             seconds(detect_until - cut)));
 
+      say(fmt::format("{}: outage done, detected {} ({}); restoring the line, draining (up to {:.0f} s)", label,
+                      f.detect_s ? fmt::format("after {:.2f} s", *f.detect_s) : std::string("NOT"), counts(),
+                      opt.drain_s));
       // The restore and the drain.
       stack->clear_faults();
       const auto restore = Clock::now();
@@ -669,6 +693,9 @@ Report run(const Options& o) {
             opt.drain_s, str_at(st, "network"), int_at(st, "pending_uploads"), int_at(st, "pending_reversals"),
             int_at(st, "in_doubt"), flush_error.empty() ? "" : "; uploads.flush: " + flush_error));
 
+      say(fmt::format("{}: {} ({} uploads, {} reversals pending); closing the windows, reconciling", label,
+                      f.drain_s ? fmt::format("drained after {:.2f} s", *f.drain_s) : std::string("NOT drained"),
+                      int_at(st, "pending_uploads"), int_at(st, "pending_reversals")));
       // The windows close for the reconciliation (as they are at night).
       std::vector<Call> calls;
       {
@@ -756,6 +783,10 @@ Report run(const Options& o) {
         for (const auto& e : sh.errors) rep.failures.push_back(e);
         sh.errors.clear();
       }
+      say(fmt::format("{}: {} — {} offline settlement(s), {} accepted, {} rejected, {} pending; {}", label,
+                      f.passed() ? "PASSED" : fmt::format("FAILED ({} problem(s))", f.failures.size()),
+                      f.offline_settled, f.offline_accepted, f.offline_rejected, f.offline_pending,
+                      !f.balanced ? std::string("not reconciled") : *f.balanced ? "balanced" : "NOT balanced"));
       const bool came_back = f.drain_s.has_value();
       rep.faults.push_back(std::move(f));
       if (!came_back) {
@@ -769,9 +800,17 @@ Report run(const Options& o) {
     }
     stop_windows();
     // The inpatient scenario, on a line that came back from every fault.
-    if (opt.inpatient && rep.not_run.empty()) rep.stay = run_stay(*stack, cond, socket, opt, pin, windows.front());
+    if (opt.inpatient && rep.not_run.empty()) {
+      say("inpatient stay: admitted online, lines across an outage, discharged offline, drained, reconciled");
+      rep.stay = run_stay(*stack, cond, socket, opt, pin, windows.front());
+      say(fmt::format("inpatient stay: {} ({} lines sent, {} queued, discharge {})",
+                      rep.stay.passed() ? "PASSED" : fmt::format("FAILED ({} problem(s))", rep.stay.failures.size()),
+                      rep.stay.lines_sent, rep.stay.lines_queued,
+                      rep.stay.discharge_mode.empty() ? "-" : rep.stay.discharge_mode));
+    }
   } catch (const std::exception& e) {
     rep.failures.push_back(fmt::format("the drill stopped: {}", e.what()));
+    say(rep.failures.back());
     try {
       stack->clear_faults();
     } catch (const std::exception&) {
@@ -779,6 +818,7 @@ Report run(const Options& o) {
     stop_windows();
   }
   if (!o.attach) {
+    say("stopping the daemon");
     try {
       stack->stop_daemon();
     } catch (const std::exception& e) {

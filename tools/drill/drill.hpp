@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -119,9 +120,13 @@ struct Report {
   bool passed() const;
 };
 
+// Progress as it happens, one line per phase started or ended, with its
+// counts (the command line prints them on stderr); never part of the report.
+using Progress = std::function<void(const std::string& line)>;
+
 // Runs the drill: brings up (or attaches to) the stack, runs each fault, and
 // fills the report. Errors of the drill itself land in report.failures.
-Report run(const Options& o);
+Report run(const Options& o, const Progress& progress = {});
 
 std::string report_text(const Report& r);
 Json report_json(const Report& r);

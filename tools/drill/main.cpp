@@ -1,11 +1,15 @@
-// drill: the outage drill's command line (options, the report files, the
-// exit status: 0 passed, 1 failed, 2 could not run (options, bring-up) or
-// write the report).
+// drill: the outage drill's command line (CLI11 options, progress lines on
+// stderr, the report files, the exit status of tools/common/exit_codes.hpp:
+// 0 passed, 1 failed, 2 bad options, 3 the attached stack not reached, 5 the
+// stack could not be started or the report not written).
 // What a drill does is in drill.cpp; docs/drill.md is the guide.
+#include "tools/common/exit_codes.hpp"
 #include "tools/common/version.hpp"
 #include "tools/drill/drill.hpp"
 
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <charconv>
 #include <cstdlib>
@@ -20,26 +24,7 @@
 namespace {
 
 using settle::drill::Options;
-
-constexpr const char* usage = R"(usage: drill [options]
-  --windows N              cashier windows settling at once (1-16, default 2)
-  --phase-seconds S        length of the online baseline and of each outage (default 10)
-  --faults LIST            insurer faults to drill, in order (default refuse,stall,lost_reply)
-  --drain-seconds S        longest wait for the drain after a restore (default 60)
-  --max-wait-seconds S     longest acceptable cashier wait during an outage (default 5)
-  --out FILE               the text report (default drill-YYYYMMDD-HHMMSS.txt); the JSON
-                           report is written next to it (FILE with .json)
-  --seed N                 charges, refunds and persons of the drill (default 1)
-  --no-flush               after a restore, let the daemon find the line back by itself
-                           (no uploads.flush)
-  --no-inpatient           leave out the inpatient stay (admitted online, lines across
-                           an outage, discharged offline, drained, reconciled)
- attaching to a running daemon and insurer simulator instead of starting them:
-  --attach --socket PATH --control PORT
-  --cashier NAME --cashier-password-file FILE
-  --supervisor NAME --supervisor-password-file FILE
-  [--window-names W01,W02] [--pin-file FILE]   (no PIN: settle without the account)
-)";
+namespace exit_code = settle::exit_code;
 
 std::vector<std::string> split(const std::string& s) {
   std::vector<std::string> out;
@@ -65,62 +50,71 @@ std::string first_line(const std::string& opt, const std::string& path) {
   return line;
 }
 
-Options parse(int argc, char** argv) {
-  Options o;
-  bool faults_given = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw std::invalid_argument(a + " needs a value");
-      return argv[++i];
-    };
-    if (a == "--version") {
-      fmt::print("drill {}\n", settle::version);
-      std::exit(0);
-    } else if (a == "--windows") {
-      o.windows = static_cast<int>(number(a, value(), 1, 16));
-    } else if (a == "--phase-seconds") {
-      o.phase_s = number(a, value(), 0.5, 3600);
-    } else if (a == "--drain-seconds") {
-      o.drain_s = number(a, value(), 1, 3600);
-    } else if (a == "--max-wait-seconds") {
-      o.max_wait_s = number(a, value(), 0.1, 600);
-    } else if (a == "--faults") {
-      o.faults = split(value());
-      faults_given = true;
-    } else if (a == "--out") {
-      o.out = value();
-    } else if (a == "--seed") {
-      o.seed = static_cast<std::uint64_t>(number(a, value(), 0, 1e9));
-    } else if (a == "--no-flush") {
-      o.flush = false;
-    } else if (a == "--no-inpatient") {
-      o.inpatient = false;
-    } else if (a == "--attach") {
-      o.attach = true;
-    } else if (a == "--socket") {
-      o.socket = value();
-    } else if (a == "--control") {
-      o.control_port = static_cast<std::uint16_t>(number(a, value(), 1, 65535));
-    } else if (a == "--cashier") {
-      o.cashier = value();
-    } else if (a == "--cashier-password-file") {
-      o.cashier_password = first_line(a, value());
-    } else if (a == "--supervisor") {
-      o.supervisor = value();
-    } else if (a == "--supervisor-password-file") {
-      o.supervisor_password = first_line(a, value());
-    } else if (a == "--window-names") {
-      o.window_names = split(value());
-    } else if (a == "--pin-file") {
-      o.pin = first_line(a, value());
-    } else if (a == "--help" || a == "-h") {
-      std::cout << usage;
-      std::exit(0);
-    } else {
-      throw std::invalid_argument("unknown option " + a);
-    }
-  }
+// The options as text from CLI11 (`--windows 2` and `--windows=2`), then
+// checked here: each number within its range, each file readable.
+struct Args {
+  std::string windows, phase_s, drain_s, max_wait_s, faults, seed, control;
+  std::string cashier_password_file, supervisor_password_file, pin_file, window_names;
+  bool faults_given = false;  // --faults "" is an error, not the default
+  bool no_flush = false, no_inpatient = false;
+};
+
+void add_options(CLI::App& app, Options& o, Args& a) {
+  app.add_option("--windows", a.windows, "cashier windows settling at once (1-16, default 2)")->type_name("N");
+  app.add_option("--phase-seconds", a.phase_s, "length of the online baseline and of each outage (0.5-3600, default 10)")
+      ->type_name("S");
+  app.add_option("--faults", a.faults, "insurer faults to drill, in order (default refuse,stall,lost_reply)")
+      ->type_name("LIST");
+  app.add_option("--drain-seconds", a.drain_s, "longest wait for the drain after a restore (1-3600, default 60)")
+      ->type_name("S");
+  app.add_option("--max-wait-seconds", a.max_wait_s,
+                 "longest acceptable cashier wait during an outage (0.1-600, default 5)")->type_name("S");
+  app.add_option("--out", o.out,
+                 "the text report (default drill-YYYYMMDD-HHMMSS.txt); the JSON report is written next to it "
+                 "(FILE with .json)")
+      ->type_name("FILE");
+  app.add_option("--seed", a.seed, "charges, refunds and persons of the drill (0-1000000000, default 1)")
+      ->type_name("N");
+  app.add_flag("--no-flush", a.no_flush,
+               "after a restore, let the daemon find the line back by itself (no uploads.flush)");
+  app.add_flag("--no-inpatient", a.no_inpatient,
+               "leave out the inpatient stay (admitted online, lines across an outage, discharged offline, drained, "
+               "reconciled)");
+  const char* attach = "Attaching to a running daemon and insurer simulator instead of starting them";
+  app.add_flag("--attach", o.attach, "attach: needs --socket, --control and both password files")->group(attach);
+  app.add_option("--socket", o.socket, "the daemon's cashier socket")->type_name("PATH")->group(attach);
+  app.add_option("--control", a.control, "the simulator's control port on 127.0.0.1 (1-65535)")
+      ->type_name("PORT")->group(attach);
+  app.add_option("--cashier", o.cashier, "the cashier operator (default c001)")->type_name("NAME")->group(attach);
+  app.add_option("--cashier-password-file", a.cashier_password_file, "its password, first line")
+      ->type_name("FILE")->group(attach);
+  app.add_option("--supervisor", o.supervisor, "the supervisor operator (default s001)")
+      ->type_name("NAME")->group(attach);
+  app.add_option("--supervisor-password-file", a.supervisor_password_file, "its password, first line")
+      ->type_name("FILE")->group(attach);
+  app.add_option("--window-names", a.window_names, "the windows to settle at (default W01,W02)")
+      ->type_name("W01,W02")->group(attach);
+  app.add_option("--pin-file", a.pin_file, "the drill cards' PIN, first line (none: settle without the account)")
+      ->type_name("FILE")->group(attach);
+}
+
+Options checked(Options o, const Args& a) {
+  const bool faults_given = a.faults_given;
+  if (a.no_flush) o.flush = false;
+  if (a.no_inpatient) o.inpatient = false;
+  if (!a.windows.empty()) o.windows = static_cast<int>(number("--windows", a.windows, 1, 16));
+  if (!a.phase_s.empty()) o.phase_s = number("--phase-seconds", a.phase_s, 0.5, 3600);
+  if (!a.drain_s.empty()) o.drain_s = number("--drain-seconds", a.drain_s, 1, 3600);
+  if (!a.max_wait_s.empty()) o.max_wait_s = number("--max-wait-seconds", a.max_wait_s, 0.1, 600);
+  if (faults_given) o.faults = split(a.faults);
+  if (!a.seed.empty()) o.seed = static_cast<std::uint64_t>(number("--seed", a.seed, 0, 1e9));
+  if (!a.control.empty()) o.control_port = static_cast<std::uint16_t>(number("--control", a.control, 1, 65535));
+  if (!a.cashier_password_file.empty())
+    o.cashier_password = first_line("--cashier-password-file", a.cashier_password_file);
+  if (!a.supervisor_password_file.empty())
+    o.supervisor_password = first_line("--supervisor-password-file", a.supervisor_password_file);
+  if (!a.window_names.empty()) o.window_names = split(a.window_names);
+  if (!a.pin_file.empty()) o.pin = first_line("--pin-file", a.pin_file);
   if (faults_given && o.faults.empty()) throw std::invalid_argument("--faults names no fault");
   for (const auto& f : o.faults)
     if (f != "refuse" && f != "stall" && f != "lost_reply")
@@ -163,19 +157,34 @@ bool write(const std::string& path, const std::string& text) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  CLI::App app{"drill — the outage drill (断网应急演练) of the insurer line against the settlement daemon; "
+               "docs/drill.md is the guide"};
+  app.set_version_flag("--version", std::string("drill ") + settle::version);
   Options o;
+  Args args;
+  add_options(app, o, args);
   try {
-    o = parse(argc, argv);
+    app.parse(argc, argv);
+    args.faults_given = app.count("--faults") > 0;
+    o = checked(o, args);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? exit_code::ok : exit_code::usage;
   } catch (const std::exception& e) {
-    std::cerr << "drill: " << e.what() << "\n" << usage;
-    return 2;
+    std::cerr << "drill: " << e.what() << "\n(drill --help lists the options)\n";
+    return exit_code::usage;
   }
-  const settle::drill::Report r = settle::drill::run(o);
+  std::cerr << fmt::format("drill: {} window(s), faults {}, {} s per phase; progress below, the report at the end\n",
+                           o.windows, fmt::join(o.faults, ","), o.phase_s);
+  settle::drill::Report r = settle::drill::run(o, [](const std::string& line) {
+    std::cerr << "drill: " << line << "\n" << std::flush;
+  });
   const std::string text = settle::drill::report_text(r);
   std::cout << text << std::flush;
   const bool written = write(o.out, text) && write(json_path(o.out), settle::drill::report_json(r).dump(2) + "\n");
-  if (!written) return 2;
+  if (!written) return exit_code::local;
   std::cout << fmt::format("\nreport: {} and {}\n", o.out, json_path(o.out));
-  if (r.faults.empty()) return 2;  // nothing was drilled (bring-up failed)
-  return r.passed() ? 0 : 1;
+  // Nothing drilled: the stack attached to was not there, or this machine
+  // could not start one.
+  if (r.faults.empty()) return o.attach ? exit_code::unreachable : exit_code::local;
+  return r.passed() ? exit_code::ok : exit_code::not_right;
 }

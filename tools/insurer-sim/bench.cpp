@@ -5,6 +5,7 @@
 // simulator; the figures are printed, never asserted.
 #include "protocol/insurer/client.hpp"
 #include "protocol/insurer/codecs.hpp"
+#include "tools/common/exit_codes.hpp"
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -147,7 +148,11 @@ int main(int argc, char** argv) {
   app.add_option("--paasid", opt.paasid, "institution code / paasid");
   app.add_option("--connections", opt.connections, "parallel connections")->check(CLI::Range(1, 256));
   app.add_option("--settlements", opt.settlements, "settlements to time")->check(CLI::Range(1, 10'000'000));
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? settle::exit_code::ok : settle::exit_code::usage;
+  }
 
   asio::io_context ioc(1);
   insurer::ClientConfig cfg;
@@ -164,7 +169,7 @@ int main(int argc, char** argv) {
   auto client = insurer::Client::create(ioc.get_executor(), cfg);
   if (!client) {
     std::fprintf(stderr, "insurer-sim-bench: %s\n", client.error().message.c_str());
-    return 2;
+    return settle::exit_code::usage;
   }
   Shared sh{opt, *client, 0,
             std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count(),
@@ -189,7 +194,7 @@ int main(int argc, char** argv) {
   ioc.run();
   if (sh.sign_no.empty() || sh.psn_no.empty()) {
     std::fprintf(stderr, "insurer-sim-bench: sign-in or person info failed\n");
-    return 1;
+    return settle::exit_code::unreachable;
   }
   const int per = opt.settlements / opt.connections;
   const auto t0 = std::chrono::steady_clock::now();
@@ -207,5 +212,5 @@ int main(int argc, char** argv) {
               opt.connections, settled, prep_s, 2.0 * static_cast<double>(settled) / prep_s, settled, settle_s,
               static_cast<double>(settled) / settle_s, static_cast<long long>(sh.failures));
   (*client)->close();
-  return sh.failures == 0 && prep_failures == 0 ? 0 : 1;
+  return sh.failures == 0 && prep_failures == 0 ? settle::exit_code::ok : settle::exit_code::not_right;
 }

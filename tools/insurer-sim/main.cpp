@@ -1,6 +1,7 @@
 // insurer-sim's command line: serve (the insurer over mutual TLS plus the
 // control endpoint), gen (synthetic persons), add-person and init-demo.
 // Thin: options in, library calls, exit status out.
+#include "tools/common/exit_codes.hpp"
 #include "tools/common/version.hpp"
 #include "protocol/policy_file.hpp"
 #include "tools/insurer-sim/generator.hpp"
@@ -18,9 +19,11 @@ namespace {
 using namespace settle;
 using namespace settle::sim;
 
+// Exit status (tools/common/exit_codes.hpp): 2 a bad option or input file,
+// 5 a file or port that could not be opened.
 int fail(const Error& e) {
   std::fprintf(stderr, "insurer-sim: %s\n", e.message.c_str());
-  return 1;
+  return e.reason == Reason::invalid_config || e.reason == Reason::invalid_request ? exit_code::usage : exit_code::local;
 }
 
 Result<std::pair<std::string, std::uint16_t>> host_port(const std::string& s, std::string_view what) {
@@ -108,7 +111,11 @@ int main(int argc, char** argv) {
   std::string demo_db;
   demo->add_option("--db", demo_db, "SQLite file")->required();
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? exit_code::ok : exit_code::usage;
+  }
 
   if (*gen) {
     for (const std::string& s : shares) {

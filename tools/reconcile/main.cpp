@@ -1,6 +1,9 @@
 // reconcile: the nightly reconciliation (对账). Logs in to settled over its
 // socket (settlectl's client), calls recon.run for a clearing date, prints a
-// text report, optionally writes HTML and JSON. Exit 0 balanced, 1 not, 2 error.
+// text report, optionally writes HTML and JSON. Exit status as every tool's
+// (tools/common/exit_codes.hpp): 0 balanced, 1 not, 2 usage, 3 the daemon not
+// reached, 4 refused, 5 a file not written. Progress lines go to stderr.
+#include "tools/common/exit_codes.hpp"
 #include "tools/common/paths.hpp"
 #include "tools/common/version.hpp"
 #include "tools/reconcile/report.hpp"
@@ -10,12 +13,15 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <mutex>
 #include <string>
+#include <thread>
 
 namespace {
 
@@ -33,10 +39,63 @@ struct Options {
   int timeout_s = 900;
 };
 
-int error(const std::string& what) {
-  std::cerr << "reconcile: " << what << "\n";
-  return 2;
+// With --json a failure is {"error": {"reason", "message", "field",
+// "exit_code"}} on stdout; otherwise a line on stderr.
+bool json_errors = false;
+
+int error(int code, const std::string& what, const std::string& reason = "", const std::string& field = "") {
+  if (json_errors) {
+    static const std::map<int, std::string> names{{settle::exit_code::usage, "USAGE"},
+                                                  {settle::exit_code::unreachable, "UNREACHABLE"},
+                                                  {settle::exit_code::refused, "REFUSED"},
+                                                  {settle::exit_code::local, "LOCAL_FILE"}};
+    const auto n = names.find(code);
+    std::cout << Json{{"error", Json{{"reason", !reason.empty() ? reason : n != names.end() ? n->second : "FAILED"},
+                                     {"message", what},
+                                     {"field", field.empty() ? Json(nullptr) : Json(field)},
+                                     {"exit_code", code}}}}
+                     .dump()
+              << "\n";
+  } else {
+    std::cerr << "reconcile: " << what << "\n";
+  }
+  return code;
 }
+
+// "reconcile: ..." progress lines on stderr while recon.run works (it sends
+// no progress of its own): one when it starts, one every 10 s, one at the end.
+class Ticker {
+ public:
+  explicit Ticker(std::string what) : what_(std::move(what)), t0_(std::chrono::steady_clock::now()) {
+    std::cerr << "reconcile: " << what_ << " ...\n" << std::flush;
+    thread_ = std::thread([this] {
+      std::unique_lock lock(m_);
+      while (!cv_.wait_for(lock, std::chrono::seconds(10), [this] { return done_; }))
+        std::cerr << fmt::format("reconcile: {} ... {:.0f} s\n", what_, seconds()) << std::flush;
+    });
+  }
+  ~Ticker() { stop(""); }
+  void stop(const std::string& outcome) {
+    if (!thread_.joinable()) return;
+    {
+      std::lock_guard lock(m_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+    if (!outcome.empty())
+      std::cerr << fmt::format("reconcile: {} {} in {:.1f} s\n", what_, outcome, seconds()) << std::flush;
+  }
+
+ private:
+  double seconds() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count(); }
+  std::string what_;
+  std::chrono::steady_clock::time_point t0_;
+  std::mutex m_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;
+};
 
 std::string yesterday_local() {
   const std::time_t now = std::time(nullptr) - 24 * 3600;
@@ -109,14 +168,18 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    for (int i = 1; i < argc; ++i) json_errors = json_errors || std::string(argv[i]).starts_with("--json");
+    if (json_errors && e.get_exit_code() != 0) return error(settle::exit_code::usage, e.what());
     const int rc = app.exit(e);
-    return rc == 0 ? 0 : 2;
+    return rc == 0 ? settle::exit_code::ok : settle::exit_code::usage;
   }
+  json_errors = app.count("--json") > 0;
   if (app.count("--json") > 0 && o.json_file.empty()) o.json_file = "-";
 
   std::map<std::string, std::string> creds;
   std::string err;
-  if (!o.credentials.empty() && !read_lines(o.credentials, creds, err)) return error(err);
+  if (!o.credentials.empty() && !read_lines(o.credentials, creds, err))
+    return error(settle::exit_code::usage, err, "USAGE", "--credentials");
   if (o.operator_name.empty()) o.operator_name = creds["operator"];
   if (o.window.empty()) o.window = creds["window"];
   if (!socket_opt.empty()) {
@@ -134,30 +197,44 @@ int main(int argc, char** argv) {
   }
   if (!password_file.empty()) {
     std::ifstream f(password_file);
-    if (!f || !std::getline(f, password)) return error(fmt::format("cannot read the password from {}", password_file));
+    if (!f || !std::getline(f, password))
+      return error(settle::exit_code::usage, fmt::format("cannot read the password from {}", password_file), "USAGE",
+                   "--password-file");
     while (!password.empty() && (password.back() == '\r' || password.back() == '\n')) password.pop_back();
   }
   if (o.operator_name.empty() || o.window.empty() || password.empty())
-    return error(
-        "operator, window and password are needed (--credentials FILE, or --operator, --window and --password-file, "
-        "or the credential reconcile-password)");
+    return error(settle::exit_code::usage,
+                 "operator, window and password are needed (--credentials FILE, or --operator, --window and "
+                 "--password-file, or the credential reconcile-password)",
+                 "USAGE", o.operator_name.empty() ? "--operator" : o.window.empty() ? "--window" : "--password-file");
   if (o.date.empty()) o.date = yesterday_local();
 
+  std::cerr << fmt::format("reconcile: connecting to {} as {} at {}\n", o.socket, o.operator_name, o.window);
   auto client = settle::tools::CashierClient::connect(o.socket);
   if (!client) {
     // reconcile never starts the daemon: a stopped settled is the operator's to start.
-    return error(fmt::format("settled is not running or not reachable ({}); reconcile does not start it: start it "
+    return error(settle::exit_code::unreachable,
+                 fmt::format("settled is not running or not reachable ({}); reconcile does not start it: start it "
                              "(systemctl start settled) and run reconcile again",
-                             client.error().message));
+                             client.error().message),
+                 "UNREACHABLE", "--socket");
   }
   auto login = client->call("session.login", Json{{"operator", o.operator_name}, {"password", password}, {"window", o.window}},
                             std::chrono::seconds(30));
   std::fill(password.begin(), password.end(), '\0');
-  if (!login) return error(login.error().message);
-  if (!login->ok) return error(fmt::format("login as {} refused: {} ({})", o.operator_name, login->message, login->reason));
+  if (!login) return error(settle::exit_code::unreachable, login.error().message, "UNREACHABLE");
+  if (!login->ok)
+    return error(settle::exit_code::refused,
+                 fmt::format("login as {} refused: {} ({})", o.operator_name, login->message, login->reason),
+                 login->reason);
+  Ticker ticker(fmt::format("reconciling {} with the insurer (recon.run)", o.date));
   auto run = client->call("recon.run", Json{{"date", o.date}}, std::chrono::seconds(o.timeout_s));
-  if (!run) return error(run.error().message);
-  if (!run->ok) return error(fmt::format("recon.run {} failed: {} ({})", o.date, run->message, run->reason));
+  ticker.stop(!run ? "got no answer" : run->ok ? (run->result.value("balanced", false) ? "balanced" : "NOT balanced")
+                                               : "refused");
+  if (!run) return error(settle::exit_code::unreachable, run.error().message, "UNREACHABLE");
+  if (!run->ok)
+    return error(settle::exit_code::refused,
+                 fmt::format("recon.run {} failed: {} ({})", o.date, run->message, run->reason), run->reason);
   (void)client->call("session.logout", Json::object(), std::chrono::seconds(5));
 
   const Json& result = run->result;
@@ -166,8 +243,10 @@ int main(int argc, char** argv) {
     std::cout << result.dump(2) << "\n";
   } else {
     std::cout << settle::tools::recon_text(result);
-    if (!o.json_file.empty() && !write_file(o.json_file, result.dump(2) + "\n", err)) return error(err);
+    if (!o.json_file.empty() && !write_file(o.json_file, result.dump(2) + "\n", err))
+      return error(settle::exit_code::local, err, "LOCAL_FILE", "--json");
   }
-  if (!o.html.empty() && !write_file(o.html, settle::tools::recon_html(result), err)) return error(err);
-  return balanced ? 0 : 1;
+  if (!o.html.empty() && !write_file(o.html, settle::tools::recon_html(result), err))
+    return error(settle::exit_code::local, err, "LOCAL_FILE", "--html");
+  return balanced ? settle::exit_code::ok : settle::exit_code::not_right;
 }

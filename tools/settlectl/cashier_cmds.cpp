@@ -5,7 +5,9 @@
 #include "offline/ledger.hpp"
 #include "offline/ledger_ops.hpp"
 #include "protocol/cashier/auth.hpp"
+#include "protocol/cashier/params.hpp"
 #include "tools/common/csv.hpp"
+#include "tools/common/exit_codes.hpp"
 #include "tools/common/table.hpp"
 #include "tools/settled/clock.hpp"
 #include "tools/settled/operators.hpp"
@@ -74,9 +76,8 @@ class ProgressBar {
 int run_cashier(const ClientOptions& o, const CashierCommand& c, std::ostream& out, std::ostream& err) {
   Session s(o);
   const auto done = [&](const std::optional<Failure>& f) {
-    if (!f) return 0;
-    err << "settlectl: " << f->message << "\n";
-    return f->status;
+    if (!f) return exit_code::ok;
+    return report_failure(*f, o.json, out, err);
   };
   const auto print = [&](const Json& result, auto&& human) {
     if (o.json) out << dump_exact(result) << "\n";
@@ -135,7 +136,7 @@ int run_cashier(const ClientOptions& o, const CashierCommand& c, std::ostream& o
     // the first `limit` rows and says how many more there are.
     Json params{{"from", c.from.empty() ? daemon::clearing_date(daemon::now_ms()) : c.from},
                 {"to", c.to.empty() ? daemon::clearing_date(daemon::now_ms()) : c.to},
-                {"limit", 500}};
+                {"limit", cashier::max_list_limit}};
     if (!c.state.empty()) params["state"] = c.state;
     Json rows = Json::array();
     for (;;) {
@@ -151,7 +152,10 @@ int run_cashier(const ClientOptions& o, const CashierCommand& c, std::ostream& o
       for (const auto& [key, sum] : {std::pair{"total", &total}, std::pair{"fund", &fund},
                                      std::pair{"account", &account}, std::pair{"cash", &cash}}) {
         auto a = json::to_amount(x[key], key);
-        if (!a) return done(Failure{1, fmt::format("the daemon answered an unreadable amount: {}", a.error().message)});
+        if (!a)
+          return done(Failure{exit_code::unreachable,
+                              fmt::format("the daemon answered an unreadable amount: {}", a.error().message),
+                              "BAD_ANSWER", key});
         *sum += *a;
       }
     }
@@ -186,9 +190,13 @@ int run_cashier(const ClientOptions& o, const CashierCommand& c, std::ostream& o
       t.add_row({fmt::format("{} in all", rows.size()), "", "", "", "", "", format_amount(total), format_amount(fund),
                  format_amount(account), format_amount(cash)});
       out << t.render();
+      out << fmt::format("{} settlements, totals: total {}, fund {}, account {}, cash {}\n", rows.size(),
+                         format_amount(total), format_amount(fund), format_amount(account), format_amount(cash));
       const auto more = static_cast<std::int64_t>(rows.size()) - shown;
       if (more > 0)
-        out << fmt::format("{} more settlements not shown (--limit 0 shows all; --csv exports them)\n", more);
+        out << fmt::format("output cut at --limit {}: {} more settlements not shown (the totals count them; --limit "
+                           "0 shows all, --csv exports them)\n",
+                           c.limit, more);
     });
   }
 
@@ -204,7 +212,7 @@ int run_cashier(const ClientOptions& o, const CashierCommand& c, std::ostream& o
     }
     std::ofstream f(c.out_file, std::ios::binary);
     f << html;
-    if (!f) return done(Failure{2, fmt::format("cannot write {}", c.out_file)});
+    if (!f) return done(Failure{exit_code::local, fmt::format("cannot write {}", c.out_file), "LOCAL_FILE", "--out"});
     out << "settlement sheet written to " << c.out_file << "\n";
     return 0;
   }
@@ -264,15 +272,27 @@ int run_cashier(const ClientOptions& o, const CashierCommand& c, std::ostream& o
   }
 
   if (c.name == "uploads-flush") {
-    // Forwarded so far = the queue at the first report minus what is left.
-    ProgressBar bar(err, "uploads", "forwarded");
+    // Forwarded so far = the queue before the flush (engine.status) less
+    // what is left (uploads.progress while it runs, the answer at the end):
+    // the bar ends at 100 % when nothing is left.
+    const auto left_of = [](const Json& p) {
+      return p.value("pending_uploads", std::int64_t{0}) + p.value("pending_reversals", std::int64_t{0});
+    };
     std::int64_t first = -1;
-    auto a = s.call("uploads.flush", Json::object(), [&bar, &first](const std::string& method, const Json& p) {
+    if (auto st = s.call("engine.status", Json::object())) first = left_of(st.value());
+    ProgressBar bar(err, "uploads", "forwarded");
+    if (first >= 0) bar.update(0, first);
+    auto a = s.call("uploads.flush", Json::object(), [&](const std::string& method, const Json& p) {
       if (method != "uploads.progress") return;
-      const std::int64_t left = p.value("pending_uploads", std::int64_t{0}) + p.value("pending_reversals", std::int64_t{0});
-      if (first < 0) first = left;
-      bar.update(std::max<std::int64_t>(0, first - left), first);
+      const std::int64_t left = left_of(p);
+      first = std::max(first, left);  // new items may have come meanwhile
+      bar.update(first - left, first);
     });
+    if (a) {
+      const std::int64_t left = left_of(a.value());
+      first = std::max(first, left);
+      bar.update(first - left, first);
+    }
     bar.finish();
     if (!a) return done(a.error());
     print(a.value(), [&](const Json& r) {
@@ -283,7 +303,9 @@ int run_cashier(const ClientOptions& o, const CashierCommand& c, std::ostream& o
     });
     const Json& r = a.value();
     // Exit 0 only when nothing is left to forward.
-    return r.value("pending_uploads", std::int64_t{1}) == 0 && r.value("pending_reversals", std::int64_t{1}) == 0 ? 0 : 1;
+    return r.value("pending_uploads", std::int64_t{1}) == 0 && r.value("pending_reversals", std::int64_t{1}) == 0
+               ? exit_code::ok
+               : exit_code::not_right;
   }
 
   // Everything else starts at the card.
@@ -325,7 +347,7 @@ int run_cashier(const ClientOptions& o, const CashierCommand& c, std::ostream& o
   }
   if (c.name == "preview" || c.name == "commit") {
     auto doc = read_json_file(c.lines_file, "charge lines");
-    if (!doc) return done(Failure{2, doc.error().message});
+    if (!doc) return done(Failure{exit_code::usage, doc.error().message, "USAGE", "--lines"});
     Json lines = doc->is_object() && doc->contains("lines") ? (*doc)["lines"] : *doc;
     Json params{{"lines", lines}, {"use_account", !c.no_account}};
     if (c.name == "commit") params["request_id"] = c.request_id;
@@ -342,7 +364,7 @@ int run_cashier(const ClientOptions& o, const CashierCommand& c, std::ostream& o
     Json params{{"request_id", c.request_id}, {"setl_id", c.setl_id}};
     if (!c.lines_file.empty()) {
       auto doc = read_json_file(c.lines_file, "refund lines");
-      if (!doc) return done(Failure{2, doc.error().message});
+      if (!doc) return done(Failure{exit_code::usage, doc.error().message, "USAGE", "--lines"});
       params["lines"] = doc->is_object() && doc->contains("lines") ? (*doc)["lines"] : *doc;
     }
     auto a = s.call("settle.refund", params);
@@ -360,8 +382,7 @@ int run_cashier(const ClientOptions& o, const CashierCommand& c, std::ostream& o
       out << "\ncash back to the patient: " << str(r, "cash_back") << "\n";
     });
   }
-  err << "settlectl: unknown command " << c.name << "\n";
-  return 2;
+  return done(Failure{exit_code::usage, "unknown command " + c.name, "USAGE", ""});
 }
 
 }  // namespace settle::tools

@@ -40,8 +40,10 @@ struct CashierCommand {
   std::int64_t limit = 200;  // list: rows shown in the table (0 = all)
 };
 
-// Exit status: 0 done, 1 the daemon refused (its reason printed), 2 bad
-// usage or input, 3 the daemon could not be reached.
+// Exit status (tools/common/exit_codes.hpp): 0 done, 1 uploads flush left
+// some unsent, 2 bad usage or input, 3 the daemon could not be reached, 4 the
+// daemon refused (its reason printed), 5 a local file. With --json a failure
+// is {"error": {...}} on `out`.
 int run_cashier(const ClientOptions& o, const CashierCommand& c, std::ostream& out, std::ostream& err);
 
 // settlectl inpatient ACTION (inpatient.hpp): the same exit statuses; bad

@@ -4,6 +4,7 @@
 #include "tools/settlectl/inpatient.hpp"
 
 #include "engine/limits.hpp"
+#include "tools/common/exit_codes.hpp"
 #include "protocol/cashier/params.hpp"
 #include "protocol/engine_json.hpp"
 #include "tools/common/table.hpp"
@@ -341,7 +342,10 @@ std::string page_items_key(const Json& page, std::string_view items_key) {
 }
 
 Answer follow_pages(Json params, const PageFetch& fetch, std::string_view items_key, std::size_t max_pages) {
-  const auto fail = [](std::string msg) { return Answer{std::nullopt, Failure{1, std::move(msg)}}; };
+  // A page the pager cannot follow is an answer the daemon did not give properly.
+  const auto fail = [](std::string msg) {
+    return Answer{std::nullopt, Failure{exit_code::unreachable, std::move(msg), "BAD_ANSWER", ""}};
+  };
   Answer first = fetch(params);
   if (!first) return first;
   Json merged = first.value();

@@ -1,6 +1,7 @@
 // settlectl inpatient over the daemon's socket: one window transaction per
 // command (params checked first, then login, the card and PIN when the
 // action needs them, the call or the pages), printed as text or exact JSON.
+#include "tools/common/exit_codes.hpp"
 #include "tools/settlectl/cashier_cmds.hpp"
 #include "tools/settlectl/format.hpp"
 #include "tools/settlectl/inpatient.hpp"
@@ -13,22 +14,23 @@ namespace settle::tools {
 using json::Json;
 
 int run_inpatient(const ClientOptions& o, const InpatientCommand& c, std::ostream& out, std::ostream& err) {
-  const auto fail = [&](const Failure& f) {
-    err << "settlectl inpatient " << c.action << ": " << f.message << "\n";
-    return f.status;
+  const auto fail = [&](Failure f) {
+    if (!o.json) f.message = "inpatient " + c.action + ": " + f.message;
+    return report_failure(f, o.json, out, err);
   };
 
   // Everything sent is read and checked before the connection is opened.
   Json lines;
   if (c.action == "add-lines") {
     if (c.lines_file == "-" && (o.password_file.empty() || o.password_file == "-"))
-      return fail({2, "--lines - reads the lines from standard input: give the password with --password-file FILE"});
+      return fail({exit_code::usage, "--lines - reads the lines from standard input: give the password with --password-file FILE",
+                   "USAGE", "--lines"});
     auto l = read_inpatient_lines(c.lines_file, std::cin);
-    if (!l) return fail({2, l.error().message});
+    if (!l) return fail({exit_code::usage, l.error().message, "USAGE", "--lines"});
     lines = std::move(*l);
   }
   auto params = inpatient_params(c, lines);
-  if (!params) return fail({2, params.error().message});
+  if (!params) return fail({exit_code::usage, params.error().message, "USAGE", params.error().field});
   const std::string method(inpatient_method(c.action));
 
   Session s(o);

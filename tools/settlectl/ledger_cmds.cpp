@@ -7,6 +7,8 @@
 #include "offline/ledger.hpp"
 #include "offline/storage_key.hpp"
 #include "protocol/json.hpp"
+#include "tools/common/exit_codes.hpp"
+#include "tools/settlectl/session.hpp"
 
 #include <fmt/format.h>
 
@@ -60,15 +62,18 @@ Json report_json(const std::string& path, const ledger::chain::VerifyReport& r, 
 }  // namespace
 
 int run_ledger_verify(const LedgerVerifyCommand& c, std::ostream& out, std::ostream& err) {
-  const auto fail = [&](int code, const std::string& message) {
+  const auto fail = [&](int code, const std::string& message, const char* field) {
     if (c.json)
-      out << Json{{"error", message}, {"ledger", c.ledger}}.dump() << "\n";
+      out << Json{{"error", Json{{"reason", reason_of_status(code)}, {"message", message}, {"field", field},
+                                 {"exit_code", code}}},
+                  {"ledger", c.ledger}}.dump()
+          << "\n";
     else
       err << "settlectl ledger verify: " << message << "\n";
     return code;
   };
   std::error_code ec;
-  if (!fs::is_regular_file(c.ledger, ec)) return fail(3, fmt::format("{}: no such ledger file", c.ledger));
+  if (!fs::is_regular_file(c.ledger, ec)) return fail(exit_code::local, fmt::format("{}: no such ledger file", c.ledger), "--ledger");
   std::string key_path = c.key;
   if (key_path.empty()) {
     const auto beside = fs::path(c.ledger).parent_path() / "checkpoint.key";
@@ -77,23 +82,24 @@ int run_ledger_verify(const LedgerVerifyCommand& c, std::ostream& out, std::ostr
   std::optional<ledger::chain::Verifier> key;
   if (!key_path.empty()) {
     auto k = ledger::chain::Verifier::load(key_path);
-    if (!k) return fail(3, k.error().message);
+    if (!k) return fail(exit_code::usage, k.error().message, "--checkpoint-key");
     key.emplace(std::move(k).value());
   }
   sql::Key storage;
   if (auto source = sql::key_source(c.storage_key)) {
     auto k = sql::StorageKey::load(*source);
-    if (!k) return fail(3, k.error().message);
+    if (!k) return fail(exit_code::usage, k.error().message, "--key-file");
     storage = std::move(k).value();
   }
   auto db = ledger::open_connection(c.ledger, sql::OpenMode::read_only, 5000, storage);
-  if (!db) return fail(3, fmt::format("{}: {}", c.ledger, db.error().message));
+  if (!db) return fail(exit_code::local, fmt::format("{}: {}", c.ledger, db.error().message), "--ledger");
   auto version = db->query_int64("PRAGMA user_version");
-  if (!version) return fail(3, fmt::format("{}: {}", c.ledger, version.error().message));
+  if (!version) return fail(exit_code::local, fmt::format("{}: {}", c.ledger, version.error().message), "--ledger");
   if (version->value_or(0) < 7)
-    return fail(3, fmt::format("{} is at schema v{}: it has no hash chain yet (settled chains it when it next "
-                               "starts)",
-                               c.ledger, version->value_or(0)));
+    return fail(exit_code::local,
+                fmt::format("{} is at schema v{}: it has no hash chain yet (settled chains it when it next starts)",
+                            c.ledger, version->value_or(0)),
+                "--ledger");
   ledger::chain::VerifyOptions opt;
   opt.key = key ? &*key : nullptr;
   if (!c.json)
@@ -103,13 +109,13 @@ int run_ledger_verify(const LedgerVerifyCommand& c, std::ostream& out, std::ostr
     };
   const auto t0 = std::chrono::steady_clock::now();
   auto r = ledger::chain::verify(*db, opt);
-  if (!r) return fail(3, fmt::format("{}: {}", c.ledger, r.error().message));
+  if (!r) return fail(exit_code::local, fmt::format("{}: {}", c.ledger, r.error().message), "--ledger");
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (c.json) {
     Json j = report_json(c.ledger, *r, key ? key->key_id() : "");
     j["seconds"] = secs;
     out << j.dump() << "\n";
-    return r->ok() ? 0 : 1;
+    return r->ok() ? exit_code::ok : exit_code::not_right;
   }
   if (opt.progress && r->entries >= 100'000) err << "\r" << std::string(60, ' ') << "\r";
   out << fmt::format("ledger {}: {} chain entries, head {} ({}), {:.1f} s\n", c.ledger, r->entries, r->head_seq,
@@ -133,14 +139,14 @@ int run_ledger_verify(const LedgerVerifyCommand& c, std::ostream& out, std::ostr
   out << fmt::format("BROKEN: {} problem(s){}; the first:\n", r->problems.size(),
                      r->problems.size() >= opt.max_problems ? " (or more)" : "");
   for (const auto& p : r->problems) out << "  " << p.message << "\n";
-  return 1;
+  return exit_code::not_right;
 }
 
 int run_ledger_keygen(const LedgerKeygenCommand& c, std::ostream& out, std::ostream& err) {
   auto s = ledger::chain::Signer::generate(c.out);
   if (!s) {
     err << "settlectl ledger keygen: " << s.error().message << "\n";
-    return 3;
+    return exit_code::local;
   }
   out << fmt::format("checkpoint key {} written to {} (mode 0600), key id {}\n", c.out, c.out, s->key_id());
   if (!c.public_out.empty()) {
@@ -148,7 +154,7 @@ int run_ledger_keygen(const LedgerKeygenCommand& c, std::ostream& out, std::ostr
     pub << s->public_pem();
     if (!pub) {
       err << "settlectl ledger keygen: cannot write " << c.public_out << "\n";
-      return 3;
+      return exit_code::local;
     }
     out << fmt::format("public key written to {}: give it to whoever verifies the ledger\n", c.public_out);
   }

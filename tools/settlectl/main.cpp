@@ -2,10 +2,13 @@
 // calculations), the cashier (one window transaction per command over the
 // daemon's socket) and the operator (operators on the ledger). Thin: parse
 // options, call the library, print.
+#include "tools/common/exit_codes.hpp"
 #include "tools/common/version.hpp"
+#include "tools/settlectl/backup_cmds.hpp"
 #include "tools/settlectl/cashier_cmds.hpp"
 #include "tools/settlectl/inpatient.hpp"
 #include "tools/settlectl/ledger_cmds.hpp"
+#include "tools/settlectl/session.hpp"
 #include "tools/settlectl/office_cmds.hpp"
 #include "tools/settlectl/outage_cmds.hpp"
 #include "tools/settlectl/storage_cmds.hpp"
@@ -106,7 +109,8 @@ int main(int argc, char** argv) {
   list->add_option("--from", cmd.from, "date or ISO 8601 time");
   list->add_option("--to", cmd.to, "date or ISO 8601 time");
   list->add_option("--state", cmd.state, "settled, offline_pending, refunded, ...");
-  list->add_option("--limit", cmd.limit, "rows shown (default 200; 0 = all); the totals are the whole period's");
+  list->add_option("--limit", cmd.limit, "rows shown (default 200; 0 = all); the totals are the whole period's")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{100000000}));
   list->add_flag("--csv", cmd.csv, "every row as CSV for a spreadsheet (UTF-8)");
 
   // Inpatient stays (住院): settlectl inpatient ACTION.
@@ -257,7 +261,8 @@ int main(int argc, char** argv) {
   audit->add_option("--to", audit_cmd.to, "date (the whole day) or ISO 8601 date-time (exclusive)");
   audit->add_option("--by", audit_cmd.by, "only this operator's actions");
   audit->add_option("--action", audit_cmd.action, "only this action (settle.commit, card.verify_pin, login_failed, ...)");
-  audit->add_option("--limit", audit_cmd.limit, "at most this many entries, newest first");
+  audit->add_option("--limit", audit_cmd.limit, "at most this many entries, newest first (0 = all)")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{100000000}));
   audit->add_flag("--csv", audit_cmd.csv, "CSV for a spreadsheet (UTF-8)");
   settle::tools::CloseoutCommand co;
   auto* closeout = app.add_subcommand("closeout", "the cashier's close-out (收费员日结) of the shift at this window");
@@ -364,10 +369,41 @@ int main(int argc, char** argv) {
   ledger_keygen->add_option("--out", lk.out, "the private key file to create (mode 0600)")->required();
   ledger_keygen->add_option("--public-out", lk.public_out, "also write its public key here");
 
+  // Backups of the ledger and the red list (settled running), and their restore (settled stopped).
+  settle::tools::BackupCommand bk;
+  auto* backup = app.add_subcommand(
+      "backup", "copy the ledger and the red list while settled runs (encrypted as they are), check the copies "
+                "(integrity, hash chain) and write manifest.json");
+  auto* restore = app.add_subcommand(
+      "restore", "put a backup in place of the ledger and the red list (settled stopped); the files replaced are "
+                 "kept aside");
+  for (CLI::App* sub : {backup, restore}) {
+    const bool is_backup = sub == backup;
+    sub->add_option(is_backup ? "--to" : "--from", bk.dir,
+                    is_backup ? "the backup directory to create (refused when it holds a backup already)"
+                              : "the backup directory (written by settlectl backup)")
+        ->required();
+    sub->add_option("-c,--config", bk.config, "the daemon's config: the files, the socket and [storage] key_file");
+    sub->add_option("--ledger", bk.ledger, "the ledger file (default: the config's; then the red list is left out)");
+    sub->add_option("--redlist", bk.redlist, "the red-list file (default: the config's)");
+    sub->add_option("--key-file", bk.key_file,
+                    "the storage key (default: [storage] key_file, else $CREDENTIALS_DIRECTORY/ledger-key)");
+    sub->add_option("--checkpoint-key", bk.checkpoint_key,
+                    "the checkpoints' key for the chain's verify (default: checkpoint.key beside the ledger)");
+    if (!is_backup) sub->add_option("--socket", bk.socket, "the daemon's socket, to see it is stopped (default: the config's)");
+    sub->add_flag("--json", bk.json, "print JSON for programs");
+    sub->callback([&bk, is_backup] { bk.action = is_backup ? "backup" : "restore"; });
+  }
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;
+    // --help and --version exit 0; a usage error exits 2, as JSON when --json was asked for.
+    bool json = false;
+    for (int i = 1; i < argc; ++i) json = json || std::string(argv[i]) == "--json";
+    if (json && e.get_exit_code() != 0)
+      return settle::tools::report_failure({settle::exit_code::usage, e.what(), "USAGE", ""}, true, std::cout, std::cerr);
+    return app.exit(e) == 0 ? settle::exit_code::ok : settle::exit_code::usage;
   }
   if (split->parsed()) return settle::tools::run_split(trial, std::cin, std::cout, std::cerr);
   if (refund->parsed() && !trial.policy_path.empty()) {
@@ -376,10 +412,15 @@ int main(int argc, char** argv) {
   }
   if (refund->parsed() && (cmd.setl_id.empty() || cmd.request_id.empty() || client.operator_name.empty() ||
                            client.window.empty())) {
-    std::cerr << "settlectl refund: give --policy FILE for a trial calculation, or --operator, --window, --setl-id "
-                 "and --request-id for a refund at the window\n";
-    return 2;
+    return settle::tools::report_failure(
+        {settle::exit_code::usage,
+         "settlectl refund: give --policy FILE for a trial calculation, or --operator, --window, --setl-id and "
+         "--request-id for a refund at the window",
+         "USAGE", cmd.setl_id.empty() ? "--setl-id" : "--request-id"},
+        client.json, std::cout, std::cerr);
   }
+  if (backup->parsed()) return settle::tools::run_backup(bk, std::cout, std::cerr);
+  if (restore->parsed()) return settle::tools::run_restore(bk, std::cout, std::cerr);
   if (ledger_verify->parsed()) return settle::tools::run_ledger_verify(lv, std::cout, std::cerr);
   if (ledger_keygen->parsed()) return settle::tools::run_ledger_keygen(lk, std::cout, std::cerr);
   if (oper->parsed()) return settle::tools::run_operator(client, op, std::cout, std::cerr);
@@ -402,5 +443,5 @@ int main(int argc, char** argv) {
                                 : sub->get_name();
     return settle::tools::run_cashier(client, cmd, std::cout, std::cerr);
   }
-  return 2;
+  return settle::exit_code::usage;
 }

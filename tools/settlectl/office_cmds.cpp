@@ -6,10 +6,13 @@
 #include "offline/ledger.hpp"
 #include "offline/storage_key.hpp"
 #include "protocol/cashier/auth.hpp"
+#include "protocol/cashier/params.hpp"
 #include "tools/common/csv.hpp"
+#include "tools/common/exit_codes.hpp"
 #include "tools/common/table.hpp"
 #include "tools/settled/operators.hpp"
 #include "tools/settlectl/client.hpp"
+#include "tools/settlectl/file_owner.hpp"
 #include "tools/settlectl/format.hpp"
 #include "tools/settlectl/session.hpp"
 
@@ -26,10 +29,15 @@ using json::Json;
 
 namespace {
 
-int fail(std::ostream& err, const Failure& f) {
-  err << "settlectl: " << f.message << "\n";
-  return f.status;
+// With --json a failure is a JSON object on stdout (report_failure).
+int fail(const ClientOptions& o, std::ostream& out, std::ostream& err, const Failure& f) {
+  return report_failure(f, o.json, out, err);
 }
+
+const Failure bad_role{exit_code::usage, "--role is cashier, supervisor, auditor or admin", "USAGE", "--role"};
+const Failure no_login{exit_code::usage,
+                       "--operator and --window are needed (and --password-file, or the password on stdin)", "USAGE",
+                       ""};
 
 std::string locks_text(const Json& sources) {
   std::string out;
@@ -65,23 +73,22 @@ int operator_on_ledger(const ClientOptions& o, const OperatorCommand& c, std::os
   lo.create_if_missing = c.action == "add";  // the first operator may come before the first start
   if (auto source = sql::key_source(c.key_file)) {
     auto key = sql::StorageKey::load(*source);
-    if (!key) return fail(err, Failure{2, key.error().message});
+    if (!key) return fail(o, out, err, Failure{exit_code::usage, key.error().message, "USAGE", "--key-file"});
     lo.key = *key;
   }
   auto led = ledger::Ledger::open(c.ledger, lo);
   if (!led) {
-    err << "settlectl: " << led.error().message;
+    std::string msg = led.error().message;
     if (led.error().problem == ledger::OpenProblem::in_use)
-      err << " (settled is running: leave out --ledger to manage operators over its socket as an administrator)";
-    err << "\n";
-    return 3;
+      msg += " (settled is running: leave out --ledger to manage operators over its socket as an administrator)";
+    return fail(o, out, err, Failure{exit_code::local, msg, "LOCAL_FILE", "--ledger"});
   }
   daemon::LedgerOperatorStore store(**led);
   cashier::Authenticator auth(store, cashier::AuthConfig{});
   const cashier::Actor by{"settlectl", "", fmt::format("local:uid:{}", ::getuid())};
   if (c.action == "list") {
     auto all = auth.list();
-    if (!all) return fail(err, Failure{3, all.error().message});
+    if (!all) return fail(o, out, err, Failure{exit_code::local, all.error().message, "LOCAL_FILE", "--ledger"});
     if (o.json) {
       out << dump_exact(Json{{"operators", operators_of(*all)}}) << "\n";
     } else {
@@ -92,10 +99,10 @@ int operator_on_ledger(const ClientOptions& o, const OperatorCommand& c, std::os
   Status st = settle::Ok{};
   if (c.action == "add" || c.action == "reset") {
     auto pw = read_secret_line(c.initial_password_file.empty() ? "-" : c.initial_password_file, "password");
-    if (!pw) return fail(err, Failure{2, pw.error().message});
+    if (!pw) return fail(o, out, err, Failure{exit_code::usage, pw.error().message, "USAGE", "--initial-password-file"});
     if (c.action == "add") {
       const auto role = cashier::role_from_name(c.role);
-      if (!role) return fail(err, Failure{2, "--role is cashier, supervisor, auditor or admin"});
+      if (!role) return fail(o, out, err, bad_role);
       st = auth.add_operator(c.name, *role, *pw, by);
     } else {
       st = auth.reset_password(c.name, *pw, by);
@@ -107,13 +114,13 @@ int operator_on_ledger(const ClientOptions& o, const OperatorCommand& c, std::os
     st = auth.set_disabled(c.name, c.action == "disable", by);
   } else if (c.action == "role") {
     const auto role = cashier::role_from_name(c.role);
-    if (!role) return fail(err, Failure{2, "--role is cashier, supervisor, auditor or admin"});
+    if (!role) return fail(o, out, err, bad_role);
     st = auth.set_role(c.name, *role, by);
   }
-  if (!st) {
-    err << "settlectl: " << reason_name(st.error().reason) << ": " << st.error().message << "\n";
-    return st.error().reason == Reason::storage_failed ? 3 : 1;
-  }
+  if (!st)
+    return fail(o, out, err, Failure{st.error().reason == Reason::storage_failed ? exit_code::local : exit_code::refused,
+                             fmt::format("{}: {}", reason_name(st.error().reason), st.error().message),
+                             std::string(reason_name(st.error().reason)), st.error().field});
   out << "operator " << c.name << ": " << c.action << " done (on the ledger file)\n";
   return 0;
 }
@@ -121,18 +128,28 @@ int operator_on_ledger(const ClientOptions& o, const OperatorCommand& c, std::os
 }  // namespace
 
 int run_operator(const ClientOptions& o, const OperatorCommand& c, std::ostream& out, std::ostream& err) {
-  if (c.action != "list" && c.name.empty()) return fail(err, Failure{2, "--name is needed"});
-  if (!c.ledger.empty()) return operator_on_ledger(o, c, out, err);
+  if (c.action != "list" && c.name.empty())
+    return fail(o, out, err, Failure{exit_code::usage, "--name is needed", "USAGE", "--name"});
+  if (!c.ledger.empty()) {
+    // Run as root on a ledger that settled's user owns: the files written
+    // (the ledger, -wal, -shm, .lock) are given back to that user.
+    const auto owner = owner_of(c.ledger);
+    const int rc = operator_on_ledger(o, c, out, err);  // the ledger is closed when it returns
+    if (owner)
+      if (auto problem = keep_owner(c.ledger, *owner))
+        return fail(o, out, err, Failure{exit_code::local, *problem, "LOCAL_FILE", "--ledger"});
+    return rc;
+  }
 
   Session s(o);
-  if (auto f = s.open(true)) return fail(err, *f);
+  if (auto f = s.open(true)) return fail(o, out, err, *f);
   Json params = Json::object();
   std::string method;
   if (c.action == "list") {
     method = "operator.list";
   } else if (c.action == "add" || c.action == "reset") {
     auto pw = read_secret_line(c.initial_password_file.empty() ? "-" : c.initial_password_file, "initial password");
-    if (!pw) return fail(err, Failure{2, pw.error().message});
+    if (!pw) return fail(o, out, err, Failure{exit_code::usage, pw.error().message, "USAGE", "--initial-password-file"});
     method = c.action == "add" ? "operator.add" : "operator.reset_password";
     params = Json{{"operator", c.name}, {"password", *pw}};
     if (c.action == "add") params["role"] = c.role;
@@ -145,7 +162,7 @@ int run_operator(const ClientOptions& o, const OperatorCommand& c, std::ostream&
     params = Json{{"operator", c.name}};
   }
   auto a = s.call(method, params);
-  if (!a) return fail(err, a.error());
+  if (!a) return fail(o, out, err, a.error());
   if (o.json) {
     out << dump_exact(a.value()) << "\n";
   } else if (c.action == "list") {
@@ -158,31 +175,33 @@ int run_operator(const ClientOptions& o, const OperatorCommand& c, std::ostream&
 
 int run_password(const ClientOptions& o, const PasswordCommand& c, std::ostream& out, std::ostream& err) {
   if (o.operator_name.empty() || o.window.empty())
-    return fail(err, Failure{2, "--operator and --window are needed (and --password-file, or the password on stdin)"});
+    return fail(o, out, err, no_login);
   auto current = read_secret_line(o.password_file.empty() ? "-" : o.password_file, "password");
-  if (!current) return fail(err, Failure{2, current.error().message});
+  if (!current) return fail(o, out, err, Failure{exit_code::usage, current.error().message, "USAGE", "--password-file"});
   auto next = read_secret_line(c.new_password_file.empty() ? "-" : c.new_password_file, "new password");
-  if (!next) return fail(err, Failure{2, next.error().message});
+  if (!next) return fail(o, out, err, Failure{exit_code::usage, next.error().message, "USAGE", "--new-password-file"});
   // The current password is needed twice (login, then the change): read
   // once here, since stdin cannot be read again.
   auto client = CashierClient::connect(o.socket);
-  if (!client) return fail(err, Failure{3, client.error().message});
+  if (!client) return fail(o, out, err, Failure{exit_code::unreachable, client.error().message, "UNREACHABLE", "--socket"});
   const auto call = [&](std::string_view method, const Json& params) -> Answer {
     auto r = client->call(method, params);
-    if (!r) return Answer{std::nullopt, Failure{3, r.error().message}};
-    if (!r->ok) return Answer{std::nullopt, Failure{1, fmt::format("{}: {}", r->reason, r->message)}};
+    if (!r) return Answer{std::nullopt, Failure{exit_code::unreachable, r.error().message, "UNREACHABLE", ""}};
+    if (!r->ok)
+      return Answer{std::nullopt, Failure{exit_code::refused, fmt::format("{}: {}", r->reason, r->message), r->reason,
+                                          r->data.is_object() ? r->data.value("field", std::string()) : std::string()}};
     return Answer{r->result, std::nullopt};
   };
   auto login = call("session.login", Json{{"operator", o.operator_name}, {"password", *current}, {"window", o.window}});
   if (!login) {
     std::fill(current->begin(), current->end(), '\0');
     std::fill(next->begin(), next->end(), '\0');
-    return fail(err, login.error());
+    return fail(o, out, err, login.error());
   }
   auto changed = call("session.change_password", Json{{"password", *current}, {"new_password", *next}});
   std::fill(current->begin(), current->end(), '\0');
   std::fill(next->begin(), next->end(), '\0');
-  if (!changed) return fail(err, changed.error());
+  if (!changed) return fail(o, out, err, changed.error());
   if (o.json) {
     out << dump_exact(changed.value()) << "\n";
   } else {
@@ -193,9 +212,10 @@ int run_password(const ClientOptions& o, const PasswordCommand& c, std::ostream&
 
 int run_audit(const ClientOptions& o, const AuditCommand& c, std::ostream& out, std::ostream& err) {
   Session s(o);
-  if (auto f = s.open(true)) return fail(err, *f);
+  if (auto f = s.open(true)) return fail(o, out, err, *f);
   Json entries = Json::array();
   Json cursor = nullptr;
+  bool cut = false;  // stopped at --limit with more entries at the daemon
   for (;;) {
     Json params = Json::object();
     if (!c.from.empty()) params["from"] = c.from;
@@ -203,21 +223,29 @@ int run_audit(const ClientOptions& o, const AuditCommand& c, std::ostream& out, 
     if (!c.by.empty()) params["operator"] = c.by;
     if (!c.action.empty()) params["action"] = c.action;
     if (!cursor.is_null()) params["cursor"] = cursor;
-    params["limit"] = 500;
+    params["limit"] = cashier::max_list_limit;
     auto a = s.call("audit.list", params);
-    if (!a) return fail(err, a.error());
+    if (!a) return fail(o, out, err, a.error());
     for (const auto& e : a.value()["entries"]) {
-      if (c.limit > 0 && static_cast<std::int64_t>(entries.size()) >= c.limit) break;
+      if (c.limit > 0 && static_cast<std::int64_t>(entries.size()) >= c.limit) {
+        cut = true;
+        break;
+      }
       entries.push_back(e);
     }
     cursor = a.value().value("cursor", Json(nullptr));
     if (!a.value().value("more", false) || cursor.is_null()) break;
-    if (c.limit > 0 && static_cast<std::int64_t>(entries.size()) >= c.limit) break;
+    if (c.limit > 0 && static_cast<std::int64_t>(entries.size()) >= c.limit) {
+      cut = true;
+      break;
+    }
   }
+  const std::string cut_note =
+      cut ? fmt::format("output cut at --limit {}: older entries exist (--limit 0 shows all)\n", c.limit) : "";
   static const std::vector<std::string> cols{"audit_id", "time",   "operator", "window", "source",
                                              "action",   "object", "outcome",  "detail"};
   if (o.json) {
-    out << dump_exact(Json{{"entries", entries}}) << "\n";
+    out << dump_exact(Json{{"entries", entries}, {"count", entries.size()}, {"cut_by_limit", cut}}) << "\n";
   } else if (c.csv) {
     out << csv_bom << csv_row(cols);
     for (const auto& e : entries) {
@@ -225,6 +253,7 @@ int run_audit(const ClientOptions& o, const AuditCommand& c, std::ostream& out, 
       for (const auto& k : cols) cells.push_back(str(e, k));
       out << csv_row(cells);
     }
+    err << cut_note;
   } else {
     Table t({{"id", Table::Align::right}, {"time"}, {"operator"}, {"window"}, {"action"}, {"object"}, {"outcome"},
              {"detail"}});
@@ -232,7 +261,7 @@ int run_audit(const ClientOptions& o, const AuditCommand& c, std::ostream& out, 
       t.add_row({str(e, "audit_id"), str(e, "time"), str(e, "operator"), str(e, "window"), str(e, "action"),
                  str_or_dash(e, "object"), str(e, "outcome"), str_or_dash(e, "detail")});
     out << t.render();
-    out << fmt::format("{} entries\n", entries.size());
+    out << fmt::format("{} entries\n", entries.size()) << cut_note;
   }
   return 0;
 }
@@ -286,7 +315,7 @@ void closeout_csv(const Json& r, std::ostream& out) {
 
 int run_closeout(const ClientOptions& o, const CloseoutCommand& c, std::ostream& out, std::ostream& err) {
   Session s(o);
-  if (auto f = s.open(true)) return fail(err, *f);
+  if (auto f = s.open(true)) return fail(o, out, err, *f);
   const auto show = [&](const Json& r) {
     if (o.json) {
       out << dump_exact(r) << "\n";
@@ -304,27 +333,27 @@ int run_closeout(const ClientOptions& o, const CloseoutCommand& c, std::ostream&
     if (c.action == "record") params["request_id"] = c.request_id;
     if (c.action == "get") params["closeout_id"] = c.id;
     auto a = s.call(method, params);
-    if (!a) return fail(err, a.error());
+    if (!a) return fail(o, out, err, a.error());
     return show(a.value());
   }
   if (c.action == "sheet") {
     Json params{{"paper", c.paper}};
     if (!c.id.empty()) params["closeout_id"] = c.id;
     auto a = s.call("closeout.sheet", params);
-    if (!a) return fail(err, a.error());
+    if (!a) return fail(o, out, err, a.error());
     const std::string html = str(a.value(), "html");
     if (c.out_file.empty() || c.out_file == "-") {
       out << html;
     } else {
       std::ofstream f(c.out_file, std::ios::binary);
       f << html;
-      if (!f) return fail(err, Failure{2, fmt::format("cannot write {}", c.out_file)});
+      if (!f) return fail(o, out, err, Failure{exit_code::local, fmt::format("cannot write {}", c.out_file), "LOCAL_FILE", "--out"});
       out << "close-out sheet written to " << c.out_file << " (print it, sign it, hand it over with the cash)\n";
     }
     return 0;
   }
   // list: every page.
-  Json params{{"limit", 500}};
+  Json params{{"limit", cashier::max_list_limit}};
   if (!c.from.empty()) params["from"] = c.from;
   if (!c.to.empty()) params["to"] = c.to;
   if (!c.by.empty()) params["operator"] = c.by;
@@ -332,7 +361,7 @@ int run_closeout(const ClientOptions& o, const CloseoutCommand& c, std::ostream&
   Json rows = Json::array();
   for (;;) {
     auto a = s.call("closeout.list", params);
-    if (!a) return fail(err, a.error());
+    if (!a) return fail(o, out, err, a.error());
     for (const auto& x : a.value()["closeouts"]) rows.push_back(x);
     if (!a.value().value("more", false)) break;
     params["cursor"] = a.value()["cursor"];
@@ -380,7 +409,7 @@ void print_corrections(const Json& list, std::ostream& out) {
 
 int run_correction(const ClientOptions& o, const CorrectionCommand& c, std::ostream& out, std::ostream& err) {
   Session s(o);
-  if (auto f = s.open(true)) return fail(err, *f);
+  if (auto f = s.open(true)) return fail(o, out, err, *f);
   std::string method;
   Json params = Json::object();
   if (c.action == "record") {
@@ -403,14 +432,20 @@ int run_correction(const ClientOptions& o, const CorrectionCommand& c, std::ostr
   } else {
     method = "correction.list";
     if (!c.state.empty()) params["state"] = c.state;
-    params["limit"] = 500;
+    params["limit"] = cashier::max_list_limit;
   }
   auto a = s.call(method, params);
-  if (!a) return fail(err, a.error());
+  if (!a) return fail(o, out, err, a.error());
   if (o.json) {
     out << dump_exact(a.value()) << "\n";
   } else if (c.action == "list") {
-    print_corrections(a.value()["corrections"], out);
+    const Json& list = a.value()["corrections"];
+    print_corrections(list, out);
+    out << fmt::format("{} corrections\n", list.size());
+    // correction.list has no cursor: it answers the newest max_list_limit.
+    if (static_cast<std::int64_t>(list.size()) >= cashier::max_list_limit)
+      out << fmt::format("only the newest {} are shown (the daemon lists no more at once): narrow with --state\n",
+                         cashier::max_list_limit);
   } else {
     print_corrections(Json::array({a.value()}), out);
     if (c.action == "record") out << "recorded: it changes nothing until another person approves it\n";
@@ -420,9 +455,9 @@ int run_correction(const ClientOptions& o, const CorrectionCommand& c, std::ostr
 
 int run_work(const ClientOptions& o, std::ostream& out, std::ostream& err) {
   Session s(o);
-  if (auto f = s.open(true)) return fail(err, *f);
+  if (auto f = s.open(true)) return fail(o, out, err, *f);
   auto a = s.call("work.list", Json::object());
-  if (!a) return fail(err, a.error());
+  if (!a) return fail(o, out, err, a.error());
   if (o.json) {
     out << dump_exact(a.value()) << "\n";
     return 0;

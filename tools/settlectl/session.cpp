@@ -3,7 +3,9 @@
 // The password and the PIN are wiped once sent and never printed.
 #include "tools/settlectl/session.hpp"
 
+#include "tools/common/exit_codes.hpp"
 #include "tools/settlectl/cashier_cmds.hpp"
+#include "tools/settlectl/format.hpp"
 
 #include <fmt/format.h>
 
@@ -17,6 +19,30 @@
 namespace settle::tools {
 
 using json::Json;
+
+std::string reason_of_status(int status) {
+  switch (status) {
+    case exit_code::not_right: return "NOT_RIGHT";
+    case exit_code::usage: return "USAGE";
+    case exit_code::unreachable: return "UNREACHABLE";
+    case exit_code::refused: return "REFUSED";
+    case exit_code::local: return "LOCAL_FILE";
+    default: return "FAILED";
+  }
+}
+
+int report_failure(const Failure& f, bool json, std::ostream& out, std::ostream& err) {
+  if (json) {
+    Json e{{"reason", f.reason.empty() ? reason_of_status(f.status) : f.reason},
+           {"message", f.message},
+           {"field", f.field.empty() ? Json(nullptr) : Json(f.field)},
+           {"exit_code", f.status}};
+    out << dump_exact(Json{{"error", e}}, -1) << "\n" << std::flush;
+  } else {
+    err << "settlectl: " << f.message << "\n";
+  }
+  return f.status;
+}
 
 Result<std::string> read_secret_line(const std::string& path, std::string_view what) {
   std::string line;
@@ -53,21 +79,23 @@ Result<std::string> read_pin(bool from_stdin) {
 
 std::optional<Failure> Session::open(bool login, bool initial_ok) {
   auto c = CashierClient::connect(o_.socket);
-  if (!c) return Failure{3, c.error().message};
+  if (!c) return Failure{exit_code::unreachable, c.error().message, "UNREACHABLE", "--socket"};
   client_.emplace(std::move(*c));
   if (!login) return std::nullopt;
   if (o_.operator_name.empty() || o_.window.empty())
-    return Failure{2, "--operator and --window are needed (and --password-file, or the password on stdin)"};
+    return Failure{exit_code::usage, "--operator and --window are needed (and --password-file, or the password on stdin)",
+                   "USAGE", o_.operator_name.empty() ? "--operator" : "--window"};
   auto pw = read_secret_line(o_.password_file.empty() ? "-" : o_.password_file, "password");
-  if (!pw) return Failure{2, pw.error().message};
+  if (!pw) return Failure{exit_code::usage, pw.error().message, "USAGE", "--password-file"};
   auto a = call("session.login", Json{{"operator", o_.operator_name}, {"password", *pw}, {"window", o_.window}});
   std::fill(pw->begin(), pw->end(), '\0');
   if (!a) return a.error();
   const auto change = a.value().find("password_change_required");
   if (!initial_ok && change != a.value().end() && change->is_boolean() && change->get<bool>())
-    return Failure{1, fmt::format("PASSWORD_CHANGE_REQUIRED: the password of {} is an initial one; change it first "
+    return Failure{exit_code::refused, fmt::format("PASSWORD_CHANGE_REQUIRED: the password of {} is an initial one; change it first "
                                   "(settlectl password)",
-                                  o_.operator_name)};
+                                  o_.operator_name),
+                   "PASSWORD_CHANGE_REQUIRED", ""};
   return std::nullopt;
 }
 
@@ -80,7 +108,7 @@ std::optional<Failure> Session::read_card() {
 
 std::optional<Failure> Session::verify_pin() {
   auto pin = read_pin(o_.pin_stdin);
-  if (!pin) return Failure{2, pin.error().message};
+  if (!pin) return Failure{exit_code::usage, pin.error().message, "USAGE", "pin"};
   auto a = call("card.verify_pin", Json{{"pin", *pin}});
   std::fill(pin->begin(), pin->end(), '\0');
   if (!a) return a.error();
@@ -89,12 +117,15 @@ std::optional<Failure> Session::verify_pin() {
 
 Answer Session::call(std::string_view method, const Json& params, const CashierClient::NoteHandler& on_note) {
   auto a = client_->call(method, params, std::chrono::milliseconds(120'000), on_note);
-  if (!a) return Answer{std::nullopt, Failure{3, a.error().message}};
+  if (!a) return Answer{std::nullopt, Failure{exit_code::unreachable, a.error().message, "UNREACHABLE", ""}};
   if (!a->ok) {
     std::string msg = fmt::format("{}: {}", a->reason, a->message);
     if (a->data.is_object() && a->data.contains("retries_left") && !a->data["retries_left"].is_null())
       msg += fmt::format(" (tries left: {})", a->data["retries_left"].dump());
-    return Answer{std::nullopt, Failure{1, msg}};
+    std::string field;
+    if (a->data.is_object() && a->data.contains("field") && a->data["field"].is_string())
+      field = a->data["field"].get<std::string>();
+    return Answer{std::nullopt, Failure{exit_code::refused, msg, a->reason, field}};
   }
   return Answer{a->result, std::nullopt};
 }

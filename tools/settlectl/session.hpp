@@ -15,12 +15,25 @@ namespace settle::tools {
 
 struct ClientOptions;
 
-// Why a command stops: the exit status (1 the daemon refused, 2 bad usage or
-// input, 3 the daemon could not be reached) and a sentence for people.
+// Why a command stops: the exit status (tools/common/exit_codes.hpp: 2 bad
+// usage or input, 3 the daemon could not be reached, 4 the daemon refused,
+// 5 a local file), a sentence for people, and for programs (--json) the
+// daemon's reason and the field it names.
 struct Failure {
-  int status;
-  std::string message;
+  int status = 0;
+  std::string message{};
+  std::string reason{};  // the daemon's reason (INVALID_REQUEST, ...), or settlectl's own word for it
+  std::string field{};   // the option or field at fault, when one is named
 };
+
+// The reason settlectl gives a failure of its own, by exit status
+// (usage, unreachable, refused, local_file, not_right).
+std::string reason_of_status(int status);
+
+// Prints a failure: with `json`, {"error": {"reason", "message", "field",
+// "exit_code"}} on `out` (stdout, so a program reads one JSON document
+// either way); otherwise "settlectl: message" on `err`. Returns its status.
+int report_failure(const Failure& f, bool json, std::ostream& out, std::ostream& err);
 
 // A call's result, or a Failure with the daemon's reason.
 struct Answer {

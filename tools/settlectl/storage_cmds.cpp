@@ -4,6 +4,8 @@
 #include "tools/settlectl/storage_cmds.hpp"
 
 #include "offline/storage_key.hpp"
+#include "tools/common/exit_codes.hpp"
+#include "tools/settlectl/file_owner.hpp"
 #include "tools/settled/config.hpp"
 
 #include <fmt/format.h>
@@ -56,13 +58,13 @@ std::optional<Files> files_of(const StorageCommand& c, std::ostream& err) {
 
 int run_storage(const StorageCommand& c, std::ostream& out, std::ostream& err) {
   auto files = files_of(c, err);
-  if (!files) return 2;
+  if (!files) return exit_code::usage;
   sql::Key key;
   if (!files->key_file.empty()) {
     auto k = sql::StorageKey::load(files->key_file);
     if (!k) {
       err << "settlectl: " << k.error().message << "\n";
-      return 2;
+      return exit_code::usage;
     }
     key = *k;
   }
@@ -81,19 +83,19 @@ int run_storage(const StorageCommand& c, std::ostream& out, std::ostream& err) {
   if (!key) {
     err << "settlectl: no storage key: give --key-file, set [storage] key_file in " << c.config
         << ", or run with the ledger-key credential ($CREDENTIALS_DIRECTORY/ledger-key)\n";
-    return 2;
+    return exit_code::usage;
   }
   sql::Key to = key;
   sql::Key from;
   if (c.action == "rekey") {
     if (c.new_key_file.empty()) {
       err << "settlectl: ledger rekey needs --new-key FILE\n";
-      return 2;
+      return exit_code::usage;
     }
     auto k = sql::StorageKey::load(c.new_key_file);
     if (!k) {
       err << "settlectl: " << k.error().message << "\n";
-      return 2;
+      return exit_code::usage;
     }
     from = key;
     to = *k;
@@ -112,18 +114,22 @@ int run_storage(const StorageCommand& c, std::ostream& out, std::ostream& err) {
     }
     if (auto problem = sql::key_problem(path, c.action == "encrypt" && look == sql::FileLook::plain ? nullptr : from.get())) {
       err << "settlectl: " << *problem << "\n";
-      status = 1;
+      status = exit_code::not_right;
       continue;
     }
     if (c.action == "encrypt" && look != sql::FileLook::plain) {
       err << "settlectl: " << path << " is not a plain SQLite file (encrypted with another key?); it is left as it is\n";
-      status = 1;
+      status = exit_code::not_right;
       continue;
     }
+    const auto owner = owner_of(path);
     auto pages = sql::rewrite_file(path, from, to);
+    // rewrite_file keeps the file's owner; the .lock it may have made, too.
+    if (owner)
+      if (auto problem = keep_owner(path, *owner)) err << "settlectl: " << *problem << "\n";
     if (!pages) {
       err << "settlectl: " << what << " " << path << ": " << pages.error().message << "; the file is unchanged\n";
-      status = pages.error().code == sql::Errc::busy ? 1 : 3;
+      status = exit_code::local;  // in use by a running settled (busy), or not written
       continue;
     }
     if (what == "ledger backup") {  // no .lock is kept beside a backup

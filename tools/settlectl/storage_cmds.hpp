@@ -16,7 +16,8 @@ struct StorageCommand {
   std::string key_file;     // the key (default: [storage] key_file, else the ledger-key credential)
   std::string new_key_file; // rekey: the new key
 };
-// 0 done, 1 nothing could be done as asked (a file refused), 2 usage, 3 storage.
+// Exit status (tools/common/exit_codes.hpp): 0 done, 1 nothing could be done as
+// asked (a file refused), 2 usage, 5 a file in use (settled runs) or not written.
 int run_storage(const StorageCommand& c, std::ostream& out, std::ostream& err);
 
 }  // namespace settle::tools

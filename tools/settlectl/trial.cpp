@@ -6,7 +6,9 @@
 #include "engine/split.hpp"
 #include "protocol/engine_json.hpp"
 #include "protocol/policy_file.hpp"
+#include "tools/common/exit_codes.hpp"
 #include "tools/common/table.hpp"
+#include "tools/settlectl/session.hpp"
 
 #include <fmt/format.h>
 
@@ -19,9 +21,11 @@ namespace {
 
 using json::Json;
 
-int fail(std::ostream& err, const Error& e) {
-  err << "settlectl: " << reason_name(e.reason) << ": " << e.message << "\n";
-  return 2;
+// Bad input (exit 2): the reason and the field at fault, as JSON with --json.
+int fail(const TrialOptions& o, std::ostream& out, std::ostream& err, const Error& e) {
+  return report_failure(Failure{exit_code::usage, fmt::format("{}: {}", reason_name(e.reason), e.message),
+                                std::string(reason_name(e.reason)), e.field},
+                        o.json, out, err);
 }
 
 Result<Json> read_input(std::istream& in) {
@@ -110,13 +114,13 @@ Result<Policy> load(const TrialOptions& o) {
 
 int run_split(const TrialOptions& o, std::istream& in, std::ostream& out, std::ostream& err) {
   auto policy = load(o);
-  if (!policy) return fail(err, policy.error());
+  if (!policy) return fail(o, out, err, policy.error());
   auto input = read_input(in);
-  if (!input) return fail(err, input.error());
+  if (!input) return fail(o, out, err, input.error());
   auto charge = charge_from_json(*input, "");
-  if (!charge) return fail(err, charge.error());
+  if (!charge) return fail(o, out, err, charge.error());
   auto s = split(*policy, charge->person, charge->lines, charge->options);
-  if (!s) return fail(err, s.error());
+  if (!s) return fail(o, out, err, s.error());
   if (o.json) out << json::split_to_json(*s).dump(2) << "\n";
   else print_split(out, *policy, *charge, *s);
   return 0;
@@ -128,23 +132,23 @@ int run_split(const TrialOptions& o, std::istream& in, std::ostream& out, std::o
 //                  | {"refund_total": x, "fund": y} (the insurer's fund share)}
 int run_refund(const TrialOptions& o, std::istream& in, std::ostream& out, std::ostream& err) {
   auto policy = load(o);
-  if (!policy) return fail(err, policy.error());
+  if (!policy) return fail(o, out, err, policy.error());
   auto input = read_input(in);
-  if (!input) return fail(err, input.error());
+  if (!input) return fail(o, out, err, input.error());
   const Json* orig = json::find(*input, "original");
-  if (orig == nullptr) return fail(err, make_error(Reason::invalid_request, "original", "original: required field is missing"));
+  if (orig == nullptr) return fail(o, out, err, make_error(Reason::invalid_request, "original", "original: required field is missing"));
 
   std::optional<Charge> charge;
   Parts original;
   if (const Json* parts = json::find(*orig, "parts")) {
     auto p = json::parts_from_json(*parts, "original.parts");
-    if (!p) return fail(err, p.error());
+    if (!p) return fail(o, out, err, p.error());
     original = *p;
   } else {
     auto c = charge_from_json(*orig, "original");
-    if (!c) return fail(err, c.error());
+    if (!c) return fail(o, out, err, c.error());
     auto s = split(*policy, c->person, c->lines, c->options);
-    if (!s) return fail(err, s.error());
+    if (!s) return fail(o, out, err, s.error());
     original = parts_of(*s);
     charge = std::move(*c);
   }
@@ -164,7 +168,7 @@ int run_refund(const TrialOptions& o, std::istream& in, std::ostream& out, std::
     return split_refund(original, done, plan->refund_total, *fund_r);
   };
   if (const Json* refunds = json::find(*input, "refunds"); refunds != nullptr && !refunds->is_null()) {
-    if (!refunds->is_array()) return fail(err, make_error(Reason::invalid_request, "refunds", "refunds: expected an array"));
+    if (!refunds->is_array()) return fail(o, out, err, make_error(Reason::invalid_request, "refunds", "refunds: expected an array"));
     for (std::size_t i = 0; i < refunds->size(); ++i) {
       const std::string path = fmt::format("refunds[{}]", i);
       const Json& r = (*refunds)[i];
@@ -174,14 +178,15 @@ int run_refund(const TrialOptions& o, std::istream& in, std::ostream& out, std::
         if (parts) parts = split_refund(original, done, parts->total, parts->fund);
       } else if (const Json* l = json::find(r, "lines")) {
         auto req = json::line_refunds_from_json(*l, path + ".lines");
-        if (!req) return fail(err, req.error());
+        if (!req) return fail(o, out, err, req.error());
         parts = line_refund(*req, path);
         if (parts) done_lines.insert(done_lines.end(), req->begin(), req->end());
       }
-      if (!parts) {
-        err << "settlectl: earlier refund " << path << " is not possible: " << parts.error().message << "\n";
-        return 2;
-      }
+      if (!parts)
+        return report_failure(Failure{exit_code::usage,
+                                      fmt::format("earlier refund {} is not possible: {}", path, parts.error().message),
+                                      std::string(reason_name(parts.error().reason)), path},
+                              o.json, out, err);
       done.push_back(*parts);
     }
   }
@@ -190,16 +195,16 @@ int run_refund(const TrialOptions& o, std::istream& in, std::ostream& out, std::
   Result<Parts> refund = make_error(Reason::internal, "", "");
   if (request != nullptr && json::find(*request, "refund_total") != nullptr) {
     auto total = json::get_amount(*request, "refund_total", "request");
-    if (!total) return fail(err, total.error());
+    if (!total) return fail(o, out, err, total.error());
     auto fund = json::get_amount(*request, "fund", "request");
-    if (!fund) return fail(err, fund.error());
+    if (!fund) return fail(o, out, err, fund.error());
     refund = split_refund(original, done, *total, *fund);
   } else {
     std::vector<LineRefund> req;
     if (request != nullptr) {
       if (const Json* l = json::find(*request, "lines"); l != nullptr && !l->is_null()) {
         auto r = json::line_refunds_from_json(*l, "request.lines");
-        if (!r) return fail(err, r.error());
+        if (!r) return fail(o, out, err, r.error());
         req = std::move(*r);
       }
     }
@@ -209,7 +214,7 @@ int run_refund(const TrialOptions& o, std::istream& in, std::ostream& out, std::
   const Parts left = remaining(original, done);
   if (!refund) {
     const Error& e = refund.error();
-    if (e.reason != Reason::refund_exceeds_original && e.reason != Reason::not_found) return fail(err, e);
+    if (e.reason != Reason::refund_exceeds_original && e.reason != Reason::not_found) return fail(o, out, err, e);
     if (o.json) {
       out << Json{{"refused", true}, {"reason", reason_name(e.reason)}, {"message", e.message},
                   {"left", json::parts_to_json(left)}}.dump(2) << "\n";
@@ -219,7 +224,7 @@ int run_refund(const TrialOptions& o, std::istream& in, std::ostream& out, std::
           {"total", format_amount(left.total)}, {"fund", format_amount(left.fund)},
           {"personal account", format_amount(left.account)}, {"cash", format_amount(left.cash)}});
     }
-    return 3;
+    return exit_code::refused;
   }
   Parts after = left;
   after.total -= refund->total;

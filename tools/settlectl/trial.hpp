@@ -12,7 +12,8 @@ struct TrialOptions {
   bool json = false;
 };
 
-// Exit status: 0 computed, 2 bad input (message on `err`), 3 refund refused.
+// Exit status (tools/common/exit_codes.hpp): 0 computed, 2 bad input (message on
+// `err`, or a JSON error on `out` with --json), 4 refund refused.
 int run_split(const TrialOptions& o, std::istream& in, std::ostream& out, std::ostream& err);
 int run_refund(const TrialOptions& o, std::istream& in, std::ostream& out, std::ostream& err);
 

@@ -142,8 +142,19 @@ TEST_CASE("operators are added, locked, unlocked and changed over the socket whi
       fmt::format("{} operator unlock --ledger {} --name c002", SETTLE_SETTLECTL_BINARY,
                   (s.dir() / "data" / "ledger.db").string()),
       s.dir(), "settlectl-ledger");
-  CHECK(on_file.status == 3);
+  CHECK(on_file.status == 5);  // a local file in use (docs/operations.md, "Exit codes")
   CHECK(on_file.err.find("settled is running") != std::string::npos);
+  // With --json the failure is a JSON object on stdout.
+  const auto on_file_json = settle::testing::run_shell(
+      fmt::format("{} operator unlock --json --ledger {} --name c002", SETTLE_SETTLECTL_BINARY,
+                  (s.dir() / "data" / "ledger.db").string()),
+      s.dir(), "settlectl-ledger-json");
+  CHECK(on_file_json.status == 5);
+  const auto error = settle::json::parse(on_file_json.out, "settlectl --json error");
+  REQUIRE(error);
+  CHECK((*error)["error"]["reason"] == "LOCAL_FILE");
+  CHECK((*error)["error"]["field"] == "--ledger");
+  CHECK((*error)["error"]["exit_code"] == 5);
   // Every one of these changes is in the audit trail, by the administrator.
   auto aud = s.session(Stack::auditor);
   const Json by_admin = audit_until(*aud, Json{{"operator", Stack::admin.name}}, [](const Json& e) {

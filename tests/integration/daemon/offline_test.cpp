@@ -345,6 +345,7 @@ TEST_CASE("a person not on the red list settles offline as self-pay") {
   const settle::testing::ProgramRun ctl = s.settlectl_as(Stack::supervisor, "uploads flush");
   INFO("stdout: " << ctl.out << "\nstderr: " << ctl.err);
   CHECK(ctl.status == 0);
+  CHECK(ctl.err.find("uploads: 100% (") != std::string::npos);  // the bar ends full
   const auto answer = settle::json::parse(ctl.out, "settlectl output");
   REQUIRE(answer);
   CHECK((*answer)["pending_uploads"] == 0);

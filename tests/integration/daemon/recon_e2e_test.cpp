@@ -150,6 +150,9 @@ TEST_CASE("reconciliation: a balanced day, then every kind of difference found, 
     INFO("stdout: " << r.out << "\nstderr: " << r.err);
     CHECK(r.status == 0);
     CHECK(r.out.find("BALANCED") != std::string::npos);
+    // Progress on stderr: the start of recon.run and how it ended.
+    CHECK(r.err.find("reconcile: reconciling " + date + " with the insurer (recon.run) ...") != std::string::npos);
+    CHECK(r.err.find("(recon.run) balanced in ") != std::string::npos);
     const Json j = Json::parse(slurp(json_file));
     CHECK(j["date"] == date);
     CHECK(j["balanced"] == true);
@@ -317,23 +320,29 @@ TEST_CASE("reconciliation: a balanced day, then every kind of difference found, 
   REQUIRE_MESSAGE(again.contains("result"), again.dump());
   CHECK(again["result"]["differences"] == j["differences"]);
 
-  // Errors: a wrong password, an unknown socket, a bad credentials file: exit 2.
+  // Errors (docs/operations.md, "Exit codes"): a wrong password exits 4 (with
+  // --json a JSON object on stdout), a bad credentials file 2, an unknown socket 3.
   {
     const std::string bad = (s.dir() / "bad.credentials").string();
     std::ofstream(bad) << "operator=" << Stack::supervisor.name << "\npassword=wrong-one\nwindow=W01\n";
     const Run w = reconcile(s, fmt::format("--credentials {} --date {}", bad, date));
-    CHECK(w.status == 2);
+    CHECK(w.status == 4);
     CHECK(w.err.find("refused") != std::string::npos);
+    const Run wj = reconcile(s, fmt::format("--credentials {} --date {} --json", bad, date));
+    CHECK(wj.status == 4);
+    const Json e = Json::parse(wj.out);
+    CHECK(e["error"]["exit_code"] == 4);
+    CHECK(e["error"]["message"].get<std::string>().find("login as") != std::string::npos);
     std::ofstream(bad) << "user=x\n";
     CHECK(reconcile(s, fmt::format("--credentials {} --date {}", bad, date)).status == 2);
-    const Run u = reconcile(s, fmt::format("--credentials {} --date {} --socket /nonexistent/sock", creds, date));
-    CHECK(u.status == 2);
-    // A stopped daemon (no socket): exit 2, saying so; reconcile starts nothing.
-    const Run down = settle::testing::run_shell(
-        fmt::format("{} --socket {} --credentials {} --date {}", SETTLE_RECONCILE_BINARY,
-                    (s.dir() / "no-daemon.sock").string(), creds, date),
-        s.dir(), "reconcile-down");
-    CHECK(down.status == 2);
-    CHECK_MESSAGE(down.err.find("settled is not running or not reachable") != std::string::npos, down.err);
+    // (reconcile() gives --socket already: a second one is a usage error.)
+    CHECK(reconcile(s, fmt::format("--credentials {} --date {} --socket /nonexistent/sock", creds, date)).status == 2);
+    const Run u = settle::testing::run_shell(
+        fmt::format("{} --socket /nonexistent/sock --credentials {} --date {}", SETTLE_RECONCILE_BINARY, creds, date),
+        s.dir(), "reconcile-no-socket");
+    CHECK(u.status == 3);
+    CHECK(u.err.find("/nonexistent/sock") != std::string::npos);
+    // A stopped daemon says so; reconcile starts nothing.
+    CHECK_MESSAGE(u.err.find("settled is not running or not reachable") != std::string::npos, u.err);
   }
 }
