@@ -19,9 +19,9 @@ using json::Json;
 
 namespace {
 
-int fail(std::ostream& err, const Failure& f) {
-  err << "settlectl outage: " << f.message << "\n";
-  return f.status;
+// With --json a failure is a JSON object on stdout (report_failure).
+int fail(const ClientOptions& o, std::ostream& out, std::ostream& err, const Failure& f) {
+  return report_failure(f, o.json, out, err);
 }
 
 // Every outage of the filter, following the daemon's cursor.
@@ -122,11 +122,11 @@ void print_outage(const Json& o, std::ostream& out) {
 
 int run_outage(const ClientOptions& o, const OutageCommand& c, std::ostream& out, std::ostream& err) {
   Session s(o);
-  if (auto f = s.open(true)) return fail(err, *f);
+  if (auto f = s.open(true)) return fail(o, out, err, *f);
   if (c.action == "note") {
     auto a = s.call("outage.note", Json{{"outage_id", c.id}, {"kind", c.note_kind}, {"target", c.target},
                                         {"detail", c.detail}});
-    if (!a) return fail(err, a.error());
+    if (!a) return fail(o, out, err, a.error());
     if (o.json)
       out << dump_exact(a.value()) << "\n";
     else
@@ -135,7 +135,7 @@ int run_outage(const ClientOptions& o, const OutageCommand& c, std::ostream& out
   }
   if (c.action == "show") {
     auto a = s.call("outage.get", Json{{"outage_id", c.id}});
-    if (!a) return fail(err, a.error());
+    if (!a) return fail(o, out, err, a.error());
     if (o.json)
       out << dump_exact(a.value()) << "\n";
     else
@@ -143,7 +143,7 @@ int run_outage(const ClientOptions& o, const OutageCommand& c, std::ostream& out
     return 0;
   }
   auto listed = list_all(s, c);
-  if (!listed) return fail(err, listed.error());
+  if (!listed) return fail(o, out, err, listed.error());
   const Json& outages = listed.value()["outages"];
   if (c.action == "export") {
     // One row per outage with its figures and notes: what the insurance
@@ -151,7 +151,7 @@ int run_outage(const ClientOptions& o, const OutageCommand& c, std::ostream& out
     Json full = Json::array();
     for (const auto& row : outages) {
       auto a = s.call("outage.get", Json{{"outage_id", row["outage_id"]}});
-      if (!a) return fail(err, a.error());
+      if (!a) return fail(o, out, err, a.error());
       full.push_back(a.value());
     }
     if (o.json) {
