@@ -173,9 +173,10 @@ int main(int argc, char** argv) {
   const settle::drill::Report r = settle::drill::run(o);
   const std::string text = settle::drill::report_text(r);
   std::cout << text << std::flush;
-  const bool written = write(o.out, text) && write(json_path(o.out), settle::drill::report_json(r).dump(2) + "\n");
+  const bool written = write(o.out, text) && write(json_path(o.out), settle::drill::report_json(r).dump(2) + "\n") &&
+                       write(settle::drill::html_path(o.out), settle::drill::report_html(r));
   if (!written) return 2;
-  std::cout << fmt::format("\nreport: {} and {}\n", o.out, json_path(o.out));
+  std::cout << fmt::format("\nreport: {}, {} and {}\n", o.out, json_path(o.out), settle::drill::html_path(o.out));
   if (r.faults.empty()) return 2;  // nothing was drilled (bring-up failed)
   return r.passed() ? 0 : 1;
 }

@@ -430,6 +430,7 @@ awaitable<Reply> Service::recon_run(const cashier::SessionInfo& s, const cashier
   const auto elapsed_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
   Json answer{{"date", date},
+              {"hospital", Json{{"name", p_.config.institution.name}, {"code", p_.config.institution.code}}},
               {"balanced", balanced},
               {"totals_balanced", totals_balanced},
               {"local", totals_json(all.local)},
