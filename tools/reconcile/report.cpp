@@ -302,7 +302,7 @@ void differences_section(std::string& h, const Json& r) {
            "<span class=\"en\">The totals differ but every row matches.</span></div>\n";
     return;
   }
-  h += "<table class=\"grid diffs\">\n<thead><tr><th>序号<br><span class=\"en\">no.</span></th>"
+  h += "<table class=\"grid diffs\">\n<thead><tr><th class=\"c\">序号<br><span class=\"en\">no.</span></th>"
        "<th>差异类别<br><span class=\"en\">kind</span></th><th>方<br><span class=\"en\">side</span></th>"
        "<th>状态<br><span class=\"en\">state</span></th><th>医疗总费用<br><span class=\"en\">total</span></th>"
        "<th>统筹基金<br><span class=\"en\">fund</span></th><th>个人账户<br><span class=\"en\">account</span></th>"
