@@ -83,10 +83,6 @@ std::vector<Criterion> fault_criteria(const FaultResult& f, const Options& o) {
                f.refunds_other == 0});
   c.push_back({"restore", "恢复后上传完毕", "drained after the restore", fmt::format("≤ {:.0f} s", o.drain_s),
                secs(f.drain_s), f.drain_s.has_value()});
-  c.push_back({"restore", "离线结算全部确认", "offline settlements decided",
-               "待确认 0", fmt::format("共 {}：接受 {}，拒绝 {}，待确认 {}", f.offline_settled, f.offline_accepted,
-                                      f.offline_rejected, f.offline_pending),
-               f.offline_pending == 0});
   c.push_back({"reconciliation", "当日对账平", "the day balanced (recon.run)", "平",
                f.balanced ? (*f.balanced ? "平" : "不平") : "未完成：" + f.recon_error, f.balanced.value_or(false)});
   return c;
@@ -136,14 +132,16 @@ Json criteria_json(const std::vector<Criterion>& cs) {
 // from the offline estimate, what that means for the patients' cash, and why.
 struct AdjustmentWords {
   Amount fund = Amount::zero(), cash = Amount::zero();  // insurer − estimate
+  int no_fund = 0;  // estimated with a fund part, the insurer paid none
   std::string chinese, english;
 };
 
 AdjustmentWords adjustment_words(const FaultResult& f) {
   AdjustmentWords w;
+  w.fund = f.adjustment_total;
   for (const AdjustmentSeen& a : f.adjusted) {
-    w.fund += a.insurer_fund - a.local_fund;
     w.cash += a.insurer_cash - a.local_cash;
+    if (a.insurer_fund.is_zero() && a.local_fund.fen() > 0) ++w.no_fund;
   }
   if (f.adjustments == 0) {
     w.chinese = "无调整：医保中心核定的统筹基金与离线估算一致。";
@@ -163,18 +161,20 @@ AdjustmentWords adjustment_words(const FaultResult& f) {
       "estimate {}); the patients' cash share changes by {}. The day still balances: it counts the insurer's figures.",
       f.adjustments, lower ? "below" : "above", format_amount(lower ? Amount::zero() - w.fund : w.fund),
       format_amount(w.fund), format_amount(w.cash));
-  if (f.annual_cap_settlements > 0) {
+  if (f.annual_cap_settlements > 0 || w.no_fund > 0) {
     w.chinese += fmt::format(
-        "原因：本次有 {} 笔结算提示参保人已达年度统筹基金封顶线（annual_cap）。演练用的参保人在演练中结算了数百次，"
-        "门诊统筹基金年度累计达到封顶线（示例政策 310 门诊 20,000.00 元）；离线估算使用的是红名单在第一次断网前同步时的年度累计，"
-        "不知道此后已支付的基金，所以估算偏高。这是演练的结算量造成的，不是系统故障，不影响演练结论。",
-        f.annual_cap_settlements);
+        "原因：其中 {} 笔医保中心未支付统筹基金，本次另有 {} 笔结算提示参保人已达年度统筹基金封顶线（annual_cap）。"
+        "演练用的参保人在演练中结算了数百次，门诊统筹基金年度累计达到封顶线（示例政策 310 门诊 20,000.00 元），"
+        "此后统筹基金不再支付；离线估算使用的是红名单在第一次断网前同步时的年度累计，不知道此后已支付的基金，所以估算偏高。"
+        "这是演练的结算量造成的，不是系统故障，不影响演练结论。",
+        w.no_fund, f.annual_cap_settlements);
     w.english += fmt::format(
-        " Cause: {} settlement(s) of this fault said the person's annual fund cap was reached. The drill's persons "
-        "settle hundreds of times, so their year-to-date fund reaches the outpatient cap; the offline estimate uses "
-        "the year-to-date figures of the red list as synced before the first cut and does not know the fund paid "
-        "since. An effect of the drill's volume, not a fault.",
-        f.annual_cap_settlements);
+        " Cause: on {} of them the insurer paid no fund at all, and {} settlement(s) of this fault said the person's "
+        "annual fund cap was reached. The drill's persons settle hundreds of times, so their year-to-date fund "
+        "reaches the outpatient cap, after which the fund pays nothing; the offline estimate uses the year-to-date "
+        "figures of the red list as synced before the first cut and does not know the fund paid since. An effect "
+        "of the drill's volume, not a fault.",
+        w.no_fund, f.annual_cap_settlements);
   } else {
     w.chinese += "原因：离线估算使用红名单同步时的起付线和年度累计；医保中心按上传时的累计核定，两次之间的结算会改变累计。";
     w.english += " Cause: the estimate uses the deductible and year-to-date figures of the red list's last sync; the "
@@ -284,6 +284,7 @@ Json adjustments_json(const FaultResult& f) {
               {"total", format_amount(f.adjustment_total)},
               {"cash_total", format_amount(w.cash)},
               {"annual_cap_settlements", f.annual_cap_settlements},
+              {"insurer_fund_zero", w.no_fund},
               {"explanation", w.english},
               {"explanation_zh", w.chinese},
               {"items", items}};
@@ -438,9 +439,11 @@ void fault_html(std::string& h, std::size_t n, const FaultResult& f, const Optio
   for (const auto& [state, at] : f.transitions) tr += fmt::format("{}{} +{:.2f} s", tr.empty() ? "" : "，", esc(state), at);
   h += (tr.empty() ? std::string("—") : tr) + "</div>\n";
   criteria_table(h, fault_criteria(f, o));
-  h += fmt::format("<div class=\"para\">冲正 <span class=\"en\">reversals sent</span>：{} 笔；离线原因：网络中断 {} 笔，"
-                   "应答不明（已冲正）{} 笔。</div>\n",
-                   f.reversals_sent, f.offline_reason_network_down, f.offline_reason_in_doubt);
+  h += fmt::format("<div class=\"para\">离线结算 <span class=\"en\">offline settlements</span>：共 {} 笔，医保中心接受 {}，"
+                   "拒绝 {}，待确认 {}；离线原因：网络中断 {} 笔，应答不明（已冲正）{} 笔。冲正 <span class=\"en\">reversals "
+                   "sent</span>：{} 笔。</div>\n",
+                   f.offline_settled, f.offline_accepted, f.offline_rejected, f.offline_pending,
+                   f.offline_reason_network_down, f.offline_reason_in_doubt, f.reversals_sent);
   const AdjustmentWords w = adjustment_words(f);
   h += fmt::format("<div class=\"para\"><b>调整 adjustments：{} 笔，统筹基金（医保中心－估算）{}，现金 {}。</b>{}<br>"
                    "<span class=\"en\">{}</span></div>\n",
