@@ -10,7 +10,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <array>
 #include <string_view>
 
 namespace settle::drill {
@@ -49,7 +48,6 @@ std::string join(const std::vector<std::string>& v, const char* sep) {
   for (const auto& x : v) s += (s.empty() ? "" : sep) + x;
   return s;
 }
-
 
 // One pass criterion of a phase: what is checked, the limit, the figure
 // measured and whether it was met (the same checks as drill.cpp's verdict).

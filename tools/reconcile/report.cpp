@@ -13,9 +13,8 @@
 
 #include <array>
 #include <cstdlib>
-#include <utility>
-
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace settle::tools {
