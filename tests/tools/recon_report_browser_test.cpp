@@ -73,6 +73,7 @@ TEST_CASE("a reconciliation with 60 differences prints on A4 pages, the header r
     if (many[i].contains("local_setl_id"))
       CHECK_MESSAGE(has_text(text, fmt::format("本院结算号 {}", many[i]["local_setl_id"].get<std::string>())), i);
   CHECK(occurrences(text, "本院有、医保中心无") >= 15);
+  CHECK(has_text(text, "本日：0 笔，统筹基金（医保中心－估算）0.00"));
   CHECK(has_text(text, "经办人"));
   CHECK(has_text(text, "复核人"));
 }

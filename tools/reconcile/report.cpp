@@ -136,6 +136,11 @@ std::string recon_text(const Json& r) {
   } else if (!balanced) {
     out += "\nThe totals differ but every row matches: check the day's totals rules (docs/reconciliation.md).\n";
   }
+  if (const Json* adj = json::find(r, "adjustments"); adj != nullptr && adj->is_object())
+    for (const char* kind : {"offline_upload", "correction"})
+      if (const Json* a = json::find(*adj, kind); a != nullptr && str(*a, "count") != "0" && !str(*a, "count").empty())
+        out += fmt::format("\nAdjustments ({}): {}, fund {} and cash {} (insurer − local), counted as the insurer's\n",
+                           kind, str(*a, "count"), str(*a, "fund"), str(*a, "cash"));
   const Json pending = r.value("not_uploaded", Json::array());
   if (!pending.empty()) {
     out += fmt::format("\nOffline settlements of the day the insurer does not hold (not counted): {}\n", pending.size());
@@ -377,11 +382,22 @@ void explanations_section(std::string& h, const Json& r) {
     h += fmt::format("<tr><th>{}<br><span class=\"en\">{} ({})</span><br>本次 {} 笔</th><td>{}<br>处理：{}</td></tr>\n",
                      k.chinese, k.english, k.kind, n.empty() ? "0" : esc(n), k.meaning, k.action);
   }
-  h += "<tr><th>离线结算的调整<br><span class=\"en\">adjustments</span></th><td>离线结算时统筹基金按本院红名单估算；"
+  const Json adj = r.value("adjustments", Json::object());
+  const Json up = adj.value("offline_upload", Json::object());
+  const Json corr = adj.value("correction", Json::object());
+  const std::string up_count = str(up, "count").empty() ? "0" : str(up, "count");
+  const std::string corr_count = str(corr, "count").empty() ? "0" : str(corr, "count");
+  h += fmt::format("<tr><th>离线结算的调整<br><span class=\"en\">adjustments</span></th><td>"
+                   "本日：{} 笔，统筹基金（医保中心－估算）{}，现金 {}。<br>",
+                   esc(up_count), cell(str(up, "fund")), cell(str(up, "cash")));
+  h += "离线结算时统筹基金按本院红名单估算；"
        "上传后医保中心按其规则（当时的起付线、年度封顶线累计等）核定。核定金额与估算不同的，本院记录一笔调整，"
        "对账按医保中心核定的金额计入，差额不在对账中显示为差异。调整金额（医保中心－估算）为负，"
        "说明患者少付了现金，应补收或由医院承担；为正，说明患者多付，应退还。调整由医保办逐笔入账。</td></tr>\n";
-  h += "<tr><th>更正<br><span class=\"en\">corrections</span></th><td>医保办登记并经第二人审批的金额更正或撤销"
+  h += fmt::format("<tr><th>更正<br><span class=\"en\">corrections</span></th><td>本日：{} 笔，"
+                   "统筹基金 {}，现金 {}。<br>",
+                   esc(corr_count), cell(str(corr, "fund")), cell(str(corr, "cash")));
+  h += "医保办登记并经第二人审批的金额更正或撤销"
        "（docs/corrections.md）生效后，该笔结算按更正后的金额参加对账；本院账本的原始记录不修改。</td></tr>\n";
   h += "<tr><th>退费<br><span class=\"en\">refunds</span></th><td>退费计入原结算所属的清算日期（与医保中心 3201/3202 "
        "相同），已对账日期之后发生的退费，会在重新对账该日时体现。</td></tr>\n";

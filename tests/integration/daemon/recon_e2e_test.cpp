@@ -284,6 +284,9 @@ TEST_CASE("reconciliation: a balanced day, then every kind of difference found, 
   CHECK(by_kind["state_mismatch"]["insurer"]["state"] == "undone");
   CHECK(by_kind["state_mismatch"]["local"]["state"] == "untouched");
   CHECK(j["difference_counts"]["only_local"] == 1);
+  CHECK(j["hospital"]["name"] == "示例市第一人民医院");
+  CHECK(j["adjustments"]["offline_upload"]["count"] == 0);
+  CHECK(j["adjustments"]["correction"]["fund"] == "0.00");
   for (const Json& d : j["differences"]) CHECK(d["visit_type"] == "outpatient");
   // Totals: the 390 type lost its only outpatient settlement at the insurer; its stay still agrees.
   CHECK(j["inpatient"]["balanced"] == true);
