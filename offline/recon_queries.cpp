@@ -203,4 +203,22 @@ sql::Result<std::vector<NotUploaded>> recon_not_uploaded(sql::Db& db, std::strin
   return out;
 }
 
+sql::Result<std::map<std::string, AdjustmentSums>> recon_adjustments(sql::Db& db, std::string_view clearing_date) {
+  std::map<std::string, AdjustmentSums> out;
+  auto st = db.prepare(
+      "SELECT a.kind, count(*), coalesce(sum(a.insurer_fund_fen - a.local_fund_fen), 0), "
+      "coalesce(sum(a.insurer_cash_fen - a.local_cash_fen), 0) FROM adjustments a JOIN settlements s ON "
+      "s.setl_id = a.setl_id WHERE s.clearing_date = ?1 GROUP BY a.kind");
+  if (!st) return st.error();
+  SETTLE_SQL_TRY(st->bind(1, clearing_date));
+  for (;;) {
+    auto row = st->step();
+    if (!row) return row.error();
+    if (!*row) break;
+    out[st->column_text(0)] =
+        AdjustmentSums{st->column_int64(1), Amount::fen(st->column_int64(2)), Amount::fen(st->column_int64(3))};
+  }
+  return out;
+}
+
 }  // namespace settle::ledger

@@ -54,4 +54,14 @@ sql::Result<ReconDetail> recon_detail(sql::Db& db, std::string_view clearing_dat
 // Only the not-uploaded offline settlements of the day.
 sql::Result<std::vector<NotUploaded>> recon_not_uploaded(sql::Db& db, std::string_view clearing_date);
 
+// The adjustments of a day's settlements by kind ("offline_upload": the
+// insurer's figures of an offline settlement against its estimate;
+// "correction": an approved amounts correction): how many, and the sums of
+// insurer − local for the fund and the cash. For the office's report.
+struct AdjustmentSums {
+  std::int64_t count = 0;
+  Amount fund, cash;  // insurer − local
+};
+sql::Result<std::map<std::string, AdjustmentSums>> recon_adjustments(sql::Db& db, std::string_view clearing_date);
+
 }  // namespace settle::ledger

@@ -255,8 +255,10 @@ TEST_CASE("insurance types, visit types and times") {
   CHECK(has(render(d), "城乡居民基本医疗保险"));
   d["insutype"] = "320";
   CHECK(has(render(d), "公务员医疗补助"));
-  d["insutype"] = "399";
-  CHECK(has(render(d), "<th>险种类型</th><td>399</td>"));
+  d["insutype"] = "330";  // the national table (engine/insutype) names every type
+  CHECK(has(render(d), "大额医疗费用补助"));
+  d["insutype"] = "999";  // a code outside it: as given
+  CHECK(has(render(d), "<th>险种类型</th><td>999</td>"));
   d["insutype"] = nullptr;
   CHECK(has(render(d), "<th>险种类型</th><td>—</td>"));
   // An inpatient discharge settlement.

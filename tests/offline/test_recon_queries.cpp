@@ -176,6 +176,16 @@ TEST_CASE("offline settlements: listed while not accepted, then counted with the
   CHECK(det.rows[1].fund == Amount::fen(5'500));
   CHECK(det.rows[1].cash == Amount::fen(4'500));
   CHECK(recon::totals_of(det.rows) == t.by_insutype);
+  // The day's adjustments for the office's report: insurer − estimate.
+  auto adj = d.ledger->read([](sql::Db& db) { return recon_adjustments(db, kDay); });
+  REQUIRE(adj.ok());
+  REQUIRE(adj->size() == 1);
+  CHECK(adj->at("offline_upload").count == 1);
+  CHECK(adj->at("offline_upload").fund == Amount::fen(-500));
+  CHECK(adj->at("offline_upload").cash == Amount::fen(500));
+  auto none = d.ledger->read([](sql::Db& db) { return recon_adjustments(db, "2026-11-20"); });
+  REQUIRE(none.ok());
+  CHECK(none->empty());
 }
 
 TEST_CASE("outpatient and inpatient apart per insurance type; a refund counts under its settlement's clearing type") {

@@ -65,6 +65,31 @@ fs::path print_pdf(const fs::path& dir, const std::string& name, const std::stri
   return pdf_path;
 }
 
+int layout_width(const fs::path& dir, const std::string& name, const std::string& html, int viewport_px) {
+  const std::string d = dir.string();
+  fs::create_directories(dir / "home");
+  std::string probe = html;
+  const std::string script =
+      "<script>document.body.setAttribute('data-width', String(Math.max(document.documentElement.scrollWidth, "
+      "document.body.scrollWidth)));</script>";
+  const auto end = probe.rfind("</body>");
+  REQUIRE_MESSAGE(end != std::string::npos, "the page has no </body>");
+  probe.insert(end, script);
+  const fs::path html_path = dir / (name + "-width.html");
+  const fs::path dom = dir / (name + "-width.dom");
+  std::ofstream(html_path, std::ios::binary) << probe;
+  const std::string cmd = "HOME='" + d + "/home' timeout 120 '" + chromium() +
+                          "' --headless --no-sandbox --disable-gpu --no-first-run --hide-scrollbars --user-data-dir='" +
+                          d + "/profile-" + name + "-width' --window-size=" + std::to_string(viewport_px) +
+                          ",1000 --dump-dom 'file://" + html_path.string() + "' >'" + dom.string() + "' 2>'" + d +
+                          "/" + name + "-width.log'";
+  REQUIRE_MESSAGE(run(cmd) == 0, cmd << "\n" << read(dir / (name + "-width.log")));
+  const std::string out = read(dom);
+  const auto at = out.find("data-width=\"");
+  REQUIRE_MESSAGE(at != std::string::npos, "no width in the dumped page:\n" << out.substr(0, 400));
+  return std::atoi(out.c_str() + at + 12);
+}
+
 std::string pdf_text(const fs::path& pdf) { return poppler("pdftotext -layout -enc UTF-8", pdf, ".txt", true); }
 std::string pdf_info(const fs::path& pdf) { return poppler("pdfinfo", pdf, ".info", false); }
 std::string pdf_fonts(const fs::path& pdf) { return poppler("pdffonts", pdf, ".fonts", false); }

@@ -12,6 +12,11 @@ namespace settle::testing {
 // headless Chromium ($SETTLE_CHROMIUM, default /usr/bin/chromium); REQUIREs
 // success and returns the PDF's path.
 std::filesystem::path print_pdf(const std::filesystem::path& dir, const std::string& name, const std::string& html);
+// The width in CSS px the page's content needs when the browser window is
+// `viewport_px` wide (document scrollWidth, read by a script added to a copy
+// of `html` and headless Chromium's --dump-dom): more than viewport_px means
+// something sticks out at the right. A4 less 15 mm margins is 680 px.
+int layout_width(const std::filesystem::path& dir, const std::string& name, const std::string& html, int viewport_px);
 // pdftotext -layout, pdfinfo, pdffonts of a PDF.
 std::string pdf_text(const std::filesystem::path& pdf);
 std::string pdf_info(const std::filesystem::path& pdf);

@@ -2,6 +2,7 @@
 // scenario (2 windows, all three faults); its exit status, its text report
 // and its JSON report must agree and show every fault detected, drained and balanced.
 #include "protocol/json.hpp"
+#include "tests/support/pdf_print.hpp"
 
 #include <doctest/doctest.h>
 #include <fmt/format.h>
@@ -155,4 +156,38 @@ TEST_CASE("drill: a short drill of all three faults and the inpatient stay passe
   CHECK(st["passed"] == true);
   CHECK(j["failures"].empty());
   CHECK(rc == 0);
+
+  // Times in the hospital's zone (UTC+8) whatever the host's, in all three reports.
+  CHECK(j["started_at"].get<std::string>().ends_with("+08:00"));
+  CHECK(j["faults"][0]["cut_at"].get<std::string>().ends_with("+08:00"));
+  CHECK(text.find("+08:00") != std::string::npos);
+  // Each fault's criteria, every one met; the adjustments in words.
+  for (const Json& f : j["faults"]) {
+    REQUIRE(f["criteria"].size() == 8);
+    for (const Json& c : f["criteria"]) CHECK_MESSAGE(c["passed"] == true, c.dump());
+    CHECK_FALSE(f["adjustments"]["explanation_zh"].get<std::string>().empty());
+  }
+  // The HTML page printed on A4 by Chromium: the hospital from the daemon's
+  // config, each phase's criteria and result, the sign-off block, nothing cut.
+  REQUIRE(fs::exists(d / "drill.html"));
+  const std::string page = slurp(d / "drill.html");
+  using namespace settle::testing;
+  const fs::path pdf = print_pdf(d, "drill-print", page);
+  const std::string info = pdf_info(pdf);
+  CHECK_MESSAGE(info.find("(A4)") != std::string::npos, info);
+  CHECK(cjk_font_used(pdf_fonts(pdf)));
+  const int width = layout_width(d, "drill", page, 680);
+  CHECK_MESSAGE(width <= 680, "the page needs " << width << " px, A4 has 680");
+  const std::string printed = pdf_text(pdf);
+  INFO(printed);
+  CHECK(has_text(printed, "示例市第一人民医院"));
+  CHECK(has_text(printed, "断网应急演练报告"));
+  CHECK(has_text(printed, "演练结果：通过"));
+  CHECK(has_text(printed, "断网期间不拒绝结算"));
+  CHECK(has_text(printed, "当日对账平"));
+  CHECK(has_text(printed, "调整 adjustments"));
+  CHECK(has_text(printed, "住院跨断网"));
+  CHECK(has_text(printed, "（北京时间）"));
+  CHECK(has_text(printed, "经办人"));
+  CHECK(has_text(printed, "复核人"));
 }

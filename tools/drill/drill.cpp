@@ -38,15 +38,6 @@ using settle::tools::RpcAnswer;
 double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 std::chrono::milliseconds ms(double s) { return std::chrono::milliseconds(static_cast<std::int64_t>(s * 1000)); }
 
-std::string local_time(const char* format) {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  ::localtime_r(&t, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, format, &tm);
-  return buf;
-}
-
 // The clearing date (the insurer's calendar day, UTC+8) of now, YYYY-MM-DD.
 std::string clearing_date() {
   const std::time_t t = std::time(nullptr) + 8 * 3600;
@@ -57,10 +48,15 @@ std::string clearing_date() {
   return buf;
 }
 
+// Now in the hospital's zone (China Standard Time, UTC+8, as the daemon and
+// the insurer write every time), whatever the host's zone is.
 std::string iso_now() {
-  std::string s = local_time("%Y-%m-%dT%H:%M:%S%z");  // +0800 → +08:00
-  if (s.size() > 2) s.insert(s.size() - 2, ":");
-  return s;
+  const std::time_t t = std::time(nullptr) + 8 * 3600;
+  std::tm tm{};
+  ::gmtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S+08:00", &tm);
+  return buf;
 }
 
 // A string field, or "" when absent or not a string.
@@ -289,7 +285,7 @@ std::size_t reversal_count(const Stack& stack) {
 // The adjustments of one settlement (settle.get's "adjustments": the
 // insurer's fund figure against the local estimate); the total is the sum of
 // insurer_fund − local_fund.
-void count_adjustments(const Json& detail, FaultResult& f) {
+void count_adjustments(const std::string& setl_id, const Json& detail, FaultResult& f) {
   const Json* a = json::find(detail, "adjustments");
   if (a == nullptr || !a->is_array()) return;
   for (const Json& adj : *a) {
@@ -298,6 +294,20 @@ void count_adjustments(const Json& detail, FaultResult& f) {
     auto insurer = json::get_amount(adj, "insurer_fund", "insurer_fund", Sign::any);
     auto local = json::get_amount(adj, "local_fund", "local_fund", Sign::any);
     if (insurer && local) f.adjustment_total += *insurer - *local;
+    AdjustmentSeen seen;
+    seen.setl_id = setl_id;
+    if (insurer && local) {
+      seen.insurer_fund = *insurer;
+      seen.local_fund = *local;
+    }
+    auto insurer_cash = json::get_amount(adj, "insurer_cash", "insurer_cash", Sign::any);
+    auto local_cash = json::get_amount(adj, "local_cash", "local_cash", Sign::any);
+    if (insurer_cash && local_cash) {
+      seen.insurer_cash = *insurer_cash;
+      seen.local_cash = *local_cash;
+    }
+    seen.note = str_at(adj, "note");
+    f.adjusted.push_back(std::move(seen));
   }
 }
 
@@ -306,6 +316,9 @@ void summarise_calls(std::vector<Call>& calls, Clock::time_point cut, Clock::tim
     c.phase = c.answered < cut ? "baseline" : c.sent < restore ? "outage" : "recovery";
     const bool commit = c.method == "settle.commit";
     const bool refund = c.method == "settle.refund";
+    if (commit && c.ok &&
+        std::any_of(c.reasons.begin(), c.reasons.end(), [](const std::string& r) { return r.starts_with("annual_cap"); }))
+      ++f.annual_cap_settlements;
     if (c.phase == "baseline") {
       if (commit && c.ok) ++f.baseline_commits;
       if (refund && c.ok) ++f.baseline_refunds;
@@ -728,7 +741,7 @@ Report run(const Options& o, const Progress& progress) {
         if (state == "offline_pending") ++f.offline_pending;
         if (state == "offline_rejected") ++f.offline_rejected;
         if (state == "offline_accepted" || state == "refunded" || state == "partly_refunded") ++f.offline_accepted;
-        count_adjustments(d.result, f);
+        count_adjustments(c.setl_id, d.result, f);
       }
       // Every clearing date the fault touched (normally one).
       f.recon = Json::array();

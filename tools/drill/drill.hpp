@@ -54,6 +54,15 @@ struct Call {
   std::vector<std::string> reasons;  // the settlement's reasons
 };
 
+// One adjustment of an offline settlement (settle.get → adjustments): the
+// insurer's figures against the daemon's offline estimate.
+struct AdjustmentSeen {
+  std::string setl_id;
+  Amount local_fund = Amount::zero(), insurer_fund = Amount::zero();
+  Amount local_cash = Amount::zero(), insurer_cash = Amount::zero();
+  std::string note;
+};
+
 struct FaultResult {
   std::string fault;
   std::string started_at;  // ISO time of the cut
@@ -78,6 +87,10 @@ struct FaultResult {
   int offline_accepted = 0, offline_rejected = 0, offline_pending = 0;
   int adjustments = 0;
   Amount adjustment_total = Amount::zero();
+  std::vector<AdjustmentSeen> adjusted;  // each adjustment, for the report's explanation
+  // Settlements of the fault (online or offline, as the daemon answered) whose
+  // reasons say the person's annual fund cap was reached (annual_cap_*).
+  int annual_cap_settlements = 0;
   std::optional<bool> balanced;      // recon.run
   Json recon;                        // its result, or the error
   std::string recon_error;
@@ -130,5 +143,9 @@ Report run(const Options& o, const Progress& progress = {});
 
 std::string report_text(const Report& r);
 Json report_json(const Report& r);
+// The A4 page for the insurance office (tools/drill/report.cpp) and its file
+// name next to the text report.
+std::string report_html(const Report& r);
+std::string html_path(const std::string& out);
 
 }  // namespace settle::drill

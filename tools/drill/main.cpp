@@ -128,9 +128,11 @@ Options checked(Options o, const Args& a) {
     throw std::invalid_argument("--socket, --control and --window-names go with --attach");
   }
   if (o.out.empty()) {
-    const std::time_t t = std::time(nullptr);
+    // Named by the hospital's clock (UTC+8), as the report's own times are,
+    // whatever the host's zone is.
+    const std::time_t t = std::time(nullptr) + 8 * 3600;
     std::tm tm{};
-    ::localtime_r(&t, &tm);
+    ::gmtime_r(&t, &tm);
     char buf[64];
     std::strftime(buf, sizeof buf, "drill-%Y%m%d-%H%M%S.txt", &tm);
     o.out = buf;
@@ -180,9 +182,10 @@ int main(int argc, char** argv) {
   });
   const std::string text = settle::drill::report_text(r);
   std::cout << text << std::flush;
-  const bool written = write(o.out, text) && write(json_path(o.out), settle::drill::report_json(r).dump(2) + "\n");
+  const bool written = write(o.out, text) && write(json_path(o.out), settle::drill::report_json(r).dump(2) + "\n") &&
+                       write(settle::drill::html_path(o.out), settle::drill::report_html(r));
   if (!written) return exit_code::local;
-  std::cout << fmt::format("\nreport: {} and {}\n", o.out, json_path(o.out));
+  std::cout << fmt::format("\nreport: {}, {} and {}\n", o.out, json_path(o.out), settle::drill::html_path(o.out));
   // Nothing drilled: the stack attached to was not there, or this machine
   // could not start one.
   if (r.faults.empty()) return o.attach ? exit_code::unreachable : exit_code::local;

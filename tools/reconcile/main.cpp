@@ -97,10 +97,12 @@ class Ticker {
   std::thread thread_;
 };
 
+// Yesterday's clearing date: the insurer's and the hospital's calendar day
+// (UTC+8), whatever the host's zone is.
 std::string yesterday_local() {
-  const std::time_t now = std::time(nullptr) - 24 * 3600;
+  const std::time_t now = std::time(nullptr) - 24 * 3600 + 8 * 3600;
   std::tm tm{};
-  ::localtime_r(&now, &tm);
+  ::gmtime_r(&now, &tm);
   char buf[16];
   std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
   return buf;
@@ -151,7 +153,7 @@ int main(int argc, char** argv) {
   if (const char* s = std::getenv("SETTLED_SOCKET")) o.socket = s;
   if (const char* c = std::getenv("SETTLE_RECON_CREDENTIALS")) o.credentials = c;
   std::string socket_opt;
-  app.add_option("--date", o.date, "clearing date YYYY-MM-DD (default: yesterday, local time)");
+  app.add_option("--date", o.date, "clearing date YYYY-MM-DD (default: yesterday, UTC+8)");
   app.add_option("--socket", socket_opt, "the daemon's socket (env SETTLED_SOCKET)");
   app.add_option("--credentials", o.credentials,
                  "file of KEY=VALUE lines: operator, password, window[, socket] (env SETTLE_RECON_CREDENTIALS)");

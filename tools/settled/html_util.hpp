@@ -3,7 +3,8 @@
 // that comes from outside, reading a field as text, times for people, the
 // figures of a split read exactly and checked to add up, and the document's
 // head (the @page rule with its page-footer, the fonts, the shared CSS).
-// Internal to the settle_sheet library.
+// Part of the settle_sheet library; the reconciliation and drill reports
+// (tools/reconcile, tools/drill) print in the same style with it.
 #pragma once
 
 #include "engine/money.hpp"

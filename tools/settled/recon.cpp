@@ -382,6 +382,19 @@ awaitable<Reply> Service::recon_run(const cashier::SessionInfo& s, const cashier
     not_uploaded = std::move(*nu);
   }
   const bool balanced = totals_balanced && diffs.empty();
+  // The day's adjustments (offline settlements decided otherwise by the
+  // insurer, corrections): counted already; listed for the office.
+  auto job5 = [date](sql::Db& db) { return ledger::recon_adjustments(db, date); };
+  auto adjusted = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job5));
+  if (!adjusted) co_return fail(adjusted.error().to_error());
+  Json adjustments_json = Json::object();
+  for (const char* kind : {"offline_upload", "correction"}) {
+    const auto it = adjusted->find(kind);
+    const ledger::AdjustmentSums sums = it == adjusted->end() ? ledger::AdjustmentSums{} : it->second;
+    adjustments_json[kind] = Json{{"count", sums.count},
+                                  {"fund", json::amount_value(sums.fund)},
+                                  {"cash", json::amount_value(sums.cash)}};
+  }
 
   Json types = Json::array();
   for (auto& [type, t] : by_type) {
@@ -430,6 +443,7 @@ awaitable<Reply> Service::recon_run(const cashier::SessionInfo& s, const cashier
   const auto elapsed_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
   Json answer{{"date", date},
+              {"hospital", Json{{"name", p_.config.institution.name}, {"code", p_.config.institution.code}}},
               {"balanced", balanced},
               {"totals_balanced", totals_balanced},
               {"local", totals_json(all.local)},
@@ -441,6 +455,7 @@ awaitable<Reply> Service::recon_run(const cashier::SessionInfo& s, const cashier
               {"differences", differences},
               {"difference_counts", by_kind},
               {"not_uploaded", pending},
+              {"adjustments", adjustments_json},
               {"run_at", iso_time(now_ms())},
               {"elapsed_ms", elapsed_ms},
               {"timings", timings},

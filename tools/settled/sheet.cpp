@@ -3,6 +3,7 @@
 // the escaping of every text that comes from outside.
 #include "tools/settled/sheet.hpp"
 
+#include "engine/insutype.hpp"
 #include "engine/money.hpp"
 #include "tools/settled/html_util.hpp"
 
@@ -60,12 +61,7 @@ constexpr std::string_view kOfflineEstimate = "离线结算：统筹基金支付
 
 // ---- names ----------------------------------------------------------------------------
 
-std::string insutype_name(std::string_view code) {
-  if (code == "310") return "职工基本医疗保险";
-  if (code == "390") return "城乡居民基本医疗保险";
-  if (code == "320") return "公务员医疗补助";
-  return std::string(code);
-}
+std::string insutype_name(std::string_view code) { return std::string(insutype_chinese(code)); }
 
 std::string_view med_type_name(std::string_view code) {
   if (code == "11") return "普通门诊";

@@ -4,6 +4,7 @@
 // apart; a difference in the stay's settlement alone; then each kind of
 // difference injected at the simulator.
 #include "tests/support/daemon_harness.hpp"
+#include "tests/support/pdf_print.hpp"
 
 #include <doctest/doctest.h>
 #include <fmt/format.h>
@@ -195,7 +196,7 @@ TEST_CASE("reconciliation: a balanced day, then every kind of difference found, 
     const std::string page = slurp(html);
     CHECK(page.rfind("<!DOCTYPE html>", 0) == 0);
     CHECK(page.find("</html>") != std::string::npos);
-    CHECK(page.find("Balanced") != std::string::npos);
+    CHECK(page.find("对账结果：平") != std::string::npos);
   }
   // Another day with nothing on either side balances too.
   {
@@ -297,6 +298,9 @@ TEST_CASE("reconciliation: a balanced day, then every kind of difference found, 
   CHECK(by_kind["state_mismatch"]["insurer"]["state"] == "undone");
   CHECK(by_kind["state_mismatch"]["local"]["state"] == "untouched");
   CHECK(j["difference_counts"]["only_local"] == 1);
+  CHECK(j["hospital"]["name"] == "示例市第一人民医院");
+  CHECK(j["adjustments"]["offline_upload"]["count"] == 0);
+  CHECK(j["adjustments"]["correction"]["fund"] == "0.00");
   for (const Json& d : j["differences"]) CHECK(d["visit_type"] == "outpatient");
   // Totals: the 390 type lost its only outpatient settlement at the insurer; its stay still agrees.
   CHECK(j["inpatient"]["balanced"] == true);
@@ -313,6 +317,35 @@ TEST_CASE("reconciliation: a balanced day, then every kind of difference found, 
   for (const char* kind : {"only_local", "only_insurer", "amount_mismatch", "state_mismatch"})
     CHECK_MESSAGE(page.find(kind) != std::string::npos, kind);
   CHECK(page.find("<script") == std::string::npos);  // self-contained and static
+  // The page as the office prints it: A4 portrait, nothing cut at the right,
+  // the hospital, the insurance types by name, the differences explained,
+  // the sign-off block.
+  {
+    using namespace settle::testing;
+    const auto pdf = print_pdf(s.dir(), "recon", page);
+    const std::string info = pdf_info(pdf);
+    CHECK_MESSAGE(info.find("(A4)") != std::string::npos, info);
+    CHECK(pdf_pages(info) >= 1);
+    CHECK(cjk_font_used(pdf_fonts(pdf)));
+    const int width = layout_width(s.dir(), "recon", page, 680);
+    CHECK_MESSAGE(width <= 680, "the page needs " << width << " px, A4 has 680");
+    const std::string text = pdf_text(pdf);
+    INFO(text);
+    CHECK(has_text(text, "示例市第一人民医院"));
+    CHECK(has_text(text, "H11010500001"));
+    CHECK(has_text(text, "医疗保险对账报告"));
+    CHECK(has_text(text, "对账结果：不平"));
+    CHECK(has_text(text, "职工基本医疗保险"));
+    CHECK(has_text(text, "城乡居民基本医疗保险"));
+    CHECK(has_text(text, "金额不符"));
+    CHECK(has_text(text, "以医保中心金额为准"));
+    CHECK(has_text(text, "离线结算的调整"));
+    CHECK(has_text(text, by_kind["only_local"]["msgid"].get<std::string>()));  // the longest id, whole
+    CHECK(has_text(text, "经办人"));
+    CHECK(has_text(text, "复核人"));
+    CHECK(has_text(text, "日期"));
+    CHECK(has_text(text, "（北京时间）"));
+  }
 
   // The summary is in the audit trail: another run answers the same.
   auto aud = s.session(Stack::auditor, "W01");
