@@ -204,6 +204,37 @@ TEST_CASE("each method's section: the roles of auth.cpp, its request id, a real 
   }
 }
 
+TEST_CASE("the roles table lists every method once, as auth.cpp allows it") {
+  const auto doc = lines_of(read_text(kRoot / "docs/cashier-api.md"));
+  const auto chap = chapter(doc, "Sessions and roles");
+  REQUIRE_MESSAGE(!chap.empty(), "docs/cashier-api.md has no \"## Sessions and roles\" chapter");
+  static const std::regex name(R"(`([a-z_]+\.[a-z_]+)`)");
+  const Role columns[] = {Role::cashier, Role::supervisor, Role::auditor, Role::admin};
+  std::map<std::string, int> rows_of;
+  for (const std::string& l : chap) {
+    if (l.rfind("| `", 0) != 0) continue;
+    std::vector<std::string> cells;
+    std::istringstream in(l.substr(1));
+    for (std::string c; std::getline(in, c, '|');) cells.push_back(c);
+    INFO(l);
+    REQUIRE(cells.size() >= 5);
+    for (auto m = std::sregex_iterator(cells[0].begin(), cells[0].end(), name); m != std::sregex_iterator(); ++m) {
+      const std::string method = (*m)[1].str();
+      ++rows_of[method];
+      const auto known = method_from_name(method);
+      CHECK_MESSAGE(known.has_value(), "the roles table lists " << method << ", which the server does not dispatch");
+      if (!known) continue;
+      for (std::size_t i = 0; i < 4; ++i) {
+        const bool doc_may = cells[i + 1].find("—") == std::string::npos;
+        CHECK_MESSAGE(doc_may == role_may_call(columns[i], *known),
+                      method << " for " << role_name(columns[i]) << ": the table says " << cells[i + 1]);
+      }
+    }
+  }
+  for (Method m : all_methods())
+    CHECK_MESSAGE(rows_of[std::string(method_name(m))] == 1, method_name(m) << " is not in the roles table exactly once");
+}
+
 TEST_CASE("every error reason has its row in the error table, with its code") {
   const auto table = chapter(lines_of(read_text(kRoot / "docs/cashier-api.md")), "Errors");
   REQUIRE_MESSAGE(!table.empty(), "docs/cashier-api.md has no \"## Errors\" chapter");
