@@ -15,6 +15,8 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 using settle::testing::Json;
 using settle::testing::RpcClient;
@@ -67,6 +69,7 @@ park_after_refusals = 2
   s.insert_card(0, settle::testing::person(1));
 
   std::set<std::string> called;
+  std::vector<std::pair<Json, Json>> exchanges;  // (method and params, answer) of every call below
   const auto traced = [&](std::unique_ptr<RpcClient> c, const std::string& who) {
     RpcClient* raw = c.get();
     raw->transcript = [&out, who](char dir, const std::string& line) { out << who << ' ' << dir << ' ' << line << '\n'; };
@@ -75,6 +78,7 @@ park_after_refusals = 2
   const auto call = [&](RpcClient& c, const std::string& method, const Json& params = Json::object()) {
     called.insert(method);
     const Json r = c.call(method, params);
+    exchanges.emplace_back(Json{{"method", method}, {"params", params}}, r);
     if (!r.contains("result")) MESSAGE(method << " answered an error: " << r.dump());
     return r.contains("result") ? r["result"] : Json::object();
   };
@@ -82,7 +86,7 @@ park_after_refusals = 2
   // Before a login.
   auto anon = traced(s.connect(), "anonymous");
   call(*anon, "engine.status");
-  anon->call("card.read");
+  call(*anon, "card.read");  // refused: the Errors chapter's example
 
   // The cashier's shift at W01.
   auto c = traced(s.connect(), "cashier");
@@ -207,4 +211,46 @@ park_after_refusals = 2
   }
   out.flush();
   MESSAGE("transcript: " << out_path);
+
+  // The reference's examples still hold: each example request was made here
+  // with the same params, and answered alike (a result with the same fields,
+  // or an error with the same reason).
+  std::ifstream doc(std::string(SETTLE_SOURCE_DIR) + "/docs/cashier-api.md");
+  REQUIRE(doc.good());
+  std::vector<std::string> block;
+  bool in_block = false;
+  int compared = 0;
+  for (std::string line; std::getline(doc, line);) {
+    if (line.rfind("```", 0) == 0) {
+      if (in_block && block.size() >= 2) {
+        const Json req = Json::parse(block[0], nullptr, false);
+        const Json ans = Json::parse(block[1], nullptr, false);
+        if (req.is_object() && req.contains("method") && ans.is_object() && ans.contains("id")) {
+          INFO("example: " << block[0]);
+          const Json key{{"method", req["method"]}, {"params", req.value("params", Json::object())}};
+          const Json* live = nullptr;
+          for (const auto& [k, a] : exchanges)
+            if (k == key) live = &a;
+          CHECK_MESSAGE(live != nullptr, "this run made no such request");
+          if (live == nullptr) continue;
+          ++compared;
+          if (ans.contains("error")) {
+            CHECK((*live).contains("error"));
+            CHECK((*live)["error"]["data"]["reason"] == ans["error"]["data"]["reason"]);
+          } else {
+            REQUIRE((*live).contains("result"));
+            std::set<std::string> doc_keys, live_keys;
+            for (const auto& [k, v] : ans["result"].items()) doc_keys.insert(k);
+            for (const auto& [k, v] : (*live)["result"].items()) live_keys.insert(k);
+            CHECK(doc_keys == live_keys);
+          }
+        }
+      }
+      in_block = line == "```json";
+      block.clear();
+      continue;
+    }
+    if (in_block && !line.empty()) block.push_back(line);
+  }
+  CHECK(compared >= settle::cashier::method_count);
 }

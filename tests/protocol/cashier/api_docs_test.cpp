@@ -1,7 +1,8 @@
-// The API reference against the code: every method the server dispatches has
+// The API references against the code: every method the server dispatches has
 // a section in docs/cashier-api.md with the roles of auth.cpp and a real example,
 // every documented method exists, every error reason and event topic has its row,
-// and no document of the repository points outside it.
+// every insurer transaction is in docs/insurer-protocol.md, and no document of
+// the repository points outside it.
 #include "engine/errors.hpp"
 #include "protocol/cashier/auth.hpp"
 #include "protocol/cashier/params.hpp"
@@ -275,6 +276,28 @@ TEST_CASE("every events topic is documented, and no other") {
   CHECK(code_topics.size() >= 3);
   for (const auto& t : code_topics) CHECK_MESSAGE(doc_topics.count(t) == 1, "topic " << t << " has no row in \"## Events\"");
   for (const auto& t : doc_topics) CHECK_MESSAGE(code_topics.count(t) == 1, "the events table lists topic " << t << ", which is none");
+}
+
+TEST_CASE("every insurer transaction of the codecs is in docs/insurer-protocol.md") {
+  // The codecs name each transaction once: `static constexpr std::string_view infno = "2207";`.
+  const std::string codecs = read_text(kRoot / "protocol/insurer/codecs.hpp");
+  static const std::regex declared(R"re(infno = "([0-9]{4})")re");
+  const auto doc = lines_of(read_text(kRoot / "docs/insurer-protocol.md"));
+  const auto txns = chapter(doc, "Transactions");
+  REQUIRE_MESSAGE(!txns.empty(), "docs/insurer-protocol.md has no \"## Transactions\" chapter");
+  std::set<std::string> code;
+  for (auto m = std::sregex_iterator(codecs.begin(), codecs.end(), declared); m != std::sregex_iterator(); ++m)
+    code.insert((*m)[1].str());
+  CHECK(code.size() >= 20);
+  for (const std::string& infno : code) {
+    bool listed = false, fields = false;
+    for (const std::string& l : txns) {
+      if (l.rfind("| " + infno + " |", 0) == 0) listed = true;
+      if (l.rfind("| ", 0) == 0 && l.find(infno) != std::string::npos && l.find('{') != std::string::npos) fields = true;
+    }
+    CHECK_MESSAGE(listed, infno << " has no row in the transactions table");
+    CHECK_MESSAGE(fields, infno << " has no row in the fields table");
+  }
 }
 
 TEST_CASE("the reference states the version engine.status answers") {
