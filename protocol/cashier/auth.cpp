@@ -157,8 +157,8 @@ bool role_may_call(Role r, Method m) noexcept {
     case Method::recon_run:  // cashier-api.md: supervisor/auditor
       return supervisor || auditor;
     case Method::uploads_flush:  // cashier-api.md: supervisor
-    case Method::redlist_sync:   // extension (cashier-api-notes.md): supervisor
-    case Method::outbox_parked:  // extensions (cashier-api-notes.md, "Parked items"): supervisor
+    case Method::redlist_sync:   // docs/cashier-api.md: supervisor
+    case Method::outbox_parked:  // docs/cashier-api.md, docs/offline.md "Parked items": supervisor
     case Method::outbox_retry:
     case Method::outbox_resolve:
       return supervisor;

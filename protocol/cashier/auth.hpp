@@ -28,7 +28,7 @@ std::optional<Role> role_from_name(std::string_view s) noexcept;
 bool allowed_without_login(Method m) noexcept;
 // Methods a session that must change its password first may call.
 bool allowed_before_password_change(Method m) noexcept;
-// The role table (cashier-api-notes.md lists it).
+// The role table (docs/cashier-api.md, "Roles", lists it).
 bool role_may_call(Role r, Method m) noexcept;
 
 using SystemTime = std::chrono::system_clock::time_point;

@@ -267,7 +267,7 @@ Result<SubscribeParams> parse_subscribe(const Json& p) {
     const std::string path = fmt::format("topics[{}]", i);
     if (!t.is_string()) return bad(path, fmt::format("{}: expected a string, got {}", path, json::type_name(t)));
     auto topic = topic_from_name(t.get_ref<const std::string&>());
-    if (!topic) return bad(path, fmt::format("{}: unknown topic (known: \"card\", \"network\")", path));
+    if (!topic) return bad(path, fmt::format("{}: unknown topic (known: \"card\", \"network\", \"work\")", path));
     if (std::find(out.topics.begin(), out.topics.end(), *topic) == out.topics.end()) out.topics.push_back(*topic);
   }
   return out;

@@ -15,7 +15,7 @@ namespace settle::cashier {
 
 using json::Json;
 
-// JSON-RPC 2.0 error codes used on the wire (cashier-api-notes.md).
+// JSON-RPC 2.0 error codes used on the wire (docs/cashier-api.md, "Errors").
 inline constexpr int rpc_parse_error = -32700;
 inline constexpr int rpc_invalid_request = -32600;
 inline constexpr int rpc_method_not_found = -32601;
@@ -48,8 +48,8 @@ enum class Method : std::uint8_t {
   inpatient_list,
   recon_run,
   uploads_flush,
-  redlist_sync,  // extension: docs/cashier-api-notes.md
-  outbox_parked,   // extension: docs/cashier-api-notes.md (supervisor)
+  redlist_sync,  // docs/redlist.md
+  outbox_parked,   // docs/offline.md "Parked items" (supervisor)
   outbox_retry,    // extension
   outbox_resolve,  // extension
   session_change_password,  // the office's day: docs/cashier-api.md "Operators"

@@ -139,7 +139,7 @@ struct ClientStats {
 // running on that executor. Owned through shared_ptr: operations in flight
 // keep it alive. Requests never retry once a byte has been written; the only second
 // attempt is taking another connection when a pooled one is found closed
-// before anything was written (see docs/insurer-link.md).
+// before anything was written (see docs/insurer-protocol.md).
 class Client : public std::enable_shared_from_this<Client> {
  public:
   // Loads the certificates and key; INVALID_CONFIG naming what is wrong.

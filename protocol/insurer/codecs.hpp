@@ -1,7 +1,7 @@
 // Typed input/output of every insurer transaction (insurer-protocol.md,
 // "Transactions") with their JSON codecs. Field names are the national
 // interface's; where the spec is silent the lists are decided in
-// docs/insurer-sim.md. Amounts are exact (written "12.30", read as number or
+// docs/insurer-protocol.md. Amounts are exact (written "12.30", read as number or
 // string); a decoded value is complete and consistent, or an error naming the
 // field at fault. Both the hospital and the simulator use these codecs.
 #pragma once

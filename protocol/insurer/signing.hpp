@@ -1,5 +1,5 @@
-// Request signing of the insurer link (insurer-protocol.md, "Transport and
-// security"): HMAC-SHA256 over timestamp + nonce + body with a per-institution
+// Request signing of the insurer link (insurer-protocol.md, "Signing" under
+// "Transport"): HMAC-SHA256 over timestamp + nonce + body with a per-institution
 // secret. The Signer makes the x-tif-* headers on the hospital side; the
 // Verifier checks them on the insurer side, with a bounded replay cache.
 #pragma once

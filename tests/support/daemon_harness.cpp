@@ -227,6 +227,7 @@ RpcClient::~RpcClient() {
 }
 
 void RpcClient::send_line(const std::string& line) {
+  if (transcript) transcript('>', line);
   const std::string data = line + "\n";
   std::size_t off = 0;
   while (off < data.size()) {
@@ -263,6 +264,7 @@ bool RpcClient::read_some(Clock::time_point until) {
     const std::string line = buf_.substr(0, nl);
     buf_.erase(0, nl + 1);
     if (line.empty()) continue;
+    if (transcript) transcript('<', line);
     Json j = parse_or_throw(line);
     if (j.contains("id"))
       responses_.push_back(std::move(j));

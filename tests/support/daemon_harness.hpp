@@ -70,6 +70,10 @@ class RpcClient {
 
   Json login(const std::string& op, const std::string& password, const std::string& window);
 
+  // Set: every line written ('>') and read ('<'), as on the wire (the API
+  // reference's examples are taken from such a transcript).
+  std::function<void(char direction, const std::string& line)> transcript;
+
  private:
   bool read_some(std::chrono::steady_clock::time_point until);
   int fd_ = -1;

@@ -38,7 +38,7 @@ enum class ReplyEnvelope : std::uint8_t {
 
 // Whether an answered reply is the insurer's refusal of the request's
 // timestamp: HTTP 401 with its refusal naming x-tif-timestamp (the signature
-// window, insurer-link.md). Such a request was not processed.
+// window, insurer-protocol.md). Such a request was not processed.
 bool refused_for_timestamp(unsigned http_status, std::string_view err_msg) noexcept;
 
 // How the gateway takes one HTTP reply.

@@ -6,6 +6,7 @@
 
 #include "offline/ledger_ops.hpp"
 #include "protocol/cashier/mask.hpp"
+#include "protocol/cashier/version.hpp"
 #include "protocol/engine_json.hpp"
 #include "tools/settled/call_audit.hpp"
 #include "tools/settled/clock.hpp"
@@ -262,7 +263,8 @@ awaitable<Reply> Service::engine_status() {
                            {"reader", r.reader},
                            {"reader_present", r.reader_present},
                            {"card_present", r.card_present}});
-  co_return Reply::ok(Json{{"network", network_state_name(network_.state())},
+  co_return Reply::ok(Json{{"api_version", cashier::api_version},
+                           {"network", network_state_name(network_.state())},
                            {"since", iso_time(network_.since_ms())},
                            {"pending_reversals", work.pending_reversals},
                            {"pending_uploads", work.pending_uploads},

@@ -2,6 +2,7 @@
 // method and error reason over the real socket of a real settled, with the
 // real insurer-sim and virtual cards; framing, pipelining, idempotency.
 #include "e2e_stack.hpp"
+#include "protocol/cashier/version.hpp"
 
 #include <doctest/doctest.h>
 #include <fmt/format.h>
@@ -41,6 +42,7 @@ TEST_CASE("engine.status answers before login; session.login/logout bind a conne
   // The reader watcher sees a card just placed a moment later (pcscd's event).
   const Json r = settle::testing::wait_status(*c, w01_present, 10s, "W01's card is not seen as present");
   CHECK(r["network"].is_string());
+  CHECK(r["api_version"] == std::string(settle::cashier::api_version));
   for (const char* k : {"since", "pending_reversals", "pending_uploads", "in_doubt", "readers"}) CHECK(r.contains(k));
 
   check_error(c->call("card.read"), "UNAUTHENTICATED");
