@@ -62,6 +62,8 @@ endif()
 install(FILES tools/settled/settled.service
               tools/reconcile/settle-reconcile.service
               tools/reconcile/settle-reconcile.timer
+              tools/settlectl/settle-backup.service
+              tools/settlectl/settle-backup.timer
         DESTINATION ${SETTLE_UNIT_DIR})
 
 # The config and the policy: the examples become the site's files in /etc

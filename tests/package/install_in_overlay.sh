@@ -31,12 +31,14 @@ mode() { stat -c '%U:%G %a' "$1"; }
 [ "$(mode /etc/settled/settled.toml)" = "root:settled 640" ] || fail "settled.toml is $(mode /etc/settled/settled.toml)"
 [ "$(mode /etc/settled/policy.toml)" = "root:settled 640" ] || fail "policy.toml is $(mode /etc/settled/policy.toml)"
 [ "$(mode /var/lib/settled)" = "settled:settled 700" ] || fail "/var/lib/settled is $(mode /var/lib/settled)"
+[ "$(mode /var/backups/settle)" = "settled:settled 700" ] || fail "/var/backups/settle is $(mode /var/backups/settle)"
 dpkg-query -W -f='${Conffiles}\n' settle | grep -q /etc/settled/settled.toml || fail "dpkg does not know settled.toml as a conffile"
 # Nothing enabled: no wants link for the daemon or the timer.
 [ ! -e /etc/systemd/system/multi-user.target.wants/settled.service ] || fail "settled.service was enabled"
 [ ! -e /etc/systemd/system/timers.target.wants/settle-reconcile.timer ] || fail "the timer was enabled"
+[ ! -e /etc/systemd/system/timers.target.wants/settle-backup.timer ] || fail "the backup timer was enabled"
 /usr/bin/settled --version | grep -qx "settled .*" || fail "settled --version"
-echo "ok: install: user and groups, /etc/settled root:settled 0750, config 0640, /var/lib/settled 0700, nothing enabled"
+echo "ok: install: user and groups, /etc/settled root:settled 0750, config 0640, /var/lib/settled and /var/backups/settle 0700, nothing enabled"
 
 # A site's edit survives an upgrade (the same version again: configure with the old version).
 echo "# the site's edit" >>/etc/settled/settled.toml
@@ -51,6 +53,7 @@ wants=/etc/systemd/system/multi-user.target.wants/settled.service
 mkdir -p "$(dirname "$wants")"
 ln -s /usr/lib/systemd/system/settled.service "$wants"
 touch /var/lib/settled/ledger.db
+mkdir /var/backups/settle/20260302-013000
 dpkg -r settle >"$scratch/remove.log" 2>&1 || { cat "$scratch/remove.log"; fail "dpkg -r"; }
 [ ! -e /usr/bin/settled ] || fail "settled left after remove"
 [ -f /etc/settled/settled.toml ] || fail "remove deleted the config (only purge may)"
@@ -64,4 +67,5 @@ dpkg -P settle >"$scratch/purge.log" 2>&1 || { cat "$scratch/purge.log"; fail "d
 [ ! -e /etc/settled/settled.toml ] || fail "purge left settled.toml"
 [ ! -L "$wants" ] || fail "purge left the enablement link"
 [ -f /var/lib/settled/ledger.db ] || fail "purge deleted the ledger"
-echo "ok: purge (the ledger kept)"
+[ -d /var/backups/settle/20260302-013000 ] || fail "purge deleted the backups"
+echo "ok: purge (the ledger and its backups kept)"

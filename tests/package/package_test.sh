@@ -45,7 +45,7 @@ expect() {  # MODE PATH
 }
 for p in settled settlectl reconcile drill insurer-sim; do expect -rwxr-xr-x "/usr/bin/$p"; done
 ! grep -q '/bench$' "$tmp/contents" || fail "bench (a development tool) is in the package"
-for u in settled.service settle-reconcile.service settle-reconcile.timer; do expect -rw-r--r-- "/usr/lib/systemd/system/$u"; done
+for u in settled.service settle-reconcile.service settle-reconcile.timer settle-backup.service settle-backup.timer; do expect -rw-r--r-- "/usr/lib/systemd/system/$u"; done
 expect -rw-r--r-- /usr/share/man/man8/settled.8.gz
 for p in settlectl reconcile drill insurer-sim; do expect -rw-r--r-- "/usr/share/man/man1/$p.1.gz"; done
 for d in README.md operations.md reconciliation.md encryption.md examples/settled.toml examples/policy.toml; do
@@ -105,11 +105,12 @@ if command -v systemd-analyze >/dev/null 2>&1; then
   # The units as installed, pointed at the unpacked programs (verify checks
   # that every command exists and is executable).
   mkdir "$tmp/units"
-  for u in settled.service settle-reconcile.service settle-reconcile.timer; do
-    sed "s|/usr/bin/|$tmp/root/usr/bin/|g" "$unitdir/$u" >"$tmp/units/$u"
+  for u in settled.service settle-reconcile.service settle-reconcile.timer settle-backup.service settle-backup.timer; do
+    sed -E "s#/usr/bin/(settled|settlectl|reconcile)([ ;']|\$)#$tmp/root/usr/bin/\1\2#g" "$unitdir/$u" >"$tmp/units/$u"
   done
   if ! systemd-analyze verify --man=no "$tmp/units/settled.service" "$tmp/units/settle-reconcile.service" \
-       "$tmp/units/settle-reconcile.timer" >"$tmp/verify.log" 2>&1; then
+       "$tmp/units/settle-reconcile.timer" "$tmp/units/settle-backup.service" "$tmp/units/settle-backup.timer" \
+       >"$tmp/verify.log" 2>&1; then
     cat "$tmp/verify.log"
     fail "systemd-analyze verify"
   fi

@@ -156,6 +156,15 @@ park_after_refusals = 2
   call(*sup, "redlist.sync", Json{{"full", true}});
   call(*sup, "recon.run", Json{{"date", today()}});
 
+  // The lost reply took the line offline for a moment: its outage record.
+  settle::testing::wait_status(
+      *watch, [](const Json& j) { return j["network"] == "online"; }, std::chrono::seconds(30), "the line is not back");
+  const Json outages = call(*sup, "outage.list", Json{{"from", today()}, {"kind", "line"}});
+  const std::int64_t outage_id =
+      outages.contains("outages") && !outages["outages"].empty() ? outages["outages"][0]["outage_id"].get<std::int64_t>() : 1;
+  call(*sup, "outage.note", Json{{"outage_id", outage_id}, {"target", "信息科"}, {"detail", "电话 8801, 14:05"}});
+  call(*aud, "outage.get", Json{{"outage_id", outage_id}});
+
   // Corrections: one refused, two approved (by a second person).
   using settle::format_amount;
   using settle::testing::amount_at;
