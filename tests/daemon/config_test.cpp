@@ -87,6 +87,18 @@ TEST_CASE("mistakes name the key and the line") {
       {"path = \"/var/lib/settled/redlist.db\"", "path = \"\"", "redlist.path: must not be empty"},
       {"# key_file = ", "key_file = \"\" # ", "storage.key_file: must not be empty"},
       {"# key_file = ", "keyfile = \"k\" # ", "storage.keyfile: unknown key"},
+      {"redlist_stale_after_s = 86400", "redlist_stale_after_s = -5", "notify.redlist_stale_after_s"},
+      {"redlist_stale_after_s = 86400", "redlist_stale_after_s = 86400\n[[notify.hook]]\nname = \"pager\"\nevents = [\"line_offline\"]\ncommand = [\"page-it\"]", "notify.hook[0].command: the first word is the program, by its absolute path"},
+      {"redlist_stale_after_s = 86400", "redlist_stale_after_s = 86400\n[[notify.hook]]\nname = \"pager\"\nevents = [\"line_offline\"]\nurl = \"ftp://x/y\"", "notify.hook[0].url: \"ftp://x/y\" is not an http:// or https://"},
+      {"redlist_stale_after_s = 86400", "redlist_stale_after_s = 86400\n[[notify.hook]]\nname = \"pager\"\nevents = [\"line_offline\"]\nurl = \"http://x/y\"\ncommand = [\"/bin/true\"]", "notify.hook[0]: give a hook either a command or a url"},
+      {"redlist_stale_after_s = 86400", "redlist_stale_after_s = 86400\n[[notify.hook]]\nname = \"pager\"\nevents = [\"line_offline\"]\n", "notify.hook[0]: give a hook either a command or a url"},
+      {"redlist_stale_after_s = 86400", "redlist_stale_after_s = 86400\n[[notify.hook]]\nname = \"pager\"\nevents = [\"line_offline\"]\nurl = \"http://x/y\"\nca_file = \"ca.pem\"", "notify.hook[0].ca_file: only for an https:// url"},
+      {"redlist_stale_after_s = 86400", "redlist_stale_after_s = 86400\n[[notify.hook]]\nname = \"p\"\nevents = [\"line_down\"]\nurl = \"http://x/\"", "notify.hook[0].events: \"line_down\" is not an event"},
+      {"redlist_stale_after_s = 86400", "redlist_stale_after_s = 86400\n[[notify.hook]]\nname = \"p\"\nurl = \"http://x/\"", "notify.hook[0].events: required"},
+      {"redlist_stale_after_s = 86400", "redlist_stale_after_s = 86400\n[[notify.hook]]\nname = \"pager\"\nevents = [\"line_offline\"]\nurl = \"http://x/\"\n[[notify.hook]]\nname = \"pager\"\nevents = [\"parked\"]\nurl = \"http://y/\"", "notify.hook[1].name: \"pager\" names an earlier hook too"},
+      {"redlist_stale_after_s = 86400", "redlist_stale_after_s = 86400\n[[notify.hook]]\nname = \"pager\"\nevents = [\"line_offline\"]\nurl = \"http://x/\"\ntimeout_ms = 10", "notify.hook[0].timeout_ms: 10 is out of range"},
+      {"redlist_stale_after_s = 86400", "redlist_stale_after_s = 86400\n[[notify.hook]]\nname = \"pager\"\nevents = [\"line_offline\"]\nurl = \"http://x/\"\nretries = 3", "notify.hook[0].retries: unknown key"},
+      {"redlist_stale_after_s = 86400", "redlist_stale_after_s = 86400\nhook = \"x\"", "notify.hook: write each hook as its own [[notify.hook]] table"},
   };
   for (const Row& r : rows) {
     CAPTURE(r.to);
@@ -101,6 +113,24 @@ TEST_CASE("mistakes name the key and the line") {
   auto missing = parse_config("[daemon]\ndata_dir = \"/x\"\n", "settled.toml", base_dir());
   CHECK(missing.error().message.find("daemon.policy: required key is missing") != std::string::npos);
   CHECK(load_config("/nonexistent.toml").error().message.find("cannot open") != std::string::npos);
+}
+
+TEST_CASE("notify hooks: a command and a webhook as written") {
+  auto c = parse_config(with(usable_example(), "redlist_stale_after_s = 86400",
+                             "redlist_stale_after_s = 600\n[[notify.hook]]\nname = \"pager\"\n"
+                             "events = [\"line_offline\", \"parked\"]\ncommand = [\"/usr/bin/logger\", \"-t\", \"x\"]\n"
+                             "[[notify.hook]]\nname = \"chat\"\nevents = [\"line_online\"]\n"
+                             "url = \"https://[::1]:8443/h\"\nca_file = \"ca.pem\"\ntimeout_ms = 2000\nattempts = 2\n"),
+                        "settled.toml", base_dir());
+  REQUIRE_MESSAGE(c.ok(), c.error().message);
+  CHECK(c->notify.redlist_stale_after_s == 600);
+  REQUIRE(c->notify.hooks.size() == 2);
+  CHECK(c->notify.hooks[0].command == std::vector<std::string>{"/usr/bin/logger", "-t", "x"});
+  CHECK(c->notify.hooks[0].events == std::vector<NotifyEvent>{NotifyEvent::line_offline, NotifyEvent::parked});
+  CHECK(c->notify.hooks[0].attempts == 5);
+  CHECK(c->notify.hooks[1].url == "https://[::1]:8443/h");
+  CHECK(c->notify.hooks[1].ca_file == base_dir() + "/ca.pem");
+  CHECK(c->notify.hooks[1].timeout_ms == 2000);
 }
 
 TEST_CASE("the socket's default is /run/settled/cashier.sock; an explicit socket is kept") {

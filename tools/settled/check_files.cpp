@@ -51,17 +51,17 @@ BioPtr open_pem(const std::string& option, const std::string& path, std::vector<
 }
 
 // The trusted CA: one PEM certificate at least, every one parses.
-void check_ca(const std::string& path, std::vector<FileProblem>& out) {
-  BioPtr bio = open_pem("insurer.ca_file", path, out);
+void check_ca(const std::string& path, std::vector<FileProblem>& out, const std::string& option = "insurer.ca_file") {
+  BioPtr bio = open_pem(option, path, out);
   if (!bio) return;
   int n = 0;
   while (X509Ptr x{PEM_read_bio_X509(bio.get(), nullptr, no_passphrase, nullptr)}) ++n;
   const unsigned long err = ERR_peek_last_error();
   ERR_clear_error();
   if (n == 0)
-    out.push_back({"insurer.ca_file", path, "holds no PEM certificate (-----BEGIN CERTIFICATE-----)"});
+    out.push_back({option, path, "holds no PEM certificate (-----BEGIN CERTIFICATE-----)"});
   else if (err != 0 && ERR_GET_REASON(err) != PEM_R_NO_START_LINE)
-    out.push_back({"insurer.ca_file", path, fmt::format("certificate {} does not parse as PEM", n + 1)});
+    out.push_back({option, path, fmt::format("certificate {} does not parse as PEM", n + 1)});
 }
 
 X509Ptr read_cert(const std::string& option, const std::string& path, std::vector<FileProblem>& out) {
@@ -177,6 +177,15 @@ std::vector<FileProblem> check_config_files(const Config& c) {
   const fs::path red_dir = fs::path(c.redlist.path).parent_path();
   if (!fs::exists(c.redlist.path, ec) && red_dir != fs::path(c.data_dir) && !fs::is_directory(red_dir, ec))
     out.push_back({"redlist.path", c.redlist.path, fmt::format("its folder {} does not exist", red_dir.string())});
+  // [[notify.hook]]: a command's program runs, a webhook's CA reads.
+  for (std::size_t i = 0; i < c.notify.hooks.size(); ++i) {
+    const NotifyHook& h = c.notify.hooks[i];
+    const std::string where = fmt::format("notify.hook[{}]", i);
+    if (!h.command.empty() && ::access(h.command.front().c_str(), X_OK) != 0)
+      out.push_back({where + ".command", h.command.front(),
+                     fmt::format("cannot be run by this user: {}", std::strerror(errno))});
+    if (!h.ca_file.empty()) check_ca(h.ca_file, out, where + ".ca_file");
+  }
   return out;
 }
 

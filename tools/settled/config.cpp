@@ -75,7 +75,123 @@ Status read_file_text(const TomlReader& rd, const toml::node* n, std::string_vie
   return Ok{};
 }
 
+// An array of strings (a hook's command or events).
+Result<std::vector<std::string>> string_array(const TomlReader& rd, const toml::node* n, const std::string& key) {
+  const toml::array* a = n != nullptr ? n->as_array() : nullptr;
+  if (a == nullptr) return rd.error_at(n, key, "expected an array of quoted strings, e.g. [\"a\", \"b\"]");
+  std::vector<std::string> out;
+  for (const auto& e : *a) {
+    const auto* v = e.as_string();
+    if (v == nullptr) return rd.error_at(&e, key, "expected an array of quoted strings");
+    out.push_back(v->get());
+  }
+  return out;
+}
+
+// "http(s)://host[:port]/path": the parts a webhook needs; false if not one.
+bool webhook_url(std::string_view url) {
+  const bool https = url.rfind("https://", 0) == 0;
+  if (!https && url.rfind("http://", 0) != 0) return false;
+  const std::string_view rest = url.substr(https ? 8 : 7);
+  const auto slash = rest.find('/');
+  const std::string_view host = rest.substr(0, slash);
+  if (host.empty() || host.find_first_of(" @?#") != std::string_view::npos) return false;
+  for (char ch : url)
+    if (static_cast<unsigned char>(ch) <= 0x20 || ch == 0x7f) return false;
+  return true;
+}
+
+// [notify] and its [[notify.hook]] entries (docs/notifications.md).
+Status parse_notify(const TomlReader& rd, const toml::table& nt, const std::string& base_dir, NotifyConfig& out) {
+  if (Status s = rd.only_keys(nt, "notify", {"hook", "redlist_stale_after_s"}); !s) return s.error();
+  if (Status s = read_uint(rd, nt, "redlist_stale_after_s", "notify", out.redlist_stale_after_s, 0, 30 * 86'400); !s)
+    return s.error();
+  const toml::node* hooks = nt.get("hook");
+  if (hooks == nullptr) return Ok{};
+  const toml::array* arr = hooks->as_array();
+  if (arr == nullptr || !arr->is_array_of_tables())
+    return rd.error_at(hooks, "notify.hook", "write each hook as its own [[notify.hook]] table");
+  for (std::size_t i = 0; i < arr->size(); ++i) {
+    const toml::table& h = *arr->get(i)->as_table();
+    const std::string where = fmt::format("notify.hook[{}]", i);
+    if (Status s = rd.only_keys(h, where, {"name", "events", "command", "url", "ca_file", "timeout_ms", "attempts"}); !s)
+      return s.error();
+    NotifyHook hook;
+    auto name = rd.string(h, "name", where + ".name");
+    if (!name) return name.error();
+    hook.name = *name;
+    if (hook.name.empty() || hook.name.size() > 40 ||
+        hook.name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") !=
+            std::string::npos)
+      return rd.error_at(h.get("name"), where + ".name", "1-40 letters, digits, '-', '_' or '.'");
+    for (const NotifyHook& other : out.hooks)
+      if (other.name == hook.name)
+        return rd.error_at(h.get("name"), where + ".name", fmt::format("\"{}\" names an earlier hook too", hook.name));
+    auto events = string_array(rd, h.get("events"), where + ".events");
+    if (!events) {
+      if (h.get("events") == nullptr)
+        return rd.error_at(&h, where + ".events",
+                           "required: the events to be told of (line_offline, line_online, parked, redlist_stale)");
+      return events.error();
+    }
+    for (const std::string& e : *events) {
+      const auto ev = parse_notify_event(e);
+      if (!ev)
+        return rd.error_at(h.get("events"), where + ".events",
+                           fmt::format("\"{}\" is not an event (line_offline, line_online, parked, redlist_stale)", e));
+      hook.events.push_back(*ev);
+    }
+    if (hook.events.empty()) return rd.error_at(h.get("events"), where + ".events", "names no event");
+    if (h.get("command") != nullptr) {
+      auto cmd = string_array(rd, h.get("command"), where + ".command");
+      if (!cmd) return cmd.error();
+      if (cmd->empty() || !fs::path(cmd->front()).is_absolute())
+        return rd.error_at(h.get("command"), where + ".command",
+                           "the first word is the program, by its absolute path (e.g. [\"/usr/local/bin/page-it\", \"--urgent\"])");
+      hook.command = std::move(*cmd);
+    }
+    auto url = rd.opt_string(h, "url", where + ".url");
+    if (!url) return url.error();
+    if (url->has_value()) {
+      if (!webhook_url(**url))
+        return rd.error_at(h.get("url"), where + ".url",
+                           fmt::format("\"{}\" is not an http:// or https:// address of a host", **url));
+      hook.url = **url;
+    }
+    if (hook.command.empty() == hook.url.empty())
+      return rd.error_at(&h, where, "give a hook either a command or a url (one of them)");
+    auto ca = rd.opt_string(h, "ca_file", where + ".ca_file");
+    if (!ca) return ca.error();
+    if (ca->has_value()) {
+      if (hook.url.rfind("https://", 0) != 0)
+        return rd.error_at(h.get("ca_file"), where + ".ca_file", "only for an https:// url");
+      if ((*ca)->empty()) return rd.error_at(h.get("ca_file"), where + ".ca_file", "must not be empty");
+      hook.ca_file = resolve(base_dir, **ca);
+    }
+    if (Status s = read_uint(rd, h, "timeout_ms", where, hook.timeout_ms, 100, 60'000); !s) return s.error();
+    if (Status s = read_uint(rd, h, "attempts", where, hook.attempts, 1, 20); !s) return s.error();
+    out.hooks.push_back(std::move(hook));
+  }
+  return Ok{};
+}
+
 }  // namespace
+
+std::string_view notify_event_name(NotifyEvent e) noexcept {
+  switch (e) {
+    case NotifyEvent::line_offline: return "line_offline";
+    case NotifyEvent::line_online: return "line_online";
+    case NotifyEvent::parked: return "parked";
+    case NotifyEvent::redlist_stale: return "redlist_stale";
+  }
+  return "?";
+}
+
+std::optional<NotifyEvent> parse_notify_event(std::string_view s) noexcept {
+  for (auto e : {NotifyEvent::line_offline, NotifyEvent::line_online, NotifyEvent::parked, NotifyEvent::redlist_stale})
+    if (notify_event_name(e) == s) return e;
+  return std::nullopt;
+}
 
 Result<Config> parse_config(std::string_view text, std::string_view source, const std::string& base_dir) {
   const TomlReader rd(source);
@@ -83,7 +199,8 @@ Result<Config> parse_config(std::string_view text, std::string_view source, cons
   if (!parsed) return parsed.error();
   const toml::table& root = *parsed;
   if (Status s = rd.only_keys(root, "", {"daemon", "institution", "insurer", "cashier", "readers", "metrics",
-                                         "reversal", "network", "offline", "redlist", "ledger", "storage"});
+                                         "reversal", "network", "offline", "redlist", "ledger", "storage",
+                                         "notify"});
       !s)
     return s.error();
 
@@ -353,6 +470,12 @@ Result<Config> parse_config(std::string_view text, std::string_view source, cons
       c.storage.key_file = resolve(base_dir, **key);
     }
   }
+
+  // [notify]
+  auto nt = rd.opt_table(root, "notify", "notify");
+  if (!nt) return nt.error();
+  if (*nt != nullptr)
+    if (Status s = parse_notify(rd, **nt, base_dir, c.notify); !s) return s.error();
   return c;
 }
 

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace settle::daemon {
 
@@ -93,6 +94,32 @@ struct StorageConfig {
   std::string key_file;
 };
 
+// [notify]: who is told, and how, when the line goes offline or comes back,
+// an item is parked for the office, or the red list is older than it should
+// be (docs/notifications.md). Each [[notify.hook]] is a command to run or an
+// HTTP(S) webhook to post to, with the event as JSON.
+enum class NotifyEvent : std::uint8_t { line_offline, line_online, parked, redlist_stale };
+std::string_view notify_event_name(NotifyEvent e) noexcept;
+std::optional<NotifyEvent> parse_notify_event(std::string_view s) noexcept;
+
+struct NotifyHook {
+  std::string name;                 // in the logs and the outage record
+  std::vector<NotifyEvent> events;  // the events it is told of
+  std::vector<std::string> command; // argv (absolute program), the event's JSON on stdin; or
+  std::string url;                  // http:// or https:// webhook: POST of the event's JSON
+  std::string ca_file;              // https: the CA that signs the webhook's certificate ("" = the system's)
+  std::uint32_t timeout_ms = 5000;  // one attempt, all of it
+  std::uint32_t attempts = 5;       // then given up (1 s, 2 s, 4 s ... 60 s apart)
+  bool operator==(const NotifyHook&) const = default;
+};
+
+struct NotifyConfig {
+  std::vector<NotifyHook> hooks;
+  // The red list counts as stale this long after its last good sync (0 = never told).
+  std::uint32_t redlist_stale_after_s = 86'400;
+  bool operator==(const NotifyConfig&) const = default;
+};
+
 struct Config {
   std::string source;        // the file it was read from
   std::string data_dir;
@@ -115,6 +142,7 @@ struct Config {
   RedlistConfig redlist;
   LedgerConfig ledger;
   StorageConfig storage;
+  NotifyConfig notify;
 };
 
 // Parses config text; relative paths are resolved against `base_dir`.

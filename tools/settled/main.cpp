@@ -14,6 +14,7 @@
 #include "reader/card_service.hpp"
 #include "reader/watcher.hpp"
 #include "tools/settled/chain_keeper.hpp"
+#include "tools/settled/notify.hpp"
 #include "tools/settled/check_files.hpp"
 #include "tools/settled/clock.hpp"
 #include "tools/settled/config.hpp"
@@ -27,6 +28,7 @@
 #include "tools/settled/service.hpp"
 
 #include <CLI/CLI.hpp>
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -320,10 +322,55 @@ int main(int argc, char** argv) {
   service.notify_connection = [&server](std::uint64_t id, std::string method, json::Json params) {
     server.notify_connection(id, std::move(method), std::move(params));
   };
-  service.on_network_changed = [&server](NetworkState s) {
-    server.notify(cashier::Topic::network, "network.changed", json::Json{{"network", network_state_name(s)}});
+  // The hooks of [notify] (docs/notifications.md), told on their own thread;
+  // each attempt about the line is written to its outage record.
+  Notifier notifier(config->notify, json::Json{{"code", config->institution.code}, {"name", config->institution.name}});
+  if (Status st = notifier.start(); !st) return fail_start(st.error().message);
+  notifier.on_attempt = [&led](const Notifier::Attempt& a) {
+    if (a.event != NotifyEvent::line_offline && a.event != NotifyEvent::line_online) return;
+    ledger::OutageNote n;
+    n.at_ms = a.at_ms;
+    n.kind = a.ok ? "notified" : "notify_failed";
+    n.target = a.hook;
+    n.detail = fmt::format("{}, attempt {}: {}{}", notify_event_name(a.event), a.attempt, a.detail,
+                           !a.ok && a.last ? "; given up" : "");
+    n.by = "settled";
+    led.write(
+        [n](sql::Db& db) mutable -> sql::Status {
+          ledger::OutageFilter f;
+          f.kind = "line";
+          f.limit = 1;
+          auto newest = ledger::list_outages(db, f);
+          if (!newest) return newest.error();
+          if (newest->empty()) return Ok{};
+          n.outage_id = newest->front().outage_id;
+          auto id = ledger::add_outage_note(db, n);
+          if (!id) return id.error();
+          return Ok{};
+        },
+        [](const sql::Status& r) {
+          if (!r) spdlog::error("notify: the attempt could not be written to the outage record: {}", r.error().message);
+        });
   };
-  service.on_work_added = [&server](json::Json item) {
+  service.on_network_changed = [&server, &notifier, &service](NetworkState s) {
+    server.notify(cashier::Topic::network, "network.changed", json::Json{{"network", network_state_name(s)}});
+    if (s == NetworkState::offline)
+      notifier.post(NotifyEvent::line_offline,
+                    json::Json{{"line", "offline"},
+                               {"cause", service.line_cause() == OfflineCause::clock_skew
+                                             ? "the insurer refuses this host's request times (clock skew)"
+                                             : "the insurer is unreachable"}});
+    else if (s == NetworkState::online)
+      notifier.post(NotifyEvent::line_online, json::Json{{"line", "online"}});
+  };
+  service.on_work_added = [&server, &notifier](json::Json item) {
+    if (item.value("kind", std::string()).rfind("parked", 0) == 0) {
+      // What the office needs to find it; no person's data leaves the host.
+      json::Json f = json::Json::object();
+      for (const char* k : {"kind", "queue", "item_id", "adm_id", "msgid", "reason", "since", "what_to_do"})
+        if (item.contains(k)) f[k] = item[k];
+      notifier.post(NotifyEvent::parked, std::move(f));
+    }
     server.notify(cashier::Topic::work, "work.added", std::move(item));
   };
   redlist_syncer.on_synced = [&metrics](bool full, bool ok) { metrics.redlist_sync(full, ok); };
@@ -351,6 +398,7 @@ int main(int argc, char** argv) {
 
   // Start-up recovery comes before the first cashier request.
   bool recovered = false;
+  asio::steady_timer redlist_age_timer(ioc);
   asio::co_spawn(
       ioc,
       [&]() -> asio::awaitable<void> {
@@ -376,6 +424,20 @@ int main(int argc, char** argv) {
         asio::co_spawn(ioc, service.run_line(), asio::detached);
         asio::co_spawn(ioc, redlist_syncer.run_schedule(), asio::detached);
         asio::co_spawn(ioc, (*chain_keeper)->run_schedule(), asio::detached);
+        // The red list's age against [notify] redlist_stale_after_s, once a minute.
+        if (notifier.any_hook_for(NotifyEvent::redlist_stale))
+          asio::co_spawn(
+              ioc,
+              [&]() -> asio::awaitable<void> {
+                for (;;) {
+                  const redlist::Info list = (*redlist)->info();
+                  notifier.redlist_seen(list.synced_at_ms, now_ms(), list.version);
+                  redlist_age_timer.expires_after(std::chrono::seconds(60));
+                  auto [waited] = co_await redlist_age_timer.async_wait(asio::as_tuple(asio::use_awaitable));
+                  if (waited) co_return;
+                }
+              },
+              asio::detached);
       },
       asio::detached);
   watcher.start();
@@ -400,6 +462,7 @@ int main(int argc, char** argv) {
     service.stop();
     redlist_syncer.stop();
     (*chain_keeper)->stop();
+    redlist_age_timer.cancel();
     watcher.stop();
     server.stop(cashier::StopMode::drain, [&] {
       (*client)->close();
@@ -410,6 +473,7 @@ int main(int argc, char** argv) {
   ioc.run();
   card_pool.join();
   db_pool.join();
+  notifier.stop();
   // A clean stop, in the ledger: the next start finds no crash. An outage of
   // the line still open ends here (the next start cannot know when it ended).
   if (auto stopped = led.write_wait([at = now_ms()](sql::Db& db) -> sql::Status {

@@ -94,6 +94,7 @@ ReloadPlan apply_reloadable(Config& running, const Config& fresh) {
   d.keep("ledger.checkpoint_key", r.ledger.checkpoint_key, f.ledger.checkpoint_key);
   d.keep("ledger.checkpoint_interval_s", r.ledger.checkpoint_interval_s, f.ledger.checkpoint_interval_s);
   d.keep("storage.key_file", r.storage.key_file, f.storage.key_file);
+  d.keep("notify", r.notify, f.notify);
 
   // One name per key, in the order found.
   auto& need = d.plan.restart_needed;
