@@ -83,7 +83,8 @@ Result<Config> parse_config(std::string_view text, std::string_view source, cons
   if (!parsed) return parsed.error();
   const toml::table& root = *parsed;
   if (Status s = rd.only_keys(root, "", {"daemon", "institution", "insurer", "cashier", "readers", "metrics",
-                                         "reversal", "network", "offline", "redlist", "ledger", "storage"});
+                                         "reversal", "network", "offline", "redlist", "ledger", "storage",
+                                         "notices"});
       !s)
     return s.error();
 
@@ -351,6 +352,21 @@ Result<Config> parse_config(std::string_view text, std::string_view source, cons
     if (key->has_value()) {
       if ((*key)->empty()) return rd.error_at(stt.get("key_file"), "storage.key_file", "must not be empty");
       c.storage.key_file = resolve(base_dir, **key);
+    }
+  }
+
+  // [notices]: the patient notices' file (docs/patient-notices.md).
+  auto nt = rd.opt_table(root, "notices", "notices");
+  if (!nt) return nt.error();
+  if (*nt != nullptr) {
+    const toml::table& ntt = **nt;
+    if (Status s = rd.only_keys(ntt, "notices", {"file"}); !s) return s.error();
+    auto file = rd.opt_string(ntt, "file", "notices.file");
+    if (!file) return file.error();
+    if (file->has_value()) {
+      if ((*file)->empty())
+        return rd.error_at(ntt.get("file"), "notices.file", "must not be empty (leave it out for the built-in texts)");
+      c.notices.file = resolve(base_dir, **file);
     }
   }
   return c;

@@ -93,6 +93,12 @@ struct StorageConfig {
   std::string key_file;
 };
 
+// [notices]: the patient notices (docs/patient-notices.md). Without file,
+// the texts built into settled (docs/examples/notices.toml) are used.
+struct NoticesConfig {
+  std::string file;
+};
+
 struct Config {
   std::string source;        // the file it was read from
   std::string data_dir;
@@ -115,6 +121,7 @@ struct Config {
   RedlistConfig redlist;
   LedgerConfig ledger;
   StorageConfig storage;
+  NoticesConfig notices;
 };
 
 // Parses config text; relative paths are resolved against `base_dir`.
