@@ -5,8 +5,7 @@
 
 #include <doctest/doctest.h>
 
-#include <fstream>
-#include <sstream>
+#include <algorithm>
 #include <string>
 
 using settle::Reason;
@@ -21,13 +20,6 @@ using settle::daemon::parse_notices;
 namespace {
 
 const std::string kExample = SETTLE_SOURCE_DIR "/docs/examples/notices.toml";
-
-std::string read_file(const std::string& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 const std::string kGood = R"(
 [[notice]]
