@@ -43,6 +43,13 @@ using Clock = std::chrono::steady_clock;
 constexpr int kDeadlineMs = 1000;  // [network] offline_deadline_ms below
 constexpr int kPersons = 6;        // persons 1..6 are on the insurer's red list from the start
 
+std::unique_ptr<Stack> g_stack;
+int g_card = 0;
+
+// The patient notices' file of the stack (a copy of the example, edited and
+// reloaded by a case below).
+std::filesystem::path notices_file() { return g_stack->dir() / "notices.toml"; }
+
 std::string base_config() {
   return fmt::format(R"(
 [network]
@@ -52,21 +59,18 @@ offline_deadline_ms = {}
 [reversal]
 retry_initial_ms = 200
 retry_max_ms = 1000
+[notices]
+file = "{}"
 )",
-                     kDeadlineMs);
+                     kDeadlineMs, notices_file().string());
 }
-
-std::unique_ptr<Stack> g_stack;
-int g_card = 0;
 
 Stack& stack() {
   if (!g_stack) {
     g_stack = std::make_unique<Stack>("daemon-offline");
-    // The patient notices: the office's file, edited and reloaded by a case below.
-    const std::filesystem::path notices = g_stack->dir() / "notices.toml";
-    std::filesystem::copy_file(SETTLE_SOURCE_DIR "/docs/examples/notices.toml", notices,
+    std::filesystem::copy_file(SETTLE_SOURCE_DIR "/docs/examples/notices.toml", notices_file(),
                                std::filesystem::copy_options::overwrite_existing);
-    g_stack->extra_config = base_config() + fmt::format("[notices]\nfile = \"{}\"\n", notices.string());
+    g_stack->extra_config = base_config();
     std::vector<PersonSpec> persons;
     for (int n = 1; n <= kPersons; ++n) persons.push_back(settle::testing::person(n));
     g_stack->start_all(persons);
@@ -628,7 +632,7 @@ TEST_CASE("the patient notices: the offline ones while the line is down, the off
   place(5);
   auto c = s.session(Stack::cashier);
   wait_drained(*c);
-  const std::filesystem::path file = s.dir() / "notices.toml";
+  const std::filesystem::path file = notices_file();
   Json r = result_of(c->call("notice.get"));
   CHECK(r["state"] == "online");
   CHECK(r["source"] == file.string());
