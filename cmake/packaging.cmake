@@ -78,9 +78,10 @@ install(CODE "
   endif()
   file(INSTALL DESTINATION \"\${_settle_etc}/settled\" TYPE FILE
        PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ
-       FILES \"${PROJECT_SOURCE_DIR}/docs/examples/settled.toml\" \"${PROJECT_SOURCE_DIR}/docs/examples/policy.toml\")
+       FILES \"${PROJECT_SOURCE_DIR}/docs/examples/settled.toml\" \"${PROJECT_SOURCE_DIR}/docs/examples/policy.toml\"
+             \"${PROJECT_SOURCE_DIR}/docs/examples/notices.toml\")
 ")
-install(FILES docs/examples/settled.toml docs/examples/policy.toml docs/examples/trial-split.json
+install(FILES docs/examples/settled.toml docs/examples/policy.toml docs/examples/notices.toml docs/examples/trial-split.json
         DESTINATION ${SETTLE_DOC_DIR}/examples)
 file(GLOB SETTLE_DOCS ${PROJECT_SOURCE_DIR}/docs/*.md)
 install(FILES ${SETTLE_DOCS} README.md DESTINATION ${SETTLE_DOC_DIR})

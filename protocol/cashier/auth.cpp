@@ -196,6 +196,9 @@ bool role_may_call(Role r, Method m) noexcept {
     case Method::outage_get:
     case Method::outage_note:
       return supervisor || auditor;
+    // The patient notices: every role (a window shows them, the office prints them).
+    case Method::notice_get:
+      return true;
   }
   return false;
 }

@@ -998,6 +998,32 @@ Result<OutageNoteParams> parse_outage_note(const Json& p) {
 
 }  // namespace
 
+Result<NoticeGetParams> parse_notice_get(const Json& p) {
+  if (auto s = only_fields(p, "", {"state", "reason", "id", "format", "paper"}); !s) return s.error();
+  NoticeGetParams out;
+  auto state = opt_text(p, "state", "", 16);
+  if (!state) return state.error();
+  if (state->has_value() && **state != "offline" && **state != "online" && **state != "current")
+    return bad("state", "state: offline, online or current");
+  out.state = state->value_or("current");
+  auto reason = opt_text(p, "reason", "", 64);
+  if (!reason) return reason.error();
+  if (reason->has_value() && !reason_from_name(**reason))
+    return bad("reason", "reason: an error reason of this API, e.g. OFFLINE_REFUND_FORBIDDEN");
+  out.reason = std::move(*reason);
+  auto id = opt_text(p, "id", "", 40);
+  if (!id) return id.error();
+  out.id = std::move(*id);
+  auto format = opt_text(p, "format", "", 8);
+  if (!format) return format.error();
+  if (format->has_value() && **format != "text" && **format != "html") return bad("format", "format: text or html");
+  out.format = format->value_or("text");
+  if (auto st = paper_into(p, out.paper); !st) return st.error();
+  if (out.format != "html" && json::find(p, "paper") != nullptr)
+    return bad("paper", "paper: only with format \"html\"");
+  return out;
+}
+
 namespace {
 
 template <class T>
@@ -1068,6 +1094,7 @@ Result<MethodParams> parse_params(Method m, const Json& p) {
     case Method::outage_list: return widen(parse_outage_list(p));
     case Method::outage_get: return widen(parse_outage_get(p));
     case Method::outage_note: return widen(parse_outage_note(p));
+    case Method::notice_get: return widen(parse_notice_get(p));
   }
   SETTLE_ASSERT(false && "every method has a parser");
   return make_error(Reason::internal, "", "no parser");

@@ -287,6 +287,16 @@ struct OutageNoteParams {
   std::string target;         // who was told, or what the note is about
   std::string detail;
 };
+// notice.get: the patient notices (docs/patient-notices.md) for a line state
+// (current: the line's state now) or for a refusal's reason, or one by id;
+// as their texts or as a printable page.
+struct NoticeGetParams {
+  std::string state = "current";     // offline, online or current
+  std::optional<std::string> reason;  // an error reason, e.g. OFFLINE_REFUND_FORBIDDEN
+  std::optional<std::string> id;
+  std::string format = "text";  // text or html
+  std::string paper = "A4";     // A4 or A5 (html)
+};
 
 // One alternative per Method, in the order of the Method enum.
 using MethodParams =
@@ -302,7 +312,7 @@ using MethodParams =
                  AuditListParams, SettleSheetParams, CloseoutPreviewParams, CloseoutRecordParams,
                  CloseoutGetParams, CloseoutListParams, CloseoutSheetParams, CorrectionRecordParams,
                  CorrectionApproveParams, CorrectionRefuseParams, CorrectionListParams, WorkListParams,
-                 OutageListParams, OutageGetParams, OutageNoteParams>;
+                 OutageListParams, OutageGetParams, OutageNoteParams, NoticeGetParams>;
 static_assert(std::variant_size_v<MethodParams> == method_count);
 
 // Parses the params object of `m`. Errors: INVALID_REQUEST (data.field names
@@ -349,6 +359,7 @@ Result<CloseoutListParams> parse_closeout_list(const Json& p);
 Result<CloseoutSheetParams> parse_closeout_sheet(const Json& p);
 Result<CorrectionRecordParams> parse_correction_record(const Json& p);
 Result<CorrectionListParams> parse_correction_list(const Json& p);
+Result<NoticeGetParams> parse_notice_get(const Json& p);
 
 // Charge lines (`lines` of settle.preview/commit and inpatient.add_lines).
 Result<std::vector<ChargeLine>> parse_charge_lines(const Json& p, std::string_view key);

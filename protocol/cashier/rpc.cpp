@@ -70,6 +70,7 @@ constexpr std::array<MethodInfo, method_count> kMethods{{
     {Method::outage_list, "outage.list", false},
     {Method::outage_get, "outage.get", false},
     {Method::outage_note, "outage.note", false},
+    {Method::notice_get, "notice.get", false},
 }};
 
 // Longest string id echoed back; longer ids are refused (id null).

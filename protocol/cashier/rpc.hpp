@@ -75,8 +75,9 @@ enum class Method : std::uint8_t {
   outage_list,
   outage_get,
   outage_note,
+  notice_get,  // docs/patient-notices.md
 };
-inline constexpr int method_count = 52;
+inline constexpr int method_count = 53;
 
 std::string_view method_name(Method m) noexcept;  // "settle.commit"
 std::optional<Method> method_from_name(std::string_view name) noexcept;

@@ -178,3 +178,26 @@ TEST_CASE("reload: keys read at each use are taken, the others wait for a restar
     CHECK(running->network.failures_to_offline == 2);
   }
 }
+
+TEST_CASE("[notices] file: resolved against the config's folder, reloadable; absent: the built-in texts") {
+  auto c = parse_config(usable_example(), "settled.toml", base_dir());
+  REQUIRE_MESSAGE(c.ok(), c.error().message);
+  CHECK(c->notices.file == "/etc/settled/notices.toml");
+  const std::string without = with(usable_example(), "file = \"/etc/settled/notices.toml\"", "");
+  auto builtin = parse_config(without, "settled.toml", base_dir());
+  REQUIRE_MESSAGE(builtin.ok(), builtin.error().message);
+  CHECK(builtin->notices.file.empty());
+  auto relative = parse_config(with(usable_example(), "\"/etc/settled/notices.toml\"", "\"notices.toml\""),
+                               "settled.toml", base_dir());
+  REQUIRE_MESSAGE(relative.ok(), relative.error().message);
+  CHECK(relative->notices.file == base_dir() + "/notices.toml");
+  auto empty = parse_config(with(usable_example(), "\"/etc/settled/notices.toml\"", "\"\""), "settled.toml", base_dir());
+  REQUIRE_FALSE(empty.ok());
+  CHECK(empty.error().message.find("notices.file: must not be empty") != std::string::npos);
+  auto unknown = parse_config(usable_example() + "texts = 1\n", "settled.toml", base_dir());
+  REQUIRE_FALSE(unknown.ok());
+  CHECK(unknown.error().message.find("notices.texts: unknown key") != std::string::npos);
+  const ReloadPlan p = apply_reloadable(*c, *relative);
+  CHECK(p.applied == std::vector<std::string>{"notices.file"});
+  CHECK(c->notices.file == base_dir() + "/notices.toml");
+}

@@ -30,9 +30,11 @@ mode() { stat -c '%U:%G %a' "$1"; }
 [ "$(mode /etc/settled/pki)" = "root:settled 750" ] || fail "/etc/settled/pki is $(mode /etc/settled/pki)"
 [ "$(mode /etc/settled/settled.toml)" = "root:settled 640" ] || fail "settled.toml is $(mode /etc/settled/settled.toml)"
 [ "$(mode /etc/settled/policy.toml)" = "root:settled 640" ] || fail "policy.toml is $(mode /etc/settled/policy.toml)"
+[ "$(mode /etc/settled/notices.toml)" = "root:settled 640" ] || fail "notices.toml is $(mode /etc/settled/notices.toml)"
 [ "$(mode /var/lib/settled)" = "settled:settled 700" ] || fail "/var/lib/settled is $(mode /var/lib/settled)"
 [ "$(mode /var/backups/settle)" = "settled:settled 700" ] || fail "/var/backups/settle is $(mode /var/backups/settle)"
 dpkg-query -W -f='${Conffiles}\n' settle | grep -q /etc/settled/settled.toml || fail "dpkg does not know settled.toml as a conffile"
+dpkg-query -W -f='${Conffiles}\n' settle | grep -q /etc/settled/notices.toml || fail "dpkg does not know notices.toml as a conffile"
 # Nothing enabled: no wants link for the daemon or the timer.
 [ ! -e /etc/systemd/system/multi-user.target.wants/settled.service ] || fail "settled.service was enabled"
 [ ! -e /etc/systemd/system/timers.target.wants/settle-reconcile.timer ] || fail "the timer was enabled"

@@ -624,6 +624,11 @@ bool Stack::daemon_alive() {
 
 void Stack::kill_daemon() { end_process(daemon_pid_, SIGKILL, std::chrono::seconds(10)); }
 
+void Stack::reload_daemon() {
+  REQUIRE(daemon_pid_ > 0);
+  REQUIRE(::kill(daemon_pid_, SIGHUP) == 0);
+}
+
 std::unique_ptr<RpcClient> Stack::connect() const { return std::make_unique<RpcClient>(socket_path()); }
 
 std::unique_ptr<RpcClient> Stack::session(const Operator& op, const std::string& window) const {

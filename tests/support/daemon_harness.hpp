@@ -151,6 +151,7 @@ class Stack {
   void start_daemon();
   void stop_daemon();      // SIGTERM, waits for the exit
   void kill_daemon();      // SIGKILL
+  void reload_daemon();    // SIGHUP (systemctl reload): returns at once, the daemon reloads on its own
   void restart_daemon() { stop_daemon(); start_daemon(); }
   bool daemon_running() const { return daemon_pid_ > 0; }
   // False (and the pid forgotten) when settled has exited by itself, e.g. a crash.

@@ -11,6 +11,7 @@
 #include "tools/settlectl/session.hpp"
 #include "tools/settlectl/office_cmds.hpp"
 #include "tools/settlectl/outage_cmds.hpp"
+#include "tools/settlectl/notice_cmds.hpp"
 #include "tools/settlectl/storage_cmds.hpp"
 #include "tools/settlectl/trial.hpp"
 
@@ -352,6 +353,20 @@ int main(int argc, char** argv) {
     }
     sub->callback([&outage_cmd, a] { outage_cmd.action = a; });
   }
+  settle::tools::NoticeCommand notice_cmd;
+  auto* notice = app.add_subcommand("notice", "the patient notices (患者告知) windows show and print while the insurer "
+                                              "line is offline (docs/patient-notices.md)");
+  notice->require_subcommand(1);
+  auto* notice_show = notice->add_subcommand("show", "the notices that apply now (or to --state, --reason, --id), "
+                                                     "as text or as a page to print (--html)");
+  client_options(notice_show, true);
+  notice_show->add_option("--state", notice_cmd.state, "offline, online or current (default: the line's state now)")
+      ->check(CLI::IsMember({"offline", "online", "current"}));
+  notice_show->add_option("--reason", notice_cmd.reason, "the notices for a refusal, e.g. OFFLINE_REFUND_FORBIDDEN");
+  notice_show->add_option("--id", notice_cmd.id, "one notice by its id");
+  notice_show->add_option("--html", notice_cmd.html_file, "write the printable page to FILE (- for stdout)");
+  notice_show->add_option("--paper", notice_cmd.paper, "A4 (default) or A5, with --html")
+      ->check(CLI::IsMember({"A4", "A5"}));
 
   // The ledger file itself (IT and the auditor): no socket, no login.
   settle::tools::LedgerVerifyCommand lv;
@@ -432,6 +447,7 @@ int main(int argc, char** argv) {
   if (correction->parsed()) return settle::tools::run_correction(client, corr, std::cout, std::cerr);
   if (work->parsed()) return settle::tools::run_work(client, std::cout, std::cerr);
   if (outage->parsed()) return settle::tools::run_outage(client, outage_cmd, std::cout, std::cerr);
+  if (notice->parsed()) return settle::tools::run_notice(client, notice_cmd, std::cout, std::cerr);
   if (inpatient->parsed()) {
     if (ip_get_limit->count() > 0) ip.limit = ip_limit;
     return settle::tools::run_inpatient(client, ip, std::cout, std::cerr);

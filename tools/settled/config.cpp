@@ -200,7 +200,7 @@ Result<Config> parse_config(std::string_view text, std::string_view source, cons
   const toml::table& root = *parsed;
   if (Status s = rd.only_keys(root, "", {"daemon", "institution", "insurer", "cashier", "readers", "metrics",
                                          "reversal", "network", "offline", "redlist", "ledger", "storage",
-                                         "notify"});
+                                         "notify", "notices"});
       !s)
     return s.error();
 
@@ -476,6 +476,20 @@ Result<Config> parse_config(std::string_view text, std::string_view source, cons
   if (!nt) return nt.error();
   if (*nt != nullptr)
     if (Status s = parse_notify(rd, **nt, base_dir, c.notify); !s) return s.error();
+  // [notices]: the patient notices' file (docs/patient-notices.md).
+  auto nct = rd.opt_table(root, "notices", "notices");
+  if (!nct) return nct.error();
+  if (*nct != nullptr) {
+    const toml::table& ntt = **nct;
+    if (Status s = rd.only_keys(ntt, "notices", {"file"}); !s) return s.error();
+    auto file = rd.opt_string(ntt, "file", "notices.file");
+    if (!file) return file.error();
+    if (file->has_value()) {
+      if ((*file)->empty())
+        return rd.error_at(ntt.get("file"), "notices.file", "must not be empty (leave it out for the built-in texts)");
+      c.notices.file = resolve(base_dir, **file);
+    }
+  }
   return c;
 }
 

@@ -120,6 +120,12 @@ struct NotifyConfig {
   bool operator==(const NotifyConfig&) const = default;
 };
 
+// [notices]: the patient notices (docs/patient-notices.md). Without file,
+// the texts built into settled (docs/examples/notices.toml) are used.
+struct NoticesConfig {
+  std::string file;
+};
+
 struct Config {
   std::string source;        // the file it was read from
   std::string data_dir;
@@ -143,6 +149,7 @@ struct Config {
   LedgerConfig ledger;
   StorageConfig storage;
   NotifyConfig notify;
+  NoticesConfig notices;
 };
 
 // Parses config text; relative paths are resolved against `base_dir`.

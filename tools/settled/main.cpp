@@ -22,6 +22,7 @@
 #include "tools/settled/live_work.hpp"
 #include "tools/settled/logging.hpp"
 #include "tools/settled/metrics.hpp"
+#include "tools/settled/notices.hpp"
 #include "tools/settled/operators.hpp"
 #include "tools/settled/reload.hpp"
 #include "tools/common/version.hpp"
@@ -109,6 +110,8 @@ int main(int argc, char** argv) {
     std::vector<std::string> problems;
     auto checked_policy = load_policy_file(config->policy_file);
     if (!checked_policy) problems.push_back(fmt::format("daemon.policy: {}", checked_policy.error().message));
+    if (auto checked_notices = load_notices(config->notices.file); !checked_notices)
+      problems.push_back(fmt::format("notices.file: {}", checked_notices.error().message));
     for (const FileProblem& p : check_config_files(*config)) problems.push_back(p.text());
     if (auto source = sql::key_source(config->storage.key_file)) {
       if (auto key = sql::StorageKey::load(*source); !key)
@@ -122,6 +125,8 @@ int main(int argc, char** argv) {
   }
   auto policy = load_policy_file(config->policy_file);
   if (!policy) return fail_start(policy.error().message);
+  auto notices = load_notices(config->notices.file);
+  if (!notices) return fail_start(fmt::format("notices.file: {}", notices.error().message));
   // The storage key: [storage] key_file, else the ledger-key credential.
   sql::Key storage_key;
   if (auto source = sql::key_source(config->storage.key_file)) {
@@ -131,6 +136,7 @@ int main(int argc, char** argv) {
   }
   if (check_only) {
     std::cout << "settled: " << config_path << ", " << config->policy_file << " and the files they name are valid"
+              << fmt::format("; the patient notices ({}) are valid", notices->source)
               << (storage_key ? fmt::format("; the storage key {} is usable", storage_key->source()) : "") << "\n";
     return 0;
   }
@@ -240,6 +246,16 @@ int main(int argc, char** argv) {
         spdlog::warn("reload: changed in {} but in force only after a restart (systemctl restart settled): {}",
                      config_path, fmt::join(plan.restart_needed, ", "));
     }
+    // The patient notices: read again on every reload; a file that does not
+    // load leaves the texts in force as they were.
+    auto fresh_notices = load_notices(fresh ? fresh->notices.file : config->notices.file);
+    if (!fresh_notices) {
+      spdlog::error("reload: notices: {}; the patient notices from {} stay in force", fresh_notices.error().message,
+                    notices->source);
+    } else {
+      *notices = std::move(*fresh_notices);
+      spdlog::info("reload: patient notices from {} in force ({} notices)", notices->source, notices->notices.size());
+    }
     if (serving) ::sd_notify(0, "READY=1");
     reload_signal.async_wait(on_reload);
   };
@@ -296,7 +312,7 @@ int main(int argc, char** argv) {
 
   RedlistSyncer redlist_syncer(ioc, **redlist, gateway, *config);
   Service service(ioc, ServiceParts{*config, *policy, led, gateway, cards, watcher, card_pool, db_pool, metrics,
-                                    redlist->get(), &redlist_syncer, chain_keeper->get(), &live_work});
+                                    redlist->get(), &redlist_syncer, chain_keeper->get(), &live_work, &*notices});
   service_ptr = &service;
 
   LedgerOperatorStore operators(led);

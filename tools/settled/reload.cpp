@@ -53,6 +53,7 @@ ReloadPlan apply_reloadable(Config& running, const Config& fresh) {
   d.take_value("network.probe_interval_ms", r.network.probe_interval_ms, f.network.probe_interval_ms);
   d.take_value("network.offline_deadline_ms", r.network.offline_deadline_ms, f.network.offline_deadline_ms);
   d.take_value("network.offline_reserve_ms", r.network.offline_reserve_ms, f.network.offline_reserve_ms);
+  d.take_value("notices.file", r.notices.file, f.notices.file);  // the texts themselves: main.cpp's reload
 
   // Taken at start (sockets, connections, files open, state built from them).
   d.keep("daemon.data_dir", r.data_dir, f.data_dir);

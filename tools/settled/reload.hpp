@@ -18,7 +18,8 @@ struct ReloadPlan {
 // Copies into `running` every key of `fresh` that may change while the
 // daemon runs: [daemon] log_level and policy (the file to read), [readers]
 // max_card_wait_ms, [offline] and [offline.inpatient], [reversal], and
-// [network] probe_interval_ms, offline_deadline_ms, offline_reserve_ms.
+// [network] probe_interval_ms, offline_deadline_ms, offline_reserve_ms, and
+// [notices] file (the daemon reads the notices' file again on every reload).
 // Everything else stays as it was; the keys that differ are in restart_needed.
 ReloadPlan apply_reloadable(Config& running, const Config& fresh);
 

@@ -219,6 +219,7 @@ awaitable<Reply> Service::handle(cashier::SessionInfo session, cashier::Call cal
       co_return co_await outage_note(session, std::get<cashier::OutageNoteParams>(call.params));
     case Method::settle_sheet:
       co_return co_await settle_sheet(session, std::get<cashier::SettleSheetParams>(call.params));
+    case Method::notice_get: co_return co_await notice_get(std::get<cashier::NoticeGetParams>(call.params));
     case Method::session_login:
     case Method::session_logout:
     case Method::session_change_password:

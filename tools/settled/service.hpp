@@ -22,6 +22,7 @@
 #include "tools/settled/gateway.hpp"
 #include "tools/settled/live_work.hpp"
 #include "tools/settled/metrics.hpp"
+#include "tools/settled/notices.hpp"
 
 #include <map>
 #include <memory>
@@ -71,6 +72,7 @@ struct ServiceParts {
   RedlistSyncer* redlist_syncer = nullptr;  // redlist.sync (nullable)
   ChainKeeper* chain = nullptr;             // checkpoints at close-outs and reconciliations (nullable)
   const LiveWork* work = nullptr;           // the open work as last committed (engine.status)
+  const NoticeBook* notices = nullptr;      // the patient notices in force (replaced on reload; nullable)
 };
 
 class Service final : public cashier::Dispatcher {
@@ -158,6 +160,7 @@ class Service final : public cashier::Dispatcher {
   awaitable<Reply> outage_list(const cashier::OutageListParams& p);
   awaitable<Reply> outage_get(const cashier::OutageGetParams& p);
   awaitable<Reply> outage_note(const cashier::SessionInfo& s, const cashier::OutageNoteParams& p);
+  awaitable<Reply> notice_get(const cashier::NoticeGetParams& p);  // notice_get.cpp
   // The close-out of a recorded id or the session's own preview (answer JSON).
   awaitable<Reply> closeout_of(const cashier::SessionInfo& s, const std::optional<std::string>& closeout_id);
   // Announces a new work item (event and metric).

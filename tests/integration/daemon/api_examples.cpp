@@ -164,6 +164,8 @@ park_after_refusals = 2
       outages.contains("outages") && !outages["outages"].empty() ? outages["outages"][0]["outage_id"].get<std::int64_t>() : 1;
   call(*sup, "outage.note", Json{{"outage_id", outage_id}, {"target", "信息科"}, {"detail", "电话 8801, 14:05"}});
   call(*aud, "outage.get", Json{{"outage_id", outage_id}});
+  // What a window shows a patient whose refund was refused while offline.
+  call(*c, "notice.get", Json{{"reason", "OFFLINE_REFUND_FORBIDDEN"}});
 
   // Corrections: one refused, two approved (by a second person).
   using settle::format_amount;

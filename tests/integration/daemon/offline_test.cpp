@@ -2,12 +2,14 @@
 // replies"): the real daemon, the real insurer-sim with its faults switched at
 // run time, virtual cards. Each fault type takes the line offline within the
 // deadline; stored settlements drain to the insurer exactly once; limits; an
-// accepted offline settlement is re-settled (退费重结) like an online one.
+// accepted offline settlement is re-settled (退费重结) like an online one; the
+// patient notices while the line is down, and the office's edit after SIGHUP.
 #include "tests/support/daemon_harness.hpp"
 
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -19,6 +21,7 @@
 #include <stdexcept>
 #include <thread>
 #include <tuple>
+#include <vector>
 
 namespace settle::offline_e2e {
 namespace {
@@ -40,6 +43,13 @@ using Clock = std::chrono::steady_clock;
 constexpr int kDeadlineMs = 1000;  // [network] offline_deadline_ms below
 constexpr int kPersons = 6;        // persons 1..6 are on the insurer's red list from the start
 
+std::unique_ptr<Stack> g_stack;
+int g_card = 0;
+
+// The patient notices' file of the stack (a copy of the example, edited and
+// reloaded by a case below).
+std::filesystem::path notices_file() { return g_stack->dir() / "notices.toml"; }
+
 std::string base_config() {
   return fmt::format(R"(
 [network]
@@ -49,16 +59,17 @@ offline_deadline_ms = {}
 [reversal]
 retry_initial_ms = 200
 retry_max_ms = 1000
+[notices]
+file = "{}"
 )",
-                     kDeadlineMs);
+                     kDeadlineMs, notices_file().string());
 }
-
-std::unique_ptr<Stack> g_stack;
-int g_card = 0;
 
 Stack& stack() {
   if (!g_stack) {
     g_stack = std::make_unique<Stack>("daemon-offline");
+    std::filesystem::copy_file(SETTLE_SOURCE_DIR "/docs/examples/notices.toml", notices_file(),
+                               std::filesystem::copy_options::overwrite_existing);
     g_stack->extra_config = base_config();
     std::vector<PersonSpec> persons;
     for (int n = 1; n <= kPersons; ++n) persons.push_back(settle::testing::person(n));
@@ -606,6 +617,85 @@ TEST_CASE("each outage is on record: the line's with its offline work, a kill's 
   s.start_daemon();
   office = s.session(Stack::supervisor);
   CHECK(outages("crash").size() == crashes_before + 1);
+}
+
+std::vector<std::string> notice_ids(const Json& answer) {
+  std::vector<std::string> out;
+  for (const auto& n : answer["notices"]) out.push_back(n["id"].get<std::string>());
+  return out;
+}
+
+bool contains(const std::vector<std::string>& v, const std::string& x) { return std::find(v.begin(), v.end(), x) != v.end(); }
+
+TEST_CASE("the patient notices: the offline ones while the line is down, the office's edit after SIGHUP") {
+  Stack& s = stack();
+  place(5);
+  auto c = s.session(Stack::cashier);
+  wait_drained(*c);
+  const std::filesystem::path file = notices_file();
+  Json r = result_of(c->call("notice.get"));
+  CHECK(r["state"] == "online");
+  CHECK(r["source"] == file.string());
+  CHECK(notice_ids(r) == std::vector<std::string>{"consult-desk"});
+
+  // The line down: the current state's notices are the offline ones.
+  REQUIRE(c->call("card.read").contains("result"));
+  s.set_faults({"refuse"});
+  const Timed off = commit(*c, "off-notice-1");
+  REQUIRE_MESSAGE(off.response.contains("result"), off.response.dump());
+  REQUIRE(off.response["result"]["mode"] == "offline");
+  r = result_of(c->call("notice.get"));
+  CHECK(r["state"] == "offline");
+  CHECK(r["line"] == "offline");
+  for (const char* id : {"account-unavailable", "fund-estimate", "refund-needs-line", "resettle-later", "consult-desk"})
+    CHECK_MESSAGE(contains(notice_ids(r), id), id << " is not answered offline");
+  // The page to print, and the one notice for a refused refund; every role reads them.
+  auto admin = s.session(Stack::admin);
+  r = result_of(admin->call("notice.get", Json{{"format", "html"}, {"paper", "A5"}}));
+  const std::string html = r["html"].get<std::string>();
+  CHECK(html.find("size: A5") != std::string::npos);
+  CHECK(html.find("个人账户暂不能使用") != std::string::npos);
+  r = result_of(c->call("notice.get", Json{{"reason", "OFFLINE_REFUND_FORBIDDEN"}}));
+  CHECK(notice_ids(r) == std::vector<std::string>{"refund-needs-line"});
+  CHECK(reason_of(c->call("notice.get", Json{{"id", "no-such"}})) == "NOT_FOUND");
+  CHECK(reason_of(c->call("notice.get", Json{{"state", "down"}})) == "INVALID_REQUEST");
+  const auto shown = s.settlectl_as(Stack::cashier, "notice show --state offline");
+  REQUIRE_MESSAGE(shown.status == 0, shown.err);
+  CHECK(contains(notice_ids(Json::parse(shown.out)), "resettle-later"));
+
+  // The office edits the file (markup in it is text); SIGHUP reads it again.
+  std::ofstream(file, std::ios::trunc) << R"([[notice]]
+id = "desk-moved"
+title = "医保咨询台已移至二楼 <b>"
+body = "请到门诊二楼医保咨询台。"
+when = ["offline"]
+)";
+  s.reload_daemon();
+  wait_status(
+      *c, [&](const Json&) { return notice_ids(result_of(c->call("notice.get"))) == std::vector<std::string>{"desk-moved"}; },
+      std::chrono::seconds(10), "the edited notices are not in force after SIGHUP");
+  r = result_of(c->call("notice.get", Json{{"format", "html"}}));
+  CHECK(r["html"].get<std::string>().find("医保咨询台已移至二楼 &lt;b&gt;") != std::string::npos);
+
+  // A bad file on reload: the texts in force stay, the log says why.
+  std::ofstream(file, std::ios::trunc) << "[[notice]]\nid = \"x\"\ntitle = \"T\"\nbody = \"B\"\nwhen = [\"ofline\"]\n";
+  s.reload_daemon();
+  wait_status(
+      *c, [&](const Json&) { return s.daemon_log().find("the patient notices from") != std::string::npos; },
+      std::chrono::seconds(10), "the refused reload is not in the log");
+  const std::string log = s.daemon_log();
+  CHECK(log.find("notice[1] \"x\".when: \"ofline\"") != std::string::npos);
+  CHECK(notice_ids(result_of(c->call("notice.get"))) == std::vector<std::string>{"desk-moved"});
+
+  // The example back, the line back.
+  std::filesystem::copy_file(SETTLE_SOURCE_DIR "/docs/examples/notices.toml", file,
+                             std::filesystem::copy_options::overwrite_existing);
+  s.reload_daemon();
+  s.clear_faults();
+  wait_drained(*c);
+  wait_status(
+      *c, [&](const Json&) { return contains(notice_ids(result_of(c->call("notice.get", Json{{"state", "offline"}}))), "fund-estimate"); },
+      std::chrono::seconds(10), "the example notices are not back");
 }
 
 }  // namespace

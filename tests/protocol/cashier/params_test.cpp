@@ -486,3 +486,25 @@ TEST_CASE("the office's methods: every wrong field named, amounts exact, passwor
   CHECK(pw.error().field == "new_password");
   CHECK(pw.error().message.find("Old-Secret-1") == std::string::npos);
 }
+
+TEST_CASE("notice.get: defaults, and each wrong field named") {
+  auto d = parse(Method::notice_get, R"({})");
+  REQUIRE(d.ok());
+  const auto& p = std::get<NoticeGetParams>(*d);
+  CHECK(p.state == "current");
+  CHECK(p.format == "text");
+  CHECK(p.paper == "A4");
+  CHECK_FALSE(p.reason.has_value());
+  CHECK_FALSE(p.id.has_value());
+  auto h = parse(Method::notice_get, R"({"state":"offline","format":"html","paper":"A5","reason":"OFFLINE_REFUND_FORBIDDEN"})");
+  REQUIRE(h.ok());
+  CHECK(std::get<NoticeGetParams>(*h).paper == "A5");
+  CHECK(std::get<NoticeGetParams>(*h).reason == std::optional<std::string>("OFFLINE_REFUND_FORBIDDEN"));
+  CHECK(parse(Method::notice_get, R"({"state":"down"})").error().field == "state");
+  CHECK(parse(Method::notice_get, R"({"reason":"NO_SUCH_REASON"})").error().field == "reason");
+  CHECK(parse(Method::notice_get, R"({"format":"pdf"})").error().field == "format");
+  CHECK(parse(Method::notice_get, R"({"format":"html","paper":"B5"})").error().field == "paper");
+  CHECK(parse(Method::notice_get, R"({"paper":"A5"})").error().field == "paper");
+  CHECK(parse(Method::notice_get, R"({"id":7})").error().field == "id");
+  CHECK(parse(Method::notice_get, R"({"lang":"en"})").error().field == "lang");
+}
