@@ -570,6 +570,8 @@ ScenarioResult daemon(Env& e) {
       // An answer, whatever it is, with at most one settlement in force at the insurer.
       if (a.ok && str_at(a.result, "mode") == "online" && n != 1)
         odd.push_back(fmt::format("{}: settled online on retry, {} in force at the insurer", rid, n));
+      if (!a.ok && n != 0)  // refused (IN_DOUBT: reversed by start-up recovery), yet charged
+        odd.push_back(fmt::format("{}: answered {} on retry, yet {} in force at the insurer", rid, describe(a), n));
     }
   }
   r.happened.push_back(fmt::format("settled served again {} after the kill",
