@@ -64,6 +64,8 @@ TEST_CASE("drill: bad options are refused with exit status 2, naming the option;
                              "--supervisor-password-file /etc/hostname";
   CHECK(drill(attach + " --scenario daemon", d / "s3.log") == 2);
   CHECK(slurp(d / "s3.log").find("refused without --allow-disruptive") != std::string::npos);
+  CHECK(drill(attach + " --scenario network,reader", d / "s6.log") == 2);
+  CHECK(slurp(d / "s6.log").find("--scenario reader cannot run with --attach") != std::string::npos);
   CHECK(drill(attach + " --scenario disk --allow-disruptive", d / "s4.log") == 2);
   CHECK(slurp(d / "s4.log").find("--scenario disk cannot run with --attach") != std::string::npos);
   CHECK(drill(attach + " --scenario daemon --allow-disruptive", d / "s5.log") == 2);

@@ -1,6 +1,7 @@
 // The outage drill (断网应急演练): its options, what it measures per fault of
-// the insurer line, the pass/fail verdict, and the report written for the
-// insurance office (text and JSON). The runner is drill.cpp, the report report.cpp.
+// the insurer line and per scenario of the emergency plan, the pass/fail
+// verdict, and the report written for the insurance office (text, JSON, HTML).
+// The runner is drill.cpp (scenario.cpp the scenarios), the report report.cpp.
 #pragma once
 
 #include "engine/money.hpp"

@@ -155,6 +155,9 @@ Options checked(Options o, const Args& a) {
     if (a.scenarios_given && asked("disk"))
       throw std::invalid_argument("--scenario disk cannot run with --attach: it fails the ledger's disk through a test "
                                   "shim preloaded into a settled the drill starts itself (docs/drill.md)");
+    if (a.scenarios_given && asked("reader"))
+      throw std::invalid_argument("--scenario reader cannot run with --attach: it pulls a virtual card and restarts "
+                                  "the pcscd the drill starts itself (docs/drill.md says how to rehearse it by hand)");
     if (a.scenarios_given && asked("daemon") && !o.allow_disruptive)
       throw std::invalid_argument("--scenario daemon with --attach kills the running settled: refused without "
                                   "--allow-disruptive");
@@ -197,8 +200,8 @@ bool write(const std::string& path, const std::string& text) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"drill — the outage drill (断网应急演练) of the insurer line against the settlement daemon; "
-               "docs/drill.md is the guide"};
+  CLI::App app{"drill — the outage drill (断网应急演练) of the emergency plan against the settlement daemon: the "
+               "insurer line, the hospital network, the readers, the daemon, the disk; docs/drill.md is the guide"};
   app.set_version_flag("--version", std::string("drill ") + settle::version);
   Options o;
   Args args;
