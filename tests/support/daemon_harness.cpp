@@ -442,6 +442,13 @@ void Stack::start_pcscd() {
   if (!pcscd_) pcscd_ = std::make_unique<Pcscd>();
 }
 
+void Stack::restart_pcscd(std::chrono::milliseconds down) {
+  REQUIRE(pcscd_ != nullptr);
+  pcscd_->stop();
+  std::this_thread::sleep_for(down);
+  pcscd_->start();
+}
+
 VirtualCard& Stack::insert_card(int index, const PersonSpec& p, std::vector<std::string> extra) {
   drop_card(index);  // the reader is seen empty before another card goes in
   std::vector<std::string> args = {"--card-no", p.card_no, "--card-sn", p.card_sn, "--id-no", p.id_no,

@@ -137,6 +137,9 @@ class Stack {
   // ---- pcscd and virtual cards (vpcd reader index 0 → W01, 1 → W02; the
   // config's window W09 names a reader that does not exist)
   void start_pcscd();
+  // pcscd stopped (every reader gone) and, after `down`, started again; the
+  // virtual cards reconnect by themselves.
+  void restart_pcscd(std::chrono::milliseconds down);
   VirtualCard& insert_card(int index, const PersonSpec& p, std::vector<std::string> extra = {});
   VirtualCard* card(int index);
   void drop_card(int index);  // stops the card's process (reader empty)

@@ -54,6 +54,22 @@ TEST_CASE("drill: bad options are refused with exit status 2, naming the option;
   CHECK(slurp(d / "b2.log").find("--windows must be a number from 1 to 16, not '17'") != std::string::npos);
   CHECK(drill("--help", d / "h.log") == 0);
   CHECK(slurp(d / "h.log").find("--max-wait-seconds") != std::string::npos);
+  CHECK(drill("--scenario line,flood", d / "s.log") == 2);
+  CHECK(slurp(d / "s.log").find("--scenario: 'flood' is not one of line, network, reader, daemon, disk") !=
+        std::string::npos);
+  CHECK(drill("--scenario network --faults stall", d / "s2.log") == 2);
+  CHECK(slurp(d / "s2.log").find("--faults goes with the line scenario") != std::string::npos);
+  // A production stack: the daemon is killed only when allowed, the disk never failed.
+  const std::string attach = "--attach --socket /x.sock --control 1 --cashier-password-file /etc/hostname "
+                             "--supervisor-password-file /etc/hostname";
+  CHECK(drill(attach + " --scenario daemon", d / "s3.log") == 2);
+  CHECK(slurp(d / "s3.log").find("refused without --allow-disruptive") != std::string::npos);
+  CHECK(drill(attach + " --scenario network,reader", d / "s6.log") == 2);
+  CHECK(slurp(d / "s6.log").find("--scenario reader cannot run with --attach") != std::string::npos);
+  CHECK(drill(attach + " --scenario disk --allow-disruptive", d / "s4.log") == 2);
+  CHECK(slurp(d / "s4.log").find("--scenario disk cannot run with --attach") != std::string::npos);
+  CHECK(drill(attach + " --scenario daemon --allow-disruptive", d / "s5.log") == 2);
+  CHECK(slurp(d / "s5.log").find("needs --daemon-kill-command and --daemon-start-command") != std::string::npos);
   CHECK(drill("--attach --socket /nonexistent.sock", d / "c.log") == 2);
   CHECK(slurp(d / "c.log").find("--attach needs --control") != std::string::npos);
   CHECK_FALSE(fs::exists(d / "drill.txt"));
@@ -84,7 +100,7 @@ TEST_CASE("drill: attaching to a simulator that is not there fails at once, with
 TEST_CASE("drill: a short drill of all three faults and the inpatient stay passes, and its reports say why") {
   const fs::path d = work_dir("drill-short");
   const fs::path out = d / "drill.txt";
-  const int rc = drill(fmt::format("--windows 2 --phase-seconds 3 --drain-seconds 20 "
+  const int rc = drill(fmt::format("--scenario line --windows 2 --phase-seconds 3 --drain-seconds 20 "
                                    "--faults refuse,stall,lost_reply --seed 7 --out '{}'",
                                    out.string()),
                        d / "drill.log");
@@ -190,4 +206,46 @@ TEST_CASE("drill: a short drill of all three faults and the inpatient stay passe
   CHECK(has_text(printed, "（北京时间）"));
   CHECK(has_text(printed, "经办人"));
   CHECK(has_text(printed, "复核人"));
+}
+
+TEST_CASE("drill: a short run of the network, reader, daemon and disk scenarios passes each one's criteria") {
+  const fs::path d = work_dir("drill-scenarios");
+  const fs::path out = d / "drill.txt";
+  const int rc = drill(fmt::format("--scenario network,reader,daemon,disk --phase-seconds 2 --drain-seconds 20 "
+                                   "--seed 11 --out '{}'",
+                                   out.string()),
+                       d / "drill.log");
+  const std::string log = slurp(d / "drill.log");
+  INFO("drill output:\n" << log);
+  REQUIRE(fs::exists(d / "drill.json"));
+  const Json j = Json::parse(slurp(d / "drill.json"));
+  const std::string text = slurp(out);
+  CHECK(j["faults"].empty());  // the line scenario not asked for
+  REQUIRE(j["scenarios"].size() == 4);
+  const char* names[] = {"network", "reader", "daemon", "disk"};
+  const std::size_t criteria[] = {4, 5, 6, 5};
+  for (std::size_t i = 0; i < 4; ++i) {
+    const Json& sc = j["scenarios"][i];
+    CAPTURE(sc.dump(2));
+    CHECK(sc["scenario"] == names[i]);
+    CHECK(sc["run"] == true);
+    CHECK(text.find(fmt::format("Scenario {}:", names[i])) != std::string::npos);
+    CHECK_FALSE(sc["done"].empty());
+    CHECK_FALSE(sc["happened"].empty());
+    CHECK(sc["waits"]["calls"].get<int>() > 0);
+    CHECK(sc["waits"]["max_s"].get<double>() >= sc["waits"]["p50_s"].get<double>());
+    REQUIRE(sc["recovery_s"].is_number());
+    REQUIRE(sc["criteria"].size() == criteria[i]);
+    for (const Json& c : sc["criteria"]) CHECK_MESSAGE(c["passed"] == true, c.dump());
+    CHECK(sc["passed"] == true);
+  }
+  // The disk: the windows were refused with STORAGE_FAILED while it was full.
+  CHECK(j["scenarios"][3]["waits"]["error_reasons"].contains("STORAGE_FAILED"));
+  // The daemon: served again within seconds of the kill.
+  CHECK(j["scenarios"][2]["recovery_s"].get<double>() < 20);
+  CHECK(j["passed"] == true);
+  CHECK(rc == 0);
+  const std::string page = slurp(d / "drill.html");
+  CHECK(page.find("结算服务异常终止并重启") != std::string::npos);
+  CHECK(page.find("存储故障") != std::string::npos);
 }

@@ -1,6 +1,7 @@
 // The outage drill (断网应急演练): its options, what it measures per fault of
-// the insurer line, the pass/fail verdict, and the report written for the
-// insurance office (text and JSON). The runner is drill.cpp, the report report.cpp.
+// the insurer line and per scenario of the emergency plan, the pass/fail
+// verdict, and the report written for the insurance office (text, JSON, HTML).
+// The runner is drill.cpp (scenario.cpp the scenarios), the report report.cpp.
 #pragma once
 
 #include "engine/money.hpp"
@@ -36,7 +37,18 @@ struct Options {
   std::string cashier = "c001", cashier_password;
   std::string supervisor = "s001", supervisor_password;
   std::string pin;                 // the drill cards' PIN ("" settles without the account)
+  // The scenarios of the emergency plan, in order (scenario.cpp): line (the
+  // insurer faults above and the inpatient stay), network, reader, daemon, disk.
+  std::vector<std::string> scenarios = {"line", "network", "reader", "daemon", "disk"};
+  // --attach: `daemon` kills and restarts a production daemon; refused unless
+  // this is set, and then with the two commands that do it.
+  bool allow_disruptive = false;
+  std::string daemon_kill_command, daemon_start_command;
+  std::string ledger;              // --attach: the ledger file to verify (read-only, beside the daemon)
 };
+
+// Every scenario's name, in the order a drill runs them.
+const std::vector<std::string>& scenario_names();
 
 // One cashier call as the window saw it.
 struct Call {
@@ -121,6 +133,40 @@ struct StayResult {
   bool passed() const { return run && failures.empty(); }
 };
 
+// One pass criterion of a scenario: what is checked, the limit, the figure
+// measured and whether it was met.
+struct Check {
+  std::string chinese;   // 检查项
+  std::string english;
+  std::string required;  // 标准
+  std::string measured;  // 实测
+  bool ok = false;
+};
+
+// How long the cashier windows waited while a scenario's fault lasted: every
+// call of the windows kept settling, from sending to the answer.
+struct Waits {
+  int calls = 0, errors = 0;
+  double max_s = 0, p50_s = 0, p90_s = 0, p99_s = 0;
+  std::map<std::string, int> reasons;  // of the calls that failed
+};
+
+// A scenario other than `line`: what was done, what happened, what was
+// recovered, the waits, and its criteria.
+struct ScenarioResult {
+  std::string name;                  // network, reader, daemon, disk
+  bool run = false;
+  std::string not_run;               // why it was left out (--attach, no shim)
+  std::string started_at;
+  std::vector<std::string> done, happened, recovered;
+  Waits waits;                       // the windows settling meanwhile
+  std::string waits_of;              // which windows and when
+  std::optional<double> recovery_s;  // fault lifted → served again
+  std::vector<Check> checks;
+  std::vector<std::string> failures; // the scenario could not be carried out
+  bool passed() const;
+};
+
 struct Report {
   Options options;
   std::string started_at, finished_at;
@@ -130,6 +176,7 @@ struct Report {
   std::vector<std::string> failures;  // of the drill as a whole (bring-up, tool errors)
   std::vector<std::string> not_run;   // faults left out after a line that did not come back
   StayResult stay;                    // run unless --no-inpatient
+  std::vector<ScenarioResult> scenarios;  // network, reader, daemon, disk as asked
   bool passed() const;
 };
 

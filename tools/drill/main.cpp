@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <cstdio>
@@ -53,9 +54,10 @@ std::string first_line(const std::string& opt, const std::string& path) {
 // The options as text from CLI11 (`--windows 2` and `--windows=2`), then
 // checked here: each number within its range, each file readable.
 struct Args {
-  std::string windows, phase_s, drain_s, max_wait_s, faults, seed, control;
+  std::string windows, phase_s, drain_s, max_wait_s, faults, scenarios, seed, control;
   std::string cashier_password_file, supervisor_password_file, pin_file, window_names;
   bool faults_given = false;  // --faults "" is an error, not the default
+  bool scenarios_given = false;
   bool no_flush = false, no_inpatient = false;
 };
 
@@ -65,6 +67,10 @@ void add_options(CLI::App& app, Options& o, Args& a) {
       ->type_name("S");
   app.add_option("--faults", a.faults, "insurer faults to drill, in order (default refuse,stall,lost_reply)")
       ->type_name("LIST");
+  app.add_option("--scenario", a.scenarios,
+                 "scenarios to drill, in order: line (the insurer faults, the inpatient stay), network, reader, daemon, "
+                 "disk (default all)")
+      ->type_name("NAME[,NAME...]");
   app.add_option("--drain-seconds", a.drain_s, "longest wait for the drain after a restore (1-3600, default 60)")
       ->type_name("S");
   app.add_option("--max-wait-seconds", a.max_wait_s,
@@ -94,6 +100,17 @@ void add_options(CLI::App& app, Options& o, Args& a) {
       ->type_name("FILE")->group(attach);
   app.add_option("--window-names", a.window_names, "the windows to settle at (default W01,W02)")
       ->type_name("W01,W02")->group(attach);
+  app.add_flag("--allow-disruptive", o.allow_disruptive,
+               "attached: let the daemon scenario kill and restart settled (with the two commands below)")
+      ->group(attach);
+  app.add_option("--daemon-kill-command", o.daemon_kill_command,
+                 "attached, daemon scenario: the shell command that SIGKILLs settled (e.g. systemctl kill -s KILL settled)")
+      ->type_name("CMD")->group(attach);
+  app.add_option("--daemon-start-command", o.daemon_start_command,
+                 "attached, daemon scenario: the shell command that starts settled again")
+      ->type_name("CMD")->group(attach);
+  app.add_option("--ledger", o.ledger, "attached: the ledger file, verified read-only after the daemon scenario")
+      ->type_name("FILE")->group(attach);
   app.add_option("--pin-file", a.pin_file, "the drill cards' PIN, first line (none: settle without the account)")
       ->type_name("FILE")->group(attach);
 }
@@ -116,6 +133,16 @@ Options checked(Options o, const Args& a) {
   if (!a.window_names.empty()) o.window_names = split(a.window_names);
   if (!a.pin_file.empty()) o.pin = first_line("--pin-file", a.pin_file);
   if (faults_given && o.faults.empty()) throw std::invalid_argument("--faults names no fault");
+  if (a.scenarios_given) {
+    o.scenarios = split(a.scenarios);
+    if (o.scenarios.empty()) throw std::invalid_argument("--scenario names no scenario");
+    const auto& known = settle::drill::scenario_names();
+    for (const auto& s : o.scenarios)
+      if (std::find(known.begin(), known.end(), s) == known.end())
+        throw std::invalid_argument(fmt::format("--scenario: '{}' is not one of {}", s, fmt::join(known, ", ")));
+  }
+  const auto asked = [&o](const char* s) { return std::find(o.scenarios.begin(), o.scenarios.end(), s) != o.scenarios.end(); };
+  if (faults_given && !asked("line")) throw std::invalid_argument("--faults goes with the line scenario (--scenario line)");
   for (const auto& f : o.faults)
     if (f != "refuse" && f != "stall" && f != "lost_reply")
       throw std::invalid_argument("--faults: '" + f + "' is not one of refuse, stall, lost_reply");
@@ -124,8 +151,22 @@ Options checked(Options o, const Args& a) {
     if (o.control_port == 0) throw std::invalid_argument("--attach needs --control (the simulator's control port)");
     if (o.cashier_password.empty() || o.supervisor_password.empty())
       throw std::invalid_argument("--attach needs --cashier-password-file and --supervisor-password-file");
-  } else if (!o.socket.empty() || o.control_port != 0 || !o.window_names.empty()) {
-    throw std::invalid_argument("--socket, --control and --window-names go with --attach");
+    // A production stack: the disruptive scenarios only when asked for by name and allowed.
+    if (a.scenarios_given && asked("disk"))
+      throw std::invalid_argument("--scenario disk cannot run with --attach: it fails the ledger's disk through a test "
+                                  "shim preloaded into a settled the drill starts itself (docs/drill.md)");
+    if (a.scenarios_given && asked("reader"))
+      throw std::invalid_argument("--scenario reader cannot run with --attach: it pulls a virtual card and restarts "
+                                  "the pcscd the drill starts itself (docs/drill.md says how to rehearse it by hand)");
+    if (a.scenarios_given && asked("daemon") && !o.allow_disruptive)
+      throw std::invalid_argument("--scenario daemon with --attach kills the running settled: refused without "
+                                  "--allow-disruptive");
+    if (asked("daemon") && o.allow_disruptive && (o.daemon_kill_command.empty() || o.daemon_start_command.empty()))
+      throw std::invalid_argument("--allow-disruptive needs --daemon-kill-command and --daemon-start-command");
+  } else if (!o.socket.empty() || o.control_port != 0 || !o.window_names.empty() || o.allow_disruptive ||
+             !o.daemon_kill_command.empty() || !o.daemon_start_command.empty() || !o.ledger.empty()) {
+    throw std::invalid_argument("--socket, --control, --window-names, --allow-disruptive, --daemon-kill-command, "
+                                "--daemon-start-command and --ledger go with --attach");
   }
   if (o.out.empty()) {
     // Named by the hospital's clock (UTC+8), as the report's own times are,
@@ -159,8 +200,8 @@ bool write(const std::string& path, const std::string& text) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"drill — the outage drill (断网应急演练) of the insurer line against the settlement daemon; "
-               "docs/drill.md is the guide"};
+  CLI::App app{"drill — the outage drill (断网应急演练) of the emergency plan against the settlement daemon: the "
+               "insurer line, the hospital network, the readers, the daemon, the disk; docs/drill.md is the guide"};
   app.set_version_flag("--version", std::string("drill ") + settle::version);
   Options o;
   Args args;
@@ -168,6 +209,7 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
     args.faults_given = app.count("--faults") > 0;
+    args.scenarios_given = app.count("--scenario") > 0;
     o = checked(o, args);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? exit_code::ok : exit_code::usage;
@@ -175,8 +217,9 @@ int main(int argc, char** argv) {
     std::cerr << "drill: " << e.what() << "\n(drill --help lists the options)\n";
     return exit_code::usage;
   }
-  std::cerr << fmt::format("drill: {} window(s), faults {}, {} s per phase; progress below, the report at the end\n",
-                           o.windows, fmt::join(o.faults, ","), o.phase_s);
+  std::cerr << fmt::format(
+      "drill: scenarios {}, {} window(s), faults {}, {} s per phase; progress below, the report at the end\n",
+      fmt::join(o.scenarios, ","), o.windows, fmt::join(o.faults, ","), o.phase_s);
   settle::drill::Report r = settle::drill::run(o, [](const std::string& line) {
     std::cerr << "drill: " << line << "\n" << std::flush;
   });
@@ -188,6 +231,8 @@ int main(int argc, char** argv) {
   std::cout << fmt::format("\nreport: {}, {} and {}\n", o.out, json_path(o.out), settle::drill::html_path(o.out));
   // Nothing drilled: the stack attached to was not there, or this machine
   // could not start one.
-  if (r.faults.empty()) return o.attach ? exit_code::unreachable : exit_code::local;
+  if (r.faults.empty() && std::none_of(r.scenarios.begin(), r.scenarios.end(),
+                                       [](const settle::drill::ScenarioResult& s) { return s.run; }))
+    return o.attach ? exit_code::unreachable : exit_code::local;
   return r.passed() ? exit_code::ok : exit_code::not_right;
 }

@@ -26,6 +26,22 @@ const char* fault_words(const std::string& kind) {
 }
 
 // Columns on a terminal: CJK characters take two.
+const char* scenario_words(const std::string& name) {
+  if (name == "network") return "the hospital network cut under a cashier (mid-call and idle), the same request sent again";
+  if (name == "reader") return "a card pulled mid-visit at one window, pcscd restarted";
+  if (name == "daemon") return "settled killed (SIGKILL) under load and started again";
+  if (name == "disk") return "the ledger's disk full during service, then back";
+  return "";
+}
+
+const char* scenario_chinese(const std::string& name) {
+  if (name == "network") return "院内网络中断（收费终端断线）";
+  if (name == "reader") return "读卡器故障（拔卡、读卡服务重启）";
+  if (name == "daemon") return "结算服务异常终止并重启";
+  if (name == "disk") return "存储故障（磁盘满）";
+  return "场景";
+}
+
 std::size_t display_width(std::string_view s) {
   std::size_t w = 0;
   for (std::size_t i = 0; i < s.size();) {
@@ -190,6 +206,7 @@ std::string report_text(const Report& r) {
   t += fmt::format("Started   {}\nFinished  {}\n", r.started_at, r.finished_at);
   t += fmt::format("Stack     {}\n", r.stack.empty() ? "not reached" : r.stack);
   if (!r.redlist.empty()) t += fmt::format("Red list  {}\n", r.redlist);
+  t += fmt::format("Scenarios {}\n", join(o.scenarios, ","));
   t += fmt::format("Settings  {} window(s), {:.1f} s per phase, faults {}, seed {}, drain limit {:.0f} s, "
                    "wait limit {:.1f} s, {}\n",
                    o.windows, o.phase_s, join(o.faults, ","), o.seed, o.drain_s, o.max_wait_s,
@@ -259,6 +276,25 @@ std::string report_text(const Report& r) {
     for (const auto& why : st.failures) t += fmt::format("    - {}\n", why);
   } else if (o.inpatient) {
     t += "\nInpatient stay: not run (the drill stopped before it)\n";
+  }
+  for (const ScenarioResult& sc : r.scenarios) {
+    t += fmt::format("\nScenario {}: {}\n", sc.name, scenario_words(sc.name));
+    if (!sc.not_run.empty()) {
+      row(t, "result", "NOT RUN: " + sc.not_run);
+      continue;
+    }
+    row(t, "started at", sc.started_at);
+    for (const auto& x : sc.done) row(t, "done", x);
+    for (const auto& x : sc.happened) row(t, "happened", x);
+    for (const auto& x : sc.recovered) row(t, "recovered", x);
+    row(t, "waits (" + sc.waits_of + ")",
+        fmt::format("{} calls, max {:.2f} s, p50 {:.2f} s, p90 {:.2f} s, p99 {:.2f} s, {} errors", sc.waits.calls,
+                    sc.waits.max_s, sc.waits.p50_s, sc.waits.p90_s, sc.waits.p99_s, sc.waits.errors));
+    row(t, "recovery time", secs(sc.recovery_s));
+    for (const Check& c : sc.checks)
+      t += fmt::format("    [{}] {}: {} (required {})\n", c.ok ? "PASS" : "FAIL", c.english, c.measured, c.required);
+    row(t, "result", sc.passed() ? "PASS" : "FAIL");
+    for (const auto& why : sc.failures) t += fmt::format("    - {}\n", why);
   }
   if (!r.failures.empty()) {
     t += "\nThe drill itself:\n";
@@ -354,6 +390,31 @@ Json report_json(const Report& r) {
            {"failures", f.failures}};
     faults.push_back(std::move(j));
   }
+  Json scenarios = Json::array();
+  for (const ScenarioResult& sc : r.scenarios) {
+    Json checks = Json::array();
+    for (const Check& c : sc.checks)
+      checks.push_back(Json{{"check", c.english}, {"required", c.required}, {"measured", c.measured}, {"passed", c.ok}});
+    scenarios.push_back(Json{{"scenario", sc.name},
+                             {"run", sc.run},
+                             {"not_run", sc.not_run},
+                             {"started_at", sc.started_at},
+                             {"done", sc.done},
+                             {"happened", sc.happened},
+                             {"recovered", sc.recovered},
+                             {"waits", Json{{"of", sc.waits_of},
+                                            {"calls", sc.waits.calls},
+                                            {"errors", sc.waits.errors},
+                                            {"error_reasons", sc.waits.reasons},
+                                            {"max_s", sc.waits.max_s},
+                                            {"p50_s", sc.waits.p50_s},
+                                            {"p90_s", sc.waits.p90_s},
+                                            {"p99_s", sc.waits.p99_s}}},
+                             {"recovery_s", sc.recovery_s ? Json(*sc.recovery_s) : Json()},
+                             {"criteria", checks},
+                             {"passed", sc.passed()},
+                             {"failures", sc.failures}});
+  }
   return Json{{"drill", "outage"},
               {"time_zone", "+08:00"},
               {"started_at", r.started_at},
@@ -368,11 +429,14 @@ Json report_json(const Report& r) {
                                {"seed", o.seed},
                                {"flush", o.flush},
                                {"inpatient", o.inpatient},
-                               {"attach", o.attach}}},
+                               {"attach", o.attach},
+                               {"scenarios", o.scenarios},
+                               {"allow_disruptive", o.allow_disruptive}}},
               {"passed", r.passed()},
               {"faults", faults},
               {"not_run", r.not_run},
               {"stay", stay_json(r.stay, o)},
+              {"scenarios", scenarios},
               {"failures", r.failures}};
 }
 
@@ -407,15 +471,16 @@ constexpr std::string_view kDrillCss =
     ".sign { margin-top: 10mm; }\n"
     ".foot { break-inside: avoid; }\n";
 
-void criteria_table(std::string& h, const std::vector<Criterion>& cs) {
-  h += "<table class=\"grid\">\n<thead><tr><th>阶段<br><span class=\"en\">phase</span></th>"
-       "<th>检查项<br><span class=\"en\">check</span></th><th>标准<br><span class=\"en\">required</span></th>"
+void criteria_table(std::string& h, const std::vector<Criterion>& cs, bool phases = true) {
+  h += "<table class=\"grid\">\n<thead><tr>";
+  if (phases) h += "<th>阶段<br><span class=\"en\">phase</span></th>";
+  h += "<th>检查项<br><span class=\"en\">check</span></th><th>标准<br><span class=\"en\">required</span></th>"
        "<th>实测<br><span class=\"en\">measured</span></th><th>结果<br><span class=\"en\">result</span></th></tr></thead>\n"
        "<tbody>\n";
   for (const Criterion& c : cs)
-    h += fmt::format("<tr><td class=\"c\">{}</td><td>{}<br><span class=\"en\">{}</span></td><td>{}</td>"
+    h += fmt::format("<tr>{}<td>{}<br><span class=\"en\">{}</span></td><td>{}</td>"
                      "<td class=\"w\">{}</td><td class=\"c{}\">{}</td></tr>\n",
-                     phase_name(c.phase), esc(c.chinese), esc(c.english), esc(c.required), esc(c.measured),
+                     phases ? fmt::format("<td class=\"c\">{}</td>", phase_name(c.phase)) : std::string(), esc(c.chinese), esc(c.english), esc(c.required), esc(c.measured),
                      c.ok ? "" : " bad", c.ok ? "通过" : "未通过");
   h += "</tbody>\n</table>\n";
 }
@@ -495,6 +560,7 @@ std::string report_html(const Report& r) {
   fields.push_back({"结束时间 <span class=\"en\">finished</span>", cell(display_time(r.finished_at)) + "（北京时间）"});
   fields.push_back({"收费窗口 <span class=\"en\">windows</span>", fmt::format("{} 个", o.windows)});
   fields.push_back({"每阶段时长 <span class=\"en\">per phase</span>", fmt::format("{:.1f} s", o.phase_s)});
+  fields.push_back({"场景 <span class=\"en\">scenarios</span>", esc(join(o.scenarios, ", "))});
   fields.push_back({"故障 <span class=\"en\">faults</span>", esc(join(o.faults, ", "))});
   fields.push_back({"等待上限 <span class=\"en\">wait limit</span>", fmt::format("{:.1f} s", o.max_wait_s)});
   fields.push_back({"红名单 <span class=\"en\">red list</span>", cell(r.redlist)});
@@ -517,6 +583,32 @@ std::string report_html(const Report& r) {
     failures_list(h, r.stay.failures);
   } else if (o.inpatient) {
     h += "<div class=\"para\">住院场景未进行（演练在此之前停止）。</div>\n";
+  }
+  for (const ScenarioResult& sc : r.scenarios) {
+    h += fmt::format("<div class=\"section\">{}、{} <span class=\"en\">scenario {}</span>　{}</div>\n", ++n,
+                     scenario_chinese(sc.name), esc(sc.name),
+                     !sc.not_run.empty() ? "未进行 NOT RUN" : sc.passed() ? "通过 PASS" : "未通过 FAIL");
+    if (!sc.not_run.empty()) {
+      h += fmt::format("<div class=\"para\">未进行 <span class=\"en\">not run</span>：{}</div>\n", esc(sc.not_run));
+      continue;
+    }
+    const auto lines = [&h](const char* zh, const char* en, const std::vector<std::string>& v) {
+      if (v.empty()) return;
+      h += fmt::format("<div class=\"para\">{} <span class=\"en\">{}</span>：</div>\n<ul class=\"fail\">\n", zh, en);
+      for (const auto& x : v) h += fmt::format("<li>{}</li>\n", esc(x));
+      h += "</ul>\n";
+    };
+    lines("操作", "what was done", sc.done);
+    lines("现象", "what happened", sc.happened);
+    lines("恢复", "what was recovered", sc.recovered);
+    h += fmt::format("<div class=\"para\">窗口等待 <span class=\"en\">waits</span>（{}）：{} 笔，最长 {:.2f} s，"
+                     "p50 {:.2f} s，p90 {:.2f} s，p99 {:.2f} s，错误 {}；恢复用时 <span class=\"en\">recovery</span>：{}</div>\n",
+                     esc(sc.waits_of), sc.waits.calls, sc.waits.max_s, sc.waits.p50_s, sc.waits.p90_s, sc.waits.p99_s,
+                     sc.waits.errors, secs(sc.recovery_s));
+    std::vector<Criterion> cs;
+    for (const Check& c : sc.checks) cs.push_back({"restore", c.chinese, c.english, c.required, c.measured, c.ok});
+    criteria_table(h, cs, false);
+    failures_list(h, sc.failures);
   }
   if (!r.failures.empty()) {
     h += "<div class=\"section\">演练本身的问题 <span class=\"en\">the drill itself</span></div>\n";
