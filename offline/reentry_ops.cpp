@@ -87,7 +87,7 @@ std::optional<ReentryProblem> validate_reentry(const ReentryInput& in, std::int6
       return ReentryProblem{n, "lines", fmt::format("has {} lines, at most {}", r.lines.size(), max_reentry_lines)};
     for (std::size_t i = 0; i < r.lines.size(); ++i) {
       const ReentryLine& l = r.lines[i];
-      const std::string at = fmt::format("lines[{}]", i + 1);
+      const std::string at = fmt::format("lines[{}]", i);
       if (auto p = text_field(n, at + ".code", l.code, 64)) return p;
       if (auto p = text_field(n, at + ".name", l.name, 200)) return p;
       if (!line_class(l.cls)) return ReentryProblem{n, at + ".class", fmt::format("\"{}\" is not A, B or C", l.cls)};
@@ -232,6 +232,32 @@ sql::Result<std::vector<ReentryBatch>> list_reentries(sql::Db& db, std::string_v
       fmt::format("SELECT {} FROM reentry_batches WHERE (?1 = '' OR state = ?1) ORDER BY batch_id DESC LIMIT ?2",
                   kBatchCols),
       read_batch, state, static_cast<std::int64_t>(limit));
+}
+
+sql::Result<std::vector<ReentryLateItem>> reentries_after_closeout(sql::Db& db) {
+  return select_all<ReentryLateItem>(
+      db,
+      "SELECT r.batch_id, r.row_no, r.setl_id, s.created_at_ms, s.operator_id, s.window_id, "
+      "(SELECT min(c.closeout_id) FROM closeouts AS c WHERE c.operator_name = s.operator_id "
+      " AND c.window_id = s.window_id AND c.to_ms >= s.created_at_ms), s.total_fen, s.cash_fen "
+      "FROM reentry_results AS r JOIN settlements AS s ON s.setl_id = r.setl_id "
+      "WHERE NOT EXISTS (SELECT 1 FROM closeout_items AS i WHERE i.kind = 'settlement' AND i.ref_id = r.setl_id) "
+      "AND EXISTS (SELECT 1 FROM closeouts AS c WHERE c.operator_name = s.operator_id "
+      " AND c.window_id = s.window_id AND c.to_ms >= s.created_at_ms) "
+      "ORDER BY r.setl_id",
+      [](sql::Statement& st) {
+        ReentryLateItem it;
+        it.batch_id = st.column_int64(0);
+        it.row_no = st.column_int64(1);
+        it.setl_id = st.column_int64(2);
+        it.at_ms = st.column_int64(3);
+        it.operator_id = st.column_text(4);
+        it.window_id = st.column_text(5);
+        it.closeout_id = st.column_int64(6);
+        it.total = Amount::fen(st.column_int64(7));
+        it.cash = Amount::fen(st.column_int64(8));
+        return it;
+      });
 }
 
 sql::Result<ReentryBatch> decide_reentry(sql::Db& db, std::int64_t batch_id, bool approve, std::string_view by,

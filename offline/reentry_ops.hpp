@@ -50,7 +50,7 @@ struct ReentryInput {
 // A row that cannot be entered: its number (1-based), the field and why.
 struct ReentryProblem {
   std::int64_t row_no = 0;  // 0: the batch itself
-  std::string field;        // "at", "window", "lines[2].amount", ...
+  std::string field;        // "at", "window", "lines[0].amount" (lines from 0, as in JSON), ...
   std::string message;
 };
 
@@ -122,6 +122,20 @@ sql::Result<ReentryBatch> decide_reentry(sql::Db& db, std::int64_t batch_id, boo
 sql::Result<std::optional<ReentryBatch>> get_reentry(sql::Db& db, std::int64_t batch_id, bool with_rows = true);
 // Newest first; `state` "" for all.
 sql::Result<std::vector<ReentryBatch>> list_reentries(sql::Db& db, std::string_view state, int limit);
+// An approved re-entered settlement whose paper time lies in a period its
+// operator and window had already closed out, and that no close-out holds
+// yet: it goes into their next close-out (close-outs take the unclosed items
+// by id), and the office is told on the work list.
+struct ReentryLateItem {
+  std::int64_t batch_id = 0;
+  std::int64_t row_no = 0;
+  std::int64_t setl_id = 0;
+  std::int64_t at_ms = 0;
+  std::string operator_id, window_id;
+  std::int64_t closeout_id = 0;  // the close-out recorded that already covered its time
+  Amount total, cash;
+};
+sql::Result<std::vector<ReentryLateItem>> reentries_after_closeout(sql::Db& db);
 // The request_id of an approved row's settlement.
 std::string reentry_request_id(std::int64_t batch_id, std::int64_t row_no);
 

@@ -196,6 +196,14 @@ bool role_may_call(Role r, Method m) noexcept {
     case Method::outage_get:
     case Method::outage_note:
       return supervisor || auditor;
+    // Settlements re-entered from the paper emergency ledger: entered by one
+    // of the office, approved or refused by another (docs/reentry.md).
+    case Method::reentry_record:
+    case Method::reentry_approve:
+    case Method::reentry_refuse:
+    case Method::reentry_list:
+    case Method::reentry_get:
+      return supervisor || auditor;
   }
   return false;
 }

@@ -75,8 +75,13 @@ enum class Method : std::uint8_t {
   outage_list,
   outage_get,
   outage_note,
+  reentry_record,
+  reentry_approve,
+  reentry_refuse,
+  reentry_list,
+  reentry_get,
 };
-inline constexpr int method_count = 52;
+inline constexpr int method_count = 57;
 
 std::string_view method_name(Method m) noexcept;  // "settle.commit"
 std::optional<Method> method_from_name(std::string_view name) noexcept;

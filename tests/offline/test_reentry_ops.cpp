@@ -88,7 +88,7 @@ TEST_CASE("reentry: validation names the row and the field of the first bad row"
   auto p = validate_reentry(bad, kPaperNow);
   REQUIRE(p.has_value());
   CHECK(p->row_no == 2);
-  CHECK(p->field == "lines[1].class");
+  CHECK(p->field == "lines[0].class");
 
   bad = in;
   bad.rows[0].cash = Amount::fen(12'001);
