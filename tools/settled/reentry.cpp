@@ -185,10 +185,9 @@ awaitable<Reply> Service::reentry_decide(const cashier::SessionInfo& s, std::int
         e.deductible_part = split_result->deductible_part;
         for (SplitReason reason : split_result->reasons)
           if (reason != SplitReason::offline_network_down) e.reasons.emplace_back(split_reason_name(reason));
-        if (v) {
-          e.psn_no = v->base.psn_no;
-          e.insutype = who.insutype;
-        }
+        // Not on the list: the policy's first insurance type, as a live offline settlement.
+        e.insutype = who.insutype;
+        if (v) e.psn_no = v->base.psn_no;
         const auto applied = flow::applied_lines(p_.policy, who.insutype, lines, VisitType::outpatient);
         for (const ChargeLine& l : applied) e.selfpay_ratio_ppm.push_back(l.selfpay_ratio ? l.selfpay_ratio->ppm() : 0);
         outstanding += r.total() - r.cash;

@@ -1,0 +1,37 @@
+// settlectl reentry: the paper emergency ledger (离线应急台账) entered into the
+// ledger from a CSV file (import), and its batches listed, shown, approved or
+// refused by a second person (docs/reentry.md).
+#pragma once
+
+#include "engine/result.hpp"
+#include "protocol/json.hpp"
+#include "tools/settlectl/cashier_cmds.hpp"
+
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+namespace settle::tools {
+
+struct ReentryCommand {
+  std::string action;  // import, list, show, approve, refuse
+  std::string file;    // import: the CSV file ("-" = stdin)
+  std::string batch_ref;
+  std::string state;   // list: entered, approved, refused
+  std::int64_t limit = 100;
+  std::int64_t id = 0;  // show, approve, refuse
+  std::string note;
+};
+int run_reentry(const ClientOptions& o, const ReentryCommand& c, std::ostream& out, std::ostream& err);
+
+// The CSV's rows as reentry.record's params (no batch_ref), or the first
+// problem as "line N, column C: ..." (exposed for the tests). `lines_of`
+// gets each settlement's first line number.
+struct ReentryCsv {
+  json::Json rows = json::Json::array();
+  std::vector<std::int64_t> first_line;  // per settlement, the CSV line it starts on
+};
+Result<ReentryCsv> parse_reentry_csv(const std::string& text);
+
+}  // namespace settle::tools
