@@ -3,9 +3,8 @@
 // refused by a second person (docs/reentry.md).
 #pragma once
 
-#include "engine/result.hpp"
-#include "protocol/json.hpp"
 #include "tools/settlectl/cashier_cmds.hpp"
+#include "tools/settlectl/reentry_csv.hpp"
 
 #include <cstdint>
 #include <iosfwd>
@@ -24,14 +23,5 @@ struct ReentryCommand {
   std::string note;
 };
 int run_reentry(const ClientOptions& o, const ReentryCommand& c, std::ostream& out, std::ostream& err);
-
-// The CSV's rows as reentry.record's params (no batch_ref), or the first
-// problem as "line N, column C: ..." (exposed for the tests). `lines_of`
-// gets each settlement's first line number.
-struct ReentryCsv {
-  json::Json rows = json::Json::array();
-  std::vector<std::int64_t> first_line;  // per settlement, the CSV line it starts on
-};
-Result<ReentryCsv> parse_reentry_csv(const std::string& text);
 
 }  // namespace settle::tools

@@ -190,7 +190,9 @@ park_after_refusals = 2
   }
 
   // The paper emergency ledger re-entered (docs/reentry.md): a batch entered,
-  // refused by a second person, entered again and approved.
+  // refused by a second person, entered again and approved. Its paper times
+  // are fixed (00:05 and 00:12 Beijing time today) so the examples stay alike
+  // from run to run; run it after 00:12.
   const std::string paper_day = [] {
     const std::time_t t = std::time(nullptr) + 8 * 3600;
     std::tm tm{};
