@@ -9,6 +9,7 @@
 #include "test_dir.hpp"
 
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 
 using namespace settle;
 using namespace settle::ledger;
@@ -205,6 +206,23 @@ TEST_CASE_FIXTURE(Reentries, "reentry: approved by a second person only, into of
     return shift_items_between(db, "C007", "W03", kPaperNow - 6 * kHour, kPaperNow);
   });
   CHECK(items.settlements.size() == 2);
+
+  // A close-out of that operator and window recorded before covering their
+  // time: both are listed until a close-out holds them.
+  CHECK(read([](sql::Db& db) { return reentries_after_closeout(db); }).empty());
+  REQUIRE(shell(fmt::format("INSERT INTO closeouts(request_id, operator_name, window_id, from_ms, to_ms, upto_setl_id, "
+                            "upto_refund_id, recorded_at_ms, document, digest) VALUES('CO-1', 'C007', 'W03', {}, {}, 0, "
+                            "0, {}, '{{}}', '{}')",
+                            kPaperNow - 8 * kHour, kPaperNow - kHour, kPaperNow - kHour, std::string(64, '0')))
+              .ok());
+  auto late = read([](sql::Db& db) { return reentries_after_closeout(db); });
+  REQUIRE(late.size() == 2);
+  CHECK(late[0].setl_id == *b.setl_ids[1]);
+  CHECK(late[0].closeout_id == 1);
+  REQUIRE(shell(fmt::format("INSERT INTO closeout_items(kind, ref_id, closeout_id) VALUES('settlement', {}, 1)",
+                            *b.setl_ids[1]))
+              .ok());
+  CHECK(read([](sql::Db& db) { return reentries_after_closeout(db); }).size() == 1);
 
   // Decided once.
   auto twice = ledger->write_wait([id](sql::Db& db) {
