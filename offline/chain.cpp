@@ -199,6 +199,19 @@ const std::vector<Kind>& kinds() {
        "{r}.ended_at_ms IS NOT NULL", 8},
       {"outage_note", "outage_notes", {{"note_id", true}},
        {"note_id", "outage_id", "at_ms", "kind", "target", "detail", "by"}, On::insert, "", 8},
+      // v9: settlements re-entered from the paper emergency ledger.
+      {"reentry_batch", "reentry_batches", {{"batch_id", true}},
+       {"batch_id", "batch_ref", "content_hash", "entered_by", "entered_at_ms", "row_count", "total_fen", "cash_fen"},
+       On::insert, "", 9},
+      {"reentry_decision", "reentry_batches", {{"batch_id", true}},
+       {"batch_id", "state", "decided_by", "decided_at_ms", "decision_note"}, On::once, "{r}.state <> 'entered'", 9},
+      {"reentry_row", "reentry_rows", {{"batch_id", true}, {"row_no", true}},
+       {"batch_id", "row_no", "at_ms", "window_id", "operator_id", "card_no", "psn_name", "total_fen", "cash_fen"},
+       On::insert, "", 9},
+      {"reentry_line", "reentry_lines", {{"batch_id", true}, {"row_no", true}, {"line_no", true}},
+       {"batch_id", "row_no", "line_no", "code", "name", "class", "amount_fen"}, On::insert, "", 9},
+      {"reentry_result", "reentry_results", {{"batch_id", true}, {"row_no", true}},
+       {"batch_id", "row_no", "setl_id", "estimate_fund_fen"}, On::insert, "", 9},
   };
   return all;
 }

@@ -739,6 +739,90 @@ const std::string& v8_sql() {
   return sql;
 }
 
+// v9: settlements re-entered from the paper emergency ledger (离线应急台账;
+// offline/reentry_ops.hpp, docs/reentry.md). A batch is entered once, then
+// decided once (approved or refused) by another person; its rows and lines
+// never change; an approved row's settlement is linked in reentry_results.
+constexpr std::string_view kV9 = R"SQL(
+CREATE TABLE reentry_batches (
+  batch_id        INTEGER PRIMARY KEY,
+  batch_ref       TEXT NOT NULL UNIQUE CHECK (length(batch_ref) BETWEEN 1 AND 64),
+  content_hash    TEXT NOT NULL,
+  entered_by      TEXT NOT NULL,
+  entered_at_ms   INTEGER NOT NULL,
+  row_count       INTEGER NOT NULL CHECK (row_count BETWEEN 1 AND 500),
+  total_fen       INTEGER NOT NULL CHECK (total_fen >= 0),
+  cash_fen        INTEGER NOT NULL CHECK (cash_fen >= 0),
+  state           TEXT NOT NULL CHECK (state IN ('entered', 'approved', 'refused')),
+  decided_by      TEXT,
+  decided_at_ms   INTEGER,
+  decision_note   TEXT NOT NULL DEFAULT '',
+  CHECK ((state = 'entered') = (decided_by IS NULL AND decided_at_ms IS NULL)),
+  CHECK (decided_by IS NULL OR decided_by <> entered_by)
+) STRICT;
+CREATE INDEX reentry_batches_content ON reentry_batches(content_hash);
+CREATE TRIGGER reentry_batches_decided_once BEFORE UPDATE ON reentry_batches
+WHEN OLD.state <> 'entered' OR NEW.batch_id IS NOT OLD.batch_id OR NEW.batch_ref IS NOT OLD.batch_ref
+  OR NEW.content_hash IS NOT OLD.content_hash OR NEW.entered_by IS NOT OLD.entered_by
+  OR NEW.entered_at_ms IS NOT OLD.entered_at_ms OR NEW.row_count IS NOT OLD.row_count
+  OR NEW.total_fen IS NOT OLD.total_fen OR NEW.cash_fen IS NOT OLD.cash_fen
+BEGIN SELECT RAISE(ABORT, 'reentry_batches: a batch is decided once and otherwise never changes'); END;
+CREATE TRIGGER reentry_batches_no_delete BEFORE DELETE ON reentry_batches
+BEGIN SELECT RAISE(ABORT, 'reentry_batches: batches are never deleted'); END;
+
+CREATE TABLE reentry_rows (
+  batch_id     INTEGER NOT NULL REFERENCES reentry_batches(batch_id),
+  row_no       INTEGER NOT NULL CHECK (row_no >= 1),
+  at_ms        INTEGER NOT NULL,
+  window_id    TEXT NOT NULL,
+  operator_id  TEXT NOT NULL,
+  card_no      TEXT NOT NULL,
+  psn_name     TEXT NOT NULL DEFAULT '',
+  total_fen    INTEGER NOT NULL CHECK (total_fen >= 0),
+  cash_fen     INTEGER NOT NULL CHECK (cash_fen >= 0 AND cash_fen <= total_fen),
+  PRIMARY KEY (batch_id, row_no)
+) WITHOUT ROWID, STRICT;
+CREATE TRIGGER reentry_rows_no_update BEFORE UPDATE ON reentry_rows
+BEGIN SELECT RAISE(ABORT, 'reentry_rows: append-only'); END;
+CREATE TRIGGER reentry_rows_no_delete BEFORE DELETE ON reentry_rows
+BEGIN SELECT RAISE(ABORT, 'reentry_rows: append-only'); END;
+
+CREATE TABLE reentry_lines (
+  batch_id    INTEGER NOT NULL,
+  row_no      INTEGER NOT NULL,
+  line_no     INTEGER NOT NULL CHECK (line_no >= 1),
+  code        TEXT NOT NULL,
+  name        TEXT NOT NULL,
+  class       TEXT NOT NULL CHECK (class IN ('A', 'B', 'C')),
+  amount_fen  INTEGER NOT NULL CHECK (amount_fen >= 0),
+  PRIMARY KEY (batch_id, row_no, line_no),
+  FOREIGN KEY (batch_id, row_no) REFERENCES reentry_rows(batch_id, row_no)
+) WITHOUT ROWID, STRICT;
+CREATE TRIGGER reentry_lines_no_update BEFORE UPDATE ON reentry_lines
+BEGIN SELECT RAISE(ABORT, 'reentry_lines: append-only'); END;
+CREATE TRIGGER reentry_lines_no_delete BEFORE DELETE ON reentry_lines
+BEGIN SELECT RAISE(ABORT, 'reentry_lines: append-only'); END;
+
+CREATE TABLE reentry_results (
+  batch_id           INTEGER NOT NULL,
+  row_no             INTEGER NOT NULL,
+  setl_id            INTEGER NOT NULL UNIQUE REFERENCES settlements(setl_id),
+  estimate_fund_fen  INTEGER NOT NULL CHECK (estimate_fund_fen >= 0),
+  PRIMARY KEY (batch_id, row_no),
+  FOREIGN KEY (batch_id, row_no) REFERENCES reentry_rows(batch_id, row_no)
+) WITHOUT ROWID, STRICT;
+CREATE TRIGGER reentry_results_no_update BEFORE UPDATE ON reentry_results
+BEGIN SELECT RAISE(ABORT, 'reentry_results: append-only'); END;
+CREATE TRIGGER reentry_results_no_delete BEFORE DELETE ON reentry_results
+BEGIN SELECT RAISE(ABORT, 'reentry_results: append-only'); END;
+)SQL";
+
+// v9's SQL: its tables, then the triggers that chain them.
+const std::string& v9_sql() {
+  static const std::string sql = std::string(kV9) + chain::kinds_sql(9);
+  return sql;
+}
+
 // v3's SQL: the fixed part above and the settlements' transition trigger
 // generated from the engine's table.
 const std::string& v3_sql() {
@@ -747,7 +831,7 @@ const std::string& v3_sql() {
 }
 
 std::span<const Migration> all_migrations() {
-  static const std::array<Migration, 8> list{{
+  static const std::array<Migration, 9> list{{
       {1, "initial schema: requests, insurer messages, settlements, refunds, adjustments, outbox, events", kV1},
       {2, "fewer pages per commit (no requests_in_progress index, events without AUTOINCREMENT); open reversals indexed",
        kV2},
@@ -771,6 +855,9 @@ std::span<const Migration> all_migrations() {
       {8, "outage records: each outage's kind, cause, start and end, and what was done about it (notifications, "
           "people told, notes), chained",
        v8_sql()},
+      {9, "settlements re-entered from the paper emergency ledger: batches entered by one person and approved or "
+          "refused by another, their rows and lines, each approved row's settlement; chained",
+       v9_sql()},
   }};
   return list;
 }

@@ -199,6 +199,14 @@ bool role_may_call(Role r, Method m) noexcept {
     // The patient notices: every role (a window shows them, the office prints them).
     case Method::notice_get:
       return true;
+    // Settlements re-entered from the paper emergency ledger: entered by one
+    // of the office, approved or refused by another (docs/reentry.md).
+    case Method::reentry_record:
+    case Method::reentry_approve:
+    case Method::reentry_refuse:
+    case Method::reentry_list:
+    case Method::reentry_get:
+      return supervisor || auditor;
   }
   return false;
 }

@@ -938,6 +938,101 @@ Result<CorrectionListParams> parse_correction_list(const Json& p) {
 
 namespace {
 
+Result<ReentryRecordParams> parse_reentry_record(const Json& p) {
+  if (auto s = only_fields(p, "", {"batch_ref", "rows"}); !s) return s.error();
+  ReentryRecordParams out;
+  auto ref = opt_text(p, "batch_ref", "", 64);
+  if (!ref) return ref.error();
+  out.batch_ref = std::move(*ref);
+  const Json* rows = json::find(p, "rows");
+  if (rows == nullptr || rows->is_null()) return bad("rows", "rows: required field is missing");
+  if (!rows->is_array()) return bad("rows", fmt::format("rows: expected an array, got {}", json::type_name(*rows)));
+  if (rows->empty()) return bad("rows", "rows: at least one row is needed");
+  if (rows->size() > max_reentry_rows)
+    return make_error(Reason::limit_exceeded, "rows",
+                      fmt::format("rows: {} rows, at most {} in one batch", rows->size(), max_reentry_rows));
+  out.rows = *rows;
+  return out;
+}
+
+Result<ReentryListParams> parse_reentry_list(const Json& p) {
+  if (auto s = only_fields(p, "", {"state", "limit"}); !s) return s.error();
+  ReentryListParams out;
+  auto state = opt_text(p, "state", "", 16);
+  if (!state) return state.error();
+  if (state->has_value() && **state != "entered" && **state != "approved" && **state != "refused")
+    return bad("state", "state: entered, approved or refused");
+  out.state = std::move(*state);
+  auto limit = list_limit(p);
+  if (!limit) return limit.error();
+  out.limit = *limit;
+  return out;
+}
+
+Result<std::int64_t> batch_id(const Json& p) {
+  auto id = json::get_opt_int(p, "batch_id", "");
+  if (!id) return id.error();
+  if (!id->has_value() || **id < 1) return bad("batch_id", "batch_id: required, a positive integer");
+  return **id;
+}
+
+Result<ReentryGetParams> parse_reentry_get(const Json& p) {
+  if (auto s = only_fields(p, "", {"batch_id"}); !s) return s.error();
+  auto id = batch_id(p);
+  if (!id) return id.error();
+  return ReentryGetParams{*id};
+}
+
+template <int Kind>
+Result<MethodParams> reentry_decide(const Json& p) {
+  if (auto s = only_fields(p, "", {"batch_id", "note"}); !s) return s.error();
+  auto id = batch_id(p);
+  if (!id) return id.error();
+  auto note = opt_text(p, "note", "", 2000);
+  if (!note) return note.error();
+  if (Kind == 1 && !note->has_value()) return bad("note", "note: required, why the batch is refused");
+  return MethodParams{ReentryDecideParams<Kind>{*id, note->value_or("")}};
+}
+
+}  // namespace
+
+Result<ReentryRowParams> parse_reentry_row(const Json& row, std::string_view path) {
+  if (auto s = only_fields(row, path, {"at", "window", "operator", "card_no", "psn_name", "lines", "cash"}); !s)
+    return s.error();
+  ReentryRowParams out;
+  auto at = text(row, "at", path, 64);
+  if (!at) return at.error();
+  if (!is_iso_datetime_offset(*at)) {
+    const std::string f = json::path_join(path, "at");
+    return bad(f, fmt::format("{}: a time with its offset, e.g. 2026-12-03T10:15:00+08:00", f));
+  }
+  out.at = std::move(*at);
+  auto window = text(row, "window", path, 32);
+  if (!window) return window.error();
+  out.window = std::move(*window);
+  auto op = text(row, "operator", path, max_ident_len);
+  if (!op) return op.error();
+  out.operator_name = std::move(*op);
+  auto card = text(row, "card_no", path, 32);
+  if (!card) return card.error();
+  out.card_no = std::move(*card);
+  auto name = opt_text(row, "psn_name", path, 64);
+  if (!name) return name.error();
+  out.psn_name = name->value_or("");
+  const std::string lines_path = json::path_join(path, "lines");
+  const Json* lines = json::find(row, "lines");
+  if (lines == nullptr || lines->is_null()) return bad(lines_path, fmt::format("{}: required field is missing", lines_path));
+  auto parsed = json::lines_from_json(*lines, lines_path, /*name_required=*/true);
+  if (!parsed) return parsed.error();
+  out.lines = std::move(*parsed);
+  auto cash = json::get_amount(row, "cash", path);
+  if (!cash) return cash.error();
+  out.cash = *cash;
+  return out;
+}
+
+namespace {
+
 template <int Kind>
 Result<MethodParams> correction_decide(const Json& p) {
   if (auto s = only_fields(p, "", {"correction_id", "note"}); !s) return s.error();
@@ -1095,6 +1190,11 @@ Result<MethodParams> parse_params(Method m, const Json& p) {
     case Method::outage_get: return widen(parse_outage_get(p));
     case Method::outage_note: return widen(parse_outage_note(p));
     case Method::notice_get: return widen(parse_notice_get(p));
+    case Method::reentry_record: return widen(parse_reentry_record(p));
+    case Method::reentry_approve: return reentry_decide<0>(p);
+    case Method::reentry_refuse: return reentry_decide<1>(p);
+    case Method::reentry_list: return widen(parse_reentry_list(p));
+    case Method::reentry_get: return widen(parse_reentry_get(p));
   }
   SETTLE_ASSERT(false && "every method has a parser");
   return make_error(Reason::internal, "", "no parser");

@@ -297,6 +297,45 @@ struct NoticeGetParams {
   std::string format = "text";  // text or html
   std::string paper = "A4";     // A4 or A5 (html)
 };
+// reentry.record: a batch of settlements from the paper emergency ledger
+// (docs/reentry.md). The rows are kept as given and read one by one with
+// parse_reentry_row, so that an error names its row (data.row).
+struct ReentryRecordParams {
+  std::optional<std::string> batch_ref;
+  Json rows = Json::array();  // 1..500 objects
+};
+struct ReentryLineParams {
+  std::string code, name, cls;  // cls "A", "B", "C"
+  Amount amount;
+};
+struct ReentryRowParams {
+  std::string at;  // ISO 8601 with offset, as on paper
+  std::string window;
+  std::string operator_name;
+  std::string card_no;
+  std::string psn_name;
+  std::vector<ChargeLine> lines;
+  Amount cash;
+};
+// reentry.approve (note optional) and reentry.refuse (note required).
+template <int Kind>
+struct ReentryDecideParams {
+  std::int64_t batch_id = 0;
+  std::string note;
+};
+using ReentryApproveParams = ReentryDecideParams<0>;
+using ReentryRefuseParams = ReentryDecideParams<1>;
+struct ReentryListParams {
+  std::optional<std::string> state;  // entered, approved, refused
+  std::int64_t limit = default_list_limit;
+};
+struct ReentryGetParams {
+  std::int64_t batch_id = 0;
+};
+// At most this many rows in one reentry.record.
+inline constexpr std::size_t max_reentry_rows = 500;
+// One row of reentry.record's rows (`path` "rows[i]" for the errors' field).
+Result<ReentryRowParams> parse_reentry_row(const Json& row, std::string_view path);
 
 // One alternative per Method, in the order of the Method enum.
 using MethodParams =
@@ -312,7 +351,8 @@ using MethodParams =
                  AuditListParams, SettleSheetParams, CloseoutPreviewParams, CloseoutRecordParams,
                  CloseoutGetParams, CloseoutListParams, CloseoutSheetParams, CorrectionRecordParams,
                  CorrectionApproveParams, CorrectionRefuseParams, CorrectionListParams, WorkListParams,
-                 OutageListParams, OutageGetParams, OutageNoteParams, NoticeGetParams>;
+                 OutageListParams, OutageGetParams, OutageNoteParams, NoticeGetParams, ReentryRecordParams,
+                 ReentryApproveParams, ReentryRefuseParams, ReentryListParams, ReentryGetParams>;
 static_assert(std::variant_size_v<MethodParams> == method_count);
 
 // Parses the params object of `m`. Errors: INVALID_REQUEST (data.field names

@@ -71,6 +71,11 @@ constexpr std::array<MethodInfo, method_count> kMethods{{
     {Method::outage_get, "outage.get", false},
     {Method::outage_note, "outage.note", false},
     {Method::notice_get, "notice.get", false},
+    {Method::reentry_record, "reentry.record", false},
+    {Method::reentry_approve, "reentry.approve", false},
+    {Method::reentry_refuse, "reentry.refuse", false},
+    {Method::reentry_list, "reentry.list", false},
+    {Method::reentry_get, "reentry.get", false},
 }};
 
 // Longest string id echoed back; longer ids are refused (id null).

@@ -76,8 +76,13 @@ enum class Method : std::uint8_t {
   outage_get,
   outage_note,
   notice_get,  // docs/patient-notices.md
+  reentry_record,
+  reentry_approve,
+  reentry_refuse,
+  reentry_list,
+  reentry_get,
 };
-inline constexpr int method_count = 53;
+inline constexpr int method_count = 58;
 
 std::string_view method_name(Method m) noexcept;  // "settle.commit"
 std::optional<Method> method_from_name(std::string_view name) noexcept;

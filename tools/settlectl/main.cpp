@@ -12,6 +12,7 @@
 #include "tools/settlectl/office_cmds.hpp"
 #include "tools/settlectl/outage_cmds.hpp"
 #include "tools/settlectl/notice_cmds.hpp"
+#include "tools/settlectl/reentry_cmds.hpp"
 #include "tools/settlectl/storage_cmds.hpp"
 #include "tools/settlectl/trial.hpp"
 
@@ -324,6 +325,34 @@ int main(int argc, char** argv) {
   auto* work = app.add_subcommand("work", "the insurance office's work list: parked items, rejected offline "
                                           "settlements, corrections waiting for approval");
   client_options(work, true);
+  settle::tools::ReentryCommand reentry_cmd;
+  auto* reentry = app.add_subcommand(
+      "reentry", "the paper emergency ledger (离线应急台账) entered after settled was down: import a CSV, list, show, "
+                 "approve or refuse a batch (a second person decides; docs/reentry.md)");
+  reentry->require_subcommand(1);
+  for (const char* a : {"import", "list", "show", "approve", "refuse"}) {
+    auto* sub = reentry->add_subcommand(
+        a, std::string_view(a) == "import"    ? "enter a CSV file's settlements as one batch (all or nothing)"
+           : std::string_view(a) == "list"    ? "batches, newest first"
+           : std::string_view(a) == "show"    ? "one batch with its settlements"
+           : std::string_view(a) == "approve" ? "approve a batch (not the person who entered it): its settlements are stored and uploaded"
+                                              : "refuse a batch with a note: nothing is stored");
+    client_options(sub, true);
+    if (std::string_view(a) == "import") {
+      sub->add_option("file", reentry_cmd.file, "the CSV file (UTF-8; - for stdin)")->required();
+      sub->add_option("--batch-ref", reentry_cmd.batch_ref, "the paper ledger's reference (unique; default: operator and time)");
+    }
+    if (std::string_view(a) == "list") {
+      sub->add_option("--state", reentry_cmd.state, "entered, approved or refused");
+      sub->add_option("--limit", reentry_cmd.limit, "at most this many (1-1000)");
+    }
+    if (std::string_view(a) == "show" || std::string_view(a) == "approve" || std::string_view(a) == "refuse")
+      sub->add_option("--id", reentry_cmd.id, "the batch")->required();
+    if (std::string_view(a) == "approve") sub->add_option("--note", reentry_cmd.note, "a note");
+    if (std::string_view(a) == "refuse") sub->add_option("--note", reentry_cmd.note, "why it is refused")->required();
+    sub->callback([&reentry_cmd, a] { reentry_cmd.action = a; });
+  }
+
   settle::tools::OutageCommand outage_cmd;
   auto* outage = app.add_subcommand("outage", "outage records (停机/断网记录): the line offline, starts after a crash, "
                                               "drills; who was told (supervisor, auditor)");
@@ -448,6 +477,7 @@ int main(int argc, char** argv) {
   if (work->parsed()) return settle::tools::run_work(client, std::cout, std::cerr);
   if (outage->parsed()) return settle::tools::run_outage(client, outage_cmd, std::cout, std::cerr);
   if (notice->parsed()) return settle::tools::run_notice(client, notice_cmd, std::cout, std::cerr);
+  if (reentry->parsed()) return settle::tools::run_reentry(client, reentry_cmd, std::cout, std::cerr);
   if (inpatient->parsed()) {
     if (ip_get_limit->count() > 0) ip.limit = ip_limit;
     return settle::tools::run_inpatient(client, ip, std::cout, std::cerr);

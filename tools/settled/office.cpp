@@ -3,6 +3,7 @@
 // review, and the office's work list of what waits for it (parked items,
 // rejected offline settlements, corrections waiting for approval).
 #include "offline/office_ops.hpp"
+#include "offline/reentry_ops.hpp"
 #include "offline/stay_ops.hpp"
 #include "protocol/cashier/mask.hpp"
 #include "tools/settled/chain_keeper.hpp"
@@ -65,6 +66,13 @@ constexpr std::string_view kRejectedWhatToDo =
 constexpr std::string_view kCorrectionWhatToDo =
     "Waiting for a second person of the insurance office to approve or refuse it (correction.approve, "
     "correction.refuse); until then it changes nothing.";
+constexpr std::string_view kReentryWhatToDo =
+    "Settlements re-entered from the paper emergency ledger: a second person of the insurance office checks them "
+    "against the paper and approves or refuses the batch (reentry.approve, reentry.refuse); until then they change "
+    "nothing.";
+constexpr std::string_view kReentryLateWhatToDo =
+    "A re-entered settlement made in a period its operator and window had already closed out: it is counted in "
+    "their next close-out; note it on the closed period's paper sheet (docs/reentry.md).";
 
 }  // namespace
 
@@ -250,6 +258,8 @@ awaitable<Reply> Service::work_list() {
     std::vector<ledger::ParkedStayItem> stays;
     std::vector<ledger::RejectedSettlement> rejected;
     std::vector<ledger::CorrectionRow> waiting;
+    std::vector<ledger::ReentryBatch> reentries;       // entered, waiting for a second person
+    std::vector<ledger::ReentryLateItem> reentry_late;  // re-entered into a period already closed out
   };
   auto job = [](sql::Db& db) -> sql::Result<Work> {
     Work w;
@@ -265,6 +275,12 @@ awaitable<Reply> Service::work_list() {
     auto waiting = ledger::list_corrections(db, "recorded", 1000);
     if (!waiting) return waiting.error();
     w.waiting = std::move(*waiting);
+    auto reentries = ledger::list_reentries(db, "entered", 1000);
+    if (!reentries) return reentries.error();
+    w.reentries = std::move(*reentries);
+    auto late = ledger::reentries_after_closeout(db);
+    if (!late) return late.error();
+    w.reentry_late = std::move(*late);
     return w;
   };
   auto w = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job));
@@ -322,6 +338,28 @@ awaitable<Reply> Service::work_list() {
     j["what_to_do"] = kCorrectionWhatToDo;
     items.push_back(std::move(j));
   }
+  for (const auto& b : w->reentries)
+    items.push_back(Json{{"kind", "reentry_waiting"},
+                         {"batch_id", b.batch_id},
+                         {"batch_ref", b.batch_ref},
+                         {"entered_by", b.entered_by},
+                         {"since", iso_time(b.entered_at_ms)},
+                         {"rows", b.row_count},
+                         {"total", json::amount_value(b.total)},
+                         {"cash", json::amount_value(b.cash)},
+                         {"what_to_do", kReentryWhatToDo}});
+  for (const auto& r : w->reentry_late)
+    items.push_back(Json{{"kind", "reentry_after_closeout"},
+                         {"batch_id", r.batch_id},
+                         {"row", r.row_no},
+                         {"setl_id", std::to_string(r.setl_id)},
+                         {"at", iso_time(r.at_ms)},
+                         {"operator", r.operator_id},
+                         {"window", r.window_id},
+                         {"closeout_id", std::to_string(r.closeout_id)},
+                         {"total", json::amount_value(r.total)},
+                         {"cash", json::amount_value(r.cash)},
+                         {"what_to_do", kReentryLateWhatToDo}});
   const std::size_t count = items.size();
   co_return Reply::ok(Json{{"items", std::move(items)}, {"count", count}});
 }

@@ -217,6 +217,19 @@ awaitable<Reply> Service::handle(cashier::SessionInfo session, cashier::Call cal
     case Method::outage_get: co_return co_await outage_get(std::get<cashier::OutageGetParams>(call.params));
     case Method::outage_note:
       co_return co_await outage_note(session, std::get<cashier::OutageNoteParams>(call.params));
+    case Method::reentry_record:
+      co_return co_await reentry_record(session, std::get<cashier::ReentryRecordParams>(call.params));
+    case Method::reentry_approve: {
+      const auto d = std::get<cashier::ReentryApproveParams>(call.params);
+      co_return co_await reentry_decide(session, d.batch_id, true, d.note);
+    }
+    case Method::reentry_refuse: {
+      const auto d = std::get<cashier::ReentryRefuseParams>(call.params);
+      co_return co_await reentry_decide(session, d.batch_id, false, d.note);
+    }
+    case Method::reentry_list: co_return co_await reentry_list(std::get<cashier::ReentryListParams>(call.params));
+    case Method::reentry_get:
+      co_return co_await reentry_get(session, std::get<cashier::ReentryGetParams>(call.params));
     case Method::settle_sheet:
       co_return co_await settle_sheet(session, std::get<cashier::SettleSheetParams>(call.params));
     case Method::notice_get: co_return co_await notice_get(std::get<cashier::NoticeGetParams>(call.params));

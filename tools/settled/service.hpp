@@ -161,6 +161,11 @@ class Service final : public cashier::Dispatcher {
   awaitable<Reply> outage_get(const cashier::OutageGetParams& p);
   awaitable<Reply> outage_note(const cashier::SessionInfo& s, const cashier::OutageNoteParams& p);
   awaitable<Reply> notice_get(const cashier::NoticeGetParams& p);  // notice_get.cpp
+  // reentry.cpp: the paper emergency ledger's re-entry (docs/reentry.md).
+  awaitable<Reply> reentry_record(const cashier::SessionInfo& s, const cashier::ReentryRecordParams& p);
+  awaitable<Reply> reentry_decide(const cashier::SessionInfo& s, std::int64_t id, bool approve, const std::string& note);
+  awaitable<Reply> reentry_list(const cashier::ReentryListParams& p);
+  awaitable<Reply> reentry_get(const cashier::SessionInfo& s, const cashier::ReentryGetParams& p);
   // The close-out of a recorded id or the session's own preview (answer JSON).
   awaitable<Reply> closeout_of(const cashier::SessionInfo& s, const std::optional<std::string>& closeout_id);
   // Announces a new work item (event and metric).

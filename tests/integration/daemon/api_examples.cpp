@@ -191,6 +191,35 @@ park_after_refusals = 2
     aud->call("correction.approve", Json{{"correction_id", std::stoll(id)}});
   }
 
+  // The paper emergency ledger re-entered (docs/reentry.md): a batch entered,
+  // refused by a second person, entered again and approved. Its paper times
+  // are fixed (00:05 and 00:12 Beijing time today) so the examples stay alike
+  // from run to run; run it after 00:12.
+  const std::string paper_day = [] {
+    const std::time_t t = std::time(nullptr) + 8 * 3600;
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char b[16];
+    std::strftime(b, sizeof b, "%Y-%m-%d", &tm);
+    return std::string(b);
+  }();
+  const auto paper_row = [&](const std::string& hhmm, const std::string& cash) {
+    return Json{{"at", paper_day + "T" + hhmm + ":00+08:00"}, {"window", "W03"}, {"operator", "c003"},
+                {"card_no", "E00000001"}, {"psn_name", "张三"},
+                {"lines", Json::array({Json{{"code", "110200001"}, {"name", "普通门诊诊查费"}, {"class", "A"}, {"amount", "25.00"}},
+                                       Json{{"code", "86900001"}, {"name", "阿莫西林胶囊"}, {"class", "B"}, {"amount", "48.60"}}})},
+                {"cash", cash}};
+  };
+  const Json paper_a = call(*sup, "reentry.record",
+                            Json{{"batch_ref", "PAPER-W03-1"}, {"rows", Json::array({paper_row("00:05", "73.60")})}});
+  call(*aud, "reentry.refuse", Json{{"batch_id", paper_a.value("batch_id", 1)}, {"note", "the card number differs from the paper"}});
+  const Json paper_b = call(*sup, "reentry.record",
+                            Json{{"batch_ref", "PAPER-W03-2"},
+                                 {"rows", Json::array({paper_row("00:05", "73.60"), paper_row("00:12", "20.00")})}});
+  call(*sup, "reentry.list", Json{{"state", "entered"}});
+  call(*aud, "reentry.approve", Json{{"batch_id", paper_b.value("batch_id", 2)}, {"note", "checked against the paper"}});
+  call(*aud, "reentry.get", Json{{"batch_id", paper_b.value("batch_id", 2)}});
+
   // The close-out of the shift.
   call(*c, "closeout.preview");
   const Json co = call(*c, "closeout.record", Json{{"request_id", "CO-W01-0001"}});
