@@ -7,6 +7,6 @@
 
 namespace settle::cashier {
 
-inline constexpr std::string_view api_version = "1.0";
+inline constexpr std::string_view api_version = "1.1";
 
 }  // namespace settle::cashier
