@@ -6,41 +6,19 @@
 #include "offline/ledger.hpp"
 #include "offline/outage_ops.hpp"
 #include "sample.hpp"
-#include "test_dir.hpp"
+#include "ledger_fixture.hpp"
 
 #include <doctest/doctest.h>
 
 using namespace settle;
 using namespace settle::ledger;
-using settle::test::TestDir;
 
 namespace {
 
 constexpr std::int64_t kStart = 1'700'000'000'000;
 
-struct Outages {
-  TestDir dir{"outage-ops"};
-  std::unique_ptr<Ledger> ledger;
-  Outages() {
-    auto l = Ledger::open(dir.file("ledger.db"));
-    REQUIRE(l.ok());
-    ledger = std::move(l).value();
-  }
-  template <class F>
-  auto write(F f) {
-    auto r = ledger->write_wait(std::move(f));
-    REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message));
-    return std::move(r).value();
-  }
-  template <class F>
-  auto read(F f) {
-    auto r = ledger->read(std::move(f));
-    REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message));
-    return std::move(r).value();
-  }
-  sql::Status shell(const std::string& text) {
-    return ledger->write_wait([text](sql::Db& db) { return db.exec(text); });
-  }
+struct Outages : settle::test::LedgerFixture {
+  Outages() : LedgerFixture("outage-ops") {}
 };
 
 }  // namespace

@@ -6,43 +6,21 @@
 #include "offline/ledger.hpp"
 #include "offline/office_ops.hpp"
 #include "offline/reentry_ops.hpp"
-#include "test_dir.hpp"
+#include "ledger_fixture.hpp"
 
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 
 using namespace settle;
 using namespace settle::ledger;
-using settle::test::TestDir;
 
 namespace {
 
 constexpr std::int64_t kPaperNow = 1'764'800'000'000;  // the time of entering
 constexpr std::int64_t kHour = 3'600'000;
 
-struct Reentries {
-  TestDir dir{"reentry-ops"};
-  std::unique_ptr<Ledger> ledger;
-  Reentries() {
-    auto l = Ledger::open(dir.file("ledger.db"));
-    REQUIRE(l.ok());
-    ledger = std::move(l).value();
-  }
-  template <class F>
-  auto write(F f) {
-    auto r = ledger->write_wait(std::move(f));
-    REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message));
-    return std::move(r).value();
-  }
-  template <class F>
-  auto read(F f) {
-    auto r = ledger->read(std::move(f));
-    REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message));
-    return std::move(r).value();
-  }
-  sql::Status shell(const std::string& text) {
-    return ledger->write_wait([text](sql::Db& db) { return db.exec(text); });
-  }
+struct Reentries : settle::test::LedgerFixture {
+  Reentries() : LedgerFixture("reentry-ops") {}
 };
 
 ReentryRow paper_row(std::int64_t no, std::int64_t at, std::string card, std::int64_t total, std::int64_t cash) {

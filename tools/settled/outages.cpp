@@ -12,10 +12,6 @@
 namespace settle::daemon {
 namespace {
 
-json::Json time_or_null(const std::optional<std::int64_t>& ms) {
-  return ms ? json::Json(iso_time(*ms)) : json::Json(nullptr);
-}
-
 json::Json outage_summary(const ledger::Outage& o, std::int64_t now) {
   const std::int64_t end = o.ended_at_ms.value_or(now);
   return json::Json{{"outage_id", o.outage_id},

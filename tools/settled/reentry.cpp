@@ -19,7 +19,6 @@ namespace {
 
 using json::Json;
 
-Json time_or_null(const std::optional<std::int64_t>& ms) { return ms ? Json(iso_time(*ms)) : Json(nullptr); }
 
 Json batch_json(const ledger::ReentryBatch& b) {
   return Json{{"batch_id", b.batch_id},

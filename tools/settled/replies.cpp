@@ -130,6 +130,10 @@ Json refund_json(const ledger::Refund& r) {
               {"lines", lines}};
 }
 
+json::Json time_or_null(const std::optional<std::int64_t>& unix_ms) {
+  return unix_ms ? json::Json(iso_time(*unix_ms)) : json::Json(nullptr);
+}
+
 Result<std::optional<std::int64_t>> list_bound(const std::optional<std::string>& text, std::string_view field,
                                                bool end) {
   if (!text) return std::optional<std::int64_t>{};

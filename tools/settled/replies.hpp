@@ -48,6 +48,9 @@ std::optional<std::int64_t> parse_setl_id(std::string_view s);
 // nullopt. Errors: INVALID_REQUEST naming the field.
 Result<std::optional<std::int64_t>> list_bound(const std::optional<std::string>& text, std::string_view field, bool end);
 
+// A time as the API writes it (ISO 8601, +08:00), or null when absent.
+json::Json time_or_null(const std::optional<std::int64_t>& unix_ms);
+
 json::Json settlement_summary_json(const ledger::Settlement& s);
 json::Json refund_json(const ledger::Refund& r);
 json::Json settlement_detail_json(const ledger::SettlementDetail& d, bool auditor);
