@@ -12,8 +12,12 @@ started=$SECONDS
 # Each step with the minutes and seconds since the start, so a slow step shows.
 step() { printf '\n==> [%d:%02d] %s\n' $(((SECONDS - started) / 60)) $(((SECONDS - started) % 60)) "$*"; }
 
-# The ctest names of the tests with a label, as build targets.
-tests_labelled() { ctest --test-dir "$1" -N -L "$2" | sed -n 's/.*Test *#[0-9]*: //p'; }
+# The ctest names of the tests with a label that are build targets (a test
+# that runs a script has nothing to build).
+tests_labelled() {
+  ctest --test-dir "$1" -N -L "$2" | sed -n 's/.*Test *#[0-9]*: //p' |
+    grep -Fx -f <(ninja -C "$1" -t targets all | sed -n 's/: phony$//p')
+}
 
 # The sanitizer and fuzz builds. They compile while the full build's tests run
 # (those mostly wait on pcscd, the daemon and the simulator), at the lowest

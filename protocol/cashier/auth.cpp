@@ -195,6 +195,7 @@ bool role_may_call(Role r, Method m) noexcept {
     case Method::outage_list:
     case Method::outage_get:
     case Method::outage_note:
+    case Method::outage_record:
       return supervisor || auditor;
     // The patient notices: every role (a window shows them, the office prints them).
     case Method::notice_get:

@@ -1072,6 +1072,30 @@ Result<OutageGetParams> parse_outage_get(const Json& p) {
   return OutageGetParams{*id};
 }
 
+Result<OutageRecordParams> parse_outage_record(const Json& p) {
+  if (auto s = only_fields(p, "", {"kind", "cause", "started_at", "ended_at", "note"}); !s) return s.error();
+  OutageRecordParams out;
+  auto kind = text(p, "kind", "", 16);
+  if (!kind) return kind.error();
+  static constexpr std::string_view kinds[] = {"line", "drill", "storage", "reader", "network"};
+  if (std::find(std::begin(kinds), std::end(kinds), *kind) == std::end(kinds))
+    return bad("kind", "kind: line, drill, storage, reader or network (a crash is recorded by settled itself)");
+  out.kind = std::move(*kind);
+  auto cause = text(p, "cause", "", 500);
+  if (!cause) return cause.error();
+  out.cause = std::move(*cause);
+  for (const char* key : {"started_at", "ended_at"}) {
+    auto t = opt_time(p, key, false);
+    if (!t) return t.error();
+    if (!t->has_value()) return bad(key, fmt::format("{}: required, an ISO 8601 date-time with offset", key));
+    (std::string_view(key) == "started_at" ? out.started_at : out.ended_at) = std::move(**t);
+  }
+  auto note = opt_text(p, "note", "", 2000);
+  if (!note) return note.error();
+  out.note = note->value_or("");
+  return out;
+}
+
 Result<OutageNoteParams> parse_outage_note(const Json& p) {
   if (auto s = only_fields(p, "", {"outage_id", "kind", "target", "detail"}); !s) return s.error();
   OutageNoteParams out;
@@ -1195,6 +1219,7 @@ Result<MethodParams> parse_params(Method m, const Json& p) {
     case Method::reentry_refuse: return reentry_decide<1>(p);
     case Method::reentry_list: return widen(parse_reentry_list(p));
     case Method::reentry_get: return widen(parse_reentry_get(p));
+    case Method::outage_record: return widen(parse_outage_record(p));
   }
   SETTLE_ASSERT(false && "every method has a parser");
   return make_error(Reason::internal, "", "no parser");

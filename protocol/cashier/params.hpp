@@ -287,6 +287,16 @@ struct OutageNoteParams {
   std::string target;         // who was told, or what the note is about
   std::string detail;
 };
+// outage.record: an outage the office saw itself and records afterwards (the
+// hospital's network, a reader, a drill, the line while settled was down),
+// with its period; the daemon's own outages are recorded by the daemon.
+struct OutageRecordParams {
+  std::string kind;  // line, drill, storage, reader, network
+  std::string cause;
+  std::string started_at;  // ISO 8601 date-times with offset
+  std::string ended_at;
+  std::string note;
+};
 // notice.get: the patient notices (docs/patient-notices.md) for a line state
 // (current: the line's state now) or for a refusal's reason, or one by id;
 // as their texts or as a printable page.
@@ -352,7 +362,8 @@ using MethodParams =
                  CloseoutGetParams, CloseoutListParams, CloseoutSheetParams, CorrectionRecordParams,
                  CorrectionApproveParams, CorrectionRefuseParams, CorrectionListParams, WorkListParams,
                  OutageListParams, OutageGetParams, OutageNoteParams, NoticeGetParams, ReentryRecordParams,
-                 ReentryApproveParams, ReentryRefuseParams, ReentryListParams, ReentryGetParams>;
+                 ReentryApproveParams, ReentryRefuseParams, ReentryListParams, ReentryGetParams,
+                 OutageRecordParams>;
 static_assert(std::variant_size_v<MethodParams> == method_count);
 
 // Parses the params object of `m`. Errors: INVALID_REQUEST (data.field names

@@ -81,8 +81,9 @@ enum class Method : std::uint8_t {
   reentry_refuse,
   reentry_list,
   reentry_get,
+  outage_record,  // docs/outages.md
 };
-inline constexpr int method_count = 58;
+inline constexpr int method_count = 59;
 
 std::string_view method_name(Method m) noexcept;  // "settle.commit"
 std::optional<Method> method_from_name(std::string_view name) noexcept;

@@ -357,13 +357,14 @@ int main(int argc, char** argv) {
   auto* outage = app.add_subcommand("outage", "outage records (停机/断网记录): the line offline, starts after a crash, "
                                               "drills; who was told (supervisor, auditor)");
   outage->require_subcommand(1);
-  for (const char* action : {"list", "show", "note", "export"}) {
+  for (const char* action : {"list", "show", "note", "record", "export"}) {
     const std::string a = action;
     auto* sub = outage->add_subcommand(
-        a, a == "list"   ? "outages overlapping a period, newest first"
-           : a == "show" ? "one outage: its period, cause, offline work, uploads, reversals, adjustments, notes"
-           : a == "note" ? "record who was told (or a note) about an outage"
-                         : "a period's outages with their figures and who was told, for the insurance centre (CSV)");
+        a, a == "list"     ? "outages overlapping a period, newest first"
+           : a == "show"   ? "one outage: its period, cause, offline work, uploads, reversals, adjustments, notes"
+           : a == "note"   ? "record who was told (or a note) about an outage"
+           : a == "record" ? "record an outage only people saw (the hospital's network, a reader, a drill), once over"
+                           : "a period's outages with their figures and who was told, for the insurance centre (CSV)");
     client_options(sub, true);
     if (a == "list" || a == "export") {
       sub->add_option("--from", outage_cmd.from, "from (date or ISO 8601 time)");
@@ -375,6 +376,13 @@ int main(int argc, char** argv) {
       sub->add_flag("--csv", outage_cmd.csv, "CSV for a spreadsheet (UTF-8)");
     }
     if (a == "show" || a == "note") sub->add_option("--id", outage_cmd.id, "the outage")->required();
+    if (a == "record") {
+      sub->add_option("--kind", outage_cmd.kind, "network, reader, drill, storage or line")->required();
+      sub->add_option("--cause", outage_cmd.cause, "what happened, as known")->required();
+      sub->add_option("--from", outage_cmd.from, "when it started (2026-12-04T09:10:00+08:00)")->required();
+      sub->add_option("--to", outage_cmd.to, "when it ended")->required();
+      sub->add_option("--note", outage_cmd.detail, "what was done");
+    }
     if (a == "note") {
       sub->add_option("--kind", outage_cmd.note_kind, "told (default) or note");
       sub->add_option("--target", outage_cmd.target, "who was told (信息科, 首信, 医保中心, 全院各科室) or what")->required();

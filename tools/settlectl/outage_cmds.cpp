@@ -133,6 +133,18 @@ int run_outage(const ClientOptions& o, const OutageCommand& c, std::ostream& out
       out << fmt::format("outage {}: note {} recorded\n", c.id, str(a.value(), "note_id"));
     return 0;
   }
+  if (c.action == "record") {
+    Json params{{"kind", c.kind}, {"cause", c.cause}, {"started_at", c.from}, {"ended_at", c.to}};
+    if (!c.detail.empty()) params["note"] = c.detail;
+    auto a = s.call("outage.record", params);
+    if (!a) return fail(o, out, err, a.error());
+    if (o.json)
+      out << dump_exact(a.value()) << "\n";
+    else
+      out << fmt::format("outage {} recorded: {} from {} to {}\n", str(a.value(), "outage_id"), str(a.value(), "kind"),
+                         str(a.value(), "started_at"), str(a.value(), "ended_at"));
+    return 0;
+  }
   if (c.action == "show") {
     auto a = s.call("outage.get", Json{{"outage_id", c.id}});
     if (!a) return fail(o, out, err, a.error());

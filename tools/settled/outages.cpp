@@ -1,6 +1,6 @@
-// The outage records over the socket (outage.list, outage.get, outage.note):
-// what the office files for each outage — its period, cause, the work it
-// made and what became of it, and who was told (docs/outages.md).
+// The outage records over the socket (outage.list, outage.get, outage.note,
+// outage.record): what the office files for each outage — its period, cause,
+// the work it made and what became of it, and who was told (docs/outages.md).
 #include "offline/outage_ops.hpp"
 #include "tools/settled/clock.hpp"
 #include "tools/settled/replies.hpp"
@@ -117,6 +117,46 @@ awaitable<Reply> Service::outage_note(const cashier::SessionInfo& s, const cashi
   n.note_id = *id;
   spdlog::info("outage {}: {} noted by {}: {}", p.outage_id, p.kind, s.operator_name, p.target);
   co_return Reply::ok(note_json(n));
+}
+
+// An outage only people saw (the hospital's network, a reader, a drill, the
+// line while settled was down), recorded with its period once it is over; the
+// recording operator is its first note.
+awaitable<Reply> Service::outage_record(const cashier::SessionInfo& s, const cashier::OutageRecordParams& p) {
+  const auto start = parse_iso_time(p.started_at);
+  if (!start) co_return fail(Reason::invalid_request, "started_at", "started_at: expected an ISO 8601 time with offset");
+  const auto end = parse_iso_time(p.ended_at);
+  if (!end) co_return fail(Reason::invalid_request, "ended_at", "ended_at: expected an ISO 8601 time with offset");
+  const std::int64_t now = now_ms();
+  if (*end < *start) co_return fail(Reason::invalid_request, "ended_at", "ended_at: before started_at");
+  if (*end > now + 60'000) co_return fail(Reason::invalid_request, "ended_at", "ended_at: in the future (record an outage once it is over)");
+  const auto kind = ledger::parse_outage_kind(p.kind);
+  if (!kind) co_return fail(Reason::invalid_request, "kind", "kind: line, drill, storage, reader or network");
+  ledger::OutageNote n;
+  n.at_ms = now;
+  n.kind = "note";
+  n.target = "recorded afterwards";
+  n.detail = p.note;
+  n.by = s.operator_name;
+  auto job = [k = *kind, cause = p.cause, a = *start, b = *end, n](sql::Db& db) mutable -> sql::Result<std::int64_t> {
+    auto id = ledger::record_outage(db, k, cause, a, b, "");
+    if (!id) return id.error();
+    n.outage_id = *id;
+    auto note = ledger::add_outage_note(db, n);
+    if (!note) return note.error();
+    return *id;
+  };
+  auto id = co_await ledger_write(p_.ledger, std::move(job));
+  if (!id) co_return fail(id.error().to_error());
+  spdlog::info("outage {}: a {} outage from {} to {} recorded by {}", *id, p.kind, p.started_at, p.ended_at,
+               s.operator_name);
+  ledger::Outage o;
+  o.outage_id = *id;
+  o.kind = p.kind;
+  o.cause = p.cause;
+  o.started_at_ms = *start;
+  o.ended_at_ms = *end;
+  co_return Reply::ok(outage_summary(o, now));
 }
 
 }  // namespace settle::daemon

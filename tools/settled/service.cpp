@@ -217,6 +217,8 @@ awaitable<Reply> Service::handle(cashier::SessionInfo session, cashier::Call cal
     case Method::outage_get: co_return co_await outage_get(std::get<cashier::OutageGetParams>(call.params));
     case Method::outage_note:
       co_return co_await outage_note(session, std::get<cashier::OutageNoteParams>(call.params));
+    case Method::outage_record:
+      co_return co_await outage_record(session, std::get<cashier::OutageRecordParams>(call.params));
     case Method::reentry_record:
       co_return co_await reentry_record(session, std::get<cashier::ReentryRecordParams>(call.params));
     case Method::reentry_approve: {

@@ -160,6 +160,7 @@ class Service final : public cashier::Dispatcher {
   awaitable<Reply> outage_list(const cashier::OutageListParams& p);
   awaitable<Reply> outage_get(const cashier::OutageGetParams& p);
   awaitable<Reply> outage_note(const cashier::SessionInfo& s, const cashier::OutageNoteParams& p);
+  awaitable<Reply> outage_record(const cashier::SessionInfo& s, const cashier::OutageRecordParams& p);
   awaitable<Reply> notice_get(const cashier::NoticeGetParams& p);  // notice_get.cpp
   // reentry.cpp: the paper emergency ledger's re-entry (docs/reentry.md).
   awaitable<Reply> reentry_record(const cashier::SessionInfo& s, const cashier::ReentryRecordParams& p);

@@ -164,6 +164,9 @@ park_after_refusals = 2
       outages.contains("outages") && !outages["outages"].empty() ? outages["outages"][0]["outage_id"].get<std::int64_t>() : 1;
   call(*sup, "outage.note", Json{{"outage_id", outage_id}, {"target", "信息科"}, {"detail", "电话 8801, 14:05"}});
   call(*aud, "outage.get", Json{{"outage_id", outage_id}});
+  call(*sup, "outage.record", Json{{"kind", "network"}, {"cause", "交换机故障, 门诊二楼收费处断网"},
+                                   {"started_at", today() + "T00:10:00+08:00"}, {"ended_at", today() + "T00:25:00+08:00"},
+                                   {"note", "收费处改用纸质台账"}});
   // What a window shows a patient whose refund was refused while offline.
   call(*c, "notice.get", Json{{"reason", "OFFLINE_REFUND_FORBIDDEN"}});
 

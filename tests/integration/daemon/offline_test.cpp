@@ -602,6 +602,28 @@ TEST_CASE("each outage is on record: the line's with its offline work, a kill's 
   REQUIRE_MESSAGE(shown.status == 0, shown.err);
   CHECK(Json::parse(shown.out)["figures"]["uploads"]["done"] == 2);
 
+  // An outage only people saw, recorded afterwards by the office.
+  const Json net = office->call("outage.record", Json{{"kind", "network"},
+                                                      {"cause", "交换机故障"},
+                                                      {"started_at", "2026-01-05T09:10:00+08:00"},
+                                                      {"ended_at", "2026-01-05T09:40:00+08:00"},
+                                                      {"note", "纸质台账"}});
+  REQUIRE_MESSAGE(net.contains("result"), net.dump());
+  CHECK(net["result"]["kind"] == "network");
+  CHECK(net["result"]["duration_s"] == 1800);
+  const Json net_got = office->call("outage.get", Json{{"outage_id", net["result"]["outage_id"]}});
+  REQUIRE(net_got.contains("result"));
+  CHECK(net_got["result"]["notes"][0]["by"] == Stack::supervisor.name);
+  CHECK(reason_of(office->call("outage.record", Json{{"kind", "network"}, {"cause", "x"},
+                                                     {"started_at", "2026-01-05T10:00:00+08:00"},
+                                                     {"ended_at", "2026-01-05T09:00:00+08:00"}})) == "INVALID_REQUEST");
+  CHECK(reason_of(office->call("outage.record", Json{{"kind", "crash"}, {"cause", "x"},
+                                                     {"started_at", "2026-01-05T09:00:00+08:00"},
+                                                     {"ended_at", "2026-01-05T10:00:00+08:00"}})) == "INVALID_REQUEST");
+  CHECK(reason_of(c->call("outage.record", Json{{"kind", "network"}, {"cause", "x"},
+                                                {"started_at", "2026-01-05T09:00:00+08:00"},
+                                                {"ended_at", "2026-01-05T10:00:00+08:00"}})) == "FORBIDDEN");
+
   // Killed: the next start records the run's end as a crash outage, over by
   // the time the daemon serves again.
   const std::size_t crashes_before = outages("crash").size();
