@@ -4,6 +4,7 @@
 // at the time-out, webhooks are posted with Beast over plain TCP or TLS.
 #include "tools/settled/notify.hpp"
 
+#include "protocol/insurer/tls_context.hpp"
 #include "tools/common/version.hpp"
 #include "tools/settled/clock.hpp"
 
@@ -278,11 +279,10 @@ struct Notifier::Impl {
       stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
     } else {
       beast::ssl_stream<beast::tcp_stream> stream(ioc, *tls[i]);
-      // SSL_set_tlsext_host_name without its macro's cast.
-      if (SSL_ctrl(stream.native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
-                   const_cast<char*>(u.host.c_str())) != 1)
-        co_return Outcome{false, "TLS: the host name cannot be sent"};
-      stream.set_verify_callback(ssl::host_name_verification(u.host));
+      // The name checked against the certificate (and sent as SNI unless an
+      // address), as the insurer link does it.
+      if (!insurer::detail::configure_peer_name(stream.native_handle(), u.host))
+        co_return Outcome{false, fmt::format("TLS: cannot check the certificate against {}", u.host)};
       auto [cec, ep] = co_await beast::get_lowest_layer(stream).async_connect(results, use_tuple);
       if (cec) co_return Outcome{false, fmt::format("cannot connect to {}:{}: {}", u.host, u.port, cec.message())};
       auto [hec] = co_await stream.async_handshake(ssl::stream_base::client, use_tuple);
