@@ -56,7 +56,9 @@ struct ReaderWatcher::Impl {
 
   Impl(const std::map<std::string, std::string>& window_readers, EventSink s, WatcherOptions o)
       : sink(std::move(s)), opt(o) {
-    for (const auto& [window, reader] : window_readers) {
+    for (const auto& wr : window_readers) {
+      const std::string& window = wr.first;
+      const std::string& reader = wr.second;  // named, not bound: lambdas capture it
       auto it = std::find_if(watched.begin(), watched.end(), [&](const Watched& w) { return w.reader == reader; });
       if (it == watched.end()) {
         watched.push_back(Watched{reader, {window}});

@@ -23,9 +23,11 @@ tests_labelled() {
 # (those mostly wait on pcscd, the daemon and the simulator), at the lowest
 # priority so that the tests keep their CPU.
 side_builds() {
-  # -g1: line tables for the sanitizers' stack traces, not the full debug info.
-  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-g1" \
-        -DSETTLE_SANITIZE=ON -DSETTLE_UNIT_ONLY=ON >/dev/null
+  # clang: it compiles this tree in about half the CPU time GCC needs (Asio,
+  # Beast and coroutines at -O0), and its warnings are errors here too.
+  # Line tables for the sanitizers' stack traces, not the full debug info.
+  cmake -S . -B build-asan -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug \
+        -DCMAKE_CXX_FLAGS_DEBUG="-gline-tables-only" -DSETTLE_SANITIZE=ON -DSETTLE_UNIT_ONLY=ON >/dev/null
   # Only the unit tests (and what they link): the rest is covered by the full build.
   cmake --build build-asan -j "$jobs" --target $(tests_labelled build-asan unit)
   echo "side builds: the sanitizer tree built after ${SECONDS} s"

@@ -129,8 +129,10 @@ TEST_CASE("every dispatched method has its section, and every section a method")
     code.insert(name);
     CHECK_MESSAGE(sections.count(name) == 1, "docs/cashier-api.md has no section \"### `" << name << "`\"");
   }
-  for (const auto& [name, body] : sections)
+  for (const auto& section : sections) {
+    const std::string& name = section.first;
     CHECK_MESSAGE(code.count(name) == 1, "docs/cashier-api.md documents " << name << ", which the server does not dispatch");
+  }
   CHECK(code.size() == static_cast<std::size_t>(method_count));
 }
 
@@ -254,8 +256,10 @@ TEST_CASE("every error reason has its row in the error table, with its code") {
     }
     CHECK_MESSAGE(it->second == reason_rpc_code(r), name << ": the table says " << it->second);
   }
-  for (const auto& [name, c] : doc_codes)
+  for (const auto& listed : doc_codes) {
+    const std::string& name = listed.first;
     CHECK_MESSAGE(reason_from_name(name).has_value(), "the error table lists " << name << ", which is no reason");
+  }
   CHECK(all_reasons().size() >= 30);
 }
 

@@ -111,20 +111,20 @@ struct TlsTestServer::Impl {
       const auto verdict = verifier.verify(h, req.body());
       if (!verdict.ok()) ++owner.bad_signatures;
 
-      const ServerMode mode = owner.mode.load();
+      const ServerMode served = owner.mode.load();
       if (const int d = owner.answer_delay_ms.load(); d > 0) co_await pause(d);
-      if (mode == ServerMode::read_no_answer) {
+      if (served == ServerMode::read_no_answer) {
         co_await pause(5000);
         --owner.active_requests;
         co_return;
       }
-      if (mode == ServerMode::close_after_read) {
+      if (served == ServerMode::close_after_read) {
         --owner.active_requests;
         ++owner.closed_by_server;
         beast::get_lowest_layer(stream).socket().close();
         co_return;
       }
-      if (mode == ServerMode::garbage) {
+      if (served == ServerMode::garbage) {
         static const std::string junk = "this is not an HTTP response\r\n\r\n";
         (void)co_await asio::async_write(stream, asio::buffer(junk), use_tuple);
         --owner.active_requests;
@@ -138,17 +138,17 @@ struct TlsTestServer::Impl {
       res.set(http::field::content_type, "application/json");
       if (!verdict.ok()) {
         res.body() = nlohmann::json{{"err_msg", verdict.error().message}}.dump();
-      } else if (mode == ServerMode::big_answer) {
+      } else if (served == ServerMode::big_answer) {
         res.body() = nlohmann::json{{"pad", std::string(4096, 'x')}}.dump();
       } else {
         res.body() = nlohmann::json{{"echo", req.body()}}.dump();
       }
-      res.keep_alive(mode != ServerMode::connection_close);
+      res.keep_alive(served != ServerMode::connection_close);
       res.prepare_payload();
       auto [wec, m] = co_await http::async_write(stream, res, use_tuple);
       --owner.active_requests;
       if (wec) co_return;
-      if (mode == ServerMode::answer_then_close || mode == ServerMode::connection_close) {
+      if (served == ServerMode::answer_then_close || served == ServerMode::connection_close) {
         // FIN without waiting for the client's close_notify, as servers do
         // when they reap idle keep-alive connections.
         beast::get_lowest_layer(stream).socket().close();

@@ -207,7 +207,8 @@ TEST_CASE("3202 fast path: every malformed field has exactly the codecs' outcome
       {"extra keys", "", [](json::Json& j) { j["x"] = {1, 2, {{"a", nullptr}}}; row_of(j, 0)["note"] = true; }},
   };
   // Each edit with the field its error must name ("" accepted, "-" any).
-  for (const auto& [name, field, edit] : edits) {
+  for (const auto& [name_, field, edit] : edits) {
+    const auto name = name_;  // a variable: clang 14 lambdas (CAPTURE) cannot take a binding
     CAPTURE(name);
     json::Json j = good;
     edit(j);

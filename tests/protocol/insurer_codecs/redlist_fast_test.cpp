@@ -121,7 +121,8 @@ TEST_CASE("9303 fast path: every altered page has exactly the codecs' outcome") 
          while (e.size() < 1001) e.push_back(e[0]);
        }},
   };
-  for (const auto& [name, edit] : edits) {
+  for (const auto& [name_, edit] : edits) {
+    const auto name = name_;  // a variable: clang 14 lambdas (CAPTURE) cannot take a binding
     CAPTURE(name);
     json::Json j = good;
     edit(j);
