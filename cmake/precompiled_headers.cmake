@@ -1,7 +1,8 @@
 # Precompiled headers, parsed once per build tree instead of once per source
 # file. Used from the top-level CMakeLists.txt (option SETTLE_PCH) once every
-# target exists. With GCC 12 only in Debug builds (the sanitizer build): see
-# settle_precompile_headers(). Three kinds, each holding only headers of what a target links:
+# target exists. With GCC 12 only in Debug builds (a developer's Debug tree;
+# the test run's sanitizer tree is clang's): see settle_precompile_headers().
+# Three kinds, each holding only headers of what a target links:
 #   fmt   fmt and the standard headers most sources include;
 #   json  the same and nlohmann/json;
 #   asio  the same and Boost.Asio/Beast with their SSL parts.
@@ -150,7 +151,7 @@ function(settle_precompile_headers)
   # and -Wstringop-overflow that way, so an optimized build with the header
   # reports false positives in std::string code and -Werror stops it (seen
   # in tests/engine/policy_file_test.cpp at -O2). Those warnings need the
-  # optimizer: a Debug build (-O0, the sanitizer build) is not affected.
+  # optimizer: a Debug build (-O0) is not affected.
   if(CMAKE_CXX_COMPILER_VERSION VERSION_LESS 13 AND NOT CMAKE_BUILD_TYPE STREQUAL "Debug")
     message(STATUS "Precompiled headers: off (GCC ${CMAKE_CXX_COMPILER_VERSION} with optimization)")
     return()
