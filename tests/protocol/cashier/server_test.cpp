@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <condition_variable>
 #include <cstring>
 #include <fstream>
@@ -29,7 +30,6 @@
 #include <set>
 #include <mutex>
 #include <thread>
-#include <cerrno>
 #include <tuple>
 
 using namespace settle;
