@@ -13,7 +13,7 @@ packages=(
   libpcsclite-dev pcscd vsmartcard-vpcd pcsc-tools
   libsystemd-dev
   help2man shellcheck
-  procps iproute2 chromium poppler-utils fonts-wqy-zenhei
+  procps iproute2 curl chromium poppler-utils fonts-wqy-zenhei
   python3-prometheus-client
 )
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs, upgrades, removes and purges the package for real, with dpkg, in
-# a private mount namespace where /etc, /var, /usr and /run are overlays on a
+# a private mount namespace where /etc, /var, /usr, /run and /root are overlays on a
 # scratch folder: every change (users, groups, files, dpkg's database) is
 # thrown away when it ends. Run by package_test.sh as
 #   unshare --mount --propagation private install_in_overlay.sh DEB SCRATCH
@@ -8,15 +8,9 @@ set -euo pipefail
 deb=$1
 scratch=$2
 fail() { echo "FAIL: install: $*"; exit 1; }
-for d in etc var usr run; do
-  mkdir -p "$scratch/$d.up" "$scratch/$d.work"
-  mount -t overlay overlay -o "lowerdir=/$d,upperdir=$scratch/$d.up,workdir=$scratch/$d.work" "/$d"
-done
-# No systemd runs in this namespace: the scripts must cope (they only
-# record enablement state then).
-rm -rf /run/systemd/system
-# Nor a man-db index rebuild (its trigger takes a minute; the host's is not touched).
-rm -f /var/lib/man-db/auto-update
+# shellcheck source=tests/package/overlay_root.sh
+. "$(dirname "$0")/overlay_root.sh"
+overlay_root
 
 export DEBIAN_FRONTEND=noninteractive
 dpkg -i "$deb" >"$scratch/install.log" 2>&1 || { cat "$scratch/install.log"; fail "dpkg -i"; }
