@@ -300,12 +300,17 @@ sql::Result<std::optional<CloseoutRow>> find_closeout(sql::Db& db, std::int64_t 
 }
 
 sql::Result<std::vector<CloseoutRow>> list_closeouts(sql::Db& db, const CloseoutFilter& f) {
+  // Only the filters given are written, so that the planner reads a cashier's
+  // close-outs through closeouts_operator and a day's through
+  // closeouts_recorded (an "?1 = '' OR ..." term would read the table whole).
+  std::string where = "1";
+  if (!f.operator_name.empty()) where += " AND operator_name = ?1";
+  if (!f.window.empty()) where += " AND window_id = ?2";
+  if (f.from_ms) where += " AND recorded_at_ms >= ?3";
+  if (f.to_ms) where += " AND recorded_at_ms < ?4";
+  if (f.before_id) where += " AND closeout_id < ?5";
   return select_all<CloseoutRow>(
-      db,
-      fmt::format("SELECT {} FROM closeouts WHERE (?1 = '' OR operator_name = ?1) AND (?2 = '' OR window_id = ?2) "
-                  "AND (?3 IS NULL OR recorded_at_ms >= ?3) AND (?4 IS NULL OR recorded_at_ms < ?4) "
-                  "AND (?5 IS NULL OR closeout_id < ?5) ORDER BY closeout_id DESC LIMIT ?6",
-                  kCloseoutCols),
+      db, fmt::format("SELECT {} FROM closeouts WHERE {} ORDER BY closeout_id DESC LIMIT ?6", kCloseoutCols, where),
       read_closeout, f.operator_name, f.window, f.from_ms, f.to_ms, f.before_id, f.limit);
 }
 
@@ -449,8 +454,10 @@ sql::Result<std::optional<CorrectionRow>> find_correction(sql::Db& db, std::int6
 sql::Result<std::vector<CorrectionRow>> list_corrections(sql::Db& db, std::string_view state, int limit) {
   return select_all<CorrectionRow>(
       db,
-      fmt::format("SELECT {} FROM corrections WHERE (?1 = '' OR state = ?1) ORDER BY correction_id DESC LIMIT ?2",
-                  kCorrectionCols),
+      // The corrections waiting (state recorded) are read through their
+      // partial index, which only a literal state lets the planner take.
+      fmt::format("SELECT {} FROM corrections WHERE {} ORDER BY correction_id DESC LIMIT ?2", kCorrectionCols,
+                  state.empty() ? "?1 = ''" : state == "recorded" ? "state = 'recorded'" : "state = ?1"),
       read_correction, state, limit);
 }
 
@@ -481,8 +488,9 @@ sql::Result<std::vector<RejectedSettlement>> rejected_settlements(sql::Db& db) {
 sql::Result<std::int64_t> work_count(sql::Db& db) {
   auto n = select_one<std::int64_t>(
       db,
-      "SELECT (SELECT count(*) FROM outbox WHERE state = 'parked') + (SELECT count(*) FROM stay_items WHERE state = "
-      "'parked') + (SELECT count(*) FROM settlements s INDEXED BY settlements_state WHERE s.state = 'offline_rejected' "
+      "SELECT (SELECT count(*) FROM outbox INDEXED BY outbox_parked WHERE state = 'parked') + (SELECT count(*) FROM "
+      "stay_items INDEXED BY stay_items_open WHERE state IN ('pending', 'in_flight', 'parked') AND state = 'parked') + "
+      "(SELECT count(*) FROM settlements s INDEXED BY settlements_state WHERE s.state = 'offline_rejected' "
       "AND NOT EXISTS (SELECT 1 FROM corrections c WHERE c.target = 'settlement' AND c.setl_id = s.setl_id AND "
       "c.state = 'approved')) + (SELECT count(*) FROM corrections INDEXED BY corrections_open WHERE state = 'recorded')",
       [](sql::Statement& st) { return st.column_int64(0); });

@@ -136,13 +136,20 @@ sql::Result<std::int64_t> add_outage_note(sql::Db& db, const OutageNote& n) {
 }
 
 sql::Result<std::vector<Outage>> list_outages(sql::Db& db, const OutageFilter& f) {
-  return select_all<Outage>(
-      db,
-      fmt::format("SELECT {} FROM outages WHERE (?1 IS NULL OR ended_at_ms IS NULL OR ended_at_ms >= ?1) "
-                  "AND (?2 IS NULL OR started_at_ms < ?2) AND (?3 IS NULL OR kind = ?3) "
-                  "AND (?4 IS NULL OR outage_id < ?4) ORDER BY outage_id DESC LIMIT ?5",
-                  kOutageCols),
-      read_outage, f.from_ms, f.to_ms, f.kind, f.before_id, f.limit);
+  // Only the filters given are written. "Since" is the open outages (their
+  // partial index) and those ended since (outages_ended), each read through
+  // its index, not the table whole.
+  std::string rest;
+  if (f.to_ms) rest += " AND started_at_ms < ?2";
+  if (f.kind) rest += " AND kind = ?3";
+  if (f.before_id) rest += " AND outage_id < ?4";
+  const std::string sql =
+      f.from_ms ? fmt::format("SELECT {0} FROM outages INDEXED BY outages_open WHERE ended_at_ms IS NULL{1} UNION ALL "
+                              "SELECT {0} FROM outages INDEXED BY outages_ended WHERE ended_at_ms >= ?1{1} "
+                              "ORDER BY outage_id DESC LIMIT ?5",
+                              kOutageCols, rest)
+                : fmt::format("SELECT {} FROM outages WHERE 1{} ORDER BY outage_id DESC LIMIT ?5", kOutageCols, rest);
+  return select_all<Outage>(db, sql, read_outage, f.from_ms, f.to_ms, f.kind, f.before_id, f.limit);
 }
 
 sql::Result<std::optional<Outage>> get_outage(sql::Db& db, std::int64_t outage_id) {
@@ -152,7 +159,7 @@ sql::Result<std::optional<Outage>> get_outage(sql::Db& db, std::int64_t outage_i
 
 sql::Result<std::vector<Outage>> open_outages(sql::Db& db) {
   return select_all<Outage>(
-      db, fmt::format("SELECT {} FROM outages WHERE ended_at_ms IS NULL ORDER BY outage_id", kOutageCols),
+      db, fmt::format("SELECT {} FROM outages INDEXED BY outages_open WHERE ended_at_ms IS NULL ORDER BY outage_id", kOutageCols),
       read_outage);
 }
 

@@ -154,11 +154,11 @@ sql::Result<ReconTotals> recon_totals(sql::Db& db, std::string_view clearing_dat
   // correction adjusted (few) are taken out again, their own figures, and
   // counted one by one below.
   SETTLE_SQL_TRY(add_settled(db, clearing_date, "", 1, out));
-  SETTLE_SQL_TRY(add_settled(db, clearing_date, " AND setl_id IN (SELECT setl_id FROM adjustments)", -1, out));
+  SETTLE_SQL_TRY(add_settled(db, clearing_date, " AND EXISTS (SELECT 1 FROM adjustments a WHERE a.setl_id = settlements.setl_id)", -1, out));
   // Everything else, one by one (refunds, undos, offline figures, corrections).
   SETTLE_SQL_TRY(for_each_row(db,
-                              "WHERE clearing_date = ?1 AND (state <> 'settled' OR setl_id IN (SELECT setl_id FROM "
-                              "adjustments))",
+                              "WHERE clearing_date = ?1 AND (state <> 'settled' OR EXISTS (SELECT 1 FROM "
+                              "adjustments a WHERE a.setl_id = settlements.setl_id))",
                               clearing_date,
                               [&](const DetailRow& r, const NotUploaded&, bool counted) {
                                 if (!counted) {

@@ -817,6 +817,14 @@ CREATE TRIGGER reentry_results_no_delete BEFORE DELETE ON reentry_results
 BEGIN SELECT RAISE(ABORT, 'reentry_results: append-only'); END;
 )SQL";
 
+// v10: the office's lists read through indexes however many years the ledger
+// holds: outages by their end (a day's outages, the open ones), close-outs by
+// when they were recorded (a day's close-outs of every window).
+constexpr std::string_view kV10 = R"SQL(
+CREATE INDEX outages_ended ON outages(ended_at_ms) WHERE ended_at_ms IS NOT NULL;
+CREATE INDEX closeouts_recorded ON closeouts(recorded_at_ms);
+)SQL";
+
 // v9's SQL: its tables, then the triggers that chain them.
 const std::string& v9_sql() {
   static const std::string sql = std::string(kV9) + chain::kinds_sql(9);
@@ -831,7 +839,7 @@ const std::string& v3_sql() {
 }
 
 std::span<const Migration> all_migrations() {
-  static const std::array<Migration, 9> list{{
+  static const std::array<Migration, 10> list{{
       {1, "initial schema: requests, insurer messages, settlements, refunds, adjustments, outbox, events", kV1},
       {2, "fewer pages per commit (no requests_in_progress index, events without AUTOINCREMENT); open reversals indexed",
        kV2},
@@ -858,6 +866,7 @@ std::span<const Migration> all_migrations() {
       {9, "settlements re-entered from the paper emergency ledger: batches entered by one person and approved or "
           "refused by another, their rows and lines, each approved row's settlement; chained",
        v9_sql()},
+      {10, "indexes for the office's lists: outages by their end, close-outs by when they were recorded", kV10},
   }};
   return list;
 }

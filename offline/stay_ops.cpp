@@ -157,8 +157,9 @@ sql::Result<std::optional<StayRow>> find_stay(sql::Db& db, std::int64_t adm_id) 
 sql::Result<std::optional<std::int64_t>> open_stay_of(sql::Db& db, std::string_view psn_no, std::string_view card_no) {
   auto r = select_all<std::int64_t>(
       db,
-      "SELECT adm_id FROM stays WHERE state = 'admitted' AND ((?1 <> '' AND psn_no = ?1) OR card_no = ?2) "
-      "ORDER BY adm_id LIMIT 1",
+      // The index holds the admitted stays only: the ward's patients, not the years'.
+      "SELECT adm_id FROM stays INDEXED BY stays_open_person WHERE state = 'admitted' AND "
+      "((?1 <> '' AND psn_no = ?1) OR card_no = ?2) ORDER BY adm_id LIMIT 1",
       [](const sql::Statement& s) { return s.column_int64(0); }, psn_no, card_no);
   if (!r) return r.error();
   if (r->empty()) return std::optional<std::int64_t>{};

@@ -1,0 +1,223 @@
+// The ledger's queries on the paths a window or a nightly job takes, as SQLite
+// plans them: each statement they prepare is caught by a trace and explained
+// (EXPLAIN QUERY PLAN), and none may read a table that grows with the years
+// whole, so its cost follows the day's, the shift's or the person's rows.
+#include "ledger_fixture.hpp"
+#include "offline/flow_ledger.hpp"
+#include "offline/office_ops.hpp"
+#include "offline/outage_ops.hpp"
+#include "offline/recon_queries.hpp"
+#include "offline/stay_ops.hpp"
+#include "sample.hpp"
+
+#include <doctest/doctest.h>
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <cstring>
+#include <set>
+#include <string>
+#include <vector>
+
+using namespace settle;
+using namespace settle::ledger;
+
+namespace {
+
+constexpr std::int64_t kAt = 1'700'000'000'000;  // the samples' day (2023-11-14 UTC)
+constexpr std::int64_t kDay = 86'400'000;
+
+// Tables that grow with every settlement, refund, call or login: a query on a
+// window's or a nightly path must find its rows through an index.
+const std::set<std::string> kGrowing = {
+    "settlements", "settlement_lines", "settlement_classb_ratios", "requests", "insurer_messages", "refunds",
+    "refund_lines", "adjustments", "events", "outbox", "audit", "stays", "stay_lines", "stay_items",
+    "closeouts", "closeout_items", "corrections", "outages", "outage_notes", "reentry_rows", "reentry_lines",
+    "reentry_results", "reentry_batches", "chain", "checkpoints"};
+
+// Distinct statements prepared on one connection while a path runs (not the
+// triggers' own programs, which SQLite reports as "-- TRIGGER name").
+struct Caught {
+  std::vector<std::string> sql;
+  static int on_trace(unsigned type, void* self, void* /*stmt*/, void* text) {
+    if (type != SQLITE_TRACE_STMT || text == nullptr) return 0;
+    const char* t = static_cast<const char*>(text);
+    if (std::strncmp(t, "--", 2) == 0) return 0;
+    auto& v = static_cast<Caught*>(self)->sql;
+    if (std::find(v.begin(), v.end(), t) == v.end()) v.emplace_back(t);
+    return 0;
+  }
+};
+
+// Whether the index is partial (CREATE INDEX ... WHERE ...).
+bool partial_index(sql::Db& db, const std::string& name) {
+  sqlite3_stmt* st = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db.handle(), "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?1", -1, &st,
+                             nullptr) == SQLITE_OK);
+  sqlite3_bind_text(st, 1, name.c_str(), -1, SQLITE_TRANSIENT);
+  bool partial = false;
+  if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != nullptr)
+    partial = std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 0))).find(" WHERE ") != std::string::npos;
+  sqlite3_finalize(st);
+  return partial;
+}
+
+// Runs `path(db)` with the trace on, then explains each statement it ran.
+// Answers the plan lines that read a growing table whole, each with its SQL.
+template <class Path>
+std::vector<std::string> whole_reads(sql::Db& db, Path path) {
+  Caught caught;
+  sqlite3_trace_v2(db.handle(), SQLITE_TRACE_STMT, &Caught::on_trace, &caught);
+  path(db);
+  sqlite3_trace_v2(db.handle(), 0, nullptr, nullptr);
+  std::vector<std::string> bad;
+  for (const auto& text : caught.sql) {
+    const std::string upper = [&] {
+      std::string u = text;
+      std::transform(u.begin(), u.end(), u.begin(), [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+      return u;
+    }();
+    // Only reads: a write's own plan is its WHERE, a statement that changes
+    // nothing (BEGIN, PRAGMA) has none.
+    if (upper.find("SELECT") == std::string::npos && upper.find("WHERE") == std::string::npos) continue;
+    sqlite3_stmt* st = nullptr;
+    const std::string explain = "EXPLAIN QUERY PLAN " + text;
+    REQUIRE_MESSAGE(sqlite3_prepare_v2(db.handle(), explain.c_str(), -1, &st, nullptr) == SQLITE_OK,
+                    sqlite3_errmsg(db.handle()), " in ", text);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+      const auto* d = reinterpret_cast<const char*>(sqlite3_column_text(st, 3));
+      const std::string detail = d != nullptr ? d : "";
+      if (detail.rfind("SCAN ", 0) != 0) continue;
+      const std::string rest = detail.substr(5);
+      const std::string table = rest.substr(0, rest.find(' '));
+      if (kGrowing.count(table) == 0) continue;
+      // A partial index holds the open rows only (parked items, admitted
+      // stays): reading it whole costs what is open, not the years.
+      const auto at = rest.find(" INDEX ");
+      if (at != std::string::npos && partial_index(db, rest.substr(at + 7))) continue;
+      bad.push_back(detail + "  <-  " + text);
+    }
+    sqlite3_finalize(st);
+  }
+  return bad;
+}
+
+void require_no_whole_reads(const std::vector<std::string>& bad) {
+  for (const auto& b : bad) MESSAGE(b);
+  CHECK(bad.empty());
+}
+
+struct Filled : test::LedgerFixture {
+  Filled() : LedgerFixture("query-plans") {
+    // Two days of settlements at two windows, a refund, an offline one, an
+    // audit trail: enough for every path below to find rows.
+    write([](sql::Db& db) -> sql::Status {
+      for (int i = 0; i < 40; ++i) {
+        const std::string id = "plan-" + std::to_string(i);
+        Request q = test::sample_request(id, kAt + i * (kDay / 20));
+        if (auto r = record_request(db, q); !r) return r.error();
+        Settlement s = i % 5 == 0 ? test::sample_offline_settlement(id, 10'000 + i, q.created_at_ms)
+                                  : test::sample_settlement(id, 10'000 + i, q.created_at_ms);
+        s.window_id = i % 2 == 0 ? "W1" : "W2";
+        if (auto r = record_settlement(db, s, test::sample_lines(10'000 + i)); !r) return r.error();
+        AuditEntry e;
+        e.at_ms = q.created_at_ms;
+        e.operator_name = "C007";
+        e.window = s.window_id;
+        e.action = "settle.commit";
+        e.detail = "settled";
+        if (auto r = append_audit(db, e); !r) return r.error();
+      }
+      if (auto r = open_outage(db, OutageKind::line, "insurer unreachable", kAt + kDay / 2); !r) return r.error();
+      return Ok{};
+    });
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a window's reads: its day's settlements, one settlement, the person's open reversals, the idempotency key") {
+  Filled f;
+  const auto bad = f.read([](sql::Db& db) -> sql::Result<std::vector<std::string>> {
+    return whole_reads(db, [](sql::Db& d) {
+      SettlementFilter day;
+      day.from_ms = kAt;
+      day.to_ms = kAt + kDay;
+      day.window_id = "W1";
+      REQUIRE(list_settlements(d, day).ok());
+      day.window_id.reset();
+      day.operator_id = "C007";
+      day.state = SettlementState::settled;
+      day.after_setl_id = 3;
+      REQUIRE(list_settlements(d, day).ok());
+      REQUIRE(get_settlement(d, 2).ok());
+      REQUIRE(list_events(d, Entity::settlement, "2").ok());
+      REQUIRE(find_request(d, "plan-7").ok());
+      REQUIRE(pending_reversals_for(d, "P0001").ok());
+      REQUIRE(offline_outstanding(d).ok());
+      REQUIRE(open_work(d).ok());
+      REQUIRE(open_stay_of(d, "P0001", "110101199001011234").ok());
+      REQUIRE(original_view(d, 2).ok());
+    });
+  });
+  require_no_whole_reads(bad);
+}
+
+TEST_CASE("a cashier's close-out: the shift's items, the close-outs listed") {
+  Filled f;
+  const auto bad = f.read([](sql::Db& db) -> sql::Result<std::vector<std::string>> {
+    return whole_reads(db, [](sql::Db& d) {
+      REQUIRE(unclosed_shift_items(d, "C007", "W1").ok());
+      REQUIRE(shift_items_between(d, "C007", "W1", kAt, kAt + kDay).ok());
+      CloseoutFilter mine;
+      mine.operator_name = "C007";
+      mine.window = "W1";
+      REQUIRE(list_closeouts(d, mine).ok());
+      CloseoutFilter day;
+      day.from_ms = kAt;
+      day.to_ms = kAt + kDay;
+      REQUIRE(list_closeouts(d, day).ok());
+    });
+  });
+  require_no_whole_reads(bad);
+}
+
+TEST_CASE("the nightly reconciliation of one day") {
+  Filled f;
+  const auto bad = f.read([](sql::Db& db) -> sql::Result<std::vector<std::string>> {
+    return whole_reads(db, [](sql::Db& d) {
+      REQUIRE(recon_totals(d, "2026-11-22").ok());
+      REQUIRE(recon_detail(d, "2026-11-22").ok());
+      REQUIRE(recon_not_uploaded(d, "2026-11-22").ok());
+      REQUIRE(recon_adjustments(d, "2026-11-22").ok());
+      REQUIRE(clearing_totals(d, "2026-11-22").ok());
+    });
+  });
+  require_no_whole_reads(bad);
+}
+
+TEST_CASE("the office's lists: audit pages, outages, parked items, corrections waiting") {
+  Filled f;
+  const auto bad = f.read([](sql::Db& db) -> sql::Result<std::vector<std::string>> {
+    return whole_reads(db, [](sql::Db& d) {
+      AuditQuery aq;
+      aq.from_ms = kAt;
+      aq.to_ms = kAt + kDay;
+      REQUIRE(list_audit(d, aq).ok());
+      aq.operator_name = "C007";
+      aq.before_id = 30;
+      REQUIRE(list_audit(d, aq).ok());
+      OutageFilter of;
+      of.from_ms = kAt;
+      REQUIRE(list_outages(d, of).ok());
+      const auto open = open_outages(d);
+      REQUIRE(open.ok());
+      for (const auto& o : *open) REQUIRE(outage_figures(d, o, kAt + kDay).ok());
+      REQUIRE(list_parked(d).ok());
+      REQUIRE(list_corrections(d, "recorded", 100).ok());
+      REQUIRE(rejected_settlements(d).ok());
+      REQUIRE(work_count(d).ok());
+    });
+  });
+  require_no_whole_reads(bad);
+}
