@@ -74,7 +74,17 @@ std::span<const Migration> migration_list(const LedgerOptions& opt) {
 
 // Decides, without writing a byte, whether an existing file may be opened as
 // a ledger. Returns its schema version.
-OpenResult inspect_existing(const std::string& path, const LedgerOptions& opt) {
+// Whether the last run of settled ended with a clean stop: its last event
+// on the ledger is "stopped" (read through events_entity, whatever the size).
+bool stopped_cleanly(sql::Db& db) {
+  auto last = db.query_text(
+      "SELECT to_state FROM events WHERE entity = 'ledger' AND entity_id = 'settled' ORDER BY event_id DESC LIMIT 1");
+  return last && last->value_or("") == "stopped";
+}
+
+// The schema version of an existing, sound ledger; `deferred` is set when the
+// page check was left for later (after_unclean_stop after a clean stop).
+OpenResult inspect_existing(const std::string& path, const LedgerOptions& opt, bool& deferred) {
   if (auto problem = sql::key_problem(path, opt.key.get())) return OpenError{OpenProblem::key, path, *problem};
   {
     std::ifstream in(path, std::ios::binary);
@@ -125,19 +135,13 @@ OpenResult inspect_existing(const std::string& path, const LedgerOptions& opt) {
     return fail(OpenProblem::damaged, path,
                 fmt::format("carries the ledger's application_id but no schema version; {}", kRestoreAdvice));
 
-  const char* check = opt.check == IntegrityCheck::full ? "PRAGMA integrity_check(5)" : "PRAGMA quick_check(5)";
-  auto st = db->prepare(check);
-  if (!st) return inspect_error(path, st.error());
-  std::string problems;
-  for (;;) {
-    auto row = st->step();
-    if (!row) return inspect_error(path, row.error());
-    if (!*row) break;
-    const std::string line = st->column_text(0);
-    if (line == "ok") continue;
-    if (!problems.empty()) problems += "; ";
-    problems += line;
+  if (opt.check == IntegrityCheck::after_unclean_stop && stopped_cleanly(*db)) {
+    deferred = true;
+    return static_cast<int>(v);
   }
+  auto found = db->check_pages(opt.check == IntegrityCheck::full ? "PRAGMA integrity_check(5)" : "PRAGMA quick_check(5)");
+  if (!found) return inspect_error(path, found.error());
+  const std::string& problems = *found;
   if (!problems.empty())
     return fail(OpenProblem::damaged, path,
                 fmt::format("failed the integrity check ({}); {}", problems, kRestoreAdvice));
@@ -249,6 +253,7 @@ sql::Result<std::unique_ptr<Ledger>, OpenError> Ledger::open(const std::string& 
   };
 
   int version = 0;
+  bool deferred = false;
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
     if (errno != ENOENT)
@@ -259,7 +264,7 @@ sql::Result<std::unique_ptr<Ledger>, OpenError> Ledger::open(const std::string& 
     version = target_version(opt);
   } else {
     if (!S_ISREG(st.st_mode)) return give_up(fail(OpenProblem::cannot_open, path, "is not a regular file"));
-    auto v = inspect_existing(path, opt);
+    auto v = inspect_existing(path, opt, deferred);
     if (!v) return give_up(v.error());
     version = *v;
   }
@@ -279,7 +284,9 @@ sql::Result<std::unique_ptr<Ledger>, OpenError> Ledger::open(const std::string& 
     return give_up(fail(OpenProblem::storage, path, fmt::format("configuring failed: {}", c.error().message)));
 
   auto writer = std::make_unique<Writer>(std::move(db).value(), opt.writer);
-  return std::unique_ptr<Ledger>(new Ledger(path, lock_fd, version, std::move(writer), opt));
+  std::unique_ptr<Ledger> ledger(new Ledger(path, lock_fd, version, std::move(writer), opt));
+  ledger->integrity_deferred_ = deferred;
+  return ledger;
 }
 
 Ledger::Ledger(std::string path, int lock_fd, int schema_version, std::unique_ptr<Writer> writer,
@@ -294,6 +301,12 @@ Ledger::~Ledger() {
   writer_.reset();  // drains the queue and closes the write connection
   idle_readers_.clear();
   if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
+}
+
+sql::Result<std::string> Ledger::check_integrity(const std::atomic<bool>* stop) {
+  auto db = open_connection(path_, sql::OpenMode::read_only, options_.busy_timeout_ms, options_.key);
+  if (!db) return db.error();
+  return db->check_pages("PRAGMA quick_check(5)", stop);
 }
 
 sql::Result<std::unique_ptr<sql::Db>> Ledger::borrow_reader() {

@@ -44,7 +44,13 @@ struct OpenError {
   settle::Error to_error() const;  // STORAGE_FAILED, field = path
 };
 
-enum class IntegrityCheck : std::uint8_t { quick, full };
+// What open() checks of an existing file's pages before it is used: quick
+// (PRAGMA quick_check), full (integrity_check), or after_unclean_stop: the
+// quick check only when the last run of settled did not end with a clean stop
+// (no "stopped" event after its "started"); after a clean stop the file is
+// used at once and the caller runs check_integrity() off the start's critical
+// path (docs/ledger.md, "Start-up").
+enum class IntegrityCheck : std::uint8_t { quick, full, after_unclean_stop };
 
 struct LedgerOptions {
   bool create_if_missing = true;
@@ -96,6 +102,14 @@ class Ledger {
 
   WriterStats writer_stats() const { return writer_->stats(); }
 
+  // Whether open() left the pages' check to check_integrity()
+  // (IntegrityCheck::after_unclean_stop after a clean stop).
+  bool integrity_check_deferred() const noexcept { return integrity_deferred_; }
+  // PRAGMA quick_check on a read-only connection of its own (the pool's are
+  // left to the windows): "" when sound, else what SQLite found (at most 5).
+  // `stop`, when set, interrupts it (settled's stop).
+  sql::Result<std::string> check_integrity(const std::atomic<bool>* stop = nullptr);
+
  private:
   Ledger(std::string path, int lock_fd, int schema_version, std::unique_ptr<Writer> writer,
          const LedgerOptions& options);
@@ -105,6 +119,7 @@ class Ledger {
   std::string path_;
   int lock_fd_ = -1;
   int schema_version_ = 0;
+  bool integrity_deferred_ = false;
   LedgerOptions options_;
   std::mutex readers_mu_;
   std::vector<std::unique_ptr<sql::Db>> idle_readers_;

@@ -173,7 +173,7 @@ Store::~Store() {
   if (lock_fd_ >= 0) ::close(lock_fd_);
 }
 
-Result<std::unique_ptr<Store>> Store::open(const std::string& path, sql::Key key) {
+Result<std::unique_ptr<Store>> Store::open(const std::string& path, sql::Key key, bool check_pages) {
   const std::string lock_path = path + ".lock";
   const int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) return storage(path, fmt::format("cannot create its lock file {}: {}", lock_path, std::strerror(errno)));
@@ -199,18 +199,12 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path, sql::Key key
     return h.error();
   }
   if (auto s = store->open_writer(); !s) return s.error();
-  auto check = store->writer_->prepare("PRAGMA quick_check(3)");
-  if (!check) return storage(path, fmt::format("is damaged ({}); {}", check.error().message, kAdvice));
-  std::string problems;
-  for (;;) {
-    auto row = check->step();
-    if (!row) return storage(path, fmt::format("is damaged ({}); {}", row.error().message, kAdvice));
-    if (!*row) break;
-    if (check->column_text_view(0) == "ok") continue;
-    problems += problems.empty() ? "" : "; ";
-    problems += check->column_text(0);
+  if (check_pages) {
+    auto problems = store->writer_->check_pages("PRAGMA quick_check(3)");
+    if (!problems) return storage(path, fmt::format("is damaged ({}); {}", problems.error().message, kAdvice));
+    if (!problems->empty())
+      return storage(path, fmt::format("failed its integrity check ({}); {}", *problems, kAdvice));
   }
-  if (!problems.empty()) return storage(path, fmt::format("failed its integrity check ({}); {}", problems, kAdvice));
   auto info = read_info(*store->writer_);
   if (!info) return info.error();
   store->set_info(*info);
@@ -236,6 +230,14 @@ void Store::set_info(const Info& info) {
 Info Store::info() const {
   std::lock_guard lock(info_mu_);
   return info_;
+}
+
+Result<std::string> Store::check_integrity(const std::atomic<bool>* stop) const {
+  auto db = sql::Db::open(path_, {.mode = sql::OpenMode::read_only, .key = key_});
+  if (!db) return storage(path_, db.error());
+  auto problems = db->check_pages("PRAGMA quick_check(3)", stop);
+  if (!problems) return storage(path_, problems.error());
+  return *problems;
 }
 
 Result<std::optional<Entry>> Store::lookup(std::string_view card_no) const {

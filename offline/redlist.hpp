@@ -102,12 +102,19 @@ class Store {  // lookups are thread-safe (any thread, concurrently)
   // interrupted full sync is removed.
   // With a key the list is encrypted at rest (docs/encryption.md): every
   // connection, and the fresh file of a full sync, opens with it.
-  static Result<std::unique_ptr<Store>> open(const std::string& path, sql::Key key = {});
+  // `check_pages` false leaves the file's page check (PRAGMA quick_check,
+  // seconds for tens of millions of entries) to check_integrity(), for a
+  // start after a clean stop (docs/redlist.md).
+  static Result<std::unique_ptr<Store>> open(const std::string& path, sql::Key key = {}, bool check_pages = true);
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
   Result<std::optional<Entry>> lookup(std::string_view card_no) const;
+  // PRAGMA quick_check on a read-only connection of its own (lookups and
+  // syncs go on meanwhile): "" when sound, else what SQLite found.
+  // `stop`, when set, interrupts it.
+  Result<std::string> check_integrity(const std::atomic<bool>* stop = nullptr) const;
   Info info() const;
   const std::string& path() const noexcept { return path_; }
 

@@ -338,6 +338,35 @@ Result<std::optional<std::string>> Db::query_text(std::string_view sql) {
   return st->column_opt_text(0);
 }
 
+Result<std::string> Db::check_pages(std::string_view pragma, const std::atomic<bool>* stop) {
+  auto st = prepare(pragma);
+  if (!st) return st.error();
+  // Asked every 10,000 virtual machine steps: a set flag ends the check.
+  struct Handler {
+    sqlite3* db;
+    explicit Handler(sqlite3* h, const std::atomic<bool>* flag) : db(h) {
+      if (flag != nullptr)
+        sqlite3_progress_handler(
+            db, 10'000, [](void* f) { return static_cast<const std::atomic<bool>*>(f)->load() ? 1 : 0; },
+            const_cast<std::atomic<bool>*>(flag));
+    }
+    ~Handler() { sqlite3_progress_handler(db, 0, nullptr, nullptr); }
+    Handler(const Handler&) = delete;
+    Handler& operator=(const Handler&) = delete;
+  } handler(db_, stop);
+  std::string problems;
+  for (;;) {
+    auto row = st->step();
+    if (!row) return row.error();
+    if (!*row) break;
+    const std::string line = st->column_text(0);
+    if (line == "ok") continue;
+    if (!problems.empty()) problems += "; ";
+    problems += line;
+  }
+  return problems;
+}
+
 std::int64_t Db::last_insert_rowid() const noexcept { return sqlite3_last_insert_rowid(db_); }
 std::int64_t Db::changes() const noexcept { return sqlite3_changes64(db_); }
 bool Db::in_transaction() const noexcept { return sqlite3_get_autocommit(db_) == 0; }

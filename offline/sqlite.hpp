@@ -7,6 +7,7 @@
 
 #include "engine/result.hpp"
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -235,6 +236,10 @@ class Db {
   // First column of the first row, or nullopt when there is no row / NULL.
   Result<std::optional<std::int64_t>> query_int64(std::string_view sql);
   Result<std::optional<std::string>> query_text(std::string_view sql);
+  // Runs a page check ("PRAGMA quick_check(N)", "PRAGMA integrity_check(N)")
+  // and answers its findings joined by "; ", "" when the file is sound.
+  // `stop`, when given and set, interrupts it (Errc::interrupted or the like).
+  Result<std::string> check_pages(std::string_view pragma, const std::atomic<bool>* stop = nullptr);
 
   std::int64_t last_insert_rowid() const noexcept;
   std::int64_t changes() const noexcept;  // rows changed by the last statement

@@ -8,6 +8,7 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <vector>
@@ -131,6 +132,72 @@ TEST_CASE("a ledger with corrupt bytes in the middle is refused and left untouch
     for (int i = 0; i < 600; ++i) f.put(static_cast<char>(0xA5 ^ (i * 7)));
   }
   expect_refused(path, OpenProblem::damaged, "restore the ledger from the last backup");
+}
+
+// The ledger's last word on settled's runs: "started" (a crash followed) or
+// "stopped" (a clean stop).
+void last_run(const std::string& path, const char* state) {
+  auto l = must_open(path);
+  REQUIRE(l->write_wait([state](sql::Db& db) -> sql::Status {
+                for (const char* s : {"started", state}) {
+                  auto e = append_event(db, Event{0, 1'700'000'000'000, Entity::ledger, "settled", std::nullopt, s, ""});
+                  if (!e) return e.error();
+                }
+                return settle::Ok{};
+              }).ok());
+}
+
+void scribble_mid_page(const std::string& path) {
+  const auto size = std::filesystem::file_size(path);
+  std::fstream f(path, std::ios::binary | std::ios::in | std::ios::out);
+  f.seekp(static_cast<std::streamoff>((size / 4096 / 2) * 4096));
+  for (int i = 0; i < 600; ++i) f.put(static_cast<char>(0xA5 ^ (i * 7)));
+}
+
+TEST_CASE("after a clean stop the page check waits for check_integrity(); after a crash it runs at open") {
+  TestDir d("ledger-deferred-check");
+  const LedgerOptions deferred{.check = IntegrityCheck::after_unclean_stop};
+  SUBCASE("a sound ledger after a clean stop: open at once, checked later") {
+    const std::string path = d.file("sound.db");
+    make_ledger(path, 500);
+    last_run(path, "stopped");
+    auto l = Ledger::open(path, deferred);
+    REQUIRE(l.ok());
+    CHECK((*l)->integrity_check_deferred());
+    auto found = (*l)->check_integrity();
+    REQUIRE(found.ok());
+    CHECK(found->empty());
+    // settled's stop interrupts a check in progress.
+    const std::atomic<bool> stop{true};
+    CHECK_FALSE((*l)->check_integrity(&stop).ok());
+  }
+  SUBCASE("damaged after a clean stop: opened, and check_integrity() finds it") {
+    const std::string path = d.file("damaged-clean.db");
+    make_ledger(path, 3000);
+    last_run(path, "stopped");
+    scribble_mid_page(path);
+    auto l = Ledger::open(path, deferred);
+    REQUIRE_MESSAGE(l.ok(), (l.ok() ? "" : l.error().message));
+    CHECK((*l)->integrity_check_deferred());
+    auto found = (*l)->check_integrity();
+    CHECK_MESSAGE((!found.ok() || !found->empty()), "the damage went unseen");
+  }
+  SUBCASE("damaged after a crash: refused at open, as with the quick check") {
+    const std::string path = d.file("damaged-crash.db");
+    make_ledger(path, 3000);
+    last_run(path, "started");
+    scribble_mid_page(path);
+    auto l = Ledger::open(path, deferred);
+    REQUIRE_FALSE(l.ok());
+    CHECK(l.error().problem == OpenProblem::damaged);
+  }
+  SUBCASE("a ledger settled never ran on (made by settlectl): checked at open") {
+    const std::string path = d.file("fresh.db");
+    make_ledger(path, 10);
+    auto l = Ledger::open(path, deferred);
+    REQUIRE(l.ok());
+    CHECK_FALSE((*l)->integrity_check_deferred());
+  }
 }
 
 TEST_CASE("a foreign SQLite file is refused and left untouched") {

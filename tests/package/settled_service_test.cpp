@@ -212,11 +212,9 @@ TEST_CASE("--check-config: each problem names the option and the file, all at on
   }
 }
 
-TEST_CASE("readiness, reload on SIGHUP and stop, as systemd sees them (NOTIFY_SOCKET)") {
-  Site s;
-  s.write_config("[offline]\nmax_age_s = 86400\n");
-  NotifySocket notify(s.dir / "notify");
-  const fs::path log = s.dir / "settled.log";
+// settled started with the site's config, systemd's notify socket and its
+// output in `log` (truncated).
+pid_t start_settled(const Site& s, const NotifySocket& notify, const fs::path& log) {
   const pid_t pid = ::fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
@@ -227,6 +225,69 @@ TEST_CASE("readiness, reload on SIGHUP and stop, as systemd sees them (NOTIFY_SO
     ::execl(SETTLED_PATH, SETTLED_PATH, "--config", s.config().c_str(), static_cast<char*>(nullptr));
     ::_exit(127);
   }
+  return pid;
+}
+
+// The exit status of `pid` within `seconds`, -1 if it is still running then.
+int exit_within(pid_t pid, int seconds) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (std::chrono::steady_clock::now() < end) {
+    int status = 0;
+    if (::waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+  return -1;
+}
+
+TEST_CASE("after a clean stop the page checks run once the socket answers; a damaged file then stops settled") {
+  Site s;
+  NotifySocket notify(s.dir / "notify");
+  const fs::path log = s.dir / "settled.log";
+  const fs::path ledger = s.dir / "data" / "ledger.db";
+  auto start_and_stop = [&](const std::string& want) {
+    const pid_t pid = start_settled(s, notify, log);
+    REQUIRE_MESSAGE(contains(notify.until("READY=1", 20), "READY=1"), slurp(log));
+    if (!want.empty()) CHECK_MESSAGE(contains(wait_log(log, want, 20), want), slurp(log));
+    REQUIRE(::kill(pid, SIGTERM) == 0);
+    CHECK(exit_within(pid, 20) == 0);
+  };
+  // The first start checks the new files at open; its stop is clean.
+  start_and_stop("");
+  CHECK_FALSE(contains(slurp(log), "after a clean stop"));
+  // Pages start-up never reads (a table of someone's own), then a start after the clean stop.
+  REQUIRE(std::system(fmt::format("sqlite3 '{}' \"CREATE TABLE filler(x); WITH RECURSIVE c(i) AS (SELECT 1 UNION "
+                                  "ALL SELECT i + 1 FROM c WHERE i < 3000) INSERT INTO filler SELECT randomblob(900) "
+                                  "FROM c; PRAGMA wal_checkpoint(TRUNCATE);\" >/dev/null",
+                                  ledger.string())
+                          .c_str()) == 0);
+  start_and_stop("page checks of the ledger and the red list after a clean stop: sound");
+  {
+    // Damage in the middle of the file, in pages the start does not read.
+    const auto size = fs::file_size(ledger);
+    std::fstream f(ledger, std::ios::binary | std::ios::in | std::ios::out);
+    f.seekp(static_cast<std::streamoff>((size / 4096 / 2) * 4096));
+    for (int i = 0; i < 600; ++i) f.put(static_cast<char>(0xA5 ^ (i * 7)));
+  }
+  // Ready at once; the check then finds the damage and stops the daemon, with no clean stop.
+  const pid_t damaged = start_settled(s, notify, log);
+  REQUIRE_MESSAGE(contains(notify.until("READY=1", 20), "READY=1"), slurp(log));
+  CHECK(exit_within(damaged, 30) == 1);
+  CHECK_MESSAGE(contains(slurp(log), "failed its page check"), slurp(log));
+  // The next start checks first and refuses the file, naming it.
+  const pid_t refused = start_settled(s, notify, log);
+  CHECK(exit_within(refused, 30) != 0);
+  CHECK_MESSAGE(contains(slurp(log), "is damaged"), slurp(log));
+  CHECK_FALSE(fs::exists(s.socket()));
+}
+
+TEST_CASE("readiness, reload on SIGHUP and stop, as systemd sees them (NOTIFY_SOCKET)") {
+  Site s;
+  s.write_config("[offline]\nmax_age_s = 86400\n");
+  NotifySocket notify(s.dir / "notify");
+  const fs::path log = s.dir / "settled.log";
+  const pid_t pid = start_settled(s, notify, log);
   const std::string ready = notify.until("READY=1", 20);
   REQUIRE_MESSAGE(contains(ready, "READY=1"), slurp(log));
   // Ready means listening, the socket 0660.

@@ -34,8 +34,6 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
-
-#include <csignal>
 #include <boost/asio/thread_pool.hpp>
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
@@ -45,10 +43,14 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
+#include <atomic>
+#include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <functional>
 #include <iostream>
 #include <optional>
+#include <thread>
 
 namespace asio = boost::asio;
 using namespace settle;
@@ -159,6 +161,9 @@ int main(int argc, char** argv) {
   ledger::LedgerOptions ledger_options;
   ledger_options.key = storage_key;
   ledger_options.writer.after_commit = [&live_work](sql::Db& db) { live_work.refresh(db); };
+  // After a clean stop the files' page checks (seconds for years of data)
+  // run once the socket answers, not before (docs/ledger.md, "Start-up").
+  ledger_options.check = ledger::IntegrityCheck::after_unclean_stop;
   auto ledger = ledger::Ledger::open(config->ledger_path, ledger_options);
   if (!ledger) {
     const ledger::OpenProblem problem = ledger.error().problem;
@@ -205,7 +210,8 @@ int main(int argc, char** argv) {
                                     storage_cause(config->ledger_path, started.error().code).value_or("?"),
                                     started.error().message));
   }
-  auto redlist = redlist::Store::open(config->redlist.path, storage_key);
+  const bool checks_deferred = led.integrity_check_deferred();
+  auto redlist = redlist::Store::open(config->redlist.path, storage_key, !checks_deferred);
   if (!redlist) return fail_start(redlist.error().message);
 
   auto highest = led.read([&](sql::Db& db) { return ledger::highest_msgid(db, config->institution.code); });
@@ -412,6 +418,36 @@ int main(int argc, char** argv) {
     return g;
   };
 
+  // The page checks left from the open (after a clean stop): on a thread of
+  // their own while the windows work. A damaged file stops the daemon without
+  // a clean stop, so the next start checks it first and refuses it clearly.
+  std::atomic<bool> checks_stop{false};
+  std::atomic<bool> damaged{false};
+  std::thread page_checks;
+  auto run_page_checks = [&] {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto ledger_found = led.check_integrity(&checks_stop);
+    auto list_found = (*redlist)->check_integrity(&checks_stop);
+    if (checks_stop) return;
+    const auto took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::string problems;
+    if (!ledger_found || !ledger_found->empty())
+      problems += fmt::format("ledger {}: {}", config->ledger_path,
+                              ledger_found ? *ledger_found : ledger_found.error().message);
+    if (!list_found || !list_found->empty())
+      problems += fmt::format("{}red list {}: {}", problems.empty() ? "" : "; ", config->redlist.path,
+                              list_found ? *list_found : list_found.error().message);
+    if (problems.empty()) {
+      spdlog::info("settled: page checks of the ledger and the red list after a clean stop: sound ({:.1f} s)", took);
+      return;
+    }
+    spdlog::critical("settled: a file failed its page check ({}); stopping: restore it from the backup "
+                     "(docs/operations.md, \"Backups\")",
+                     problems);
+    damaged = true;
+    std::raise(SIGTERM);
+  };
+
   // Start-up recovery comes before the first cashier request.
   bool recovered = false;
   asio::steady_timer redlist_age_timer(ioc);
@@ -437,6 +473,7 @@ int main(int argc, char** argv) {
         // systemd (Type=notify): ready once the socket listens.
         ::sd_notifyf(0, "READY=1\nSTATUS=serving cashiers on %s", config->cashier.socket_path.c_str());
         serving = true;
+        if (checks_deferred) page_checks = std::thread(run_page_checks);
         asio::co_spawn(ioc, service.run_line(), asio::detached);
         asio::co_spawn(ioc, redlist_syncer.run_schedule(), asio::detached);
         asio::co_spawn(ioc, (*chain_keeper)->run_schedule(), asio::detached);
@@ -487,11 +524,18 @@ int main(int argc, char** argv) {
   });
 
   ioc.run();
+  checks_stop = true;
+  if (page_checks.joinable()) page_checks.join();
   card_pool.join();
   db_pool.join();
   notifier.stop();
   // A clean stop, in the ledger: the next start finds no crash. An outage of
   // the line still open ends here (the next start cannot know when it ended).
+  // A damaged file gets none: the next start checks its pages first.
+  if (damaged) {
+    spdlog::critical("settled: stopped: a file failed its page check");
+    return 1;
+  }
   if (auto stopped = led.write_wait([at = now_ms()](sql::Db& db) -> sql::Status {
         auto ended = ledger::end_outages(db, ledger::OutageKind::line, at, "settled stopped while the line was offline");
         if (!ended) return ended.error();
