@@ -17,12 +17,17 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <boost/asio/ssl.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <fmt/format.h>
 #include <openssl/ssl.h>
@@ -211,7 +216,10 @@ class Console {
   std::optional<Response> post_checks(const Request& req, const std::shared_ptr<Session>& s, bool need_token) const;
   void end_session(const std::shared_ptr<Session>& s, const std::string& reason, bool logout);
   void on_notification(const std::weak_ptr<Session>& ws, const std::string& method, const Json& params);
-  std::string hospital_name() const;
+  std::string hospital_name();
+  std::string hospital_from_reports() const;
+  std::string hospital_cache;
+  std::optional<Clock::time_point> hospital_read_at;
 };
 
 std::shared_ptr<Session> Console::session_of(const Request& req) const {
@@ -275,8 +283,17 @@ void Console::on_notification(const std::weak_ptr<Session>& ws, const std::strin
   }
 }
 
-std::string Console::hospital_name() const {
+std::string Console::hospital_name() {
   if (!cfg.hospital.empty()) return cfg.hospital;
+  // Read again at most once a minute (a month's report may be megabytes).
+  const auto now = Clock::now();
+  if (hospital_read_at && now - *hospital_read_at < 60s) return hospital_cache;
+  hospital_read_at = now;
+  hospital_cache = hospital_from_reports();
+  return hospital_cache;
+}
+
+std::string Console::hospital_from_reports() const {
   // The newest reconciliation report names the hospital (recon.run's `hospital`).
   std::error_code ec;
   fs::path newest;
@@ -585,12 +602,12 @@ asio::awaitable<Reply> Console::route(Request& req, const std::string& ip) {
   if (path == "/api/events") co_return Reply{Response{}, s};
   s->last_activity = Clock::now();
   if (path == "/api/session") co_return Reply{json_response(200, s->describe(cfg.session_idle_s)), nullptr};
+  if (path == "/api/logout") co_return co_await api_logout(s);
   if (!s->link || !s->link->is_open()) {
     end_session(s, "disconnected", false);
     co_return Reply{console_error(502, "DAEMON_UNREACHABLE", "the session's connection to settled is gone: log in again"),
                     nullptr};
   }
-  if (path == "/api/logout") co_return co_await api_logout(s);
   if (path == "/api/call") co_return co_await api_call(req, s);
   if (path.substr(0, 11) == "/api/sheet/") co_return co_await api_sheet(target, s);
   co_return api_reports(target, s);
@@ -600,17 +617,15 @@ asio::awaitable<void> Console::stream_events(Stream& stream, const Request& req,
   auto sink = std::make_shared<EventStream>(ioc.get_executor());
   s->streams.push_back(sink);
   if (status) sink->send("status", dump(*status));
-  http::response<http::empty_body> head{http::status::ok, req.version()};
-  head.set(http::field::server, "settle-console");
-  for (const auto& [name, value] : security_headers(Page::normal)) head.set(name, value);
-  head.set(http::field::cache_control, "no-store");
-  head.set(http::field::content_type, "text/event-stream; charset=utf-8");
-  head.chunked(true);
-  head.keep_alive(false);
-  http::response_serializer<http::empty_body> sr{head};
+  // The head and the chunks written as bytes: one write path for the whole
+  // stream (fewer Beast serializer instantiations in this file).
+  std::string head = fmt::format("HTTP/1.{} 200 OK\r\nServer: settle-console\r\n", req.version() == 10 ? 0 : 1);
+  for (const auto& [name, value] : security_headers(Page::normal)) head += fmt::format("{}: {}\r\n", name, value);
+  head += "Cache-Control: no-store\r\nContent-Type: text/event-stream; charset=utf-8\r\n"
+          "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
   boost::system::error_code ec;
   beast::get_lowest_layer(stream).expires_after(write_timeout);
-  co_await http::async_write_header(stream, sr, asio::redirect_error(asio::use_awaitable, ec));
+  co_await asio::async_write(stream, asio::buffer(head), asio::redirect_error(asio::use_awaitable, ec));
   while (!ec) {
     std::string out;
     while (!sink->queue.empty()) {
@@ -621,17 +636,14 @@ asio::awaitable<void> Console::stream_events(Stream& stream, const Request& req,
       sink->wake.expires_after(keep_alive_every);
       boost::system::error_code wait_ec;
       co_await sink->wake.async_wait(asio::redirect_error(asio::use_awaitable, wait_ec));
-      if (!wait_ec) out = ": keep-alive\n\n";
-      else if (sink->queue.empty() && !sink->ended) continue;
-      else continue;
+      if (wait_ec) continue;  // woken: an event or the end
+      out = ": keep-alive\n\n";
     }
+    std::string frame = out.empty() ? std::string() : fmt::format("{:x}\r\n{}\r\n", out.size(), out);
+    if (sink->ended && sink->queue.empty()) frame += "0\r\n\r\n";
     beast::get_lowest_layer(stream).expires_after(write_timeout);
-    if (!out.empty())
-      co_await asio::async_write(stream, http::make_chunk(asio::buffer(out)), asio::redirect_error(asio::use_awaitable, ec));
-    if (sink->ended && sink->queue.empty()) {
-      if (!ec) co_await asio::async_write(stream, http::make_chunk_last(), asio::redirect_error(asio::use_awaitable, ec));
-      break;
-    }
+    co_await asio::async_write(stream, asio::buffer(frame), asio::redirect_error(asio::use_awaitable, ec));
+    if (sink->ended && sink->queue.empty()) break;
   }
   sink->ended = true;
 }
@@ -670,16 +682,13 @@ asio::awaitable<void> Console::connection(tcp::socket socket) {
     res.version(req.version());
     res.keep_alive(req.keep_alive() && !stopping);
     if (req.method() == http::verb::head) {
-      http::response<http::empty_body> head{res.result(), res.version()};
-      for (const auto& f : res) head.set(f.name_string(), f.value());
-      head.content_length(res.body().size());
-      head.keep_alive(res.keep_alive());
-      beast::get_lowest_layer(stream).expires_after(write_timeout);
-      co_await http::async_write(stream, head, asio::redirect_error(asio::use_awaitable, ec));
-    } else {
-      beast::get_lowest_layer(stream).expires_after(write_timeout);
-      co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
+      // The head alone: Content-Length stays the body's, the body is not sent.
+      const auto length = res.body().size();
+      res.body().clear();
+      res.content_length(length);
     }
+    beast::get_lowest_layer(stream).expires_after(write_timeout);
+    co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
     if (ec || !res.keep_alive()) break;
   }
   beast::get_lowest_layer(stream).expires_after(2s);
