@@ -15,6 +15,7 @@ packages=(
   help2man shellcheck
   procps iproute2 curl chromium poppler-utils fonts-wqy-zenhei
   python3-prometheus-client
+  curl
 )
 
 missing=()
