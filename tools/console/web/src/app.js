@@ -300,6 +300,7 @@ function renderChrome() {
   const cur = state.page ? (PAGES[state.page.name] && PAGES[state.page.name].parent) || state.page.name : '';
   for (const [name, p] of Object.entries(PAGES)) {
     if (!p.nav || !may(name)) continue;
+    if (state.session.password_change_required && name !== 'password') continue;
     nav.appendChild(h('a', { href: `#/${name}`, 'data-nav': name, class: name === cur ? 'active' : '' }, p.zh, ' ',
       h('span', { class: 'en' }, p.en)));
   }
@@ -472,6 +473,21 @@ function link(href, text, attrs) {
 
 function sheetFrame(src, title) {
   return h('iframe', { class: 'sheet', src, sandbox: 'allow-modals', title, 'data-testid': 'sheet', referrerpolicy: 'no-referrer' });
+}
+
+// The sheet's print controls: print it from this page (only the sheet is printed), or open
+// it alone in a new tab (for a sheet longer than one page, printed there with Ctrl+P).
+function sheetActions(url, paper, otherPaper) {
+  const print = h('button', { type: 'button', class: 'primary', 'data-action': 'print' }, '打印 ', h('span', { class: 'en' }, 'Print'));
+  print.addEventListener('click', () => {
+    document.body.classList.add('print-sheet');
+    window.print();
+    document.body.classList.remove('print-sheet');
+  });
+  const sep = url.includes('?') ? '&' : '?';
+  return h('div', { class: 'actions' }, print,
+    link(url, `在新标签页打开（${paper}，Ctrl+P 打印）`, { target: '_blank', rel: 'noopener', class: 'button', 'data-action': 'open-sheet' }),
+    link(`${url}${sep}paper=${otherPaper}`, otherPaper, { target: '_blank', rel: 'noopener', class: 'button' }));
 }
 
 function money(v) {
@@ -896,11 +912,9 @@ RENDER.settlement = async (root, id) => {
         { zh: '时间', en: 'time', cell: (x) => fmtTime(x.time) }, { zh: '从', en: 'from', key: 'from' },
         { zh: '到', en: 'to', key: 'to' }, { zh: '说明', en: 'detail', key: 'detail' },
       ], s.history || []))),
-    h('div', { class: 'col' },
+    h('div', { class: 'col sheet-col' },
       section('结算单', 'Settlement sheet',
-        h('div', { class: 'actions' },
-          link(sheetUrl, '在新窗口打开以打印 (A5)', { target: '_blank', rel: 'noopener', class: 'button', 'data-action': 'print' }),
-          link(`${sheetUrl}?paper=A4`, 'A4', { target: '_blank', rel: 'noopener', class: 'button' })),
+        sheetActions(sheetUrl, 'A5', 'A4'),
         sheetFrame(sheetUrl, `结算单 ${id}`)))));
 };
 
@@ -1155,11 +1169,9 @@ RENDER.closeout = async (root, id) => {
         ['请求号', 'request_id', c.request_id], ['校验码', 'digest', h('code', null, fmtVal(c.digest))],
       ]), closeoutFigures(c)),
       section('明细', 'Items', closeoutItems(c))),
-    h('div', { class: 'col' },
+    h('div', { class: 'col sheet-col' },
       section('日结单', 'Close-out sheet',
-        h('div', { class: 'actions' },
-          link(sheetUrl, '在新窗口打开以打印 (A4)', { target: '_blank', rel: 'noopener', class: 'button', 'data-action': 'print' }),
-          link(`${sheetUrl}?paper=A5`, 'A5', { target: '_blank', rel: 'noopener', class: 'button' })),
+        sheetActions(sheetUrl, 'A4', 'A5'),
         sheetFrame(sheetUrl, `日结单 ${id}`)))));
 };
 
@@ -1167,6 +1179,10 @@ RENDER.closeout = async (root, id) => {
 
 function partsRow(label, side) {
   return Object.assign({ label }, side || {});
+}
+
+function adjText(a) {
+  return a ? `${a.count} 笔，统筹 fund ${a.fund}，现金 cash ${a.cash}` : null;
 }
 
 function reconResult(r) {
@@ -1194,9 +1210,16 @@ function reconResult(r) {
       { zh: '医保中心', en: 'insurer', cell: (d) => (d.insurer ? `${d.insurer.state} ${d.insurer.total}/${d.insurer.fund}/${d.insurer.account}/${d.insurer.cash}` : DASH) },
     ], r.differences || [], () => ({ 'data-testid': 'recon-difference' })),
     (r.not_uploaded || []).length ? h('div', null, h('h3', null, bi('尚未上传', 'Not uploaded yet')), genericTable(r.not_uploaded)) : null,
+    (r.by_insutype || []).length ? h('div', null, h('h3', null, bi('按险种', 'By insurance type')), table([
+      { zh: '险种', en: 'insutype', key: 'insutype' },
+      { zh: '结果', en: 'balanced', cell: (x) => h('span', { class: x.balanced ? 'good' : 'bad' }, x.balanced ? '平 balanced' : '不平 not balanced') },
+      { zh: '本院', en: 'local count/total', cell: (x) => (x.local ? `${x.local.count} / ${x.local.total}` : DASH) },
+      { zh: '医保中心', en: 'insurer count/total', cell: (x) => (x.insurer ? `${x.insurer.count} / ${x.insurer.total}` : DASH) },
+    ], r.by_insutype)) : null,
+    h('h3', null, bi('调整与账本', 'Adjustments & ledger')),
     kv([
-      ['离线上传调整', 'offline upload adjustments', r.adjustments && r.adjustments.offline_upload],
-      ['更正调整', 'corrections', r.adjustments && r.adjustments.correction],
+      ['离线上传调整', 'offline upload adjustments', adjText(r.adjustments && r.adjustments.offline_upload)],
+      ['更正调整', 'corrections', adjText(r.adjustments && r.adjustments.correction)],
       ['账本链', 'ledger chain', r.ledger_chain ? (r.ledger_chain.intact ? `完整 intact（${r.ledger_chain.entries} 条）` : `有问题 problems: ${fmtVal(r.ledger_chain.problems)}`) : null],
     ]));
 }
