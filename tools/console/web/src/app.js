@@ -1060,10 +1060,10 @@ function closeoutFigures(c) {
       ['应交现金', 'cash to hand over', h('b', { 'data-testid': 'cash-to-hand-over' }, money(c.cash_to_hand_over))]]));
 }
 
-function closeoutItems(c) {
+function closeoutItems(c, heading = true) {
   return h('div', null,
     (c.corrections || []).length ? h('div', null, h('h3', null, bi('更正', 'Corrections')), genericTable(c.corrections)) : null,
-    h('h3', null, bi('明细', 'Items')),
+    heading ? h('h3', null, bi('明细', 'Items')) : null,
     table([
       { zh: '类别', en: 'kind', cell: (i) => (i.kind === 'refund' ? '退费 refund' : '结算 settlement') },
       { zh: '号', en: 'id', key: 'id' },
@@ -1168,7 +1168,7 @@ RENDER.closeout = async (root, id) => {
         ['自', 'from', fmtTime(c.from)], ['至', 'to', fmtTime(c.to)], ['日结于', 'recorded at', fmtTime(c.recorded_at)],
         ['请求号', 'request_id', c.request_id], ['校验码', 'digest', h('code', null, fmtVal(c.digest))],
       ]), closeoutFigures(c)),
-      section('明细', 'Items', closeoutItems(c))),
+      section('明细', 'Items', closeoutItems(c, false))),
     h('div', { class: 'col sheet-col' },
       section('日结单', 'Close-out sheet',
         sheetActions(sheetUrl, 'A4', 'A5'),
