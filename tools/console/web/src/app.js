@@ -906,8 +906,17 @@ RENDER.settlement = async (root, id) => {
         { zh: '现金', en: 'cash', key: 'cash', num: true },
         { zh: '退费单', en: 'sheet', cell: (r) => link(`${sheetUrl}?refund_id=${encodeURIComponent(r.refund_id)}`, '打开 open', { target: '_blank', rel: 'noopener' }) },
       ], s.refunds || [])),
-      section('上传', 'Uploads', genericTable(s.uploads)),
-      section('调整与更正', 'Adjustments & corrections', genericTable(s.adjustments)),
+      section('上传与冲正', 'Uploads & reversals', table([
+        { zh: '类别', en: 'kind', key: 'kind' }, { zh: '状态', en: 'state', key: 'state' },
+        { zh: '尝试次数', en: 'attempts', key: 'attempts', num: true }, { zh: '最后错误', en: 'last error', key: 'last_error' },
+      ], s.uploads || [])),
+      section('调整与更正', 'Adjustments & corrections', table([
+        { zh: '时间', en: 'time', cell: (a) => fmtTime(a.time) },
+        { zh: '类别', en: 'kind', cell: (a) => (a.kind === 'correction' ? '更正 correction' : a.kind === 'offline_upload' ? '上传后医保中心数 offline upload' : fmtVal(a.kind)) },
+        { zh: '原 统筹/个账/现金', en: 'before fund/account/cash', cell: (a) => `${money(a.local_fund)} / ${money(a.local_account)} / ${money(a.local_cash)}` },
+        { zh: '现 统筹/个账/现金', en: 'after fund/account/cash', cell: (a) => `${money(a.insurer_fund)} / ${money(a.insurer_account)} / ${money(a.insurer_cash)}` },
+        { zh: '说明', en: 'note', key: 'note' },
+      ], s.adjustments || [])),
       section('历史', 'History', table([
         { zh: '时间', en: 'time', cell: (x) => fmtTime(x.time) }, { zh: '从', en: 'from', key: 'from' },
         { zh: '到', en: 'to', key: 'to' }, { zh: '说明', en: 'detail', key: 'detail' },
