@@ -16,6 +16,9 @@ packages=(
   procps iproute2 chromium poppler-utils fonts-wqy-zenhei
   python3-prometheus-client
 )
+# The office console's pages are built with node and npm (Debian's packages, or NodeSource's
+# nodejs, which brings its own npm).
+command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 
 missing=()
 for p in "${packages[@]}"; do
