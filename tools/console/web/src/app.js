@@ -1071,7 +1071,15 @@ function closeoutFigures(c) {
 
 function closeoutItems(c, heading = true) {
   return h('div', null,
-    (c.corrections || []).length ? h('div', null, h('h3', null, bi('更正', 'Corrections')), genericTable(c.corrections)) : null,
+    (c.corrections || []).length ? h('div', null, h('h3', null, bi('本期生效的更正（不计入应交现金）', 'Corrections approved since, not in the cash to hand over')), table([
+      { zh: '更正号', en: 'id', key: 'correction_id' },
+      { zh: '结算号', en: 'setl_id', cell: (x) => (x.setl_id ? link(`#/settlement/${encodeURIComponent(x.setl_id)}`, String(x.setl_id)) : DASH) },
+      { zh: '动作', en: 'action', key: 'action' },
+      { zh: '统筹变动', en: 'fund Δ', key: 'fund_delta', num: true }, { zh: '个账变动', en: 'account Δ', key: 'account_delta', num: true },
+      { zh: '现金变动', en: 'cash Δ', key: 'cash_delta', num: true }, { zh: '原因', en: 'reason', key: 'reason' },
+      { zh: '登记/复核', en: 'recorded/approved by', cell: (x) => `${fmtVal(x.recorded_by)} / ${fmtVal(x.approved_by)}` },
+      { zh: '复核于', en: 'approved at', cell: (x) => fmtTime(x.approved_at) },
+    ], c.corrections)) : null,
     heading ? h('h3', null, bi('明细', 'Items')) : null,
     table([
       { zh: '类别', en: 'kind', cell: (i) => (i.kind === 'refund' ? '退费 refund' : '结算 settlement') },
