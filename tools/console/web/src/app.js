@@ -1370,7 +1370,7 @@ RENDER.outages = async (root) => {
   const out = h('div');
   const more = h('div', { class: 'pager' });
   const form = h('form', { class: 'filters' }, field('自', 'from', from), field('至', 'to', to), field('类别', 'kind', kind), go);
-  root.append(heading('停机记录', 'Outages'), form, err, out, more);
+  root.append(heading('停机记录', 'Outages'), form, err, out, more, recordForm(err, () => load(null)));
   let rows = [];
   async function load(cursor) {
     await act(go, err, async () => {
@@ -1400,6 +1400,44 @@ RENDER.outages = async (root) => {
   form.addEventListener('submit', (ev) => { ev.preventDefault(); load(null); });
   await load(null);
 };
+
+// The daemon's zone offset (+08:00), for times typed into the page.
+function daemonOffset() {
+  const off = offsetOf(state.status && state.status.since) || offsetOf(state.pub && state.pub.since);
+  if (off) return off === 'Z' ? '+00:00' : off;
+  const m = -new Date().getTimezoneOffset();
+  const p = (n) => String(Math.floor(Math.abs(n))).padStart(2, '0');
+  return `${m < 0 ? '-' : '+'}${p(m / 60)}:${p(m % 60)}`;
+}
+
+// An outage only people saw (the hospital's network, a reader, a drill), once it is over.
+function recordForm(err, done) {
+  const ok = okBox();
+  const kind = h('select', { name: 'record_kind' },
+    ['network', 'reader', 'drill', 'line', 'storage'].map((k) => h('option', { value: k }, `${OUTAGE_KIND[k]} ${k}`)));
+  const cause = h('input', { name: 'cause', maxlength: 500, size: 30, required: true });
+  const start = h('input', { type: 'datetime-local', name: 'started_at', required: true });
+  const end = h('input', { type: 'datetime-local', name: 'ended_at', required: true });
+  const note = h('input', { name: 'record_note', maxlength: 2000, size: 30 });
+  const btn = h('button', { type: 'submit', 'data-action': 'record-outage' }, '登记 ', h('span', { class: 'en' }, 'Record'));
+  const f = h('form', { class: 'filters' }, field('类别', 'kind', kind), field('原因', 'cause', cause),
+    field('开始', 'started', start), field('结束', 'ended', end), field('备注', 'note', note), btn);
+  const withOffset = (v) => `${v.length === 16 ? `${v}:00` : v}${daemonOffset()}`;
+  f.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    act(btn, err, async () => {
+      ok.clear();
+      const p = { kind: kind.value, cause: cause.value.trim(), started_at: withOffset(start.value), ended_at: withOffset(end.value) };
+      if (note.value.trim()) p.note = note.value.trim();
+      const o = await call('outage.record', p);
+      ok.show(`已登记停机记录 ${o.outage_id}。 Recorded.`);
+      cause.value = note.value = '';
+      done();
+    });
+  });
+  return section('登记人工发现的停机（已结束）', 'Record an outage people saw, once over', f,
+    h('p', { class: 'muted small' }, `时间按结算服务器时区 ${daemonOffset()}。 Times in the daemon's zone.`), ok);
+}
 
 const TOLD = ['全院各科室', '信息科', '软件厂商', '医保中心', '导医台', '收费处', '药房', '院领导'];
 
