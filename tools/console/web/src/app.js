@@ -158,7 +158,9 @@ class ApiError extends Error {
     super((err && err.message) || `HTTP ${status}`);
     this.status = status;
     this.reason = (err && (err.reason || (err.data && err.data.reason))) || `HTTP_${status}`;
-    this.data = (err && err.data) || {};
+    this.data = Object.assign({}, (err && err.data) || {});
+    // The console's own throttle answers retry_after_s beside the reason, the daemon in data.
+    if (err && err.retry_after_s !== undefined && this.data.retry_after_s === undefined) this.data.retry_after_s = err.retry_after_s;
     this.code = err && err.code;
   }
 }
@@ -558,7 +560,7 @@ function loginErrorText(e) {
         ? `账号已锁定，至 ${fmtTime(d.until)} 自动解锁，或请管理员解锁。 Locked until ${fmtTime(d.until)}, or ask an administrator.`
         : '账号已锁定，请联系管理员解锁。 The operator is locked: an administrator unlocks it.';
     case 'LIMIT_EXCEEDED': {
-      const s = d.retry_after_s !== undefined ? d.retry_after_s : (e.data && e.data.retry_after_ms ? Math.ceil(e.data.retry_after_ms / 1000) : null);
+      const s = d.retry_after_s !== undefined ? d.retry_after_s : (d.retry_after_ms ? Math.ceil(d.retry_after_ms / 1000) : null);
       return s !== null
         ? `登录失败次数过多，请 ${s} 秒后再试。 Too many failed logins: try again in ${s} s.`
         : '登录失败次数过多，请稍后再试。 Too many failed logins: try again later.';
