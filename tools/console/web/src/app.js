@@ -2,8 +2,6 @@
 // /api (POST /api/call with the session's CSRF token), the live event stream, and every
 // page's rendering. Text from the daemon only ever goes in as text (createTextNode).
 
-'use strict';
-
 // ---- small DOM helpers: every string becomes a text node, never markup -------------
 
 function h(tag, attrs, ...children) {
