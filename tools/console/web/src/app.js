@@ -982,7 +982,21 @@ RENDER.work = async (root, _arg, page) => {
     });
     approve.addEventListener('click', () => decide(approve, 'approve'));
     refuse.addEventListener('click', () => decide(refuse, 'refuse'));
-    return h('div', { class: 'row-actions' }, note, approve, refuse);
+    if (kind !== 'reentry') return h('div', { class: 'row-actions' }, note, approve, refuse);
+    // The batch's rows, to check against the paper ledger before deciding.
+    const rowsBox = h('div');
+    const view = h('button', { type: 'button', 'data-action': 'view' }, '查看 ', h('span', { class: 'en' }, 'Rows'));
+    view.addEventListener('click', () => act(view, err, async () => {
+      const b = await call('reentry.get', { batch_id: Number(id) });
+      clear(rowsBox).appendChild(table([
+        { zh: '行', en: 'row', key: 'row' }, { zh: '时间', en: 'at', cell: (x) => fmtTime(x.at) },
+        { zh: '窗口', en: 'window', key: 'window' }, { zh: '操作员', en: 'operator', key: 'operator' },
+        { zh: '卡号', en: 'card', key: 'card_no' }, { zh: '姓名', en: 'name', key: 'psn_name' },
+        { zh: '总额', en: 'total', key: 'total', num: true }, { zh: '现金', en: 'cash', key: 'cash', num: true },
+        { zh: '申报统筹', en: 'fund claimed', key: 'fund_claimed', num: true },
+      ], b.items || []));
+    }));
+    return h('div', null, h('div', { class: 'row-actions' }, note, view, approve, refuse), rowsBox);
   }
 
   function undoAction(item) {
@@ -1002,7 +1016,10 @@ RENDER.work = async (root, _arg, page) => {
   function ids(it) {
     const parts = [];
     if (it.setl_id) parts.push(h('span', null, '结算 ', link(`#/settlement/${encodeURIComponent(it.setl_id)}`, String(it.setl_id)), ' '));
-    for (const [k, zh] of [['item_id', '项目'], ['queue', '队列'], ['msgid', '报文'], ['adm_id', '住院'], ['batch_id', '批次'], ['batch_ref', '批号'], ['correction_id', '更正'], ['target', '对象'], ['action', '动作'], ['refusals', '被拒次数']]) {
+    for (const [k, zh] of [['item_id', '项目'], ['queue', '队列'], ['msgid', '报文'], ['adm_id', '住院'], ['behind', '等待项目'],
+      ['batch_id', '批次'], ['batch_ref', '批号'], ['row', '行'], ['entered_by', '录入人'], ['rows', '行数'], ['at', '纸质时间'],
+      ['operator', '操作员'], ['window', '窗口'], ['closeout_id', '日结号'], ['psn_no_masked', '人员'], ['total', '总额'], ['cash', '现金'],
+      ['correction_id', '更正'], ['target', '对象'], ['action', '动作'], ['refusals', '被拒次数']]) {
       if (it[k] !== undefined && it[k] !== null) parts.push(h('span', { class: 'id' }, `${zh} ${k}: ${it[k]} `));
     }
     if (it.correction && it.kind !== 'correction_waiting') parts.push(h('span', { class: 'id' }, `待复核更正 correction: ${it.correction} `));
