@@ -31,6 +31,11 @@ function append(el, children) {
   return el;
 }
 
+// Element.append would write null as the text "null": these skip it.
+function add(el, ...children) {
+  return append(el, children);
+}
+
 function clear(el) {
   while (el.firstChild) el.removeChild(el.firstChild);
   return el;
@@ -830,7 +835,7 @@ RENDER.day = async (root) => {
   const form = h('form', { class: 'filters' },
     field('日期', 'date', date), field('窗口', 'window', win), field('操作员', 'operator', op), field('状态', 'state', st),
     field('卡号', 'card', card), field('收据号', 'receipt', receipt), go);
-  root.append(heading('当日结算', 'The day’s settlements'), form,
+  add(root, heading('当日结算', 'The day’s settlements'), form,
     h('div', { class: 'filters' }, field('结算号', 'setl_id', setl), open),
     h('p', { class: 'muted small' }, '卡号、收据号在当前页内筛选（结算列表接口不按卡号和收据号查询）。 Card and receipt filter the page shown (the list is not searched by them).'),
     err, out, pager);
@@ -878,7 +883,7 @@ RENDER.day = async (root) => {
 
 RENDER.settlement = async (root, id) => {
   const err = errorBox();
-  root.append(heading(`结算 ${id}`, 'Settlement'), err);
+  add(root, heading(`结算 ${id}`, 'Settlement'), err);
   const s = await call('settle.get', { setl_id: id }).catch((e) => { err.show(e); return null; });
   if (!s) return;
   const sheetUrl = `/api/sheet/settlement/${encodeURIComponent(id)}`;
@@ -935,7 +940,7 @@ RENDER.work = async (root, _arg, page) => {
   const listBox = h('div');
   const parkedBox = h('div');
   const isSup = role() === 'supervisor';
-  root.append(heading('待办', 'Work waiting'), err, ok,
+  add(root, heading('待办', 'Work waiting'), err, ok,
     section('医保办待办事项', 'Work list', listBox),
     isSup ? section('挂起项目', 'Parked items (outbox.parked)', parkedBox) : null);
 
@@ -1020,8 +1025,12 @@ RENDER.work = async (root, _arg, page) => {
       ['batch_id', '批次'], ['batch_ref', '批号'], ['row', '行'], ['entered_by', '录入人'], ['rows', '行数'], ['at', '纸质时间'],
       ['operator', '操作员'], ['window', '窗口'], ['closeout_id', '日结号'], ['psn_no_masked', '人员'], ['total', '总额'], ['cash', '现金'],
       ['correction_id', '更正'], ['target', '对象'], ['action', '动作'], ['refusals', '被拒次数']]) {
+      if (it.kind === 'correction_waiting' && (k === 'cash' || k === 'total')) continue;
       if (it[k] !== undefined && it[k] !== null) parts.push(h('span', { class: 'id' }, `${zh} ${k}: ${it[k]} `));
     }
+    if (it.kind === 'correction_waiting' && it.action === 'amounts')
+      parts.push(h('div', null, `改为 统筹 ${money(it.fund)} / 个账 ${money(it.account)} / 现金 ${money(it.cash)}`,
+        h('span', { class: 'en' }, ' to count fund / account / cash')));
     if (it.correction && it.kind !== 'correction_waiting') parts.push(h('span', { class: 'id' }, `待复核更正 correction: ${it.correction} `));
     return parts;
   }
@@ -1112,7 +1121,7 @@ RENDER.closeouts = async (root) => {
   const err = errorBox();
   const ok = okBox();
   const r = role();
-  root.append(heading('日结', 'Close-outs'), err, ok);
+  add(root, heading('日结', 'Close-outs'), err, ok);
 
   if (r === 'cashier' || r === 'supervisor') {
     const prevBox = h('div', { 'data-testid': 'closeout-preview' });
@@ -1125,7 +1134,7 @@ RENDER.closeouts = async (root) => {
       ok.clear();
       const c = await call('closeout.preview', {});
       if (!requestId) requestId = newRequestId(`CO-${state.session.window}`);
-      clear(prevBox).append(h('p', { class: 'notice' }, `预览（未日结）：${fmtTime(c.from)} 至 ${fmtTime(c.to)}，操作员 ${c.operator}，窗口 ${c.window}。 Preview, not recorded.`),
+      add(clear(prevBox), h('p', { class: 'notice' }, `预览（未日结）：${fmtTime(c.from)} 至 ${fmtTime(c.to)}，操作员 ${c.operator}，窗口 ${c.window}。 Preview, not recorded.`),
         closeoutFigures(c), closeoutItems(c));
       record.disabled = false;
     }));
@@ -1139,7 +1148,7 @@ RENDER.closeouts = async (root) => {
     });
     dayBtn.addEventListener('click', () => act(dayBtn, err, async () => {
       const c = await call('closeout.preview', { date: dayDate.value });
-      clear(prevBox).append(h('p', { class: 'notice' }, `收费员日报 ${dayDate.value}（报表，不记录）。 Day report, not recorded.`), closeoutFigures(c), closeoutItems(c));
+      add(clear(prevBox), h('p', { class: 'notice' }, `收费员日报 ${dayDate.value}（报表，不记录）。 Day report, not recorded.`), closeoutFigures(c), closeoutItems(c));
       record.disabled = true;
     }));
     root.appendChild(section('本班日结', `My shift (${state.session.operator} · ${state.session.window})`,
@@ -1191,7 +1200,7 @@ RENDER.closeouts = async (root) => {
 
 RENDER.closeout = async (root, id) => {
   const err = errorBox();
-  root.append(heading(`日结 ${id}`, 'Close-out'), err);
+  add(root, heading(`日结 ${id}`, 'Close-out'), err);
   const c = await call('closeout.get', { closeout_id: id }).catch((e) => { err.show(e); return null; });
   if (!c) return;
   const sheetUrl = `/api/sheet/closeout/${encodeURIComponent(id)}`;
@@ -1278,7 +1287,7 @@ RENDER.recon = async (root) => {
   const chartSettle = h('div', { class: 'chart', 'data-testid': 'chart-settlements' });
   const chartOutage = h('div', { class: 'chart', 'data-testid': 'chart-outages' });
   const chartNote = h('p', { class: 'muted small' });
-  root.append(heading('对账与演练', 'Reconciliation & drills'), err,
+  add(root, heading('对账与演练', 'Reconciliation & drills'), err,
     h('div', { class: 'filters' }, field('日期', 'date', date), run, charts),
     section('对账结果', 'Reconciliation', result),
     section('当日图表', 'The day in charts',
@@ -1387,7 +1396,7 @@ RENDER.outages = async (root) => {
   const out = h('div');
   const more = h('div', { class: 'pager' });
   const form = h('form', { class: 'filters' }, field('自', 'from', from), field('至', 'to', to), field('类别', 'kind', kind), go);
-  root.append(heading('停机记录', 'Outages'), form, err, out, more, recordForm(err, () => load(null)));
+  add(root, heading('停机记录', 'Outages'), form, err, out, more, recordForm(err, () => load(null)));
   let rows = [];
   async function load(cursor) {
     await act(go, err, async () => {
@@ -1461,7 +1470,7 @@ const TOLD = ['全院各科室', '信息科', '软件厂商', '医保中心', '�
 RENDER.outage = async (root, id) => {
   const err = errorBox();
   const ok = okBox();
-  root.append(heading(`停机记录 ${id}`, 'Outage'), err, ok);
+  add(root, heading(`停机记录 ${id}`, 'Outage'), err, ok);
   const body = h('div');
   root.appendChild(body);
   async function load() {
@@ -1527,7 +1536,7 @@ RENDER.operators = async (root) => {
   const addBtn = h('button', { type: 'submit', class: 'primary', 'data-action': 'add' }, '添加 ', h('span', { class: 'en' }, 'Add'));
   const addForm = h('form', { class: 'filters' }, field('操作员', 'operator', nOp), field('角色', 'role', nRole),
     field('初始密码', 'initial password', nPw), addBtn);
-  root.append(heading('操作员', 'Operators'), err, ok,
+  add(root, heading('操作员', 'Operators'), err, ok,
     section('添加操作员', 'Add an operator', addForm,
       h('p', { class: 'muted small' }, '初始密码须在首次登录时修改。 The initial password is changed at the first login.')),
     section('全部操作员', 'All operators', out));
@@ -1599,7 +1608,7 @@ RENDER.audit = async (root) => {
     'correction.record', 'correction.approve', 'outbox.resolve', 'operator.add', 'operator.disable', 'recon.run', 'outage.note'];
   const form = h('form', { class: 'filters' }, field('自', 'from', from), field('至', 'to', to), field('操作员', 'operator', op),
     field('动作', 'action', action), go, h('datalist', { id: 'audit-actions' }, actions.map((a) => h('option', { value: a }))));
-  root.append(heading('审计日志', 'Audit trail'), form, err, out, more);
+  add(root, heading('审计日志', 'Audit trail'), form, err, out, more);
   let rows = [];
   async function load(cursor) {
     await act(go, err, async () => {
