@@ -1095,7 +1095,7 @@ function closeoutFigures(c) {
       ['应交现金', 'cash to hand over', h('b', { 'data-testid': 'cash-to-hand-over' }, money(c.cash_to_hand_over))]]));
 }
 
-function closeoutItems(c, heading = true) {
+function closeoutItems(c, withHeading = true) {
   return h('div', null,
     (c.corrections || []).length ? h('div', null, h('h3', null, bi('本期生效的更正（不计入应交现金）', 'Corrections approved since, not in the cash to hand over')), table([
       { zh: '更正号', en: 'id', key: 'correction_id' },
@@ -1106,7 +1106,7 @@ function closeoutItems(c, heading = true) {
       { zh: '登记/复核', en: 'recorded/approved by', cell: (x) => `${fmtVal(x.recorded_by)} / ${fmtVal(x.approved_by)}` },
       { zh: '复核于', en: 'approved at', cell: (x) => fmtTime(x.approved_at) },
     ], c.corrections)) : null,
-    heading ? h('h3', null, bi('明细', 'Items')) : null,
+    withHeading ? h('h3', null, bi('明细', 'Items')) : null,
     table([
       { zh: '类别', en: 'kind', cell: (i) => (i.kind === 'refund' ? '退费 refund' : '结算 settlement') },
       { zh: '号', en: 'id', key: 'id' },
