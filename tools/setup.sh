@@ -17,6 +17,9 @@ packages=(
   python3-prometheus-client
   curl
 )
+# The office console's pages are built with node and npm (Debian's packages, or NodeSource's
+# nodejs, which brings its own npm).
+command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 
 missing=()
 for p in "${packages[@]}"; do
