@@ -36,6 +36,7 @@ for (const line of fs.readFileSync(process.env.CONSOLE_TEST_ENV, 'utf8').split('
 }
 const URL_ = env.CONSOLE_URL;
 const screens = path.join(env.BUILD_DIR, 'console-screens');
+fs.rmSync(screens, { recursive: true, force: true });  // only this run's pictures
 fs.mkdirSync(screens, { recursive: true });
 const setlIds = env.SETL_IDS.split(',');
 const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
@@ -212,7 +213,7 @@ test('a. each role sees only its pages; the daemon refuses what the role may not
       await page.locator(`[data-nav="${n}"]`).first().click();
       await page.locator(`#page-${n}`).waitFor({ state: 'visible', timeout: 10000 })
         .catch(() => { throw new Failure(`${op}: the ${n} link did not show #page-${n}`); });
-      if (!fs.existsSync(path.join(screens, `${n}.png`)) || op === 's001') await screenshot(page, n);
+      if (op === 's001' || !fs.existsSync(path.join(screens, `${n}.png`))) await screenshot(page, n);
     }
     const [method, params] = want.forbidden;
     const r = await api(page, method, params);
@@ -257,7 +258,9 @@ test('c. a parked reversal resolved by one supervisor and approved by another', 
   // 2207's answer lost: the settlement is in doubt and reversed; the insurer refuses
   // the reversal (2601) once and it is parked.
   await simFaults(['lost_reply:count=1,infno=2207', 'error:infno=2601']);
-  commitAtW01('ct-lost-1');
+  const lost = commitAtW01('ct-lost-1');
+  check(lost.state === 'offline_pending' || lost.error?.reason === 'IN_DOUBT',
+    `the settlement whose answer was lost: ${JSON.stringify(lost)}`);
   const st = await until(async () => {
     const s = await result(s001, 'engine.status');
     return s.parked_reversals === 1 && s.pending_reversals === 0 && s;

@@ -68,7 +68,7 @@ free_port() {
 }
 
 # --- insurer simulator (医保中心), mutual TLS, with its control port
-secret=console-test-secret-0001
+secret='console-test-secret-0001'
 printf '%s\n' "$secret" > "$dir/secret"
 chmod 600 "$dir/secret"
 "$sim" add-person --db "$dir/insurer.db" --card-no D00000001 --card-sn 0123456789ABCDEF \
