@@ -6,6 +6,8 @@
 # "--" (or waits for Ctrl-C without one), and stops everything on exit.
 #
 #   tests/console/stack.sh BUILD_DIR [-- COMMAND ARGS...]
+#   (by hand under the lock the pcscd tests share:
+#    flock /tmp/settle-pcscd.lock tests/console/stack.sh build -- node tests/console/console_test.mjs)
 #
 # The command gets CONSOLE_TEST_ENV: the env file's path (KEY=VALUE lines).
 # Environment: CONSOLE_BIN (default BUILD_DIR/tools/console/console) and
@@ -13,7 +15,7 @@
 # console or other pages; CONSOLE_STACK_KEEP=1 keeps the folder afterwards.
 set -euo pipefail
 
-[ $# -ge 1 ] || { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+[ $# -ge 1 ] || { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 build=$(cd "$1" && pwd) || { echo "stack.sh: build dir '$1' does not exist" >&2; exit 2; }
 shift
 if [ $# -gt 0 ]; then
