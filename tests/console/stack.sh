@@ -227,7 +227,7 @@ ids_csv=$(IFS=,; echo "${setl_ids[*]}")
     printf 'PWFILE_%s=%s\n' "$name" "$dir/pw/$name"
   done
 } > "$dir/env"
-echo "stack.sh: console at https://127.0.0.1:$port, env file $dir/env"
+echo "stack.sh: console at https://127.0.0.1:$port, env file $dir/env (the stack took ${SECONDS} s)"
 
 if [ $# -gt 0 ]; then
   CONSOLE_TEST_ENV=$dir/env "$@"
