@@ -15,7 +15,6 @@ packages=(
   help2man shellcheck
   procps iproute2 curl chromium poppler-utils fonts-wqy-zenhei
   python3-prometheus-client
-  curl
 )
 # The office console's pages are built with node and npm (Debian's packages, or NodeSource's
 # nodejs, which brings its own npm).
