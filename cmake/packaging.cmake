@@ -5,7 +5,7 @@
 include(GNUInstallDirs)
 
 # Programs a site runs (bench is a development tool and is not installed).
-set(SETTLE_INSTALLED_PROGRAMS settled settlectl reconcile drill insurer-sim console)
+set(SETTLE_INSTALLED_PROGRAMS settled settlectl reconcile drill insurer-sim settle-console)
 set(SETTLE_UNIT_DIR lib/systemd/system)      # under the prefix: /usr/lib/systemd/system
 set(SETTLE_DOC_DIR ${CMAKE_INSTALL_DATADIR}/doc/settled)
 
@@ -31,7 +31,7 @@ else()
   set(_man_settlectl "1|control and query settled: cashier transactions, operators, the ledger, trial calculations")
   set(_man_reconcile "1|reconcile a clearing date with the insurer through settled, every night")
   set(_man_drill "1|rehearse an insurer outage on the simulator and report whether the windows kept working")
-  set(_man_console "8|the insurance office's web console for settled, over HTTPS")
+  set(_man_settle-console "8|the insurance office's web console for settled, over HTTPS")
   set(_man_insurer-sim "1|simulate the insurer's settlement service over mutual TLS, with faults, for tests and drills")
   foreach(program IN LISTS SETTLE_INSTALLED_PROGRAMS)
     string(REPLACE "|" ";" _entry "${_man_${program}}")

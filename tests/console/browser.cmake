@@ -2,7 +2,7 @@
 # stack.sh starts the whole stack (insurer-sim, pcscd with a virtual card,
 # settled, the console over HTTPS) and console_test.mjs drives Debian's
 # Chromium through playwright-core (tools/console/web/node_modules).
-if(NOT TARGET console OR NOT TARGET console-web)
+if(NOT TARGET settle-console OR NOT TARGET console-web)
   return()
 endif()
 find_program(SETTLE_NODE node)

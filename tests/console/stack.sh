@@ -10,7 +10,7 @@
 #    flock /tmp/settle-pcscd.lock tests/console/stack.sh build -- node tests/console/console_test.mjs)
 #
 # The command gets CONSOLE_TEST_ENV: the env file's path (KEY=VALUE lines).
-# Environment: CONSOLE_BIN (default BUILD_DIR/tools/console/console) and
+# Environment: CONSOLE_BIN (default BUILD_DIR/tools/console/settle-console) and
 # CONSOLE_WEB_DIR (default BUILD_DIR/tools/console/web/dist) to try another
 # console or other pages; CONSOLE_STACK_KEEP=1 keeps the folder afterwards.
 set -euo pipefail
@@ -27,7 +27,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 ctl=$build/tools/settlectl/settlectl
 sim=$build/tools/insurer-sim/insurer-sim
 settled=$build/tools/settled/settled
-console=${CONSOLE_BIN:-$build/tools/console/console}
+console=${CONSOLE_BIN:-$build/tools/console/settle-console}
 web_dir=${CONSOLE_WEB_DIR:-$build/tools/console/web/dist}
 pki=$build/pki
 for f in "$ctl" "$sim" "$settled" "$console" "$build/tests/support/virtual-card"; do

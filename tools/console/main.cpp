@@ -14,8 +14,8 @@
 #include <string>
 
 int main(int argc, char** argv) {
-  CLI::App app{"console — the insurance office's web console for settled (HTTPS, one daemon session per user)"};
-  app.set_version_flag("--version", std::string("console ") + settle::version);
+  CLI::App app{"settle-console — the insurance office's web console for settled (HTTPS, one daemon session per user)"};
+  app.set_version_flag("--version", std::string("settle-console ") + settle::version);
   std::string config_path = "/etc/settled/console.toml";
   bool check_only = false;
   app.add_option("-c,--config", config_path, "config file (see docs/examples/console.toml)");
@@ -28,11 +28,11 @@ int main(int argc, char** argv) {
   }
   auto config = settle::console::load_config(config_path);
   if (!config) {
-    std::cerr << "console: " << config.error().message << "\n";
+    std::cerr << "settle-console: " << config.error().message << "\n";
     return settle::exit_code::usage;
   }
   if (check_only) {
-    std::cout << "console: " << config_path << ": the config is valid\n";
+    std::cout << "settle-console: " << config_path << ": the config is valid\n";
     return settle::exit_code::ok;
   }
   std::signal(SIGPIPE, SIG_IGN);
@@ -40,7 +40,7 @@ int main(int argc, char** argv) {
   try {
     return settle::console::serve(*config);
   } catch (const std::exception& e) {
-    spdlog::critical("console: {}", e.what());
+    spdlog::critical("settle-console: {}", e.what());
     return 1;
   }
 }
