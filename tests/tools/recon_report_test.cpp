@@ -26,8 +26,8 @@ Json recon_fixture() {
 Json broken(Json r) {
   r["ledger_chain"]["intact"] = false;
   r["ledger_chain"]["problems"] = Json::array(
-      {"entry 118 (settlement_line 3:1): the row's content no longer matches its entry (edited)",
-       "checkpoint 2: entry 130 has another hash than the one signed"});
+      {"entry 118: settlement_line 3:1 in settlement_lines no longer has the content it was recorded with (edited)",
+       "audit 20 in audit has no chain entry (inserted past the chain)"});
   return r;
 }
 
@@ -53,10 +53,10 @@ TEST_CASE("reconcile report: an intact chain is one line, the status is the day'
 TEST_CASE("reconcile report: a broken chain names its first problem and outranks the balance") {
   Json r = broken(recon_fixture());
   const std::string text = settle::tools::recon_text(r);
-  CHECK_MESSAGE(text.find("Ledger chain: BROKEN, the first problem of 2: entry 118 (settlement_line 3:1): the row's "
-                          "content no longer matches its entry (edited)") != std::string::npos,
+  CHECK_MESSAGE(text.find("Ledger chain: BROKEN, the first problem of 2: entry 118: settlement_line 3:1 in "
+                          "settlement_lines no longer has the content it was recorded with (edited)") != std::string::npos,
                 text);
-  CHECK(text.find("checkpoint 2:") == std::string::npos);
+  CHECK(text.find("audit 20") == std::string::npos);
   CHECK(settle::exit_code::chain_broken != settle::exit_code::not_right);
   CHECK(settle::tools::recon_exit_status(r) == settle::exit_code::chain_broken);
   r["balanced"] = true;  // a balanced day with a broken chain is still not green
