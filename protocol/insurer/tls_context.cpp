@@ -32,21 +32,27 @@ bool readable(const std::string& path) {
 
 }  // namespace
 
-Result<std::shared_ptr<ssl::context>> make_client_tls_context(const std::string& ca_file,
-                                                               const std::string& cert_file,
-                                                               const std::string& key_file) {
-  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
-  SSL_CTX* native = ctx->native_handle();
+Status apply_tls_protocols(ssl::context& ctx) {
+  SSL_CTX* native = ctx.native_handle();
   if (SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION) != 1) {
     return config_error("", "OpenSSL refused to set TLS 1.2 as the minimum version");
   }
-  ctx->set_options(ssl::context::default_workarounds | ssl::context::no_compression);
+  ctx.set_options(ssl::context::default_workarounds | ssl::context::no_compression);
   // TLS 1.2 with forward-secret AEAD suites only (no CBC, no SHA-1 MAC, no
   // static RSA key exchange, which OpenSSL's defaults still offer); TLS 1.3
   // keeps OpenSSL's suites, all AEAD.
   if (SSL_CTX_set_cipher_list(native, kTls12CipherSuites) != 1) {
     return config_error("", "OpenSSL refused the TLS 1.2 cipher suites");
   }
+  return Ok{};
+}
+
+Result<std::shared_ptr<ssl::context>> make_client_tls_context(const std::string& ca_file,
+                                                               const std::string& cert_file,
+                                                               const std::string& key_file) {
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
+  SSL_CTX* native = ctx->native_handle();
+  if (Status s = apply_tls_protocols(*ctx); !s) return s.error();
 
   boost::system::error_code ec;
   if (ca_file.empty()) return config_error("ca_file", "ca_file is required");

@@ -20,6 +20,12 @@ inline constexpr const char* kTls12CipherSuites =
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
     "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
 
+// The link's protocol rules on a client context: TLS 1.2 at least, TLS 1.2
+// with kTls12CipherSuites only, TLS 1.3 with OpenSSL's suites (all AEAD), no
+// compression. Also used for the daemon's webhooks (tools/settled/notify.cpp).
+// INVALID_CONFIG if OpenSSL refuses them.
+Status apply_tls_protocols(boost::asio::ssl::context& ctx);
+
 // INVALID_CONFIG naming the field whose file is missing or unusable.
 // cert_file and key_file may both be empty (no client certificate: tests only).
 Result<std::shared_ptr<boost::asio::ssl::context>> make_client_tls_context(

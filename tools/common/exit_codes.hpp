@@ -13,5 +13,7 @@ inline constexpr int unreachable = 3;  // the daemon (its socket) or the insurer
 inline constexpr int refused = 4;      // the daemon (or the rules) refused the request: its reason is printed
 inline constexpr int local = 5;        // a local file or database cannot be opened, written or is in use (the
                                        // daemon runs), or the tool could not set itself up
+inline constexpr int chain_broken = 6;  // reconcile: the ledger's hash chain walk found a problem (whether or not
+                                        // the day balanced: a tampered ledger outranks the day's balance)
 
 }  // namespace settle::exit_code

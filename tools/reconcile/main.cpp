@@ -2,7 +2,8 @@
 // socket (settlectl's client), calls recon.run for a clearing date, prints a
 // text report, optionally writes HTML and JSON. Exit status as every tool's
 // (tools/common/exit_codes.hpp): 0 balanced, 1 not, 2 usage, 3 the daemon not
-// reached, 4 refused, 5 a file not written. Progress lines go to stderr.
+// reached, 4 refused, 5 a file not written, 6 the ledger's hash chain broken
+// (whether or not the day balanced). Progress lines go to stderr.
 #include "tools/common/exit_codes.hpp"
 #include "tools/common/paths.hpp"
 #include "tools/common/version.hpp"
@@ -240,7 +241,6 @@ int main(int argc, char** argv) {
   (void)client->call("session.logout", Json::object(), std::chrono::seconds(5));
 
   const Json& result = run->result;
-  const bool balanced = result.value("balanced", false);
   if (o.json_file == "-") {
     std::cout << result.dump(2) << "\n";
   } else {
@@ -250,5 +250,8 @@ int main(int argc, char** argv) {
   }
   if (!o.html.empty() && !write_file(o.html, settle::tools::recon_html(result), err))
     return error(settle::exit_code::local, err, "LOCAL_FILE", "--html");
-  return balanced ? settle::exit_code::ok : settle::exit_code::not_right;
+  const int status = settle::tools::recon_exit_status(result);
+  if (status == settle::exit_code::chain_broken)
+    std::cerr << "reconcile: the ledger's hash chain is broken: see the report's \"Ledger chain\" line\n";
+  return status;
 }

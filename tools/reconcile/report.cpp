@@ -7,6 +7,7 @@
 
 #include "engine/insutype.hpp"
 #include "engine/money.hpp"
+#include "tools/common/exit_codes.hpp"
 #include "tools/settled/html_util.hpp"
 
 #include <fmt/format.h>
@@ -97,13 +98,39 @@ std::string amounts(const Json& side) {
                      str(side, "total"), str(side, "fund"), str(side, "account"), str(side, "cash"));
 }
 
+// The ledger's hash chain walk that recon.run made first (docs/ledger-integrity.md):
+// intact, or the first problem it found; nothing when the answer has no walk.
+std::string chain_line(const Json& r) {
+  const Json chain = r.value("ledger_chain", Json());
+  if (!chain.is_object()) return "";
+  if (chain.value("intact", false))
+    return fmt::format("Ledger chain: intact ({} entries walked from entry {}, head {}; {} checkpoints, {} signed)\n",
+                       str(chain, "entries"), str(chain, "from_entry"), str(chain, "head_entry"),
+                       str(chain, "checkpoints"), str(chain, "checkpoints_signed"));
+  const Json problems = chain.value("problems", Json::array());
+  const std::string first = problems.empty()               ? std::string("no problem named")
+                            : problems.front().is_string() ? problems.front().get<std::string>()
+                                                           : problems.front().dump();
+  return fmt::format("Ledger chain: BROKEN, the first problem of {}: {}\n"
+                     "  Run settlectl ledger verify on the ledger (docs/ledger-integrity.md); no reconciliation "
+                     "checkpoint was written, so the next run reports it again.\n",
+                     problems.size(), first);
+}
+
 }  // namespace
+
+int recon_exit_status(const Json& r) {
+  const Json chain = r.value("ledger_chain", Json());
+  if (chain.is_object() && !chain.value("intact", false)) return settle::exit_code::chain_broken;
+  return r.value("balanced", false) ? settle::exit_code::ok : settle::exit_code::not_right;
+}
 
 std::string recon_text(const Json& r) {
   const bool balanced = r.value("balanced", false);
   std::string out = fmt::format("Reconciliation of {}: {}\n", str(r, "date"), balanced ? "BALANCED" : "NOT BALANCED");
   if (const Json* h = json::find(r, "hospital"); h != nullptr && h->is_object())
     out += fmt::format("Hospital: {} ({})\n", str(*h, "name"), str(*h, "code"));
+  out += chain_line(r);
   out += "\n";
   out += fmt::format("{:<10} {:<10} {:<8} {:>9} {:>14} {:>14} {:>14} {:>14}  {}\n", "insutype", "clearing", "side",
                      "count", "total", "fund", "account", "cash", "");

@@ -313,7 +313,10 @@ Status Notifier::start() {
     std::shared_ptr<ssl::context> ctx;
     if (h.url.rfind("https://", 0) == 0) {
       ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
-      SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
+      // The insurer link's rules: TLS 1.2 with AEAD suites only, or TLS 1.3.
+      if (Status s = insurer::detail::apply_tls_protocols(*ctx); !s)
+        return make_error(Reason::invalid_config, "notify.hook",
+                          fmt::format("notify hook {}: {}", h.name, s.error().message));
       ctx->set_verify_mode(ssl::verify_peer);
       boost::system::error_code ec;
       if (!h.ca_file.empty())

@@ -32,7 +32,9 @@ namespace fs = std::filesystem;
 // A webhook_receiver.py of its own, stopped with the test.
 class Receiver {
  public:
-  Receiver(const fs::path& dir, const std::string& name, bool tls, int fail_first) : log_(dir / (name + ".log")) {
+  // tls12_ciphers: a TLS 1.2 server offering only these suites.
+  Receiver(const fs::path& dir, const std::string& name, bool tls, int fail_first, const std::string& tls12_ciphers = "")
+      : log_(dir / (name + ".log")) {
     const fs::path port_file = dir / (name + ".port");
     std::vector<std::string> args{"python3", SETTLE_SOURCE_DIR "/tests/integration/daemon/webhook_receiver.py",
                                   "--log", log_.string(), "--port-file", port_file.string(),
@@ -40,6 +42,7 @@ class Receiver {
     if (tls) {
       const fs::path pki = fs::path(SETTLE_BINARY_DIR) / "pki";
       args.insert(args.end(), {"--cert", (pki / "server.crt").string(), "--key", (pki / "server.key").string()});
+      if (!tls12_ciphers.empty()) args.insert(args.end(), {"--tls12-ciphers", tls12_ciphers});
     }
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
@@ -97,6 +100,8 @@ TEST_CASE("the line offline and back: the hooks are told within seconds, retried
   const fs::path dir = s.dir();
   Receiver office(dir, "office", true, 1);  // HTTPS; its first answer is a 500
   Receiver stalled(dir, "stalled", false, 0);
+  // CBC suites only (with SHA-256 and SHA-1 MACs): the webhook is refused as the insurer link refuses them.
+  Receiver legacy(dir, "legacy", true, 0, "ECDHE-ECDSA-AES128-SHA256:ECDHE-ECDSA-AES128-SHA");
   const fs::path cmd_log = dir / "pager.log";
   s.extra_config = fmt::format(R"(
 [network]
@@ -123,6 +128,12 @@ url = "http://127.0.0.1:{}/stall"
 timeout_ms = 500
 attempts = 2
 [[notify.hook]]
+name = "legacy"
+events = ["line_offline"]
+url = "https://127.0.0.1:{}/cbc"
+ca_file = "{}"
+attempts = 1
+[[notify.hook]]
 name = "pager"
 events = ["line_offline", "line_online"]
 command = ["/bin/sh", "-c", "cat >> '{}'; echo >> '{}'; echo \"$SETTLE_EVENT\" >> '{}.events'"]
@@ -133,6 +144,7 @@ command = ["/nonexistent/page-it"]
 attempts = 1
 )",
                                office.port(), (fs::path(SETTLE_BINARY_DIR) / "pki" / "ca.crt").string(), stalled.port(),
+                               legacy.port(), (fs::path(SETTLE_BINARY_DIR) / "pki" / "ca.crt").string(),
                                cmd_log.string(), cmd_log.string(), cmd_log.string());
   s.start_all({settle::testing::person(1)});
   s.insert_card(0, settle::testing::person(1));
@@ -212,6 +224,9 @@ attempts = 1
   CHECK(has_note("notified", "pager", "line_offline, attempt 1: exit 0"));
   CHECK(has_note("notified", "pager", "line_online"));
   CHECK(has_note("notify_failed", "missing", "cannot run /nonexistent/page-it"));
+  // The CBC-only server: the handshake refused, nothing posted to it.
+  CHECK(has_note("notify_failed", "legacy", "line_offline, attempt 1: TLS handshake with 127.0.0.1"));
+  CHECK(legacy.requests().empty());
   for (const auto& n : notes) CHECK(n["by"] == "settled");
 
   // A reversal the insurer keeps refusing is parked: the office's hook hears of it.

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 # A webhook receiver for the notification tests: HTTPS (or HTTP) on a port of
 # its own, each request kept as one JSON line (arrival time, path, body);
-# /flaky answers 500 to its first N requests, /stall answers only after 30 s.
+# /flaky answers 500 to its first N requests, /stall answers only after 30 s;
+# --tls12-ciphers makes it a TLS 1.2 server offering only those suites.
 import argparse
 import json
 import ssl
@@ -15,6 +16,7 @@ parser.add_argument("--port-file", required=True)
 parser.add_argument("--cert")
 parser.add_argument("--key")
 parser.add_argument("--fail-first", type=int, default=0)
+parser.add_argument("--tls12-ciphers")
 args = parser.parse_args()
 
 lock = threading.Lock()
@@ -60,6 +62,9 @@ server.daemon_threads = True
 if args.cert:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(args.cert, args.key)
+    if args.tls12_ciphers:
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        ctx.set_ciphers(args.tls12_ciphers)
     server.socket = ctx.wrap_socket(server.socket, server_side=True)
 with open(args.port_file + ".tmp", "w") as f:
     f.write(str(server.server_address[1]))
