@@ -33,7 +33,7 @@ TEST_CASE("a minimal config takes the defaults; relative paths from the config's
   CHECK(c->key_file == "/k/console.key");
   CHECK(c->socket == "/run/settled/cashier.sock");
   CHECK(c->web_dir == "/usr/share/settle/console");
-  CHECK(c->reports_dir == "/var/lib/settled/reports");
+  CHECK(c->reports_dir == "/var/lib/settle-reports");
   CHECK(c->session_idle_s == 900);
   CHECK(c->max_sessions == 64);
   CHECK(c->login_failures_per_minute == 3);

@@ -27,6 +27,7 @@ mode() { stat -c '%U:%G %a' "$1"; }
 [ "$(mode /etc/settled/notices.toml)" = "root:settled 640" ] || fail "notices.toml is $(mode /etc/settled/notices.toml)"
 [ "$(mode /var/lib/settled)" = "settled:settled 700" ] || fail "/var/lib/settled is $(mode /var/lib/settled)"
 [ "$(mode /var/backups/settle)" = "settled:settled 700" ] || fail "/var/backups/settle is $(mode /var/backups/settle)"
+[ "$(mode /var/lib/settle-reports)" = "settled:settle-clients 2750" ] || fail "/var/lib/settle-reports is $(mode /var/lib/settle-reports)"
 dpkg-query -W -f='${Conffiles}\n' settle | grep -q /etc/settled/settled.toml || fail "dpkg does not know settled.toml as a conffile"
 dpkg-query -W -f='${Conffiles}\n' settle | grep -q /etc/settled/notices.toml || fail "dpkg does not know notices.toml as a conffile"
 # Nothing enabled: no wants link for the daemon or the timer.

@@ -43,10 +43,12 @@ dpkg-deb -c "$deb" | awk '{print $1, $2, $6}' >"$tmp/contents"
 expect() {  # MODE PATH
   grep -qxF -- "$1 root/root ./${2#/}" "$tmp/contents" || { grep -F "${2#/}" "$tmp/contents" || true; fail "not in the package as $1 root/root: $2"; }
 }
-for p in settled settlectl reconcile drill insurer-sim; do expect -rwxr-xr-x "/usr/bin/$p"; done
+for p in settled settlectl reconcile drill insurer-sim settle-console; do expect -rwxr-xr-x "/usr/bin/$p"; done
 ! grep -q '/bench$' "$tmp/contents" || fail "bench (a development tool) is in the package"
-for u in settled.service settle-reconcile.service settle-reconcile.timer settle-backup.service settle-backup.timer; do expect -rw-r--r-- "/usr/lib/systemd/system/$u"; done
+for u in settled.service settle-reconcile.service settle-reconcile.timer settle-backup.service settle-backup.timer settle-console.service; do expect -rw-r--r-- "/usr/lib/systemd/system/$u"; done
 expect -rw-r--r-- /usr/share/man/man8/settled.8.gz
+expect -rw-r--r-- /usr/share/man/man8/settle-console.8.gz
+for f in index.html app.js app.css vendor/uPlot.iife.min.js; do expect -rw-r--r-- "/usr/share/settle/console/$f"; done
 for p in settlectl reconcile drill insurer-sim; do expect -rw-r--r-- "/usr/share/man/man1/$p.1.gz"; done
 for d in README.md operations.md reconciliation.md encryption.md examples/settled.toml examples/policy.toml; do
   expect -rw-r--r-- "/usr/share/doc/settled/$d"
@@ -80,7 +82,7 @@ echo "ok: maintainer scripts (sh -n$(command -v shellcheck >/dev/null && echo ",
 
 # -- the unpacked tree
 dpkg-deb -x "$deb" "$tmp/root"
-for p in settled settlectl reconcile drill insurer-sim; do
+for p in settled settlectl reconcile drill insurer-sim settle-console; do
   v=$("$tmp/root/usr/bin/$p" --version)
   [ "$v" = "$p $version" ] || fail "$p --version said: $v"
 done

@@ -18,7 +18,7 @@ struct Config {
   std::string key_file;
   std::string socket = "/run/settled/cashier.sock";
   std::string web_dir = "/usr/share/settle/console";
-  std::string reports_dir = "/var/lib/settled/reports";
+  std::string reports_dir = "/var/lib/settle-reports";
   unsigned session_idle_s = 900;
   unsigned max_sessions = 64;
   unsigned login_failures_per_minute = 3;
