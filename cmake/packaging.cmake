@@ -88,6 +88,7 @@ install(FILES docs/examples/settled.toml docs/examples/policy.toml docs/examples
         DESTINATION ${SETTLE_DOC_DIR}/examples)
 file(GLOB SETTLE_DOCS ${PROJECT_SOURCE_DIR}/docs/*.md)
 install(FILES ${SETTLE_DOCS} README.md DESTINATION ${SETTLE_DOC_DIR})
+install(DIRECTORY docs/console DESTINATION ${SETTLE_DOC_DIR})  # the console's screenshots
 
 # The Debian package: settle_<version>_<arch>.deb (`cmake --build build
 # --target package`, or `cpack` in the build folder).
