@@ -1205,9 +1205,11 @@ sql::Result<std::vector<Settlement>> list_settlements(sql::Db& db, const Settlem
       db,
       fmt::format("SELECT {} FROM settlements WHERE created_at_ms >= ?1 AND created_at_ms < ?2 "
                   "AND (?3 IS NULL OR state = ?3) AND (?4 IS NULL OR window_id = ?4) "
-                  "AND (?5 IS NULL OR operator_id = ?5) AND setl_id > ?6 ORDER BY setl_id LIMIT ?7",
+                  "AND (?5 IS NULL OR operator_id = ?5) AND setl_id > ?6 AND (?8 IS NULL OR card_no = ?8) "
+                  "AND (?9 IS NULL OR receipt_no = ?9) ORDER BY setl_id LIMIT ?7",
                   kSettlementCols),
-      read_settlement, f.from_ms, f.to_ms, state, f.window_id, f.operator_id, f.after_setl_id, f.limit);
+      read_settlement, f.from_ms, f.to_ms, state, f.window_id, f.operator_id, f.after_setl_id, f.limit, f.card_no,
+      f.receipt_no);
 }
 
 sql::Result<std::vector<SettlementLine>> settlement_lines_of(sql::Db& db, const Settlement& s) {

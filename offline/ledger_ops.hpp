@@ -334,6 +334,8 @@ struct SettlementFilter {
   std::optional<SettlementState> state;
   std::optional<std::string> window_id;
   std::optional<std::string> operator_id;
+  std::optional<std::string> card_no;
+  std::optional<std::string> receipt_no;
   std::int64_t after_setl_id = 0;                   // paging cursor: the last setl_id seen
   int limit = 100;
 };

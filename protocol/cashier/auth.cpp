@@ -208,6 +208,9 @@ bool role_may_call(Role r, Method m) noexcept {
     case Method::reentry_list:
     case Method::reentry_get:
       return supervisor || auditor;
+    // Who works at which window: the office (not the patients' data).
+    case Method::session_list:
+      return supervisor || auditor || admin;
   }
   return false;
 }

@@ -408,7 +408,9 @@ Result<std::int64_t> list_limit(const Json& p) {
 }  // namespace
 
 Result<SettleListParams> parse_settle_list(const Json& p) {
-  if (auto s = only_fields(p, "", {"from", "to", "window", "operator", "state", "cursor", "limit"}); !s)
+  if (auto s = only_fields(p, "", {"from", "to", "window", "operator", "state", "card_no", "receipt_no", "cursor",
+                                   "limit"});
+      !s)
     return s.error();
   SettleListParams out;
   auto from = time_field(p, "from");
@@ -431,6 +433,12 @@ Result<SettleListParams> parse_settle_list(const Json& p) {
                           "offline_rejected, refunded, partly_refunded, undone)");
     out.state = std::move(*state);
   }
+  auto card = opt_card_no(p, "card_no");
+  if (!card) return card.error();
+  out.card_no = std::move(*card);
+  auto receipt = opt_ident(p, "receipt_no", "");
+  if (!receipt) return receipt.error();
+  out.receipt_no = std::move(*receipt);
   auto cursor = opt_ident(p, "cursor", "");
   if (!cursor) return cursor.error();
   out.cursor = std::move(*cursor);
@@ -1220,6 +1228,7 @@ Result<MethodParams> parse_params(Method m, const Json& p) {
     case Method::reentry_list: return widen(parse_reentry_list(p));
     case Method::reentry_get: return widen(parse_reentry_get(p));
     case Method::outage_record: return widen(parse_outage_record(p));
+    case Method::session_list: return empty_params<SessionListParams>(p);
   }
   SETTLE_ASSERT(false && "every method has a parser");
   return make_error(Reason::internal, "", "no parser");

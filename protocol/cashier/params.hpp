@@ -94,6 +94,8 @@ struct SettleListParams {
   std::optional<std::string> window;
   std::optional<std::string> operator_name;  // wire: "operator"
   std::optional<std::string> state;          // one of settlement_states
+  std::optional<std::string> card_no;        // the patient's card (1.2)
+  std::optional<std::string> receipt_no;     // one receipt (1.2)
   std::optional<std::string> cursor;
   std::int64_t limit = default_list_limit;
 };
@@ -339,6 +341,7 @@ struct ReentryListParams {
   std::optional<std::string> state;  // entered, approved, refused
   std::int64_t limit = default_list_limit;
 };
+struct SessionListParams {};
 struct ReentryGetParams {
   std::int64_t batch_id = 0;
 };
@@ -363,7 +366,7 @@ using MethodParams =
                  CorrectionApproveParams, CorrectionRefuseParams, CorrectionListParams, WorkListParams,
                  OutageListParams, OutageGetParams, OutageNoteParams, NoticeGetParams, ReentryRecordParams,
                  ReentryApproveParams, ReentryRefuseParams, ReentryListParams, ReentryGetParams,
-                 OutageRecordParams>;
+                 OutageRecordParams, SessionListParams>;
 static_assert(std::variant_size_v<MethodParams> == method_count);
 
 // Parses the params object of `m`. Errors: INVALID_REQUEST (data.field names

@@ -77,6 +77,7 @@ constexpr std::array<MethodInfo, method_count> kMethods{{
     {Method::reentry_list, "reentry.list", false},
     {Method::reentry_get, "reentry.get", false},
     {Method::outage_record, "outage.record", false},
+    {Method::session_list, "session.list", false},
 }};
 
 // Longest string id echoed back; longer ids are refused (id null).

@@ -82,8 +82,9 @@ enum class Method : std::uint8_t {
   reentry_list,
   reentry_get,
   outage_record,  // docs/outages.md
+  session_list,   // who is logged in at which window (1.2)
 };
-inline constexpr int method_count = 59;
+inline constexpr int method_count = 60;
 
 std::string_view method_name(Method m) noexcept;  // "settle.commit"
 std::optional<Method> method_from_name(std::string_view name) noexcept;

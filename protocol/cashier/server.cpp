@@ -214,6 +214,8 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   void sweep();
   void stop_now(StopMode mode, std::function<void()> on_stopped);
   void maybe_stopped();
+  // session.list: the sessions open now, by window then operator.
+  Json sessions_json() const;
   void remove_socket_file();
 
   Strand strand;
@@ -414,6 +416,9 @@ struct Connection : std::enable_shared_from_this<Connection> {
         end_session();
         finish(req.id, Reply::ok(Json::object()));
         return;
+      case Method::session_list:
+        finish(req.id, Reply::ok(Json{{"sessions", server->sessions_json()}}));
+        return;
       case Method::events_subscribe: {
         const auto& topics = std::get<SubscribeParams>(*params).topics;
         // The office's work list is the office's: its events carry the
@@ -537,6 +542,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
     SETTLE_ASSERT(outcome.identity.has_value());
     failed_logins = 0;
     session.logged_in = true;
+    logged_in_at = std::chrono::system_clock::now();
     session.operator_name = outcome.identity->operator_name;
     session.role = outcome.identity->role;
     session.window = window;
@@ -840,6 +846,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
   std::deque<std::string> out_queue;
   std::size_t queued_bytes = 0;
   SessionInfo session;
+  std::chrono::system_clock::time_point logged_in_at{};  // of the session now open
   unsigned topics_mask = 0;
 };
 
@@ -1098,6 +1105,24 @@ void Server::Impl::stop_now(StopMode mode, std::function<void()> done) {
   maybe_stopped();
 }
 
+Json Server::Impl::sessions_json() const {
+  std::vector<const Connection*> open;
+  for (const auto& entry : connections)
+    if (entry.second->session.logged_in) open.push_back(entry.second.get());
+  std::sort(open.begin(), open.end(), [](const Connection* a, const Connection* b) {
+    return std::tie(a->session.window, a->session.operator_name, a->session.connection_id) <
+           std::tie(b->session.window, b->session.operator_name, b->session.connection_id);
+  });
+  Json out = Json::array();
+  for (const Connection* c : open)
+    out.push_back(Json{{"window", c->session.window},
+                       {"operator", c->session.operator_name},
+                       {"role", std::string(role_name(c->session.role))},
+                       {"since", format_iso8601_local(c->logged_in_at)},
+                       {"source", c->session.source}});
+  return out;
+}
+
 void Server::Impl::maybe_stopped() {
   if (stopping && connections.empty() && on_stopped) {
     auto cb = std::move(on_stopped);
@@ -1121,6 +1146,7 @@ bool answered_by_server(Method m) noexcept {
     case Method::operator_set_role:
     case Method::operator_disable:
     case Method::operator_enable:
+    case Method::session_list:
       return true;
     default:
       return false;

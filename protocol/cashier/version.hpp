@@ -7,6 +7,6 @@
 
 namespace settle::cashier {
 
-inline constexpr std::string_view api_version = "1.1";
+inline constexpr std::string_view api_version = "1.2";
 
 }  // namespace settle::cashier

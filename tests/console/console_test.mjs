@@ -226,6 +226,30 @@ test('a. each role sees only its pages; the daemon refuses what the role may not
   }
 });
 
+test('the day searched by receipt and by card (settle.list card_no, receipt_no)', async () => {
+  const page = await login('a001');
+  const today = await page.evaluate(() => {
+    const d = new Date();
+    return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
+  });
+  const all = await result(page, 'settle.list', { from: today, to: today });
+  check(all.settlements.length >= 2, `fewer than two settlements today: ${all.settlements.length}`);
+  const one = all.settlements[1];
+  await show(page, 'day', 'day', false);
+  await page.locator('input[name=receipt]').fill(one.receipt_no);
+  await page.locator('[data-action=search]').click();
+  await until(async () => (await page.locator('[data-testid=settlement-row]').count()) === 1,
+    `the search by receipt ${one.receipt_no} did not list exactly one settlement`);
+  eq(await page.locator('[data-testid=settlement-row]').first().getAttribute('data-setl-id'), one.setl_id,
+    'the settlement found by its receipt');
+  const byCard = await result(page, 'settle.list', { from: today, to: today, card_no: one.card_no });
+  eq(byCard.settlements.length, all.settlements.filter((x) => x.card_no === one.card_no).length,
+    'settle.list by card: every settlement of that card today, and only those');
+  const none = await result(page, 'settle.list', { from: today, to: today, card_no: 'X00000000' });
+  eq(none.settlements.length, 0, 'settle.list by a card with no settlement');
+  await page.context().close();
+});
+
 let s001;  // the supervisor's page, kept for the cases that follow
 test('b. the line goes offline and comes back, live on #/now', async () => {
   s001 = await login('s001');
@@ -234,6 +258,9 @@ test('b. the line goes offline and comes back, live on #/now', async () => {
     'the line state is not online at the start');
   await until(async () => Number.isInteger(await count(s001, 'pending_uploads')), 'no count-pending_uploads');
   const before = await count(s001, 'pending_uploads');
+  // Who works at each window (session.list): the supervisor itself at W01.
+  await until(async () => ((await s001.locator('[data-testid=window-row][data-window=W01] [data-testid=window-operator]')
+    .textContent()) || '').includes('s001'), 'W01\'s row does not name its operator s001');
   await s001.evaluate(() => { window.__sameDocument = true; });
   await simFaults(['refuse']);
   const made = commitAtW01('ct-offline-1');

@@ -150,6 +150,15 @@ TEST_CASE("a window's reads: its day's settlements, one settlement, the person's
       day.state = SettlementState::settled;
       day.after_setl_id = 3;
       REQUIRE(list_settlements(d, day).ok());
+      // The office's search of the day: by card, by receipt.
+      SettlementFilter search;
+      search.from_ms = kAt;
+      search.to_ms = kAt + kDay;
+      search.card_no = "110101199001011234";
+      REQUIRE(list_settlements(d, search).ok());
+      search.card_no.reset();
+      search.receipt_no = "R-plan-7";
+      REQUIRE(list_settlements(d, search).ok());
       REQUIRE(get_settlement(d, 2).ok());
       REQUIRE(list_events(d, Entity::settlement, "2").ok());
       REQUIRE(find_request(d, "plan-7").ok());
@@ -220,4 +229,22 @@ TEST_CASE("the office's lists: audit pages, outages, parked items, corrections w
     });
   });
   require_no_whole_reads(bad);
+}
+
+TEST_CASE("the day's settlements searched by card and by receipt, within the period asked") {
+  Filled f;
+  SettlementFilter day;
+  day.from_ms = kAt;
+  day.to_ms = kAt + kDay;
+  day.receipt_no = "R-plan-7";
+  auto one = f.read([&](sql::Db& db) { return list_settlements(db, day); });
+  REQUIRE(one.size() == 1);
+  CHECK(one[0].receipt_no == "R-plan-7");
+  day.receipt_no = "R-plan-39";  // the next day's: outside the period
+  CHECK(f.read([&](sql::Db& db) { return list_settlements(db, day); }).empty());
+  day.receipt_no.reset();
+  day.card_no = "110101199001011234";
+  CHECK(f.read([&](sql::Db& db) { return list_settlements(db, day); }).size() == 20);
+  day.card_no = "E00000009";
+  CHECK(f.read([&](sql::Db& db) { return list_settlements(db, day); }).empty());
 }

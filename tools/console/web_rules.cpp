@@ -189,7 +189,7 @@ const std::vector<std::string_view>& offered_methods() {
       "reentry.record",     "reentry.approve",         "reentry.refuse",    "reentry.list",
       "reentry.get",        "operator.list",           "operator.add",      "operator.reset_password",
       "operator.unlock",    "operator.set_role",       "operator.disable",  "operator.enable",
-      "audit.list"};
+      "audit.list",         "session.list"};
   return methods;
 }
 

@@ -246,6 +246,7 @@ awaitable<Reply> Service::handle(cashier::SessionInfo session, cashier::Call cal
     case Method::operator_set_role:
     case Method::operator_disable:
     case Method::operator_enable:
+    case Method::session_list:
       break;  // the server answers these itself
   }
   co_return fail(Reason::internal, "method", "method not dispatched");
@@ -567,6 +568,8 @@ awaitable<Reply> Service::settle_list(const cashier::SessionInfo& s, const cashi
   if (p.state) f.state = ledger::parse_settlement_state(*p.state);
   f.window_id = p.window;
   f.operator_id = p.operator_name;
+  f.card_no = p.card_no;
+  f.receipt_no = p.receipt_no;
   // A cashier lists the settlements of its own window only; another
   // window's list is empty, as for a window with none.
   if (s.role == cashier::Role::cashier) {

@@ -235,6 +235,7 @@ park_after_refusals = 2
   call(*adm_c, "session.login", Json{{"operator", Stack::admin.name}, {"password", Stack::admin.password}, {"window", "W02"}});
   call(*adm_c, "operator.add", Json{{"operator", "c009"}, {"role", "cashier"}, {"password", "Initial-Pass-9"}});
   call(*adm_c, "operator.list");
+  call(*adm_c, "session.list");
   call(*adm_c, "operator.reset_password", Json{{"operator", "c009"}, {"password", "Second-Pass-9"}});
   call(*adm_c, "operator.unlock", Json{{"operator", "c009"}});
   call(*adm_c, "operator.set_role", Json{{"operator", "c009"}, {"role", "supervisor"}});

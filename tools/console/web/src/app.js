@@ -58,6 +58,12 @@ function fmtTime(t) {
   return String(t).replace('T', ' ').replace(/(\.\d+)?([+-]\d\d:\d\d|Z)$/, '');
 }
 
+// A card number as the logs show it: the first two and the last two kept.
+function maskCard(c) {
+  const s = String(c || '');
+  return s.length <= 4 ? s : `${s.slice(0, 2)}${'*'.repeat(s.length - 4)}${s.slice(-2)}`;
+}
+
 function fmtDur(s) {
   if (s === null || s === undefined) return DASH;
   s = Math.max(0, Math.round(Number(s)));
@@ -664,6 +670,29 @@ RENDER.now = async (root, _arg, page) => {
   const ok = okBox();
   const office = OFFICE.includes(role());
   let todayOutages = null;
+  // Who is logged in at each window (session.list: the office and the
+  // administrator). Read when the page opens and on the button, not on a
+  // timer: a call counts as the person's activity, and the page must still
+  // let an idle session end.
+  const seesSessions = office || role() === 'admin';
+  let sessionsByWindow = null;
+  const sessionsNote = h('p', { class: 'muted small', 'data-testid': 'sessions-note' });
+  async function loadSessions() {
+    if (!seesSessions) return;
+    try {
+      const r = await call('session.list', {});
+      sessionsByWindow = {};
+      for (const s of r.sessions || []) (sessionsByWindow[s.window] ||= []).push(s);
+      clear(sessionsNote).appendChild(document.createTextNode(`操作员读取于 ${new Date().toLocaleTimeString('zh-CN', { hour12: false })}　Operators as read then `));
+      const again = h('button', { type: 'button', 'data-action': 'sessions-refresh' }, '刷新 ', h('span', { class: 'en' }, 'Refresh'));
+      again.addEventListener('click', () => loadSessions());
+      sessionsNote.appendChild(again);
+      if (state.status) renderStatus(state.status);
+    } catch (e) {
+      clear(sessionsNote).appendChild(h('span', { class: 'bad' }, errorText(e)));
+    }
+  }
+  if (!seesSessions) sessionsNote.textContent = '各窗口的操作员仅医保办可见。 Who works at each window is shown to the office only.';
 
   root.appendChild(heading('实时状态', 'Now'));
   root.appendChild(err);
@@ -676,9 +705,10 @@ RENDER.now = async (root, _arg, page) => {
       section('窗口', 'Windows',
         h('table', { class: 'grid' },
           h('thead', null, h('tr', null, h('th', null, bi('窗口', 'window')), h('th', null, bi('读卡器', 'reader')),
-            h('th', null, bi('读卡器在位', 'reader present')), h('th', null, bi('卡在位', 'card present')))),
+            h('th', null, bi('读卡器在位', 'reader present')), h('th', null, bi('卡在位', 'card present')),
+            h('th', null, bi('操作员', 'operator')))),
           windowsBody),
-        h('p', { class: 'muted small' }, '各窗口当前登录的操作员不在状态信息中，此处不显示。 Who is logged in at each window is not part of the status, so it is not shown.')),
+        sessionsNote),
       section('应急处置', 'What to do now', planBox),
       section('患者告知', 'Patient notices', noticeBox))));
 
@@ -724,6 +754,13 @@ RENDER.now = async (root, _arg, page) => {
     planBox.appendChild(h('ol', null, p.steps.map(([zh, en]) => h('li', null, zh, h('div', { class: 'en' }, en)))));
   }
 
+  function operatorsAt(w) {
+    if (!sessionsByWindow) return '—';
+    const here = sessionsByWindow[w] || [];
+    if (!here.length) return '无人登录 nobody';
+    return here.map((s) => `${s.operator}（${ROLE[s.role] || s.role}）`).join('、');
+  }
+
   function renderStatus(st) {
     renderLine(st);
     clear(windowsBody);
@@ -731,9 +768,10 @@ RENDER.now = async (root, _arg, page) => {
       windowsBody.appendChild(h('tr', { 'data-testid': 'window-row', 'data-window': r.window },
         h('td', null, r.window), h('td', null, r.reader),
         h('td', { class: r.reader_present ? 'good' : 'bad' }, r.reader_present ? '在位 yes' : '不在位 no'),
-        h('td', null, r.card_present ? '有卡 yes' : '无卡 no')));
+        h('td', null, r.card_present ? '有卡 yes' : '无卡 no'),
+        h('td', { 'data-testid': 'window-operator' }, operatorsAt(r.window))));
     }
-    if (!(st.readers || []).length) windowsBody.appendChild(h('tr', null, h('td', { colspan: 4, class: 'muted' }, '未配置窗口 No windows')));
+    if (!(st.readers || []).length) windowsBody.appendChild(h('tr', null, h('td', { colspan: 5, class: 'muted' }, '未配置窗口 No windows')));
     clear(countsBox);
     const counts = [
       ['pending_reversals', '待冲正', 'pending reversals'], ['pending_uploads', '待上传', 'pending uploads'],
@@ -807,7 +845,7 @@ RENDER.now = async (root, _arg, page) => {
     lineBox.textContent = '等待状态… Waiting for the status…';
     openEvents();
   }
-  await Promise.all([loadNotice(), loadHistory()]);
+  await Promise.all([loadNotice(), loadHistory(), loadSessions()]);
 };
 
 // ---- the day: settlements --------------------------------------------------------------
@@ -822,8 +860,8 @@ RENDER.day = async (root) => {
   const op = h('input', { name: 'operator', size: 8 });
   const st = h('select', { name: 'state' }, h('option', { value: '' }, '全部 all'),
     Object.entries(SETTLE_STATE).map(([k, v]) => h('option', { value: k }, `${v} ${k}`)));
-  const card = h('input', { name: 'card', size: 12, placeholder: '本页内筛选 this page' });
-  const receipt = h('input', { name: 'receipt', size: 16, placeholder: '本页内筛选 this page' });
+  const card = h('input', { name: 'card', size: 12, placeholder: '完整卡号 whole card no.' });
+  const receipt = h('input', { name: 'receipt', size: 16, placeholder: '完整收据号 whole receipt no.' });
   const go = h('button', { type: 'submit', class: 'primary', 'data-action': 'search' }, '查询 ', h('span', { class: 'en' }, 'Search'));
   const setl = h('input', { name: 'setl_id', size: 8 });
   const open = h('button', { type: 'button', 'data-action': 'open-settlement' }, '打开 ', h('span', { class: 'en' }, 'Open'));
@@ -837,7 +875,7 @@ RENDER.day = async (root) => {
     field('卡号', 'card', card), field('收据号', 'receipt', receipt), go);
   add(root, heading('当日结算', 'The day’s settlements'), form,
     h('div', { class: 'filters' }, field('结算号', 'setl_id', setl), open),
-    h('p', { class: 'muted small' }, '卡号、收据号在当前页内筛选（结算列表接口不按卡号和收据号查询）。 Card and receipt filter the page shown (the list is not searched by them).'),
+    h('p', { class: 'muted small' }, '卡号、收据号须完整填写；列表中卡号部分隐藏（审核员除外）。 Card and receipt numbers are searched whole; the list shows card numbers partly masked (auditors excepted).'),
     err, out, pager);
 
   open.addEventListener('click', () => { if (setl.value.trim()) location.hash = `#/settlement/${encodeURIComponent(setl.value.trim())}`; });
@@ -848,19 +886,18 @@ RENDER.day = async (root) => {
       if (win.value) p.window = win.value;
       if (op.value.trim()) p.operator = op.value.trim();
       if (st.value) p.state = st.value;
+      if (card.value.trim()) p.card_no = card.value.trim();
+      if (receipt.value.trim()) p.receipt_no = receipt.value.trim();
       if (cursors[pageNo]) p.cursor = cursors[pageNo];
       const r = await call('settle.list', p);
       cursors[pageNo + 1] = r.cursor;
-      let rows = r.settlements || [];
-      const c = card.value.trim(), rc = receipt.value.trim();
-      if (c) rows = rows.filter((s) => String(s.card_no || '').includes(c));
-      if (rc) rows = rows.filter((s) => String(s.receipt_no || '').includes(rc));
+      const rows = r.settlements || [];
       clear(out).appendChild(table([
         { zh: '结算号', en: 'setl_id', cell: (s) => link(`#/settlement/${encodeURIComponent(s.setl_id)}`, s.setl_id) },
         { zh: '时间', en: 'time', cell: (s) => fmtTime(s.time) },
         { zh: '窗口', en: 'window', key: 'window' },
         { zh: '操作员', en: 'operator', key: 'operator' },
-        { zh: '卡号', en: 'card', key: 'card_no' },
+        { zh: '卡号', en: 'card', cell: (s) => (role() === 'auditor' ? s.card_no : maskCard(s.card_no)) },
         { zh: '方式', en: 'mode', cell: (s) => `${MODE[s.mode] || s.mode}` },
         { zh: '状态', en: 'state', cell: (s) => SETTLE_STATE[s.state] || s.state },
         ...PART_COLS,
