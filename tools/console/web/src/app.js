@@ -58,6 +58,16 @@ function fmtTime(t) {
   return String(t).replace('T', ' ').replace(/(\.\d+)?([+-]\d\d:\d\d|Z)$/, '');
 }
 
+// The "more" button under a list answered a page at a time: loads the next
+// page from the answer's cursor while the answer says there is more.
+function moreButton(box, answer, load) {
+  clear(box);
+  if (!answer.more || answer.cursor === null || answer.cursor === undefined) return;
+  const b = h('button', { type: 'button', 'data-action': 'more' }, '更多 ', h('span', { class: 'en' }, 'More'));
+  b.addEventListener('click', () => load(answer.cursor));
+  box.appendChild(b);
+}
+
 // A card number as the logs show it: the first two and the last two kept.
 function maskCard(c) {
   const s = String(c || '');
@@ -1223,12 +1233,7 @@ RENDER.closeouts = async (root) => {
         { zh: '退费笔数', en: 'refunds', cell: (c) => fmtVal(c.refunds && c.refunds.count), num: true },
         { zh: '应交现金', en: 'cash to hand over', key: 'cash_to_hand_over', num: true },
       ], rows, (c) => ({ 'data-testid': 'closeout-row', 'data-closeout-id': c.closeout_id })));
-      clear(more);
-      if (res.more && res.cursor !== null && res.cursor !== undefined) {
-        const b = h('button', { type: 'button', 'data-action': 'more' }, '更多 ', h('span', { class: 'en' }, 'More'));
-        b.addEventListener('click', () => load(res.cursor));
-        more.appendChild(b);
-      }
+      moreButton(more, res, load);
     });
   }
   form.addEventListener('submit', (ev) => { ev.preventDefault(); load(null); });
@@ -1452,12 +1457,7 @@ RENDER.outages = async (root) => {
         { zh: '时长', en: 'duration', cell: (o) => fmtDur(o.duration_s) },
         { zh: '原因', en: 'cause', key: 'cause' }, { zh: '结束说明', en: 'end note', key: 'end_note' },
       ], rows, (o) => ({ 'data-testid': 'outage-row', 'data-outage-id': o.outage_id })));
-      clear(more);
-      if (r.more && r.cursor !== null) {
-        const b = h('button', { type: 'button', 'data-action': 'more' }, '更多 ', h('span', { class: 'en' }, 'More'));
-        b.addEventListener('click', () => load(r.cursor));
-        more.appendChild(b);
-      }
+      moreButton(more, r, load);
     });
   }
   form.addEventListener('submit', (ev) => { ev.preventDefault(); load(null); });
@@ -1665,12 +1665,7 @@ RENDER.audit = async (root) => {
         { zh: '结果', en: 'outcome', cell: (e) => h('span', { class: e.outcome === 'ok' ? '' : 'bad' }, fmtVal(e.outcome)) },
         { zh: '说明', en: 'detail', key: 'detail' },
       ], rows, () => ({ 'data-testid': 'audit-row' })));
-      clear(more);
-      if (r.more && r.cursor !== null && r.cursor !== undefined) {
-        const b = h('button', { type: 'button', 'data-action': 'more' }, '更多 ', h('span', { class: 'en' }, 'More'));
-        b.addEventListener('click', () => load(r.cursor));
-        more.appendChild(b);
-      }
+      moreButton(more, r, load);
     });
   }
   form.addEventListener('submit', (ev) => { ev.preventDefault(); load(null); });
