@@ -9,6 +9,8 @@
 
 #include <fmt/format.h>
 
+#include <cstring>
+
 namespace settle::sql {
 namespace {
 
@@ -256,7 +258,11 @@ Result<Db> Db::open(const std::string& path, const OpenOptions& opt) {
 Db::~Db() { close(); }
 
 Db::Db(Db&& o) noexcept
-    : db_(std::exchange(o.db_, nullptr)), path_(std::move(o.path_)), key_(std::move(o.key_)), cache_(std::move(o.cache_)) {}
+    : db_(std::exchange(o.db_, nullptr)),
+      path_(std::move(o.path_)),
+      key_(std::move(o.key_)),
+      trace_(std::move(o.trace_)),
+      cache_(std::move(o.cache_)) {}
 
 Db& Db::operator=(Db&& o) noexcept {
   if (this != &o) {
@@ -264,6 +270,7 @@ Db& Db::operator=(Db&& o) noexcept {
     db_ = std::exchange(o.db_, nullptr);
     path_ = std::move(o.path_);
     key_ = std::move(o.key_);
+    trace_ = std::move(o.trace_);
     cache_ = std::move(o.cache_);
   }
   return *this;
@@ -365,6 +372,25 @@ Result<std::string> Db::check_pages(std::string_view pragma, const std::atomic<b
     problems += line;
   }
   return problems;
+}
+
+void Db::trace_statements(std::function<void(std::string_view)> seen) {
+  if (!seen) {
+    sqlite3_trace_v2(db_, 0, nullptr, nullptr);
+    trace_.reset();
+    return;
+  }
+  trace_ = std::make_unique<std::function<void(std::string_view)>>(std::move(seen));
+  sqlite3_trace_v2(
+      db_, SQLITE_TRACE_STMT,
+      [](unsigned type, void* fn, void*, void* text) {
+        const char* t = static_cast<const char*>(text);
+        // A trigger's program is reported as "-- TRIGGER name".
+        if (type == SQLITE_TRACE_STMT && t != nullptr && std::strncmp(t, "--", 2) != 0)
+          (*static_cast<std::function<void(std::string_view)>*>(fn))(t);
+        return 0;
+      },
+      trace_.get());
 }
 
 std::int64_t Db::last_insert_rowid() const noexcept { return sqlite3_last_insert_rowid(db_); }

@@ -240,6 +240,10 @@ class Db {
   // and answers its findings joined by "; ", "" when the file is sound.
   // `stop`, when given and set, interrupts it (Errc::interrupted or the like).
   Result<std::string> check_pages(std::string_view pragma, const std::atomic<bool>* stop = nullptr);
+  // Calls `seen(sql)` with the text of every statement this connection runs
+  // from now on (not the triggers' own programs); an empty function stops it.
+  // For tests that look at what a path asks of SQLite (its query plans).
+  void trace_statements(std::function<void(std::string_view)> seen);
 
   std::int64_t last_insert_rowid() const noexcept;
   std::int64_t changes() const noexcept;  // rows changed by the last statement
@@ -258,6 +262,7 @@ class Db {
   sqlite3* db_ = nullptr;
   std::string path_;
   Key key_;  // keeps the key's VFS registered while the connection lives
+  std::unique_ptr<std::function<void(std::string_view)>> trace_;  // trace_statements(); stays put for SQLite
   // unique_ptr so Statement* handed out by cached() stay put on rehash.
   // Looked up by string_view without building a std::string (transparent hash).
   struct TextHash {

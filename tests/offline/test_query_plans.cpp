@@ -11,10 +11,8 @@
 #include "sample.hpp"
 
 #include <doctest/doctest.h>
-#include <sqlite3.h>
 
 #include <algorithm>
-#include <cstring>
 #include <set>
 #include <string>
 #include <vector>
@@ -35,43 +33,29 @@ const std::set<std::string> kGrowing = {
     "closeouts", "closeout_items", "corrections", "outages", "outage_notes", "reentry_rows", "reentry_lines",
     "reentry_results", "reentry_batches", "chain", "checkpoints"};
 
-// Distinct statements prepared on one connection while a path runs (not the
-// triggers' own programs, which SQLite reports as "-- TRIGGER name").
-struct Caught {
-  std::vector<std::string> sql;
-  static int on_trace(unsigned type, void* self, void* /*stmt*/, void* text) {
-    if (type != SQLITE_TRACE_STMT || text == nullptr) return 0;
-    const char* t = static_cast<const char*>(text);
-    if (std::strncmp(t, "--", 2) == 0) return 0;
-    auto& v = static_cast<Caught*>(self)->sql;
-    if (std::find(v.begin(), v.end(), t) == v.end()) v.emplace_back(t);
-    return 0;
-  }
-};
-
 // Whether the index is partial (CREATE INDEX ... WHERE ...).
 bool partial_index(sql::Db& db, const std::string& name) {
-  sqlite3_stmt* st = nullptr;
-  REQUIRE(sqlite3_prepare_v2(db.handle(), "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?1", -1, &st,
-                             nullptr) == SQLITE_OK);
-  sqlite3_bind_text(st, 1, name.c_str(), -1, SQLITE_TRANSIENT);
-  bool partial = false;
-  if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != nullptr)
-    partial = std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 0))).find(" WHERE ") != std::string::npos;
-  sqlite3_finalize(st);
-  return partial;
+  auto st = db.prepare("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?1");
+  REQUIRE(st.ok());
+  REQUIRE(st->bind(1, name).ok());
+  auto row = st->step();
+  REQUIRE(row.ok());
+  return *row && st->column_text(0).find(" WHERE ") != std::string::npos;
 }
 
-// Runs `path(db)` with the trace on, then explains each statement it ran.
-// Answers the plan lines that read a growing table whole, each with its SQL.
+// Runs `path(db)` with the statements it runs traced (the triggers' own
+// programs aside), then explains each distinct one. Answers the plan lines
+// that read a growing table whole, each with its SQL.
 template <class Path>
 std::vector<std::string> whole_reads(sql::Db& db, Path path) {
-  Caught caught;
-  sqlite3_trace_v2(db.handle(), SQLITE_TRACE_STMT, &Caught::on_trace, &caught);
+  std::vector<std::string> ran;
+  db.trace_statements([&ran](std::string_view text) {
+    if (std::find(ran.begin(), ran.end(), text) == ran.end()) ran.emplace_back(text);
+  });
   path(db);
-  sqlite3_trace_v2(db.handle(), 0, nullptr, nullptr);
+  db.trace_statements({});
   std::vector<std::string> bad;
-  for (const auto& text : caught.sql) {
+  for (const auto& text : ran) {
     const std::string upper = [&] {
       std::string u = text;
       std::transform(u.begin(), u.end(), u.begin(), [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
@@ -80,13 +64,13 @@ std::vector<std::string> whole_reads(sql::Db& db, Path path) {
     // Only reads: a write's own plan is its WHERE, a statement that changes
     // nothing (BEGIN, PRAGMA) has none.
     if (upper.find("SELECT") == std::string::npos && upper.find("WHERE") == std::string::npos) continue;
-    sqlite3_stmt* st = nullptr;
-    const std::string explain = "EXPLAIN QUERY PLAN " + text;
-    REQUIRE_MESSAGE(sqlite3_prepare_v2(db.handle(), explain.c_str(), -1, &st, nullptr) == SQLITE_OK,
-                    sqlite3_errmsg(db.handle()), " in ", text);
-    while (sqlite3_step(st) == SQLITE_ROW) {
-      const auto* d = reinterpret_cast<const char*>(sqlite3_column_text(st, 3));
-      const std::string detail = d != nullptr ? d : "";
+    auto st = db.prepare("EXPLAIN QUERY PLAN " + text);
+    REQUIRE_MESSAGE(st.ok(), (st.ok() ? "" : st.error().message), " in ", text);
+    for (;;) {
+      auto row = st->step();
+      REQUIRE(row.ok());
+      if (!*row) break;
+      const std::string detail = st->column_text(3);
       if (detail.rfind("SCAN ", 0) != 0) continue;
       const std::string rest = detail.substr(5);
       const std::string table = rest.substr(0, rest.find(' '));
@@ -97,7 +81,6 @@ std::vector<std::string> whole_reads(sql::Db& db, Path path) {
       if (at != std::string::npos && partial_index(db, rest.substr(at + 7))) continue;
       bad.push_back(detail + "  <-  " + text);
     }
-    sqlite3_finalize(st);
   }
   return bad;
 }
