@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <set>
 
 namespace settle::flow {
@@ -369,6 +370,15 @@ Flow discharge_flow(DischargeInput in) {
   }
   if (in.card_no != v.stay.card_no)
     co_return Outcome{Answer::fail(make_error(Reason::card_mismatch, "card", "the card at the window is not the stay's"), false),
+                      std::nullopt};
+  // Without offline settlement the discharge waits for the insurer to have
+  // the whole stay (its admission and every batch being forwarded).
+  if (!profile_or_regional(in.profile).offline && in.line_online && (v.stay.mdtrt_id.empty() || v.open_items > 0))
+    co_return Outcome{Answer::fail(make_error(Reason::invalid_state, "adm_id",
+                                              fmt::format("stay {} has {} item(s) still being forwarded to the insurer and "
+                                                          "this insurer has no offline settlement: discharge once they are",
+                                                          v.stay.adm_id, std::max<std::int64_t>(v.open_items, 1))),
+                                   false),
                       std::nullopt};
 
   ChargeRequest charge;

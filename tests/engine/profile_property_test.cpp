@@ -62,6 +62,7 @@ class Model {
   std::map<std::string, Person> persons;
   std::map<std::string, ModelSetl> setls;  // by insurer setl_id
   std::int64_t over_cap = 0;
+  Amount preview_skew;  // added to the preview's fund (and taken from its cash): a preview that differs
 
   // The person's accumulators less what settlement `id` adds to them now
   // equal those it was split with: no other settlement of the person
@@ -94,7 +95,11 @@ class Model {
         r.preselfpay = sp->preselfpay;
         r.inscp = sp->inscp;
         r.deductible_part = sp->deductible_part;
-        if (c.txn == Txn::preview) return r;
+        if (c.txn == Txn::preview) {
+          r.parts.fund += preview_skew;
+          r.parts.cash -= preview_skew;
+          return r;
+        }
         if (c.acct_cap && sp->account > *c.acct_cap) ++over_cap;
         ModelSetl s{c.psn_no, r.parts, lines_.at(c.visit_ref), {}, {}, p, o, sp->deductible_part, false};
         p.balance -= sp->account;
@@ -187,6 +192,7 @@ class World {
       : model(policy, national, ignore_cap), policy_(policy), profile_(national ? national_profile() : regional_profile()) {}
 
   Model model;
+  int offline_asked = 0;
   std::map<std::int64_t, OriginalView> ledger;
   std::vector<std::string> reversed;  // settle msgids reversed
 
@@ -199,6 +205,18 @@ class World {
       f.feed(std::move(e), ++now_);
     }
     return f.outcome();
+  }
+
+  // A settle.commit as the test makes it (the request id, window, budget,
+  // policy and profile filled in).
+  Outcome commit(CommitInput in, const std::string& psn_no) {
+    in.request_id = fmt::format("C{}", ++requests_);
+    in.window = "W1";
+    in.operator_id = "op";
+    in.budget = Budget{1'000'000'000, 0};
+    in.policy = &policy_;
+    in.profile = &profile_;
+    return run(commit_flow(std::move(in)), psn_no);
   }
 
   Outcome charge(const std::string& psn_no, std::vector<ChargeLine> lines, bool use_account) {
@@ -255,6 +273,7 @@ class World {
       return c;
     }
     if (const auto* c = std::get_if<Commit>(&a)) return apply(c->change);
+    if (std::holds_alternative<OfflineOutstanding>(a)) ++offline_asked;
     FAIL("an action the property test does not drive: #" << a.index());
     return CardChecked{Ok{}};
   }
@@ -467,4 +486,144 @@ TEST_CASE("an insurer that ignores the account cap: the new settlement above it 
   // The insurer's books: the undo stands, the new settlement is reversed.
   CHECK(national.model.persons.at("P1").balance == Amount::fen(1'005'000));
   CHECK(national.model.persons.at("P1").fund_paid_ytd == Amount::zero());
+}
+
+namespace {
+
+World one_person(const Policy& policy, bool national, Amount balance) {
+  World w(policy, national, false);
+  Person p;
+  p.insutype = "310";
+  p.balance = balance;
+  w.model.persons["P1"] = p;
+  return w;
+}
+
+bool has_reason(const SettlementRecord& s, SplitReason r) {
+  return std::find(s.reasons.begin(), s.reasons.end(), r) != s.reasons.end();
+}
+
+const std::vector<ChargeLine> kTwoLines{ChargeLine{"I1", "item", LineClass::a, Amount::fen(20'000), std::nullopt},
+                                        ChargeLine{"I2", "item", LineClass::c, Amount::fen(8'000), std::nullopt}};
+
+}  // namespace
+
+TEST_CASE("the account by credential: an ID number never, an e-voucher only when authorised, in both profiles") {
+  const Policy policy = model_policy();
+  for (bool national : {false, true}) {
+    CAPTURE(national);
+    World w = one_person(policy, national, Amount::fen(100'000));
+    CommitInput id;
+    id.cert_type = CertType::id_no;
+    id.cert_no = "110101199003070019";
+    id.lines = kTwoLines;
+    id.use_account = true;
+    id.pin_verified = true;  // (no PIN goes with an ID number; the credential decides)
+    const Outcome a = w.commit(id, "P1");
+    REQUIRE(a.answer.ok());
+    CHECK(a.answer.settlement->parts.account == Amount::zero());
+    CHECK(has_reason(*a.answer.settlement, SplitReason::account_not_by_id));
+    CHECK(a.answer.settlement->cert_type == CertType::id_no);
+    CHECK(a.answer.settlement->card_no.empty());
+    CHECK(a.answer.settlement->insuplc_admdvs == "110108");  // from the person found
+    CommitInput ec;
+    ec.cert_type = CertType::ec_voucher;
+    ec.cert_no = "EC-TOKEN";
+    ec.lines = kTwoLines;
+    ec.use_account = true;
+    const Outcome b = w.commit(ec, "P1");
+    REQUIRE(b.answer.ok());
+    CHECK(b.answer.settlement->parts.account == Amount::zero());
+    CHECK(has_reason(*b.answer.settlement, SplitReason::account_not_authorised));
+    ec.acct_auth = true;
+    const Outcome c = w.commit(ec, "P1");
+    REQUIRE(c.answer.ok());
+    CHECK(c.answer.settlement->parts.account > Amount::zero());
+  }
+}
+
+TEST_CASE("no offline settlement without the card, nor in the national profile: refused, nothing stored, not final") {
+  const Policy policy = model_policy();
+  struct Row {
+    bool national;
+    CertType cert;
+    const char* words;
+  };
+  const Row rows[] = {{false, CertType::id_no, "needs the medical-insurance card"},
+                      {false, CertType::ec_voucher, "needs the medical-insurance card"},
+                      {true, CertType::card, "has no offline settlement"}};
+  for (const Row& r : rows) {
+    CAPTURE(r.words);
+    World w = one_person(policy, r.national, Amount::fen(100'000));
+    CommitInput in;
+    in.cert_type = r.cert;
+    in.card_no = r.cert == CertType::card ? "K1" : "";
+    in.lines = kTwoLines;
+    in.line_online = false;
+    const Outcome o = w.commit(in, "P1");
+    REQUIRE_FALSE(o.answer.ok());
+    CHECK_FALSE(o.answer.final);
+    CHECK(o.answer.error->message.find(r.words) != std::string::npos);
+    CHECK(w.ledger.empty());
+    CHECK(w.offline_asked == 0);
+  }
+  // The regional profile with the card settles offline as before (the
+  // model driver drives no offline settlement: it stops at the question).
+  World w = one_person(policy, false, Amount::fen(100'000));
+  CommitInput in;
+  in.card_no = "K1";
+  in.lines = kTwoLines;
+  in.line_online = false;
+  in.request_id = "C-offline";
+  in.budget = Budget{1'000'000'000, 0};
+  in.policy = &policy;
+  Flow f = commit_flow(std::move(in));
+  f.start(1);
+  f.feed(CardChecked{Ok{}}, 2);
+  REQUIRE_FALSE(f.done());
+  CHECK(std::holds_alternative<FindPerson>(f.action()));  // the red list: offline goes on
+}
+
+TEST_CASE("the insurer's preview: differing parts named one sentence each; agreeing, nothing said") {
+  const Policy policy = model_policy();
+  World w = one_person(policy, true, Amount::zero());
+  const Outcome same = w.charge("P1", kTwoLines, false);
+  REQUIRE(same.answer.ok());
+  CHECK_FALSE(same.answer.insurer_preview.has_value());
+  CHECK(same.answer.preview_differs.empty());
+  CHECK_FALSE(same.answer.preview_unanswered);
+  w.model.preview_skew = Amount::fen(200);
+  const Outcome skewed = w.charge("P1", kTwoLines, false);
+  REQUIRE(skewed.answer.ok());
+  REQUIRE(skewed.answer.insurer_preview.has_value());
+  REQUIRE(skewed.answer.preview_differs.size() == 2);
+  const Parts local = skewed.answer.settlement->parts;  // the model settles as the local split does
+  CHECK(skewed.answer.preview_differs[0] == fmt::format("fund {} locally, {} by the insurer", format_amount(local.fund),
+                                                        format_amount(local.fund + Amount::fen(200))));
+  CHECK(skewed.answer.preview_differs[1].starts_with("cash "));
+}
+
+TEST_CASE("national: an inpatient refund of part is refused, naming the undo of the discharge") {
+  const Policy policy = model_policy();
+  const InsurerProfile national = national_profile();
+  RefundInput in;
+  in.request_id = "F1";
+  in.card_no = "K1";
+  in.original.settlement.setl_id = 9;
+  in.original.settlement.adm_id = 3;
+  in.original.settlement.card_no = "K1";
+  in.original.settlement.visit = VisitType::inpatient;
+  in.original.settlement.parts = Parts{Amount::fen(10'000), Amount::fen(8'000), Amount::zero(), Amount::fen(2'000)};
+  in.lines = {LineRefund{"I1", Amount::fen(1'000)}};
+  in.budget = Budget{1'000'000, 0};
+  in.profile = &national;
+  in.policy = &policy;
+  Flow f = refund_flow(std::move(in));
+  f.start(0);
+  REQUIRE_FALSE(f.done());
+  const auto* c = std::get_if<Commit>(&f.action());
+  REQUIRE(c != nullptr);
+  const auto* stored = std::get_if<StoreAnswer>(&c->change);
+  REQUIRE(stored != nullptr);
+  CHECK(stored->answer.error->message.find("undo the discharge settlement and discharge again") != std::string::npos);
 }
