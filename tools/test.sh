@@ -19,9 +19,11 @@ tests_labelled() {
     grep -Fx -f <(ninja -C "$1" -t targets all | sed -n 's/: phony$//p')
 }
 
-# The sanitizer and fuzz builds. They compile while the full build's tests run
-# (those mostly wait on pcscd, the daemon and the simulator), at the lowest
-# priority so that the tests keep their CPU.
+# The sanitizer and fuzz builds, and the unit tests under the sanitizers
+# (while the fuzz targets compile: those tests wait on sockets and files part
+# of their time). All this runs while the full build's tests run (those
+# mostly wait on pcscd, the daemon and the simulator), at the lowest priority
+# so that the tests keep their CPU.
 side_builds() {
   # clang: it compiles this tree in about half the CPU time GCC needs (Asio,
   # Beast and coroutines at -O0), and its warnings are errors here too.
@@ -31,6 +33,9 @@ side_builds() {
   # Only the unit tests (and what they link): the rest is covered by the full build.
   cmake --build build-asan -j "$jobs" --target $(tests_labelled build-asan unit)
   echo "side builds: the sanitizer tree built after ${SECONDS} s"
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir build-asan -L unit --output-on-failure -j "$jobs" >build-asan/unit-tests.log 2>&1 &
+  local unit=$!
   if [ -d tests/fuzz ]; then
     cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Release \
           -DSETTLE_FUZZ=ON -DSETTLE_UNIT_ONLY=ON -DSETTLE_FUZZ_SECONDS=8 >/dev/null
@@ -38,6 +43,11 @@ side_builds() {
     cmake --build build-fuzz -j "$jobs" --target $(tests_labelled build-fuzz fuzz)
     echo "side builds: the fuzz targets built after ${SECONDS} s"
   fi
+  local unit_rc=0
+  wait "$unit" || unit_rc=$?
+  echo "side builds: unit tests under ASan + UBSan (ended after ${SECONDS} s)"
+  cat build-asan/unit-tests.log
+  return "$unit_rc"
 }
 export -f side_builds tests_labelled
 export jobs
@@ -58,7 +68,7 @@ step "build (Release with assertions on, warnings are errors)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DSETTLE_UNIT_TESTS=OFF -DSETTLE_BENCH=OFF >/dev/null
 cmake --build build -j "$jobs"
 
-step "tests (the sanitizer and fuzz builds compile meanwhile, output below)"
+step "tests (meanwhile the sanitizer and fuzz builds compile and the unit tests run under ASan + UBSan, output below)"
 side_log=$root/build/side-builds.log
 # A session of its own, so that a failed test run stops the whole build.
 setsid nice -n 19 bash -c 'set -euo pipefail; side_builds' >"$side_log" 2>&1 &
@@ -66,16 +76,13 @@ side=$!
 trap 'kill -- -"$side" 2>/dev/null || true' EXIT
 ctest --test-dir build --output-on-failure -j "$jobs" --timeout 900
 
-step "sanitizer and fuzz builds (ASan + UBSan, clang/libFuzzer)"
+step "sanitizer build, unit tests under ASan + UBSan, fuzz build (clang/libFuzzer)"
 side_rc=0
 wait "$side" || side_rc=$?
-trap - EXIT
 cat "$side_log"
-[ "$side_rc" -eq 0 ] || { echo "test.sh: the sanitizer or fuzz build failed" >&2; exit "$side_rc"; }
-
-step "unit tests under ASan + UBSan"
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir build-asan -L unit --output-on-failure -j "$jobs"
+# (On a failure the trap also stops what the side job left running.)
+[ "$side_rc" -eq 0 ] || { echo "test.sh: the sanitizer build, its unit tests or the fuzz build failed" >&2; exit "$side_rc"; }
+trap - EXIT
 
 if [ -d tests/fuzz ]; then
   step "fuzz targets (bounded time: 8 s each, two at a time)"
