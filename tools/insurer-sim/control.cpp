@@ -1,5 +1,5 @@
 // Routing of control-endpoint requests to the fault set, the counters and
-// the insurer's report, person/visit queries and injections. Errors answer
+// the insurer's report, person/visit queries, e-voucher codes and injections. Errors answer
 // 4xx with {"error": "..."}; nothing is changed by a refused request.
 #include "tools/insurer-sim/control.hpp"
 
@@ -84,6 +84,7 @@ ControlAnswer add_person_route(ControlContext& c, const Json& body) {
   p.balance = f.opt_amount("balance").value_or(Amount::zero());
   p.deductible_used = f.opt_amount("deductible_used").value_or(Amount::zero());
   p.fund_paid_ytd = f.opt_amount("fund_paid_ytd").value_or(Amount::zero());
+  p.insuplc_admdvs = f.opt_str("insuplc_admdvs", 6).value_or(std::string(default_area));
   for (const std::string& n : f.ok() && json::find(body, "flags") ? f.string_array("flags", 8) : std::vector<std::string>{}) {
     const auto flag = person_flag_from_name(n);
     if (!flag) return fail(400, fmt::format("flags: unknown flag \"{}\"", n));
@@ -93,6 +94,17 @@ ControlAnswer add_person_route(ControlContext& c, const Json& body) {
   auto id = add_person(c.insurer.store(), std::move(p));
   if (!id) return from_error(id.error());
   return {200, Json{{"psn_no", *id}}};
+}
+
+// POST /ec-qr {psn_no, acct_auth}: the e-voucher code the person's phone shows.
+ControlAnswer mint_ec_qr_route(ControlContext& c, const Json& body) {
+  insurer::Fields f(body, "");
+  const std::string psn_no = f.nonempty("psn_no", 64);
+  const bool acct_auth = f.boolean("acct_auth");
+  if (Status s = f.status(); !s) return from_error(s.error());
+  auto r = c.insurer.mint_ec_qr(psn_no, acct_auth);
+  if (!r) return from_error(r.error());
+  return {200, *r};
 }
 
 // The value of `key` in the target's query ("/report?msgid=X&psn_no=Y"), no decoding.
@@ -147,7 +159,8 @@ ControlAnswer control_handle(ControlContext& c, std::string_view method, std::st
   auto doc = parse_body(body);
   if (!doc) return fail(400, doc.error().message);
   const std::string_view path = target.substr(0, target.find('?'));
-  if (method == "GET" && path == "/health") return {200, Json{{"ok", true}}};
+  if (method == "GET" && path == "/health")
+    return {200, Json{{"ok", true}, {"profile", std::string(sim_profile_name(c.insurer.profile()))}}};
   if (path == "/faults") {
     if (method == "GET") return {200, c.faults.to_json()};
     if (method == "POST") return set_faults(c, *doc, false);
@@ -174,6 +187,7 @@ ControlAnswer control_handle(ControlContext& c, std::string_view method, std::st
     return {200, filter_report(std::move(*r), target)};
   }
   if (path == "/persons" && method == "POST") return add_person_route(c, *doc);
+  if (path == "/ec-qr" && method == "POST") return mint_ec_qr_route(c, *doc);
   if (path.starts_with("/persons/") && method == "GET") {
     auto r = c.insurer.person_json(path.substr(9));
     if (!r) return from_error(r.error());

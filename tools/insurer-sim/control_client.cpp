@@ -2,6 +2,8 @@
 // request, the answer read up to its Content-Length (or the close).
 #include "tools/insurer-sim/control_client.hpp"
 
+#include "protocol/json.hpp"
+
 #include <fmt/format.h>
 
 #include <arpa/inet.h>
@@ -63,6 +65,16 @@ ControlHttpReply control_request(std::uint16_t port, std::string_view method, st
   const auto head_end = resp.find("\r\n\r\n");
   if (head_end != std::string::npos) r.body = resp.substr(head_end + 4);
   return r;
+}
+
+std::string mint_ec_qr(std::uint16_t port, std::string_view psn_no, bool acct_auth) {
+  const auto j = json::Json{{"psn_no", std::string(psn_no)}, {"acct_auth", acct_auth}};
+  const ControlHttpReply r = control_request(port, "POST", "/ec-qr", j.dump());
+  auto doc = json::parse(r.body, "POST /ec-qr");
+  const json::Json* code = doc ? json::find(*doc, "ec_qrcode") : nullptr;
+  if (r.status != 200 || code == nullptr || !code->is_string())
+    throw std::runtime_error(fmt::format("insurer-sim POST /ec-qr answered {}: {}", r.status, r.body));
+  return code->get<std::string>();
 }
 
 }  // namespace settle::sim

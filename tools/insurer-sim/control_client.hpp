@@ -22,4 +22,9 @@ struct ControlHttpReply {
 ControlHttpReply control_request(std::uint16_t port, std::string_view method, std::string_view target,
                                  const std::optional<std::string>& json_body = std::nullopt);
 
+// POST /ec-qr: mints the e-voucher code a person's phone would show (with the
+// personal account authorised or not) and returns its text, for 9401.
+// Throws std::runtime_error with the simulator's answer when it refuses.
+std::string mint_ec_qr(std::uint16_t port, std::string_view psn_no, bool acct_auth);
+
 }  // namespace settle::sim

@@ -19,6 +19,8 @@ constexpr std::array<std::string_view, 24> kSurnames{"王", "李", "张", "刘",
 constexpr std::array<std::string_view, 32> kGiven{"伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇",
                                                   "艳", "杰", "娟", "涛", "明", "超", "秀", "霞", "平", "刚", "桂",
                                                   "英", "华", "玉", "兰", "建", "国", "文", "红", "志", "海"};
+// Insured areas of persons insured elsewhere (none is the default home area).
+constexpr std::array<std::string_view, 4> kOtherAreas{"310101", "440103", "510104", "330106"};
 constexpr std::array<std::string_view, 8> kRegions{"110101", "110102", "110105", "110106", "110108", "310101", "440103", "510104"};
 
 // splitmix64: a full-period mixer; (seed, n, k) -> 64 random bits.
@@ -75,6 +77,10 @@ bool valid_card_sn(std::string_view sn) {
          });
 }
 
+bool valid_area(std::string_view area) { return area.size() == 6 && std::all_of(area.begin(), area.end(), is_digit); }
+
+std::span<const std::string_view> other_areas() { return kOtherAreas; }
+
 bool valid_card_no(std::string_view no) {
   return no.size() == 9 && std::all_of(no.begin(), no.end(), [](char c) {
            return is_digit(c) || (c >= 'A' && c <= 'Z');
@@ -111,11 +117,21 @@ PersonRow generated_person(std::uint64_t seed, std::int64_t n, const GenOptions&
     if (dice.below(1000) < opt.flag_permille[f]) p.flags.set(static_cast<PersonFlag>(f));
   if (opt.frozen > 0 && opt.persons > 0 && (n * opt.frozen) / opt.persons != ((n + 1) * opt.frozen) / opt.persons)
     p.flags.set(PersonFlag::account_frozen);
+  p.insuplc_admdvs = opt.home_area;
+  if (dice.below(1000) < opt.elsewhere_permille) {
+    auto i = static_cast<std::size_t>(dice.below(kOtherAreas.size()));
+    if (kOtherAreas[i] == opt.home_area) i = (i + 1) % kOtherAreas.size();
+    p.insuplc_admdvs = std::string(kOtherAreas[i]);
+  }
   return p;
 }
 
 Result<GenStats> generate(const std::string& path, const GenOptions& opt) {
   if (opt.persons <= 0) return make_error(Reason::invalid_request, "persons", "--persons must be above 0");
+  if (!valid_area(opt.home_area))
+    return make_error(Reason::invalid_request, "area", fmt::format("--area \"{}\": must be 6 digits", opt.home_area));
+  if (opt.elsewhere_permille < 0 || opt.elsewhere_permille > 1000)
+    return make_error(Reason::invalid_request, "elsewhere-share", "--elsewhere-share must be 0..1000 (per mille)");
   {
     auto store = Store::open(path);  // creates the schema
     if (!store) return store.error();
@@ -134,7 +150,8 @@ Result<GenStats> generate(const std::string& path, const GenOptions& opt) {
   if (auto s = db->exec(person_index_drop()); !s) return db_error(s.error());
   auto ins = db->prepare(
       "INSERT INTO persons(psn_no, card_no, card_sn, certno, name, gend, brdy, insutype, psn_type, flags, balance_fen, "
-      "deductible_used_fen, fund_paid_ytd_fen, version) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,1)");
+      "deductible_used_fen, fund_paid_ytd_fen, version, insuplc_admdvs) "
+      "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,1,?14)");
   if (!ins) return db_error(ins.error());
   for (std::int64_t done = 0; done < opt.persons;) {
     if (auto s = db->exec("BEGIN"); !s) return db_error(s.error());
@@ -143,7 +160,7 @@ Result<GenStats> generate(const std::string& path, const GenOptions& opt) {
       const PersonRow p = generated_person(opt.seed, done, opt);
       if (auto b = ins->bind_all(p.psn_no, p.card_no, p.card_sn, p.certno, p.name, p.gend, p.brdy, p.insutype,
                                  p.psn_type, static_cast<std::int64_t>(p.flags.bits()), p.balance.fen(),
-                                 p.deductible_used.fen(), p.fund_paid_ytd.fen());
+                                 p.deductible_used.fen(), p.fund_paid_ytd.fen(), p.insuplc_admdvs);
           !b)
         return db_error(b.error());
       if (auto r = ins->run(); !r) return db_error(r.error());
@@ -174,6 +191,9 @@ Result<std::string> add_person(Store& store, PersonRow p) {
   if (p.name.empty() || p.name.size() > 100) return make_error(Reason::invalid_request, "name", "name must be 1-100 bytes");
   if (p.insutype != "310" && p.insutype != "390")
     return make_error(Reason::invalid_request, "insutype", "insutype must be 310 or 390");
+  if (!valid_area(p.insuplc_admdvs))
+    return make_error(Reason::invalid_request, "insuplc_admdvs",
+                      fmt::format("insured area \"{}\" must be 6 digits (医保区划)", p.insuplc_admdvs));
   if (p.balance.is_negative() || p.deductible_used.is_negative() || p.fund_paid_ytd.is_negative())
     return make_error(Reason::invalid_amount, "balance", "amounts must not be negative");
   if (p.gend.empty()) p.gend = ((p.certno[16] - '0') % 2 == 1) ? "1" : "2";

@@ -7,6 +7,7 @@
 #include "tools/insurer-sim/store.hpp"
 
 #include <array>
+#include <span>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -19,6 +20,9 @@ char id_check_char(std::string_view first17);
 bool valid_id_number(std::string_view id);
 bool valid_card_sn(std::string_view sn);   // 32 hex digits
 bool valid_card_no(std::string_view no);   // 9 letters/digits
+bool valid_area(std::string_view area);    // 6 digits (医保区划)
+// The areas a generated person insured elsewhere is insured in.
+std::span<const std::string_view> other_areas();
 
 struct GenOptions {
   std::int64_t persons = 0;
@@ -26,6 +30,11 @@ struct GenOptions {
   // Share of persons with each of the four fund-stopping flags, per mille.
   std::array<std::int64_t, 4> flag_permille{10, 10, 10, 10};
   std::int64_t frozen = 0;  // exactly this many with account_frozen
+  // The area the persons are insured in (参保地医保区划), and the share of
+  // persons insured elsewhere (per mille; one of other_areas()): the
+  // cross-region patients.
+  std::string home_area = std::string(default_area);
+  std::int64_t elsewhere_permille = 50;
   std::int64_t batch_rows = 100'000;
 };
 

@@ -1,6 +1,8 @@
-// The simulated insurer's transactions: sign-in, person info, visits and
-// lines, stays (admission, line cancel, discharge, undo), preview/settle/undo,
-// reversal, partial refund, offline upload, reconciliation, history, red list.
+// The simulated insurer's transactions: sign-in, person info, e-voucher
+// decode, visits and lines, stays (admission, line cancel, discharge, undo),
+// preview/settle/undo, reversal, partial refund, offline upload,
+// reconciliation, history, red list; each as the profile (regional or
+// national) has it.
 // Each request runs in one IMMEDIATE transaction that also records the msgid
 // with its first answer, so a repeated msgid gets that answer and no effect.
 #include "tools/insurer-sim/insurer.hpp"
@@ -19,6 +21,7 @@
 #include <chrono>
 #include <mutex>
 #include <map>
+#include <random>
 #include <set>
 #include <vector>
 
@@ -79,6 +82,7 @@ struct SettlementRow {
   Person before;
   std::string lines_json;
   std::string state = "effective", setl_time, clr_date;
+  std::string area;  // the person's insured area (written, not read back by read_settlement)
 };
 
 struct RefundRow {
@@ -166,9 +170,12 @@ struct VisitRow {
   std::string psn_no, insutype;
   VisitType visit = VisitType::outpatient;
   std::string state, med_type, ipt_otp_no, begntime, endtime;
+  std::string area;  // the person's insured area when the visit was opened ("" in an older file)
+  std::string dept_code, dise_codg;
 };
 
-constexpr std::string_view kVisitColumns = "id, psn_no, insutype, visit, state, med_type, ipt_otp_no, begntime, endtime";
+constexpr std::string_view kVisitColumns =
+    "id, psn_no, insutype, visit, state, med_type, ipt_otp_no, begntime, endtime, insuplc_admdvs, dept_code, dise_codg";
 
 VisitRow read_visit(const sql::Statement& s) {
   VisitRow v;
@@ -181,6 +188,9 @@ VisitRow read_visit(const sql::Statement& s) {
   v.ipt_otp_no = s.column_text(6);
   v.begntime = s.column_text(7);
   v.endtime = s.column_text(8);
+  v.area = s.column_text(9);
+  v.dept_code = s.column_text(10);
+  v.dise_codg = s.column_text(11);
   return v;
 }
 
@@ -231,8 +241,8 @@ Amount deductible_taken(const SettlementRow& s) {
 // Everything one request needs; lives for one handle() call.
 class Tx {
  public:
-  Tx(Store& store, const Policy& policy, const Request& req, std::int64_t now_ms)
-      : st_(store), db_(store.db()), policy_(policy), req_(req), now_ms_(now_ms),
+  Tx(Store& store, const Policy& policy, SimProfile profile, const Request& req, std::int64_t now_ms)
+      : st_(store), db_(store.db()), policy_(policy), profile_(profile), req_(req), now_ms_(now_ms),
         now_text_(insurer::inf_time_text(now_ms / 1000)) {}
 
   Result<Json> dispatch();
@@ -254,7 +264,22 @@ class Tx {
   Result<std::int64_t> insert_refund(const RefundRow& r);
   Status log_account(const PersonRow& p, std::string_view kind, std::string_view ref_id, Amount amount);
   Result<PersonRow> person_for(std::string_view psn_no);
+  // The credential names the person: the card number, the ID number, or an
+  // e-voucher token of this person still good.
   Status check_cert(const PersonRow& p, std::string_view cert_type, std::string_view cert_no);
+  // The personal account may be used with this credential: a card (the PIN
+  // verified by the hospital), an e-voucher whose patient authorised it; an
+  // ID number never.
+  Status check_account_use(std::string_view cert_type, std::string_view cert_no);
+  // The envelope's insuplc_admdvs is the person's insured area ("" = an
+  // older file's visit: not checked).
+  Status check_area(std::string_view person_area, std::string_view psn_no);
+  struct EcToken {
+    std::string psn_no;
+    bool acct_auth = false;
+    std::int64_t expires_ms = 0;
+  };
+  Result<std::optional<EcToken>> ec_token(std::string_view token);
   Status set_visit_state(std::int64_t visit_id, std::string_view state);
   // The effective settlement of a visit, if any.
   Result<std::optional<std::int64_t>> standing_settlement(std::int64_t visit_id);
@@ -286,6 +311,7 @@ class Tx {
   Result<Json> sign_in();
   Result<Json> sign_out();
   Result<Json> person_info();
+  Result<Json> ec_query();
   Result<Json> open_visit(VisitType visit);
   Result<Json> upload_lines(VisitType visit);
   Result<Json> cancel_lines();
@@ -314,6 +340,7 @@ class Tx {
   Store& st_;
   sql::Db& db_;
   const Policy& policy_;
+  SimProfile profile_;
   const Request& req_;
   std::int64_t now_ms_;
   std::string now_text_;
@@ -354,8 +381,8 @@ Result<std::vector<RefundRow>> Tx::refunds_of(std::int64_t setl_id, bool effecti
 
 Result<std::int64_t> Tx::insert_settlement(const SettlementRow& r) {
   auto st = db_.cached(fmt::format(
-      "INSERT INTO settlements({}) VALUES (NULL,?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,"
-      "?20,?21,?22,?23,?24,?25,?26,?27,?28)",
+      "INSERT INTO settlements({}, insuplc_admdvs) VALUES (NULL,?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,"
+      "?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29)",
       kSetlColumns));
   if (!st) return db_error(st.error());
   SIM_CHECK((*st)->bind_all(r.msgid, r.infno, r.fixmedins_code, r.medins_setl_id, r.psn_no, r.visit_id, r.chrg_bchno,
@@ -364,7 +391,7 @@ Result<std::int64_t> Tx::insert_settlement(const SettlementRow& r) {
                             r.parts.cash.fen(), r.fulamt.fen(), r.preselfpay.fen(), r.inscp.fen(),
                             r.deductible_part.fen(), r.before.balance.fen(), r.before.deductible_used.fen(),
                             r.before.fund_paid_ytd.fen(), static_cast<std::int64_t>(r.before.flags.bits()),
-                            r.lines_json, r.state, r.setl_time, r.clr_date));
+                            r.lines_json, r.state, r.setl_time, r.clr_date, r.area));
   SIM_CHECK((*st)->run());
   return db_.last_insert_rowid();
 }
@@ -405,12 +432,57 @@ Result<PersonRow> Tx::person_for(std::string_view psn_no) {
   return std::move(**p);
 }
 
+constexpr const char* kUnknownToken =
+    "unknown e-voucher token (mdtrt_cert_type \"01\"): decode the patient's code (9401) first";
+
 Status Tx::check_cert(const PersonRow& p, std::string_view cert_type, std::string_view cert_no) {
   if (cert_type == insurer::cert_type_card && cert_no != p.card_no)
     return refuse("mdtrt_cert_no", fmt::format("card \"{}\" is not person \"{}\"'s card", cert_no, p.psn_no));
   if (cert_type == insurer::cert_type_id_no && cert_no != p.certno)
     return refuse("mdtrt_cert_no", fmt::format("ID number does not belong to person \"{}\"", p.psn_no));
+  if (cert_type == insurer::cert_type_ec) {
+    SIM_TRY(t, ec_token(cert_no));
+    if (!t) return refuse("mdtrt_cert_no", kUnknownToken);
+    if (t->psn_no != p.psn_no)
+      return refuse("mdtrt_cert_no", fmt::format("the e-voucher token is another person's, not person \"{}\"'s", p.psn_no));
+    if (now_ms_ >= t->expires_ms)
+      return refuse("mdtrt_cert_no", fmt::format("the e-voucher token has expired (good for {} s after the decode): "
+                                                 "scan the patient's code again",
+                                                 insurer::ec_token_lifetime_s));
+  }
   return Ok{};
+}
+
+Status Tx::check_account_use(std::string_view cert_type, std::string_view cert_no) {
+  if (cert_type == insurer::cert_type_id_no)
+    return refuse("acct_used_flag", "the personal account is not used with an ID number (mdtrt_cert_type \"02\"): "
+                                    "acct_used_flag must be \"0\"");
+  if (cert_type == insurer::cert_type_ec) {
+    SIM_TRY(t, ec_token(cert_no));
+    if (t && !t->acct_auth)
+      return refuse("acct_used_flag", "the patient did not authorise the personal account on the e-voucher "
+                                      "(acct_auth \"0\"): acct_used_flag must be \"0\"");
+  }
+  return Ok{};
+}
+
+Status Tx::check_area(std::string_view person_area, std::string_view psn_no) {
+  if (person_area.empty() || req_.head.insuplc_admdvs == person_area) return Ok{};
+  return refuse("insuplc_admdvs", fmt::format("insured area \"{}\" (the envelope's insuplc_admdvs) is not the person's: "
+                                              "person \"{}\" is insured in \"{}\" (as 1101 answers)",
+                                              req_.head.insuplc_admdvs, psn_no, person_area));
+}
+
+Result<std::optional<Tx::EcToken>> Tx::ec_token(std::string_view token) {
+  auto st = db_.cached("SELECT psn_no, acct_auth, expires_ms FROM ec_codes WHERE token = ?1");
+  if (!st) return db_error(st.error());
+  SIM_CHECK((*st)->bind(1, token));
+  auto row = (*st)->step();
+  if (!row) return db_error(row.error());
+  std::optional<EcToken> out;
+  if (*row) out = EcToken{(*st)->column_text(0), (*st)->column_int64(1) != 0, (*st)->column_int64(2)};
+  (*st)->reset();
+  return out;
 }
 
 Status Tx::set_visit_state(std::int64_t visit_id, std::string_view state) {
@@ -595,37 +667,106 @@ Result<Json> Tx::sign_out() {
 }
 
 // ---- 1101 ----
+// 1101 answers for any envelope area: the hospital learns the person's area here.
 Result<Json> Tx::person_info() {
   SIM_TRY(in, insurer::PersonInfo::Input::decode(req_.input));
-  auto found = in.mdtrt_cert_type == insurer::cert_type_card ? st_.person_by_card_no(in.mdtrt_cert_no)
-                                                             : st_.person_by_certno(in.mdtrt_cert_no);
+  Result<std::optional<PersonRow>> found = std::optional<PersonRow>{};
+  if (in.mdtrt_cert_type == insurer::cert_type_ec) {
+    SIM_TRY(t, ec_token(in.mdtrt_cert_no));
+    if (!t) return refuse("mdtrt_cert_no", kUnknownToken);
+    found = st_.person_by_psn_no(t->psn_no);
+  } else {
+    found = in.mdtrt_cert_type == insurer::cert_type_card ? st_.person_by_card_no(in.mdtrt_cert_no)
+                                                          : st_.person_by_certno(in.mdtrt_cert_no);
+  }
   if (!found) return found.error();
   if (!*found) return refuse("mdtrt_cert_no", fmt::format("no insured person with {} \"{}\"",
                                                          in.mdtrt_cert_type == "03" ? "card" : "ID number", in.mdtrt_cert_no));
   const PersonRow& p = **found;
   if (in.mdtrt_cert_type == insurer::cert_type_card && in.card_sn != p.card_sn)
     return refuse("card_sn", fmt::format("card_sn does not match card \"{}\"", p.card_no));
+  SIM_OK(check_cert(p, in.mdtrt_cert_type, in.mdtrt_cert_no));  // an e-voucher token: still good
+  if (!in.certno.empty() && in.certno != p.certno)
+    return refuse("certno", fmt::format("certno is not the ID number of the person the {} names",
+                                        in.mdtrt_cert_type == insurer::cert_type_ec ? "e-voucher" : "card"));
   insurer::PersonInfo::Output out;
   out.baseinfo = {p.psn_no, "01", p.certno, p.name, p.gend, p.brdy};
-  out.insuinfo.push_back({p.insutype, p.balance, "1", p.psn_type, p.flags, p.deductible_used, p.fund_paid_ytd});
+  out.insuinfo.push_back(
+      {p.insutype, p.balance, "1", p.psn_type, p.flags, p.deductible_used, p.fund_paid_ytd, p.insuplc_admdvs});
+  return out.encode();
+}
+
+// ---- 9401 ----
+// The e-voucher platform's decode (cn.nhsa.ec.query), played by the insurer:
+// a code minted on the control endpoint (the patient's phone) decodes within
+// ec_token_lifetime_s of minting into one token for its person, good for
+// ec_token_lifetime_s from the first decode; decoding the same code again
+// answers the same token while it is good. No envelope area check: the
+// hospital learns the area here.
+Result<Json> Tx::ec_query() {
+  SIM_TRY(in, insurer::EcQuery::Input::decode(req_.input));
+  auto st = db_.cached("SELECT psn_no, acct_auth, minted_ms, token, expires_ms FROM ec_codes WHERE qrcode = ?1");
+  if (!st) return db_error(st.error());
+  SIM_CHECK((*st)->bind(1, in.ec_qrcode));
+  auto row = (*st)->step();
+  if (!row) return db_error(row.error());
+  if (!*row) return refuse("ec_qrcode", "not an e-voucher code this platform issued");
+  const std::string psn_no = (*st)->column_text(0);
+  const bool acct_auth = (*st)->column_int64(1) != 0;
+  const std::int64_t minted_ms = (*st)->column_int64(2);
+  const std::optional<std::string> had_token =
+      (*st)->is_null(3) ? std::nullopt : std::optional<std::string>((*st)->column_text(3));
+  std::int64_t expires_ms = (*st)->column_int64(4);
+  (*st)->reset();
+  constexpr std::int64_t life_ms = insurer::ec_token_lifetime_s * 1000;
+  std::string token;
+  if (had_token) {
+    if (now_ms_ >= expires_ms)
+      return refuse("ec_qrcode", "this e-voucher code was decoded and its token has expired: the patient shows a fresh code");
+    token = *had_token;
+  } else {
+    if (now_ms_ >= minted_ms + life_ms)
+      return refuse("ec_qrcode", fmt::format("this e-voucher code has expired ({} s after it was shown): the patient "
+                                             "shows a fresh code",
+                                             insurer::ec_token_lifetime_s));
+    static std::mt19937_64 rng{std::random_device{}()};
+    token = fmt::format("ECT{:016X}{:016X}", rng(), rng());
+    expires_ms = now_ms_ + life_ms;
+    auto set = db_.cached("UPDATE ec_codes SET token = ?2, expires_ms = ?3 WHERE qrcode = ?1");
+    if (!set) return db_error(set.error());
+    SIM_CHECK((*set)->bind_all(in.ec_qrcode, token, expires_ms));
+    SIM_CHECK((*set)->run());
+  }
+  SIM_TRY(p, person_for(psn_no));
+  insurer::EcQuery::Output out;
+  out.ec_token = token;
+  out.psn_cert_type = std::string(insurer::psn_cert_type_id_card);
+  out.certno = p.certno;
+  out.psn_name = p.name;
+  out.insuplc_admdvs = p.insuplc_admdvs;
+  out.acct_auth = acct_auth ? "1" : "0";
+  out.expires_in = std::max<std::int64_t>(1, (expires_ms - now_ms_ + 999) / 1000);
   return out.encode();
 }
 
 // ---- 2201 / 2401 ----
 Result<Json> Tx::open_visit(VisitType visit) {
   insurer::VisitOpen in;
-  std::string dise_codg, dise_name;
   if (visit == VisitType::outpatient) {
     SIM_TRY(d, insurer::OutpatientRegister::Input::decode(req_.input));
     in = d;
+    // The national interface requires the department and the main diagnosis of a clinic visit.
+    if (profile_ == SimProfile::national && in.dept_code.empty())
+      return refuse("dept_code", "dept_code is required by the national interface: the department of the visit (2201)");
+    if (profile_ == SimProfile::national && in.dise_codg.empty())
+      return refuse("dise_codg", "dise_codg is required by the national interface: the main diagnosis of the visit (2201)");
   } else {
     SIM_TRY(d, insurer::Admission::Input::decode(req_.input));
     in = d;
-    dise_codg = d.dise_codg;
-    dise_name = d.dise_name;
   }
   SIM_TRY(p, person_for(in.psn_no));
   SIM_OK(check_cert(p, in.mdtrt_cert_type, in.mdtrt_cert_no));
+  SIM_OK(check_area(p.insuplc_admdvs, p.psn_no));
   if (in.insutype != p.insutype)
     return refuse("insutype", fmt::format("person \"{}\" is insured under \"{}\", not \"{}\"", p.psn_no, p.insutype, in.insutype));
   if (policy_.find(in.insutype, visit) == nullptr)
@@ -655,11 +796,11 @@ Result<Json> Tx::open_visit(VisitType visit) {
   }
   auto st = db_.cached(
       "INSERT INTO visits(psn_no, insutype, visit, med_type, ipt_otp_no, begntime, msgid, state, dept_code, dept_name, "
-      "dise_codg, dise_name, figures_kept) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,1)");
+      "dise_codg, dise_name, figures_kept, insuplc_admdvs) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,1,?13)");
   if (!st) return db_error(st.error());
   SIM_CHECK((*st)->bind_all(in.psn_no, in.insutype, static_cast<std::int64_t>(visit), in.med_type, in.ipt_otp_no,
                             in.begntime, req_.head.msgid, visit == VisitType::inpatient ? kAdmitted : kOpen,
-                            in.dept_code, in.dept_name, dise_codg, dise_name));
+                            in.dept_code, in.dept_name, in.dise_codg, in.dise_name, p.insuplc_admdvs));
   SIM_CHECK((*st)->run());
   const std::int64_t id = db_.last_insert_rowid();
   insurer::VisitOpened out{mdtrt_id_of(id), in.psn_no, in.ipt_otp_no};
@@ -673,6 +814,7 @@ Result<Json> Tx::open_visit(VisitType visit) {
 Result<Json> Tx::upload_lines(VisitType visit) {
   SIM_TRY(in, insurer::FeeUploadInput::decode(req_.input));
   SIM_TRY(v, load_visit(db_, in.feedetail.front().mdtrt_id, visit));
+  SIM_OK(check_area(v.area, v.psn_no));
   const PolicyParams* params = policy_.find(v.insutype, visit);
   if (params == nullptr) return refuse("insutype", "no policy for the visit's insurance type");
   const bool stay = visit == VisitType::inpatient;
@@ -781,6 +923,7 @@ Result<Json> Tx::cancel_lines() {
   SIM_TRY(in, insurer::CancelLines::Input::decode(req_.input));
   SIM_TRY(v, load_visit(db_, in.mdtrt_id, VisitType::inpatient));
   if (in.psn_no != v.psn_no) return refuse("psn_no", fmt::format("visit \"{}\" is not person \"{}\"'s", in.mdtrt_id, in.psn_no));
+  SIM_OK(check_area(v.area, v.psn_no));
   if (v.state == kDischarged) {  // not settled: open again for corrections (as 2301)
     SIM_OK(set_visit_state(v.id, kAdmitted));
     v.state = std::string(kAdmitted);
@@ -857,6 +1000,7 @@ Result<Json> Tx::discharge() {
   SIM_TRY(in, insurer::Discharge::Input::decode(req_.input));
   SIM_TRY(v, load_visit(db_, in.mdtrt_id, VisitType::inpatient));
   if (in.psn_no != v.psn_no) return refuse("psn_no", fmt::format("visit \"{}\" is not person \"{}\"'s", in.mdtrt_id, in.psn_no));
+  SIM_OK(check_area(v.area, v.psn_no));
   if (in.insutype != v.insutype)
     return refuse("insutype", fmt::format("visit \"{}\" is under insurance type \"{}\"", in.mdtrt_id, v.insutype));
   if (v.state == kDischarged) {
@@ -881,6 +1025,7 @@ Result<Json> Tx::undo_admission() {
   SIM_TRY(in, insurer::UndoAdmission::Input::decode(req_.input));
   SIM_TRY(v, load_visit(db_, in.mdtrt_id, VisitType::inpatient));
   if (in.psn_no != v.psn_no) return refuse("psn_no", fmt::format("visit \"{}\" is not person \"{}\"'s", in.mdtrt_id, in.psn_no));
+  SIM_OK(check_area(v.area, v.psn_no));
   if (v.state == kUndone) {
     note = fmt::format("admission \"{}\" was undone already", in.mdtrt_id);
     return insurer::UndoAdmission::Output{in.mdtrt_id}.encode();
@@ -909,7 +1054,20 @@ Result<Json> Tx::settle(VisitType visit, bool preview) {
   if (in.insutype != v.insutype) return refuse("insutype", fmt::format("visit \"{}\" is under insurance type \"{}\"", in.mdtrt_id, v.insutype));
   SIM_TRY(p, person_for(in.psn_no));
   SIM_OK(check_cert(p, in.mdtrt_cert_type, in.mdtrt_cert_no));
+  SIM_OK(check_area(p.insuplc_admdvs, p.psn_no));
+  if (in.acct_used_flag == "1") SIM_OK(check_account_use(in.mdtrt_cert_type, in.mdtrt_cert_no));
   const bool stay = visit == VisitType::inpatient;
+  if (!stay && profile_ == SimProfile::national) {
+    // The national interface settles a clinic visit with its department and main diagnosis (2201).
+    if (v.dept_code.empty())
+      return refuse("dept_code", fmt::format("visit \"{}\" was registered without dept_code: the national interface "
+                                             "settles a visit with its department (2201 dept_code)",
+                                             in.mdtrt_id));
+    if (v.dise_codg.empty())
+      return refuse("dise_codg", fmt::format("visit \"{}\" was registered without a diagnosis: the national interface "
+                                             "settles a visit with its main diagnosis (2201 dise_codg)",
+                                             in.mdtrt_id));
+  }
   if (stay) {
     // A discharge settlement takes every live line of the stay, once, after 2402.
     if (!in.chrg_bchno.empty())
@@ -958,7 +1116,18 @@ Result<Json> Tx::settle(VisitType visit, bool preview) {
                                                       format_amount(in.medfee_sumamt), format_amount(figures.total)));
   auto split_r = stay ? split_figures(policy_, person, figures, opt) : split(policy_, person, lines, opt);
   if (!split_r) return refuse(split_r.error().field, split_r.error().message);
-  const Split& s = *split_r;
+  Split& s = *split_r;
+  // exp_content.acct_pay_max (national only; the regional insurer does not
+  // know the extension and ignores it): the account pays at most the cap,
+  // the rest of the patient's part is cash. With the cap at the original's
+  // account part, the national refund of part (2208, then this settlement of
+  // the kept lines) gives the patient what the regional 9301 gives: see
+  // partial_refund() for the cases where the two differ.
+  if (profile_ == SimProfile::national && in.exp_content.acct_pay_max && s.account > *in.exp_content.acct_pay_max) {
+    const Amount over = s.account - *in.exp_content.acct_pay_max;
+    s.account -= over;
+    s.cash += over;
+  }
   if (s.account > p.balance)
     return refuse("acct_pay", fmt::format("account payment {} is above the balance {}", format_amount(s.account),
                                           format_amount(p.balance)));
@@ -1006,6 +1175,7 @@ Result<Json> Tx::settle(VisitType visit, bool preview) {
   row.lines_json = stay ? "[]" : json::lines_to_json(lines).dump();
   row.setl_time = now_text_;
   row.clr_date = now_text_.substr(0, 10);
+  row.area = p.insuplc_admdvs;
   SIM_TRY(id, book_settlement(row, static_cast<std::size_t>(count), p, s));
   if (stay) SIM_OK(set_visit_state(v.id, kSettled));
   info.setl_id = setl_id_of(id);
@@ -1045,6 +1215,7 @@ Result<Json> Tx::undo(VisitType visit) {
   SIM_TRY(refunds, refunds_of(s.id, true));
   const Parts left = left_of(s, refunds);
   SIM_TRY(p, person_for(s.psn_no));
+  SIM_OK(check_area(p.insuplc_admdvs, p.psn_no));
   RefundRow r;
   r.kind = "undo";
   r.msgid = req_.head.msgid;
@@ -1285,6 +1456,7 @@ Result<Json> Tx::partial_refund() {
                                          "undo (2305) and settling again",
                                          in.setl_id));
   SIM_TRY(p, person_for(s.psn_no));
+  SIM_OK(check_area(p.insuplc_admdvs, p.psn_no));
   if (in.mdtrt_cert_no != p.card_no)
     return refuse("mdtrt_cert_no", "the card presented is not the card of the original settlement");
   SIM_TRY(refunds, refunds_of(s.id, true));
@@ -1312,6 +1484,33 @@ Result<Json> Tx::partial_refund() {
     for (const auto& [code, amount] : left)
       if (amount.fen() > 0) request.push_back({code, amount});
   }
+  // The fund's share: the kept lines split with the person as at the
+  // original (s.before) and the original's options; the patient's part comes
+  // back cash first, then account (split_refund).
+  //
+  // The national interface has no 9301: the hospital undoes the whole
+  // original (2208) and settles the kept lines again (2207) with the account
+  // only if the original used it, capped at the original's account part
+  // (exp_content.acct_pay_max). The money back is then the same as here,
+  // fund, account and cash to the fen, when all of these hold:
+  //  - the person's accumulators (deductible_used, fund_paid_ytd) and flags
+  //    at the new 2207 (after the 2208 gave the original's back) are those
+  //    at the original: no other settlement, refund or undo of the person in
+  //    between. Otherwise the new split sees another deductible room or
+  //    annual-cap room (another fund) or a flag that stops the fund;
+  //  - the account is not frozen in between (the new 2207 could not use it:
+  //    the patient pays the whole patient part in cash);
+  //  - the policy is the same (both compute with the current policy file).
+  // The balance never binds: after the 2208 it holds at least the
+  // original's account part, which is the cap. Clamps: here fund_r is
+  // clamped to [0, refund]; with this project's split the clamp does not
+  // bite (the fund of fewer lines is never above the fund of all, and falls
+  // by at most the lines' amount), and if it did 2207 would not clamp.
+  // One state difference remains even then: 9301 leaves the original's
+  // deductible part counted in the person's deductible_used, while
+  // 2208 + 2207 count only the kept lines' deductible part; they differ when
+  // the kept lines do not use the whole deductible room (the person's next
+  // settlement then sees another deductible).
   SplitOptions opt;
   opt.visit = s.visit;
   opt.use_account = s.use_account;
@@ -1397,6 +1596,7 @@ Result<insurer::OfflineResult> Tx::offline_record(const insurer::OfflineRecord& 
   row.lines_json = json::lines_to_json(lines).dump();
   row.setl_time = rec.setl_time;
   row.clr_date = now_text_.substr(0, 10);
+  row.area = p.insuplc_admdvs;
   SIM_TRY(id, insert_settlement(row));
   auto mark = db_.cached("UPDATE lines SET setl_id = ?2 WHERE visit_id = ?1");
   if (!mark) return db_error(mark.error());
@@ -1472,6 +1672,7 @@ Result<insurer::OfflineResult> Tx::offline_stay(const insurer::OfflineRecord& re
   row.lines_json = "[]";
   row.setl_time = rec.setl_time;
   row.clr_date = now_text_.substr(0, 10);
+  row.area = p.insuplc_admdvs;
   SIM_TRY(id, book_settlement(row, static_cast<std::size_t>(count), p, *s));
   SIM_OK(set_visit_state(v->id, kSettled));
   res.status = "accepted";
@@ -1486,10 +1687,11 @@ Result<insurer::OfflineResult> Tx::offline_stay(const insurer::OfflineRecord& re
 
 Result<std::int64_t> Tx::open_offline_visit(const insurer::OfflineRecord& rec, const PersonRow& p, VisitType visit) {
   auto st = db_.cached(
-      "INSERT INTO visits(psn_no, insutype, visit, med_type, ipt_otp_no, begntime, msgid) VALUES (?1,?2,?3,?4,?5,?6,?7)");
+      "INSERT INTO visits(psn_no, insutype, visit, med_type, ipt_otp_no, begntime, msgid, insuplc_admdvs) "
+      "VALUES (?1,?2,?3,?4,?5,?6,?7,?8)");
   if (!st) return db_error(st.error());
   SIM_CHECK((*st)->bind_all(p.psn_no, p.insutype, static_cast<std::int64_t>(visit), rec.med_type, rec.local_id,
-                            rec.setl_time, req_.head.msgid));
+                            rec.setl_time, req_.head.msgid, p.insuplc_admdvs));
   SIM_CHECK((*st)->run());
   const std::int64_t visit_id = db_.last_insert_rowid();
   auto ins = db_.cached(
@@ -1596,9 +1798,10 @@ Result<Json> Tx::daily_totals() {
   // and their effective refunds.
   insurer::DailyTotals::Output out;
   const std::int64_t visit = in.clr_type == "11" ? 1 : in.clr_type == "21" ? 2 : 0;
+  // One group: the clearing type (clr_type) and the insured area (setl_optins; "" every area).
   constexpr std::string_view kWhere =
       "s.clr_date >= ?1 AND s.clr_date <= ?2 AND s.state = 'effective' AND (?3 = '' OR s.insutype = ?3) "
-      "AND (?4 = 0 OR s.visit = ?4)";
+      "AND (?4 = 0 OR s.visit = ?4) AND (?5 = '' OR s.insuplc_admdvs = ?5)";
   for (int part = 0; part < 2; ++part) {
     auto st = db_.prepare(
         part == 0 ? fmt::format("SELECT count(*), coalesce(sum(s.total), 0), coalesce(sum(s.fund), 0), "
@@ -1609,7 +1812,7 @@ Result<Json> Tx::daily_totals() {
                                 "JOIN settlements s ON s.id = r.setl_id WHERE r.state = 'effective' AND {}",
                                 kWhere));
     if (!st) return db_error(st.error());
-    SIM_CHECK(st->bind_all(in.stmt_begndate, in.stmt_enddate, in.insutype, visit));
+    SIM_CHECK(st->bind_all(in.stmt_begndate, in.stmt_enddate, in.insutype, visit, in.setl_optins));
     auto row = st->step();
     if (!row) return db_error(row.error());
     const std::int64_t sign = part == 0 ? 1 : -1;
@@ -1623,9 +1826,11 @@ Result<Json> Tx::daily_totals() {
                         out.acct_pay == in.acct_pay && out.setl_cnt == in.fixmedins_setl_cnt;
   out.stmt_rslt = balanced ? "0" : "1";
   out.stmt_rslt_dscr = balanced ? "balanced"
-                                : fmt::format("insurer: {} settlements, total {}, fund {}, account {}", out.setl_cnt,
+                                : fmt::format("insurer: {} settlements, total {}, fund {}, account {}{}", out.setl_cnt,
                                               format_amount(out.medfee_sumamt), format_amount(out.fund_pay_sumamt),
-                                              format_amount(out.acct_pay));
+                                              format_amount(out.acct_pay),
+                                              in.setl_optins.empty() ? std::string()
+                                                                     : fmt::format(" (insured area {})", in.setl_optins));
   return out.encode();
 }
 
@@ -1654,7 +1859,7 @@ Result<DetailText> detail_rows(Store& store, std::string_view begin, std::string
   auto st = store.db().prepare(
       "SELECT s.id, s.psn_no, coalesce(s.visit_id, 0), s.msgid, s.medins_setl_id, s.insutype, s.setl_time, s.state, "
       "s.total, s.fund, s.account, s.cash, coalesce(r.n, 0), coalesce(r.t, 0), coalesce(r.f, 0), coalesce(r.a, 0), "
-      "coalesce(r.c, 0) FROM settlements s LEFT JOIN (SELECT setl_id, count(*) AS n, sum(total) AS t, sum(fund) AS f, "
+      "coalesce(r.c, 0), s.insuplc_admdvs FROM settlements s LEFT JOIN (SELECT setl_id, count(*) AS n, sum(total) AS t, sum(fund) AS f, "
       "sum(account) AS a, sum(cash) AS c FROM refunds WHERE state = 'effective' GROUP BY setl_id) r ON r.setl_id = s.id "
       "WHERE s.clr_date >= ?1 AND s.clr_date <= ?2 AND s.state <> 'deleted' AND (?3 = '' OR s.insutype = ?3) "
       "AND (?4 = 0 OR s.visit = ?4) ORDER BY s.clr_date, s.id");
@@ -1676,6 +1881,7 @@ Result<DetailText> detail_rows(Store& store, std::string_view begin, std::string
     r.insutype = st->column_text(5);
     r.setl_time = st->column_text(6);
     r.stmt_rslt = "0";
+    r.insuplc_admdvs = st->column_text(17);
     if (st->column_text_view(7) != "effective") {
       r.refd_setl_flag = "2";  // net zero
       r.medfee_sumamt = r.fund_pay_sumamt = r.acct_pay = r.psn_cash_pay = Amount::zero();
@@ -1694,7 +1900,7 @@ Result<DetailText> detail_rows(Store& store, std::string_view begin, std::string
 }
 
 bool read_only(std::string_view infno) {
-  return infno == "1101" || infno == "3201" || infno == "3202" || infno == "5201" || infno == "9303" ||
+  return infno == "1101" || infno == "3201" || infno == "3202" || infno == "9304" || infno == "9303" ||
          infno == "2206" || infno == "2303";
 }
 
@@ -1726,10 +1932,11 @@ Result<Json> Tx::detail() {
   return Json(nullptr);
 }
 
-// ---- 5201 ----
+// ---- 9304 ----
 Result<Json> Tx::account_history() {
   SIM_TRY(in, insurer::AccountHistory::Input::decode(req_.input));
   SIM_TRY(p, person_for(in.psn_no));
+  SIM_OK(check_area(p.insuplc_admdvs, p.psn_no));
   auto st = db_.cached(
       "SELECT time, kind, ref_id, msgid, amount, balance_after FROM acct_log WHERE psn_no = ?1 ORDER BY id DESC LIMIT ?2");
   if (!st) return db_error(st.error());
@@ -1787,9 +1994,13 @@ Result<Json> Tx::red_list() {
 
 Result<Json> Tx::dispatch() {
   const std::string& n = req_.head.infno;
+  // The regional extensions are not in the national interface.
+  if (profile_ == SimProfile::national && (n == "9301" || n == "9302" || n == "9303" || n == "9304"))
+    return refuse("infno", fmt::format("no such transaction {} in the national interface", n));
   if (n == "9001") return sign_in();
   if (n == "9002") return sign_out();
   if (n == "1101") return person_info();
+  if (n == "9401") return ec_query();
   if (n == "2201") return open_visit(VisitType::outpatient);
   if (n == "2204") return upload_lines(VisitType::outpatient);
   if (n == "2206") return settle(VisitType::outpatient, true);
@@ -1806,7 +2017,7 @@ Result<Json> Tx::dispatch() {
   if (n == "2601") return reversal();
   if (n == "3201") return daily_totals();
   if (n == "3202") return detail();
-  if (n == "5201") return account_history();
+  if (n == "9304") return account_history();
   if (n == "9301") return partial_refund();
   if (n == "9302") return offline_upload();
   if (n == "9303") return red_list();
@@ -1845,8 +2056,19 @@ ClockMs system_clock_ms() {
   };
 }
 
-Insurer::Insurer(Store& store, Policy policy, ClockMs clock, bool group_commit)
-    : store_(store), policy_(std::move(policy)), clock_(std::move(clock)), group_commit_(group_commit) {}
+std::string_view sim_profile_name(SimProfile p) noexcept {
+  return p == SimProfile::national ? "national" : "regional";
+}
+
+std::optional<SimProfile> sim_profile_from_name(std::string_view name) noexcept {
+  if (name == "regional") return SimProfile::regional;
+  if (name == "national") return SimProfile::national;
+  return std::nullopt;
+}
+
+Insurer::Insurer(Store& store, Policy policy, ClockMs clock, bool group_commit, SimProfile profile)
+    : store_(store), policy_(std::move(policy)), clock_(std::move(clock)), group_commit_(group_commit),
+      profile_(profile) {}
 
 Status Insurer::commit() {
   if (!batch_) return Ok{};
@@ -1924,7 +2146,7 @@ Result<Reply> Insurer::handle(const Request& req) {
     data_generation.fetch_add(1);
     batch_writes_ = true;
   }
-  Tx t(store_, policy_, req, now_ms);
+  Tx t(store_, policy_, profile_, req, now_ms);
   auto out = t.dispatch();
   Reply reply;
   if (out) {
@@ -1967,7 +2189,28 @@ Result<Json> Insurer::person_json(std::string_view psn_no) {
               {"balance", json::amount_value((*p)->balance)},
               {"deductible_used", json::amount_value((*p)->deductible_used)},
               {"fund_paid_ytd", json::amount_value((*p)->fund_paid_ytd)},
+              {"insuplc_admdvs", (*p)->insuplc_admdvs},
               {"version", (*p)->version}};
+}
+
+Result<Json> Insurer::mint_ec_qr(std::string_view psn_no, bool acct_auth) {
+  auto p = store_.person_by_psn_no(psn_no);
+  if (!p) return p.error();
+  if (!*p) return make_error(Reason::not_found, "psn_no", fmt::format("person \"{}\" does not exist", psn_no));
+  static std::mt19937_64 rng{std::random_device{}()};
+  const std::string code = fmt::format("ECQR{:016X}{:016X}", rng(), rng());
+  sql::Db& db = store_.db();
+  // Outside any open batch of requests: minted codes are durable at once.
+  if (Status c = commit(); !c) return c.error();
+  auto st = db.prepare("INSERT INTO ec_codes(qrcode, psn_no, acct_auth, minted_ms) VALUES (?1,?2,?3,?4)");
+  if (!st) return db_error(st.error());
+  SIM_CHECK(st->bind_all(code, psn_no, static_cast<std::int64_t>(acct_auth), clock_()));
+  SIM_CHECK(st->run());
+  data_generation.fetch_add(1);
+  return Json{{"ec_qrcode", code},
+              {"psn_no", std::string(psn_no)},
+              {"acct_auth", acct_auth},
+              {"expires_in", insurer::ec_token_lifetime_s}};
 }
 
 Result<Json> Insurer::visit_json(std::string_view mdtrt_id) {
@@ -2188,14 +2431,14 @@ Result<Json> Insurer::inject(const Json& body) {
     row.lines_json = "[]";
     row.clr_date = row.setl_time.substr(0, 10);
     auto st = db.prepare(fmt::format(
-        "INSERT INTO settlements({}) VALUES (NULL,?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,0,0,0,0,0,0,0,0,"
-        "?17,?18,?19,?20)",
+        "INSERT INTO settlements({}, insuplc_admdvs) VALUES (NULL,?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,"
+        "0,0,0,0,0,0,0,0,?17,?18,?19,?20,?21)",
         kSetlColumns));
     if (!st) return db_error(st.error());
     SIM_CHECK(st->bind_all(row.msgid, row.infno, std::string(""), row.medins_setl_id, row.psn_no, std::int64_t{0},
                            row.chrg_bchno, row.insutype, std::int64_t{1}, std::int64_t{0}, row.origin, row.local_id,
                            row.parts.total.fen(), row.parts.fund.fen(), row.parts.account.fen(), row.parts.cash.fen(),
-                           row.lines_json, row.state, row.setl_time, row.clr_date));
+                           row.lines_json, row.state, row.setl_time, row.clr_date, (*p)->insuplc_admdvs));
     SIM_CHECK(st->run());
     answer["setl_id"] = setl_id_of(db.last_insert_rowid());
   }

@@ -18,6 +18,14 @@
 
 namespace settle::sim {
 
+// Which insurer the simulator plays (docs/insurer-profiles.md): "regional"
+// (the extensions 9301..9304 served, exp_content ignored) or "national" (the
+// national interface only: 9301..9304 refused, dept_code and a diagnosis
+// required of a clinic visit, exp_content.acct_pay_max honoured).
+enum class SimProfile : std::uint8_t { regional, national };
+std::string_view sim_profile_name(SimProfile p) noexcept;
+std::optional<SimProfile> sim_profile_from_name(std::string_view name) noexcept;
+
 // Unix time in milliseconds (injected for tests).
 using ClockMs = std::function<std::int64_t()>;
 ClockMs system_clock_ms();
@@ -48,7 +56,8 @@ class Insurer {
   // (each request in its own savepoint) and commit() makes the batch durable
   // with one fsync; the server answers only after commit() succeeded.
   // Without it, every handle() commits before returning.
-  Insurer(Store& store, Policy policy, ClockMs clock = system_clock_ms(), bool group_commit = false);
+  Insurer(Store& store, Policy policy, ClockMs clock = system_clock_ms(), bool group_commit = false,
+          SimProfile profile = SimProfile::regional);
 
   // Handles one request (already signature-checked). Business refusals are
   // replies with infcode -1; only a storage failure is an Error.
@@ -71,10 +80,15 @@ class Insurer {
   Result<json::Json> person_json(std::string_view psn_no);
   // A visit's state as JSON (control endpoint, read-only): state, lines, settlements.
   Result<json::Json> visit_json(std::string_view mdtrt_id);
+  // Mints an e-voucher QR code for a person (control endpoint; what the
+  // patient's phone would show): {ec_qrcode, psn_no, acct_auth, expires_in}.
+  // 9401 decodes it within insurer::ec_token_lifetime_s of minting.
+  Result<json::Json> mint_ec_qr(std::string_view psn_no, bool acct_auth);
 
   const Counters& counters() const { return counters_; }
   Store& store() { return store_; }
   const Policy& policy() const { return policy_; }
+  SimProfile profile() const { return profile_; }
 
  private:
   Store& store_;
@@ -82,6 +96,7 @@ class Insurer {
   ClockMs clock_;
   Counters counters_;
   bool group_commit_ = false;
+  SimProfile profile_ = SimProfile::regional;
   std::optional<sql::Transaction> batch_;
   bool batch_writes_ = false;
   std::size_t batch_bytes_ = 0;

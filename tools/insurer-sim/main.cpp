@@ -54,7 +54,7 @@ int main(int argc, char** argv) {
   // serve
   auto* serve = app.add_subcommand("serve", "serve the insurer protocol over mutual TLS");
   std::string db, listen = "127.0.0.1:0", control = "127.0.0.1:0", cert, key, ca, secret, paasid = "H11010500001",
-                  policy_path, sync = "full";
+                  policy_path, sync = "full", profile_name = "regional";
   std::vector<std::string> fault_specs;
   std::uint64_t seed = 1;
   std::size_t replay_cache = 2'000'000;
@@ -69,6 +69,9 @@ int main(int argc, char** argv) {
   serve->add_option("--paasid", paasid, "x-tif-paasid of the institution");
   serve->add_option("--policy", policy_path, "policy file (TOML)")->required();
   serve->add_option("--sync", sync, "SQLite synchronous: full or normal")->check(CLI::IsMember({"full", "normal"}));
+  serve->add_option("--profile", profile_name,
+                    "which insurer to play: regional (the extensions 9301..9304) or national (the national interface only)")
+      ->check(CLI::IsMember({"regional", "national"}));
   serve->add_option("--seed", seed, "seed of the fault dice");
   serve->add_option("--replay-cache", replay_cache,
                     "nonces remembered for 300 s (bounds the signed requests per 300 s; about 100 bytes each)")
@@ -88,6 +91,9 @@ int main(int argc, char** argv) {
   gen->add_option("--seed", gopt.seed, "seed (same seed, same persons)")->required();
   gen->add_option("--flag-share", shares, "FLAG=PERMILLE for unit_arrears, not_designated, supervised, temp_settle_change");
   gen->add_option("--frozen", gopt.frozen, "exactly this many persons with a frozen account");
+  gen->add_option("--area", gopt.home_area, "the insured area (6 digits) of the persons insured here");
+  gen->add_option("--elsewhere-share", gopt.elsewhere_permille,
+                  "per mille of persons insured in another area (cross-region patients)");
 
   // add-person
   auto* add = app.add_subcommand("add-person", "add one person");
@@ -105,6 +111,7 @@ int main(int argc, char** argv) {
   add->add_option("--deductible-used", ded, "deductible used this year");
   add->add_option("--fund-paid-ytd", fund, "fund paid this year");
   add->add_option("--flags", flags, "comma-separated flags");
+  add->add_option("--insuplc-admdvs", p.insuplc_admdvs, "the insured area, 6 digits");
 
   // init-demo
   auto* demo = app.add_subcommand("init-demo", "create the demo persons (idempotent)");
@@ -192,7 +199,7 @@ int main(int argc, char** argv) {
   // Every clock of the simulator is the real one moved by the clock offset.
   Insurer insurer(*store, std::move(*policy),
                   [&faults, real = system_clock_ms()] { return real() + faults.clock_offset_s() * 1000; },
-                  /*group_commit=*/true);
+                  /*group_commit=*/true, sim_profile_from_name(profile_name).value_or(SimProfile::regional));
   insurer::Verifier verifier({insurer::Institution{paasid, secret}},
                              [&faults, real = insurer::system_clock()] { return real() + faults.clock_offset_s(); },
                              replay_cache);
@@ -212,9 +219,10 @@ int main(int argc, char** argv) {
     server.stop();
     ioc.stop();
   });
-  std::printf("insurer-sim: listening on %s:%u control %s:%u (sync %s, fault seed %llu)\n", cfg.listen_host.c_str(),
-              static_cast<unsigned>(server.port()), cfg.control_host.c_str(), static_cast<unsigned>(server.control_port()),
-              sync.c_str(), static_cast<unsigned long long>(seed));
+  std::printf("insurer-sim: listening on %s:%u control %s:%u (profile %s, sync %s, fault seed %llu)\n",
+              cfg.listen_host.c_str(), static_cast<unsigned>(server.port()), cfg.control_host.c_str(),
+              static_cast<unsigned>(server.control_port()), profile_name.c_str(), sync.c_str(),
+              static_cast<unsigned long long>(seed));
   std::fflush(stdout);
   ioc.run();
   if (Status s = insurer.commit(); !s) return fail(s.error());

@@ -27,7 +27,8 @@ CREATE TABLE IF NOT EXISTS persons(
   balance_fen INTEGER NOT NULL CHECK (balance_fen >= 0),
   deductible_used_fen INTEGER NOT NULL CHECK (deductible_used_fen >= 0),
   fund_paid_ytd_fen INTEGER NOT NULL CHECK (fund_paid_ytd_fen >= 0),
-  version INTEGER NOT NULL);
+  version INTEGER NOT NULL,
+  insuplc_admdvs TEXT NOT NULL DEFAULT '110105');
 CREATE UNIQUE INDEX IF NOT EXISTS persons_psn_no ON persons(psn_no);
 CREATE UNIQUE INDEX IF NOT EXISTS persons_card_no ON persons(card_no);
 CREATE UNIQUE INDEX IF NOT EXISTS persons_certno ON persons(certno);
@@ -59,7 +60,8 @@ CREATE TABLE IF NOT EXISTS visits(
   live_lines INTEGER NOT NULL DEFAULT 0,
   live_total_fen INTEGER NOT NULL DEFAULT 0,
   live_fulamt_fen INTEGER NOT NULL DEFAULT 0,
-  live_preselfpay_fen INTEGER NOT NULL DEFAULT 0);
+  live_preselfpay_fen INTEGER NOT NULL DEFAULT 0,
+  insuplc_admdvs TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS lines(
   visit_id INTEGER NOT NULL,
   feedetl_sn TEXT NOT NULL,
@@ -110,6 +112,7 @@ CREATE TABLE IF NOT EXISTS settlements(
   setl_time TEXT NOT NULL,
   clr_date TEXT NOT NULL,
   visit_line_changes INTEGER NOT NULL DEFAULT 0,
+  insuplc_admdvs TEXT NOT NULL DEFAULT '',
   CHECK (fund + account + cash = total));
 CREATE INDEX IF NOT EXISTS settlements_clr ON settlements(clr_date);
 CREATE TABLE IF NOT EXISTS refunds(
@@ -161,6 +164,13 @@ CREATE TABLE IF NOT EXISTS offline_uploads(
   local_id TEXT NOT NULL,
   result TEXT NOT NULL,
   PRIMARY KEY (fixmedins_code, local_id));
+CREATE TABLE IF NOT EXISTS ec_codes(
+  qrcode TEXT PRIMARY KEY,
+  psn_no TEXT NOT NULL,
+  acct_auth INTEGER NOT NULL,
+  minted_ms INTEGER NOT NULL,
+  token TEXT UNIQUE,
+  expires_ms INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS redlist_deleted(
   psn_no TEXT PRIMARY KEY,
   card_no TEXT NOT NULL,
@@ -191,6 +201,9 @@ constexpr AddedColumn kAddedColumns[] = {
     {"lines", "fulamt_fen", "INTEGER"},
     {"lines", "preselfpay_fen", "INTEGER"},
     {"settlements", "visit_line_changes", "INTEGER NOT NULL DEFAULT 0"},
+    {"persons", "insuplc_admdvs", "TEXT NOT NULL DEFAULT '110105'"},
+    {"visits", "insuplc_admdvs", "TEXT NOT NULL DEFAULT ''"},
+    {"settlements", "insuplc_admdvs", "TEXT NOT NULL DEFAULT ''"},
 };
 // An inpatient visit of an older file: settled if it holds an effective
 // settlement, else admitted.
@@ -202,7 +215,7 @@ constexpr std::string_view kLateIndexes =
 
 constexpr std::string_view kPersonColumns =
     "psn_no, card_no, card_sn, certno, name, gend, brdy, insutype, psn_type, flags, balance_fen, "
-    "deductible_used_fen, fund_paid_ytd_fen, version";
+    "deductible_used_fen, fund_paid_ytd_fen, version, insuplc_admdvs";
 
 PersonRow read_person(const sql::Statement& s) {
   PersonRow p;
@@ -220,6 +233,7 @@ PersonRow read_person(const sql::Statement& s) {
   p.deductible_used = Amount::fen(s.column_int64(11));
   p.fund_paid_ytd = Amount::fen(s.column_int64(12));
   p.version = s.column_int64(13);
+  p.insuplc_admdvs = s.column_text(14);
   return p;
 }
 
@@ -318,12 +332,12 @@ Result<std::string> Store::insert_person(PersonRow p) {
   }
   auto version = next("redlist_version");
   if (!version) return version.error();
-  auto st = db_.cached(fmt::format("INSERT INTO persons({}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)",
-                                   kPersonColumns));
+  auto st = db_.cached(fmt::format(
+      "INSERT INTO persons({}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)", kPersonColumns));
   if (!st) return db_error(st.error());
   if (auto b = (*st)->bind_all(p.psn_no, p.card_no, p.card_sn, p.certno, p.name, p.gend, p.brdy, p.insutype,
                                p.psn_type, static_cast<std::int64_t>(p.flags.bits()), p.balance.fen(),
-                               p.deductible_used.fen(), p.fund_paid_ytd.fen(), *version);
+                               p.deductible_used.fen(), p.fund_paid_ytd.fen(), *version, p.insuplc_admdvs);
       !b)
     return db_error(b.error());
   if (auto r = (*st)->run(); !r) return db_error(r.error());

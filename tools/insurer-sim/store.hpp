@@ -17,6 +17,10 @@ namespace settle::sim {
 
 enum class SyncMode : std::uint8_t { full, normal };
 
+// The insured area (参保地医保区划) of a person added without one, and of the
+// persons of a file written before persons had an area.
+inline constexpr std::string_view default_area = "110105";
+
 // One insured person as the insurer keeps it.
 struct PersonRow {
   std::string psn_no;
@@ -33,6 +37,7 @@ struct PersonRow {
   Amount deductible_used;
   Amount fund_paid_ytd;
   std::int64_t version = 0;
+  std::string insuplc_admdvs = std::string(default_area);  // 6 digits
 };
 
 // Converts a wrapper error into the engine's error (STORAGE_FAILED etc.).

@@ -1,7 +1,10 @@
 // The simulated insurer's transactions in-process against a real SQLite
 // file: sign-in, person info, the outpatient path, idempotent msgids, refunds,
 // undo, reversal in all its outcomes, reconciliation, offline upload, red
-// list, inpatient stays (2401..2404, 2301..2305), and the control endpoint.
+// list, inpatient stays (2401..2404, 2301..2305), the control endpoint, and
+// the two profiles (regional, national): refusals, previews, the account cap,
+// e-vouchers (9401), credentials and insured areas, 3201 by area, and the
+// regional 9301 against the national 2208 + 2207 of the kept lines.
 #include "protocol/policy_file.hpp"
 #include "tests/integration/insurer_sim/sim_fixture.hpp"
 #include "tools/insurer-sim/control.hpp"
@@ -21,13 +24,16 @@ Amount yuan(std::string_view s) { return *parse_amount(s, "test"); }
 
 struct World {
   TempDir dir{"sim-handlers"};
-  Store store = Store::open(dir.file("sim.db")).value();
-  Insurer insurer{store, *load_policy_file(std::string(SETTLE_SOURCE_DIR) + "/docs/examples/policy.toml"),
-                  [] { return std::int64_t{1'795'314'645'000}; }};  // 2026-11-22 10:30:45 UTC+8
+  std::int64_t now_ms = 1'795'314'645'000;  // 2026-11-22 10:30:45 UTC+8; tests move it
+  Store store = Store::open(dir.file("sim.db"), SyncMode::normal).value();  // no fsync per request: these tests are about rules
+  Insurer insurer;
   Headers headers;
   std::string sign_no;
+  std::string area = "110105";  // the envelope's insuplc_admdvs
 
-  World() {
+  explicit World(SimProfile profile = SimProfile::regional)
+      : insurer{store, *load_policy_file(std::string(SETTLE_SOURCE_DIR) + "/docs/examples/policy.toml"),
+                [this] { return now_ms; }, false, profile} {
     REQUIRE(init_demo(store).ok());
     // A person whose deductible is used up, so the fund pays.
     PersonRow p;
@@ -55,7 +61,8 @@ struct World {
   }
   template <class T>
   Reply call(const typename T::Input& in, std::string* msgid = nullptr) {
-    const auto h = headers.next(T::infno, sign_no);
+    auto h = headers.next(T::infno, sign_no);
+    h.insuplc_admdvs = area;
     if (msgid != nullptr) *msgid = h.msgid;
     return raw(h, in.encode());
   }
@@ -155,6 +162,8 @@ struct World {
     reg.med_type = "11";
     reg.ipt_otp_no = "OP1";
     reg.begntime = "2026-11-22 10:00:00";
+    reg.dept_code = "D01";  // the national profile requires the department and the diagnosis
+    reg.dise_codg = "J06.9";
     const std::string mdtrt = ok<insurer::OutpatientRegister>(reg).mdtrt_id;
     add_lines(mdtrt, psn, batch);
     return mdtrt;
@@ -1027,12 +1036,12 @@ TEST_CASE("3201/3202 by clearing type: 21 counts inpatient settlements only, 11 
   CHECK(rows("21")[0].refd_setl_flag == "2");
 }
 
-TEST_CASE("generator: valid ID numbers, repeatable by seed, exact frozen count") {
+TEST_CASE("generator: valid ID numbers, repeatable by seed, exact frozen count, some insured elsewhere") {
   GenOptions opt;
   opt.persons = 2000;
   opt.seed = 42;
   opt.frozen = 7;
-  int frozen = 0;
+  int frozen = 0, elsewhere = 0;
   for (std::int64_t n = 0; n < opt.persons; ++n) {
     const PersonRow p = generated_person(opt.seed, n, opt);
     INFO("seed " << opt.seed << " n " << n << " id " << p.certno);
@@ -1040,12 +1049,16 @@ TEST_CASE("generator: valid ID numbers, repeatable by seed, exact frozen count")
     REQUIRE(valid_card_no(p.card_no));
     REQUIRE(valid_card_sn(p.card_sn));
     if (p.flags.has(PersonFlag::account_frozen)) ++frozen;
+    REQUIRE(valid_area(p.insuplc_admdvs));
+    if (p.insuplc_admdvs != "110105") ++elsewhere;
     const PersonRow again = generated_person(opt.seed, n, opt);
     REQUIRE(again.certno == p.certno);
     REQUIRE(again.card_sn == p.card_sn);
     REQUIRE(again.balance == p.balance);
   }
   CHECK(frozen == 7);
+  CHECK(elsewhere > 60);  // 50 per mille of 2000 by default
+  CHECK(elsewhere < 140);
   CHECK(generated_person(43, 5, opt).card_sn != generated_person(42, 5, opt).card_sn);
   CHECK(id_check_char("11010519491231002") == 'X');
   CHECK_FALSE(valid_id_number("110105194912310021"));
@@ -1058,6 +1071,7 @@ TEST_CASE("generator: valid ID numbers, repeatable by seed, exact frozen count")
   REQUIRE(p.ok());
   REQUIRE(p->has_value());
   CHECK((*p)->certno == generated_person(42, 0, opt).certno);
+  CHECK((*p)->insuplc_admdvs == generated_person(42, 0, opt).insuplc_admdvs);
   CHECK_FALSE(generate(dir.file("gen.db"), opt).ok());  // never into a filled file
 }
 
@@ -1192,4 +1206,439 @@ TEST_CASE("the control endpoint moves the simulator's clock: read, set, and bad 
   CHECK(control_handle(ctx, "POST", "/clock", R"({})").status == 400);
   CHECK(faults.clock_offset_s() == 400);
   CHECK(control_handle(ctx, "POST", "/clock", R"({"offset_s": -30})").body["offset_s"] == -30);
+}
+
+// ---- the two profiles ----
+namespace {
+
+constexpr SimProfile kProfiles[] = {SimProfile::regional, SimProfile::national};
+
+// A person insured in another area (310101), deductible used up.
+const std::string kElsewhere = "11000000000000011";
+void add_person(World& w, const std::string& psn, const std::string& card, std::string certno, const char* balance,
+                const char* deductible_used, const std::string& area = "110105") {
+  PersonRow p;
+  p.psn_no = psn;
+  p.card_no = card;
+  p.card_sn = "BBBB456789ABCDEF0123456789ABCDEF";
+  certno[17] = id_check_char(std::string_view(certno).substr(0, 17));
+  p.certno = certno;
+  p.name = "孙九";
+  p.insutype = "310";
+  p.balance = yuan(balance);
+  p.deductible_used = yuan(deductible_used);
+  p.insuplc_admdvs = area;
+  REQUIRE(add_person(w.store, p).ok());
+}
+void add_elsewhere(World& w) { add_person(w, kElsewhere, "T00000011", "310101198505050010", "200.00", "1800.00", "310101"); }
+
+// POST /ec-qr of the control endpoint: the code the person's phone shows.
+std::string mint(World& w, const std::string& psn, bool acct_auth) {
+  NetCounters net;
+  FaultSet faults(1);
+  ControlContext ctx{w.insurer, faults, net};
+  const ControlAnswer a = control_handle(ctx, "POST", "/ec-qr", Json{{"psn_no", psn}, {"acct_auth", acct_auth}}.dump());
+  INFO(a.body.dump());
+  REQUIRE(a.status == 200);
+  return a.body["ec_qrcode"].get<std::string>();
+}
+
+struct Line {
+  std::string code;
+  LineClass cls = LineClass::a;
+  Amount amount;
+};
+const std::vector<Line> kLines{{"A001", LineClass::a, Amount::fen(10'000)},
+                               {"250310005", LineClass::b, Amount::fen(5'000)},
+                               {"C001", LineClass::c, Amount::fen(2'000)}};
+
+// 2201 (with department and diagnosis) and 2204 of `lines` in batch `batch`; the mdtrt_id.
+std::string visit_of(World& w, const std::string& psn, const std::string& card, const std::string& batch,
+                     const std::vector<Line>& lines, const std::string& cert_type = "03") {
+  insurer::OutpatientRegister::Input reg;
+  static_cast<insurer::VisitOpen&>(reg) = {psn, "310", cert_type, card, "11", "OP-" + batch, "2026-11-22 10:00:00",
+                                           "D01", "内科", "DR7", "王医生", "J06.9", "急性上呼吸道感染"};
+  const std::string mdtrt = w.ok<insurer::OutpatientRegister>(reg).mdtrt_id;
+  insurer::FeeUploadInput up;
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    insurer::FeeDetail d;
+    d.feedetl_sn = fmt::format("{}-{}", batch, i + 1);
+    d.mdtrt_id = mdtrt;
+    d.psn_no = psn;
+    d.chrg_bchno = batch;
+    d.fee_ocur_time = "2026-11-22 10:05:00";
+    d.med_list_codg = d.medins_list_codg = d.medins_list_name = lines[i].code;
+    d.det_item_fee_sumamt = d.pric = lines[i].amount;
+    d.cnt = "1";
+    d.cls = lines[i].cls;
+    up.feedetail.push_back(d);
+  }
+  w.ok<insurer::OutpatientLines>(up);
+  return mdtrt;
+}
+insurer::SettleInput settle_of(const std::string& mdtrt, const std::string& psn, const std::string& card,
+                               const std::string& batch, const std::vector<Line>& lines, bool account,
+                               const std::string& cert_type = "03") {
+  insurer::SettleInput s;
+  s.psn_no = psn;
+  s.mdtrt_cert_type = cert_type;
+  s.mdtrt_cert_no = card;
+  s.med_type = "11";
+  for (const Line& l : lines) s.medfee_sumamt += l.amount;
+  s.mdtrt_id = mdtrt;
+  s.chrg_bchno = batch;
+  s.insutype = "310";
+  s.acct_used_flag = account ? "1" : "0";
+  s.medins_setl_id = "L-" + batch;
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("profiles: the national interface has no 9301..9304; the regional insurer serves them") {
+  for (const SimProfile profile : kProfiles) {
+    CAPTURE(sim_profile_name(profile));
+    World w(profile);
+    const bool national = profile == SimProfile::national;
+    const std::string mdtrt = w.visit_with_lines();
+    const auto s = w.ok<insurer::OutpatientSettle>(w.settle_input(mdtrt)).setlinfo;
+    insurer::OfflineRecord rec;
+    rec.local_id = "OFF-1";
+    rec.psn_no = "11000000000000010";
+    rec.card_no = "T00000010";
+    rec.insutype = "310";
+    rec.setl_time = "2026-11-22 09:00:00";
+    rec.reason_code = "offline_network_down";
+    rec.medfee_sumamt = rec.psn_cash_pay = yuan("20.00");
+    insurer::FeeDetail d;
+    d.feedetl_sn = "1";
+    d.med_list_codg = "C001";
+    d.det_item_fee_sumamt = d.pric = yuan("20.00");
+    d.cnt = "1";
+    d.cls = LineClass::c;
+    rec.lines = {d};
+    const std::pair<const char*, Reply> replies[] = {
+        {"9301", w.call<insurer::PartialRefund>({s.setl_id, "11000000000000010", "T00000010", "RF1", {{"C001", yuan("20.00")}}})},
+        {"9302", w.call<insurer::OfflineUpload>({{rec}})},
+        {"9303", w.call<insurer::RedList>({0, 0, 1, 10})},
+        {"9304", w.call<insurer::AccountHistory>({"11000000000000010", 5})},
+    };
+    for (const auto& [infno, r] : replies) {
+      CAPTURE(infno);
+      CHECK(r.infcode == (national ? -1 : 0));
+      if (national) CHECK(r.err_msg == fmt::format("no such transaction {} in the national interface", infno));
+    }
+    // Nothing moved in the national profile: the settlement stands whole, no offline settlement.
+    CHECK(w.report()["totals"]["effective_settlements"] == (national ? 1 : 2));
+    CHECK(w.balance("11000000000000010") == (national ? yuan("428.00") : yuan("448.00")));
+    // 2208 (the whole undo) is in both.
+    CHECK(w.call<insurer::OutpatientUndo>({s.setl_id, mdtrt, "11000000000000010"}).infcode == 0);
+  }
+}
+
+TEST_CASE("profiles: 2206 previews move no money and store nothing; the national 2201 needs dept_code and a diagnosis") {
+  for (const SimProfile profile : kProfiles) {
+    CAPTURE(sim_profile_name(profile));
+    World w(profile);
+    const bool national = profile == SimProfile::national;
+    const std::string mdtrt = w.visit_with_lines();
+    const auto preview = w.ok<insurer::OutpatientPreview>(w.settle_input(mdtrt)).setlinfo;
+    CHECK(preview.setl_id.empty());
+    CHECK(preview.fund_pay_sumamt == yuan("98.00"));
+    CHECK(preview.acct_pay == yuan("72.00"));
+    CHECK(w.balance("11000000000000010") == yuan("500.00"));
+    CHECK(w.report()["settlements"].empty());
+    CHECK(w.visit(mdtrt)["lines"]["settled"] == 0);
+    // The settlement answers what the preview said.
+    const auto s = w.ok<insurer::OutpatientSettle>(w.settle_input(mdtrt)).setlinfo;
+    CHECK(s.fund_pay_sumamt == preview.fund_pay_sumamt);
+    CHECK(s.acct_pay == preview.acct_pay);
+
+    // 2201 without a department, then without a diagnosis.
+    insurer::OutpatientRegister::Input reg;
+    static_cast<insurer::VisitOpen&>(reg) = {"11000000000000010", "310", "03", "T00000010", "11", "OP2",
+                                             "2026-11-22 10:00:00", "", "", "", "", "J06.9", ""};
+    const Reply no_dept = w.call<insurer::OutpatientRegister>(reg);
+    CHECK(no_dept.infcode == (national ? -1 : 0));
+    if (national) CHECK(no_dept.err_msg.find("dept_code is required") != std::string::npos);
+    reg.dept_code = "D01";
+    reg.dise_codg.clear();
+    reg.ipt_otp_no = "OP3";
+    const Reply no_dise = w.call<insurer::OutpatientRegister>(reg);
+    CHECK(no_dise.infcode == (national ? -1 : 0));
+    if (national) CHECK(no_dise.err_msg.find("dise_codg is required") != std::string::npos);
+    if (!national) {
+      // A visit registered without them (regional) is settled by the regional insurer.
+      const std::string bare = insurer::OutpatientRegister::Output::decode(no_dise.output).value().mdtrt_id;
+      w.add_lines(bare, "11000000000000010", "B5");
+      CHECK(w.call<insurer::OutpatientSettle>(w.settle_input(bare, "170.00", "1", "11000000000000010", "T00000010", "B5"))
+                .infcode == 0);
+    }
+  }
+}
+
+TEST_CASE("profiles: exp_content.acct_pay_max caps the account in the national profile; the regional ignores it") {
+  for (const SimProfile profile : kProfiles) {
+    CAPTURE(sim_profile_name(profile));
+    World w(profile);
+    const bool national = profile == SimProfile::national;
+    const std::string mdtrt = w.visit_with_lines();
+    insurer::SettleInput in = w.settle_input(mdtrt);
+    in.exp_content.acct_pay_max = yuan("30.00");
+    const auto preview = w.ok<insurer::OutpatientPreview>(in).setlinfo;
+    const auto s = w.ok<insurer::OutpatientSettle>(in).setlinfo;
+    CHECK(preview.acct_pay == s.acct_pay);
+    CHECK(s.fund_pay_sumamt == yuan("98.00"));  // the fund is not the cap's business
+    CHECK(s.acct_pay == (national ? yuan("30.00") : yuan("72.00")));
+    CHECK(s.psn_cash_pay == (national ? yuan("42.00") : yuan("0.00")));
+    CHECK(w.balance("11000000000000010") == (national ? yuan("470.00") : yuan("428.00")));
+    // A cap above the patient's part changes nothing; a cap of 0.00 means cash only.
+    const std::string m2 = w.visit_with_lines("11000000000000010", "T00000010", "B2");
+    insurer::SettleInput in2 = w.settle_input(m2, "170.00", "1", "11000000000000010", "T00000010", "B2");
+    in2.exp_content.acct_pay_max = Amount::zero();
+    const auto s2 = w.ok<insurer::OutpatientSettle>(in2).setlinfo;
+    CHECK(s2.acct_pay == (national ? yuan("0.00") : yuan("72.00")));
+  }
+}
+
+TEST_CASE("profiles: 9401 decodes an e-voucher; 1101 and the settle calls take its token, for one person, 300 s") {
+  for (const SimProfile profile : kProfiles) {
+    CAPTURE(sim_profile_name(profile));
+    World w(profile);
+    add_elsewhere(w);
+    const std::string psn = "11000000000000010";
+    const std::string qr = mint(w, psn, true);
+    w.area = "999999";  // 9401 and 1101 answer whatever area the envelope names: the hospital learns it here
+    const auto ec = w.ok<insurer::EcQuery>({qr, "01101"});
+    CHECK(ec.certno == w.person(psn).certno);
+    CHECK(ec.psn_name == "钱七");
+    CHECK(ec.insuplc_admdvs == "110105");
+    CHECK(ec.acct_auth == "1");
+    CHECK(ec.expires_in == 300);
+    const auto again = w.ok<insurer::EcQuery>({qr, "01101"});  // the same code again: the same token
+    CHECK(again.ec_token == ec.ec_token);
+    const auto info = w.ok<insurer::PersonInfo>({"01", ec.ec_token, "", "01", "", ""});
+    CHECK(info.baseinfo.psn_no == psn);
+    CHECK(info.insuinfo[0].insuplc_admdvs == "110105");
+    w.area = "110105";
+    // The visit and the settlement by the token, with the account (authorised).
+    const std::string mdtrt = visit_of(w, psn, ec.ec_token, "E1", kLines, "01");
+    const auto s = w.ok<insurer::OutpatientSettle>(settle_of(mdtrt, psn, ec.ec_token, "E1", kLines, true, "01")).setlinfo;
+    CHECK(s.acct_pay == yuan("72.00"));
+    // Another person's token: refused.
+    const auto other = w.ok<insurer::EcQuery>({mint(w, kElsewhere, true), "01101"});
+    const Reply wrong = w.call<insurer::OutpatientRegister>(
+        [&] {
+          insurer::OutpatientRegister::Input reg;
+          static_cast<insurer::VisitOpen&>(reg) = {psn, "310", "01", other.ec_token, "11", "OPX", "2026-11-22 10:00:00",
+                                                   "D01", "内科", "", "", "J06.9", ""};
+          return reg;
+        }());
+    CHECK(wrong.infcode == -1);
+    CHECK(wrong.err_msg.find("another person's") != std::string::npos);
+    // Without the patient's authorisation the account is not used.
+    const auto no_acct = w.ok<insurer::EcQuery>({mint(w, psn, false), "01101"});
+    CHECK(no_acct.acct_auth == "0");
+    const std::string m2 = visit_of(w, psn, no_acct.ec_token, "E2", kLines, "01");
+    const Reply refused = w.call<insurer::OutpatientSettle>(settle_of(m2, psn, no_acct.ec_token, "E2", kLines, true, "01"));
+    CHECK(refused.infcode == -1);
+    CHECK(refused.err_msg.find("acct_auth") != std::string::npos);
+    CHECK(w.ok<insurer::OutpatientSettle>(settle_of(m2, psn, no_acct.ec_token, "E2", kLines, false, "01"))
+              .setlinfo.acct_pay == yuan("0.00"));
+    // 300 s after the decode the token is refused; a code not decoded within 300 s too.
+    const std::string late_qr = mint(w, psn, true);
+    w.now_ms += 301'000;
+    const Reply expired = w.call<insurer::PersonInfo>({"01", ec.ec_token, "", "01", "", ""});
+    CHECK(expired.infcode == -1);
+    CHECK(expired.err_msg.find("expired") != std::string::npos);
+    CHECK(w.call<insurer::EcQuery>({late_qr, "01101"}).infcode == -1);
+    CHECK(w.call<insurer::EcQuery>({qr, "01101"}).infcode == -1);  // decoded, token expired
+    CHECK(w.call<insurer::EcQuery>({"ECQR-not-issued", "01101"}).infcode == -1);
+    CHECK(w.call<insurer::PersonInfo>({"01", "ECT-unknown", "", "01", "", ""}).infcode == -1);
+  }
+}
+
+TEST_CASE("profiles: 1101 by ID number; an ID number never uses the account") {
+  for (const SimProfile profile : kProfiles) {
+    CAPTURE(sim_profile_name(profile));
+    World w(profile);
+    const std::string psn = "11000000000000010";
+    const std::string id_no = w.person(psn).certno;
+    CHECK(w.ok<insurer::PersonInfo>({"02", id_no, "", "01", "", ""}).baseinfo.psn_no == psn);
+    CHECK(w.call<insurer::PersonInfo>({"02", id_no, "", "02", "", ""}).infcode == -1);  // psn_cert_type not 居民身份证
+    const std::string mdtrt = visit_of(w, psn, id_no, "I1", kLines, "02");
+    const Reply with_acct = w.call<insurer::OutpatientSettle>(settle_of(mdtrt, psn, id_no, "I1", kLines, true, "02"));
+    CHECK(with_acct.infcode == -1);
+    CHECK(with_acct.err_msg.find("ID number") != std::string::npos);
+    const auto s = w.ok<insurer::OutpatientSettle>(settle_of(mdtrt, psn, id_no, "I1", kLines, false, "02")).setlinfo;
+    CHECK(s.acct_pay == yuan("0.00"));
+    CHECK(s.psn_cash_pay == yuan("72.00"));
+  }
+}
+
+TEST_CASE("profiles: a person insured elsewhere: calls naming another area are refused; 3201 groups by area, 3202 rows carry it") {
+  for (const SimProfile profile : kProfiles) {
+    CAPTURE(sim_profile_name(profile));
+    World w(profile);
+    add_elsewhere(w);
+    // 1101 tells the hospital the area (whatever area the envelope named).
+    CHECK(w.ok<insurer::PersonInfo>({"03", "T00000011", "BBBB456789ABCDEF0123456789ABCDEF", "01", "", ""})
+              .insuinfo[0]
+              .insuplc_admdvs == "310101");
+    // The hospital's own area for this person: refused, naming both.
+    insurer::OutpatientRegister::Input reg;
+    static_cast<insurer::VisitOpen&>(reg) = {kElsewhere, "310", "03", "T00000011", "11", "OPE", "2026-11-22 10:00:00",
+                                             "D01", "内科", "", "", "J06.9", ""};
+    const Reply refused = w.call<insurer::OutpatientRegister>(reg);
+    CHECK(refused.infcode == -1);
+    CHECK(refused.err_msg.find("insured area \"110105\"") != std::string::npos);
+    CHECK(refused.err_msg.find("\"310101\"") != std::string::npos);
+    w.area = "310101";
+    const std::string far = visit_of(w, kElsewhere, "T00000011", "X1", kLines);
+    w.area = "110105";
+    CHECK(w.call<insurer::OutpatientSettle>(settle_of(far, kElsewhere, "T00000011", "X1", kLines, true)).infcode == -1);
+    w.area = "310101";
+    const auto s_far = w.ok<insurer::OutpatientSettle>(settle_of(far, kElsewhere, "T00000011", "X1", kLines, true)).setlinfo;
+    // The home-area person with 310101 in the envelope: refused too.
+    const std::string home_card = "T00000010";
+    CHECK(w.call<insurer::OutpatientRegister>([&] {
+             insurer::OutpatientRegister::Input r = reg;
+             r.psn_no = "11000000000000010";
+             r.mdtrt_cert_no = home_card;
+             return r;
+           }())
+              .infcode == -1);
+    w.area = "110105";
+    const std::string home = w.visit_with_lines();
+    const auto s_home = w.ok<insurer::OutpatientSettle>(w.settle_input(home)).setlinfo;
+
+    // 3201 per area and clearing type: each group has its own settlement.
+    insurer::DailyTotals::Input t{"", "11", "2026-11-22", "2026-11-22", s_home.medfee_sumamt, s_home.fund_pay_sumamt,
+                                  s_home.acct_pay, 1, "110105"};
+    CHECK(w.ok<insurer::DailyTotals>(t).stmt_rslt == "0");
+    t.setl_optins = "310101";
+    t.fund_pay_sumamt = s_far.fund_pay_sumamt;
+    t.acct_pay = s_far.acct_pay;
+    CHECK(w.ok<insurer::DailyTotals>(t).stmt_rslt == "0");
+    t.setl_optins = "440103";
+    const auto none = w.ok<insurer::DailyTotals>(t);
+    CHECK(none.setl_cnt == 0);
+    CHECK(none.stmt_rslt_dscr.find("440103") != std::string::npos);
+    t.setl_optins.clear();  // every area
+    CHECK(w.ok<insurer::DailyTotals>(t).setl_cnt == 2);
+    t.clr_type = "21";
+    t.setl_optins = "310101";
+    CHECK(w.ok<insurer::DailyTotals>(t).setl_cnt == 0);
+    const auto rows = w.ok<insurer::DetailReconcile>({"", "11", "2026-11-22", "2026-11-22", 1, 10}).rows;
+    REQUIRE(rows.size() == 2);
+    CHECK(rows[0].insuplc_admdvs == "310101");
+    CHECK(rows[1].insuplc_admdvs == "110105");
+  }
+}
+
+// The regional 9301 and the national refund of part (2208 of the original,
+// then 2201/2204/2207 of the kept lines with the account capped at the
+// original's account part) give the patient the same money, fund, account and
+// cash, when nothing else of the person changed in between.
+TEST_CASE("profiles: the regional 9301 and the national 2208 + 2207 of the kept lines give back the same money") {
+  struct Person {
+    std::string psn, card, certno;
+    const char* balance;
+    const char* deductible_used;
+  };
+  const Person persons[] = {
+      {"11000000000000010", "T00000010", "", "", ""},                          // deductible used up, balance 500
+      {"11000000000000012", "T00000012", "110105198606060013", "30.00", "1800.00"},   // the account short of the patient's part
+      {"11000000000000013", "T00000013", "110105198707070014", "500.00", "1750.00"},  // 50 of the deductible left
+      {"11000000000000014", "T00000014", "110105198808080015", "0.00", "0.00"},       // no account, the whole deductible left
+  };
+  const std::vector<std::vector<std::pair<std::string, Amount>>> refunds{
+      {{"C001", yuan("20.00")}},
+      {{"A001", yuan("100.00")}},
+      {{"250310005", yuan("50.00")}},
+      {{"A001", yuan("40.00")}},
+      {{"A001", yuan("100.00")}, {"C001", yuan("20.00")}},
+  };
+  World reg(SimProfile::regional), nat(SimProfile::national);
+  for (World* w : {&reg, &nat})
+    for (const Person& p : persons)
+      if (!p.certno.empty()) add_person(*w, p.psn, p.card, p.certno, p.balance, p.deductible_used);
+  int n = 0;
+  for (const Person& p : persons) {
+    for (const auto& refund : refunds) {
+      const std::string batch = fmt::format("R{}", ++n);
+      CAPTURE(p.psn);
+      CAPTURE(batch);
+      // The same original in both.
+      const std::string m_reg = visit_of(reg, p.psn, p.card, batch, kLines);
+      const std::string m_nat = visit_of(nat, p.psn, p.card, batch, kLines);
+      const auto o = reg.ok<insurer::OutpatientSettle>(settle_of(m_reg, p.psn, p.card, batch, kLines, true)).setlinfo;
+      const auto o2 = nat.ok<insurer::OutpatientSettle>(settle_of(m_nat, p.psn, p.card, batch, kLines, true)).setlinfo;
+      REQUIRE(o.fund_pay_sumamt == o2.fund_pay_sumamt);
+      REQUIRE(o.acct_pay == o2.acct_pay);
+      // Regional: 9301.
+      insurer::PartialRefund::Input r9301{o.setl_id, p.psn, p.card, "RF-" + batch, {}};
+      for (const auto& [code, amount] : refund) r9301.lines.push_back({code, amount});
+      const auto r = reg.ok<insurer::PartialRefund>(r9301);
+      // National: the whole undo, then the kept lines settled anew, the account capped.
+      nat.ok<insurer::OutpatientUndo>({o2.setl_id, m_nat, p.psn});
+      std::vector<Line> kept = kLines;
+      for (const auto& [code, amount] : refund)
+        for (Line& l : kept)
+          if (l.code == code) l.amount -= amount;
+      std::erase_if(kept, [](const Line& l) { return l.amount.is_zero(); });
+      const std::string again = batch + "K";
+      const std::string m_new = visit_of(nat, p.psn, p.card, again, kept);
+      insurer::SettleInput in = settle_of(m_new, p.psn, p.card, again, kept, o2.acct_pay.fen() > 0);
+      in.exp_content.acct_pay_max = o2.acct_pay;
+      const auto s = nat.ok<insurer::OutpatientSettle>(in).setlinfo;
+      CHECK(o2.fund_pay_sumamt - s.fund_pay_sumamt == r.fund_r);
+      CHECK(o2.acct_pay - s.acct_pay == r.acct_r);
+      CHECK(o2.psn_cash_pay - s.psn_cash_pay == r.cash_r);
+      const PersonRow a = reg.person(p.psn), b = nat.person(p.psn);
+      CHECK(a.balance == b.balance);
+      CHECK(a.fund_paid_ytd == b.fund_paid_ytd);
+      // The one state that differs: 9301 leaves the original's deductible part
+      // counted; 2208 + 2207 count the kept lines'.
+      CHECK(a.deductible_used - b.deductible_used == o2.act_pay_dedc - s.act_pay_dedc);
+      // The next original starts from the same accumulators in both.
+      reg.ok<insurer::OutpatientUndo>({o.setl_id, m_reg, p.psn});
+      nat.ok<insurer::OutpatientUndo>({s.setl_id, m_new, p.psn});
+      REQUIRE(reg.person(p.psn).deductible_used == nat.person(p.psn).deductible_used);
+    }
+  }
+}
+
+// Where they differ: an earlier settlement of the person undone between the
+// original and the refund gives deductible room back; the national 2207 of the
+// kept lines uses it (less fund), the regional 9301 splits with the person as
+// at the original.
+TEST_CASE("profiles: 9301 and 2208 + 2207 differ when an earlier settlement is undone in between") {
+  World reg(SimProfile::regional), nat(SimProfile::national);
+  const std::string psn = "11000000000000015", card = "T00000015";
+  Amount fund_back[2];
+  int i = 0;
+  for (World* w : {&reg, &nat}) {
+    add_person(*w, psn, card, "110105198909090016", "500.00", "1700.00");  // 100 of the deductible left
+    const std::vector<Line> earlier{{"A001", LineClass::a, yuan("50.00")}};
+    const std::string m0 = visit_of(*w, psn, card, "E0", earlier);
+    const auto e = w->ok<insurer::OutpatientSettle>(settle_of(m0, psn, card, "E0", earlier, true)).setlinfo;
+    const std::string m1 = visit_of(*w, psn, card, "O1", kLines);
+    const auto o = w->ok<insurer::OutpatientSettle>(settle_of(m1, psn, card, "O1", kLines, true)).setlinfo;
+    CHECK(o.act_pay_dedc == yuan("50.00"));
+    w->ok<insurer::OutpatientUndo>({e.setl_id, m0, psn});  // 50 of the deductible room back
+    if (w == &reg) {
+      fund_back[i] = w->ok<insurer::PartialRefund>({o.setl_id, psn, card, "RF", {{"C001", yuan("20.00")}}}).fund_r;
+    } else {
+      w->ok<insurer::OutpatientUndo>({o.setl_id, m1, psn});
+      const std::vector<Line> kept(kLines.begin(), kLines.begin() + 2);
+      const std::string m2 = visit_of(*w, psn, card, "K1", kept);
+      insurer::SettleInput in = settle_of(m2, psn, card, "K1", kept, true);
+      in.exp_content.acct_pay_max = o.acct_pay;
+      fund_back[i] = o.fund_pay_sumamt - w->ok<insurer::OutpatientSettle>(in).setlinfo.fund_pay_sumamt;
+    }
+    ++i;
+  }
+  CHECK(fund_back[0] == yuan("0.00"));   // the kept lines' fund with the deductible room at the original: 63.00 stays
+  CHECK(fund_back[1] == yuan("35.00"));  // with 100 of room now: 28.00 stays
 }

@@ -1,10 +1,12 @@
 // The real insurer-sim process over mutual TLS: start it with the test PKI,
 // drive it with a small signed HTTPS client, switch faults through the
 // control endpoint, and check through its report that every lost reply was
-// resolved without a double charge; restart it and find the state kept.
+// resolved without a double charge; restart it and find the state kept; the
+// national profile over the wire, with an e-voucher minted by the control client.
 #include "protocol/insurer/codecs.hpp"
 #include "protocol/insurer/signing.hpp"
 #include "tests/integration/insurer_sim/sim_fixture.hpp"
+#include "tools/insurer-sim/control_client.hpp"
 
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
@@ -530,4 +532,25 @@ TEST_CASE("state survives a restart; the control endpoint refuses a non-loopback
                           "/server.key --ca " + kPki + "/ca.crt --secret x --policy " + SETTLE_SOURCE_DIR +
                           "/docs/examples/policy.toml 2>/dev/null >/dev/null";
   CHECK(std::system(cmd.c_str()) != 0);
+}
+
+TEST_CASE("--profile national over TLS: /health names it, 9304 is refused, an e-voucher minted by the control client decodes") {
+  TempDir dir("sim-process-national");
+  SimProcess sim(init_db(dir), {"--profile", "national"});
+  auto [status, health] = control(sim.control_port, http::verb::get, "/health");
+  CHECK(status == 200);
+  CHECK(health["profile"] == "national");
+  Hospital h(sim.port);
+  h.sign_in();
+  auto history = h.call<insurer::AccountHistory>({"11000000000000001", 5});
+  REQUIRE_FALSE(history.ok());
+  CHECK(history.error().message == "no such transaction 9304 in the national interface");
+  const std::string qr = sim::mint_ec_qr(sim.control_port, "11000000000000001", true);
+  const auto ec = h.ok<insurer::EcQuery>({qr, "01101"});
+  CHECK(ec.psn_name == "张三");
+  CHECK(ec.acct_auth == "1");
+  CHECK(ec.insuplc_admdvs == "110105");
+  CHECK(h.ok<insurer::PersonInfo>({"01", ec.ec_token, "", "01", "", ""}).baseinfo.psn_no == "11000000000000001");
+  CHECK_THROWS_AS(sim::mint_ec_qr(sim.control_port, "nobody", true), std::runtime_error);
+  CHECK(sim.stop() == 0);
 }
