@@ -14,6 +14,7 @@
 #include "protocol/insurer/codecs.hpp"
 #include "protocol/insurer/redlist_fast.hpp"
 #include "tools/bench/bench.hpp"
+#include "tools/bench/fixtures.hpp"
 
 #include <fmt/format.h>
 
@@ -26,6 +27,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <random>
+#include <stdexcept>
 
 namespace settle::bench {
 namespace {
@@ -345,6 +347,12 @@ int run_redlist(const Context& ctx) {
 }
 
 }  // namespace
+
+double fixtures::make_redlist(const std::string& path, std::int64_t n) {
+  auto f = store_sync(path, n);
+  if (!f) throw std::runtime_error(fmt::format("red list {}: {}", path, f.error().message));
+  return f->wall_s;
+}
 
 SETTLE_BENCH_SECTION("redlist", "red list: full sync vs raw bulk load, lookups vs raw SELECT, RssAnon (-- --entries N)",
                      run_redlist);

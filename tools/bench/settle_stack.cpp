@@ -341,16 +341,20 @@ SettleStack::SettleStack(const std::string& dir, const StackOptions& opts) : dir
   std::ofstream(dir + "/initial-password") << "Init-" << password << "\n";
   std::ofstream(dir + "/settled.toml") << settled_toml(
       pki_, sim_port_,
-      fmt::format("pool_size = {}\n[readers.windows]\n\"W01\" = \"{}\"\n\"W02\" = \"{}\"\n{}\n", opts.pool,
-                  testing::vpcd_reader_name(0), testing::vpcd_reader_name(1), opts.extra_config));
+      fmt::format("pool_size = {}\n[readers.windows]\n\"W01\" = \"{}\"\n\"W02\" = \"{}\"\n{}\n{}", opts.pool,
+                  testing::vpcd_reader_name(0), testing::vpcd_reader_name(1), opts.extra_config,
+                  opts.redlist_sync ? "" : "[redlist]\nsync_interval_s = 0\n"));
   std::filesystem::create_directories(dir + "/data");
+  for (const auto& [from, to] : {std::pair{opts.ledger_seed, dir + "/data/ledger.db"}, std::pair{opts.redlist_seed, dir + "/data/redlist.db"}})
+    if (!from.empty()) std::filesystem::copy_file(from, to);
   std::vector<std::pair<std::string, std::string>> ops;
   for (int w = 0; w < windows; ++w) ops.emplace_back(fmt::format("c{:03}", w + 1), "cashier");
   if (opts.supervisor) ops.emplace_back("s001", "supervisor");
   for (const auto& [name, role] : ops)
-    run_tool({SETTLE_SETTLECTL_BINARY, "operator", "add", "--ledger", dir + "/data/ledger.db", "--name", name,
-              "--role", role, "--initial-password-file", dir + "/initial-password"},
-             dir + "/settlectl.out");
+    if (opts.ledger_seed.empty())  // a seeded ledger has them already (bench fixtures adds them)
+      run_tool({SETTLE_SETTLECTL_BINARY, "operator", "add", "--ledger", dir + "/data/ledger.db", "--name", name,
+                "--role", role, "--initial-password-file", dir + "/initial-password"},
+               dir + "/settlectl.out");
   daemon_ = std::make_unique<Child>(std::vector<std::string>{SETTLE_SETTLED_BINARY, "--config", dir + "/settled.toml"},
                                     dir + "/settled.out", dir + "/settled.log", dir);
   (void)wait_for(dir + "/settled.out", std::regex("ready on"), *daemon_, "settled");

@@ -125,6 +125,11 @@ struct StackOptions {
   std::string extra_config;    // appended to settled.toml
   bool supervisor = false;     // also operator s001 (supervisor) with the same password
   std::string sim_sync = "full";  // insurer-sim --sync: full (fsync per batch) or normal
+  // Files copied into the data directory (the large fixtures of `bench
+  // fixtures`, whose ledger holds the operators c001, c002 and s001 with
+  // this stack's initial password); empty: settled makes them.
+  std::string ledger_seed, redlist_seed;
+  bool redlist_sync = true;    // false: [redlist] sync_interval_s = 0 (a seeded list stays as it is)
 };
 
 // insurer-sim (one person per window), pcscd with one virtual card per
