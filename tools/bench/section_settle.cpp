@@ -23,6 +23,9 @@
 #include <memory>
 #include <optional>
 #include <stdexcept>
+#include <thread>
+
+#include <csignal>
 
 namespace settle::bench {
 namespace {
@@ -178,7 +181,12 @@ int run_settle(const Context& ctx) {
   // simulator fsyncs its own batches on this disk (default full).
   std::vector<std::string> positional;
   std::string sim_sync = "full";
+  std::string perf_file;  // --perf FILE: `perf record -g` on settled during the wide run
   for (std::size_t i = 0; i < ctx.args.size(); ++i) {
+    if (ctx.args[i] == "--perf" && i + 1 < ctx.args.size()) {
+      perf_file = ctx.args[++i];
+      continue;
+    }
     if (ctx.args[i] == "--sim-sync" && i + 1 < ctx.args.size()) {
       sim_sync = ctx.args[++i];
       if (sim_sync != "full" && sim_sync != "normal") {
@@ -291,10 +299,21 @@ int run_settle(const Context& ctx) {
     // The wide run: `many` connections, half at each window, each with its own login and card read.
     std::vector<std::unique_ptr<Cashier>> conns;
     for (int i = 0; i < many; ++i) conns.push_back(open_window(socket, i % windows));
+    std::unique_ptr<Child> perf;
+    if (!perf_file.empty()) {
+      perf = std::make_unique<Child>(std::vector<std::string>{"perf", "record", "-F", "999", "-g", "-o", perf_file, "-p",
+                                                              std::to_string(st.daemon_pid())},
+                                     dir + "/perf.out", dir + "/perf.err");
+      std::this_thread::sleep_for(500ms);  // perf attached
+    }
     const SettleStack::Cpu cpu_before = st.cpu();
     const SimTime w0 = sim_time(st);
     commits(wide, conns, ctx.seconds, seq, "online");
     const SimTime w1 = sim_time(st);
+    if (perf) {
+      ::kill(perf->pid(), SIGINT);
+      (void)perf->wait_exit(30s);
+    }
     wide_cpu = cpu_per_settlement(cpu_before, st.cpu(), wide.count);
     sim_in_wide.us = w1.us - w0.us;
     sim_in_wide.answers = w1.answers - w0.answers;
@@ -318,10 +337,15 @@ int run_settle(const Context& ctx) {
   // The raw link: the three round trips of the direct client minus the
   // simulator's own time for them (its signature check, work and commit).
   const double sim_direct_ms = per(static_cast<double>(sim_in_direct.us) / 1000.0, direct.count);
-  const double link_p50 = link.percentile_ms(50) - sim_direct_ms;
+  // Means on both sides (the simulator reports a sum): under load a median
+  // and a mean of the same round trips part by milliseconds.
+  double link_sum_ms = 0;
+  for (const auto us : link.us) link_sum_ms += static_cast<double>(us) / 1000.0;
+  const double link_mean = per(link_sum_ms, static_cast<std::int64_t>(link.us.size()));
+  const double link_net = link_mean - sim_direct_ms;
   // The floor: the request's commit (the card re-check beside it), the
   // round trips, the outcome's commit.
-  const double floor_ms = std::max(raw_p50, card_p50) + link_p50 + raw_p50;
+  const double floor_ms = std::max(raw_p50, card_p50) + link_net + raw_p50;
   // The engine's share: a settlement end to end minus the simulator's own
   // time for the transactions it made, as the simulator reports it.
   const double sim_ms_per_settlement = per(static_cast<double>(sim_in_one.us) / 1000.0, one.count);
@@ -356,8 +380,8 @@ int run_settle(const Context& ctx) {
     }
     out += fmt::format(R"(],"pool":{},"sim_sync":"{}","sim_ms_per_settlement":{:.3f},"sim_calls_per_settlement":{:.2f},"engine_share_p50_ms":{:.3f},)",
                        pool, sim_sync, sim_ms_per_settlement, calls_per_settlement, engine_p50);
-    out += fmt::format(R"("floor":{{"commit_p50_ms":{:.3f},"card_recheck_p50_ms":{:.3f},"link_p50_ms":{:.3f},"link_sim_ms":{:.3f},"sum_ms":{:.3f}}},)",
-                       raw_p50, card_p50, link_p50, sim_direct_ms, floor_ms);
+    out += fmt::format(R"("floor":{{"commit_p50_ms":{:.3f},"card_recheck_p50_ms":{:.3f},"link_net_ms":{:.3f},"link_sim_ms":{:.3f},"sum_ms":{:.3f}}},)",
+                       raw_p50, card_p50, link_net, sim_direct_ms, floor_ms);
     out += fmt::format(R"("wide_engine_share_ms":{{"p50":{:.3f},"p99":{:.3f},"sim_ms":{:.3f}}},)", wide_p50, wide_p99, sim_wide_ms);
     out += fmt::format(R"("raw_cpu_ms":{{"tls_3_calls":{:.4f},"commit":{:.4f},"cashier_json":{:.4f},"sum":{:.4f}}},)",
                        raw_link_cpu, raw_commit_cpu, json_cpu_ms, raw_cpu);
@@ -384,9 +408,9 @@ int run_settle(const Context& ctx) {
   rows.push_back({fmt::format("engine share, {} connections (- insurer-sim's {:.3f} ms)", many, sim_wide_ms), "", "",
                   fmt::format("{:.3f}", wide_p50), fmt::format("{:.3f}", wide_p99)});
   print_table(rows);
-  fmt::print("\n  the floor: max(commit {:.3f}, card re-check {:.3f}) + link {:.3f} (2201+2204+2207 {:.3f} - insurer-sim's {:.3f})\n"
+  fmt::print("\n  the floor: max(commit {:.3f}, card re-check {:.3f}) + link {:.3f} (2201+2204+2207 mean {:.3f} - insurer-sim's {:.3f})\n"
              "             + commit {:.3f} = {:.3f} ms; engine share ÷ floor: 1 connection p50 {:.2f}x, {} connections p50 {:.2f}x, p99 {:.2f}x\n",
-             raw_p50, card_p50, link_p50, link.percentile_ms(50), sim_direct_ms, raw_p50, floor_ms, engine_p50 / floor_ms,
+             raw_p50, card_p50, link_net, link_mean, sim_direct_ms, raw_p50, floor_ms, engine_p50 / floor_ms,
              many, wide_p50 / floor_ms, wide_p99 / floor_ms);
   fmt::print("  raw CPU per settlement in one thread: TLS 2201+2204+2207 {:.3f} + 2 commits {:.3f} + cashier JSON {:.3f} = {:.3f} ms;\n"
              "  settled {:.3f} ms ({:.2f}x)\n\n",
