@@ -65,7 +65,10 @@ constexpr const char* kNumbers =
     "  i % 100 = 42 AS offline, CASE WHEN i % 3 = 0 THEN '390' ELSE '310' END AS insutype, "
     "  5000 + i % 9000 AS fund, CASE WHEN i % 100 <> 42 AND i % 2 = 0 THEN 1500 ELSE 0 END AS account, "
     "  200 + i % 700 AS cash, printf('%02d', i % 40 + 1) AS win, printf('h%03d', i % 60 + 1) AS op, "
-    "  printf('%08d', (i * 7919) % 3000000) AS person FROM n) ";
+    "  printf('%08d', (i * 7919) % 3000000) AS person FROM n), "
+    // a msgid as the daemon makes them: institution, China time to the second, a number
+    "m AS (SELECT *, 'H11010500001' || strftime('%Y%m%d%H%M%S', at_ms / 1000 + 60, 'unixepoch', '+8 hours') || "
+    "  printf('%04d', i % 9999 + 1) AS msgid FROM r) ";
 
 const char* kRequests =
     "INSERT INTO requests(request_id, method, payload_hash, state, answer, operator_id, window_id, created_at_ms, "
@@ -77,8 +80,8 @@ const char* kRequests =
     "op, 'W' || win, at_ms, at_ms + 180 FROM r";
 const char* kMessages =
     "INSERT INTO insurer_messages(msgid, infno, state, request_id, infcode, created_at_ms, updated_at_ms) "
-    "SELECT 'H11010500001' || printf('%018d', i), '2207', 'answered', 'fx' || i, 0, at_ms + 60, at_ms + 150 "
-    "FROM r WHERE NOT offline";
+    "SELECT msgid, '2207', 'answered', 'fx' || i, 0, at_ms + 60, at_ms + 150 "
+    "FROM m WHERE NOT offline";
 const char* kSettlements =
     "INSERT INTO settlements(setl_id, request_id, window_id, operator_id, card_no, card_sn, psn_no, insutype, "
     "visit_type, med_type, mode, total_fen, fund_fen, account_fen, cash_fen, fulamt_ownpay_fen, preselfpay_fen, "
@@ -87,9 +90,9 @@ const char* kSettlements =
     "SELECT i, 'fx' || i, 'W' || win, op, 'E' || person, printf('%032X', i), 'P000' || person, insutype, "
     "'outpatient', '11', CASE WHEN offline THEN 'offline' ELSE 'online' END, fund + account + cash, fund, account, "
     "cash, 0, 0, fund + account + cash, 0, CASE WHEN offline THEN NULL ELSE 'S' || i END, 'M' || i, "
-    "CASE WHEN offline THEN NULL ELSE 'H11010500001' || printf('%018d', i) END, 'R' || i, "
+    "CASE WHEN offline THEN NULL ELSE msgid END, 'R' || i, "
     "CASE WHEN offline THEN 'offline_accepted' ELSE 'settled' END, at_ms + 150, "
-    "date(at_ms / 1000, 'unixepoch', '+8 hours'), CASE WHEN offline THEN 'insurer_unreachable' END FROM r";
+    "date(at_ms / 1000, 'unixepoch', '+8 hours'), CASE WHEN offline THEN 'insurer_unreachable' END FROM m";
 const char* kLines =
     "INSERT INTO settlement_lines(setl_id, line_no, code, name, class, amount_fen, selfpay_ratio_ppm) "
     "SELECT i, k, CASE k WHEN 1 THEN '110200001' ELSE '86900001' END, CASE k WHEN 1 THEN '普通门诊诊查费' "

@@ -181,7 +181,7 @@ int run_settle(const Context& ctx) {
   // simulator fsyncs its own batches on this disk (default full).
   std::vector<std::string> positional;
   std::string sim_sync = "full";
-  std::string perf_file;  // --perf FILE: `perf record -g` on settled during the wide run
+  std::string perf_file;  // --perf FILE: /usr/bin/perf record -g on settled during the wide run (linux-perf)
   for (std::size_t i = 0; i < ctx.args.size(); ++i) {
     if (ctx.args[i] == "--perf" && i + 1 < ctx.args.size()) {
       perf_file = ctx.args[++i];
@@ -301,7 +301,7 @@ int run_settle(const Context& ctx) {
     for (int i = 0; i < many; ++i) conns.push_back(open_window(socket, i % windows));
     std::unique_ptr<Child> perf;
     if (!perf_file.empty()) {
-      perf = std::make_unique<Child>(std::vector<std::string>{"perf", "record", "-F", "999", "-g", "-o", perf_file, "-p",
+      perf = std::make_unique<Child>(std::vector<std::string>{"/usr/bin/perf", "record", "-F", "999", "-g", "-o", perf_file, "-p",
                                                               std::to_string(st.daemon_pid())},
                                      dir + "/perf.out", dir + "/perf.err");
       std::this_thread::sleep_for(500ms);  // perf attached
