@@ -121,17 +121,24 @@ int run_fixtures(const Context& ctx) {
   std::int64_t settlements = 10'000'000, entries = 20'000'000;
   int days = 5 * 365 + 1;
   std::string out = ctx.dir + "/settle-fixtures";
-  for (std::size_t i = 0; i + 1 < ctx.args.size(); i += 2) {
+  bool keep_ledger = false;  // --keep-ledger: a ledger made before stays; the red list is made again
+  for (std::size_t i = 0; i < ctx.args.size(); i += 2) {
     const std::string& k = ctx.args[i];
+    if (k == "--keep-ledger") {
+      keep_ledger = true;
+      --i;
+      continue;
+    }
+    if (i + 1 >= ctx.args.size()) return fmt::print(stderr, "fixtures: {} needs a value\n", k), 2;
     if (k == "--settlements") settlements = std::atoll(ctx.args[i + 1].c_str());
     else if (k == "--entries") entries = std::atoll(ctx.args[i + 1].c_str());
     else if (k == "--days") days = std::atoi(ctx.args[i + 1].c_str());
     else if (k == "--out") out = ctx.args[i + 1];
-    else return fmt::print(stderr, "fixtures: unknown option {} (--settlements N, --entries N, --days N, --out DIR)\n", k), 2;
+    else return fmt::print(stderr, "fixtures: unknown option {} (--settlements N, --entries N, --days N, --out DIR, --keep-ledger)\n", k), 2;
   }
   if (settlements < days || entries < 1000 || days < 1)
     return fmt::print(stderr, "fixtures: --settlements must be at least --days ({}), --entries at least 1000\n", days), 2;
-  if (std::filesystem::exists(out + "/fixtures.json"))
+  if (std::filesystem::exists(out + "/fixtures.json") && !keep_ledger)
     return fmt::print(stderr, "fixtures: {} holds fixtures already; remove it first\n", out), 2;
   std::error_code ec;
   std::filesystem::create_directories(out + "/data", ec);
@@ -141,11 +148,22 @@ int run_fixtures(const Context& ctx) {
   // (measured: 20,000 requests with their chain entries 33 s, with them 1 s).
   ::mallopt(M_MMAP_THRESHOLD, 32 << 20);
   ::mallopt(M_TRIM_THRESHOLD, 256 << 20);
-  const std::int64_t per_day = (settlements + days - 1) / days;
+  std::int64_t per_day = (settlements + days - 1) / days;
   const std::int64_t first_ms = day0_ms(days);
   double ledger_s = 0, redlist_s = 0, analyze_s = 0;
   try {
+    if (keep_ledger) {
+      if (!std::filesystem::exists(ledger_path)) throw std::runtime_error(ledger_path + " is missing (--keep-ledger)");
+      auto db = ledger::open_connection(ledger_path, sql::OpenMode::read_only);
+      if (!db) throw std::runtime_error(db.error().message);
+      auto count = db->query_int64("SELECT max(setl_id) FROM settlements");
+      if (!count) throw std::runtime_error(count.error().message);
+      settlements = count->value_or(0);
+      per_day = (settlements + days - 1) / days;
+      std::filesystem::remove(redlist_path, ec);
+    }
     const auto t0 = Clock::now();
+    if (!keep_ledger) {
     // The schema as the daemon makes it, with the operators the growth and
     // soak stacks log in as (their initial password as the stacks have it).
     std::ofstream(out + "/initial-password") << "Init-" << stack::password << "\n";
@@ -186,6 +204,7 @@ int run_fixtures(const Context& ctx) {
     check(db->exec("ANALYZE; PRAGMA wal_checkpoint(TRUNCATE)"), "analyze");
     analyze_s = since(a0);
     ledger_s = since(t0);
+    }
     redlist_s = fixtures::make_redlist(redlist_path, entries);
   } catch (const std::exception& e) {
     fmt::print(stderr, "fixtures: {}\n  (files in {})\n", e.what(), out);
