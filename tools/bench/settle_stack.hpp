@@ -63,7 +63,8 @@ class Child {
 int run_tool(std::vector<std::string> args, const std::string& out);
 
 // Waits until `file` matches `re`; returns the match.
-std::smatch wait_for(const std::string& file, const std::regex& re, Child& c, const std::string& what);
+std::smatch wait_for(const std::string& file, const std::regex& re, Child& c, const std::string& what,
+                     std::chrono::seconds limit = std::chrono::seconds(30));
 
 // One cashier connection: newline-delimited JSON-RPC 2.0 over the Unix socket.
 // An operator's first login: settlectl password changes the initial password
