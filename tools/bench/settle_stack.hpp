@@ -114,7 +114,7 @@ std::unique_ptr<Cashier> open_window(const std::string& socket, int window);
 
 // settle.commit from every connection (one thread each) for `seconds`, or
 // until `limit` commits were made in all when it is given; every answer must
-// have this mode ("online" or "offline").
+// have this mode ("online" or "offline"; "any": either).
 void commits(Run& run, std::vector<std::unique_ptr<Cashier>>& conns, double seconds, std::atomic<std::int64_t>& seq,
              const std::string& mode, std::optional<std::int64_t> limit = std::nullopt);
 
