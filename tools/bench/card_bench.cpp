@@ -9,6 +9,7 @@
 #include "reader/card_service.hpp"
 #include "tests/support/pcsc_harness.hpp"
 #include "tools/bench/bench.hpp"
+#include "tools/bench/raw_ops.hpp"
 
 #include <PCSC/winscard.h>
 #include <fmt/format.h>
@@ -33,50 +34,11 @@ int iterations_from(const Context& ctx) {
   return 200;
 }
 
-using Script = std::vector<std::vector<unsigned char>>;
-
-// The sequences CardApp sends for the default profile (SELECT answers 61 13).
-const Script kReadScript{
-    {0x00, 0xA4, 0x04, 0x00, 0x0F, 0x73, 0x78, 0x31, 0x2E, 0x73, 0x68, 0x2E, 0xC9, 0xE7, 0xBB, 0xE1, 0xB1, 0xA3, 0xD5, 0xCF},
-    {0x00, 0xC0, 0x00, 0x00, 0x13},
-    {0x00, 0xA4, 0x00, 0x00, 0x02, 0xEF, 0x05},
-    {0x00, 0xB2, 0x01, 0x04, 0x12},
-    {0x00, 0xB2, 0x02, 0x04, 0x03},
-    {0x00, 0xB2, 0x07, 0x04, 0x0B},
-    {0x00, 0xA4, 0x00, 0x00, 0x02, 0xEF, 0x06},
-    {0x00, 0xB2, 0x08, 0x04, 0x14},
-    {0x00, 0xB2, 0x09, 0x04, 0x20},
-    {0x00, 0xB2, 0x0A, 0x04, 0x03},
-    {0x00, 0xB2, 0x0D, 0x04, 0x06},
-};
-const Script kPinScript{
-    kReadScript[0],
-    kReadScript[1],
-    {0x00, 0x20, 0x00, 0x00, 0x03, 0x12, 0x34, 0x56},
-};
-const Script kRecheckScript{kReadScript[0], kReadScript[1], kReadScript[2], kReadScript[3]};
-
-// Connect, transaction, each APDU, end, disconnect: what the module does,
-// without its checks. False if any APDU does not end in 9000/61xx.
-bool replay(SCARDCONTEXT ctx, const std::string& reader, const Script& script) {
-  SCARDHANDLE h = 0;
-  DWORD proto = 0;
-  if (SCardConnect(ctx, reader.c_str(), SCARD_SHARE_SHARED, SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1, &h, &proto) !=
-      SCARD_S_SUCCESS)
-    return false;
-  const SCARD_IO_REQUEST* pci = proto == SCARD_PROTOCOL_T0 ? SCARD_PCI_T0 : SCARD_PCI_T1;
-  bool ok = SCardBeginTransaction(h) == SCARD_S_SUCCESS;
-  for (const auto& apdu : script) {
-    if (!ok) break;
-    unsigned char out[258];
-    DWORD len = sizeof out;
-    ok = SCardTransmit(h, pci, apdu.data(), static_cast<DWORD>(apdu.size()), nullptr, out, &len) == SCARD_S_SUCCESS &&
-         len >= 2 && (out[len - 2] == 0x90 || out[len - 2] == 0x61);
-  }
-  SCardEndTransaction(h, SCARD_LEAVE_CARD);
-  SCardDisconnect(h, SCARD_LEAVE_CARD);
-  return ok;
-}
+using raw::Script;
+using raw::kPinScript;
+using raw::kReadScript;
+using raw::kRecheckScript;
+using raw::replay;
 
 bool raw_replays(const std::string& reader, int n, std::vector<std::pair<const Script*, Measure*>> rows) {
   SCARDCONTEXT ctx = 0;

@@ -4,6 +4,7 @@
 // (9302 batches) once the line is back, timed until engine.status is drained.
 #include "tools/bench/bench.hpp"
 #include "tools/bench/settle_stack.hpp"
+#include "tools/bench/raw_ops.hpp"
 
 #include <fmt/format.h>
 
@@ -78,6 +79,8 @@ int run_offline(const Context& ctx) {
   double line_back_s = 0;  // refuse cleared → the probe's sign-in answered (network leaves "offline")
   double drain_s = 0;      // refuse cleared → pending_uploads 0 and network online
   std::int64_t batches = 0, accepted = 0, rejected = 0;
+  double raw_commit_cpu_ms = 0;  // this thread's CPU in the raw commits, summed
+  double json_cpu_ms = 0;        // one offline settle.commit's request parsed and answer written
   try {
     StackOptions opts;
     opts.supervisor = true;
@@ -126,15 +129,23 @@ sync_interval_s = 0
       Run warm;
       commits(warm, conns, 0.3, seq, "offline");
     }
+    {  // the JSON of one offline settle.commit, raw
+      const Json params{{"request_id", fmt::format("bench-json-{}", ++seq)}, {"lines", visit_lines()}, {"use_account", false}};
+      const Json answer = first[0]->call("settle.commit", params);
+      json_cpu_ms = raw::cashier_json_cpu_ms(
+          Json{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "settle.commit"}, {"params", params}}.dump(), answer, 20000);
+    }
     // ---- offline settlements beside raw commits, in alternating slices
     const int slices = std::max(1, static_cast<int>(ctx.seconds / 0.5));
     const double slice = ctx.seconds / slices;
     // The stack's CPU during the offline slices only: Σ after − Σ before.
     SettleStack::Cpu cpu_before, cpu_after;
     for (int k = 0; k < slices; ++k) {
+      const double c0 = raw::thread_cpu_ms();
       timed(raw, slice, [&] {
         if (!raw_db.commit()) throw std::runtime_error("raw SQLite commit failed");
       });
+      raw_commit_cpu_ms += raw::thread_cpu_ms() - c0;
       cpu_before += st.cpu();
       commits(wide, conns, slice, seq, "offline");
       cpu_after += st.cpu();
@@ -182,8 +193,13 @@ sync_interval_s = 0
   }
 
   const double drain_rate = drain_s > 0 ? static_cast<double>(queued) / drain_s : 0;
+  // The raw CPU of an offline settlement's operations in one thread: its
+  // two commits (the request, the stored settlement) and the cashier JSON.
+  const double raw_commit_cpu = raw.count > 0 ? raw_commit_cpu_ms / static_cast<double>(raw.count) : 0.0;
+  const double raw_cpu = 2 * raw_commit_cpu + json_cpu_ms;
   std::vector<Target> ratios{
-      {fmt::format("{} connections offline settlements/s vs raw commits/s", many), wide.rate() / raw.rate(), ">=", 3.0}};
+      {fmt::format("{} connections offline settlements/s vs raw commits/s", many), wide.rate() / raw.rate(), ">=", 3.0},
+      {"settled CPU per offline settlement vs raw CPU", raw_cpu > 0 ? wide_cpu.settled / raw_cpu : 0.0, "<=", 2.0}};
   std::vector<Target> rates{{"drain settlements/s", drain_rate, ">=", 5000}};
   if (queued >= 100'000) rates.push_back({fmt::format("drain of {} s", queued), drain_s, "<=", 30});
   rates.push_back({"rejected by the insurer", static_cast<double>(rejected), "<=", 0});
@@ -201,6 +217,8 @@ sync_interval_s = 0
                          r.lat.percentile_ms(99));
     }
     out += fmt::format(R"(],"wide_cpu_ms_per_settlement":{{{}}})", cpu_json(wide_cpu));
+    out += fmt::format(R"(,"raw_cpu_ms":{{"commit":{:.4f},"cashier_json":{:.4f},"sum":{:.4f}}})", raw_commit_cpu,
+                       json_cpu_ms, raw_cpu);
     out += fmt::format(R"(,"drain":{{"queued":{},"seconds":{:.3f},"per_s":{:.1f},"line_back_s":{:.3f},"batches_9302":{},"accepted":{},"rejected":{}}},"pass":{}}})",
                        queued, drain_s, drain_rate, line_back_s, batches, accepted, rejected, pass);
     fmt::print("{}\n", out);
@@ -219,6 +237,8 @@ sync_interval_s = 0
   print_table(rows);
   fmt::print("\n");
   print_cpu(wide_cpu, fmt::format("offline {}-connection run", many));
+  fmt::print("  raw CPU per offline settlement in one thread: 2 commits {:.3f} + cashier JSON {:.3f} = {:.3f} ms; settled {:.3f} ms\n\n",
+             2 * raw_commit_cpu, json_cpu_ms, raw_cpu, wide_cpu.settled);
   fmt::print("  drain: {} offline settlements queued; line answered {:.3f} s after the fault was cleared;\n"
              "  drained (pending_uploads 0, network online) after {:.3f} s: {:.0f} settlements/s;\n"
              "  insurer-sim saw {} 9302 calls; settled logged {} accepted, {} rejected\n\n",

@@ -14,6 +14,7 @@
 #include "protocol/insurer/codecs.hpp"
 #include "protocol/insurer/redlist_fast.hpp"
 #include "tools/bench/bench.hpp"
+#include "tools/bench/fixtures.hpp"
 
 #include <fmt/format.h>
 
@@ -26,6 +27,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <random>
+#include <stdexcept>
 
 namespace settle::bench {
 namespace {
@@ -345,6 +347,29 @@ int run_redlist(const Context& ctx) {
 }
 
 }  // namespace
+
+// The pages given to the store's sync as decoded (no reply bodies built and
+// decoded: this is a fixture, not a measurement).
+double fixtures::make_redlist(const std::string& path, std::int64_t n) {
+  const auto t0 = Clock::now();
+  auto store = redlist::Store::open(path);
+  if (!store) throw std::runtime_error(fmt::format("red list {}: {}", path, store.error().message));
+  auto sync = (*store)->begin_sync(true);
+  if (!sync) throw std::runtime_error(fmt::format("red list {}: {}", path, sync.error().message));
+  const std::int64_t pages = (n + kPageSize - 1) / kPageSize;
+  for (std::int64_t num = 1; num <= pages; ++num) {
+    insurer::RedList::Output out;
+    out.version = 42;
+    out.page_num = num;
+    out.total = n;
+    const std::int64_t first = (num - 1) * kPageSize + 1, last = std::min(n, num * kPageSize);
+    for (std::int64_t i = first; i <= last; ++i) out.entries.push_back(entry_of(i));
+    out.more = last < n;
+    if (auto st = (*sync)->add(out); !st) throw std::runtime_error(fmt::format("red list {}: {}", path, st.error().message));
+  }
+  if (auto info = (*sync)->commit(1); !info) throw std::runtime_error(fmt::format("red list {}: {}", path, info.error().message));
+  return secs(Clock::now() - t0);
+}
 
 SETTLE_BENCH_SECTION("redlist", "red list: full sync vs raw bulk load, lookups vs raw SELECT, RssAnon (-- --entries N)",
                      run_redlist);

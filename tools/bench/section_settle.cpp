@@ -1,9 +1,13 @@
 // Bench section "settle": online settlements end to end through the real
 // settled (cashier socket → card re-check → insurer-sim over mutual TLS →
-// ledger), 1 and 32 cashier connections, beside raw SQLite commits and the
-// simulator's own time for the same calls, all measured in the same run.
+// ledger), 1 and 32 cashier connections, beside the floor the rules put on
+// its path (two raw SQLite commits, the raw pooled TLS round trips minus the
+// simulator's own time, the raw card re-check) and the raw CPU of the same
+// operations, all measured in the same run.
 #include "tools/bench/bench.hpp"
 #include "tools/bench/settle_stack.hpp"
+#include "tools/bench/raw_ops.hpp"
+#include "tests/support/pcsc_harness.hpp"
 
 #include "offline/msgid.hpp"
 #include "offline/sqlite.hpp"
@@ -13,11 +17,15 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <memory>
 #include <optional>
 #include <stdexcept>
+#include <thread>
+
+#include <csignal>
 
 namespace settle::bench {
 namespace {
@@ -54,6 +62,10 @@ class DirectInsurer {
     q.psn_name = person_.name;
     const auto who = call<insurer::PersonInfo>(q);
     const std::string psn_no = who.baseinfo.psn_no;
+    // The three calls a settlement of the daemon makes (its person stays
+    // cached): their wall time and this thread's CPU, the raw link.
+    const auto t0 = Clock::now();
+    const double cpu0 = raw::thread_cpu_ms();
     const std::string insutype = who.insuinfo.front().insutype;
     ++visits_;
     const std::string now_text = insurer::inf_time_text(unix_now_s());
@@ -104,7 +116,12 @@ class DirectInsurer {
     s.acct_used_flag = "0";
     s.medins_setl_id = fmt::format("DIRECT-{}", visits_);
     (void)call<insurer::OutpatientSettle>(s);
+    last_three = Clock::now() - t0;
+    last_three_cpu_ms = raw::thread_cpu_ms() - cpu0;
   }
+
+  Clock::duration last_three{};   // 2201 + 2204 + 2207 of the last settle_once
+  double last_three_cpu_ms = 0;   // this thread's CPU for them
 
  private:
   template <class T>
@@ -142,10 +159,12 @@ struct SimTime {
   std::int64_t answers = 0;
 };
 
-SimTime sim_time(SettleStack& st) {
+// `only`: these transactions alone (all when empty).
+SimTime sim_time(SettleStack& st, const std::vector<std::string>& only = {}) {
   SimTime t;
   const Json c = st.sim_control("GET", "/counters");
   for (const auto& [infno, v] : c.at("processing").items()) {
+    if (!only.empty() && std::find(only.begin(), only.end(), infno) == only.end()) continue;
     t.us += v.at("us").get<std::int64_t>();
     t.answers += v.at("answers").get<std::int64_t>();
   }
@@ -162,7 +181,12 @@ int run_settle(const Context& ctx) {
   // simulator fsyncs its own batches on this disk (default full).
   std::vector<std::string> positional;
   std::string sim_sync = "full";
+  std::string perf_file;  // --perf FILE: /usr/bin/perf record -g on settled during the wide run (linux-perf)
   for (std::size_t i = 0; i < ctx.args.size(); ++i) {
+    if (ctx.args[i] == "--perf" && i + 1 < ctx.args.size()) {
+      perf_file = ctx.args[++i];
+      continue;
+    }
     if (ctx.args[i] == "--sim-sync" && i + 1 < ctx.args.size()) {
       sim_sync = ctx.args[++i];
       if (sim_sync != "full" && sim_sync != "normal") {
@@ -175,18 +199,27 @@ int run_settle(const Context& ctx) {
   }
   const int many = positional.empty() ? 32 : std::max(2, std::atoi(positional[0].c_str()));
   const int pool = positional.size() < 2 ? many : std::max(1, std::atoi(positional[1].c_str()));
-  std::vector<Run> runs(4);
-  SimTime sim_in_one;  // the simulator's time during the 1-connection settlements
+  std::vector<Run> runs(5);
+  SimTime sim_in_one;     // the simulator's time during the 1-connection settlements
+  SimTime sim_in_wide;    // ... during the wide run
+  SimTime sim_in_direct;  // ... for the direct client's 2201, 2204 and 2207
   SettleStack::Cpu wide_cpu;  // CPU ms per settlement of the wide run, by process
   Run& raw = runs[0];
-  Run& direct = runs[1];
-  Run& one = runs[2];
-  Run& wide = runs[3];
+  Run& card = runs[1];
+  Run& direct = runs[2];
+  Run& one = runs[3];
+  Run& wide = runs[4];
+  Latencies link;               // the direct client's 2201 + 2204 + 2207, wall time per settlement
+  double link_cpu_ms = 0;       // this thread's CPU for them, summed
+  double raw_commit_cpu_ms = 0; // this thread's CPU in the raw commits, summed
+  double json_cpu_ms = 0;       // one cashier request parsed and its answer written
   raw.name = "raw SQLite, 1 insert per transaction";
+  card.name = "raw card re-check: its 4 APDUs replayed through pcscd";
   direct.name = "insurer-sim alone: 1101+2201+2204+2207";
   one.name = "settle.commit, 1 connection";
   wide.name = fmt::format("settle.commit, {} connections", many);
   wide.connections = many;
+  const std::vector<std::string> three{"2201", "2204", "2207"};
   try {
     StackOptions opts;
     opts.pool = pool;
@@ -210,6 +243,12 @@ int run_settle(const Context& ctx) {
     DirectInsurer sim_alone(cfg, persons[0]);
     RawSqlite raw_db;
     if (!raw_db.open(scratch.file("raw.db"))) return 2;
+    // The card re-check replayed raw on window W02's reader (the 1-connection
+    // settlements use W01's, and no slice overlaps another).
+    SCARDCONTEXT pcsc = 0;
+    if (SCardEstablishContext(SCARD_SCOPE_SYSTEM, nullptr, nullptr, &pcsc) != SCARD_S_SUCCESS)
+      throw std::runtime_error("SCardEstablishContext failed");
+    const std::string card_reader = testing::vpcd_reader_name(1);
 
     std::atomic<std::int64_t> seq{0};
     std::vector<std::unique_ptr<Cashier>> single;
@@ -220,52 +259,113 @@ int run_settle(const Context& ctx) {
       Run warm;
       commits(warm, single, 0.3, seq, "online");
     }
-    // Raw commits, the simulator alone and the 1-connection settlements
-    // alternate in short slices so that a neighbour's I/O burst weighs on all.
-    // The simulator's time is read around the settled slices only (the
-    // direct slices are the simulator's work too, but not the engine's).
+    // The JSON of one settle.commit: its request as the cashier sends it and
+    // a real answer of the daemon's.
+    const Json params{{"request_id", fmt::format("bench-json-{}", ++seq)}, {"lines", visit_lines()}, {"use_account", false}};
+    const Json answer = single[0]->call("settle.commit", params);
+    json_cpu_ms = raw::cashier_json_cpu_ms(
+        Json{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "settle.commit"}, {"params", params}}.dump(), answer, 20000);
+    // Raw commits, the raw card re-check, the simulator alone and the
+    // 1-connection settlements alternate in short slices so that a
+    // neighbour's I/O burst weighs on all. The simulator's time is read
+    // around the settled slices and the direct ones apart.
     const int slices = std::max(1, static_cast<int>(ctx.seconds / 0.5));
     const double slice = ctx.seconds / slices;
     for (int k = 0; k < slices; ++k) {
+      const double c0 = raw::thread_cpu_ms();
       timed(raw, slice, [&] {
         if (!raw_db.commit()) throw std::runtime_error("raw SQLite commit failed");
       });
-      timed(direct, slice, [&] { sim_alone.settle_once(); });
+      raw_commit_cpu_ms += raw::thread_cpu_ms() - c0;
+      timed(card, slice / 2, [&] {
+        if (!raw::replay(pcsc, card_reader, raw::kRecheckScript)) throw std::runtime_error("raw card re-check failed");
+      });
+      const SimTime d0 = sim_time(st, three);
+      timed(direct, slice, [&] {
+        sim_alone.settle_once();
+        link.add(sim_alone.last_three);
+        link_cpu_ms += sim_alone.last_three_cpu_ms;
+      });
+      const SimTime d1 = sim_time(st, three);
+      sim_in_direct.us += d1.us - d0.us;
+      sim_in_direct.answers += d1.answers - d0.answers;
       const SimTime before = sim_time(st);
       commits(one, single, slice, seq, "online");
       const SimTime after = sim_time(st);
       sim_in_one.us += after.us - before.us;
       sim_in_one.answers += after.answers - before.answers;
     }
+    SCardReleaseContext(pcsc);
     // The wide run: `many` connections, half at each window, each with its own login and card read.
     std::vector<std::unique_ptr<Cashier>> conns;
     for (int i = 0; i < many; ++i) conns.push_back(open_window(socket, i % windows));
+    std::unique_ptr<Child> perf;
+    if (!perf_file.empty()) {
+      perf = std::make_unique<Child>(std::vector<std::string>{"/usr/bin/perf", "record", "-F", "999", "-g", "-o", perf_file, "-p",
+                                                              std::to_string(st.daemon_pid())},
+                                     dir + "/perf.out", dir + "/perf.err");
+      std::this_thread::sleep_for(500ms);  // perf attached
+    }
     const SettleStack::Cpu cpu_before = st.cpu();
+    const SimTime w0 = sim_time(st);
     commits(wide, conns, ctx.seconds, seq, "online");
+    const SimTime w1 = sim_time(st);
+    if (perf) {
+      ::kill(perf->pid(), SIGINT);
+      (void)perf->wait_exit(30s);
+    }
     wide_cpu = cpu_per_settlement(cpu_before, st.cpu(), wide.count);
+    sim_in_wide.us = w1.us - w0.us;
+    sim_in_wide.answers = w1.answers - w0.answers;
     conns.clear();
     single.clear();
     // One more raw slice after the wide run (the disk may have drifted).
+    const double c0 = raw::thread_cpu_ms();
     timed(raw, slice, [&] {
       if (!raw_db.commit()) throw std::runtime_error("raw SQLite commit failed");
     });
+    raw_commit_cpu_ms += raw::thread_cpu_ms() - c0;
     st.stop();
   } catch (const std::exception& e) {
     fmt::print(stderr, "settle: {}\n  (files in {})\n", e.what(), dir);
     return 2;
   }
 
+  const auto per = [](double total, std::int64_t n) { return n > 0 ? total / static_cast<double>(n) : 0.0; };
   const double raw_p50 = raw.lat.percentile_ms(50);
+  const double card_p50 = card.lat.percentile_ms(50);
+  // The raw link: the three round trips of the direct client minus the
+  // simulator's own time for them (its signature check, work and commit).
+  const double sim_direct_ms = per(static_cast<double>(sim_in_direct.us) / 1000.0, direct.count);
+  // Means on both sides (the simulator reports a sum): under load a median
+  // and a mean of the same round trips part by milliseconds.
+  double link_sum_ms = 0;
+  for (const auto us : link.us) link_sum_ms += static_cast<double>(us) / 1000.0;
+  const double link_mean = per(link_sum_ms, static_cast<std::int64_t>(link.us.size()));
+  const double link_net = link_mean - sim_direct_ms;
+  // The floor: the request's commit (the card re-check beside it), the
+  // round trips, the outcome's commit.
+  const double floor_ms = std::max(raw_p50, card_p50) + link_net + raw_p50;
   // The engine's share: a settlement end to end minus the simulator's own
   // time for the transactions it made, as the simulator reports it.
-  const double sim_ms_per_settlement =
-      one.count > 0 ? static_cast<double>(sim_in_one.us) / 1000.0 / static_cast<double>(one.count) : 0.0;
-  const double calls_per_settlement =
-      one.count > 0 ? static_cast<double>(sim_in_one.answers) / static_cast<double>(one.count) : 0.0;
+  const double sim_ms_per_settlement = per(static_cast<double>(sim_in_one.us) / 1000.0, one.count);
+  const double calls_per_settlement = per(static_cast<double>(sim_in_one.answers), one.count);
   const double engine_p50 = one.lat.percentile_ms(50) - sim_ms_per_settlement;
+  const double sim_wide_ms = per(static_cast<double>(sim_in_wide.us) / 1000.0, wide.count);
+  const double wide_p50 = wide.lat.percentile_ms(50) - sim_wide_ms;
+  const double wide_p99 = wide.lat.percentile_ms(99) - sim_wide_ms;
+  // The raw CPU of the same operations in this one thread: the three TLS
+  // exchanges (client side), two commits, the cashier JSON.
+  const double raw_link_cpu = per(link_cpu_ms, direct.count);
+  const double raw_commit_cpu = per(raw_commit_cpu_ms, raw.count);
+  const double raw_cpu = raw_link_cpu + 2 * raw_commit_cpu + json_cpu_ms;
   std::vector<Target> targets{
       {fmt::format("{} connections settlements/s vs raw commits/s", many), wide.rate() / raw.rate(), ">=", 3.0},
       {"engine share p50 vs raw commit p50", engine_p50 / raw_p50, "<=", 1.5},
+      {"engine share p50, 1 connection, vs the floor", engine_p50 / floor_ms, "<=", 1.5},
+      {fmt::format("engine share p99, {} connections, vs the floor", many), wide_p99 / floor_ms, "<=", 3.0},
+      {fmt::format("settled CPU per settlement ({} connections) vs raw CPU", many),
+       raw_cpu > 0 ? wide_cpu.settled / raw_cpu : 0.0, "<=", 2.0},
   };
   bool pass = true;
   for (const auto& t : targets) pass = pass && t.pass();
@@ -280,6 +380,11 @@ int run_settle(const Context& ctx) {
     }
     out += fmt::format(R"(],"pool":{},"sim_sync":"{}","sim_ms_per_settlement":{:.3f},"sim_calls_per_settlement":{:.2f},"engine_share_p50_ms":{:.3f},)",
                        pool, sim_sync, sim_ms_per_settlement, calls_per_settlement, engine_p50);
+    out += fmt::format(R"("floor":{{"commit_p50_ms":{:.3f},"card_recheck_p50_ms":{:.3f},"link_net_ms":{:.3f},"link_sim_ms":{:.3f},"sum_ms":{:.3f}}},)",
+                       raw_p50, card_p50, link_net, sim_direct_ms, floor_ms);
+    out += fmt::format(R"("wide_engine_share_ms":{{"p50":{:.3f},"p99":{:.3f},"sim_ms":{:.3f}}},)", wide_p50, wide_p99, sim_wide_ms);
+    out += fmt::format(R"("raw_cpu_ms":{{"tls_3_calls":{:.4f},"commit":{:.4f},"cashier_json":{:.4f},"sum":{:.4f}}},)",
+                       raw_link_cpu, raw_commit_cpu, json_cpu_ms, raw_cpu);
     out += fmt::format(R"("wide_cpu_ms_per_settlement":{{{}}},"targets":[)", cpu_json(wide_cpu));
     for (std::size_t i = 0; i < targets.size(); ++i)
       out += fmt::format(R"({}{{"what":"{}","ratio":{:.2f},"op":"{}","limit":{},"pass":{}}})", i ? "," : "",
@@ -295,11 +400,21 @@ int run_settle(const Context& ctx) {
   for (Run& r : runs)
     rows.push_back({r.name, fmt::format("{}", r.count), fmt::format("{:.0f}", r.rate()),
                     fmt::format("{:.3f}", r.lat.percentile_ms(50)), fmt::format("{:.3f}", r.lat.percentile_ms(99))});
+  rows.push_back({"insurer-sim alone: 2201+2204+2207 only", fmt::format("{}", link.us.size()), "",
+                  fmt::format("{:.3f}", link.percentile_ms(50)), fmt::format("{:.3f}", link.percentile_ms(99))});
   rows.push_back({fmt::format("insurer-sim's own time per 1-connection settlement ({:.2f} calls, mean)", calls_per_settlement),
                   "", "", fmt::format("{:.3f}", sim_ms_per_settlement), ""});
   rows.push_back({"engine share (1 connection p50 - insurer-sim's own time)", "", "", fmt::format("{:.3f}", engine_p50), ""});
+  rows.push_back({fmt::format("engine share, {} connections (- insurer-sim's {:.3f} ms)", many, sim_wide_ms), "", "",
+                  fmt::format("{:.3f}", wide_p50), fmt::format("{:.3f}", wide_p99)});
   print_table(rows);
-  fmt::print("\n");
+  fmt::print("\n  the floor: max(commit {:.3f}, card re-check {:.3f}) + link {:.3f} (2201+2204+2207 mean {:.3f} - insurer-sim's {:.3f})\n"
+             "             + commit {:.3f} = {:.3f} ms; engine share ÷ floor: 1 connection p50 {:.2f}x, {} connections p50 {:.2f}x, p99 {:.2f}x\n",
+             raw_p50, card_p50, link_net, link_mean, sim_direct_ms, raw_p50, floor_ms, engine_p50 / floor_ms,
+             many, wide_p50 / floor_ms, wide_p99 / floor_ms);
+  fmt::print("  raw CPU per settlement in one thread: TLS 2201+2204+2207 {:.3f} + 2 commits {:.3f} + cashier JSON {:.3f} = {:.3f} ms;\n"
+             "  settled {:.3f} ms ({:.2f}x)\n\n",
+             raw_link_cpu, 2 * raw_commit_cpu, json_cpu_ms, raw_cpu, wide_cpu.settled, raw_cpu > 0 ? wide_cpu.settled / raw_cpu : 0.0);
   print_cpu(wide_cpu, fmt::format("{}-connection run", many));
   print_targets(targets);
   return pass ? 0 : 1;

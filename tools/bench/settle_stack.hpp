@@ -63,7 +63,8 @@ class Child {
 int run_tool(std::vector<std::string> args, const std::string& out);
 
 // Waits until `file` matches `re`; returns the match.
-std::smatch wait_for(const std::string& file, const std::regex& re, Child& c, const std::string& what);
+std::smatch wait_for(const std::string& file, const std::regex& re, Child& c, const std::string& what,
+                     std::chrono::seconds limit = std::chrono::seconds(30));
 
 // One cashier connection: newline-delimited JSON-RPC 2.0 over the Unix socket.
 // An operator's first login: settlectl password changes the initial password
@@ -113,7 +114,7 @@ std::unique_ptr<Cashier> open_window(const std::string& socket, int window);
 
 // settle.commit from every connection (one thread each) for `seconds`, or
 // until `limit` commits were made in all when it is given; every answer must
-// have this mode ("online" or "offline").
+// have this mode ("online" or "offline"; "any": either).
 void commits(Run& run, std::vector<std::unique_ptr<Cashier>>& conns, double seconds, std::atomic<std::int64_t>& seq,
              const std::string& mode, std::optional<std::int64_t> limit = std::nullopt);
 
@@ -125,6 +126,11 @@ struct StackOptions {
   std::string extra_config;    // appended to settled.toml
   bool supervisor = false;     // also operator s001 (supervisor) with the same password
   std::string sim_sync = "full";  // insurer-sim --sync: full (fsync per batch) or normal
+  // Files copied into the data directory (the large fixtures of `bench
+  // fixtures`, whose ledger holds the operators c001, c002 and s001 with
+  // this stack's initial password); empty: settled makes them.
+  std::string ledger_seed, redlist_seed;
+  bool redlist_sync = true;    // false: [redlist] sync_interval_s = 0 (a seeded list stays as it is)
 };
 
 // insurer-sim (one person per window), pcscd with one virtual card per

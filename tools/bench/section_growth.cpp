@@ -1,0 +1,194 @@
+// Bench section "growth": what the large fixtures (`bench fixtures`: years
+// of settlements, a 20 M red list) cost the daily paths: settle.commit p50,
+// engine.status, settle.list of a day, closeout.preview of a shift and
+// recon.run of a day, on a stack seeded with copies of the fixtures against
+// the same stack on empty files, in one run.
+#include "tools/bench/bench.hpp"
+#include "tools/bench/fixtures.hpp"
+#include "tools/bench/settle_stack.hpp"
+
+#include <fmt/format.h>
+
+#include <ctime>
+#include <filesystem>
+#include <stdexcept>
+#include <thread>
+
+namespace settle::bench {
+namespace {
+
+using namespace std::chrono_literals;
+using namespace stack;
+
+double secs(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+std::string today_china() {
+  const std::time_t t = std::time(nullptr) + 8 * 3600;
+  std::tm tm{};
+  ::gmtime_r(&t, &tm);
+  return fmt::format("{:04}-{:02}-{:02}", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+}
+
+// Until settled has been (nearly) idle for 2 s: the start's deferred page
+// checks and other start-up work done. The seconds waited.
+double wait_idle(SettleStack& st, double max_s) {
+  const auto t0 = Clock::now();
+  double before = st.cpu().settled;
+  while (secs(Clock::now() - t0) < max_s) {
+    std::this_thread::sleep_for(2s);
+    const double now = st.cpu().settled;
+    if (now - before < 0.1) break;  // < 5 % of a core
+    before = now;
+  }
+  return secs(Clock::now() - t0);
+}
+
+struct Figures {
+  double setup_s = 0, idle_wait_s = 0;
+  Latencies settle, status, list, closeout, recon;
+  Latencies first_closeout;  // the preview of a cashier's first shift (no close-out of theirs before)
+  double recon_first_ms = 0;
+  std::string recon_failed;  // why recon.run was not measured
+  std::int64_t listed = 0, closeout_items = 0, recon_rows = 0;
+};
+
+template <class F>
+void repeat(Latencies& lat, int n, F&& f) {
+  for (int i = 0; i < n; ++i) {
+    const auto t0 = Clock::now();
+    f();
+    lat.add(Clock::now() - t0);
+  }
+}
+
+Figures measure(const std::string& dir, const StackOptions& opts, std::int64_t settlements) {
+  Figures f;
+  const auto t0 = Clock::now();
+  SettleStack st(dir, opts);
+  f.setup_s = secs(Clock::now() - t0);
+  f.idle_wait_s = wait_idle(st, 900);
+  const std::string day = today_china();
+  std::atomic<std::int64_t> seq{0};
+  std::vector<std::unique_ptr<Cashier>> one;
+  one.push_back(open_window(st.socket(), 0));
+  {
+    Run warm;
+    commits(warm, one, 0.3, seq, "online", 20);
+  }
+  Cashier& c = *one[0];
+  // A cashier's first shift reads from the ledger's start; then a close-out
+  // is recorded, and the shift measured below starts after it.
+  repeat(f.first_closeout, 3, [&] { (void)c.call("closeout.preview"); });
+  (void)c.call("closeout.record", Json{{"request_id", "bench-closeout-1"}});
+  Run run;
+  commits(run, one, 0, seq, "online", settlements);
+  f.settle = run.lat;
+  repeat(f.status, 200, [&] { (void)c.call("engine.status"); });
+  repeat(f.list, 50, [&] {
+    const Json r = c.call("settle.list", Json{{"from", day}, {"to", day}, {"limit", 100}});
+    f.listed = static_cast<std::int64_t>(r.at("settlements").size());
+  });
+  repeat(f.closeout, 20, [&] {
+    const Json r = c.call("closeout.preview");
+    f.closeout_items = static_cast<std::int64_t>(r.at("items").size());
+  });
+  // recon.run walks the hash chain from the last reconciliation's checkpoint
+  // (a fixture has none: the first walks it whole) and writes one.
+  try {
+    Cashier super(st.socket());
+    super.call("session.login", Json{{"operator", "s001"}, {"password", password}, {"window", "W01"}});
+    const auto r0 = Clock::now();
+    (void)super.call("recon.run", Json{{"date", day}});
+    f.recon_first_ms = secs(Clock::now() - r0) * 1000;
+    repeat(f.recon, 5, [&] {
+      const Json r = super.call("recon.run", Json{{"date", day}});
+      f.recon_rows = r.value("local_rows", std::int64_t{0});
+    });
+  } catch (const std::exception& e) {
+    f.recon_failed = e.what();
+  }
+  one.clear();
+  st.stop();
+  return f;
+}
+
+int run_growth(const Context& ctx) {
+  std::string fixture_dir = ctx.dir + "/settle-fixtures";
+  std::int64_t settlements = 300;
+  for (std::size_t i = 0; i + 1 < ctx.args.size(); i += 2) {
+    if (ctx.args[i] == "--fixtures") fixture_dir = ctx.args[i + 1];
+    else if (ctx.args[i] == "--settlements") settlements = std::max<std::int64_t>(20, std::atoll(ctx.args[i + 1].c_str()));
+    else return fmt::print(stderr, "growth: unknown option {} (--fixtures DIR, --settlements N)\n", ctx.args[i]), 2;
+  }
+  ScratchDir scratch(ctx, "bench-growth");
+  Figures empty, big;
+  fixtures::Info info;
+  try {
+    info = fixtures::load(fixture_dir);
+    StackOptions opts;
+    opts.supervisor = true;
+    opts.redlist_sync = false;
+    opts.sim_sync = "normal";
+    empty = measure(scratch.path() + "/empty", opts, settlements);
+    opts.ledger_seed = info.ledger;
+    opts.redlist_seed = info.redlist;
+    big = measure(scratch.path() + "/fixtures", opts, settlements);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "growth: {}\n  (files in {})\n", e.what(), scratch.path());
+    return 2;
+  }
+  struct Row {
+    std::string what;
+    Latencies* e;
+    Latencies* b;
+  };
+  std::vector<Row> rows{{fmt::format("settle.commit p50 ({} settlements, 1 connection)", settlements), &empty.settle, &big.settle},
+                        {"engine.status p50 (200 calls)", &empty.status, &big.status},
+                        {fmt::format("settle.list of today p50 ({} rows, 50 calls)", big.listed), &empty.list, &big.list},
+                        {fmt::format("closeout.preview of a shift after a close-out p50 ({} items, 20 calls)", big.closeout_items),
+                         &empty.closeout, &big.closeout},
+                        {fmt::format("recon.run of today p50 ({} rows, 5 calls after a first)", big.recon_rows), &empty.recon,
+                         &big.recon}};
+  if (!big.recon_failed.empty() || !empty.recon_failed.empty()) {
+    fmt::print("  recon.run not measured: {}{}\n", big.recon_failed, empty.recon_failed.empty() ? "" : " (empty: " + empty.recon_failed + ")");
+    rows.pop_back();
+  }
+  std::vector<Target> targets;
+  for (Row& r : rows) targets.push_back({r.what + ", fixtures vs empty", r.b->percentile_ms(50) / r.e->percentile_ms(50), "<=", 1.1});
+  bool pass = true;
+  for (const auto& t : targets) pass = pass && t.pass();
+  if (ctx.json) {
+    std::string out = fmt::format(R"({{"section":"growth","fixtures":"{}","settlements":{},"redlist_entries":{},"rows":[)",
+                                  info.dir, info.settlements, info.entries);
+    for (std::size_t i = 0; i < rows.size(); ++i)
+      out += fmt::format(R"({}{{"what":"{}","empty_p50_ms":{:.3f},"empty_p99_ms":{:.3f},"fixtures_p50_ms":{:.3f},"fixtures_p99_ms":{:.3f},"ratio":{:.2f}}})",
+                         i ? "," : "", rows[i].what, rows[i].e->percentile_ms(50), rows[i].e->percentile_ms(99),
+                         rows[i].b->percentile_ms(50), rows[i].b->percentile_ms(99), targets[i].value);
+    out += fmt::format(R"(],"setup_s":[{:.1f},{:.1f}],"idle_wait_s":[{:.1f},{:.1f}],"first_recon_ms":[{:.1f},{:.1f}],"first_shift_closeout_ms":[{:.1f},{:.1f}],"pass":{}}})",
+                       empty.setup_s, big.setup_s, empty.idle_wait_s, big.idle_wait_s, empty.recon_first_ms,
+                       big.recon_first_ms, empty.first_closeout.percentile_ms(50), big.first_closeout.percentile_ms(50), pass);
+    fmt::print("{}\n", out);
+    return pass ? 0 : 1;
+  }
+  fmt::print("  fixtures {}: {} settlements, {} red-list entries (copied into the stack: {:.0f} s with the start;\n"
+             "  empty stack {:.0f} s); settled idle after {:.0f} s (empty {:.0f} s); first recon.run {:.0f} ms (empty {:.0f} ms);\n"
+             "  closeout.preview of a cashier's first shift p50 {:.1f} ms (empty {:.1f} ms)\n\n",
+             info.dir, info.settlements, info.entries, big.setup_s, empty.setup_s, big.idle_wait_s, empty.idle_wait_s,
+             big.recon_first_ms, empty.recon_first_ms, big.first_closeout.percentile_ms(50),
+             empty.first_closeout.percentile_ms(50));
+  std::vector<std::vector<std::string>> table{{"path", "empty p50 / p99 ms", "fixtures p50 / p99 ms"}};
+  for (Row& r : rows)
+    table.push_back({r.what, fmt::format("{:.3f} / {:.3f}", r.e->percentile_ms(50), r.e->percentile_ms(99)),
+                     fmt::format("{:.3f} / {:.3f}", r.b->percentile_ms(50), r.b->percentile_ms(99))});
+  print_table(table);
+  fmt::print("\n");
+  print_targets(targets);
+  return pass ? 0 : 1;
+}
+
+}  // namespace
+
+SETTLE_BENCH_SECTION("growth", "daily paths on the large fixtures vs empty files (-- --fixtures DIR --settlements N)",
+                     run_growth);
+
+}  // namespace settle::bench
