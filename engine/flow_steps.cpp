@@ -221,12 +221,21 @@ BasicFlow<Outcome> call_failed(std::string msgid, Txn txn, InsurerReply r, std::
 // Why a change of an original (a refund, a re-settlement) cannot be made
 // now: the line is down (it wins over the original's state) or the card at
 // the window is another. Not final, not stored: it may be made later.
-std::optional<Answer> not_now(const OriginalView& o, const std::string& card_no, bool line_online,
-                              std::string_view line_down) {
+std::optional<Answer> not_now(const OriginalView& o, const std::string& card_no, const std::string& psn_no,
+                              bool line_online, std::string_view line_down) {
   if (!line_online) return Answer::fail(make_error(Reason::offline_refund_forbidden, "insurer", std::string(line_down)), false);
-  if (o.settlement.card_no != card_no)
-    return Answer::fail(make_error(Reason::card_mismatch, "card", "the card at the window is not the one of the original settlement"),
+  const SettlementRecord& s = o.settlement;
+  if (s.cert_type == CertType::card) {
+    if (card_no.empty() || s.card_no != card_no)
+      return Answer::fail(
+          make_error(Reason::card_mismatch, "card", "the card at the window is not the one of the original settlement"), false);
+  } else if (psn_no.empty() || s.psn_no.empty() || s.psn_no != psn_no) {
+    return Answer::fail(make_error(Reason::card_mismatch, "credential",
+                                   fmt::format("the original settlement was made with the person's {}; the credential at "
+                                               "the window is not that person's",
+                                               cert_type_name(s.cert_type))),
                         false);
+  }
   return std::nullopt;
 }
 

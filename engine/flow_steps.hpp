@@ -27,7 +27,11 @@ bool answered(const InsurerReply& r);
 Answer after_undo(Error e, const RefundRecord& undo);
 // Why a change of an original (refund, re-settlement, undo of a discharge)
 // cannot be made now: the line is down, or the card at the window is another.
-std::optional<Answer> not_now(const OriginalView& o, const std::string& card_no, bool line_online, std::string_view line_down);
+// An original made with the card is changed only with that card at the
+// window; one made with an e-voucher or an ID number only with a credential
+// of its person (`psn_no`, the window's).
+std::optional<Answer> not_now(const OriginalView& o, const std::string& card_no, const std::string& psn_no, bool line_online,
+                              std::string_view line_down);
 
 RecordCallFailed failed_call(std::string msgid, Txn txn, CallOutcome outcome, std::string psn_no, std::string request_id,
                              std::optional<Answer> answer, std::int64_t infcode = -1, std::string detail = {});

@@ -327,7 +327,7 @@ Flow refund_flow(RefundInput in) {
   const SettlementRecord& orig = in.original.settlement;
   const InsurerProfile& profile = profile_or_regional(in.profile);
   // The line first: it is the first thing the cashier must know.
-  if (auto no = not_now(in.original, in.card_no, in.line_online,
+  if (auto no = not_now(in.original, in.card_no, in.psn_no, in.line_online,
                         "refunds are made online only, and the insurer is unreachable now; nothing was refunded"))
     co_return Outcome{std::move(*no), std::nullopt};
 
@@ -487,7 +487,7 @@ Flow resettle_flow(ResettleInput in) {
   SETTLE_ASSERT(in.policy != nullptr);
   const SettlementRecord& orig = in.original.settlement;
   // The line first, as for a refund (it wins over the original's state), and not stored.
-  if (auto no = not_now(in.original, in.card_no, in.line_online, "re-settlement is made online only; nothing was changed"))
+  if (auto no = not_now(in.original, in.card_no, in.psn_no, in.line_online, "re-settlement is made online only; nothing was changed"))
     co_return Outcome{std::move(*no), std::nullopt};
   // Refusals decided from the ledger alone are the request's final answer.
   std::optional<Error> refused;

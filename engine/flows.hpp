@@ -58,7 +58,10 @@ struct RefundInput {
   std::string request_id;
   std::string window;
   std::string operator_id;
-  std::string card_no;     // the card at the window
+  std::string card_no;     // the card at the window (empty: another credential)
+  // The person of the window's credential: an original made with an
+  // e-voucher or an ID number is changed only for that person.
+  std::string psn_no;
   OriginalView original;   // read under the settlement's lock: one refund of it at a time
   std::vector<LineRefund> lines;  // empty: everything left
   bool line_online = true;
@@ -78,7 +81,8 @@ struct ResettleInput {
   std::string request_id;
   std::string window;
   std::string operator_id;
-  std::string card_no;  // the card at the window
+  std::string card_no;  // the card at the window (empty: another credential)
+  std::string psn_no;   // the person of the window's credential (as RefundInput)
   std::string card_sn;
   OriginalView original;  // read under the settlement's lock
   bool line_online = true;

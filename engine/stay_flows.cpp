@@ -423,7 +423,7 @@ Flow undo_discharge_flow(UndoDischargeInput in) {
   }
   const OriginalView& o = *v.settlement;
   const SettlementRecord& orig = o.settlement;
-  if (auto no = not_now(o, in.card_no, in.line_online, "the undo of a discharge settlement is made online only; nothing was changed"))
+  if (auto no = not_now(o, in.card_no, in.psn_no, in.line_online, "the undo of a discharge settlement is made online only; nothing was changed"))
     co_return Outcome{std::move(*no), std::nullopt};
   std::optional<Error> refused;
   if (orig.state == SettlementState::offline_pending)

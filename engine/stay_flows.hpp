@@ -77,6 +77,7 @@ struct UndoDischargeInput {
   std::string window;
   std::string operator_id;
   std::string card_no;
+  std::string psn_no;  // the person of the window's credential (as RefundInput)
   StayView stay;
   bool line_online = true;
   Budget budget;

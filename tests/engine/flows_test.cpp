@@ -48,6 +48,41 @@ TEST_CASE("a refund while the line is down is OFFLINE_REFUND_FORBIDDEN whatever 
   }
 }
 
+TEST_CASE("an original made with an e-voucher or an ID number is refunded only for its person, never for an empty card") {
+  for (CertType t : {CertType::ec_voucher, CertType::id_no}) {
+    CAPTURE(cert_type_name(t));
+    const auto first = [&](std::string card, std::string psn) {
+      RefundInput in = refund_input(SettlementState::settled, true);
+      in.original.settlement.cert_type = t;
+      in.original.settlement.card_no.clear();
+      in.original.settlement.psn_no = "P1";
+      in.card_no = std::move(card);
+      in.psn_no = std::move(psn);
+      Flow f = refund_flow(std::move(in));
+      f.start(0);
+      return f.done() ? f.outcome().answer.error : std::optional<Error>{};
+    };
+    // Another person's credential, or no person at all: refused, nothing sent.
+    for (const auto& [card, psn] : {std::pair<std::string, std::string>{"", "P2"}, {"", ""}, {"C9", ""}}) {
+      const auto e = first(card, psn);
+      REQUIRE(e.has_value());
+      CHECK(e->reason == Reason::card_mismatch);
+      CHECK(e->field == "credential");
+    }
+    // The same person (whatever credential the window holds): the flow goes on.
+    CHECK_FALSE(first("", "P1").has_value());
+  }
+  // A card original with no card at the window (an empty card no longer matches an empty one).
+  RefundInput in = refund_input(SettlementState::settled, true);
+  in.original.settlement.card_no.clear();
+  in.card_no.clear();
+  in.psn_no = in.original.settlement.psn_no;
+  Flow f = refund_flow(std::move(in));
+  f.start(0);
+  REQUIRE(f.done());
+  CHECK(f.outcome().answer.error->reason == Reason::card_mismatch);
+}
+
 TEST_CASE("a refund of an offline settlement not yet accepted is NOT_REFUNDABLE_YET, stored as the request's answer") {
   RefundInput in = refund_input(SettlementState::offline_pending, true);
   Flow f = refund_flow(std::move(in));

@@ -242,6 +242,7 @@ class World {
     in.operator_id = "op";
     in.original = ledger.at(setl_id);
     in.card_no = in.original.settlement.card_no;
+    in.psn_no = in.original.settlement.psn_no;
     in.lines = std::move(lines);
     in.budget = Budget{1'000'000'000, 0};
     in.profile = &profile_;

@@ -1325,6 +1325,7 @@ class Run {
         in.window = w.id;
         in.operator_id = "c001";
         in.card_no = p.card_no;
+        in.psn_no = p.psn_no;
         in.stay = std::move(v);
         in.line_online = line_.state() == NetworkState::online;
         in.budget = b;
@@ -1358,6 +1359,7 @@ class Run {
       in.card_no = p.card_no;
       in.original = ledger_.view(r.setl_id);
       in.card_no = in.original.settlement.card_no;  // the credential it was made with
+      in.psn_no = p.psn_no;  // the person at the window
       in.line_online = line_.accepts_online_work() && line_.state() == NetworkState::online;
       in.budget = b;
       in.policy = &policy_;
@@ -1372,6 +1374,7 @@ class Run {
       in.card_no = p.card_no;
       in.original = ledger_.view(r.setl_id);
       in.card_no = in.original.settlement.card_no;  // the credential it was made with
+      in.psn_no = p.psn_no;  // the person at the window
       in.lines = r.refund_lines;
       in.line_online = line_.accepts_online_work();
       in.budget = b;
