@@ -23,6 +23,20 @@ struct InstitutionConfig {
   std::string insurer_area;   // default insuplc_admdvs (6 digits)
 };
 
+// [insurer] profile: which interface the insurer speaks (docs/operations.md,
+// "Insurer profile"). The names are those of engine/profile.hpp's
+// InsurerProfile, which the flows take.
+struct InsurerProfileConfig {
+  std::string name = "regional";  // "regional" or "national"
+  bool line_refund = true;        // 9301 (regional only)
+  bool preview = false;           // 2206 / 2303 before the settle call (default: national)
+  bool offline = true;            // offline settlement, 9302 upload, 9303 red list (default: regional)
+  bool account_cap = false;       // exp_content.acct_pay_max on 2207 / 2304 (national)
+  bool account_history = true;    // 9304 (regional only)
+  bool national() const { return name == "national"; }
+  bool operator==(const InsurerProfileConfig&) const = default;
+};
+
 struct InsurerConfig {
   std::string host;
   std::uint16_t port = 443;
@@ -37,6 +51,7 @@ struct InsurerConfig {
   std::size_t pool_size = 4;
   std::uint32_t connect_timeout_ms = 3000;
   std::uint32_t request_timeout_ms = 5000;
+  InsurerProfileConfig profile;
 };
 
 struct CashierConfig {
