@@ -49,11 +49,30 @@ struct PersonView {
   Person engine_person() const;
 };
 
-// State bound to one cashier connection (one window).
+// A credential other than the card (cashier API 1.3): the e-voucher
+// (医保电子凭证, credential.scan) or the ID number (credential.id).
+enum class CredentialKind : std::uint8_t { e_voucher, id_no };
+std::string_view credential_kind_name(CredentialKind k) noexcept;  // "e-voucher", "id" (the API's cert_type)
+
+struct HeldCredential {
+  CredentialKind kind = CredentialKind::id_no;
+  std::string cert_no;         // e-voucher: its token (ec_token); ID: the ID number
+  std::string id_no;           // the person's ID number (masked in every answer)
+  std::string psn_name;        // as the decode or 1101 named the person
+  std::string insuplc_admdvs;  // the person's insured area, when known
+  bool acct_auth = false;      // e-voucher: the patient allowed the account on the phone
+  std::int64_t expires_at_ms = 0;  // e-voucher: its token's end (0: none)
+};
+
+// State bound to one cashier connection (one window). It holds one
+// credential at a time: card.read, credential.scan and credential.id each
+// replace whatever was held before (with its PIN and person).
 struct WindowSession {
-  std::optional<reader::CardIdentity> card;  // the card read on this connection
-  bool pin_verified = false;                 // for card->card_sn
-  std::optional<PersonView> person;          // from 1101 for that card
+  std::optional<reader::CardIdentity> card;    // the card read on this connection
+  std::optional<HeldCredential> credential;    // or the e-voucher / ID number given instead
+  bool pin_verified = false;                   // for card->card_sn
+  std::optional<PersonView> person;            // from 1101 for that credential
+  bool holds_any() const { return card.has_value() || credential.has_value(); }
 };
 
 class ChainKeeper;
@@ -133,6 +152,11 @@ class Service final : public cashier::Dispatcher {
 
   awaitable<Reply> engine_status();
   awaitable<Reply> card_read(const cashier::SessionInfo& s, const cashier::CardReadParams& p);
+  // credential.scan and credential.id (credentials.cpp).
+  awaitable<Reply> credential_scan(const cashier::SessionInfo& s, const cashier::CredentialScanParams& p);
+  awaitable<Reply> credential_id(const cashier::SessionInfo& s, const cashier::CredentialIdParams& p);
+  // The answer of card.read and the credential methods: who is at the window, masked.
+  json::Json held_json(const WindowSession& ws, const std::optional<PersonView>& person) const;
   awaitable<Reply> verify_pin(const cashier::SessionInfo& s, cashier::VerifyPinParams p);
   awaitable<Reply> person_query(const cashier::SessionInfo& s, const cashier::PersonQueryParams& p);
   awaitable<Reply> account_history(const cashier::SessionInfo& s, const cashier::AccountHistoryParams& p);
@@ -207,7 +231,7 @@ class Service final : public cashier::Dispatcher {
   // recon.run (tools/settled/recon.cpp).
   awaitable<Reply> recon_run(const cashier::SessionInfo& s, const cashier::ReconRunParams& p);
 
-  // 1101 for the session's card (cached for a short while); on failure
+  // 1101 for the session's credential (cached for a short while); on failure
   // `refusal` is the answer for the cashier (with the insurer's infcode).
   // With `deadline_at_ms`, the 1101 answers by then (else the red list, as unanswered).
   awaitable<std::optional<PersonView>> person_of(const cashier::SessionInfo& s, bool refresh, Reply& refusal,

@@ -35,6 +35,9 @@ using SettlementLock = KeyLock<std::int64_t>;
 
 awaitable<Reply> Service::settle_commit(const cashier::SessionInfo& s, const cashier::Call& call,
                                         const cashier::SettleCommitParams& p) {
+  // The national interface registers a visit only with its department and main diagnosis.
+  if (p_.config.insurer.profile.national())
+    if (Status visit = cashier::require_national_visit(p.visit); !visit) co_return fail(visit.error());
   const WindowSession& ws = session_of(s.connection_id);
   if (!ws.card) co_return fail(Reason::card_absent, "card", "read the card first (card.read)");
   const bool pin_verified = ws.pin_verified;
