@@ -264,3 +264,60 @@ TEST_CASE("outpatient and inpatient apart per insurance type; a refund counts un
   CHECK(next->front().settlement_count == 0);
   CHECK(next->front().refund_total == Amount::fen(1'500));
 }
+
+TEST_CASE("insured areas apart: a cross-region patient's settlements are their own bucket, refunds and pending too") {
+  Day d;
+  // Schema v11's column; a ledger made before it has none (then every
+  // settlement counts under "", the hospital's own area).
+  auto added = d.ledger->write_wait([](sql::Db& db) -> sql::Result<int> {
+    auto has = db.prepare("SELECT count(*) FROM pragma_table_info('settlements') WHERE name = 'insuplc_admdvs'");
+    if (!has) return has.error();
+    auto row = has->step();
+    if (!row) return row.error();
+    if (has->column_int64(0) == 0)
+      SETTLE_SQL_TRY(db.exec("ALTER TABLE settlements ADD COLUMN insuplc_admdvs TEXT NOT NULL DEFAULT ''"));
+    return 0;
+  });
+  REQUIRE(added.ok());
+  const auto home = d.settle("home", 10'000, kDay, "310");       // 6000/3000/1000
+  const auto away = d.settle("away", 20'000, kDay, "310");       // 12000/6000/2000
+  const auto away2 = d.settle("away2", 5'000, kDay, "310");      // 3000/1500/500
+  const auto off = d.settle("awayoff", 4'000, kDay, "310", Mode::offline);
+  const auto set_area = [&](std::int64_t id, const std::string& area) {
+    auto w = d.ledger->write_wait([=](sql::Db& db) -> sql::Result<int> {
+      auto st = db.prepare("UPDATE settlements SET insuplc_admdvs = ?1 WHERE setl_id = ?2");
+      if (!st) return st.error();
+      SETTLE_SQL_TRY(st->bind_all(area, id));
+      SETTLE_SQL_TRY(st->run());
+      return 0;
+    });
+    REQUIRE(w.ok());
+  };
+  set_area(home, "110105");
+  set_area(away, "440300");
+  set_area(away2, "440300");
+  set_area(off, "440300");
+  d.refund(away2, "r-away2", 600, 300, 100, kDay, SettlementState::partly_refunded);
+
+  const ReconTotals t = d.totals(kDay);
+  using recon::TotalsKey;
+  REQUIRE(t.by_clearing.size() == 2);
+  CHECK(t.by_clearing.at(TotalsKey{"310", "11", "110105"}) ==
+        recon::Totals{1, Amount::fen(10'000), Amount::fen(6'000), Amount::fen(3'000), Amount::fen(1'000)});
+  CHECK(t.by_clearing.at(TotalsKey{"310", "11", "440300"}) ==
+        recon::Totals{2, Amount::fen(24'000), Amount::fen(14'400), Amount::fen(7'200), Amount::fen(2'400)});
+  CHECK(t.by_insutype.at("310").count == 3);  // over every area
+  CHECK(t.not_uploaded == 1);
+
+  const ReconDetail det = d.detail(kDay);
+  REQUIRE(det.rows.size() == 3);
+  CHECK(recon::totals_by_clearing(det.rows) == t.by_clearing);
+  CHECK(det.rows[1].insuplc_admdvs == "440300");
+  REQUIRE(det.not_uploaded.size() == 1);
+  CHECK(det.not_uploaded[0].insuplc_admdvs == "440300");
+
+  CHECK(recon::cross_region("440300", "110105", "110100"));
+  CHECK_FALSE(recon::cross_region("110105", "110105", "110100"));
+  CHECK_FALSE(recon::cross_region("110100", "110105", "110100"));  // the hospital's insurer's own pool
+  CHECK_FALSE(recon::cross_region("", "110105", "110100"));        // recorded before areas were
+}
