@@ -7,6 +7,7 @@
 #pragma once
 
 #include "engine/money.hpp"
+#include "engine/profile.hpp"
 #include "engine/refund.hpp"
 #include "engine/result.hpp"
 #include "engine/settlement_state.hpp"
@@ -44,6 +45,8 @@ enum class Txn : std::uint8_t {
   stay_undo,       // 2305 undo of a discharge settlement   (moves money)
   undo_admit,      // 2404 undo of an admission
   upload_offline,  // 9302 one stored offline settlement (a stay's discharge)
+  preview,         // 2206 outpatient pre-settlement (the insurer's split, nothing moves)
+  stay_preview,    // 2303 inpatient pre-settlement (the same for a discharge)
 };
 std::string_view txn_code(Txn t) noexcept;  // "1101", "2201", ...
 constexpr bool moves_money(Txn t) noexcept {
@@ -57,6 +60,30 @@ constexpr bool moves_money(std::string_view infno) noexcept {
 // calls, and the admission (it opens a visit the person can have only one of).
 constexpr bool reversed_when_lost(std::string_view infno) noexcept { return moves_money(infno) || infno == "2401"; }
 constexpr bool reversed_when_lost(Txn t) noexcept { return moves_money(t) || t == Txn::admit; }
+
+// ---- credentials and the visit's facts -------------------------------------------
+
+// How the patient was identified (mdtrt_cert_type 01 / 02 / 03).
+enum class CertType : std::uint8_t { ec_voucher = 1, id_no = 2, card = 3 };
+std::string_view cert_type_code(CertType) noexcept;  // "01", "02", "03"
+std::string_view cert_type_name(CertType) noexcept;  // "e-voucher", "id", "card"
+std::optional<CertType> cert_type_from_name(std::string_view) noexcept;
+std::optional<CertType> cert_type_from_code(std::string_view) noexcept;  // "01", "02", "03"
+
+struct Diagnosis {
+  std::string code = {};  // ICD-10 code as text
+  std::string name = {};
+  friend bool operator==(const Diagnosis&, const Diagnosis&) = default;
+};
+// The visit's facts the national calls carry (2201 / 2401 / 2207 / 2304).
+struct VisitFacts {
+  std::string dept_code = {}, dept_name = {}, doctor_code = {}, doctor_name = {};
+  std::vector<Diagnosis> diagnoses = {};  // the first is the main diagnosis
+  bool empty() const {
+    return dept_code.empty() && dept_name.empty() && doctor_code.empty() && doctor_name.empty() && diagnoses.empty();
+  }
+  friend bool operator==(const VisitFacts&, const VisitFacts&) = default;
+};
 
 // One charge line of a stay, with the hospital's line number (feedetl_sn).
 struct StayLine {
@@ -97,6 +124,15 @@ struct InsurerCall {
   // estimate and what the patient paid, the reason code).
   Parts estimate;
   std::string reason_code;
+  // The credential the patient was identified by (1101, 2201, 2207, 2401,
+  // 2304), the person's insured area (the envelope's insuplc_admdvs), the
+  // visit's facts (2201 / 2207), and the account cap of a settle call
+  // (exp_content.acct_pay_max; set only when the profile has account_cap).
+  CertType cert_type = CertType::card;
+  std::string cert_no = {};
+  std::string insuplc_admdvs = {};
+  VisitFacts facts = {};
+  std::optional<Amount> acct_cap = std::nullopt;
 };
 
 // What one call came to. Only a readable refusal proves nothing happened; a
@@ -172,6 +208,13 @@ struct SettlementRecord {
   std::optional<std::int64_t> resettles_setl_id;
   Ms created_at = 0;
   std::string receipt_no;             // given by the ledger when recorded
+  // The credential (card_no is empty when no card was used; the ledger keeps
+  // the type only, never an e-voucher token or an ID number), the person's
+  // insured area (cross-region when not the hospital's), the visit's facts.
+  CertType cert_type = CertType::card;
+  std::string cert_no = {};
+  std::string insuplc_admdvs = {};
+  VisitFacts facts = {};
 };
 
 struct RefundRecord {
@@ -268,6 +311,14 @@ struct Answer {
   std::optional<RefundRecord> refund;
   std::optional<StayAnswer> stay;  // an inpatient request's stay
   Amount balance_after;
+  // The insurer's preview (2206 / 2303) when its split differs from the
+  // local one, with one sentence per differing part ("fund 58.00 locally,
+  // 60.00 by the insurer"); unset / empty when they agree.
+  std::optional<Parts> insurer_preview = std::nullopt;
+  std::vector<std::string> preview_differs = {};
+  // The profile asks for a preview and the insurer did not answer it (or its
+  // system failed on it): the settlement went on without it.
+  bool preview_unanswered = false;
   static Answer fail(Error e, bool final_answer = true) {
     Answer a;
     a.error = std::move(e);
@@ -450,6 +501,7 @@ struct PersonFound {
   bool clock_refused = false;  // unanswered because the insurer refuses this host's timestamps
   std::optional<Error> refusal;
   std::optional<InsurerRefusal> insurer_refusal;  // the refusal is the insurer's (1101 refused)
+  std::string insuplc_admdvs = {};  // the person's insured area (1101's insuinfo, or the e-voucher decode)
 };
 struct ReversalsCount {
   std::int64_t open = 0;

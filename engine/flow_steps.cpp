@@ -28,8 +28,40 @@ std::string_view txn_code(Txn t) noexcept {
     case Txn::stay_undo: return "2305";
     case Txn::undo_admit: return "2404";
     case Txn::upload_offline: return "9302";
+    case Txn::preview: return "2206";
+    case Txn::stay_preview: return "2303";
   }
   return "?";
+}
+
+std::string_view cert_type_code(CertType t) noexcept {
+  switch (t) {
+    case CertType::ec_voucher: return "01";
+    case CertType::id_no: return "02";
+    case CertType::card: return "03";
+  }
+  return "?";
+}
+
+std::string_view cert_type_name(CertType t) noexcept {
+  switch (t) {
+    case CertType::ec_voucher: return "e-voucher";
+    case CertType::id_no: return "id";
+    case CertType::card: return "card";
+  }
+  return "?";
+}
+
+std::optional<CertType> cert_type_from_name(std::string_view s) noexcept {
+  for (CertType t : {CertType::ec_voucher, CertType::id_no, CertType::card})
+    if (cert_type_name(t) == s) return t;
+  return std::nullopt;
+}
+
+std::optional<CertType> cert_type_from_code(std::string_view s) noexcept {
+  for (CertType t : {CertType::ec_voucher, CertType::id_no, CertType::card})
+    if (cert_type_code(t) == s) return t;
+  return std::nullopt;
 }
 
 std::string_view call_outcome_name(CallOutcome o) noexcept {
@@ -115,12 +147,17 @@ bool answered(const InsurerReply& r) { return r.outcome == CallOutcome::ok || r.
 namespace {
 
 // Whether a 2207 / 2304 success can be recorded as it is: its figures add up, match
-// the charge, and take nothing from the account that was not allowed.
-std::optional<std::string> settle_reply_problem(const InsurerReply& r, Amount local_total, bool account_allowed) {
+// the charge, and take nothing from the account that was not allowed (nor
+// more than the cap the call carried).
+std::optional<std::string> settle_reply_problem(const InsurerReply& r, Amount local_total, bool account_allowed,
+                                                const std::optional<Amount>& acct_cap) {
   if (!r.parts.consistent()) return "its parts do not add up to its total";
   if (r.parts.total != local_total)
     return fmt::format("its total {} is not the charge's {}", format_amount(r.parts.total), format_amount(local_total));
   if (!account_allowed && !r.parts.account.is_zero()) return "it took from the personal account without a verified PIN";
+  if (acct_cap && r.parts.account > *acct_cap)
+    return fmt::format("it took {} from the personal account, above the {} the call allowed (acct_pay_max)",
+                       format_amount(r.parts.account), format_amount(*acct_cap));
   return std::nullopt;
 }
 
@@ -263,6 +300,10 @@ SettlementRecord new_record(const RecordOf& of, std::string psn_no, std::string 
   }
   s.reasons = std::move(reasons);
   s.created_at = at;
+  s.cert_type = of.cert_type;
+  s.cert_no = of.cert_no;
+  s.insuplc_admdvs = of.insuplc_admdvs;
+  s.facts = of.facts;
   return s;
 }
 
@@ -278,6 +319,9 @@ InsurerCall call_on(const SettlementRecord& s, Txn txn, const std::string& msgid
   c.card_no = card_no;
   c.insurer_setl_id = s.insurer_setl_id;
   c.mdtrt_id = s.mdtrt_id;
+  c.cert_type = s.cert_type;
+  c.cert_no = s.cert_type == CertType::card ? card_no : s.cert_no;
+  c.insuplc_admdvs = s.insuplc_admdvs;
   return c;
 }
 
@@ -339,6 +383,10 @@ BasicFlow<OnlineAttempt> online_settle(OnlineRequest in) {
     c.visit_ref = msgid;
     c.adm_id = in.adm_id;
     c.at = in.at;
+    c.cert_type = in.cert_type;
+    c.cert_no = in.cert_no;
+    c.insuplc_admdvs = in.insuplc_admdvs;
+    c.facts = in.facts;
     return c;
   };
   const std::vector<Txn> before = inpatient ? std::vector<Txn>{Txn::discharge}
@@ -356,6 +404,29 @@ BasicFlow<OnlineAttempt> online_settle(OnlineRequest in) {
       break;
     }
     if (t == Txn::register_visit) out.mdtrt_id = r.mdtrt_id;
+  }
+  // The insurer's preview (2206 after 2204; 2303 after 2402), when the
+  // profile has one: its refusal is the request's (the settle call would be
+  // refused the same); unanswered, or its system failing, the settlement
+  // goes on without it (it moves nothing, so nothing is left to undo).
+  if (!ended && in.preview) {
+    const Txn t = inpatient ? Txn::stay_preview : Txn::preview;
+    InsurerCall c = visit_call(t);
+    c.total = in.total;
+    c.use_account = in.use_account;
+    c.acct_cap = in.acct_cap;
+    auto a = ask(Call{std::move(c)});
+    auto r = take<Replied>(co_await a).reply;
+    if (r.outcome == CallOutcome::ok && r.parts.consistent()) {
+      out.preview = r.parts;
+    } else if (r.outcome == CallOutcome::refused && !r.system_error && !r.clock_refused) {
+      out.end = OnlineAttempt::End::refused;
+      out.txn = t;
+      out.reply = std::move(r);
+      ended = true;
+    } else {
+      out.preview_unanswered = true;
+    }
   }
   {
     auto a = ask(AwaitCommit{});
@@ -379,6 +450,7 @@ BasicFlow<OnlineAttempt> online_settle(OnlineRequest in) {
   c.msgid = msgid;
   c.total = in.total;
   c.use_account = in.use_account;
+  c.acct_cap = in.acct_cap;
   auto a = ask(Call{std::move(c)});
   out.reply = take<Replied>(co_await a).reply;
   if (!out.reply.carried_by.empty()) out.msgid = out.reply.carried_by;
@@ -387,7 +459,7 @@ BasicFlow<OnlineAttempt> online_settle(OnlineRequest in) {
     case CallOutcome::in_doubt: out.end = OnlineAttempt::End::in_doubt; break;
     case CallOutcome::refused: out.end = OnlineAttempt::End::refused; break;
     case CallOutcome::ok:
-      if (auto problem = settle_reply_problem(out.reply, in.total, in.use_account)) {
+      if (auto problem = settle_reply_problem(out.reply, in.total, in.use_account, in.acct_cap)) {
         out.end = OnlineAttempt::End::unacceptable;
         out.problem = *problem;
       } else {
@@ -396,6 +468,39 @@ BasicFlow<OnlineAttempt> online_settle(OnlineRequest in) {
       break;
   }
   co_return out;
+}
+
+void note_preview(Answer& a, const Parts& local, const OnlineAttempt& on) {
+  a.preview_unanswered = on.preview_unanswered;
+  if (!on.preview) return;
+  const Parts& p = *on.preview;
+  std::vector<std::string> why;
+  const auto part = [&](std::string_view name, Amount mine, Amount theirs) {
+    if (mine != theirs)
+      why.push_back(fmt::format("{} {} locally, {} by the insurer", name, format_amount(mine), format_amount(theirs)));
+  };
+  part("total", local.total, p.total);
+  part("fund", local.fund, p.fund);
+  part("account", local.account, p.account);
+  part("cash", local.cash, p.cash);
+  if (why.empty()) return;
+  a.insurer_preview = p;
+  a.preview_differs = std::move(why);
+}
+
+std::optional<Error> offline_refused(const InsurerProfile& profile, CertType cert) {
+  if (!profile.offline)
+    return make_error(Reason::insurer_unreachable, "insurer",
+                      fmt::format("this insurer ({} profile) has no offline settlement and it cannot be reached now: "
+                                  "nothing was settled or stored; settle again when the line is back",
+                                  profile_name(profile.name)));
+  if (cert != CertType::card)
+    return make_error(Reason::insurer_unreachable, "credential",
+                      fmt::format("offline settlement needs the medical-insurance card (the red list is kept by card), and "
+                                  "the patient was identified by {}: nothing was settled or stored; settle again when the "
+                                  "line is back, or with the card",
+                                  cert == CertType::id_no ? "ID number" : "e-voucher"));
+  return std::nullopt;
 }
 
 // The settlement the 2207 / 2304 made, as the insurer split it.
@@ -436,7 +541,8 @@ BasicFlow<Outcome> record_settled(SettlementRecord s, Answer yes, std::optional<
 }
 
 BasicFlow<OnlineFallback> after_online(OnlineAttempt on, RecordOf of, std::string psn_no, std::string insutype,
-                                       std::span<const ChargeLine> lines, std::vector<SplitReason> reasons, const Policy* policy) {
+                                       std::span<const ChargeLine> lines, std::vector<SplitReason> reasons, const Policy* policy,
+                                       std::optional<Parts> local) {
   OnlineFallback out;
   const Ms at = co_await current_time();
   using End = OnlineAttempt::End;
@@ -498,6 +604,7 @@ BasicFlow<OnlineFallback> after_online(OnlineAttempt on, RecordOf of, std::strin
       Answer yes;
       yes.settlement = st;
       yes.balance_after = on.reply.balance_after;
+      if (local) note_preview(yes, *local, on);
       auto fin = record_settled(std::move(st), std::move(yes), std::nullopt);
       auto r = fin.run();
       out.ends = co_await r;
@@ -701,7 +808,8 @@ BasicFlow<UndoDone> undo_settlement(UndoRequest in) {
 
 BasicFlow<Outcome> settle_charge(ChargeRequest in) {
   SETTLE_ASSERT(in.policy != nullptr);
-  const RecordOf& of = in.of;
+  const InsurerProfile& profile = profile_or_regional(in.profile);
+  RecordOf of = in.of;
   OnlineFallback fallback;
   fallback.cause = in.offline_cause;
   bool online = in.online;
@@ -718,6 +826,7 @@ BasicFlow<Outcome> settle_charge(ChargeRequest in) {
     } else {
       person = found.person;
       psn_no = found.psn_no;
+      if (!found.insuplc_admdvs.empty()) of.insuplc_admdvs = found.insuplc_admdvs;
     }
   }
   if (online) {
@@ -727,10 +836,21 @@ BasicFlow<Outcome> settle_charge(ChargeRequest in) {
     if (take<ReversalsCount>(co_await a).open > 0) online = false;
   }
   if (online) {
+    // The account by the credential: the card with its PIN verified; an
+    // e-voucher the patient authorised for the account; an ID number never.
     SplitOptions opts;
     opts.visit = of.visit;
     opts.use_account = in.use_account;
     opts.pin_verified = in.pin_verified;
+    bool account_allowed = in.pin_verified;
+    if (of.cert_type == CertType::ec_voucher) {
+      opts.pin_verified = account_allowed = in.acct_auth;
+      if (in.use_account && !in.acct_auth) opts.no_account = SplitReason::account_not_authorised;
+    } else if (of.cert_type == CertType::id_no) {
+      account_allowed = false;
+      if (in.use_account) opts.no_account = SplitReason::account_not_by_id;
+    }
+    opts.account_cap = in.acct_cap;
     auto local = split(*in.policy, *person, in.lines, opts);
     if (!local) {
       Answer no = Answer::fail(local.error());
@@ -747,19 +867,51 @@ BasicFlow<Outcome> settle_charge(ChargeRequest in) {
     // A stay's lines are at the insurer already (2301): only an outpatient charge uploads them.
     if (of.visit == VisitType::outpatient) req.lines = in.lines;
     req.total = local->total;
-    req.use_account = in.use_account && in.pin_verified;
+    req.use_account = in.use_account && account_allowed;
     req.deadline_at = in.budget.insurer_deadline();
     req.visit = of.visit;
     req.mdtrt_id = in.mdtrt_id;
     req.adm_id = of.adm_id;
     req.at = in.at;
+    req.cert_type = of.cert_type;
+    req.cert_no = of.cert_no;
+    req.insuplc_admdvs = of.insuplc_admdvs;
+    req.facts = of.facts;
+    req.preview = profile.preview;
+    if (profile.account_cap) req.acct_cap = in.acct_cap;
     BasicFlow<OnlineAttempt> sub = online_settle(std::move(req));
     auto settling = sub.run();
     OnlineAttempt on = co_await settling;
-    auto after = after_online(std::move(on), of, psn_no, person->insutype, in.lines, local->reasons, in.policy);
+    const std::optional<Parts> local_parts = parts_of(*local);
+    auto after = after_online(std::move(on), of, psn_no, person->insutype, in.lines, local->reasons, in.policy,
+                              local_parts);
     auto deciding = after.run();
     fallback = co_await deciding;
     if (fallback.ends) co_return std::move(*fallback.ends);
+  }
+  // No offline settlement for this profile or this credential: the request
+  // ends here, nothing stored (a settle call in doubt is reversed, an unsent
+  // msgid closed; the request may run again unless a call is in doubt).
+  if (auto no = offline_refused(profile, of.cert_type)) {
+    const Txn settle_txn = of.visit == VisitType::inpatient ? Txn::stay_settle : Txn::settle;
+    if (fallback.in_doubt_msgid) {
+      Error e = make_error(Reason::in_doubt, "insurer",
+                           fmt::format("the insurer did not answer {}; it is being reversed (冲正). {}", txn_code(settle_txn),
+                                       no->message));
+      Answer held = Answer::fail(std::move(e));
+      auto fin = reverse_call(*fallback.in_doubt_msgid, settle_txn, psn_no, of.request_id, std::move(held));
+      auto r = fin.run();
+      co_return co_await r;
+    }
+    if (fallback.unsent_msgid) {
+      RecordCallFailed rec =
+          failed_call(*fallback.unsent_msgid, settle_txn, CallOutcome::unreachable, psn_no, of.request_id, std::nullopt);
+      Answer again = Answer::fail(std::move(*no), false);
+      auto fin = record_failed(std::move(rec), std::move(again), true);
+      auto r = fin.run();
+      co_return co_await r;
+    }
+    co_return Outcome{Answer::fail(std::move(*no), false), std::nullopt};
   }
   OfflineRequest off;
   off.of = of;

@@ -46,6 +46,12 @@ struct RecordOf {
   std::int64_t adm_id = 0;
   // A discharge: the stay's live lines being settled, recorded by reference.
   std::optional<StayLinesRef> stay_lines = std::nullopt;
+  // The credential held at the window, the person's insured area (when
+  // known before the person is asked), the visit's facts.
+  CertType cert_type = CertType::card;
+  std::string cert_no = {};
+  std::string insuplc_admdvs = {};
+  VisitFacts facts = {};
 };
 // A new settlement record of `lines` as the policy applied them: copied with
 // each class B line's ratio (applied_lines), or, for a discharge, named by
@@ -97,6 +103,10 @@ struct OnlineAttempt {
   std::string mdtrt_id;
   std::string problem;
   std::optional<Error> error;
+  // The insurer's preview (2206 / 2303) when the profile asks for one and it
+  // answered; `preview_unanswered` when it was asked and not had.
+  std::optional<Parts> preview = std::nullopt;
+  bool preview_unanswered = false;
 };
 
 // Outpatient: 2201 → 2204 → 2207 (a new visit). Inpatient: 2402 → 2304 on
@@ -115,8 +125,21 @@ struct OnlineRequest {
   std::string mdtrt_id;      // inpatient: the stay's visit
   std::int64_t adm_id = 0;   // inpatient: the stay
   Ms at = 0;                 // inpatient: the discharge time
+  // The credential, the person's insured area and the visit's facts every call carries.
+  CertType cert_type = CertType::card;
+  std::string cert_no = {};
+  std::string insuplc_admdvs = {};
+  VisitFacts facts = {};
+  bool preview = false;             // 2206 / 2303 before the settle call (the profile's)
+  std::optional<Amount> acct_cap = std::nullopt;   // the settle call's exp_content.acct_pay_max; a reply above it cannot stand
 };
 BasicFlow<OnlineAttempt> online_settle(OnlineRequest in);
+// The insurer's preview against the local split, in the answer when they
+// differ (one sentence per differing part), or that it was not had.
+void note_preview(Answer& a, const Parts& local, const OnlineAttempt& on);
+// Why the offline settlement cannot be had: the profile has none, or the
+// credential is not the card the red list is kept by.
+std::optional<Error> offline_refused(const InsurerProfile& profile, CertType cert);
 // The settlement the settle call made, as the insurer split it.
 void settled_by(SettlementRecord& s, const OnlineAttempt& on);
 // An online settlement recorded with its answer; reversed and held if it cannot be.
@@ -132,7 +155,8 @@ struct OnlineFallback {
 };
 // `lines` are the caller's, who awaits this flow to its end.
 BasicFlow<OnlineFallback> after_online(OnlineAttempt on, RecordOf of, std::string psn_no, std::string insutype,
-                                       std::span<const ChargeLine> lines, std::vector<SplitReason> reasons, const Policy* policy);
+                                       std::span<const ChargeLine> lines, std::vector<SplitReason> reasons, const Policy* policy,
+                                       std::optional<Parts> local = std::nullopt);
 
 // The offline settlement of a charge: the person from the red list, the
 // estimate within the limits (or self-pay), stored with its upload.
@@ -152,6 +176,8 @@ BasicFlow<Outcome> offline_settle(OfflineRequest in);
 // A charge at the window settled (settle.commit, inpatient.discharge): the
 // person from the insurer, the split, the online settlement, and when the
 // line fails it the offline one. The card was checked by the caller.
+// The credential (of.cert_type, of.cert_no), the insured area and the visit's
+// facts are in `of`.
 struct ChargeRequest {
   RecordOf of;                 // its visit type decides the policy, limits and calls
   std::vector<ChargeLine> lines;
@@ -168,6 +194,9 @@ struct ChargeRequest {
   Budget budget;
   OfflineLimits limits;
   const Policy* policy = nullptr;
+  const InsurerProfile* profile = nullptr;  // nullptr: regional
+  bool acct_auth = false;      // e-voucher: the patient authorised the account on the phone
+  std::optional<Amount> acct_cap = std::nullopt;  // the account pays at most this (a national refund of part)
 };
 BasicFlow<Outcome> settle_charge(ChargeRequest in);
 

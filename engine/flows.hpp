@@ -35,6 +35,16 @@ struct CommitInput {
   Budget budget;
   OfflineLimits limits;
   const Policy* policy = nullptr;
+  const InsurerProfile* profile = nullptr;  // nullptr: regional
+  // The credential held at the window (card_no stays the card's number, empty
+  // when no card was used); for an e-voucher, whether the patient authorised
+  // the account on the phone. The account is used: card with the PIN
+  // verified; e-voucher with acct_auth; ID number never.
+  CertType cert_type = CertType::card;
+  std::string cert_no = {};
+  bool acct_auth = false;
+  std::string insuplc_admdvs = {};  // the person's insured area when known (1101 / the decode)
+  VisitFacts facts = {};
 };
 
 Flow commit_flow(CommitInput in);
@@ -53,6 +63,10 @@ struct RefundInput {
   std::vector<LineRefund> lines;  // empty: everything left
   bool line_online = true;
   Budget budget;
+  // national (line_refund false): a refund of part is the whole undo (2208)
+  // and a new settlement of the kept lines (the policy splits it locally).
+  const InsurerProfile* profile = nullptr;  // nullptr: regional
+  const Policy* policy = nullptr;           // needed when the profile has no line refund
 };
 
 Flow refund_flow(RefundInput in);
@@ -70,6 +84,7 @@ struct ResettleInput {
   bool line_online = true;
   Budget budget;
   const Policy* policy = nullptr;
+  const InsurerProfile* profile = nullptr;  // nullptr: regional
 };
 
 Flow resettle_flow(ResettleInput in);

@@ -20,7 +20,7 @@ struct ReasonRow {
   std::string_view description;
 };
 
-constexpr std::array<ReasonRow, 22> kReasonNames{{
+constexpr std::array<ReasonRow, 25> kReasonNames{{
     {SplitReason::status_unit_arrears, "status_unit_arrears",
      "employer in arrears (单位欠费): the fund does not record; account first, cash for the rest"},
     {SplitReason::status_not_designated, "status_not_designated",
@@ -65,6 +65,12 @@ constexpr std::array<ReasonRow, 22> kReasonNames{{
      "the fund's annual cap (封顶线) is reached in part: fund pays up to the cap"},
     {SplitReason::offline_clock_skew, "offline_clock_skew",
      "this host's clock is too far from the insurer's, which refuses its requests: settled offline"},
+    {SplitReason::account_not_by_id, "account_not_by_id",
+     "identified by ID number (身份证): the personal account is not used; fund and cash only"},
+    {SplitReason::account_not_authorised, "account_not_authorised",
+     "e-voucher (医保电子凭证) without the personal account authorised on the phone: the patient's part is cash"},
+    {SplitReason::account_capped, "account_capped",
+     "the personal account pays at most what the original settlement took from it; the rest is cash"},
 }};
 
 constexpr std::array<std::string_view, person_flag_count> kFlagNames{
@@ -298,6 +304,8 @@ Split split_of(const PolicyParams& params, const Person& person, const LineFigur
   const Amount patient = s.total - s.fund;
   if (options.offline) {
     s.account = Amount::zero();  // the account is never used offline
+  } else if (options.no_account) {
+    s.reasons.push_back(*options.no_account);
   } else if (!options.use_account) {
     s.reasons.push_back(SplitReason::account_skipped);
   } else if (!options.pin_verified) {
@@ -308,7 +316,12 @@ Split split_of(const PolicyParams& params, const Person& person, const LineFigur
     if (patient.fen() > 0) s.reasons.push_back(SplitReason::account_zero);
   } else {
     s.account = min(patient, person.balance);
-    if (s.account < patient) s.reasons.push_back(SplitReason::account_insufficient);
+    if (options.account_cap && s.account > *options.account_cap) {
+      s.account = max(*options.account_cap, Amount::zero());
+      s.reasons.push_back(SplitReason::account_capped);
+    } else if (s.account < patient) {
+      s.reasons.push_back(SplitReason::account_insufficient);
+    }
   }
   s.cash = patient - s.account;
 

@@ -99,11 +99,19 @@ struct OfflineContext {
   OfflineLimits limits;
 };
 
+enum class SplitReason : std::uint16_t;
+
 struct SplitOptions {
   VisitType visit = VisitType::outpatient;
   bool use_account = true;    // the cashier asked to use the personal account
   bool pin_verified = false;  // the card's PIN was verified on this connection
   std::optional<OfflineContext> offline;  // set when settling offline
+  // The account may not be used for this reason (the credential: an ID
+  // number, an e-voucher the patient did not authorise for the account).
+  std::optional<SplitReason> no_account = std::nullopt;
+  // The account pays at most this (a national refund of part: what the
+  // original took from it); the rest of the patient's part is cash.
+  std::optional<Amount> account_cap = std::nullopt;
 };
 
 // Every deviation from the normal split, with fixed numbers (stored in the ledger).
@@ -130,6 +138,9 @@ enum class SplitReason : std::uint16_t {
   annual_cap_reached = 20,
   annual_cap_partly = 21,
   offline_clock_skew = 22,
+  account_not_by_id = 23,       // identified by ID number: the account is never used
+  account_not_authorised = 24,  // e-voucher without the account authorised on the phone
+  account_capped = 25,          // the account capped at what the original took
 };
 
 std::string_view split_reason_name(SplitReason r) noexcept;

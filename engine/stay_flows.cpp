@@ -150,6 +150,10 @@ Flow admit_flow(AdmitInput in) {
     c.diagnosis = in.diagnosis;
     c.diagnosis_name = in.diagnosis_name;
     c.at = in.admit_at;
+    c.cert_type = in.cert_type;
+    c.cert_no = in.cert_no;
+    c.insuplc_admdvs = in.insuplc_admdvs;
+    c.facts = in.facts;
     auto a = ask(Call{std::move(c)});
     InsurerReply r = take<Replied>(co_await a).reply;
     if (!r.carried_by.empty()) msgid = r.carried_by;
@@ -386,6 +390,12 @@ Flow discharge_flow(DischargeInput in) {
   charge.budget = in.budget;
   charge.limits = in.limits;
   charge.policy = in.policy;
+  charge.profile = in.profile;
+  charge.acct_auth = in.acct_auth;
+  charge.of.cert_type = in.cert_type;
+  charge.of.cert_no = in.cert_no;
+  charge.of.insuplc_admdvs = in.insuplc_admdvs;
+  charge.of.facts = in.facts;
   auto settling = settle_charge(std::move(charge));
   auto r = settling.run();
   co_return co_await r;
@@ -511,7 +521,9 @@ Flow undo_admit_flow(UndoAdmitInput in) {
     c.adm_id = v.stay.adm_id;
     auto a = ask(Call{std::move(c)});
     const InsurerReply r = take<Replied>(co_await a).reply;
-    if (r.outcome == CallOutcome::refused) {
+    // An error page is not the insurer's refusal: the undo may have been
+    // made behind it, so it is asked again (below), never stored as refused.
+    if (r.outcome == CallOutcome::refused && !r.system_error) {
       Answer no = refused_answer(r, Txn::undo_admit);
       auto fin = store_final(in.request_id, std::move(no));
       auto done = fin.run();

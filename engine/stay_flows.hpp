@@ -21,6 +21,11 @@ struct AdmitInput {
   Ms admit_at = 0;
   bool line_online = true;
   Budget budget;
+  const InsurerProfile* profile = nullptr;  // nullptr: regional
+  CertType cert_type = CertType::card;      // the credential held at the window
+  std::string cert_no = {};
+  std::string insuplc_admdvs = {};
+  VisitFacts facts = {};  // the national 2401's department, doctor and diagnoses
 };
 Flow admit_flow(AdmitInput in);
 
@@ -56,6 +61,12 @@ struct DischargeInput {
   Budget budget;
   OfflineLimits limits;  // the inpatient ones
   const Policy* policy = nullptr;
+  const InsurerProfile* profile = nullptr;  // nullptr: regional
+  CertType cert_type = CertType::card;      // the credential held at the window
+  std::string cert_no = {};
+  bool acct_auth = false;                   // e-voucher: the account authorised on the phone
+  std::string insuplc_admdvs = {};
+  VisitFacts facts = {};
 };
 Flow discharge_flow(DischargeInput in);
 
@@ -69,6 +80,7 @@ struct UndoDischargeInput {
   StayView stay;
   bool line_online = true;
   Budget budget;
+  const InsurerProfile* profile = nullptr;  // nullptr: regional
 };
 Flow undo_discharge_flow(UndoDischargeInput in);
 

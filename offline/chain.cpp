@@ -212,6 +212,11 @@ const std::vector<Kind>& kinds() {
        {"batch_id", "row_no", "line_no", "code", "name", "class", "amount_fen"}, On::insert, "", 9},
       {"reentry_result", "reentry_results", {{"batch_id", true}, {"row_no", true}},
        {"batch_id", "row_no", "setl_id", "estimate_fund_fen"}, On::insert, "", 9},
+      // v11: a settlement's credential, insured area and facts, when not the
+      // defaults every row written before v11 holds.
+      {"settlement_credential", "settlements", {{"setl_id", true}},
+       {"setl_id", "cert_type", "insuplc_admdvs", "facts"}, On::insert,
+       "{r}.cert_type <> 3 OR {r}.insuplc_admdvs <> '' OR {r}.facts IS NOT NULL", 11},
   };
   return all;
 }

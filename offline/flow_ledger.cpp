@@ -124,6 +124,9 @@ Settlement settlement_row(const flow::SettlementRecord& r) {
   s.resettles_setl_id = r.resettles_setl_id;
   if (r.adm_id != 0) s.adm_id = r.adm_id;
   if (r.stay_lines) s.stay_lines = StayLinesRef{r.stay_lines->lines_upto, r.stay_lines->cancels_upto, r.stay_lines->classb_ratios};
+  s.cert_type = static_cast<int>(r.cert_type);
+  s.insuplc_admdvs = r.insuplc_admdvs;
+  s.facts = visit_facts_json(r.facts);
   return s;
 }
 
@@ -161,8 +164,155 @@ flow::SettlementRecord settlement_record(const Settlement& s, std::span<const Se
   if (s.stay_lines)
     r.stay_lines = flow::StayLinesRef{s.stay_lines->lines_upto, s.stay_lines->cancels_upto, s.stay_lines->classb_ratios};
   r.created_at = s.created_at_ms;
+  if (s.cert_type >= 1 && s.cert_type <= 3) r.cert_type = static_cast<flow::CertType>(s.cert_type);
+  r.insuplc_admdvs = s.insuplc_admdvs;
+  if (s.facts)
+    if (auto f = visit_facts_from_json(*s.facts)) r.facts = std::move(*f);
   return r;
 }
+
+namespace {
+
+// A JSON string with every character a JSON string needs escaped.
+std::string json_string(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (u < 0x20) {
+      out += fmt::format("\\u{:04x}", static_cast<unsigned>(u));
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+// Reads the facts' JSON: objects, arrays and strings only (what
+// visit_facts_json writes), whitespace between tokens allowed.
+class FactsReader {
+ public:
+  explicit FactsReader(std::string_view t) : t_(t) {}
+  std::optional<flow::VisitFacts> read() {
+    flow::VisitFacts f;
+    bool ok = object([&](const std::string& key) {
+      if (key == "diagnoses") return array([&] {
+        flow::Diagnosis d;
+        const bool got = object([&](const std::string& k) {
+          auto v = string();
+          if (!v) return false;
+          if (k == "code") d.code = *v;
+          else if (k == "name") d.name = *v;
+          return true;
+        });
+        if (got) f.diagnoses.push_back(std::move(d));
+        return got;
+      });
+      auto v = string();
+      if (!v) return false;
+      if (key == "dept_code") f.dept_code = *v;
+      else if (key == "dept_name") f.dept_name = *v;
+      else if (key == "doctor_code") f.doctor_code = *v;
+      else if (key == "doctor_name") f.doctor_name = *v;
+      return true;
+    });
+    space();
+    if (!ok || i_ != t_.size()) return std::nullopt;
+    return f;
+  }
+
+ private:
+  void space() {
+    while (i_ < t_.size() && (t_[i_] == ' ' || t_[i_] == '\n' || t_[i_] == '\t' || t_[i_] == '\r')) ++i_;
+  }
+  bool eat(char c) {
+    space();
+    if (i_ < t_.size() && t_[i_] == c) {
+      ++i_;
+      return true;
+    }
+    return false;
+  }
+  std::optional<std::string> string() {
+    if (!eat('"')) return std::nullopt;
+    std::string out;
+    while (i_ < t_.size() && t_[i_] != '"') {
+      char c = t_[i_++];
+      if (c != '\\') {
+        out += c;
+        continue;
+      }
+      if (i_ >= t_.size()) return std::nullopt;
+      const char e = t_[i_++];
+      switch (e) {
+        case '"': case '\\': case '/': out += e; break;
+        case 'n': out += '\n'; break;
+        case 't': out += '\t'; break;
+        case 'r': out += '\r'; break;
+        case 'b': out += '\b'; break;
+        case 'f': out += '\f'; break;
+        case 'u': {
+          if (i_ + 4 > t_.size()) return std::nullopt;
+          unsigned v = 0;
+          for (int k = 0; k < 4; ++k) {
+            const char h = t_[i_++];
+            v <<= 4;
+            if (h >= '0' && h <= '9') v |= static_cast<unsigned>(h - '0');
+            else if (h >= 'a' && h <= 'f') v |= static_cast<unsigned>(h - 'a' + 10);
+            else if (h >= 'A' && h <= 'F') v |= static_cast<unsigned>(h - 'A' + 10);
+            else return std::nullopt;
+          }
+          if (v >= 0x80) return std::nullopt;  // written raw as UTF-8, never escaped
+          out += static_cast<char>(v);
+          break;
+        }
+        default: return std::nullopt;
+      }
+    }
+    if (i_ >= t_.size()) return std::nullopt;
+    ++i_;
+    return out;
+  }
+  template <class F>
+  bool object(F&& member) {
+    if (!eat('{')) return false;
+    if (eat('}')) return true;
+    do {
+      auto key = string();
+      if (!key || !eat(':') || !member(*key)) return false;
+    } while (eat(','));
+    return eat('}');
+  }
+  template <class F>
+  bool array(F&& element) {
+    if (!eat('[')) return false;
+    if (eat(']')) return true;
+    do {
+      if (!element()) return false;
+    } while (eat(','));
+    return eat(']');
+  }
+
+  std::string_view t_;
+  std::size_t i_ = 0;
+};
+
+}  // namespace
+
+std::optional<std::string> visit_facts_json(const flow::VisitFacts& f) {
+  if (f.empty()) return std::nullopt;
+  std::string out = fmt::format("{{\"dept_code\":{},\"dept_name\":{},\"doctor_code\":{},\"doctor_name\":{},\"diagnoses\":[",
+                                json_string(f.dept_code), json_string(f.dept_name), json_string(f.doctor_code),
+                                json_string(f.doctor_name));
+  for (std::size_t i = 0; i < f.diagnoses.size(); ++i)
+    out += fmt::format("{}{{\"code\":{},\"name\":{}}}", i == 0 ? "" : ",", json_string(f.diagnoses[i].code),
+                       json_string(f.diagnoses[i].name));
+  return out + "]}";
+}
+
+std::optional<flow::VisitFacts> visit_facts_from_json(std::string_view text) { return FactsReader(text).read(); }
 
 sql::Result<Applied> apply_change(sql::Db& db, const flow::LedgerChange& change, const FlowConventions& conv,
                                   std::int64_t at) {

@@ -90,6 +90,12 @@ sql::Result<ForwardVerdict> finish_stay_work(sql::Db& db, const StayWork& work, 
 LineClass row_class(settle::LineClass c) noexcept;
 settle::LineClass flow_class(LineClass c) noexcept;
 flow::SettlementRecord settlement_record(const Settlement& s, std::span<const SettlementLine> lines);
+// A visit's facts as the ledger keeps them (settlements.facts, v11): a JSON
+// object {"dept_code", "dept_name", "doctor_code", "doctor_name",
+// "diagnoses": [{"code", "name"}]}; none when the facts are empty. Read
+// back: the facts, or nullopt when the text is not such an object.
+std::optional<std::string> visit_facts_json(const flow::VisitFacts& f);
+std::optional<flow::VisitFacts> visit_facts_from_json(std::string_view text);
 Settlement settlement_row(const flow::SettlementRecord& r);
 std::vector<SettlementLine> line_rows(std::span<const ChargeLine> lines);
 

@@ -150,7 +150,8 @@ constexpr std::string_view kSettlementCols =
     "setl_id, request_id, window_id, operator_id, card_no, card_sn, psn_no, insutype, visit_type, med_type, "
     "mode, total_fen, fund_fen, account_fen, cash_fen, fulamt_ownpay_fen, preselfpay_fen, inscp_fen, "
     "deductible_part_fen, reasons, insurer_setl_id, mdtrt_id, msgid, receipt_no, state, created_at_ms, "
-    "clearing_date, offline_reason, resettles_setl_id, adm_id, stay_lines_upto, stay_cancels_upto";
+    "clearing_date, offline_reason, resettles_setl_id, adm_id, stay_lines_upto, stay_cancels_upto, cert_type, "
+    "insuplc_admdvs, facts";
 // `base`: the index of setl_id (the settlement's columns after others in a join).
 Settlement read_settlement_at(const sql::Statement& st, int base) {
   Settlement s;
@@ -186,6 +187,9 @@ Settlement read_settlement_at(const sql::Statement& st, int base) {
   s.adm_id = st.column_opt_int64(base + 29);
   if (const auto upto = st.column_opt_int64(base + 30))
     s.stay_lines = StayLinesRef{*upto, st.column_opt_int64(base + 31).value_or(0), {}};
+  s.cert_type = static_cast<int>(st.column_int64(base + 32));
+  s.insuplc_admdvs = st.column_text(base + 33);
+  s.facts = st.column_opt_text(base + 34);
   return s;
 }
 
@@ -431,11 +435,14 @@ sql::Result<std::int64_t> record_settlement(sql::Db& db, const Settlement& s, st
       "resettles_setl_id";
   static constexpr std::string_view kValues =
       "?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28";
-  static const std::string plain = fmt::format("INSERT INTO settlements({}) VALUES({})", kCols, kValues);
-  static const std::string of_stay = fmt::format("INSERT INTO settlements({}, adm_id) VALUES({},?29)", kCols, kValues);
-  static const std::string by_ref = fmt::format(
-      "INSERT INTO settlements({}, adm_id, stay_lines_upto, stay_cancels_upto) VALUES({},?29,?30,?31)", kCols, kValues);
-  auto st = db.cached(s.stay_lines ? by_ref : s.adm_id ? of_stay : plain);
+  // The v11 columns are named only when they hold more than their defaults
+  // (a card, no area, no facts): such a row is the same as before v11.
+  const bool v11 = s.cert_type != 3 || !s.insuplc_admdvs.empty() || s.facts.has_value();
+  std::string cols(kCols), values(kValues);
+  if (s.adm_id) cols += ", adm_id", values += ",?29";
+  if (s.stay_lines) cols += ", stay_lines_upto, stay_cancels_upto", values += ",?30,?31";
+  if (v11) cols += ", cert_type, insuplc_admdvs, facts", values += ",?32,?33,?34";
+  auto st = db.cached(fmt::format("INSERT INTO settlements({}) VALUES({})", cols, values));
   if (!st) return st.error();
   SETTLE_SQL_TRY((*st)->bind_all(s.request_id, s.window_id, s.operator_id, s.card_no, s.card_sn, s.psn_no,
                                  s.insutype, name(s.visit_type), s.med_type, name(s.mode), s.total.fen(),
@@ -448,6 +455,11 @@ sql::Result<std::int64_t> record_settlement(sql::Db& db, const Settlement& s, st
   if (s.stay_lines) {
     SETTLE_SQL_TRY((*st)->bind(30, s.stay_lines->lines_upto));
     SETTLE_SQL_TRY((*st)->bind(31, s.stay_lines->cancels_upto));
+  }
+  if (v11) {
+    SETTLE_SQL_TRY((*st)->bind(32, static_cast<std::int64_t>(s.cert_type)));
+    SETTLE_SQL_TRY((*st)->bind(33, s.insuplc_admdvs));
+    SETTLE_SQL_TRY((*st)->bind(34, s.facts));
   }
   SETTLE_SQL_TRY((*st)->run());
   const std::int64_t id = db.last_insert_rowid();

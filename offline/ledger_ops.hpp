@@ -127,6 +127,12 @@ struct Settlement {
   std::optional<std::int64_t> resettles_setl_id;
   std::optional<std::int64_t> adm_id;  // an inpatient discharge settlement: its stay (v4)
   std::optional<StayLinesRef> stay_lines;  // its lines by reference (v5; none in settlement_lines)
+  // v11: the credential's type (mdtrt_cert_type: 1 e-voucher, 2 ID number,
+  // 3 card; never the token or the number), the person's insured area, the
+  // visit's facts as JSON (department, doctor, diagnoses; none when empty).
+  int cert_type = 3;
+  std::string insuplc_admdvs = {};
+  std::optional<std::string> facts = std::nullopt;
 };
 
 struct RefundLine {

@@ -825,6 +825,27 @@ CREATE INDEX outages_ended ON outages(ended_at_ms) WHERE ended_at_ms IS NOT NULL
 CREATE INDEX closeouts_recorded ON closeouts(recorded_at_ms);
 )SQL";
 
+// v11: insurer profiles, credentials and cross-region. A settlement names
+// the credential's type (mdtrt_cert_type 1 e-voucher, 2 ID number, 3 card;
+// the e-voucher token and the ID number are never stored), the person's
+// insured area (cross-region when it is not the hospital's; reconciliation
+// groups by it) and the visit's facts (JSON: department, doctor, diagnoses).
+// Rows written before are cards with no area and no facts. Fixed once
+// written, and chained when they hold more than those defaults.
+constexpr std::string_view kV11 = R"SQL(
+ALTER TABLE settlements ADD COLUMN cert_type INTEGER NOT NULL DEFAULT 3 CHECK (cert_type IN (1, 2, 3));
+ALTER TABLE settlements ADD COLUMN insuplc_admdvs TEXT NOT NULL DEFAULT '';
+ALTER TABLE settlements ADD COLUMN facts TEXT;
+CREATE TRIGGER settlements_credential_fixed BEFORE UPDATE OF cert_type, insuplc_admdvs, facts ON settlements
+WHEN NEW.cert_type IS NOT OLD.cert_type OR NEW.insuplc_admdvs IS NOT OLD.insuplc_admdvs OR NEW.facts IS NOT OLD.facts
+BEGIN SELECT RAISE(ABORT, 'settlements: the credential, insured area and facts of a recorded settlement never change'); END;
+)SQL";
+
+const std::string& v11_sql() {
+  static const std::string sql = std::string(kV11) + chain::kinds_sql(11);
+  return sql;
+}
+
 // v9's SQL: its tables, then the triggers that chain them.
 const std::string& v9_sql() {
   static const std::string sql = std::string(kV9) + chain::kinds_sql(9);
@@ -839,7 +860,7 @@ const std::string& v3_sql() {
 }
 
 std::span<const Migration> all_migrations() {
-  static const std::array<Migration, 10> list{{
+  static const std::array<Migration, 11> list{{
       {1, "initial schema: requests, insurer messages, settlements, refunds, adjustments, outbox, events", kV1},
       {2, "fewer pages per commit (no requests_in_progress index, events without AUTOINCREMENT); open reversals indexed",
        kV2},
@@ -867,6 +888,9 @@ std::span<const Migration> all_migrations() {
           "refused by another, their rows and lines, each approved row's settlement; chained",
        v9_sql()},
       {10, "indexes for the office's lists: outages by their end, close-outs by when they were recorded", kV10},
+      {11, "settlements name the credential's type (card, e-voucher, ID number), the person's insured area "
+           "(cross-region) and the visit's facts (department, doctor, diagnoses); fixed and chained",
+       v11_sql()},
   }};
   return list;
 }

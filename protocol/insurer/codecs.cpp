@@ -20,6 +20,7 @@ constexpr std::size_t id_len = 64;     // setl_id, mdtrt_id, psn_no, local ids
 constexpr std::size_t time_len = 19;   // "yyyy-MM-dd HH:mm:ss"
 constexpr std::size_t date_len = 10;   // "yyyy-MM-dd"
 constexpr std::size_t feedetl_sn_len = 30;
+constexpr std::size_t ec_token_len = 128;  // an e-voucher token (mdtrt_cert_no with "01")
 
 template <class T>
 Result<T> finish(const Fields& f, T value) {
@@ -141,20 +142,32 @@ Result<T> decode_wrapped(const Json& j, std::string_view key, F body) {
 Json encode_visit_open(const VisitOpen& v) {
   return Json{{"psn_no", v.psn_no},         {"insutype", v.insutype},     {"mdtrt_cert_type", v.mdtrt_cert_type},
               {"mdtrt_cert_no", v.mdtrt_cert_no}, {"med_type", v.med_type}, {"ipt_otp_no", v.ipt_otp_no},
-              {"begntime", v.begntime},     {"dept_code", v.dept_code},   {"dept_name", v.dept_name}};
+              {"begntime", v.begntime},     {"dept_code", v.dept_code},   {"dept_name", v.dept_name},
+              {"atddr_no", v.atddr_no},     {"dr_name", v.dr_name},       {"dise_codg", v.dise_codg},
+              {"dise_name", v.dise_name}};
+}
+
+std::string cert_type_of(Fields& f) {
+  return f.one_of("mdtrt_cert_type", {cert_type_ec, cert_type_id_no, cert_type_card});
 }
 
 VisitOpen decode_visit_open(Fields& f) {
   VisitOpen v;
   v.psn_no = f.nonempty("psn_no", id_len);
   v.insutype = f.nonempty("insutype", 6);
-  v.mdtrt_cert_type = f.one_of("mdtrt_cert_type", {"02", "03"});
-  v.mdtrt_cert_no = f.nonempty("mdtrt_cert_no", id_len);
+  v.mdtrt_cert_type = cert_type_of(f);
+  v.mdtrt_cert_no = f.nonempty("mdtrt_cert_no", ec_token_len);
   v.med_type = f.nonempty("med_type", 6);
   v.ipt_otp_no = f.nonempty("ipt_otp_no", id_len);
   v.begntime = datetime(f, "begntime");
   v.dept_code = f.opt_str("dept_code", 30).value_or("");
   v.dept_name = f.opt_str("dept_name", 100).value_or("");
+  v.atddr_no = f.opt_str("atddr_no", 30).value_or("");
+  v.dr_name = f.opt_str("dr_name", 50).value_or("");
+  v.dise_codg = f.opt_str("dise_codg", limits::max_code_len).value_or("");
+  v.dise_name = f.opt_str("dise_name", limits::max_name_len).value_or("");
+  if (f.ok() && v.dise_codg.empty() && !v.dise_name.empty())
+    f.fail(Reason::invalid_request, "dise_codg", "required when dise_name is given (the diagnosis's code)");
   return v;
 }
 
@@ -395,14 +408,23 @@ Json PersonInfo::Input::encode() const {
 Result<PersonInfo::Input> PersonInfo::Input::decode(const Json& j) {
   return decode_wrapped<Input>(j, "data", [](Fields& f) {
     Input in;
-    in.mdtrt_cert_type = f.one_of("mdtrt_cert_type", {cert_type_id_no, cert_type_card});
-    in.mdtrt_cert_no = f.nonempty("mdtrt_cert_no", id_len);
+    in.mdtrt_cert_type = cert_type_of(f);
+    in.mdtrt_cert_no = f.nonempty("mdtrt_cert_no", ec_token_len);
     in.card_sn = f.opt_str("card_sn", 64).value_or("");
     in.psn_cert_type = f.opt_str("psn_cert_type", 6).value_or("01");
     in.certno = f.opt_str("certno", id_len).value_or("");
     in.psn_name = f.opt_str("psn_name", 100).value_or("");
-    if (f.ok() && in.mdtrt_cert_type == cert_type_card && in.card_sn.empty())
+    if (!f.ok()) return in;
+    if (in.mdtrt_cert_type == cert_type_card && in.card_sn.empty())
       f.fail(Reason::invalid_request, "card_sn", "required with mdtrt_cert_type \"03\" (card)");
+    else if (in.mdtrt_cert_type != cert_type_card && !in.card_sn.empty())
+      f.fail(Reason::invalid_request, "card_sn",
+             fmt::format("only with mdtrt_cert_type \"03\" (card), not \"{}\"", in.mdtrt_cert_type));
+    else if (in.mdtrt_cert_type == cert_type_id_no && in.psn_cert_type != psn_cert_type_id_card)
+      f.fail(Reason::invalid_request, "psn_cert_type",
+             fmt::format("\"{}\": with mdtrt_cert_type \"02\" only \"01\" (居民身份证) is accepted", in.psn_cert_type));
+    else if (in.mdtrt_cert_type == cert_type_id_no && in.mdtrt_cert_no.size() != 18)
+      f.fail(Reason::invalid_request, "mdtrt_cert_no", "an ID number (mdtrt_cert_type \"02\") has 18 characters");
     return in;
   });
 }
@@ -415,7 +437,8 @@ Json PersonInfo::Output::encode() const {
                         {"psn_type", i.psn_type},
                         {"flags", flags_value(i.flags)},
                         {"deductible_used", amount_value(i.deductible_used)},
-                        {"fund_paid_ytd", amount_value(i.fund_paid_ytd)}});
+                        {"fund_paid_ytd", amount_value(i.fund_paid_ytd)},
+                        {"insuplc_admdvs", i.insuplc_admdvs}});
   return Json{{"baseinfo", Json{{"psn_no", baseinfo.psn_no},
                                 {"psn_cert_type", baseinfo.psn_cert_type},
                                 {"certno", baseinfo.certno},
@@ -447,6 +470,7 @@ Result<PersonInfo::Output> PersonInfo::Output::decode(const Json& j) {
     i.flags = flags_of(f, "flags");
     i.deductible_used = f.amount("deductible_used");
     i.fund_paid_ytd = f.amount("fund_paid_ytd");
+    i.insuplc_admdvs = f.opt_digits("insuplc_admdvs", admdvs_len);
     return i;
   });
   if (outer.ok() && o.insuinfo.empty()) outer.fail(Reason::invalid_request, "insuinfo", "at least one insurance is required");
@@ -462,18 +486,13 @@ Json OutpatientRegister::Output::encode() const { return encode_visit_opened(*th
 Result<OutpatientRegister::Output> OutpatientRegister::Output::decode(const Json& j) {
   return decode_wrapped<Output>(j, "data", [](Fields& f) { return Output{decode_visit_opened(f)}; });
 }
-Json Admission::Input::encode() const {
-  Json j = encode_visit_open(*this);
-  j["dise_codg"] = dise_codg;
-  j["dise_name"] = dise_name;
-  return wrap("mdtrtinfo", std::move(j));
-}
+Json Admission::Input::encode() const { return wrap("mdtrtinfo", encode_visit_open(*this)); }
 Result<Admission::Input> Admission::Input::decode(const Json& j) {
   return decode_wrapped<Input>(j, "mdtrtinfo", [](Fields& f) {
     Input in;
     static_cast<VisitOpen&>(in) = decode_visit_open(f);
-    in.dise_codg = f.nonempty("dise_codg", limits::max_code_len);
-    in.dise_name = f.opt_str("dise_name", limits::max_name_len).value_or("");
+    if (f.ok() && in.dise_codg.empty())
+      f.fail(Reason::invalid_request, "dise_codg", "required: the admission diagnosis (诊断编码)");
     return in;
   });
 }
@@ -628,7 +647,7 @@ Result<UndoAdmission::Output> UndoAdmission::Output::decode(const Json& j) {
 
 // ---- settle / preview ----
 Json SettleInput::encode() const {
-  return wrap("data", Json{{"psn_no", psn_no},
+  Json j = wrap("data", Json{{"psn_no", psn_no},
                            {"mdtrt_cert_type", mdtrt_cert_type},
                            {"mdtrt_cert_no", mdtrt_cert_no},
                            {"med_type", med_type},
@@ -639,13 +658,16 @@ Json SettleInput::encode() const {
                            {"insutype", insutype},
                            {"acct_used_flag", acct_used_flag},
                            {"medins_setl_id", medins_setl_id}});
+  if (!exp_content.empty())
+    j["data"]["exp_content"] = Json{{"acct_pay_max", amount_value(*exp_content.acct_pay_max)}};
+  return j;
 }
 Result<SettleInput> SettleInput::decode(const Json& j) {
   return decode_wrapped<SettleInput>(j, "data", [](Fields& f) {
     SettleInput in;
     in.psn_no = f.nonempty("psn_no", id_len);
-    in.mdtrt_cert_type = f.one_of("mdtrt_cert_type", {"02", "03"});
-    in.mdtrt_cert_no = f.nonempty("mdtrt_cert_no", id_len);
+    in.mdtrt_cert_type = cert_type_of(f);
+    in.mdtrt_cert_no = f.nonempty("mdtrt_cert_no", ec_token_len);
     in.med_type = f.nonempty("med_type", 6);
     in.medfee_sumamt = f.amount("medfee_sumamt");
     in.psn_setlway = f.one_of("psn_setlway", {"01", "02"});
@@ -654,6 +676,13 @@ Result<SettleInput> SettleInput::decode(const Json& j) {
     in.insutype = f.nonempty("insutype", 6);
     in.acct_used_flag = f.one_of("acct_used_flag", {"0", "1"});
     in.medins_setl_id = f.opt_str("medins_setl_id", id_len).value_or("");
+    if (const Json* exp = f.opt_object("exp_content"); exp != nullptr) {
+      Fields ef(*exp, f.path_of("exp_content"));
+      in.exp_content.acct_pay_max = ef.opt_amount("acct_pay_max");
+      if (ef.ok() && in.exp_content.acct_pay_max && in.exp_content.acct_pay_max->fen() > limits::amount_max_fen)
+        ef.fail(Reason::invalid_amount, "acct_pay_max", "amount out of range");
+      if (!ef.ok()) f.fail(ef.status().error());
+    }
     return in;
   });
 }
@@ -763,6 +792,7 @@ Result<Reversal::Output> Reversal::Output::decode(const Json& j) {
 Json DailyTotals::Input::encode() const {
   return wrap("data", Json{{"insutype", insutype},
                            {"clr_type", clr_type},
+                           {"setl_optins", setl_optins},
                            {"stmt_begndate", stmt_begndate},
                            {"stmt_enddate", stmt_enddate},
                            {"medfee_sumamt", amount_value(medfee_sumamt)},
@@ -775,6 +805,7 @@ Result<DailyTotals::Input> DailyTotals::Input::decode(const Json& j) {
     Input in;
     in.insutype = f.str("insutype", 6);
     in.clr_type = f.one_of("clr_type", {"11", "21", ""});
+    in.setl_optins = f.opt_digits("setl_optins", admdvs_len);
     in.stmt_begndate = date(f, "stmt_begndate");
     in.stmt_enddate = date(f, "stmt_enddate");
     in.medfee_sumamt = f.amount("medfee_sumamt");
@@ -853,7 +884,8 @@ Json DetailReconcile::Output::encode() const {
                      {"acct_pay", amount_value(r.acct_pay)},
                      {"psn_cash_pay", amount_value(r.psn_cash_pay)},
                      {"refd_setl_flag", r.refd_setl_flag},
-                     {"stmt_rslt", r.stmt_rslt}});
+                     {"stmt_rslt", r.stmt_rslt},
+                     {"insuplc_admdvs", r.insuplc_admdvs}});
   return wrap("data", Json{{"page_num", page_num}, {"page_size", page_size}, {"total", total}, {"rows", std::move(a)}});
 }
 Result<DetailReconcile::Output> DetailReconcile::Output::decode(const Json& j) {
@@ -877,6 +909,7 @@ Result<DetailReconcile::Output> DetailReconcile::Output::decode(const Json& j) {
       r.psn_cash_pay = rf.amount("psn_cash_pay");
       r.refd_setl_flag = rf.one_of("refd_setl_flag", {"0", "1", "2"});
       r.stmt_rslt = rf.opt_str("stmt_rslt", 4).value_or("0");
+      r.insuplc_admdvs = rf.opt_digits("insuplc_admdvs", admdvs_len);
       if (rf.ok())
         if (Status s = parts_add_up(rf.path(), "medfee_sumamt", r.medfee_sumamt,
                                     {{"fund_pay_sumamt", r.fund_pay_sumamt}, {"acct_pay", r.acct_pay},
@@ -891,7 +924,7 @@ Result<DetailReconcile::Output> DetailReconcile::Output::decode(const Json& j) {
   });
 }
 
-// ---- 5201 ----
+// ---- 9304 ----
 Json AccountHistory::Input::encode() const { return wrap("data", Json{{"psn_no", psn_no}, {"page_size", page_size}}); }
 Result<AccountHistory::Input> AccountHistory::Input::decode(const Json& j) {
   return decode_wrapped<Input>(j, "data", [](Fields& f) {
@@ -927,6 +960,41 @@ Result<AccountHistory::Output> AccountHistory::Output::decode(const Json& j) {
       r.balc = rf.amount("balc");
       return r;
     });
+    return o;
+  });
+}
+
+// ---- 9401 ----
+Json EcQuery::Input::encode() const { return wrap("data", Json{{"ec_qrcode", ec_qrcode}, {"biz_type", biz_type}}); }
+Result<EcQuery::Input> EcQuery::Input::decode(const Json& j) {
+  return decode_wrapped<Input>(j, "data", [](Fields& f) {
+    Input in;
+    in.ec_qrcode = f.nonempty("ec_qrcode", 512);
+    in.biz_type = f.nonempty("biz_type", 10);
+    if (f.ok() && !std::all_of(in.biz_type.begin(), in.biz_type.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      f.fail(Reason::invalid_request, "biz_type", "must be digits (01101: registration)");
+    return in;
+  });
+}
+Json EcQuery::Output::encode() const {
+  return wrap("data", Json{{"ec_token", ec_token},
+                           {"psn_cert_type", psn_cert_type},
+                           {"certno", certno},
+                           {"psn_name", psn_name},
+                           {"insuplc_admdvs", insuplc_admdvs},
+                           {"acct_auth", acct_auth},
+                           {"expires_in", expires_in}});
+}
+Result<EcQuery::Output> EcQuery::Output::decode(const Json& j) {
+  return decode_wrapped<Output>(j, "data", [](Fields& f) {
+    Output o;
+    o.ec_token = f.nonempty("ec_token", ec_token_len);
+    o.psn_cert_type = f.nonempty("psn_cert_type", 6);
+    o.certno = f.nonempty("certno", id_len);
+    o.psn_name = f.nonempty("psn_name", 100);
+    o.insuplc_admdvs = f.digits("insuplc_admdvs", admdvs_len);
+    o.acct_auth = f.one_of("acct_auth", {"0", "1"});
+    o.expires_in = f.integer("expires_in", 1, 86'400);
     return o;
   });
 }

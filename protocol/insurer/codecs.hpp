@@ -25,12 +25,17 @@ using json::Json;
 // Bounds of lists on the wire.
 inline constexpr std::size_t max_feedetail = 500;           // lines per 2204/2301 call
 inline constexpr std::size_t max_offline_batch = 1000;      // records per 9302 call (docs/offline.md)
-inline constexpr std::size_t max_page_size = 1000;          // rows per 3202/5201/9303 page
+inline constexpr std::size_t max_page_size = 1000;          // rows per 3202/9304/9303 page
 inline constexpr std::size_t max_flags = 8;
 
-// 1101's certificate types (mdtrt_cert_type).
+// Certificate types (mdtrt_cert_type) of 1101, the visit and the settle calls.
+inline constexpr std::string_view cert_type_ec = "01";     // 医保电子凭证 (the ec_token of a 9401 decode)
 inline constexpr std::string_view cert_type_id_no = "02";  // 居民身份证 (ID number)
 inline constexpr std::string_view cert_type_card = "03";   // 社会保障卡 (card number + card_sn)
+// psn_cert_type of an ID number: "01" 居民身份证.
+inline constexpr std::string_view psn_cert_type_id_card = "01";
+// Areas (医保区划: mdtrtarea_admvs, insuplc_admdvs, setl_optins) are 6 digits.
+inline constexpr std::size_t admdvs_len = 6;
 
 // med_type of a visit: "11" outpatient (门诊; emergency and others also count as
 // outpatient), "21" inpatient (住院).
@@ -79,11 +84,11 @@ struct SignOut {
 struct PersonInfo {
   static constexpr std::string_view infno = "1101";
   struct Input {
-    std::string mdtrt_cert_type;  // "03" card (card_no + card_sn) or "02" ID number
-    std::string mdtrt_cert_no;    // the card number or the ID number
-    std::string card_sn;          // 32 hex digits with "03"; empty with "02"
-    std::string psn_cert_type = "01";
-    std::string certno;           // ID number (optional with "03")
+    std::string mdtrt_cert_type;  // "01" e-voucher, "02" ID number, "03" card (card_no + card_sn)
+    std::string mdtrt_cert_no;    // the ec_token (9401), the ID number or the card number
+    std::string card_sn;          // required with "03"; empty otherwise
+    std::string psn_cert_type = "01";  // with "02": "01" 居民身份证 (the only one accepted)
+    std::string certno;           // ID number (optional with "01" and "03")
     std::string psn_name;         // optional
     Json encode() const;
     static Result<Input> decode(const Json& input);
@@ -106,6 +111,7 @@ struct PersonInfo {
     PersonFlags flags;          // this project's status flags (by name on the wire)
     Amount deductible_used;     // this year's accumulators
     Amount fund_paid_ytd;
+    std::string insuplc_admdvs{};  // 参保地医保区划: the insured area, 6 digits ("" when the insurer omits it)
     friend bool operator==(const InsuInfo&, const InsuInfo&) = default;
   };
   struct Output {
@@ -118,16 +124,24 @@ struct PersonInfo {
 };
 
 // ---- 2201 门诊挂号 outpatient registration / 2401 入院办理 admission ----
+// The visit's facts (dept_code .. dise_name) are optional to the codec; the
+// national profile requires dept_code and dise_codg of 2201 (the insurer
+// refuses), 2401 always requires dise_codg. The person's insured area is the
+// envelope's insuplc_admdvs, not a field here.
 struct VisitOpen {
   std::string psn_no;
   std::string insutype;
-  std::string mdtrt_cert_type;
+  std::string mdtrt_cert_type;  // "01" / "02" / "03"
   std::string mdtrt_cert_no;
   std::string med_type;      // "11" outpatient, "21" inpatient
   std::string ipt_otp_no;    // the hospital's visit number (门诊号 / 住院号)
   std::string begntime;      // "yyyy-MM-dd HH:mm:ss"
-  std::string dept_code;
+  std::string dept_code;     // 科室编码
   std::string dept_name;
+  std::string atddr_no{};      // 医师编码: the attending doctor's code
+  std::string dr_name{};       // the doctor's name
+  std::string dise_codg{};     // 诊断编码: the main diagnosis (ICD-10 code)
+  std::string dise_name{};
   friend bool operator==(const VisitOpen&, const VisitOpen&) = default;
 };
 struct VisitOpened {
@@ -149,12 +163,9 @@ struct OutpatientRegister {
 };
 struct Admission {
   static constexpr std::string_view infno = "2401";
-  struct Input : VisitOpen {
-    std::string dise_codg;  // the admission diagnosis (病种/诊断编码), required
-    std::string dise_name;  // optional
+  struct Input : VisitOpen {  // dise_codg (the admission diagnosis) required
     Json encode() const;
     static Result<Input> decode(const Json& input);
-    friend bool operator==(const Input&, const Input&) = default;
   };
   struct Output : VisitOpened {
     Json encode() const;
@@ -279,9 +290,18 @@ struct UndoAdmission {
 };
 
 // ---- 2206/2207 门诊预结算/结算, 2303/2304 住院预结算/结算 ----
+// exp_content (扩展内容): a JSON object; this project reads one member,
+// acct_pay_max (text yuan "12.34"): the most the personal account may pay in
+// this settlement (the national profile's refund of part, docs/insurer-profiles.md).
+// Other members are ignored; absent = no cap.
+struct ExpContent {
+  std::optional<Amount> acct_pay_max;
+  bool empty() const { return !acct_pay_max.has_value(); }
+  friend bool operator==(const ExpContent&, const ExpContent&) = default;
+};
 struct SettleInput {
   std::string psn_no;
-  std::string mdtrt_cert_type;
+  std::string mdtrt_cert_type;  // "01" / "02" / "03"
   std::string mdtrt_cert_no;
   std::string med_type;
   Amount medfee_sumamt;      // must equal the lines settled
@@ -291,6 +311,7 @@ struct SettleInput {
   std::string insutype;
   std::string acct_used_flag;  // "1" use the personal account (PIN verified), "0" not
   std::string medins_setl_id;  // the hospital's local settlement id (echoed, reported)
+  ExpContent exp_content{};    // written only when not empty
   Json encode() const;
   static Result<SettleInput> decode(const Json& input);
   friend bool operator==(const SettleInput&, const SettleInput&) = default;
@@ -426,6 +447,7 @@ struct DailyTotals {
     Amount fund_pay_sumamt;
     Amount acct_pay;
     std::int64_t fixmedins_setl_cnt = 0;
+    std::string setl_optins{};     // the insured area of the group (6 digits); "" every area
     Json encode() const;
     static Result<Input> decode(const Json& input);
     friend bool operator==(const Input&, const Input&) = default;
@@ -472,6 +494,7 @@ struct DetailReconcile {
     Amount psn_cash_pay;
     std::string refd_setl_flag;  // "0" untouched, "1" partly refunded, "2" undone or reversed
     std::string stmt_rslt;       // "0": the insurer's own row
+    std::string insuplc_admdvs{};  // the person's insured area (6 digits; "" when the insurer omits it)
     friend bool operator==(const Row&, const Row&) = default;
   };
   struct Output {
@@ -485,9 +508,9 @@ struct DetailReconcile {
   };
 };
 
-// ---- 5201 账户交易查询 account history (extension meaning) ----
+// ---- 9304 账户交易查询 account history (extension; regional profile only) ----
 struct AccountHistory {
-  static constexpr std::string_view infno = "5201";
+  static constexpr std::string_view infno = "9304";
   struct Input {
     std::string psn_no;
     std::int64_t page_size = 20;  // most recent first
@@ -623,6 +646,35 @@ struct RedList {
     std::int64_t total = 0;    // entries over all pages
     bool more = false;         // another page follows
     std::vector<RedListEntry> entries;
+    Json encode() const;
+    static Result<Output> decode(const Json& output);
+    friend bool operator==(const Output&, const Output&) = default;
+  };
+};
+
+// ---- 9401 电子凭证解码 e-voucher decode (extension) ----
+// Stands in for the e-voucher platform's cn.nhsa.ec.query: the QR the patient
+// shows is decoded into a token (good for ec_token_lifetime_s, for this one
+// person) that 1101 and the visit/settle calls carry as mdtrt_cert_no with
+// mdtrt_cert_type "01".
+inline constexpr std::int64_t ec_token_lifetime_s = 300;
+struct EcQuery {
+  static constexpr std::string_view infno = "9401";
+  struct Input {
+    std::string ec_qrcode;           // the QR's text as scanned
+    std::string biz_type = "01101";  // the business the code is shown for (digits; 01101 registration)
+    Json encode() const;
+    static Result<Input> decode(const Json& input);
+    friend bool operator==(const Input&, const Input&) = default;
+  };
+  struct Output {
+    std::string ec_token;
+    std::string psn_cert_type;   // "01" 居民身份证
+    std::string certno;          // the ID number
+    std::string psn_name;
+    std::string insuplc_admdvs;  // 6 digits
+    std::string acct_auth;       // "1": the patient allowed the personal account on the phone; "0" not
+    std::int64_t expires_in = ec_token_lifetime_s;  // seconds the token stays good
     Json encode() const;
     static Result<Output> decode(const Json& output);
     friend bool operator==(const Output&, const Output&) = default;

@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstdint>
@@ -41,7 +42,7 @@ bool row(Scan& sc, DetailReconcile::Row& r) {
   enum : unsigned {
     psn_no = 1U << 0, mdtrt_id = 1U << 1, setl_id = 1U << 2, msgid = 1U << 3, medins_setl_id = 1U << 4,
     insutype = 1U << 5, setl_time = 1U << 6, medfee = 1U << 7, fund = 1U << 8, acct = 1U << 9, cash = 1U << 10,
-    flag = 1U << 11, stmt_rslt = 1U << 12,
+    flag = 1U << 11, stmt_rslt = 1U << 12, area = 1U << 13,
   };
   constexpr unsigned required = psn_no | mdtrt_id | setl_id | msgid | medfee | fund | acct | cash | flag;
   unsigned seen = 0;
@@ -68,10 +69,16 @@ bool row(Scan& sc, DetailReconcile::Row& r) {
       return text(flag, r.refd_setl_flag, 1, true) &&
              (r.refd_setl_flag == "0" || r.refd_setl_flag == "1" || r.refd_setl_flag == "2");
     if (k == "stmt_rslt") return text(stmt_rslt, r.stmt_rslt, kStmtRsltLen, false);
+    if (k == "insuplc_admdvs")  // codecs.cpp: opt_digits("insuplc_admdvs", 6)
+      return text(area, r.insuplc_admdvs, admdvs_len, false) &&
+             (r.insuplc_admdvs.empty() ||
+              (r.insuplc_admdvs.size() == admdvs_len &&
+               std::all_of(r.insuplc_admdvs.begin(), r.insuplc_admdvs.end(), digit)));
     return sc.skip();  // the codec ignores other keys
   });
   if (!ok || (seen & required) != required) return false;
   if (!(seen & stmt_rslt)) r.stmt_rslt = "0";
+  if (!(seen & area)) r.insuplc_admdvs.clear();
   return r.fund_pay_sumamt + r.acct_pay + r.psn_cash_pay == r.medfee_sumamt;
 }
 
@@ -138,6 +145,8 @@ void append_detail_row(std::string& out, const DetailReconcile::Row& r) {
   append_amount(out, r.acct_pay);
   out += ",\"fund_pay_sumamt\":";
   append_amount(out, r.fund_pay_sumamt);
+  out += ",\"insuplc_admdvs\":";
+  append_string(out, r.insuplc_admdvs);
   out += ",\"insutype\":";
   append_string(out, r.insutype);
   out += ",\"mdtrt_id\":";

@@ -68,6 +68,14 @@ std::string Fields::digits(std::string_view key, std::size_t len) {
   return s;
 }
 
+std::string Fields::opt_digits(std::string_view key, std::size_t len) {
+  std::string s = opt_str(key, len).value_or("");
+  if (ok() && !s.empty() &&
+      (s.size() != len || !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; })))
+    fail(Reason::invalid_request, key, fmt::format("must be {} digits (or empty)", len));
+  return s;
+}
+
 std::string Fields::one_of(std::string_view key, std::initializer_list<std::string_view> allowed) {
   std::string s = str(key, 64);
   if (ok() && std::find(allowed.begin(), allowed.end(), std::string_view(s)) == allowed.end()) {
@@ -151,6 +159,16 @@ const json::Json* Fields::object(std::string_view key) {
     fail(Reason::invalid_request, key, "required field is missing");
     return nullptr;
   }
+  if (!v->is_object()) {
+    fail(Reason::invalid_request, key, fmt::format("expected an object, got {}", json::type_name(*v)));
+    return nullptr;
+  }
+  return v;
+}
+
+const json::Json* Fields::opt_object(std::string_view key) {
+  const json::Json* v = member(key);
+  if (error_ || v == nullptr || v->is_null()) return nullptr;
   if (!v->is_object()) {
     fail(Reason::invalid_request, key, fmt::format("expected an object, got {}", json::type_name(*v)));
     return nullptr;

@@ -26,6 +26,8 @@ class Fields {
   std::optional<std::string> opt_str(std::string_view key, std::size_t max_len = 200);
   // A string of exactly `len` decimal digits.
   std::string digits(std::string_view key, std::size_t len);
+  // Absent, null or "": ""; otherwise exactly `len` decimal digits.
+  std::string opt_digits(std::string_view key, std::size_t len);
   // A string that must be one of `allowed`.
   std::string one_of(std::string_view key, std::initializer_list<std::string_view> allowed);
   std::int64_t integer(std::string_view key, std::int64_t min, std::int64_t max);
@@ -36,6 +38,8 @@ class Fields {
   std::optional<Ratio> opt_ratio(std::string_view key);
   // A required member object / array; nullptr after an error.
   const json::Json* object(std::string_view key);
+  // An optional member object: nullptr when absent or null (or after an error).
+  const json::Json* opt_object(std::string_view key);
   const json::Json* array(std::string_view key, std::size_t max_items);
   const json::Json* opt_array(std::string_view key, std::size_t max_items);
   std::vector<std::string> string_array(std::string_view key, std::size_t max_items, std::size_t max_len = 64);

@@ -47,6 +47,12 @@ struct Knobs {
   std::int64_t crash_ppm = 4'000;         // per action
   std::int64_t card_fault_ppm = 30'000;   // per card check: pulled, or another card in the reader
   std::int64_t park_after = 3;
+  // The insurer's interface (docs/insurer-profiles.md): national has no
+  // 9301 / 9302 / 9303, previews every settlement (2206 / 2303) and honours
+  // the account cap of a settle call, unless `ignore_cap` (an insurer that
+  // ignores exp_content: the flows must reverse what it takes above the cap).
+  bool national = false;
+  bool ignore_cap = false;
 };
 
 // Which fixes are switched off (to show the simulation finds each bug).
@@ -92,7 +98,10 @@ struct InsPerson {
   std::string psn_no;
   std::string card_no;
   bool on_redlist = true;
+  std::string area = {};  // insuplc_admdvs: the hospital's, or another (cross-region)
 };
+
+constexpr std::string_view kHospitalArea = "110108";
 
 struct Effect {
   Txn txn = Txn::settle;
@@ -143,6 +152,11 @@ class SimInsurer {
   bool seen_clock_refused = false;
   bool faults_on = true;
   std::int64_t calls = 0;
+  // Calls the profile has no such transaction for (9301 / 9302 in the
+  // national one, 2206 / 2303 in the regional one): the flows never make them.
+  std::vector<std::string> no_such;
+  std::int64_t over_cap = 0;  // settle replies that took more than the cap (ignore_cap)
+  std::int64_t previews = 0;
 
   const InsPerson* by_card(const std::string& card) const {
     for (const auto& [k, p] : persons)
@@ -232,6 +246,11 @@ class SimInsurer {
       return u;  // refused for its timestamp: nothing done
     }
     seen_clock_refused = false;
+    if (k_.national) {
+      no_such.push_back(fmt::format("9302 of request {}", s.request_id));
+      u.answer = ForwardAnswer::refused;
+      return u;
+    }
     if (faults_on && rng_.chance(k_.fault_ppm / 2)) return u;  // lost on the way
     if (refuse_uploads_of.count(s.psn_no) != 0) {
       u.answer = ForwardAnswer::refused;
@@ -282,10 +301,43 @@ class SimInsurer {
     return classify_reply(status, false, false, money);
   }
 
+  // The profile's rules before a call is performed: transactions it does not
+  // have, the national interface's required facts, the person's insured area.
+  std::optional<std::string> profile_refusal(const InsurerCall& c) {
+    const bool preview = c.txn == Txn::preview || c.txn == Txn::stay_preview;
+    if ((k_.national && (c.txn == Txn::refund || c.txn == Txn::upload_offline)) || (!k_.national && preview)) {
+      no_such.push_back(fmt::format("{} of request {}", txn_code(c.txn), c.request_id));
+      return fmt::format("no such transaction {} in the {} interface", txn_code(c.txn), k_.national ? "national" : "regional");
+    }
+    const bool visit = c.txn == Txn::register_visit || c.txn == Txn::settle || preview || c.txn == Txn::stay_settle;
+    if (k_.national && (c.txn == Txn::register_visit || c.txn == Txn::settle || c.txn == Txn::preview) &&
+        (c.facts.dept_code.empty() || c.facts.diagnoses.empty()))
+      return "dept_code and dise_codg are required";
+    if (visit && !c.psn_no.empty()) {
+      auto it = persons.find(c.psn_no);
+      if (it != persons.end() && c.insuplc_admdvs != it->second.area)
+        return fmt::format("insured area \"{}\" is not the person's ({})", c.insuplc_admdvs, it->second.area);
+    }
+    return std::nullopt;
+  }
+
+  // The split a settle or preview call gets: the account capped at the
+  // call's acct_pay_max unless the insurer ignores it.
+  Result<Split> settle_split(const Person& person, const InsurerCall& c, std::span<const ChargeLine> lines) {
+    SplitOptions o;
+    o.use_account = c.use_account;
+    o.pin_verified = c.use_account;
+    if (c.acct_cap && !k_.ignore_cap) o.account_cap = c.acct_cap;
+    auto sp = split(policy_, person, lines, o);
+    if (sp && c.acct_cap && sp->account > *c.acct_cap) ++over_cap;
+    return sp;
+  }
+
   InsurerReply perform(const InsurerCall& c, Ms now) {
     (void)now;
     InsurerReply r;
     r.outcome = CallOutcome::ok;
+    if (auto no = profile_refusal(c)) return refused(std::move(*no));
     switch (c.txn) {
       case Txn::person:
       case Txn::register_visit:
@@ -299,10 +351,7 @@ class SimInsurer {
           r.detail = "no such person";
           return r;
         }
-        SplitOptions o;
-        o.use_account = c.use_account;
-        o.pin_verified = c.use_account;
-        auto sp = split(policy_, it->second.person, c.lines.empty() ? lines_of_.at(c.request_id) : c.lines, o);
+        auto sp = settle_split(it->second.person, c, c.lines.empty() ? lines_of_.at(c.request_id) : c.lines);
         if (!sp) {
           r.outcome = CallOutcome::refused;
           r.detail = sp.error().message;
@@ -370,6 +419,17 @@ class SimInsurer {
         effects[c.msgid] = Effect{Txn::undo, c.request_id, s.psn_no, c.insurer_setl_id, left, false};
         return r;
       }
+      case Txn::preview: {
+        // The settlement's split, nothing moved.
+        ++previews;
+        auto it = persons.find(c.psn_no);
+        if (it == persons.end()) return refused("no such person");
+        auto sp = settle_split(it->second.person, c, c.lines.empty() ? lines_of_.at(c.request_id) : c.lines);
+        if (!sp) return refused(sp.error().message);
+        r.parts = parts_of(*sp);
+        return r;
+      }
+      case Txn::stay_preview:
       case Txn::admit:
       case Txn::stay_lines:
       case Txn::cancel_lines:
@@ -518,6 +578,14 @@ class SimInsurer {
         if (admitted) st.state = InsStay::State::discharged;
         else if (st.state != InsStay::State::discharged) return refused("the stay cannot be discharged");
         return r;
+      case Txn::stay_preview: {
+        if (st.state != InsStay::State::discharged) return refused("discharge (2402) first");
+        ++previews;
+        auto sp = settle_stay(st, c.use_account, c.total);
+        if (!sp) return refused(sp.error().message);
+        r.parts = parts_of(*sp);
+        return r;
+      }
       case Txn::stay_settle: {
         if (st.state != InsStay::State::discharged) return refused("discharge (2402) first");
         auto sp = settle_stay(st, c.use_account, c.total);
@@ -923,6 +991,8 @@ struct CashierReq {
   std::int64_t setl_id = 0;           // refund
   std::vector<LineRefund> refund_lines;
   int tries = 0;
+  CertType cert = CertType::card;  // the credential of a settle.commit
+  bool acct_auth = false;          // e-voucher: the account authorised
 };
 
 struct Job {
@@ -947,12 +1017,16 @@ struct RunResult {
   std::int64_t resettled = 0, refunded = 0;  // answered done
   std::int64_t stay_requests = 0, stays_done = 0;  // inpatient requests, and those answered done
   std::int64_t clock_skew_offline = 0;  // settled offline for the clock (offline_clock_skew)
+  std::int64_t previews = 0, over_cap = 0;   // insurer previews made; settle replies above the account cap
+  std::int64_t by_credential = 0;            // settlements made with an e-voucher or an ID number
 };
 
 class Run {
  public:
   Run(std::uint64_t seed, const Knobs& k, const Reverted& rev)
-      : seed_(seed), k_(k), rev_(rev), rng_(seed), clock_rng_(seed ^ 0x5eed'c10cULL), policy_(sim_policy()), ins_(rng_, k_, rev_, policy_), line_(3, 0) {}
+      : seed_(seed), k_(k), rev_(rev), rng_(seed), clock_rng_(seed ^ 0x5eed'c10cULL), cred_rng_(seed ^ 0xce27'0001ULL),
+        policy_(sim_policy()), profile_(k.national ? national_profile() : regional_profile()), ins_(rng_, k_, rev_, policy_),
+        line_(3, 0) {}
 
   RunResult go() {
     setup();
@@ -994,6 +1068,8 @@ class Run {
     }
     check();
     res_.insurer_calls = ins_.calls;
+    res_.previews = ins_.previews;
+    res_.over_cap = ins_.over_cap;
     return res_;
   }
 
@@ -1008,6 +1084,7 @@ class Run {
       p.person.insutype = i % 3 == 2 ? "390" : "310";
       p.person.balance = Amount::fen(rng_.uniform(0, 60'000));
       p.on_redlist = i % 4 != 3;
+      p.area = i % 3 == 1 ? "320506" : std::string(kHospitalArea);  // some insured elsewhere (cross-region)
       ins_.persons[p.psn_no] = p;
       initial_balance_[p.psn_no] = p.person.balance;
       if (p.on_redlist) redlist_[p.psn_no] = p.person;
@@ -1025,6 +1102,10 @@ class Run {
         r.lines.push_back(ChargeLine{fmt::format("I{}", rng_.uniform(1, 3)), "item", static_cast<LineClass>(rng_.uniform(1, 3)),
                                      Amount::fen(rng_.uniform(100, 40'000)), std::nullopt});
       r.use_account = rng_.chance(700'000);
+      // The credential (its own dice: the other choices are as they were).
+      const std::int64_t cred = cred_rng_.uniform(0, 99);
+      r.cert = cred < 70 ? CertType::card : cred < 85 ? CertType::ec_voucher : CertType::id_no;
+      r.acct_auth = cred_rng_.chance(500'000);
       Window& w = windows_[static_cast<std::size_t>(i % k_.windows)];
       w.queue.push_back(r);
       w.ready_at = rng_.uniform(0, 5000);
@@ -1056,6 +1137,13 @@ class Run {
         }
       }
       if (!r.refund && r.tries == 0 && r.stay_op == StayOp::none && rng_.chance(350'000)) pick_stay_op(r);
+      // Now and then the person's account is credited (the year's transfer):
+      // a refund of part after it is where the national account cap decides.
+      if (r.tries == 0 && cred_rng_.chance(150'000)) {
+        const Amount credit = Amount::fen(cred_rng_.uniform(1'000, 40'000));
+        ins_.persons.at(psn_of(r.person)).person.balance += credit;
+        initial_balance_[psn_of(r.person)] += credit;
+      }
       start(w, r);
       return;
     }
@@ -1084,7 +1172,9 @@ class Run {
     else what = fmt::format("action #{}", a.index());
     std::string got;
     if (const auto* c = std::get_if<Committed>(&e)) got = c->status ? fmt::format("ok {}", c->id) : "FAILED";
-    else if (const auto* r = std::get_if<Replied>(&e)) got = std::string(call_outcome_name(r->reply.outcome));
+    else if (const auto* r = std::get_if<Replied>(&e))
+      got = r->reply.detail.empty() ? std::string(call_outcome_name(r->reply.outcome))
+                                    : fmt::format("{} ({})", call_outcome_name(r->reply.outcome), r->reply.detail);
     fmt::print("{:>9} {} {} ({}) {} -> {}\n", now_, w.id, j.req.request_id, stay_op_name(j.req.stay_op), what, got);
   }
 
@@ -1192,6 +1282,9 @@ class Run {
       in.admit_at = now_;
       in.line_online = line_.accepts_online_work();
       in.budget = b;
+      in.profile = &profile_;
+      in.insuplc_admdvs = p.area;
+      in.facts = VisitFacts{"D01", "外科", "DR3", "", {Diagnosis{"K35.8", "急性阑尾炎"}}};
       return admit_flow(std::move(in));
     }
     const bool discharge = r.stay_op == StayOp::discharge;
@@ -1223,6 +1316,7 @@ class Run {
         in.budget = b;
         in.limits = OfflineLimits{Amount::fen(1'000'000), Amount::fen(3'000'000), 6, 72 * 3600};
         in.policy = &policy_;
+        in.profile = &profile_;
         return discharge_flow(std::move(in));
       }
       case StayOp::undo_discharge: {
@@ -1234,6 +1328,7 @@ class Run {
         in.stay = std::move(v);
         in.line_online = line_.state() == NetworkState::online;
         in.budget = b;
+        in.profile = &profile_;
         return undo_discharge_flow(std::move(in));
       }
       case StayOp::undo_admit: {
@@ -1262,9 +1357,11 @@ class Run {
       in.operator_id = "c001";
       in.card_no = p.card_no;
       in.original = ledger_.view(r.setl_id);
+      in.card_no = in.original.settlement.card_no;  // the credential it was made with
       in.line_online = line_.accepts_online_work() && line_.state() == NetworkState::online;
       in.budget = b;
       in.policy = &policy_;
+      in.profile = &profile_;
       return resettle_flow(std::move(in));
     }
     if (r.refund) {
@@ -1274,19 +1371,27 @@ class Run {
       in.operator_id = "c001";
       in.card_no = p.card_no;
       in.original = ledger_.view(r.setl_id);
+      in.card_no = in.original.settlement.card_no;  // the credential it was made with
       in.lines = r.refund_lines;
       in.line_online = line_.accepts_online_work();
       in.budget = b;
+      in.profile = &profile_;
+      in.policy = &policy_;
       return refund_flow(std::move(in));
     }
     CommitInput in;
     in.request_id = r.request_id;
     in.window = w.id;
     in.operator_id = "c001";
-    in.card_no = p.card_no;
+    in.card_no = r.cert == CertType::card ? p.card_no : std::string();
+    in.cert_type = r.cert;
+    in.cert_no = r.cert == CertType::card ? p.card_no : r.cert == CertType::id_no ? "ID" + p.psn_no : "EC" + r.request_id;
+    in.acct_auth = r.acct_auth;
     in.lines = r.lines;
     in.use_account = r.use_account;
-    in.pin_verified = r.use_account;
+    in.pin_verified = r.use_account && r.cert == CertType::card;
+    in.facts = VisitFacts{"D01", "内科", "DR7", "", {Diagnosis{"J06.9", "上呼吸道感染"}}};
+    in.profile = &profile_;
     in.line_online = line_.accepts_online_work();
     in.line_cause = ins_.seen_clock_refused ? OfflineCause::clock_skew : OfflineCause::network_down;
     in.budget = b;
@@ -1335,6 +1440,7 @@ class Run {
         if (r.outcome == CallOutcome::ok) {
           found.person = p.person;
           found.psn_no = p.psn_no;
+          found.insuplc_admdvs = p.area;
         } else if (r.outcome == CallOutcome::refused) {
           found.refusal = make_error(Reason::insurer_rejected, "insurer", r.detail);
         } else {
@@ -1390,7 +1496,8 @@ class Run {
         InsurerCall call = c.call;
         if (run.rev_.budget) call.deadline_at = run.now_ + run.k_.budget_ms;  // the old per-call deadline
         if (call.txn == Txn::upload_lines) run.ins_.lines_of_[call.request_id] = call.lines;
-        if (call.txn == Txn::settle && call.lines.empty()) call.lines = run.ins_.lines_of_[call.request_id];
+        if ((call.txn == Txn::settle || call.txn == Txn::preview) && call.lines.empty())
+          call.lines = run.ins_.lines_of_[call.request_id];
         auto r = run.ins_.call(call, run.now_, took);
         run.line(r.outcome);
         return Replied{r};
@@ -1423,6 +1530,7 @@ class Run {
     const bool stored = answer && *answer && (*answer)->rfind("ok", 0) == 0;
     if (a.ok()) {
       if (!stored) violation(fmt::format("request {} was answered done but its answer is not in the ledger", r.request_id));
+      if (a.settlement) credential_rules(r, *a.settlement);
       if (a.settlement && !r.refund) done_settlements_.emplace_back(a.settlement->setl_id, r.person);
       if (a.settlement && !r.refund &&
           std::find(a.settlement->reasons.begin(), a.settlement->reasons.end(), SplitReason::offline_clock_skew) !=
@@ -1442,10 +1550,15 @@ class Run {
     }
     if (acked_.count(r.request_id) != 0 && acked_[r.request_id].ok())
       violation(fmt::format("request {} was done, then a retry was answered {}", r.request_id, a.error->message));
-    // A failure that is not final: the cashier tries again with the same request_id.
-    if (!a.final && r.tries < 6) {
+    // A failure that is not final: the cashier tries again with the same
+    // request_id. The undo of an admission is asked until it is answered:
+    // its 2404 may have been made at the insurer already (an error page, a
+    // reply lost, the ledger failing after it), and only asking again
+    // brings the ledger to it.
+    const bool until_answered = r.stay_op == StayOp::undo_admit;
+    if (!a.final && (r.tries < 6 || (until_answered && r.tries < 60))) {
       w.queue.insert(w.queue.begin(), r);
-      w.ready_at = at + 1000;
+      w.ready_at = at + (r.tries < 6 ? 1000 : 5000);
     } else {
       w.ready_at = at;
     }
@@ -1568,8 +1681,59 @@ class Run {
   }
 
 
+  // The account by credential, and offline settlement only with the card
+  // and only where the profile has it.
+  void credential_rules(const CashierReq& r, const SettlementRecord& s) {
+    if (!r.refund && !r.resettle && r.stay_op == StayOp::none) {
+      commit_cert_[r.request_id] = r.cert;
+      if (r.cert != CertType::card) ++res_.by_credential;
+    }
+    if (s.cert_type == CertType::id_no && !s.parts.account.is_zero())
+      violation(fmt::format("request {}: settled by ID number with {} from the account", r.request_id,
+                            format_amount(s.parts.account)));
+    if (!r.refund && s.cert_type == CertType::ec_voucher && !r.acct_auth && !s.parts.account.is_zero())
+      violation(fmt::format("request {}: e-voucher without the account authorised, {} from the account", r.request_id,
+                            format_amount(s.parts.account)));
+    if (s.mode == Mode::offline && (k_.national || s.cert_type != CertType::card))
+      violation(fmt::format("request {}: settled offline ({} profile, {})", r.request_id, profile_name(profile_.name),
+                            cert_type_name(s.cert_type)));
+    if (r.refund && !r.resettle) refund_requests_.insert(r.request_id);
+  }
+
   // ---- the invariants ----
   void check() {
+    // 0. The profile: no call of a transaction it does not have; the
+    // settlements' credential and insured area as recorded; a national
+    // refund's new settlement never takes more from the account than the
+    // original had left.
+    for (const std::string& c : ins_.no_such) violation(fmt::format("a call the {} profile has not: {}", profile_name(profile_.name), c));
+    {
+      std::map<std::int64_t, const SettlementRecord*> by_id;
+      const std::vector<OriginalView> all = ledger_.settlements();
+      for (const auto& v : all) by_id[v.settlement.setl_id] = &v.settlement;
+      for (const auto& v : all) {
+        const SettlementRecord& s = v.settlement;
+        if (auto c = commit_cert_.find(s.request_id); c != commit_cert_.end() && c->second != s.cert_type)
+          violation(fmt::format("settlement {}: made by {}, the ledger says {}", s.setl_id, cert_type_name(c->second),
+                                cert_type_name(s.cert_type)));
+        if (s.mode == Mode::online && s.visit == VisitType::outpatient) {
+          auto p = ins_.persons.find(s.psn_no);
+          if (p != ins_.persons.end() && s.insuplc_admdvs != p->second.area)
+            violation(fmt::format("settlement {}: insured area \"{}\" in the ledger, the person's is {}", s.setl_id,
+                                  s.insuplc_admdvs, p->second.area));
+          if (s.facts.diagnoses.empty() || s.facts.dept_code.empty())
+            violation(fmt::format("settlement {}: the visit's facts were not kept", s.setl_id));
+        }
+        if (s.resettles_setl_id) {
+          const SettlementRecord* o = by_id.at(*s.resettles_setl_id);
+          if (o->cert_type != s.cert_type || o->insuplc_admdvs != s.insuplc_admdvs)
+            violation(fmt::format("settlement {} settles {} again with another credential or area", s.setl_id, o->setl_id));
+          if (refund_requests_.count(s.request_id) != 0 && s.parts.account > o->parts.account)
+            violation(fmt::format("refund {}: its new settlement {} took {} from the account, the original {}", s.request_id,
+                                  s.setl_id, format_amount(s.parts.account), format_amount(o->parts.account)));
+        }
+      }
+    }
     // Persons with a parked item: their disagreement is known and reported.
     const std::set<std::string> parked = ledger_.parked_persons();
     const std::vector<OriginalView> setls = ledger_.settlements();
@@ -1710,7 +1874,9 @@ class Run {
   Reverted rev_;
   Rng rng_;
   Rng clock_rng_;  // when this host's clock is off and right again
+  Rng cred_rng_;   // which credential each settle.commit is made with
   Policy policy_;
+  InsurerProfile profile_;
   SimInsurer ins_;
   SimLedger ledger_;
   NetworkStateMachine line_;
@@ -1722,6 +1888,8 @@ class Run {
   std::map<std::string, Answer> acked_;
   std::vector<std::pair<std::int64_t, int>> done_settlements_;
   std::map<std::string, Amount> initial_balance_;
+  std::map<std::string, CertType> commit_cert_;  // settle.commit requests answered done, by credential
+  std::set<std::string> refund_requests_;         // refunds answered done (national: undo and new settlement)
   std::int64_t msgid_seq_ = 0;
   bool calm_ = false;  // as of the forwarder's last look
   bool trace_ = std::getenv("SETTLE_TRACE") != nullptr;
@@ -1763,6 +1931,16 @@ int main(int argc, char** argv) {
     else if (a == "--first-seed") first = value();
     else if (a == "--requests") k.requests = static_cast<int>(value());
     else if (a == "--windows") k.windows = static_cast<int>(value());
+    else if (a == "--ignore-cap") k.ignore_cap = true;
+    else if (a == "--profile") {
+      const std::string what = i + 1 < argc ? argv[++i] : "";
+      const auto name = profile_from_name(what);
+      if (!name) {
+        fmt::print(stderr, "settle-sim: --profile takes regional or national, not \"{}\"\n", what);
+        return 2;
+      }
+      k.national = *name == ProfileName::national;
+    }
     else if (a == "--revert") {
       const std::string what = i + 1 < argc ? argv[++i] : "";
       if (what == "hold") rev.hold = true;
@@ -1775,6 +1953,7 @@ int main(int argc, char** argv) {
       }
     } else {
       fmt::print(stderr, "usage: settle-sim [--seeds N] [--first-seed S] [--requests N] [--windows N] [--revert FIX]\n"
+                         "                 [--profile regional|national] [--ignore-cap]\n"
                          "       SETTLE_SEED=S settle-sim   replays one run\n");
       return 2;
     }
@@ -1785,7 +1964,7 @@ int main(int argc, char** argv) {
   }
   const auto t0 = std::chrono::steady_clock::now();
   std::int64_t requests = 0, answered = 0, crashes = 0, calls = 0, parked = 0, stale = 0, refunded = 0, resettled = 0;
-  std::int64_t stay_requests = 0, stays_done = 0, clock_skew_offline = 0;
+  std::int64_t stay_requests = 0, stays_done = 0, clock_skew_offline = 0, previews = 0, over_cap = 0, by_credential = 0;
   std::uint64_t failed = 0;
   for (std::uint64_t s = first; s < first + seeds; ++s) {
     Run run(s, k, rev);
@@ -1801,10 +1980,14 @@ int main(int argc, char** argv) {
     stay_requests += r.stay_requests;
     stays_done += r.stays_done;
     clock_skew_offline += r.clock_skew_offline;
+    previews += r.previews;
+    over_cap += r.over_cap;
+    by_credential += r.by_credential;
     if (!r.violations.empty()) {
       ++failed;
       if (failed <= 5) {
-        fmt::print("seed {} FAILED ({} violations); replay: SETTLE_SEED={} settle-sim\n", s, r.violations.size(), s);
+        fmt::print("seed {} FAILED ({} violations); replay: SETTLE_SEED={} settle-sim --profile {}{}\n", s, r.violations.size(), s,
+                   k.national ? "national" : "regional", k.ignore_cap ? " --ignore-cap" : "");
         for (std::size_t v = 0; v < std::min<std::size_t>(r.violations.size(), 5); ++v) fmt::print("  {}\n", r.violations[v]);
       }
     }
@@ -1817,6 +2000,10 @@ int main(int argc, char** argv) {
              seeds, first, requests, answered, refunded, resettled, stay_requests, stays_done, calls, crashes, parked, stale,
              clock_skew_offline, secs,
              secs > 0 ? static_cast<double>(requests) / secs : 0.0);
+  fmt::print("profile {}: {} settlements by e-voucher or ID number, {} insurer previews, {} settle replies above the "
+             "account cap{}\n",
+             k.national ? "national" : "regional", by_credential, previews, over_cap,
+             k.ignore_cap ? " (the insurer ignores the cap: each reversed)" : "");
   fmt::print("{} passed, {} failed\n", seeds - failed, failed);
   return failed == 0 ? 0 : 1;
 }

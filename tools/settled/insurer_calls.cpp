@@ -166,6 +166,8 @@ EncodedCall encode_call(const flow::InsurerCall& c, const Policy& policy, std::i
       out.input = in.encode();
       break;
     }
+    case flow::Txn::preview:
+    case flow::Txn::stay_preview: out.cannot = "the insurer preview (2206 / 2303) is not encoded by this build"; break;
     case flow::Txn::person:
     case flow::Txn::reversal: SETTLE_ASSERT(false && "not a flow's call"); break;
   }
@@ -232,6 +234,8 @@ flow::InsurerReply reply_of(flow::Txn txn, const CallResult& r, const std::strin
       }
       return out;
     }
+    case flow::Txn::preview:
+    case flow::Txn::stay_preview:
     case flow::Txn::stay_settle:
     case flow::Txn::settle: {
       auto o = insurer::SettleOutput::decode(output);

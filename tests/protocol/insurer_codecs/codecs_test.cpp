@@ -173,7 +173,7 @@ TEST_CASE("every transaction's input and output round trip") {
   pi.baseinfo = {"11000000000000001", "01", "11010519491231002X", "张三", "1", "1949-12-31"};
   pi.insuinfo.push_back({"310", yuan("500.00"), "1", "11",
                          PersonFlags{}.set(PersonFlag::supervised).set(PersonFlag::account_frozen), yuan("12.34"),
-                         yuan("0.01")});
+                         yuan("0.01"), "310101"});
   output_round_trip<PersonInfo>(pi);
 
   OutpatientRegister::Input reg;
@@ -231,6 +231,7 @@ TEST_CASE("every transaction's input and output round trip") {
   output_round_trip<Reversal>({"H11010500001202611221030440009", "2207", ReversalResult::not_found, {}, {}, {}, {}});
 
   input_round_trip<DailyTotals>({"310", "11", "2026-11-22", "2026-11-22", yuan("170.00"), yuan("98.00"), yuan("50.00"), 1});
+  input_round_trip<DailyTotals>({"310", "21", "2026-11-22", "2026-11-22", yuan("1.00"), yuan("0.00"), yuan("0.00"), 1, "310101"});
   output_round_trip<DailyTotals>({"0", "balanced", yuan("170.00"), yuan("98.00"), yuan("50.00"), yuan("22.00"), 1});
 
   input_round_trip<DetailReconcile>({"310", "11", "2026-11-22", "2026-11-22", 2, 50});
@@ -240,6 +241,8 @@ TEST_CASE("every transaction's input and output round trip") {
   dr.total = 1;
   dr.rows.push_back({"11000000000000001", "M000000000000001", "S000000000000001", kMsgid, "L1", "310",
                      "2026-11-22 10:30:45", yuan("170.00"), yuan("98.00"), yuan("50.00"), yuan("22.00"), "0", "0"});
+  output_round_trip<DetailReconcile>(dr);
+  dr.rows[0].insuplc_admdvs = "440103";
   output_round_trip<DetailReconcile>(dr);
 
   input_round_trip<AccountHistory>({"11000000000000001", 20});
@@ -575,4 +578,107 @@ TEST_CASE("inpatient calls: 2401's diagnosis, 2302, 2402, 2404 and 9302's mdtrt_
   CHECK(DetailReconcile::Input::decode(detail).ok());
   detail["data"]["clr_type"] = "12";
   CHECK(DetailReconcile::Input::decode(detail).error().field == "data.clr_type");
+}
+
+TEST_CASE("national fields: visit facts, cert types 01/02/03, exp_content, insured areas, 9304 and 9401") {
+  // 2201 carries the visit's facts; all optional to the codec.
+  OutpatientRegister::Input reg;
+  static_cast<VisitOpen&>(reg) = {"11000000000000001", "310", "01", "ECT0123456789", "11", "OP1", "2026-11-22 10:00:00",
+                                  "D01", "内科", "DR007", "王医生", "J06.9", "急性上呼吸道感染"};
+  input_round_trip<OutpatientRegister>(reg);
+  Json j = reg.encode();
+  CHECK(j["data"]["atddr_no"] == "DR007");
+  CHECK(j["data"]["dise_codg"] == "J06.9");
+  j["data"]["dise_codg"] = "";
+  CHECK(OutpatientRegister::Input::decode(j).error().field == "data.dise_codg");  // a name without its code
+  j["data"]["mdtrt_cert_type"] = "04";
+  CHECK(OutpatientRegister::Input::decode(j).error().field == "data.mdtrt_cert_type");
+  j = reg.encode();
+  j["data"]["dr_name"] = 7;
+  CHECK(OutpatientRegister::Input::decode(j).error().field == "data.dr_name");
+  // 2401 takes the same facts; its diagnosis stays required.
+  Admission::Input adm;
+  static_cast<VisitOpen&>(adm) = static_cast<const VisitOpen&>(reg);
+  adm.med_type = "21";
+  input_round_trip<Admission>(adm);
+
+  // 1101 by e-voucher token, ID number, card.
+  input_round_trip<PersonInfo>({"01", "ECT0123456789", "", "01", "", ""});
+  input_round_trip<PersonInfo>({"02", "11010519491231002X", "", "01", "", ""});
+  const auto pi_error = [](Json data) { return PersonInfo::Input::decode(Json{{"data", std::move(data)}}).error(); };
+  CHECK(pi_error({{"mdtrt_cert_type", "01"}, {"mdtrt_cert_no", "ECT1"}, {"card_sn", "0123"}}).field == "data.card_sn");
+  CHECK(pi_error({{"mdtrt_cert_type", "02"}, {"mdtrt_cert_no", "11010519491231002X"}, {"psn_cert_type", "02"}}).field ==
+        "data.psn_cert_type");
+  CHECK(pi_error({{"mdtrt_cert_type", "02"}, {"mdtrt_cert_no", "1101051949"}}).field == "data.mdtrt_cert_no");
+  CHECK(pi_error({{"mdtrt_cert_type", "09"}, {"mdtrt_cert_no", "x"}}).field == "data.mdtrt_cert_type");
+  // insuinfo[].insuplc_admdvs: 6 digits; an insurer that omits it decodes as "".
+  PersonInfo::Output pi;
+  pi.baseinfo = {"11000000000000001", "01", "11010519491231002X", "张三", "1", "1949-12-31"};
+  pi.insuinfo.push_back({"310", yuan("1.00"), "1", "11", PersonFlags{}, yuan("0.00"), yuan("0.00"), "110105"});
+  Json po = pi.encode();
+  po["insuinfo"][0].erase("insuplc_admdvs");
+  CHECK(decode_reply<PersonInfo>(reply_with(po), kMsgid).value().insuinfo[0].insuplc_admdvs.empty());
+  po["insuinfo"][0]["insuplc_admdvs"] = "11010";
+  const Error area_err = decode_reply<PersonInfo>(reply_with(po), kMsgid).error();
+  CHECK(area_err.field == "insuinfo[0].insuplc_admdvs");
+  CHECK(area_err.message.find("6 digits") != std::string::npos);
+
+  // 2207: exp_content.acct_pay_max as text yuan; absent when no cap.
+  SettleInput si{"11000000000000001", "01", "ECT0123456789", "11", yuan("170.00"), "01", "M1", "B1", "310", "1", "L1"};
+  CHECK_FALSE(si.encode()["data"].contains("exp_content"));
+  si.exp_content.acct_pay_max = yuan("12.34");
+  CHECK(si.encode()["data"]["exp_content"] == Json{{"acct_pay_max", "12.34"}});
+  input_round_trip<OutpatientSettle>(si);
+  input_round_trip<InpatientSettle>(si);
+  si.exp_content.acct_pay_max = Amount::zero();
+  input_round_trip<OutpatientSettle>(si);
+  j = si.encode();
+  j["data"]["exp_content"] = Json{{"acct_pay_max", "12.34"}, {"other", "ignored"}};
+  CHECK(SettleInput::decode(j).value().exp_content.acct_pay_max == yuan("12.34"));
+  j["data"]["exp_content"] = Json::object();
+  CHECK_FALSE(SettleInput::decode(j).value().exp_content.acct_pay_max.has_value());
+  j["data"]["exp_content"] = Json{{"acct_pay_max", "-1.00"}};
+  CHECK(SettleInput::decode(j).error().field == "data.exp_content.acct_pay_max");
+  j["data"]["exp_content"] = Json{{"acct_pay_max", "12.345"}};
+  CHECK(SettleInput::decode(j).error().field == "data.exp_content.acct_pay_max");
+  j["data"]["exp_content"] = "{\"acct_pay_max\":\"1.00\"}";
+  CHECK(SettleInput::decode(j).error().field == "data.exp_content");
+
+  // 3201 setl_optins: "" (every area) or 6 digits.
+  Json dt = DailyTotals::Input{"310", "11", "2026-11-22", "2026-11-22", {}, {}, {}, 0, "31010"}.encode();
+  CHECK(DailyTotals::Input::decode(dt).error().field == "data.setl_optins");
+  dt["data"].erase("setl_optins");
+  CHECK(DailyTotals::Input::decode(dt).value().setl_optins.empty());
+  // 3202 rows: insuplc_admdvs 6 digits when present.
+  DetailReconcile::Output dr{1, 10, 1, {}};
+  dr.rows.push_back({"11000000000000001", "M1", "S1", kMsgid, "L1", "310", "2026-11-22 10:30:45", yuan("1.00"),
+                     yuan("1.00"), yuan("0.00"), yuan("0.00"), "0", "0", "440103"});
+  Json rows = dr.encode();
+  rows["data"]["rows"][0]["insuplc_admdvs"] = "4401xx";
+  CHECK(decode_reply<DetailReconcile>(reply_with(rows), kMsgid).error().field == "data.rows[0].insuplc_admdvs");
+
+  // 9304 is the account history's number now (5201 is the national interface's own).
+  CHECK(AccountHistory::infno == "9304");
+  CHECK(decode_request(encode_call<AccountHistory>(header("9304"), {"11000000000000001", 5})).value().head.infno == "9304");
+
+  // 9401: the e-voucher decode.
+  CHECK(EcQuery::infno == "9401");
+  input_round_trip<EcQuery>({"ECQR-0123456789ABCDEF", "01101"});
+  const EcQuery::Output ec{"ECT0123456789", "01", "11010519491231002X", "张三", "310101", "1", 300};
+  output_round_trip<EcQuery>(ec);
+  const auto ec_error = [&](const char* key, const Json& value) {
+    Json o = ec.encode();
+    if (value.is_null())
+      o["data"].erase(key);
+    else
+      o["data"][key] = value;
+    return decode_reply<EcQuery>(reply_with(o), kMsgid).error().field;
+  };
+  CHECK(ec_error("ec_token", "") == "data.ec_token");
+  CHECK(ec_error("acct_auth", "yes") == "data.acct_auth");
+  CHECK(ec_error("insuplc_admdvs", "31010") == "data.insuplc_admdvs");
+  CHECK(ec_error("expires_in", 0) == "data.expires_in");
+  CHECK(ec_error("certno", nullptr) == "data.certno");
+  CHECK(EcQuery::Input::decode(EcQuery::Input{"", "01101"}.encode()).error().field == "data.ec_qrcode");
+  CHECK(EcQuery::Input::decode(EcQuery::Input{"QR", "01a"}.encode()).error().field == "data.biz_type");
 }

@@ -34,6 +34,7 @@ DetailReconcile::Row row(int i) {
     r.medfee_sumamt = r.fund_pay_sumamt + r.acct_pay + r.psn_cash_pay;
   }
   r.stmt_rslt = "0";
+  r.insuplc_admdvs = i % 8 == 0 ? "" : i % 3 ? "110105" : "440103";
   return r;
 }
 
@@ -124,6 +125,7 @@ TEST_CASE("3202 fast path: the simulator's pages are read by the fast path, equa
   row_of(j, 0).erase("insutype");
   row_of(j, 0).erase("setl_time");
   row_of(j, 0).erase("stmt_rslt");
+  row_of(j, 0).erase("insuplc_admdvs");
   row_of(j, 1)["stmt_rslt"] = "1";
   bool fast = false;
   auto a = decode_detail_reply(j.dump(), kMsgid, &fast);
@@ -196,6 +198,10 @@ TEST_CASE("3202 fast path: every malformed field has exactly the codecs' outcome
                                                  parse_amount(r["acct_pay"].get<std::string>(), "a").value());
        }},
       {"parts do not add up", "data.rows[10].medfee_sumamt", [](json::Json& j) { row_of(j, 10)["medfee_sumamt"] = "99999.99"; }},
+      {"area 5 digits", "data.rows[6].insuplc_admdvs", [](json::Json& j) { row_of(j, 6)["insuplc_admdvs"] = "11010"; }},
+      {"area letters", "data.rows[6].insuplc_admdvs", [](json::Json& j) { row_of(j, 6)["insuplc_admdvs"] = "1101x5"; }},
+      {"area number", "data.rows[6].insuplc_admdvs", [](json::Json& j) { row_of(j, 6)["insuplc_admdvs"] = 110105; }},
+      {"area null", "", [](json::Json& j) { row_of(j, 6)["insuplc_admdvs"] = nullptr; }},
       {"flag 3", "data.rows[11].refd_setl_flag", [](json::Json& j) { row_of(j, 11)["refd_setl_flag"] = "3"; }},
       {"flag empty", "data.rows[11].refd_setl_flag", [](json::Json& j) { row_of(j, 11)["refd_setl_flag"] = ""; }},
       {"flag number", "data.rows[11].refd_setl_flag", [](json::Json& j) { row_of(j, 11)["refd_setl_flag"] = 0; }},
