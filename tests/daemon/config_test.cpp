@@ -124,8 +124,8 @@ TEST_CASE("mistakes name the key and the line") {
 TEST_CASE("[insurer] profile: regional by default, national with its own defaults, offline and preview override") {
   auto regional = parse_config(usable_example(), "settled.toml", base_dir());
   REQUIRE_MESSAGE(regional.ok(), regional.error().message);
-  const InsurerProfileConfig& r = regional->insurer.profile;
-  CHECK(r.name == "regional");
+  const flow::InsurerProfile& r = regional->insurer.profile;
+  CHECK(r.name == flow::ProfileName::regional);
   CHECK(r.line_refund);
   CHECK(r.offline);
   CHECK_FALSE(r.preview);
@@ -134,13 +134,13 @@ TEST_CASE("[insurer] profile: regional by default, national with its own default
   // No profile key at all: the regional profile, as before profiles existed.
   auto unnamed = parse_config(with(usable_example(), "profile = \"regional\"", ""), "settled.toml", base_dir());
   REQUIRE_MESSAGE(unnamed.ok(), unnamed.error().message);
-  CHECK(unnamed->insurer.profile == r);
+  CHECK(same_profile(unnamed->insurer.profile, r));
 
   auto national = parse_config(with(usable_example(), "profile = \"regional\"", "profile = \"national\""),
                                "settled.toml", base_dir());
   REQUIRE_MESSAGE(national.ok(), national.error().message);
-  const InsurerProfileConfig& n = national->insurer.profile;
-  CHECK(n.national());
+  const flow::InsurerProfile& n = national->insurer.profile;
+  CHECK(n.name == flow::ProfileName::national);
   CHECK_FALSE(n.line_refund);
   CHECK_FALSE(n.offline);
   CHECK(n.preview);
@@ -168,7 +168,7 @@ TEST_CASE("[insurer] profile: regional by default, national with its own default
   // The profile is read at the start only: a reload waits for a restart.
   Config running = *regional;
   const ReloadPlan plan = apply_reloadable(running, *national);
-  CHECK(running.insurer.profile == r);
+  CHECK(same_profile(running.insurer.profile, r));
   CHECK(std::find(plan.restart_needed.begin(), plan.restart_needed.end(), "insurer.profile") != plan.restart_needed.end());
 }
 

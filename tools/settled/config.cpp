@@ -177,22 +177,16 @@ Status parse_notify(const TomlReader& rd, const toml::table& nt, const std::stri
 
 // [insurer] profile, offline, preview: the profile's capabilities, with the
 // two overrides the office may set.
-Status read_profile(const TomlReader& rd, const toml::table& is, InsurerProfileConfig& out) {
+Status read_profile(const TomlReader& rd, const toml::table& is, flow::InsurerProfile& out) {
   auto name = rd.opt_string(is, "profile", "insurer.profile");
   if (!name) return name.error();
-  out = InsurerProfileConfig{};
+  out = flow::regional_profile();
   if (name->has_value()) {
-    if (**name != "regional" && **name != "national")
+    const auto known = flow::profile_from_name(**name);
+    if (!known)
       return rd.error_at(is.get("profile"), "insurer.profile",
                          fmt::format("\"{}\" is not a profile; write \"regional\" or \"national\"", **name));
-    out.name = **name;
-  }
-  if (out.national()) {
-    out.line_refund = false;
-    out.preview = true;
-    out.offline = false;
-    out.account_cap = true;
-    out.account_history = false;
+    if (*known == flow::ProfileName::national) out = flow::national_profile();
   }
   auto offline = rd.opt_bool(is, "offline", "insurer.offline");
   if (!offline) return offline.error();
@@ -220,6 +214,11 @@ std::optional<NotifyEvent> parse_notify_event(std::string_view s) noexcept {
   for (auto e : {NotifyEvent::line_offline, NotifyEvent::line_online, NotifyEvent::parked, NotifyEvent::redlist_stale})
     if (notify_event_name(e) == s) return e;
   return std::nullopt;
+}
+
+bool same_profile(const flow::InsurerProfile& a, const flow::InsurerProfile& b) noexcept {
+  return a.name == b.name && a.line_refund == b.line_refund && a.preview == b.preview && a.offline == b.offline &&
+         a.account_cap == b.account_cap && a.account_history == b.account_history;
 }
 
 Result<Config> parse_config(std::string_view text, std::string_view source, const std::string& base_dir) {

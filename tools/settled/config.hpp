@@ -3,6 +3,7 @@
 // and line, so a typo stops the daemon instead of changing its behaviour.
 #pragma once
 
+#include "engine/profile.hpp"
 #include "engine/result.hpp"
 #include "engine/split.hpp"
 
@@ -23,19 +24,10 @@ struct InstitutionConfig {
   std::string insurer_area;   // default insuplc_admdvs (6 digits)
 };
 
-// [insurer] profile: which interface the insurer speaks (docs/operations.md,
-// "Insurer profile"). The names are those of engine/profile.hpp's
-// InsurerProfile, which the flows take.
-struct InsurerProfileConfig {
-  std::string name = "regional";  // "regional" or "national"
-  bool line_refund = true;        // 9301 (regional only)
-  bool preview = false;           // 2206 / 2303 before the settle call (default: national)
-  bool offline = true;            // offline settlement, 9302 upload, 9303 red list (default: regional)
-  bool account_cap = false;       // exp_content.acct_pay_max on 2207 / 2304 (national)
-  bool account_history = true;    // 9304 (regional only)
-  bool national() const { return name == "national"; }
-  bool operator==(const InsurerProfileConfig&) const = default;
-};
+// [insurer] profile, offline, preview: the engine's InsurerProfile
+// (engine/profile.hpp), which the flows take (docs/operations.md, "Insurer
+// profile"). Equal when every capability is.
+bool same_profile(const flow::InsurerProfile& a, const flow::InsurerProfile& b) noexcept;
 
 struct InsurerConfig {
   std::string host;
@@ -51,7 +43,7 @@ struct InsurerConfig {
   std::size_t pool_size = 4;
   std::uint32_t connect_timeout_ms = 3000;
   std::uint32_t request_timeout_ms = 5000;
-  InsurerProfileConfig profile;
+  flow::InsurerProfile profile;  // regional unless the config says otherwise
 };
 
 struct CashierConfig {

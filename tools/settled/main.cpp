@@ -468,7 +468,7 @@ int main(int argc, char** argv) {
           co_return;
         }
         spdlog::info("settled: insurer profile {} (offline settlement {}, insurer preview {})",
-                     config->insurer.profile.name, config->insurer.profile.offline ? "on" : "off",
+                     flow::profile_name(config->insurer.profile.name), config->insurer.profile.offline ? "on" : "off",
                      config->insurer.profile.preview ? "on" : "off");
         spdlog::info("settled: serving cashiers on {}{}", config->cashier.socket_path,
                      server.tcp_port() ? fmt::format(" and 127.0.0.1:{}", *server.tcp_port()) : std::string());

@@ -159,6 +159,7 @@ std::vector<DetailRow> rows_of(insurer::DetailReconcile::Output& out) {
     row.account = r.acct_pay;
     row.cash = r.psn_cash_pay;
     row.state = recon::row_state_of_flag(r.refd_setl_flag).value_or(recon::RowState::untouched);
+    row.insuplc_admdvs = std::move(r.insuplc_admdvs);
     rows.push_back(std::move(row));
   }
   return rows;
@@ -316,9 +317,12 @@ awaitable<Reply> Service::recon_run(const cashier::SessionInfo& s, const cashier
   }
   for (std::string_view clr : recon::clearing_types) asks.push_back(TotalsKey{"", std::string(clr)});
   asks.push_back(TotalsKey{"", ""});
+  // Each insured area the hospital settled for, over every type (3201's setl_optins).
+  for (const auto& [area, side] : by_area) asks.push_back(TotalsKey{"", "", area});
   bool totals_balanced = true;
   for (const TotalsKey& key : asks) {
-    SideTotals& side = !key.insutype.empty() ? by_type[key.insutype].by_clr_type[key.clr_type]
+    SideTotals& side = !key.insuplc_admdvs.empty() ? by_area[key.insuplc_admdvs]
+                       : !key.insutype.empty() ? by_type[key.insutype].by_clr_type[key.clr_type]
                        : !key.clr_type.empty() ? by_clr[key.clr_type]
                                                : all;
     insurer::DailyTotals::Input in;
@@ -330,6 +334,7 @@ awaitable<Reply> Service::recon_run(const cashier::SessionInfo& s, const cashier
     in.fund_pay_sumamt = side.local.fund;
     in.acct_pay = side.local.account;
     in.fixmedins_setl_cnt = side.local.count;
+    in.setl_optins = key.insuplc_admdvs;
     const Json input = in.encode();
     const std::string infno(insurer::DailyTotals::infno);
     auto out = co_await query(p_.gateway, infno, input, opter);
@@ -424,7 +429,9 @@ awaitable<Reply> Service::recon_run(const cashier::SessionInfo& s, const cashier
     areas.push_back(Json{{"insuplc_admdvs", area},
                          {"cross_region", recon::cross_region(area, p_.config.institution.area,
                                                               p_.config.institution.insurer_area)},
-                         {"local", totals_json(side.local)}});
+                         {"balanced", side.balanced()},
+                         {"local", totals_json(side.local)},
+                         {"insurer", totals_json(side.insurer)}});
   Json differences = Json::array();
   std::map<std::string, std::int64_t> counts;
   for (const recon::Difference& d : diffs) {

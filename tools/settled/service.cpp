@@ -39,6 +39,21 @@ std::string payload_hash(std::string_view method, std::string_view canonical) {
   return sha256_hex(fmt::format("{}\n{}", method, canonical));
 }
 
+HeldIdentity identity_of(const WindowSession& ws) {
+  HeldIdentity id;
+  if (ws.card) {
+    id.cert_type = flow::CertType::card;
+    id.cert_no = ws.card->card_no;
+  } else if (ws.credential) {
+    id.cert_type = ws.credential->kind == CredentialKind::e_voucher ? flow::CertType::ec_voucher : flow::CertType::id_no;
+    id.cert_no = ws.credential->cert_no;
+    id.acct_auth = ws.credential->acct_auth;
+    id.insuplc_admdvs = ws.credential->insuplc_admdvs;
+  }
+  if (ws.person && !ws.person->insu.insuplc_admdvs.empty()) id.insuplc_admdvs = ws.person->insu.insuplc_admdvs;
+  return id;
+}
+
 Person PersonView::engine_person() const {
   return Person{insu.insutype, insu.flags, insu.balc, insu.deductible_used, insu.fund_paid_ytd};
 }
@@ -51,11 +66,16 @@ Service::Service(asio::io_context& ioc, ServiceParts parts)
   // The flows' answers are stored as the cashier API words them; an online
   // settlement's receipt number is its 2207 msgid's sequence, an offline
   // one's a number of its own (never sent).
-  conventions_.answer_text = [](const flow::Answer& a) { return answer_text(reply_of(a)); };
+  home_ = HomeArea{parts.config.institution.area, parts.config.institution.insurer_area};
+  conventions_.answer_text = [home = home_](const flow::Answer& a) { return answer_text(reply_of(a, home)); };
   conventions_.clearing_date = [](std::int64_t at) { return clearing_date(at); };
   conventions_.receipt_no = [gateway = &p_.gateway](const flow::SettlementRecord& r) {
     if (r.mode == Mode::online) return receipt_no_of(r.msgid);
     return "F" + gateway->next_msgid().substr(12);
+  };
+  refund_conventions_ = conventions_;
+  refund_conventions_.answer_text = [home = home_](const flow::Answer& a) {
+    return answer_text(reply_of(a, home, AnswerShape::refund));
   };
 }
 
@@ -325,6 +345,7 @@ Json Service::held_json(const WindowSession& ws, const std::optional<PersonView>
   // credential carried, else this hospital's insurer's.
   std::string area = p_.config.institution.insurer_area;
   if (ws.credential && !ws.credential->insuplc_admdvs.empty()) area = ws.credential->insuplc_admdvs;
+  if (person && !person->insu.insuplc_admdvs.empty()) area = person->insu.insuplc_admdvs;
   if (ws.card) {
     const reader::CardIdentity& card = *ws.card;
     return Json{{"cert_type", "card"},
@@ -449,9 +470,15 @@ awaitable<std::optional<PersonView>> Service::person_of(const cashier::SessionIn
     in.mdtrt_cert_no = held->cert_no;
     in.certno = held->id_no;
   } else {
-    refusal = fail(Reason::invalid_state, "credential",
-                   "this insurer's interface cannot look a person up by e-voucher yet; read the card or give the ID number");
-    co_return std::nullopt;
+    // The e-voucher's token, good for a few minutes from its decode (9401).
+    if (held->expires_at_ms != 0 && now_ms() >= held->expires_at_ms) {
+      refusal = fail(Reason::invalid_state, "credential",
+                     "the e-voucher's token has expired; scan the patient's code again (credential.scan)");
+      co_return std::nullopt;
+    }
+    in.mdtrt_cert_type = std::string(insurer::cert_type_ec);
+    in.mdtrt_cert_no = held->cert_no;
+    in.certno = held->id_no;
   }
   CallSpec spec;
   spec.infno = std::string(insurer::PersonInfo::infno);
@@ -516,12 +543,12 @@ awaitable<Reply> Service::person_query(const cashier::SessionInfo& s, const cash
 }
 
 awaitable<Reply> Service::account_history(const cashier::SessionInfo& s, const cashier::AccountHistoryParams& p) {
-  const InsurerProfileConfig& profile = p_.config.insurer.profile;
+  const flow::InsurerProfile& profile = p_.config.insurer.profile;
   if (!profile.account_history)
     co_return fail(Reason::not_supported, "insurer",
                    fmt::format("account.history is not offered with the {} insurer profile: its interface has no account "
                                "history ({}); the patient asks the insurer's own service",
-                               profile.name, insurer::AccountHistory::infno));
+                               flow::profile_name(profile.name), insurer::AccountHistory::infno));
   const WindowSession& ws = session_of(s.connection_id);
   if (p.card_no && (!ws.card || ws.card->card_no != *p.card_no))
     co_return fail(Reason::not_found, "card_no", "account.history answers for the card read at this window");

@@ -23,6 +23,7 @@
 #include "tools/settled/live_work.hpp"
 #include "tools/settled/metrics.hpp"
 #include "tools/settled/notices.hpp"
+#include "tools/settled/records.hpp"
 
 #include <map>
 #include <memory>
@@ -63,6 +64,16 @@ struct HeldCredential {
   bool acct_auth = false;      // e-voucher: the patient allowed the account on the phone
   std::int64_t expires_at_ms = 0;  // e-voucher: its token's end (0: none)
 };
+
+// The identity a flow acts on: the credential held, as the flows name it.
+struct HeldIdentity {
+  flow::CertType cert_type = flow::CertType::card;
+  std::string cert_no;         // the card number, the e-voucher's token or the ID number
+  bool acct_auth = false;      // e-voucher: the account authorised on the phone
+  std::string insuplc_admdvs;  // the person's insured area when known
+};
+struct WindowSession;
+HeldIdentity identity_of(const WindowSession& ws);
 
 // State bound to one cashier connection (one window). It holds one
 // credential at a time: card.read, credential.scan and credential.id each
@@ -250,7 +261,8 @@ class Service final : public cashier::Dispatcher {
   // the ledger refused) is written once more; if it still cannot be, the
   // request is held (never run again, a retry is answered IN_DOUBT) and the
   // daemon stops so that start-up recovery reverses the call.
-  awaitable<Reply> flow_answer(const flow::Outcome& o, const std::string& request_id);
+  awaitable<Reply> flow_answer(const flow::Outcome& o, const std::string& request_id,
+                               AnswerShape shape = AnswerShape::resettle);
 
   WindowSession& session_of(std::uint64_t connection_id) { return sessions_[connection_id]; }
 
@@ -263,6 +275,8 @@ class Service final : public cashier::Dispatcher {
   std::set<std::int64_t> changing_stays_;        // a request that changes each stay is running
   std::set<std::string> admitting_cards_;        // an admission of each card (card_no) is running
   ledger::FlowConventions conventions_;          // how the flows' answers and receipts are written
+  ledger::FlowConventions refund_conventions_;   // the same, a settlement with an undo answered as a refund
+  HomeArea home_;                                // the hospital's areas (cross_region)
   NetworkStateMachine network_;
   bool stopping_ = false;
   asio::steady_timer reversal_wakeup_;

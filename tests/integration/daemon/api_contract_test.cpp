@@ -205,6 +205,23 @@ TEST_CASE("credential.id: the person by ID number (1101 by 02), one credential a
   CHECK(back["result"]["card_no"] == p.card_no);
 }
 
+TEST_CASE("a settlement by ID number: no card, never the account, the insurer's records agree") {
+  Stack& s = stack();
+  const PersonSpec p = who(kPinCard);
+  auto c = s.session(Stack::cashier);
+  const Json held = c->call("credential.id", Json{{"id_no", p.id_no}});
+  REQUIRE_MESSAGE(held.contains("result"), held.dump());
+  const Json st = commit(*c, "api-id-commit-1", visit_lines(), true);
+  CHECK(st["state"] == "settled");
+  CHECK(st["cert_type"] == "id");
+  CHECK(st["cross_region"] == false);
+  CHECK(amount_at(st, "account") == Amount{});  // by ID number never from the account
+  CHECK(amount_at(st, "fund") > Amount{});
+  const Json d = check_agrees_with_insurer(*c, st["setl_id"].get<std::string>());
+  CHECK(d["cert_type"] == "id");
+  CHECK(d.dump().find(p.id_no) == std::string::npos);
+}
+
 TEST_CASE("events.subscribe: card.removed and card.inserted from the virtual card") {
   Stack& s = stack();
   place_card(0, kMain);
