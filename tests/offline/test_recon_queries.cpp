@@ -26,7 +26,7 @@ struct Day {
   // A settlement of `total` fen (60/30/10) on `date`; an inpatient one
   // settles a stay of its own (a discharged stays row, schema v4).
   std::int64_t settle(const std::string& id, std::int64_t total, const std::string& date, const std::string& insutype,
-                      Mode mode = Mode::online, VisitType visit = VisitType::outpatient) {
+                      Mode mode = Mode::online, VisitType visit = VisitType::outpatient, const std::string& area = "") {
     auto r = ledger->write_wait([=](sql::Db& db) -> sql::Result<std::int64_t> {
       auto q = record_request(db, test::sample_request(id));
       if (!q) return q.error();
@@ -36,6 +36,7 @@ struct Day {
       s.insurer_setl_id = "S-" + id;
       s.mode = mode;
       s.visit_type = visit;
+      s.insuplc_admdvs = area;
       if (visit == VisitType::inpatient) {
         auto a = record_request(db, test::sample_request("adm-" + id));
         if (!a) return a.error();
@@ -267,36 +268,10 @@ TEST_CASE("outpatient and inpatient apart per insurance type; a refund counts un
 
 TEST_CASE("insured areas apart: a cross-region patient's settlements are their own bucket, refunds and pending too") {
   Day d;
-  // Schema v11's column; a ledger made before it has none (then every
-  // settlement counts under "", the hospital's own area).
-  auto added = d.ledger->write_wait([](sql::Db& db) -> sql::Result<int> {
-    auto has = db.prepare("SELECT count(*) FROM pragma_table_info('settlements') WHERE name = 'insuplc_admdvs'");
-    if (!has) return has.error();
-    auto row = has->step();
-    if (!row) return row.error();
-    if (has->column_int64(0) == 0)
-      SETTLE_SQL_TRY(db.exec("ALTER TABLE settlements ADD COLUMN insuplc_admdvs TEXT NOT NULL DEFAULT ''"));
-    return 0;
-  });
-  REQUIRE(added.ok());
-  const auto home = d.settle("home", 10'000, kDay, "310");       // 6000/3000/1000
-  const auto away = d.settle("away", 20'000, kDay, "310");       // 12000/6000/2000
-  const auto away2 = d.settle("away2", 5'000, kDay, "310");      // 3000/1500/500
-  const auto off = d.settle("awayoff", 4'000, kDay, "310", Mode::offline);
-  const auto set_area = [&](std::int64_t id, const std::string& area) {
-    auto w = d.ledger->write_wait([=](sql::Db& db) -> sql::Result<int> {
-      auto st = db.prepare("UPDATE settlements SET insuplc_admdvs = ?1 WHERE setl_id = ?2");
-      if (!st) return st.error();
-      SETTLE_SQL_TRY(st->bind_all(area, id));
-      SETTLE_SQL_TRY(st->run());
-      return 0;
-    });
-    REQUIRE(w.ok());
-  };
-  set_area(home, "110105");
-  set_area(away, "440300");
-  set_area(away2, "440300");
-  set_area(off, "440300");
+  d.settle("home", 10'000, kDay, "310", Mode::online, VisitType::outpatient, "110105");  // 6000/3000/1000
+  d.settle("away", 20'000, kDay, "310", Mode::online, VisitType::outpatient, "440300");                     // 12000/6000/2000
+  const auto away2 = d.settle("away2", 5'000, kDay, "310", Mode::online, VisitType::outpatient, "440300");   // 3000/1500/500
+  d.settle("awayoff", 4'000, kDay, "310", Mode::offline, VisitType::outpatient, "440300");
   d.refund(away2, "r-away2", 600, 300, 100, kDay, SettlementState::partly_refunded);
 
   const ReconTotals t = d.totals(kDay);
