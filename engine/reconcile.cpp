@@ -25,6 +25,10 @@ std::optional<RowState> row_state_of_flag(std::string_view f) noexcept {
   return std::nullopt;
 }
 
+bool cross_region(std::string_view area, std::string_view home, std::string_view home_insurer) noexcept {
+  return !area.empty() && area != home && area != home_insurer;
+}
+
 std::string_view clearing_type_name(std::string_view clr_type) noexcept {
   if (clr_type == clr_outpatient) return "outpatient";
   if (clr_type == clr_inpatient) return "inpatient";
@@ -56,7 +60,7 @@ std::map<TotalsKey, Totals> totals_by_clearing(const std::vector<DetailRow>& row
   std::map<TotalsKey, Totals> out;
   for (const DetailRow& r : rows) {
     if (r.state == RowState::undone) continue;
-    out[TotalsKey{r.insutype, r.clr_type}] += Totals{1, r.total, r.fund, r.account, r.cash};
+    out[TotalsKey{r.insutype, r.clr_type, r.insuplc_admdvs}] += Totals{1, r.total, r.fund, r.account, r.cash};
   }
   return out;
 }

@@ -40,10 +40,15 @@ inline constexpr std::array<std::string_view, 2> clearing_types{clr_outpatient, 
 // "outpatient" for "11", "inpatient" for "21", "" for anything else.
 std::string_view clearing_type_name(std::string_view clr_type) noexcept;
 
-// One bucket of the day's totals: an insurance type ("" none) and a clearing type.
+// One bucket of the day's totals: an insurance type ("" none), a clearing
+// type and the insured area (参保地, insuplc_admdvs; "" over every area, or a
+// settlement recorded before areas were: the hospital's own). A patient
+// insured elsewhere (异地) is settled against that area's fund and cleared
+// apart, so the areas are summed apart.
 struct TotalsKey {
   std::string insutype;
   std::string clr_type;
+  std::string insuplc_admdvs = {};
   friend auto operator<=>(const TotalsKey&, const TotalsKey&) = default;
   friend bool operator==(const TotalsKey&, const TotalsKey&) = default;
 };
@@ -67,6 +72,7 @@ struct DetailRow {
   std::string psn_no;
   Amount total, fund, account, cash;
   RowState state = RowState::untouched;
+  std::string insuplc_admdvs = {};  // the person's insured area ("" not known)
   friend bool operator==(const DetailRow&, const DetailRow&) = default;
 };
 
@@ -106,8 +112,12 @@ struct InsutypeTotals {
 
 // Sums of rows per insurance type, by the totals' rule (undone rows do not count).
 std::map<std::string, Totals> totals_of(const std::vector<DetailRow>& rows);
-// The same per insurance type and clearing type.
+// The same per insurance type, clearing type and insured area.
 std::map<TotalsKey, Totals> totals_by_clearing(const std::vector<DetailRow>& rows);
+// Whether a settlement of `area` is cross-region (异地) for a hospital whose
+// own area is `home` and whose insurer's is `home_insurer`: a known area that
+// is neither.
+bool cross_region(std::string_view area, std::string_view home, std::string_view home_insurer) noexcept;
 
 // The insurer's 3202 over every clearing type does not say a row's clearing
 // type: `all` (those rows) get "21" when the same settlement (setl_id, else

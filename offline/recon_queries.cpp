@@ -15,10 +15,22 @@ namespace {
 using recon::DetailRow;
 using recon::RowState;
 
-// Columns of the per-settlement read.
+// The settlement's insured area: the column of schema v11 (insuplc_admdvs),
+// or '' for a ledger older than that (every settlement the hospital's own).
+sql::Result<std::string> area_column(sql::Db& db) {
+  auto st = db.cached("SELECT count(*) FROM pragma_table_info('settlements') WHERE name = 'insuplc_admdvs'");
+  if (!st) return st.error();
+  auto row = (*st)->step();
+  if (!row) return row.error();
+  const bool has = *row && (*st)->column_int64(0) > 0;
+  (*st)->reset();
+  return std::string(has ? "coalesce(insuplc_admdvs, '')" : "''");
+}
+
+// Columns of the per-settlement read (`{}`: the area's column).
 constexpr std::string_view kRowSql =
     "SELECT setl_id, coalesce(insutype, ''), state, mode, coalesce(insurer_setl_id, ''), coalesce(msgid, ''), "
-    "coalesce(psn_no, ''), total_fen, fund_fen, account_fen, cash_fen, visit_type FROM settlements ";
+    "coalesce(psn_no, ''), total_fen, fund_fen, account_fen, cash_fen, visit_type, {} FROM settlements ";
 
 struct Lookups {
   sql::Statement* refunds = nullptr;
@@ -48,11 +60,12 @@ sql::Result<bool> build_row(const sql::Statement& st, Lookups& l, DetailRow& row
   const std::string_view clr_type = clr_type_of_visit(st.column_text_view(11));
   if (state == "offline_pending" || state == "offline_rejected") {
     nu = NotUploaded{id, std::string(state), st.column_text(1), std::string(clr_type), st.column_text(6),
-                     Amount::fen(st.column_int64(7))};
+                     Amount::fen(st.column_int64(7)), st.column_text(12)};
     return false;
   }
   row = DetailRow{};
   row.local_setl_id = std::to_string(id);
+  row.insuplc_admdvs = st.column_text(12);
   row.insutype = st.column_text(1);
   row.clr_type = clr_type;
   row.setl_id = st.column_text(4);
@@ -102,7 +115,9 @@ template <class F>
 sql::Status for_each_row(sql::Db& db, const char* where, std::string_view clearing_date, F&& on_row) {
   auto lookups = prepare_lookups(db);
   if (!lookups) return lookups.error();
-  auto st = db.prepare(std::string(kRowSql) + where);
+  auto area = area_column(db);
+  if (!area) return area.error();
+  auto st = db.prepare(fmt::format(kRowSql, *area) + where);
   if (!st) return st.error();
   SETTLE_SQL_TRY(st->bind(1, clearing_date));
   DetailRow r;
@@ -119,20 +134,22 @@ sql::Status for_each_row(sql::Db& db, const char* where, std::string_view cleari
 }
 
 // Adds (sign 1) or takes out (sign -1) the sums of the day's plain online
-// settlements matching `extra`, per insurance type and clearing type.
+// settlements matching `extra`, per insurance type, clearing type and area.
 sql::Status add_settled(sql::Db& db, std::string_view clearing_date, std::string_view extra, int sign, ReconTotals& out) {
+  auto area = area_column(db);
+  if (!area) return area.error();
   auto st = db.prepare(fmt::format(
       "SELECT coalesce(insutype, ''), visit_type, count(*), sum(total_fen), sum(fund_fen), sum(account_fen), "
-      "sum(cash_fen) FROM settlements WHERE clearing_date = ?1 AND state = 'settled'{} GROUP BY 1, 2",
-      extra));
+      "sum(cash_fen), {} FROM settlements WHERE clearing_date = ?1 AND state = 'settled'{} GROUP BY 1, 2, 8",
+      *area, extra));
   if (!st) return st.error();
   SETTLE_SQL_TRY(st->bind(1, clearing_date));
   for (;;) {
     auto row = st->step();
     if (!row) return row.error();
     if (!*row) break;
-    recon::Totals& t =
-        out.by_clearing[recon::TotalsKey{st->column_text(0), std::string(clr_type_of_visit(st->column_text_view(1)))}];
+    recon::Totals& t = out.by_clearing[recon::TotalsKey{
+        st->column_text(0), std::string(clr_type_of_visit(st->column_text_view(1))), st->column_text(7)}];
     t.count += sign * st->column_int64(2);
     t.total += Amount::fen(sign * st->column_int64(3));
     t.fund += Amount::fen(sign * st->column_int64(4));
@@ -164,7 +181,7 @@ sql::Result<ReconTotals> recon_totals(sql::Db& db, std::string_view clearing_dat
                                 if (!counted) {
                                   ++out.not_uploaded;
                                 } else if (r.state != RowState::undone) {
-                                  out.by_clearing[recon::TotalsKey{r.insutype, r.clr_type}] +=
+                                  out.by_clearing[recon::TotalsKey{r.insutype, r.clr_type, r.insuplc_admdvs}] +=
                                       recon::Totals{1, r.total, r.fund, r.account, r.cash};
                                 }
                               }));
@@ -187,9 +204,12 @@ sql::Result<ReconDetail> recon_detail(sql::Db& db, std::string_view clearing_dat
 
 sql::Result<std::vector<NotUploaded>> recon_not_uploaded(sql::Db& db, std::string_view clearing_date) {
   std::vector<NotUploaded> out;
-  auto st = db.prepare(
-      "SELECT setl_id, state, coalesce(insutype, ''), coalesce(psn_no, ''), total_fen, visit_type FROM settlements "
-      "WHERE clearing_date = ?1 AND state IN ('offline_pending', 'offline_rejected') ORDER BY setl_id");
+  auto area = area_column(db);
+  if (!area) return area.error();
+  auto st = db.prepare(fmt::format(
+      "SELECT setl_id, state, coalesce(insutype, ''), coalesce(psn_no, ''), total_fen, visit_type, {} FROM settlements "
+      "WHERE clearing_date = ?1 AND state IN ('offline_pending', 'offline_rejected') ORDER BY setl_id",
+      *area));
   if (!st) return st.error();
   SETTLE_SQL_TRY(st->bind(1, clearing_date));
   for (;;) {
@@ -198,7 +218,7 @@ sql::Result<std::vector<NotUploaded>> recon_not_uploaded(sql::Db& db, std::strin
     if (!*row) break;
     out.push_back(NotUploaded{st->column_int64(0), st->column_text(1), st->column_text(2),
                               std::string(clr_type_of_visit(st->column_text_view(5))), st->column_text(3),
-                              Amount::fen(st->column_int64(4))});
+                              Amount::fen(st->column_int64(4)), st->column_text(6)});
   }
   return out;
 }

@@ -1,6 +1,6 @@
 // The ledger's side of reconciliation (对账): a clearing date's totals per
-// insurance type and clearing type (outpatient 11, inpatient 21, from the
-// settlement's visit_type) and its detail rows, by the rules of
+// insurance type, clearing type (outpatient 11, inpatient 21, from the
+// settlement's visit_type) and insured area (参保地) and its detail rows, by the rules of
 // docs/reconciliation.md, read through indexes so a day of a million
 // settlements stays cheap.
 #pragma once
@@ -25,14 +25,17 @@ struct NotUploaded {
   std::string clr_type;  // "11" outpatient, "21" inpatient
   std::string psn_no;
   Amount total;
+  std::string insuplc_admdvs = {};  // the person's insured area ("" the hospital's own)
 };
 
 // A settlement's clearing type from its visit_type.
 std::string_view clr_type_of_visit(std::string_view visit_type) noexcept;
 
 struct ReconTotals {
-  // The day's settlements the insurer should hold, per insurance type and
-  // clearing type; by_insutype is the same over both clearing types.
+  // The day's settlements the insurer should hold, per insurance type,
+  // clearing type and insured area (TotalsKey::insuplc_admdvs; "" for a
+  // ledger before schema v11); by_insutype is the same over both clearing
+  // types and every area.
   std::map<recon::TotalsKey, recon::Totals> by_clearing;
   std::map<std::string, recon::Totals> by_insutype;
   std::int64_t not_uploaded = 0;  // offline_pending + offline_rejected of the day

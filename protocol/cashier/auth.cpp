@@ -139,6 +139,8 @@ bool role_may_call(Role r, Method m) noexcept {
       return !admin;
     // Work at a payment window: cashiers and supervisors.
     case Method::card_read:
+    case Method::credential_scan:
+    case Method::credential_id:
     case Method::card_verify_pin:
     case Method::person_query:
     case Method::account_history:

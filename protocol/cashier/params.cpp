@@ -284,6 +284,139 @@ Result<CardReadParams> parse_card_read(const Json& p) {
   return out;
 }
 
+namespace {
+
+// The window a credential call names, if it does (it must be the session's;
+// the daemon checks that).
+Result<std::optional<std::string>> opt_window(const Json& p) { return opt_ident(p, "window", ""); }
+
+}  // namespace
+
+bool is_id_number(std::string_view s) noexcept {
+  if (s.size() != 18) return false;
+  static constexpr int kWeights[17] = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};
+  static constexpr std::string_view kCheck = "10X98765432";
+  int sum = 0;
+  for (std::size_t i = 0; i < 17; ++i) {
+    if (s[i] < '0' || s[i] > '9') return false;
+    sum += (s[i] - '0') * kWeights[i];
+  }
+  if (s[17] != kCheck[static_cast<std::size_t>(sum % 11)]) return false;
+  // The birth date (YYYYMMDD at 6..13) is a real date.
+  return is_iso_date(fmt::format("{}-{}-{}", s.substr(6, 4), s.substr(10, 2), s.substr(12, 2)));
+}
+
+Result<CredentialScanParams> parse_credential_scan(const Json& p) {
+  if (auto s = only_fields(p, "", {"window", "qr"}); !s) return s.error();
+  CredentialScanParams out;
+  auto w = opt_window(p);
+  if (!w) return w.error();
+  out.window = std::move(*w);
+  auto qr = text(p, "qr", "", max_qr_len);
+  if (!qr) return qr.error();
+  const bool printable = std::all_of(qr->begin(), qr->end(), [](char c) { return c > 0x20 && c < 0x7F; });
+  if (!printable) return bad("qr", "qr: the e-voucher's code is printable ASCII without spaces, as the scanner reads it");
+  out.qr = std::move(*qr);
+  return out;
+}
+
+Result<CredentialIdParams> parse_credential_id(const Json& p) {
+  if (auto s = only_fields(p, "", {"window", "id_no"}); !s) return s.error();
+  CredentialIdParams out;
+  auto w = opt_window(p);
+  if (!w) return w.error();
+  out.window = std::move(*w);
+  // Never echo the number: the messages name the field only.
+  auto id = json::get_string(p, "id_no", "", 64);
+  if (!id) return bad("id_no", "id_no: required, the 18-character ID number (居民身份证号)");
+  std::string v = std::move(*id);
+  if (v.size() != 18) return bad("id_no", fmt::format("id_no: must be 18 characters, got {}", v.size()));
+  if (v[17] == 'x') v[17] = 'X';
+  if (!std::all_of(v.begin(), v.begin() + 17, [](char c) { return c >= '0' && c <= '9'; }) ||
+      !((v[17] >= '0' && v[17] <= '9') || v[17] == 'X'))
+    return bad("id_no", "id_no: 17 digits, then a digit or X");
+  if (!is_id_number(v))
+    return bad("id_no", "id_no: not a valid ID number (its GB 11643 check character or birth date is wrong); "
+                        "check it against the document");
+  out.id_no = std::move(v);
+  return out;
+}
+
+Result<std::optional<VisitParams>> parse_visit(const Json& p, std::string_view key) {
+  const Json* v = json::find(p, key);
+  if (v == nullptr || v->is_null()) return std::optional<VisitParams>{};
+  const std::string path(key);
+  if (auto s = only_fields(*v, path, {"dept_code", "dept_name", "doctor_code", "doctor_name", "diagnoses"}); !s)
+    return s.error();
+  VisitParams out;
+  for (auto [k, slot] : {std::pair{"dept_code", &out.dept_code}, std::pair{"doctor_code", &out.doctor_code}}) {
+    auto c = opt_ident(*v, k, path);
+    if (!c) return c.error();
+    if (c->has_value()) *slot = std::move(**c);
+  }
+  for (auto [k, slot] : {std::pair{"dept_name", &out.dept_name}, std::pair{"doctor_name", &out.doctor_name}}) {
+    auto n = opt_text(*v, k, path, limits::max_name_len);
+    if (!n) return n.error();
+    if (n->has_value()) *slot = std::move(**n);
+  }
+  if (const Json* d = json::find(*v, "diagnoses"); d != nullptr && !d->is_null()) {
+    const std::string dp = json::path_join(path, "diagnoses");
+    if (!d->is_array()) return bad(dp, fmt::format("{}: expected an array, got {}", dp, json::type_name(*d)));
+    if (d->size() > max_diagnoses)
+      return bad(dp, fmt::format("{}: {} diagnoses, at most {}", dp, d->size(), max_diagnoses));
+    for (std::size_t i = 0; i < d->size(); ++i) {
+      const std::string ip = fmt::format("{}[{}]", dp, i);
+      if (auto s = only_fields((*d)[i], ip, {"code", "name"}); !s) return s.error();
+      DiagnosisParam one;
+      auto code = ident((*d)[i], "code", ip);
+      if (!code) return code.error();
+      one.code = std::move(*code);
+      auto name = opt_text((*d)[i], "name", ip, limits::max_name_len);
+      if (!name) return name.error();
+      one.name = name->value_or("");
+      const bool again = std::any_of(out.diagnoses.begin(), out.diagnoses.end(),
+                                     [&](const DiagnosisParam& e) { return e.code == one.code; });
+      if (again) return bad(ip + ".code", fmt::format("{}.code: \"{}\" is given twice", ip, one.code));
+      out.diagnoses.push_back(std::move(one));
+    }
+  }
+  return std::optional<VisitParams>{std::move(out)};
+}
+
+Status require_national_visit(const std::optional<VisitParams>& v) {
+  if (!v || v->dept_code.empty())
+    return bad("visit.dept_code", "visit.dept_code: the national interface settles a visit only with its department "
+                                  "(科室编码); give visit.dept_code");
+  if (v->diagnoses.empty())
+    return bad("visit.diagnoses", "visit.diagnoses: the national interface settles a visit only with its main "
+                                  "diagnosis (诊断); give at least one diagnosis {code, name}");
+  return Ok{};
+}
+
+namespace {
+
+// med_type (医疗类别): 1-6 digits or capital letters.
+Result<std::string> med_type(const Json& p, std::string_view def) {
+  auto mt = json::get_opt_string(p, "med_type", "", 8);
+  if (!mt) return mt.error();
+  if (!mt->has_value()) return std::string(def);
+  const std::string& v = **mt;
+  const bool ok = v.size() >= 1 && v.size() <= 6 &&
+                  std::all_of(v.begin(), v.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z'); });
+  if (!ok) return bad("med_type", fmt::format("med_type: must be 1 to 6 digits or capital letters (e.g. \"{}\")", def));
+  return v;
+}
+
+Json visit_json(const std::optional<VisitParams>& v) {
+  if (!v) return nullptr;
+  Json d = Json::array();
+  for (const auto& x : v->diagnoses) d.push_back(Json{{"code", x.code}, {"name", x.name}});
+  return Json{{"dept_code", v->dept_code}, {"dept_name", v->dept_name}, {"doctor_code", v->doctor_code},
+              {"doctor_name", v->doctor_name}, {"diagnoses", std::move(d)}};
+}
+
+}  // namespace
+
 Result<VerifyPinParams> parse_verify_pin(const Json& p) {
   if (auto s = only_fields(p, "", {"pin", "pinpad"}); !s) return s.error();
   VerifyPinParams out;
@@ -328,7 +461,7 @@ Result<AccountHistoryParams> parse_account_history(const Json& p) {
 }
 
 Result<SettlePreviewParams> parse_settle_preview(const Json& p) {
-  if (auto s = only_fields(p, "", {"lines", "use_account"}); !s) return s.error();
+  if (auto s = only_fields(p, "", {"lines", "use_account", "visit", "med_type"}); !s) return s.error();
   SettlePreviewParams out;
   auto lines = parse_charge_lines(p, "lines");
   if (!lines) return lines.error();
@@ -336,11 +469,17 @@ Result<SettlePreviewParams> parse_settle_preview(const Json& p) {
   auto ua = opt_bool_default(p, "use_account", true);
   if (!ua) return ua.error();
   out.use_account = *ua;
+  auto visit = parse_visit(p, "visit");
+  if (!visit) return visit.error();
+  out.visit = std::move(*visit);
+  auto mt = med_type(p, med_type_outpatient);
+  if (!mt) return mt.error();
+  out.med_type = std::move(*mt);
   return out;
 }
 
 Result<SettleCommitParams> parse_settle_commit(const Json& p) {
-  if (auto s = only_fields(p, "", {"request_id", "lines", "use_account", "med_type"}); !s) return s.error();
+  if (auto s = only_fields(p, "", {"request_id", "lines", "use_account", "med_type", "visit"}); !s) return s.error();
   SettleCommitParams out;
   auto rid = request_id(p);
   if (!rid) return rid.error();
@@ -351,15 +490,12 @@ Result<SettleCommitParams> parse_settle_commit(const Json& p) {
   auto ua = opt_bool_default(p, "use_account", true);
   if (!ua) return ua.error();
   out.use_account = *ua;
-  auto mt = json::get_opt_string(p, "med_type", "", 8);
+  auto mt = med_type(p, med_type_outpatient);
   if (!mt) return mt.error();
-  if (mt->has_value()) {
-    const std::string& v = **mt;
-    const bool ok = v.size() >= 1 && v.size() <= 6 &&
-                    std::all_of(v.begin(), v.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z'); });
-    if (!ok) return bad("med_type", "med_type: must be 1 to 6 digits or capital letters (e.g. \"11\")");
-    out.med_type = v;
-  }
+  out.med_type = std::move(*mt);
+  auto visit = parse_visit(p, "visit");
+  if (!visit) return visit.error();
+  out.visit = std::move(*visit);
   return out;
 }
 
@@ -449,7 +585,9 @@ Result<SettleListParams> parse_settle_list(const Json& p) {
 }
 
 Result<InpatientAdmitParams> parse_inpatient_admit(const Json& p) {
-  if (auto s = only_fields(p, "", {"request_id", "dept", "dept_name", "diagnosis", "diagnosis_name", "admit_time"}); !s)
+  if (auto s = only_fields(p, "", {"request_id", "dept", "dept_name", "diagnosis", "diagnosis_name", "admit_time",
+                                   "visit", "med_type"});
+      !s)
     return s.error();
   InpatientAdmitParams out;
   auto rid = request_id(p);
@@ -472,6 +610,28 @@ Result<InpatientAdmitParams> parse_inpatient_admit(const Json& p) {
   auto at = opt_time(p, "admit_time", false);
   if (!at) return at.error();
   out.admit_time = std::move(*at);
+  auto mt = med_type(p, med_type_inpatient);
+  if (!mt) return mt.error();
+  out.med_type = std::move(*mt);
+  auto visit = parse_visit(p, "visit");
+  if (!visit) return visit.error();
+  if (visit->has_value()) {
+    // One department and one main diagnosis: the visit repeats dept and
+    // diagnosis or leaves them out (then they are filled in).
+    VisitParams& v = **visit;
+    if (v.dept_code.empty()) v.dept_code = out.dept;
+    if (v.dept_code != out.dept)
+      return bad("visit.dept_code", fmt::format("visit.dept_code: \"{}\" is not dept \"{}\"; give one department",
+                                                v.dept_code, out.dept));
+    if (v.dept_name.empty() && out.dept_name) v.dept_name = *out.dept_name;
+    if (v.diagnoses.empty()) v.diagnoses.push_back(DiagnosisParam{out.diagnosis, out.diagnosis_name.value_or("")});
+    if (v.diagnoses.front().code != out.diagnosis)
+      return bad("visit.diagnoses[0].code",
+                 fmt::format("visit.diagnoses[0].code: \"{}\" is not diagnosis \"{}\"; the first diagnosis is the "
+                             "admission's",
+                             v.diagnoses.front().code, out.diagnosis));
+  }
+  out.visit = std::move(*visit);
   return out;
 }
 
@@ -1229,6 +1389,8 @@ Result<MethodParams> parse_params(Method m, const Json& p) {
     case Method::reentry_get: return widen(parse_reentry_get(p));
     case Method::outage_record: return widen(parse_outage_record(p));
     case Method::session_list: return empty_params<SessionListParams>(p);
+    case Method::credential_scan: return widen(parse_credential_scan(p));
+    case Method::credential_id: return widen(parse_credential_id(p));
   }
   SETTLE_ASSERT(false && "every method has a parser");
   return make_error(Reason::internal, "", "no parser");
@@ -1257,6 +1419,7 @@ std::optional<std::string> canonical_form(const MethodParams& p) {
     params["lines"] = canonical_lines(c->lines);
     params["use_account"] = c->use_account;
     params["med_type"] = c->med_type;
+    if (c->visit) params["visit"] = visit_json(c->visit);
   } else if (const auto* r = std::get_if<SettleRefundParams>(&p)) {
     method = "settle.refund";
     params["setl_id"] = r->setl_id;
@@ -1277,6 +1440,9 @@ std::optional<std::string> canonical_form(const MethodParams& p) {
     params["diagnosis"] = a->diagnosis;
     params["diagnosis_name"] = a->diagnosis_name ? Json(*a->diagnosis_name) : Json(nullptr);
     params["admit_time"] = a->admit_time ? Json(*a->admit_time) : Json(nullptr);
+    // 1.3's fields only when they say something: a 1.2 request's form is unchanged.
+    if (a->visit) params["visit"] = visit_json(a->visit);
+    if (a->med_type != med_type_inpatient) params["med_type"] = a->med_type;
   } else if (const auto* al = std::get_if<InpatientAddLinesParams>(&p)) {
     method = "inpatient.add_lines";
     params["adm_id"] = al->adm_id;

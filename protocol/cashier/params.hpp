@@ -51,6 +51,19 @@ struct SubscribeParams {
 struct CardReadParams {
   std::int64_t timeout_ms = 0;
 };
+// credential.scan (1.3): the e-voucher's QR code as the scanner read it.
+// `window`, when given, must be the session's own.
+inline constexpr std::size_t max_qr_len = 1024;
+struct CredentialScanParams {
+  std::optional<std::string> window;
+  std::string qr;
+};
+// credential.id (1.3): the patient's ID number, 18 characters, its GB 11643
+// check character verified (a lower-case x is taken as X).
+struct CredentialIdParams {
+  std::optional<std::string> window;
+  std::string id_no;
+};
 struct VerifyPinParams {
   std::optional<std::string> pin;  // digits, 4..12; absent when pinpad
   bool pinpad = false;
@@ -63,15 +76,41 @@ struct AccountHistoryParams {
   std::optional<std::string> from;  // ISO 8601 date or date-time with offset
   std::optional<std::string> to;
 };
+// The visit's facts a settlement or an admission may carry (1.3): the
+// national interface's 2201/2401 need the department and a diagnosis. Every
+// member is optional on the wire ("" / empty when not given). Mirrors the
+// engine's VisitFacts member for member.
+struct DiagnosisParam {
+  std::string code;  // ICD-10 code as text, e.g. "J06.900"
+  std::string name;  // "" when not given
+  bool operator==(const DiagnosisParam&) const = default;
+};
+struct VisitParams {
+  std::string dept_code, dept_name, doctor_code, doctor_name;
+  std::vector<DiagnosisParam> diagnoses;  // the first is the main diagnosis
+  bool operator==(const VisitParams&) const = default;
+};
+inline constexpr std::size_t max_diagnoses = 20;
+// The national profile settles only a visit with its department and a main
+// diagnosis. INVALID_REQUEST naming visit.dept_code or visit.diagnoses.
+Status require_national_visit(const std::optional<VisitParams>& v);
+
+// med_type's default for an outpatient settlement (普通门诊) and a stay (普通住院).
+inline constexpr std::string_view med_type_outpatient = "11";
+inline constexpr std::string_view med_type_inpatient = "21";
+
 struct SettlePreviewParams {
   std::vector<ChargeLine> lines;
   bool use_account = true;
+  std::optional<VisitParams> visit;  // 1.3
+  std::string med_type = std::string(med_type_outpatient);
 };
 struct SettleCommitParams {
   std::string request_id;
   std::vector<ChargeLine> lines;
   bool use_account = true;
-  std::string med_type = "11";
+  std::string med_type = std::string(med_type_outpatient);
+  std::optional<VisitParams> visit;  // 1.3
 };
 // A refund by charge line: {code, amount > 0}, the engine's own type, so the
 // daemon hands it to plan_line_refund unchanged.
@@ -106,6 +145,10 @@ struct InpatientAdmitParams {
   std::string diagnosis;
   std::optional<std::string> diagnosis_name;
   std::optional<std::string> admit_time;  // ISO 8601 date-time with offset
+  // 1.3: the doctor and further diagnoses; its dept_code and first diagnosis,
+  // when given, are dept and diagnosis (filled from them when not).
+  std::optional<VisitParams> visit;
+  std::string med_type = std::string(med_type_inpatient);
 };
 // A charge line of a stay: a charge line with the hospital's line number.
 struct StayLineParam {
@@ -366,7 +409,7 @@ using MethodParams =
                  CorrectionApproveParams, CorrectionRefuseParams, CorrectionListParams, WorkListParams,
                  OutageListParams, OutageGetParams, OutageNoteParams, NoticeGetParams, ReentryRecordParams,
                  ReentryApproveParams, ReentryRefuseParams, ReentryListParams, ReentryGetParams,
-                 OutageRecordParams, SessionListParams>;
+                 OutageRecordParams, SessionListParams, CredentialScanParams, CredentialIdParams>;
 static_assert(std::variant_size_v<MethodParams> == method_count);
 
 // Parses the params object of `m`. Errors: INVALID_REQUEST (data.field names
@@ -378,6 +421,10 @@ Result<MethodParams> parse_params(Method m, const Json& params);
 Result<LoginParams> parse_login(const Json& p);
 Result<SubscribeParams> parse_subscribe(const Json& p);
 Result<CardReadParams> parse_card_read(const Json& p);
+Result<CredentialScanParams> parse_credential_scan(const Json& p);
+Result<CredentialIdParams> parse_credential_id(const Json& p);
+// The visit object of settle.preview/commit and inpatient.admit (`key` its name).
+Result<std::optional<VisitParams>> parse_visit(const Json& p, std::string_view key);
 Result<VerifyPinParams> parse_verify_pin(const Json& p);
 Result<PersonQueryParams> parse_person_query(const Json& p);
 Result<AccountHistoryParams> parse_account_history(const Json& p);
@@ -432,5 +479,8 @@ std::optional<std::string> canonical_form(const MethodParams& p);
 bool is_iso_date(std::string_view s) noexcept;                 // YYYY-MM-DD, a real calendar date
 bool is_iso_datetime_offset(std::string_view s) noexcept;      // YYYY-MM-DDThh:mm:ss[.fff](Z|+hh:mm)
 bool is_date_or_datetime(std::string_view s) noexcept;
+// GB 11643-1999: 17 digits, a real birth date in them, then the mod 11-2
+// check character ('0'-'9' or 'X').
+bool is_id_number(std::string_view s) noexcept;
 
 }  // namespace settle::cashier

@@ -78,6 +78,8 @@ constexpr std::array<MethodInfo, method_count> kMethods{{
     {Method::reentry_get, "reentry.get", false},
     {Method::outage_record, "outage.record", false},
     {Method::session_list, "session.list", false},
+    {Method::credential_scan, "credential.scan", false},
+    {Method::credential_id, "credential.id", false},
 }};
 
 // Longest string id echoed back; longer ids are refused (id null).

@@ -83,8 +83,10 @@ enum class Method : std::uint8_t {
   reentry_get,
   outage_record,  // docs/outages.md
   session_list,   // who is logged in at which window (1.2)
+  credential_scan,  // the e-voucher (医保电子凭证) QR code (1.3)
+  credential_id,    // the ID number (1.3)
 };
-inline constexpr int method_count = 60;
+inline constexpr int method_count = 62;
 
 std::string_view method_name(Method m) noexcept;  // "settle.commit"
 std::optional<Method> method_from_name(std::string_view name) noexcept;

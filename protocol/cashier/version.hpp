@@ -7,6 +7,6 @@
 
 namespace settle::cashier {
 
-inline constexpr std::string_view api_version = "1.2";
+inline constexpr std::string_view api_version = "1.3";
 
 }  // namespace settle::cashier

@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -99,6 +100,11 @@ TEST_CASE("mistakes name the key and the line") {
       {"redlist_stale_after_s = 86400", "redlist_stale_after_s = 86400\n[[notify.hook]]\nname = \"pager\"\nevents = [\"line_offline\"]\nurl = \"http://x/\"\ntimeout_ms = 10", "notify.hook[0].timeout_ms: 10 is out of range"},
       {"redlist_stale_after_s = 86400", "redlist_stale_after_s = 86400\n[[notify.hook]]\nname = \"pager\"\nevents = [\"line_offline\"]\nurl = \"http://x/\"\nretries = 3", "notify.hook[0].retries: unknown key"},
       {"redlist_stale_after_s = 86400", "redlist_stale_after_s = 86400\nhook = \"x\"", "notify.hook: write each hook as its own [[notify.hook]] table"},
+      {"profile = \"regional\"", "profile = \"nationwide\"", "insurer.profile: \"nationwide\" is not a profile; write \"regional\" or \"national\""},
+      {"profile = \"regional\"", "profile = 2", "insurer.profile"},
+      {"# offline = true", "offline = \"yes\"", "insurer.offline"},
+      {"# preview = false", "preview = 1", "insurer.preview"},
+      {"# preview = false", "previews = true", "insurer.previews: unknown key"},
   };
   for (const Row& r : rows) {
     CAPTURE(r.to);
@@ -113,6 +119,57 @@ TEST_CASE("mistakes name the key and the line") {
   auto missing = parse_config("[daemon]\ndata_dir = \"/x\"\n", "settled.toml", base_dir());
   CHECK(missing.error().message.find("daemon.policy: required key is missing") != std::string::npos);
   CHECK(load_config("/nonexistent.toml").error().message.find("cannot open") != std::string::npos);
+}
+
+TEST_CASE("[insurer] profile: regional by default, national with its own defaults, offline and preview override") {
+  auto regional = parse_config(usable_example(), "settled.toml", base_dir());
+  REQUIRE_MESSAGE(regional.ok(), regional.error().message);
+  const flow::InsurerProfile& r = regional->insurer.profile;
+  CHECK(r.name == flow::ProfileName::regional);
+  CHECK(r.line_refund);
+  CHECK(r.offline);
+  CHECK_FALSE(r.preview);
+  CHECK_FALSE(r.account_cap);
+  CHECK(r.account_history);
+  // No profile key at all: the regional profile, as before profiles existed.
+  auto unnamed = parse_config(with(usable_example(), "profile = \"regional\"", ""), "settled.toml", base_dir());
+  REQUIRE_MESSAGE(unnamed.ok(), unnamed.error().message);
+  CHECK(same_profile(unnamed->insurer.profile, r));
+
+  auto national = parse_config(with(usable_example(), "profile = \"regional\"", "profile = \"national\""),
+                               "settled.toml", base_dir());
+  REQUIRE_MESSAGE(national.ok(), national.error().message);
+  const flow::InsurerProfile& n = national->insurer.profile;
+  CHECK(n.name == flow::ProfileName::national);
+  CHECK_FALSE(n.line_refund);
+  CHECK_FALSE(n.offline);
+  CHECK(n.preview);
+  CHECK(n.account_cap);
+  CHECK_FALSE(n.account_history);
+
+  // The overrides: a national insurer that keeps offline settlement, without the preview.
+  auto over = parse_config(with(with(with(usable_example(), "profile = \"regional\"", "profile = \"national\""),
+                                     "# offline = true", "offline = true"),
+                                "# preview = false", "preview = false"),
+                           "settled.toml", base_dir());
+  REQUIRE_MESSAGE(over.ok(), over.error().message);
+  CHECK(over->insurer.profile.offline);
+  CHECK_FALSE(over->insurer.profile.preview);
+  CHECK_FALSE(over->insurer.profile.line_refund);  // not an override: the national interface has no 9301
+  // And a regional one that previews and never settles offline.
+  auto reg = parse_config(with(with(usable_example(), "# offline = true", "offline = false"), "# preview = false",
+                               "preview = true"),
+                          "settled.toml", base_dir());
+  REQUIRE_MESSAGE(reg.ok(), reg.error().message);
+  CHECK_FALSE(reg->insurer.profile.offline);
+  CHECK(reg->insurer.profile.preview);
+  CHECK(reg->insurer.profile.line_refund);
+
+  // The profile is read at the start only: a reload waits for a restart.
+  Config running = *regional;
+  const ReloadPlan plan = apply_reloadable(running, *national);
+  CHECK(same_profile(running.insurer.profile, r));
+  CHECK(std::find(plan.restart_needed.begin(), plan.restart_needed.end(), "insurer.profile") != plan.restart_needed.end());
 }
 
 TEST_CASE("notify hooks: a command and a webhook as written") {

@@ -26,7 +26,7 @@ struct Day {
   // A settlement of `total` fen (60/30/10) on `date`; an inpatient one
   // settles a stay of its own (a discharged stays row, schema v4).
   std::int64_t settle(const std::string& id, std::int64_t total, const std::string& date, const std::string& insutype,
-                      Mode mode = Mode::online, VisitType visit = VisitType::outpatient) {
+                      Mode mode = Mode::online, VisitType visit = VisitType::outpatient, const std::string& area = "") {
     auto r = ledger->write_wait([=](sql::Db& db) -> sql::Result<std::int64_t> {
       auto q = record_request(db, test::sample_request(id));
       if (!q) return q.error();
@@ -36,6 +36,7 @@ struct Day {
       s.insurer_setl_id = "S-" + id;
       s.mode = mode;
       s.visit_type = visit;
+      s.insuplc_admdvs = area;
       if (visit == VisitType::inpatient) {
         auto a = record_request(db, test::sample_request("adm-" + id));
         if (!a) return a.error();
@@ -263,4 +264,35 @@ TEST_CASE("outpatient and inpatient apart per insurance type; a refund counts un
   CHECK(next->front().clr_type == "21");
   CHECK(next->front().settlement_count == 0);
   CHECK(next->front().refund_total == Amount::fen(1'500));
+}
+
+TEST_CASE("insured areas apart: a cross-region patient's settlements are their own bucket, refunds and pending too") {
+  Day d;
+  d.settle("home", 10'000, kDay, "310", Mode::online, VisitType::outpatient, "110105");  // 6000/3000/1000
+  d.settle("away", 20'000, kDay, "310", Mode::online, VisitType::outpatient, "440300");                     // 12000/6000/2000
+  const auto away2 = d.settle("away2", 5'000, kDay, "310", Mode::online, VisitType::outpatient, "440300");   // 3000/1500/500
+  d.settle("awayoff", 4'000, kDay, "310", Mode::offline, VisitType::outpatient, "440300");
+  d.refund(away2, "r-away2", 600, 300, 100, kDay, SettlementState::partly_refunded);
+
+  const ReconTotals t = d.totals(kDay);
+  using recon::TotalsKey;
+  REQUIRE(t.by_clearing.size() == 2);
+  CHECK(t.by_clearing.at(TotalsKey{"310", "11", "110105"}) ==
+        recon::Totals{1, Amount::fen(10'000), Amount::fen(6'000), Amount::fen(3'000), Amount::fen(1'000)});
+  CHECK(t.by_clearing.at(TotalsKey{"310", "11", "440300"}) ==
+        recon::Totals{2, Amount::fen(24'000), Amount::fen(14'400), Amount::fen(7'200), Amount::fen(2'400)});
+  CHECK(t.by_insutype.at("310").count == 3);  // over every area
+  CHECK(t.not_uploaded == 1);
+
+  const ReconDetail det = d.detail(kDay);
+  REQUIRE(det.rows.size() == 3);
+  CHECK(recon::totals_by_clearing(det.rows) == t.by_clearing);
+  CHECK(det.rows[1].insuplc_admdvs == "440300");
+  REQUIRE(det.not_uploaded.size() == 1);
+  CHECK(det.not_uploaded[0].insuplc_admdvs == "440300");
+
+  CHECK(recon::cross_region("440300", "110105", "110100"));
+  CHECK_FALSE(recon::cross_region("110105", "110105", "110100"));
+  CHECK_FALSE(recon::cross_region("110100", "110105", "110100"));  // the hospital's insurer's own pool
+  CHECK_FALSE(recon::cross_region("", "110105", "110100"));        // recorded before areas were
 }

@@ -36,11 +36,12 @@ bool queues_reversal(const flow::LedgerChange& c) {
 
 }  // namespace
 
-CallSeams::CallSeams(Service& service, const cashier::SessionInfo& session, reader::CardIdentity card)
-    : svc_(service), session_(session), card_(std::move(card)) {}
+CallSeams::CallSeams(Service& service, const cashier::SessionInfo& session, std::optional<reader::CardIdentity> card)
+    : svc_(service), session_(session), card_(std::move(card)), conventions_(&service.conventions_) {}
 
 void CallSeams::start_card_check() {
-  auto job = [cards = &svc_.p_.cards, window = session_.window, card_sn = card_.card_sn] {
+  if (!card_) return;  // an e-voucher or an ID number: nothing at the reader to check
+  auto job = [cards = &svc_.p_.cards, window = session_.window, card_sn = card_->card_sn] {
     return cards->check_same_card(window, card_sn);
   };
   card_check_.emplace(Pending<Status>::start_on(svc_.p_.card_pool, svc_.ioc_.get_executor(), std::move(job)));
@@ -55,7 +56,7 @@ flow::Budget CallSeams::budget() const {
 
 awaitable<flow::Committed> CallSeams::commit(const flow::LedgerChange& change) {
   const bool reversal = queues_reversal(change);
-  auto job = [change, conv = &svc_.conventions_, at = now_ms()](sql::Db& db) {
+  auto job = [change, conv = conventions_, at = now_ms()](sql::Db& db) {
     return ledger::apply_change(db, change, *conv, at);
   };
   auto r = co_await ledger_write(svc_.p_.ledger, std::move(job));
@@ -69,7 +70,7 @@ void CallSeams::start(const flow::LedgerChange& change) {
   SETTLE_ASSERT(!started_.has_value());
   started_queues_reversal_ = queues_reversal(change);
   started_name_ = flow::change_name(change);
-  auto job = [change, conv = &svc_.conventions_, at = now_ms()](sql::Db& db) {
+  auto job = [change, conv = conventions_, at = now_ms()](sql::Db& db) {
     return ledger::apply_change(db, change, *conv, at);
   };
   started_.emplace(
@@ -142,15 +143,17 @@ awaitable<flow::PersonFound> CallSeams::person(const flow::FindPerson& f) {
   const flow::Ms deadline = f.deadline_at;
   flow::PersonFound found;
   if (!online) {
-    // The red list decides; else what the insurer said of this card at this window before.
-    if (auto listed = co_await svc_.redlist_person(card_.card_no)) {
+    // The red list decides (it lists cards: without one, nobody is on it);
+    // else what the insurer said of this card at this window before.
+    if (!card_) co_return found;
+    if (auto listed = co_await svc_.redlist_person(card_->card_no)) {
       found.person = listed->engine_person();
       found.psn_no = listed->base.psn_no;
       found.from_redlist = true;
       co_return found;
     }
     const WindowSession& ws = svc_.session_of(session_.connection_id);
-    if (ws.person && !ws.person->from_redlist && ws.card && ws.card->card_no == card_.card_no) {
+    if (ws.person && !ws.person->from_redlist && ws.card && ws.card->card_no == card_->card_no) {
       found.person = ws.person->engine_person();
       found.psn_no = ws.person->base.psn_no;
     }
@@ -161,6 +164,7 @@ awaitable<flow::PersonFound> CallSeams::person(const flow::FindPerson& f) {
   if (v && !v->from_redlist) {
     found.person = v->engine_person();
     found.psn_no = v->base.psn_no;
+    found.insuplc_admdvs = v->insu.insuplc_admdvs;
     co_return found;
   }
   // From the red list: the insurer was not reached.
@@ -199,6 +203,8 @@ awaitable<flow::InsurerReply> CallSeams::call(const flow::InsurerCall& in) {
   spec.opter_name = session_.operator_name;
   if (!c.request_id.empty()) spec.request_id = c.request_id;
   if (!c.psn_no.empty()) spec.psn_no = c.psn_no;
+  // The envelope's insured area: the person's (a cross-region patient's calls go to that area's fund).
+  spec.insuplc_admdvs = c.insuplc_admdvs;
   spec.timeout_ms = static_cast<std::uint32_t>(std::min<flow::Ms>(left, std::numeric_limits<std::uint32_t>::max()));
   spec.infno = std::move(enc.infno);
   spec.input = std::move(enc.input);
@@ -215,12 +221,13 @@ awaitable<flow::InsurerReply> CallSeams::call(const flow::InsurerCall& in) {
 // ---- the card ----
 
 awaitable<Status> CallSeams::check_card() {
+  if (!card_) co_return Ok{};  // an e-voucher or an ID number is not at the reader
   std::optional<Status> st;
   if (card_check_) {
     st.emplace(co_await card_check_->get());
     card_check_.reset();
   } else {
-    auto job = [cards = &svc_.p_.cards, window = session_.window, card_sn = card_.card_sn] {
+    auto job = [cards = &svc_.p_.cards, window = session_.window, card_sn = card_->card_sn] {
       return cards->check_same_card(window, card_sn);
     };
     st.emplace(co_await on_pool(svc_.p_.card_pool, std::move(job)));

@@ -16,7 +16,10 @@ namespace settle::daemon {
 
 class CallSeams final : public LedgerSeam, public InsurerSeam, public CardsSeam, public ClockSeam {
  public:
-  CallSeams(Service& service, const cashier::SessionInfo& session, reader::CardIdentity card);
+  // `card`: the card held at the window; none with an e-voucher or an ID number.
+  CallSeams(Service& service, const cashier::SessionInfo& session, std::optional<reader::CardIdentity> card);
+  // How the flow's answers are written (a refund's own shape: settle_flow.cpp).
+  void use_conventions(const ledger::FlowConventions* c) { conventions_ = c; }
 
   FlowSeams seams() { return FlowSeams{*this, *this, *this, *this}; }
   // Starts the card check now (it overlaps the request's claim); the flow's
@@ -45,7 +48,8 @@ class CallSeams final : public LedgerSeam, public InsurerSeam, public CardsSeam,
  private:
   Service& svc_;
   const cashier::SessionInfo& session_;
-  reader::CardIdentity card_;
+  std::optional<reader::CardIdentity> card_;
+  const ledger::FlowConventions* conventions_;
   std::optional<Pending<Status>> card_check_;
   std::optional<Pending<sql::Result<ledger::Applied>>> started_;
   bool started_queues_reversal_ = false;

@@ -175,7 +175,30 @@ Status parse_notify(const TomlReader& rd, const toml::table& nt, const std::stri
   return Ok{};
 }
 
+// [insurer] profile, offline, preview: the profile's capabilities, with the
+// two overrides the office may set.
+Status read_profile(const TomlReader& rd, const toml::table& is, flow::InsurerProfile& out) {
+  auto name = rd.opt_string(is, "profile", "insurer.profile");
+  if (!name) return name.error();
+  out = flow::regional_profile();
+  if (name->has_value()) {
+    const auto known = flow::profile_from_name(**name);
+    if (!known)
+      return rd.error_at(is.get("profile"), "insurer.profile",
+                         fmt::format("\"{}\" is not a profile; write \"regional\" or \"national\"", **name));
+    if (*known == flow::ProfileName::national) out = flow::national_profile();
+  }
+  auto offline = rd.opt_bool(is, "offline", "insurer.offline");
+  if (!offline) return offline.error();
+  if (offline->has_value()) out.offline = **offline;
+  auto preview = rd.opt_bool(is, "preview", "insurer.preview");
+  if (!preview) return preview.error();
+  if (preview->has_value()) out.preview = **preview;
+  return Ok{};
+}
+
 }  // namespace
+
 
 std::string_view notify_event_name(NotifyEvent e) noexcept {
   switch (e) {
@@ -191,6 +214,11 @@ std::optional<NotifyEvent> parse_notify_event(std::string_view s) noexcept {
   for (auto e : {NotifyEvent::line_offline, NotifyEvent::line_online, NotifyEvent::parked, NotifyEvent::redlist_stale})
     if (notify_event_name(e) == s) return e;
   return std::nullopt;
+}
+
+bool same_profile(const flow::InsurerProfile& a, const flow::InsurerProfile& b) noexcept {
+  return a.name == b.name && a.line_refund == b.line_refund && a.preview == b.preview && a.offline == b.offline &&
+         a.account_cap == b.account_cap && a.account_history == b.account_history;
 }
 
 Result<Config> parse_config(std::string_view text, std::string_view source, const std::string& base_dir) {
@@ -255,7 +283,8 @@ Result<Config> parse_config(std::string_view text, std::string_view source, cons
   const toml::table& is = **ins;
   if (Status s = rd.only_keys(is, "insurer", {"host", "port", "server_name", "target", "ca_file", "cert_file",
                                               "key_file", "paasid", "secret_file", "pool_size",
-                                              "connect_timeout_ms", "request_timeout_ms"});
+                                              "connect_timeout_ms", "request_timeout_ms", "profile", "offline",
+                                              "preview"});
       !s)
     return s.error();
   for (auto [k, slot] : {std::pair{"host", &c.insurer.host}, std::pair{"ca_file", &c.insurer.ca_file},
@@ -286,6 +315,7 @@ Result<Config> parse_config(std::string_view text, std::string_view source, cons
     return s.error();
   if (Status s = read_uint(rd, is, "request_timeout_ms", "insurer", c.insurer.request_timeout_ms, 50, 600'000); !s)
     return s.error();
+  if (Status s = read_profile(rd, is, c.insurer.profile); !s) return s.error();
 
   // [cashier]
   c.cashier.socket_path = default_cashier_socket;

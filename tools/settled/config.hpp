@@ -3,6 +3,7 @@
 // and line, so a typo stops the daemon instead of changing its behaviour.
 #pragma once
 
+#include "engine/profile.hpp"
 #include "engine/result.hpp"
 #include "engine/split.hpp"
 
@@ -23,6 +24,11 @@ struct InstitutionConfig {
   std::string insurer_area;   // default insuplc_admdvs (6 digits)
 };
 
+// [insurer] profile, offline, preview: the engine's InsurerProfile
+// (engine/profile.hpp), which the flows take (docs/operations.md, "Insurer
+// profile"). Equal when every capability is.
+bool same_profile(const flow::InsurerProfile& a, const flow::InsurerProfile& b) noexcept;
+
 struct InsurerConfig {
   std::string host;
   std::uint16_t port = 443;
@@ -37,6 +43,7 @@ struct InsurerConfig {
   std::size_t pool_size = 4;
   std::uint32_t connect_timeout_ms = 3000;
   std::uint32_t request_timeout_ms = 5000;
+  flow::InsurerProfile profile;  // regional unless the config says otherwise
 };
 
 struct CashierConfig {

@@ -152,6 +152,9 @@ awaitable<std::int64_t> Service::flush_reversals() {
 // ---- forwarding stored work -------------------------------------------------------------
 
 awaitable<std::int64_t> Service::flush_uploads() {
+  // An insurer profile without offline settlement has no 9302: nothing is
+  // stored to upload, and nothing is (the line never waits for it).
+  if (!p_.config.insurer.profile.offline) co_return 0;
   // Reversals go first: while one is pending nothing is uploaded.
   auto job0 = [](sql::Db& db) { return ledger::open_work(db); };
   auto work = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job0));

@@ -26,18 +26,46 @@ EncodedCall encode_call(const flow::InsurerCall& c, const Policy& policy, std::i
     }
     return fee_details(lines, FeeContext{mdtrt_id, c.psn_no, chrg_bchno, at_text}, policy, *params);
   };
+  // The credential the patient was identified by: the card (its number), the
+  // e-voucher's token or the ID number (mdtrt_cert_type 03 / 01 / 02).
+  const std::string cert_type(flow::cert_type_code(c.cert_type));
+  const std::string cert_no = c.cert_type == flow::CertType::card && c.cert_no.empty() ? c.card_no : c.cert_no;
+  const flow::VisitFacts& f = c.facts;
+  const auto settle_input = [&](bool inpatient) {
+    insurer::SettleInput s;
+    s.psn_no = c.psn_no;
+    s.mdtrt_cert_type = cert_type;
+    s.mdtrt_cert_no = cert_no;
+    s.med_type = c.med_type.empty() ? (inpatient ? "21" : "11") : c.med_type;
+    s.medfee_sumamt = c.total;
+    s.mdtrt_id = c.mdtrt_id;
+    s.chrg_bchno = inpatient ? std::string() : batch;  // inpatient: every live line of the stay
+    s.insutype = c.insutype;
+    s.acct_used_flag = c.use_account ? "1" : "0";
+    s.medins_setl_id = c.request_id;
+    // The national profile's cap on the account (a refund of part settled anew).
+    if (c.acct_cap) s.exp_content.acct_pay_max = *c.acct_cap;
+    return s;
+  };
   switch (c.txn) {
     case flow::Txn::register_visit: {
       insurer::OutpatientRegister::Input reg;
       reg.psn_no = c.psn_no;
       reg.insutype = c.insutype;
-      reg.mdtrt_cert_type = std::string(insurer::cert_type_card);
-      reg.mdtrt_cert_no = c.card_no;
+      reg.mdtrt_cert_type = cert_type;
+      reg.mdtrt_cert_no = cert_no;
       reg.med_type = c.med_type.empty() ? "11" : c.med_type;
       reg.ipt_otp_no = visit_no;
       reg.begntime = at_text;
-      reg.dept_code = "OP";
-      reg.dept_name = "门诊";
+      // The visit's facts when the cashier gave them; else the outpatient department as a whole.
+      reg.dept_code = f.dept_code.empty() ? "OP" : f.dept_code;
+      reg.dept_name = !f.dept_name.empty() ? f.dept_name : f.dept_code.empty() ? "门诊" : f.dept_code;
+      reg.atddr_no = f.doctor_code;
+      reg.dr_name = f.doctor_name;
+      if (!f.diagnoses.empty()) {
+        reg.dise_codg = f.diagnoses.front().code;
+        reg.dise_name = f.diagnoses.front().name;
+      }
       out.infno = std::string(insurer::OutpatientRegister::infno);
       out.input = reg.encode();
       break;
@@ -54,19 +82,16 @@ EncodedCall encode_call(const flow::InsurerCall& c, const Policy& policy, std::i
     case flow::Txn::settle:
     case flow::Txn::stay_settle: {
       const bool inpatient = c.txn == flow::Txn::stay_settle;
-      insurer::SettleInput s;
-      s.psn_no = c.psn_no;
-      s.mdtrt_cert_type = std::string(insurer::cert_type_card);
-      s.mdtrt_cert_no = c.card_no;
-      s.med_type = c.med_type.empty() ? (inpatient ? "21" : "11") : c.med_type;
-      s.medfee_sumamt = c.total;
-      s.mdtrt_id = c.mdtrt_id;
-      s.chrg_bchno = inpatient ? std::string() : batch;  // inpatient: every live line of the stay
-      s.insutype = c.insutype;
-      s.acct_used_flag = c.use_account ? "1" : "0";
-      s.medins_setl_id = c.request_id;
       out.infno = std::string(inpatient ? insurer::InpatientSettle::infno : insurer::OutpatientSettle::infno);
-      out.input = s.encode();
+      out.input = settle_input(inpatient).encode();
+      break;
+    }
+    case flow::Txn::preview:
+    case flow::Txn::stay_preview: {
+      // The insurer's split before the settle call (2206 / 2303): the settle call's input.
+      const bool inpatient = c.txn == flow::Txn::stay_preview;
+      out.infno = std::string(inpatient ? insurer::InpatientPreview::infno : insurer::OutpatientPreview::infno);
+      out.input = settle_input(inpatient).encode();
       break;
     }
     case flow::Txn::undo:
@@ -83,7 +108,7 @@ EncodedCall encode_call(const flow::InsurerCall& c, const Policy& policy, std::i
       insurer::PartialRefund::Input r;
       r.setl_id = c.insurer_setl_id;
       r.psn_no = c.psn_no;
-      r.mdtrt_cert_no = c.card_no;
+      r.mdtrt_cert_no = cert_no;
       r.medins_refd_id = c.request_id;
       for (const auto& l : c.refund_lines) r.lines.push_back(insurer::RefundLine{l.code, l.amount});
       out.infno = std::string(insurer::PartialRefund::infno);
@@ -94,9 +119,11 @@ EncodedCall encode_call(const flow::InsurerCall& c, const Policy& policy, std::i
       insurer::Admission::Input a;
       a.psn_no = c.psn_no;
       a.insutype = c.insutype;
-      a.mdtrt_cert_type = std::string(insurer::cert_type_card);
-      a.mdtrt_cert_no = c.card_no;
+      a.mdtrt_cert_type = cert_type;
+      a.mdtrt_cert_no = cert_no;
       a.med_type = "21";
+      a.atddr_no = f.doctor_code;
+      a.dr_name = f.doctor_name;
       a.ipt_otp_no = c.request_id;  // the admission's request id: the insurer admits one stay per number
       a.begntime = when;
       a.dept_code = c.dept;
@@ -166,8 +193,6 @@ EncodedCall encode_call(const flow::InsurerCall& c, const Policy& policy, std::i
       out.input = in.encode();
       break;
     }
-    case flow::Txn::preview:
-    case flow::Txn::stay_preview: out.cannot = "the insurer preview (2206 / 2303) is not encoded by this build"; break;
     case flow::Txn::person:
     case flow::Txn::reversal: SETTLE_ASSERT(false && "not a flow's call"); break;
   }

@@ -467,6 +467,9 @@ int main(int argc, char** argv) {
           ioc.stop();
           co_return;
         }
+        spdlog::info("settled: insurer profile {} (offline settlement {}, insurer preview {})",
+                     flow::profile_name(config->insurer.profile.name), config->insurer.profile.offline ? "on" : "off",
+                     config->insurer.profile.preview ? "on" : "off");
         spdlog::info("settled: serving cashiers on {}{}", config->cashier.socket_path,
                      server.tcp_port() ? fmt::format(" and 127.0.0.1:{}", *server.tcp_port()) : std::string());
         std::cout << "settled: ready on " << config->cashier.socket_path << std::endl;
@@ -475,10 +478,11 @@ int main(int argc, char** argv) {
         serving = true;
         if (checks_deferred) page_checks = std::thread(run_page_checks);
         asio::co_spawn(ioc, service.run_line(), asio::detached);
-        asio::co_spawn(ioc, redlist_syncer.run_schedule(), asio::detached);
+        // Without offline settlement (the profile's [insurer] offline) the red list is not kept.
+        if (config->insurer.profile.offline) asio::co_spawn(ioc, redlist_syncer.run_schedule(), asio::detached);
         asio::co_spawn(ioc, (*chain_keeper)->run_schedule(), asio::detached);
         // The red list's age against [notify] redlist_stale_after_s, once a minute.
-        if (notifier.any_hook_for(NotifyEvent::redlist_stale))
+        if (notifier.any_hook_for(NotifyEvent::redlist_stale) && config->insurer.profile.offline)
           asio::co_spawn(
               ioc,
               [&]() -> asio::awaitable<void> {

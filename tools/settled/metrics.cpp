@@ -58,9 +58,9 @@ std::string_view help_of(std::string_view family) {
 }
 
 // Transactions the daemon sends (protocol/insurer/codecs.hpp).
-constexpr std::array<std::string_view, 22> kInfnos{"1101", "2201", "2204", "2206", "2207", "2208", "2301", "2302",
+constexpr std::array<std::string_view, 23> kInfnos{"1101", "2201", "2204", "2206", "2207", "2208", "2301", "2302",
                                                    "2303", "2304", "2305", "2401", "2402", "2404", "2601", "3201",
-                                                   "3202", "5201", "9001", "9002", "9302", "9303"};
+                                                   "3202", "9001", "9002", "9302", "9303", "9304", "9401"};
 
 std::string seconds(std::int64_t us) {
   std::string s = fmt::format("{}.{:06}", us / 1'000'000, us % 1'000'000);

@@ -76,6 +76,7 @@ Json row_json(const DetailRow& r) {
          {"account", json::amount_value(r.account)},
          {"cash", json::amount_value(r.cash)}};
   if (!r.local_setl_id.empty()) j["local_setl_id"] = r.local_setl_id;
+  if (!r.insuplc_admdvs.empty()) j["insuplc_admdvs"] = r.insuplc_admdvs;
   return j;
 }
 
@@ -158,6 +159,7 @@ std::vector<DetailRow> rows_of(insurer::DetailReconcile::Output& out) {
     row.account = r.acct_pay;
     row.cash = r.psn_cash_pay;
     row.state = recon::row_state_of_flag(r.refd_setl_flag).value_or(recon::RowState::untouched);
+    row.insuplc_admdvs = std::move(r.insuplc_admdvs);
     rows.push_back(std::move(row));
   }
   return rows;
@@ -296,20 +298,31 @@ awaitable<Reply> Service::recon_run(const cashier::SessionInfo& s, const cashier
   std::map<std::string, recon::InsutypeTotals> by_type;
   std::map<std::string, SideTotals> by_clr;  // over all insurance types
   SideTotals all;
+  // The insured areas apart (参保地): a cross-region patient's settlements are
+  // cleared against that area's fund; "" is the hospital's own (recorded
+  // before areas were).
+  std::map<std::string, SideTotals> by_area;
   for (const auto& [key, t] : local->by_clearing) {
     by_type[key.insutype].insutype = key.insutype;
-    by_type[key.insutype].by_clr_type[key.clr_type].local = t;
+    by_type[key.insutype].by_clr_type[key.clr_type].local += t;
     by_clr[key.clr_type].local += t;
+    by_area[key.insuplc_admdvs.empty() ? p_.config.institution.insurer_area : key.insuplc_admdvs].local += t;
     all.local += t;
   }
   std::vector<TotalsKey> asks;
-  for (const auto& [key, t] : local->by_clearing)
-    if (!key.insutype.empty()) asks.push_back(key);  // "" asks over all types: a type-less one is in the sums
+  for (const auto& [key, t] : local->by_clearing) {
+    if (key.insutype.empty()) continue;  // "" asks over all types: a type-less one is in the sums
+    const TotalsKey ask{key.insutype, key.clr_type};
+    if (std::find(asks.begin(), asks.end(), ask) == asks.end()) asks.push_back(ask);
+  }
   for (std::string_view clr : recon::clearing_types) asks.push_back(TotalsKey{"", std::string(clr)});
   asks.push_back(TotalsKey{"", ""});
+  // Each insured area the hospital settled for, over every type (3201's setl_optins).
+  for (const auto& [area, side] : by_area) asks.push_back(TotalsKey{"", "", area});
   bool totals_balanced = true;
   for (const TotalsKey& key : asks) {
-    SideTotals& side = !key.insutype.empty() ? by_type[key.insutype].by_clr_type[key.clr_type]
+    SideTotals& side = !key.insuplc_admdvs.empty() ? by_area[key.insuplc_admdvs]
+                       : !key.insutype.empty() ? by_type[key.insutype].by_clr_type[key.clr_type]
                        : !key.clr_type.empty() ? by_clr[key.clr_type]
                                                : all;
     insurer::DailyTotals::Input in;
@@ -321,6 +334,7 @@ awaitable<Reply> Service::recon_run(const cashier::SessionInfo& s, const cashier
     in.fund_pay_sumamt = side.local.fund;
     in.acct_pay = side.local.account;
     in.fixmedins_setl_cnt = side.local.count;
+    in.setl_optins = key.insuplc_admdvs;
     const Json input = in.encode();
     const std::string infno(insurer::DailyTotals::infno);
     auto out = co_await query(p_.gateway, infno, input, opter);
@@ -409,6 +423,15 @@ awaitable<Reply> Service::recon_run(const cashier::SessionInfo& s, const cashier
     add_clearing_types(j, t.by_clr_type);
     types.push_back(std::move(j));
   }
+  // Each insured area's own totals, the cross-region ones marked.
+  Json areas = Json::array();
+  for (const auto& [area, side] : by_area)
+    areas.push_back(Json{{"insuplc_admdvs", area},
+                         {"cross_region", recon::cross_region(area, p_.config.institution.area,
+                                                              p_.config.institution.insurer_area)},
+                         {"balanced", side.balanced()},
+                         {"local", totals_json(side.local)},
+                         {"insurer", totals_json(side.insurer)}});
   Json differences = Json::array();
   std::map<std::string, std::int64_t> counts;
   for (const recon::Difference& d : diffs) {
@@ -421,6 +444,7 @@ awaitable<Reply> Service::recon_run(const cashier::SessionInfo& s, const cashier
       j["clr_type"] = side->clr_type;
       j["visit_type"] = recon::clearing_type_name(side->clr_type);
     }
+    if (side != nullptr && !side->insuplc_admdvs.empty()) j["insuplc_admdvs"] = side->insuplc_admdvs;
     if (!d.setl_id.empty()) j["setl_id"] = d.setl_id;
     if (!d.msgid.empty()) j["msgid"] = d.msgid;
     if (d.local) {
@@ -437,6 +461,7 @@ awaitable<Reply> Service::recon_run(const cashier::SessionInfo& s, const cashier
                            {"insutype", n.insutype},
                            {"clr_type", n.clr_type},
                            {"psn_no", n.psn_no},
+                           {"insuplc_admdvs", n.insuplc_admdvs.empty() ? p_.config.institution.insurer_area : n.insuplc_admdvs},
                            {"total", json::amount_value(n.total)}});
   Json by_kind = Json::object();
   for (const auto& [k, n] : counts) by_kind[k] = n;
@@ -449,6 +474,7 @@ awaitable<Reply> Service::recon_run(const cashier::SessionInfo& s, const cashier
               {"local", totals_json(all.local)},
               {"insurer", totals_json(all.insurer)},
               {"by_insutype", types},
+              {"by_area", areas},
               {"detail_compared", !totals_balanced},
               {"local_rows", local_rows},
               {"insurer_rows", insurer_rows},

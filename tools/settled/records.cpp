@@ -2,6 +2,7 @@
 // the answer of a recorded settlement (see records.hpp).
 #include "tools/settled/records.hpp"
 
+#include "engine/reconcile.hpp"
 #include "offline/flow_ledger.hpp"
 #include "protocol/cashier/mask.hpp"
 #include "protocol/engine_json.hpp"
@@ -63,6 +64,17 @@ std::vector<insurer::FeeDetail> fee_details(std::span<const ChargeLine> lines, c
   return out;
 }
 
+flow::VisitFacts visit_facts(const std::optional<cashier::VisitParams>& v) {
+  flow::VisitFacts f;
+  if (!v) return f;
+  f.dept_code = v->dept_code;
+  f.dept_name = v->dept_name;
+  f.doctor_code = v->doctor_code;
+  f.doctor_name = v->doctor_name;
+  for (const auto& d : v->diagnoses) f.diagnoses.push_back(flow::Diagnosis{d.code, d.name});
+  return f;
+}
+
 std::string receipt_no_of(std::string_view msgid) { return fmt::format("R{}", msgid.substr(12)); }
 
 Json commit_answer(const ledger::Settlement& s, std::int64_t setl_id, std::optional<Amount> balance_after) {
@@ -106,7 +118,7 @@ Json stay_answer(const flow::StayRecord& s) {
   return j;
 }
 
-cashier::Reply reply_of(const flow::Answer& a) {
+cashier::Reply reply_of(const flow::Answer& a, const HomeArea& home, AnswerShape shape) {
   if (a.error) {
     // The insurer's refusal carries its own words; a failed re-settlement the undo made.
     Json data = Json::object();
@@ -146,7 +158,27 @@ cashier::Reply reply_of(const flow::Answer& a) {
       settled["visit"] = "inpatient";
       settled["adm_id"] = std::to_string(a.settlement->adm_id);
     }
+    // 1.3: the credential, the person's insured area, and the insurer's preview when it differed.
+    const flow::SettlementRecord& rec = *a.settlement;
+    settled["cert_type"] = flow::cert_type_name(rec.cert_type);
+    settled["insuplc_admdvs"] = rec.insuplc_admdvs.empty() ? home.insurer_area : rec.insuplc_admdvs;
+    settled["cross_region"] = recon::cross_region(rec.insuplc_admdvs, home.area, home.insurer_area);
+    if (a.insurer_preview) {
+      settled["insurer_preview"] = Json{{"total", json::amount_value(a.insurer_preview->total)},
+                                        {"fund", json::amount_value(a.insurer_preview->fund)},
+                                        {"account", json::amount_value(a.insurer_preview->account)},
+                                        {"cash", json::amount_value(a.insurer_preview->cash)}};
+      settled["preview_differs"] = a.preview_differs;
+    }
     if (!a.refund) return cashier::Reply::ok(std::move(settled));
+    if (shape == AnswerShape::refund) {
+      // A refund of part made as the whole undo and a new settlement (the
+      // national profile): the money back net of both, as a refund answers it,
+      // and the new settlement of the kept lines.
+      Json back = refund_answer(*a.refund);
+      back["settlement"] = std::move(settled);
+      return cashier::Reply::ok(std::move(back));
+    }
     // A re-settlement: the undo, the new settlement, and the cash back (negative: the patient pays).
     return cashier::Reply::ok(Json{{"undo", refund_answer(*a.refund)},
                                    {"settlement", std::move(settled)},

@@ -7,6 +7,7 @@
 #include "engine/policy.hpp"
 #include "engine/split.hpp"
 #include "offline/ledger_ops.hpp"
+#include "protocol/cashier/params.hpp"
 #include "protocol/cashier/server.hpp"
 #include "protocol/insurer/codecs.hpp"
 #include "protocol/json.hpp"
@@ -47,6 +48,18 @@ json::Json refund_answer(const flow::RefundRecord& r);
 // A stay as an answer names it (inpatient.admit; the head of inpatient.get).
 json::Json stay_answer(const flow::StayRecord& s);
 // A flow's answer as the cashier API words it (and the request log stores it).
-cashier::Reply reply_of(const flow::Answer& a);
+// The visit the cashier gave (settle.commit, inpatient.admit) as the engine's facts.
+flow::VisitFacts visit_facts(const std::optional<cashier::VisitParams>& v);
+
+// The hospital's areas, for a settlement's insured area and cross_region.
+struct HomeArea {
+  std::string area;          // [institution] area (mdtrtarea_admvs)
+  std::string insurer_area;  // [institution] insurer_area (the default insuplc_admdvs)
+};
+// How a settlement with an undo is answered: as a re-settlement {undo,
+// settlement, cash_back}, or as a refund (the national refund of part: the
+// money back net of the undo and the new settlement, with `settlement`).
+enum class AnswerShape : std::uint8_t { resettle, refund };
+cashier::Reply reply_of(const flow::Answer& a, const HomeArea& home = {}, AnswerShape shape = AnswerShape::resettle);
 
 }  // namespace settle::daemon

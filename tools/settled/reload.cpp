@@ -74,6 +74,7 @@ ReloadPlan apply_reloadable(Config& running, const Config& fresh) {
   d.keep("insurer.pool_size", r.insurer.pool_size, f.insurer.pool_size);
   d.keep("insurer.connect_timeout_ms", r.insurer.connect_timeout_ms, f.insurer.connect_timeout_ms);
   d.keep("insurer.request_timeout_ms", r.insurer.request_timeout_ms, f.insurer.request_timeout_ms);
+  d.keep("insurer.profile", true, same_profile(r.insurer.profile, f.insurer.profile));  // with offline and preview
   d.keep("cashier.socket", r.cashier.socket_path, f.cashier.socket_path);
   d.keep("cashier.tcp", r.cashier.tcp_address, f.cashier.tcp_address);
   d.keep("cashier.tcp", r.cashier.tcp_port, f.cashier.tcp_port);

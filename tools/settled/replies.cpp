@@ -1,6 +1,7 @@
 // Answer wording and the JSON shapes of settlements and refunds.
 #include "tools/settled/replies.hpp"
 
+#include "engine/flow.hpp"
 #include "protocol/cashier/mask.hpp"
 #include "tools/settled/clock.hpp"
 
@@ -160,6 +161,15 @@ Json settlement_detail_json(const ledger::SettlementDetail& d, bool /*auditor*/)
   j["clearing_date"] = s.clearing_date;
   j["offline_reason"] = s.offline_reason ? Json(*s.offline_reason) : Json(nullptr);
   j["resettles_setl_id"] = s.resettles_setl_id ? Json(std::to_string(*s.resettles_setl_id)) : Json(nullptr);
+  // 1.3: the credential (never its number but the card's), the insured area ("" before schema v11), the visit.
+  const auto cert = s.cert_type >= 1 && s.cert_type <= 3 ? std::optional(static_cast<flow::CertType>(s.cert_type))
+                                                          : std::nullopt;
+  j["cert_type"] = cert ? Json(flow::cert_type_name(*cert)) : Json(nullptr);
+  j["insuplc_admdvs"] = s.insuplc_admdvs;
+  if (s.facts) {
+    auto facts = json::parse(*s.facts, "facts");
+    j["visit"] = facts ? *facts : Json(nullptr);
+  }
   Json lines = Json::array();
   for (const auto& l : d.lines) {
     Json line{{"code", l.code}, {"name", l.name}, {"class", ledger::name(l.cls)}, {"amount", json::amount_value(l.amount)}};

@@ -39,6 +39,21 @@ std::string payload_hash(std::string_view method, std::string_view canonical) {
   return sha256_hex(fmt::format("{}\n{}", method, canonical));
 }
 
+HeldIdentity identity_of(const WindowSession& ws) {
+  HeldIdentity id;
+  if (ws.card) {
+    id.cert_type = flow::CertType::card;
+    id.cert_no = ws.card->card_no;
+  } else if (ws.credential) {
+    id.cert_type = ws.credential->kind == CredentialKind::e_voucher ? flow::CertType::ec_voucher : flow::CertType::id_no;
+    id.cert_no = ws.credential->cert_no;
+    id.acct_auth = ws.credential->acct_auth;
+    id.insuplc_admdvs = ws.credential->insuplc_admdvs;
+  }
+  if (ws.person && !ws.person->insu.insuplc_admdvs.empty()) id.insuplc_admdvs = ws.person->insu.insuplc_admdvs;
+  return id;
+}
+
 Person PersonView::engine_person() const {
   return Person{insu.insutype, insu.flags, insu.balc, insu.deductible_used, insu.fund_paid_ytd};
 }
@@ -51,11 +66,16 @@ Service::Service(asio::io_context& ioc, ServiceParts parts)
   // The flows' answers are stored as the cashier API words them; an online
   // settlement's receipt number is its 2207 msgid's sequence, an offline
   // one's a number of its own (never sent).
-  conventions_.answer_text = [](const flow::Answer& a) { return answer_text(reply_of(a)); };
+  home_ = HomeArea{parts.config.institution.area, parts.config.institution.insurer_area};
+  conventions_.answer_text = [home = home_](const flow::Answer& a) { return answer_text(reply_of(a, home)); };
   conventions_.clearing_date = [](std::int64_t at) { return clearing_date(at); };
   conventions_.receipt_no = [gateway = &p_.gateway](const flow::SettlementRecord& r) {
     if (r.mode == Mode::online) return receipt_no_of(r.msgid);
     return "F" + gateway->next_msgid().substr(12);
+  };
+  refund_conventions_ = conventions_;
+  refund_conventions_.answer_text = [home = home_](const flow::Answer& a) {
+    return answer_text(reply_of(a, home, AnswerShape::refund));
   };
 }
 
@@ -121,6 +141,10 @@ awaitable<Reply> Service::handle(cashier::SessionInfo session, cashier::Call cal
     case Method::engine_status: co_return co_await engine_status();
     case Method::card_read:
       co_return co_await card_read(session, std::get<cashier::CardReadParams>(call.params));
+    case Method::credential_scan:
+      co_return co_await credential_scan(session, std::get<cashier::CredentialScanParams>(call.params));
+    case Method::credential_id:
+      co_return co_await credential_id(session, std::get<cashier::CredentialIdParams>(call.params));
     case Method::card_verify_pin:
       co_return co_await verify_pin(session, std::get<cashier::VerifyPinParams>(std::move(call.params)));
     case Method::person_query:
@@ -308,15 +332,42 @@ awaitable<Reply> Service::card_read(const cashier::SessionInfo& s, const cashier
     ws = WindowSession{};  // whatever was read before is no longer at the window
     co_return fail(card.error());
   }
+  // The same card again keeps its PIN and person; anything else held is replaced.
   const bool same_card = ws.card && ws.card->card_sn == card->card_sn;
   if (!same_card) ws = WindowSession{};
   ws.card = *card;
   spdlog::info("window {}: card {} read", window, cashier::mask_card_no(card->card_no));
-  co_return Reply::ok(Json{{"card_no", card->card_no},
-                           {"card_sn", card->card_sn},
-                           {"psn_name", card->name},
-                           {"id_no_masked", cashier::mask_id_no(card->id_no)},
-                           {"insuplc_admdvs", p_.config.institution.insurer_area}});
+  co_return Reply::ok(held_json(ws, std::nullopt));
+}
+
+Json Service::held_json(const WindowSession& ws, const std::optional<PersonView>& person) const {
+  // The insured area: the insurer's word when it was asked, else the one the
+  // credential carried, else this hospital's insurer's.
+  std::string area = p_.config.institution.insurer_area;
+  if (ws.credential && !ws.credential->insuplc_admdvs.empty()) area = ws.credential->insuplc_admdvs;
+  if (person && !person->insu.insuplc_admdvs.empty()) area = person->insu.insuplc_admdvs;
+  if (ws.card) {
+    const reader::CardIdentity& card = *ws.card;
+    return Json{{"cert_type", "card"},
+                {"card_no", card.card_no},
+                {"card_sn", card.card_sn},
+                {"psn_name", card.name},
+                {"id_no_masked", cashier::mask_id_no(card.id_no)},
+                {"insuplc_admdvs", area}};
+  }
+  SETTLE_ASSERT(ws.credential.has_value());
+  const HeldCredential& c = *ws.credential;
+  Json out{{"cert_type", credential_kind_name(c.kind)},
+           {"card_no", nullptr},
+           {"psn_name", person ? person->base.psn_name : c.psn_name},
+           {"id_no_masked", cashier::mask_id_no(c.id_no)},
+           {"insuplc_admdvs", area},
+           {"acct_auth", c.acct_auth}};
+  if (person) {
+    out["psn_no"] = person->base.psn_no;
+    out["insutype"] = person->insu.insutype;
+  }
+  return out;
 }
 
 awaitable<Reply> Service::verify_pin(const cashier::SessionInfo& s, cashier::VerifyPinParams p) {
@@ -374,20 +425,30 @@ awaitable<Reply> Service::verify_pin(const cashier::SessionInfo& s, cashier::Ver
 awaitable<std::optional<PersonView>> Service::person_of(const cashier::SessionInfo& s, bool refresh, Reply& refusal,
                                                         std::optional<std::int64_t> deadline_at_ms) {
   WindowSession& ws = session_of(s.connection_id);
-  if (!ws.card) {
-    refusal = fail(Reason::card_absent, "card", "read the card first (card.read)");
+  if (!ws.holds_any()) {
+    refusal = fail(Reason::card_absent, "card",
+                   "read the card (card.read), or give the e-voucher (credential.scan) or the ID number (credential.id) first");
     co_return std::nullopt;
   }
-  const reader::CardIdentity card = *ws.card;
+  const std::optional<reader::CardIdentity> card = ws.card;
+  const std::optional<HeldCredential> held = ws.credential;
   // The line is down: the red list answers (no cashier waits on the dead line).
+  // It lists cards: an e-voucher or an ID number is answered online only.
   const auto from_redlist = [&](const Error& why) -> awaitable<std::optional<PersonView>> {
-    auto v = co_await redlist_person(card.card_no);
-    if (!v) {
+    if (!card) {
       refusal = fail(why.reason, why.field,
-                     fmt::format("{}; card {} is not on the local red list", why.message, cashier::mask_card_no(card.card_no)));
+                     fmt::format("{}; without the card the person is known only to the insurer (the red list is by "
+                                 "card): read the card, or wait for the line",
+                                 why.message));
       co_return std::nullopt;
     }
-    v->base.psn_name = card.name;
+    auto v = co_await redlist_person(card->card_no);
+    if (!v) {
+      refusal = fail(why.reason, why.field,
+                     fmt::format("{}; card {} is not on the local red list", why.message, cashier::mask_card_no(card->card_no)));
+      co_return std::nullopt;
+    }
+    v->base.psn_name = card->name;
     co_return v;
   };
   if (!network_.accepts_online_work()) {
@@ -398,11 +459,27 @@ awaitable<std::optional<PersonView>> Service::person_of(const cashier::SessionIn
   if (!refresh && ws.person && !ws.person->from_redlist && now_ms() - ws.person->as_of_ms < person_cache_ms)
     co_return ws.person;
   insurer::PersonInfo::Input in;
-  in.mdtrt_cert_type = std::string(insurer::cert_type_card);
-  in.mdtrt_cert_no = card.card_no;
-  in.card_sn = card.card_sn;
-  in.certno = card.id_no;
-  in.psn_name = card.name;
+  if (card) {
+    in.mdtrt_cert_type = std::string(insurer::cert_type_card);
+    in.mdtrt_cert_no = card->card_no;
+    in.card_sn = card->card_sn;
+    in.certno = card->id_no;
+    in.psn_name = card->name;
+  } else if (held->kind == CredentialKind::id_no) {
+    in.mdtrt_cert_type = std::string(insurer::cert_type_id_no);
+    in.mdtrt_cert_no = held->cert_no;
+    in.certno = held->id_no;
+  } else {
+    // The e-voucher's token, good for a few minutes from its decode (9401).
+    if (held->expires_at_ms != 0 && now_ms() >= held->expires_at_ms) {
+      refusal = fail(Reason::invalid_state, "credential",
+                     "the e-voucher's token has expired; scan the patient's code again (credential.scan)");
+      co_return std::nullopt;
+    }
+    in.mdtrt_cert_type = std::string(insurer::cert_type_ec);
+    in.mdtrt_cert_no = held->cert_no;
+    in.certno = held->id_no;
+  }
   CallSpec spec;
   spec.infno = std::string(insurer::PersonInfo::infno);
   spec.input = in.encode();
@@ -434,8 +511,12 @@ awaitable<std::optional<PersonView>> Service::person_of(const cashier::SessionIn
   v.base = out->baseinfo;
   v.insu = out->insuinfo.front();
   v.as_of_ms = now_ms();
+  // Kept only while the window still holds the same credential.
   WindowSession& after = session_of(s.connection_id);
-  if (after.card && after.card->card_sn == card.card_sn) after.person = v;
+  const bool same = card ? (after.card && after.card->card_sn == card->card_sn)
+                         : (after.credential && after.credential->kind == held->kind &&
+                            after.credential->cert_no == held->cert_no);
+  if (same) after.person = v;
   co_return v;
 }
 
@@ -462,6 +543,12 @@ awaitable<Reply> Service::person_query(const cashier::SessionInfo& s, const cash
 }
 
 awaitable<Reply> Service::account_history(const cashier::SessionInfo& s, const cashier::AccountHistoryParams& p) {
+  const flow::InsurerProfile& profile = p_.config.insurer.profile;
+  if (!profile.account_history)
+    co_return fail(Reason::not_supported, "insurer",
+                   fmt::format("account.history is not offered with the {} insurer profile: its interface has no account "
+                               "history ({}); the patient asks the insurer's own service",
+                               flow::profile_name(profile.name), insurer::AccountHistory::infno));
   const WindowSession& ws = session_of(s.connection_id);
   if (p.card_no && (!ws.card || ws.card->card_no != *p.card_no))
     co_return fail(Reason::not_found, "card_no", "account.history answers for the card read at this window");
@@ -485,11 +572,13 @@ awaitable<Reply> Service::account_history(const cashier::SessionInfo& s, const c
   spec.input = in.encode();
   spec.opter = s.operator_name;
   const CallResult r = co_await p_.gateway.call(std::move(spec));
-  p_.metrics.insurer_call("5201", outcome_label(r), r.elapsed_ms * 1000LL);
+  p_.metrics.insurer_call(insurer::AccountHistory::infno, outcome_label(r), r.elapsed_ms * 1000LL);
   if (!r.answered()) co_return fail(unanswered_error(r));
   if (!r.succeeded()) co_return rejected_reply(r);
   auto out = insurer::AccountHistory::Output::decode(r.response->output);
-  if (!out) co_return fail(Reason::insurer_rejected, "output", fmt::format("insurer's 5201 reply: {}", out.error().message));
+  if (!out)
+    co_return fail(Reason::insurer_rejected, "output",
+                   fmt::format("insurer's {} reply: {}", insurer::AccountHistory::infno, out.error().message));
   Json txs = Json::array();
   for (const auto& t : out->records) {
     // The insurer's times are its local time (UTC+8) "yyyy-MM-dd HH:mm:ss".

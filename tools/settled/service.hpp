@@ -23,6 +23,7 @@
 #include "tools/settled/live_work.hpp"
 #include "tools/settled/metrics.hpp"
 #include "tools/settled/notices.hpp"
+#include "tools/settled/records.hpp"
 
 #include <map>
 #include <memory>
@@ -49,11 +50,40 @@ struct PersonView {
   Person engine_person() const;
 };
 
-// State bound to one cashier connection (one window).
+// A credential other than the card (cashier API 1.3): the e-voucher
+// (医保电子凭证, credential.scan) or the ID number (credential.id).
+enum class CredentialKind : std::uint8_t { e_voucher, id_no };
+std::string_view credential_kind_name(CredentialKind k) noexcept;  // "e-voucher", "id" (the API's cert_type)
+
+struct HeldCredential {
+  CredentialKind kind = CredentialKind::id_no;
+  std::string cert_no;         // e-voucher: its token (ec_token); ID: the ID number
+  std::string id_no;           // the person's ID number (masked in every answer)
+  std::string psn_name;        // as the decode or 1101 named the person
+  std::string insuplc_admdvs;  // the person's insured area, when known
+  bool acct_auth = false;      // e-voucher: the patient allowed the account on the phone
+  std::int64_t expires_at_ms = 0;  // e-voucher: its token's end (0: none)
+};
+
+// The identity a flow acts on: the credential held, as the flows name it.
+struct HeldIdentity {
+  flow::CertType cert_type = flow::CertType::card;
+  std::string cert_no;         // the card number, the e-voucher's token or the ID number
+  bool acct_auth = false;      // e-voucher: the account authorised on the phone
+  std::string insuplc_admdvs;  // the person's insured area when known
+};
+struct WindowSession;
+HeldIdentity identity_of(const WindowSession& ws);
+
+// State bound to one cashier connection (one window). It holds one
+// credential at a time: card.read, credential.scan and credential.id each
+// replace whatever was held before (with its PIN and person).
 struct WindowSession {
-  std::optional<reader::CardIdentity> card;  // the card read on this connection
-  bool pin_verified = false;                 // for card->card_sn
-  std::optional<PersonView> person;          // from 1101 for that card
+  std::optional<reader::CardIdentity> card;    // the card read on this connection
+  std::optional<HeldCredential> credential;    // or the e-voucher / ID number given instead
+  bool pin_verified = false;                   // for card->card_sn
+  std::optional<PersonView> person;            // from 1101 for that credential
+  bool holds_any() const { return card.has_value() || credential.has_value(); }
 };
 
 class ChainKeeper;
@@ -133,6 +163,11 @@ class Service final : public cashier::Dispatcher {
 
   awaitable<Reply> engine_status();
   awaitable<Reply> card_read(const cashier::SessionInfo& s, const cashier::CardReadParams& p);
+  // credential.scan and credential.id (credentials.cpp).
+  awaitable<Reply> credential_scan(const cashier::SessionInfo& s, const cashier::CredentialScanParams& p);
+  awaitable<Reply> credential_id(const cashier::SessionInfo& s, const cashier::CredentialIdParams& p);
+  // The answer of card.read and the credential methods: who is at the window, masked.
+  json::Json held_json(const WindowSession& ws, const std::optional<PersonView>& person) const;
   awaitable<Reply> verify_pin(const cashier::SessionInfo& s, cashier::VerifyPinParams p);
   awaitable<Reply> person_query(const cashier::SessionInfo& s, const cashier::PersonQueryParams& p);
   awaitable<Reply> account_history(const cashier::SessionInfo& s, const cashier::AccountHistoryParams& p);
@@ -207,7 +242,7 @@ class Service final : public cashier::Dispatcher {
   // recon.run (tools/settled/recon.cpp).
   awaitable<Reply> recon_run(const cashier::SessionInfo& s, const cashier::ReconRunParams& p);
 
-  // 1101 for the session's card (cached for a short while); on failure
+  // 1101 for the session's credential (cached for a short while); on failure
   // `refusal` is the answer for the cashier (with the insurer's infcode).
   // With `deadline_at_ms`, the 1101 answers by then (else the red list, as unanswered).
   awaitable<std::optional<PersonView>> person_of(const cashier::SessionInfo& s, bool refresh, Reply& refusal,
@@ -226,7 +261,8 @@ class Service final : public cashier::Dispatcher {
   // the ledger refused) is written once more; if it still cannot be, the
   // request is held (never run again, a retry is answered IN_DOUBT) and the
   // daemon stops so that start-up recovery reverses the call.
-  awaitable<Reply> flow_answer(const flow::Outcome& o, const std::string& request_id);
+  awaitable<Reply> flow_answer(const flow::Outcome& o, const std::string& request_id,
+                               AnswerShape shape = AnswerShape::resettle);
 
   WindowSession& session_of(std::uint64_t connection_id) { return sessions_[connection_id]; }
 
@@ -239,6 +275,8 @@ class Service final : public cashier::Dispatcher {
   std::set<std::int64_t> changing_stays_;        // a request that changes each stay is running
   std::set<std::string> admitting_cards_;        // an admission of each card (card_no) is running
   ledger::FlowConventions conventions_;          // how the flows' answers and receipts are written
+  ledger::FlowConventions refund_conventions_;   // the same, a settlement with an undo answered as a refund
+  HomeArea home_;                                // the hospital's areas (cross_region)
   NetworkStateMachine network_;
   bool stopping_ = false;
   asio::steady_timer reversal_wakeup_;

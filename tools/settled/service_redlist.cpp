@@ -7,6 +7,8 @@
 #include "tools/settled/replies.hpp"
 #include "tools/settled/service.hpp"
 
+#include <fmt/format.h>
+
 #include <chrono>
 
 namespace settle::daemon {
@@ -28,6 +30,11 @@ Json redlist_age_json(const redlist::Store* store, std::int64_t now_ms) {
 awaitable<Reply> Service::redlist_sync(const cashier::SessionInfo& s, const cashier::RedlistSyncParams& p) {
   if (p_.redlist_syncer == nullptr)
     co_return fail(Reason::not_supported, "redlist", "this daemon runs without a red list");
+  if (const flow::InsurerProfile& profile = p_.config.insurer.profile; !profile.offline)
+    co_return fail(Reason::not_supported, "redlist",
+                   fmt::format("the {} insurer profile settles online only ([insurer] offline = false): no red list "
+                               "(9303) is kept",
+                               flow::profile_name(profile.name)));
   const std::uint64_t conn = s.connection_id;
   auto notify = notify_connection;
   auto last = std::make_shared<std::chrono::steady_clock::time_point>();

@@ -35,10 +35,17 @@ using SettlementLock = KeyLock<std::int64_t>;
 
 awaitable<Reply> Service::settle_commit(const cashier::SessionInfo& s, const cashier::Call& call,
                                         const cashier::SettleCommitParams& p) {
+  // The national interface registers a visit only with its department and main diagnosis.
+  if (p_.config.insurer.profile.name == flow::ProfileName::national)
+    if (Status visit = cashier::require_national_visit(p.visit); !visit) co_return fail(visit.error());
   const WindowSession& ws = session_of(s.connection_id);
-  if (!ws.card) co_return fail(Reason::card_absent, "card", "read the card first (card.read)");
+  if (!ws.holds_any())
+    co_return fail(Reason::card_absent, "card",
+                   "read the card (card.read), or give the e-voucher (credential.scan) or the ID number (credential.id) first");
   const bool pin_verified = ws.pin_verified;
-  CallSeams seams(*this, s, *ws.card);
+  const HeldIdentity held = identity_of(ws);
+  const std::optional<reader::CardIdentity> held_card = ws.card;
+  CallSeams seams(*this, s, held_card);
   // The card is checked while the request's claim is made durable: neither
   // sends anything to the insurer, and both must hold before anything is.
   seams.start_card_check();
@@ -47,14 +54,21 @@ awaitable<Reply> Service::settle_commit(const cashier::SessionInfo& s, const cas
     co_return *early;
   }
   const std::string request_id = p.request_id;
-  const reader::CardIdentity card = *session_of(s.connection_id).card;
 
   flow::CommitInput in;
   in.request_id = request_id;
   in.window = s.window;
   in.operator_id = s.operator_name;
-  in.card_no = card.card_no;
-  in.card_sn = card.card_sn;
+  if (held_card) {
+    in.card_no = held_card->card_no;
+    in.card_sn = held_card->card_sn;
+  }
+  in.cert_type = held.cert_type;
+  in.cert_no = held.cert_no;
+  in.acct_auth = held.acct_auth;
+  in.insuplc_admdvs = held.insuplc_admdvs;
+  in.facts = visit_facts(p.visit);
+  in.profile = &p_.config.insurer.profile;
   in.med_type = p.med_type;
   in.lines = p.lines;
   in.use_account = p.use_account;
@@ -75,8 +89,7 @@ awaitable<Reply> Service::settle_commit(const cashier::SessionInfo& s, const cas
     if (st.mode == Mode::online) {
       p_.metrics.settlement("online", "settled");
       // The balance and this year's accumulators moved: keep the person with the insurer's new balance.
-      if (WindowSession& after = session_of(s.connection_id);
-          after.person && after.card && after.card->card_sn == card.card_sn) {
+      if (WindowSession& after = session_of(s.connection_id); after.person && identity_of(after).cert_no == held.cert_no) {
         after.person->insu.balc = a.balance_after;
         after.person->insu.deductible_used += st.deductible_part;
         after.person->insu.fund_paid_ytd += st.parts.fund;
@@ -116,6 +129,9 @@ awaitable<Reply> Service::settle_refund(const cashier::SessionInfo& s, const cas
     co_return fail(Reason::invalid_state, "setl_id",
                    fmt::format("another refund or re-settlement of settlement {} is in progress; ask again in a moment", *id));
   CallSeams seams(*this, s, *ws.card);
+  // A refund of part the profile makes as the undo and a new settlement
+  // answers as a refund: the money back net of both (records.hpp).
+  seams.use_conventions(&refund_conventions_);
   const std::string card_no = ws.card->card_no;
   if (auto early = co_await claim_request(call, s)) co_return *early;
   const std::string request_id = p.request_id;
@@ -130,6 +146,8 @@ awaitable<Reply> Service::settle_refund(const cashier::SessionInfo& s, const cas
     in.operator_id = s.operator_name;
     in.card_no = card_no;
     in.original = std::move(*original);
+    in.profile = &p_.config.insurer.profile;
+    in.policy = &p_.policy;
     if (p.lines)
       for (const auto& l : *p.lines) in.lines.push_back(LineRefund{l.code, l.amount});
     // Refunds are made online only: not while the line is down or its stored work is being forwarded.
@@ -137,7 +155,7 @@ awaitable<Reply> Service::settle_refund(const cashier::SessionInfo& s, const cas
     in.budget = seams.budget();
     flow::Flow f = flow::refund_flow(std::move(in));
     const flow::Outcome out = co_await drive(f, seams.seams());
-    Reply r = co_await flow_answer(out, request_id);
+    Reply r = co_await flow_answer(out, request_id, AnswerShape::refund);
     if (out.answer.refund && out.answer.ok()) {
       const flow::RefundRecord& rf = *out.answer.refund;
       p_.metrics.refund("refunded");
@@ -188,6 +206,7 @@ awaitable<Reply> Service::settle_resettle(const cashier::SessionInfo& s, const c
     in.line_online = network_.state() == NetworkState::online;
     in.budget = seams.budget();
     in.policy = &p_.policy;
+    in.profile = &p_.config.insurer.profile;
     flow::Flow f = flow::resettle_flow(std::move(in));
     const flow::Outcome out = co_await drive(f, seams.seams());
     if (out.answer.ok()) session_of(s.connection_id).person.reset();  // the balance moved: asked again next time
@@ -214,8 +233,8 @@ awaitable<std::optional<flow::OriginalView>> Service::original_of(std::int64_t s
   co_return std::move(*original);
 }
 
-awaitable<Reply> Service::flow_answer(const flow::Outcome& o, const std::string& request_id) {
-  if (!o.hold) co_return reply_of(o.answer);
+awaitable<Reply> Service::flow_answer(const flow::Outcome& o, const std::string& request_id, AnswerShape shape) {
+  if (!o.hold) co_return reply_of(o.answer, home_, shape);
   // The request never runs again while its money call's outcome is not durable.
   held_requests_.insert(request_id);
   const flow::RecordCallFailed rec = *o.hold;
@@ -226,14 +245,14 @@ awaitable<Reply> Service::flow_answer(const flow::Outcome& o, const std::string&
   if (w) {
     held_requests_.erase(request_id);  // durable now: a retry is answered from the ledger
     if (rec.outcome == flow::CallOutcome::in_doubt) reversal_wakeup_.cancel();
-    co_return reply_of(o.answer);
+    co_return reply_of(o.answer, home_, shape);
   }
   // Not even that: the msgid is durable without an outcome, so start-up
   // recovery reverses it. Until then the request is held, never run again.
   spdlog::critical("ledger: msgid {} ({}) cannot be recorded ({}); settled stops so that recovery reverses it",
                    rec.msgid, flow::txn_code(rec.txn), w.error().message);
   if (on_fatal) on_fatal();
-  co_return reply_of(o.answer);
+  co_return reply_of(o.answer, home_, shape);
 }
 
 awaitable<Reply> Service::answer_final(const std::string& request_id, const Reply& r) {

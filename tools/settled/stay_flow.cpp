@@ -124,6 +124,11 @@ awaitable<Reply> Service::inpatient_admit(const cashier::SessionInfo& s, const c
   in.admit_at = *admit_at;
   in.line_online = network_.accepts_online_work();
   in.budget = seams.budget();
+  in.profile = &p_.config.insurer.profile;
+  in.cert_type = flow::CertType::card;
+  in.cert_no = card.card_no;
+  in.facts = visit_facts(p.visit);
+  if (const WindowSession& now = session_of(s.connection_id); now.person) in.insuplc_admdvs = now.person->insu.insuplc_admdvs;
   flow::Flow f = flow::admit_flow(std::move(in));
   const flow::Outcome out = co_await drive(f, seams.seams());
   const Reply reply = co_await flow_answer(out, p.request_id);
@@ -241,6 +246,10 @@ awaitable<Reply> Service::inpatient_discharge(const cashier::SessionInfo& s, con
     in.budget = seams.budget();
     in.limits = p_.config.inpatient_offline_limits;
     in.policy = &p_.policy;
+    in.profile = &p_.config.insurer.profile;
+    in.cert_type = flow::CertType::card;
+    in.cert_no = card.card_no;
+    if (const WindowSession& now = session_of(s.connection_id); now.person) in.insuplc_admdvs = now.person->insu.insuplc_admdvs;
     flow::Flow f = flow::discharge_flow(std::move(in));
     const flow::Outcome out = co_await drive(f, seams.seams());
     if (out.answer.ok() && out.answer.settlement) {
@@ -286,6 +295,7 @@ awaitable<Reply> Service::inpatient_undo_discharge(const cashier::SessionInfo& s
     // Online only: not while the line is down or its stored work is being forwarded.
     in.line_online = network_.state() == NetworkState::online;
     in.budget = seams.budget();
+    in.profile = &p_.config.insurer.profile;
     flow::Flow f = flow::undo_discharge_flow(std::move(in));
     const flow::Outcome out = co_await drive(f, seams.seams());
     if (out.answer.ok()) session_of(s.connection_id).person.reset();

@@ -156,7 +156,7 @@ TEST_CASE("the console over HTTPS against the real settled") {
   // The public status, from the shared anonymous connection.
   const HttpReply pub = console.get("/api/public");
   const Json p = pub.json();
-  CHECK(p["api_version"] == "1.2");
+  CHECK(p["api_version"] == "1.3");
   CHECK(p["network"].is_string());
   CHECK(std::find(p["windows"].begin(), p["windows"].end(), Json("W01")) != p["windows"].end());
   CHECK(p["hospital"] == "示例医院");  // from the newest reconciliation report
@@ -219,7 +219,7 @@ TEST_CASE("the console over HTTPS against the real settled") {
             .status == 403);
   const HttpReply st = console.post("/api/call", status_call, with_token);
   REQUIRE_MESSAGE(st.status == 200, st.body);
-  CHECK(st.json()["result"]["api_version"] == "1.2");
+  CHECK(st.json()["result"]["api_version"] == "1.3");
   CHECK(st.header("Cache-Control") == "no-store");
   // The daemon's own refusal passes through with its reason.
   const HttpReply nf = console.post("/api/call", Json{{"method", "settle.get"}, {"params", {{"setl_id", "999999"}}}},

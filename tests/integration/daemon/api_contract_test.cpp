@@ -163,6 +163,65 @@ TEST_CASE("card.read, person.query, account.history; ID numbers masked for a cas
   check_error(c->call("account.history", Json{{"from", "yesterday"}}), "INVALID_REQUEST", "from");
 }
 
+TEST_CASE("credential.id: the person by ID number (1101 by 02), one credential at a time, bad numbers named") {
+  Stack& s = stack();
+  place_card(0, kOther);
+  const PersonSpec p = who(kOther);
+  auto c = s.session(Stack::cashier);
+  // A wrong check character, a wrong length, another window: refused before anything is asked.
+  std::string wrong = p.id_no;
+  wrong[17] = wrong[17] == '0' ? '1' : '0';
+  check_error(c->call("credential.id", Json{{"id_no", wrong}}), "INVALID_REQUEST", "id_no");
+  check_error(c->call("credential.id", Json{{"id_no", p.id_no.substr(0, 17)}}), "INVALID_REQUEST", "id_no");
+  check_error(c->call("credential.id", Json{{"id_no", p.id_no}, {"window", "W02"}}), "INVALID_REQUEST", "window");
+
+  // The card first: then the ID number replaces it (its PIN with it).
+  const Json card = c->call("card.read", Json{{"timeout_ms", 5000}});
+  REQUIRE_MESSAGE(card.contains("result"), card.dump());
+  CHECK(card["result"]["cert_type"] == "card");
+  const Json r = c->call("credential.id", Json{{"id_no", p.id_no}, {"window", "W01"}});
+  REQUIRE_MESSAGE(r.contains("result"), r.dump());
+  CHECK(r["result"]["cert_type"] == "id");
+  CHECK(r["result"]["card_no"].is_null());
+  CHECK(r["result"]["psn_name"] == p.name);
+  CHECK(r["result"]["insutype"] == p.insutype);
+  CHECK(r["result"]["acct_auth"] == false);
+  CHECK(r["result"]["id_no_masked"] == p.id_no.substr(0, 6) + "********" + p.id_no.substr(14));
+  CHECK(r.dump().find(p.id_no) == std::string::npos);
+  // The calls that follow act on the ID number: person.query answers for it;
+  // the PIN is the card's, and no card is held now.
+  const Json q = c->call("person.query");
+  REQUIRE_MESSAGE(q.contains("result"), q.dump());
+  CHECK(q["result"]["psn_no"] == r["result"]["psn_no"]);
+  check_error(c->call("card.verify_pin", Json{{"pin", p.pin}}), "CARD_ABSENT");
+  // An ID number the insurer does not know: refused, and nothing is held after it.
+  const std::string unknown = settle::testing::id_number("11010519700101999");
+  const Json nobody = c->call("credential.id", Json{{"id_no", unknown}});
+  check_error(nobody, "INSURER_REJECTED");
+  check_error(c->call("person.query"), "CARD_ABSENT");
+  // And the card again replaces the ID number.
+  const Json back = c->call("card.read", Json{{"timeout_ms", 5000}});
+  REQUIRE_MESSAGE(back.contains("result"), back.dump());
+  CHECK(back["result"]["card_no"] == p.card_no);
+}
+
+TEST_CASE("a settlement by ID number: no card, never the account, the insurer's records agree") {
+  Stack& s = stack();
+  const PersonSpec p = who(kPinCard);
+  auto c = s.session(Stack::cashier);
+  const Json held = c->call("credential.id", Json{{"id_no", p.id_no}});
+  REQUIRE_MESSAGE(held.contains("result"), held.dump());
+  const Json st = commit(*c, "api-id-commit-1", visit_lines(), true);
+  CHECK(st["state"] == "settled");
+  CHECK(st["cert_type"] == "id");
+  CHECK(st["cross_region"] == false);
+  CHECK(amount_at(st, "account") == Amount{});  // by ID number never from the account
+  CHECK(amount_at(st, "fund") > Amount{});
+  const Json d = check_agrees_with_insurer(*c, st["setl_id"].get<std::string>());
+  CHECK(d["cert_type"] == "id");
+  CHECK(d.dump().find(p.id_no) == std::string::npos);
+}
+
 TEST_CASE("events.subscribe: card.removed and card.inserted from the virtual card") {
   Stack& s = stack();
   place_card(0, kMain);

@@ -95,6 +95,9 @@ park_after_refusals = 2
   s.card(0)->remove(true);
   s.card(0)->insert(true);
   c->wait_notification("card.inserted", std::chrono::seconds(5));
+  // The other credentials first (1.3); card.read then replaces them.
+  call(*c, "credential.id", Json{{"id_no", settle::testing::person(1).id_no}});
+  call(*c, "credential.scan", Json{{"qr", "EC1100000000000001A7F3"}});
   call(*c, "card.read", Json{{"timeout_ms", 5000}});
   call(*c, "card.verify_pin", Json{{"pin", "123456"}});
   call(*c, "person.query");

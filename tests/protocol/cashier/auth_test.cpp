@@ -301,6 +301,15 @@ TEST_CASE("role table") {
   CHECK_FALSE(role_may_call(Role::admin, Method::settle_get));
   CHECK_FALSE(role_may_call(Role::admin, Method::settle_commit));
   CHECK_FALSE(role_may_call(Role::admin, Method::card_read));
+  // The e-voucher and the ID number are credentials at a window, like the card (1.3).
+  for (Method m : {Method::credential_scan, Method::credential_id}) {
+    CAPTURE(method_name(m));
+    CHECK(role_may_call(Role::cashier, m));
+    CHECK(role_may_call(Role::supervisor, m));
+    CHECK_FALSE(role_may_call(Role::auditor, m));
+    CHECK_FALSE(role_may_call(Role::admin, m));
+    CHECK_FALSE(allowed_without_login(m));
+  }
   // Before an initial password is changed only the session's own methods.
   CHECK(allowed_before_password_change(Method::session_change_password));
   CHECK(allowed_before_password_change(Method::session_logout));

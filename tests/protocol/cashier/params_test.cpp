@@ -509,3 +509,172 @@ TEST_CASE("notice.get: defaults, and each wrong field named") {
   CHECK(parse(Method::notice_get, R"({"id":7})").error().field == "id");
   CHECK(parse(Method::notice_get, R"({"lang":"en"})").error().field == "lang");
 }
+
+TEST_CASE("credential.id: 18 characters, GB 11643 check character, the number never quoted") {
+  auto ok = parse_credential_id(doc(R"({"id_no":"11010519491231002x","window":"W01"})"));
+  REQUIRE_MESSAGE(ok.ok(), ok.error().message);
+  CHECK(ok->id_no == "11010519491231002X");  // a lower-case x is the check character X
+  CHECK(ok->window == "W01");
+  CHECK(parse_credential_id(doc(R"({"id_no":"310115198506151236"})"))->window == std::nullopt);
+  struct Row {
+    const char* params;
+    const char* field;
+    const char* says;
+  };
+  const Row rows[] = {
+      {"{}", "id_no", "18-character ID number"},
+      {R"({"id_no":110105198001010016})", "id_no", "18-character ID number"},
+      {R"({"id_no":"11010519800101001"})", "id_no", "18 characters, got 17"},
+      {R"({"id_no":"1101051980010100167"})", "id_no", "18 characters, got 19"},
+      {R"({"id_no":"110105198001010017"})", "id_no", "check character"},   // the check digit is 6
+      {R"({"id_no":"440301199002300011"})", "id_no", "birth date"},        // 30 February, check digit right
+      {R"({"id_no":"11010519800101001A"})", "id_no", "17 digits, then a digit or X"},
+      {R"({"id_no":"1101051980O101001X"})", "id_no", "17 digits, then a digit or X"},
+      {R"({"id_no":"110105198001010016","window":""})", "window", "window"},
+      {R"({"id_no":"110105198001010016","card_no":"E1"})", "card_no", "unknown field"},
+  };
+  for (const Row& r : rows) {
+    CAPTURE(r.params);
+    auto e = parse_params(Method::credential_id, doc(r.params));
+    REQUIRE_FALSE(e.ok());
+    CHECK(e.error().reason == Reason::invalid_request);
+    CHECK(e.error().field == r.field);
+    CHECK_MESSAGE(e.error().message.find(r.says) != std::string::npos, e.error().message);
+    CHECK(e.error().message.find("11010519800101001") == std::string::npos);  // never the number itself
+  }
+  CHECK(is_id_number("11010519491231002X"));
+  CHECK_FALSE(is_id_number("11010519491231002x"));  // the parser upper-cases first
+  CHECK_FALSE(is_id_number("110105194912310029"));
+}
+
+TEST_CASE("credential.scan: the QR code as read, printable, bounded") {
+  auto ok = parse_params(Method::credential_scan, doc(R"({"qr":"EC:1100:7f3a9c","window":"W02"})"));
+  REQUIRE_MESSAGE(ok.ok(), ok.error().message);
+  CHECK(std::get<CredentialScanParams>(*ok).qr == "EC:1100:7f3a9c");
+  CHECK(std::get<CredentialScanParams>(*ok).window == "W02");
+  const std::string too_long = R"({"qr":")" + std::string(max_qr_len + 1, 'a') + R"("})";
+  const Bad rows[] = {
+      {Method::credential_scan, "{}", Reason::invalid_request, "qr"},
+      {Method::credential_scan, R"({"qr":""})", Reason::invalid_request, "qr"},
+      {Method::credential_scan, R"({"qr":42})", Reason::invalid_request, "qr"},
+      {Method::credential_scan, R"({"qr":"EC 1100"})", Reason::invalid_request, "qr"},
+      {Method::credential_scan, too_long.c_str(), Reason::invalid_request, "qr"},
+      {Method::credential_scan, R"({"qr":"EC1","window":5})", Reason::invalid_request, "window"},
+      {Method::credential_scan, R"({"qr":"EC1","timeout_ms":5})", Reason::invalid_request, "timeout_ms"},
+  };
+  for (const Bad& c : rows) {
+    CAPTURE(c.params);
+    auto r = parse(c.method, c.params);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().reason == c.reason);
+    CHECK(r.error().field == c.field);
+  }
+}
+
+TEST_CASE("visit and med_type on settle.preview, settle.commit and inpatient.admit") {
+  const char* lines = R"([{"code":"X1","name":"a","class":"A","amount":"1"}])";
+  auto commit = parse_settle_commit(doc(fmt::format(
+      R"({{"request_id":"r","lines":{},"med_type":"14","visit":{{"dept_code":"A03","dept_name":"内科","doctor_code":"D001","doctor_name":"李医生","diagnoses":[{{"code":"J06.900","name":"上呼吸道感染"}},{{"code":"R50.900"}}]}}}})",
+      lines)));
+  REQUIRE_MESSAGE(commit.ok(), commit.error().message);
+  REQUIRE(commit->visit.has_value());
+  CHECK(commit->med_type == "14");
+  CHECK(commit->visit->dept_code == "A03");
+  CHECK(commit->visit->doctor_name == "李医生");
+  REQUIRE(commit->visit->diagnoses.size() == 2);
+  CHECK(commit->visit->diagnoses[0] == DiagnosisParam{"J06.900", "上呼吸道感染"});
+  CHECK(commit->visit->diagnoses[1] == DiagnosisParam{"R50.900", ""});
+  CHECK(require_national_visit(commit->visit).ok());
+
+  auto preview = parse_settle_preview(doc(fmt::format(R"({{"lines":{}}})", lines)));
+  REQUIRE(preview.ok());
+  CHECK_FALSE(preview->visit.has_value());
+  CHECK(preview->med_type == "11");
+  CHECK(parse_settle_preview(doc(fmt::format(R"({{"lines":{},"visit":{{"dept_code":"A03"}},"med_type":"13"}})", lines)))
+            ->med_type == "13");
+
+  // The national profile's rule: a department and a main diagnosis.
+  const auto no_visit = require_national_visit(std::nullopt);
+  REQUIRE_FALSE(no_visit.ok());
+  CHECK(no_visit.error().field == "visit.dept_code");
+  VisitParams only_dept;
+  only_dept.dept_code = "A03";
+  const auto no_diag = require_national_visit(only_dept);
+  REQUIRE_FALSE(no_diag.ok());
+  CHECK(no_diag.error().field == "visit.diagnoses");
+  CHECK(no_diag.error().message.find("diagnosis") != std::string::npos);
+
+  // The admission: dept and diagnosis fill the visit; the visit may not contradict them.
+  auto admit = parse_inpatient_admit(doc(
+      R"({"request_id":"r","dept":"0301","dept_name":"普外科","diagnosis":"K35.8","diagnosis_name":"急性阑尾炎","visit":{"doctor_code":"D7","diagnoses":[{"code":"K35.8"},{"code":"E11.9","name":"2型糖尿病"}]}})"));
+  REQUIRE_MESSAGE(admit.ok(), admit.error().message);
+  CHECK(admit->med_type == "21");
+  REQUIRE(admit->visit.has_value());
+  CHECK(admit->visit->dept_code == "0301");
+  CHECK(admit->visit->dept_name == "普外科");
+  CHECK(admit->visit->doctor_code == "D7");
+  CHECK(admit->visit->diagnoses.size() == 2);
+  auto bare_admit = parse_inpatient_admit(doc(R"({"request_id":"r","dept":"0301","diagnosis":"K35.8"})"));
+  REQUIRE(bare_admit.ok());
+  CHECK_FALSE(bare_admit->visit.has_value());
+
+  const std::string commit_head = fmt::format(R"({{"request_id":"r","lines":{},)", lines);
+  const std::string bads[][2] = {
+      {commit_head + R"("visit":"A03"})", "visit"},
+      {commit_head + R"("visit":{"dept":"A03"}})", "visit.dept"},
+      {commit_head + R"("visit":{"dept_code":""}})", "visit.dept_code"},
+      {commit_head + R"("visit":{"dept_code":"A 03"}})", "visit.dept_code"},
+      {commit_head + R"("visit":{"doctor_name":"a\nb"}})", "visit.doctor_name"},
+      {commit_head + R"("visit":{"diagnoses":{"code":"J06"}}})", "visit.diagnoses"},
+      {commit_head + R"("visit":{"diagnoses":[{"name":"感冒"}]}})", "visit.diagnoses[0].code"},
+      {commit_head + R"("visit":{"diagnoses":[{"code":"J06","name":"感冒","kind":1}]}})", "visit.diagnoses[0].kind"},
+      {commit_head + R"("visit":{"diagnoses":[{"code":"J06"},{"code":"J06"}]}})", "visit.diagnoses[1].code"},
+      {commit_head + R"("med_type":"1x"})", "med_type"},
+      {commit_head + R"("med_type":""})", "med_type"},
+  };
+  for (const auto& b : bads) {
+    CAPTURE(b[0]);
+    auto r = parse_params(Method::settle_commit, doc(b[0]));
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().reason == Reason::invalid_request);
+    CHECK(r.error().field == b[1]);
+  }
+  std::string many = commit_head + R"("visit":{"diagnoses":[)";
+  for (std::size_t i = 0; i <= max_diagnoses; ++i) many += fmt::format(R"({}{{"code":"D{}"}})", i ? "," : "", i);
+  auto too_many = parse_params(Method::settle_commit, doc(many + "]}}"));
+  REQUIRE_FALSE(too_many.ok());
+  CHECK(too_many.error().field == "visit.diagnoses");
+  auto other_dept = parse_params(Method::inpatient_admit,
+                                 doc(R"({"request_id":"r","dept":"0301","diagnosis":"K35.8","visit":{"dept_code":"0302"}})"));
+  REQUIRE_FALSE(other_dept.ok());
+  CHECK(other_dept.error().field == "visit.dept_code");
+  auto other_diag = parse_params(Method::inpatient_admit,
+                                 doc(R"({"request_id":"r","dept":"0301","diagnosis":"K35.8","visit":{"diagnoses":[{"code":"J18"}]}})"));
+  REQUIRE_FALSE(other_diag.ok());
+  CHECK(other_diag.error().field == "visit.diagnoses[0].code");
+  auto admit_mt = parse_params(Method::inpatient_admit, doc(R"({"request_id":"r","dept":"0301","diagnosis":"K35.8","med_type":"x"})"));
+  REQUIRE_FALSE(admit_mt.ok());
+  CHECK(admit_mt.error().field == "med_type");
+}
+
+TEST_CASE("canonical form: the visit counts, a 1.2 request's form is unchanged") {
+  auto canon = [](Method m, std::string_view text) {
+    auto r = parse_params(m, doc(text));
+    REQUIRE_MESSAGE(r.ok(), text);
+    return canonical_form(*r).value();
+  };
+  const std::string plain = canon(Method::settle_commit, R"({"request_id":"r","lines":[{"code":"X","name":"n","class":"A","amount":"1"}]})");
+  CHECK(plain.find("visit") == std::string::npos);
+  const std::string v1 = canon(Method::settle_commit,
+                               R"({"request_id":"r","lines":[{"code":"X","name":"n","class":"A","amount":"1"}],"visit":{"dept_code":"A03","diagnoses":[{"code":"J06"}]}})");
+  const std::string v2 = canon(Method::settle_commit,
+                               R"({"request_id":"q","visit":{"diagnoses":[{"code":"J06","name":null}],"dept_code":"A03"},"lines":[{"code":"X","name":"n","class":"A","amount":1.00}]})");
+  CHECK(v1 == v2);
+  CHECK(v1 != plain);
+  CHECK(v1 != canon(Method::settle_commit,
+                    R"({"request_id":"r","lines":[{"code":"X","name":"n","class":"A","amount":"1"}],"visit":{"dept_code":"A03","diagnoses":[{"code":"J07"}]}})"));
+  const std::string admit = canon(Method::inpatient_admit, R"({"request_id":"r","dept":"d","diagnosis":"J18"})");
+  CHECK(admit.find("med_type") == std::string::npos);
+  CHECK(admit == canon(Method::inpatient_admit, R"({"request_id":"r","dept":"d","diagnosis":"J18","med_type":"21"})"));
+  CHECK(admit != canon(Method::inpatient_admit, R"({"request_id":"r","dept":"d","diagnosis":"J18","med_type":"22"})"));
+}
