@@ -133,6 +133,7 @@ awaitable<Reply> Service::settle_refund(const cashier::SessionInfo& s, const cas
   // answers as a refund: the money back net of both (records.hpp).
   seams.use_conventions(&refund_conventions_);
   const std::string card_no = ws.card->card_no;
+  const std::string psn_no = ws.person ? ws.person->base.psn_no : std::string();
   if (auto early = co_await claim_request(call, s)) co_return *early;
   const std::string request_id = p.request_id;
 
@@ -145,6 +146,7 @@ awaitable<Reply> Service::settle_refund(const cashier::SessionInfo& s, const cas
     in.window = s.window;
     in.operator_id = s.operator_name;
     in.card_no = card_no;
+    in.psn_no = psn_no;  // an original made with an e-voucher or ID number: its person's card
     in.original = std::move(*original);
     in.profile = &p_.config.insurer.profile;
     in.policy = &p_.policy;
@@ -189,6 +191,7 @@ awaitable<Reply> Service::settle_resettle(const cashier::SessionInfo& s, const c
                    fmt::format("another refund or re-settlement of settlement {} is in progress; ask again in a moment", *id));
   CallSeams seams(*this, s, *ws.card);
   const reader::CardIdentity card = *ws.card;
+  const std::string psn_no = ws.person ? ws.person->base.psn_no : std::string();
   if (auto early = co_await claim_request(call, s)) co_return *early;
   const std::string request_id = p.request_id;
 
@@ -202,6 +205,7 @@ awaitable<Reply> Service::settle_resettle(const cashier::SessionInfo& s, const c
     in.operator_id = s.operator_name;
     in.card_no = card.card_no;
     in.card_sn = card.card_sn;
+    in.psn_no = psn_no;
     in.original = std::move(*original);
     in.line_online = network_.state() == NetworkState::online;
     in.budget = seams.budget();

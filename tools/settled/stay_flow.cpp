@@ -281,6 +281,7 @@ awaitable<Reply> Service::inpatient_undo_discharge(const cashier::SessionInfo& s
   if (!lock.taken()) co_return busy(*id);
   CallSeams seams(*this, s, *ws.card);
   const std::string card_no = ws.card->card_no;
+  const std::string psn_no = ws.person ? ws.person->base.psn_no : std::string();
   if (auto early = co_await claim_request(call, s)) co_return *early;
   Reply reply = co_await [&]() -> awaitable<Reply> {
     Reply not_it;
@@ -288,6 +289,7 @@ awaitable<Reply> Service::inpatient_undo_discharge(const cashier::SessionInfo& s
     if (!stay) co_return not_it;
     flow::UndoDischargeInput in;
     in.request_id = p.request_id;
+    in.psn_no = psn_no;
     in.window = s.window;
     in.operator_id = s.operator_name;
     in.card_no = card_no;
