@@ -228,10 +228,13 @@ test('a. each role sees only its pages; the daemon refuses what the role may not
 
 test('the day searched by receipt and by card (settle.list card_no, receipt_no)', async () => {
   const page = await login('a001');
-  const today = await page.evaluate(() => {
-    const d = new Date();
-    return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
-  });
+  // Today in the daemon's zone (its answers carry their offset), not the
+  // browser's: between their midnights the two days differ.
+  const status = await result(page, 'engine.status', {});
+  const off = /([+-])(\d\d):(\d\d)$/.exec(String(status.since || ''));
+  check(off || /Z$/.test(String(status.since || '')), `engine.status gave no zoned time: ${JSON.stringify(status.since)}`);
+  const mins = off ? (off[1] === '-' ? -1 : 1) * (Number(off[2]) * 60 + Number(off[3])) : 0;
+  const today = new Date(Date.now() + mins * 60000).toISOString().slice(0, 10);
   const all = await result(page, 'settle.list', { from: today, to: today });
   check(all.settlements.length >= 2, `fewer than two settlements today: ${all.settlements.length}`);
   const one = all.settlements[1];

@@ -40,26 +40,11 @@ awaitable<Reply> Service::credential_id(const cashier::SessionInfo& s, const cas
                    fmt::format("the insurer is {}: an ID number is checked with the insurer, and without the card there "
                                "is no offline settlement (the red list is by card); read the card instead",
                                network_state_name(network_.state())));
-  WindowSession& ws = session_of(s.connection_id);
-  ws = WindowSession{};  // whatever was held before is not this patient's any more
   HeldCredential held;
   held.kind = CredentialKind::id_no;
   held.cert_no = p.id_no;
   held.id_no = p.id_no;
-  ws.credential = held;
-  Reply refusal;
-  auto person = co_await person_of(s, true, refusal);
-  WindowSession& after = session_of(s.connection_id);
-  if (!person) {
-    // The number did not name an insured person: nothing is held.
-    if (after.credential && after.credential->cert_no == held.cert_no) after = WindowSession{};
-    co_return refusal;
-  }
-  if (!after.credential || after.credential->cert_no != held.cert_no)
-    co_return fail(Reason::invalid_state, "credential", "another credential was given at this window meanwhile");
-  after.credential->psn_name = person->base.psn_name;
-  spdlog::info("window {}: ID number {} given", s.window, cashier::mask_id_no(p.id_no));
-  co_return Reply::ok(held_json(after, person));
+  co_return co_await hold_credential(s, std::move(held));
 }
 
 awaitable<Reply> Service::credential_scan(const cashier::SessionInfo& s, const cashier::CredentialScanParams& p) {
@@ -86,8 +71,6 @@ awaitable<Reply> Service::credential_scan(const cashier::SessionInfo& s, const c
   if (!out)
     co_return fail(Reason::insurer_rejected, "output",
                    fmt::format("insurer's {} reply: {}", insurer::EcQuery::infno, out.error().message));
-  WindowSession& ws = session_of(s.connection_id);
-  ws = WindowSession{};  // whatever was held before is not this patient's any more
   HeldCredential held;
   held.kind = CredentialKind::e_voucher;
   held.cert_no = out->ec_token;
@@ -96,18 +79,29 @@ awaitable<Reply> Service::credential_scan(const cashier::SessionInfo& s, const c
   held.insuplc_admdvs = out->insuplc_admdvs;
   held.acct_auth = out->acct_auth == "1";
   held.expires_at_ms = now_ms() + out->expires_in * 1000;
+  co_return co_await hold_credential(s, std::move(held));
+}
+
+awaitable<Reply> Service::hold_credential(const cashier::SessionInfo& s, HeldCredential held) {
+  WindowSession& ws = session_of(s.connection_id);
+  ws = WindowSession{};  // whatever was held before is not this patient's any more
   ws.credential = held;
   Reply refusal;
   auto person = co_await person_of(s, true, refusal);
   WindowSession& after = session_of(s.connection_id);
   if (!person) {
+    // The credential did not name an insured person: nothing is held.
     if (after.credential && after.credential->cert_no == held.cert_no) after = WindowSession{};
     co_return refusal;
   }
   if (!after.credential || after.credential->cert_no != held.cert_no)
     co_return fail(Reason::invalid_state, "credential", "another credential was given at this window meanwhile");
-  spdlog::info("window {}: e-voucher of {} scanned (account {})", s.window, cashier::mask_id_no(held.id_no),
-               held.acct_auth ? "authorised" : "not authorised");
+  if (after.credential->psn_name.empty()) after.credential->psn_name = person->base.psn_name;
+  if (held.kind == CredentialKind::id_no)
+    spdlog::info("window {}: ID number {} given", s.window, cashier::mask_id_no(held.id_no));
+  else
+    spdlog::info("window {}: e-voucher of {} scanned (account {})", s.window, cashier::mask_id_no(held.id_no),
+                 held.acct_auth ? "authorised" : "not authorised");
   co_return Reply::ok(held_json(after, person));
 }
 

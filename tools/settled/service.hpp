@@ -168,6 +168,9 @@ class Service final : public cashier::Dispatcher {
   awaitable<Reply> credential_id(const cashier::SessionInfo& s, const cashier::CredentialIdParams& p);
   // The answer of card.read and the credential methods: who is at the window, masked.
   json::Json held_json(const WindowSession& ws, const std::optional<PersonView>& person) const;
+  // Holds `held` at the window instead of whatever was held, with its person
+  // from the insurer (1101); nothing is held when the insurer names none.
+  awaitable<Reply> hold_credential(const cashier::SessionInfo& s, HeldCredential held);
   awaitable<Reply> verify_pin(const cashier::SessionInfo& s, cashier::VerifyPinParams p);
   awaitable<Reply> person_query(const cashier::SessionInfo& s, const cashier::PersonQueryParams& p);
   awaitable<Reply> account_history(const cashier::SessionInfo& s, const cashier::AccountHistoryParams& p);
