@@ -365,6 +365,7 @@ void Stack::add_person(const PersonSpec& p) {
       args.push_back("--flags");
       args.push_back(f);
     }
+    if (!p.insuplc_admdvs.empty()) args.insert(args.end(), {"--insuplc-admdvs", p.insuplc_admdvs});
     const int rc = run(args, dir_ / "add-person.out", dir_ / "add-person.err");
     if (rc != 0) throw std::runtime_error("insurer-sim add-person failed: " + slurp(dir_ / "add-person.err"));
     return;
@@ -372,6 +373,7 @@ void Stack::add_person(const PersonSpec& p) {
   Json body{{"card_no", p.card_no}, {"card_sn", p.card_sn}, {"id_no", p.id_no}, {"name", p.name},
             {"insutype", p.insutype}, {"balance", p.balance}, {"deductible_used", p.deductible_used},
             {"flags", p.flags}};
+  if (!p.insuplc_admdvs.empty()) body["insuplc_admdvs"] = p.insuplc_admdvs;
   const auto r = sim_control("POST", "/persons", body);
   if (r.status != 200) throw std::runtime_error("POST /persons: " + r.body.dump());
 }
@@ -383,7 +385,8 @@ void Stack::start_sim() {
   sim_pid_ = spawn({SETTLE_SIM_BINARY, "serve", "--db", (dir_ / "insurer.db").string(), "--listen", "127.0.0.1:0",
                     "--control", "127.0.0.1:0", "--cert", pki("server.crt"), "--key", pki("server.key"), "--ca",
                     pki("ca.crt"), "--secret", "e2e-shared-secret-0001", "--paasid", "H11010500001", "--policy",
-                    std::string(SETTLE_SOURCE_DIR) + "/docs/examples/policy.toml", "--sync", "normal"},
+                    std::string(SETTLE_SOURCE_DIR) + "/docs/examples/policy.toml", "--sync", "normal",
+                    "--profile", profile},
                    out, dir_ / "insurer.err");
   const std::regex ready(R"(listening on 127\.0\.0\.1:(\d+) control 127\.0\.0\.1:(\d+))");
   const auto until = Clock::now() + std::chrono::seconds(30);
@@ -557,6 +560,7 @@ cert_file = "{cert}"
 key_file = "{key}"
 paasid = "H11010500001"
 secret_file = "secret"
+profile = "{profile}"
 {insurer_extra}[cashier]
 socket = "data/cashier.sock"
 lockout_s = 0
@@ -572,7 +576,7 @@ listen = "127.0.0.1:0"
                                  fmt::arg("src", src), fmt::arg("port", sim_port_), fmt::arg("ca", pki("ca.crt")),
                                  fmt::arg("cert", pki("client.crt")), fmt::arg("key", pki("client.key")),
                                  fmt::arg("r0", vpcd_reader_name(0)), fmt::arg("r1", vpcd_reader_name(1)),
-                                 fmt::arg("insurer_extra", insurer_extra));
+                                 fmt::arg("insurer_extra", insurer_extra), fmt::arg("profile", profile));
   conf += "[redlist]\n" + redlist_config;
   if (!storage_key_file.empty()) conf += fmt::format("[storage]\nkey_file = \"{}\"\n", storage_key_file);
   conf += extra_config;

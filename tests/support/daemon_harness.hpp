@@ -36,6 +36,7 @@ struct PersonSpec {
   std::string deductible_used = "1800.00";  // past the outpatient deductible by default
   std::vector<std::string> flags;  // unit_arrears, not_designated, supervised, temp_settle_change
   std::string pin = "123456";
+  std::string insuplc_admdvs;      // the insured area, 6 digits ("": the simulator's own, 110105)
 };
 
 // An ID number with a valid GB 11643 check character from 17 digits.
@@ -124,6 +125,7 @@ class Stack {
   // A simulator started elsewhere: only its control endpoint (loopback port) is used.
   void attach_sim(std::uint16_t control_port);
   std::uint16_t sim_port() const { return sim_port_; }
+  std::uint16_t control_port() const { return control_port_; }
   struct ControlReply {
     unsigned status = 0;
     Json body;
@@ -173,6 +175,9 @@ class Stack {
   // `more` operators are added too (with the standard ones, before settled starts).
   void start_all(const std::vector<PersonSpec>& persons, const std::vector<Operator>& more = {});
 
+  // The insurer profile, "regional" or "national": insurer-sim's --profile
+  // and settled's [insurer] profile, read by start_sim and start_daemon.
+  std::string profile = "regional";
   // Extra lines appended to the generated config's [cashier] table etc.
   std::string extra_config;
   // Extra lines inside the generated config's [insurer] table (e.g. timeouts).

@@ -54,6 +54,9 @@ awaitable<Reply> Service::credential_scan(const cashier::SessionInfo& s, const c
                    fmt::format("the insurer is {}: an e-voucher is decoded by the insurer, and without the card there "
                                "is no offline settlement (the red list is by card); read the card instead",
                                network_state_name(network_.state())));
+  // A new code is a new patient: whatever was held before is dropped now, so
+  // a code the insurer refuses leaves nothing held (as a refused ID number).
+  session_of(s.connection_id) = WindowSession{};
   // 9401: the code into the token the calls that follow carry (mdtrt_cert_type 01).
   insurer::EcQuery::Input in;
   in.ec_qrcode = p.qr;

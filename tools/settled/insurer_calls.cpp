@@ -263,7 +263,9 @@ flow::InsurerReply reply_of(flow::Txn txn, const CallResult& r, const std::strin
     case flow::Txn::stay_preview:
     case flow::Txn::stay_settle:
     case flow::Txn::settle: {
-      auto o = insurer::SettleOutput::decode(output);
+      // A preview (2206 / 2303) settles nothing: its reply has no setl_id.
+      const bool preview = txn == flow::Txn::preview || txn == flow::Txn::stay_preview;
+      auto o = preview ? insurer::SettleOutput::decode_preview(output) : insurer::SettleOutput::decode(output);
       if (!o) return unreadable(o.error().message);
       const insurer::SetlInfo& si = o->setlinfo;
       out.insurer_id = si.setl_id;

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include <memory>
+#include <string_view>
 #include <stdexcept>
 
 namespace settle::e2e {
@@ -14,10 +15,21 @@ namespace settle::e2e {
 using settle::testing::amount_at;
 using settle::testing::reason_of;
 
+#ifndef SETTLE_E2E_PROFILE
+#define SETTLE_E2E_PROFILE "regional"
+#endif
+
+const char* profile() { return SETTLE_E2E_PROFILE; }
+bool national() { return std::string_view(SETTLE_E2E_PROFILE) == "national"; }
+
 PersonSpec who(int n) {
   PersonSpec p = settle::testing::person(n);
   p.name = n % 2 ? "张三" : "李四";
   switch (n) {
+    case kCrossRegion: p.insuplc_admdvs = kElsewhere; break;
+    // An account that pays part of the patient's part: the rest is cash.
+    case kPartRefund:
+    case kPartRefundRegional: p.balance = "40.00"; break;
     case kArrears: p.flags = {"unit_arrears"}; break;
     case kNotDesignated: p.flags = {"not_designated"}; break;
     case kSupervised: p.flags = {"supervised"}; break;
@@ -39,7 +51,10 @@ Stack& stack() {
   if (!failed.empty()) throw std::runtime_error("the stack did not start: " + failed);
   if (!g_stack) {
     try {
-      g_stack = std::make_unique<Stack>("daemon-e2e");
+      g_stack = std::make_unique<Stack>(national() ? "daemon-e2e-national" : "daemon-e2e");
+      g_stack->profile = profile();
+      // The line down and back quickly (the national refusal of offline work).
+      if (national()) g_stack->extra_config = "[network]\nprobe_interval_ms = 300\nfailures_to_offline = 1\n";
       std::vector<PersonSpec> persons;
       for (int n = kMain; n < kCount; ++n) persons.push_back(who(n));
       g_stack->start_all(persons, {{"c_lock", "cashier", "Lockout-2026"}});
@@ -78,8 +93,18 @@ Json visit_lines() {
                       Json{{"code", "C0001"}, {"name", "自费营养品"}, {"class", "C"}, {"amount", "66.00"}}});
 }
 
+Json visit_facts() {
+  return Json{{"dept_code", "A03"},
+              {"dept_name", "内科"},
+              {"doctor_code", "D001"},
+              {"doctor_name", "李医生"},
+              {"diagnoses", Json::array({Json{{"code", "J06.900"}, {"name", "急性上呼吸道感染"}}})}};
+}
+
 Json commit_params(const std::string& request_id, const Json& lines, bool use_account) {
-  return Json{{"request_id", request_id}, {"lines", lines}, {"use_account", use_account}};
+  Json p{{"request_id", request_id}, {"lines", lines}, {"use_account", use_account}};
+  if (national()) p["visit"] = visit_facts();
+  return p;
 }
 
 void read_card(RpcClient& c, const std::string& pin) {

@@ -18,9 +18,17 @@ using settle::testing::Stack;
 // Persons the insurer knows (distinct so balances do not interfere).
 enum Who : int {
   kMain = 1, kOther, kArrears, kNotDesignated, kSupervised, kTempChange, kPoor, kPinSkip, kRefunds,
-  kIdem, kPinCard, kBlocked, kMismatch, kCount
+  kIdem, kPinCard, kBlocked, kMismatch, kVoucher, kIdOnly, kCrossRegion, kPartRefund, kPartRefundRegional, kCount
 };
 PersonSpec who(int n);
+// The insured area of kCrossRegion (everyone else's is the hospital's, 110105).
+inline constexpr const char* kElsewhere = "440300";
+
+// The insurer profile of this test program (SETTLE_E2E_PROFILE, compiled in:
+// "regional" or "national"): settled's [insurer] profile and insurer-sim's
+// --profile.
+const char* profile();
+bool national();
 
 Stack& stack();
 // Makes sure vpcd reader `index` holds person `n`'s card (with extra options).
@@ -28,6 +36,10 @@ void place_card(int index, int n, const std::vector<std::string>& extra = {});
 
 // Four lines: A 25.00, B 48.60, B 30.00, C 66.00.
 Json visit_lines();
+// The visit's department, doctor and main diagnosis.
+Json visit_facts();
+// settle.commit's params; with the national profile they carry visit_facts()
+// (the national interface requires them).
 Json commit_params(const std::string& request_id, const Json& lines, bool use_account = true);
 
 // card.read, and card.verify_pin when pin is not empty; REQUIREs success.
