@@ -30,16 +30,22 @@ std::optional<Reply> other_window(const cashier::SessionInfo& s, const std::opti
                           *window, s.window));
 }
 
+// Without the card the person is the insurer's to name: online only.
+// `what`: how the insurer takes this credential.
+std::optional<Reply> not_without_line(bool online, NetworkState state, std::string_view what) {
+  if (online) return std::nullopt;
+  return fail(Reason::insurer_unreachable, "insurer",
+              fmt::format("the insurer is {}: {}, and without the card there is no offline settlement (the red list "
+                          "is by card); read the card instead",
+                          network_state_name(state), what));
+}
+
 }  // namespace
 
 awaitable<Reply> Service::credential_id(const cashier::SessionInfo& s, const cashier::CredentialIdParams& p) {
   if (auto r = other_window(s, p.window)) co_return *r;
-  // Without the card the person is the insurer's to name: online only.
-  if (!network_.accepts_online_work())
-    co_return fail(Reason::insurer_unreachable, "insurer",
-                   fmt::format("the insurer is {}: an ID number is checked with the insurer, and without the card there "
-                               "is no offline settlement (the red list is by card); read the card instead",
-                               network_state_name(network_.state())));
+  if (auto r = not_without_line(network_.accepts_online_work(), network_.state(), "an ID number is checked with the insurer"))
+    co_return *r;
   HeldCredential held;
   held.kind = CredentialKind::id_no;
   held.cert_no = p.id_no;
@@ -49,11 +55,8 @@ awaitable<Reply> Service::credential_id(const cashier::SessionInfo& s, const cas
 
 awaitable<Reply> Service::credential_scan(const cashier::SessionInfo& s, const cashier::CredentialScanParams& p) {
   if (auto r = other_window(s, p.window)) co_return *r;
-  if (!network_.accepts_online_work())
-    co_return fail(Reason::insurer_unreachable, "insurer",
-                   fmt::format("the insurer is {}: an e-voucher is decoded by the insurer, and without the card there "
-                               "is no offline settlement (the red list is by card); read the card instead",
-                               network_state_name(network_.state())));
+  if (auto r = not_without_line(network_.accepts_online_work(), network_.state(), "an e-voucher is decoded by the insurer"))
+    co_return *r;
   // A new code is a new patient: whatever was held before is dropped now, so
   // a code the insurer refuses leaves nothing held (as a refused ID number).
   session_of(s.connection_id) = WindowSession{};
