@@ -59,7 +59,7 @@ Flow commit_flow(CommitInput in) {
 namespace {
 
 struct Redo {
-  RecordOf of;                    // the request at the window (its card)
+  RecordOf of;                    // the request at the window (its card, its credential)
   SettlementRecord original;
   std::string psn_no;
   std::string insutype;
@@ -99,7 +99,8 @@ BasicFlow<Outcome> undo_and_settle(Redo in) {
   if (undone.ends) co_return std::move(*undone.ends);
   const RefundRecord undo = undone.undo;
 
-  // 2. The kept lines settled again, on the original's credential and facts.
+  // 2. The kept lines settled again, with the credential at the window and
+  // the original's facts.
   const InsurerProfile& profile = profile_or_regional(in.profile);
   OnlineRequest req;
   req.request_id = in.of.request_id;
@@ -111,8 +112,8 @@ BasicFlow<Outcome> undo_and_settle(Redo in) {
   req.total = in.local.total;
   req.use_account = in.use_account;
   req.deadline_at = in.deadline_at;
-  req.cert_type = orig.cert_type;
-  req.cert_no = orig.cert_type == CertType::card ? in.of.card_no : orig.cert_no;
+  req.cert_type = in.of.cert_type;
+  req.cert_no = in.of.cert_no;
   req.insuplc_admdvs = orig.insuplc_admdvs;
   req.facts = orig.facts;
   req.preview = profile.preview;
@@ -125,8 +126,6 @@ BasicFlow<Outcome> undo_and_settle(Redo in) {
   if (on.end == End::settled) {
     RecordOf of = in.of;
     of.med_type = orig.med_type;
-    of.cert_type = orig.cert_type;
-    of.cert_no = orig.cert_no;
     of.insuplc_admdvs = orig.insuplc_admdvs;
     of.facts = orig.facts;
     SettlementRecord st = new_record(of, in.psn_no, in.insutype, *in.policy, in.kept, in.local.reasons, at);
@@ -205,8 +204,9 @@ BasicFlow<Outcome> undo_and_settle(Redo in) {
 namespace {
 
 // A refund without 9301: everything left undone (2208); when lines are kept,
-// they are settled again as a new settlement linked to the original, the
-// account used if the original used it and capped at what it has left, so
+// they are settled again as a new settlement linked to the original, with
+// the credential at the window, the account used if the original used it
+// (never by ID number) and capped at what it has left, so
 // the patient gets back what a refund of lines gives (cash first, the
 // account never above what it paid).
 BasicFlow<Outcome> refund_by_undo(RefundInput in, LineRefundPlan plan) {
@@ -256,6 +256,15 @@ BasicFlow<Outcome> refund_by_undo(RefundInput in, LineRefundPlan plan) {
     person = found.person;
     psn_no = found.psn_no;
   }
+  // The kept lines are settled anew with the credential at the window: a
+  // refund of part needs its number (2201 and 2207 carry it).
+  const std::string cert_no = in.cert_no.empty() && in.cert_type == CertType::card ? in.card_no : in.cert_no;
+  if (!kept.empty() && cert_no.empty())
+    co_return Outcome{Answer::fail(make_error(Reason::card_absent, "credential",
+                                              "a refund of part settles the kept lines again: it needs the patient's "
+                                              "card, e-voucher or ID number at the window; nothing was refunded"),
+                                   false),
+                      std::nullopt};
   {
     auto first = reversals_first(psn_no, "refund");
     auto waiting = first.run();
@@ -281,11 +290,15 @@ BasicFlow<Outcome> refund_by_undo(RefundInput in, LineRefundPlan plan) {
     co_return Outcome{std::move(yes), std::nullopt};
   }
   SETTLE_ASSERT(in.policy != nullptr);
-  const bool use_account = left.account.fen() > 0;
+  // The account as far as the original used it (capped at what it took:
+  // its authorisation covered these lines), except by ID number: never.
+  const bool took_account = left.account.fen() > 0;
+  const bool use_account = took_account && in.cert_type != CertType::id_no;
   SplitOptions opts;
   opts.visit = VisitType::outpatient;
   opts.use_account = use_account;
   opts.pin_verified = use_account;
+  if (took_account && !use_account) opts.no_account = SplitReason::account_not_by_id;
   if (use_account) opts.account_cap = left.account;
   // The person as the new settlement finds them: the undo gives back the
   // account and the fund it took, and the deductible it counted.
@@ -303,6 +316,8 @@ BasicFlow<Outcome> refund_by_undo(RefundInput in, LineRefundPlan plan) {
   }
   Redo redo;
   redo.of = RecordOf{in.request_id, in.window, in.operator_id, in.card_no, orig.card_sn, orig.med_type};
+  redo.of.cert_type = in.cert_type;
+  redo.of.cert_no = cert_no;
   redo.original = orig;
   redo.psn_no = psn_no;
   redo.insutype = person->insutype;
@@ -568,6 +583,7 @@ Flow resettle_flow(ResettleInput in) {
 
   Redo redo;
   redo.of = RecordOf{in.request_id, in.window, in.operator_id, in.card_no, in.card_sn, orig.med_type};
+  redo.of.cert_no = in.card_no;  // re-settlement is the card's (with its PIN)
   redo.original = orig;
   redo.psn_no = psn_no;
   redo.insutype = person.insutype;

@@ -62,6 +62,11 @@ struct RefundInput {
   // The person of the window's credential: an original made with an
   // e-voucher or an ID number is changed only for that person.
   std::string psn_no;
+  // The credential at the window: a national refund of part settles the kept
+  // lines anew with it (the original's e-voucher token or ID number is not
+  // kept). A card with no number here is the card_no above.
+  CertType cert_type = CertType::card;
+  std::string cert_no = {};
   OriginalView original;   // read under the settlement's lock: one refund of it at a time
   std::vector<LineRefund> lines;  // empty: everything left
   bool line_online = true;

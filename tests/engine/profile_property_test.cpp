@@ -193,8 +193,11 @@ class World {
 
   Model model;
   int offline_asked = 0;
+  std::vector<InsurerCall> calls;  // every call the flows made, in order
   std::map<std::int64_t, OriginalView> ledger;
   std::vector<std::string> reversed;  // settle msgids reversed
+
+  const InsurerProfile& profile() const { return profile_; }
 
   Outcome run(Flow f, const std::string& psn_no) {
     f.start(++now_);
@@ -263,7 +266,10 @@ class World {
     }
     if (std::holds_alternative<ReversalsOpen>(a)) return ReversalsCount{0};
     if (std::holds_alternative<NewMsgid>(a)) return MsgidIssued{fmt::format("M{}", ++msgids_)};
-    if (const auto* c = std::get_if<Call>(&a)) return Replied{model.call(c->call)};
+    if (const auto* c = std::get_if<Call>(&a)) {
+      calls.push_back(c->call);
+      return Replied{model.call(c->call)};
+    }
     if (const auto* s = std::get_if<StartCommit>(&a)) {
       started = apply(s->change);
       return CommitStarted{};
@@ -332,6 +338,87 @@ std::vector<ChargeLine> random_lines(Gen& g) {
 Parts back_of(const Outcome& o) { return o.answer.refund ? o.answer.refund->parts : Parts{}; }
 
 }  // namespace
+
+TEST_CASE("national: a refund of part settles the kept lines with the credential at the window; by ID number, no account") {
+  const Policy policy = model_policy();
+  const std::string id_no = "110105198001010019";
+  const std::vector<ChargeLine> lines{ChargeLine{"I1", "item", LineClass::a, Amount::fen(30'000), std::nullopt},
+                                      ChargeLine{"I2", "item", LineClass::c, Amount::fen(6'000), std::nullopt}};
+  // An original by e-voucher with the account authorised; the patient comes
+  // back with the e-voucher again, with the ID number, or with nothing held.
+  for (const CertType now : {CertType::ec_voucher, CertType::id_no}) {
+    CAPTURE(cert_type_name(now));
+    World w(policy, true, false);
+    Person p;
+    p.insutype = "310";
+    p.balance = Amount::fen(50'000);
+    w.model.persons["P1"] = p;
+    CommitInput in;
+    in.cert_type = CertType::ec_voucher;
+    in.cert_no = "ECTOKEN-AT-THE-ORIGINAL";
+    in.acct_auth = true;
+    in.use_account = true;
+    in.lines = lines;
+    in.facts = VisitFacts{"D01", "", "", "", {Diagnosis{"J06.9", ""}}};
+    const Outcome orig = w.commit(in, "P1");
+    REQUIRE(orig.answer.ok());
+    const SettlementRecord& o = *orig.answer.settlement;
+    REQUIRE(o.parts.account.fen() > 0);
+    const std::int64_t setl_id = o.setl_id;
+    w.ledger.at(setl_id).settlement.cert_no.clear();  // the ledger keeps no token or ID number
+
+    const auto refund = [&](CertType t, std::string cert_no) {
+      RefundInput r;
+      r.request_id = fmt::format("F-{}", cert_no);
+      r.window = "W1";
+      r.operator_id = "op";
+      r.original = w.ledger.at(setl_id);
+      r.psn_no = "P1";
+      r.cert_type = t;
+      r.cert_no = std::move(cert_no);
+      r.lines = {LineRefund{"I2", Amount::fen(6'000)}};
+      r.budget = Budget{1'000'000'000, 0};
+      r.profile = &w.profile();
+      r.policy = &policy;
+      return w.run(refund_flow(std::move(r)), "P1");
+    };
+    // Nothing to settle the kept lines with: refused before anything is sent.
+    const std::size_t before = w.calls.size();
+    const Outcome none = refund(now, "");
+    REQUIRE(none.answer.error);
+    CHECK(none.answer.error->reason == Reason::card_absent);
+    CHECK(none.answer.error->field == "credential");
+    CHECK_FALSE(none.answer.final);
+    CHECK(w.calls.size() == before);
+
+    const std::string cert_no = now == CertType::id_no ? id_no : "ECTOKEN-NOW";
+    const Outcome back = refund(now, cert_no);
+    REQUIRE_MESSAGE(back.answer.ok(), (back.answer.error ? back.answer.error->message : ""));
+    REQUIRE(back.answer.settlement);
+    const SettlementRecord& kept = *back.answer.settlement;
+    CHECK(kept.cert_type == now);
+    // 2201 and 2207 of the new settlement carry the credential at the window.
+    int with_it = 0;
+    for (std::size_t i = before; i < w.calls.size(); ++i)
+      if (w.calls[i].txn == Txn::register_visit || w.calls[i].txn == Txn::settle) {
+        CHECK(w.calls[i].cert_type == now);
+        CHECK(w.calls[i].cert_no == cert_no);
+        ++with_it;
+      }
+    CHECK(with_it == 2);
+    const Parts got = back.answer.refund->parts;
+    CHECK(got.total == Amount::fen(6'000));
+    CHECK(got.account <= o.parts.account);
+    if (now == CertType::id_no) {
+      // By ID number the kept lines pay no account: all of it comes back to the account.
+      CHECK(kept.parts.account.is_zero());
+      CHECK(std::count(kept.reasons.begin(), kept.reasons.end(), SplitReason::account_not_by_id) == 1);
+      CHECK(got.account == o.parts.account);
+    } else {
+      CHECK(kept.parts.account.fen() > 0);
+    }
+  }
+}
 
 TEST_CASE("the national undo and new settlement gives back what the regional 9301 does, for the same charges and refunds") {
   const std::uint64_t seed = seed_from_env(20'261'204);

@@ -88,6 +88,11 @@ void check_value(const OfflineUpload::Output& o) {
                 (!r.setl_id.empty() && adds_up(r.medfee_sumamt, r.fund_pay_sumamt, r.acct_pay, r.psn_cash_pay)),
             "an accepted record has a setl_id and parts adding up");
 }
+void check_value(const EcQuery::Output& o) {
+  require(o.acct_auth == "0" || o.acct_auth == "1", "acct_auth is 0 or 1");
+  require(o.insuplc_admdvs.size() == admdvs_len, "the insured area is six digits");
+  require(o.expires_in >= 1 && o.expires_in <= 86'400, "a token lasts 1 s to a day");
+}
 void check_value(const AccountHistory::Output& o) {
   for (const AccountHistory::Record& r : o.records)
     require(r.amount.fen() >= -limits::amount_max_fen && r.amount.fen() <= limits::amount_max_fen,
@@ -174,7 +179,7 @@ void both(bool output, std::string_view body) {
     input_side<T>(body);
 }
 
-constexpr int kTransactions = 23;
+constexpr int kTransactions = 24;
 
 void dispatch(int which, bool output, std::string_view body) {
   switch (which) {
@@ -201,14 +206,15 @@ void dispatch(int which, bool output, std::string_view body) {
     case 20: return both<PartialRefund>(output, body);
     case 21: return both<OfflineUpload>(output, body);
     case 22: return both<RedList>(output, body);
+    case 23: return both<EcQuery>(output, body);
     default: std::abort();
   }
 }
 
 }  // namespace
 
-// Byte 0: 'A'..'W' the output (reply) of transaction 0..22 in dispatch()'s
-// order, 'a'..'w' its input (request); any other byte picks by its value.
+// Byte 0: 'A'..'X' the output (reply) of transaction 0..23 in dispatch()'s
+// order, 'a'..'x' its input (request); any other byte picks by its value.
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size < 1) return 0;
   const int c = data[0];

@@ -1065,6 +1065,9 @@ class Run {
       }
       now_ = std::max(now_, next->ready_at);
       step(*next);
+      // A window's step may leave work for the forwarder (a stay's item the
+      // insurer refused, a reversal): the calm it saw before no longer holds.
+      calm_ = false;
     }
     check();
     res_.insurer_calls = ins_.calls;

@@ -120,7 +120,12 @@ awaitable<Reply> Service::settle_commit(const cashier::SessionInfo& s, const cas
 awaitable<Reply> Service::settle_refund(const cashier::SessionInfo& s, const cashier::Call& call,
                                         const cashier::SettleRefundParams& p) {
   const WindowSession& ws = session_of(s.connection_id);
-  if (!ws.card) co_return fail(Reason::card_absent, "card", "a refund needs the original card at the window: read it first");
+  // The original's credential: its card, or for an original made with an
+  // e-voucher or ID number, any credential of its person (engine: not_now).
+  if (!ws.holds_any())
+    co_return fail(Reason::card_absent, "card",
+                   "a refund needs the patient at the window: read the original's card, or give the person's e-voucher "
+                   "(credential.scan) or ID number (credential.id) first");
   const auto id = parse_setl_id(p.setl_id);
   if (!id) co_return fail(Reason::not_found, "setl_id", fmt::format("no settlement \"{}\"", p.setl_id));
   // One refund or re-settlement of a settlement at a time: each plans against what the one before it left.
@@ -128,12 +133,13 @@ awaitable<Reply> Service::settle_refund(const cashier::SessionInfo& s, const cas
   if (!lock.taken())
     co_return fail(Reason::invalid_state, "setl_id",
                    fmt::format("another refund or re-settlement of settlement {} is in progress; ask again in a moment", *id));
-  CallSeams seams(*this, s, *ws.card);
+  CallSeams seams(*this, s, ws.card);
   // A refund of part the profile makes as the undo and a new settlement
   // answers as a refund: the money back net of both (records.hpp).
   seams.use_conventions(&refund_conventions_);
-  const std::string card_no = ws.card->card_no;
+  const std::string card_no = ws.card ? ws.card->card_no : std::string();
   const std::string psn_no = ws.person ? ws.person->base.psn_no : std::string();
+  const HeldIdentity held = identity_of(ws);  // a national refund of part settles the kept lines with it
   if (auto early = co_await claim_request(call, s)) co_return *early;
   const std::string request_id = p.request_id;
 
@@ -146,7 +152,9 @@ awaitable<Reply> Service::settle_refund(const cashier::SessionInfo& s, const cas
     in.window = s.window;
     in.operator_id = s.operator_name;
     in.card_no = card_no;
-    in.psn_no = psn_no;  // an original made with an e-voucher or ID number: its person's card
+    in.psn_no = psn_no;  // an original made with an e-voucher or ID number: its person's credential
+    in.cert_type = held.cert_type;
+    in.cert_no = held.cert_no;
     in.original = std::move(*original);
     in.profile = &p_.config.insurer.profile;
     in.policy = &p_.policy;
@@ -180,7 +188,13 @@ awaitable<Reply> Service::settle_refund(const cashier::SessionInfo& s, const cas
 awaitable<Reply> Service::settle_resettle(const cashier::SessionInfo& s, const cashier::Call& call,
                                           const cashier::SettleResettleParams& p) {
   const WindowSession& ws = session_of(s.connection_id);
-  if (!ws.card) co_return fail(Reason::card_absent, "card", "re-settlement needs the original card at the window: read it first");
+  // Re-settlement moves the payment onto the personal account: the card and
+  // its PIN only (the engine refuses originals made with another credential).
+  if (!ws.card)
+    co_return fail(Reason::card_absent, "card",
+                   ws.holds_any() ? "re-settlement with the personal account needs the card and its PIN; an e-voucher or "
+                                    "an ID number cannot re-settle"
+                                  : "re-settlement needs the original card at the window: read it first");
   if (!ws.pin_verified)
     co_return fail(Reason::pin_required, "pin", "re-settlement uses the personal account: verify the card's PIN first");
   const auto id = parse_setl_id(p.setl_id);

@@ -147,6 +147,31 @@ TEST_CASE("national: by ID number, no card and no account, the answer says why")
   // The balance at the insurer is untouched.
   const auto person = s.sim_control("GET", "/persons/" + held["psn_no"].get<std::string>());
   CHECK(amount_at(person.body, "balance") == amount_at(Json{{"balance", p.balance}}, "balance"));
+
+  // Another person's credential cannot refund it: the original was made with this person's ID number.
+  const std::string setl_id = st["setl_id"].get<std::string>();
+  give_id(*c, kVoucher);
+  check_error(c->call("settle.refund", refund_params("nat-id-1-other", setl_id)), "CARD_MISMATCH", "credential");
+  CHECK(check_agrees_with_insurer(*c, setl_id)["state"] == "settled");
+  // With the person's own ID number at the window (no card): the undo and a new
+  // settlement of the kept lines, the money back all in cash and fund.
+  give_id(*c, kIdOnly);
+  const Json r = c->call("settle.refund", refund_params("nat-id-1-r", setl_id));
+  REQUIRE_MESSAGE(r.contains("result"), r.dump());
+  const Json& back = r["result"];
+  CHECK(amount_at(back, "refund_total") == fen(11460));
+  check_parts_add_up(back, "refund_total");
+  CHECK(amount_at(back, "account") == fen(0));
+  CHECK(check_agrees_with_insurer(*c, setl_id)["state"] == "undone");
+  REQUIRE(back.contains("settlement"));
+  const Json kept = check_agrees_with_insurer(*c, back["settlement"]["setl_id"].get<std::string>());
+  CHECK(kept["cert_type"] == "id");
+  CHECK(amount_at(kept, "account") == fen(0));
+  CHECK(amount_at(kept, "total") == amount_at(st, "total") - fen(11460));
+  // Re-settlement with the account is the card's (and its PIN's) alone.
+  const Json rs = c->call("settle.resettle", Json{{"request_id", "nat-id-1-rs"}, {"setl_id", kept["setl_id"]}});
+  check_error(rs, "CARD_ABSENT", "card");
+  CHECK(message_has(rs, "ID number"));
 }
 
 TEST_CASE("national: a cross-region patient settled with the person's area; recon.run shows the area apart, balanced") {
