@@ -34,6 +34,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <ctime>
 #include <deque>
 #include <filesystem>
@@ -668,6 +669,18 @@ asio::awaitable<void> Console::connection(tcp::socket socket) {
       r.keep_alive(false);
       beast::get_lowest_layer(stream).expires_after(write_timeout);
       co_await http::async_write(stream, r, asio::redirect_error(asio::use_awaitable, ec));
+      // A lingering close: the client may still be sending the body, and a
+      // close with bytes unread resets the connection before it reads the
+      // 413. What still comes is read and dropped (at most 2 s and 1 MiB).
+      if (!ec) {
+        std::array<char, 16 * 1024> scratch{};
+        std::size_t dropped = 0;
+        beast::get_lowest_layer(stream).expires_after(2s);
+        while (dropped < 1024 * 1024) {
+          dropped += co_await stream.async_read_some(asio::buffer(scratch), asio::redirect_error(asio::use_awaitable, ec));
+          if (ec) break;
+        }
+      }
       break;
     }
     if (ec) break;
