@@ -265,6 +265,7 @@ struct StayRecord {
   std::string mdtrt_id;     // the insurer's visit id, once it has the admission
   std::string msgid;        // the online 2401's
   std::string flag;         // set when the insurer refused the admission stored offline
+  std::string insuplc_admdvs = {};  // the person's insured area ("" not known: the hospital's); its items carry it
 };
 
 // A stay as a flow sees it before changing it (read under the stay's lock).
@@ -336,6 +337,7 @@ struct WriteMsgid {
   Txn txn = Txn::settle;
   std::string request_id;
   std::string psn_no;
+  std::string insuplc_admdvs = {};  // the area the call's envelope carries ("" the hospital's): its reversal's
 };
 // A final answer decided before any money moved (refusal, not found, ...).
 struct StoreAnswer {

@@ -241,13 +241,13 @@ std::optional<Answer> not_now(const OriginalView& o, const std::string& card_no,
 
 // A money call's msgid, issued and durable before the call is sent; or the
 // ledger's error (nothing was sent).
-BasicFlow<DurableMsgid> durable_msgid(Txn txn, std::string request_id, std::string psn_no) {
+BasicFlow<DurableMsgid> durable_msgid(Txn txn, std::string request_id, std::string psn_no, std::string insuplc_admdvs) {
   DurableMsgid out;
   {
     auto a = ask(NewMsgid{});
     out.msgid = take<MsgidIssued>(co_await a).msgid;
   }
-  auto a = ask(Commit{WriteMsgid{out.msgid, txn, std::move(request_id), std::move(psn_no)}});
+  auto a = ask(Commit{WriteMsgid{out.msgid, txn, std::move(request_id), std::move(psn_no), std::move(insuplc_admdvs)}});
   auto w = take<Committed>(co_await a);
   if (!w.status) out.error = w.status.error();
   co_return out;
@@ -373,7 +373,7 @@ BasicFlow<OnlineAttempt> online_settle(OnlineRequest in) {
     msgid = take<MsgidIssued>(co_await a).msgid;
   }
   {
-    auto a = ask(StartCommit{WriteMsgid{msgid, settle_txn, in.request_id, in.psn_no}});
+    auto a = ask(StartCommit{WriteMsgid{msgid, settle_txn, in.request_id, in.psn_no, in.insuplc_admdvs}});
     (void)take<CommitStarted>(co_await a);
   }
   // 2201, 2204 and 2402 move no money: unanswered, they leave nothing to undo.
@@ -748,7 +748,7 @@ BasicFlow<UndoDone> undo_settlement(UndoRequest in) {
   UndoDone out;
   const SettlementRecord& orig = in.original;
   const Txn txn = orig.visit == VisitType::inpatient ? Txn::stay_undo : Txn::undo;
-  auto issue = durable_msgid(txn, in.of.request_id, in.psn_no);
+  auto issue = durable_msgid(txn, in.of.request_id, in.psn_no, orig.insuplc_admdvs);
   auto issuing = issue.run();
   DurableMsgid durable = co_await issuing;
   if (durable.error) {

@@ -83,7 +83,10 @@ struct DurableMsgid {
   std::string msgid;
   std::optional<Error> error;
 };
-BasicFlow<DurableMsgid> durable_msgid(Txn txn, std::string request_id, std::string psn_no);
+// `insuplc_admdvs`: the area the call's envelope will carry ("" the
+// hospital's), recorded with the msgid for its reversal.
+BasicFlow<DurableMsgid> durable_msgid(Txn txn, std::string request_id, std::string psn_no,
+                                      std::string insuplc_admdvs = {});
 // The person's earlier requests still being reversed go first.
 BasicFlow<std::optional<Answer>> reversals_first(std::string psn_no, std::string what);
 // A success that cannot stand or cannot be recorded: reversed, `answer` final.

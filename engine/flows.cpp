@@ -424,7 +424,7 @@ Flow refund_flow(RefundInput in) {
     auto waiting = first.run();
     if (auto no = co_await waiting) co_return Outcome{std::move(*no), std::nullopt};
   }
-  auto issue = durable_msgid(Txn::refund, in.request_id, psn_no);
+  auto issue = durable_msgid(Txn::refund, in.request_id, psn_no, orig.insuplc_admdvs);
   auto issuing = issue.run();
   DurableMsgid durable = co_await issuing;
   if (durable.error) co_return Outcome{Answer::fail(*durable.error, false), std::nullopt};

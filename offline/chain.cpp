@@ -217,6 +217,8 @@ const std::vector<Kind>& kinds() {
       {"settlement_credential", "settlements", {{"setl_id", true}},
        {"setl_id", "cert_type", "insuplc_admdvs", "facts"}, On::insert,
        "{r}.cert_type <> 3 OR {r}.insuplc_admdvs <> '' OR {r}.facts IS NOT NULL", 11},
+      // v12: a stay's insured area, once known (rows written before hold '').
+      {"stay_area", "stays", {{"adm_id", true}}, {"adm_id", "insuplc_admdvs"}, On::once, "{r}.insuplc_admdvs <> ''", 12},
   };
   return all;
 }

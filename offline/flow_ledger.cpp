@@ -32,11 +32,18 @@ sql::Status answer(sql::Db& db, const std::string& request_id, const flow::Answe
   return answer_request(db, request_id, conv.answer_text(a), at);
 }
 
-// The money call in doubt with its reversal queued (for the person, when known).
+// The money call in doubt with its reversal queued (for the person, when
+// known), to go with the insured area the call's envelope carried (recorded
+// with its msgid; none: the hospital's).
 sql::Status in_doubt_with_reversal(sql::Db& db, const std::string& msgid, std::string_view oinfno, const std::string& psn_no,
                                    std::int64_t at) {
   SETTLE_SQL_TRY(mark_in_doubt(db, msgid, at));
-  const std::string payload = fmt::format("{{\"psn_no\":{},\"oinfno\":{}}}", json_text(psn_no), json_text(oinfno));
+  auto m = find_message(db, msgid);
+  if (!m) return m.error();
+  const std::string area = m->has_value() ? (**m).insuplc_admdvs : std::string();
+  std::string payload = fmt::format("{{\"psn_no\":{},\"oinfno\":{}", json_text(psn_no), json_text(oinfno));
+  if (!area.empty()) payload += fmt::format(",\"insuplc_admdvs\":{}", json_text(area));
+  payload += "}";
   auto id = enqueue_outbox(db, OutboxKind::reversal, std::nullopt, msgid, payload, at);
   if (!id) return id.error();
   return settle::Ok{};
@@ -323,6 +330,7 @@ sql::Result<Applied> apply_change(sql::Db& db, const flow::LedgerChange& change,
     m.infno = std::string(txn_code(w->txn));
     m.request_id = opt(w->request_id);
     m.psn_no = opt(w->psn_no);
+    m.insuplc_admdvs = w->insuplc_admdvs;
     m.created_at_ms = at;
     m.updated_at_ms = at;
     SETTLE_SQL_TRY(record_message(db, m));
@@ -575,6 +583,7 @@ sql::Result<std::optional<StayWork>> claim_stay_work(sql::Db& db, std::int64_t n
   c.mdtrt_id = st.mdtrt_id;
   c.adm_id = st.adm_id;
   c.visit_ref = st.request_id;
+  c.insuplc_admdvs = st.insuplc_admdvs;  // "" not known: the hospital's
   switch (w.item.kind) {
     case StayItemKind::admission:
       c.txn = flow::Txn::admit;
@@ -609,6 +618,7 @@ sql::Result<std::optional<StayWork>> claim_stay_work(sql::Db& db, std::int64_t n
       c.request_id = s.request_id;
       if (s.psn_no) c.psn_no = *s.psn_no;
       if (s.insutype) c.insutype = *s.insutype;
+      if (!s.insuplc_admdvs.empty()) c.insuplc_admdvs = s.insuplc_admdvs;
       c.total = s.total;
       c.estimate = Parts{s.total, s.fund, s.account, s.cash};
       c.reason_code = s.offline_reason.value_or("offline_network_down");

@@ -130,7 +130,8 @@ Request read_request(const sql::Statement& st) {
 }
 
 constexpr std::string_view kMessageCols =
-    "msgid, infno, state, request_id, reverses_msgid, infcode, err_msg, created_at_ms, updated_at_ms, psn_no";
+    "msgid, infno, state, request_id, reverses_msgid, infcode, err_msg, created_at_ms, updated_at_ms, psn_no, "
+    "insuplc_admdvs";
 Message read_message(const sql::Statement& st) {
   Message m;
   m.msgid = st.column_text(0);
@@ -143,6 +144,7 @@ Message read_message(const sql::Statement& st) {
   m.created_at_ms = st.column_int64(7);
   m.updated_at_ms = st.column_int64(8);
   m.psn_no = st.column_opt_text(9);
+  m.insuplc_admdvs = st.column_text(10);
   return m;
 }
 
@@ -334,11 +336,16 @@ sql::Result<std::optional<Request>> find_request(sql::Db& db, std::string_view r
 // ---- insurer messages ---------------------------------------------------------
 
 sql::Status record_message(sql::Db& db, const Message& m) {
-  auto st = db.cached(
-      "INSERT INTO insurer_messages(msgid, infno, state, request_id, reverses_msgid, created_at_ms, updated_at_ms, "
-      "psn_no) VALUES(?1,?2,'written',?3,?4,?5,?5,?6)");
+  // The area's column (v12) is named only when there is one: a message
+  // without it is the same row in an older ledger.
+  auto st = db.cached(m.insuplc_admdvs.empty()
+                          ? "INSERT INTO insurer_messages(msgid, infno, state, request_id, reverses_msgid, created_at_ms, "
+                            "updated_at_ms, psn_no) VALUES(?1,?2,'written',?3,?4,?5,?5,?6)"
+                          : "INSERT INTO insurer_messages(msgid, infno, state, request_id, reverses_msgid, created_at_ms, "
+                            "updated_at_ms, psn_no, insuplc_admdvs) VALUES(?1,?2,'written',?3,?4,?5,?5,?6,?7)");
   if (!st) return st.error();
   SETTLE_SQL_TRY((*st)->bind_all(m.msgid, m.infno, m.request_id, m.reverses_msgid, m.created_at_ms, m.psn_no));
+  if (!m.insuplc_admdvs.empty()) SETTLE_SQL_TRY((*st)->bind(7, m.insuplc_admdvs));
   SETTLE_SQL_TRY((*st)->run());
   return add_event(db, m.created_at_ms, Entity::message, m.msgid, std::nullopt, "written", m.infno);
 }
@@ -688,6 +695,9 @@ sql::Result<std::vector<UploadItem>> claim_uploads(sql::Db& db, std::int64_t now
     u.item = read_outbox(**pick);
     if (u.item.next_attempt_at_ms > now_ms) break;
     u.settlement = read_settlement_at(**pick, kOutboxColumns);
+    // One insured area a batch (the envelope names one): the batch ends at
+    // the first of another area, which goes first in the next.
+    if (!out.empty() && u.settlement.insuplc_admdvs != out.front().settlement.insuplc_admdvs) break;
     out.push_back(std::move(u));
   }
   (*pick)->reset();

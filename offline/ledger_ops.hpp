@@ -82,6 +82,7 @@ struct Message {
   std::int64_t created_at_ms = 0;
   std::int64_t updated_at_ms = 0;
   std::optional<std::string> psn_no;  // the person a money-moving message is for, when known (v3)
+  std::string insuplc_admdvs = {};    // the insured area its envelope carried ("" the hospital's) (v12)
 };
 
 struct SettlementLine {
@@ -264,7 +265,8 @@ enum class OutboxOutcome : std::uint8_t { done, retry, failed, park };
 // settlements and lines (the drain's batch; claimed as claim_outbox does):
 // strictly in order, so none once the oldest pending one waits for a retry,
 // stopping before the item whose lines would take the batch past `max_lines`
-// (the first item is always taken).
+// (the first item is always taken) and before the first settlement of another
+// insured area than the first's (a 9302's envelope names one area).
 struct UploadItem {
   OutboxItem item;
   Settlement settlement;

@@ -841,6 +841,29 @@ WHEN NEW.cert_type IS NOT OLD.cert_type OR NEW.insuplc_admdvs IS NOT OLD.insuplc
 BEGIN SELECT RAISE(ABORT, 'settlements: the credential, insured area and facts of a recorded settlement never change'); END;
 )SQL";
 
+// v12: the person's insured area where a later call finds it. An insurer
+// message names the area its envelope carried (written with the msgid, before
+// the call): a reversal (2601) of it, queued then or at start-up, goes with
+// that area. A stay names its person's area, known at admission or learnt
+// from the insurer (1101) once; the forwarder sends its items with it. Rows
+// written before hold '' (the hospital's area). Fixed once written (a stay's
+// set once), and a stay's area is chained.
+constexpr std::string_view kV12 = R"SQL(
+ALTER TABLE insurer_messages ADD COLUMN insuplc_admdvs TEXT NOT NULL DEFAULT '';
+CREATE TRIGGER insurer_messages_area_fixed BEFORE UPDATE OF insuplc_admdvs ON insurer_messages
+WHEN NEW.insuplc_admdvs IS NOT OLD.insuplc_admdvs
+BEGIN SELECT RAISE(ABORT, 'insurer_messages: the insured area of a message never changes'); END;
+ALTER TABLE stays ADD COLUMN insuplc_admdvs TEXT NOT NULL DEFAULT '';
+CREATE TRIGGER stays_area_once BEFORE UPDATE OF insuplc_admdvs ON stays
+WHEN OLD.insuplc_admdvs <> '' AND NEW.insuplc_admdvs IS NOT OLD.insuplc_admdvs
+BEGIN SELECT RAISE(ABORT, 'stays: a stay''s insured area is set once'); END;
+)SQL";
+
+const std::string& v12_sql() {
+  static const std::string sql = std::string(kV12) + chain::kinds_sql(12);
+  return sql;
+}
+
 const std::string& v11_sql() {
   static const std::string sql = std::string(kV11) + chain::kinds_sql(11);
   return sql;
@@ -860,7 +883,7 @@ const std::string& v3_sql() {
 }
 
 std::span<const Migration> all_migrations() {
-  static const std::array<Migration, 11> list{{
+  static const std::array<Migration, 12> list{{
       {1, "initial schema: requests, insurer messages, settlements, refunds, adjustments, outbox, events", kV1},
       {2, "fewer pages per commit (no requests_in_progress index, events without AUTOINCREMENT); open reversals indexed",
        kV2},
@@ -891,6 +914,9 @@ std::span<const Migration> all_migrations() {
       {11, "settlements name the credential's type (card, e-voucher, ID number), the person's insured area "
            "(cross-region) and the visit's facts (department, doctor, diagnoses); fixed and chained",
        v11_sql()},
+      {12, "insurer messages name the insured area their envelope carried (a reversal goes with it); stays name "
+           "their person's insured area (set once, chained)",
+       v12_sql()},
   }};
   return list;
 }

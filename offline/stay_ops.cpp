@@ -31,7 +31,7 @@ std::optional<std::string> opt(const std::string& s) { return s.empty() ? std::n
 constexpr std::string_view kStayCols =
     "adm_id, request_id, window_id, operator_id, card_no, card_sn, psn_no, insutype, dept, dept_name, diagnosis, "
     "diagnosis_name, admit_at_ms, discharge_at_ms, mode, state, mdtrt_id, msgid, flag, live_count, live_total_fen, "
-    "cancelled_count, created_at_ms, updated_at_ms";
+    "cancelled_count, created_at_ms, updated_at_ms, insuplc_admdvs";
 
 StayRow read_stay(const sql::Statement& st) {
   StayRow r;
@@ -60,6 +60,7 @@ StayRow read_stay(const sql::Statement& st) {
   r.cancelled_count = st.column_int64(21);
   r.created_at_ms = st.column_int64(22);
   r.updated_at_ms = st.column_int64(23);
+  s.insuplc_admdvs = st.column_text(24);
   return r;
 }
 
@@ -129,16 +130,23 @@ std::string_view name(StayItemState s) noexcept {
 }
 
 sql::Result<std::int64_t> insert_stay(sql::Db& db, const flow::StayRecord& s, std::int64_t at_ms) {
+  // The area's column (v12) is named only when there is one (the same row
+  // in an older ledger without it).
+  const bool area = !s.insuplc_admdvs.empty();
   auto st = db.cached(
-      "INSERT INTO stays(request_id, window_id, operator_id, card_no, card_sn, psn_no, insutype, dept, dept_name, "
-      "diagnosis, diagnosis_name, admit_at_ms, mode, state, mdtrt_id, msgid, created_at_ms, updated_at_ms) "
-      "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,'admitted',?14,?15,?16,?16)");
+      area ? "INSERT INTO stays(request_id, window_id, operator_id, card_no, card_sn, psn_no, insutype, dept, dept_name, "
+             "diagnosis, diagnosis_name, admit_at_ms, mode, state, mdtrt_id, msgid, created_at_ms, updated_at_ms, "
+             "insuplc_admdvs) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,'admitted',?14,?15,?16,?16,?17)"
+           : "INSERT INTO stays(request_id, window_id, operator_id, card_no, card_sn, psn_no, insutype, dept, dept_name, "
+             "diagnosis, diagnosis_name, admit_at_ms, mode, state, mdtrt_id, msgid, created_at_ms, updated_at_ms) "
+             "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,'admitted',?14,?15,?16,?16)");
   if (!st) return st.error();
   (*st)->reset();
   SETTLE_SQL_TRY((*st)->bind_all(s.request_id, s.window, s.operator_id, s.card_no, opt(s.card_sn), opt(s.psn_no),
                                  opt(s.insutype), s.dept, s.dept_name, s.diagnosis, s.diagnosis_name, s.admit_at,
                                  std::string_view(s.mode == settle::Mode::offline ? "offline" : "online"), opt(s.mdtrt_id),
                                  opt(s.msgid), at_ms));
+  if (area) SETTLE_SQL_TRY((*st)->bind(17, s.insuplc_admdvs));
   SETTLE_SQL_TRY((*st)->run());
   const std::int64_t id = db.last_insert_rowid();
   SETTLE_SQL_TRY(event(db, at_ms, Entity::stay, std::to_string(id), std::nullopt, "admitted",
@@ -203,23 +211,31 @@ sql::Status set_stay_flag(sql::Db& db, std::int64_t adm_id, std::optional<std::s
 }
 
 sql::Status set_stay_person(sql::Db& db, std::int64_t adm_id, std::string_view psn_no, std::string_view insutype,
-                            std::int64_t at_ms) {
+                            std::int64_t at_ms, std::string_view insuplc_admdvs) {
   SETTLE_ASSERT(!psn_no.empty());
   auto cur = find_stay(db, adm_id);
   if (!cur) return cur.error();
   if (!cur->has_value()) return not_found(fmt::format("no stay {}", adm_id));
   const flow::StayRecord& st = (**cur).stay;
-  if (st.psn_no == psn_no && st.insutype == insutype) return settle::Ok{};
-  if (!st.psn_no.empty())
+  // The area is learnt once: a stay that has one keeps it.
+  const bool new_area = !insuplc_admdvs.empty() && st.insuplc_admdvs.empty();
+  const bool new_person = !(st.psn_no == psn_no && st.insutype == insutype);
+  if (!new_person && !new_area) return settle::Ok{};
+  if (!st.psn_no.empty() && st.psn_no != psn_no)
     return invalid_state(fmt::format("stay {} is person {}'s, the insurer names person {} for card {}", adm_id, st.psn_no,
                                      psn_no, st.card_no));
-  auto up = db.cached("UPDATE stays SET psn_no = ?2, insutype = ?3, updated_at_ms = ?4 WHERE adm_id = ?1");
+  auto up = db.cached(
+      "UPDATE stays SET psn_no = ?2, insutype = ?3, updated_at_ms = ?4, "
+      "insuplc_admdvs = CASE WHEN insuplc_admdvs = '' THEN ?5 ELSE insuplc_admdvs END WHERE adm_id = ?1");
   if (!up) return up.error();
   (*up)->reset();
-  SETTLE_SQL_TRY((*up)->bind_all(adm_id, psn_no, insutype, at_ms));
+  SETTLE_SQL_TRY((*up)->bind_all(adm_id, psn_no, insutype, at_ms, new_area ? insuplc_admdvs : std::string_view()));
   SETTLE_SQL_TRY((*up)->run());
   return event(db, at_ms, Entity::stay, std::to_string(adm_id), std::nullopt, "person",
-               fmt::format("the insurer names person {} (insurance type {}) for card {}", psn_no, insutype, st.card_no));
+               new_area ? fmt::format("the insurer names person {} (insurance type {}, insured in {}) for card {}", psn_no,
+                                      insutype, insuplc_admdvs, st.card_no)
+                        : fmt::format("the insurer names person {} (insurance type {}) for card {}", psn_no, insutype,
+                                      st.card_no));
 }
 
 sql::Status add_stay_lines(sql::Db& db, std::int64_t adm_id, std::string_view request_id,

@@ -61,10 +61,12 @@ sql::Status set_stay_state(sql::Db& db, std::int64_t adm_id, flow::StayState to,
 sql::Status set_stay_visit(sql::Db& db, std::int64_t adm_id, std::string_view mdtrt_id, std::int64_t at_ms);
 sql::Status set_stay_flag(sql::Db& db, std::int64_t adm_id, std::optional<std::string_view> flag, std::int64_t at_ms);
 // The person of a stay admitted offline by card alone (not on the red list),
-// as the insurer's 1101 names it before its admission is forwarded. Set once:
+// as the insurer's 1101 names it before its admission is forwarded; with the
+// person's insured area when 1101 names it and the stay has none yet (a stay
+// admitted without it: its items go with it from then on). Set once:
 // invalid_state if the stay names another person already.
 sql::Status set_stay_person(sql::Db& db, std::int64_t adm_id, std::string_view psn_no, std::string_view insutype,
-                            std::int64_t at_ms);
+                            std::int64_t at_ms, std::string_view insuplc_admdvs = {});
 
 // Adds a batch (numbered after the stay's last line) and moves the counters.
 sql::Status add_stay_lines(sql::Db& db, std::int64_t adm_id, std::string_view request_id,

@@ -51,8 +51,8 @@ TEST_CASE("a v10 ledger migrates to v11 in place: its settlements are cards with
   auto opened = Ledger::open(path);
   if (!opened) FAIL(opened.error().message);
   auto l = std::move(opened).value();
-  CHECK(l->schema_version() == 11);
-  CHECK(current_schema_version() == 11);
+  CHECK(l->schema_version() == current_schema_version());
+  CHECK(current_schema_version() >= 11);
   CHECK(std::filesystem::exists(path + ".v10.bak"));
 
   // A settlement by ID number of a person insured elsewhere, with its facts.

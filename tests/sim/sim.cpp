@@ -155,6 +155,10 @@ class SimInsurer {
   // Calls the profile has no such transaction for (9301 / 9302 in the
   // national one, 2206 / 2303 in the regional one): the flows never make them.
   std::vector<std::string> no_such;
+  // Reversals and forwarded items refused for the envelope's insured area
+  // (not the person's): the forwarder must send each with the person's.
+  std::vector<std::string> area_refused;
+  bool forwarding = false;  // the call being made is the forwarder's (a queued item)
   std::int64_t over_cap = 0;  // settle replies that took more than the cap (ignore_cap)
   std::int64_t previews = 0;
 
@@ -236,7 +240,7 @@ class SimInsurer {
     std::string insurer_id;
     std::string mdtrt_id;  // the visit the insurer opened for it
   };
-  UploadAnswer upload(const SettlementRecord& s, Ms now, Ms& took) {
+  UploadAnswer upload(const SettlementRecord& s, const std::string& envelope_area, Ms now, Ms& took) {
     ++calls;
     UploadAnswer u;
     took = rng_.uniform(20, 300);
@@ -252,6 +256,12 @@ class SimInsurer {
       return u;
     }
     if (faults_on && rng_.chance(k_.fault_ppm / 2)) return u;  // lost on the way
+    // The envelope names the person's area, or none (the hospital's): an
+    // offline settlement made from the red list (no area) cannot know it.
+    if (!envelope_area.empty() && area_refusal(Txn::upload_offline, s.psn_no, envelope_area)) {
+      u.answer = ForwardAnswer::refused;
+      return u;
+    }
     if (refuse_uploads_of.count(s.psn_no) != 0) {
       u.answer = ForwardAnswer::refused;
       return u;
@@ -301,9 +311,37 @@ class SimInsurer {
     return classify_reply(status, false, false, money);
   }
 
+  // A reversal's or a forwarded item's envelope names the person's insured
+  // area ("" the hospital's, as the gateway sends it), in both profiles: the
+  // person of a reversal is its original's.
+  std::optional<std::string> area_refusal(Txn txn, const std::string& psn_no, const std::string& envelope_area) {
+    auto it = persons.find(psn_no);
+    if (it == persons.end()) return std::nullopt;
+    const std::string sent = envelope_area.empty() ? std::string(kHospitalArea) : envelope_area;
+    if (sent == it->second.area) return std::nullopt;
+    std::string why = fmt::format("{} of person {}: insured area \"{}\" is not the person's ({})", txn_code(txn), psn_no,
+                                  sent, it->second.area);
+    area_refused.push_back(why);
+    return why;
+  }
+
   // The profile's rules before a call is performed: transactions it does not
   // have, the national interface's required facts, the person's insured area.
   std::optional<std::string> profile_refusal(const InsurerCall& c) {
+    // A reversal: of an original the insurer performed (one it never saw
+    // names nobody), that original's person.
+    const auto e = c.txn == Txn::reversal ? effects.find(c.reverses_msgid) : effects.end();
+    // (Not yet for a 2401's: the admission flow makes its msgid durable
+    // without the area, durable_msgid's insuplc_admdvs, so its reversal goes
+    // with the hospital's until it passes it.)
+    const bool checked = e != effects.end() ? e->second.txn != Txn::admit : forwarding && c.txn != Txn::reversal;
+    if (checked) {
+      const std::string psn = e != effects.end() ? e->second.psn_no : c.psn_no;
+      if (auto no = area_refusal(c.txn, psn, c.insuplc_admdvs)) {
+        if (e != effects.end()) area_refused.back() += fmt::format(" (of a {})", txn_code(e->second.txn));
+        return no;
+      }
+    }
     const bool preview = c.txn == Txn::preview || c.txn == Txn::stay_preview;
     if ((k_.national && (c.txn == Txn::refund || c.txn == Txn::upload_offline)) || (!k_.national && preview)) {
       no_such.push_back(fmt::format("{} of request {}", txn_code(c.txn), c.request_id));
@@ -859,6 +897,12 @@ class SimLedger {
     must(tx.commit(), "commit");
   }
   std::vector<ledger::StayItem> stay_items(std::int64_t adm) { return must(ledger::stay_items_of(db_, adm), "stay_items_of"); }
+  // The person's insured area a stay learns from 1101 (the forwarder's, before its item goes).
+  void stay_area(std::int64_t adm, const std::string& psn, const std::string& insutype, const std::string& area, Ms at) {
+    auto tx = must(sql::Transaction::begin(db_, sql::TxKind::immediate), "begin");
+    must(ledger::set_stay_person(db_, adm, psn, insutype, at, area), "set_stay_person");
+    must(tx.commit(), "commit");
+  }
 
   std::vector<OriginalView> settlements() {
     ledger::SettlementFilter f;
@@ -1635,7 +1679,25 @@ class Run {
         Ms took = 0;
         InsurerCall c = work->call;
         c.deadline_at = now_ + 3000;
+        // A stay with a card and no area recorded learns its person's from
+        // 1101 first (as the daemon's forwarder does); unanswered, the item waits.
+        if (c.insuplc_admdvs.empty() && !c.psn_no.empty() && !c.card_no.empty()) {
+          if (ins_.down || ins_.clock_off) {
+            InsurerReply none;
+            none.outcome = CallOutcome::unreachable;
+            none.detail = "1101 unanswered";
+            line(none.outcome);
+            ledger_.finish_stay(*work, none, fp, now_ + 100);
+            return 150;
+          }
+          if (const InsPerson* p = ins_.by_card(c.card_no); p != nullptr && p->psn_no == c.psn_no) {
+            ledger_.stay_area(work->item.adm_id, c.psn_no, c.insutype, p->area, now_);
+            c.insuplc_admdvs = p->area;
+          }
+        }
+        ins_.forwarding = true;
         const InsurerReply r = ins_.call(c, now_, took);
+        ins_.forwarding = false;
         line(r.outcome);
         if (trace_)
           fmt::print("{:>9} forward stay {} item {} ({}) -> {}\n", now_, work->item.adm_id, work->item.item_id,
@@ -1660,6 +1722,7 @@ class Run {
       c.txn = Txn::reversal;
       c.deadline_at = now_ + 3000;
       c.psn_no = payload_field(item->payload, "psn_no");
+      c.insuplc_admdvs = payload_field(item->payload, "insuplc_admdvs");  // queued with it ("" the hospital's)
       c.reverses_msgid = *item->ref_msgid;
       auto r = ins_.call(c, now_, took);
       line(r.outcome);
@@ -1668,7 +1731,8 @@ class Run {
                                                    : ForwardAnswer::unanswered;
     } else {
       const SettlementRecord rec = ledger::settlement_record(upload->settlement, upload->lines);
-      auto u = ins_.upload(rec, now_, took);
+      // The batch's envelope: its settlements' one area (claim_uploads), as the daemon sends it.
+      auto u = ins_.upload(rec, upload->settlement.insuplc_admdvs, now_, took);
       line(u.answer == ForwardAnswer::unanswered ? CallOutcome::unreachable : CallOutcome::ok);
       answer = u.answer;
       if (u.answer == ForwardAnswer::acknowledged) {
@@ -1713,6 +1777,7 @@ class Run {
     // refund's new settlement never takes more from the account than the
     // original had left.
     for (const std::string& c : ins_.no_such) violation(fmt::format("a call the {} profile has not: {}", profile_name(profile_.name), c));
+    for (const std::string& c : ins_.area_refused) violation(fmt::format("refused for its envelope's insured area: {}", c));
     {
       std::map<std::int64_t, const SettlementRecord*> by_id;
       const std::vector<OriginalView> all = ledger_.settlements();

@@ -274,6 +274,8 @@ class Tx {
   // The envelope's insuplc_admdvs is the person's insured area ("" = an
   // older file's visit: not checked).
   Status check_area(std::string_view person_area, std::string_view psn_no);
+  // The same for the person named by psn_no (a reversal's original's person).
+  Status check_person_area(std::string_view psn_no);
   struct EcToken {
     std::string psn_no;
     bool acct_auth = false;
@@ -471,6 +473,11 @@ Status Tx::check_area(std::string_view person_area, std::string_view psn_no) {
   return refuse("insuplc_admdvs", fmt::format("insured area \"{}\" (the envelope's insuplc_admdvs) is not the person's: "
                                               "person \"{}\" is insured in \"{}\" (as 1101 answers)",
                                               req_.head.insuplc_admdvs, psn_no, person_area));
+}
+
+Status Tx::check_person_area(std::string_view psn_no) {
+  SIM_TRY(p, person_for(psn_no));
+  return check_area(p.insuplc_admdvs, p.psn_no);
 }
 
 Result<std::optional<Tx::EcToken>> Tx::ec_token(std::string_view token) {
@@ -1270,6 +1277,7 @@ Result<insurer::Reversal::Output> Tx::reverse_refund(std::int64_t refund_id, ins
   RefundRow r = read_refund(**st);
   (*st)->reset();
   SIM_TRY(s, settlement(r.setl_id));
+  SIM_OK(check_person_area(s.psn_no));
   const bool restorable = r.state == "effective" &&
                           ((r.kind == "undo" && s.state == "undone") || (r.kind == "refund" && s.state == "effective"));
   if (!restorable) {
@@ -1410,6 +1418,7 @@ Result<Json> Tx::reversal() {
         SIM_TRY(s, settlement(eid));
         if (!in.psn_no.empty() && in.psn_no != s.psn_no)
           return refuse("psn_no", fmt::format("msgid \"{}\" is not person \"{}\"'s", in.omsgid, in.psn_no));
+        SIM_OK(check_person_area(s.psn_no));
         SIM_TRY(o, reverse_settlement(s, out));
         out = o;
       } else if (kind == "refund") {
@@ -1419,6 +1428,7 @@ Result<Json> Tx::reversal() {
         SIM_TRY(v, find_visit(db_, mdtrt_id_of(eid)));
         if (v && !in.psn_no.empty() && in.psn_no != v->psn_no)
           return refuse("psn_no", fmt::format("msgid \"{}\" is not person \"{}\"'s", in.omsgid, in.psn_no));
+        if (v) SIM_OK(check_person_area(v->psn_no));
         SIM_TRY(o, reverse_admission(eid, out));
         out = o;
       } else {
@@ -1555,6 +1565,10 @@ Result<insurer::OfflineResult> Tx::offline_record(const insurer::OfflineRecord& 
   if (!found) return found.error();
   if (!*found) return reject("unknown_person", fmt::format("no insured person \"{}\"", rec.psn_no.empty() ? rec.card_no : rec.psn_no));
   PersonRow p = **found;
+  // The batch's envelope names one insured area: each record's person's, or
+  // the home area (an offline settlement made from the red list, which has
+  // no area, cannot know it).
+  if (req_.head.insuplc_admdvs != default_area) SIM_OK(check_area(p.insuplc_admdvs, p.psn_no));
   if (!rec.card_no.empty() && rec.card_no != p.card_no)
     return reject("card_mismatch", fmt::format("card \"{}\" is not person \"{}\"'s", rec.card_no, p.psn_no));
   if (rec.insutype != p.insutype)

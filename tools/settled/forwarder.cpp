@@ -91,6 +91,8 @@ awaitable<std::int64_t> Service::flush_reversals() {
     spec.infno = std::string(insurer::Reversal::infno);
     spec.input = in.encode();
     spec.reverses_msgid = in.omsgid;
+    // The insured area the original's envelope carried (queued with it; none: the hospital's).
+    spec.insuplc_admdvs = payload ? payload->value("insuplc_admdvs", std::string()) : std::string();
     const CallResult r = co_await p_.gateway.call(std::move(spec));
     p_.metrics.insurer_call("2601", outcome_label(r), r.elapsed_ms * 1000LL);
     const std::int64_t at = now_ms();
@@ -172,6 +174,7 @@ awaitable<std::int64_t> Service::flush_uploads() {
     std::vector<ledger::UploadItem> items;
     std::vector<std::string> local_ids;
     json::Json input;
+    std::string insuplc_admdvs;  // the batch's one insured area (claim_uploads), "" the hospital's
   };
   const auto prepare = [this](std::vector<ledger::UploadItem> items) {
     Prepared b;
@@ -200,6 +203,7 @@ awaitable<std::int64_t> Service::flush_uploads() {
       in.records.push_back(std::move(rec));
     }
     b.input = in.encode();
+    if (!items.empty()) b.insuplc_admdvs = items.front().settlement.insuplc_admdvs;
     b.items = std::move(items);
     return b;
   };
@@ -317,6 +321,7 @@ awaitable<std::int64_t> Service::flush_uploads() {
     auto spec = std::make_shared<CallSpec>();
     spec->infno = std::string(insurer::OfflineUpload::infno);
     spec->input = std::move(cur.input);
+    spec->insuplc_admdvs = cur.insuplc_admdvs;
     auto flight = std::make_shared<Flight>(ioc_.get_executor());
     auto send = [this, flight, spec]() -> awaitable<void> {
       CallSpec call = std::move(*spec);
@@ -540,6 +545,7 @@ awaitable<flow::InsurerReply> Service::stay_person(ledger::StayWork& w) {
   }
   w.call.psn_no = o->baseinfo.psn_no;
   w.call.insutype = o->insuinfo.front().insutype;
+  if (w.call.insuplc_admdvs.empty()) w.call.insuplc_admdvs = o->insuinfo.front().insuplc_admdvs;
   out.outcome = flow::CallOutcome::ok;
   co_return out;
 }
@@ -572,13 +578,25 @@ awaitable<std::int64_t> Service::flush_stay_items() {
     ledger::StayWork w = std::move(**work);
     flow::InsurerReply reply;
     // A stay admitted offline by card alone: the insurer names its person
-    // (1101) before the admission goes, and the stay keeps that person.
+    // (1101) before the admission goes, and the stay keeps that person. A
+    // stay with a card but no insured area recorded (admitted without it)
+    // learns the person's area the same way, once, before its item goes.
     bool person_known = !(w.call.txn == flow::Txn::admit && w.call.psn_no.empty());
-    if (!person_known) {
+    const bool area_unknown = w.call.insuplc_admdvs.empty() && !w.call.card_no.empty();
+    bool asked = true;  // false: 1101 went unanswered (the item waits, as the line's problem)
+    if (!person_known || area_unknown) {
+      const std::string psn_no = w.call.psn_no, insutype = w.call.insutype;
       const flow::InsurerReply who = co_await stay_person(w);
-      if (who.outcome == flow::CallOutcome::ok) {
-        auto set = [adm_id = w.item.adm_id, psn_no = w.call.psn_no, insutype = w.call.insutype, at = now_ms()](sql::Db& db) {
-          return ledger::set_stay_person(db, adm_id, psn_no, insutype, at);
+      if (person_known) {
+        // Only the area is learnt, and only when 1101 names the stay's person.
+        if (who.outcome == flow::CallOutcome::ok && w.call.psn_no != psn_no) w.call.insuplc_admdvs.clear();
+        w.call.psn_no = psn_no;
+        w.call.insutype = insutype;
+      }
+      if (who.outcome == flow::CallOutcome::ok && (!person_known || !w.call.insuplc_admdvs.empty())) {
+        auto set = [adm_id = w.item.adm_id, psn_no = w.call.psn_no, insutype = w.call.insutype,
+                    area = w.call.insuplc_admdvs, at = now_ms()](sql::Db& db) {
+          return ledger::set_stay_person(db, adm_id, psn_no, insutype, at, area);
         };
         auto stored = co_await ledger_write(p_.ledger, std::move(set));
         if (stored) {
@@ -586,13 +604,18 @@ awaitable<std::int64_t> Service::flush_stay_items() {
         } else {
           reply.outcome = flow::CallOutcome::refused;
           reply.detail = stored.error().message;
+          person_known = false;
         }
-      } else {
+      } else if (!person_known) {
         reply = who;
+      } else if (who.outcome == flow::CallOutcome::unreachable) {
+        reply = who;
+        asked = false;
       }
+      // (a person the insurer does not name by the card: the item goes with the hospital's area, as before)
     }
-    EncodedCall enc = person_known ? encode_call(w.call, p_.policy, now_ms()) : EncodedCall{};
-    if (!person_known) {
+    EncodedCall enc = person_known && asked ? encode_call(w.call, p_.policy, now_ms()) : EncodedCall{};
+    if (!person_known || !asked) {
       // reply says why: the 1101 went unanswered or named nobody
     } else if (enc.cannot) {
       reply.outcome = flow::CallOutcome::refused;
@@ -603,6 +626,7 @@ awaitable<std::int64_t> Service::flush_stay_items() {
       spec.input = std::move(enc.input);
       spec.request_id = w.call.request_id;
       if (!w.call.psn_no.empty()) spec.psn_no = w.call.psn_no;
+      spec.insuplc_admdvs = w.call.insuplc_admdvs;  // the stay's person's ("" the hospital's)
       const CallResult r = co_await p_.gateway.call(std::move(spec));
       p_.metrics.insurer_call(r.infno, outcome_label(r), r.elapsed_ms * 1000LL);
       reply = reply_of(w.call.txn, r, {});

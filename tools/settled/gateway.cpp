@@ -68,15 +68,6 @@ sql::Status record_outcome(sql::Db& db, const CallResult& r, std::int64_t at_ms)
   return settle::Ok{};
 }
 
-sql::Status record_in_doubt_with_reversal(sql::Db& db, const CallResult& r, std::string_view psn_no,
-                                          std::int64_t at_ms) {
-  SETTLE_SQL_TRY(ledger::mark_in_doubt(db, r.msgid, at_ms));
-  const json::Json payload{{"psn_no", psn_no}, {"oinfno", r.infno}};
-  auto id = ledger::enqueue_outbox(db, ledger::OutboxKind::reversal, std::nullopt, r.msgid, payload.dump(), at_ms);
-  if (!id) return id.error();
-  return settle::Ok{};
-}
-
 InsurerGateway::InsurerGateway(asio::any_io_executor ex, std::shared_ptr<insurer::Client> client,
                                ledger::Ledger& ledger, ledger::MsgidAllocator& msgids, const Config& config,
                                LineListener on_line)
@@ -258,6 +249,7 @@ awaitable<CallResult> InsurerGateway::call(CallSpec spec) {
     m.request_id = spec.request_id;
     m.psn_no = spec.psn_no;
     m.reverses_msgid = spec.reverses_msgid;
+    m.insuplc_admdvs = spec.insuplc_admdvs;  // its reversal's ("" the hospital's)
     m.created_at_ms = now_ms();
     m.updated_at_ms = m.created_at_ms;
     if (preset) {

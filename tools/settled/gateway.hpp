@@ -100,9 +100,6 @@ struct CallResult {
 // runs them inside its own job so the outcome and its consequences (the
 // settlement row, the queued reversal) are durable together.
 sql::Status record_outcome(sql::Db& db, const CallResult& r, std::int64_t at_ms);
-// For an in-doubt call: marks it and queues its reversal (2601) for psn_no.
-sql::Status record_in_doubt_with_reversal(sql::Db& db, const CallResult& r, std::string_view psn_no,
-                                          std::int64_t at_ms);
 
 class InsurerGateway {
  public:

@@ -302,4 +302,23 @@ TEST_CASE("national: a refund of part is the undo and a new settlement, the mone
   }
 }
 
+// A reversal is routed by the person's insured area as the original was:
+// sent with the hospital's, the insurer refuses it and it is parked.
+TEST_CASE("national: a cross-region patient's lost 2207 reply is reversed (2601) with the person's insured area") {
+  Stack& s = stack();
+  place_card(0, kCrossRegion);
+  auto c = s.session(Stack::cashier);
+  read_card(*c, who(kCrossRegion).pin);
+  const Json parked_before = engine_status(*c)["parked_reversals"];
+  s.set_faults({"lost_reply:count=1,infno=2207"});
+  const Json lost = c->call("settle.commit", commit_params("nat-xr-lost", visit_lines()));
+  INFO("answer: " << lost.dump());
+  CHECK(lost.contains("error"));  // no offline settlement here: in doubt, being reversed
+  s.clear_faults();
+  const Json st = wait_status(
+      *c, [](const Json& j) { return j["pending_reversals"] == 0; }, 20s, "the reversal forwarded");
+  CHECK(st["parked_reversals"] == parked_before);  // not refused: reversed
+  CHECK(effective_at_insurer(s, "nat-xr-lost") == 0);
+}
+
 }  // namespace settle::e2e

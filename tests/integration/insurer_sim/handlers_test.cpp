@@ -1536,6 +1536,67 @@ TEST_CASE("profiles: a person insured elsewhere: calls naming another area are r
   }
 }
 
+TEST_CASE("profiles: a person insured elsewhere: a reversal (2601) and an offline upload (9302) naming another area are refused") {
+  for (const SimProfile profile : kProfiles) {
+    CAPTURE(sim_profile_name(profile));
+    World w(profile);
+    const bool national = profile == SimProfile::national;
+    add_elsewhere(w);
+    w.area = "310101";
+    const std::string far = visit_of(w, kElsewhere, "T00000011", "R1", kLines);
+    std::string settle_msgid;
+    w.ok<insurer::OutpatientSettle>(settle_of(far, kElsewhere, "T00000011", "R1", kLines, true), &settle_msgid);
+    // Its reversal with the hospital's area: refused, naming both areas; nothing reversed.
+    w.area = "110105";
+    const Reply refused = w.call<insurer::Reversal>({kElsewhere, settle_msgid, "2207"});
+    CHECK(refused.infcode == -1);
+    CHECK(refused.err_msg.find("insured area \"110105\"") != std::string::npos);
+    CHECK(refused.err_msg.find("\"310101\"") != std::string::npos);
+    CHECK(w.report()["totals"]["effective_settlements"] == 1);
+    // With the person's area: reversed.
+    w.area = "310101";
+    CHECK(w.ok<insurer::Reversal>({kElsewhere, settle_msgid, "2207"}).result == insurer::ReversalResult::reversed);
+    CHECK(w.report()["totals"]["effective_settlements"] == 0);
+    // A home-area person's reversal with another area: refused too.
+    w.area = "110105";
+    const std::string home = w.visit_with_lines();
+    std::string home_msgid;
+    w.ok<insurer::OutpatientSettle>(w.settle_input(home), &home_msgid);
+    w.area = "310101";
+    CHECK(w.call<insurer::Reversal>({"11000000000000010", home_msgid, "2207"}).infcode == -1);
+    w.area = "110105";
+    CHECK(w.ok<insurer::Reversal>({"11000000000000010", home_msgid, "2207"}).result == insurer::ReversalResult::reversed);
+    if (national) continue;  // no 9302
+    // 9302: the batch's envelope names the records' person's area, or the
+    // home area (an offline settlement from the red list does not know it).
+    insurer::OfflineRecord rec;
+    rec.local_id = "OFF-FAR";
+    rec.psn_no = kElsewhere;
+    rec.card_no = "T00000011";
+    rec.insutype = "310";
+    rec.setl_time = "2026-11-22 09:00:00";
+    rec.reason_code = "offline_network_down";
+    rec.medfee_sumamt = rec.psn_cash_pay = yuan("20.00");
+    insurer::FeeDetail d;
+    d.feedetl_sn = "1";
+    d.med_list_codg = "C001";
+    d.det_item_fee_sumamt = d.pric = yuan("20.00");
+    d.cnt = "1";
+    d.cls = LineClass::c;
+    rec.lines = {d};
+    w.area = "440103";
+    const Reply up = w.call<insurer::OfflineUpload>({{rec}});
+    CHECK(up.infcode == -1);
+    CHECK(up.err_msg.find("insured area \"440103\"") != std::string::npos);
+    CHECK(up.err_msg.find("\"310101\"") != std::string::npos);
+    w.area = "310101";
+    CHECK(w.ok<insurer::OfflineUpload>({{rec}}).results[0].status == "accepted");
+    rec.local_id = "OFF-FAR-2";
+    w.area = "110105";
+    CHECK(w.ok<insurer::OfflineUpload>({{rec}}).results[0].status == "accepted");
+  }
+}
+
 // The regional 9301 and the national refund of part (2208 of the original,
 // then 2201/2204/2207 of the kept lines with the account capped at the
 // original's account part) give the patient the same money, fund, account and
