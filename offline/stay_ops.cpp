@@ -28,6 +28,20 @@ sql::Status event(sql::Db& db, std::int64_t at, Entity entity, std::string id, s
 
 std::optional<std::string> opt(const std::string& s) { return s.empty() ? std::nullopt : std::optional<std::string>(s); }
 
+// A stay admitted by e-voucher or ID number has no card. Its card_no column
+// (NOT NULL, and unique among the admitted stays: schema v4) holds its
+// person instead, behind a mark no card number starts with: it reads back
+// as no card, is never found as a card, and the same index keeps one open
+// stay per person admitted without a card.
+constexpr char kNoCardMark = '@';
+std::string stored_card_no(const flow::StayRecord& s) {
+  return s.card_no.empty() ? std::string(1, kNoCardMark) + s.psn_no : s.card_no;
+}
+std::string card_no_read(std::string stored) {
+  if (!stored.empty() && stored.front() == kNoCardMark) stored.clear();
+  return stored;
+}
+
 constexpr std::string_view kStayCols =
     "adm_id, request_id, window_id, operator_id, card_no, card_sn, psn_no, insutype, dept, dept_name, diagnosis, "
     "diagnosis_name, admit_at_ms, discharge_at_ms, mode, state, mdtrt_id, msgid, flag, live_count, live_total_fen, "
@@ -40,7 +54,7 @@ StayRow read_stay(const sql::Statement& st) {
   s.request_id = st.column_text(1);
   s.window = st.column_text(2);
   s.operator_id = st.column_text(3);
-  s.card_no = st.column_text(4);
+  s.card_no = card_no_read(st.column_text(4));
   s.card_sn = st.column_text(5);
   s.psn_no = st.column_text(6);
   s.insutype = st.column_text(7);
@@ -129,13 +143,17 @@ std::string_view name(StayItemState s) noexcept {
 }
 
 sql::Result<std::int64_t> insert_stay(sql::Db& db, const flow::StayRecord& s, std::int64_t at_ms) {
+  if (s.card_no.empty() && s.psn_no.empty())
+    return invalid_state(fmt::format("admission {} names neither a card nor a person", s.request_id));
+  if (!s.card_no.empty() && s.card_no.front() == kNoCardMark)
+    return invalid_state(fmt::format("admission {}: a card number does not start with '{}'", s.request_id, kNoCardMark));
   auto st = db.cached(
       "INSERT INTO stays(request_id, window_id, operator_id, card_no, card_sn, psn_no, insutype, dept, dept_name, "
       "diagnosis, diagnosis_name, admit_at_ms, mode, state, mdtrt_id, msgid, created_at_ms, updated_at_ms) "
       "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,'admitted',?14,?15,?16,?16)");
   if (!st) return st.error();
   (*st)->reset();
-  SETTLE_SQL_TRY((*st)->bind_all(s.request_id, s.window, s.operator_id, s.card_no, opt(s.card_sn), opt(s.psn_no),
+  SETTLE_SQL_TRY((*st)->bind_all(s.request_id, s.window, s.operator_id, stored_card_no(s), opt(s.card_sn), opt(s.psn_no),
                                  opt(s.insutype), s.dept, s.dept_name, s.diagnosis, s.diagnosis_name, s.admit_at,
                                  std::string_view(s.mode == settle::Mode::offline ? "offline" : "online"), opt(s.mdtrt_id),
                                  opt(s.msgid), at_ms));
@@ -159,7 +177,8 @@ sql::Result<std::optional<std::int64_t>> open_stay_of(sql::Db& db, std::string_v
       db,
       // The index holds the admitted stays only: the ward's patients, not the years'.
       "SELECT adm_id FROM stays INDEXED BY stays_open_person WHERE state = 'admitted' AND "
-      "((?1 <> '' AND psn_no = ?1) OR card_no = ?2) ORDER BY adm_id LIMIT 1",
+      // An empty person or card (a stay admitted by e-voucher has no card) matches nothing.
+      "((?1 <> '' AND psn_no = ?1) OR (?2 <> '' AND card_no = ?2)) ORDER BY adm_id LIMIT 1",
       [](const sql::Statement& s) { return s.column_int64(0); }, psn_no, card_no);
   if (!r) return r.error();
   if (r->empty()) return std::optional<std::int64_t>{};
