@@ -425,7 +425,8 @@ Flow discharge_flow(DischargeInput in) {
     if (!card.status) co_return Outcome{Answer::fail(card.status.error(), false), std::nullopt};
   }
   // The stay's person at the window: by person, and by card where both have one.
-  if (auto no = not_stays_person(v.stay, in.card_no, in.psn_no)) co_return Outcome{Answer::fail(std::move(*no), false), std::nullopt};
+  if (auto no = not_stays_person(v.stay, in.card_no, in.psn_no))
+    co_return Outcome{Answer::fail(std::move(*no), false), std::nullopt};
   // Without offline settlement the discharge waits for the insurer to have
   // the whole stay (its admission and every batch being forwarded).
   // So does a discharge without the card (the offline settlement is the card's).
@@ -485,7 +486,8 @@ Flow undo_discharge_flow(UndoDischargeInput in) {
   const SettlementRecord& orig = o.settlement;
   if (auto no = not_now(o, in.card_no, in.psn_no, in.line_online, "the undo of a discharge settlement is made online only; nothing was changed"))
     co_return Outcome{std::move(*no), std::nullopt};
-  if (auto no = not_stays_person(v.stay, in.card_no, in.psn_no)) co_return Outcome{Answer::fail(std::move(*no), false), std::nullopt};
+  if (auto no = not_stays_person(v.stay, in.card_no, in.psn_no))
+    co_return Outcome{Answer::fail(std::move(*no), false), std::nullopt};
   std::optional<Error> refused;
   if (orig.state == SettlementState::offline_pending)
     refused = make_error(Reason::not_refundable_yet, "adm_id",

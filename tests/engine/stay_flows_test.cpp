@@ -529,7 +529,8 @@ TEST_CASE("the undo of an admission: refused with live lines; local only when th
   }
 }
 
-TEST_CASE("a stay admitted by e-voucher: its discharge is refused for another person's credential and for none, made with its person's ID number without the account") {
+TEST_CASE("a stay admitted by e-voucher: its discharge is refused for another person's credential and for none, made with "
+          "its person's ID number without the account") {
   const Policy policy = stay_policy();
   StayView v = stay();
   v.stay.card_no.clear();  // admitted by e-voucher: no card

@@ -129,12 +129,14 @@ awaitable<Reply> Service::inpatient_admit(const cashier::SessionInfo& s, const c
   // windows wait for each other.
   const WindowPerson person = co_await window_person(s);
   const WindowSession& ws = session_of(s.connection_id);
-  if (!ws.holds_any()) co_return fail(Reason::card_absent, "card", "the credential was taken back while the person was asked; give it again");
+  if (!ws.holds_any())
+    co_return fail(Reason::card_absent, "card", "the credential was taken back while the person was asked; give it again");
   const HeldIdentity held = identity_of(ws);
   const std::optional<reader::CardIdentity> held_card = ws.card;
   const KeyLock<std::string> admitting(admitting_, credential_key(held));
-  const KeyLock<std::string> admitting_person(admitting_, person.psn_no.empty() ? credential_key(held) + "#" : "person:" + person.psn_no);
-  if (!admitting.taken() || !admitting_person.taken())
+  std::optional<KeyLock<std::string>> admitting_person;  // the person not known: the credential alone
+  if (!person.psn_no.empty()) admitting_person.emplace(admitting_, "person:" + person.psn_no);
+  if (!admitting.taken() || (admitting_person && !admitting_person->taken()))
     co_return fail(Reason::invalid_state, "card", "another admission of this person is in progress; ask again in a moment");
   CallSeams seams(*this, s, held_card);
   seams.start_card_check();

@@ -305,8 +305,10 @@ TEST_CASE("national: a stay admitted by e-voucher, discharged with the person's 
     lines.push_back(std::move(l));
   }
   // Above the stay's deductible: the fund pays a part.
-  lines.push_back(Json{{"feedetl_sn", "NS005"}, {"code", "110200001"}, {"name", "住院诊查费"}, {"class", "A"}, {"amount", "3000.00"}});
-  const Json added = result_of(c->call("inpatient.add_lines", Json{{"request_id", "nat-stay-b1"}, {"adm_id", adm_id}, {"lines", lines}}));
+  lines.push_back(
+      Json{{"feedetl_sn", "NS005"}, {"code", "110200001"}, {"name", "住院诊查费"}, {"class", "A"}, {"amount", "3000.00"}});
+  const Json added =
+      result_of(c->call("inpatient.add_lines", Json{{"request_id", "nat-stay-b1"}, {"adm_id", adm_id}, {"lines", lines}}));
   CHECK(added["lines_count"] == 5);
   const Json discharge{{"request_id", "nat-stay-dis"}, {"adm_id", adm_id}, {"use_account", true}};
 
