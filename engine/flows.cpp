@@ -339,6 +339,8 @@ BasicFlow<Outcome> refund_by_undo(RefundInput in, LineRefundPlan plan) {
 }  // namespace
 
 Flow refund_flow(RefundInput in) {
+  // The calls go to the person's insured area: the original's, else the window's.
+  if (in.original.settlement.insuplc_admdvs.empty()) in.original.settlement.insuplc_admdvs = in.insuplc_admdvs;
   const SettlementRecord& orig = in.original.settlement;
   const InsurerProfile& profile = profile_or_regional(in.profile);
   // The line first: it is the first thing the cashier must know.
@@ -500,6 +502,7 @@ Flow refund_flow(RefundInput in) {
 
 Flow resettle_flow(ResettleInput in) {
   SETTLE_ASSERT(in.policy != nullptr);
+  if (in.original.settlement.insuplc_admdvs.empty()) in.original.settlement.insuplc_admdvs = in.insuplc_admdvs;
   const SettlementRecord& orig = in.original.settlement;
   // The line first, as for a refund (it wins over the original's state), and not stored.
   if (auto no = not_now(in.original, in.card_no, in.psn_no, in.line_online, "re-settlement is made online only; nothing was changed"))

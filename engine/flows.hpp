@@ -67,6 +67,9 @@ struct RefundInput {
   // kept). A card with no number here is the card_no above.
   CertType cert_type = CertType::card;
   std::string cert_no = {};
+  // The person's insured area as the window knows it (1101): the calls'
+  // envelope when the original has none (settled offline off the red list).
+  std::string insuplc_admdvs = {};
   OriginalView original;   // read under the settlement's lock: one refund of it at a time
   std::vector<LineRefund> lines;  // empty: everything left
   bool line_online = true;
@@ -89,6 +92,7 @@ struct ResettleInput {
   std::string card_no;  // the card at the window (empty: another credential)
   std::string psn_no;   // the person of the window's credential (as RefundInput)
   std::string card_sn;
+  std::string insuplc_admdvs = {};  // as RefundInput's
   OriginalView original;  // read under the settlement's lock
   bool line_online = true;
   Budget budget;

@@ -29,6 +29,16 @@ Error stay_state_error(const StayView& v, std::string_view what) {
                     fmt::format("stay {} is {}: {}", v.stay.adm_id, stay_state_name(v.stay.state), what));
 }
 
+// No admission without the insurer but by the card: the red list, which
+// names the person offline, is kept by card.
+Error no_offline_admission(CertType cert) {
+  return make_error(Reason::insurer_unreachable, "credential",
+                    fmt::format("an admission without the insurer needs the medical-insurance card (the red list is kept "
+                                "by card), and the patient was identified by {}: nothing was admitted or stored; admit "
+                                "again when the line is back, or with the card",
+                                cert == CertType::id_no ? "ID number" : "e-voucher"));
+}
+
 StayAnswer stay_answer(const StayView& v) {
   StayAnswer a;
   a.stay = v.stay;
@@ -44,6 +54,26 @@ std::vector<ChargeLine> charge_lines(const std::vector<StayLine>& lines) {
   out.reserve(lines.size());
   for (const StayLine& l : lines) out.push_back(l.line);
   return out;
+}
+
+std::optional<Error> not_stays_person(const StayRecord& stay, const std::string& card_no, const std::string& psn_no) {
+  const bool cards = !stay.card_no.empty() && !card_no.empty();
+  const bool persons = !stay.psn_no.empty() && !psn_no.empty();
+  if (cards && stay.card_no != card_no)
+    return make_error(Reason::card_mismatch, "card", "the card at the window is not the stay's");
+  if (persons && stay.psn_no != psn_no)
+    return make_error(Reason::card_mismatch, "credential",
+                      fmt::format("the credential at the window is not of stay {}'s person", stay.adm_id));
+  if (cards || persons) return std::nullopt;
+  if (stay.psn_no.empty())
+    return make_error(Reason::card_mismatch, "card",
+                      fmt::format("stay {} was admitted by a card the insurer has not named a person for yet: only that "
+                                  "card, read at the window, acts on it",
+                                  stay.adm_id));
+  return make_error(Reason::card_mismatch, "credential",
+                    fmt::format("the window holds no credential known to be of stay {}'s person: read the stay's card, "
+                                "or give the person's e-voucher or ID number",
+                                stay.adm_id));
 }
 
 Result<Split> stay_preview(const Policy& policy, const Person& person, const StayView& stay, const SplitOptions& options) {
@@ -64,8 +94,13 @@ Flow admit_flow(AdmitInput in) {
     if (!card.status) co_return Outcome{Answer::fail(card.status.error(), false), std::nullopt};
   }
   bool online = in.line_online;
+  // The e-voucher and the ID number admit online only (no_offline_admission).
+  const bool by_card = in.cert_type == CertType::card;
   std::string psn_no;
   std::string insutype;
+  // The person's insured area: on the admission's call, its reversal and
+  // every later call of the stay (from the window, or the insurer's 1101).
+  std::string area = in.insuplc_admdvs;
   if (online) {
     auto a = ask(FindPerson{true, in.budget.insurer_deadline()});
     auto found = take<PersonFound>(co_await a);
@@ -76,8 +111,10 @@ Flow admit_flow(AdmitInput in) {
     } else {
       psn_no = found.psn_no;
       insutype = found.person->insutype;
+      if (area.empty()) area = found.insuplc_admdvs;
     }
   }
+  if (!online && !by_card) co_return Outcome{Answer::fail(no_offline_admission(in.cert_type), false), std::nullopt};
   if (!online) {
     // The red list names the person when it can; else the stay is the card's.
     auto a = ask(FindPerson{false, 0});
@@ -106,7 +143,12 @@ Flow admit_flow(AdmitInput in) {
       co_return co_await done;
     }
   }
-  if (online) {
+  if (online && !by_card) {
+    // Not stored to be forwarded after the reversal: it waits for it.
+    auto first = reversals_first(psn_no, "admit the patient");
+    auto waiting = first.run();
+    if (auto no = co_await waiting) co_return Outcome{std::move(*no), std::nullopt};
+  } else if (online) {
     auto a = ask(ReversalsOpen{psn_no});
     // An earlier call of this person is still being reversed: it goes first,
     // so the admission is stored and forwarded after it.
@@ -126,12 +168,13 @@ Flow admit_flow(AdmitInput in) {
   st.diagnosis = in.diagnosis;
   st.diagnosis_name = in.diagnosis_name;
   st.admit_at = in.admit_at;
+  st.insuplc_admdvs = area;
   std::optional<std::string> in_doubt_msgid;
   std::optional<std::string> unsent_msgid;
   OfflineCause cause = OfflineCause::network_down;
 
   if (online) {
-    auto issue = durable_msgid(Txn::admit, in.request_id, psn_no);
+    auto issue = durable_msgid(Txn::admit, in.request_id, psn_no, area);
     auto issuing = issue.run();
     DurableMsgid durable = co_await issuing;
     if (durable.error) co_return Outcome{Answer::fail(*durable.error, false), std::nullopt};
@@ -153,7 +196,7 @@ Flow admit_flow(AdmitInput in) {
     c.at = in.admit_at;
     c.cert_type = in.cert_type;
     c.cert_no = in.cert_no;
-    c.insuplc_admdvs = in.insuplc_admdvs;
+    c.insuplc_admdvs = area;
     c.facts = in.facts;
     auto a = ask(Call{std::move(c)});
     InsurerReply r = take<Replied>(co_await a).reply;
@@ -190,6 +233,24 @@ Flow admit_flow(AdmitInput in) {
     if (r.outcome == CallOutcome::refused) {
       Error unsent = make_error(Reason::insurer_unreachable, "insurer", "nothing was sent");
       auto fin = call_failed(msgid, Txn::admit, r, psn_no, in.request_id, std::move(unsent));
+      auto done = fin.run();
+      co_return co_await done;
+    }
+    if (!by_card) {
+      // Not stored offline: the admission in doubt is reversed, one never sent closed.
+      Error no = no_offline_admission(in.cert_type);
+      if (r.outcome == CallOutcome::in_doubt) {
+        Answer held = Answer::fail(make_error(Reason::in_doubt, "insurer",
+                                              fmt::format("the insurer did not answer the admission (2401); it is being "
+                                                          "reversed (冲正). {}",
+                                                          no.message)));
+        auto fin = reverse_call(msgid, Txn::admit, psn_no, in.request_id, std::move(held));
+        auto done = fin.run();
+        co_return co_await done;
+      }
+      RecordCallFailed rec = failed_call(msgid, Txn::admit, CallOutcome::unreachable, psn_no, in.request_id, std::nullopt);
+      Answer again = Answer::fail(std::move(no), false);
+      auto fin = record_failed(std::move(rec), std::move(again), true);
       auto done = fin.run();
       co_return co_await done;
     }
@@ -325,6 +386,7 @@ Flow stay_lines_flow(StayLinesInput in) {
   c.psn_no = v.stay.psn_no;
   c.card_no = v.stay.card_no;
   c.insutype = v.stay.insutype;
+  c.insuplc_admdvs = v.stay.insuplc_admdvs;
   c.mdtrt_id = v.stay.mdtrt_id;
   c.adm_id = v.stay.adm_id;
   c.visit_ref = in.request_id;
@@ -368,16 +430,21 @@ Flow discharge_flow(DischargeInput in) {
     auto card = take<CardChecked>(co_await a);
     if (!card.status) co_return Outcome{Answer::fail(card.status.error(), false), std::nullopt};
   }
-  if (in.card_no != v.stay.card_no)
-    co_return Outcome{Answer::fail(make_error(Reason::card_mismatch, "card", "the card at the window is not the stay's"), false),
-                      std::nullopt};
+  // The stay's person at the window: by person, and by card where both have one.
+  if (auto no = not_stays_person(v.stay, in.card_no, in.psn_no))
+    co_return Outcome{Answer::fail(std::move(*no), false), std::nullopt};
   // Without offline settlement the discharge waits for the insurer to have
   // the whole stay (its admission and every batch being forwarded).
-  if (!profile_or_regional(in.profile).offline && in.line_online && (v.stay.mdtrt_id.empty() || v.open_items > 0))
+  // So does a discharge without the card (the offline settlement is the card's).
+  const bool no_offline = !profile_or_regional(in.profile).offline || in.cert_type != CertType::card;
+  if (no_offline && in.line_online && (v.stay.mdtrt_id.empty() || v.open_items > 0))
     co_return Outcome{Answer::fail(make_error(Reason::invalid_state, "adm_id",
                                               fmt::format("stay {} has {} item(s) still being forwarded to the insurer and "
-                                                          "this insurer has no offline settlement: discharge once they are",
-                                                          v.stay.adm_id, std::max<std::int64_t>(v.open_items, 1))),
+                                                          "{}: discharge once they are",
+                                                          v.stay.adm_id, std::max<std::int64_t>(v.open_items, 1),
+                                                          !profile_or_regional(in.profile).offline
+                                                              ? "this insurer has no offline settlement"
+                                                              : "without the card there is no offline settlement")),
                                    false),
                       std::nullopt};
 
@@ -404,7 +471,7 @@ Flow discharge_flow(DischargeInput in) {
   charge.acct_auth = in.acct_auth;
   charge.of.cert_type = in.cert_type;
   charge.of.cert_no = in.cert_no;
-  charge.of.insuplc_admdvs = in.insuplc_admdvs;
+  charge.of.insuplc_admdvs = in.insuplc_admdvs.empty() ? v.stay.insuplc_admdvs : in.insuplc_admdvs;
   charge.of.facts = in.facts;
   auto settling = settle_charge(std::move(charge));
   auto r = settling.run();
@@ -414,6 +481,9 @@ Flow discharge_flow(DischargeInput in) {
 // ---- inpatient.undo_discharge -------------------------------------------------------------
 
 Flow undo_discharge_flow(UndoDischargeInput in) {
+  // The calls go to the person's insured area: the settlement's, else the stay's.
+  if (in.stay.settlement && in.stay.settlement->settlement.insuplc_admdvs.empty())
+    in.stay.settlement->settlement.insuplc_admdvs = in.stay.stay.insuplc_admdvs;
   const StayView& v = in.stay;
   if (v.stay.state != StayState::discharged || !v.settlement) {
     Error refusal = stay_state_error(v, "only a discharged stay's settlement can be undone");
@@ -425,6 +495,8 @@ Flow undo_discharge_flow(UndoDischargeInput in) {
   const SettlementRecord& orig = o.settlement;
   if (auto no = not_now(o, in.card_no, in.psn_no, in.line_online, "the undo of a discharge settlement is made online only; nothing was changed"))
     co_return Outcome{std::move(*no), std::nullopt};
+  if (auto no = not_stays_person(v.stay, in.card_no, in.psn_no))
+    co_return Outcome{Answer::fail(std::move(*no), false), std::nullopt};
   std::optional<Error> refused;
   if (orig.state == SettlementState::offline_pending)
     refused = make_error(Reason::not_refundable_yet, "adm_id",
@@ -527,6 +599,7 @@ Flow undo_admit_flow(UndoAdmitInput in) {
     c.request_id = in.request_id;
     c.psn_no = v.stay.psn_no;
     c.card_no = v.stay.card_no;
+    c.insuplc_admdvs = v.stay.insuplc_admdvs;
     c.mdtrt_id = v.stay.mdtrt_id;
     c.adm_id = v.stay.adm_id;
     auto a = ask(Call{std::move(c)});

@@ -8,14 +8,16 @@
 
 namespace settle::flow {
 
-// inpatient.admit: card at the window, the person from 1101 (or the red list
-// offline), one open stay per person; the 2401 made durable before it is
-// sent, reversed when its reply is lost (the stay is then stored offline).
+// inpatient.admit: the credential at the window (the card, the e-voucher or
+// the ID number), the person from 1101 (or the red list offline, by card
+// only), one open stay per person; the 2401 made durable before it is sent,
+// reversed when its reply is lost (the stay is then stored offline; without
+// the card it is not: nothing is admitted).
 struct AdmitInput {
   std::string request_id;
   std::string window;
   std::string operator_id;
-  std::string card_no;
+  std::string card_no;  // empty: the patient gave the e-voucher or the ID number
   std::string card_sn;
   std::string dept, dept_name, diagnosis, diagnosis_name;
   Ms admit_at = 0;
@@ -45,13 +47,15 @@ Flow stay_lines_flow(StayLinesInput in);
 
 // inpatient.discharge: the split of every live line with the inpatient
 // policy; online 2402 → 2304 on the stay's visit when the insurer has all of
-// the stay, else offline within the inpatient limits.
+// the stay, else offline within the inpatient limits (with the card only).
+// The window's credential must be the stay's person's (not_stays_person).
 struct DischargeInput {
   std::string request_id;
   std::string window;
   std::string operator_id;
-  std::string card_no;
+  std::string card_no;  // empty: the window holds the e-voucher or the ID number
   std::string card_sn;
+  std::string psn_no = {};  // the person the insurer named for the window's credential (empty: not known)
   StayView stay;  // read under the stay's lock, with its live lines
   bool use_account = true;
   bool pin_verified = false;
@@ -70,8 +74,9 @@ struct DischargeInput {
 };
 Flow discharge_flow(DischargeInput in);
 
-// inpatient.undo_discharge: online, card present, the whole settlement (2305);
-// the stay is open again.
+// inpatient.undo_discharge: online, a credential of the stay's person (and
+// the card when the discharge was settled with it: not_now), the whole
+// settlement (2305); the stay is open again.
 struct UndoDischargeInput {
   std::string request_id;
   std::string window;
@@ -94,6 +99,13 @@ struct UndoAdmitInput {
   Budget budget;
 };
 Flow undo_admit_flow(UndoAdmitInput in);
+
+// Whether the window's credential may act on the stay: the stay's person's
+// (psn_no, the window's as the insurer named it); where both the stay and
+// the window have a card, the same card too. A stay admitted offline by a
+// card the insurer has not named a person for yet: that card only. Nothing
+// matches nothing (an empty card or person never equals an empty one).
+std::optional<Error> not_stays_person(const StayRecord& stay, const std::string& card_no, const std::string& psn_no);
 
 // inpatient.preview: the split of the stay's live lines (nothing is stored).
 Result<Split> stay_preview(const Policy& policy, const Person& person, const StayView& stay, const SplitOptions& options);

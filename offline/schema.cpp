@@ -847,7 +847,9 @@ BEGIN SELECT RAISE(ABORT, 'settlements: the credential, insured area and facts o
 // that area. A stay names its person's area, known at admission or learnt
 // from the insurer (1101) once; the forwarder sends its items with it. Rows
 // written before hold '' (the hospital's area). Fixed once written (a stay's
-// set once), and a stay's area is chained.
+// set once), and a stay's area is chained. A stay admitted by e-voucher or ID
+// number has no card (''): one admitted stay per card among the stays with
+// one, one per person among those without.
 constexpr std::string_view kV12 = R"SQL(
 ALTER TABLE insurer_messages ADD COLUMN insuplc_admdvs TEXT NOT NULL DEFAULT '';
 CREATE TRIGGER insurer_messages_area_fixed BEFORE UPDATE OF insuplc_admdvs ON insurer_messages
@@ -857,6 +859,9 @@ ALTER TABLE stays ADD COLUMN insuplc_admdvs TEXT NOT NULL DEFAULT '';
 CREATE TRIGGER stays_area_once BEFORE UPDATE OF insuplc_admdvs ON stays
 WHEN OLD.insuplc_admdvs <> '' AND NEW.insuplc_admdvs IS NOT OLD.insuplc_admdvs
 BEGIN SELECT RAISE(ABORT, 'stays: a stay''s insured area is set once'); END;
+DROP INDEX stays_open_card;
+CREATE UNIQUE INDEX stays_open_card ON stays(card_no) WHERE state = 'admitted' AND card_no <> '';
+CREATE UNIQUE INDEX stays_open_no_card ON stays(psn_no) WHERE state = 'admitted' AND card_no = '';
 )SQL";
 
 const std::string& v12_sql() {
@@ -915,7 +920,7 @@ std::span<const Migration> all_migrations() {
            "(cross-region) and the visit's facts (department, doctor, diagnoses); fixed and chained",
        v11_sql()},
       {12, "insurer messages name the insured area their envelope carried (a reversal goes with it); stays name "
-           "their person's insured area (set once, chained)",
+           "their person's insured area (set once, chained); one admitted stay per person among the stays without a card",
        v12_sql()},
   }};
   return list;

@@ -130,6 +130,8 @@ std::string_view name(StayItemState s) noexcept {
 }
 
 sql::Result<std::int64_t> insert_stay(sql::Db& db, const flow::StayRecord& s, std::int64_t at_ms) {
+  if (s.card_no.empty() && s.psn_no.empty())
+    return invalid_state(fmt::format("admission {} names neither a card nor a person", s.request_id));
   // The area's column (v12) is named only when there is one (the same row
   // in an older ledger without it).
   const bool area = !s.insuplc_admdvs.empty();
@@ -167,7 +169,8 @@ sql::Result<std::optional<std::int64_t>> open_stay_of(sql::Db& db, std::string_v
       db,
       // The index holds the admitted stays only: the ward's patients, not the years'.
       "SELECT adm_id FROM stays INDEXED BY stays_open_person WHERE state = 'admitted' AND "
-      "((?1 <> '' AND psn_no = ?1) OR card_no = ?2) ORDER BY adm_id LIMIT 1",
+      // An empty person or card (a stay admitted by e-voucher has no card) matches nothing.
+      "((?1 <> '' AND psn_no = ?1) OR (?2 <> '' AND card_no = ?2)) ORDER BY adm_id LIMIT 1",
       [](const sql::Statement& s) { return s.column_int64(0); }, psn_no, card_no);
   if (!r) return r.error();
   if (r->empty()) return std::optional<std::int64_t>{};

@@ -55,7 +55,7 @@ struct StayLineRow {
 
 sql::Result<std::int64_t> insert_stay(sql::Db& db, const flow::StayRecord& s, std::int64_t at_ms);
 sql::Result<std::optional<StayRow>> find_stay(sql::Db& db, std::int64_t adm_id);
-// The open (admitted) stay of a person, else of a card.
+// The open (admitted) stay of a person, else of a card (an empty one matches nothing).
 sql::Result<std::optional<std::int64_t>> open_stay_of(sql::Db& db, std::string_view psn_no, std::string_view card_no);
 sql::Status set_stay_state(sql::Db& db, std::int64_t adm_id, flow::StayState to, std::int64_t at_ms, std::string_view detail);
 sql::Status set_stay_visit(sql::Db& db, std::int64_t adm_id, std::string_view mdtrt_id, std::int64_t at_ms);

@@ -171,6 +171,23 @@ DischargeInput discharge_input(StayView v, const Policy& policy) {
   return in;
 }
 
+// An insurer that settles a stay as the local split does (the account as the call asks).
+std::function<InsurerReply(const InsurerCall&)> settling_insurer(const Policy& policy, const StayView& v) {
+  return [&policy, lines = v.live_lines](const InsurerCall& c) {
+    InsurerReply r;
+    r.outcome = CallOutcome::ok;
+    if (c.txn == Txn::stay_settle) {
+      SplitOptions o;
+      o.visit = VisitType::inpatient;
+      o.use_account = c.use_account;
+      o.pin_verified = c.use_account;
+      r.parts = parts_of(*split(policy, person(), lines, o));
+      r.insurer_id = "S9";
+    }
+    return r;
+  };
+}
+
 }  // namespace
 
 TEST_CASE("an online admission: the 2401's msgid is durable before it is sent, and the stay keeps the visit id") {
@@ -510,4 +527,217 @@ TEST_CASE("the undo of an admission: refused with live lines; local only when th
     REQUIRE(o.answer.ok());
     CHECK(pos(s.log, "call 2404") < pos(s.log, "commit record_undo_admission"));
   }
+}
+
+TEST_CASE("a stay admitted by e-voucher: its discharge is refused for another person's credential and for none, made with "
+          "its person's ID number without the account") {
+  const Policy policy = stay_policy();
+  StayView v = stay();
+  v.stay.card_no.clear();  // admitted by e-voucher: no card
+  v.live_lines = charge_lines({line("1", 100'000)});
+  v.live_count = 1;
+  v.live_total = Amount::fen(100'000);
+  struct Window {
+    const char* what;
+    CertType cert;
+    std::string card_no;
+    std::string psn_no;
+  };
+  const Window refused[] = {{"another person's e-voucher", CertType::ec_voucher, "", "P2"},
+                            {"another person's ID number", CertType::id_no, "", "P2"},
+                            {"nobody: no card, no person", CertType::id_no, "", ""},
+                            {"a card whose person is not known", CertType::card, "C9", ""},
+                            {"another person's card", CertType::card, "C9", "P2"}};
+  for (const Window& w : refused) {
+    CAPTURE(w.what);
+    DischargeInput in = discharge_input(v, policy);
+    in.card_no = w.card_no;
+    in.psn_no = w.psn_no;
+    in.cert_type = w.cert;
+    in.cert_no = w.cert == CertType::card ? w.card_no : "X";
+    Script s;
+    const Outcome o = s.run(discharge_flow(std::move(in)));
+    REQUIRE_FALSE(o.answer.ok());
+    CHECK(o.answer.error->reason == Reason::card_mismatch);
+    CHECK_FALSE(o.answer.final);
+    CHECK(s.calls.empty());
+    CHECK(s.commits.empty());
+  }
+  // Its person's ID number: settled, the account not used (and why).
+  DischargeInput in = discharge_input(v, policy);
+  in.card_no.clear();
+  in.psn_no = "P1";
+  in.cert_type = CertType::id_no;
+  in.cert_no = "110101199001011234";
+  in.use_account = true;
+  in.pin_verified = false;
+  Script s;
+  s.insurer = settling_insurer(policy, v);
+  const Outcome o = s.run(discharge_flow(std::move(in)));
+  CAPTURE(o.answer.error ? o.answer.error->message : std::string());
+  REQUIRE(o.answer.ok());
+  const InsurerCall& settle_call = s.calls.back();
+  CHECK(settle_call.txn == Txn::stay_settle);
+  CHECK_FALSE(settle_call.use_account);
+  CHECK(settle_call.cert_type == CertType::id_no);
+  const auto* rec = s.last<RecordSettlement>();
+  REQUIRE(rec != nullptr);
+  CHECK(rec->settlement.cert_type == CertType::id_no);
+  CHECK(rec->settlement.psn_no == "P1");
+  CHECK(rec->settlement.parts.account.is_zero());
+  bool by_id = false;
+  for (SplitReason r : rec->settlement.reasons) by_id = by_id || r == SplitReason::account_not_by_id;
+  CHECK(by_id);
+}
+
+TEST_CASE("a stay admitted by card: discharged with its person's e-voucher; another card of the person is not the stay's") {
+  const Policy policy = stay_policy();
+  StayView v = stay();
+  v.live_lines = charge_lines({line("1", 100'000)});
+  v.live_count = 1;
+  {
+    DischargeInput in = discharge_input(v, policy);
+    in.card_no = "C2";  // the same person, another card: where both have a card, it must be the stay's
+    in.psn_no = "P1";
+    Script s;
+    const Outcome o = s.run(discharge_flow(std::move(in)));
+    REQUIRE_FALSE(o.answer.ok());
+    CHECK(o.answer.error->reason == Reason::card_mismatch);
+    CHECK(s.calls.empty());
+  }
+  DischargeInput in = discharge_input(v, policy);
+  in.card_no.clear();
+  in.psn_no = "P1";
+  in.cert_type = CertType::ec_voucher;
+  in.cert_no = "EC1";
+  in.acct_auth = false;  // not authorised on the phone: no account
+  Script s;
+  s.insurer = settling_insurer(policy, v);
+  const Outcome o = s.run(discharge_flow(std::move(in)));
+  CAPTURE(o.answer.error ? o.answer.error->message : std::string());
+  REQUIRE(o.answer.ok());
+  CHECK_FALSE(s.calls.back().use_account);
+  const auto* rec = s.last<RecordSettlement>();
+  REQUIRE(rec != nullptr);
+  bool not_authorised = false;
+  for (SplitReason r : rec->settlement.reasons) not_authorised = not_authorised || r == SplitReason::account_not_authorised;
+  CHECK(not_authorised);
+}
+
+TEST_CASE("without the card a stay is neither admitted nor discharged offline: nothing stored, the 2401 in doubt reversed") {
+  const Policy policy = stay_policy();
+  for (CertType cert : {CertType::ec_voucher, CertType::id_no}) {
+    CAPTURE(cert_type_name(cert));
+    {
+      // The line down: refused before anything is stored (the red list is by card).
+      AdmitInput in = admit_input(false);
+      in.card_no.clear();
+      in.cert_type = cert;
+      in.cert_no = "X1";
+      Script s;
+      const Outcome o = s.run(admit_flow(std::move(in)));
+      REQUIRE_FALSE(o.answer.ok());
+      CHECK(o.answer.error->reason == Reason::insurer_unreachable);
+      CHECK(o.answer.error->message.find("needs the medical-insurance card") != std::string::npos);
+      CHECK_FALSE(o.answer.final);
+      CHECK(s.commits.empty());
+    }
+    {
+      // Online: admitted with the credential, the stay the person's.
+      AdmitInput in = admit_input(true);
+      in.card_no.clear();
+      in.cert_type = cert;
+      in.cert_no = "X1";
+      Script s;
+      const Outcome o = s.run(admit_flow(std::move(in)));
+      REQUIRE(o.answer.ok());
+      CHECK(s.calls.front().cert_type == cert);
+      CHECK(s.calls.front().cert_no == "X1");
+      const auto* rec = s.last<RecordAdmission>();
+      REQUIRE(rec != nullptr);
+      CHECK(rec->stay.psn_no == "P1");
+      CHECK(rec->stay.card_no.empty());
+    }
+    {
+      // The 2401's reply lost: reversed, not stored offline.
+      AdmitInput in = admit_input(true);
+      in.card_no.clear();
+      in.cert_type = cert;
+      in.cert_no = "X1";
+      Script s;
+      s.insurer = [](const InsurerCall&) {
+        InsurerReply r;
+        r.outcome = CallOutcome::in_doubt;
+        return r;
+      };
+      const Outcome o = s.run(admit_flow(std::move(in)));
+      REQUIRE_FALSE(o.answer.ok());
+      CHECK(o.answer.error->reason == Reason::in_doubt);
+      CHECK(s.last<RecordAdmission>() == nullptr);
+      const auto* failed = s.last<RecordCallFailed>();
+      REQUIRE(failed != nullptr);
+      CHECK(failed->outcome == CallOutcome::in_doubt);
+    }
+    {
+      // A discharge with the line down: refused, nothing stored.
+      StayView v = stay();
+      v.stay.card_no.clear();
+      v.live_lines = charge_lines({line("1", 100'000)});
+      v.live_count = 1;
+      DischargeInput in = discharge_input(v, policy);
+      in.card_no.clear();
+      in.psn_no = "P1";
+      in.cert_type = cert;
+      in.cert_no = "X1";
+      in.line_online = false;
+      Script s;
+      const Outcome o = s.run(discharge_flow(std::move(in)));
+      REQUIRE_FALSE(o.answer.ok());
+      CHECK(o.answer.error->message.find("needs the medical-insurance card") != std::string::npos);
+      CHECK(s.last<RecordOffline>() == nullptr);
+    }
+  }
+}
+
+TEST_CASE("the undo of a discharge settled by ID number: with its person's credential, not another's nor none") {
+  StayView v = stay(StayState::discharged);
+  v.stay.card_no.clear();
+  OriginalView ov;
+  ov.settlement.setl_id = 9;
+  ov.settlement.visit = VisitType::inpatient;
+  ov.settlement.adm_id = 5;
+  ov.settlement.cert_type = CertType::id_no;
+  ov.settlement.cert_no = "110101199001011234";
+  ov.settlement.psn_no = "P1";
+  ov.settlement.insurer_setl_id = "S9";
+  ov.settlement.mdtrt_id = "V1";
+  ov.settlement.parts = Parts{Amount::fen(10'000), Amount::fen(6'000), Amount::zero(), Amount::fen(4'000)};
+  ov.settlement.lines = {ChargeLine{"I1", "item", LineClass::a, Amount::fen(10'000), std::nullopt}};
+  v.settlement = ov;
+  UndoDischargeInput in;
+  in.request_id = "u1";
+  in.stay = v;
+  in.budget = Budget{10'000, 500};
+  for (const char* other : {"P2", ""}) {
+    CAPTURE(other);
+    in.psn_no = other;
+    Script s;
+    const Outcome o = s.run(undo_discharge_flow(in));
+    REQUIRE_FALSE(o.answer.ok());
+    CHECK(o.answer.error->reason == Reason::card_mismatch);
+    CHECK(s.calls.empty());
+  }
+  in.psn_no = "P1";
+  Script s;
+  s.insurer = [&](const InsurerCall& c) {
+    InsurerReply r;
+    r.outcome = CallOutcome::ok;
+    r.parts = ov.settlement.parts;
+    r.insurer_id = "U1";
+    (void)c;
+    return r;
+  };
+  const Outcome o = s.run(undo_discharge_flow(in));
+  REQUIRE(o.answer.ok());
+  CHECK(o.answer.stay->stay.state == StayState::admitted);
 }

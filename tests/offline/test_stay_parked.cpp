@@ -196,4 +196,30 @@ TEST_CASE("a stay admitted by card alone takes the person the insurer names, onc
   CHECK((**w).card_sn == "SN0009");
 }
 
+TEST_CASE("the open stay of a person: by person, or by card; an empty card (admitted by e-voucher) matches no one") {
+  TestDir d("stay-open-of");
+  auto l = open_or_fail(d.file("ledger.db"));
+  // Person P0001 admitted by e-voucher: no card.
+  auto adm = l->write_wait([](sql::Db& db) -> sql::Result<std::int64_t> {
+    auto req = record_request(db, test::sample_request("adm-ec"));
+    if (!req) return req.error();
+    settle::flow::StayRecord st = test::sample_stay("adm-ec", "P0001");
+    st.card_no.clear();
+    st.card_sn.clear();
+    return insert_stay(db, st, 1'000);
+  });
+  REQUIRE(adm.ok());
+  const auto open_of = [&](std::string psn, std::string card) {
+    auto r = l->read([psn, card](sql::Db& db) { return open_stay_of(db, psn, card); });
+    REQUIRE(r.ok());
+    return *r;
+  };
+  CHECK(open_of("P0001", "") == std::optional<std::int64_t>(*adm));
+  CHECK(open_of("P0001", "E00000001") == std::optional<std::int64_t>(*adm));
+  // Another person by e-voucher or ID number (no card), or nobody: not that stay.
+  CHECK_FALSE(open_of("P0002", "").has_value());
+  CHECK_FALSE(open_of("", "").has_value());
+  CHECK_FALSE(open_of("P0002", "E00000002").has_value());
+}
+
 }  // namespace settle::stay_parked_test

@@ -331,10 +331,7 @@ class SimInsurer {
     // A reversal: of an original the insurer performed (one it never saw
     // names nobody), that original's person.
     const auto e = c.txn == Txn::reversal ? effects.find(c.reverses_msgid) : effects.end();
-    // (Not yet for a 2401's: the admission flow makes its msgid durable
-    // without the area, durable_msgid's insuplc_admdvs, so its reversal goes
-    // with the hospital's until it passes it.)
-    const bool checked = e != effects.end() ? e->second.txn != Txn::admit : forwarding && c.txn != Txn::reversal;
+    const bool checked = e != effects.end() || c.txn != Txn::reversal;
     if (checked) {
       const std::string psn = e != effects.end() ? e->second.psn_no : c.psn_no;
       if (auto no = area_refusal(c.txn, psn, c.insuplc_admdvs)) {
@@ -1035,7 +1032,7 @@ struct CashierReq {
   std::int64_t setl_id = 0;           // refund
   std::vector<LineRefund> refund_lines;
   int tries = 0;
-  CertType cert = CertType::card;  // the credential of a settle.commit
+  CertType cert = CertType::card;  // the credential of a settle.commit, an admission, a discharge or its undo
   bool acct_auth = false;          // e-voucher: the account authorised
 };
 
@@ -1063,12 +1060,15 @@ struct RunResult {
   std::int64_t clock_skew_offline = 0;  // settled offline for the clock (offline_clock_skew)
   std::int64_t previews = 0, over_cap = 0;   // insurer previews made; settle replies above the account cap
   std::int64_t by_credential = 0;            // settlements made with an e-voucher or an ID number
+  std::int64_t stays_by_credential = 0;      // admissions, discharges and their undos done by e-voucher or ID number
+  std::int64_t wrong_person = 0;             // discharges and undos asked with another person's credential
 };
 
 class Run {
  public:
   Run(std::uint64_t seed, const Knobs& k, const Reverted& rev)
       : seed_(seed), k_(k), rev_(rev), rng_(seed), clock_rng_(seed ^ 0x5eed'c10cULL), cred_rng_(seed ^ 0xce27'0001ULL),
+        other_rng_(seed ^ 0x07e4'0002ULL),
         policy_(sim_policy()), profile_(k.national ? national_profile() : regional_profile()), ins_(rng_, k_, rev_, policy_),
         line_(3, 0) {}
 
@@ -1183,7 +1183,19 @@ class Run {
           break;
         }
       }
-      if (!r.refund && r.tries == 0 && r.stay_op == StayOp::none && rng_.chance(350'000)) pick_stay_op(r);
+      if (!r.refund && r.tries == 0 && r.stay_op == StayOp::none && rng_.chance(350'000)) {
+        pick_stay_op(r);
+        // Now and then the window holds another patient's credential (own
+        // dice): the discharge or its undo must be refused, never made.
+        if ((r.stay_op == StayOp::discharge || r.stay_op == StayOp::undo_discharge) && k_.persons > 1 &&
+            other_rng_.chance(250'000)) {
+          r.person = (r.person + 1 + static_cast<int>(other_rng_.uniform(0, k_.persons - 2))) % k_.persons;
+          // A stay admitted without a card, and a window without one either:
+          // the case a check by card alone lets through.
+          if (ledger_.stay(r.adm_id, false)->stay.card_no.empty()) r.cert = CertType::id_no;
+          ++res_.wrong_person;
+        }
+      }
       // Now and then the person's account is credited (the year's transfer):
       // a refund of part after it is where the national account cap decides.
       if (r.tries == 0 && cred_rng_.chance(150'000)) {
@@ -1282,7 +1294,8 @@ class Run {
     if (!open) {
       // A discharged stay of the person is undone now and then; else a new admission.
       for (const auto& st : ledger_.stays())
-        if (st.stay.card_no == p.card_no && st.stay.state == StayState::discharged && rng_.chance(400'000)) {
+        if ((st.stay.psn_no == p.psn_no || st.stay.card_no == p.card_no) && st.stay.state == StayState::discharged &&
+            rng_.chance(400'000)) {
           r.stay_op = StayOp::undo_discharge;
           r.adm_id = st.stay.adm_id;
           return;
@@ -1317,13 +1330,24 @@ class Run {
     }
   }
 
+  // The window's card (none when the request's credential is another) and
+  // the credential's number as the flows send it.
+  static std::string window_card(const CashierReq& r, const InsPerson& p) {
+    return r.cert == CertType::card ? p.card_no : std::string();
+  }
+  static std::string cert_no_of(const CashierReq& r, const InsPerson& p) {
+    return r.cert == CertType::card ? p.card_no : r.cert == CertType::id_no ? "ID" + p.psn_no : "EC" + r.request_id;
+  }
+
   Flow make_stay_flow(const Window& w, const CashierReq& r, const InsPerson& p, Budget b) {
     if (r.stay_op == StayOp::admit) {
       AdmitInput in;
       in.request_id = r.request_id;
       in.window = w.id;
       in.operator_id = "c001";
-      in.card_no = p.card_no;
+      in.card_no = window_card(r, p);
+      in.cert_type = r.cert;
+      in.cert_no = cert_no_of(r, p);
       in.dept = "D01";
       in.diagnosis = "K35.8";
       in.admit_at = now_;
@@ -1353,10 +1377,14 @@ class Run {
         in.request_id = r.request_id;
         in.window = w.id;
         in.operator_id = "c001";
-        in.card_no = p.card_no;
+        in.card_no = window_card(r, p);
+        in.psn_no = p.psn_no;  // the person the insurer named for the window's credential
+        in.cert_type = r.cert;
+        in.cert_no = cert_no_of(r, p);
+        in.acct_auth = r.acct_auth;
         in.stay = std::move(v);
         in.use_account = r.use_account;
-        in.pin_verified = r.use_account;
+        in.pin_verified = r.use_account && r.cert == CertType::card;
         in.discharge_at = now_;
         in.line_online = line_.accepts_online_work();
         in.line_cause = ins_.seen_clock_refused ? OfflineCause::clock_skew : OfflineCause::network_down;
@@ -1371,7 +1399,7 @@ class Run {
         in.request_id = r.request_id;
         in.window = w.id;
         in.operator_id = "c001";
-        in.card_no = p.card_no;
+        in.card_no = window_card(r, p);
         in.psn_no = p.psn_no;
         in.stay = std::move(v);
         in.line_online = line_.state() == NetworkState::online;
@@ -1407,6 +1435,7 @@ class Run {
       in.original = ledger_.view(r.setl_id);
       in.card_no = in.original.settlement.card_no;  // the credential it was made with
       in.psn_no = p.psn_no;  // the person at the window
+      in.insuplc_admdvs = p.area;  // as the window's 1101 gave it
       in.line_online = line_.accepts_online_work() && line_.state() == NetworkState::online;
       in.budget = b;
       in.policy = &policy_;
@@ -1422,6 +1451,7 @@ class Run {
       in.original = ledger_.view(r.setl_id);
       in.card_no = in.original.settlement.card_no;  // the credential it was made with
       in.psn_no = p.psn_no;  // the person at the window
+      in.insuplc_admdvs = p.area;  // as the window's 1101 gave it
       in.lines = r.refund_lines;
       in.line_online = line_.accepts_online_work();
       in.budget = b;
@@ -1433,9 +1463,9 @@ class Run {
     in.request_id = r.request_id;
     in.window = w.id;
     in.operator_id = "c001";
-    in.card_no = r.cert == CertType::card ? p.card_no : std::string();
+    in.card_no = window_card(r, p);
     in.cert_type = r.cert;
-    in.cert_no = r.cert == CertType::card ? p.card_no : r.cert == CertType::id_no ? "ID" + p.psn_no : "EC" + r.request_id;
+    in.cert_no = cert_no_of(r, p);
     in.acct_auth = r.acct_auth;
     in.lines = r.lines;
     in.use_account = r.use_account;
@@ -1473,7 +1503,8 @@ class Run {
       Event operator()(const FindPerson& f) {
         if (!f.online) {
           took = 2;
-          if (!p.on_redlist) return PersonFound{};
+          // The red list is by card: an inpatient request by e-voucher or ID number finds no one on it.
+          if (!p.on_redlist || (j.req.stay_op != StayOp::none && j.req.cert != CertType::card)) return PersonFound{};
           PersonFound found;
           found.person = run.redlist_.at(p.psn_no);
           found.psn_no = p.psn_no;
@@ -1590,6 +1621,24 @@ class Run {
       if (r.resettle) ++res_.resettled;
       else if (r.refund) ++res_.refunded;
       if (r.stay_op != StayOp::none) ++res_.stays_done;
+      const bool by_credential_op = r.stay_op == StayOp::admit || r.stay_op == StayOp::discharge ||
+                                    r.stay_op == StayOp::undo_discharge;
+      if (by_credential_op && r.cert != CertType::card) {
+        ++res_.stays_by_credential;
+        // Without the card a stay is neither admitted nor discharged offline (the red list is by card).
+        if (a.stay && r.stay_op == StayOp::admit && a.stay->stay.mode == Mode::offline)
+          violation(fmt::format("request {}: admitted offline by {}", r.request_id, cert_type_name(r.cert)));
+      }
+      // The stay acted on is the request's person's (by person, else by its card).
+      if (by_credential_op) {
+        const std::int64_t adm = a.stay ? a.stay->stay.adm_id : r.adm_id;
+        const InsPerson& p = ins_.persons.at(psn_of(r.person));
+        if (const auto v = ledger_.stay(adm, false);
+            v && (v->stay.psn_no.empty() ? v->stay.card_no != p.card_no : v->stay.psn_no != p.psn_no))
+          violation(fmt::format("request {}: {} of stay {} (person {}, card {}) by person {}'s {}", r.request_id,
+                                stay_op_name(r.stay_op), adm, v->stay.psn_no, v->stay.card_no, p.psn_no,
+                                cert_type_name(r.cert)));
+      }
       acked_[r.request_id] = a;
       // Sometimes the cashier's terminal sends it again (its own reply was lost).
       if (rng_.chance(100'000) && r.tries < 3) {
@@ -1754,7 +1803,7 @@ class Run {
   // The account by credential, and offline settlement only with the card
   // and only where the profile has it.
   void credential_rules(const CashierReq& r, const SettlementRecord& s) {
-    if (!r.refund && !r.resettle && r.stay_op == StayOp::none) {
+    if (!r.refund && !r.resettle && (r.stay_op == StayOp::none || r.stay_op == StayOp::discharge)) {
       commit_cert_[r.request_id] = r.cert;
       if (r.cert != CertType::card) ++res_.by_credential;
     }
@@ -1797,8 +1846,10 @@ class Run {
         }
         if (s.resettles_setl_id) {
           const SettlementRecord* o = by_id.at(*s.resettles_setl_id);
-          if (o->cert_type != s.cert_type || o->insuplc_admdvs != s.insuplc_admdvs)
-            violation(fmt::format("settlement {} settles {} again with another credential or area", s.setl_id, o->setl_id));
+          // (With the credential at the window, which may be another of the
+          // person's; an original stored offline has no area: the person's then.)
+          if (!o->insuplc_admdvs.empty() && o->insuplc_admdvs != s.insuplc_admdvs)
+            violation(fmt::format("settlement {} settles {} again in another insured area", s.setl_id, o->setl_id));
           if (refund_requests_.count(s.request_id) != 0 && s.parts.account > o->parts.account)
             violation(fmt::format("refund {}: its new settlement {} took {} from the account, the original {}", s.request_id,
                                   s.setl_id, format_amount(s.parts.account), format_amount(o->parts.account)));
@@ -1876,12 +1927,20 @@ class Run {
     std::map<std::string, int> admitted_of;
     for (const auto& row : ledger_.stays()) {
       const StayRecord& st = row.stay;
-      if (st.state == StayState::admitted && ++admitted_of[st.card_no] > 1)
-        violation(fmt::format("card {} has {} admitted stays", st.card_no, admitted_of[st.card_no]));
-      for (const auto& [setl, lines_total] : ledger_.stay_settlements(st.adm_id))
+      // One open stay per person and per card (a stay admitted by e-voucher or ID number has no card).
+      for (const std::string& key : {st.psn_no.empty() ? std::string() : "person " + st.psn_no,
+                                     st.card_no.empty() ? std::string() : "card " + st.card_no})
+        if (!key.empty() && st.state == StayState::admitted && ++admitted_of[key] > 1)
+          violation(fmt::format("{} has {} admitted stays", key, admitted_of[key]));
+      if (st.psn_no.empty() && st.card_no.empty()) violation(fmt::format("stay {} has neither a person nor a card", st.adm_id));
+      for (const auto& [setl, lines_total] : ledger_.stay_settlements(st.adm_id)) {
+        if (!st.psn_no.empty() && setl.psn_no && !setl.psn_no->empty() && *setl.psn_no != st.psn_no)
+          violation(fmt::format("stay {} (person {}): settlement {} is person {}'s", st.adm_id, st.psn_no, setl.setl_id,
+                                *setl.psn_no));
         if (lines_total != setl.total)
           violation(fmt::format("stay {}: settlement {} of {} names lines of {}", st.adm_id, setl.setl_id,
                                 format_amount(setl.total), format_amount(lines_total)));
+      }
       if (parked.count(st.psn_no) != 0) continue;
       const StayView v = *ledger_.stay(st.adm_id, false);
       if (v.open_items != 0) {
@@ -1946,6 +2005,7 @@ class Run {
   Rng rng_;
   Rng clock_rng_;  // when this host's clock is off and right again
   Rng cred_rng_;   // which credential each settle.commit is made with
+  Rng other_rng_;  // when a stay's discharge or undo is asked with another person's credential
   Policy policy_;
   InsurerProfile profile_;
   SimInsurer ins_;
@@ -2036,6 +2096,7 @@ int main(int argc, char** argv) {
   const auto t0 = std::chrono::steady_clock::now();
   std::int64_t requests = 0, answered = 0, crashes = 0, calls = 0, parked = 0, stale = 0, refunded = 0, resettled = 0;
   std::int64_t stay_requests = 0, stays_done = 0, clock_skew_offline = 0, previews = 0, over_cap = 0, by_credential = 0;
+  std::int64_t stays_by_credential = 0, wrong_person = 0;
   std::uint64_t failed = 0;
   for (std::uint64_t s = first; s < first + seeds; ++s) {
     Run run(s, k, rev);
@@ -2054,6 +2115,8 @@ int main(int argc, char** argv) {
     previews += r.previews;
     over_cap += r.over_cap;
     by_credential += r.by_credential;
+    stays_by_credential += r.stays_by_credential;
+    wrong_person += r.wrong_person;
     if (!r.violations.empty()) {
       ++failed;
       if (failed <= 5) {
@@ -2071,9 +2134,9 @@ int main(int argc, char** argv) {
              seeds, first, requests, answered, refunded, resettled, stay_requests, stays_done, calls, crashes, parked, stale,
              clock_skew_offline, secs,
              secs > 0 ? static_cast<double>(requests) / secs : 0.0);
-  fmt::print("profile {}: {} settlements by e-voucher or ID number, {} insurer previews, {} settle replies above the "
-             "account cap{}\n",
-             k.national ? "national" : "regional", by_credential, previews, over_cap,
+  fmt::print("profile {}: {} settlements by e-voucher or ID number, {} inpatient requests done by them ({} asked "
+             "with another person's credential), {} insurer previews, {} settle replies above the account cap{}\n",
+             k.national ? "national" : "regional", by_credential, stays_by_credential, wrong_person, previews, over_cap,
              k.ignore_cap ? " (the insurer ignores the cap: each reversed)" : "");
   fmt::print("{} passed, {} failed\n", seeds - failed, failed);
   return failed == 0 ? 0 : 1;

@@ -75,6 +75,13 @@ struct HeldIdentity {
 struct WindowSession;
 HeldIdentity identity_of(const WindowSession& ws);
 
+// The person of the window's credential as far as it could be had now.
+struct WindowPerson {
+  std::string psn_no;              // empty: not had
+  bool unanswered = false;         // the insurer did not answer the question (1101)
+  std::optional<Reply> refusal = {};  // why it was not had, for the cashier
+};
+
 // State bound to one cashier connection (one window). It holds one
 // credential at a time: card.read, credential.scan and credential.id each
 // replace whatever was held before (with its PIN and person).
@@ -228,6 +235,10 @@ class Service final : public cashier::Dispatcher {
                                         const cashier::InpatientUndoAdmitParams& p);
   awaitable<Reply> inpatient_get(const cashier::SessionInfo& s, const cashier::InpatientGetParams& p);
   awaitable<Reply> inpatient_list(const cashier::SessionInfo& s, const cashier::InpatientListParams& p);
+  // The person the insurer (or the red list) named for the window's
+  // credential: the window's, else asked now (1101 for the session's
+  // credential, kept for the flow); empty when not had.
+  awaitable<WindowPerson> window_person(const cashier::SessionInfo& s);
   // The stay `adm_id` names, read under its lock (`with_lines`: its live lines);
   // else `refusal` (NOT_FOUND is the request's final answer when there is one).
   awaitable<std::optional<flow::StayView>> stay_of(const std::string& adm_id, bool with_lines, const std::string& request_id,
@@ -276,7 +287,7 @@ class Service final : public cashier::Dispatcher {
   std::set<std::string> held_requests_;          // outcome not durable: never run again (flow_answer)
   std::set<std::int64_t> changing_settlements_;  // a refund or re-settlement of each is running
   std::set<std::int64_t> changing_stays_;        // a request that changes each stay is running
-  std::set<std::string> admitting_cards_;        // an admission of each card (card_no) is running
+  std::set<std::string> admitting_;             // an admission of each credential and person is running
   ledger::FlowConventions conventions_;          // how the flows' answers and receipts are written
   ledger::FlowConventions refund_conventions_;   // the same, a settlement with an undo answered as a refund
   HomeArea home_;                                // the hospital's areas (cross_region)

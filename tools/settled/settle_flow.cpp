@@ -155,6 +155,7 @@ awaitable<Reply> Service::settle_refund(const cashier::SessionInfo& s, const cas
     in.psn_no = psn_no;  // an original made with an e-voucher or ID number: its person's credential
     in.cert_type = held.cert_type;
     in.cert_no = held.cert_no;
+    in.insuplc_admdvs = held.insuplc_admdvs;
     in.original = std::move(*original);
     in.profile = &p_.config.insurer.profile;
     in.policy = &p_.policy;
@@ -206,6 +207,7 @@ awaitable<Reply> Service::settle_resettle(const cashier::SessionInfo& s, const c
   CallSeams seams(*this, s, *ws.card);
   const reader::CardIdentity card = *ws.card;
   const std::string psn_no = ws.person ? ws.person->base.psn_no : std::string();
+  const std::string area = identity_of(ws).insuplc_admdvs;
   if (auto early = co_await claim_request(call, s)) co_return *early;
   const std::string request_id = p.request_id;
 
@@ -220,6 +222,7 @@ awaitable<Reply> Service::settle_resettle(const cashier::SessionInfo& s, const c
     in.card_no = card.card_no;
     in.card_sn = card.card_sn;
     in.psn_no = psn_no;
+    in.insuplc_admdvs = area;
     in.original = std::move(*original);
     in.line_online = network_.state() == NetworkState::online;
     in.budget = seams.budget();

@@ -40,6 +40,11 @@ std::optional<std::int64_t> time_or_now(const std::optional<std::string>& t) {
   return parse_iso_time(*t);
 }
 
+// The window's credential as the admission lock knows it ("card:…", "e-voucher:…", "id:…").
+std::string credential_key(const HeldIdentity& held) {
+  return fmt::format("{}:{}", flow::cert_type_name(held.cert_type), held.cert_no);
+}
+
 Json stay_items_json(const std::vector<ledger::StayItem>& items) {
   Json arr = Json::array();
   for (const ledger::StayItem& i : items) {
@@ -63,6 +68,22 @@ Json stay_summary(const ledger::StayRow& r) {
 }
 
 }  // namespace
+
+awaitable<WindowPerson> Service::window_person(const cashier::SessionInfo& s) {
+  WindowPerson out;
+  if (const WindowSession& ws = session_of(s.connection_id); ws.person) {
+    out.psn_no = ws.person->base.psn_no;
+    co_return out;
+  }
+  // Not known since the credential was given (or since the balance moved):
+  // asked now; the flow's own question has the answer from the window then.
+  Reply refusal;
+  auto v = co_await person_of(s, false, refusal);
+  if (v) out.psn_no = v->base.psn_no;
+  else out.refusal = refusal;
+  out.unanswered = (v && v->from_redlist) || (!v && refusal.error && is_unanswered(refusal.error->error.reason));
+  co_return out;
+}
 
 awaitable<std::optional<flow::StayView>> Service::stay_of(const std::string& adm_id, bool with_lines,
                                                           const std::string& request_id, Reply& refusal) {
@@ -96,37 +117,53 @@ awaitable<std::optional<flow::StayView>> Service::stay_of(const std::string& adm
 
 awaitable<Reply> Service::inpatient_admit(const cashier::SessionInfo& s, const cashier::Call& call,
                                           const cashier::InpatientAdmitParams& p) {
-  const WindowSession& ws = session_of(s.connection_id);
-  if (!ws.card) co_return fail(Reason::card_absent, "card", "an admission needs the patient's card: read it first (card.read)");
+  if (!session_of(s.connection_id).holds_any())
+    co_return fail(Reason::card_absent, "card",
+                   "an admission needs the patient's credential: read the card (card.read), or give the e-voucher "
+                   "(credential.scan) or the ID number (credential.id) first");
   const auto admit_at = time_or_now(p.admit_time);
   if (!admit_at) co_return fail(Reason::invalid_request, "admit_time", "admit_time: expected an ISO 8601 time with offset");
-  // One admission of a card at a time: each checks that the person has no open stay.
-  const KeyLock<std::string> admitting(admitting_cards_, ws.card->card_no);
-  if (!admitting.taken())
-    co_return fail(Reason::invalid_state, "card", "another admission of this card is in progress; ask again in a moment");
-  CallSeams seams(*this, s, *ws.card);
+  // One admission of a person at a time: each checks that the person has no
+  // open stay. Keyed by the credential and by the person the insurer (or the
+  // red list) named for it, so a card and the same person's e-voucher at two
+  // windows wait for each other.
+  const WindowPerson person = co_await window_person(s);
+  const WindowSession& ws = session_of(s.connection_id);
+  if (!ws.holds_any())
+    co_return fail(Reason::card_absent, "card", "the credential was taken back while the person was asked; give it again");
+  const HeldIdentity held = identity_of(ws);
+  const std::optional<reader::CardIdentity> held_card = ws.card;
+  const KeyLock<std::string> admitting(admitting_, credential_key(held));
+  std::optional<KeyLock<std::string>> admitting_person;  // the person not known: the credential alone
+  if (!person.psn_no.empty()) admitting_person.emplace(admitting_, "person:" + person.psn_no);
+  if (!admitting.taken() || (admitting_person && !admitting_person->taken()))
+    co_return fail(Reason::invalid_state, "card", "another admission of this person is in progress; ask again in a moment");
+  CallSeams seams(*this, s, held_card);
   seams.start_card_check();
   if (auto early = co_await claim_request(call, s)) {
     (void)co_await seams.check_card();
     co_return *early;
   }
-  const reader::CardIdentity card = *session_of(s.connection_id).card;
   flow::AdmitInput in;
   in.request_id = p.request_id;
   in.window = s.window;
   in.operator_id = s.operator_name;
-  in.card_no = card.card_no;
-  in.card_sn = card.card_sn;
+  if (held_card) {
+    in.card_no = held_card->card_no;
+    in.card_sn = held_card->card_sn;
+  }
   in.dept = p.dept;
   in.dept_name = p.dept_name.value_or("");
   in.diagnosis = p.diagnosis;
   in.diagnosis_name = p.diagnosis_name.value_or("");
   in.admit_at = *admit_at;
-  in.line_online = network_.accepts_online_work();
+  // The insurer left the person's question unanswered just now: not asked again (the red list, or no admission).
+  in.line_online = network_.accepts_online_work() && !person.unanswered;
   in.budget = seams.budget();
   in.profile = &p_.config.insurer.profile;
-  in.cert_type = flow::CertType::card;
-  in.cert_no = card.card_no;
+  in.cert_type = held.cert_type;
+  in.cert_no = held.cert_no;
+  in.insuplc_admdvs = held.insuplc_admdvs;
   in.facts = visit_facts(p.visit);
   if (const WindowSession& now = session_of(s.connection_id); now.person) in.insuplc_admdvs = now.person->insu.insuplc_admdvs;
   flow::Flow f = flow::admit_flow(std::move(in));
@@ -181,12 +218,22 @@ awaitable<Reply> Service::inpatient_preview(const cashier::SessionInfo& s, const
   auto v = co_await person_of(s, false, refusal);
   if (!v) co_return refusal;
   const WindowSession& ws = session_of(s.connection_id);
-  if (!ws.card || ws.card->card_no != stay->stay.card_no)
-    co_return fail(Reason::card_mismatch, "card", "the card at the window is not the stay's");
+  const std::string window_card = ws.card ? ws.card->card_no : std::string();
+  if (auto no = flow::not_stays_person(stay->stay, window_card, v->base.psn_no)) co_return fail(*no);
+  const HeldIdentity held = identity_of(ws);
   SplitOptions opts;
   opts.visit = VisitType::inpatient;
   opts.use_account = p.use_account;
+  // The account by the credential, as at the discharge: the card with its
+  // PIN, the e-voucher when authorised, the ID number never.
   opts.pin_verified = ws.pin_verified;
+  if (held.cert_type == flow::CertType::ec_voucher) {
+    opts.pin_verified = held.acct_auth;
+    if (p.use_account && !held.acct_auth) opts.no_account = SplitReason::account_not_authorised;
+  } else if (held.cert_type == flow::CertType::id_no) {
+    opts.pin_verified = false;
+    if (p.use_account) opts.no_account = SplitReason::account_not_by_id;
+  }
   if (v->from_redlist || stay->stay.mdtrt_id.empty() || stay->open_items > 0 || !network_.accepts_online_work()) {
     // What inpatient.discharge would store now: the red list's estimate within the inpatient limits.
     auto job = [now = now_ms()](sql::Db& db) { return ledger::outstanding_figures(db, now, VisitType::inpatient); };
@@ -208,7 +255,10 @@ awaitable<Reply> Service::inpatient_preview(const cashier::SessionInfo& s, const
 awaitable<Reply> Service::inpatient_discharge(const cashier::SessionInfo& s, const cashier::Call& call,
                                               const cashier::InpatientDischargeParams& p) {
   const WindowSession& ws = session_of(s.connection_id);
-  if (!ws.card) co_return fail(Reason::card_absent, "card", "the discharge settlement needs the patient's card: read it first");
+  if (!ws.holds_any())
+    co_return fail(Reason::card_absent, "card",
+                   "the discharge settlement needs a credential of the stay's person: read the card (card.read), or give "
+                   "the e-voucher (credential.scan) or the ID number (credential.id) first");
   const auto id = parse_setl_id(p.adm_id);
   if (!id) co_return no_stay(p.adm_id);
   const auto discharge_at = time_or_now(p.discharge_time);
@@ -217,13 +267,14 @@ awaitable<Reply> Service::inpatient_discharge(const cashier::SessionInfo& s, con
   const StayLock lock(changing_stays_, *id);
   if (!lock.taken()) co_return busy(*id);
   const bool pin_verified = ws.pin_verified;
-  CallSeams seams(*this, s, *ws.card);
+  const HeldIdentity held = identity_of(ws);
+  const std::optional<reader::CardIdentity> held_card = ws.card;
+  CallSeams seams(*this, s, held_card);
   seams.start_card_check();
   if (auto early = co_await claim_request(call, s)) {
     (void)co_await seams.check_card();
     co_return *early;
   }
-  const reader::CardIdentity card = *session_of(s.connection_id).card;
   Reply reply = co_await [&]() -> awaitable<Reply> {
     Reply not_it;
     auto stay = co_await stay_of(p.adm_id, true, p.request_id, not_it);
@@ -235,8 +286,19 @@ awaitable<Reply> Service::inpatient_discharge(const cashier::SessionInfo& s, con
     in.request_id = p.request_id;
     in.window = s.window;
     in.operator_id = s.operator_name;
-    in.card_no = card.card_no;
-    in.card_sn = card.card_sn;
+    if (held_card) {
+      in.card_no = held_card->card_no;
+      in.card_sn = held_card->card_sn;
+    }
+    // The stay's person: the window's card is the stay's, or its person is asked
+    // (without a card, why it could not be had is the answer: an expired e-voucher, the line down).
+    if (!held_card || held_card->card_no != stay->stay.card_no) {
+      const WindowPerson person = co_await window_person(s);
+      if (!held_card && person.psn_no.empty() && person.refusal) co_return *person.refusal;
+      in.psn_no = person.psn_no;
+    } else if (const WindowSession& now = session_of(s.connection_id); now.person) {
+      in.psn_no = now.person->base.psn_no;
+    }
     in.stay = std::move(*stay);
     in.use_account = p.use_account;
     in.pin_verified = pin_verified;
@@ -247,8 +309,10 @@ awaitable<Reply> Service::inpatient_discharge(const cashier::SessionInfo& s, con
     in.limits = p_.config.inpatient_offline_limits;
     in.policy = &p_.policy;
     in.profile = &p_.config.insurer.profile;
-    in.cert_type = flow::CertType::card;
-    in.cert_no = card.card_no;
+    in.cert_type = held.cert_type;
+    in.cert_no = held.cert_no;
+    in.acct_auth = held.acct_auth;
+    in.insuplc_admdvs = held.insuplc_admdvs;
     if (const WindowSession& now = session_of(s.connection_id); now.person) in.insuplc_admdvs = now.person->insu.insuplc_admdvs;
     flow::Flow f = flow::discharge_flow(std::move(in));
     const flow::Outcome out = co_await drive(f, seams.seams());
@@ -274,19 +338,32 @@ awaitable<Reply> Service::inpatient_discharge(const cashier::SessionInfo& s, con
 awaitable<Reply> Service::inpatient_undo_discharge(const cashier::SessionInfo& s, const cashier::Call& call,
                                                    const cashier::InpatientUndoDischargeParams& p) {
   const WindowSession& ws = session_of(s.connection_id);
-  if (!ws.card) co_return fail(Reason::card_absent, "card", "the undo of a discharge needs the patient's card: read it first");
+  if (!ws.holds_any())
+    co_return fail(Reason::card_absent, "card",
+                   "the undo of a discharge needs a credential of the stay's person: read the card (card.read), or give "
+                   "the e-voucher (credential.scan) or the ID number (credential.id) first");
   const auto id = parse_setl_id(p.adm_id);
   if (!id) co_return no_stay(p.adm_id);
   const StayLock lock(changing_stays_, *id);
   if (!lock.taken()) co_return busy(*id);
-  CallSeams seams(*this, s, *ws.card);
-  const std::string card_no = ws.card->card_no;
-  const std::string psn_no = ws.person ? ws.person->base.psn_no : std::string();
+  CallSeams seams(*this, s, ws.card);
+  const std::string card_no = ws.card ? ws.card->card_no : std::string();
+  std::string psn_no = ws.person ? ws.person->base.psn_no : std::string();
   if (auto early = co_await claim_request(call, s)) co_return *early;
   Reply reply = co_await [&]() -> awaitable<Reply> {
     Reply not_it;
     auto stay = co_await stay_of(p.adm_id, false, p.request_id, not_it);
     if (!stay) co_return not_it;
+    // The stay's person: the window's card is the stay's, or its person is asked.
+    const bool by_its_card = !card_no.empty() && card_no == stay->stay.card_no &&
+                             (!stay->settlement || stay->settlement->settlement.cert_type == flow::CertType::card);
+    if (psn_no.empty() && !by_its_card) {
+      const WindowPerson person = co_await window_person(s);
+      // (With the line down the flow answers: the undo is made online only.)
+      if (card_no.empty() && person.psn_no.empty() && person.refusal && network_.state() == NetworkState::online)
+        co_return *person.refusal;
+      psn_no = person.psn_no;
+    }
     flow::UndoDischargeInput in;
     in.request_id = p.request_id;
     in.psn_no = psn_no;

@@ -20,6 +20,7 @@ using settle::testing::effective_at_insurer;
 using settle::testing::engine_status;
 using settle::testing::fen;
 using settle::testing::reason_of;
+using settle::testing::result_of;
 using settle::testing::wait_status;
 using namespace std::chrono_literals;
 
@@ -250,7 +251,7 @@ TEST_CASE("national: the refusals: no dept or diagnosis, no offline settlement w
   CHECK(effective_at_insurer(s, "nat-down-1") == 1);
 }
 
-// Last in this file: it runs the regional profile for a while.
+// It runs the regional profile for a while, and the national one again after it.
 TEST_CASE("national: a refund of part is the undo and a new settlement, the money back as the regional 9301's") {
   Stack& s = stack();
   place_card(0, kPartRefund);
@@ -319,6 +320,80 @@ TEST_CASE("national: a cross-region patient's lost 2207 reply is reversed (2601)
       *c, [](const Json& j) { return j["pending_reversals"] == 0; }, 20s, "the reversal forwarded");
   CHECK(st["parked_reversals"] == parked_before);  // not refused: reversed
   CHECK(effective_at_insurer(s, "nat-xr-lost") == 0);
+}
+
+TEST_CASE("national: a stay admitted by e-voucher, discharged with the person's ID number (no account), refused for "
+          "another person's credential, its discharge undone") {
+  Stack& s = stack();
+  auto c = s.session(Stack::cashier);
+  const std::string psn_no = give_id(*c, kVoucher)["psn_no"].get<std::string>();
+  const std::string qr = sim::mint_ec_qr(s.control_port(), psn_no, true);
+  REQUIRE_MESSAGE(c->call("credential.scan", Json{{"qr", qr}, {"window", "W01"}}).contains("result"), "credential.scan");
+  const Json adm = result_of(c->call("inpatient.admit", Json{{"request_id", "nat-stay-adm"}, {"dept", "A03"},
+                                                           {"dept_name", "内科"}, {"diagnosis", "J18.9"},
+                                                           {"diagnosis_name", "肺炎"}}));
+  CHECK(adm["mode"] == "online");
+  CHECK(adm["state"] == "admitted");
+  REQUIRE(adm["mdtrt_id"].is_string());
+  const std::string adm_id = adm["adm_id"].get<std::string>();
+  const std::string mdtrt_id = adm["mdtrt_id"].get<std::string>();
+  // One open stay per person: the same person's ID number admits no second one.
+  give_id(*c, kVoucher);
+  CHECK(reason_of(c->call("inpatient.admit", Json{{"request_id", "nat-stay-adm-2"}, {"dept", "A03"}, {"diagnosis", "J18.9"}})) ==
+        "INVALID_STATE");
+
+  Json lines = Json::array();
+  int sn = 0;
+  for (Json l : visit_lines()) {
+    l["feedetl_sn"] = fmt::format("NS{:03}", ++sn);
+    lines.push_back(std::move(l));
+  }
+  // Above the stay's deductible: the fund pays a part.
+  lines.push_back(
+      Json{{"feedetl_sn", "NS005"}, {"code", "110200001"}, {"name", "住院诊查费"}, {"class", "A"}, {"amount", "3000.00"}});
+  const Json added =
+      result_of(c->call("inpatient.add_lines", Json{{"request_id", "nat-stay-b1"}, {"adm_id", adm_id}, {"lines", lines}}));
+  CHECK(added["lines_count"] == 5);
+  const Json discharge{{"request_id", "nat-stay-dis"}, {"adm_id", adm_id}, {"use_account", true}};
+
+  // Another person's ID number, another person's card: refused, nothing settled.
+  give_id(*c, kIdOnly);
+  const Json by_other = c->call("inpatient.discharge", discharge);
+  check_error(by_other, "CARD_MISMATCH", "credential");
+  CHECK(reason_of(c->call("inpatient.preview", Json{{"adm_id", adm_id}})) == "CARD_MISMATCH");
+  place_card(0, kMain);
+  read_card(*c, who(kMain).pin);
+  CHECK(reason_of(c->call("inpatient.discharge", discharge)) == "CARD_MISMATCH");
+  CHECK(effective_at_insurer(s, "nat-stay-dis") == 0);
+
+  // The person's own ID number: settled without the account, the answer says why.
+  give_id(*c, kVoucher);
+  const Json preview = result_of(c->call("inpatient.preview", Json{{"adm_id", adm_id}, {"use_account", true}}));
+  CHECK(amount_at(preview, "account") == fen(0));
+  const Json d = result_of(c->call("inpatient.discharge", discharge));
+  CHECK(d["visit"] == "inpatient");
+  CHECK(d["mode"] == "online");
+  CHECK(d["state"] == "settled");
+  CHECK(d["cert_type"] == "id");
+  CHECK(amount_at(d, "account") == fen(0));
+  CHECK(amount_at(d, "fund") > fen(0));
+  CHECK(has_reason(d, "account_not_by_id"));
+  CHECK(amount_at(d, "fund") == amount_at(preview, "fund"));
+  const std::string setl_id = d["setl_id"].get<std::string>();
+  CHECK(check_agrees_with_insurer(*c, setl_id)["state"] == "settled");
+  CHECK(effective_at_insurer(s, "nat-stay-dis") == 1);
+
+  // The undo of the discharge: not for another person's ID number; for the person's, the stay is open again.
+  give_id(*c, kIdOnly);
+  CHECK(reason_of(c->call("inpatient.undo_discharge", Json{{"request_id", "nat-stay-undo-x"}, {"adm_id", adm_id}})) ==
+        "CARD_MISMATCH");
+  give_id(*c, kVoucher);
+  const Json u = result_of(c->call("inpatient.undo_discharge", Json{{"request_id", "nat-stay-undo"}, {"adm_id", adm_id}}));
+  CHECK(u["state"] == "admitted");
+  CHECK(check_agrees_with_insurer(*c, setl_id)["state"] == "undone");
+  const auto v = s.sim_control("GET", "/visits/" + mdtrt_id);
+  REQUIRE_MESSAGE(v.status == 200, v.body.dump());
+  CHECK(v.body["state"] == "admitted");
 }
 
 }  // namespace settle::e2e
