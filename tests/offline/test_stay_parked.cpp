@@ -222,4 +222,31 @@ TEST_CASE("the open stay of a person: by person, or by card; an empty card (admi
   CHECK_FALSE(open_of("P0002", "E00000002").has_value());
 }
 
+TEST_CASE("admitted stays without a card: one per person (v12), several persons at once; a card's stay stays one per card") {
+  TestDir d("stay-no-card");
+  auto l = open_or_fail(d.file("ledger.db"));
+  const auto admit = [&](std::string request, std::string psn, std::string card) {
+    return l->write_wait([=](sql::Db& db) -> sql::Result<std::int64_t> {
+      auto req = record_request(db, test::sample_request(request));
+      if (!req) return req.error();
+      settle::flow::StayRecord st = test::sample_stay(request, psn);
+      st.card_no = card;
+      if (card.empty()) st.card_sn.clear();
+      return insert_stay(db, st, 1'000);
+    });
+  };
+  // Two persons admitted by e-voucher or ID number at once (both with card_no '').
+  REQUIRE(admit("adm-1", "P0001", "").ok());
+  REQUIRE(admit("adm-2", "P0002", "").ok());
+  // The same person twice without a card: refused by the ledger itself.
+  CHECK_FALSE(admit("adm-3", "P0001", "").ok());
+  // A card's stay: one admitted per card, whoever the person.
+  REQUIRE(admit("adm-4", "P0003", "E00000003").ok());
+  CHECK_FALSE(admit("adm-5", "P0004", "E00000003").ok());
+  // Nobody at all: refused, naming the admission.
+  auto none = admit("adm-6", "", "");
+  REQUIRE_FALSE(none.ok());
+  CHECK(none.error().message.find("adm-6") != std::string::npos);
+}
+
 }  // namespace settle::stay_parked_test
