@@ -130,7 +130,7 @@ TEST_CASE("roles: FORBIDDEN names the role; inpatient methods name what is wrong
   CHECK(ra["result"]["date"] == "2026-03-01");
 }
 
-TEST_CASE("card.read, person.query, account.history; ID numbers masked for a cashier") {
+TEST_CASE("card.read, person.query, account.history (NOT_SUPPORTED by the national profile); ID numbers masked") {
   Stack& s = stack();
   place_card(0, kMain);
   const PersonSpec p = who(kMain);
@@ -157,9 +157,16 @@ TEST_CASE("card.read, person.query, account.history; ID numbers masked for a cas
   check_error(c->call("person.query", Json{{"card_no", "Z99999999"}}), "NOT_FOUND", "card_no");
 
   const Json h = c->call("account.history", Json{{"from", "2020-01-01"}, {"to", "2100-01-01"}});
-  REQUIRE_MESSAGE(h.contains("result"), h.dump());
-  CHECK(amount_at(h["result"], "balance") == amount_at(q["result"], "balance"));
-  CHECK(h["result"]["transactions"].is_array());
+  if (national()) {
+    // 9304 is the regional interface's extension: refused, naming the profile, nothing asked.
+    check_error(h, "NOT_SUPPORTED", "insurer");
+    CHECK(h["error"]["message"].get<std::string>().find("national") != std::string::npos);
+  } else {
+    REQUIRE_MESSAGE(h.contains("result"), h.dump());
+    CHECK(amount_at(h["result"], "balance") == amount_at(q["result"], "balance"));
+    CHECK(h["result"]["transactions"].is_array());
+  }
+  // The params are checked first, in both profiles.
   check_error(c->call("account.history", Json{{"from", "yesterday"}}), "INVALID_REQUEST", "from");
 }
 
@@ -368,10 +375,20 @@ TEST_CASE("settle.preview, commit, get, refund, CARD_MISMATCH, NOT_FOUND, INSURE
   CHECK(detail["window"] == "W01");
   CHECK(detail["operator"] == Stack::cashier.name);
 
-  // account.history shows the payment and the new balance.
+  // The insurer's balance is the answer's balance_after: account.history shows
+  // it (regional; the national profile has no account history).
+  const Json q = c->call("person.query");
+  REQUIRE_MESSAGE(q.contains("result"), q.dump());
+  const auto person = s.sim_control("GET", "/persons/" + q["result"]["psn_no"].get<std::string>());
+  REQUIRE(person.status == 200);
+  CHECK(amount_at(person.body, "balance") == amount_at(done, "balance_after"));
   const Json h = c->call("account.history");
-  REQUIRE_MESSAGE(h.contains("result"), h.dump());
-  CHECK(amount_at(h["result"], "balance") == amount_at(done, "balance_after"));
+  if (national()) {
+    check_error(h, "NOT_SUPPORTED", "insurer");
+  } else {
+    REQUIRE_MESSAGE(h.contains("result"), h.dump());
+    CHECK(amount_at(h["result"], "balance") == amount_at(done, "balance_after"));
+  }
 
   check_error(c->call("settle.get", Json{{"setl_id", "999999"}}), "NOT_FOUND", "setl_id");
   check_error(c->call("settle.refund", Json{{"request_id", "api-refund-nf"}, {"setl_id", "999999"}}), "NOT_FOUND");
@@ -396,10 +413,33 @@ TEST_CASE("settle.preview, commit, get, refund, CARD_MISMATCH, NOT_FOUND, INSURE
   const Json rf = c3->call("settle.refund", Json{{"request_id", "api-refund-1"}, {"setl_id", setl_id},
                                                  {"lines", Json::array({Json{{"code", "C0001"}, {"amount", "66.00"}}})}});
   REQUIRE_MESSAGE(rf.contains("result"), rf.dump());
-  CHECK(rf["result"]["setl_id"] == setl_id);
-  CHECK(amount_at(rf["result"], "refund_total") == settle::testing::fen(6600));
-  check_parts_add_up(rf["result"], "refund_total");
-  CHECK(check_agrees_with_insurer(*c3, setl_id)["state"] == "partly_refunded");
+  const Json& back = rf["result"];
+  INFO("refund: " << back.dump());
+  CHECK(back["setl_id"] == setl_id);
+  CHECK(amount_at(back, "refund_total") == settle::testing::fen(6600));
+  check_parts_add_up(back, "refund_total");
+  CHECK(amount_at(back, "account") <= amount_at(done, "account"));
+  if (national()) {
+    // No 9301: the original undone (2208), the kept lines settled anew; the
+    // money back is the net of the two, as the insurer holds them.
+    CHECK(check_agrees_with_insurer(*c3, setl_id)["state"] == "undone");
+    REQUIRE(back.contains("settlement"));
+    check_parts_add_up(back["settlement"]);
+    const std::string kept_id = back["settlement"]["setl_id"].get<std::string>();
+    CHECK(kept_id != setl_id);
+    const Json kept = check_agrees_with_insurer(*c3, kept_id);
+    CHECK(kept["state"] == "settled");
+    CHECK(kept["resettles_setl_id"] == setl_id);
+    CHECK(kept["lines"].size() == 3);
+    CHECK(amount_at(kept, "total") == amount_at(done, "total") - settle::testing::fen(6600));
+    for (const char* part : {"fund", "account", "cash"}) {
+      CAPTURE(part);
+      CHECK(amount_at(done, part) - amount_at(kept, part) == amount_at(back, part));
+    }
+  } else {
+    CHECK_FALSE(back.contains("settlement"));
+    CHECK(check_agrees_with_insurer(*c3, setl_id)["state"] == "partly_refunded");
+  }
 
   // The insurer answers an error to the visit's registration (2201; the
   // person's 1101 answer is fresh in the session): INSURER_REJECTED with its
@@ -541,9 +581,11 @@ TEST_CASE("idempotency: same request_id and params answer the first result, also
                             Json{{"code", "C0001"}, {"name", "自费"}, {"class", "C"}, {"amount", "20.00"}}});
   const Json first = commit(*c, "idem-1", lines);
   CHECK(amount_at(first, "total") == settle::testing::fen(3230));
+  // (With the national profile the params carry the visit's facts, as commit_params() adds them.)
   c->send_line(R"({"jsonrpc":"2.0","id":"again","method":"settle.commit","params":{"request_id":"idem-1","lines":[)"
                R"({"code":"110200001","name":"诊查费","class":"A","amount":12.30},)"
-               R"({"code":"C0001","name":"自费","class":"C","amount":"20"}],"use_account":true}})");
+               R"({"code":"C0001","name":"自费","class":"C","amount":"20"}],"use_account":true)" +
+               (national() ? R"(,"visit":)" + visit_facts().dump() : std::string()) + "}}");
   const Json again = c->wait_id("again");
   REQUIRE_MESSAGE(again.contains("result"), again.dump());
   CHECK(again["result"] == first);
@@ -558,6 +600,10 @@ TEST_CASE("idempotency: same request_id and params answer the first result, also
   const Json rf1 = c->call("settle.refund", Json{{"request_id", "idem-refund-1"}, {"setl_id", first["setl_id"]},
                                                  {"lines", Json::array({Json{{"code", "C0001"}, {"amount", "5"}}})}});
   REQUIRE_MESSAGE(rf1.contains("result"), rf1.dump());
+  check_parts_add_up(rf1["result"], "refund_total");
+  CHECK(amount_at(rf1["result"], "account") <= amount_at(first, "account"));
+  // National: the refund's new settlement of the kept lines (12.30 and 15.00).
+  CHECK(rf1["result"].contains("settlement") == national());
 
   // After a restart: the same answers, nothing sent to the insurer again.
   const Json before = s.report();
@@ -576,7 +622,12 @@ TEST_CASE("idempotency: same request_id and params answer the first result, also
   CHECK(after["settlements"].size() == before["settlements"].size());
   CHECK(after["refunds"].size() == before["refunds"].size());
   CHECK(after["totals"] == before["totals"]);
-  check_agrees_with_insurer(*c2, first["setl_id"].get<std::string>());
+  CHECK(check_agrees_with_insurer(*c2, first["setl_id"].get<std::string>())["state"] ==
+        (national() ? "undone" : "partly_refunded"));
+  if (national()) {
+    const Json kept = check_agrees_with_insurer(*c2, rf1["result"]["settlement"]["setl_id"].get<std::string>());
+    CHECK(amount_at(kept, "total") == settle::testing::fen(2730));
+  }
 
   // After kill -9 too.
   s.kill_daemon();

@@ -130,32 +130,79 @@ TEST_CASE("refunds: partial, repeated, above the original, the rest; the insurer
   const std::string id = done["setl_id"].get<std::string>();
   CHECK(amount_at(done, "account") > fen(0));
 
-  const Json r1 = refund(*c, "refunds-r1", id, one_line("C0001", "30.00"));
-  REQUIRE_MESSAGE(r1.contains("result"), r1.dump());
-  CHECK(amount_at(r1["result"], "refund_total") == fen(3000));
-  CHECK(check_agrees_with_insurer(*c, id)["state"] == "partly_refunded");
-
-  const Json r2 = refund(*c, "refunds-r2", id, one_line("C0001", "36.00"));
-  REQUIRE_MESSAGE(r2.contains("result"), r2.dump());
-  CHECK(amount_at(r2["result"], "refund_total") == fen(3600));
-  CHECK(check_agrees_with_insurer(*c, id)["state"] == "partly_refunded");
+  // The settlement a refund is made on: the original; with the national
+  // profile (no 9301) each refund of part undoes it (2208) and settles the
+  // kept lines anew, and the next refund is made on that new settlement.
+  std::string cur = id;
+  Amount total_back, account_back;
+  const auto refund_part = [&](const std::string& request_id, const Json& lines, Amount expected) {
+    INFO("refund " << request_id << " of settlement " << cur);
+    const Json r = refund(*c, request_id, cur, lines);
+    REQUIRE_MESSAGE(r.contains("result"), r.dump());
+    const Json& back = r["result"];
+    INFO("answer: " << back.dump());
+    CHECK(back["setl_id"] == cur);
+    CHECK(amount_at(back, "refund_total") == expected);
+    check_parts_add_up(back, "refund_total");
+    total_back += amount_at(back, "refund_total");
+    account_back += amount_at(back, "account");
+    // Never more to the account than the original took, refund by refund.
+    CHECK(account_back <= amount_at(done, "account"));
+    if (!national()) {
+      CHECK_FALSE(back.contains("settlement"));
+      CHECK(check_agrees_with_insurer(*c, cur)["state"] == "partly_refunded");
+      return;
+    }
+    const Json undone = check_agrees_with_insurer(*c, cur);
+    CHECK(undone["state"] == "undone");
+    REQUIRE(back.contains("settlement"));
+    const Json kept = check_agrees_with_insurer(*c, back["settlement"]["setl_id"].get<std::string>());
+    CHECK(kept["state"] == "settled");
+    CHECK(kept["resettles_setl_id"] == cur);
+    // The money back is the net of the undone settlement and the new one.
+    for (const char* part : {"total", "fund", "account", "cash"}) {
+      CAPTURE(part);
+      CHECK(amount_at(undone, part) - amount_at(kept, part) == amount_at(back, std::string(part) == "total" ? "refund_total" : part));
+    }
+    cur = kept["setl_id"].get<std::string>();
+  };
+  refund_part("refunds-r1", one_line("C0001", "30.00"), fen(3000));
+  refund_part("refunds-r2", one_line("C0001", "36.00"), fen(3600));
 
   // The C line is used up; a class A line above its amount.
-  CHECK(reason_of(refund(*c, "refunds-r3", id, one_line("C0001", "0.01"))) == "REFUND_EXCEEDS_ORIGINAL");
-  CHECK(reason_of(refund(*c, "refunds-r4", id, one_line("110200001", "25.01"))) == "REFUND_EXCEEDS_ORIGINAL");
-  CHECK(reason_of(refund(*c, "refunds-r5", id, one_line("NOPE", "1.00"))) != "");
-  check_agrees_with_insurer(*c, id);
+  if (national()) {
+    // The kept lines settled last have no C line left; the undone settlement has nothing left.
+    CHECK(reason_of(refund(*c, "refunds-r3", cur, one_line("C0001", "0.01"))) == "NOT_FOUND");
+    CHECK(reason_of(refund(*c, "refunds-r3-undone", id, one_line("C0001", "0.01"))) == "REFUND_EXCEEDS_ORIGINAL");
+  } else {
+    CHECK(reason_of(refund(*c, "refunds-r3", id, one_line("C0001", "0.01"))) == "REFUND_EXCEEDS_ORIGINAL");
+  }
+  CHECK(reason_of(refund(*c, "refunds-r4", cur, one_line("110200001", "25.01"))) == "REFUND_EXCEEDS_ORIGINAL");
+  CHECK(reason_of(refund(*c, "refunds-r5", cur, one_line("NOPE", "1.00"))) != "");
+  check_agrees_with_insurer(*c, cur);
 
-  // Everything left; the account never gets back more than it paid.
-  const Json r6 = refund(*c, "refunds-r6", id, nullptr);
+  // Everything left (national: the undo alone, no new settlement); the
+  // account never gets back more than it paid, and all of it comes back.
+  const Json r6 = refund(*c, "refunds-r6", cur, nullptr);
   REQUIRE_MESSAGE(r6.contains("result"), r6.dump());
-  const Json d = check_agrees_with_insurer(*c, id);
-  CHECK(d["state"] == "refunded");
-  Amount account_back;
-  for (const auto& r : d["refunds"]) account_back += amount_at(r, "account");
-  CHECK(account_back == amount_at(d, "account"));
-  CHECK(reason_of(refund(*c, "refunds-r7", id, nullptr)) == "REFUND_EXCEEDS_ORIGINAL");
-  CHECK(d["refunds"].size() == 3);
+  check_parts_add_up(r6["result"], "refund_total");
+  CHECK_FALSE(r6["result"].contains("settlement"));
+  total_back += amount_at(r6["result"], "refund_total");
+  account_back += amount_at(r6["result"], "account");
+  CHECK(total_back == amount_at(done, "total"));
+  CHECK(account_back == amount_at(done, "account"));
+  const Json d = check_agrees_with_insurer(*c, cur);
+  if (national()) {
+    CHECK(d["state"] == "undone");
+    CHECK(amount_at(r6["result"], "refund_total") == amount_at(d, "total"));
+  } else {
+    CHECK(d["state"] == "refunded");
+    Amount ledger_account_back;
+    for (const auto& r : d["refunds"]) ledger_account_back += amount_at(r, "account");
+    CHECK(ledger_account_back == amount_at(d, "account"));
+    CHECK(d["refunds"].size() == 3);
+  }
+  CHECK(reason_of(refund(*c, "refunds-r7", cur, nullptr)) == "REFUND_EXCEEDS_ORIGINAL");
 }
 
 }  // namespace
