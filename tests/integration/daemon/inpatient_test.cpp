@@ -5,6 +5,8 @@
 // PIN, undone, corrected and discharged again; a stay across an outage and
 // settled offline, then drained; a stay of 5,000 lines. The insurer's own
 // view of each visit (its control endpoint) is checked against the ledger's.
+// Built twice: SETTLE_E2E_PROFILE "regional" (the default) or "national",
+// where the discharge the line fails is refused and made online once it is back.
 #include "tests/support/daemon_harness.hpp"
 
 #include <doctest/doctest.h>
@@ -12,6 +14,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 
 namespace settle::inpatient_e2e {
 namespace {
@@ -26,11 +29,19 @@ using settle::testing::RpcClient;
 using settle::testing::Stack;
 using settle::testing::wait_status;
 
+#ifndef SETTLE_E2E_PROFILE
+#define SETTLE_E2E_PROFILE "regional"
+#endif
+
+// The insurer profile of both sides (settled's [insurer] profile, insurer-sim --profile).
+bool national() { return std::string_view(SETTLE_E2E_PROFILE) == "national"; }
+
 std::unique_ptr<Stack> g_stack;
 
 Stack& stack() {
   if (!g_stack) {
-    g_stack = std::make_unique<Stack>("daemon-inpatient");
+    g_stack = std::make_unique<Stack>(national() ? "daemon-inpatient-national" : "daemon-inpatient");
+    g_stack->profile = SETTLE_E2E_PROFILE;
     g_stack->extra_config = R"(
 [network]
 probe_interval_ms = 300
@@ -141,8 +152,17 @@ TEST_CASE("a stay online: admitted, lines in batches (one repeated, one conflict
   CHECK(v["state"] == "settled");
   CHECK(v["lines"]["live"] == 4);
   CHECK(amount_at(v["lines"], "live_total") == fen(358'050));
-  // An inpatient settlement is never refunded in part.
-  CHECK(reason_of(c->call("settle.refund", Json{{"request_id", "in-rf"}, {"setl_id", d1["setl_id"]}})) == "INVALID_STATE");
+  // The admission's facts (2401), which both interfaces take and the national one needs.
+  CHECK(v["dept_code"] == "0301");
+  CHECK(v["dise_codg"] == "K35.8");
+  // An inpatient settlement is never refunded in part (under the national
+  // profile the answer says what to do instead).
+  const Json rf = c->call("settle.refund", Json{{"request_id", "in-rf"}, {"setl_id", d1["setl_id"]}});
+  CHECK(reason_of(rf) == "INVALID_STATE");
+  if (national())
+    CHECK_MESSAGE(rf["error"]["message"].get<std::string>().find("undo the discharge settlement and discharge again") !=
+                      std::string::npos,
+                  rf.dump());
   // No lines on a discharged stay.
   CHECK(reason_of(c->call("inpatient.add_lines", Json{{"request_id", "in-b4"}, {"adm_id", adm_id},
                                                       {"lines", Json::array({line("0009", "1.00")})}})) == "INVALID_STATE");
@@ -180,9 +200,11 @@ TEST_CASE("a stay online: admitted, lines in batches (one repeated, one conflict
   (void)s;
 }
 
-TEST_CASE("a stay across an outage: lines queued, discharged offline against the red list, drained in order") {
+TEST_CASE("a stay across an outage: lines queued, discharged offline against the red list (national: the discharge "
+          "refused, made online once the line is back), drained in order") {
   Stack& s = stack();
-  {
+  // The national profile has no red list (9303): nothing to sync.
+  if (!national()) {
     auto sup = s.session(Stack::supervisor);
     REQUIRE(sup->call("redlist.sync", Json{{"full", true}}).contains("result"));
   }
@@ -200,6 +222,40 @@ TEST_CASE("a stay across an outage: lines queued, discharged offline against the
   CHECK(r["upload"] == "queued");
   r = result_of(c->call("inpatient.cancel_lines", Json{{"request_id", "out-c1"}, {"adm_id", adm_id}, {"feedetl_sn", {"1"}}}));
   CHECK(r["upload"] == "queued");
+  if (national()) {
+    // No offline discharge: refused, naming the profile; nothing stored, the stay as it was.
+    const Json before = get_stay(*c, adm_id);
+    const Json no = c->call("inpatient.discharge", Json{{"request_id", "out-d"}, {"adm_id", adm_id}});
+    CHECK(reason_of(no) == "INSURER_UNREACHABLE");
+    const std::string why = no["error"]["message"].get<std::string>();
+    CHECK_MESSAGE(why.find("national profile") != std::string::npos, why);
+    CHECK_MESSAGE(why.find("no offline settlement") != std::string::npos, why);
+    CHECK_MESSAGE(why.find("nothing was settled or stored") != std::string::npos, why);
+    const Json after = get_stay(*c, adm_id);
+    CHECK(after["state"] == "admitted");
+    CHECK(after["settlements"].empty());
+    CHECK(after == before);
+    CHECK(visit_at_insurer(mdtrt_id)["state"] == "admitted");
+    // The line back: the queued items go first, then the discharge is made online
+    // (the same request id: nothing of the refused one was kept).
+    s.clear_faults();
+    wait_drained(*c);
+    const Json d = result_of(c->call("inpatient.discharge", Json{{"request_id", "out-d"}, {"adm_id", adm_id}}));
+    CHECK(d["mode"] == "online");
+    CHECK(d["state"] == "settled");
+    CHECK(amount_at(d, "total") == fen(166'000));
+    const Json st = get_stay(*c, adm_id);
+    CHECK(st["state"] == "discharged");
+    CHECK(st["pending_uploads"] == 0);
+    REQUIRE(st["settlements"].size() == 1);
+    CHECK(st["settlements"][0]["state"] == "settled");
+    const Json v = visit_at_insurer(mdtrt_id);
+    CHECK(v["state"] == "settled");
+    CHECK(v["lines"]["live"] == 3);
+    CHECK(amount_at(v["lines"], "live_total") == fen(166'000));
+    // (The undo of an offline discharge, refused while offline, has no national counterpart.)
+    return;
+  }
   // Discharged offline: never the account, the fund the red list's estimate.
   const Json d = result_of(c->call("inpatient.discharge", Json{{"request_id", "out-d"}, {"adm_id", adm_id}}));
   CHECK(d["mode"] == "offline");
@@ -221,6 +277,8 @@ TEST_CASE("a stay across an outage: lines queued, discharged offline against the
   CHECK(amount_at(v["lines"], "live_total") == fen(166'000));
 }
 
+// An admission moves no money: by the card it is stored and its 2401 queued
+// under both profiles (the national one refuses only the offline discharge).
 TEST_CASE("a stay admitted while the line is down is forwarded with its lines when it is back") {
   Stack& s = stack();
   auto c = window(3, false);
@@ -240,6 +298,9 @@ TEST_CASE("a stay admitted while the line is down is forwarded with its lines wh
   const Json v = visit_at_insurer(st["mdtrt_id"].get<std::string>());
   CHECK(v["state"] == "admitted");
   CHECK(v["lines"]["live"] == 2);
+  // The queued 2401 carried the admission's facts.
+  CHECK(v["dept_code"] == "0501");
+  CHECK(v["dise_codg"] == "J18.9");
   // An admission with nothing on it can be undone (2404 at the insurer).
   result_of(c->call("inpatient.cancel_lines", Json{{"request_id", "off-c1"}, {"adm_id", adm_id}, {"feedetl_sn", {"A", "B"}}}));
   r = result_of(c->call("inpatient.undo_admit", Json{{"request_id", "off-ua"}, {"adm_id", adm_id}}));

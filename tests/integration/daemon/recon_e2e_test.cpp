@@ -2,7 +2,9 @@
 // virtual cards; the reconcile program over the socket. A balanced day with
 // a partial refund and an inpatient stay, outpatient and inpatient totals
 // apart; a difference in the stay's settlement alone; then each kind of
-// difference injected at the simulator.
+// difference injected at the simulator. Built twice: SETTLE_E2E_PROFILE
+// "regional" (the default) or "national", where the refund of part is the
+// original undone and the kept lines settled anew, and commits carry the visit.
 #include "tests/support/daemon_harness.hpp"
 #include "tests/support/pdf_print.hpp"
 
@@ -16,9 +18,17 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace {
+
+#ifndef SETTLE_E2E_PROFILE
+#define SETTLE_E2E_PROFILE "regional"
+#endif
+
+// The insurer profile of both sides (settled's [insurer] profile, insurer-sim --profile).
+bool national() { return std::string_view(SETTLE_E2E_PROFILE) == "national"; }
 
 using settle::Amount;
 using settle::testing::amount_at;
@@ -49,6 +59,15 @@ Json inject(const Stack& s, const Json& body) {
   return r.body;
 }
 
+// The visit's department, doctor and main diagnosis (the national interface needs them on 2201).
+Json visit_facts() {
+  return Json{{"dept_code", "A03"},
+              {"dept_name", "内科"},
+              {"doctor_code", "D001"},
+              {"doctor_name", "李医生"},
+              {"diagnoses", Json::array({Json{{"code", "J06.900"}, {"name", "急性上呼吸道感染"}}})}};
+}
+
 struct Done {
   std::string local_id, insurer_id, date;
   Json detail;
@@ -57,7 +76,8 @@ struct Done {
 }  // namespace
 
 TEST_CASE("reconciliation: a balanced day, then every kind of difference found, reported and exited 1") {
-  Stack s("recon-e2e");
+  Stack s(national() ? "recon-e2e-national" : "recon-e2e");
+  s.profile = SETTLE_E2E_PROFILE;
   std::vector<PersonSpec> persons{settle::testing::person(41), settle::testing::person(42), settle::testing::person(43)};
   persons[2].insutype = "390";
   PersonSpec patient = settle::testing::person(44);  // an inpatient stay, insurance type 390
@@ -75,7 +95,9 @@ TEST_CASE("reconciliation: a balanced day, then every kind of difference found, 
     REQUIRE_MESSAGE(r.contains("result"), r.dump());
     r = c->call("card.verify_pin", Json{{"pin", p.pin}});
     REQUIRE_MESSAGE(r.contains("result"), r.dump());
-    r = c->call("settle.commit", Json{{"request_id", "recon-" + p.card_no}, {"lines", visit_lines()}, {"use_account", true}});
+    Json commit{{"request_id", "recon-" + p.card_no}, {"lines", visit_lines()}, {"use_account", true}};
+    if (national()) commit["visit"] = visit_facts();
+    r = c->call("settle.commit", commit);
     REQUIRE_MESSAGE(r.contains("result"), r.dump());
     Done d;
     d.local_id = r["result"]["setl_id"].get<std::string>();
@@ -83,6 +105,15 @@ TEST_CASE("reconciliation: a balanced day, then every kind of difference found, 
       const Json rf = c->call("settle.refund", Json{{"request_id", "recon-refund-1"}, {"setl_id", d.local_id},
                                                     {"lines", Json::array({Json{{"code", "C0001"}, {"amount", "66.00"}}})}});
       REQUIRE_MESSAGE(rf.contains("result"), rf.dump());
+      if (national()) {
+        // The original undone (2208), the kept lines settled anew (2207): the day
+        // holds the new settlement, and it is the one followed from here on.
+        const Json orig = c->call("settle.get", Json{{"setl_id", d.local_id}});
+        REQUIRE_MESSAGE(orig.contains("result"), orig.dump());
+        CHECK(orig["result"]["state"] == "undone");
+        REQUIRE_MESSAGE(rf["result"].contains("settlement"), rf.dump());
+        d.local_id = rf["result"]["settlement"]["setl_id"].get<std::string>();
+      }
     }
     const Json g = c->call("settle.get", Json{{"setl_id", d.local_id}});
     REQUIRE_MESSAGE(g.contains("result"), g.dump());
@@ -91,7 +122,7 @@ TEST_CASE("reconciliation: a balanced day, then every kind of difference found, 
     d.date = d.detail["clearing_date"].get<std::string>();
     done.push_back(d);
   }
-  CHECK(done[0].detail["state"] == "partly_refunded");
+  CHECK(done[0].detail["state"] == (national() ? "settled" : "partly_refunded"));
 
   // A stay: admitted, charged, discharged (settled at the insurer by 2401, 2301, 2402, 2304).
   Done stay;
@@ -189,10 +220,12 @@ TEST_CASE("reconciliation: a balanced day, then every kind of difference found, 
     CHECK(amount_at(j["insurer"], "fund") == amount_at(rep["totals"], "fund_pay_sumamt"));
     CHECK(amount_at(j["insurer"], "account") == amount_at(rep["totals"], "acct_pay"));
     CHECK(amount_at(j["insurer"], "cash") == amount_at(rep["totals"], "psn_cash_pay"));
-    // Net of the refund: 66.00 less than three whole visits.
+    // Net of the refund: 66.00 less than three whole visits (under the national
+    // profile the new settlement's total is already the kept lines').
     Amount whole = amount_at(stay.detail, "total");
     for (const Done& d : done) whole += amount_at(d.detail, "total");
-    CHECK(amount_at(j["local"], "total") == whole - settle::Amount::fen(6600));
+    CHECK(amount_at(j["local"], "total") == whole - settle::Amount::fen(national() ? 0 : 6600));
+    if (national()) CHECK(amount_at(done[0].detail, "total") == amount_at(done[1].detail, "total") - Amount::fen(6600));
     const std::string page = slurp(html);
     CHECK(page.rfind("<!DOCTYPE html>", 0) == 0);
     CHECK(page.find("</html>") != std::string::npos);
@@ -268,7 +301,7 @@ TEST_CASE("reconciliation: a balanced day, then every kind of difference found, 
                                     {"fund_pay_sumamt", "10.00"}, {"acct_pay", "0.00"}, {"psn_cash_pay", "2.00"},
                                     {"setl_time", date + " 12:00:00"}});
   const std::string only_insurer = added["setl_id"].get<std::string>();
-  inject(s, Json{{"op", "delete"}, {"setl_id", done[0].insurer_id}});  // only_local (the refunded one)
+  inject(s, Json{{"op", "delete"}, {"setl_id", done[0].insurer_id}});  // only_local (the refunded one; national: its new settlement)
   const Amount fund1 = amount_at(done[1].detail, "fund");
   inject(s, Json{{"op", "alter_amount"}, {"setl_id", done[1].insurer_id}, {"field", "fund_pay_sumamt"},
                  {"amount", settle::format_amount(fund1 + Amount::fen(100))}});
@@ -290,7 +323,7 @@ TEST_CASE("reconciliation: a balanced day, then every kind of difference found, 
   CHECK_FALSE(by_kind["only_insurer"].contains("local"));
   CHECK(by_kind["only_local"]["setl_id"] == done[0].insurer_id);
   CHECK(by_kind["only_local"]["local_setl_id"] == done[0].local_id);
-  CHECK(by_kind["only_local"]["local"]["state"] == "refunded");
+  CHECK(by_kind["only_local"]["local"]["state"] == (national() ? "untouched" : "refunded"));
   CHECK(by_kind["amount_mismatch"]["setl_id"] == done[1].insurer_id);
   CHECK(amount_at(by_kind["amount_mismatch"]["insurer"], "fund") == fund1 + Amount::fen(100));
   CHECK(amount_at(by_kind["amount_mismatch"]["local"], "fund") == fund1);
