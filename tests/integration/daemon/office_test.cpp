@@ -469,13 +469,14 @@ TEST_CASE("a shift's close-out is the sum of its settlements and refunds to the 
   CHECK(result_of(c->call("closeout.record", Json{{"request_id", "co-shift-1"}}))["closeout_id"] == co_id);
   CHECK(result_of(c->call("closeout.preview"))["items"].empty());
 
-  // The ledger refuses to change it.
+  // The ledger refuses to change it. (The daemon runs: the shell waits for
+  // its write lock, else "database is locked" would be the refusal.)
   const auto tamper = settle::testing::run_shell(
-      fmt::format("sqlite3 '{}' \"UPDATE closeouts SET document = '{{}}' WHERE closeout_id = {}\"",
+      fmt::format("sqlite3 -cmd '.timeout 10000' '{}' \"UPDATE closeouts SET document = '{{}}' WHERE closeout_id = {}\"",
                   (s.dir() / "data" / "ledger.db").string(), co_id),
       s.dir(), "sqlite-tamper");
   CHECK(tamper.status != 0);
-  CHECK(tamper.err.find("never changes") != std::string::npos);
+  CHECK_MESSAGE(tamper.err.find("never changes") != std::string::npos, tamper.err);
 
   // A correction: recorded by the supervisor, refused when the same person approves it.
   const std::string setl = made[1]["setl_id"].get<std::string>();
