@@ -658,4 +658,12 @@ void Stack::start_all(const std::vector<PersonSpec>& persons, const std::vector<
   start_daemon();
 }
 
+Json visit_facts() {
+  return Json{{"dept_code", "A03"},
+              {"dept_name", "内科"},
+              {"doctor_code", "D001"},
+              {"doctor_name", "李医生"},
+              {"diagnoses", Json::array({Json{{"code", "J06.900"}, {"name", "急性上呼吸道感染"}}})}};
+}
+
 }  // namespace settle::testing

@@ -215,5 +215,8 @@ Json wait_status(RpcClient& c, const std::function<bool(const Json&)>& ok, std::
 // The simulator's settlements in force for a request_id (medins_setl_id
 // online, local_id of an offline upload).
 int effective_at_insurer(const Stack& s, const std::string& request_id);
+// A visit's department, doctor and main diagnosis (settle.commit's `visit`:
+// the national interface needs them on 2201).
+Json visit_facts();
 
 }  // namespace settle::testing

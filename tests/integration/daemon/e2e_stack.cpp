@@ -93,14 +93,6 @@ Json visit_lines() {
                       Json{{"code", "C0001"}, {"name", "自费营养品"}, {"class", "C"}, {"amount", "66.00"}}});
 }
 
-Json visit_facts() {
-  return Json{{"dept_code", "A03"},
-              {"dept_name", "内科"},
-              {"doctor_code", "D001"},
-              {"doctor_name", "李医生"},
-              {"diagnoses", Json::array({Json{{"code", "J06.900"}, {"name", "急性上呼吸道感染"}}})}};
-}
-
 Json commit_params(const std::string& request_id, const Json& lines, bool use_account) {
   Json p{{"request_id", request_id}, {"lines", lines}, {"use_account", use_account}};
   if (national()) p["visit"] = visit_facts();

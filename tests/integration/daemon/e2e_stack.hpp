@@ -37,7 +37,7 @@ void place_card(int index, int n, const std::vector<std::string>& extra = {});
 // Four lines: A 25.00, B 48.60, B 30.00, C 66.00.
 Json visit_lines();
 // The visit's department, doctor and main diagnosis.
-Json visit_facts();
+using settle::testing::visit_facts;
 // settle.commit's params; with the national profile they carry visit_facts()
 // (the national interface requires them).
 Json commit_params(const std::string& request_id, const Json& lines, bool use_account = true);

@@ -34,6 +34,7 @@ using settle::Amount;
 using settle::testing::amount_at;
 using settle::testing::Json;
 using settle::testing::PersonSpec;
+using settle::testing::visit_facts;
 using settle::testing::reason_of;
 using settle::testing::RpcClient;
 using settle::testing::Stack;
@@ -57,15 +58,6 @@ Json inject(const Stack& s, const Json& body) {
   const auto r = s.sim_control("POST", "/inject", body);
   REQUIRE_MESSAGE(r.status == 200, r.body.dump());
   return r.body;
-}
-
-// The visit's department, doctor and main diagnosis (the national interface needs them on 2201).
-Json visit_facts() {
-  return Json{{"dept_code", "A03"},
-              {"dept_name", "内科"},
-              {"doctor_code", "D001"},
-              {"doctor_name", "李医生"},
-              {"diagnoses", Json::array({Json{{"code", "J06.900"}, {"name", "急性上呼吸道感染"}}})}};
 }
 
 struct Done {
