@@ -87,6 +87,9 @@ awaitable<flow::Committed> CallSeams::finish_started() {
 }
 
 awaitable<std::int64_t> CallSeams::reversals_open(const std::string& psn_no) {
+  // None pending or in flight for anyone, as counted after the last commit
+  // (which ran before any caller learnt of it): no read of the person's.
+  if (svc_.p_.work != nullptr && svc_.p_.work->no_open_reversals()) co_return 0;
   auto job = [psn = psn_no](sql::Db& db) { return ledger::pending_reversals_for(db, psn); };
   auto n = co_await ledger_read(svc_.p_.ledger, svc_.p_.db_pool, std::move(job));
   if (!n) {

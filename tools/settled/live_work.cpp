@@ -6,9 +6,14 @@ namespace settle::daemon {
 
 void LiveWork::refresh(sql::Db& db) {
   auto w = ledger::open_work(db);
-  if (!w) return;
   std::lock_guard lock(mu_);
-  work_ = *w;
+  counted_ = w.ok();
+  if (w) work_ = *w;
+}
+
+bool LiveWork::no_open_reversals() const {
+  std::lock_guard lock(mu_);
+  return counted_ && work_.pending_reversals == 0;
 }
 
 ledger::OpenWork LiveWork::get() const {

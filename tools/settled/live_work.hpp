@@ -16,10 +16,14 @@ class LiveWork {
   // a reader at start-up). A failed count keeps the last one.
   void refresh(sql::Db& db);
   ledger::OpenWork get() const;
+  // True when the last count succeeded and found no reversal pending or in
+  // flight: a settlement then need not read whether its person has one.
+  bool no_open_reversals() const;
 
  private:
   mutable std::mutex mu_;
   ledger::OpenWork work_{};
+  bool counted_ = false;  // the last refresh succeeded
 };
 
 }  // namespace settle::daemon
