@@ -9,6 +9,7 @@
 #include "tools/bench/fixtures.hpp"
 #include "tools/bench/settle_stack.hpp"
 
+#include "offline/chain.hpp"
 #include "offline/ledger.hpp"
 #include "offline/schema.hpp"
 #include "offline/sqlite.hpp"
@@ -117,6 +118,24 @@ std::string date_of(std::int64_t ms) {
   return fmt::format("{:04}-{:02}-{:02}", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
 }
 
+// A ledger in use is reconciled every night, and each reconciliation signs
+// the chain's head (reason "reconciliation"): the next one verifies the
+// chain from there, a day of entries, not five years. The fixture carries
+// the last night's (at 23:00), signed with a key kept beside the ledger as
+// settled keeps its own (the stacks copy it with the ledger).
+void reconciled_checkpoint(sql::Db& db, const std::string& key_path, std::int64_t at_ms) {
+  auto signer = std::filesystem::exists(key_path) ? ledger::chain::Signer::load(key_path)
+                                                  : ledger::chain::Signer::generate(key_path);
+  if (!signer) throw std::runtime_error(fmt::format("checkpoint key {}: {}", key_path, signer.error().message));
+  auto tx = sql::Transaction::begin(db);
+  if (!tx) throw std::runtime_error(tx.error().message);
+  auto cp = ledger::chain::write_checkpoint(db, *signer, "reconciliation", at_ms);
+  if (!cp) throw std::runtime_error(fmt::format("reconciliation checkpoint: {}", cp.error().message));
+  check(tx->commit(), "checkpoint commit");
+  if (*cp) fmt::print(stderr, "  ledger: checkpoint {} of the last night's reconciliation at chain entry {}\n", (*cp)->checkpoint_id,
+                      (*cp)->head_seq);
+}
+
 int run_fixtures(const Context& ctx) {
   std::int64_t settlements = 10'000'000, entries = 20'000'000;
   int days = 5 * 365 + 1;
@@ -154,12 +173,17 @@ int run_fixtures(const Context& ctx) {
   try {
     if (keep_ledger) {
       if (!std::filesystem::exists(ledger_path)) throw std::runtime_error(ledger_path + " is missing (--keep-ledger)");
-      auto db = ledger::open_connection(ledger_path, sql::OpenMode::read_only);
+      auto db = ledger::open_connection(ledger_path, sql::OpenMode::read_write);
       if (!db) throw std::runtime_error(db.error().message);
       auto count = db->query_int64("SELECT max(setl_id) FROM settlements");
       if (!count) throw std::runtime_error(count.error().message);
       settlements = count->value_or(0);
       per_day = (settlements + days - 1) / days;
+      // A ledger made before the fixtures carried their night's checkpoint.
+      auto signed_ = db->query_int64("SELECT count(*) FROM chain_checkpoints WHERE reason = 'reconciliation'");
+      if (!signed_) throw std::runtime_error(signed_.error().message);
+      if (signed_->value_or(0) == 0)
+        reconciled_checkpoint(*db, out + "/data/checkpoint.key", first_ms + ((settlements - 1) / per_day) * 86'400'000 + 15 * 3'600'000);
       std::filesystem::remove(redlist_path, ec);
     }
     const auto t0 = Clock::now();
@@ -202,6 +226,7 @@ int run_fixtures(const Context& ctx) {
     }
     const auto a0 = Clock::now();
     check(db->exec("ANALYZE; PRAGMA wal_checkpoint(TRUNCATE)"), "analyze");
+    reconciled_checkpoint(*db, out + "/data/checkpoint.key", first_ms + ((settlements - 1) / per_day) * 86'400'000 + 15 * 3'600'000);
     analyze_s = since(a0);
     ledger_s = since(t0);
     }

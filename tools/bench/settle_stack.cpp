@@ -26,6 +26,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -217,7 +218,7 @@ std::unique_ptr<Cashier> open_window(const std::string& socket, int window) {
 }
 
 void commits(Run& run, std::vector<std::unique_ptr<Cashier>>& conns, double seconds, std::atomic<std::int64_t>& seq,
-             const std::string& mode, std::optional<std::int64_t> limit) {
+             const std::string& mode, std::optional<std::int64_t> limit, double think_s) {
   std::mutex mu;
   std::string failure;
   std::atomic<std::int64_t> left{limit.value_or(0)};
@@ -225,12 +226,20 @@ void commits(Run& run, std::vector<std::unique_ptr<Cashier>>& conns, double seco
   const auto end = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   {
     std::vector<std::jthread> threads;
-    for (auto& c : conns)
-      threads.emplace_back([&, cashier = c.get()] {
+    for (std::size_t k = 0; k < conns.size(); ++k)
+      threads.emplace_back([&, k, cashier = conns[k].get()] {
         Latencies mine;
         std::int64_t n = 0;
+        std::mt19937_64 rng(0x5e771e + k);
+        std::exponential_distribution<double> think(think_s > 0 ? 1.0 / think_s : 1.0);
         try {
           while (limit ? left.fetch_sub(1) > 0 : Clock::now() < end) {
+            if (think_s > 0) {
+              const auto wake = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                                   std::chrono::duration<double>(think(rng)));
+              if (!limit && wake >= end) break;
+              std::this_thread::sleep_until(wake);
+            }
             const auto t0 = Clock::now();
             const Json r = cashier->call("settle.commit", Json{{"request_id", fmt::format("bench-{}", ++seq)},
                                                               {"lines", visit_lines()},

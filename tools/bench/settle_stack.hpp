@@ -114,9 +114,11 @@ std::unique_ptr<Cashier> open_window(const std::string& socket, int window);
 
 // settle.commit from every connection (one thread each) for `seconds`, or
 // until `limit` commits were made in all when it is given; every answer must
-// have this mode ("online" or "offline"; "any": either).
+// have this mode ("online" or "offline"; "any": either). `think_s` > 0: each
+// connection waits a random time (exponential, this mean) before each
+// settlement, as a window's cashier does, instead of settling back to back.
 void commits(Run& run, std::vector<std::unique_ptr<Cashier>>& conns, double seconds, std::atomic<std::int64_t>& seq,
-             const std::string& mode, std::optional<std::int64_t> limit = std::nullopt);
+             const std::string& mode, std::optional<std::int64_t> limit = std::nullopt, double think_s = 0);
 
 // Runs op repeatedly for `seconds`, one at a time.
 void timed(Run& run, double seconds, const std::function<void()>& op);
