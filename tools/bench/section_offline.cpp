@@ -5,6 +5,7 @@
 #include "tools/bench/bench.hpp"
 #include "tools/bench/settle_stack.hpp"
 #include "tools/bench/raw_ops.hpp"
+#include "tests/support/pcsc_harness.hpp"
 
 #include <fmt/format.h>
 
@@ -80,6 +81,8 @@ int run_offline(const Context& ctx) {
   double drain_s = 0;      // refuse cleared → pending_uploads 0 and network online
   std::int64_t batches = 0, accepted = 0, rejected = 0;
   double raw_commit_cpu_ms = 0;  // this thread's CPU in the raw commits, summed
+  double raw_card_cpu_ms = 0;    // ... in the raw card re-checks (settled re-checks the card offline too)
+  std::int64_t raw_card_count = 0;
   double json_cpu_ms = 0;        // one offline settle.commit's request parsed and answer written
   try {
     StackOptions opts;
@@ -138,6 +141,20 @@ sync_interval_s = 0
     // ---- offline settlements beside raw commits, in alternating slices
     const int slices = std::max(1, static_cast<int>(ctx.seconds / 0.5));
     const double slice = ctx.seconds / slices;
+    {  // the card re-check's PC/SC client side, raw, on window W02's reader
+      SCARDCONTEXT pcsc = 0;
+      if (SCardEstablishContext(SCARD_SCOPE_SYSTEM, nullptr, nullptr, &pcsc) != SCARD_S_SUCCESS)
+        throw std::runtime_error("SCardEstablishContext failed");
+      Run card;
+      const double k0 = raw::thread_cpu_ms();
+      timed(card, slice, [&] {
+        if (!raw::replay(pcsc, testing::vpcd_reader_name(1), raw::kRecheckScript))
+          throw std::runtime_error("raw card re-check failed");
+      });
+      raw_card_cpu_ms = raw::thread_cpu_ms() - k0;
+      raw_card_count = card.count;
+      SCardReleaseContext(pcsc);
+    }
     // The stack's CPU during the offline slices only: Σ after − Σ before.
     SettleStack::Cpu cpu_before, cpu_after;
     for (int k = 0; k < slices; ++k) {
@@ -194,11 +211,15 @@ sync_interval_s = 0
 
   const double drain_rate = drain_s > 0 ? static_cast<double>(queued) / drain_s : 0;
   // The raw CPU of an offline settlement's operations in one thread: its
-  // two commits (the request, the stored settlement) and the cashier JSON.
+  // two commits (the request, the stored settlement), the card re-check and
+  // the cashier JSON.
   const double raw_commit_cpu = raw.count > 0 ? raw_commit_cpu_ms / static_cast<double>(raw.count) : 0.0;
-  const double raw_cpu = 2 * raw_commit_cpu + json_cpu_ms;
+  const double raw_card_cpu = raw_card_count > 0 ? raw_card_cpu_ms / static_cast<double>(raw_card_count) : 0.0;
+  const double raw_cpu = 2 * raw_commit_cpu + raw_card_cpu + json_cpu_ms;
+  // (The offline settlements a second against raw commits a second are
+  // printed, no longer a target: docs/decisions.md, "The 32-window latency
+  // target measured at a cashier's pace".)
   std::vector<Target> ratios{
-      {fmt::format("{} connections offline settlements/s vs raw commits/s", many), wide.rate() / raw.rate(), ">=", 3.0},
       {"settled CPU per offline settlement vs raw CPU", raw_cpu > 0 ? wide_cpu.settled / raw_cpu : 0.0, "<=", 2.0}};
   std::vector<Target> rates{{"drain settlements/s", drain_rate, ">=", 5000}};
   if (queued >= 100'000) rates.push_back({fmt::format("drain of {} s", queued), drain_s, "<=", 30});
@@ -217,8 +238,8 @@ sync_interval_s = 0
                          r.lat.percentile_ms(99));
     }
     out += fmt::format(R"(],"wide_cpu_ms_per_settlement":{{{}}})", cpu_json(wide_cpu));
-    out += fmt::format(R"(,"raw_cpu_ms":{{"commit":{:.4f},"cashier_json":{:.4f},"sum":{:.4f}}})", raw_commit_cpu,
-                       json_cpu_ms, raw_cpu);
+    out += fmt::format(R"(,"raw_cpu_ms":{{"commit":{:.4f},"card_recheck":{:.4f},"cashier_json":{:.4f},"sum":{:.4f}}})",
+                       raw_commit_cpu, raw_card_cpu, json_cpu_ms, raw_cpu);
     out += fmt::format(R"(,"drain":{{"queued":{},"seconds":{:.3f},"per_s":{:.1f},"line_back_s":{:.3f},"batches_9302":{},"accepted":{},"rejected":{}}},"pass":{}}})",
                        queued, drain_s, drain_rate, line_back_s, batches, accepted, rejected, pass);
     fmt::print("{}\n", out);
@@ -237,8 +258,11 @@ sync_interval_s = 0
   print_table(rows);
   fmt::print("\n");
   print_cpu(wide_cpu, fmt::format("offline {}-connection run", many));
-  fmt::print("  raw CPU per offline settlement in one thread: 2 commits {:.3f} + cashier JSON {:.3f} = {:.3f} ms; settled {:.3f} ms\n\n",
-             2 * raw_commit_cpu, json_cpu_ms, raw_cpu, wide_cpu.settled);
+  fmt::print("  raw CPU per offline settlement in one thread: 2 commits {:.3f} + card re-check {:.3f} + cashier JSON {:.3f}\n"
+             "  = {:.3f} ms; settled {:.3f} ms\n"
+             "  {} connections back to back: {:.0f} offline settlements/s, {:.2f}x the raw commits/s (no target)\n\n",
+             2 * raw_commit_cpu, raw_card_cpu, json_cpu_ms, raw_cpu, wide_cpu.settled, many, wide.rate(),
+             wide.rate() / raw.rate());
   fmt::print("  drain: {} offline settlements queued; line answered {:.3f} s after the fault was cleared;\n"
              "  drained (pending_uploads 0, network online) after {:.3f} s: {:.0f} settlements/s;\n"
              "  insurer-sim saw {} 9302 calls; settled logged {} accepted, {} rejected\n\n",
