@@ -4,11 +4,11 @@
 // one, the settlement reads the ledger.
 #include "offline/ledger.hpp"
 #include "offline/ledger_ops.hpp"
+#include "tests/offline/test_dir.hpp"
 #include "tools/settled/live_work.hpp"
 
 #include <doctest/doctest.h>
 
-#include <filesystem>
 #include <string>
 
 using namespace settle;
@@ -18,17 +18,11 @@ namespace {
 
 constexpr std::string_view kMsgid = "H11010500001202612041030450001";
 
-std::string scratch(const std::string& name) {
-  const auto dir = std::filesystem::path(SETTLE_BINARY_DIR) / "test-tmp" / ("live-work-" + name);
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return (dir / "ledger.db").string();
-}
-
 }  // namespace
 
 TEST_CASE("no open reversals only after a count that found none; a queued reversal and a failed count say read") {
-  auto opened = Ledger::open(scratch("reversals"));
+  const settle::test::TestDir dir("live-work");
+  auto opened = Ledger::open(dir.file("ledger.db"));
   REQUIRE(opened.ok());
   Ledger& ledger = **opened;
   daemon::LiveWork work;
@@ -63,7 +57,7 @@ TEST_CASE("no open reversals only after a count that found none; a queued revers
 
   // A count that fails (here: a database without the ledger's tables) keeps
   // the last figures for engine.status, but no longer vouches for "none".
-  auto other = sql::Db::open(scratch("not-a-ledger"));
+  auto other = sql::Db::open(dir.file("not-a-ledger.db"));
   REQUIRE(other.ok());
   work.refresh(*other);
   CHECK_FALSE(work.no_open_reversals());

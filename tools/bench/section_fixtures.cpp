@@ -121,15 +121,17 @@ std::string date_of(std::int64_t ms) {
 // A ledger in use is reconciled every night, and each reconciliation signs
 // the chain's head (reason "reconciliation"): the next one verifies the
 // chain from there, a day of entries, not five years. The fixture carries
-// the last night's (at 23:00), signed with a key kept beside the ledger as
-// settled keeps its own (the stacks copy it with the ledger).
-void reconciled_checkpoint(sql::Db& db, const std::string& key_path, std::int64_t at_ms) {
+// the last night's (23:00 of its last day, which starts at last_day_ms),
+// signed with a key kept beside the ledger as settled keeps its own (the
+// stacks copy it with the ledger).
+void reconciled_checkpoint(sql::Db& db, const std::string& out, std::int64_t last_day_ms) {
+  const std::string key_path = out + "/data/checkpoint.key";
   auto signer = std::filesystem::exists(key_path) ? ledger::chain::Signer::load(key_path)
                                                   : ledger::chain::Signer::generate(key_path);
   if (!signer) throw std::runtime_error(fmt::format("checkpoint key {}: {}", key_path, signer.error().message));
   auto tx = sql::Transaction::begin(db);
   if (!tx) throw std::runtime_error(tx.error().message);
-  auto cp = ledger::chain::write_checkpoint(db, *signer, "reconciliation", at_ms);
+  auto cp = ledger::chain::write_checkpoint(db, *signer, "reconciliation", last_day_ms + 15 * 3'600'000);
   if (!cp) throw std::runtime_error(fmt::format("reconciliation checkpoint: {}", cp.error().message));
   check(tx->commit(), "checkpoint commit");
   if (*cp) fmt::print(stderr, "  ledger: checkpoint {} of the last night's reconciliation at chain entry {}\n", (*cp)->checkpoint_id,
@@ -169,6 +171,8 @@ int run_fixtures(const Context& ctx) {
   ::mallopt(M_TRIM_THRESHOLD, 256 << 20);
   std::int64_t per_day = (settlements + days - 1) / days;
   const std::int64_t first_ms = day0_ms(days);
+  // The start (08:00) of the settlements' last day.
+  const auto last_day_ms = [&] { return first_ms + ((settlements - 1) / per_day) * 86'400'000; };
   double ledger_s = 0, redlist_s = 0, analyze_s = 0;
   try {
     if (keep_ledger) {
@@ -183,7 +187,7 @@ int run_fixtures(const Context& ctx) {
       auto signed_ = db->query_int64("SELECT count(*) FROM chain_checkpoints WHERE reason = 'reconciliation'");
       if (!signed_) throw std::runtime_error(signed_.error().message);
       if (signed_->value_or(0) == 0)
-        reconciled_checkpoint(*db, out + "/data/checkpoint.key", first_ms + ((settlements - 1) / per_day) * 86'400'000 + 15 * 3'600'000);
+        reconciled_checkpoint(*db, out, last_day_ms());
       std::filesystem::remove(redlist_path, ec);
     }
     const auto t0 = Clock::now();
@@ -226,8 +230,8 @@ int run_fixtures(const Context& ctx) {
     }
     const auto a0 = Clock::now();
     check(db->exec("ANALYZE; PRAGMA wal_checkpoint(TRUNCATE)"), "analyze");
-    reconciled_checkpoint(*db, out + "/data/checkpoint.key", first_ms + ((settlements - 1) / per_day) * 86'400'000 + 15 * 3'600'000);
     analyze_s = since(a0);
+    reconciled_checkpoint(*db, out, last_day_ms());
     ledger_s = since(t0);
     }
     redlist_s = fixtures::make_redlist(redlist_path, entries);
@@ -237,7 +241,7 @@ int run_fixtures(const Context& ctx) {
   }
   const auto ledger_bytes = std::filesystem::file_size(ledger_path, ec);
   const auto redlist_bytes = std::filesystem::file_size(redlist_path, ec);
-  const std::string first_day = date_of(first_ms), last_day = date_of(first_ms + ((settlements - 1) / per_day) * 86'400'000);
+  const std::string first_day = date_of(first_ms), last_day = date_of(last_day_ms());
   const json::Json info{{"settlements", settlements}, {"redlist_entries", entries}, {"days", days},
                         {"per_day", per_day}, {"first_day", first_day}, {"last_day", last_day},
                         {"schema_version", ledger::current_schema_version()}, {"ledger_bytes", ledger_bytes},
