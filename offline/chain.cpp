@@ -223,6 +223,29 @@ const std::vector<Kind>& kinds() {
   return all;
 }
 
+// The column that numbers a kind's rows in the order they are written, for
+// the kinds whose rows are all written (or, for a stored answer, answered)
+// after a checkpoint numbered above every row of that moment: an insert
+// kind's growing key, or its parent's when its rows are written in the
+// parent's transaction; a request's arrival number. A checkpoint signs each
+// one's highest number (v13 on), and the next walk from it looks for rows
+// without an entry above that only. The kinds not here may meet their
+// condition long after their row was written (a stay's lines, decisions, an
+// outage's end, a re-entered row's result) and are counted whole.
+std::string_view top_of(const Kind& k) {
+  static const std::map<std::string_view, std::string_view> tops{
+      {"settlement", "setl_id"},      {"settlement_credential", "setl_id"}, {"settlement_line", "setl_id"},
+      {"classb_ratio", "setl_id"},    {"refund", "refund_id"},              {"refund_line", "refund_id"},
+      {"adjustment", "adj_id"},       {"correction", "correction_id"},      {"answer", "seq"},
+      {"stay", "adm_id"},             {"closeout", "closeout_id"},          {"closeout_item", "closeout_id"},
+      {"audit", "audit_id"},          {"event", "event_id"},                {"checkpoint", "checkpoint_id"},
+      {"outage", "outage_id"},        {"outage_note", "note_id"},           {"reentry_batch", "batch_id"},
+      {"reentry_row", "batch_id"},    {"reentry_line", "batch_id"},
+  };
+  const auto it = tops.find(k.name);
+  return it == tops.end() ? std::string_view{} : it->second;
+}
+
 std::string replace_row(std::string_view text, std::string_view row) {
   std::string out;
   for (std::size_t i = 0; i < text.size();) {
@@ -450,6 +473,13 @@ std::string kinds_sql(int version) {
   return s;
 }
 
+std::string table_triggers_sql(std::string_view table) {
+  std::string s;
+  for (const Kind& k : kinds())
+    if (k.table == table) s += trigger_sql(k);
+  return s;
+}
+
 sql::Status backfill(sql::Db& db) {
   for (const Kind& k : kinds()) {
     if (k.since != 7) continue;  // later kinds' tables are made with their triggers
@@ -606,9 +636,33 @@ bool Verifier::verify(std::string_view message, const std::vector<std::uint8_t>&
 // ---- checkpoints -------------------------------------------------------------
 
 std::string Checkpoint::message() const {
-  return fmt::format("settle ledger checkpoint v1\nat_ms={}\nreason={}\nhead_seq={}\nhead_hash={}\ncounts={}\nkey_id={}\n",
-                     at_ms, reason, head_seq, hex(head_hash), counts, key_id);
+  if (tops.empty())  // written before v13
+    return fmt::format("settle ledger checkpoint v1\nat_ms={}\nreason={}\nhead_seq={}\nhead_hash={}\ncounts={}\nkey_id={}\n",
+                       at_ms, reason, head_seq, hex(head_hash), counts, key_id);
+  return fmt::format(
+      "settle ledger checkpoint v2\nat_ms={}\nreason={}\nhead_seq={}\nhead_hash={}\ncounts={}\ntops={}\nkey_id={}\n", at_ms,
+      reason, head_seq, hex(head_hash), counts, tops, key_id);
 }
+
+namespace {
+
+// Each topped kind's highest row number now (the file is at `version`).
+sql::Result<std::string> tops_now(sql::Db& db, std::int64_t version) {
+  std::map<std::string, std::int64_t> tops;
+  for (const Kind& k : kinds()) {
+    const std::string_view top = top_of(k);
+    if (top.empty() || k.since > version) continue;
+    auto st = db.cached(fmt::format("SELECT coalesce(max({}), 0) FROM {}", top, k.table));
+    if (!st) return st.error();
+    auto row = (*st)->step();
+    if (!row) return row.error();
+    tops[std::string(k.name)] = *row ? (*st)->column_int64(0) : 0;
+    (*st)->reset();
+  }
+  return counts_text(tops);
+}
+
+}  // namespace
 
 sql::Result<std::optional<Checkpoint>> write_checkpoint(sql::Db& db, const Signer& signer, std::string_view reason,
                                                         std::int64_t now_ms, bool only_if_advanced) {
@@ -642,16 +696,26 @@ sql::Result<std::optional<Checkpoint>> write_checkpoint(sql::Db& db, const Signe
   cp.head_seq = h->seq;
   cp.head_hash = h->hash;
   cp.counts = counts_text(counts);
+  auto version = db.query_int64("PRAGMA user_version");
+  if (!version) return version.error();
+  const bool with_tops = version->value_or(0) >= kTopsSince;
+  if (with_tops) {
+    auto tops = tops_now(db, version->value_or(0));
+    if (!tops) return tops.error();
+    cp.tops = std::move(tops).value();
+  }
   cp.key_id = signer.key_id();
   cp.signature = signer.sign(cp.message());
   if (cp.signature.empty()) return crypto_error("signing the checkpoint failed");
-  auto ins = db.cached(
-      "INSERT INTO chain_checkpoints(at_ms, reason, head_seq, head_hash, counts, key_id, signature) "
-      "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+  auto ins = db.cached(with_tops ? "INSERT INTO chain_checkpoints(at_ms, reason, head_seq, head_hash, counts, key_id, "
+                                   "signature, tops) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                                 : "INSERT INTO chain_checkpoints(at_ms, reason, head_seq, head_hash, counts, key_id, "
+                                   "signature) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
   if (!ins) return ins.error();
   SETTLE_SQL_TRY((*ins)->bind_all(cp.at_ms, cp.reason, cp.head_seq, view(cp.head_hash), cp.counts, cp.key_id,
                                   sql::BytesView(reinterpret_cast<const std::byte*>(cp.signature.data()),
                                                  cp.signature.size())));
+  if (with_tops) SETTLE_SQL_TRY((*ins)->bind(8, cp.tops));
   SETTLE_SQL_TRY((*ins)->run());
   cp.checkpoint_id = db.last_insert_rowid();
   return std::optional<Checkpoint>(std::move(cp));
@@ -665,7 +729,8 @@ namespace {
 // content by its key.
 struct KindCheck {
   const Kind* kind = nullptr;
-  sql::Statement lookup;
+  sql::Statement lookup;  // the content, then the row's number when the kind has a top
+  bool topped = false;
 };
 
 // Splits a ref into the kind's key parts (the last part takes the rest).
@@ -728,19 +793,25 @@ class Walk {
       std::string where;
       for (std::size_t i = 0; i < k.key.size(); ++i)
         where += fmt::format("{}t.{} = ?{}", i == 0 ? "" : " AND ", k.key[i].name, i + 1);
-      auto st = db_.prepare(fmt::format("SELECT {} FROM {} AS t WHERE {}", content_sql(k, "t"), k.table, where));
+      const bool topped = version_ >= kTopsSince && !top_of(k).empty();
+      auto st = db_.prepare(fmt::format("SELECT {}{} FROM {} AS t WHERE {}", content_sql(k, "t"),
+                                        topped ? fmt::format(", t.{}", top_of(k)) : "", k.table, where));
       if (!st) return st.error();
-      checks_.emplace(std::string(k.name), KindCheck{&k, std::move(st).value()});
+      checks_.emplace(std::string(k.name), KindCheck{&k, std::move(st).value(), topped});
     }
     return settle::Ok{};
   }
 
   sql::Result<std::vector<Checkpoint>> load_checkpoints() {
     std::vector<Checkpoint> out;
-    auto st = db_.prepare(
-        "SELECT checkpoint_id, at_ms, reason, head_seq, head_hash, counts, key_id, signature FROM chain_checkpoints "
-        "ORDER BY checkpoint_id");
+    // From a checkpoint: it and the ones after (those before were checked by
+    // the walks that started from them).
+    auto st = db_.prepare(fmt::format(
+        "SELECT checkpoint_id, at_ms, reason, head_seq, head_hash, counts, key_id, signature, {} FROM "
+        "chain_checkpoints WHERE checkpoint_id >= ?1 ORDER BY checkpoint_id",
+        version_ >= kTopsSince ? "tops" : "''"));
     if (!st) return st.error();
+    SETTLE_SQL_TRY(st->bind(1, opt_.from_checkpoint.value_or(0)));
     for (;;) {
       auto r = st->step();
       if (!r) return r.error();
@@ -756,6 +827,7 @@ class Walk {
       const auto sig = st->column_blob(7);
       cp.signature.resize(sig.size());
       if (!sig.empty()) std::memcpy(cp.signature.data(), sig.data(), sig.size());
+      cp.tops = st->column_text(8);
       out.push_back(std::move(cp));
     }
     report_.checkpoints = static_cast<std::int64_t>(out.size());
@@ -805,6 +877,10 @@ class Walk {
               fmt::format("entry {}: {} {} is gone from {} (deleted)", seq, kind, ref, k.table));
       return;
     }
+    if (it->second.topped) {
+      const auto top = tops_.find(k.name);
+      if (top != tops_.end() && st.column_int64(1) > top->second) ++above_[std::string(k.name)];
+    }
     // A row chained at every change keeps only its latest entry's content:
     // checked after the walk, against the latest one.
     if (k.on == On::every_change) {
@@ -835,14 +911,17 @@ class Walk {
         return settle::Ok{};  // its signature problem is reported: nothing after it can be trusted either
       prev = it->head_hash;
       expect = it->head_seq + 1;
+      from_head_ = it->head_seq;
+      for (const auto& [kind, top] : parse_counts(it->tops)) tops_.emplace(kind, top);
       report_.counts = parse_counts(it->counts);
       report_.from_seq = expect;
       next_cp = static_cast<std::size_t>(std::distance(cps.begin(), it)) + 1;
       while (next_cp < cps.size() && cps[next_cp].head_seq <= it->head_seq) ++next_cp;
     }
-    auto st = db_.prepare("SELECT seq, kind, ref, content, hash FROM chain WHERE seq >= ?1 ORDER BY seq");
+    // Up to the head this read sees: the range is the entries since `expect`.
+    auto st = db_.prepare("SELECT seq, kind, ref, content, hash FROM chain WHERE seq >= ?1 AND seq <= ?2 ORDER BY seq");
     if (!st) return st.error();
-    SETTLE_SQL_TRY(st->bind(1, expect));
+    SETTLE_SQL_TRY(st->bind_all(expect, total->value_or(-1)));
     for (;;) {
       auto r = st->step();
       if (!r) return r.error();
@@ -908,13 +987,19 @@ class Walk {
         // The whole table, or (walking from a checkpoint) the rows that changed since.
         std::string only;
         if (opt_.from_checkpoint) {
+          // By the key where it is one column (a lookup each), else by the ref.
+          const bool by_key = k.key.size() == 1;
           std::string list;
           for (const std::string& r : changed_[std::string(k.name)]) {
+            std::int64_t v = 0;
             if (!list.empty()) list += ", ";
-            list += "'" + replace_quotes(r) + "'";
+            if (by_key && k.key[0].integer && parse_int(r, v))
+              list += std::to_string(v);
+            else
+              list += "'" + replace_quotes(r) + "'";
           }
           if (list.empty()) continue;
-          only = fmt::format(" WHERE {} IN ({})", ref, list);
+          only = fmt::format(" WHERE {} IN ({})", by_key ? fmt::format("t.{}", k.key[0].name) : ref, list);
         }
         auto st = db_.prepare(fmt::format(
             "SELECT {0}, {1}, (SELECT c.content FROM chain AS c WHERE c.kind = '{2}' AND c.ref = {0} "
@@ -936,31 +1021,60 @@ class Walk {
         }
         continue;
       }
+      if (const auto top = tops_.find(k.name); top != tops_.end()) {
+        SETTLE_SQL_TRY(rows_above_top(k, top->second));
+        continue;
+      }
       auto rows = db_.query_int64(fmt::format("SELECT count(*) FROM {} AS t{}", k.table, where));
       if (!rows) return rows.error();
       const auto it = report_.counts.find(std::string(k.name));
       const std::int64_t entries = it == report_.counts.end() ? 0 : it->second;
       if (rows->value_or(0) <= entries) continue;
-      // Some row has no entry: find which (a temporary set of the refs seen).
-      SETTLE_SQL_TRY(db_.exec("CREATE TEMP TABLE IF NOT EXISTS chain_seen(ref TEXT PRIMARY KEY) WITHOUT ROWID; "
-                              "DELETE FROM temp.chain_seen"));
-      SETTLE_SQL_TRY(db_.exec(fmt::format(
-          "INSERT OR IGNORE INTO temp.chain_seen(ref) SELECT ref FROM chain WHERE kind = '{}'", k.name)));
-      auto st = db_.prepare(fmt::format("SELECT {0} FROM {1} AS t{2}{3} {0} NOT IN (SELECT ref FROM temp.chain_seen)",
-                                        ref, k.table, where, where.empty() ? " WHERE" : " AND"));
-      if (!st) return st.error();
-      for (;;) {
-        auto r = st->step();
-        if (!r) return r.error();
-        if (!*r) break;
-        problem(-1, k.name, st->column_text(0), "inserted",
-                fmt::format("{} {} in {} has no chain entry (inserted past the chain)", k.name, st->column_text(0),
-                            k.table));
-      }
-      st->reset();
-      SETTLE_SQL_TRY(db_.exec("DELETE FROM temp.chain_seen"));
+      SETTLE_SQL_TRY(list_unchained(k, where, -1));
     }
     return settle::Ok{};
+  }
+
+  // Walking from a checkpoint that signed the kind's top: the rows numbered
+  // above it (written since) against the entries walked for rows above it.
+  // Bounded by the highest number this read sees, so the read stays on the
+  // rows written since.
+  sql::Status rows_above_top(const Kind& k, std::int64_t top) {
+    const std::string_view col = top_of(k);
+    auto high = db_.query_int64(fmt::format("SELECT max({}) FROM {}", col, k.table));
+    if (!high) return high.error();
+    if (!high->has_value() || **high <= top) return settle::Ok{};
+    std::string where = fmt::format(" WHERE t.{0} > {1} AND t.{0} <= {2}", col, top, **high);
+    if (!k.when.empty()) where += " AND (" + replace_row(k.when, "t") + ")";
+    auto rows = db_.query_int64(fmt::format("SELECT count(*) FROM {} AS t{}", k.table, where));
+    if (!rows) return rows.error();
+    const auto it = above_.find(k.name);
+    if (rows->value_or(0) <= (it == above_.end() ? 0 : it->second)) return settle::Ok{};
+    return list_unchained(k, where, from_head_);
+  }
+
+  // Some row of `where` has no entry: find which, against a temporary set of
+  // the kind's refs in the chain (after entry `after_seq`; -1: all).
+  sql::Status list_unchained(const Kind& k, const std::string& where, std::int64_t after_seq) {
+    SETTLE_SQL_TRY(db_.exec("CREATE TEMP TABLE IF NOT EXISTS chain_seen(ref TEXT PRIMARY KEY) WITHOUT ROWID; "
+                            "DELETE FROM temp.chain_seen"));
+    SETTLE_SQL_TRY(db_.exec(fmt::format(
+        "INSERT OR IGNORE INTO temp.chain_seen(ref) SELECT ref FROM chain WHERE seq > {} AND kind = '{}'", after_seq,
+        k.name)));
+    const std::string ref = ref_sql(k, "t");
+    auto st = db_.prepare(fmt::format("SELECT {0} FROM {1} AS t{2}{3} {0} NOT IN (SELECT ref FROM temp.chain_seen)",
+                                      ref, k.table, where, where.empty() ? " WHERE" : " AND"));
+    if (!st) return st.error();
+    for (;;) {
+      auto r = st->step();
+      if (!r) return r.error();
+      if (!*r) break;
+      problem(-1, k.name, st->column_text(0), "inserted",
+              fmt::format("{} {} in {} has no chain entry (inserted past the chain)", k.name, st->column_text(0),
+                          k.table));
+    }
+    st->reset();
+    return db_.exec("DELETE FROM temp.chain_seen");
   }
 
   static std::string replace_quotes(std::string_view s) {
@@ -978,6 +1092,11 @@ class Walk {
   VerifyReport report_;
   std::map<std::string, KindCheck> checks_;
   std::map<std::string, std::set<std::string>> changed_;  // every_change refs walked (from a checkpoint)
+  // Walking from a checkpoint: its head, the tops it signed, and by kind the
+  // entries walked whose row is numbered above its top.
+  std::int64_t from_head_ = -1;
+  std::map<std::string, std::int64_t, std::less<>> tops_;
+  std::map<std::string, std::int64_t, std::less<>> above_;
 };
 
 }  // namespace

@@ -34,6 +34,12 @@ const std::string& schema_sql();
 // The triggers that chain the kinds a later migration adds (`version` > 7),
 // for that migration's SQL after its tables.
 std::string kinds_sql(int version);
+// The triggers of every kind kept in `table`: a migration that rebuilds the
+// table makes them again.
+std::string table_triggers_sql(std::string_view table);
+
+// The schema version from which checkpoints sign each kind's top (below).
+inline constexpr int kTopsSince = 13;
 // Chains the rows written before v7, kind by kind in key order (run by the
 // migration after schema_sql, on a connection with register_functions).
 sql::Status backfill(sql::Db& db);
@@ -96,6 +102,10 @@ struct Checkpoint {
   std::int64_t head_seq = 0;
   Hash head_hash{};
   std::string counts;  // "kind=n,kind=n" of the entries up to head_seq, kinds sorted
+  // "kind=n,..." (v13 on, else ""): for each kind whose rows are numbered in
+  // the order they are written, the highest number then. A walk starting
+  // here looks for unchained rows above it only.
+  std::string tops;
   std::string key_id;
   std::vector<std::uint8_t> signature;
   std::string message() const;  // what is signed
@@ -136,8 +146,10 @@ struct VerifyOptions {
   std::size_t max_problems = 20;                       // the walk goes on to count, reports this many
   // Walk only the entries after this checkpoint, starting from the head it
   // signed (its signature must be good when a key is given): the nightly
-  // check of what was written since the last one. Rows chained before it
-  // are not read again; a full walk (unset) reads every row.
+  // check of what was written since the last one. Rows chained before it,
+  // and the checkpoints signed before it, are not read again; when it signed
+  // its kinds' tops, rows without an entry are looked for above those only.
+  // A full walk (unset) reads every row.
   std::optional<std::int64_t> from_checkpoint = {};
   std::function<void(std::int64_t done, std::int64_t total)> progress = {};  // every 100,000 entries
 };

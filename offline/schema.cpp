@@ -864,6 +864,52 @@ CREATE UNIQUE INDEX stays_open_card ON stays(card_no) WHERE state = 'admitted' A
 CREATE UNIQUE INDEX stays_open_no_card ON stays(psn_no) WHERE state = 'admitted' AND card_no = '';
 )SQL";
 
+// v13: the nightly chain walk reads the day's rows, not the years'. Each
+// checkpoint signs, per kind, the highest number of its rows then (tops), so
+// the next walk from it counts only the rows above. The request log becomes a
+// table in arrival order (seq) with its request id unique, so that a stored
+// answer has such a number too, and a new request is written at the table's
+// end instead of at a random place in it (the wide rows of five years).
+// Rows already there are numbered in request-id order. Its triggers, and the
+// chain's on it, are made again; the tables naming a request keep naming it
+// by request_id (the migration runs with foreign keys off: dropping the old
+// table would otherwise count every row naming it as a violation).
+constexpr std::string_view kV13 = R"SQL(
+ALTER TABLE chain_checkpoints ADD COLUMN tops TEXT NOT NULL DEFAULT '';
+CREATE TABLE requests_v13 (
+  seq             INTEGER PRIMARY KEY,
+  request_id      TEXT NOT NULL UNIQUE CHECK (length(request_id) BETWEEN 1 AND 64),
+  method          TEXT NOT NULL,
+  payload_hash    TEXT NOT NULL,
+  state           TEXT NOT NULL CHECK (state IN ('in_progress', 'answered')),
+  answer          TEXT,
+  operator_id     TEXT,
+  window_id       TEXT,
+  created_at_ms   INTEGER NOT NULL,
+  answered_at_ms  INTEGER,
+  CHECK ((state = 'answered') = (answer IS NOT NULL AND answered_at_ms IS NOT NULL))
+) STRICT;
+INSERT INTO requests_v13(request_id, method, payload_hash, state, answer, operator_id, window_id, created_at_ms,
+                         answered_at_ms)
+  SELECT request_id, method, payload_hash, state, answer, operator_id, window_id, created_at_ms, answered_at_ms
+  FROM requests;
+DROP TABLE requests;
+ALTER TABLE requests_v13 RENAME TO requests;
+CREATE TRIGGER requests_fixed BEFORE UPDATE ON requests
+WHEN NEW.seq IS NOT OLD.seq OR NEW.request_id IS NOT OLD.request_id OR NEW.method IS NOT OLD.method
+  OR NEW.payload_hash IS NOT OLD.payload_hash OR NEW.created_at_ms IS NOT OLD.created_at_ms
+  OR (OLD.state = 'answered' AND (NEW.state IS NOT OLD.state OR NEW.answer IS NOT OLD.answer
+                                  OR NEW.answered_at_ms IS NOT OLD.answered_at_ms))
+BEGIN SELECT RAISE(ABORT, 'requests: a request''s identity and its first answer never change'); END;
+CREATE TRIGGER requests_no_delete BEFORE DELETE ON requests
+BEGIN SELECT RAISE(ABORT, 'requests: the request log is append-only'); END;
+)SQL";
+
+const std::string& v13_sql() {
+  static const std::string sql = std::string(kV13) + chain::table_triggers_sql("requests");
+  return sql;
+}
+
 const std::string& v12_sql() {
   static const std::string sql = std::string(kV12) + chain::kinds_sql(12);
   return sql;
@@ -888,7 +934,7 @@ const std::string& v3_sql() {
 }
 
 std::span<const Migration> all_migrations() {
-  static const std::array<Migration, 12> list{{
+  static const std::array<Migration, 13> list{{
       {1, "initial schema: requests, insurer messages, settlements, refunds, adjustments, outbox, events", kV1},
       {2, "fewer pages per commit (no requests_in_progress index, events without AUTOINCREMENT); open reversals indexed",
        kV2},
@@ -922,6 +968,9 @@ std::span<const Migration> all_migrations() {
       {12, "insurer messages name the insured area their envelope carried (a reversal goes with it); stays name "
            "their person's insured area (set once, chained); one admitted stay per person among the stays without a card",
        v12_sql()},
+      {13, "checkpoints sign each kind's top, so the nightly chain walk reads only the rows written since the last "
+           "one; the request log in arrival order (request ids unique)",
+       v13_sql(), nullptr, true},
   }};
   return list;
 }
@@ -947,6 +996,22 @@ int current_schema_version() noexcept { return migrations().back().to_version; }
 sql::Status migrate(sql::Db& db, int from_version, std::span<const Migration> list) {
   for (const Migration& m : list) {
     if (m.to_version <= from_version) continue;
+    // Foreign keys are switched outside a transaction only, and back after it.
+    struct ForeignKeys {
+      sql::Db& db;
+      bool off = false;
+      ~ForeignKeys() {
+        if (off) (void)db.exec("PRAGMA foreign_keys = ON");
+      }
+    } fk{db};
+    if (m.foreign_keys_off) {
+      auto on = db.query_int64("PRAGMA foreign_keys");
+      if (!on) return on.error();
+      if (on->value_or(0) != 0) {
+        SETTLE_SQL_TRY(db.exec("PRAGMA foreign_keys = OFF"));
+        fk.off = true;
+      }
+    }
     auto tx = sql::Transaction::begin(db, sql::TxKind::immediate);
     if (!tx) return tx.error();
     // Re-read inside the write lock: another process may have migrated first.

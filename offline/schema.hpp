@@ -31,6 +31,9 @@ struct Migration {
   std::string_view sql;
   // Run after `sql` in the same transaction (a back-fill SQL cannot say).
   sql::Status (*then)(sql::Db&) = nullptr;
+  // Run with foreign keys off (a table others name is rebuilt); they are
+  // switched on again after the migration's transaction.
+  bool foreign_keys_off = false;
 };
 
 // The settlements' transition trigger (CREATE TRIGGER settlements_transition),

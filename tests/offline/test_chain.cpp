@@ -74,21 +74,23 @@ struct Chained {
     return *r;
   }
 
-  void checkpoint(std::string_view reason) {
+  chain::Checkpoint checkpoint(std::string_view reason) {
     auto cp = ledger->write_wait([&](sql::Db& db) -> sql::Result<std::optional<chain::Checkpoint>> {
       return chain::write_checkpoint(db, *signer, reason, kChainAt + 100);
     });
     REQUIRE(cp.ok());
     REQUIRE(cp->has_value());
+    return **cp;
   }
 
   void close() { ledger.reset(); }
 
-  chain::VerifyReport verify() {
+  // The whole walk, or the nightly one from checkpoint `from`.
+  chain::VerifyReport verify(std::optional<std::int64_t> from = {}) {
     auto db = open_connection(path, sql::OpenMode::read_only);
     REQUIRE(db.ok());
     const chain::Verifier key = chain::Verifier::of(*signer);
-    auto rep = chain::verify(*db, {.key = &key});
+    auto rep = chain::verify(*db, {.key = &key, .from_checkpoint = from});
     REQUIRE_MESSAGE(rep.ok(), (rep.ok() ? "" : rep.error().message));
     return std::move(rep).value();
   }
@@ -271,6 +273,142 @@ TEST_CASE("the walk names each kind of tampering") {
     REQUIRE_FALSE(r.ok());
     CHECK(found(r, "signature", "checkpoint"));
   }
+}
+
+// The nightly walk starts from the last reconciliation's checkpoint and, for
+// each kind whose rows are numbered as they are written, looks for rows
+// without an entry above the top that checkpoint signed: the rows written
+// since. What it leaves to the whole walk is pinned here too.
+TEST_CASE("the walk from a checkpoint looks for unchained rows above the tops it signed") {
+  Chained c;
+  const auto s1 = c.day("a1", 10'000);
+  const auto before = c.checkpoint("schedule");
+  // A request still open when the night's checkpoint is signed: its answer
+  // comes after, on a row numbered below the top.
+  REQUIRE(c.ledger->write_wait([](sql::Db& db) { return record_request(db, test::sample_request("open")); }).ok());
+  const auto night = c.checkpoint("reconciliation");
+  CHECK(before.tops.find(fmt::format("settlement={}", s1)) != std::string::npos);
+  CHECK(night.tops.find("answer=") != std::string::npos);
+  CHECK(night.message().rfind("settle ledger checkpoint v2\n", 0) == 0);
+  REQUIRE(c.ledger->write_wait([](sql::Db& db) { return answer_request(db, "open", R"({"ok":true})", kChainAt + 200); })
+              .ok());
+  const auto s2 = c.day("a2", 20'000);
+  c.close();
+  {
+    const auto r = c.verify(night.checkpoint_id);
+    INFO(problems(r));
+    CHECK(r.ok());
+    CHECK(r.checkpoints == 1);  // the night's: the one before was checked by an earlier walk
+    CHECK(r.checkpoints_signed == 1);
+    CHECK(r.counts.at("answer") == 3);  // a1, open (answered since), a2; the refunds' requests are still open
+  }
+  c.drop_triggers();
+
+  SUBCASE("an audit entry inserted past the chain since") {
+    c.shell("INSERT INTO audit(at_ms, operator_name, action) VALUES(1, 'x', 'forged')");
+    const auto r = c.verify(night.checkpoint_id);
+    INFO(problems(r));
+    CHECK(found(r, "inserted", "audit"));
+  }
+  SUBCASE("a line added to a settlement written since") {
+    c.shell(fmt::format("INSERT INTO settlement_lines(setl_id, line_no, code, name, class, amount_fen, "
+                        "selfpay_ratio_ppm) VALUES({}, 99, 'X', 'forged', 'A', 1, 0)",
+                        s2));
+    const auto r = c.verify(night.checkpoint_id);
+    INFO(problems(r));
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.problems.front().what == "inserted");
+    CHECK(r.problems.front().kind == "settlement_line");
+    CHECK(r.problems.front().ref == fmt::format("{}:99", s2));
+  }
+  SUBCASE("an answer stored past the chain") {
+    c.shell("UPDATE requests SET state = 'answered', answer = '{}', answered_at_ms = 1 WHERE request_id = 'a2-r'");
+    const auto r = c.verify(night.checkpoint_id);
+    INFO(problems(r));
+    CHECK(found(r, "inserted", "answer"));
+  }
+  SUBCASE("a row slipped in under a top, or a checkpoint before the night's edited: left to the whole walk") {
+    c.shell(fmt::format("INSERT INTO settlement_lines(setl_id, line_no, code, name, class, amount_fen, "
+                        "selfpay_ratio_ppm) VALUES({}, 99, 'X', 'forged', 'A', 1, 0)",
+                        s1));
+    c.shell(fmt::format("UPDATE chain_checkpoints SET reason = 'edited' WHERE checkpoint_id = {}",
+                        before.checkpoint_id));
+    const auto nightly = c.verify(night.checkpoint_id);
+    INFO(problems(nightly));
+    CHECK(nightly.ok());
+    const auto whole = c.verify();
+    INFO(problems(whole));
+    CHECK(found(whole, "inserted", "settlement_line"));
+    CHECK(found(whole, "signature", "checkpoint"));
+  }
+}
+
+TEST_CASE("a checkpoint signed before v13 still verifies after the migration, and a walk from it counts whole") {
+  TestDir dir("chain-v12");
+  const std::string path = dir.file("ledger.db");
+  auto signer = chain::Signer::generate(dir.file("checkpoint.key"));
+  REQUIRE(signer.ok());
+  std::int64_t cp_id = 0;
+  {
+    LedgerOptions o;
+    o.migrations = migrations().subspan(0, 12);
+    auto l = Ledger::open(path, o);
+    REQUIRE(l.ok());
+    auto r = (*l)->write_wait([&](sql::Db& db) -> sql::Result<std::optional<chain::Checkpoint>> {
+      for (const char* id : {"old1", "old2"}) {
+        auto q = record_request(db, test::sample_request(id));
+        if (!q) return q.error();
+        auto setl = record_settlement(db, test::sample_settlement(id, 5000, kChainAt), test::sample_lines(5000));
+        if (!setl) return setl.error();
+        SETTLE_SQL_TRY(answer_request(db, id, R"({"ok":true})", kChainAt + 1));
+      }
+      SETTLE_SQL_TRY(record_request(db, test::sample_request("old-open")));
+      return chain::write_checkpoint(db, *signer, "reconciliation", kChainAt + 100);
+    });
+    REQUIRE(r.ok());
+    REQUIRE(r->has_value());
+    CHECK((**r).tops.empty());
+    cp_id = (**r).checkpoint_id;
+  }
+  {
+    auto l = Ledger::open(path);
+    REQUIRE(l.ok());
+    REQUIRE((*l)->schema_version() == current_schema_version());
+    // The open request is answered after the migration; a new one comes.
+    auto w = (*l)->write_wait([](sql::Db& db) -> sql::Status {
+      SETTLE_SQL_TRY(answer_request(db, "old-open", R"({"ok":true})", kChainAt + 300));
+      SETTLE_SQL_TRY(record_request(db, test::sample_request("new")));
+      return answer_request(db, "new", R"({"ok":true})", kChainAt + 301);
+    });
+    REQUIRE(w.ok());
+  }
+  auto db = open_connection(path, sql::OpenMode::read_write);
+  REQUIRE(db.ok());
+  // Every request kept, numbered, still named by the rows naming it.
+  CHECK(db->query_int64("SELECT count(*) FROM requests WHERE seq IS NOT NULL")->value_or(0) == 4);
+  CHECK(db->query_int64("SELECT max(seq) FROM requests WHERE request_id = 'new'")->value_or(0) == 4);
+  CHECK(db->query_int64("SELECT count(*) FROM pragma_foreign_key_check")->value_or(-1) == 0);
+  CHECK_FALSE(db->exec("INSERT INTO requests(request_id, method, payload_hash, state, created_at_ms) "
+                       "VALUES('new', 'settle.commit', 'h', 'in_progress', 1)")
+                  .ok());
+  const chain::Verifier key = chain::Verifier::of(*signer);
+  auto whole = chain::verify(*db, {.key = &key});
+  REQUIRE(whole.ok());
+  INFO(problems(*whole));
+  CHECK(whole->ok());
+  CHECK(whole->checkpoints_signed == 1);
+  CHECK(whole->counts.at("answer") == 4);
+  // Past the chain, then walked from the old checkpoint (no tops: counted whole).
+  auto sh = sql::Db::open(path, {.mode = sql::OpenMode::read_write});
+  REQUIRE(sh.ok());
+  REQUIRE(sh->exec("DROP TRIGGER chain_settlement_line_insert").ok());
+  REQUIRE(sh->exec("INSERT INTO settlement_lines(setl_id, line_no, code, name, class, amount_fen, selfpay_ratio_ppm) "
+                   "VALUES(1, 99, 'X', 'forged', 'A', 1, 0)")
+              .ok());
+  auto nightly = chain::verify(*db, {.key = &key, .from_checkpoint = cp_id});
+  REQUIRE(nightly.ok());
+  INFO(problems(*nightly));
+  CHECK(found(*nightly, "inserted", "settlement_line"));
 }
 
 TEST_CASE("the checkpoint key is refused when others may read it; a public key verifies") {

@@ -76,8 +76,8 @@ TEST_CASE("a v11 ledger migrates to v12 in place: reversals and a stay's items g
   auto opened = Ledger::open(path);
   if (!opened) FAIL(opened.error().message);
   auto l = std::move(opened).value();
-  CHECK(l->schema_version() == 12);
-  CHECK(current_schema_version() == 12);
+  CHECK(l->schema_version() == current_schema_version());
+  CHECK(current_schema_version() >= 12);
   CHECK(std::filesystem::exists(path + ".v11.bak"));
   const FlowConventions conv = v12_conventions();
 

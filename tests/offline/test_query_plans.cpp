@@ -3,6 +3,7 @@
 // (EXPLAIN QUERY PLAN), and none may read a table that grows with the years
 // whole, so its cost follows the day's, the shift's or the person's rows.
 #include "ledger_fixture.hpp"
+#include "offline/chain.hpp"
 #include "offline/flow_ledger.hpp"
 #include "offline/office_ops.hpp"
 #include "offline/outage_ops.hpp"
@@ -13,6 +14,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cctype>
 #include <set>
 #include <string>
 #include <vector>
@@ -41,6 +43,21 @@ bool partial_index(sql::Db& db, const std::string& name) {
   auto row = st->step();
   REQUIRE(row.ok());
   return *row && st->column_text(0).find(" WHERE ") != std::string::npos;
+}
+
+// The table a plan line names: itself, or the table `name` is an alias of
+// in `text` ("FROM settlements AS t" plans as "SCAN t").
+std::string table_of(const std::string& text, const std::string& name) {
+  for (const auto& t : kGrowing) {
+    const std::string as = t + " AS " + name;
+    for (auto at = text.find(as); at != std::string::npos; at = text.find(as, at + 1)) {
+      const std::size_t after = at + as.size();
+      const bool word_ends = after == text.size() || !(std::isalnum(static_cast<unsigned char>(text[after])) != 0 || text[after] == '_');
+      const bool word_starts = at == 0 || text[at - 1] == ' ';
+      if (word_ends && word_starts) return t;
+    }
+  }
+  return name;
 }
 
 // Runs `path(db)` with the statements it runs traced (the triggers' own
@@ -74,13 +91,13 @@ std::vector<std::string> whole_reads(sql::Db& db, Path path) {
       // A rowid range open at its top (`setl_id > ?` alone) reads from there
       // to the table's end: as whole a read as a SCAN when it starts at 0.
       if (detail.rfind("SEARCH ", 0) == 0 && detail.find("PRIMARY KEY (rowid>?)") != std::string::npos) {
-        const std::string table = detail.substr(7, detail.find(' ', 7) - 7);
+        const std::string table = table_of(text, detail.substr(7, detail.find(' ', 7) - 7));
         if (kGrowing.count(table) != 0) bad.push_back(detail + "  <-  " + text);
         continue;
       }
       if (detail.rfind("SCAN ", 0) != 0) continue;
       const std::string rest = detail.substr(5);
-      const std::string table = rest.substr(0, rest.find(' '));
+      const std::string table = table_of(text, rest.substr(0, rest.find(' ')));
       if (kGrowing.count(table) == 0) continue;
       // A partial index holds the open rows only (parked items, admitted
       // stays): reading it whole costs what is open, not the years.
@@ -226,6 +243,55 @@ TEST_CASE("the nightly reconciliation of one day") {
     });
   });
   require_no_whole_reads(bad);
+}
+
+// The chain walk of recon.run starts from the last reconciliation's
+// checkpoint and looks for unchained rows above the tops it signed. The kinds
+// without a top are still counted whole: their rows may meet their condition
+// long after they were written. Those are pinned here by table, so a kind
+// that loses its top, or a new kind without one, shows.
+TEST_CASE("the nightly chain walk from the last reconciliation's checkpoint") {
+  Filled f;
+  const std::string key = f.dir.file("checkpoint.key");
+  auto signer = chain::Signer::generate(key);
+  REQUIRE(signer.ok());
+  const auto cp = f.write([&](sql::Db& db) { return chain::write_checkpoint(db, *signer, "reconciliation", kAt + kDay); });
+  REQUIRE(cp.has_value());
+  f.write([](sql::Db& db) -> sql::Status {
+    for (int i = 0; i < 5; ++i) {
+      const std::string id = "night-" + std::to_string(i);
+      Request q = test::sample_request(id, kAt + kDay + i);
+      if (auto r = record_request(db, q); !r) return r.error();
+      if (auto r = record_settlement(db, test::sample_settlement(id, 20'000 + i, q.created_at_ms),
+                                     test::sample_lines(20'000 + i));
+          !r)
+        return r.error();
+      if (auto r = answer_request(db, id, R"({"ok":true})", q.created_at_ms + 1); !r) return r;
+    }
+    return Ok{};
+  });
+  const std::int64_t from = cp->checkpoint_id;
+  const auto bad = f.read([from](sql::Db& db) -> sql::Result<std::vector<std::string>> {
+    return whole_reads(db, [from](sql::Db& d) {
+      auto r = chain::verify(d, {.from_checkpoint = from});
+      REQUIRE(r.ok());
+      CHECK(r->ok());
+      CHECK(r->counts.at("settlement") == 45);
+    });
+  });
+  // Counted whole by design (docs/ledger-integrity.md, "The nightly
+  // reconciliation"): a stay's lines and cancellations, a stay's area set
+  // once, decisions on corrections and re-entered batches, outages' ends,
+  // re-entered rows' results.
+  const std::set<std::string> whole = {"stay_lines", "stays", "corrections", "reentry_batches", "reentry_results"};
+  std::vector<std::string> others;
+  for (const auto& b : bad) {
+    MESSAGE(b);
+    if (std::none_of(whole.begin(), whole.end(),
+                     [&](const std::string& t) { return b.find("FROM " + t + " AS t") != std::string::npos; }))
+      others.push_back(b);
+  }
+  require_no_whole_reads(others);
 }
 
 TEST_CASE("the office's lists: audit pages, outages, parked items, corrections waiting") {
