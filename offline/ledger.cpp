@@ -186,7 +186,13 @@ sql::Status backup_before_migration(sql::Db& db, const std::string& path, int fr
   const std::string bak = fmt::format("{}.v{}.bak", path, from);
   std::error_code ec;
   if (std::filesystem::exists(bak, ec)) return settle::Ok{};  // an earlier attempt already made it
-  std::filesystem::remove(bak + ".tmp", ec);                   // VACUUM INTO needs a new file
+  std::filesystem::remove(bak + ".tmp", ec);                   // VACUUM INTO needs a new (or empty) file
+  // Made empty first, readable by the ledger's owner alone: the copy holds
+  // what the ledger holds, whatever the umask of whoever migrates it.
+  const int fd = ::open((bak + ".tmp").c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return sql::DbError{sql::Errc::io, 0, fmt::format("create {}.tmp: {}", bak, std::strerror(errno))};
+  ::close(fd);
   auto st = db.prepare("VACUUM INTO ?1");
   if (!st) return st.error();
   SETTLE_SQL_TRY(st->bind(1, bak + ".tmp"));

@@ -79,6 +79,9 @@ TEST_CASE("a v11 ledger migrates to v12 in place: reversals and a stay's items g
   CHECK(l->schema_version() == current_schema_version());
   CHECK(current_schema_version() >= 12);
   CHECK(std::filesystem::exists(path + ".v11.bak"));
+  // The copy holds what the ledger holds: its owner's alone, whatever the umask.
+  CHECK((std::filesystem::status(path + ".v11.bak").permissions() &
+         (std::filesystem::perms::group_all | std::filesystem::perms::others_all)) == std::filesystem::perms::none);
   const FlowConventions conv = v12_conventions();
 
   std::int64_t new_adm = 0;

@@ -27,6 +27,7 @@
 #include "tools/settled/reload.hpp"
 #include "tools/common/version.hpp"
 #include "tools/settled/service.hpp"
+#include "tools/settled/start_keepalive.hpp"
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/as_tuple.hpp>
@@ -155,6 +156,12 @@ int main(int argc, char** argv) {
   if (ec) return fail_start(fmt::format("cannot create data_dir {}: {}", config->data_dir, ec.message()));
   if (made_data_dir) ::chmod(config->data_dir.c_str(), 0700);
 
+  // Under systemd the start may outlast TimeoutStartSec on a large ledger
+  // (its copy and migration after an upgrade, its page checks after an
+  // unclean stop): systemd is told to wait, step by step, until ready.
+  StartKeepalive keepalive;
+  keepalive.step("opening the ledger (after an upgrade or an unclean stop this can take minutes)");
+
   // The open work is counted after every commit, on the writer: engine.status
   // and the metrics read it from memory.
   LiveWork live_work;
@@ -211,6 +218,7 @@ int main(int argc, char** argv) {
                                     started.error().message));
   }
   const bool checks_deferred = led.integrity_check_deferred();
+  keepalive.step("opening the red list");
   auto redlist = redlist::Store::open(config->redlist.path, storage_key, !checks_deferred);
   if (!redlist) return fail_start(redlist.error().message);
 
@@ -454,6 +462,7 @@ int main(int argc, char** argv) {
   asio::co_spawn(
       ioc,
       [&]() -> asio::awaitable<void> {
+        keepalive.step("recovering what the last run left in doubt");
         const Result<std::int64_t> r = co_await service.recover();
         if (!r) {
           spdlog::critical("settled: recovery failed: {}", r.error().message);
@@ -474,6 +483,7 @@ int main(int argc, char** argv) {
                      server.tcp_port() ? fmt::format(" and 127.0.0.1:{}", *server.tcp_port()) : std::string());
         std::cout << "settled: ready on " << config->cashier.socket_path << std::endl;
         // systemd (Type=notify): ready once the socket listens.
+        keepalive.stop();
         ::sd_notifyf(0, "READY=1\nSTATUS=serving cashiers on %s", config->cashier.socket_path.c_str());
         serving = true;
         if (checks_deferred) page_checks = std::thread(run_page_checks);
