@@ -1,6 +1,8 @@
 // settled as systemd runs it, with real files and a real process:
 // --check-config on every file the config names (each failure naming the
 // option and the file), readiness and reload through a real NOTIFY_SOCKET.
+#include "tests/support/notify_socket.hpp"
+
 #include <doctest/doctest.h>
 
 #include <fmt/format.h>
@@ -103,40 +105,7 @@ socket = "run/cashier.sock"
 
 bool contains(const std::string& text, const std::string& what) { return text.find(what) != std::string::npos; }
 
-// The datagram socket systemd listens on for sd_notify.
-struct NotifySocket {
-  int fd = -1;
-  std::string path;
-  explicit NotifySocket(const fs::path& p) : path(p.string()) {
-    fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    REQUIRE(fd >= 0);
-    sockaddr_un a{};
-    a.sun_family = AF_UNIX;
-    REQUIRE(path.size() < sizeof a.sun_path);
-    std::memcpy(a.sun_path, path.c_str(), path.size() + 1);
-    REQUIRE(::bind(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) == 0);
-    timeval tv{1, 0};
-    REQUIRE(::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0);
-  }
-  ~NotifySocket() { ::close(fd); }
-  NotifySocket(const NotifySocket&) = delete;
-  NotifySocket& operator=(const NotifySocket&) = delete;
-
-  // Messages until one contains `want` (or `seconds` pass); all of them joined.
-  std::string until(const std::string& want, int seconds) const {
-    std::string seen;
-    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-    while (std::chrono::steady_clock::now() < end) {
-      char buf[4096];
-      const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-      if (n <= 0) continue;
-      const std::string msg(buf, static_cast<std::size_t>(n));
-      seen += msg + "\n--\n";
-      if (contains(msg, want)) return seen;
-    }
-    return seen;
-  }
-};
+using settle::test::NotifySocket;
 
 std::string wait_log(const fs::path& log, const std::string& want, int seconds) {
   const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
@@ -218,7 +187,7 @@ pid_t start_settled(const Site& s, const NotifySocket& notify, const fs::path& l
   const pid_t pid = ::fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
-    ::setenv("NOTIFY_SOCKET", notify.path.c_str(), 1);
+    ::setenv("NOTIFY_SOCKET", notify.path().c_str(), 1);
     const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     ::dup2(out, 1);
     ::dup2(out, 2);
@@ -243,7 +212,7 @@ int exit_within(pid_t pid, int seconds) {
 
 TEST_CASE("after a clean stop the page checks run once the socket answers; a damaged file then stops settled") {
   Site s;
-  NotifySocket notify(s.dir / "notify");
+  NotifySocket notify((s.dir / "notify").string());
   const fs::path log = s.dir / "settled.log";
   const fs::path ledger = s.dir / "data" / "ledger.db";
   auto start_and_stop = [&](const std::string& want) {
@@ -285,11 +254,15 @@ TEST_CASE("after a clean stop the page checks run once the socket answers; a dam
 TEST_CASE("readiness, reload on SIGHUP and stop, as systemd sees them (NOTIFY_SOCKET)") {
   Site s;
   s.write_config("[offline]\nmax_age_s = 86400\n");
-  NotifySocket notify(s.dir / "notify");
+  NotifySocket notify((s.dir / "notify").string());
   const fs::path log = s.dir / "settled.log";
   const pid_t pid = start_settled(s, notify, log);
   const std::string ready = notify.until("READY=1", 20);
   REQUIRE_MESSAGE(contains(ready, "READY=1"), slurp(log));
+  // Before it: systemd told to wait, naming the step (a long migration or
+  // page check is not cut off by TimeoutStartSec).
+  CHECK_MESSAGE(contains(ready, "EXTEND_TIMEOUT_USEC=40000000\nSTATUS=starting: opening the ledger"), ready);
+  CHECK(ready.find("EXTEND_TIMEOUT_USEC") < ready.find("READY=1"));
   // Ready means listening, the socket 0660.
   struct stat st {};
   REQUIRE(::stat(s.socket().c_str(), &st) == 0);
