@@ -303,6 +303,11 @@ TEST_CASE("the walk from a checkpoint looks for unchained rows above the tops it
     CHECK(r.counts.at("answer") == 3);  // a1, open (answered since), a2; the refunds' requests are still open
   }
   c.drop_triggers();
+  const auto forge_line = [&c](std::int64_t setl_id) {
+    c.shell(fmt::format("INSERT INTO settlement_lines(setl_id, line_no, code, name, class, amount_fen, "
+                        "selfpay_ratio_ppm) VALUES({}, 99, 'X', 'forged', 'A', 1, 0)",
+                        setl_id));
+  };
 
   SUBCASE("an audit entry inserted past the chain since") {
     c.shell("INSERT INTO audit(at_ms, operator_name, action) VALUES(1, 'x', 'forged')");
@@ -311,9 +316,7 @@ TEST_CASE("the walk from a checkpoint looks for unchained rows above the tops it
     CHECK(found(r, "inserted", "audit"));
   }
   SUBCASE("a line added to a settlement written since") {
-    c.shell(fmt::format("INSERT INTO settlement_lines(setl_id, line_no, code, name, class, amount_fen, "
-                        "selfpay_ratio_ppm) VALUES({}, 99, 'X', 'forged', 'A', 1, 0)",
-                        s2));
+    forge_line(s2);
     const auto r = c.verify(night.checkpoint_id);
     INFO(problems(r));
     REQUIRE_FALSE(r.ok());
@@ -328,9 +331,7 @@ TEST_CASE("the walk from a checkpoint looks for unchained rows above the tops it
     CHECK(found(r, "inserted", "answer"));
   }
   SUBCASE("a row slipped in under a top, or a checkpoint before the night's edited: left to the whole walk") {
-    c.shell(fmt::format("INSERT INTO settlement_lines(setl_id, line_no, code, name, class, amount_fen, "
-                        "selfpay_ratio_ppm) VALUES({}, 99, 'X', 'forged', 'A', 1, 0)",
-                        s1));
+    forge_line(s1);
     c.shell(fmt::format("UPDATE chain_checkpoints SET reason = 'edited' WHERE checkpoint_id = {}",
                         before.checkpoint_id));
     const auto nightly = c.verify(night.checkpoint_id);
