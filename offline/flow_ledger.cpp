@@ -524,14 +524,18 @@ sql::Result<bool> recover_message(sql::Db& db, const Message& m, const FlowConve
   return true;
 }
 
+flow::OutstandingFigures outstanding_figures_of(const OfflineOutstanding& o, std::int64_t now_ms) {
+  flow::OutstandingFigures f;
+  f.fund = o.fund;
+  f.count = o.count;
+  f.oldest_age_s = o.oldest_created_ms ? std::max<std::int64_t>(0, (now_ms - *o.oldest_created_ms) / 1000) : 0;
+  return f;
+}
+
 sql::Result<flow::OutstandingFigures> outstanding_figures(sql::Db& db, std::int64_t now_ms, settle::VisitType visit) {
   auto o = visit == settle::VisitType::inpatient ? offline_outstanding(db, VisitType::inpatient) : offline_outstanding_tracked(db);
   if (!o) return o.error();
-  flow::OutstandingFigures f;
-  f.fund = o->fund;
-  f.count = o->count;
-  f.oldest_age_s = o->oldest_created_ms ? std::max<std::int64_t>(0, (now_ms - *o->oldest_created_ms) / 1000) : 0;
-  return f;
+  return outstanding_figures_of(*o, now_ms);
 }
 
 sql::Result<std::optional<flow::StayView>> stay_view(sql::Db& db, std::int64_t adm_id, bool with_lines) {

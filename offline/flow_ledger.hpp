@@ -57,6 +57,9 @@ sql::Result<bool> recover_message(sql::Db& db, const Message& m, const FlowConve
 // (of the visit type's offline settlements).
 sql::Result<flow::OutstandingFigures> outstanding_figures(sql::Db& db, std::int64_t now_ms,
                                                           settle::VisitType visit = settle::VisitType::outpatient);
+// The same from figures already counted (the daemon keeps the outpatient ones
+// in memory, counted by the writer after each commit).
+flow::OutstandingFigures outstanding_figures_of(const OfflineOutstanding& o, std::int64_t now_ms);
 
 // A settlement with its refunds and (accepted offline) the insurer's figures;
 // its lines unless `with_lines` is false.

@@ -4,6 +4,7 @@
 // one, the settlement reads the ledger.
 #include "offline/ledger.hpp"
 #include "offline/ledger_ops.hpp"
+#include "tests/offline/sample.hpp"
 #include "tests/offline/test_dir.hpp"
 #include "tools/settled/live_work.hpp"
 
@@ -28,7 +29,9 @@ TEST_CASE("no open reversals only after a count that found none; a queued revers
   daemon::LiveWork work;
   CHECK_FALSE(work.no_open_reversals());  // never counted
 
-  auto refresh = [&] { REQUIRE(ledger.read([&](sql::Db& db) -> sql::Status { work.refresh(db); return settle::Ok{}; })); };
+  auto refresh = [&] {
+    REQUIRE(ledger.read([&](sql::Db& db) -> sql::Status { work.refresh(db, false); return settle::Ok{}; }));
+  };
   refresh();
   CHECK(work.no_open_reversals());
 
@@ -62,4 +65,65 @@ TEST_CASE("no open reversals only after a count that found none; a queued revers
   work.refresh(*other);
   CHECK_FALSE(work.no_open_reversals());
   CHECK(work.get().pending_reversals == 0);
+}
+
+// The outpatient offline settlements stored, as the offline limits see them:
+// kept by the writer's own count after every commit (not summed again for
+// every settlement), and counted afresh when another program wrote the file.
+TEST_CASE("the offline figures after each commit are those a reader counts; a write from elsewhere is counted too") {
+  const settle::test::TestDir dir("live-work-offline");
+  daemon::LiveWork work;
+  LedgerOptions opts;
+  opts.writer.after_commit = [&work](sql::Db& db) { work.refresh(db); };
+  auto opened = Ledger::open(dir.file("ledger.db"), opts);
+  REQUIRE(opened.ok());
+  Ledger& ledger = **opened;
+  CHECK_FALSE(work.outpatient_outstanding().has_value());  // no commit yet
+
+  const auto store = [&](const std::string& id, std::int64_t total, std::int64_t at) {
+    auto r = ledger.write_wait([=](sql::Db& db) -> sql::Result<std::int64_t> {
+      SETTLE_SQL_TRY(record_request(db, test::sample_request(id)));
+      return record_settlement(db, test::sample_offline_settlement(id, total, at), test::sample_lines(total));
+    });
+    REQUIRE(r.ok());
+    return *r;
+  };
+  const auto read = [&] {
+    auto r = ledger.read([](sql::Db& db) { return offline_outstanding(db); });
+    REQUIRE(r.ok());
+    return *r;
+  };
+  const auto same = [&] {
+    const auto live = work.outpatient_outstanding();
+    REQUIRE(live.has_value());
+    const auto counted = read();
+    CHECK(live->count == counted.count);
+    CHECK(live->fund == counted.fund);
+    CHECK(live->oldest_created_ms == counted.oldest_created_ms);
+    return live->count;
+  };
+  const std::int64_t first = store("off-1", 10'000, 1'000);
+  store("off-2", 20'000, 2'000);
+  store("off-3", 30'000, 3'000);
+  CHECK(same() == 3);
+
+  // Accepted by the insurer: no longer outstanding (and the oldest moves on).
+  REQUIRE(ledger.write_wait([first](sql::Db& db) {
+                  return set_settlement_state(db, first, SettlementState::offline_accepted, 4'000);
+                }).ok());
+  CHECK(same() == 2);
+  CHECK(work.outpatient_outstanding()->oldest_created_ms == 2'000);
+
+  // Another program writes one (the writer's own count cannot see it): the
+  // next commit counts them all again.
+  {
+    auto other = open_connection(dir.file("ledger.db"), sql::OpenMode::read_write);
+    REQUIRE(other.ok());
+    REQUIRE(record_request(*other, test::sample_request("off-elsewhere")).ok());
+    REQUIRE(record_settlement(*other, test::sample_offline_settlement("off-elsewhere", 5'000, 5'000),
+                              test::sample_lines(5'000))
+                .ok());
+  }
+  store("off-4", 40'000, 6'000);
+  CHECK(same() == 4);
 }

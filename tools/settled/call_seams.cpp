@@ -102,6 +102,10 @@ awaitable<std::int64_t> CallSeams::reversals_open(const std::string& psn_no) {
 }
 
 awaitable<flow::OutstandingFigures> CallSeams::outstanding(flow::Ms now, VisitType visit) {
+  // Outpatient: the figures of the last commit, kept by the writer.
+  if (visit == VisitType::outpatient && svc_.p_.work != nullptr) {
+    if (const auto o = svc_.p_.work->outpatient_outstanding()) co_return ledger::outstanding_figures_of(*o, now);
+  }
   auto job = [now, visit](sql::Db& db) { return ledger::outstanding_figures(db, now, visit); };
   auto f = co_await ledger_read(svc_.p_.ledger, svc_.p_.db_pool, std::move(job));
   if (!f) {

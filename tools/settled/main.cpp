@@ -183,7 +183,7 @@ int main(int argc, char** argv) {
   }
   ledger::Ledger& led = **ledger;
   if (auto counted = led.read([&live_work](sql::Db& db) -> sql::Status {
-        live_work.refresh(db);
+        live_work.refresh(db, false);
         return Ok{};
       });
       !counted)

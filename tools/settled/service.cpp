@@ -4,6 +4,7 @@
 // settle_flow.cpp.
 #include "tools/settled/service.hpp"
 
+#include "offline/flow_ledger.hpp"
 #include "offline/ledger_ops.hpp"
 #include "protocol/cashier/mask.hpp"
 #include "protocol/cashier/version.hpp"
@@ -607,14 +608,18 @@ awaitable<Reply> Service::settle_preview(const cashier::SessionInfo& s, const ca
   opts.use_account = p.use_account;
   opts.pin_verified = ws.pin_verified;
   if (v->from_redlist) {
-    // What settle.commit would store now: the red list's estimate within the offline limits.
-    auto job = [](sql::Db& db) { return ledger::offline_outstanding(db); };
-    auto out = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job));
-    if (!out) co_return fail(out.error().to_error());
-    const std::int64_t now = now_ms();
-    opts.offline = OfflineContext{OfflineCause::network_down, true, out->fund, out->count,
-                                  out->oldest_created_ms ? std::max<std::int64_t>(0, (now - *out->oldest_created_ms) / 1000) : 0,
-                                  p_.config.offline_limits};
+    // What settle.commit would store now: the red list's estimate within the
+    // offline limits, against the figures of the last commit (read when
+    // there are none).
+    std::optional<ledger::OfflineOutstanding> out = p_.work != nullptr ? p_.work->outpatient_outstanding() : std::nullopt;
+    if (!out) {
+      auto job = [](sql::Db& db) { return ledger::offline_outstanding(db); };
+      auto read = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job));
+      if (!read) co_return fail(read.error().to_error());
+      out = *read;
+    }
+    const flow::OutstandingFigures f = ledger::outstanding_figures_of(*out, now_ms());
+    opts.offline = OfflineContext{OfflineCause::network_down, true, f.fund, f.count, f.oldest_age_s, p_.config.offline_limits};
   }
   auto split_result = split(p_.policy, v->engine_person(), p.lines, opts);
   if (!split_result) co_return fail(split_result.error());
