@@ -920,48 +920,117 @@ sql::Result<OfflineOutstanding> offline_outstanding(sql::Db& db, VisitType visit
   return read_outstanding(**st);
 }
 
-sql::Result<OfflineOutstanding> offline_outstanding_tracked(sql::Db& db) {
-  auto version = db.query_int64("PRAGMA data_version");
+namespace {
+
+// A running figure of one table's rows meeting a condition, kept on one
+// connection (the writer's): sums in a TEMP table, kept by TEMP triggers on
+// the table (made on first use, inside the caller's transaction if there is
+// one, so they roll back with it), and summed again from the table whenever
+// another connection has committed since (PRAGMA data_version). `cond` and
+// `values` name the row as {r}; a value "1" counts.
+struct Tracked {
+  std::string_view name;                  // the TEMP table
+  std::string_view table;                 // main.<table>
+  std::string_view from;                  // the recount's FROM, the row named r
+  std::string_view cond;                  // the rows counted
+  std::string_view changing;              // UPDATE OF these columns
+  std::vector<std::string_view> values;   // summed
+};
+
+std::string on_row(std::string_view text, std::string_view row) {
+  return fmt::format(fmt::runtime(text), fmt::arg("r", row));
+}
+
+std::string tracked_sql(const Tracked& t) {
+  std::string cols, zeros, add, remove, change;
+  for (std::size_t i = 0; i < t.values.size(); ++i) {
+    const std::string_view v = t.values[i];
+    const std::string sep = i == 0 ? "" : ", ";
+    cols += fmt::format("v{} INTEGER NOT NULL, ", i);
+    zeros += "0, ";
+    add += sep + fmt::format("v{0} = v{0} + ({1})", i, on_row(v, "NEW"));
+    remove += sep + fmt::format("v{0} = v{0} - ({1})", i, on_row(v, "OLD"));
+    change += sep + fmt::format("v{0} = v{0} - (CASE WHEN {1} THEN {2} ELSE 0 END) + (CASE WHEN {3} THEN {4} ELSE 0 END)",
+                                i, on_row(t.cond, "OLD"), on_row(v, "OLD"), on_row(t.cond, "NEW"), on_row(v, "NEW"));
+  }
+  return fmt::format(
+      "CREATE TEMP TABLE {0} (id INTEGER PRIMARY KEY CHECK (id = 1), {2}data_version INTEGER NOT NULL);"
+      "INSERT INTO {0} VALUES (1, {3}-1);"
+      "CREATE TEMP TRIGGER {0}_insert AFTER INSERT ON main.{1} WHEN {4} BEGIN UPDATE {0} SET {5} WHERE id = 1; END;"
+      "CREATE TEMP TRIGGER {0}_update AFTER UPDATE OF {6} ON main.{1} WHEN ({7}) OR ({4}) BEGIN "
+      "UPDATE {0} SET {8} WHERE id = 1; END;"
+      "CREATE TEMP TRIGGER {0}_delete AFTER DELETE ON main.{1} WHEN {7} BEGIN UPDATE {0} SET {9} WHERE id = 1; END;",
+      t.name, t.table, cols, zeros, on_row(t.cond, "NEW"), add, t.changing, on_row(t.cond, "OLD"), change, remove);
+}
+
+// The figures of `t` now, as counted on this connection.
+sql::Result<std::vector<std::int64_t>> tracked_sums(sql::Db& db, const Tracked& t) {
+  auto version = db.cached("PRAGMA data_version");
   if (!version) return version.error();
-  const std::int64_t data_version = version->value_or(0);
-  auto made = db.query_int64("SELECT count(*) FROM sqlite_temp_master WHERE type = 'table' AND name = 'offline_totals'");
+  (*version)->reset();
+  auto vr = (*version)->step();
+  if (!vr) return vr.error();
+  const std::int64_t data_version = (*version)->column_int64(0);
+  (*version)->reset();
+  auto made = db.cached("SELECT count(*) FROM sqlite_temp_master WHERE type = 'table' AND name = ?1");
   if (!made) return made.error();
-  if (made->value_or(0) == 0) {
-    SETTLE_SQL_TRY(db.exec(
-        "CREATE TEMP TABLE offline_totals (id INTEGER PRIMARY KEY CHECK (id = 1), count INTEGER NOT NULL, "
-        "fund_fen INTEGER NOT NULL, data_version INTEGER NOT NULL);"
-        "INSERT INTO offline_totals VALUES (1, 0, 0, -1);"
-        "CREATE TEMP TRIGGER offline_totals_insert AFTER INSERT ON main.settlements "
-        "WHEN NEW.state = 'offline_pending' AND NEW.visit_type = 'outpatient' BEGIN "
-        "UPDATE offline_totals SET count = count + 1, fund_fen = fund_fen + NEW.fund_fen WHERE id = 1; END;"
-        "CREATE TEMP TRIGGER offline_totals_update AFTER UPDATE OF state, fund_fen ON main.settlements "
-        "WHEN NEW.visit_type = 'outpatient' AND (OLD.state = 'offline_pending' OR NEW.state = 'offline_pending') BEGIN "
-        "UPDATE offline_totals SET "
-        "count = count - (OLD.state = 'offline_pending') + (NEW.state = 'offline_pending'), "
-        "fund_fen = fund_fen - (CASE WHEN OLD.state = 'offline_pending' THEN OLD.fund_fen ELSE 0 END) "
-        "+ (CASE WHEN NEW.state = 'offline_pending' THEN NEW.fund_fen ELSE 0 END) WHERE id = 1; END;"
-        "CREATE TEMP TRIGGER offline_totals_delete AFTER DELETE ON main.settlements "
-        "WHEN OLD.state = 'offline_pending' AND OLD.visit_type = 'outpatient' BEGIN "
-        "UPDATE offline_totals SET count = count - 1, fund_fen = fund_fen - OLD.fund_fen WHERE id = 1; END;"));
+  (*made)->reset();
+  SETTLE_SQL_TRY((*made)->bind_all(t.name));
+  auto mr = (*made)->step();
+  if (!mr) return mr.error();
+  const bool exists = (*made)->column_int64(0) != 0;
+  (*made)->reset();
+  if (!exists) SETTLE_SQL_TRY(db.exec(tracked_sql(t)));
+  std::string cols;
+  for (std::size_t i = 0; i < t.values.size(); ++i) cols += fmt::format("v{}, ", i);
+  auto read = db.cached(fmt::format("SELECT {}data_version FROM {} WHERE id = 1", cols, t.name));
+  if (!read) return read.error();
+  for (int pass = 0; pass < 2; ++pass) {
+    (*read)->reset();
+    auto rr = (*read)->step();
+    if (!rr) return rr.error();
+    if (!*rr) return sql::DbError{sql::Errc::other, 0, fmt::format("{}: its row is missing", t.name)};
+    const auto n = static_cast<int>(t.values.size());
+    if ((*read)->column_int64(n) == data_version) {
+      std::vector<std::int64_t> out;
+      for (int i = 0; i < n; ++i) out.push_back((*read)->column_int64(i));
+      (*read)->reset();
+      return out;
+    }
+    (*read)->reset();
+    // First use, or another connection wrote since: sum them once.
+    std::string sums;
+    for (std::string_view v : t.values) sums += fmt::format("coalesce(sum({}), 0), ", on_row(v, "r"));
+    std::string set;
+    for (std::size_t i = 0; i < t.values.size(); ++i) set += fmt::format("v{}, ", i);
+    auto recount = db.cached(fmt::format("UPDATE {0} SET ({1}data_version) = (SELECT {2}?1 FROM {3} WHERE {4}) WHERE id = 1",
+                                         t.name, set, sums, t.from, on_row(t.cond, "r")));
+    if (!recount) return recount.error();
+    SETTLE_SQL_TRY((*recount)->bind_all(data_version));
+    SETTLE_SQL_TRY((*recount)->run());
+    (*recount)->reset();
   }
-  auto seen = db.query_int64("SELECT data_version FROM offline_totals WHERE id = 1");
-  if (!seen) return seen.error();
-  if (seen->value_or(-1) != data_version) {
-    // First use, or another connection wrote since: count them once.
-    auto st = db.cached(
-        "UPDATE offline_totals SET (count, fund_fen, data_version) = "
-        "(SELECT count(*), coalesce(sum(fund_fen), 0), ?1 FROM settlements "
-        "WHERE state = 'offline_pending' AND visit_type = 'outpatient') "
-        "WHERE id = 1");
-    if (!st) return st.error();
-    SETTLE_SQL_TRY((*st)->bind_all(data_version));
-    SETTLE_SQL_TRY((*st)->run());
-  }
+  return sql::DbError{sql::Errc::other, 0, fmt::format("{}: not counted", t.name)};
+}
+
+// The outpatient offline settlements stored: count and estimated fund.
+const Tracked kOfflineTotals{"offline_totals", "settlements", "settlements AS r",
+                             "{r}.state = 'offline_pending' AND {r}.visit_type = 'outpatient'", "state, fund_fen",
+                             {"1", "{r}.fund_fen"}};
+// The outbox's open items (pending or in flight), every kind.
+const Tracked kOpenOutbox{"outbox_open_count", "outbox", "outbox AS r INDEXED BY outbox_open",
+                          "{r}.state IN ('pending', 'in_flight')", "state", {"1"}};
+
+}  // namespace
+
+sql::Result<OfflineOutstanding> offline_outstanding_tracked(sql::Db& db) {
+  auto sums = tracked_sums(db, kOfflineTotals);
+  if (!sums) return sums.error();
   auto st = db.cached(
-      "SELECT t.count, t.fund_fen, (SELECT min(created_at_ms) FROM settlements WHERE state = 'offline_pending' "
-      "AND visit_type = 'outpatient') "
-      "FROM offline_totals t WHERE t.id = 1");
+      "SELECT ?1, ?2, (SELECT min(created_at_ms) FROM settlements WHERE state = 'offline_pending' "
+      "AND visit_type = 'outpatient')");
   if (!st) return st.error();
+  SETTLE_SQL_TRY((*st)->bind_all((*sums)[0], (*sums)[1]));
   return read_outstanding(**st);
 }
 
@@ -980,15 +1049,21 @@ sql::Result<std::int64_t> requeue_in_flight(sql::Db& db, std::int64_t at_ms) {
   return static_cast<std::int64_t>(ids->size()) + *stays;
 }
 
-sql::Result<OpenWork> open_work(sql::Db& db) {
+namespace {
+
+// The open work; `open` is the outbox's open items when the caller counted
+// them already (the writer keeps that figure), else they are counted here.
+sql::Result<OpenWork> count_open_work(sql::Db& db, std::optional<std::int64_t> open) {
   // Through the outbox's partial indexes, without reading the open items'
   // rows: all open items (outbox_open alone), pending reversals (outbox_ready,
   // priority 0) and reversals in flight (the few in-flight rows); the uploads
   // are the rest. Counting uploads by kind read every open row (tens of ms at
   // 100,000 queued, for each engine.status). The messages in doubt come from
   // insurer_messages_open: without it, every status read the whole table.
+  // The first count is made only when ?1 is NULL (CASE evaluates one branch).
   static const std::string sql = fmt::format(
-      "SELECT (SELECT count(*) FROM outbox INDEXED BY outbox_open WHERE state IN ('pending','in_flight')), "
+      "SELECT CASE WHEN ?1 IS NULL THEN (SELECT count(*) FROM outbox INDEXED BY outbox_open "
+      "WHERE state IN ('pending','in_flight')) ELSE ?1 END, "
       "(SELECT count(*) FROM outbox INDEXED BY outbox_ready WHERE state = 'pending' AND priority = 0), "
       "(SELECT count(*) FROM outbox INDEXED BY outbox_open WHERE state IN ('pending','in_flight') "
       "AND state = 'in_flight' AND kind = 'reversal'), "
@@ -1002,15 +1077,27 @@ sql::Result<OpenWork> open_work(sql::Db& db) {
       kOpenMessageStates, kParkedTerm, kParkedTerm);
   auto st = db.cached(sql);
   if (!st) return st.error();
+  (*st)->reset();
+  SETTLE_SQL_TRY((*st)->bind(1, open));
   auto row = (*st)->step();
   if (!row) return row.error();
-  const std::int64_t open = (*st)->column_int64(0);
+  const std::int64_t all_open = (*st)->column_int64(0);
   const std::int64_t reversals = (*st)->column_int64(1) + (*st)->column_int64(2);
   // A stay's items (its admission, lines, offline discharge) are uploads too.
-  OpenWork w{reversals, open - reversals + (*st)->column_int64(6), (*st)->column_int64(3), (*st)->column_int64(4),
+  OpenWork w{reversals, all_open - reversals + (*st)->column_int64(6), (*st)->column_int64(3), (*st)->column_int64(4),
              (*st)->column_int64(5) + (*st)->column_int64(7)};
   (*st)->reset();
   return w;
+}
+
+}  // namespace
+
+sql::Result<OpenWork> open_work(sql::Db& db) { return count_open_work(db, std::nullopt); }
+
+sql::Result<OpenWork> open_work_tracked(sql::Db& db) {
+  auto open = tracked_sums(db, kOpenOutbox);
+  if (!open) return open.error();
+  return count_open_work(db, open->front());
 }
 
 sql::Result<bool> reversal_open(sql::Db& db) {

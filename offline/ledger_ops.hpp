@@ -391,6 +391,11 @@ struct OpenWork {
   std::int64_t parked_uploads = 0;     // offline uploads parked
 };
 sql::Result<OpenWork> open_work(sql::Db& db);
+// The same on the writer's connection, without counting every open item: the
+// outbox's open items are kept in a TEMP table by TEMP triggers (as
+// offline_outstanding_tracked below), so the count after each commit does
+// not grow with the uploads waiting through an outage.
+sql::Result<OpenWork> open_work_tracked(sql::Db& db);
 // Whether a reversal is pending or in flight: the drain's check between two
 // 9302 batches. It reads the index of open reversals only, never the open
 // uploads.

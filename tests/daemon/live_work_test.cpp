@@ -67,10 +67,11 @@ TEST_CASE("no open reversals only after a count that found none; a queued revers
   CHECK(work.get().pending_reversals == 0);
 }
 
-// The outpatient offline settlements stored, as the offline limits see them:
-// kept by the writer's own count after every commit (not summed again for
-// every settlement), and counted afresh when another program wrote the file.
-TEST_CASE("the offline figures after each commit are those a reader counts; a write from elsewhere is counted too") {
+// The outpatient offline settlements stored (what the offline limits see)
+// and the uploads waiting: kept by the writer's own count after every commit
+// (not counted again each time), and counted afresh when another program
+// wrote the file.
+TEST_CASE("the offline figures and open uploads after each commit are those a reader counts; a write from elsewhere too") {
   const settle::test::TestDir dir("live-work-offline");
   daemon::LiveWork work;
   LedgerOptions opts;
@@ -83,7 +84,10 @@ TEST_CASE("the offline figures after each commit are those a reader counts; a wr
   const auto store = [&](const std::string& id, std::int64_t total, std::int64_t at) {
     auto r = ledger.write_wait([=](sql::Db& db) -> sql::Result<std::int64_t> {
       SETTLE_SQL_TRY(record_request(db, test::sample_request(id)));
-      return record_settlement(db, test::sample_offline_settlement(id, total, at), test::sample_lines(total));
+      auto setl = record_settlement(db, test::sample_offline_settlement(id, total, at), test::sample_lines(total));
+      if (!setl) return setl.error();
+      SETTLE_SQL_TRY(enqueue_outbox(db, OutboxKind::offline_upload, *setl, std::nullopt, "{}", at));
+      return *setl;
     });
     REQUIRE(r.ok());
     return *r;
@@ -100,6 +104,11 @@ TEST_CASE("the offline figures after each commit are those a reader counts; a wr
     CHECK(live->count == counted.count);
     CHECK(live->fund == counted.fund);
     CHECK(live->oldest_created_ms == counted.oldest_created_ms);
+    // The open uploads too, kept by the writer's own count.
+    auto open = ledger.read([](sql::Db& db) { return open_work(db); });
+    REQUIRE(open.ok());
+    CHECK(work.get().pending_uploads == open->pending_uploads);
+    CHECK(work.get().pending_reversals == open->pending_reversals);
     return live->count;
   };
   const std::int64_t first = store("off-1", 10'000, 1'000);
@@ -108,10 +117,15 @@ TEST_CASE("the offline figures after each commit are those a reader counts; a wr
   CHECK(same() == 3);
 
   // Accepted by the insurer: no longer outstanding (and the oldest moves on).
-  REQUIRE(ledger.write_wait([first](sql::Db& db) {
+  REQUIRE(ledger.write_wait([first](sql::Db& db) -> sql::Status {
+                  auto items = claim_outbox(db, 4'000, 1);
+                  if (!items) return items.error();
+                  REQUIRE(items->size() == 1);
+                  SETTLE_SQL_TRY(complete_outbox(db, items->front().item_id, OutboxOutcome::done, 4'000));
                   return set_settlement_state(db, first, SettlementState::offline_accepted, 4'000);
                 }).ok());
   CHECK(same() == 2);
+  CHECK(work.get().pending_uploads == 2);
   CHECK(work.outpatient_outstanding()->oldest_created_ms == 2'000);
 
   // Another program writes one (the writer's own count cannot see it): the
@@ -120,10 +134,12 @@ TEST_CASE("the offline figures after each commit are those a reader counts; a wr
     auto other = open_connection(dir.file("ledger.db"), sql::OpenMode::read_write);
     REQUIRE(other.ok());
     REQUIRE(record_request(*other, test::sample_request("off-elsewhere")).ok());
-    REQUIRE(record_settlement(*other, test::sample_offline_settlement("off-elsewhere", 5'000, 5'000),
-                              test::sample_lines(5'000))
-                .ok());
+    auto setl = record_settlement(*other, test::sample_offline_settlement("off-elsewhere", 5'000, 5'000),
+                                  test::sample_lines(5'000));
+    REQUIRE(setl.ok());
+    REQUIRE(enqueue_outbox(*other, OutboxKind::offline_upload, *setl, std::nullopt, "{}", 5'000).ok());
   }
   store("off-4", 40'000, 6'000);
   CHECK(same() == 4);
+  CHECK(work.get().pending_uploads == 4);
 }

@@ -5,7 +5,7 @@
 namespace settle::daemon {
 
 void LiveWork::refresh(sql::Db& db, bool on_writer) {
-  auto w = ledger::open_work(db);
+  auto w = on_writer ? ledger::open_work_tracked(db) : ledger::open_work(db);
   auto o = on_writer ? ledger::offline_outstanding_tracked(db) : ledger::offline_outstanding(db);
   std::lock_guard lock(mu_);
   counted_ = w.ok();

@@ -16,10 +16,11 @@ class LiveWork {
  public:
   // Counts the open work on `db` (the writer's connection after a commit, or
   // a reader at start-up: `on_writer` false). A failed count keeps the last
-  // one. On the writer the offline figures are kept up to date by its own
-  // triggers (ledger::offline_outstanding_tracked), not read again: during
-  // an outage thousands are stored, and summing them for every settlement
-  // cost more with each one.
+  // one. On the writer the open uploads and the offline figures are kept
+  // up to date by its own triggers (ledger::open_work_tracked,
+  // offline_outstanding_tracked), not counted again: during an outage
+  // thousands are stored, and counting them after every commit cost more
+  // with each one.
   void refresh(sql::Db& db, bool on_writer = true);
   ledger::OpenWork get() const;
   // The outpatient offline settlements stored, as of the last commit; none
