@@ -40,7 +40,6 @@
 #include <spdlog/spdlog.h>
 
 #include <malloc.h>
-#include <systemd/sd-daemon.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
@@ -240,7 +239,7 @@ int main(int argc, char** argv) {
   std::function<void(const boost::system::error_code&, int)> on_reload;
   on_reload = [&](const boost::system::error_code& e, int) {
     if (e) return;
-    if (serving) ::sd_notify(0, "RELOADING=1");
+    if (serving) notify_systemd("RELOADING=1");
     auto fresh = load_config(config_path);
     auto fresh_policy = fresh ? load_policy_file(fresh->policy_file) : Result<Policy>(fresh.error());
     if (!fresh) {
@@ -270,7 +269,7 @@ int main(int argc, char** argv) {
       *notices = std::move(*fresh_notices);
       spdlog::info("reload: patient notices from {} in force ({} notices)", notices->source, notices->notices.size());
     }
-    if (serving) ::sd_notify(0, "READY=1");
+    if (serving) notify_systemd("READY=1");
     reload_signal.async_wait(on_reload);
   };
   reload_signal.async_wait(on_reload);
@@ -484,7 +483,7 @@ int main(int argc, char** argv) {
         std::cout << "settled: ready on " << config->cashier.socket_path << std::endl;
         // systemd (Type=notify): ready once the socket listens.
         keepalive.stop();
-        ::sd_notifyf(0, "READY=1\nSTATUS=serving cashiers on %s", config->cashier.socket_path.c_str());
+        notify_systemd("READY=1\nSTATUS=serving cashiers on " + config->cashier.socket_path);
         serving = true;
         if (checks_deferred) page_checks = std::thread(run_page_checks);
         asio::co_spawn(ioc, service.run_line(), asio::detached);
@@ -524,7 +523,7 @@ int main(int argc, char** argv) {
   signals.async_wait([&](const boost::system::error_code& e, int sig) {
     if (e) return;
     spdlog::info("settled: signal {}, finishing the requests in flight", sig);
-    ::sd_notify(0, "STOPPING=1\nSTATUS=finishing the requests in flight");
+    notify_systemd("STOPPING=1\nSTATUS=finishing the requests in flight");
     reload_signal.cancel();
     service.stop();
     redlist_syncer.stop();

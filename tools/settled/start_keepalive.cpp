@@ -1,11 +1,14 @@
-// StartKeepalive (start_keepalive.hpp): a thread that extends systemd's start
-// timeout every period until settled is ready, naming the step under way.
+// settled's messages to systemd (start_keepalive.hpp): notify_systemd, and a
+// thread that extends systemd's start timeout every period until settled is
+// ready, naming the step under way.
 #include "tools/settled/start_keepalive.hpp"
 
 #include <fmt/format.h>
 #include <systemd/sd-daemon.h>
 
 namespace settle::daemon {
+
+void notify_systemd(const std::string& message) { (void)::sd_notify(0, message.c_str()); }
 
 StartKeepalive::StartKeepalive(std::chrono::milliseconds period) : period_(period) {
   thread_ = std::thread([this] { run(); });
@@ -34,7 +37,7 @@ void StartKeepalive::send_locked() const {
   const auto usec = std::chrono::duration_cast<std::chrono::microseconds>(period_ * 2).count();
   const std::string msg = step_.empty() ? fmt::format("EXTEND_TIMEOUT_USEC={}", usec)
                                         : fmt::format("EXTEND_TIMEOUT_USEC={}\nSTATUS=starting: {}", usec, step_);
-  (void)::sd_notify(0, msg.c_str());
+  notify_systemd(msg);
 }
 
 void StartKeepalive::run() {

@@ -1,4 +1,6 @@
-// StartKeepalive: keeps systemd's start timeout (TimeoutStartSec, 90 s by
+// settled's messages to systemd (sd_notify, the one place that calls it):
+// notify_systemd for READY, RELOADING, STOPPING and their STATUS; and
+// StartKeepalive, which keeps systemd's start timeout (TimeoutStartSec, 90 s by
 // default) from killing settled while it does long work before it is ready:
 // the copy and migration of a years-old ledger, the page checks after an
 // unclean stop, start-up recovery. Until stopped it tells systemd every
@@ -13,6 +15,10 @@
 #include <thread>
 
 namespace settle::daemon {
+
+// Sends `message` (e.g. "READY=1\nSTATUS=...") to systemd; nothing without
+// a NOTIFY_SOCKET.
+void notify_systemd(const std::string& message);
 
 class StartKeepalive {
  public:
