@@ -594,11 +594,17 @@ sql::Result<std::int64_t> enqueue_outbox(sql::Db& db, OutboxKind kind, std::opti
   SETTLE_ASSERT(kind != OutboxKind::offline_upload || setl_id.has_value());
   // Only uploads name a settlement (get_settlement finds them by the upload index).
   SETTLE_ASSERT(kind != OutboxKind::reversal || !setl_id.has_value());
-  auto existing = db.cached(
-      "SELECT item_id FROM outbox WHERE kind = ?1 AND "
-      "((kind = 'reversal' AND ref_msgid = ?2) OR (kind = 'offline_upload' AND setl_id = ?3))");
+  // The kind is written into each query, not bound: a partial index matched
+  // against a bound value makes SQLite compile the statement again at every
+  // run (outbox_one_reversal, outbox_one_upload).
+  auto existing = kind == OutboxKind::reversal
+                      ? db.cached("SELECT item_id FROM outbox WHERE kind = 'reversal' AND ref_msgid = ?1")
+                      : db.cached("SELECT item_id FROM outbox WHERE kind = 'offline_upload' AND setl_id = ?1");
   if (!existing) return existing.error();
-  SETTLE_SQL_TRY((*existing)->bind_all(name(kind), ref_msgid, setl_id));
+  if (kind == OutboxKind::reversal)
+    SETTLE_SQL_TRY((*existing)->bind(1, ref_msgid));
+  else
+    SETTLE_SQL_TRY((*existing)->bind(1, setl_id));
   auto row = (*existing)->step();
   if (!row) return row.error();
   if (*row) {

@@ -374,6 +374,16 @@ Result<std::string> Db::check_pages(std::string_view pragma, const std::atomic<b
   return problems;
 }
 
+std::vector<Db::CachedStats> Db::cached_stats() const {
+  std::vector<CachedStats> out;
+  out.reserve(cache_.size());
+  for (const auto& [text, st] : cache_) {
+    out.push_back(CachedStats{text, sqlite3_stmt_status(st->stmt_, SQLITE_STMTSTATUS_RUN, 0),
+                              sqlite3_stmt_status(st->stmt_, SQLITE_STMTSTATUS_REPREPARE, 0)});
+  }
+  return out;
+}
+
 void Db::trace_statements(std::function<void(std::string_view)> seen) {
   if (!seen) {
     sqlite3_trace_v2(db_, 0, nullptr, nullptr);

@@ -244,6 +244,16 @@ class Db {
   // from now on (not the triggers' own programs); an empty function stops it.
   // For tests that look at what a path asks of SQLite (its query plans).
   void trace_statements(std::function<void(std::string_view)> seen);
+  // The statements cached() keeps, each with how often it ran and how often
+  // SQLite compiled it again (a schema change, or a plan that depends on a
+  // bound value: a partial index matched against `?`). For tests that hold
+  // the busy paths to compiling each statement once.
+  struct CachedStats {
+    std::string sql;
+    int runs = 0;
+    int recompiles = 0;
+  };
+  std::vector<CachedStats> cached_stats() const;
 
   std::int64_t last_insert_rowid() const noexcept;
   std::int64_t changes() const noexcept;  // rows changed by the last statement

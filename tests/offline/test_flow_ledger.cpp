@@ -5,6 +5,7 @@
 #include "engine/flows.hpp"
 #include "offline/flow_ledger.hpp"
 #include "offline/ledger.hpp"
+#include "offline/ledger_ops.hpp"
 #include "sample.hpp"
 #include "test_dir.hpp"
 
@@ -12,6 +13,7 @@
 #include <fmt/format.h>
 
 #include <string>
+#include <vector>
 
 using namespace settle;
 using settle::test::TestDir;
@@ -96,4 +98,82 @@ TEST_CASE("an offline settlement a limit now changes is refused as stale and not
   REQUIRE_FALSE(second.ok());
   CHECK(ledger::is_stale_offline(second.error()));
   CHECK(ledger::committed(second).stale);
+}
+
+// A window's writes, online and offline, as settled makes them: the claim,
+// the msgids and outcomes of the calls, the settlement, the offline one with
+// its upload, the audit entry, and the running figures read after each
+// commit. Each statement the writer keeps is compiled once: one whose plan
+// depends on a bound value (a partial index matched against `?`) is compiled
+// again at every run, which costs more than the write itself.
+TEST_CASE("the writer's statements of a settlement are compiled once, not again at every settlement") {
+  TestDir dir("flow-ledger-compiled");
+  auto l = ledger::Ledger::open(dir.file("ledger.db"), {});
+  REQUIRE(l.ok());
+  const Policy p = policy();
+  const auto conv = conventions();
+  constexpr int kRounds = 8;
+  std::vector<sql::Db::CachedStats> stats;
+  for (int i = 0; i < kRounds; ++i) {
+    const std::string on = fmt::format("on{}", i);
+    const std::string off = fmt::format("off{}", i);
+    auto r = (*l)->write_wait([&](sql::Db& db) -> sql::Status {
+      SETTLE_SQL_TRY(ledger::record_request(db, test::sample_request(on)));
+      // 2201 (a query: its msgid and outcome), the 2207's msgid, its answer.
+      ledger::Message q;
+      q.msgid = fmt::format("{:030}", 1'000 + i);  // 30 characters, as the insurer's
+      q.infno = "2201";
+      q.request_id = on;
+      q.created_at_ms = q.updated_at_ms = 1'500;
+      SETTLE_SQL_TRY(ledger::record_message(db, q));
+      SETTLE_SQL_TRY(ledger::mark_answered(db, q.msgid, 1'600, 0));
+      const std::string msgid = fmt::format("{:030}", 2'000 + i);
+      SETTLE_SQL_TRY(ledger::apply_change(db, flow::LedgerChange(flow::WriteMsgid{msgid, flow::Txn::settle, on, "P1"}),
+                                          conv, 1'700));
+      flow::RecordOffline o = offline_change(p, on, OfflineLimits{});
+      flow::SettlementRecord s = o.settlement;
+      s.mode = Mode::online;
+      s.state = SettlementState::settled;
+      s.msgid = msgid;
+      s.insurer_setl_id = fmt::format("S{}", i);
+      s.mdtrt_id = fmt::format("M{}", i);
+      s.offline_cause.reset();
+      flow::Answer yes;
+      yes.settlement = s;
+      if (auto a = ledger::apply_change(db, flow::LedgerChange(flow::RecordSettlement{s, yes}), conv, 2'000); !a)
+        return a.error();
+      // The same window offline: the claim, the settlement and its upload.
+      SETTLE_SQL_TRY(ledger::record_request(db, test::sample_request(off)));
+      if (auto a = ledger::apply_change(db, flow::LedgerChange(offline_change(p, off, OfflineLimits{})), conv, 2'100); !a)
+        return a.error();
+      ledger::AuditEntry e;
+      e.at_ms = 2'200;
+      e.operator_name = "C007";
+      e.window = "W01";
+      e.action = "settle.commit";
+      e.detail = "settled";
+      SETTLE_SQL_TRY(ledger::append_audit(db, e));
+      return Ok{};
+    });
+    REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message));
+    // What settled reads on the writer after each commit.
+    auto figures = (*l)->write_wait([&](sql::Db& db) -> sql::Result<std::vector<sql::Db::CachedStats>> {
+      auto w = ledger::open_work_tracked(db);
+      if (!w) return w.error();
+      auto o = ledger::offline_outstanding_tracked(db);
+      if (!o) return o.error();
+      return db.cached_stats();
+    });
+    REQUIRE_MESSAGE(figures.ok(), (figures.ok() ? "" : figures.error().message));
+    stats = std::move(figures).value();
+  }
+  int checked = 0;
+  for (const auto& s : stats) {
+    if (s.runs < kRounds) continue;  // not on every settlement's path
+    ++checked;
+    // Twice at most: each of the running figures' temporary tables, made on
+    // their first read, is a schema change that compiles a statement again.
+    CHECK_MESSAGE(s.recompiles <= 2, s.recompiles, " compilations in ", s.runs, " runs of: ", s.sql);
+  }
+  CHECK(checked >= 10);
 }

@@ -179,6 +179,38 @@ TEST_CASE("a window's reads: its day's settlements, one settlement, the person's
   require_no_whole_reads(bad);
 }
 
+// The same reads again and again on one connection, as a window makes them:
+// each statement is compiled once. One whose plan depends on a bound value
+// (a partial index matched against `?`) is compiled again at every run.
+TEST_CASE("a window's reads are compiled once, not again at every request") {
+  Filled f;
+  constexpr int kRounds = 4;
+  const auto stats = f.read([](sql::Db& d) -> sql::Result<std::vector<sql::Db::CachedStats>> {
+    for (int i = 0; i < kRounds; ++i) {
+      SettlementFilter day;
+      day.from_ms = kAt;
+      day.to_ms = kAt + kDay;
+      day.window_id = "W1";
+      REQUIRE(list_settlements(d, day).ok());
+      REQUIRE(get_settlement(d, 2 + i).ok());
+      REQUIRE(find_request(d, "plan-" + std::to_string(i)).ok());
+      REQUIRE(pending_reversals_for(d, i % 2 == 0 ? "P0001" : "P0002").ok());
+      REQUIRE(offline_outstanding(d).ok());
+      REQUIRE(open_work(d).ok());
+      REQUIRE(open_stay_of(d, i % 2 == 0 ? "P0001" : "", "110101199001011234").ok());
+      REQUIRE(original_view(d, 2 + i).ok());
+    }
+    return d.cached_stats();
+  });
+  int checked = 0;
+  for (const auto& s : stats) {
+    if (s.runs < kRounds) continue;
+    ++checked;
+    CHECK_MESSAGE(s.recompiles == 0, s.recompiles, " compilations in ", s.runs, " runs of: ", s.sql);
+  }
+  CHECK(checked >= 5);
+}
+
 // SQLite's planner follows the statistics when a file has them (ANALYZE, or
 // PRAGMA optimize run by a tool): with five years' worth, an open rowid
 // range (setl_id > ?, no sort needed) looks cheaper than the day's range of
