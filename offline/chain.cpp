@@ -16,6 +16,8 @@
 #include <cstdio>
 #include <cstring>
 #include <fcntl.h>
+#include <memory>
+#include <string>
 #include <unistd.h>
 
 namespace settle::ledger::chain {
@@ -28,10 +30,7 @@ namespace {
 // two different lists of values encode alike.
 class Digest {
  public:
-  Digest() : ctx_(EVP_MD_CTX_new()) { EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr); }
-  ~Digest() { EVP_MD_CTX_free(ctx_); }
-  Digest(const Digest&) = delete;
-  Digest& operator=(const Digest&) = delete;
+  Digest() { buf_.reserve(512); }
 
   void null() { tag('N'); }
   void integer(std::int64_t v) {
@@ -46,26 +45,36 @@ class Digest {
   }
   void text(std::string_view s) { bytes('T', s.data(), s.size()); }
   void blob(const void* p, std::size_t n) { bytes('B', p, n); }
+  // The values are gathered and hashed in one update: a chained row is
+  // digested twice per write (its content, its link), and each OpenSSL call
+  // goes through the provider's dispatch.
   Hash finish() {
+    // SHA-256 fetched once, not looked up by every init; one context per thread.
+    static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    thread_local const std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
     Hash h{};
     unsigned int n = 0;
-    EVP_DigestFinal_ex(ctx_, h.data(), &n);
+    const bool ok = sha256 != nullptr && ctx != nullptr && EVP_DigestInit_ex2(ctx.get(), sha256, nullptr) == 1 &&
+                    EVP_DigestUpdate(ctx.get(), buf_.data(), buf_.size()) == 1 &&
+                    EVP_DigestFinal_ex(ctx.get(), h.data(), &n) == 1;
+    // Without SHA-256 no digest can be trusted: a ledger must not be written.
+    if (!ok || n != h.size()) std::abort();
     return h;
   }
 
  private:
-  void tag(char t) { EVP_DigestUpdate(ctx_, &t, 1); }
+  void tag(char t) { buf_.push_back(t); }
   void be64(std::uint64_t v) {
-    std::uint8_t b[8];
-    for (int i = 7; i >= 0; --i, v >>= 8) b[i] = static_cast<std::uint8_t>(v & 0xff);
-    EVP_DigestUpdate(ctx_, b, sizeof b);
+    char b[8];
+    for (int i = 7; i >= 0; --i, v >>= 8) b[i] = static_cast<char>(v & 0xff);
+    buf_.append(b, sizeof b);
   }
   void bytes(char t, const void* p, std::size_t n) {
     tag(t);
     be64(n);
-    if (n > 0) EVP_DigestUpdate(ctx_, p, n);
+    if (n > 0) buf_.append(static_cast<const char*>(p), n);
   }
-  EVP_MD_CTX* ctx_;
+  std::string buf_;
 };
 
 void sql_digest(sqlite3_context* ctx, int argc, sqlite3_value** argv) {

@@ -130,6 +130,24 @@ std::string problems(const chain::VerifyReport& r) {
 
 }  // namespace
 
+// Every ledger ever written holds digests in this encoding: a build that
+// encoded a value differently would find every existing chain broken. The
+// expected values were computed apart from the ledger's code, from the
+// encoding docs/ledger-integrity.md gives (SHA-256 over each value as a
+// type tag and its bytes).
+TEST_CASE("the digest's encoding is fixed: the genesis and a row of every value type hash as documented") {
+  auto db = sql::Db::open(":memory:");
+  REQUIRE(db.ok());
+  REQUIRE(chain::register_functions(*db).ok());
+  auto genesis = db->query_text("SELECT lower(hex(settle_digest('genesis', 'settle ledger chain v1')))");
+  REQUIRE(genesis.ok());
+  CHECK(genesis->value_or("") == "f13c1db387ff5c7d7dbfacf3f33653d2441e70f7c4c92caa12e27a56d82874ab");
+  auto mixed = db->query_text(
+      "SELECT lower(hex(settle_digest('settlement', 42, -7, NULL, 1.5, x'0102', '\u5f20\u4e09')))");
+  REQUIRE(mixed.ok());
+  CHECK(mixed->value_or("") == "a066fe6d1b5d2495ea6316b7483e53458097091b91e4748b0efdb44473087efa");
+}
+
 TEST_CASE("every row of the day is chained, checkpoints are signed, and an untouched ledger verifies") {
   Chained c;
   c.day("a1", 10'000);
