@@ -195,12 +195,17 @@ void Writer::run_batch(std::deque<Item>& batch) {
   }
   // COMMIT has returned: the jobs in `ran` are durable.
   if (!ran.empty() && options_.after_commit) {
+    // Its reads share one read transaction: each statement in autocommit
+    // takes and drops the WAL's read lock itself (two fcntl calls), and this
+    // runs before every caller of the batch learns its job is done.
+    auto rt = sql::Transaction::begin(db_, sql::TxKind::deferred);
     try {
       options_.after_commit(db_);
     } catch (const std::exception&) {
       // A reader of the committed state failing changes nothing stored.
     }
     db_.reset_active_statements();
+    if (rt) (void)rt->commit();
   }
   const sql::Status ok = settle::Ok{};
   for (Item& it : ran) it.done(ok);

@@ -23,7 +23,8 @@ struct WriterOptions {
   std::size_t max_batch = 1024;       // jobs in one transaction at most
   // Runs on the writer thread after every COMMIT that made jobs durable, and
   // before their callbacks: what it reads on the writer's connection is
-  // current when a caller learns its job is done. Reads only; keep it short.
+  // current when a caller learns its job is done. Reads only, all in one read
+  // transaction (one snapshot, the WAL's read lock taken once); keep it short.
   std::function<void(sql::Db&)> after_commit = {};
 };
 
