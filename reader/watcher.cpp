@@ -13,6 +13,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <pthread.h>
 #include <thread>
 
 namespace settle::reader {
@@ -121,6 +122,7 @@ struct ReaderWatcher::Impl {
   }
 
   void run() {
+    pthread_setname_np(pthread_self(), "card-watcher");
     bool logged_down = false;
     while (!should_stop()) {
       // 1. A context with pcscd.

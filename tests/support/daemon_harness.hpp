@@ -159,6 +159,7 @@ class Stack {
   void reload_daemon();    // SIGHUP (systemctl reload): returns at once, the daemon reloads on its own
   void restart_daemon() { stop_daemon(); start_daemon(); }
   bool daemon_running() const { return daemon_pid_ > 0; }
+  pid_t daemon_pid() const { return daemon_pid_; }
   // False (and the pid forgotten) when settled has exited by itself, e.g. a crash.
   bool daemon_alive();
   std::string socket_path() const;

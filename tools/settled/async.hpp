@@ -18,6 +18,10 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <fmt/format.h>
+#include <pthread.h>
+
+#include <latch>
 #include <memory>
 #include <optional>
 #include <type_traits>
@@ -27,6 +31,29 @@ namespace settle::daemon {
 
 namespace asio = boost::asio;
 using asio::awaitable;
+
+// Names each of a pool's `threads` threads "<prefix>-1", "<prefix>-2", ... (as
+// `top -H` and perf show them). Each naming task waits until all have
+// started, so each runs on a thread of its own; `threads` must be the
+// pool's size, and the pool idle. Returns once all are named.
+inline void name_pool_threads(asio::thread_pool& pool, std::size_t threads, std::string_view prefix) {
+  // Shared with the tasks: the last count_down may still touch its latch
+  // after the wait below has returned.
+  struct Latches {
+    explicit Latches(std::ptrdiff_t n) : started(n), named(n) {}
+    std::latch started;
+    std::latch named;
+  };
+  auto l = std::make_shared<Latches>(static_cast<std::ptrdiff_t>(threads));
+  for (std::size_t i = 1; i <= threads; ++i) {
+    asio::post(pool, [l, name = fmt::format("{}-{}", prefix, i).substr(0, 15)] {
+      pthread_setname_np(pthread_self(), name.c_str());
+      l->started.arrive_and_wait();
+      l->named.count_down();
+    });
+  }
+  l->named.wait();
+}
 
 // Runs `fn(db)` as one job of the ledger's group commit and resumes when it
 // is durable (or failed). R is the job's sql::Result/Status type.

@@ -13,6 +13,7 @@
 #include "protocol/policy_file.hpp"
 #include "reader/card_service.hpp"
 #include "reader/watcher.hpp"
+#include "tools/settled/async.hpp"
 #include "tools/settled/chain_keeper.hpp"
 #include "tools/settled/notify.hpp"
 #include "tools/settled/check_files.hpp"
@@ -40,6 +41,7 @@
 #include <spdlog/spdlog.h>
 
 #include <malloc.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
@@ -278,8 +280,11 @@ int main(int argc, char** argv) {
   auto chain_keeper = ChainKeeper::open(ioc, *config, led);
   if (!chain_keeper) return fail_start(chain_keeper.error().message);
   (*chain_keeper)->checkpoint_now("start");
-  asio::thread_pool card_pool(std::max<std::size_t>(2, config->windows.size()));
+  const std::size_t card_threads = std::max<std::size_t>(2, config->windows.size());
+  asio::thread_pool card_pool(card_threads);
   asio::thread_pool db_pool(2);
+  name_pool_threads(card_pool, card_threads, "card");
+  name_pool_threads(db_pool, 2, "ledger-read");
 
   insurer::ClientConfig cc;
   cc.host = config->insurer.host;
@@ -432,6 +437,7 @@ int main(int argc, char** argv) {
   std::atomic<bool> damaged{false};
   std::thread page_checks;
   auto run_page_checks = [&] {
+    pthread_setname_np(pthread_self(), "page-checks");
     const auto t0 = std::chrono::steady_clock::now();
     auto ledger_found = led.check_integrity(&checks_stop);
     auto list_found = (*redlist)->check_integrity(&checks_stop);

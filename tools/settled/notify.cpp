@@ -26,6 +26,7 @@
 #include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <pthread.h>
 #include <thread>
 #include <unistd.h>
 #include <vector>
@@ -332,7 +333,10 @@ Status Notifier::start() {
   }
   if (impl_->config.hooks.empty()) return Ok{};
   impl_->guard.emplace(impl_->ioc.get_executor());
-  impl_->thread = std::thread([this] { impl_->ioc.run(); });
+  impl_->thread = std::thread([this] {
+    pthread_setname_np(pthread_self(), "notify");
+    impl_->ioc.run();
+  });
   return Ok{};
 }
 

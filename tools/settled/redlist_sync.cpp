@@ -25,7 +25,9 @@ constexpr std::int64_t kFirstSyncDelayS = 2;
 
 RedlistSyncer::RedlistSyncer(asio::io_context& ioc, redlist::Store& store, InsurerGateway& gateway,
                              const Config& config)
-    : ioc_(ioc), store_(store), gateway_(gateway), config_(config), wakeup_(ioc) {}
+    : ioc_(ioc), store_(store), gateway_(gateway), config_(config), wakeup_(ioc) {
+  name_pool_threads(worker_, 1, "redlist-sync");
+}
 
 RedlistSyncer::~RedlistSyncer() { worker_.join(); }
 

@@ -4,6 +4,7 @@
 #include "tools/settled/start_keepalive.hpp"
 
 #include <fmt/format.h>
+#include <pthread.h>
 #include <systemd/sd-daemon.h>
 
 namespace settle::daemon {
@@ -11,7 +12,10 @@ namespace settle::daemon {
 void notify_systemd(const std::string& message) { (void)::sd_notify(0, message.c_str()); }
 
 StartKeepalive::StartKeepalive(std::chrono::milliseconds period) : period_(period) {
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "start-keepalive");
+    run();
+  });
 }
 
 StartKeepalive::~StartKeepalive() { stop(); }

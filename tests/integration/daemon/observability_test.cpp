@@ -24,6 +24,7 @@
 #include <map>
 #include <mutex>
 #include <regex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -227,6 +228,17 @@ TEST_CASE("settled under a journal: entries with priorities and fields; /metrics
   CHECK(has_line(r.body, "settled_insurer_call_duration_seconds_count{infno=\"2207\"} 1"));
   CHECK(has_line(r.body, "settled_line_state{state=\"online\"} 1"));
   CHECK(check_metrics(port, "") == 0);
+
+  // Its threads by name, as `top -H -p` and perf show them (docs/operations.md).
+  std::set<std::string> names;
+  for (const auto& t : fs::directory_iterator(fmt::format("/proc/{}/task", s.daemon_pid()))) {
+    std::string n;
+    std::getline(std::ifstream(t.path() / "comm"), n);
+    names.insert(n);
+  }
+  for (const char* n : {"settled", "ledger-writer", "card-1", "ledger-read-1", "ledger-read-2", "card-watcher",
+                        "cashier-auth", "redlist-sync-1"})
+    CHECK_MESSAGE(names.count(n) == 1, "no thread named ", n);
   s.stop_daemon();
 }
 
