@@ -12,6 +12,8 @@
 #include <fmt/format.h>
 
 #include <cerrno>
+#include <chrono>
+#include <functional>
 #include <cstring>
 #include <fcntl.h>
 #include <filesystem>
@@ -209,7 +211,11 @@ sql::Status configure_writer(sql::Db& db) {
   if (mode->value_or("") != "wal")
     return sql::DbError{sql::Errc::io, 0,
                         fmt::format("the file system refused WAL mode (journal_mode is {})", mode->value_or("?"))};
-  SETTLE_SQL_TRY(db.exec("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"));
+  // journal_size_limit: once the WAL is started over, its file is cut back to
+  // 16 MiB, so that a WAL that grew (a long read held its snapshot) does not
+  // keep the space, and its size keeps following what it holds
+  // (check_integrity watches it). In steady use the WAL holds about 2 MiB.
+  SETTLE_SQL_TRY(db.exec("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA journal_size_limit = 16777216;"));
   auto sync = db.query_int64("PRAGMA synchronous");
   if (!sync) return sync.error();
   SETTLE_ASSERT(sync->value_or(0) == 2);  // FULL
@@ -309,10 +315,36 @@ Ledger::~Ledger() {
   if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
 }
 
-sql::Result<std::string> Ledger::check_integrity(const std::atomic<bool>* stop) {
+sql::Result<std::string> Ledger::check_integrity(const std::atomic<bool>* stop, std::int64_t max_wal_growth) {
   auto db = open_connection(path_, sql::OpenMode::read_only, options_.busy_timeout_ms, options_.key);
   if (!db) return db.error();
-  return db->check_pages("PRAGMA quick_check(5)", stop);
+  // How much the WAL file grew since the check began: the commits it made
+  // wait to be copied. (After the WAL is started over, the writer trims the
+  // file to its journal_size_limit, so the file's size follows what it holds.)
+  const std::string wal = path_ + "-wal";
+  const auto wal_size = [&wal] {
+    std::error_code ec;
+    const auto n = std::filesystem::file_size(wal, ec);
+    return ec ? std::int64_t{0} : static_cast<std::int64_t>(n);
+  };
+  const std::int64_t at_start = wal_size();
+  std::int64_t grown = 0;
+  auto next_look = std::chrono::steady_clock::now();
+  const std::function<bool()> give_up = [&] {
+    if (stop != nullptr && stop->load()) return true;
+    const auto now = std::chrono::steady_clock::now();
+    if (now < next_look) return false;
+    next_look = now + std::chrono::milliseconds(50);
+    grown = wal_size() - at_start;
+    return grown > max_wal_growth;
+  };
+  auto found = db->check_pages("PRAGMA quick_check(5)", give_up);
+  if (!found && grown > max_wal_growth && (stop == nullptr || !stop->load()))
+    return sql::DbError{sql::Errc::busy, 0,
+                        fmt::format("postponed: the WAL grew by {} MiB while the check read its snapshot "
+                                    "(at most {} MiB), so the windows' commits could not be copied into the file",
+                                    grown >> 20, max_wal_growth >> 20)};
+  return found;
 }
 
 sql::Result<std::unique_ptr<sql::Db>> Ledger::borrow_reader() {

@@ -108,7 +108,17 @@ class Ledger {
   // PRAGMA quick_check on a read-only connection of its own (the pool's are
   // left to the windows): "" when sound, else what SQLite found (at most 5).
   // `stop`, when set, interrupts it (settled's stop).
-  sql::Result<std::string> check_integrity(const std::atomic<bool>* stop = nullptr);
+  //
+  // The check reads one snapshot of the file for as long as it runs (minutes
+  // on a ledger of years), and no checkpoint can copy the WAL past a
+  // snapshot still read: every commit meanwhile makes the WAL longer, and
+  // the commit that finally checkpoints it copies all of it while its
+  // windows wait. Once the WAL has grown by `max_wal_growth` bytes during the
+  // check, the check gives up: Errc::busy, "postponed: ...". The caller
+  // tries again later, when the windows are quieter.
+  static constexpr std::int64_t kCheckWalGrowth = std::int64_t{64} << 20;
+  sql::Result<std::string> check_integrity(const std::atomic<bool>* stop = nullptr,
+                                           std::int64_t max_wal_growth = kCheckWalGrowth);
 
  private:
   Ledger(std::string path, int lock_fd, int schema_version, std::unique_ptr<Writer> writer,

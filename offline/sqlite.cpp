@@ -346,16 +346,21 @@ Result<std::optional<std::string>> Db::query_text(std::string_view sql) {
 }
 
 Result<std::string> Db::check_pages(std::string_view pragma, const std::atomic<bool>* stop) {
+  if (stop == nullptr) return check_pages(pragma, std::function<bool()>{});
+  return check_pages(pragma, std::function<bool()>([stop] { return stop->load(); }));
+}
+
+Result<std::string> Db::check_pages(std::string_view pragma, const std::function<bool()>& stop) {
   auto st = prepare(pragma);
   if (!st) return st.error();
-  // Asked every 10,000 virtual machine steps: a set flag ends the check.
+  // Asked every 10,000 virtual machine steps: true ends the check.
   struct Handler {
     sqlite3* db;
-    explicit Handler(sqlite3* h, const std::atomic<bool>* flag) : db(h) {
-      if (flag != nullptr)
+    explicit Handler(sqlite3* h, const std::function<bool()>& ask) : db(h) {
+      if (ask)
         sqlite3_progress_handler(
-            db, 10'000, [](void* f) { return static_cast<const std::atomic<bool>*>(f)->load() ? 1 : 0; },
-            const_cast<std::atomic<bool>*>(flag));
+            db, 10'000, [](void* f) { return (*static_cast<const std::function<bool()>*>(f))() ? 1 : 0; },
+            const_cast<std::function<bool()>*>(&ask));
     }
     ~Handler() { sqlite3_progress_handler(db, 0, nullptr, nullptr); }
     Handler(const Handler&) = delete;

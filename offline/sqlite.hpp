@@ -240,6 +240,9 @@ class Db {
   // and answers its findings joined by "; ", "" when the file is sound.
   // `stop`, when given and set, interrupts it (Errc::interrupted or the like).
   Result<std::string> check_pages(std::string_view pragma, const std::atomic<bool>* stop = nullptr);
+  // The same, ended (Errc::interrupted) as soon as `stop()` answers true;
+  // it is asked every 10,000 steps of SQLite's virtual machine.
+  Result<std::string> check_pages(std::string_view pragma, const std::function<bool()>& stop);
   // Calls `seen(sql)` with the text of every statement this connection runs
   // from now on (not the triggers' own programs); an empty function stops it.
   // For tests that look at what a path asks of SQLite (its query plans).

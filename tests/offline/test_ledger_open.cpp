@@ -425,3 +425,83 @@ TEST_CASE("a failing migration leaves the ledger whole at its old version") {
   REQUIRE(extra.ok());
   CHECK(extra->value_or(-1) == 0);
 }
+
+// The page check beside the service reads one snapshot for minutes on a
+// ledger of years; no checkpoint copies the WAL past it meanwhile, so every
+// commit lengthened the WAL (at 32 busy windows, 1.5 GB a minute) and the
+// commit that checkpointed it after the check copied all of it. The check
+// now gives up once the WAL has grown by its bound, for the caller to try
+// again later; without commits beside it, it runs through.
+TEST_CASE("the page check beside the service gives up, postponed, once the windows' commits grow the WAL it holds back") {
+  TestDir d("ledger-check-wal");
+  auto l = Ledger::open(d.file("ledger.db"));
+  REQUIRE(l.ok());
+  Ledger& ledger = **l;
+  const auto fill = [&ledger](int rows) {
+    return ledger.write_wait([rows](sql::Db& db) {
+      return db.exec(fmt::format("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {}) "
+                                 "INSERT INTO filler SELECT randomblob(1800) FROM n",
+                                 rows));
+    });
+  };
+  REQUIRE(ledger.write_wait([](sql::Db& db) { return db.exec("CREATE TABLE filler(b BLOB)"); }).ok());
+  for (int i = 0; i < 30; ++i) REQUIRE(fill(1'000).ok());  // about 60 MB to check
+
+  // Alone, it runs through.
+  auto alone = ledger.check_integrity(nullptr, 256 << 10);
+  REQUIRE_MESSAGE(alone.ok(), (alone.ok() ? "" : alone.error().message));
+  CHECK(*alone == "");
+
+  // With the windows committing beside it, it gives up at 256 KiB of WAL.
+  std::atomic<bool> done{false};
+  std::atomic<int> commits{0};
+  std::thread windows([&] {
+    while (!done) {
+      if (fill(100).ok()) ++commits;
+    }
+  });
+  auto busy = ledger.check_integrity(nullptr, 256 << 10);
+  done = true;
+  windows.join();
+  REQUIRE_FALSE(busy.ok());
+  CHECK(busy.error().code == sql::Errc::busy);
+  CHECK(busy.error().message.find("postponed") != std::string::npos);
+  CHECK(commits > 0);
+
+  // Given up, it changed nothing: the file checks sound once the windows rest.
+  auto after = ledger.check_integrity();
+  REQUIRE(after.ok());
+  CHECK(*after == "");
+}
+
+// A WAL that grew while a read held its snapshot keeps its size on disk
+// unless cut back: the writer's journal_size_limit cuts it to 16 MiB once
+// the WAL is started over.
+TEST_CASE("a WAL that grew behind a long read is cut back to 16 MiB once it is started over") {
+  TestDir d("ledger-wal-limit");
+  auto l = Ledger::open(d.file("ledger.db"));
+  REQUIRE(l.ok());
+  Ledger& ledger = **l;
+  const auto fill = [&ledger](int rows) {
+    return ledger.write_wait([rows](sql::Db& db) {
+      return db.exec(fmt::format("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {}) "
+                                 "INSERT INTO filler SELECT randomblob(1800) FROM n",
+                                 rows));
+    });
+  };
+  REQUIRE(ledger.write_wait([](sql::Db& db) { return db.exec("CREATE TABLE filler(b BLOB)"); }).ok());
+  const std::string wal = d.file("ledger.db") + "-wal";
+  {
+    // A read that holds its snapshot (as a page check does) while 24 MB are written.
+    auto reader = open_connection(d.file("ledger.db"), sql::OpenMode::read_only);
+    REQUIRE(reader.ok());
+    REQUIRE(reader->exec("BEGIN").ok());
+    REQUIRE(reader->query_int64("SELECT count(*) FROM filler").ok());
+    for (int i = 0; i < 12; ++i) REQUIRE(fill(1'000).ok());
+    CHECK(std::filesystem::file_size(wal) > (std::uintmax_t{20} << 20));
+    REQUIRE(reader->exec("COMMIT").ok());
+  }
+  // The next commits copy it all, start it over, and cut the file back.
+  for (int i = 0; i < 3; ++i) REQUIRE(fill(600).ok());
+  CHECK(std::filesystem::file_size(wal) <= (std::uintmax_t{16} << 20) + (std::uintmax_t{2} << 20));
+}
