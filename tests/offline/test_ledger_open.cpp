@@ -426,6 +426,20 @@ TEST_CASE("a failing migration leaves the ledger whole at its old version") {
   CHECK(extra->value_or(-1) == 0);
 }
 
+namespace {
+
+// `rows` rows of 1,800 random bytes (about a 2 KiB page each) into the
+// table `filler`, as one job.
+sql::Status fill_rows(Ledger& ledger, int rows) {
+  return ledger.write_wait([rows](sql::Db& db) {
+    return db.exec(fmt::format("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {}) "
+                               "INSERT INTO filler SELECT randomblob(1800) FROM n",
+                               rows));
+  });
+}
+
+}  // namespace
+
 // The page check beside the service reads one snapshot for minutes on a
 // ledger of years; no checkpoint copies the WAL past it meanwhile, so every
 // commit lengthened the WAL (at 32 busy windows, 1.5 GB a minute) and the
@@ -437,14 +451,8 @@ TEST_CASE("the page check beside the service gives up, postponed, once the windo
   auto l = Ledger::open(d.file("ledger.db"));
   REQUIRE(l.ok());
   Ledger& ledger = **l;
-  const auto fill = [&ledger](int rows) {
-    return ledger.write_wait([rows](sql::Db& db) {
-      return db.exec(fmt::format("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {}) "
-                                 "INSERT INTO filler SELECT randomblob(1800) FROM n",
-                                 rows));
-    });
-  };
   REQUIRE(ledger.write_wait([](sql::Db& db) { return db.exec("CREATE TABLE filler(b BLOB)"); }).ok());
+  const auto fill = [&ledger](int rows) { return fill_rows(ledger, rows); };
   for (int i = 0; i < 30; ++i) REQUIRE(fill(1'000).ok());  // about 60 MB to check
 
   // Alone, it runs through.
@@ -482,14 +490,8 @@ TEST_CASE("a WAL that grew behind a long read is cut back to 16 MiB once it is s
   auto l = Ledger::open(d.file("ledger.db"));
   REQUIRE(l.ok());
   Ledger& ledger = **l;
-  const auto fill = [&ledger](int rows) {
-    return ledger.write_wait([rows](sql::Db& db) {
-      return db.exec(fmt::format("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {}) "
-                                 "INSERT INTO filler SELECT randomblob(1800) FROM n",
-                                 rows));
-    });
-  };
   REQUIRE(ledger.write_wait([](sql::Db& db) { return db.exec("CREATE TABLE filler(b BLOB)"); }).ok());
+  const auto fill = [&ledger](int rows) { return fill_rows(ledger, rows); };
   const std::string wal = d.file("ledger.db") + "-wal";
   {
     // A read that holds its snapshot (as a page check does) while 24 MB are written.
