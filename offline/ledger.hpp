@@ -115,7 +115,9 @@ class Ledger {
   // the commit that finally checkpoints it copies all of it while its
   // windows wait. Once the WAL has grown by `max_wal_growth` bytes during the
   // check, the check gives up: Errc::busy, "postponed: ...". The caller
-  // tries again later, when the windows are quieter.
+  // tries again later, when the windows are quieter. The bound is asked
+  // between SQLite's steps: SQLite 3.40 walks the b-trees of the whole file
+  // in one step, which it cannot end (docs/ledger.md, "Start-up").
   static constexpr std::int64_t kCheckWalGrowth = std::int64_t{64} << 20;
   sql::Result<std::string> check_integrity(const std::atomic<bool>* stop = nullptr,
                                            std::int64_t max_wal_growth = kCheckWalGrowth);

@@ -440,8 +440,8 @@ int main(int argc, char** argv) {
     pthread_setname_np(pthread_self(), "page-checks");
     const auto t0 = std::chrono::steady_clock::now();
     // The ledger's check gives up while the windows are busy enough to grow
-    // the WAL it holds back (Ledger::check_integrity): it is tried again
-    // every 15 minutes until it runs through.
+    // the WAL it holds back (Ledger::check_integrity; past its b-tree walk):
+    // it is tried again every 15 minutes until it runs through.
     auto ledger_found = led.check_integrity(&checks_stop);
     while (!ledger_found && ledger_found.error().code == sql::Errc::busy && !checks_stop) {
       spdlog::info("settled: the ledger's page check after a clean stop is {}; next try in 15 min",
