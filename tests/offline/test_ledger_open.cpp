@@ -1,6 +1,7 @@
 // Opening a ledger: creation, reopening, configuration, and every refusal of
 // a file that is not a sound ledger of this version, with the file's bytes
 // unchanged by the attempt.
+#include "ledger_fixture.hpp"
 #include "offline/ledger.hpp"
 #include "offline/schema.hpp"
 #include "sample.hpp"
@@ -428,15 +429,18 @@ TEST_CASE("a failing migration leaves the ledger whole at its old version") {
 
 namespace {
 
-// `rows` rows of 1,800 random bytes (about a 2 KiB page each) into the
-// table `filler`, as one job.
-sql::Status fill_rows(Ledger& ledger, int rows) {
-  return ledger.write_wait([rows](sql::Db& db) {
-    return db.exec(fmt::format("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {}) "
-                               "INSERT INTO filler SELECT randomblob(1800) FROM n",
-                               rows));
-  });
-}
+// A ledger (test::LedgerFixture) with a table `filler`; fill(rows) writes
+// `rows` rows of 1,800 random bytes (about a 2 KiB page each) as one job.
+struct Filler : test::LedgerFixture {
+  explicit Filler(const char* name) : LedgerFixture(name) { REQUIRE(shell("CREATE TABLE filler(b BLOB)").ok()); }
+  sql::Status fill(int rows) {
+    return ledger->write_wait([rows](sql::Db& db) {
+      return db.exec(fmt::format("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {}) "
+                                 "INSERT INTO filler SELECT randomblob(1800) FROM n",
+                                 rows));
+    });
+  }
+};
 
 }  // namespace
 
@@ -447,12 +451,9 @@ sql::Status fill_rows(Ledger& ledger, int rows) {
 // now gives up once the WAL has grown by its bound, for the caller to try
 // again later; without commits beside it, it runs through.
 TEST_CASE("the page check beside the service gives up, postponed, once the windows' commits grow the WAL it holds back") {
-  TestDir d("ledger-check-wal");
-  auto l = Ledger::open(d.file("ledger.db"));
-  REQUIRE(l.ok());
-  Ledger& ledger = **l;
-  REQUIRE(ledger.write_wait([](sql::Db& db) { return db.exec("CREATE TABLE filler(b BLOB)"); }).ok());
-  const auto fill = [&ledger](int rows) { return fill_rows(ledger, rows); };
+  Filler f("ledger-check-wal");
+  Ledger& ledger = *f.ledger;
+  const auto fill = [&f](int rows) { return f.fill(rows); };
   for (int i = 0; i < 30; ++i) REQUIRE(fill(1'000).ok());  // about 60 MB to check
 
   // Alone, it runs through.
@@ -486,16 +487,12 @@ TEST_CASE("the page check beside the service gives up, postponed, once the windo
 // unless cut back: the writer's journal_size_limit cuts it to 16 MiB once
 // the WAL is started over.
 TEST_CASE("a WAL that grew behind a long read is cut back to 16 MiB once it is started over") {
-  TestDir d("ledger-wal-limit");
-  auto l = Ledger::open(d.file("ledger.db"));
-  REQUIRE(l.ok());
-  Ledger& ledger = **l;
-  REQUIRE(ledger.write_wait([](sql::Db& db) { return db.exec("CREATE TABLE filler(b BLOB)"); }).ok());
-  const auto fill = [&ledger](int rows) { return fill_rows(ledger, rows); };
-  const std::string wal = d.file("ledger.db") + "-wal";
+  Filler f("ledger-wal-limit");
+  const auto fill = [&f](int rows) { return f.fill(rows); };
+  const std::string wal = f.dir.file("ledger.db") + "-wal";
   {
     // A read that holds its snapshot (as a page check does) while 24 MB are written.
-    auto reader = open_connection(d.file("ledger.db"), sql::OpenMode::read_only);
+    auto reader = open_connection(f.dir.file("ledger.db"), sql::OpenMode::read_only);
     REQUIRE(reader.ok());
     REQUIRE(reader->exec("BEGIN").ok());
     REQUIRE(reader->query_int64("SELECT count(*) FROM filler").ok());
