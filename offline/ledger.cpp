@@ -11,15 +11,18 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
-#include <functional>
 #include <cstring>
+#include <deque>
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <thread>
 #include <unistd.h>
 
 namespace settle::ledger {
@@ -315,10 +318,12 @@ Ledger::~Ledger() {
   if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
 }
 
-sql::Result<std::string> Ledger::check_integrity(const std::atomic<bool>* stop, std::int64_t max_wal_growth) {
+sql::Result<std::string> Ledger::check_integrity(CheckPass pass, const std::atomic<bool>* stop,
+                                                 std::int64_t max_wal_growth, CheckProgress* progress) {
   auto db = open_connection(path_, sql::OpenMode::read_only, options_.busy_timeout_ms, options_.key);
   if (!db) return db.error();
-  // How much the WAL file grew since the check began: the commits it made
+  const auto stopped = [stop] { return stop != nullptr && stop->load(); };
+  // How much the WAL file grew since a check began: the commits it made
   // wait to be copied. (After the WAL is started over, the writer trims the
   // file to its journal_size_limit, so the file's size follows what it holds.)
   const std::string wal = path_ + "-wal";
@@ -327,24 +332,114 @@ sql::Result<std::string> Ledger::check_integrity(const std::atomic<bool>* stop, 
     const auto n = std::filesystem::file_size(wal, ec);
     return ec ? std::int64_t{0} : static_cast<std::int64_t>(n);
   };
-  const std::int64_t at_start = wal_size();
-  std::int64_t grown = 0;
-  auto next_look = std::chrono::steady_clock::now();
-  const std::function<bool()> give_up = [&] {
-    if (stop != nullptr && stop->load()) return true;
-    const auto now = std::chrono::steady_clock::now();
-    if (now < next_look) return false;
-    next_look = now + std::chrono::milliseconds(50);
-    grown = wal_size() - at_start;
-    return grown > max_wal_growth;
+  // One check in one snapshot, given up once the WAL grew past the bound.
+  const auto check = [&](const std::string& pragma, const std::string& what) -> sql::Result<std::string> {
+    const std::int64_t at_start = wal_size();
+    std::int64_t grown = 0;
+    auto next_look = std::chrono::steady_clock::now();
+    const std::function<bool()> give_up = [&] {
+      if (stopped()) return true;
+      const auto now = std::chrono::steady_clock::now();
+      if (now < next_look) return false;
+      next_look = now + std::chrono::milliseconds(50);
+      grown = wal_size() - at_start;
+      return grown > max_wal_growth;
+    };
+    auto found = db->check_pages(pragma, give_up);
+    if (!found && grown > max_wal_growth && !stopped())
+      return sql::DbError{sql::Errc::busy, 0,
+                          fmt::format("postponed: the WAL grew by {} MiB while the check of {} read its snapshot "
+                                      "(at most {} MiB), so the windows' commits could not be copied into the file",
+                                      grown >> 20, what, max_wal_growth >> 20)};
+    return found;
   };
-  auto found = db->check_pages("PRAGMA quick_check(5)", give_up);
-  if (!found && grown > max_wal_growth && (stop == nullptr || !stop->load()))
-    return sql::DbError{sql::Errc::busy, 0,
-                        fmt::format("postponed: the WAL grew by {} MiB while the check read its snapshot "
-                                    "(at most {} MiB), so the windows' commits could not be copied into the file",
-                                    grown >> 20, max_wal_growth >> 20)};
-  return found;
+  if (pass == CheckPass::file) return check("PRAGMA quick_check(5)", "the whole file");
+
+  std::vector<std::string> tables;
+  {
+    auto st = db->prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND rootpage > 0 ORDER BY name");
+    if (!st) return st.error();
+    for (;;) {
+      auto row = st->step();
+      if (!row) return row.error();
+      if (!*row) break;
+      tables.push_back(st->column_text(0));
+    }
+  }
+  CheckProgress here;
+  CheckProgress& at = progress != nullptr ? *progress : here;
+  for (; at.tables_done < tables.size(); ++at.tables_done) {
+    const std::string& table = tables[at.tables_done];
+    std::string quoted;
+    for (const char c : table) quoted += c == '\'' ? std::string("''") : std::string(1, c);
+    const auto t0 = std::chrono::steady_clock::now();
+    auto found = check(fmt::format("PRAGMA quick_check('{}')", quoted), "table " + table);
+    at.last_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (!found) return found;
+    at.checks_s += at.last_s;
+    if (!found->empty()) return fmt::format("table {}: {}", table, *found);
+  }
+  return std::string();
+}
+
+sql::Result<std::string> Ledger::check_deferred(const std::atomic<bool>& stop, const DeferredCheck& how) {
+  const auto interrupted = [] { return sql::DbError{sql::Errc::interrupted, 0, "the page check was stopped"}; };
+  // Waits until, at the windows' pace, a walk of `walk_s` seconds would grow
+  // the WAL by at most half the bound; false when stopped meanwhile.
+  const auto wait_for_pace = [&](double walk_s, const std::string& what) {
+    struct Seen {
+      std::chrono::steady_clock::time_point at;
+      std::uint64_t pages;
+    };
+    std::deque<Seen> seen;
+    const auto span_needed = std::clamp(std::chrono::milliseconds(static_cast<std::int64_t>(walk_s * 1000)),
+                                        std::chrono::milliseconds(1000), how.pace_window);
+    bool told = false;
+    while (!stop) {
+      const auto now = std::chrono::steady_clock::now();
+      seen.push_back(Seen{now, writer_stats().pages_written});
+      while (seen.size() > 2 && now - seen[1].at >= how.pace_window) seen.pop_front();
+      const auto span = now - seen.front().at;
+      if (span >= span_needed) {
+        const double pace = static_cast<double>(seen.back().pages - seen.front().pages) * kLedgerPageSize /
+                            std::chrono::duration<double>(span).count();  // WAL bytes a second
+        const double growth = pace * walk_s;
+        if (growth <= static_cast<double>(how.max_wal_growth) / 2) return true;
+        if (!told && how.log) {
+          constexpr double mib = 1 << 20;
+          how.log(fmt::format("{} waits for quieter windows: at their pace ({:.1f} MiB of WAL a second) its walk of "
+                              "about {:.1f} s would grow the WAL by {:.1f} MiB (it begins at {:.1f} MiB or less)",
+                              what, pace / mib, walk_s, growth / mib,
+                              static_cast<double>(how.max_wal_growth) / 2 / mib));
+          told = true;
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    }
+    return false;
+  };
+
+  // Table by table. A table whose check gave up is tried again once the
+  // pace is low enough for a walk as long as that attempt took.
+  CheckProgress progress;
+  for (;;) {
+    auto found = check_integrity(CheckPass::tables, &stop, how.max_wal_growth, &progress);
+    if (stop) return interrupted();
+    if (found || found.error().code != sql::Errc::busy) {
+      if (!found || !found->empty()) return found;
+      break;
+    }
+    if (how.log) how.log(fmt::format("the tables' page check is {}", found.error().message));
+    if (!wait_for_pace(progress.last_s, "the check of that table")) return interrupted();
+  }
+  // The whole file: its walk takes about as long as the tables pass did.
+  for (;;) {
+    if (!wait_for_pace(progress.checks_s, "the whole file's page check")) return interrupted();
+    auto found = check_integrity(CheckPass::file, &stop, how.max_wal_growth);
+    if (stop) return interrupted();
+    if (found || found.error().code != sql::Errc::busy) return found;
+    if (how.log) how.log(fmt::format("the whole file's page check is {}", found.error().message));
+  }
 }
 
 sql::Result<std::unique_ptr<sql::Db>> Ledger::borrow_reader() {

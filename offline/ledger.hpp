@@ -12,6 +12,9 @@
 #include "offline/sqlite.hpp"
 #include "offline/writer.hpp"
 
+#include <atomic>
+#include <chrono>
+#include <functional>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -105,22 +108,51 @@ class Ledger {
   // Whether open() left the pages' check to check_integrity()
   // (IntegrityCheck::after_unclean_stop after a clean stop).
   bool integrity_check_deferred() const noexcept { return integrity_deferred_; }
-  // PRAGMA quick_check on a read-only connection of its own (the pool's are
-  // left to the windows): "" when sound, else what SQLite found (at most 5).
-  // `stop`, when set, interrupts it (settled's stop).
+  // The page check, on a read-only connection of its own (the pool's are
+  // left to the windows), in two passes: "" when sound, else what SQLite
+  // found. `stop`, when set, interrupts it (settled's stop).
+  //  - tables: PRAGMA quick_check(T) of each table with its indexes, each in
+  //    a read snapshot of its own. `progress`, when given, keeps the tables
+  //    found sound, so a pass that gave up goes on where it stopped.
+  //  - file: PRAGMA quick_check of the whole file in one snapshot; it adds
+  //    what only a walk of every b-tree at once sees (each page used once,
+  //    the free list).
   //
-  // The check reads one snapshot of the file for as long as it runs (minutes
-  // on a ledger of years), and no checkpoint can copy the WAL past a
-  // snapshot still read: every commit meanwhile makes the WAL longer, and
-  // the commit that finally checkpoints it copies all of it while its
-  // windows wait. Once the WAL has grown by `max_wal_growth` bytes during the
-  // check, the check gives up: Errc::busy, "postponed: ...". The caller
-  // tries again later, when the windows are quieter. The bound is asked
-  // between SQLite's steps: SQLite 3.40 walks the b-trees of the whole file
-  // in one step, which it cannot end (docs/ledger.md, "Start-up").
+  // A check reads one snapshot for as long as it runs (minutes for the
+  // whole file of a ledger of years), and no checkpoint can copy the WAL past
+  // a snapshot still read: every commit meanwhile makes the WAL longer, and
+  // the commit that finally checkpoints copies all of it while its windows
+  // wait. Once the WAL has grown by `max_wal_growth` bytes during one
+  // snapshot, the check gives up: Errc::busy, "postponed: ...". The bound is
+  // asked between SQLite's steps, and SQLite 3.40 walks the b-trees it checks
+  // in one step, which it cannot end: the tables pass holds the WAL for one
+  // table's walk, the file pass for the whole file's (docs/ledger.md,
+  // "Start-up").
+  enum class CheckPass : std::uint8_t { tables, file };
+  struct CheckProgress {
+    std::size_t tables_done = 0;
+    double checks_s = 0;  // time the tables found sound took: about what the file pass's walk takes
+    double last_s = 0;    // time the last table's check took, sound or not
+  };
   static constexpr std::int64_t kCheckWalGrowth = std::int64_t{64} << 20;
-  sql::Result<std::string> check_integrity(const std::atomic<bool>* stop = nullptr,
-                                           std::int64_t max_wal_growth = kCheckWalGrowth);
+  sql::Result<std::string> check_integrity(CheckPass pass, const std::atomic<bool>* stop = nullptr,
+                                           std::int64_t max_wal_growth = kCheckWalGrowth,
+                                           CheckProgress* progress = nullptr);
+
+  // The checks a start after a clean stop left (integrity_check_deferred()),
+  // run beside the windows until done or `stop`: the tables pass, then the
+  // file pass. A walk SQLite cannot end begins only when, at the windows'
+  // pace (the WAL pages the writer wrote in the last `pace_window`, or in a
+  // span as long as the walk if that is shorter), it would grow the WAL by at
+  // most half the bound: the file pass's walk takes about as long as the
+  // tables pass did, and a table whose check gave up is tried again with the
+  // time that attempt took.
+  struct DeferredCheck {
+    std::chrono::milliseconds pace_window{std::chrono::seconds(60)};
+    std::int64_t max_wal_growth = kCheckWalGrowth;
+    std::function<void(const std::string&)> log;  // what it waits for, and why
+  };
+  sql::Result<std::string> check_deferred(const std::atomic<bool>& stop, const DeferredCheck& how);
 
  private:
   Ledger(std::string path, int lock_fd, int schema_version, std::unique_ptr<Writer> writer,

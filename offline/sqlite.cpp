@@ -379,6 +379,13 @@ Result<std::string> Db::check_pages(std::string_view pragma, const std::function
   return problems;
 }
 
+std::int64_t Db::take_pages_written() noexcept {
+  int pages = 0;
+  int highest = 0;
+  if (sqlite3_db_status(db_, SQLITE_DBSTATUS_CACHE_WRITE, &pages, &highest, 1) != SQLITE_OK) return 0;
+  return pages;
+}
+
 std::vector<Db::CachedStats> Db::cached_stats() const {
   std::vector<CachedStats> out;
   out.reserve(cache_.size());
@@ -431,11 +438,24 @@ Status backup(Db& from, Db& to) {
 
 // ---- Transaction / Savepoint -------------------------------------------------
 
+namespace {
+// BEGIN, COMMIT and the savepoints' statements are prepared once per
+// connection (and savepoint name): the writer runs them for every batch and
+// job, the readers for every read transaction.
+Status run_cached(Db& db, std::string_view sql) {
+  auto st = db.cached(sql);
+  if (!st) return st.error();
+  Status s = (*st)->run();
+  (*st)->reset();
+  return s;
+}
+}  // namespace
+
 Result<Transaction> Transaction::begin(Db& db, TxKind kind) {
   const char* sql = kind == TxKind::immediate   ? "BEGIN IMMEDIATE"
                     : kind == TxKind::exclusive ? "BEGIN EXCLUSIVE"
                                                 : "BEGIN DEFERRED";
-  SETTLE_SQL_TRY(db.exec(sql));
+  SETTLE_SQL_TRY(run_cached(db, sql));
   return Transaction(db);
 }
 
@@ -445,7 +465,7 @@ Transaction::~Transaction() {
 
 Status Transaction::commit() {
   SETTLE_ASSERT(db_ != nullptr);
-  Status s = db_->exec("COMMIT");
+  Status s = run_cached(*db_, "COMMIT");
   // A failed COMMIT (e.g. busy) leaves the transaction open; the destructor
   // rolls it back unless the caller retries.
   if (s) db_ = nullptr;
@@ -458,18 +478,6 @@ Status Transaction::rollback() {
   if (!db->in_transaction()) return settle::Ok{};  // SQLite already rolled back
   return db->exec("ROLLBACK");
 }
-
-namespace {
-// Savepoint statements are prepared once per connection and name (the group-
-// commit writer opens and releases one per job).
-Status run_cached(Db& db, const std::string& sql) {
-  auto st = db.cached(sql);
-  if (!st) return st.error();
-  Status s = (*st)->run();
-  (*st)->reset();
-  return s;
-}
-}  // namespace
 
 Result<Savepoint> Savepoint::begin(Db& db, std::string name) {
   SETTLE_SQL_TRY(run_cached(db, fmt::format("SAVEPOINT \"{}\"", name)));

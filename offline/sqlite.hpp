@@ -243,6 +243,9 @@ class Db {
   // The same, ended (Errc::interrupted) as soon as `stop()` answers true;
   // it is asked every 10,000 steps of SQLite's virtual machine.
   Result<std::string> check_pages(std::string_view pragma, const std::function<bool()>& stop);
+  // Pages this connection wrote (in WAL mode: WAL frames) since the last
+  // call; the count starts again at each call.
+  std::int64_t take_pages_written() noexcept;
   // Calls `seen(sql)` with the text of every statement this connection runs
   // from now on (not the triggers' own programs); an empty function stops it.
   // For tests that look at what a path asks of SQLite (its query plans).

@@ -9,9 +9,17 @@
 
 #include <doctest/doctest.h>
 
+#include <fmt/ranges.h>
+
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <future>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 using namespace settle;
@@ -165,12 +173,14 @@ TEST_CASE("after a clean stop the page check waits for check_integrity(); after 
     auto l = Ledger::open(path, deferred);
     REQUIRE(l.ok());
     CHECK((*l)->integrity_check_deferred());
-    auto found = (*l)->check_integrity();
-    REQUIRE(found.ok());
-    CHECK(found->empty());
-    // settled's stop interrupts a check in progress.
-    const std::atomic<bool> stop{true};
-    CHECK_FALSE((*l)->check_integrity(&stop).ok());
+    for (const auto pass : {Ledger::CheckPass::tables, Ledger::CheckPass::file}) {
+      auto found = (*l)->check_integrity(pass);
+      REQUIRE(found.ok());
+      CHECK(found->empty());
+      // settled's stop interrupts a check in progress.
+      const std::atomic<bool> stop{true};
+      CHECK_FALSE((*l)->check_integrity(pass, &stop).ok());
+    }
   }
   SUBCASE("damaged after a clean stop: opened, and check_integrity() finds it") {
     const std::string path = d.file("damaged-clean.db");
@@ -180,8 +190,35 @@ TEST_CASE("after a clean stop the page check waits for check_integrity(); after 
     auto l = Ledger::open(path, deferred);
     REQUIRE_MESSAGE(l.ok(), (l.ok() ? "" : l.error().message));
     CHECK((*l)->integrity_check_deferred());
-    auto found = (*l)->check_integrity();
-    CHECK_MESSAGE((!found.ok() || !found->empty()), "the damage went unseen");
+    // Each pass finds it: the page is in a table's b-tree.
+    for (const auto pass : {Ledger::CheckPass::tables, Ledger::CheckPass::file}) {
+      auto found = (*l)->check_integrity(pass);
+      CHECK_MESSAGE((!found.ok() || !found->empty()), "the damage went unseen");
+    }
+  }
+  SUBCASE("a wrong free-page count after a clean stop: only the whole file's pass sees it") {
+    const std::string path = d.file("freelist-clean.db");
+    make_ledger(path, 500);
+    last_run(path, "stopped");
+    {
+      // The header's count of free pages (bytes 36-39, big-endian), three more than there are.
+      std::fstream f(path, std::ios::binary | std::ios::in | std::ios::out);
+      f.seekg(36);
+      unsigned char b[4];
+      f.read(reinterpret_cast<char*>(b), 4);
+      const std::uint32_t n = (std::uint32_t{b[0]} << 24 | std::uint32_t{b[1]} << 16 | std::uint32_t{b[2]} << 8 | b[3]) + 3;
+      for (int i = 0; i < 4; ++i) b[i] = static_cast<unsigned char>(n >> (24 - 8 * i));
+      f.seekp(36);
+      f.write(reinterpret_cast<const char*>(b), 4);
+    }
+    auto l = Ledger::open(path, deferred);
+    REQUIRE_MESSAGE(l.ok(), (l.ok() ? "" : l.error().message));
+    auto tables = (*l)->check_integrity(Ledger::CheckPass::tables);
+    REQUIRE(tables.ok());
+    CHECK(*tables == "");  // each table's b-trees are sound
+    auto file = (*l)->check_integrity(Ledger::CheckPass::file);
+    REQUIRE(file.ok());
+    CHECK_MESSAGE(file->find("freelist") != std::string::npos, *file);
   }
   SUBCASE("damaged after a crash: refused at open, as with the quick check") {
     const std::string path = d.file("damaged-crash.db");
@@ -442,6 +479,26 @@ struct Filler : test::LedgerFixture {
   }
 };
 
+// The lines Ledger::check_deferred logs, kept for the test to look at.
+struct LogLines {
+  std::mutex mu;
+  std::vector<std::string> lines;
+  std::function<void(const std::string&)> sink() {
+    return [this](const std::string& line) {
+      std::lock_guard lock(mu);
+      lines.push_back(line);
+    };
+  }
+  bool said(std::string_view what) {
+    std::lock_guard lock(mu);
+    return std::any_of(lines.begin(), lines.end(), [what](const std::string& l) { return l.find(what) != std::string::npos; });
+  }
+  std::string all() {
+    std::lock_guard lock(mu);
+    return fmt::format("{}", fmt::join(lines, " | "));
+  }
+};
+
 }  // namespace
 
 // The page check beside the service reads one snapshot for minutes on a
@@ -456,8 +513,9 @@ TEST_CASE("the page check beside the service gives up, postponed, once the windo
   const auto fill = [&f](int rows) { return f.fill(rows); };
   for (int i = 0; i < 30; ++i) REQUIRE(fill(1'000).ok());  // about 60 MB to check
 
+  const auto whole = Ledger::CheckPass::file;
   // Alone, it runs through.
-  auto alone = ledger.check_integrity(nullptr, 256 << 10);
+  auto alone = ledger.check_integrity(whole, nullptr, 256 << 10);
   REQUIRE_MESSAGE(alone.ok(), (alone.ok() ? "" : alone.error().message));
   CHECK(*alone == "");
 
@@ -469,7 +527,7 @@ TEST_CASE("the page check beside the service gives up, postponed, once the windo
       if (fill(100).ok()) ++commits;
     }
   });
-  auto busy = ledger.check_integrity(nullptr, 256 << 10);
+  auto busy = ledger.check_integrity(whole, nullptr, 256 << 10);
   done = true;
   windows.join();
   REQUIRE_FALSE(busy.ok());
@@ -478,9 +536,94 @@ TEST_CASE("the page check beside the service gives up, postponed, once the windo
   CHECK(commits > 0);
 
   // Given up, it changed nothing: the file checks sound once the windows rest.
-  auto after = ledger.check_integrity();
+  auto after = ledger.check_integrity(whole);
   REQUIRE(after.ok());
   CHECK(*after == "");
+
+  // After a clean stop the same windows make the table's check give up; it
+  // is tried again once they rest.
+  LogLines log;
+  const Ledger::DeferredCheck how{.pace_window = std::chrono::seconds(1), .max_wal_growth = 256 << 10, .log = log.sink()};
+  done = false;
+  std::thread again([&] {
+    while (!done) (void)fill(100);
+  });
+  const std::atomic<bool> stop{false};
+  auto checked = std::async(std::launch::async, [&] { return ledger.check_deferred(stop, how); });
+  for (int i = 0; i < 600 && !log.said("waits for quieter windows"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  CHECK_MESSAGE(log.said("the check of table filler read its snapshot"), log.all());
+  CHECK_MESSAGE(log.said("the check of that table waits for quieter windows"), log.all());
+  done = true;
+  again.join();
+  REQUIRE(checked.wait_for(std::chrono::seconds(60)) == std::future_status::ready);
+  auto found = checked.get();
+  REQUIRE_MESSAGE(found.ok(), (found.ok() ? "" : found.error().message));
+  CHECK(*found == "");
+}
+
+// The whole file's walk holds the WAL back for as long as it takes (SQLite
+// cannot end it), so after a clean stop the ledger is checked table by table
+// (each table in a snapshot of its own, held for that table's walk) and the
+// whole file only once the windows' pace is low enough for the whole walk.
+TEST_CASE("after a clean stop the tables are checked beside busy windows, the whole file once they are quiet") {
+  test::LedgerFixture f("ledger-check-deferred");
+  Ledger& ledger = *f.ledger;
+  // 30 tables of about 2 MB: each table's walk is short, the whole file's thirty times as long.
+  for (int t = 0; t < 30; ++t)
+    REQUIRE(f.shell(fmt::format("CREATE TABLE filler_{0}(b BLOB); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT "
+                                "i + 1 FROM n WHERE i < 1000) INSERT INTO filler_{0} SELECT randomblob(1800) FROM n",
+                                t))
+                .ok());
+  REQUIRE(f.shell("CREATE TABLE windows(b BLOB)").ok());
+
+  // The tables pass notes its progress: a second call with it has nothing left.
+  Ledger::CheckProgress progress;
+  auto tables = ledger.check_integrity(Ledger::CheckPass::tables, nullptr, Ledger::kCheckWalGrowth, &progress);
+  REQUIRE(tables.ok());
+  CHECK(*tables == "");
+  CHECK(progress.tables_done > 30);
+  CHECK(progress.checks_s > 0);
+  const double first = progress.checks_s;
+  REQUIRE(ledger.check_integrity(Ledger::CheckPass::tables, nullptr, Ledger::kCheckWalGrowth, &progress).ok());
+  CHECK(progress.checks_s == first);
+
+  // Windows at a steady pace: 180 KB of rows every 10 ms.
+  const auto busy = [&f](const std::atomic<bool>& done) {
+    while (!done) {
+      (void)f.shell("INSERT INTO windows SELECT randomblob(1800) FROM filler_0 LIMIT 100");
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  };
+  std::atomic<bool> done{false};
+  std::thread windows([&] { busy(done); });
+  LogLines log;
+  const Ledger::DeferredCheck how{.pace_window = std::chrono::seconds(1), .max_wal_growth = 512 << 10, .log = log.sink()};
+  std::atomic<bool> stop{false};
+  auto checked = std::async(std::launch::async, [&] { return ledger.check_deferred(stop, how); });
+  // Busy windows: the whole file's check waits for them.
+  for (int i = 0; i < 600 && !log.said("waits for quieter windows"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  CHECK_MESSAGE(log.said("the whole file's page check waits for quieter windows"), log.all());
+  CHECK(checked.wait_for(std::chrono::milliseconds(0)) == std::future_status::timeout);
+  done = true;
+  windows.join();
+  // Quiet: it runs through.
+  REQUIRE(checked.wait_for(std::chrono::seconds(60)) == std::future_status::ready);
+  auto found = checked.get();
+  REQUIRE_MESSAGE(found.ok(), (found.ok() ? "" : found.error().message));
+  CHECK(*found == "");
+
+  // settled's stop ends it while it waits.
+  done = false;
+  std::thread again([&] { busy(done); });
+  auto stopped = std::async(std::launch::async, [&] { return ledger.check_deferred(stop, how); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  stop = true;
+  REQUIRE(stopped.wait_for(std::chrono::seconds(30)) == std::future_status::ready);
+  done = true;
+  again.join();
+  auto ended = stopped.get();
+  REQUIRE_FALSE(ended.ok());
+  CHECK(ended.error().code == sql::Errc::interrupted);
 }
 
 // A WAL that grew while a read held its snapshot keeps its size on disk

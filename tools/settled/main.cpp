@@ -439,18 +439,15 @@ int main(int argc, char** argv) {
   auto run_page_checks = [&] {
     pthread_setname_np(pthread_self(), "page-checks");
     const auto t0 = std::chrono::steady_clock::now();
-    // The ledger's check gives up while the windows are busy enough to grow
-    // the WAL it holds back (Ledger::check_integrity; past its b-tree walk):
-    // it is tried again every 15 minutes until it runs through.
-    auto ledger_found = led.check_integrity(&checks_stop);
-    while (!ledger_found && ledger_found.error().code == sql::Errc::busy && !checks_stop) {
-      spdlog::info("settled: the ledger's page check after a clean stop is {}; next try in 15 min",
-                   ledger_found.error().message);
-      for (int s = 0; s < 15 * 60 && !checks_stop; ++s) std::this_thread::sleep_for(std::chrono::seconds(1));
-      if (checks_stop) return;
-      ledger_found = led.check_integrity(&checks_stop);
-    }
+    // The red list first: only its syncs write to it. The ledger's checks
+    // hold back the WAL the windows' commits write to, so they go table by
+    // table and the whole file's waits for quieter windows
+    // (Ledger::check_deferred).
     auto list_found = (*redlist)->check_integrity(&checks_stop);
+    if (checks_stop) return;
+    ledger::Ledger::DeferredCheck how;
+    how.log = [](const std::string& line) { spdlog::info("settled: after a clean stop, {}", line); };
+    auto ledger_found = led.check_deferred(checks_stop, how);
     if (checks_stop) return;
     const auto took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::string problems;
