@@ -323,18 +323,15 @@ sql::Result<std::string> Ledger::check_integrity(CheckPass pass, const std::atom
   auto db = open_connection(path_, sql::OpenMode::read_only, options_.busy_timeout_ms, options_.key);
   if (!db) return db.error();
   const auto stopped = [stop] { return stop != nullptr && stop->load(); };
-  // How much the WAL file grew since a check began: the commits it made
-  // wait to be copied. (After the WAL is started over, the writer trims the
-  // file to its journal_size_limit, so the file's size follows what it holds.)
-  const std::string wal = path_ + "-wal";
-  const auto wal_size = [&wal] {
-    std::error_code ec;
-    const auto n = std::filesystem::file_size(wal, ec);
-    return ec ? std::int64_t{0} : static_cast<std::int64_t>(n);
-  };
+  // The WAL a check holds back: the pages the writer wrote to it since the
+  // check began (no checkpoint copies a page written after a snapshot still
+  // read). Not the file's size: a WAL started over is written from the
+  // file's start again, and the file is only cut back to its
+  // journal_size_limit.
+  const auto wal_written = [this] { return static_cast<std::int64_t>(writer_stats().pages_written) * kLedgerPageSize; };
   // One check in one snapshot, given up once the WAL grew past the bound.
   const auto check = [&](const std::string& pragma, const std::string& what) -> sql::Result<std::string> {
-    const std::int64_t at_start = wal_size();
+    const std::int64_t at_start = wal_written();
     std::int64_t grown = 0;
     auto next_look = std::chrono::steady_clock::now();
     const std::function<bool()> give_up = [&] {
@@ -342,7 +339,7 @@ sql::Result<std::string> Ledger::check_integrity(CheckPass pass, const std::atom
       const auto now = std::chrono::steady_clock::now();
       if (now < next_look) return false;
       next_look = now + std::chrono::milliseconds(50);
-      grown = wal_size() - at_start;
+      grown = wal_written() - at_start;
       return grown > max_wal_growth;
     };
     auto found = db->check_pages(pragma, give_up);
