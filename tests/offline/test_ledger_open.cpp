@@ -497,7 +497,19 @@ struct LogLines {
     std::lock_guard lock(mu);
     return fmt::format("{}", fmt::join(lines, " | "));
   }
+  // Waits (at most 30 s) until a line says `what`.
+  void wait_for(std::string_view what) {
+    for (int i = 0; i < 600 && !said(what); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
 };
+
+// A check_deferred run that must end within a minute and find the file sound.
+void expect_sound(std::future<sql::Result<std::string>>& checked) {
+  REQUIRE(checked.wait_for(std::chrono::seconds(60)) == std::future_status::ready);
+  auto found = checked.get();
+  REQUIRE_MESSAGE(found.ok(), (found.ok() ? "" : found.error().message));
+  CHECK(*found == "");
+}
 
 }  // namespace
 
@@ -550,15 +562,12 @@ TEST_CASE("the page check beside the service gives up, postponed, once the windo
   });
   const std::atomic<bool> stop{false};
   auto checked = std::async(std::launch::async, [&] { return ledger.check_deferred(stop, how); });
-  for (int i = 0; i < 600 && !log.said("waits for quieter windows"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  log.wait_for("waits for quieter windows");
   CHECK_MESSAGE(log.said("the check of table filler read its snapshot"), log.all());
   CHECK_MESSAGE(log.said("the check of that table waits for quieter windows"), log.all());
   done = true;
   again.join();
-  REQUIRE(checked.wait_for(std::chrono::seconds(60)) == std::future_status::ready);
-  auto found = checked.get();
-  REQUIRE_MESSAGE(found.ok(), (found.ok() ? "" : found.error().message));
-  CHECK(*found == "");
+  expect_sound(checked);
 }
 
 // The whole file's walk holds the WAL back for as long as it takes (SQLite
@@ -568,10 +577,10 @@ TEST_CASE("the page check beside the service gives up, postponed, once the windo
 TEST_CASE("after a clean stop the tables are checked beside busy windows, the whole file once they are quiet") {
   test::LedgerFixture f("ledger-check-deferred");
   Ledger& ledger = *f.ledger;
-  // 30 tables of about 2 MB: each table's walk is short, the whole file's thirty times as long.
-  for (int t = 0; t < 30; ++t)
+  // 60 tables of about 1 MB: each table's walk is short, the whole file's sixty times as long.
+  for (int t = 0; t < 60; ++t)
     REQUIRE(f.shell(fmt::format("CREATE TABLE filler_{0}(b BLOB); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT "
-                                "i + 1 FROM n WHERE i < 1000) INSERT INTO filler_{0} SELECT randomblob(1800) FROM n",
+                                "i + 1 FROM n WHERE i < 500) INSERT INTO filler_{0} SELECT randomblob(1800) FROM n",
                                 t))
                 .ok());
   REQUIRE(f.shell("CREATE TABLE windows(b BLOB)").ok());
@@ -581,36 +590,35 @@ TEST_CASE("after a clean stop the tables are checked beside busy windows, the wh
   auto tables = ledger.check_integrity(Ledger::CheckPass::tables, nullptr, Ledger::kCheckWalGrowth, &progress);
   REQUIRE(tables.ok());
   CHECK(*tables == "");
-  CHECK(progress.tables_done > 30);
+  CHECK(progress.tables_done > 60);
   CHECK(progress.checks_s > 0);
   const double first = progress.checks_s;
   REQUIRE(ledger.check_integrity(Ledger::CheckPass::tables, nullptr, Ledger::kCheckWalGrowth, &progress).ok());
   CHECK(progress.checks_s == first);
 
-  // Windows at a steady pace: 180 KB of rows every 10 ms.
+  // Windows at a steady pace: 18 KB of rows every millisecond or so.
   const auto busy = [&f](const std::atomic<bool>& done) {
     while (!done) {
-      (void)f.shell("INSERT INTO windows SELECT randomblob(1800) FROM filler_0 LIMIT 100");
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      (void)f.shell("INSERT INTO windows SELECT randomblob(1800) FROM filler_0 LIMIT 10");
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
   };
   std::atomic<bool> done{false};
   std::thread windows([&] { busy(done); });
   LogLines log;
-  const Ledger::DeferredCheck how{.pace_window = std::chrono::seconds(1), .max_wal_growth = 512 << 10, .log = log.sink()};
+  // A table's walk grows the WAL by tens of KB, the whole file's by about a
+  // MB: the bound lies between.
+  const Ledger::DeferredCheck how{.pace_window = std::chrono::seconds(1), .max_wal_growth = 1 << 20, .log = log.sink()};
   std::atomic<bool> stop{false};
   auto checked = std::async(std::launch::async, [&] { return ledger.check_deferred(stop, how); });
   // Busy windows: the whole file's check waits for them.
-  for (int i = 0; i < 600 && !log.said("waits for quieter windows"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  log.wait_for("the whole file's page check waits for quieter windows");
   CHECK_MESSAGE(log.said("the whole file's page check waits for quieter windows"), log.all());
   CHECK(checked.wait_for(std::chrono::milliseconds(0)) == std::future_status::timeout);
   done = true;
   windows.join();
   // Quiet: it runs through.
-  REQUIRE(checked.wait_for(std::chrono::seconds(60)) == std::future_status::ready);
-  auto found = checked.get();
-  REQUIRE_MESSAGE(found.ok(), (found.ok() ? "" : found.error().message));
-  CHECK(*found == "");
+  expect_sound(checked);
 
   // settled's stop ends it while it waits.
   done = false;
