@@ -297,8 +297,28 @@ std::string append_sql(std::string_view kind, std::string_view ref, std::string_
       kind, ref, content);
 }
 
-std::string trigger_sql(const Kind& k) {
-  const std::string append = append_sql(k.name, ref_sql(k, "NEW"), content_sql(k, "NEW"));
+// The same from v14 on: the head is read from chain_head and advanced, so
+// that the append reads neither `chain` (SQLite would first copy the rows to
+// insert into a temporary table) nor a subquery (made into a temporary table
+// at every run). The content's digest is written twice instead of kept in a
+// subquery: computing it again costs less than that table.
+std::string append_head_sql(std::string_view kind, std::string_view ref, std::string_view content) {
+  return fmt::format(
+      "INSERT INTO chain(seq, kind, ref, content, hash)\n"
+      "  SELECT h.seq + 1, '{0}', {1}, {2}, settle_digest('link', h.hash, h.seq + 1, '{0}', {1}, {2})\n"
+      "  FROM chain_head AS h WHERE h.id = 1;\n"
+      "UPDATE chain_head SET seq = seq + 1, hash = (SELECT c.hash FROM chain AS c WHERE c.seq = chain_head.seq + 1)\n"
+      "  WHERE id = 1",
+      kind, ref, content);
+}
+
+// The triggers that chain kind `k`; with `index`, also the index its
+// every_change entries are found by (made once, with the kind).
+std::string trigger_sql(const Kind& k, TriggerForm form = TriggerForm::v7, bool index = true) {
+  const std::string ref = ref_sql(k, "NEW");
+  const std::string content = content_sql(k, "NEW");
+  const std::string append =
+      form == TriggerForm::v7 ? append_sql(k.name, ref, content) : append_head_sql(k.name, ref, content);
   std::string out;
   const std::string when_new = k.when.empty() ? "" : replace_row(k.when, "NEW");
   out += fmt::format("CREATE TRIGGER chain_{0}_insert AFTER INSERT ON {1}{2}\nBEGIN\n{3};\nEND;\n", k.name, k.table,
@@ -319,7 +339,7 @@ std::string trigger_sql(const Kind& k) {
     out += fmt::format("CREATE TRIGGER chain_{0}_update AFTER UPDATE OF {1} ON {2} WHEN {3}\nBEGIN\n{4};\nEND;\n",
                        k.name, of, k.table, changed, append);
     // The latest entry of a row is found through this index (verify).
-    out += fmt::format("CREATE INDEX chain_latest_{0} ON chain(ref, seq) WHERE kind = '{0}';\n", k.name);
+    if (index) out += fmt::format("CREATE INDEX chain_latest_{0} ON chain(ref, seq) WHERE kind = '{0}';\n", k.name);
   }
   return out;
 }
@@ -483,11 +503,39 @@ std::string kinds_sql(int version) {
   return s;
 }
 
-std::string table_triggers_sql(std::string_view table) {
+std::string table_triggers_sql(std::string_view table, TriggerForm form) {
   std::string s;
   for (const Kind& k : kinds())
-    if (k.table == table) s += trigger_sql(k);
+    if (k.table == table) s += trigger_sql(k, form);
   return s;
+}
+
+const std::string& head_sql() {
+  static const std::string sql = [] {
+    std::string s = R"SQL(
+-- The chain's last entry, kept by the chain triggers: an append reads it
+-- instead of the chain's end, and moves it to the entry it wrote.
+CREATE TABLE chain_head (
+  id    INTEGER PRIMARY KEY CHECK (id = 1),
+  seq   INTEGER NOT NULL CHECK (seq >= 0),
+  hash  BLOB NOT NULL CHECK (length(hash) = 32)
+) STRICT;
+INSERT INTO chain_head(id, seq, hash) SELECT 1, seq, hash FROM chain ORDER BY seq DESC LIMIT 1;
+CREATE TRIGGER chain_head_forward BEFORE UPDATE ON chain_head
+WHEN NEW.id IS NOT OLD.id OR NEW.seq IS NOT OLD.seq + 1
+  OR NEW.hash IS NOT (SELECT c.hash FROM chain AS c WHERE c.seq = NEW.seq)
+BEGIN SELECT RAISE(ABORT, 'chain_head: the head only moves to the entry after it'); END;
+CREATE TRIGGER chain_head_no_delete BEFORE DELETE ON chain_head
+BEGIN SELECT RAISE(ABORT, 'chain_head: the head is never deleted'); END;
+)SQL";
+    for (const Kind& k : kinds()) {
+      s += fmt::format("DROP TRIGGER chain_{}_insert;\n", k.name);
+      if (k.on != On::insert) s += fmt::format("DROP TRIGGER chain_{}_update;\n", k.name);
+      s += trigger_sql(k, TriggerForm::head, false);
+    }
+    return s;
+  }();
+  return sql;
 }
 
 sql::Status backfill(sql::Db& db) {

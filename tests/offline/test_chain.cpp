@@ -485,3 +485,58 @@ TEST_CASE("a v6 ledger with data is chained when it is migrated, and verifies") 
   CHECK(r->counts.at("settlement_line") == 2);
   CHECK_FALSE(r->key_checked);
 }
+
+// From v14 the triggers read the chain's head from chain_head instead of the
+// chain's end (three temporary tables fewer at every chained row): the
+// migration starts it at the chain's last entry, every append moves it, and
+// nothing else can.
+TEST_CASE("a v13 chain goes on through chain_head after the migration; the head moves only to the entry after it") {
+  TestDir dir("chain-head");
+  const std::string path = dir.file("ledger.db");
+  const auto day = [](Ledger& l, const std::string& id) {
+    auto r = l.write_wait([id](sql::Db& db) -> sql::Result<std::int64_t> {
+      auto q = record_request(db, test::sample_request(id));
+      if (!q) return q.error();
+      SETTLE_SQL_TRY(answer_request(db, id, R"({"ok":true})", kChainAt + 1));
+      return record_settlement(db, test::sample_settlement(id, 5000, kChainAt), test::sample_lines(5000));
+    });
+    REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message));
+  };
+  {
+    LedgerOptions o;
+    o.migrations = migrations().subspan(0, 13);
+    auto l = Ledger::open(path, o);
+    REQUIRE(l.ok());
+    day(**l, "before");
+  }
+  auto l = Ledger::open(path);
+  REQUIRE(l.ok());
+  CHECK((*l)->schema_version() == current_schema_version());
+  day(**l, "after");
+  l->reset();
+
+  auto db = sql::Db::open(path, {.mode = sql::OpenMode::read_write});
+  REQUIRE(db.ok());
+  REQUIRE(chain::register_functions(*db).ok());
+  auto at_end = db->query_int64(
+      "SELECT count(*) FROM chain_head AS h JOIN chain AS c ON c.seq = h.seq AND c.hash = h.hash "
+      "WHERE h.seq = (SELECT max(seq) FROM chain)");
+  REQUIRE(at_end.ok());
+  CHECK(at_end->value_or(0) == 1);
+  auto r = chain::verify(*db);
+  REQUIRE(r.ok());
+  INFO(problems(*r));
+  CHECK(r->ok());
+  CHECK(r->counts.at("settlement") == 2);
+  CHECK(r->counts.at("answer") == 2);
+
+  // Only an append moves the head, and only to the entry it wrote.
+  for (const char* moved : {"UPDATE chain_head SET seq = seq + 1, hash = zeroblob(32)",
+                            "UPDATE chain_head SET seq = seq - 1, hash = (SELECT c.hash FROM chain AS c "
+                            "WHERE c.seq = (SELECT seq - 1 FROM chain_head))",
+                            "UPDATE chain_head SET hash = zeroblob(32)", "DELETE FROM chain_head",
+                            "INSERT INTO chain_head(id, seq, hash) VALUES (2, 0, zeroblob(32))"}) {
+    INFO(moved);
+    CHECK_FALSE(db->exec(moved).ok());
+  }
+}
