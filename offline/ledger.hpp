@@ -51,7 +51,7 @@ struct OpenError {
 // (PRAGMA quick_check), full (integrity_check), or after_unclean_stop: the
 // quick check only when the last run of settled did not end with a clean stop
 // (no "stopped" event after its "started"); after a clean stop the file is
-// used at once and the caller runs check_integrity() off the start's critical
+// used at once and the caller runs check_deferred() off the start's critical
 // path (docs/ledger.md, "Start-up").
 enum class IntegrityCheck : std::uint8_t { quick, full, after_unclean_stop };
 
@@ -105,7 +105,7 @@ class Ledger {
 
   WriterStats writer_stats() const { return writer_->stats(); }
 
-  // Whether open() left the pages' check to check_integrity()
+  // Whether open() left the pages' check to check_deferred()
   // (IntegrityCheck::after_unclean_stop after a clean stop).
   bool integrity_check_deferred() const noexcept { return integrity_deferred_; }
   // The page check, on a read-only connection of its own (the pool's are
