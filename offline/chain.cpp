@@ -286,6 +286,13 @@ std::string content_sql(const Kind& k, std::string_view r) {
   return out + ")";
 }
 
+// How a chain trigger appends its entry. v7: the head read from `chain`
+// itself (ORDER BY seq DESC LIMIT 1) and the entry's ref and content in a
+// subquery; SQLite makes three temporary b-trees for that at every run. head
+// (v14 on): the head read from the one-row table chain_head and advanced in
+// the same trigger. The entries (and their bytes) are the same.
+enum class TriggerForm : std::uint8_t { v7, head };
+
 // The statement that appends one entry (the chain's next seq and link) from
 // a ref and a content given as SQL expressions.
 std::string append_sql(std::string_view kind, std::string_view ref, std::string_view content) {
@@ -503,10 +510,10 @@ std::string kinds_sql(int version) {
   return s;
 }
 
-std::string table_triggers_sql(std::string_view table, TriggerForm form) {
+std::string table_triggers_sql(std::string_view table) {
   std::string s;
   for (const Kind& k : kinds())
-    if (k.table == table) s += trigger_sql(k, form);
+    if (k.table == table) s += trigger_sql(k);
   return s;
 }
 

@@ -31,18 +31,12 @@ sql::Status register_functions(sql::Db& db);
 // The schema v7 SQL: the chain and checkpoint tables and the triggers that
 // chain each kind (generated from the table of kinds in chain.cpp).
 const std::string& schema_sql();
-// How a chain trigger appends its entry. v7: the head read from `chain`
-// itself (ORDER BY seq DESC LIMIT 1) and the entry's ref and content in a
-// subquery; SQLite makes three temporary b-trees for that at every run. head
-// (v14 on): the head read from the one-row table chain_head and advanced in
-// the same trigger. The entries (and their bytes) are the same.
-enum class TriggerForm : std::uint8_t { v7, head };
 // The triggers that chain the kinds a later migration adds (`version` > 7),
 // for that migration's SQL after its tables.
 std::string kinds_sql(int version);
-// The triggers of every kind kept in `table`: a migration that rebuilds the
-// table makes them again (v13: in the v7 form; later: in the head form).
-std::string table_triggers_sql(std::string_view table, TriggerForm form = TriggerForm::v7);
+// The triggers of every kind kept in `table`, in the v7 form: v13 rebuilt
+// `requests` and made them again (a later rebuild needs the head form).
+std::string table_triggers_sql(std::string_view table);
 // The schema v14 SQL: the table chain_head (the chain's last entry, kept by
 // the triggers, moved only to the entry after it) and every kind's
 // triggers made again in the head form.
