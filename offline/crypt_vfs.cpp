@@ -457,6 +457,7 @@ Result<Key> StorageKey::from_secret(BytesView secret, std::string source) {
       !hkdf(secret, "settle-xts wal frames", k->wal_.data(), k->wal_.size()) ||
       !hkdf(secret, "settle-xts rollback journal", k->journal_.data(), k->journal_.size()))
     return key_error(fmt::format("the storage key {} could not be derived (OpenSSL HKDF failed)", k->source_));
+  sql::configure_library();  // before SQLite's initialisation
   sqlite3_initialize();
   sqlite3_vfs* real = sqlite3_vfs_find(nullptr);
   if (real == nullptr) return key_error("SQLite has no default VFS");

@@ -222,7 +222,13 @@ std::string_view Statement::sql() const noexcept {
 
 // ---- Db ----------------------------------------------------------------------
 
+void configure_library() noexcept {
+  static const int configured = sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, kSubJournalInMemory);
+  (void)configured;  // SQLITE_MISUSE only if SQLite was already in use: its default then stays
+}
+
 Result<Db> Db::open(const std::string& path, const OpenOptions& opt) {
+  configure_library();
   int flags = 0;
   switch (opt.mode) {
     case OpenMode::read_only: flags = SQLITE_OPEN_READONLY; break;

@@ -205,6 +205,16 @@ struct OpenOptions {
   Key key{};
 };
 
+// SQLite's process-wide settings, made once before its first use (Db::open
+// and the encrypting VFS call it; later calls do nothing). A savepoint's
+// journal of the pages it changed stays in memory up to kSubJournalInMemory
+// bytes: past SQLite's default of 64 KiB a settlement's job (up to 46 pages of
+// the ledger's 2 KiB) spilled it to a temporary file, and every later job of
+// the same group commit wrote its pages there too (docs/ledger.md, "Group
+// commit"). Below glibc's 128 KiB mmap threshold, so the buffer is heap memory.
+inline constexpr int kSubJournalInMemory = 120 * 1024;
+void configure_library() noexcept;
+
 // One connection. Move-only; closed by the destructor (outstanding
 // statements must be destroyed first, which owners order by member order).
 class Db {

@@ -1,9 +1,15 @@
 // The SQLite wrapper: typed bind/column round trips, error translation,
-// transactions and savepoints, the statement cache.
+// transactions and savepoints (their journal kept in memory), the statement
+// cache.
 #include "offline/sqlite.hpp"
 #include "test_dir.hpp"
 
+#include <sqlite3.h>
+
 #include <doctest/doctest.h>
+#include <fmt/format.h>
+
+#include <atomic>
 
 using namespace settle;
 using settle::test::TestDir;
@@ -14,6 +20,33 @@ sql::Db open_db(const TestDir& d) {
   REQUIRE(db.ok());
   return std::move(db).value();
 }
+
+// The default VFS, counting the savepoint (sub-)journals SQLite opens as
+// files: what it writes there instead of keeping in memory.
+struct SubJournalCounter {
+  static inline sqlite3_vfs* real = nullptr;
+  static inline std::atomic<int> opened{0};
+  sqlite3_vfs vfs{};
+  SubJournalCounter() {
+    sql::configure_library();  // registering a VFS initialises SQLite: the settings come first
+    real = sqlite3_vfs_find(nullptr);
+    REQUIRE(real != nullptr);
+    vfs = *real;
+    vfs.zName = "count-subjournals";
+    vfs.pNext = nullptr;
+    vfs.xOpen = [](sqlite3_vfs*, sqlite3_filename name, sqlite3_file* f, int flags, int* out) {
+      if ((flags & SQLITE_OPEN_SUBJOURNAL) != 0) ++opened;
+      return real->xOpen(real, name, f, flags, out);
+    };
+    REQUIRE(sqlite3_vfs_register(&vfs, 1) == SQLITE_OK);
+  }
+  ~SubJournalCounter() {
+    sqlite3_vfs_unregister(&vfs);
+    sqlite3_vfs_register(real, 1);
+  }
+  SubJournalCounter(const SubJournalCounter&) = delete;
+  SubJournalCounter& operator=(const SubJournalCounter&) = delete;
+};
 }  // namespace
 
 TEST_CASE("bind and column round trip every type") {
@@ -132,4 +165,53 @@ TEST_CASE("cached statements are reset and cleared on reuse") {
   REQUIRE(*(*b)->step());
   CHECK((*b)->column_int64(0) == 1);
   CHECK(*db.query_text("SELECT 'x' || count(*) FROM t").value() == "x3");
+}
+
+TEST_CASE("a savepoint's journal stays in memory for a settlement-sized job, and spills past its bound") {
+  SubJournalCounter counter;
+  TestDir d("sqlite-subjournal");
+  {
+    auto db = open_db(d);  // through the counting VFS
+    // As the ledger: 2 KiB pages, WAL. One 1,500-byte row per page.
+    REQUIRE(db.exec("PRAGMA page_size = 2048; PRAGMA journal_mode = WAL; "
+                    "CREATE TABLE t(id INTEGER PRIMARY KEY, b BLOB NOT NULL)").ok());
+    REQUIRE(db.exec("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300) "
+                    "INSERT INTO t SELECT i, zeroblob(1500) FROM n").ok());
+    const auto change = [&](int from, int to, int value) {
+      return db.exec(fmt::format("UPDATE t SET b = zeroblob(1500 + {}) WHERE id BETWEEN {} AND {}", value, from, to));
+    };
+    // A group commit of two jobs, each in its savepoint, each changing 50
+    // pages that were there before it: 50 x (2,048 + 4) bytes of journal
+    // each, past SQLite's default of 64 KiB, within kSubJournalInMemory. (A
+    // settlement's job changes up to 46 pages: docs/ledger.md, "Group commit".)
+    static_assert(50 * (2048 + 4) > 64 * 1024 && 50 * (2048 + 4) < sql::kSubJournalInMemory);
+    {
+      auto tx = sql::Transaction::begin(db);
+      REQUIRE(tx.ok());
+      for (int job = 0; job < 2; ++job) {
+        auto sp = sql::Savepoint::begin(db, "job");
+        REQUIRE(sp.ok());
+        REQUIRE(change(1 + job * 100, 50 + job * 100, 1).ok());
+        REQUIRE(sp->release().ok());
+      }
+      REQUIRE(tx->commit().ok());
+    }
+    CHECK(SubJournalCounter::opened.load() == 0);
+    CHECK(*db.query_int64("SELECT count(*) FROM t WHERE length(b) = 1501").value() == 100);
+
+    // A job of 120 pages goes past the bound: its journal goes to a file
+    // (memory stays bounded) and still rolls the job back whole.
+    {
+      auto tx = sql::Transaction::begin(db);
+      REQUIRE(tx.ok());
+      auto sp = sql::Savepoint::begin(db, "big");
+      REQUIRE(sp.ok());
+      REQUIRE(change(151, 270, 2).ok());
+      REQUIRE(sp->rollback().ok());
+      REQUIRE(tx->commit().ok());
+    }
+    CHECK(SubJournalCounter::opened.load() >= 1);
+    CHECK(*db.query_int64("SELECT count(*) FROM t WHERE length(b) = 1502").value() == 0);
+    CHECK(*db.query_int64("SELECT count(*) FROM t WHERE length(b) = 1500").value() == 200);
+  }
 }
