@@ -328,7 +328,7 @@ sql::Result<std::string> Ledger::check_integrity(CheckPass pass, const std::atom
   // read). Not the file's size: a WAL started over is written from the
   // file's start again, and the file is only cut back to its
   // journal_size_limit.
-  const auto wal_written = [this] { return static_cast<std::int64_t>(writer_stats().pages_written) * kLedgerPageSize; };
+  const auto wal_written = [this] { return static_cast<std::int64_t>(writer_stats().wal_bytes); };
   // One check in one snapshot, given up once the WAL grew past the bound.
   const auto check = [&](const std::string& pragma, const std::string& what) -> sql::Result<std::string> {
     const std::int64_t at_start = wal_written();
@@ -386,7 +386,7 @@ sql::Result<std::string> Ledger::check_deferred(const std::atomic<bool>& stop, c
   const auto wait_for_pace = [&](double walk_s, const std::string& what) {
     struct Seen {
       std::chrono::steady_clock::time_point at;
-      std::uint64_t pages;
+      std::uint64_t wal_bytes;
     };
     std::deque<Seen> seen;
     const auto span_needed = std::clamp(std::chrono::milliseconds(static_cast<std::int64_t>(walk_s * 1000)),
@@ -394,11 +394,11 @@ sql::Result<std::string> Ledger::check_deferred(const std::atomic<bool>& stop, c
     bool told = false;
     while (!stop) {
       const auto now = std::chrono::steady_clock::now();
-      seen.push_back(Seen{now, writer_stats().pages_written});
+      seen.push_back(Seen{now, writer_stats().wal_bytes});
       while (seen.size() > 2 && now - seen[1].at >= how.pace_window) seen.pop_front();
       const auto span = now - seen.front().at;
       if (span >= span_needed) {
-        const double pace = static_cast<double>(seen.back().pages - seen.front().pages) * kLedgerPageSize /
+        const double pace = static_cast<double>(seen.back().wal_bytes - seen.front().wal_bytes) /
                             std::chrono::duration<double>(span).count();  // WAL bytes a second
         const double growth = pace * walk_s;
         if (growth <= static_cast<double>(how.max_wal_growth) / 2) return true;

@@ -385,11 +385,16 @@ Result<std::string> Db::check_pages(std::string_view pragma, const std::function
   return problems;
 }
 
-std::int64_t Db::take_pages_written() noexcept {
+std::int64_t Db::take_bytes_written() noexcept {
   int pages = 0;
   int highest = 0;
-  if (sqlite3_db_status(db_, SQLITE_DBSTATUS_CACHE_WRITE, &pages, &highest, 1) != SQLITE_OK) return 0;
-  return pages;
+  if (sqlite3_db_status(db_, SQLITE_DBSTATUS_CACHE_WRITE, &pages, &highest, 1) != SQLITE_OK || pages == 0) return 0;
+  // A file that has pages keeps its page size (only VACUUM could change it).
+  if (page_size_ == 0) {
+    auto size = query_int64("PRAGMA page_size");
+    page_size_ = size && *size ? **size : 4096;
+  }
+  return pages * page_size_;
 }
 
 std::vector<Db::CachedStats> Db::cached_stats() const {

@@ -253,9 +253,9 @@ class Db {
   // The same, ended (Errc::interrupted) as soon as `stop()` answers true;
   // it is asked every 10,000 steps of SQLite's virtual machine.
   Result<std::string> check_pages(std::string_view pragma, const std::function<bool()>& stop);
-  // Pages this connection wrote (in WAL mode: WAL frames) since the last
-  // call; the count starts again at each call.
-  std::int64_t take_pages_written() noexcept;
+  // Bytes of pages this connection wrote (in WAL mode: WAL frames, without
+  // their headers) since the last call; the count starts again at each call.
+  std::int64_t take_bytes_written() noexcept;
   // Calls `seen(sql)` with the text of every statement this connection runs
   // from now on (not the triggers' own programs); an empty function stops it.
   // For tests that look at what a path asks of SQLite (its query plans).
@@ -286,6 +286,7 @@ class Db {
   friend Status backup(Db& from, Db& to);
   void close() noexcept;
   sqlite3* db_ = nullptr;
+  std::int64_t page_size_ = 0;  // the file's, once it has pages (take_bytes_written)
   std::string path_;
   Key key_;  // keeps the key's VFS registered while the connection lives
   std::unique_ptr<std::function<void(std::string_view)>> trace_;  // trace_statements(); stays put for SQLite

@@ -188,9 +188,9 @@ void Writer::run_batch(std::deque<Item>& batch) {
   }
 
   {
-    const auto pages = static_cast<std::uint64_t>(db_.take_pages_written());
+    const auto bytes = static_cast<std::uint64_t>(db_.take_bytes_written());
     std::lock_guard lock(mu_);
-    stats_.pages_written += pages;
+    stats_.wal_bytes += bytes;
     if (!ran.empty()) {
       stats_.transactions += 1;
       stats_.jobs_committed += ran.size();

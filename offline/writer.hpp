@@ -33,7 +33,7 @@ struct WriterStats {
   std::uint64_t jobs_committed = 0;  // jobs made durable
   std::uint64_t jobs_failed = 0;     // jobs that failed (their own error or a failed COMMIT)
   std::uint64_t largest_batch = 0;   // most jobs in one transaction
-  std::uint64_t pages_written = 0;   // pages the transactions wrote to the WAL (its growth while held)
+  std::uint64_t wal_bytes = 0;       // bytes of pages the transactions wrote to the WAL (its growth while held)
 };
 
 class Writer {

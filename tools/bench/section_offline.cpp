@@ -84,6 +84,7 @@ int run_offline(const Context& ctx) {
   double raw_card_cpu_ms = 0;    // ... in the raw card re-checks (settled re-checks the card offline too)
   std::int64_t raw_card_count = 0;
   double json_cpu_ms = 0;        // one offline settle.commit's request parsed and answer written
+  std::pair<SettleStack::Writes, SettleStack::Writes> wide_writes;  // the ledger's writer around the offline slices
   try {
     StackOptions opts;
     opts.supervisor = true;
@@ -157,16 +158,20 @@ sync_interval_s = 0
     }
     // The stack's CPU during the offline slices only: Σ after − Σ before.
     SettleStack::Cpu cpu_before, cpu_after;
+    SettleStack::Writes writes_before, writes_after;
     for (int k = 0; k < slices; ++k) {
       const double c0 = raw::thread_cpu_ms();
       timed(raw, slice, [&] {
         if (!raw_db.commit()) throw std::runtime_error("raw SQLite commit failed");
       });
       raw_commit_cpu_ms += raw::thread_cpu_ms() - c0;
+      writes_before += st.ledger_writes();  // (outside the CPU counted: a scrape costs settled some)
       cpu_before += st.cpu();
       commits(wide, conns, slice, seq, "offline");
       cpu_after += st.cpu();
+      writes_after += st.ledger_writes();
     }
+    wide_writes = {writes_before, writes_after};
     wide_cpu = cpu_per_settlement(cpu_before, cpu_after, wide.count);
     timed(raw, slice, [&] {
       if (!raw_db.commit()) throw std::runtime_error("raw SQLite commit failed");
@@ -258,6 +263,7 @@ sync_interval_s = 0
   print_table(rows);
   fmt::print("\n");
   print_cpu(wide_cpu, fmt::format("offline {}-connection run", many));
+  print_writes(wide_writes.first, wide_writes.second, wide.count, fmt::format("offline {}-connection run", many));
   fmt::print("  raw CPU per offline settlement in one thread: 2 commits {:.3f} + card re-check {:.3f} + cashier JSON {:.3f}\n"
              "  = {:.3f} ms; settled {:.3f} ms\n"
              "  {} connections back to back: {:.0f} offline settlements/s, {:.2f}x the raw commits/s (no target)\n\n",

@@ -214,6 +214,7 @@ int run_settle(const Context& ctx) {
   SimTime sim_in_paced;   // ... during the paced run
   SimTime sim_in_direct;  // ... for the direct client's 2201, 2204 and 2207
   SettleStack::Cpu wide_cpu;  // CPU ms per settlement of the wide run, by process
+  std::pair<SettleStack::Writes, SettleStack::Writes> wide_writes;  // the ledger's writer around the wide run
   Run& raw = runs[0];
   Run& card = runs[1];
   Run& direct = runs[2];
@@ -324,6 +325,7 @@ int run_settle(const Context& ctx) {
                                      dir + "/perf.out", dir + "/perf.err");
       std::this_thread::sleep_for(500ms);  // perf attached
     }
+    wide_writes.first = st.ledger_writes();  // (outside the CPU counted: a scrape costs settled some)
     const SettleStack::Cpu cpu_before = st.cpu();
     const SimTime w0 = sim_time(st);
     commits(wide, conns, ctx.seconds, seq, "online");
@@ -333,6 +335,7 @@ int run_settle(const Context& ctx) {
       (void)perf->wait_exit(30s);
     }
     wide_cpu = cpu_per_settlement(cpu_before, st.cpu(), wide.count);
+    wide_writes.second = st.ledger_writes();
     sim_in_wide.us = w1.us - w0.us;
     sim_in_wide.answers = w1.answers - w0.answers;
     // The same windows at a cashier's pace: each waits a random time (mean
@@ -461,6 +464,7 @@ int run_settle(const Context& ctx) {
              raw_link_cpu, 2 * raw_commit_cpu, raw_card_cpu, json_cpu_ms, raw_cpu, wide_cpu.settled,
              raw_cpu > 0 ? wide_cpu.settled / raw_cpu : 0.0);
   print_cpu(wide_cpu, fmt::format("{}-connection run", many));
+  print_writes(wide_writes.first, wide_writes.second, wide.count, fmt::format("{}-connection run", many));
   print_targets(targets);
   return pass ? 0 : 1;
 }

@@ -353,7 +353,8 @@ SettleStack::SettleStack(const std::string& dir, const StackOptions& opts) : dir
       pki_, sim_port_,
       fmt::format("pool_size = {}\n[readers.windows]\n\"W01\" = \"{}\"\n\"W02\" = \"{}\"\n{}\n{}", opts.pool,
                   testing::vpcd_reader_name(0), testing::vpcd_reader_name(1), opts.extra_config,
-                  opts.redlist_sync ? "" : "[redlist]\nsync_interval_s = 0\n"));
+                  opts.redlist_sync ? "" : "[redlist]\nsync_interval_s = 0\n")) +
+      "[metrics]\nlisten = \"127.0.0.1:0\"\n";
   std::filesystem::create_directories(dir + "/data");
   if (!opts.ledger_seed.empty()) {
     // The ledger with what its WAL still holds, and the key its chain
@@ -378,6 +379,9 @@ SettleStack::SettleStack(const std::string& dir, const StackOptions& opts) : dir
   // A seeded ledger whose last run did not end in a clean stop is checked before serving (a minute for gigabytes).
   (void)wait_for(dir + "/settled.out", std::regex("ready on"), *daemon_, "settled", opts.ledger_seed.empty() ? 30s : 900s);
   socket_ = dir + "/data/cashier.sock";
+  metrics_port_ = std::stoi(wait_for(dir + "/settled.log", std::regex(R"(metrics: serving http://127\.0\.0\.1:(\d+)/)"),
+                                     *daemon_, "settled's metrics", 30s)[1]
+                                .str());
   for (const auto& [name, role] : ops) first_login(dir, socket_, name);
 }
 
@@ -436,6 +440,37 @@ SettleStack::Cpu cpu_per_settlement(const SettleStack::Cpu& before, const Settle
   const double per = 1000.0 / static_cast<double>(count);
   return {(after.settled - before.settled) * per, (after.sim - before.sim) * per, (after.pcscd - before.pcscd) * per,
           (after.cards - before.cards) * per, (after.bench - before.bench) * per};
+}
+
+SettleStack::Writes& SettleStack::Writes::operator+=(const Writes& o) {
+  commits += o.commits;
+  writes += o.writes;
+  wal_bytes += o.wal_bytes;
+  return *this;
+}
+
+SettleStack::Writes SettleStack::ledger_writes() const {
+  const sim::ControlHttpReply page = sim::control_request(static_cast<std::uint16_t>(metrics_port_), "GET", "/metrics",
+                                                          std::nullopt);
+  if (page.status != 200) throw std::runtime_error(fmt::format("settled's /metrics answered HTTP {}", page.status));
+  const auto value = [&](const char* name) {
+    std::smatch m;
+    if (!std::regex_search(page.body, m, std::regex(std::string("\n") + name + R"( (\d+)\n)")))
+      throw std::runtime_error(fmt::format("settled's /metrics has no {}", name));
+    return std::stod(m[1].str());
+  };
+  return Writes{value("settled_ledger_commits_total"), value("settled_ledger_writes_total"),
+                value("settled_ledger_wal_bytes_total")};
+}
+
+void print_writes(const SettleStack::Writes& before, const SettleStack::Writes& after, std::int64_t count,
+                  const std::string& run) {
+  const double commits = after.commits - before.commits;
+  const double n = static_cast<double>(std::max<std::int64_t>(1, count));
+  fmt::print("  the ledger's writer in the {}: {:.0f} commits, {:.1f} writes each, {:.1f} per settlement;\n"
+             "  {:.1f} KiB of WAL per settlement\n\n",
+             run, commits, commits > 0 ? (after.writes - before.writes) / commits : 0.0, (after.writes - before.writes) / n,
+             (after.wal_bytes - before.wal_bytes) / 1024 / n);
 }
 
 void print_cpu(const SettleStack::Cpu& c, const std::string& run) {

@@ -159,13 +159,20 @@ class SettleStack {
     Cpu& operator+=(const Cpu& o);
   };
   Cpu cpu() const;
+  // The ledger writer's counters on settled's metrics page (since its start):
+  // group commits, the writes they made durable, the WAL bytes they wrote.
+  struct Writes {
+    double commits = 0, writes = 0, wal_bytes = 0;
+    Writes& operator+=(const Writes& o);
+  };
+  Writes ledger_writes() const;
   // The simulator's control endpoint (HTTP/1.1 on loopback): the answer's JSON body; throws unless 200.
   Json sim_control(const std::string& method, const std::string& target, const std::optional<Json>& body = std::nullopt);
   void stop();  // settled first, then the rest
 
  private:
   std::string dir_, pki_, socket_;
-  int sim_port_ = 0, control_port_ = 0;
+  int sim_port_ = 0, control_port_ = 0, metrics_port_ = 0;
   std::vector<Person> persons_;
   std::unique_ptr<Child> sim_;
   std::unique_ptr<testing::Pcscd> pcscd_;
@@ -191,6 +198,9 @@ std::string settled_toml(const std::string& pki, int sim_port, const std::string
 SettleStack::Cpu cpu_per_settlement(const SettleStack::Cpu& before, const SettleStack::Cpu& after, std::int64_t count);
 // Prints where a run's CPU went, per settlement, and the rate two cores allow.
 void print_cpu(const SettleStack::Cpu& per_settlement, const std::string& run);
+// The ledger writer during a run of `count` settlements: writes per commit, WAL per settlement.
+void print_writes(const SettleStack::Writes& before, const SettleStack::Writes& after, std::int64_t count,
+                  const std::string& run);
 // The same as JSON fields (without braces): "settled":..,"insurer_sim":..
 std::string cpu_json(const SettleStack::Cpu& per_settlement);
 

@@ -427,6 +427,10 @@ int main(int argc, char** argv) {
     g.redlist_entries = list.entries;
     g.redlist_synced_at_ms = list.synced_at_ms;
     g.now_ms = now_ms();
+    const ledger::WriterStats written = led.writer_stats();
+    g.ledger_commits = written.transactions;
+    g.ledger_writes = written.jobs_committed;
+    g.ledger_wal_bytes = written.wal_bytes;
     return g;
   };
 

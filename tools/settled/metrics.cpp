@@ -80,6 +80,12 @@ void gauge(std::string& out, std::string_view name, std::string_view help, std::
   out += fmt::format("{} {}\n", name, value);
 }
 
+// A counter kept elsewhere and read at the scrape (no labels).
+void read_counter(std::string& out, std::string_view name, std::string_view help, std::uint64_t value) {
+  family_head(out, name, "counter", help);
+  out += fmt::format("{} {}\n", name, value);
+}
+
 }  // namespace
 
 void Histogram::observe_us(std::int64_t us) {
@@ -209,6 +215,16 @@ std::string Metrics::render() const {
                ? fmt::format("settled_redlist_age_seconds {}\n",
                              seconds(std::max<std::int64_t>(0, g.now_ms - g.redlist_synced_at_ms) * 1000))
                : std::string("settled_redlist_age_seconds +Inf\n");
+    read_counter(out, "settled_ledger_commits_total",
+                 "The ledger's group commits (one transaction and one flush each) since settled started.",
+                 g.ledger_commits);
+    read_counter(out, "settled_ledger_writes_total",
+                 "Writes (a settlement's record, its answer, an audit entry, ...) the ledger's commits made durable "
+                 "since settled started.",
+                 g.ledger_writes);
+    read_counter(out, "settled_ledger_wal_bytes_total",
+                 "Bytes of pages the ledger's commits wrote to its write-ahead log since settled started.",
+                 g.ledger_wal_bytes);
   }
   const std::lock_guard lock(mu_);
   for (const auto& [family, series] : counters_) {

@@ -55,6 +55,12 @@ class Metrics {
     std::int64_t redlist_entries = 0;
     std::int64_t redlist_synced_at_ms = 0;
     std::int64_t now_ms = 0;  // the scrape's time, for the red list's age
+    // The ledger's writer since the daemon's start (start-up's own writes
+    // included): group commits, the writes (jobs) they made durable, and the
+    // bytes they wrote to the WAL.
+    std::uint64_t ledger_commits = 0;
+    std::uint64_t ledger_writes = 0;
+    std::uint64_t ledger_wal_bytes = 0;
   };
 
   // Every family's series are registered at 0 here, so a scrape before any

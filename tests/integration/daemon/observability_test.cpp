@@ -227,6 +227,16 @@ TEST_CASE("settled under a journal: entries with priorities and fields; /metrics
   CHECK(has_line(r.body, "settled_insurer_calls_total{infno=\"2207\",outcome=\"answered\"} 1"));
   CHECK(has_line(r.body, "settled_insurer_call_duration_seconds_count{infno=\"2207\"} 1"));
   CHECK(has_line(r.body, "settled_line_state{state=\"online\"} 1"));
+  // The ledger's writer: the settlement's writes were committed, and their pages went to the WAL.
+  const auto counted = [&](const char* name) {
+    std::smatch m;
+    const std::regex line(std::string("(^|\n)") + name + R"( (\d+)\n)");
+    return std::regex_search(r.body, m, line) ? std::stoll(m[2].str()) : -1LL;
+  };
+  const long long commits = counted("settled_ledger_commits_total");
+  CHECK(commits >= 2);  // the request before its 2207, the outcome after
+  CHECK(counted("settled_ledger_writes_total") >= commits);
+  CHECK(counted("settled_ledger_wal_bytes_total") >= commits * 2048);
   CHECK(check_metrics(port, "") == 0);
 
   // Its threads by name, as `top -H -p` and perf show them (docs/operations.md).
