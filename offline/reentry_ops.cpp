@@ -4,10 +4,10 @@
 #include "offline/reentry_ops.hpp"
 
 #include "engine/limits.hpp"
+#include "offline/digest.hpp"
 #include "offline/rows.hpp"
 
 #include <fmt/format.h>
-#include <openssl/evp.h>
 
 #include <algorithm>
 #include <array>
@@ -110,12 +110,7 @@ std::string reentry_content_hash(const ReentryInput& in) {
     for (const ReentryLine& l : r.lines)
       text += fmt::format("{}\x1f{}\x1f{}\x1f{}\x1d", l.code, l.name, l.cls, l.amount.fen());
   }
-  std::array<unsigned char, EVP_MAX_MD_SIZE> h{};
-  unsigned int len = 0;
-  EVP_Digest(text.data(), text.size(), h.data(), &len, EVP_sha256(), nullptr);
-  std::string hex;
-  for (unsigned int i = 0; i < len; ++i) hex += fmt::format("{:02x}", h[i]);
-  return hex;
+  return digest::sha256_hex(text);
 }
 
 sql::Result<ReentryRecorded> record_reentry(sql::Db& db, const ReentryInput& in, std::string_view by,

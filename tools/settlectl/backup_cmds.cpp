@@ -5,6 +5,7 @@
 #include "tools/settlectl/backup_cmds.hpp"
 
 #include "offline/chain.hpp"
+#include "offline/digest.hpp"
 #include "offline/ledger.hpp"
 #include "offline/storage_key.hpp"
 #include "protocol/json.hpp"
@@ -17,7 +18,6 @@
 #include "tools/settlectl/session.hpp"
 
 #include <fmt/format.h>
-#include <openssl/evp.h>
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -115,25 +115,6 @@ std::string local_stamp(const char* format) {
   return buf;
 }
 
-std::optional<std::string> sha256_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return std::nullopt;
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-  EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
-  std::vector<char> buf(1 << 16);
-  while (f) {
-    f.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-    if (f.gcount() > 0) EVP_DigestUpdate(ctx.get(), buf.data(), static_cast<std::size_t>(f.gcount()));
-  }
-  if (f.bad()) return std::nullopt;
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_DigestFinal_ex(ctx.get(), md, &n);
-  std::string hex;
-  for (unsigned int i = 0; i < n; ++i) hex += fmt::format("{:02x}", md[i]);
-  return hex;
-}
-
 Status fsync_path(const std::string& path, bool directory) {
   const int fd = ::open(path.c_str(), (directory ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
   if (fd < 0) return make_error(Reason::storage_failed, path, fmt::format("open {}: {}", path, std::strerror(errno)));
@@ -201,7 +182,7 @@ Checked check_copy(const Target& t, const std::string& copy, const Setup& s) {
   }
   std::error_code ec;
   r.info["bytes"] = static_cast<std::int64_t>(fs::file_size(copy, ec));
-  auto sum = sha256_file(copy);
+  auto sum = digest::sha256_file_hex(copy);
   if (!sum && r.problem.empty()) r.problem = fmt::format("cannot read {}", copy);
   r.info["sha256"] = sum.value_or("");
   return r;

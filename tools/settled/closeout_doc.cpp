@@ -7,7 +7,6 @@
 #include "tools/settled/clock.hpp"
 
 #include <fmt/format.h>
-#include <openssl/evp.h>
 
 #include <algorithm>
 
@@ -104,15 +103,6 @@ Json closeout_document(const ledger::ShiftItems& items, const CloseoutHead& head
               {"cash_to_hand_over", json::amount_value(all.cash - refunds.cash)},
               {"corrections", std::move(corrections)},
               {"items", std::move(list)}};
-}
-
-std::string sha256_hex(std::string_view text) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(text.data(), text.size(), md, &len, EVP_sha256(), nullptr);
-  std::string hex;
-  for (unsigned int i = 0; i < len; ++i) hex += fmt::format("{:02x}", md[i]);
-  return hex;
 }
 
 Json closeout_answer(const ledger::CloseoutRow& row) {

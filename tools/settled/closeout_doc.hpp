@@ -29,9 +29,6 @@ json::Json closeout_document(const ledger::ShiftItems& items, const CloseoutHead
 // The first item's time, if any.
 std::optional<std::int64_t> first_item_ms(const ledger::ShiftItems& items);
 
-// Lower-case hex SHA-256.
-std::string sha256_hex(std::string_view text);
-
 // The document as answered: the stored text with closeout_id and digest.
 json::Json closeout_answer(const ledger::CloseoutRow& row);
 

@@ -2,6 +2,7 @@
 // close-out (preview, record, read, print), corrections with two-person
 // review, and the office's work list of what waits for it (parked items,
 // rejected offline settlements, corrections waiting for approval).
+#include "offline/digest.hpp"
 #include "offline/office_ops.hpp"
 #include "offline/reentry_ops.hpp"
 #include "offline/stay_ops.hpp"
@@ -109,7 +110,7 @@ awaitable<Reply> Service::closeout_record(const cashier::SessionInfo& s, const c
     auto recorded = ledger::record_closeout(db, head, [](const ledger::ShiftItems& items, ledger::CloseoutRow& row) {
       const CloseoutHead h{row.operator_name, row.window, std::nullopt, row.recorded_at_ms, row.recorded_at_ms};
       row.document = closeout_document(items, h).dump();
-      row.digest = sha256_hex(row.document);
+      row.digest = digest::sha256_hex(row.document);
       row.from_ms = first_item_ms(items);
       row.to_ms = row.recorded_at_ms;
     });

@@ -4,6 +4,7 @@
 // settle_flow.cpp.
 #include "tools/settled/service.hpp"
 
+#include "offline/digest.hpp"
 #include "offline/flow_ledger.hpp"
 #include "offline/ledger_ops.hpp"
 #include "protocol/cashier/mask.hpp"
@@ -37,7 +38,7 @@ constexpr std::int64_t person_cache_ms = 120'000;
 }  // namespace
 
 std::string payload_hash(std::string_view method, std::string_view canonical) {
-  return sha256_hex(fmt::format("{}\n{}", method, canonical));
+  return digest::sha256_hex(fmt::format("{}\n{}", method, canonical));
 }
 
 HeldIdentity identity_of(const WindowSession& ws) {
