@@ -7,8 +7,12 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <random>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <random>
+#include <stdexcept>
 #include <linux/magic.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -72,9 +76,13 @@ bool is_memory_filesystem(const std::string& dir) {
 }
 
 ScratchDir::ScratchDir(const Context& ctx, std::string_view name) {
-  path_ = fmt::format("{}/{}-{}", ctx.dir, name, ::getpid());
-  std::filesystem::remove_all(path_);
-  std::filesystem::create_directories(path_);
+  // A name no other run holds: the pid alone is not enough (every bench in
+  // a PID namespace of its own is pid 1: tools/bench/soak-isolated.sh).
+  std::filesystem::create_directories(ctx.dir);
+  std::string templ = fmt::format("{}/{}-{}-XXXXXX", ctx.dir, name, ::getpid());
+  if (::mkdtemp(templ.data()) == nullptr)
+    throw std::runtime_error(fmt::format("cannot make a scratch directory in {}: {}", ctx.dir, std::strerror(errno)));
+  path_ = templ;
 }
 
 ScratchDir::~ScratchDir() {
