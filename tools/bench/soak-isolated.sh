@@ -17,6 +17,7 @@ trap 'rm -rf "$bin"' EXIT
 cp "$(command -v pcscd)" "$bin/pcscd-soak"
 printf '#!/bin/sh\nexec "%s/pcscd-soak" "$@"\n' "$bin" >"$bin/pcscd"
 chmod +x "$bin/pcscd"
+# shellcheck disable=SC2016 # the inner shell expands its own arguments
 unshare -m -n -p -f --mount-proc sh -c '
   set -e
   ip link set lo up
