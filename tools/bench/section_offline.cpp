@@ -158,20 +158,18 @@ sync_interval_s = 0
     }
     // The stack's CPU during the offline slices only: Σ after − Σ before.
     SettleStack::Cpu cpu_before, cpu_after;
-    SettleStack::Writes writes_before, writes_after;
     for (int k = 0; k < slices; ++k) {
       const double c0 = raw::thread_cpu_ms();
       timed(raw, slice, [&] {
         if (!raw_db.commit()) throw std::runtime_error("raw SQLite commit failed");
       });
       raw_commit_cpu_ms += raw::thread_cpu_ms() - c0;
-      writes_before += st.ledger_writes();  // (outside the CPU counted: a scrape costs settled some)
+      wide_writes.first += st.ledger_writes();  // (outside the CPU counted: a scrape costs settled some)
       cpu_before += st.cpu();
       commits(wide, conns, slice, seq, "offline");
       cpu_after += st.cpu();
-      writes_after += st.ledger_writes();
+      wide_writes.second += st.ledger_writes();
     }
-    wide_writes = {writes_before, writes_after};
     wide_cpu = cpu_per_settlement(cpu_before, cpu_after, wide.count);
     timed(raw, slice, [&] {
       if (!raw_db.commit()) throw std::runtime_error("raw SQLite commit failed");

@@ -75,15 +75,16 @@ void family_head(std::string& out, std::string_view name, std::string_view type,
   out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
 }
 
-void gauge(std::string& out, std::string_view name, std::string_view help, std::int64_t value) {
-  family_head(out, name, "gauge", help);
+// A family of one series without labels, its value read at the scrape
+// (a gauge, or a counter kept elsewhere).
+template <class V>
+void one_series(std::string& out, std::string_view name, std::string_view type, std::string_view help, V value) {
+  family_head(out, name, type, help);
   out += fmt::format("{} {}\n", name, value);
 }
 
-// A counter kept elsewhere and read at the scrape (no labels).
-void read_counter(std::string& out, std::string_view name, std::string_view help, std::uint64_t value) {
-  family_head(out, name, "counter", help);
-  out += fmt::format("{} {}\n", name, value);
+void gauge(std::string& out, std::string_view name, std::string_view help, std::int64_t value) {
+  one_series(out, name, "gauge", help, value);
 }
 
 }  // namespace
@@ -215,16 +216,16 @@ std::string Metrics::render() const {
                ? fmt::format("settled_redlist_age_seconds {}\n",
                              seconds(std::max<std::int64_t>(0, g.now_ms - g.redlist_synced_at_ms) * 1000))
                : std::string("settled_redlist_age_seconds +Inf\n");
-    read_counter(out, "settled_ledger_commits_total",
-                 "The ledger's group commits (one transaction and one flush each) since settled started.",
-                 g.ledger_commits);
-    read_counter(out, "settled_ledger_writes_total",
-                 "Writes (a settlement's record, its answer, an audit entry, ...) the ledger's commits made durable "
-                 "since settled started.",
-                 g.ledger_writes);
-    read_counter(out, "settled_ledger_wal_bytes_total",
-                 "Bytes of pages the ledger's commits wrote to its write-ahead log since settled started.",
-                 g.ledger_wal_bytes);
+    one_series(out, "settled_ledger_commits_total", "counter",
+               "The ledger's group commits (one transaction and one flush each) since settled started.",
+               g.ledger_commits);
+    one_series(out, "settled_ledger_writes_total", "counter",
+               "Writes (a settlement's record, its answer, an audit entry, ...) the ledger's commits made durable "
+               "since settled started.",
+               g.ledger_writes);
+    one_series(out, "settled_ledger_wal_bytes_total", "counter",
+               "Bytes of pages the ledger's commits wrote to its write-ahead log since settled started.",
+               g.ledger_wal_bytes);
   }
   const std::lock_guard lock(mu_);
   for (const auto& [family, series] : counters_) {
