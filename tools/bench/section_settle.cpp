@@ -18,9 +18,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstdlib>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <thread>
@@ -40,13 +42,17 @@ using namespace stack;
 // our own, one call after the other, the same inputs as the daemon's.
 class DirectInsurer {
  public:
-  DirectInsurer(const insurer::ClientConfig& cfg, const Person& p) : person_(p) {
+  // `lane`: one of several clients side by side (0..98); each has its own
+  // msgids and visit numbers.
+  DirectInsurer(const insurer::ClientConfig& cfg, const Person& p, int lane = 0) : person_(p), lane_(lane) {
     auto c = insurer::SyncClient::create(cfg);
     if (!c) throw std::runtime_error(c.error().message);
     client_ = std::move(*c);
     // The insurer wants the institution's code in front; starting from a year
-    // far ahead keeps these msgids apart from the daemon's (which use the clock).
-    auto m = ledger::MsgidAllocator::create(institution, std::string(institution) + "20990101000000" + "0001");
+    // far ahead keeps these msgids apart from the daemon's (which use the
+    // clock), and a year per lane apart from each other.
+    auto m = ledger::MsgidAllocator::create(institution,
+                                            fmt::format("{}{}0101000000{}", institution, 2099 - lane, "0001"));
     if (!m) throw std::runtime_error(m.error().message);
     msgids_.emplace(std::move(*m));
     insurer::SignIn::Input in{"bench", "00:00:00:00:00:00", "127.0.0.1"};
@@ -75,7 +81,7 @@ class DirectInsurer {
     reg.mdtrt_cert_type = std::string(insurer::cert_type_card);
     reg.mdtrt_cert_no = person_.card_no;
     reg.med_type = "11";
-    reg.ipt_otp_no = fmt::format("DIRECT{}", visits_);
+    reg.ipt_otp_no = fmt::format("DIRECT{}-{}", lane_, visits_);
     reg.begntime = now_text;
     reg.dept_code = "OP";
     reg.dept_name = "门诊";
@@ -114,7 +120,7 @@ class DirectInsurer {
     s.chrg_bchno = "B1";
     s.insutype = insutype;
     s.acct_used_flag = "0";
-    s.medins_setl_id = fmt::format("DIRECT-{}", visits_);
+    s.medins_setl_id = fmt::format("DIRECT-{}-{}", lane_, visits_);
     (void)call<insurer::OutpatientSettle>(s);
     last_three = Clock::now() - t0;
     last_three_cpu_ms = raw::thread_cpu_ms() - cpu0;
@@ -146,6 +152,7 @@ class DirectInsurer {
   }
 
   Person person_;
+  int lane_ = 0;
   std::unique_ptr<insurer::SyncClient> client_;
   std::optional<ledger::MsgidAllocator> msgids_;
   std::string sign_no_;
@@ -169,6 +176,74 @@ SimTime sim_time(SettleStack& st, const std::vector<std::string>& only = {}) {
     t.answers += v.at("answers").get<std::int64_t>();
   }
   return t;
+}
+
+// One window of the floor at a cashier's pace: its own SQLite file, a PC/SC
+// context on its window's reader and a mutual-TLS client of its own. The
+// windows of one reader take turns on it through `reader_turn`, as settled's
+// one card thread per reader makes them (pcsc-lite's own wait for a reader
+// in another context's transaction polls every 100 ms).
+struct RawWindow {
+  RawWindow() = default;
+  RawWindow(const RawWindow&) = delete;
+  RawWindow& operator=(const RawWindow&) = delete;
+  ~RawWindow() {
+    if (pcsc != 0) SCardReleaseContext(pcsc);
+  }
+  RawSqlite db;
+  SCARDCONTEXT pcsc = 0;
+  std::string reader;
+  std::mutex* reader_turn = nullptr;
+  std::unique_ptr<DirectInsurer> insurer;
+};
+
+// The floor's operations done raw by every window at a cashier's pace (each
+// waits a random time, mean think_s, drawn as the settled windows' are,
+// before each sequence): the request's commit and the card re-check (the
+// longer of the two: they overlap in a settlement), the three round trips,
+// the outcome's commit. One sample per sequence, wall time with the
+// simulator's own time inside (subtracted later, as from the settlements).
+void paced_floor(Run& run, std::vector<std::unique_ptr<RawWindow>>& wins, double seconds, double think_s) {
+  std::mutex mu;
+  std::string failure;
+  const auto start = Clock::now();
+  const auto end = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  {
+    std::vector<std::jthread> threads;
+    for (std::size_t k = 0; k < wins.size(); ++k)
+      threads.emplace_back([&, k, w = wins[k].get()] {
+        Latencies mine;
+        Pace pace(k, think_s);
+        const auto timed_ok = [](const auto& op) {
+          const auto t0 = Clock::now();
+          if (!op()) return Clock::duration::max();
+          return Clock::now() - t0;
+        };
+        try {
+          while (pace.wait(end)) {
+            const auto claim = timed_ok([&] { return w->db.commit(); });
+            const auto card = timed_ok([&] {
+              std::lock_guard turn(*w->reader_turn);
+              return raw::replay(w->pcsc, w->reader, raw::kRecheckScript);
+            });
+            w->insurer->settle_once();
+            const auto outcome = timed_ok([&] { return w->db.commit(); });
+            if (claim == Clock::duration::max() || outcome == Clock::duration::max())
+              throw std::runtime_error("raw SQLite commit failed");
+            if (card == Clock::duration::max()) throw std::runtime_error("raw card re-check failed");
+            mine.add(std::max(claim, card) + w->insurer->last_three + outcome);
+          }
+        } catch (const std::exception& e) {
+          std::lock_guard lock(mu);
+          failure = e.what();
+        }
+        std::lock_guard lock(mu);
+        run.count += static_cast<std::int64_t>(mine.us.size());
+        run.lat.us.insert(run.lat.us.end(), mine.us.begin(), mine.us.end());
+      });
+  }
+  run.seconds += std::chrono::duration<double>(Clock::now() - start).count();
+  if (!failure.empty()) throw std::runtime_error(failure);
 }
 
 int run_settle(const Context& ctx) {
@@ -208,10 +283,11 @@ int run_settle(const Context& ctx) {
   }
   const int many = positional.empty() ? 32 : std::max(2, std::atoi(positional[0].c_str()));
   const int pool = positional.size() < 2 ? many : std::max(1, std::atoi(positional[1].c_str()));
-  std::vector<Run> runs(6);
+  std::vector<Run> runs(7);
   SimTime sim_in_one;     // the simulator's time during the 1-connection settlements
   SimTime sim_in_wide;    // ... during the wide run
   SimTime sim_in_paced;   // ... during the paced run
+  SimTime sim_in_floor_paced;  // ... for the raw windows' 2201, 2204 and 2207 at the same pace
   SimTime sim_in_direct;  // ... for the direct client's 2201, 2204 and 2207
   SettleStack::Cpu wide_cpu;  // CPU ms per settlement of the wide run, by process
   std::pair<SettleStack::Writes, SettleStack::Writes> wide_writes;  // the ledger's writer around the wide run
@@ -221,6 +297,7 @@ int run_settle(const Context& ctx) {
   Run& one = runs[3];
   Run& wide = runs[4];
   Run& paced = runs[5];
+  Run& floor_paced = runs[6];
   // The paced run: long enough for a p99 of some hundreds of settlements.
   const double paced_s = std::max(10.0, 4 * ctx.seconds);
   Latencies link;               // the direct client's 2201 + 2204 + 2207, wall time per settlement
@@ -236,6 +313,8 @@ int run_settle(const Context& ctx) {
   wide.connections = many;
   paced.name = fmt::format("settle.commit, {} windows, {:.1f} s mean wait", many, think_s);
   paced.connections = many;
+  floor_paced.name = fmt::format("the floor's operations raw, {} windows, {:.1f} s mean wait", many, think_s);
+  floor_paced.connections = many;
   const std::vector<std::string> three{"2201", "2204", "2207"};
   try {
     StackOptions opts;
@@ -340,11 +419,36 @@ int run_settle(const Context& ctx) {
     sim_in_wide.answers = w1.answers - w0.answers;
     // The same windows at a cashier's pace: each waits a random time (mean
     // think_s) before each settlement, so the windows meet only by chance.
-    const SimTime p0 = sim_time(st);
-    commits(paced, conns, paced_s, seq, "online", std::nullopt, think_s);
-    const SimTime p1 = sim_time(st);
-    sim_in_paced.us = p1.us - p0.us;
-    sim_in_paced.answers = p1.answers - p0.answers;
+    // Beside it, in alternating halves, the floor's operations done raw by
+    // as many windows at the same pace: a p99 is compared with the floor's
+    // own p99 under the same load (the disk's slow flushes are in both).
+    std::vector<std::unique_ptr<RawWindow>> raw_windows;
+    std::array<std::mutex, windows> reader_turns;
+    cfg.pool_size = 1;
+    for (int k = 0; k < many; ++k) {
+      auto w = std::make_unique<RawWindow>();
+      if (!w->db.open(scratch.file(fmt::format("raw-window-{}.db", k)))) return 2;
+      if (SCardEstablishContext(SCARD_SCOPE_SYSTEM, nullptr, nullptr, &w->pcsc) != SCARD_S_SUCCESS)
+        throw std::runtime_error("SCardEstablishContext failed");
+      w->reader = testing::vpcd_reader_name(k % windows);
+      w->reader_turn = &reader_turns[static_cast<std::size_t>(k % windows)];
+      w->insurer = std::make_unique<DirectInsurer>(cfg, persons[static_cast<std::size_t>(k % windows)], k + 1);
+      w->insurer->settle_once();  // its TLS connection made
+      raw_windows.push_back(std::move(w));
+    }
+    for (int half = 0; half < 2; ++half) {
+      const SimTime p0 = sim_time(st);
+      commits(paced, conns, paced_s / 2, seq, "online", std::nullopt, think_s);
+      const SimTime p1 = sim_time(st);
+      sim_in_paced.us += p1.us - p0.us;
+      sim_in_paced.answers += p1.answers - p0.answers;
+      const SimTime f0 = sim_time(st, three);
+      paced_floor(floor_paced, raw_windows, paced_s / 2, think_s);
+      const SimTime f1 = sim_time(st, three);
+      sim_in_floor_paced.us += f1.us - f0.us;
+      sim_in_floor_paced.answers += f1.answers - f0.answers;
+    }
+    raw_windows.clear();
     conns.clear();
     single.clear();
     // One more raw slice after the wide run (the disk may have drifted).
@@ -385,6 +489,9 @@ int run_settle(const Context& ctx) {
   const double sim_paced_ms = per(static_cast<double>(sim_in_paced.us) / 1000.0, paced.count);
   const double paced_p50 = paced.lat.percentile_ms(50) - sim_paced_ms;
   const double paced_p99 = paced.lat.percentile_ms(99) - sim_paced_ms;
+  const double sim_floor_paced_ms = per(static_cast<double>(sim_in_floor_paced.us) / 1000.0, floor_paced.count);
+  const double floor_paced_p50 = floor_paced.lat.percentile_ms(50) - sim_floor_paced_ms;
+  const double floor_paced_p99 = floor_paced.lat.percentile_ms(99) - sim_floor_paced_ms;
   // Back to back, every window waits for the CPU the others' settlements
   // take: with the whole stack's CPU per settlement c on two cores, a
   // settlement's latency is at least (windows x c) / 2 (Little's law).
@@ -422,6 +529,9 @@ int run_settle(const Context& ctx) {
                        wide_p50, wide_p99, sim_wide_ms, cpu_queue_ms, wide.rate() / raw.rate());
     out += fmt::format(R"("paced_engine_share_ms":{{"think_s":{:.2f},"p50":{:.3f},"p99":{:.3f},"sim_ms":{:.3f}}},)", think_s,
                        paced_p50, paced_p99, sim_paced_ms);
+    out += fmt::format(R"("paced_floor_ms":{{"p50":{:.3f},"p99":{:.3f},"sim_ms":{:.3f},"p50_ratio":{:.3f},"p99_ratio":{:.3f}}},)",
+                       floor_paced_p50, floor_paced_p99, sim_floor_paced_ms, paced_p50 / floor_paced_p50,
+                       paced_p99 / floor_paced_p99);
     out += fmt::format(R"("raw_cpu_ms":{{"tls_3_calls":{:.4f},"commit":{:.4f},"card_recheck":{:.4f},"cashier_json":{:.4f},"sum":{:.4f}}},)",
                        raw_link_cpu, raw_commit_cpu, raw_card_cpu, json_cpu_ms, raw_cpu);
     out += fmt::format(R"("wide_cpu_ms_per_settlement":{{{}}},"targets":[)", cpu_json(wide_cpu));
@@ -448,12 +558,17 @@ int run_settle(const Context& ctx) {
                   fmt::format("{:.3f}", wide_p50), fmt::format("{:.3f}", wide_p99)});
   rows.push_back({fmt::format("engine share, {} windows at a cashier's pace (- insurer-sim's {:.3f} ms)", many, sim_paced_ms), "",
                   "", fmt::format("{:.3f}", paced_p50), fmt::format("{:.3f}", paced_p99)});
+  rows.push_back({fmt::format("the floor raw, {} windows at a cashier's pace (- insurer-sim's {:.3f} ms)", many, sim_floor_paced_ms),
+                  "", "", fmt::format("{:.3f}", floor_paced_p50), fmt::format("{:.3f}", floor_paced_p99)});
   print_table(rows);
   fmt::print("\n  the floor: max(commit {:.3f}, card re-check {:.3f}) + link {:.3f} (2201+2204+2207 mean {:.3f} - insurer-sim's {:.3f})\n"
              "             + commit {:.3f} = {:.3f} ms; engine share ÷ floor: 1 connection p50 {:.2f}x; {} windows at a cashier's pace\n"
              "             p50 {:.2f}x, p99 {:.2f}x\n",
              raw_p50, card_p50, link_net, link_mean, sim_direct_ms, raw_p50, floor_ms, engine_p50 / floor_ms,
              many, paced_p50 / floor_ms, paced_p99 / floor_ms);
+  fmt::print("  the floor's operations done raw by {} windows at the same pace: p50 {:.3f}, p99 {:.3f} ms; the engine share\n"
+             "  at a cashier's pace against them (no target): p50 {:.2f}x, p99 {:.2f}x\n",
+             many, floor_paced_p50, floor_paced_p99, paced_p50 / floor_paced_p50, paced_p99 / floor_paced_p99);
   fmt::print("  {} connections back to back (no target: the machine's ceiling): p50 {:.2f}x, p99 {:.2f}x the floor; the whole\n"
              "  stack's CPU per settlement ({:.3f} ms) puts each of {} settlements in flight on 2 cores behind {:.1f} ms of the others'\n"
              "  work (Little's law); {:.0f} settlements/s, {:.2f}x the raw commits/s\n",

@@ -217,6 +217,15 @@ std::unique_ptr<Cashier> open_window(const std::string& socket, int window) {
   return c;
 }
 
+Pace::Pace(std::size_t k, double think_s) : rng_(0x5e771e + k), think_(1.0 / think_s) {}
+
+bool Pace::wait(Clock::time_point end) {
+  const auto wake = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(think_(rng_)));
+  if (wake >= end) return false;
+  std::this_thread::sleep_until(wake);
+  return true;
+}
+
 void commits(Run& run, std::vector<std::unique_ptr<Cashier>>& conns, double seconds, std::atomic<std::int64_t>& seq,
              const std::string& mode, std::optional<std::int64_t> limit, double think_s) {
   std::mutex mu;
@@ -230,16 +239,11 @@ void commits(Run& run, std::vector<std::unique_ptr<Cashier>>& conns, double seco
       threads.emplace_back([&, k, cashier = conns[k].get()] {
         Latencies mine;
         std::int64_t n = 0;
-        std::mt19937_64 rng(0x5e771e + k);
-        std::exponential_distribution<double> think(think_s > 0 ? 1.0 / think_s : 1.0);
+        std::optional<Pace> pace;
+        if (think_s > 0) pace.emplace(k, think_s);
         try {
           while (limit ? left.fetch_sub(1) > 0 : Clock::now() < end) {
-            if (think_s > 0) {
-              const auto wake = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                                   std::chrono::duration<double>(think(rng)));
-              if (!limit && wake >= end) break;
-              std::this_thread::sleep_until(wake);
-            }
+            if (pace && !pace->wait(limit ? Clock::time_point::max() : end)) break;
             const auto t0 = Clock::now();
             const Json r = cashier->call("settle.commit", Json{{"request_id", fmt::format("bench-{}", ++seq)},
                                                               {"lines", visit_lines()},

@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <random>
 #include <regex>
 #include <string>
 #include <vector>
@@ -107,6 +108,21 @@ struct Run {
   double seconds = 0;
   Latencies lat;
   double rate() const { return seconds > 0 ? static_cast<double>(count) / seconds : 0; }
+};
+
+// A window's waits at a cashier's pace: before each of its settlements a
+// random time, exponential with mean think_s, drawn from the window's own
+// sequence (the same for every run that paces window `k`).
+class Pace {
+ public:
+  Pace(std::size_t k, double think_s);
+  // Sleeps until the next start and returns true; false, without sleeping,
+  // when that start would be at or after `end`.
+  bool wait(Clock::time_point end);
+
+ private:
+  std::mt19937_64 rng_;
+  std::exponential_distribution<double> think_;
 };
 
 // A connection logged in at its window with its own card read.
