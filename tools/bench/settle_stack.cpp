@@ -430,6 +430,48 @@ SettleStack::Cpu SettleStack::cpu() const {
   return c;
 }
 
+SettleStack::Switches SettleStack::switches() const {
+  Switches s;
+  if (!daemon_) return s;
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator(fmt::format("/proc/{}/task", daemon_->pid()), ec)) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    // card-1, ledger-read-2, ...: the kind without the number
+    if (const auto dash = name.find_last_of('-');
+        dash != std::string::npos && dash + 1 < name.size() &&
+        name.find_first_not_of("0123456789", dash + 1) == std::string::npos)
+      name.erase(dash);
+    std::ifstream status(task.path() / "status");
+    double n = 0;
+    for (std::string line; std::getline(status, line);)
+      if (line.starts_with("voluntary_ctxt_switches:") || line.starts_with("nonvoluntary_ctxt_switches:"))
+        n += std::atof(line.substr(line.find(':') + 1).c_str());
+    s.by_kind[name] += n;
+  }
+  return s;
+}
+
+SettleStack::Switches& SettleStack::Switches::operator+=(const Switches& o) {
+  for (const auto& [kind, n] : o.by_kind) by_kind[kind] += n;
+  return *this;
+}
+
+void print_switches(const SettleStack::Switches& before, const SettleStack::Switches& after, std::int64_t count,
+                    const std::string& run) {
+  if (count <= 0) return;
+  double all = 0;
+  std::string parts;
+  for (const auto& [kind, n] : after.by_kind) {
+    const auto b = before.by_kind.find(kind);
+    const double per = (n - (b == before.by_kind.end() ? 0.0 : b->second)) / static_cast<double>(count);
+    all += per;
+    if (per >= 0.05) parts += fmt::format("{}{} {:.1f}", parts.empty() ? "" : ", ", kind, per);
+  }
+  fmt::print("  settled's context switches per settlement of the {}: {:.1f} ({})\n\n", run, all, parts);
+}
+
 SettleStack::Cpu& SettleStack::Cpu::operator+=(const Cpu& o) {
   settled += o.settled;
   sim += o.sim;
