@@ -41,10 +41,15 @@ CallSeams::CallSeams(Service& service, const cashier::SessionInfo& session, std:
 
 void CallSeams::start_card_check() {
   if (!card_) return;  // an e-voucher or an ID number: nothing at the reader to check
-  auto job = [cards = &svc_.p_.cards, window = session_.window, card_sn = card_->card_sn] {
-    return cards->check_same_card(window, card_sn);
+  // Offline, the flow asks the red list next (the store's lookups are
+  // thread-safe); a card that failed its check is never looked up.
+  const redlist::Store* list = svc_.network_.accepts_online_work() ? nullptr : svc_.p_.redlist;
+  auto job = [cards = &svc_.p_.cards, window = session_.window, card_sn = card_->card_sn, card_no = card_->card_no, list] {
+    CardCheck c{cards->check_same_card(window, card_sn), std::nullopt};
+    if (c.card && list != nullptr) c.listed.emplace(list->lookup(card_no));
+    return c;
   };
-  card_check_.emplace(Pending<Status>::start_on(svc_.p_.card_pool, svc_.ioc_.get_executor(), std::move(job)));
+  card_check_.emplace(Pending<CardCheck>::start_on(svc_.p_.card_pool, svc_.ioc_.get_executor(), std::move(job)));
 }
 
 flow::Budget CallSeams::budget() const {
@@ -153,7 +158,14 @@ awaitable<flow::PersonFound> CallSeams::person(const flow::FindPerson& f) {
     // The red list decides (it lists cards: without one, nobody is on it);
     // else what the insurer said of this card at this window before.
     if (!card_) co_return found;
-    if (auto listed = co_await svc_.redlist_person(card_->card_no)) {
+    std::optional<PersonView> listed;
+    if (listed_) {
+      listed = svc_.redlist_view(card_->card_no, *listed_);
+      listed_.reset();
+    } else {
+      listed = co_await svc_.redlist_person(card_->card_no);
+    }
+    if (listed) {
       found.person = listed->engine_person();
       found.psn_no = listed->base.psn_no;
       found.from_redlist = true;
@@ -231,8 +243,10 @@ awaitable<Status> CallSeams::check_card() {
   if (!card_) co_return Ok{};  // an e-voucher or an ID number is not at the reader
   std::optional<Status> st;
   if (card_check_) {
-    st.emplace(co_await card_check_->get());
+    CardCheck c = co_await card_check_->get();
     card_check_.reset();
+    st.emplace(std::move(c.card));
+    listed_ = std::move(c.listed);
   } else {
     auto job = [cards = &svc_.p_.cards, window = session_.window, card_sn = card_->card_sn] {
       return cards->check_same_card(window, card_sn);

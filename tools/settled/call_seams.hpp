@@ -23,7 +23,9 @@ class CallSeams final : public LedgerSeam, public InsurerSeam, public CardsSeam,
 
   FlowSeams seams() { return FlowSeams{*this, *this, *this, *this}; }
   // Starts the card check now (it overlaps the request's claim); the flow's
-  // first CheckCard takes its result.
+  // first CheckCard takes its result. With the line down, the card's thread
+  // also looks the card up in the red list right after the check, and the
+  // flow's FindPerson takes that (one hand-off to the read pool and back fewer).
   void start_card_check();
   // The budget of a call starting now: the insurer's calls within
   // [network] offline_deadline_ms, the offline fallback's commit within the reserve after it.
@@ -50,7 +52,13 @@ class CallSeams final : public LedgerSeam, public InsurerSeam, public CardsSeam,
   const cashier::SessionInfo& session_;
   std::optional<reader::CardIdentity> card_;
   const ledger::FlowConventions* conventions_;
-  std::optional<Pending<Status>> card_check_;
+  using Listed = Result<std::optional<redlist::Entry>>;
+  struct CardCheck {
+    Status card;
+    std::optional<Listed> listed;  // the red list's answer, when it was asked
+  };
+  std::optional<Pending<CardCheck>> card_check_;
+  std::optional<Listed> listed_;  // from the card check, for the next offline FindPerson
   std::optional<Pending<sql::Result<ledger::Applied>>> started_;
   bool started_queues_reversal_ = false;
   std::string_view started_name_;

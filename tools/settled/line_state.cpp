@@ -57,11 +57,16 @@ awaitable<std::optional<PersonView>> Service::redlist_person(const std::string& 
   if (p_.redlist == nullptr) co_return std::nullopt;
   auto job = [store = p_.redlist, card_no] { return store->lookup(card_no); };
   auto found = co_await on_pool(p_.db_pool, std::move(job));
+  co_return redlist_view(card_no, found);
+}
+
+std::optional<PersonView> Service::redlist_view(const std::string& card_no,
+                                                const Result<std::optional<redlist::Entry>>& found) const {
   if (!found) {
     spdlog::error("red list: lookup of card {} failed: {}", cashier::mask_card_no(card_no), found.error().message);
-    co_return std::nullopt;
+    return std::nullopt;
   }
-  if (!found->has_value()) co_return std::nullopt;
+  if (!found->has_value()) return std::nullopt;
   const redlist::Entry& e = **found;
   PersonView v;
   v.base.psn_no = e.psn_no;
@@ -72,7 +77,7 @@ awaitable<std::optional<PersonView>> Service::redlist_person(const std::string& 
   v.insu.fund_paid_ytd = e.fund_paid_ytd;
   v.as_of_ms = p_.redlist->info().synced_at_ms;
   v.from_redlist = true;
-  co_return v;
+  return v;
 }
 
 }  // namespace settle::daemon

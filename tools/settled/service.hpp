@@ -250,6 +250,9 @@ class Service final : public cashier::Dispatcher {
 
   // The red list's entry for a card as a person (nullopt: not on the list).
   awaitable<std::optional<PersonView>> redlist_person(const std::string& card_no);
+  // The same from a lookup already made (the card check's, call_seams.cpp).
+  std::optional<PersonView> redlist_view(const std::string& card_no,
+                                         const Result<std::optional<redlist::Entry>>& found) const;
   // Logs and announces a change of the line's state.
   void network_moved(std::optional<NetworkState> changed);
   awaitable<Reply> redlist_sync(const cashier::SessionInfo& s, const cashier::RedlistSyncParams& p);  // service_redlist.cpp
