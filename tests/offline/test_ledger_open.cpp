@@ -601,15 +601,20 @@ TEST_CASE("after a clean stop the tables are checked beside busy windows, the wh
   REQUIRE(ledger.check_integrity(Ledger::CheckPass::tables, nullptr, Ledger::kCheckWalGrowth, &progress).ok());
   CHECK(progress.checks_s == first);
 
-  // Windows at a steady pace: 18 KB of rows every millisecond or so.
-  const auto busy = [&f](const std::atomic<bool>& done) {
+  // Windows at a steady pace: 72 KB of rows every millisecond or so (on a
+  // loaded machine each commit takes longer, and the pace falls with it: at
+  // 18 KB a commit it fell below what makes the whole file's walk wait).
+  std::atomic<int> commits{0};
+  const auto busy = [&f, &commits](const std::atomic<bool>& done) {
     while (!done) {
-      (void)f.shell("INSERT INTO windows SELECT randomblob(1800) FROM filler_0 LIMIT 10");
+      if (f.shell("INSERT INTO windows SELECT randomblob(1800) FROM filler_0 LIMIT 40").ok()) ++commits;
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
   };
   std::atomic<bool> done{false};
   std::thread windows([&] { busy(done); });
+  // The windows are busy before the check begins.
+  while (commits < 3) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   LogLines log;
   // A table's walk grows the WAL by tens of KB, the whole file's by about a
   // MB: the bound lies between.
