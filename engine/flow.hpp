@@ -630,6 +630,8 @@ class BasicFlow {
   }
   // How it ended (done()).
   const R& outcome() const { return *h_.promise().outcome; }
+  // The same, moved out (once, by whoever drove it).
+  R take_outcome() { return std::move(*h_.promise().outcome); }
 
   // Inside another flow: `auto r = sub.run(); R result = co_await r;`.
   struct Run {

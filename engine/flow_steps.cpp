@@ -712,7 +712,7 @@ BasicFlow<Outcome> offline_settle(OfflineRequest in) {
     s.offline_cause = in.cause;
     Answer yes;
     yes.settlement = s;
-    RecordOffline rec{s, in.in_doubt_msgid, in.unsent_msgid, yes, figures.count, figures.fund, std::move(inputs)};
+    RecordOffline rec{std::move(s), in.in_doubt_msgid, in.unsent_msgid, yes, figures.count, figures.fund, std::move(inputs)};
     auto a = ask(Commit{std::move(rec)});
     auto st = take<Committed>(co_await a);
     // Made again against figures that moved and came out otherwise (a limit
@@ -737,7 +737,7 @@ BasicFlow<Outcome> offline_settle(OfflineRequest in) {
     }
     yes.settlement->setl_id = st.id;
     yes.settlement->receipt_no = st.receipt_no;
-    co_return Outcome{yes, std::nullopt};
+    co_return Outcome{std::move(yes), std::nullopt};
   }
 }
 

@@ -40,7 +40,7 @@ awaitable<flow::Outcome> drive(flow::Flow& flow, FlowSeams seams) {
     flow::Event e = co_await perform(flow.action(), seams);
     flow.feed(std::move(e), seams.clock.now());
   }
-  co_return flow.outcome();
+  co_return flow.take_outcome();
 }
 
 }  // namespace settle::daemon
