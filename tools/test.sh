@@ -55,6 +55,21 @@ export jobs
 step "packages"
 tools/setup.sh
 
+# promtool checks the alert rules (monitoring_rules): taken from Debian's
+# prometheus package unpacked into the build tree, the binary only (no
+# Prometheus server installed or started). Without it the test says skipped.
+if ! command -v promtool >/dev/null; then
+  step "promtool (unpacked from Debian's prometheus package)"
+  promtool_dir=$root/build/promtool
+  if [ ! -x "$promtool_dir/usr/bin/promtool" ]; then
+    mkdir -p "$promtool_dir"
+    (cd "$promtool_dir" && apt-get download -q -o APT::Sandbox::User=root prometheus &&
+      dpkg-deb --fsys-tarfile prometheus_*.deb | tar -x ./usr/bin/promtool && rm -f prometheus_*.deb) ||
+      echo "promtool could not be fetched: monitoring_rules will be skipped"
+  fi
+  export PATH="$promtool_dir/usr/bin:$PATH"
+fi
+
 if [ -x tools/gen-test-pki.sh ]; then
   step "test certificates"
   tools/gen-test-pki.sh "$root/build/pki"
