@@ -204,46 +204,26 @@ struct RawWindow {
 // the outcome's commit. One sample per sequence, wall time with the
 // simulator's own time inside (subtracted later, as from the settlements).
 void paced_floor(Run& run, std::vector<std::unique_ptr<RawWindow>>& wins, double seconds, double think_s) {
-  std::mutex mu;
-  std::string failure;
-  const auto start = Clock::now();
-  const auto end = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
-  {
-    std::vector<std::jthread> threads;
-    for (std::size_t k = 0; k < wins.size(); ++k)
-      threads.emplace_back([&, k, w = wins[k].get()] {
-        Latencies mine;
-        Pace pace(k, think_s);
-        const auto timed_ok = [](const auto& op) {
-          const auto t0 = Clock::now();
-          if (!op()) return Clock::duration::max();
-          return Clock::now() - t0;
-        };
-        try {
-          while (pace.wait(end)) {
-            const auto claim = timed_ok([&] { return w->db.commit(); });
-            const auto card = timed_ok([&] {
-              std::lock_guard turn(*w->reader_turn);
-              return raw::replay(w->pcsc, w->reader, raw::kRecheckScript);
-            });
-            w->insurer->settle_once();
-            const auto outcome = timed_ok([&] { return w->db.commit(); });
-            if (claim == Clock::duration::max() || outcome == Clock::duration::max())
-              throw std::runtime_error("raw SQLite commit failed");
-            if (card == Clock::duration::max()) throw std::runtime_error("raw card re-check failed");
-            mine.add(std::max(claim, card) + w->insurer->last_three + outcome);
-          }
-        } catch (const std::exception& e) {
-          std::lock_guard lock(mu);
-          failure = e.what();
-        }
-        std::lock_guard lock(mu);
-        run.count += static_cast<std::int64_t>(mine.us.size());
-        run.lat.us.insert(run.lat.us.end(), mine.us.begin(), mine.us.end());
+  // How long op took; an op that failed ends the run with `what`.
+  const auto timed_or = [](const char* what, const auto& op) {
+    const auto t0 = Clock::now();
+    if (!op()) throw std::runtime_error(what);
+    return Clock::now() - t0;
+  };
+  each_window(run, wins.size(), seconds, [&](std::size_t k, Clock::time_point end, Latencies& mine) {
+    RawWindow* w = wins[k].get();
+    Pace pace(k, think_s);
+    while (pace.wait(end)) {
+      const auto claim = timed_or("raw SQLite commit failed", [&] { return w->db.commit(); });
+      const auto card = timed_or("raw card re-check failed", [&] {
+        std::lock_guard turn(*w->reader_turn);
+        return raw::replay(w->pcsc, w->reader, raw::kRecheckScript);
       });
-  }
-  run.seconds += std::chrono::duration<double>(Clock::now() - start).count();
-  if (!failure.empty()) throw std::runtime_error(failure);
+      w->insurer->settle_once();
+      const auto outcome = timed_or("raw SQLite commit failed", [&] { return w->db.commit(); });
+      mine.add(std::max(claim, card) + w->insurer->last_three + outcome);
+    }
+  });
 }
 
 int run_settle(const Context& ctx) {

@@ -226,44 +226,52 @@ bool Pace::wait(Clock::time_point end) {
   return true;
 }
 
-void commits(Run& run, std::vector<std::unique_ptr<Cashier>>& conns, double seconds, std::atomic<std::int64_t>& seq,
-             const std::string& mode, std::optional<std::int64_t> limit, double think_s) {
+void each_window(Run& run, std::size_t count, double seconds,
+                 const std::function<void(std::size_t k, Clock::time_point end, Latencies& mine)>& body) {
   std::mutex mu;
   std::string failure;
-  std::atomic<std::int64_t> left{limit.value_or(0)};
   const auto start = Clock::now();
   const auto end = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   {
     std::vector<std::jthread> threads;
-    for (std::size_t k = 0; k < conns.size(); ++k)
-      threads.emplace_back([&, k, cashier = conns[k].get()] {
+    for (std::size_t k = 0; k < count; ++k)
+      threads.emplace_back([&, k] {
         Latencies mine;
-        std::int64_t n = 0;
-        std::optional<Pace> pace;
-        if (think_s > 0) pace.emplace(k, think_s);
         try {
-          while (limit ? left.fetch_sub(1) > 0 : Clock::now() < end) {
-            if (pace && !pace->wait(limit ? Clock::time_point::max() : end)) break;
-            const auto t0 = Clock::now();
-            const Json r = cashier->call("settle.commit", Json{{"request_id", fmt::format("bench-{}", ++seq)},
-                                                              {"lines", visit_lines()},
-                                                              {"use_account", false}});
-            mine.add(Clock::now() - t0);
-            if (!r.contains("setl_id") || (mode != "any" && r.value("mode", std::string()) != mode))
-              throw std::runtime_error("unexpected answer " + r.dump());
-            ++n;
-          }
+          body(k, end, mine);
         } catch (const std::exception& e) {
           std::lock_guard lock(mu);
           failure = e.what();
         }
         std::lock_guard lock(mu);
         run.lat.us.insert(run.lat.us.end(), mine.us.begin(), mine.us.end());
-        run.count += n;
+        run.count += static_cast<std::int64_t>(mine.us.size());
       });
   }
   run.seconds += std::chrono::duration<double>(Clock::now() - start).count();
   if (!failure.empty()) throw std::runtime_error(failure);
+}
+
+void commits(Run& run, std::vector<std::unique_ptr<Cashier>>& conns, double seconds, std::atomic<std::int64_t>& seq,
+             const std::string& mode, std::optional<std::int64_t> limit, double think_s) {
+  std::atomic<std::int64_t> left{limit.value_or(0)};
+  each_window(run, conns.size(), seconds, [&](std::size_t k, Clock::time_point end, Latencies& mine) {
+    Cashier* cashier = conns[k].get();
+    std::optional<Pace> pace;
+    if (think_s > 0) pace.emplace(k, think_s);
+    while (limit ? left.fetch_sub(1) > 0 : Clock::now() < end) {
+      if (pace && !pace->wait(limit ? Clock::time_point::max() : end)) break;
+      const auto t0 = Clock::now();
+      const Json r = cashier->call("settle.commit", Json{{"request_id", fmt::format("bench-{}", ++seq)},
+                                                        {"lines", visit_lines()},
+                                                        {"use_account", false}});
+      const auto took = Clock::now() - t0;
+      // Counted only when the answer is the expected one.
+      if (!r.contains("setl_id") || (mode != "any" && r.value("mode", std::string()) != mode))
+        throw std::runtime_error("unexpected answer " + r.dump());
+      mine.add(took);
+    }
+  });
 }
 
 void timed(Run& run, double seconds, const std::function<void()>& op) {

@@ -126,6 +126,13 @@ class Pace {
   std::exponential_distribution<double> think_;
 };
 
+// Runs body(k, end, mine) on a thread of its own for each window k <
+// `count`, `end` being `seconds` from now; each records its latencies in
+// `mine`, which go into `run` (one count each) with the wall time. The
+// first failure (an exception) is thrown again once all have ended.
+void each_window(Run& run, std::size_t count, double seconds,
+                 const std::function<void(std::size_t k, Clock::time_point end, Latencies& mine)>& body);
+
 // A connection logged in at its window with its own card read.
 std::unique_ptr<Cashier> open_window(const std::string& socket, int window);
 
