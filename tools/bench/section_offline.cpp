@@ -85,7 +85,7 @@ int run_offline(const Context& ctx) {
   std::int64_t raw_card_count = 0;
   double json_cpu_ms = 0;        // one offline settle.commit's request parsed and answer written
   std::pair<SettleStack::Writes, SettleStack::Writes> wide_writes;  // the ledger's writer around the offline slices
-  std::pair<SettleStack::Switches, SettleStack::Switches> wide_switches;  // settled's threads around them
+  std::pair<SettleStack::Threads, SettleStack::Threads> wide_threads;  // settled's threads around them
   try {
     StackOptions opts;
     opts.supervisor = true;
@@ -166,11 +166,11 @@ sync_interval_s = 0
       });
       raw_commit_cpu_ms += raw::thread_cpu_ms() - c0;
       wide_writes.first += st.ledger_writes();  // (outside the CPU counted: a scrape costs settled some)
-      wide_switches.first += st.switches();
+      wide_threads.first += st.threads();
       cpu_before += st.cpu();
       commits(wide, conns, slice, seq, "offline");
       cpu_after += st.cpu();
-      wide_switches.second += st.switches();
+      wide_threads.second += st.threads();
       wide_writes.second += st.ledger_writes();
     }
     wide_cpu = cpu_per_settlement(cpu_before, cpu_after, wide.count);
@@ -264,7 +264,7 @@ sync_interval_s = 0
   print_table(rows);
   fmt::print("\n");
   print_cpu(wide_cpu, fmt::format("offline {}-connection run", many));
-  print_switches(wide_switches.first, wide_switches.second, wide.count, fmt::format("offline {}-connection run", many));
+  print_threads(wide_threads.first, wide_threads.second, wide.count, fmt::format("offline {}-connection run", many));
   print_writes(wide_writes.first, wide_writes.second, wide.count, fmt::format("offline {}-connection run", many));
   fmt::print("  raw CPU per offline settlement in one thread: 2 commits {:.3f} + card re-check {:.3f} + cashier JSON {:.3f}\n"
              "  = {:.3f} ms; settled {:.3f} ms\n"

@@ -271,7 +271,7 @@ int run_settle(const Context& ctx) {
   SimTime sim_in_direct;  // ... for the direct client's 2201, 2204 and 2207
   SettleStack::Cpu wide_cpu;  // CPU ms per settlement of the wide run, by process
   std::pair<SettleStack::Writes, SettleStack::Writes> wide_writes;  // the ledger's writer around the wide run
-  std::pair<SettleStack::Switches, SettleStack::Switches> wide_switches;  // settled's threads around it
+  std::pair<SettleStack::Threads, SettleStack::Threads> wide_threads;  // settled's threads around it
   Run& raw = runs[0];
   Run& card = runs[1];
   Run& direct = runs[2];
@@ -386,7 +386,7 @@ int run_settle(const Context& ctx) {
       std::this_thread::sleep_for(500ms);  // perf attached
     }
     wide_writes.first = st.ledger_writes();  // (outside the CPU counted: a scrape costs settled some)
-    wide_switches.first = st.switches();
+    wide_threads.first = st.threads();
     const SettleStack::Cpu cpu_before = st.cpu();
     const SimTime w0 = sim_time(st);
     commits(wide, conns, ctx.seconds, seq, "online");
@@ -396,7 +396,7 @@ int run_settle(const Context& ctx) {
       (void)perf->wait_exit(30s);
     }
     wide_cpu = cpu_per_settlement(cpu_before, st.cpu(), wide.count);
-    wide_switches.second = st.switches();
+    wide_threads.second = st.threads();
     wide_writes.second = st.ledger_writes();
     sim_in_wide.us = w1.us - w0.us;
     sim_in_wide.answers = w1.answers - w0.answers;
@@ -562,7 +562,7 @@ int run_settle(const Context& ctx) {
              raw_link_cpu, 2 * raw_commit_cpu, raw_card_cpu, json_cpu_ms, raw_cpu, wide_cpu.settled,
              raw_cpu > 0 ? wide_cpu.settled / raw_cpu : 0.0);
   print_cpu(wide_cpu, fmt::format("{}-connection run", many));
-  print_switches(wide_switches.first, wide_switches.second, wide.count, fmt::format("{}-connection run", many));
+  print_threads(wide_threads.first, wide_threads.second, wide.count, fmt::format("{}-connection run", many));
   print_writes(wide_writes.first, wide_writes.second, wide.count, fmt::format("{}-connection run", many));
   print_targets(targets);
   return pass ? 0 : 1;

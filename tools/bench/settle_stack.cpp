@@ -438,9 +438,9 @@ SettleStack::Cpu SettleStack::cpu() const {
   return c;
 }
 
-SettleStack::Switches SettleStack::switches() const {
-  Switches s;
-  if (!daemon_) return s;
+SettleStack::Threads SettleStack::threads() const {
+  Threads t;
+  if (!daemon_) return t;
   std::error_code ec;
   for (const auto& task : std::filesystem::directory_iterator(fmt::format("/proc/{}/task", daemon_->pid()), ec)) {
     std::ifstream comm(task.path() / "comm");
@@ -451,33 +451,45 @@ SettleStack::Switches SettleStack::switches() const {
         dash != std::string::npos && dash + 1 < name.size() &&
         name.find_first_not_of("0123456789", dash + 1) == std::string::npos)
       name.erase(dash);
+    Threads::Kind& k = t.by_kind[name];
     std::ifstream status(task.path() / "status");
-    double n = 0;
     for (std::string line; std::getline(status, line);)
       if (line.starts_with("voluntary_ctxt_switches:") || line.starts_with("nonvoluntary_ctxt_switches:"))
-        n += std::atof(line.substr(line.find(':') + 1).c_str());
-    s.by_kind[name] += n;
+        k.switches += std::atof(line.substr(line.find(':') + 1).c_str());
+    // schedstat: time on a CPU, time waiting for one, slices (ns, ns, count)
+    std::ifstream sched(task.path() / "schedstat");
+    double ran_ns = 0;
+    if (sched >> ran_ns) k.cpu_ms += ran_ns / 1e6;
   }
-  return s;
+  return t;
 }
 
-SettleStack::Switches& SettleStack::Switches::operator+=(const Switches& o) {
-  for (const auto& [kind, n] : o.by_kind) by_kind[kind] += n;
+SettleStack::Threads& SettleStack::Threads::operator+=(const Threads& o) {
+  for (const auto& [kind, k] : o.by_kind) {
+    by_kind[kind].switches += k.switches;
+    by_kind[kind].cpu_ms += k.cpu_ms;
+  }
   return *this;
 }
 
-void print_switches(const SettleStack::Switches& before, const SettleStack::Switches& after, std::int64_t count,
-                    const std::string& run) {
+void print_threads(const SettleStack::Threads& before, const SettleStack::Threads& after, std::int64_t count,
+                   const std::string& run) {
   if (count <= 0) return;
-  double all = 0;
-  std::string parts;
-  for (const auto& [kind, n] : after.by_kind) {
+  double switches = 0, cpu = 0;
+  std::string switch_parts, cpu_parts;
+  for (const auto& [kind, k] : after.by_kind) {
     const auto b = before.by_kind.find(kind);
-    const double per = (n - (b == before.by_kind.end() ? 0.0 : b->second)) / static_cast<double>(count);
-    all += per;
-    if (per >= 0.05) parts += fmt::format("{}{} {:.1f}", parts.empty() ? "" : ", ", kind, per);
+    const SettleStack::Threads::Kind was = b == before.by_kind.end() ? SettleStack::Threads::Kind{} : b->second;
+    const double n = (k.switches - was.switches) / static_cast<double>(count);
+    const double ms = (k.cpu_ms - was.cpu_ms) / static_cast<double>(count);
+    switches += n;
+    cpu += ms;
+    if (n >= 0.05) switch_parts += fmt::format("{}{} {:.1f}", switch_parts.empty() ? "" : ", ", kind, n);
+    if (ms >= 0.0005) cpu_parts += fmt::format("{}{} {:.3f}", cpu_parts.empty() ? "" : ", ", kind, ms);
   }
-  fmt::print("  settled's context switches per settlement of the {}: {:.1f} ({})\n\n", run, all, parts);
+  fmt::print("  settled's context switches per settlement of the {}: {:.1f} ({})\n"
+             "  settled's CPU per settlement by thread: {:.3f} ms ({})\n\n",
+             run, switches, switch_parts, cpu, cpu_parts);
 }
 
 SettleStack::Cpu& SettleStack::Cpu::operator+=(const Cpu& o) {

@@ -190,13 +190,17 @@ class SettleStack {
     Writes& operator+=(const Writes& o);
   };
   Writes ledger_writes() const;
-  // settled's context switches so far (voluntary and not, /proc/<pid>/task),
-  // by thread kind: the thread's name without its number ("card" for card-1 …).
-  struct Switches {
-    std::map<std::string, double> by_kind;
-    Switches& operator+=(const Switches& o);
+  // settled's threads so far, by kind (the thread's name without its number:
+  // "card" for card-1 …): their context switches, voluntary and not, and the
+  // CPU they ran (/proc/<pid>/task/*/status and schedstat, in nanoseconds).
+  struct Threads {
+    struct Kind {
+      double switches = 0, cpu_ms = 0;
+    };
+    std::map<std::string, Kind> by_kind;
+    Threads& operator+=(const Threads& o);
   };
-  Switches switches() const;
+  Threads threads() const;
   // The simulator's control endpoint (HTTP/1.1 on loopback): the answer's JSON body; throws unless 200.
   Json sim_control(const std::string& method, const std::string& target, const std::optional<Json>& body = std::nullopt);
   void stop();  // settled first, then the rest
@@ -229,9 +233,9 @@ std::string settled_toml(const std::string& pki, int sim_port, const std::string
 SettleStack::Cpu cpu_per_settlement(const SettleStack::Cpu& before, const SettleStack::Cpu& after, std::int64_t count);
 // Prints where a run's CPU went, per settlement, and the rate two cores allow.
 void print_cpu(const SettleStack::Cpu& per_settlement, const std::string& run);
-// settled's context switches per settlement between two readings, by thread kind.
-void print_switches(const SettleStack::Switches& before, const SettleStack::Switches& after, std::int64_t count,
-                    const std::string& run);
+// settled's context switches and CPU per settlement between two readings, by thread kind.
+void print_threads(const SettleStack::Threads& before, const SettleStack::Threads& after, std::int64_t count,
+                   const std::string& run);
 // The ledger writer during a run of `count` settlements: writes per commit, WAL per settlement.
 void print_writes(const SettleStack::Writes& before, const SettleStack::Writes& after, std::int64_t count,
                   const std::string& run);
