@@ -223,8 +223,13 @@ std::string_view Statement::sql() const noexcept {
 // ---- Db ----------------------------------------------------------------------
 
 void configure_library() noexcept {
-  static const int configured = sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, kSubJournalInMemory);
-  (void)configured;  // SQLITE_MISUSE only if SQLite was already in use: its default then stays
+  // SQLITE_MISUSE only if SQLite was already in use: its defaults then stay.
+  static const bool configured = [] {
+    (void)sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, kSubJournalInMemory);
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    return true;
+  }();
+  (void)configured;
 }
 
 Result<Db> Db::open(const std::string& path, const OpenOptions& opt) {

@@ -212,6 +212,10 @@ struct OpenOptions {
 // the ledger's 2 KiB) spilled it to a temporary file, and every later job of
 // the same group commit wrote its pages there too (docs/ledger.md, "Group
 // commit"). Below glibc's 128 KiB mmap threshold, so the buffer is heap memory.
+// And no memory statistics: with them every allocation and free of SQLite's
+// takes a process-wide mutex to count bytes nobody reads (the system's SQLite
+// is built without lookaside, so a settlement's writes make hundreds of
+// allocations).
 inline constexpr int kSubJournalInMemory = 120 * 1024;
 void configure_library() noexcept;
 

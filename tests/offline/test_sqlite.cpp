@@ -1,6 +1,6 @@
 // The SQLite wrapper: typed bind/column round trips, error translation,
-// transactions and savepoints (their journal kept in memory), the statement
-// cache.
+// transactions and savepoints (their journal kept in memory), the library's
+// settings, the statement cache.
 #include "offline/sqlite.hpp"
 #include "test_dir.hpp"
 
@@ -165,6 +165,20 @@ TEST_CASE("cached statements are reset and cleared on reuse") {
   REQUIRE(*(*b)->step());
   CHECK((*b)->column_int64(0) == 1);
   CHECK(*db.query_text("SELECT 'x' || count(*) FROM t").value() == "x3");
+}
+
+TEST_CASE("SQLite counts no memory statistics: its allocations take no process-wide lock") {
+  TestDir d("sqlite-memstatus");
+  auto db = open_db(d);  // Db::open makes the library's settings first
+  REQUIRE(db.exec("CREATE TABLE t(i INTEGER PRIMARY KEY, s TEXT); "
+                  "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500) "
+                  "INSERT INTO t SELECT i, printf('%0500d', i) FROM n")
+              .ok());
+  sqlite3_int64 used = -1, highest = -1;
+  REQUIRE(sqlite3_status64(SQLITE_STATUS_MEMORY_USED, &used, &highest, 0) == SQLITE_OK);
+  // With the statistics on, the pages and statements above hold hundreds of KiB.
+  CHECK(used == 0);
+  CHECK(highest == 0);
 }
 
 TEST_CASE("a savepoint's journal stays in memory for a settlement-sized job, and spills past its bound") {
