@@ -4,6 +4,7 @@
 #include "tools/settled/metrics.hpp"
 
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 
 #include <regex>
 #include <set>
@@ -108,6 +109,24 @@ TEST_CASE("counting: settlements, insurer calls in seconds, red-list syncs, clos
   CHECK(has_line(page, "settled_redlist_age_seconds 90.5"));
   CHECK(has_line(page, "settled_redlist_last_sync_timestamp_seconds 1000"));
   CHECK(has_line(page, "settled_insurer_clock_skew_seconds -4"));
+}
+
+TEST_CASE("a money flow's steps: every step's series from the start, each observation in its own, no other name") {
+  Metrics m;
+  for (const std::string_view step : Metrics::flow_steps)
+    CHECK(has_line(m.render(), fmt::format("settled_flow_step_duration_seconds_count{{step=\"{}\"}} 0", step)));
+  m.flow_step("ledger_commit", 650);    // 0.65 ms
+  m.flow_step("ledger_commit", 1'350);  // 1.35 ms
+  m.flow_step("claim", 400);
+  m.flow_step("no_such_step", 5'000);   // a bug in the caller: not a new series
+  const std::string page = m.render();
+  CHECK(has_line(page, "settled_flow_step_duration_seconds_bucket{step=\"ledger_commit\",le=\"0.001\"} 1"));
+  CHECK(has_line(page, "settled_flow_step_duration_seconds_bucket{step=\"ledger_commit\",le=\"0.0025\"} 2"));
+  CHECK(has_line(page, "settled_flow_step_duration_seconds_sum{step=\"ledger_commit\"} 0.002"));
+  CHECK(has_line(page, "settled_flow_step_duration_seconds_count{step=\"ledger_commit\"} 2"));
+  CHECK(has_line(page, "settled_flow_step_duration_seconds_count{step=\"claim\"} 1"));
+  CHECK(has_line(page, "settled_flow_step_duration_seconds_count{step=\"card_check\"} 0"));
+  CHECK(page.find("no_such_step") == std::string::npos);
 }
 
 TEST_CASE("HTTP routing: GET /metrics only") {

@@ -39,6 +39,8 @@ bool queues_reversal(const flow::LedgerChange& c) {
 CallSeams::CallSeams(Service& service, const cashier::SessionInfo& session, std::optional<reader::CardIdentity> card)
     : svc_(service), session_(session), card_(std::move(card)), conventions_(&service.conventions_) {}
 
+FlowSeams CallSeams::seams() { return FlowSeams{*this, *this, *this, *this, &svc_.p_.metrics}; }
+
 void CallSeams::start_card_check() {
   if (!card_) return;  // an e-voucher or an ID number: nothing at the reader to check
   // Offline, the flow asks the red list next (the store's lookups are

@@ -21,7 +21,7 @@ class CallSeams final : public LedgerSeam, public InsurerSeam, public CardsSeam,
   // How the flow's answers are written (a refund's own shape: settle_flow.cpp).
   void use_conventions(const ledger::FlowConventions* c) { conventions_ = c; }
 
-  FlowSeams seams() { return FlowSeams{*this, *this, *this, *this}; }
+  FlowSeams seams();
   // Starts the card check now (it overlaps the request's claim); the flow's
   // first CheckCard takes its result. With the line down, the card's thread
   // also looks the card up in the red list right after the check, and the

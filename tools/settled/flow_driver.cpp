@@ -1,6 +1,10 @@
 // The driver loop (see flow_driver.hpp): one action at a time, each through
-// its seam; the flow decides everything, the driver only does what it names.
+// its seam, timed; the flow decides everything, the driver only does what it names.
 #include "tools/settled/flow_driver.hpp"
+
+#include <chrono>
+#include <type_traits>
+#include <variant>
 
 namespace settle::daemon {
 
@@ -32,12 +36,38 @@ awaitable<flow::Event> perform(const flow::Action& action, FlowSeams& s) {
   co_return flow::Replied{std::move(reply)};
 }
 
+// The step an action makes the request wait on (Metrics::flow_steps), or
+// none for those done at once (a msgid issued, a commit started).
+std::string_view step_of(const flow::Action& action) {
+  return std::visit(
+      [](const auto& a) -> std::string_view {
+        using A = std::decay_t<decltype(a)>;
+        if constexpr (std::is_same_v<A, flow::CheckCard>) return "card_check";
+        else if constexpr (std::is_same_v<A, flow::FindPerson>) return "person";
+        else if constexpr (std::is_same_v<A, flow::ReversalsOpen>) return "reversals_open";
+        else if constexpr (std::is_same_v<A, flow::OfflineOutstanding>) return "offline_figures";
+        else if constexpr (std::is_same_v<A, flow::OpenStay> || std::is_same_v<A, flow::LinesHeld>) return "stay_reads";
+        else if constexpr (std::is_same_v<A, flow::Commit>) return "ledger_commit";
+        else if constexpr (std::is_same_v<A, flow::AwaitCommit>) return "ledger_await";
+        else if constexpr (std::is_same_v<A, flow::Call>) return "insurer_call";
+        else return "";
+      },
+      action);
+}
+
 }  // namespace
 
 awaitable<flow::Outcome> drive(flow::Flow& flow, FlowSeams seams) {
   flow.start(seams.clock.now());
   while (!flow.done()) {
-    flow::Event e = co_await perform(flow.action(), seams);
+    const flow::Action& action = flow.action();
+    const std::string_view step = step_of(action);
+    const auto began = std::chrono::steady_clock::now();
+    flow::Event e = co_await perform(action, seams);
+    if (seams.metrics != nullptr && !step.empty())
+      seams.metrics->flow_step(step, std::chrono::duration_cast<std::chrono::microseconds>(
+                                         std::chrono::steady_clock::now() - began)
+                                         .count());
     flow.feed(std::move(e), seams.clock.now());
   }
   co_return flow.take_outcome();

@@ -1,11 +1,13 @@
 // The settlement flows' driver: runs one flow (engine/flows.hpp, engine/stay_flows.hpp) to its end,
 // doing each action it asks for through four seams (the ledger, the insurer,
-// the card at the window, the clock) and feeding the outcome back. The
-// daemon's seams are call_seams.hpp's; a test may give its own.
+// the card at the window, the clock) and feeding the outcome back, each
+// step's time to the metrics. The daemon's seams are call_seams.hpp's; a test
+// may give its own.
 #pragma once
 
 #include "engine/flow.hpp"
 #include "tools/settled/async.hpp"
+#include "tools/settled/metrics.hpp"
 
 #include <string>
 
@@ -63,6 +65,8 @@ struct FlowSeams {
   InsurerSeam& insurer;
   CardsSeam& cards;
   ClockSeam& clock;
+  // Where each step's time goes (settled_flow_step_duration_seconds); none in a test.
+  Metrics* metrics = nullptr;
 };
 
 // Runs `flow` (held by the caller) to its end and returns how it ended.

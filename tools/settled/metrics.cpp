@@ -37,7 +37,7 @@ struct FamilyHelp {
   std::string_view name;
   std::string_view help;
 };
-constexpr std::array<FamilyHelp, 11> kFamilies{{
+constexpr std::array<FamilyHelp, 12> kFamilies{{
     {"settled_settlements_total", "Outpatient and discharge settlements by mode (online, offline) and outcome."},
     {"settled_refunds_total", "Refunds (退费) by outcome."},
     {"settled_insurer_calls_total", "Calls to the insurer by transaction (infno) and outcome."},
@@ -49,6 +49,7 @@ constexpr std::array<FamilyHelp, 11> kFamilies{{
     {"settled_closeouts_total", "Cashier close-outs (收费员日结) recorded."},
     {"settled_insurer_call_duration_seconds", "Time of one insurer call, sending to answer or failure."},
     {"settled_request_duration_seconds", "Time of one cashier request, received to answered."},
+    {"settled_flow_step_duration_seconds", "Time a money-moving cashier request waited on one step, by step."},
 }};
 
 std::string_view help_of(std::string_view family) {
@@ -131,6 +132,8 @@ Metrics::Metrics() {
   for (int m = 0; m < cashier::method_count; ++m)
     histograms_["settled_request_duration_seconds"]
                [label("method", cashier::method_name(static_cast<cashier::Method>(m)))];
+  for (std::size_t i = 0; i < flow_steps.size(); ++i)
+    step_histograms_[i] = &histograms_["settled_flow_step_duration_seconds"][label("step", flow_steps[i])];
 }
 
 void Metrics::add(std::string_view family, const std::string& labels, std::uint64_t n) {
@@ -155,6 +158,13 @@ void Metrics::insurer_call(std::string_view infno, std::string_view outcome, std
 void Metrics::request(std::string_view method, std::int64_t elapsed_us) {
   const std::lock_guard lock(mu_);
   histograms_["settled_request_duration_seconds"][label("method", method)].observe_us(elapsed_us);
+}
+
+void Metrics::flow_step(std::string_view step, std::int64_t elapsed_us) {
+  const auto* at = std::find(flow_steps.begin(), flow_steps.end(), step);
+  if (at == flow_steps.end()) return;
+  const std::lock_guard lock(mu_);
+  step_histograms_[static_cast<std::size_t>(at - flow_steps.begin())]->observe_us(elapsed_us);
 }
 
 void Metrics::reversal(std::string_view outcome) { add("settled_reversals_total", label("outcome", outcome), 1); }

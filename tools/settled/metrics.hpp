@@ -75,6 +75,14 @@ class Metrics {
   void insurer_call(std::string_view infno, std::string_view outcome, std::int64_t elapsed_us);
   // settled_request_duration_seconds{method}: cashier requests end to end.
   void request(std::string_view method, std::int64_t elapsed_us);
+  // settled_flow_step_duration_seconds{step}: one step a money-moving request
+  // (settle.commit, a refund, a stay's) waited on, one of flow_steps: where a
+  // window's time goes (the request's claim, the card's re-check, an insurer
+  // call with its records, a ledger commit...). Another name is a bug: ignored.
+  static constexpr std::array<std::string_view, 9> flow_steps{
+      "claim",  "card_check",  "person",        "reversals_open", "offline_figures",
+      "stay_reads", "ledger_commit", "ledger_await", "insurer_call"};
+  void flow_step(std::string_view step, std::int64_t elapsed_us);
   void reversal(std::string_view outcome);
   void upload(std::string_view outcome, std::int64_t n);  // offline settlements forwarded (9302)
   void audit_failed();  // settled_audit_failures_total: audit entries that could not be written
@@ -96,6 +104,7 @@ class Metrics {
   // family -> labels ("mode=\"online\",outcome=\"settled\"") -> value
   std::map<std::string, std::map<std::string, std::uint64_t>, std::less<>> counters_;
   std::map<std::string, std::map<std::string, Histogram>, std::less<>> histograms_;
+  std::array<Histogram*, flow_steps.size()> step_histograms_{};  // into histograms_ (its nodes never move)
 };
 
 // The HTTP answer to one request line: GET /metrics gives the page (200),

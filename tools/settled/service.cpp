@@ -765,8 +765,12 @@ awaitable<std::optional<Reply>> Service::claim_request(const cashier::Call& call
   r.window_id = s.window;
   r.created_at_ms = now_ms();
   // Durable before anything is sent to the insurer.
+  const auto began = std::chrono::steady_clock::now();
   auto job7 = [r](sql::Db& db) { return ledger::record_request(db, r); };
   auto rec = co_await ledger_write(p_.ledger, std::move(job7));
+  p_.metrics.flow_step("claim", std::chrono::duration_cast<std::chrono::microseconds>(
+                                    std::chrono::steady_clock::now() - began)
+                                    .count());
   if (!rec) co_return fail(rec.error().to_error());
   if (!rec->inserted) {
     const ledger::Request& old = rec->request;

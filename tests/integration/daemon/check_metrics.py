@@ -31,6 +31,7 @@ EXPECTED = {
     "settled_ledger_wal_bytes": "counter",
     "settled_insurer_call_duration_seconds": "histogram",
     "settled_request_duration_seconds": "histogram",
+    "settled_flow_step_duration_seconds": "histogram",
     "settled_in_doubt": "gauge",
     "settled_pending_reversals": "gauge",
     "settled_pending_uploads": "gauge",
@@ -66,6 +67,9 @@ EXPECTED_SERIES = [
     ("settled_line_state", {"state": "draining"}),
     ("settled_request_duration_seconds_count", {"method": "settle.commit"}),
     ("settled_insurer_call_duration_seconds_count", {"infno": "2207"}),
+    ("settled_flow_step_duration_seconds_count", {"step": "claim"}),
+    ("settled_flow_step_duration_seconds_count", {"step": "ledger_commit"}),
+    ("settled_flow_step_duration_seconds_count", {"step": "insurer_call"}),
 ]
 
 problems = []

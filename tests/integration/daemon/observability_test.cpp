@@ -227,6 +227,15 @@ TEST_CASE("settled under a journal: entries with priorities and fields; /metrics
   CHECK(has_line(r.body, "settled_insurer_calls_total{infno=\"2207\",outcome=\"answered\"} 1"));
   CHECK(has_line(r.body, "settled_insurer_call_duration_seconds_count{infno=\"2207\"} 1"));
   CHECK(has_line(r.body, "settled_line_state{state=\"online\"} 1"));
+  // Where the window's time went, step by step: the claim, the card's
+  // re-check, the three calls (2201, 2204, 2207), the 2207 msgid's commit
+  // awaited, the outcome's commit.
+  CHECK(has_line(r.body, "settled_flow_step_duration_seconds_count{step=\"claim\"} 1"));
+  CHECK(has_line(r.body, "settled_flow_step_duration_seconds_count{step=\"card_check\"} 1"));
+  CHECK(has_line(r.body, "settled_flow_step_duration_seconds_count{step=\"insurer_call\"} 3"));
+  CHECK(has_line(r.body, "settled_flow_step_duration_seconds_count{step=\"ledger_await\"} 1"));
+  CHECK(has_line(r.body, "settled_flow_step_duration_seconds_count{step=\"ledger_commit\"} 1"));
+  CHECK(has_line(r.body, "settled_flow_step_duration_seconds_count{step=\"offline_figures\"} 0"));
   // The ledger's writer: the settlement's writes were committed, and their pages went to the WAL.
   const auto counted = [&](const char* name) {
     std::smatch m;
