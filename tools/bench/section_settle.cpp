@@ -265,6 +265,7 @@ int run_settle(const Context& ctx) {
   const int pool = positional.size() < 2 ? many : std::max(1, std::atoi(positional[1].c_str()));
   std::vector<Run> runs(7);
   SimTime sim_in_one;     // the simulator's time during the 1-connection settlements
+  std::pair<SettleStack::Steps, SettleStack::Steps> one_steps;  // settled's timing of their steps, around them
   SimTime sim_in_wide;    // ... during the wide run
   SimTime sim_in_paced;   // ... during the paced run
   SimTime sim_in_floor_paced;  // ... for the raw windows' 2201, 2204 and 2207 at the same pace
@@ -369,7 +370,9 @@ int run_settle(const Context& ctx) {
       sim_in_direct.us += d1.us - d0.us;
       sim_in_direct.answers += d1.answers - d0.answers;
       const SimTime before = sim_time(st);
+      one_steps.first += st.flow_steps();
       commits(one, single, slice, seq, "online");
+      one_steps.second += st.flow_steps();
       const SimTime after = sim_time(st);
       sim_in_one.us += after.us - before.us;
       sim_in_one.answers += after.answers - before.answers;
@@ -549,6 +552,9 @@ int run_settle(const Context& ctx) {
              "             p50 {:.2f}x, p99 {:.2f}x\n",
              raw_p50, card_p50, link_net, link_mean, sim_direct_ms, raw_p50, floor_ms, engine_p50 / floor_ms,
              many, paced_p50 / floor_ms, paced_p99 / floor_ms);
+  print_steps(one_steps.first, one_steps.second, one.count,
+              fmt::format("1-connection settlements (the simulator's own {:.3f} ms inside insurer_call)",
+                          sim_ms_per_settlement));
   fmt::print("  the floor's operations done raw by {} windows at the same pace: p50 {:.3f}, p99 {:.3f} ms; the engine share\n"
              "  at a cashier's pace against them (no target): p50 {:.2f}x, p99 {:.2f}x\n",
              many, floor_paced_p50, floor_paced_p99, paced_p50 / floor_paced_p50, paced_p99 / floor_paced_p99);

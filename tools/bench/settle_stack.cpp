@@ -529,6 +529,58 @@ SettleStack::Writes SettleStack::ledger_writes() const {
                 value("settled_ledger_wal_bytes_total")};
 }
 
+SettleStack::Steps SettleStack::flow_steps() const {
+  const sim::ControlHttpReply page = sim::control_request(static_cast<std::uint16_t>(metrics_port_), "GET", "/metrics",
+                                                          std::nullopt);
+  if (page.status != 200) throw std::runtime_error(fmt::format("settled's /metrics answered HTTP {}", page.status));
+  Steps s;
+  static const std::regex step(R"re(\nsettled_flow_step_duration_seconds_(sum|count)\{step="([a-z_]+)"\} ([0-9.e+-]+))re");
+  for (auto it = std::sregex_iterator(page.body.begin(), page.body.end(), step); it != std::sregex_iterator(); ++it) {
+    auto& [seconds, count] = s.by_step[(*it)[2].str()];
+    ((*it)[1].str() == "sum" ? seconds : count) = std::stod((*it)[3].str());
+  }
+  static const std::regex request(
+      R"re(\nsettled_request_duration_seconds_(sum|count)\{method="settle\.commit"\} ([0-9.e+-]+))re");
+  for (auto it = std::sregex_iterator(page.body.begin(), page.body.end(), request); it != std::sregex_iterator(); ++it) {
+    auto& [seconds, count] = s.by_step["request"];
+    ((*it)[1].str() == "sum" ? seconds : count) = std::stod((*it)[2].str());
+  }
+  if (!s.by_step.contains("request") || !s.by_step.contains("ledger_commit"))
+    throw std::runtime_error("settled's /metrics has no settle.commit or flow step durations");
+  return s;
+}
+
+SettleStack::Steps& SettleStack::Steps::operator+=(const Steps& o) {
+  for (const auto& [step, v] : o.by_step) {
+    by_step[step].first += v.first;
+    by_step[step].second += v.second;
+  }
+  return *this;
+}
+
+void print_steps(const SettleStack::Steps& before, const SettleStack::Steps& after, std::int64_t count,
+                 const std::string& run) {
+  if (count <= 0) return;
+  const auto ms = [&](const std::string& step) {
+    const auto a = after.by_step.find(step);
+    const auto b = before.by_step.find(step);
+    if (a == after.by_step.end()) return 0.0;
+    return (a->second.first - (b == before.by_step.end() ? 0.0 : b->second.first)) * 1000.0 / static_cast<double>(count);
+  };
+  const double request = ms("request");
+  double steps = 0;
+  std::string parts;
+  for (const auto& [step, v] : after.by_step) {
+    if (step == "request") continue;
+    const double m = ms(step);
+    steps += m;
+    if (m >= 0.0005) parts += fmt::format("{}{} {:.3f}", parts.empty() ? "" : ", ", step, m);
+  }
+  fmt::print("  inside settled, the {} (means per settlement, its own metrics): settle.commit received to\n"
+             "  answered {:.3f} ms = the steps it waited on {:.3f} ({}) + the rest {:.3f}\n\n",
+             run, request, steps, parts, request - steps);
+}
+
 void print_writes(const SettleStack::Writes& before, const SettleStack::Writes& after, std::int64_t count,
                   const std::string& run) {
   const double commits = after.commits - before.commits;

@@ -190,6 +190,14 @@ class SettleStack {
     Writes& operator+=(const Writes& o);
   };
   Writes ledger_writes() const;
+  // settled's own timing of the money flows so far, from its metrics page:
+  // seconds and count of each step (settled_flow_step_duration_seconds) and
+  // of its settle.commit requests, received to answered ("request").
+  struct Steps {
+    std::map<std::string, std::pair<double, double>> by_step;  // step -> (seconds, count)
+    Steps& operator+=(const Steps& o);
+  };
+  Steps flow_steps() const;
   // settled's threads so far, by kind (the thread's name without its number:
   // "card" for card-1 …): their context switches, voluntary and not, and the
   // CPU they ran (/proc/<pid>/task/*/status and schedstat, in nanoseconds).
@@ -236,6 +244,10 @@ void print_cpu(const SettleStack::Cpu& per_settlement, const std::string& run);
 // settled's context switches and CPU per settlement between two readings, by thread kind.
 void print_threads(const SettleStack::Threads& before, const SettleStack::Threads& after, std::int64_t count,
                    const std::string& run);
+// Where a settlement's time went inside settled between two readings: the
+// mean of each step per settlement of `count`, and the rest of the request.
+void print_steps(const SettleStack::Steps& before, const SettleStack::Steps& after, std::int64_t count,
+                 const std::string& run);
 // The ledger writer during a run of `count` settlements: writes per commit, WAL per settlement.
 void print_writes(const SettleStack::Writes& before, const SettleStack::Writes& after, std::int64_t count,
                   const std::string& run);
