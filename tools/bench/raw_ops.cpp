@@ -3,7 +3,10 @@
 // cashier JSON of one settlement.
 #include "tools/bench/raw_ops.hpp"
 
+#include <condition_variable>
 #include <ctime>
+#include <mutex>
+#include <thread>
 
 namespace settle::bench::raw {
 
@@ -63,6 +66,36 @@ double cashier_json_cpu_ms(const std::string& request_text, const json::Json& an
   }
   const double t1 = thread_cpu_ms();
   return keep > 0 ? (t1 - t0) / n : 0.0;
+}
+
+double handoff_round_trip_cpu_us(int n) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool worker_turn = false;
+  const auto process_cpu_us = [] {
+    timespec ts{};
+    ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) * 1e6 + static_cast<double>(ts.tv_nsec) / 1e3;
+  };
+  // The worker thread exists before the clock starts: only the hand-offs are counted.
+  std::thread worker([&] {
+    for (int i = 0; i < n; ++i) {
+      std::unique_lock lock(mu);
+      cv.wait(lock, [&] { return worker_turn; });
+      worker_turn = false;
+      cv.notify_one();
+    }
+  });
+  const double t0 = process_cpu_us();
+  for (int i = 0; i < n; ++i) {
+    std::unique_lock lock(mu);
+    worker_turn = true;
+    cv.notify_one();
+    cv.wait(lock, [&] { return !worker_turn; });
+  }
+  const double t1 = process_cpu_us();
+  worker.join();
+  return n > 0 ? (t1 - t0) / n : 0.0;
 }
 
 }  // namespace settle::bench::raw

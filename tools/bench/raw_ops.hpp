@@ -1,6 +1,7 @@
 // The raw operations a settlement's floor is made of, measured by the bench
 // itself: PC/SC APDU sequences replayed without the card module, the CPU a
-// thread spends, and the JSON work of one cashier request and answer.
+// thread spends, the JSON work of one cashier request and answer, and a
+// hand-off between two threads.
 #pragma once
 
 #include "protocol/json.hpp"
@@ -31,5 +32,12 @@ double thread_cpu_ms();
 // text parsed and the answer's Json written as text, `n` times; the CPU of
 // one pair in milliseconds.
 double cashier_json_cpu_ms(const std::string& request_text, const json::Json& answer, int n);
+
+// A hand-off between two threads and back, `n` times (a mutex and a
+// condition variable, each side waiting for its turn): the CPU of both
+// threads for one round trip, in microseconds. What this machine charges for
+// each time a settlement moves from settled's event loop to a worker thread
+// and back (two context switches); no target, a figure to read the others by.
+double handoff_round_trip_cpu_us(int n);
 
 }  // namespace settle::bench::raw

@@ -84,6 +84,7 @@ int run_offline(const Context& ctx) {
   double raw_card_cpu_ms = 0;    // ... in the raw card re-checks (settled re-checks the card offline too)
   std::int64_t raw_card_count = 0;
   double json_cpu_ms = 0;        // one offline settle.commit's request parsed and answer written
+  double handoff_us = 0;        // a hand-off between two threads and back, raw (CPU us)
   std::pair<SettleStack::Writes, SettleStack::Writes> wide_writes;  // the ledger's writer around the offline slices
   std::pair<SettleStack::Threads, SettleStack::Threads> wide_threads;  // settled's threads around them
   try {
@@ -139,6 +140,7 @@ sync_interval_s = 0
       const Json answer = first[0]->call("settle.commit", params);
       json_cpu_ms = raw::cashier_json_cpu_ms(
           Json{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "settle.commit"}, {"params", params}}.dump(), answer, 20000);
+      handoff_us = raw::handoff_round_trip_cpu_us(20000);
     }
     // ---- offline settlements beside raw commits, in alternating slices
     const int slices = std::max(1, static_cast<int>(ctx.seconds / 0.5));
@@ -264,7 +266,8 @@ sync_interval_s = 0
   print_table(rows);
   fmt::print("\n");
   print_cpu(wide_cpu, fmt::format("offline {}-connection run", many));
-  print_threads(wide_threads.first, wide_threads.second, wide.count, fmt::format("offline {}-connection run", many));
+  print_threads(wide_threads.first, wide_threads.second, wide.count, fmt::format("offline {}-connection run", many),
+                handoff_us);
   print_writes(wide_writes.first, wide_writes.second, wide.count, fmt::format("offline {}-connection run", many));
   fmt::print("  raw CPU per offline settlement in one thread: 2 commits {:.3f} + card re-check {:.3f} + cashier JSON {:.3f}\n"
              "  = {:.3f} ms; settled {:.3f} ms\n"

@@ -287,6 +287,7 @@ int run_settle(const Context& ctx) {
   double raw_commit_cpu_ms = 0; // this thread's CPU in the raw commits, summed
   double raw_card_cpu_ms = 0;   // this thread's CPU in the raw card re-checks, summed
   double json_cpu_ms = 0;       // one cashier request parsed and its answer written
+  double handoff_us = 0;        // a hand-off between two threads and back, raw (CPU us)
   raw.name = "raw SQLite, 1 insert per transaction";
   card.name = "raw card re-check: its 4 APDUs replayed through pcscd";
   direct.name = "insurer-sim alone: 1101+2201+2204+2207";
@@ -343,6 +344,7 @@ int run_settle(const Context& ctx) {
     const Json answer = single[0]->call("settle.commit", params);
     json_cpu_ms = raw::cashier_json_cpu_ms(
         Json{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "settle.commit"}, {"params", params}}.dump(), answer, 20000);
+    handoff_us = raw::handoff_round_trip_cpu_us(20000);
     // Raw commits, the raw card re-check, the simulator alone and the
     // 1-connection settlements alternate in short slices so that a
     // neighbour's I/O burst weighs on all. The simulator's time is read
@@ -568,7 +570,8 @@ int run_settle(const Context& ctx) {
              raw_link_cpu, 2 * raw_commit_cpu, raw_card_cpu, json_cpu_ms, raw_cpu, wide_cpu.settled,
              raw_cpu > 0 ? wide_cpu.settled / raw_cpu : 0.0);
   print_cpu(wide_cpu, fmt::format("{}-connection run", many));
-  print_threads(wide_threads.first, wide_threads.second, wide.count, fmt::format("{}-connection run", many));
+  print_threads(wide_threads.first, wide_threads.second, wide.count, fmt::format("{}-connection run", many),
+                handoff_us);
   print_writes(wide_writes.first, wide_writes.second, wide.count, fmt::format("{}-connection run", many));
   print_targets(targets);
   return pass ? 0 : 1;

@@ -473,9 +473,9 @@ SettleStack::Threads& SettleStack::Threads::operator+=(const Threads& o) {
 }
 
 void print_threads(const SettleStack::Threads& before, const SettleStack::Threads& after, std::int64_t count,
-                   const std::string& run) {
+                   const std::string& run, double handoff_round_trip_us) {
   if (count <= 0) return;
-  double switches = 0, cpu = 0;
+  double switches = 0, cpu = 0, handoffs = 0;
   std::string switch_parts, cpu_parts;
   for (const auto& [kind, k] : after.by_kind) {
     const auto b = before.by_kind.find(kind);
@@ -484,12 +484,17 @@ void print_threads(const SettleStack::Threads& before, const SettleStack::Thread
     const double ms = (k.cpu_ms - was.cpu_ms) / static_cast<double>(count);
     switches += n;
     cpu += ms;
+    if (kind != "card") handoffs += n;
     if (n >= 0.05) switch_parts += fmt::format("{}{} {:.1f}", switch_parts.empty() ? "" : ", ", kind, n);
     if (ms >= 0.0005) cpu_parts += fmt::format("{}{} {:.3f}", cpu_parts.empty() ? "" : ", ", kind, ms);
   }
   fmt::print("  settled's context switches per settlement of the {}: {:.1f} ({})\n"
-             "  settled's CPU per settlement by thread: {:.3f} ms ({})\n\n",
-             run, switches, switch_parts, cpu, cpu_parts);
+             "  settled's CPU per settlement by thread: {:.3f} ms ({})\n"
+             "  a hand-off between two threads and back costs {:.1f} us of CPU on this machine (raw, no target); at\n"
+             "  half that a switch, the {:.1f} of threads other than the card's (whose switches are PC/SC round trips,\n"
+             "  made by the raw re-check too) are {:.3f} ms of settled's CPU per settlement\n\n",
+             run, switches, switch_parts, cpu, cpu_parts, handoff_round_trip_us, handoffs,
+             handoffs * handoff_round_trip_us / 2 / 1000.0);
 }
 
 SettleStack::Cpu& SettleStack::Cpu::operator+=(const Cpu& o) {

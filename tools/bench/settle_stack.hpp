@@ -241,9 +241,11 @@ std::string settled_toml(const std::string& pki, int sim_port, const std::string
 SettleStack::Cpu cpu_per_settlement(const SettleStack::Cpu& before, const SettleStack::Cpu& after, std::int64_t count);
 // Prints where a run's CPU went, per settlement, and the rate two cores allow.
 void print_cpu(const SettleStack::Cpu& per_settlement, const std::string& run);
-// settled's context switches and CPU per settlement between two readings, by thread kind.
+// settled's context switches and CPU per settlement between two readings, by
+// thread kind; with what a hand-off between two threads and back costs on this
+// machine (raw::handoff_round_trip_cpu_us), what the switches cost at that price.
 void print_threads(const SettleStack::Threads& before, const SettleStack::Threads& after, std::int64_t count,
-                   const std::string& run);
+                   const std::string& run, double handoff_round_trip_us);
 // Where a settlement's time went inside settled between two readings: the
 // mean of each step per settlement of `count`, and the rest of the request.
 void print_steps(const SettleStack::Steps& before, const SettleStack::Steps& after, std::int64_t count,
