@@ -520,13 +520,18 @@ SettleStack::Writes& SettleStack::Writes::operator+=(const Writes& o) {
   return *this;
 }
 
-SettleStack::Writes SettleStack::ledger_writes() const {
+std::string SettleStack::metrics_page() const {
   const sim::ControlHttpReply page = sim::control_request(static_cast<std::uint16_t>(metrics_port_), "GET", "/metrics",
                                                           std::nullopt);
   if (page.status != 200) throw std::runtime_error(fmt::format("settled's /metrics answered HTTP {}", page.status));
+  return page.body;
+}
+
+SettleStack::Writes SettleStack::ledger_writes() const {
+  const std::string page = metrics_page();
   const auto value = [&](const char* name) {
     std::smatch m;
-    if (!std::regex_search(page.body, m, std::regex(std::string("\n") + name + R"( (\d+)\n)")))
+    if (!std::regex_search(page, m, std::regex(std::string("\n") + name + R"( (\d+)\n)")))
       throw std::runtime_error(fmt::format("settled's /metrics has no {}", name));
     return std::stod(m[1].str());
   };
@@ -535,24 +540,20 @@ SettleStack::Writes SettleStack::ledger_writes() const {
 }
 
 SettleStack::Steps SettleStack::flow_steps() const {
-  const sim::ControlHttpReply page = sim::control_request(static_cast<std::uint16_t>(metrics_port_), "GET", "/metrics",
-                                                          std::nullopt);
-  if (page.status != 200) throw std::runtime_error(fmt::format("settled's /metrics answered HTTP {}", page.status));
+  const std::string page = metrics_page();
   Steps s;
   static const std::regex step(R"re(\nsettled_flow_step_duration_seconds_(sum|count)\{step="([a-z_]+)"\} ([0-9.e+-]+))re");
-  for (auto it = std::sregex_iterator(page.body.begin(), page.body.end(), step); it != std::sregex_iterator(); ++it) {
+  for (auto it = std::sregex_iterator(page.begin(), page.end(), step); it != std::sregex_iterator(); ++it) {
     auto& [seconds, count] = s.by_step[(*it)[2].str()];
     ((*it)[1].str() == "sum" ? seconds : count) = std::stod((*it)[3].str());
   }
   static const std::regex request(
       R"re(\nsettled_request_duration_seconds_(sum|count)\{method="settle\.commit"\} ([0-9.e+-]+))re");
-  for (auto it = std::sregex_iterator(page.body.begin(), page.body.end(), request); it != std::sregex_iterator(); ++it) {
+  for (auto it = std::sregex_iterator(page.begin(), page.end(), request); it != std::sregex_iterator(); ++it) {
     auto& [seconds, count] = s.by_step["request"];
     ((*it)[1].str() == "sum" ? seconds : count) = std::stod((*it)[2].str());
   }
-  if (!s.by_step.contains("request") || !s.by_step.contains("ledger_commit"))
-    throw std::runtime_error("settled's /metrics has no settle.commit or flow step durations");
-  return s;
+  return s;  // no steps from a settled that does not time them (an older build beside this one)
 }
 
 SettleStack::Steps& SettleStack::Steps::operator+=(const Steps& o) {
@@ -565,7 +566,7 @@ SettleStack::Steps& SettleStack::Steps::operator+=(const Steps& o) {
 
 void print_steps(const SettleStack::Steps& before, const SettleStack::Steps& after, std::int64_t count,
                  const std::string& run) {
-  if (count <= 0) return;
+  if (count <= 0 || after.by_step.size() < 2) return;
   const auto ms = [&](const std::string& step) {
     const auto a = after.by_step.find(step);
     const auto b = before.by_step.find(step);

@@ -211,6 +211,7 @@ class SettleStack {
   Threads threads() const;
   // The simulator's control endpoint (HTTP/1.1 on loopback): the answer's JSON body; throws unless 200.
   Json sim_control(const std::string& method, const std::string& target, const std::optional<Json>& body = std::nullopt);
+  std::string metrics_page() const;  // settled's GET /metrics; throws unless 200
   void stop();  // settled first, then the rest
 
  private:
