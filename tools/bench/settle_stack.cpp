@@ -451,7 +451,7 @@ SettleStack::Threads SettleStack::threads() const {
         dash != std::string::npos && dash + 1 < name.size() &&
         name.find_first_not_of("0123456789", dash + 1) == std::string::npos)
       name.erase(dash);
-    Threads::Kind& k = t.by_kind[name];
+    ThreadFigures& k = t.by_name[name];
     std::ifstream status(task.path() / "status");
     for (std::string line; std::getline(status, line);)
       if (line.starts_with("voluntary_ctxt_switches:") || line.starts_with("nonvoluntary_ctxt_switches:"))
@@ -464,11 +464,15 @@ SettleStack::Threads SettleStack::threads() const {
   return t;
 }
 
-SettleStack::Threads& SettleStack::Threads::operator+=(const Threads& o) {
-  for (const auto& [kind, k] : o.by_kind) {
-    by_kind[kind].switches += k.switches;
-    by_kind[kind].cpu_ms += k.cpu_ms;
-  }
+SettleStack::ThreadFigures& SettleStack::ThreadFigures::operator+=(const ThreadFigures& o) {
+  switches += o.switches;
+  cpu_ms += o.cpu_ms;
+  return *this;
+}
+
+SettleStack::ThreadFigures& SettleStack::ThreadFigures::operator-=(const ThreadFigures& o) {
+  switches -= o.switches;
+  cpu_ms -= o.cpu_ms;
   return *this;
 }
 
@@ -477,11 +481,10 @@ void print_threads(const SettleStack::Threads& before, const SettleStack::Thread
   if (count <= 0) return;
   double switches = 0, cpu = 0, handoffs = 0;
   std::string switch_parts, cpu_parts;
-  for (const auto& [kind, k] : after.by_kind) {
-    const auto b = before.by_kind.find(kind);
-    const SettleStack::Threads::Kind was = b == before.by_kind.end() ? SettleStack::Threads::Kind{} : b->second;
-    const double n = (k.switches - was.switches) / static_cast<double>(count);
-    const double ms = (k.cpu_ms - was.cpu_ms) / static_cast<double>(count);
+  for (const auto& [kind, total] : after.by_name) {
+    const SettleStack::ThreadFigures grown = after.since(before, kind);
+    const double n = grown.switches / static_cast<double>(count);
+    const double ms = grown.cpu_ms / static_cast<double>(count);
     switches += n;
     cpu += ms;
     if (kind != "card") handoffs += n;
@@ -544,39 +547,40 @@ SettleStack::Steps SettleStack::flow_steps() const {
   Steps s;
   static const std::regex step(R"re(\nsettled_flow_step_duration_seconds_(sum|count)\{step="([a-z_]+)"\} ([0-9.e+-]+))re");
   for (auto it = std::sregex_iterator(page.begin(), page.end(), step); it != std::sregex_iterator(); ++it) {
-    auto& [seconds, count] = s.by_step[(*it)[2].str()];
-    ((*it)[1].str() == "sum" ? seconds : count) = std::stod((*it)[3].str());
+    StepFigures& f = s.by_name[(*it)[2].str()];
+    ((*it)[1].str() == "sum" ? f.seconds : f.count) = std::stod((*it)[3].str());
   }
   static const std::regex request(
       R"re(\nsettled_request_duration_seconds_(sum|count)\{method="settle\.commit"\} ([0-9.e+-]+))re");
   for (auto it = std::sregex_iterator(page.begin(), page.end(), request); it != std::sregex_iterator(); ++it) {
-    auto& [seconds, count] = s.by_step["request"];
-    ((*it)[1].str() == "sum" ? seconds : count) = std::stod((*it)[2].str());
+    StepFigures& f = s.by_name["request"];
+    ((*it)[1].str() == "sum" ? f.seconds : f.count) = std::stod((*it)[2].str());
   }
   return s;  // no steps from a settled that does not time them (an older build beside this one)
 }
 
-SettleStack::Steps& SettleStack::Steps::operator+=(const Steps& o) {
-  for (const auto& [step, v] : o.by_step) {
-    by_step[step].first += v.first;
-    by_step[step].second += v.second;
-  }
+SettleStack::StepFigures& SettleStack::StepFigures::operator+=(const StepFigures& o) {
+  seconds += o.seconds;
+  count += o.count;
+  return *this;
+}
+
+SettleStack::StepFigures& SettleStack::StepFigures::operator-=(const StepFigures& o) {
+  seconds -= o.seconds;
+  count -= o.count;
   return *this;
 }
 
 void print_steps(const SettleStack::Steps& before, const SettleStack::Steps& after, std::int64_t count,
                  const std::string& run) {
-  if (count <= 0 || after.by_step.size() < 2) return;
+  if (count <= 0 || after.by_name.size() < 2) return;
   const auto ms = [&](const std::string& step) {
-    const auto a = after.by_step.find(step);
-    const auto b = before.by_step.find(step);
-    if (a == after.by_step.end()) return 0.0;
-    return (a->second.first - (b == before.by_step.end() ? 0.0 : b->second.first)) * 1000.0 / static_cast<double>(count);
+    return after.since(before, step).seconds * 1000.0 / static_cast<double>(count);
   };
   const double request = ms("request");
   double steps = 0;
   std::string parts;
-  for (const auto& [step, v] : after.by_step) {
+  for (const auto& [step, total] : after.by_name) {
     if (step == "request") continue;
     const double m = ms(step);
     steps += m;

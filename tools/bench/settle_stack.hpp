@@ -162,6 +162,23 @@ struct StackOptions {
 // insurer-sim (one person per window), pcscd with one virtual card per
 // window, operators c001/c002 (and s001), and settled, all in `dir`; the test
 // PKI in dir/pki. Everything is stopped again when dropped.
+// Figures read from settled by name (a thread kind, a flow step), summed over
+// readings; `since` gives what one name's grew by after an earlier reading.
+template <class V>
+struct ByName {
+  std::map<std::string, V> by_name;
+  ByName& operator+=(const ByName& o) {
+    for (const auto& [name, v] : o.by_name) by_name[name] += v;
+    return *this;
+  }
+  V since(const ByName& before, const std::string& name) const {
+    const auto a = by_name.find(name);
+    V grown = a == by_name.end() ? V{} : a->second;
+    if (const auto b = before.by_name.find(name); b != before.by_name.end()) grown -= b->second;
+    return grown;
+  }
+};
+
 class SettleStack {
  public:
   SettleStack(const std::string& dir, const StackOptions& opts);
@@ -192,22 +209,23 @@ class SettleStack {
   Writes ledger_writes() const;
   // settled's own timing of the money flows so far, from its metrics page:
   // seconds and count of each step (settled_flow_step_duration_seconds) and
-  // of its settle.commit requests, received to answered ("request").
-  struct Steps {
-    std::map<std::string, std::pair<double, double>> by_step;  // step -> (seconds, count)
-    Steps& operator+=(const Steps& o);
+  // of its settle.commit requests, received to answered (step "request").
+  struct StepFigures {
+    double seconds = 0, count = 0;
+    StepFigures& operator+=(const StepFigures& o);
+    StepFigures& operator-=(const StepFigures& o);
   };
+  using Steps = ByName<StepFigures>;
   Steps flow_steps() const;
   // settled's threads so far, by kind (the thread's name without its number:
   // "card" for card-1 …): their context switches, voluntary and not, and the
   // CPU they ran (/proc/<pid>/task/*/status and schedstat, in nanoseconds).
-  struct Threads {
-    struct Kind {
-      double switches = 0, cpu_ms = 0;
-    };
-    std::map<std::string, Kind> by_kind;
-    Threads& operator+=(const Threads& o);
+  struct ThreadFigures {
+    double switches = 0, cpu_ms = 0;
+    ThreadFigures& operator+=(const ThreadFigures& o);
+    ThreadFigures& operator-=(const ThreadFigures& o);
   };
+  using Threads = ByName<ThreadFigures>;
   Threads threads() const;
   // The simulator's control endpoint (HTTP/1.1 on loopback): the answer's JSON body; throws unless 200.
   Json sim_control(const std::string& method, const std::string& target, const std::optional<Json>& body = std::nullopt);
