@@ -159,9 +159,6 @@ struct StackOptions {
   bool redlist_sync = true;    // false: [redlist] sync_interval_s = 0 (a seeded list stays as it is)
 };
 
-// insurer-sim (one person per window), pcscd with one virtual card per
-// window, operators c001/c002 (and s001), and settled, all in `dir`; the test
-// PKI in dir/pki. Everything is stopped again when dropped.
 // Figures read from settled by name (a thread kind, a flow step), summed over
 // readings; `since` gives what one name's grew by after an earlier reading.
 template <class V>
@@ -179,6 +176,9 @@ struct ByName {
   }
 };
 
+// insurer-sim (one person per window), pcscd with one virtual card per
+// window, operators c001/c002 (and s001), and settled, all in `dir`; the test
+// PKI in dir/pki. Everything is stopped again when dropped.
 class SettleStack {
  public:
   SettleStack(const std::string& dir, const StackOptions& opts);
