@@ -44,9 +44,11 @@ ClientConfig config_for(std::uint16_t port) {
   c.cert_file = pki("client.crt");
   c.key_file = pki("client.key");
   c.pool_size = 2;
-  c.connect_timeout_ms = 300;
-  c.request_timeout_ms = 300;
-  c.pool_wait_timeout_ms = 300;
+  // Generous: a handshake under the sanitizers on a busy machine can take
+  // longer than 300 ms. Each test of a timeout sets its own.
+  c.connect_timeout_ms = 5000;
+  c.request_timeout_ms = 5000;
+  c.pool_wait_timeout_ms = 5000;
   c.paasid = "H11010500001";
   c.secret = "test-secret";
   return c;
@@ -237,7 +239,9 @@ TEST_CASE("unreachable: connection refused") {
 TEST_CASE("unreachable: the server accepts TCP but never completes the handshake") {
   TlsTestServer server;
   server.set_mode(ServerMode::never_handshake);
-  auto o = sync_client(config_for(server.port()))->post(req());
+  auto c = config_for(server.port());
+  c.connect_timeout_ms = 300;
+  auto o = sync_client(c)->post(req());
   CHECK(o.kind == OutcomeClass::unreachable);
   CHECK(o.error == LinkError::connect_timeout);
   CHECK(o.detail.find("TLS handshake") != std::string::npos);
@@ -301,7 +305,9 @@ TEST_CASE("unreachable: the server refuses a client certificate from another CA,
 TEST_CASE("in_doubt: the server reads the request and never answers") {
   TlsTestServer server;
   server.set_mode(ServerMode::read_no_answer);
-  auto o = sync_client(config_for(server.port()))->post(req());
+  auto c = config_for(server.port());
+  c.request_timeout_ms = 300;
+  auto o = sync_client(c)->post(req());
   CHECK(o.kind == OutcomeClass::in_doubt);
   CHECK(o.error == LinkError::reply_timeout);
   CHECK(o.detail.find("300 ms") != std::string::npos);
