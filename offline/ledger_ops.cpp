@@ -350,6 +350,25 @@ sql::Status record_message(sql::Db& db, const Message& m) {
   return add_event(db, m.created_at_ms, Entity::message, m.msgid, std::nullopt, "written", m.infno);
 }
 
+sql::Status record_query(sql::Db& db, const Message& m) {
+  if (m.state != MessageState::answered && m.state != MessageState::unsent && m.state != MessageState::abandoned)
+    return invalid_state(fmt::format("msgid {}: a query is written answered, unsent or abandoned, not {}", m.msgid,
+                                     name(m.state)));
+  auto st = db.cached(m.insuplc_admdvs.empty()
+                          ? "INSERT INTO insurer_messages(msgid, infno, state, request_id, reverses_msgid, created_at_ms, "
+                            "updated_at_ms, psn_no, infcode, err_msg) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)"
+                          : "INSERT INTO insurer_messages(msgid, infno, state, request_id, reverses_msgid, created_at_ms, "
+                            "updated_at_ms, psn_no, infcode, err_msg, insuplc_admdvs) "
+                            "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)");
+  if (!st) return st.error();
+  SETTLE_SQL_TRY((*st)->bind_all(m.msgid, m.infno, name(m.state), m.request_id, m.reverses_msgid, m.created_at_ms,
+                                 m.updated_at_ms, m.psn_no, m.infcode, m.err_msg));
+  if (!m.insuplc_admdvs.empty()) SETTLE_SQL_TRY((*st)->bind(11, m.insuplc_admdvs));
+  SETTLE_SQL_TRY((*st)->run());
+  return add_event(db, m.updated_at_ms, Entity::message, m.msgid, std::nullopt, name(m.state),
+                   m.infcode ? fmt::format("{}, infcode {}", m.infno, *m.infcode) : m.infno);
+}
+
 sql::Status set_message_state(sql::Db& db, std::string_view msgid, MessageState to, std::int64_t at_ms,
                               std::optional<std::int64_t> infcode, std::optional<std::string_view> err_msg) {
   auto cur = find_message(db, msgid);

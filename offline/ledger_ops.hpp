@@ -202,6 +202,13 @@ sql::Status answer_request(sql::Db& db, std::string_view request_id, std::string
 
 // Writes a msgid before it is sent (state written). unique if it exists.
 sql::Status record_message(sql::Db& db, const Message& m);
+// Writes a query's message (one that moves no money) once, with its
+// outcome: m.state answered (m.infcode, m.err_msg), unsent or abandoned (its
+// reply lost), at m.updated_at_ms. unique if it exists; invalid_state for
+// any other state. Nothing is undone for a query, so its msgid need not be
+// durable before it is sent; settled's start-up skips to the next second,
+// so a msgid sent but not yet written when it stopped is never issued again.
+sql::Status record_query(sql::Db& db, const Message& m);
 // Moves a message along written -> sent -> answered, written|sent -> in_doubt,
 // in_doubt -> reversed; invalid_state for any other move, not_found if absent.
 sql::Status set_message_state(sql::Db& db, std::string_view msgid, MessageState to, std::int64_t at_ms,

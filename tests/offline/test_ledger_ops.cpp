@@ -83,6 +83,57 @@ TEST_CASE_FIXTURE(Fixture, "request_id is unique: a retry gets the first row bac
   CHECK(exec("DELETE FROM requests WHERE request_id = 'r1'").is(sql::Errc::trigger));
 }
 
+// A query's message is written once, after its reply: one row in its final
+// state and one event, where a money call's takes three writes.
+TEST_CASE_FIXTURE(Fixture, "a query's message is written once, with its outcome") {
+  REQUIRE(ledger->write_wait([](sql::Db& db) { return record_request(db, test::sample_request("r1")); }).ok());
+  Message q;
+  q.msgid = kMsgid1;
+  q.infno = "2201";
+  q.request_id = "r1";
+  q.created_at_ms = 10;
+  q.updated_at_ms = 14;
+  q.state = MessageState::answered;
+  q.infcode = -1;
+  q.err_msg = "no such visit";
+  REQUIRE(ledger->write_wait([q](sql::Db& db) { return record_query(db, q); }).ok());
+  CHECK(ledger->write_wait([q](sql::Db& db) { return record_query(db, q); }).is(sql::Errc::unique));
+  auto got = ledger->read([](sql::Db& db) { return find_message(db, kMsgid1); });
+  REQUIRE(got.ok());
+  REQUIRE(got->has_value());
+  CHECK((*got)->state == MessageState::answered);
+  CHECK((*got)->infcode == -1);
+  CHECK((*got)->err_msg == "no such visit");
+  CHECK((*got)->created_at_ms == 10);
+  CHECK((*got)->updated_at_ms == 14);
+  auto history = ledger->read([](sql::Db& db) { return list_events(db, Entity::message, kMsgid1); });
+  REQUIRE(history.ok());
+  REQUIRE(history->size() == 1);
+  CHECK((*history)[0].to_state == "answered");
+  CHECK_FALSE((*history)[0].from_state.has_value());
+  // Closed as it is written: nothing for start-up recovery to look at.
+  auto open = ledger->read([](sql::Db& db) { return list_messages(db, MessageState::written); });
+  REQUIRE(open.ok());
+  CHECK(open->empty());
+
+  // Its reply lost: abandoned; nothing sent: unsent. Never open, never in doubt.
+  Message lost = q;
+  lost.msgid = kMsgid2;
+  lost.state = MessageState::abandoned;
+  lost.infcode.reset();
+  lost.err_msg.reset();
+  REQUIRE(ledger->write_wait([lost](sql::Db& db) { return record_query(db, lost); }).ok());
+  for (const MessageState s : {MessageState::written, MessageState::sent, MessageState::in_doubt, MessageState::reversed}) {
+    Message bad = lost;
+    bad.msgid = std::string(kMsgid2).substr(0, 26) + "0999";
+    bad.state = s;
+    CHECK(ledger->write_wait([bad](sql::Db& db) { return record_query(db, bad); }).is(sql::Errc::invalid_state));
+  }
+  auto work = ledger->read([](sql::Db& db) { return open_work(db); });
+  REQUIRE(work.ok());
+  CHECK(work->in_doubt == 0);
+}
+
 TEST_CASE_FIXTURE(Fixture, "msgid is unique and moves only along allowed states") {
   REQUIRE(ledger->write_wait([](sql::Db& db) { return record_request(db, test::sample_request("r1")); }).ok());
   Message m;

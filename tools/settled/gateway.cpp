@@ -266,12 +266,16 @@ awaitable<CallResult> InsurerGateway::call(CallSpec spec) {
         r.detail = fmt::format("the ledger could not record msgid {}: {}", msgid, w.error().message);
         co_return r;
       }
-    } else {
+    } else if (spec.reverses_msgid) {
+      // A reversal's msgid is written before it is sent, for the office's
+      // trail of what was asked to be undone (not awaited: a reversal lost
+      // is asked again).
       ledger_write_detached(ledger_, [m](sql::Db& db) { return ledger::record_message(db, m); },
                             [msgid](const sql::DbError& e) {
                               spdlog::error("ledger: recording msgid {} failed: {}", msgid, e.message);
                             });
     }
+    // A query's msgid is written once, with its outcome, after the reply.
 
     // The request gets what is left of the call's budget (after the sign-in
     // and the ledger write); the check above keeps it from being spent.
@@ -279,28 +283,45 @@ awaitable<CallResult> InsurerGateway::call(CallSpec spec) {
     const std::string sign_no_used = sign_no_;
     CallResult r = co_await send(spec, msgid);
     if (!spec.moves_money) {
-      // A query (or a reversal) whose reply was lost has nothing to undo and is
-      // asked again with a new msgid: abandoned, as start-up recovery closes it,
-      // not in doubt (which only a reversal would ever clear).
+      // A query or a reversal whose reply was lost has nothing to undo and is
+      // asked again with a new msgid: abandoned, as start-up recovery closes
+      // it, not in doubt (which only a reversal would ever clear).
       const std::int64_t at = now_ms();
-      // The outcome without the reply's output (a 3202 page is large; the
-      // ledger records only the infcode and err_msg).
-      CallResult outcome;
-      outcome.kind = r.kind;
-      outcome.msgid = r.msgid;
-      outcome.infno = r.infno;
-      if (r.response) {
-        outcome.response.emplace();
-        outcome.response->infcode = r.response->infcode;
-        outcome.response->err_msg = r.response->err_msg;
+      if (spec.reverses_msgid) {
+        // The outcome without the reply's output.
+        CallResult outcome;
+        outcome.kind = r.kind;
+        outcome.msgid = r.msgid;
+        outcome.infno = r.infno;
+        if (r.response) {
+          outcome.response.emplace();
+          outcome.response->infcode = r.response->infcode;
+          outcome.response->err_msg = r.response->err_msg;
+        }
+        ledger_write_detached(ledger_,
+                              [r = std::move(outcome), at](sql::Db& db) {
+                                return r.in_doubt() ? ledger::mark_abandoned(db, r.msgid, at) : record_outcome(db, r, at);
+                              },
+                              [msgid](const sql::DbError& e) {
+                                spdlog::error("ledger: recording the outcome of msgid {} failed: {}", msgid, e.message);
+                              });
+      } else {
+        // A query's message, written once with its outcome: the infcode and
+        // err_msg, not the reply's output (a 3202 page is large).
+        ledger::Message q = m;
+        q.updated_at_ms = at;
+        q.state = r.in_doubt()                                 ? ledger::MessageState::abandoned
+                  : r.kind == insurer::OutcomeClass::unreachable ? ledger::MessageState::unsent
+                                                                 : ledger::MessageState::answered;
+        if (r.answered()) {
+          q.infcode = r.response ? r.response->infcode : insurer::infcode_error;
+          if (r.response) q.err_msg = r.response->err_msg;
+        }
+        ledger_write_detached(ledger_, [q = std::move(q)](sql::Db& db) { return ledger::record_query(db, q); },
+                              [msgid](const sql::DbError& e) {
+                                spdlog::error("ledger: recording query msgid {} failed: {}", msgid, e.message);
+                              });
       }
-      ledger_write_detached(ledger_,
-                            [r = std::move(outcome), at](sql::Db& db) {
-                              return r.in_doubt() ? ledger::mark_abandoned(db, r.msgid, at) : record_outcome(db, r, at);
-                            },
-                            [msgid](const sql::DbError& e) {
-                              spdlog::error("ledger: recording the outcome of msgid {} failed: {}", msgid, e.message);
-                            });
     }
     // A refusal for the sign-in means nothing was processed: sign in again, once.
     if (!is_sign_in && attempt == 0 && refused_for_sign_no(r)) {

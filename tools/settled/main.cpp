@@ -227,8 +227,9 @@ int main(int argc, char** argv) {
   if (!highest) return fail_start(fmt::format("ledger {}: {}", config->ledger_path, highest.error().message));
   auto msgids = ledger::MsgidAllocator::create(config->institution.code, *highest);
   if (!msgids) return fail_start(msgids.error().message);
-  // msgids of queries are written to the ledger without waiting: after a
-  // restart, skip the current second so none of them can be issued twice.
+  // A query's msgid is written to the ledger only with its reply (and
+  // without waiting): after a restart, skip the current second so none sent
+  // by the last run can be issued twice.
   (void)msgids->next(insurer_civil_time(now_ms() + 1000));
 
   asio::io_context ioc(1);
