@@ -100,6 +100,39 @@ SetlInfo setlinfo() {
 
 }  // namespace
 
+// encode_request writes the envelope's fields itself around input.dump():
+// byte for byte what nlohmann writes for the whole object, whatever the
+// fields hold (UTF-8, quotes, backslashes, control characters).
+TEST_CASE("envelope: a request's bytes are nlohmann's dump of the whole object") {
+  const auto as_object = [](const RequestHeader& h, const Json& input) {
+    Json j = Json::object();
+    j["infno"] = h.infno;
+    j["msgid"] = h.msgid;
+    j["mdtrtarea_admvs"] = h.mdtrtarea_admvs;
+    j["insuplc_admdvs"] = h.insuplc_admdvs;
+    j["recer_sys_code"] = h.recer_sys_code;
+    j["infver"] = h.infver;
+    j["opter_type"] = h.opter_type;
+    j["opter"] = h.opter;
+    j["opter_name"] = h.opter_name;
+    j["inf_time"] = h.inf_time;
+    j["fixmedins_code"] = h.fixmedins_code;
+    j["fixmedins_name"] = h.fixmedins_name;
+    j["sign_no"] = h.sign_no;
+    j["input"] = input;
+    return j.dump();
+  };
+  const Json input = Json{{"data", Json{{"psn_no", "P1"}, {"medfee_sumamt", "12.30"}, {"n", 3}}},
+                          {"feedetail", Json::array({Json{{"name", "阿莫西林"}}})}};
+  RequestHeader h = header("2204");
+  CHECK(encode_request(h, input) == as_object(h, input));
+  h.fixmedins_name = "某市\"人民\"医院\\一院\t\x01";
+  h.opter_name = "";
+  h.sign_no = "S-1/2";
+  CHECK(encode_request(h, input) == as_object(h, input));
+  CHECK(encode_request(h, Json::object()) == as_object(h, Json::object()));
+}
+
 TEST_CASE("envelope: request and response round trip; header checks") {
   const RequestHeader h = header("2207");
   const std::string body = encode_request(h, Json{{"data", Json::object()}});
