@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <ctime>
+#include <utility>
 
 namespace settle::insurer {
 namespace {
@@ -85,27 +86,24 @@ std::string encode_request(const RequestHeader& h, const json::Json& input) {
   SETTLE_ASSERT(check_msgid(h.msgid).ok());
   SETTLE_ASSERT(input.is_object());
   // The bytes dump() writes for the object of these fields (its keys in
-  // order), without copying `input` into one: a 2204's input holds every
+  // std::map's order, "input" among them), without copying `input` into one: a 2204's input holds every
   // fee line, and the copy was most of a request's encoding.
+  using Field = std::pair<std::string_view, const std::string*>;
+  const Field before_input[] = {{"fixmedins_code", &h.fixmedins_code}, {"fixmedins_name", &h.fixmedins_name},
+                                {"inf_time", &h.inf_time},             {"infno", &h.infno},
+                                {"infver", &h.infver}};
+  const Field after_input[] = {{"insuplc_admdvs", &h.insuplc_admdvs}, {"mdtrtarea_admvs", &h.mdtrtarea_admvs},
+                               {"msgid", &h.msgid},                   {"opter", &h.opter},
+                               {"opter_name", &h.opter_name},         {"opter_type", &h.opter_type},
+                               {"recer_sys_code", &h.recer_sys_code}, {"sign_no", &h.sign_no}};
   std::string out;
   out.reserve(512);
   out += '{';
-  put_field(out, "fixmedins_code", h.fixmedins_code);
-  put_field(out, "fixmedins_name", h.fixmedins_name);
-  put_field(out, "inf_time", h.inf_time);
-  put_field(out, "infno", h.infno);
-  put_field(out, "infver", h.infver);
+  for (const auto& [key, value] : before_input) put_field(out, key, *value);
   out += "\"input\":";
   out += input.dump();
   out += ',';
-  put_field(out, "insuplc_admdvs", h.insuplc_admdvs);
-  put_field(out, "mdtrtarea_admvs", h.mdtrtarea_admvs);
-  put_field(out, "msgid", h.msgid);
-  put_field(out, "opter", h.opter);
-  put_field(out, "opter_name", h.opter_name);
-  put_field(out, "opter_type", h.opter_type);
-  put_field(out, "recer_sys_code", h.recer_sys_code);
-  put_field(out, "sign_no", h.sign_no);
+  for (const auto& [key, value] : after_input) put_field(out, key, *value);
   out.back() = '}';
   return out;
 }
