@@ -1,10 +1,12 @@
 // The daemon's insurer gateway against the real simulator process: many
 // first calls sharing one slow sign-in (one 9001, every call answered; each
-// waiter within its own deadline), and HTTP error pages (502/504) met by
-// money-moving calls, queries and reversals.
+// waiter within its own deadline), HTTP error pages (502/504) met by
+// money-moving calls, queries and reversals, and what the ledger keeps of
+// each kind of call.
 #include "tests/integration/insurer/sim_harness.hpp"
 
 #include "offline/ledger.hpp"
+#include "offline/ledger_ops.hpp"
 #include "offline/msgid.hpp"
 #include "tests/offline/test_dir.hpp"
 #include "tools/settled/config.hpp"
@@ -195,6 +197,72 @@ TEST_CASE("sign-in: a waiter gives up at its own deadline; the others still get 
   CHECK(results[2].result.kind == insurer::OutcomeClass::unreachable);
   CHECK_MESSAGE(results[2].elapsed_ms < 1500, "the waiter waited " << results[2].elapsed_ms << " ms for 300 ms");
   CHECK(by_infno(s.sim.counters(), "9001") == 1);
+}
+
+// A query's message is written once, after its reply, in its final state;
+// a reversal's before it is sent, then moved on.
+TEST_CASE("the ledger keeps a query's message once, with its outcome; a reversal's from before it is sent") {
+  Stack s("gateway-messages");
+  const std::string psn = s.sim.add_person("C00000001", "500.00");
+  // The gateway's ledger writes are not awaited: one awaited write after
+  // them is committed after them.
+  const auto message = [&s](const std::string& msgid) {
+    REQUIRE(s.ledger->write_wait([](sql::Db&) -> sql::Status { return settle::Ok{}; }).ok());
+    auto m = s.ledger->read([&msgid](sql::Db& db) { return ledger::find_message(db, msgid); });
+    REQUIRE(m.ok());
+    REQUIRE_MESSAGE(m->has_value(), msgid);
+    auto events = s.ledger->read([&msgid](sql::Db& db) { return ledger::list_events(db, ledger::Entity::message, msgid); });
+    REQUIRE(events.ok());
+    std::vector<std::string> states;
+    for (const auto& e : *events) states.push_back(e.to_state);
+    return std::pair{**m, states};
+  };
+
+  const CallResult found = s.run_one(person_query("C00000001", 5000));
+  REQUIRE_MESSAGE(found.succeeded(), describe(found));
+  const auto [q, q_states] = message(found.msgid);
+  CHECK(q.infno == "1101");
+  CHECK(q.state == ledger::MessageState::answered);
+  CHECK(q.infcode == 0);
+  CHECK(q_states == std::vector<std::string>{"answered"});
+
+  s.sim.set_faults({"lost_reply:count=1,infno=1101"});
+  const CallResult lost = s.run_one(person_query("C00000001", 5000));
+  REQUIRE_MESSAGE(lost.in_doubt(), describe(lost));
+  const auto [l, l_states] = message(lost.msgid);
+  CHECK(l.state == ledger::MessageState::abandoned);
+  CHECK_FALSE(l.infcode.has_value());
+  CHECK(l_states == std::vector<std::string>{"abandoned"});
+  s.sim.clear_faults();
+
+  // A 2207 whose reply was lost, and its reversal: both written before
+  // they were sent.
+  auto sync = insurer::SyncClient::create(s.sim.client_config());
+  REQUIRE(sync.ok());
+  Hospital hospital(**sync, *s.msgids);
+  hospital.sign_in();
+  const auto visit = hospital.open_visit_with_line(psn, "C00000001", Amount::fen(10'000));
+  s.sim.set_faults({"lost_reply:count=1,infno=2207"});
+  CallSpec settle;
+  settle.infno = std::string(insurer::OutpatientSettle::infno);
+  settle.input = hospital.settle_input(visit).encode();
+  settle.moves_money = true;
+  settle.timeout_ms = 5000;
+  const CallResult doubt = s.run_one(settle);
+  REQUIRE_MESSAGE(doubt.in_doubt(), describe(doubt));
+  s.sim.clear_faults();
+  // The money call's outcome is its caller's to record (with its reversal queued).
+  CHECK(message(doubt.msgid).second == std::vector<std::string>{"written"});
+  CallSpec rev;
+  rev.infno = std::string(insurer::Reversal::infno);
+  rev.input = insurer::Reversal::Input{psn, doubt.msgid, "2207"}.encode();
+  rev.reverses_msgid = doubt.msgid;
+  const CallResult rr = s.run_one(rev);
+  REQUIRE_MESSAGE(rr.succeeded(), describe(rr));
+  const auto [r, r_states] = message(rr.msgid);
+  CHECK(r.state == ledger::MessageState::answered);
+  CHECK(r.reverses_msgid == doubt.msgid);
+  CHECK(r_states == std::vector<std::string>{"written", "answered"});
 }
 
 TEST_CASE("HTTP error pages: a money-moving call is in doubt unless the insurer's envelope refused it") {
