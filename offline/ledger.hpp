@@ -94,8 +94,10 @@ class Ledger {
   // Queues `fn(db)` (returning sql::Result<T> or sql::Status) as one job of
   // the group commit; `done(result)` runs on the writer thread once the job
   // is durable, or with its error. Capture by value: fn runs later.
+  // `touches`: Writer::Touches::untracked for a job that changes nothing the
+  // writer's after_commit reads (Writer::submit).
   template <class F, class D>
-  void write(F fn, D done);
+  void write(F fn, D done, Writer::Touches touches = Writer::Touches::tracked);
   // The same, waiting for the outcome (never call from a job or callback).
   template <class F>
   std::invoke_result_t<F&, sql::Db&> write_wait(F fn);
@@ -173,7 +175,7 @@ class Ledger {
 // ---- templates ----------------------------------------------------------------
 
 template <class F, class D>
-void Ledger::write(F fn, D done) {
+void Ledger::write(F fn, D done, Writer::Touches touches) {
   using R = std::invoke_result_t<F&, sql::Db&>;
   auto out = std::make_shared<std::optional<R>>();
   writer_->submit(
@@ -186,7 +188,8 @@ void Ledger::write(F fn, D done) {
         // The first line deals with the error: a failed job or a failed COMMIT.
         if (!s) return done(R(s.error()));
         done(std::move(**out));
-      });
+      },
+      touches);
 }
 
 template <class F>

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <exception>
 #include <utility>
 #include <vector>
@@ -19,7 +20,7 @@ Writer::Writer(sql::Db db, WriterOptions options)
 
 Writer::~Writer() { stop(); }
 
-void Writer::submit(Job job, Done done) {
+void Writer::submit(Job job, Done done, Touches touches) {
   std::unique_lock lock(mu_);
   // From a Done callback (the writer thread) waiting for room would wait on
   // ourselves: such follow-up jobs may exceed the bound by the callbacks of
@@ -31,7 +32,7 @@ void Writer::submit(Job job, Done done) {
     done(sql::DbError{sql::Errc::stopped, 0, "the ledger writer is stopped"});
     return;
   }
-  queue_.push_back(Item{std::move(job), std::move(done)});
+  queue_.push_back(Item{std::move(job), std::move(done), touches});
   lock.unlock();
   not_empty_.notify_one();
 }
@@ -199,7 +200,9 @@ void Writer::run_batch(std::deque<Item>& batch) {
     stats_.jobs_failed += failed.size();
   }
   // COMMIT has returned: the jobs in `ran` are durable.
-  if (!ran.empty() && options_.after_commit) {
+  const bool tracked =
+      std::any_of(ran.begin(), ran.end(), [](const Item& it) { return it.touches == Touches::tracked; });
+  if (tracked && options_.after_commit) {
     // Its reads share one read transaction: each statement in autocommit
     // takes and drops the WAL's read lock itself (two fcntl calls), and this
     // runs before every caller of the batch learns its job is done.

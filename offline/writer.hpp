@@ -53,10 +53,15 @@ class Writer {
   Writer(const Writer&) = delete;
   Writer& operator=(const Writer&) = delete;
 
+  // Whether a job may change what WriterOptions::after_commit reads. A batch
+  // whose every job says `untracked` (a request's claim, a query's message)
+  // is not followed by after_commit: nothing it reads has changed.
+  enum class Touches : std::uint8_t { tracked, untracked };
+
   // Queues a job; waits while the queue is full (except when called from a
   // Done callback, which may queue a follow-up job without waiting). After
   // stop() the job is not run and done gets Errc::stopped at once.
-  void submit(Job job, Done done);
+  void submit(Job job, Done done, Touches touches = Touches::tracked);
   // Queues a job unless the queue is full (returns false, done not called).
   bool try_submit(Job& job, Done& done);
   // Convenience: submit and wait until the job is durable (or failed).
@@ -74,6 +79,7 @@ class Writer {
   struct Item {
     Job job;
     Done done;
+    Touches touches = Touches::tracked;
   };
   void loop();
   // Runs one job on the open transaction (an exception is its error).

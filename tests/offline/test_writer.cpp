@@ -1,6 +1,7 @@
 // The group-commit writer: many concurrent writers all complete and are all
 // present, batches really group (fewer transactions than jobs), a failing
-// job is rolled back alone, completion comes only after COMMIT.
+// job is rolled back alone, completion comes only after COMMIT, after_commit
+// only after a batch that may change what it reads.
 #include "offline/ledger.hpp"
 #include "sample.hpp"
 #include "test_dir.hpp"
@@ -247,4 +248,63 @@ TEST_CASE("after_commit reads what a batch committed before the batch's jobs com
   auto bad = l.write_wait([](sql::Db&) -> sql::Status { return sql::DbError{sql::Errc::other, 0, "refused"}; });
   CHECK_FALSE(bad.ok());
   CHECK(runs.load() == before);
+}
+
+// A batch of jobs that all say they change nothing after_commit reads (a
+// request's claim, a query's message) is not followed by it; one tracked job
+// in the batch is enough for it to run.
+TEST_CASE("after_commit is left out after a batch whose every job is untracked") {
+  TestDir d("writer-untracked");
+  std::atomic<int> runs{0};
+  LedgerOptions o;
+  o.writer.after_commit = [&runs](sql::Db&) { ++runs; };
+  auto opened = Ledger::open(d.file("ledger.db"), o);
+  REQUIRE(opened.ok());
+  auto& l = **opened;
+  std::atomic<int> seq{0};
+  const auto job = [&seq](sql::Db& db) { return test::record_sample(db, fmt::format("untracked-{}", ++seq)); };
+  // Queues one job; the latch counts it done.
+  const auto queue = [&](Writer::Touches touches, std::latch& done) {
+    l.write(job, [&done](const auto& r) {
+      CHECK(r.ok());
+      done.count_down();
+    }, touches);
+  };
+
+  {
+    std::latch one{1};
+    queue(Writer::Touches::untracked, one);
+    one.wait();
+  }
+  CHECK(runs.load() == 0);
+  {
+    std::latch one{1};
+    queue(Writer::Touches::tracked, one);
+    one.wait();
+  }
+  CHECK(runs.load() == 1);
+
+  // Three untracked and one tracked in one batch (queued while the writer is
+  // held in the gate's job, itself tracked): after_commit runs after each.
+  {
+    Gate gate;
+    gate.block(l);
+    std::latch four{4};
+    for (int i = 0; i < 3; ++i) queue(Writer::Touches::untracked, four);
+    queue(Writer::Touches::tracked, four);
+    gate.release.count_down();
+    four.wait();
+  }
+  CHECK(runs.load() == 3);
+  // Untracked only: after the gate's batch, none.
+  {
+    Gate gate;
+    gate.block(l);
+    std::latch three{3};
+    for (int i = 0; i < 3; ++i) queue(Writer::Touches::untracked, three);
+    gate.release.count_down();
+    three.wait();
+  }
+  CHECK(runs.load() == 4);
+  CHECK(count_requests(l) == 9);
 }

@@ -56,28 +56,37 @@ inline void name_pool_threads(asio::thread_pool& pool, std::size_t threads, std:
 }
 
 // Runs `fn(db)` as one job of the ledger's group commit and resumes when it
-// is durable (or failed). R is the job's sql::Result/Status type.
+// is durable (or failed). R is the job's sql::Result/Status type. `touches`:
+// untracked for a job that changes no figure LiveWork reads (Writer::Touches).
 template <class F, class R = std::invoke_result_t<F&, sql::Db&>>
-awaitable<R> ledger_write(ledger::Ledger& ledger, F fn) {
+awaitable<R> ledger_write(ledger::Ledger& ledger, F fn,
+                          ledger::Writer::Touches touches = ledger::Writer::Touches::tracked) {
   return asio::async_initiate<const asio::use_awaitable_t<>, void(R)>(
-      [&ledger](auto handler, F job) {
+      [&ledger, touches](auto handler, F job) {
         auto h = std::make_shared<decltype(handler)>(std::move(handler));
         auto ex = asio::get_associated_executor(*h);
-        ledger.write(std::move(job), [h, ex](R r) mutable {
-          asio::post(ex, [h, r = std::move(r)]() mutable { std::move (*h)(std::move(r)); });
-        });
+        ledger.write(
+            std::move(job),
+            [h, ex](R r) mutable {
+              asio::post(ex, [h, r = std::move(r)]() mutable { std::move (*h)(std::move(r)); });
+            },
+            touches);
       },
       asio::use_awaitable, std::move(fn));
 }
 
 // Queues `fn(db)` without waiting for it (writes whose durability nobody waits
-// on, e.g. the msgid of a query). `on_error` runs on the writer thread.
+// on, e.g. a query's message). `on_error` runs on the writer thread.
 template <class F, class E>
-void ledger_write_detached(ledger::Ledger& ledger, F fn, E on_error) {
+void ledger_write_detached(ledger::Ledger& ledger, F fn, E on_error,
+                           ledger::Writer::Touches touches = ledger::Writer::Touches::tracked) {
   using R = std::invoke_result_t<F&, sql::Db&>;
-  ledger.write(std::move(fn), [on_error = std::move(on_error)](R r) mutable {
-    if (!r.ok()) on_error(r.error());
-  });
+  ledger.write(
+      std::move(fn),
+      [on_error = std::move(on_error)](R r) mutable {
+        if (!r.ok()) on_error(r.error());
+      },
+      touches);
 }
 
 // Runs `fn()` on `pool` and resumes with its result on the caller's executor.

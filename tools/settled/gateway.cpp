@@ -317,10 +317,14 @@ awaitable<CallResult> InsurerGateway::call(CallSpec spec) {
           q.infcode = r.response ? r.response->infcode : insurer::infcode_error;
           if (r.response) q.err_msg = r.response->err_msg;
         }
-        ledger_write_detached(ledger_, [q = std::move(q)](sql::Db& db) { return ledger::record_query(db, q); },
-                              [msgid](const sql::DbError& e) {
-                                spdlog::error("ledger: recording query msgid {} failed: {}", msgid, e.message);
-                              });
+        // Answered, unsent or abandoned: never open, never in doubt, so no
+        // figure LiveWork keeps changes with it.
+        ledger_write_detached(
+            ledger_, [q = std::move(q)](sql::Db& db) { return ledger::record_query(db, q); },
+            [msgid](const sql::DbError& e) {
+              spdlog::error("ledger: recording query msgid {} failed: {}", msgid, e.message);
+            },
+            ledger::Writer::Touches::untracked);
       }
     }
     // A refusal for the sign-in means nothing was processed: sign in again, once.
