@@ -335,25 +335,11 @@ sql::Result<std::optional<Request>> find_request(sql::Db& db, std::string_view r
 
 // ---- insurer messages ---------------------------------------------------------
 
-sql::Status record_message(sql::Db& db, const Message& m) {
-  // The area's column (v12) is named only when there is one: a message
-  // without it is the same row in an older ledger.
-  auto st = db.cached(m.insuplc_admdvs.empty()
-                          ? "INSERT INTO insurer_messages(msgid, infno, state, request_id, reverses_msgid, created_at_ms, "
-                            "updated_at_ms, psn_no) VALUES(?1,?2,'written',?3,?4,?5,?5,?6)"
-                          : "INSERT INTO insurer_messages(msgid, infno, state, request_id, reverses_msgid, created_at_ms, "
-                            "updated_at_ms, psn_no, insuplc_admdvs) VALUES(?1,?2,'written',?3,?4,?5,?5,?6,?7)");
-  if (!st) return st.error();
-  SETTLE_SQL_TRY((*st)->bind_all(m.msgid, m.infno, m.request_id, m.reverses_msgid, m.created_at_ms, m.psn_no));
-  if (!m.insuplc_admdvs.empty()) SETTLE_SQL_TRY((*st)->bind(7, m.insuplc_admdvs));
-  SETTLE_SQL_TRY((*st)->run());
-  return add_event(db, m.created_at_ms, Entity::message, m.msgid, std::nullopt, "written", m.infno);
-}
+namespace {
 
-sql::Status record_query(sql::Db& db, const Message& m) {
-  if (m.state != MessageState::answered && m.state != MessageState::unsent && m.state != MessageState::abandoned)
-    return invalid_state(fmt::format("msgid {}: a query is written answered, unsent or abandoned, not {}", m.msgid,
-                                     name(m.state)));
+// The message's row as it is given. The area's column (v12) is named only
+// when there is one: a message without it is the same row in an older ledger.
+sql::Status insert_message(sql::Db& db, const Message& m) {
   auto st = db.cached(m.insuplc_admdvs.empty()
                           ? "INSERT INTO insurer_messages(msgid, infno, state, request_id, reverses_msgid, created_at_ms, "
                             "updated_at_ms, psn_no, infcode, err_msg) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)"
@@ -364,7 +350,26 @@ sql::Status record_query(sql::Db& db, const Message& m) {
   SETTLE_SQL_TRY((*st)->bind_all(m.msgid, m.infno, name(m.state), m.request_id, m.reverses_msgid, m.created_at_ms,
                                  m.updated_at_ms, m.psn_no, m.infcode, m.err_msg));
   if (!m.insuplc_admdvs.empty()) SETTLE_SQL_TRY((*st)->bind(11, m.insuplc_admdvs));
-  SETTLE_SQL_TRY((*st)->run());
+  return (*st)->run();
+}
+
+}  // namespace
+
+sql::Status record_message(sql::Db& db, const Message& m) {
+  Message written = m;
+  written.state = MessageState::written;
+  written.updated_at_ms = m.created_at_ms;
+  written.infcode.reset();
+  written.err_msg.reset();
+  SETTLE_SQL_TRY(insert_message(db, written));
+  return add_event(db, m.created_at_ms, Entity::message, m.msgid, std::nullopt, "written", m.infno);
+}
+
+sql::Status record_query(sql::Db& db, const Message& m) {
+  if (m.state != MessageState::answered && m.state != MessageState::unsent && m.state != MessageState::abandoned)
+    return invalid_state(fmt::format("msgid {}: a query is written answered, unsent or abandoned, not {}", m.msgid,
+                                     name(m.state)));
+  SETTLE_SQL_TRY(insert_message(db, m));
   return add_event(db, m.updated_at_ms, Entity::message, m.msgid, std::nullopt, name(m.state),
                    m.infcode ? fmt::format("{}, infcode {}", m.infno, *m.infcode) : m.infno);
 }
