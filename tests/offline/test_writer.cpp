@@ -284,27 +284,23 @@ TEST_CASE("after_commit is left out after a batch whose every job is untracked")
   }
   CHECK(runs.load() == 1);
 
-  // Three untracked and one tracked in one batch (queued while the writer is
-  // held in the gate's job, itself tracked): after_commit runs after each.
-  {
+  // Jobs queued while the writer is held in the gate's job (itself tracked)
+  // form one batch.
+  const auto behind_gate = [&](int untracked, int tracked) {
     Gate gate;
     gate.block(l);
-    std::latch four{4};
-    for (int i = 0; i < 3; ++i) queue(Writer::Touches::untracked, four);
-    queue(Writer::Touches::tracked, four);
+    std::latch all{untracked + tracked};
+    for (int i = 0; i < untracked; ++i) queue(Writer::Touches::untracked, all);
+    for (int i = 0; i < tracked; ++i) queue(Writer::Touches::tracked, all);
     gate.release.count_down();
-    four.wait();
-  }
+    all.wait();
+  };
+  // Three untracked and one tracked in one batch: after_commit runs after
+  // the gate's batch and after this one.
+  behind_gate(3, 1);
   CHECK(runs.load() == 3);
   // Untracked only: after the gate's batch, none.
-  {
-    Gate gate;
-    gate.block(l);
-    std::latch three{3};
-    for (int i = 0; i < 3; ++i) queue(Writer::Touches::untracked, three);
-    gate.release.count_down();
-    three.wait();
-  }
+  behind_gate(3, 0);
   CHECK(runs.load() == 4);
   CHECK(count_requests(l) == 9);
 }
