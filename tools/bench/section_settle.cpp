@@ -253,32 +253,58 @@ class Beside {
   std::thread thread_;
 };
 
-// The floor's operations done raw by every window at a cashier's pace (each
-// waits a random time, mean think_s, drawn as the settled windows' are,
-// before each sequence): the request's commit and the card re-check (the
-// longer of the two: they overlap in a settlement), the three round trips,
-// the outcome's commit. One sample per sequence, wall time with the
-// simulator's own time inside (subtracted later, as from the settlements).
-void paced_floor(Run& run, std::vector<std::unique_ptr<RawWindow>>& wins, double seconds, double think_s) {
-  // How long op took; an op that failed ends the run with `what`.
+// The floor's operations of one settlement done raw in its order: the
+// request's commit and the card re-check (the longer of the two counts: they
+// overlap in a settlement), the three round trips, the outcome's commit. Each
+// step's time goes into `steps` when given; the sequence's time (with the
+// simulator's own time inside, subtracted later as from the settlements) is
+// returned. An operation that fails throws.
+struct FloorSteps {
+  Latencies claim, card, outcome;
+};
+
+Clock::duration floor_once(RawWindow& w, FloorSteps* steps) {
   const auto timed_or = [](const char* what, const auto& op) {
     const auto t0 = Clock::now();
     if (!op()) throw std::runtime_error(what);
     return Clock::now() - t0;
   };
+  const auto claim = timed_or("raw SQLite commit failed", [&] { return w.db.commit(); });
+  const auto card = timed_or("raw card re-check failed", [&] {
+    std::lock_guard turn(*w.reader_turn);
+    return raw::replay(w.pcsc, w.reader, raw::kRecheckScript);
+  });
+  w.insurer->settle_once();
+  const auto outcome = timed_or("raw SQLite commit failed", [&] { return w.db.commit(); });
+  if (steps != nullptr) {
+    steps->claim.add(claim);
+    steps->card.add(card);
+    steps->outcome.add(outcome);
+  }
+  return std::max(claim, card) + w.insurer->last_three + outcome;
+}
+
+// The same by one window back to back for `seconds`, as the 1-connection
+// settlements run: every commit comes after the round trips' wait, not
+// right after another commit as in the raw commits' own loop.
+void floor_in_order(Run& run, FloorSteps& steps, RawWindow& w, double seconds) {
+  const auto start = Clock::now();
+  const auto end = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  while (Clock::now() < end) {
+    run.lat.add(floor_once(w, &steps));
+    ++run.count;
+  }
+  run.seconds += std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// The floor's operations done raw by every window at a cashier's pace (each
+// waits a random time, mean think_s, drawn as the settled windows' are,
+// before each sequence). One sample per sequence.
+void paced_floor(Run& run, std::vector<std::unique_ptr<RawWindow>>& wins, double seconds, double think_s) {
   each_window(run, wins.size(), seconds, [&](std::size_t k, Clock::time_point end, Latencies& mine) {
     RawWindow* w = wins[k].get();
     Pace pace(k, think_s);
-    while (pace.wait(end)) {
-      const auto claim = timed_or("raw SQLite commit failed", [&] { return w->db.commit(); });
-      const auto card = timed_or("raw card re-check failed", [&] {
-        std::lock_guard turn(*w->reader_turn);
-        return raw::replay(w->pcsc, w->reader, raw::kRecheckScript);
-      });
-      w->insurer->settle_once();
-      const auto outcome = timed_or("raw SQLite commit failed", [&] { return w->db.commit(); });
-      mine.add(std::max(claim, card) + w->insurer->last_three + outcome);
-    }
+    while (pace.wait(end)) mine.add(floor_once(*w, nullptr));
   });
 }
 
@@ -319,13 +345,15 @@ int run_settle(const Context& ctx) {
   }
   const int many = positional.empty() ? 32 : std::max(2, std::atoi(positional[0].c_str()));
   const int pool = positional.size() < 2 ? many : std::max(1, std::atoi(positional[1].c_str()));
-  std::vector<Run> runs(8);
+  std::vector<Run> runs(9);
   SimTime sim_in_one;     // the simulator's time during the 1-connection settlements
   std::pair<SettleStack::Steps, SettleStack::Steps> one_steps;  // settled's timing of their steps, around them
   SimTime sim_in_wide;    // ... during the wide run
   SimTime sim_in_paced;   // ... during the paced run
   SimTime sim_in_floor_paced;  // ... for the raw windows' 2201, 2204 and 2207 at the same pace
   SimTime sim_in_direct;  // ... for the direct client's 2201, 2204 and 2207
+  SimTime sim_in_order;   // ... for the floor done raw in a settlement's order, 1 window
+  FloorSteps order_steps; // that floor's steps
   SettleStack::Cpu wide_cpu;  // CPU ms per settlement of the wide run, by process
   std::pair<SettleStack::Writes, SettleStack::Writes> wide_writes;  // the ledger's writer around the wide run
   std::pair<SettleStack::Threads, SettleStack::Threads> wide_threads;  // settled's threads around it
@@ -337,6 +365,7 @@ int run_settle(const Context& ctx) {
   Run& paced = runs[5];
   Run& floor_paced = runs[6];
   Run& together = runs[7];
+  Run& in_order = runs[8];
   // The paced run: long enough for a p99 of some hundreds of settlements.
   const double paced_s = std::max(10.0, 4 * ctx.seconds);
   Latencies link;               // the direct client's 2201 + 2204 + 2207, wall time per settlement
@@ -356,6 +385,7 @@ int run_settle(const Context& ctx) {
   paced.connections = many;
   floor_paced.name = fmt::format("the floor's operations raw, {} windows, {:.1f} s mean wait", many, think_s);
   floor_paced.connections = many;
+  in_order.name = "the floor's operations raw in a settlement's order, 1 window";
   const std::vector<std::string> three{"2201", "2204", "2207"};
   try {
     StackOptions opts;
@@ -386,6 +416,16 @@ int run_settle(const Context& ctx) {
     if (SCardEstablishContext(SCARD_SCOPE_SYSTEM, nullptr, nullptr, &pcsc) != SCARD_S_SUCCESS)
       throw std::runtime_error("SCardEstablishContext failed");
     const std::string card_reader = testing::vpcd_reader_name(1);
+    // The floor in a settlement's order on the same reader, in slices of its own.
+    std::mutex order_turn;
+    RawWindow order_win;
+    if (!order_win.db.open(scratch.file("raw-order.db"))) return 2;
+    if (SCardEstablishContext(SCARD_SCOPE_SYSTEM, nullptr, nullptr, &order_win.pcsc) != SCARD_S_SUCCESS)
+      throw std::runtime_error("SCardEstablishContext failed");
+    order_win.reader = card_reader;
+    order_win.reader_turn = &order_turn;
+    order_win.insurer = std::make_unique<DirectInsurer>(cfg, persons[1 % persons.size()], many + 1);
+    order_win.insurer->settle_once();  // its TLS connection made
 
     std::atomic<std::int64_t> seq{0};
     std::vector<std::unique_ptr<Cashier>> single;
@@ -443,6 +483,11 @@ int run_settle(const Context& ctx) {
       const SimTime after = sim_time(st);
       sim_in_one.us += after.us - before.us;
       sim_in_one.answers += after.answers - before.answers;
+      const SimTime o0 = sim_time(st, three);
+      floor_in_order(in_order, order_steps, order_win, slice);
+      const SimTime o1 = sim_time(st, three);
+      sim_in_order.us += o1.us - o0.us;
+      sim_in_order.answers += o1.answers - o0.answers;
     }
     SCardReleaseContext(pcsc);
     // The wide run: `many` connections, half at each window, each with its own login and card read.
@@ -548,6 +593,10 @@ int run_settle(const Context& ctx) {
   const double sim_floor_paced_ms = per(static_cast<double>(sim_in_floor_paced.us) / 1000.0, floor_paced.count);
   const double floor_paced_p50 = floor_paced.lat.percentile_ms(50) - sim_floor_paced_ms;
   const double floor_paced_p99 = floor_paced.lat.percentile_ms(99) - sim_floor_paced_ms;
+  // No target: the floor's operations raw in a settlement's order, back to
+  // back by one window, as the 1-connection settlements run.
+  const double sim_order_ms = per(static_cast<double>(sim_in_order.us) / 1000.0, in_order.count);
+  const double order_p50 = in_order.lat.percentile_ms(50) - sim_order_ms;
   // Back to back, every window waits for the CPU the others' settlements
   // take: with the whole stack's CPU per settlement c on two cores, a
   // settlement's latency is at least (windows x c) / 2 (Little's law).
@@ -588,6 +637,9 @@ int run_settle(const Context& ctx) {
     out += fmt::format(R"("paced_floor_ms":{{"p50":{:.3f},"p99":{:.3f},"sim_ms":{:.3f},"p50_ratio":{:.3f},"p99_ratio":{:.3f}}},)",
                        floor_paced_p50, floor_paced_p99, sim_floor_paced_ms, paced_p50 / floor_paced_p50,
                        paced_p99 / floor_paced_p99);
+    out += fmt::format(R"("in_order_floor_ms":{{"p50":{:.3f},"sim_ms":{:.3f},"claim_p50":{:.3f},"card_p50":{:.3f},"outcome_p50":{:.3f},"ratio":{:.3f}}},)",
+                       order_p50, sim_order_ms, order_steps.claim.percentile_ms(50), order_steps.card.percentile_ms(50),
+                       order_steps.outcome.percentile_ms(50), engine_p50 / order_p50);
     out += fmt::format(R"("raw_cpu_ms":{{"tls_3_calls":{:.4f},"commit":{:.4f},"card_recheck":{:.4f},"cashier_json":{:.4f},"sum":{:.4f}}},)",
                        raw_link_cpu, raw_commit_cpu, raw_card_cpu, json_cpu_ms, raw_cpu);
     out += fmt::format(R"("wide_cpu_ms_per_settlement":{{{}}},"targets":[)", cpu_json(wide_cpu));
@@ -625,6 +677,11 @@ int run_settle(const Context& ctx) {
   fmt::print("  the commit and the card re-check done raw at once (two threads, no target): p50 {:.3f} ms against\n"
              "  the floor's max of the two measured alone, {:.3f} ms ({:.2f}x)\n",
              together_p50, std::max(raw_p50, card_p50), together_p50 / std::max(raw_p50, card_p50));
+  fmt::print("  the floor's operations done raw in a settlement's order by 1 window back to back (no target): p50 {:.3f} ms\n"
+             "  less insurer-sim's {:.3f} = {:.3f} ms; its steps' p50: request commit {:.3f}, card re-check {:.3f}, outcome\n"
+             "  commit {:.3f} ms (the raw commits' own loop, one right after another: {:.3f}); the engine share ÷ it: {:.2f}x\n",
+             in_order.lat.percentile_ms(50), sim_order_ms, order_p50, order_steps.claim.percentile_ms(50),
+             order_steps.card.percentile_ms(50), order_steps.outcome.percentile_ms(50), raw_p50, engine_p50 / order_p50);
   print_steps(one_steps.first, one_steps.second, one.count,
               fmt::format("1-connection settlements (the simulator's own {:.3f} ms inside insurer_call)",
                           sim_ms_per_settlement));
