@@ -348,6 +348,7 @@ int run_settle(const Context& ctx) {
   std::vector<Run> runs(9);
   SimTime sim_in_one;     // the simulator's time during the 1-connection settlements
   std::pair<SettleStack::Steps, SettleStack::Steps> one_steps;  // settled's timing of their steps, around them
+  std::pair<SettleStack::Writes, SettleStack::Writes> one_writes;  // the ledger's writer, around them
   SimTime sim_in_wide;    // ... during the wide run
   SimTime sim_in_paced;   // ... during the paced run
   SimTime sim_in_floor_paced;  // ... for the raw windows' 2201, 2204 and 2207 at the same pace
@@ -478,7 +479,9 @@ int run_settle(const Context& ctx) {
       sim_in_direct.answers += d1.answers - d0.answers;
       const SimTime before = sim_time(st);
       one_steps.first += st.flow_steps();
+      one_writes.first += st.ledger_writes();
       commits(one, single, slice, seq, "online");
+      one_writes.second += st.ledger_writes();
       one_steps.second += st.flow_steps();
       const SimTime after = sim_time(st);
       sim_in_one.us += after.us - before.us;
@@ -685,6 +688,7 @@ int run_settle(const Context& ctx) {
   print_steps(one_steps.first, one_steps.second, one.count,
               fmt::format("1-connection settlements (the simulator's own {:.3f} ms inside insurer_call)",
                           sim_ms_per_settlement));
+  print_writes(one_writes.first, one_writes.second, one.count, "1-connection settlements");
   fmt::print("  the floor's operations done raw by {} windows at the same pace: p50 {:.3f}, p99 {:.3f} ms; the engine share\n"
              "  at a cashier's pace against them (no target): p50 {:.2f}x, p99 {:.2f}x\n",
              many, floor_paced_p50, floor_paced_p99, paced_p50 / floor_paced_p50, paced_p99 / floor_paced_p99);
