@@ -123,14 +123,18 @@ void Service::audit_refusal(const cashier::SessionInfo& session, std::string_vie
 
 // Queued before the answer goes out and written by the ledger's group
 // commit: the window does not wait for it. An entry that cannot be written
-// is logged and counted (settled_audit_failures_total).
+// is logged and counted (settled_audit_failures_total). An audit row changes
+// no figure LiveWork keeps (open work, the offline outstanding): untracked.
 void Service::queue_audit(ledger::AuditEntry entry) {
   auto job = [entry = std::move(entry)](sql::Db& db) { return ledger::append_audit(db, entry); };
-  p_.ledger.write(std::move(job), [metrics = &p_.metrics](const sql::Result<std::int64_t>& r) {
-    if (r) return;
-    metrics->audit_failed();
-    spdlog::error("audit: an entry could not be written: {}", r.error().message);
-  });
+  p_.ledger.write(
+      std::move(job),
+      [metrics = &p_.metrics](const sql::Result<std::int64_t>& r) {
+        if (r) return;
+        metrics->audit_failed();
+        spdlog::error("audit: an entry could not be written: {}", r.error().message);
+      },
+      ledger::Writer::Touches::untracked);
 }
 
 void Service::on_line_outcome(LineOutcome o, std::int64_t sent_at_ms) {
