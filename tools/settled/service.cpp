@@ -127,12 +127,11 @@ void Service::audit_refusal(const cashier::SessionInfo& session, std::string_vie
 // no figure LiveWork keeps (open work, the offline outstanding): untracked.
 void Service::queue_audit(ledger::AuditEntry entry) {
   auto job = [entry = std::move(entry)](sql::Db& db) { return ledger::append_audit(db, entry); };
-  p_.ledger.write(
-      std::move(job),
-      [metrics = &p_.metrics](const sql::Result<std::int64_t>& r) {
-        if (r) return;
+  ledger_write_detached(
+      p_.ledger, std::move(job),
+      [metrics = &p_.metrics](const sql::DbError& e) {
         metrics->audit_failed();
-        spdlog::error("audit: an entry could not be written: {}", r.error().message);
+        spdlog::error("audit: an entry could not be written: {}", e.message);
       },
       ledger::Writer::Touches::untracked);
 }
