@@ -199,6 +199,23 @@ struct RawWindow {
   std::unique_ptr<DirectInsurer> insurer;
 };
 
+// A raw window ready to settle: its SQLite file, a PC/SC context on
+// `reader` (taking turns on it through `turn`), its TLS client on `lane`
+// with its connection made. Null when the file cannot be opened (said on
+// stderr); a PC/SC failure throws.
+std::unique_ptr<RawWindow> open_raw_window(const std::string& db_file, std::string reader, std::mutex* turn,
+                                           const insurer::ClientConfig& cfg, const Person& person, int lane) {
+  auto w = std::make_unique<RawWindow>();
+  if (!w->db.open(db_file)) return nullptr;
+  if (SCardEstablishContext(SCARD_SCOPE_SYSTEM, nullptr, nullptr, &w->pcsc) != SCARD_S_SUCCESS)
+    throw std::runtime_error("SCardEstablishContext failed");
+  w->reader = std::move(reader);
+  w->reader_turn = turn;
+  w->insurer = std::make_unique<DirectInsurer>(cfg, person, lane);
+  w->insurer->settle_once();  // its TLS connection made
+  return w;
+}
+
 // One job run on a thread of its own each time it is started: the raw
 // commit beside the raw card re-check on the caller's thread, as a
 // settlement overlaps the request's commit with the card's re-check.
@@ -282,19 +299,6 @@ Clock::duration floor_once(RawWindow& w, FloorSteps* steps) {
     steps->outcome.add(outcome);
   }
   return std::max(claim, card) + w.insurer->last_three + outcome;
-}
-
-// The same by one window back to back for `seconds`, as the 1-connection
-// settlements run: every commit comes after the round trips' wait, not
-// right after another commit as in the raw commits' own loop.
-void floor_in_order(Run& run, FloorSteps& steps, RawWindow& w, double seconds) {
-  const auto start = Clock::now();
-  const auto end = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
-  while (Clock::now() < end) {
-    run.lat.add(floor_once(w, &steps));
-    ++run.count;
-  }
-  run.seconds += std::chrono::duration<double>(Clock::now() - start).count();
 }
 
 // The floor's operations done raw by every window at a cashier's pace (each
@@ -419,14 +423,9 @@ int run_settle(const Context& ctx) {
     const std::string card_reader = testing::vpcd_reader_name(1);
     // The floor in a settlement's order on the same reader, in slices of its own.
     std::mutex order_turn;
-    RawWindow order_win;
-    if (!order_win.db.open(scratch.file("raw-order.db"))) return 2;
-    if (SCardEstablishContext(SCARD_SCOPE_SYSTEM, nullptr, nullptr, &order_win.pcsc) != SCARD_S_SUCCESS)
-      throw std::runtime_error("SCardEstablishContext failed");
-    order_win.reader = card_reader;
-    order_win.reader_turn = &order_turn;
-    order_win.insurer = std::make_unique<DirectInsurer>(cfg, persons[1 % persons.size()], many + 1);
-    order_win.insurer->settle_once();  // its TLS connection made
+    const auto order_win =
+        open_raw_window(scratch.file("raw-order.db"), card_reader, &order_turn, cfg, persons[1 % persons.size()], many + 1);
+    if (!order_win) return 2;
 
     std::atomic<std::int64_t> seq{0};
     std::vector<std::unique_ptr<Cashier>> single;
@@ -487,7 +486,9 @@ int run_settle(const Context& ctx) {
       sim_in_one.us += after.us - before.us;
       sim_in_one.answers += after.answers - before.answers;
       const SimTime o0 = sim_time(st, three);
-      floor_in_order(in_order, order_steps, order_win, slice);
+      // Back to back, as the 1-connection settlements run: every commit comes
+      // after the round trips' wait, not right after another commit.
+      timed_by(in_order, slice, [&] { return floor_once(*order_win, &order_steps); });
       const SimTime o1 = sim_time(st, three);
       sim_in_order.us += o1.us - o0.us;
       sim_in_order.answers += o1.answers - o0.answers;
@@ -527,14 +528,10 @@ int run_settle(const Context& ctx) {
     std::array<std::mutex, windows> reader_turns;
     cfg.pool_size = 1;
     for (int k = 0; k < many; ++k) {
-      auto w = std::make_unique<RawWindow>();
-      if (!w->db.open(scratch.file(fmt::format("raw-window-{}.db", k)))) return 2;
-      if (SCardEstablishContext(SCARD_SCOPE_SYSTEM, nullptr, nullptr, &w->pcsc) != SCARD_S_SUCCESS)
-        throw std::runtime_error("SCardEstablishContext failed");
-      w->reader = testing::vpcd_reader_name(k % windows);
-      w->reader_turn = &reader_turns[static_cast<std::size_t>(k % windows)];
-      w->insurer = std::make_unique<DirectInsurer>(cfg, persons[static_cast<std::size_t>(k % windows)], k + 1);
-      w->insurer->settle_once();  // its TLS connection made
+      const auto at = static_cast<std::size_t>(k % windows);
+      auto w = open_raw_window(scratch.file(fmt::format("raw-window-{}.db", k)), testing::vpcd_reader_name(k % windows),
+                               &reader_turns[at], cfg, persons[at], k + 1);
+      if (!w) return 2;
       raw_windows.push_back(std::move(w));
     }
     for (int half = 0; half < 2; ++half) {

@@ -274,16 +274,22 @@ void commits(Run& run, std::vector<std::unique_ptr<Cashier>>& conns, double seco
   });
 }
 
-void timed(Run& run, double seconds, const std::function<void()>& op) {
+void timed_by(Run& run, double seconds, const std::function<Clock::duration()>& op) {
   const auto start = Clock::now();
   const auto end = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   while (Clock::now() < end) {
-    const auto t0 = Clock::now();
-    op();
-    run.lat.add(Clock::now() - t0);
+    run.lat.add(op());
     ++run.count;
   }
   run.seconds += std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+void timed(Run& run, double seconds, const std::function<void()>& op) {
+  timed_by(run, seconds, [&op] {
+    const auto t0 = Clock::now();
+    op();
+    return Clock::now() - t0;
+  });
 }
 
 SimProcess start_sim(const std::string& dir, const std::string& pki, const std::string& secret_text,

@@ -146,6 +146,9 @@ void commits(Run& run, std::vector<std::unique_ptr<Cashier>>& conns, double seco
 
 // Runs op repeatedly for `seconds`, one at a time.
 void timed(Run& run, double seconds, const std::function<void()>& op);
+// The same where op returns the time to record for its sample (a sequence
+// that counts two overlapping steps once, say) instead of its wall time.
+void timed_by(Run& run, double seconds, const std::function<Clock::duration()>& op);
 
 struct StackOptions {
   int pool = 16;               // [insurer] pool_size
