@@ -68,8 +68,11 @@ int run_offline(const Context& ctx) {
   const std::string dir = scratch.path();
   const std::string fs = filesystem_type(dir);
   const int many = args.connections;
-  std::vector<Run> runs(2);
+  std::vector<Run> runs(3);
   Run& raw = runs[0];
+  Run& own_rows = runs[2];
+  own_rows.name = "an offline settlement's rows raw in this thread (claim + outcome commit)";
+  double rows_cpu_ms = 0;  // this thread's CPU writing them, summed
   Run& wide = runs[1];
   raw.name = "raw SQLite, 1 insert per transaction";
   wide.name = fmt::format("settle.commit offline, {} connections", many);
@@ -114,6 +117,8 @@ sync_interval_s = 0
 
     RawSqlite raw_db;
     if (!raw_db.open(scratch.file("raw.db"))) return 2;
+    RawLedgerRows raw_rows;
+    if (!raw_rows.open(scratch.file("raw-rows.db"))) return 2;
     std::vector<std::unique_ptr<Cashier>> conns;
     for (int i = 0; i < many; ++i) conns.push_back(open_window(socket, i % windows));
     std::vector<std::unique_ptr<Cashier>> first;
@@ -167,6 +172,11 @@ sync_interval_s = 0
         if (!raw_db.commit()) throw std::runtime_error("raw SQLite commit failed");
       });
       raw_commit_cpu_ms += raw::thread_cpu_ms() - c0;
+      const double r0 = raw::thread_cpu_ms();
+      timed(own_rows, slice / 2, [&] {
+        if (!raw_rows.settle(false)) throw std::runtime_error("an offline settlement's rows written raw failed");
+      });
+      rows_cpu_ms += raw::thread_cpu_ms() - r0;
       wide_writes.first += st.ledger_writes();  // (outside the CPU counted: a scrape costs settled some)
       wide_threads.first += st.threads();
       cpu_before += st.cpu();
@@ -224,6 +234,11 @@ sync_interval_s = 0
   const double raw_commit_cpu = raw.count > 0 ? raw_commit_cpu_ms / static_cast<double>(raw.count) : 0.0;
   const double raw_card_cpu = raw_card_count > 0 ? raw_card_cpu_ms / static_cast<double>(raw_card_count) : 0.0;
   const double raw_cpu = 2 * raw_commit_cpu + raw_card_cpu + json_cpu_ms;
+  // The same with the settlement's own rows in place of the two one-row
+  // commits (no target: what the daemon adds to its operations with the
+  // ledger's content).
+  const double rows_cpu = own_rows.count > 0 ? rows_cpu_ms / static_cast<double>(own_rows.count) : 0.0;
+  const double raw_rows_cpu = rows_cpu + raw_card_cpu + json_cpu_ms;
   // (The offline settlements a second against raw commits a second are
   // printed, no longer a target: docs/decisions.md, "The 32-window latency
   // target measured at a cashier's pace".)
@@ -248,6 +263,8 @@ sync_interval_s = 0
     out += fmt::format(R"(],"wide_cpu_ms_per_settlement":{{{}}})", cpu_json(wide_cpu));
     out += fmt::format(R"(,"raw_cpu_ms":{{"commit":{:.4f},"card_recheck":{:.4f},"cashier_json":{:.4f},"sum":{:.4f}}})",
                        raw_commit_cpu, raw_card_cpu, json_cpu_ms, raw_cpu);
+    out += fmt::format(R"(,"raw_cpu_with_rows_ms":{{"rows_2_commits":{:.4f},"sum":{:.4f},"ratio":{:.3f}}})", rows_cpu,
+                       raw_rows_cpu, raw_rows_cpu > 0 ? wide_cpu.settled / raw_rows_cpu : 0.0);
     out += fmt::format(R"(,"drain":{{"queued":{},"seconds":{:.3f},"per_s":{:.1f},"line_back_s":{:.3f},"batches_9302":{},"accepted":{},"rejected":{}}},"pass":{}}})",
                        queued, drain_s, drain_rate, line_back_s, batches, accepted, rejected, pass);
     fmt::print("{}\n", out);
@@ -271,8 +288,11 @@ sync_interval_s = 0
   print_writes(wide_writes.first, wide_writes.second, wide.count, fmt::format("offline {}-connection run", many));
   fmt::print("  raw CPU per offline settlement in one thread: 2 commits {:.3f} + card re-check {:.3f} + cashier JSON {:.3f}\n"
              "  = {:.3f} ms; settled {:.3f} ms\n"
+             "  the same with the settlement's own rows written raw in this thread in place of the 2 one-row commits\n"
+             "  (no target: the ledger's statements, a claim and an outcome commit, {:.3f} ms): {:.3f} ms; settled {:.2f}x it\n"
              "  {} connections back to back: {:.0f} offline settlements/s, {:.2f}x the raw commits/s (no target)\n\n",
-             2 * raw_commit_cpu, raw_card_cpu, json_cpu_ms, raw_cpu, wide_cpu.settled, many, wide.rate(),
+             2 * raw_commit_cpu, raw_card_cpu, json_cpu_ms, raw_cpu, wide_cpu.settled, rows_cpu, raw_rows_cpu,
+             raw_rows_cpu > 0 ? wide_cpu.settled / raw_rows_cpu : 0.0, many, wide.rate(),
              wide.rate() / raw.rate());
   fmt::print("  drain: {} offline settlements queued; line answered {:.3f} s after the fault was cleared;\n"
              "  drained (pending_uploads 0, network online) after {:.3f} s: {:.0f} settlements/s;\n"

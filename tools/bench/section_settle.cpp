@@ -349,7 +349,7 @@ int run_settle(const Context& ctx) {
   }
   const int many = positional.empty() ? 32 : std::max(2, std::atoi(positional[0].c_str()));
   const int pool = positional.size() < 2 ? many : std::max(1, std::atoi(positional[1].c_str()));
-  std::vector<Run> runs(9);
+  std::vector<Run> runs(10);
   SimTime sim_in_one;     // the simulator's time during the 1-connection settlements
   std::pair<SettleStack::Steps, SettleStack::Steps> one_steps;  // settled's timing of their steps, around them
   std::pair<SettleStack::Writes, SettleStack::Writes> one_writes;  // the ledger's writer, around them
@@ -371,12 +371,14 @@ int run_settle(const Context& ctx) {
   Run& floor_paced = runs[6];
   Run& together = runs[7];
   Run& in_order = runs[8];
+  Run& own_rows = runs[9];
   // The paced run: long enough for a p99 of some hundreds of settlements.
   const double paced_s = std::max(10.0, 4 * ctx.seconds);
   Latencies link;               // the direct client's 2201 + 2204 + 2207, wall time per settlement
   double link_cpu_ms = 0;       // this thread's CPU for them, summed
   double raw_commit_cpu_ms = 0; // this thread's CPU in the raw commits, summed
   double raw_card_cpu_ms = 0;   // this thread's CPU in the raw card re-checks, summed
+  double rows_cpu_ms = 0;       // this thread's CPU writing a settlement's rows raw (two commits), summed
   double json_cpu_ms = 0;       // one cashier request parsed and its answer written
   double handoff_us = 0;        // a hand-off between two threads and back, raw (CPU us)
   raw.name = "raw SQLite, 1 insert per transaction";
@@ -391,6 +393,7 @@ int run_settle(const Context& ctx) {
   floor_paced.name = fmt::format("the floor's operations raw, {} windows, {:.1f} s mean wait", many, think_s);
   floor_paced.connections = many;
   in_order.name = "the floor's operations raw in a settlement's order, 1 window";
+  own_rows.name = "a settlement's rows raw in this thread (claim + outcome commit)";
   const std::vector<std::string> three{"2201", "2204", "2207"};
   try {
     StackOptions opts;
@@ -415,6 +418,8 @@ int run_settle(const Context& ctx) {
     DirectInsurer sim_alone(cfg, persons[0]);
     RawSqlite raw_db;
     if (!raw_db.open(scratch.file("raw.db"))) return 2;
+    RawLedgerRows raw_rows;
+    if (!raw_rows.open(scratch.file("raw-rows.db"))) return 2;
     // The card re-check replayed raw on window W02's reader (the 1-connection
     // settlements use W01's, and no slice overlaps another).
     SCARDCONTEXT pcsc = 0;
@@ -461,6 +466,11 @@ int run_settle(const Context& ctx) {
         if (!raw::replay(pcsc, card_reader, raw::kRecheckScript)) throw std::runtime_error("raw card re-check failed");
       });
       raw_card_cpu_ms += raw::thread_cpu_ms() - k0;
+      const double r0 = raw::thread_cpu_ms();
+      timed(own_rows, slice / 2, [&] {
+        if (!raw_rows.settle(true)) throw std::runtime_error("a settlement's rows written raw failed");
+      });
+      rows_cpu_ms += raw::thread_cpu_ms() - r0;
       timed(together, slice / 2, [&] {
         commit_beside.start();
         const bool card_ok = raw::replay(pcsc, card_reader, raw::kRecheckScript);
@@ -609,6 +619,11 @@ int run_settle(const Context& ctx) {
   const double raw_commit_cpu = per(raw_commit_cpu_ms, raw.count);
   const double raw_card_cpu = per(raw_card_cpu_ms, card.count);
   const double raw_cpu = raw_link_cpu + 2 * raw_commit_cpu + raw_card_cpu + json_cpu_ms;
+  // The same with the settlement's own rows in place of the two one-row
+  // commits (no target: what settled's CPU is against its operations with
+  // the ledger's content, so that what the daemon adds shows apart).
+  const double rows_cpu = per(rows_cpu_ms, own_rows.count);
+  const double raw_rows_cpu = raw_link_cpu + rows_cpu + raw_card_cpu + json_cpu_ms;
   std::vector<Target> targets{
       {"engine share p50, 1 connection, vs the floor", engine_p50 / floor_ms, "<=", 1.5},
       {fmt::format("engine share p99, {} windows at a cashier's pace, vs the floor", many), paced_p99 / floor_ms, "<=", 3.0},
@@ -642,6 +657,8 @@ int run_settle(const Context& ctx) {
                        order_steps.outcome.percentile_ms(50), engine_p50 / order_p50);
     out += fmt::format(R"("raw_cpu_ms":{{"tls_3_calls":{:.4f},"commit":{:.4f},"card_recheck":{:.4f},"cashier_json":{:.4f},"sum":{:.4f}}},)",
                        raw_link_cpu, raw_commit_cpu, raw_card_cpu, json_cpu_ms, raw_cpu);
+    out += fmt::format(R"("raw_cpu_with_rows_ms":{{"rows_2_commits":{:.4f},"sum":{:.4f},"ratio":{:.3f}}},)", rows_cpu,
+                       raw_rows_cpu, raw_rows_cpu > 0 ? wide_cpu.settled / raw_rows_cpu : 0.0);
     out += fmt::format(R"("wide_cpu_ms_per_settlement":{{{}}},"targets":[)", cpu_json(wide_cpu));
     for (std::size_t i = 0; i < targets.size(); ++i)
       out += fmt::format(R"({}{{"what":"{}","ratio":{:.2f},"op":"{}","limit":{},"pass":{}}})", i ? "," : "",
@@ -698,6 +715,9 @@ int run_settle(const Context& ctx) {
              "  + cashier JSON {:.3f} = {:.3f} ms; settled {:.3f} ms ({:.2f}x)\n\n",
              raw_link_cpu, 2 * raw_commit_cpu, raw_card_cpu, json_cpu_ms, raw_cpu, wide_cpu.settled,
              raw_cpu > 0 ? wide_cpu.settled / raw_cpu : 0.0);
+  fmt::print("  the same with the settlement's own rows written raw in this thread in place of the 2 one-row commits\n"
+             "  (no target: the ledger's statements, a claim and an outcome commit, {:.3f} ms): {:.3f} ms; settled {:.2f}x it\n\n",
+             rows_cpu, raw_rows_cpu, raw_rows_cpu > 0 ? wide_cpu.settled / raw_rows_cpu : 0.0);
   print_cpu(wide_cpu, fmt::format("{}-connection run", many));
   print_threads(wide_threads.first, wide_threads.second, wide.count, fmt::format("{}-connection run", many),
                 handoff_us);

@@ -6,6 +6,9 @@
 #include "tests/support/pcsc_harness.hpp"
 #include "tools/insurer-sim/control_client.hpp"
 
+#include "offline/ledger.hpp"
+#include "offline/ledger_ops.hpp"
+
 #include <fmt/format.h>
 
 #include <arpa/inet.h>
@@ -199,6 +202,113 @@ bool RawSqlite::commit() {
   auto st = db_.cached("INSERT INTO t(request_id, payload) VALUES(?1, ?2)");
   if (!st || !(*st)->bind_all(fmt::format("raw-{}", ++n_), "payload-hash").ok() || !(*st)->run().ok()) return false;
   return tx->commit().ok();
+}
+
+bool RawLedgerRows::open(const std::string& path) {
+  {
+    auto made = ledger::Ledger::open(path);
+    if (!made) return fmt::print(stderr, "raw rows: {}\n", made.error().message), false;
+  }  // closed again: the rows are written on a connection of this thread's own
+  auto db = ledger::open_connection(path, sql::OpenMode::read_write);
+  if (!db) return fmt::print(stderr, "raw rows: {}\n", db.error().message), false;
+  db_ = std::move(db).value();
+  // The writer's settings (the WAL mode is the file's).
+  auto setup = db_.exec("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON");
+  if (!setup) return fmt::print(stderr, "raw rows: {}\n", setup.error().message), false;
+  for (int i = 0; i < 10; ++i)
+    if (!settle(true)) return false;
+  return true;
+}
+
+bool RawLedgerRows::settle(bool online) {
+  const std::int64_t i = ++n_;
+  const std::int64_t at = unix_now_s() * 1000;
+  const auto fail = [](const sql::DbError& e) { return fmt::print(stderr, "raw rows: {}\n", e.message), false; };
+  ledger::Request r;
+  r.request_id = fmt::format("raw-rows-{}", i);
+  r.method = "settle.commit";
+  r.payload_hash = std::string(64, 'a');
+  r.operator_id = "c001";
+  r.window_id = "W01";
+  r.created_at_ms = at;
+  {
+    auto tx = sql::Transaction::begin(db_, sql::TxKind::immediate);
+    if (!tx) return fail(tx.error());
+    if (auto q = ledger::record_request(db_, r); !q) return fail(q.error());
+    if (auto c = tx->commit(); !c) return fail(c.error());
+  }
+  auto tx = sql::Transaction::begin(db_, sql::TxKind::immediate);
+  if (!tx) return fail(tx.error());
+  ledger::Settlement st;
+  st.request_id = r.request_id;
+  st.window_id = "W01";
+  st.operator_id = "c001";
+  st.card_no = "110101199001011234";
+  st.card_sn = "CSN0001";
+  st.psn_no = "11000019900101123400";
+  st.insutype = "310";
+  st.total = Amount::fen(7'360);
+  st.fund = Amount::fen(4'000);
+  st.cash = Amount::fen(3'360);
+  st.inscp = st.total;
+  st.receipt_no = "R-" + r.request_id;
+  st.created_at_ms = at;
+  st.clearing_date = "2026-12-06";
+  st.insuplc_admdvs = "110105";
+  if (online) {
+    const auto message = [&](const char* infno, int k) {
+      ledger::Message m;
+      m.msgid = fmt::format("{}{:014}{:04}", institution, i, k);
+      m.infno = infno;
+      m.request_id = r.request_id;
+      m.psn_no = st.psn_no;
+      m.created_at_ms = at;
+      m.updated_at_ms = at;
+      return m;
+    };
+    for (const auto& [infno, k] : {std::pair{"2201", 1}, std::pair{"2204", 2}}) {
+      ledger::Message q = message(infno, k);
+      q.state = ledger::MessageState::answered;
+      q.infcode = 0;
+      if (auto w = ledger::record_query(db_, q); !w) return fail(w.error());
+    }
+    const ledger::Message m = message("2207", 3);
+    if (auto w = ledger::record_message(db_, m); !w) return fail(w.error());
+    if (auto w = ledger::mark_answered(db_, m.msgid, at, 0); !w) return fail(w.error());
+    st.msgid = m.msgid;
+    st.insurer_setl_id = fmt::format("S{}", i);
+    st.mdtrt_id = fmt::format("M{}", i);
+  } else {
+    st.mode = ledger::Mode::offline;
+    st.state = ledger::SettlementState::offline_pending;
+    st.offline_reason = "line_down";
+  }
+  const std::vector<ledger::SettlementLine> lines{
+      {"110200001", "普通门诊诊查费", ledger::LineClass::a, Amount::fen(2'500), Ratio::ppm(0)},
+      {"86900001", "阿莫西林胶囊", ledger::LineClass::b, Amount::fen(4'860), Ratio::ppm(100'000)}};
+  auto setl = ledger::record_settlement(db_, st, lines);
+  if (!setl) return fail(setl.error());
+  if (!online) {
+    const std::string payload = fmt::format(R"({{"local_id":"{}"}})", r.request_id);
+    if (auto q = ledger::enqueue_outbox(db_, ledger::OutboxKind::offline_upload, *setl, std::nullopt, payload, at); !q)
+      return fail(q.error());
+  }
+  const std::string answer = fmt::format(
+      R"({{"setl_id":"{}","mode":"{}","receipt_no":"{}","total":"73.60","fund":"40.00","account":"0.00","cash":"33.60"}})",
+      *setl, online ? "online" : "offline", st.receipt_no);
+  if (auto a = ledger::answer_request(db_, r.request_id, answer, at); !a) return fail(a.error());
+  ledger::AuditEntry a;
+  a.at_ms = at;
+  a.operator_name = "c001";
+  a.window = "W01";
+  a.action = "settle.commit";
+  a.detail = "settled 73.60";
+  a.object = fmt::format("setl_id {}", *setl);
+  a.outcome = "ok";
+  a.source = "uid:0";
+  if (auto w = ledger::append_audit(db_, a); !w) return fail(w.error());
+  if (auto c = tx->commit(); !c) return fail(c.error());
+  return true;
 }
 
 void first_login(const std::string& dir, const std::string& socket, const std::string& name) {

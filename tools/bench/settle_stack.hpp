@@ -102,6 +102,24 @@ class RawSqlite {
   std::int64_t n_ = 0;
 };
 
+// The rows a settlement writes, written by the ledger's own statements on
+// one connection in the calling thread, as two commits: the request's claim,
+// then its outcome (online: the 2201 and 2204 messages, the 2207's message
+// and answer, the settlement with the visit's two lines, the stored answer
+// and the call's audit entry; offline: the settlement with its lines and its
+// queued upload, the answer, the audit entry), with the events and chain
+// entries the schema's triggers add. No writer thread, no daemon: what
+// settled's commits cost without settled.
+class RawLedgerRows {
+ public:
+  bool open(const std::string& path);  // a new ledger: the schema and its triggers as settled's
+  bool settle(bool online);
+
+ private:
+  sql::Db db_;
+  std::int64_t n_ = 0;
+};
+
 struct Run {
   std::string name;
   int connections = 1;
