@@ -193,6 +193,7 @@ struct RawWindow {
     if (pcsc != 0) SCardReleaseContext(pcsc);
   }
   RawSqlite db;
+  std::unique_ptr<RawLedgerRows> rows;  // set: the commits write a settlement's rows instead of one row each
   SCARDCONTEXT pcsc = 0;
   std::string reader;
   std::mutex* reader_turn = nullptr;
@@ -201,12 +202,19 @@ struct RawWindow {
 
 // A raw window ready to settle: its SQLite file, a PC/SC context on
 // `reader` (taking turns on it through `turn`), its TLS client on `lane`
-// with its connection made. Null when the file cannot be opened (said on
+// with its connection made. `rows`: its file is a ledger and its commits
+// write a settlement's rows. Null when the file cannot be opened (said on
 // stderr); a PC/SC failure throws.
 std::unique_ptr<RawWindow> open_raw_window(const std::string& db_file, std::string reader, std::mutex* turn,
-                                           const insurer::ClientConfig& cfg, const Person& person, int lane) {
+                                           const insurer::ClientConfig& cfg, const Person& person, int lane,
+                                           bool rows = false) {
   auto w = std::make_unique<RawWindow>();
-  if (!w->db.open(db_file)) return nullptr;
+  if (rows) {
+    w->rows = std::make_unique<RawLedgerRows>();
+    if (!w->rows->open(db_file)) return nullptr;
+  } else if (!w->db.open(db_file)) {
+    return nullptr;
+  }
   if (SCardEstablishContext(SCARD_SCOPE_SYSTEM, nullptr, nullptr, &w->pcsc) != SCARD_S_SUCCESS)
     throw std::runtime_error("SCardEstablishContext failed");
   w->reader = std::move(reader);
@@ -286,13 +294,14 @@ Clock::duration floor_once(RawWindow& w, FloorSteps* steps) {
     if (!op()) throw std::runtime_error(what);
     return Clock::now() - t0;
   };
-  const auto claim = timed_or("raw SQLite commit failed", [&] { return w.db.commit(); });
+  const auto claim = timed_or("raw SQLite commit failed", [&] { return w.rows ? w.rows->claim() : w.db.commit(); });
   const auto card = timed_or("raw card re-check failed", [&] {
     std::lock_guard turn(*w.reader_turn);
     return raw::replay(w.pcsc, w.reader, raw::kRecheckScript);
   });
   w.insurer->settle_once();
-  const auto outcome = timed_or("raw SQLite commit failed", [&] { return w.db.commit(); });
+  const auto outcome =
+      timed_or("raw SQLite commit failed", [&] { return w.rows ? w.rows->outcome(true) : w.db.commit(); });
   if (steps != nullptr) {
     steps->claim.add(claim);
     steps->card.add(card);
@@ -349,7 +358,7 @@ int run_settle(const Context& ctx) {
   }
   const int many = positional.empty() ? 32 : std::max(2, std::atoi(positional[0].c_str()));
   const int pool = positional.size() < 2 ? many : std::max(1, std::atoi(positional[1].c_str()));
-  std::vector<Run> runs(10);
+  std::vector<Run> runs(11);
   SimTime sim_in_one;     // the simulator's time during the 1-connection settlements
   std::pair<SettleStack::Steps, SettleStack::Steps> one_steps;  // settled's timing of their steps, around them
   std::pair<SettleStack::Writes, SettleStack::Writes> one_writes;  // the ledger's writer, around them
@@ -359,6 +368,8 @@ int run_settle(const Context& ctx) {
   SimTime sim_in_direct;  // ... for the direct client's 2201, 2204 and 2207
   SimTime sim_in_order;   // ... for the floor done raw in a settlement's order, 1 window
   FloorSteps order_steps; // that floor's steps
+  SimTime sim_in_order_rows;     // ... for the same with a settlement's rows in its two commits
+  FloorSteps order_rows_steps;   // its steps
   SettleStack::Cpu wide_cpu;  // CPU ms per settlement of the wide run, by process
   std::pair<SettleStack::Writes, SettleStack::Writes> wide_writes;  // the ledger's writer around the wide run
   std::pair<SettleStack::Threads, SettleStack::Threads> wide_threads;  // settled's threads around it
@@ -372,6 +383,7 @@ int run_settle(const Context& ctx) {
   Run& together = runs[7];
   Run& in_order = runs[8];
   Run& own_rows = runs[9];
+  Run& in_order_rows = runs[10];
   // The paced run: long enough for a p99 of some hundreds of settlements.
   const double paced_s = std::max(10.0, 4 * ctx.seconds);
   Latencies link;               // the direct client's 2201 + 2204 + 2207, wall time per settlement
@@ -393,6 +405,7 @@ int run_settle(const Context& ctx) {
   floor_paced.name = fmt::format("the floor's operations raw, {} windows, {:.1f} s mean wait", many, think_s);
   floor_paced.connections = many;
   in_order.name = "the floor's operations raw in a settlement's order, 1 window";
+  in_order_rows.name = "the same, its two commits with a settlement's rows";
   own_rows.name = "a settlement's rows raw in this thread (claim + outcome commit)";
   const std::vector<std::string> three{"2201", "2204", "2207"};
   try {
@@ -431,6 +444,9 @@ int run_settle(const Context& ctx) {
     const auto order_win =
         open_raw_window(scratch.file("raw-order.db"), card_reader, &order_turn, cfg, persons[1 % persons.size()], many + 1);
     if (!order_win) return 2;
+    const auto order_rows_win = open_raw_window(scratch.file("raw-order-rows.db"), card_reader, &order_turn, cfg,
+                                                persons[1 % persons.size()], many + 2, true);
+    if (!order_rows_win) return 2;
 
     std::atomic<std::int64_t> seq{0};
     std::vector<std::unique_ptr<Cashier>> single;
@@ -502,6 +518,10 @@ int run_settle(const Context& ctx) {
       const SimTime o1 = sim_time(st, three);
       sim_in_order.us += o1.us - o0.us;
       sim_in_order.answers += o1.answers - o0.answers;
+      timed_by(in_order_rows, slice, [&] { return floor_once(*order_rows_win, &order_rows_steps); });
+      const SimTime o2 = sim_time(st, three);
+      sim_in_order_rows.us += o2.us - o1.us;
+      sim_in_order_rows.answers += o2.answers - o1.answers;
     }
     SCardReleaseContext(pcsc);
     // The wide run: `many` connections, half at each window, each with its own login and card read.
@@ -607,6 +627,8 @@ int run_settle(const Context& ctx) {
   // back by one window, as the 1-connection settlements run.
   const double sim_order_ms = per(static_cast<double>(sim_in_order.us) / 1000.0, in_order.count);
   const double order_p50 = in_order.lat.percentile_ms(50) - sim_order_ms;
+  const double sim_order_rows_ms = per(static_cast<double>(sim_in_order_rows.us) / 1000.0, in_order_rows.count);
+  const double order_rows_p50 = in_order_rows.lat.percentile_ms(50) - sim_order_rows_ms;
   // Back to back, every window waits for the CPU the others' settlements
   // take: with the whole stack's CPU per settlement c on two cores, a
   // settlement's latency is at least (windows x c) / 2 (Little's law).
@@ -655,6 +677,10 @@ int run_settle(const Context& ctx) {
     out += fmt::format(R"("in_order_floor_ms":{{"p50":{:.3f},"sim_ms":{:.3f},"claim_p50":{:.3f},"card_p50":{:.3f},"outcome_p50":{:.3f},"ratio":{:.3f}}},)",
                        order_p50, sim_order_ms, order_steps.claim.percentile_ms(50), order_steps.card.percentile_ms(50),
                        order_steps.outcome.percentile_ms(50), engine_p50 / order_p50);
+    out += fmt::format(R"("in_order_rows_ms":{{"p50":{:.3f},"sim_ms":{:.3f},"claim_p50":{:.3f},"card_p50":{:.3f},"outcome_p50":{:.3f},"ratio":{:.3f}}},)",
+                       order_rows_p50, sim_order_rows_ms, order_rows_steps.claim.percentile_ms(50),
+                       order_rows_steps.card.percentile_ms(50), order_rows_steps.outcome.percentile_ms(50),
+                       engine_p50 / order_rows_p50);
     out += fmt::format(R"("raw_cpu_ms":{{"tls_3_calls":{:.4f},"commit":{:.4f},"card_recheck":{:.4f},"cashier_json":{:.4f},"sum":{:.4f}}},)",
                        raw_link_cpu, raw_commit_cpu, raw_card_cpu, json_cpu_ms, raw_cpu);
     out += fmt::format(R"("raw_cpu_with_rows_ms":{{"rows_2_commits":{:.4f},"sum":{:.4f},"ratio":{:.3f}}},)", rows_cpu,
@@ -699,6 +725,11 @@ int run_settle(const Context& ctx) {
              "  commit {:.3f} ms (the raw commits' own loop, one right after another: {:.3f}); the engine share ÷ it: {:.2f}x\n",
              in_order.lat.percentile_ms(50), sim_order_ms, order_p50, order_steps.claim.percentile_ms(50),
              order_steps.card.percentile_ms(50), order_steps.outcome.percentile_ms(50), raw_p50, engine_p50 / order_p50);
+  fmt::print("  the same with a settlement's rows in its two commits (no target): p50 {:.3f} ms less insurer-sim's {:.3f}\n"
+             "  = {:.3f} ms; request commit {:.3f}, card re-check {:.3f}, outcome commit {:.3f} ms; the engine share ÷ it: {:.2f}x\n",
+             in_order_rows.lat.percentile_ms(50), sim_order_rows_ms, order_rows_p50,
+             order_rows_steps.claim.percentile_ms(50), order_rows_steps.card.percentile_ms(50),
+             order_rows_steps.outcome.percentile_ms(50), engine_p50 / order_rows_p50);
   print_steps(one_steps.first, one_steps.second, one.count,
               fmt::format("1-connection settlements (the simulator's own {:.3f} ms inside insurer_call)",
                           sim_ms_per_settlement));

@@ -220,27 +220,33 @@ bool RawLedgerRows::open(const std::string& path) {
   return true;
 }
 
-bool RawLedgerRows::settle(bool online) {
-  const std::int64_t i = ++n_;
-  const std::int64_t at = unix_now_s() * 1000;
-  const auto fail = [](const sql::DbError& e) { return fmt::print(stderr, "raw rows: {}\n", e.message), false; };
+namespace {
+bool rows_failed(const sql::DbError& e) { return fmt::print(stderr, "raw rows: {}\n", e.message), false; }
+}  // namespace
+
+bool RawLedgerRows::claim() {
   ledger::Request r;
-  r.request_id = fmt::format("raw-rows-{}", i);
+  r.request_id = fmt::format("raw-rows-{}", ++n_);
   r.method = "settle.commit";
   r.payload_hash = std::string(64, 'a');
   r.operator_id = "c001";
   r.window_id = "W01";
-  r.created_at_ms = at;
-  {
-    auto tx = sql::Transaction::begin(db_, sql::TxKind::immediate);
-    if (!tx) return fail(tx.error());
-    if (auto q = ledger::record_request(db_, r); !q) return fail(q.error());
-    if (auto c = tx->commit(); !c) return fail(c.error());
-  }
+  r.created_at_ms = unix_now_s() * 1000;
   auto tx = sql::Transaction::begin(db_, sql::TxKind::immediate);
-  if (!tx) return fail(tx.error());
+  if (!tx) return rows_failed(tx.error());
+  if (auto q = ledger::record_request(db_, r); !q) return rows_failed(q.error());
+  if (auto c = tx->commit(); !c) return rows_failed(c.error());
+  request_id_ = r.request_id;
+  return true;
+}
+
+bool RawLedgerRows::outcome(bool online) {
+  const std::int64_t i = n_;
+  const std::int64_t at = unix_now_s() * 1000;
+  auto tx = sql::Transaction::begin(db_, sql::TxKind::immediate);
+  if (!tx) return rows_failed(tx.error());
   ledger::Settlement st;
-  st.request_id = r.request_id;
+  st.request_id = request_id_;
   st.window_id = "W01";
   st.operator_id = "c001";
   st.card_no = "110101199001011234";
@@ -251,7 +257,7 @@ bool RawLedgerRows::settle(bool online) {
   st.fund = Amount::fen(4'000);
   st.cash = Amount::fen(3'360);
   st.inscp = st.total;
-  st.receipt_no = "R-" + r.request_id;
+  st.receipt_no = "R-" + request_id_;
   st.created_at_ms = at;
   st.clearing_date = "2026-12-06";
   st.insuplc_admdvs = "110105";
@@ -260,7 +266,7 @@ bool RawLedgerRows::settle(bool online) {
       ledger::Message m;
       m.msgid = fmt::format("{}{:014}{:04}", institution, i, k);
       m.infno = infno;
-      m.request_id = r.request_id;
+      m.request_id = request_id_;
       m.psn_no = st.psn_no;
       m.created_at_ms = at;
       m.updated_at_ms = at;
@@ -270,11 +276,11 @@ bool RawLedgerRows::settle(bool online) {
       ledger::Message q = message(infno, k);
       q.state = ledger::MessageState::answered;
       q.infcode = 0;
-      if (auto w = ledger::record_query(db_, q); !w) return fail(w.error());
+      if (auto w = ledger::record_query(db_, q); !w) return rows_failed(w.error());
     }
     const ledger::Message m = message("2207", 3);
-    if (auto w = ledger::record_message(db_, m); !w) return fail(w.error());
-    if (auto w = ledger::mark_answered(db_, m.msgid, at, 0); !w) return fail(w.error());
+    if (auto w = ledger::record_message(db_, m); !w) return rows_failed(w.error());
+    if (auto w = ledger::mark_answered(db_, m.msgid, at, 0); !w) return rows_failed(w.error());
     st.msgid = m.msgid;
     st.insurer_setl_id = fmt::format("S{}", i);
     st.mdtrt_id = fmt::format("M{}", i);
@@ -287,16 +293,16 @@ bool RawLedgerRows::settle(bool online) {
       {"110200001", "普通门诊诊查费", ledger::LineClass::a, Amount::fen(2'500), Ratio::ppm(0)},
       {"86900001", "阿莫西林胶囊", ledger::LineClass::b, Amount::fen(4'860), Ratio::ppm(100'000)}};
   auto setl = ledger::record_settlement(db_, st, lines);
-  if (!setl) return fail(setl.error());
+  if (!setl) return rows_failed(setl.error());
   if (!online) {
-    const std::string payload = fmt::format(R"({{"local_id":"{}"}})", r.request_id);
+    const std::string payload = fmt::format(R"({{"local_id":"{}"}})", request_id_);
     if (auto q = ledger::enqueue_outbox(db_, ledger::OutboxKind::offline_upload, *setl, std::nullopt, payload, at); !q)
-      return fail(q.error());
+      return rows_failed(q.error());
   }
   const std::string answer = fmt::format(
       R"({{"setl_id":"{}","mode":"{}","receipt_no":"{}","total":"73.60","fund":"40.00","account":"0.00","cash":"33.60"}})",
       *setl, online ? "online" : "offline", st.receipt_no);
-  if (auto a = ledger::answer_request(db_, r.request_id, answer, at); !a) return fail(a.error());
+  if (auto a = ledger::answer_request(db_, request_id_, answer, at); !a) return rows_failed(a.error());
   ledger::AuditEntry a;
   a.at_ms = at;
   a.operator_name = "c001";
@@ -306,8 +312,8 @@ bool RawLedgerRows::settle(bool online) {
   a.object = fmt::format("setl_id {}", *setl);
   a.outcome = "ok";
   a.source = "uid:0";
-  if (auto w = ledger::append_audit(db_, a); !w) return fail(w.error());
-  if (auto c = tx->commit(); !c) return fail(c.error());
+  if (auto w = ledger::append_audit(db_, a); !w) return rows_failed(w.error());
+  if (auto c = tx->commit(); !c) return rows_failed(c.error());
   return true;
 }
 

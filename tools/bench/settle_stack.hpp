@@ -113,11 +113,14 @@ class RawSqlite {
 class RawLedgerRows {
  public:
   bool open(const std::string& path);  // a new ledger: the schema and its triggers as settled's
-  bool settle(bool online);
+  bool claim();                 // the first commit: a new request
+  bool outcome(bool online);    // the second: the last claimed request's outcome
+  bool settle(bool online) { return claim() && outcome(online); }
 
  private:
   sql::Db db_;
   std::int64_t n_ = 0;
+  std::string request_id_;
 };
 
 struct Run {
