@@ -3,7 +3,8 @@
 // ledger), 1 connection, and 32 both back to back and at a cashier's pace,
 // beside the floor the rules put on its path (two raw SQLite commits, the
 // raw pooled TLS round trips minus the simulator's own time, the raw card
-// re-check) and the raw CPU of the same operations, all in the same run.
+// re-check) and the raw CPU of the same operations, all in the same run; the
+// same with a settlement's own rows in the commits beside them (no target).
 #include "tools/bench/bench.hpp"
 #include "tools/bench/settle_stack.hpp"
 #include "tools/bench/raw_ops.hpp"

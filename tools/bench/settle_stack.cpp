@@ -1,6 +1,7 @@
 // The settlement stack the bench's end-to-end sections share (see
 // settle_stack.hpp): child processes, pcscd and virtual cards, the cashier
-// client, raw SQLite commits, timed loops and the simulator's control endpoint.
+// client, raw SQLite commits (one row, or a settlement's rows through the
+// ledger's statements), timed loops and the simulator's control endpoint.
 #include "tools/bench/settle_stack.hpp"
 
 #include "tests/support/pcsc_harness.hpp"

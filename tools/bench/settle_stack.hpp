@@ -1,6 +1,7 @@
 // The settlement stack the bench's end-to-end sections share: child processes
 // (insurer-sim, settled, settlectl), pcscd with one virtual card per window, the
-// cashier socket's JSON-RPC client, raw SQLite commits and timed loops.
+// cashier socket's JSON-RPC client, raw SQLite commits (one row, or a
+// settlement's rows through the ledger's statements) and timed loops.
 #pragma once
 
 #include "tools/bench/bench.hpp"
