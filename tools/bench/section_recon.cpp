@@ -9,6 +9,7 @@
 #include "offline/ledger.hpp"
 #include "offline/sqlite.hpp"
 #include "protocol/json.hpp"
+#include "tools/insurer-sim/store.hpp"
 #include "tools/settlectl/client.hpp"
 
 #include <fmt/format.h>
@@ -26,10 +27,6 @@ using json::Json;
 using namespace std::chrono_literals;
 
 constexpr const char* kInstitution = stack::institution;
-// The insured area the simulator records on each settlement (its persons'
-// default, the hospital's own area, settled's [institution] insurer_area):
-// the ledger's rows leave it empty, which settled counts as that area.
-constexpr const char* kArea = "110105";
 constexpr const char* kSecret = "bench-recon-secret";
 constexpr const char* kPassword = "Bench-Super-2026";
 constexpr const char* kBalancedDay = "2026-03-02";
@@ -80,6 +77,9 @@ void fill(sql::Db& ledger, sql::Db& sim, const char* date, std::int64_t first, s
       "INSERT INTO refunds(request_id, setl_id, window_id, operator_id, refund_total_fen, fund_fen, account_fen, "
       "cash_fen, insurer_refund_id, msgid, created_at_ms, clearing_date) VALUES(?1, ?2, 'W01', 's001', 100, 0, 0, 100, "
       "?3, NULL, 1772400000000, ?4)");
+  // The simulator's rows carry the insured area it gives its persons (the
+  // hospital's own, settled's [institution] insurer_area); the ledger's rows
+  // leave it empty, which settled counts as that area.
   auto ss = sim.prepare(
       "INSERT INTO settlements(id, msgid, infno, fixmedins_code, medins_setl_id, psn_no, visit_id, chrg_bchno, insutype, "
       "visit, use_account, origin, local_id, total, fund, account, cash, fulamt, preselfpay, inscp, deductible_part, "
@@ -119,7 +119,7 @@ void fill(sql::Db& ledger, sql::Db& sim, const char* date, std::int64_t first, s
     if (diffs && k == 2) state = "undone";  // state_mismatch
     check(ss->bind_all(id, msgid, std::string(kInstitution), fmt::format("b{}", id), psn, fmt::format("C{}", id),
                        std::string(r.insutype), stotal, sfund, r.account, r.cash, state, setl_time, std::string(date),
-                       std::string(kArea)),
+                       std::string(sim::default_area)),
           "bind");
     check(ss->run(), "sim insert");
     ss->reset();
@@ -132,7 +132,7 @@ void fill(sql::Db& ledger, sql::Db& sim, const char* date, std::int64_t first, s
       const std::int64_t x = extra_id++;
       check(ss->bind_all(x, msgid_of(x), std::string(kInstitution), fmt::format("x{}", x), psn, fmt::format("C{}", x),
                          std::string("310"), std::int64_t{1000}, std::int64_t{800}, std::int64_t{0}, std::int64_t{200},
-                         std::string("effective"), setl_time, std::string(date), std::string(kArea)),
+                         std::string("effective"), setl_time, std::string(date), std::string(sim::default_area)),
             "bind");
       check(ss->run(), "sim insert");
       ss->reset();
