@@ -208,6 +208,8 @@ sql::Status backup_before_migration(sql::Db& db, const std::string& path, int fr
   return settle::Ok{};
 }
 
+}  // namespace
+
 sql::Status configure_writer(sql::Db& db) {
   auto mode = db.query_text("PRAGMA journal_mode = WAL");
   if (!mode) return mode.error();
@@ -224,8 +226,6 @@ sql::Status configure_writer(sql::Db& db) {
   SETTLE_ASSERT(sync->value_or(0) == 2);  // FULL
   return settle::Ok{};
 }
-
-}  // namespace
 
 sql::Result<sql::Db> open_connection(const std::string& path, sql::OpenMode mode, int busy_timeout_ms,
                                      const sql::Key& key) {

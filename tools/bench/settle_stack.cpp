@@ -213,9 +213,9 @@ bool RawLedgerRows::open(const std::string& path) {
   auto db = ledger::open_connection(path, sql::OpenMode::read_write);
   if (!db) return fmt::print(stderr, "raw rows: {}\n", db.error().message), false;
   db_ = std::move(db).value();
-  // The writer's settings (the WAL mode is the file's).
-  auto setup = db_.exec("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON");
-  if (!setup) return fmt::print(stderr, "raw rows: {}\n", setup.error().message), false;
+  // The writer's own settings.
+  if (auto setup = ledger::configure_writer(db_); !setup)
+    return fmt::print(stderr, "raw rows: {}\n", setup.error().message), false;
   for (int i = 0; i < 10; ++i)
     if (!settle(true)) return false;
   return true;
