@@ -167,6 +167,11 @@ class DirectInsurer {
 struct SimTime {
   std::int64_t us = 0;
   std::int64_t answers = 0;
+  // Adds what the simulator did between two readings.
+  void add_between(const SimTime& before, const SimTime& after) {
+    us += after.us - before.us;
+    answers += after.answers - before.answers;
+  }
 };
 
 // `only`: these transactions alone (all when empty).
@@ -501,8 +506,7 @@ int run_settle(const Context& ctx) {
         link_cpu_ms += sim_alone.last_three_cpu_ms;
       });
       const SimTime d1 = sim_time(st, three);
-      sim_in_direct.us += d1.us - d0.us;
-      sim_in_direct.answers += d1.answers - d0.answers;
+      sim_in_direct.add_between(d0, d1);
       const SimTime before = sim_time(st);
       one_steps.first += st.flow_steps();
       one_writes.first += st.ledger_writes();
@@ -510,19 +514,16 @@ int run_settle(const Context& ctx) {
       one_writes.second += st.ledger_writes();
       one_steps.second += st.flow_steps();
       const SimTime after = sim_time(st);
-      sim_in_one.us += after.us - before.us;
-      sim_in_one.answers += after.answers - before.answers;
+      sim_in_one.add_between(before, after);
       const SimTime o0 = sim_time(st, three);
       // Back to back, as the 1-connection settlements run: every commit comes
       // after the round trips' wait, not right after another commit.
       timed_by(in_order, slice, [&] { return floor_once(*order_win, &order_steps); });
       const SimTime o1 = sim_time(st, three);
-      sim_in_order.us += o1.us - o0.us;
-      sim_in_order.answers += o1.answers - o0.answers;
+      sim_in_order.add_between(o0, o1);
       timed_by(in_order_rows, slice, [&] { return floor_once(*order_rows_win, &order_rows_steps); });
       const SimTime o2 = sim_time(st, three);
-      sim_in_order_rows.us += o2.us - o1.us;
-      sim_in_order_rows.answers += o2.answers - o1.answers;
+      sim_in_order_rows.add_between(o1, o2);
     }
     SCardReleaseContext(pcsc);
     // The wide run: `many` connections, half at each window, each with its own login and card read.
@@ -569,13 +570,11 @@ int run_settle(const Context& ctx) {
       const SimTime p0 = sim_time(st);
       commits(paced, conns, paced_s / 2, seq, "online", std::nullopt, think_s);
       const SimTime p1 = sim_time(st);
-      sim_in_paced.us += p1.us - p0.us;
-      sim_in_paced.answers += p1.answers - p0.answers;
+      sim_in_paced.add_between(p0, p1);
       const SimTime f0 = sim_time(st, three);
       paced_floor(floor_paced, raw_windows, paced_s / 2, think_s);
       const SimTime f1 = sim_time(st, three);
-      sim_in_floor_paced.us += f1.us - f0.us;
-      sim_in_floor_paced.answers += f1.answers - f0.answers;
+      sim_in_floor_paced.add_between(f0, f1);
     }
     raw_windows.clear();
     conns.clear();
@@ -675,13 +674,14 @@ int run_settle(const Context& ctx) {
     out += fmt::format(R"("paced_floor_ms":{{"p50":{:.3f},"p99":{:.3f},"sim_ms":{:.3f},"p50_ratio":{:.3f},"p99_ratio":{:.3f}}},)",
                        floor_paced_p50, floor_paced_p99, sim_floor_paced_ms, paced_p50 / floor_paced_p50,
                        paced_p99 / floor_paced_p99);
-    out += fmt::format(R"("in_order_floor_ms":{{"p50":{:.3f},"sim_ms":{:.3f},"claim_p50":{:.3f},"card_p50":{:.3f},"outcome_p50":{:.3f},"ratio":{:.3f}}},)",
-                       order_p50, sim_order_ms, order_steps.claim.percentile_ms(50), order_steps.card.percentile_ms(50),
-                       order_steps.outcome.percentile_ms(50), engine_p50 / order_p50);
-    out += fmt::format(R"("in_order_rows_ms":{{"p50":{:.3f},"sim_ms":{:.3f},"claim_p50":{:.3f},"card_p50":{:.3f},"outcome_p50":{:.3f},"ratio":{:.3f}}},)",
-                       order_rows_p50, sim_order_rows_ms, order_rows_steps.claim.percentile_ms(50),
-                       order_rows_steps.card.percentile_ms(50), order_rows_steps.outcome.percentile_ms(50),
-                       engine_p50 / order_rows_p50);
+    const auto in_order_json = [engine_p50](const char* key, double p50, double sim_ms, FloorSteps& steps) {
+      return fmt::format(
+          R"("{}":{{"p50":{:.3f},"sim_ms":{:.3f},"claim_p50":{:.3f},"card_p50":{:.3f},"outcome_p50":{:.3f},"ratio":{:.3f}}},)",
+          key, p50, sim_ms, steps.claim.percentile_ms(50), steps.card.percentile_ms(50), steps.outcome.percentile_ms(50),
+          engine_p50 / p50);
+    };
+    out += in_order_json("in_order_floor_ms", order_p50, sim_order_ms, order_steps);
+    out += in_order_json("in_order_rows_ms", order_rows_p50, sim_order_rows_ms, order_rows_steps);
     out += fmt::format(R"("raw_cpu_ms":{{"tls_3_calls":{:.4f},"commit":{:.4f},"card_recheck":{:.4f},"cashier_json":{:.4f},"sum":{:.4f}}},)",
                        raw_link_cpu, raw_commit_cpu, raw_card_cpu, json_cpu_ms, raw_cpu);
     out += fmt::format(R"("raw_cpu_with_rows_ms":{{"rows_2_commits":{:.4f},"sum":{:.4f},"ratio":{:.3f}}},)", rows_cpu,
