@@ -77,12 +77,12 @@ int run_offline(const Context& ctx) {
   const int many = args.connections;
   std::vector<Run> runs(3);
   Run& raw = runs[0];
-  Run& own_rows = runs[2];
-  own_rows.name = "an offline settlement's rows raw in this thread (claim + outcome commit)";
-  double rows_cpu_ms = 0;  // this thread's CPU writing them, summed
   Run& wide = runs[1];
+  Run& own_rows = runs[2];
   raw.name = "raw SQLite, 1 insert per transaction";
   wide.name = fmt::format("settle.commit offline, {} connections", many);
+  own_rows.name = "an offline settlement's rows raw in this thread (claim + outcome commit)";
+  double rows_cpu_ms = 0;  // this thread's CPU writing them, summed
   wide.connections = many;
   Run fill;
   SettleStack::Cpu wide_cpu;  // CPU ms per offline settlement, by process
@@ -163,28 +163,22 @@ sync_interval_s = 0
       if (SCardEstablishContext(SCARD_SCOPE_SYSTEM, nullptr, nullptr, &pcsc) != SCARD_S_SUCCESS)
         throw std::runtime_error("SCardEstablishContext failed");
       Run card;
-      const double k0 = raw::thread_cpu_ms();
-      timed(card, slice, [&] {
+      raw_card_cpu_ms = timed_cpu(card, slice, [&] {
         if (!raw::replay(pcsc, testing::vpcd_reader_name(1), raw::kRecheckScript))
           throw std::runtime_error("raw card re-check failed");
       });
-      raw_card_cpu_ms = raw::thread_cpu_ms() - k0;
       raw_card_count = card.count;
       SCardReleaseContext(pcsc);
     }
     // The stack's CPU during the offline slices only: Σ after − Σ before.
     SettleStack::Cpu cpu_before, cpu_after;
     for (int k = 0; k < slices; ++k) {
-      const double c0 = raw::thread_cpu_ms();
-      timed(raw, slice, [&] {
+      raw_commit_cpu_ms += timed_cpu(raw, slice, [&] {
         if (!raw_db.commit()) throw std::runtime_error("raw SQLite commit failed");
       });
-      raw_commit_cpu_ms += raw::thread_cpu_ms() - c0;
-      const double r0 = raw::thread_cpu_ms();
-      timed(own_rows, slice / 2, [&] {
+      rows_cpu_ms += timed_cpu(own_rows, slice / 2, [&] {
         if (!raw_rows.settle(false)) throw std::runtime_error("an offline settlement's rows written raw failed");
       });
-      rows_cpu_ms += raw::thread_cpu_ms() - r0;
       wide_writes.first += st.ledger_writes();  // (outside the CPU counted: a scrape costs settled some)
       wide_threads.first += st.threads();
       cpu_before += st.cpu();

@@ -478,21 +478,15 @@ int run_settle(const Context& ctx) {
     const int slices = std::max(1, static_cast<int>(ctx.seconds / 0.5));
     const double slice = ctx.seconds / slices;
     for (int k = 0; k < slices; ++k) {
-      const double c0 = raw::thread_cpu_ms();
-      timed(raw, slice, [&] {
+      raw_commit_cpu_ms += timed_cpu(raw, slice, [&] {
         if (!raw_db.commit()) throw std::runtime_error("raw SQLite commit failed");
       });
-      raw_commit_cpu_ms += raw::thread_cpu_ms() - c0;
-      const double k0 = raw::thread_cpu_ms();
-      timed(card, slice / 2, [&] {
+      raw_card_cpu_ms += timed_cpu(card, slice / 2, [&] {
         if (!raw::replay(pcsc, card_reader, raw::kRecheckScript)) throw std::runtime_error("raw card re-check failed");
       });
-      raw_card_cpu_ms += raw::thread_cpu_ms() - k0;
-      const double r0 = raw::thread_cpu_ms();
-      timed(own_rows, slice / 2, [&] {
+      rows_cpu_ms += timed_cpu(own_rows, slice / 2, [&] {
         if (!raw_rows.settle(true)) throw std::runtime_error("a settlement's rows written raw failed");
       });
-      rows_cpu_ms += raw::thread_cpu_ms() - r0;
       timed(together, slice / 2, [&] {
         commit_beside.start();
         const bool card_ok = raw::replay(pcsc, card_reader, raw::kRecheckScript);
@@ -580,11 +574,9 @@ int run_settle(const Context& ctx) {
     conns.clear();
     single.clear();
     // One more raw slice after the wide run (the disk may have drifted).
-    const double c0 = raw::thread_cpu_ms();
-    timed(raw, slice, [&] {
+    raw_commit_cpu_ms += timed_cpu(raw, slice, [&] {
       if (!raw_db.commit()) throw std::runtime_error("raw SQLite commit failed");
     });
-    raw_commit_cpu_ms += raw::thread_cpu_ms() - c0;
     st.stop();
   } catch (const std::exception& e) {
     fmt::print(stderr, "settle: {}\n  (files in {})\n", e.what(), dir);

@@ -3,6 +3,7 @@
 // client, raw SQLite commits (one row, or a settlement's rows through the
 // ledger's statements), timed loops and the simulator's control endpoint.
 #include "tools/bench/settle_stack.hpp"
+#include "tools/bench/raw_ops.hpp"
 
 #include "tests/support/pcsc_harness.hpp"
 #include "tools/insurer-sim/control_client.hpp"
@@ -407,6 +408,12 @@ void timed(Run& run, double seconds, const std::function<void()>& op) {
     op();
     return Clock::now() - t0;
   });
+}
+
+double timed_cpu(Run& run, double seconds, const std::function<void()>& op) {
+  const double cpu0 = raw::thread_cpu_ms();
+  timed(run, seconds, op);
+  return raw::thread_cpu_ms() - cpu0;
 }
 
 SimProcess start_sim(const std::string& dir, const std::string& pki, const std::string& secret_text,

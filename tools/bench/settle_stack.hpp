@@ -171,6 +171,8 @@ void timed(Run& run, double seconds, const std::function<void()>& op);
 // The same where op returns the time to record for its sample (a sequence
 // that counts two overlapping steps once, say) instead of its wall time.
 void timed_by(Run& run, double seconds, const std::function<Clock::duration()>& op);
+// timed(), and the calling thread's CPU it took, in milliseconds.
+double timed_cpu(Run& run, double seconds, const std::function<void()>& op);
 
 struct StackOptions {
   int pool = 16;               // [insurer] pool_size
