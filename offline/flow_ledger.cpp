@@ -3,6 +3,7 @@
 // answer inside the caller's transaction, so all of it is durable or none.
 #include "offline/flow_ledger.hpp"
 
+#include "offline/rows.hpp"
 #include "offline/stay_ops.hpp"
 
 #include <fmt/format.h>
@@ -13,8 +14,6 @@ namespace settle::ledger {
 namespace {
 
 constexpr std::string_view kStaleOffline = "offline figures moved";
-
-std::optional<std::string> opt(const std::string& s) { return s.empty() ? std::nullopt : std::optional<std::string>(s); }
 
 // A JSON string of characters that need no escaping beyond quotes and backslashes.
 std::string json_text(std::string_view s) {

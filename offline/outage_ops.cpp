@@ -14,30 +14,16 @@
 namespace settle::ledger {
 namespace {
 
-constexpr std::array<std::pair<OutageKind, std::string_view>, 6> kKinds{{{OutageKind::line, "line"},
-                                                                        {OutageKind::crash, "crash"},
-                                                                        {OutageKind::drill, "drill"},
-                                                                        {OutageKind::storage, "storage"},
-                                                                        {OutageKind::reader, "reader"},
-                                                                        {OutageKind::network, "network"}}};
+constexpr std::array<std::pair<OutageKind, std::string_view>, 6> kOutageKinds{{{OutageKind::line, "line"},
+                                                                              {OutageKind::crash, "crash"},
+                                                                              {OutageKind::drill, "drill"},
+                                                                              {OutageKind::storage, "storage"},
+                                                                              {OutageKind::reader, "reader"},
+                                                                              {OutageKind::network, "network"}}};
 constexpr std::array<std::pair<OutageNoteKind, std::string_view>, 4> kNoteKinds{{{OutageNoteKind::notified, "notified"},
                                                                                 {OutageNoteKind::notify_failed, "notify_failed"},
                                                                                 {OutageNoteKind::told, "told"},
                                                                                 {OutageNoteKind::note, "note"}}};
-
-template <class E, std::size_t N>
-std::string_view name_in(const std::array<std::pair<E, std::string_view>, N>& table, E e) noexcept {
-  for (const auto& [k, n] : table)
-    if (k == e) return n;
-  return "?";
-}
-
-template <class E, std::size_t N>
-std::optional<E> parse_in(const std::array<std::pair<E, std::string_view>, N>& table, std::string_view s) noexcept {
-  for (const auto& [k, n] : table)
-    if (n == s) return k;
-  return std::nullopt;
-}
 
 constexpr std::string_view kOutageCols = "outage_id, kind, cause, started_at_ms, ended_at_ms, end_note";
 
@@ -81,8 +67,8 @@ sql::Result<std::array<std::int64_t, N>> ints(sql::Db& db, const std::string& te
 
 }  // namespace
 
-std::string_view name(OutageKind k) noexcept { return name_in(kKinds, k); }
-std::optional<OutageKind> parse_outage_kind(std::string_view s) noexcept { return parse_in(kKinds, s); }
+std::string_view name(OutageKind k) noexcept { return name_in(kOutageKinds, k); }
+std::optional<OutageKind> parse_outage_kind(std::string_view s) noexcept { return parse_in(kOutageKinds, s); }
 std::string_view name(OutageNoteKind k) noexcept { return name_in(kNoteKinds, k); }
 std::optional<OutageNoteKind> parse_outage_note_kind(std::string_view s) noexcept { return parse_in(kNoteKinds, s); }
 

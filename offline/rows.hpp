@@ -1,14 +1,18 @@
 // Reading rows with a cached statement: every row of a query mapped to a
 // value (select_all), or at most one (select_one), and the operations' own
-// refusals (not_found, invalid_state). The statement is reset
-// however the read ends, so that it holds no read transaction open.
+// refusals (not_found, invalid_state), and the columns' small conversions.
+// The statement is reset however the read ends, so that it holds no read
+// transaction open.
 #pragma once
 
 #include "offline/sqlite.hpp"
 
+#include <array>
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace settle::ledger {
@@ -20,6 +24,26 @@ inline sql::DbError not_found(std::string_view what) {
 }
 inline sql::DbError invalid_state(std::string_view what) {
   return sql::DbError{sql::Errc::invalid_state, 0, std::string(what)};
+}
+
+// An empty text as no value (a NULL column).
+inline std::optional<std::string> opt(const std::string& s) {
+  return s.empty() ? std::nullopt : std::optional<std::string>(s);
+}
+
+// A column's names of an enum's values: the name of a value ("?" for one
+// the table lacks), the value of a name.
+template <class E, std::size_t N>
+std::string_view name_in(const std::array<std::pair<E, std::string_view>, N>& table, E e) noexcept {
+  for (const auto& [k, n] : table)
+    if (k == e) return n;
+  return "?";
+}
+template <class E, std::size_t N>
+std::optional<E> parse_in(const std::array<std::pair<E, std::string_view>, N>& table, std::string_view s) noexcept {
+  for (const auto& [k, n] : table)
+    if (n == s) return k;
+  return std::nullopt;
 }
 
 template <class Row, class Map, class... Args>

@@ -26,8 +26,6 @@ sql::Status event(sql::Db& db, std::int64_t at, Entity entity, std::string id, s
   return settle::Ok{};
 }
 
-std::optional<std::string> opt(const std::string& s) { return s.empty() ? std::nullopt : std::optional<std::string>(s); }
-
 constexpr std::string_view kStayCols =
     "adm_id, request_id, window_id, operator_id, card_no, card_sn, psn_no, insutype, dept, dept_name, diagnosis, "
     "diagnosis_name, admit_at_ms, discharge_at_ms, mode, state, mdtrt_id, msgid, flag, live_count, live_total_fen, "
@@ -68,32 +66,32 @@ constexpr std::string_view kItemCols =
     "item_id, adm_id, kind, request_id, setl_id, state, attempts, refusals, next_attempt_at_ms, last_error, "
     "created_at_ms, updated_at_ms";
 
-constexpr std::array<std::pair<StayItemKind, std::string_view>, 4> kKinds{{{StayItemKind::admission, "admission"},
-                                                                            {StayItemKind::lines, "lines"},
-                                                                            {StayItemKind::cancel, "cancel"},
-                                                                            {StayItemKind::discharge, "discharge"}}};
-constexpr std::array<std::pair<StayItemState, std::string_view>, 5> kStates{{{StayItemState::pending, "pending"},
-                                                                             {StayItemState::in_flight, "in_flight"},
-                                                                             {StayItemState::done, "done"},
-                                                                             {StayItemState::parked, "parked"},
-                                                                             {StayItemState::closed, "closed"}}};
+constexpr std::array<std::pair<StayItemKind, std::string_view>, 4> kItemKinds{{{StayItemKind::admission, "admission"},
+                                                                              {StayItemKind::lines, "lines"},
+                                                                              {StayItemKind::cancel, "cancel"},
+                                                                              {StayItemKind::discharge, "discharge"}}};
+constexpr std::array<std::pair<StayItemState, std::string_view>, 5> kItemStates{{{StayItemState::pending, "pending"},
+                                                                                {StayItemState::in_flight, "in_flight"},
+                                                                                {StayItemState::done, "done"},
+                                                                                {StayItemState::parked, "parked"},
+                                                                                {StayItemState::closed, "closed"}}};
 
+// A name the schema's CHECK allows.
 template <class E, std::size_t N>
 E parse_name(const std::array<std::pair<E, std::string_view>, N>& names, std::string_view s) {
-  for (const auto& [v, n] : names)
-    if (n == s) return v;
-  SETTLE_ASSERT(false && "a name the schema's CHECK allows");
-  return names[0].first;
+  const auto v = parse_in(names, s);
+  SETTLE_ASSERT(v && "a name the schema's CHECK allows");
+  return v ? *v : names[0].first;
 }
 
 StayItem read_item(const sql::Statement& st) {
   StayItem i;
   i.item_id = st.column_int64(0);
   i.adm_id = st.column_int64(1);
-  i.kind = parse_name(kKinds, st.column_text_view(2));
+  i.kind = parse_name(kItemKinds, st.column_text_view(2));
   i.request_id = st.column_opt_text(3);
   i.setl_id = st.column_opt_int64(4);
-  i.state = parse_name(kStates, st.column_text_view(5));
+  i.state = parse_name(kItemStates, st.column_text_view(5));
   i.attempts = st.column_int64(6);
   i.refusals = st.column_int64(7);
   i.next_attempt_at_ms = st.column_int64(8);
@@ -118,16 +116,8 @@ constexpr std::string_view kLineCols = "feedetl_sn, code, name, class, amount_fe
 
 }  // namespace
 
-std::string_view name(StayItemKind k) noexcept {
-  for (const auto& [v, n] : kKinds)
-    if (v == k) return n;
-  return "?";
-}
-std::string_view name(StayItemState s) noexcept {
-  for (const auto& [v, n] : kStates)
-    if (v == s) return n;
-  return "?";
-}
+std::string_view name(StayItemKind k) noexcept { return name_in(kItemKinds, k); }
+std::string_view name(StayItemState s) noexcept { return name_in(kItemStates, s); }
 
 sql::Result<std::int64_t> insert_stay(sql::Db& db, const flow::StayRecord& s, std::int64_t at_ms) {
   if (s.card_no.empty() && s.psn_no.empty())

@@ -29,11 +29,6 @@ using json::Json;
 
 namespace {
 
-// With --json a failure is a JSON object on stdout (report_failure).
-int fail(const ClientOptions& o, std::ostream& out, std::ostream& err, const Failure& f) {
-  return report_failure(f, o.json, out, err);
-}
-
 const Failure bad_role{exit_code::usage, "--role is cashier, supervisor, auditor or admin", "USAGE", "--role"};
 const Failure no_login{exit_code::usage,
                        "--operator and --window are needed (and --password-file, or the password on stdin)", "USAGE",

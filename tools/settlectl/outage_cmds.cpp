@@ -19,11 +19,6 @@ using json::Json;
 
 namespace {
 
-// With --json a failure is a JSON object on stdout (report_failure).
-int fail(const ClientOptions& o, std::ostream& out, std::ostream& err, const Failure& f) {
-  return report_failure(f, o.json, out, err);
-}
-
 // Every outage of the filter, following the daemon's cursor.
 Answer list_all(Session& s, const OutageCommand& c) {
   Json outages = Json::array();

@@ -24,10 +24,6 @@ using json::Json;
 
 namespace {
 
-int fail(const ClientOptions& o, std::ostream& out, std::ostream& err, const Failure& f) {
-  return report_failure(f, o.json, out, err);
-}
-
 void print_batch(const Json& b, std::ostream& out) {
   out << render_pairs({{"batch", str(b, "batch_id")},
                        {"reference", str(b, "batch_ref")},

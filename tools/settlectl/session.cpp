@@ -44,6 +44,10 @@ int report_failure(const Failure& f, bool json, std::ostream& out, std::ostream&
   return f.status;
 }
 
+int fail(const ClientOptions& o, std::ostream& out, std::ostream& err, const Failure& f) {
+  return report_failure(f, o.json, out, err);
+}
+
 Result<std::string> read_secret_line(const std::string& path, std::string_view what) {
   std::string line;
   if (path == "-") {

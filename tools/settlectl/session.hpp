@@ -34,6 +34,8 @@ std::string reason_of_status(int status);
 // "exit_code"}} on `out` (stdout, so a program reads one JSON document
 // either way); otherwise "settlectl: message" on `err`. Returns its status.
 int report_failure(const Failure& f, bool json, std::ostream& out, std::ostream& err);
+// The same, as the command's options ask (--json).
+int fail(const ClientOptions& o, std::ostream& out, std::ostream& err, const Failure& f);
 
 // A call's result, or a Failure with the daemon's reason.
 struct Answer {
