@@ -248,6 +248,9 @@ class Authenticator {
   Result<std::vector<OperatorSummary>> list();
 
   const AuthConfig& config() const { return config_; }
+  // What an unknown name's password is checked against: a stored hash of
+  // this config's parameters that no password matches.
+  const std::string& unknown_name_hash() const { return dummy_hash_; }
 
  private:
   LoginOutcome failed(int attempts) const;

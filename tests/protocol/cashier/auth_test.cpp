@@ -236,6 +236,22 @@ TEST_CASE("unknown operators answer like known ones") {
   CHECK(locked.error->data["until"].is_null());
 }
 
+TEST_CASE("an unknown name's password is checked at the config's cost, and matches nothing") {
+  // A hash the check refused as damaged would answer at once, not after a
+  // scrypt run: an unknown name would then be told apart by its speed.
+  Fixture f;
+  const std::string& h = f.auth.unknown_name_hash();
+  CHECK(h.rfind("scrypt$1024$8$1$", 0) == 0);
+  for (const char* pw : {"", "whatever", "Window42pass!", "not a password of anybody"}) {
+    auto v = verify_password(pw, h);
+    REQUIRE(v.ok());
+    CHECK_FALSE(*v);
+  }
+  // Random: another start's differs.
+  Fixture g;
+  CHECK(g.auth.unknown_name_hash() != h);
+}
+
 TEST_CASE("administration: disable, enable, roles, and the last administrator stays") {
   Fixture f;
   REQUIRE(f.auth.set_disabled("zhang", true, kAdmin).ok());
