@@ -1,7 +1,8 @@
 # Unity builds: a target's sources compiled a few at a time in one compiler
 # run, so that the headers they share (Asio, Beast, spdlog, SQLite, fmt,
 # nlohmann-json) are parsed once per batch instead of once per file; the test
-# command's compile is mostly those headers. Included by the top-level file.
+# command's compile is for a large part those headers. Included by the
+# top-level file.
 
 # settle_unity(<target> <batch>): <batch> sources per compiler run. A source
 # that must stay alone says so with SKIP_UNITY_BUILD_INCLUSION beside the call.
