@@ -1,11 +1,13 @@
 // HMAC-SHA256 request signing and verification for the insurer link. OpenSSL
-// is reached here only through HMAC(), RAND_bytes() and CRYPTO_memcmp(); the
-// verifier's replay cache is bounded by entries and forgets by time.
+// is reached here only through its EVP_MAC HMAC, RAND_bytes() and
+// CRYPTO_memcmp(); the verifier's replay cache is bounded by entries and
+// forgets by time.
 #include "protocol/insurer/signing.hpp"
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 
 #include <fmt/format.h>
@@ -13,6 +15,9 @@
 #include <array>
 #include <charconv>
 #include <chrono>
+#include <cstring>
+#include <initializer_list>
+#include <memory>
 #include <utility>
 
 namespace settle::insurer {
@@ -122,39 +127,99 @@ std::optional<std::int64_t> parse_http_date(std::string_view t) {
   return days_from_civil(year, month, static_cast<unsigned>(day)) * 86400 + hh * 3600 + mm * 60 + ss;
 }
 
-std::string hmac_sha256_hex(std::string_view key, std::string_view message) {
-  std::array<unsigned char, EVP_MAX_MD_SIZE> mac{};
-  unsigned int mac_len = 0;
+namespace {
+
+// HMAC, fetched once: a fetch by name at every use is a search of OpenSSL's
+// provider tables under a lock.
+EVP_MAC* hmac_algorithm() {
+  static EVP_MAC* const mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  SETTLE_ASSERT(mac != nullptr);
+  return mac;
+}
+
+using MacCtx = std::unique_ptr<EVP_MAC_CTX, decltype(&EVP_MAC_CTX_free)>;
+
+// A context keyed for HMAC-SHA256 (null when OpenSSL refuses).
+MacCtx keyed_hmac(std::string_view key) {
+  MacCtx ctx(EVP_MAC_CTX_new(hmac_algorithm()), &EVP_MAC_CTX_free);
+  if (!ctx) return ctx;
+  char digest[] = "SHA256";
+  const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                               OSSL_PARAM_construct_end()};
   // A null key pointer with length 0 is not accepted by every OpenSSL version.
   static const unsigned char empty = 0;
   const auto* key_ptr = key.empty() ? &empty : reinterpret_cast<const unsigned char*>(key.data());
-  const auto* msg_ptr =
-      message.empty() ? &empty : reinterpret_cast<const unsigned char*>(message.data());
-  SETTLE_ASSERT(key.size() <= static_cast<std::size_t>(INT32_MAX));
-  const unsigned char* r = HMAC(EVP_sha256(), key_ptr, static_cast<int>(key.size()), msg_ptr,
-                                message.size(), mac.data(), &mac_len);
-  SETTLE_ASSERT(r != nullptr && mac_len == 32);
+  if (EVP_MAC_init(ctx.get(), key_ptr, key.size(), params) != 1) ctx.reset();
+  return ctx;
+}
+
+// The MAC of `parts` in order, from a copy of the keyed context `keyed`
+// (left as it was, so that threads may share it): 64 hex digits, or "" when
+// OpenSSL fails.
+std::string mac_hex(const EVP_MAC_CTX* keyed, std::initializer_list<std::string_view> parts) {
+  if (keyed == nullptr) return {};
+  const MacCtx ctx(EVP_MAC_CTX_dup(keyed), &EVP_MAC_CTX_free);
+  if (!ctx) return {};
+  for (std::string_view p : parts)
+    if (!p.empty() && EVP_MAC_update(ctx.get(), reinterpret_cast<const unsigned char*>(p.data()), p.size()) != 1)
+      return {};
+  std::array<unsigned char, EVP_MAX_MD_SIZE> mac{};
+  std::size_t mac_len = 0;
+  if (EVP_MAC_final(ctx.get(), mac.data(), &mac_len, mac.size()) != 1 || mac_len != 32) return {};
   return to_hex(mac.data(), mac_len);
+}
+
+// A nonce's random bytes, drawn from a per-thread buffer refilled a few
+// hundred bytes at a time: one call into the generator for 32 nonces.
+bool nonce_bytes_into(unsigned char* out) {
+  constexpr std::size_t kBuffer = 32 * nonce_bytes;
+  thread_local std::array<unsigned char, kBuffer> pool{};
+  thread_local std::size_t used = kBuffer;
+  if (used == kBuffer) {
+    if (RAND_bytes(pool.data(), static_cast<int>(pool.size())) != 1) return false;
+    used = 0;
+  }
+  std::memcpy(out, pool.data() + used, nonce_bytes);
+  OPENSSL_cleanse(pool.data() + used, nonce_bytes);  // each byte is handed out once
+  used += nonce_bytes;
+  return true;
+}
+
+}  // namespace
+
+std::string hmac_sha256_hex(std::string_view key, std::string_view message) {
+  const MacCtx keyed = keyed_hmac(key);
+  std::string hex = mac_hex(keyed.get(), {message});
+  SETTLE_ASSERT(hex.size() == 64);
+  return hex;
 }
 
 std::string request_signature(std::string_view secret, std::string_view timestamp,
                               std::string_view nonce, std::string_view body) {
-  std::string message;
-  message.reserve(timestamp.size() + nonce.size() + body.size());
-  message.append(timestamp).append(nonce).append(body);
-  return hmac_sha256_hex(secret, message);
+  const MacCtx keyed = keyed_hmac(secret);
+  std::string hex = mac_hex(keyed.get(), {timestamp, nonce, body});
+  SETTLE_ASSERT(hex.size() == 64);
+  return hex;
 }
 
+struct Signer::Keyed {
+  MacCtx ctx{nullptr, &EVP_MAC_CTX_free};
+};
+
 Signer::Signer(std::string paasid, std::string secret, Clock clock)
-    : paasid_(std::move(paasid)), secret_(std::move(secret)), clock_(std::move(clock)) {
+    : paasid_(std::move(paasid)), clock_(std::move(clock)) {
   SETTLE_ASSERT(!paasid_.empty() && paasid_.size() <= max_paasid_len);
-  SETTLE_ASSERT(!secret_.empty());
+  SETTLE_ASSERT(!secret.empty());
   SETTLE_ASSERT(clock_);
+  auto k = std::make_shared<Keyed>();
+  k->ctx = keyed_hmac(secret);
+  keyed_ = std::move(k);
+  OPENSSL_cleanse(secret.data(), secret.size());
 }
 
 Result<SignedHeaders> Signer::sign(std::string_view body) const {
   std::array<unsigned char, nonce_bytes> raw{};
-  if (RAND_bytes(raw.data(), static_cast<int>(raw.size())) != 1) {
+  if (!nonce_bytes_into(raw.data())) {
     return make_error(Reason::internal, std::string(header_nonce),
                       "the system random generator failed to make a nonce");
   }
@@ -162,7 +227,9 @@ Result<SignedHeaders> Signer::sign(std::string_view body) const {
   h.paasid = paasid_;
   h.timestamp = std::to_string(clock_());
   h.nonce = to_hex(raw.data(), raw.size());
-  h.signature = request_signature(secret_, h.timestamp, h.nonce, body);
+  h.signature = mac_hex(keyed_->ctx.get(), {h.timestamp, h.nonce, body});
+  if (h.signature.empty())
+    return make_error(Reason::internal, std::string(header_signature), "OpenSSL could not compute the request's HMAC");
   return h;
 }
 

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -63,19 +64,23 @@ std::string hmac_sha256_hex(std::string_view key, std::string_view message);
 std::string request_signature(std::string_view secret, std::string_view timestamp,
                               std::string_view nonce, std::string_view body);
 
-// Client side: makes the headers for a body. Thread-safe (no mutable state).
+// Client side: makes the headers for a body. Thread-safe: the HMAC keyed
+// with the secret is set up once and copied for each request; each thread
+// draws its nonces from random bytes fetched a few hundred at a time. Not
+// for use across fork() (a child would repeat its parent's next nonces).
 class Signer {
  public:
   Signer(std::string paasid, std::string secret, Clock clock = system_clock());
 
-  // Fails (INTERNAL) only if the system's random generator fails.
+  // Fails (INTERNAL) only if the system's random generator or the HMAC fails.
   Result<SignedHeaders> sign(std::string_view body) const;
 
   const std::string& paasid() const noexcept { return paasid_; }
 
  private:
+  struct Keyed;  // the HMAC keyed with the secret, never changed after construction
   std::string paasid_;
-  std::string secret_;
+  std::shared_ptr<const Keyed> keyed_;
   Clock clock_;
 };
 
