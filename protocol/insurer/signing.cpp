@@ -153,20 +153,25 @@ MacCtx keyed_hmac(std::string_view key) {
   return ctx;
 }
 
-// The MAC of `parts` in order, from a copy of the keyed context `keyed`
-// (left as it was, so that threads may share it): 64 hex digits, or "" when
-// OpenSSL fails.
-std::string mac_hex(const EVP_MAC_CTX* keyed, std::initializer_list<std::string_view> parts) {
-  if (keyed == nullptr) return {};
-  const MacCtx ctx(EVP_MAC_CTX_dup(keyed), &EVP_MAC_CTX_free);
-  if (!ctx) return {};
+// The MAC of `parts` in order, finishing `ctx`: 64 hex digits, or "" when
+// OpenSSL fails (or `ctx` is null).
+std::string finish_hex(EVP_MAC_CTX* ctx, std::initializer_list<std::string_view> parts) {
+  if (ctx == nullptr) return {};
   for (std::string_view p : parts)
-    if (!p.empty() && EVP_MAC_update(ctx.get(), reinterpret_cast<const unsigned char*>(p.data()), p.size()) != 1)
+    if (!p.empty() && EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(p.data()), p.size()) != 1)
       return {};
   std::array<unsigned char, EVP_MAX_MD_SIZE> mac{};
   std::size_t mac_len = 0;
-  if (EVP_MAC_final(ctx.get(), mac.data(), &mac_len, mac.size()) != 1 || mac_len != 32) return {};
+  if (EVP_MAC_final(ctx, mac.data(), &mac_len, mac.size()) != 1 || mac_len != 32) return {};
   return to_hex(mac.data(), mac_len);
+}
+
+// The same on a copy of the keyed context `keyed`, left as it was so that
+// threads may share it.
+std::string copy_hex(const EVP_MAC_CTX* keyed, std::initializer_list<std::string_view> parts) {
+  if (keyed == nullptr) return {};
+  const MacCtx ctx(EVP_MAC_CTX_dup(keyed), &EVP_MAC_CTX_free);
+  return finish_hex(ctx.get(), parts);
 }
 
 // A nonce's random bytes, drawn from a per-thread buffer refilled a few
@@ -188,16 +193,16 @@ bool nonce_bytes_into(unsigned char* out) {
 }  // namespace
 
 std::string hmac_sha256_hex(std::string_view key, std::string_view message) {
-  const MacCtx keyed = keyed_hmac(key);
-  std::string hex = mac_hex(keyed.get(), {message});
+  const MacCtx ctx = keyed_hmac(key);
+  std::string hex = finish_hex(ctx.get(), {message});
   SETTLE_ASSERT(hex.size() == 64);
   return hex;
 }
 
 std::string request_signature(std::string_view secret, std::string_view timestamp,
                               std::string_view nonce, std::string_view body) {
-  const MacCtx keyed = keyed_hmac(secret);
-  std::string hex = mac_hex(keyed.get(), {timestamp, nonce, body});
+  const MacCtx ctx = keyed_hmac(secret);
+  std::string hex = finish_hex(ctx.get(), {timestamp, nonce, body});
   SETTLE_ASSERT(hex.size() == 64);
   return hex;
 }
@@ -227,7 +232,7 @@ Result<SignedHeaders> Signer::sign(std::string_view body) const {
   h.paasid = paasid_;
   h.timestamp = std::to_string(clock_());
   h.nonce = to_hex(raw.data(), raw.size());
-  h.signature = mac_hex(keyed_->ctx.get(), {h.timestamp, h.nonce, body});
+  h.signature = copy_hex(keyed_->ctx.get(), {h.timestamp, h.nonce, body});
   if (h.signature.empty())
     return make_error(Reason::internal, std::string(header_signature), "OpenSSL could not compute the request's HMAC");
   return h;
