@@ -3,6 +3,7 @@
 // triggers, the back-fill and the verifying walk are all generated, and the
 // Ed25519 checkpoints. Rules: docs/ledger-integrity.md.
 #include "offline/chain.hpp"
+#include "offline/digest.hpp"
 
 #include <fmt/format.h>
 #include <openssl/evp.h>
@@ -441,16 +442,7 @@ EVP_PKEY* pem_public(const std::string& text) {
 
 }  // namespace
 
-std::string hex(const Hash& h) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(64);
-  for (std::uint8_t b : h) {
-    out += digits[b >> 4];
-    out += digits[b & 15];
-  }
-  return out;
-}
+std::string hex(const Hash& h) { return digest::lower_hex(h.data(), h.size()); }
 
 sql::Status register_functions(sql::Db& db) {
   const int rc = sqlite3_create_function_v2(db.handle(), "settle_digest", -1,

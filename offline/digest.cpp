@@ -10,37 +10,37 @@
 namespace settle::digest {
 namespace {
 
-std::string to_hex(const unsigned char* md, unsigned int len) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string hex;
-  hex.reserve(2 * len);
-  for (unsigned int i = 0; i < len; ++i) {
-    hex.push_back(kDigits[md[i] >> 4]);
-    hex.push_back(kDigits[md[i] & 0x0f]);
-  }
-  return hex;
-}
-
 // SHA-256, fetched once: EVP_sha256() is looked up by name at every use.
-const EVP_MD* sha256() {
+const EVP_MD* sha256_md() {
   static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
   return md;
 }
 
 }  // namespace
 
+std::string lower_hex(const unsigned char* data, std::size_t n) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string hex;
+  hex.reserve(2 * n);
+  for (std::size_t i = 0; i < n; ++i) {
+    hex.push_back(kDigits[data[i] >> 4]);
+    hex.push_back(kDigits[data[i] & 0x0f]);
+  }
+  return hex;
+}
+
 std::string sha256_hex(std::string_view text) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  EVP_Digest(text.data(), text.size(), md, &len, sha256(), nullptr);
-  return to_hex(md, len);
+  EVP_Digest(text.data(), text.size(), md, &len, sha256_md(), nullptr);
+  return lower_hex(md, len);
 }
 
 std::optional<std::string> sha256_file_hex(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   if (!f) return std::nullopt;
   std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-  if (!ctx || EVP_DigestInit_ex(ctx.get(), sha256(), nullptr) != 1) return std::nullopt;
+  if (!ctx || EVP_DigestInit_ex(ctx.get(), sha256_md(), nullptr) != 1) return std::nullopt;
   std::vector<char> buf(1 << 16);
   while (f) {
     f.read(buf.data(), static_cast<std::streamsize>(buf.size()));
@@ -50,7 +50,7 @@ std::optional<std::string> sha256_file_hex(const std::string& path) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   if (EVP_DigestFinal_ex(ctx.get(), md, &len) != 1) return std::nullopt;
-  return to_hex(md, len);
+  return lower_hex(md, len);
 }
 
 }  // namespace settle::digest
