@@ -606,27 +606,35 @@ SettleStack::ThreadFigures& SettleStack::ThreadFigures::operator-=(const ThreadF
   return *this;
 }
 
+ThreadCpu settled_cpu_by_thread(const SettleStack::Threads& before, const SettleStack::Threads& after, std::int64_t count) {
+  ThreadCpu out;
+  if (count <= 0) return out;
+  for (const auto& [kind, total] : after.by_name) {
+    const double ms = after.since(before, kind).cpu_ms / static_cast<double>(count);
+    out.ms += ms;
+    if (ms >= 0.0005) out.parts += fmt::format("{}{} {:.3f}", out.parts.empty() ? "" : ", ", kind, ms);
+  }
+  return out;
+}
+
 void print_threads(const SettleStack::Threads& before, const SettleStack::Threads& after, std::int64_t count,
                    const std::string& run, double handoff_round_trip_us) {
   if (count <= 0) return;
-  double switches = 0, cpu = 0, handoffs = 0;
-  std::string switch_parts, cpu_parts;
+  double switches = 0, handoffs = 0;
+  std::string switch_parts;
   for (const auto& [kind, total] : after.by_name) {
-    const SettleStack::ThreadFigures grown = after.since(before, kind);
-    const double n = grown.switches / static_cast<double>(count);
-    const double ms = grown.cpu_ms / static_cast<double>(count);
+    const double n = after.since(before, kind).switches / static_cast<double>(count);
     switches += n;
-    cpu += ms;
     if (kind != "card") handoffs += n;
     if (n >= 0.05) switch_parts += fmt::format("{}{} {:.1f}", switch_parts.empty() ? "" : ", ", kind, n);
-    if (ms >= 0.0005) cpu_parts += fmt::format("{}{} {:.3f}", cpu_parts.empty() ? "" : ", ", kind, ms);
   }
+  const ThreadCpu cpu = settled_cpu_by_thread(before, after, count);
   fmt::print("  settled's context switches per settlement of the {}: {:.1f} ({})\n"
              "  settled's CPU per settlement by thread: {:.3f} ms ({})\n"
              "  a hand-off between two threads and back costs {:.1f} us of CPU on this machine (raw, no target); at\n"
              "  half that a switch, the {:.1f} of threads other than the card's (whose switches are PC/SC round trips,\n"
              "  made by the raw re-check too) are {:.3f} ms of settled's CPU per settlement\n\n",
-             run, switches, switch_parts, cpu, cpu_parts, handoff_round_trip_us, handoffs,
+             run, switches, switch_parts, cpu.ms, cpu.parts, handoff_round_trip_us, handoffs,
              handoffs * handoff_round_trip_us / 2 / 1000.0);
 }
 
