@@ -51,8 +51,8 @@ class Digest {
   // digested twice per write (its content, its link), and each OpenSSL call
   // goes through the provider's dispatch.
   Hash finish() {
-    // SHA-256 fetched once, not looked up by every init; one context per thread.
-    static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    // SHA-256 fetched once (digest.hpp), not looked up by every init; one context per thread.
+    const EVP_MD* const sha256 = digest::sha256_md();
     thread_local const std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
     Hash h{};
     unsigned int n = 0;

@@ -8,15 +8,11 @@
 #include <vector>
 
 namespace settle::digest {
-namespace {
 
-// SHA-256, fetched once: EVP_sha256() is looked up by name at every use.
 const EVP_MD* sha256_md() {
   static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
   return md;
 }
-
-}  // namespace
 
 std::string lower_hex(const unsigned char* data, std::size_t n) {
   static constexpr char kDigits[] = "0123456789abcdef";
