@@ -2,7 +2,7 @@
 // of settlements, a 20 M red list) cost the daily paths: settle.commit p50,
 // engine.status, settle.list of a day, closeout.preview of a shift and
 // recon.run of a day, on a stack seeded with copies of the fixtures against
-// the same stack on empty files, in one run.
+// the same stack on empty files, in one run (the two alternating with --rounds N).
 #include "tools/bench/bench.hpp"
 #include "tools/bench/fixtures.hpp"
 #include "tools/bench/settle_stack.hpp"
@@ -29,15 +29,18 @@ std::string today_china() {
   return fmt::format("{:04}-{:02}-{:02}", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
 }
 
-// Until settled has been (nearly) idle for 2 s: the start's deferred page
-// checks and other start-up work done. The seconds waited.
+// Until the start's deferred page checks are done (settled's "page-checks"
+// thread, there after a clean stop, has ended) and settled has been (nearly)
+// idle for 2 s. The checks alone are not enough to watch the CPU for: read
+// from a cold disk they wait on it most of the time, below the idle mark,
+// and the paths timed beside them share that disk. The seconds waited.
 double wait_idle(SettleStack& st, double max_s) {
   const auto t0 = Clock::now();
   double before = st.cpu().settled;
   while (secs(Clock::now() - t0) < max_s) {
     std::this_thread::sleep_for(2s);
     const double now = st.cpu().settled;
-    if (now - before < 0.1) break;  // < 5 % of a core
+    if (now - before < 0.1 && !st.threads().by_name.contains("page-checks")) break;  // < 5 % of a core
     before = now;
   }
   return secs(Clock::now() - t0);
@@ -51,6 +54,24 @@ struct Figures {
   std::string recon_failed;  // why recon.run was not measured
   std::int64_t listed = 0, closeout_items = 0, recon_rows = 0;
 };
+
+// The rounds' samples of each path together; the once-per-stack figures
+// (set-up, idle wait, first recon.run) of the first round, the counts of the last.
+Figures pooled(const std::vector<Figures>& rounds) {
+  Figures all = rounds.front();
+  for (std::size_t i = 1; i < rounds.size(); ++i) {
+    const Figures& f = rounds[i];
+    for (auto [to, from] : {std::pair{&all.settle, &f.settle}, std::pair{&all.status, &f.status},
+                            std::pair{&all.list, &f.list}, std::pair{&all.closeout, &f.closeout},
+                            std::pair{&all.recon, &f.recon}, std::pair{&all.first_closeout, &f.first_closeout}})
+      to->us.insert(to->us.end(), from->us.begin(), from->us.end());
+    all.listed = f.listed;
+    all.closeout_items = f.closeout_items;
+    all.recon_rows = f.recon_rows;
+    if (all.recon_failed.empty()) all.recon_failed = f.recon_failed;
+  }
+  return all;
+}
 
 template <class F>
 void repeat(Latencies& lat, int n, F&& f) {
@@ -100,7 +121,7 @@ Figures measure(const std::string& dir, const StackOptions& opts, std::int64_t s
     const auto r0 = Clock::now();
     (void)super.call("recon.run", Json{{"date", day}});
     f.recon_first_ms = secs(Clock::now() - r0) * 1000;
-    repeat(f.recon, 5, [&] {
+    repeat(f.recon, 20, [&] {
       const Json r = super.call("recon.run", Json{{"date", day}});
       f.recon_rows = r.value("local_rows", std::int64_t{0});
     });
@@ -115,13 +136,21 @@ Figures measure(const std::string& dir, const StackOptions& opts, std::int64_t s
 int run_growth(const Context& ctx) {
   std::string fixture_dir = ctx.dir + "/settle-fixtures";
   std::int64_t settlements = 300;
+  int rounds = 1;
   for (std::size_t i = 0; i + 1 < ctx.args.size(); i += 2) {
     if (ctx.args[i] == "--fixtures") fixture_dir = ctx.args[i + 1];
     else if (ctx.args[i] == "--settlements") settlements = std::max<std::int64_t>(20, std::atoll(ctx.args[i + 1].c_str()));
-    else return fmt::print(stderr, "growth: unknown option {} (--fixtures DIR, --settlements N)\n", ctx.args[i]), 2;
+    else if (ctx.args[i] == "--rounds") rounds = std::max(1, std::atoi(ctx.args[i + 1].c_str()));
+    else
+      return fmt::print(stderr, "growth: unknown option {} (--fixtures DIR, --settlements N, --rounds N)\n", ctx.args[i]),
+             2;
   }
   ScratchDir scratch(ctx, "bench-growth");
+  // With --rounds N the two stacks alternate N times (empty, fixtures, empty,
+  // ...) and each path's samples of all rounds are pooled per stack: a
+  // shared machine that is slower for some minutes then weighs on both.
   Figures empty, big;
+  std::vector<Figures> empties, bigs;
   fixtures::Info info;
   try {
     info = fixtures::load(fixture_dir);
@@ -129,10 +158,18 @@ int run_growth(const Context& ctx) {
     opts.supervisor = true;
     opts.redlist_sync = false;
     opts.sim_sync = "normal";
-    empty = measure(scratch.path() + "/empty", opts, settlements);
-    opts.ledger_seed = info.ledger;
-    opts.redlist_seed = info.redlist;
-    big = measure(scratch.path() + "/fixtures", opts, settlements);
+    StackOptions seeded = opts;
+    seeded.ledger_seed = info.ledger;
+    seeded.redlist_seed = info.redlist;
+    for (int r = 0; r < rounds; ++r) {
+      const std::string e_dir = fmt::format("{}/empty{}", scratch.path(), r);
+      const std::string b_dir = fmt::format("{}/fixtures{}", scratch.path(), r);
+      empties.push_back(measure(e_dir, opts, settlements));
+      bigs.push_back(measure(b_dir, seeded, settlements));
+      std::filesystem::remove_all(b_dir);  // a copy of the fixtures at a time on the disk
+    }
+    empty = pooled(empties);
+    big = pooled(bigs);
   } catch (const std::exception& e) {
     fmt::print(stderr, "growth: {}\n  (files in {})\n", e.what(), scratch.path());
     return 2;
@@ -147,7 +184,7 @@ int run_growth(const Context& ctx) {
                         {fmt::format("settle.list of today p50 ({} rows, 50 calls)", big.listed), &empty.list, &big.list},
                         {fmt::format("closeout.preview of a shift after a close-out p50 ({} items, 20 calls)", big.closeout_items),
                          &empty.closeout, &big.closeout},
-                        {fmt::format("recon.run of today p50 ({} rows, 5 calls after a first)", big.recon_rows), &empty.recon,
+                        {fmt::format("recon.run of today p50 ({} rows, 20 calls after a first)", big.recon_rows), &empty.recon,
                          &big.recon}};
   if (!big.recon_failed.empty() || !empty.recon_failed.empty()) {
     fmt::print("  recon.run not measured: {}{}\n", big.recon_failed, empty.recon_failed.empty() ? "" : " (empty: " + empty.recon_failed + ")");
@@ -158,8 +195,9 @@ int run_growth(const Context& ctx) {
   bool pass = true;
   for (const auto& t : targets) pass = pass && t.pass();
   if (ctx.json) {
-    std::string out = fmt::format(R"({{"section":"growth","fixtures":"{}","settlements":{},"redlist_entries":{},"rows":[)",
-                                  info.dir, info.settlements, info.entries);
+    std::string out =
+        fmt::format(R"({{"section":"growth","fixtures":"{}","settlements":{},"redlist_entries":{},"rounds":{},"rows":[)",
+                    info.dir, info.settlements, info.entries, rounds);
     for (std::size_t i = 0; i < rows.size(); ++i)
       out += fmt::format(R"({}{{"what":"{}","empty_p50_ms":{:.3f},"empty_p99_ms":{:.3f},"fixtures_p50_ms":{:.3f},"fixtures_p99_ms":{:.3f},"ratio":{:.2f}}})",
                          i ? "," : "", rows[i].what, rows[i].e->percentile_ms(50), rows[i].e->percentile_ms(99),
@@ -181,6 +219,21 @@ int run_growth(const Context& ctx) {
     table.push_back({r.what, fmt::format("{:.3f} / {:.3f}", r.e->percentile_ms(50), r.e->percentile_ms(99)),
                      fmt::format("{:.3f} / {:.3f}", r.b->percentile_ms(50), r.b->percentile_ms(99))});
   print_table(table);
+  if (rounds > 1) {
+    // Each round's own ratios: how far the machine moved between rounds.
+    fmt::print("\n  {} rounds, the stacks alternating; each round's p50 ratio, fixtures vs empty:\n", rounds);
+    const std::vector<Latencies Figures::*> paths{&Figures::settle, &Figures::status, &Figures::list, &Figures::closeout,
+                                                  &Figures::recon};
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      std::string per;
+      for (int r = 0; r < rounds; ++r) {
+        Latencies& e = empties[static_cast<std::size_t>(r)].*paths[i];
+        Latencies& b = bigs[static_cast<std::size_t>(r)].*paths[i];
+        per += fmt::format("{}{:.2f}x", r ? ", " : "", b.percentile_ms(50) / e.percentile_ms(50));
+      }
+      fmt::print("  {}: {}\n", rows[i].what, per);
+    }
+  }
   fmt::print("\n");
   print_targets(targets);
   return pass ? 0 : 1;
@@ -188,7 +241,8 @@ int run_growth(const Context& ctx) {
 
 }  // namespace
 
-SETTLE_BENCH_SECTION("growth", "daily paths on the large fixtures vs empty files (-- --fixtures DIR --settlements N)",
+SETTLE_BENCH_SECTION("growth",
+                     "daily paths on the large fixtures vs empty files (-- --fixtures DIR --settlements N --rounds N)",
                      run_growth);
 
 }  // namespace settle::bench
