@@ -2,8 +2,8 @@
 // settled in batches of 100 (each batch stored, then sent to insurer-sim as a
 // 2301), beside raw SQLite commits in the same run; then the discharge
 // settlement (2402 → 2304 over every line, recorded naming them) of that
-// stay, three times with its undo (2305) between, against the discharge of a
-// 10-line stay in the same run.
+// stay, five times with its undo (2305) between, alternating with discharges of
+// 10-line stays in the same run.
 #include "tools/bench/bench.hpp"
 #include "tools/bench/settle_stack.hpp"
 
@@ -23,8 +23,8 @@ using namespace stack;
 struct Args {
   std::int64_t lines = 10'000;
   std::int64_t batch = 100;
-  int small_stays = 5;  // 10-line stays discharged for the reference latency
-  int big_rounds = 3;   // discharges of the big stay (undone between): the median is compared
+  int big_rounds = 5;        // discharges of the big stay (undone between): the median is compared
+  int small_per_round = 2;   // 10-line stays discharged before each: the reference latency's median
 };
 
 bool parse_args(const Context& ctx, Args& a) {
@@ -121,15 +121,21 @@ int run_inpatient(const Context& ctx) {
         if (!raw_db.commit()) throw std::runtime_error("raw SQLite commit failed");
       });
     }
-    // The discharges: small stays first (warm), then the big one, then small ones again.
-    for (int k = 0; k < args.small_stays; ++k) {
-      const std::string tag = fmt::format("small{}", k);
+    // The discharges, the two kinds alternating so that both are timed in the
+    // same minutes of a shared machine: a 10-line stay first (a warm-up, not
+    // counted), then each round 10-line stays and a discharge of the big one
+    // (undone before it from the second round on).
+    int smalls = 0;
+    const auto small_stay = [&](bool counted) {
+      const std::string tag = fmt::format("small{}", smalls++);
       const std::string small_id = admit(*other, tag);
       add_lines(*other, small_id, tag, 0, 10, nullptr);
       const double ms = discharge_ms(*other, small_id, tag, 10);
-      if (k > 0) small.us.push_back(static_cast<std::int64_t>(ms * 1000));
-    }
+      if (counted) small.us.push_back(static_cast<std::int64_t>(ms * 1000));
+    };
+    small_stay(false);
     for (int k = 0; k < args.big_rounds; ++k) {
+      for (int j = 0; j < args.small_per_round; ++j) small_stay(true);
       const std::string tag = fmt::format("big{}", k);
       if (k > 0) undos.us.push_back(static_cast<std::int64_t>(undo_ms(*big, adm_id, tag) * 1000));
       bigs.us.push_back(static_cast<std::int64_t>(discharge_ms(*big, adm_id, tag, args.lines) * 1000));
