@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include <array>
 #include <ctime>
 #include <filesystem>
 #include <stdexcept>
@@ -55,16 +56,17 @@ struct Figures {
   std::int64_t listed = 0, closeout_items = 0, recon_rows = 0;
 };
 
+// Every sample a stack's run takes: the five paths and the first shift's close-out.
+constexpr std::array<Latencies Figures::*, 6> kSamples{&Figures::settle,   &Figures::status, &Figures::list,
+                                                       &Figures::closeout, &Figures::recon,  &Figures::first_closeout};
+
 // The rounds' samples of each path together; the once-per-stack figures
 // (set-up, idle wait, first recon.run) of the first round, the counts of the last.
 Figures pooled(const std::vector<Figures>& rounds) {
   Figures all = rounds.front();
   for (std::size_t i = 1; i < rounds.size(); ++i) {
     const Figures& f = rounds[i];
-    for (auto [to, from] : {std::pair{&all.settle, &f.settle}, std::pair{&all.status, &f.status},
-                            std::pair{&all.list, &f.list}, std::pair{&all.closeout, &f.closeout},
-                            std::pair{&all.recon, &f.recon}, std::pair{&all.first_closeout, &f.first_closeout}})
-      to->us.insert(to->us.end(), from->us.begin(), from->us.end());
+    for (Latencies Figures::* m : kSamples) (all.*m).us.insert((all.*m).us.end(), (f.*m).us.begin(), (f.*m).us.end());
     all.listed = f.listed;
     all.closeout_items = f.closeout_items;
     all.recon_rows = f.recon_rows;
@@ -176,16 +178,20 @@ int run_growth(const Context& ctx) {
   }
   struct Row {
     std::string what;
+    Latencies Figures::* path;
     Latencies* e;
     Latencies* b;
   };
-  std::vector<Row> rows{{fmt::format("settle.commit p50 ({} settlements, 1 connection)", settlements), &empty.settle, &big.settle},
-                        {"engine.status p50 (200 calls)", &empty.status, &big.status},
-                        {fmt::format("settle.list of today p50 ({} rows, 50 calls)", big.listed), &empty.list, &big.list},
-                        {fmt::format("closeout.preview of a shift after a close-out p50 ({} items, 20 calls)", big.closeout_items),
-                         &empty.closeout, &big.closeout},
-                        {fmt::format("recon.run of today p50 ({} rows, 20 calls after a first)", big.recon_rows), &empty.recon,
-                         &big.recon}};
+  const auto row = [&](std::string what, Latencies Figures::* path) {
+    return Row{std::move(what), path, &(empty.*path), &(big.*path)};
+  };
+  std::vector<Row> rows{
+      row(fmt::format("settle.commit p50 ({} settlements, 1 connection)", settlements), &Figures::settle),
+      row("engine.status p50 (200 calls)", &Figures::status),
+      row(fmt::format("settle.list of today p50 ({} rows, 50 calls)", big.listed), &Figures::list),
+      row(fmt::format("closeout.preview of a shift after a close-out p50 ({} items, 20 calls)", big.closeout_items),
+          &Figures::closeout),
+      row(fmt::format("recon.run of today p50 ({} rows, 20 calls after a first)", big.recon_rows), &Figures::recon)};
   if (!big.recon_failed.empty() || !empty.recon_failed.empty()) {
     fmt::print("  recon.run not measured: {}{}\n", big.recon_failed, empty.recon_failed.empty() ? "" : " (empty: " + empty.recon_failed + ")");
     rows.pop_back();
@@ -222,16 +228,14 @@ int run_growth(const Context& ctx) {
   if (rounds > 1) {
     // Each round's own ratios: how far the machine moved between rounds.
     fmt::print("\n  {} rounds, the stacks alternating; each round's p50 ratio, fixtures vs empty:\n", rounds);
-    const std::vector<Latencies Figures::*> paths{&Figures::settle, &Figures::status, &Figures::list, &Figures::closeout,
-                                                  &Figures::recon};
-    for (std::size_t i = 0; i < rows.size(); ++i) {
+    for (const Row& line : rows) {
       std::string per;
       for (int r = 0; r < rounds; ++r) {
-        Latencies& e = empties[static_cast<std::size_t>(r)].*paths[i];
-        Latencies& b = bigs[static_cast<std::size_t>(r)].*paths[i];
+        Latencies& e = empties[static_cast<std::size_t>(r)].*line.path;
+        Latencies& b = bigs[static_cast<std::size_t>(r)].*line.path;
         per += fmt::format("{}{:.2f}x", r ? ", " : "", b.percentile_ms(50) / e.percentile_ms(50));
       }
-      fmt::print("  {}: {}\n", rows[i].what, per);
+      fmt::print("  {}: {}\n", line.what, per);
     }
   }
   fmt::print("\n");
