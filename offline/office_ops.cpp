@@ -193,6 +193,20 @@ sql::Status mark_closed(sql::Db& db, std::string_view kind, std::int64_t ref_id,
 
 }  // namespace
 
+namespace {
+
+// The approved corrections of settlements made by operator ?1 at window ?2,
+// with their adjustments (FROM and WHERE, for the caller's further terms).
+// CROSS JOIN keeps the corrections the outer loop, each settlement found by
+// its id: with statistics of a young ledger (ANALYZE run while no
+// correction existed) the planner would otherwise read every settlement.
+constexpr std::string_view kApprovedCorrectionsAt =
+    "FROM corrections c CROSS JOIN settlements s ON s.setl_id = c.setl_id LEFT JOIN adjustments a "
+    "ON a.adj_id = c.adj_id WHERE c.state = 'approved' AND c.target = 'settlement' "
+    "AND s.operator_id = ?1 AND s.window_id = ?2";
+
+}  // namespace
+
 sql::Result<ShiftItems> unclosed_shift_items(sql::Db& db, std::string_view op, std::string_view window) {
   auto start = closeout_start(db, op, window);
   if (!start) return start.error();
@@ -219,11 +233,9 @@ sql::Result<ShiftItems> unclosed_shift_items(sql::Db& db, std::string_view op, s
   // correction of a settlement made here that no close-out holds.
   auto c = select_all<ShiftCorrection>(
       db,
-      fmt::format("SELECT {} FROM corrections c JOIN settlements s ON s.setl_id = c.setl_id LEFT JOIN adjustments a "
-                  "ON a.adj_id = c.adj_id WHERE c.state = 'approved' AND c.target = 'settlement' "
-                  "AND s.operator_id = ?1 AND s.window_id = ?2 AND NOT EXISTS (SELECT 1 FROM closeout_items i "
+      fmt::format("SELECT {} {} AND NOT EXISTS (SELECT 1 FROM closeout_items i "
                   "WHERE i.kind = 'correction' AND i.ref_id = c.correction_id) ORDER BY c.correction_id",
-                  kShiftCorrectionCols),
+                  kShiftCorrectionCols, kApprovedCorrectionsAt),
       read_shift_correction, op, window);
   if (!c) return c.error();
   out.corrections = std::move(*c);
@@ -251,11 +263,8 @@ sql::Result<ShiftItems> shift_items_between(sql::Db& db, std::string_view op, st
   out.refunds = std::move(*r);
   auto c = select_all<ShiftCorrection>(
       db,
-      fmt::format("SELECT {} FROM corrections c JOIN settlements s ON s.setl_id = c.setl_id LEFT JOIN adjustments a "
-                  "ON a.adj_id = c.adj_id WHERE c.state = 'approved' AND c.target = 'settlement' "
-                  "AND s.operator_id = ?1 AND s.window_id = ?2 AND c.decided_at_ms >= ?3 AND c.decided_at_ms < ?4 "
-                  "ORDER BY c.correction_id",
-                  kShiftCorrectionCols),
+      fmt::format("SELECT {} {} AND c.decided_at_ms >= ?3 AND c.decided_at_ms < ?4 ORDER BY c.correction_id",
+                  kShiftCorrectionCols, kApprovedCorrectionsAt),
       read_shift_correction, op, window, from_ms, to_ms);
   if (!c) return c.error();
   out.corrections = std::move(*c);
