@@ -60,18 +60,23 @@ std::string table_of(const std::string& text, const std::string& name) {
   return name;
 }
 
+// One line of the plan of a statement a path ran, with the statement.
+struct PlanLine {
+  std::string text;
+  std::string detail;
+};
+
 // Runs `path(db)` with the statements it runs traced (the triggers' own
-// programs aside), then explains each distinct one. Answers the plan lines
-// that read a growing table whole, each with its SQL.
+// programs aside), then explains each distinct read. Answers every plan line.
 template <class Path>
-std::vector<std::string> whole_reads(sql::Db& db, Path path) {
+std::vector<PlanLine> plans_of(sql::Db& db, Path path) {
   std::vector<std::string> ran;
   db.trace_statements([&ran](std::string_view text) {
     if (std::find(ran.begin(), ran.end(), text) == ran.end()) ran.emplace_back(text);
   });
   path(db);
   db.trace_statements({});
-  std::vector<std::string> bad;
+  std::vector<PlanLine> lines;
   for (const auto& text : ran) {
     const std::string upper = [&] {
       std::string u = text;
@@ -87,24 +92,33 @@ std::vector<std::string> whole_reads(sql::Db& db, Path path) {
       auto row = st->step();
       REQUIRE(row.ok());
       if (!*row) break;
-      const std::string detail = st->column_text(3);
-      // A rowid range open at its top (`setl_id > ?` alone) reads from there
-      // to the table's end: as whole a read as a SCAN when it starts at 0.
-      if (detail.rfind("SEARCH ", 0) == 0 && detail.find("PRIMARY KEY (rowid>?)") != std::string::npos) {
-        const std::string table = table_of(text, detail.substr(7, detail.find(' ', 7) - 7));
-        if (kGrowing.count(table) != 0) bad.push_back(detail + "  <-  " + text);
-        continue;
-      }
-      if (detail.rfind("SCAN ", 0) != 0) continue;
-      const std::string rest = detail.substr(5);
-      const std::string table = table_of(text, rest.substr(0, rest.find(' ')));
-      if (kGrowing.count(table) == 0) continue;
-      // A partial index holds the open rows only (parked items, admitted
-      // stays): reading it whole costs what is open, not the years.
-      const auto at = rest.find(" INDEX ");
-      if (at != std::string::npos && partial_index(db, rest.substr(at + 7))) continue;
-      bad.push_back(detail + "  <-  " + text);
+      lines.push_back(PlanLine{text, st->column_text(3)});
     }
+  }
+  return lines;
+}
+
+// The plan lines of `path(db)` that read a growing table whole, each with its SQL.
+template <class Path>
+std::vector<std::string> whole_reads(sql::Db& db, Path path) {
+  std::vector<std::string> bad;
+  for (const auto& [text, detail] : plans_of(db, path)) {
+    // A rowid range open at its top (`setl_id > ?` alone) reads from there
+    // to the table's end: as whole a read as a SCAN when it starts at 0.
+    if (detail.rfind("SEARCH ", 0) == 0 && detail.find("PRIMARY KEY (rowid>?)") != std::string::npos) {
+      const std::string table = table_of(text, detail.substr(7, detail.find(' ', 7) - 7));
+      if (kGrowing.count(table) != 0) bad.push_back(detail + "  <-  " + text);
+      continue;
+    }
+    if (detail.rfind("SCAN ", 0) != 0) continue;
+    const std::string rest = detail.substr(5);
+    const std::string table = table_of(text, rest.substr(0, rest.find(' ')));
+    if (kGrowing.count(table) == 0) continue;
+    // A partial index holds the open rows only (parked items, admitted
+    // stays): reading it whole costs what is open, not the years.
+    const auto at = rest.find(" INDEX ");
+    if (at != std::string::npos && partial_index(db, rest.substr(at + 7))) continue;
+    bad.push_back(detail + "  <-  " + text);
   }
   return bad;
 }
@@ -263,31 +277,15 @@ TEST_CASE("a cashier's close-out: the shift's items, the close-outs listed") {
   require_no_whole_reads(bad);
 }
 
-// The plan lines of every statement `path(db)` runs that scan table `t`
-// through the alias it is given without AS ("FROM settlements s" plans as
-// "SCAN s"), each with its SQL.
+// The plan lines of `path(db)` that scan table `t` through the alias it is
+// given without AS ("FROM settlements s" plans as "SCAN s"), each with its SQL.
 template <class Path>
 std::vector<std::string> scans_of(sql::Db& db, const std::string& t, Path path) {
-  std::vector<std::string> ran;
-  db.trace_statements([&ran](std::string_view text) {
-    if (std::find(ran.begin(), ran.end(), text) == ran.end()) ran.emplace_back(text);
-  });
-  path(db);
-  db.trace_statements({});
   std::vector<std::string> found;
-  for (const auto& text : ran) {
-    if (text.find("SELECT") == std::string::npos) continue;
-    auto st = db.prepare("EXPLAIN QUERY PLAN " + text);
-    REQUIRE(st.ok());
-    for (;;) {
-      auto row = st->step();
-      REQUIRE(row.ok());
-      if (!*row) break;
-      const std::string detail = st->column_text(3);
-      if (detail.rfind("SCAN ", 0) != 0) continue;
-      const std::string alias = detail.substr(5, detail.find(' ', 5) - 5);
-      if (alias == t || text.find(" " + t + " " + alias + " ") != std::string::npos) found.push_back(detail + "  <-  " + text);
-    }
+  for (const auto& [text, detail] : plans_of(db, path)) {
+    if (detail.rfind("SCAN ", 0) != 0) continue;
+    const std::string alias = detail.substr(5, detail.find(' ', 5) - 5);
+    if (alias == t || text.find(" " + t + " " + alias + " ") != std::string::npos) found.push_back(detail + "  <-  " + text);
   }
   return found;
 }
