@@ -12,6 +12,7 @@
 #include "sample.hpp"
 
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <cctype>
@@ -155,6 +156,27 @@ struct Filled : test::LedgerFixture {
   }
 };
 
+// The file's statistics as ANALYZE leaves them, with settlements' those of
+// `rows` settlements over days of `per_day` each (the state index halves
+// them), and none for the corrections (a table empty when it ran). A schema
+// reload makes the planner take them.
+void with_statistics(Filled& f, std::int64_t rows, std::int64_t per_day) {
+  f.write([rows, per_day](sql::Db& db) -> sql::Status {
+    if (auto r = db.exec("ANALYZE"); !r) return r;
+    if (auto r = db.exec("DELETE FROM sqlite_stat1 WHERE tbl IN ('settlements', 'corrections')"); !r) return r;
+    if (auto r = db.exec(fmt::format("INSERT INTO sqlite_stat1(tbl, idx, stat) VALUES "
+                                     "('settlements', 'settlements_state', '{0} {1} 1'), "
+                                     "('settlements', 'settlements_clearing', '{0} {2} {3}'), "
+                                     "('settlements', 'settlements_created', '{0} 1'), "
+                                     "('settlements', 'sqlite_autoindex_settlements_1', '{0} 1'), "
+                                     "('settlements', 'sqlite_autoindex_settlements_2', '{0} 1')",
+                                     rows, rows / 2, per_day, std::max<std::int64_t>(1, per_day / 2)));
+        !r)
+      return r;
+    return db.exec("ANALYZE sqlite_schema");
+  });
+}
+
 }  // namespace
 
 TEST_CASE("a window's reads: its day's settlements, one settlement, the person's open reversals, the idempotency key") {
@@ -231,19 +253,7 @@ TEST_CASE("a window's reads are compiled once, not again at every request") {
 // settlements_created, and reads every settlement since the first.
 TEST_CASE("the day's settlements stay on the day's rows when the file has statistics of five years") {
   Filled f;
-  f.write([](sql::Db& db) -> sql::Status {
-    if (auto r = db.exec("ANALYZE"); !r) return r;
-    if (auto r = db.exec("DELETE FROM sqlite_stat1 WHERE tbl = 'settlements'"); !r) return r;
-    if (auto r = db.exec("INSERT INTO sqlite_stat1(tbl, idx, stat) VALUES "
-                         "('settlements', 'settlements_state', '2000000 1000000 1'), "
-                         "('settlements', 'settlements_clearing', '2000000 1096 548'), "
-                         "('settlements', 'settlements_created', '2000000 1'), "
-                         "('settlements', 'sqlite_autoindex_settlements_1', '2000000 1'), "
-                         "('settlements', 'sqlite_autoindex_settlements_2', '2000000 1')");
-        !r)
-      return r;
-    return db.exec("ANALYZE sqlite_schema");
-  });
+  with_statistics(f, 2'000'000, 1096);
   const auto bad = f.read([](sql::Db& db) -> sql::Result<std::vector<std::string>> {
     return whole_reads(db, [](sql::Db& d) {
       SettlementFilter day;
@@ -296,19 +306,7 @@ std::vector<std::string> scans_of(sql::Db& db, const std::string& t, Path path) 
 // the shift's approved corrections.
 TEST_CASE("a cashier's close-out reads no settlement whole when the file has statistics of a young ledger") {
   Filled f;
-  f.write([](sql::Db& db) -> sql::Status {
-    if (auto r = db.exec("ANALYZE"); !r) return r;
-    if (auto r = db.exec("DELETE FROM sqlite_stat1 WHERE tbl IN ('settlements', 'corrections')"); !r) return r;
-    if (auto r = db.exec("INSERT INTO sqlite_stat1(tbl, idx, stat) VALUES "
-                         "('settlements', 'settlements_state', '20000 10000 1'), "
-                         "('settlements', 'settlements_clearing', '20000 11 10'), "
-                         "('settlements', 'settlements_created', '20000 1'), "
-                         "('settlements', 'sqlite_autoindex_settlements_1', '20000 1'), "
-                         "('settlements', 'sqlite_autoindex_settlements_2', '20000 1')");
-        !r)
-      return r;
-    return db.exec("ANALYZE sqlite_schema");
-  });
+  with_statistics(f, 20'000, 11);
   const auto scans = f.read([](sql::Db& db) -> sql::Result<std::vector<std::string>> {
     return scans_of(db, "settlements", [](sql::Db& d) {
       REQUIRE(unclosed_shift_items(d, "C007", "W1").ok());
