@@ -1,6 +1,7 @@
-// Encryption at rest: the "settle-xts" SQLite VFS, a shim over the default
-// (unix) VFS that encrypts every database page with AES-256-XTS (OpenSSL EVP),
-// the storage key's derivation (HKDF-SHA256) and the look at a file's head.
+// Encryption at rest: the "settle-xts" SQLite VFS, a shim over the unix VFS
+// (through "settle-gather", offline/wal_gather.hpp) that encrypts every
+// database page with AES-256-XTS (OpenSSL EVP), the storage key's derivation
+// (HKDF-SHA256) and the look at a file's head.
 //
 // Where the bytes go (docs/encryption.md):
 //   main database   every page, tweak = its page number; the page size is the
@@ -16,6 +17,7 @@
 //   -shm, super-journal: plain (no row data).
 // The io_methods are version 2: no xFetch, so SQLite never maps a file.
 #include "offline/storage_key.hpp"
+#include "offline/wal_gather.hpp"
 
 #include <sqlite3.h>
 
@@ -42,7 +44,6 @@ namespace {
 
 constexpr unsigned char kMagic[16] = {'S', 'Q', 'L', 'i', 't', 'e', ' ', 'f', 'o', 'r', 'm', 'a', 't', ' ', '3', 0};
 constexpr std::int64_t kWalHeader = 32;
-constexpr std::int64_t kFrameHeader = 24;
 
 bool power_of_two_page(std::int64_t n) { return n >= 512 && n <= 65536 && (n & (n - 1)) == 0; }
 
@@ -175,11 +176,11 @@ struct Piece {
 
 Piece wal_piece(std::int64_t off, std::int64_t end, std::int64_t page) {
   if (off < kWalHeader) return {off, std::min(end, kWalHeader), false, 0, 0};
-  const std::int64_t frame = kFrameHeader + page;
+  const std::int64_t frame = kWalFrameHeader + page;
   const std::int64_t k = (off - kWalHeader) / frame;
   const std::int64_t start = kWalHeader + k * frame;
-  if (off < start + kFrameHeader) return {off, std::min(end, start + kFrameHeader), false, 0, 0};
-  const std::int64_t unit = start + kFrameHeader;
+  if (off < start + kWalFrameHeader) return {off, std::min(end, start + kWalFrameHeader), false, 0, 0};
+  const std::int64_t unit = start + kWalFrameHeader;
   return {off, std::min(end, unit + page), true, unit, static_cast<std::uint64_t>(k + 1)};
 }
 
@@ -459,8 +460,9 @@ Result<Key> StorageKey::from_secret(BytesView secret, std::string source) {
     return key_error(fmt::format("the storage key {} could not be derived (OpenSSL HKDF failed)", k->source_));
   sql::configure_library();  // before SQLite's initialisation
   sqlite3_initialize();
-  sqlite3_vfs* real = sqlite3_vfs_find(nullptr);
-  if (real == nullptr) return key_error("SQLite has no default VFS");
+  // Over the VFS that gathers WAL frames: the encrypted frames are written in one call too.
+  sqlite3_vfs* real = sqlite3_vfs_find(kWalGatherVfs);
+  if (real == nullptr) return key_error(fmt::format("SQLite has no VFS named {}", kWalGatherVfs));
   auto* d = new VfsData{};
   d->real = real;
   d->key = k.get();

@@ -4,6 +4,7 @@
 #include "offline/sqlite.hpp"
 
 #include "offline/storage_key.hpp"
+#include "offline/wal_gather.hpp"
 
 #include <sqlite3.h>
 
@@ -227,6 +228,9 @@ void configure_library() noexcept {
   static const bool configured = [] {
     (void)sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, kSubJournalInMemory);
     (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    // Initialises SQLite. Without it Db::open names a VFS that does not
+    // exist, and the open fails with SQLite's message.
+    (void)register_wal_gather(sqlite3_vfs_find(nullptr), kWalGatherVfs);
     return true;
   }();
   (void)configured;
@@ -247,7 +251,8 @@ Result<Db> Db::open(const std::string& path, const OpenOptions& opt) {
   if (!opt.uri && !path.empty() && path != ":memory:")
     if (auto problem = key_problem(path, opt.key.get())) return DbError{Errc::key, SQLITE_NOTADB, *problem};
   sqlite3* raw = nullptr;
-  const int rc = sqlite3_open_v2(path.c_str(), &raw, flags, opt.key ? opt.key->vfs_name().c_str() : nullptr);
+  const char* vfs = !opt.vfs.empty() ? opt.vfs.c_str() : opt.key ? opt.key->vfs_name().c_str() : kWalGatherVfs;
+  const int rc = sqlite3_open_v2(path.c_str(), &raw, flags, vfs);
   if (rc != SQLITE_OK) {
     DbError e = make_db_error(raw, rc, fmt::format("open {}", path));
     sqlite3_close_v2(raw);  // a handle is returned even on failure

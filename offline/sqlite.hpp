@@ -203,6 +203,10 @@ struct OpenOptions {
   // must be encrypted with this key, and without a key it must be plain
   // (Errc::key, the message says which). See docs/encryption.md.
   Key key{};
+  // The SQLite VFS by its registered name, over the key's: empty for the
+  // key's, or without a key "settle-gather", which writes a transaction's
+  // WAL frames in one call (offline/wal_gather.hpp). "unix" is SQLite's own.
+  std::string vfs{};
 };
 
 // SQLite's process-wide settings, made once before its first use (Db::open
@@ -215,7 +219,8 @@ struct OpenOptions {
 // And no memory statistics: with them every allocation and free of SQLite's
 // takes a process-wide mutex to count bytes nobody reads (the system's SQLite
 // is built without lookaside, so a settlement's writes make hundreds of
-// allocations).
+// allocations). It also registers the VFS that gathers a transaction's WAL
+// frames into one write (offline/wal_gather.hpp).
 inline constexpr int kSubJournalInMemory = 120 * 1024;
 void configure_library() noexcept;
 

@@ -2,6 +2,7 @@
 // transactions and savepoints (their journal kept in memory), the library's
 // settings, the statement cache.
 #include "offline/sqlite.hpp"
+#include "offline/wal_gather.hpp"
 #include "test_dir.hpp"
 
 #include <sqlite3.h>
@@ -15,21 +16,21 @@ using namespace settle;
 using settle::test::TestDir;
 
 namespace {
-sql::Db open_db(const TestDir& d) {
-  auto db = sql::Db::open(d.file("t.db"));
+sql::Db open_db(const TestDir& d, const std::string& vfs = {}) {
+  auto db = sql::Db::open(d.file("t.db"), {.vfs = vfs});
   REQUIRE(db.ok());
   return std::move(db).value();
 }
 
-// The default VFS, counting the savepoint (sub-)journals SQLite opens as
-// files: what it writes there instead of keeping in memory.
+// The VFS Db::open uses, counting the savepoint (sub-)journals SQLite opens
+// as files: what it writes there instead of keeping in memory.
 struct SubJournalCounter {
   static inline sqlite3_vfs* real = nullptr;
   static inline std::atomic<int> opened{0};
   sqlite3_vfs vfs{};
   SubJournalCounter() {
     sql::configure_library();  // registering a VFS initialises SQLite: the settings come first
-    real = sqlite3_vfs_find(nullptr);
+    real = sqlite3_vfs_find(sql::kWalGatherVfs);  // what Db::open uses
     REQUIRE(real != nullptr);
     vfs = *real;
     vfs.zName = "count-subjournals";
@@ -38,12 +39,9 @@ struct SubJournalCounter {
       if ((flags & SQLITE_OPEN_SUBJOURNAL) != 0) ++opened;
       return real->xOpen(real, name, f, flags, out);
     };
-    REQUIRE(sqlite3_vfs_register(&vfs, 1) == SQLITE_OK);
+    REQUIRE(sqlite3_vfs_register(&vfs, 0) == SQLITE_OK);
   }
-  ~SubJournalCounter() {
-    sqlite3_vfs_unregister(&vfs);
-    sqlite3_vfs_register(real, 1);
-  }
+  ~SubJournalCounter() { sqlite3_vfs_unregister(&vfs); }
   SubJournalCounter(const SubJournalCounter&) = delete;
   SubJournalCounter& operator=(const SubJournalCounter&) = delete;
 };
@@ -185,7 +183,7 @@ TEST_CASE("a savepoint's journal stays in memory for a settlement-sized job, and
   SubJournalCounter counter;
   TestDir d("sqlite-subjournal");
   {
-    auto db = open_db(d);  // through the counting VFS
+    auto db = open_db(d, "count-subjournals");
     // As the ledger: 2 KiB pages, WAL. One 1,500-byte row per page.
     REQUIRE(db.exec("PRAGMA page_size = 2048; PRAGMA journal_mode = WAL; "
                     "CREATE TABLE t(id INTEGER PRIMARY KEY, b BLOB NOT NULL)").ok());

@@ -17,6 +17,11 @@ class StorageKey;
 
 namespace settle::bench {
 
+// The VFS every raw SQLite operation opens its file through: SQLite's own,
+// without the gathering of WAL writes that settled's connections have
+// (offline/wal_gather.hpp), so a raw commit stays a bare SQLite commit.
+inline constexpr std::string_view kBareVfs = "unix";
+
 struct Context {
   bool json = false;        // print one JSON object per section instead of tables
   std::string dir;          // scratch directory on a real disk (never tmpfs)

@@ -78,7 +78,7 @@ using Op = std::function<bool(int, std::int64_t)>;
 class RawSqlite {
  public:
   bool open(const std::string& path) {
-    auto db = sql::Db::open(path);
+    auto db = sql::Db::open(path, {.vfs = std::string(kBareVfs)});
     if (!db) return fmt::print(stderr, "raw: {}\n", db.error().message), false;
     db_ = std::move(db).value();
     auto setup = db_.exec(

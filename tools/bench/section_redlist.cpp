@@ -161,7 +161,7 @@ Result<SyncFigures> store_sync(const std::string& path, std::int64_t n, sql::Key
 
 // The raw limit: the same rows, one transaction, one prepared INSERT.
 Result<double> raw_load(const std::string& path, std::int64_t n) {
-  auto db = sql::Db::open(path);
+  auto db = sql::Db::open(path, {.vfs = std::string(kBareVfs)});
   if (!db) return make_error(Reason::storage_failed, path, db.error().message);
   if (auto s = db->exec("PRAGMA cache_size=-16384; CREATE TABLE entries(card_no TEXT PRIMARY KEY, psn_no TEXT NOT NULL, "
                         "insutype TEXT NOT NULL, flags INTEGER NOT NULL, deductible_used INTEGER NOT NULL, "
