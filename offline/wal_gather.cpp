@@ -5,8 +5,6 @@
 // offline/wal_gather.hpp for the rules.
 #include "offline/wal_gather.hpp"
 
-#include "offline/sqlite.hpp"
-
 #include <sqlite3.h>
 
 #include <algorithm>
