@@ -5,6 +5,7 @@
 #include "offline/ledger.hpp"
 
 #include "offline/chain.hpp"
+#include "offline/fsync.hpp"
 
 #include "offline/schema.hpp"
 #include "offline/storage_key.hpp"
@@ -153,16 +154,6 @@ OpenResult inspect_existing(const std::string& path, const LedgerOptions& opt, b
   return static_cast<int>(v);
 }
 
-sql::Status fsync_path(const std::string& path, bool directory) {
-  const int fd = ::open(path.c_str(), (directory ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
-  if (fd < 0) return sql::DbError{sql::Errc::io, 0, fmt::format("open {}: {}", path, std::strerror(errno))};
-  const int rc = ::fsync(fd);
-  const int err = errno;
-  ::close(fd);
-  if (rc != 0) return sql::DbError{sql::Errc::io, 0, fmt::format("fsync {}: {}", path, std::strerror(err))};
-  return settle::Ok{};
-}
-
 // Builds a new ledger at a temporary name beside `path`, makes it durable,
 // and renames it into place: a crash leaves either no ledger or a whole one.
 sql::Status create_new(const std::string& path, const LedgerOptions& opt) {
@@ -178,11 +169,11 @@ sql::Status create_new(const std::string& path, const LedgerOptions& opt) {
     SETTLE_SQL_TRY(db->exec(fmt::format("PRAGMA page_size = {}", kLedgerPageSize)));
     SETTLE_SQL_TRY(migrate(*db, 0, migration_list(opt)));
   }
-  SETTLE_SQL_TRY(fsync_path(tmp, false));
+  SETTLE_SQL_TRY(sql::fsync_path(tmp, false));
   if (::rename(tmp.c_str(), path.c_str()) != 0)
     return sql::DbError{sql::Errc::io, 0, fmt::format("rename {} to {}: {}", tmp, path, std::strerror(errno))};
   const auto dir = std::filesystem::absolute(path).parent_path().string();
-  return fsync_path(dir, true);
+  return sql::fsync_path(dir, true);
 }
 
 // A copy of the ledger before a migration changes it (only for ledgers that
@@ -202,7 +193,7 @@ sql::Status backup_before_migration(sql::Db& db, const std::string& path, int fr
   if (!st) return st.error();
   SETTLE_SQL_TRY(st->bind(1, bak + ".tmp"));
   SETTLE_SQL_TRY(st->run());
-  SETTLE_SQL_TRY(fsync_path(bak + ".tmp", false));
+  SETTLE_SQL_TRY(sql::fsync_path(bak + ".tmp", false));
   if (::rename((bak + ".tmp").c_str(), bak.c_str()) != 0)
     return sql::DbError{sql::Errc::io, 0, fmt::format("rename to {}: {}", bak, std::strerror(errno))};
   return settle::Ok{};

@@ -3,6 +3,7 @@
 // a fresh file and renamed over the live one; a delta in one transaction).
 #include "offline/redlist.hpp"
 
+#include "offline/fsync.hpp"
 #include "offline/storage_key.hpp"
 
 #include <fmt/format.h>
@@ -53,13 +54,9 @@ std::string masked(std::string_view card_no) {
                      card_no.substr(card_no.size() - 2));
 }
 
+// A red list file or its directory made durable, the failure worded as the red list's.
 Status fsync_path(const std::string& path, bool directory) {
-  const int fd = ::open(path.c_str(), (directory ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
-  if (fd < 0) return storage(path, fmt::format("cannot be opened to sync it: {}", std::strerror(errno)));
-  const int rc = ::fsync(fd);
-  const int err = errno;
-  ::close(fd);
-  if (rc != 0) return storage(path, fmt::format("fsync failed: {}", std::strerror(err)));
+  if (auto s = sql::fsync_path(path, directory); !s) return storage(path, s.error());
   return Ok{};
 }
 

@@ -1,6 +1,7 @@
 // Encrypting, decrypting and rekeying a database file in place: the backup
 // API into a fresh file beside it, checked, made durable, and renamed over
 // the original, which stays whole until that rename.
+#include "offline/fsync.hpp"
 #include "offline/storage_key.hpp"
 
 #include <fmt/format.h>
@@ -17,16 +18,6 @@ namespace settle::sql {
 namespace {
 
 DbError io(std::string message) { return DbError{Errc::io, 0, std::move(message)}; }
-
-Status fsync_path(const std::string& path, bool directory) {
-  const int fd = ::open(path.c_str(), (directory ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
-  if (fd < 0) return io(fmt::format("open {}: {}", path, std::strerror(errno)));
-  const int rc = ::fsync(fd);
-  const int err = errno;
-  ::close(fd);
-  if (rc != 0) return io(fmt::format("fsync {}: {}", path, std::strerror(err)));
-  return settle::Ok{};
-}
 
 void remove_with_sidecars(const std::string& file) {
   std::error_code ec;

@@ -6,6 +6,7 @@
 
 #include "offline/chain.hpp"
 #include "offline/digest.hpp"
+#include "offline/fsync.hpp"
 #include "offline/ledger.hpp"
 #include "offline/storage_key.hpp"
 #include "protocol/json.hpp"
@@ -115,13 +116,9 @@ std::string local_stamp(const char* format) {
   return buf;
 }
 
+// A copy or its directory made durable, the failure as settlectl's.
 Status fsync_path(const std::string& path, bool directory) {
-  const int fd = ::open(path.c_str(), (directory ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
-  if (fd < 0) return make_error(Reason::storage_failed, path, fmt::format("open {}: {}", path, std::strerror(errno)));
-  const int rc = ::fsync(fd);
-  const int e = errno;
-  ::close(fd);
-  if (rc != 0) return make_error(Reason::storage_failed, path, fmt::format("fsync {}: {}", path, std::strerror(e)));
+  if (auto s = sql::fsync_path(path, directory); !s) return make_error(Reason::storage_failed, path, s.error().message);
   return settle::Ok{};
 }
 
