@@ -1428,23 +1428,24 @@ sql::Result<std::optional<SettlementDetail>> get_settlement(sql::Db& db, std::in
 
 sql::Result<std::vector<ClearingTotals>> clearing_totals(sql::Db& db, std::string_view clearing_date) {
   // One row per (insurance type, clearing type) present in either settlements
-  // or refunds; a refund counts under its settlement's clearing type.
+  // or refunds; a refund counts under its settlement's clearing type. (The
+  // CTEs' names are no table's alias: a plan's "SCAN ds" is the CTE's.)
   return select_all<ClearingTotals>(
       db,
-      "WITH s AS (SELECT coalesce(insutype, '') AS insutype, "
+      "WITH day_setl AS (SELECT coalesce(insutype, '') AS insutype, "
       "  CASE visit_type WHEN 'inpatient' THEN '21' ELSE '11' END AS clr, count(*) AS n, sum(total_fen) AS t, "
       "  sum(fund_fen) AS f, sum(account_fen) AS a, sum(cash_fen) AS c FROM settlements "
       "  WHERE clearing_date = ?1 AND state NOT IN ('offline_pending', 'offline_rejected', 'undone') "
       "  GROUP BY 1, 2), "
-      "r AS (SELECT coalesce(s.insutype, '') AS insutype, "
+      "day_refund AS (SELECT coalesce(s.insutype, '') AS insutype, "
       "  CASE s.visit_type WHEN 'inpatient' THEN '21' ELSE '11' END AS clr, count(*) AS n, "
       "  sum(r.refund_total_fen) AS t, sum(r.fund_fen) AS f, sum(r.account_fen) AS a, sum(r.cash_fen) AS c "
       "  FROM refunds r JOIN settlements s ON s.setl_id = r.setl_id WHERE r.clearing_date = ?1 GROUP BY 1, 2), "
-      "k AS (SELECT insutype, clr FROM s UNION SELECT insutype, clr FROM r) "
-      "SELECT k.insutype, k.clr, coalesce(s.n,0), coalesce(s.t,0), coalesce(s.f,0), coalesce(s.a,0), coalesce(s.c,0), "
-      "  coalesce(r.n,0), coalesce(r.t,0), coalesce(r.f,0), coalesce(r.a,0), coalesce(r.c,0) "
-      "FROM k LEFT JOIN s ON s.insutype = k.insutype AND s.clr = k.clr "
-      "LEFT JOIN r ON r.insutype = k.insutype AND r.clr = k.clr ORDER BY k.insutype, k.clr",
+      "kinds AS (SELECT insutype, clr FROM day_setl UNION SELECT insutype, clr FROM day_refund) "
+      "SELECT k.insutype, k.clr, coalesce(ds.n,0), coalesce(ds.t,0), coalesce(ds.f,0), coalesce(ds.a,0), "
+      "  coalesce(ds.c,0), coalesce(dr.n,0), coalesce(dr.t,0), coalesce(dr.f,0), coalesce(dr.a,0), coalesce(dr.c,0) "
+      "FROM kinds k LEFT JOIN day_setl ds ON ds.insutype = k.insutype AND ds.clr = k.clr "
+      "LEFT JOIN day_refund dr ON dr.insutype = k.insutype AND dr.clr = k.clr ORDER BY k.insutype, k.clr",
       [](const sql::Statement& st) {
         ClearingTotals t;
         t.insutype = st.column_text(0);

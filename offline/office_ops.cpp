@@ -255,7 +255,7 @@ sql::Result<ShiftItems> shift_items_between(sql::Db& db, std::string_view op, st
   out.settlements = std::move(*s);
   auto r = select_all<ShiftRefund>(
       db,
-      fmt::format("SELECT {} FROM refunds r WHERE r.created_at_ms >= ?3 AND r.created_at_ms < ?4 "
+      fmt::format("SELECT {} FROM refunds r INDEXED BY refunds_created WHERE r.created_at_ms >= ?3 AND r.created_at_ms < ?4 "
                   "AND r.operator_id = ?1 AND r.window_id = ?2 ORDER BY r.refund_id",
                   kShiftRefundCols),
       read_shift_refund, op, window, from_ms, to_ms);

@@ -933,8 +933,15 @@ const std::string& v3_sql() {
   return sql;
 }
 
+// v15: refunds by when they were recorded. A cashier's close-out of a day
+// (closeout.preview with a date) reads the window's refunds of that day; it
+// read the whole refunds table, which grows with the years.
+constexpr std::string_view kV15 = R"SQL(
+CREATE INDEX refunds_created ON refunds(created_at_ms);
+)SQL";
+
 std::span<const Migration> all_migrations() {
-  static const std::array<Migration, 14> list{{
+  static const std::array<Migration, 15> list{{
       {1, "initial schema: requests, insurer messages, settlements, refunds, adjustments, outbox, events", kV1},
       {2, "fewer pages per commit (no requests_in_progress index, events without AUTOINCREMENT); open reversals indexed",
        kV2},
@@ -975,6 +982,8 @@ std::span<const Migration> all_migrations() {
            "instead of reading the chain's end (three temporary tables fewer at every chained row); the entries "
            "are the same",
        chain::head_sql()},
+      {15, "refunds indexed by when they were recorded: a cashier's close-out of a day reads that day's refunds",
+       kV15},
   }};
   return list;
 }
