@@ -220,7 +220,11 @@ sql::Status configure_writer(sql::Db& db) {
 
 sql::Result<sql::Db> open_connection(const std::string& path, sql::OpenMode mode, int busy_timeout_ms,
                                      const sql::Key& key) {
-  auto db = sql::Db::open(path, {.mode = mode, .busy_timeout_ms = busy_timeout_ms, .key = key});
+  return open_connection(path, {.mode = mode, .busy_timeout_ms = busy_timeout_ms, .key = key});
+}
+
+sql::Result<sql::Db> open_connection(const std::string& path, const sql::OpenOptions& opt) {
+  auto db = sql::Db::open(path, opt);
   if (!db) return db.error();
   SETTLE_SQL_TRY(chain::register_functions(*db));
   return db;

@@ -75,6 +75,8 @@ struct LedgerOptions {
 // `key`: the storage key of an encrypted ledger (docs/encryption.md).
 sql::Result<sql::Db> open_connection(const std::string& path, sql::OpenMode mode, int busy_timeout_ms = 5000,
                                      const sql::Key& key = {});
+// The same with every option of the open (the VFS among them).
+sql::Result<sql::Db> open_connection(const std::string& path, const sql::OpenOptions& opt);
 // The writer connection's settings: WAL, synchronous FULL, foreign keys,
 // the WAL's size limit once started over. The ledger's writer opens with
 // them; so does anything that writes a ledger file as the writer would.

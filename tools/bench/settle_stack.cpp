@@ -8,7 +8,6 @@
 #include "tests/support/pcsc_harness.hpp"
 #include "tools/insurer-sim/control_client.hpp"
 
-#include "offline/chain.hpp"
 #include "offline/ledger.hpp"
 #include "offline/ledger_ops.hpp"
 
@@ -214,10 +213,8 @@ bool RawLedgerRows::open(const std::string& path) {
     if (!made) return fmt::print(stderr, "raw rows: {}\n", made.error().message), false;
   }  // closed again: the rows are written on a connection of this thread's own,
      // through SQLite's own VFS as every raw operation (the ledger's writer gathers its WAL writes)
-  auto db = sql::Db::open(path, {.mode = sql::OpenMode::read_write, .vfs = std::string(kBareVfs)});
+  auto db = ledger::open_connection(path, {.mode = sql::OpenMode::read_write, .vfs = std::string(kBareVfs)});
   if (!db) return fmt::print(stderr, "raw rows: {}\n", db.error().message), false;
-  if (auto fns = ledger::chain::register_functions(*db); !fns)
-    return fmt::print(stderr, "raw rows: {}\n", fns.error().message), false;
   db_ = std::move(db).value();
   // The writer's own settings.
   if (auto setup = ledger::configure_writer(db_); !setup)
