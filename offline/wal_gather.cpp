@@ -40,6 +40,9 @@ const sqlite3_io_methods& real_of(sqlite3_file* f) { return *gf(f)->real()->pMet
 
 // The open main databases by the name SQLite passed to xOpen: a WAL's name
 // leads to it (sqlite3_filename_database), so the WAL finds its database.
+// The mutex guards the map only. A database and its WAL belong to one
+// connection, whose calls SQLite makes one at a time, so their links to each
+// other are read and changed without it.
 std::mutex g_open_mu;
 std::unordered_map<const char*, GatherFile*>& open_dbs() {
   static auto* dbs = new std::unordered_map<const char*, GatherFile*>;  // never destroyed: files close at exit
@@ -66,8 +69,16 @@ int flush(GatherFile* f) {
   return rc;
 }
 
+// One write as SQLite made it, after the pending ones.
+int write_through(GatherFile* f, const void* in, int n, sqlite3_int64 off) {
+  if (int rc = flush(f); rc != SQLITE_OK) return rc;
+  return f->real()->pMethods->xWrite(f->real(), in, n, off);
+}
+
 int w_write(sqlite3_file* file, const void* in, int n, sqlite3_int64 off) {
   GatherFile* f = gf(file);
+  // Without a database to learn the end of a transaction from, nothing is gathered.
+  if (f->partner == nullptr) return write_through(f, in, n, off);
   auto& pending = *f->pending;
   const auto* bytes = static_cast<const unsigned char*>(in);
   // A frame header names the database's size in pages after a commit (bytes
@@ -85,15 +96,13 @@ int w_write(sqlite3_file* file, const void* in, int n, sqlite3_int64 off) {
   try {
     pending.insert(pending.end(), bytes, bytes + n);
   } catch (const std::bad_alloc&) {  // no room to gather: this write goes alone, after the others
-    if (int rc = flush(f); rc != SQLITE_OK) return rc;
-    return f->real()->pMethods->xWrite(f->real(), in, n, off);
+    return write_through(f, in, n, off);
   }
   // The commit's page: the transaction's frames are all here. They reach the
   // file before SQLite syncs it or tells other connections of them. So does
   // every write until the next frame header (the rest of a page cut at a
-  // sync point, the padding frames after a commit). Without a database to
-  // learn the end of a transaction from, nothing is gathered.
-  if ((!header && f->commit_page_next) || f->partner == nullptr) return flush(f);
+  // sync point, the padding frames after a commit).
+  if (!header && f->commit_page_next) return flush(f);
   return pending.size() >= kWalGatherMax ? flush(f) : SQLITE_OK;
 }
 
@@ -106,11 +115,8 @@ int w_read(sqlite3_file* file, void* out, int n, sqlite3_int64 off) {
 int w_close(sqlite3_file* file) {
   GatherFile* f = gf(file);
   int rc = flush(f);
-  {
-    std::lock_guard lock(g_open_mu);
-    if (f->partner != nullptr) f->partner->partner = nullptr;
-    f->partner = nullptr;
-  }
+  if (f->partner != nullptr) f->partner->partner = nullptr;
+  f->partner = nullptr;
   if (f->real()->pMethods != nullptr) {
     const int closed = f->real()->pMethods->xClose(f->real());
     if (rc == SQLITE_OK) rc = closed;
@@ -175,7 +181,6 @@ int d_unfetch(sqlite3_file* f, sqlite3_int64 off, void* p) {
 // and is dropped (handed on later it would overwrite another writer's frames).
 int d_shm_lock(sqlite3_file* f, int offset, int n, int flags) {
   if ((flags & SQLITE_SHM_UNLOCK) != 0 && (flags & SQLITE_SHM_EXCLUSIVE) != 0 && offset == 0 && n >= 1) {
-    std::lock_guard lock(g_open_mu);
     if (GatherFile* wal = gf(f)->partner; wal != nullptr) {
       wal->pending->clear();
       wal->commit_page_next = false;
@@ -186,15 +191,13 @@ int d_shm_lock(sqlite3_file* f, int offset, int n, int flags) {
 
 int d_close(sqlite3_file* file) {
   GatherFile* f = gf(file);
-  {
+  if (f->db_name != nullptr) {
     std::lock_guard lock(g_open_mu);
-    if (f->db_name != nullptr) {
-      auto it = open_dbs().find(f->db_name);
-      if (it != open_dbs().end() && it->second == f) open_dbs().erase(it);
-    }
-    if (f->partner != nullptr) f->partner->partner = nullptr;
-    f->partner = nullptr;
+    auto it = open_dbs().find(f->db_name);
+    if (it != open_dbs().end() && it->second == f) open_dbs().erase(it);
   }
+  if (f->partner != nullptr) f->partner->partner = nullptr;
+  f->partner = nullptr;
   return f->real()->pMethods != nullptr ? f->real()->pMethods->xClose(f->real()) : SQLITE_OK;
 }
 
@@ -234,22 +237,16 @@ int g_open(sqlite3_vfs* vfs, sqlite3_filename name, sqlite3_file* file, int flag
     f->pending = nullptr;
     return rc != SQLITE_OK ? rc : SQLITE_CANTOPEN;
   }
+  f->base.pMethods = db ? &kDbMethods : &kWalMethods;
+  if (name == nullptr) return SQLITE_OK;
   std::lock_guard lock(g_open_mu);
   if (db) {
-    f->base.pMethods = &kDbMethods;
-    if (name != nullptr) {
-      f->db_name = name;
-      open_dbs()[name] = f;
-    }
-  } else {
-    f->base.pMethods = &kWalMethods;
-    if (name != nullptr) {
-      auto it = open_dbs().find(sqlite3_filename_database(name));
-      if (it != open_dbs().end() && it->second->partner == nullptr) {
-        f->partner = it->second;
-        it->second->partner = f;
-      }
-    }
+    f->db_name = name;
+    open_dbs()[name] = f;
+  } else if (auto it = open_dbs().find(sqlite3_filename_database(name));
+             it != open_dbs().end() && it->second->partner == nullptr) {
+    f->partner = it->second;
+    it->second->partner = f;
   }
   return SQLITE_OK;
 }
