@@ -2,7 +2,8 @@
 // of settlements, a 20 M red list) cost the daily paths: settle.commit p50,
 // engine.status, settle.list of a day, closeout.preview of a shift and
 // recon.run of a day, on a stack seeded with copies of the fixtures against
-// the same stack on empty files, in one run (the two alternating with --rounds N).
+// the same stack on empty files, in one run (the two alternating with --rounds N);
+// and where each stack's settlements spent their time inside settled.
 #include "tools/bench/bench.hpp"
 #include "tools/bench/fixtures.hpp"
 #include "tools/bench/settle_stack.hpp"
@@ -12,6 +13,7 @@
 #include <array>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <stdexcept>
 #include <thread>
 
@@ -47,9 +49,37 @@ double wait_idle(SettleStack& st, double max_s) {
   return secs(Clock::now() - t0);
 }
 
+// What settled read through the kernel (/proc/PID/io): its read calls, and
+// the bytes of them that came from the disk, not the page cache.
+struct Reads {
+  double calls = 0, disk_bytes = 0;
+  Reads& operator+=(const Reads& o) {
+    calls += o.calls;
+    disk_bytes += o.disk_bytes;
+    return *this;
+  }
+  Reads since(const Reads& before) const { return Reads{calls - before.calls, disk_bytes - before.disk_bytes}; }
+};
+
+Reads reads_of(pid_t pid) {
+  Reads r;
+  std::ifstream io(fmt::format("/proc/{}/io", pid));
+  std::string key;
+  double value = 0;
+  while (io >> key >> value) {
+    if (key == "syscr:") r.calls = value;
+    else if (key == "read_bytes:") r.disk_bytes = value;
+  }
+  return r;
+}
+
 struct Figures {
   double setup_s = 0, idle_wait_s = 0;
   Latencies settle, status, list, closeout, recon;
+  // The timed settlements inside settled: its steps, its threads' CPU, its reads.
+  SettleStack::Steps settle_steps;
+  SettleStack::Threads settle_threads;
+  Reads settle_reads;
   Latencies first_closeout;  // the preview of a cashier's first shift (no close-out of theirs before)
   double recon_first_ms = 0;
   std::string recon_failed;  // why recon.run was not measured
@@ -67,6 +97,9 @@ Figures pooled(const std::vector<Figures>& rounds) {
   for (std::size_t i = 1; i < rounds.size(); ++i) {
     const Figures& f = rounds[i];
     for (Latencies Figures::* m : kSamples) (all.*m).us.insert((all.*m).us.end(), (f.*m).us.begin(), (f.*m).us.end());
+    all.settle_steps += f.settle_steps;
+    all.settle_threads += f.settle_threads;
+    all.settle_reads += f.settle_reads;
     all.listed = f.listed;
     all.closeout_items = f.closeout_items;
     all.recon_rows = f.recon_rows;
@@ -104,8 +137,14 @@ Figures measure(const std::string& dir, const StackOptions& opts, std::int64_t s
   repeat(f.first_closeout, 3, [&] { (void)c.call("closeout.preview"); });
   (void)c.call("closeout.record", Json{{"request_id", "bench-closeout-1"}});
   Run run;
+  const auto steps0 = st.flow_steps();
+  const auto threads0 = st.threads();
+  const Reads reads0 = reads_of(st.daemon_pid());
   commits(run, one, 0, seq, "online", settlements);
   f.settle = run.lat;
+  f.settle_steps = st.flow_steps().since(steps0);
+  f.settle_threads = st.threads().since(threads0);
+  f.settle_reads = reads_of(st.daemon_pid()).since(reads0);
   repeat(f.status, 200, [&] { (void)c.call("engine.status"); });
   repeat(f.list, 50, [&] {
     const Json r = c.call("settle.list", Json{{"from", day}, {"to", day}, {"limit", 100}});
@@ -238,7 +277,17 @@ int run_growth(const Context& ctx) {
       fmt::print("  {}: {}\n", line.what, per);
     }
   }
+  // Where the timed settlements went inside settled, each stack: a path that
+  // grew shows in the step that grew, its CPU or its reads.
+  const std::int64_t n = settlements * rounds;
   fmt::print("\n");
+  for (const auto& [name, f] : {std::pair<const char*, Figures*>{"empty", &empty}, {"fixtures", &big}}) {
+    print_steps({}, f->settle_steps, n, fmt::format("{} stack's timed settlements", name));
+    const ThreadCpu cpu = settled_cpu_by_thread({}, f->settle_threads, n);
+    fmt::print("  settled's CPU per settlement {:.3f} ms ({}); {:.1f} read calls, {:.2f} KiB from the disk\n\n", cpu.ms,
+               cpu.parts, f->settle_reads.calls / static_cast<double>(n),
+               f->settle_reads.disk_bytes / 1024 / static_cast<double>(n));
+  }
   print_targets(targets);
   return pass ? 0 : 1;
 }

@@ -201,6 +201,12 @@ struct ByName {
     if (const auto b = before.by_name.find(name); b != before.by_name.end()) grown -= b->second;
     return grown;
   }
+  // Every name's growth since `before`.
+  ByName since(const ByName& before) const {
+    ByName grown;
+    for (const auto& [name, v] : by_name) grown.by_name[name] = since(before, name);
+    return grown;
+  }
 };
 
 // insurer-sim (one person per window), pcscd with one virtual card per
