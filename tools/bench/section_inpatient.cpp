@@ -73,12 +73,17 @@ double undo_ms(Cashier& c, const std::string& adm_id, const std::string& tag) {
   return ms;
 }
 
-double discharge_ms(Cashier& c, const std::string& adm_id, const std::string& tag, std::int64_t expect_lines) {
+// The discharge's time; the stay's view read after it (a page of one line
+// and its settlements so far) timed into `view` when given.
+double discharge_ms(Cashier& c, const std::string& adm_id, const std::string& tag, std::int64_t expect_lines,
+                    Latencies* view) {
   const auto t0 = Clock::now();
   const Json d = c.call("inpatient.discharge", Json{{"request_id", tag + "-dis"}, {"adm_id", adm_id}, {"use_account", false}});
   const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   if (d["mode"] != "online") throw std::runtime_error("discharge not online: " + d.dump());
+  const auto t1 = Clock::now();
   const Json st = c.call("inpatient.get", Json{{"adm_id", adm_id}, {"limit", 1}});
+  if (view != nullptr) view->add(Clock::now() - t1);
   if (st["lines_count"] != expect_lines) throw std::runtime_error("the stay has other lines than added: " + st.dump());
   return ms;
 }
@@ -95,7 +100,7 @@ int run_inpatient(const Context& ctx) {
   Run raw, batches;
   raw.name = "raw SQLite, 1 insert per transaction";
   batches.name = fmt::format("inpatient.add_lines, {} lines per batch", args.batch);
-  Latencies bigs, undos, small;
+  Latencies bigs, undos, small, views;
   try {
     StackOptions opts;
     SettleStack st(dir, opts);
@@ -130,7 +135,7 @@ int run_inpatient(const Context& ctx) {
       const std::string tag = fmt::format("small{}", smalls++);
       const std::string small_id = admit(*other, tag);
       add_lines(*other, small_id, tag, 0, 10, nullptr);
-      const double ms = discharge_ms(*other, small_id, tag, 10);
+      const double ms = discharge_ms(*other, small_id, tag, 10, nullptr);
       if (counted) small.us.push_back(static_cast<std::int64_t>(ms * 1000));
     };
     small_stay(false);
@@ -138,7 +143,7 @@ int run_inpatient(const Context& ctx) {
       for (int j = 0; j < args.small_per_round; ++j) small_stay(true);
       const std::string tag = fmt::format("big{}", k);
       if (k > 0) undos.us.push_back(static_cast<std::int64_t>(undo_ms(*big, adm_id, tag) * 1000));
-      bigs.us.push_back(static_cast<std::int64_t>(discharge_ms(*big, adm_id, tag, args.lines) * 1000));
+      bigs.us.push_back(static_cast<std::int64_t>(discharge_ms(*big, adm_id, tag, args.lines, &views) * 1000));
     }
     st.stop();
   } catch (const std::exception& e) {
@@ -179,6 +184,9 @@ int run_inpatient(const Context& ctx) {
                   fmt::format("{:.3f}", undos.percentile_ms(50)), fmt::format("{:.3f}", undos.percentile_ms(100))});
   rows.push_back({"inpatient.discharge, 10 lines", fmt::format("{}", small.us.size()), "", fmt::format("{:.3f}", small_ms),
                   ""});
+  rows.push_back({fmt::format("inpatient.get of the {}-line stay, after a discharge", args.lines),
+                  fmt::format("{}", views.us.size()), "", fmt::format("{:.3f}", views.percentile_ms(50)),
+                  fmt::format("{:.3f}", views.percentile_ms(100))});
   print_table(rows);
   fmt::print("\n  lines per second / raw commits per second: {:.2f}x (reported; no limit)\n\n", lines_vs_raw);
   print_targets(targets);
