@@ -440,8 +440,9 @@ awaitable<Reply> Service::inpatient_get(const cashier::SessionInfo& s, const cas
     r.items = std::move(*items);
     auto setls = ledger::stay_settlements(db, id);
     if (!setls) return setls.error();
+    // Each settlement's own row: its lines are the stay's, paged above.
     for (std::int64_t sid : *setls) {
-      auto d = ledger::get_settlement(db, sid);
+      auto d = ledger::get_settlement(db, sid, false);
       if (!d) return d.error();
       if (d->has_value()) r.settlements.push_back((**d).settlement);
     }
