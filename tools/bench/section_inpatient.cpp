@@ -165,10 +165,10 @@ int run_inpatient(const Context& ctx) {
   if (ctx.json) {
     fmt::print(R"({{"section":"inpatient","dir":"{}","fs":"{}","lines":{},"batch":{},"raw_commits_per_s":{:.1f},)"
                R"("lines_per_s":{:.1f},"lines_vs_raw":{:.3f},"batch_p50_ms":{:.3f},"batch_p99_ms":{:.3f},"discharge_big_p50_ms":{:.3f},)"
-               R"("undo_big_p50_ms":{:.3f},"discharge_small_p50_ms":{:.3f},"pass":{}}})"
+               R"("undo_big_p50_ms":{:.3f},"discharge_small_p50_ms":{:.3f},"get_big_p50_ms":{:.3f},"pass":{}}})"
                "\n",
                dir, fs, args.lines, args.batch, raw.rate(), lines_per_s, lines_vs_raw, batches.lat.percentile_ms(50),
-               batches.lat.percentile_ms(99), big_ms, undos.percentile_ms(50), small_ms, pass);
+               batches.lat.percentile_ms(99), big_ms, undos.percentile_ms(50), small_ms, views.percentile_ms(50), pass);
     return pass ? 0 : 1;
   }
   fmt::print("  scratch dir {} ({}); a stay of {} lines in batches of {}, each stored and sent (2301) at once\n\n", dir, fs,
