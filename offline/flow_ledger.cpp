@@ -614,7 +614,7 @@ sql::Result<std::optional<StayWork>> claim_stay_work(sql::Db& db, std::int64_t n
     }
     case StayItemKind::discharge: {
       c.txn = flow::Txn::upload_offline;
-      auto d = get_settlement(db, *w.item.setl_id);
+      auto d = get_settlement(db, *w.item.setl_id, false);  // its row: the insurer has the stay's lines
       if (!d) return d.error();
       SETTLE_ASSERT(d->has_value());
       const Settlement& s = (**d).settlement;

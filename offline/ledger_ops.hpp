@@ -365,8 +365,10 @@ struct SettlementDetail {
   std::vector<OutboxItem> outbox;
   std::vector<Event> events;    // the settlement's own history, oldest first
 };
-// A settlement with its refunds, and its lines unless `with_lines` is false.
-sql::Result<std::optional<SettlementDetail>> get_settlement(sql::Db& db, std::int64_t setl_id, bool with_lines = true);
+// A settlement with its refunds, and its lines when `with_lines`. Each
+// caller says which: a stay's settlement names the stay's lines, thousands
+// of them, so a caller that needs only the settlement's row reads none.
+sql::Result<std::optional<SettlementDetail>> get_settlement(sql::Db& db, std::int64_t setl_id, bool with_lines);
 // A settlement's lines: its own rows, or its stay's it names by reference (v5).
 sql::Result<std::vector<SettlementLine>> settlement_lines_of(sql::Db& db, const Settlement& s);
 

@@ -70,7 +70,7 @@ struct Seen {
 };
 
 std::vector<Seen> lines_of(Ledger& l, std::int64_t setl_id) {
-  auto d = l.read([setl_id](sql::Db& db) { return get_settlement(db, setl_id); });
+  auto d = l.read([setl_id](sql::Db& db) { return get_settlement(db, setl_id, true); });
   REQUIRE(d.ok());
   REQUIRE(d->has_value());
   std::vector<Seen> out;
@@ -121,7 +121,7 @@ TEST_CASE("a discharge settlement's lines by reference read back as they stood, 
                                                    {"B2", ledger::LineClass::b, 5'000, 300'000},
                                                    {"C1", ledger::LineClass::c, 900, 0}});
   // The reference and the ratios are part of the settlement as read.
-  auto got = l->read([second](sql::Db& db) { return get_settlement(db, second); });
+  auto got = l->read([second](sql::Db& db) { return get_settlement(db, second, true); });
   REQUIRE(got.ok());
   REQUIRE(got->has_value());
   REQUIRE((**got).settlement.stay_lines.has_value());
