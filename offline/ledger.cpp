@@ -5,6 +5,7 @@
 #include "offline/ledger.hpp"
 
 #include "offline/chain.hpp"
+#include "offline/file_lock.hpp"
 #include "offline/fsync.hpp"
 
 #include "offline/schema.hpp"
@@ -21,7 +22,6 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <thread>
 #include <unistd.h>
@@ -247,62 +247,52 @@ std::string_view name(OpenProblem p) noexcept {
 settle::Error OpenError::to_error() const { return settle::make_error(settle::Reason::storage_failed, path, message); }
 
 sql::Result<std::unique_ptr<Ledger>, OpenError> Ledger::open(const std::string& path, const LedgerOptions& opt) {
-  // One process at a time: flock on a sidecar file (never on the ledger
-  // itself, whose POSIX locks belong to SQLite).
-  const std::string lock_path = path + ".lock";
-  const int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (lock_fd < 0)
-    return fail(OpenProblem::cannot_open, path, fmt::format("cannot create {}: {}", lock_path, std::strerror(errno)));
-  if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
-    ::close(lock_fd);
-    return fail(OpenProblem::in_use, path, "is open in another process (its .lock is held)");
-  }
-  auto give_up = [&](OpenError e) {
-    ::close(lock_fd);
-    return e;
-  };
+  // One process at a time: the ledger's sidecar lock, held while it is open.
+  auto lock = sql::FileLock::take(path);
+  if (!lock)
+    return fail(lock.is(sql::Errc::busy) ? OpenProblem::in_use : OpenProblem::cannot_open, path,
+                lock.error().message);
 
   int version = 0;
   bool deferred = false;
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
-    if (errno != ENOENT)
-      return give_up(fail(OpenProblem::cannot_open, path, std::strerror(errno)));
-    if (!opt.create_if_missing) return give_up(fail(OpenProblem::cannot_open, path, "does not exist"));
+    if (errno != ENOENT) return fail(OpenProblem::cannot_open, path, std::strerror(errno));
+    if (!opt.create_if_missing) return fail(OpenProblem::cannot_open, path, "does not exist");
     if (auto c = create_new(path, opt); !c)
-      return give_up(fail(OpenProblem::storage, path, fmt::format("could not be created: {}", c.error().message)));
+      return fail(OpenProblem::storage, path, fmt::format("could not be created: {}", c.error().message));
     version = target_version(opt);
   } else {
-    if (!S_ISREG(st.st_mode)) return give_up(fail(OpenProblem::cannot_open, path, "is not a regular file"));
+    if (!S_ISREG(st.st_mode)) return fail(OpenProblem::cannot_open, path, "is not a regular file");
     auto v = inspect_existing(path, opt, deferred);
-    if (!v) return give_up(v.error());
+    if (!v) return v.error();
     version = *v;
   }
 
   // The file is a sound ledger of a version this build knows: now it may be written.
   auto db = open_connection(path, sql::OpenMode::read_write, opt.busy_timeout_ms, opt.key);
-  if (!db) return give_up(inspect_error(path, db.error()));
+  if (!db) return inspect_error(path, db.error());
   if (version < target_version(opt)) {
     if (auto b = backup_before_migration(*db, path, version); !b)
-      return give_up(fail(OpenProblem::storage, path,
-                          fmt::format("backup before migrating from v{} failed: {}", version, b.error().message)));
+      return fail(OpenProblem::storage, path,
+                  fmt::format("backup before migrating from v{} failed: {}", version, b.error().message));
     if (auto m = migrate(*db, version, migration_list(opt)); !m)
-      return give_up(fail(OpenProblem::storage, path, fmt::format("migration failed: {}", m.error().message)));
+      return fail(OpenProblem::storage, path, fmt::format("migration failed: {}", m.error().message));
     version = target_version(opt);
   }
   if (auto c = configure_writer(*db); !c)
-    return give_up(fail(OpenProblem::storage, path, fmt::format("configuring failed: {}", c.error().message)));
+    return fail(OpenProblem::storage, path, fmt::format("configuring failed: {}", c.error().message));
 
   auto writer = std::make_unique<Writer>(std::move(db).value(), opt.writer);
-  std::unique_ptr<Ledger> ledger(new Ledger(path, lock_fd, version, std::move(writer), opt));
+  std::unique_ptr<Ledger> ledger(new Ledger(path, std::move(*lock), version, std::move(writer), opt));
   ledger->integrity_deferred_ = deferred;
   return ledger;
 }
 
-Ledger::Ledger(std::string path, int lock_fd, int schema_version, std::unique_ptr<Writer> writer,
+Ledger::Ledger(std::string path, sql::FileLock lock, int schema_version, std::unique_ptr<Writer> writer,
                const LedgerOptions& options)
     : path_(std::move(path)),
-      lock_fd_(lock_fd),
+      lock_(std::move(lock)),
       schema_version_(schema_version),
       options_(options),
       writer_(std::move(writer)) {}
@@ -310,7 +300,7 @@ Ledger::Ledger(std::string path, int lock_fd, int schema_version, std::unique_pt
 Ledger::~Ledger() {
   writer_.reset();  // drains the queue and closes the write connection
   idle_readers_.clear();
-  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
+  // lock_, declared before them, is released after: the flock outlives every connection.
 }
 
 sql::Result<std::string> Ledger::check_integrity(CheckPass pass, const std::atomic<bool>* stop,

@@ -7,6 +7,7 @@
 // writer commits).
 #pragma once
 
+#include "offline/file_lock.hpp"
 #include "offline/ledger_ops.hpp"
 #include "offline/schema.hpp"
 #include "offline/sqlite.hpp"
@@ -163,13 +164,13 @@ class Ledger {
   sql::Result<std::string> check_deferred(const std::atomic<bool>& stop, const DeferredCheck& how);
 
  private:
-  Ledger(std::string path, int lock_fd, int schema_version, std::unique_ptr<Writer> writer,
+  Ledger(std::string path, sql::FileLock lock, int schema_version, std::unique_ptr<Writer> writer,
          const LedgerOptions& options);
   sql::Result<std::unique_ptr<sql::Db>> borrow_reader();
   void return_reader(std::unique_ptr<sql::Db> db);
 
   std::string path_;
-  int lock_fd_ = -1;
+  sql::FileLock lock_;  // released last, after the connections below close
   int schema_version_ = 0;
   bool integrity_deferred_ = false;
   LedgerOptions options_;

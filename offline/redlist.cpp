@@ -3,6 +3,7 @@
 // a fresh file and renamed over the live one; a delta in one transaction).
 #include "offline/redlist.hpp"
 
+#include "offline/file_lock.hpp"
 #include "offline/fsync.hpp"
 #include "offline/storage_key.hpp"
 
@@ -13,7 +14,6 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
-#include <sys/file.h>
 #include <unistd.h>
 
 namespace settle::redlist {
@@ -161,24 +161,19 @@ std::string fresh_path(const std::string& path) { return path + ".new"; }
 
 // ---- Store -----------------------------------------------------------------------
 
-Store::Store(std::string path, int lock_fd, sql::Key key)
-    : path_(std::move(path)), lock_fd_(lock_fd), key_(std::move(key)) {}
+Store::Store(std::string path, sql::FileLock lock, sql::Key key)
+    : path_(std::move(path)), lock_(std::move(lock)), key_(std::move(key)) {}
 
 Store::~Store() {
   pool_.clear();
   writer_.reset();
-  if (lock_fd_ >= 0) ::close(lock_fd_);
+  // lock_, declared before them, is released after: the flock outlives every connection.
 }
 
 Result<std::unique_ptr<Store>> Store::open(const std::string& path, sql::Key key, bool check_pages) {
-  const std::string lock_path = path + ".lock";
-  const int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) return storage(path, fmt::format("cannot create its lock file {}: {}", lock_path, std::strerror(errno)));
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    ::close(fd);
-    return storage(path, "is open in another process (its .lock is held)");
-  }
-  std::unique_ptr<Store> store(new Store(path, fd, std::move(key)));
+  auto lock = sql::FileLock::take(path);
+  if (!lock) return storage(path, lock.error().message);
+  std::unique_ptr<Store> store(new Store(path, std::move(*lock), std::move(key)));
   remove_with_sidecars(fresh_path(path));  // an interrupted full sync (we hold the lock)
 
   std::error_code ec;

@@ -9,6 +9,7 @@
 #include "engine/money.hpp"
 #include "engine/result.hpp"
 #include "engine/split.hpp"
+#include "offline/file_lock.hpp"
 #include "offline/sqlite.hpp"
 #include "protocol/insurer/codecs.hpp"
 
@@ -125,13 +126,13 @@ class Store {  // lookups are thread-safe (any thread, concurrently)
 
  private:
   friend class Sync;
-  Store(std::string path, int lock_fd, sql::Key key);
+  Store(std::string path, sql::FileLock lock, sql::Key key);
   Status open_writer();
   Status swap_in(const std::string& fresh, const Info& info);
   void set_info(const Info& info);
 
   std::string path_;
-  int lock_fd_ = -1;
+  sql::FileLock lock_;  // released last, after the connections below close
   sql::Key key_;
   std::unique_ptr<sql::Db> writer_;  // the live file, read-write (deltas)
   std::atomic<bool> syncing_{false};

@@ -1,6 +1,7 @@
 // Encrypting, decrypting and rekeying a database file in place: the backup
 // API into a fresh file beside it, checked, made durable, and renamed over
 // the original, which stays whole until that rename.
+#include "offline/file_lock.hpp"
 #include "offline/fsync.hpp"
 #include "offline/storage_key.hpp"
 
@@ -10,7 +11,6 @@
 #include <cstring>
 #include <fcntl.h>
 #include <filesystem>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -30,16 +30,10 @@ Result<std::int64_t> rewrite_file(const std::string& path, const Key& from, cons
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return io(fmt::format("{}: {}", path, std::strerror(errno)));
   if (!S_ISREG(st.st_mode)) return io(fmt::format("{} is not a regular file", path));
-  const std::string lock_path = path + ".lock";
-  const int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (lock_fd < 0) return io(fmt::format("cannot create {}: {}", lock_path, std::strerror(errno)));
-  struct Unlock {
-    int fd;
-    ~Unlock() { ::close(fd); }
-  } unlock{lock_fd};
-  if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0)
-    return DbError{Errc::busy, 0, fmt::format("{} is open in another process (its .lock is held): stop settled first",
-                                              path)};
+  const auto lock = FileLock::take(path);  // held to the end
+  if (lock.is(Errc::busy))
+    return DbError{Errc::busy, 0, fmt::format("{} {}: stop settled first", path, lock.error().message)};
+  if (!lock) return lock.error();
 
   const std::string tmp = path + ".rekey";
   remove_with_sidecars(tmp);  // a leftover of an interrupted run (we hold the lock)

@@ -6,6 +6,7 @@
 
 #include "offline/chain.hpp"
 #include "offline/digest.hpp"
+#include "offline/file_lock.hpp"
 #include "offline/fsync.hpp"
 #include "offline/ledger.hpp"
 #include "offline/storage_key.hpp"
@@ -21,7 +22,6 @@
 #include <fmt/format.h>
 
 #include <fcntl.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -205,15 +205,6 @@ bool daemon_answers(const std::string& socket) {
   return static_cast<bool>(CashierClient::connect(socket));
 }
 
-// The .lock settled holds on a database while it runs; held here for the
-// whole restore so that settled cannot start meanwhile.
-struct Lock {
-  int fd = -1;
-  ~Lock() {
-    if (fd >= 0) ::close(fd);
-  }
-};
-
 }  // namespace
 
 int run_backup(const BackupCommand& c, std::ostream& out, std::ostream& err) {
@@ -333,23 +324,21 @@ int run_restore(const BackupCommand& c, std::ostream& out, std::ostream& err) {
                              s.socket),
                  ""},
                 out, err);
-  std::vector<std::unique_ptr<Lock>> locks;
+  // Each .lock settled holds on a database while it runs, held here for the
+  // whole restore so that settled cannot start meanwhile. One that cannot be
+  // made (its folder not writable) leaves the restore's own writes to fail,
+  // naming the file.
+  std::vector<sql::FileLock> locks;
   for (const Target& t : s.targets) {
-    auto lock = std::make_unique<Lock>();
-    const std::string lock_path = t.path + ".lock";
-    std::error_code ec;
-    const bool existed = fs::exists(lock_path, ec);
-    lock->fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    auto lock = sql::FileLock::take(t.path);
+    if (lock.is(sql::Errc::busy))
+      return stop(c, {exit_code::local, fmt::format("{} {}: stop settled first", t.path, lock.error().message), ""},
+                  out, err);
+    if (!lock) continue;
     // A .lock made here belongs to the data's owner, or settled could not take it.
-    if (const auto owner = owner_of(t.path); lock->fd >= 0 && !existed && owner && ::geteuid() == 0)
-      (void)::fchown(lock->fd, owner->uid, owner->gid);
-    if (lock->fd >= 0 && ::flock(lock->fd, LOCK_EX | LOCK_NB) != 0)
-      return stop(
-          c,
-          {exit_code::local,
-           fmt::format("{} is open in another process ({} is held): stop settled first", t.path, lock_path), ""},
-          out, err);
-    locks.push_back(std::move(lock));
+    if (const auto owner = owner_of(t.path); lock->created() && owner && ::geteuid() == 0)
+      (void)::fchown(lock->fd(), owner->uid, owner->gid);
+    locks.push_back(std::move(*lock));
   }
 
   // Every copy checked before anything is touched.
