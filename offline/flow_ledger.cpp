@@ -614,10 +614,10 @@ sql::Result<std::optional<StayWork>> claim_stay_work(sql::Db& db, std::int64_t n
     }
     case StayItemKind::discharge: {
       c.txn = flow::Txn::upload_offline;
-      auto d = get_settlement(db, *w.item.setl_id, false);  // its row: the insurer has the stay's lines
-      if (!d) return d.error();
-      SETTLE_ASSERT(d->has_value());
-      const Settlement& s = (**d).settlement;
+      auto setl = settlement_row(db, *w.item.setl_id);  // the insurer has the stay's lines
+      if (!setl) return setl.error();
+      SETTLE_ASSERT(setl->has_value());
+      const Settlement& s = **setl;
       c.request_id = s.request_id;
       if (s.psn_no) c.psn_no = *s.psn_no;
       if (s.insutype) c.insutype = *s.insutype;
@@ -704,13 +704,22 @@ sql::Result<ForwardVerdict> finish_stay_work(sql::Db& db, const StayWork& work, 
 }
 
 sql::Result<std::optional<flow::OriginalView>> original_view(sql::Db& db, std::int64_t setl_id, bool with_lines) {
-  auto d = get_settlement(db, setl_id, with_lines);
-  if (!d) return d.error();
-  if (!d->has_value()) return std::optional<flow::OriginalView>{};
-  const SettlementDetail& detail = **d;
+  auto row = settlement_row(db, setl_id);
+  if (!row) return row.error();
+  if (!row->has_value()) return std::optional<flow::OriginalView>{};
+  std::vector<SettlementLine> lines;
+  if (with_lines) {
+    auto l = settlement_lines_of(db, **row);
+    if (!l) return l.error();
+    lines = std::move(*l);
+  }
+  auto refunds = refunds_of(db, setl_id);
+  if (!refunds) return refunds.error();
+  auto adjustments = adjustments_of(db, setl_id);
+  if (!adjustments) return adjustments.error();
   flow::OriginalView v;
-  v.settlement = settlement_record(detail.settlement, detail.lines);
-  for (const Refund& r : detail.refunds) {
+  v.settlement = settlement_record(**row, lines);
+  for (const Refund& r : *refunds) {
     flow::RefundRecord rr;
     rr.refund_id = r.refund_id;
     rr.request_id = r.request_id;
@@ -727,7 +736,7 @@ sql::Result<std::optional<flow::OriginalView>> original_view(sql::Db& db, std::i
   // The figures the settlement counts now: the latest adjustment's, whether
   // the insurer's answer to an offline upload or an approved correction (the
   // same rule as reconciliation and close-outs).
-  for (const Adjustment& a : detail.adjustments)
+  for (const Adjustment& a : *adjustments)
     v.insurer_parts = Parts{v.settlement.parts.total, a.insurer_fund, a.insurer_account, a.insurer_cash};
   return std::optional<flow::OriginalView>(std::move(v));
 }

@@ -1375,30 +1375,24 @@ sql::Result<std::vector<SettlementLine>> settlement_lines_of(sql::Db& db, const 
       read, s.setl_id, *s.adm_id, s.stay_lines->lines_upto, s.stay_lines->cancels_upto);
 }
 
-sql::Result<std::optional<SettlementDetail>> get_settlement(sql::Db& db, std::int64_t setl_id, bool with_lines) {
+sql::Result<std::optional<Settlement>> settlement_row(sql::Db& db, std::int64_t setl_id) {
   auto s = select_one<Settlement>(db, fmt::format("SELECT {} FROM settlements WHERE setl_id = ?1", kSettlementCols),
                                   read_settlement, setl_id);
-  if (!s) return s.error();
-  if (!s->has_value()) return std::optional<SettlementDetail>{};
-  SettlementDetail d;
-  d.settlement = std::move(**s);
-  auto lines = with_lines ? settlement_lines_of(db, d.settlement)
-                          : sql::Result<std::vector<SettlementLine>>(std::vector<SettlementLine>{});
-  if (!lines) return lines.error();
-  if (d.settlement.stay_lines) {
-    auto ratios = select_all<std::pair<std::string, Ratio>>(
-        db, "SELECT code, selfpay_ratio_ppm FROM settlement_classb_ratios WHERE setl_id = ?1 ORDER BY code",
-        [](const sql::Statement& st) { return std::pair{st.column_text(0), Ratio::ppm(st.column_int64(1))}; }, setl_id);
-    if (!ratios) return ratios.error();
-    d.settlement.stay_lines->classb_ratios.insert(ratios->begin(), ratios->end());
-  }
-  d.lines = std::move(*lines);
+  if (!s || !s->has_value() || !(**s).stay_lines) return s;
+  auto ratios = select_all<std::pair<std::string, Ratio>>(
+      db, "SELECT code, selfpay_ratio_ppm FROM settlement_classb_ratios WHERE setl_id = ?1 ORDER BY code",
+      [](const sql::Statement& st) { return std::pair{st.column_text(0), Ratio::ppm(st.column_int64(1))}; }, setl_id);
+  if (!ratios) return ratios.error();
+  (**s).stay_lines->classb_ratios.insert(ratios->begin(), ratios->end());
+  return s;
+}
+
+sql::Result<std::vector<Refund>> refunds_of(sql::Db& db, std::int64_t setl_id) {
   auto refunds = select_all<Refund>(
       db, fmt::format("SELECT {} FROM refunds WHERE setl_id = ?1 ORDER BY refund_id", kRefundCols), read_refund,
       setl_id);
-  if (!refunds) return refunds.error();
-  d.refunds = std::move(*refunds);
-  for (Refund& r : d.refunds) {
+  if (!refunds) return refunds;
+  for (Refund& r : *refunds) {
     auto rl = select_all<RefundLine>(
         db, "SELECT code, amount_fen FROM refund_lines WHERE refund_id = ?1 ORDER BY line_no",
         [](const sql::Statement& st) { return RefundLine{st.column_text(0), Amount::fen(st.column_int64(1))}; },
@@ -1406,9 +1400,28 @@ sql::Result<std::optional<SettlementDetail>> get_settlement(sql::Db& db, std::in
     if (!rl) return rl.error();
     r.lines = std::move(*rl);
   }
-  auto adj = select_all<Adjustment>(
+  return refunds;
+}
+
+sql::Result<std::vector<Adjustment>> adjustments_of(sql::Db& db, std::int64_t setl_id) {
+  return select_all<Adjustment>(
       db, fmt::format("SELECT {} FROM adjustments WHERE setl_id = ?1 ORDER BY adj_id", kAdjustmentCols),
       read_adjustment, setl_id);
+}
+
+sql::Result<std::optional<SettlementDetail>> get_settlement(sql::Db& db, std::int64_t setl_id) {
+  auto s = settlement_row(db, setl_id);
+  if (!s) return s.error();
+  if (!s->has_value()) return std::optional<SettlementDetail>{};
+  SettlementDetail d;
+  d.settlement = std::move(**s);
+  auto lines = settlement_lines_of(db, d.settlement);
+  if (!lines) return lines.error();
+  d.lines = std::move(*lines);
+  auto refunds = refunds_of(db, setl_id);
+  if (!refunds) return refunds.error();
+  d.refunds = std::move(*refunds);
+  auto adj = adjustments_of(db, setl_id);
   if (!adj) return adj.error();
   d.adjustments = std::move(*adj);
   auto out = select_all<OutboxItem>(

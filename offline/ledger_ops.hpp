@@ -365,10 +365,15 @@ struct SettlementDetail {
   std::vector<OutboxItem> outbox;
   std::vector<Event> events;    // the settlement's own history, oldest first
 };
-// A settlement with its refunds, and its lines when `with_lines`. Each
-// caller says which: a stay's settlement names the stay's lines, thousands
-// of them, so a caller that needs only the settlement's row reads none.
-sql::Result<std::optional<SettlementDetail>> get_settlement(sql::Db& db, std::int64_t setl_id, bool with_lines);
+// A settlement's row and, for a stay's, the class B ratios it applied;
+// none of its lines (a stay's settlement names the stay's, thousands of them).
+sql::Result<std::optional<Settlement>> settlement_row(sql::Db& db, std::int64_t setl_id);
+// Its refunds with their lines, oldest first; its adjustments, oldest first.
+sql::Result<std::vector<Refund>> refunds_of(sql::Db& db, std::int64_t setl_id);
+sql::Result<std::vector<Adjustment>> adjustments_of(sql::Db& db, std::int64_t setl_id);
+// The whole of a settlement: its row, lines, refunds, adjustments, upload
+// and history (the office's view of one settlement).
+sql::Result<std::optional<SettlementDetail>> get_settlement(sql::Db& db, std::int64_t setl_id);
 // A settlement's lines: its own rows, or its stay's it names by reference (v5).
 sql::Result<std::vector<SettlementLine>> settlement_lines_of(sql::Db& db, const Settlement& s);
 

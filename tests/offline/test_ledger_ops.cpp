@@ -381,7 +381,7 @@ TEST_CASE_FIXTURE(Fixture, "get, list and clearing totals") {
   CHECK(exec(fmt::format("UPDATE settlements SET insurer_setl_id = 'other' WHERE setl_id = {}", *c))
             .is(sql::Errc::trigger));
 
-  auto d = ledger->read([b](sql::Db& db) { return get_settlement(db, b, true); });
+  auto d = ledger->read([b](sql::Db& db) { return get_settlement(db, b); });
   REQUIRE(d.ok());
   REQUIRE(d->has_value());
   const SettlementDetail& det = **d;
@@ -397,14 +397,14 @@ TEST_CASE_FIXTURE(Fixture, "get, list and clearing totals") {
   CHECK(det.events[0].to_state == "settled");
   CHECK(det.events[1].to_state == "partly_refunded");
 
-  auto dc = ledger->read([id = *c](sql::Db& db) { return get_settlement(db, id, true); });
+  auto dc = ledger->read([id = *c](sql::Db& db) { return get_settlement(db, id); });
   REQUIRE(dc.ok());
   REQUIRE(dc->has_value());
   CHECK((*dc)->settlement.reasons == std::vector<std::string>{"offline_network_down", "not_on_redlist"});
   CHECK((*dc)->settlement.insurer_setl_id == "INS-9");
   REQUIRE((*dc)->adjustments.size() == 1);
   CHECK((*dc)->adjustments[0].insurer_fund - (*dc)->adjustments[0].local_fund == Amount::fen(-100));
-  auto missing = ledger->read([](sql::Db& db) { return get_settlement(db, 12345, true); });
+  auto missing = ledger->read([](sql::Db& db) { return get_settlement(db, 12345); });
   REQUIRE(missing.ok());
   CHECK_FALSE(missing->has_value());
 
@@ -627,7 +627,7 @@ TEST_CASE_FIXTURE(Fixture, "the drain's batch: lines budget, release, answers as
   REQUIRE(ledger->write_wait([results](sql::Db& db) { return record_upload_results(db, results, 600); }).ok());
 
   const auto detail = [&](std::int64_t id) {
-    auto d = ledger->read([id](sql::Db& db) { return get_settlement(db, id, true); });
+    auto d = ledger->read([id](sql::Db& db) { return get_settlement(db, id); });
     REQUIRE(d.ok());
     REQUIRE(d->has_value());
     return **d;

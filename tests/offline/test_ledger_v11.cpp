@@ -21,10 +21,10 @@ namespace {
 
 // The settlement `setl_id` as the ledger reads it back.
 Settlement v11_read(sql::Db& db, std::int64_t setl_id) {
-  auto d = get_settlement(db, setl_id, false);
-  REQUIRE(d.ok());
-  REQUIRE(d->has_value());
-  return (**d).settlement;
+  auto row = settlement_row(db, setl_id);
+  REQUIRE(row.ok());
+  REQUIRE(row->has_value());
+  return **row;
 }
 
 }  // namespace

@@ -211,7 +211,7 @@ TEST_CASE("a window's reads: its day's settlements, one settlement, the person's
       search.card_no.reset();
       search.receipt_no = "R-plan-7";
       REQUIRE(list_settlements(d, search).ok());
-      REQUIRE(get_settlement(d, 2, true).ok());
+      REQUIRE(get_settlement(d, 2).ok());
       REQUIRE(list_events(d, Entity::settlement, "2").ok());
       REQUIRE(find_request(d, "plan-7").ok());
       REQUIRE(pending_reversals_for(d, "P0001").ok());
@@ -237,7 +237,7 @@ TEST_CASE("a window's reads are compiled once, not again at every request") {
       day.to_ms = kAt + kDay;
       day.window_id = "W1";
       REQUIRE(list_settlements(d, day).ok());
-      REQUIRE(get_settlement(d, 2 + i, true).ok());
+      REQUIRE(get_settlement(d, 2 + i).ok());
       REQUIRE(find_request(d, "plan-" + std::to_string(i)).ok());
       REQUIRE(pending_reversals_for(d, i % 2 == 0 ? "P0001" : "P0002").ok());
       REQUIRE(offline_outstanding(d).ok());

@@ -155,7 +155,7 @@ TEST_CASE_FIXTURE(Reentries, "reentry: approved by a second person only, into of
   // Row 2 (5 hours before) is older: stored, and queued, first.
   CHECK(*b.setl_ids[1] < *b.setl_ids[0]);
 
-  auto d = read([s = *b.setl_ids[0]](sql::Db& db) { return get_settlement(db, s, true); });
+  auto d = read([s = *b.setl_ids[0]](sql::Db& db) { return get_settlement(db, s); });
   REQUIRE(d.has_value());
   const Settlement& s = d->settlement;
   CHECK(s.mode == Mode::offline);
@@ -169,7 +169,7 @@ TEST_CASE_FIXTURE(Reentries, "reentry: approved by a second person only, into of
   CHECK(s.clearing_date == "2025-12-03");
   CHECK(d->lines.size() == 2);
   CHECK(d->lines[1].selfpay_ratio.ppm() == 100'000);
-  auto d2 = read([s = *b.setl_ids[1]](sql::Db& db) { return get_settlement(db, s, true); });
+  auto d2 = read([s = *b.setl_ids[1]](sql::Db& db) { return get_settlement(db, s); });
   CHECK(d2->settlement.cash.fen() == 2'000);
   CHECK(d2->settlement.fund.fen() == 3'000);  // the rest is the fund's, the insurer decides
   CHECK(b.estimate_funds[1]->fen() == 2'500);

@@ -70,7 +70,7 @@ struct Seen {
 };
 
 std::vector<Seen> lines_of(Ledger& l, std::int64_t setl_id) {
-  auto d = l.read([setl_id](sql::Db& db) { return get_settlement(db, setl_id, true); });
+  auto d = l.read([setl_id](sql::Db& db) { return get_settlement(db, setl_id); });
   REQUIRE(d.ok());
   REQUIRE(d->has_value());
   std::vector<Seen> out;
@@ -120,14 +120,20 @@ TEST_CASE("a discharge settlement's lines by reference read back as they stood, 
   CHECK(lines_of(*l, second) == std::vector<Seen>{{"A1", ledger::LineClass::a, 10'000, 0},
                                                    {"B2", ledger::LineClass::b, 5'000, 300'000},
                                                    {"C1", ledger::LineClass::c, 900, 0}});
-  // The reference and the ratios are part of the settlement as read.
-  auto got = l->read([second](sql::Db& db) { return get_settlement(db, second, true); });
-  REQUIRE(got.ok());
-  REQUIRE(got->has_value());
-  REQUIRE((**got).settlement.stay_lines.has_value());
-  CHECK((**got).settlement.stay_lines->lines_upto == 5);
-  CHECK((**got).settlement.stay_lines->cancels_upto == 2);
-  CHECK((**got).settlement.stay_lines->classb_ratios.at("B1") == Ratio::ppm(100'000));
+  // The reference and the ratios are part of the settlement's row as read
+  // alone (a stay view's read, none of the stay's lines) and in the whole.
+  auto row = l->read([second](sql::Db& db) { return settlement_row(db, second); });
+  REQUIRE(row.ok());
+  REQUIRE(row->has_value());
+  REQUIRE((**row).stay_lines.has_value());
+  CHECK((**row).stay_lines->lines_upto == 5);
+  CHECK((**row).stay_lines->cancels_upto == 2);
+  CHECK((**row).stay_lines->classb_ratios.at("B1") == Ratio::ppm(100'000));
+  auto whole = l->read([second](sql::Db& db) { return get_settlement(db, second); });
+  REQUIRE(whole.ok());
+  REQUIRE(whole->has_value());
+  REQUIRE((**whole).settlement.stay_lines.has_value());
+  CHECK((**whole).settlement.stay_lines->classb_ratios == (**row).stay_lines->classb_ratios);
 }
 
 TEST_CASE("a reference that is not the stay's live lines now is refused and nothing of it is written") {

@@ -862,7 +862,7 @@ class SimLedger {
   std::vector<std::pair<ledger::Settlement, Amount>> stay_settlements(std::int64_t adm) {
     std::vector<std::pair<ledger::Settlement, Amount>> out;
     for (std::int64_t id : must(ledger::stay_settlements(db_, adm), "stay_settlements")) {
-      auto d = must(ledger::get_settlement(db_, id, true), "get_settlement");
+      auto d = must(ledger::get_settlement(db_, id), "get_settlement");
       Amount sum;
       for (const ledger::SettlementLine& l : d->lines) sum += l.amount;
       out.emplace_back(d->settlement, sum);

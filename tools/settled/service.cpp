@@ -644,7 +644,7 @@ bool cashier_sees(const cashier::SessionInfo& s, const ledger::SettlementDetail&
 awaitable<Reply> Service::settle_get(const cashier::SessionInfo& s, const cashier::SettleGetParams& p) {
   const auto id = parse_setl_id(p.setl_id);
   if (!id) co_return fail(Reason::not_found, "setl_id", fmt::format("no settlement \"{}\"", p.setl_id));
-  auto job5 = [id = *id](sql::Db& db) { return ledger::get_settlement(db, id, true); };
+  auto job5 = [id = *id](sql::Db& db) { return ledger::get_settlement(db, id); };
   auto d = co_await ledger_read(p_.ledger, p_.db_pool, std::move(job5));
   if (!d) co_return fail(d.error().to_error());
   // Another window's settlement is, for a cashier, one that does not exist:

@@ -442,9 +442,9 @@ awaitable<Reply> Service::inpatient_get(const cashier::SessionInfo& s, const cas
     if (!setls) return setls.error();
     // Each settlement's own row: its lines are the stay's, paged above.
     for (std::int64_t sid : *setls) {
-      auto d = ledger::get_settlement(db, sid, false);
-      if (!d) return d.error();
-      if (d->has_value()) r.settlements.push_back((**d).settlement);
+      auto setl = ledger::settlement_row(db, sid);
+      if (!setl) return setl.error();
+      if (setl->has_value()) r.settlements.push_back(std::move(**setl));
     }
     return r;
   };
