@@ -91,15 +91,54 @@ std::string_view change_name(const LedgerChange& c) noexcept {
   return std::visit(V{}, c);
 }
 
+Amount uncollected(const OriginalView& o) {
+  if (!o.insurer_parts) return Amount::zero();
+  const Parts& own = o.settlement.parts;
+  const Amount patient = own.total - o.insurer_parts->fund - o.insurer_parts->account;
+  return patient > own.cash ? patient - own.cash : Amount::zero();
+}
+
 Parts standing_parts(const OriginalView& o) {
   const Parts own = o.settlement.parts;
   if (!o.insurer_parts) return own;
-  // The fund and account as the insurer settled them; the patient's cash part
-  // is what is left of the total, but never more than the cash really paid.
-  Parts p{own.total, o.insurer_parts->fund, o.insurer_parts->account, Amount::zero()};
+  // The fund and account as the insurer settled them; the patient's cash
+  // part is what is left of the total, less what was never taken.
+  const Amount never = uncollected(o);
+  Parts p{own.total - never, o.insurer_parts->fund, o.insurer_parts->account, Amount::zero()};
   p.cash = p.total - p.fund - p.account;
-  if (p.cash > own.cash) p.cash = own.cash;
   return p;
+}
+
+Result<Parts> left_of(const OriginalView& o) {
+  const Parts standing = standing_parts(o);
+  Parts done;
+  for (const RefundRecord& r : o.refunds) done += r.parts;
+  const Parts left{standing.total - done.total, standing.fund - done.fund, standing.account - done.account,
+                   standing.cash - done.cash};
+  if (left.consistent()) return left;
+  return make_error(Reason::invalid_state, "setl_id",
+                    fmt::format("settlement {} counts fund {}, account {}, cash {} and its refunds took back fund {}, "
+                                "account {}, cash {}: they do not fit, so nothing more is refunded or undone here; "
+                                "the insurance office checks its corrections",
+                                o.settlement.setl_id, format_amount(standing.fund), format_amount(standing.account),
+                                format_amount(standing.cash), format_amount(done.fund), format_amount(done.account),
+                                format_amount(done.cash)));
+}
+
+std::optional<Error> undo_refusal(const OriginalView& o, std::string_view field) {
+  auto left = left_of(o);
+  if (!left) {
+    Error e = left.error();
+    e.field = std::string(field);
+    return e;
+  }
+  const Amount never = uncollected(o);
+  if (never.is_zero()) return std::nullopt;
+  return make_error(Reason::invalid_state, std::string(field),
+                    fmt::format("settlement {}: the insurer's figures put {} more on the patient than the {} taken at the "
+                                "window (its fund below the offline estimate); undoing it whole would give back what was "
+                                "never taken, so it is not undone here: the insurance office handles it",
+                                o.settlement.setl_id, format_amount(never), format_amount(o.settlement.parts.cash)));
 }
 
 std::string_view stay_state_name(StayState s) noexcept {

@@ -211,14 +211,13 @@ namespace {
 // account never above what it paid).
 BasicFlow<Outcome> refund_by_undo(RefundInput in, LineRefundPlan plan) {
   const SettlementRecord& orig = in.original.settlement;
-  std::vector<Parts> before;
-  for (const auto& r : in.original.refunds) before.push_back(r.parts);
-  const Parts left = remaining(standing_parts(in.original), before);
   auto rest = lines_left(in.original);
   const std::vector<ChargeLine>& kept = plan.remaining_after;
   std::optional<Error> refused;
   if (!rest)
     refused = rest.error();
+  else if (auto no = undo_refusal(in.original, "setl_id"))
+    refused = std::move(no);
   else if (!can_move(orig.state, SettlementState::undone))
     refused = make_error(Reason::invalid_state, "setl_id",
                          fmt::format("settlement {} is {}: it cannot be undone, and this insurer has no refund of lines",
@@ -233,6 +232,7 @@ BasicFlow<Outcome> refund_by_undo(RefundInput in, LineRefundPlan plan) {
     auto done = fin.run();
     co_return co_await done;
   }
+  const Parts left = *left_of(in.original);  // checked by undo_refusal
   {
     auto a = ask(CheckCard{});
     auto card = take<CardChecked>(co_await a);
@@ -381,14 +381,24 @@ Flow refund_flow(RefundInput in) {
     for (const auto& l : r.lines) before_lines.push_back(l);
   }
   const Parts standing = standing_parts(in.original);
+  const auto left_now = left_of(in.original);
+  if (!refused_now && !left_now) refused_now = final_refusal(left_now.error());
   std::optional<LineRefundPlan> plan;
   if (!refused_now) {
     auto p = plan_line_refund(orig.lines, before_lines, in.lines);
     if (!p) refused_now = final_refusal(p.error());
     else plan = *p;
   }
-  if (!refused_now && plan->refund_total > remaining(standing, before).total)
-    refused_now = final_refusal(make_error(Reason::refund_exceeds_original, "lines", "the refund is above what is left of the original"));
+  if (!refused_now && plan->refund_total > left_now->total) {
+    const Amount never = uncollected(in.original);
+    refused_now = final_refusal(make_error(
+        Reason::refund_exceeds_original, "lines",
+        never.is_zero() ? std::string("the refund is above what is left of the original")
+                        : fmt::format("the refund {} is above the {} left of the original: the insurer's figures put {} "
+                                      "more on the patient than the cash taken at the window, and that was never taken",
+                                      format_amount(plan->refund_total), format_amount(left_now->total),
+                                      format_amount(never))));
+  }
   if (refused_now) {
     auto fin = store_final(in.request_id, std::move(*refused_now));
     auto done = fin.run();
@@ -531,7 +541,8 @@ Flow resettle_flow(ResettleInput in) {
                          "refund it instead");
   std::vector<Parts> before;
   for (const auto& r : in.original.refunds) before.push_back(r.parts);
-  const Parts left = remaining(standing_parts(in.original), before);
+  if (!refused) refused = undo_refusal(in.original, "setl_id");
+  const Parts left = refused ? Parts{} : *left_of(in.original);  // checked by undo_refusal
   auto rest = lines_left(in.original);
   if (!refused && !rest) refused = rest.error();
   if (!refused && (left.total.is_zero() || rest->empty()))

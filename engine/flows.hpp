@@ -111,8 +111,22 @@ bool paid_without_account(const SettlementRecord& s);
 Result<std::vector<ChargeLine>> lines_left(const OriginalView& o);
 
 // The parts an original stands at for refunds: its own, or for an accepted
-// offline settlement the insurer's fund and account with the cash the
-// patient really paid (the difference is an adjustment, never paid out as cash).
+// offline settlement the insurer's figures. Where those put more on the
+// patient than the cash taken at the window (the insurer's fund below the
+// offline estimate), the part never taken is left out: the original stands
+// at what was received, fund + account + the cash taken. The difference
+// stays an adjustment for the office; it is never paid out.
 Parts standing_parts(const OriginalView& o);
+// The patient's part under the insurer's figures never taken at the window
+// (zero but in the case above).
+Amount uncollected(const OriginalView& o);
+// What is left of the original for refunds: its standing parts less its
+// refunds. An error naming the settlement, not a stop, where its refunds are
+// above the figures it counts now (a correction approved after them).
+Result<Parts> left_of(const OriginalView& o);
+// Why the original cannot be undone whole here (2208, 2305), if it cannot:
+// what is left of it is an error, or the insurer would give back a patient's
+// part that was never taken (`uncollected`). `field` names the request's.
+std::optional<Error> undo_refusal(const OriginalView& o, std::string_view field);
 
 }  // namespace settle::flow

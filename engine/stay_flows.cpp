@@ -509,6 +509,8 @@ Flow undo_discharge_flow(UndoDischargeInput in) {
     refused = make_error(Reason::invalid_state, "adm_id",
                          "the insurer gave no settlement or visit id for the stay's settlement, so it cannot be undone "
                          "(2305); the insurance office corrects it");
+  else
+    refused = undo_refusal(o, "adm_id");
   if (refused) {
     auto fin = refuse(in.request_id, std::move(*refused));
     auto done = fin.run();
@@ -525,8 +527,6 @@ Flow undo_discharge_flow(UndoDischargeInput in) {
     auto waiting = first.run();
     if (auto no = co_await waiting) co_return Outcome{std::move(*no), std::nullopt};
   }
-  std::vector<Parts> before;
-  for (const auto& r : o.refunds) before.push_back(r.parts);
   auto rest = lines_left(o);
   if (!rest) {
     auto fin = refuse(in.request_id, rest.error());
@@ -543,7 +543,7 @@ Flow undo_discharge_flow(UndoDischargeInput in) {
   u.original = orig;
   u.psn_no = psn_no;
   u.card_no = in.card_no;
-  u.left = remaining(standing_parts(o), before);
+  u.left = *left_of(o);  // checked by undo_refusal
   u.rest = *rest;
   u.deadline_at = in.budget.insurer_deadline();
   u.reopens_adm_id = v.stay.adm_id;

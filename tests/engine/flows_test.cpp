@@ -263,6 +263,107 @@ TEST_CASE("a 2208 that gives back what is left is recorded as the undo, then the
   CHECK(std::holds_alternative<NewMsgid>(f.action()));
 }
 
+namespace {
+
+// An accepted offline settlement of 100.00, estimated at fund 60.00 and cash
+// 40.00 taken at the window, that the insurer settled at fund 50.00: its
+// figures put 10.00 more on the patient than was taken.
+OriginalView fund_below_estimate() {
+  OriginalView o = original(SettlementState::offline_accepted);
+  o.settlement.mode = Mode::offline;
+  o.settlement.parts = Parts{Amount::fen(10'000), Amount::fen(6'000), Amount::zero(), Amount::fen(4'000)};
+  o.settlement.insurer_setl_id = "S9";
+  o.settlement.mdtrt_id = "V9";
+  o.insurer_parts = Parts{Amount::fen(10'000), Amount::fen(5'000), Amount::zero(), Amount::fen(5'000)};
+  return o;
+}
+
+// The final refusal a flow stores before any call, and its answer.
+Error stored_refusal(Flow& f) {
+  REQUIRE_FALSE(f.done());
+  const auto* c = std::get_if<Commit>(&f.action());
+  REQUIRE(c != nullptr);
+  const auto* a = std::get_if<StoreAnswer>(&c->change);
+  REQUIRE(a != nullptr);
+  REQUIRE(a->answer.error.has_value());
+  const Error e = *a->answer.error;
+  f.feed(Committed{}, 1);
+  REQUIRE(f.done());
+  CHECK(f.outcome().answer.final);
+  return e;
+}
+
+}  // namespace
+
+TEST_CASE("the insurer's fund below the offline estimate: the original stands at what was received, never more cash back") {
+  const OriginalView o = fund_below_estimate();
+  CHECK(uncollected(o) == Amount::fen(1'000));
+  CHECK(standing_parts(o) == Parts{Amount::fen(9'000), Amount::fen(5'000), Amount::zero(), Amount::fen(4'000)});
+  REQUIRE(left_of(o).ok());
+
+  SUBCASE("a refund of everything is refused before any call, naming the part never taken") {
+    RefundInput in = refund_input(SettlementState::offline_accepted, true);
+    in.original = o;
+    Flow f = refund_flow(std::move(in));
+    f.start(0);
+    const Error e = stored_refusal(f);
+    CHECK(e.reason == Reason::refund_exceeds_original);
+    CHECK(e.message.find("10.00 more on the patient") != std::string::npos);
+    CHECK(e.message.find("90.00 left") != std::string::npos);
+  }
+  SUBCASE("a refund of part: the insurer's split is checked against what was received") {
+    RefundInput in = refund_input(SettlementState::offline_accepted, true);
+    in.original = o;
+    in.lines = {LineRefund{"A1", Amount::fen(3'000)}};
+    Flow f = refund_flow(std::move(in));
+    f.start(0);
+    f.feed(CardChecked{Ok{}}, 1);
+    f.feed(ReversalsCount{0}, 2);
+    f.feed(MsgidIssued{"M1"}, 3);
+    f.feed(Committed{Ok{}, 0, false, {}}, 4);
+    REQUIRE(std::holds_alternative<Call>(f.action()));
+    InsurerReply r;
+    r.outcome = CallOutcome::ok;
+    r.parts = Parts{Amount::fen(3'000), Amount::fen(1'500), Amount::zero(), Amount::fen(1'500)};
+    f.feed(Replied{r}, 5);
+    const auto* c = std::get_if<Commit>(&f.action());
+    REQUIRE(c != nullptr);
+    const auto* rec = std::get_if<RecordRefund>(&c->change);
+    REQUIRE(rec != nullptr);
+    CHECK(rec->refund.parts == r.parts);
+    CHECK(rec->new_state == SettlementState::partly_refunded);
+  }
+  SUBCASE("a re-settlement, which undoes it whole, is refused before any call") {
+    const Policy policy = resettle_policy();
+    ResettleInput in = resettle_input(policy);
+    in.original = o;
+    in.original.settlement.insutype = "310";
+    Flow f = resettle_flow(std::move(in));
+    f.start(0);
+    const Error e = stored_refusal(f);
+    CHECK(e.reason == Reason::invalid_state);
+    CHECK(e.message.find("never taken") != std::string::npos);
+  }
+}
+
+TEST_CASE("refunds above the figures a settlement counts now (a correction approved after them) are a refusal, not a stop") {
+  RefundInput in = refund_input(SettlementState::partly_refunded, true);
+  // Settled fund 60.00, account 10.00, cash 30.00; 20.00 of cash paid back;
+  // then corrected to cash 5.00.
+  RefundRecord before;
+  before.setl_id = 7;
+  before.parts = Parts{Amount::fen(5'000), Amount::fen(3'000), Amount::zero(), Amount::fen(2'000)};
+  before.lines = {LineRefund{"A1", Amount::fen(5'000)}};
+  in.original.refunds.push_back(before);
+  in.original.insurer_parts = Parts{Amount::fen(10'000), Amount::fen(9'000), Amount::fen(500), Amount::fen(500)};
+  REQUIRE_FALSE(left_of(in.original).ok());
+  Flow f = refund_flow(std::move(in));
+  f.start(0);
+  const Error e = stored_refusal(f);
+  CHECK(e.reason == Reason::invalid_state);
+  CHECK(e.message.find("do not fit") != std::string::npos);
+}
+
 TEST_CASE("the visit's medical type goes to the insurer with the registration and the settlement") {
   const Policy policy = resettle_policy();
   CommitInput in;
