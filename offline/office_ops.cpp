@@ -9,6 +9,8 @@
 
 #include <fmt/format.h>
 
+#include <array>
+
 namespace settle::ledger {
 namespace {
 
@@ -353,6 +355,27 @@ sql::Result<std::string> check_target(sql::Db& db, const CorrectionRow& c) {
         return invalid_state(fmt::format("settlement {}: the cash part cannot be above the {} fen charged at the window "
                                          "(a correction never says the patient paid more than was taken)",
                                          *c.setl_id, now.charged_cash.fen()));
+      // What its refunds gave back, and how many came after the correction
+      // was recorded (at approval: its figures were made without them).
+      auto back = select_one<std::array<std::int64_t, 4>>(
+          db,
+          "SELECT coalesce(sum(fund_fen), 0), coalesce(sum(account_fen), 0), coalesce(sum(cash_fen), 0), "
+          "coalesce(sum(created_at_ms > ?2), 0) FROM refunds WHERE setl_id = ?1",
+          [](const sql::Statement& st) {
+            return std::array<std::int64_t, 4>{st.column_int64(0), st.column_int64(1), st.column_int64(2),
+                                               st.column_int64(3)};
+          },
+          *c.setl_id, c.recorded_at_ms);
+      if (!back) return back.error();
+      const auto taken = back->value_or(std::array<std::int64_t, 4>{});
+      if (taken[3] > 0)
+        return invalid_state(fmt::format("settlement {} was refunded since the correction was recorded: record a new "
+                                         "one if it is still needed",
+                                         *c.setl_id));
+      if (c.fund->fen() < taken[0] || c.account->fen() < taken[1] || c.cash->fen() < taken[2])
+        return invalid_state(fmt::format("settlement {}: its refunds have already given back fund {}, account {}, cash {} "
+                                         "fen; corrected figures are never below what was given back",
+                                         *c.setl_id, taken[0], taken[1], taken[2]));
     }
     return fmt::format("target = 'settlement' AND setl_id = {}", *c.setl_id);
   }

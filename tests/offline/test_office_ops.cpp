@@ -42,7 +42,7 @@ struct Office {
     REQUIRE(r.ok());
     return *r;
   }
-  std::int64_t refund(std::int64_t setl_id, const std::string& id, std::int64_t cash) {
+  std::int64_t refund(std::int64_t setl_id, const std::string& id, std::int64_t cash, std::int64_t at = kAt + 10) {
     auto r = ledger->write_wait([=](sql::Db& db) -> sql::Result<std::int64_t> {
       auto q = record_request(db, test::sample_request(id));
       if (!q) return q.error();
@@ -53,11 +53,11 @@ struct Office {
       rf.operator_id = "C007";
       rf.cash = Amount::fen(cash);
       rf.total = rf.cash;
-      rf.created_at_ms = kAt + 10;
+      rf.created_at_ms = at;
       rf.clearing_date = "2026-11-22";
       auto rid = record_refund(db, rf);
       if (!rid) return rid.error();
-      SETTLE_SQL_TRY(set_settlement_state(db, setl_id, SettlementState::partly_refunded, kAt + 10));
+      SETTLE_SQL_TRY(set_settlement_state(db, setl_id, SettlementState::partly_refunded, at));
       return *rid;
     });
     REQUIRE(r.ok());
@@ -223,6 +223,30 @@ TEST_CASE("approval checks the target again: a settlement undone since is not co
           }).ok());
   auto late = o.ledger->write_wait([id = *id](sql::Db& db) { return decide_correction(db, id, true, "A001", "", kAt + 6); });
   CHECK(late.error().code == sql::Errc::invalid_state);
+}
+
+TEST_CASE("corrected figures are never below what the settlement's refunds gave back, when recorded or approved") {
+  Office o;
+  const auto a = o.settle("rb-a", 10'000);
+  o.refund(a, "rb-r1", 800);
+  // Cash 5.00 where 8.00 was already paid back: refused, nothing recorded.
+  auto below = o.ledger->write_wait([a](sql::Db& db) { return insert_correction(db, amounts(a, 6'500, 3'000, 500)); });
+  REQUIRE_FALSE(below.ok());
+  CHECK(below.error().code == sql::Errc::invalid_state);
+  CHECK(below.error().message.find("cash 800 fen") != std::string::npos);
+  // Recorded while it fitted, then refunded again: its approval is refused.
+  CorrectionRow fits = amounts(a, 6'100, 3'000, 900);
+  fits.recorded_at_ms = kAt + 20;  // after the first refund, before the next
+  auto id = o.ledger->write_wait([fits](sql::Db& db) { return insert_correction(db, fits); });
+  REQUIRE(id.ok());
+  o.refund(a, "rb-r2", 50, kAt + 30);
+  auto late = o.ledger->write_wait([id = *id](sql::Db& db) { return decide_correction(db, id, true, "A001", "", kAt + 40); });
+  REQUIRE_FALSE(late.ok());
+  CHECK(late.error().code == sql::Errc::invalid_state);
+  CHECK(late.error().message.find("refunded since the correction was recorded") != std::string::npos);
+  auto adjustments = o.ledger->read([a](sql::Db& db) { return adjustments_of(db, a); });
+  REQUIRE(adjustments.ok());
+  CHECK(adjustments->empty());
 }
 
 TEST_CASE("a refused correction changes nothing; a resolve needs a parked item") {
