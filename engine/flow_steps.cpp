@@ -699,6 +699,9 @@ BasicFlow<Outcome> offline_settle(OfflineRequest in) {
     }
   }
   Person who = person.value_or(Person{});
+  // Neither the insurer nor the red list named the person: the type known
+  // before (a stay's admission), else the policy's first of the visit type.
+  if (who.insutype.empty()) who.insutype = in.insutype;
   if (who.insutype.empty()) {
     for (const auto& [key, params] : in.policy->entries())
       if (key.second == of.visit) {
@@ -965,6 +968,7 @@ BasicFlow<Outcome> settle_charge(ChargeRequest in) {
   off.of = of;
   off.psn_no = psn_no;
   off.person = person;
+  off.insutype = in.insutype;
   off.lines = std::move(in.lines);
   off.cause = fallback.cause;
   off.in_doubt_msgid = fallback.in_doubt_msgid;

@@ -171,6 +171,7 @@ struct OfflineRequest {
   RecordOf of;
   std::string psn_no;               // known from the insurer before the line failed, or empty
   std::optional<Person> person;     // the same
+  std::string insutype;             // known before (a stay's, from its admission), or empty
   std::vector<ChargeLine> lines;
   OfflineCause cause = OfflineCause::network_down;
   std::optional<std::string> in_doubt_msgid;
@@ -196,6 +197,7 @@ struct ChargeRequest {
   OfflineCause offline_cause = OfflineCause::network_down;
   bool fresh_person = false;   // ask the insurer now, not the window's last answer
   std::string psn_no;          // known before (a stay's), for the offline record
+  std::string insutype;        // the same: a stay's insurance type from its admission
   std::string mdtrt_id;        // inpatient: the stay's visit
   Ms at = 0;                   // inpatient: the discharge time
   Budget budget;

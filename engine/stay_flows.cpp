@@ -462,6 +462,7 @@ Flow discharge_flow(DischargeInput in) {
   if (!in.line_online) charge.offline_cause = in.line_cause;
   charge.fresh_person = true;
   charge.psn_no = v.stay.psn_no;
+  charge.insutype = v.stay.insutype;
   charge.mdtrt_id = v.stay.mdtrt_id;
   charge.at = in.discharge_at;
   charge.budget = in.budget;
@@ -522,6 +523,27 @@ Flow undo_discharge_flow(UndoDischargeInput in) {
     if (!card.status) co_return Outcome{Answer::fail(card.status.error(), false), std::nullopt};
   }
   const std::string psn_no = orig.psn_no.empty() ? v.stay.psn_no : orig.psn_no;
+  {
+    // The stay opens again: not while the person has another one open (one
+    // admission at a time, here and at the insurer).
+    auto a = ask(OpenStay{psn_no, v.stay.card_no});
+    const auto open = take<OpenStayFound>(co_await a).adm_id;
+    if (open && *open < 0)
+      co_return Outcome{Answer::fail(make_error(Reason::storage_failed, "ledger",
+                                                "the ledger could not tell whether the person has an open stay; nothing "
+                                                "was done"),
+                                     false),
+                        std::nullopt};
+    if (open) {
+      Error refusal = make_error(Reason::invalid_state, "adm_id",
+                                 fmt::format("the person has another open stay (adm_id {}): this one cannot be opened again "
+                                             "until that one is discharged or undone; nothing was changed",
+                                             *open));
+      auto fin = refuse(in.request_id, std::move(refusal));
+      auto done = fin.run();
+      co_return co_await done;
+    }
+  }
   {
     auto first = reversals_first(psn_no, "undo the discharge settlement");
     auto waiting = first.run();

@@ -409,6 +409,26 @@ TEST_CASE("a discharge of a stay whose items wait, or with the line down, is set
   }
 }
 
+TEST_CASE("an offline discharge of a person off the red list is recorded under the stay's insurance type") {
+  Policy policy = stay_policy();
+  policy.set("390", VisitType::inpatient,
+             PolicyParams{Amount::fen(30'000), Ratio::ppm(600'000), Amount::fen(2'000'000), Ratio::ppm(100'000)});
+  StayView v = stay();
+  v.stay.insutype = "390";  // from its admission's 1101, not the policy's first ("310")
+  v.live_lines = charge_lines({line("1", 100'000)});
+  v.live_count = 1;
+  DischargeInput in = discharge_input(v, policy);
+  in.line_online = false;
+  Script s;
+  s.on_redlist = false;
+  const Outcome o = s.run(discharge_flow(std::move(in)));
+  REQUIRE(o.answer.ok());
+  const auto* rec = s.last<RecordOffline>();
+  REQUIRE(rec != nullptr);
+  CHECK(rec->settlement.insutype == "390");
+  CHECK(rec->settlement.parts.fund.is_zero());  // off the red list: self-pay
+}
+
 TEST_CASE("a discharge whose 2304 reply is lost is reversed and settled offline; the stay's estimate is capped by its limit") {
   const Policy policy = stay_policy();
   StayView v = stay();
@@ -479,6 +499,18 @@ TEST_CASE("the undo of a discharge: online only, card present, everything left b
   CHECK(rec->undo.parts == ov.settlement.parts);
   CHECK(o.answer.stay->stay.state == StayState::admitted);
   CHECK(o.answer.refund->parts.cash == Amount::fen(3'000));
+
+  // The person admitted again since (another stay open): refused before any
+  // call, since this stay would be open beside it.
+  Script again;
+  again.open_stay = 12;
+  in.request_id = "u2";
+  const Outcome refused = again.run(undo_discharge_flow(in));
+  REQUIRE_FALSE(refused.answer.ok());
+  CHECK(refused.answer.error->reason == Reason::invalid_state);
+  CHECK(refused.answer.error->message.find("adm_id 12") != std::string::npos);
+  CHECK(refused.answer.final);
+  CHECK(again.calls.empty());
 }
 
 TEST_CASE("an inpatient settlement is never refunded in part: undone whole and settled again") {
