@@ -24,6 +24,27 @@ BasicFlow<Outcome> refuse(std::string request_id, Error e) {
   co_return co_await done;
 }
 
+// One admission at a time: the request's end when the person has a stay
+// open (a final refusal, its field and sentence the caller's, given the
+// stay's id), or when the ledger cannot tell; nothing when none is open.
+// (Named arguments only, as for `refuse`.)
+BasicFlow<std::optional<Outcome>> no_open_stay(std::string request_id, std::string psn_no, std::string card_no,
+                                               std::string field, std::string why) {
+  auto a = ask(OpenStay{std::move(psn_no), std::move(card_no)});
+  const auto open = take<OpenStayFound>(co_await a).adm_id;
+  if (!open) co_return std::nullopt;
+  if (*open < 0)
+    co_return Outcome{Answer::fail(make_error(Reason::storage_failed, "ledger",
+                                              "the ledger could not tell whether the person has an open stay; nothing "
+                                              "was done"),
+                                   false),
+                      std::nullopt};
+  Error refusal = make_error(Reason::invalid_state, std::move(field), fmt::format(fmt::runtime(why), *open));
+  auto fin = refuse(std::move(request_id), std::move(refusal));
+  auto done = fin.run();
+  co_return co_await done;
+}
+
 Error stay_state_error(const StayView& v, std::string_view what) {
   return make_error(Reason::invalid_state, "adm_id",
                     fmt::format("stay {} is {}: {}", v.stay.adm_id, stay_state_name(v.stay.state), what));
@@ -125,23 +146,11 @@ Flow admit_flow(AdmitInput in) {
     }
   }
   {
-    auto a = ask(OpenStay{psn_no, in.card_no});
-    const auto open = take<OpenStayFound>(co_await a).adm_id;
-    if (open && *open < 0)
-      co_return Outcome{Answer::fail(make_error(Reason::storage_failed, "ledger",
-                                                "the ledger could not tell whether the person has an open stay; nothing "
-                                                "was done"),
-                                     false),
-                        std::nullopt};
-    if (open) {
-      Error refusal = make_error(Reason::invalid_state, "card",
-                                 fmt::format("the person has an open stay (adm_id {}): one admission at a time; discharge "
-                                             "or undo it first",
-                                             *open));
-      auto fin = refuse(in.request_id, std::move(refusal));
-      auto done = fin.run();
-      co_return co_await done;
-    }
+    const std::string field = "card";
+    const std::string why = "the person has an open stay (adm_id {}): one admission at a time; discharge or undo it first";
+    auto check = no_open_stay(in.request_id, psn_no, in.card_no, field, why);
+    auto checking = check.run();
+    if (auto end = co_await checking) co_return std::move(*end);
   }
   if (online && !by_card) {
     // Not stored to be forwarded after the reversal: it waits for it.
@@ -524,25 +533,14 @@ Flow undo_discharge_flow(UndoDischargeInput in) {
   }
   const std::string psn_no = orig.psn_no.empty() ? v.stay.psn_no : orig.psn_no;
   {
-    // The stay opens again: not while the person has another one open (one
+    // The stay opens again: not beside another one of the person's (one
     // admission at a time, here and at the insurer).
-    auto a = ask(OpenStay{psn_no, v.stay.card_no});
-    const auto open = take<OpenStayFound>(co_await a).adm_id;
-    if (open && *open < 0)
-      co_return Outcome{Answer::fail(make_error(Reason::storage_failed, "ledger",
-                                                "the ledger could not tell whether the person has an open stay; nothing "
-                                                "was done"),
-                                     false),
-                        std::nullopt};
-    if (open) {
-      Error refusal = make_error(Reason::invalid_state, "adm_id",
-                                 fmt::format("the person has another open stay (adm_id {}): this one cannot be opened again "
-                                             "until that one is discharged or undone; nothing was changed",
-                                             *open));
-      auto fin = refuse(in.request_id, std::move(refusal));
-      auto done = fin.run();
-      co_return co_await done;
-    }
+    const std::string field = "adm_id";
+    const std::string why = "the person has another open stay (adm_id {}): this one cannot be opened again until that "
+                            "one is discharged or undone; nothing was changed";
+    auto check = no_open_stay(in.request_id, psn_no, v.stay.card_no, field, why);
+    auto checking = check.run();
+    if (auto end = co_await checking) co_return std::move(*end);
   }
   {
     auto first = reversals_first(psn_no, "undo the discharge settlement");
