@@ -34,6 +34,57 @@ RefundInput refund_input(SettlementState state, bool online) {
   return in;
 }
 
+// The original partly refunded: an earlier refund took 50.00 of A1 (fund
+// 30.00, cash 20.00); 50.00 of the two A1 lines are left.
+RefundInput partly_refunded_input() {
+  RefundInput in = refund_input(SettlementState::partly_refunded, true);
+  RefundRecord before;
+  before.setl_id = 7;
+  before.parts = Parts{Amount::fen(5'000), Amount::fen(3'000), Amount::zero(), Amount::fen(2'000)};
+  before.lines = {LineRefund{"A1", Amount::fen(5'000)}};
+  in.original.refunds.push_back(before);
+  return in;
+}
+
+// The final refusal a flow stores, started, before any call.
+Error stored_refusal(Flow f) {
+  f.start(0);
+  REQUIRE_FALSE(f.done());
+  const auto* c = std::get_if<Commit>(&f.action());
+  REQUIRE(c != nullptr);
+  const auto* a = std::get_if<StoreAnswer>(&c->change);
+  REQUIRE(a != nullptr);
+  REQUIRE(a->answer.error.has_value());
+  const Error e = *a->answer.error;
+  f.feed(Committed{}, 1);
+  REQUIRE(f.done());
+  CHECK(f.outcome().answer.error == e);
+  CHECK(f.outcome().answer.final);
+  return e;
+}
+
+// A refund fed up to its 9301: the card, no reversals open, its msgid durable.
+void to_refund_call(Flow& f) {
+  f.start(0);
+  f.feed(CardChecked{Ok{}}, 1);               // the card
+  f.feed(ReversalsCount{0}, 2);               // nothing being reversed
+  f.feed(MsgidIssued{"M1"}, 3);               // the 9301's msgid
+  f.feed(Committed{Ok{}, 0, false, {}}, 4);  // durable
+}
+
+// The insurer's answer (ok, with `parts`) fed at `at`: the commit asked for
+// next, if it is a T.
+template <class T>
+const T* answered(Flow& f, const Parts& parts, Ms at) {
+  InsurerReply r;
+  r.outcome = CallOutcome::ok;
+  r.parts = parts;
+  f.feed(Replied{r}, at);
+  const auto* c = std::get_if<Commit>(&f.action());
+  REQUIRE(c != nullptr);
+  return std::get_if<T>(&c->change);
+}
+
 }  // namespace
 
 TEST_CASE("a refund while the line is down is OFFLINE_REFUND_FORBIDDEN whatever the original's state, and not stored") {
@@ -85,45 +136,20 @@ TEST_CASE("an original made with an e-voucher or an ID number is refunded only f
 
 TEST_CASE("a refund of an offline settlement not yet accepted is NOT_REFUNDABLE_YET, stored as the request's answer") {
   RefundInput in = refund_input(SettlementState::offline_pending, true);
-  Flow f = refund_flow(std::move(in));
-  f.start(0);
-  REQUIRE_FALSE(f.done());
-  const auto* c = std::get_if<Commit>(&f.action());
-  REQUIRE(c != nullptr);
-  const auto* a = std::get_if<StoreAnswer>(&c->change);
-  REQUIRE(a != nullptr);
-  CHECK(a->answer.error->reason == Reason::not_refundable_yet);
-  f.feed(Committed{Ok{}, 0, false, {}}, 1);
-  REQUIRE(f.done());
-  CHECK(f.outcome().answer.error->reason == Reason::not_refundable_yet);
-  CHECK(f.outcome().answer.final);
+  const Error e = stored_refusal(refund_flow(std::move(in)));
+  CHECK(e.reason == Reason::not_refundable_yet);
 }
 
 TEST_CASE("the refund of everything left counts lines that share an item code once each") {
-  RefundInput in = refund_input(SettlementState::partly_refunded, true);
-  // An earlier refund took 5,000 of A1: 5,000 of the two A1 lines are left.
-  RefundRecord before;
-  before.setl_id = 7;
-  before.parts = Parts{Amount::fen(5'000), Amount::fen(3'000), Amount::zero(), Amount::fen(2'000)};
-  before.lines = {LineRefund{"A1", Amount::fen(5'000)}};
-  in.original.refunds.push_back(before);
+  RefundInput in = partly_refunded_input();
   Flow f = refund_flow(std::move(in));
-  f.start(0);
-  f.feed(CardChecked{Ok{}}, 1);                        // the card
-  f.feed(ReversalsCount{0}, 2);                        // nothing being reversed
-  f.feed(MsgidIssued{"M1"}, 3);                        // the 9301's msgid
-  f.feed(Committed{Ok{}, 0, false, {}}, 4);                // durable
+  to_refund_call(f);
   const auto* call = std::get_if<Call>(&f.action());
   REQUIRE(call != nullptr);
   CHECK(call->call.txn == Txn::refund);
   CHECK(call->call.total == Amount::fen(5'000));
-  InsurerReply r;
-  r.outcome = CallOutcome::ok;
-  r.parts = Parts{Amount::fen(5'000), Amount::fen(3'000), Amount::fen(1'000), Amount::fen(1'000)};
-  f.feed(Replied{r}, 5);
-  const auto* c = std::get_if<Commit>(&f.action());
-  REQUIRE(c != nullptr);
-  const auto* rec = std::get_if<RecordRefund>(&c->change);
+  const auto* rec = answered<RecordRefund>(
+      f, Parts{Amount::fen(5'000), Amount::fen(3'000), Amount::fen(1'000), Amount::fen(1'000)}, 5);
   REQUIRE(rec != nullptr);
   REQUIRE(rec->refund.lines.size() == 1);
   CHECK(rec->refund.lines[0].amount == Amount::fen(5'000));
@@ -186,18 +212,9 @@ TEST_CASE("re-settlement of an offline settlement the insurer gave no visit id i
   const Policy policy = resettle_policy();
   ResettleInput in = resettle_input(policy);
   in.original.settlement.mdtrt_id.clear();
-  Flow f = resettle_flow(std::move(in));
-  f.start(0);
-  REQUIRE_FALSE(f.done());
-  const auto* c = std::get_if<Commit>(&f.action());
-  REQUIRE(c != nullptr);
-  const auto* a = std::get_if<StoreAnswer>(&c->change);
-  REQUIRE(a != nullptr);
-  CHECK(a->answer.error->reason == Reason::invalid_state);
-  CHECK(a->answer.error->message.find("refund it instead") != std::string::npos);
-  f.feed(Committed{}, 1);
-  REQUIRE(f.done());
-  CHECK(f.outcome().answer.final);
+  const Error e = stored_refusal(resettle_flow(std::move(in)));
+  CHECK(e.reason == Reason::invalid_state);
+  CHECK(e.message.find("refund it instead") != std::string::npos);
 }
 
 namespace {
@@ -229,14 +246,9 @@ Flow resettle_to_undo(const Policy& policy) {
 TEST_CASE("a 2208 that gives back other figures than the ledger has left is reversed and nothing is recorded as undone") {
   const Policy policy = resettle_policy();
   Flow f = resettle_to_undo(policy);
-  InsurerReply r;
-  r.outcome = CallOutcome::ok;
   // The insurer gives back more of the fund than the ledger says is left.
-  r.parts = Parts{Amount::fen(10'000), Amount::fen(8'000), Amount::zero(), Amount::fen(2'000)};
-  f.feed(Replied{r}, 6);
-  const auto* c = std::get_if<Commit>(&f.action());
-  REQUIRE(c != nullptr);
-  const auto* rec = std::get_if<RecordCallFailed>(&c->change);
+  const auto* rec = answered<RecordCallFailed>(
+      f, Parts{Amount::fen(10'000), Amount::fen(8'000), Amount::zero(), Amount::fen(2'000)}, 6);
   REQUIRE(rec != nullptr);  // not RecordUndo
   CHECK(rec->outcome == CallOutcome::in_doubt);  // its reversal is queued
   CHECK(rec->txn == Txn::undo);
@@ -249,13 +261,8 @@ TEST_CASE("a 2208 that gives back other figures than the ledger has left is reve
 TEST_CASE("a 2208 that gives back what is left is recorded as the undo, then the lines are settled again") {
   const Policy policy = resettle_policy();
   Flow f = resettle_to_undo(policy);
-  InsurerReply r;
-  r.outcome = CallOutcome::ok;
-  r.parts = Parts{Amount::fen(10'000), Amount::fen(7'000), Amount::zero(), Amount::fen(3'000)};
-  f.feed(Replied{r}, 6);
-  const auto* c = std::get_if<Commit>(&f.action());
-  REQUIRE(c != nullptr);
-  const auto* undo = std::get_if<RecordUndo>(&c->change);
+  const auto* undo = answered<RecordUndo>(
+      f, Parts{Amount::fen(10'000), Amount::fen(7'000), Amount::zero(), Amount::fen(3'000)}, 6);
   REQUIRE(undo != nullptr);
   CHECK(undo->undo.parts.total == Amount::fen(10'000));
   f.feed(Committed{Ok{}, 41, false, {}}, 7);
@@ -278,20 +285,6 @@ OriginalView fund_below_estimate() {
   return o;
 }
 
-// The final refusal a flow stores before any call, and its answer.
-Error stored_refusal(Flow& f) {
-  REQUIRE_FALSE(f.done());
-  const auto* c = std::get_if<Commit>(&f.action());
-  REQUIRE(c != nullptr);
-  const auto* a = std::get_if<StoreAnswer>(&c->change);
-  REQUIRE(a != nullptr);
-  REQUIRE(a->answer.error.has_value());
-  const Error e = *a->answer.error;
-  f.feed(Committed{}, 1);
-  REQUIRE(f.done());
-  CHECK(f.outcome().answer.final);
-  return e;
-}
 
 }  // namespace
 
@@ -304,9 +297,7 @@ TEST_CASE("the insurer's fund below the offline estimate: the original stands at
   SUBCASE("a refund of everything is refused before any call, naming the part never taken") {
     RefundInput in = refund_input(SettlementState::offline_accepted, true);
     in.original = o;
-    Flow f = refund_flow(std::move(in));
-    f.start(0);
-    const Error e = stored_refusal(f);
+    const Error e = stored_refusal(refund_flow(std::move(in)));
     CHECK(e.reason == Reason::refund_exceeds_original);
     CHECK(e.message.find("10.00 more on the patient") != std::string::npos);
     CHECK(e.message.find("90.00 left") != std::string::npos);
@@ -316,21 +307,12 @@ TEST_CASE("the insurer's fund below the offline estimate: the original stands at
     in.original = o;
     in.lines = {LineRefund{"A1", Amount::fen(3'000)}};
     Flow f = refund_flow(std::move(in));
-    f.start(0);
-    f.feed(CardChecked{Ok{}}, 1);
-    f.feed(ReversalsCount{0}, 2);
-    f.feed(MsgidIssued{"M1"}, 3);
-    f.feed(Committed{Ok{}, 0, false, {}}, 4);
+    to_refund_call(f);
     REQUIRE(std::holds_alternative<Call>(f.action()));
-    InsurerReply r;
-    r.outcome = CallOutcome::ok;
-    r.parts = Parts{Amount::fen(3'000), Amount::fen(1'500), Amount::zero(), Amount::fen(1'500)};
-    f.feed(Replied{r}, 5);
-    const auto* c = std::get_if<Commit>(&f.action());
-    REQUIRE(c != nullptr);
-    const auto* rec = std::get_if<RecordRefund>(&c->change);
+    const Parts insurer{Amount::fen(3'000), Amount::fen(1'500), Amount::zero(), Amount::fen(1'500)};
+    const auto* rec = answered<RecordRefund>(f, insurer, 5);
     REQUIRE(rec != nullptr);
-    CHECK(rec->refund.parts == r.parts);
+    CHECK(rec->refund.parts == insurer);
     CHECK(rec->new_state == SettlementState::partly_refunded);
   }
   SUBCASE("a re-settlement, which undoes it whole, is refused before any call") {
@@ -338,28 +320,19 @@ TEST_CASE("the insurer's fund below the offline estimate: the original stands at
     ResettleInput in = resettle_input(policy);
     in.original = o;
     in.original.settlement.insutype = "310";
-    Flow f = resettle_flow(std::move(in));
-    f.start(0);
-    const Error e = stored_refusal(f);
+    const Error e = stored_refusal(resettle_flow(std::move(in)));
     CHECK(e.reason == Reason::invalid_state);
     CHECK(e.message.find("never taken") != std::string::npos);
   }
 }
 
 TEST_CASE("refunds above the figures a settlement counts now (a correction approved after them) are a refusal, not a stop") {
-  RefundInput in = refund_input(SettlementState::partly_refunded, true);
   // Settled fund 60.00, account 10.00, cash 30.00; 20.00 of cash paid back;
   // then corrected to cash 5.00.
-  RefundRecord before;
-  before.setl_id = 7;
-  before.parts = Parts{Amount::fen(5'000), Amount::fen(3'000), Amount::zero(), Amount::fen(2'000)};
-  before.lines = {LineRefund{"A1", Amount::fen(5'000)}};
-  in.original.refunds.push_back(before);
+  RefundInput in = partly_refunded_input();
   in.original.insurer_parts = Parts{Amount::fen(10'000), Amount::fen(9'000), Amount::fen(500), Amount::fen(500)};
   REQUIRE_FALSE(left_of(in.original).ok());
-  Flow f = refund_flow(std::move(in));
-  f.start(0);
-  const Error e = stored_refusal(f);
+  const Error e = stored_refusal(refund_flow(std::move(in)));
   CHECK(e.reason == Reason::invalid_state);
   CHECK(e.message.find("do not fit") != std::string::npos);
 }
