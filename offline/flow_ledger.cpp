@@ -635,11 +635,17 @@ sql::Result<std::optional<StayWork>> claim_stay_work(sql::Db& db, std::int64_t n
 sql::Result<ForwardVerdict> finish_stay_work(sql::Db& db, const StayWork& work, const flow::InsurerReply& reply, const ForwardPolicy& policy,
                              std::int64_t at_ms) {
   const StayItem& it = work.item;
-  const ForwardAnswer answer = reply.outcome == flow::CallOutcome::ok        ? ForwardAnswer::acknowledged
+  // A 2401 taken without a visit id is of no use to what follows it: a
+  // refusal, counted, so that it parks for the office like any other.
+  const bool no_visit =
+      reply.outcome == flow::CallOutcome::ok && it.kind == StayItemKind::admission && reply.mdtrt_id.empty();
+  const ForwardAnswer answer = no_visit                                      ? ForwardAnswer::refused
+                               : reply.outcome == flow::CallOutcome::ok        ? ForwardAnswer::acknowledged
                                : reply.outcome == flow::CallOutcome::refused ? ForwardAnswer::refused
                                                                              : ForwardAnswer::unanswered;
   const ForwardDecision d = decide_forward(policy, answer, it.attempts, it.refusals, at_ms);
-  const std::string why = answer == ForwardAnswer::refused
+  const std::string why = no_visit ? std::string("2401 answered without a visit id (mdtrt_id)")
+                          : answer == ForwardAnswer::refused
                               ? fmt::format("the insurer refused {} (infcode {}): {}", flow::txn_code(work.call.txn),
                                             reply.infcode, reply.detail)
                               : fmt::format("{} not answered: {}", flow::txn_code(work.call.txn), reply.detail);
@@ -659,15 +665,7 @@ sql::Result<ForwardVerdict> finish_stay_work(sql::Db& db, const StayWork& work, 
     case ForwardVerdict::done: break;
   }
   // Taken by the insurer.
-  if (it.kind == StayItemKind::admission) {
-    if (reply.mdtrt_id.empty()) {
-      SETTLE_SQL_TRY(finish_stay_item(db, it.item_id, StayItemOutcome::retry, at_ms,
-                                      at_ms + retry_delay_ms(policy, it.attempts),
-                                      "2401 answered without a visit id (mdtrt_id)", d.refusals));
-      return ForwardVerdict::retry;
-    }
-    SETTLE_SQL_TRY(set_stay_visit(db, it.adm_id, reply.mdtrt_id, at_ms));
-  }
+  if (it.kind == StayItemKind::admission) SETTLE_SQL_TRY(set_stay_visit(db, it.adm_id, reply.mdtrt_id, at_ms));
   if (it.kind == StayItemKind::discharge) {
     UploadResult r;
     r.item_id = 0;

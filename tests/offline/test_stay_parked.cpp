@@ -173,6 +173,37 @@ TEST_CASE("a parked batch is resolved by the office with a note; an admission is
   CHECK(*ev == 1);
 }
 
+TEST_CASE("an admission the insurer takes without a visit id is counted as refused and parks, not retried for ever") {
+  TestDir d("stay-no-visit");
+  auto l = open_or_fail(d.file("ledger.db"));
+  const Queued q = offline_stay(*l);
+  const ForwardPolicy policy;  // parks after 5 refusals
+  settle::flow::InsurerReply ok_without_visit;
+  ok_without_visit.outcome = settle::flow::CallOutcome::ok;  // and no mdtrt_id
+  std::vector<ForwardVerdict> verdicts;
+  std::int64_t at = 2'000;
+  for (int i = 0; i < 8 && (verdicts.empty() || verdicts.back() == ForwardVerdict::retry); ++i, at += 3'600'000) {
+    auto v = l->write_wait([&](sql::Db& db) -> sql::Result<ForwardVerdict> {
+      auto w = claim_stay_work(db, at);
+      if (!w) return w.error();
+      REQUIRE(w->has_value());
+      CHECK((**w).item.item_id == q.items[0]);
+      return finish_stay_work(db, **w, ok_without_visit, policy, at);
+    });
+    REQUIRE_MESSAGE(v.ok(), v.error().message);
+    verdicts.push_back(*v);
+  }
+  CHECK(verdicts == std::vector<ForwardVerdict>{ForwardVerdict::retry, ForwardVerdict::retry, ForwardVerdict::retry,
+                                                ForwardVerdict::retry, ForwardVerdict::park});
+  const StayItem admission = item_of(*l, q.adm_id, q.items[0]);
+  CHECK(admission.state == StayItemState::parked);
+  CHECK(admission.last_error.value_or("").find("without a visit id") != std::string::npos);
+  auto row = l->read([adm = q.adm_id](sql::Db& db) { return find_stay(db, adm); });
+  REQUIRE(row.ok());
+  REQUIRE(row->has_value());
+  CHECK((**row).stay.mdtrt_id.empty());
+}
+
 TEST_CASE("a stay admitted by card alone takes the person the insurer names, once") {
   TestDir d("stay-person");
   auto l = open_or_fail(d.file("ledger.db"));
