@@ -639,10 +639,9 @@ sql::Result<ForwardVerdict> finish_stay_work(sql::Db& db, const StayWork& work, 
   // refusal, counted, so that it parks for the office like any other.
   const bool no_visit =
       reply.outcome == flow::CallOutcome::ok && it.kind == StayItemKind::admission && reply.mdtrt_id.empty();
-  const ForwardAnswer answer = no_visit                                      ? ForwardAnswer::refused
-                               : reply.outcome == flow::CallOutcome::ok        ? ForwardAnswer::acknowledged
-                               : reply.outcome == flow::CallOutcome::refused ? ForwardAnswer::refused
-                                                                             : ForwardAnswer::unanswered;
+  const ForwardAnswer answer = no_visit || reply.outcome == flow::CallOutcome::refused ? ForwardAnswer::refused
+                               : reply.outcome == flow::CallOutcome::ok                ? ForwardAnswer::acknowledged
+                                                                                       : ForwardAnswer::unanswered;
   const ForwardDecision d = decide_forward(policy, answer, it.attempts, it.refusals, at_ms);
   const std::string why = no_visit ? std::string("2401 answered without a visit id (mdtrt_id)")
                           : answer == ForwardAnswer::refused
